@@ -1,0 +1,65 @@
+/**
+ * Conv2DBackpropFilter for backends that lack it (wasm), written as one forward Conv2D.
+ *
+ * dW[kh,kw,ci,co] = Σ_{b,oy,ox} x[b, oy·s+kh−pad, ox·s+kw−pad, ci] · dy[b,oy,ox,co]
+ * is a correlation of x (channels as batch, batch as channels) with dy used as a filter whose taps
+ * are `stride` apart: a stride-1 Conv2D with dilation = stride. The forward Conv2D of wasm is
+ * XNNPACK's, so this runs at forward-convolution speed.
+ */
+import {
+  backend_util,
+  type Conv2DBackpropFilterAttrs,
+  type Conv2DBackpropFilterInputs,
+  type KernelBackend,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import { KernelScope } from './kernel_util.js';
+
+export function makeConv2DBackpropFilter(backendName: string, fallback: KernelFunc): KernelFunc {
+  return (args) => {
+    const { x, dy } = args.inputs as unknown as Required<{ [K in keyof Conv2DBackpropFilterInputs]: TensorInfo }>;
+    const attrs = args.attrs as unknown as Conv2DBackpropFilterAttrs;
+    if (attrs.dataFormat === 'NCHW') return fallback(args);
+    const info = backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      attrs.filterShape,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    return conv2dBackpropFilterNHWC(new KernelScope(args.backend as KernelBackend, backendName), x, dy, info);
+  };
+}
+
+function conv2dBackpropFilterNHWC(
+  s: KernelScope,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo {
+  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
+  const { outHeight: oh, outWidth: ow, inHeight: H, inWidth: W, padInfo } = info;
+  const xT = s.transpose(x, [3, 1, 2, 0]); // [ci, H, W, b]
+  // The correlation touches padded positions 0 .. (o−1)·s + k − 1 only: pad up to there, or trim
+  // rows the forward conv never read (VALID padding with a remainder).
+  const needH = (oh - 1) * sh + kh;
+  const needW = (ow - 1) * sw + kw;
+  const xP = s.padOrTrim(xT, [
+    [0, 0],
+    [padInfo.top, needH - H - padInfo.top],
+    [padInfo.left, needW - W - padInfo.left],
+    [0, 0],
+  ]);
+  const dyT = s.transpose(dy, [1, 2, 0, 3]); // [oh, ow, b, co] used as a filter
+  const out = s.run('Conv2D', { x: xP, filter: dyT }, {
+    strides: [1, 1],
+    pad: 'valid',
+    dataFormat: 'NHWC',
+    dilations: [sh, sw],
+    dimRoundingMode: undefined,
+  } as unknown as Record<string, never>); // [ci, kh, kw, co]
+  const dW = s.transpose(out, [1, 2, 0, 3]);
+  return s.dispose(dW);
+}

@@ -1,0 +1,131 @@
+/**
+ * Replacement wasm kernels against the cpu backend's reference kernels, through tf.grad so the
+ * whole path (gradient → our kernel) is exercised. Tolerance: relative error ≤ 1e-5 of the
+ * largest magnitude (both sides accumulate float32 in different orders).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../index.js';
+
+await initBackend('wasm');
+
+type Pad = 'same' | 'valid' | number;
+interface ConvCase {
+  x: [number, number, number, number];
+  k: [number, number, number, number];
+  stride: number | [number, number];
+  pad: Pad;
+}
+
+const convCases: ConvCase[] = [
+  { x: [2, 8, 8, 3], k: [3, 3, 3, 4], stride: 1, pad: 'same' },
+  { x: [2, 8, 8, 3], k: [3, 3, 3, 4], stride: 2, pad: 'same' },
+  { x: [1, 9, 7, 2], k: [3, 3, 2, 5], stride: 2, pad: 'same' },
+  { x: [1, 9, 7, 2], k: [3, 3, 2, 5], stride: 2, pad: 'valid' },
+  { x: [2, 10, 10, 4], k: [4, 4, 4, 3], stride: 2, pad: 1 },
+  { x: [3, 7, 11, 3], k: [1, 1, 3, 6], stride: 1, pad: 'valid' },
+  { x: [2, 11, 9, 2], k: [5, 3, 2, 2], stride: [3, 2], pad: 'same' },
+  { x: [1, 6, 6, 2], k: [2, 2, 2, 3], stride: 3, pad: 'valid' },
+  { x: [4, 16, 16, 8], k: [3, 3, 8, 16], stride: 2, pad: 'same' },
+];
+
+function seeded(shape: number[], seed: number): tf.Tensor {
+  return tf.randomUniform(shape, -1, 1, 'float32', seed);
+}
+
+/** Runs `fn` on `backend` with fresh copies of the inputs' values; returns plain arrays. */
+function on(backend: string, inputs: tf.Tensor[], fn: (...t: tf.Tensor[]) => tf.Tensor[]): Float32Array[] {
+  const values = inputs.map((t) => ({ v: t.dataSync().slice(), shape: t.shape }));
+  const prev = tf.getBackend();
+  tf.setBackend(backend);
+  try {
+    return tf.tidy(() => fn(...values.map(({ v, shape }) => tf.tensor(v, shape)))).map((t) => {
+      const d = t.dataSync() as Float32Array;
+      t.dispose();
+      return d;
+    });
+  } finally {
+    tf.setBackend(prev);
+  }
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, what: string, tol = 1e-5): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let scale = 0;
+  for (const v of expected) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
+  assert.ok(worst <= tol * Math.max(scale, 1e-12), `${what}: max abs error ${worst} > ${tol} × ${scale}`);
+}
+
+function padArg(p: Pad): 'same' | 'valid' | number {
+  return p;
+}
+
+for (const [i, c] of convCases.entries()) {
+  test(`conv2d gradients match cpu: x=${c.x} k=${c.k} stride=${c.stride} pad=${c.pad}`, () => {
+    const x = seeded(c.x, 10 + i);
+    const w = seeded(c.k, 100 + i);
+    const probe = (xx: tf.Tensor, ww: tf.Tensor) => {
+      const y = tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.stride, padArg(c.pad));
+      // A random projection makes dy non-uniform, so every tap of the kernels is checked.
+      const proj = tf.randomUniform(y.shape, -1, 1, 'float32', 7);
+      const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, padArg(c.pad)), proj)),
+      )([xx, ww]);
+      return [gx, gw];
+    };
+    const [wx, ww] = on('wasm', [x, w], probe);
+    const [cx, cw] = on('cpu', [x, w], probe);
+    assertClose(wx, cx, 'dx');
+    assertClose(ww, cw, 'dW');
+    tf.dispose([x, w]);
+  });
+}
+
+test('depthwise conv gradients match cpu (delegated)', () => {
+  const x = seeded([2, 9, 9, 3], 1);
+  const w = seeded([3, 3, 3, 2], 2);
+  const probe = (xx: tf.Tensor, ww: tf.Tensor) =>
+    tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.square(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'))),
+    )([xx, ww]);
+  const [wx, ww] = on('wasm', [x, w], probe);
+  const [cx, cw] = on('cpu', [x, w], probe);
+  assertClose(wx, cx, 'dx');
+  assertClose(ww, cw, 'dW');
+  tf.dispose([x, w]);
+});
+
+test('gather gradient and UnsortedSegmentSum match cpu (delegated)', () => {
+  const table = seeded([10, 4], 3);
+  const rows = seeded([6, 4], 4);
+  const ids = tf.tensor1d([0, 3, 3, 9, 1, 0], 'float32');
+  const probe = (t: tf.Tensor, r: tf.Tensor, ix: tf.Tensor) => {
+    const i32 = tf.cast(ix, 'int32') as tf.Tensor1D;
+    const g = tf.grad((a: tf.Tensor) => tf.sum(tf.square(tf.gather(a, i32))))(t);
+    return [g, tf.unsortedSegmentSum(r, i32, 12)];
+  };
+  const [wg, ws] = on('wasm', [table, rows, ids], probe);
+  const [cg, cs] = on('cpu', [table, rows, ids], probe);
+  assertClose(wg, cg, 'gather grad');
+  assert.equal(ws.length, 12 * 4);
+  assertClose(ws, cs, 'unsortedSegmentSum');
+  tf.dispose([table, rows, ids]);
+});
+
+test('replacement kernels leak no tensors or backend memory', () => {
+  tf.setBackend('wasm');
+  const x = seeded([2, 12, 12, 4], 5);
+  const w = seeded([3, 3, 4, 6], 6);
+  const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')));
+  tf.dispose(g([x, w])); // warm-up: first calls may allocate module-level state
+  const before = tf.memory();
+  for (let i = 0; i < 3; i++) tf.dispose(g([x, w]));
+  const after = tf.memory();
+  assert.equal(after.numTensors, before.numTensors, 'engine tensors');
+  assert.equal(after.numDataBuffers, before.numDataBuffers, 'backend data buffers');
+  assert.equal(after.numBytes, before.numBytes, 'bytes');
+  tf.dispose([x, w]);
+});

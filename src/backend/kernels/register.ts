@@ -1,0 +1,36 @@
+/**
+ * Registers our replacement kernels on a backend, tfjs-style: {kernelName, backendName, kernelFunc}.
+ * Idempotent: a second call for the same backend does nothing.
+ */
+import { getKernel, registerKernel, unregisterKernel, type KernelFunc } from '@tensorflow/tfjs-core';
+import { makeConv2DBackpropFilter } from './conv2d_backprop_filter.js';
+import { makeConv2DBackpropInput } from './conv2d_backprop_input.js';
+import { delegateKernel } from './delegate.js';
+
+const done = new Set<string>();
+
+/** Kernels that training needs and that the wasm backend lacks (or has only as a slow loop). */
+export const REPLACED_KERNELS = [
+  'Conv2DBackpropFilter',
+  'Conv2DBackpropInput',
+  'DepthwiseConv2dNativeBackpropFilter',
+  'DepthwiseConv2dNativeBackpropInput',
+  'UnsortedSegmentSum',
+] as const;
+
+function put(kernelName: string, backendName: string, kernelFunc: KernelFunc): void {
+  // Replacing a built-in is deliberate: unregister first so tfjs does not warn on every start.
+  if (getKernel(kernelName, backendName) != null) unregisterKernel(kernelName, backendName);
+  registerKernel({ kernelName, backendName, kernelFunc });
+}
+
+export function registerReplacementKernels(backendName = 'wasm'): void {
+  if (done.has(backendName)) return;
+  done.add(backendName);
+  const toCpu = (name: string) => delegateKernel(name, 'cpu');
+  put('Conv2DBackpropFilter', backendName, makeConv2DBackpropFilter(backendName, toCpu('Conv2DBackpropFilter')));
+  put('Conv2DBackpropInput', backendName, makeConv2DBackpropInput(backendName, toCpu('Conv2DBackpropInput')));
+  put('DepthwiseConv2dNativeBackpropFilter', backendName, toCpu('DepthwiseConv2dNativeBackpropFilter'));
+  put('DepthwiseConv2dNativeBackpropInput', backendName, toCpu('DepthwiseConv2dNativeBackpropInput'));
+  put('UnsortedSegmentSum', backendName, toCpu('UnsortedSegmentSum'));
+}

@@ -1,0 +1,171 @@
+/** sdd run / plan / validate / schema. */
+import type { CommandModule } from 'yargs';
+import { UserError } from '../../errors.js';
+import { parseBackendChoice, type BackendChoice } from '../../backend/index.js';
+import { loadExperiment, type LoadOptions } from '../../experiments/load.js';
+import { expandExperiment, type PlannedRun } from '../../experiments/expand.js';
+import { experimentJsonSchema } from '../../experiments/schema.js';
+import { RunStore } from '../../runs/store.js';
+import { executeRuns, describeRun, type RunOutcome } from '../../exec/executor.js';
+import { createProgress, formatDuration } from '../../exec/progress.js';
+import { fmtNumber, table } from '../table.js';
+
+interface PlanArgs {
+  files: string[];
+  set?: string[];
+  profile?: string;
+  store?: string;
+  backend?: string;
+}
+
+export function planAll(files: string[], opts: LoadOptions): PlannedRun[] {
+  const runs: PlannedRun[] = [];
+  const seen = new Set<string>();
+  for (const f of files) {
+    const { experiment } = loadExperiment(f, opts);
+    for (const r of expandExperiment(experiment, f)) {
+      if (!seen.has(r.id)) runs.push(r);
+      seen.add(r.id);
+    }
+  }
+  return runs;
+}
+
+const planOptions = {
+  set: { type: 'string', array: true, describe: 'override a key: a.b.c=value (repeatable)' },
+  profile: { type: 'string', describe: 'apply a named profile from the file (e.g. quick)' },
+} as const;
+
+function backendArg(v: string | undefined): BackendChoice | undefined {
+  return v === undefined ? undefined : parseBackendChoice(v, '--backend');
+}
+
+export function runCommand(setCode: (c: number) => void): CommandModule<object, PlanArgs & { jobs: number; 'dry-run': boolean }> {
+  return {
+    command: 'run <files..>',
+    describe: 'run every run of the experiment files (finished runs are skipped)',
+    builder: (y) =>
+      y
+        .positional('files', { type: 'string', array: true, demandOption: true })
+        .options(planOptions)
+        .option('jobs', { alias: 'j', type: 'number', default: 1, describe: 'runs at a time' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan, run nothing' }) as never,
+    handler: async (a) => {
+      if (!Number.isInteger(a.jobs) || a.jobs < 1) throw new UserError(`--jobs: expected a positive integer, got ${a.jobs}`);
+      const backend = backendArg(a.backend);
+      const runs = planAll(a.files, { sets: a.set, profile: a.profile });
+      const store = new RunStore(a.store);
+      if (a['dry-run']) {
+        process.stdout.write(planTable(runs, store));
+        return;
+      }
+      setCode(await execute(runs, store, a.jobs, backend));
+    },
+  };
+}
+
+async function execute(runs: PlannedRun[], store: RunStore, jobs: number, backend?: BackendChoice): Promise<number> {
+  const abort = new AbortController();
+  const progress = createProgress();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      progress.log('interrupt: stopping runs (they stay resumable); press Ctrl-C again to force');
+      abort.abort();
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  const pending = runs.filter((r) => !store.isFinished(r.id)).length;
+  progress.log(`${runs.length} runs planned, ${runs.length - pending} already finished, store ${store.root}`);
+  const t0 = Date.now();
+  let outcomes: RunOutcome[];
+  try {
+    outcomes = await executeRuns(runs, { store, jobs, backend, signal: abort.signal, progress });
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+  process.stdout.write('\n' + summaryTable(outcomes, store));
+  const failed = outcomes.filter((o) => o.outcome === 'failed').length;
+  const stopped = outcomes.filter((o) => o.outcome === 'interrupted').length;
+  process.stdout.write(
+    `${outcomes.length - failed - stopped} ok, ${failed} failed, ${stopped} interrupted in ${formatDuration((Date.now() - t0) / 1000)}\n`,
+  );
+  return stopped ? 130 : failed ? 1 : 0;
+}
+
+function firstMetrics(store: RunStore, id: string): string {
+  try {
+    const r = store.summary(id).result as { metrics?: Record<string, unknown> } | null;
+    return Object.entries(r?.metrics ?? {})
+      .filter(([, v]) => typeof v === 'number')
+      .slice(0, 3)
+      .map(([k, v]) => `${k}=${fmtNumber(v)}`)
+      .join(' ');
+  } catch {
+    return '';
+  }
+}
+
+function summaryTable(outcomes: RunOutcome[], store: RunStore): string {
+  const rows = outcomes.map((o) => [
+    o.run.id,
+    describeRun(o.run).slice(o.run.id.length + 1),
+    o.outcome,
+    o.seconds ? formatDuration(o.seconds) : '',
+    o.outcome === 'failed' ? (o.message ?? '').slice(0, 80) : firstMetrics(store, o.run.id),
+  ]);
+  return table(['id', 'run', 'status', 'time', 'result'], rows);
+}
+
+function planTable(runs: PlannedRun[], store: RunStore): string {
+  const rows = runs.map((r) => [r.id, store.isFinished(r.id) ? 'finished' : 'pending', describeRun(r).slice(r.id.length + 1)]);
+  return table(['id', 'status', 'run'], rows) + `${runs.length} runs\n`;
+}
+
+export function planCommand(_setCode: (c: number) => void): CommandModule<object, PlanArgs & { json: boolean }> {
+  return {
+    command: 'plan <files..>',
+    describe: 'print the expanded runs with their ids, running nothing',
+    builder: (y) =>
+      y
+        .positional('files', { type: 'string', array: true, demandOption: true })
+        .options(planOptions)
+        .option('json', { type: 'boolean', default: false }) as never,
+    handler: (a) => {
+      const runs = planAll(a.files, { sets: a.set, profile: a.profile });
+      const store = new RunStore(a.store);
+      if (a.json) {
+        const out = runs.map((r) => ({ id: r.id, finished: store.isFinished(r.id), backend: r.backend, config: r.config }));
+        process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+      } else process.stdout.write(planTable(runs, store));
+    },
+  };
+}
+
+export function validateCommand(_setCode: (c: number) => void): CommandModule<object, PlanArgs> {
+  return {
+    command: 'validate <files..>',
+    describe: 'check experiment files (syntax, keys, types, includes) without running anything',
+    builder: (y) => y.positional('files', { type: 'string', array: true, demandOption: true }).options(planOptions) as never,
+    handler: (a) => {
+      for (const f of a.files) {
+        const runs = planAll([f], { sets: a.set, profile: a.profile });
+        process.stdout.write(`${f}: ok (${runs.length} run${runs.length === 1 ? '' : 's'})\n`);
+      }
+    },
+  };
+}
+
+export function schemaCommand(_setCode: (c: number) => void): CommandModule {
+  return {
+    command: 'schema',
+    describe: 'print the experiment file JSON Schema (for editor completion)',
+    handler: () => {
+      process.stdout.write(JSON.stringify(experimentJsonSchema(), null, 2) + '\n');
+    },
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * Executes one run inside its own process (`sdd __run-one DIR`), so a crash or OOM is that run's
+ * failure alone. Talks to the parent over IPC (progress); if the parent dies, the IPC channel
+ * closes and the run stops at the next step, leaving a resumable partial run.
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { initBackend, type BackendChoice } from '../backend/index.js';
+import { registerBuiltinMethods } from '../methods/index.js';
+import { getMethod } from '../methods/registry.js';
+import { NonFiniteError } from '../methods/types.js';
+import { tryLock, unlock } from '../runs/lock.js';
+import { runEnv } from '../runs/env.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { clearCheckpoint, makeContext } from './context.js';
+import type { RunConfig } from '../experiments/expand.js';
+
+/** Exit codes the executor understands. */
+export const EXIT_BUSY = 75; // another live process holds the run's lock
+export const EXIT_INTERRUPTED = 130;
+
+export type ChildMessage =
+  | { type: 'progress'; done: number; total: number; label?: string }
+  | { type: 'log'; message: string };
+
+function send(msg: ChildMessage): void {
+  if (process.send && process.connected) process.send(msg);
+}
+
+export async function runOne(runDir: string, backend: BackendChoice): Promise<number> {
+  if (!tryLock(runDir)) return EXIT_BUSY;
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('disconnect', stop);
+  try {
+    if (existsSync(join(runDir, 'result.json'))) return 0; // finished by another process meanwhile
+    return await execute(runDir, backend, abort.signal);
+  } finally {
+    unlock(runDir);
+  }
+}
+
+async function execute(runDir: string, backend: BackendChoice, signal: AbortSignal): Promise<number> {
+  const id = basename(runDir);
+  const config = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf-8')) as RunConfig;
+  registerBuiltinMethods();
+  const method = getMethod(config.method.name);
+  const started = new Date();
+  const info = await initBackend(backend);
+  const env = runEnv(info, config.seed, started);
+  writeJsonAtomic(join(runDir, 'env.json'), env);
+  rmSync(join(runDir, 'error.json'), { force: true });
+  const params = method.params.parse(config.method.params);
+  const ctx = makeContext({
+    runId: id,
+    runDir,
+    seed: config.seed,
+    params,
+    signal,
+    progress: (done, total, label) => send({ type: 'progress', done, total, label }),
+  });
+  ctx.log(`start ${config.method.name} seed=${config.seed} backend=${info.choice}`);
+  try {
+    const result = await method.run(ctx);
+    const finished = new Date();
+    writeJsonAtomic(join(runDir, 'env.json'), { ...env, finished_at: finished.toISOString() });
+    // result.json last: from here on the run counts as finished.
+    writeJsonAtomic(join(runDir, 'result.json'), {
+      id,
+      metrics: result,
+      started_at: started.toISOString(),
+      finished_at: finished.toISOString(),
+      wall_s: (finished.getTime() - started.getTime()) / 1000,
+    });
+    clearCheckpoint(runDir);
+    ctx.log('finished');
+    return 0;
+  } catch (e) {
+    if (signal.aborted) {
+      ctx.log('interrupted; the run stays partial and resumes from its last checkpoint');
+      return EXIT_INTERRUPTED;
+    }
+    const kind = e instanceof NonFiniteError ? 'nonfinite' : 'error';
+    const message = (e as Error).message;
+    writeJsonAtomic(join(runDir, 'error.json'), { kind, message, stack: (e as Error).stack, at: new Date().toISOString() });
+    ctx.log(`failed (${kind}): ${message}`);
+    process.stderr.write(`run ${id} failed: ${message}\n`);
+    return 1;
+  }
+}

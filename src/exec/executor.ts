@@ -1,0 +1,151 @@
+/**
+ * Executes planned runs: skips finished ones, runs the rest each in a child process with at most
+ * `jobs` at a time, waits out runs locked by another live `sdd run`, and records failures without
+ * stopping the sweep. Planning (experiments/expand) and executing stay separate, so a cluster
+ * executor can replace this one without touching experiments or methods.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { BackendChoice } from '../backend/index.js';
+import type { PlannedRun } from '../experiments/expand.js';
+import { readLock } from '../runs/lock.js';
+import { RunStore } from '../runs/store.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { EXIT_BUSY, EXIT_INTERRUPTED, type ChildMessage } from './child.js';
+import { PROJECT_ROOT } from '../runs/env.js';
+import { formatDuration, type ProgressReporter } from './progress.js';
+
+export type Outcome = 'finished' | 'skipped' | 'finished-elsewhere' | 'failed' | 'interrupted';
+
+export interface RunOutcome {
+  run: PlannedRun;
+  outcome: Outcome;
+  seconds: number;
+  message?: string;
+}
+
+export interface ExecuteOptions {
+  store: RunStore;
+  jobs: number;
+  backend?: BackendChoice;
+  signal: AbortSignal;
+  progress: ProgressReporter;
+}
+
+const BIN = join(PROJECT_ROOT, 'bin', 'sdd.mjs');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function describeRun(r: PlannedRun): string {
+  const point = Object.entries(r.config.point).map(([k, v]) => `${k.split('.').pop()}=${JSON.stringify(v)}`);
+  return [r.id, r.config.method.name, ...point, `seed=${r.config.seed}`].join(' ');
+}
+
+export async function executeRuns(runs: PlannedRun[], opts: ExecuteOptions): Promise<RunOutcome[]> {
+  const outcomes: RunOutcome[] = new Array(runs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < runs.length && !opts.signal.aborted) {
+      const i = next++;
+      outcomes[i] = await executeOne(runs[i], opts);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs, runs.length)) }, worker));
+  for (let i = 0; i < runs.length; i++) {
+    outcomes[i] ??= { run: runs[i], outcome: 'interrupted', seconds: 0, message: 'not started' };
+  }
+  return outcomes;
+}
+
+async function executeOne(run: PlannedRun, opts: ExecuteOptions): Promise<RunOutcome> {
+  const { store, progress } = opts;
+  const label = describeRun(run);
+  if (store.isFinished(run.id)) {
+    progress.log(`skip ${label} (finished)`);
+    return { run, outcome: 'skipped', seconds: 0 };
+  }
+  const dir = store.prepare(run.id, run.config);
+  const t0 = Date.now();
+  for (;;) {
+    if (opts.signal.aborted) return { run, outcome: 'interrupted', seconds: 0 };
+    const code = await spawnChild(run, dir, opts, label);
+    const seconds = (Date.now() - t0) / 1000;
+    if (code === EXIT_BUSY) {
+      // Another live `sdd run` executes it: wait for its lock to go, then look at the outcome.
+      progress.log(`wait ${label} (running in another process)`);
+      while (!opts.signal.aborted) {
+        const l = readLock(dir);
+        if (!(l.held && l.alive)) break;
+        await sleep(250);
+      }
+      if (store.isFinished(run.id)) {
+        progress.log(`done ${label} (finished by another process)`);
+        return { run, outcome: 'finished-elsewhere', seconds };
+      }
+      continue; // the other process died or failed: run it here
+    }
+    if (code === 0) return { run, outcome: 'finished', seconds };
+    if (opts.signal.aborted || code === EXIT_INTERRUPTED) return { run, outcome: 'interrupted', seconds };
+    return { run, outcome: 'failed', seconds, message: failureMessage(dir, code) };
+  }
+}
+
+async function spawnChild(run: PlannedRun, dir: string, opts: ExecuteOptions, label: string): Promise<number> {
+  const backend = opts.backend ?? run.backend;
+  const key = run.id;
+  opts.progress.start(key, label);
+  const child = execa(process.execPath, [BIN, '__run-one', dir, '--backend', backend], {
+    ipc: true,
+    serialization: 'json',
+    reject: false,
+    stdin: 'ignore',
+    stdout: { file: join(dir, 'output.txt'), append: true },
+    stderr: { file: join(dir, 'output.txt'), append: true },
+    cancelSignal: opts.signal,
+    forceKillAfterDelay: 10_000,
+    env: { SDD_CHILD: '1' },
+  });
+  child.on('message', (m: unknown) => {
+    const msg = m as ChildMessage;
+    if (msg.type === 'progress') opts.progress.update(key, msg.done, msg.total, msg.label);
+  });
+  const res = await child;
+  const code = res.exitCode ?? (res.signal ? 128 + signalNumber(res.signal) : 1);
+  if (code !== EXIT_BUSY) {
+    const secs = formatDuration((res.durationMs ?? 0) / 1000);
+    const status = code === 0 ? 'ok' : code === EXIT_INTERRUPTED || opts.signal.aborted ? 'interrupted' : `FAILED (exit ${code}${res.signal ? `, ${res.signal}` : ''})`;
+    opts.progress.finish(key, `${status.padEnd(11)} ${label} ${secs}`);
+    if (code !== 0 && !opts.signal.aborted && !existsSync(join(dir, 'error.json'))) {
+      // Killed before it could say why (OOM killer, segfault): record what the parent saw.
+      writeJsonAtomic(join(dir, 'error.json'), {
+        kind: 'crash',
+        message: `child exited with code ${res.exitCode ?? 'none'}${res.signal ? ` by ${res.signal}` : ''}`,
+        output_tail: tail(join(dir, 'output.txt')),
+        at: new Date().toISOString(),
+      });
+    }
+  } else {
+    opts.progress.finish(key, `busy        ${label}`);
+  }
+  return code;
+}
+
+function signalNumber(sig: string): number {
+  return ({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGSEGV: 11, SIGABRT: 6 } as Record<string, number>)[sig] ?? 0;
+}
+
+function tail(path: string, lines = 20): string {
+  try {
+    return readFileSync(path, 'utf-8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+function failureMessage(dir: string, code: number): string {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'error.json'), 'utf-8')) as { message: string }).message;
+  } catch {
+    return `exit code ${code}`;
+  }
+}

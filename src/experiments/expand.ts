@@ -1,0 +1,82 @@
+/**
+ * Expands one experiment into runs: the sweep's cartesian grid (keys in sorted order) × seeds.
+ * Each run gets a canonical config (sorted keys, defaults filled) and an id that is a short hash of
+ * it: the same config always gives the same id, so finished runs are found and skipped.
+ */
+import { UserError } from '../errors.js';
+import { canonicalJson, sha256, sortKeys } from '../util/hash.js';
+import { getMethod } from '../methods/registry.js';
+import { setPath, type Plain } from './merge.js';
+import { validateExperiment } from './load.js';
+import type { Experiment } from './schema.js';
+
+export interface RunConfig {
+  experiment: string;
+  experiment_version: number;
+  world: string;
+  method: { name: string; version: number; params: Record<string, unknown> };
+  seed: number;
+  metrics: string[];
+  /** The sweep point that produced this run (dotted key → value); empty without a sweep. */
+  point: Record<string, unknown>;
+}
+
+export interface PlannedRun {
+  id: string;
+  config: RunConfig;
+  backend: Experiment['backend'];
+}
+
+export const ID_LENGTH = 12;
+
+export function runId(config: RunConfig): string {
+  return sha256(canonicalJson(config)).slice(0, ID_LENGTH);
+}
+
+function grid(sweep: Record<string, unknown[]>): Array<Record<string, unknown>> {
+  let points: Array<Record<string, unknown>> = [{}];
+  for (const key of Object.keys(sweep).sort()) {
+    points = points.flatMap((p) => sweep[key].map((v) => ({ ...p, [key]: v })));
+  }
+  return points;
+}
+
+export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
+  const { sweep, seeds, profiles: _p, description: _d, ...base } = exp;
+  for (const key of Object.keys(sweep)) {
+    if (key === 'seeds' || key === 'sweep' || key.startsWith('sweep.')) {
+      throw new UserError(`${file}: sweep.${key}: cannot be swept (use seeds: for seeds)`);
+    }
+  }
+  const runs: PlannedRun[] = [];
+  const seen = new Set<string>();
+  for (const point of grid(sweep)) {
+    const cfg = structuredClone(base) as Plain;
+    for (const [k, v] of Object.entries(point)) setPath(cfg, k, v);
+    // Re-validate: a sweep value can be wrong for its key. Errors name the sweep key.
+    let checked: Experiment;
+    try {
+      checked = validateExperiment({ ...cfg, seeds }, file);
+    } catch (e) {
+      const label = Object.entries(point).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ');
+      throw new UserError(`${(e as Error).message} (in sweep point ${label})`);
+    }
+    const method = getMethod(checked.method.name);
+    for (const seed of seeds) {
+      const config: RunConfig = sortKeys({
+        experiment: checked.name,
+        experiment_version: checked.version,
+        world: checked.world,
+        method: { name: method.name, version: method.version, params: checked.method.params },
+        seed,
+        metrics: checked.metrics,
+        point,
+      }) as RunConfig;
+      const id = runId(config);
+      if (seen.has(id)) continue; // a sweep that repeats a value yields the same run once
+      seen.add(id);
+      runs.push({ id, config, backend: checked.backend });
+    }
+  }
+  return runs;
+}

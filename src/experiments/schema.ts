@@ -1,0 +1,59 @@
+/**
+ * The experiment file schema. The method block is a union over registered methods, so each
+ * method's own parameter schema validates `method.params` and appears in the exported JSON Schema
+ * (editors complete parameter names per method).
+ */
+import { z } from 'zod';
+import { BACKEND_CHOICES } from '../backend/index.js';
+import { allMethods } from '../methods/registry.js';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+function methodBlock(): z.ZodType {
+  const options = allMethods().map((m) =>
+    z.strictObject({
+      name: z.literal(m.name).describe(m.description),
+      params: (m.params as unknown as z.ZodType).default({}),
+    }),
+  );
+  if (options.length === 0) throw new Error('no methods registered');
+  return options.length === 1 ? options[0] : z.discriminatedUnion('name', options as never);
+}
+
+export function experimentSchema() {
+  return z.strictObject({
+    name: z.string().regex(NAME, 'letters, digits, _ . - only').describe('experiment name (report page, run listing)'),
+    description: z.string().optional(),
+    version: z.number().int().nonnegative().default(1).describe('bump when the experiment changes meaning; part of every run id'),
+    world: z.string().default('toyfaces').describe('which world (datasets + models) the runs use'),
+    backend: z.enum(BACKEND_CHOICES).default('auto'),
+    method: methodBlock(),
+    seeds: z.array(z.number().int().nonnegative()).min(1).default([0]).describe('one run per seed'),
+    sweep: z
+      .record(z.string(), z.array(z.unknown()).min(1))
+      .default({})
+      .describe('dotted key → list of values; runs cover the cartesian grid'),
+    metrics: z.array(z.string()).default([]),
+    profiles: z
+      .record(z.string(), z.record(z.string(), z.unknown()))
+      .default({})
+      .describe('named overrides (dotted key → value) picked with --profile'),
+  });
+}
+
+export type Experiment = z.output<ReturnType<typeof experimentSchema>> & {
+  method: { name: string; params: Record<string, unknown> };
+};
+
+export function experimentJsonSchema(): unknown {
+  const schema = z.toJSONSchema(experimentSchema(), { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  // `include:` is resolved before validation, so the validator never sees it; editors should.
+  const props = (schema.properties ?? {}) as Record<string, unknown>;
+  props.include = {
+    description: 'file(s) this one extends, relative to it; deep-merged, this file wins',
+    anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+  };
+  schema.properties = props;
+  schema.title = 'sdd-bench experiment';
+  return schema;
+}

@@ -1,0 +1,10 @@
+/** Registers every built-in method. New methods (SDD, baselines/*) add one line here. */
+import { registerMethod } from './registry.js';
+import { toyFit } from './toy_fit.js';
+
+let done = false;
+export function registerBuiltinMethods(): void {
+  if (done) return;
+  done = true;
+  registerMethod(toyFit);
+}

@@ -1,0 +1,40 @@
+/**
+ * The contract between the executor and a method (SDD, a baseline, or a built-in test method).
+ * A method sees only this context: it never knows which world, backend or store it runs on.
+ */
+import type { z } from 'zod';
+
+export type Scalar = number | string | boolean | null;
+export type ResultValue = Scalar | Scalar[] | { [k: string]: ResultValue };
+
+export interface Checkpointer {
+  /** The last saved state, or null on a fresh start. */
+  load(): { step: number; tensors: Map<string, Float32Array>; shapes: Map<string, number[]>; state: Record<string, unknown> } | null;
+  save(step: number, tensors: Map<string, { values: Float32Array; shape: number[] }>, state?: Record<string, unknown>): void;
+}
+
+export interface MethodContext<P> {
+  readonly runId: string;
+  readonly runDir: string;
+  readonly seed: number;
+  readonly params: P;
+  readonly signal: AbortSignal;
+  log(message: string): void;
+  /** One line of per-step scalars in metrics.jsonl; non-finite values stop the run. */
+  metric(step: number, scalars: Record<string, number>): void;
+  progress(done: number, total: number, label?: string): void;
+  artifactPath(name: string): string;
+  readonly checkpoint: Checkpointer;
+}
+
+export interface Method<P = unknown> {
+  readonly name: string;
+  /** Bumped whenever a change alters results: part of every run id. */
+  readonly version: number;
+  readonly description: string;
+  readonly params: z.ZodType<P>;
+  run(ctx: MethodContext<P>): Promise<Record<string, ResultValue>>;
+}
+
+/** Thrown when training produces NaN/Inf: the run stops with this reason recorded. */
+export class NonFiniteError extends Error {}
