@@ -105,6 +105,9 @@ export function f32(shape: number[], values: Float32Array): StTensor {
 
 export function asFloat32(t: StTensor): Float32Array {
   if (t.dtype !== 'F32') throw new SafetensorsError(`expected F32, got ${t.dtype}`);
-  // Copy: the slice of a file buffer need not be 4-byte aligned.
-  return new Float32Array(t.data.slice().buffer);
+  // Copy into a fresh buffer: the view into a file buffer need not be 4-byte aligned, and a Node
+  // Buffer's slice() is a view of the shared pool, not a copy.
+  const copy = new Uint8Array(t.data.byteLength);
+  copy.set(t.data);
+  return new Float32Array(copy.buffer);
 }

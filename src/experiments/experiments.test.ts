@@ -1,0 +1,140 @@
+/** Experiment files: includes and merge semantics, overrides, sweeps, ids, and bad-input errors. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { registerBuiltinMethods } from '../methods/index.js';
+import { loadExperiment } from './load.js';
+import { expandExperiment } from './expand.js';
+import { deepMerge } from './merge.js';
+import { experimentJsonSchema } from './schema.js';
+import { UserError } from '../errors.js';
+import { sdd, tmp, writeFiles } from '../../test/helpers.js';
+
+registerBuiltinMethods();
+
+const BASE = `
+name: base
+method:
+  name: toy_fit
+  params: {steps: 10, lr: 0.01, hidden: 8}
+seeds: [0]
+metrics: [a, b]
+`;
+
+function dirWith(files: Record<string, string>): string {
+  const d = tmp();
+  writeFiles(d, { 'base.yaml': BASE, ...files });
+  return d;
+}
+
+function userError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof UserError, `expected a UserError, got ${(e as Error).stack}`);
+    assert.ok(!e.message.includes('\n'), `one line: ${e.message}`);
+    return e.message;
+  }
+  assert.fail('expected an error');
+}
+
+test('deepMerge: mappings merge, lists and scalars replace, null deletes', () => {
+  const a = { x: { y: 1, z: [1, 2], k: 'a' }, keep: true, gone: 3 };
+  const b = { x: { z: [9], k: null, n: 2 }, gone: null };
+  assert.deepEqual(deepMerge(a, b), { x: { y: 1, z: [9], n: 2 }, keep: true });
+});
+
+test('include: the including file wins, nested keys merge, includes chain', () => {
+  const d = dirWith({
+    'mid.yaml': 'include: base.yaml\nname: mid\nmethod: {params: {lr: 0.5}}\n',
+    'top.yaml': 'include: mid.yaml\nname: top\nmethod: {params: {hidden: 4}}\nmetrics: [c]\n',
+  });
+  const { experiment, sources } = loadExperiment(join(d, 'top.yaml'));
+  assert.equal(experiment.name, 'top');
+  assert.deepEqual(experiment.method.params, { steps: 10, lr: 0.5, hidden: 4, batch: 64, checkpoint_every: 50 });
+  assert.deepEqual(experiment.metrics, ['c']);
+  assert.deepEqual(sources.map((s) => s.split('/').pop()), ['base.yaml', 'mid.yaml', 'top.yaml']);
+});
+
+test('--set and profiles override after includes; values are read as YAML', () => {
+  const d = dirWith({ 'e.yaml': 'include: base.yaml\nprofiles: {quick: {method.params.steps: 3}}\n' });
+  const { experiment } = loadExperiment(join(d, 'e.yaml'), { profile: 'quick', sets: ['method.params.lr=0.25', 'seeds=[4, 5]'] });
+  assert.equal(experiment.method.params.steps, 3);
+  assert.equal(experiment.method.params.lr, 0.25);
+  assert.deepEqual(experiment.seeds, [4, 5]);
+});
+
+test('sweep × seeds expands to the cartesian grid with stable, distinct ids', () => {
+  const d = dirWith({
+    'e.yaml': 'include: base.yaml\nseeds: [0, 1]\nsweep:\n  method.params.lr: [0.1, 0.2, 0.3]\n  method.params.hidden: [4, 8]\n',
+  });
+  const exp = loadExperiment(join(d, 'e.yaml')).experiment;
+  const runs = expandExperiment(exp, 'e.yaml');
+  assert.equal(runs.length, 12);
+  assert.equal(new Set(runs.map((r) => r.id)).size, 12);
+  const again = expandExperiment(loadExperiment(join(d, 'e.yaml')).experiment, 'e.yaml');
+  assert.deepEqual(again.map((r) => r.id), runs.map((r) => r.id));
+  // Defaults are filled in, so spelling a default out does not change the id.
+  const explicit = expandExperiment(loadExperiment(join(d, 'e.yaml'), { sets: ['method.params.batch=64'] }).experiment, 'e.yaml');
+  assert.deepEqual(explicit.map((r) => r.id), runs.map((r) => r.id));
+  const changed = expandExperiment(loadExperiment(join(d, 'e.yaml'), { sets: ['method.params.batch=32'] }).experiment, 'e.yaml');
+  assert.notEqual(changed[0].id, runs[0].id);
+  assert.deepEqual(runs[0].config.point, { 'method.params.hidden': 4, 'method.params.lr': 0.1 });
+});
+
+test('bad input: one line naming the file and the key path', () => {
+  const d = dirWith({
+    'syntax.yaml': 'name: x\nmethod:\n  name: toy_fit\n  params: {steps: 3\n',
+    'unknown.yaml': 'include: base.yaml\nmethod: {params: {stpes: 3}}\n',
+    'topkey.yaml': 'include: base.yaml\nseed: [1]\n',
+    'type.yaml': 'include: base.yaml\nmethod: {params: {lr: fast}}\n',
+    'missing.yaml': 'include: nothere.yaml\nname: m\n',
+    'cyc-a.yaml': 'include: cyc-b.yaml\nname: a\n',
+    'cyc-b.yaml': 'include: cyc-a.yaml\nname: b\n',
+    'tag.yaml': 'name: !!js/function "function(){ return 1 }"\nmethod: {name: toy_fit}\n',
+    'method.yaml': 'include: base.yaml\nmethod: {name: toy_fitt}\n',
+    'sweep.yaml': 'include: base.yaml\nsweep: {method.params.steps: [5, -1]}\n',
+    'dup.yaml': 'name: a\nname: b\n',
+  });
+  const f = (n: string) => join(d, n);
+  assert.match(userError(() => loadExperiment(f('syntax.yaml'))), /syntax\.yaml: line \d+, column \d+: /);
+  assert.match(userError(() => loadExperiment(f('unknown.yaml'))), /unknown\.yaml: method\.params\.stpes: unknown key \(did you mean 'steps'\?\)/);
+  assert.match(userError(() => loadExperiment(f('topkey.yaml'))), /topkey\.yaml: seed: unknown key \(did you mean 'seeds'\?\)/);
+  assert.match(userError(() => loadExperiment(f('type.yaml'))), /type\.yaml: method\.params\.lr: expected number, got string 'fast'/);
+  assert.match(userError(() => loadExperiment(f('missing.yaml'))), /missing\.yaml: include: file not found: .*nothere\.yaml/);
+  assert.match(userError(() => loadExperiment(f('cyc-a.yaml'))), /include: cycle .*cyc-a\.yaml → .*cyc-b\.yaml → .*cyc-a\.yaml/);
+  assert.match(userError(() => loadExperiment(f('tag.yaml'))), /tag\.yaml: line 1, column \d+: .*tag/i);
+  assert.match(userError(() => loadExperiment(f('method.yaml'))), /method\.name: unknown method 'toy_fitt' \(did you mean 'toy_fit'\?\)/);
+  const sweepExp = loadExperiment(f('sweep.yaml')).experiment;
+  assert.match(userError(() => expandExperiment(sweepExp, 'sweep.yaml')), /method\.params\.steps: .*in sweep point method\.params\.steps=-1/);
+  assert.match(userError(() => loadExperiment(f('dup.yaml'))), /dup\.yaml: line 2, column 1: .*unique/i);
+  assert.match(userError(() => loadExperiment(f('base.yaml'), { sets: ['nokey'] })), /^--set: expected KEY=VALUE/);
+  assert.match(userError(() => loadExperiment(f('base.yaml'), { profile: 'quik' })), /profiles: no profile 'quik'/);
+});
+
+test('CLI: bad input exits 2 with one line on stderr and writes nothing', async () => {
+  const d = dirWith({ 'bad.yaml': 'include: base.yaml\nmethod: {params: {lr: -1}}\n' });
+  const store = join(d, 'store');
+  for (const cmd of ['run', 'validate', 'plan']) {
+    const r = await sdd([cmd, join(d, 'bad.yaml'), '--store', store]);
+    assert.equal(r.exitCode, 2, `${cmd}: ${r.all}`);
+    const lines = String(r.stderr).trim().split('\n');
+    assert.equal(lines.length, 1, `${cmd} stderr: ${r.stderr}`);
+    assert.match(lines[0], /^sdd: .*bad\.yaml: method\.params\.lr: /);
+    assert.doesNotMatch(String(r.all), /at .*\.ts:\d+/, 'no stack trace');
+  }
+  assert.equal(existsSync(store), false, 'nothing written');
+  const ok = await sdd(['validate', join(d, 'base.yaml')]);
+  assert.equal(ok.exitCode, 0, ok.all);
+  const unknownFlag = await sdd(['run', join(d, 'base.yaml'), '--jbos', '2', '--store', store]);
+  assert.equal(unknownFlag.exitCode, 2, unknownFlag.all);
+});
+
+test('JSON Schema export names every key and the method parameters', () => {
+  const s = experimentJsonSchema() as { properties: Record<string, unknown> };
+  for (const k of ['name', 'include', 'method', 'seeds', 'sweep', 'metrics', 'profiles', 'version']) {
+    assert.ok(k in s.properties, k);
+  }
+  assert.match(JSON.stringify(s.properties.method), /checkpoint_every/);
+});
