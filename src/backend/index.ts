@@ -73,9 +73,25 @@ async function activate(choice: Exclude<BackendChoice, 'auto'>): Promise<string 
   }
 }
 
-/** Initialises the backend once per process (or worker thread) and returns what was chosen. */
+let pending: { requested: BackendChoice; promise: Promise<BackendInfo> } | null = null;
+
+/**
+ * Initialises the backend once per process (or worker thread) and returns what was chosen.
+ * Concurrent callers share one initialisation: two overlapping setBackend calls break wasm.
+ */
 export async function initBackend(requested: BackendChoice = 'auto'): Promise<BackendInfo> {
   if (active && (requested === 'auto' || requested === active.choice)) return active;
+  if (pending && (requested === 'auto' || requested === pending.requested)) return pending.promise;
+  const promise = initOnce(requested);
+  pending = { requested, promise };
+  try {
+    return await promise;
+  } finally {
+    pending = null;
+  }
+}
+
+async function initOnce(requested: BackendChoice): Promise<BackendInfo> {
   const candidates = requested === 'auto' ? ORDER : [requested];
   const attempts: BackendAttempt[] = [];
   // tfjs logs a warning for every failed setBackend; our attempts list already carries the reason.

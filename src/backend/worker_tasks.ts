@@ -5,6 +5,8 @@
 import { workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, parseBackendChoice } from './index.js';
+import { gradStep, type GradStepInput, type GradStepOutput } from '../train/data_parallel.js';
+import type { Params } from '../nn/params.js';
 
 export interface ConvForwardInput {
   /** NHWC images, flattened. */
@@ -18,13 +20,17 @@ interface Tasks {
   /** A small strided conv stack + global mean pool: the shape of a feature extractor. */
   convForward: { input: ConvForwardInput; output: { features: Float32Array; shape: number[] } };
   backendInfo: { input: Record<string, never>; output: { backend: string; threadId: number } };
+  /** Gradients of a registered model's loss on one share of a batch (data-parallel training). */
+  gradStep: { input: GradStepInput; output: GradStepOutput };
 }
 
 export type TaskName = keyof Tasks;
 export type TaskInput<N extends TaskName> = Tasks[N]['input'];
 export type TaskOutput<N extends TaskName> = Tasks[N]['output'];
 
-const ready = initBackend(parseBackendChoice((workerData as { backend?: string } | null)?.backend, 'SDD_BACKEND'));
+// Lazy: this module is also imported by the main thread (tests, in-process fallbacks).
+let ready: Promise<unknown> | null = null;
+const init = () => (ready ??= initBackend(parseBackendChoice((workerData as { backend?: string } | null)?.backend, 'SDD_BACKEND')));
 
 export function convForward(input: ConvForwardInput): { features: Float32Array; shape: number[] } {
   const out = tf.tidy(() => {
@@ -40,13 +46,17 @@ export function convForward(input: ConvForwardInput): { features: Float32Array; 
   return { features, shape };
 }
 
+/** Per-worker model parameters, reused across steps (weights are overwritten each step). */
+const modelCache = new Map<string, Params>();
+
 const handlers: { [N in TaskName]: (input: TaskInput<N>) => TaskOutput<N> } = {
   convForward,
+  gradStep: (input) => gradStep(input, modelCache),
   backendInfo: () => ({ backend: tf.getBackend(), threadId: (globalThis as { threadId?: number }).threadId ?? process.pid }),
 };
 
 export default async function run({ name, input }: { name: TaskName; input: unknown }): Promise<unknown> {
-  await ready;
+  await init();
   const h = handlers[name] as ((i: unknown) => unknown) | undefined;
   if (!h) throw new Error(`unknown worker task '${name}'`);
   return h(input);

@@ -46,20 +46,16 @@ function conv2dBackpropFilterNHWC(
   // rows the forward conv never read (VALID padding with a remainder).
   const needH = (oh - 1) * sh + kh;
   const needW = (ow - 1) * sw + kw;
-  const xP = s.padOrTrim(xT, [
-    [0, 0],
-    [padInfo.top, needH - H - padInfo.top],
-    [padInfo.left, needW - W - padInfo.left],
-    [0, 0],
-  ]);
   const dyT = s.transpose(dy, [1, 2, 0, 3]); // [oh, ow, b, co] used as a filter
-  const out = s.run('Conv2D', { x: xP, filter: dyT }, {
-    strides: [1, 1],
-    pad: 'valid',
-    dataFormat: 'NHWC',
-    dilations: [sh, sw],
-    dimRoundingMode: undefined,
-  } as unknown as Record<string, never>); // [ci, kh, kw, co]
+  const out = s.convPadded(
+    xT,
+    dyT,
+    [
+      [padInfo.top, needH - H - padInfo.top],
+      [padInfo.left, needW - W - padInfo.left],
+    ],
+    [sh, sw],
+  ); // [ci, kh, kw, co]
   const dW = s.transpose(out, [1, 2, 0, 3]);
   return s.dispose(dW);
 }

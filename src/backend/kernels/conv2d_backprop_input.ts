@@ -54,20 +54,16 @@ function conv2dBackpropInputNHWC(
   const d = dilate(s, dy, sh, sw); // length o·s: (o−1)·s+1 real rows plus s−1 trailing zeros
   // dx[i] = Σ_k d[i + top − k]·w[k]: pad the front by k−1−top, and the back so that exactly H
   // outputs remain after a VALID conv (negative amounts trim).
-  const dP = s.padOrTrim(d, [
-    [0, 0],
-    [kh - 1 - padInfo.top, H + padInfo.top - oh * sh],
-    [kw - 1 - padInfo.left, W + padInfo.left - ow * sw],
-    [0, 0],
-  ]);
   const flipped = s.run('Reverse', { x: filter }, { dims: [0, 1] });
   const wT = s.transpose(flipped, [0, 1, 3, 2]); // [kh, kw, co, ci]
-  const dx = s.run('Conv2D', { x: dP, filter: wT }, {
-    strides: [1, 1],
-    pad: 'valid',
-    dataFormat: 'NHWC',
-    dilations: [1, 1],
-    dimRoundingMode: undefined,
-  } as unknown as Record<string, never>);
+  const dx = s.convPadded(
+    d,
+    wT,
+    [
+      [kh - 1 - padInfo.top, H + padInfo.top - oh * sh],
+      [kw - 1 - padInfo.left, W + padInfo.left - ow * sw],
+    ],
+    [1, 1],
+  );
   return s.dispose(dx);
 }

@@ -55,6 +55,24 @@ export class KernelScope {
     return cur;
   }
 
+  /**
+   * A VALID Conv2D of x grown/trimmed by `edges` on H and W. Growth is passed to the conv as
+   * explicit padding (XNNPACK pads implicitly, no copy); only trimming needs a Slice.
+   */
+  convPadded(x: TensorInfo, filter: TensorInfo, edges: [[number, number], [number, number]], dilations: [number, number]): TensorInfo {
+    const trim = edges.map(([a, b]) => [Math.min(0, a), Math.min(0, b)] as [number, number]);
+    const src = trim.some(([a, b]) => a < 0 || b < 0) ? this.padOrTrim(x, [[0, 0], trim[0], trim[1], [0, 0]]) : x;
+    const grow = edges.map(([a, b]) => [Math.max(0, a), Math.max(0, b)]);
+    const pad = grow.every(([a, b]) => a === 0 && b === 0) ? 'valid' : [[0, 0], grow[0], grow[1], [0, 0]];
+    return this.run('Conv2D', { x: src, filter }, {
+      strides: [1, 1],
+      pad,
+      dataFormat: 'NHWC',
+      dilations,
+      dimRoundingMode: undefined,
+    } as unknown as NamedAttrMap);
+  }
+
   /** Frees every intermediate except `keep`. */
   dispose(keep: TensorInfo): TensorInfo {
     for (const t of this.temps) {

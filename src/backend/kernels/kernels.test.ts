@@ -115,11 +115,37 @@ test('gather gradient and UnsortedSegmentSum match cpu (delegated)', () => {
   tf.dispose([table, rows, ids]);
 });
 
+const matmulCases: Array<{ a: number[]; b: number[]; ta: boolean; tb: boolean }> = [
+  { a: [37, 19], b: [37, 23], ta: true, tb: false },
+  { a: [19, 37], b: [23, 37], ta: false, tb: true },
+  { a: [37, 19], b: [23, 37], ta: true, tb: true },
+  { a: [3, 40, 33], b: [3, 40, 35], ta: true, tb: false },
+  { a: [3, 33, 40], b: [3, 35, 40], ta: false, tb: true },
+  { a: [1, 65, 70], b: [4, 66, 65], ta: true, tb: true },
+  { a: [4, 65, 70], b: [65, 9], ta: true, tb: false },
+];
+
+for (const c of matmulCases) {
+  test(`batchMatMul with explicit transposes matches cpu: a=${c.a} b=${c.b} ta=${c.ta} tb=${c.tb}`, () => {
+    const a = seeded(c.a, 21);
+    const b = seeded(c.b, 22);
+    const probe = (x: tf.Tensor, y: tf.Tensor) => [tf.matMul(x, y, c.ta, c.tb)];
+    const [w] = on('wasm', [a, b], probe);
+    const [r] = on('cpu', [a, b], probe);
+    assertClose(w, r, 'matMul');
+    tf.dispose([a, b]);
+  });
+}
+
 test('replacement kernels leak no tensors or backend memory', () => {
   tf.setBackend('wasm');
   const x = seeded([2, 12, 12, 4], 5);
   const w = seeded([3, 3, 4, 6], 6);
-  const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')));
+  const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => {
+    const y = tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same');
+    // Dense layer on top: its weight gradient takes the transposed-matmul path.
+    return tf.sum(tf.matMul(tf.reshape(y, [-1, 6]), tf.slice(tf.reshape(b, [36, 6]), [0, 0], [6, 4])));
+  });
   tf.dispose(g([x, w])); // warm-up: first calls may allocate module-level state
   const before = tf.memory();
   for (let i = 0; i < 3; i++) tf.dispose(g([x, w]));

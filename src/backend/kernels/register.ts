@@ -2,7 +2,8 @@
  * Registers our replacement kernels on a backend, tfjs-style: {kernelName, backendName, kernelFunc}.
  * Idempotent: a second call for the same backend does nothing.
  */
-import { getKernel, registerKernel, unregisterKernel, type KernelFunc } from '@tensorflow/tfjs-core';
+import { getKernel, registerKernel, unregisterKernel, type KernelFunc, type KernelSetupFunc } from '@tensorflow/tfjs-core';
+import { makeBatchMatMul } from './batch_matmul.js';
 import { makeConv2DBackpropFilter } from './conv2d_backprop_filter.js';
 import { makeConv2DBackpropInput } from './conv2d_backprop_input.js';
 import { delegateKernel } from './delegate.js';
@@ -16,12 +17,23 @@ export const REPLACED_KERNELS = [
   'DepthwiseConv2dNativeBackpropFilter',
   'DepthwiseConv2dNativeBackpropInput',
   'UnsortedSegmentSum',
+  'BatchMatMul',
 ] as const;
+
+/** Built-in kernels we replaced, kept so benchmarks can compare against them. */
+export const originalKernels = new Map<string, KernelFunc>();
 
 function put(kernelName: string, backendName: string, kernelFunc: KernelFunc): void {
   // Replacing a built-in is deliberate: unregister first so tfjs does not warn on every start.
-  if (getKernel(kernelName, backendName) != null) unregisterKernel(kernelName, backendName);
-  registerKernel({ kernelName, backendName, kernelFunc });
+  const old = getKernel(kernelName, backendName);
+  let setupFunc: KernelSetupFunc | undefined;
+  if (old != null) {
+    originalKernels.set(`${backendName}/${kernelName}`, old.kernelFunc);
+    // Keep the built-in's setup: a replacement may still call the original kernel, which needs it.
+    setupFunc = old.setupFunc;
+    unregisterKernel(kernelName, backendName);
+  }
+  registerKernel({ kernelName, backendName, kernelFunc, setupFunc });
 }
 
 export function registerReplacementKernels(backendName = 'wasm'): void {
@@ -33,4 +45,6 @@ export function registerReplacementKernels(backendName = 'wasm'): void {
   put('DepthwiseConv2dNativeBackpropFilter', backendName, toCpu('DepthwiseConv2dNativeBackpropFilter'));
   put('DepthwiseConv2dNativeBackpropInput', backendName, toCpu('DepthwiseConv2dNativeBackpropInput'));
   put('UnsortedSegmentSum', backendName, toCpu('UnsortedSegmentSum'));
+  const matmul = getKernel('BatchMatMul', backendName);
+  if (matmul) put('BatchMatMul', backendName, makeBatchMatMul(matmul.kernelFunc));
 }

@@ -1,0 +1,63 @@
+/**
+ * Building blocks shared by the toyfaces models and the benchmarks. NHWC throughout. Each block
+ * takes the Params store and a name prefix; shapes match PyTorch's modules of the same name so
+ * bench/unet_torch.py builds the same network.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Params } from './params.js';
+
+export function conv2d(p: Params, name: string, x: tf.Tensor4D, cout: number, k = 3, stride = 1): tf.Tensor4D {
+  const cin = x.shape[3];
+  // He-style fan-in init, as PyTorch's default is close to it for these widths.
+  const w = p.get(`${name}.weight`, [k, k, cin, cout], { kind: 'normal', std: Math.sqrt(1 / (k * k * cin)) });
+  const b = p.get(`${name}.bias`, [cout], { kind: 'zeros' });
+  const pad = k === 1 ? 'valid' : stride === 1 ? 'same' : ([[0, 0], [(k - 1) >> 1, k >> 1], [(k - 1) >> 1, k >> 1], [0, 0]] as const);
+  // Explicit symmetric padding for strided convs: TF's 'same' pads bottom/right only, PyTorch pads both.
+  return tf.add(tf.conv2d(x, w as tf.Tensor4D, stride, pad as 'same' | 'valid', 'NHWC', 1), b) as tf.Tensor4D;
+}
+
+export function linear(p: Params, name: string, x: tf.Tensor, cout: number): tf.Tensor {
+  const cin = x.shape[x.shape.length - 1];
+  const w = p.get(`${name}.weight`, [cin, cout], { kind: 'normal', std: Math.sqrt(1 / cin) });
+  const b = p.get(`${name}.bias`, [cout], { kind: 'zeros' });
+  const flat = tf.reshape(x, [-1, cin]);
+  return tf.reshape(tf.add(tf.matMul(flat, w), b), [...x.shape.slice(0, -1), cout]);
+}
+
+/** GroupNorm over (H, W, C/G) per group, eps 1e-5, with per-channel affine (PyTorch semantics). */
+export function groupNorm(p: Params, name: string, x: tf.Tensor4D, groups: number): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const g = tf.reshape(x, [b, h * w, groups, c / groups]);
+  const { mean, variance } = tf.moments(g, [1, 3], true);
+  const normed = tf.reshape(tf.mul(tf.sub(g, mean), tf.rsqrt(tf.add(variance, 1e-5))), [b, h, w, c]);
+  const gamma = p.get(`${name}.weight`, [c], { kind: 'ones' });
+  const beta = p.get(`${name}.bias`, [c], { kind: 'zeros' });
+  return tf.add(tf.mul(normed, gamma), beta) as tf.Tensor4D;
+}
+
+export function silu<T extends tf.Tensor>(x: T): T {
+  return tf.mul(x, tf.sigmoid(x)) as T;
+}
+
+export function resBlock(p: Params, name: string, x: tf.Tensor4D, groups: number): tf.Tensor4D {
+  const c = x.shape[3];
+  let h = conv2d(p, `${name}.conv1`, silu(groupNorm(p, `${name}.norm1`, x, groups)), c);
+  h = conv2d(p, `${name}.conv2`, silu(groupNorm(p, `${name}.norm2`, h, groups)), c);
+  return tf.add(x, h) as tf.Tensor4D;
+}
+
+/** Single-head self-attention over the H·W positions, with a residual (SD's AttnBlock). */
+export function attention(p: Params, name: string, x: tf.Tensor4D, groups: number): tf.Tensor4D {
+  const [b, hh, ww, c] = x.shape;
+  const n = tf.reshape(groupNorm(p, `${name}.norm`, x, groups), [b, hh * ww, c]);
+  const q = linear(p, `${name}.q`, n, c);
+  const k = linear(p, `${name}.k`, n, c);
+  const v = linear(p, `${name}.v`, n, c);
+  const att = tf.softmax(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(c)));
+  const o = tf.reshape(linear(p, `${name}.proj`, tf.matMul(att, v), c), [b, hh, ww, c]);
+  return tf.add(x, o) as tf.Tensor4D;
+}
+
+export function upsample2x(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.image.resizeNearestNeighbor(x, [x.shape[1] * 2, x.shape[2] * 2]);
+}
