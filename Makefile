@@ -8,7 +8,7 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps test typecheck unit table1 bench bench-kernels bench-pool bench-unet doctor schema clean
+.PHONY: help deps test typecheck unit table1 bench bench-kernels bench-pool bench-unet profile doctor schema clean
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
@@ -55,3 +55,6 @@ bench-unet: deps
 
 clean:
 	rm -rf runs reports/*/ bench/results
+
+profile: deps
+	$(NODE) --import tsx bench/profile_unet.ts

@@ -1,0 +1,44 @@
+/**
+ * make profile: where one training step of the bench U-Net spends its time on this backend,
+ * per kernel (and per conv shape), from tf.profile. The starting point for kernel work.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend, backendFromEnv } from '../src/backend/index.js';
+import { HostAdam } from '../src/nn/adam.js';
+import { mseLoss } from '../src/nn/models.js';
+import { Params } from '../src/nn/params.js';
+import { argValue } from './common.js';
+
+const size = Number(argValue('size', '32'));
+const top = Number(argValue('top', '25'));
+await initBackend(backendFromEnv());
+const cfg = { channels: [32, 64, 128], groups: 8, outChannels: 3 };
+const p = new Params(0);
+const x = tf.randomNormal([8, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+const y = tf.randomNormal([8, size, size, 3], 0, 1, 'float32', 2);
+const opt = new HostAdam({ lr: 1e-4 });
+tf.tidy(() => void mseLoss('unet', p, x, y, cfg));
+const step = () => {
+  const { value, grads } = tf.variableGrads(() => mseLoss('unet', p, x, y, cfg), p.list());
+  opt.apply(p.list(), grads);
+  value.dataSync();
+  tf.dispose([value, grads]);
+};
+step();
+step();
+const t0 = performance.now();
+const prof = await tf.profile(step);
+const wall = performance.now() - t0;
+const agg = new Map<string, { n: number; ms: number }>();
+for (const k of prof.kernels) {
+  const key = k.name.startsWith('Conv') ? `${k.name} ${JSON.stringify(k.inputShapes)}` : k.name;
+  const e = agg.get(key) ?? { n: 0, ms: 0 };
+  e.n++;
+  e.ms += k.kernelTimeMs as number;
+  agg.set(key, e);
+}
+const total = [...agg.values()].reduce((a, e) => a + e.ms, 0);
+console.log(`${size}², batch 8: ${prof.kernels.length} kernels, ${total.toFixed(0)} ms in kernels, ${wall.toFixed(0)} ms wall (profiling adds overhead)`);
+for (const [name, e] of [...agg.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) {
+  console.log(`${name.padEnd(58)} ${String(e.n).padStart(4)} calls ${e.ms.toFixed(1).padStart(7)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%`);
+}
