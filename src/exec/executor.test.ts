@@ -10,6 +10,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { BIN, sdd, tmp, waitFor, writeFiles, sleep } from '../../test/helpers.js';
+import { tryLock, unlock } from '../runs/lock.js';
 
 const SWEEP = `
 name: kill-test
@@ -159,4 +160,48 @@ test('SIGINT stops children cleanly and leaves a resumable store', async () => {
   const again = await sdd(['run', join(d, 'e.yaml'), '--store', store]);
   assert.equal(again.exitCode, 0, again.all);
   assert.equal(finished(store).length, 3);
+});
+
+test('same config, same numbers: a run is deterministic given its recorded seed', async () => {
+  const d = tmp();
+  writeFiles(d, { 'e.yaml': 'name: det\nmethod: {name: toy_fit, params: {steps: 25}}\nseeds: [3]\n' });
+  const results = [];
+  for (const store of ['s1', 's2']) {
+    const r = await sdd(['run', join(d, 'e.yaml'), '--store', join(d, store)]);
+    assert.equal(r.exitCode, 0, r.all);
+    const [dir] = runDirs(join(d, store));
+    results.push(JSON.parse(readFileSync(join(dir, 'result.json'), 'utf-8')).metrics);
+    const env = JSON.parse(readFileSync(join(dir, 'env.json'), 'utf-8'));
+    assert.equal(env.seed, 3);
+    assert.ok(env.git && env.packages['@tensorflow/tfjs-core'] && env.backend.choice && env.machine.cpu && env.started_at && env.finished_at);
+  }
+  assert.deepEqual(results[0], results[1]);
+});
+
+test('store commands: show, rm (refuses running runs), gc removes partial and failed runs', async () => {
+  const d = tmp();
+  writeFiles(d, { 'e.yaml': 'name: st\nmethod: {name: toy_fit, params: {steps: 10}}\nsweep: {method.params.fail_at_step: [5, 100]}\n' });
+  const store = join(d, 'store');
+  await sdd(['run', join(d, 'e.yaml'), '--store', store]);
+  const runs = JSON.parse((await sdd(['ls', '--json', '--store', store])).stdout) as Array<{ id: string; status: string }>;
+  const ok = runs.find((r) => r.status === 'finished')!;
+  const bad = runs.find((r) => r.status === 'failed')!;
+  const show = await sdd(['show', ok.id.slice(0, 6), '--store', store]);
+  assert.equal(show.exitCode, 0, show.all);
+  assert.match(show.stdout, /finished/);
+  assert.match(show.stdout, /final_loss/);
+  assert.equal((await sdd(['show', 'zzzz', '--store', store])).exitCode, 2);
+  const gc = await sdd(['gc', '--store', store]);
+  assert.match(gc.stdout, new RegExp(`removed ${bad.id} \\(failed\\)`));
+  assert.equal(existsSync(join(store, bad.id)), false);
+  assert.equal(existsSync(join(store, ok.id)), true);
+  // While a live process holds its lock the run counts as running and rm refuses it.
+  assert.equal(tryLock(join(store, ok.id)), true);
+  const refused = await sdd(['rm', ok.id, '--store', store]);
+  assert.equal(refused.exitCode, 2, refused.all);
+  assert.match(refused.stderr, /is running/);
+  unlock(join(store, ok.id));
+  const rm = await sdd(['rm', ok.id, '--store', store]);
+  assert.equal(rm.exitCode, 0, rm.all);
+  assert.equal(existsSync(join(store, ok.id)), false);
 });

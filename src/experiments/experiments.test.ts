@@ -57,6 +57,12 @@ test('include: the including file wins, nested keys merge, includes chain', () =
   assert.deepEqual(sources.map((s) => s.split('/').pop()), ['base.yaml', 'mid.yaml', 'top.yaml']);
 });
 
+test('extends: is another spelling of include:', () => {
+  const d = dirWith({ 'e.yaml': 'extends: [base.yaml]\nname: e\n', 'both.yaml': 'include: base.yaml\nextends: base.yaml\n' });
+  assert.equal(loadExperiment(join(d, 'e.yaml')).experiment.method.params.steps, 10);
+  assert.match(userError(() => loadExperiment(join(d, 'both.yaml'))), /both\.yaml: extends: use either/);
+});
+
 test('--set and profiles override after includes; values are read as YAML', () => {
   const d = dirWith({ 'e.yaml': 'include: base.yaml\nprofiles: {quick: {method.params.steps: 3}}\n' });
   const { experiment } = loadExperiment(join(d, 'e.yaml'), { profile: 'quick', sets: ['method.params.lr=0.25', 'seeds=[4, 5]'] });

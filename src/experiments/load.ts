@@ -51,7 +51,10 @@ function readRaw(path: string, chain: string[]): { value: Plain; sources: string
   }
   const parsed = parseYamlSafe(readFileSync(path, 'utf-8'), file);
   if (!isPlain(parsed)) throw new UserError(`${file}: the top level must be a mapping of keys`);
-  const { include, ...own } = parsed;
+  // `extends:` is accepted as another spelling of `include:` (not both in one file).
+  const { include: inc0, extends: ext, ...own } = parsed;
+  if (inc0 !== undefined && ext !== undefined) throw new UserError(`${file}: extends: use either include: or extends:, not both`);
+  const include = inc0 ?? ext;
   const includes = include === undefined ? [] : Array.isArray(include) ? include : [include];
   let merged: unknown = {};
   const sources: string[] = [];
