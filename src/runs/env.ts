@@ -1,0 +1,81 @@
+/** env.json: everything needed to tell later where and with what a run's numbers were made. */
+import { execFileSync } from 'node:child_process';
+import { cpus, hostname, platform, release, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { BackendInfo } from '../backend/index.js';
+
+export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface GitInfo {
+  sha: string | null;
+  dirty: boolean | null;
+}
+
+export function gitInfo(cwd = PROJECT_ROOT): GitInfo {
+  try {
+    const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
+    return { sha, dirty: status.toString().trim().length > 0 };
+  } catch {
+    return { sha: null, dirty: null };
+  }
+}
+
+const KEY_PACKAGES = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'zod', 'yaml'];
+
+export function packageVersions(): Record<string, string | null> {
+  const req = createRequire(join(PROJECT_ROOT, 'package.json'));
+  const out: Record<string, string | null> = {};
+  const own = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf-8')) as { version: string };
+  out['sdd-bench'] = own.version;
+  for (const name of KEY_PACKAGES) {
+    try {
+      const pj = req.resolve(`${name}/package.json`);
+      out[name] = (JSON.parse(readFileSync(pj, 'utf-8')) as { version: string }).version;
+    } catch {
+      out[name] = null;
+    }
+  }
+  return out;
+}
+
+export function gpuInfo(): string[] {
+  try {
+    const out = execFileSync('nvidia-smi', ['--query-gpu=name,memory.total', '--format=csv,noheader'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 5000,
+    });
+    return out.toString().trim().split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+export function machineInfo() {
+  const c = cpus();
+  return {
+    host: hostname(),
+    platform: `${platform()} ${release()}`,
+    cpu: c[0]?.model ?? 'unknown',
+    cores: c.length,
+    memory_gb: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    gpus: gpuInfo(),
+    node: process.version,
+  };
+}
+
+export function runEnv(backend: BackendInfo, seed: number, started: Date) {
+  return {
+    git: gitInfo(),
+    packages: packageVersions(),
+    backend,
+    machine: machineInfo(),
+    seed,
+    pid: process.pid,
+    started_at: started.toISOString(),
+    finished_at: null as string | null,
+  };
+}

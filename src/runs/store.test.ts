@@ -1,0 +1,62 @@
+/** Run store primitives: atomic writes, per-run locks with stale-owner takeover, safetensors bounds. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { readLock, tryLock, unlock, lockDir } from './lock.js';
+import { parseSafetensors, serializeSafetensors, f32, asFloat32, SafetensorsError } from '../util/safetensors.js';
+import { tmp } from '../../test/helpers.js';
+
+test('atomic JSON write leaves no temp files and replaces whole', () => {
+  const d = tmp();
+  const p = join(d, 'a', 'result.json');
+  writeJsonAtomic(p, { v: 1 });
+  writeJsonAtomic(p, { v: 2, more: 'x'.repeat(10000) });
+  assert.equal(JSON.parse(readFileSync(p, 'utf-8')).v, 2);
+  assert.deepEqual(readdirSync(join(d, 'a')), ['result.json']);
+});
+
+test('lock: one holder at a time; a dead owner is taken over; unlock only by the owner', async () => {
+  const d = tmp();
+  assert.equal(tryLock(d), true);
+  const state = readLock(d);
+  assert.ok(state.held && state.alive && state.owner?.pid === process.pid);
+  // A second process must not get it while we live.
+  const other = await execa(process.execPath, ['--import', 'tsx', '-e', `import('${join(import.meta.dirname, 'lock.ts')}').then(m => process.stdout.write(String(m.tryLock('${d}'))))`], { cwd: import.meta.dirname });
+  assert.equal(other.stdout, 'false');
+  unlock(d);
+  assert.equal(existsSync(lockDir(d)), false);
+  // A lock left by a process that no longer exists is stale.
+  const dead = await execa(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+  mkdirSync(lockDir(d));
+  writeFileSync(join(lockDir(d), 'owner.json'), JSON.stringify({ pid: Number(dead.stdout), host: hostname(), since: '' }));
+  const s2 = readLock(d);
+  assert.ok(s2.held && !s2.alive);
+  assert.equal(tryLock(d), true);
+  assert.equal((readLock(d) as { owner: { pid: number } }).owner.pid, process.pid);
+  unlock(d);
+});
+
+test('safetensors round-trip and bound checks', () => {
+  const vals = new Float32Array([1, 2, 3, 4, 5, 6]);
+  const buf = serializeSafetensors(new Map([['w', f32([2, 3], vals)]]), { step: '5' });
+  const back = parseSafetensors(buf, 'x.safetensors');
+  assert.deepEqual([...asFloat32(back.tensors.get('w')!)], [...vals]);
+  assert.equal(back.metadata.step, '5');
+  // Through a Node Buffer at an odd offset, as readFileSync returns (pooled, unaligned views).
+  const pooled = Buffer.concat([Buffer.from([0]), Buffer.from(buf)]).subarray(1);
+  assert.deepEqual([...asFloat32(parseSafetensors(pooled).tensors.get('w')!)], [...vals]);
+  const bad = (b: Uint8Array, re: RegExp) => assert.throws(() => parseSafetensors(b, 'f.st'), (e: Error) => e instanceof SafetensorsError && re.test(e.message));
+  bad(buf.slice(0, 5), /f\.st: truncated/);
+  bad(buf.slice(0, buf.length - 4), /outside the .*buffer \(truncated\?\)/);
+  const huge = buf.slice();
+  new DataView(huge.buffer).setBigUint64(0, 1n << 40n, true);
+  bad(huge, /header length .* exceeds/);
+  const garbled = buf.slice();
+  garbled[9] = 0x7b; // '{' inside the header → invalid JSON
+  garbled[10] = 0x7b;
+  bad(garbled, /not valid JSON/);
+});

@@ -1,0 +1,120 @@
+/**
+ * The run store: one directory per run under the store root.
+ *   config.json    canonical run config (written when the run is planned)
+ *   env.json       provenance: git, packages, backend, machine, seed, times
+ *   metrics.jsonl  per-step scalars, one JSON object a line
+ *   checkpoint.*   last checkpoint (safetensors + json), removed when the run finishes
+ *   artifacts/     images, curves
+ *   log.txt        human log; output.txt: the child process's stdout/stderr
+ *   error.json     why the last attempt failed (absent after a success)
+ *   result.json    final metrics, written last and atomically: its presence means "finished"
+ *   lock/          held while a process executes the run
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { UserError } from '../errors.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { readLock } from './lock.js';
+import type { RunConfig } from '../experiments/expand.js';
+
+export type RunStatus = 'finished' | 'failed' | 'running' | 'partial';
+
+export interface RunSummary {
+  id: string;
+  dir: string;
+  status: RunStatus;
+  config: RunConfig | null;
+  result: Record<string, unknown> | null;
+  error: { message: string; kind?: string } | null;
+  env: Record<string, unknown> | null;
+  modified: Date;
+}
+
+export function defaultStoreRoot(): string {
+  return resolve(process.env.SDD_RUNS ?? 'runs');
+}
+
+function readJson<T>(path: string): T | null {
+  try {
+    return JSON.parse(readFileSync(path, 'utf-8')) as T;
+  } catch {
+    return null;
+  }
+}
+
+export class RunStore {
+  readonly root: string;
+
+  constructor(root = defaultStoreRoot()) {
+    this.root = resolve(root);
+  }
+
+  dir(id: string): string {
+    return join(this.root, id);
+  }
+
+  /** Creates the run directory with its config, or checks that an existing one agrees. */
+  prepare(id: string, config: RunConfig): string {
+    const dir = this.dir(id);
+    mkdirSync(join(dir, 'artifacts'), { recursive: true });
+    const path = join(dir, 'config.json');
+    if (!existsSync(path)) writeJsonAtomic(path, config);
+    return dir;
+  }
+
+  isFinished(id: string): boolean {
+    return existsSync(join(this.dir(id), 'result.json'));
+  }
+
+  ids(): string[] {
+    if (!existsSync(this.root)) return [];
+    return readdirSync(this.root, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+      .map((d) => d.name)
+      .sort();
+  }
+
+  summary(id: string): RunSummary {
+    const dir = this.dir(id);
+    if (!existsSync(dir)) throw new UserError(`run '${id}' not found in ${this.root}`);
+    const result = readJson<Record<string, unknown>>(join(dir, 'result.json'));
+    const error = readJson<{ message: string; kind?: string }>(join(dir, 'error.json'));
+    const lock = readLock(dir);
+    const status: RunStatus = result ? 'finished' : lock.held && lock.alive ? 'running' : error ? 'failed' : 'partial';
+    return {
+      id,
+      dir,
+      status,
+      config: readJson<RunConfig>(join(dir, 'config.json')),
+      result,
+      error: result ? null : error,
+      env: readJson<Record<string, unknown>>(join(dir, 'env.json')),
+      modified: statSync(dir).mtime,
+    };
+  }
+
+  list(): RunSummary[] {
+    return this.ids().map((id) => this.summary(id));
+  }
+
+  /** Accepts a full id or a unique prefix of one. */
+  resolveId(prefix: string): string {
+    const hits = this.ids().filter((id) => id.startsWith(prefix));
+    if (hits.length === 1) return hits[0];
+    if (hits.length === 0) throw new UserError(`run '${prefix}' not found in ${this.root}`);
+    throw new UserError(`run '${prefix}' is ambiguous: ${hits.slice(0, 5).join(', ')}${hits.length > 5 ? ', …' : ''}`);
+  }
+
+  remove(id: string, force = false): void {
+    const s = this.summary(id);
+    // A live lock means a process is inside the run, whatever its files say.
+    const lock = readLock(s.dir);
+    if (lock.held && lock.alive && !force) throw new UserError(`run '${id}' is running (pid ${readOwnerPid(s.dir)}); use --force`);
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+}
+
+function readOwnerPid(dir: string): string {
+  const l = readLock(dir);
+  return l.held && l.owner ? String(l.owner.pid) : '?';
+}
