@@ -5,6 +5,9 @@
  */
 import type { Face } from './attributes.js';
 
+/** Bump whenever a change alters pixels: caches and model cards record it. */
+export const RENDER_VERSION = 1;
+
 type RGB = readonly [number, number, number];
 interface Layer {
   inside(x: number, y: number): boolean;

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, parseBackendChoice } from './index.js';
 import { gradStep, type GradStepInput, type GradStepOutput } from '../train/data_parallel.js';
 import type { Params } from '../nn/params.js';
+import { renderSeedsU8 } from '../../datasets/toyfaces/cache.js';
 
 export interface ConvForwardInput {
   /** NHWC images, flattened. */
@@ -20,6 +21,8 @@ interface Tasks {
   /** A small strided conv stack + global mean pool: the shape of a feature extractor. */
   convForward: { input: ConvForwardInput; output: { features: Float32Array; shape: number[] } };
   backendInfo: { input: Record<string, never>; output: { backend: string; threadId: number } };
+  /** toyfaces images for these seeds, uint8 NHWC. */
+  renderFaces: { input: { seeds: number[]; size: number }; output: Uint8Array };
   /** Gradients of a registered model's loss on one share of a batch (data-parallel training). */
   gradStep: { input: GradStepInput; output: GradStepOutput };
 }
@@ -52,6 +55,7 @@ const modelCache = new Map<string, Params>();
 const handlers: { [N in TaskName]: (input: TaskInput<N>) => TaskOutput<N> } = {
   convForward,
   gradStep: (input) => gradStep(input, modelCache),
+  renderFaces: ({ seeds, size }) => renderSeedsU8(seeds, size),
   backendInfo: () => ({ backend: tf.getBackend(), threadId: (globalThis as { threadId?: number }).threadId ?? process.pid }),
 };
 

@@ -7,6 +7,7 @@ import { runCommand, planCommand, validateCommand, schemaCommand } from './comma
 import { lsCommand, showCommand, rmCommand, gcCommand } from './commands/store.js';
 import { doctorCommand } from './commands/doctor.js';
 import { runOneCommand } from './commands/run_one.js';
+import { zooCommand } from './commands/zoo.js';
 
 function common<T>(y: Argv<T>) {
   return y
@@ -34,6 +35,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(rmCommand(setCode))
     .command(gcCommand(setCode))
     .command(doctorCommand(setCode))
+    .command(zooCommand(setCode))
     .command(runOneCommand(setCode))
     .help()
     .version(false)

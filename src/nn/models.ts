@@ -1,24 +1,31 @@
 /**
  * Models that can be trained data-parallel on the worker pool, by name: a worker rebuilds the
- * forward function from (name, config) and receives the weights with every step.
+ * loss from (name, config) and receives the weights with every step.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from './params.js';
 import { unet, type UNetConfig } from './unet.js';
+import { featnetLoss, type FeatNetConfig } from '../../datasets/toyfaces/models/featnet.js';
 
 export interface ModelSpec<C> {
-  forward(p: Params, x: tf.Tensor4D, cfg: C): tf.Tensor;
+  loss(p: Params, x: tf.Tensor4D, y: tf.Tensor, cfg: C): tf.Scalar;
 }
 
 export const MODELS = {
-  unet: { forward: (p: Params, x: tf.Tensor4D, cfg: UNetConfig) => unet(p, x, cfg) } satisfies ModelSpec<UNetConfig>,
+  /** The bench U-Net regressing y (MSE). */
+  unet: {
+    loss: (p: Params, x: tf.Tensor4D, y: tf.Tensor, cfg: UNetConfig) => tf.losses.meanSquaredError(y, unet(p, x, cfg)) as tf.Scalar,
+  } satisfies ModelSpec<UNetConfig>,
+  /** toyfaces FID feature net: attribute classification. */
+  featnet: { loss: featnetLoss } satisfies ModelSpec<FeatNetConfig>,
 } as const;
 
 export type ModelName = keyof typeof MODELS;
-export type ModelConfig<N extends ModelName> = Parameters<(typeof MODELS)[N]['forward']>[2];
+export type ModelConfig<N extends ModelName> = Parameters<(typeof MODELS)[N]['loss']>[3];
 
-/** Mean squared error of the model's output against y: the loss every registered model trains on. */
-export function mseLoss<N extends ModelName>(name: N, p: Params, x: tf.Tensor4D, y: tf.Tensor, cfg: ModelConfig<N>): tf.Scalar {
-  const spec = MODELS[name] as ModelSpec<ModelConfig<N>>;
-  return tf.losses.meanSquaredError(y, spec.forward(p, x, cfg)) as tf.Scalar;
+export function modelLoss<N extends ModelName>(name: N, p: Params, x: tf.Tensor4D, y: tf.Tensor, cfg: ModelConfig<N>): tf.Scalar {
+  return (MODELS[name] as ModelSpec<ModelConfig<N>>).loss(p, x, y, cfg);
 }
+
+/** Kept for the bench U-Net call sites. */
+export const mseLoss = modelLoss;

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { readLock, tryLock, unlock, lockDir } from './lock.js';
-import { parseSafetensors, serializeSafetensors, f32, asFloat32, SafetensorsError } from '../util/safetensors.js';
+import { parseSafetensors, serializeSafetensors, f32, f16, asFloat32, SafetensorsError } from '../util/safetensors.js';
+import { fromHalf, toHalf } from '../util/f16.js';
 import { tmp } from '../../test/helpers.js';
 
 test('atomic JSON write leaves no temp files and replaces whole', () => {
@@ -59,4 +60,20 @@ test('safetensors round-trip and bound checks', () => {
   garbled[9] = 0x7b; // '{' inside the header → invalid JSON
   garbled[10] = 0x7b;
   bad(garbled, /not valid JSON/);
+});
+
+test('fp16 tensors: exact for representable values, ≤ 2^-11 relative otherwise; edge cases', () => {
+  const vals = new Float32Array([0, -0, 1, -2.5, 65504, 6.1035156e-5, 5.96e-8, 0.1, 3.14159, 1e-9, 1e6]);
+  const back = asFloat32(parseSafetensors(serializeSafetensors(new Map([['h', f16([11], vals)]]))).tensors.get('h')!);
+  assert.equal(back[2], 1);
+  assert.equal(back[3], -2.5);
+  assert.equal(back[4], 65504);
+  for (const i of [7, 8]) assert.ok(Math.abs(back[i] - vals[i]) <= Math.abs(vals[i]) * 2 ** -11 + 6e-8, `${vals[i]} → ${back[i]}`);
+  assert.ok(Math.abs(back[8] - 3.14159) < 2e-3);
+  assert.equal(back[9], 0, 'underflow to zero');
+  assert.equal(back[10], Infinity, 'overflow to infinity');
+  // Round to nearest even at the halfway point between 1 and the next half (1 + 2^-10).
+  assert.equal(fromHalf(toHalf(1 + 2 ** -11)), 1);
+  assert.equal(fromHalf(toHalf(1 + 3 * 2 ** -11)), 1 + 2 * 2 ** -10);
+  assert.ok(Number.isNaN(fromHalf(toHalf(NaN))));
 });

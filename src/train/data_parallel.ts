@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { WorkerPool } from '../backend/pool.js';
 import type { HostAdam } from '../nn/adam.js';
-import { mseLoss, type ModelConfig, type ModelName } from '../nn/models.js';
+import { modelLoss, type ModelConfig, type ModelName } from '../nn/models.js';
 import { Params } from '../nn/params.js';
 
 export interface Batch {
@@ -39,7 +39,7 @@ export function gradStep(input: GradStepInput, cache: Map<string, Params>): Grad
   const { x, xShape, y, yShape } = input.batch;
   const xt = tf.tensor4d(x, xShape);
   const yt = tf.tensor(y, yShape);
-  if (p.vars.size === 0) tf.tidy(() => void mseLoss(input.model, p!, xt, yt, input.config as never));
+  if (p.vars.size === 0) tf.tidy(() => void modelLoss(input.model, p!, xt, yt, input.config as never));
   for (const w of input.weights) {
     const v = p.vars.get(w.name);
     if (!v) throw new Error(`worker model has no parameter ${w.name}`);
@@ -48,7 +48,7 @@ export function gradStep(input: GradStepInput, cache: Map<string, Params>): Grad
     t.dispose();
   }
   const vars = p.list();
-  const { value, grads } = tf.variableGrads(() => mseLoss(input.model, p!, xt, yt, input.config as never), vars);
+  const { value, grads } = tf.variableGrads(() => modelLoss(input.model, p!, xt, yt, input.config as never), vars);
   const out: GradStepOutput = {
     loss: value.dataSync()[0],
     n: xShape[0],
@@ -72,7 +72,7 @@ export class DataParallelTrainer<N extends ModelName> {
     this.params = new Params(seed);
     // Build the parameters here from one sample so that this thread owns the master copy.
     const one = sliceBatch(sample, 0, 1);
-    tf.tidy(() => void mseLoss(model, this.params, tf.tensor4d(one.x, one.xShape), tf.tensor(one.y, one.yShape), config));
+    tf.tidy(() => void modelLoss(model, this.params, tf.tensor4d(one.x, one.xShape), tf.tensor(one.y, one.yShape), config));
   }
 
   /** Share-weighted mean of the workers' gradients (keyed by tfjs variable name) and the loss. */

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from './atomic.js';
+import { decodeHalf, encodeHalf } from './f16.js';
 
 export type StDtype = 'F32' | 'F16' | 'I32' | 'U8';
 const BYTES: Record<StDtype, number> = { F32: 4, F16: 2, I32: 4, U8: 1 };
@@ -103,8 +104,20 @@ export function f32(shape: number[], values: Float32Array): StTensor {
   return { dtype: 'F32', shape, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
 }
 
+/** fp16 storage for shipped weights (half the size; the models tolerate it, see their cards). */
+export function f16(shape: number[], values: Float32Array): StTensor {
+  const h = encodeHalf(values);
+  return { dtype: 'F16', shape, data: new Uint8Array(h.buffer) };
+}
+
+/** Values as float32, decoding F16. */
 export function asFloat32(t: StTensor): Float32Array {
-  if (t.dtype !== 'F32') throw new SafetensorsError(`expected F32, got ${t.dtype}`);
+  if (t.dtype === 'F16') {
+    const copy = new Uint8Array(t.data.byteLength);
+    copy.set(t.data);
+    return decodeHalf(new Uint16Array(copy.buffer));
+  }
+  if (t.dtype !== 'F32') throw new SafetensorsError(`expected F32 or F16, got ${t.dtype}`);
   // Copy into a fresh buffer: the view into a file buffer need not be 4-byte aligned, and a Node
   // Buffer's slice() is a view of the shared pool, not a copy.
   const copy = new Uint8Array(t.data.byteLength);

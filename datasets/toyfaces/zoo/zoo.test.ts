@@ -1,0 +1,94 @@
+/**
+ * The zoo: every shipped model loads with its hash checked and runs on a few images (shapes,
+ * ranges); broken files fail with one clear line; every training script runs a few steps.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../../src/backend/index.js';
+import { sdd, tmp } from '../../../test/helpers.js';
+import { ZOO_DIR, loadParams, readCard, readWeights, zooModels } from './store.js';
+import { ZOO_NAMES } from './index.js';
+import { featnetFeatures, featnetLogits, HEADS, type FeatNetConfig } from '../models/featnet.js';
+import { renderBatch, face } from '../world.js';
+import { UserError } from '../../../src/errors.js';
+
+await initBackend('wasm');
+
+test('every zoo entry is shipped, and every shipped model passes its hash check', () => {
+  assert.deepEqual(zooModels(), [...ZOO_NAMES].sort());
+  for (const name of zooModels()) {
+    const { card, tensors } = readWeights(name);
+    assert.equal(card.name, name);
+    assert.ok(tensors.size > 0);
+    assert.ok(card.weights.bytes < 8 * 2 ** 20, `${name} weights stay small (${card.weights.bytes} bytes)`);
+  }
+});
+
+test('featnet runs on test images: 128-d finite features, one distribution per attribute head', () => {
+  const { card, params } = loadParams('featnet');
+  const cfg = card.architecture as unknown as FeatNetConfig;
+  const faces = Array.from({ length: 6 }, (_, i) => face('test', i));
+  const out = tf.tidy(() => {
+    const x = tf.tensor4d(renderBatch(faces), [6, 32, 32, 3]);
+    const f = featnetFeatures(params, x, cfg);
+    return { f, probs: featnetLogits(params, f).map((l) => tf.softmax(l)) };
+  });
+  assert.deepEqual(out.f.shape, [6, cfg.features]);
+  assert.ok(out.f.dataSync().every(Number.isFinite));
+  out.probs.forEach((p, i) => {
+    assert.deepEqual(p.shape, [6, HEADS[i].classes]);
+    const d = p.dataSync();
+    for (let r = 0; r < 6; r++) {
+      let s = 0;
+      for (let c = 0; c < HEADS[i].classes; c++) s += d[r * HEADS[i].classes + c];
+      assert.ok(Math.abs(s - 1) < 1e-5);
+    }
+  });
+  tf.dispose([out.f, ...out.probs]);
+  params.dispose();
+});
+
+test('missing, truncated and corrupted weights fail with one line naming the file', async () => {
+  // store.ts reads SDD_ZOO_DIR at import, so redirected reads go through the CLI in a child.
+  const broken = async (mutate: (weights: string) => void, re: RegExp) => {
+    const zoo = tmp();
+    mkdirSync(join(zoo, 'featnet'));
+    copyFileSync(join(ZOO_DIR, 'featnet', 'card.json'), join(zoo, 'featnet', 'card.json'));
+    copyFileSync(join(ZOO_DIR, 'featnet', 'weights.safetensors'), join(zoo, 'featnet', 'weights.safetensors'));
+    mutate(join(zoo, 'featnet', 'weights.safetensors'));
+    const r = await sdd(['zoo', 'verify', 'featnet'], { env: { SDD_ZOO_DIR: zoo } });
+    assert.equal(r.exitCode, 1, r.all);
+    assert.match(r.stdout, re);
+    assert.equal(r.stdout.trim().split('\n').length, 1);
+  };
+  await broken((w) => writeFileSync(w, readFileSync(w).subarray(0, 1000)), /^FAIL featnet: .*weights\.safetensors: corrupt or truncated \(1000 bytes/);
+  await broken((w) => {
+    const b = readFileSync(w);
+    b[b.length - 3] ^= 0xff;
+    writeFileSync(w, b);
+  }, /corrupt or truncated .*sha256/);
+  await broken((w) => rmSync(w), /weights\.safetensors: missing/);
+});
+
+test('unknown model names are a usage error (exit 2) with a suggestion', async () => {
+  const r = await sdd(['zoo', 'verify', 'featnett']);
+  assert.equal(r.exitCode, 2);
+  assert.match(r.stderr, /unknown model 'featnett' \(did you mean 'featnet'\?\)/);
+  assert.ok(readCard('featnet').metrics);
+  assert.throws(() => readCard('nope'), (e: Error) => e instanceof UserError && /card\.json: missing/.test(e.message));
+});
+
+test('smoke: every training script runs a few steps into a scratch zoo', async () => {
+  const zoo = tmp();
+  const cache = tmp();
+  for (const name of ZOO_NAMES) {
+    const r = await sdd(['zoo', 'train', name, '--steps', '3', '--train-n', '64', '--eval-n', '32'], { env: { SDD_ZOO_DIR: zoo, SDD_CACHE: cache } });
+    assert.equal(r.exitCode, 0, r.all);
+    assert.ok(existsSync(join(zoo, name, 'card.json')));
+    const v = await sdd(['zoo', 'verify', name], { env: { SDD_ZOO_DIR: zoo } });
+    assert.equal(v.exitCode, 0, v.all);
+  }
+});

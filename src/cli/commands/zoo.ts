@@ -1,0 +1,83 @@
+/** sdd zoo train | eval | verify — the embedded world's models. */
+import type { CommandModule } from 'yargs';
+import { UserError } from '../../errors.js';
+import { initBackend, parseBackendChoice } from '../../backend/index.js';
+import { WorkerPool } from '../../backend/pool.js';
+import { createProgress } from '../../exec/progress.js';
+import { didYouMean } from '../../util/suggest.js';
+import { ZOO, ZOO_NAMES } from '../../../datasets/toyfaces/zoo/index.js';
+import { readWeights } from '../../../datasets/toyfaces/zoo/store.js';
+import { canonicalJson } from '../../util/hash.js';
+
+function pick(models: string[] | undefined): string[] {
+  const names = models?.length ? models : ZOO_NAMES;
+  for (const m of names) if (!ZOO[m]) throw new UserError(`zoo: unknown model '${m}'${didYouMean(m, ZOO_NAMES)} (have: ${ZOO_NAMES.join(', ')})`);
+  return names;
+}
+
+interface ZooArgs {
+  action: string;
+  models?: string[];
+  json: boolean;
+  steps?: number;
+  'train-n'?: number;
+  'eval-n'?: number;
+  backend?: string;
+}
+
+export function zooCommand(setCode: (c: number) => void): CommandModule<object, ZooArgs> {
+  return {
+    command: 'zoo <action> [models..]',
+    describe: 'train | eval | verify the toyfaces models (default: all)',
+    builder: (y) =>
+      y
+        .positional('action', { choices: ['train', 'eval', 'verify'] as const, demandOption: true })
+        .positional('models', { type: 'string', array: true })
+        .option('json', { type: 'boolean', default: false })
+        .option('steps', { type: 'number', describe: 'train: override the step count (smoke runs)' })
+        .option('train-n', { type: 'number', describe: 'train: override the number of training images' })
+        .option('eval-n', { type: 'number', describe: 'train: override the number of test images evaluated' }) as never,
+    handler: async (a) => {
+      const names = pick(a.models);
+      if (a.action === 'verify') {
+        const rows = names.map((n) => {
+          try {
+            const { card } = readWeights(n);
+            return { model: n, ok: true, sha256: card.weights.sha256, bytes: card.weights.bytes };
+          } catch (e) {
+            return { model: n, ok: false, error: (e as Error).message };
+          }
+        });
+        if (a.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+        else for (const r of rows) process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'} ${r.model}${r.ok ? ` ${r.bytes} bytes sha256 ${r.sha256!.slice(0, 16)}…` : `: ${r.error}`}\n`);
+        setCode(rows.every((r) => r.ok) ? 0 : 1);
+        return;
+      }
+      const info = await initBackend(parseBackendChoice(a.backend ?? process.env.SDD_BACKEND, '--backend'));
+      const pool = new WorkerPool(undefined, info.choice);
+      try {
+        if (a.action === 'train') {
+          const progress = createProgress();
+          for (const n of names) {
+            const card = await ZOO[n].train(pool, { steps: a.steps, trainN: a['train-n'], evalN: a['eval-n'] }, progress, (s) => progress.log(s));
+            progress.log(`${n}: ${JSON.stringify(card.metrics)}`);
+          }
+          progress.stop();
+          return;
+        }
+        const out: Array<Record<string, unknown>> = [];
+        for (const n of names) {
+          const card = readWeights(n).card;
+          const got = await ZOO[n].evaluate(pool);
+          // Deterministic recomputation on the same weights: the card's numbers must come back exactly.
+          out.push({ model: n, reproduces: canonicalJson(got) === canonicalJson(card.metrics), card: card.metrics, measured: got });
+        }
+        if (a.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+        else for (const r of out) process.stdout.write(`${r.reproduces ? 'ok  ' : 'DIFF'} ${r.model} ${JSON.stringify(r.measured)}\n`);
+        setCode(out.every((r) => r.reproduces) ? 0 : 1);
+      } finally {
+        await pool.close();
+      }
+    },
+  };
+}
