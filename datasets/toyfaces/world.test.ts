@@ -109,3 +109,23 @@ test('PNG encoding round-trips the 8-bit pixels', () => {
   const back = PNG.sync.read(toPng(img, 32, 32));
   for (let i = 0; i < 32 * 32; i++) for (let c = 0; c < 3; c++) assert.equal(back.data[i * 4 + c], Math.round(img[i * 3 + c] * 255));
 });
+
+test('CLI: world manifest (csv, jsonl) and grid', async () => {
+  const { sdd, tmp } = await import('../../test/helpers.js');
+  const csv = await sdd(['world', 'manifest', '--split', 'val', '--n', '4']);
+  assert.equal(csv.exitCode, 0, csv.all);
+  const lines = csv.stdout.trim().split('\n');
+  assert.equal(lines.length, 5);
+  assert.match(lines[0], /^split,index,seed,hair_color,hair_style,expression,glasses,pose,skin_tone,face_shape,eye_color,background,caption$/);
+  assert.match(lines[1], /^val,0,1000000,/);
+  const jsonl = await sdd(['world', 'manifest', '--split', 'val', '--n', '2', '--format', 'jsonl']);
+  assert.deepEqual(JSON.parse(jsonl.stdout.trim().split('\n')[1]).attrs, face('val', 1).attrs);
+  const out = `${tmp()}/g.png`;
+  const g = await sdd(['world', 'grid', '--n', '2', '--out', out]);
+  assert.equal(g.exitCode, 0, g.all);
+  const { readFileSync } = await import('node:fs');
+  const png = PNG.sync.read(readFileSync(out));
+  assert.equal(png.width, 6 * (32 * 4 + 2) + 2);
+  assert.equal(png.height, 2 * (32 * 4 + 2) + 2);
+  assert.equal((await sdd(['world', 'grid', '--n', '2'])).exitCode, 2);
+});

@@ -8,6 +8,7 @@ import { lsCommand, showCommand, rmCommand, gcCommand } from './commands/store.j
 import { doctorCommand } from './commands/doctor.js';
 import { runOneCommand } from './commands/run_one.js';
 import { zooCommand } from './commands/zoo.js';
+import { worldCommand } from './commands/world.js';
 
 function common<T>(y: Argv<T>) {
   return y
@@ -36,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(gcCommand(setCode))
     .command(doctorCommand(setCode))
     .command(zooCommand(setCode))
+    .command(worldCommand(setCode))
     .command(runOneCommand(setCode))
     .help()
     .version(false)
