@@ -1,0 +1,116 @@
+/**
+ * FID, KID and their statistics against known identities and against reference values that
+ * test/fixtures/metrics/make_fixtures.py computed with numpy/scipy (pytorch-fid's formula and
+ * torch-fidelity's eigenvalue route). Tolerances: FID 1e-6 relative (the references' own bar),
+ * means/covariance traces 1e-12 relative, MMD² 1e-9 relative.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { FeatureStats } from './stats.js';
+import { frechetDistance } from './fid.js';
+import { kernelInceptionDistance, mmd2 } from './kid.js';
+import { readNpz, writeNpz } from './npy.js';
+import { PROJECT_ROOT } from '../runs/env.js';
+import { tmp } from '../../test/helpers.js';
+
+interface Case {
+  name: string;
+  d: number;
+  n1: number;
+  n2: number;
+  s1: number;
+  s2: number;
+  fid_pytorch_fid: number;
+  fid_eigvals: number;
+  mean_sum: [number, number];
+  cov_trace: [number, number];
+  mmd2_first_m: number;
+  m: number;
+}
+const fixtures = JSON.parse(readFileSync(join(PROJECT_ROOT, 'test/fixtures/metrics/fid_kid.json'), 'utf-8')) as { cases: Case[] };
+
+/** The fixture script's closed-form features (same formula, float64). */
+function features(n: number, d: number, s: number): Float64Array {
+  const x = new Float64Array(n * d);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < d; j++)
+      x[i * d + j] = Math.sin(0.0037 * (i + 1) * (j + 1) + 1.7 * s + 0.13 * j) * (1 + 0.5 * Math.cos(0.7 * j + s)) + 0.2 * Math.sin(1.3 * i + 0.011 * j * j + s);
+  return x;
+}
+
+function stats(x: Float64Array, n: number, d: number, batch = 97): FeatureStats {
+  const st = new FeatureStats(d);
+  for (let i = 0; i < n; i += batch) {
+    const rows = Math.min(batch, n - i);
+    st.add(x.subarray(i * d, (i + rows) * d), rows);
+  }
+  return st;
+}
+
+const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-300);
+
+test('FID identities: equal inputs give 0; equal covariances give ‖Δμ‖²', () => {
+  const d = 32;
+  const x = features(200, d, 9);
+  const st = stats(x, 200, d);
+  const mu = st.mean();
+  const cov = st.covariance();
+  const same = frechetDistance(mu, cov, mu, cov);
+  let trace = 0;
+  for (let i = 0; i < d; i++) trace += cov[i * d + i];
+  // Square roots of near-zero eigenvalues carry ~√ε·λmax round-off each: the bar is the
+  // references' own 1e-6, relative to the total variance.
+  assert.ok(Math.abs(same.fid) < 1e-6 * trace, `FID(P, P) = ${same.fid} (trace ${trace})`);
+  const mu2 = mu.map((v, i) => v + 0.1 * Math.sin(i));
+  let expected = 0;
+  for (let i = 0; i < d; i++) expected += (0.1 * Math.sin(i)) ** 2;
+  assert.ok(rel(frechetDistance(mu, cov, mu2, cov).fid, expected) < 1e-8);
+});
+
+for (const c of fixtures.cases) {
+  test(`FID matches pytorch-fid (scipy sqrtm) within 1e-6: ${c.name} (d=${c.d}, n=${c.n1}/${c.n2})`, () => {
+    const a = stats(features(c.n1, c.d, c.s1), c.n1, c.d);
+    const b = stats(features(c.n2, c.d, c.s2), c.n2, c.d);
+    const [ma, mb] = [a.mean(), b.mean()];
+    const [ca, cb] = [a.covariance(), b.covariance()];
+    assert.ok(rel(ma.reduce((s, v) => s + v, 0), c.mean_sum[0]) < 1e-10);
+    let tr = 0;
+    for (let i = 0; i < c.d; i++) tr += ca[i * c.d + i];
+    assert.ok(rel(tr, c.cov_trace[0]) < 1e-12, `trace ${tr} vs ${c.cov_trace[0]}`);
+    const r = frechetDistance(ma, ca, mb, cb);
+    assert.ok(rel(r.fid, c.fid_pytorch_fid) < 1e-6, `FID ${r.fid} vs pytorch-fid ${c.fid_pytorch_fid}`);
+    assert.ok(rel(r.fid, c.fid_eigvals) < 1e-6, `FID ${r.fid} vs eigvals route ${c.fid_eigvals}`);
+  });
+}
+
+test('KID: unbiased MMD² matches the NumPy reference; subsets are seeded; small sets are refused', () => {
+  const c = fixtures.cases[0];
+  const x = features(c.n1, c.d, c.s1);
+  const y = features(c.n2, c.d, c.s2);
+  const all = Int32Array.from({ length: c.m }, (_, i) => i);
+  assert.ok(rel(mmd2(x, all, y, all, c.d), c.mmd2_first_m) < 1e-9);
+  const k1 = kernelInceptionDistance(x, c.n1, y, c.n2, c.d, { subsets: 5, subsetSize: 100, seed: 3 });
+  const k2 = kernelInceptionDistance(x, c.n1, y, c.n2, c.d, { subsets: 5, subsetSize: 100, seed: 3 });
+  assert.deepEqual(k1, k2);
+  assert.notEqual(kernelInceptionDistance(x, c.n1, y, c.n2, c.d, { subsets: 5, subsetSize: 100, seed: 4 }).kid_mean, k1.kid_mean);
+  assert.throws(() => kernelInceptionDistance(x, c.n1, y, c.n2, c.d, { subsetSize: 1000 }), /subset size 1000 exceeds the sample count \(500 and 400\)/);
+});
+
+test('npz statistics: ours read by NumPy, NumPy\'s (float32 and float64) read by us', () => {
+  const d = tmp();
+  const mu = Float64Array.from([1.5, -2, 3.25]);
+  const sigma = Float64Array.from([1, 0.5, 0, 0.5, 2, 0.1, 0, 0.1, 3]);
+  writeNpz(join(d, 'ours.npz'), { mu: { shape: [3], data: mu }, sigma: { shape: [3, 3], data: sigma } });
+  const check = execFileSync('python3', ['-c', `import numpy as np; f=np.load('${d}/ours.npz'); print(f['mu'].tolist(), f['sigma'][1].tolist(), f['sigma'].dtype)`]).toString();
+  assert.equal(check.trim(), '[1.5, -2.0, 3.25] [0.5, 2.0, 0.1] float64');
+  execFileSync('python3', ['-c', `import numpy as np; s=np.arange(9.).reshape(3,3); np.savez('${d}/np64.npz', mu=np.array([1.,2.,3.]), sigma=s); np.savez_compressed('${d}/np32.npz', mu=np.array([1.,2.,3.],dtype=np.float32), sigma=np.asfortranarray(s.astype(np.float32)))`]);
+  for (const f of ['np64.npz', 'np32.npz']) {
+    const z = readNpz(join(d, f));
+    assert.deepEqual([...z.get('mu')!.data], [1, 2, 3]);
+    assert.deepEqual(z.get('sigma')!.shape, [3, 3]);
+    assert.deepEqual([...z.get('sigma')!.data], [0, 1, 2, 3, 4, 5, 6, 7, 8], `${f} (C order after reading)`);
+  }
+});
