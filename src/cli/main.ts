@@ -9,6 +9,7 @@ import { doctorCommand } from './commands/doctor.js';
 import { runOneCommand } from './commands/run_one.js';
 import { zooCommand } from './commands/zoo.js';
 import { worldCommand } from './commands/world.js';
+import { fidCommand } from './commands/fid.js';
 
 function common<T>(y: Argv<T>) {
   return y
@@ -38,6 +39,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(doctorCommand(setCode))
     .command(zooCommand(setCode))
     .command(worldCommand(setCode))
+    .command(fidCommand(setCode))
     .command(runOneCommand(setCode))
     .help()
     .version(false)

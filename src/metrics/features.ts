@@ -1,0 +1,130 @@
+/**
+ * Named feature extractors for FID/KID, and a feature cache keyed by (image set, extractor,
+ * weights hash, resize mode). Every result records which extractor, weights and resize it used.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { PNG } from 'pngjs';
+import jpeg from 'jpeg-js';
+import { UserError } from '../errors.js';
+import { PROJECT_ROOT } from '../runs/env.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { didYouMean } from '../util/suggest.js';
+import { loadParams } from '../../datasets/toyfaces/zoo/store.js';
+import { featnetFeatures, type FeatNetConfig } from '../../datasets/toyfaces/models/featnet.js';
+
+export interface Extractor {
+  id: string;
+  dims: number;
+  inputSize: number;
+  weightsSha256: string;
+  /** NHWC float images in [0, 1] at inputSize → [n, dims] features. */
+  extract(images: Float32Array, n: number): Float32Array;
+}
+
+const EXTRACTORS: Record<string, { describe: string; load(): Extractor }> = {
+  'toyfaces-featnet': {
+    describe: 'penultimate layer (128-d) of the toyfaces attribute net (the Inception role)',
+    load() {
+      const { card, params } = loadParams('featnet');
+      const cfg = card.architecture as unknown as FeatNetConfig;
+      return {
+        id: 'toyfaces-featnet',
+        dims: cfg.features,
+        inputSize: (card.training.data as { size: number }).size,
+        weightsSha256: card.weights.sha256,
+        extract(images, n) {
+          const out = new Float32Array(n * cfg.features);
+          const per = this.inputSize * this.inputSize * 3;
+          for (let i = 0; i < n; i += 256) {
+            const m = Math.min(256, n - i);
+            const f = tf.tidy(() => featnetFeatures(params, tf.tensor4d(images.subarray(i * per, (i + m) * per), [m, this.inputSize, this.inputSize, 3]), cfg));
+            out.set(f.dataSync(), i * cfg.features);
+            f.dispose();
+          }
+          return out;
+        },
+      };
+    },
+  },
+};
+
+export const EXTRACTOR_NAMES = Object.keys(EXTRACTORS);
+
+export function loadExtractor(id: string): Extractor {
+  const e = EXTRACTORS[id];
+  if (!e) throw new UserError(`--features: unknown extractor '${id}'${didYouMean(id, EXTRACTOR_NAMES)} (have: ${EXTRACTOR_NAMES.join(', ')})`);
+  return e.load();
+}
+
+export interface ImageFolder {
+  files: string[];
+  /** Hash of names and bytes: the cache key of the set. */
+  sha256: string;
+}
+
+const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
+
+export function listImages(dir: string): ImageFolder {
+  if (!existsSync(dir)) throw new UserError(`${dir}: no such folder`);
+  const files = readdirSync(dir)
+    .filter((f) => IMAGE_EXT.has(extname(f).toLowerCase()))
+    .sort();
+  if (files.length === 0) throw new UserError(`${dir}: no PNG or JPEG images`);
+  const h = createHash('sha256');
+  for (const f of files) h.update(f).update(readFileSync(join(dir, f)));
+  return { files: files.map((f) => join(dir, f)), sha256: h.digest('hex') };
+}
+
+/** Decodes to float RGB in [0, 1]. */
+export function readImage(path: string): { data: Float32Array; width: number; height: number } {
+  const buf = readFileSync(path);
+  let rgba: Uint8Array;
+  let width: number;
+  let height: number;
+  try {
+    if (extname(path).toLowerCase() === '.png') {
+      const p = PNG.sync.read(buf);
+      [rgba, width, height] = [p.data, p.width, p.height];
+    } else {
+      const j = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true });
+      [rgba, width, height] = [j.data, j.width, j.height];
+    }
+  } catch (e) {
+    throw new UserError(`${path}: cannot decode (${(e as Error).message})`);
+  }
+  const data = new Float32Array(width * height * 3);
+  for (let i = 0; i < width * height; i++) for (let c = 0; c < 3; c++) data[i * 3 + c] = rgba[i * 4 + c] / 255;
+  return { data, width, height };
+}
+
+export type ResizeMode = 'none' | 'bilinear';
+
+/**
+ * Features of every image in the folder; images not at the extractor's size are resized with
+ * bilinear interpolation, align_corners false, no antialias (pytorch-fid's mode). Cached.
+ */
+export function folderFeatures(dir: string, ex: Extractor): { features: Float32Array; n: number; resize: ResizeMode } {
+  const folder = listImages(dir);
+  const images = folder.files.map(readImage);
+  const resize: ResizeMode = images.every((im) => im.width === ex.inputSize && im.height === ex.inputSize) ? 'none' : 'bilinear';
+  const key = createHash('sha256').update(`${folder.sha256}|${ex.id}|${ex.weightsSha256}|${resize}`).digest('hex').slice(0, 24);
+  const cacheFile = join(process.env.SDD_CACHE ?? join(PROJECT_ROOT, '.cache'), 'features', `${key}.f32`);
+  const n = images.length;
+  if (existsSync(cacheFile)) return { features: new Float32Array(readFileSync(cacheFile).buffer.slice(0)), n, resize };
+  const s = ex.inputSize;
+  const batch = new Float32Array(n * s * s * 3);
+  images.forEach((im, i) => {
+    const px =
+      resize === 'none'
+        ? im.data
+        : tf.tidy(() => tf.image.resizeBilinear(tf.tensor3d(im.data, [im.height, im.width, 3]), [s, s], false, false).dataSync() as Float32Array);
+    batch.set(px, i * s * s * 3);
+  });
+  const features = ex.extract(batch, n);
+  mkdirSync(join(cacheFile, '..'), { recursive: true });
+  writeFileAtomic(cacheFile, new Uint8Array(features.buffer));
+  return { features, n, resize };
+}
