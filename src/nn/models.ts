@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from './params.js';
 import { unet, type UNetConfig } from './unet.js';
 import { featnetLoss, type FeatNetConfig } from '../../datasets/toyfaces/models/featnet.js';
+import { idnetLoss, type IdNetConfig } from '../../datasets/toyfaces/models/idnet.js';
 
 export interface ModelSpec<C> {
   loss(p: Params, x: tf.Tensor4D, y: tf.Tensor, cfg: C): tf.Scalar;
@@ -18,6 +19,8 @@ export const MODELS = {
   } satisfies ModelSpec<UNetConfig>,
   /** toyfaces FID feature net: attribute classification. */
   featnet: { loss: featnetLoss } satisfies ModelSpec<FeatNetConfig>,
+  /** toyfaces identity net: ArcFace loss over identity classes. */
+  idnet: { loss: idnetLoss } satisfies ModelSpec<IdNetConfig>,
 } as const;
 
 export type ModelName = keyof typeof MODELS;

@@ -1,9 +1,10 @@
 /** The toyfaces zoo: each model's training and evaluation entry points, by name. */
 import type { WorkerPool } from '../../../src/backend/pool.js';
 import type { ProgressReporter } from '../../../src/exec/progress.js';
-import { loadImageSet } from '../cache.js';
-import { FEATNET_TRAIN, evalFeatnet, trainFeatnet } from '../train/featnet.js';
-import type { FeatNetConfig } from '../models/featnet.js';
+import type { ModelName } from '../../../src/nn/models.js';
+import { trainZooModel, type TrainSettings, type ZooTrainSpec } from '../train/common.js';
+import { FEATNET_SPEC } from '../train/featnet.js';
+import { IDNET_SPEC } from '../train/idnet.js';
 import { loadParams, readCard, type ModelCard } from './store.js';
 
 /** Smaller runs for smoke tests; defaults are each model's card settings. */
@@ -20,21 +21,26 @@ export interface ZooEntry {
   evaluate(pool: WorkerPool): Promise<Record<string, unknown>>;
 }
 
-export const ZOO: Record<string, ZooEntry> = {
-  featnet: {
-    role: 'FID feature net + attribute heads',
-    train: (pool, o, progress, log) => trainFeatnet(pool, { ...FEATNET_TRAIN, ...defined(o) }, progress, log),
+function entry<N extends ModelName>(spec: ZooTrainSpec<N>): ZooEntry {
+  return {
+    role: spec.role,
+    train: (pool, o, progress, log) => trainZooModel({ ...spec, settings: { ...spec.settings, ...defined(o) } }, pool, progress, log),
     async evaluate(pool) {
-      const card = readCard('featnet');
-      const { params } = loadParams('featnet');
-      const n = (card.metrics.eval as { n: number }).n;
-      const size = (card.training.data as { size: number }).size;
-      const test = await loadImageSet('test', n, size, pool);
-      const accuracy = await evalFeatnet(params, card.architecture as unknown as FeatNetConfig, test);
-      params.dispose();
-      return { eval: { split: 'test', n }, accuracy };
+      const card = readCard(spec.name);
+      const { params } = loadParams(spec.name);
+      try {
+        // Card settings over the defaults: older cards may lack newer fields.
+        return await spec.evaluate(params, pool, { ...spec.settings, ...(card.training as Partial<TrainSettings>) });
+      } finally {
+        params.dispose();
+      }
     },
-  },
+  };
+}
+
+export const ZOO: Record<string, ZooEntry> = {
+  featnet: entry(FEATNET_SPEC),
+  // idnet: registered with its shipped weights (training)
 };
 
 export const ZOO_NAMES = Object.keys(ZOO);

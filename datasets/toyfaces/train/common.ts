@@ -1,0 +1,105 @@
+/**
+ * The training loop every zoo classifier-style model shares: rendered train images (cached),
+ * data-parallel steps on the pool, cosine-decayed Adam, resumable state under
+ * .cache/zoo-train/<name>/, NaN stop, progress; then fp16 weights + card, whose numbers are
+ * measured on the shipped weights exactly as `sdd zoo eval` recomputes them.
+ */
+import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import type { WorkerPool } from '../../../src/backend/pool.js';
+import { activeBackend } from '../../../src/backend/index.js';
+import { HostAdam } from '../../../src/nn/adam.js';
+import type { Params } from '../../../src/nn/params.js';
+import type { ModelConfig, ModelName } from '../../../src/nn/models.js';
+import { DataParallelTrainer } from '../../../src/train/data_parallel.js';
+import { loadTrainState, saveTrainState } from '../../../src/train/checkpoint.js';
+import { gitInfo } from '../../../src/runs/env.js';
+import { Rng } from '../../../src/util/rng.js';
+import type { ProgressReporter } from '../../../src/exec/progress.js';
+import { RENDER_VERSION } from '../render.js';
+import { CACHE_DIR, floatBatch, loadImageSet, type ImageSet } from '../cache.js';
+import { loadParams, saveModel, type ModelCard } from '../zoo/store.js';
+
+export interface TrainSettings {
+  steps: number;
+  batch: number;
+  lr: number;
+  seed: number;
+  trainN: number;
+  evalN: number;
+  size: number;
+  checkpointEvery: number;
+}
+
+export interface ZooTrainSpec<N extends ModelName> {
+  name: string;
+  model: N;
+  config: ModelConfig<N>;
+  role: string;
+  version: number;
+  settings: TrainSettings;
+  /** Targets for the given train images, row-major, and their per-item shape. */
+  targets(set: ImageSet, idx: number[]): { y: Float32Array; shape: number[] };
+  /** The card's numbers, from loaded weights. */
+  evaluate(params: Params, pool: WorkerPool, settings: TrainSettings): Promise<Record<string, unknown>>;
+}
+
+export async function trainZooModel<N extends ModelName>(
+  spec: ZooTrainSpec<N>,
+  pool: WorkerPool,
+  progress: ProgressReporter,
+  log: (s: string) => void,
+): Promise<ModelCard> {
+  const o = spec.settings;
+  const t0 = Date.now();
+  const ckptDir = join(CACHE_DIR, '..', 'zoo-train', spec.name);
+  log(`${spec.name}: rendering ${o.trainN} train images (${o.size}²; cached after the first time)`);
+  const train = await loadImageSet('train', o.trainN, o.size, pool);
+  const batchOf = (step: number) => {
+    const rng = new Rng(o.seed * 1_000_003 + step); // a function of the step: resume-safe
+    const idx = Array.from({ length: o.batch }, () => rng.int(train.n));
+    const t = spec.targets(train, idx);
+    return { x: floatBatch(train, idx), xShape: [o.batch, o.size, o.size, 3] as [number, number, number, number], y: t.y, yShape: [o.batch, ...t.shape] };
+  };
+  const opt = new HostAdam({ lr: o.lr });
+  const trainer = new DataParallelTrainer(pool, spec.model, spec.config, opt, o.seed, batchOf(0));
+  const start = loadTrainState(ckptDir, trainer.params, opt);
+  if (start > 0) log(`${spec.name}: resuming at step ${start}`);
+  progress.start(spec.name, spec.name);
+  let ema = NaN;
+  for (let step = start; step < o.steps; step++) {
+    // Cosine decay to 5% of the peak: a stable finish without a tuned schedule.
+    opt.lr = o.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * step) / o.steps)));
+    const loss = await trainer.step(batchOf(step));
+    if (!Number.isFinite(loss)) throw new Error(`${spec.name}: loss is ${loss} at step ${step}; stopping (last checkpoint kept in ${ckptDir})`);
+    ema = Number.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
+    progress.update(spec.name, step + 1, o.steps, `loss ${ema.toFixed(3)}`);
+    if ((step + 1) % o.checkpointEvery === 0 && step + 1 < o.steps) saveTrainState(ckptDir, step + 1, trainer.params, opt);
+  }
+  progress.finish(spec.name, `${spec.name} trained (${o.steps} steps)`);
+  const base = {
+    role: spec.role,
+    version: spec.version,
+    architecture: { ...(spec.config as object), input: `${o.size}x${o.size}x3 in [0,1]` },
+    training: {
+      script: `datasets/toyfaces/train/${spec.name}.ts`,
+      ...o,
+      schedule: 'cosine to 5%',
+      optimizer: 'Adam (host)',
+      data: { split: 'train', n: o.trainN, size: o.size, render_version: RENDER_VERSION },
+      wall_s: Math.round((Date.now() - t0) / 1000),
+      backend: activeBackend()?.choice ?? null,
+      workers: pool.size,
+    },
+    metrics: {},
+    created_at: new Date().toISOString(),
+    git: gitInfo(),
+  };
+  saveModel(spec.name, trainer.params, base);
+  const shipped = loadParams(spec.name);
+  const metrics = await spec.evaluate(shipped.params, pool, o);
+  shipped.params.dispose();
+  const card = saveModel(spec.name, trainer.params, { ...base, metrics });
+  rmSync(ckptDir, { recursive: true, force: true });
+  return card;
+}
