@@ -124,6 +124,11 @@ export function formatIssue(err: z.ZodError, file: string, schema: z.ZodType, va
     const key = issue.keys[0];
     return located(file, [...path, key], `unknown key${didYouMean(key, known)}`) + more;
   }
+  if (issue.code === 'invalid_value' && 'values' in issue) {
+    const got = valueAt(value, path);
+    const options = (issue.values as unknown[]).map(String);
+    return located(file, path, `unknown value ${JSON.stringify(got)}${didYouMean(String(got), options)} (one of ${options.join(', ')})`) + more;
+  }
   if (issue.code === 'invalid_type') {
     const got = valueAt(value, path);
     const what = got === undefined ? 'missing' : `got ${describe(got)}`;

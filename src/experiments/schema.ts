@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { BACKEND_CHOICES } from '../backend/index.js';
 import { allMethods } from '../methods/registry.js';
+import { metricNames } from '../metrics/registry.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -33,7 +34,7 @@ export function experimentSchema() {
       .record(z.string(), z.array(z.unknown()).min(1))
       .default({})
       .describe('dotted key → list of values; runs cover the cartesian grid'),
-    metrics: z.array(z.string()).default([]),
+    metrics: z.array(z.enum(metricNames() as [string, ...string[]])).default([]).describe('metric names (src/metrics/registry.ts)'),
     profiles: z
       .record(z.string(), z.record(z.string(), z.unknown()))
       .default({})
