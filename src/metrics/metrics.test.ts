@@ -23,6 +23,8 @@ interface Case {
   n2: number;
   s1: number;
   s2: number;
+  noise: number;
+  cov_min_eig: number;
   fid_pytorch_fid: number;
   fid_eigvals: number;
   mean_sum: [number, number];
@@ -33,11 +35,17 @@ interface Case {
 const fixtures = JSON.parse(readFileSync(join(PROJECT_ROOT, 'test/fixtures/metrics/fid_kid.json'), 'utf-8')) as { cases: Case[] };
 
 /** The fixture script's closed-form features (same formula, float64). */
-function features(n: number, d: number, s: number): Float64Array {
+function features(n: number, d: number, s: number, noise = 0): Float64Array {
   const x = new Float64Array(n * d);
   for (let i = 0; i < n; i++)
-    for (let j = 0; j < d; j++)
-      x[i * d + j] = Math.sin(0.0037 * (i + 1) * (j + 1) + 1.7 * s + 0.13 * j) * (1 + 0.5 * Math.cos(0.7 * j + s)) + 0.2 * Math.sin(1.3 * i + 0.011 * j * j + s);
+    for (let j = 0; j < d; j++) {
+      let v = Math.sin(0.0037 * (i + 1) * (j + 1) + 1.7 * s + 0.13 * j) * (1 + 0.5 * Math.cos(0.7 * j + s)) + 0.2 * Math.sin(1.3 * i + 0.011 * j * j + s);
+      if (noise) {
+        const h = Math.sin(i * 12.9898 + j * 78.233 + s) * 43758.5453;
+        v += noise * (h - Math.floor(h));
+      }
+      x[i * d + j] = v;
+    }
   return x;
 }
 
@@ -73,17 +81,21 @@ test('FID identities: equal inputs give 0; equal covariances give ‖Δμ‖²',
 
 for (const c of fixtures.cases) {
   test(`FID matches pytorch-fid (scipy sqrtm) within 1e-6: ${c.name} (d=${c.d}, n=${c.n1}/${c.n2})`, () => {
-    const a = stats(features(c.n1, c.d, c.s1), c.n1, c.d);
-    const b = stats(features(c.n2, c.d, c.s2), c.n2, c.d);
+    const a = stats(features(c.n1, c.d, c.s1, c.noise), c.n1, c.d);
+    const b = stats(features(c.n2, c.d, c.s2, c.noise), c.n2, c.d);
     const [ma, mb] = [a.mean(), b.mean()];
     const [ca, cb] = [a.covariance(), b.covariance()];
     assert.ok(rel(ma.reduce((s, v) => s + v, 0), c.mean_sum[0]) < 1e-10);
     let tr = 0;
     for (let i = 0; i < c.d; i++) tr += ca[i * c.d + i];
     assert.ok(rel(tr, c.cov_trace[0]) < 1e-12, `trace ${tr} vs ${c.cov_trace[0]}`);
-    const r = frechetDistance(ma, ca, mb, cb);
-    assert.ok(rel(r.fid, c.fid_pytorch_fid) < 1e-6, `FID ${r.fid} vs pytorch-fid ${c.fid_pytorch_fid}`);
-    assert.ok(rel(r.fid, c.fid_eigvals) < 1e-6, `FID ${r.fid} vs eigvals route ${c.fid_eigvals}`);
+    for (const route of ['eigh', 'cholesky'] as const) {
+      const r = frechetDistance(ma, ca, mb, cb, { route });
+      // A singular Σ₁ has no Cholesky factor: that route falls back to eigh.
+      assert.equal(r.route, route === 'cholesky' && c.cov_min_eig <= 1e-12 ? 'eigh' : route);
+      assert.ok(rel(r.fid, c.fid_pytorch_fid) < 1e-6, `${route}: FID ${r.fid} vs pytorch-fid ${c.fid_pytorch_fid}`);
+      assert.ok(rel(r.fid, c.fid_eigvals) < 1e-6, `${route}: FID ${r.fid} vs eigvals route ${c.fid_eigvals}`);
+    }
   });
 }
 
