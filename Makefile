@@ -8,7 +8,7 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps test typecheck unit table1 bench bench-kernels bench-pool bench-unet profile doctor schema clean
+.PHONY: help deps test typecheck unit table1 bench bench-kernels bench-pool bench-unet bench-fid profile doctor schema clean
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
@@ -42,7 +42,7 @@ table1: deps
 	@echo "make table1: not available yet — it needs the SDD method and the baselines (issues #3-#7)." >&2
 	@exit 2
 
-bench: bench-kernels bench-pool bench-unet
+bench: bench-kernels bench-pool bench-unet bench-fid
 
 bench-kernels: deps
 	$(NODE) --import tsx bench/kernels.ts
@@ -58,3 +58,6 @@ clean:
 
 profile: deps
 	$(NODE) --import tsx bench/profile_unet.ts
+
+bench-fid: deps
+	$(NODE) --import tsx bench/fid.ts

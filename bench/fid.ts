@@ -1,0 +1,69 @@
+/**
+ * make bench-fid: the Fréchet distance of two 2048-d statistics (Inception-sized), ours vs
+ * scipy's sqrtm (pytorch-fid, clean-fid) and NumPy's eigvals of Σ₁Σ₂ (torch-fidelity), in one
+ * run on the same matrices (written as .npz for the Python side). Writes bench/results/fid.json.
+ */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { frechetDistance } from '../src/metrics/fid.js';
+import { FeatureStats } from '../src/metrics/stats.js';
+import { writeNpz } from '../src/metrics/npy.js';
+import { Rng } from '../src/util/rng.js';
+import { argValue, writeResult } from './common.js';
+
+const d = Number(argValue('dims', '2048'));
+const n = Number(argValue('n', String(d + 500)));
+
+/** Correlated Gaussian-ish features: random mixing of independent normals (full rank for n > d). */
+function features(seed: number): FeatureStats {
+  const rng = new Rng(seed);
+  const k = 64; // latent factors shared across dimensions, plus per-dimension noise
+  const mix = Float64Array.from({ length: k * d }, () => rng.normal() / Math.sqrt(k));
+  const st = new FeatureStats(d);
+  const row = new Float64Array(d);
+  const z = new Float64Array(k);
+  for (let i = 0; i < n; i++) {
+    for (let a = 0; a < k; a++) z[a] = rng.normal();
+    for (let j = 0; j < d; j++) {
+      let v = 0.5 * rng.normal();
+      for (let a = 0; a < k; a++) v += z[a] * mix[a * d + j];
+      row[j] = v;
+    }
+    st.add(row, 1);
+  }
+  return st;
+}
+
+console.log(`building two ${d}-d statistics from ${n} samples each…`);
+const a = features(1);
+const b = features(2);
+const [m1, s1, m2, s2] = [a.mean(), a.covariance(), b.mean(), b.covariance()];
+const dir = mkdtempSync(join(tmpdir(), 'fid-bench-'));
+writeNpz(join(dir, 'a.npz'), { mu: { shape: [d], data: m1 }, sigma: { shape: [d, d], data: s1 } });
+writeNpz(join(dir, 'b.npz'), { mu: { shape: [d], data: m2 }, sigma: { shape: [d, d], data: s2 } });
+
+const t0 = performance.now();
+const ours = frechetDistance(m1, s1, m2, s2);
+const oursS = (performance.now() - t0) / 1000;
+console.log(`ours (${ours.route}): FID ${ours.fid} in ${oursS.toFixed(2)} s`);
+
+const py = execFileSync(
+  'python3',
+  [
+    '-c',
+    `import json, time, numpy as np; from scipy import linalg
+a=np.load('${dir}/a.npz'); b=np.load('${dir}/b.npz'); m1,s1,m2,s2=a['mu'],a['sigma'],b['mu'],b['sigma']
+base=float((m1-m2).dot(m1-m2)+np.trace(s1)+np.trace(s2))
+t=time.perf_counter(); c,_=linalg.sqrtm(s1.dot(s2), disp=False); f1=base-2*float(np.trace(c.real)); t1=time.perf_counter()-t
+t=time.perf_counter(); ev=linalg.eigvals(s1@s2); f2=base-2*float(np.sqrt(np.clip(ev.real,0,None)).sum()); t2=time.perf_counter()-t
+print(json.dumps({"sqrtm_s":t1,"sqrtm_fid":f1,"eigvals_s":t2,"eigvals_fid":f2,"numpy":np.__version__}))`,
+  ],
+  { encoding: 'utf-8', stdio: ['ignore', 'pipe', 'ignore'] },
+);
+const ref = JSON.parse(py) as { sqrtm_s: number; sqrtm_fid: number; eigvals_s: number; eigvals_fid: number; numpy: string };
+const relErr = Math.abs(ours.fid - ref.sqrtm_fid) / Math.abs(ref.sqrtm_fid);
+console.log(`scipy sqrtm: FID ${ref.sqrtm_fid} in ${ref.sqrtm_s.toFixed(2)} s; numpy eigvals: FID ${ref.eigvals_fid} in ${ref.eigvals_s.toFixed(2)} s`);
+console.log(`ours vs sqrtm: ×${(ref.sqrtm_s / oursS).toFixed(2)} faster, relative difference ${relErr.toExponential(2)}; vs eigvals ×${(ref.eigvals_s / oursS).toFixed(2)}`);
+console.log(`wrote ${writeResult('fid', { dims: d, n, ours_s: oursS, route: ours.route, ours_fid: ours.fid, ...ref, rel_diff_vs_sqrtm: relErr })}`);
