@@ -1,0 +1,35 @@
+/** GroupNorm's hand-written gradient against autodiff of the plain ops (wasm), and its values. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../backend/index.js';
+import { groupNormOp, groupNormReference } from './layers.js';
+
+await initBackend('wasm');
+
+function maxRel(a: tf.Tensor, b: tf.Tensor): number {
+  const x = a.dataSync();
+  const y = b.dataSync();
+  let scale = 0;
+  let err = 0;
+  for (let i = 0; i < x.length; i++) {
+    scale = Math.max(scale, Math.abs(y[i]));
+    err = Math.max(err, Math.abs(x[i] - y[i]));
+  }
+  return err / scale;
+}
+
+for (const [shape, groups] of [[[2, 5, 4, 8], 4], [[3, 3, 3, 6], 2], [[1, 8, 8, 16], 8]] as const) {
+  test(`groupNorm value and gradients match autodiff: ${shape} / ${groups} groups (rel ≤ 1e-5)`, () => {
+    const x = tf.randomNormal([...shape], 0.3, 2, 'float32', 1) as tf.Tensor4D;
+    const gamma = tf.randomNormal([shape[3]], 1, 0.2, 'float32', 2);
+    const beta = tf.randomNormal([shape[3]], 0, 0.2, 'float32', 3);
+    const proj = tf.randomNormal([...shape], 0, 1, 'float32', 4);
+    const loss = (f: typeof groupNormOp) => (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor4D, g, b, groups), proj));
+    assert.ok(maxRel(groupNormOp(x, gamma, beta, groups), groupNormReference(x, gamma, beta, groups)) < 1e-5);
+    const ours = tf.grads(loss(groupNormOp))([x, gamma, beta]);
+    const ref = tf.grads(loss(groupNormReference))([x, gamma, beta]);
+    ['dx', 'dgamma', 'dbeta'].forEach((n, i) => assert.ok(maxRel(ours[i], ref[i]) < 1e-5, `${n}: ${maxRel(ours[i], ref[i])}`));
+    tf.dispose([x, gamma, beta, proj, ...ours, ...ref]);
+  });
+}
