@@ -41,6 +41,10 @@ test('two-worker data-parallel steps match single-thread full-batch steps', asyn
       const { value, grads } = tf.variableGrads(() => loss(b), ref.list());
       const l2 = value.dataSync()[0];
       assert.ok(Math.abs(mine.loss - l2) < 1e-5 * Math.max(1, Math.abs(l2)), `step ${s}: loss ${mine.loss} vs ${l2}`);
+      // Some gradients are zero in exact arithmetic (a key bias under softmax): their float32
+      // values are noise, so errors also get a floor of 1e-6 × the largest gradient anywhere.
+      let global = 0;
+      for (const [name] of dp.params.vars) for (const v of grads[ref.vars.get(name)!.name].dataSync()) global = Math.max(global, Math.abs(v));
       for (const [name, v] of dp.params.vars) {
         const g = mine.grads[v.name];
         const r = grads[ref.vars.get(name)!.name].dataSync();
@@ -51,7 +55,7 @@ test('two-worker data-parallel steps match single-thread full-batch steps', asyn
           err = Math.max(err, Math.abs(g[i] - r[i]));
         }
         // float32 sums in another order: relative to the tensor's largest gradient.
-        assert.ok(err <= 1e-4 * scale + 1e-9, `step ${s} ${name}: gradient error ${err} (scale ${scale})`);
+        assert.ok(err <= 1e-4 * scale + 1e-6 * global, `step ${s} ${name}: gradient error ${err} (scale ${scale}, global ${global})`);
       }
       // Same update on both sides keeps the weights in step for the next comparison.
       refOpt.apply(ref.list(), grads);
