@@ -4,6 +4,7 @@
  * run on the same matrices (written as .npz for the Python side). Writes bench/results/fid.json.
  */
 import { execFileSync } from 'node:child_process';
+import { requirePython } from '../src/util/python.js';
 import { join } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -15,6 +15,7 @@ import { mseLoss } from '../src/nn/models.js';
 import { Params } from '../src/nn/params.js';
 import { DataParallelTrainer, type Batch } from '../src/train/data_parallel.js';
 import { PROJECT_ROOT } from '../src/runs/env.js';
+import { pythonWith } from '../src/util/python.js';
 import { argValue, med, timeIt, writeResult } from './common.js';
 
 const sizes = argValue('sizes', '32,64').split(',').map(Number);
@@ -58,9 +59,8 @@ async function tfjsParallel(b: Batch, pool: WorkerPool): Promise<number[]> {
 
 /** Debian's python3-torch lives in /usr/bin/python3; install it when missing (root only). */
 function torchPython(): string | null {
-  for (const py of ['python3', '/usr/bin/python3']) {
-    if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) return py;
-  }
+  const py = pythonWith(['torch']);
+  if (py) return py;
   if (process.getuid?.() === 0) {
     console.log('installing python3-torch with apt-get (once)…');
     const r = spawnSync('bash', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch'], { stdio: 'inherit' });

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { requirePython } from '../util/python.js';
 import { join } from 'node:path';
 import { sdd, tmp } from '../../test/helpers.js';
 import { face } from '../../datasets/toyfaces/world.js';
@@ -32,7 +33,7 @@ test('sdd fid: folders and npz agree, match pytorch-fid on the saved statistics,
   assert.equal(viaNpz.fid, out.fid);
   // pytorch-fid's formula (scipy sqrtm) on the statistics we saved.
   const ref = Number(
-    execFileSync('python3', ['-c', `import numpy as np; from scipy import linalg
+    execFileSync(requirePython(['numpy', 'scipy']), ['-c', `import numpy as np; from scipy import linalg
 a=np.load('${d}/a.npz'); b=np.load('${d}/b.npz'); m1,s1,m2,s2=a['mu'],a['sigma'],b['mu'],b['sigma']
 c,_=linalg.sqrtm(s1.dot(s2), disp=False); c=c.real
 print(repr(float((m1-m2).dot(m1-m2)+np.trace(s1)+np.trace(s2)-2*np.trace(c))))`], { stdio: ['ignore', 'pipe', 'ignore'] }).toString(),

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { requirePython } from '../util/python.js';
 import { FeatureStats } from './stats.js';
 import { frechetDistance } from './fid.js';
 import { kernelInceptionDistance, mmd2 } from './kid.js';
@@ -117,9 +118,9 @@ test('npz statistics: ours read by NumPy, NumPy\'s (float32 and float64) read by
   const mu = Float64Array.from([1.5, -2, 3.25]);
   const sigma = Float64Array.from([1, 0.5, 0, 0.5, 2, 0.1, 0, 0.1, 3]);
   writeNpz(join(d, 'ours.npz'), { mu: { shape: [3], data: mu }, sigma: { shape: [3, 3], data: sigma } });
-  const check = execFileSync('python3', ['-c', `import numpy as np; f=np.load('${d}/ours.npz'); print(f['mu'].tolist(), f['sigma'][1].tolist(), f['sigma'].dtype)`]).toString();
+  const check = execFileSync(requirePython(['numpy']), ['-c', `import numpy as np; f=np.load('${d}/ours.npz'); print(f['mu'].tolist(), f['sigma'][1].tolist(), f['sigma'].dtype)`]).toString();
   assert.equal(check.trim(), '[1.5, -2.0, 3.25] [0.5, 2.0, 0.1] float64');
-  execFileSync('python3', ['-c', `import numpy as np; s=np.arange(9.).reshape(3,3); np.savez('${d}/np64.npz', mu=np.array([1.,2.,3.]), sigma=s); np.savez_compressed('${d}/np32.npz', mu=np.array([1.,2.,3.],dtype=np.float32), sigma=np.asfortranarray(s.astype(np.float32)))`]);
+  execFileSync(requirePython(['numpy']), ['-c', `import numpy as np; s=np.arange(9.).reshape(3,3); np.savez('${d}/np64.npz', mu=np.array([1.,2.,3.]), sigma=s); np.savez_compressed('${d}/np32.npz', mu=np.array([1.,2.,3.],dtype=np.float32), sigma=np.asfortranarray(s.astype(np.float32)))`]);
   for (const f of ['np64.npz', 'np32.npz']) {
     const z = readNpz(join(d, f));
     assert.deepEqual([...z.get('mu')!.data], [1, 2, 3]);
