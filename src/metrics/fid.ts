@@ -14,6 +14,9 @@
  * request, and results say whether it was used.
  */
 import { cholesky, congruenceLower, sqrtPsd, matmul, symEigvals } from './linalg.js';
+import { FeatureStats } from './stats.js';
+import { bootstrap, type Interval } from './bootstrap.js';
+import { Rng } from '../util/rng.js';
 
 export interface FidResult {
   fid: number;
@@ -82,4 +85,51 @@ function symmetrize(m: Float64Array, d: number): void {
       m[j * d + i] = v;
     }
   }
+}
+
+/** FID of two feature sets given row-major [n, d] features. */
+export function fidFromFeatures(f1: ArrayLike<number>, n1: number, f2: ArrayLike<number>, n2: number, d: number, rows1?: Int32Array, rows2?: Int32Array): number {
+  const stats = (f: ArrayLike<number>, n: number, rows?: Int32Array) => {
+    const st = new FeatureStats(d);
+    const row = new Float64Array(d);
+    const count = rows ? rows.length : n;
+    for (let r = 0; r < count; r++) {
+      const i = rows ? rows[r] : r;
+      for (let k = 0; k < d; k++) row[k] = f[i * d + k];
+      st.add(row, 1);
+    }
+    return st;
+  };
+  const a = stats(f1, n1, rows1);
+  const b = stats(f2, n2, rows2);
+  return frechetDistance(a.mean(), a.covariance(), b.mean(), b.covariance()).fid;
+}
+
+/**
+ * Percentile bootstrap of FID from cached features. `paired` (edited vs original images of the
+ * same items) resamples item indices once for both sets, as regression reports need; otherwise
+ * each set is resampled on its own.
+ */
+export function fidBootstrap(
+  f1: ArrayLike<number>,
+  n1: number,
+  f2: ArrayLike<number>,
+  n2: number,
+  d: number,
+  opts: { resamples?: number; level?: number; seed?: number; paired?: boolean } = {},
+): Interval {
+  const paired = opts.paired ?? n1 === n2;
+  if (paired && n1 !== n2) throw new RangeError(`paired FID bootstrap needs equal set sizes (${n1} vs ${n2})`);
+  const rng = new Rng((opts.seed ?? 0) + 7919);
+  return bootstrap(
+    n1,
+    (idx) => {
+      // bootstrap() hands the identity permutation for the point estimate.
+      const identity = idx.every((v, i) => v === i);
+      if (identity) return fidFromFeatures(f1, n1, f2, n2, d);
+      const other = paired ? idx : Int32Array.from({ length: n2 }, () => rng.int(n2));
+      return fidFromFeatures(f1, n1, f2, n2, d, idx, other);
+    },
+    { resamples: opts.resamples ?? 200, level: opts.level, seed: opts.seed },
+  );
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { requirePython } from '../util/python.js';
 import { FeatureStats } from './stats.js';
-import { frechetDistance } from './fid.js';
+import { fidBootstrap, fidFromFeatures, frechetDistance } from './fid.js';
 import { kernelInceptionDistance, mmd2 } from './kid.js';
 import { readNpz, writeNpz } from './npy.js';
 import { PROJECT_ROOT } from '../runs/env.js';
@@ -127,4 +127,17 @@ test('npz statistics: ours read by NumPy, NumPy\'s (float32 and float64) read by
     assert.deepEqual(z.get('sigma')!.shape, [3, 3]);
     assert.deepEqual([...z.get('sigma')!.data], [0, 1, 2, 3, 4, 5, 6, 7, 8], `${f} (C order after reading)`);
   }
+});
+
+test('FID bootstrap from cached features: seeded, brackets the estimate, paired resampling', () => {
+  const d = 8;
+  const x = features(300, d, 11, 0.3);
+  const y = features(300, d, 12, 0.3);
+  const a = fidBootstrap(x, 300, y, 300, d, { resamples: 60, seed: 5 });
+  assert.deepEqual(a, fidBootstrap(x, 300, y, 300, d, { resamples: 60, seed: 5 }));
+  assert.ok(Math.abs(a.estimate - fidFromFeatures(x, 300, y, 300, d)) < 1e-12);
+  assert.ok(a.lo < a.estimate && a.estimate < a.hi, `${a.lo} < ${a.estimate} < ${a.hi}`);
+  assert.throws(() => fidBootstrap(x, 300, y, 200, d, { paired: true }), /paired FID bootstrap needs equal set sizes/);
+  const unpaired = fidBootstrap(x, 300, y, 200, d, { resamples: 30, seed: 5 });
+  assert.ok(unpaired.hi > unpaired.lo);
 });
