@@ -40,7 +40,7 @@ function entry<N extends ModelName>(spec: ZooTrainSpec<N>): ZooEntry {
 
 export const ZOO: Record<string, ZooEntry> = {
   featnet: entry(FEATNET_SPEC),
-  // idnet: registered with its shipped weights (training)
+  idnet: entry(IDNET_SPEC),
 };
 
 export const ZOO_NAMES = Object.keys(ZOO);
