@@ -72,3 +72,12 @@ export function sampleFace(seed: number): Face {
 export function withAttribute<K extends EditableName>(face: Face, name: K, value: Attributes[K]): Face {
   return { ...face, attrs: { ...face.attrs, [name]: value } };
 }
+
+/**
+ * Whether an attribute shows in the image at all: a bald head has no hair to colour (only the
+ * eyebrows keep a tint). Edit prompts skip faces where their attribute is invisible, and the
+ * attribute net's accuracy for it is measured where it is visible.
+ */
+export function isVisible(attrs: Attributes, name: AttributeName): boolean {
+  return !(name === 'hair_color' && attrs.hair_style === 'bald');
+}

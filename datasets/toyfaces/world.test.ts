@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PNG } from 'pngjs';
-import { EDITABLE, EDITABLE_NAMES, ATTRIBUTE_NAMES, valuesOf, sampleFace, withAttribute, type EditableName } from './attributes.js';
+import { EDITABLE, EDITABLE_NAMES, ATTRIBUTE_NAMES, isVisible, valuesOf, sampleFace, withAttribute, type EditableName } from './attributes.js';
 import { render } from './render.js';
 import { caption, partialCaption, EDIT_PROMPTS } from './captions.js';
 import { SPLITS, editSet, face, manifest, seedOf } from './world.js';
@@ -98,6 +98,7 @@ test('at least 10 edit prompts, each with ground-truth source/target pairs in th
     assert.equal(pairs.length, 100);
     for (const { source, target } of pairs.slice(0, 5)) {
       assert.equal(source.attrs[p.attribute], p.source);
+      assert.ok(isVisible(source.attrs, p.attribute), `${p.id}: edits only faces where the attribute shows`);
       assert.equal(target.attrs[p.attribute], p.target);
       assert.equal(target.seed, source.seed);
     }

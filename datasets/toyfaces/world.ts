@@ -3,7 +3,7 @@
  * deterministic, so nothing is stored), a manifest with every attribute of every image, and
  * source images for each edit prompt (test images whose attribute has the prompt's source value).
  */
-import { sampleFace, withAttribute, type Attributes, type Face } from './attributes.js';
+import { isVisible, sampleFace, withAttribute, type Attributes, type Face } from './attributes.js';
 import { render } from './render.js';
 import { caption, type EditPrompt } from './captions.js';
 
@@ -48,14 +48,14 @@ export function renderBatch(faces: Face[], size = 32): Float32Array {
 }
 
 /**
- * The first `m` test faces a prompt applies to (attribute = source value), with their
+ * The first `m` test faces a prompt applies to (attribute = source value, and visible), with their
  * ground-truth edits: the same face rendered with the target value.
  */
 export function editSet(prompt: EditPrompt, m: number): Array<{ source: Face; target: Face }> {
   const out: Array<{ source: Face; target: Face }> = [];
   for (let i = 0; i < SPLITS.test.count && out.length < m; i++) {
     const f = face('test', i);
-    if (f.attrs[prompt.attribute] !== prompt.source) continue;
+    if (f.attrs[prompt.attribute] !== prompt.source || !isVisible(f.attrs, prompt.attribute)) continue;
     out.push({ source: f, target: withAttribute(f, prompt.attribute, prompt.target as never) });
   }
   if (out.length < m) throw new RangeError(`prompt ${prompt.id}: only ${out.length} test faces have ${prompt.attribute}=${prompt.source}`);

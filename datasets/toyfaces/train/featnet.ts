@@ -1,14 +1,19 @@
 /** Training and evaluation of the FID feature net (datasets/toyfaces/models/featnet.ts). */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
-import { ATTRIBUTE_NAMES } from '../attributes.js';
+import { ATTRIBUTE_NAMES, isVisible, sampleFace } from '../attributes.js';
+import { seedOf } from '../world.js';
 import { floatBatch, labelBatch, loadImageSet, type ImageSet } from '../cache.js';
 import { FEATNET_DEFAULT, featnetFeatures, featnetLogits, type FeatNetConfig } from '../models/featnet.js';
 import type { ZooTrainSpec } from './common.js';
 
-/** Per-attribute accuracy of the heads on a set of test images. */
-export async function evalFeatnet(params: Params, cfg: FeatNetConfig, set: ImageSet): Promise<Record<string, number>> {
+/**
+ * Per-attribute accuracy of the heads on the first `set.n` test images, each attribute counted
+ * where it is visible (hair colour: not on bald heads); `counted` says over how many images.
+ */
+export async function evalFeatnet(params: Params, cfg: FeatNetConfig, set: ImageSet): Promise<Record<string, unknown>> {
   const correct = new Array(ATTRIBUTE_NAMES.length).fill(0);
+  const counted = new Array(ATTRIBUTE_NAMES.length).fill(0);
   const chunk = 200;
   for (let i = 0; i < set.n; i += chunk) {
     const idx = Array.from({ length: Math.min(chunk, set.n - i) }, (_, k) => i + k);
@@ -17,14 +22,23 @@ export async function evalFeatnet(params: Params, cfg: FeatNetConfig, set: Image
       return featnetLogits(params, featnetFeatures(params, x, cfg)).map((l) => tf.argMax(l, 1));
     });
     const labels = labelBatch(set, idx);
+    const faces = idx.map((k) => sampleFace(seedOf('test', k)).attrs);
     preds.forEach((p, a) => {
       const d = p.dataSync();
-      for (let k = 0; k < idx.length; k++) if (d[k] === labels[k * ATTRIBUTE_NAMES.length + a]) correct[a]++;
+      for (let k = 0; k < idx.length; k++) {
+        if (!isVisible(faces[k], ATTRIBUTE_NAMES[a])) continue;
+        counted[a]++;
+        if (d[k] === labels[k * ATTRIBUTE_NAMES.length + a]) correct[a]++;
+      }
     });
     tf.dispose(preds);
   }
-  return Object.fromEntries(ATTRIBUTE_NAMES.map((name, a) => [name, correct[a] / set.n]));
+  return {
+    accuracy: Object.fromEntries(ATTRIBUTE_NAMES.map((name, a) => [name, correct[a] / counted[a]])),
+    counted: Object.fromEntries(ATTRIBUTE_NAMES.map((name, a) => [name, counted[a]])),
+  };
 }
+
 
 export const FEATNET_SPEC: ZooTrainSpec<'featnet'> = {
   name: 'featnet',
@@ -36,6 +50,6 @@ export const FEATNET_SPEC: ZooTrainSpec<'featnet'> = {
   targets: (set, idx) => ({ y: labelBatch(set, idx), shape: [ATTRIBUTE_NAMES.length] }),
   async evaluate(params, pool, o) {
     const test = await loadImageSet('test', o.evalN, o.size, pool);
-    return { eval: { split: 'test', n: o.evalN }, accuracy: await evalFeatnet(params, FEATNET_DEFAULT, test) };
+    return { eval: { split: 'test', n: o.evalN, visible_only: true }, ...(await evalFeatnet(params, FEATNET_DEFAULT, test)) };
   },
 };

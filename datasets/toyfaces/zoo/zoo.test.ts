@@ -92,3 +92,11 @@ test('smoke: every training script runs a few steps into a scratch zoo', async (
     assert.equal(v.exitCode, 0, v.all);
   }
 });
+
+test('sdd zoo eval --json recomputes every card number exactly from the shipped weights', async () => {
+  const r = await sdd(['zoo', 'eval', '--json'], { env: { SDD_CACHE: tmp() } });
+  assert.equal(r.exitCode, 0, r.all);
+  const rows = JSON.parse(r.stdout) as Array<{ model: string; reproduces: boolean }>;
+  assert.deepEqual(rows.map((x) => x.model).sort(), [...ZOO_NAMES].sort());
+  for (const row of rows) assert.equal(row.reproduces, true, row.model);
+});

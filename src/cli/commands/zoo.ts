@@ -6,7 +6,10 @@ import { WorkerPool } from '../../backend/pool.js';
 import { createProgress } from '../../exec/progress.js';
 import { didYouMean } from '../../util/suggest.js';
 import { ZOO, ZOO_NAMES } from '../../../datasets/toyfaces/zoo/index.js';
-import { readWeights } from '../../../datasets/toyfaces/zoo/store.js';
+import { modelDir, readWeights } from '../../../datasets/toyfaces/zoo/store.js';
+import { join } from 'node:path';
+import { writeJsonAtomic } from '../../util/atomic.js';
+import { gitInfo } from '../../runs/env.js';
 import { canonicalJson } from '../../util/hash.js';
 
 function pick(models: string[] | undefined): string[] {
@@ -22,6 +25,7 @@ interface ZooArgs {
   steps?: number;
   'train-n'?: number;
   'eval-n'?: number;
+  write: boolean;
   backend?: string;
 }
 
@@ -36,7 +40,8 @@ export function zooCommand(setCode: (c: number) => void): CommandModule<object, 
         .option('json', { type: 'boolean', default: false })
         .option('steps', { type: 'number', describe: 'train: override the step count (smoke runs)' })
         .option('train-n', { type: 'number', describe: 'train: override the number of training images' })
-        .option('eval-n', { type: 'number', describe: 'train: override the number of test images evaluated' }) as never,
+        .option('eval-n', { type: 'number', describe: 'train: override the number of test images evaluated' })
+        .option('write', { type: 'boolean', default: false, describe: 'eval: store the measured numbers in the card (weights untouched), e.g. after an evaluation protocol changed' }) as never,
     handler: async (a) => {
       const names = pick(a.models);
       if (a.action === 'verify') {
@@ -70,7 +75,13 @@ export function zooCommand(setCode: (c: number) => void): CommandModule<object, 
           const card = readWeights(n).card;
           const got = await ZOO[n].evaluate(pool);
           // Deterministic recomputation on the same weights: the card's numbers must come back exactly.
-          out.push({ model: n, reproduces: canonicalJson(got) === canonicalJson(card.metrics), card: card.metrics, measured: got });
+          const reproduces = canonicalJson(got) === canonicalJson(card.metrics);
+          out.push({ model: n, reproduces, card: card.metrics, measured: got });
+          if (a.write && !reproduces) {
+            writeJsonAtomic(join(modelDir(n), 'card.json'), { ...card, metrics: got, metrics_updated: { at: new Date().toISOString(), git: gitInfo() } });
+            out[out.length - 1].reproduces = true;
+            out[out.length - 1].written = true;
+          }
         }
         if (a.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
         else for (const r of out) process.stdout.write(`${r.reproduces ? 'ok  ' : 'DIFF'} ${r.model} ${JSON.stringify(r.measured)}\n`);
