@@ -19,7 +19,7 @@ method:
   name: toy_fit
   params: {steps: 10, lr: 0.01, hidden: 8}
 seeds: [0]
-metrics: [a, b]
+metrics: [fid, kid]
 `;
 
 function dirWith(files: Record<string, string>): string {
@@ -48,12 +48,12 @@ test('deepMerge: mappings merge, lists and scalars replace, null deletes', () =>
 test('include: the including file wins, nested keys merge, includes chain', () => {
   const d = dirWith({
     'mid.yaml': 'include: base.yaml\nname: mid\nmethod: {params: {lr: 0.5}}\n',
-    'top.yaml': 'include: mid.yaml\nname: top\nmethod: {params: {hidden: 4}}\nmetrics: [c]\n',
+    'top.yaml': 'include: mid.yaml\nname: top\nmethod: {params: {hidden: 4}}\nmetrics: [clip_directional]\n',
   });
   const { experiment, sources } = loadExperiment(join(d, 'top.yaml'));
   assert.equal(experiment.name, 'top');
   assert.deepEqual(experiment.method.params, { steps: 10, lr: 0.5, hidden: 4, batch: 64, checkpoint_every: 50 });
-  assert.deepEqual(experiment.metrics, ['c']);
+  assert.deepEqual(experiment.metrics, ['clip_directional'], 'lists are replaced, not concatenated');
   assert.deepEqual(sources.map((s) => s.split('/').pop()), ['base.yaml', 'mid.yaml', 'top.yaml']);
 });
 

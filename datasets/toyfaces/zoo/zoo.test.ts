@@ -85,7 +85,7 @@ test('smoke: every training script runs a few steps into a scratch zoo', async (
   const zoo = tmp();
   const cache = tmp();
   for (const name of ZOO_NAMES) {
-    const r = await sdd(['zoo', 'train', name, '--steps', '3', '--train-n', '64', '--eval-n', '32'], { env: { SDD_ZOO_DIR: zoo, SDD_CACHE: cache } });
+    const r = await sdd(['zoo', 'train', name, '--steps', '3', '--train-n', '64', '--eval-n', '200'], { env: { SDD_ZOO_DIR: zoo, SDD_CACHE: cache } });
     assert.equal(r.exitCode, 0, r.all);
     assert.ok(existsSync(join(zoo, name, 'card.json')));
     const v = await sdd(['zoo', 'verify', name], { env: { SDD_ZOO_DIR: zoo } });
