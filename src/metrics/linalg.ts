@@ -6,16 +6,21 @@
 
 /** Eigenvalues (ascending) and, if asked, eigenvectors (columns of `vectors`) of symmetric A. */
 export function symEig(A: Float64Array, n: number, wantVectors = true): { values: Float64Array; vectors: Float64Array | null } {
+  if (!wantVectors) return { values: symEigvals(A, n), vectors: null };
   const V = Float64Array.from(A);
   const d = new Float64Array(n);
   const e = new Float64Array(n);
-  tred2(V, d, e, n, wantVectors);
-  tql2(V, d, e, n, wantVectors);
-  return { values: d, vectors: wantVectors ? V : null };
+  tred2(V, d, e, n);
+  tql2(V, d, e, n, true);
+  return { values: d, vectors: V };
 }
 
-/** Householder reduction to tridiagonal form; V holds the accumulated transform if asked. */
-function tred2(V: Float64Array, d: Float64Array, e: Float64Array, n: number, wantVectors: boolean): void {
+/**
+ * Householder reduction to tridiagonal form, accumulating the transform in V (JAMA's layout).
+ * symEigvals below runs the same reduction on the transposed layout without accumulation: the
+ * two differ in memory order, which is the point of having both.
+ */
+function tred2(V: Float64Array, d: Float64Array, e: Float64Array, n: number): void {
   for (let j = 0; j < n; j++) d[j] = V[(n - 1) * n + j];
   for (let i = n - 1; i > 0; i--) {
     let scale = 0;
@@ -67,7 +72,7 @@ function tred2(V: Float64Array, d: Float64Array, e: Float64Array, n: number, wan
     }
     d[i] = h;
   }
-  if (wantVectors) {
+  {
     for (let i = 0; i < n - 1; i++) {
       V[(n - 1) * n + i] = V[i * n + i];
       V[i * n + i] = 1;
@@ -87,12 +92,6 @@ function tred2(V: Float64Array, d: Float64Array, e: Float64Array, n: number, wan
       V[(n - 1) * n + j] = 0;
     }
     V[(n - 1) * n + n - 1] = 1;
-  } else {
-    // Without vectors the diagonal still has to be read back from V.
-    for (let i = 0; i < n - 1; i++) {
-      V[(n - 1) * n + i] = V[i * n + i];
-    }
-    for (let j = 0; j < n; j++) d[j] = V[(n - 1) * n + j];
   }
   e[0] = 0;
 }
