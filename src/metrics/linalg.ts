@@ -72,27 +72,26 @@ function tred2(V: Float64Array, d: Float64Array, e: Float64Array, n: number): vo
     }
     d[i] = h;
   }
-  {
-    for (let i = 0; i < n - 1; i++) {
-      V[(n - 1) * n + i] = V[i * n + i];
-      V[i * n + i] = 1;
-      const h = d[i + 1];
-      if (h !== 0) {
-        for (let k = 0; k <= i; k++) d[k] = V[k * n + i + 1] / h;
-        for (let j = 0; j <= i; j++) {
-          let g = 0;
-          for (let k = 0; k <= i; k++) g += V[k * n + i + 1] * V[k * n + j];
-          for (let k = 0; k <= i; k++) V[k * n + j] -= g * d[k];
-        }
+  // Accumulate the transformations into V.
+  for (let i = 0; i < n - 1; i++) {
+    V[(n - 1) * n + i] = V[i * n + i];
+    V[i * n + i] = 1;
+    const h = d[i + 1];
+    if (h !== 0) {
+      for (let k = 0; k <= i; k++) d[k] = V[k * n + i + 1] / h;
+      for (let j = 0; j <= i; j++) {
+        let g = 0;
+        for (let k = 0; k <= i; k++) g += V[k * n + i + 1] * V[k * n + j];
+        for (let k = 0; k <= i; k++) V[k * n + j] -= g * d[k];
       }
-      for (let k = 0; k <= i; k++) V[k * n + i + 1] = 0;
     }
-    for (let j = 0; j < n; j++) {
-      d[j] = V[(n - 1) * n + j];
-      V[(n - 1) * n + j] = 0;
-    }
-    V[(n - 1) * n + n - 1] = 1;
+    for (let k = 0; k <= i; k++) V[k * n + i + 1] = 0;
   }
+  for (let j = 0; j < n; j++) {
+    d[j] = V[(n - 1) * n + j];
+    V[(n - 1) * n + j] = 0;
+  }
+  V[(n - 1) * n + n - 1] = 1;
   e[0] = 0;
 }
 
