@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend/index.js';
-import { groupNormOp, groupNormReference } from './layers.js';
+import { groupNormOp, groupNormReference, silu, siluReference } from './layers.js';
 
 await initBackend('wasm');
 
@@ -33,3 +33,13 @@ for (const [shape, groups] of [[[2, 5, 4, 8], 4], [[3, 3, 3, 6], 2], [[1, 8, 8, 
     tf.dispose([x, gamma, beta, proj, ...ours, ...ref]);
   });
 }
+
+test('silu value and gradient match autodiff (rel ≤ 1e-5)', () => {
+  const x = tf.randomNormal([4, 5, 6, 3], 0, 3, 'float32', 9);
+  const proj = tf.randomNormal([4, 5, 6, 3], 0, 1, 'float32', 10);
+  assert.ok(maxRel(silu(x), siluReference(x)) < 1e-6);
+  const g1 = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(silu(a), proj)))(x);
+  const g2 = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(siluReference(a), proj)))(x);
+  assert.ok(maxRel(g1, g2) < 1e-5, `${maxRel(g1, g2)}`);
+  tf.dispose([x, proj, g1, g2]);
+});
