@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, backendFromEnv } from '../src/backend/index.js';
 import { HostAdam } from '../src/nn/adam.js';
-import { mseLoss } from '../src/nn/models.js';
+import { modelLoss } from '../src/nn/models.js';
 import { Params } from '../src/nn/params.js';
 import { argValue } from './common.js';
 
@@ -17,9 +17,9 @@ const p = new Params(0);
 const x = tf.randomNormal([8, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
 const y = tf.randomNormal([8, size, size, 3], 0, 1, 'float32', 2);
 const opt = new HostAdam({ lr: 1e-4 });
-tf.tidy(() => void mseLoss('unet', p, x, y, cfg));
+tf.tidy(() => void modelLoss('unet', p, x, y, cfg));
 const step = () => {
-  const { value, grads } = tf.variableGrads(() => mseLoss('unet', p, x, y, cfg), p.list());
+  const { value, grads } = tf.variableGrads(() => modelLoss('unet', p, x, y, cfg), p.list());
   opt.apply(p.list(), grads);
   value.dataSync();
   tf.dispose([value, grads]);

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, backendFromEnv } from '../src/backend/index.js';
 import { WorkerPool } from '../src/backend/pool.js';
 import { HostAdam } from '../src/nn/adam.js';
-import { mseLoss } from '../src/nn/models.js';
+import { modelLoss } from '../src/nn/models.js';
 import { Params } from '../src/nn/params.js';
 import { DataParallelTrainer, type Batch } from '../src/train/data_parallel.js';
 import { PROJECT_ROOT } from '../src/runs/env.js';
@@ -37,9 +37,9 @@ async function tfjsSingle(b: Batch): Promise<{ ms: number[]; params: number }> {
   const x = tf.tensor4d(b.x, b.xShape);
   const y = tf.tensor(b.y, b.yShape);
   const opt = new HostAdam({ lr: 1e-4 });
-  tf.tidy(() => void mseLoss('unet', p, x, y, cfg));
+  tf.tidy(() => void modelLoss('unet', p, x, y, cfg));
   const ms = await timeIt(() => {
-    const { value, grads } = tf.variableGrads(() => mseLoss('unet', p, x, y, cfg), p.list());
+    const { value, grads } = tf.variableGrads(() => modelLoss('unet', p, x, y, cfg), p.list());
     opt.apply(p.list(), grads);
     value.dataSync();
     tf.dispose([value, grads]);

@@ -29,6 +29,3 @@ export type ModelConfig<N extends ModelName> = Parameters<(typeof MODELS)[N]['lo
 export function modelLoss<N extends ModelName>(name: N, p: Params, x: tf.Tensor4D, y: tf.Tensor, cfg: ModelConfig<N>): tf.Scalar {
   return (MODELS[name] as ModelSpec<ModelConfig<N>>).loss(p, x, y, cfg);
 }
-
-/** Kept for the bench U-Net call sites. */
-export const mseLoss = modelLoss;

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend/index.js';
 import { WorkerPool } from '../backend/pool.js';
 import { HostAdam } from '../nn/adam.js';
-import { mseLoss } from '../nn/models.js';
+import { modelLoss } from '../nn/models.js';
 import { Params } from '../nn/params.js';
 import { DataParallelTrainer, type Batch } from './data_parallel.js';
 
@@ -32,7 +32,7 @@ test('two-worker data-parallel steps match single-thread full-batch steps', asyn
     const dp = new DataParallelTrainer(pool, 'unet', cfg, new HostAdam({ lr: 1e-2 }), 7, b0);
     const ref = new Params(7);
     const refOpt = new HostAdam({ lr: 1e-2 });
-    const loss = (b: Batch) => mseLoss('unet', ref, tf.tensor4d(b.x, b.xShape), tf.tensor(b.y, b.yShape), cfg);
+    const loss = (b: Batch) => modelLoss('unet', ref, tf.tensor4d(b.x, b.xShape), tf.tensor(b.y, b.yShape), cfg);
     tf.tidy(() => void loss(b0));
     for (const [name, v] of dp.params.vars) assert.deepEqual([...v.dataSync()], [...ref.vars.get(name)!.dataSync()], `init ${name}`);
     for (let s = 0; s < 3; s++) {

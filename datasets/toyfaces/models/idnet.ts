@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
 import { conv2d, groupNorm, linear, silu } from '../../../src/nn/layers.js';
-import { IDENTITY, sampleFace, type Face, type IdentityName } from '../attributes.js';
+import { IDENTITY, type IdentityName } from '../attributes.js';
 
 export interface IdNetConfig {
   widths: number[];
@@ -23,15 +23,9 @@ export const IDNET_DEFAULT: IdNetConfig = { widths: [32, 64, 96], embedding: 64,
 const ID_NAMES = Object.keys(IDENTITY) as IdentityName[];
 export const ID_CLASSES = ID_NAMES.reduce((n, k) => n * IDENTITY[k].length, 1);
 
-/** Mixed-radix index of a face's identity attributes: 0 .. ID_CLASSES−1. */
-export function identityClass(f: Face): number {
-  let c = 0;
-  for (const k of ID_NAMES) c = c * IDENTITY[k].length + (IDENTITY[k] as readonly string[]).indexOf(f.attrs[k]);
-  return c;
-}
-
-export function identityClassOfSeed(seed: number): number {
-  return identityClass(sampleFace(seed));
+/** Mixed-radix class index (0 .. ID_CLASSES−1) of identity attributes, given each one's value index. */
+export function identityIndex(valueIndex: (name: IdentityName) => number): number {
+  return ID_NAMES.reduce((c, k) => c * IDENTITY[k].length + valueIndex(k), 0);
 }
 
 export function idnetEmbed(p: Params, x: tf.Tensor4D, cfg: IdNetConfig): tf.Tensor2D {

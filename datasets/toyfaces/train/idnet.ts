@@ -6,18 +6,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
 import { Rng } from '../../../src/util/rng.js';
-import { ATTRIBUTE_NAMES, IDENTITY, valuesOf, type IdentityName } from '../attributes.js';
+import { ATTRIBUTE_NAMES } from '../attributes.js';
 import { floatBatch, loadImageSet, type ImageSet } from '../cache.js';
-import { IDNET_DEFAULT, idnetEmbed } from '../models/idnet.js';
+import { IDNET_DEFAULT, identityIndex, idnetEmbed } from '../models/idnet.js';
 import type { ZooTrainSpec } from './common.js';
 
-const ID_NAMES = Object.keys(IDENTITY) as IdentityName[];
-
-/** Identity class of each image, from its attribute labels (mixed radix, as identityClass()). */
+/** Identity class of each image, from its attribute labels. */
 export function identityClasses(set: ImageSet, idx: number[]): Float32Array {
   const a = ATTRIBUTE_NAMES.length;
-  const cols = ID_NAMES.map((k) => ATTRIBUTE_NAMES.indexOf(k));
-  return Float32Array.from(idx, (k) => cols.reduce((c, col, i) => c * valuesOf(ID_NAMES[i]).length + set.labels[k * a + col], 0));
+  return Float32Array.from(idx, (k) => identityIndex((name) => set.labels[k * a + ATTRIBUTE_NAMES.indexOf(name)]));
 }
 
 export function embedAll(params: Params, set: ImageSet): Float32Array {

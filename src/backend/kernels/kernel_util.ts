@@ -81,9 +81,3 @@ export class KernelScope {
     return keep;
   }
 }
-
-/** Padding of one spatial axis as tfjs's conv_util computes it. */
-export interface AxisPad {
-  before: number;
-  after: number;
-}
