@@ -1,0 +1,95 @@
+/**
+ * DDIM (Song et al.) as diffusers' DDIMScheduler computes it, on plain arrays so any model (tfjs
+ * tensor read back, or a test's oracle) can drive it. The denoising loop itself lives in each
+ * method, written out (diffusers' "simple over easy").
+ *   timesteps: "leading" spacing, t_i = i·(T/N) + offset, descending (SD: offset 1);
+ *   step:      x_{t−Δ} = √ᾱ_prev·x̂₀ + √(1 − ᾱ_prev − σ²)·ε̂ + σ·z,
+ *              σ = η·√((1 − ᾱ_prev)/(1 − ᾱ_t))·√(1 − ᾱ_t/ᾱ_prev);
+ *   inversion: the η = 0 step run from t to t + Δ (deterministic), for DDIB and DiffAE.
+ * ᾱ before the first step is ᾱ_0 (SD's set_alpha_to_one = False) unless `alphaOneAtStart`.
+ */
+import { alphasCumprod, SD_SCHEDULE, type ScheduleConfig } from './schedule.js';
+
+export interface DdimConfig extends ScheduleConfig {
+  steps: number;
+  eta: number;
+  offset: number;
+  alphaOneAtStart: boolean;
+}
+
+export const DDIM_SD: DdimConfig = { ...SD_SCHEDULE, steps: 50, eta: 0, offset: 1, alphaOneAtStart: false };
+
+export class DdimScheduler {
+  readonly alphas: Float64Array;
+  readonly timesteps: number[];
+
+  constructor(readonly cfg: DdimConfig) {
+    if (!Number.isInteger(cfg.steps) || cfg.steps < 1 || cfg.steps > cfg.trainTimesteps) {
+      throw new RangeError(`DDIM steps must be 1..${cfg.trainTimesteps}, got ${cfg.steps}`);
+    }
+    this.alphas = alphasCumprod(cfg);
+    const ratio = Math.floor(cfg.trainTimesteps / cfg.steps);
+    this.timesteps = Array.from({ length: cfg.steps }, (_, i) => (cfg.steps - 1 - i) * ratio + cfg.offset).filter((t) => t < cfg.trainTimesteps);
+  }
+
+  private get stepRatio(): number {
+    return Math.floor(this.cfg.trainTimesteps / this.cfg.steps);
+  }
+
+  alphaAt(t: number): number {
+    return t >= 0 ? this.alphas[t] : this.cfg.alphaOneAtStart ? 1 : this.alphas[0];
+  }
+
+  /** σ_t of the step from t to t − Δ at this η. */
+  sigma(t: number, eta = this.cfg.eta): number {
+    const a = this.alphaAt(t);
+    const ap = this.alphaAt(t - this.stepRatio);
+    return eta * Math.sqrt((1 - ap) / (1 - a)) * Math.sqrt(1 - a / ap);
+  }
+
+  /** One reverse step; `noise` (standard normal, same length) is needed when η > 0. */
+  step(eps: ArrayLike<number>, t: number, x: ArrayLike<number>, noise?: ArrayLike<number>, eta = this.cfg.eta): Float64Array {
+    const a = this.alphaAt(t);
+    const ap = this.alphaAt(t - this.stepRatio);
+    const s = this.sigma(t, eta);
+    if (s > 0 && !noise) throw new Error('DDIM step with η > 0 needs a noise sample');
+    const out = new Float64Array(x.length);
+    const dirCoef = Math.sqrt(Math.max(0, 1 - ap - s * s));
+    for (let i = 0; i < x.length; i++) {
+      const x0 = (x[i] - Math.sqrt(1 - a) * eps[i]) / Math.sqrt(a);
+      out[i] = Math.sqrt(ap) * x0 + dirCoef * eps[i] + (s > 0 ? s * noise![i] : 0);
+    }
+    return out;
+  }
+
+  /** Deterministic inversion step x_t → x_{t+Δ} with ε̂ predicted at t (the η = 0 update, reversed). */
+  invertStep(eps: ArrayLike<number>, t: number, x: ArrayLike<number>): Float64Array {
+    const a = this.alphaAt(t);
+    const an = this.alphaAt(t + this.stepRatio);
+    const out = new Float64Array(x.length);
+    for (let i = 0; i < x.length; i++) {
+      const x0 = (x[i] - Math.sqrt(1 - a) * eps[i]) / Math.sqrt(a);
+      out[i] = Math.sqrt(an) * x0 + Math.sqrt(1 - an) * eps[i];
+    }
+    return out;
+  }
+
+  /** Forward noising q(x_t | x_0): √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε. */
+  addNoise(x0: ArrayLike<number>, eps: ArrayLike<number>, t: number): Float64Array {
+    const a = this.alphas[t];
+    return Float64Array.from(x0, (v, i) => Math.sqrt(a) * v + Math.sqrt(1 - a) * eps[i]);
+  }
+
+  /** The inversion timesteps, ascending: from the first sampling step up to the last. */
+  inversionTimesteps(): number[] {
+    return [...this.timesteps].reverse();
+  }
+}
+
+/**
+ * DDPM ancestral sampling is DDIM with every training step and η = 1: σ_t² then equals the DDPM
+ * posterior variance β̃_t = (1 − ᾱ_{t−1})/(1 − ᾱ_t)·β_t (tested), and the mean is the same.
+ */
+export function ddpmScheduler(cfg: ScheduleConfig = SD_SCHEDULE): DdimScheduler {
+  return new DdimScheduler({ ...cfg, steps: cfg.trainTimesteps, eta: 1, offset: 0, alphaOneAtStart: true });
+}
