@@ -131,7 +131,12 @@ export function activeBackend(): BackendInfo | null {
   return active;
 }
 
-/** SDD_BACKEND, else auto; the CLI passes --backend through this too. */
+/** SDD_BACKEND, else auto. */
 export function backendFromEnv(): BackendChoice {
   return parseBackendChoice(process.env.SDD_BACKEND, 'SDD_BACKEND');
+}
+
+/** A `--backend` flag when given, else SDD_BACKEND, else auto; errors name whichever was read. */
+export function backendChoice(flag: string | undefined): BackendChoice {
+  return flag === undefined ? backendFromEnv() : parseBackendChoice(flag, '--backend');
 }

@@ -1,15 +1,15 @@
 /** Training and evaluation of the FID feature net (datasets/toyfaces/models/featnet.ts). */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
-import { ATTRIBUTE_NAMES, isVisible, sampleFace } from '../attributes.js';
-import { seedOf } from '../world.js';
+import { ATTRIBUTE_NAMES, isVisible, valuesOf, type Attributes } from '../attributes.js';
 import { floatBatch, labelBatch, loadImageSet, type ImageSet } from '../cache.js';
 import { FEATNET_DEFAULT, featnetFeatures, featnetLogits, type FeatNetConfig } from '../models/featnet.js';
 import type { ZooTrainSpec } from './common.js';
 
 /**
- * Per-attribute accuracy of the heads on the first `set.n` test images, each attribute counted
- * where it is visible (hair colour: not on bald heads); `counted` says over how many images.
+ * Per-attribute accuracy of the heads on an image set, each attribute counted where it is
+ * visible (hair colour: not on bald heads, read from the set's own labels); `counted` says over
+ * how many images.
  */
 export async function evalFeatnet(params: Params, cfg: FeatNetConfig, set: ImageSet): Promise<Record<string, unknown>> {
   const correct = new Array(ATTRIBUTE_NAMES.length).fill(0);
@@ -22,7 +22,8 @@ export async function evalFeatnet(params: Params, cfg: FeatNetConfig, set: Image
       return featnetLogits(params, featnetFeatures(params, x, cfg)).map((l) => tf.argMax(l, 1));
     });
     const labels = labelBatch(set, idx);
-    const faces = idx.map((k) => sampleFace(seedOf('test', k)).attrs);
+    const A = ATTRIBUTE_NAMES.length;
+    const faces = idx.map((_, k) => Object.fromEntries(ATTRIBUTE_NAMES.map((name, a) => [name, valuesOf(name)[labels[k * A + a]]])) as Attributes);
     preds.forEach((p, a) => {
       const d = p.dataSync();
       for (let k = 0; k < idx.length; k++) {

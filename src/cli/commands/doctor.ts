@@ -1,6 +1,6 @@
 /** sdd doctor: which backend runs here, why faster ones did not, and what the machine has. */
 import type { CommandModule } from 'yargs';
-import { initBackend, parseBackendChoice } from '../../backend/index.js';
+import { backendChoice, initBackend } from '../../backend/index.js';
 import { machineInfo, packageVersions } from '../../runs/env.js';
 import { poolSize } from '../../backend/pool.js';
 
@@ -10,7 +10,7 @@ export function doctorCommand(_s: (c: number) => void): CommandModule<object, { 
     describe: 'print the compute backend in use, why faster ones are unavailable, and machine info',
     builder: (y) => y.option('json', { type: 'boolean', default: false }) as never,
     handler: async (a) => {
-      const backend = await initBackend(parseBackendChoice(a.backend ?? process.env.SDD_BACKEND, a.backend ? '--backend' : 'SDD_BACKEND'));
+      const backend = await initBackend(backendChoice(a.backend));
       const report = { backend, workers: poolSize(), packages: packageVersions(), machine: machineInfo() };
       if (a.json) {
         process.stdout.write(JSON.stringify(report, null, 2) + '\n');

@@ -1,7 +1,7 @@
 /** sdd run / plan / validate / schema. */
 import type { CommandModule } from 'yargs';
 import { UserError } from '../../errors.js';
-import { parseBackendChoice, type BackendChoice } from '../../backend/index.js';
+import { backendChoice, type BackendChoice } from '../../backend/index.js';
 import { loadExperiment, type LoadOptions } from '../../experiments/load.js';
 import { expandExperiment, type PlannedRun } from '../../experiments/expand.js';
 import { experimentJsonSchema } from '../../experiments/schema.js';
@@ -36,8 +36,9 @@ const planOptions = {
   profile: { type: 'string', describe: 'apply a named profile from the file (e.g. quick)' },
 } as const;
 
+/** Only an explicit flag overrides the experiment file's own `backend:`. */
 function backendArg(v: string | undefined): BackendChoice | undefined {
-  return v === undefined ? undefined : parseBackendChoice(v, '--backend');
+  return v === undefined ? undefined : backendChoice(v);
 }
 
 export function runCommand(setCode: (c: number) => void): CommandModule<object, PlanArgs & { jobs: number; 'dry-run': boolean }> {

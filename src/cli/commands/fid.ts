@@ -5,7 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { UserError } from '../../errors.js';
-import { initBackend, parseBackendChoice } from '../../backend/index.js';
+import { backendChoice, initBackend } from '../../backend/index.js';
 import { EXTRACTOR_NAMES, folderFeatures, loadExtractor, type Extractor } from '../../metrics/features.js';
 import { FeatureStats } from '../../metrics/stats.js';
 import { frechetDistance } from '../../metrics/fid.js';
@@ -63,7 +63,7 @@ export function fidCommand(_s: (c: number) => void): CommandModule<object, FidAr
         .option('save-stats', { type: 'boolean', default: false, describe: 'PATHS are IN OUT.npz: write IN\'s mu and sigma' }) as never,
     handler: async (a) => {
       if (a.paths.length !== 2) throw new UserError(`fid: expected two paths, got ${a.paths.length}`);
-      await initBackend(parseBackendChoice(a.backend ?? process.env.SDD_BACKEND, '--backend'));
+      await initBackend(backendChoice(a.backend));
       let extractor: Extractor | null = null;
       const ex = () => (extractor ??= loadExtractor(a.features));
       if (a['save-stats']) {

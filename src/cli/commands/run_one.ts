@@ -1,6 +1,6 @@
 /** Hidden command the executor starts for each run, in a child process. */
 import type { CommandModule } from 'yargs';
-import { parseBackendChoice } from '../../backend/index.js';
+import { backendChoice } from '../../backend/index.js';
 import { runOne } from '../../exec/child.js';
 
 export function runOneCommand(setCode: (c: number) => void): CommandModule<object, { dir: string; backend?: string }> {
@@ -9,7 +9,7 @@ export function runOneCommand(setCode: (c: number) => void): CommandModule<objec
     describe: false,
     builder: (y) => y.positional('dir', { type: 'string', demandOption: true }) as never,
     handler: async (a) => {
-      setCode(await runOne(a.dir, parseBackendChoice(a.backend ?? process.env.SDD_BACKEND, '--backend')));
+      setCode(await runOne(a.dir, backendChoice(a.backend)));
       // The IPC channel keeps the event loop alive; close it so the process can end.
       if (process.connected) process.disconnect();
     },

@@ -1,7 +1,7 @@
 /** sdd zoo train | eval | verify — the embedded world's models. */
 import type { CommandModule } from 'yargs';
 import { UserError } from '../../errors.js';
-import { initBackend, parseBackendChoice } from '../../backend/index.js';
+import { backendChoice, initBackend } from '../../backend/index.js';
 import { WorkerPool } from '../../backend/pool.js';
 import { createProgress } from '../../exec/progress.js';
 import { didYouMean } from '../../util/suggest.js';
@@ -58,7 +58,7 @@ export function zooCommand(setCode: (c: number) => void): CommandModule<object, 
         setCode(rows.every((r) => r.ok) ? 0 : 1);
         return;
       }
-      const info = await initBackend(parseBackendChoice(a.backend ?? process.env.SDD_BACKEND, '--backend'));
+      const info = await initBackend(backendChoice(a.backend));
       const pool = new WorkerPool(undefined, info.choice);
       try {
         if (a.action === 'train') {
