@@ -116,3 +116,30 @@ export function attention(p: Params, name: string, x: tf.Tensor4D, groups: numbe
 export function upsample2x(x: tf.Tensor4D): tf.Tensor4D {
   return tf.image.resizeNearestNeighbor(x, [x.shape[1] * 2, x.shape[2] * 2]);
 }
+
+/** LayerNorm over the last axis, eps 1e-5, per-feature affine (PyTorch semantics). */
+export function layerNorm(p: Params, name: string, x: tf.Tensor): tf.Tensor {
+  const d = x.shape[x.shape.length - 1];
+  const gamma = p.get(`${name}.weight`, [d], { kind: 'ones' });
+  const beta = p.get(`${name}.bias`, [d], { kind: 'zeros' });
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), gamma), beta);
+}
+
+/**
+ * Multi-head attention of queries x [B, N, D] over a context [B, M, Dc] (self-attention when
+ * context is x). keyMask [B, M] (1 = attend) hides padding tokens.
+ */
+export function multiHeadAttention(p: Params, name: string, x: tf.Tensor, context: tf.Tensor, heads: number, keyMask?: tf.Tensor): tf.Tensor {
+  const [b, n, d] = x.shape as [number, number, number];
+  const m = context.shape[1] as number;
+  const dh = d / heads;
+  const split = (t: tf.Tensor, len: number) => tf.transpose(tf.reshape(t, [b, len, heads, dh]), [0, 2, 1, 3]);
+  const q = split(linear(p, `${name}.q`, x, d), n);
+  const k = split(linear(p, `${name}.k`, context, d), m);
+  const v = split(linear(p, `${name}.v`, context, d), m);
+  let logits = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh));
+  if (keyMask) logits = tf.add(logits, tf.reshape(tf.mul(tf.sub(1, keyMask), -1e9), [b, 1, 1, m]));
+  const o = tf.reshape(tf.transpose(tf.matMul(tf.softmax(logits), v), [0, 2, 1, 3]), [b, n, d]);
+  return linear(p, `${name}.out`, o, d);
+}

@@ -71,7 +71,7 @@ export class DataParallelTrainer<N extends ModelName> {
   ) {
     this.params = new Params(seed);
     // Build the parameters here from one sample so that this thread owns the master copy.
-    const one = sliceBatch(sample, 0, 1);
+    const one = sliceBatch(sample, 0, Math.min(2, sample.xShape[0])); // two: contrastive losses need a pair
     tf.tidy(() => void modelLoss(model, this.params, tf.tensor4d(one.x, one.xShape), tf.tensor(one.y, one.yShape), config));
   }
 

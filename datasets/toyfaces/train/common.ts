@@ -11,7 +11,7 @@ import { activeBackend } from '../../../src/backend/index.js';
 import { HostAdam } from '../../../src/nn/adam.js';
 import type { Params } from '../../../src/nn/params.js';
 import type { ModelConfig, ModelName } from '../../../src/nn/models.js';
-import { DataParallelTrainer } from '../../../src/train/data_parallel.js';
+import { DataParallelTrainer, type Batch } from '../../../src/train/data_parallel.js';
 import { loadTrainState, saveTrainState } from '../../../src/train/checkpoint.js';
 import { gitInfo } from '../../../src/runs/env.js';
 import { Rng } from '../../../src/util/rng.js';
@@ -38,10 +38,38 @@ export interface ZooTrainSpec<N extends ModelName> {
   role: string;
   version: number;
   settings: TrainSettings;
-  /** Targets for the given train images, row-major, and their per-item shape. */
-  targets(set: ImageSet, idx: number[]): { y: Float32Array; shape: number[] };
+  /**
+   * Targets for the given train images, row-major, and their per-item shape. `rng` is the step's
+   * own generator (noise, random captions): a function of the step, so resuming replays it.
+   */
+  targets?(set: ImageSet, idx: number[], rng: Rng): { y: Float32Array; shape: number[] };
+  /** Models that do not train on raw images (latent diffusion) supply their own data. */
+  data?(pool: WorkerPool, settings: TrainSettings, log: (s: string) => void): Promise<TrainData>;
+  /** Numbers fixed after training that inference needs (a VAE's scale factor): stored in the card's architecture. */
+  finalize?(params: Params, pool: WorkerPool, settings: TrainSettings): Promise<Record<string, unknown>>;
   /** The card's numbers, from loaded weights. */
   evaluate(params: Params, pool: WorkerPool, settings: TrainSettings): Promise<Record<string, unknown>>;
+}
+
+/** A training set: `n` items and a batch of them (with the step's generator for noise). */
+export interface TrainData {
+  n: number;
+  batch(idx: number[], rng: Rng): Batch;
+}
+
+/** Raw images as x, the spec's targets as y. */
+export async function imageData<N extends ModelName>(spec: ZooTrainSpec<N>, pool: WorkerPool, o: TrainSettings, log: (s: string) => void): Promise<TrainData> {
+  log(`${spec.name}: rendering ${o.trainN} train images (${o.size}²; cached after the first time)`);
+  const train = await loadImageSet('train', o.trainN, o.size, pool);
+  if (!spec.targets) throw new Error(`${spec.name}: a spec needs targets() or data()`);
+  const targets = spec.targets;
+  return {
+    n: train.n,
+    batch(idx, rng) {
+      const t = targets(train, idx, rng);
+      return { x: floatBatch(train, idx), xShape: [idx.length, o.size, o.size, 3], y: t.y, yShape: [idx.length, ...t.shape] };
+    },
+  };
 }
 
 export async function trainZooModel<N extends ModelName>(
@@ -53,13 +81,11 @@ export async function trainZooModel<N extends ModelName>(
   const o = spec.settings;
   const t0 = Date.now();
   const ckptDir = join(CACHE_DIR, '..', 'zoo-train', spec.name);
-  log(`${spec.name}: rendering ${o.trainN} train images (${o.size}²; cached after the first time)`);
-  const train = await loadImageSet('train', o.trainN, o.size, pool);
-  const batchOf = (step: number) => {
+  const train = spec.data ? await spec.data(pool, o, log) : await imageData(spec, pool, o, log);
+  const batchOf = (step: number): Batch => {
     const rng = new Rng(o.seed * 1_000_003 + step); // a function of the step: resume-safe
     const idx = Array.from({ length: o.batch }, () => rng.int(train.n));
-    const t = spec.targets(train, idx);
-    return { x: floatBatch(train, idx), xShape: [o.batch, o.size, o.size, 3] as [number, number, number, number], y: t.y, yShape: [o.batch, ...t.shape] };
+    return train.batch(idx, rng);
   };
   const opt = new HostAdam({ lr: o.lr });
   const trainer = new DataParallelTrainer(pool, spec.model, spec.config, opt, o.seed, batchOf(0));
@@ -77,10 +103,11 @@ export async function trainZooModel<N extends ModelName>(
     if ((step + 1) % o.checkpointEvery === 0 && step + 1 < o.steps) saveTrainState(ckptDir, step + 1, trainer.params, opt);
   }
   progress.finish(spec.name, `${spec.name} trained (${o.steps} steps)`);
+  const fixed = spec.finalize ? await spec.finalize(trainer.params, pool, o) : {};
   const base = {
     role: spec.role,
     version: spec.version,
-    architecture: { ...(spec.config as object), input: `${o.size}x${o.size}x3 in [0,1]` },
+    architecture: { ...(spec.config as object), input: `${o.size}x${o.size}x3 in [0,1]`, ...fixed },
     training: {
       script: `datasets/toyfaces/train/${spec.name}.ts`,
       ...o,

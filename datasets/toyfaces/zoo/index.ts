@@ -5,6 +5,11 @@ import type { ModelName } from '../../../src/nn/models.js';
 import { trainZooModel, type TrainSettings, type ZooTrainSpec } from '../train/common.js';
 import { FEATNET_SPEC } from '../train/featnet.js';
 import { IDNET_SPEC } from '../train/idnet.js';
+import { VAE_SPEC } from '../train/vae.js';
+import { CLIP_SPEC } from '../train/clip.js';
+import { STYLEGEN_SPEC } from '../train/stylegen.js';
+import { LDM_SPEC } from '../train/ldm.js';
+import { DIFFAE_SPEC } from '../train/diffae.js';
 import { loadParams, readCard, type ModelCard } from './store.js';
 
 /** Smaller runs for smoke tests; defaults are each model's card settings. */
@@ -41,6 +46,11 @@ function entry<N extends ModelName>(spec: ZooTrainSpec<N>): ZooEntry {
 export const ZOO: Record<string, ZooEntry> = {
   featnet: entry(FEATNET_SPEC),
   idnet: entry(IDNET_SPEC),
+  vae: entry(VAE_SPEC),
+  clip: entry(CLIP_SPEC),
+  stylegen: entry(STYLEGEN_SPEC),
+  ldm: entry(LDM_SPEC),
+  diffae: entry(DIFFAE_SPEC),
 };
 
 export const ZOO_NAMES = Object.keys(ZOO);

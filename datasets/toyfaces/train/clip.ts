@@ -1,0 +1,78 @@
+/** Training and zero-shot evaluation of the mini-CLIP (datasets/toyfaces/models/clip.ts). */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Params } from '../../../src/nn/params.js';
+import { EDITABLE_NAMES, ATTRIBUTE_NAMES, isVisible, valuesOf, type Attributes, type EditableName } from '../attributes.js';
+import { caption, partialCaption, phrase } from '../captions.js';
+import { floatBatch, loadImageSet, type ImageSet } from '../cache.js';
+import { CLIP_DEFAULT, clipImageEmbed, clipTextEmbed, type ClipConfig } from '../models/clip.js';
+import { MAX_TOKENS, tokenizeBatch } from '../tokenizer.js';
+import type { ZooTrainSpec } from './common.js';
+
+/** The attributes of image k of a set, from its labels. */
+export function attributesOf(set: ImageSet, k: number): Attributes {
+  const a = ATTRIBUTE_NAMES.length;
+  return Object.fromEntries(ATTRIBUTE_NAMES.map((name, i) => [name, valuesOf(name)[set.labels[k * a + i]]])) as Attributes;
+}
+
+/** The zero-shot prompt of an attribute value, as the tables' edit prompts phrase it. */
+export const zeroShotPrompt = (name: EditableName, value: string) => `a face with ${phrase(name, value as never)}`;
+
+export function embedTexts(params: Params, cfg: ClipConfig, texts: string[]): tf.Tensor2D {
+  return tf.tidy(() => clipTextEmbed(params, tf.tensor2d(tokenizeBatch(texts), [texts.length, MAX_TOKENS]), cfg));
+}
+
+export function embedImages(params: Params, cfg: ClipConfig, set: ImageSet): tf.Tensor2D {
+  const parts: tf.Tensor2D[] = [];
+  for (let i = 0; i < set.n; i += 200) {
+    const idx = Array.from({ length: Math.min(200, set.n - i) }, (_, k) => i + k);
+    parts.push(tf.tidy(() => clipImageEmbed(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg)));
+  }
+  const all = tf.concat(parts);
+  tf.dispose(parts);
+  return all;
+}
+
+/** Zero-shot accuracy per editable attribute: the value whose prompt scores highest, where visible. */
+export function evalClip(params: Params, cfg: ClipConfig, set: ImageSet): Record<string, unknown> {
+  const img = embedImages(params, cfg, set);
+  const accuracy: Record<string, number> = {};
+  const counted: Record<string, number> = {};
+  for (const name of EDITABLE_NAMES) {
+    const values = valuesOf(name);
+    const txt = embedTexts(params, cfg, values.map((v) => zeroShotPrompt(name, v)));
+    const pred = tf.tidy(() => tf.argMax(tf.matMul(img, txt, false, true), 1));
+    const d = pred.dataSync();
+    let ok = 0;
+    let n = 0;
+    for (let k = 0; k < set.n; k++) {
+      const a = attributesOf(set, k);
+      if (!isVisible(a, name)) continue;
+      n++;
+      if (values[d[k]] === a[name]) ok++;
+    }
+    accuracy[name] = ok / n;
+    counted[name] = n;
+    tf.dispose([txt, pred]);
+  }
+  img.dispose();
+  return { eval: { split: 'test', n: set.n, prompt: 'a face with <phrase>', visible_only: true }, zero_shot_accuracy: accuracy, counted };
+}
+
+export const CLIP_SPEC: ZooTrainSpec<'clip'> = {
+  name: 'clip',
+  model: 'clip',
+  config: CLIP_DEFAULT,
+  role: 'image–text model (the CLIP role): CLIP metrics, StyleCLIP guidance, and the diffusion text encoder',
+  version: 1,
+  settings: { steps: 2500, batch: 64, lr: 2e-3, seed: 0, trainN: 24_000, evalN: 2_000, size: 32, checkpointEvery: 200 },
+  targets(set, idx, rng) {
+    const texts = idx.map((k) => {
+      const a = attributesOf(set, k);
+      return rng.next() < CLIP_DEFAULT.fullCaption ? caption(a) : partialCaption(a, rng);
+    });
+    return { y: tokenizeBatch(texts), shape: [MAX_TOKENS] };
+  },
+  async evaluate(params, pool, o) {
+    return evalClip(params, CLIP_DEFAULT, await loadImageSet('test', o.evalN, o.size, pool));
+  },
+};

@@ -1,0 +1,148 @@
+/**
+ * Training and evaluation of the DiffAE pair (datasets/toyfaces/models/diffae.ts): encoder and
+ * decoder trained jointly on the ε loss over VAE latents; then linear attribute classifiers on
+ * normalised z_sem (DiffAE's manipulation directions), fitted on train images and stored with
+ * the weights.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { WorkerPool } from '../../../src/backend/pool.js';
+import type { Params } from '../../../src/nn/params.js';
+import { linear } from '../../../src/nn/layers.js';
+import { DdimScheduler, DDIM_SD } from '../../../src/diffusion/schedulers/ddim.js';
+import { alphasCumprod, SD_SCHEDULE } from '../../../src/diffusion/schedulers/schedule.js';
+import { ddimInvert, ddimSample } from '../../../src/diffusion/pipelines/sample.js';
+import { EDITABLE_NAMES, isVisible, valuesOf } from '../attributes.js';
+import { floatBatch, loadImageSet, type ImageSet } from '../cache.js';
+import { DIFFAE_DEFAULT, diffaeEps, diffaeTargetWidth, semanticEncode, type DiffAeConfig } from '../models/diffae.js';
+import { psnr, vaeDecode, type VaeConfig } from '../models/vae.js';
+import { loadParams, readCard } from '../zoo/store.js';
+import { attributesOf } from './clip.js';
+import { encodeLatents, scaledLatents } from './vae.js';
+import type { TrainData, TrainSettings, ZooTrainSpec } from './common.js';
+
+async function diffaeData(o: TrainSettings, pool: WorkerPool, log: (s: string) => void): Promise<TrainData> {
+  const { set, latents } = await scaledLatents(o, pool, log);
+  const cfg = DIFFAE_DEFAULT;
+  const per = cfg.latentSize ** 2 * cfg.latentChannels;
+  const width = diffaeTargetWidth(cfg);
+  const alphas = alphasCumprod(SD_SCHEDULE);
+  return {
+    n: set.n,
+    batch(idx, rng) {
+      const y = new Float32Array(idx.length * width);
+      idx.forEach((k, i) => {
+        const row = i * width;
+        y.set(latents.subarray(k * per, (k + 1) * per), row);
+        for (let j = 0; j < per; j++) y[row + per + j] = rng.normal();
+        const t = rng.int(SD_SCHEDULE.trainTimesteps);
+        y[row + 2 * per] = t;
+        y[row + 2 * per + 1] = Math.sqrt(alphas[t]);
+        y[row + 2 * per + 2] = Math.sqrt(1 - alphas[t]);
+      });
+      return { x: floatBatch(set, idx), xShape: [idx.length, set.size, set.size, 3], y, yShape: [idx.length, width] };
+    },
+  };
+}
+
+function semanticCodes(p: Params, cfg: DiffAeConfig, set: ImageSet): tf.Tensor2D {
+  const parts: tf.Tensor2D[] = [];
+  for (let i = 0; i < set.n; i += 200) {
+    const idx = Array.from({ length: Math.min(200, set.n - i) }, (_, k) => i + k);
+    parts.push(tf.tidy(() => semanticEncode(p, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg)));
+  }
+  const all = tf.concat(parts);
+  tf.dispose(parts);
+  return all;
+}
+
+/** z_sem normalised by the stored train statistics (sem.mean, sem.std), as DiffAE's classifiers see it. */
+export function normalisedSemantic(p: Params, z: tf.Tensor2D): tf.Tensor2D {
+  return tf.div(tf.sub(z, p.vars.get('sem.mean')!), p.vars.get('sem.std')!) as tf.Tensor2D;
+}
+
+/** Class logits of one editable attribute from normalised z_sem. */
+export function attributeLogits(p: Params, zn: tf.Tensor2D, name: string): tf.Tensor2D {
+  return linear(p, `cls.${name}`, zn, valuesOf(name as never).length) as tf.Tensor2D;
+}
+
+/** Fits softmax-regression heads on normalised z_sem of train images (full batch, Adam, seeded init). */
+async function fitClassifiers(p: Params, cfg: DiffAeConfig, set: ImageSet): Promise<void> {
+  const z = semanticCodes(p, cfg, set);
+  const { mean, variance } = tf.moments(z, 0);
+  p.get('sem.mean', [cfg.semantic], { kind: 'zeros' }).assign(mean);
+  p.get('sem.std', [cfg.semantic], { kind: 'ones' }).assign(tf.sqrt(tf.add(variance, 1e-8)));
+  const zn = normalisedSemantic(p, z);
+  for (const name of EDITABLE_NAMES) {
+    const values = valuesOf(name);
+    const keep = Array.from({ length: set.n }, (_, k) => k).filter((k) => isVisible(attributesOf(set, k), name));
+    const labels = tf.oneHot(tf.tensor1d(keep.map((k) => values.indexOf(attributesOf(set, k)[name] as string)), 'int32'), values.length);
+    const x = tf.gather(zn, keep);
+    tf.tidy(() => void attributeLogits(p, x, name));
+    const vars = [p.vars.get(`cls.${name}.weight`)!, p.vars.get(`cls.${name}.bias`)!];
+    const opt = tf.train.adam(0.05);
+    for (let i = 0; i < 300; i++) opt.minimize(() => tf.losses.softmaxCrossEntropy(labels, attributeLogits(p, x, name)) as tf.Scalar, false, vars);
+    opt.dispose();
+    tf.dispose([labels, x]);
+  }
+  tf.dispose([z, mean, variance, zn]);
+}
+
+/**
+ * Classifier accuracy on test z_sem, and autoencoding quality: z_sem plus the DDIM-inverted
+ * stochastic code decoded back (DiffAE's reconstruction), PSNR after the VAE decoder.
+ */
+export function evalDiffae(p: Params, cfg: DiffAeConfig, set: ImageSet, steps: number): Record<string, unknown> {
+  const vae = loadParams('vae');
+  const vcfg = vae.card.architecture as unknown as VaeConfig;
+  const accuracy: Record<string, number> = {};
+  const z = semanticCodes(p, cfg, set);
+  const zn = normalisedSemantic(p, z);
+  for (const name of EDITABLE_NAMES) {
+    const values = valuesOf(name);
+    const pred = tf.tidy(() => tf.argMax(attributeLogits(p, zn, name), 1));
+    const d = pred.dataSync();
+    pred.dispose();
+    let ok = 0;
+    let n = 0;
+    for (let k = 0; k < set.n; k++) {
+      const a = attributesOf(set, k);
+      if (!isVisible(a, name)) continue;
+      n++;
+      if (values[d[k]] === a[name]) ok++;
+    }
+    accuracy[name] = ok / n;
+  }
+  const scheduler = new DdimScheduler({ ...DDIM_SD, steps });
+  const latents = encodeLatents(vae.params, vcfg, set).map((v) => v * vcfg.scaleFactor!);
+  const shape: [number, number, number, number] = [set.n, cfg.latentSize, cfg.latentSize, cfg.latentChannels];
+  const eps = (zt: tf.Tensor4D, t: number) => diffaeEps(p, zt, tf.fill([set.n], t) as tf.Tensor1D, z, cfg);
+  const xT = ddimInvert(eps, scheduler, latents, shape);
+  const back = ddimSample(eps, scheduler, xT, shape);
+  const q = tf.tidy(() => psnr(vaeDecode(vae.params, tf.div(tf.tensor4d(back, shape), vcfg.scaleFactor!) as tf.Tensor4D, vcfg), tf.tensor4d(floatBatch(set, Array.from({ length: set.n }, (_, i) => i)), [set.n, set.size, set.size, 3])));
+  const values = [...q.dataSync()];
+  tf.dispose([q, z, zn]);
+  vae.params.dispose();
+  const r = (v: number) => Math.round(v * 1000) / 1000;
+  return {
+    eval: { split: 'test', n: set.n, classifiers: 'softmax regression on normalised z_sem, visible only', reconstruction: `DDIM ${steps}-step inversion + sampling, VAE-decoded` },
+    classifier_accuracy: accuracy,
+    reconstruction_psnr_db: r(values.reduce((a, b) => a + b, 0) / values.length),
+  };
+}
+
+export const DIFFAE_SPEC: ZooTrainSpec<'diffae'> = {
+  name: 'diffae',
+  model: 'diffae',
+  config: DIFFAE_DEFAULT,
+  role: 'DiffAE semantic encoder + conditional latent diffusion decoder, with linear attribute classifiers on z_sem',
+  version: 1,
+  settings: { steps: 3000, batch: 48, lr: 1e-3, seed: 0, trainN: 24_000, evalN: 256, size: 32, checkpointEvery: 200 },
+  data: (pool, o, log) => diffaeData(o, pool, log),
+  async finalize(params, pool, o) {
+    await fitClassifiers(params, DIFFAE_DEFAULT, await loadImageSet('train', Math.min(o.trainN, 4000), o.size, pool));
+    return { vae: readCard('vae').weights.sha256, schedule: SD_SCHEDULE, prediction: 'epsilon', classifiers: 'cls.<attribute>: softmax regression on (z_sem − sem.mean)/sem.std' };
+  },
+  async evaluate(params, pool, o) {
+    return evalDiffae(params, DIFFAE_DEFAULT, await loadImageSet('test', o.evalN, o.size, pool), 50);
+  },
+};

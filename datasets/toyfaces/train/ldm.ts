@@ -1,0 +1,164 @@
+/**
+ * Training and evaluation of the latent diffusion U-Net (datasets/toyfaces/models/ldm.ts). Needs
+ * the shipped VAE (latents) and mini-CLIP (text encoder); the card records both weights' hashes.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Params } from '../../../src/nn/params.js';
+import { condUnet } from '../../../src/diffusion/models/cond_unet.js';
+import { DdimScheduler, DDIM_SD } from '../../../src/diffusion/schedulers/ddim.js';
+import { alphasCumprod, SD_SCHEDULE } from '../../../src/diffusion/schedulers/schedule.js';
+import { repeatCondition, sampleCfg, type Condition } from '../../../src/diffusion/pipelines/sample.js';
+import type { WorkerPool } from '../../../src/backend/pool.js';
+import { Rng } from '../../../src/util/rng.js';
+import { ATTRIBUTE_NAMES, EDITABLE_NAMES, valuesOf, type EditableName } from '../attributes.js';
+import { caption, partialCaption } from '../captions.js';
+import { textCondition, type ClipConfig } from '../models/clip.js';
+import { featnetFeatures, featnetLogits, type FeatNetConfig } from '../models/featnet.js';
+import { LDM_DEFAULT, ldmTargetWidth, type LdmConfig } from '../models/ldm.js';
+import { vaeDecode, type VaeConfig } from '../models/vae.js';
+import { MAX_TOKENS, tokenizeBatch } from '../tokenizer.js';
+import { loadParams, readCard } from '../zoo/store.js';
+import { attributesOf, zeroShotPrompt } from './clip.js';
+import { scaledLatents } from './vae.js';
+import type { TrainData, TrainSettings, ZooTrainSpec } from './common.js';
+
+
+/** The frozen models the U-Net is trained against, loaded from the zoo. */
+function frozen() {
+  const vae = loadParams('vae');
+  const clip = loadParams('clip');
+  const scale = (vae.card.architecture as unknown as VaeConfig).scaleFactor;
+  if (!scale) throw new Error('zoo/vae/card.json has no scaleFactor');
+  return { vae, clip, scale, clipCfg: clip.card.architecture as unknown as ClipConfig, vaeCfg: vae.card.architecture as unknown as VaeConfig };
+}
+
+export function textConditionOf(clip: Params, cfg: ClipConfig, texts: string[]): Condition {
+  const { context, mask } = textCondition(clip, cfg, tokenizeBatch(texts), texts.length);
+  return { context, mask, tokens: MAX_TOKENS, dim: cfg.textWidth };
+}
+
+async function ldmData(o: TrainSettings, pool: WorkerPool, log: (s: string) => void): Promise<TrainData> {
+  const f = frozen();
+  const { set, latents } = await scaledLatents(o, pool, log);
+  const cfg = LDM_DEFAULT;
+  const per = cfg.latentSize ** 2 * cfg.latentChannels;
+  const alphas = alphasCumprod(SD_SCHEDULE);
+  const width = ldmTargetWidth(cfg);
+  return {
+    n: set.n,
+    batch(idx, rng) {
+      const x = new Float32Array(idx.length * per);
+      const y = new Float32Array(idx.length * width);
+      const texts = idx.map((k) => {
+        const a = attributesOf(set, k);
+        const u = rng.next();
+        return u < cfg.condDrop ? '' : rng.next() < cfg.fullCaption ? caption(a) : partialCaption(a, rng);
+      });
+      const cond = textConditionOf(f.clip.params, f.clipCfg, texts);
+      idx.forEach((k, i) => {
+        x.set(latents.subarray(k * per, (k + 1) * per), i * per);
+        const row = i * width;
+        for (let j = 0; j < per; j++) y[row + j] = rng.normal();
+        const t = rng.int(SD_SCHEDULE.trainTimesteps);
+        y[row + per] = t;
+        y[row + per + 1] = Math.sqrt(alphas[t]);
+        y[row + per + 2] = Math.sqrt(1 - alphas[t]);
+        const c = cfg.contextTokens * cfg.contextDim;
+        y.set(cond.context.subarray(i * c, (i + 1) * c), row + per + 3);
+        y.set(cond.mask.subarray(i * cfg.contextTokens, (i + 1) * cfg.contextTokens), row + per + 3 + c);
+      });
+      return { x, xShape: [idx.length, cfg.latentSize, cfg.latentSize, cfg.latentChannels], y, yShape: [idx.length, width] };
+    },
+  };
+}
+
+export interface LdmEvalSettings {
+  /** Spread evenly over the 16 prompts (the card's evalN). */
+  samples: number;
+  guidance: number;
+  steps: number;
+  seed: number;
+}
+
+export const LDM_EVAL: Omit<LdmEvalSettings, 'samples'> = { guidance: 7.5, steps: 50, seed: 0 };
+
+/**
+ * CFG samples for "a face with <phrase>" for every editable attribute value, decoded by the VAE
+ * and judged by the feature net's heads: the share showing the prompted value.
+ */
+export function evalLdm(params: Params, cfg: LdmConfig, e: LdmEvalSettings): Record<string, unknown> {
+  const f = frozen();
+  const judge = loadParams('featnet');
+  const judgeCfg = judge.card.architecture as unknown as FeatNetConfig;
+  const scheduler = new DdimScheduler({ ...DDIM_SD, steps: e.steps });
+  const rng = new Rng(e.seed);
+  const uncond1 = textConditionOf(f.clip.params, f.clipCfg, ['']);
+  const perPrompt: Record<string, number> = {};
+  const perAttribute: Record<string, number> = {};
+  const prompts = EDITABLE_NAMES.reduce((n, name) => n + valuesOf(name).length, 0);
+  const n = Math.max(1, Math.ceil(e.samples / prompts));
+  let hits = 0;
+  let total = 0;
+  try {
+    for (const name of EDITABLE_NAMES) {
+      const values = valuesOf(name);
+      let attrHits = 0;
+      for (const value of values) {
+        const text = zeroShotPrompt(name as EditableName, value);
+        const z = sampleCfg({
+          model: (zt, t, ctx, mask) => condUnet(params, zt, t, ctx, mask, cfg),
+          scheduler,
+          cond: textConditionOf(f.clip.params, f.clipCfg, Array(n).fill(text)),
+          uncond: repeatCondition(uncond1, n),
+          guidance: e.guidance,
+          shape: [cfg.latentSize, cfg.latentSize, cfg.latentChannels],
+          rng,
+        });
+        const pred = tf.tidy(() => {
+          const zt = tf.div(tf.tensor4d(z, [n, cfg.latentSize, cfg.latentSize, cfg.latentChannels]), f.scale) as tf.Tensor4D;
+          const img = tf.clipByValue(vaeDecode(f.vae.params, zt, f.vaeCfg), 0, 1) as tf.Tensor4D;
+          return tf.argMax(featnetLogits(judge.params, featnetFeatures(judge.params, img, judgeCfg))[ATTRIBUTE_NAMES.indexOf(name)], 1);
+        });
+        const ok = [...pred.dataSync()].filter((k) => values[k] === value).length;
+        pred.dispose();
+        perPrompt[text] = ok / n;
+        attrHits += ok;
+        hits += ok;
+        total += n;
+      }
+      perAttribute[name] = attrHits / (values.length * n);
+    }
+  } finally {
+    judge.params.dispose();
+    f.vae.params.dispose();
+    f.clip.params.dispose();
+  }
+  return {
+    eval: { prompts: 'a face with <phrase>, every editable value', sampler: `DDIM ${e.steps} steps, eta 0`, judged_by: 'featnet heads', samples_per_prompt: n, ...e },
+    prompted_attribute_rate: hits / total,
+    per_attribute: perAttribute,
+    per_prompt: perPrompt,
+  };
+}
+
+export const LDM_SPEC: ZooTrainSpec<'ldm'> = {
+  name: 'ldm',
+  model: 'ldm',
+  config: LDM_DEFAULT,
+  role: 'latent diffusion U-Net ε(z_t, t, text) with classifier-free guidance (the Stable Diffusion role)',
+  version: 1,
+  settings: { steps: 3000, batch: 48, lr: 1e-3, seed: 0, trainN: 24_000, evalN: 256, size: 32, checkpointEvery: 200 },
+  data: (pool, o, log) => ldmData(o, pool, log),
+  async finalize() {
+    return {
+      vae: readCard('vae').weights.sha256,
+      text_encoder: { model: 'clip', sha256: readCard('clip').weights.sha256, hidden_states: 'last, layer-normed' },
+      schedule: SD_SCHEDULE,
+      prediction: 'epsilon',
+    };
+  },
+  async evaluate(params, _pool, o) {
+    return evalLdm(params, LDM_DEFAULT, { ...LDM_EVAL, samples: o.evalN });
+  },
+};
+

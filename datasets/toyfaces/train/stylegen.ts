@@ -1,0 +1,45 @@
+/** Training and evaluation of the generator/encoder pair (datasets/toyfaces/models/stylegen.ts). */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Params } from '../../../src/nn/params.js';
+import { floatBatch, loadImageSet, type ImageSet } from '../cache.js';
+import { encode, generate, levelGroups, levelsOf, STYLEGEN_DEFAULT, type StyleGenConfig } from '../models/stylegen.js';
+import { psnr } from '../models/vae.js';
+import type { ZooTrainSpec } from './common.js';
+
+/** Inversion PSNR of G(E(x)) on a set, and how far W+ strays from W (mean per-level offset norm). */
+export function evalStylegen(params: Params, cfg: StyleGenConfig, set: ImageSet): Record<string, unknown> {
+  const values: number[] = [];
+  let offset = 0;
+  for (let i = 0; i < set.n; i += 200) {
+    const idx = Array.from({ length: Math.min(200, set.n - i) }, (_, k) => i + k);
+    const [p, d] = tf.tidy(() => {
+      const x = tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]);
+      const { wplus, delta } = encode(params, x, cfg);
+      return [psnr(generate(params, wplus, cfg), x), tf.sum(tf.norm(delta, 2, 2))];
+    });
+    values.push(...p.dataSync());
+    offset += d.dataSync()[0];
+    tf.dispose([p, d]);
+  }
+  const sorted = [...values].sort((a, b) => a - b);
+  const r = (v: number) => Math.round(v * 1000) / 1000;
+  return {
+    eval: { split: 'test', n: set.n, levels: levelsOf(cfg), groups: levelGroups(cfg) },
+    inversion_psnr_db: r(values.reduce((a, b) => a + b, 0) / values.length),
+    inversion_psnr_p05_db: r(sorted[Math.floor(0.05 * sorted.length)]),
+    mean_level_offset_norm: r(offset / (set.n * levelsOf(cfg))),
+  };
+}
+
+export const STYLEGEN_SPEC: ZooTrainSpec<'stylegen'> = {
+  name: 'stylegen',
+  model: 'stylegen',
+  config: STYLEGEN_DEFAULT,
+  role: 'style-based generator G: W+ → image and encoder E: image → W+ (the StyleGAN2 + e4e role)',
+  version: 1,
+  settings: { steps: 3000, batch: 32, lr: 2e-3, seed: 0, trainN: 24_000, evalN: 2_000, size: 32, checkpointEvery: 200 },
+  targets: (_set, idx) => ({ y: new Float32Array(idx.length), shape: [1] }),
+  async evaluate(params, pool, o) {
+    return evalStylegen(params, STYLEGEN_DEFAULT, await loadImageSet('test', o.evalN, o.size, pool));
+  },
+};

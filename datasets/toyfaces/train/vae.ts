@@ -1,0 +1,115 @@
+/** Training and evaluation of the first-stage VAE (datasets/toyfaces/models/vae.ts). */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { WorkerPool } from '../../../src/backend/pool.js';
+import { writeFileAtomic } from '../../../src/util/atomic.js';
+import type { Params } from '../../../src/nn/params.js';
+import { CACHE_DIR, floatBatch, loadImageSet, type ImageSet } from '../cache.js';
+import { loadParams } from '../zoo/store.js';
+import { psnr, vaeDecode, vaeEncode, VAE_DEFAULT, type VaeConfig } from '../models/vae.js';
+import type { ZooTrainSpec } from './common.js';
+
+const LATENT = 8;
+
+function chunks(n: number, size: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < n; i += size) out.push(Array.from({ length: Math.min(size, n - i) }, (_, k) => i + k));
+  return out;
+}
+
+/** Mean reconstruction PSNR (posterior mean, decoded, clipped to [0,1]) and its spread. */
+export function evalVae(params: Params, cfg: VaeConfig, set: ImageSet): Record<string, unknown> {
+  const values: number[] = [];
+  for (const idx of chunks(set.n, 200)) {
+    const p = tf.tidy(() => {
+      const x = tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]);
+      return psnr(vaeDecode(params, vaeEncode(params, x, cfg).mean, cfg), x);
+    });
+    values.push(...p.dataSync());
+    p.dispose();
+  }
+  const sorted = [...values].sort((a, b) => a - b);
+  const r = (v: number) => Math.round(v * 1000) / 1000;
+  return {
+    eval: { split: 'test', n: set.n, latent: `${LATENT}x${LATENT}x${cfg.latentChannels}`, decode_from: 'posterior mean' },
+    psnr_db: r(values.reduce((a, b) => a + b, 0) / values.length),
+    psnr_p05_db: r(sorted[Math.floor(0.05 * sorted.length)]),
+  };
+}
+
+/** 1 / std of posterior means over (part of) the train set: SD's scale_factor, measured. */
+export function latentScale(params: Params, cfg: VaeConfig, set: ImageSet): number {
+  let s = 0;
+  let s2 = 0;
+  let n = 0;
+  for (const idx of chunks(set.n, 200)) {
+    const z = tf.tidy(() => vaeEncode(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg).mean);
+    for (const v of z.dataSync()) {
+      s += v;
+      s2 += v * v;
+      n++;
+    }
+    z.dispose();
+  }
+  const variance = s2 / n - (s / n) ** 2;
+  return Math.round((1 / Math.sqrt(variance)) * 1e5) / 1e5;
+}
+
+export const VAE_SPEC: ZooTrainSpec<'vae'> = {
+  name: 'vae',
+  model: 'vae',
+  config: VAE_DEFAULT,
+  role: 'first-stage autoencoder (the Stable Diffusion VAE role): 32×32×3 ↔ 8×8×4 latent',
+  version: 1,
+  settings: { steps: 3000, batch: 32, lr: 2e-3, seed: 0, trainN: 24_000, evalN: 2_000, size: 32, checkpointEvery: 200 },
+  targets(_set, idx, rng) {
+    const y = new Float32Array(idx.length * LATENT * LATENT * VAE_DEFAULT.latentChannels);
+    for (let i = 0; i < y.length; i++) y[i] = rng.normal();
+    return { y, shape: [LATENT, LATENT, VAE_DEFAULT.latentChannels] };
+  },
+  async finalize(params, pool, o) {
+    const sample = await loadImageSet('train', Math.min(o.trainN, 4000), o.size, pool);
+    return { scaleFactor: latentScale(params, VAE_DEFAULT, sample) };
+  },
+  async evaluate(params, pool, o) {
+    const test = await loadImageSet('test', o.evalN, o.size, pool);
+    return evalVae(params, VAE_DEFAULT, test);
+  },
+};
+
+/** Posterior means of a set's images, [n, 8, 8, C] (unscaled). */
+export function encodeLatents(params: Params, cfg: VaeConfig, set: ImageSet): Float32Array {
+  const per = LATENT * LATENT * cfg.latentChannels;
+  const out = new Float32Array(set.n * per);
+  for (const idx of chunks(set.n, 200)) {
+    const z = tf.tidy(() => vaeEncode(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg).mean);
+    out.set(z.dataSync(), idx[0] * per);
+    z.dispose();
+  }
+  return out;
+}
+
+/**
+ * The train images and their latents under the shipped VAE, scaled by its scale factor (what
+ * latent diffusion trains on); cached per VAE weights hash under .cache/zoo-train/.
+ */
+export async function scaledLatents(o: { trainN: number; size: number }, pool: WorkerPool, log: (s: string) => void): Promise<{ set: ImageSet; latents: Float32Array; scale: number }> {
+  const vae = loadParams('vae');
+  const cfg = vae.card.architecture as unknown as VaeConfig;
+  if (!cfg.scaleFactor) throw new Error('zoo/vae/card.json has no scaleFactor');
+  const set = await loadImageSet('train', o.trainN, o.size, pool);
+  const dir = join(CACHE_DIR, '..', 'zoo-train');
+  const file = join(dir, `latents-${vae.card.weights.sha256.slice(0, 12)}-${o.trainN}-${o.size}.f32`);
+  let latents: Float32Array;
+  if (existsSync(file)) latents = new Float32Array(readFileSync(file).buffer.slice(0));
+  else {
+    log(`encoding ${o.trainN} train images with the VAE (cached after the first time)`);
+    latents = encodeLatents(vae.params, cfg, set);
+    for (let i = 0; i < latents.length; i++) latents[i] *= cfg.scaleFactor;
+    mkdirSync(dir, { recursive: true });
+    writeFileAtomic(file, new Uint8Array(latents.buffer));
+  }
+  vae.params.dispose();
+  return { set, latents, scale: cfg.scaleFactor };
+}
