@@ -6,7 +6,7 @@ import { EDITABLE, EDITABLE_NAMES, ATTRIBUTE_NAMES, isVisible, valuesOf, sampleF
 import { render } from './render.js';
 import { caption, partialCaption, EDIT_PROMPTS } from './captions.js';
 import { SPLITS, editSet, face, manifest, seedOf } from './world.js';
-import { toPng } from './image_io.js';
+import { toPng } from '../../src/util/image_io.js';
 import { Rng } from '../../src/util/rng.js';
 
 function changedPixels(a: Float32Array, b: Float32Array, tol: number): number {

@@ -57,6 +57,7 @@ async function execute(runDir: string, backend: BackendChoice, signal: AbortSign
     runId: id,
     runDir,
     seed: config.seed,
+    world: config.world,
     params,
     signal,
     progress: (done, total, label) => send({ type: 'progress', done, total, label }),

@@ -55,6 +55,7 @@ export function makeContext<P>(opts: {
   runId: string;
   runDir: string;
   seed: number;
+  world: string;
   params: P;
   signal: AbortSignal;
   progress: ProgressSink;
@@ -72,6 +73,7 @@ export function makeContext<P>(opts: {
     runId: opts.runId,
     runDir,
     seed: opts.seed,
+    world: opts.world,
     params: opts.params,
     signal: opts.signal,
     checkpoint: ckpt,

@@ -17,6 +17,8 @@ export interface MethodContext<P> {
   readonly runId: string;
   readonly runDir: string;
   readonly seed: number;
+  /** The experiment's world (`world:`), for methods that load models through the world registry. */
+  readonly world: string;
   readonly params: P;
   readonly signal: AbortSignal;
   log(message: string): void;

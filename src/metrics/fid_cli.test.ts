@@ -8,7 +8,7 @@ import { sdd, tmp } from '../../test/helpers.js';
 import { face } from '../../datasets/toyfaces/world.js';
 import { withAttribute } from '../../datasets/toyfaces/attributes.js';
 import { render } from '../../datasets/toyfaces/render.js';
-import { writePng } from '../../datasets/toyfaces/image_io.js';
+import { writePng } from '../util/image_io.js';
 
 test('sdd fid: folders and npz agree, match pytorch-fid on the saved statistics, bad input exits 2', async () => {
   const d = tmp();

@@ -5,7 +5,7 @@ import { stringify } from 'csv-stringify/sync';
 import { UserError } from '../../errors.js';
 import { EDITABLE, EDITABLE_NAMES, ATTRIBUTE_NAMES, withAttribute } from '../../../datasets/toyfaces/attributes.js';
 import { render } from '../../../datasets/toyfaces/render.js';
-import { grid, writePng } from '../../../datasets/toyfaces/image_io.js';
+import { grid, writePng } from '../../util/image_io.js';
 import { SPLITS, face, manifest, type Split } from '../../../datasets/toyfaces/world.js';
 
 interface WorldArgs {

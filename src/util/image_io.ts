@@ -1,5 +1,6 @@
 /** PNG files and contact sheets (grids) for rendered or generated images (HWC floats in [0, 1]). */
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomic } from './atomic.js';
 import { dirname } from 'node:path';
 import { PNG } from 'pngjs';
 
@@ -37,5 +38,5 @@ export function grid(images: Float32Array[], size: number, cols: number, zoom = 
 
 export function writePng(path: string, img: Float32Array, width: number, height: number): void {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, toPng(img, width, height));
+  writeFileAtomic(path, toPng(img, width, height));
 }

@@ -1,0 +1,95 @@
+/**
+ * The toyfaces world behind the method-facing World interface (src/world/types.ts): the zoo's
+ * generator/encoder, VAE + latent U-Net + mini-CLIP text encoder, identity net and feature-net
+ * heads, each loaded from its shipped, hash-checked weights.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { World } from '../../src/world/types.js';
+import { condUnet } from '../../src/diffusion/models/cond_unet.js';
+import { alphasCumprod, SD_SCHEDULE } from '../../src/diffusion/schedulers/schedule.js';
+import { UserError } from '../../src/errors.js';
+import { ATTRIBUTE_NAMES, valuesOf } from './attributes.js';
+import { EDIT_PROMPTS } from './captions.js';
+import { editSet, face, renderBatch } from './world.js';
+import { loadParams } from './zoo/store.js';
+import { clipImageEmbed, clipTextEmbed, textCondition, type ClipConfig } from './models/clip.js';
+import { encode as styleEncode, generate, levelGroups, levelsOf, type StyleGenConfig } from './models/stylegen.js';
+import { vaeDecode, vaeEncode, type VaeConfig } from './models/vae.js';
+import type { LdmConfig } from './models/ldm.js';
+import { idnetEmbed, type IdNetConfig } from './models/idnet.js';
+import { featnetFeatures, featnetLogits, type FeatNetConfig } from './models/featnet.js';
+import { MAX_TOKENS, tokenizeBatch } from './tokenizer.js';
+
+const SIZE = 32;
+
+export function loadToyfacesWorld(): World {
+  const stylegen = loadParams('stylegen');
+  const vae = loadParams('vae');
+  const clip = loadParams('clip');
+  const ldm = loadParams('ldm');
+  const idnet = loadParams('idnet');
+  const featnet = loadParams('featnet');
+  const all = { stylegen, vae, clip, ldm, idnet, featnet };
+  const sg = stylegen.card.architecture as unknown as StyleGenConfig;
+  const vc = vae.card.architecture as unknown as VaeConfig;
+  const cc = clip.card.architecture as unknown as ClipConfig;
+  const lc = ldm.card.architecture as unknown as LdmConfig;
+  const ic = idnet.card.architecture as unknown as IdNetConfig;
+  const fc = featnet.card.architecture as unknown as FeatNetConfig;
+  const scale = vc.scaleFactor!;
+  const ids = (texts: string[]) => tf.tensor2d(tokenizeBatch(texts), [texts.length, MAX_TOKENS]);
+  return {
+    name: 'toyfaces',
+    fingerprint: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.card.weights.sha256])),
+    imageSize: SIZE,
+    prompts: EDIT_PROMPTS,
+    sources(promptId, m) {
+      const prompt = EDIT_PROMPTS.find((p) => p.id === promptId);
+      if (!prompt) throw new UserError(`toyfaces has no edit prompt '${promptId}' (have: ${EDIT_PROMPTS.map((p) => p.id).join(', ')})`);
+      return renderBatch(editSet(prompt, m).map((e) => e.source), SIZE);
+    },
+    trainImages: (n) => renderBatch(Array.from({ length: n }, (_, i) => face('train', i)), SIZE),
+    style: {
+      levels: levelsOf(sg),
+      dim: sg.wdim,
+      groups: levelGroups(sg),
+      generate: (w) => generate(stylegen.params, w, sg),
+      encode: (x) => styleEncode(stylegen.params, x, sg).wplus,
+    },
+    diffusion: {
+      alphasCumprod: alphasCumprod(SD_SCHEDULE),
+      latentShape: [lc.latentSize, lc.latentSize, lc.latentChannels],
+      encode(x, noise) {
+        const { mean, logvar } = vaeEncode(vae.params, x, vc);
+        const z = noise ? tf.add(mean, tf.mul(tf.exp(tf.mul(logvar, 0.5)), noise)) : mean;
+        return tf.mul(z, scale) as tf.Tensor4D;
+      },
+      decode: (z) => vaeDecode(vae.params, tf.div(z, scale) as tf.Tensor4D, vc),
+      textCondition(texts) {
+        const c = textCondition(clip.params, cc, tokenizeBatch(texts), texts.length);
+        return { ...c, tokens: MAX_TOKENS, dim: cc.textWidth };
+      },
+      eps: (zt, t, context, mask) => condUnet(ldm.params, zt, t, context, mask, lc),
+    },
+    clip: {
+      id: `toyfaces-clip@${clip.card.weights.sha256.slice(0, 12)}`,
+      imageEmbed: (x) => clipImageEmbed(clip.params, x, cc),
+      textEmbed: (texts) => tf.tidy(() => clipTextEmbed(clip.params, ids(texts), cc)),
+    },
+    identity: { id: `toyfaces-idnet@${idnet.card.weights.sha256.slice(0, 12)}`, embed: (x) => idnetEmbed(idnet.params, x, ic) },
+    judge: {
+      names: [...ATTRIBUTE_NAMES],
+      valuesOf: (name) => valuesOf(name as never),
+      predict(x) {
+        const out = tf.tidy(() => tf.stack(featnetLogits(featnet.params, featnetFeatures(featnet.params, x, fc)).map((l) => tf.argMax(l, 1)), 1));
+        const v = Int32Array.from(out.dataSync());
+        out.dispose();
+        return v;
+      },
+    },
+    fid: { id: `toyfaces-featnet@${featnet.card.weights.sha256.slice(0, 12)}`, features: (x) => featnetFeatures(featnet.params, x, fc) },
+    dispose() {
+      for (const m of Object.values(all)) m.params.dispose();
+    },
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * The metrics of an edit run, the same for every method: fidelity (FID of edited vs original
+ * images on the world's feature net), editability (directional CLIP and plain CLIP score with the
+ * world's image–text model), and, where the world has ground truth, attribute hit / preservation
+ * and identity similarity. Images are host arrays NHWC in [0, 1].
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { EditPromptSpec, World } from '../world/types.js';
+import { fidFromFeatures } from '../metrics/fid.js';
+import { clipScore, directionalSimilarity, textDirection } from '../metrics/clip.js';
+import { editAccuracy, identitySimilarity } from '../metrics/attributes.js';
+import type { ResultValue } from '../methods/types.js';
+
+function batched(world: World, images: Float32Array, f: (x: tf.Tensor4D) => tf.Tensor2D | Int32Array): Float32Array[] | Int32Array {
+  const s = world.imageSize;
+  const per = s * s * 3;
+  const n = images.length / per;
+  const rows: Float32Array[] = [];
+  const ints: number[] = [];
+  for (let i = 0; i < n; i += 100) {
+    const k = Math.min(100, n - i);
+    const x = tf.tensor4d(images.subarray(i * per, (i + k) * per), [k, s, s, 3]);
+    const out = tf.tidy(() => f(x));
+    if (out instanceof Int32Array) ints.push(...out);
+    else {
+      const d = out.shape[1];
+      const v = out.dataSync() as Float32Array;
+      for (let r = 0; r < k; r++) rows.push(v.slice(r * d, (r + 1) * d));
+      out.dispose();
+    }
+    x.dispose();
+  }
+  return ints.length ? Int32Array.from(ints) : rows;
+}
+
+const flat = (rows: Float32Array[]) => {
+  const out = new Float32Array(rows.length * rows[0].length);
+  rows.forEach((r, i) => out.set(r, i * r.length));
+  return out;
+};
+
+export interface EditMetrics {
+  fid: number;
+  clip_directional: number;
+  clip_score: number;
+  zero_edits: number;
+  hit_rate: number;
+  preservation_rate: number;
+  hit_and_preserved: number;
+  identity: number;
+  n: number;
+}
+
+export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Float32Array, edited: Float32Array): { metrics: EditMetrics; info: Record<string, ResultValue> } {
+  const fo = batched(world, original, (x) => world.fid.features(x)) as Float32Array[];
+  const fe = batched(world, edited, (x) => world.fid.features(x)) as Float32Array[];
+  const n = fo.length;
+  const d = fo[0].length;
+  const fid = fidFromFeatures(flat(fe), n, flat(fo), n, d);
+  const io = batched(world, original, (x) => world.clip.imageEmbed(x)) as Float32Array[];
+  const ie = batched(world, edited, (x) => world.clip.imageEmbed(x)) as Float32Array[];
+  const texts = tf.tidy(() => world.clip.textEmbed([prompt.text, prompt.sourceText]));
+  const tv = texts.arraySync() as number[][];
+  texts.dispose();
+  const dir = directionalSimilarity(ie, io, textDirection([tv[0]], [tv[1]]));
+  const score = clipScore(ie, ie.map(() => tv[0]));
+  const po = batched(world, original, (x) => world.judge.predict(x)) as Int32Array;
+  const pe = batched(world, edited, (x) => world.judge.predict(x)) as Int32Array;
+  const acc = editAccuracy({ names: world.judge.names, classes: po }, { names: world.judge.names, classes: pe }, prompt.attribute, world.judge.valuesOf(prompt.attribute).indexOf(prompt.target));
+  const ido = batched(world, original, (x) => world.identity.embed(x)) as Float32Array[];
+  const ide = batched(world, edited, (x) => world.identity.embed(x)) as Float32Array[];
+  const id = identitySimilarity(flat(ide), flat(ido), ido[0].length);
+  return {
+    metrics: {
+      fid,
+      clip_directional: dir.clip_directional,
+      clip_score: score.clip_score,
+      zero_edits: dir.zero_edits,
+      hit_rate: acc.hit_rate,
+      preservation_rate: acc.preservation_rate,
+      hit_and_preserved: acc.hit_and_preserved,
+      identity: id.identity,
+      n,
+    },
+    info: {
+      fid_features: world.fid.id,
+      fid_dims: d,
+      clip_model: world.clip.id,
+      clip_prompts: { target: prompt.text, source: prompt.sourceText },
+      identity_model: world.identity.id,
+      judge: 'world attribute heads (predictions vs predictions for preservation)',
+    },
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * Selective distillation (Alg. 1): a latent mapper M trained so that G(w + step·M(w)) follows the
+ * diffusion model's guidance for one prompt, with t drawn uniformly from the selected set S at
+ * every iteration. Loss = SDS guidance (injected at the diffusion latent) + λ_L2·MSE(w, w′)
+ * + λ_ID·(1 − cos(ID(G(w′)), ID(G(w)))): the ID term compares the edited image with the unedited
+ * one (the released code passes the original twice, making the term a no-op; noted in the README).
+ * Optimiser: AdamW on the mapper only; everything else frozen.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { HostAdam } from '../nn/adam.js';
+import { Params } from '../nn/params.js';
+import type { Rng } from '../util/rng.js';
+import type { World } from '../world/types.js';
+import { NonFiniteError } from '../methods/types.js';
+import { guidanceCondition, sdsInjection, type GuidanceSettings } from './guidance.js';
+import { applyMapper, levelsMapper, type MapperSettings } from './mapper.js';
+
+export interface DistillSettings {
+  iterations: number;
+  batch: number;
+  lr: number;
+  weight_decay: number;
+  lambda_l2: number;
+  lambda_id: number;
+  /** Latents as a posterior sample (SD's .sample(), the code's choice) or the mean. */
+  vae_sample: boolean;
+  guidance: GuidanceSettings;
+  mapper: MapperSettings;
+}
+
+export interface DistillState {
+  step: number;
+  tensors: Map<string, Float32Array>;
+  adamStep: number;
+}
+
+export interface DistillHooks {
+  resume?: DistillState | null;
+  onStep?(step: number, scalars: Record<string, number>): void;
+  checkpoint?(state: DistillState): void;
+  checkpointEvery?: number;
+  signal?: AbortSignal;
+}
+
+/** Mapper parameters, created for W+ of this world (seeded init). */
+export function createMapper(world: World, s: MapperSettings, seed: number): Params {
+  const p = new Params(seed);
+  tf.tidy(() => void levelsMapper(p, tf.zeros([1, world.style.levels, world.style.dim]) as tf.Tensor3D, world.style, s));
+  return p;
+}
+
+function stateOf(p: Params, opt: HostAdam, step: number): DistillState {
+  const tensors = new Map<string, Float32Array>();
+  const st = opt.getState();
+  for (const [name, v] of p.vars) {
+    tensors.set(`p/${name}`, (v.dataSync() as Float32Array).slice());
+    const m = st.m.get(v.name);
+    const vv = st.v.get(v.name);
+    if (m && vv) {
+      tensors.set(`m/${name}`, m.slice());
+      tensors.set(`v/${name}`, vv.slice());
+    }
+  }
+  return { step, tensors, adamStep: st.step };
+}
+
+function restore(p: Params, opt: HostAdam, s: DistillState): void {
+  const m = new Map<string, Float32Array>();
+  const v = new Map<string, Float32Array>();
+  for (const [name, variable] of p.vars) {
+    const w = s.tensors.get(`p/${name}`);
+    if (!w) throw new Error(`checkpoint lacks mapper parameter ${name}`);
+    variable.assign(tf.tensor(w, variable.shape));
+    const mm = s.tensors.get(`m/${name}`);
+    const vv = s.tensors.get(`v/${name}`);
+    if (mm && vv) {
+      m.set(variable.name, mm);
+      v.set(variable.name, vv);
+    }
+  }
+  opt.setState({ step: s.adamStep, m, v });
+}
+
+/**
+ * Trains the mapper on W+ latents `trainW` [N, levels, dim] for `prompt`, t uniform over
+ * `timesteps`. Every draw (batch, t, noises) comes from `rng`, which is a function of the step
+ * (resume replays the same sequence).
+ */
+export async function distill(world: World, mapper: Params, trainW: tf.Tensor3D, prompt: string, timesteps: number[], s: DistillSettings, rngAt: (step: number) => Rng, hooks: DistillHooks = {}): Promise<{ steps: number }> {
+  const opt = new HostAdam({ lr: s.lr, weightDecay: s.weight_decay });
+  let start = 0;
+  if (hooks.resume) {
+    restore(mapper, opt, hooks.resume);
+    start = hooks.resume.step;
+  }
+  const cond = guidanceCondition(world.diffusion, prompt, s.batch);
+  const vars = mapper.list();
+  const n = trainW.shape[0];
+  try {
+    for (let step = start; step < s.iterations; step++) {
+      if (hooks.signal?.aborted) throw new Error('interrupted');
+      const rng = rngAt(step);
+      const idx = Array.from({ length: s.batch }, () => rng.int(n));
+      const t = timesteps[rng.int(timesteps.length)];
+      const seeds = [rng.int(2 ** 31), rng.int(2 ** 31)];
+      const scalars: Record<string, number> = { t };
+      const grads = tf.tidy(() => {
+        const w = tf.gather(trainW, idx) as tf.Tensor3D;
+        const noise = tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', seeds[0]) as tf.Tensor4D;
+        const vaeNoise = s.vae_sample ? (tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', seeds[1]) as tf.Tensor4D) : undefined;
+        const idOrig = world.identity.embed(world.style.generate(w));
+        const inject = sdsInjection(world.diffusion, t, cond, noise, s.guidance);
+        const parts: tf.Tensor[] = [];
+        const { value, grads } = tf.variableGrads(() => {
+          const w2 = applyMapper(mapper, w, world.style, s.mapper);
+          const x2 = world.style.generate(w2);
+          const sds = inject(world.diffusion.encode(x2, vaeNoise));
+          const l2 = tf.mean(tf.square(tf.sub(w2, w)));
+          const id = tf.sub(1, tf.mean(tf.sum(tf.mul(world.identity.embed(x2), idOrig), 1)));
+          parts.push(tf.keep(l2), tf.keep(id), tf.keep(sds));
+          return tf.add(sds, tf.add(tf.mul(l2, s.lambda_l2), tf.mul(id, s.lambda_id))) as tf.Scalar;
+        }, vars);
+        const [l2, id, sds] = parts.map((x) => x.dataSync()[0]);
+        Object.assign(scalars, { loss: value.dataSync()[0], l2, id_loss: id, sds_inner: sds });
+        tf.dispose(parts);
+        return grads;
+      });
+      const bad = Object.entries(scalars).find(([, v]) => !Number.isFinite(v));
+      if (bad) {
+        tf.dispose(grads);
+        throw new NonFiniteError(`${bad[0]} is ${bad[1]} at iteration ${step} (t=${t}, lr ${s.lr})`);
+      }
+      opt.apply(vars, grads);
+      tf.dispose(grads);
+      hooks.onStep?.(step, scalars);
+      const every = hooks.checkpointEvery ?? 0;
+      if (every > 0 && (step + 1) % every === 0 && step + 1 < s.iterations) hooks.checkpoint?.(stateOf(mapper, opt, step + 1));
+      await new Promise((r) => setImmediate(r)); // let IPC and signals through
+    }
+  } finally {
+    tf.dispose([cond.context, cond.mask]);
+  }
+  return { steps: s.iterations };
+}
+
+/** Edited images for W+ latents (one generator forward with the mapper). */
+export function editLatents(world: World, mapper: Params, w: tf.Tensor3D, s: MapperSettings): tf.Tensor4D {
+  return tf.tidy(() => tf.clipByValue(world.style.generate(applyMapper(mapper, w, world.style, s)), 0, 1) as tf.Tensor4D);
+}

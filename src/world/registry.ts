@@ -1,0 +1,18 @@
+/** Worlds by name (experiment files say `world: toyfaces`); loaded once per process. */
+import { UserError } from '../errors.js';
+import { didYouMean } from '../util/suggest.js';
+import { loadToyfacesWorld } from '../../datasets/toyfaces/world_models.js';
+import type { World } from './types.js';
+
+const LOADERS: Record<string, () => World> = { toyfaces: loadToyfacesWorld };
+const loaded = new Map<string, World>();
+
+export function loadWorld(name: string): World {
+  const load = LOADERS[name];
+  if (!load) throw new UserError(`world: unknown world '${name}'${didYouMean(name, Object.keys(LOADERS))} (have: ${Object.keys(LOADERS).join(', ')})`);
+  let w = loaded.get(name);
+  if (!w) loaded.set(name, (w = load()));
+  return w;
+}
+
+export const WORLD_NAMES = Object.keys(LOADERS);

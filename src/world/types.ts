@@ -1,0 +1,87 @@
+/**
+ * What an editing method may use of a world: a style generator with its encoder, a latent
+ * diffusion supervisor (VAE + text-conditional ε-model), an image–text model, an identity model
+ * and an attribute judge. SDD and the baselines are written against this interface only; the
+ * toyfaces zoo implements it now, real checkpoints (StyleGAN2 + e4e, Stable Diffusion, CLIP,
+ * ArcFace) later. Images are NHWC in [0, 1]; every tensor function is differentiable.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import type { Condition } from '../diffusion/pipelines/sample.js';
+
+export type LevelGroup = 'coarse' | 'medium' | 'fine';
+
+export interface StyleModels {
+  /** W+ shape: `levels` style vectors of `dim`. */
+  levels: number;
+  dim: number;
+  /** Level ranges [from, to) of each group (StyleGAN's coarse / medium / fine). */
+  groups: Record<LevelGroup, [number, number]>;
+  generate(wplus: tf.Tensor3D): tf.Tensor4D;
+  /** Inversion (the e4e role). */
+  encode(images: tf.Tensor4D): tf.Tensor3D;
+}
+
+export interface DiffusionModels {
+  /** Training schedule ᾱ_t, t = 0..T−1. */
+  alphasCumprod: Float64Array;
+  /** Per-sample latent shape [H, W, C]. */
+  latentShape: [number, number, number];
+  /** Image → scaled latent (posterior mean + σ·noise when noise is given, as SD's .sample()). */
+  encode(images: tf.Tensor4D, noise?: tf.Tensor4D): tf.Tensor4D;
+  decode(latents: tf.Tensor4D): tf.Tensor4D;
+  /** Text condition for the ε-model (context + key mask); "" is the unconditional prompt. */
+  textCondition(texts: string[]): Condition;
+  /** ε(z_t, t, condition) with the condition tensors of textCondition. */
+  eps(zt: tf.Tensor4D, t: tf.Tensor1D, context: tf.Tensor3D, mask: tf.Tensor2D): tf.Tensor4D;
+}
+
+export interface ImageTextModel {
+  id: string;
+  imageEmbed(images: tf.Tensor4D): tf.Tensor2D;
+  textEmbed(texts: string[]): tf.Tensor2D;
+}
+
+export interface IdentityModel {
+  id: string;
+  /** Unit-norm identity embeddings. */
+  embed(images: tf.Tensor4D): tf.Tensor2D;
+}
+
+export interface AttributeJudge {
+  /** Head names in column order; predictions are class indices [n, names.length]. */
+  names: string[];
+  valuesOf(name: string): readonly string[];
+  predict(images: tf.Tensor4D): Int32Array;
+}
+
+/** An edit prompt whose success is checkable: the attribute and its source/target values. */
+export interface EditPromptSpec {
+  id: string;
+  attribute: string;
+  source: string;
+  target: string;
+  /** Guidance text (target) and the source text (directional CLIP). */
+  text: string;
+  sourceText: string;
+  group: string;
+}
+
+export interface World {
+  name: string;
+  prompts: EditPromptSpec[];
+  /** The first m evaluation images showing the prompt's source value, NHWC in [0, 1]. */
+  sources(promptId: string, m: number): Float32Array;
+  /** n training images (any attributes): what a latent mapper trains on, after inversion. */
+  trainImages(n: number): Float32Array;
+  /** Weight hashes of every model, recorded with each run. */
+  fingerprint: Record<string, string>;
+  imageSize: number;
+  style: StyleModels;
+  diffusion: DiffusionModels;
+  clip: ImageTextModel;
+  identity: IdentityModel;
+  judge: AttributeJudge;
+  /** The FID/KID feature extractor (the Inception role). */
+  fid: { id: string; features(images: tf.Tensor4D): tf.Tensor2D };
+  dispose(): void;
+}
