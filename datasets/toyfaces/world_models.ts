@@ -11,7 +11,10 @@ import { UserError } from '../../src/errors.js';
 import { ATTRIBUTE_NAMES, valuesOf } from './attributes.js';
 import { EDIT_PROMPTS } from './captions.js';
 import { editSet, face, renderBatch } from './world.js';
-import { loadParams } from './zoo/store.js';
+import { loadParams, zooModels } from './zoo/store.js';
+import { diffaeEps, semanticEncode, type DiffAeConfig } from './models/diffae.js';
+import type { Params } from '../../src/nn/params.js';
+import type { DiffAeModels } from '../../src/world/types.js';
 import { clipImageEmbed, clipTextEmbed, textCondition, type ClipConfig } from './models/clip.js';
 import { encode as styleEncode, generate, levelGroups, levelsOf, type StyleGenConfig } from './models/stylegen.js';
 import { vaeDecode, vaeEncode, type VaeConfig } from './models/vae.js';
@@ -29,7 +32,8 @@ export function loadToyfacesWorld(): World {
   const ldm = loadParams('ldm');
   const idnet = loadParams('idnet');
   const featnet = loadParams('featnet');
-  const all = { stylegen, vae, clip, ldm, idnet, featnet };
+  const diffae = zooModels().includes('diffae') ? loadParams('diffae') : null;
+  const all = { stylegen, vae, clip, ldm, idnet, featnet, ...(diffae ? { diffae } : {}) };
   const sg = stylegen.card.architecture as unknown as StyleGenConfig;
   const vc = vae.card.architecture as unknown as VaeConfig;
   const cc = clip.card.architecture as unknown as ClipConfig;
@@ -88,8 +92,37 @@ export function loadToyfacesWorld(): World {
       },
     },
     fid: { id: `toyfaces-featnet@${featnet.card.weights.sha256.slice(0, 12)}`, features: (x) => featnetFeatures(featnet.params, x, fc) },
+    diffae: diffae ? diffaeModels(diffae.params, diffae.card.architecture as unknown as DiffAeConfig) : undefined,
     dispose() {
       for (const m of Object.values(all)) m.params.dispose();
+    },
+  };
+}
+
+/**
+ * DiffAE over the zoo weights. The classifiers are softmax regressions, so the direction that
+ * raises `target` over `source` is the difference of their weight columns (over the mean of the
+ * other columns when no source is named), normalised.
+ */
+function diffaeModels(p: Params, cfg: DiffAeConfig): DiffAeModels {
+  const mean = p.vars.get('sem.mean')!;
+  const std = p.vars.get('sem.std')!;
+  return {
+    encode: (x) => semanticEncode(p, x, cfg),
+    eps: (zt, t, zsem) => diffaeEps(p, zt, t, zsem, cfg),
+    normalise: (z) => tf.div(tf.sub(z, mean), std) as tf.Tensor2D,
+    denormalise: (z) => tf.add(tf.mul(z, std), mean) as tf.Tensor2D,
+    direction(attribute, target, source) {
+      return tf.tidy(() => {
+        const values = valuesOf(attribute as never);
+        const w = p.vars.get(`cls.${attribute}.weight`);
+        if (!w) throw new UserError(`diffae has no classifier for attribute '${attribute}'`);
+        const col = (v: string) => tf.squeeze(tf.slice(w, [0, values.indexOf(v)], [-1, 1]), [1]);
+        const others = values.filter((v) => v !== target);
+        const base = source ? col(source) : tf.mean(tf.stack(others.map(col)), 0);
+        const d = tf.sub(col(target), base);
+        return tf.div(d, tf.norm(d)) as tf.Tensor1D;
+      });
     },
   };
 }

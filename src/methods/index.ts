@@ -2,6 +2,7 @@
 import { registerMethod } from './registry.js';
 import { toyFit } from './toy_fit.js';
 import { sdd } from './sdd.js';
+import { BASELINES } from '../../baselines/index.js';
 
 let done = false;
 export function registerBuiltinMethods(): void {
@@ -9,4 +10,5 @@ export function registerBuiltinMethods(): void {
   done = true;
   registerMethod(toyFit);
   registerMethod(sdd);
+  for (const b of BASELINES) registerMethod(b as never); // each is a Method of its own params type
 }

@@ -6,15 +6,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic.js';
-import { grid, writePng } from '../util/image_io.js';
 import { Rng } from '../util/rng.js';
 import { sha256 } from '../util/hash.js';
 import { f32, writeSafetensors, type StTensor } from '../util/safetensors.js';
 import { UserError } from '../errors.js';
+import { editResult, editTimed, invert, promptOf, saveEditGrid } from './editing.js';
 import { loadWorld } from '../world/registry.js';
 import type { World } from '../world/types.js';
-import { evaluateEdits } from '../eval/edits.js';
-import { timeTensorFn } from '../eval/timing.js';
 import { GUIDANCE_DEFAULTS } from '../sdd/guidance.js';
 import { MAPPER_DEFAULTS, applyMapper } from '../sdd/mapper.js';
 import { hqsScan, scanTimesteps, selectTimesteps, type HqsScan, type Selection } from '../sdd/hqs.js';
@@ -75,25 +73,6 @@ export type SddParams = z.infer<typeof sddParams>;
 /** Independent seeded streams per purpose, so adding draws to one never shifts another. */
 const stream = (seed: number, name: string) => new Rng(parseInt(sha256(`${seed}:${name}`).slice(0, 8), 16));
 
-function promptOf(world: World, id: string) {
-  const p = world.prompts.find((x) => x.id === id);
-  if (!p) throw new UserError(`method.params.prompt: unknown prompt '${id}' for world ${world.name} (have: ${world.prompts.map((x) => x.id).join(', ')})`);
-  return p;
-}
-
-function invert(world: World, images: Float32Array): tf.Tensor3D {
-  const s = world.imageSize;
-  const n = images.length / (s * s * 3);
-  const parts: tf.Tensor3D[] = [];
-  for (let i = 0; i < n; i += 100) {
-    const k = Math.min(100, n - i);
-    parts.push(tf.tidy(() => world.style.encode(tf.tensor4d(images.subarray(i * s * s * 3, (i + k) * s * s * 3), [k, s, s, 3]))));
-  }
-  const all = tf.concat(parts) as tf.Tensor3D;
-  tf.dispose(parts);
-  return all;
-}
-
 function mapperSettings(p: SddParams) {
   return { levels: { coarse: p.mapper.coarse, medium: p.mapper.medium, fine: p.mapper.fine }, step: p.mapper.step, layers: p.mapper.layers, lr_mul: p.mapper.lr_mul };
 }
@@ -126,7 +105,7 @@ function selectionFor(p: SddParams, scan: HqsScan | null): Selection {
   }
 }
 
-function saveArtifacts(ctx: MethodContext<SddParams>, world: World, mapper: ReturnType<typeof createMapper>, scan: HqsScan | null, originals: Float32Array, edited: Float32Array): void {
+function saveArtifacts(ctx: MethodContext<SddParams>, mapper: ReturnType<typeof createMapper>, scan: HqsScan | null): void {
   const t = new Map<string, StTensor>();
   for (const [name, v] of mapper.vars) t.set(name, f32(v.shape, (v.dataSync() as Float32Array).slice()));
   writeSafetensors(ctx.artifactPath('mapper.safetensors'), t, { method: 'sdd' });
@@ -134,14 +113,6 @@ function saveArtifacts(ctx: MethodContext<SddParams>, world: World, mapper: Retu
     const rows = scan.timesteps.map((ts, i) => `${ts},${scan.N[i]},${scan.H[i]},${scan.hqs[i]}`);
     writeFileAtomic(ctx.artifactPath('hqs.csv'), `t,N,H,hqs_${scan.form}\n${rows.join('\n')}\n`);
   }
-  const s = world.imageSize;
-  const per = s * s * 3;
-  const cols = Math.min(8, originals.length / per);
-  const imgs: Float32Array[] = [];
-  for (let i = 0; i < cols; i++) imgs.push(originals.slice(i * per, (i + 1) * per));
-  for (let i = 0; i < cols; i++) imgs.push(edited.slice(i * per, (i + 1) * per));
-  const g = grid(imgs, s, cols);
-  writePng(ctx.artifactPath('edits.png'), g.data, g.width, g.height);
 }
 
 export const sdd: Method<SddParams> = {
@@ -183,28 +154,20 @@ export const sdd: Method<SddParams> = {
     trainW.dispose();
     // Evaluation on m test images showing the source value, inverted once (as the paper's W+ codes are).
     const originals = world.sources(prompt.id, p.eval_images);
+    // One generator forward per image: inversion to W+ is the input pipeline (the paper's codes
+    // are pre-inverted), so it is outside τ_infer.
     const w = invert(world, originals);
-    const editedT = editLatents(world, mapper, w, ms);
-    const edited = editedT.dataSync() as Float32Array;
-    editedT.dispose();
-    const m = w.shape[0];
-    const tauInfer = (await timeTensorFn(() => editLatents(world, mapper, w, ms))) / m;
-    const { metrics, info } = evaluateEdits(world, prompt, originals, edited);
-    saveArtifacts(ctx, world, mapper, scan, originals, edited);
+    const { edited, tauInfer } = await editTimed(world, originals, p.eval_images, (_x, offset) => editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [_x.shape[0], -1, -1]) as tf.Tensor3D, ms));
+    saveArtifacts(ctx, mapper, scan);
+    saveEditGrid(ctx as MethodContext<unknown>, world, originals, edited);
     w.dispose();
     mapper.dispose();
     const result: Record<string, ResultValue> = {
-      prompt: prompt.id,
-      ...metrics,
-      tau_train_s: hqsSeconds + distillSeconds,
-      tau_infer_s: tauInfer,
+      ...editResult(world, prompt, originals, edited, { tau_train_s: hqsSeconds + distillSeconds, tau_infer_s: tauInfer }),
       hqs_s: hqsSeconds,
       distill_s: distillSeconds,
       selection: { strategy: selection.strategy, size: selection.size, mean_hqs: selection.mean_hqs, timesteps: selection.size <= 50 ? selection.timesteps : [] },
       hqs_curve: scan ? { t: scan.timesteps, hqs: scan.hqs, form: scan.form } : null,
-      world: world.name,
-      models: world.fingerprint,
-      metric_info: info,
     };
     return result;
   },

@@ -15,17 +15,10 @@ import { NonFiniteError } from '../methods/types.js';
 import { guidanceCondition, sdsInjection, type GuidanceSettings } from './guidance.js';
 import { applyMapper, levelsMapper, type MapperSettings } from './mapper.js';
 
-export interface DistillSettings {
-  iterations: number;
-  batch: number;
-  lr: number;
-  weight_decay: number;
-  lambda_l2: number;
-  lambda_id: number;
+export interface DistillSettings extends MapperTrainSettings {
   /** Latents as a posterior sample (SD's .sample(), the code's choice) or the mean. */
   vae_sample: boolean;
   guidance: GuidanceSettings;
-  mapper: MapperSettings;
 }
 
 export interface DistillState {
@@ -81,66 +74,109 @@ function restore(p: Params, opt: HostAdam, s: DistillState): void {
   opt.setState({ step: s.adamStep, m, v });
 }
 
+/** The guidance term of one iteration: a loss on the edited images (x2) given the originals (x). */
+export interface GuidanceTerm {
+  loss(edited: tf.Tensor4D, original: tf.Tensor4D): tf.Scalar;
+  /** Per-step values to log (e.g. the sampled t). */
+  scalars: Record<string, number>;
+}
+
+/** Mapper-training settings shared by SDD and StyleCLIP (the guidance term differs). */
+export interface MapperTrainSettings {
+  iterations: number;
+  batch: number;
+  lr: number;
+  weight_decay: number;
+  lambda_l2: number;
+  lambda_id: number;
+  mapper: MapperSettings;
+}
+
 /**
- * Trains the mapper on W+ latents `trainW` [N, levels, dim] for `prompt`, t uniform over
- * `timesteps`. Every draw (batch, t, noises) comes from `rng`, which is a function of the step
- * (resume replays the same sequence).
+ * The latent-mapper training loop: w' = w + step·M(w), loss = guidance + λ_L2·MSE(w, w′) +
+ * λ_ID·(1 − cos(ID(G(w′)), ID(G(w)))), AdamW on the mapper. Every draw (batch, and whatever the
+ * guidance draws) comes from `rngAt(step)`, so a resumed run replays the same sequence.
  */
-export async function distill(world: World, mapper: Params, trainW: tf.Tensor3D, prompt: string, timesteps: number[], s: DistillSettings, rngAt: (step: number) => Rng, hooks: DistillHooks = {}): Promise<{ steps: number }> {
+export async function trainMapper(world: World, mapper: Params, trainW: tf.Tensor3D, s: MapperTrainSettings, guidanceAt: (rng: Rng) => GuidanceTerm, rngAt: (step: number) => Rng, hooks: DistillHooks = {}): Promise<{ steps: number }> {
   const opt = new HostAdam({ lr: s.lr, weightDecay: s.weight_decay });
   let start = 0;
   if (hooks.resume) {
     restore(mapper, opt, hooks.resume);
     start = hooks.resume.step;
   }
-  const cond = guidanceCondition(world.diffusion, prompt, s.batch);
   const vars = mapper.list();
   const n = trainW.shape[0];
-  try {
-    for (let step = start; step < s.iterations; step++) {
-      if (hooks.signal?.aborted) throw new Error('interrupted');
-      const rng = rngAt(step);
-      const idx = Array.from({ length: s.batch }, () => rng.int(n));
-      const t = timesteps[rng.int(timesteps.length)];
-      const seeds = [rng.int(2 ** 31), rng.int(2 ** 31)];
-      const scalars: Record<string, number> = { t };
-      const grads = tf.tidy(() => {
-        const w = tf.gather(trainW, idx) as tf.Tensor3D;
-        const noise = tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', seeds[0]) as tf.Tensor4D;
-        const vaeNoise = s.vae_sample ? (tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', seeds[1]) as tf.Tensor4D) : undefined;
-        const idOrig = world.identity.embed(world.style.generate(w));
-        const inject = sdsInjection(world.diffusion, t, cond, noise, s.guidance);
-        const parts: tf.Tensor[] = [];
-        const { value, grads } = tf.variableGrads(() => {
-          const w2 = applyMapper(mapper, w, world.style, s.mapper);
-          const x2 = world.style.generate(w2);
-          const sds = inject(world.diffusion.encode(x2, vaeNoise));
-          const l2 = tf.mean(tf.square(tf.sub(w2, w)));
-          const id = tf.sub(1, tf.mean(tf.sum(tf.mul(world.identity.embed(x2), idOrig), 1)));
-          parts.push(tf.keep(l2), tf.keep(id), tf.keep(sds));
-          return tf.add(sds, tf.add(tf.mul(l2, s.lambda_l2), tf.mul(id, s.lambda_id))) as tf.Scalar;
-        }, vars);
-        const [l2, id, sds] = parts.map((x) => x.dataSync()[0]);
-        Object.assign(scalars, { loss: value.dataSync()[0], l2, id_loss: id, sds_inner: sds });
-        tf.dispose(parts);
-        return grads;
-      });
-      const bad = Object.entries(scalars).find(([, v]) => !Number.isFinite(v));
-      if (bad) {
-        tf.dispose(grads);
-        throw new NonFiniteError(`${bad[0]} is ${bad[1]} at iteration ${step} (t=${t}, lr ${s.lr})`);
-      }
-      opt.apply(vars, grads);
+  for (let step = start; step < s.iterations; step++) {
+    if (hooks.signal?.aborted) throw new Error('interrupted');
+    const rng = rngAt(step);
+    const idx = Array.from({ length: s.batch }, () => rng.int(n));
+    const guidance = guidanceAt(rng);
+    const scalars: Record<string, number> = { ...guidance.scalars };
+    const grads = tf.tidy(() => {
+      const w = tf.gather(trainW, idx) as tf.Tensor3D;
+      const x = world.style.generate(w);
+      const idOrig = world.identity.embed(x);
+      const parts: tf.Tensor[] = [];
+      const { value, grads } = tf.variableGrads(() => {
+        const w2 = applyMapper(mapper, w, world.style, s.mapper);
+        const x2 = world.style.generate(w2);
+        const g = guidance.loss(x2, x);
+        const l2 = tf.mean(tf.square(tf.sub(w2, w)));
+        const id = tf.sub(1, tf.mean(tf.sum(tf.mul(world.identity.embed(x2), idOrig), 1)));
+        parts.push(tf.keep(l2), tf.keep(id), tf.keep(g));
+        return tf.add(g, tf.add(tf.mul(l2, s.lambda_l2), tf.mul(id, s.lambda_id))) as tf.Scalar;
+      }, vars);
+      const [l2, id, g] = parts.map((t) => t.dataSync()[0]);
+      Object.assign(scalars, { loss: value.dataSync()[0], l2, id_loss: id, guidance: g });
+      tf.dispose(parts);
+      return grads;
+    });
+    const bad = Object.entries(scalars).find(([, v]) => !Number.isFinite(v));
+    if (bad) {
       tf.dispose(grads);
-      hooks.onStep?.(step, scalars);
-      const every = hooks.checkpointEvery ?? 0;
-      if (every > 0 && (step + 1) % every === 0 && step + 1 < s.iterations) hooks.checkpoint?.(stateOf(mapper, opt, step + 1));
-      await new Promise((r) => setImmediate(r)); // let IPC and signals through
+      throw new NonFiniteError(`${bad[0]} is ${bad[1]} at iteration ${step} (lr ${s.lr})`);
     }
+    opt.apply(vars, grads);
+    tf.dispose(grads);
+    hooks.onStep?.(step, scalars);
+    const every = hooks.checkpointEvery ?? 0;
+    if (every > 0 && (step + 1) % every === 0 && step + 1 < s.iterations) hooks.checkpoint?.(stateOf(mapper, opt, step + 1));
+    await new Promise((r) => setImmediate(r)); // let IPC and signals through
+  }
+  return { steps: s.iterations };
+}
+
+/**
+ * SDD's distillation: the guidance term is SDS at t drawn uniformly from `timesteps` (the
+ * selected S), injected at the diffusion latent of the edited image. Its logged value is ⟨g, z⟩,
+ * not a meaningful loss.
+ */
+export async function distill(world: World, mapper: Params, trainW: tf.Tensor3D, prompt: string, timesteps: number[], s: DistillSettings, rngAt: (step: number) => Rng, hooks: DistillHooks = {}): Promise<{ steps: number }> {
+  const cond = guidanceCondition(world.diffusion, prompt, s.batch);
+  try {
+    return await trainMapper(
+      world,
+      mapper,
+      trainW,
+      s,
+      (rng) => {
+        const t = timesteps[rng.int(timesteps.length)];
+        const seeds = [rng.int(2 ** 31), rng.int(2 ** 31)];
+        return {
+          scalars: { t },
+          loss: (x2) => {
+            const noise = tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', seeds[0]) as tf.Tensor4D;
+            const vaeNoise = s.vae_sample ? (tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', seeds[1]) as tf.Tensor4D) : undefined;
+            return sdsInjection(world.diffusion, t, cond, noise, s.guidance)(world.diffusion.encode(x2, vaeNoise));
+          },
+        };
+      },
+      rngAt,
+      hooks,
+    );
   } finally {
     tf.dispose([cond.context, cond.mask]);
   }
-  return { steps: s.iterations };
 }
 
 /** Edited images for W+ latents (one generator forward with the mapper). */

@@ -66,6 +66,17 @@ export interface EditPromptSpec {
   group: string;
 }
 
+/** A DiffAE pair (semantic encoder + z_sem-conditioned latent decoder) with attribute classifiers. */
+export interface DiffAeModels {
+  encode(images: tf.Tensor4D): tf.Tensor2D;
+  eps(zt: tf.Tensor4D, t: tf.Tensor1D, zsem: tf.Tensor2D): tf.Tensor4D;
+  /** z_sem ↔ the classifiers' normalised space. */
+  normalise(z: tf.Tensor2D): tf.Tensor2D;
+  denormalise(z: tf.Tensor2D): tf.Tensor2D;
+  /** Unit direction in normalised space that raises `target` of `attribute` (over `source`, when given). */
+  direction(attribute: string, target: string, source?: string): tf.Tensor1D;
+}
+
 export interface World {
   name: string;
   prompts: EditPromptSpec[];
@@ -83,5 +94,7 @@ export interface World {
   judge: AttributeJudge;
   /** The FID/KID feature extractor (the Inception role). */
   fid: { id: string; features(images: tf.Tensor4D): tf.Tensor2D };
+  /** Present when the world ships a DiffAE pair (the DiffAE baseline needs it). */
+  diffae?: DiffAeModels;
   dispose(): void;
 }

@@ -44,10 +44,13 @@ function predict(eps: EpsFn, z: ArrayLike<number>, t: number, shape: [number, nu
   return e;
 }
 
-/** The reverse loop over the scheduler's timesteps from z_T; noise from the rng when η > 0. */
-export function ddimSample(eps: EpsFn, scheduler: DdimScheduler, zT: Float32Array, shape: [number, number, number, number], rng?: Rng, eta = scheduler.cfg.eta): Float32Array {
+/**
+ * The reverse loop from z at the first of `timesteps` (default: all of the scheduler's, i.e. from
+ * z_T; SDEdit passes the last k); noise from the rng when η > 0.
+ */
+export function ddimSample(eps: EpsFn, scheduler: DdimScheduler, zT: Float32Array, shape: [number, number, number, number], rng?: Rng, eta = scheduler.cfg.eta, timesteps = scheduler.timesteps): Float32Array {
   let z: Float32Array | Float64Array = zT;
-  for (const t of scheduler.timesteps) {
+  for (const t of timesteps) {
     if (eta > 0 && !rng) throw new Error('ddimSample with η > 0 needs an rng');
     z = scheduler.step(predict(eps, z, t, shape), t, z, eta > 0 ? normals(z.length, rng!) : undefined, eta);
   }

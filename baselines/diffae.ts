@@ -1,0 +1,51 @@
+/**
+ * DiffAE (Preechakul et al. 2022): semantic code z_sem from its encoder, stochastic code x_T by
+ * DDIM inversion given z_sem, an edit of z_sem along the attribute classifier's unit direction in
+ * normalised space (z′ = z + α·ŵ), and DDIM decoding of x_T given z′. Needs the world's DiffAE pair
+ * and classifiers; it cannot run on a plain text-conditional model.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { z } from 'zod';
+import { UserError } from '../src/errors.js';
+import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
+import { ddimInvert, ddimSample } from '../src/diffusion/pipelines/sample.js';
+import { loadWorld } from '../src/world/registry.js';
+import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
+import type { Method } from '../src/methods/types.js';
+import { diffusionParams, latentShape } from './common.js';
+
+export const diffaeParams = z.strictObject({
+  ...diffusionParams,
+  alpha: z.number().default(3).describe('edit strength α along the unit classifier direction (normalised z_sem space)'),
+  contrast_source: z.boolean().default(true).describe('direction: target − source classifier weights (else target − mean of the others)'),
+});
+export type DiffaeParams = z.infer<typeof diffaeParams>;
+
+export const diffae: Method<DiffaeParams> = {
+  name: 'diffae',
+  version: 1,
+  description: 'DiffAE: edit the semantic code along a linear attribute classifier, decode with the inverted stochastic code.',
+  params: diffaeParams,
+  async run(ctx) {
+    const p = ctx.params;
+    const world = loadWorld(ctx.world);
+    const ae = world.diffae;
+    if (!ae) throw new UserError(`world ${world.name} has no DiffAE models (the diffae baseline needs its own autoencoder)`);
+    const prompt = promptOf(world, p.prompt);
+    const scheduler = new DdimScheduler({ ...DDIM_SD, steps: p.steps, eta: 0 });
+    const direction = ae.direction(prompt.attribute, prompt.target, p.contrast_source ? prompt.source : undefined);
+    const originals = world.sources(prompt.id, p.eval_images);
+    const { edited, tauInfer } = await editTimed(world, originals, p.batch, (x) => {
+      const b = x.shape[0];
+      const shape = latentShape(world, b);
+      const zsem = ae.encode(x);
+      const zEdit = ae.denormalise(tf.add(ae.normalise(zsem), tf.mul(direction, p.alpha)) as tf.Tensor2D);
+      const t = (v: number) => tf.fill([b], v) as tf.Tensor1D;
+      const xT = ddimInvert((zt, v) => ae.eps(zt, t(v), zsem), scheduler, world.diffusion.encode(x).dataSync() as Float32Array, shape);
+      return world.diffusion.decode(tf.tensor4d(ddimSample((zt, v) => ae.eps(zt, t(v), zEdit), scheduler, xT, shape), shape));
+    });
+    direction.dispose();
+    saveEditGrid(ctx, world, originals, edited);
+    return { ...editResult(world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer }), alpha: p.alpha };
+  },
+};

@@ -1,0 +1,73 @@
+/**
+ * What every editing method shares: finding the prompt, inverting images to W+, editing the m
+ * evaluation images in batches with τ_infer measured (warm-up excluded, results read back), the
+ * metrics, and the before/after grid artifact.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { UserError } from '../errors.js';
+import { grid, writePng } from '../util/image_io.js';
+import type { EditPromptSpec, World } from '../world/types.js';
+import { evaluateEdits } from '../eval/edits.js';
+import type { MethodContext, ResultValue } from './types.js';
+
+export function promptOf(world: World, id: string): EditPromptSpec {
+  const p = world.prompts.find((x) => x.id === id);
+  if (!p) throw new UserError(`method.params.prompt: unknown prompt '${id}' for world ${world.name} (have: ${world.prompts.map((x) => x.id).join(', ')})`);
+  return p;
+}
+
+/** W+ codes of host images (the e4e step), in chunks. */
+export function invert(world: World, images: Float32Array): tf.Tensor3D {
+  const s = world.imageSize;
+  const per = s * s * 3;
+  const n = images.length / per;
+  const parts: tf.Tensor3D[] = [];
+  for (let i = 0; i < n; i += 100) {
+    const k = Math.min(100, n - i);
+    parts.push(tf.tidy(() => world.style.encode(tf.tensor4d(images.subarray(i * per, (i + k) * per), [k, s, s, 3]))));
+  }
+  const all = tf.concat(parts) as tf.Tensor3D;
+  tf.dispose(parts);
+  return all;
+}
+
+/**
+ * Applies `edit` to every image (batches of `batch`), returning the edited images and τ_infer =
+ * wall time of all batches / m. A first, untimed call on one image warms the backend up.
+ */
+export async function editTimed(world: World, images: Float32Array, batch: number, edit: (x: tf.Tensor4D, offset: number) => tf.Tensor4D): Promise<{ edited: Float32Array; tauInfer: number }> {
+  const s = world.imageSize;
+  const per = s * s * 3;
+  const n = images.length / per;
+  const warm = tf.tidy(() => edit(tf.tensor4d(images.subarray(0, per), [1, s, s, 3]), 0));
+  await warm.data();
+  warm.dispose();
+  const edited = new Float32Array(images.length);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i += batch) {
+    const k = Math.min(batch, n - i);
+    const out = tf.tidy(() => tf.clipByValue(edit(tf.tensor4d(images.subarray(i * per, (i + k) * per), [k, s, s, 3]), i), 0, 1));
+    edited.set(await out.data(), i * per);
+    out.dispose();
+    await new Promise((r) => setImmediate(r));
+  }
+  return { edited, tauInfer: (performance.now() - t0) / 1000 / n };
+}
+
+/** First `cols` originals over their edits, as artifacts/edits.png. */
+export function saveEditGrid(ctx: MethodContext<unknown>, world: World, originals: Float32Array, edited: Float32Array, cols = 8): void {
+  const s = world.imageSize;
+  const per = s * s * 3;
+  const c = Math.min(cols, originals.length / per);
+  const imgs: Float32Array[] = [];
+  for (let i = 0; i < c; i++) imgs.push(originals.slice(i * per, (i + 1) * per));
+  for (let i = 0; i < c; i++) imgs.push(edited.slice(i * per, (i + 1) * per));
+  const g = grid(imgs, s, c);
+  writePng(ctx.artifactPath('edits.png'), g.data, g.width, g.height);
+}
+
+/** The common part of every editing method's result. */
+export function editResult(world: World, prompt: EditPromptSpec, originals: Float32Array, edited: Float32Array, times: { tau_train_s: number; tau_infer_s: number }): Record<string, ResultValue> {
+  const { metrics, info } = evaluateEdits(world, prompt, originals, edited);
+  return { prompt: prompt.id, ...metrics, ...times, world: world.name, models: world.fingerprint, metric_info: info };
+}
