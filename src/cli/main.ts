@@ -1,4 +1,5 @@
 /** The `sdd` command line. Each command's handler lives in src/cli/commands/. */
+import { reportCommand } from './commands/report.js';
 import yargs, { type Argv } from 'yargs';
 import { UserError } from '../errors.js';
 import { BACKEND_CHOICES, BackendChoiceError } from '../backend/index.js';
@@ -40,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(zooCommand(setCode))
     .command(worldCommand(setCode))
     .command(fidCommand(setCode))
+    .command(reportCommand())
     .command(runOneCommand(setCode))
     .help()
     .version(false)

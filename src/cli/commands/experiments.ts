@@ -9,6 +9,7 @@ import { RunStore } from '../../runs/store.js';
 import { executeRuns, describeRun, type RunOutcome } from '../../exec/executor.js';
 import { createProgress, formatDuration } from '../../exec/progress.js';
 import { fmtNumber, table } from '../table.js';
+import { buildReport, reportOut } from '../../reports/build.js';
 
 interface PlanArgs {
   files: string[];
@@ -41,7 +42,7 @@ function backendArg(v: string | undefined): BackendChoice | undefined {
   return v === undefined ? undefined : backendChoice(v);
 }
 
-export function runCommand(setCode: (c: number) => void): CommandModule<object, PlanArgs & { jobs: number; 'dry-run': boolean }> {
+export function runCommand(setCode: (c: number) => void): CommandModule<object, PlanArgs & { jobs: number; 'dry-run': boolean; report: boolean; out?: string }> {
   return {
     command: 'run <files..>',
     describe: 'run every run of the experiment files (finished runs are skipped)',
@@ -50,7 +51,9 @@ export function runCommand(setCode: (c: number) => void): CommandModule<object, 
         .positional('files', { type: 'string', array: true, demandOption: true })
         .options(planOptions)
         .option('jobs', { alias: 'j', type: 'number', default: 1, describe: 'runs at a time' })
-        .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan, run nothing' }) as never,
+        .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan, run nothing' })
+        .option('report', { type: 'boolean', default: process.env.SDD_REPORT !== '0', describe: 'write the report pages afterwards (sdd report; $SDD_REPORT=0 turns the default off)' })
+        .option('out', { type: 'string', describe: 'report folder (default: $SDD_REPORTS or ./reports)' }) as never,
     handler: async (a) => {
       if (!Number.isInteger(a.jobs) || a.jobs < 1) throw new UserError(`--jobs: expected a positive integer, got ${a.jobs}`);
       const backend = backendArg(a.backend);
@@ -60,7 +63,12 @@ export function runCommand(setCode: (c: number) => void): CommandModule<object, 
         process.stdout.write(planTable(runs, store));
         return;
       }
-      setCode(await execute(runs, store, a.jobs, backend));
+      const code = await execute(runs, store, a.jobs, backend);
+      setCode(code);
+      if (a.report) {
+        const { pages } = await buildReport(a.files, { sets: a.set, profile: a.profile }, store, reportOut(a.out));
+        for (const p of pages) process.stderr.write(`report: ${p.path}\n`);
+      }
     },
   };
 }

@@ -1,0 +1,32 @@
+/** sdd report — Vega-Lite report pages for experiments, from the run store. */
+import type { CommandModule } from 'yargs';
+import { RunStore } from '../../runs/store.js';
+import { buildReport, reportOut } from '../../reports/build.js';
+
+interface ReportArgs {
+  files: string[];
+  out?: string;
+  store?: string;
+  set?: string[];
+  profile?: string;
+}
+
+
+export function reportCommand(): CommandModule<object, ReportArgs> {
+  return {
+    command: 'report <files..>',
+    describe: 'write report pages (tables, charts, grids) for experiment files',
+    builder: (y) =>
+      y
+        .positional('files', { type: 'string', array: true, demandOption: true })
+        .option('out', { type: 'string', describe: 'output folder (default: $SDD_REPORTS or ./reports)' })
+        .option('set', { type: 'string', array: true, describe: 'override a key: a.b.c=value (repeatable)' })
+        .option('profile', { type: 'string', describe: 'the profile the runs used (e.g. quick)' }) as never,
+    handler: async (a) => {
+      const t0 = performance.now();
+      const { pages, index } = await buildReport(a.files, { sets: a.set, profile: a.profile }, new RunStore(a.store), reportOut(a.out));
+      for (const p of pages) process.stdout.write(`${p.name}: ${p.finished}/${p.runs} runs → ${p.path}\n`);
+      process.stdout.write(`index → ${index} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+    },
+  };
+}

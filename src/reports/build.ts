@@ -1,0 +1,246 @@
+/**
+ * `sdd report`: one page per experiment (its planned runs, read from the store) and an index.
+ * Groups are runs sharing everything but prompt and seed; a group's metric is the mean over its
+ * runs, with a 95% Student-t interval over per-seed means (over runs when there is one seed).
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, join, relative, resolve } from 'node:path';
+import { stringify } from 'csv-stringify/sync';
+import type { TopLevelSpec } from 'vega-lite';
+import { mean, sampleStandardDeviation } from 'simple-statistics';
+import type { LoadOptions } from '../experiments/load.js';
+import { planAll } from '../cli/commands/experiments.js';
+import type { PlannedRun } from '../experiments/expand.js';
+import type { RunStore, RunSummary } from '../runs/store.js';
+import { gitInfo, PROJECT_ROOT } from '../runs/env.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { breakEven } from '../metrics/total_time.js';
+import { hqsCurves, metricBars, timeVsM, tradeoff, trainingCurves, type CurvePoint, type HqsPoint, type MetricRow } from './charts.js';
+import { escapeHtml, figureHtml, page, tableHtml, type Figure, type Table } from './html.js';
+import { renderSvg, svgToPng, validateSpec } from './render.js';
+
+const require = createRequire(import.meta.url);
+
+export const TABLE_METRICS = ['fid', 'clip_directional', 'clip_score', 'hit_rate', 'preservation_rate', 'hit_and_preserved', 'identity', 'tau_train_s', 'tau_infer_s'];
+const BAR_METRICS = ['fid', 'clip_directional', 'hit_rate', 'identity'];
+
+/** 97.5% quantiles of Student's t, df = 1..30 (standard table values). */
+const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+
+export function meanCi(values: number[]): { mean: number; lo: number; hi: number; n: number } {
+  const m = mean(values);
+  if (values.length < 2) return { mean: m, lo: m, hi: m, n: values.length };
+  const half = (T975[values.length - 2] ?? 1.96) * (sampleStandardDeviation(values) / Math.sqrt(values.length));
+  return { mean: m, lo: m - half, hi: m + half, n: values.length };
+}
+
+interface Group {
+  label: string;
+  method: string;
+  runs: RunSummary[];
+}
+
+export function groupLabel(r: PlannedRun): string {
+  const extra = Object.entries(r.config.point)
+    .filter(([k]) => k !== 'method.params.prompt' && k !== 'method')
+    .map(([k, v]) => `${k.replace(/^method\.params\./, '')}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  return [r.config.method.name, ...extra].join(' ');
+}
+
+function groupsOf(planned: PlannedRun[], store: RunStore): Group[] {
+  const map = new Map<string, Group>();
+  for (const r of planned) {
+    const label = groupLabel(r);
+    const g = map.get(label) ?? { label, method: r.config.method.name, runs: [] };
+    if (store.ids().includes(r.id)) g.runs.push(store.summary(r.id));
+    map.set(label, g);
+  }
+  return [...map.values()];
+}
+
+/** A finished run's metrics (result.json keeps them under `metrics`). */
+const res = (r: RunSummary): Record<string, unknown> => ((r.result?.metrics as Record<string, unknown> | undefined) ?? {});
+const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** Per-seed means (over prompts) of a metric, then mean ± CI over seeds (over runs if one seed). */
+export function groupMetric(g: Group, metric: string): ReturnType<typeof meanCi> | null {
+  const done = g.runs.filter((r) => r.status === 'finished' && num(res(r)[metric]) !== null);
+  if (!done.length) return null;
+  const bySeed = new Map<number, number[]>();
+  for (const r of done) bySeed.set(r.config!.seed, [...(bySeed.get(r.config!.seed) ?? []), num(res(r)[metric])!]);
+  const values = bySeed.size > 1 ? [...bySeed.values()].map((v) => mean(v)) : done.map((r) => num(res(r)[metric])!);
+  return meanCi(values);
+}
+
+async function figure(dir: string, id: string, title: string, spec: TopLevelSpec): Promise<Figure> {
+  const problems = validateSpec(spec);
+  if (problems.length) throw new Error(`chart ${id}: invalid Vega-Lite spec: ${problems.slice(0, 3).join('; ')}`);
+  const svg = await renderSvg(spec);
+  mkdirSync(join(dir, 'charts'), { recursive: true });
+  writeJsonAtomic(join(dir, 'charts', `${id}.vl.json`), spec);
+  writeFileAtomic(join(dir, 'charts', `${id}.svg`), svg);
+  writeFileAtomic(join(dir, 'charts', `${id}.png`), svgToPng(svg));
+  return { id, title, svg, spec, files: { vl: `charts/${id}.vl.json`, svg: `charts/${id}.svg`, png: `charts/${id}.png` } };
+}
+
+function readCsv(path: string): Array<Record<string, number>> {
+  const [head, ...lines] = readFileSync(path, 'utf-8').trim().split('\n');
+  const cols = head.split(',');
+  return lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [cols[i], Number(v)])));
+}
+
+function metricLines(run: RunSummary): CurvePoint[] {
+  const path = join(run.dir, 'metrics.jsonl');
+  if (!existsSync(path)) return [];
+  const out: CurvePoint[] = [];
+  for (const line of readFileSync(path, 'utf-8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const row = JSON.parse(line) as Record<string, number>;
+      for (const [k, v] of Object.entries(row)) if (k !== 'step' && k !== 't' && typeof v === 'number') out.push({ run: run.id, step: row.step, metric: k, value: v });
+    } catch {
+      // a torn last line of a running run
+    }
+  }
+  return out;
+}
+
+export interface ExperimentPage {
+  name: string;
+  file: string;
+  path: string;
+  runs: number;
+  finished: number;
+}
+
+/** Builds reports/<experiment>/index.html (+ csv, json, charts, grids) for one experiment file. */
+export async function buildExperimentPage(file: string, opts: LoadOptions, store: RunStore, out: string): Promise<ExperimentPage> {
+  const planned = planAll([file], opts);
+  const name = planned[0]?.config.experiment ?? basename(file);
+  const dir = join(out, name);
+  mkdirSync(dir, { recursive: true });
+  const groups = groupsOf(planned, store);
+  const metrics = TABLE_METRICS.filter((m) => groups.some((g) => groupMetric(g, m)));
+  // Main table: one row per group.
+  const main: Table = { title: 'Results (mean, 95% CI over seeds)', columns: ['method', ...metrics.flatMap((m) => [m, `${m} CI`]), 'runs'], rows: [], csv: 'results.csv' };
+  const json: Array<Record<string, unknown>> = [];
+  const bars: MetricRow[] = [];
+  for (const g of groups) {
+    const row: Array<string | number | null> = [g.label];
+    const rec: Record<string, unknown> = { group: g.label, method: g.method, runs: g.runs.map((r) => r.id) };
+    for (const m of metrics) {
+      const s = groupMetric(g, m);
+      row.push(s?.mean ?? null, s ? `${s.lo.toPrecision(3)} – ${s.hi.toPrecision(3)}` : null);
+      rec[m] = s;
+      if (s) bars.push({ group: g.label, metric: m, ...s });
+    }
+    row.push(`${g.runs.filter((r) => r.status === 'finished').length}/${planned.filter((p) => groupLabel(p) === g.label).length}`);
+    main.rows.push(row);
+    json.push(rec);
+  }
+  writeFileAtomic(join(dir, 'results.csv'), stringify([main.columns, ...main.rows]));
+  writeJsonAtomic(join(dir, 'results.json'), json);
+  // Per-prompt table.
+  const finished = groups.flatMap((g) => g.runs.filter((r) => r.status === 'finished').map((r) => ({ g, r })));
+  const perPrompt: Table = { title: 'Per prompt and run', columns: ['method', 'prompt', 'seed', 'run', ...metrics], rows: finished.map(({ g, r }) => [g.label, String(res(r).prompt ?? ''), r.config!.seed, r.id, ...metrics.map((m) => num(res(r)[m]))]), csv: 'runs.csv' };
+  writeFileAtomic(join(dir, 'runs.csv'), stringify([perPrompt.columns, ...perPrompt.rows]));
+  const figures: Figure[] = [];
+  for (const m of BAR_METRICS.filter((x) => metrics.includes(x))) figures.push(await figure(dir, `bars-${m}`, `${m} per method`, metricBars(bars, m, m)));
+  const hqs: HqsPoint[] = [];
+  for (const { r } of finished) {
+    const csv = join(r.dir, 'artifacts', 'hqs.csv');
+    if (!existsSync(csv) || hqs.some((p) => p.series === res(r).prompt)) continue;
+    const selected = new Set(((res(r).selection as { timesteps?: number[] } | undefined)?.timesteps ?? []) as number[]);
+    const rows = readCsv(csv);
+    const norm = (k: string) => {
+      const v = rows.map((x) => x[k]);
+      const lo = Math.min(...v);
+      const hi = Math.max(...v);
+      return v.map((x) => (hi > lo ? (x - lo) / (hi - lo) : 0));
+    };
+    const [n, h] = [norm('N'), norm('H')];
+    const hk = Object.keys(rows[0]).find((k) => k.startsWith('hqs_'))!;
+    rows.forEach((x, i) => hqs.push({ series: String(res(r).prompt), t: x.t, N: n[i], H: h[i], hqs: x[hk], selected: selected.has(x.t) }));
+  }
+  if (hqs.length) figures.push(await figure(dir, 'hqs', 'HQS over timesteps (normalised N̄, H̄; selected t marked)', hqsCurves(hqs, 'HQS per prompt')));
+  if (groups.some((g) => g.method === 'sdedit') && metrics.includes('fid') && metrics.includes('clip_directional')) {
+    const pts = groups.flatMap((g) => {
+      const f = groupMetric(g, 'fid');
+      const c = groupMetric(g, 'clip_directional');
+      return f && c ? [{ method: g.method, label: g.label.replace(/^\S+\s?/, '') || g.method, fid: f.mean, clip_directional: c.mean }] : [];
+    });
+    figures.push(await figure(dir, 'tradeoff', 'Fidelity–editability trade-off', tradeoff(pts, 'FID vs directional CLIP')));
+  }
+  const times = groups.flatMap((g) => {
+    const tr = groupMetric(g, 'tau_train_s');
+    const inf = groupMetric(g, 'tau_infer_s');
+    return tr && inf ? [{ method: g.label, tau_train: tr.mean, tau_infer: inf.mean }] : [];
+  });
+  if (times.length >= 2) {
+    const n = Math.max(1, new Set(finished.map(({ r }) => res(r).prompt)).size);
+    const be = times.flatMap((a, i) => times.slice(i + 1).flatMap((b) => {
+      const ta = { train_s: a.tau_train, infer_s: a.tau_infer };
+      const tb = { train_s: b.tau_train, infer_s: b.tau_infer };
+      // Whichever trains longer catches up per image (if it is faster per image at all).
+      const m = breakEven(ta, tb) ?? breakEven(tb, ta);
+      return m === null || m === 0 ? [] : [{ pair: `${a.method} vs ${b.method}`, m }];
+    }));
+    figures.push(await figure(dir, 'time', 'Total time vs images per prompt (Eq. 13–15)', timeVsM(times, n, 200, be, 'total time')));
+  }
+  const curves = finished.slice(0, 12).flatMap(({ r }) => metricLines(r));
+  if (curves.length) figures.push(await figure(dir, 'training', 'Training curves (metrics.jsonl)', trainingCurves(curves, 'training')));
+  // Image grids.
+  const grids: string[] = [];
+  for (const { g, r } of finished.slice(0, 30)) {
+    const src = join(r.dir, 'artifacts', 'edits.png');
+    if (!existsSync(src)) continue;
+    mkdirSync(join(dir, 'grids'), { recursive: true });
+    copyFileSync(src, join(dir, 'grids', `${r.id}.png`));
+    grids.push(`<figure><figcaption>${escapeHtml(g.label)} · ${escapeHtml(res(r).prompt ?? '')} · seed ${r.config!.seed} (top: originals, bottom: edits)</figcaption><img class="grid" src="grids/${escapeHtml(r.id)}.png" alt="edits"></figure>`);
+  }
+  const git = gitInfo();
+  const backends = [...new Set(finished.map(({ r }) => String((r.env as { backend?: { choice?: string } } | null)?.backend?.choice ?? r.env?.backend ?? '?')))];
+  const provenance = [
+    `experiment file ${escapeHtml(file)}`,
+    `${planned.length} planned runs, ${finished.length} finished`,
+    `seeds ${escapeHtml([...new Set(planned.map((p) => p.config.seed))].join(', '))}`,
+    `backend ${escapeHtml(backends.join(', ') || '—')}`,
+    `report git ${escapeHtml(git.sha?.slice(0, 10) ?? '—')}${git.dirty ? ' (dirty)' : ''}`,
+    `runs: ${planned.map((p) => escapeHtml(p.id)).join(' ')}`,
+  ].join(' · ');
+  const body = [tableHtml(main), ...figures.map(figureHtml), tableHtml(perPrompt), grids.length ? `<h2>Edits</h2>${grids.join('\n')}` : ''].join('\n');
+  writeFileAtomic(join(dir, 'index.html'), page({ title: name, vendor: '../vendor', body, provenance }));
+  return { name, file, path: join(dir, 'index.html'), runs: planned.length, finished: finished.length };
+}
+
+/** Copies the browser bundles next to the pages (offline, no CDN). */
+export function copyVendor(out: string): void {
+  const dir = join(out, 'vendor');
+  mkdirSync(dir, { recursive: true });
+  const files: Array<[string, string]> = [
+    ['vega', 'build/vega.min.js'],
+    ['vega-lite', 'build/vega-lite.min.js'],
+    ['vega-embed', 'build/vega-embed.min.js'],
+  ];
+  for (const [pkg, rel] of files) {
+    const root = join(require.resolve(pkg).split(`node_modules/${pkg}/`)[0], 'node_modules', pkg);
+    copyFileSync(join(root, rel), join(dir, basename(rel)));
+  }
+}
+
+export async function buildReport(files: string[], opts: LoadOptions, store: RunStore, out: string): Promise<{ pages: ExperimentPage[]; index: string }> {
+  mkdirSync(out, { recursive: true });
+  copyVendor(out);
+  const pages: ExperimentPage[] = [];
+  for (const f of files) pages.push(await buildExperimentPage(f, opts, store, out));
+  const rows = pages.map((p) => `<tr><td><a href="${escapeHtml(relative(out, p.path))}">${escapeHtml(p.name)}</a></td><td>${escapeHtml(p.file)}</td><td>${p.finished}/${p.runs}</td></tr>`).join('\n');
+  const index = join(out, 'index.html');
+  writeFileAtomic(index, page({ title: 'sdd-bench reports', vendor: 'vendor', body: `<table><thead><tr><th>experiment</th><th>file</th><th>finished</th></tr></thead><tbody>${rows}</tbody></table>`, provenance: `generated ${escapeHtml(new Date().toISOString())}` }));
+  return { pages, index };
+}
+
+/** The report folder: --out, else $SDD_REPORTS, else <project>/reports. */
+export function reportOut(out?: string): string {
+  return resolve(out ?? process.env.SDD_REPORTS ?? join(PROJECT_ROOT, 'reports'));
+}

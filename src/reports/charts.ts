@@ -1,0 +1,125 @@
+/**
+ * Vega-Lite specs for every chart kind the experiments use. Builders take plain rows (no run
+ * store types), so tests feed them synthetic data and the report feeds them run results.
+ */
+import type { TopLevelSpec } from 'vega-lite';
+
+const top = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', background: 'white' } as const;
+const base = { ...top, width: 360, height: 220 } as const;
+
+export interface MetricRow {
+  group: string;
+  metric: string;
+  mean: number;
+  lo: number;
+  hi: number;
+  n: number;
+}
+
+/** Bars of a metric per group with confidence-interval error bars (Tables 1–3). */
+export function metricBars(rows: MetricRow[], metric: string, title: string): TopLevelSpec {
+  return {
+    ...base,
+    title,
+    data: { values: rows.filter((r) => r.metric === metric) },
+    encoding: { x: { field: 'group', type: 'nominal', title: null, sort: null } },
+    layer: [
+      { mark: 'bar', encoding: { y: { field: 'mean', type: 'quantitative', title: metric }, tooltip: [{ field: 'group' }, { field: 'mean', format: '.4g' }, { field: 'n' }] } },
+      { mark: { type: 'errorbar', ticks: true }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+    ],
+  } as TopLevelSpec;
+}
+
+export interface HqsPoint {
+  series: string; // prompt
+  t: number;
+  N: number;
+  H: number;
+  hqs: number;
+  selected: boolean;
+}
+
+/** Normalised N̄, H̄ and HQS over t per prompt, selected timesteps marked (paper Fig. 4). */
+export function hqsCurves(points: HqsPoint[], title: string): TopLevelSpec {
+  return {
+    ...top, // faceted: sizes go on the inner spec
+    title,
+    data: { values: points },
+    transform: [{ fold: ['N', 'H', 'hqs'], as: ['quantity', 'value'] }],
+    facet: { field: 'series', type: 'nominal', title: null },
+    columns: 3,
+    spec: {
+      width: 220,
+      height: 150,
+      layer: [
+        { mark: { type: 'line', point: false }, encoding: { x: { field: 't', type: 'quantitative', title: 't' }, y: { field: 'value', type: 'quantitative', title: null }, color: { field: 'quantity', type: 'nominal', title: null } } },
+        {
+          transform: [{ filter: 'datum.selected && datum.quantity === "hqs"' }],
+          mark: { type: 'point', filled: true, size: 50, color: 'black' },
+          encoding: { x: { field: 't', type: 'quantitative' }, y: { field: 'value', type: 'quantitative' }, tooltip: [{ field: 't' }, { field: 'value', format: '.3f' }] },
+        },
+      ],
+    },
+  } as unknown as TopLevelSpec;
+}
+
+export interface TradeoffPoint {
+  method: string;
+  label: string;
+  fid: number;
+  clip_directional: number;
+}
+
+/** FID (lower: more faithful) vs directional CLIP (higher: more edited), SDEdit's strengths as a line. */
+export function tradeoff(points: TradeoffPoint[], title: string): TopLevelSpec {
+  return {
+    ...base,
+    title,
+    data: { values: points },
+    layer: [
+      { transform: [{ filter: 'datum.method === "sdedit"' }], mark: { type: 'line', point: true }, encoding: { x: { field: 'fid', type: 'quantitative', title: 'FID (edited vs original)' }, y: { field: 'clip_directional', type: 'quantitative', title: 'directional CLIP' }, order: { field: 'label' } } },
+      { mark: { type: 'point', filled: true, size: 80 }, encoding: { x: { field: 'fid', type: 'quantitative' }, y: { field: 'clip_directional', type: 'quantitative' }, color: { field: 'method', type: 'nominal' }, tooltip: [{ field: 'method' }, { field: 'label' }, { field: 'fid', format: '.3g' }, { field: 'clip_directional', format: '.3f' }] } },
+      { mark: { type: 'text', dy: -10, fontSize: 9 }, encoding: { x: { field: 'fid', type: 'quantitative' }, y: { field: 'clip_directional', type: 'quantitative' }, text: { field: 'label' } } },
+    ],
+  } as TopLevelSpec;
+}
+
+export interface MethodTime {
+  method: string;
+  tau_train: number;
+  tau_infer: number;
+}
+
+/** τ_total(m) = n·τ_train + m·n·τ_infer per method (Eq. 13–14), with break-even m of Eq. 15 marked. */
+export function timeVsM(times: MethodTime[], n: number, maxM: number, breakEvens: Array<{ pair: string; m: number }>, title: string): TopLevelSpec {
+  const ms = Array.from({ length: 41 }, (_, i) => Math.round((i / 40) * maxM));
+  const values = times.flatMap((t) => ms.map((m) => ({ method: t.method, m, total: n * t.tau_train + m * n * t.tau_infer })));
+  return {
+    ...base,
+    title,
+    layer: [
+      { data: { values }, mark: 'line', encoding: { x: { field: 'm', type: 'quantitative', title: 'images per prompt (m)' }, y: { field: 'total', type: 'quantitative', title: `total time for n = ${n} prompts (s)` }, color: { field: 'method', type: 'nominal' } } },
+      { data: { values: breakEvens.filter((b) => b.m <= maxM) }, mark: { type: 'rule', strokeDash: [4, 3] }, encoding: { x: { field: 'm', type: 'quantitative' }, tooltip: [{ field: 'pair' }, { field: 'm', format: '.1f' }] } },
+    ],
+  } as TopLevelSpec;
+}
+
+export interface CurvePoint {
+  run: string;
+  step: number;
+  metric: string;
+  value: number;
+}
+
+/** Per-step training scalars from metrics.jsonl, one line per run, one panel per metric. */
+export function trainingCurves(points: CurvePoint[], title: string): TopLevelSpec {
+  return {
+    ...top,
+    title,
+    data: { values: points },
+    facet: { field: 'metric', type: 'nominal', title: null },
+    columns: 3,
+    resolve: { scale: { y: 'independent' } },
+    spec: { width: 220, height: 140, mark: { type: 'line', strokeWidth: 1 }, encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'value', type: 'quantitative', title: null }, color: { field: 'run', type: 'nominal', legend: null } } },
+  } as unknown as TopLevelSpec;
+}

@@ -1,0 +1,105 @@
+/**
+ * Reports: every chart kind from synthetic data validates against the Vega-Lite schema and
+ * renders to SVG and PNG; a page built from fixture runs (one prompt carries a <script> tag)
+ * loads from file:// in headless Debian chromium with every chart rendered, no console errors,
+ * and the tag escaped.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmp, writeFiles } from '../../test/helpers.js';
+import { planAll } from '../cli/commands/experiments.js';
+import { registerBuiltinMethods } from '../methods/index.js';
+import { RunStore } from '../runs/store.js';
+import { toPng } from '../util/image_io.js';
+import { hqsCurves, metricBars, timeVsM, tradeoff, trainingCurves } from './charts.js';
+import { renderSvg, svgToPng, validateSpec } from './render.js';
+import { buildReport, meanCi } from './build.js';
+import { escapeHtml } from './html.js';
+
+registerBuiltinMethods();
+
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+
+/** Loads a page headless and returns its body tag after scripts ran. */
+export function loadInChromium(url: string, screenshot?: string): string {
+  if (!CHROMIUM) throw new Error('chromium is not installed (apt-get install chromium; .ci/run does)');
+  const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', `--user-data-dir=${tmp('chromium-')}`, '--virtual-time-budget=15000'];
+  if (screenshot) execFileSync(CHROMIUM, [...flags, '--window-size=1100,1600', '--hide-scrollbars', `--screenshot=${screenshot}`, url], { stdio: 'ignore', timeout: 60_000 });
+  return execFileSync(CHROMIUM, [...flags, '--dump-dom', url], { encoding: 'utf-8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
+}
+
+test('every chart kind validates against the shipped Vega-Lite schema and renders to SVG and PNG', async () => {
+  const specs = [
+    metricBars([{ group: 'sdd', metric: 'fid', mean: 3, lo: 2, hi: 4, n: 3 }, { group: 'sdedit', metric: 'fid', mean: 5, lo: 4, hi: 7, n: 3 }], 'fid', 'FID'),
+    hqsCurves([50, 100, 150].map((t) => ({ series: 'a face with red hair', t, N: t / 150, H: 1 - t / 150, hqs: (2 * t) / 150 - 1, selected: t > 60 })), 'HQS'),
+    tradeoff([{ method: 'sdedit', label: 's=0.3', fid: 3, clip_directional: 0.1 }, { method: 'sdd', label: 'sdd', fid: 2, clip_directional: 0.25 }], 'tradeoff'),
+    timeVsM([{ method: 'sdd', tau_train: 100, tau_infer: 0.01 }, { method: 'sdedit', tau_train: 0, tau_infer: 2 }], 10, 100, [{ pair: 'sdd vs sdedit', m: 50.25 }], 'time'),
+    trainingCurves([0, 1, 2].map((s) => ({ run: 'r1', step: s, metric: 'loss', value: 3 - s })), 'train'),
+  ];
+  for (const spec of specs) {
+    assert.deepEqual(validateSpec(spec), []);
+    const svg = await renderSvg(spec);
+    assert.match(svg, /^<svg[\s\S]*<\/svg>$/);
+    assert.deepEqual([...svgToPng(svg).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+  }
+  assert.ok(validateSpec({ mark: 'nope' } as never).length > 0, 'an invalid spec is reported');
+});
+
+test('mean and 95% Student-t interval (SciPy: t.ppf(0.975, 2) = 4.3027)', () => {
+  const r = meanCi([1, 2, 3]);
+  assert.equal(r.mean, 2);
+  assert.ok(Math.abs(r.hi - (2 + 4.303 / Math.sqrt(3))) < 1e-9);
+  assert.deepEqual(meanCi([5]), { mean: 5, lo: 5, hi: 5, n: 1 });
+  assert.equal(escapeHtml(`<script>"&'`), '&lt;script&gt;&quot;&amp;&#39;');
+});
+
+test('a report page from fixture runs loads in headless chromium: charts render, no errors, strings escaped', async () => {
+  const root = tmp();
+  const evil = 'hair:<script>window.__pwned=1</script>';
+  writeFiles(root, {
+    'exp.yaml': `name: fixture
+world: toyfaces
+method:
+  name: sdd
+  params: { prompt: x, selection: { strategy: threshold, xi: 0.2 } }
+seeds: [0, 1]
+sweep:
+  method.params.prompt: ["${evil}", "glasses:none->glasses"]
+  method.params.lambda_l2: [1, 10]
+`,
+  });
+  const store = new RunStore(join(root, 'runs'));
+  const file = join(root, 'exp.yaml');
+  const runs = planAll([file], {});
+  assert.equal(runs.length, 8);
+  const img = new Float32Array(8 * 8 * 3).fill(0.5);
+  runs.forEach((r, i) => {
+    const dir = store.prepare(r.id, r.config);
+    const prompt = r.config.method.params.prompt as string;
+    writeFileSync(join(dir, 'result.json'), JSON.stringify({ id: r.id, metrics: { prompt, fid: 5 + i, clip_directional: 0.1 + i / 100, hit_rate: 0.5, identity: 0.9, tau_train_s: 100 + i, tau_infer_s: 0.01, selection: { timesteps: [300, 400] } } }));
+    writeFileSync(join(dir, 'metrics.jsonl'), [0, 1, 2].map((s) => JSON.stringify({ step: s, loss: 3 - s + i / 10, t: 300 })).join('\n') + '\n');
+    mkdirSync(join(dir, 'artifacts'), { recursive: true });
+    writeFileSync(join(dir, 'artifacts', 'hqs.csv'), 't,N,H,hqs_paper\n' + [100, 200, 300, 400].map((ts) => `${ts},${ts / 400},${1 - ts / 800},${ts / 400 - 0.5}`).join('\n') + '\n');
+    writeFileSync(join(dir, 'artifacts', 'edits.png'), toPng(img, 8, 8));
+  });
+  const out = join(root, 'reports');
+  const { pages } = await buildReport([file], {}, store, out);
+  const html = readFileSync(pages[0].path, 'utf-8');
+  assert.ok(!html.includes('<script>window.__pwned'), 'the prompt is escaped');
+  assert.ok(html.includes('&lt;script&gt;window.__pwned=1&lt;/script&gt;'));
+  const charts = (html.match(/class="chart"/g) ?? []).length;
+  assert.ok(charts >= 5, `${charts} charts`);
+  const csv = readFileSync(join(out, 'fixture', 'results.csv'), 'utf-8').trim().split('\n');
+  assert.equal(csv.length, 3, 'header + one row per group (lambda_l2 = 1, 10)');
+  const dom = loadInChromium(`file://${pages[0].path}`, join(root, 'shot.png'));
+  const body = /<body([^>]*)>/.exec(dom)![1];
+  assert.match(body, /data-errors="0"/);
+  assert.match(body, new RegExp(`data-rendered="${charts}"`));
+  assert.ok(!/<script>window\.__pwned/.test(dom) && dom.includes('&lt;script&gt;window.__pwned'), 'the browser shows the tag as text, runs nothing');
+  assert.ok(readFileSync(join(root, 'shot.png')).length > 10_000, 'screenshot written');
+  const index = loadInChromium(`file://${join(out, 'index.html')}`);
+  assert.match(index, /data-errors="0"/);
+});
