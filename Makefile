@@ -8,11 +8,15 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps test typecheck unit table1 bench bench-kernels bench-pool bench-unet bench-fid profile doctor schema clean
+.PHONY: help deps test typecheck unit table1 table2 ablation tradeoff zoo bench bench-kernels bench-pool bench-unet bench-fid profile doctor schema clean
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
+	@echo "make table2    Table 2: SDD vs StyleCLIP per prompt group"
+	@echo "make ablation  Table 3: SDD timestep-selection strategies"
+	@echo "make zoo       retrain the toyfaces models from scratch"
 	@echo "make test      typecheck + the whole test suite (node:test)"
+	@echo "               (any table target takes PROFILE=quick for its small version)"
 	@echo "make bench     benchmarks (results in bench/results/)"
 	@echo "make doctor    which compute backend runs here and why"
 
@@ -37,10 +41,31 @@ schema: deps
 	$(SDD) schema > experiment.schema.json
 
 # Table 1 needs the toyfaces zoo (#3), metrics (#4), reports (#5), SDD (#6) and baselines (#7).
+# PROFILE=quick runs the small version of an experiment (tests, CI); JOBS runs at a time (one per core).
+PROFILE ?=
+JOBS ?= 2
+PFLAG = $(if $(PROFILE),--profile $(PROFILE),)
+TABLE1 = experiments/table1/sdd.yaml experiments/table1/sdedit.yaml experiments/table1/ddib.yaml experiments/table1/diffae.yaml
+TABLE2 = experiments/table1/sdd.yaml experiments/table2/styleclip.yaml
+
 table1: deps
-	@$(SDD) doctor
-	@echo "make table1: not available yet — it needs the SDD method and the baselines (issues #3-#7)." >&2
-	@exit 2
+	$(SDD) run $(TABLE1) $(PFLAG) --jobs $(JOBS) --no-report
+	$(SDD) report $(TABLE1) $(PFLAG) --combine table1
+
+table2: deps
+	$(SDD) run $(TABLE2) $(PFLAG) --jobs $(JOBS) --no-report
+	$(SDD) report $(TABLE2) $(PFLAG) --combine table2
+
+ablation: deps
+	$(SDD) run experiments/ablation.yaml $(PFLAG) --jobs $(JOBS)
+
+tradeoff: deps
+	$(SDD) run experiments/tradeoff.yaml experiments/table1/sdd.yaml $(PFLAG) --jobs $(JOBS) --no-report
+	$(SDD) report experiments/tradeoff.yaml experiments/table1/sdd.yaml $(PFLAG) --combine tradeoff
+
+# Retrains every zoo model from scratch (resumable; see datasets/toyfaces/README.md).
+zoo: deps
+	$(SDD) zoo train
 
 bench: bench-kernels bench-pool bench-unet bench-fid
 

@@ -8,7 +8,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UserError, located } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
-import { deepMerge, isPlain, setPath, type Plain } from './merge.js';
+import { deepMerge, getPath, isPlain, setPath, type Plain } from './merge.js';
 import { experimentSchema, type Experiment } from './schema.js';
 import { getMethod } from '../methods/registry.js';
 
@@ -93,7 +93,8 @@ export function loadExperiment(path: string, opts: LoadOptions = {}): LoadedExpe
     }
     for (const [k, v] of Object.entries(prof)) {
       try {
-        setPath(value, k, v);
+        // A mapping merges into what is there (as includes do): a profile can narrow one sweep key.
+        setPath(value, k, isPlain(v) ? deepMerge(getPath(value, k), v) : v);
       } catch (e) {
         throw new UserError(`${file}: profiles.${opts.profile}.${k}: ${(e as Error).message}`);
       }

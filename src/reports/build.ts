@@ -3,7 +3,7 @@
  * Groups are runs sharing everything but prompt and seed; a group's metric is the mean over its
  * runs, with a 95% Student-t interval over per-seed means (over runs when there is one seed).
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join, relative, resolve } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
@@ -114,10 +114,14 @@ export interface ExperimentPage {
   finished: number;
 }
 
-/** Builds reports/<experiment>/index.html (+ csv, json, charts, grids) for one experiment file. */
-export async function buildExperimentPage(file: string, opts: LoadOptions, store: RunStore, out: string): Promise<ExperimentPage> {
-  const planned = planAll([file], opts);
-  const name = planned[0]?.config.experiment ?? basename(file);
+/**
+ * Builds reports/<name>/index.html (+ csv, json, charts, grids) for experiment files: one file
+ * (named after its experiment), or several combined under one name (Table 1: one file per method).
+ */
+export async function buildExperimentPage(files: string[], opts: LoadOptions, store: RunStore, out: string, combined?: string): Promise<ExperimentPage> {
+  const planned = planAll(files, opts);
+  const name = combined ?? planned[0]?.config.experiment ?? basename(files[0]);
+  const file = files.join(' ');
   const dir = join(out, name);
   mkdirSync(dir, { recursive: true });
   const groups = groupsOf(planned, store);
@@ -229,11 +233,17 @@ export function copyVendor(out: string): void {
   }
 }
 
-export async function buildReport(files: string[], opts: LoadOptions, store: RunStore, out: string): Promise<{ pages: ExperimentPage[]; index: string }> {
+export async function buildReport(files: string[], opts: LoadOptions, store: RunStore, out: string, combine?: string): Promise<{ pages: ExperimentPage[]; index: string }> {
   mkdirSync(out, { recursive: true });
   copyVendor(out);
   const pages: ExperimentPage[] = [];
-  for (const f of files) pages.push(await buildExperimentPage(f, opts, store, out));
+  if (combine) pages.push(await buildExperimentPage(files, opts, store, out, combine));
+  else for (const f of files) pages.push(await buildExperimentPage([f], opts, store, out));
+  // The index lists every page in the folder, not only this call's (earlier reports stay linked).
+  for (const d of existsSync(out) ? readdirSync(out, { withFileTypes: true }) : []) {
+    const p = join(out, d.name, 'index.html');
+    if (d.isDirectory() && existsSync(p) && !pages.some((x) => x.path === p)) pages.push({ name: d.name, file: '(earlier report)', path: p, runs: 0, finished: 0 });
+  }
   const rows = pages.map((p) => `<tr><td><a href="${escapeHtml(relative(out, p.path))}">${escapeHtml(p.name)}</a></td><td>${escapeHtml(p.file)}</td><td>${p.finished}/${p.runs}</td></tr>`).join('\n');
   const index = join(out, 'index.html');
   writeFileAtomic(index, page({ title: 'sdd-bench reports', vendor: 'vendor', body: `<table><thead><tr><th>experiment</th><th>file</th><th>finished</th></tr></thead><tbody>${rows}</tbody></table>`, provenance: `generated ${escapeHtml(new Date().toISOString())}` }));

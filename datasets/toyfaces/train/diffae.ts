@@ -136,7 +136,7 @@ export const DIFFAE_SPEC: ZooTrainSpec<'diffae'> = {
   config: DIFFAE_DEFAULT,
   role: 'DiffAE semantic encoder + conditional latent diffusion decoder, with linear attribute classifiers on z_sem',
   version: 1,
-  settings: { steps: 3000, batch: 48, lr: 1e-3, seed: 0, trainN: 24_000, evalN: 256, size: 32, checkpointEvery: 200 },
+  settings: { steps: 2000, batch: 32, lr: 1.5e-3, seed: 0, trainN: 24_000, evalN: 256, size: 32, checkpointEvery: 200 },
   data: (pool, o, log) => diffaeData(o, pool, log),
   async finalize(params, pool, o) {
     await fitClassifiers(params, DIFFAE_DEFAULT, await loadImageSet('train', Math.min(o.trainN, 4000), o.size, pool));

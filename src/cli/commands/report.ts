@@ -9,6 +9,7 @@ interface ReportArgs {
   store?: string;
   set?: string[];
   profile?: string;
+  combine?: string;
 }
 
 
@@ -21,11 +22,12 @@ export function reportCommand(): CommandModule<object, ReportArgs> {
         .positional('files', { type: 'string', array: true, demandOption: true })
         .option('out', { type: 'string', describe: 'output folder (default: $SDD_REPORTS or ./reports)' })
         .option('set', { type: 'string', array: true, describe: 'override a key: a.b.c=value (repeatable)' })
-        .option('profile', { type: 'string', describe: 'the profile the runs used (e.g. quick)' }) as never,
+        .option('profile', { type: 'string', describe: 'the profile the runs used (e.g. quick)' })
+        .option('combine', { type: 'string', describe: 'one page of this name for all the files (e.g. table1)' }) as never,
     handler: async (a) => {
       const t0 = performance.now();
-      const { pages, index } = await buildReport(a.files, { sets: a.set, profile: a.profile }, new RunStore(a.store), reportOut(a.out));
-      for (const p of pages) process.stdout.write(`${p.name}: ${p.finished}/${p.runs} runs → ${p.path}\n`);
+      const { pages, index } = await buildReport(a.files, { sets: a.set, profile: a.profile }, new RunStore(a.store), reportOut(a.out), a.combine);
+      for (const p of pages.filter((x) => x.runs > 0)) process.stdout.write(`${p.name}: ${p.finished}/${p.runs} runs → ${p.path}\n`);
       process.stdout.write(`index → ${index} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
     },
   };

@@ -7,6 +7,7 @@ import { createProgress } from '../../exec/progress.js';
 import { didYouMean } from '../../util/suggest.js';
 import { ZOO, ZOO_NAMES } from '../../../datasets/toyfaces/zoo/index.js';
 import { modelDir, readWeights, zooModels } from '../../../datasets/toyfaces/zoo/store.js';
+import { zooGrid } from '../../../datasets/toyfaces/zoo/grid.js';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { gitInfo } from '../../runs/env.js';
@@ -26,23 +27,32 @@ interface ZooArgs {
   'train-n'?: number;
   'eval-n'?: number;
   write: boolean;
+  out?: string;
   backend?: string;
 }
 
 export function zooCommand(setCode: (c: number) => void): CommandModule<object, ZooArgs> {
   return {
     command: 'zoo <action> [models..]',
-    describe: 'train | eval | verify the toyfaces models (default: all)',
+    describe: 'train | eval | verify the toyfaces models (default: all); grid writes the README picture',
     builder: (y) =>
       y
-        .positional('action', { choices: ['train', 'eval', 'verify'] as const, demandOption: true })
+        .positional('action', { choices: ['train', 'eval', 'verify', 'grid'] as const, demandOption: true })
         .positional('models', { type: 'string', array: true })
         .option('json', { type: 'boolean', default: false })
         .option('steps', { type: 'number', describe: 'train: override the step count (smoke runs)' })
         .option('train-n', { type: 'number', describe: 'train: override the number of training images' })
         .option('eval-n', { type: 'number', describe: 'train: override the number of test images evaluated' })
+        .option('out', { type: 'string', describe: 'grid: the PNG to write (default docs/zoo-grid.png)' })
         .option('write', { type: 'boolean', default: false, describe: 'eval: store the measured numbers in the card (weights untouched), e.g. after an evaluation protocol changed' }) as never,
     handler: async (a) => {
+      if (a.action === 'grid') {
+        await initBackend(backendChoice(a.backend));
+        const out = a.out ?? 'docs/zoo-grid.png';
+        const { rows } = zooGrid(out);
+        process.stdout.write(`${out}: rows = ${rows.join('; ')}\n`);
+        return;
+      }
       let names = pick(a.models);
       if (a.action === 'eval' && !a.models?.length) {
         // Evaluating "everything" means everything shipped; say what is not.
