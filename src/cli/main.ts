@@ -1,4 +1,5 @@
 /** The `sdd` command line. Each command's handler lives in src/cli/commands/. */
+import { hqsCommand } from './commands/hqs.js';
 import { reportCommand } from './commands/report.js';
 import yargs, { type Argv } from 'yargs';
 import { UserError } from '../errors.js';
@@ -42,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(worldCommand(setCode))
     .command(fidCommand(setCode))
     .command(reportCommand())
+    .command(hqsCommand())
     .command(runOneCommand(setCode))
     .help()
     .version(false)
