@@ -6,8 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dumpDom, screenshot } from '../util/chromium.js';
 import { join } from 'node:path';
 import { tmp, writeFiles } from '../../test/helpers.js';
 import { planAll } from '../cli/commands/experiments.js';
@@ -21,14 +21,10 @@ import { escapeHtml } from './html.js';
 
 registerBuiltinMethods();
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-
-/** Loads a page headless and returns its body tag after scripts ran. */
-export function loadInChromium(url: string, screenshot?: string): string {
-  if (!CHROMIUM) throw new Error('chromium is not installed (apt-get install chromium; .ci/run does)');
-  const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', `--user-data-dir=${tmp('chromium-')}`, '--virtual-time-budget=15000'];
-  if (screenshot) execFileSync(CHROMIUM, [...flags, '--window-size=1100,1600', '--hide-scrollbars', `--screenshot=${screenshot}`, url], { stdio: 'ignore', timeout: 60_000 });
-  return execFileSync(CHROMIUM, [...flags, '--dump-dom', url], { encoding: 'utf-8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
+/** Loads a page headless and returns its DOM after scripts ran (optionally a screenshot too). */
+function loadInChromium(url: string, shot?: string): string {
+  if (shot) screenshot(url, shot);
+  return dumpDom(url);
 }
 
 test('every chart kind validates against the shipped Vega-Lite schema and renders to SVG and PNG', async () => {

@@ -1,6 +1,8 @@
 /** sdd report — Vega-Lite report pages for experiments, from the run store. */
 import type { CommandModule } from 'yargs';
+import { resolve } from 'node:path';
 import { RunStore } from '../../runs/store.js';
+import { screenshot } from '../../util/chromium.js';
 import { buildReport, reportOut } from '../../reports/build.js';
 
 interface ReportArgs {
@@ -10,6 +12,7 @@ interface ReportArgs {
   set?: string[];
   profile?: string;
   combine?: string;
+  screenshot?: string;
 }
 
 
@@ -23,11 +26,16 @@ export function reportCommand(): CommandModule<object, ReportArgs> {
         .option('out', { type: 'string', describe: 'output folder (default: $SDD_REPORTS or ./reports)' })
         .option('set', { type: 'string', array: true, describe: 'override a key: a.b.c=value (repeatable)' })
         .option('profile', { type: 'string', describe: 'the profile the runs used (e.g. quick)' })
+        .option('screenshot', { type: 'string', describe: 'also write a PNG screenshot of the (first) page (needs chromium)' })
         .option('combine', { type: 'string', describe: 'one page of this name for all the files (e.g. table1)' }) as never,
     handler: async (a) => {
       const t0 = performance.now();
       const { pages, index } = await buildReport(a.files, { sets: a.set, profile: a.profile }, new RunStore(a.store), reportOut(a.out), a.combine);
       for (const p of pages.filter((x) => x.runs > 0)) process.stdout.write(`${p.name}: ${p.finished}/${p.runs} runs → ${p.path}\n`);
+      if (a.screenshot && pages[0]) {
+        screenshot(`file://${pages[0].path}`, resolve(a.screenshot));
+        process.stdout.write(`screenshot → ${a.screenshot}\n`);
+      }
       process.stdout.write(`index → ${index} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
     },
   };
