@@ -8,7 +8,7 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps test typecheck unit table1 table2 ablation tradeoff zoo bench bench-kernels bench-pool bench-unet bench-fid profile doctor schema clean
+.PHONY: help deps test typecheck unit table1 table2 ablation tradeoff zoo bench bench-kernels bench-pool bench-unet bench-fid bench-time profile doctor schema clean
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
@@ -67,7 +67,11 @@ tradeoff: deps
 zoo: deps
 	$(SDD) zoo train
 
-bench: bench-kernels bench-pool bench-unet bench-fid
+bench: bench-kernels bench-pool bench-unet bench-fid bench-time
+
+# Eq. 13–15 on the shipped zoo: SDD vs SDEdit totals and the break-even m (minutes).
+bench-time: deps
+	$(NODE) --import tsx bench/total_time.ts
 
 bench-kernels: deps
 	$(NODE) --import tsx bench/kernels.ts
