@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { EditPromptSpec, World } from '../world/types.js';
 import { fidFromFeatures } from '../metrics/fid.js';
+import { kernelInceptionDistance } from '../metrics/kid.js';
 import { clipScore, directionalSimilarity, textDirection } from '../metrics/clip.js';
 import { editAccuracy, identitySimilarity } from '../metrics/attributes.js';
 import type { ResultValue } from '../methods/types.js';
@@ -41,6 +42,8 @@ const flat = (rows: Float32Array[]) => {
 
 export interface EditMetrics {
   fid: number;
+  kid: number | null;
+  kid_std: number | null;
   clip_directional: number;
   clip_score: number;
   zero_edits: number;
@@ -57,6 +60,8 @@ export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Fl
   const n = fo.length;
   const d = fo[0].length;
   const fid = fidFromFeatures(flat(fe), n, flat(fo), n, d);
+  // KID with subsets of min(n, 1000) (torch-fidelity's default size when n allows), 100 subsets, seed 0.
+  const kid = n >= 2 ? kernelInceptionDistance(flat(fe), n, flat(fo), n, d, { subsetSize: Math.min(n, 1000), subsets: 100, seed: 0 }) : null;
   const io = batched(world, original, (x) => world.clip.imageEmbed(x)) as Float32Array[];
   const ie = batched(world, edited, (x) => world.clip.imageEmbed(x)) as Float32Array[];
   const texts = tf.tidy(() => world.clip.textEmbed([prompt.text, prompt.sourceText]));
@@ -73,6 +78,8 @@ export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Fl
   return {
     metrics: {
       fid,
+      kid: kid?.kid_mean ?? null,
+      kid_std: kid?.kid_std ?? null,
       clip_directional: dir.clip_directional,
       clip_score: score.clip_score,
       zero_edits: dir.zero_edits,
@@ -85,6 +92,8 @@ export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Fl
     info: {
       fid_features: world.fid.id,
       fid_dims: d,
+      fid_n: n,
+      kid_subset_size: kid?.subset_size ?? null,
       clip_model: world.clip.id,
       clip_prompts: { target: prompt.text, source: prompt.sourceText },
       identity_model: world.identity.id,

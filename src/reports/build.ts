@@ -22,7 +22,7 @@ import { renderSvg, svgToPng, validateSpec } from './render.js';
 
 const require = createRequire(import.meta.url);
 
-export const TABLE_METRICS = ['fid', 'clip_directional', 'clip_score', 'hit_rate', 'preservation_rate', 'hit_and_preserved', 'identity', 'tau_train_s', 'tau_infer_s'];
+export const TABLE_METRICS = ['fid', 'kid', 'clip_directional', 'clip_score', 'hit_rate', 'preservation_rate', 'hit_and_preserved', 'identity', 'tau_train_s', 'tau_infer_s'];
 const BAR_METRICS = ['fid', 'clip_directional', 'hit_rate', 'identity'];
 
 /** 97.5% quantiles of Student's t, df = 1..30 (standard table values). */
