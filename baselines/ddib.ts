@@ -45,6 +45,6 @@ export const ddib: Method<DdibParams> = {
       }
     });
     saveEditGrid(ctx, world, originals, edited);
-    return editResult(world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer });
+    return editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer });
   },
 };

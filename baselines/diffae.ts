@@ -46,6 +46,6 @@ export const diffae: Method<DiffaeParams> = {
     });
     direction.dispose();
     saveEditGrid(ctx, world, originals, edited);
-    return { ...editResult(world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer }), alpha: p.alpha };
+    return { ...editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer }), alpha: p.alpha };
   },
 };

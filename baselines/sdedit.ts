@@ -48,6 +48,6 @@ export const sdedit: Method<SdeditParams> = {
       }
     });
     saveEditGrid(ctx, world, originals, edited);
-    return { ...editResult(world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer }), strength: p.strength, steps_run: k };
+    return { ...editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer }), strength: p.strength, steps_run: k };
   },
 };

@@ -79,6 +79,6 @@ export const styleclip: Method<StyleclipParams> = {
     w.dispose();
     mapper.dispose();
     saveEditGrid(ctx, world, originals, edited);
-    return { ...editResult(world, prompt, originals, edited, { tau_train_s: tauTrain, tau_infer_s: tauInfer }), clip_loss: p.clip_loss };
+    return { ...editResult(ctx, world, prompt, originals, edited, { tau_train_s: tauTrain, tau_infer_s: tauInfer }), clip_loss: p.clip_loss };
   },
 };

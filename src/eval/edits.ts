@@ -54,7 +54,16 @@ export interface EditMetrics {
   n: number;
 }
 
-export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Float32Array, edited: Float32Array): { metrics: EditMetrics; info: Record<string, ResultValue> } {
+/** Per-item values (for paired comparisons, `sdd regress`) and the FID features of both sides. */
+export interface EditItems {
+  clip_directional: number[];
+  hit: number[];
+  preserved: number[];
+  identity: number[];
+  features: { original: Float32Array; edited: Float32Array; dims: number };
+}
+
+export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Float32Array, edited: Float32Array): { metrics: EditMetrics; info: Record<string, ResultValue>; items: EditItems } {
   const fo = batched(world, original, (x) => world.fid.features(x)) as Float32Array[];
   const fe = batched(world, edited, (x) => world.fid.features(x)) as Float32Array[];
   const n = fo.length;
@@ -75,7 +84,15 @@ export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Fl
   const ido = batched(world, original, (x) => world.identity.embed(x)) as Float32Array[];
   const ide = batched(world, edited, (x) => world.identity.embed(x)) as Float32Array[];
   const id = identitySimilarity(flat(ide), flat(ido), ido[0].length);
+  const items: EditItems = {
+    clip_directional: dir.per_item,
+    hit: acc.per_item.map((x) => (x.hit ? 1 : 0)),
+    preserved: acc.per_item.map((x) => x.preserved),
+    identity: id.per_item,
+    features: { original: flat(fo), edited: flat(fe), dims: d },
+  };
   return {
+    items,
     metrics: {
       fid,
       kid: kid?.kid_mean ?? null,

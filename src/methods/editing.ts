@@ -8,6 +8,8 @@ import { UserError } from '../errors.js';
 import { grid, writePng } from '../util/image_io.js';
 import type { EditPromptSpec, World } from '../world/types.js';
 import { evaluateEdits } from '../eval/edits.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { f32, writeSafetensors } from '../util/safetensors.js';
 import type { MethodContext, ResultValue } from './types.js';
 
 export function promptOf(world: World, id: string): EditPromptSpec {
@@ -66,8 +68,15 @@ export function saveEditGrid(ctx: MethodContext<unknown>, world: World, original
   writePng(ctx.artifactPath('edits.png'), g.data, g.width, g.height);
 }
 
-/** The common part of every editing method's result. */
-export function editResult(world: World, prompt: EditPromptSpec, originals: Float32Array, edited: Float32Array, times: { tau_train_s: number; tau_infer_s: number }): Record<string, ResultValue> {
-  const { metrics, info } = evaluateEdits(world, prompt, originals, edited);
+/**
+ * The common part of every editing method's result; per-item values go to artifacts/items.json
+ * and both sides' FID features to artifacts/features.safetensors (paired comparisons reuse them).
+ */
+export function editResult(ctx: MethodContext<unknown>, world: World, prompt: EditPromptSpec, originals: Float32Array, edited: Float32Array, times: { tau_train_s: number; tau_infer_s: number }): Record<string, ResultValue> {
+  const { metrics, info, items } = evaluateEdits(world, prompt, originals, edited);
+  const { features, ...perItem } = items;
+  writeJsonAtomic(ctx.artifactPath('items.json'), { prompt: prompt.id, items: 'the first m evaluation images of the prompt, in order', ...perItem });
+  const n = features.original.length / features.dims;
+  writeSafetensors(ctx.artifactPath('features.safetensors'), new Map([['original', f32([n, features.dims], features.original)], ['edited', f32([n, features.dims], features.edited)]]), { extractor: world.fid.id });
   return { prompt: prompt.id, ...metrics, ...times, world: world.name, models: world.fingerprint, metric_info: info };
 }

@@ -159,11 +159,11 @@ export const sdd: Method<SddParams> = {
     const w = invert(world, originals);
     const { edited, tauInfer } = await editTimed(world, originals, p.eval_images, (_x, offset) => editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [_x.shape[0], -1, -1]) as tf.Tensor3D, ms));
     saveArtifacts(ctx, mapper, scan);
-    saveEditGrid(ctx as MethodContext<unknown>, world, originals, edited);
+    saveEditGrid(ctx, world, originals, edited);
     w.dispose();
     mapper.dispose();
     const result: Record<string, ResultValue> = {
-      ...editResult(world, prompt, originals, edited, { tau_train_s: hqsSeconds + distillSeconds, tau_infer_s: tauInfer }),
+      ...editResult(ctx, world, prompt, originals, edited, { tau_train_s: hqsSeconds + distillSeconds, tau_infer_s: tauInfer }),
       hqs_s: hqsSeconds,
       distill_s: distillSeconds,
       selection: { strategy: selection.strategy, size: selection.size, mean_hqs: selection.mean_hqs, timesteps: selection.size <= 50 ? selection.timesteps : [] },
