@@ -8,12 +8,13 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps test typecheck unit table1 table2 ablation tradeoff zoo bench bench-kernels bench-pool bench-unet bench-fid bench-time profile doctor schema clean
+.PHONY: help deps test typecheck unit table1 table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-fid bench-time profile doctor schema clean
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
 	@echo "make table2    Table 2: SDD vs StyleCLIP per prompt group"
 	@echo "make ablation  Table 3: SDD timestep-selection strategies"
+	@echo "make regress CANDIDATE=zoo:DIR   paired regression report of new weights (exit 1 on regression)"
 	@echo "make zoo       retrain the toyfaces models from scratch"
 	@echo "make test      typecheck + the whole test suite (node:test)"
 	@echo "               (any table target takes PROFILE=quick for its small version)"
@@ -62,6 +63,12 @@ ablation: deps
 tradeoff: deps
 	$(SDD) run experiments/tradeoff.yaml experiments/table1/sdd.yaml $(PFLAG) --jobs $(JOBS) --no-report
 	$(SDD) report experiments/tradeoff.yaml experiments/table1/sdd.yaml $(PFLAG) --combine tradeoff
+
+# Paired regression check of a candidate (zoo:DIR | set:K=V;… | store:DIR) against the shipped zoo.
+CANDIDATE ?=
+regress: deps
+	@test -n "$(CANDIDATE)" || { echo "make regress CANDIDATE=zoo:DIR (or set:KEY=VALUE, store:DIR)" >&2; exit 2; }
+	$(SDD) regress experiments/regression.yaml --candidate '$(CANDIDATE)' $(PFLAG)
 
 # Retrains every zoo model from scratch (resumable; see datasets/toyfaces/README.md).
 zoo: deps

@@ -1,4 +1,5 @@
 /** The `sdd` command line. Each command's handler lives in src/cli/commands/. */
+import { regressCommand } from './commands/regress.js';
 import { hqsCommand } from './commands/hqs.js';
 import { reportCommand } from './commands/report.js';
 import yargs, { type Argv } from 'yargs';
@@ -44,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(fidCommand(setCode))
     .command(reportCommand())
     .command(hqsCommand())
+    .command(regressCommand(setCode))
     .command(runOneCommand(setCode))
     .help()
     .version(false)

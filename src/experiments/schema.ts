@@ -39,6 +39,22 @@ export function experimentSchema() {
       .record(z.string(), z.record(z.string(), z.unknown()))
       .default({})
       .describe('named overrides (dotted key → value) picked with --profile'),
+    regression: z
+      .strictObject({
+        thresholds: z
+          .record(
+            z.string(),
+            z.strictObject({
+              min_effect: z.number().nonnegative().describe('smallest |Δ| that matters (practical significance)'),
+              worse: z.enum(['lower', 'higher']).describe('which direction is a regression'),
+            }),
+          )
+          .default({}),
+        resamples: z.number().int().min(200).default(2000),
+        alpha: z.number().gt(0).lt(1).default(0.05).describe('level of the CIs and of the Benjamini–Hochberg control'),
+      })
+      .optional()
+      .describe('sdd regress: per-metric thresholds (not part of run ids)'),
   });
 }
 

@@ -123,3 +123,39 @@ export function trainingCurves(points: CurvePoint[], title: string): TopLevelSpe
     spec: { width: 220, height: 140, mark: { type: 'line', strokeWidth: 1 }, encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'value', type: 'quantitative', title: null }, color: { field: 'run', type: 'nominal', legend: null } } },
   } as unknown as TopLevelSpec;
 }
+
+export interface DeltaRow {
+  label: string;
+  metric: string;
+  delta: number;
+  lo: number;
+  hi: number;
+  verdict: string;
+}
+
+/** Forest plot of candidate − baseline per metric and prompt with CIs, coloured by verdict. */
+export function deltaForest(rows: DeltaRow[], title: string): TopLevelSpec {
+  return {
+    ...top,
+    title,
+    data: { values: rows },
+    facet: { row: { field: 'metric', type: 'nominal', title: null } },
+    resolve: { scale: { x: 'independent' } },
+    spec: {
+      width: 420,
+      layer: [
+        { mark: { type: 'rule', color: '#999' }, encoding: { x: { datum: 0, type: 'quantitative' } } },
+        { mark: { type: 'errorbar', ticks: true }, encoding: { y: { field: 'label', type: 'nominal', title: null }, x: { field: 'lo', type: 'quantitative', title: 'candidate − baseline' }, x2: { field: 'hi' } } },
+        {
+          mark: { type: 'point', filled: true, size: 60 },
+          encoding: {
+            y: { field: 'label', type: 'nominal' },
+            x: { field: 'delta', type: 'quantitative' },
+            color: { field: 'verdict', type: 'nominal', scale: { domain: ['regressed', 'within noise', 'improved'], range: ['#d62728', '#7f7f7f', '#2ca02c'] } },
+            tooltip: [{ field: 'metric' }, { field: 'label' }, { field: 'delta', format: '.4g' }, { field: 'lo', format: '.4g' }, { field: 'hi', format: '.4g' }, { field: 'verdict' }],
+          },
+        },
+      ],
+    },
+  } as unknown as TopLevelSpec;
+}

@@ -1,0 +1,145 @@
+/**
+ * sdd regress — does a new checkpoint (or setting) change editing quality? Runs (or reuses) an
+ * experiment on both sides with the same prompts, seeds and images, compares them pairwise, writes
+ * a report page, and exits 1 on a regression (0 otherwise, 2 on bad input).
+ *   REF = zoo:DIR       the world's models from DIR (a copy of datasets/toyfaces/zoo with new weights)
+ *       | set:K=V;K=V   overrides of the experiment (e.g. set:method.params.iterations=30)
+ *       | store:DIR     runs already in that store
+ * Each side keeps its own store under <store>/regress/<ref hash>/ (run ids do not see weights).
+ */
+import type { CommandModule } from 'yargs';
+import { existsSync, mkdirSync, readFileSync, copyFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { UserError } from '../../errors.js';
+import { planAll } from './experiments.js';
+import { loadExperiment } from '../../experiments/load.js';
+import { RunStore } from '../../runs/store.js';
+import { PROJECT_ROOT } from '../../runs/env.js';
+import { sha256 } from '../../util/hash.js';
+import { asFloat32, readSafetensors } from '../../util/safetensors.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
+import { compareSides, type Comparison, type SideRun } from '../../regress/compare.js';
+import { deltaForest } from '../../reports/charts.js';
+import { renderSvg, svgToPng } from '../../reports/render.js';
+import { copyVendor, reportOut } from '../../reports/build.js';
+import { escapeHtml, figureHtml, page, tableHtml } from '../../reports/html.js';
+import { table } from '../table.js';
+
+interface RegressArgs {
+  file: string;
+  baseline: string;
+  candidate: string;
+  json: boolean;
+  profile?: string;
+  set?: string[];
+  store?: string;
+  out?: string;
+}
+
+interface Side {
+  ref: string;
+  store: string;
+  sets: string[];
+  env: Record<string, string>;
+  reuseOnly: boolean;
+}
+
+function parseRef(ref: string, root: string, flag: string): Side {
+  const [kind, ...rest] = ref.split(':');
+  const value = rest.join(':');
+  const dir = join(root, 'regress', sha256(ref).slice(0, 12));
+  if (kind === 'zoo') {
+    const zoo = resolve(value);
+    if (!existsSync(zoo)) throw new UserError(`--${flag}: zoo folder ${value} does not exist`);
+    return { ref, store: dir, sets: [], env: { SDD_ZOO_DIR: zoo }, reuseOnly: false };
+  }
+  if (kind === 'set') return { ref, store: dir, sets: value.split(';').filter(Boolean), env: {}, reuseOnly: false };
+  if (kind === 'store') {
+    if (!existsSync(value)) throw new UserError(`--${flag}: store ${value} does not exist`);
+    return { ref, store: resolve(value), sets: [], env: {}, reuseOnly: true };
+  }
+  throw new UserError(`--${flag}: expected zoo:DIR, set:KEY=VALUE[;…] or store:DIR, got '${ref}'`);
+}
+
+async function runSide(file: string, side: Side, a: RegressArgs): Promise<SideRun[]> {
+  const sets = [...(a.set ?? []), ...side.sets];
+  const planned = planAll([file], { sets, profile: a.profile });
+  const store = new RunStore(side.store);
+  if (!side.reuseOnly) {
+    const args = ['run', file, '--store', side.store, '--no-report', '--jobs', '2', ...(a.profile ? ['--profile', a.profile] : []), ...sets.flatMap((s) => ['--set', s])];
+    process.stderr.write(`regress: ${side.ref}: running ${planned.length} runs (finished ones are reused)\n`);
+    const r = await execa(process.execPath, [join(PROJECT_ROOT, 'bin', 'sdd.mjs'), ...args], { env: side.env, reject: false, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.exitCode !== 0) throw new Error(`regress: ${side.ref}: sdd run exited ${r.exitCode}`);
+  }
+  return planned.map((p) => {
+    if (!store.isFinished(p.id)) throw new UserError(`regress: ${side.ref}: run ${p.id} is not finished in ${side.store}`);
+    const dir = store.dir(p.id);
+    const items = JSON.parse(readFileSync(join(dir, 'artifacts', 'items.json'), 'utf-8')) as SideRun['items'] & { prompt: string };
+    const st = readSafetensors(join(dir, 'artifacts', 'features.safetensors'));
+    const o = st.tensors.get('original')!;
+    return { prompt: items.prompt, seed: p.config.seed, items, features: { original: asFloat32(o), edited: asFloat32(st.tensors.get('edited')!), dims: o.shape[1] } };
+  });
+}
+
+async function writePage(out: string, name: string, rows: Comparison[], a: RegressArgs, stores: [string, string]): Promise<string> {
+  const dir = join(out, name);
+  mkdirSync(dir, { recursive: true });
+  copyVendor(out);
+  const spec = deltaForest(rows.map((r) => ({ label: r.prompt, metric: r.metric, delta: r.delta, lo: r.lo, hi: r.hi, verdict: r.verdict })), 'candidate − baseline (95% CI)');
+  const svg = await renderSvg(spec);
+  mkdirSync(join(dir, 'charts'), { recursive: true });
+  writeJsonAtomic(join(dir, 'charts', 'forest.vl.json'), spec);
+  writeFileAtomic(join(dir, 'charts', 'forest.svg'), svg);
+  writeFileAtomic(join(dir, 'charts', 'forest.png'), svgToPng(svg));
+  const t = { title: 'Paired comparison', columns: ['metric', 'prompt', 'n', 'baseline', 'candidate', 'Δ', 'CI', 'p (BH)', 'test', 'MDE', 'min effect', 'verdict'], rows: rows.map((r) => [r.metric, r.prompt, r.n, r.baseline, r.candidate, r.delta, `${r.lo.toPrecision(3)} – ${r.hi.toPrecision(3)}`, r.p_adjusted, r.test, r.mde, r.threshold.min_effect, r.verdict]) };
+  const grids: string[] = [];
+  for (const [k, s] of stores.entries()) {
+    const st = new RunStore(s);
+    for (const id of st.ids().slice(0, 6)) {
+      const src = join(st.dir(id), 'artifacts', 'edits.png');
+      if (!existsSync(src)) continue;
+      mkdirSync(join(dir, 'grids'), { recursive: true });
+      copyFileSync(src, join(dir, 'grids', `${k}-${id}.png`));
+      grids.push(`<figure><figcaption>${k === 0 ? 'baseline' : 'candidate'} ${escapeHtml(id)}</figcaption><img class="grid" src="grids/${k}-${escapeHtml(id)}.png" alt="edits"></figure>`);
+    }
+  }
+  const body = [figureHtml({ id: 'forest', title: 'Δ per metric and prompt', svg, spec, files: { vl: 'charts/forest.vl.json', svg: 'charts/forest.svg', png: 'charts/forest.png' } }), tableHtml(t), `<h2>Edits</h2>${grids.join('\n')}`].join('\n');
+  const prov = `baseline ${escapeHtml(a.baseline)} · candidate ${escapeHtml(a.candidate)} · experiment ${escapeHtml(a.file)}${a.profile ? ` (profile ${escapeHtml(a.profile)})` : ''}`;
+  writeFileAtomic(join(dir, 'index.html'), page({ title: name, vendor: '../vendor', body, provenance: prov }));
+  return join(dir, 'index.html');
+}
+
+export function regressCommand(setCode: (c: number) => void): CommandModule<object, RegressArgs> {
+  return {
+    command: 'regress <file>',
+    describe: 'paired comparison of a baseline and a candidate checkpoint/setting on one experiment (exit 1 on regression)',
+    builder: (y) =>
+      y
+        .positional('file', { type: 'string', demandOption: true })
+        .option('baseline', { type: 'string', default: `zoo:${join('datasets', 'toyfaces', 'zoo')}`, describe: 'zoo:DIR | set:K=V;… | store:DIR' })
+        .option('candidate', { type: 'string', demandOption: true, describe: 'zoo:DIR | set:K=V;… | store:DIR' })
+        .option('json', { type: 'boolean', default: false })
+        .option('profile', { type: 'string' })
+        .option('set', { type: 'string', array: true, describe: 'override a key on both sides' })
+        .option('out', { type: 'string', describe: 'report folder (default ./reports)' }) as never,
+    handler: async (a) => {
+      const root = resolve(a.store ?? process.env.SDD_RUNS ?? 'runs');
+      const base = parseRef(a.baseline, root, 'baseline');
+      const cand = parseRef(a.candidate, root, 'candidate');
+      const { experiment } = loadExperiment(a.file, { sets: a.set, profile: a.profile });
+      const cfg = experiment.regression;
+      const b = await runSide(a.file, base, a);
+      const c = await runSide(a.file, cand, a);
+      const rows = compareSides(b, c, { thresholds: cfg?.thresholds, resamples: cfg?.resamples, alpha: cfg?.alpha });
+      const pagePath = await writePage(reportOut(a.out), `regress-${experiment.name}`, rows, a, [base.store, cand.store]);
+      const regressed = rows.filter((r) => r.verdict === 'regressed');
+      if (a.json) process.stdout.write(JSON.stringify({ regressed: regressed.length > 0, page: pagePath, comparisons: rows }, null, 2) + '\n');
+      else {
+        process.stdout.write(table(['metric', 'prompt', 'Δ', '95% CI', 'p (BH)', 'MDE', 'verdict'], rows.map((r) => [r.metric, r.prompt, r.delta.toPrecision(3), `${r.lo.toPrecision(3)}..${r.hi.toPrecision(3)}`, r.p_adjusted.toPrecision(2), r.mde === null ? '—' : r.mde.toPrecision(2), r.verdict])) + '\n');
+        process.stdout.write(`${regressed.length ? `REGRESSION on ${regressed.length} metric × prompt cells` : 'no regression'} · ${pagePath}\n`);
+      }
+      setCode(regressed.length ? 1 : 0);
+    },
+  };
+}
