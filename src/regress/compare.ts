@@ -109,7 +109,11 @@ function verdictOf(delta: number, lo: number, hi: number, pAdj: number, t: Thres
   return worseSide ? 'regressed' : betterSide ? 'improved' : 'within noise';
 }
 
-/** Sides are matched by (prompt, seed); every prompt present on both sides is compared. */
+/**
+ * Sides are matched by prompt and by seed rank (the i-th seed of one side with the i-th of the
+ * other, so a candidate may run other seeds); items within a run are the same evaluation images
+ * in the same order. Every prompt present on both sides is compared.
+ */
 export function compareSides(base: SideRun[], cand: SideRun[], opts: { thresholds?: Record<string, Threshold>; resamples?: number; alpha?: number; seed?: number } = {}): Comparison[] {
   const thresholds = { ...DEFAULT_THRESHOLDS, ...(opts.thresholds ?? {}) };
   const resamples = opts.resamples ?? 2000;
@@ -119,9 +123,8 @@ export function compareSides(base: SideRun[], cand: SideRun[], opts: { threshold
   const out: Array<Omit<Comparison, 'p_adjusted' | 'verdict'>> = [];
   for (const prompt of prompts) {
     const b = base.filter((r) => r.prompt === prompt).sort((x, y) => x.seed - y.seed);
-    const c = b.map((r) => cand.find((x) => x.prompt === prompt && x.seed === r.seed));
-    if (c.some((x) => !x)) throw new Error(`prompt ${prompt}: the candidate lacks seeds the baseline has`);
-    const cs = c as SideRun[];
+    const cs = cand.filter((r) => r.prompt === prompt).sort((x, y) => x.seed - y.seed);
+    if (cs.length !== b.length) throw new Error(`prompt ${prompt}: ${b.length} baseline runs but ${cs.length} candidate runs (seeds must pair up)`);
     for (const metric of ITEM_METRICS) {
       const bv = b.flatMap((r) => r.items[metric]);
       const cv = cs.flatMap((r) => r.items[metric]);
