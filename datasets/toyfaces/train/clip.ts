@@ -14,6 +14,20 @@ export function attributesOf(set: ImageSet, k: number): Attributes {
   return Object.fromEntries(ATTRIBUTE_NAMES.map((name, i) => [name, valuesOf(name)[set.labels[k * a + i]]])) as Attributes;
 }
 
+/** Share of a set's images where `name` is visible whose predicted value index is right, and how many. */
+export function visibleAccuracy(set: ImageSet, name: EditableName, predicted: ArrayLike<number>): { accuracy: number; counted: number } {
+  const values = valuesOf(name);
+  let ok = 0;
+  let n = 0;
+  for (let k = 0; k < set.n; k++) {
+    const a = attributesOf(set, k);
+    if (!isVisible(a, name)) continue;
+    n++;
+    if (values[predicted[k]] === a[name]) ok++;
+  }
+  return { accuracy: ok / n, counted: n };
+}
+
 /** The zero-shot prompt of an attribute value, as the tables' edit prompts phrase it. */
 export const zeroShotPrompt = (name: EditableName, value: string) => `a face with ${phrase(name, value as never)}`;
 
@@ -41,17 +55,9 @@ export function evalClip(params: Params, cfg: ClipConfig, set: ImageSet): Record
     const values = valuesOf(name);
     const txt = embedTexts(params, cfg, values.map((v) => zeroShotPrompt(name, v)));
     const pred = tf.tidy(() => tf.argMax(tf.matMul(img, txt, false, true), 1));
-    const d = pred.dataSync();
-    let ok = 0;
-    let n = 0;
-    for (let k = 0; k < set.n; k++) {
-      const a = attributesOf(set, k);
-      if (!isVisible(a, name)) continue;
-      n++;
-      if (values[d[k]] === a[name]) ok++;
-    }
-    accuracy[name] = ok / n;
-    counted[name] = n;
+    const r = visibleAccuracy(set, name, pred.dataSync());
+    accuracy[name] = r.accuracy;
+    counted[name] = r.counted;
     tf.dispose([txt, pred]);
   }
   img.dispose();

@@ -16,7 +16,7 @@ import { floatBatch, loadImageSet, type ImageSet } from '../cache.js';
 import { DIFFAE_DEFAULT, diffaeEps, diffaeTargetWidth, semanticEncode, type DiffAeConfig } from '../models/diffae.js';
 import { psnr, vaeDecode, type VaeConfig } from '../models/vae.js';
 import { loadParams, readCard } from '../zoo/store.js';
-import { attributesOf } from './clip.js';
+import { attributesOf, visibleAccuracy } from './clip.js';
 import { encodeLatents, scaledLatents } from './vae.js';
 import type { TrainData, TrainSettings, ZooTrainSpec } from './common.js';
 
@@ -98,19 +98,9 @@ export function evalDiffae(p: Params, cfg: DiffAeConfig, set: ImageSet, steps: n
   const z = semanticCodes(p, cfg, set);
   const zn = normalisedSemantic(p, z);
   for (const name of EDITABLE_NAMES) {
-    const values = valuesOf(name);
     const pred = tf.tidy(() => tf.argMax(attributeLogits(p, zn, name), 1));
-    const d = pred.dataSync();
+    accuracy[name] = visibleAccuracy(set, name, pred.dataSync()).accuracy;
     pred.dispose();
-    let ok = 0;
-    let n = 0;
-    for (let k = 0; k < set.n; k++) {
-      const a = attributesOf(set, k);
-      if (!isVisible(a, name)) continue;
-      n++;
-      if (values[d[k]] === a[name]) ok++;
-    }
-    accuracy[name] = ok / n;
   }
   const scheduler = new DdimScheduler({ ...DDIM_SD, steps });
   const latents = encodeLatents(vae.params, vcfg, set).map((v) => v * vcfg.scaleFactor!);
