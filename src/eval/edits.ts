@@ -6,7 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { EditPromptSpec, World } from '../world/types.js';
-import { fidFromFeatures } from '../metrics/fid.js';
+import { fidBootstrap, fidFromFeatures } from '../metrics/fid.js';
+import { bootstrap } from '../metrics/bootstrap.js';
 import { kernelInceptionDistance } from '../metrics/kid.js';
 import { clipScore, directionalSimilarity, textDirection } from '../metrics/clip.js';
 import { editAccuracy, identitySimilarity } from '../metrics/attributes.js';
@@ -52,6 +53,8 @@ export interface EditMetrics {
   hit_and_preserved: number;
   identity: number;
   n: number;
+  /** 95% bootstrap intervals [lo, hi] per metric (seeded). */
+  ci: Record<string, ResultValue>;
 }
 
 /** Per-item values (for paired comparisons, `sdd regress`) and the FID features of both sides. */
@@ -84,6 +87,21 @@ export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Fl
   const ido = batched(world, original, (x) => world.identity.embed(x)) as Float32Array[];
   const ide = batched(world, edited, (x) => world.identity.embed(x)) as Float32Array[];
   const id = identitySimilarity(flat(ide), flat(ido), ido[0].length);
+  // Seeded 95% percentile bootstrap CIs over items: 1000 resamples for item means, 100 for FID
+  // (each resample recomputes FID from the cached features).
+  const meanCi = (v: number[]) => {
+    const r = bootstrap(v.length, (idx) => idx.reduce((s, k) => s + v[k], 0) / idx.length, { resamples: 1000, seed: 0 });
+    return [r.lo, r.hi];
+  };
+  const fidCi = n >= 2 ? fidBootstrap(flat(fe), n, flat(fo), n, d, { resamples: 100, seed: 0, paired: true }) : null;
+  const ci: Record<string, ResultValue> = {
+    fid: fidCi ? [fidCi.lo, fidCi.hi] : null,
+    clip_directional: meanCi(dir.per_item),
+    hit_rate: meanCi(acc.per_item.map((x) => (x.hit ? 1 : 0))),
+    preservation_rate: meanCi(acc.per_item.map((x) => x.preserved)),
+    identity: meanCi(id.per_item),
+    level: 0.95,
+  };
   const items: EditItems = {
     clip_directional: dir.per_item,
     hit: acc.per_item.map((x) => (x.hit ? 1 : 0)),
@@ -105,6 +123,7 @@ export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Fl
       hit_and_preserved: acc.hit_and_preserved,
       identity: id.identity,
       n,
+      ci,
     },
     info: {
       fid_features: world.fid.id,
