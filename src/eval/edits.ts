@@ -129,6 +129,7 @@ export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Fl
       fid_features: world.fid.id,
       fid_dims: d,
       fid_n: n,
+      fid_resize: 'none (images at the extractor native size)',
       kid_subset_size: kid?.subset_size ?? null,
       clip_model: world.clip.id,
       clip_prompts: { target: prompt.text, source: prompt.sourceText },
