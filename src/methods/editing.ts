@@ -78,5 +78,5 @@ export function editResult(ctx: MethodContext<unknown>, world: World, prompt: Ed
   writeJsonAtomic(ctx.artifactPath('items.json'), { prompt: prompt.id, items: 'the first m evaluation images of the prompt, in order', ...perItem });
   const n = features.original.length / features.dims;
   writeSafetensors(ctx.artifactPath('features.safetensors'), new Map([['original', f32([n, features.dims], features.original)], ['edited', f32([n, features.dims], features.edited)]]), { extractor: world.fid.id });
-  return { prompt: prompt.id, ...metrics, ...times, world: world.name, models: world.fingerprint, metric_info: info };
+  return { prompt: prompt.id, prompt_group: prompt.group, ...metrics, ...times, world: world.name, models: world.fingerprint, metric_info: info };
 }

@@ -149,6 +149,29 @@ export async function buildExperimentPage(files: string[], opts: LoadOptions, st
   const finished = groups.flatMap((g) => g.runs.filter((r) => r.status === 'finished').map((r) => ({ g, r })));
   const perPrompt: Table = { title: 'Per prompt and run', columns: ['method', 'prompt', 'seed', 'run', ...metrics], rows: finished.map(({ g, r }) => [g.label, String(res(r).prompt ?? ''), r.config!.seed, r.id, ...metrics.map((m) => num(res(r)[m]))]), csv: 'runs.csv' };
   writeFileAtomic(join(dir, 'runs.csv'), stringify([perPrompt.columns, ...perPrompt.rows]));
+  // Per prompt group (Table 2: where CLIP guidance fails), mean over the group's runs.
+  const byGroup = new Map<string, Array<{ g: Group; r: RunSummary }>>();
+  for (const x of finished) {
+    const pg = res(x.r).prompt_group;
+    if (typeof pg !== 'string') continue;
+    const key = `${x.g.label}\u0000${pg}`;
+    byGroup.set(key, [...(byGroup.get(key) ?? []), x]);
+  }
+  const groupTable: Table | null = byGroup.size
+    ? {
+        title: 'Per prompt group (mean over prompts and seeds)',
+        columns: ['method', 'prompt group', 'runs', ...metrics],
+        rows: [...byGroup.entries()].map(([key, xs]) => {
+          const [label, pg] = key.split('\u0000');
+          return [label, pg, xs.length, ...metrics.map((m) => {
+            const v = xs.map(({ r }) => num(res(r)[m])).filter((x): x is number => x !== null);
+            return v.length ? mean(v) : null;
+          })];
+        }),
+        csv: 'groups.csv',
+      }
+    : null;
+  if (groupTable) writeFileAtomic(join(dir, 'groups.csv'), stringify([groupTable.columns, ...groupTable.rows]));
   const figures: Figure[] = [];
   for (const m of BAR_METRICS.filter((x) => metrics.includes(x))) figures.push(await figure(dir, `bars-${m}`, `${m} per method`, metricBars(bars, m, m)));
   const hqs: HqsPoint[] = [];
@@ -213,7 +236,7 @@ export async function buildExperimentPage(files: string[], opts: LoadOptions, st
     `report git ${escapeHtml(git.sha?.slice(0, 10) ?? '—')}${git.dirty ? ' (dirty)' : ''}`,
     `runs: ${planned.map((p) => escapeHtml(p.id)).join(' ')}`,
   ].join(' · ');
-  const body = [tableHtml(main), ...figures.map(figureHtml), tableHtml(perPrompt), grids.length ? `<h2>Edits</h2>${grids.join('\n')}` : ''].join('\n');
+  const body = [tableHtml(main), ...(groupTable ? [tableHtml(groupTable)] : []), ...figures.map(figureHtml), tableHtml(perPrompt), grids.length ? `<h2>Edits</h2>${grids.join('\n')}` : ''].join('\n');
   writeFileAtomic(join(dir, 'index.html'), page({ title: name, vendor: '../vendor', body, provenance }));
   return { name, file, path: join(dir, 'index.html'), runs: planned.length, finished: finished.length };
 }
