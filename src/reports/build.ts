@@ -19,6 +19,7 @@ import { breakEven } from '../metrics/total_time.js';
 import { hqsCurves, metricBars, timeVsM, tradeoff, trainingCurves, type CurvePoint, type HqsPoint, type MetricRow } from './charts.js';
 import { escapeHtml, figureHtml, page, tableHtml, type Figure, type Table } from './html.js';
 import { renderSvg, svgToPng, validateSpec } from './render.js';
+import { comparisonGrid } from './compare_grid.js';
 
 const require = createRequire(import.meta.url);
 
@@ -112,6 +113,16 @@ export interface ExperimentPage {
   path: string;
   runs: number;
   finished: number;
+  backends?: string[];
+  gitShas?: string[];
+  lastFinished?: string | null;
+  status?: string;
+}
+
+function statusCounts(groups: Group[]): string {
+  const c = new Map<string, number>();
+  for (const r of groups.flatMap((g) => g.runs)) c.set(r.status, (c.get(r.status) ?? 0) + 1);
+  return [...c].map(([k, v]) => `${v} ${k}`).join(', ') || 'not run';
 }
 
 /**
@@ -219,6 +230,19 @@ export async function buildExperimentPage(files: string[], opts: LoadOptions, st
   if (curves.length) figures.push(await figure(dir, 'training', 'Training curves (metrics.jsonl)', trainingCurves(curves, 'training')));
   // Image grids.
   const grids: string[] = [];
+  // Per prompt (first seed): rows = source images, columns = original + each group's edit.
+  const prompts = [...new Set(finished.map(({ r }) => String(res(r).prompt ?? '')))].filter(Boolean);
+  for (const [pi, prompt] of prompts.entries()) {
+    const sheets = groups.flatMap((g) => {
+      const r = g.runs.filter((x) => x.status === 'finished' && res(x).prompt === prompt).sort((a, b) => a.config!.seed - b.config!.seed)[0];
+      const path = r ? join(r.dir, 'artifacts', 'edits.png') : '';
+      return r && existsSync(path) ? [{ label: g.label, path }] : [];
+    });
+    if (sheets.length < 2) continue;
+    mkdirSync(join(dir, 'grids'), { recursive: true });
+    comparisonGrid(sheets, join(dir, 'grids', `compare-${pi}.png`));
+    grids.push(`<figure><figcaption>${escapeHtml(prompt)} — columns: original, ${sheets.map((x) => escapeHtml(x.label)).join(', ')}</figcaption><img class="grid" src="grids/compare-${pi}.png" alt="comparison"></figure>`);
+  }
   for (const { g, r } of finished.slice(0, 30)) {
     const src = join(r.dir, 'artifacts', 'edits.png');
     if (!existsSync(src)) continue;
@@ -227,18 +251,25 @@ export async function buildExperimentPage(files: string[], opts: LoadOptions, st
     grids.push(`<figure><figcaption>${escapeHtml(g.label)} · ${escapeHtml(res(r).prompt ?? '')} · seed ${r.config!.seed} (top: originals, bottom: edits)</figcaption><img class="grid" src="grids/${escapeHtml(r.id)}.png" alt="edits"></figure>`);
   }
   const git = gitInfo();
-  const backends = [...new Set(finished.map(({ r }) => String((r.env as { backend?: { choice?: string } } | null)?.backend?.choice ?? r.env?.backend ?? '?')))];
+  const envOf = (r: RunSummary) => (r.env ?? {}) as { backend?: { choice?: string }; git?: { sha?: string | null; dirty?: boolean | null }; finished_at?: string };
+  const backends = [...new Set(finished.map(({ r }) => envOf(r).backend?.choice ?? '?'))];
+  const runShas = [...new Set(finished.map(({ r }) => `${envOf(r).git?.sha?.slice(0, 10) ?? '?'}${envOf(r).git?.dirty ? '+dirty' : ''}`))];
+  const lastFinished = finished.map(({ r }) => envOf(r).finished_at ?? '').sort().at(-1) ?? null;
+  const itemsPerRun = [...new Set(finished.map(({ r }) => num(res(r).n)).filter((x) => x !== null))];
   const provenance = [
     `experiment file ${escapeHtml(file)}`,
     `${planned.length} planned runs, ${finished.length} finished`,
     `seeds ${escapeHtml([...new Set(planned.map((p) => p.config.seed))].join(', '))}`,
     `backend ${escapeHtml(backends.join(', ') || '—')}`,
+    `runs' git ${escapeHtml(runShas.join(', ') || '—')}`,
+    `N = ${escapeHtml(itemsPerRun.join(', ') || '—')} evaluation images per run`,
+    `last finished ${escapeHtml(lastFinished ?? '—')}`,
     `report git ${escapeHtml(git.sha?.slice(0, 10) ?? '—')}${git.dirty ? ' (dirty)' : ''}`,
     `runs: ${planned.map((p) => escapeHtml(p.id)).join(' ')}`,
   ].join(' · ');
   const body = [tableHtml(main), ...(groupTable ? [tableHtml(groupTable)] : []), ...figures.map(figureHtml), tableHtml(perPrompt), grids.length ? `<h2>Edits</h2>${grids.join('\n')}` : ''].join('\n');
   writeFileAtomic(join(dir, 'index.html'), page({ title: name, vendor: '../vendor', body, provenance }));
-  return { name, file, path: join(dir, 'index.html'), runs: planned.length, finished: finished.length };
+  return { name, file, path: join(dir, 'index.html'), runs: planned.length, finished: finished.length, backends, gitShas: runShas, lastFinished, status: statusCounts(groups) };
 }
 
 /** Copies the browser bundles next to the pages (offline, no CDN). */
@@ -267,9 +298,11 @@ export async function buildReport(files: string[], opts: LoadOptions, store: Run
     const p = join(out, d.name, 'index.html');
     if (d.isDirectory() && existsSync(p) && !pages.some((x) => x.path === p)) pages.push({ name: d.name, file: '(earlier report)', path: p, runs: 0, finished: 0 });
   }
-  const rows = pages.map((p) => `<tr><td><a href="${escapeHtml(relative(out, p.path))}">${escapeHtml(p.name)}</a></td><td>${escapeHtml(p.file)}</td><td>${p.finished}/${p.runs}</td></tr>`).join('\n');
+  const rows = pages
+    .map((p) => `<tr><td><a href="${escapeHtml(relative(out, p.path))}">${escapeHtml(p.name)}</a></td><td>${escapeHtml(p.file)}</td><td>${p.finished}/${p.runs}</td><td>${escapeHtml(p.status ?? '')}</td><td>${escapeHtml(p.lastFinished ?? '')}</td><td>${escapeHtml((p.gitShas ?? []).join(', '))}</td><td>${escapeHtml((p.backends ?? []).join(', '))}</td></tr>`)
+    .join('\n');
   const index = join(out, 'index.html');
-  writeFileAtomic(index, page({ title: 'sdd-bench reports', vendor: 'vendor', body: `<table><thead><tr><th>experiment</th><th>file</th><th>finished</th></tr></thead><tbody>${rows}</tbody></table>`, provenance: `generated ${escapeHtml(new Date().toISOString())}` }));
+  writeFileAtomic(index, page({ title: 'sdd-bench reports', vendor: 'vendor', body: `<table><thead><tr><th>experiment</th><th>file</th><th>finished</th><th>status</th><th>last finished</th><th>git</th><th>backend</th></tr></thead><tbody>${rows}</tbody></table>`, provenance: `generated ${escapeHtml(new Date().toISOString())}` }));
   return { pages, index };
 }
 
