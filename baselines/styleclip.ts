@@ -7,8 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { sha256 } from '../src/util/hash.js';
-import { Rng } from '../src/util/rng.js';
+import { streamRng } from '../src/util/rng.js';
 import { loadWorld } from '../src/world/registry.js';
 import { MAPPER_DEFAULTS } from '../src/sdd/mapper.js';
 import { createMapper, editLatents, trainMapper } from '../src/sdd/distill.js';
@@ -33,7 +32,6 @@ export const styleclipParams = z.strictObject({
 });
 export type StyleclipParams = z.infer<typeof styleclipParams>;
 
-const stream = (seed: number, name: string) => new Rng(parseInt(sha256(`${seed}:${name}`).slice(0, 8), 16));
 
 export const styleclip: Method<StyleclipParams> = {
   name: 'styleclip',
@@ -50,7 +48,7 @@ export const styleclip: Method<StyleclipParams> = {
     const [target, source] = tf.unstack(text);
     const direction = tf.div(tf.sub(target, source), tf.norm(tf.sub(target, source)));
     const unit = (e: tf.Tensor) => tf.div(e, tf.norm(e, 2, -1, true));
-    const mapper = createMapper(world, ms, stream(ctx.seed, 'mapper-init').int(2 ** 31));
+    const mapper = createMapper(world, ms, streamRng(ctx.seed, 'mapper-init').int(2 ** 31));
     const t0 = performance.now();
     await trainMapper(
       world,
@@ -68,7 +66,7 @@ export const styleclip: Method<StyleclipParams> = {
           return tf.mul(tf.sub(1, tf.mean(cos)), p.lambda_clip) as tf.Scalar;
         },
       }),
-      (step) => stream(ctx.seed, `step${step}`),
+      (step) => streamRng(ctx.seed, `step${step}`),
       { signal: ctx.signal, onStep: (step, s) => (ctx.metric(step, s), ctx.progress(step + 1, p.iterations, 'train')) },
     );
     const tauTrain = (performance.now() - t0) / 1000;

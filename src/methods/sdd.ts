@@ -6,8 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic.js';
-import { Rng } from '../util/rng.js';
-import { sha256 } from '../util/hash.js';
+import { streamRng } from '../util/rng.js';
 import { f32, writeSafetensors, type StTensor } from '../util/safetensors.js';
 import { UserError } from '../errors.js';
 import { editResult, editTimed, invert, promptOf, saveEditGrid } from './editing.js';
@@ -70,8 +69,6 @@ export const sddParams = z.strictObject({
 });
 export type SddParams = z.infer<typeof sddParams>;
 
-/** Independent seeded streams per purpose, so adding draws to one never shifts another. */
-const stream = (seed: number, name: string) => new Rng(parseInt(sha256(`${seed}:${name}`).slice(0, 8), 16));
 
 function mapperSettings(p: SddParams) {
   return { levels: { coarse: p.mapper.coarse, medium: p.mapper.medium, fine: p.mapper.fine }, step: p.mapper.step, layers: p.mapper.layers, lr_mul: p.mapper.lr_mul };
@@ -82,7 +79,7 @@ export function runHqs(world: World, p: SddParams, seed: number, trainW: tf.Tens
   const timesteps = scanTimesteps(p.hqs.from, p.hqs.to, p.hqs.stride);
   const key = { world: world.fingerprint, prompt, timesteps, seed, hqs: p.hqs, guidance: p.guidance, mapper: p.mapper, vae_sample: false };
   return cachedHqs(key, () => {
-    const rng = stream(seed, 'hqs');
+    const rng = streamRng(seed, 'hqs');
     const k = Math.min(p.hqs.images, trainW.shape[0]);
     const untrained = createMapper(world, mapperSettings(p), rng.int(2 ** 31));
     const images = tf.tidy(() => world.style.generate(applyMapper(untrained, tf.slice(trainW, [0, 0, 0], [k, -1, -1]) as tf.Tensor3D, world.style, { ...mapperSettings(p), step: p.hqs.mapper_step })));
@@ -131,12 +128,12 @@ export const sdd: Method<SddParams> = {
     const hqsSeconds = (performance.now() - tTrain0) / 1000;
     const selection = selectionFor(p, scan);
     ctx.log(`S (${selection.strategy}): ${selection.size} timesteps${selection.size <= 20 ? ` [${selection.timesteps.join(', ')}]` : ''}, mean HQS ${selection.mean_hqs?.toFixed(3) ?? 'n/a'}`);
-    const mapper = createMapper(world, ms, stream(ctx.seed, 'mapper-init').int(2 ** 31));
+    const mapper = createMapper(world, ms, streamRng(ctx.seed, 'mapper-init').int(2 ** 31));
     const saved = ctx.checkpoint.load();
     const resume = saved ? { step: saved.step, tensors: saved.tensors, adamStep: Number(saved.state.adam_step ?? 0) } : null;
     if (resume) ctx.log(`resuming at iteration ${resume.step}`);
     const t1 = performance.now();
-    await distill(world, mapper, trainW, prompt.text, selection.timesteps, { ...p, mapper: ms }, (step) => stream(ctx.seed, `step${step}`), {
+    await distill(world, mapper, trainW, prompt.text, selection.timesteps, { ...p, mapper: ms }, (step) => streamRng(ctx.seed, `step${step}`), {
       resume,
       signal: ctx.signal,
       checkpointEvery: p.checkpoint_every,

@@ -2,6 +2,15 @@
  * Seeded pseudo-random numbers for everything outside tfjs (data sampling, splits, bootstrap):
  * sfc32 seeded through splitmix32, so nearby seeds give unrelated streams.
  */
+import { sha256 } from './hash.js';
+/**
+ * An independent seeded stream per purpose (`name`) under one run seed, so adding draws to one
+ * purpose never shifts another.
+ */
+export function streamRng(seed: number, name: string): Rng {
+  return new Rng(parseInt(sha256(`${seed}:${name}`).slice(0, 8), 16));
+}
+
 export class Rng {
   private a: number;
   private b: number;

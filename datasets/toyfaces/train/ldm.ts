@@ -38,7 +38,9 @@ export function textConditionOf(clip: Params, cfg: ClipConfig, texts: string[]):
 }
 
 async function ldmData(o: TrainSettings, pool: WorkerPool, log: (s: string) => void): Promise<TrainData> {
-  const f = frozen();
+  // Only the text encoder is needed here: scaledLatents loads the VAE itself.
+  const clip = loadParams('clip');
+  const f = { clip, clipCfg: clip.card.architecture as unknown as ClipConfig };
   const { set, latents } = await scaledLatents(o, pool, log);
   const cfg = LDM_DEFAULT;
   const per = cfg.latentSize ** 2 * cfg.latentChannels;
