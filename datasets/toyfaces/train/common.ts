@@ -130,3 +130,15 @@ export async function trainZooModel<N extends ModelName>(
   rmSync(ckptDir, { recursive: true, force: true });
   return card;
 }
+
+/**
+ * Writes one ε-prediction training draw at y[at…]: `n` standard normals (ε), then t uniform over
+ * the schedule, √ᾱ_t and √(1 − ᾱ_t) — the layout the diffusion losses unpack.
+ */
+export function writeNoiseDraw(y: Float32Array, at: number, n: number, rng: Rng, alphas: Float64Array): void {
+  for (let j = 0; j < n; j++) y[at + j] = rng.normal();
+  const t = rng.int(alphas.length);
+  y[at + n] = t;
+  y[at + n + 1] = Math.sqrt(alphas[t]);
+  y[at + n + 2] = Math.sqrt(1 - alphas[t]);
+}

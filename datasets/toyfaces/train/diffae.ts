@@ -18,7 +18,7 @@ import { psnr, vaeDecode, type VaeConfig } from '../models/vae.js';
 import { loadParams, readCard } from '../zoo/store.js';
 import { attributesOf, visibleAccuracy } from './clip.js';
 import { encodeLatents, scaledLatents } from './vae.js';
-import type { TrainData, TrainSettings, ZooTrainSpec } from './common.js';
+import { writeNoiseDraw, type TrainData, type TrainSettings, type ZooTrainSpec } from './common.js';
 
 async function diffaeData(o: TrainSettings, pool: WorkerPool, log: (s: string) => void): Promise<TrainData> {
   const { set, latents } = await scaledLatents(o, pool, log);
@@ -33,11 +33,7 @@ async function diffaeData(o: TrainSettings, pool: WorkerPool, log: (s: string) =
       idx.forEach((k, i) => {
         const row = i * width;
         y.set(latents.subarray(k * per, (k + 1) * per), row);
-        for (let j = 0; j < per; j++) y[row + per + j] = rng.normal();
-        const t = rng.int(SD_SCHEDULE.trainTimesteps);
-        y[row + 2 * per] = t;
-        y[row + 2 * per + 1] = Math.sqrt(alphas[t]);
-        y[row + 2 * per + 2] = Math.sqrt(1 - alphas[t]);
+        writeNoiseDraw(y, row + per, per, rng, alphas);
       });
       return { x: floatBatch(set, idx), xShape: [idx.length, set.size, set.size, 3], y, yShape: [idx.length, width] };
     },

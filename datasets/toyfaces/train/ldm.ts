@@ -20,7 +20,7 @@ import { MAX_TOKENS, tokenizeBatch } from '../tokenizer.js';
 import { loadParams, readCard } from '../zoo/store.js';
 import { attributesOf, zeroShotPrompt } from './clip.js';
 import { scaledLatents } from './vae.js';
-import type { TrainData, TrainSettings, ZooTrainSpec } from './common.js';
+import { writeNoiseDraw, type TrainData, type TrainSettings, type ZooTrainSpec } from './common.js';
 
 
 /** The frozen models the U-Net is trained against, loaded from the zoo. */
@@ -60,11 +60,7 @@ async function ldmData(o: TrainSettings, pool: WorkerPool, log: (s: string) => v
       idx.forEach((k, i) => {
         x.set(latents.subarray(k * per, (k + 1) * per), i * per);
         const row = i * width;
-        for (let j = 0; j < per; j++) y[row + j] = rng.normal();
-        const t = rng.int(SD_SCHEDULE.trainTimesteps);
-        y[row + per] = t;
-        y[row + per + 1] = Math.sqrt(alphas[t]);
-        y[row + per + 2] = Math.sqrt(1 - alphas[t]);
+        writeNoiseDraw(y, row, per, rng, alphas);
         const c = cfg.contextTokens * cfg.contextDim;
         y.set(cond.context.subarray(i * c, (i + 1) * c), row + per + 3);
         y.set(cond.mask.subarray(i * cfg.contextTokens, (i + 1) * cfg.contextTokens), row + per + 3 + c);
