@@ -32,3 +32,17 @@ test('regress: a 10× shorter distillation regresses on editability; identical r
   assert.equal(bad.exitCode, 2);
   assert.match(bad.stderr, /--candidate: expected zoo:DIR, set:KEY=VALUE\[;…\] or store:DIR, got 'weights.bin'/);
 });
+
+test('regress: a candidate that differs only in its training seeds (3 per side) is within noise', async () => {
+  const store = tmp();
+  const env = { SDD_CACHE: tmp() };
+  const side = (seeds: string) => `set:method.params.iterations=100;seeds=${seeds}`;
+  const r = await sdd(['regress', 'experiments/base/sdd.yaml', ...common, '--baseline', side('[0, 1, 2]'), '--candidate', side('[3, 4, 5]'), '--store', store, '--out', tmp(), '--json'], { env });
+  assert.equal(r.exitCode, 0, r.all.slice(-3000));
+  const j = JSON.parse(r.stdout) as { comparisons: Array<{ metric: string; verdict: string; delta: number; seeds: number[]; test: string }> };
+  assert.ok(j.comparisons.every((c) => c.seeds[0] === 3 && c.seeds[1] === 3 && c.test.startsWith('two-level')));
+  // The seeds did change the edits (so "within noise" is a finding, not a tautology).
+  assert.ok(j.comparisons.some((c) => c.delta !== 0));
+  const flagged = j.comparisons.filter((c) => c.verdict !== 'within noise');
+  assert.deepEqual(flagged, []);
+});

@@ -6,8 +6,7 @@
  */
 import { fidFromFeatures } from '../metrics/fid.js';
 import { mmd2 } from '../metrics/kid.js';
-import { Rng } from '../util/rng.js';
-import { benjaminiHochberg, minimumDetectableEffect, pairedBootstrap, wilcoxon } from './stats.js';
+import { benjaminiHochberg, minimumDetectableEffect, pairedBootstrap, twoLevelBootstrap, wilcoxon } from './stats.js';
 
 export interface SideRun {
   prompt: string;
@@ -35,7 +34,10 @@ export type Verdict = 'regressed' | 'improved' | 'within noise';
 export interface Comparison {
   metric: string;
   prompt: string;
+  /** Items per run. */
   n: number;
+  /** Seeds (training runs) on the baseline and candidate side. */
+  seeds: [number, number];
   baseline: number;
   candidate: number;
   delta: number;
@@ -52,53 +54,35 @@ export interface Comparison {
 const ITEM_METRICS = ['clip_directional', 'hit', 'preserved', 'identity'] as const;
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 
-function concatFeatures(runs: SideRun[], key: 'original' | 'edited'): Float32Array {
-  const out = new Float32Array(runs.reduce((n, r) => n + r.features[key].length, 0));
+/** Features of items `idx` of the runs `seeds` (in that order), for a set-level metric. */
+function gather(runs: SideRun[], key: 'original' | 'edited', seeds: Int32Array, idx: Int32Array): Float32Array {
+  const d = runs[0].features.dims;
+  const out = new Float32Array(seeds.length * idx.length * d);
   let at = 0;
-  for (const r of runs) {
-    out.set(r.features[key], at);
-    at += r.features[key].length;
+  for (const s of seeds) {
+    const f = runs[s].features[key];
+    for (const k of idx) {
+      out.set(f.subarray(k * d, (k + 1) * d), at);
+      at += d;
+    }
   }
   return out;
 }
 
-/** Rows `idx` of a row-major [n, d] matrix. */
-function rows(f: Float32Array, d: number, idx: Int32Array): Float32Array {
-  const out = new Float32Array(idx.length * d);
-  idx.forEach((k, i) => out.set(f.subarray(k * d, (k + 1) * d), i * d));
-  return out;
-}
-
-function setMetric(metric: 'fid' | 'kid', edited: Float32Array, original: Float32Array, n: number, d: number): number {
+function setMetric(metric: 'fid' | 'kid', runs: SideRun[], seeds: Int32Array, idx: Int32Array): number {
+  const d = runs[0].features.dims;
+  const n = seeds.length * idx.length;
+  const edited = gather(runs, 'edited', seeds, idx);
+  const original = gather(runs, 'original', seeds, idx);
   if (metric === 'fid') return fidFromFeatures(edited, n, original, n, d);
   const all = Int32Array.from({ length: n }, (_, i) => i);
   return mmd2(edited, all, original, all, d);
 }
 
-/** Paired bootstrap over item indices of a set-level metric's difference; two-sided bootstrap p. */
-function setComparison(metric: 'fid' | 'kid', base: SideRun[], cand: SideRun[], resamples: number, seed: number) {
-  const d = base[0].features.dims;
-  const bo = concatFeatures(base, 'original');
-  const be = concatFeatures(base, 'edited');
-  const co = concatFeatures(cand, 'original');
-  const ce = concatFeatures(cand, 'edited');
-  const n = bo.length / d;
-  const b0 = setMetric(metric, be, bo, n, d);
-  const c0 = setMetric(metric, ce, co, n, d);
-  const rng = new Rng(seed);
-  const deltas: number[] = [];
-  for (let r = 0; r < resamples; r++) {
-    const idx = Int32Array.from({ length: n }, () => rng.int(n));
-    deltas.push(setMetric(metric, rows(ce, d, idx), rows(co, d, idx), n, d) - setMetric(metric, rows(be, d, idx), rows(bo, d, idx), n, d));
-  }
-  deltas.sort((x, y) => x - y);
-  const q = (a: number) => deltas[Math.min(deltas.length - 1, Math.max(0, Math.floor(a * deltas.length)))];
-  // Two-sided bootstrap p with the +1 correction (never exactly 0 from a finite resample).
-  const R = deltas.length;
-  const pLow = (deltas.filter((x) => x <= 0).length + 1) / (R + 1);
-  const pHigh = (deltas.filter((x) => x >= 0).length + 1) / (R + 1);
-  const p = Math.min(1, 2 * Math.min(pLow, pHigh));
-  return { baseline: b0, candidate: c0, delta: c0 - b0, lo: q(0.025), hi: q(0.975), p, n, sd: Math.sqrt(mean(deltas.map((x) => (x - mean(deltas)) ** 2))) };
+function itemMean(runs: SideRun[], metric: (typeof ITEM_METRICS)[number], seeds: Int32Array, idx: Int32Array): number {
+  let s = 0;
+  for (const r of seeds) for (const k of idx) s += runs[r].items[metric][k];
+  return s / (seeds.length * idx.length);
 }
 
 function verdictOf(delta: number, lo: number, hi: number, pAdj: number, t: Threshold, alpha: number): Verdict {
@@ -110,9 +94,12 @@ function verdictOf(delta: number, lo: number, hi: number, pAdj: number, t: Thres
 }
 
 /**
- * Sides are matched by prompt and by seed rank (the i-th seed of one side with the i-th of the
- * other, so a candidate may run other seeds); items within a run are the same evaluation images
- * in the same order. Every prompt present on both sides is compared.
+ * Sides are matched by prompt; items within a run are the same evaluation images in the same
+ * order, whatever the seed. With one seed per side the comparison is paired item by item (paired
+ * bootstrap CI, Wilcoxon p): it cannot see training-seed variance, so a result is conditional on
+ * the seeds. With several seeds on either side, seeds are resampled within each side and items
+ * jointly (two-level bootstrap), so a candidate that differs only in its seeds is within noise.
+ * Every prompt present on both sides is compared.
  */
 export function compareSides(base: SideRun[], cand: SideRun[], opts: { thresholds?: Record<string, Threshold>; resamples?: number; alpha?: number; seed?: number } = {}): Comparison[] {
   const thresholds = { ...DEFAULT_THRESHOLDS, ...(opts.thresholds ?? {}) };
@@ -124,20 +111,28 @@ export function compareSides(base: SideRun[], cand: SideRun[], opts: { threshold
   for (const prompt of prompts) {
     const b = base.filter((r) => r.prompt === prompt).sort((x, y) => x.seed - y.seed);
     const cs = cand.filter((r) => r.prompt === prompt).sort((x, y) => x.seed - y.seed);
-    if (cs.length !== b.length) throw new Error(`prompt ${prompt}: ${b.length} baseline runs but ${cs.length} candidate runs (seeds must pair up)`);
+    const n = b[0].items.hit.length;
+    if ([...b, ...cs].some((r) => r.items.hit.length !== n)) throw new Error(`prompt ${prompt}: the runs do not have the same number of evaluation images (not the same images)`);
+    const seeds: [number, number] = [b.length, cs.length];
+    const twoLevel = b.length > 1 || cs.length > 1;
     for (const metric of ITEM_METRICS) {
       const bv = b.flatMap((r) => r.items[metric]);
       const cv = cs.flatMap((r) => r.items[metric]);
-      if (bv.length !== cv.length) throw new Error(`prompt ${prompt}: ${metric} has ${bv.length} baseline and ${cv.length} candidate items (not the same images)`);
+      if (twoLevel) {
+        const r = twoLevelBootstrap(seeds, n, (sb, sc, idx) => itemMean(cs, metric, sc, idx) - itemMean(b, metric, sb, idx), { resamples, level: 1 - alpha, seed });
+        out.push({ metric, prompt, n, seeds, baseline: mean(bv), candidate: mean(cv), delta: r.delta, lo: r.lo, hi: r.hi, p: r.p, test: 'two-level bootstrap (seeds, items)', mde: 2.8 * r.sd, threshold: thresholds[metric] });
+        continue;
+      }
       const diffs = cv.map((v, i) => v - bv[i]);
       const ci = pairedBootstrap(diffs, { resamples, level: 1 - alpha, seed });
       const w = wilcoxon(diffs);
-      out.push({ metric, prompt, n: diffs.length, baseline: mean(bv), candidate: mean(cv), delta: ci.mean, lo: ci.lo, hi: ci.hi, p: w.p, test: `wilcoxon (${w.method})`, mde: minimumDetectableEffect(diffs), threshold: thresholds[metric] });
+      out.push({ metric, prompt, n, seeds, baseline: mean(bv), candidate: mean(cv), delta: ci.mean, lo: ci.lo, hi: ci.hi, p: w.p, test: `wilcoxon (${w.method})`, mde: minimumDetectableEffect(diffs), threshold: thresholds[metric] });
     }
     for (const metric of ['fid', 'kid'] as const) {
-      const r = setComparison(metric, b, cs, Math.min(resamples, 1000), seed);
-      // MDE from the bootstrap spread of Δ (no per-item differences for a set metric).
-      out.push({ metric, prompt, n: r.n, baseline: r.baseline, candidate: r.candidate, delta: r.delta, lo: r.lo, hi: r.hi, p: r.p, test: 'paired bootstrap', mde: 2.8 * r.sd, threshold: thresholds[metric] });
+      const all = (k: number) => Int32Array.from({ length: k }, (_, i) => i);
+      const r = twoLevelBootstrap(seeds, n, (sb, sc, idx) => setMetric(metric, cs, sc, idx) - setMetric(metric, b, sb, idx), { resamples: Math.min(resamples, 1000), level: 1 - alpha, seed });
+      // MDE from the bootstrap spread of Δ (no per-item differences for a set metric): (z_.975 + z_.8)·sd.
+      out.push({ metric, prompt, n, seeds, baseline: setMetric(metric, b, all(b.length), all(n)), candidate: setMetric(metric, cs, all(cs.length), all(n)), delta: r.delta, lo: r.lo, hi: r.hi, p: r.p, test: twoLevel ? 'two-level bootstrap (seeds, items)' : 'paired bootstrap', mde: 2.8 * r.sd, threshold: thresholds[metric] });
     }
   }
   const adj = benjaminiHochberg(out.map((x) => x.p));

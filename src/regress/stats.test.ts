@@ -4,12 +4,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../runs/env.js';
-import { benjaminiHochberg, minimumDetectableEffect, pairedBootstrap, wilcoxon } from './stats.js';
+import { benjaminiHochberg, minimumDetectableEffect, pairedBootstrap, twoLevelBootstrap, wilcoxon } from './stats.js';
 
 const fx = JSON.parse(readFileSync(join(PROJECT_ROOT, 'test/fixtures/regress/stats.json'), 'utf-8')) as {
   wilcoxon: Record<string, { d: number[]; p: number; statistic?: number }>;
   bh: { p: number[]; adjusted: number[] };
   bootstrap: { x: number[]; lo: number; hi: number; se: number };
+  two_level: { base: number[][]; cand: number[][]; delta: number; lo: number; hi: number; sd: number };
 };
 
 test('Wilcoxon signed-rank: exact (n ≤ 50, no ties) and normal approximation with ties/zeros match SciPy (rel. 1e-6)', () => {
@@ -35,4 +36,23 @@ test('paired bootstrap CI agrees with SciPy percentile bootstrap within Monte Ca
   assert.deepEqual(pairedBootstrap(fx.bootstrap.x, { seed: 3 }), pairedBootstrap(fx.bootstrap.x, { seed: 3 }));
   const mde = minimumDetectableEffect(fx.bootstrap.x);
   assert.ok(mde > 0 && mde < 0.1);
+});
+
+test('two-level bootstrap (seeds within sides, items jointly) agrees with NumPy within Monte Carlo error (0.1 sd)', () => {
+  const { base, cand } = fx.two_level;
+  const n = base[0].length;
+  const meanOf = (rows: number[][], seeds: Int32Array, idx: Int32Array) => {
+    let s = 0;
+    for (const r of seeds) for (const k of idx) s += rows[r][k];
+    return s / (seeds.length * idx.length);
+  };
+  const r = twoLevelBootstrap([base.length, cand.length], n, (sb, sc, idx) => meanOf(cand, sc, idx) - meanOf(base, sb, idx), { resamples: 20000, seed: 1 });
+  assert.ok(Math.abs(r.delta - fx.two_level.delta) < 1e-12);
+  assert.ok(Math.abs(r.lo - fx.two_level.lo) < 0.1 * fx.two_level.sd, `lo ${r.lo} vs ${fx.two_level.lo}`);
+  assert.ok(Math.abs(r.hi - fx.two_level.hi) < 0.1 * fx.two_level.sd, `hi ${r.hi} vs ${fx.two_level.hi}`);
+  assert.ok(Math.abs(r.sd - fx.two_level.sd) < 0.05 * fx.two_level.sd, `sd ${r.sd} vs ${fx.two_level.sd}`);
+  // Seed variance widens the interval over the item-only paired bootstrap of seed-averaged values.
+  const avg = (rows: number[][]) => rows[0].map((_, k) => rows.reduce((a, row) => a + row[k], 0) / rows.length);
+  const paired = pairedBootstrap(avg(cand).map((v, k) => v - avg(base)[k]), { resamples: 20000, seed: 1 });
+  assert.ok(r.hi - r.lo > 1.3 * (paired.hi - paired.lo), `two-level ${r.hi - r.lo} vs paired ${paired.hi - paired.lo}`);
 });

@@ -124,3 +124,44 @@ export function minimumDetectableEffect(diffs: number[], zAlpha = 1.959964, zBet
   if (diffs.length < 2) return Infinity;
   return ((zAlpha + zBeta) * sampleStandardDeviation(diffs)) / Math.sqrt(diffs.length);
 }
+
+export interface TwoLevelResult {
+  /** Observed Δ = mean(candidate) − mean(baseline) over every seed × item. */
+  delta: number;
+  lo: number;
+  hi: number;
+  /** Two-sided bootstrap p-value with the +1 correction. */
+  p: number;
+  /** Bootstrap standard deviation of Δ. */
+  sd: number;
+  resamples: number;
+}
+
+/**
+ * Bootstrap percentile CI and p-value of a difference between two sides that each ran several
+ * training seeds on the same items: every resample draws seeds with replacement within each side
+ * (independently: another seed is another training run, with nothing to pair it with) and one set
+ * of item indices shared by both sides (the same images). `stat(baseSeeds, candSeeds, items)`
+ * returns the candidate − baseline difference on that resample; called with the identity draws
+ * first for the observed Δ. With one seed per side this is the plain paired item bootstrap.
+ */
+export function twoLevelBootstrap(
+  seeds: [number, number],
+  items: number,
+  stat: (baseSeeds: Int32Array, candSeeds: Int32Array, itemIdx: Int32Array) => number,
+  opts: { resamples?: number; level?: number; seed?: number } = {},
+): TwoLevelResult {
+  const resamples = opts.resamples ?? 2000;
+  const level = opts.level ?? 0.95;
+  const rng = new Rng(opts.seed ?? 0);
+  const iota = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
+  const draw = (n: number) => Int32Array.from({ length: n }, () => rng.int(n));
+  const delta = stat(iota(seeds[0]), iota(seeds[1]), iota(items));
+  const deltas = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) deltas[r] = stat(draw(seeds[0]), draw(seeds[1]), draw(items));
+  const sorted = Array.from(deltas).sort((a, b) => a - b);
+  const a = (1 - level) / 2;
+  const pLow = (sorted.filter((x) => x <= 0).length + 1) / (resamples + 1);
+  const pHigh = (sorted.filter((x) => x >= 0).length + 1) / (resamples + 1);
+  return { delta, lo: quantileSorted(sorted, a), hi: quantileSorted(sorted, 1 - a), p: Math.min(1, 2 * Math.min(pLow, pHigh)), sd: sampleStandardDeviation(sorted), resamples };
+}
