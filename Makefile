@@ -46,7 +46,7 @@ schema: deps
 PROFILE ?=
 JOBS ?= 2
 PFLAG = $(if $(PROFILE),--profile $(PROFILE),)
-TABLE1 = experiments/table1/sdd.yaml experiments/table1/sdedit.yaml experiments/table1/ddib.yaml experiments/table1/diffae.yaml
+TABLE1 = experiments/table1/sdd.yaml experiments/table1/sdedit.yaml experiments/table1/ddib.yaml experiments/table1/diffae.yaml experiments/tradeoff.yaml
 TABLE2 = experiments/table1/sdd.yaml experiments/table2/styleclip.yaml
 
 table1: deps
@@ -61,8 +61,8 @@ ablation: deps
 	$(SDD) run experiments/ablation.yaml $(PFLAG) --jobs $(JOBS)
 
 tradeoff: deps
-	$(SDD) run experiments/tradeoff.yaml experiments/table1/sdd.yaml $(PFLAG) --jobs $(JOBS) --no-report
-	$(SDD) report experiments/tradeoff.yaml experiments/table1/sdd.yaml $(PFLAG) --combine tradeoff
+	$(SDD) run experiments/tradeoff.yaml experiments/table1/sdd.yaml experiments/table1/sdedit.yaml $(PFLAG) --jobs $(JOBS) --no-report
+	$(SDD) report experiments/tradeoff.yaml experiments/table1/sdd.yaml experiments/table1/sdedit.yaml $(PFLAG) --combine tradeoff
 
 # Paired regression check of a candidate (zoo:DIR | set:K=V;… | store:DIR) against the shipped zoo.
 CANDIDATE ?=

@@ -3,12 +3,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { cfgEps, type EpsFn } from '../src/diffusion/pipelines/sample.js';
 import type { World } from '../src/world/types.js';
+import { evaluationSources, sourcesParam, type SourceMode } from '../src/methods/editing.js';
 
 export const diffusionParams = {
   prompt: z.string().describe('edit prompt id of the world'),
   steps: z.number().int().positive().default(50).describe('DDIM steps (the paper: 50)'),
   eta: z.number().min(0).default(0).describe('DDIM η'),
   eval_images: z.number().int().positive().default(100).describe('m: test images edited'),
+  sources: sourcesParam,
   batch: z.number().int().positive().default(50).describe('images per batch'),
 };
 
@@ -25,4 +27,11 @@ export function textEps(world: World, text: string, b: number, guidance: number)
 
 export function latentShape(world: World, b: number): [number, number, number, number] {
   return [b, ...world.diffusion.latentShape];
+}
+
+/** The evaluation images of a prompt (no W+ needed by the diffusion baselines). */
+export function sourceImages(world: World, promptId: string, m: number, mode: SourceMode): Float32Array {
+  const { images, w } = evaluationSources(world, promptId, m, mode);
+  w.dispose();
+  return images;
 }

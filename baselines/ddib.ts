@@ -11,7 +11,7 @@ import { ddimInvert, ddimSample } from '../src/diffusion/pipelines/sample.js';
 import { loadWorld } from '../src/world/registry.js';
 import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
-import { diffusionParams, latentShape, textEps } from './common.js';
+import { diffusionParams, latentShape, textEps, sourceImages } from './common.js';
 
 export const ddibParams = z.strictObject({
   ...diffusionParams,
@@ -30,7 +30,7 @@ export const ddib: Method<DdibParams> = {
     const world = loadWorld(ctx.world);
     const prompt = promptOf(world, p.prompt);
     const scheduler = new DdimScheduler({ ...DDIM_SD, steps: p.steps, eta: 0 });
-    const originals = world.sources(prompt.id, p.eval_images);
+    const originals = sourceImages(world, prompt.id, p.eval_images, p.sources);
     const { edited, tauInfer } = await editTimed(world, originals, p.batch, (x) => {
       const b = x.shape[0];
       const shape = latentShape(world, b);

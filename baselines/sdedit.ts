@@ -11,7 +11,7 @@ import { Rng } from '../src/util/rng.js';
 import { loadWorld } from '../src/world/registry.js';
 import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
-import { diffusionParams, latentShape, textEps } from './common.js';
+import { diffusionParams, latentShape, textEps, sourceImages } from './common.js';
 
 export const sdeditParams = z.strictObject({
   ...diffusionParams,
@@ -32,7 +32,7 @@ export const sdedit: Method<SdeditParams> = {
     const scheduler = new DdimScheduler({ ...DDIM_SD, steps: p.steps, eta: p.eta });
     const k = Math.ceil(p.strength * p.steps);
     const timesteps = scheduler.timesteps.slice(p.steps - k);
-    const originals = world.sources(prompt.id, p.eval_images);
+    const originals = sourceImages(world, prompt.id, p.eval_images, p.sources);
     const { edited, tauInfer } = await editTimed(world, originals, p.batch, (x, offset) => {
       const rng = new Rng(ctx.seed * 1_000_003 + offset); // per batch: the same image gets the same noise in any batching
       const shape = latentShape(world, x.shape[0]);

@@ -11,7 +11,7 @@ import { streamRng } from '../src/util/rng.js';
 import { loadWorld } from '../src/world/registry.js';
 import { MAPPER_DEFAULTS } from '../src/sdd/mapper.js';
 import { createMapper, editLatents, trainMapper } from '../src/sdd/distill.js';
-import { editResult, editTimed, invert, promptOf, saveEditGrid } from '../src/methods/editing.js';
+import { editResult, editTimed, evaluationSources, invert, promptOf, saveEditGrid, sourcesParam } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
 
 export const styleclipParams = z.strictObject({
@@ -28,6 +28,7 @@ export const styleclipParams = z.strictObject({
   mapper: z
     .strictObject({ coarse: z.boolean().default(false), medium: z.boolean().default(true), fine: z.boolean().default(true), step: z.number().positive().default(0.1) })
     .prefault({}),
+  sources: sourcesParam,
   eval_images: z.number().int().positive().default(100),
 });
 export type StyleclipParams = z.infer<typeof styleclipParams>;
@@ -71,8 +72,7 @@ export const styleclip: Method<StyleclipParams> = {
     );
     const tauTrain = (performance.now() - t0) / 1000;
     tf.dispose([trainW, text, target, source, direction]);
-    const originals = world.sources(prompt.id, p.eval_images);
-    const w = invert(world, originals);
+    const { images: originals, w } = evaluationSources(world, prompt.id, p.eval_images, p.sources);
     const { edited, tauInfer } = await editTimed(world, originals, p.eval_images, (x, offset) => editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [x.shape[0], -1, -1]) as tf.Tensor3D, ms));
     w.dispose();
     mapper.dispose();

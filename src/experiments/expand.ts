@@ -6,7 +6,8 @@
 import { UserError } from '../errors.js';
 import { canonicalJson, sha256, sortKeys } from '../util/hash.js';
 import { getMethod } from '../methods/registry.js';
-import { setPath, type Plain } from './merge.js';
+import { isDeepStrictEqual } from 'node:util';
+import { getPath, setPath, type Plain } from './merge.js';
 import { validateExperiment } from './load.js';
 import type { Experiment } from './schema.js';
 
@@ -41,8 +42,27 @@ function grid(sweep: Record<string, unknown[]>): Array<Record<string, unknown>> 
   return points;
 }
 
+/**
+ * `where:` rules, in order: each whose `when` values all equal this point's sets its `set` keys.
+ * A `when` key that no run has is an error (a typo would otherwise silently never match); a value
+ * that no run has is not (a profile may narrow the sweep).
+ */
+function applyWhere(cfg: Plain, rules: Experiment['where'], file: string, seenKeys: Set<string>): void {
+  rules.forEach((rule, i) => {
+    for (const k of Object.keys(rule.when)) if (getPath(cfg, k) !== undefined) seenKeys.add(`${i}\0${k}`);
+    if (!Object.entries(rule.when).every(([k, v]) => isDeepStrictEqual(getPath(cfg, k), v))) return;
+    for (const [k, v] of Object.entries(rule.set)) {
+      try {
+        setPath(cfg, k, v);
+      } catch (e) {
+        throw new UserError(`${file}: where.${i}.set.${k}: ${(e as Error).message}`);
+      }
+    }
+  });
+}
+
 export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
-  const { sweep, seeds, profiles: _p, description: _d, ...base } = exp;
+  const { sweep, seeds, where, profiles: _p, description: _d, ...base } = exp;
   for (const key of Object.keys(sweep)) {
     if (key === 'seeds' || key === 'sweep' || key.startsWith('sweep.')) {
       throw new UserError(`${file}: sweep.${key}: cannot be swept (use seeds: for seeds)`);
@@ -50,9 +70,11 @@ export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
   }
   const runs: PlannedRun[] = [];
   const seen = new Set<string>();
+  const seenKeys = new Set<string>();
   for (const point of grid(sweep)) {
     const cfg = structuredClone(base) as Plain;
     for (const [k, v] of Object.entries(point)) setPath(cfg, k, v);
+    applyWhere(cfg, where, file, seenKeys);
     // Re-validate: a sweep value can be wrong for its key. Errors name the sweep key.
     let checked: Experiment;
     try {
@@ -78,5 +100,9 @@ export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
       runs.push({ id, config, backend: checked.backend });
     }
   }
+  where.forEach((rule, i) => {
+    const missing = Object.keys(rule.when).find((k) => !seenKeys.has(`${i}\0${k}`));
+    if (missing) throw new UserError(`${file}: where.${i}.when.${missing}: no run has this key`);
+  });
   return runs;
 }

@@ -89,6 +89,18 @@ test('sweep × seeds expands to the cartesian grid with stable, distinct ids', (
   assert.deepEqual(runs[0].config.point, { 'method.params.hidden': 4, 'method.params.lr': 0.1 });
 });
 
+test('where: sets keys for the matching sweep points only; a when-key no run has is an error', () => {
+  const d = dirWith({
+    'w.yaml': 'include: base.yaml\nsweep:\n  method.params.lr: [0.1, 0.2]\nwhere:\n  - when: { method.params.lr: 0.2 }\n    set: { method.params.hidden: 16 }\n',
+    'typo.yaml': 'include: base.yaml\nsweep:\n  method.params.lr: [0.1, 0.2]\nwhere:\n  - when: { method.params.rl: 0.2 }\n    set: { method.params.hidden: 16 }\n',
+  });
+  const runs = expandExperiment(loadExperiment(join(d, 'w.yaml')).experiment, 'w.yaml');
+  const hidden = Object.fromEntries(runs.map((r) => [r.config.method.params.lr as number, r.config.method.params.hidden]));
+  assert.equal(hidden[0.2], 16);
+  assert.notEqual(hidden[0.1], 16);
+  assert.match(userError(() => expandExperiment(loadExperiment(join(d, 'typo.yaml')).experiment, 'typo.yaml')), /typo\.yaml: where\.0\.when\.method\.params\.rl: no run has this key/);
+});
+
 test('bad input: one line naming the file and the key path', () => {
   const d = dirWith({
     'syntax.yaml': 'name: x\nmethod:\n  name: toy_fit\n  params: {steps: 3\n',

@@ -34,6 +34,15 @@ export function experimentSchema() {
       .record(z.string(), z.array(z.unknown()).min(1))
       .default({})
       .describe('dotted key → list of values; runs cover the cartesian grid'),
+    where: z
+      .array(
+        z.strictObject({
+          when: z.record(z.string(), z.unknown()).describe('dotted key → value; every one must equal the run\'s value'),
+          set: z.record(z.string(), z.unknown()).describe('dotted key → value applied to the matching runs'),
+        }),
+      )
+      .default([])
+      .describe('settings for some sweep points only, e.g. when: {method.params.prompt: pose:frontal->side} set: {method.params.mapper.coarse: true}'),
     metrics: z.array(z.enum(metricNames() as [string, ...string[]])).default([]).describe('metric names (src/metrics/registry.ts)'),
     profiles: z
       .record(z.string(), z.record(z.string(), z.unknown()))

@@ -4,6 +4,7 @@
  * metrics, and the before/after grid artifact.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { grid, writePng } from '../util/image_io.js';
 import type { EditPromptSpec, World } from '../world/types.js';
@@ -31,6 +32,29 @@ export function invert(world: World, images: Float32Array): tf.Tensor3D {
   const all = tf.concat(parts) as tf.Tensor3D;
   tf.dispose(parts);
   return all;
+}
+
+/**
+ * Which images every method edits (and is measured against). `reconstructed` (default): the
+ * generator's reconstructions G(E(x)) of the test images, so the inversion error of the encoder
+ * (a property of the GAN, not of any editing method) is outside every metric and a zero edit
+ * scores FID 0 and full preservation for every method; `real`: the rendered test images x.
+ */
+export const sourcesParam = z
+  .enum(['reconstructed', 'real'])
+  .default('reconstructed')
+  .describe('images every method edits: reconstructed = G(E(x)) (the GAN domain), real = x');
+export type SourceMode = z.infer<typeof sourcesParam>;
+
+/** The m evaluation images for a prompt and their W+ codes (the caller disposes `w`). */
+export function evaluationSources(world: World, promptId: string, m: number, mode: SourceMode): { images: Float32Array; w: tf.Tensor3D } {
+  const real = world.sources(promptId, m);
+  const w = invert(world, real);
+  if (mode === 'real') return { images: real, w };
+  const images = tf.tidy(() => tf.clipByValue(world.style.generate(w), 0, 1));
+  const data = images.dataSync() as Float32Array;
+  images.dispose();
+  return { images: Float32Array.from(data), w };
 }
 
 /**

@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { streamRng } from '../util/rng.js';
 import { f32, writeSafetensors, type StTensor } from '../util/safetensors.js';
 import { UserError } from '../errors.js';
-import { editResult, editTimed, invert, promptOf, saveEditGrid } from './editing.js';
+import { editResult, editTimed, evaluationSources, invert, promptOf, saveEditGrid, sourcesParam } from './editing.js';
 import { loadWorld } from '../world/registry.js';
 import type { World } from '../world/types.js';
 import { GUIDANCE_DEFAULTS } from '../sdd/guidance.js';
@@ -64,6 +64,7 @@ export const sddParams = z.strictObject({
       mapper_step: z.number().default(0.1).describe('scan images are G(w + step·M(w)) with an untrained mapper'),
     })
     .prefault({}),
+  sources: sourcesParam,
   eval_images: z.number().int().positive().default(100).describe('m: test images edited per prompt'),
   checkpoint_every: z.number().int().positive().default(100),
 });
@@ -149,11 +150,9 @@ export const sdd: Method<SddParams> = {
     });
     const distillSeconds = (performance.now() - t1) / 1000;
     trainW.dispose();
-    // Evaluation on m test images showing the source value, inverted once (as the paper's W+ codes are).
-    const originals = world.sources(prompt.id, p.eval_images);
-    // One generator forward per image: inversion to W+ is the input pipeline (the paper's codes
-    // are pre-inverted), so it is outside τ_infer.
-    const w = invert(world, originals);
+    // Evaluation on m test images showing the source value, inverted once (as the paper's W+ codes
+    // are). One generator forward per image: inversion is the input pipeline, outside τ_infer.
+    const { images: originals, w } = evaluationSources(world, prompt.id, p.eval_images, p.sources);
     const { edited, tauInfer } = await editTimed(world, originals, p.eval_images, (_x, offset) => editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [_x.shape[0], -1, -1]) as tf.Tensor3D, ms));
     saveArtifacts(ctx, mapper, scan);
     saveEditGrid(ctx, world, originals, edited);

@@ -17,6 +17,7 @@ import { gitInfo, PROJECT_ROOT } from '../runs/env.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { breakEven } from '../metrics/total_time.js';
 import { hqsCurves, metricBars, timeVsM, tradeoff, trainingCurves, type CurvePoint, type HqsPoint, type MetricRow } from './charts.js';
+import { minMax } from '../sdd/hqs.js';
 import { escapeHtml, figureHtml, page, tableHtml, type Figure, type Table } from './html.js';
 import { renderSvg, svgToPng, validateSpec } from './render.js';
 import { comparisonGrid } from './compare_grid.js';
@@ -155,6 +156,8 @@ export async function buildExperimentPage(files: string[], opts: LoadOptions, st
     json.push(rec);
   }
   writeFileAtomic(join(dir, 'results.csv'), stringify([main.columns, ...main.rows]));
+  // A combined page's table also under the page's own name (make table1 → reports/table1/table1.csv).
+  if (combined) writeFileAtomic(join(dir, `${name}.csv`), stringify([main.columns, ...main.rows]));
   writeJsonAtomic(join(dir, 'results.json'), json);
   // Per-prompt table.
   const finished = groups.flatMap((g) => g.runs.filter((r) => r.status === 'finished').map((r) => ({ g, r })));
@@ -191,13 +194,7 @@ export async function buildExperimentPage(files: string[], opts: LoadOptions, st
     if (!existsSync(csv) || hqs.some((p) => p.series === res(r).prompt)) continue;
     const selected = new Set(((res(r).selection as { timesteps?: number[] } | undefined)?.timesteps ?? []) as number[]);
     const rows = readCsv(csv);
-    const norm = (k: string) => {
-      const v = rows.map((x) => x[k]);
-      const lo = Math.min(...v);
-      const hi = Math.max(...v);
-      return v.map((x) => (hi > lo ? (x - lo) / (hi - lo) : 0));
-    };
-    const [n, h] = [norm('N'), norm('H')];
+    const [n, h] = [minMax(rows.map((x) => x.N)), minMax(rows.map((x) => x.H))];
     const hk = Object.keys(rows[0]).find((k) => k.startsWith('hqs_'))!;
     rows.forEach((x, i) => hqs.push({ series: String(res(r).prompt), t: x.t, N: n[i], H: h[i], hqs: x[hk], selected: selected.has(x.t) }));
   }
@@ -206,7 +203,10 @@ export async function buildExperimentPage(files: string[], opts: LoadOptions, st
     const pts = groups.flatMap((g) => {
       const f = groupMetric(g, 'fid');
       const c = groupMetric(g, 'clip_directional');
-      return f && c ? [{ method: g.method, label: g.label.replace(/^\S+\s?/, '') || g.method, fid: f.mean, clip_directional: c.mean }] : [];
+      // SDEdit's line runs in strength order (a group that does not sweep strength still has one).
+      const strength = (g.runs.find((r) => r.config)?.config?.method.params as Record<string, unknown> | undefined)?.strength;
+      const label = g.method === 'sdedit' && typeof strength === 'number' ? `s=${strength}` : g.label.replace(/^\S+\s?/, '') || g.method;
+      return f && c ? [{ method: g.method, label, order: typeof strength === 'number' ? strength : 0, fid: f.mean, clip_directional: c.mean }] : [];
     });
     figures.push(await figure(dir, 'tradeoff', 'Fidelity–editability trade-off', tradeoff(pts, 'FID vs directional CLIP')));
   }

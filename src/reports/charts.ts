@@ -66,6 +66,8 @@ export function hqsCurves(points: HqsPoint[], title: string): TopLevelSpec {
 export interface TradeoffPoint {
   method: string;
   label: string;
+  /** Position along the method's line (SDEdit: strength). */
+  order?: number;
   fid: number;
   clip_directional: number;
 }
@@ -77,7 +79,7 @@ export function tradeoff(points: TradeoffPoint[], title: string): TopLevelSpec {
     title,
     data: { values: points },
     layer: [
-      { transform: [{ filter: 'datum.method === "sdedit"' }], mark: { type: 'line', point: true }, encoding: { x: { field: 'fid', type: 'quantitative', title: 'FID (edited vs original)' }, y: { field: 'clip_directional', type: 'quantitative', title: 'directional CLIP' }, order: { field: 'label' } } },
+      { transform: [{ filter: 'datum.method === "sdedit"' }], mark: { type: 'line', point: true }, encoding: { x: { field: 'fid', type: 'quantitative', title: 'FID (edited vs original)' }, y: { field: 'clip_directional', type: 'quantitative', title: 'directional CLIP' }, order: { field: 'order' } } },
       { mark: { type: 'point', filled: true, size: 80 }, encoding: { x: { field: 'fid', type: 'quantitative' }, y: { field: 'clip_directional', type: 'quantitative' }, color: { field: 'method', type: 'nominal' }, tooltip: [{ field: 'method' }, { field: 'label' }, { field: 'fid', format: '.3g' }, { field: 'clip_directional', format: '.3f' }] } },
       { mark: { type: 'text', dy: -10, fontSize: 9 }, encoding: { x: { field: 'fid', type: 'quantitative' }, y: { field: 'clip_directional', type: 'quantitative' }, text: { field: 'label' } } },
     ],

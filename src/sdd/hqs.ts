@@ -37,7 +37,8 @@ export function gradientStats(d: ArrayLike<number>, h: number, w: number, c: num
   return { N: sum / (h * w * c), H };
 }
 
-function minMax(v: number[]): number[] {
+/** Min–max normalisation to [0, 1] over the scanned t (Eq. 11–12). */
+export function minMax(v: number[]): number[] {
   const lo = Math.min(...v);
   const hi = Math.max(...v);
   // A flat curve carries no ranking: every t normalises to 0 rather than dividing by zero.
