@@ -67,7 +67,7 @@ tradeoff: deps
 # Paired regression check of a candidate (zoo:DIR | set:K=V;… | store:DIR) against the shipped zoo.
 CANDIDATE ?=
 regress: deps
-	@test -n "$(CANDIDATE)" || { echo "make regress CANDIDATE=zoo:DIR (or set:KEY=VALUE, store:DIR)" >&2; exit 2; }
+	@test -n "$(CANDIDATE)" || { echo "make regress CANDIDATE=zoo:DIR (or weights:MODEL=FILE, set:KEY=VALUE, store:DIR)" >&2; exit 2; }
 	$(SDD) regress experiments/regression.yaml --candidate '$(CANDIDATE)' $(PFLAG)
 
 # Retrains every zoo model from scratch (resumable; see datasets/toyfaces/README.md).

@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { sdd, tmp } from './helpers.js';
 import { sha256 } from '../src/util/hash.js';
+import { asFloat32, f16, readSafetensors, writeSafetensors, type StTensor } from '../src/util/safetensors.js';
+import { Rng } from '../src/util/rng.js';
 
 const common = ['--set', 'method.params.prompt=hair_color:black->white', '--set', 'method.params.eval_images=48', '--set', 'method.params.hqs.images=8', '--set', 'method.params.train_images=64'];
 
@@ -30,7 +32,7 @@ test('regress: a 10× shorter distillation regresses on editability; identical r
   assert.ok(a.comparisons.every((c) => c.verdict === 'within noise' && c.delta === 0));
   const bad = await sdd(['regress', 'experiments/base/sdd.yaml', '--candidate', 'weights.bin', '--store', store]);
   assert.equal(bad.exitCode, 2);
-  assert.match(bad.stderr, /--candidate: expected zoo:DIR, set:KEY=VALUE\[;…\] or store:DIR, got 'weights.bin'/);
+  assert.match(bad.stderr, /--candidate: expected zoo:DIR, weights:MODEL=FILE, set:KEY=VALUE\[;…\] or store:DIR, got 'weights.bin'/);
 });
 
 test('regress: a candidate that differs only in its training seeds (3 per side) is within noise', async () => {
@@ -45,4 +47,24 @@ test('regress: a candidate that differs only in its training seeds (3 per side) 
   assert.ok(j.comparisons.some((c) => c.delta !== 0));
   const flagged = j.comparisons.filter((c) => c.verdict !== 'within noise');
   assert.deepEqual(flagged, []);
+});
+
+test('regress: a diffusion U-Net with perturbed weights (weights:ldm=FILE) is flagged', async () => {
+  // Every U-Net tensor (the ldm file holds the U-Net only) + N(0, (0.5·its std)²), seeded.
+  const src = readSafetensors(join('datasets', 'toyfaces', 'zoo', 'ldm', 'weights.safetensors'));
+  const rng = new Rng(11);
+  const out = new Map<string, StTensor>();
+  for (const [name, t] of src.tensors) {
+    const v = asFloat32(t);
+    const mean = v.reduce((a, b) => a + b, 0) / v.length;
+    const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length) || 1e-3;
+    out.set(name, f16(t.shape, v.map((x) => x + 0.5 * sd * rng.normal())));
+  }
+  const file = join(tmp(), 'ldm-perturbed.safetensors');
+  writeSafetensors(file, out);
+  const r = await sdd(['regress', 'experiments/base/sdd.yaml', ...common, '--set', 'method.params.iterations=150', '--candidate', `weights:ldm=${file}`, '--store', tmp(), '--out', tmp(), '--json'], { env: { SDD_CACHE: tmp() } });
+  assert.equal(r.exitCode, 1, r.all.slice(-3000));
+  const j = JSON.parse(r.stdout) as { comparisons: Array<{ metric: string; verdict: string }> };
+  const flagged = j.comparisons.filter((c) => c.verdict === 'regressed').map((c) => c.metric);
+  assert.ok(flagged.length > 0, JSON.stringify(j.comparisons.map((c) => [c.metric, c.verdict])));
 });

@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { requirePython } from '../util/python.js';
 import { FeatureStats } from './stats.js';
 import { fidBootstrap, fidFromFeatures, frechetDistance } from './fid.js';
-import { kernelInceptionDistance, mmd2 } from './kid.js';
+import { kernelInceptionDistance, kernelMatrices, mmd2, mmd2Rows } from './kid.js';
 import { readNpz, writeNpz } from './npy.js';
 import { PROJECT_ROOT } from '../runs/env.js';
 import { tmp } from '../../test/helpers.js';
@@ -106,6 +106,11 @@ test('KID: unbiased MMD² matches the NumPy reference; subsets are seeded; small
   const y = features(c.n2, c.d, c.s2);
   const all = Int32Array.from({ length: c.m }, (_, i) => i);
   assert.ok(rel(mmd2(x, all, y, all, c.d), c.mmd2_first_m) < 1e-9);
+  // From precomputed kernels (the regression bootstrap's path): same value, also with repeated rows.
+  const m = Math.min(c.n1, c.n2, 120);
+  const K = kernelMatrices(x.subarray(0, m * c.d), y.subarray(0, m * c.d), m, c.d);
+  const rows = Int32Array.from({ length: m }, (_, i) => (i * 7) % m === 3 ? 0 : (i * 7) % m);
+  assert.ok(rel(mmd2Rows(K, rows), mmd2(x, rows, y, rows, c.d)) < 1e-12);
   const k1 = kernelInceptionDistance(x, c.n1, y, c.n2, c.d, { subsets: 5, subsetSize: 100, seed: 3 });
   const k2 = kernelInceptionDistance(x, c.n1, y, c.n2, c.d, { subsets: 5, subsetSize: 100, seed: 3 });
   assert.deepEqual(k1, k2);

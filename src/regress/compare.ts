@@ -5,7 +5,7 @@
  * Hochberg over the whole metric × prompt grid, the minimum detectable effect, and a verdict.
  */
 import { fidFromFeatures } from '../metrics/fid.js';
-import { mmd2 } from '../metrics/kid.js';
+import { kernelMatrices, mmd2Rows, type KernelMatrices } from '../metrics/kid.js';
 import { benjaminiHochberg, minimumDetectableEffect, pairedBootstrap, twoLevelBootstrap, wilcoxon } from './stats.js';
 
 export interface SideRun {
@@ -69,14 +69,27 @@ function gather(runs: SideRun[], key: 'original' | 'edited', seeds: Int32Array, 
   return out;
 }
 
-function setMetric(metric: 'fid' | 'kid', runs: SideRun[], seeds: Int32Array, idx: Int32Array): number {
+/** A side's FID features, with KID's kernel matrices over all its (seed, item) rows made once. */
+interface SetSide {
+  runs: SideRun[];
+  kernels?: KernelMatrices;
+}
+
+function setMetric(metric: 'fid' | 'kid', side: SetSide, seeds: Int32Array, idx: Int32Array): number {
+  const { runs } = side;
   const d = runs[0].features.dims;
   const n = seeds.length * idx.length;
-  const edited = gather(runs, 'edited', seeds, idx);
-  const original = gather(runs, 'original', seeds, idx);
-  if (metric === 'fid') return fidFromFeatures(edited, n, original, n, d);
-  const all = Int32Array.from({ length: n }, (_, i) => i);
-  return mmd2(edited, all, original, all, d);
+  if (metric === 'fid') return fidFromFeatures(gather(runs, 'edited', seeds, idx), n, gather(runs, 'original', seeds, idx), n, d);
+  const items = runs[0].items.hit.length;
+  if (!side.kernels) {
+    const all = Int32Array.from({ length: runs.length }, (_, i) => i);
+    const every = Int32Array.from({ length: items }, (_, i) => i);
+    side.kernels = kernelMatrices(gather(runs, 'edited', all, every), gather(runs, 'original', all, every), runs.length * items, d);
+  }
+  const rows = new Int32Array(n);
+  let at = 0;
+  for (const s of seeds) for (const k of idx) rows[at++] = s * items + k;
+  return mmd2Rows(side.kernels, rows);
 }
 
 function itemMean(runs: SideRun[], metric: (typeof ITEM_METRICS)[number], seeds: Int32Array, idx: Int32Array): number {
@@ -128,11 +141,15 @@ export function compareSides(base: SideRun[], cand: SideRun[], opts: { threshold
       const w = wilcoxon(diffs);
       out.push({ metric, prompt, n, seeds, baseline: mean(bv), candidate: mean(cv), delta: ci.mean, lo: ci.lo, hi: ci.hi, p: w.p, test: `wilcoxon (${w.method})`, mde: minimumDetectableEffect(diffs), threshold: thresholds[metric] });
     }
+    const sides: [SetSide, SetSide] = [{ runs: b }, { runs: cs }];
     for (const metric of ['fid', 'kid'] as const) {
       const all = (k: number) => Int32Array.from({ length: k }, (_, i) => i);
-      const r = twoLevelBootstrap(seeds, n, (sb, sc, idx) => setMetric(metric, cs, sc, idx) - setMetric(metric, b, sb, idx), { resamples: Math.min(resamples, 1000), level: 1 - alpha, seed });
+      // FID recomputes covariances and a 2048/128-d spectrum per resample: fewer resamples than
+      // the per-item metrics (bootstrap p resolution 1/(R+1)); KID reuses its kernel matrices.
+      const R = Math.min(resamples, metric === 'fid' ? 500 : 2000);
+      const r = twoLevelBootstrap(seeds, n, (sb, sc, idx) => setMetric(metric, sides[1], sc, idx) - setMetric(metric, sides[0], sb, idx), { resamples: R, level: 1 - alpha, seed });
       // MDE from the bootstrap spread of Δ (no per-item differences for a set metric): (z_.975 + z_.8)·sd.
-      out.push({ metric, prompt, n, seeds, baseline: setMetric(metric, b, all(b.length), all(n)), candidate: setMetric(metric, cs, all(cs.length), all(n)), delta: r.delta, lo: r.lo, hi: r.hi, p: r.p, test: twoLevel ? 'two-level bootstrap (seeds, items)' : 'paired bootstrap', mde: 2.8 * r.sd, threshold: thresholds[metric] });
+      out.push({ metric, prompt, n, seeds, baseline: setMetric(metric, sides[0], all(b.length), all(n)), candidate: setMetric(metric, sides[1], all(cs.length), all(n)), delta: r.delta, lo: r.lo, hi: r.hi, p: r.p, test: twoLevel ? 'two-level bootstrap (seeds, items)' : 'paired bootstrap', mde: 2.8 * r.sd, threshold: thresholds[metric] });
     }
   }
   const adj = benjaminiHochberg(out.map((x) => x.p));

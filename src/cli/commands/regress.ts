@@ -3,12 +3,14 @@
  * experiment on both sides with the same prompts, seeds and images, compares them pairwise, writes
  * a report page, and exits 1 on a regression (0 otherwise, 2 on bad input).
  *   REF = zoo:DIR       the world's models from DIR (a copy of datasets/toyfaces/zoo with new weights)
+ *       | weights:MODEL=FILE   the shipped zoo with one model's weights replaced by FILE (safetensors)
  *       | set:K=V;K=V   overrides of the experiment (e.g. set:method.params.iterations=30)
  *       | store:DIR     runs already in that store
  * Each side keeps its own store under <store>/regress/<ref hash>/ (run ids do not see weights).
  */
 import type { CommandModule } from 'yargs';
-import { existsSync, mkdirSync, readFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, copyFileSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { UserError } from '../../errors.js';
@@ -16,6 +18,7 @@ import { planAll } from './experiments.js';
 import { loadExperiment } from '../../experiments/load.js';
 import { RunStore } from '../../runs/store.js';
 import { PROJECT_ROOT } from '../../runs/env.js';
+import { ZOO_DIR } from '../../../datasets/toyfaces/zoo/store.js';
 import { sha256 } from '../../util/hash.js';
 import { asFloat32, readSafetensors } from '../../util/safetensors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
@@ -54,12 +57,39 @@ function parseRef(ref: string, root: string, flag: string): Side {
     if (!existsSync(zoo)) throw new UserError(`--${flag}: zoo folder ${value} does not exist`);
     return { ref, store: dir, sets: [], env: { SDD_ZOO_DIR: zoo }, reuseOnly: false };
   }
+  if (kind === 'weights') return { ref, store: dir, sets: [], env: { SDD_ZOO_DIR: zooWithWeights(value, join(dir, 'zoo'), flag) }, reuseOnly: false };
   if (kind === 'set') return { ref, store: dir, sets: value.split(';').filter(Boolean), env: {}, reuseOnly: false };
   if (kind === 'store') {
     if (!existsSync(value)) throw new UserError(`--${flag}: store ${value} does not exist`);
     return { ref, store: resolve(value), sets: [], env: {}, reuseOnly: true };
   }
-  throw new UserError(`--${flag}: expected zoo:DIR, set:KEY=VALUE[;…] or store:DIR, got '${ref}'`);
+  throw new UserError(`--${flag}: expected zoo:DIR, weights:MODEL=FILE, set:KEY=VALUE[;…] or store:DIR, got '${ref}'`);
+}
+
+/**
+ * A copy of the shipped zoo in `out` whose MODEL weights are FILE (its card's hash and size
+ * updated, the replacement recorded): a new checkpoint of one model, compared like a zoo folder.
+ */
+function zooWithWeights(spec: string, out: string, flag: string): string {
+  const eq = spec.indexOf('=');
+  const model = spec.slice(0, eq);
+  const file = resolve(spec.slice(eq + 1));
+  if (eq <= 0 || !existsSync(join(ZOO_DIR, model, 'card.json'))) throw new UserError(`--${flag}: weights:MODEL=FILE needs a zoo model name, got '${spec.slice(0, Math.max(eq, 0))}'`);
+  if (!existsSync(file)) throw new UserError(`--${flag}: weights file ${spec.slice(eq + 1)} does not exist`);
+  readSafetensors(file); // a clear error now rather than inside a run
+  for (const name of readdirSync(ZOO_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)) {
+    mkdirSync(join(out, name), { recursive: true });
+    for (const f of readdirSync(join(ZOO_DIR, name))) copyFileSync(join(ZOO_DIR, name, f), join(out, name, f));
+  }
+  const bytes = readFileSync(file);
+  const cardPath = join(out, model, 'card.json');
+  const card = JSON.parse(readFileSync(cardPath, 'utf-8')) as { weights: { file: string; sha256: string; bytes: number }; replaced_from?: string };
+  writeFileAtomic(join(out, model, card.weights.file), bytes);
+  card.weights.sha256 = createHash('sha256').update(bytes).digest('hex');
+  card.weights.bytes = bytes.length;
+  card.replaced_from = file;
+  writeJsonAtomic(cardPath, card);
+  return out;
 }
 
 async function runSide(file: string, side: Side, a: RegressArgs): Promise<SideRun[]> {
@@ -117,8 +147,8 @@ export function regressCommand(setCode: (c: number) => void): CommandModule<obje
     builder: (y) =>
       y
         .positional('file', { type: 'string', demandOption: true })
-        .option('baseline', { type: 'string', default: `zoo:${join('datasets', 'toyfaces', 'zoo')}`, describe: 'zoo:DIR | set:K=V;… | store:DIR' })
-        .option('candidate', { type: 'string', demandOption: true, describe: 'zoo:DIR | set:K=V;… | store:DIR' })
+        .option('baseline', { type: 'string', default: `zoo:${join('datasets', 'toyfaces', 'zoo')}`, describe: 'zoo:DIR | weights:MODEL=FILE | set:K=V;… | store:DIR' })
+        .option('candidate', { type: 'string', demandOption: true, describe: 'zoo:DIR | weights:MODEL=FILE | set:K=V;… | store:DIR' })
         .option('json', { type: 'boolean', default: false })
         .option('profile', { type: 'string' })
         .option('set', { type: 'string', array: true, describe: 'override a key on both sides' })
