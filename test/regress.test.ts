@@ -12,6 +12,7 @@ import { sdd, tmp } from './helpers.js';
 import { sha256 } from '../src/util/hash.js';
 import { asFloat32, f16, readSafetensors, writeSafetensors, type StTensor } from '../src/util/safetensors.js';
 import { Rng } from '../src/util/rng.js';
+import { standardDeviation } from 'simple-statistics';
 
 const common = ['--set', 'method.params.prompt=hair_color:black->white', '--set', 'method.params.eval_images=48', '--set', 'method.params.hqs.images=8', '--set', 'method.params.train_images=64'];
 
@@ -56,8 +57,7 @@ test('regress: a diffusion U-Net with perturbed weights (weights:ldm=FILE) is fl
   const out = new Map<string, StTensor>();
   for (const [name, t] of src.tensors) {
     const v = asFloat32(t);
-    const mean = v.reduce((a, b) => a + b, 0) / v.length;
-    const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length) || 1e-3;
+    const sd = standardDeviation(Array.from(v)) || 1e-3;
     out.set(name, f16(t.shape, v.map((x) => x + 0.5 * sd * rng.normal())));
   }
   const file = join(tmp(), 'ldm-perturbed.safetensors');

@@ -6,7 +6,7 @@
  */
 import { fidFromFeatures } from '../metrics/fid.js';
 import { kernelMatrices, mmd2Rows, type KernelMatrices } from '../metrics/kid.js';
-import { benjaminiHochberg, minimumDetectableEffect, pairedBootstrap, twoLevelBootstrap, wilcoxon } from './stats.js';
+import { benjaminiHochberg, iota, minimumDetectableEffect, pairedBootstrap, twoLevelBootstrap, wilcoxon } from './stats.js';
 
 export interface SideRun {
   prompt: string;
@@ -81,11 +81,7 @@ function setMetric(metric: 'fid' | 'kid', side: SetSide, seeds: Int32Array, idx:
   const n = seeds.length * idx.length;
   if (metric === 'fid') return fidFromFeatures(gather(runs, 'edited', seeds, idx), n, gather(runs, 'original', seeds, idx), n, d);
   const items = runs[0].items.hit.length;
-  if (!side.kernels) {
-    const all = Int32Array.from({ length: runs.length }, (_, i) => i);
-    const every = Int32Array.from({ length: items }, (_, i) => i);
-    side.kernels = kernelMatrices(gather(runs, 'edited', all, every), gather(runs, 'original', all, every), runs.length * items, d);
-  }
+  if (!side.kernels) side.kernels = kernelMatrices(gather(runs, 'edited', iota(runs.length), iota(items)), gather(runs, 'original', iota(runs.length), iota(items)), runs.length * items, d);
   const rows = new Int32Array(n);
   let at = 0;
   for (const s of seeds) for (const k of idx) rows[at++] = s * items + k;
@@ -143,13 +139,12 @@ export function compareSides(base: SideRun[], cand: SideRun[], opts: { threshold
     }
     const sides: [SetSide, SetSide] = [{ runs: b }, { runs: cs }];
     for (const metric of ['fid', 'kid'] as const) {
-      const all = (k: number) => Int32Array.from({ length: k }, (_, i) => i);
       // FID recomputes covariances and a 2048/128-d spectrum per resample: fewer resamples than
       // the per-item metrics (bootstrap p resolution 1/(R+1)); KID reuses its kernel matrices.
       const R = Math.min(resamples, metric === 'fid' ? 500 : 2000);
       const r = twoLevelBootstrap(seeds, n, (sb, sc, idx) => setMetric(metric, sides[1], sc, idx) - setMetric(metric, sides[0], sb, idx), { resamples: R, level: 1 - alpha, seed });
       // MDE from the bootstrap spread of Δ (no per-item differences for a set metric): (z_.975 + z_.8)·sd.
-      out.push({ metric, prompt, n, seeds, baseline: setMetric(metric, sides[0], all(b.length), all(n)), candidate: setMetric(metric, sides[1], all(cs.length), all(n)), delta: r.delta, lo: r.lo, hi: r.hi, p: r.p, test: twoLevel ? 'two-level bootstrap (seeds, items)' : 'paired bootstrap', mde: 2.8 * r.sd, threshold: thresholds[metric] });
+      out.push({ metric, prompt, n, seeds, baseline: setMetric(metric, sides[0], iota(b.length), iota(n)), candidate: setMetric(metric, sides[1], iota(cs.length), iota(n)), delta: r.delta, lo: r.lo, hi: r.hi, p: r.p, test: twoLevel ? 'two-level bootstrap (seeds, items)' : 'paired bootstrap', mde: 2.8 * r.sd, threshold: thresholds[metric] });
     }
   }
   const adj = benjaminiHochberg(out.map((x) => x.p));

@@ -125,6 +125,9 @@ export function minimumDetectableEffect(diffs: number[], zAlpha = 1.959964, zBet
   return ((zAlpha + zBeta) * sampleStandardDeviation(diffs)) / Math.sqrt(diffs.length);
 }
 
+/** 0, 1, …, n − 1: the identity draw of a bootstrap. */
+export const iota = (n: number): Int32Array => Int32Array.from({ length: n }, (_, i) => i);
+
 export interface TwoLevelResult {
   /** Observed Δ = mean(candidate) − mean(baseline) over every seed × item. */
   delta: number;
@@ -154,7 +157,6 @@ export function twoLevelBootstrap(
   const resamples = opts.resamples ?? 2000;
   const level = opts.level ?? 0.95;
   const rng = new Rng(opts.seed ?? 0);
-  const iota = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
   const draw = (n: number) => Int32Array.from({ length: n }, () => rng.int(n));
   const delta = stat(iota(seeds[0]), iota(seeds[1]), iota(items));
   const deltas = new Float64Array(resamples);

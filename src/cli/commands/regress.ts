@@ -10,7 +10,6 @@
  */
 import type { CommandModule } from 'yargs';
 import { existsSync, mkdirSync, readFileSync, copyFileSync, readdirSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { UserError } from '../../errors.js';
@@ -18,7 +17,7 @@ import { planAll } from './experiments.js';
 import { loadExperiment } from '../../experiments/load.js';
 import { RunStore } from '../../runs/store.js';
 import { PROJECT_ROOT } from '../../runs/env.js';
-import { ZOO_DIR } from '../../../datasets/toyfaces/zoo/store.js';
+import { modelDir, zooModels, type ModelCard } from '../../../datasets/toyfaces/zoo/store.js';
 import { sha256 } from '../../util/hash.js';
 import { asFloat32, readSafetensors } from '../../util/safetensors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
@@ -74,18 +73,19 @@ function zooWithWeights(spec: string, out: string, flag: string): string {
   const eq = spec.indexOf('=');
   const model = spec.slice(0, eq);
   const file = resolve(spec.slice(eq + 1));
-  if (eq <= 0 || !existsSync(join(ZOO_DIR, model, 'card.json'))) throw new UserError(`--${flag}: weights:MODEL=FILE needs a zoo model name, got '${spec.slice(0, Math.max(eq, 0))}'`);
+  const models = zooModels();
+  if (eq <= 0 || !models.includes(model)) throw new UserError(`--${flag}: weights:MODEL=FILE needs a zoo model name (${models.join(', ')}), got '${spec.slice(0, Math.max(eq, 0))}'`);
   if (!existsSync(file)) throw new UserError(`--${flag}: weights file ${spec.slice(eq + 1)} does not exist`);
   readSafetensors(file); // a clear error now rather than inside a run
-  for (const name of readdirSync(ZOO_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)) {
+  for (const name of models) {
     mkdirSync(join(out, name), { recursive: true });
-    for (const f of readdirSync(join(ZOO_DIR, name))) copyFileSync(join(ZOO_DIR, name, f), join(out, name, f));
+    for (const f of readdirSync(modelDir(name))) copyFileSync(join(modelDir(name), f), join(out, name, f));
   }
   const bytes = readFileSync(file);
   const cardPath = join(out, model, 'card.json');
-  const card = JSON.parse(readFileSync(cardPath, 'utf-8')) as { weights: { file: string; sha256: string; bytes: number }; replaced_from?: string };
+  const card = JSON.parse(readFileSync(cardPath, 'utf-8')) as ModelCard & { replaced_from?: string };
   writeFileAtomic(join(out, model, card.weights.file), bytes);
-  card.weights.sha256 = createHash('sha256').update(bytes).digest('hex');
+  card.weights.sha256 = sha256(bytes);
   card.weights.bytes = bytes.length;
   card.replaced_from = file;
   writeJsonAtomic(cardPath, card);
