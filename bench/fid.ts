@@ -1,7 +1,8 @@
 /**
- * make bench-fid: the Fréchet distance of two 2048-d statistics (Inception-sized), ours vs
- * scipy's sqrtm (pytorch-fid, clean-fid) and NumPy's eigvals of Σ₁Σ₂ (torch-fidelity), in one
- * run on the same matrices (written as .npz for the Python side). Writes bench/results/fid.json.
+ * make bench-fid: the Fréchet distance of two 2048-d statistics (Inception-sized), ours (one
+ * thread, then every core) vs scipy's sqrtm (pytorch-fid, clean-fid) and NumPy's eigvals of Σ₁Σ₂
+ * (torch-fidelity), in one run on the same matrices (written as .npz for the Python side; NumPy
+ * uses its own BLAS threads). Writes bench/results/fid.json.
  */
 import { execFileSync } from 'node:child_process';
 import { requirePython } from '../src/util/python.js';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { frechetDistance } from '../src/metrics/fid.js';
+import { helperStrips, teamThreads } from '../src/metrics/team.js';
 import { FeatureStats } from '../src/metrics/stats.js';
 import { writeNpz } from '../src/metrics/npy.js';
 import { Rng } from '../src/util/rng.js';
@@ -23,16 +25,20 @@ function features(seed: number): FeatureStats {
   const k = 64; // latent factors shared across dimensions, plus per-dimension noise
   const mix = Float64Array.from({ length: k * d }, () => rng.normal() / Math.sqrt(k));
   const st = new FeatureStats(d);
-  const row = new Float64Array(d);
+  const batch = 256;
+  const rows = new Float64Array(batch * d);
   const z = new Float64Array(k);
-  for (let i = 0; i < n; i++) {
-    for (let a = 0; a < k; a++) z[a] = rng.normal();
-    for (let j = 0; j < d; j++) {
-      let v = 0.5 * rng.normal();
-      for (let a = 0; a < k; a++) v += z[a] * mix[a * d + j];
-      row[j] = v;
+  for (let i0 = 0; i0 < n; i0 += batch) {
+    const b = Math.min(batch, n - i0);
+    for (let r = 0; r < b; r++) {
+      for (let a = 0; a < k; a++) z[a] = rng.normal();
+      for (let j = 0; j < d; j++) {
+        let v = 0.5 * rng.normal();
+        for (let a = 0; a < k; a++) v += z[a] * mix[a * d + j];
+        rows[r * d + j] = v;
+      }
     }
-    st.add(row, 1);
+    st.add(rows.subarray(0, b * d), b);
   }
   return st;
 }
@@ -45,13 +51,22 @@ const dir = mkdtempSync(join(tmpdir(), 'fid-bench-'));
 writeNpz(join(dir, 'a.npz'), { mu: { shape: [d], data: m1 }, sigma: { shape: [d, d], data: s1 } });
 writeNpz(join(dir, 'b.npz'), { mu: { shape: [d], data: m2 }, sigma: { shape: [d, d], data: s2 } });
 
-const t0 = performance.now();
+// One thread first (helpers are only started by the first product that may use them), then the
+// whole team, helper start-up included, as `sdd fid` meets it in a fresh process.
+const threads = teamThreads();
+process.env.SDD_LINALG_THREADS = '1';
+let t0 = performance.now();
+const single = frechetDistance(m1, s1, m2, s2);
+const singleS = (performance.now() - t0) / 1000;
+console.log(`ours, 1 thread (${single.route}): FID ${single.fid} in ${singleS.toFixed(2)} s`);
+process.env.SDD_LINALG_THREADS = String(threads);
+t0 = performance.now();
 const ours = frechetDistance(m1, s1, m2, s2);
 const oursS = (performance.now() - t0) / 1000;
-console.log(`ours (${ours.route}): FID ${ours.fid} in ${oursS.toFixed(2)} s`);
+console.log(`ours, ${threads} threads (${ours.route}): FID ${ours.fid} in ${oursS.toFixed(2)} s; helper strips ${helperStrips()}`);
 
 const py = execFileSync(
-  'python3',
+  requirePython(['numpy', 'scipy']),
   [
     '-c',
     `import json, time, numpy as np; from scipy import linalg
@@ -67,4 +82,4 @@ const ref = JSON.parse(py) as { sqrtm_s: number; sqrtm_fid: number; eigvals_s: n
 const relErr = Math.abs(ours.fid - ref.sqrtm_fid) / Math.abs(ref.sqrtm_fid);
 console.log(`scipy sqrtm: FID ${ref.sqrtm_fid} in ${ref.sqrtm_s.toFixed(2)} s; numpy eigvals: FID ${ref.eigvals_fid} in ${ref.eigvals_s.toFixed(2)} s`);
 console.log(`ours vs sqrtm: ×${(ref.sqrtm_s / oursS).toFixed(2)} faster, relative difference ${relErr.toExponential(2)}; vs eigvals ×${(ref.eigvals_s / oursS).toFixed(2)}`);
-console.log(`wrote ${writeResult('fid', { dims: d, n, ours_s: oursS, route: ours.route, ours_fid: ours.fid, ...ref, rel_diff_vs_sqrtm: relErr })}`);
+console.log(`wrote ${writeResult('fid', { dims: d, n, threads, ours_s: oursS, ours_1thread_s: singleS, route: ours.route, ours_fid: ours.fid, ...ref, rel_diff_vs_sqrtm: relErr })}`);

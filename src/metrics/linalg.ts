@@ -1,12 +1,14 @@
 /**
  * Dense float64 linear algebra for the metrics (FID works on d×d covariances): symmetric
- * eigendecomposition by Householder tridiagonalisation + implicit QL (the EISPACK tred2/tql2
- * route, as in JAMA), and the few products FID needs. Matrices are row-major Float64Arrays.
+ * eigendecomposition with vectors by Householder tridiagonalisation + implicit QL (the EISPACK
+ * tred2/tql2 route, as in JAMA), QL for a tridiagonal's eigenvalues, blocked Cholesky and the
+ * congruence Lᵀ·B·L. Matrices are row-major Float64Arrays.
  */
+import { transpose } from './gemm.js';
+import { gemmNT, ntProduct, sharedF64 } from './team.js';
 
 /** Eigenvalues (ascending) and, if asked, eigenvectors (columns of `vectors`) of symmetric A. */
-export function symEig(A: Float64Array, n: number, wantVectors = true): { values: Float64Array; vectors: Float64Array | null } {
-  if (!wantVectors) return { values: symEigvals(A, n), vectors: null };
+export function symEig(A: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
   const V = Float64Array.from(A);
   const d = new Float64Array(n);
   const e = new Float64Array(n);
@@ -17,8 +19,7 @@ export function symEig(A: Float64Array, n: number, wantVectors = true): { values
 
 /**
  * Householder reduction to tridiagonal form, accumulating the transform in V (JAMA's layout).
- * symEigvals below runs the same reduction on the transposed layout without accumulation: the
- * two differ in memory order, which is the point of having both.
+ * Eigenvalues alone take the blocked reduction in tridiag.ts instead.
  */
 function tred2(V: Float64Array, d: Float64Array, e: Float64Array, n: number): void {
   for (let j = 0; j < n; j++) d[j] = V[(n - 1) * n + j];
@@ -174,162 +175,76 @@ function tql2(V: Float64Array, d: Float64Array, e: Float64Array, n: number, want
   }
 }
 
-/** C = A·B for n×n row-major matrices (i-k-j loop order for cache-friendly rows). */
-export function matmul(A: Float64Array, B: Float64Array, n: number): Float64Array {
-  const C = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const ci = i * n;
-    for (let k = 0; k < n; k++) {
-      const a = A[ci + k];
-      if (a === 0) continue;
-      const bk = k * n;
-      for (let j = 0; j < n; j++) C[ci + j] += a * B[bk + j];
-    }
-  }
-  return C;
+/** Eigenvalues (ascending) of the symmetric tridiagonal matrix with diagonal d, subdiagonal sub (length n − 1). */
+export function tridiagonalEigvals(d: Float64Array, sub: Float64Array): Float64Array {
+  const n = d.length;
+  const values = Float64Array.from(d);
+  const e = new Float64Array(n); // tql2's convention: e[i] couples i − 1 and i
+  for (let i = 1; i < n; i++) e[i] = sub[i - 1];
+  tql2(new Float64Array(0), values, e, n, false);
+  return values;
 }
 
 /** √A for symmetric PSD A through its eigendecomposition; negative eigenvalues clamp to 0. */
 export function sqrtPsd(A: Float64Array, n: number): { root: Float64Array; clamped: number; minEig: number } {
-  const { values, vectors } = symEig(A, n, true);
-  const V = vectors!;
+  const { values, vectors: V } = symEig(A, n);
   let clamped = 0;
   const s = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     if (values[i] < 0) clamped++;
     s[i] = Math.sqrt(Math.max(values[i], 0));
   }
-  // root = V diag(s) Vᵀ
+  // root = (V diag(s))·Vᵀ
   const VS = new Float64Array(n * n);
   for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) VS[r * n + c] = V[r * n + c] * s[c];
   const root = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = i; j < n; j++) {
-      let acc = 0;
-      for (let k = 0; k < n; k++) acc += VS[i * n + k] * V[j * n + k];
-      root[i * n + j] = acc;
-      root[j * n + i] = acc;
-    }
-  }
+  gemmNT(VS, V, root, n);
   return { root, clamped, minEig: values[0] };
 }
 
 /**
- * Eigenvalues only, of symmetric A (ascending). The Householder reduction runs on the transposed
- * lower triangle so both O(n³) inner loops walk memory contiguously — several times faster than
- * the column-walking textbook loop at n = 2048.
+ * Lower Cholesky factor of symmetric A (zeros above the diagonal), or null when A is not
+ * (numerically) positive definite. Right-looking and blocked: each panel of NB columns is
+ * factored and solved row by row, then the trailing lower triangle takes one tiled product
+ * A₂₂ −= L₂₁·L₂₁ᵀ (gemm.ts) — the O(n³) part, ~5× the dot-product loop at d = 2048.
  */
-export function symEigvals(A: Float64Array, n: number): Float64Array {
-  // A is symmetric, so its storage is also its transpose: Vt[j·n + k] = V[k][j].
-  const Vt = Float64Array.from(A);
-  const d = new Float64Array(n);
-  const e = new Float64Array(n);
-  for (let j = 0; j < n; j++) d[j] = Vt[j * n + n - 1];
-  for (let i = n - 1; i > 0; i--) {
-    let scale = 0;
-    let h = 0;
-    for (let k = 0; k < i; k++) scale += Math.abs(d[k]);
-    if (scale === 0) {
-      e[i] = d[i - 1];
-      for (let j = 0; j < i; j++) {
-        d[j] = Vt[j * n + i - 1];
-        Vt[j * n + i] = 0;
-        Vt[i * n + j] = 0;
-      }
-    } else {
-      for (let k = 0; k < i; k++) {
-        d[k] /= scale;
-        h += d[k] * d[k];
-      }
-      let f = d[i - 1];
-      let g = Math.sqrt(h);
-      if (f > 0) g = -g;
-      e[i] = scale * g;
-      h -= f * g;
-      d[i - 1] = f - g;
-      for (let j = 0; j < i; j++) e[j] = 0;
-      for (let j = 0; j < i; j++) {
-        f = d[j];
-        const col = j * n; // column j of the lower triangle, contiguous
-        Vt[i * n + j] = f;
-        g = e[j] + Vt[col + j] * f;
-        for (let k = j + 1; k <= i - 1; k++) {
-          const v = Vt[col + k];
-          g += v * d[k];
-          e[k] += v * f;
-        }
-        e[j] = g;
-      }
-      f = 0;
-      for (let j = 0; j < i; j++) {
-        e[j] /= h;
-        f += e[j] * d[j];
-      }
-      const hh = f / (h + h);
-      for (let j = 0; j < i; j++) e[j] -= hh * d[j];
-      for (let j = 0; j < i; j++) {
-        f = d[j];
-        g = e[j];
-        const col = j * n;
-        for (let k = j; k <= i - 1; k++) Vt[col + k] -= f * e[k] + g * d[k];
-        d[j] = Vt[col + i - 1];
-        Vt[col + i] = 0;
+export function cholesky(A: Float64Array, n: number, nb = 64): Float64Array | null {
+  const L = sharedF64(n * n);
+  L.set(A);
+  for (let p = 0; p < n; p += nb) {
+    const e = Math.min(p + nb, n);
+    for (let i = p; i < n; i++) {
+      const ri = i * n;
+      for (let j = p; j <= Math.min(i, e - 1); j++) {
+        const rj = j * n;
+        let s = L[ri + j];
+        for (let k = p; k < j; k++) s -= L[ri + k] * L[rj + k];
+        if (i === j) {
+          if (!(s > 0)) return null;
+          L[ri + i] = Math.sqrt(s);
+        } else L[ri + j] = s / L[rj + j];
       }
     }
-    d[i] = h;
+    const m = n - e;
+    if (m > 0) ntProduct({ X: L, Y: L, C: L, rows: m, cols: m, kDim: e - p, ldx: n, ldy: n, ldc: n, xOff: e * n + p, yOff: e * n + p, cOff: e * n + e, alpha: -1, part: 'lower' });
   }
-  for (let i = 0; i < n - 1; i++) Vt[i * n + n - 1] = Vt[i * n + i];
-  for (let j = 0; j < n; j++) d[j] = Vt[j * n + n - 1];
-  e[0] = 0;
-  tql2(Vt, d, e, n, false);
-  return d;
-}
-
-/** Lower Cholesky factor of symmetric A, or null when A is not (numerically) positive definite. */
-export function cholesky(A: Float64Array, n: number): Float64Array | null {
-  const L = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const ri = i * n;
-    for (let j = 0; j <= i; j++) {
-      const rj = j * n;
-      let s = A[ri + j];
-      for (let k = 0; k < j; k++) s -= L[ri + k] * L[rj + k];
-      if (i === j) {
-        if (!(s > 0)) return null;
-        L[ri + i] = Math.sqrt(s);
-      } else L[ri + j] = s / L[rj + j];
-    }
-  }
+  for (let i = 0; i < n; i++) L.fill(0, i * n + i + 1, (i + 1) * n);
   return L;
 }
 
-/** Lᵀ·B·L for lower-triangular L and symmetric B (result symmetrised), skipping L's zeros. */
+/**
+ * Lᵀ·B·L for lower-triangular L and symmetric B, as two tiled products over rows (gemm.ts):
+ * Tᵀ = Lᵀ·B (row i of Lᵀ is zero before column i), then the upper triangle of Tᵀ·L (column j
+ * of L is zero above row j), mirrored. ~⅔ n³ multiply-adds.
+ */
 export function congruenceLower(L: Float64Array, B: Float64Array, n: number): Float64Array {
-  const T = new Float64Array(n * n); // T = B·L
-  for (let i = 0; i < n; i++) {
-    const ti = i * n;
-    for (let k = 0; k < n; k++) {
-      const a = B[ti + k];
-      const lk = k * n;
-      for (let j = 0; j <= k; j++) T[ti + j] += a * L[lk + j];
-    }
-  }
-  const M = new Float64Array(n * n); // M = Lᵀ·T
-  for (let k = 0; k < n; k++) {
-    const lk = k * n;
-    const tk = k * n;
-    for (let i = 0; i <= k; i++) {
-      const a = L[lk + i];
-      if (a === 0) continue;
-      const mi = i * n;
-      for (let j = 0; j < n; j++) M[mi + j] += a * T[tk + j];
-    }
-  }
-  for (let i = 0; i < n; i++)
-    for (let j = i + 1; j < n; j++) {
-      const v = 0.5 * (M[i * n + j] + M[j * n + i]);
-      M[i * n + j] = v;
-      M[j * n + i] = v;
-    }
+  const Lt = transpose(L, n, sharedF64(n * n));
+  const Bs = sharedF64(n * n);
+  Bs.set(B);
+  const Tt = sharedF64(n * n);
+  gemmNT(Lt, Bs, Tt, n, { kFrom: 'row' });
+  const M = sharedF64(n * n);
+  gemmNT(Tt, Lt, M, n, { part: 'upper', kFrom: 'col' });
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) M[j * n + i] = M[i * n + j];
   return M;
 }
