@@ -31,7 +31,17 @@ export interface PlannedRun {
 export const ID_LENGTH = 12;
 
 export function runId(config: RunConfig): string {
-  return sha256(canonicalJson(config)).slice(0, ID_LENGTH);
+  const neutral = Object.entries(getMethod(config.method.name).idNeutral ?? {});
+  if (neutral.length === 0) return sha256(canonicalJson(config)).slice(0, ID_LENGTH);
+  const params = structuredClone(config.method.params) as Plain;
+  for (const [path, value] of neutral) if (isDeepStrictEqual(getPath(params, path), value)) deletePath(params, path);
+  return sha256(canonicalJson({ ...config, method: { ...config.method, params } })).slice(0, ID_LENGTH);
+}
+
+function deletePath(obj: Plain, path: string): void {
+  const keys = path.split('.');
+  const parent = keys.length === 1 ? obj : getPath(obj, keys.slice(0, -1).join('.'));
+  if (parent && typeof parent === 'object') delete (parent as Record<string, unknown>)[keys[keys.length - 1]];
 }
 
 function grid(sweep: Record<string, unknown[]>): Array<Record<string, unknown>> {

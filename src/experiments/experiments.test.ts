@@ -5,7 +5,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerBuiltinMethods } from '../methods/index.js';
 import { loadExperiment } from './load.js';
-import { expandExperiment } from './expand.js';
+import { expandExperiment, ID_LENGTH, runId } from './expand.js';
+import { canonicalJson, sha256 } from '../util/hash.js';
+import { PROJECT_ROOT } from '../runs/env.js';
 import { deepMerge } from './merge.js';
 import { experimentJsonSchema } from './schema.js';
 import { UserError } from '../errors.js';
@@ -87,6 +89,19 @@ test('sweep × seeds expands to the cartesian grid with stable, distinct ids', (
   const changed = expandExperiment(loadExperiment(join(d, 'e.yaml'), { sets: ['method.params.batch=32'] }).experiment, 'e.yaml');
   assert.notEqual(changed[0].id, runs[0].id);
   assert.deepEqual(runs[0].config.point, { 'method.params.hidden': 4, 'method.params.lr': 0.1 });
+});
+
+test('a setting added later stays out of the id at its neutral value (finished runs keep their ids)', () => {
+  const exp = loadExperiment(join(PROJECT_ROOT, 'experiments/table1/sdd.yaml')).experiment;
+  const [run] = expandExperiment(exp, 'sdd.yaml');
+  const params = run.config.method.params as { guidance: Record<string, unknown> };
+  assert.equal(params.guidance.negative, 'empty', 'config.json still records the setting');
+  const without = structuredClone(run.config);
+  delete (without.method.params as { guidance: Record<string, unknown> }).guidance.negative;
+  assert.equal(run.id, sha256(canonicalJson(without)).slice(0, ID_LENGTH));
+  const source = expandExperiment(loadExperiment(join(PROJECT_ROOT, 'experiments/table1/sdd.yaml'), { sets: ['method.params.guidance.negative=source'] }).experiment, 'sdd.yaml');
+  assert.notEqual(source[0].id, run.id);
+  assert.equal(runId(source[0].config), source[0].id);
 });
 
 test('where: sets keys for the matching sweep points only; a when-key no run has is an error', () => {

@@ -11,8 +11,8 @@ import { f32, writeSafetensors, type StTensor } from '../util/safetensors.js';
 import { UserError } from '../errors.js';
 import { editResult, editTimed, evaluationSources, invert, promptOf, saveEditGrid, sourcesParam } from './editing.js';
 import { loadWorld } from '../world/registry.js';
-import type { World } from '../world/types.js';
-import { GUIDANCE_DEFAULTS } from '../sdd/guidance.js';
+import type { EditPromptSpec, World } from '../world/types.js';
+import { GUIDANCE_DEFAULTS, type GuidancePrompt } from '../sdd/guidance.js';
 import { MAPPER_DEFAULTS, applyMapper } from '../sdd/mapper.js';
 import { hqsScan, scanTimesteps, selectTimesteps, type HqsScan, type Selection } from '../sdd/hqs.js';
 import { createMapper, distill, editLatents } from '../sdd/distill.js';
@@ -24,6 +24,7 @@ const guidance = z.strictObject({
   weighting: z.enum(['one_minus_alpha', 'one', 'sqrt_one_minus_alpha']).default('one_minus_alpha').describe('w(t)'),
   noise: z.enum(['random', 'zero']).default('random').describe("noise type ('zero': ε = 0)"),
   top_k: z.number().int().positive().nullable().default(null).describe('keep the k largest |g| over the batch (null: all)'),
+  negative: z.enum(['empty', 'source']).default('empty').describe("ε̂'s base branch: the empty prompt (released code) or the edit's source text"),
 });
 
 export const sddParams = z.strictObject({
@@ -76,7 +77,12 @@ function mapperSettings(p: SddParams) {
 }
 
 /** The HQS scan on K training latents with an untrained mapper (seeded), cached across runs. */
-export function runHqs(world: World, p: SddParams, seed: number, trainW: tf.Tensor3D, prompt: string, onStep?: (i: number, total: number) => void): HqsScan {
+/** The guidance texts of an edit prompt under the run's settings. */
+export function guidancePrompt(p: SddParams, prompt: EditPromptSpec): GuidancePrompt {
+  return { text: prompt.text, negative: p.guidance.negative === 'source' ? prompt.sourceText : '' };
+}
+
+export function runHqs(world: World, p: SddParams, seed: number, trainW: tf.Tensor3D, prompt: GuidancePrompt, onStep?: (i: number, total: number) => void): HqsScan {
   const timesteps = scanTimesteps(p.hqs.from, p.hqs.to, p.hqs.stride);
   const key = { world: world.fingerprint, prompt, timesteps, seed, hqs: p.hqs, guidance: p.guidance, mapper: p.mapper, vae_sample: false };
   return cachedHqs(key, () => {
@@ -118,6 +124,7 @@ export const sdd: Method<SddParams> = {
   version: 1,
   description: 'Selective Diffusion Distillation: HQS timestep selection + latent-mapper distillation (ICCV 2023).',
   params: sddParams,
+  idNeutral: { 'guidance.negative': 'empty' },
   async run(ctx) {
     const p = ctx.params;
     const world = loadWorld(ctx.world);
@@ -125,7 +132,7 @@ export const sdd: Method<SddParams> = {
     const ms = mapperSettings(p);
     const trainW = invert(world, world.trainImages(p.train_images));
     const tTrain0 = performance.now();
-    const scan = p.selection.strategy === 'random' ? null : runHqs(world, p, ctx.seed, trainW, prompt.text, (i, n) => ctx.progress(i, n, 'hqs scan'));
+    const scan = p.selection.strategy === 'random' ? null : runHqs(world, p, ctx.seed, trainW, guidancePrompt(p, prompt), (i, n) => ctx.progress(i, n, 'hqs scan'));
     const hqsSeconds = (performance.now() - tTrain0) / 1000;
     const selection = selectionFor(p, scan);
     ctx.log(`S (${selection.strategy}): ${selection.size} timesteps${selection.size <= 20 ? ` [${selection.timesteps.join(', ')}]` : ''}, mean HQS ${selection.mean_hqs?.toFixed(3) ?? 'n/a'}`);
@@ -134,7 +141,7 @@ export const sdd: Method<SddParams> = {
     const resume = saved ? { step: saved.step, tensors: saved.tensors, adamStep: Number(saved.state.adam_step ?? 0) } : null;
     if (resume) ctx.log(`resuming at iteration ${resume.step}`);
     const t1 = performance.now();
-    await distill(world, mapper, trainW, prompt.text, selection.timesteps, { ...p, mapper: ms }, (step) => streamRng(ctx.seed, `step${step}`), {
+    await distill(world, mapper, trainW, guidancePrompt(p, prompt), selection.timesteps, { ...p, mapper: ms }, (step) => streamRng(ctx.seed, `step${step}`), {
       resume,
       signal: ctx.signal,
       checkpointEvery: p.checkpoint_every,

@@ -35,6 +35,12 @@ export interface Method<P = unknown> {
   readonly version: number;
   readonly description: string;
   readonly params: z.ZodType<P>;
+  /**
+   * Settings added after runs existed, with the value that reproduces the old behaviour (dotted
+   * param paths): left at that value they stay out of the run id, so finished runs keep their id
+   * and are not redone. config.json still records them.
+   */
+  readonly idNeutral?: Record<string, unknown>;
   run(ctx: MethodContext<P>): Promise<Record<string, ResultValue>>;
 }
 

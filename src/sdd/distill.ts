@@ -12,7 +12,7 @@ import { Params } from '../nn/params.js';
 import type { Rng } from '../util/rng.js';
 import type { World } from '../world/types.js';
 import { NonFiniteError } from '../methods/types.js';
-import { guidanceCondition, sdsInjection, type GuidanceSettings } from './guidance.js';
+import { guidanceCondition, sdsInjection, type GuidancePrompt, type GuidanceSettings } from './guidance.js';
 import { applyMapper, levelsMapper, type MapperSettings } from './mapper.js';
 
 export interface DistillSettings extends MapperTrainSettings {
@@ -151,7 +151,7 @@ export async function trainMapper(world: World, mapper: Params, trainW: tf.Tenso
  * selected S), injected at the diffusion latent of the edited image. Its logged value is ⟨g, z⟩,
  * not a meaningful loss.
  */
-export async function distill(world: World, mapper: Params, trainW: tf.Tensor3D, prompt: string, timesteps: number[], s: DistillSettings, rngAt: (step: number) => Rng, hooks: DistillHooks = {}): Promise<{ steps: number }> {
+export async function distill(world: World, mapper: Params, trainW: tf.Tensor3D, prompt: GuidancePrompt, timesteps: number[], s: DistillSettings, rngAt: (step: number) => Rng, hooks: DistillHooks = {}): Promise<{ steps: number }> {
   const cond = guidanceCondition(world.diffusion, prompt, s.batch);
   try {
     return await trainMapper(

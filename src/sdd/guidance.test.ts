@@ -25,10 +25,10 @@ const diffusion: DiffusionModels = {
   eps: (zt, _t, ctx) => tf.add(tf.mul(tf.tanh(zt), 0.5), tf.reshape(tf.mean(ctx, [1, 2]), [-1, 1, 1, 1])) as tf.Tensor4D,
 };
 
-test('g = (1 − ᾱ_t)(ε_u + s(ε_c − ε_u) − ε), computed by hand (abs. err ≤ 1e-5); zero noise type', () => {
+test('g = (1 − ᾱ_t)(ε_u + s(ε_c − ε_u) − ε), computed by hand (abs. err ≤ 1e-5); zero noise type; source text as the base branch', () => {
   const z = tf.tensor4d([0.3, -0.2, 0.1, 0.5, -1, 0.7, 0.2, 0], [2, 2, 2, 1]);
   const noise = tf.tensor4d([0.1, 0.2, -0.3, 0.4, 0.5, -0.6, 0.7, 0.8], [2, 2, 2, 1]);
-  const cond = guidanceCondition(diffusion, 'a face', 2);
+  const cond = guidanceCondition(diffusion, { text: 'a face', negative: '' }, 2);
   const t = 500;
   const a = diffusion.alphasCumprod[t];
   const g = sdsGradient(diffusion, z, t, cond, noise, { ...GUIDANCE_DEFAULTS, guidance_scale: 7.5 }).dataSync();
@@ -43,6 +43,16 @@ test('g = (1 − ᾱ_t)(ε_u + s(ε_c − ε_u) − ε), computed by hand (abs. 
   });
   const g0 = sdsGradient(diffusion, z, t, cond, noise, { ...GUIDANCE_DEFAULTS, guidance_scale: 1, noise: 'zero' }).dataSync();
   zv.forEach((zi, i) => assert.ok(Math.abs(g0[i] - (1 - a) * (Math.tanh(Math.sqrt(a) * zi) * 0.5 + 0.6)) < 1e-5));
+  // Source text as ε̂'s base branch: 'a face, neutral' (15 characters) → 1.5 in place of "".
+  const directional = guidanceCondition(diffusion, { text: 'a face', negative: 'a face, neutral' }, 2);
+  const gd = sdsGradient(diffusion, z, t, directional, noise, { ...GUIDANCE_DEFAULTS, guidance_scale: 7.5, negative: 'source' }).dataSync();
+  zv.forEach((zi, i) => {
+    const zt = Math.sqrt(a) * zi + Math.sqrt(1 - a) * nv[i];
+    const want = (1 - a) * (Math.tanh(zt) * 0.5 + 1.5 + 7.5 * (0.6 - 1.5) - nv[i]);
+    assert.ok(Math.abs(gd[i] - want) < 1e-5, `source base: ${gd[i]} vs ${want}`);
+  });
+  directional.context.dispose();
+  directional.mask.dispose();
 });
 
 test('custom-gradient injection and surrogate ⟨g, z⟩ give the same mapper gradients (rel. 1e-5)', () => {
@@ -54,7 +64,7 @@ test('custom-gradient injection and surrogate ⟨g, z⟩ give the same mapper gr
   const gw = tf.randomNormal([24, 48], 0, 0.3, 'float32', 2);
   const generate = (ww: tf.Tensor3D) => tf.sigmoid(tf.reshape(tf.matMul(tf.reshape(ww, [2, 24]), gw), [2, 4, 4, 3])) as tf.Tensor4D;
   tf.tidy(() => void levelsMapper(mapper, w, style, settings));
-  const cond = guidanceCondition(diffusion, 'red hair', 2);
+  const cond = guidanceCondition(diffusion, { text: 'red hair', negative: '' }, 2);
   const noise = tf.randomNormal([2, 2, 2, 1], 0, 1, 'float32', 3) as tf.Tensor4D;
   const s = { ...GUIDANCE_DEFAULTS, top_k: 5 };
   const a = tf.variableGrads(() => sdsInjection(diffusion, 300, cond, noise, s)(diffusion.encode(generate(applyMapper(mapper, w, style, settings)))), mapper.list()).grads;

@@ -19,22 +19,35 @@ export interface GuidanceSettings {
   noise: 'random' | 'zero';
   /** Keep the k largest |g| across the batch (the code's "clip_grad"); null keeps all. */
   top_k: number | null;
+  /** ε̂'s base branch: the empty prompt (released code) or the edit's source text (GuidancePrompt). */
+  negative: 'empty' | 'source';
 }
 
-export const GUIDANCE_DEFAULTS: GuidanceSettings = { guidance_scale: 100, weighting: 'one_minus_alpha', noise: 'random', top_k: null };
+export const GUIDANCE_DEFAULTS: GuidanceSettings = { guidance_scale: 100, weighting: 'one_minus_alpha', noise: 'random', top_k: null, negative: 'empty' };
 
 export function weight(w: Weighting, alphaBar: number): number {
   return w === 'one' ? 1 : w === 'one_minus_alpha' ? 1 - alphaBar : Math.sqrt(1 - alphaBar);
 }
 
-/** Condition tensors for [unconditional; conditional] halves of a doubled batch of size 2b. */
+/**
+ * What guides: the target text, and the text of ε̂'s base branch — "" in the released code
+ * (unconditional), or the edit's source text ("a face with neutral expression"), which makes
+ * s·(ε_c − ε_base) the difference between the two descriptions instead of everything the
+ * target caption says.
+ */
+export interface GuidancePrompt {
+  text: string;
+  negative: string;
+}
+
+/** Condition tensors for [base; conditional] halves of a doubled batch of size 2b. */
 export interface GuidanceCondition {
   context: tf.Tensor3D;
   mask: tf.Tensor2D;
 }
 
-export function guidanceCondition(diffusion: DiffusionModels, prompt: string, b: number): GuidanceCondition {
-  const c = diffusion.textCondition([...Array(b).fill(''), ...Array(b).fill(prompt)]);
+export function guidanceCondition(diffusion: DiffusionModels, prompt: GuidancePrompt, b: number): GuidanceCondition {
+  const c = diffusion.textCondition([...Array(b).fill(prompt.negative), ...Array(b).fill(prompt.text)]);
   return { context: tf.tensor3d(c.context, [2 * b, c.tokens, c.dim]), mask: tf.tensor2d(c.mask, [2 * b, c.tokens]) };
 }
 

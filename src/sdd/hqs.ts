@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '../util/rng.js';
 import type { World } from '../world/types.js';
-import { guidanceCondition, sdsInjection, type GuidanceSettings } from './guidance.js';
+import { guidanceCondition, sdsInjection, type GuidancePrompt, type GuidanceSettings } from './guidance.js';
 
 export type HqsForm = 'paper' | 'code';
 
@@ -102,7 +102,7 @@ export interface HqsScan {
  * Scans `timesteps` on images x (the generator's output for the K latents, made by the caller:
  * the code uses G(w + 0.1·M(w)) with an untrained mapper). One noise draw per (image, t).
  */
-export function hqsScan(world: World, images: tf.Tensor4D, prompt: string, timesteps: number[], guidance: GuidanceSettings, form: HqsForm, rng: Rng, onStep?: (i: number) => void): HqsScan {
+export function hqsScan(world: World, images: tf.Tensor4D, prompt: GuidancePrompt, timesteps: number[], guidance: GuidanceSettings, form: HqsForm, rng: Rng, onStep?: (i: number) => void): HqsScan {
   const [k, h, w, c] = images.shape;
   const cond = guidanceCondition(world.diffusion, prompt, k);
   const N: number[] = [];

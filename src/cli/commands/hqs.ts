@@ -10,7 +10,7 @@ import { backendChoice, initBackend } from '../../backend/index.js';
 import { planAll } from './experiments.js';
 import { UserError } from '../../errors.js';
 import { loadWorld } from '../../world/registry.js';
-import { sddParams, runHqs } from '../../methods/sdd.js';
+import { sddParams, runHqs, guidancePrompt } from '../../methods/sdd.js';
 import { invert } from '../../methods/editing.js';
 import { selectTimesteps, minMax } from '../../sdd/hqs.js';
 import { hqsCurves } from '../../reports/charts.js';
@@ -55,7 +55,7 @@ export function hqsCommand(): CommandModule<object, HqsArgs> {
         if (!prompt) throw new UserError(`method.params.prompt: unknown prompt '${p.prompt}'`);
         const trainW = invert(world, world.trainImages(p.train_images));
         const t0 = performance.now();
-        const scan = runHqs(world, p, r.config.seed, trainW, prompt.text);
+        const scan = runHqs(world, p, r.config.seed, trainW, guidancePrompt(p, prompt));
         trainW.dispose();
         // Every selection setting the experiment uses for this prompt and seed.
         const settings = runs.map((x) => sddParams.parse(x.config.method.params)).filter((x) => x.prompt === p.prompt).map((x) => x.selection);
