@@ -224,7 +224,9 @@ export async function buildExperimentPage(files: string[], opts: LoadOptions, st
       const m = breakEven(ta, tb) ?? breakEven(tb, ta);
       return m === null || m === 0 ? [] : [{ pair: `${a.method} vs ${b.method}`, m }];
     }));
-    figures.push(await figure(dir, 'time', 'Total time vs images per prompt (Eq. 13–15)', timeVsM(times, n, 200, be, 'total time')));
+    // Wide enough to show every break-even point (a quarter beyond the last), at least m = 200.
+    const maxM = Math.min(5000, Math.max(200, Math.ceil((1.25 * Math.max(0, ...be.map((b) => b.m))) / 50) * 50));
+    figures.push(await figure(dir, 'time', 'Total time vs images per prompt (Eq. 13–15)', timeVsM(times, n, maxM, be, 'total time')));
   }
   const curves = finished.slice(0, 12).flatMap(({ r }) => metricLines(r));
   if (curves.length) figures.push(await figure(dir, 'training', 'Training curves (metrics.jsonl)', trainingCurves(curves, 'training')));
