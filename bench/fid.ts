@@ -14,7 +14,7 @@ import { helperStrips, teamThreads } from '../src/metrics/team.js';
 import { FeatureStats } from '../src/metrics/stats.js';
 import { writeNpz } from '../src/metrics/npy.js';
 import { Rng } from '../src/util/rng.js';
-import { argValue, writeResult } from './common.js';
+import { argValue, med, writeResult } from './common.js';
 
 const d = Number(argValue('dims', '2048'));
 const n = Number(argValue('n', String(d + 500)));
@@ -52,18 +52,24 @@ writeNpz(join(dir, 'a.npz'), { mu: { shape: [d], data: m1 }, sigma: { shape: [d,
 writeNpz(join(dir, 'b.npz'), { mu: { shape: [d], data: m2 }, sigma: { shape: [d, d], data: s2 } });
 
 // One thread first (helpers are only started by the first product that may use them), then the
-// whole team, helper start-up included, as `sdd fid` meets it in a fresh process.
+// whole team; the first team run includes the helpers' start-up, as `sdd fid` meets it in a fresh
+// process. Medians over `repeats` runs of each, Python's included.
+const repeats = Number(argValue('repeats', '3'));
 const threads = teamThreads();
+const timed = (): { s: number; fid: number; route: string } => {
+  const t0 = performance.now();
+  const r = frechetDistance(m1, s1, m2, s2);
+  return { s: (performance.now() - t0) / 1000, fid: r.fid, route: r.route };
+};
 process.env.SDD_LINALG_THREADS = '1';
-let t0 = performance.now();
-const single = frechetDistance(m1, s1, m2, s2);
-const singleS = (performance.now() - t0) / 1000;
-console.log(`ours, 1 thread (${single.route}): FID ${single.fid} in ${singleS.toFixed(2)} s`);
+const singles = Array.from({ length: repeats }, timed);
 process.env.SDD_LINALG_THREADS = String(threads);
-t0 = performance.now();
-const ours = frechetDistance(m1, s1, m2, s2);
-const oursS = (performance.now() - t0) / 1000;
-console.log(`ours, ${threads} threads (${ours.route}): FID ${ours.fid} in ${oursS.toFixed(2)} s; helper strips ${helperStrips()}`);
+const teams = Array.from({ length: repeats }, timed);
+const singleS = med(singles.map((r) => r.s));
+const oursS = med(teams.map((r) => r.s));
+const ours = teams[0];
+console.log(`ours, 1 thread (${ours.route}): FID ${singles[0].fid}, median ${singleS.toFixed(2)} s [${singles.map((r) => r.s.toFixed(2)).join(', ')}]`);
+console.log(`ours, ${threads} threads: FID ${ours.fid}, median ${oursS.toFixed(2)} s [${teams.map((r) => r.s.toFixed(2)).join(', ')}]; helper strips ${helperStrips()}`);
 
 const py = execFileSync(
   requirePython(['numpy', 'scipy']),
@@ -72,14 +78,16 @@ const py = execFileSync(
     `import json, time, numpy as np; from scipy import linalg
 a=np.load('${dir}/a.npz'); b=np.load('${dir}/b.npz'); m1,s1,m2,s2=a['mu'],a['sigma'],b['mu'],b['sigma']
 base=float((m1-m2).dot(m1-m2)+np.trace(s1)+np.trace(s2))
-t=time.perf_counter(); c,_=linalg.sqrtm(s1.dot(s2), disp=False); f1=base-2*float(np.trace(c.real)); t1=time.perf_counter()-t
-t=time.perf_counter(); ev=linalg.eigvals(s1@s2); f2=base-2*float(np.sqrt(np.clip(ev.real,0,None)).sum()); t2=time.perf_counter()-t
-print(json.dumps({"sqrtm_s":t1,"sqrtm_fid":f1,"eigvals_s":t2,"eigvals_fid":f2,"numpy":np.__version__}))`,
+T1=[];T2=[]
+for _ in range(${repeats}):
+    t=time.perf_counter(); c,_=linalg.sqrtm(s1.dot(s2), disp=False); f1=base-2*float(np.trace(c.real)); T1.append(time.perf_counter()-t)
+    t=time.perf_counter(); ev=linalg.eigvals(s1@s2); f2=base-2*float(np.sqrt(np.clip(ev.real,0,None)).sum()); T2.append(time.perf_counter()-t)
+print(json.dumps({"sqrtm_s":float(np.median(T1)),"sqrtm_all_s":T1,"sqrtm_fid":f1,"eigvals_s":float(np.median(T2)),"eigvals_all_s":T2,"eigvals_fid":f2,"numpy":np.__version__}))`,
   ],
   { encoding: 'utf-8', stdio: ['ignore', 'pipe', 'ignore'] },
 );
 const ref = JSON.parse(py) as { sqrtm_s: number; sqrtm_fid: number; eigvals_s: number; eigvals_fid: number; numpy: string };
 const relErr = Math.abs(ours.fid - ref.sqrtm_fid) / Math.abs(ref.sqrtm_fid);
-console.log(`scipy sqrtm: FID ${ref.sqrtm_fid} in ${ref.sqrtm_s.toFixed(2)} s; numpy eigvals: FID ${ref.eigvals_fid} in ${ref.eigvals_s.toFixed(2)} s`);
+console.log(`scipy sqrtm: FID ${ref.sqrtm_fid}, median ${ref.sqrtm_s.toFixed(2)} s; numpy eigvals: FID ${ref.eigvals_fid}, median ${ref.eigvals_s.toFixed(2)} s`);
 console.log(`ours vs sqrtm: ×${(ref.sqrtm_s / oursS).toFixed(2)} faster, relative difference ${relErr.toExponential(2)}; vs eigvals ×${(ref.eigvals_s / oursS).toFixed(2)}`);
-console.log(`wrote ${writeResult('fid', { dims: d, n, threads, ours_s: oursS, ours_1thread_s: singleS, route: ours.route, ours_fid: ours.fid, ...ref, rel_diff_vs_sqrtm: relErr })}`);
+console.log(`wrote ${writeResult('fid', { dims: d, n, threads, repeats, ours_s: oursS, ours_all_s: teams.map((r) => r.s), ours_1thread_s: singleS, ours_1thread_all_s: singles.map((r) => r.s), route: ours.route, ours_fid: ours.fid, ...ref, rel_diff_vs_sqrtm: relErr })}`);

@@ -29,10 +29,12 @@ interface Measured {
 async function measure(file: string, m: number): Promise<Measured> {
   const t0 = performance.now();
   const args = ['run', file, '--store', store, '--no-report', '--set', `method.params.prompt=${prompt}`, '--set', `method.params.eval_images=${m}`];
-  const r = await execa(process.execPath, [bin, ...args], { reject: false, all: true, env: { SDD_CACHE: join(store, 'cache') } });
+  const method = file.includes('sdedit') ? 'sdedit' : 'sdd';
+  // A cache per run: a second SDD run would otherwise reuse the first one's HQS scan and
+  // measure a τ_train without it.
+  const r = await execa(process.execPath, [bin, ...args], { reject: false, all: true, env: { SDD_CACHE: join(store, `cache-${method}-${m}`) } });
   if (r.exitCode !== 0) throw new Error(`${file} m=${m} failed:\n${String(r.all).slice(-2000)}`);
   const ls = await execa(process.execPath, [bin, 'ls', '--json', '--store', store]);
-  const method = file.includes('sdedit') ? 'sdedit' : 'sdd';
   const id = (JSON.parse(ls.stdout) as Array<{ id: string }>).map((x) => x.id).find((rid) => {
     const c = JSON.parse(readFileSync(join(store, rid, 'config.json'), 'utf-8')) as { method: { name: string; params: { eval_images: number } } };
     return c.method.name === method && c.method.params.eval_images === m;
