@@ -41,6 +41,19 @@ test('table1 quick: every method runs on two prompts; finite metrics; SDD report
   assert.equal(csv.length, 5, 'header + 4 methods');
 });
 
+test('SDD with random selection reports the mean HQS of its range, scanned outside τ_train', async () => {
+  const store = tmp();
+  const r = await sdd(['run', 'experiments/base/sdd.yaml', '--profile', 'quick', '--store', store, '--set', 'method.params.selection={strategy: random}', '--set', 'method.params.eval_images=4'], { env: { SDD_CACHE: tmp() } });
+  assert.equal(r.exitCode, 0, r.all.slice(-3000));
+  const [run] = JSON.parse((await sdd(['ls', '--json', '--store', store])).stdout) as Array<{ id: string }>;
+  const res = JSON.parse(readFileSync(join(store, run.id, 'result.json'), 'utf-8')) as { metrics: { selection: { size: number; mean_hqs: number }; hqs_s: number; hqs_curve: { hqs: number[] } } };
+  const { selection, hqs_s, hqs_curve } = res.metrics;
+  assert.equal(selection.size, 961);
+  assert.ok(hqs_s < 0.01, `the scan is not part of τ_train (hqs_s ${hqs_s})`);
+  const mean = hqs_curve.hqs.reduce((a, b) => a + b, 0) / hqs_curve.hqs.length; // quick grid 50..950 lies inside 20..980
+  assert.ok(Math.abs(selection.mean_hqs - mean) < 1e-12, `${selection.mean_hqs} vs ${mean}`);
+});
+
 test('DDIB inversion is exact enough: invert and regenerate under the same prompt (guidance 1) reconstructs latents (max |Δ| ≤ 0.05·max|z|)', async () => {
   await initBackend('wasm');
   const world = loadToyfacesWorld();
