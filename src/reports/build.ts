@@ -24,7 +24,7 @@ import { comparisonGrid } from './compare_grid.js';
 
 const require = createRequire(import.meta.url);
 
-export const TABLE_METRICS = ['fid', 'kid', 'clip_directional', 'clip_score', 'hit_rate', 'preservation_rate', 'hit_and_preserved', 'identity', 'tau_train_s', 'tau_infer_s'];
+export const TABLE_METRICS = ['selection_size', 'mean_hqs', 'fid', 'kid', 'clip_directional', 'clip_score', 'hit_rate', 'preservation_rate', 'hit_and_preserved', 'identity', 'tau_train_s', 'tau_infer_s'];
 const BAR_METRICS = ['fid', 'clip_directional', 'hit_rate', 'identity'];
 
 /** 97.5% quantiles of Student's t, df = 1..30 (standard table values). */
@@ -62,7 +62,12 @@ function groupsOf(planned: PlannedRun[], store: RunStore): Group[] {
 }
 
 /** A finished run's metrics (result.json keeps them under `metrics`). */
-const res = (r: RunSummary): Record<string, unknown> => ((r.result?.metrics as Record<string, unknown> | undefined) ?? {});
+const res = (r: RunSummary): Record<string, unknown> => {
+  const m = (r.result?.metrics as Record<string, unknown> | undefined) ?? {};
+  // SDD's selected set S as two table columns (|S|, mean HQS of S: Table 3's comparison).
+  const sel = m.selection as { size?: unknown; mean_hqs?: unknown } | undefined;
+  return sel ? { ...m, selection_size: sel.size, mean_hqs: sel.mean_hqs } : m;
+};
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 /** Per-seed means (over prompts) of a metric, then mean ± CI over seeds (over runs if one seed). */
