@@ -9,13 +9,14 @@
  *   'cholesky'  Σ₁ = LLᵀ (or Σ₂ = LLᵀ when Σ₁ is singular), eig(Lᵀ Σ₂ L): ~2 n³ flops in tiled
  *               products on both cores (team.ts) plus a blocked tridiagonal reduction
  *               (tridiag.ts); the default above 512 dimensions (2048-d Inception statistics).
- *               Falls back to 'eigh' only when both covariances are singular — minutes at 2048-d.
+ *   'pivoted'   Σ₁ ≈ LLᵀ by pivoted Cholesky (L: d × rank), eig(Lᵀ Σ₂ L) of rank × rank: what
+ *               'cholesky' falls back to when both covariances are singular (N ≤ d on both sides).
  * On a covariance with condition number ~1e11 the Cholesky route drifts ~1e-6 relative where the
  * eigenvector route stays ~1e-7 from scipy: hence the split. `route` in the result says which
  * ran. pytorch-fid's retry (add eps·I to both covariances when its sqrtm fails) has no failure
  * to react to here; `offset` applies it on request, and results say whether it was used.
  */
-import { cholesky, congruenceLower, sqrtPsd } from './linalg.js';
+import { cholesky, congruenceLower, congruencePivoted, pivotedCholesky, sqrtPsd } from './linalg.js';
 import { symEigvals } from './tridiag.js';
 import { gemmNT } from './team.js';
 import { FeatureStats } from './stats.js';
@@ -33,7 +34,7 @@ export interface FidResult {
   dims: number;
 }
 
-export type FidRoute = 'eigh' | 'cholesky';
+export type FidRoute = 'eigh' | 'cholesky' | 'pivoted';
 
 export function frechetDistance(
   mu1: Float64Array,
@@ -53,17 +54,23 @@ export function frechetDistance(
   for (let i = 0; i < d; i++) meanTerm += (mu1[i] - mu2[i]) ** 2;
   const wanted = opts.route ?? (d > 512 ? 'cholesky' : 'eigh');
   // Σ₁Σ₂ and Σ₂Σ₁ share their spectrum, so either covariance may be the factored one: a
-  // rank-deficient side (fewer samples than dimensions) does not force the slow route.
+  // rank-deficient side (fewer samples than dimensions) does not force a slower route; with both
+  // singular, a pivoted Cholesky of Σ₁ keeps the work in tiled products.
+  let route: FidRoute = wanted;
+  let m: Float64Array;
+  let clamped = 0;
   let L = wanted === 'cholesky' ? cholesky(a, d) : null;
   let other = b;
   if (wanted === 'cholesky' && !L) {
     L = cholesky(b, d);
     other = a;
+    if (!L) route = 'pivoted';
   }
-  let m: Float64Array;
-  let clamped = 0;
   if (L) m = congruenceLower(L, other, d);
-  else {
+  else if (route === 'pivoted') {
+    const pc = pivotedCholesky(a, d);
+    m = congruencePivoted(pc.L, pc.perm, pc.rank, b, d);
+  } else {
     const sq = sqrtPsd(a, d);
     clamped = sq.clamped;
     // Both factors are symmetric, so row j of either is its column j: two NT products.
@@ -73,7 +80,7 @@ export function frechetDistance(
     gemmNT(rb, sq.root, m, d);
     symmetrize(m, d);
   }
-  const values = symEigvals(m, d);
+  const values = symEigvals(m, Math.round(Math.sqrt(m.length)));
   let traceSqrt = 0;
   let clampedM = 0;
   for (const v of values) {
@@ -82,7 +89,7 @@ export function frechetDistance(
   }
   let tr = 0;
   for (let i = 0; i < d; i++) tr += a[i * d + i] + b[i * d + i];
-  return { fid: meanTerm + tr - 2 * traceSqrt, mean_term: meanTerm, trace_sqrt: traceSqrt, clamped: clamped + clampedM, offset, dims: d, route: L ? 'cholesky' : 'eigh' };
+  return { fid: meanTerm + tr - 2 * traceSqrt, mean_term: meanTerm, trace_sqrt: traceSqrt, clamped: clamped + clampedM, offset, dims: d, route };
 }
 
 function addDiag(s: Float64Array, d: number, eps: number): Float64Array {

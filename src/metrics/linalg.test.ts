@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ntAccumulate, type NtProduct } from './gemm.js';
 import { ntProduct, sharedF64, teamThreads, helperStrips } from './team.js';
-import { cholesky, congruenceLower, symEig } from './linalg.js';
+import { cholesky, congruenceLower, congruencePivoted, pivotedCholesky, symEig } from './linalg.js';
 import { symEigvals } from './tridiag.js';
 import { Rng } from '../util/rng.js';
 
@@ -120,6 +120,28 @@ test('blocked Cholesky reconstructs A, zeros above the diagonal; not positive de
   }
   const indefinite = Float64Array.from([1, 2, 2, 1]);
   assert.equal(cholesky(indefinite, 2), null);
+});
+
+test('pivoted Cholesky of a rank-deficient PSD matrix finds the rank and reconstructs P·A·Pᵀ', () => {
+  for (const [n, r] of [[40, 13], [130, 129], [64, 64]] as const) {
+    const G = randn(n * r, 50 + n);
+    const A = new Float64Array(n * n);
+    naive({ X: G, Y: G, C: A, rows: n, cols: n, kDim: r, ldx: r, ldy: r, ldc: n }, A); // G·Gᵀ, rank r
+    const { L, perm, rank } = pivotedCholesky(A, n);
+    assert.equal(rank, r, `n=${n}: rank`);
+    const LLt = new Float64Array(n * n);
+    naive({ X: L, Y: L, C: LLt, rows: n, cols: n, kDim: rank, ldx: n, ldy: n, ldc: n }, LLt);
+    const PAPt = Float64Array.from({ length: n * n }, (_, idx) => A[perm[Math.floor(idx / n)] * n + perm[idx % n]]);
+    assert.ok(maxRel(LLt, PAPt) < 1e-12, `n=${n}: ${maxRel(LLt, PAPt)}`);
+    // Lᵀ·(P·B·Pᵀ)·L has the non-zero spectrum of A·B: compare traces (Σλ) with Tr(A·B).
+    const B = A.map((v, idx) => v + (Math.floor(idx / n) === idx % n ? 1 : 0));
+    const M = congruencePivoted(L, perm, rank, B, n);
+    let trM = 0;
+    for (let i = 0; i < rank; i++) trM += M[i * rank + i];
+    let trAB = 0;
+    for (let i = 0; i < n * n; i++) trAB += A[i] * B[i]; // both symmetric: Tr(AB) = Σ A∘B
+    assert.ok(Math.abs(trM - trAB) < 1e-10 * trAB, `n=${n}: Tr ${trM} vs ${trAB}`);
+  }
 });
 
 /** Q·diag(λ)·Qᵀ with Q a product of random Householder reflections: the spectrum is λ by construction. */

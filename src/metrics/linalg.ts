@@ -248,3 +248,58 @@ export function congruenceLower(L: Float64Array, B: Float64Array, n: number): Fl
   for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) M[j * n + i] = M[i * n + j];
   return M;
 }
+
+/**
+ * Pivoted Cholesky of a symmetric positive semidefinite A (LAPACK dpstrf's rule): P·A·Pᵀ ≈ L·Lᵀ
+ * with L lower-trapezoidal, n × rank, stopping when every remaining pivot is ≤ n·ε·max diag(A).
+ * What it drops is round-off-sized, so it factors a singular covariance (N ≤ d) exactly enough.
+ * Returns L row-major n × n (columns ≥ rank zero) in pivoted order and the permutation.
+ */
+export function pivotedCholesky(A: Float64Array, n: number): { L: Float64Array; perm: Int32Array; rank: number } {
+  const L = sharedF64(n * n);
+  const perm = Int32Array.from({ length: n }, (_, i) => i);
+  const diag = new Float64Array(n);
+  let maxDiag = 0;
+  for (let i = 0; i < n; i++) maxDiag = Math.max(maxDiag, (diag[i] = A[i * n + i]));
+  const tol = n * 2 ** -52 * maxDiag;
+  let rank = 0;
+  for (let k = 0; k < n; k++) {
+    let j = k;
+    for (let i = k + 1; i < n; i++) if (diag[i] > diag[j]) j = i;
+    if (!(diag[j] > tol)) break;
+    if (j !== k) {
+      [perm[j], perm[k]] = [perm[k], perm[j]];
+      [diag[j], diag[k]] = [diag[k], diag[j]];
+      for (let p = 0; p < k; p++) [L[j * n + p], L[k * n + p]] = [L[k * n + p], L[j * n + p]];
+    }
+    const lkk = Math.sqrt(diag[k]);
+    L[k * n + k] = lkk;
+    const pk = perm[k] * n;
+    for (let i = k + 1; i < n; i++) {
+      let s = A[pk + perm[i]];
+      for (let p = 0; p < k; p++) s -= L[i * n + p] * L[k * n + p];
+      const v = s / lkk;
+      L[i * n + k] = v;
+      diag[i] -= v * v;
+    }
+    rank = k + 1;
+  }
+  return { L, perm, rank };
+}
+
+/**
+ * Lᵀ·(P·B·Pᵀ)·L for the n × rank factor of pivotedCholesky: rank × rank, the same tiled products
+ * as congruenceLower with the permuted B (its spectrum is the non-zero spectrum of A·B).
+ */
+export function congruencePivoted(L: Float64Array, perm: Int32Array, rank: number, B: Float64Array, n: number): Float64Array {
+  const Lt = sharedF64(rank * n); // row p = column p of L, zero before column p
+  for (let i = 0; i < n; i++) for (let p = 0; p < Math.min(rank, i + 1); p++) Lt[p * n + i] = L[i * n + p];
+  const Bp = sharedF64(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) Bp[i * n + j] = B[perm[i] * n + perm[j]];
+  const Tt = sharedF64(rank * n); // (B·L)ᵀ = Lᵀ·B
+  ntProduct({ X: Lt, Y: Bp, C: Tt, rows: rank, cols: n, kDim: n, ldx: n, ldy: n, ldc: n, kFrom: 'row' });
+  const M = sharedF64(rank * rank);
+  ntProduct({ X: Tt, Y: Lt, C: M, rows: rank, cols: rank, kDim: n, ldx: n, ldy: n, ldc: rank, part: 'upper', kFrom: 'col' });
+  for (let i = 0; i < rank; i++) for (let j = i + 1; j < rank; j++) M[j * rank + i] = M[i * rank + j];
+  return M;
+}

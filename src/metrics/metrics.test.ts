@@ -92,10 +92,10 @@ for (const c of fixtures.cases) {
     for (let i = 0; i < c.d; i++) tr += ca[i * c.d + i];
     assert.ok(rel(tr, c.cov_trace[0]) < 1e-12, `trace ${tr} vs ${c.cov_trace[0]}`);
     // The unblocked eigenvector route takes minutes at 2048-d: Inception-sized cases check the default route.
-    for (const route of c.d > 512 ? (['cholesky'] as const) : (['eigh', 'cholesky'] as const)) {
+    for (const route of c.d > 512 ? (['cholesky'] as const) : (['eigh', 'cholesky', 'pivoted'] as const)) {
       const r = frechetDistance(ma, ca, mb, cb, { route });
-      // Cholesky factors whichever covariance is positive definite; with both singular it falls back to eigh.
-      assert.equal(r.route, route === 'cholesky' && c.cov_min_eig <= 1e-12 && c.cov2_min_eig <= 1e-12 ? 'eigh' : route);
+      // Cholesky factors whichever covariance is positive definite; with both singular it falls back to a pivoted Cholesky.
+      assert.equal(r.route, route === 'cholesky' && c.cov_min_eig <= 1e-12 && c.cov2_min_eig <= 1e-12 ? 'pivoted' : route);
       assert.ok(rel(r.fid, c.fid_pytorch_fid) < 1e-6, `${route}: FID ${r.fid} vs pytorch-fid ${c.fid_pytorch_fid}`);
       assert.ok(rel(r.fid, c.fid_eigvals) < 1e-6, `${route}: FID ${r.fid} vs eigvals route ${c.fid_eigvals}`);
     }
