@@ -26,7 +26,8 @@ export const DEFAULT_THRESHOLDS: Record<string, Threshold> = {
   preserved: { min_effect: 0.02, worse: 'lower' },
   identity: { min_effect: 0.01, worse: 'lower' },
   fid: { min_effect: 1, worse: 'higher' },
-  kid: { min_effect: 0.001, worse: 'higher' },
+  // Raw MMD² of unnormalised features: on Table 1, KID ≈ 4 × FID (featnet-128), so 4 matches FID's 1.
+  kid: { min_effect: 4, worse: 'higher' },
 };
 
 export type Verdict = 'regressed' | 'improved' | 'within noise';
