@@ -76,12 +76,12 @@ function mapperSettings(p: SddParams) {
   return { levels: { coarse: p.mapper.coarse, medium: p.mapper.medium, fine: p.mapper.fine }, step: p.mapper.step, layers: p.mapper.layers, lr_mul: p.mapper.lr_mul };
 }
 
-/** The HQS scan on K training latents with an untrained mapper (seeded), cached across runs. */
 /** The guidance texts of an edit prompt under the run's settings. */
 export function guidancePrompt(p: SddParams, prompt: EditPromptSpec): GuidancePrompt {
   return { text: prompt.text, negative: p.guidance.negative === 'source' ? prompt.sourceText : '' };
 }
 
+/** The HQS scan on K training latents with an untrained mapper (seeded), cached across runs. */
 export function runHqs(world: World, p: SddParams, seed: number, trainW: tf.Tensor3D, prompt: GuidancePrompt, onStep?: (i: number, total: number) => void): HqsScan {
   const timesteps = scanTimesteps(p.hqs.from, p.hqs.to, p.hqs.stride);
   const key = { world: world.fingerprint, prompt, timesteps, seed, hqs: p.hqs, guidance: p.guidance, mapper: p.mapper, vae_sample: false };
@@ -129,10 +129,11 @@ export const sdd: Method<SddParams> = {
     const p = ctx.params;
     const world = loadWorld(ctx.world);
     const prompt = promptOf(world, p.prompt);
+    const guide = guidancePrompt(p, prompt);
     const ms = mapperSettings(p);
     const trainW = invert(world, world.trainImages(p.train_images));
     const tTrain0 = performance.now();
-    const scan = p.selection.strategy === 'random' ? null : runHqs(world, p, ctx.seed, trainW, guidancePrompt(p, prompt), (i, n) => ctx.progress(i, n, 'hqs scan'));
+    const scan = p.selection.strategy === 'random' ? null : runHqs(world, p, ctx.seed, trainW, guide, (i, n) => ctx.progress(i, n, 'hqs scan'));
     const hqsSeconds = (performance.now() - tTrain0) / 1000;
     const selection = selectionFor(p, scan);
     ctx.log(`S (${selection.strategy}): ${selection.size} timesteps${selection.size <= 20 ? ` [${selection.timesteps.join(', ')}]` : ''}, mean HQS ${selection.mean_hqs?.toFixed(3) ?? 'n/a'}`);
@@ -141,7 +142,7 @@ export const sdd: Method<SddParams> = {
     const resume = saved ? { step: saved.step, tensors: saved.tensors, adamStep: Number(saved.state.adam_step ?? 0) } : null;
     if (resume) ctx.log(`resuming at iteration ${resume.step}`);
     const t1 = performance.now();
-    await distill(world, mapper, trainW, guidancePrompt(p, prompt), selection.timesteps, { ...p, mapper: ms }, (step) => streamRng(ctx.seed, `step${step}`), {
+    await distill(world, mapper, trainW, guide, selection.timesteps, { ...p, mapper: ms }, (step) => streamRng(ctx.seed, `step${step}`), {
       resume,
       signal: ctx.signal,
       checkpointEvery: p.checkpoint_every,
@@ -159,8 +160,8 @@ export const sdd: Method<SddParams> = {
     // Random selection needs no scan to train, but Table 3 compares the mean HQS of every S: scan
     // after training (outside τ_train; usually a cache hit from a sibling run) and average the
     // curve over the range — its 50-step grid standing in for the uniform t.
-    const reported = scan ?? runHqs(world, p, ctx.seed, trainW, guidancePrompt(p, prompt), (i, n) => ctx.progress(i, n, 'hqs scan (report only)'));
-    const meanHqs = scan ? selection.mean_hqs : selectTimesteps(reported.timesteps, reported.hqs, p.selection).mean_hqs;
+    const reported = scan ?? runHqs(world, p, ctx.seed, trainW, guide, (i, n) => ctx.progress(i, n, 'hqs scan (report only)'));
+    const meanHqs = selectionFor(p, reported).mean_hqs;
     trainW.dispose();
     // Evaluation on m test images showing the source value, inverted once (as the paper's W+ codes
     // are). One generator forward per image: inversion is the input pipeline, outside τ_infer.

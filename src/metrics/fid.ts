@@ -16,7 +16,7 @@
  * ran. pytorch-fid's retry (add eps·I to both covariances when its sqrtm fails) has no failure
  * to react to here; `offset` applies it on request, and results say whether it was used.
  */
-import { cholesky, congruenceLower, congruencePivoted, pivotedCholesky, sqrtPsd } from './linalg.js';
+import { cholesky, congruence, pivotedCholesky, sqrtPsd } from './linalg.js';
 import { symEigvals } from './tridiag.js';
 import { gemmNT } from './team.js';
 import { FeatureStats } from './stats.js';
@@ -58,6 +58,7 @@ export function frechetDistance(
   // singular, a pivoted Cholesky of Σ₁ keeps the work in tiled products.
   let route: FidRoute = wanted;
   let m: Float64Array;
+  let k = d; // m is k × k: the rank of Σ₁ on the pivoted route
   let clamped = 0;
   let L = wanted === 'cholesky' ? cholesky(a, d) : null;
   let other = b;
@@ -66,10 +67,11 @@ export function frechetDistance(
     other = a;
     if (!L) route = 'pivoted';
   }
-  if (L) m = congruenceLower(L, other, d);
+  if (L) m = congruence(L, other, d);
   else if (route === 'pivoted') {
     const pc = pivotedCholesky(a, d);
-    m = congruencePivoted(pc.L, pc.perm, pc.rank, b, d);
+    k = pc.rank;
+    m = congruence(pc.L, b, d, pc.rank, pc.perm);
   } else {
     const sq = sqrtPsd(a, d);
     clamped = sq.clamped;
@@ -80,7 +82,7 @@ export function frechetDistance(
     gemmNT(rb, sq.root, m, d);
     symmetrize(m, d);
   }
-  const values = symEigvals(m, Math.round(Math.sqrt(m.length)));
+  const values = symEigvals(m, k);
   let traceSqrt = 0;
   let clampedM = 0;
   for (const v of values) {

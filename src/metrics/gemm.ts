@@ -115,13 +115,3 @@ function tileEdge(p: NtProduct, i0: number, i1: number, j0: number, j1: number, 
       C[(p.cOff ?? 0) + i * ldc + j] += al * s;
     }
 }
-
-/** Aᵀ of an n×n row-major matrix (blocked so both sides stay in cache). */
-export function transpose(A: Float64Array, n: number, T: Float64Array = new Float64Array(n * n)): Float64Array {
-  const B = 32;
-  for (let i0 = 0; i0 < n; i0 += B)
-    for (let j0 = 0; j0 < n; j0 += B)
-      for (let i = i0; i < Math.min(i0 + B, n); i++)
-        for (let j = j0; j < Math.min(j0 + B, n); j++) T[j * n + i] = A[i * n + j];
-  return T;
-}

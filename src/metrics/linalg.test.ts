@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ntAccumulate, type NtProduct } from './gemm.js';
 import { ntProduct, sharedF64, teamThreads, helperStrips } from './team.js';
-import { cholesky, congruenceLower, congruencePivoted, pivotedCholesky, symEig } from './linalg.js';
+import { cholesky, congruence, pivotedCholesky, symEig } from './linalg.js';
 import { symEigvals } from './tridiag.js';
 import { Rng } from '../util/rng.js';
 
@@ -107,7 +107,7 @@ test('blocked Cholesky reconstructs A, zeros above the diagonal; not positive de
     for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) assert.equal(L[i * n + j], 0);
     // Lᵀ·B·L against the product written out.
     const B = A;
-    const M = congruenceLower(L, B, n);
+    const M = congruence(L, B, n);
     const BL = new Float64Array(n * n);
     const Lt = new Float64Array(n * n);
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) Lt[i * n + j] = L[j * n + i];
@@ -135,7 +135,7 @@ test('pivoted Cholesky of a rank-deficient PSD matrix finds the rank and reconst
     assert.ok(maxRel(LLt, PAPt) < 1e-12, `n=${n}: ${maxRel(LLt, PAPt)}`);
     // Lᵀ·(P·B·Pᵀ)·L has the non-zero spectrum of A·B: compare traces (Σλ) with Tr(A·B).
     const B = A.map((v, idx) => v + (Math.floor(idx / n) === idx % n ? 1 : 0));
-    const M = congruencePivoted(L, perm, rank, B, n);
+    const M = congruence(L, B, n, rank, perm);
     let trM = 0;
     for (let i = 0; i < rank; i++) trM += M[i * rank + i];
     let trAB = 0;

@@ -1,10 +1,9 @@
 /**
  * Dense float64 linear algebra for the metrics (FID works on d×d covariances): symmetric
  * eigendecomposition with vectors by Householder tridiagonalisation + implicit QL (the EISPACK
- * tred2/tql2 route, as in JAMA), QL for a tridiagonal's eigenvalues, blocked Cholesky and the
- * congruence Lᵀ·B·L. Matrices are row-major Float64Arrays.
+ * tred2/tql2 route, as in JAMA), QL for a tridiagonal's eigenvalues, blocked and pivoted
+ * Cholesky, and the congruence Lᵀ·B·L. Matrices are row-major Float64Arrays.
  */
-import { transpose } from './gemm.js';
 import { gemmNT, ntProduct, sharedF64 } from './team.js';
 
 /** Eigenvalues (ascending) and, if asked, eigenvectors (columns of `vectors`) of symmetric A. */
@@ -233,23 +232,6 @@ export function cholesky(A: Float64Array, n: number, nb = 64): Float64Array | nu
 }
 
 /**
- * Lᵀ·B·L for lower-triangular L and symmetric B, as two tiled products over rows (gemm.ts):
- * Tᵀ = Lᵀ·B (row i of Lᵀ is zero before column i), then the upper triangle of Tᵀ·L (column j
- * of L is zero above row j), mirrored. ~⅔ n³ multiply-adds.
- */
-export function congruenceLower(L: Float64Array, B: Float64Array, n: number): Float64Array {
-  const Lt = transpose(L, n, sharedF64(n * n));
-  const Bs = sharedF64(n * n);
-  Bs.set(B);
-  const Tt = sharedF64(n * n);
-  gemmNT(Lt, Bs, Tt, n, { kFrom: 'row' });
-  const M = sharedF64(n * n);
-  gemmNT(Tt, Lt, M, n, { part: 'upper', kFrom: 'col' });
-  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) M[j * n + i] = M[i * n + j];
-  return M;
-}
-
-/**
  * Pivoted Cholesky of a symmetric positive semidefinite A (LAPACK dpstrf's rule): P·A·Pᵀ ≈ L·Lᵀ
  * with L lower-trapezoidal, n × rank, stopping when every remaining pivot is ≤ n·ε·max diag(A).
  * What it drops is round-off-sized, so it factors a singular covariance (N ≤ d) exactly enough.
@@ -288,15 +270,19 @@ export function pivotedCholesky(A: Float64Array, n: number): { L: Float64Array; 
 }
 
 /**
- * Lᵀ·(P·B·Pᵀ)·L for the n × rank factor of pivotedCholesky: rank × rank, the same tiled products
- * as congruenceLower with the permuted B (its spectrum is the non-zero spectrum of A·B).
+ * Lᵀ·(P·B·Pᵀ)·L for symmetric B and a lower-trapezoidal n × rank factor L (columns ≥ rank unused):
+ * a Cholesky factor (rank n, no permutation) or pivotedCholesky's (its rank and permutation). Two
+ * tiled products over rows: Tᵀ = Lᵀ·B' (row p of Lᵀ is zero before column p), then the upper
+ * triangle of Tᵀ·L (column q of L is zero above row q), mirrored; ~⅔ n³ multiply-adds at full
+ * rank. The spectrum is the non-zero spectrum of (P·A·Pᵀ)·B' for A ≈ PᵀLLᵀP.
  */
-export function congruencePivoted(L: Float64Array, perm: Int32Array, rank: number, B: Float64Array, n: number): Float64Array {
-  const Lt = sharedF64(rank * n); // row p = column p of L, zero before column p
+export function congruence(L: Float64Array, B: Float64Array, n: number, rank = n, perm?: Int32Array): Float64Array {
+  const Lt = sharedF64(rank * n);
   for (let i = 0; i < n; i++) for (let p = 0; p < Math.min(rank, i + 1); p++) Lt[p * n + i] = L[i * n + p];
   const Bp = sharedF64(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) Bp[i * n + j] = B[perm[i] * n + perm[j]];
-  const Tt = sharedF64(rank * n); // (B·L)ᵀ = Lᵀ·B
+  if (perm) for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) Bp[i * n + j] = B[perm[i] * n + perm[j]];
+  else Bp.set(B);
+  const Tt = sharedF64(rank * n); // (B'·L)ᵀ = Lᵀ·B'
   ntProduct({ X: Lt, Y: Bp, C: Tt, rows: rank, cols: n, kDim: n, ldx: n, ldy: n, ldc: n, kFrom: 'row' });
   const M = sharedF64(rank * rank);
   ntProduct({ X: Tt, Y: Lt, C: M, rows: rank, cols: rank, kDim: n, ldx: n, ldy: n, ldc: rank, part: 'upper', kFrom: 'col' });

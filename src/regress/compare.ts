@@ -6,7 +6,7 @@
  */
 import { fidFromFeatures } from '../metrics/fid.js';
 import { kernelMatrices, mmd2Rows, type KernelMatrices } from '../metrics/kid.js';
-import { benjaminiHochberg, iota, minimumDetectableEffect, pairedBootstrap, twoLevelBootstrap, wilcoxon } from './stats.js';
+import { benjaminiHochberg, iota, mdeFromSd, minimumDetectableEffect, pairedBootstrap, twoLevelBootstrap, wilcoxon } from './stats.js';
 
 export interface SideRun {
   prompt: string;
@@ -130,7 +130,7 @@ export function compareSides(base: SideRun[], cand: SideRun[], opts: { threshold
       const cv = cs.flatMap((r) => r.items[metric]);
       if (twoLevel) {
         const r = twoLevelBootstrap(seeds, n, (sb, sc, idx) => itemMean(cs, metric, sc, idx) - itemMean(b, metric, sb, idx), { resamples, level: 1 - alpha, seed });
-        out.push({ metric, prompt, n, seeds, baseline: mean(bv), candidate: mean(cv), delta: r.delta, lo: r.lo, hi: r.hi, p: r.p, test: 'two-level bootstrap (seeds, items)', mde: 2.8 * r.sd, threshold: thresholds[metric] });
+        out.push({ metric, prompt, n, seeds, baseline: mean(bv), candidate: mean(cv), delta: r.delta, lo: r.lo, hi: r.hi, p: r.p, test: 'two-level bootstrap (seeds, items)', mde: mdeFromSd(r.sd), threshold: thresholds[metric] });
         continue;
       }
       const diffs = cv.map((v, i) => v - bv[i]);
@@ -143,9 +143,11 @@ export function compareSides(base: SideRun[], cand: SideRun[], opts: { threshold
       // FID recomputes covariances and a 2048/128-d spectrum per resample: fewer resamples than
       // the per-item metrics (bootstrap p resolution 1/(R+1)); KID reuses its kernel matrices.
       const R = Math.min(resamples, metric === 'fid' ? 500 : 2000);
-      const r = twoLevelBootstrap(seeds, n, (sb, sc, idx) => setMetric(metric, sides[1], sc, idx) - setMetric(metric, sides[0], sb, idx), { resamples: R, level: 1 - alpha, seed });
-      // MDE from the bootstrap spread of Δ (no per-item differences for a set metric): (z_.975 + z_.8)·sd.
-      out.push({ metric, prompt, n, seeds, baseline: setMetric(metric, sides[0], iota(b.length), iota(n)), candidate: setMetric(metric, sides[1], iota(cs.length), iota(n)), delta: r.delta, lo: r.lo, hi: r.hi, p: r.p, test: twoLevel ? 'two-level bootstrap (seeds, items)' : 'paired bootstrap', mde: 2.8 * r.sd, threshold: thresholds[metric] });
+      const baseline = setMetric(metric, sides[0], iota(b.length), iota(n));
+      const candidate = setMetric(metric, sides[1], iota(cs.length), iota(n));
+      const r = twoLevelBootstrap(seeds, n, (sb, sc, idx) => setMetric(metric, sides[1], sc, idx) - setMetric(metric, sides[0], sb, idx), { resamples: R, level: 1 - alpha, seed, observed: candidate - baseline });
+      // MDE from the bootstrap spread of Δ (no per-item differences for a set metric).
+      out.push({ metric, prompt, n, seeds, baseline, candidate, delta: r.delta, lo: r.lo, hi: r.hi, p: r.p, test: twoLevel ? 'two-level bootstrap (seeds, items)' : 'paired bootstrap', mde: mdeFromSd(r.sd), threshold: thresholds[metric] });
     }
   }
   const adj = benjaminiHochberg(out.map((x) => x.p));

@@ -116,13 +116,21 @@ export function benjaminiHochberg(p: number[]): number[] {
   return adj;
 }
 
+const Z_ALPHA = 1.959964; // z_{1−α/2}, α = 0.05
+const Z_BETA = 0.841621; // z_{1−β}, power 0.8
+
 /**
  * Minimum detectable effect of a paired mean difference at α (two-sided) and power 1 − β, from
  * the differences' standard deviation: (z_{1−α/2} + z_{1−β})·sd/√n. Defaults α = 0.05, power 0.8.
  */
-export function minimumDetectableEffect(diffs: number[], zAlpha = 1.959964, zBeta = 0.841621): number {
+export function minimumDetectableEffect(diffs: number[], zAlpha = Z_ALPHA, zBeta = Z_BETA): number {
   if (diffs.length < 2) return Infinity;
-  return ((zAlpha + zBeta) * sampleStandardDeviation(diffs)) / Math.sqrt(diffs.length);
+  return mdeFromSd(sampleStandardDeviation(diffs) / Math.sqrt(diffs.length), zAlpha, zBeta);
+}
+
+/** The same MDE from the standard error of the difference itself (e.g. a bootstrap's sd of Δ). */
+export function mdeFromSd(se: number, zAlpha = Z_ALPHA, zBeta = Z_BETA): number {
+  return (zAlpha + zBeta) * se;
 }
 
 /** 0, 1, …, n − 1: the identity draw of a bootstrap. */
@@ -146,19 +154,19 @@ export interface TwoLevelResult {
  * (independently: another seed is another training run, with nothing to pair it with) and one set
  * of item indices shared by both sides (the same images). `stat(baseSeeds, candSeeds, items)`
  * returns the candidate − baseline difference on that resample; called with the identity draws
- * first for the observed Δ. With one seed per side this is the plain paired item bootstrap.
+ * first for the observed Δ unless the caller already has it (`observed`). With one seed per side this is the plain paired item bootstrap.
  */
 export function twoLevelBootstrap(
   seeds: [number, number],
   items: number,
   stat: (baseSeeds: Int32Array, candSeeds: Int32Array, itemIdx: Int32Array) => number,
-  opts: { resamples?: number; level?: number; seed?: number } = {},
+  opts: { resamples?: number; level?: number; seed?: number; observed?: number } = {},
 ): TwoLevelResult {
   const resamples = opts.resamples ?? 2000;
   const level = opts.level ?? 0.95;
   const rng = new Rng(opts.seed ?? 0);
   const draw = (n: number) => Int32Array.from({ length: n }, () => rng.int(n));
-  const delta = stat(iota(seeds[0]), iota(seeds[1]), iota(items));
+  const delta = opts.observed ?? stat(iota(seeds[0]), iota(seeds[1]), iota(items));
   const deltas = new Float64Array(resamples);
   for (let r = 0; r < resamples; r++) deltas[r] = stat(draw(seeds[0]), draw(seeds[1]), draw(items));
   const sorted = Array.from(deltas).sort((a, b) => a - b);

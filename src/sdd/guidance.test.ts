@@ -45,7 +45,7 @@ test('g = (1 − ᾱ_t)(ε_u + s(ε_c − ε_u) − ε), computed by hand (abs. 
   zv.forEach((zi, i) => assert.ok(Math.abs(g0[i] - (1 - a) * (Math.tanh(Math.sqrt(a) * zi) * 0.5 + 0.6)) < 1e-5));
   // Source text as ε̂'s base branch: 'a face, neutral' (15 characters) → 1.5 in place of "".
   const directional = guidanceCondition(diffusion, { text: 'a face', negative: 'a face, neutral' }, 2);
-  const gd = sdsGradient(diffusion, z, t, directional, noise, { ...GUIDANCE_DEFAULTS, guidance_scale: 7.5, negative: 'source' }).dataSync();
+  const gd = sdsGradient(diffusion, z, t, directional, noise, { ...GUIDANCE_DEFAULTS, guidance_scale: 7.5 }).dataSync();
   zv.forEach((zi, i) => {
     const zt = Math.sqrt(a) * zi + Math.sqrt(1 - a) * nv[i];
     const want = (1 - a) * (Math.tanh(zt) * 0.5 + 1.5 + 7.5 * (0.6 - 1.5) - nv[i]);

@@ -19,11 +19,9 @@ export interface GuidanceSettings {
   noise: 'random' | 'zero';
   /** Keep the k largest |g| across the batch (the code's "clip_grad"); null keeps all. */
   top_k: number | null;
-  /** ε̂'s base branch: the empty prompt (released code) or the edit's source text (GuidancePrompt). */
-  negative: 'empty' | 'source';
 }
 
-export const GUIDANCE_DEFAULTS: GuidanceSettings = { guidance_scale: 100, weighting: 'one_minus_alpha', noise: 'random', top_k: null, negative: 'empty' };
+export const GUIDANCE_DEFAULTS: GuidanceSettings = { guidance_scale: 100, weighting: 'one_minus_alpha', noise: 'random', top_k: null };
 
 export function weight(w: Weighting, alphaBar: number): number {
   return w === 'one' ? 1 : w === 'one_minus_alpha' ? 1 - alphaBar : Math.sqrt(1 - alphaBar);
