@@ -74,3 +74,22 @@ test('text condition: hidden states per token; the empty prompt attends to every
   assert.ok(mask.slice(MAX_TOKENS).every((v) => v === 1));
   p.dispose();
 });
+
+test("VAE perceptual term: 0 for a perfect reconstruction, 1 − cos of the frozen CLIP's embeddings otherwise; its gradient reaches the reconstruction", async () => {
+  const { perceptualDistance } = await import('./perceptual.js');
+  const { clipImageEmbed } = await import('./clip.js');
+  const { frozenParams } = await import('../zoo/store.js');
+  const x = tf.randomUniform([3, 32, 32, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+  const out = tf.randomUniform([3, 32, 32, 3], 0, 1, 'float32', 6) as tf.Tensor4D;
+  assert.ok(Math.abs(perceptualDistance(x, x, 'clip').dataSync()[0]) < 1e-6);
+  // Reference: the same embeddings, cosine written out per row.
+  const clip = frozenParams('clip');
+  const ex = clipImageEmbed(clip.params, x, clip.architecture as never).arraySync();
+  const eo = clipImageEmbed(clip.params, out, clip.architecture as never).arraySync();
+  const cos = ex.map((a, i) => a.reduce((s, v, k) => s + v * eo[i][k], 0) / Math.hypot(...a) / Math.hypot(...eo[i]));
+  const want = cos.reduce((s, c) => s + (1 - c), 0) / cos.length;
+  const got = perceptualDistance(x, out, 'clip').dataSync()[0];
+  assert.ok(want > 1e-3 && Math.abs(got - want) <= 1e-4 * want, `${got} vs ${want}`);
+  const go = tf.grad((b: tf.Tensor) => perceptualDistance(x, b as tf.Tensor4D, 'clip'))(out);
+  assert.ok(tf.max(tf.abs(go)).dataSync()[0] > 0, 'no gradient at the reconstruction');
+});

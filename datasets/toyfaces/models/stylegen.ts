@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
 import { conv2d, groupNorm, linear, silu, upsample2x } from '../../../src/nn/layers.js';
+import { withPerceptual, type PerceptualConfig } from './perceptual.js';
 
 export interface StyleGenConfig {
   /** Channels at 4², 8², 16², 32² (two modulated convs each: levels = 2 × resolutions). */
@@ -20,9 +21,18 @@ export interface StyleGenConfig {
   groups: number;
   /** Weight of the e4e offset penalty mean(Δ²) against per-pixel MSE. */
   deltaWeight: number;
+  /** The perceptual term on G(E(x)) (./perceptual.ts): without it the inversions lost expression. */
+  perceptual?: PerceptualConfig;
 }
 
-export const STYLEGEN_DEFAULT: StyleGenConfig = { widths: [96, 64, 48, 32], wdim: 64, encoderWidths: [32, 48, 64, 96], groups: 8, deltaWeight: 1e-3 };
+export const STYLEGEN_DEFAULT: StyleGenConfig = {
+  widths: [96, 64, 48, 32],
+  wdim: 64,
+  encoderWidths: [32, 48, 64, 96],
+  groups: 8,
+  deltaWeight: 1e-3,
+  perceptual: { model: 'clip', weight: 0.1 },
+};
 
 export const levelsOf = (cfg: StyleGenConfig) => 2 * cfg.widths.length;
 
@@ -73,9 +83,10 @@ export function encode(p: Params, x: tf.Tensor4D, cfg: StyleGenConfig): { wplus:
   return { wplus: tf.add(base, delta) as tf.Tensor3D, delta };
 }
 
-/** Autoencoder loss: per-pixel MSE of G(E(x)) plus the offset penalty. y is unused. */
+/** Autoencoder loss: per-pixel MSE of G(E(x)), the offset penalty and the perceptual term. y is unused. */
 export function stylegenLoss(p: Params, x: tf.Tensor4D, _y: tf.Tensor, cfg: StyleGenConfig): tf.Scalar {
   const { wplus, delta } = encode(p, x, cfg);
-  const rec = tf.mean(tf.square(tf.sub(generate(p, wplus, cfg), x)));
-  return tf.add(rec, tf.mul(tf.mean(tf.square(delta)), cfg.deltaWeight)) as tf.Scalar;
+  const out = generate(p, wplus, cfg);
+  const rec = tf.mean(tf.square(tf.sub(out, x)));
+  return withPerceptual(tf.add(rec, tf.mul(tf.mean(tf.square(delta)), cfg.deltaWeight)) as tf.Scalar, x, out, cfg.perceptual);
 }

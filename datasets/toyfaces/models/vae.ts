@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
 import { conv2d, groupNorm, resBlock, silu, upsample2x } from '../../../src/nn/layers.js';
+import { withPerceptual, type PerceptualConfig } from './perceptual.js';
 
 export interface VaeConfig {
   /** Channels at 32², 16², 8². */
@@ -16,9 +17,11 @@ export interface VaeConfig {
   klWeight: number;
   /** Set after training: 1 / std of latents over the train set. */
   scaleFactor?: number;
+  /** The perceptual term (./perceptual.ts), LPIPS's role in SD's autoencoder. */
+  perceptual?: PerceptualConfig;
 }
 
-export const VAE_DEFAULT: VaeConfig = { widths: [32, 48, 64], latentChannels: 4, groups: 8, klWeight: 1e-5 };
+export const VAE_DEFAULT: VaeConfig = { widths: [32, 48, 64], latentChannels: 4, groups: 8, klWeight: 1e-5, perceptual: { model: 'clip', weight: 0.1 } };
 
 /** Posterior parameters: mean and log-variance, each [B, 8, 8, C]. */
 export function vaeEncode(p: Params, x: tf.Tensor4D, cfg: VaeConfig): { mean: tf.Tensor4D; logvar: tf.Tensor4D } {
@@ -49,9 +52,11 @@ export function vaeDecode(p: Params, z: tf.Tensor4D, cfg: VaeConfig): tf.Tensor4
 export function vaeLoss(p: Params, x: tf.Tensor4D, y: tf.Tensor, cfg: VaeConfig): tf.Scalar {
   const { mean, logvar } = vaeEncode(p, x, cfg);
   const z = tf.add(mean, tf.mul(tf.exp(tf.mul(logvar, 0.5)), tf.reshape(y, mean.shape))) as tf.Tensor4D;
-  const rec = tf.mean(tf.square(tf.sub(vaeDecode(p, z, cfg), x)));
+  const out = vaeDecode(p, z, cfg);
+  const rec = tf.mean(tf.square(tf.sub(out, x)));
   const kl = tf.mul(0.5, tf.mean(tf.sub(tf.add(tf.square(mean), tf.exp(logvar)), tf.add(logvar, 1))));
-  return tf.add(rec, tf.mul(kl, cfg.klWeight)) as tf.Scalar;
+  const loss = tf.add(rec, tf.mul(kl, cfg.klWeight)) as tf.Scalar;
+  return withPerceptual(loss, x, out, cfg.perceptual);
 }
 
 /** Peak signal-to-noise ratio in dB of images in [0, 1] (reconstruction clipped to the range). */

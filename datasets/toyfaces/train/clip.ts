@@ -69,6 +69,7 @@ export const CLIP_SPEC: ZooTrainSpec<'clip'> = {
   model: 'clip',
   config: CLIP_DEFAULT,
   role: 'image–text model (the CLIP role): CLIP metrics, StyleCLIP guidance, and the diffusion text encoder',
+  needs: [],
   version: 1,
   settings: { steps: 2500, batch: 64, lr: 2e-3, seed: 0, trainN: 24_000, evalN: 2_000, size: 32, checkpointEvery: 200 },
   targets(set, idx, rng) {

@@ -37,6 +37,8 @@ export interface ZooTrainSpec<N extends ModelName> {
   config: ModelConfig<N>;
   role: string;
   version: number;
+  /** Zoo models this one loads frozen (training data, losses, card evaluation): trained first. */
+  needs: string[];
   settings: TrainSettings;
   /**
    * Targets for the given train images, row-major, and their per-item shape. `rng` is the step's

@@ -121,6 +121,7 @@ export const DIFFAE_SPEC: ZooTrainSpec<'diffae'> = {
   model: 'diffae',
   config: DIFFAE_DEFAULT,
   role: 'DiffAE semantic encoder + conditional latent diffusion decoder, with linear attribute classifiers on z_sem',
+  needs: ['vae'],
   version: 1,
   settings: { steps: 2000, batch: 32, lr: 1.5e-3, seed: 0, trainN: 24_000, evalN: 256, size: 32, checkpointEvery: 200 },
   data: (pool, o, log) => diffaeData(o, pool, log),

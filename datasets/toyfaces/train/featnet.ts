@@ -46,6 +46,7 @@ export const FEATNET_SPEC: ZooTrainSpec<'featnet'> = {
   model: 'featnet',
   config: FEATNET_DEFAULT,
   role: 'FID/KID feature extractor (penultimate, 128-d) and attribute classifier (the Inception role)',
+  needs: [],
   version: 1,
   settings: { steps: 3000, batch: 64, lr: 2e-3, seed: 0, trainN: 24_000, evalN: 2_000, size: 32, checkpointEvery: 200 },
   targets: (set, idx) => ({ y: labelBatch(set, idx), shape: [ATTRIBUTE_NAMES.length] }),

@@ -84,6 +84,7 @@ export const IDNET_SPEC: ZooTrainSpec<'idnet'> = {
   model: 'idnet',
   config: IDNET_DEFAULT,
   role: 'identity embedding (the ArcFace role): close for equal identity attributes, whatever the edit',
+  needs: [],
   version: 1,
   settings: { steps: 2500, batch: 64, lr: 2e-3, seed: 0, trainN: 24_000, evalN: 2_000, size: 32, checkpointEvery: 200 },
   targets: (set, idx) => ({ y: identityClasses(set, idx), shape: [1] }),

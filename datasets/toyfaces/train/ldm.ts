@@ -144,6 +144,7 @@ export const LDM_SPEC: ZooTrainSpec<'ldm'> = {
   model: 'ldm',
   config: LDM_DEFAULT,
   role: 'latent diffusion U-Net ε(z_t, t, text) with classifier-free guidance (the Stable Diffusion role)',
+  needs: ['vae', 'clip', 'featnet'],
   version: 1,
   settings: { steps: 2500, batch: 32, lr: 1.5e-3, seed: 0, trainN: 24_000, evalN: 256, size: 32, checkpointEvery: 200 },
   data: (pool, o, log) => ldmData(o, pool, log),

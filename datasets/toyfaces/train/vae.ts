@@ -6,8 +6,9 @@ import type { WorkerPool } from '../../../src/backend/pool.js';
 import { writeFileAtomic } from '../../../src/util/atomic.js';
 import type { Params } from '../../../src/nn/params.js';
 import { CACHE_DIR, floatBatch, loadImageSet, type ImageSet } from '../cache.js';
-import { loadParams } from '../zoo/store.js';
+import { loadParams, readCard } from '../zoo/store.js';
 import { psnr, vaeDecode, vaeEncode, VAE_DEFAULT, type VaeConfig } from '../models/vae.js';
+import { attributesKept } from './judge.js';
 import type { ZooTrainSpec } from './common.js';
 
 const LATENT = 8;
@@ -18,7 +19,10 @@ function chunks(n: number, size: number): number[][] {
   return out;
 }
 
-/** Mean reconstruction PSNR (posterior mean, decoded, clipped to [0,1]) and its spread. */
+/**
+ * Mean reconstruction PSNR (posterior mean, decoded, clipped to [0,1]) and its spread, and the
+ * attributes the reconstructions keep (./judge.ts).
+ */
 export function evalVae(params: Params, cfg: VaeConfig, set: ImageSet): Record<string, unknown> {
   const values: number[] = [];
   for (const idx of chunks(set.n, 200)) {
@@ -29,12 +33,14 @@ export function evalVae(params: Params, cfg: VaeConfig, set: ImageSet): Record<s
     values.push(...p.dataSync());
     p.dispose();
   }
+  const kept = attributesKept(set, (x) => vaeDecode(params, vaeEncode(params, x, cfg).mean, cfg));
   const sorted = [...values].sort((a, b) => a - b);
   const r = (v: number) => Math.round(v * 1000) / 1000;
   return {
     eval: { split: 'test', n: set.n, latent: `${LATENT}x${LATENT}x${cfg.latentChannels}`, decode_from: 'posterior mean' },
     psnr_db: r(values.reduce((a, b) => a + b, 0) / values.length),
     psnr_p05_db: r(sorted[Math.floor(0.05 * sorted.length)]),
+    attributes_kept: kept,
   };
 }
 
@@ -61,7 +67,8 @@ export const VAE_SPEC: ZooTrainSpec<'vae'> = {
   model: 'vae',
   config: VAE_DEFAULT,
   role: 'first-stage autoencoder (the Stable Diffusion VAE role): 32×32×3 ↔ 8×8×4 latent',
-  version: 1,
+  needs: ['clip', 'featnet'],
+  version: 2,
   settings: { steps: 3000, batch: 32, lr: 2e-3, seed: 0, trainN: 24_000, evalN: 2_000, size: 32, checkpointEvery: 200 },
   targets(_set, idx, rng) {
     const y = new Float32Array(idx.length * LATENT * LATENT * VAE_DEFAULT.latentChannels);
@@ -70,7 +77,8 @@ export const VAE_SPEC: ZooTrainSpec<'vae'> = {
   },
   async finalize(params, pool, o) {
     const sample = await loadImageSet('train', Math.min(o.trainN, 4000), o.size, pool);
-    return { scaleFactor: latentScale(params, VAE_DEFAULT, sample) };
+    const perceptual = VAE_DEFAULT.perceptual && { ...VAE_DEFAULT.perceptual, sha256: readCard(VAE_DEFAULT.perceptual.model).weights.sha256 };
+    return { scaleFactor: latentScale(params, VAE_DEFAULT, sample), ...(perceptual ? { perceptual } : {}) };
   },
   async evaluate(params, pool, o) {
     const test = await loadImageSet('test', o.evalN, o.size, pool);

@@ -21,6 +21,8 @@ export interface TrainOverrides {
 
 export interface ZooEntry {
   role: string;
+  /** Models it loads frozen; `sdd zoo train` trains them first. */
+  needs: readonly string[];
   train(pool: WorkerPool, overrides: TrainOverrides, progress: ProgressReporter, log: (s: string) => void): Promise<ModelCard>;
   /** Recomputes the card's numbers from the shipped weights. */
   evaluate(pool: WorkerPool): Promise<Record<string, unknown>>;
@@ -29,6 +31,7 @@ export interface ZooEntry {
 function entry<N extends ModelName>(spec: ZooTrainSpec<N>): ZooEntry {
   return {
     role: spec.role,
+    needs: spec.needs,
     train: (pool, o, progress, log) => trainZooModel({ ...spec, settings: { ...spec.settings, ...defined(o) } }, pool, progress, log),
     async evaluate(pool) {
       const card = readCard(spec.name);
@@ -46,8 +49,9 @@ function entry<N extends ModelName>(spec: ZooTrainSpec<N>): ZooEntry {
 export const ZOO: Record<string, ZooEntry> = {
   featnet: entry(FEATNET_SPEC),
   idnet: entry(IDNET_SPEC),
-  vae: entry(VAE_SPEC),
+  // CLIP before the VAE: the VAE's perceptual term runs the frozen CLIP image tower.
   clip: entry(CLIP_SPEC),
+  vae: entry(VAE_SPEC),
   stylegen: entry(STYLEGEN_SPEC),
   ldm: entry(LDM_SPEC),
   diffae: entry(DIFFAE_SPEC),

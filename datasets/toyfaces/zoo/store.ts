@@ -71,6 +71,29 @@ export function loadParams(name: string, seed = 0): { card: ModelCard; params: P
   return { card, params };
 }
 
+const frozen = new Map<string, FrozenModel>();
+
+export interface FrozenModel {
+  sha256: string;
+  architecture: Record<string, unknown>;
+  params: Params;
+}
+
+/**
+ * A shipped model held for the life of the process, for losses that run a frozen network (a
+ * perceptual term): training workers rebuild losses from a config, so they load it themselves,
+ * once, instead of receiving it with every step. Variables are non-trainable.
+ */
+export function frozenParams(name: string): FrozenModel {
+  let got = frozen.get(name);
+  if (!got) {
+    const { card, params } = loadParams(name);
+    got = { sha256: card.weights.sha256, architecture: card.architecture, params };
+    frozen.set(name, got);
+  }
+  return got;
+}
+
 export function saveModel(name: string, params: Params, card: Omit<ModelCard, 'weights' | 'name'>, dtype: 'F16' | 'F32' = 'F16'): ModelCard {
   const tensors = new Map<string, StTensor>();
   for (const [pname, v] of params.vars) {

@@ -8,6 +8,8 @@ import { didYouMean } from '../../util/suggest.js';
 import { ZOO, ZOO_NAMES } from '../../../datasets/toyfaces/zoo/index.js';
 import { modelDir, readWeights, zooModels } from '../../../datasets/toyfaces/zoo/store.js';
 import { zooGrid } from '../../../datasets/toyfaces/zoo/grid.js';
+import { trainConcurrently } from '../../../datasets/toyfaces/zoo/schedule.js';
+import { CACHE_DIR } from '../../../datasets/toyfaces/cache.js';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { gitInfo } from '../../runs/env.js';
@@ -24,6 +26,7 @@ interface ZooArgs {
   models?: string[];
   json: boolean;
   steps?: number;
+  jobs: number;
   'train-n'?: number;
   'eval-n'?: number;
   write: boolean;
@@ -41,6 +44,7 @@ export function zooCommand(setCode: (c: number) => void): CommandModule<object, 
         .positional('models', { type: 'string', array: true })
         .option('json', { type: 'boolean', default: false })
         .option('steps', { type: 'number', describe: 'train: override the step count (smoke runs)' })
+        .option('jobs', { alias: 'j', type: 'number', default: 1, describe: 'train: models trained at once, each in its own process, a model starting when those it needs are done' })
         .option('train-n', { type: 'number', describe: 'train: override the number of training images' })
         .option('eval-n', { type: 'number', describe: 'train: override the number of test images evaluated' })
         .option('out', { type: 'string', describe: 'grid: the PNG to write (default docs/zoo-grid.png)' })
@@ -53,7 +57,8 @@ export function zooCommand(setCode: (c: number) => void): CommandModule<object, 
         process.stdout.write(`${out}: rows = ${rows.join('; ')}\n`);
         return;
       }
-      let names = pick(a.models);
+      // Training follows zoo order (dependency order) whatever order the models were named in.
+      let names = a.action === 'train' ? ZOO_NAMES.filter((n) => pick(a.models).includes(n)) : pick(a.models);
       if (a.action === 'eval' && !a.models?.length) {
         // Evaluating "everything" means everything shipped; say what is not.
         const shipped = new Set(zooModels());
@@ -73,6 +78,23 @@ export function zooCommand(setCode: (c: number) => void): CommandModule<object, 
         if (a.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
         else for (const r of rows) process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'} ${r.model}${r.ok ? ` ${r.bytes} bytes sha256 ${r.sha256!.slice(0, 16)}…` : `: ${r.error}`}\n`);
         setCode(rows.every((r) => r.ok) ? 0 : 1);
+        return;
+      }
+      if (a.action === 'train' && a.jobs !== 1) {
+        if (!Number.isInteger(a.jobs) || a.jobs < 1) throw new UserError(`--jobs: expected a positive integer, got ${a.jobs}`);
+        const progress = createProgress();
+        const logDir = join(CACHE_DIR, '..', 'zoo-train', 'logs');
+        const failed = await trainConcurrently(names, {
+          jobs: a.jobs,
+          needsOf: (n) => ZOO[n].needs,
+          overrides: { steps: a.steps, trainN: a['train-n'], evalN: a['eval-n'] },
+          backend: a.backend,
+          logDir,
+          progress,
+        });
+        progress.stop();
+        if (failed.length) process.stderr.write(`zoo train: not trained: ${failed.join(', ')} (logs in ${logDir})\n`);
+        setCode(failed.length ? 1 : 0);
         return;
       }
       const info = await initBackend(backendChoice(a.backend));
