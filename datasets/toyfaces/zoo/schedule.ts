@@ -75,6 +75,11 @@ export async function trainConcurrently(names: string[], o: ConcurrentTrainOptio
     if (running.size === 0) break;
     await Promise.race(running.values());
   }
+  // Only a cycle in `needs` leaves models pending with nothing running: say so rather than skip them.
+  for (const n of pending) {
+    o.progress.log(`skip ${n}: its needs (${o.needsOf(n).join(', ')}) never became ready`);
+    failed.add(n);
+  }
   return [...failed];
 }
 
