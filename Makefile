@@ -70,9 +70,9 @@ regress: deps
 	@test -n "$(CANDIDATE)" || { echo "make regress CANDIDATE=zoo:DIR (or weights:MODEL=FILE, set:KEY=VALUE, store:DIR)" >&2; exit 2; }
 	$(SDD) regress experiments/regression.yaml --candidate '$(CANDIDATE)' $(PFLAG)
 
-# Retrains every zoo model from scratch, two at a time in dependency order (resumable; see datasets/README.md).
+# Retrains every zoo model from scratch in dependency order, one at a time (resumable; see datasets/README.md).
 zoo: deps
-	$(SDD) zoo train --jobs 2
+	$(SDD) zoo train
 
 bench: bench-kernels bench-pool bench-unet bench-fid bench-time
 

@@ -1,9 +1,9 @@
 /**
  * `sdd zoo train --jobs N`: trains several zoo models at once, each in its own
  * `sdd zoo train NAME` child (own worker pool, own resumable state), starting a model as soon as
- * the models it loads frozen are trained. Two or three trainings sharing the 2 cores finish
- * sooner than one after another: while one's main thread does host work (Adam, batches, weight
- * transfer), another's workers compute.
+ * the models it loads frozen are trained. On 2 vCPUs this is not faster than one after another
+ * (two trainings ran at 39% + 54% of their solo speeds: each pool already fills the cores), so
+ * `make zoo` does not use it; it is for machines where one training does not keep every core busy.
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
