@@ -67,6 +67,13 @@ export async function loadImageSet(split: Split, n: number, size: number, pool?:
 }
 
 /** Images i..j as float NHWC in [0, 1]. */
+/** Indices 0..n-1 in consecutive batches of `size` (the last one shorter): evaluation loops. */
+export function batchIndices(n: number, size: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < n; i += size) out.push(Array.from({ length: Math.min(size, n - i) }, (_, k) => i + k));
+  return out;
+}
+
 export function floatBatch(set: ImageSet, idx: number[]): Float32Array {
   const per = set.size * set.size * 3;
   const out = new Float32Array(idx.length * per);

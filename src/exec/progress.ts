@@ -72,7 +72,9 @@ class BarProgress implements ProgressReporter {
 }
 
 class LineProgress implements ProgressReporter {
-  private readonly tasks = new Map<string, { label: string; t0: number; lastT: number; lastPct: number }>();
+  // `first` anchors the ETA's rate at the first update seen, not at zero: a resumed task starts at
+  // its checkpoint's step, and counting those steps as done in this process made the ETA ~0.
+  private readonly tasks = new Map<string, { label: string; t0: number; lastT: number; lastPct: number; first?: { t: number; done: number } }>();
 
   constructor(private readonly stream: NodeJS.WriteStream) {}
 
@@ -85,12 +87,14 @@ class LineProgress implements ProgressReporter {
     const t = this.tasks.get(key);
     if (!t || total <= 0) return;
     const now = Date.now();
+    t.first ??= { t: now, done };
     const pct = Math.floor((100 * done) / total);
     if (pct < t.lastPct + 20 && now - t.lastT < 30_000 && done < total) return;
     t.lastPct = pct;
     t.lastT = now;
     const elapsed = (now - t.t0) / 1000;
-    const eta = done > 0 ? (elapsed / done) * (total - done) : NaN;
+    const rate = done > t.first.done ? (now - t.first.t) / 1000 / (done - t.first.done) : NaN;
+    const eta = done >= total ? 0 : rate * (total - done);
     this.log(`${t.label}: ${done}/${total} (${pct}%) elapsed ${formatDuration(elapsed)} eta ${formatDuration(eta)}${note ? ` ${note}` : ''}`);
   }
 

@@ -26,6 +26,12 @@ export function saveTrainState(dir: string, step: number, params: Params, opt: H
   writeJsonAtomic(join(dir, 'state.json'), { step, adam_step: st.step, saved_at: new Date().toISOString(), ...extra });
 }
 
+/** The json beside a checkpoint (step, saved_at and the caller's extra fields), or null when none. */
+export function trainStateInfo(dir: string): Record<string, unknown> | null {
+  const meta = join(dir, 'state.json');
+  return existsSync(meta) ? (JSON.parse(readFileSync(meta, 'utf-8')) as Record<string, unknown>) : null;
+}
+
 /** Restores into existing params/optimizer; returns the step to continue from (0 when none). */
 export function loadTrainState(dir: string, params: Params, opt: HostAdam): number {
   const meta = join(dir, 'state.json');

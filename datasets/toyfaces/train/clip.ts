@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
 import { EDITABLE_NAMES, ATTRIBUTE_NAMES, isVisible, valuesOf, type Attributes, type EditableName } from '../attributes.js';
 import { caption, partialCaption, phrase } from '../captions.js';
-import { floatBatch, loadImageSet, type ImageSet } from '../cache.js';
+import { batchIndices, floatBatch, type ImageSet, loadImageSet } from '../cache.js';
 import { CLIP_DEFAULT, clipImageEmbed, clipTextEmbed, type ClipConfig } from '../models/clip.js';
 import { MAX_TOKENS, tokenizeBatch } from '../tokenizer.js';
 import type { ZooTrainSpec } from './common.js';
@@ -37,8 +37,7 @@ export function embedTexts(params: Params, cfg: ClipConfig, texts: string[]): tf
 
 export function embedImages(params: Params, cfg: ClipConfig, set: ImageSet): tf.Tensor2D {
   const parts: tf.Tensor2D[] = [];
-  for (let i = 0; i < set.n; i += 200) {
-    const idx = Array.from({ length: Math.min(200, set.n - i) }, (_, k) => i + k);
+  for (const idx of batchIndices(set.n, 200)) {
     parts.push(tf.tidy(() => clipImageEmbed(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg)));
   }
   const all = tf.concat(parts);

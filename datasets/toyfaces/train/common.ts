@@ -12,7 +12,7 @@ import { HostAdam } from '../../../src/nn/adam.js';
 import type { Params } from '../../../src/nn/params.js';
 import type { ModelConfig, ModelName } from '../../../src/nn/models.js';
 import { DataParallelTrainer, type Batch } from '../../../src/train/data_parallel.js';
-import { loadTrainState, saveTrainState } from '../../../src/train/checkpoint.js';
+import { loadTrainState, saveTrainState, trainStateInfo } from '../../../src/train/checkpoint.js';
 import { gitInfo } from '../../../src/runs/env.js';
 import { Rng } from '../../../src/util/rng.js';
 import type { ProgressReporter } from '../../../src/exec/progress.js';
@@ -79,7 +79,8 @@ export async function trainZooModel<N extends ModelName>(
   pool: WorkerPool,
   progress: ProgressReporter,
   log: (s: string) => void,
-): Promise<ModelCard> {
+  until?: number,
+): Promise<ModelCard | null> {
   const o = spec.settings;
   const t0 = Date.now();
   const ckptDir = join(CACHE_DIR, '..', 'zoo-train', spec.name);
@@ -93,16 +94,27 @@ export async function trainZooModel<N extends ModelName>(
   const trainer = new DataParallelTrainer(pool, spec.model, spec.config, opt, o.seed, batchOf(0));
   const start = loadTrainState(ckptDir, trainer.params, opt);
   if (start > 0) log(`${spec.name}: resuming at step ${start}`);
+  const timing = resumedTiming(start, trainStateInfo(ckptDir));
+  const wallSoFar = () => timing.wall_s + (Date.now() - t0) / 1000;
   progress.start(spec.name, spec.name);
   let ema = NaN;
-  for (let step = start; step < o.steps; step++) {
+  // Never below the checkpoint: --until at or before it re-saves the same state.
+  const end = Math.min(o.steps, Math.max(until ?? o.steps, start));
+  for (let step = start; step < end; step++) {
     // Cosine decay to 5% of the peak: a stable finish without a tuned schedule.
     opt.lr = o.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * step) / o.steps)));
     const loss = await trainer.step(batchOf(step));
     if (!Number.isFinite(loss)) throw new Error(`${spec.name}: loss is ${loss} at step ${step}; stopping (last checkpoint kept in ${ckptDir})`);
     ema = Number.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
     progress.update(spec.name, step + 1, o.steps, `loss ${ema.toFixed(3)}`);
-    if ((step + 1) % o.checkpointEvery === 0 && step + 1 < o.steps) saveTrainState(ckptDir, step + 1, trainer.params, opt);
+    if ((step + 1) % o.checkpointEvery === 0 && step + 1 < o.steps) {
+      saveTrainState(ckptDir, step + 1, trainer.params, opt, { wall_s: wallSoFar(), wall_s_from_step: timing.fromStep, resumed_at_steps: timing.resumedAt });
+    }
+  }
+  if (end < o.steps) {
+    saveTrainState(ckptDir, end, trainer.params, opt, { wall_s: wallSoFar(), wall_s_from_step: timing.fromStep, resumed_at_steps: timing.resumedAt });
+    progress.finish(spec.name, `${spec.name} stopped at step ${end}/${o.steps}; checkpoint in ${ckptDir} (run again without --until to resume)`);
+    return null;
   }
   progress.finish(spec.name, `${spec.name} trained (${o.steps} steps)`);
   const fixed = spec.finalize ? await spec.finalize(trainer.params, pool, o) : {};
@@ -116,7 +128,10 @@ export async function trainZooModel<N extends ModelName>(
       schedule: 'cosine to 5%',
       optimizer: 'Adam (host)',
       data: { split: 'train', n: o.trainN, size: o.size, render_version: RENDER_VERSION },
-      wall_s: Math.round((Date.now() - t0) / 1000),
+      // Summed over every process that trained it (a resumed training is not a cheaper one).
+      wall_s: Math.round(wallSoFar()),
+      ...(timing.resumedAt.length > 0 ? { resumed_at_steps: timing.resumedAt } : {}),
+      ...(timing.fromStep > 0 ? { wall_s_from_step: timing.fromStep } : {}),
       backend: activeBackend()?.choice ?? null,
       workers: pool.size,
     },
@@ -131,6 +146,18 @@ export async function trainZooModel<N extends ModelName>(
   const card = saveModel(spec.name, trainer.params, { ...base, metrics });
   rmSync(ckptDir, { recursive: true, force: true });
   return card;
+}
+
+/**
+ * Wall time a resumed training already spent, from its checkpoint. A checkpoint written before
+ * the time was kept in it leaves the earlier steps untimed: `fromStep` says where timing starts.
+ */
+function resumedTiming(start: number, info: Record<string, unknown> | null): { wall_s: number; fromStep: number; resumedAt: number[] } {
+  if (start === 0 || !info) return { wall_s: 0, fromStep: 0, resumedAt: [] };
+  const earlier = Array.isArray(info.resumed_at_steps) ? info.resumed_at_steps.filter((v): v is number => typeof v === 'number') : [];
+  if (typeof info.wall_s !== 'number') return { wall_s: 0, fromStep: start, resumedAt: [...earlier, start] };
+  const fromStep = typeof info.wall_s_from_step === 'number' ? info.wall_s_from_step : 0;
+  return { wall_s: info.wall_s, fromStep, resumedAt: [...earlier, start] };
 }
 
 /**

@@ -12,7 +12,7 @@ import { DdimScheduler, DDIM_SD } from '../../../src/diffusion/schedulers/ddim.j
 import { alphasCumprod, SD_SCHEDULE } from '../../../src/diffusion/schedulers/schedule.js';
 import { ddimInvert, ddimSample } from '../../../src/diffusion/pipelines/sample.js';
 import { EDITABLE_NAMES, isVisible, valuesOf } from '../attributes.js';
-import { floatBatch, loadImageSet, type ImageSet } from '../cache.js';
+import { batchIndices, floatBatch, type ImageSet, loadImageSet } from '../cache.js';
 import { DIFFAE_DEFAULT, diffaeEps, diffaeTargetWidth, semanticEncode, type DiffAeConfig } from '../models/diffae.js';
 import { psnr, vaeDecode, type VaeConfig } from '../models/vae.js';
 import { loadParams, readCard } from '../zoo/store.js';
@@ -42,8 +42,7 @@ async function diffaeData(o: TrainSettings, pool: WorkerPool, log: (s: string) =
 
 function semanticCodes(p: Params, cfg: DiffAeConfig, set: ImageSet): tf.Tensor2D {
   const parts: tf.Tensor2D[] = [];
-  for (let i = 0; i < set.n; i += 200) {
-    const idx = Array.from({ length: Math.min(200, set.n - i) }, (_, k) => i + k);
+  for (const idx of batchIndices(set.n, 200)) {
     parts.push(tf.tidy(() => semanticEncode(p, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg)));
   }
   const all = tf.concat(parts);

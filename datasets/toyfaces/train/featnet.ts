@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
 import { ATTRIBUTE_NAMES, isVisible, valuesOf, type Attributes } from '../attributes.js';
-import { floatBatch, labelBatch, loadImageSet, type ImageSet } from '../cache.js';
+import { batchIndices, floatBatch, type ImageSet, labelBatch, loadImageSet } from '../cache.js';
 import { FEATNET_DEFAULT, featnetFeatures, featnetLogits, type FeatNetConfig } from '../models/featnet.js';
 import type { ZooTrainSpec } from './common.js';
 
@@ -14,9 +14,7 @@ import type { ZooTrainSpec } from './common.js';
 export async function evalFeatnet(params: Params, cfg: FeatNetConfig, set: ImageSet): Promise<Record<string, unknown>> {
   const correct = new Array(ATTRIBUTE_NAMES.length).fill(0);
   const counted = new Array(ATTRIBUTE_NAMES.length).fill(0);
-  const chunk = 200;
-  for (let i = 0; i < set.n; i += chunk) {
-    const idx = Array.from({ length: Math.min(chunk, set.n - i) }, (_, k) => i + k);
+  for (const idx of batchIndices(set.n, 200)) {
     const preds = tf.tidy(() => {
       const x = tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]);
       return featnetLogits(params, featnetFeatures(params, x, cfg)).map((l) => tf.argMax(l, 1));

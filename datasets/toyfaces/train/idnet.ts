@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
 import { Rng } from '../../../src/util/rng.js';
 import { ATTRIBUTE_NAMES } from '../attributes.js';
-import { floatBatch, loadImageSet, type ImageSet } from '../cache.js';
+import { batchIndices, floatBatch, type ImageSet, loadImageSet } from '../cache.js';
 import { IDNET_DEFAULT, identityIndex, idnetEmbed } from '../models/idnet.js';
 import type { ZooTrainSpec } from './common.js';
 
@@ -19,10 +19,9 @@ export function identityClasses(set: ImageSet, idx: number[]): Float32Array {
 
 export function embedAll(params: Params, set: ImageSet): Float32Array {
   const out = new Float32Array(set.n * IDNET_DEFAULT.embedding);
-  for (let i = 0; i < set.n; i += 200) {
-    const idx = Array.from({ length: Math.min(200, set.n - i) }, (_, k) => i + k);
+  for (const idx of batchIndices(set.n, 200)) {
     const e = tf.tidy(() => idnetEmbed(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), IDNET_DEFAULT));
-    out.set(e.dataSync(), i * IDNET_DEFAULT.embedding);
+    out.set(e.dataSync(), idx[0] * IDNET_DEFAULT.embedding);
     e.dispose();
   }
   return out;

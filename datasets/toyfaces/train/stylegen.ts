@@ -1,27 +1,33 @@
 /** Training and evaluation of the generator/encoder pair (datasets/toyfaces/models/stylegen.ts). */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
-import { floatBatch, loadImageSet, type ImageSet } from '../cache.js';
+import { batchIndices, floatBatch, loadImageSet, type ImageSet } from '../cache.js';
 import { encode, generate, levelGroups, levelsOf, STYLEGEN_DEFAULT, type StyleGenConfig } from '../models/stylegen.js';
 import { psnr } from '../models/vae.js';
 import { readCard } from '../zoo/store.js';
-import { attributesKept } from './judge.js';
+import { AttributesKept } from './judge.js';
 import type { ZooTrainSpec } from './common.js';
 
 /** Inversion PSNR of G(E(x)) on a set, and how far W+ strays from W (mean per-level offset norm). */
 export function evalStylegen(params: Params, cfg: StyleGenConfig, set: ImageSet): Record<string, unknown> {
   const values: number[] = [];
   let offset = 0;
-  for (let i = 0; i < set.n; i += 200) {
-    const idx = Array.from({ length: Math.min(200, set.n - i) }, (_, k) => i + k);
-    const [p, d] = tf.tidy(() => {
-      const x = tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]);
-      const { wplus, delta } = encode(params, x, cfg);
-      return [psnr(generate(params, wplus, cfg), x), tf.sum(tf.norm(delta, 2, 2))];
-    });
-    values.push(...p.dataSync());
-    offset += d.dataSync()[0];
-    tf.dispose([p, d]);
+  const kept = new AttributesKept(set);
+  try {
+    for (const idx of batchIndices(set.n, 200)) {
+      const [p, d] = tf.tidy(() => {
+        const x = tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]);
+        const { wplus, delta } = encode(params, x, cfg);
+        const recon = generate(params, wplus, cfg);
+        kept.add(idx, recon);
+        return [psnr(recon, x), tf.sum(tf.norm(delta, 2, 2))];
+      });
+      values.push(...p.dataSync());
+      offset += d.dataSync()[0];
+      tf.dispose([p, d]);
+    }
+  } finally {
+    kept.dispose();
   }
   const sorted = [...values].sort((a, b) => a - b);
   const r = (v: number) => Math.round(v * 1000) / 1000;
@@ -30,7 +36,7 @@ export function evalStylegen(params: Params, cfg: StyleGenConfig, set: ImageSet)
     inversion_psnr_db: r(values.reduce((a, b) => a + b, 0) / values.length),
     inversion_psnr_p05_db: r(sorted[Math.floor(0.05 * sorted.length)]),
     mean_level_offset_norm: r(offset / (set.n * levelsOf(cfg))),
-    attributes_kept: attributesKept(set, (x) => generate(params, encode(params, x, cfg).wplus, cfg)),
+    attributes_kept: kept.result(),
   };
 }
 

@@ -5,19 +5,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { WorkerPool } from '../../../src/backend/pool.js';
 import { writeFileAtomic } from '../../../src/util/atomic.js';
 import type { Params } from '../../../src/nn/params.js';
-import { CACHE_DIR, floatBatch, loadImageSet, type ImageSet } from '../cache.js';
+import { batchIndices, CACHE_DIR, floatBatch, loadImageSet, type ImageSet } from '../cache.js';
 import { loadParams, readCard } from '../zoo/store.js';
 import { psnr, vaeDecode, vaeEncode, VAE_DEFAULT, type VaeConfig } from '../models/vae.js';
-import { attributesKept } from './judge.js';
+import { AttributesKept } from './judge.js';
 import type { ZooTrainSpec } from './common.js';
 
 const LATENT = 8;
-
-function chunks(n: number, size: number): number[][] {
-  const out: number[][] = [];
-  for (let i = 0; i < n; i += size) out.push(Array.from({ length: Math.min(size, n - i) }, (_, k) => i + k));
-  return out;
-}
 
 /**
  * Mean reconstruction PSNR (posterior mean, decoded, clipped to [0,1]) and its spread, and the
@@ -25,22 +19,28 @@ function chunks(n: number, size: number): number[][] {
  */
 export function evalVae(params: Params, cfg: VaeConfig, set: ImageSet): Record<string, unknown> {
   const values: number[] = [];
-  for (const idx of chunks(set.n, 200)) {
-    const p = tf.tidy(() => {
-      const x = tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]);
-      return psnr(vaeDecode(params, vaeEncode(params, x, cfg).mean, cfg), x);
-    });
-    values.push(...p.dataSync());
-    p.dispose();
+  const kept = new AttributesKept(set);
+  try {
+    for (const idx of batchIndices(set.n, 200)) {
+      const p = tf.tidy(() => {
+        const x = tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]);
+        const recon = vaeDecode(params, vaeEncode(params, x, cfg).mean, cfg);
+        kept.add(idx, recon);
+        return psnr(recon, x);
+      });
+      values.push(...p.dataSync());
+      p.dispose();
+    }
+  } finally {
+    kept.dispose();
   }
-  const kept = attributesKept(set, (x) => vaeDecode(params, vaeEncode(params, x, cfg).mean, cfg));
   const sorted = [...values].sort((a, b) => a - b);
   const r = (v: number) => Math.round(v * 1000) / 1000;
   return {
     eval: { split: 'test', n: set.n, latent: `${LATENT}x${LATENT}x${cfg.latentChannels}`, decode_from: 'posterior mean' },
     psnr_db: r(values.reduce((a, b) => a + b, 0) / values.length),
     psnr_p05_db: r(sorted[Math.floor(0.05 * sorted.length)]),
-    attributes_kept: kept,
+    attributes_kept: kept.result(),
   };
 }
 
@@ -49,7 +49,7 @@ export function latentScale(params: Params, cfg: VaeConfig, set: ImageSet): numb
   let s = 0;
   let s2 = 0;
   let n = 0;
-  for (const idx of chunks(set.n, 200)) {
+  for (const idx of batchIndices(set.n, 200)) {
     const z = tf.tidy(() => vaeEncode(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg).mean);
     for (const v of z.dataSync()) {
       s += v;
@@ -90,7 +90,7 @@ export const VAE_SPEC: ZooTrainSpec<'vae'> = {
 export function encodeLatents(params: Params, cfg: VaeConfig, set: ImageSet): Float32Array {
   const per = LATENT * LATENT * cfg.latentChannels;
   const out = new Float32Array(set.n * per);
-  for (const idx of chunks(set.n, 200)) {
+  for (const idx of batchIndices(set.n, 200)) {
     const z = tf.tidy(() => vaeEncode(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg).mean);
     out.set(z.dataSync(), idx[0] * per);
     z.dispose();

@@ -17,13 +17,16 @@ export interface TrainOverrides {
   steps?: number;
   trainN?: number;
   evalN?: number;
+  /** Stop at this step with a checkpoint, no card: the next run without it resumes there. */
+  until?: number;
 }
 
 export interface ZooEntry {
   role: string;
   /** Models it loads frozen; `sdd zoo train` trains them first. */
   needs: readonly string[];
-  train(pool: WorkerPool, overrides: TrainOverrides, progress: ProgressReporter, log: (s: string) => void): Promise<ModelCard>;
+  /** The new card, or null when `overrides.until` stopped the training early. */
+  train(pool: WorkerPool, overrides: TrainOverrides, progress: ProgressReporter, log: (s: string) => void): Promise<ModelCard | null>;
   /** Recomputes the card's numbers from the shipped weights. */
   evaluate(pool: WorkerPool): Promise<Record<string, unknown>>;
 }
@@ -32,7 +35,7 @@ function entry<N extends ModelName>(spec: ZooTrainSpec<N>): ZooEntry {
   return {
     role: spec.role,
     needs: spec.needs,
-    train: (pool, o, progress, log) => trainZooModel({ ...spec, settings: { ...spec.settings, ...defined(o) } }, pool, progress, log),
+    train: (pool, { until, ...o }, progress, log) => trainZooModel({ ...spec, settings: { ...spec.settings, ...defined(o) } }, pool, progress, log, until),
     async evaluate(pool) {
       const card = readCard(spec.name);
       const { params } = loadParams(spec.name);

@@ -29,6 +29,7 @@ interface ZooArgs {
   jobs: number;
   'train-n'?: number;
   'eval-n'?: number;
+  until?: number;
   write: boolean;
   out?: string;
   backend?: string;
@@ -47,6 +48,7 @@ export function zooCommand(setCode: (c: number) => void): CommandModule<object, 
         .option('jobs', { alias: 'j', type: 'number', default: 1, describe: 'train: models trained at once, each in its own process, a model starting when those it needs are done' })
         .option('train-n', { type: 'number', describe: 'train: override the number of training images' })
         .option('eval-n', { type: 'number', describe: 'train: override the number of test images evaluated' })
+        .option('until', { type: 'number', describe: 'train: stop at this step with a checkpoint and no card (one model; the same command without --until resumes)' })
         .option('out', { type: 'string', describe: 'grid: the PNG to write (default docs/zoo-grid.png)' })
         .option('write', { type: 'boolean', default: false, describe: 'eval: store the measured numbers in the card (weights untouched), e.g. after an evaluation protocol changed' }) as never,
     handler: async (a) => {
@@ -80,6 +82,12 @@ export function zooCommand(setCode: (c: number) => void): CommandModule<object, 
         setCode(rows.every((r) => r.ok) ? 0 : 1);
         return;
       }
+      if (a.until !== undefined) {
+        if (a.action !== 'train') throw new UserError(`--until: only for zoo train`);
+        if (!Number.isInteger(a.until) || a.until < 1) throw new UserError(`--until: expected a positive step number, got ${a.until}`);
+        // A stopped model ships no card, so a model after it would train on the old one.
+        if (names.length !== 1 || a.jobs !== 1) throw new UserError(`--until: name exactly one model and no --jobs (got ${names.join(', ') || 'none'})`);
+      }
       if (a.action === 'train' && a.jobs !== 1) {
         if (!Number.isInteger(a.jobs) || a.jobs < 1) throw new UserError(`--jobs: expected a positive integer, got ${a.jobs}`);
         const progress = createProgress();
@@ -103,8 +111,8 @@ export function zooCommand(setCode: (c: number) => void): CommandModule<object, 
         if (a.action === 'train') {
           const progress = createProgress();
           for (const n of names) {
-            const card = await ZOO[n].train(pool, { steps: a.steps, trainN: a['train-n'], evalN: a['eval-n'] }, progress, (s) => progress.log(s));
-            progress.log(`${n}: ${JSON.stringify(card.metrics)}`);
+            const card = await ZOO[n].train(pool, { steps: a.steps, trainN: a['train-n'], evalN: a['eval-n'], until: a.until }, progress, (s) => progress.log(s));
+            if (card) progress.log(`${n}: ${JSON.stringify(card.metrics)}`);
           }
           progress.stop();
           return;
