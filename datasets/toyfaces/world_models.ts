@@ -11,7 +11,7 @@ import { UserError } from '../../src/errors.js';
 import { ATTRIBUTE_NAMES, valuesOf } from './attributes.js';
 import { EDIT_PROMPTS } from './captions.js';
 import { editSet, face, renderBatch } from './world.js';
-import { loadParams, zooModels } from './zoo/store.js';
+import { loadParams, readCard, zooModels } from './zoo/store.js';
 import { diffaeEps, semanticEncode, type DiffAeConfig } from './models/diffae.js';
 import type { Params } from '../../src/nn/params.js';
 import type { DiffAeModels } from '../../src/world/types.js';
@@ -24,6 +24,17 @@ import { featnetFeatures, featnetLogits, type FeatNetConfig } from './models/fea
 import { MAX_TOKENS, tokenizeBatch } from './tokenizer.js';
 
 const SIZE = 32;
+
+const WORLD_MODELS = ['stylegen', 'vae', 'clip', 'ldm', 'idnet', 'featnet', 'diffae'] as const;
+
+/**
+ * The weights' SHA-256 of every model the world loads, from the cards alone (no weights read):
+ * what a run records as `models`, and what tells a finished run from one made with other weights.
+ */
+export function toyfacesFingerprint(): Record<string, string> {
+  const shipped = new Set(zooModels());
+  return Object.fromEntries(WORLD_MODELS.filter((n) => n !== 'diffae' || shipped.has(n)).map((n) => [n, readCard(n).weights.sha256]));
+}
 
 export function loadToyfacesWorld(): World {
   const stylegen = loadParams('stylegen');
@@ -44,7 +55,7 @@ export function loadToyfacesWorld(): World {
   const ids = (texts: string[]) => tf.tensor2d(tokenizeBatch(texts), [texts.length, MAX_TOKENS]);
   return {
     name: 'toyfaces',
-    fingerprint: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.card.weights.sha256])),
+    fingerprint: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.card.weights.sha256])), // = toyfacesFingerprint()
     imageSize: SIZE,
     prompts: EDIT_PROMPTS,
     sources(promptId, m) {

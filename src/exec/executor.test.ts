@@ -6,11 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { BIN, sdd, tmp, waitFor, writeFiles, sleep } from '../../test/helpers.js';
 import { tryLock, unlock } from '../runs/lock.js';
+import { readCard } from '../../datasets/toyfaces/zoo/store.js';
 
 const SWEEP = `
 name: kill-test
@@ -204,4 +205,39 @@ test('store commands: show, rm (refuses running runs), gc removes partial and fa
   const rm = await sdd(['rm', ok.id, '--store', store]);
   assert.equal(rm.exitCode, 0, rm.all);
   assert.equal(existsSync(join(store, ok.id)), false);
+});
+
+test('a finished run made with other model weights is redone, the old one kept aside; matching weights are skipped', async () => {
+  const d = tmp();
+  const store = join(d, 'runs');
+  writeFiles(d, { 'e.yaml': 'name: stale-test\nmethod:\n  name: toy_fit\n  params: {steps: 20, hidden: 8}\nseeds: [0, 1]\n' });
+  assert.equal((await sdd(['run', join(d, 'e.yaml'), '--store', store, '--no-report'])).exitCode, 0);
+  const [a, b] = finished(store).sort();
+  // Record in a's result the current zoo's hashes except one, and in b's exactly the current ones.
+  const current = Object.fromEntries(['vae', 'ldm'].map((m) => [m, readCard(m).weights.sha256]));
+  const edit = (dir: string, models: Record<string, string>) => {
+    const r = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf-8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'result.json'), JSON.stringify({ ...r, models }));
+  };
+  edit(a, { ...current, vae: 'f'.repeat(64) });
+  edit(b, current);
+
+  const plan = await sdd(['plan', join(d, 'e.yaml'), '--store', store]);
+  assert.match(plan.stdout, /stale \(vae\)/);
+  const again = await sdd(['run', join(d, 'e.yaml'), '--store', store, '--no-report']);
+  assert.equal(again.exitCode, 0, again.all);
+  assert.match(again.all, /1 to redo \(model weights changed since they ran\)/);
+  assert.match(again.all, /rerun .*model weights changed since it ran \(vae\)/);
+  assert.match(again.all, /skip .*\(finished\)/);
+  // The redone run has a fresh result (toy_fit records no models); the old one is kept whole.
+  assert.equal((JSON.parse(readFileSync(join(a, 'result.json'), 'utf-8')) as { models?: unknown }).models, undefined);
+  assert.deepEqual((JSON.parse(readFileSync(join(b, 'result.json'), 'utf-8')) as { models?: unknown }).models, current);
+  const aside = readdirSync(join(store, '.superseded'));
+  assert.equal(aside.length, 1);
+  assert.ok(aside[0].startsWith(a.split('/').pop()!));
+  const old = JSON.parse(readFileSync(join(store, '.superseded', aside[0], 'result.json'), 'utf-8')) as { models: Record<string, string> };
+  assert.equal(old.models.vae, 'f'.repeat(64));
+  assert.ok(!existsSync(join(store, '.superseded', aside[0], 'lock')), 'no lock left on the kept run');
+  const ls = JSON.parse((await sdd(['ls', '--json', '--store', store])).stdout) as unknown[];
+  assert.equal(ls.length, 2, 'ls shows the two current runs, not the superseded one');
 });

@@ -14,6 +14,7 @@ import { RunStore } from '../runs/store.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { EXIT_BUSY, EXIT_INTERRUPTED, type ChildMessage } from './child.js';
 import { PROJECT_ROOT } from '../runs/env.js';
+import { modelsChanged } from './stale.js';
 import { formatDuration, type ProgressReporter } from './progress.js';
 
 export type Outcome = 'finished' | 'skipped' | 'finished-elsewhere' | 'failed' | 'interrupted';
@@ -61,8 +62,14 @@ async function executeOne(run: PlannedRun, opts: ExecuteOptions): Promise<RunOut
   const { store, progress } = opts;
   const label = describeRun(run);
   if (store.isFinished(run.id)) {
-    progress.log(`skip ${label} (finished)`);
-    return { run, outcome: 'skipped', seconds: 0 };
+    const changed = modelsChanged(store, run);
+    if (changed.length === 0) {
+      progress.log(`skip ${label} (finished)`);
+      return { run, outcome: 'skipped', seconds: 0 };
+    }
+    const aside = store.supersede(run.id, () => modelsChanged(store, run).length > 0);
+    // Not moved: another process got there first; the child below skips or waits for it.
+    if (aside) progress.log(`rerun ${label}: model weights changed since it ran (${changed.join(', ')}); the old run is kept in ${aside}`);
   }
   const dir = store.prepare(run.id, run.config);
   const t0 = Date.now();

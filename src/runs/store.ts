@@ -10,11 +10,11 @@
  *   result.json    final metrics, written last and atomically: its presence means "finished"
  *   lock/          held while a process executes the run
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeJsonAtomic } from '../util/atomic.js';
-import { readLock } from './lock.js';
+import { lockDir, readLock, tryLock, unlock } from './lock.js';
 import type { RunConfig } from '../experiments/expand.js';
 
 export type RunStatus = 'finished' | 'failed' | 'running' | 'partial';
@@ -103,6 +103,35 @@ export class RunStore {
     if (hits.length === 1) return hits[0];
     if (hits.length === 0) throw new UserError(`run '${prefix}' not found in ${this.root}`);
     throw new UserError(`run '${prefix}' is ambiguous: ${hits.slice(0, 5).join(', ')}${hits.length > 5 ? ', …' : ''}`);
+  }
+
+  /**
+   * Moves a finished run aside, whole, to <root>/.superseded/<id>-<time>/ (hidden from ls), so its
+   * id can run again: a run made with other model weights is kept, not overwritten. Done under the
+   * run's lock and only while `stillStale()` holds, so two `sdd run` racing on it move it once and
+   * never move a run the other has just redone. Returns where it went, or null if it was not moved.
+   */
+  supersede(id: string, stillStale: () => boolean): string | null {
+    const dir = this.dir(id);
+    let locked = false;
+    try {
+      locked = tryLock(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null; // moved by another process
+      throw e;
+    }
+    if (!locked) return null; // a live process is inside it
+    let aside: string | null = null;
+    try {
+      if (!existsSync(join(dir, 'result.json')) || !stillStale()) return null;
+      mkdirSync(join(this.root, '.superseded'), { recursive: true });
+      aside = join(this.root, '.superseded', `${id}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+      renameSync(dir, aside);
+      return aside;
+    } finally {
+      if (aside) rmSync(lockDir(aside), { recursive: true, force: true });
+      else unlock(dir);
+    }
   }
 
   remove(id: string, force = false): void {

@@ -1,10 +1,12 @@
 /** Worlds by name (experiment files say `world: toyfaces`); loaded once per process. */
 import { UserError } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
-import { loadToyfacesWorld } from '../../datasets/toyfaces/world_models.js';
+import { loadToyfacesWorld, toyfacesFingerprint } from '../../datasets/toyfaces/world_models.js';
 import type { World } from './types.js';
 
 const LOADERS: Record<string, () => World> = { toyfaces: loadToyfacesWorld };
+/** Each world's model fingerprint without loading it (cards only): cheap enough for planning. */
+const FINGERPRINTS: Record<string, () => Record<string, string>> = { toyfaces: toyfacesFingerprint };
 const loaded = new Map<string, World>();
 
 export function loadWorld(name: string): World {
@@ -16,3 +18,8 @@ export function loadWorld(name: string): World {
 }
 
 export const WORLD_NAMES = Object.keys(LOADERS);
+
+/** The world's current model hashes (name → SHA-256), or null for an unknown world. */
+export function worldFingerprint(name: string): Record<string, string> | null {
+  return FINGERPRINTS[name]?.() ?? null;
+}

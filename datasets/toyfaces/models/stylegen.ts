@@ -21,7 +21,10 @@ export interface StyleGenConfig {
   groups: number;
   /** Weight of the e4e offset penalty mean(Δ²) against per-pixel MSE. */
   deltaWeight: number;
-  /** The perceptual term on G(E(x)) (./perceptual.ts): without it the inversions lost expression. */
+  /**
+   * An optional perceptual term on G(E(x)) (./perceptual.ts). Off by default: measured, it kept
+   * more expression but cost the inversion PSNR bar (see train/stylegen.ts).
+   */
   perceptual?: PerceptualConfig;
 }
 
@@ -31,7 +34,6 @@ export const STYLEGEN_DEFAULT: StyleGenConfig = {
   encoderWidths: [32, 48, 64, 96],
   groups: 8,
   deltaWeight: 1e-3,
-  perceptual: { model: 'clip', weight: 0.1 },
 };
 
 export const levelsOf = (cfg: StyleGenConfig) => 2 * cfg.widths.length;

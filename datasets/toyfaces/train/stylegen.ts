@@ -45,11 +45,14 @@ export const STYLEGEN_SPEC: ZooTrainSpec<'stylegen'> = {
   model: 'stylegen',
   config: STYLEGEN_DEFAULT,
   role: 'style-based generator G: W+ → image and encoder E: image → W+ (the StyleGAN2 + e4e role)',
-  needs: ['clip', 'featnet'],
-  version: 2,
-  // 2000 steps (the MSE-only version had 3000 and 29.4 dB against the 24 dB bar): the perceptual
-  // term makes a step ~1.5× dearer, and the zoo must retrain in 3 hours.
-  settings: { steps: 2000, batch: 32, lr: 2e-3, seed: 0, trainN: 24_000, evalN: 2_000, size: 32, checkpointEvery: 200 },
+  needs: ['featnet'],
+  // Pixel MSE + offset penalty, no perceptual term (2026-11-26, test split): MSE alone reaches
+  // 29.4 dB in 3000 steps but keeps the expression on only 38% of inversions; with the CLIP
+  // perceptual term at weight 0.25 / 0.1 (2000 steps) expression is kept on 96% / 87%, yet
+  // PSNR falls to 22.3 / 21.8 dB, under the 24 dB bar. SDD's sources are G(E(x)), so this is
+  // the zoo's known limit on expression edits; the VAE, whose term costs far less PSNR, has it.
+  version: 1,
+  settings: { steps: 3000, batch: 32, lr: 2e-3, seed: 0, trainN: 24_000, evalN: 2_000, size: 32, checkpointEvery: 200 },
   targets: (_set, idx) => ({ y: new Float32Array(idx.length), shape: [1] }),
   async finalize() {
     const p = STYLEGEN_DEFAULT.perceptual;

@@ -7,6 +7,7 @@ import { expandExperiment, type PlannedRun } from '../../experiments/expand.js';
 import { experimentJsonSchema } from '../../experiments/schema.js';
 import { RunStore } from '../../runs/store.js';
 import { executeRuns, describeRun, type RunOutcome } from '../../exec/executor.js';
+import { modelsChanged } from '../../exec/stale.js';
 import { createProgress, formatDuration } from '../../exec/progress.js';
 import { fmtNumber, table } from '../table.js';
 import { buildReport, reportOut } from '../../reports/build.js';
@@ -87,7 +88,8 @@ async function execute(runs: PlannedRun[], store: RunStore, jobs: number, backen
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   const pending = runs.filter((r) => !store.isFinished(r.id)).length;
-  progress.log(`${runs.length} runs planned, ${runs.length - pending} already finished, store ${store.root}`);
+  const stale = runs.filter((r) => modelsChanged(store, r).length > 0).length;
+  progress.log(`${runs.length} runs planned, ${runs.length - pending - stale} already finished${stale ? `, ${stale} to redo (model weights changed since they ran)` : ''}, store ${store.root}`);
   const t0 = Date.now();
   let outcomes: RunOutcome[];
   try {
@@ -130,8 +132,15 @@ function summaryTable(outcomes: RunOutcome[], store: RunStore): string {
   return table(['id', 'run', 'status', 'time', 'result'], rows);
 }
 
+/** finished | pending | stale (finished with model weights that have changed since: run redoes it). */
+function runState(store: RunStore, r: PlannedRun): string {
+  if (!store.isFinished(r.id)) return 'pending';
+  const changed = modelsChanged(store, r);
+  return changed.length ? `stale (${changed.join(', ')})` : 'finished';
+}
+
 function planTable(runs: PlannedRun[], store: RunStore): string {
-  const rows = runs.map((r) => [r.id, store.isFinished(r.id) ? 'finished' : 'pending', describeRun(r).slice(r.id.length + 1)]);
+  const rows = runs.map((r) => [r.id, runState(store, r), describeRun(r).slice(r.id.length + 1)]);
   return table(['id', 'status', 'run'], rows) + `${runs.length} runs\n`;
 }
 
@@ -148,7 +157,7 @@ export function planCommand(_setCode: (c: number) => void): CommandModule<object
       const runs = planAll(a.files, { sets: a.set, profile: a.profile });
       const store = new RunStore(a.store);
       if (a.json) {
-        const out = runs.map((r) => ({ id: r.id, finished: store.isFinished(r.id), backend: r.backend, config: r.config }));
+        const out = runs.map((r) => ({ id: r.id, finished: store.isFinished(r.id), models_changed: modelsChanged(store, r), backend: r.backend, config: r.config }));
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       } else process.stdout.write(planTable(runs, store));
     },

@@ -1,0 +1,37 @@
+/**
+ * Run ids hash the experiment's settings, not the world's weights. So when a model's weights
+ * change (a retrained zoo, a new checkpoint), a finished run under the same id holds numbers from
+ * the old weights: it must run again, not be skipped.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PlannedRun } from '../experiments/expand.js';
+import type { RunStore } from '../runs/store.js';
+import { worldFingerprint } from '../world/registry.js';
+
+const current = new Map<string, Record<string, string> | null>();
+
+function fingerprintOf(world: string): Record<string, string> | null {
+  if (!current.has(world)) current.set(world, worldFingerprint(world));
+  return current.get(world) ?? null;
+}
+
+/** World models whose weights differ from those a finished run recorded (sorted; [] if none or not finished). */
+export function modelsChanged(store: RunStore, run: PlannedRun): string[] {
+  const path = join(store.dir(run.id), 'result.json');
+  if (!existsSync(path)) return [];
+  let recorded: unknown;
+  try {
+    recorded = (JSON.parse(readFileSync(path, 'utf-8')) as { models?: unknown }).models;
+  } catch {
+    return [];
+  }
+  // Runs of methods that load no world model (toy_fit) record none: never stale.
+  if (!recorded || typeof recorded !== 'object') return [];
+  const now = fingerprintOf(run.config.world);
+  if (!now) return [];
+  return Object.entries(recorded as Record<string, unknown>)
+    .filter(([name, sha]) => now[name] !== sha)
+    .map(([name]) => name)
+    .sort();
+}
