@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { sdd, tmp } from './helpers.js';
 import { initBackend } from '../src/backend/index.js';
 import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
+import { worldFingerprint } from '../src/world/registry.js';
 import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
 import { ddimInvert, ddimSample } from '../src/diffusion/pipelines/sample.js';
 import { textEps } from '../baselines/common.js';
@@ -34,7 +35,11 @@ test('table1 quick: every method runs on two prompts; finite metrics; SDD report
     }
     assert.ok(existsSync(join(store, run.id, 'artifacts', 'edits.png')));
     if ('selection' in res.metrics) assert.ok((res.metrics.selection as { size: number }).size >= 1);
+    // The weights it ran with, as the stale check (src/exec/stale.ts) reads them.
+    assert.deepEqual(res.metrics.models, worldFingerprint('toyfaces'), run.id);
   }
+  const plan = JSON.parse((await sdd(['plan', ...TABLE1, '--profile', 'quick', '--store', store, '--json'])).stdout) as Array<{ finished: boolean; models_changed: string[] }>;
+  assert.ok(plan.every((p) => p.finished && p.models_changed.length === 0), 'same weights: nothing to redo');
   const rep = await sdd(['report', ...TABLE1, '--profile', 'quick', '--store', store, '--out', out, '--combine', 'table1']);
   assert.equal(rep.exitCode, 0, rep.all);
   const csv = readFileSync(join(out, 'table1', 'results.csv'), 'utf-8').trim().split('\n');

@@ -215,10 +215,12 @@ test('a finished run made with other model weights is redone, the old one kept a
   const [a, b] = finished(store).sort();
   // Record in a's result the current zoo's hashes except one, and in b's exactly the current ones.
   const current = Object.fromEntries(['vae', 'ldm'].map((m) => [m, readCard(m).weights.sha256]));
+  // Where an editing method's run records them: result.metrics.models (src/methods/editing.ts).
   const edit = (dir: string, models: Record<string, string>) => {
-    const r = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf-8')) as Record<string, unknown>;
-    writeFileSync(join(dir, 'result.json'), JSON.stringify({ ...r, models }));
+    const r = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> };
+    writeFileSync(join(dir, 'result.json'), JSON.stringify({ ...r, metrics: { ...r.metrics, models } }));
   };
+  const recorded = (path: string) => (JSON.parse(readFileSync(path, 'utf-8')) as { metrics: { models?: Record<string, string> } }).metrics.models;
   edit(a, { ...current, vae: 'f'.repeat(64) });
   edit(b, current);
 
@@ -230,13 +232,12 @@ test('a finished run made with other model weights is redone, the old one kept a
   assert.match(again.all, /rerun .*model weights changed since it ran \(vae\)/);
   assert.match(again.all, /skip .*\(finished\)/);
   // The redone run has a fresh result (toy_fit records no models); the old one is kept whole.
-  assert.equal((JSON.parse(readFileSync(join(a, 'result.json'), 'utf-8')) as { models?: unknown }).models, undefined);
-  assert.deepEqual((JSON.parse(readFileSync(join(b, 'result.json'), 'utf-8')) as { models?: unknown }).models, current);
+  assert.equal(recorded(join(a, 'result.json')), undefined);
+  assert.deepEqual(recorded(join(b, 'result.json')), current);
   const aside = readdirSync(join(store, '.superseded'));
   assert.equal(aside.length, 1);
   assert.ok(aside[0].startsWith(a.split('/').pop()!));
-  const old = JSON.parse(readFileSync(join(store, '.superseded', aside[0], 'result.json'), 'utf-8')) as { models: Record<string, string> };
-  assert.equal(old.models.vae, 'f'.repeat(64));
+  assert.equal(recorded(join(store, '.superseded', aside[0], 'result.json'))?.vae, 'f'.repeat(64));
   assert.ok(!existsSync(join(store, '.superseded', aside[0], 'lock')), 'no lock left on the kept run');
   const ls = JSON.parse((await sdd(['ls', '--json', '--store', store])).stdout) as unknown[];
   assert.equal(ls.length, 2, 'ls shows the two current runs, not the superseded one');

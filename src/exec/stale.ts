@@ -22,7 +22,7 @@ export function modelsChanged(store: RunStore, run: PlannedRun): string[] {
   if (!existsSync(path)) return [];
   let recorded: unknown;
   try {
-    recorded = (JSON.parse(readFileSync(path, 'utf-8')) as { models?: unknown }).models;
+    recorded = (JSON.parse(readFileSync(path, 'utf-8')) as { metrics?: { models?: unknown } }).metrics?.models;
   } catch {
     return [];
   }
