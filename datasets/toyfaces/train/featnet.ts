@@ -45,8 +45,10 @@ export const FEATNET_SPEC: ZooTrainSpec<'featnet'> = {
   config: FEATNET_DEFAULT,
   role: 'FID/KID feature extractor (penultimate, 128-d) and attribute classifier (the Inception role)',
   needs: [],
-  version: 1,
-  settings: { steps: 3000, batch: 64, lr: 2e-3, seed: 0, trainN: 24_000, evalN: 2_000, size: 32, checkpointEvery: 200 },
+  // 2000 steps (version 1 had 3000 and read every attribute at ≥ 0.997 against the 0.97 bar):
+  // the 9.5 minutes saved keep the whole zoo's retrain inside its 3-hour budget on 2 cores.
+  version: 2,
+  settings: { steps: 2000, batch: 64, lr: 2e-3, seed: 0, trainN: 24_000, evalN: 2_000, size: 32, checkpointEvery: 200 },
   targets: (set, idx) => ({ y: labelBatch(set, idx), shape: [ATTRIBUTE_NAMES.length] }),
   async evaluate(params, pool, o) {
     const test = await loadImageSet('test', o.evalN, o.size, pool);
