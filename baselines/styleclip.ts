@@ -63,7 +63,7 @@ export const styleclip: Method<StyleclipParams> = {
           const cos =
             p.clip_loss === 'global'
               ? tf.sum(tf.mul(e, target), 1)
-              : tf.sum(tf.mul(unit(tf.sub(e, unit(world.clip.imageEmbed(original)))), direction), 1);
+              : tf.sum(tf.mul(unit(tf.sub(e, unit(world.clip.imageEmbed(original())))), direction), 1);
           return tf.mul(tf.sub(1, tf.mean(cos)), p.lambda_clip) as tf.Scalar;
         },
       }),

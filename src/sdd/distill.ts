@@ -76,7 +76,8 @@ function restore(p: Params, opt: HostAdam, s: DistillState): void {
 
 /** The guidance term of one iteration: a loss on the edited images (x2) given the originals (x). */
 export interface GuidanceTerm {
-  loss(edited: tf.Tensor4D, original: tf.Tensor4D): tf.Scalar;
+  /** `original()` renders the unedited images on demand: SDS never needs them, StyleCLIP does. */
+  loss(edited: tf.Tensor4D, original: () => tf.Tensor4D): tf.Scalar;
   /** Per-step values to log (e.g. the sampled t). */
   scalars: Record<string, number>;
 }
@@ -106,6 +107,43 @@ export async function trainMapper(world: World, mapper: Params, trainW: tf.Tenso
   }
   const vars = mapper.list();
   const n = trainW.shape[0];
+  // ID(G(w)) of every training code, once: it never changes, and recomputing it cost a generator
+  // and an identity forward per iteration. Chunked, so memory stays bounded at any image size.
+  const idOriginals = identityOf(world, trainW);
+  try {
+    return await mapperLoop(world, mapper, trainW, idOriginals, s, opt, vars, start, n, guidanceAt, rngAt, hooks);
+  } finally {
+    idOriginals.dispose();
+  }
+}
+
+const ID_CHUNK = 32;
+
+function identityOf(world: World, trainW: tf.Tensor3D): tf.Tensor2D {
+  const parts: tf.Tensor2D[] = [];
+  for (let i = 0; i < trainW.shape[0]; i += ID_CHUNK) {
+    const size = Math.min(ID_CHUNK, trainW.shape[0] - i);
+    parts.push(tf.tidy(() => world.identity.embed(world.style.generate(tf.slice(trainW, [i, 0, 0], [size, -1, -1]) as tf.Tensor3D))));
+  }
+  const all = tf.concat(parts) as tf.Tensor2D;
+  tf.dispose(parts);
+  return all;
+}
+
+async function mapperLoop(
+  world: World,
+  mapper: Params,
+  trainW: tf.Tensor3D,
+  idOriginals: tf.Tensor2D,
+  s: MapperTrainSettings,
+  opt: HostAdam,
+  vars: tf.Variable[],
+  start: number,
+  n: number,
+  guidanceAt: (rng: Rng) => GuidanceTerm,
+  rngAt: (step: number) => Rng,
+  hooks: DistillHooks,
+): Promise<{ steps: number }> {
   for (let step = start; step < s.iterations; step++) {
     if (hooks.signal?.aborted) throw new Error('interrupted');
     const rng = rngAt(step);
@@ -114,13 +152,12 @@ export async function trainMapper(world: World, mapper: Params, trainW: tf.Tenso
     const scalars: Record<string, number> = { ...guidance.scalars };
     const grads = tf.tidy(() => {
       const w = tf.gather(trainW, idx) as tf.Tensor3D;
-      const x = world.style.generate(w);
-      const idOrig = world.identity.embed(x);
+      const idOrig = tf.gather(idOriginals, idx);
       const parts: tf.Tensor[] = [];
       const { value, grads } = tf.variableGrads(() => {
         const w2 = applyMapper(mapper, w, world.style, s.mapper);
         const x2 = world.style.generate(w2);
-        const g = guidance.loss(x2, x);
+        const g = guidance.loss(x2, () => world.style.generate(w));
         const l2 = tf.mean(tf.square(tf.sub(w2, w)));
         const id = tf.sub(1, tf.mean(tf.sum(tf.mul(world.identity.embed(x2), idOrig), 1)));
         parts.push(tf.keep(l2), tf.keep(id), tf.keep(g));
