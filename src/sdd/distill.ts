@@ -106,12 +106,11 @@ export async function trainMapper(world: World, mapper: Params, trainW: tf.Tenso
     start = hooks.resume.step;
   }
   const vars = mapper.list();
-  const n = trainW.shape[0];
   // ID(G(w)) of every training code, once: it never changes, and recomputing it cost a generator
   // and an identity forward per iteration. Chunked, so memory stays bounded at any image size.
   const idOriginals = identityOf(world, trainW);
   try {
-    return await mapperLoop(world, mapper, trainW, idOriginals, s, opt, vars, start, n, guidanceAt, rngAt, hooks);
+    return await mapperLoop(world, mapper, trainW, idOriginals, s, opt, vars, start, guidanceAt, rngAt, hooks);
   } finally {
     idOriginals.dispose();
   }
@@ -139,11 +138,11 @@ async function mapperLoop(
   opt: HostAdam,
   vars: tf.Variable[],
   start: number,
-  n: number,
   guidanceAt: (rng: Rng) => GuidanceTerm,
   rngAt: (step: number) => Rng,
   hooks: DistillHooks,
 ): Promise<{ steps: number }> {
+  const n = trainW.shape[0];
   for (let step = start; step < s.iterations; step++) {
     if (hooks.signal?.aborted) throw new Error('interrupted');
     const rng = rngAt(step);

@@ -96,6 +96,8 @@ export async function trainZooModel<N extends ModelName>(
   if (start > 0) log(`${spec.name}: resuming at step ${start}`);
   const timing = resumedTiming(start, trainStateInfo(ckptDir));
   const wallSoFar = () => timing.wall_s + (Date.now() - t0) / 1000;
+  const checkpoint = (step: number) =>
+    saveTrainState(ckptDir, step, trainer.params, opt, { wall_s: wallSoFar(), wall_s_from_step: timing.fromStep, resumed_at_steps: timing.resumedAt });
   progress.start(spec.name, spec.name);
   let ema = NaN;
   // Never below the checkpoint: --until at or before it re-saves the same state.
@@ -107,12 +109,10 @@ export async function trainZooModel<N extends ModelName>(
     if (!Number.isFinite(loss)) throw new Error(`${spec.name}: loss is ${loss} at step ${step}; stopping (last checkpoint kept in ${ckptDir})`);
     ema = Number.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
     progress.update(spec.name, step + 1, o.steps, `loss ${ema.toFixed(3)}`);
-    if ((step + 1) % o.checkpointEvery === 0 && step + 1 < o.steps) {
-      saveTrainState(ckptDir, step + 1, trainer.params, opt, { wall_s: wallSoFar(), wall_s_from_step: timing.fromStep, resumed_at_steps: timing.resumedAt });
-    }
+    if ((step + 1) % o.checkpointEvery === 0 && step + 1 < o.steps) checkpoint(step + 1);
   }
   if (end < o.steps) {
-    saveTrainState(ckptDir, end, trainer.params, opt, { wall_s: wallSoFar(), wall_s_from_step: timing.fromStep, resumed_at_steps: timing.resumedAt });
+    checkpoint(end);
     progress.finish(spec.name, `${spec.name} stopped at step ${end}/${o.steps}; checkpoint in ${ckptDir} (run again without --until to resume)`);
     return null;
   }
