@@ -8,7 +8,7 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps test typecheck unit table1 table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-fid bench-time profile doctor schema clean
+.PHONY: help deps test typecheck unit table1 table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time profile doctor schema clean
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
@@ -74,7 +74,7 @@ regress: deps
 zoo: deps
 	$(SDD) zoo train
 
-bench: bench-kernels bench-pool bench-unet bench-fid bench-time
+bench: bench-kernels bench-pool bench-unet bench-train bench-fid bench-time
 
 # Eq. 13–15 on the shipped zoo: SDD vs SDEdit totals and the break-even m (minutes).
 bench-time: deps
@@ -88,6 +88,10 @@ bench-pool: deps
 
 bench-unet: deps
 	$(NODE) --import tsx bench/unet_step.ts
+
+# Each zoo model's data-parallel training step split into worker compute, transfer and host parts.
+bench-train: deps
+	$(NODE) --import tsx bench/train_step.ts
 
 clean:
 	rm -rf runs reports/*/ bench/results

@@ -3,7 +3,8 @@
  * on the conv/matmul shapes of the bench U-Net (batch 8):
  *   Conv2DBackpropInput   ours vs wasm's built-in;
  *   Conv2DBackpropFilter  ours vs delegating to the cpu backend (wasm has none; 2 reps, it is slow);
- *   BatchMatMul (transposed operands)  ours vs wasm's built-in;
+ *   BatchMatMul (transposed operands; batched attention shapes)  ours vs wasm's built-in;
+ *   GroupNorm forward + backward: our fused kernels vs the composite of tfjs ops (nn/layers);
  *   forward Conv2D for scale.
  * Medians over repeated calls, fresh filters each call (as in training, where weights change).
  */
@@ -12,6 +13,8 @@ import { getKernel, registerKernel, unregisterKernel, type KernelFunc } from '@t
 import { initBackend } from '../src/backend/index.js';
 import { originalKernels } from '../src/backend/kernels/register.js';
 import { delegateKernel } from '../src/backend/kernels/delegate.js';
+import { groupNormComposite } from '../src/nn/layers.js';
+import { groupNormFused } from '../src/backend/kernels/group_norm.js';
 import { argValue, med, timeIt, writeResult } from './common.js';
 
 const N = Number(argValue('reps', '10'));
@@ -70,5 +73,29 @@ for (const [M, K, Nn] of [[8192, 288, 32], [512, 128, 128], [2048, 576, 64]]) {
   const mm = () => tf.matMul(a, g, true, false); // a dense layer's weight gradient xᵀ·dy
   report('BatchMatMul aᵀ·b', `[${M},${K}]ᵀ·[${M},${Nn}]`, await time(mm), await withKernel('BatchMatMul', originalKernels.get('wasm/BatchMatMul')!, () => time(mm)), 'wasm built-in');
   tf.dispose([a, g]);
+}
+// Attention's products: [b·heads, tokens, d]·[…, d, tokens] and back (the LDM's 8×8 latent, 4 heads).
+for (const [Bt, M, K, Nn] of [[64, 64, 16, 64], [64, 64, 64, 16]]) {
+  const a = tf.randomNormal([Bt, M, K]);
+  const b = tf.randomNormal([Bt, K, Nn]);
+  const mm = () => tf.matMul(a, b);
+  report('BatchMatMul batched', `[${Bt},${M},${K}]·[${Bt},${K},${Nn}]`, await time(mm), await withKernel('BatchMatMul', originalKernels.get('wasm/BatchMatMul')!, () => time(mm)), 'wasm built-in');
+  tf.dispose([a, b]);
+}
+
+for (const [B, H, C, G] of [[16, 32, 32, 8], [16, 16, 48, 8], [16, 8, 96, 8]]) {
+  const x = tf.randomNormal([B, H, H, C]) as tf.Tensor4D;
+  const gamma = tf.ones([C]);
+  const beta = tf.zeros([C]);
+  const proj = tf.randomNormal([B, H, H, C]);
+  const step = (norm: (x: tf.Tensor4D, g: tf.Tensor, b: tf.Tensor) => tf.Tensor) => () =>
+    tf.tidy(() => {
+      const gs = tf.grads((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(norm(xx as tf.Tensor4D, g, b), proj)))([x, gamma, beta]);
+      return tf.addN([tf.sum(gs[0]), tf.sum(gs[1]), tf.sum(gs[2])]);
+    });
+  const fused = step((xx, g, b) => groupNormFused(xx, g, b, G, 1e-5));
+  const composite = step((xx, g, b) => groupNormComposite(xx, g, b, G));
+  report('GroupNorm fwd+bwd', `x[${B},${H},${H},${C}] G${G}`, await time(fused), await time(composite), 'tfjs ops');
+  tf.dispose([x, gamma, beta, proj]);
 }
 console.log(`wrote ${writeResult('kernels', { reps: N, rows })}`);

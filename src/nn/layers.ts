@@ -5,6 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from './params.js';
+import { groupNormFused, hasGroupNormKernel } from '../backend/kernels/group_norm.js';
+
+const GROUP_NORM_EPS = 1e-5;
 
 export function conv2d(p: Params, name: string, x: tf.Tensor4D, cout: number, k = 3, stride = 1): tf.Tensor4D {
   const cin = x.shape[3];
@@ -37,13 +40,20 @@ export function groupNorm(p: Params, name: string, x: tf.Tensor4D, groups: numbe
 }
 
 export function groupNormOp(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number): tf.Tensor4D {
+  // wasm has a fused kernel (backend/kernels/group_norm.ts); other backends run the composite.
+  if (hasGroupNormKernel(tf.getBackend())) return groupNormFused(x, gamma, beta, groups, GROUP_NORM_EPS) as tf.Tensor4D;
+  return groupNormComposite(x, gamma, beta, groups);
+}
+
+/** GroupNorm from tfjs ops with its gradient written out (fewer kernels than autodiff). */
+export function groupNormComposite(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
   const gshape = [b, h * w, groups, c / groups];
   // customGrad passes the inputs then the save function, typed as one variadic union.
   const op = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, bt: tf.Tensor, save: tf.GradSaveFunc) => {
     const xg = tf.reshape(xi, gshape);
     const { mean, variance } = tf.moments(xg, [1, 3], true);
-    const rstd = tf.rsqrt(tf.add(variance, 1e-5));
+    const rstd = tf.rsqrt(tf.add(variance, GROUP_NORM_EPS));
     const xhat = tf.mul(tf.sub(xg, mean), rstd);
     const xhat4 = tf.reshape(xhat, [b, h, w, c]);
     save([xhat4, rstd, g]);
@@ -70,7 +80,7 @@ export function groupNormReference(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Te
   const [b, h, w, c] = x.shape;
   const g = tf.reshape(x, [b, h * w, groups, c / groups]);
   const { mean, variance } = tf.moments(g, [1, 3], true);
-  const normed = tf.reshape(tf.mul(tf.sub(g, mean), tf.rsqrt(tf.add(variance, 1e-5))), [b, h, w, c]);
+  const normed = tf.reshape(tf.mul(tf.sub(g, mean), tf.rsqrt(tf.add(variance, GROUP_NORM_EPS))), [b, h, w, c]);
   return tf.add(tf.mul(normed, gamma), beta) as tf.Tensor4D;
 }
 

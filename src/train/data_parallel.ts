@@ -29,6 +29,18 @@ export interface GradStepOutput {
   loss: number;
   n: number;
   grads: Array<{ name: string; values: Float32Array }>;
+  /** Where the worker's time went (ms): loading the weights, forward + backward, reading the gradients out. */
+  ms: { assign: number; compute: number; read: number };
+}
+
+/** One step's time split (ms), for the training-step benchmark: the host's parts are serial, the workers' parallel. */
+export interface StepTiming {
+  gather: number;
+  workers: number;
+  reduce: number;
+  optimizer: number;
+  /** The slowest worker's own split. */
+  worker: GradStepOutput['ms'];
 }
 
 /** One worker's share: gradients of the mean loss over its part of the batch. */
@@ -40,6 +52,7 @@ export function gradStep(input: GradStepInput, cache: Map<string, Params>): Grad
   const xt = tf.tensor4d(x, xShape);
   const yt = tf.tensor(y, yShape);
   if (p.vars.size === 0) tf.tidy(() => void modelLoss(input.model, p!, xt, yt, input.config as never));
+  const t0 = performance.now();
   for (const w of input.weights) {
     const v = p.vars.get(w.name);
     if (!v) throw new Error(`worker model has no parameter ${w.name}`);
@@ -48,18 +61,19 @@ export function gradStep(input: GradStepInput, cache: Map<string, Params>): Grad
     t.dispose();
   }
   const vars = p.list();
+  const t1 = performance.now();
   const { value, grads } = tf.variableGrads(() => modelLoss(input.model, p!, xt, yt, input.config as never), vars);
-  const out: GradStepOutput = {
-    loss: value.dataSync()[0],
-    n: xShape[0],
-    grads: [...p.vars].map(([name, v]) => ({ name, values: grads[v.name].dataSync() as Float32Array })),
-  };
+  const loss = value.dataSync()[0];
+  const t2 = performance.now();
+  const out = [...p.vars].map(([name, v]) => ({ name, values: grads[v.name].dataSync() as Float32Array }));
   tf.dispose([xt, yt, value, grads]);
-  return out;
+  return { loss, n: xShape[0], grads: out, ms: { assign: t1 - t0, compute: t2 - t1, read: performance.now() - t2 } };
 }
 
 export class DataParallelTrainer<N extends ModelName> {
   readonly params: Params;
+  /** The last step's time split. */
+  lastTiming: StepTiming | null = null;
 
   constructor(
     private readonly pool: WorkerPool,
@@ -79,13 +93,16 @@ export class DataParallelTrainer<N extends ModelName> {
   async gradients(batch: Batch): Promise<{ loss: number; grads: Record<string, Float32Array> }> {
     const n = batch.xShape[0];
     const shares = Math.min(this.pool.size, n);
+    const t0 = performance.now();
     const weights = [...this.params.vars].map(([name, v]) => ({ name, shape: v.shape, values: v.dataSync() as Float32Array }));
+    const t1 = performance.now();
     const parts = Array.from({ length: shares }, (_, i) => {
       const lo = Math.floor((i * n) / shares);
       const hi = Math.floor(((i + 1) * n) / shares);
       return this.pool.run('gradStep', { model: this.model, config: this.config, seed: 0, weights, batch: sliceBatch(batch, lo, hi) });
     });
     const results = await Promise.all(parts);
+    const t2 = performance.now();
     const grads: Record<string, Float32Array> = {};
     let loss = 0;
     for (const r of results) {
@@ -97,12 +114,16 @@ export class DataParallelTrainer<N extends ModelName> {
         for (let i = 0; i < acc.length; i++) acc[i] += g.values[i] * share;
       }
     }
+    const slowest = results.reduce((a, b) => (b.ms.compute > a.ms.compute ? b : a)).ms;
+    this.lastTiming = { gather: t1 - t0, workers: t2 - t1, reduce: performance.now() - t2, optimizer: 0, worker: slowest };
     return { loss, grads };
   }
 
   async step(batch: Batch): Promise<number> {
     const { loss, grads } = await this.gradients(batch);
+    const t0 = performance.now();
     this.optimizer.apply(this.params.list(), grads);
+    if (this.lastTiming) this.lastTiming.optimizer = performance.now() - t0;
     return loss;
   }
 }

@@ -7,6 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../index.js';
+import { groupNormReference } from '../../nn/layers.js';
+import { hasGroupNormKernel, groupNormFused } from './group_norm.js';
 
 await initBackend('wasm');
 
@@ -123,10 +125,13 @@ const matmulCases: Array<{ a: number[]; b: number[]; ta: boolean; tb: boolean }>
   { a: [3, 33, 40], b: [3, 35, 40], ta: false, tb: true },
   { a: [1, 65, 70], b: [4, 66, 65], ta: true, tb: true },
   { a: [4, 65, 70], b: [65, 9], ta: true, tb: false },
+  // Equal batch dims above the size threshold: one 2-D product per matrix.
+  { a: [2, 3, 40, 33], b: [2, 3, 33, 35], ta: false, tb: false },
+  { a: [5, 64, 16], b: [5, 64, 16], ta: false, tb: true },
 ];
 
 for (const c of matmulCases) {
-  test(`batchMatMul with explicit transposes matches cpu: a=${c.a} b=${c.b} ta=${c.ta} tb=${c.tb}`, () => {
+  test(`batchMatMul (explicit transposes, per-matrix products) matches cpu: a=${c.a} b=${c.b} ta=${c.ta} tb=${c.tb}`, () => {
     const a = seeded(c.a, 21);
     const b = seeded(c.b, 22);
     const probe = (x: tf.Tensor, y: tf.Tensor) => [tf.matMul(x, y, c.ta, c.tb)];
@@ -137,14 +142,47 @@ for (const c of matmulCases) {
   });
 }
 
+const groupNormCases: Array<{ x: [number, number, number, number]; groups: number }> = [
+  { x: [2, 5, 4, 8], groups: 4 },
+  { x: [3, 3, 3, 6], groups: 1 },
+  { x: [4, 16, 16, 48], groups: 8 }, // a VAE block's shape
+  { x: [2, 7, 9, 12], groups: 12 },
+];
+
+for (const c of groupNormCases) {
+  test(`fused GroupNorm (wasm) matches autodiff of the plain ops (cpu): x=${c.x}, ${c.groups} groups`, () => {
+    assert.ok(hasGroupNormKernel('wasm'), 'the fused kernel is registered on wasm');
+    assert.ok(!hasGroupNormKernel('cpu'), 'cpu keeps the composite: it is the reference');
+    // Off-centre and scaled input: the variance must not come from a cancelling E[x²] − μ² in float32.
+    const x = tf.add(tf.mul(seeded(c.x, 31), 3), 5);
+    const gamma = tf.add(seeded([c.x[3]], 32), 1);
+    const beta = seeded([c.x[3]], 33);
+    const proj = seeded(c.x, 34);
+    const probe = (norm: typeof groupNormReference) => (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const f = (a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(norm(a as tf.Tensor4D, gg, bb, c.groups), proj));
+      return [norm(xx as tf.Tensor4D, g, b, c.groups), ...tf.grads(f)([xx, g, b])];
+    };
+    const fused = (a: tf.Tensor4D, g: tf.Tensor, b: tf.Tensor, groups: number) => groupNormFused(a, g, b, groups, 1e-5) as tf.Tensor4D;
+    const ours = on('wasm', [x, gamma, beta], probe(fused));
+    const ref = on('cpu', [x, gamma, beta], probe(groupNormReference));
+    ['y', 'dx', 'dgamma', 'dbeta'].forEach((what, i) => assertClose(ours[i], ref[i], what));
+    tf.dispose([x, gamma, beta, proj]);
+  });
+}
+
 test('replacement kernels leak no tensors or backend memory', () => {
   tf.setBackend('wasm');
   const x = seeded([2, 12, 12, 4], 5);
   const w = seeded([3, 3, 4, 6], 6);
   const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => {
     const y = tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same');
-    // Dense layer on top: its weight gradient takes the transposed-matmul path.
-    return tf.sum(tf.matMul(tf.reshape(y, [-1, 6]), tf.slice(tf.reshape(b, [36, 6]), [0, 0], [6, 4])));
+    // GroupNorm (fused kernel, two extra outputs), then a dense layer: its weight gradient takes
+    // the transposed-matmul path.
+    const n = groupNormFused(y, tf.ones([6]), tf.zeros([6]), 3, 1e-5) as tf.Tensor4D;
+    const dense = tf.sum(tf.matMul(tf.reshape(n, [-1, 6]), tf.slice(tf.reshape(b, [36, 6]), [0, 0], [6, 4])));
+    // And a batched product big enough for the per-matrix path (forward and both gradients).
+    const m = tf.reshape(tf.tile(tf.reshape(b, [1, 216]), [3, 20]), [3, 72, 60]);
+    return tf.add(dense, tf.sum(tf.matMul(m, m, false, true)));
   });
   tf.dispose(g([x, w])); // warm-up: first calls may allocate module-level state
   const before = tf.memory();

@@ -7,6 +7,7 @@ import { makeBatchMatMul } from './batch_matmul.js';
 import { makeConv2DBackpropFilter } from './conv2d_backprop_filter.js';
 import { makeConv2DBackpropInput } from './conv2d_backprop_input.js';
 import { delegateKernel } from './delegate.js';
+import { registerGroupNorm } from './group_norm.js';
 
 const done = new Set<string>();
 
@@ -47,4 +48,6 @@ export function registerReplacementKernels(backendName = 'wasm'): void {
   put('UnsortedSegmentSum', backendName, toCpu('UnsortedSegmentSum'));
   const matmul = getKernel('BatchMatMul', backendName);
   if (matmul) put('BatchMatMul', backendName, makeBatchMatMul(matmul.kernelFunc));
+  // Not a replacement: a fused kernel of our own, used by nn/layers when the backend has it.
+  registerGroupNorm(backendName);
 }
