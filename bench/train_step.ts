@@ -12,26 +12,11 @@ import { WorkerPool } from '../src/backend/pool.js';
 import { HostAdam } from '../src/nn/adam.js';
 import type { ModelName } from '../src/nn/models.js';
 import { DataParallelTrainer, type StepTiming } from '../src/train/data_parallel.js';
-import { Rng } from '../src/util/rng.js';
-import { imageData, type ZooTrainSpec } from '../datasets/toyfaces/train/common.js';
-import { FEATNET_SPEC } from '../datasets/toyfaces/train/featnet.js';
-import { IDNET_SPEC } from '../datasets/toyfaces/train/idnet.js';
-import { CLIP_SPEC } from '../datasets/toyfaces/train/clip.js';
-import { VAE_SPEC } from '../datasets/toyfaces/train/vae.js';
-import { STYLEGEN_SPEC } from '../datasets/toyfaces/train/stylegen.js';
-import { LDM_SPEC } from '../datasets/toyfaces/train/ldm.js';
-import { DIFFAE_SPEC } from '../datasets/toyfaces/train/diffae.js';
+import { imageData, stepBatch, type ZooTrainSpec } from '../datasets/toyfaces/train/common.js';
+import { ZOO_SPECS } from '../datasets/toyfaces/zoo/index.js';
 import { argValue, med, writeResult } from './common.js';
 
-const SPECS: Record<string, ZooTrainSpec<ModelName>> = {
-  featnet: FEATNET_SPEC,
-  idnet: IDNET_SPEC,
-  clip: CLIP_SPEC,
-  vae: VAE_SPEC,
-  stylegen: STYLEGEN_SPEC,
-  ldm: LDM_SPEC,
-  diffae: DIFFAE_SPEC,
-} as Record<string, ZooTrainSpec<ModelName>>;
+const SPECS = ZOO_SPECS as unknown as Record<string, ZooTrainSpec<ModelName>>;
 
 const names = argValue('models', Object.keys(SPECS).join(',')).split(',');
 const steps = Number(argValue('steps', '8'));
@@ -41,10 +26,7 @@ async function benchModel(spec: ZooTrainSpec<ModelName>, pool: WorkerPool): Prom
   const o = { ...spec.settings, trainN };
   const log = (s: string) => console.log(`  ${s}`);
   const data = spec.data ? await spec.data(pool, o, log) : await imageData(spec, pool, o, log);
-  const batchOf = (step: number) => {
-    const rng = new Rng(o.seed * 1_000_003 + step);
-    return data.batch(Array.from({ length: o.batch }, () => rng.int(data.n)), rng);
-  };
+  const batchOf = (step: number) => stepBatch(data, o, step);
   const trainer = new DataParallelTrainer(pool, spec.model, spec.config, new HostAdam({ lr: o.lr }), o.seed, batchOf(0));
   const total: number[] = [];
   const parts: StepTiming[] = [];

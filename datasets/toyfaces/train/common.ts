@@ -74,6 +74,13 @@ export async function imageData<N extends ModelName>(spec: ZooTrainSpec<N>, pool
   };
 }
 
+/** Step `step`'s batch: a function of the seed and the step only, so a resumed training replays it. */
+export function stepBatch(train: TrainData, o: TrainSettings, step: number): Batch {
+  const rng = new Rng(o.seed * 1_000_003 + step);
+  const idx = Array.from({ length: o.batch }, () => rng.int(train.n));
+  return train.batch(idx, rng);
+}
+
 export async function trainZooModel<N extends ModelName>(
   spec: ZooTrainSpec<N>,
   pool: WorkerPool,
@@ -85,11 +92,7 @@ export async function trainZooModel<N extends ModelName>(
   const t0 = Date.now();
   const ckptDir = join(CACHE_DIR, '..', 'zoo-train', spec.name);
   const train = spec.data ? await spec.data(pool, o, log) : await imageData(spec, pool, o, log);
-  const batchOf = (step: number): Batch => {
-    const rng = new Rng(o.seed * 1_000_003 + step); // a function of the step: resume-safe
-    const idx = Array.from({ length: o.batch }, () => rng.int(train.n));
-    return train.batch(idx, rng);
-  };
+  const batchOf = (step: number): Batch => stepBatch(train, o, step);
   const opt = new HostAdam({ lr: o.lr });
   const trainer = new DataParallelTrainer(pool, spec.model, spec.config, opt, o.seed, batchOf(0));
   const start = loadTrainState(ckptDir, trainer.params, opt);

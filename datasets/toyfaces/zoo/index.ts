@@ -49,6 +49,17 @@ function entry<N extends ModelName>(spec: ZooTrainSpec<N>): ZooEntry {
   };
 }
 
+/** The training specs by name, in zoo (dependency) order: what the entries below wrap. */
+export const ZOO_SPECS = {
+  featnet: FEATNET_SPEC,
+  idnet: IDNET_SPEC,
+  clip: CLIP_SPEC,
+  vae: VAE_SPEC,
+  stylegen: STYLEGEN_SPEC,
+  ldm: LDM_SPEC,
+  diffae: DIFFAE_SPEC,
+} as const;
+
 export const ZOO: Record<string, ZooEntry> = {
   featnet: entry(FEATNET_SPEC),
   idnet: entry(IDNET_SPEC),
