@@ -68,8 +68,9 @@ export const VAE_SPEC: ZooTrainSpec<'vae'> = {
   config: VAE_DEFAULT,
   role: 'first-stage autoencoder (the Stable Diffusion VAE role): 32×32×3 ↔ 8×8×4 latent',
   needs: ['clip', 'featnet'],
-  version: 2,
-  settings: { steps: 3000, batch: 32, lr: 2e-3, seed: 0, trainN: 24_000, evalN: 2_000, size: 32, checkpointEvery: 200 },
+  // 4000 steps (version 3): at 3000 a fresh retrain reached 27.84 dB, under the 28 dB bar.
+  version: 3,
+  settings: { steps: 4000, batch: 32, lr: 2e-3, seed: 0, trainN: 24_000, evalN: 2_000, size: 32, checkpointEvery: 200 },
   targets(_set, idx, rng) {
     const y = new Float32Array(idx.length * LATENT * LATENT * VAE_DEFAULT.latentChannels);
     for (let i = 0; i < y.length; i++) y[i] = rng.normal();
