@@ -4,7 +4,7 @@ import { cpus, hostname, platform, release, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import type { BackendInfo } from '../backend/index.js';
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -14,10 +14,18 @@ export interface GitInfo {
   dirty: boolean | null;
 }
 
-export function gitInfo(cwd = PROJECT_ROOT): GitInfo {
+/**
+ * HEAD and whether tracked files differ from it. `ignore` leaves paths out of `dirty`: a zoo
+ * retrain rewrites the zoo's own files model by model, and a card should say whether the code
+ * differed, not that an earlier model of the same retrain was already written. Paths outside the
+ * repository (a temp zoo) are skipped.
+ */
+export function gitInfo(cwd = PROJECT_ROOT, ignore: string[] = []): GitInfo {
   try {
     const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
+    const excludes = ignore.map((p) => relative(cwd, p)).filter((r) => r !== '' && !r.startsWith('..') && !isAbsolute(r));
+    const args = ['status', '--porcelain', '--untracked-files=no', ...(excludes.length > 0 ? ['--', '.', ...excludes.map((r) => `:(exclude)${r}`)] : [])];
+    const status = execFileSync('git', args, { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
     return { sha, dirty: status.toString().trim().length > 0 };
   } catch {
     return { sha: null, dirty: null };

@@ -10,6 +10,7 @@ import { readLock, tryLock, unlock, lockDir } from './lock.js';
 import { parseSafetensors, serializeSafetensors, f32, f16, asFloat32, SafetensorsError } from '../util/safetensors.js';
 import { fromHalf, toHalf } from '../util/f16.js';
 import { tmp } from '../../test/helpers.js';
+import { gitInfo } from './env.js';
 
 test('atomic JSON write leaves no temp files and replaces whole', () => {
   const d = tmp();
@@ -76,4 +77,24 @@ test('fp16 tensors: exact for representable values, ≤ 2^-11 relative otherwise
   assert.equal(fromHalf(toHalf(1 + 2 ** -11)), 1);
   assert.equal(fromHalf(toHalf(1 + 3 * 2 ** -11)), 1 + 2 * 2 ** -10);
   assert.ok(Number.isNaN(fromHalf(toHalf(NaN))));
+});
+
+test('gitInfo: dirty reflects tracked changes outside the ignored paths only', async () => {
+  const d = tmp();
+  const git = (...a: string[]) => execa('git', ['-c', 'user.email=t@t', '-c', 'user.name=t', ...a], { cwd: d });
+  await git('init', '-q');
+  mkdirSync(join(d, 'zoo'));
+  writeFileSync(join(d, 'code.ts'), 'a');
+  writeFileSync(join(d, 'zoo', 'card.json'), '{}');
+  await git('add', '.');
+  await git('commit', '-qm', 'init');
+  assert.deepEqual(gitInfo(d, [join(d, 'zoo')]).dirty, false);
+  writeFileSync(join(d, 'zoo', 'card.json'), '{"v":1}');
+  assert.equal(gitInfo(d).dirty, true);
+  assert.equal(gitInfo(d, [join(d, 'zoo')]).dirty, false);
+  // A path outside the repository (a temp zoo) is skipped, not an error.
+  assert.equal(gitInfo(d, [join(d, 'zoo'), tmp()]).dirty, false);
+  writeFileSync(join(d, 'code.ts'), 'b');
+  assert.equal(gitInfo(d, [join(d, 'zoo')]).dirty, true);
+  assert.match(gitInfo(d).sha ?? '', /^[0-9a-f]{40}$/);
 });

@@ -13,12 +13,12 @@ import type { Params } from '../../../src/nn/params.js';
 import type { ModelConfig, ModelName } from '../../../src/nn/models.js';
 import { DataParallelTrainer, type Batch } from '../../../src/train/data_parallel.js';
 import { loadTrainState, saveTrainState, trainStateInfo } from '../../../src/train/checkpoint.js';
-import { gitInfo } from '../../../src/runs/env.js';
+import { gitInfo, PROJECT_ROOT } from '../../../src/runs/env.js';
 import { Rng } from '../../../src/util/rng.js';
 import type { ProgressReporter } from '../../../src/exec/progress.js';
 import { RENDER_VERSION } from '../render.js';
 import { CACHE_DIR, floatBatch, loadImageSet, type ImageSet } from '../cache.js';
-import { loadParams, saveModel, type ModelCard } from '../zoo/store.js';
+import { loadParams, saveModel, ZOO_DIR, type ModelCard } from '../zoo/store.js';
 
 export interface TrainSettings {
   steps: number;
@@ -140,7 +140,7 @@ export async function trainZooModel<N extends ModelName>(
     },
     metrics: {},
     created_at: new Date().toISOString(),
-    git: gitInfo(),
+    git: gitInfo(PROJECT_ROOT, [ZOO_DIR]),
   };
   saveModel(spec.name, trainer.params, base);
   const shipped = loadParams(spec.name);
