@@ -16,7 +16,7 @@ import { imageData, stepBatch, type ZooTrainSpec } from '../datasets/toyfaces/tr
 import { ZOO_SPECS } from '../datasets/toyfaces/zoo/index.js';
 import { argValue, med, writeResult } from './common.js';
 
-const SPECS = ZOO_SPECS as unknown as Record<string, ZooTrainSpec<ModelName>>;
+const SPECS: Record<string, ZooTrainSpec<ModelName>> = ZOO_SPECS;
 
 const names = argValue('models', Object.keys(SPECS).join(',')).split(',');
 const steps = Number(argValue('steps', '8'));

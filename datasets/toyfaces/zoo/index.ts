@@ -49,10 +49,11 @@ function entry<N extends ModelName>(spec: ZooTrainSpec<N>): ZooEntry {
   };
 }
 
-/** The training specs by name, in zoo (dependency) order: what the entries below wrap. */
+/** The training specs by name, in zoo (dependency) order. */
 export const ZOO_SPECS = {
   featnet: FEATNET_SPEC,
   idnet: IDNET_SPEC,
+  // CLIP before the VAE: the VAE's perceptual term runs the frozen CLIP image tower.
   clip: CLIP_SPEC,
   vae: VAE_SPEC,
   stylegen: STYLEGEN_SPEC,
@@ -60,16 +61,8 @@ export const ZOO_SPECS = {
   diffae: DIFFAE_SPEC,
 } as const;
 
-export const ZOO: Record<string, ZooEntry> = {
-  featnet: entry(FEATNET_SPEC),
-  idnet: entry(IDNET_SPEC),
-  // CLIP before the VAE: the VAE's perceptual term runs the frozen CLIP image tower.
-  clip: entry(CLIP_SPEC),
-  vae: entry(VAE_SPEC),
-  stylegen: entry(STYLEGEN_SPEC),
-  ldm: entry(LDM_SPEC),
-  diffae: entry(DIFFAE_SPEC),
-};
+/** Each spec's training and evaluation entry points, in the same order. */
+export const ZOO: Record<string, ZooEntry> = Object.fromEntries(Object.entries(ZOO_SPECS).map(([name, spec]) => [name, entry(spec)]));
 
 export const ZOO_NAMES = Object.keys(ZOO);
 
