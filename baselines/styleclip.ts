@@ -1,9 +1,10 @@
 /**
  * StyleCLIP latent mapper (Patashnik et al. 2021): the same LevelsMapper as SDD, trained with a
  * CLIP loss instead of diffusion guidance, plus L2 and identity terms (StyleCLIP's weights by
- * default: CLIP 1.0, L2 0.8, ID 0.1). The CLIP loss is directional by default (the issue's
- * protocol) — 1 − cos(E_I(x′) − E_I(x), E_T(target) − E_T(source)) — or StyleCLIP's global
- * 1 − cos(E_I(x′), E_T(target)).
+ * default: CLIP 1.0, L2 0.8, ID 0.1). The CLIP loss is the published mapper's global one by
+ * default, 1 − cos(E_I(x′), E_T(target)) (method version 2); the directional loss of
+ * StyleGAN-NADA, 1 − cos(E_I(x′) − E_I(x), E_T(target) − E_T(source)), is an option (it was the
+ * default of version 1). The mapper's PixelNorm axis is the released one unless set otherwise.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
@@ -23,10 +24,16 @@ export const styleclipParams = z.strictObject({
   lambda_clip: z.number().nonnegative().default(1),
   lambda_l2: z.number().nonnegative().default(0.8),
   lambda_id: z.number().nonnegative().default(0.1),
-  clip_loss: z.enum(['directional', 'global']).default('directional'),
+  clip_loss: z.enum(['global', 'directional']).default('global').describe("global: StyleCLIP's published mapper loss; directional: StyleGAN-NADA's"),
   train_images: z.number().int().positive().default(256),
   mapper: z
-    .strictObject({ coarse: z.boolean().default(false), medium: z.boolean().default(true), fine: z.boolean().default(true), step: z.number().positive().default(0.1) })
+    .strictObject({
+      coarse: z.boolean().default(false),
+      medium: z.boolean().default(true),
+      fine: z.boolean().default(true),
+      step: z.number().positive().default(0.1),
+      pixel_norm: z.enum(['across_levels', 'per_level']).default(MAPPER_DEFAULTS.pixel_norm).describe("PixelNorm axis (StyleCLIP's code: across the group's levels)"),
+    })
     .prefault({}),
   sources: sourcesParam,
   eval_images: z.number().int().positive().default(100),
@@ -36,19 +43,20 @@ export type StyleclipParams = z.infer<typeof styleclipParams>;
 
 export const styleclip: Method<StyleclipParams> = {
   name: 'styleclip',
-  version: 1,
+  // v2: the published global CLIP loss by default; PixelNorm across the group's levels.
+  version: 2,
   description: 'StyleCLIP latent mapper: LevelsMapper trained with a CLIP loss (+ L2, ID).',
   params: styleclipParams,
   async run(ctx) {
     const p = ctx.params;
     const world = loadWorld(ctx.world);
     const prompt = promptOf(world, p.prompt);
-    const ms = { ...MAPPER_DEFAULTS, levels: { coarse: p.mapper.coarse, medium: p.mapper.medium, fine: p.mapper.fine }, step: p.mapper.step };
+    const ms = { ...MAPPER_DEFAULTS, levels: { coarse: p.mapper.coarse, medium: p.mapper.medium, fine: p.mapper.fine }, step: p.mapper.step, pixel_norm: p.mapper.pixel_norm };
     const trainW = invert(world, world.trainImages(p.train_images));
-    const text = world.clip.textEmbed([prompt.text, prompt.sourceText]);
-    const [target, source] = tf.unstack(text);
-    const direction = tf.div(tf.sub(target, source), tf.norm(tf.sub(target, source)));
     const unit = (e: tf.Tensor) => tf.div(e, tf.norm(e, 2, -1, true));
+    const text = unit(world.clip.textEmbed([prompt.text, prompt.sourceText]));
+    const [target, source] = tf.unstack(text);
+    const direction = unit(tf.sub(target, source));
     const mapper = createMapper(world, ms, streamRng(ctx.seed, 'mapper-init').int(2 ** 31));
     const t0 = performance.now();
     await trainMapper(

@@ -30,8 +30,8 @@ async function measure(file: string, m: number): Promise<Measured> {
   const t0 = performance.now();
   const args = ['run', file, '--store', store, '--no-report', '--set', `method.params.prompt=${prompt}`, '--set', `method.params.eval_images=${m}`];
   const method = file.includes('sdedit') ? 'sdedit' : 'sdd';
-  // A cache per run: a second SDD run would otherwise reuse the first one's HQS scan and
-  // measure a τ_train without it.
+  // A cache per run, so every SDD run computes its own scan here (a cache hit would be charged
+  // the original scan's time anyway, but this bench measures the scan afresh at each m).
   const r = await execa(process.execPath, [bin, ...args], { reject: false, all: true, env: { SDD_CACHE: join(store, `cache-${method}-${m}`) } });
   if (r.exitCode !== 0) throw new Error(`${file} m=${m} failed:\n${String(r.all).slice(-2000)}`);
   const ls = await execa(process.execPath, [bin, 'ls', '--json', '--store', store]);

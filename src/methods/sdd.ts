@@ -14,9 +14,9 @@ import { loadWorld } from '../world/registry.js';
 import type { EditPromptSpec, World } from '../world/types.js';
 import { GUIDANCE_DEFAULTS, type GuidancePrompt } from '../sdd/guidance.js';
 import { MAPPER_DEFAULTS, applyMapper } from '../sdd/mapper.js';
-import { hqsScan, scanTimesteps, selectTimesteps, type HqsScan, type Selection } from '../sdd/hqs.js';
+import { hqsScan, readHqs, scanTimesteps, selectTimesteps, type HqsReading, type HqsScan, type Selection } from '../sdd/hqs.js';
 import { createMapper, distill, editLatents } from '../sdd/distill.js';
-import { cachedHqs } from '../sdd/hqs_cache.js';
+import { cachedHqs, type CachedScan } from '../sdd/hqs_cache.js';
 import type { Method, MethodContext, ResultValue } from './types.js';
 
 const guidance = z.strictObject({
@@ -46,6 +46,10 @@ export const sddParams = z.strictObject({
       step: z.number().positive().default(MAPPER_DEFAULTS.step).describe("w' = w + step·M(w)"),
       layers: z.number().int().positive().default(MAPPER_DEFAULTS.layers),
       lr_mul: z.number().positive().default(MAPPER_DEFAULTS.lr_mul),
+      pixel_norm: z
+        .enum(['across_levels', 'per_level'])
+        .default(MAPPER_DEFAULTS.pixel_norm)
+        .describe("PixelNorm axis: across the group's levels per feature (released code) or each level's vector (method version 1)"),
     })
     .prefault({}),
   selection: z
@@ -57,11 +61,16 @@ export const sddParams = z.strictObject({
     .prefault({}),
   hqs: z
     .strictObject({
-      images: z.number().int().positive().default(32).describe('K images averaged per timestep'),
+      images: z.number().int().positive().default(32).describe('K images averaged per timestep (released code: 200)'),
       from: z.number().int().min(0).default(50),
       to: z.number().int().max(999).default(950),
       stride: z.number().int().positive().default(50),
-      form: z.enum(['paper', 'code']).default('paper'),
+      form: z
+        .enum(['released', 'eq11-12'], { error: "expected 'released' or 'eq11-12' (the [-1, 1] / [0, 1] choice is hqs.scale: paper | code)" })
+        .default('released')
+        .describe('released: average N, H over images, then normalise over t, spatial softmax of the channel mean; eq11-12: per-image normalisation, softmax over H·W·C'),
+      scale: z.enum(['paper', 'code']).default('paper').describe('paper: N̄ − H̄ ∈ [−1, 1]; code: (N̄ + 1 − H̄)/2 ∈ [0, 1]'),
+      top_k_per: z.enum(['image', 'batch']).default('image').describe('guidance top-k in the scan: per image (released scan) or over the K images'),
       mapper_step: z.number().default(0.1).describe('scan images are G(w + step·M(w)) with an untrained mapper'),
     })
     .prefault({}),
@@ -73,7 +82,8 @@ export type SddParams = z.infer<typeof sddParams>;
 
 
 function mapperSettings(p: SddParams) {
-  return { levels: { coarse: p.mapper.coarse, medium: p.mapper.medium, fine: p.mapper.fine }, step: p.mapper.step, layers: p.mapper.layers, lr_mul: p.mapper.lr_mul };
+  const { coarse, medium, fine, step, layers, lr_mul, pixel_norm } = p.mapper;
+  return { levels: { coarse, medium, fine }, pixel_norm, step, layers, lr_mul };
 }
 
 /** The guidance texts of an edit prompt under the run's settings. */
@@ -81,29 +91,43 @@ export function guidancePrompt(p: SddParams, prompt: EditPromptSpec): GuidancePr
   return { text: prompt.text, negative: p.guidance.negative === 'source' ? prompt.sourceText : '' };
 }
 
+/**
+ * What an HQS scan depends on: its cache key. The form and scaling are left out on purpose: they
+ * are readings of the same per-image statistics, so every form shares one scan.
+ */
+export function hqsKey(world: World, p: SddParams, seed: number, prompt: GuidancePrompt, k: number): Record<string, unknown> {
+  const { images: _k, form: _f, scale: _s, ...scan } = p.hqs;
+  return { world: world.fingerprint, prompt, seed, images: k, train_images: p.train_images, scan, guidance: p.guidance, mapper: p.mapper, vae_sample: p.vae_sample };
+}
+
 /** The HQS scan on K training latents with an untrained mapper (seeded), cached across runs. */
-export function runHqs(world: World, p: SddParams, seed: number, trainW: tf.Tensor3D, prompt: GuidancePrompt, onStep?: (i: number, total: number) => void): HqsScan {
+export async function runHqs(world: World, p: SddParams, seed: number, trainW: tf.Tensor3D, prompt: GuidancePrompt, onStep?: (i: number, total: number) => void): Promise<CachedScan> {
   const timesteps = scanTimesteps(p.hqs.from, p.hqs.to, p.hqs.stride);
-  const key = { world: world.fingerprint, prompt, timesteps, seed, hqs: p.hqs, guidance: p.guidance, mapper: p.mapper, vae_sample: false };
-  return cachedHqs(key, () => {
+  const k = Math.min(p.hqs.images, trainW.shape[0]);
+  return cachedHqs(hqsKey(world, p, seed, prompt, k), async () => {
     const rng = streamRng(seed, 'hqs');
-    const k = Math.min(p.hqs.images, trainW.shape[0]);
     const untrained = createMapper(world, mapperSettings(p), rng.int(2 ** 31));
     const images = tf.tidy(() => world.style.generate(applyMapper(untrained, tf.slice(trainW, [0, 0, 0], [k, -1, -1]) as tf.Tensor3D, world.style, { ...mapperSettings(p), step: p.hqs.mapper_step })));
     untrained.dispose();
     try {
-      return hqsScan(world, images, prompt, timesteps, p.guidance, p.hqs.form, rng, (i) => onStep?.(i, timesteps.length));
+      const settings = { guidance: p.guidance, vaeSample: p.vae_sample, topKPer: p.hqs.top_k_per };
+      return await hqsScan(world, images, prompt, timesteps, settings, rng, (i) => onStep?.(i, timesteps.length));
     } finally {
       images.dispose();
     }
   });
 }
 
+/** The curve a run selects with: its form and scaling read from the scan. */
+export function hqsOf(p: SddParams, scan: HqsScan): HqsReading {
+  return readHqs(scan.stats, p.hqs.form, p.hqs.scale);
+}
+
 function selectionFor(p: SddParams, scan: HqsScan | null): Selection {
   if (p.selection.strategy === 'threshold' && p.selection.xi === undefined) throw new UserError('method.params.selection.xi: required for strategy threshold');
   if (!scan) return selectTimesteps([], [], { strategy: 'random', range: p.selection.range });
   try {
-    return selectTimesteps(scan.timesteps, scan.hqs, p.selection);
+    return selectTimesteps(scan.timesteps, hqsOf(p, scan).hqs, p.selection);
   } catch (e) {
     throw new UserError(`method.params.selection.xi: ${(e as Error).message}`);
   }
@@ -114,14 +138,16 @@ function saveArtifacts(ctx: MethodContext<SddParams>, mapper: ReturnType<typeof 
   for (const [name, v] of mapper.vars) t.set(name, f32(v.shape, (v.dataSync() as Float32Array).slice()));
   writeSafetensors(ctx.artifactPath('mapper.safetensors'), t, { method: 'sdd' });
   if (scan) {
-    const rows = scan.timesteps.map((ts, i) => `${ts},${scan.N[i]},${scan.H[i]},${scan.hqs[i]}`);
-    writeFileAtomic(ctx.artifactPath('hqs.csv'), `t,N,H,hqs_${scan.form}\n${rows.join('\n')}\n`);
+    const r = hqsOf(ctx.params, scan);
+    const rows = scan.timesteps.map((ts, i) => `${ts},${r.N[i]},${r.H[i]},${r.hqs[i]}`);
+    writeFileAtomic(ctx.artifactPath('hqs.csv'), `t,N,H,hqs_${r.form}_${r.scale}\n${rows.join('\n')}\n`);
   }
 }
 
 export const sdd: Method<SddParams> = {
   name: 'sdd',
-  version: 1,
+  // v2: PixelNorm across the group's levels (released code), HQS forms, τ_train charged for cached scans.
+  version: 2,
   description: 'Selective Diffusion Distillation: HQS timestep selection + latent-mapper distillation (ICCV 2023).',
   params: sddParams,
   idNeutral: { 'guidance.negative': 'empty' },
@@ -132,15 +158,21 @@ export const sdd: Method<SddParams> = {
     const guide = guidancePrompt(p, prompt);
     const ms = mapperSettings(p);
     const trainW = invert(world, world.trainImages(p.train_images));
-    const tTrain0 = performance.now();
-    const scan = p.selection.strategy === 'random' ? null : runHqs(world, p, ctx.seed, trainW, guide, (i, n) => ctx.progress(i, n, 'hqs scan'));
-    const hqsSeconds = (performance.now() - tTrain0) / 1000;
+    // τ_train is charged the scan's measured time even when a sibling run computed it (a cache
+    // hit carries the original's seconds), so Eq. 13–15 do not depend on run order.
+    const hqs = p.selection.strategy === 'random' ? null : await runHqs(world, p, ctx.seed, trainW, guide, (i, n) => ctx.progress(i, n, 'hqs scan'));
+    const scan = hqs?.scan ?? null;
+    const hqsSeconds = scan?.seconds ?? 0;
+    if (hqs?.cached) ctx.log(`hqs scan: cache hit, charged its measured ${hqsSeconds.toFixed(1)} s`);
     const selection = selectionFor(p, scan);
     ctx.log(`S (${selection.strategy}): ${selection.size} timesteps${selection.size <= 20 ? ` [${selection.timesteps.join(', ')}]` : ''}, mean HQS ${selection.mean_hqs?.toFixed(3) ?? 'n/a'}`);
     const mapper = createMapper(world, ms, streamRng(ctx.seed, 'mapper-init').int(2 ** 31));
     const saved = ctx.checkpoint.load();
     const resume = saved ? { step: saved.step, tensors: saved.tensors, adamStep: Number(saved.state.adam_step ?? 0) } : null;
     if (resume) ctx.log(`resuming at iteration ${resume.step}`);
+    // Distillation time spent before a kill is carried in the checkpoint: a resumed run's τ_train
+    // counts every iteration once, like an uninterrupted run's.
+    const before = resume ? Number(saved?.state.distill_s ?? 0) : 0;
     const t1 = performance.now();
     await distill(world, mapper, trainW, guide, selection.timesteps, { ...p, mapper: ms }, (step) => streamRng(ctx.seed, `step${step}`), {
       resume,
@@ -153,14 +185,14 @@ export const sdd: Method<SddParams> = {
       checkpoint: (st) => {
         const tensors = new Map<string, { values: Float32Array; shape: number[] }>();
         for (const [k, v] of st.tensors) tensors.set(k, { values: v, shape: [v.length] });
-        ctx.checkpoint.save(st.step, tensors, { adam_step: st.adamStep });
+        ctx.checkpoint.save(st.step, tensors, { adam_step: st.adamStep, distill_s: before + (performance.now() - t1) / 1000 });
       },
     });
-    const distillSeconds = (performance.now() - t1) / 1000;
+    const distillSeconds = before + (performance.now() - t1) / 1000;
     // Random selection needs no scan to train, but Table 3 compares the mean HQS of every S: scan
     // after training (outside τ_train; usually a cache hit from a sibling run) and average the
     // curve over the range — its 50-step grid standing in for the uniform t.
-    const reported = scan ?? runHqs(world, p, ctx.seed, trainW, guide, (i, n) => ctx.progress(i, n, 'hqs scan (report only)'));
+    const reported = scan ?? (await runHqs(world, p, ctx.seed, trainW, guide, (i, n) => ctx.progress(i, n, 'hqs scan (report only)'))).scan;
     const meanHqs = selectionFor(p, reported).mean_hqs;
     trainW.dispose();
     // Evaluation on m test images showing the source value, inverted once (as the paper's W+ codes
@@ -174,9 +206,10 @@ export const sdd: Method<SddParams> = {
     const result: Record<string, ResultValue> = {
       ...editResult(ctx, world, prompt, originals, edited, { tau_train_s: hqsSeconds + distillSeconds, tau_infer_s: tauInfer }),
       hqs_s: hqsSeconds,
+      hqs_cached: hqs?.cached ?? false,
       distill_s: distillSeconds,
       selection: { strategy: selection.strategy, size: selection.size, mean_hqs: meanHqs, timesteps: selection.size <= 50 ? selection.timesteps : [] },
-      hqs_curve: { t: reported.timesteps, hqs: reported.hqs, form: reported.form },
+      hqs_curve: { t: reported.timesteps, hqs: hqsOf(p, reported).hqs, form: p.hqs.form, scale: p.hqs.scale },
     };
     return result;
   },

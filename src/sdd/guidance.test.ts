@@ -5,13 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { PROJECT_ROOT } from '../runs/env.js';
 import { initBackend } from '../backend/index.js';
 import { alphasCumprod, SD_SCHEDULE } from '../diffusion/schedulers/schedule.js';
 import { Params } from '../nn/params.js';
 import type { DiffusionModels } from '../world/types.js';
 import { GUIDANCE_DEFAULTS, guidanceCondition, sdsGradient, sdsInjection, sdsSurrogate, topKMagnitude } from './guidance.js';
-import { applyMapper, equalLinear, levelsMapper, MAPPER_DEFAULTS } from './mapper.js';
+import { applyMapper, equalLinear, levelsMapper, MAPPER_DEFAULTS, pixelNorm } from './mapper.js';
 
 await initBackend('wasm');
 
@@ -86,6 +89,26 @@ test('top-k keeps exactly the k largest magnitudes across the batch', () => {
   const g = tf.tensor4d([0.1, -5, 3, 0.2, -0.3, 4, -2, 1], [2, 2, 2, 1]);
   assert.deepEqual([...topKMagnitude(g, 3).dataSync()].map((v) => v + 0), [0, -5, 3, 0, 0, 4, 0, 0]); // + 0: −0 → 0
   assert.deepEqual([...topKMagnitude(g, 100).dataSync()], [...g.dataSync()]);
+});
+
+test('top-k per image keeps the k largest magnitudes of each image', () => {
+  const g = tf.tensor4d([0.1, -5, 3, 0.2, -0.3, 4, -2, 1], [2, 2, 2, 1]);
+  assert.deepEqual([...topKMagnitude(g, 2, true).dataSync()].map((v) => v + 0), [0, -5, 3, 0, 0, 4, -2, 0]);
+});
+
+test('PixelNorm across the group\'s levels (released LevelsMapper) and per level match NumPy (abs. 1e-5); the mapper uses the chosen axis', () => {
+  const fx = JSON.parse(readFileSync(join(PROJECT_ROOT, 'test/fixtures/sdd/pixelnorm.json'), 'utf-8')) as { shape: [number, number, number]; x: number[]; across_levels: number[]; per_level: number[] };
+  const x = tf.tensor3d(fx.x, fx.shape);
+  const across = pixelNorm(x, 1).dataSync();
+  const per = pixelNorm(x, -1).dataSync();
+  fx.across_levels.forEach((v, i) => assert.ok(Math.abs(across[i] - v) < 1e-5, `across[${i}] ${across[i]} vs ${v}`));
+  fx.per_level.forEach((v, i) => assert.ok(Math.abs(per[i] - v) < 1e-5, `per[${i}] ${per[i]} vs ${v}`));
+  // The two axes give different mapper outputs for the same weights (a no-op switch would not).
+  const style = { groups: { coarse: [0, 0], medium: [0, 3], fine: [3, 3] } as Record<'coarse' | 'medium' | 'fine', [number, number]> };
+  const run = (axis: 'across_levels' | 'per_level') => levelsMapper(new Params(3), x, style, { ...MAPPER_DEFAULTS, levels: { coarse: false, medium: true, fine: false }, pixel_norm: axis }).dataSync();
+  const [a, b] = [run('across_levels'), run('per_level')];
+  assert.ok(a.some((v, i) => Math.abs(v - b[i]) > 1e-3), 'axes differ');
+  assert.equal(MAPPER_DEFAULTS.pixel_norm, 'across_levels');
 });
 
 test('EqualLinear: raw weights ~ N(0, 1/lr_mul²), effective weights scaled by lr_mul/√in; fused leaky ReLU ×√2', () => {

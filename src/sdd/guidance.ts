@@ -19,6 +19,8 @@ export interface GuidanceSettings {
   noise: 'random' | 'zero';
   /** Keep the k largest |g| across the batch (the code's "clip_grad"); null keeps all. */
   top_k: number | null;
+  /** Apply top-k to each image separately (the HQS scan, whose released form sees one image at a time). */
+  top_k_per_image?: boolean;
 }
 
 export const GUIDANCE_DEFAULTS: GuidanceSettings = { guidance_scale: 100, weighting: 'one_minus_alpha', noise: 'random', top_k: null };
@@ -49,13 +51,17 @@ export function guidanceCondition(diffusion: DiffusionModels, prompt: GuidancePr
   return { context: tf.tensor3d(c.context, [2 * b, c.tokens, c.dim]), mask: tf.tensor2d(c.mask, [2 * b, c.tokens]) };
 }
 
-/** Zeroes all but the k largest magnitudes of g (over every element of the batch). */
-export function topKMagnitude(g: tf.Tensor, k: number): tf.Tensor {
+/**
+ * Zeroes all but the k largest magnitudes of g: over every element of the batch, or with
+ * `perImage` over each image's elements separately.
+ */
+export function topKMagnitude(g: tf.Tensor, k: number, perImage = false): tf.Tensor {
   return tf.tidy(() => {
-    const flat = tf.reshape(tf.abs(g), [-1]);
-    if (k >= flat.size) return g.clone();
-    const kth = tf.slice(tf.topk(flat, k).values, [k - 1], [1]);
-    return tf.mul(g, tf.cast(tf.greaterEqual(tf.abs(g), kth), 'float32'));
+    const rows = perImage ? g.shape[0] : 1;
+    const flat = tf.reshape(tf.abs(g), [rows, -1]) as tf.Tensor2D;
+    if (k >= flat.shape[1]) return g.clone();
+    const kth = tf.slice(tf.topk(flat, k).values, [0, k - 1], [rows, 1]);
+    return tf.reshape(tf.mul(tf.reshape(g, [rows, -1]), tf.cast(tf.greaterEqual(flat, kth), 'float32')), g.shape);
   });
 }
 
@@ -70,7 +76,7 @@ export function sdsGradient(diffusion: DiffusionModels, z: tf.Tensor4D, t: numbe
     const [u, c] = tf.split(out, 2);
     const guided = tf.add(u, tf.mul(tf.sub(c, u), s.guidance_scale));
     const g = tf.mul(tf.sub(guided, eps), weight(s.weighting, a)) as tf.Tensor4D;
-    return (s.top_k ? topKMagnitude(g, s.top_k) : g) as tf.Tensor4D;
+    return (s.top_k ? topKMagnitude(g, s.top_k, s.top_k_per_image) : g) as tf.Tensor4D;
   });
 }
 

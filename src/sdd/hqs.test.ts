@@ -4,15 +4,18 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../runs/env.js';
-import { gradientStats, hqsCurve, scanTimesteps, selectTimesteps } from './hqs.js';
+import { gradientStats, hqsCurve, readHqs, scanTimesteps, selectTimesteps, type ScanStats } from './hqs.js';
 
 const fx = JSON.parse(readFileSync(join(PROJECT_ROOT, 'test/fixtures/sdd/hqs.json'), 'utf-8')) as {
   shape: number[];
   d: number[];
   N: number[];
   H: number[];
+  H_full: number[];
   paper: number[];
   code: number[];
+  eq_paper: number[];
+  eq_code: number[];
 };
 
 const close = (a: number, b: number, tol: number) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
@@ -41,6 +44,28 @@ test('N, H and both HQS forms match the NumPy reference (rel. 1e-9)', () => {
   const p = hqsCurve(N, E, 'paper');
   const c = hqsCurve(N, E, 'code');
   p.forEach((v, i) => assert.ok(Math.abs(c[i] - (v + 1) / 2) < 1e-12));
+});
+
+test('both HQS forms (released, eq11-12) × both scalings read from per-image statistics match NumPy (rel. 1e-9)', () => {
+  const [T, K, H, W, C] = fx.shape;
+  const per = H * W * C;
+  const stats: ScanStats = { N: [], H: [], H_full: [] };
+  for (let t = 0; t < T; t++) {
+    const s = Array.from({ length: K }, (_, k) => gradientStats(fx.d.slice((t * K + k) * per, (t * K + k + 1) * per), H, W, C));
+    stats.N.push(s.map((x) => x.N));
+    stats.H.push(s.map((x) => x.H));
+    stats.H_full.push(s.map((x) => x.H_full));
+  }
+  const want: Record<string, number[]> = { 'released/paper': fx.paper, 'released/code': fx.code, 'eq11-12/paper': fx.eq_paper, 'eq11-12/code': fx.eq_code };
+  for (const [name, ref] of Object.entries(want)) {
+    const [form, scale] = name.split('/') as ['released' | 'eq11-12', 'paper' | 'code'];
+    const r = readHqs(stats, form, scale);
+    ref.forEach((v, i) => assert.ok(close(r.hqs[i], v, 1e-9), `${name}[${i}] ${r.hqs[i]} vs ${v}`));
+  }
+  const eq = readHqs(stats, 'eq11-12', 'paper');
+  eq.H.forEach((v, i) => assert.ok(close(v, fx.H_full[i], 1e-9), `H_full[${i}]`));
+  // The forms are not the same curve on this data (a switch that changed nothing would pass otherwise).
+  assert.ok(fx.paper.some((v, i) => Math.abs(v - fx.eq_paper[i]) > 0.01));
 });
 
 test('selection: threshold, largest and random; |S| and mean HQS reported; empty S is an error', () => {

@@ -1,10 +1,15 @@
 /**
- * Hybrid Quality Score (Eq. 8–12) and timestep selection. For each scanned t, over K images:
+ * Hybrid Quality Score (Eq. 8–12) and timestep selection. For each scanned t and each of K images:
  *   d_t = ∂/∂x of the guidance at the generator's output pixels x,
- *   N_t = mean |d_t|                                    (gradient strength)
- *   H_t = entropy of softmax over H·W of mean_c |d_t|   (how spread out the gradient is)
- * averaged over images, min–max normalised across the scanned t, and combined as
- *   paper: HQS_t = N̄_t − H̄_t ∈ [−1, 1];   code: (N̄_t + 1 − H̄_t)/2 ∈ [0, 1] (same ordering).
+ *   N_t = mean |d_t|                       (gradient strength; Eq. 10's sum up to a constant)
+ *   H_t = entropy of a softmax of |d_t|    (how spread out the gradient is)
+ * Two forms, both kept per image by the scan so either can be read from one (cached) scan:
+ *   released — the authors' code: softmax over the H·W positions of the channel mean of |d_t|;
+ *              N and H averaged over images first, then min–max normalised across the scanned t.
+ *   eq11-12  — the paper read literally: softmax over all H·W·C elements; each image's N and H
+ *              curves min–max normalised over t, the per-image HQS then averaged over images.
+ * Two scalings (a separate switch; same ordering within a form):
+ *   paper: N̄ − H̄ ∈ [−1, 1];   code: (N̄ + 1 − H̄)/2 ∈ [0, 1], so ξ_code = (ξ_paper + 1)/2.
  * Selection: S = {t : HQS_t > ξ} ("threshold"), S = argmax ("largest"), or t uniform over a
  * range ("random"). Training then draws t uniformly from S at every iteration.
  */
@@ -13,28 +18,39 @@ import type { Rng } from '../util/rng.js';
 import type { World } from '../world/types.js';
 import { guidanceCondition, sdsInjection, type GuidancePrompt, type GuidanceSettings } from './guidance.js';
 
-export type HqsForm = 'paper' | 'code';
+export type HqsForm = 'released' | 'eq11-12';
+export type HqsScale = 'paper' | 'code';
 
-/** N and H of one gradient image d [h, w, c] (row-major HWC). */
-export function gradientStats(d: ArrayLike<number>, h: number, w: number, c: number): { N: number; H: number } {
-  let sum = 0;
+/** N and both entropies of one gradient image d [h, w, c] (row-major HWC). */
+export function gradientStats(d: ArrayLike<number>, h: number, w: number, c: number): { N: number; H: number; H_full: number } {
   const m = new Float64Array(h * w);
+  const all = new Float64Array(h * w * c);
+  let sum = 0;
   for (let p = 0; p < h * w; p++) {
     let s = 0;
-    for (let k = 0; k < c; k++) s += Math.abs(d[p * c + k]);
+    for (let k = 0; k < c; k++) {
+      const v = Math.abs(d[p * c + k]);
+      all[p * c + k] = v;
+      s += v;
+    }
     sum += s;
     m[p] = s / c;
   }
+  return { N: sum / (h * w * c), H: softmaxEntropy(m), H_full: softmaxEntropy(all) };
+}
+
+/** Entropy of softmax(v), shifted by the maximum for stability. */
+function softmaxEntropy(v: Float64Array): number {
   let max = -Infinity;
-  for (const v of m) max = Math.max(max, v);
+  for (const x of v) max = Math.max(max, x);
   let z = 0;
-  for (const v of m) z += Math.exp(v - max);
+  for (const x of v) z += Math.exp(x - max);
   let H = 0;
-  for (const v of m) {
-    const q = Math.exp(v - max) / z;
+  for (const x of v) {
+    const q = Math.exp(x - max) / z;
     if (q > 0) H -= q * Math.log(q);
   }
-  return { N: sum / (h * w * c), H };
+  return H;
 }
 
 /** Min–max normalisation to [0, 1] over the scanned t (Eq. 11–12). */
@@ -45,18 +61,56 @@ export function minMax(v: number[]): number[] {
   return v.map((x) => (hi > lo ? (x - lo) / (hi - lo) : 0));
 }
 
-/** HQS per scanned t from the image-averaged N̄_t and H̄_t. */
-export function hqsCurve(N: number[], H: number[], form: HqsForm): number[] {
+const combine = (n: number, h: number, scale: HqsScale) => (scale === 'paper' ? n - h : (n + 1 - h) / 2);
+
+/** HQS per scanned t from the image-averaged N̄_t and H̄_t (the released code's order). */
+export function hqsCurve(N: number[], H: number[], scale: HqsScale): number[] {
   const n = minMax(N);
   const h = minMax(H);
-  return n.map((x, i) => (form === 'paper' ? x - h[i] : (x + 1 - h[i]) / 2));
+  return n.map((x, i) => combine(x, h[i], scale));
+}
+
+/** Per-image statistics of a scan: [t][image]. */
+export interface ScanStats {
+  N: number[][];
+  /** Entropy of the spatial softmax of the channel mean (released). */
+  H: number[][];
+  /** Entropy of the softmax over every element (Eq. 9 read literally). */
+  H_full: number[][];
+}
+
+export interface HqsReading {
+  form: HqsForm;
+  scale: HqsScale;
+  /** Image-averaged N_t and H_t (H of the form's softmax), before normalisation. */
+  N: number[];
+  H: number[];
+  hqs: number[];
+}
+
+const avg = (rows: number[][]) => rows.map((r) => r.reduce((a, b) => a + b, 0) / r.length);
+
+/** The HQS curve of a scan in a given form and scaling. */
+export function readHqs(stats: ScanStats, form: HqsForm, scale: HqsScale): HqsReading {
+  const H = form === 'released' ? stats.H : stats.H_full;
+  const N = avg(stats.N);
+  const Hm = avg(H);
+  if (form === 'released') return { form, scale, N, H: Hm, hqs: hqsCurve(N, Hm, scale) };
+  const k = stats.N[0]?.length ?? 0;
+  const perImage = Array.from({ length: k }, (_, i) => {
+    const n = minMax(stats.N.map((row) => row[i]));
+    const h = minMax(H.map((row) => row[i]));
+    return n.map((x, t) => combine(x, h[t], scale));
+  });
+  const hqs = stats.N.map((_, t) => perImage.reduce((a, img) => a + img[t], 0) / k);
+  return { form, scale, N, H: Hm, hqs };
 }
 
 export type SelectionStrategy = 'random' | 'threshold' | 'largest';
 
 export interface SelectionSettings {
   strategy: SelectionStrategy;
-  /** Threshold ξ, in the same form as the curve. */
+  /** Threshold ξ, in the same form and scaling as the curve. */
   xi?: number;
   /** Range for "random" (inclusive). */
   range?: [number, number];
@@ -89,45 +143,54 @@ export function selectTimesteps(timesteps: number[], hqs: number[], s: Selection
 
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 
+/** A scan: per-image statistics for every scanned t, from which any form/scaling is read. */
 export interface HqsScan {
   timesteps: number[];
-  N: number[];
-  H: number[];
-  hqs: number[];
-  form: HqsForm;
+  stats: ScanStats;
   images: number;
+  /** Wall time of the scan when it was computed (a cache hit reports the original's). */
+  seconds: number;
+}
+
+export interface ScanSettings {
+  guidance: GuidanceSettings;
+  /** Diffusion latents as a posterior sample (the released scan's .sample()) or the mean. */
+  vaeSample: boolean;
+  /** Top-k sparsification per image (the released scan feeds images one at a time) or over all K. */
+  topKPer: 'image' | 'batch';
 }
 
 /**
  * Scans `timesteps` on images x (the generator's output for the K latents, made by the caller:
- * the code uses G(w + 0.1·M(w)) with an untrained mapper). One noise draw per (image, t).
+ * the code uses G(w + 0.1·M(w)) with an untrained mapper). One noise draw (and one VAE posterior
+ * draw) per (image, t). Reads the gradients back asynchronously, once per t.
  */
-export function hqsScan(world: World, images: tf.Tensor4D, prompt: GuidancePrompt, timesteps: number[], guidance: GuidanceSettings, form: HqsForm, rng: Rng, onStep?: (i: number) => void): HqsScan {
+export async function hqsScan(world: World, images: tf.Tensor4D, prompt: GuidancePrompt, timesteps: number[], s: ScanSettings, rng: Rng, onStep?: (i: number) => void): Promise<HqsScan> {
+  const t0 = performance.now();
   const [k, h, w, c] = images.shape;
   const cond = guidanceCondition(world.diffusion, prompt, k);
-  const N: number[] = [];
-  const H: number[] = [];
+  const stats: ScanStats = { N: [], H: [], H_full: [] };
+  const guidance = { ...s.guidance, top_k_per_image: s.topKPer === 'image' };
   try {
-    timesteps.forEach((t, i) => {
-      const noise = tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', rng.int(2 ** 31)) as tf.Tensor4D;
-      const d = tf.grad((x: tf.Tensor) => sdsInjection(world.diffusion, t, cond, noise, guidance)(world.diffusion.encode(x as tf.Tensor4D)))(images);
-      const values = d.dataSync();
-      tf.dispose([d, noise]);
-      let n = 0;
-      let e = 0;
-      for (let j = 0; j < k; j++) {
-        const st = gradientStats(values.subarray(j * h * w * c, (j + 1) * h * w * c), h, w, c);
-        n += st.N / k;
-        e += st.H / k;
-      }
-      N.push(n);
-      H.push(e);
+    for (const [i, t] of timesteps.entries()) {
+      const seeds = [rng.int(2 ** 31), rng.int(2 ** 31)];
+      const d = tf.tidy(() => {
+        const noise = tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', seeds[0]) as tf.Tensor4D;
+        const vaeNoise = s.vaeSample ? (tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', seeds[1]) as tf.Tensor4D) : undefined;
+        return tf.grad((x: tf.Tensor) => sdsInjection(world.diffusion, t, cond, noise, guidance)(world.diffusion.encode(x as tf.Tensor4D, vaeNoise)))(images);
+      });
+      const values = (await d.data()) as Float32Array;
+      d.dispose();
+      const per = Array.from({ length: k }, (_, j) => gradientStats(values.subarray(j * h * w * c, (j + 1) * h * w * c), h, w, c));
+      stats.N.push(per.map((x) => x.N));
+      stats.H.push(per.map((x) => x.H));
+      stats.H_full.push(per.map((x) => x.H_full));
       onStep?.(i + 1);
-    });
+    }
   } finally {
     tf.dispose([cond.context, cond.mask]);
   }
-  return { timesteps, N, H, hqs: hqsCurve(N, H, form), form, images: k };
+  return { timesteps, stats, images: k, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** 50, 100, …, 950 (the code's default scan; 19 timesteps). */

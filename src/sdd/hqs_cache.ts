@@ -1,7 +1,9 @@
 /**
  * HQS scans are deterministic given (models, prompt, settings, seed) and cost more than a short
  * distillation: they are cached under .cache/hqs/<key>.json (atomic writes; a torn or stale file
- * is recomputed), so an ablation's strategies share one scan.
+ * is recomputed), so an ablation's strategies share one scan. Sharing must not make τ_train depend
+ * on run order: a hit returns the original scan's measured time with it, and the run is charged
+ * that time (marked cached). The key is everything the scan depends on, including HQS_CODE_VERSION.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,20 +12,37 @@ import { writeJsonAtomic } from '../util/atomic.js';
 import { canonicalJson, sha256 } from '../util/hash.js';
 import type { HqsScan } from './hqs.js';
 
-const DIR = join(process.env.SDD_CACHE ?? join(PROJECT_ROOT, '.cache'), 'hqs');
+/** Bump when the scan's computation changes (v2: per-image statistics, VAE sample, per-image top-k). */
+export const HQS_CODE_VERSION = 2;
 
-export function cachedHqs(key: unknown, compute: () => HqsScan): HqsScan {
-  const file = join(DIR, `${sha256(canonicalJson(key)).slice(0, 16)}.json`);
+export interface CachedScan {
+  scan: HqsScan;
+  /** True when the scan came from the cache (its `seconds` are the original computation's). */
+  cached: boolean;
+}
+
+function cacheDir(): string {
+  return join(process.env.SDD_CACHE ?? join(PROJECT_ROOT, '.cache'), 'hqs');
+}
+
+export function hqsCacheFile(key: unknown, code = HQS_CODE_VERSION): string {
+  return join(cacheDir(), `${sha256(canonicalJson({ code, key })).slice(0, 16)}.json`);
+}
+
+/** The scan for `key`, from the cache or computed (and stored). `code` is for tests. */
+export async function cachedHqs(key: unknown, compute: () => Promise<HqsScan>, code = HQS_CODE_VERSION): Promise<CachedScan> {
+  const file = hqsCacheFile(key, code);
+  const full = { code, key };
   if (existsSync(file)) {
     try {
       const hit = JSON.parse(readFileSync(file, 'utf-8')) as { key: unknown; scan: HqsScan };
-      if (canonicalJson(hit.key) === canonicalJson(key)) return hit.scan;
+      if (canonicalJson(hit.key) === canonicalJson(full) && Number.isFinite(hit.scan?.seconds)) return { scan: hit.scan, cached: true };
     } catch {
       // unreadable: recompute below
     }
   }
-  const scan = compute();
-  mkdirSync(DIR, { recursive: true });
-  writeJsonAtomic(file, { key, scan });
-  return scan;
+  const scan = await compute();
+  mkdirSync(cacheDir(), { recursive: true });
+  writeJsonAtomic(file, { key: full, scan });
+  return { scan, cached: false };
 }

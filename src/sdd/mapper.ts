@@ -5,22 +5,31 @@
  * EqualLinear stores weights as N(0, 1)/lr_mul and scales them by lr_mul/√in at run time, biases
  * start at 0 and are scaled by lr_mul: the learning rate a raw-weight optimizer sees is damped.
  * The edit is w' = w + step·M(w) (step 0.1 in the paper's code).
+ *
+ * PixelNorm's axis: the released code (StyleCLIP's mapper, which SDD reuses) feeds the group's
+ * [B, n, dim] slice to PixelNorm(dim=1), i.e. it normalises each feature across the group's n
+ * levels ('across_levels', the default). 'per_level' normalises each level's dim-vector (what
+ * StyleGAN's own mapping network does, and what this code did before method version 2).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../nn/params.js';
 import type { LevelGroup, StyleModels } from '../world/types.js';
 
+export type PixelNormAxis = 'across_levels' | 'per_level';
+
 export interface MapperSettings {
   levels: Record<LevelGroup, boolean>;
+  pixel_norm: PixelNormAxis;
   layers: number;
   lr_mul: number;
   step: number;
 }
 
-export const MAPPER_DEFAULTS: MapperSettings = { levels: { coarse: false, medium: true, fine: true }, layers: 4, lr_mul: 0.01, step: 0.1 };
+export const MAPPER_DEFAULTS: MapperSettings = { levels: { coarse: false, medium: true, fine: true }, pixel_norm: 'across_levels', layers: 4, lr_mul: 0.01, step: 0.1 };
 
-export function pixelNorm(x: tf.Tensor): tf.Tensor {
-  return tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), 1e-8)));
+/** x / √(mean(x², axis) + 1e-8). */
+export function pixelNorm(x: tf.Tensor, axis = -1): tf.Tensor {
+  return tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), axis, true), 1e-8)));
 }
 
 export function equalLinear(p: Params, name: string, x: tf.Tensor2D, out: number, lrMul: number): tf.Tensor2D {
@@ -41,7 +50,9 @@ export function levelsMapper(p: Params, wplus: tf.Tensor3D, style: Pick<StyleMod
       const [from, to] = style.groups[g];
       const n = to - from;
       if (!s.levels[g]) return tf.zeros([b, n, dim]);
-      let h = pixelNorm(tf.reshape(tf.slice(wplus, [0, from, 0], [b, n, dim]), [b * n, dim])) as tf.Tensor2D;
+      const slice = tf.slice(wplus, [0, from, 0], [b, n, dim]);
+      const normed = s.pixel_norm === 'across_levels' ? pixelNorm(slice, 1) : pixelNorm(slice, -1);
+      let h = tf.reshape(normed, [b * n, dim]) as tf.Tensor2D;
       for (let l = 0; l < s.layers; l++) h = equalLinear(p, `mapper.${g}.${l}`, h, dim, s.lr_mul);
       return tf.reshape(h, [b, n, dim]);
     });

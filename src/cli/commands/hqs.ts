@@ -10,14 +10,38 @@ import { backendChoice, initBackend } from '../../backend/index.js';
 import { planAll } from './experiments.js';
 import { UserError } from '../../errors.js';
 import { loadWorld } from '../../world/registry.js';
-import { sddParams, runHqs, guidancePrompt } from '../../methods/sdd.js';
+import { sddParams, runHqs, guidancePrompt, hqsOf } from '../../methods/sdd.js';
 import { invert } from '../../methods/editing.js';
-import { selectTimesteps, minMax } from '../../sdd/hqs.js';
+import { selectTimesteps, minMax, readHqs, type HqsForm, type HqsScale, type HqsScan, type SelectionSettings } from '../../sdd/hqs.js';
 import { hqsCurves } from '../../reports/charts.js';
 import { renderSvg, svgToPng } from '../../reports/render.js';
 import { reportOut } from '../../reports/build.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { table } from '../table.js';
+
+const HQS_FORMS: HqsForm[] = ['released', 'eq11-12'];
+const HQS_SCALES: HqsScale[] = ['paper', 'code'];
+
+/** Per t: raw N and both entropies (image means), then the HQS of every form and scaling. */
+function scanCsv(scan: HqsScan): string {
+  const readings = HQS_FORMS.flatMap((f) => HQS_SCALES.map((s) => readHqs(scan.stats, f, s)));
+  const [released, eq] = [readings[0], readings[2]];
+  const head = ['t', 'N', 'H', 'H_full', ...readings.map((r) => `hqs_${r.form}_${r.scale}`)];
+  const lines = scan.timesteps.map((t, i) => [t, released.N[i], released.H[i], eq.H[i], ...readings.map((r) => r.hqs[i])].join(','));
+  return `${head.join(',')}\n${lines.join('\n')}\n`;
+}
+
+/** "threshold ξ=0.5: {500 550}" with ξ given in `from` scaling and applied in `to`. */
+function selectionLabel(timesteps: number[], hqs: number[], x: SelectionSettings, from: HqsScale, to: HqsScale): string {
+  if (x.strategy === 'random') return `random ${(x.range ?? [20, 980]).join('..')}`;
+  const xi = x.xi === undefined || from === to ? x.xi : to === 'code' ? (x.xi + 1) / 2 : 2 * x.xi - 1;
+  try {
+    const s = selectTimesteps(timesteps, hqs, { ...x, xi });
+    return `${x.strategy}${xi !== undefined ? ` ξ=${+xi.toFixed(3)}` : ''}: {${s.timesteps.join(' ')}}`;
+  } catch (e) {
+    return `${x.strategy} ξ=${xi}: ${(e as Error).message}`;
+  }
+}
 
 interface HqsArgs {
   files: string[];
@@ -55,24 +79,33 @@ export function hqsCommand(): CommandModule<object, HqsArgs> {
         if (!prompt) throw new UserError(`method.params.prompt: unknown prompt '${p.prompt}'`);
         const trainW = invert(world, world.trainImages(p.train_images));
         const t0 = performance.now();
-        const scan = runHqs(world, p, r.config.seed, trainW, guidancePrompt(p, prompt));
+        const { scan, cached } = await runHqs(world, p, r.config.seed, trainW, guidancePrompt(p, prompt));
         trainW.dispose();
+        const reading = hqsOf(p, scan);
         // Every selection setting the experiment uses for this prompt and seed.
         const settings = runs.map((x) => sddParams.parse(x.config.method.params)).filter((x) => x.prompt === p.prompt).map((x) => x.selection);
-        const sels = [...new Map(settings.map((x) => [JSON.stringify(x), x])).values()].map((x) => ({ x, s: x.strategy === 'random' ? null : selectTimesteps(scan.timesteps, scan.hqs, x) }));
-        const sel = sels.find((v) => v.s)?.s ?? null;
+        const unique = [...new Map(settings.map((x) => [JSON.stringify(x), x])).values()];
+        const sel = unique.map((x) => (x.strategy === 'random' ? null : selectTimesteps(scan.timesteps, reading.hqs, x))).find((v) => v) ?? null;
         const base = `${p.prompt.replace(/[^a-z0-9_-]+/gi, '_')}-seed${r.config.seed}`;
-        writeFileAtomic(join(dir, `${base}.csv`), `t,N,H,hqs_${scan.form}\n${scan.timesteps.map((t, i) => `${t},${scan.N[i]},${scan.H[i]},${scan.hqs[i]}`).join('\n')}\n`);
-        const [nN, nH] = [minMax(scan.N), minMax(scan.H)];
-        const points = scan.timesteps.map((t, i) => ({ series: prompt.text, t, N: nN[i], H: nH[i], hqs: scan.hqs[i], selected: sel?.timesteps.includes(t) ?? false }));
-        const svg = await renderSvg(hqsCurves(points, `HQS: ${prompt.text}`));
+        writeFileAtomic(join(dir, `${base}.csv`), scanCsv(scan));
+        const [nN, nH] = [minMax(reading.N), minMax(reading.H)];
+        const points = scan.timesteps.map((t, i) => ({ series: prompt.text, t, N: nN[i], H: nH[i], hqs: reading.hqs[i], selected: sel?.timesteps.includes(t) ?? false }));
+        const svg = await renderSvg(hqsCurves(points, `HQS (${p.hqs.form}, ${p.hqs.scale}): ${prompt.text}`));
         writeFileAtomic(join(dir, `${base}.svg`), svg);
         writeFileAtomic(join(dir, `${base}.png`), svgToPng(svg));
-        const peak = scan.timesteps[scan.hqs.indexOf(Math.max(...scan.hqs))];
-        const label = (v: (typeof sels)[number]) => (v.s ? `${v.x.strategy}${v.x.xi !== undefined ? ` ξ=${v.x.xi}` : ''}: {${v.s.timesteps.join(' ')}}` : `random ${v.x.range.join('..')}`);
-        rows.push([p.prompt, r.config.seed, peak, sels.map(label).join('; '), ((performance.now() - t0) / 1000).toFixed(1)]);
+        const seconds = ((performance.now() - t0) / 1000).toFixed(1) + (cached ? ` (cached; computed in ${scan.seconds.toFixed(1)})` : '');
+        // The same scan read in every form and scaling, side by side: ξ is mapped between scalings
+        // (ξ_code = (ξ_paper + 1)/2), so the rows differ only by the form's definition of HQS.
+        for (const form of HQS_FORMS) {
+          for (const scale of HQS_SCALES) {
+            const hqs = readHqs(scan.stats, form, scale).hqs;
+            const peak = scan.timesteps[hqs.indexOf(Math.max(...hqs))];
+            const chosen = form === p.hqs.form && scale === p.hqs.scale ? ' *' : '';
+            rows.push([p.prompt, r.config.seed, `${form}/${scale}${chosen}`, peak, unique.map((x) => selectionLabel(scan.timesteps, hqs, x, p.hqs.scale, scale)).join('; '), seconds]);
+          }
+        }
       }
-      process.stdout.write(table(['prompt', 'seed', 'peak t', 'S', 'scan s'], rows.map((x) => x.map(String))) + `\ncurves and charts in ${dir}\n`);
+      process.stdout.write(table(['prompt', 'seed', 'form/scale', 'peak t', 'S', 'scan s'], rows.map((x) => x.map(String))) + `\n* the experiment's own form; curves (every form) and charts in ${dir}\n`);
     },
   };
 }
