@@ -8,7 +8,7 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps test typecheck unit table1 table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time profile doctor schema clean
+.PHONY: help deps prereqs test typecheck unit table1 table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time profile doctor schema clean
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
@@ -16,7 +16,8 @@ help:
 	@echo "make ablation  Table 3: SDD timestep-selection strategies"
 	@echo "make regress CANDIDATE=zoo:DIR   paired regression report of new weights (exit 1 on regression)"
 	@echo "make zoo       retrain the toyfaces models from scratch"
-	@echo "make test      typecheck + the whole test suite (node:test)"
+	@echo "make test      typecheck + the whole test suite (node:test); needs chromium, python3-numpy,"
+	@echo "               python3-scipy, git (checked first: bin/check-prereqs.sh)"
 	@echo "               (any table target takes PROFILE=quick for its small version)"
 	@echo "make bench     benchmarks (results in bench/results/)"
 	@echo "make doctor    which compute backend runs here and why"
@@ -27,13 +28,18 @@ $(STAMP): package.json package-lock.json
 
 deps: $(STAMP)
 
+# chromium, python3 with numpy + scipy, git: checked before anything else runs, with the one
+# apt-get line that installs what is missing (the tests would otherwise fail deep inside the run).
+prereqs:
+	@bash bin/check-prereqs.sh
+
 typecheck: deps
 	npx tsc --noEmit -p tsconfig.json
 
-unit: deps
+unit: prereqs deps
 	$(NODE) --import tsx --test --test-concurrency=$(TEST_CONCURRENCY) $(TESTS)
 
-test: typecheck unit
+test: prereqs typecheck unit
 
 doctor: deps
 	$(SDD) doctor

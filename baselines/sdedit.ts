@@ -30,11 +30,13 @@ export const sdedit: Method<SdeditParams> = {
     const world = loadWorld(ctx.world);
     const prompt = promptOf(world, p.prompt);
     const scheduler = new DdimScheduler({ ...DDIM_SD, steps: p.steps, eta: p.eta });
-    const k = Math.ceil(p.strength * p.steps);
-    const timesteps = scheduler.timesteps.slice(p.steps - k);
+    // ⌈s·N⌉ on the decimal product: in binary floats 0.14·50 is 7.000000000000001 (8 steps, not 7).
+    const k = Math.ceil(Number((p.strength * p.steps).toFixed(9)));
+    // From the end of the schedule: at N = 1000 the scheduler drops t = 1000 and has N − 1 steps.
+    const timesteps = scheduler.timesteps.slice(Math.max(0, scheduler.timesteps.length - k));
     const originals = sourceImages(world, prompt.id, p.eval_images, p.sources);
     const { edited, tauInfer } = await editTimed(world, originals, p.batch, (x, offset) => {
-      const rng = new Rng(ctx.seed * 1_000_003 + offset); // per batch: the same image gets the same noise in any batching
+      const rng = new Rng(ctx.seed * 1_000_003 + offset); // seeded per batch offset: the same noise for the same batch size
       const shape = latentShape(world, x.shape[0]);
       const z0 = world.diffusion.encode(x).dataSync();
       const noise = Float32Array.from({ length: z0.length }, () => rng.normal());
@@ -48,6 +50,6 @@ export const sdedit: Method<SdeditParams> = {
       }
     });
     saveEditGrid(ctx, world, originals, edited);
-    return { ...editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer }), strength: p.strength, steps_run: k };
+    return { ...editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer }), strength: p.strength, steps_run: timesteps.length };
   },
 };

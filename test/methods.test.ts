@@ -1,14 +1,17 @@
 /**
  * End to end on the shipped toyfaces zoo: Table 1's quick profile (SDD, SDEdit, DDIB, DiffAE on
- * two prompts) through `sdd run` into a scratch store, then its report page; and DDIB's inversion
- * exactness on the real latent diffusion model.
+ * two prompts) through `sdd run` into a scratch store, each method shown to edit (hit rate above
+ * the unedited images', pixels changed: test/edit_checks.ts), then its report page; and DDIB's
+ * inversion exactness on the real latent diffusion model.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { sdd, tmp } from './helpers.js';
+import { sdd, tmp, writeFiles } from './helpers.js';
+import { assertEdits, editEvidence, type EditEvidence } from './edit_checks.js';
+import { PROJECT_ROOT } from '../src/runs/env.js';
 import { initBackend } from '../src/backend/index.js';
 import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
 import { worldFingerprint } from '../src/world/registry.js';
@@ -17,16 +20,35 @@ import { ddimInvert, ddimSample } from '../src/diffusion/pipelines/sample.js';
 import { textEps } from '../baselines/common.js';
 import { face, renderBatch } from '../datasets/toyfaces/world.js';
 
-const TABLE1 = ['sdd', 'sdedit', 'ddib', 'diffae'].map((m) => `experiments/table1/${m}.yaml`);
+/**
+ * Table 1's four files, two of them wrapped (same experiment, one quick-profile setting added) so
+ * that the quick run edits, measured on its prompts (black → white hair, frontal → side; m = 16
+ * for SDD, 8 for the others; unedited hit rate 0 on both):
+ *   SDD at lr 0.05 does not move in 20 iterations (hit 0 / 0, mean pixel change 0.008 / 0.010;
+ *   at 120 iterations still 0.06 on the pose edit, 0 on glasses); lr 1.0 edits in the same 20
+ *   iterations (hit 0.25 / 0.81, pixel change 0.075 / 0.095; lr 0.5: 0 / 0.06);
+ *   DiffAE at α = 3 with 10 DDIM steps hits 0 / 0.125 (one image); α = 10: 0 / 0.625.
+ * SDEdit (0.5 / 1.0) and DDIB (0.875 / 1.0) edit at their quick defaults.
+ */
+function table1Files(dir: string): string[] {
+  const inc = (m: string) => JSON.stringify(join(PROJECT_ROOT, 'experiments', 'table1', `${m}.yaml`));
+  writeFiles(dir, {
+    'sdd.yaml': `include: [${inc('sdd')}]\nprofiles: { quick: { method.params.lr: 1.0 } }\n`,
+    'diffae.yaml': `include: [${inc('diffae')}]\nprofiles: { quick: { method.params.alpha: 10 } }\n`,
+  });
+  return [join(dir, 'sdd.yaml'), 'experiments/table1/sdedit.yaml', 'experiments/table1/ddib.yaml', join(dir, 'diffae.yaml')];
+}
 
-test('table1 quick: every method runs on two prompts; finite metrics; SDD reports |S|; the page builds', async () => {
+test('table1 quick: every method runs on two prompts and edits; finite metrics; SDD reports |S|; the page builds', async () => {
   const store = tmp();
   const out = tmp();
+  const TABLE1 = table1Files(tmp());
   const r = await sdd(['run', ...TABLE1, '--profile', 'quick', '--store', store, '--jobs', '2'], { env: { SDD_CACHE: tmp() } });
   assert.equal(r.exitCode, 0, r.all.slice(-3000));
   const ls = await sdd(['ls', '--json', '--store', store]);
   const runs = JSON.parse(ls.stdout) as Array<{ id: string; status: string }>;
   assert.equal(runs.length, 8);
+  const evidence = new Map<string, EditEvidence[]>();
   for (const run of runs) {
     assert.equal(run.status, 'finished', run.id);
     const res = JSON.parse(readFileSync(join(store, run.id, 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> };
@@ -37,7 +59,11 @@ test('table1 quick: every method runs on two prompts; finite metrics; SDD report
     if ('selection' in res.metrics) assert.ok((res.metrics.selection as { size: number }).size >= 1);
     // The weights it ran with, as the stale check (src/exec/stale.ts) reads them.
     assert.deepEqual(res.metrics.models, worldFingerprint('toyfaces'), run.id);
+    const ev = await editEvidence(join(store, run.id));
+    evidence.set(ev.method, [...(evidence.get(ev.method) ?? []), ev]);
   }
+  assert.deepEqual([...evidence.keys()].sort(), ['ddib', 'diffae', 'sdd', 'sdedit']);
+  for (const [method, evs] of evidence) assertEdits(method, evs);
   const plan = JSON.parse((await sdd(['plan', ...TABLE1, '--profile', 'quick', '--store', store, '--json'])).stdout) as Array<{ finished: boolean; models_changed: string[] }>;
   assert.ok(plan.every((p) => p.finished && p.models_changed.length === 0), 'same weights: nothing to redo');
   const rep = await sdd(['report', ...TABLE1, '--profile', 'quick', '--store', store, '--out', out, '--combine', 'table1']);

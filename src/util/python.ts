@@ -15,8 +15,13 @@ export function pythonWith(modules: string[]): string | null {
   return found.get(key)!;
 }
 
+/**
+ * The Python for a reference computation, or a one-line error with the install line. `make test`
+ * checks the same thing before any test runs (bin/check-prereqs.sh), so inside the suite this only
+ * fires for a test file run on its own.
+ */
 export function requirePython(modules: string[]): string {
   const py = pythonWith(modules);
-  if (!py) throw new Error(`no python3 with ${modules.join(', ')} (apt-get install ${modules.map((m) => `python3-${m}`).join(' ')})`);
+  if (!py) throw new Error(`no python3 with ${modules.join(', ')}: apt-get install -y ${modules.map((m) => `python3-${m}`).join(' ')} (bin/check-prereqs.sh lists all the tests need)`);
   return py;
 }
