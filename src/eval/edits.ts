@@ -8,8 +8,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { EditPromptSpec, World } from '../world/types.js';
 import { fidBootstrap, fidFromFeatures } from '../metrics/fid.js';
 import { bootstrap } from '../metrics/bootstrap.js';
-import { kernelInceptionDistance } from '../metrics/kid.js';
-import { clipScore, directionalSimilarity, textDirection } from '../metrics/clip.js';
+import { kernelInceptionDistance, kernelMatrices, kidSubsetSize, mmd2Rows } from '../metrics/kid.js';
+import { clipScore, cosine, directionalSimilarity, textDirection } from '../metrics/clip.js';
 import { editAccuracy, identitySimilarity } from '../metrics/attributes.js';
 import type { ResultValue } from '../methods/types.js';
 
@@ -60,8 +60,12 @@ export interface EditMetrics {
 /** Per-item values (for paired comparisons, `sdd regress`) and the FID features of both sides. */
 export interface EditItems {
   clip_directional: number[];
+  /** 100·cos(image, target text) per item; the run's clip_score is max(0, mean). */
+  clip_score: number[];
   hit: number[];
   preserved: number[];
+  /** 1 when the edit hit and kept every other attribute. */
+  hit_and_preserved: number[];
   identity: number[];
   features: { original: Float32Array; edited: Float32Array; dims: number };
 }
@@ -72,8 +76,9 @@ export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Fl
   const n = fo.length;
   const d = fo[0].length;
   const fid = fidFromFeatures(flat(fe), n, flat(fo), n, d);
-  // KID with subsets of min(n, 1000) (torch-fidelity's default size when n allows), 100 subsets, seed 0.
-  const kid = n >= 2 ? kernelInceptionDistance(flat(fe), n, flat(fo), n, d, { subsetSize: Math.min(n, 1000), subsets: 100, seed: 0 }) : null;
+  // KID over 100 seeded subsets of min(1000, ⌊n/2⌋) (kid.ts: subsets of the full set would all be
+  // the same set); its interval is the item bootstrap below, like every other metric's.
+  const kid = n >= 4 ? kernelInceptionDistance(flat(fe), n, flat(fo), n, d, { subsetSize: kidSubsetSize(n, n), subsets: 100, seed: 0 }) : null;
   const io = batched(world, original, (x) => world.clip.imageEmbed(x)) as Float32Array[];
   const ie = batched(world, edited, (x) => world.clip.imageEmbed(x)) as Float32Array[];
   const texts = tf.tidy(() => world.clip.textEmbed([prompt.text, prompt.sourceText]));
@@ -94,8 +99,12 @@ export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Fl
     return [r.lo, r.hi];
   };
   const fidCi = n >= 2 ? fidBootstrap(flat(fe), n, flat(fo), n, d, { resamples: 100, seed: 0, paired: true }) : null;
+  // KID's item bootstrap: the unbiased MMD² of the resampled (edited, original) pairs, from kernels made once.
+  const kernels = n >= 2 ? kernelMatrices(flat(fe), flat(fo), n, d) : null;
+  const kidCi = kernels ? bootstrap(n, (idx) => mmd2Rows(kernels, idx), { resamples: 1000, seed: 0 }) : null;
   const ci: Record<string, ResultValue> = {
     fid: fidCi ? [fidCi.lo, fidCi.hi] : null,
+    kid: kidCi ? [kidCi.lo, kidCi.hi] : null,
     clip_directional: meanCi(dir.per_item),
     hit_rate: meanCi(acc.per_item.map((x) => (x.hit ? 1 : 0))),
     preservation_rate: meanCi(acc.per_item.map((x) => x.preserved)),
@@ -104,8 +113,10 @@ export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Fl
   };
   const items: EditItems = {
     clip_directional: dir.per_item,
+    clip_score: ie.map((e) => 100 * cosine(e, tv[0])),
     hit: acc.per_item.map((x) => (x.hit ? 1 : 0)),
     preserved: acc.per_item.map((x) => x.preserved),
+    hit_and_preserved: acc.per_item.map((x) => (x.hit && x.all_preserved ? 1 : 0)),
     identity: id.per_item,
     features: { original: flat(fo), edited: flat(fe), dims: d },
   };
@@ -131,6 +142,8 @@ export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Fl
       fid_n: n,
       fid_resize: 'none (images at the extractor native size)',
       kid_subset_size: kid?.subset_size ?? null,
+      kid_subsets: kid?.subsets ?? null,
+      ci_method: 'seeded (0) 95% percentile bootstrap over items: 1000 resamples (item means, KID), 100 (FID)',
       clip_model: world.clip.id,
       clip_prompts: { target: prompt.text, source: prompt.sourceText },
       identity_model: world.identity.id,

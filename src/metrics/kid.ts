@@ -2,12 +2,21 @@
  * Kernel Inception Distance: unbiased MMD² with the polynomial kernel k(x, y) = (x·y/d + 1)³,
  * averaged over `subsets` random subsets of `subsetSize` from each set (seeded), mean ± std —
  * torch-fidelity's definition. Refuses sets smaller than the subset size.
+ *
+ * Subset size rule (`kidSubsetSize`): min(1000, ⌊n/2⌋) for n = the smaller set. torch-fidelity's
+ * 1000 needs n ≥ 1000 and is then, at n close to 1000, nearly the whole set every time; at the
+ * benchmark's m = 100 the old min(n, 1000) made every subset the full set, so the "std" was
+ * round-off (~1e-12). Half the set makes the subsets differ. When the subsets cannot differ
+ * (subset size = both set sizes, or one subset) `kid_std` is null, never ~0. `kid_std` is the
+ * spread of the subset estimates (torch-fidelity's), not a confidence interval: reports use the
+ * item bootstrap for KID's interval.
  */
 import { Rng } from '../util/rng.js';
 
 export interface KidResult {
   kid_mean: number;
-  kid_std: number;
+  /** Spread over subsets; null when every subset is the same set (nothing to spread). */
+  kid_std: number | null;
   subsets: number;
   subset_size: number;
   seed: number;
@@ -22,19 +31,32 @@ export function kernelInceptionDistance(
   opts: { subsets?: number; subsetSize?: number; seed?: number } = {},
 ): KidResult {
   const subsets = opts.subsets ?? 100;
-  const m = opts.subsetSize ?? 1000;
+  const m = opts.subsetSize ?? kidSubsetSize(n1, n2);
   const seed = opts.seed ?? 0;
+  if (m < 2) throw new RangeError(`KID: subset size ${m} is below 2 (sets of ${n1} and ${n2}); the unbiased MMD² needs pairs`);
   if (n1 < m || n2 < m) throw new RangeError(`KID: subset size ${m} exceeds the sample count (${n1} and ${n2}); lower kid subset size`);
+  const values = kidSubsets(n1, n2, m, subsets, seed).map(([a, b]) => mmd2(f1, a, f2, b, d));
+  const mean = values.reduce((x, y) => x + y, 0) / values.length;
+  // Population std (ddof 0), as torch-fidelity's np.std; none when the subsets are all the same.
+  const identical = subsets < 2 || (m === n1 && m === n2);
+  const std = identical ? null : Math.sqrt(values.reduce((x, y) => x + (y - mean) ** 2, 0) / values.length);
+  return { kid_mean: mean, kid_std: std, subsets, subset_size: m, seed };
+}
+
+/** The documented default subset size: min(1000, ⌊min(n1, n2)/2⌋) (see the file comment). */
+export function kidSubsetSize(n1: number, n2: number): number {
+  return Math.min(1000, Math.floor(Math.min(n1, n2) / 2));
+}
+
+/** The seeded (set 1, set 2) index subsets KID averages over, in order (exported for reference tests). */
+export function kidSubsets(n1: number, n2: number, m: number, subsets: number, seed: number): Array<[Int32Array, Int32Array]> {
   const rng = new Rng(seed);
-  const values: number[] = [];
+  const out: Array<[Int32Array, Int32Array]> = [];
   for (let s = 0; s < subsets; s++) {
     const a = choose(rng, n1, m);
-    const b = choose(rng, n2, m);
-    values.push(mmd2(f1, a, f2, b, d));
+    out.push([a, choose(rng, n2, m)]);
   }
-  const mean = values.reduce((x, y) => x + y, 0) / values.length;
-  const std = Math.sqrt(values.reduce((x, y) => x + (y - mean) ** 2, 0) / values.length);
-  return { kid_mean: mean, kid_std: std, subsets, subset_size: m, seed };
+  return out;
 }
 
 /** m distinct indices of 0..n−1 (partial Fisher–Yates). */

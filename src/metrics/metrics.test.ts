@@ -12,8 +12,9 @@ import { execFileSync } from 'node:child_process';
 import { requirePython } from '../util/python.js';
 import { FeatureStats } from './stats.js';
 import { fidBootstrap, fidFromFeatures, frechetDistance } from './fid.js';
-import { kernelInceptionDistance, kernelMatrices, mmd2, mmd2Rows } from './kid.js';
+import { kernelInceptionDistance, kernelMatrices, kidSubsetSize, kidSubsets, mmd2, mmd2Rows } from './kid.js';
 import { readNpz, writeNpz } from './npy.js';
+import { fidGram, fidOfRows } from './fid_items.js';
 import { PROJECT_ROOT } from '../runs/env.js';
 import { tmp } from '../../test/helpers.js';
 
@@ -118,6 +119,64 @@ test('KID: unbiased MMD² matches the NumPy reference; subsets are seeded; small
   assert.deepEqual(k1, k2);
   assert.notEqual(kernelInceptionDistance(x, c.n1, y, c.n2, c.d, { subsets: 5, subsetSize: 100, seed: 4 }).kid_mean, k1.kid_mean);
   assert.throws(() => kernelInceptionDistance(x, c.n1, y, c.n2, c.d, { subsetSize: 1000 }), /subset size 1000 exceeds the sample count \(500 and 400\)/);
+});
+
+test('KID subset rule min(1000, ⌊n/2⌋): subsets differ, mean and std match NumPy on the same subsets; no std of identical subsets', () => {
+  const d = 16;
+  const n = 100; // the benchmark's m
+  const x = features(n, d, 21, 0.2);
+  const y = features(n, d, 22, 0.2);
+  assert.deepEqual([kidSubsetSize(100, 100), kidSubsetSize(100, 400), kidSubsetSize(999, 999), kidSubsetSize(5000, 3000)], [50, 50, 499, 1000]);
+  const k = kernelInceptionDistance(x, n, y, n, d, { subsets: 20, seed: 1 });
+  assert.equal(k.subset_size, 50);
+  const subsets = kidSubsets(n, n, 50, 20, 1);
+  // NumPy recomputes torch-fidelity's per-subset unbiased MMD² (polynomial kernel, degree 3, γ = 1/d, c = 1) on our subsets.
+  const dir = tmp();
+  writeNpz(join(dir, 'kid.npz'), {
+    x: { shape: [n, d], data: x },
+    y: { shape: [n, d], data: y },
+    a: { shape: [20, 50], data: Float64Array.from(subsets.flatMap(([a]) => [...a])) },
+    b: { shape: [20, 50], data: Float64Array.from(subsets.flatMap(([, b]) => [...b])) },
+  });
+  const py = `import numpy as np
+f=np.load('${dir}/kid.npz'); x,y=f['x'],f['y']; d=x.shape[1]
+def mmd(X,Y):
+    m=X.shape[0]; kxx=(X@X.T/d+1)**3; kyy=(Y@Y.T/d+1)**3; kxy=(X@Y.T/d+1)**3
+    return (kxx.sum()-np.trace(kxx))/(m*(m-1))+(kyy.sum()-np.trace(kyy))/(m*(m-1))-2*kxy.mean()
+v=np.array([mmd(x[a.astype(int)],y[b.astype(int)]) for a,b in zip(f['a'],f['b'])])
+print(repr(float(v.mean())), repr(float(v.std())))`;
+  const [mean, std] = execFileSync(requirePython(['numpy']), ['-c', py]).toString().trim().split(' ').map(Number);
+  assert.ok(rel(k.kid_mean, mean) < 1e-9, `KID mean ${k.kid_mean} vs NumPy ${mean}`);
+  assert.ok(k.kid_std !== null && rel(k.kid_std, std) < 1e-9, `KID std ${k.kid_std} vs NumPy ${std}`);
+  // The old rule's (subsets of the full set) spread is round-off: not a std, so none is given.
+  const full = kernelInceptionDistance(x, n, y, n, d, { subsets: 20, subsetSize: n, seed: 1 });
+  assert.equal(full.kid_std, null);
+  assert.ok(rel(full.kid_mean, mmd2(x, kidSubsets(n, n, n, 1, 0)[0][0].sort(), y, kidSubsets(n, n, n, 1, 0)[0][1].sort(), d)) < 1e-9);
+  assert.equal(kernelInceptionDistance(x, n, y, n, d, { subsets: 1 }).kid_std, null);
+  assert.throws(() => kernelInceptionDistance(x, 3, y, 3, d), /subset size 1 is below 2/);
+});
+
+test('FID of resampled items from Gram matrices (the report bootstrap) = fidFromFeatures = SciPy sqrtm, repeats included', () => {
+  const d = 64;
+  const n = 60;
+  const x = features(n, d, 31, 0.3);
+  const y = features(n, d, 32, 0.3);
+  const g = fidGram(x, y, n, d);
+  const idx = Int32Array.from({ length: n }, (_, i) => (i * 37 + (i % 4)) % n); // with repeats
+  const ours = fidOfRows(g, idx);
+  assert.ok(rel(ours, fidFromFeatures(x, n, y, n, d, idx, idx)) < 1e-6, `${ours} vs ${fidFromFeatures(x, n, y, n, d, idx, idx)}`);
+  const dir = tmp();
+  writeNpz(join(dir, 'f.npz'), { x: { shape: [n, d], data: x }, y: { shape: [n, d], data: y }, idx: { shape: [n], data: Float64Array.from(idx) } });
+  const py = `import numpy as np, scipy.linalg as la
+f=np.load('${dir}/f.npz'); i=f['idx'].astype(int); x,y=f['x'][i],f['y'][i]
+m1,m2=x.mean(0),y.mean(0); s1,s2=np.cov(x,rowvar=False),np.cov(y,rowvar=False)
+c=la.sqrtm(s1@s2).real
+print(repr(float(((m1-m2)**2).sum()+np.trace(s1)+np.trace(s2)-2*np.trace(c))))`;
+  const ref = Number(execFileSync(requirePython(['numpy', 'scipy']), ['-c', py]).toString().trim());
+  assert.ok(rel(ours, ref) < 1e-6, `${ours} vs SciPy ${ref}`);
+  // More items than dimensions: the d × d route, same value.
+  const [xs, ys] = [x.subarray(0, n * 8), y.subarray(0, n * 8)];
+  assert.equal(fidOfRows(fidGram(xs, ys, n, 8), idx), fidFromFeatures(xs, n, ys, n, 8, idx, idx));
 });
 
 test('npz statistics: ours read by NumPy, NumPy\'s (float32 and float64) read by us', () => {

@@ -164,14 +164,72 @@ export function twoLevelBootstrap(
 ): TwoLevelResult {
   const resamples = opts.resamples ?? 2000;
   const level = opts.level ?? 0.95;
-  const rng = new Rng(opts.seed ?? 0);
-  const draw = (n: number) => Int32Array.from({ length: n }, () => rng.int(n));
+  const draw = drawer(opts.seed ?? 0);
   const delta = opts.observed ?? stat(iota(seeds[0]), iota(seeds[1]), iota(items));
   const deltas = new Float64Array(resamples);
   for (let r = 0; r < resamples; r++) deltas[r] = stat(draw(seeds[0]), draw(seeds[1]), draw(items));
   const sorted = Array.from(deltas).sort((a, b) => a - b);
-  const a = (1 - level) / 2;
   const pLow = (sorted.filter((x) => x <= 0).length + 1) / (resamples + 1);
   const pHigh = (sorted.filter((x) => x >= 0).length + 1) / (resamples + 1);
-  return { delta, lo: quantileSorted(sorted, a), hi: quantileSorted(sorted, 1 - a), p: Math.min(1, 2 * Math.min(pLow, pHigh)), sd: sampleStandardDeviation(sorted), resamples };
+  return { delta, ...percentiles(sorted, level), p: Math.min(1, 2 * Math.min(pLow, pHigh)), sd: sampleStandardDeviation(sorted), resamples };
+}
+
+/** Draws n indices of 0..n−1 with replacement from one seeded stream (shared by the bootstraps here). */
+function drawer(seed: number): (n: number) => Int32Array {
+  const rng = new Rng(seed);
+  return (n) => Int32Array.from({ length: n }, () => rng.int(n));
+}
+
+/** The equal-tailed percentile interval of sorted bootstrap values. */
+function percentiles(sorted: number[], level: number): { lo: number; hi: number } {
+  const a = (1 - level) / 2;
+  return { lo: quantileSorted(sorted, a), hi: quantileSorted(sorted, 1 - a) };
+}
+
+/** The equal-tailed percentile interval of bootstrap values in any order. */
+export function percentileInterval(values: ArrayLike<number>, level = 0.95): { lo: number; hi: number } {
+  return percentiles(Array.from(values).sort((a, b) => a - b), level);
+}
+
+/** The runs of one side at one prompt: `seeds` training runs, each scored on the same `items` images. */
+export interface Stratum {
+  seeds: number;
+  items: number;
+}
+
+/** A resample of a stratum: seed indices and item indices (both with replacement). */
+export interface StratumDraw {
+  seeds: Int32Array;
+  items: Int32Array;
+}
+
+export interface SeedItemResult {
+  estimate: number;
+  lo: number;
+  hi: number;
+  sd: number;
+  level: number;
+  resamples: number;
+  seed: number;
+  /** The resampled statistics in draw order: independent strata (other seeds) combine replicate by replicate. */
+  replicates: Float64Array;
+}
+
+/**
+ * The one-sided form of `twoLevelBootstrap`, for reporting a level rather than a difference: seeds
+ * are drawn with replacement (another seed is another training run; one seed stays fixed) and one
+ * set of item indices is shared by every drawn seed (the same evaluation images); `items` 0 means
+ * no per-item values (only seeds move). The identity draws give the estimate unless `observed` is
+ * passed. Reports average the replicates of independently seeded prompts into a method's interval.
+ */
+export function seedItemBootstrap(stratum: Stratum, stat: (draw: StratumDraw) => number, opts: { resamples?: number; level?: number; seed?: number; observed?: number } = {}): SeedItemResult {
+  const resamples = opts.resamples ?? 1000;
+  const level = opts.level ?? 0.95;
+  const seed = opts.seed ?? 0;
+  const draw = drawer(seed);
+  const estimate = opts.observed ?? stat({ seeds: iota(stratum.seeds), items: iota(stratum.items) });
+  const replicates = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) replicates[r] = stat({ seeds: stratum.seeds > 1 ? draw(stratum.seeds) : iota(stratum.seeds), items: draw(stratum.items) });
+  const sorted = Array.from(replicates).sort((a, b) => a - b);
+  return { estimate, ...percentiles(sorted, level), sd: resamples > 1 ? sampleStandardDeviation(sorted) : 0, level, resamples, seed, replicates };
 }

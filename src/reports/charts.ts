@@ -3,6 +3,10 @@
  * store types), so tests feed them synthetic data and the report feeds them run results.
  */
 import type { TopLevelSpec } from 'vega-lite';
+import { metricLabel } from './intervals.js';
+
+/** Tooltips and labels in the tables' number format (3 significant digits; html.ts fmt3). */
+const F = '.3r';
 
 const top = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', background: 'white' } as const;
 const base = { ...top, width: 360, height: 220 } as const;
@@ -16,16 +20,22 @@ export interface MetricRow {
   n: number;
 }
 
-/** Bars of a metric per group with confidence-interval error bars (Tables 1–3). */
+/**
+ * Bars of a metric per group with confidence-interval error bars (Tables 1–3). Both layers carry
+ * the metric's human name as the y title: left to Vega-Lite, the error bar's field names
+ * (lo/hi) would become the axis title.
+ */
 export function metricBars(rows: MetricRow[], metric: string, title: string): TopLevelSpec {
+  const y = metricLabel(metric);
   return {
     ...base,
     title,
     data: { values: rows.filter((r) => r.metric === metric) },
     encoding: { x: { field: 'group', type: 'nominal', title: null, sort: null } },
     layer: [
-      { mark: 'bar', encoding: { y: { field: 'mean', type: 'quantitative', title: metric }, tooltip: [{ field: 'group' }, { field: 'mean', format: '.4g' }, { field: 'n' }] } },
-      { mark: { type: 'errorbar', ticks: true }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+      { mark: 'bar', encoding: { y: { field: 'mean', type: 'quantitative', title: y }, tooltip: [{ field: 'group', title: 'method' }, { field: 'mean', title: y, format: F }, { field: 'lo', title: '95% CI from', format: F }, { field: 'hi', title: '95% CI to', format: F }, { field: 'n', title: 'prompts' }] } },
+      // A rule, not the errorbar macro: that one names its parts lo/upper_lo in the SVG's aria labels.
+      { mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { y: { field: 'lo', type: 'quantitative', title: y }, y2: { field: 'hi' }, tooltip: [{ field: 'group', title: 'method' }, { field: 'lo', title: '95% CI from', format: F }, { field: 'hi', title: '95% CI to', format: F }] } },
     ],
   } as TopLevelSpec;
 }
@@ -56,7 +66,7 @@ export function hqsCurves(points: HqsPoint[], title: string): TopLevelSpec {
         {
           transform: [{ filter: 'datum.selected && datum.quantity === "hqs"' }],
           mark: { type: 'point', filled: true, size: 50, color: 'black' },
-          encoding: { x: { field: 't', type: 'quantitative' }, y: { field: 'value', type: 'quantitative' }, tooltip: [{ field: 't' }, { field: 'value', format: '.3f' }] },
+          encoding: { x: { field: 't', type: 'quantitative' }, y: { field: 'value', type: 'quantitative' }, tooltip: [{ field: 't' }, { field: 'value', title: 'HQS', format: F }] },
         },
       ],
     },
@@ -79,8 +89,8 @@ export function tradeoff(points: TradeoffPoint[], title: string): TopLevelSpec {
     title,
     data: { values: points },
     layer: [
-      { transform: [{ filter: 'datum.method === "sdedit"' }], mark: { type: 'line', point: true }, encoding: { x: { field: 'fid', type: 'quantitative', title: 'FID (edited vs original)' }, y: { field: 'clip_directional', type: 'quantitative', title: 'directional CLIP' }, order: { field: 'order' } } },
-      { mark: { type: 'point', filled: true, size: 80 }, encoding: { x: { field: 'fid', type: 'quantitative' }, y: { field: 'clip_directional', type: 'quantitative' }, color: { field: 'method', type: 'nominal' }, tooltip: [{ field: 'method' }, { field: 'label' }, { field: 'fid', format: '.3g' }, { field: 'clip_directional', format: '.3f' }] } },
+      { transform: [{ filter: 'datum.method === "sdedit"' }], mark: { type: 'line', point: true }, encoding: { x: { field: 'fid', type: 'quantitative', title: 'FID ↓ (edited vs original)' }, y: { field: 'clip_directional', type: 'quantitative', title: metricLabel('clip_directional') }, order: { field: 'order' } } },
+      { mark: { type: 'point', filled: true, size: 80 }, encoding: { x: { field: 'fid', type: 'quantitative' }, y: { field: 'clip_directional', type: 'quantitative' }, color: { field: 'method', type: 'nominal' }, tooltip: [{ field: 'method' }, { field: 'label' }, { field: 'fid', title: metricLabel('fid'), format: F }, { field: 'clip_directional', title: metricLabel('clip_directional'), format: F }] } },
       { mark: { type: 'text', dy: -10, fontSize: 9 }, encoding: { x: { field: 'fid', type: 'quantitative' }, y: { field: 'clip_directional', type: 'quantitative' }, text: { field: 'label' } } },
     ],
   } as TopLevelSpec;
@@ -100,8 +110,8 @@ export function timeVsM(times: MethodTime[], n: number, maxM: number, breakEvens
     ...base,
     title,
     layer: [
-      { data: { values }, mark: 'line', encoding: { x: { field: 'm', type: 'quantitative', title: 'images per prompt (m)' }, y: { field: 'total', type: 'quantitative', title: `total time for n = ${n} prompts (s)` }, color: { field: 'method', type: 'nominal' } } },
-      { data: { values: breakEvens.filter((b) => b.m <= maxM) }, mark: { type: 'rule', strokeDash: [4, 3] }, encoding: { x: { field: 'm', type: 'quantitative' }, tooltip: [{ field: 'pair' }, { field: 'm', format: '.1f' }] } },
+      { data: { values }, mark: 'line', encoding: { x: { field: 'm', type: 'quantitative', title: 'images per prompt (m)' }, y: { field: 'total', type: 'quantitative', title: `total time for n = ${n} prompts (s) ↓` }, color: { field: 'method', type: 'nominal' } } },
+      { data: { values: breakEvens.filter((b) => b.m <= maxM) }, mark: { type: 'rule', strokeDash: [4, 3] }, encoding: { x: { field: 'm', type: 'quantitative' }, tooltip: [{ field: 'pair', title: 'break-even' }, { field: 'm', title: 'm', format: F }] } },
     ],
   } as TopLevelSpec;
 }
@@ -122,7 +132,7 @@ export function trainingCurves(points: CurvePoint[], title: string): TopLevelSpe
     facet: { field: 'metric', type: 'nominal', title: null },
     columns: 3,
     resolve: { scale: { y: 'independent' } },
-    spec: { width: 220, height: 140, mark: { type: 'line', strokeWidth: 1 }, encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'value', type: 'quantitative', title: null }, color: { field: 'run', type: 'nominal', legend: null } } },
+    spec: { width: 220, height: 140, mark: { type: 'line', strokeWidth: 1 }, encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'value', type: 'quantitative', title: null }, color: { field: 'run', type: 'nominal', legend: null }, tooltip: [{ field: 'run' }, { field: 'step' }, { field: 'value', format: F }] } },
   } as unknown as TopLevelSpec;
 }
 
@@ -154,7 +164,7 @@ export function deltaForest(rows: DeltaRow[], title: string): TopLevelSpec {
             y: { field: 'label', type: 'nominal' },
             x: { field: 'delta', type: 'quantitative' },
             color: { field: 'verdict', type: 'nominal', scale: { domain: ['regressed', 'within noise', 'improved'], range: ['#d62728', '#7f7f7f', '#2ca02c'] } },
-            tooltip: [{ field: 'metric' }, { field: 'label' }, { field: 'delta', format: '.4g' }, { field: 'lo', format: '.4g' }, { field: 'hi', format: '.4g' }, { field: 'verdict' }],
+            tooltip: [{ field: 'metric' }, { field: 'label' }, { field: 'delta', title: 'Δ', format: F }, { field: 'lo', title: '95% CI from', format: F }, { field: 'hi', title: '95% CI to', format: F }, { field: 'verdict' }],
           },
         },
       ],

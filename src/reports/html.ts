@@ -3,7 +3,8 @@
  * are embedded as JSON with '<' escaped, so no value can close a tag or open a script. Pages work
  * offline from file:// (vendor scripts are copied next to them): server-rendered SVG shows without
  * JavaScript, and vega-embed replaces it with an interactive view when JavaScript runs. The body's
- * data-errors / data-rendered attributes let a headless browser check the page.
+ * data-errors / data-rendered attributes let a headless browser check the page, and
+ * data-scrolling-tables / data-page-overflow its layout (tables scroll in their box, the page not).
  */
 export function escapeHtml(s: unknown): string {
   return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -26,15 +27,34 @@ export interface Table {
   columns: string[];
   rows: Array<Array<string | number | null>>;
   csv?: string;
+  /** Shown under the table: what its intervals are. */
+  note?: string;
 }
 
-const fmt = (v: string | number | null) => (v === null ? '—' : typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : v);
+const SIG3 = new Intl.NumberFormat('en-US', { minimumSignificantDigits: 3, maximumSignificantDigits: 3, useGrouping: false });
+
+/**
+ * The pages' one number format: 3 significant digits, no exponent (d3-format's ".3r", which the
+ * charts' tooltips use: 1234.5 → 1230, 0.012345 → 0.0123, 2 → 2.00).
+ */
+export function fmt3(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  return SIG3.format(v);
+}
+
+/** The d3-format specifier of fmt3, for Vega-Lite tooltips and labels. */
+export const D3_FMT3 = '.3r';
+
+// Integers in tables are counts (seeds, runs, |S|): shown as they are.
+const fmt = (v: string | number | null) => (v === null ? '—' : typeof v === 'number' ? (Number.isInteger(v) ? String(v) : fmt3(v)) : v);
 
 export function tableHtml(t: Table): string {
   const head = t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('');
   const body = t.rows.map((r) => `<tr>${r.map((v) => `<td>${escapeHtml(fmt(v))}</td>`).join('')}</tr>`).join('\n');
   const link = t.csv ? ` <a href="${escapeHtml(t.csv)}">csv</a>` : '';
-  return `<h2>${escapeHtml(t.title)}${link}</h2>\n<table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+  const note = t.note ? `\n<p class="note">${escapeHtml(t.note)}</p>` : '';
+  // The wrapper scrolls a wide table sideways inside its box instead of widening the page.
+  return `<h2>${escapeHtml(t.title)}${link}</h2>\n<div class="scroll"><table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table></div>${note}`;
 }
 
 export function figureHtml(f: Figure): string {
@@ -43,7 +63,8 @@ export function figureHtml(f: Figure): string {
 <script type="application/json" id="spec-${escapeHtml(f.id)}">${jsonForScript(f.spec)}</script></figure>`;
 }
 
-const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+.scroll,.chart{overflow-x:auto;max-width:100%}.note{font-size:12px;color:#555;margin:-1em 0 1.5em}td{white-space:nowrap}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}
 figcaption{font-size:12px;color:#555}.prov{font-size:12px;color:#555}img.grid{image-rendering:pixelated;max-width:100%}`;
@@ -52,9 +73,12 @@ figcaption{font-size:12px;color:#555}.prov{font-size:12px;color:#555}img.grid{im
 const BOOT = `(function(){var b=document.body,errs=0,done=0;function err(){errs++;b.setAttribute('data-errors',String(errs));}
 window.addEventListener('error',err);var ce=console.error;console.error=function(){err();ce.apply(console,arguments);};
 var charts=document.querySelectorAll('.chart');b.setAttribute('data-errors','0');b.setAttribute('data-rendered','0');
+function layout(){var w=0;document.querySelectorAll('.scroll').forEach(function(el){if(el.scrollWidth>el.clientWidth&&getComputedStyle(el).overflowX==='auto')w++;});
+b.setAttribute('data-scrolling-tables',String(w));b.setAttribute('data-page-overflow',String(Math.max(0,document.documentElement.scrollWidth-document.documentElement.clientWidth)));}
+layout();
 if(typeof vegaEmbed!=='function'){err();return;}
 charts.forEach(function(el){var spec=JSON.parse(document.getElementById(el.getAttribute('data-spec')).textContent);
-vegaEmbed(el,spec,{actions:false,renderer:'svg'}).then(function(){done++;b.setAttribute('data-rendered',String(done));}).catch(function(e){err();ce(e);});});})();`;
+vegaEmbed(el,spec,{actions:false,renderer:'svg'}).then(function(){done++;b.setAttribute('data-rendered',String(done));layout();}).catch(function(e){err();ce(e);});});})();`;
 
 export function page(opts: { title: string; vendor: string; body: string; provenance: string }): string {
   const v = escapeHtml(opts.vendor);

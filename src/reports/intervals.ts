@@ -1,0 +1,274 @@
+/**
+ * The intervals on report pages. Units, from the finest:
+ *   per prompt (one method, one prompt): the mean over seeds. With ≥ 2 seeds, a 95% Student-t
+ *     interval over the seeds' values (df = seeds − 1), clipped to the metric's range (and marked
+ *     so); with one seed, the 95% percentile bootstrap over the run's evaluation items — per-item
+ *     values from artifacts/items.json, FID and KID recomputed per resample from the run's FID
+ *     features (artifacts/features.safetensors), edited and original image of an item together.
+ *   per method (the table row): the mean over prompts of the per-prompt means, with a 95%
+ *     percentile bootstrap stratified by prompt: within every prompt the items are resampled (one
+ *     draw shared by all of its seeds: the same images) and, with ≥ 2 seeds, the seeds too. The
+ *     prompts are the benchmark's fixed set, not a sample, so they are not resampled.
+ * FID and KID replicates are shifted by the bootstrap's bias estimate (see promptBoot).
+ * Resamples: 1000 (item means, KID), 200 for FID (each recomputes an m × m spectrum); seeded,
+ * the prompt's stream seed = BOOT_SEED + its index in sorted order. Percentiles of statistics
+ * that respect the range stay inside it. A metric without per-item values (τ, |S|) has an
+ * interval only from ≥ 2 seeds.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { mean, sampleStandardDeviation } from 'simple-statistics';
+import { asFloat32, readSafetensors } from '../util/safetensors.js';
+import { fidGram, fidOfRows, type FidGram } from '../metrics/fid_items.js';
+import { kernelMatrices, mmd2Rows, type KernelMatrices } from '../metrics/kid.js';
+import { percentileInterval, seedItemBootstrap, type StratumDraw } from '../regress/stats.js';
+
+export const BOOT_SEED = 0;
+export const RESAMPLES = 1000;
+export const FID_RESAMPLES = 200;
+export const LEVEL = 0.95;
+
+export interface MetricInfo {
+  /** Human name with the better direction (axis titles, table heads). */
+  label: string;
+  /** The values the metric can take: intervals are kept inside. */
+  range: [number, number];
+  /** Key of the per-item values in items.json, or the set-level metric recomputed from features. */
+  item?: string;
+  set?: 'fid' | 'kid';
+}
+
+export const METRICS: Record<string, MetricInfo> = {
+  selection_size: { label: '|S| (selected timesteps)', range: [0, Infinity] },
+  mean_hqs: { label: 'mean HQS of S', range: [-1, 1] },
+  fid: { label: 'FID ↓', range: [0, Infinity], set: 'fid' },
+  // The unbiased MMD² estimate can fall below 0 (the distance itself cannot).
+  kid: { label: 'KID ↓', range: [-Infinity, Infinity], set: 'kid' },
+  clip_directional: { label: 'directional CLIP ↑', range: [-1, 1], item: 'clip_directional' },
+  clip_score: { label: 'CLIP score ↑', range: [0, 100], item: 'clip_score' },
+  hit_rate: { label: 'hit rate ↑', range: [0, 1], item: 'hit' },
+  preservation_rate: { label: 'preservation rate ↑', range: [0, 1], item: 'preserved' },
+  hit_and_preserved: { label: 'hit and preserved ↑', range: [0, 1], item: 'hit_and_preserved' },
+  identity: { label: 'identity similarity ↑', range: [-1, 1], item: 'identity' },
+  tau_train_s: { label: 'τ_train (s per prompt) ↓', range: [0, Infinity] },
+  tau_infer_s: { label: 'τ_infer (s per image) ↓', range: [0, Infinity] },
+};
+
+export function metricLabel(key: string): string {
+  return METRICS[key]?.label ?? key.replace(/_/g, ' ');
+}
+
+const clamp = (v: number, [a, b]: [number, number]) => Math.min(b, Math.max(a, v));
+
+/** 97.5% quantiles of Student's t, df = 1..30 (standard table values). */
+const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+
+/** Mean and 95% Student-t interval (unclipped). */
+export function meanCi(values: number[]): { mean: number; lo: number; hi: number; n: number } {
+  const m = mean(values);
+  if (values.length < 2) return { mean: m, lo: m, hi: m, n: values.length };
+  const half = (T975[values.length - 2] ?? 1.96) * (sampleStandardDeviation(values) / Math.sqrt(values.length));
+  return { mean: m, lo: m - half, hi: m + half, n: values.length };
+}
+
+/** One finished run as the report needs it; per-item values and features load on first use. */
+export class RunData {
+  private itemsCache: Record<string, unknown> | null | undefined;
+  private gram: FidGram | null | undefined;
+  private kernels: KernelMatrices | null | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly dir: string,
+    readonly prompt: string,
+    readonly seed: number,
+    readonly values: Record<string, unknown>,
+  ) {}
+
+  value(metric: string): number | null {
+    const v = this.values[metric];
+    return typeof v === 'number' && Number.isFinite(v) ? v : null;
+  }
+
+  /** Per-item values of `key`, or null (older runs, methods without items). */
+  items(key: string): number[] | null {
+    if (this.itemsCache === undefined) {
+      const p = join(this.dir, 'artifacts', 'items.json');
+      this.itemsCache = existsSync(p) ? (JSON.parse(readFileSync(p, 'utf-8')) as Record<string, unknown>) : null;
+    }
+    const v = this.itemsCache?.[key];
+    return Array.isArray(v) && v.every((x) => typeof x === 'number') ? (v as number[]) : null;
+  }
+
+  private features(): { original: Float32Array; edited: Float32Array; n: number; d: number } | null {
+    const p = join(this.dir, 'artifacts', 'features.safetensors');
+    if (!existsSync(p)) return null;
+    const st = readSafetensors(p);
+    const o = st.tensors.get('original');
+    const e = st.tensors.get('edited');
+    if (!o || !e || o.shape.length !== 2 || e.shape.join() !== o.shape.join()) return null;
+    return { original: asFloat32(o), edited: asFloat32(e), n: o.shape[0], d: o.shape[1] };
+  }
+
+  /** Item count of the set-level metric's features (null without features). */
+  setItems(metric: 'fid' | 'kid'): number | null {
+    if (metric === 'fid') return this.fidGram()?.n ?? null;
+    return this.kidKernels()?.n ?? null;
+  }
+
+  /** FID or KID of items `idx` (edited vs original, paired), as evaluateEdits computes it. */
+  setValue(metric: 'fid' | 'kid', idx: Int32Array): number {
+    return metric === 'fid' ? fidOfRows(this.fidGram()!, idx) : mmd2Rows(this.kidKernels()!, idx);
+  }
+
+  private fidGram(): FidGram | null {
+    if (this.gram === undefined) {
+      const f = this.features();
+      this.gram = f ? fidGram(f.edited, f.original, f.n, f.d) : null;
+    }
+    return this.gram;
+  }
+
+  private kidKernels(): KernelMatrices | null {
+    if (this.kernels === undefined) {
+      const f = this.features();
+      this.kernels = f ? kernelMatrices(f.edited, f.original, f.n, f.d) : null;
+    }
+    return this.kernels;
+  }
+}
+
+export interface Summary {
+  mean: number;
+  lo: number | null;
+  hi: number | null;
+  /** The interval's unit and method, in words (shown on the page and written to csv/json). */
+  interval: string;
+  prompts: number;
+  seeds: number;
+  items: number | null;
+  resamples: number | null;
+  clipped: boolean;
+}
+
+/** A prompt's bootstrap: its estimate and the resampled values, in draw order. */
+interface PromptBoot {
+  estimate: number;
+  replicates: Float64Array | null;
+  items: number | null;
+  seeds: number;
+}
+
+function resamplesOf(metric: string): number {
+  return METRICS[metric]?.set === 'fid' ? FID_RESAMPLES : RESAMPLES;
+}
+
+/**
+ * The (seed, item) bootstrap of one prompt's runs: replicates are the mean over drawn seeds of
+ * the metric on the drawn items. Without per-item values, only seeds move (items count 0); with
+ * one seed and none, there is nothing to resample (replicates null).
+ */
+function promptBoot(runs: RunData[], metric: string, streamSeed: number): PromptBoot | null {
+  const withValue = runs.filter((r) => r.value(metric) !== null);
+  if (!withValue.length) return null;
+  const info = METRICS[metric] ?? { label: metric, range: [-Infinity, Infinity] as [number, number] };
+  const estimate = mean(withValue.map((r) => r.value(metric)!));
+  const seeds = withValue.length;
+  let items: number | null = null;
+  let stat: ((s: number, idx: Int32Array) => number) | null = null;
+  if (info.set) {
+    const n = withValue.map((r) => r.setItems(info.set!));
+    if (n.every((x) => x !== null && x === n[0] && x >= 2)) {
+      items = n[0];
+      stat = (s, idx) => withValue[s].setValue(info.set!, idx);
+    }
+  } else if (info.item) {
+    const per = withValue.map((r) => r.items(info.item!));
+    if (per.every((v) => v !== null && v.length === per[0]!.length && v.length > 0)) {
+      items = per[0]!.length;
+      stat = (s, idx) => {
+        let sum = 0;
+        for (const k of idx) sum += per[s]![k];
+        return sum / idx.length;
+      };
+    }
+  }
+  if (!stat && seeds < 2) return { estimate, replicates: null, items, seeds };
+  const f = stat ?? ((s: number) => withValue[s].value(metric)!);
+  // Each replicate is clamped to the range: the plain statistic can leave it only by round-off
+  // (FID) or by definition (CLIP score is max(0, mean) of the per-item scores).
+  const r = seedItemBootstrap({ seeds, items: stat ? items! : 0 }, (d: StratumDraw) => clamp(mean(Array.from(d.seeds, (s) => f(s, d.items))), info.range), { resamples: resamplesOf(metric), level: LEVEL, seed: streamSeed, observed: estimate });
+  if (!info.set || !stat) return { estimate, replicates: r.replicates, items, seeds };
+  // FID and KID of a resample are biased upwards: a resample repeats items (≈ 63% distinct), and
+  // both statistics grow as the distinct sample shrinks (on the benchmark's runs the replicates sit
+  // ~10% above the estimate; a plain percentile interval can miss the estimate). The replicates are
+  // shifted by the bootstrap's bias estimate, mean(replicates) − estimate, and clamped to the range.
+  const bias = mean(Array.from(r.replicates)) - estimate;
+  return { estimate, replicates: r.replicates.map((v) => clamp(v - bias, info.range)), items, seeds };
+}
+
+/** Per-item values that are 0/1 outcomes: a rate's interval cannot be [0, 0] because no item differed. */
+const BINARY = new Set(['hit_rate', 'preservation_rate', 'hit_and_preserved']);
+
+/** 95% Wilson score interval of k successes in n trials. */
+export function wilson(k: number, n: number): { lo: number; hi: number } {
+  const z = 1.959963984540054;
+  const p = k / n;
+  const d = 1 + (z * z) / n;
+  const c = (p + (z * z) / (2 * n)) / d;
+  const h = (z / d) * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n));
+  return { lo: Math.max(0, c - h), hi: Math.min(1, c + h) };
+}
+
+/**
+ * A percentile bootstrap of a rate whose items all agree has zero width (every resample is the
+ * same), which no one would sign: such a rate gets the Wilson score interval of its pooled items.
+ */
+function degenerateRate(metric: string, lo: number, hi: number, rate: number, trials: number | null): { lo: number; hi: number; note: string } | null {
+  if (!BINARY.has(metric) || hi > lo || !trials) return null;
+  return { ...wilson(Math.round(rate * trials), trials), note: `95% Wilson score over ${trials} pooled items (every item ${rate >= 0.5 ? 'hit' : 'missed'}: the bootstrap has zero width)` };
+}
+
+const fmtRange = ([a, b]: [number, number]) => `[${a === -Infinity ? '−∞' : a}, ${b === Infinity ? '∞' : b}]`;
+
+/** Per prompt: t over seeds (clipped) with ≥ 2 seeds, else the item bootstrap, else none. */
+export function promptSummary(runs: RunData[], metric: string, streamSeed: number): Summary | null {
+  const info = METRICS[metric] ?? { label: metric, range: [-Infinity, Infinity] as [number, number] };
+  const values = runs.map((r) => r.value(metric)).filter((v): v is number => v !== null);
+  if (!values.length) return null;
+  if (values.length >= 2) {
+    const t = meanCi(values);
+    const [lo, hi] = [clamp(t.lo, info.range), clamp(t.hi, info.range)];
+    const clipped = lo !== t.lo || hi !== t.hi;
+    return { mean: t.mean, lo, hi, interval: `95% t over ${values.length} seeds${clipped ? `, clipped to ${fmtRange(info.range)}` : ''}`, prompts: 1, seeds: values.length, items: null, resamples: null, clipped };
+  }
+  const b = promptBoot(runs, metric, streamSeed);
+  if (!b?.replicates) return { mean: values[0], lo: null, hi: null, interval: 'none: one seed, no per-item values', prompts: 1, seeds: 1, items: null, resamples: null, clipped: false };
+  const ci = percentileInterval(b.replicates, LEVEL);
+  const w = degenerateRate(metric, ci.lo, ci.hi, b.estimate, b.items);
+  if (w) return { mean: b.estimate, lo: w.lo, hi: w.hi, interval: w.note, prompts: 1, seeds: 1, items: b.items, resamples: null, clipped: false };
+  return { mean: b.estimate, lo: ci.lo, hi: ci.hi, interval: `95% bootstrap over ${b.items} items, ${b.replicates.length} resamples`, prompts: 1, seeds: 1, items: b.items, resamples: b.replicates.length, clipped: false };
+}
+
+/** Per method: the mean over prompts, bootstrap stratified by prompt over (seed, item). */
+export function methodSummary(byPrompt: Array<[string, RunData[]]>, metric: string): Summary | null {
+  const sorted = [...byPrompt].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const boots = sorted.map(([, runs], i) => promptBoot(runs, metric, BOOT_SEED + i)).filter((b): b is PromptBoot => b !== null);
+  if (!boots.length) return null;
+  const est = mean(boots.map((b) => b.estimate));
+  const seeds = Math.max(...boots.map((b) => b.seeds));
+  const items = boots.every((b) => b.items !== null) ? boots[0].items : null;
+  const base = { mean: est, prompts: boots.length, seeds, items, clipped: false };
+  // A prompt with nothing to resample would make the interval look tighter than it is: no interval.
+  if (boots.some((b) => !b.replicates)) return { ...base, lo: null, hi: null, interval: 'none: one seed and no per-item values for some prompt', resamples: null };
+  const R = boots[0].replicates!.length;
+  const avg = new Float64Array(R);
+  for (const b of boots) for (let r = 0; r < R; r++) avg[r] += b.replicates![r] / boots.length;
+  const ci = percentileInterval(avg, LEVEL);
+  const trials = boots.every((b) => b.items !== null) ? boots.reduce((a, b) => a + b.items! * b.seeds, 0) : null;
+  const pooled = trials ? boots.reduce((a, b) => a + b.estimate * b.items! * b.seeds, 0) / trials : est;
+  const w = degenerateRate(metric, ci.lo, ci.hi, pooled, trials);
+  if (w) return { ...base, lo: w.lo, hi: w.hi, interval: `mean over ${boots.length} prompt${boots.length > 1 ? 's' : ''}; ${w.note}`, resamples: null };
+  const what = items !== null ? `(prompt, item) pairs${seeds > 1 ? ' and seeds' : ''}` : 'seeds';
+  return { ...base, lo: ci.lo, hi: ci.hi, interval: `mean over ${boots.length} prompt${boots.length > 1 ? 's' : ''}; 95% bootstrap over ${what} within each prompt, ${R} resamples, seed ${BOOT_SEED}`, resamples: R };
+}
