@@ -10,6 +10,15 @@ export class UserError extends Error {
   }
 }
 
+/** A run that failed (not bad input): printed as one line, exit code 1. */
+export class RunFailedError extends Error {
+  readonly exitCode = 1;
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunFailedError';
+  }
+}
+
 /** `file: a.b.c: message`, leaving out parts that are empty. */
 export function located(file: string | undefined, path: Array<string | number>, message: string): string {
   const where = path.length ? path.map(String).join('.') : '';

@@ -1,7 +1,8 @@
 /**
  * The toyfaces world behind the method-facing World interface (src/world/types.ts): the zoo's
  * generator/encoder, VAE + latent U-Net + mini-CLIP text encoder, identity net and feature-net
- * heads, each loaded from its shipped, hash-checked weights.
+ * heads, each loaded from its shipped, hash-checked weights, strictly (zoo/store.ts strictParams):
+ * a file lacking one of the model's tensors, or holding others, is refused by name.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { World } from '../../src/world/types.js';

@@ -1,18 +1,59 @@
-/** The `sdd` command line. Each command's handler lives in src/cli/commands/. */
-import { regressCommand } from './commands/regress.js';
-import { hqsCommand } from './commands/hqs.js';
-import { reportCommand } from './commands/report.js';
-import yargs, { type Argv } from 'yargs';
-import { UserError } from '../errors.js';
+/**
+ * The `sdd` command line. Each command's handler lives in src/cli/commands/; only the invoked
+ * command's module is imported (the report renderer alone takes seconds to load), all of them
+ * for --help or an unknown name.
+ *
+ * Every expected failure (bad flags, paths, refs, files) leaves as one line `sdd: <where>: <what>`
+ * and exit code 2; only an internal bug may print a stack.
+ */
+import yargs, { type Argv, type CommandModule } from 'yargs';
+import { RunFailedError, UserError } from '../errors.js';
 import { BACKEND_CHOICES, BackendChoiceError } from '../backend/index.js';
-import { registerBuiltinMethods } from '../methods/index.js';
-import { runCommand, planCommand, validateCommand, schemaCommand } from './commands/experiments.js';
-import { lsCommand, showCommand, rmCommand, gcCommand } from './commands/store.js';
-import { doctorCommand } from './commands/doctor.js';
-import { runOneCommand } from './commands/run_one.js';
-import { zooCommand } from './commands/zoo.js';
-import { worldCommand } from './commands/world.js';
-import { fidCommand } from './commands/fid.js';
+
+type SetCode = (c: number) => void;
+// Each command module types its own arguments; yargs only needs them as command modules.
+type Loader = (s: SetCode) => Promise<CommandModule<object, never>>;
+const cmd = <T>(m: T) => m as unknown as CommandModule<object, never>;
+
+/** Command name → its module, in --help order. */
+const COMMANDS: Array<[string, Loader]> = [
+  ['run', async (s) => cmd((await import('./commands/experiments.js')).runCommand(s))],
+  ['plan', async (s) => cmd((await import('./commands/experiments.js')).planCommand(s))],
+  ['validate', async (s) => cmd((await import('./commands/experiments.js')).validateCommand(s))],
+  ['schema', async (s) => cmd((await import('./commands/experiments.js')).schemaCommand(s))],
+  ['ls', async (s) => cmd((await import('./commands/store.js')).lsCommand(s))],
+  ['show', async (s) => cmd((await import('./commands/store.js')).showCommand(s))],
+  ['rm', async (s) => cmd((await import('./commands/store.js')).rmCommand(s))],
+  ['gc', async (s) => cmd((await import('./commands/store.js')).gcCommand(s))],
+  ['doctor', async (s) => cmd((await import('./commands/doctor.js')).doctorCommand(s))],
+  ['zoo', async (s) => cmd((await import('./commands/zoo.js')).zooCommand(s))],
+  ['world', async (s) => cmd((await import('./commands/world.js')).worldCommand(s))],
+  ['fid', async (s) => cmd((await import('./commands/fid.js')).fidCommand(s))],
+  ['report', async () => cmd((await import('./commands/report.js')).reportCommand())],
+  ['hqs', async () => cmd((await import('./commands/hqs.js')).hqsCommand())],
+  ['regress', async (s) => cmd((await import('./commands/regress.js')).regressCommand(s))],
+  ['__run-one', async (s) => cmd((await import('./commands/run_one.js')).runOneCommand(s))],
+];
+
+/** Commands that read experiment files, and so need the method registry (the others skip loading it). */
+const USE_METHODS = new Set(['run', 'plan', 'validate', 'schema', 'report', 'hqs', 'regress']);
+
+/** Global options that take a value: the word after them is not the command. */
+const VALUE_OPTIONS = new Set(['--store', '--backend']);
+
+/** The commands to register: the one named by the first positional word, or all. */
+function wanted(argv: string[]): Array<[string, Loader]> {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (VALUE_OPTIONS.has(a)) i++;
+    else if (a === '--help' || a === '-h') return COMMANDS;
+    else if (!a.startsWith('-')) {
+      const hit = COMMANDS.find(([name]) => name === a);
+      return hit ? [hit] : COMMANDS;
+    }
+  }
+  return COMMANDS;
+}
 
 function common<T>(y: Argv<T>) {
   return y
@@ -20,48 +61,62 @@ function common<T>(y: Argv<T>) {
     .option('backend', { choices: BACKEND_CHOICES, describe: 'compute backend (default: $SDD_BACKEND or auto)' });
 }
 
+const SYSTEM_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  EISDIR: 'is a folder, expected a file',
+  ENOTDIR: 'a part of the path is not a folder',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EEXIST: 'already exists',
+  ENOTEMPTY: 'folder not empty',
+  ENOSPC: 'no space left on the device',
+  EROFS: 'read-only file system',
+  ENAMETOOLONG: 'name too long',
+};
+
+/**
+ * The one line for an expected failure, or null for an internal bug. A file-system error on a
+ * path the user gave (or one derived from it) names that path and what is wrong with it.
+ */
+export function userMessage(e: unknown): string | null {
+  if (e instanceof UserError || e instanceof RunFailedError || e instanceof BackendChoiceError || (e instanceof Error && e.name === 'NpyError')) return e.message;
+  const sys = e as NodeJS.ErrnoException;
+  if (sys instanceof Error && typeof sys.code === 'string' && SYSTEM_ERRORS[sys.code] && typeof sys.path === 'string') {
+    const to = (e as { dest?: unknown }).dest;
+    const dest = typeof to === 'string' ? ` → ${to}` : '';
+    return `${sys.path}${dest}: ${SYSTEM_ERRORS[sys.code]}`;
+  }
+  return null;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  registerBuiltinMethods();
   let exitCode = 0;
   const setCode = (c: number) => {
     exitCode = c;
   };
-  const cli = common(yargs(argv))
-    .scriptName('sdd')
-    .strict()
-    .recommendCommands()
-    .demandCommand(1, 'name a command (sdd --help lists them)')
-    .command(runCommand(setCode))
-    .command(planCommand(setCode))
-    .command(validateCommand(setCode))
-    .command(schemaCommand(setCode))
-    .command(lsCommand(setCode))
-    .command(showCommand(setCode))
-    .command(rmCommand(setCode))
-    .command(gcCommand(setCode))
-    .command(doctorCommand(setCode))
-    .command(zooCommand(setCode))
-    .command(worldCommand(setCode))
-    .command(fidCommand(setCode))
-    .command(reportCommand())
-    .command(hqsCommand())
-    .command(regressCommand(setCode))
-    .command(runOneCommand(setCode))
-    .help()
-    .version(false)
-    .wrap(Math.min(110, process.stdout.columns || 100))
-    .exitProcess(false)
-    .fail((msg, err) => {
-      throw err ?? new UserError(msg);
-    });
   try {
+    const commands = wanted(argv);
+    if (commands.some(([name]) => USE_METHODS.has(name))) (await import('../methods/index.js')).registerBuiltinMethods();
+    let cli = common(yargs(argv))
+      .scriptName('sdd')
+      .strict()
+      .recommendCommands()
+      .demandCommand(1, 'name a command (sdd --help lists them)');
+    for (const [, load] of commands) cli = cli.command(await load(setCode));
+    cli = cli
+      .help()
+      .version(false)
+      .wrap(Math.min(110, process.stdout.columns || 100))
+      .exitProcess(false)
+      .fail((msg, err) => {
+        throw err ?? new UserError(msg);
+      });
     await cli.parseAsync();
     return exitCode;
   } catch (e) {
-    if (e instanceof UserError || e instanceof BackendChoiceError) {
-      process.stderr.write(`sdd: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
+    const msg = userMessage(e);
+    if (msg === null) throw e;
+    process.stderr.write(`sdd: ${msg.replace(/\s*\n\s*/g, ' ')}\n`);
+    return e instanceof RunFailedError ? 1 : 2;
   }
 }

@@ -2,9 +2,14 @@
  * safetensors: 8-byte little-endian header length, a JSON header {name: {dtype, shape,
  * data_offsets: [begin, end]}, "__metadata__"?: {string: string}}, then the raw little-endian
  * buffer. Parsing checks every bound before touching data: a corrupt or truncated file fails with
- * a message naming the file, never with an out-of-range read.
+ * a one-line SafetensorsError naming the file, never with an out-of-range read.
+ *
+ * As the reference reader does, the tensors' byte ranges, taken in offset order, must tile the
+ * data buffer exactly: no overlap, no gap, no trailing bytes. The header's key order need not
+ * follow the offsets (the reference writer sorts keys by name but lays data out by dtype).
  */
 import { readFileSync } from 'node:fs';
+import { UserError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
 import { decodeHalf, encodeHalf } from './f16.js';
 
@@ -23,52 +28,138 @@ export interface StFile {
   metadata: Record<string, string>;
 }
 
-export class SafetensorsError extends Error {}
+/** A bad or unreadable weights file: a user error (one line, exit 2), the message starting with the file. */
+export class SafetensorsError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SafetensorsError';
+  }
+}
+
+/** A tensor name as it can be printed on one line: quoted when odd, cut when long. */
+export function showName(name: string): string {
+  const cut = name.length > 60 ? `${name.slice(0, 57)}...` : name;
+  return /^[\x21-\x7e]+$/.test(cut) ? cut : JSON.stringify(cut);
+}
+
+/**
+ * The top-level keys of a JSON object text, in order, duplicates kept (JSON.parse keeps only the
+ * last of a repeated key, which would hide a second, conflicting entry). `text` must be valid JSON.
+ */
+function topLevelKeys(text: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) keys.push(JSON.parse(text.slice(i, j + 1)) as string);
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      expectKey = c === '{' && depth === 1;
+    } else if (c === '}' || c === ']') depth--;
+    else if (c === ',' && depth === 1) expectKey = true;
+    else if (c === ':' && depth === 1) expectKey = false;
+  }
+  return keys;
+}
+
+interface Entry {
+  name: string;
+  dtype: StDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** One header entry, checked for form and for its byte count (shape × dtype size). */
+function parseEntry(name: string, entry: unknown, fail: (m: string) => never): Entry {
+  const n = showName(name);
+  if (!isPlainObject(entry)) return fail(`${n}: expected {dtype, shape, data_offsets}, got ${JSON.stringify(entry)?.slice(0, 40)}`);
+  const { dtype, shape, data_offsets: off } = entry;
+  if (typeof dtype !== 'string' || !Object.hasOwn(BYTES, dtype)) fail(`${n}: unsupported dtype ${JSON.stringify(dtype)?.slice(0, 40)} (have ${Object.keys(BYTES).join(', ')})`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`${n}: bad shape ${JSON.stringify(shape)?.slice(0, 40)}`);
+  if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    fail(`${n}: bad data_offsets ${JSON.stringify(off)?.slice(0, 40)}`);
+  }
+  const [begin, end] = off as [number, number];
+  if (begin > end) fail(`${n}: data_offsets [${begin}, ${end}] end before they begin`);
+  const want = (shape as number[]).reduce((a, d) => a * d, 1) * BYTES[dtype as StDtype];
+  if (end - begin !== want) fail(`${n}: ${end - begin} bytes for shape [${shape as number[]}] ${dtype} (expected ${want})`);
+  return { name, dtype: dtype as StDtype, shape: shape as number[], begin, end };
+}
 
 export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): StFile {
   const fail = (m: string): never => {
     throw new SafetensorsError(`${file}: ${m}`);
   };
-  if (buf.byteLength < 8) fail('truncated: shorter than the 8-byte header length');
+  if (buf.byteLength < 8) fail(`truncated: ${buf.byteLength} bytes, shorter than the 8-byte header length`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const n = view.getBigUint64(0, true);
-  if (n > BigInt(MAX_HEADER)) fail(`header length ${n} exceeds ${MAX_HEADER} bytes`);
+  if (n > BigInt(MAX_HEADER)) fail(`header length ${n} exceeds ${MAX_HEADER} bytes (not a safetensors file?)`);
   const hlen = Number(n);
   if (8 + hlen > buf.byteLength) fail(`truncated: header needs ${hlen} bytes, file has ${buf.byteLength - 8}`);
-  let header: Record<string, unknown>;
+  let text: string;
+  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + hlen)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + hlen));
+    header = JSON.parse(text);
   } catch (e) {
-    return fail(`header is not valid JSON (${(e as Error).message})`);
+    return fail(`header is not valid JSON (${(e as Error).message.split('\n')[0].slice(0, 80)})`);
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) fail('header is not a JSON object');
+  if (!isPlainObject(header)) return fail('header is not a JSON object');
+  const seen = new Set<string>();
+  for (const k of topLevelKeys(text)) {
+    if (seen.has(k)) fail(`${showName(k)}: key appears twice in the header`);
+    seen.add(k);
+  }
   const dataLen = buf.byteLength - 8 - hlen;
-  const tensors = new Map<string, StTensor>();
+  const entries: Entry[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
+      if (!isPlainObject(entry)) fail('__metadata__: expected an object of strings');
+      const bad = Object.entries(entry as Record<string, unknown>).find(([, v]) => typeof v !== 'string');
+      if (bad) fail(`__metadata__.${showName(bad[0])}: expected a string, got ${JSON.stringify(bad[1])?.slice(0, 40)}`);
       metadata = entry as Record<string, string>;
       continue;
     }
-    const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof e.dtype !== 'string' || !(e.dtype in BYTES)) fail(`${name}: unsupported dtype ${String(e.dtype)}`);
-    const shape = e.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`${name}: bad shape`);
-    const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail(`${name}: bad data_offsets`);
-    }
-    const [b, en] = off as [number, number];
-    const want = (shape as number[]).reduce((a, d) => a * d, 1) * BYTES[e.dtype as StDtype];
-    if (b > en || en > dataLen) fail(`${name}: data_offsets [${b}, ${en}] outside the ${dataLen}-byte buffer (truncated?)`);
-    if (en - b !== want) fail(`${name}: ${en - b} bytes for shape [${shape}] ${e.dtype} (expected ${want})`);
-    tensors.set(name, { dtype: e.dtype as StDtype, shape: shape as number[], data: buf.subarray(8 + hlen + b, 8 + hlen + en) });
+    const e = parseEntry(name, entry, fail);
+    if (e.end > dataLen) fail(`${showName(name)}: data_offsets [${e.begin}, ${e.end}] outside the ${dataLen}-byte buffer (truncated?)`);
+    entries.push(e);
   }
+  // In offset order the ranges must tile [0, dataLen): each begins where the previous ended.
+  const ordered = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  for (const e of ordered) {
+    if (e.begin < at) fail(`${showName(e.name)}: data_offsets [${e.begin}, ${e.end}] overlap the previous tensor's (ending at ${at})`);
+    if (e.begin > at) fail(`${showName(e.name)}: data_offsets [${e.begin}, ${e.end}] leave a gap after byte ${at}`);
+    at = e.end;
+  }
+  if (at !== dataLen) fail(`${dataLen - at} trailing bytes after the last tensor (data ends at ${at} of ${dataLen})`);
+  const tensors = new Map<string, StTensor>();
+  for (const e of entries) tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: buf.subarray(8 + hlen + e.begin, 8 + hlen + e.end) });
   return { tensors, metadata };
 }
 
+/** Reads and parses a file; an unreadable path (missing, a folder, no permission) is a SafetensorsError too. */
 export function readSafetensors(path: string): StFile {
-  return parseSafetensors(readFileSync(path), path);
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, expected a .safetensors file' : code === 'EACCES' ? 'permission denied' : `cannot read (${code ?? (e as Error).message})`;
+    throw new SafetensorsError(`${path}: ${why}`);
+  }
+  return parseSafetensors(buf, path);
 }
 
 export function serializeSafetensors(tensors: Map<string, StTensor>, metadata: Record<string, string> = {}): Uint8Array {

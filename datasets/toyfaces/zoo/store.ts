@@ -1,17 +1,18 @@
 /**
  * Shipped model weights and their cards: datasets/toyfaces/zoo/<name>/{weights.safetensors,
  * card.json}. The card records architecture, training setup, the SHA-256 of the weights and the
- * numbers `sdd zoo eval` must reproduce. Loading checks presence and hash before parsing.
+ * numbers `sdd zoo eval` must reproduce. Loading checks presence and hash before parsing, and
+ * that the file holds exactly the model's tensors (strictParams).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { Params } from '../../../src/nn/params.js';
 import { PROJECT_ROOT } from '../../../src/runs/env.js';
 import { UserError } from '../../../src/errors.js';
 import { sha256 } from '../../../src/util/hash.js';
 import { writeJsonAtomic } from '../../../src/util/atomic.js';
-import { asFloat32, f16, parseSafetensors, writeSafetensors, type StTensor } from '../../../src/util/safetensors.js';
+import { asFloat32, f16, parseSafetensors, readSafetensors, writeSafetensors, type StTensor } from '../../../src/util/safetensors.js';
+import { verifyModel } from './trace.js';
 
 /** SDD_ZOO_DIR redirects reads and writes (smoke tests train into a temp folder). */
 export const ZOO_DIR = process.env.SDD_ZOO_DIR ?? join(PROJECT_ROOT, 'datasets', 'toyfaces', 'zoo');
@@ -28,23 +29,33 @@ export interface ModelCard {
   git: { sha: string | null; dirty: boolean | null };
 }
 
-export function modelDir(name: string): string {
-  return join(ZOO_DIR, name);
+export function modelDir(name: string, dir = ZOO_DIR): string {
+  return join(dir, name);
 }
 
 const rel = (p: string) => relative(process.cwd(), p) || p;
 
-export function readCard(name: string): ModelCard {
-  const path = join(modelDir(name), 'card.json');
+export function readCard(name: string, dir = ZOO_DIR): ModelCard {
+  const path = join(modelDir(name, dir), 'card.json');
   if (!existsSync(path)) throw new UserError(`${rel(path)}: missing — model '${name}' is not in the zoo (sdd zoo train ${name})`);
-  return JSON.parse(readFileSync(path, 'utf-8')) as ModelCard;
+  let card: unknown;
+  try {
+    card = JSON.parse(readFileSync(path, 'utf-8'));
+  } catch (e) {
+    throw new UserError(`${rel(path)}: not a model card (${(e as Error).message.split('\n')[0]})`);
+  }
+  const c = card as Partial<ModelCard> | null;
+  const w = c?.weights;
+  const ok = typeof c?.architecture === 'object' && c.architecture !== null && typeof w?.file === 'string' && typeof w.sha256 === 'string' && typeof w.bytes === 'number';
+  if (!ok) throw new UserError(`${rel(path)}: not a model card (needs architecture and weights.file, .sha256, .bytes)`);
+  return card as ModelCard;
 }
 
 /** Reads and checks the weights of `name`; throws a one-line UserError on any problem. */
-export function readWeights(name: string): { card: ModelCard; tensors: Map<string, StTensor> } {
-  const card = readCard(name);
-  const path = join(modelDir(name), card.weights.file);
-  if (!existsSync(path)) throw new UserError(`${rel(path)}: missing (card.json expects it; sdd zoo train ${name})`);
+export function readWeights(name: string, dir = ZOO_DIR): { card: ModelCard; tensors: Map<string, StTensor> } {
+  const card = readCard(name, dir);
+  const path = join(modelDir(name, dir), card.weights.file);
+  if (!existsSync(path) || !statSync(path).isFile()) throw new UserError(`${rel(path)}: missing (card.json expects it; sdd zoo train ${name})`);
   const buf = readFileSync(path);
   const digest = sha256(buf);
   if (buf.byteLength !== card.weights.bytes || digest !== card.weights.sha256) {
@@ -52,23 +63,38 @@ export function readWeights(name: string): { card: ModelCard; tensors: Map<strin
       `${rel(path)}: corrupt or truncated (${buf.byteLength} bytes, sha256 ${digest.slice(0, 12)}…; card expects ${card.weights.bytes} bytes, ${card.weights.sha256.slice(0, 12)}…)`,
     );
   }
-  try {
-    return { card, tensors: parseSafetensors(buf, rel(path)).tensors };
-  } catch (e) {
-    throw new UserError((e as Error).message);
-  }
+  return { card, tensors: parseSafetensors(buf, rel(path)).tensors };
 }
 
-/** Loads weights into a fresh Params store (names as in the model code). */
-export function loadParams(name: string, seed = 0): { card: ModelCard; params: Params } {
-  const { card, tensors } = readWeights(name);
-  const params = new Params(seed);
-  for (const [pname, t] of tensors) {
-    const v = tf.tensor(asFloat32(t), t.shape);
-    params.vars.set(pname, tf.variable(v, false, `${params.scope}/${pname}`));
-    v.dispose();
+/**
+ * A strict store of model `name` from a file's tensors: it never creates a parameter, and one
+ * forward of the model (zoo/trace.ts) checks that the file holds exactly the model's tensors, in
+ * its shapes. Throws one ParamsError line naming the file otherwise.
+ */
+export function strictParams(name: string, file: string, tensors: Map<string, StTensor>, architecture: Record<string, unknown>): Params {
+  const params = Params.loaded(file, [...tensors].map(([k, t]) => [k, { shape: t.shape, values: asFloat32(t) }] as const));
+  try {
+    verifyModel(name, params, architecture);
+  } catch (e) {
+    params.dispose();
+    throw e;
   }
-  return { card, params };
+  return params;
+}
+
+/** Loads a shipped model's weights into a strict Params store (names as in the model code). */
+export function loadParams(name: string, dir = ZOO_DIR): { card: ModelCard; params: Params } {
+  const { card, tensors } = readWeights(name, dir);
+  return { card, params: strictParams(name, rel(join(modelDir(name, dir), card.weights.file)), tensors, card.architecture) };
+}
+
+/**
+ * Model `name` from any safetensors file (a candidate checkpoint), checked against the
+ * architecture of the shipped card: a one-line UserError if the file is unreadable or does not fit.
+ */
+export function loadParamsFile(name: string, file: string): Params {
+  const { tensors } = readSafetensors(file);
+  return strictParams(name, file, tensors, readCard(name).architecture);
 }
 
 const frozen = new Map<string, FrozenModel>();

@@ -1,4 +1,5 @@
 /** sdd run / plan / validate / schema. */
+import { existsSync, statSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { UserError } from '../../errors.js';
 import { backendChoice, type BackendChoice } from '../../backend/index.js';
@@ -10,7 +11,7 @@ import { executeRuns, describeRun, type RunOutcome } from '../../exec/executor.j
 import { modelsChanged } from '../../exec/stale.js';
 import { createProgress, formatDuration } from '../../exec/progress.js';
 import { fmtNumber, table } from '../table.js';
-import { buildReport, reportOut } from '../../reports/build.js';
+import { outputFolder, storeFolder } from '../paths.js';
 
 interface PlanArgs {
   files: string[];
@@ -24,6 +25,7 @@ export function planAll(files: string[], opts: LoadOptions): PlannedRun[] {
   const runs: PlannedRun[] = [];
   const seen = new Set<string>();
   for (const f of files) {
+    if (existsSync(f) && statSync(f).isDirectory()) throw new UserError(`${f}: is a folder, expected an experiment file (.yaml)`);
     const { experiment } = loadExperiment(f, opts);
     for (const r of expandExperiment(experiment, f)) {
       if (!seen.has(r.id)) runs.push(r);
@@ -58,8 +60,9 @@ export function runCommand(setCode: (c: number) => void): CommandModule<object, 
     handler: async (a) => {
       if (!Number.isInteger(a.jobs) || a.jobs < 1) throw new UserError(`--jobs: expected a positive integer, got ${a.jobs}`);
       const backend = backendArg(a.backend);
+      if (a.out !== undefined) outputFolder('--out', a.out);
       const runs = planAll(a.files, { sets: a.set, profile: a.profile });
-      const store = new RunStore(a.store);
+      const store = new RunStore(storeFolder(a.store, false));
       if (a['dry-run']) {
         process.stdout.write(planTable(runs, store));
         return;
@@ -67,6 +70,8 @@ export function runCommand(setCode: (c: number) => void): CommandModule<object, 
       const code = await execute(runs, store, a.jobs, backend);
       setCode(code);
       if (a.report) {
+        // Imported here: the report renderer takes seconds to load, which no other path needs.
+        const { buildReport, reportOut } = await import('../../reports/build.js');
         const { pages } = await buildReport(a.files, { sets: a.set, profile: a.profile }, store, reportOut(a.out));
         for (const p of pages) process.stderr.write(`report: ${p.path}\n`);
       }
@@ -155,7 +160,7 @@ export function planCommand(_setCode: (c: number) => void): CommandModule<object
         .option('json', { type: 'boolean', default: false }) as never,
     handler: (a) => {
       const runs = planAll(a.files, { sets: a.set, profile: a.profile });
-      const store = new RunStore(a.store);
+      const store = new RunStore(storeFolder(a.store, false));
       if (a.json) {
         const out = runs.map((r) => ({ id: r.id, finished: store.isFinished(r.id), models_changed: modelsChanged(store, r), backend: r.backend, config: r.config }));
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');

@@ -10,6 +10,7 @@ import { EXTRACTOR_NAMES, folderFeatures, loadExtractor, type Extractor } from '
 import { FeatureStats } from '../../metrics/stats.js';
 import { frechetDistance } from '../../metrics/fid.js';
 import { readNpz, writeNpz, NpyError } from '../../metrics/npy.js';
+import { outputFile } from '../paths.js';
 
 interface Stats {
   mu: Float64Array;
@@ -20,7 +21,7 @@ interface Stats {
 
 function statsOf(path: string, ex: () => Extractor): Stats {
   if (!existsSync(path)) throw new UserError(`${path}: no such file or folder`);
-  if (statSync(path).isFile()) {
+  if (!statSync(path).isDirectory()) {
     if (!path.endsWith('.npz')) throw new UserError(`${path}: expected a folder of images or a .npz with mu and sigma`);
     let z;
     try {
@@ -62,7 +63,8 @@ export function fidCommand(_s: (c: number) => void): CommandModule<object, FidAr
         .option('json', { type: 'boolean', default: false })
         .option('save-stats', { type: 'boolean', default: false, describe: 'PATHS are IN OUT.npz: write IN\'s mu and sigma' }) as never,
     handler: async (a) => {
-      if (a.paths.length !== 2) throw new UserError(`fid: expected two paths, got ${a.paths.length}`);
+      if (a.paths.length !== 2) throw new UserError(`fid: expected two paths, got ${a.paths.length} (${a.paths.join(' ')})`);
+      if (a['save-stats']) outputFile('--save-stats', a.paths[1]);
       await initBackend(backendChoice(a.backend));
       let extractor: Extractor | null = null;
       const ex = () => (extractor ??= loadExtractor(a.features));

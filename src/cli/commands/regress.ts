@@ -9,22 +9,21 @@
  * Each side keeps its own store under <store>/regress/<ref hash>/ (run ids do not see weights).
  */
 import type { CommandModule } from 'yargs';
-import { existsSync, mkdirSync, readFileSync, copyFileSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, copyFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { execa } from 'execa';
-import { UserError } from '../../errors.js';
+import { RunFailedError, UserError } from '../../errors.js';
 import { planAll } from './experiments.js';
 import { loadExperiment } from '../../experiments/load.js';
 import { RunStore } from '../../runs/store.js';
 import { PROJECT_ROOT } from '../../runs/env.js';
-import { modelDir, zooModels, type ModelCard } from '../../../datasets/toyfaces/zoo/store.js';
+import { ZOO_DIR, loadParams, loadParamsFile, modelDir, zooModels, type ModelCard } from '../../../datasets/toyfaces/zoo/store.js';
+import { backendChoice, initBackend } from '../../backend/index.js';
 import { sha256 } from '../../util/hash.js';
 import { asFloat32, readSafetensors } from '../../util/safetensors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
 import { compareSides, type Comparison, type SideRun } from '../../regress/compare.js';
 import { deltaForest } from '../../reports/charts.js';
-import { renderSvg, svgToPng } from '../../reports/render.js';
-import { copyVendor, reportOut } from '../../reports/build.js';
 import { escapeHtml, figureHtml, page, tableHtml } from '../../reports/html.js';
 import { table } from '../table.js';
 
@@ -37,6 +36,7 @@ interface RegressArgs {
   set?: string[];
   store?: string;
   out?: string;
+  backend?: string;
 }
 
 interface Side {
@@ -45,38 +45,86 @@ interface Side {
   sets: string[];
   env: Record<string, string>;
   reuseOnly: boolean;
+  /** Loads the side's models strictly (after the backend is up); throws a one-line UserError. */
+  check?: () => void;
+  /** Writes what the side's runs need (only once both sides and the experiment are checked). */
+  prepare?: () => void;
 }
 
 function parseRef(ref: string, root: string, flag: string): Side {
-  const [kind, ...rest] = ref.split(':');
-  const value = rest.join(':');
+  const colon = ref.indexOf(':');
+  const kind = colon > 0 ? ref.slice(0, colon) : '';
+  const value = ref.slice(colon + 1);
   const dir = join(root, 'regress', sha256(ref).slice(0, 12));
   if (kind === 'zoo') {
     const zoo = resolve(value);
-    if (!existsSync(zoo)) throw new UserError(`--${flag}: zoo folder ${value} does not exist`);
-    return { ref, store: dir, sets: [], env: { SDD_ZOO_DIR: zoo }, reuseOnly: false };
+    if (!value || !existsSync(zoo)) throw new UserError(`--${flag}: zoo folder '${value}' does not exist`);
+    if (!statSync(zoo).isDirectory()) throw new UserError(`--${flag}: ${value}: not a folder (zoo:DIR names a copy of datasets/toyfaces/zoo)`);
+    return { ref, store: dir, sets: [], env: { SDD_ZOO_DIR: zoo }, reuseOnly: false, check: () => checkZoo(zoo, value, flag) };
   }
-  if (kind === 'weights') return { ref, store: dir, sets: [], env: { SDD_ZOO_DIR: zooWithWeights(value, join(dir, 'zoo'), flag) }, reuseOnly: false };
-  if (kind === 'set') return { ref, store: dir, sets: value.split(';').filter(Boolean), env: {}, reuseOnly: false };
+  if (kind === 'weights') {
+    const { model, file } = weightsSpec(value, flag);
+    const out = join(dir, 'zoo');
+    return { ref, store: dir, sets: [], env: { SDD_ZOO_DIR: out }, reuseOnly: false, check: () => checkWeights(model, file), prepare: () => zooWithWeights(model, file, out) };
+  }
+  if (kind === 'set') {
+    const sets = value.split(';').filter(Boolean);
+    if (!sets.length) throw new UserError(`--${flag}: set: needs KEY=VALUE[;…], got '${ref}'`);
+    return { ref, store: dir, sets, env: {}, reuseOnly: false };
+  }
   if (kind === 'store') {
-    if (!existsSync(value)) throw new UserError(`--${flag}: store ${value} does not exist`);
+    if (!value || !existsSync(value)) throw new UserError(`--${flag}: store '${value}' does not exist`);
+    if (!statSync(value).isDirectory()) throw new UserError(`--${flag}: store ${value}: not a folder`);
     return { ref, store: resolve(value), sets: [], env: {}, reuseOnly: true };
   }
   throw new UserError(`--${flag}: expected zoo:DIR, weights:MODEL=FILE, set:KEY=VALUE[;…] or store:DIR, got '${ref}'`);
+}
+
+/** MODEL=FILE of a weights: ref, checked for a zoo model name and a readable safetensors file. */
+function weightsSpec(spec: string, flag: string): { model: string; file: string } {
+  const eq = spec.indexOf('=');
+  const model = eq > 0 ? spec.slice(0, eq) : '';
+  const models = zooModels();
+  if (!models.includes(model)) {
+    throw new UserError(`--${flag}: weights:MODEL=FILE needs a zoo model name (${models.join(', ')}), got '${eq >= 0 ? model : spec}'`);
+  }
+  const given = spec.slice(eq + 1);
+  if (!given) throw new UserError(`--${flag}: weights:${model}=FILE: no file given`);
+  try {
+    readSafetensors(given); // a clear error now rather than inside a run
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(`--${flag}: ${e.message}`);
+    throw e;
+  }
+  return { model, file: resolve(given) };
+}
+
+/** The candidate file loaded strictly as MODEL: every tensor the model reads, in its shape, and no others. */
+function checkWeights(model: string, file: string): void {
+  loadParamsFile(model, relative(process.cwd(), file) || file).dispose();
+}
+
+/** Every model of a zoo folder other than the shipped one loads strictly (card, hash, tensors). */
+function checkZoo(zoo: string, shown: string, flag: string): void {
+  if (resolve(zoo) === resolve(ZOO_DIR)) return; // the shipped zoo: `sdd zoo verify` checks it
+  for (const name of zooModels()) {
+    // The world runs without DiffAE when its zoo has none (world_models.ts); every other model is needed.
+    if (name === 'diffae' && !existsSync(join(zoo, name))) continue;
+    try {
+      loadParams(name, zoo).params.dispose();
+    } catch (e) {
+      if (e instanceof UserError) throw new UserError(`--${flag}: zoo:${shown}: ${e.message}`);
+      throw e;
+    }
+  }
 }
 
 /**
  * A copy of the shipped zoo in `out` whose MODEL weights are FILE (its card's hash and size
  * updated, the replacement recorded): a new checkpoint of one model, compared like a zoo folder.
  */
-function zooWithWeights(spec: string, out: string, flag: string): string {
-  const eq = spec.indexOf('=');
-  const model = spec.slice(0, eq);
-  const file = resolve(spec.slice(eq + 1));
+function zooWithWeights(model: string, file: string, out: string): void {
   const models = zooModels();
-  if (eq <= 0 || !models.includes(model)) throw new UserError(`--${flag}: weights:MODEL=FILE needs a zoo model name (${models.join(', ')}), got '${spec.slice(0, Math.max(eq, 0))}'`);
-  if (!existsSync(file)) throw new UserError(`--${flag}: weights file ${spec.slice(eq + 1)} does not exist`);
-  readSafetensors(file); // a clear error now rather than inside a run
   for (const name of models) {
     mkdirSync(join(out, name), { recursive: true });
     for (const f of readdirSync(modelDir(name))) copyFileSync(join(modelDir(name), f), join(out, name, f));
@@ -89,7 +137,6 @@ function zooWithWeights(spec: string, out: string, flag: string): string {
   card.weights.bytes = bytes.length;
   card.replaced_from = file;
   writeJsonAtomic(cardPath, card);
-  return out;
 }
 
 async function runSide(file: string, side: Side, a: RegressArgs): Promise<SideRun[]> {
@@ -100,7 +147,7 @@ async function runSide(file: string, side: Side, a: RegressArgs): Promise<SideRu
     const args = ['run', file, '--store', side.store, '--no-report', '--jobs', '2', ...(a.profile ? ['--profile', a.profile] : []), ...sets.flatMap((s) => ['--set', s])];
     process.stderr.write(`regress: ${side.ref}: running ${planned.length} runs (finished ones are reused)\n`);
     const r = await execa(process.execPath, [join(PROJECT_ROOT, 'bin', 'sdd.mjs'), ...args], { env: side.env, reject: false, stdio: ['ignore', 'ignore', 'inherit'] });
-    if (r.exitCode !== 0) throw new Error(`regress: ${side.ref}: sdd run exited ${r.exitCode}`);
+    if (r.exitCode !== 0) throw new RunFailedError(`regress: ${side.ref}: sdd run exited ${r.exitCode} (its errors are above; sdd ls --store ${side.store})`);
   }
   return planned.map((p) => {
     if (!store.isFinished(p.id)) throw new UserError(`regress: ${side.ref}: run ${p.id} is not finished in ${side.store}`);
@@ -113,6 +160,9 @@ async function runSide(file: string, side: Side, a: RegressArgs): Promise<SideRu
 }
 
 async function writePage(out: string, name: string, rows: Comparison[], a: RegressArgs, stores: [string, string]): Promise<string> {
+  // Imported here: the renderer takes seconds to load, and bad input should fail before that.
+  const { renderSvg, svgToPng } = await import('../../reports/render.js');
+  const { copyVendor } = await import('../../reports/build.js');
   const dir = join(out, name);
   mkdirSync(dir, { recursive: true });
   copyVendor(out);
@@ -154,10 +204,26 @@ export function regressCommand(setCode: (c: number) => void): CommandModule<obje
         .option('set', { type: 'string', array: true, describe: 'override a key on both sides' })
         .option('out', { type: 'string', describe: 'report folder (default ./reports)' }) as never,
     handler: async (a) => {
+      // Everything is checked before anything is written or run: the experiment and each side's
+      // overrides, then the refs, then (backend up) the models they name, loaded strictly.
       const root = resolve(a.store ?? process.env.SDD_RUNS ?? 'runs');
+      const { experiment } = loadExperiment(a.file, { sets: a.set, profile: a.profile });
       const base = parseRef(a.baseline, root, 'baseline');
       const cand = parseRef(a.candidate, root, 'candidate');
-      const { experiment } = loadExperiment(a.file, { sets: a.set, profile: a.profile });
+      for (const [side, flag] of [[base, 'baseline'], [cand, 'candidate']] as const) {
+        try {
+          planAll([a.file], { sets: [...(a.set ?? []), ...side.sets], profile: a.profile });
+        } catch (e) {
+          if (e instanceof UserError && side.sets.length) throw new UserError(`--${flag}: ${side.ref}: ${e.message}`);
+          throw e;
+        }
+      }
+      if (base.check || cand.check) await initBackend(backendChoice(a.backend));
+      base.check?.();
+      cand.check?.();
+      base.prepare?.();
+      cand.prepare?.();
+      const { reportOut } = await import('../../reports/build.js');
       const cfg = experiment.regression;
       const b = await runSide(a.file, base, a);
       const c = await runSide(a.file, cand, a);

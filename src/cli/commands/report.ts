@@ -3,7 +3,8 @@ import type { CommandModule } from 'yargs';
 import { resolve } from 'node:path';
 import { RunStore } from '../../runs/store.js';
 import { screenshot } from '../../util/chromium.js';
-import { buildReport, reportOut } from '../../reports/build.js';
+import { outputFile, outputFolder, storeFolder } from '../paths.js';
+import { planAll } from './experiments.js';
 
 interface ReportArgs {
   files: string[];
@@ -30,7 +31,13 @@ export function reportCommand(): CommandModule<object, ReportArgs> {
         .option('combine', { type: 'string', describe: 'one page of this name for all the files (e.g. table1)' }) as never,
     handler: async (a) => {
       const t0 = performance.now();
-      const { pages, index } = await buildReport(a.files, { sets: a.set, profile: a.profile }, new RunStore(a.store), reportOut(a.out), a.combine);
+      if (a.out !== undefined) outputFolder('--out', a.out);
+      if (a.screenshot !== undefined) outputFile('--screenshot', a.screenshot);
+      const store = new RunStore(storeFolder(a.store, false));
+      planAll(a.files, { sets: a.set, profile: a.profile }); // bad files fail before anything is written
+      // Imported here: the renderer takes seconds to load, and bad input should fail before that.
+      const { buildReport, reportOut } = await import('../../reports/build.js');
+      const { pages, index } = await buildReport(a.files, { sets: a.set, profile: a.profile }, store, reportOut(a.out), a.combine);
       for (const p of pages.filter((x) => x.runs > 0)) process.stdout.write(`${p.name}: ${p.finished}/${p.runs} runs → ${p.path}\n`);
       if (a.screenshot && pages[0]) {
         screenshot(`file://${pages[0].path}`, resolve(a.screenshot));

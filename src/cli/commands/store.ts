@@ -5,6 +5,7 @@ import type { CommandModule } from 'yargs';
 import { RunStore, type RunSummary } from '../../runs/store.js';
 import { breakLock, readLock } from '../../runs/lock.js';
 import { fmtNumber, table } from '../table.js';
+import { storeFolder } from '../paths.js';
 
 interface StoreArgs {
   store?: string;
@@ -36,7 +37,7 @@ export function lsCommand(_s: (c: number) => void): CommandModule<object, StoreA
     builder: (y) =>
       y.option('json', { type: 'boolean', default: false }).option('experiment', { type: 'string', describe: 'only this experiment' }) as never,
     handler: (a) => {
-      const runs = new RunStore(a.store).list().filter((s) => !a.experiment || s.config?.experiment === a.experiment);
+      const runs = new RunStore(storeFolder(a.store, true)).list().filter((s) => !a.experiment || s.config?.experiment === a.experiment);
       if (a.json) {
         const out = runs.map(({ dir, id, status, config, result, error, modified }) => ({ id, dir, status, config, result, error, modified }));
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');
@@ -53,7 +54,7 @@ export function showCommand(_s: (c: number) => void): CommandModule<object, Stor
     describe: 'show one run (id or unique id prefix)',
     builder: (y) => y.positional('run', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false }) as never,
     handler: (a) => {
-      const store = new RunStore(a.store);
+      const store = new RunStore(storeFolder(a.store, true));
       const s = store.summary(store.resolveId(a.run));
       const { modified, ...rest } = s;
       if (a.json) {
@@ -82,7 +83,7 @@ export function rmCommand(_s: (c: number) => void): CommandModule<object, StoreA
     describe: 'delete runs (refuses running ones unless --force)',
     builder: (y) => y.positional('runs', { type: 'string', array: true, demandOption: true }).option('force', { type: 'boolean', default: false }) as never,
     handler: (a) => {
-      const store = new RunStore(a.store);
+      const store = new RunStore(storeFolder(a.store, true));
       const ids = a.runs.map((r) => store.resolveId(r)); // resolve all first: no half-done rm on a typo
       for (const id of ids) {
         store.remove(id, a.force);
@@ -98,7 +99,7 @@ export function gcCommand(_s: (c: number) => void): CommandModule<object, StoreA
     describe: 'delete partial and failed runs (not running ones), stale locks and leftover temp files',
     builder: (y) => y.option('dry-run', { type: 'boolean', default: false }) as never,
     handler: (a) => {
-      const store = new RunStore(a.store);
+      const store = new RunStore(storeFolder(a.store, true));
       const act = (what: string, fn: () => void) => {
         process.stdout.write(`${a['dry-run'] ? 'would remove' : 'removed'} ${what}\n`);
         if (!a['dry-run']) fn();

@@ -7,6 +7,7 @@ import { EDITABLE, EDITABLE_NAMES, ATTRIBUTE_NAMES, withAttribute } from '../../
 import { render } from '../../../datasets/toyfaces/render.js';
 import { grid, writePng } from '../../util/image_io.js';
 import { SPLITS, face, manifest, type Split } from '../../../datasets/toyfaces/world.js';
+import { outputFile } from '../paths.js';
 
 interface WorldArgs {
   action: string;
@@ -32,6 +33,7 @@ export function worldCommand(_s: (c: number) => void): CommandModule<object, Wor
     handler: (a) => {
       const split = a.split as Split;
       if (!Number.isInteger(a.n) || a.n < 1 || a.n > SPLITS[split].count) throw new UserError(`--n: expected 1..${SPLITS[split].count}, got ${a.n}`);
+      if (a.out !== undefined) outputFile('--out', a.out);
       if (a.action === 'grid') {
         if (!a.out) throw new UserError('--out: required for grid (a .png path)');
         // Each row: the face, then one edit per editable attribute (the next value along).

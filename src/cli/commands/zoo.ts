@@ -6,7 +6,8 @@ import { WorkerPool } from '../../backend/pool.js';
 import { createProgress } from '../../exec/progress.js';
 import { didYouMean } from '../../util/suggest.js';
 import { ZOO, ZOO_NAMES } from '../../../datasets/toyfaces/zoo/index.js';
-import { modelDir, readWeights, zooModels } from '../../../datasets/toyfaces/zoo/store.js';
+import { loadParams, modelDir, readWeights, zooModels } from '../../../datasets/toyfaces/zoo/store.js';
+import { outputFile } from '../paths.js';
 import { zooGrid } from '../../../datasets/toyfaces/zoo/grid.js';
 import { trainConcurrently } from '../../../datasets/toyfaces/zoo/schedule.js';
 import { CACHE_DIR } from '../../../datasets/toyfaces/cache.js';
@@ -53,8 +54,8 @@ export function zooCommand(setCode: (c: number) => void): CommandModule<object, 
         .option('write', { type: 'boolean', default: false, describe: 'eval: store the measured numbers in the card (weights untouched), e.g. after an evaluation protocol changed' }) as never,
     handler: async (a) => {
       if (a.action === 'grid') {
+        const out = outputFile('--out', a.out ?? 'docs/zoo-grid.png');
         await initBackend(backendChoice(a.backend));
-        const out = a.out ?? 'docs/zoo-grid.png';
         const { rows } = zooGrid(out);
         process.stdout.write(`${out}: rows = ${rows.join('; ')}\n`);
         return;
@@ -69,9 +70,12 @@ export function zooCommand(setCode: (c: number) => void): CommandModule<object, 
         names = names.filter((n) => shipped.has(n));
       }
       if (a.action === 'verify') {
+        // Hash and size against the card, then a strict load: exactly the model's tensors, in its shapes.
+        await initBackend(backendChoice(a.backend));
         const rows = names.map((n) => {
           try {
             const { card } = readWeights(n);
+            loadParams(n).params.dispose();
             return { model: n, ok: true, sha256: card.weights.sha256, bytes: card.weights.bytes };
           } catch (e) {
             return { model: n, ok: false, error: (e as Error).message };
@@ -81,6 +85,10 @@ export function zooCommand(setCode: (c: number) => void): CommandModule<object, 
         else for (const r of rows) process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'} ${r.model}${r.ok ? ` ${r.bytes} bytes sha256 ${r.sha256!.slice(0, 16)}…` : `: ${r.error}`}\n`);
         setCode(rows.every((r) => r.ok) ? 0 : 1);
         return;
+      }
+      for (const flag of ['steps', 'train-n', 'eval-n'] as const) {
+        const v = a[flag];
+        if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new UserError(`--${flag}: expected a positive integer, got ${v}`);
       }
       if (a.until !== undefined) {
         if (a.action !== 'train') throw new UserError(`--until: only for zoo train`);
