@@ -112,6 +112,18 @@ function withCi(s: Summary | null): string | null {
   return s.lo === null || s.hi === null ? fmt3(s.mean) : `${fmt3(s.mean)} [${fmt3(s.lo)}, ${fmt3(s.hi)}]`;
 }
 
+/**
+ * Which interval each metric of a row has, e.g. "95% t over 3 seeds [fid, hit_rate]; none: …
+ * [tau_train_s]": metrics of one row can have different units (τ has no per-item values).
+ */
+function intervalKinds(metrics: string[], summaries: Array<Summary | null>): string {
+  const by = new Map<string, string[]>();
+  summaries.forEach((s, i) => {
+    if (s) by.set(s.interval, [...(by.get(s.interval) ?? []), metrics[i]]);
+  });
+  return [...by].map(([how, ms]) => `${how} [${ms.join(', ')}]`).join('; ');
+}
+
 const INTERVAL_NOTE = `Intervals are ${LEVEL * 100}% and never leave the metric's range. Method rows: the mean over prompts of the per-prompt means; percentile bootstrap within each prompt over its evaluation items (and over seeds when there are ≥ 2), prompts held fixed, ${RESAMPLES} resamples (FID: ${FID_RESAMPLES}; FID and KID recomputed per resample from the runs' FID features and shifted by the bootstrap's bias estimate), seed ${BOOT_SEED}. Per-prompt rows: a Student-t interval over seeds when there are ≥ 2 (clipped to the range, and marked so), otherwise the same item bootstrap. τ and |S| have no per-item values: no interval from one seed.`;
 
 async function figure(dir: string, id: string, title: string, spec: TopLevelSpec): Promise<Figure> {
@@ -253,17 +265,17 @@ export async function buildExperimentPage(files: string[], opts: LoadOptions, st
     const row: Array<string | number | null> = [g.label];
     const csvRow: Array<string | number | null> = [g.label];
     const rec: Record<string, unknown> = { group: g.label, method: g.method, runs: g.runs.map((r) => r.id), interval_level: LEVEL };
-    let how = '';
+    const kinds: Array<Summary | null> = [];
     for (const m of metrics) {
       const s = sums.method(g, m);
       row.push(withCi(s));
       csvRow.push(s?.mean ?? null, s?.lo ?? null, s?.hi ?? null);
       rec[m] = s;
-      if (s && s.lo !== null && !how) how = s.interval;
+      kinds.push(s);
       if (s) bars.push({ group: g.label, metric: m, mean: s.mean, lo: s.lo ?? s.mean, hi: s.hi ?? s.mean, n: s.prompts });
     }
     row.push(done);
-    csvRow.push(how, done);
+    csvRow.push(intervalKinds(metrics, kinds), done);
     main.rows.push(row);
     csvRows.push(csvRow);
     json.push(rec);
@@ -280,9 +292,9 @@ export async function buildExperimentPage(files: string[], opts: LoadOptions, st
   for (const g of groups) {
     sums.prompts(g).forEach(([prompt, runs], i) => {
       const ss = metrics.map((m) => promptSummary(runs, m, BOOT_SEED + i));
-      const kinds = [...new Set(ss.filter((s): s is Summary => s !== null && s.lo !== null).map((s) => s.interval))];
-      promptTable.rows.push([g.label, prompt, runs.length, ...ss.map(withCi), kinds.join('; ')]);
-      promptCsv.push([g.label, prompt, runs.length, ...ss.flatMap((s) => [s?.mean ?? null, s?.lo ?? null, s?.hi ?? null]), kinds.join('; ')]);
+      const kinds = intervalKinds(metrics, ss);
+      promptTable.rows.push([g.label, prompt, runs.length, ...ss.map(withCi), kinds]);
+      promptCsv.push([g.label, prompt, runs.length, ...ss.flatMap((s) => [s?.mean ?? null, s?.lo ?? null, s?.hi ?? null]), kinds]);
       promptJson.push({ group: g.label, prompt, seeds: runs.map((r) => r.seed), ...Object.fromEntries(metrics.map((m, k) => [m, ss[k]])) });
     });
   }
