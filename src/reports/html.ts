@@ -64,8 +64,8 @@ export function figureHtml(f: Figure): string {
 }
 
 const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-.scroll,.chart{overflow-x:auto;max-width:100%}.note{font-size:12px;color:#555;margin:-1em 0 1.5em}td{white-space:nowrap}
-table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+.scroll,.chart{overflow-x:auto;max-width:100%}.scroll{margin:.5em 0 1.5em}.note{font-size:12px;color:#555;margin:-1em 0 1.5em}td{white-space:nowrap}
+table{border-collapse:collapse;margin:0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}
 figcaption{font-size:12px;color:#555}.prov{font-size:12px;color:#555}img.grid{image-rendering:pixelated;max-width:100%}`;
 
