@@ -75,10 +75,12 @@ export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Fl
   const fe = batched(world, edited, (x) => world.fid.features(x)) as Float32Array[];
   const n = fo.length;
   const d = fo[0].length;
-  const fid = fidFromFeatures(flat(fe), n, flat(fo), n, d);
+  // Both sides' features as one array each, made once: FID, KID, their bootstraps and the stored items share them.
+  const [xe, xo] = [flat(fe), flat(fo)];
+  const fid = fidFromFeatures(xe, n, xo, n, d);
   // KID over 100 seeded subsets of min(1000, ⌊n/2⌋) (kid.ts: subsets of the full set would all be
   // the same set); its interval is the item bootstrap below, like every other metric's.
-  const kid = n >= 4 ? kernelInceptionDistance(flat(fe), n, flat(fo), n, d, { subsetSize: kidSubsetSize(n, n), subsets: 100, seed: 0 }) : null;
+  const kid = n >= 4 ? kernelInceptionDistance(xe, n, xo, n, d, { subsetSize: kidSubsetSize(n, n), subsets: 100, seed: 0 }) : null;
   const io = batched(world, original, (x) => world.clip.imageEmbed(x)) as Float32Array[];
   const ie = batched(world, edited, (x) => world.clip.imageEmbed(x)) as Float32Array[];
   const texts = tf.tidy(() => world.clip.textEmbed([prompt.text, prompt.sourceText]));
@@ -98,9 +100,9 @@ export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Fl
     const r = bootstrap(v.length, (idx) => idx.reduce((s, k) => s + v[k], 0) / idx.length, { resamples: 1000, seed: 0 });
     return [r.lo, r.hi];
   };
-  const fidCi = n >= 2 ? fidBootstrap(flat(fe), n, flat(fo), n, d, { resamples: 100, seed: 0, paired: true }) : null;
+  const fidCi = n >= 2 ? fidBootstrap(xe, n, xo, n, d, { resamples: 100, seed: 0, paired: true }) : null;
   // KID's item bootstrap: the unbiased MMD² of the resampled (edited, original) pairs, from kernels made once.
-  const kernels = n >= 2 ? kernelMatrices(flat(fe), flat(fo), n, d) : null;
+  const kernels = n >= 2 ? kernelMatrices(xe, xo, n, d) : null;
   const kidCi = kernels ? bootstrap(n, (idx) => mmd2Rows(kernels, idx), { resamples: 1000, seed: 0 }) : null;
   const ci: Record<string, ResultValue> = {
     fid: fidCi ? [fidCi.lo, fidCi.hi] : null,
@@ -118,7 +120,7 @@ export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Fl
     preserved: acc.per_item.map((x) => x.preserved),
     hit_and_preserved: acc.per_item.map((x) => (x.hit && x.all_preserved ? 1 : 0)),
     identity: id.per_item,
-    features: { original: flat(fo), edited: flat(fe), dims: d },
+    features: { original: xo, edited: xe, dims: d },
   };
   return {
     items,
