@@ -8,7 +8,7 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps prereqs test typecheck unit table1 table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time profile doctor schema clean
+.PHONY: help deps prereqs test typecheck layers unit table1 table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu profile doctor schema clean bundle
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
@@ -21,6 +21,7 @@ help:
 	@echo "               (any table target takes PROFILE=quick for its small version)"
 	@echo "make bench     benchmarks (results in bench/results/)"
 	@echo "make doctor    which compute backend runs here and why"
+	@echo "make bundle    dist/: the CLI as one offline folder for Node 20 machines without npm"
 
 $(STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -39,7 +40,12 @@ typecheck: deps
 unit: prereqs deps
 	$(NODE) --import tsx --test --test-concurrency=$(TEST_CONCURRENCY) $(TESTS)
 
-test: prereqs typecheck unit
+# Import direction of the layers (cli → … → util; worlds and baselines only through their
+# registries): the rules and the layer of each folder are in .dependency-cruiser.cjs.
+layers: deps
+	npx depcruise src baselines datasets bin --config .dependency-cruiser.cjs
+
+test: prereqs typecheck layers unit
 
 doctor: deps
 	$(SDD) doctor
@@ -47,10 +53,17 @@ doctor: deps
 schema: deps
 	$(SDD) schema > experiment.schema.json
 
+# Offline CLI for machines with Node 20 and no npm: dist/sdd.mjs (esbuild) with the workers, the
+# wasm binaries, the webgpu addon (linux-x64), the zoo and experiments/ (layout: bin/bundle.mjs).
+# Copy dist/ anywhere; `node dist/sdd.mjs run dist/experiments/… --no-report` (no reports in it).
+bundle: deps
+	$(NODE) bin/bundle.mjs
+
 # Table 1 needs the toyfaces zoo (#3), metrics (#4), reports (#5), SDD (#6) and baselines (#7).
-# PROFILE=quick runs the small version of an experiment (tests, CI); JOBS runs at a time (one per core).
+# PROFILE=quick runs the small version of an experiment (tests, CI); JOBS runs at a time (auto: one
+# per core on CPU backends, the measured default of processes sharing the device on a GPU).
 PROFILE ?=
-JOBS ?= 2
+JOBS ?= auto
 PFLAG = $(if $(PROFILE),--profile $(PROFILE),)
 TABLE1 = experiments/table1/sdd.yaml experiments/table1/sdedit.yaml experiments/table1/ddib.yaml experiments/table1/diffae.yaml experiments/tradeoff.yaml
 TABLE2 = experiments/table1/sdd.yaml experiments/table2/styleclip.yaml
@@ -107,3 +120,8 @@ profile: deps
 
 bench-fid: deps
 	$(NODE) --import tsx bench/fid.ts
+
+# tfjs on WebGPU vs PyTorch CUDA (fp32, TF32 off) on the same GPU: U-Net train step, DDIM-50 + CFG,
+# an SDD iteration, FID features. Skips (exit 0) without a hardware adapter; bench/gpu.ts has details.
+bench-gpu: deps
+	$(NODE) --import tsx bench/gpu.ts

@@ -1,7 +1,7 @@
 /** Parameters and helpers the diffusion baselines share (DDIM protocol of the paper: 50 steps). */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { cfgEps, type EpsFn } from '../src/diffusion/pipelines/sample.js';
+import { cfgEps, repeatCondition, type Condition, type EpsFn } from '../src/diffusion/pipelines/sample.js';
 import type { World } from '../src/world/types.js';
 import { evaluationSources, sourcesParam, type SourceMode } from '../src/methods/editing.js';
 
@@ -14,15 +14,26 @@ export const diffusionParams = {
   batch: z.number().int().positive().default(50).describe('images per batch'),
 };
 
-/** ε̂ for a batch of b images under `text` with CFG (guidance 1: the conditional model alone). */
-export function textEps(world: World, text: string, b: number, guidance: number): { eps: EpsFn; dispose(): void } {
-  const cond = world.diffusion.textCondition(Array(b).fill(text));
+/** A prompt's text condition and the empty prompt's, one row each, encoded once per run. */
+export interface TextPair {
+  cond: Condition;
+  uncond: Condition;
+}
+
+export async function textPair(world: World, text: string): Promise<TextPair> {
+  const [cond, uncond] = [await world.diffusion.textCondition([text]), await world.diffusion.textCondition([''])];
+  return { cond, uncond };
+}
+
+/** ε̂ for a batch of b images under the pair's text with CFG (guidance 1: the conditional model alone). */
+export function textEps(world: World, pair: TextPair, b: number, guidance: number): { eps: EpsFn; dispose(): void } {
+  const cond = repeatCondition(pair.cond, b);
   if (guidance === 1) {
     const ctx = tf.tensor3d(cond.context, [b, cond.tokens, cond.dim]);
     const mask = tf.tensor2d(cond.mask, [b, cond.tokens]);
     return { eps: (z, t) => world.diffusion.eps(z, tf.fill([b], t) as tf.Tensor1D, ctx, mask), dispose: () => tf.dispose([ctx, mask]) };
   }
-  return cfgEps(world.diffusion.eps, cond, world.diffusion.textCondition(Array(b).fill('')), guidance);
+  return cfgEps(world.diffusion.eps, cond, repeatCondition(pair.uncond, b), guidance);
 }
 
 export function latentShape(world: World, b: number): [number, number, number, number] {
@@ -30,8 +41,8 @@ export function latentShape(world: World, b: number): [number, number, number, n
 }
 
 /** The evaluation images of a prompt (no W+ needed by the diffusion baselines). */
-export function sourceImages(world: World, promptId: string, m: number, mode: SourceMode): Float32Array {
-  const { images, w } = evaluationSources(world, promptId, m, mode);
+export async function sourceImages(world: World, promptId: string, m: number, mode: SourceMode): Promise<Float32Array> {
+  const { images, w } = await evaluationSources(world, promptId, m, mode);
   w.dispose();
   return images;
 }

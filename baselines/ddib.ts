@@ -7,11 +7,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
-import { ddimInvert, ddimSample } from '../src/diffusion/pipelines/sample.js';
+import { ddimInvertTensor, ddimSampleTensor } from '../src/diffusion/pipelines/sample.js';
 import { loadWorld } from '../src/world/registry.js';
 import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
-import { diffusionParams, latentShape, textEps, sourceImages } from './common.js';
+import { diffusionParams, latentShape, textEps, textPair, sourceImages } from './common.js';
 
 export const ddibParams = z.strictObject({
   ...diffusionParams,
@@ -30,21 +30,22 @@ export const ddib: Method<DdibParams> = {
     const world = loadWorld(ctx.world);
     const prompt = promptOf(world, p.prompt);
     const scheduler = new DdimScheduler({ ...DDIM_SD, steps: p.steps, eta: 0 });
-    const originals = sourceImages(world, prompt.id, p.eval_images, p.sources);
+    const originals = await sourceImages(world, prompt.id, p.eval_images, p.sources);
+    const [sourceText, targetText] = [await textPair(world, prompt.sourceText), await textPair(world, prompt.text)];
     const { edited, tauInfer } = await editTimed(world, originals, p.batch, (x) => {
       const b = x.shape[0];
       const shape = latentShape(world, b);
-      const source = textEps(world, prompt.sourceText, b, p.source_guidance);
-      const target = textEps(world, prompt.text, b, p.target_guidance);
+      const source = textEps(world, sourceText, b, p.source_guidance);
+      const target = textEps(world, targetText, b, p.target_guidance);
       try {
-        const zT = ddimInvert(source.eps, scheduler, world.diffusion.encode(x).dataSync() as Float32Array, shape);
-        return world.diffusion.decode(tf.tensor4d(ddimSample(target.eps, scheduler, zT, shape), shape));
+        const zT = ddimInvertTensor(source.eps, scheduler, world.diffusion.encode(x), shape);
+        return world.diffusion.decode(ddimSampleTensor(target.eps, scheduler, zT, shape));
       } finally {
         source.dispose();
         target.dispose();
       }
     });
     saveEditGrid(ctx, world, originals, edited);
-    return editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer });
+    return await editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer });
   },
 };

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { UserError } from '../src/errors.js';
 import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
-import { ddimInvert, ddimSample } from '../src/diffusion/pipelines/sample.js';
+import { ddimInvertTensor, ddimSampleTensor } from '../src/diffusion/pipelines/sample.js';
 import { loadWorld } from '../src/world/registry.js';
 import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
@@ -34,18 +34,18 @@ export const diffae: Method<DiffaeParams> = {
     const prompt = promptOf(world, p.prompt);
     const scheduler = new DdimScheduler({ ...DDIM_SD, steps: p.steps, eta: 0 });
     const direction = ae.direction(prompt.attribute, prompt.target, p.contrast_source ? prompt.source : undefined);
-    const originals = sourceImages(world, prompt.id, p.eval_images, p.sources);
+    const originals = await sourceImages(world, prompt.id, p.eval_images, p.sources);
     const { edited, tauInfer } = await editTimed(world, originals, p.batch, (x) => {
       const b = x.shape[0];
       const shape = latentShape(world, b);
       const zsem = ae.encode(x);
       const zEdit = ae.denormalise(tf.add(ae.normalise(zsem), tf.mul(direction, p.alpha)) as tf.Tensor2D);
       const t = (v: number) => tf.fill([b], v) as tf.Tensor1D;
-      const xT = ddimInvert((zt, v) => ae.eps(zt, t(v), zsem), scheduler, world.diffusion.encode(x).dataSync() as Float32Array, shape);
-      return world.diffusion.decode(tf.tensor4d(ddimSample((zt, v) => ae.eps(zt, t(v), zEdit), scheduler, xT, shape), shape));
+      const xT = ddimInvertTensor((zt, v) => ae.eps(zt, t(v), zsem), scheduler, world.diffusion.encode(x), shape);
+      return world.diffusion.decode(ddimSampleTensor((zt, v) => ae.eps(zt, t(v), zEdit), scheduler, xT, shape));
     });
     direction.dispose();
     saveEditGrid(ctx, world, originals, edited);
-    return { ...editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer }), alpha: p.alpha };
+    return { ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer })), alpha: p.alpha };
   },
 };

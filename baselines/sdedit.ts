@@ -6,12 +6,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
-import { ddimSample } from '../src/diffusion/pipelines/sample.js';
+import { ddimSampleTensor } from '../src/diffusion/pipelines/sample.js';
 import { Rng } from '../src/util/rng.js';
 import { loadWorld } from '../src/world/registry.js';
 import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
-import { diffusionParams, latentShape, textEps, sourceImages } from './common.js';
+import { diffusionParams, latentShape, textEps, textPair, sourceImages } from './common.js';
 
 export const sdeditParams = z.strictObject({
   ...diffusionParams,
@@ -34,22 +34,24 @@ export const sdedit: Method<SdeditParams> = {
     const k = Math.ceil(Number((p.strength * p.steps).toFixed(9)));
     // From the end of the schedule: at N = 1000 the scheduler drops t = 1000 and has N − 1 steps.
     const timesteps = scheduler.timesteps.slice(Math.max(0, scheduler.timesteps.length - k));
-    const originals = sourceImages(world, prompt.id, p.eval_images, p.sources);
+    const originals = await sourceImages(world, prompt.id, p.eval_images, p.sources);
+    const text = await textPair(world, prompt.text);
     const { edited, tauInfer } = await editTimed(world, originals, p.batch, (x, offset) => {
       const rng = new Rng(ctx.seed * 1_000_003 + offset); // seeded per batch offset: the same noise for the same batch size
       const shape = latentShape(world, x.shape[0]);
-      const z0 = world.diffusion.encode(x).dataSync();
-      const noise = Float32Array.from({ length: z0.length }, () => rng.normal());
-      const start = Float32Array.from(scheduler.addNoise(z0, noise, timesteps[0]));
-      const guided = textEps(world, prompt.text, x.shape[0], p.guidance_scale);
+      const n = shape.reduce((a, b) => a * b, 1);
+      // The host rng draws the noise (the same images on every backend); q(z_t | z_0) on the device.
+      const noise = tf.tensor4d(Float32Array.from({ length: n }, () => rng.normal()), shape);
+      const a = scheduler.alphas[timesteps[0]];
+      const start = tf.add(tf.mul(world.diffusion.encode(x), Math.sqrt(a)), tf.mul(noise, Math.sqrt(1 - a))) as tf.Tensor4D;
+      const guided = textEps(world, text, x.shape[0], p.guidance_scale);
       try {
-        const z = ddimSample(guided.eps, scheduler, start, shape, rng, p.eta, timesteps);
-        return world.diffusion.decode(tf.tensor4d(z, shape));
+        return world.diffusion.decode(ddimSampleTensor(guided.eps, scheduler, start, shape, rng, p.eta, timesteps));
       } finally {
         guided.dispose();
       }
     });
     saveEditGrid(ctx, world, originals, edited);
-    return { ...editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer }), strength: p.strength, steps_run: timesteps.length };
+    return { ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer })), strength: p.strength, steps_run: timesteps.length };
   },
 };

@@ -80,11 +80,11 @@ export const styleclip: Method<StyleclipParams> = {
     );
     const tauTrain = (performance.now() - t0) / 1000;
     tf.dispose([trainW, text, target, source, direction]);
-    const { images: originals, w } = evaluationSources(world, prompt.id, p.eval_images, p.sources);
+    const { images: originals, w } = await evaluationSources(world, prompt.id, p.eval_images, p.sources);
     const { edited, tauInfer } = await editTimed(world, originals, p.eval_images, (x, offset) => editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [x.shape[0], -1, -1]) as tf.Tensor3D, ms));
     w.dispose();
     mapper.dispose();
     saveEditGrid(ctx, world, originals, edited);
-    return { ...editResult(ctx, world, prompt, originals, edited, { tau_train_s: tauTrain, tau_infer_s: tauInfer }), clip_loss: p.clip_loss };
+    return { ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: tauTrain, tau_infer_s: tauInfer })), clip_loss: p.clip_loss };
   },
 };

@@ -1,9 +1,14 @@
 /** Shared by the benchmarks: timing with medians, and result files that name machine and backend. */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs-core';
 import { median } from 'simple-statistics';
 import { activeBackend } from '../src/backend/index.js';
+import { modelLoss } from '../src/nn/models.js';
+import type { UNetConfig } from '../src/nn/unet.js';
+import type { Params } from '../src/nn/params.js';
 import { gitInfo, machineInfo, PROJECT_ROOT } from '../src/runs/env.js';
+import { writeJsonAtomic } from '../src/util/atomic.js';
+import { Rng } from '../src/util/rng.js';
 
 export const RESULTS_DIR = join(PROJECT_ROOT, 'bench', 'results');
 
@@ -23,12 +28,32 @@ export function med(xs: number[]): number {
   return median(xs);
 }
 
+/** bench/results/<name>.json, written atomically (a killed bench never leaves half a file). */
 export function writeResult(name: string, data: Record<string, unknown>): string {
-  mkdirSync(RESULTS_DIR, { recursive: true });
   const path = join(RESULTS_DIR, `${name}.json`);
   const record = { bench: name, at: new Date().toISOString(), machine: machineInfo(), backend: activeBackend(), git: gitInfo(), ...data };
-  writeFileSync(path, JSON.stringify(record, null, 2) + '\n');
+  writeJsonAtomic(path, record);
   return path;
+}
+
+/**
+ * The bench U-Net (src/nn/unet.ts) as every U-Net benchmark trains it: this config, MSE against a
+ * random target, parameters from `new Params(0)`. bench/unet_torch.py builds the same network.
+ */
+export const UNET_BENCH_CFG: UNetConfig = { channels: [32, 64, 128], groups: 8, outChannels: 3 };
+
+export function unetBenchLoss(p: Params, x: tf.Tensor4D, y: tf.Tensor): tf.Scalar {
+  return modelLoss('unet', p, x, y, UNET_BENCH_CFG);
+}
+
+/**
+ * A random input/target pair [batch, size, size, 3], drawn on the host (no synchronous device
+ * read, so it works on every backend, webgpu included).
+ */
+export function unetBenchData(batch: number, size: number, seed = 1): { x: Float32Array; y: Float32Array; shape: [number, number, number, number] } {
+  const rng = new Rng(seed);
+  const n = batch * size * size * 3;
+  return { x: Float32Array.from({ length: n }, () => rng.normal()), y: Float32Array.from({ length: n }, () => rng.normal()), shape: [batch, size, size, 3] };
 }
 
 export function argValue(name: string, fallback: string): string {

@@ -11,7 +11,8 @@ import { initBackend, backendFromEnv } from '../src/backend/index.js';
 import { WorkerPool } from '../src/backend/pool.js';
 import { HostAdam } from '../src/nn/adam.js';
 import type { ModelName } from '../src/nn/models.js';
-import { DataParallelTrainer, type StepTiming } from '../src/train/data_parallel.js';
+import { DataParallelTrainer, TRAIN_TASKS, type StepTiming } from '../src/train/data_parallel.js';
+import { TOYFACES_TASKS } from '../datasets/toyfaces/cache.js';
 import { imageData, stepBatch, type ZooTrainSpec } from '../datasets/toyfaces/train/common.js';
 import { ZOO_SPECS } from '../datasets/toyfaces/zoo/index.js';
 import { argValue, med, writeResult } from './common.js';
@@ -27,11 +28,11 @@ async function benchModel(spec: ZooTrainSpec<ModelName>, pool: WorkerPool): Prom
   const log = (s: string) => console.log(`  ${s}`);
   const data = spec.data ? await spec.data(pool, o, log) : await imageData(spec, pool, o, log);
   const batchOf = (step: number) => stepBatch(data, o, step);
-  const trainer = new DataParallelTrainer(pool, spec.model, spec.config, new HostAdam({ lr: o.lr }), o.seed, batchOf(0));
+  const trainer = new DataParallelTrainer(pool, spec.model, spec.config, new HostAdam({ lr: o.lr }), o.seed, await batchOf(0));
   const total: number[] = [];
   const parts: StepTiming[] = [];
   for (let s = 0; s < steps + 2; s++) {
-    const b = batchOf(s);
+    const b = await batchOf(s);
     const t0 = performance.now();
     await trainer.step(b);
     if (s < 2) continue; // warm-up: worker models are built on their first share
@@ -70,7 +71,7 @@ async function benchModel(spec: ZooTrainSpec<ModelName>, pool: WorkerPool): Prom
 
 const info = await initBackend(backendFromEnv());
 console.log(`backend ${info.choice}, ${steps} timed steps per model (medians)`);
-const pool = new WorkerPool(2, info.choice);
+const pool = new WorkerPool(2, info.choice, [TRAIN_TASKS, TOYFACES_TASKS]);
 const rows: Array<Record<string, unknown>> = [];
 try {
   for (const name of names) {

@@ -13,7 +13,7 @@ import { WorkerPool } from '../src/backend/pool.js';
 import { HostAdam } from '../src/nn/adam.js';
 import { modelLoss } from '../src/nn/models.js';
 import { Params } from '../src/nn/params.js';
-import { DataParallelTrainer, type Batch } from '../src/train/data_parallel.js';
+import { DataParallelTrainer, TRAIN_TASKS, type Batch } from '../src/train/data_parallel.js';
 import { PROJECT_ROOT } from '../src/runs/env.js';
 import { pythonWith } from '../src/util/python.js';
 import { argValue, med, timeIt, writeResult } from './common.js';
@@ -83,7 +83,7 @@ function torchTimes(py: string): Map<number, { ms: number[]; params: number; tor
 
 const info = await initBackend(backendFromEnv());
 console.log(`backend ${info.choice}, batch ${BATCH}, ${steps} timed steps (medians)`);
-const pool = new WorkerPool(2, info.choice);
+const pool = new WorkerPool(2, info.choice, [TRAIN_TASKS]);
 const rows: Array<Record<string, unknown>> = [];
 const py = torchPython();
 const torch = py ? torchTimes(py) : null;

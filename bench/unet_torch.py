@@ -1,7 +1,12 @@
-"""The bench U-Net of src/nn/unet.ts in PyTorch (CPU, 2 threads): same layers, widths and loss.
+"""The bench U-Net of src/nn/unet.ts in PyTorch: same layers, widths, loss and optimizer (Adam).
 
-Prints one JSON line per image size: {"size": S, "batch": B, "ms": [per-step times]}.
+One training step = zero_grad + forward + MSE + backward + Adam step + reading the loss (the read
+ends the timed region, so on CUDA all queued work is finished inside it).
+  --device cpu   (default) torch.set_num_threads(--threads): bench/unet_step.ts's reference;
+  --device cuda  fp32 with TF32 off (matmul and cuDNN): bench/gpu.ts's reference.
+Prints one JSON line per (size, batch): {"size": S, "batch": B, "ms": [per-step times], ...}.
 Usage: python3 bench/unet_torch.py --sizes 32,64 --batch 8 --steps 12 --warmup 3
+       python3 bench/unet_torch.py --device cuda --sizes 32,64 --batches 8,64
 """
 import argparse
 import json
@@ -63,33 +68,57 @@ class UNet(nn.Module):
         return self.conv_out(F.silu(self.norm_out(h)))
 
 
+
+def torch_device(name, threads):
+    """The device to time on: CUDA in plain fp32 as tfjs computes it (no TF32 tensor-core
+    shortcuts), or the CPU with `threads` threads."""
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: torch.cuda.is_available() is False")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    else:
+        torch.set_num_threads(threads)
+    return torch.device(name)
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="32,64")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--batches", default=None, help="comma list of batch sizes (overrides --batch)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
+    dev = torch_device(a.device, a.threads)
+    batches = [int(b) for b in a.batches.split(",")] if a.batches else [a.batch]
     for size in map(int, a.sizes.split(",")):
-        net = UNet()
-        opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-        x, y = torch.randn(a.batch, 3, size, size), torch.randn(a.batch, 3, size, size)
-        times = []
-        for i in range(a.warmup + a.steps):
-            t0 = time.perf_counter()
-            opt.zero_grad(set_to_none=True)
-            loss = F.mse_loss(net(x), y)
-            loss.backward()
-            opt.step()
-            float(loss)
-            if i >= a.warmup:
-                times.append((time.perf_counter() - t0) * 1000)
-        params = sum(p.numel() for p in net.parameters())
-        print(json.dumps({"size": size, "batch": a.batch, "params": params, "threads": a.threads,
-                          "torch": torch.__version__, "ms": times}), flush=True)
+        for batch in batches:
+            torch.manual_seed(0)
+            net = UNet().to(dev)
+            opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+            x = torch.randn(batch, 3, size, size, device=dev)
+            y = torch.randn(batch, 3, size, size, device=dev)
+            times = []
+            for i in range(a.warmup + a.steps):
+                if a.device == "cuda":
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                opt.zero_grad(set_to_none=True)
+                loss = F.mse_loss(net(x), y)
+                loss.backward()
+                opt.step()
+                float(loss)  # a device → host read: waits for the step's queued work
+                if i >= a.warmup:
+                    times.append((time.perf_counter() - t0) * 1000)
+            params = sum(p.numel() for p in net.parameters())
+            out = {"size": size, "batch": batch, "params": params, "device": a.device,
+                   "threads": a.threads if a.device == "cpu" else None, "torch": torch.__version__, "ms": times}
+            if a.device == "cuda":
+                out.update(gpu=torch.cuda.get_device_name(0), tf32=False)
+            print(json.dumps(out), flush=True)
+            del net, opt, x, y
 
 
 if __name__ == "__main__":

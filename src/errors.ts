@@ -19,6 +19,9 @@ export class RunFailedError extends Error {
   }
 }
 
+/** Thrown when training produces NaN/Inf: the run stops with this reason recorded. */
+export class NonFiniteError extends Error {}
+
 /** `file: a.b.c: message`, leaving out parts that are empty. */
 export function located(file: string | undefined, path: Array<string | number>, message: string): string {
   const where = path.length ? path.map(String).join('.') : '';

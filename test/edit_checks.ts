@@ -78,12 +78,12 @@ export async function uneditedHitRate(world: string, promptId: string, m: number
   await initBackend('wasm');
   const w = loadWorld(world);
   const prompt = promptOf(w, promptId);
-  const { images, w: codes } = evaluationSources(w, promptId, m, mode);
+  const { images, w: codes } = await evaluationSources(w, promptId, m, mode);
   codes.dispose();
   const s = w.imageSize;
   const { tensor4d } = await import('@tensorflow/tfjs-core');
   const x = tensor4d(images, [m, s, s, 3]);
-  const classes = w.judge.predict(x);
+  const classes = await w.judge.predict(x);
   x.dispose();
   const a = w.judge.names.length;
   const col = w.judge.names.indexOf(prompt.attribute);

@@ -12,12 +12,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { sdd, tmp, writeFiles } from './helpers.js';
 import { assertEdits, editEvidence, type EditEvidence } from './edit_checks.js';
 import { PROJECT_ROOT } from '../src/runs/env.js';
-import { initBackend } from '../src/backend/index.js';
+import { backendFromEnv, initBackend } from '../src/backend/index.js';
 import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
 import { worldFingerprint } from '../src/world/registry.js';
 import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
 import { ddimInvert, ddimSample } from '../src/diffusion/pipelines/sample.js';
-import { textEps } from '../baselines/common.js';
+import { textEps, textPair } from '../baselines/common.js';
 import { face, renderBatch } from '../datasets/toyfaces/world.js';
 
 /**
@@ -86,14 +86,14 @@ test('SDD with random selection reports the mean HQS of its range, scanned outsi
 });
 
 test('DDIB inversion is exact enough: invert and regenerate under the same prompt (guidance 1) reconstructs latents (max |Δ| ≤ 0.05·max|z|)', async () => {
-  await initBackend('wasm');
+  await initBackend(backendFromEnv());
   const world = loadToyfacesWorld();
   const s = new DdimScheduler({ ...DDIM_SD, steps: 50 });
   const x = tf.tensor4d(renderBatch([0, 1, 2, 3].map((i) => face('test', i))), [4, 32, 32, 3]);
-  const z0 = world.diffusion.encode(x).dataSync() as Float32Array;
+  const z0 = (await world.diffusion.encode(x).data()) as Float32Array;
   const shape: [number, number, number, number] = [4, ...world.diffusion.latentShape];
-  const e = textEps(world, 'a face with black hair', 4, 1);
-  const back = ddimSample(e.eps, s, ddimInvert(e.eps, s, z0, shape), shape);
+  const e = textEps(world, await textPair(world, 'a face with black hair'), 4, 1);
+  const back = await ddimSample(e.eps, s, await ddimInvert(e.eps, s, z0, shape), shape);
   e.dispose();
   const scale = Math.max(...z0.map(Math.abs));
   const err = Math.max(...back.map((v, i) => Math.abs(v - z0[i])));

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { tmp } from './helpers.js';
-import { initBackend } from '../src/backend/index.js';
+import { backendFromEnv, initBackend } from '../src/backend/index.js';
 import { loadWorld } from '../src/world/registry.js';
 import { makeContext } from '../src/exec/context.js';
 import { sdedit, sdeditParams } from '../baselines/sdedit.js';
@@ -33,14 +33,14 @@ interface Call {
 
 /** Runs SDEdit at (s, N) on the first M test images and records every ε-model call. */
 async function runRecorded(strength: number, steps: number): Promise<{ calls: Call[]; stepsRun: unknown; originals: Float32Array }> {
-  await initBackend('wasm');
+  await initBackend(backendFromEnv());
   const world = loadWorld('toyfaces');
   const eps = world.diffusion.eps;
   const calls: Call[] = [];
+  // Copies kept now, read (awaited) after the run: a GPU backend has no synchronous reads.
+  const seen: Array<{ t: tf.Tensor; z: tf.Tensor }> = [];
   world.diffusion.eps = (zt, t, context, mask) => {
-    const ts = new Set(t.dataSync());
-    assert.equal(ts.size, 1, 'one timestep per call');
-    calls.push({ t: [...ts][0], batch: zt.shape[0], z: zt.dataSync() as Float32Array });
+    seen.push({ t: tf.keep(t.clone()), z: tf.keep(zt.clone()) });
     return eps(zt, t, context, mask);
   };
   try {
@@ -48,9 +48,15 @@ async function runRecorded(strength: number, steps: number): Promise<{ calls: Ca
     const params = sdeditParams.parse({ prompt: PROMPT, strength, steps, eval_images: M, batch: M });
     const ctx = makeContext({ runId: 'sdedit-test', runDir: dir, seed: 0, world: 'toyfaces', params, signal: new AbortController().signal, progress: () => {} });
     const res = await sdedit.run(ctx);
-    return { calls, stepsRun: res.steps_run, originals: sourceImages(world, PROMPT, M, params.sources) };
+    for (const c of seen) {
+      const ts = new Set(await c.t.data());
+      assert.equal(ts.size, 1, 'one timestep per call');
+      calls.push({ t: [...ts][0], batch: c.z.shape[0], z: (await c.z.data()) as Float32Array });
+    }
+    return { calls, stepsRun: res.steps_run, originals: await sourceImages(world, PROMPT, M, params.sources) };
   } finally {
     world.diffusion.eps = eps;
+    tf.dispose(seen.flatMap((c) => [c.t, c.z]));
   }
 }
 
@@ -75,7 +81,7 @@ for (const [s, n] of [
     // method's per-batch noise (Rng(seed·1000003 + offset), seed 0, offset 0).
     const world = loadWorld('toyfaces');
     const z0t = tf.tidy(() => world.diffusion.encode(tf.tensor4d(originals, [M, 32, 32, 3])));
-    const z0 = z0t.dataSync() as Float32Array;
+    const z0 = (await z0t.data()) as Float32Array;
     z0t.dispose();
     const rng = new Rng(0);
     const noise = Float64Array.from({ length: z0.length }, () => rng.normal());

@@ -2,10 +2,16 @@
  * Rendered images of a split range, as uint8 NHWC, rendered on the worker pool and cached under
  * .cache/toyfaces/ (gitignored; the key holds the renderer version, so a renderer change
  * re-renders). Labels are attribute indices, recomputed from the seeds (cheap).
+ *
+ * The workers' side is the 'renderFaces' task, registered here: a pool passed to loadImageSet
+ * must list this module (TOYFACES_TASKS) in its taskModules.
  */
+// Pool workers load this module (TOYFACES_TASKS); the model losses ride along for 'gradStep'.
+import './models/register.js';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkerPool } from '../../src/backend/pool.js';
+import { registerWorkerTask } from '../../src/backend/task_registry.js';
 import { PROJECT_ROOT } from '../../src/runs/env.js';
 import { writeFileAtomic } from '../../src/util/atomic.js';
 import { ATTRIBUTE_NAMES, sampleFace, valuesOf } from './attributes.js';
@@ -30,6 +36,18 @@ export function renderSeedsU8(seeds: number[], size: number): Uint8Array {
   });
   return out;
 }
+
+declare module '../../src/backend/task_registry.js' {
+  interface WorkerTasks {
+    /** toyfaces images for these seeds, uint8 NHWC. */
+    renderFaces: { input: { seeds: number[]; size: number }; output: Uint8Array };
+  }
+}
+
+registerWorkerTask('renderFaces', ({ seeds, size }) => renderSeedsU8(seeds, size));
+
+/** This module's URL: the task module a pool needs to run 'renderFaces' (WorkerPool's taskModules). */
+export const TOYFACES_TASKS: string = import.meta.url;
 
 export function labelsOf(seeds: number[]): Float32Array {
   const out = new Float32Array(seeds.length * ATTRIBUTE_NAMES.length);

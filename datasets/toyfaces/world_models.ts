@@ -81,8 +81,8 @@ export function loadToyfacesWorld(): World {
         return tf.mul(z, scale) as tf.Tensor4D;
       },
       decode: (z) => vaeDecode(vae.params, tf.div(z, scale) as tf.Tensor4D, vc),
-      textCondition(texts) {
-        const c = textCondition(clip.params, cc, tokenizeBatch(texts), texts.length);
+      async textCondition(texts) {
+        const c = await textCondition(clip.params, cc, tokenizeBatch(texts), texts.length);
         return { ...c, tokens: MAX_TOKENS, dim: cc.textWidth };
       },
       eps: (zt, t, context, mask) => condUnet(ldm.params, zt, t, context, mask, lc),
@@ -96,11 +96,13 @@ export function loadToyfacesWorld(): World {
     judge: {
       names: [...ATTRIBUTE_NAMES],
       valuesOf: (name) => valuesOf(name as never),
-      predict(x) {
+      async predict(x) {
         const out = tf.tidy(() => tf.stack(featnetLogits(featnet.params, featnetFeatures(featnet.params, x, fc)).map((l) => tf.argMax(l, 1)), 1));
-        const v = Int32Array.from(out.dataSync());
-        out.dispose();
-        return v;
+        try {
+          return Int32Array.from(await out.data());
+        } finally {
+          out.dispose();
+        }
       },
     },
     fid: { id: `toyfaces-featnet@${featnet.card.weights.sha256.slice(0, 12)}`, features: (x) => featnetFeatures(featnet.params, x, fc) },

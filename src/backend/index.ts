@@ -1,14 +1,18 @@
 /**
- * Picks the compute backend: tfjs-node-gpu → tfjs-node → wasm → cpu, unless overridden with
- * `--backend` / SDD_BACKEND. Algorithms never ask which one they got; only doctor and env.json do.
+ * Picks the compute backend: tfjs-node-gpu → webgpu (a hardware adapter) → tfjs-node → wasm → cpu,
+ * unless overridden with `--backend` / SDD_BACKEND. Algorithms never ask which one they got; only
+ * doctor, env.json and the execution plan (pool or one GPU process) do.
  */
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's Node bundle ships ops without their gradients; the union package's bundle registers
 // them (and tf.layers) on the same, deduplicated tfjs-core instance.
 import '@tensorflow/tfjs';
 import { registerReplacementKernels } from './kernels/register.js';
+import { registerWebGpuKernels } from './kernels/webgpu_fixes.js';
+import { forbidSyncReads, syncReadsForbiddenByEnv } from './sync_guard.js';
+import { gpuDeviceNode, isSoftware, NoAdapterError, probeAdapter, releaseGpu, startWebGpu, watchDevice, type AdapterInfo } from './webgpu.js';
 
-export const BACKEND_CHOICES = ['auto', 'node-gpu', 'node', 'wasm', 'cpu'] as const;
+export const BACKEND_CHOICES = ['auto', 'node-gpu', 'webgpu', 'node', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export interface BackendAttempt {
@@ -20,8 +24,12 @@ export interface BackendAttempt {
 export interface BackendInfo {
   /** What was chosen, as named on the command line. */
   choice: Exclude<BackendChoice, 'auto'>;
-  /** tfjs's name for the active backend ('tensorflow', 'wasm', 'cpu'). */
+  /** tfjs's name for the active backend ('tensorflow', 'webgpu', 'wasm', 'cpu'). */
   tfName: string;
+  /** The WebGPU adapter (webgpu only): vendor, architecture, device and the limits that matter. */
+  adapter: AdapterInfo | null;
+  /** True where one process drives a GPU (webgpu, node-gpu): no worker pool, no data parallelism. */
+  gpu: boolean;
   simd: boolean | null;
   threads: boolean | null;
   replacedKernels: boolean;
@@ -29,7 +37,7 @@ export interface BackendInfo {
   tfjsVersion: string;
 }
 
-const ORDER: Array<Exclude<BackendChoice, 'auto'>> = ['node-gpu', 'node', 'wasm', 'cpu'];
+const ORDER: Array<Exclude<BackendChoice, 'auto'>> = ['node-gpu', 'webgpu', 'node', 'wasm', 'cpu'];
 
 let active: BackendInfo | null = null;
 
@@ -52,8 +60,33 @@ async function tryNode(pkg: string): Promise<string | null> {
   }
 }
 
-async function activate(choice: Exclude<BackendChoice, 'auto'>): Promise<string | null> {
+let adapter: AdapterInfo | null = null;
+
+/** webgpu: a hardware adapter, or (asked for by name) any adapter, software ones included. */
+async function activateWebGpu(auto: boolean): Promise<string | null> {
+  if (auto && !gpuDeviceNode()) return 'no GPU device (/dev/nvidia*, /dev/dri/renderD*); --backend webgpu tries a software adapter anyway';
+  try {
+    const probe = await probeAdapter();
+    if (auto && isSoftware(probe.info)) {
+      return `only a software adapter (${probe.info.description || probe.info.device}); --backend webgpu uses it anyway, for tests`;
+    }
+    await startWebGpu(probe.gpu);
+    if (!(await tf.setBackend('webgpu'))) return 'the webgpu backend failed to initialise on the adapter';
+    await registerWebGpuKernels();
+    adapter = probe.info;
+    const device = (tf.backend() as unknown as { device: Parameters<typeof watchDevice>[0] }).device;
+    watchDevice(device, (reason) => faultRejecter?.(new DeviceFaultError(reason)));
+    return null;
+  } catch (e) {
+    if (e instanceof NoAdapterError) return e.message;
+    throw e;
+  }
+}
+
+async function activate(choice: Exclude<BackendChoice, 'auto'>, auto: boolean): Promise<string | null> {
   switch (choice) {
+    case 'webgpu':
+      return activateWebGpu(auto);
     case 'node-gpu':
     case 'node': {
       const err = await tryNode(choice === 'node-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node');
@@ -99,10 +132,11 @@ async function initOnce(requested: BackendChoice): Promise<BackendInfo> {
   console.warn = () => {};
   try {
     for (const choice of candidates) {
-      const reason = await activate(choice);
+      const reason = await activate(choice, requested === 'auto');
       attempts.push(reason ? { choice, ok: false, reason } : { choice, ok: true });
       if (!reason) {
         await tf.ready();
+        if (syncReadsForbiddenByEnv()) forbidSyncReads();
         active = describe(choice, attempts);
         return active;
       }
@@ -110,6 +144,7 @@ async function initOnce(requested: BackendChoice): Promise<BackendInfo> {
   } finally {
     console.warn = warn;
   }
+  if (requested !== 'auto') throw new BackendChoiceError(`backend ${requested} cannot start: ${attempts[0]?.reason}`);
   const why = attempts.map((a) => `${a.choice}: ${a.reason}`).join('; ');
   throw new BackendChoiceError(`no compute backend could start (${why})`);
 }
@@ -119,6 +154,8 @@ function describe(choice: Exclude<BackendChoice, 'auto'>, attempts: BackendAttem
   return {
     choice,
     tfName: tf.getBackend(),
+    adapter: choice === 'webgpu' ? adapter : null,
+    gpu: choice === 'webgpu' || choice === 'node-gpu',
     simd: isWasm ? tf.env().getBool('WASM_HAS_SIMD_SUPPORT') : null,
     threads: isWasm ? tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') : null,
     replacedKernels: isWasm,
@@ -129,6 +166,51 @@ function describe(choice: Exclude<BackendChoice, 'auto'>, attempts: BackendAttem
 
 export function activeBackend(): BackendInfo | null {
   return active;
+}
+
+/** The device failed under a run (lost, out of memory): the run fails and resumes later. */
+export class DeviceFaultError extends Error {
+  override name = 'DeviceFaultError';
+}
+
+let faultRejecter: ((e: DeviceFaultError) => void) | null = null;
+const faultPromise = new Promise<never>((_, reject) => {
+  faultRejecter = reject;
+});
+faultPromise.catch(() => {}); // observed by whoever races it; never an unhandled rejection
+
+/**
+ * Settles only if the GPU device fails: race long work against it. On CPU backends it never
+ * settles.
+ */
+export function deviceFault(): Promise<never> {
+  return faultPromise;
+}
+
+/**
+ * Lets a finished process exit: Dawn's addon holds the event loop open while its GPU object
+ * lives. A no-op on the other backends.
+ */
+export function shutdownBackend(): void {
+  if (active?.choice !== 'webgpu') return;
+  const backend = tf.backend() as unknown as { device?: { destroy(): void } };
+  releaseGpu(backend.device);
+}
+
+/**
+ * Run processes sharing one GPU by default (`sdd run --jobs`). Not yet measured on a GPU: the GPU
+ * check (bin/gpu-check.sh) times `make table1` at 1, 2 and 4 and prints the fastest.
+ */
+export const GPU_DEFAULT_JOBS = 2;
+
+/**
+ * Whether runs started with this choice will drive a GPU, decided without starting a backend
+ * (the parent of the run processes must not hold the device): named GPU backends, or auto on a
+ * machine with a GPU device node.
+ */
+export function likelyGpu(choice: BackendChoice): boolean {
+  if (choice === 'webgpu' || choice === 'node-gpu') return true;
+  return choice === 'auto' && gpuDeviceNode() !== null;
 }
 
 /** SDD_BACKEND, else auto. */

@@ -1,13 +1,14 @@
 /**
- * Tasks a pool worker can run, by name. Each worker initialises its own backend once (wasm: its
- * own module instance and memory), then serves tasks.
+ * What a pool worker runs: the backend's own tasks (convForward, backendInfo) plus whatever the
+ * pool's task modules registered (task_registry.ts). Each worker initialises its own backend once
+ * (wasm: its own module instance and memory), then serves tasks.
  */
 import { workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, parseBackendChoice } from './index.js';
-import { gradStep, type GradStepInput, type GradStepOutput } from '../train/data_parallel.js';
-import type { Params } from '../nn/params.js';
-import { renderSeedsU8 } from '../../datasets/toyfaces/cache.js';
+import { registeredWorkerTasks, registerWorkerTask, workerTaskHandler } from './task_registry.js';
+
+export { registerWorkerTask, type TaskInput, type TaskName, type TaskOutput, type WorkerTaskHandler, type WorkerTasks } from './task_registry.js';
 
 export interface ConvForwardInput {
   /** NHWC images, flattened. */
@@ -17,25 +18,19 @@ export interface ConvForwardInput {
   filters: Array<{ values: Float32Array; shape: [number, number, number, number] }>;
 }
 
-interface Tasks {
-  /** A small strided conv stack + global mean pool: the shape of a feature extractor. */
-  convForward: { input: ConvForwardInput; output: { features: Float32Array; shape: number[] } };
-  backendInfo: { input: Record<string, never>; output: { backend: string; threadId: number } };
-  /** toyfaces images for these seeds, uint8 NHWC. */
-  renderFaces: { input: { seeds: number[]; size: number }; output: Uint8Array };
-  /** Gradients of a registered model's loss on one share of a batch (data-parallel training). */
-  gradStep: { input: GradStepInput; output: GradStepOutput };
+declare module './task_registry.js' {
+  interface WorkerTasks {
+    /** A small strided conv stack + global mean pool: the shape of a feature extractor. */
+    convForward: { input: ConvForwardInput; output: { features: Float32Array; shape: number[] } };
+    backendInfo: { input: Record<string, never>; output: { backend: string; threadId: number } };
+  }
 }
-
-export type TaskName = keyof Tasks;
-export type TaskInput<N extends TaskName> = Tasks[N]['input'];
-export type TaskOutput<N extends TaskName> = Tasks[N]['output'];
 
 // Lazy: this module is also imported by the main thread (tests, in-process fallbacks).
 let ready: Promise<unknown> | null = null;
 const init = () => (ready ??= initBackend(parseBackendChoice((workerData as { backend?: string } | null)?.backend, 'SDD_BACKEND')));
 
-export function convForward(input: ConvForwardInput): { features: Float32Array; shape: number[] } {
+export async function convForward(input: ConvForwardInput): Promise<{ features: Float32Array; shape: number[] }> {
   const out = tf.tidy(() => {
     let x: tf.Tensor4D = tf.tensor4d(input.images, input.shape);
     for (const f of input.filters) {
@@ -43,25 +38,32 @@ export function convForward(input: ConvForwardInput): { features: Float32Array; 
     }
     return tf.mean(x, [1, 2]);
   });
-  const features = out.dataSync() as Float32Array;
-  const shape = out.shape;
-  out.dispose();
-  return { features, shape };
+  try {
+    return { features: (await out.data()) as Float32Array, shape: out.shape };
+  } finally {
+    out.dispose();
+  }
 }
 
-/** Per-worker model parameters, reused across steps (weights are overwritten each step). */
-const modelCache = new Map<string, Params>();
+registerWorkerTask('convForward', convForward);
+registerWorkerTask('backendInfo', () => ({ backend: tf.getBackend(), threadId: (globalThis as { threadId?: number }).threadId ?? process.pid }));
 
-const handlers: { [N in TaskName]: (input: TaskInput<N>) => TaskOutput<N> } = {
-  convForward,
-  gradStep: (input) => gradStep(input, modelCache),
-  renderFaces: ({ seeds, size }) => renderSeedsU8(seeds, size),
-  backendInfo: () => ({ backend: tf.getBackend(), threadId: (globalThis as { threadId?: number }).threadId ?? process.pid }),
-};
+/** Set by worker_entry.mjs when a task module failed to load: every task then fails with it. */
+let loadError: Error | null = null;
+export function taskModulesFailed(e: Error): void {
+  loadError = e;
+}
 
-export default async function run({ name, input }: { name: TaskName; input: unknown }): Promise<unknown> {
+export default async function run({ name, input }: { name: string; input: unknown }): Promise<unknown> {
+  if (loadError) throw loadError;
   await init();
-  const h = handlers[name] as ((i: unknown) => unknown) | undefined;
-  if (!h) throw new Error(`unknown worker task '${name}'`);
+  const h = workerTaskHandler(name);
+  if (!h) {
+    const modules = (workerData as { taskModules?: string[] } | null)?.taskModules ?? [];
+    throw new Error(
+      `unknown worker task '${name}' (this worker has: ${registeredWorkerTasks().join(', ')}; ` +
+        `task modules: ${modules.length ? modules.join(', ') : 'none'}). Pass the module that registers it in the WorkerPool's taskModules.`,
+    );
+  }
   return h(input);
 }

@@ -8,7 +8,7 @@
  */
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { RunFailedError, UserError } from '../errors.js';
-import { BACKEND_CHOICES, BackendChoiceError } from '../backend/index.js';
+import { BACKEND_CHOICES, BackendChoiceError, shutdownBackend } from '../backend/index.js';
 
 type SetCode = (c: number) => void;
 // Each command module types its own arguments; yargs only needs them as command modules.
@@ -118,5 +118,7 @@ export async function main(argv: string[]): Promise<number> {
     if (msg === null) throw e;
     process.stderr.write(`sdd: ${msg.replace(/\s*\n\s*/g, ' ')}\n`);
     return e instanceof RunFailedError ? 1 : 2;
+  } finally {
+    shutdownBackend();
   }
 }

@@ -11,28 +11,40 @@ import { bootstrap } from '../metrics/bootstrap.js';
 import { kernelInceptionDistance, kernelMatrices, kidSubsetSize, mmd2Rows } from '../metrics/kid.js';
 import { clipScore, cosine, directionalSimilarity, textDirection } from '../metrics/clip.js';
 import { editAccuracy, identitySimilarity } from '../metrics/attributes.js';
-import type { ResultValue } from '../methods/types.js';
+import type { ResultValue } from '../util/result.js';
 
-function batched(world: World, images: Float32Array, f: (x: tf.Tensor4D) => tf.Tensor2D | Int32Array): Float32Array[] | Int32Array {
+/** Batches of 100 images as device tensors, `f` applied to each. */
+function* batchesOf(world: World, images: Float32Array): Generator<tf.Tensor4D> {
   const s = world.imageSize;
   const per = s * s * 3;
   const n = images.length / per;
-  const rows: Float32Array[] = [];
-  const ints: number[] = [];
   for (let i = 0; i < n; i += 100) {
     const k = Math.min(100, n - i);
-    const x = tf.tensor4d(images.subarray(i * per, (i + k) * per), [k, s, s, 3]);
-    const out = tf.tidy(() => f(x));
-    if (out instanceof Int32Array) ints.push(...out);
-    else {
-      const d = out.shape[1];
-      const v = out.dataSync() as Float32Array;
-      for (let r = 0; r < k; r++) rows.push(v.slice(r * d, (r + 1) * d));
-      out.dispose();
-    }
+    yield tf.tensor4d(images.subarray(i * per, (i + k) * per), [k, s, s, 3]);
+  }
+}
+
+/** Row embeddings of every image: batches stay on the device, one read at the end. */
+async function rowsOf(world: World, images: Float32Array, f: (x: tf.Tensor4D) => tf.Tensor2D): Promise<Float32Array[]> {
+  const parts: tf.Tensor2D[] = [];
+  for (const x of batchesOf(world, images)) {
+    parts.push(tf.tidy(() => f(x)));
     x.dispose();
   }
-  return ints.length ? Int32Array.from(ints) : rows;
+  const all = parts.length === 1 ? parts[0] : (tf.concat(parts) as tf.Tensor2D);
+  const [n, d] = all.shape;
+  const v = (await all.data()) as Float32Array;
+  tf.dispose([...parts, all]);
+  return Array.from({ length: n }, (_, r) => v.slice(r * d, (r + 1) * d));
+}
+
+async function classesOf(world: World, images: Float32Array): Promise<Int32Array> {
+  const out: number[] = [];
+  for (const x of batchesOf(world, images)) {
+    out.push(...(await world.judge.predict(x)));
+    x.dispose();
+  }
+  return Int32Array.from(out);
 }
 
 const flat = (rows: Float32Array[]) => {
@@ -70,9 +82,9 @@ export interface EditItems {
   features: { original: Float32Array; edited: Float32Array; dims: number };
 }
 
-export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Float32Array, edited: Float32Array): { metrics: EditMetrics; info: Record<string, ResultValue>; items: EditItems } {
-  const fo = batched(world, original, (x) => world.fid.features(x)) as Float32Array[];
-  const fe = batched(world, edited, (x) => world.fid.features(x)) as Float32Array[];
+export async function evaluateEdits(world: World, prompt: EditPromptSpec, original: Float32Array, edited: Float32Array): Promise<{ metrics: EditMetrics; info: Record<string, ResultValue>; items: EditItems }> {
+  const fo = await rowsOf(world, original, (x) => world.fid.features(x));
+  const fe = await rowsOf(world, edited, (x) => world.fid.features(x));
   const n = fo.length;
   const d = fo[0].length;
   // Both sides' features as one array each, made once: FID, KID, their bootstraps and the stored items share them.
@@ -81,18 +93,18 @@ export function evaluateEdits(world: World, prompt: EditPromptSpec, original: Fl
   // KID over 100 seeded subsets of min(1000, ⌊n/2⌋) (kid.ts: subsets of the full set would all be
   // the same set); its interval is the item bootstrap below, like every other metric's.
   const kid = n >= 4 ? kernelInceptionDistance(xe, n, xo, n, d, { subsetSize: kidSubsetSize(n, n), subsets: 100, seed: 0 }) : null;
-  const io = batched(world, original, (x) => world.clip.imageEmbed(x)) as Float32Array[];
-  const ie = batched(world, edited, (x) => world.clip.imageEmbed(x)) as Float32Array[];
+  const io = await rowsOf(world, original, (x) => world.clip.imageEmbed(x));
+  const ie = await rowsOf(world, edited, (x) => world.clip.imageEmbed(x));
   const texts = tf.tidy(() => world.clip.textEmbed([prompt.text, prompt.sourceText]));
-  const tv = texts.arraySync() as number[][];
+  const tv = (await texts.array()) as number[][];
   texts.dispose();
   const dir = directionalSimilarity(ie, io, textDirection([tv[0]], [tv[1]]));
   const score = clipScore(ie, ie.map(() => tv[0]));
-  const po = batched(world, original, (x) => world.judge.predict(x)) as Int32Array;
-  const pe = batched(world, edited, (x) => world.judge.predict(x)) as Int32Array;
+  const po = await classesOf(world, original);
+  const pe = await classesOf(world, edited);
   const acc = editAccuracy({ names: world.judge.names, classes: po }, { names: world.judge.names, classes: pe }, prompt.attribute, world.judge.valuesOf(prompt.attribute).indexOf(prompt.target));
-  const ido = batched(world, original, (x) => world.identity.embed(x)) as Float32Array[];
-  const ide = batched(world, edited, (x) => world.identity.embed(x)) as Float32Array[];
+  const ido = await rowsOf(world, original, (x) => world.identity.embed(x));
+  const ide = await rowsOf(world, edited, (x) => world.identity.embed(x));
   const id = identitySimilarity(flat(ide), flat(ido), ido[0].length);
   // Seeded 95% percentile bootstrap CIs over items: 1000 resamples for item means, 100 for FID
   // (each resample recomputes FID from the cached features).

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { initBackend, type BackendChoice } from '../backend/index.js';
+import { deviceFault, DeviceFaultError, initBackend, type BackendChoice } from '../backend/index.js';
 import { registerBuiltinMethods } from '../methods/index.js';
 import { getMethod } from '../methods/registry.js';
 import { NonFiniteError } from '../methods/types.js';
@@ -64,7 +64,9 @@ async function execute(runDir: string, backend: BackendChoice, signal: AbortSign
   });
   ctx.log(`start ${config.method.name} seed=${config.seed} backend=${info.choice}`);
   try {
-    const result = await method.run(ctx);
+    // A lost GPU or an out-of-memory error ends the run at once with that reason; its checkpoint
+    // stays, so the next `sdd run` resumes it.
+    const result = await Promise.race([method.run(ctx), deviceFault()]);
     const finished = new Date();
     writeJsonAtomic(join(runDir, 'env.json'), { ...env, finished_at: finished.toISOString() });
     // result.json last: from here on the run counts as finished.
@@ -83,11 +85,16 @@ async function execute(runDir: string, backend: BackendChoice, signal: AbortSign
       ctx.log('interrupted; the run stays partial and resumes from its last checkpoint');
       return EXIT_INTERRUPTED;
     }
-    const kind = e instanceof NonFiniteError ? 'nonfinite' : 'error';
+    const kind = e instanceof NonFiniteError ? 'nonfinite' : e instanceof DeviceFaultError ? 'device' : 'error';
     const message = (e as Error).message;
     writeJsonAtomic(join(runDir, 'error.json'), { kind, message, stack: (e as Error).stack, at: new Date().toISOString() });
-    ctx.log(`failed (${kind}): ${message}`);
+    ctx.log(`failed (${kind}): ${message}${kind === 'device' ? '; the run resumes from its last checkpoint' : ''}`);
     process.stderr.write(`run ${id} failed: ${message}\n`);
+    if (kind === 'device') {
+      // The method's own work is still pending on a dead device and would never settle.
+      unlock(runDir);
+      process.exit(1);
+    }
     return 1;
   }
 }

@@ -47,12 +47,12 @@ export const sourcesParam = z
 export type SourceMode = z.infer<typeof sourcesParam>;
 
 /** The m evaluation images for a prompt and their W+ codes (the caller disposes `w`). */
-export function evaluationSources(world: World, promptId: string, m: number, mode: SourceMode): { images: Float32Array; w: tf.Tensor3D } {
+export async function evaluationSources(world: World, promptId: string, m: number, mode: SourceMode): Promise<{ images: Float32Array; w: tf.Tensor3D }> {
   const real = world.sources(promptId, m);
   const w = invert(world, real);
   if (mode === 'real') return { images: real, w };
   const images = tf.tidy(() => tf.clipByValue(world.style.generate(w), 0, 1));
-  const data = images.dataSync() as Float32Array;
+  const data = (await images.data()) as Float32Array;
   images.dispose();
   return { images: Float32Array.from(data), w };
 }
@@ -96,8 +96,8 @@ export function saveEditGrid(ctx: MethodContext<unknown>, world: World, original
  * The common part of every editing method's result; per-item values go to artifacts/items.json
  * and both sides' FID features to artifacts/features.safetensors (paired comparisons reuse them).
  */
-export function editResult(ctx: MethodContext<unknown>, world: World, prompt: EditPromptSpec, originals: Float32Array, edited: Float32Array, times: { tau_train_s: number; tau_infer_s: number }): Record<string, ResultValue> {
-  const { metrics, info, items } = evaluateEdits(world, prompt, originals, edited);
+export async function editResult(ctx: MethodContext<unknown>, world: World, prompt: EditPromptSpec, originals: Float32Array, edited: Float32Array, times: { tau_train_s: number; tau_infer_s: number }): Promise<Record<string, ResultValue>> {
+  const { metrics, info, items } = await evaluateEdits(world, prompt, originals, edited);
   const { features, ...perItem } = items;
   writeJsonAtomic(ctx.artifactPath('items.json'), { prompt: prompt.id, items: 'the first m evaluation images of the prompt, in order', ...perItem });
   const n = features.original.length / features.dims;

@@ -133,9 +133,9 @@ function selectionFor(p: SddParams, scan: HqsScan | null): Selection {
   }
 }
 
-function saveArtifacts(ctx: MethodContext<SddParams>, mapper: ReturnType<typeof createMapper>, scan: HqsScan | null): void {
+async function saveArtifacts(ctx: MethodContext<SddParams>, mapper: ReturnType<typeof createMapper>, scan: HqsScan | null): Promise<void> {
   const t = new Map<string, StTensor>();
-  for (const [name, v] of mapper.vars) t.set(name, f32(v.shape, (v.dataSync() as Float32Array).slice()));
+  for (const [name, v] of mapper.vars) t.set(name, f32(v.shape, ((await v.data()) as Float32Array).slice()));
   writeSafetensors(ctx.artifactPath('mapper.safetensors'), t, { method: 'sdd' });
   if (scan) {
     const r = hqsOf(ctx.params, scan);
@@ -197,14 +197,14 @@ export const sdd: Method<SddParams> = {
     trainW.dispose();
     // Evaluation on m test images showing the source value, inverted once (as the paper's W+ codes
     // are). One generator forward per image: inversion is the input pipeline, outside τ_infer.
-    const { images: originals, w } = evaluationSources(world, prompt.id, p.eval_images, p.sources);
+    const { images: originals, w } = await evaluationSources(world, prompt.id, p.eval_images, p.sources);
     const { edited, tauInfer } = await editTimed(world, originals, p.eval_images, (_x, offset) => editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [_x.shape[0], -1, -1]) as tf.Tensor3D, ms));
-    saveArtifacts(ctx, mapper, reported);
+    await saveArtifacts(ctx, mapper, reported);
     saveEditGrid(ctx, world, originals, edited);
     w.dispose();
     mapper.dispose();
     const result: Record<string, ResultValue> = {
-      ...editResult(ctx, world, prompt, originals, edited, { tau_train_s: hqsSeconds + distillSeconds, tau_infer_s: tauInfer }),
+      ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: hqsSeconds + distillSeconds, tau_infer_s: tauInfer })),
       hqs_s: hqsSeconds,
       hqs_cached: hqs?.cached ?? false,
       distill_s: distillSeconds,

@@ -3,9 +3,10 @@
  * A method sees only this context: it never knows which world, backend or store it runs on.
  */
 import type { z } from 'zod';
+import type { ResultValue } from '../util/result.js';
 
-export type Scalar = number | string | boolean | null;
-export type ResultValue = Scalar | Scalar[] | { [k: string]: ResultValue };
+// Defined below the methods (eval builds result values too); re-exported for the methods.
+export type { ResultValue, Scalar } from '../util/result.js';
 
 export interface Checkpointer {
   /** The last saved state, or null on a fresh start. */
@@ -44,5 +45,5 @@ export interface Method<P = unknown> {
   run(ctx: MethodContext<P>): Promise<Record<string, ResultValue>>;
 }
 
-/** Thrown when training produces NaN/Inf: the run stops with this reason recorded. */
-export class NonFiniteError extends Error {}
+// Defined below the methods (sdd's distillation throws it too); re-exported for the methods.
+export { NonFiniteError } from '../errors.js';

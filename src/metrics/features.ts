@@ -12,8 +12,6 @@ import { UserError } from '../errors.js';
 import { PROJECT_ROOT } from '../runs/env.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { didYouMean } from '../util/suggest.js';
-import { loadParams } from '../../datasets/toyfaces/zoo/store.js';
-import { featnetFeatures, type FeatNetConfig } from '../../datasets/toyfaces/models/featnet.js';
 
 export interface Extractor {
   id: string;
@@ -21,41 +19,30 @@ export interface Extractor {
   inputSize: number;
   weightsSha256: string;
   /** NHWC float images in [0, 1] at inputSize → [n, dims] features. */
-  extract(images: Float32Array, n: number): Float32Array;
+  extract(images: Float32Array, n: number): Promise<Float32Array>;
 }
 
-const EXTRACTORS: Record<string, { describe: string; load(): Extractor }> = {
-  'toyfaces-featnet': {
-    describe: 'penultimate layer (128-d) of the toyfaces attribute net (the Inception role)',
-    load() {
-      const { card, params } = loadParams('featnet');
-      const cfg = card.architecture as unknown as FeatNetConfig;
-      return {
-        id: 'toyfaces-featnet',
-        dims: cfg.features,
-        inputSize: (card.training.data as { size: number }).size,
-        weightsSha256: card.weights.sha256,
-        extract(images, n) {
-          const out = new Float32Array(n * cfg.features);
-          const per = this.inputSize * this.inputSize * 3;
-          for (let i = 0; i < n; i += 256) {
-            const m = Math.min(256, n - i);
-            const f = tf.tidy(() => featnetFeatures(params, tf.tensor4d(images.subarray(i * per, (i + m) * per), [m, this.inputSize, this.inputSize, 3]), cfg));
-            out.set(f.dataSync(), i * cfg.features);
-            f.dispose();
-          }
-          return out;
-        },
-      };
-    },
-  },
-};
+/** A named extractor and how to load it; worlds register theirs (metrics never imports a world). */
+export interface ExtractorDef {
+  describe: string;
+  load(): Extractor;
+}
 
-export const EXTRACTOR_NAMES = Object.keys(EXTRACTORS);
+const EXTRACTORS: Record<string, ExtractorDef> = {};
+
+export function registerExtractor(id: string, def: ExtractorDef): void {
+  EXTRACTORS[id] = def;
+}
+
+/** The registered extractor ids (the world registry registers every world's). */
+export function extractorNames(): string[] {
+  return Object.keys(EXTRACTORS);
+}
+
 
 export function loadExtractor(id: string): Extractor {
   const e = EXTRACTORS[id];
-  if (!e) throw new UserError(`--features: unknown extractor '${id}'${didYouMean(id, EXTRACTOR_NAMES)} (have: ${EXTRACTOR_NAMES.join(', ')})`);
+  if (!e) throw new UserError(`--features: unknown extractor '${id}'${didYouMean(id, extractorNames())} (have: ${extractorNames().join(', ')})`);
   return e.load();
 }
 
@@ -106,7 +93,7 @@ export type ResizeMode = 'none' | 'bilinear';
  * Features of every image in the folder; images not at the extractor's size are resized with
  * bilinear interpolation, align_corners false, no antialias (pytorch-fid's mode). Cached.
  */
-export function folderFeatures(dir: string, ex: Extractor): { features: Float32Array; n: number; resize: ResizeMode } {
+export async function folderFeatures(dir: string, ex: Extractor): Promise<{ features: Float32Array; n: number; resize: ResizeMode }> {
   const folder = listImages(dir);
   const images = folder.files.map(readImage);
   const resize: ResizeMode = images.every((im) => im.width === ex.inputSize && im.height === ex.inputSize) ? 'none' : 'bilinear';
@@ -116,14 +103,16 @@ export function folderFeatures(dir: string, ex: Extractor): { features: Float32A
   if (existsSync(cacheFile)) return { features: new Float32Array(readFileSync(cacheFile).buffer.slice(0)), n, resize };
   const s = ex.inputSize;
   const batch = new Float32Array(n * s * s * 3);
-  images.forEach((im, i) => {
-    const px =
-      resize === 'none'
-        ? im.data
-        : tf.tidy(() => tf.image.resizeBilinear(tf.tensor3d(im.data, [im.height, im.width, 3]), [s, s], false, false).dataSync() as Float32Array);
+  for (const [i, im] of images.entries()) {
+    let px = im.data;
+    if (resize !== 'none') {
+      const r = tf.tidy(() => tf.image.resizeBilinear(tf.tensor3d(im.data, [im.height, im.width, 3]), [s, s], false, false));
+      px = (await r.data()) as Float32Array;
+      r.dispose();
+    }
     batch.set(px, i * s * s * 3);
-  });
-  const features = ex.extract(batch, n);
+  }
+  const features = await ex.extract(batch, n);
   mkdirSync(join(cacheFile, '..'), { recursive: true });
   writeFileAtomic(cacheFile, new Uint8Array(features.buffer));
   return { features, n, resize };

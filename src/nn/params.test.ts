@@ -2,24 +2,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../backend/index.js';
+import { backendFromEnv, initBackend } from '../backend/index.js';
 import { Params, ParamsError, type LoadedTensor } from './params.js';
 import { linear } from './layers.js';
 
-await initBackend('wasm');
+await initBackend(backendFromEnv());
 
 const tensor = (shape: number[], v = 1): LoadedTensor => ({ shape, values: new Float32Array(shape.reduce((a, d) => a * d, 1)).fill(v) });
 
 /** A two-layer model: l1 [3 → 4], l2 [4 → 2]. */
 const model = (p: Params) => linear(p, 'l2', linear(p, 'l1', tf.ones([1, 3]), 4), 2);
 
-test('a training store creates missing parameters, seeded by name', () => {
+test('a training store creates missing parameters, seeded by name', async () => {
   const a = new Params(5);
   const b = new Params(5);
   model(a);
   model(b);
   assert.deepEqual([...a.vars.keys()].sort(), ['l1.bias', 'l1.weight', 'l2.bias', 'l2.weight']);
-  assert.deepEqual([...a.vars.get('l1.weight')!.dataSync()], [...b.vars.get('l1.weight')!.dataSync()]);
+  assert.deepEqual([...(await a.vars.get('l1.weight')!.data())], [...(await b.vars.get('l1.weight')!.data())]);
   assert.equal(a.source, null);
   a.dispose();
   b.dispose();

@@ -12,7 +12,7 @@ import { stringify } from 'csv-stringify/sync';
 import type { TopLevelSpec } from 'vega-lite';
 import { mean } from 'simple-statistics';
 import type { LoadOptions } from '../experiments/load.js';
-import { planAll } from '../cli/commands/experiments.js';
+import { planAll } from '../experiments/plan.js';
 import type { PlannedRun } from '../experiments/expand.js';
 import type { RunStore, RunSummary } from '../runs/store.js';
 import { gitInfo, PROJECT_ROOT } from '../runs/env.js';

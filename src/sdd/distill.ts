@@ -7,11 +7,11 @@
  * Optimiser: AdamW on the mapper only; everything else frozen.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { HostAdam } from '../nn/adam.js';
+import { createAdam, type AdamOptimizer } from '../nn/adam.js';
 import { Params } from '../nn/params.js';
 import type { Rng } from '../util/rng.js';
 import type { World } from '../world/types.js';
-import { NonFiniteError } from '../methods/types.js';
+import { NonFiniteError } from '../errors.js';
 import { guidanceCondition, sdsInjection, type GuidancePrompt, type GuidanceSettings } from './guidance.js';
 import { applyMapper, levelsMapper, type MapperSettings } from './mapper.js';
 
@@ -42,11 +42,11 @@ export function createMapper(world: World, s: MapperSettings, seed: number): Par
   return p;
 }
 
-function stateOf(p: Params, opt: HostAdam, step: number): DistillState {
+async function stateOf(p: Params, opt: AdamOptimizer, step: number): Promise<DistillState> {
   const tensors = new Map<string, Float32Array>();
-  const st = opt.getState();
+  const st = await opt.getState();
   for (const [name, v] of p.vars) {
-    tensors.set(`p/${name}`, (v.dataSync() as Float32Array).slice());
+    tensors.set(`p/${name}`, ((await v.data()) as Float32Array).slice());
     const m = st.m.get(v.name);
     const vv = st.v.get(v.name);
     if (m && vv) {
@@ -57,7 +57,7 @@ function stateOf(p: Params, opt: HostAdam, step: number): DistillState {
   return { step, tensors, adamStep: st.step };
 }
 
-function restore(p: Params, opt: HostAdam, s: DistillState): void {
+function restore(p: Params, opt: AdamOptimizer, s: DistillState): void {
   const m = new Map<string, Float32Array>();
   const v = new Map<string, Float32Array>();
   for (const [name, variable] of p.vars) {
@@ -99,7 +99,7 @@ export interface MapperTrainSettings {
  * guidance draws) comes from `rngAt(step)`, so a resumed run replays the same sequence.
  */
 export async function trainMapper(world: World, mapper: Params, trainW: tf.Tensor3D, s: MapperTrainSettings, guidanceAt: (rng: Rng) => GuidanceTerm, rngAt: (step: number) => Rng, hooks: DistillHooks = {}): Promise<{ steps: number }> {
-  const opt = new HostAdam({ lr: s.lr, weightDecay: s.weight_decay });
+  const opt = createAdam({ lr: s.lr, weightDecay: s.weight_decay });
   let start = 0;
   if (hooks.resume) {
     restore(mapper, opt, hooks.resume);
@@ -113,6 +113,7 @@ export async function trainMapper(world: World, mapper: Params, trainW: tf.Tenso
     return await mapperLoop(world, mapper, trainW, idOriginals, s, opt, vars, start, guidanceAt, rngAt, hooks);
   } finally {
     idOriginals.dispose();
+    opt.dispose();
   }
 }
 
@@ -135,7 +136,7 @@ async function mapperLoop(
   trainW: tf.Tensor3D,
   idOriginals: tf.Tensor2D,
   s: MapperTrainSettings,
-  opt: HostAdam,
+  opt: AdamOptimizer,
   vars: tf.Variable[],
   start: number,
   guidanceAt: (rng: Rng) => GuidanceTerm,
@@ -143,12 +144,13 @@ async function mapperLoop(
   hooks: DistillHooks,
 ): Promise<{ steps: number }> {
   const n = trainW.shape[0];
+  const log = new ScalarLog(hooks.onStep, s.lr);
   for (let step = start; step < s.iterations; step++) {
     if (hooks.signal?.aborted) throw new Error('interrupted');
     const rng = rngAt(step);
     const idx = Array.from({ length: s.batch }, () => rng.int(n));
     const guidance = guidanceAt(rng);
-    const scalars: Record<string, number> = { ...guidance.scalars };
+    let values: tf.Tensor1D | null = null;
     const grads = tf.tidy(() => {
       const w = tf.gather(trainW, idx) as tf.Tensor3D;
       const idOrig = tf.gather(idOriginals, idx);
@@ -162,24 +164,66 @@ async function mapperLoop(
         parts.push(tf.keep(l2), tf.keep(id), tf.keep(g));
         return tf.add(g, tf.add(tf.mul(l2, s.lambda_l2), tf.mul(id, s.lambda_id))) as tf.Scalar;
       }, vars);
-      const [l2, id, g] = parts.map((t) => t.dataSync()[0]);
-      Object.assign(scalars, { loss: value.dataSync()[0], l2, id_loss: id, guidance: g });
+      values = tf.keep(tf.stack([value, ...parts]) as tf.Tensor1D);
       tf.dispose(parts);
       return grads;
     });
-    const bad = Object.entries(scalars).find(([, v]) => !Number.isFinite(v));
-    if (bad) {
-      tf.dispose(grads);
-      throw new NonFiniteError(`${bad[0]} is ${bad[1]} at iteration ${step} (lr ${s.lr})`);
-    }
-    opt.apply(vars, grads);
+    // The scalars stay on the device; the log reads LOG_EVERY steps' worth at once.
+    log.push(step, guidance.scalars, values!);
+    await log.flushIf(false, grads);
+    await opt.apply(vars, grads);
     tf.dispose(grads);
-    hooks.onStep?.(step, scalars);
     const every = hooks.checkpointEvery ?? 0;
-    if (every > 0 && (step + 1) % every === 0 && step + 1 < s.iterations) hooks.checkpoint?.(stateOf(mapper, opt, step + 1));
+    if (every > 0 && (step + 1) % every === 0 && step + 1 < s.iterations) {
+      await log.flushIf(true); // a checkpoint never holds a state the NaN check has not seen
+      hooks.checkpoint?.(await stateOf(mapper, opt, step + 1));
+    }
     await new Promise((r) => setImmediate(r)); // let IPC and signals through
   }
+  await log.flushIf(true);
   return { steps: s.iterations };
+}
+
+/** Steps whose losses are read together: one device → host transfer per LOG_EVERY iterations. */
+export const LOG_EVERY = 10;
+const SCALAR_NAMES = ['loss', 'l2', 'id_loss', 'guidance'] as const;
+
+/**
+ * The per-step scalars of the mapper loop, held on the device and read every LOG_EVERY steps
+ * (and before checkpoints and at the end): logging and the NaN/Inf check see every step, in order.
+ * A non-finite value stops the run naming the first step it appeared at.
+ */
+class ScalarLog {
+  private pending: Array<{ step: number; host: Record<string, number>; values: tf.Tensor1D }> = [];
+
+  constructor(
+    private readonly onStep: DistillHooks['onStep'],
+    private readonly lr: number,
+  ) {}
+
+  push(step: number, host: Record<string, number>, values: tf.Tensor1D): void {
+    this.pending.push({ step, host, values });
+  }
+
+  /** Reads and reports the pending steps when due (or forced); throws NonFiniteError on NaN/Inf. */
+  async flushIf(force: boolean, grads?: tf.NamedTensorMap): Promise<void> {
+    if (this.pending.length === 0 || (!force && this.pending.length < LOG_EVERY)) return;
+    const batch = this.pending;
+    this.pending = [];
+    const all = tf.stack(batch.map((p) => p.values));
+    const v = await all.data();
+    tf.dispose([all, ...batch.map((p) => p.values)]);
+    for (const [i, p] of batch.entries()) {
+      const scalars: Record<string, number> = { ...p.host };
+      SCALAR_NAMES.forEach((name, k) => (scalars[name] = v[i * SCALAR_NAMES.length + k]));
+      const bad = Object.entries(scalars).find(([, x]) => !Number.isFinite(x));
+      if (bad) {
+        if (grads) tf.dispose(grads);
+        throw new NonFiniteError(`${bad[0]} is ${bad[1]} at iteration ${p.step} (lr ${this.lr})`);
+      }
+      this.onStep?.(p.step, scalars);
+    }
+  }
 }
 
 /**
@@ -188,7 +232,7 @@ async function mapperLoop(
  * not a meaningful loss.
  */
 export async function distill(world: World, mapper: Params, trainW: tf.Tensor3D, prompt: GuidancePrompt, timesteps: number[], s: DistillSettings, rngAt: (step: number) => Rng, hooks: DistillHooks = {}): Promise<{ steps: number }> {
-  const cond = guidanceCondition(world.diffusion, prompt, s.batch);
+  const cond = await guidanceCondition(world.diffusion, prompt, s.batch);
   try {
     return await trainMapper(
       world,

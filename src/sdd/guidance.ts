@@ -46,8 +46,8 @@ export interface GuidanceCondition {
   mask: tf.Tensor2D;
 }
 
-export function guidanceCondition(diffusion: DiffusionModels, prompt: GuidancePrompt, b: number): GuidanceCondition {
-  const c = diffusion.textCondition([...Array(b).fill(prompt.negative), ...Array(b).fill(prompt.text)]);
+export async function guidanceCondition(diffusion: DiffusionModels, prompt: GuidancePrompt, b: number): Promise<GuidanceCondition> {
+  const c = await diffusion.textCondition([...Array(b).fill(prompt.negative), ...Array(b).fill(prompt.text)]);
   return { context: tf.tensor3d(c.context, [2 * b, c.tokens, c.dim]), mask: tf.tensor2d(c.mask, [2 * b, c.tokens]) };
 }
 

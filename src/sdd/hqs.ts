@@ -168,7 +168,7 @@ export interface ScanSettings {
 export async function hqsScan(world: World, images: tf.Tensor4D, prompt: GuidancePrompt, timesteps: number[], s: ScanSettings, rng: Rng, onStep?: (i: number) => void): Promise<HqsScan> {
   const t0 = performance.now();
   const [k, h, w, c] = images.shape;
-  const cond = guidanceCondition(world.diffusion, prompt, k);
+  const cond = await guidanceCondition(world.diffusion, prompt, k);
   const stats: ScanStats = { N: [], H: [], H_full: [] };
   const guidance = { ...s.guidance, top_k_per_image: s.topKPer === 'image' };
   try {

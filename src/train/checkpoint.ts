@@ -6,14 +6,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../nn/params.js';
-import type { HostAdam } from '../nn/adam.js';
+import type { AdamOptimizer } from '../nn/adam.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { asFloat32, f32, readSafetensors, writeSafetensors, type StTensor } from '../util/safetensors.js';
 
-export function saveTrainState(dir: string, step: number, params: Params, opt: HostAdam, extra: Record<string, unknown> = {}): void {
+export async function saveTrainState(dir: string, step: number, params: Params, opt: AdamOptimizer, extra: Record<string, unknown> = {}): Promise<void> {
   const t = new Map<string, StTensor>();
-  for (const [name, v] of params.vars) t.set(`p/${name}`, f32(v.shape, (v.dataSync() as Float32Array).slice()));
-  const st = opt.getState();
+  for (const [name, v] of params.vars) t.set(`p/${name}`, f32(v.shape, ((await v.data()) as Float32Array).slice()));
+  const st = await opt.getState();
   for (const [name, v] of params.vars) {
     const m = st.m.get(v.name);
     const s = st.v.get(v.name);
@@ -33,7 +33,7 @@ export function trainStateInfo(dir: string): Record<string, unknown> | null {
 }
 
 /** Restores into existing params/optimizer; returns the step to continue from (0 when none). */
-export function loadTrainState(dir: string, params: Params, opt: HostAdam): number {
+export function loadTrainState(dir: string, params: Params, opt: AdamOptimizer): number {
   const meta = join(dir, 'state.json');
   if (!existsSync(meta) || !existsSync(join(dir, 'state.safetensors'))) return 0;
   const info = JSON.parse(readFileSync(meta, 'utf-8')) as { step: number; adam_step: number };

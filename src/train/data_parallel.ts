@@ -3,10 +3,15 @@
  * computes gradients of its share on its own wasm backend, and this thread averages them
  * (weighted by share) and applies the optimizer. wasm is single-threaded in Node; this is how a
  * training step uses every core.
+ *
+ * The workers' side is the 'gradStep' task, registered here: a pool that runs a
+ * DataParallelTrainer must list this module (TRAIN_TASKS) in its taskModules.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { activeBackend } from '../backend/index.js';
 import type { WorkerPool } from '../backend/pool.js';
-import type { HostAdam } from '../nn/adam.js';
+import { registerWorkerTask } from '../backend/task_registry.js';
+import type { AdamOptimizer } from '../nn/adam.js';
 import { modelLoss, type ModelConfig, type ModelName } from '../nn/models.js';
 import { Params } from '../nn/params.js';
 
@@ -43,8 +48,15 @@ export interface StepTiming {
   worker: GradStepOutput['ms'];
 }
 
+declare module '../backend/task_registry.js' {
+  interface WorkerTasks {
+    /** Gradients of a registered model's loss on one share of a batch (data-parallel training). */
+    gradStep: { input: GradStepInput; output: GradStepOutput };
+  }
+}
+
 /** One worker's share: gradients of the mean loss over its part of the batch. */
-export function gradStep(input: GradStepInput, cache: Map<string, Params>): GradStepOutput {
+export async function gradStep(input: GradStepInput, cache: Map<string, Params>): Promise<GradStepOutput> {
   const key = `${input.model}:${JSON.stringify(input.config)}`;
   let p = cache.get(key);
   if (!p) cache.set(key, (p = new Params(input.seed)));
@@ -63,12 +75,19 @@ export function gradStep(input: GradStepInput, cache: Map<string, Params>): Grad
   const vars = p.list();
   const t1 = performance.now();
   const { value, grads } = tf.variableGrads(() => modelLoss(input.model, p!, xt, yt, input.config as never), vars);
-  const loss = value.dataSync()[0];
+  const loss = (await value.data())[0];
   const t2 = performance.now();
-  const out = [...p.vars].map(([name, v]) => ({ name, values: grads[v.name].dataSync() as Float32Array }));
+  const out = await Promise.all([...p.vars].map(async ([name, v]) => ({ name, values: (await grads[v.name].data()) as Float32Array })));
   tf.dispose([xt, yt, value, grads]);
   return { loss, n: xShape[0], grads: out, ms: { assign: t1 - t0, compute: t2 - t1, read: performance.now() - t2 } };
 }
+
+/** Per-worker model parameters, reused across steps (weights are overwritten each step). */
+const workerModels = new Map<string, Params>();
+registerWorkerTask('gradStep', (input) => gradStep(input, workerModels));
+
+/** This module's URL: the task module a pool needs to run 'gradStep' (WorkerPool's taskModules). */
+export const TRAIN_TASKS: string = import.meta.url;
 
 export class DataParallelTrainer<N extends ModelName> {
   readonly params: Params;
@@ -79,7 +98,7 @@ export class DataParallelTrainer<N extends ModelName> {
     private readonly pool: WorkerPool,
     readonly model: N,
     readonly config: ModelConfig<N>,
-    private readonly optimizer: HostAdam,
+    private readonly optimizer: AdamOptimizer,
     seed: number,
     sample: Batch,
   ) {
@@ -94,7 +113,7 @@ export class DataParallelTrainer<N extends ModelName> {
     const n = batch.xShape[0];
     const shares = Math.min(this.pool.size, n);
     const t0 = performance.now();
-    const weights = [...this.params.vars].map(([name, v]) => ({ name, shape: v.shape, values: v.dataSync() as Float32Array }));
+    const weights = await Promise.all([...this.params.vars].map(async ([name, v]) => ({ name, shape: v.shape, values: (await v.data()) as Float32Array })));
     const t1 = performance.now();
     const parts = Array.from({ length: shares }, (_, i) => {
       const lo = Math.floor((i * n) / shares);
@@ -119,11 +138,33 @@ export class DataParallelTrainer<N extends ModelName> {
     return { loss, grads };
   }
 
+  /**
+   * One optimizer step. On a GPU backend the whole step stays on the device in this process
+   * (gradients and the optimizer, no weights crossing to workers); data parallelism over worker
+   * threads is for the CPU backends.
+   */
   async step(batch: Batch): Promise<number> {
+    if (activeBackend()?.gpu) return this.deviceStep(batch);
     const { loss, grads } = await this.gradients(batch);
     const t0 = performance.now();
-    this.optimizer.apply(this.params.list(), grads);
+    await this.optimizer.apply(this.params.list(), grads);
     if (this.lastTiming) this.lastTiming.optimizer = performance.now() - t0;
+    return loss;
+  }
+
+  private async deviceStep(batch: Batch): Promise<number> {
+    const t0 = performance.now();
+    const vars = this.params.list();
+    const { value, grads } = tf.tidy(() => {
+      const x = tf.tensor4d(batch.x, batch.xShape);
+      const y = tf.tensor(batch.y, batch.yShape);
+      return tf.variableGrads(() => modelLoss(this.model, this.params, x, y, this.config as never), vars);
+    });
+    const t1 = performance.now();
+    await this.optimizer.apply(vars, grads);
+    const loss = (await value.data())[0];
+    tf.dispose([value, grads]);
+    this.lastTiming = { gather: 0, workers: t1 - t0, reduce: 0, optimizer: performance.now() - t1, worker: { assign: 0, compute: t1 - t0, read: 0 } };
     return loss;
   }
 }

@@ -2,6 +2,8 @@
 import { UserError } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
 import { loadToyfacesWorld, toyfacesFingerprint } from '../../datasets/toyfaces/world_models.js';
+// Each world's FID feature extractor, by name (sdd fid --features).
+import '../../datasets/toyfaces/extractor.js';
 import type { World } from './types.js';
 
 const LOADERS: Record<string, () => World> = { toyfaces: loadToyfacesWorld };

@@ -30,7 +30,7 @@ export interface DiffusionModels {
   encode(images: tf.Tensor4D, noise?: tf.Tensor4D): tf.Tensor4D;
   decode(latents: tf.Tensor4D): tf.Tensor4D;
   /** Text condition for the ε-model (context + key mask); "" is the unconditional prompt. */
-  textCondition(texts: string[]): Condition;
+  textCondition(texts: string[]): Promise<Condition>;
   /** ε(z_t, t, condition) with the condition tensors of textCondition. */
   eps(zt: tf.Tensor4D, t: tf.Tensor1D, context: tf.Tensor3D, mask: tf.Tensor2D): tf.Tensor4D;
 }
@@ -51,7 +51,7 @@ export interface AttributeJudge {
   /** Head names in column order; predictions are class indices [n, names.length]. */
   names: string[];
   valuesOf(name: string): readonly string[];
-  predict(images: tf.Tensor4D): Int32Array;
+  predict(images: tf.Tensor4D): Promise<Int32Array>;
 }
 
 /** An edit prompt whose success is checkable: the attribute and its source/target values. */

@@ -84,12 +84,16 @@ export function clipLoss(p: Params, x: tf.Tensor4D, y: tf.Tensor, cfg: ClipConfi
  * context [n, L, textWidth] and the key mask [n, L]. The empty prompt (the unconditional branch of
  * classifier-free guidance) attends to all its positions, as SD attends to the encoding of "".
  */
-export function textCondition(p: Params, cfg: ClipConfig, ids: Float32Array, n: number): { context: Float32Array; mask: Float32Array } {
-  return tf.tidy(() => {
+export async function textCondition(p: Params, cfg: ClipConfig, ids: Float32Array, n: number): Promise<{ context: Float32Array; mask: Float32Array }> {
+  const [context, mask] = tf.tidy(() => {
     const t = tf.tensor2d(ids, [n, MAX_TOKENS]);
     const m = tokenMask(t);
     const empty = tf.equal(tf.sum(m, 1, true), 0);
-    const mask = tf.where(tf.tile(empty, [1, MAX_TOKENS]), tf.onesLike(m), m);
-    return { context: clipTextSequence(p, t, cfg).dataSync() as Float32Array, mask: mask.dataSync() as Float32Array };
+    return [clipTextSequence(p, t, cfg), tf.where(tf.tile(empty, [1, MAX_TOKENS]), tf.onesLike(m), m)];
   });
+  try {
+    return { context: (await context.data()) as Float32Array, mask: (await mask.data()) as Float32Array };
+  } finally {
+    tf.dispose([context, mask]);
+  }
 }

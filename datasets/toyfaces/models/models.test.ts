@@ -16,7 +16,7 @@ import { sampleFace } from '../attributes.js';
 
 await initBackend('wasm');
 
-test('modulated conv equals a conv with per-sample scaled, demodulated weights (rel. err ≤ 1e-4)', () => {
+test('modulated conv equals a conv with per-sample scaled, demodulated weights (rel. err ≤ 1e-4)', async () => {
   const p = new Params(3);
   const x = tf.randomNormal([2, 5, 5, 6], 0, 1, 'float32', 1) as tf.Tensor4D;
   const w = tf.randomNormal([2, 8], 0, 1, 'float32', 2) as tf.Tensor2D;
@@ -30,28 +30,28 @@ test('modulated conv equals a conv with per-sample scaled, demodulated weights (
       const norm = tf.sqrt(tf.add(tf.sum(tf.square(wb), [0, 1, 2], true), 1e-8));
       return tf.conv2d(tf.slice(x, [b, 0, 0, 0], [1, 5, 5, 6]), tf.div(wb, norm) as tf.Tensor4D, 1, 'same');
     });
-    const g = tf.slice(got, [b, 0, 0, 0], [1, 5, 5, 4]).dataSync();
-    const r = ref.dataSync();
+    const g = await tf.slice(got, [b, 0, 0, 0], [1, 5, 5, 4]).data();
+    const r = await ref.data();
     const scale = Math.max(...r.map(Math.abs));
     r.forEach((v, i) => assert.ok(Math.abs(v - g[i]) <= 1e-4 * scale, `sample ${b} element ${i}: ${g[i]} vs ${v}`));
   }
   p.dispose();
 });
 
-test('attention ignores masked keys; layerNorm normalises the last axis', () => {
+test('attention ignores masked keys; layerNorm normalises the last axis', async () => {
   const p = new Params(1);
   const x = tf.randomNormal([2, 3, 8], 0, 1, 'float32', 4);
   const ctx = tf.randomNormal([2, 5, 8], 0, 1, 'float32', 5);
   const mask = tf.tensor2d([1, 1, 0, 0, 0, 1, 1, 1, 1, 0], [2, 5]);
-  const a = multiHeadAttention(p, 'att', x, ctx, 2, mask).dataSync();
+  const a = await multiHeadAttention(p, 'att', x, ctx, 2, mask).data();
   // Change only masked positions of the context: the output must not move.
   const noise = tf.mul(tf.sub(1, tf.expandDims(mask, 2)), tf.randomNormal([2, 5, 8], 0, 10, 'float32', 6));
-  const b = multiHeadAttention(p, 'att', x, tf.add(ctx, noise), 2, mask).dataSync();
+  const b = await multiHeadAttention(p, 'att', x, tf.add(ctx, noise), 2, mask).data();
   a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-5, `${v} vs ${b[i]}`));
   const n = layerNorm(p, 'ln', tf.randomNormal([4, 16], 3, 5, 'float32', 7));
   const { mean, variance } = tf.moments(n, -1);
-  mean.dataSync().forEach((m) => assert.ok(Math.abs(m) < 1e-5));
-  variance.dataSync().forEach((v) => assert.ok(Math.abs(v - 1) < 1e-3));
+  (await mean.data()).forEach((m) => assert.ok(Math.abs(m) < 1e-5));
+  (await variance.data()).forEach((v) => assert.ok(Math.abs(v - 1) < 1e-3));
   p.dispose();
 });
 
@@ -65,9 +65,9 @@ test('tokenizer: every caption word is in the vocabulary; padding, truncation, u
   assert.equal(tokenize(Array(40).fill('face').join(' ')).length, MAX_TOKENS);
 });
 
-test('text condition: hidden states per token; the empty prompt attends to every position', () => {
+test('text condition: hidden states per token; the empty prompt attends to every position', async () => {
   const p = new Params(0);
-  const { context, mask } = textCondition(p, CLIP_DEFAULT, tokenizeBatch(['a face with red hair', '']), 2);
+  const { context, mask } = await textCondition(p, CLIP_DEFAULT, tokenizeBatch(['a face with red hair', '']), 2);
   assert.equal(context.length, 2 * MAX_TOKENS * CLIP_DEFAULT.textWidth);
   assert.ok(context.every(Number.isFinite));
   assert.deepEqual([...mask.slice(0, MAX_TOKENS)], [1, 1, 1, 1, 1, ...Array(MAX_TOKENS - 5).fill(0)]);
@@ -81,15 +81,15 @@ test("VAE perceptual term: 0 for a perfect reconstruction, 1 − cos of the froz
   const { frozenParams } = await import('../zoo/store.js');
   const x = tf.randomUniform([3, 32, 32, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
   const out = tf.randomUniform([3, 32, 32, 3], 0, 1, 'float32', 6) as tf.Tensor4D;
-  assert.ok(Math.abs(perceptualDistance(x, x, 'clip').dataSync()[0]) < 1e-6);
+  assert.ok(Math.abs((await perceptualDistance(x, x, 'clip').data())[0]) < 1e-6);
   // Reference: the same embeddings, cosine written out per row.
   const clip = frozenParams('clip');
-  const ex = clipImageEmbed(clip.params, x, clip.architecture as never).arraySync();
-  const eo = clipImageEmbed(clip.params, out, clip.architecture as never).arraySync();
+  const ex = (await clipImageEmbed(clip.params, x, clip.architecture as never).array()) as number[][];
+  const eo = (await clipImageEmbed(clip.params, out, clip.architecture as never).array()) as number[][];
   const cos = ex.map((a, i) => a.reduce((s, v, k) => s + v * eo[i][k], 0) / Math.hypot(...a) / Math.hypot(...eo[i]));
   const want = cos.reduce((s, c) => s + (1 - c), 0) / cos.length;
-  const got = perceptualDistance(x, out, 'clip').dataSync()[0];
+  const got = (await perceptualDistance(x, out, 'clip').data())[0];
   assert.ok(want > 1e-3 && Math.abs(got - want) <= 1e-4 * want, `${got} vs ${want}`);
   const go = tf.grad((b: tf.Tensor) => perceptualDistance(x, b as tf.Tensor4D, 'clip'))(out);
-  assert.ok(tf.max(tf.abs(go)).dataSync()[0] > 0, 'no gradient at the reconstruction');
+  assert.ok((await tf.max(tf.abs(go)).data())[0] > 0, 'no gradient at the reconstruction');
 });

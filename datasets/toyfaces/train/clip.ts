@@ -6,7 +6,7 @@ import { caption, partialCaption, phrase } from '../captions.js';
 import { batchIndices, floatBatch, type ImageSet, loadImageSet } from '../cache.js';
 import { CLIP_DEFAULT, clipImageEmbed, clipTextEmbed, type ClipConfig } from '../models/clip.js';
 import { MAX_TOKENS, tokenizeBatch } from '../tokenizer.js';
-import type { ZooTrainSpec } from './common.js';
+import { readBatches, type ZooTrainSpec } from './common.js';
 
 /** The attributes of image k of a set, from its labels. */
 export function attributesOf(set: ImageSet, k: number): Attributes {
@@ -28,6 +28,13 @@ export function visibleAccuracy(set: ImageSet, name: EditableName, predicted: Ar
   return { accuracy: ok / n, counted: n };
 }
 
+/** Column k of a row-major [n, width] array. */
+export function column(values: Int32Array, width: number, k: number): Int32Array {
+  const out = new Int32Array(values.length / width);
+  for (let i = 0; i < out.length; i++) out[i] = values[i * width + k];
+  return out;
+}
+
 /** The zero-shot prompt of an attribute value, as the tables' edit prompts phrase it. */
 export const zeroShotPrompt = (name: EditableName, value: string) => `a face with ${phrase(name, value as never)}`;
 
@@ -46,20 +53,27 @@ export function embedImages(params: Params, cfg: ClipConfig, set: ImageSet): tf.
 }
 
 /** Zero-shot accuracy per editable attribute: the value whose prompt scores highest, where visible. */
-export function evalClip(params: Params, cfg: ClipConfig, set: ImageSet): Record<string, unknown> {
+export async function evalClip(params: Params, cfg: ClipConfig, set: ImageSet): Promise<Record<string, unknown>> {
   const img = embedImages(params, cfg, set);
+  // The best-scoring value of every editable attribute, [n, E] on the device; read once.
+  const pred = tf.tidy(() =>
+    tf.stack(
+      EDITABLE_NAMES.map((name) => {
+        const txt = embedTexts(params, cfg, valuesOf(name).map((v) => zeroShotPrompt(name, v)));
+        return tf.argMax(tf.matMul(img, txt, false, true), 1);
+      }),
+      1,
+    ),
+  );
+  img.dispose();
+  const all = await readBatches<Int32Array>([pred]);
   const accuracy: Record<string, number> = {};
   const counted: Record<string, number> = {};
-  for (const name of EDITABLE_NAMES) {
-    const values = valuesOf(name);
-    const txt = embedTexts(params, cfg, values.map((v) => zeroShotPrompt(name, v)));
-    const pred = tf.tidy(() => tf.argMax(tf.matMul(img, txt, false, true), 1));
-    const r = visibleAccuracy(set, name, pred.dataSync());
+  EDITABLE_NAMES.forEach((name, k) => {
+    const r = visibleAccuracy(set, name, column(all, EDITABLE_NAMES.length, k));
     accuracy[name] = r.accuracy;
     counted[name] = r.counted;
-    tf.dispose([txt, pred]);
-  }
-  img.dispose();
+  });
   return { eval: { split: 'test', n: set.n, prompt: 'a face with <phrase>', visible_only: true }, zero_shot_accuracy: accuracy, counted };
 }
 
@@ -79,6 +93,6 @@ export const CLIP_SPEC: ZooTrainSpec<'clip'> = {
     return { y: tokenizeBatch(texts), shape: [MAX_TOKENS] };
   },
   async evaluate(params, pool, o) {
-    return evalClip(params, CLIP_DEFAULT, await loadImageSet('test', o.evalN, o.size, pool));
+    return await evalClip(params, CLIP_DEFAULT, await loadImageSet('test', o.evalN, o.size, pool));
   },
 };

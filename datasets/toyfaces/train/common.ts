@@ -4,11 +4,13 @@
  * .cache/zoo-train/<name>/, NaN stop, progress; then fp16 weights + card, whose numbers are
  * measured on the shipped weights exactly as `sdd zoo eval` recomputes them.
  */
+import '../models/register.js';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { WorkerPool } from '../../../src/backend/pool.js';
 import { activeBackend } from '../../../src/backend/index.js';
-import { HostAdam } from '../../../src/nn/adam.js';
+import { createAdam, HostAdam, type AdamOptimizer } from '../../../src/nn/adam.js';
 import type { Params } from '../../../src/nn/params.js';
 import type { ModelConfig, ModelName } from '../../../src/nn/models.js';
 import { DataParallelTrainer, type Batch } from '../../../src/train/data_parallel.js';
@@ -53,10 +55,13 @@ export interface ZooTrainSpec<N extends ModelName> {
   evaluate(params: Params, pool: WorkerPool, settings: TrainSettings): Promise<Record<string, unknown>>;
 }
 
-/** A training set: `n` items and a batch of them (with the step's generator for noise). */
+/**
+ * A training set: `n` items and a batch of them (with the step's generator for noise). Async
+ * where making a batch runs a frozen model (a text encoder) whose output is read back.
+ */
 export interface TrainData {
   n: number;
-  batch(idx: number[], rng: Rng): Batch;
+  batch(idx: number[], rng: Rng): Batch | Promise<Batch>;
 }
 
 /** Raw images as x, the spec's targets as y. */
@@ -75,10 +80,25 @@ export async function imageData<N extends ModelName>(spec: ZooTrainSpec<N>, pool
 }
 
 /** Step `step`'s batch: a function of the seed and the step only, so a resumed training replays it. */
-export function stepBatch(train: TrainData, o: TrainSettings, step: number): Batch {
+export async function stepBatch(train: TrainData, o: TrainSettings, step: number): Promise<Batch> {
   const rng = new Rng(o.seed * 1_000_003 + step);
   const idx = Array.from({ length: o.batch }, () => rng.int(train.n));
   return train.batch(idx, rng);
+}
+
+/**
+ * Per-batch results of an evaluation loop, joined along axis 0 and read back with one awaited
+ * read (the parts are disposed): the loop itself never waits for the device.
+ */
+export async function readBatches<T extends Float32Array | Int32Array = Float32Array>(parts: tf.Tensor[]): Promise<T> {
+  if (parts.length === 0) return new Float32Array(0) as T;
+  const all = parts.length === 1 ? parts[0] : tf.concat(parts);
+  if (parts.length > 1) tf.dispose(parts);
+  try {
+    return (await all.data()) as T;
+  } finally {
+    all.dispose();
+  }
 }
 
 export async function trainZooModel<N extends ModelName>(
@@ -92,9 +112,9 @@ export async function trainZooModel<N extends ModelName>(
   const t0 = Date.now();
   const ckptDir = join(CACHE_DIR, '..', 'zoo-train', spec.name);
   const train = spec.data ? await spec.data(pool, o, log) : await imageData(spec, pool, o, log);
-  const batchOf = (step: number): Batch => stepBatch(train, o, step);
-  const opt = new HostAdam({ lr: o.lr });
-  const trainer = new DataParallelTrainer(pool, spec.model, spec.config, opt, o.seed, batchOf(0));
+  const batchOf = (step: number): Promise<Batch> => stepBatch(train, o, step);
+  const opt: AdamOptimizer = createAdam({ lr: o.lr });
+  const trainer = new DataParallelTrainer(pool, spec.model, spec.config, opt, o.seed, await batchOf(0));
   const start = loadTrainState(ckptDir, trainer.params, opt);
   if (start > 0) log(`${spec.name}: resuming at step ${start}`);
   const timing = resumedTiming(start, trainStateInfo(ckptDir));
@@ -108,14 +128,15 @@ export async function trainZooModel<N extends ModelName>(
   for (let step = start; step < end; step++) {
     // Cosine decay to 5% of the peak: a stable finish without a tuned schedule.
     opt.lr = o.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * step) / o.steps)));
-    const loss = await trainer.step(batchOf(step));
+    const loss = await trainer.step(await batchOf(step));
     if (!Number.isFinite(loss)) throw new Error(`${spec.name}: loss is ${loss} at step ${step}; stopping (last checkpoint kept in ${ckptDir})`);
     ema = Number.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
     progress.update(spec.name, step + 1, o.steps, `loss ${ema.toFixed(3)}`);
-    if ((step + 1) % o.checkpointEvery === 0 && step + 1 < o.steps) checkpoint(step + 1);
+    if ((step + 1) % o.checkpointEvery === 0 && step + 1 < o.steps) await checkpoint(step + 1);
   }
   if (end < o.steps) {
-    checkpoint(end);
+    await checkpoint(end);
+    opt.dispose();
     progress.finish(spec.name, `${spec.name} stopped at step ${end}/${o.steps}; checkpoint in ${ckptDir} (run again without --until to resume)`);
     return null;
   }
@@ -129,7 +150,7 @@ export async function trainZooModel<N extends ModelName>(
       script: `datasets/toyfaces/train/${spec.name}.ts`,
       ...o,
       schedule: 'cosine to 5%',
-      optimizer: 'Adam (host)',
+      optimizer: opt instanceof HostAdam ? 'Adam (host)' : 'Adam (device)',
       data: { split: 'train', n: o.trainN, size: o.size, render_version: RENDER_VERSION },
       // Summed over every process that trained it (a resumed training is not a cheaper one).
       wall_s: Math.round(wallSoFar()),
@@ -142,11 +163,12 @@ export async function trainZooModel<N extends ModelName>(
     created_at: new Date().toISOString(),
     git: gitInfo(PROJECT_ROOT, [ZOO_DIR]),
   };
-  saveModel(spec.name, trainer.params, base);
+  await saveModel(spec.name, trainer.params, base);
   const shipped = loadParams(spec.name);
   const metrics = await spec.evaluate(shipped.params, pool, o);
   shipped.params.dispose();
-  const card = saveModel(spec.name, trainer.params, { ...base, metrics });
+  const card = await saveModel(spec.name, trainer.params, { ...base, metrics });
+  opt.dispose();
   rmSync(ckptDir, { recursive: true, force: true });
   return card;
 }

@@ -10,15 +10,15 @@ import type { Params } from '../../../src/nn/params.js';
 import { linear } from '../../../src/nn/layers.js';
 import { DdimScheduler, DDIM_SD } from '../../../src/diffusion/schedulers/ddim.js';
 import { alphasCumprod, SD_SCHEDULE } from '../../../src/diffusion/schedulers/schedule.js';
-import { ddimInvert, ddimSample } from '../../../src/diffusion/pipelines/sample.js';
+import { ddimInvertTensor, ddimSampleTensor } from '../../../src/diffusion/pipelines/sample.js';
 import { EDITABLE_NAMES, isVisible, valuesOf } from '../attributes.js';
 import { batchIndices, floatBatch, type ImageSet, loadImageSet } from '../cache.js';
 import { DIFFAE_DEFAULT, diffaeEps, diffaeTargetWidth, semanticEncode, type DiffAeConfig } from '../models/diffae.js';
 import { psnr, vaeDecode, type VaeConfig } from '../models/vae.js';
 import { loadParams, readCard } from '../zoo/store.js';
-import { attributesOf, visibleAccuracy } from './clip.js';
+import { attributesOf, column, visibleAccuracy } from './clip.js';
 import { encodeLatents, scaledLatents } from './vae.js';
-import { writeNoiseDraw, type TrainData, type TrainSettings, type ZooTrainSpec } from './common.js';
+import { readBatches, writeNoiseDraw, type TrainData, type TrainSettings, type ZooTrainSpec } from './common.js';
 
 async function diffaeData(o: TrainSettings, pool: WorkerPool, log: (s: string) => void): Promise<TrainData> {
   const { set, latents } = await scaledLatents(o, pool, log);
@@ -86,27 +86,29 @@ async function fitClassifiers(p: Params, cfg: DiffAeConfig, set: ImageSet): Prom
  * Classifier accuracy on test z_sem, and autoencoding quality: z_sem plus the DDIM-inverted
  * stochastic code decoded back (DiffAE's reconstruction), PSNR after the VAE decoder.
  */
-export function evalDiffae(p: Params, cfg: DiffAeConfig, set: ImageSet, steps: number): Record<string, unknown> {
+export async function evalDiffae(p: Params, cfg: DiffAeConfig, set: ImageSet, steps: number): Promise<Record<string, unknown>> {
   const vae = loadParams('vae');
   const vcfg = vae.card.architecture as unknown as VaeConfig;
-  const accuracy: Record<string, number> = {};
   const z = semanticCodes(p, cfg, set);
   const zn = normalisedSemantic(p, z);
-  for (const name of EDITABLE_NAMES) {
-    const pred = tf.tidy(() => tf.argMax(attributeLogits(p, zn, name), 1));
-    accuracy[name] = visibleAccuracy(set, name, pred.dataSync()).accuracy;
-    pred.dispose();
-  }
+  // Predicted value of every editable attribute, [n, E], and the reconstruction PSNR per image:
+  // both stay on the device until one read at the end.
+  const pred = tf.tidy(() => tf.stack(EDITABLE_NAMES.map((name) => tf.argMax(attributeLogits(p, zn, name), 1)), 1));
   const scheduler = new DdimScheduler({ ...DDIM_SD, steps });
-  const latents = encodeLatents(vae.params, vcfg, set).map((v) => v * vcfg.scaleFactor!);
+  // Scaled on the host in float32, as the stored latents are (bit-identical to the earlier host loop).
+  const latents = (await encodeLatents(vae.params, vcfg, set)).map((v) => v * vcfg.scaleFactor!);
   const shape: [number, number, number, number] = [set.n, cfg.latentSize, cfg.latentSize, cfg.latentChannels];
   const eps = (zt: tf.Tensor4D, t: number) => diffaeEps(p, zt, tf.fill([set.n], t) as tf.Tensor1D, z, cfg);
-  const xT = ddimInvert(eps, scheduler, latents, shape);
-  const back = ddimSample(eps, scheduler, xT, shape);
-  const q = tf.tidy(() => psnr(vaeDecode(vae.params, tf.div(tf.tensor4d(back, shape), vcfg.scaleFactor!) as tf.Tensor4D, vcfg), tf.tensor4d(floatBatch(set, Array.from({ length: set.n }, (_, i) => i)), [set.n, set.size, set.size, 3])));
-  const values = [...q.dataSync()];
-  tf.dispose([q, z, zn]);
+  const xT = ddimInvertTensor(eps, scheduler, latents, shape);
+  const back = ddimSampleTensor(eps, scheduler, xT, shape);
+  xT.dispose();
+  const q = tf.tidy(() => psnr(vaeDecode(vae.params, tf.div(back, vcfg.scaleFactor!) as tf.Tensor4D, vcfg), tf.tensor4d(floatBatch(set, Array.from({ length: set.n }, (_, i) => i)), [set.n, set.size, set.size, 3])));
+  back.dispose();
+  const [predicted, values] = await Promise.all([readBatches<Int32Array>([pred]), readBatches([q])]);
+  tf.dispose([z, zn]);
   vae.params.dispose();
+  const accuracy: Record<string, number> = {};
+  EDITABLE_NAMES.forEach((name, k) => (accuracy[name] = visibleAccuracy(set, name, column(predicted, EDITABLE_NAMES.length, k)).accuracy));
   const r = (v: number) => Math.round(v * 1000) / 1000;
   return {
     eval: { split: 'test', n: set.n, classifiers: 'softmax regression on normalised z_sem, visible only', reconstruction: `DDIM ${steps}-step inversion + sampling, VAE-decoded` },
@@ -129,6 +131,6 @@ export const DIFFAE_SPEC: ZooTrainSpec<'diffae'> = {
     return { vae: readCard('vae').weights.sha256, schedule: SD_SCHEDULE, prediction: 'epsilon', classifiers: 'cls.<attribute>: softmax regression on (z_sem − sem.mean)/sem.std' };
   },
   async evaluate(params, pool, o) {
-    return evalDiffae(params, DIFFAE_DEFAULT, await loadImageSet('test', o.evalN, o.size, pool), 50);
+    return await evalDiffae(params, DIFFAE_DEFAULT, await loadImageSet('test', o.evalN, o.size, pool), 50);
   },
 };

@@ -4,7 +4,7 @@ import type { Params } from '../../../src/nn/params.js';
 import { ATTRIBUTE_NAMES, isVisible, valuesOf, type Attributes } from '../attributes.js';
 import { batchIndices, floatBatch, type ImageSet, labelBatch, loadImageSet } from '../cache.js';
 import { FEATNET_DEFAULT, featnetFeatures, featnetLogits, type FeatNetConfig } from '../models/featnet.js';
-import type { ZooTrainSpec } from './common.js';
+import { readBatches, type ZooTrainSpec } from './common.js';
 
 /**
  * Per-attribute accuracy of the heads on an image set, each attribute counted where it is
@@ -12,25 +12,28 @@ import type { ZooTrainSpec } from './common.js';
  * how many images.
  */
 export async function evalFeatnet(params: Params, cfg: FeatNetConfig, set: ImageSet): Promise<Record<string, unknown>> {
-  const correct = new Array(ATTRIBUTE_NAMES.length).fill(0);
-  const counted = new Array(ATTRIBUTE_NAMES.length).fill(0);
-  for (const idx of batchIndices(set.n, 200)) {
-    const preds = tf.tidy(() => {
+  const A = ATTRIBUTE_NAMES.length;
+  const correct = new Array(A).fill(0);
+  const counted = new Array(A).fill(0);
+  const batches = batchIndices(set.n, 200);
+  // Predicted class per image and head, [n, A] per batch, kept on the device until one read at the end.
+  const parts = batches.map((idx) =>
+    tf.tidy(() => {
       const x = tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]);
-      return featnetLogits(params, featnetFeatures(params, x, cfg)).map((l) => tf.argMax(l, 1));
-    });
+      return tf.stack(featnetLogits(params, featnetFeatures(params, x, cfg)).map((l) => tf.argMax(l, 1)), 1);
+    }),
+  );
+  const pred = await readBatches<Int32Array>(parts);
+  for (const idx of batches) {
     const labels = labelBatch(set, idx);
-    const A = ATTRIBUTE_NAMES.length;
     const faces = idx.map((_, k) => Object.fromEntries(ATTRIBUTE_NAMES.map((name, a) => [name, valuesOf(name)[labels[k * A + a]]])) as Attributes);
-    preds.forEach((p, a) => {
-      const d = p.dataSync();
+    for (let a = 0; a < A; a++) {
       for (let k = 0; k < idx.length; k++) {
         if (!isVisible(faces[k], ATTRIBUTE_NAMES[a])) continue;
         counted[a]++;
-        if (d[k] === labels[k * ATTRIBUTE_NAMES.length + a]) correct[a]++;
+        if (pred[idx[k] * A + a] === labels[k * A + a]) correct[a]++;
       }
-    });
-    tf.dispose(preds);
+    }
   }
   return {
     accuracy: Object.fromEntries(ATTRIBUTE_NAMES.map((name, a) => [name, correct[a] / counted[a]])),

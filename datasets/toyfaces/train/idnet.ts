@@ -9,7 +9,7 @@ import { Rng } from '../../../src/util/rng.js';
 import { ATTRIBUTE_NAMES } from '../attributes.js';
 import { batchIndices, floatBatch, type ImageSet, loadImageSet } from '../cache.js';
 import { IDNET_DEFAULT, identityIndex, idnetEmbed } from '../models/idnet.js';
-import type { ZooTrainSpec } from './common.js';
+import { readBatches, type ZooTrainSpec } from './common.js';
 
 /** Identity class of each image, from its attribute labels. */
 export function identityClasses(set: ImageSet, idx: number[]): Float32Array {
@@ -17,14 +17,10 @@ export function identityClasses(set: ImageSet, idx: number[]): Float32Array {
   return Float32Array.from(idx, (k) => identityIndex((name) => set.labels[k * a + ATTRIBUTE_NAMES.indexOf(name)]));
 }
 
-export function embedAll(params: Params, set: ImageSet): Float32Array {
-  const out = new Float32Array(set.n * IDNET_DEFAULT.embedding);
-  for (const idx of batchIndices(set.n, 200)) {
-    const e = tf.tidy(() => idnetEmbed(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), IDNET_DEFAULT));
-    out.set(e.dataSync(), idx[0] * IDNET_DEFAULT.embedding);
-    e.dispose();
-  }
-  return out;
+/** Embeddings of every image of a set, [n, embedding] row-major: batch by batch on the device, one read. */
+export async function embedAll(params: Params, set: ImageSet): Promise<Float32Array> {
+  const parts = batchIndices(set.n, 200).map((idx) => tf.tidy(() => idnetEmbed(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), IDNET_DEFAULT)));
+  return readBatches(parts);
 }
 
 /** `pairs` positive and `pairs` negative index pairs, seeded. */
@@ -63,7 +59,7 @@ const accuracyAt = (cos: number[], pairs: Array<[number, number, boolean]>, t: n
 export async function evalIdnet(params: Params, val: ImageSet, test: ImageSet, pairs: number): Promise<Record<string, unknown>> {
   const d = IDNET_DEFAULT.embedding;
   const vp = verificationPairs(val, pairs, 1);
-  const vc = cosines(embedAll(params, val), d, vp);
+  const vc = cosines(await embedAll(params, val), d, vp);
   // Best threshold on validation pairs (candidates: the observed cosines).
   let best = { t: 0, acc: -1 };
   for (const t of [...vc].sort((x, y) => x - y)) {
@@ -74,7 +70,7 @@ export async function evalIdnet(params: Params, val: ImageSet, test: ImageSet, p
   // (a fused kernel moved the raw cosine in its 7th digit), and says exactly what was applied.
   const threshold = Number(best.t.toFixed(4));
   const tp = verificationPairs(test, pairs, 2);
-  const tc = cosines(embedAll(params, test), d, tp);
+  const tc = cosines(await embedAll(params, test), d, tp);
   return {
     eval: { split: 'test', n: test.n, pairs: 2 * pairs, threshold_from: 'val', threshold },
     verification_accuracy: accuracyAt(tc, tp, threshold),

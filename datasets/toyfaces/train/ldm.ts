@@ -20,7 +20,7 @@ import { MAX_TOKENS, tokenizeBatch } from '../tokenizer.js';
 import { loadParams, readCard } from '../zoo/store.js';
 import { attributesOf, zeroShotPrompt } from './clip.js';
 import { scaledLatents } from './vae.js';
-import { writeNoiseDraw, type TrainData, type TrainSettings, type ZooTrainSpec } from './common.js';
+import { readBatches, writeNoiseDraw, type TrainData, type TrainSettings, type ZooTrainSpec } from './common.js';
 
 
 /** The frozen models the U-Net is trained against, loaded from the zoo. */
@@ -32,8 +32,8 @@ function frozen() {
   return { vae, clip, scale, clipCfg: clip.card.architecture as unknown as ClipConfig, vaeCfg: vae.card.architecture as unknown as VaeConfig };
 }
 
-export function textConditionOf(clip: Params, cfg: ClipConfig, texts: string[]): Condition {
-  const { context, mask } = textCondition(clip, cfg, tokenizeBatch(texts), texts.length);
+export async function textConditionOf(clip: Params, cfg: ClipConfig, texts: string[]): Promise<Condition> {
+  const { context, mask } = await textCondition(clip, cfg, tokenizeBatch(texts), texts.length);
   return { context, mask, tokens: MAX_TOKENS, dim: cfg.textWidth };
 }
 
@@ -48,7 +48,7 @@ async function ldmData(o: TrainSettings, pool: WorkerPool, log: (s: string) => v
   const width = ldmTargetWidth(cfg);
   return {
     n: set.n,
-    batch(idx, rng) {
+    async batch(idx, rng) {
       const x = new Float32Array(idx.length * per);
       const y = new Float32Array(idx.length * width);
       const texts = idx.map((k) => {
@@ -56,7 +56,8 @@ async function ldmData(o: TrainSettings, pool: WorkerPool, log: (s: string) => v
         const u = rng.next();
         return u < cfg.condDrop ? '' : rng.next() < cfg.fullCaption ? caption(a) : partialCaption(a, rng);
       });
-      const cond = textConditionOf(f.clip.params, f.clipCfg, texts);
+      // The captions are drawn before the noise, from the same generator, as always.
+      const cond = await textConditionOf(f.clip.params, f.clipCfg, texts);
       idx.forEach((k, i) => {
         x.set(latents.subarray(k * per, (k + 1) * per), i * per);
         const row = i * width;
@@ -84,41 +85,53 @@ export const LDM_EVAL: Omit<LdmEvalSettings, 'samples'> = { guidance: 7.5, steps
  * CFG samples for "a face with <phrase>" for every editable attribute value, decoded by the VAE
  * and judged by the feature net's heads: the share showing the prompted value.
  */
-export function evalLdm(params: Params, cfg: LdmConfig, e: LdmEvalSettings): Record<string, unknown> {
+export async function evalLdm(params: Params, cfg: LdmConfig, e: LdmEvalSettings): Promise<Record<string, unknown>> {
   const f = frozen();
   const judge = loadParams('featnet');
   const judgeCfg = judge.card.architecture as unknown as FeatNetConfig;
   const scheduler = new DdimScheduler({ ...DDIM_SD, steps: e.steps });
   const rng = new Rng(e.seed);
-  const uncond1 = textConditionOf(f.clip.params, f.clipCfg, ['']);
   const perPrompt: Record<string, number> = {};
   const perAttribute: Record<string, number> = {};
   const prompts = EDITABLE_NAMES.reduce((n, name) => n + valuesOf(name).length, 0);
   const n = Math.max(1, Math.ceil(e.samples / prompts));
   let hits = 0;
   let total = 0;
+  // Per prompt (zoo order): the judged value index of each of its n samples, on the device until
+  // the one read after the last prompt.
+  const preds: tf.Tensor1D[] = [];
   try {
+    const uncond1 = await textConditionOf(f.clip.params, f.clipCfg, ['']);
     for (const name of EDITABLE_NAMES) {
-      const values = valuesOf(name);
-      let attrHits = 0;
-      for (const value of values) {
+      for (const value of valuesOf(name)) {
         const text = zeroShotPrompt(name as EditableName, value);
-        const z = sampleCfg({
+        const z = await sampleCfg({
           model: (zt, t, ctx, mask) => condUnet(params, zt, t, ctx, mask, cfg),
           scheduler,
-          cond: textConditionOf(f.clip.params, f.clipCfg, Array(n).fill(text)),
+          cond: await textConditionOf(f.clip.params, f.clipCfg, Array(n).fill(text)),
           uncond: repeatCondition(uncond1, n),
           guidance: e.guidance,
           shape: [cfg.latentSize, cfg.latentSize, cfg.latentChannels],
           rng,
         });
-        const pred = tf.tidy(() => {
-          const zt = tf.div(tf.tensor4d(z, [n, cfg.latentSize, cfg.latentSize, cfg.latentChannels]), f.scale) as tf.Tensor4D;
-          const img = tf.clipByValue(vaeDecode(f.vae.params, zt, f.vaeCfg), 0, 1) as tf.Tensor4D;
-          return tf.argMax(featnetLogits(judge.params, featnetFeatures(judge.params, img, judgeCfg))[ATTRIBUTE_NAMES.indexOf(name)], 1);
-        });
-        const ok = [...pred.dataSync()].filter((k) => values[k] === value).length;
-        pred.dispose();
+        preds.push(
+          tf.tidy(() => {
+            const zt = tf.div(tf.tensor4d(z, [n, cfg.latentSize, cfg.latentSize, cfg.latentChannels]), f.scale) as tf.Tensor4D;
+            const img = tf.clipByValue(vaeDecode(f.vae.params, zt, f.vaeCfg), 0, 1) as tf.Tensor4D;
+            return tf.argMax(featnetLogits(judge.params, featnetFeatures(judge.params, img, judgeCfg))[ATTRIBUTE_NAMES.indexOf(name)], 1) as tf.Tensor1D;
+          }),
+        );
+      }
+    }
+    const all = await readBatches<Int32Array>(preds.splice(0));
+    let at = 0;
+    for (const name of EDITABLE_NAMES) {
+      const values = valuesOf(name);
+      let attrHits = 0;
+      for (const value of values) {
+        const text = zeroShotPrompt(name as EditableName, value);
+        const ok = [...all.subarray(at, at + n)].filter((k) => values[k] === value).length;
+        at += n;
         perPrompt[text] = ok / n;
         attrHits += ok;
         hits += ok;
@@ -127,6 +140,7 @@ export function evalLdm(params: Params, cfg: LdmConfig, e: LdmEvalSettings): Rec
       perAttribute[name] = attrHits / (values.length * n);
     }
   } finally {
+    tf.dispose(preds);
     judge.params.dispose();
     f.vae.params.dispose();
     f.clip.params.dispose();
@@ -157,7 +171,7 @@ export const LDM_SPEC: ZooTrainSpec<'ldm'> = {
     };
   },
   async evaluate(params, _pool, o) {
-    return evalLdm(params, LDM_DEFAULT, { ...LDM_EVAL, samples: o.evalN });
+    return await evalLdm(params, LDM_DEFAULT, { ...LDM_EVAL, samples: o.evalN });
   },
 };
 

@@ -6,29 +6,37 @@ import { encode, generate, levelGroups, levelsOf, STYLEGEN_DEFAULT, type StyleGe
 import { psnr } from '../models/vae.js';
 import { readCard } from '../zoo/store.js';
 import { AttributesKept } from './judge.js';
-import type { ZooTrainSpec } from './common.js';
+import { readBatches, type ZooTrainSpec } from './common.js';
 
 /** Inversion PSNR of G(E(x)) on a set, and how far W+ strays from W (mean per-level offset norm). */
-export function evalStylegen(params: Params, cfg: StyleGenConfig, set: ImageSet): Record<string, unknown> {
-  const values: number[] = [];
-  let offset = 0;
+export async function evalStylegen(params: Params, cfg: StyleGenConfig, set: ImageSet): Promise<Record<string, unknown>> {
   const kept = new AttributesKept(set);
+  let values: Float32Array;
+  let offsets: Float32Array;
+  let attributesKept: Record<string, unknown>;
   try {
+    // Per batch: PSNR per image and the batch's summed offset norm, on the device until the end.
+    const psnrs: tf.Tensor[] = [];
+    const sums: tf.Tensor[] = [];
     for (const idx of batchIndices(set.n, 200)) {
       const [p, d] = tf.tidy(() => {
         const x = tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]);
         const { wplus, delta } = encode(params, x, cfg);
         const recon = generate(params, wplus, cfg);
         kept.add(idx, recon);
-        return [psnr(recon, x), tf.sum(tf.norm(delta, 2, 2))];
+        return [psnr(recon, x), tf.reshape(tf.sum(tf.norm(delta, 2, 2)), [1])];
       });
-      values.push(...p.dataSync());
-      offset += d.dataSync()[0];
-      tf.dispose([p, d]);
+      psnrs.push(p);
+      sums.push(d);
     }
+    [values, offsets] = await Promise.all([readBatches(psnrs), readBatches(sums)]);
+    attributesKept = await kept.result();
   } finally {
     kept.dispose();
   }
+  // Summed batch by batch in float64, as the per-batch reads did.
+  let offset = 0;
+  for (const d of offsets) offset += d;
   const sorted = [...values].sort((a, b) => a - b);
   const r = (v: number) => Math.round(v * 1000) / 1000;
   return {
@@ -36,7 +44,7 @@ export function evalStylegen(params: Params, cfg: StyleGenConfig, set: ImageSet)
     inversion_psnr_db: r(values.reduce((a, b) => a + b, 0) / values.length),
     inversion_psnr_p05_db: r(sorted[Math.floor(0.05 * sorted.length)]),
     mean_level_offset_norm: r(offset / (set.n * levelsOf(cfg))),
-    attributes_kept: kept.result(),
+    attributes_kept: attributesKept,
   };
 }
 
@@ -59,6 +67,6 @@ export const STYLEGEN_SPEC: ZooTrainSpec<'stylegen'> = {
     return p ? { perceptual: { ...p, sha256: readCard(p.model).weights.sha256 } } : {};
   },
   async evaluate(params, pool, o) {
-    return evalStylegen(params, STYLEGEN_DEFAULT, await loadImageSet('test', o.evalN, o.size, pool));
+    return await evalStylegen(params, STYLEGEN_DEFAULT, await loadImageSet('test', o.evalN, o.size, pool));
   },
 };

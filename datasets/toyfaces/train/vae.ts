@@ -9,7 +9,7 @@ import { batchIndices, CACHE_DIR, floatBatch, loadImageSet, type ImageSet } from
 import { loadParams, readCard } from '../zoo/store.js';
 import { psnr, vaeDecode, vaeEncode, VAE_DEFAULT, type VaeConfig } from '../models/vae.js';
 import { AttributesKept } from './judge.js';
-import type { ZooTrainSpec } from './common.js';
+import { readBatches, type ZooTrainSpec } from './common.js';
 
 const LATENT = 8;
 
@@ -17,20 +17,25 @@ const LATENT = 8;
  * Mean reconstruction PSNR (posterior mean, decoded, clipped to [0,1]) and its spread, and the
  * attributes the reconstructions keep (./judge.ts).
  */
-export function evalVae(params: Params, cfg: VaeConfig, set: ImageSet): Record<string, unknown> {
-  const values: number[] = [];
+export async function evalVae(params: Params, cfg: VaeConfig, set: ImageSet): Promise<Record<string, unknown>> {
   const kept = new AttributesKept(set);
+  let values: Float32Array;
+  let attributesKept: Record<string, unknown>;
   try {
+    // PSNR per image, per batch on the device; one read at the end.
+    const parts: tf.Tensor[] = [];
     for (const idx of batchIndices(set.n, 200)) {
-      const p = tf.tidy(() => {
-        const x = tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]);
-        const recon = vaeDecode(params, vaeEncode(params, x, cfg).mean, cfg);
-        kept.add(idx, recon);
-        return psnr(recon, x);
-      });
-      values.push(...p.dataSync());
-      p.dispose();
+      parts.push(
+        tf.tidy(() => {
+          const x = tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]);
+          const recon = vaeDecode(params, vaeEncode(params, x, cfg).mean, cfg);
+          kept.add(idx, recon);
+          return psnr(recon, x);
+        }),
+      );
     }
+    values = await readBatches(parts);
+    attributesKept = await kept.result();
   } finally {
     kept.dispose();
   }
@@ -40,23 +45,20 @@ export function evalVae(params: Params, cfg: VaeConfig, set: ImageSet): Record<s
     eval: { split: 'test', n: set.n, latent: `${LATENT}x${LATENT}x${cfg.latentChannels}`, decode_from: 'posterior mean' },
     psnr_db: r(values.reduce((a, b) => a + b, 0) / values.length),
     psnr_p05_db: r(sorted[Math.floor(0.05 * sorted.length)]),
-    attributes_kept: kept.result(),
+    attributes_kept: attributesKept,
   };
 }
 
 /** 1 / std of posterior means over (part of) the train set: SD's scale_factor, measured. */
-export function latentScale(params: Params, cfg: VaeConfig, set: ImageSet): number {
+export async function latentScale(params: Params, cfg: VaeConfig, set: ImageSet): Promise<number> {
   let s = 0;
   let s2 = 0;
   let n = 0;
-  for (const idx of batchIndices(set.n, 200)) {
-    const z = tf.tidy(() => vaeEncode(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg).mean);
-    for (const v of z.dataSync()) {
-      s += v;
-      s2 += v * v;
-      n++;
-    }
-    z.dispose();
+  // Summed on the host in float64 in image order, as before: the card's scale factor is exact.
+  for (const v of await encodeLatents(params, cfg, set)) {
+    s += v;
+    s2 += v * v;
+    n++;
   }
   const variance = s2 / n - (s / n) ** 2;
   return Math.round((1 / Math.sqrt(variance)) * 1e5) / 1e5;
@@ -79,24 +81,32 @@ export const VAE_SPEC: ZooTrainSpec<'vae'> = {
   async finalize(params, pool, o) {
     const sample = await loadImageSet('train', Math.min(o.trainN, 4000), o.size, pool);
     const perceptual = VAE_DEFAULT.perceptual && { ...VAE_DEFAULT.perceptual, sha256: readCard(VAE_DEFAULT.perceptual.model).weights.sha256 };
-    return { scaleFactor: latentScale(params, VAE_DEFAULT, sample), ...(perceptual ? { perceptual } : {}) };
+    return { scaleFactor: await latentScale(params, VAE_DEFAULT, sample), ...(perceptual ? { perceptual } : {}) };
   },
   async evaluate(params, pool, o) {
     const test = await loadImageSet('test', o.evalN, o.size, pool);
-    return evalVae(params, VAE_DEFAULT, test);
+    return await evalVae(params, VAE_DEFAULT, test);
   },
 };
 
-/** Posterior means of a set's images, [n, 8, 8, C] (unscaled). */
-export function encodeLatents(params: Params, cfg: VaeConfig, set: ImageSet): Float32Array {
-  const per = LATENT * LATENT * cfg.latentChannels;
-  const out = new Float32Array(set.n * per);
-  for (const idx of batchIndices(set.n, 200)) {
-    const z = tf.tidy(() => vaeEncode(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg).mean);
-    out.set(z.dataSync(), idx[0] * per);
+/** Posterior means of a set's images, [n, 8, 8, C] (unscaled), on the device: the caller owns it. */
+export function encodeLatentsTensor(params: Params, cfg: VaeConfig, set: ImageSet): tf.Tensor4D {
+  const parts = batchIndices(set.n, 200).map((idx) => tf.tidy(() => vaeEncode(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg).mean));
+  if (parts.length === 0) return tf.zeros([0, LATENT, LATENT, cfg.latentChannels]);
+  if (parts.length === 1) return parts[0];
+  const all = tf.concat(parts);
+  tf.dispose(parts);
+  return all;
+}
+
+/** Posterior means of a set's images, [n, 8, 8, C] (unscaled): encoded batch by batch, read once. */
+export async function encodeLatents(params: Params, cfg: VaeConfig, set: ImageSet): Promise<Float32Array> {
+  const z = encodeLatentsTensor(params, cfg, set);
+  try {
+    return (await z.data()) as Float32Array;
+  } finally {
     z.dispose();
   }
-  return out;
 }
 
 /**
@@ -114,10 +124,10 @@ export async function scaledLatents(o: { trainN: number; size: number }, pool: W
   if (existsSync(file)) latents = new Float32Array(readFileSync(file).buffer.slice(0));
   else {
     log(`encoding ${o.trainN} train images with the VAE (cached after the first time)`);
-    latents = encodeLatents(vae.params, cfg, set);
+    latents = await encodeLatents(vae.params, cfg, set);
     for (let i = 0; i < latents.length; i++) latents[i] *= cfg.scaleFactor;
     mkdirSync(dir, { recursive: true });
-    writeFileAtomic(file, new Uint8Array(latents.buffer));
+    writeFileAtomic(file, new Uint8Array(latents.buffer, latents.byteOffset, latents.byteLength));
   }
   vae.params.dispose();
   return { set, latents, scale: cfg.scaleFactor };

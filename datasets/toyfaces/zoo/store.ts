@@ -120,11 +120,12 @@ export function frozenParams(name: string): FrozenModel {
   return got;
 }
 
-export function saveModel(name: string, params: Params, card: Omit<ModelCard, 'weights' | 'name'>, dtype: 'F16' | 'F32' = 'F16'): ModelCard {
+export async function saveModel(name: string, params: Params, card: Omit<ModelCard, 'weights' | 'name'>, dtype: 'F16' | 'F32' = 'F16'): Promise<ModelCard> {
   const tensors = new Map<string, StTensor>();
   for (const [pname, v] of params.vars) {
-    const values = v.dataSync() as Float32Array;
-    tensors.set(pname, dtype === 'F16' ? f16(v.shape, values) : { dtype: 'F32', shape: v.shape, data: new Uint8Array(values.buffer.slice(0)) });
+    const values = (await v.data()) as Float32Array;
+    // F32: a copy of exactly the tensor's bytes (a read may hand back a view into a larger buffer).
+    tensors.set(pname, dtype === 'F16' ? f16(v.shape, values) : { dtype: 'F32', shape: v.shape, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice() });
   }
   const file = 'weights.safetensors';
   const path = join(modelDir(name), file);

@@ -27,7 +27,7 @@ test('every shipped model is a zoo entry and passes its hash check', () => {
   }
 });
 
-test('featnet runs on test images: 128-d finite features, one distribution per attribute head', () => {
+test('featnet runs on test images: 128-d finite features, one distribution per attribute head', async () => {
   const { card, params } = loadParams('featnet');
   const cfg = card.architecture as unknown as FeatNetConfig;
   const faces = Array.from({ length: 6 }, (_, i) => face('test', i));
@@ -37,16 +37,16 @@ test('featnet runs on test images: 128-d finite features, one distribution per a
     return { f, probs: featnetLogits(params, f).map((l) => tf.softmax(l)) };
   });
   assert.deepEqual(out.f.shape, [6, cfg.features]);
-  assert.ok(out.f.dataSync().every(Number.isFinite));
-  out.probs.forEach((p, i) => {
+  assert.ok((await out.f.data()).every(Number.isFinite));
+  for (const [i, p] of out.probs.entries()) {
     assert.deepEqual(p.shape, [6, HEADS[i].classes]);
-    const d = p.dataSync();
+    const d = await p.data();
     for (let r = 0; r < 6; r++) {
       let s = 0;
       for (let c = 0; c < HEADS[i].classes; c++) s += d[r * HEADS[i].classes + c];
       assert.ok(Math.abs(s - 1) < 1e-5);
     }
-  });
+  }
   tf.dispose([out.f, ...out.probs]);
   params.dispose();
 });

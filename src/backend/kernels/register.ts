@@ -24,7 +24,7 @@ export const REPLACED_KERNELS = [
 /** Built-in kernels we replaced, kept so benchmarks can compare against them. */
 export const originalKernels = new Map<string, KernelFunc>();
 
-function put(kernelName: string, backendName: string, kernelFunc: KernelFunc): void {
+export function put(kernelName: string, backendName: string, kernelFunc: KernelFunc): void {
   // Replacing a built-in is deliberate: unregister first so tfjs does not warn on every start.
   const old = getKernel(kernelName, backendName);
   let setupFunc: KernelSetupFunc | undefined;

@@ -1,10 +1,10 @@
 /** sdd run / plan / validate / schema. */
-import { existsSync, statSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { UserError } from '../../errors.js';
-import { backendChoice, type BackendChoice } from '../../backend/index.js';
-import { loadExperiment, type LoadOptions } from '../../experiments/load.js';
-import { expandExperiment, type PlannedRun } from '../../experiments/expand.js';
+import { availableParallelism } from 'node:os';
+import { backendChoice, backendFromEnv, GPU_DEFAULT_JOBS, likelyGpu, type BackendChoice } from '../../backend/index.js';
+import type { PlannedRun } from '../../experiments/expand.js';
+import { planAll } from '../../experiments/plan.js';
 import { experimentJsonSchema } from '../../experiments/schema.js';
 import { RunStore } from '../../runs/store.js';
 import { executeRuns, describeRun, type RunOutcome } from '../../exec/executor.js';
@@ -21,31 +21,33 @@ interface PlanArgs {
   backend?: string;
 }
 
-export function planAll(files: string[], opts: LoadOptions): PlannedRun[] {
-  const runs: PlannedRun[] = [];
-  const seen = new Set<string>();
-  for (const f of files) {
-    if (existsSync(f) && statSync(f).isDirectory()) throw new UserError(`${f}: is a folder, expected an experiment file (.yaml)`);
-    const { experiment } = loadExperiment(f, opts);
-    for (const r of expandExperiment(experiment, f)) {
-      if (!seen.has(r.id)) runs.push(r);
-      seen.add(r.id);
-    }
-  }
-  return runs;
-}
+// Lives with the experiments (the report pages plan too, and reports sit below the CLI).
+export { planAll };
 
 const planOptions = {
   set: { type: 'string', array: true, describe: 'override a key: a.b.c=value (repeatable)' },
   profile: { type: 'string', describe: 'apply a named profile from the file (e.g. quick)' },
 } as const;
 
+/**
+ * Runs at a time. On a GPU backend each run is its own process sharing the device (the pool and
+ * data parallelism are for CPU backends); on CPU backends auto means one per core.
+ */
+function jobsOf(v: string | undefined, backend: BackendChoice): number {
+  const gpu = likelyGpu(backend);
+  if (v === undefined) return gpu ? GPU_DEFAULT_JOBS : 1;
+  if (v === 'auto') return gpu ? GPU_DEFAULT_JOBS : availableParallelism();
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`--jobs: expected a positive integer or auto, got ${v}`);
+  return n;
+}
+
 /** Only an explicit flag overrides the experiment file's own `backend:`. */
 function backendArg(v: string | undefined): BackendChoice | undefined {
   return v === undefined ? undefined : backendChoice(v);
 }
 
-export function runCommand(setCode: (c: number) => void): CommandModule<object, PlanArgs & { jobs: number; 'dry-run': boolean; report: boolean; out?: string }> {
+export function runCommand(setCode: (c: number) => void): CommandModule<object, PlanArgs & { jobs?: string; 'dry-run': boolean; report: boolean; out?: string }> {
   return {
     command: 'run <files..>',
     describe: 'run every run of the experiment files (finished runs are skipped)',
@@ -53,13 +55,13 @@ export function runCommand(setCode: (c: number) => void): CommandModule<object, 
       y
         .positional('files', { type: 'string', array: true, demandOption: true })
         .options(planOptions)
-        .option('jobs', { alias: 'j', type: 'number', default: 1, describe: 'runs at a time' })
+        .option('jobs', { alias: 'j', type: 'string', describe: `runs at a time: N, or auto = one per core on CPU backends; on a GPU backend auto and the default are ${GPU_DEFAULT_JOBS} processes sharing the device (default on CPU: 1)` })
         .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan, run nothing' })
         .option('report', { type: 'boolean', default: process.env.SDD_REPORT !== '0', describe: 'write the report pages afterwards (sdd report; $SDD_REPORT=0 turns the default off)' })
         .option('out', { type: 'string', describe: 'report folder (default: $SDD_REPORTS or ./reports)' }) as never,
     handler: async (a) => {
-      if (!Number.isInteger(a.jobs) || a.jobs < 1) throw new UserError(`--jobs: expected a positive integer, got ${a.jobs}`);
       const backend = backendArg(a.backend);
+      const jobs = jobsOf(a.jobs, backend ?? backendFromEnv());
       if (a.out !== undefined) outputFolder('--out', a.out);
       const runs = planAll(a.files, { sets: a.set, profile: a.profile });
       const store = new RunStore(storeFolder(a.store, false));
@@ -67,7 +69,7 @@ export function runCommand(setCode: (c: number) => void): CommandModule<object, 
         process.stdout.write(planTable(runs, store));
         return;
       }
-      const code = await execute(runs, store, a.jobs, backend);
+      const code = await execute(runs, store, jobs, backend);
       setCode(code);
       if (a.report) {
         // Imported here: the report renderer takes seconds to load, which no other path needs.

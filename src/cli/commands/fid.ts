@@ -6,7 +6,9 @@ import { existsSync, statSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { UserError } from '../../errors.js';
 import { backendChoice, initBackend } from '../../backend/index.js';
-import { EXTRACTOR_NAMES, folderFeatures, loadExtractor, type Extractor } from '../../metrics/features.js';
+import { extractorNames, folderFeatures, loadExtractor, type Extractor } from '../../metrics/features.js';
+// Registers every world's feature extractor.
+import '../../world/registry.js';
 import { FeatureStats } from '../../metrics/stats.js';
 import { frechetDistance } from '../../metrics/fid.js';
 import { readNpz, writeNpz, NpyError } from '../../metrics/npy.js';
@@ -19,7 +21,7 @@ interface Stats {
   resize: string | null;
 }
 
-function statsOf(path: string, ex: () => Extractor): Stats {
+async function statsOf(path: string, ex: () => Extractor): Promise<Stats> {
   if (!existsSync(path)) throw new UserError(`${path}: no such file or folder`);
   if (!statSync(path).isDirectory()) {
     if (!path.endsWith('.npz')) throw new UserError(`${path}: expected a folder of images or a .npz with mu and sigma`);
@@ -37,7 +39,7 @@ function statsOf(path: string, ex: () => Extractor): Stats {
     return { mu: mu.data, sigma: sigma.data, n: null, resize: null };
   }
   const e = ex();
-  const { features, n, resize } = folderFeatures(path, e);
+  const { features, n, resize } = await folderFeatures(path, e);
   if (n < 2) throw new UserError(`${path}: needs at least 2 images for a covariance`);
   const st = new FeatureStats(e.dims);
   st.add(features, n);
@@ -59,7 +61,7 @@ export function fidCommand(_s: (c: number) => void): CommandModule<object, FidAr
     builder: (y) =>
       y
         .positional('paths', { type: 'string', array: true, demandOption: true })
-        .option('features', { type: 'string', default: 'toyfaces-featnet', describe: `feature extractor (${EXTRACTOR_NAMES.join(', ')})` })
+        .option('features', { type: 'string', default: 'toyfaces-featnet', describe: `feature extractor (${extractorNames().join(', ')})` })
         .option('json', { type: 'boolean', default: false })
         .option('save-stats', { type: 'boolean', default: false, describe: 'PATHS are IN OUT.npz: write IN\'s mu and sigma' }) as never,
     handler: async (a) => {
@@ -71,13 +73,14 @@ export function fidCommand(_s: (c: number) => void): CommandModule<object, FidAr
       if (a['save-stats']) {
         const [src, out] = a.paths;
         if (!out.endsWith('.npz')) throw new UserError(`${out}: the output of --save-stats must end in .npz`);
-        const s = statsOf(src, ex);
+        const s = await statsOf(src, ex);
         const d = s.mu.length;
         writeNpz(out, { mu: { shape: [d], data: s.mu }, sigma: { shape: [d, d], data: s.sigma } });
         process.stdout.write(`wrote ${out} (${d}-d, n=${s.n ?? '?'})\n`);
         return;
       }
-      const [s1, s2] = a.paths.map((p) => statsOf(p, ex));
+      const s1 = await statsOf(a.paths[0], ex);
+      const s2 = await statsOf(a.paths[1], ex);
       if (s1.mu.length !== s2.mu.length) throw new UserError(`fid: dimensions differ (${s1.mu.length} vs ${s2.mu.length})`);
       const r = frechetDistance(s1.mu, s1.sigma, s2.mu, s2.sigma);
       const e = extractor as Extractor | null;

@@ -37,35 +37,71 @@ const normals = (n: number, rng: Rng) => Float32Array.from({ length: n }, () => 
 /** ε̂ for a batch of latents at one timestep (conditioning already bound). */
 export type EpsFn = (z: tf.Tensor4D, t: number) => tf.Tensor4D;
 
-function predict(eps: EpsFn, z: ArrayLike<number>, t: number, shape: [number, number, number, number]): Float32Array {
-  const out = tf.tidy(() => eps(tf.tensor4d(Float32Array.from(z), shape), t));
-  const e = out.dataSync() as Float32Array;
-  out.dispose();
-  return e;
+/** x' = cx·x + ce·ε (+ cn·noise), on the device. */
+function linear(x: tf.Tensor4D, eps: tf.Tensor4D, cx: number, ce: number, noise?: tf.Tensor4D, cn = 0): tf.Tensor4D {
+  return tf.tidy(() => {
+    const y = tf.add(tf.mul(x, cx), tf.mul(eps, ce));
+    return (noise && cn > 0 ? tf.add(y, tf.mul(noise, cn)) : y) as tf.Tensor4D;
+  });
 }
+
+/** Starts a device loop from host values or a tensor the caller keeps. */
+const upload = (z: Float32Array | tf.Tensor4D, shape: [number, number, number, number]) => (z instanceof tf.Tensor ? tf.clone(z) : tf.tensor4d(z, shape));
 
 /**
  * The reverse loop from z at the first of `timesteps` (default: all of the scheduler's, i.e. from
- * z_T; SDEdit passes the last k); noise from the rng when η > 0.
+ * z_T; SDEdit passes the last k); noise from the rng when η > 0. z stays on the device for the
+ * whole loop: the caller gets a tensor it owns (read it with an awaited data()).
  */
-export function ddimSample(eps: EpsFn, scheduler: DdimScheduler, zT: Float32Array, shape: [number, number, number, number], rng?: Rng, eta = scheduler.cfg.eta, timesteps = scheduler.timesteps): Float32Array {
-  let z: Float32Array | Float64Array = zT;
+export function ddimSampleTensor(eps: EpsFn, scheduler: DdimScheduler, zT: Float32Array | tf.Tensor4D, shape: [number, number, number, number], rng?: Rng, eta = scheduler.cfg.eta, timesteps = scheduler.timesteps): tf.Tensor4D {
+  let z = upload(zT, shape);
+  const n = shape[0] * shape[1] * shape[2] * shape[3];
   for (const t of timesteps) {
     if (eta > 0 && !rng) throw new Error('ddimSample with η > 0 needs an rng');
-    z = scheduler.step(predict(eps, z, t, shape), t, z, eta > 0 ? normals(z.length, rng!) : undefined, eta);
+    const { cx, ce, cn } = scheduler.stepCoefficients(t, eta);
+    // The host rng draws the noise, so a seed gives the same images on every backend.
+    const noise = cn > 0 ? tf.tensor4d(normals(n, rng!), shape) : undefined;
+    const e = tf.tidy(() => eps(z, t));
+    const next = linear(z, e, cx, ce, noise, cn);
+    tf.dispose([z, e, noise].filter((v): v is tf.Tensor4D => v !== undefined));
+    z = next;
   }
-  return Float32Array.from(z);
+  return z;
+}
+
+/** ddimSampleTensor read back once at the end. */
+export async function ddimSample(eps: EpsFn, scheduler: DdimScheduler, zT: Float32Array | tf.Tensor4D, shape: [number, number, number, number], rng?: Rng, eta = scheduler.cfg.eta, timesteps = scheduler.timesteps): Promise<Float32Array> {
+  return readAndDispose(ddimSampleTensor(eps, scheduler, zT, shape, rng, eta, timesteps));
 }
 
 /**
  * Deterministic DDIM inversion z_0 → z_T (diffusers' DDIMInverseScheduler order): each step
- * predicts ε at the current (lower) timestep and moves up by one stride.
+ * predicts ε at the current (lower) timestep and moves up by one stride. Stays on the device.
  */
-export function ddimInvert(eps: EpsFn, scheduler: DdimScheduler, z0: Float32Array, shape: [number, number, number, number]): Float32Array {
+export function ddimInvertTensor(eps: EpsFn, scheduler: DdimScheduler, z0: Float32Array | tf.Tensor4D, shape: [number, number, number, number]): tf.Tensor4D {
   const stride = Math.floor(scheduler.cfg.trainTimesteps / scheduler.cfg.steps);
-  let z: Float32Array | Float64Array = z0;
-  for (const t of scheduler.inversionTimesteps()) z = scheduler.invertStep(predict(eps, z, Math.max(0, t - stride), shape), t - stride, z);
-  return Float32Array.from(z);
+  let z = upload(z0, shape);
+  for (const t of scheduler.inversionTimesteps()) {
+    const { cx, ce } = scheduler.invertCoefficients(t - stride);
+    const e = tf.tidy(() => eps(z, Math.max(0, t - stride)));
+    const next = linear(z, e, cx, ce);
+    tf.dispose([z, e]);
+    z = next;
+  }
+  return z;
+}
+
+export async function ddimInvert(eps: EpsFn, scheduler: DdimScheduler, z0: Float32Array | tf.Tensor4D, shape: [number, number, number, number]): Promise<Float32Array> {
+  return readAndDispose(ddimInvertTensor(eps, scheduler, z0, shape));
+}
+
+/** The one awaited read at the end of a loop. */
+export async function readAndDispose(t: tf.Tensor): Promise<Float32Array> {
+  try {
+    return (await t.data()) as Float32Array;
+  } finally {
+    t.dispose();
+  }
 }
 
 /** Classifier-free guidance over a model that takes (context, mask): one doubled batch per step. */
@@ -84,12 +120,12 @@ export function cfgEps(model: NoisePredictor, cond: Condition, uncond: Condition
 }
 
 /** Text-to-latent sampling with CFG; batch size = rows of `cond`; returns z_0 [B, H, W, C]. */
-export function sampleCfg(o: SampleOptions): Float32Array {
+export async function sampleCfg(o: SampleOptions): Promise<Float32Array> {
   const b = o.cond.context.length / (o.cond.tokens * o.cond.dim);
   const per = o.shape[0] * o.shape[1] * o.shape[2];
   const guided = cfgEps(o.model, o.cond, o.uncond, o.guidance);
   try {
-    return ddimSample(guided.eps, o.scheduler, o.start ?? normals(b * per, o.rng), [b, ...o.shape], o.rng, o.eta ?? o.scheduler.cfg.eta);
+    return await ddimSample(guided.eps, o.scheduler, o.start ?? normals(b * per, o.rng), [b, ...o.shape], o.rng, o.eta ?? o.scheduler.cfg.eta);
   } finally {
     guided.dispose();
   }

@@ -74,6 +74,26 @@ export class DdimScheduler {
     return out;
   }
 
+  /**
+   * The same two updates as linear maps on device tensors: x' = cx·x + ce·ε (+ cn·z). The
+   * coefficients are computed here in float64, so a loop that keeps x on the GPU differs from
+   * the host loop only by float32 rounding of the elementwise update.
+   */
+  stepCoefficients(t: number, eta = this.cfg.eta): { cx: number; ce: number; cn: number } {
+    const a = this.alphaAt(t);
+    const ap = this.alphaAt(t - this.stepRatio);
+    const s = this.sigma(t, eta);
+    const dir = Math.sqrt(Math.max(0, 1 - ap - s * s));
+    return { cx: Math.sqrt(ap) / Math.sqrt(a), ce: dir - (Math.sqrt(ap) * Math.sqrt(1 - a)) / Math.sqrt(a), cn: s };
+  }
+
+  /** Coefficients of invertStep (x_t → x_{t+Δ}, ε̂ at t). */
+  invertCoefficients(t: number): { cx: number; ce: number } {
+    const a = this.alphaAt(t);
+    const an = this.alphaAt(t + this.stepRatio);
+    return { cx: Math.sqrt(an) / Math.sqrt(a), ce: Math.sqrt(1 - an) - (Math.sqrt(an) * Math.sqrt(1 - a)) / Math.sqrt(a) };
+  }
+
   /** Forward noising q(x_t | x_0): √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε. */
   addNoise(x0: ArrayLike<number>, eps: ArrayLike<number>, t: number): Float64Array {
     const a = this.alphas[t];

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Every GPU check of the WebGPU backend, in one command, for a GPU host without npm: run it from
+# `make bundle`'s output (dist/, copied anywhere) with a plain Node 20 on PATH (or NODE=…):
+#
+#   ./gpu-check.sh [OUT]            # OUT defaults to ./gpu-check-out
+#
+# Needs libvulkan.so.1 and the GPU driver's Vulkan ICD (NVIDIA: VK_DRIVER_FILES=…/nvidia_icd.json,
+# found automatically under /usr/local/nvidia, /usr/share and /etc). PyTorch with CUDA, if present,
+# gives the reference column of the benchmark. Steps (each logs to OUT/<step>.log and records its
+# wall time and exit status in OUT/summary.json; a failed step does not stop the others):
+#   doctor       the adapter Dawn found (vendor, architecture, limits); stops here without one
+#   conformance  the webgpu conformance set against wasm (forward/gradients of every zoo model, DDIM,
+#                SDD guidance step, HQS scan, a quick run, zoo eval), small shapes
+#   bench        bench-gpu: U-Net train step B8/B64 at 32²/64², DDIM-50 ×100 with CFG, one SDD
+#                iteration, featnet ×1000, each beside PyTorch CUDA fp32 → OUT/gpu.json
+#   quick        table 1 PROFILE=quick on webgpu, timed (target ≤ 20 s), at --jobs 1, 2 and 4
+#   table1       table 1, full protocol (3 seeds, 150 runs), timed (target ≤ 10 min), at the
+#                default --jobs; SWEEP_FULL=1 also times it at --jobs 1, 2 and 4
+#   zoo          retrains every zoo model on the GPU into OUT/zoo (timed), then `zoo eval` of the
+#                retrained models, and every card number that differs from the shipped card
+# STEPS="doctor bench" runs a subset.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=$(mkdir -p "${1:-$PWD/gpu-check-out}" && cd "${1:-$PWD/gpu-check-out}" && pwd)
+NODE=${NODE:-node}
+STEPS=${STEPS:-doctor conformance bench quick table1 zoo}
+SDD=("$NODE" "$HERE/sdd.mjs")
+export SDD_REPORT=0 SDD_CACHE="$OUT/cache" SDD_BACKEND=webgpu
+
+if [[ -z ${VK_DRIVER_FILES:-} && -z ${VK_ICD_FILENAMES:-} ]]; then
+  for f in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
+    if [[ -e $f ]]; then export VK_DRIVER_FILES=$f; break; fi
+  done
+fi
+
+summary="$OUT/summary.jsonl"
+: >"$summary"
+# step NAME COMMAND…: runs, logs, records {step, rc, seconds}; prints one line.
+step() {
+  local name=$1
+  shift
+  local t0 rc ms
+  t0=$(date +%s%N)
+  "$@" >"$OUT/$name.log" 2>&1
+  rc=$?
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  printf '{"step":"%s","rc":%d,"seconds":%d.%03d}\n' "$name" "$rc" $((ms / 1000)) $((ms % 1000)) >>"$summary"
+  printf '%-28s rc=%d  %7d.%01d s   (log: %s)\n' "$name" "$rc" $((ms / 1000)) $((ms % 1000 / 100)) "$OUT/$name.log"
+  return $rc
+}
+wants() { [[ " $STEPS " == *" $1 "* ]]; }
+
+echo "gpu-check: bundle $HERE, results in $OUT, VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"
+if wants doctor; then
+  if ! step doctor "${SDD[@]}" doctor --json; then
+    echo "no WebGPU adapter: see $OUT/doctor.log" >&2
+    exit 1
+  fi
+  "${SDD[@]}" doctor 2>/dev/null | sed -n '1,6p'
+fi
+
+if wants conformance; then
+  step conformance "$NODE" --test --test-reporter=spec "$HERE/test/webgpu_conformance.test.mjs"
+  grep -E '^\s*(✔|✖|﹣|ℹ (tests|pass|fail|skipped))' "$OUT/conformance.log" | tail -40
+fi
+
+if wants bench; then
+  step bench "$NODE" "$HERE/bench/gpu.mjs"
+  cp "$HERE/bench/results/gpu.json" "$OUT/gpu.json" 2>/dev/null
+  sed -n '/^workload/,/^wrote/p' "$OUT/bench.log"
+fi
+
+TABLE1=(experiments/table1/sdd.yaml experiments/table1/sdedit.yaml experiments/table1/ddib.yaml experiments/table1/diffae.yaml experiments/tradeoff.yaml)
+table1() { # table1 PROFILE JOBS
+  local store="$OUT/runs-$1-j$2"
+  rm -rf "$store"
+  (cd "$HERE" && "${SDD[@]}" run "${TABLE1[@]}" ${1:+--profile "$1"} --jobs "$2" --store "$store" --no-report)
+}
+if wants quick; then
+  for j in 1 2 4; do step "quick-jobs$j" table1 quick "$j"; done
+fi
+if wants table1; then
+  jobs_list=(auto)
+  [[ ${SWEEP_FULL:-0} == 1 ]] && jobs_list=(1 2 4)
+  for j in "${jobs_list[@]}"; do step "table1-jobs$j" table1 "" "$j"; done
+fi
+
+if wants zoo; then
+  export SDD_ZOO_DIR="$OUT/zoo"
+  rm -rf "$SDD_ZOO_DIR"
+  mkdir -p "$SDD_ZOO_DIR"
+  step zoo-train "${SDD[@]}" zoo train
+  step zoo-eval "${SDD[@]}" zoo eval --json
+  unset SDD_ZOO_DIR
+  # The paired regression report needs the report renderer, which the bundle leaves out: from a
+  # checkout, `make regress CANDIDATE=zoo:OUT/zoo` compares the retrained zoo with the shipped one.
+  # Card numbers, retrained vs shipped, every leaf that differs.
+  "$NODE" -e '
+    const fs = require("fs"), path = require("path");
+    const [shipped, mine] = process.argv.slice(1);
+    const leaves = (o, k = "") => (o && typeof o === "object" ? Object.entries(o).flatMap(([kk, v]) => leaves(v, k ? k + "." + kk : kk)) : [[k, o]]);
+    for (const m of fs.readdirSync(mine)) {
+      const f = path.join(mine, m, "card.json");
+      if (!fs.existsSync(f)) continue;
+      const a = new Map(leaves(JSON.parse(fs.readFileSync(path.join(shipped, m, "card.json"))).metrics));
+      const b = JSON.parse(fs.readFileSync(f)).metrics;
+      console.log(m, "train wall", JSON.parse(fs.readFileSync(f)).training?.wall_s ?? "?", "s");
+      for (const [k, v] of leaves(b)) if (typeof v === "number" && a.get(k) !== v) console.log("  ", k, "shipped", a.get(k), "retrained", v);
+    }' "$HERE/datasets/toyfaces/zoo" "$OUT/zoo" | tee "$OUT/zoo-cards.txt"
+fi
+
+echo "summary: $summary"
+cat "$summary"

@@ -1,0 +1,40 @@
+/**
+ * The toyfaces models' training losses, registered by name for data-parallel training (the
+ * worker pool rebuilds a loss from its name). Imported by the toyfaces task module, so pool
+ * workers have them as well.
+ */
+import { registerModel } from '../../../src/nn/models.js';
+import { featnetLoss, type FeatNetConfig } from './featnet.js';
+import { idnetLoss, type IdNetConfig } from './idnet.js';
+import { vaeLoss, type VaeConfig } from './vae.js';
+import { clipLoss, type ClipConfig } from './clip.js';
+import { stylegenLoss, type StyleGenConfig } from './stylegen.js';
+import { ldmLoss, type LdmConfig } from './ldm.js';
+import { diffaeLoss, type DiffAeConfig } from './diffae.js';
+
+declare module '../../../src/nn/models.js' {
+  interface ModelConfigs {
+    /** FID feature net: attribute classification. */
+    featnet: FeatNetConfig;
+    /** Identity net: ArcFace loss over identity classes. */
+    idnet: IdNetConfig;
+    /** First-stage VAE: reconstruction + small KL; y is the reparameterisation noise. */
+    vae: VaeConfig;
+    /** Mini-CLIP: symmetric InfoNCE; y is caption token ids. */
+    clip: ClipConfig;
+    /** Generator + encoder, trained as an autoencoder through W+. */
+    stylegen: StyleGenConfig;
+    /** Latent diffusion U-Net: ε-prediction; x is scaled latents, y packs noise, t and text. */
+    ldm: LdmConfig;
+    /** DiffAE: semantic encoder + conditional decoder, ε loss; x images, y latents/noise/t. */
+    diffae: DiffAeConfig;
+  }
+}
+
+registerModel('featnet', { loss: featnetLoss });
+registerModel('idnet', { loss: idnetLoss });
+registerModel('vae', { loss: vaeLoss });
+registerModel('clip', { loss: clipLoss });
+registerModel('stylegen', { loss: stylegenLoss });
+registerModel('ldm', { loss: ldmLoss });
+registerModel('diffae', { loss: diffaeLoss });

@@ -1,0 +1,23 @@
+/**
+ * The runs of several experiment files: each file loaded and expanded, a run planned by two files
+ * kept once (first wins). The CLI's run/plan/report/regress/hqs commands and the report pages
+ * plan through this.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { UserError } from '../errors.js';
+import { loadExperiment, type LoadOptions } from './load.js';
+import { expandExperiment, type PlannedRun } from './expand.js';
+
+export function planAll(files: string[], opts: LoadOptions): PlannedRun[] {
+  const runs: PlannedRun[] = [];
+  const seen = new Set<string>();
+  for (const f of files) {
+    if (existsSync(f) && statSync(f).isDirectory()) throw new UserError(`${f}: is a folder, expected an experiment file (.yaml)`);
+    const { experiment } = loadExperiment(f, opts);
+    for (const r of expandExperiment(experiment, f)) {
+      if (!seen.has(r.id)) runs.push(r);
+      seen.add(r.id);
+    }
+  }
+  return runs;
+}
