@@ -8,7 +8,7 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps prereqs test typecheck layers unit table1 table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu profile doctor schema clean bundle
+.PHONY: help deps prereqs test typecheck layers unit test-backend table1 table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu profile doctor schema clean bundle
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
@@ -19,6 +19,7 @@ help:
 	@echo "make test      typecheck + the whole test suite (node:test); needs chromium, python3-numpy,"
 	@echo "               python3-scipy, git (checked first: bin/check-prereqs.sh)"
 	@echo "               (any table target takes PROFILE=quick for its small version)"
+	@echo "make test-backend BACKEND=webgpu   the backend-agnostic tests on BACKEND + the WebGPU conformance set"
 	@echo "make bench     benchmarks (results in bench/results/)"
 	@echo "make doctor    which compute backend runs here and why"
 	@echo "make bundle    dist/: the CLI as one offline folder for Node 20 machines without npm"
@@ -39,6 +40,17 @@ typecheck: deps
 
 unit: prereqs deps
 	$(NODE) --import tsx --test --test-concurrency=$(TEST_CONCURRENCY) $(TESTS)
+
+# The backend-agnostic suite (the test files that take their backend from SDD_BACKEND, i.e. call
+# initBackend(backendFromEnv())) plus the WebGPU conformance set (test/webgpu_conformance*.test.ts), with
+# SDD_BACKEND=$(BACKEND). Without a WebGPU adapter the conformance tests skip, saying why;
+# SDD_CONFORMANCE_FULL=1 adds `sdd zoo eval` on webgpu (minutes on a software adapter).
+BACKEND ?= webgpu
+BACKEND_TESTS = $(shell grep -rlF --include='*.test.ts' 'initBackend(backendFromEnv())' src test baselines datasets 2>/dev/null)
+CONFORMANCE_TESTS = $(wildcard test/webgpu_conformance*.test.ts)
+
+test-backend: prereqs deps
+	SDD_BACKEND=$(BACKEND) $(NODE) --import tsx --test --test-concurrency=$(TEST_CONCURRENCY) $(sort $(BACKEND_TESTS) $(CONFORMANCE_TESTS))
 
 # Import direction of the layers (cli → … → util; worlds and baselines only through their
 # registries): the rules and the layer of each folder are in .dependency-cruiser.cjs.

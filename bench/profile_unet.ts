@@ -4,28 +4,29 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, backendFromEnv } from '../src/backend/index.js';
-import { HostAdam } from '../src/nn/adam.js';
+import { createAdam } from '../src/nn/adam.js';
 import { modelLoss } from '../src/nn/models.js';
 import { Params } from '../src/nn/params.js';
-import { argValue } from './common.js';
+import { argValue, UNET_BENCH_CFG } from './common.js';
 
 const size = Number(argValue('size', '32'));
 const top = Number(argValue('top', '25'));
 await initBackend(backendFromEnv());
-const cfg = { channels: [32, 64, 128], groups: 8, outChannels: 3 };
+const cfg = UNET_BENCH_CFG;
 const p = new Params(0);
 const x = tf.randomNormal([8, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
 const y = tf.randomNormal([8, size, size, 3], 0, 1, 'float32', 2);
-const opt = new HostAdam({ lr: 1e-4 });
+const opt = createAdam({ lr: 1e-4 });
 tf.tidy(() => void modelLoss('unet', p, x, y, cfg));
-const step = () => {
+// The profile covers the optimizer too; the awaited reads end each step (any backend, webgpu too).
+const step = async () => {
   const { value, grads } = tf.variableGrads(() => modelLoss('unet', p, x, y, cfg), p.list());
-  opt.apply(p.list(), grads);
-  value.dataSync();
+  await opt.apply(p.list(), grads);
+  await value.data();
   tf.dispose([value, grads]);
 };
-step();
-step();
+await step();
+await step();
 const t0 = performance.now();
 const prof = await tf.profile(step);
 const wall = performance.now() - t0;

@@ -16,12 +16,12 @@ import { Params } from '../src/nn/params.js';
 import { DataParallelTrainer, TRAIN_TASKS, type Batch } from '../src/train/data_parallel.js';
 import { PROJECT_ROOT } from '../src/runs/env.js';
 import { pythonWith } from '../src/util/python.js';
-import { argValue, med, timeIt, writeResult } from './common.js';
+import { argValue, med, timeIt, UNET_BENCH_CFG, writeResult } from './common.js';
 
 const sizes = argValue('sizes', '32,64').split(',').map(Number);
 const steps = Number(argValue('steps', '8'));
 const BATCH = 8;
-const cfg = { channels: [32, 64, 128], groups: 8, outChannels: 3 };
+const cfg = UNET_BENCH_CFG;
 
 function makeBatch(size: number): Batch {
   return tf.tidy(() => ({
@@ -38,10 +38,10 @@ async function tfjsSingle(b: Batch): Promise<{ ms: number[]; params: number }> {
   const y = tf.tensor(b.y, b.yShape);
   const opt = new HostAdam({ lr: 1e-4 });
   tf.tidy(() => void modelLoss('unet', p, x, y, cfg));
-  const ms = await timeIt(() => {
+  const ms = await timeIt(async () => {
     const { value, grads } = tf.variableGrads(() => modelLoss('unet', p, x, y, cfg), p.list());
-    opt.apply(p.list(), grads);
-    value.dataSync();
+    await opt.apply(p.list(), grads);
+    await value.data();
     tf.dispose([value, grads]);
   }, steps);
   const params = p.count();

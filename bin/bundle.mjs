@@ -124,6 +124,9 @@ for (const dir of SOURCE_DIRS) {
 }
 const outOf = new Map(extraEntries); // source → output (no extension), the CLI included below
 outOf.set(join(ROOT, 'bin', 'sdd.mjs'), 'sdd');
+// The GPU checks (gpu-check.sh) run from the bundle too: bench-gpu and the webgpu conformance set.
+outOf.set(join(ROOT, 'bench', 'gpu.ts'), 'bench/gpu');
+outOf.set(join(ROOT, 'test', 'webgpu_conformance.test.ts'), 'test/webgpu_conformance.test');
 {
   const seen = new Map();
   for (const [src, out] of outOf) {
@@ -355,6 +358,10 @@ for (const d of DATA) {
   for (const f of files) copyInto(f, rel(f));
 }
 for (const f of urlAssets) copyInto(f, rel(f));
+// The GPU check script and bench-gpu's PyTorch twins (run by bench/gpu.mjs from PROJECT_ROOT/bench).
+copyInto(join(ROOT, 'bin', 'gpu-check.sh'), 'gpu-check.sh');
+chmodSync(join(OUT, 'gpu-check.sh'), 0o755);
+for (const f of ['unet_torch.py', 'gpu_torch.py']) copyInto(join(ROOT, 'bench', f), `bench/${f}`);
 
 const git = (...a) => {
   try {

@@ -187,6 +187,12 @@ export function deviceFault(): Promise<never> {
   return faultPromise;
 }
 
+/** Fault injection for the tests: destroys the GPU device as a driver reset would (no-op off webgpu). */
+export function simulateDeviceLoss(): void {
+  if (active?.choice !== 'webgpu') return;
+  (tf.backend() as unknown as { device: { destroy(): void } }).device.destroy();
+}
+
 /**
  * Lets a finished process exit: Dawn's addon holds the event loop open while its GPU object
  * lives. A no-op on the other backends.

@@ -65,15 +65,16 @@ export async function probeAdapter(): Promise<{ gpu: GpuLike; adapter: AdapterLi
     throw new NoAdapterError(`the webgpu package (dawn.node) failed to load: ${(e as Error).message.split('\n')[0]}`);
   }
   const icds = findIcds();
+  // Asked before Dawn starts: without a driver its Vulkan loader only prints warnings and finds nothing.
+  if (process.platform === 'linux' && icds.length === 0) {
+    throw new NoAdapterError(
+      'no Vulkan driver (no ICD manifest in VK_DRIVER_FILES or /usr/share/vulkan/icd.d) → install the GPU driver\'s Vulkan ICD ' +
+        '(NVIDIA: export VK_DRIVER_FILES=…/nvidia_icd.json), or mesa-vulkan-drivers from bookworm-backports for the software one',
+    );
+  }
   gpu ??= mod.create([]);
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) {
-    if (icds.length === 0) {
-      throw new NoAdapterError(
-        'no Vulkan driver (no ICD manifest in VK_DRIVER_FILES or /usr/share/vulkan/icd.d) → install the GPU driver\'s Vulkan ICD ' +
-          '(NVIDIA: export VK_DRIVER_FILES=…/nvidia_icd.json), or mesa-vulkan-drivers from bookworm-backports for the software one',
-      );
-    }
     throw new NoAdapterError(`no adapter: Vulkan found no usable device with ${icds.join(', ')} (Dawn's reasons are on stderr)`);
   }
   Object.assign(globalThis, mod.globals);
@@ -158,7 +159,4 @@ export function watchDevice(device: DeviceLike, onFault: (reason: string) => voi
     const name = ev.error.constructor.name;
     fire(name === 'GPUOutOfMemoryError' ? `GPU out of memory: ${ev.error.message}` : `GPU error (${name}): ${ev.error.message}`);
   });
-  // Fault injection for the tests: a lost device after this many ms (Dawn reports it as a loss).
-  const after = Number(process.env.SDD_TEST_LOSE_DEVICE_AFTER_MS ?? '');
-  if (after > 0) setTimeout(() => device.destroy(), after).unref();
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { appendLine, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { asFloat32, f32, readSafetensors, writeSafetensors, type StTensor } from '../util/safetensors.js';
 import { NonFiniteError, type Checkpointer, type MethodContext } from '../methods/types.js';
+import { simulateDeviceLoss } from '../backend/index.js';
 
 export interface ProgressSink {
   (done: number, total: number, label?: string): void;
@@ -31,6 +32,8 @@ function checkpointer(runDir: string): Checkpointer {
       for (const [name, t] of tensors) st.set(name, f32(t.shape, t.values));
       writeSafetensors(weights, st, { step: String(step) });
       writeJsonAtomic(meta, { step, state, saved_at: new Date().toISOString() });
+      // Fault injection for the tests: the GPU is lost right after the run's first checkpoint.
+      if (process.env.SDD_TEST_LOSE_DEVICE_AFTER_CHECKPOINT === '1') simulateDeviceLoss();
     },
   };
 }

@@ -117,7 +117,13 @@ async function spawnChild(run: PlannedRun, dir: string, opts: ExecuteOptions, la
     if (msg.type === 'progress') opts.progress.update(key, msg.done, msg.total, msg.label);
   });
   const res = await child;
-  const code = res.exitCode ?? (res.signal ? 128 + signalNumber(res.signal) : 1);
+  let code = res.exitCode ?? (res.signal ? 128 + signalNumber(res.signal) : 1);
+  if (code !== 0 && code !== EXIT_BUSY && existsSync(join(dir, 'result.json'))) {
+    // result.json is written last: the run finished and the process died on its way out (Dawn's
+    // threads can abort at process teardown). The result stands.
+    opts.progress.log(`note ${label}: exited with code ${code} after finishing; its result is kept`);
+    code = 0;
+  }
   if (code !== EXIT_BUSY) {
     const secs = formatDuration((res.durationMs ?? 0) / 1000);
     const status = code === 0 ? 'ok' : code === EXIT_INTERRUPTED || opts.signal.aborted ? 'interrupted' : `FAILED (exit ${code}${res.signal ? `, ${res.signal}` : ''})`;
