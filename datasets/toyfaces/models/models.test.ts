@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../../src/backend/index.js';
+import { backendFromEnv, initBackend } from '../../../src/backend/index.js';
 import { Params } from '../../../src/nn/params.js';
 import { layerNorm, multiHeadAttention } from '../../../src/nn/layers.js';
 import { modConv } from './stylegen.js';
@@ -14,7 +14,7 @@ import { MAX_TOKENS, PAD, tokenize, tokenizeBatch, UNK, VOCAB } from '../tokeniz
 import { EDIT_PROMPTS, caption } from '../captions.js';
 import { sampleFace } from '../attributes.js';
 
-await initBackend('wasm');
+await initBackend(backendFromEnv());
 
 test('modulated conv equals a conv with per-sample scaled, demodulated weights (rel. err ≤ 1e-4)', async () => {
   const p = new Params(3);

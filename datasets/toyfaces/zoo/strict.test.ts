@@ -7,14 +7,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initBackend } from '../../../src/backend/index.js';
+import { backendFromEnv, initBackend } from '../../../src/backend/index.js';
 import { ParamsError } from '../../../src/nn/params.js';
 import { f32, parseSafetensors, serializeSafetensors, type StTensor } from '../../../src/util/safetensors.js';
 import { sha256 } from '../../../src/util/hash.js';
 import { tmp } from '../../../test/helpers.js';
 import { ZOO_DIR, loadParams, loadParamsFile, readWeights, zooModels } from './store.js';
 
-await initBackend('wasm');
+await initBackend(backendFromEnv());
 
 test('every shipped model loads strictly: its file holds exactly the tensors the model reads', () => {
   assert.ok(zooModels().length >= 7);
