@@ -13,7 +13,8 @@
 #                SDD guidance step, HQS scan, a quick run, zoo eval), small shapes
 #   bench        bench-gpu: U-Net train step B8/B64 at 32²/64², DDIM-50 ×100 with CFG, one SDD
 #                iteration, featnet ×1000, each beside PyTorch CUDA fp32 → OUT/gpu.json
-#   quick        table 1 PROFILE=quick on webgpu, timed (target ≤ 20 s), at --jobs 1, 2 and 4
+#   quick        table 1 PROFILE=quick on webgpu, timed (target ≤ 20 s), at --jobs 1, 2 and 4; then on
+#                wasm, and every metric of the two compared (rel. 1e-3; rates within 1/n)
 #   table1       table 1, full protocol (3 seeds, 150 runs), timed (target ≤ 10 min), at the
 #                default --jobs; SWEEP_FULL=1 also times it at --jobs 1, 2 and 4
 #   zoo          retrains every zoo model on the GPU into OUT/zoo (timed), then `zoo eval` of the
@@ -74,10 +75,32 @@ TABLE1=(experiments/table1/sdd.yaml experiments/table1/sdedit.yaml experiments/t
 table1() { # table1 PROFILE JOBS
   local store="$OUT/runs-$1-j$2"
   rm -rf "$store"
-  (cd "$HERE" && "${SDD[@]}" run "${TABLE1[@]}" ${1:+--profile "$1"} --jobs "$2" --store "$store" --no-report)
+  (cd "$HERE" && "${SDD[@]}" run "${TABLE1[@]}" ${1:+--profile "$1"} --jobs "$2" --store "$store" --no-report --backend "$SDD_BACKEND")
 }
 if wants quick; then
   for j in 1 2 4; do step "quick-jobs$j" table1 quick "$j"; done
+  # The same quick table on wasm, and every metric compared: continuous metrics within rel. 1e-3,
+  # rates within 1/n (one judge decision), as the conformance set's end-to-end check.
+  (export SDD_BACKEND=wasm SDD_CACHE="$OUT/cache-wasm"; step quick-wasm table1 quick auto)
+  "$NODE" -e '
+    const fs = require("fs"), path = require("path");
+    const [gpu, cpu] = process.argv.slice(1);
+    let bad = 0;
+    for (const id of fs.readdirSync(cpu)) {
+      const f = (d) => path.join(d, id, "result.json");
+      if (!fs.existsSync(f(cpu))) continue;
+      if (!fs.existsSync(f(gpu))) { console.log(id, "missing on webgpu"); bad++; continue; }
+      const a = JSON.parse(fs.readFileSync(f(cpu))).metrics, b = JSON.parse(fs.readFileSync(f(gpu))).metrics;
+      for (const k of ["fid", "kid", "clip_directional", "clip_score", "identity", "hit_rate", "preservation_rate", "hit_and_preserved"]) {
+        if (typeof a[k] !== "number") continue;
+        const rate = /rate|hit_and/.test(k), d = Math.abs(a[k] - b[k]);
+        const ok = rate ? d <= 1 / a.n + 1e-12 : d <= 1e-3 * Math.max(1, Math.abs(a[k]));
+        if (!ok) bad++;
+        console.log(ok ? "ok  " : "DIFF", id, k, "wasm", a[k], "webgpu", b[k]);
+      }
+    }
+    process.exit(bad ? 1 : 0);' "$OUT/runs-quick-j1" "$OUT/runs-quick-jauto" >"$OUT/quick-compare.log" 2>&1
+  echo "quick table 1, webgpu vs wasm: rc=$? ($(grep -c '^ok' "$OUT/quick-compare.log") metrics agree, $(grep -c '^DIFF' "$OUT/quick-compare.log") differ; $OUT/quick-compare.log)"
 fi
 if wants table1; then
   jobs_list=(auto)

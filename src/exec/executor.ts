@@ -101,7 +101,8 @@ async function spawnChild(run: PlannedRun, dir: string, opts: ExecuteOptions, la
   const backend = opts.backend ?? run.backend;
   const key = run.id;
   opts.progress.start(key, label);
-  const child = execa(process.execPath, [BIN, '__run-one', dir, '--backend', backend], {
+  // 'auto' is left to the child, which then honours SDD_BACKEND (inherited) like every command.
+  const child = execa(process.execPath, [BIN, '__run-one', dir, ...(backend === 'auto' ? [] : ['--backend', backend])], {
     ipc: true,
     serialization: 'json',
     reject: false,
