@@ -22,6 +22,7 @@ export type DdibParams = z.infer<typeof ddibParams>;
 
 export const ddib: Method<DdibParams> = {
   name: 'ddib',
+  resources: { cpus: 2, mem: '8G', time: '2:00:00' },
   version: 1,
   description: 'DDIB: DDIM-invert under the source prompt, regenerate under the target prompt.',
   params: ddibParams,

@@ -23,6 +23,7 @@ export type DiffaeParams = z.infer<typeof diffaeParams>;
 
 export const diffae: Method<DiffaeParams> = {
   name: 'diffae',
+  resources: { cpus: 2, mem: '8G', time: '2:00:00' },
   version: 1,
   description: 'DiffAE: edit the semantic code along a linear attribute classifier, decode with the inverted stochastic code.',
   params: diffaeParams,

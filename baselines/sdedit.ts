@@ -22,6 +22,7 @@ export type SdeditParams = z.infer<typeof sdeditParams>;
 
 export const sdedit: Method<SdeditParams> = {
   name: 'sdedit',
+  resources: { cpus: 2, mem: '8G', time: '2:00:00' },
   version: 1,
   description: 'SDEdit: noise the image to a strength, denoise under the target prompt with CFG (DDIM).',
   params: sdeditParams,

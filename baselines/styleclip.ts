@@ -43,6 +43,7 @@ export type StyleclipParams = z.infer<typeof styleclipParams>;
 
 export const styleclip: Method<StyleclipParams> = {
   name: 'styleclip',
+  resources: { cpus: 2, mem: '8G', time: '2:00:00' },
   // v2: the published global CLIP loss by default; PixelNorm across the group's levels.
   version: 2,
   description: 'StyleCLIP latent mapper: LevelsMapper trained with a CLIP loss (+ L2, ID).',

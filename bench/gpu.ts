@@ -37,7 +37,7 @@ import { expandExperiment } from '../src/experiments/expand.js';
 import { registerBuiltinMethods } from '../src/methods/index.js';
 import { guidancePrompt, type SddParams } from '../src/methods/sdd.js';
 import { invert, promptOf } from '../src/methods/editing.js';
-import { streamRng } from '../src/util/rng.js';
+import { streamRng, tfSeed } from '../src/util/rng.js';
 import { PROJECT_ROOT } from '../src/runs/env.js';
 import type { World } from '../src/world/types.js';
 import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
@@ -119,7 +119,7 @@ async function ddimCfg(world: World, sz: Sizes['ddim']): Promise<{ ms: number[];
   const guided = cfgEps(world.diffusion.eps, cond, uncond, sz.guidance);
   const scheduler = new DdimScheduler({ ...DDIM_SD, steps: sz.steps, eta: 0 });
   const shape = [n, ...world.diffusion.latentShape] as [number, number, number, number];
-  const zT = tf.randomNormal(shape, 0, 1, 'float32', 0) as tf.Tensor4D;
+  const zT = tf.randomNormal(shape, 0, 1, 'float32', tfSeed(0)) as tf.Tensor4D;
   try {
     const ms = await timeIt(async () => {
       const z = ddimSampleTensor(guided.eps, scheduler, zT, shape);

@@ -8,6 +8,7 @@ import { initBackend } from '../src/backend/index.js';
 import { WorkerPool } from '../src/backend/pool.js';
 import { convForward, type ConvForwardInput } from '../src/backend/worker_tasks.js';
 import { argValue, med, timeIt, writeResult } from './common.js';
+import { tfSeed } from '../src/util/rng.js';
 
 const IMAGES = Number(argValue('images', '512'));
 const CHUNK = 64;
@@ -15,10 +16,10 @@ const REPS = Number(argValue('reps', '5'));
 await initBackend('wasm');
 
 const shapes: Array<[number, number, number, number]> = [[3, 3, 3, 32], [3, 3, 32, 64], [3, 3, 64, 128], [3, 3, 128, 128]];
-const filters = tf.tidy(() => shapes.map((s, i) => ({ values: tf.randomNormal(s, 0, 0.2, 'float32', i).dataSync() as Float32Array, shape: s })));
+const filters = tf.tidy(() => shapes.map((s, i) => ({ values: tf.randomNormal(s, 0, 0.2, 'float32', tfSeed(i)).dataSync() as Float32Array, shape: s })));
 const chunks: ConvForwardInput[] = [];
 for (let i = 0; i < IMAGES; i += CHUNK) {
-  const images = tf.tidy(() => tf.randomUniform([CHUNK, 32, 32, 3], 0, 1, 'float32', i).dataSync() as Float32Array);
+  const images = tf.tidy(() => tf.randomUniform([CHUNK, 32, 32, 3], 0, 1, 'float32', tfSeed(i)).dataSync() as Float32Array);
   chunks.push({ images, shape: [CHUNK, 32, 32, 3], filters });
 }
 

@@ -19,6 +19,7 @@ const cmd = <T>(m: T) => m as unknown as CommandModule<object, never>;
 const COMMANDS: Array<[string, Loader]> = [
   ['run', async (s) => cmd((await import('./commands/experiments.js')).runCommand(s))],
   ['plan', async (s) => cmd((await import('./commands/experiments.js')).planCommand(s))],
+  ['status', async (s) => cmd((await import('./commands/experiments.js')).statusCommand(s))],
   ['validate', async (s) => cmd((await import('./commands/experiments.js')).validateCommand(s))],
   ['schema', async (s) => cmd((await import('./commands/experiments.js')).schemaCommand(s))],
   ['ls', async (s) => cmd((await import('./commands/store.js')).lsCommand(s))],
@@ -36,7 +37,7 @@ const COMMANDS: Array<[string, Loader]> = [
 ];
 
 /** Commands that read experiment files, and so need the method registry (the others skip loading it). */
-const USE_METHODS = new Set(['run', 'plan', 'validate', 'schema', 'report', 'hqs', 'regress']);
+const USE_METHODS = new Set(['run', 'plan', 'status', 'validate', 'schema', 'report', 'hqs', 'regress']);
 
 /** Global options that take a value: the word after them is not the command. */
 const VALUE_OPTIONS = new Set(['--store', '--backend']);

@@ -27,6 +27,20 @@ function send(msg: ChildMessage): void {
   if (process.send && process.connected) process.send(msg);
 }
 
+/**
+ * progress.json in the run folder: what a parent without an IPC channel (a cluster executor,
+ * `sdd status`) reads. Written at most once a second, and always at the last step.
+ */
+function progressFile(runDir: string): (done: number, total: number, label?: string) => void {
+  let last = 0;
+  return (done, total, label) => {
+    const now = Date.now();
+    if (now - last < 1000 && done < total) return;
+    last = now;
+    writeJsonAtomic(join(runDir, 'progress.json'), { done, total, label: label ?? null, at: new Date(now).toISOString() });
+  };
+}
+
 export async function runOne(runDir: string, backend: BackendChoice): Promise<number> {
   if (!tryLock(runDir)) return EXIT_BUSY;
   const abort = new AbortController();
@@ -53,6 +67,7 @@ async function execute(runDir: string, backend: BackendChoice, signal: AbortSign
   writeJsonAtomic(join(runDir, 'env.json'), env);
   rmSync(join(runDir, 'error.json'), { force: true });
   const params = method.params.parse(config.method.params);
+  const toFile = progressFile(runDir);
   const ctx = makeContext({
     runId: id,
     runDir,
@@ -60,7 +75,10 @@ async function execute(runDir: string, backend: BackendChoice, signal: AbortSign
     world: config.world,
     params,
     signal,
-    progress: (done, total, label) => send({ type: 'progress', done, total, label }),
+    progress: (done, total, label) => {
+      send({ type: 'progress', done, total, label });
+      toFile(done, total, label);
+    },
   });
   ctx.log(`start ${config.method.name} seed=${config.seed} backend=${info.choice}`);
   try {

@@ -1,8 +1,8 @@
 /**
- * Executes planned runs: skips finished ones, runs the rest each in a child process with at most
+ * The local executor: skips finished runs, runs the rest each in a child process with at most
  * `jobs` at a time, waits out runs locked by another live `sdd run`, and records failures without
  * stopping the sweep. Planning (experiments/expand) and executing stay separate, so a cluster
- * executor can replace this one without touching experiments or methods.
+ * executor (slurm.ts) replaces this one without touching experiments or methods.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,31 +16,33 @@ import { EXIT_BUSY, EXIT_INTERRUPTED, type ChildMessage } from './child.js';
 import { PROJECT_ROOT } from '../runs/env.js';
 import { modelsChanged } from './stale.js';
 import { formatDuration, type ProgressReporter } from './progress.js';
+import { describeRun, registerExecutor, type ExecuteOptions, type RunOutcome } from './executors.js';
 
-export type Outcome = 'finished' | 'skipped' | 'finished-elsewhere' | 'failed' | 'interrupted';
+export { describeRun, type ExecuteOptions, type Outcome, type RunOutcome } from './executors.js';
 
-export interface RunOutcome {
-  run: PlannedRun;
-  outcome: Outcome;
-  seconds: number;
-  message?: string;
-}
-
-export interface ExecuteOptions {
-  store: RunStore;
-  jobs: number;
-  backend?: BackendChoice;
-  signal: AbortSignal;
-  progress: ProgressReporter;
-}
-
-const BIN = join(PROJECT_ROOT, 'bin', 'sdd.mjs');
+/** The single-run entry point every executor starts (`sdd __run-one DIR`). */
+export const BIN = join(PROJECT_ROOT, 'bin', 'sdd.mjs');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function describeRun(r: PlannedRun): string {
-  const point = Object.entries(r.config.point).map(([k, v]) => `${k.split('.').pop()}=${JSON.stringify(v)}`);
-  return [r.id, r.config.method.name, ...point, `seed=${r.config.seed}`].join(' ');
+/**
+ * A finished run is skipped, unless the world's weights changed since it ran: then the old run is
+ * moved aside and this one runs again. True when the run is finished and stays so.
+ */
+export function finishedAndCurrent(run: PlannedRun, store: RunStore, progress: ProgressReporter): boolean {
+  if (!store.isFinished(run.id)) return false;
+  const label = describeRun(run);
+  const changed = modelsChanged(store, run);
+  if (changed.length === 0) {
+    progress.log(`skip ${label} (finished)`);
+    return true;
+  }
+  const aside = store.supersede(run.id, () => modelsChanged(store, run).length > 0);
+  // Not moved: another process got there first; the run's own process skips or waits for it.
+  if (aside) progress.log(`rerun ${label}: model weights changed since it ran (${changed.join(', ')}); the old run is kept in ${aside}`);
+  return false;
 }
+
+registerExecutor({ name: 'local', execute: executeRuns });
 
 export async function executeRuns(runs: PlannedRun[], opts: ExecuteOptions): Promise<RunOutcome[]> {
   const outcomes: RunOutcome[] = new Array(runs.length);
@@ -61,16 +63,7 @@ export async function executeRuns(runs: PlannedRun[], opts: ExecuteOptions): Pro
 async function executeOne(run: PlannedRun, opts: ExecuteOptions): Promise<RunOutcome> {
   const { store, progress } = opts;
   const label = describeRun(run);
-  if (store.isFinished(run.id)) {
-    const changed = modelsChanged(store, run);
-    if (changed.length === 0) {
-      progress.log(`skip ${label} (finished)`);
-      return { run, outcome: 'skipped', seconds: 0 };
-    }
-    const aside = store.supersede(run.id, () => modelsChanged(store, run).length > 0);
-    // Not moved: another process got there first; the child below skips or waits for it.
-    if (aside) progress.log(`rerun ${label}: model weights changed since it ran (${changed.join(', ')}); the old run is kept in ${aside}`);
-  }
+  if (finishedAndCurrent(run, store, progress)) return { run, outcome: 'skipped', seconds: 0 };
   const dir = store.prepare(run.id, run.config);
   const t0 = Date.now();
   for (;;) {
@@ -148,7 +141,7 @@ function signalNumber(sig: string): number {
   return ({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGSEGV: 11, SIGABRT: 6 } as Record<string, number>)[sig] ?? 0;
 }
 
-function tail(path: string, lines = 20): string {
+export function tail(path: string, lines = 20): string {
   try {
     return readFileSync(path, 'utf-8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {

@@ -26,6 +26,9 @@ export interface PlannedRun {
   id: string;
   config: RunConfig;
   backend: Experiment['backend'];
+  /** Where the experiment file says its runs execute, and with which cluster resources (not in the id). */
+  executor?: Experiment['executor'];
+  slurm: Experiment['slurm'];
 }
 
 export const ID_LENGTH = 12;
@@ -107,7 +110,7 @@ export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
       const id = runId(config);
       if (seen.has(id)) continue; // a sweep that repeats a value yields the same run once
       seen.add(id);
-      runs.push({ id, config, backend: checked.backend });
+      runs.push({ id, config, backend: checked.backend, executor: checked.executor, slurm: checked.slurm });
     }
   }
   where.forEach((rule, i) => {

@@ -10,6 +10,32 @@ import { metricNames } from '../metrics/registry.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
+/** Slurm's time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S. */
+const SLURM_TIME = /^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2}|\d+-\d+:\d{1,2}:\d{1,2})$/;
+
+export const EXECUTORS = ['local', 'slurm'] as const;
+export type ExecutorName = (typeof EXECUTORS)[number];
+
+/**
+ * Cluster resources per run (one Slurm array task). Unset keys fall back to the method's defaults,
+ * then to the cluster's own. Not part of run ids: where a run executes does not change it.
+ */
+export function slurmSchema() {
+  return z.strictObject({
+    partition: z.string().min(1).optional(),
+    time: z.string().regex(SLURM_TIME, 'a Slurm time: minutes, M:S, H:M:S, D-H, D-H:M or D-H:M:S').optional().describe('time limit per run'),
+    cpus: z.number().int().positive().optional().describe('--cpus-per-task'),
+    mem: z.string().regex(/^\d+[KMGT]?$/, 'a Slurm memory size such as 8G or 16000M').optional().describe('--mem per run'),
+    gpus: z.number().int().nonnegative().optional().describe('--gres=gpu:N per run'),
+    account: z.string().min(1).optional(),
+    qos: z.string().min(1).optional(),
+    max_parallel: z.number().int().positive().optional().describe('array throttle (%K): tasks running at once'),
+    requeue: z.boolean().optional().describe('let Slurm requeue a task after a node failure or preemption (it resumes from its checkpoint)'),
+    extra: z.array(z.string().regex(/^--?[A-Za-z]/, 'an sbatch option such as --constraint=a100')).optional().describe('more #SBATCH lines, as sbatch options'),
+  });
+}
+export type SlurmSettings = z.output<ReturnType<typeof slurmSchema>>;
+
 function methodBlock(): z.ZodType {
   const options = allMethods().map((m) =>
     z.strictObject({
@@ -28,6 +54,8 @@ export function experimentSchema() {
     version: z.number().int().nonnegative().default(1).describe('bump when the experiment changes meaning; part of every run id'),
     world: z.string().default('toyfaces').describe('which world (datasets + models) the runs use'),
     backend: z.enum(BACKEND_CHOICES).default('auto'),
+    executor: z.enum(EXECUTORS).optional().describe('where runs execute: local child processes (default) or Slurm array jobs; --executor overrides'),
+    slurm: slurmSchema().default({}).describe('Slurm resources per run (executor: slurm)'),
     method: methodBlock(),
     seeds: z.array(z.number().int().nonnegative()).min(1).default([0]).describe('one run per seed'),
     sweep: z

@@ -146,6 +146,8 @@ async function saveArtifacts(ctx: MethodContext<SddParams>, mapper: ReturnType<t
 
 export const sdd: Method<SddParams> = {
   name: 'sdd',
+  // toyfaces needs no GPU; a paper-scale world adds one (gpus).
+  resources: { cpus: 4, mem: '8G', time: '4:00:00' },
   // v2: PixelNorm across the group's levels (released code), HQS forms, τ_train charged for cached scans.
   version: 2,
   description: 'Selective Diffusion Distillation: HQS timestep selection + latent-mapper distillation (ICCV 2023).',

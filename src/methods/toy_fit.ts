@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import type { Method, MethodContext } from './types.js';
 import { NonFiniteError } from './types.js';
+import { tfSeed } from '../util/rng.js';
 
 export const toyFitParams = z.strictObject({
   steps: z.number().int().positive().default(200).describe('optimizer steps'),
@@ -27,7 +28,7 @@ function weightShapes(hidden: number): Record<string, number[]> {
 /** Ground truth: y = sin(x·a) + 0.1·noise, fixed by the seed. */
 function dataset(seed: number): { x: tf.Tensor2D; y: tf.Tensor2D } {
   return tf.tidy(() => {
-    const x = tf.randomNormal([512, IN], 0, 1, 'float32', seed) as tf.Tensor2D;
+    const x = tf.randomNormal([512, IN], 0, 1, 'float32', tfSeed(seed)) as tf.Tensor2D;
     const a = tf.randomNormal([IN, 1], 0, 1, 'float32', seed + 1);
     const noise = tf.randomNormal([512, 1], 0, 0.1, 'float32', seed + 2);
     return { x, y: tf.add(tf.sin(tf.matMul(x, a)), noise) as tf.Tensor2D };
@@ -51,7 +52,10 @@ function initWeights(ctx: MethodContext<ToyFitParams>): { vars: Record<string, t
 
 export const toyFit: Method<ToyFitParams> = {
   name: 'toy_fit',
-  version: 1,
+  // Seconds of CPU work.
+  resources: { cpus: 1, mem: '2G', time: '0:30:00' },
+  // 2: seed 0 drew unseeded data (tfjs treats seed 0 as none); now every seed is reproducible.
+  version: 2,
   description: 'Fits a small MLP to seeded synthetic data (exercises the run path end to end).',
   params: toyFitParams,
   async run(ctx) {
@@ -63,6 +67,10 @@ export const toyFit: Method<ToyFitParams> = {
     const predict = (xb: tf.Tensor2D) =>
       tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(xb, vars.w1), vars.b1)), vars.w2), vars.b2);
     let loss = NaN;
+    // Pacing for the executor tests (ms after each step), so a run lasts long enough to be cancelled
+    // or time-limited mid-way. From the environment, not the params: a resubmission at full speed
+    // must be the same run (same id).
+    const pace = Number(process.env.SDD_TEST_STEP_MS ?? 0);
     for (let step = start; step < p.steps; step++) {
       if (ctx.signal.aborted) throw new Error('interrupted');
       if (p.fail_at_step !== undefined && step === p.fail_at_step) throw new Error(`fault injected at step ${step}`);
@@ -79,7 +87,7 @@ export const toyFit: Method<ToyFitParams> = {
         ctx.checkpoint.save(step + 1, tensors);
       }
       // Yield so IPC messages and signals are handled between steps.
-      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => (pace ? setTimeout(r, pace) : setImmediate(r)));
     }
     const full = tf.tidy(() => tf.losses.meanSquaredError(y, predict(x)));
     const finalLoss = (await full.data())[0];

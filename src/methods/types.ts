@@ -30,6 +30,15 @@ export interface MethodContext<P> {
   readonly checkpoint: Checkpointer;
 }
 
+export interface RunResources {
+  cpus?: number;
+  /** Slurm size, e.g. 8G. */
+  mem?: string;
+  /** Slurm time limit, e.g. 2:00:00. */
+  time?: string;
+  gpus?: number;
+}
+
 export interface Method<P = unknown> {
   readonly name: string;
   /** Bumped whenever a change alters results: part of every run id. */
@@ -42,6 +51,11 @@ export interface Method<P = unknown> {
    * and are not redone. config.json still records them.
    */
   readonly idNeutral?: Record<string, unknown>;
+  /**
+   * What one run needs on a cluster node, for executors that ask for resources (Slurm): the
+   * defaults under an experiment file's `slurm:` block and the CLI's flags.
+   */
+  readonly resources?: RunResources;
   run(ctx: MethodContext<P>): Promise<Record<string, ResultValue>>;
 }
 

@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
 import { sha256 } from '../util/hash.js';
+import { tfSeed } from '../util/rng.js';
 
 export type Init = { kind: 'normal'; std: number } | { kind: 'zeros' } | { kind: 'ones' };
 
@@ -81,7 +82,7 @@ export class Params {
     const seed = (this.seed * 1_000_003 + parseInt(sha256(name).slice(0, 8), 16)) % 2 ** 31;
     const v = tf.tidy(() =>
       tf.variable(
-        init.kind === 'normal' ? tf.randomNormal(shape, 0, init.std, 'float32', seed) : init.kind === 'zeros' ? tf.zeros(shape) : tf.ones(shape),
+        init.kind === 'normal' ? tf.randomNormal(shape, 0, init.std, 'float32', tfSeed(seed)) : init.kind === 'zeros' ? tf.zeros(shape) : tf.ones(shape),
         true,
         `${this.scope}/${name}`,
       ),

@@ -75,12 +75,38 @@ export function machineInfo() {
   };
 }
 
+/**
+ * Where a cluster put the run: the Slurm job, array task, node and partition, and the GPUs it was
+ * given. Null outside Slurm (CUDA_VISIBLE_DEVICES is kept on its own: local runs may set it too).
+ */
+export function clusterInfo(env: NodeJS.ProcessEnv = process.env) {
+  const slurm = env.SLURM_JOB_ID
+    ? {
+        job_id: env.SLURM_JOB_ID,
+        array_job_id: env.SLURM_ARRAY_JOB_ID ?? null,
+        array_task_id: env.SLURM_ARRAY_TASK_ID ?? null,
+        node: env.SLURMD_NODENAME ?? null,
+        partition: env.SLURM_JOB_PARTITION ?? null,
+        gpus: env.SLURM_JOB_GPUS ?? env.SLURM_STEP_GPUS ?? null,
+        restart_count: env.SLURM_RESTART_COUNT ? Number(env.SLURM_RESTART_COUNT) : 0,
+      }
+    : null;
+  return { slurm, cuda_visible_devices: env.CUDA_VISIBLE_DEVICES ?? null };
+}
+
+/** The Slurm array task this process is ("123_4"), or the plain job id, or null outside Slurm. */
+export function slurmTaskId(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (env.SLURM_ARRAY_JOB_ID && env.SLURM_ARRAY_TASK_ID) return `${env.SLURM_ARRAY_JOB_ID}_${env.SLURM_ARRAY_TASK_ID}`;
+  return env.SLURM_JOB_ID ?? null;
+}
+
 export function runEnv(backend: BackendInfo, seed: number, started: Date) {
   return {
     git: gitInfo(),
     packages: packageVersions(),
     backend,
     machine: machineInfo(),
+    cluster: clusterInfo(),
     seed,
     pid: process.pid,
     started_at: started.toISOString(),

@@ -8,11 +8,14 @@ import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } 
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { slurmTaskId } from './env.js';
 
 export interface LockOwner {
   pid: number;
   host: string;
   since: string;
+  /** The Slurm task holding it ("123_4"): a cluster executor can tell from the queue whether it lives. */
+  slurm_job?: string;
 }
 
 export type LockState = { held: false } | { held: true; owner: LockOwner | null; alive: boolean };
@@ -56,7 +59,8 @@ export function tryLock(runDir: string): boolean {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       mkdirSync(lockDir(runDir));
-      const owner: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+      const slurm = slurmTaskId();
+      const owner: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), ...(slurm ? { slurm_job: slurm } : {}) };
       writeFileSync(join(lockDir(runDir), 'owner.json'), JSON.stringify(owner));
       return true;
     } catch (e) {

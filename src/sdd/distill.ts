@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createAdam, type AdamOptimizer } from '../nn/adam.js';
 import { Params } from '../nn/params.js';
-import type { Rng } from '../util/rng.js';
+import { tfSeed, type Rng } from '../util/rng.js';
 import type { World } from '../world/types.js';
 import { NonFiniteError } from '../errors.js';
 import { guidanceCondition, sdsInjection, type GuidancePrompt, type GuidanceSettings } from './guidance.js';
@@ -245,8 +245,8 @@ export async function distill(world: World, mapper: Params, trainW: tf.Tensor3D,
         return {
           scalars: { t },
           loss: (x2) => {
-            const noise = tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', seeds[0]) as tf.Tensor4D;
-            const vaeNoise = s.vae_sample ? (tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', seeds[1]) as tf.Tensor4D) : undefined;
+            const noise = tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[0])) as tf.Tensor4D;
+            const vaeNoise = s.vae_sample ? (tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[1])) as tf.Tensor4D) : undefined;
             return sdsInjection(world.diffusion, t, cond, noise, s.guidance)(world.diffusion.encode(x2, vaeNoise));
           },
         };

@@ -14,7 +14,7 @@
  * range ("random"). Training then draws t uniformly from S at every iteration.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Rng } from '../util/rng.js';
+import { tfSeed, type Rng } from '../util/rng.js';
 import type { World } from '../world/types.js';
 import { guidanceCondition, sdsInjection, type GuidancePrompt, type GuidanceSettings } from './guidance.js';
 
@@ -175,8 +175,8 @@ export async function hqsScan(world: World, images: tf.Tensor4D, prompt: Guidanc
     for (const [i, t] of timesteps.entries()) {
       const seeds = [rng.int(2 ** 31), rng.int(2 ** 31)];
       const d = tf.tidy(() => {
-        const noise = tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', seeds[0]) as tf.Tensor4D;
-        const vaeNoise = s.vaeSample ? (tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', seeds[1]) as tf.Tensor4D) : undefined;
+        const noise = tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[0])) as tf.Tensor4D;
+        const vaeNoise = s.vaeSample ? (tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[1])) as tf.Tensor4D) : undefined;
         return tf.grad((x: tf.Tensor) => sdsInjection(world.diffusion, t, cond, noise, guidance)(world.diffusion.encode(x as tf.Tensor4D, vaeNoise)))(images);
       });
       const values = (await d.data()) as Float32Array;

@@ -70,3 +70,14 @@ export class Rng {
     return xs;
   }
 }
+
+/**
+ * The seed to hand a tfjs random op. tfjs draws `seed ? seed : Math.random()`, so seed 0 silently
+ * means "unseeded": every seed-0 run differed from the last. 0 maps to 2^31 − 1 (outside what
+ * `Rng.int(2 ** 31)` and the parameter seeds produce otherwise, so it collides with no other seed);
+ * every other seed is passed through, keeping earlier results.
+ */
+export function tfSeed(seed: number): number {
+  if (!Number.isFinite(seed)) throw new Error(`random seed must be a finite number, got ${seed}`);
+  return seed === 0 ? 2 ** 31 - 1 : seed;
+}

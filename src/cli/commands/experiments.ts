@@ -7,7 +7,10 @@ import type { PlannedRun } from '../../experiments/expand.js';
 import { planAll } from '../../experiments/plan.js';
 import { experimentJsonSchema } from '../../experiments/schema.js';
 import { RunStore } from '../../runs/store.js';
-import { executeRuns, describeRun, type RunOutcome } from '../../exec/executor.js';
+import { describeRun, type RunOutcome } from '../../exec/executors.js';
+import { getExecutor } from '../../exec/index.js';
+import { runStatuses } from '../../exec/status.js';
+import { EXECUTORS, slurmSchema, type ExecutorName, type SlurmSettings } from '../../experiments/schema.js';
 import { modelsChanged } from '../../exec/stale.js';
 import { createProgress, formatDuration } from '../../exec/progress.js';
 import { fmtNumber, table } from '../table.js';
@@ -47,7 +50,69 @@ function backendArg(v: string | undefined): BackendChoice | undefined {
   return v === undefined ? undefined : backendChoice(v);
 }
 
-export function runCommand(setCode: (c: number) => void): CommandModule<object, PlanArgs & { jobs?: string; 'dry-run': boolean; report: boolean; out?: string }> {
+interface ClusterArgs {
+  executor?: string;
+  detach: boolean;
+  partition?: string;
+  time?: string;
+  cpus?: number;
+  mem?: string;
+  gpus?: number;
+  account?: string;
+  qos?: string;
+  sbatch?: string[];
+  'max-parallel'?: number;
+  requeue?: boolean;
+}
+
+const clusterOptions = {
+  executor: { type: 'string', choices: EXECUTORS as unknown as string[], describe: "where runs execute: local child processes, or Slurm array jobs (default: the files' executor:, else local)" },
+  detach: { type: 'boolean', default: false, describe: 'slurm: submit and return; `sdd status FILES` shows where the runs stand' },
+  partition: { type: 'string', describe: 'slurm: partition' },
+  time: { type: 'string', describe: 'slurm: time limit per run (e.g. 2:00:00)' },
+  cpus: { type: 'number', describe: 'slurm: CPUs per run' },
+  mem: { type: 'string', describe: 'slurm: memory per run (e.g. 16G)' },
+  gpus: { type: 'number', describe: 'slurm: GPUs per run (--gres=gpu:N)' },
+  account: { type: 'string', describe: 'slurm: account' },
+  qos: { type: 'string', describe: 'slurm: QoS' },
+  sbatch: { type: 'string', array: true, describe: 'slurm: another #SBATCH option, e.g. --sbatch=--constraint=a100 (repeatable)' },
+  'max-parallel': { type: 'number', describe: 'slurm: tasks of the array running at once (%K throttle)' },
+  requeue: { type: 'boolean', describe: 'slurm: let Slurm requeue a task after a node failure or preemption (--no-requeue forbids it)' },
+} as const;
+
+/** The Slurm settings given as flags, checked like the experiment file's `slurm:` block. */
+function slurmFlags(a: ClusterArgs): SlurmSettings {
+  const raw = {
+    partition: a.partition,
+    time: a.time,
+    cpus: a.cpus,
+    mem: a.mem,
+    gpus: a.gpus,
+    account: a.account,
+    qos: a.qos,
+    extra: a.sbatch,
+    max_parallel: a['max-parallel'],
+    requeue: a.requeue,
+  };
+  const flag: Record<string, string> = { extra: 'sbatch', max_parallel: 'max-parallel' };
+  const r = slurmSchema().safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const key = String(issue.path[0]);
+    throw new UserError(`--${flag[key] ?? key}: ${issue.message} (got ${JSON.stringify(raw[key as keyof typeof raw])})`);
+  }
+  return r.data;
+}
+
+/** The flag wins; else the files' `executor:` (they must agree); else local. */
+function executorOf(flag: string | undefined, runs: PlannedRun[]): ExecutorName {
+  if (flag !== undefined) return flag as ExecutorName;
+  const named = [...new Set(runs.map((r) => r.executor).filter((e): e is ExecutorName => e !== undefined))];
+  if (named.length > 1) throw new UserError(`the experiment files name different executors (${named.join(', ')}): choose one with --executor`);
+  return named[0] ?? 'local';
+}
+
+export function runCommand(setCode: (c: number) => void): CommandModule<object, PlanArgs & ClusterArgs & { jobs?: string; 'dry-run': boolean; report: boolean; out?: string }> {
   return {
     command: 'run <files..>',
     describe: 'run every run of the experiment files (finished runs are skipped)',
@@ -58,20 +123,25 @@ export function runCommand(setCode: (c: number) => void): CommandModule<object, 
         .option('jobs', { alias: 'j', type: 'string', describe: `runs at a time: N, or auto = one per core on CPU backends; on a GPU backend auto and the default are ${GPU_DEFAULT_JOBS} processes sharing the device (default on CPU: 1)` })
         .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan, run nothing' })
         .option('report', { type: 'boolean', default: process.env.SDD_REPORT !== '0', describe: 'write the report pages afterwards (sdd report; $SDD_REPORT=0 turns the default off)' })
-        .option('out', { type: 'string', describe: 'report folder (default: $SDD_REPORTS or ./reports)' }) as never,
+        .option('out', { type: 'string', describe: 'report folder (default: $SDD_REPORTS or ./reports)' })
+        .options(clusterOptions) as never,
     handler: async (a) => {
       const backend = backendArg(a.backend);
       const jobs = jobsOf(a.jobs, backend ?? backendFromEnv());
       if (a.out !== undefined) outputFolder('--out', a.out);
+      const slurm = slurmFlags(a);
       const runs = planAll(a.files, { sets: a.set, profile: a.profile });
+      const executor = executorOf(a.executor, runs);
+      if (a.detach && executor === 'local') throw new UserError('--detach: only with --executor slurm (local runs are child processes of this command)');
       const store = new RunStore(storeFolder(a.store, false));
       if (a['dry-run']) {
         process.stdout.write(planTable(runs, store));
         return;
       }
-      const code = await execute(runs, store, jobs, backend);
+      const code = await execute(runs, store, { executor, jobs, backend, slurm, detach: a.detach, files: a.files });
       setCode(code);
-      if (a.report) {
+      // Detached runs have not finished yet: `sdd report` builds the pages once they have.
+      if (a.report && !a.detach) {
         // Imported here: the report renderer takes seconds to load, which no other path needs.
         const { buildReport, reportOut } = await import('../../reports/build.js');
         const { pages } = await buildReport(a.files, { sets: a.set, profile: a.profile }, store, reportOut(a.out));
@@ -81,7 +151,11 @@ export function runCommand(setCode: (c: number) => void): CommandModule<object, 
   };
 }
 
-async function execute(runs: PlannedRun[], store: RunStore, jobs: number, backend?: BackendChoice): Promise<number> {
+async function execute(
+  runs: PlannedRun[],
+  store: RunStore,
+  o: { executor: ExecutorName; jobs: number; backend?: BackendChoice; slurm: SlurmSettings; detach: boolean; files: string[] },
+): Promise<number> {
   const abort = new AbortController();
   const progress = createProgress();
   let interrupts = 0;
@@ -100,7 +174,7 @@ async function execute(runs: PlannedRun[], store: RunStore, jobs: number, backen
   const t0 = Date.now();
   let outcomes: RunOutcome[];
   try {
-    outcomes = await executeRuns(runs, { store, jobs, backend, signal: abort.signal, progress });
+    outcomes = await getExecutor(o.executor).execute(runs, { store, jobs: o.jobs, backend: o.backend, slurm: o.slurm, detach: o.detach, signal: abort.signal, progress });
   } finally {
     progress.stop();
     process.off('SIGINT', onSigint);
@@ -109,6 +183,11 @@ async function execute(runs: PlannedRun[], store: RunStore, jobs: number, backen
   process.stdout.write('\n' + summaryTable(outcomes, store));
   const failed = outcomes.filter((o) => o.outcome === 'failed').length;
   const stopped = outcomes.filter((o) => o.outcome === 'interrupted').length;
+  const submitted = outcomes.filter((o) => o.outcome === 'submitted').length;
+  if (submitted) {
+    process.stdout.write(`${submitted} submitted, ${outcomes.length - submitted} already finished; \`sdd status ${o.files.join(' ')}\` shows where they stand\n`);
+    return 0;
+  }
   process.stdout.write(
     `${outcomes.length - failed - stopped} ok, ${failed} failed, ${stopped} interrupted in ${formatDuration((Date.now() - t0) / 1000)}\n`,
   );
@@ -134,7 +213,7 @@ function summaryTable(outcomes: RunOutcome[], store: RunStore): string {
     describeRun(o.run).slice(o.run.id.length + 1),
     o.outcome,
     o.seconds ? formatDuration(o.seconds) : '',
-    o.outcome === 'failed' ? (o.message ?? '').slice(0, 80) : firstMetrics(store, o.run.id),
+    o.outcome === 'failed' ? (o.message ?? '').slice(0, 160) : o.outcome === 'submitted' ? `Slurm task ${o.message}` : firstMetrics(store, o.run.id),
   ]);
   return table(['id', 'run', 'status', 'time', 'result'], rows);
 }
@@ -167,6 +246,34 @@ export function planCommand(_setCode: (c: number) => void): CommandModule<object
         const out = runs.map((r) => ({ id: r.id, finished: store.isFinished(r.id), models_changed: modelsChanged(store, r), backend: r.backend, config: r.config }));
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       } else process.stdout.write(planTable(runs, store));
+    },
+  };
+}
+
+export function statusCommand(setCode: (c: number) => void): CommandModule<object, PlanArgs & { json: boolean }> {
+  return {
+    command: 'status <files..>',
+    describe: 'where every run of the experiment files stands: finished, running, queued (Slurm), failed (why), partial or not started',
+    builder: (y) =>
+      y
+        .positional('files', { type: 'string', array: true, demandOption: true })
+        .options(planOptions)
+        .option('json', { type: 'boolean', default: false }) as never,
+    handler: async (a) => {
+      const runs = planAll(a.files, { sets: a.set, profile: a.profile });
+      const store = new RunStore(storeFolder(a.store, false));
+      const statuses = await runStatuses(runs, store);
+      if (a.json) {
+        process.stdout.write(JSON.stringify(statuses, null, 2) + '\n');
+        return;
+      }
+      const rows = statuses.map((s, i) => [s.id, s.state, describeRun(runs[i]).slice(s.id.length + 1), s.detail.slice(0, 160)]);
+      process.stdout.write(table(['id', 'state', 'run', 'detail'], rows));
+      const counts = new Map<string, number>();
+      for (const s of statuses) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
+      process.stdout.write(`${runs.length} runs: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
+      // Scripts can wait on it: 0 once every run is finished.
+      setCode(statuses.every((s) => s.state === 'finished') ? 0 : statuses.some((s) => s.state === 'failed') ? 1 : 3);
     },
   };
 }

@@ -1,0 +1,425 @@
+/**
+ * The Slurm executor: the runs that are not finished go to the cluster as one `sbatch --array` per
+ * resource set (usually one per invocation), each task running the same single-run entry point as
+ * the local executor (`sdd __run-one DIR`) on the shared run store. Tracking reads the queue
+ * (squeue, scontrol) and the runs' own folders; the store is the truth: result.json means finished.
+ *
+ * Submission is serialised per store (a lock folder), and every submitted run records its task in
+ * slurm.json, so a second `sdd run` sees a queued or running task and tracks it instead of
+ * submitting it again. The per-run lock (runs/lock.ts) still guarantees one writer per run.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { execa } from 'execa';
+import { UserError } from '../errors.js';
+import type { PlannedRun } from '../experiments/expand.js';
+import type { SlurmSettings } from '../experiments/schema.js';
+import { getMethod } from '../methods/registry.js';
+import { breakLock, readLock, tryLock, unlock } from '../runs/lock.js';
+import type { RunStore } from '../runs/store.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { canonicalJson } from '../util/hash.js';
+import { EXIT_BUSY } from './child.js';
+import { BIN, finishedAndCurrent, tail } from './executor.js';
+import { describeRun, registerExecutor, type ExecuteOptions, type RunOutcome } from './executors.js';
+import { formatDuration } from './progress.js';
+
+/** What a run folder records about the Slurm task that executes it. */
+export interface SlurmRecord {
+  /** "<array job id>_<task id>", as squeue prints it. */
+  task: string;
+  job: string;
+  index: number;
+  submitted_at: string;
+  /** The submission folder: job script, run list, Slurm's own output. */
+  submission: string;
+}
+
+export const RECORD = 'slurm.json';
+const ACTIVE = new Set(['PENDING', 'RUNNING', 'CONFIGURING', 'COMPLETING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD', 'RESIZING', 'SUSPENDED', 'STOPPED', 'SIGNALING', 'STAGE_OUT', 'RESV_DEL_HOLD']);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Poll interval: gentle on slurmctld by default; the tests' cluster answers faster. */
+function pollMs(): number {
+  const v = Number(process.env.SDD_SLURM_POLL_MS);
+  return Number.isFinite(v) && v > 0 ? v : 3000;
+}
+
+// ---------------------------------------------------------------- the Slurm commands
+
+async function slurm(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await execa(cmd, args, { reject: false, stdin: 'ignore', timeout: 60_000 });
+    if (r.exitCode === undefined && /ENOENT/.test(String((r as { code?: unknown }).code ?? r.message))) {
+      throw new UserError(`--executor slurm: ${cmd} not found on PATH (run on a machine with Slurm's client commands, e.g. a login node)`);
+    }
+    return { code: r.exitCode ?? 1, stdout: String(r.stdout), stderr: String(r.stderr) };
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`--executor slurm: ${cmd} failed to start: ${(e as Error).message}`);
+  }
+}
+
+export interface TaskState {
+  state: string;
+  reason: string;
+  node: string;
+}
+
+/** "123_[0-5%2]", "123_[1,4-6]" or "123_7" → the task keys "123_0", …; a plain job id stays as is. */
+export function expandTaskIds(id: string): string[] {
+  const m = /^(\d+)_\[([^\]]+)\]$/.exec(id);
+  if (!m) return [id];
+  const out: string[] = [];
+  for (const part of m[2].split('%')[0].split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    for (let i = a; i <= (b ?? a); i++) out.push(`${m[1]}_${i}`);
+  }
+  return out;
+}
+
+/** States of the given array jobs' tasks, by task key; a task missing has left the queue. */
+export async function queueStates(jobs: string[]): Promise<Map<string, TaskState>> {
+  const states = new Map<string, TaskState>();
+  if (jobs.length === 0) return states;
+  const r = await slurm('squeue', ['-h', '-t', 'all', '-j', [...new Set(jobs)].join(','), '-o', '%i|%T|%r|%N']);
+  if (r.code !== 0) {
+    // Every job id unknown (all purged after MinJobAge): squeue refuses the list.
+    if (/Invalid job id/i.test(r.stderr)) return states;
+    throw new Error(`squeue failed: ${r.stderr.trim()}`);
+  }
+  for (const line of r.stdout.split('\n')) {
+    const [id, state, reason, node] = line.trim().split('|');
+    if (!id || !state) continue;
+    for (const key of expandTaskIds(id)) states.set(key, { state, reason: reason ?? '', node: node ?? '' });
+  }
+  return states;
+}
+
+/** `scontrol show job -o` fields of one task (exit code, node, times), or {} once purged. */
+async function jobFields(task: string): Promise<Record<string, string>> {
+  const r = await slurm('scontrol', ['show', 'job', '-o', task]);
+  if (r.code !== 0) return {};
+  const fields: Record<string, string> = {};
+  for (const kv of r.stdout.split('\n')[0].split(' ')) {
+    const i = kv.indexOf('=');
+    if (i > 0) fields[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return fields;
+}
+
+// ---------------------------------------------------------------- resources and the job script
+
+/** The resources of one run: CLI flags over the experiment file's `slurm:` over the method's defaults. */
+export function resourcesOf(run: PlannedRun, cli: SlurmSettings = {}): SlurmSettings {
+  const method = getMethod(run.config.method.name).resources ?? {};
+  const defined = (o: object) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  return { ...defined(method), ...defined(run.slurm ?? {}), ...defined(cli) } as SlurmSettings;
+}
+
+const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+export function jobScript(opts: { name: string; count: number; res: SlurmSettings; submission: string; backend?: string; node: string; bin: string }): string {
+  const { res } = opts;
+  const lines = [
+    '#!/bin/bash',
+    `#SBATCH --job-name=${opts.name}`,
+    `#SBATCH --array=0-${opts.count - 1}${res.max_parallel ? `%${res.max_parallel}` : ''}`,
+    `#SBATCH --output=${join(opts.submission, 'slurm-%A_%a.out')}`,
+    // A requeued task appends to its output instead of truncating the first attempt's.
+    '#SBATCH --open-mode=append',
+  ];
+  if (res.cpus) lines.push(`#SBATCH --cpus-per-task=${res.cpus}`);
+  if (res.mem) lines.push(`#SBATCH --mem=${res.mem}`);
+  if (res.time) lines.push(`#SBATCH --time=${res.time}`);
+  if (res.gpus) lines.push(`#SBATCH --gres=gpu:${res.gpus}`);
+  if (res.partition) lines.push(`#SBATCH --partition=${res.partition}`);
+  if (res.account) lines.push(`#SBATCH --account=${res.account}`);
+  if (res.qos) lines.push(`#SBATCH --qos=${res.qos}`);
+  if (res.requeue !== undefined) lines.push(res.requeue ? '#SBATCH --requeue' : '#SBATCH --no-requeue');
+  for (const x of res.extra ?? []) lines.push(`#SBATCH ${x}`);
+  lines.push(
+    'set -euo pipefail',
+    `DIR=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" ${quote(join(opts.submission, 'runs.txt'))})`,
+    '[ -n "$DIR" ] || { echo "no run for array task $SLURM_ARRAY_TASK_ID" >&2; exit 2; }',
+    'export SDD_CHILD=1',
+    // The run's own output.txt gets what the local executor would write there.
+    `exec ${quote(opts.node)} ${quote(opts.bin)} __run-one "$DIR"${opts.backend && opts.backend !== 'auto' ? ` --backend ${opts.backend}` : ''} >>"$DIR/output.txt" 2>&1`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------- records and the submission lock
+
+export function readRecord(runDir: string): SlurmRecord | null {
+  try {
+    return JSON.parse(readFileSync(join(runDir, RECORD), 'utf-8')) as SlurmRecord;
+  } catch {
+    return null;
+  }
+}
+
+async function withSubmitLock<T>(store: RunStore, fn: () => Promise<T>): Promise<T> {
+  const dir = join(store.root, '.slurm');
+  mkdirSync(dir, { recursive: true });
+  const t0 = Date.now();
+  while (!tryLock(dir)) {
+    if (Date.now() - t0 > 120_000) throw new Error(`another sdd run has held ${join(dir, 'lock')} for 2 minutes; if no sdd run is submitting, remove it`);
+    await sleep(100);
+  }
+  try {
+    return await fn();
+  } finally {
+    unlock(dir);
+  }
+}
+
+// ---------------------------------------------------------------- the executor
+
+interface Tracked {
+  run: PlannedRun;
+  dir: string;
+  task: string;
+  /** Submitted by this invocation (Ctrl-C cancels only these). */
+  own: boolean;
+  started?: number;
+  goneSince?: number;
+}
+
+async function execute(runs: PlannedRun[], opts: ExecuteOptions): Promise<RunOutcome[]> {
+  const { store, progress } = opts;
+  const outcomes = new Map<string, RunOutcome>();
+  const todo = runs.filter((r) => {
+    if (!finishedAndCurrent(r, store, progress)) return true;
+    outcomes.set(r.id, { run: r, outcome: 'skipped', seconds: 0 });
+    return false;
+  });
+  const tracked = await withSubmitLock(store, () => submit(todo, opts));
+  if (opts.detach) {
+    for (const t of tracked) outcomes.set(t.run.id, { run: t.run, outcome: 'submitted', seconds: 0, message: t.task });
+  } else {
+    for (const o of await track(tracked, opts)) outcomes.set(o.run.id, o);
+  }
+  return runs.map((r) => outcomes.get(r.id) ?? { run: r, outcome: 'interrupted', seconds: 0, message: 'not submitted' });
+}
+
+/** Decides per run: track its live task, or submit it; submits; records each task. */
+async function submit(runs: PlannedRun[], opts: ExecuteOptions): Promise<Tracked[]> {
+  const { store, progress } = opts;
+  const records = runs.map((r) => readRecord(store.dir(r.id)));
+  const states = await queueStates(records.filter((x): x is SlurmRecord => x !== null).map((x) => x.job));
+  const tracked: Tracked[] = [];
+  const fresh: PlannedRun[] = [];
+  for (const [i, run] of runs.entries()) {
+    const dir = store.dir(run.id);
+    const rec = records[i];
+    const st = rec ? states.get(rec.task) : undefined;
+    if (rec && st && ACTIVE.has(st.state) && !store.isFinished(run.id)) {
+      progress.log(`track ${describeRun(run)}: already ${st.state.toLowerCase()} as Slurm task ${rec.task}`);
+      tracked.push({ run, dir, task: rec.task, own: false });
+      continue;
+    }
+    // A lock left by a task that is no longer in the queue (killed on another node) is stale.
+    const lock = readLock(dir);
+    if (lock.held && lock.owner?.slurm_job) {
+      const owner = (await queueStates([lock.owner.slurm_job.split('_')[0]])).get(lock.owner.slurm_job);
+      if (!owner || !ACTIVE.has(owner.state)) breakLock(dir);
+    }
+    fresh.push(run);
+  }
+  const groups = new Map<string, { res: SlurmSettings; backend: string; runs: PlannedRun[] }>();
+  for (const run of fresh) {
+    const res = resourcesOf(run, opts.slurm);
+    const backend = opts.backend ?? run.backend;
+    const key = canonicalJson({ res, backend });
+    const g = groups.get(key) ?? { res, backend, runs: [] };
+    g.runs.push(run);
+    groups.set(key, g);
+  }
+  for (const g of groups.values()) tracked.push(...(await submitArray(g.runs, g.res, g.backend, opts)));
+  return tracked;
+}
+
+async function submitArray(runs: PlannedRun[], res: SlurmSettings, backend: string, opts: ExecuteOptions): Promise<Tracked[]> {
+  const { store, progress } = opts;
+  const dirs = runs.map((r) => store.prepare(r.id, r.config));
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+  const submission = join(store.root, '.slurm', `${stamp}-${randomBytes(3).toString('hex')}`);
+  mkdirSync(submission, { recursive: true });
+  writeFileAtomic(join(submission, 'runs.txt'), dirs.join('\n') + '\n');
+  const name = `sdd-${runs[0].config.experiment}`.replace(/[^A-Za-z0-9_.-]/g, '_');
+  const script = jobScript({ name, count: runs.length, res, submission, backend, node: process.env.SDD_SLURM_NODE ?? process.execPath, bin: process.env.SDD_SLURM_BIN ?? BIN });
+  writeFileAtomic(join(submission, 'job.sh'), script);
+  const r = await slurm('sbatch', ['--parsable', join(submission, 'job.sh')]);
+  if (r.code !== 0) throw new UserError(`sbatch refused the job (${join(submission, 'job.sh')}): ${r.stderr.trim().split('\n').pop()}`);
+  const job = r.stdout.trim().split(';')[0];
+  const at = new Date().toISOString();
+  writeJsonAtomic(join(submission, 'submission.json'), { job, runs: runs.map((x) => x.id), resources: res, backend, submitted_at: at });
+  progress.log(`submitted Slurm array job ${job}: ${runs.length} run${runs.length === 1 ? '' : 's'}${res.max_parallel ? `, at most ${res.max_parallel} at a time` : ''} (${submission})`);
+  return runs.map((run, index) => {
+    const task = `${job}_${index}`;
+    const rec: SlurmRecord = { task, job, index, submitted_at: at, submission };
+    writeJsonAtomic(join(dirs[index], RECORD), rec);
+    return { run, dir: dirs[index], task, own: true };
+  });
+}
+
+/** Why a task that left the queue (or ended) did not finish, in one line. */
+async function failureReason(t: Tracked, st: TaskState | undefined): Promise<string> {
+  const fields = await jobFields(t.task);
+  const state = st?.state ?? fields.JobState ?? 'GONE';
+  const node = st?.node || fields.NodeList || '?';
+  const err = (() => {
+    try {
+      return (JSON.parse(readFileSync(join(t.dir, 'error.json'), 'utf-8')) as { message: string }).message;
+    } catch {
+      return null;
+    }
+  })();
+  const step = (() => {
+    try {
+      return (JSON.parse(readFileSync(join(t.dir, 'checkpoint.json'), 'utf-8')) as { step: number }).step;
+    } catch {
+      return null;
+    }
+  })();
+  const resume = step !== null ? `; resumes from its checkpoint at step ${step} on the next sdd run` : '; starts over on the next sdd run';
+  const last = tail(join(t.dir, 'output.txt'), 3).replace(/\s*\n\s*/g, ' | ');
+  switch (state) {
+    case 'TIMEOUT':
+      return `Slurm task ${t.task}: time limit ${fields.TimeLimit ?? ''} reached on ${node}${resume}`;
+    case 'OUT_OF_MEMORY':
+      return `Slurm task ${t.task}: out of memory on ${node} (raise slurm.mem / --mem)${resume}`;
+    case 'NODE_FAIL':
+      return `Slurm task ${t.task}: node ${node} failed${resume}`;
+    case 'CANCELLED':
+      return `Slurm task ${t.task}: cancelled (scancel)${resume}`;
+    case 'PREEMPTED':
+      return `Slurm task ${t.task}: preempted${resume}`;
+    case 'BOOT_FAIL':
+    case 'DEADLINE':
+      return `Slurm task ${t.task}: ${state.toLowerCase()}${resume}`;
+    case 'GONE':
+      return `Slurm task ${t.task} left the queue without a result (Slurm no longer knows why; see ${t.dir}/output.txt)${last ? `: ${last}` : ''}`;
+    default: {
+      const code = fields.ExitCode ? ` exit code ${fields.ExitCode.split(':')[0]}` : '';
+      return `Slurm task ${t.task} ${state.toLowerCase()}${code}: ${err ?? last ?? 'no output'}`;
+    }
+  }
+}
+
+async function track(tracked: Tracked[], opts: ExecuteOptions): Promise<RunOutcome[]> {
+  const { store, progress, signal } = opts;
+  const done = new Map<string, RunOutcome>();
+  const t0 = Date.now();
+  let lastCounts = '';
+  let cancelled = false;
+  for (;;) {
+    const open = tracked.filter((t) => !done.has(t.run.id));
+    if (open.length === 0) break;
+    if (signal.aborted && !cancelled) {
+      cancelled = true;
+      await cancel(open.filter((t) => t.own), opts);
+    }
+    const states = await queueStates(open.map((t) => t.task.split('_')[0]));
+    let queued = 0;
+    let running = 0;
+    for (const t of open) {
+      const label = describeRun(t.run);
+      const st = states.get(t.task);
+      if (store.isFinished(t.run.id)) {
+        if (t.started === undefined) progress.start(t.run.id, label);
+        const secs = t.started ? (Date.now() - t.started) / 1000 : 0;
+        progress.finish(t.run.id, `ok          ${label} ${formatDuration(secs)} (Slurm task ${t.task})`);
+        done.set(t.run.id, { run: t.run, outcome: t.own ? 'finished' : 'finished-elsewhere', seconds: secs });
+        continue;
+      }
+      if (st && ACTIVE.has(st.state)) {
+        t.goneSince = undefined;
+        if (st.state === 'PENDING' || st.state === 'REQUEUED' || st.state === 'REQUEUE_HOLD') {
+          queued++;
+          continue;
+        }
+        running++;
+        if (t.started === undefined) {
+          t.started = Date.now();
+          progress.start(t.run.id, label);
+        }
+        const p = readProgress(t.dir);
+        if (p) progress.update(t.run.id, p.done, p.total, `${st.node}${p.label ? ` ${p.label}` : ''}`);
+        continue;
+      }
+      // Ended or gone without result.json. Give a shared filesystem a moment to show the result.
+      t.goneSince ??= Date.now();
+      if (Date.now() - t.goneSince < 2 * pollMs() && !signal.aborted) continue;
+      if (st && exitedBusy(st) && (await busyElsewhere(t))) {
+        // EXIT_BUSY: another live process holds the run; follow its lock, as the local executor does.
+        continue;
+      }
+      if (t.started === undefined) progress.start(t.run.id, label);
+      const secs = t.started ? (Date.now() - t.started) / 1000 : 0;
+      if (cancelled) {
+        progress.finish(t.run.id, `interrupted ${label} (Slurm task ${t.task} cancelled; resumes on the next sdd run)`);
+        done.set(t.run.id, { run: t.run, outcome: 'interrupted', seconds: secs });
+        continue;
+      }
+      const reason = await failureReason(t, st);
+      progress.finish(t.run.id, `FAILED      ${label}: ${reason}`);
+      done.set(t.run.id, { run: t.run, outcome: 'failed', seconds: secs, message: reason });
+    }
+    const counts = `${queued} queued, ${running} running, ${[...done.values()].filter((o) => o.outcome !== 'failed').length} finished, ${[...done.values()].filter((o) => o.outcome === 'failed').length} failed`;
+    if (counts !== lastCounts) progress.log(`slurm: ${counts} (${formatDuration((Date.now() - t0) / 1000)})`);
+    lastCounts = counts;
+    if (tracked.every((t) => done.has(t.run.id))) break;
+    await sleep(pollMs());
+  }
+  return tracked.map((t) => done.get(t.run.id)!);
+}
+
+function exitedBusy(st: TaskState): boolean {
+  return st.state === 'FAILED';
+}
+
+/** True while another live process holds the run's lock (the task exited EXIT_BUSY). */
+async function busyElsewhere(t: Tracked): Promise<boolean> {
+  const fields = await jobFields(t.task);
+  if (fields.ExitCode?.split(':')[0] !== String(EXIT_BUSY)) return false;
+  const l = readLock(t.dir);
+  return l.held && l.alive;
+}
+
+function readProgress(dir: string): { done: number; total: number; label: string | null } | null {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'progress.json'), 'utf-8')) as { done: number; total: number; label: string | null };
+  } catch {
+    return null;
+  }
+}
+
+/** Ctrl-C: cancels this invocation's unfinished tasks and waits until they have left the queue. */
+async function cancel(own: Tracked[], opts: ExecuteOptions): Promise<void> {
+  if (own.length === 0) return;
+  const tasks = own.map((t) => t.task);
+  opts.progress.log(`cancelling ${tasks.length} Slurm task${tasks.length === 1 ? '' : 's'} (scancel); they stay resumable`);
+  await slurm('scancel', tasks);
+  const t0 = Date.now();
+  while (Date.now() - t0 < 180_000) {
+    const states = await queueStates([...new Set(tasks.map((t) => t.split('_')[0]))]);
+    if (!tasks.some((t) => ACTIVE.has(states.get(t)?.state ?? ''))) return;
+    await sleep(Math.min(pollMs(), 500));
+  }
+  opts.progress.log('some cancelled tasks are still in the queue after 3 minutes; see squeue');
+}
+
+registerExecutor({ name: 'slurm', execute });
+
+/** For `sdd status`: where each run's Slurm task stands (null: no task recorded). */
+export async function slurmStatus(dirs: string[]): Promise<Array<{ record: SlurmRecord; state: TaskState | null } | null>> {
+  const records = dirs.map((d) => (existsSync(join(d, RECORD)) ? readRecord(d) : null));
+  const states = await queueStates(records.filter((x): x is SlurmRecord => x !== null).map((x) => x.job));
+  return records.map((r) => (r ? { record: r, state: states.get(r.task) ?? null } : null));
+}
+
+export { ACTIVE as ACTIVE_STATES };
