@@ -4,7 +4,9 @@
 #   chromium  loads the report pages in the browser tests (src/util/chromium.ts: chromiumPath);
 #   python3 with numpy and scipy  computes reference values (src/util/python.ts: `python3` on PATH,
 #             then Debian's /usr/bin/python3, whichever imports the modules);
-#   git       the run store's provenance test (src/runs/store.test.ts).
+#   git       the run store's provenance test (src/runs/store.test.ts);
+#   slurm-wlm and munge  the Slurm executor's tests start a real single-node cluster from them
+#             (test/slurm_cluster.ts; as root, which slurmd needs: elsewhere those tests skip, saying why).
 # Missing any: prints one line naming them and the one apt-get line that installs them; exit 1.
 # `--missing` prints only the Debian package names (space-separated, empty when none) and exits 0:
 # .ci/run installs exactly those.
@@ -29,13 +31,17 @@ if ! python_with 'numpy, scipy'; then
   missing+=(python3-scipy)
 fi
 command -v git >/dev/null 2>&1 || missing+=(git)
+for bin in slurmctld slurmd sbatch; do
+  if ! command -v "$bin" >/dev/null 2>&1; then missing+=(slurm-wlm); break; fi
+done
+command -v munged >/dev/null 2>&1 || missing+=(munge)
 
 if [[ ${1:-} == --missing ]]; then
   echo "${missing[*]}"
   exit 0
 fi
 if ((${#missing[@]})); then
-  echo "make test: missing ${missing[*]} (browser tests need chromium, reference tests python3 with numpy and scipy, store tests git); install with:" >&2
+  echo "make test: missing ${missing[*]} (browser tests need chromium, reference tests python3 with numpy and scipy, store tests git, cluster tests slurm-wlm and munge); install with:" >&2
   echo "  apt-get install -y ${missing[*]}" >&2
   exit 1
 fi

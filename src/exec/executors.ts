@@ -35,6 +35,8 @@ export interface ExecuteOptions {
 
 export interface Executor {
   readonly name: ExecutorName;
+  /** Checks, before anything is planned or written, that the executor can work here (UserError if not). */
+  preflight?(): Promise<void>;
   execute(runs: PlannedRun[], opts: ExecuteOptions): Promise<RunOutcome[]>;
 }
 

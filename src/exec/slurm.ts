@@ -8,7 +8,7 @@
  * slurm.json, so a second `sdd run` sees a queued or running task and tracks it instead of
  * submitting it again. The per-run lock (runs/lock.ts) still guarantees one writer per run.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
@@ -253,7 +253,11 @@ async function submitArray(runs: PlannedRun[], res: SlurmSettings, backend: stri
   const script = jobScript({ name, count: runs.length, res, submission, backend, node: process.env.SDD_SLURM_NODE ?? process.execPath, bin: process.env.SDD_SLURM_BIN ?? BIN });
   writeFileAtomic(join(submission, 'job.sh'), script);
   const r = await slurm('sbatch', ['--parsable', join(submission, 'job.sh')]);
-  if (r.code !== 0) throw new UserError(`sbatch refused the job (${join(submission, 'job.sh')}): ${r.stderr.trim().split('\n').pop()}`);
+  if (r.code !== 0) {
+    // Nothing half-written: the refused submission leaves no folder behind (the script is in the message).
+    rmSync(submission, { recursive: true, force: true });
+    throw new UserError(`sbatch refused the job: ${r.stderr.trim().split('\n').pop()} (resources ${canonicalJson(res)})`);
+  }
   const job = r.stdout.trim().split(';')[0];
   const at = new Date().toISOString();
   writeJsonAtomic(join(submission, 'submission.json'), { job, runs: runs.map((x) => x.id), resources: res, backend, submitted_at: at });
@@ -413,7 +417,14 @@ async function cancel(own: Tracked[], opts: ExecuteOptions): Promise<void> {
   opts.progress.log('some cancelled tasks are still in the queue after 3 minutes; see squeue');
 }
 
-registerExecutor({ name: 'slurm', execute });
+/** The client commands exist and reach a controller: else one line saying so, before anything is written. */
+async function preflight(): Promise<void> {
+  for (const cmd of ['sbatch', 'scancel', 'scontrol']) await slurm(cmd, ['--version']);
+  const r = await slurm('squeue', ['-h', '-o', '%i', '--me']);
+  if (r.code !== 0) throw new UserError(`--executor slurm: squeue cannot reach the cluster: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`);
+}
+
+registerExecutor({ name: 'slurm', preflight, execute });
 
 /** For `sdd status`: where each run's Slurm task stands (null: no task recorded). */
 export async function slurmStatus(dirs: string[]): Promise<Array<{ record: SlurmRecord; state: TaskState | null } | null>> {

@@ -9,7 +9,7 @@ import { experimentJsonSchema } from '../../experiments/schema.js';
 import { RunStore } from '../../runs/store.js';
 import { describeRun, type RunOutcome } from '../../exec/executors.js';
 import { getExecutor } from '../../exec/index.js';
-import { runStatuses } from '../../exec/status.js';
+import { runStatuses, type RunState } from '../../exec/status.js';
 import { EXECUTORS, slurmSchema, type ExecutorName, type SlurmSettings } from '../../experiments/schema.js';
 import { modelsChanged } from '../../exec/stale.js';
 import { createProgress, formatDuration } from '../../exec/progress.js';
@@ -138,6 +138,7 @@ export function runCommand(setCode: (c: number) => void): CommandModule<object, 
         process.stdout.write(planTable(runs, store));
         return;
       }
+      await getExecutor(executor).preflight?.();
       const code = await execute(runs, store, { executor, jobs, backend, slurm, detach: a.detach, files: a.files });
       setCode(code);
       // Detached runs have not finished yet: `sdd report` builds the pages once they have.
@@ -269,9 +270,9 @@ export function statusCommand(setCode: (c: number) => void): CommandModule<objec
       }
       const rows = statuses.map((s, i) => [s.id, s.state, describeRun(runs[i]).slice(s.id.length + 1), s.detail.slice(0, 160)]);
       process.stdout.write(table(['id', 'state', 'run', 'detail'], rows));
-      const counts = new Map<string, number>();
-      for (const s of statuses) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
-      process.stdout.write(`${runs.length} runs: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
+      const order: RunState[] = ['finished', 'stale', 'running', 'queued', 'partial', 'failed', 'not started'];
+      const counts = order.map((k) => [k, statuses.filter((s) => s.state === k).length] as const).filter(([, n]) => n > 0);
+      process.stdout.write(`${runs.length} runs: ${counts.map(([k, n]) => `${n} ${k}`).join(', ')}\n`);
       // Scripts can wait on it: 0 once every run is finished.
       setCode(statuses.every((s) => s.state === 'finished') ? 0 : statuses.some((s) => s.state === 'failed') ? 1 : 3);
     },
