@@ -74,25 +74,30 @@ bundle: deps
 # Table 1 needs the toyfaces zoo (#3), metrics (#4), reports (#5), SDD (#6) and baselines (#7).
 # PROFILE=quick runs the small version of an experiment (tests, CI); JOBS runs at a time (auto: one
 # per core on CPU backends, the measured default of processes sharing the device on a GPU).
+# EXECUTOR=slurm sends the runs to a Slurm cluster as array jobs (SLURM_FLAGS: e.g. "--partition gpu
+# --max-parallel 16 --time 2:00:00"); make waits for them, then writes the report.
 PROFILE ?=
 JOBS ?= auto
+EXECUTOR ?=
+SLURM_FLAGS ?=
 PFLAG = $(if $(PROFILE),--profile $(PROFILE),)
+XFLAG = $(if $(EXECUTOR),--executor $(EXECUTOR),) $(SLURM_FLAGS)
 TABLE1 = experiments/table1/sdd.yaml experiments/table1/sdedit.yaml experiments/table1/ddib.yaml experiments/table1/diffae.yaml experiments/tradeoff.yaml
 TABLE2 = experiments/table1/sdd.yaml experiments/table2/styleclip.yaml
 
 table1: deps
-	$(SDD) run $(TABLE1) $(PFLAG) --jobs $(JOBS) --no-report
+	$(SDD) run $(TABLE1) $(PFLAG) --jobs $(JOBS) $(XFLAG) --no-report
 	$(SDD) report $(TABLE1) $(PFLAG) --combine table1
 
 table2: deps
-	$(SDD) run $(TABLE2) $(PFLAG) --jobs $(JOBS) --no-report
+	$(SDD) run $(TABLE2) $(PFLAG) --jobs $(JOBS) $(XFLAG) --no-report
 	$(SDD) report $(TABLE2) $(PFLAG) --combine table2
 
 ablation: deps
-	$(SDD) run experiments/ablation.yaml $(PFLAG) --jobs $(JOBS)
+	$(SDD) run experiments/ablation.yaml $(PFLAG) --jobs $(JOBS) $(XFLAG)
 
 tradeoff: deps
-	$(SDD) run experiments/tradeoff.yaml experiments/table1/sdd.yaml experiments/table1/sdedit.yaml $(PFLAG) --jobs $(JOBS) --no-report
+	$(SDD) run experiments/tradeoff.yaml experiments/table1/sdd.yaml experiments/table1/sdedit.yaml $(PFLAG) --jobs $(JOBS) $(XFLAG) --no-report
 	$(SDD) report experiments/tradeoff.yaml experiments/table1/sdd.yaml experiments/table1/sdedit.yaml $(PFLAG) --combine tradeoff
 
 # Paired regression check of a candidate (zoo:DIR | set:K=V;… | store:DIR) against the shipped zoo.

@@ -152,6 +152,28 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
     assert.match(read(join(store, id, 'log.txt')), new RegExp(`resumed from checkpoint at step ${step}`));
   });
 
+  test('--requeue: a task Slurm requeues mid-way is followed, and resumes from its checkpoint in the same sdd run', async () => {
+    const d = tmp();
+    writeFiles(d, { 'e.yaml': 'name: requeue\nmethod: {name: toy_fit, params: {steps: 100, checkpoint_every: 10}}\n' });
+    const file = join(d, 'e.yaml');
+    const store = join(d, 'runs');
+    const [id] = await plan(file, store);
+    const p = run(['run', file, '--store', store, '--executor', 'slurm', '--requeue'], { SDD_TEST_STEP_MS: '100' });
+    await until(async () => existsSync(join(store, id, 'checkpoint.json')), 60_000, 'a checkpoint');
+    const task = (JSON.parse(read(join(store, id, 'slurm.json'))) as { task: string }).task;
+    assert.match(read(join(store, '.slurm', readdirSync(join(store, '.slurm')).find((n) => n !== 'lock')!, 'job.sh')), /#SBATCH --requeue/);
+    // As after a node failure; a requeued job waits ~2 min (BeginTime) unless told to start now.
+    await cluster.cmd('scontrol', ['requeue', task]);
+    await until(async () => (await taskState(task)) === 'PENDING', 30_000, 'the task to be pending again');
+    await cluster.cmd('scontrol', ['update', `JobId=${task}`, 'StartTime=now']);
+    const r = await p;
+    assert.equal(r.exitCode, 0, r.all);
+    assert.match(r.all, /requeued .*Slurm task \d+_0/);
+    assert.match(read(join(store, id, 'log.txt')), /resumed from checkpoint at step \d+/);
+    const envJson = JSON.parse(read(join(store, id, 'env.json'))) as { cluster: { slurm: { restart_count: number } } };
+    assert.equal(envJson.cluster.slurm.restart_count, 1);
+  });
+
   test('two concurrent sdd run --executor slurm on one experiment execute every run once', async () => {
     const d = tmp();
     writeFiles(d, { 'e.yaml': 'name: twice\nmethod: {name: toy_fit, params: {steps: 20}}\nseeds: [0, 1, 2, 3]\n' });

@@ -324,8 +324,24 @@ async function track(tracked: Tracked[], opts: ExecuteOptions): Promise<RunOutco
     const open = tracked.filter((t) => !done.has(t.run.id));
     if (open.length === 0) break;
     if (signal.aborted && !cancelled) {
+      // Ctrl-C: cancel this invocation's tasks and wait until they have left the queue; tasks
+      // another sdd run submitted are its own to follow. Then every unfinished run is interrupted.
       cancelled = true;
       await cancel(open.filter((t) => t.own), opts);
+      for (const t of open) {
+        const label = describeRun(t.run);
+        if (t.started === undefined) progress.start(t.run.id, label);
+        const secs = t.started ? (Date.now() - t.started) / 1000 : 0;
+        if (store.isFinished(t.run.id)) {
+          progress.finish(t.run.id, `ok          ${label} (Slurm task ${t.task})`);
+          done.set(t.run.id, { run: t.run, outcome: t.own ? 'finished' : 'finished-elsewhere', seconds: secs });
+        } else {
+          const why = t.own ? 'cancelled; resumes on the next sdd run' : 'left running: another sdd run submitted it';
+          progress.finish(t.run.id, `interrupted ${label} (Slurm task ${t.task} ${why})`);
+          done.set(t.run.id, { run: t.run, outcome: 'interrupted', seconds: secs, message: why });
+        }
+      }
+      break;
     }
     const states = await queueStates(open.map((t) => t.task.split('_')[0]));
     let queued = 0;
@@ -343,6 +359,12 @@ async function track(tracked: Tracked[], opts: ExecuteOptions): Promise<RunOutco
       if (st && ACTIVE.has(st.state)) {
         t.goneSince = undefined;
         if (st.state === 'PENDING' || st.state === 'REQUEUED' || st.state === 'REQUEUE_HOLD') {
+          if (t.started !== undefined) {
+            // Requeued (node failure, preemption, scontrol requeue): it resumes from its checkpoint
+            // when it starts again; its bar starts over then.
+            progress.finish(t.run.id, `requeued    ${label} (Slurm task ${t.task}: ${st.reason})`);
+            t.started = undefined;
+          }
           queued++;
           continue;
         }
@@ -357,18 +379,13 @@ async function track(tracked: Tracked[], opts: ExecuteOptions): Promise<RunOutco
       }
       // Ended or gone without result.json. Give a shared filesystem a moment to show the result.
       t.goneSince ??= Date.now();
-      if (Date.now() - t.goneSince < 2 * pollMs() && !signal.aborted) continue;
+      if (Date.now() - t.goneSince < 2 * pollMs()) continue;
       if (st && exitedBusy(st) && (await busyElsewhere(t))) {
         // EXIT_BUSY: another live process holds the run; follow its lock, as the local executor does.
         continue;
       }
       if (t.started === undefined) progress.start(t.run.id, label);
       const secs = t.started ? (Date.now() - t.started) / 1000 : 0;
-      if (cancelled) {
-        progress.finish(t.run.id, `interrupted ${label} (Slurm task ${t.task} cancelled; resumes on the next sdd run)`);
-        done.set(t.run.id, { run: t.run, outcome: 'interrupted', seconds: secs });
-        continue;
-      }
       const reason = await failureReason(t, st);
       progress.finish(t.run.id, `FAILED      ${label}: ${reason}`);
       done.set(t.run.id, { run: t.run, outcome: 'failed', seconds: secs, message: reason });
