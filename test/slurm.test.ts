@@ -36,11 +36,11 @@ async function taskState(task: string): Promise<string> {
   return out.split('\n').find((l) => l.startsWith(`${task}|`))?.split('|')[1] ?? '';
 }
 
-async function until(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+async function until(cond: () => Promise<boolean>, timeoutMs: number, what: string, everyMs = 300): Promise<void> {
   const t0 = Date.now();
   while (!(await cond())) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(300);
+    await sleep(everyMs);
   }
 }
 const metrics = (store: string, id: string) => (JSON.parse(read(join(store, id, 'result.json'))) as { metrics: unknown }).metrics;
@@ -217,6 +217,7 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
       },
       120_000,
       'sdd status to report every run finished',
+      2000, // each sdd status is a CLI start (~3 s of CPU)
     );
     assert.ok(codes.has(3), 'status exits 3 while runs are queued or running');
     assert.ok(seen.has('running') || seen.has('queued'), `status showed runs on their way (saw ${[...seen]})`);
