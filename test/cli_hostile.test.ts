@@ -55,6 +55,9 @@ const CASES: Case[] = [
   { args: ['run', REG, '--set', 'method.params.lr=abc'], names: 'method.params.lr' },
   { args: ['run', REG, '--profile', 'nope'], names: 'nope' },
   { args: ['run', REG, '--jobs', '0'], names: '--jobs' },
+  { args: ['run', REG, '--executor', 'pbs'], names: 'pbs' },
+  { args: ['run', REG, '--executor', 'slurm', '--mem', 'lots'], names: '--mem' },
+  { args: ['status', `${missing}.yaml`], names: 'sdd-hostile/x.yaml' },
   { args: ['run', REG, '--dry-run', '--store', at('notes.txt')], names: at('notes.txt') },
   { args: ['schema', 'extra'], names: 'extra' },
   // The run store.

@@ -60,6 +60,10 @@ test('resources: CLI flags over the experiment file over the method defaults', (
   const [run] = planAll([join(d, 'e.yaml')], {});
   assert.deepEqual(resourcesOf(run), { cpus: 4, mem: '32G', time: '4:00:00', partition: 'gpu' });
   assert.deepEqual(resourcesOf(run, { time: '30', gpus: 1, partition: 'debug' }), { cpus: 4, mem: '32G', time: '30', gpus: 1, partition: 'debug' });
+  // A GPU backend asks for a GPU unless the file or a flag says how many.
+  assert.equal(resourcesOf(run, {}, 'webgpu').gpus, 1);
+  assert.equal(resourcesOf(run, { gpus: 0 }, 'webgpu').gpus, 0);
+  assert.equal(resourcesOf(run, {}, 'wasm').gpus, undefined);
 });
 
 test('bad cluster input: one line naming the file and key, or the flag, exit 2, nothing submitted', async () => {

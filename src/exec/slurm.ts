@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { UserError } from '../errors.js';
+import type { BackendChoice } from '../backend/index.js';
 import type { PlannedRun } from '../experiments/expand.js';
 import type { SlurmSettings } from '../experiments/schema.js';
 import { getMethod } from '../methods/registry.js';
@@ -111,11 +112,16 @@ async function jobFields(task: string): Promise<Record<string, string>> {
 
 // ---------------------------------------------------------------- resources and the job script
 
-/** The resources of one run: CLI flags over the experiment file's `slurm:` over the method's defaults. */
-export function resourcesOf(run: PlannedRun, cli: SlurmSettings = {}): SlurmSettings {
+/**
+ * The resources of one run: CLI flags over the experiment file's `slurm:` over the method's
+ * defaults. A run on a GPU backend (webgpu, node-gpu: named, not auto, since the login node cannot
+ * see the compute nodes' devices) asks for one GPU unless told otherwise.
+ */
+export function resourcesOf(run: PlannedRun, cli: SlurmSettings = {}, backend: BackendChoice = run.backend): SlurmSettings {
   const method = getMethod(run.config.method.name).resources ?? {};
   const defined = (o: object) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-  return { ...defined(method), ...defined(run.slurm ?? {}), ...defined(cli) } as SlurmSettings;
+  const gpu = backend === 'webgpu' || backend === 'node-gpu' ? { gpus: 1 } : {};
+  return { ...defined(method), ...gpu, ...defined(run.slurm ?? {}), ...defined(cli) } as SlurmSettings;
 }
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -229,10 +235,10 @@ async function submit(runs: PlannedRun[], opts: ExecuteOptions): Promise<Tracked
     }
     fresh.push(run);
   }
-  const groups = new Map<string, { res: SlurmSettings; backend: string; runs: PlannedRun[] }>();
+  const groups = new Map<string, { res: SlurmSettings; backend: BackendChoice; runs: PlannedRun[] }>();
   for (const run of fresh) {
-    const res = resourcesOf(run, opts.slurm);
     const backend = opts.backend ?? run.backend;
+    const res = resourcesOf(run, opts.slurm, backend);
     const key = canonicalJson({ res, backend });
     const g = groups.get(key) ?? { res, backend, runs: [] };
     g.runs.push(run);
@@ -242,7 +248,7 @@ async function submit(runs: PlannedRun[], opts: ExecuteOptions): Promise<Tracked
   return tracked;
 }
 
-async function submitArray(runs: PlannedRun[], res: SlurmSettings, backend: string, opts: ExecuteOptions): Promise<Tracked[]> {
+async function submitArray(runs: PlannedRun[], res: SlurmSettings, backend: BackendChoice, opts: ExecuteOptions): Promise<Tracked[]> {
   const { store, progress } = opts;
   const dirs = runs.map((r) => store.prepare(r.id, r.config));
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');

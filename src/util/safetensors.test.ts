@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from './rng.js';
-import { SafetensorsError, f16, f32, parseSafetensors, readSafetensors, serializeSafetensors, type StTensor } from './safetensors.js';
+import { DTYPE_BYTES, SafetensorsError, f16, f32, parseSafetensors, readSafetensors, serializeSafetensors, type StTensor } from './safetensors.js';
 
 const FILE = 'w.safetensors';
 
@@ -149,7 +149,7 @@ test('fuzz: 3000 random corruptions raise only one-line SafetensorsErrors naming
       // Whatever passes is self-consistent: every tensor's bytes match its shape and dtype.
       let total = 0;
       for (const t of st.tensors.values()) {
-        const want = t.shape.reduce((a, d) => a * d, 1) * { F32: 4, F16: 2, I32: 4, U8: 1 }[t.dtype];
+        const want = t.shape.reduce((a, d) => a * d, 1) * DTYPE_BYTES[t.dtype];
         assert.equal(t.data.byteLength, want, `case ${i}`);
         total += want;
       }

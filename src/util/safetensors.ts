@@ -8,13 +8,15 @@
  * data buffer exactly: no overlap, no gap, no trailing bytes. The header's key order need not
  * follow the offsets (the reference writer sorts keys by name but lays data out by dtype).
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
 import { decodeHalf, encodeHalf } from './f16.js';
 
-export type StDtype = 'F32' | 'F16' | 'I32' | 'U8';
-const BYTES: Record<StDtype, number> = { F32: 4, F16: 2, I32: 4, U8: 1 };
+export type StDtype = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8';
+export const DTYPE_BYTES: Record<StDtype, number> = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1 };
+const BYTES = DTYPE_BYTES;
 const MAX_HEADER = 100 * 1024 * 1024;
 
 export interface StTensor {
@@ -96,20 +98,30 @@ function parseEntry(name: string, entry: unknown, fail: (m: string) => never): E
   return { name, dtype: dtype as StDtype, shape: shape as number[], begin, end };
 }
 
-export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): StFile {
-  const fail = (m: string): never => {
-    throw new SafetensorsError(`${file}: ${m}`);
-  };
-  if (buf.byteLength < 8) fail(`truncated: ${buf.byteLength} bytes, shorter than the 8-byte header length`);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const n = view.getBigUint64(0, true);
+/** A checked header: every entry's dtype, shape and byte range inside the data buffer. */
+interface Header {
+  entries: Entry[];
+  metadata: Record<string, string>;
+  /** Byte offset of the data buffer in the file (8 + header length). */
+  dataStart: number;
+}
+
+/** The header length from the first 8 bytes, bounded before anything is allocated for it. */
+function headerLength(first8: Uint8Array, total: number, fail: (m: string) => never): number {
+  if (total < 8) fail(`truncated: ${total} bytes, shorter than the 8-byte header length`);
+  const n = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER)) fail(`header length ${n} exceeds ${MAX_HEADER} bytes (not a safetensors file?)`);
   const hlen = Number(n);
-  if (8 + hlen > buf.byteLength) fail(`truncated: header needs ${hlen} bytes, file has ${buf.byteLength - 8}`);
+  if (8 + hlen > total) fail(`truncated: header needs ${hlen} bytes, file has ${total - 8}`);
+  return hlen;
+}
+
+/** Checks the header text against a data buffer of `dataLen` bytes: form, byte counts, exact tiling. */
+function checkHeader(headerBytes: Uint8Array, dataLen: number, fail: (m: string) => never): Omit<Header, 'dataStart'> {
   let text: string;
   let header: unknown;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + hlen));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
     header = JSON.parse(text);
   } catch (e) {
     return fail(`header is not valid JSON (${(e as Error).message.split('\n')[0].slice(0, 80)})`);
@@ -120,7 +132,6 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): StFile {
     if (seen.has(k)) fail(`${showName(k)}: key appears twice in the header`);
     seen.add(k);
   }
-  const dataLen = buf.byteLength - 8 - hlen;
   const entries: Entry[] = [];
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
@@ -144,9 +155,206 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): StFile {
     at = e.end;
   }
   if (at !== dataLen) fail(`${dataLen - at} trailing bytes after the last tensor (data ends at ${at} of ${dataLen})`);
+  return { entries, metadata };
+}
+
+export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): StFile {
+  const fail = (m: string): never => {
+    throw new SafetensorsError(`${file}: ${m}`);
+  };
+  const hlen = headerLength(buf.subarray(0, 8), buf.byteLength, fail);
+  const { entries, metadata } = checkHeader(buf.subarray(8, 8 + hlen), buf.byteLength - 8 - hlen, fail);
   const tensors = new Map<string, StTensor>();
   for (const e of entries) tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: buf.subarray(8 + hlen + e.begin, 8 + hlen + e.end) });
   return { tensors, metadata };
+}
+
+function ioError(path: string, e: unknown): SafetensorsError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, expected a .safetensors file' : code === 'EACCES' ? 'permission denied' : `cannot read (${code ?? (e as Error).message})`;
+  return new SafetensorsError(`${path}: ${why}`);
+}
+
+/** Where a weights source's tensors come from, read one at a time (a file, or the shards of an index). */
+export interface WeightSource {
+  readonly path: string;
+  readonly metadata: Record<string, string>;
+  names(): string[];
+  info(name: string): { dtype: StDtype; shape: number[] };
+  /** The tensor's bytes, read now (the source keeps none of them). */
+  read(name: string): StTensor;
+  close(): void;
+}
+
+/**
+ * A safetensors file read lazily: opening reads and checks the header only (the same checks as
+ * parseSafetensors, against the file's size); each read() fetches one tensor's byte range. Works
+ * for files of any size (a real SD UNet in fp32 is 3.4 GB; Node refuses readFileSync above 2 GiB).
+ */
+export class SafetensorsFile implements WeightSource {
+  readonly metadata: Record<string, string>;
+  private readonly entries: Map<string, Entry>;
+  private readonly dataStart: number;
+  private fd: number | null;
+
+  private constructor(readonly path: string, fd: number, header: Header) {
+    this.fd = fd;
+    this.metadata = header.metadata;
+    this.dataStart = header.dataStart;
+    this.entries = new Map(header.entries.map((e) => [e.name, e]));
+  }
+
+  static open(path: string): SafetensorsFile {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (e) {
+      throw ioError(path, e);
+    }
+    try {
+      const fail = (m: string): never => {
+        throw new SafetensorsError(`${path}: ${m}`);
+      };
+      const st = fstatSync(fd);
+      if (st.isDirectory()) throw ioError(path, Object.assign(new Error('dir'), { code: 'EISDIR' }));
+      const size = st.size;
+      const first = readRange(fd, 0, Math.min(8, size), path);
+      const hlen = headerLength(first, size, fail);
+      const { entries, metadata } = checkHeader(readRange(fd, 8, hlen, path), size - 8 - hlen, fail);
+      return new SafetensorsFile(path, fd, { entries, metadata, dataStart: 8 + hlen });
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  names(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  info(name: string): { dtype: StDtype; shape: number[] } {
+    const e = this.entry(name);
+    return { dtype: e.dtype, shape: e.shape };
+  }
+
+  read(name: string): StTensor {
+    const e = this.entry(name);
+    if (this.fd === null) throw new SafetensorsError(`${this.path}: read ${showName(name)} after close`);
+    return { dtype: e.dtype, shape: e.shape, data: readRange(this.fd, this.dataStart + e.begin, e.end - e.begin, this.path) };
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+
+  private entry(name: string): Entry {
+    const e = this.entries.get(name);
+    if (!e) throw new SafetensorsError(`${this.path}: no tensor ${showName(name)}`);
+    return e;
+  }
+}
+
+/** `length` bytes at `position`, in a fresh buffer; a short read (the file shrank) is an error. */
+function readRange(fd: number, position: number, length: number, path: string): Uint8Array {
+  const out = new Uint8Array(length);
+  let got = 0;
+  try {
+    // readSync reads at most ~2 GiB per call: loop.
+    while (got < length) {
+      const n = readSync(fd, out, got, Math.min(length - got, 1 << 30), position + got);
+      if (n === 0) break;
+      got += n;
+    }
+  } catch (e) {
+    throw ioError(path, e);
+  }
+  if (got !== length) throw new SafetensorsError(`${path}: truncated: ${got} of ${length} bytes at offset ${position}`);
+  return out;
+}
+
+/**
+ * The shards of a `*.safetensors.index.json` (the transformers/diffusers layout: {"metadata": …,
+ * "weight_map": {tensor name: shard file}}), as one source. Every shard is opened (headers
+ * checked) up front, and the map must match the shards exactly: a name mapped to a shard that
+ * lacks it, or a shard tensor the map does not list, is an error naming both.
+ */
+export class ShardedSafetensors implements WeightSource {
+  readonly metadata: Record<string, string> = {};
+  private readonly owner = new Map<string, SafetensorsFile>();
+  private readonly shards: SafetensorsFile[] = [];
+
+  private constructor(readonly path: string) {}
+
+  static open(indexPath: string): ShardedSafetensors {
+    const fail = (m: string): never => {
+      throw new SafetensorsError(`${indexPath}: ${m}`);
+    };
+    let index: unknown;
+    try {
+      index = JSON.parse(readFileSync(indexPath, 'utf-8'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code) throw ioError(indexPath, e);
+      return fail(`not valid JSON (${(e as Error).message.split('\n')[0].slice(0, 80)})`);
+    }
+    if (!isPlainObject(index) || !isPlainObject(index.weight_map)) return fail('expected {"weight_map": {tensor: shard file}}');
+    const map = index.weight_map;
+    const self = new ShardedSafetensors(indexPath);
+    try {
+      const files = new Map<string, SafetensorsFile>();
+      for (const [name, file] of Object.entries(map)) {
+        if (typeof file !== 'string' || file.includes('/') || file.includes('\\') || file === '..' || file === '.') {
+          fail(`weight_map.${showName(name)}: expected a shard file name next to the index, got ${JSON.stringify(file)?.slice(0, 60)}`);
+        }
+        let shard = files.get(file as string);
+        if (!shard) {
+          shard = SafetensorsFile.open(join(dirname(indexPath), file as string));
+          files.set(file as string, shard);
+          self.shards.push(shard);
+        }
+        if (!shard.names().includes(name)) fail(`weight_map.${showName(name)}: ${file as string} has no such tensor`);
+        self.owner.set(name, shard);
+      }
+      for (const shard of self.shards) {
+        const extra = shard.names().find((n) => self.owner.get(n) !== shard);
+        if (extra !== undefined) fail(`${shard.path} holds ${showName(extra)}, which weight_map ${self.owner.has(extra) ? 'assigns to another shard' : 'does not list'}`);
+      }
+      if (isPlainObject(index.metadata)) {
+        for (const [k, v] of Object.entries(index.metadata)) self.metadata[k] = String(v);
+      }
+      return self;
+    } catch (e) {
+      self.close();
+      throw e;
+    }
+  }
+
+  names(): string[] {
+    return [...this.owner.keys()];
+  }
+
+  info(name: string): { dtype: StDtype; shape: number[] } {
+    return this.shard(name).info(name);
+  }
+
+  read(name: string): StTensor {
+    return this.shard(name).read(name);
+  }
+
+  close(): void {
+    for (const s of this.shards) s.close();
+  }
+
+  private shard(name: string): SafetensorsFile {
+    const s = this.owner.get(name);
+    if (!s) throw new SafetensorsError(`${this.path}: no tensor ${showName(name)}`);
+    return s;
+  }
+}
+
+/** A weights file or a sharded index, opened lazily. */
+export function openWeights(path: string): WeightSource {
+  return path.endsWith('.index.json') ? ShardedSafetensors.open(path) : SafetensorsFile.open(path);
 }
 
 /** Reads and parses a file; an unreadable path (missing, a folder, no permission) is a SafetensorsError too. */
@@ -155,9 +363,10 @@ export function readSafetensors(path: string): StFile {
   try {
     buf = readFileSync(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, expected a .safetensors file' : code === 'EACCES' ? 'permission denied' : `cannot read (${code ?? (e as Error).message})`;
-    throw new SafetensorsError(`${path}: ${why}`);
+    if ((e as NodeJS.ErrnoException).code === 'ERR_FS_FILE_TOO_LARGE') {
+      throw new SafetensorsError(`${path}: larger than 2 GiB: read it with openWeights (one tensor at a time)`);
+    }
+    throw ioError(path, e);
   }
   return parseSafetensors(buf, path);
 }
@@ -201,17 +410,46 @@ export function f16(shape: number[], values: Float32Array): StTensor {
   return { dtype: 'F16', shape, data: new Uint8Array(h.buffer) };
 }
 
-/** Values as float32, decoding F16. */
+/** A copy of the bytes in a fresh, aligned buffer (file views need not be aligned). */
+function aligned(data: Uint8Array): ArrayBuffer {
+  const copy = new Uint8Array(data.byteLength);
+  copy.set(data);
+  return copy.buffer;
+}
+
+/** Values as float32, decoding F16 and BF16 (bfloat16 is the top half of a float32). */
 export function asFloat32(t: StTensor): Float32Array {
+  if (t.dtype === 'BF16') {
+    const bits = new Uint16Array(aligned(t.data));
+    const out = new Uint32Array(bits.length);
+    for (let i = 0; i < bits.length; i++) out[i] = bits[i] << 16;
+    return new Float32Array(out.buffer);
+  }
   if (t.dtype === 'F16') {
     const copy = new Uint8Array(t.data.byteLength);
     copy.set(t.data);
     return decodeHalf(new Uint16Array(copy.buffer));
   }
-  if (t.dtype !== 'F32') throw new SafetensorsError(`expected F32 or F16, got ${t.dtype}`);
+  if (t.dtype !== 'F32') throw new SafetensorsError(`expected F32, F16 or BF16, got ${t.dtype}`);
   // Copy into a fresh buffer: the view into a file buffer need not be 4-byte aligned, and a Node
   // Buffer's slice() is a view of the shared pool, not a copy.
   const copy = new Uint8Array(t.data.byteLength);
   copy.set(t.data);
   return new Float32Array(copy.buffer);
+}
+
+/** Integer values (I32, U8, or I64 such as CLIP's position_ids) as int32; I64 outside int32 is an error. */
+export function asInt32(t: StTensor): Int32Array {
+  if (t.dtype === 'I32') return new Int32Array(aligned(t.data));
+  if (t.dtype === 'U8') return Int32Array.from(t.data);
+  if (t.dtype === 'I64') {
+    const big = new BigInt64Array(aligned(t.data));
+    const out = new Int32Array(big.length);
+    for (let i = 0; i < big.length; i++) {
+      if (big[i] > 2147483647n || big[i] < -2147483648n) throw new SafetensorsError(`I64 value ${big[i]} at index ${i} does not fit int32`);
+      out[i] = Number(big[i]);
+    }
+    return out;
+  }
+  throw new SafetensorsError(`expected an integer dtype (I64, I32, U8), got ${t.dtype}`);
 }
