@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
+import { ddimFor } from '../src/diffusion/schedulers/ddim.js';
 import { ddimInvertTensor, ddimSampleTensor } from '../src/diffusion/pipelines/sample.js';
 import { loadWorld } from '../src/world/registry.js';
 import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
@@ -30,7 +30,7 @@ export const ddib: Method<DdibParams> = {
     const p = ctx.params;
     const world = loadWorld(ctx.world);
     const prompt = promptOf(world, p.prompt);
-    const scheduler = new DdimScheduler({ ...DDIM_SD, steps: p.steps, eta: 0 });
+    const scheduler = ddimFor(world.diffusion.scheduler, p.steps, 0);
     const originals = await sourceImages(world, prompt.id, p.eval_images, p.sources);
     const [sourceText, targetText] = [await textPair(world, prompt.sourceText), await textPair(world, prompt.text)];
     const { edited, tauInfer } = await editTimed(world, originals, p.batch, (x) => {

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { UserError } from '../src/errors.js';
-import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
+import { ddimFor } from '../src/diffusion/schedulers/ddim.js';
 import { ddimInvertTensor, ddimSampleTensor } from '../src/diffusion/pipelines/sample.js';
 import { loadWorld } from '../src/world/registry.js';
 import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
@@ -33,7 +33,7 @@ export const diffae: Method<DiffaeParams> = {
     const ae = world.diffae;
     if (!ae) throw new UserError(`world ${world.name} has no DiffAE models (the diffae baseline needs its own autoencoder)`);
     const prompt = promptOf(world, p.prompt);
-    const scheduler = new DdimScheduler({ ...DDIM_SD, steps: p.steps, eta: 0 });
+    const scheduler = ddimFor(ae.scheduler, p.steps, 0);
     const direction = ae.direction(prompt.attribute, prompt.target, p.contrast_source ? prompt.source : undefined);
     const originals = await sourceImages(world, prompt.id, p.eval_images, p.sources);
     const { edited, tauInfer } = await editTimed(world, originals, p.batch, (x) => {

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
+import { ddimFor } from '../src/diffusion/schedulers/ddim.js';
 import { ddimSampleTensor } from '../src/diffusion/pipelines/sample.js';
 import { Rng } from '../src/util/rng.js';
 import { loadWorld } from '../src/world/registry.js';
@@ -30,7 +30,7 @@ export const sdedit: Method<SdeditParams> = {
     const p = ctx.params;
     const world = loadWorld(ctx.world);
     const prompt = promptOf(world, p.prompt);
-    const scheduler = new DdimScheduler({ ...DDIM_SD, steps: p.steps, eta: p.eta });
+    const scheduler = ddimFor(world.diffusion.scheduler, p.steps, p.eta);
     // ⌈s·N⌉ on the decimal product: in binary floats 0.14·50 is 7.000000000000001 (8 steps, not 7).
     const k = Math.ceil(Number((p.strength * p.steps).toFixed(9)));
     // From the end of the schedule: at N = 1000 the scheduler drops t = 1000 and has N − 1 steps.

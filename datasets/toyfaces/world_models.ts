@@ -7,7 +7,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { World } from '../../src/world/types.js';
 import { condUnet } from '../../src/diffusion/models/cond_unet.js';
-import { alphasCumprod, SD_SCHEDULE } from '../../src/diffusion/schedulers/schedule.js';
+import { alphasCumprod } from '../../src/diffusion/schedulers/schedule.js';
+import { SD_SCHEDULER } from '../../src/diffusion/schedulers/ddim.js';
 import { UserError } from '../../src/errors.js';
 import { ATTRIBUTE_NAMES, valuesOf } from './attributes.js';
 import { EDIT_PROMPTS } from './captions.js';
@@ -73,7 +74,9 @@ export function loadToyfacesWorld(): World {
       encode: (x) => styleEncode(stylegen.params, x, sg).wplus,
     },
     diffusion: {
-      alphasCumprod: alphasCumprod(SD_SCHEDULE),
+      // The zoo's ldm and diffae were trained and are sampled with Stable Diffusion's setting.
+      scheduler: SD_SCHEDULER,
+      alphasCumprod: alphasCumprod(SD_SCHEDULER),
       latentShape: [lc.latentSize, lc.latentSize, lc.latentChannels],
       encode(x, noise) {
         const { mean, logvar } = vaeEncode(vae.params, x, vc);
@@ -122,6 +125,7 @@ function diffaeModels(p: Params, cfg: DiffAeConfig): DiffAeModels {
   const mean = p.vars.get('sem.mean')!;
   const std = p.vars.get('sem.std')!;
   return {
+    scheduler: SD_SCHEDULER,
     encode: (x) => semanticEncode(p, x, cfg),
     eps: (zt, t, zsem) => diffaeEps(p, zt, t, zsem, cfg),
     normalise: (z) => tf.div(tf.sub(z, mean), std) as tf.Tensor2D,

@@ -13,6 +13,7 @@ import { backendFromEnv, initBackend } from '../backend/index.js';
 import { alphasCumprod, SD_SCHEDULE } from '../diffusion/schedulers/schedule.js';
 import { Params } from '../nn/params.js';
 import type { DiffusionModels } from '../world/types.js';
+import { SD_SCHEDULER } from '../diffusion/schedulers/ddim.js';
 import { GUIDANCE_DEFAULTS, guidanceCondition, sdsGradient, sdsInjection, sdsSurrogate, topKMagnitude } from './guidance.js';
 import { applyMapper, equalLinear, levelsMapper, MAPPER_DEFAULTS, pixelNorm } from './mapper.js';
 
@@ -20,6 +21,7 @@ await initBackend(backendFromEnv());
 
 // ε(z, t, c) = tanh(z)·0.5 + mean(context) per sample; encode = 2×2 average pool ×3.
 const diffusion: DiffusionModels = {
+  scheduler: SD_SCHEDULER,
   alphasCumprod: alphasCumprod(SD_SCHEDULE),
   latentShape: [2, 2, 1],
   encode: (x) => tf.mul(tf.avgPool(tf.mean(x, 3, true) as tf.Tensor4D, 2, 2, 'valid'), 3) as tf.Tensor4D,

@@ -7,6 +7,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { Condition } from '../diffusion/pipelines/sample.js';
+import type { SchedulerConfig } from '../diffusion/schedulers/ddim.js';
 
 export type LevelGroup = 'coarse' | 'medium' | 'fine';
 
@@ -22,7 +23,9 @@ export interface StyleModels {
 }
 
 export interface DiffusionModels {
-  /** Training schedule ᾱ_t, t = 0..T−1. */
+  /** The ε-model's DDIM setting (schedule, steps_offset, set_alpha_to_one): samplers use it, not SD's. */
+  scheduler: SchedulerConfig;
+  /** Training schedule ᾱ_t, t = 0..T−1 (of `scheduler`). */
   alphasCumprod: Float64Array;
   /** Per-sample latent shape [H, W, C]. */
   latentShape: [number, number, number];
@@ -68,6 +71,8 @@ export interface EditPromptSpec {
 
 /** A DiffAE pair (semantic encoder + z_sem-conditioned latent decoder) with attribute classifiers. */
 export interface DiffAeModels {
+  /** The DiffAE decoder's own DDIM setting. */
+  scheduler: SchedulerConfig;
   encode(images: tf.Tensor4D): tf.Tensor2D;
   eps(zt: tf.Tensor4D, t: tf.Tensor1D, zsem: tf.Tensor2D): tf.Tensor4D;
   /** z_sem ↔ the classifiers' normalised space. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { requirePython } from '../../util/python.js';
 import { alphasCumprod, betas, SD_SCHEDULE } from './schedule.js';
-import { DdimScheduler, DDIM_SD, ddpmScheduler } from './ddim.js';
+import { DdimScheduler, DDIM_SD, ddimFor, ddpmScheduler, SD_SCHEDULER } from './ddim.js';
 import { Rng } from '../../util/rng.js';
 
 test('scaled-linear ᾱ matches NumPy to 1e-12 at every t', () => {
@@ -77,4 +77,16 @@ test('addNoise follows q(x_t | x_0)', () => {
   const s = new DdimScheduler(DDIM_SD);
   const [x] = s.addNoise([2], [1], 999);
   assert.ok(Math.abs(x - (Math.sqrt(s.alphas[999]) * 2 + Math.sqrt(1 - s.alphas[999]))) < 1e-15);
+});
+
+test("ddimFor: a model's own scheduler config (steps_offset, set_alpha_to_one, schedule) decides, not SD's", () => {
+  const sd = ddimFor(SD_SCHEDULER, 50);
+  assert.deepEqual(sd.timesteps.slice(0, 2), [981, 961]);
+  assert.equal(sd.alphaAt(-1), sd.alphas[0]);
+  const other = ddimFor({ ...SD_SCHEDULER, offset: 0, alphaOneAtStart: true, schedule: 'linear' }, 50, 0.5);
+  assert.deepEqual(other.timesteps.slice(0, 2), [980, 960]);
+  assert.equal(other.timesteps[other.timesteps.length - 1], 0);
+  assert.equal(other.alphaAt(-1), 1);
+  assert.equal(other.cfg.eta, 0.5);
+  assert.notEqual(other.alphas[500], sd.alphas[500]);
 });

@@ -19,6 +19,20 @@ export interface DdimConfig extends ScheduleConfig {
 
 export const DDIM_SD: DdimConfig = { ...SD_SCHEDULE, steps: 50, eta: 0, offset: 1, alphaOneAtStart: false };
 
+/**
+ * A model's DDIM setting apart from what a method chooses (steps, η): its training schedule,
+ * steps_offset and set_alpha_to_one, as a checkpoint's scheduler_config.json gives them. Worlds
+ * hand it to methods, which must not assume Stable Diffusion's.
+ */
+export type SchedulerConfig = Omit<DdimConfig, 'steps' | 'eta'>;
+
+export const SD_SCHEDULER: SchedulerConfig = { ...SD_SCHEDULE, offset: 1, alphaOneAtStart: false };
+
+/** The DDIM scheduler of a model's config with a method's steps and η. */
+export function ddimFor(model: SchedulerConfig, steps: number, eta = 0): DdimScheduler {
+  return new DdimScheduler({ ...model, steps, eta });
+}
+
 export class DdimScheduler {
   readonly alphas: Float64Array;
   readonly timesteps: number[];
