@@ -91,8 +91,9 @@ test('bad cluster input: one line naming the file and key, or the flag, exit 2, 
     [['run', join(d, 'lo.yaml'), join(d, 'sl.yaml')], /the experiment files name different executors \(local, slurm\): choose one with --executor/],
     // No Slurm client on PATH: said in one line, not a stack.
     [['run', join(d, 'sl.yaml')], /--executor slurm: sbatch not found on PATH/, { PATH: nodeOnly }],
-    // Client commands but no cluster to talk to.
-    [['run', join(d, 'sl.yaml')], /--executor slurm: squeue cannot reach the cluster/, { SLURM_CONF: join(d, 'no-such-slurm.conf') }],
+    // A cluster configuration that is not there (said at once: Slurm's own commands retry it for a minute).
+    [['run', join(d, 'sl.yaml')], /--executor slurm: SLURM_CONF=.*no-such-slurm\.conf: no such file/, { SLURM_CONF: join(d, 'no-such-slurm.conf') }],
+    [['run', join(d, 'sl.yaml')], /--executor slurm: SLURM_CONF=: no such file/, { SLURM_CONF: '' }],
   ];
   for (const [args, re, env] of cases) {
     const r = await sdd([...args, '--store', store], { env });

@@ -442,6 +442,9 @@ async function cancel(own: Tracked[], opts: ExecuteOptions): Promise<void> {
 
 /** The client commands exist and reach a controller: else one line saying so, before anything is written. */
 async function preflight(): Promise<void> {
+  // Slurm's commands retry a missing SLURM_CONF for a minute each before saying so.
+  const conf = process.env.SLURM_CONF;
+  if (conf !== undefined && (conf === '' || !existsSync(conf))) throw new UserError(`--executor slurm: SLURM_CONF=${conf}: no such file`);
   for (const cmd of ['sbatch', 'scancel', 'scontrol']) await slurm(cmd, ['--version']);
   const r = await slurm('squeue', ['-h', '-o', '%i', '--me']);
   if (r.code !== 0) throw new UserError(`--executor slurm: squeue cannot reach the cluster: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`);
