@@ -43,7 +43,11 @@ async function until(cond: () => Promise<boolean>, timeoutMs: number, what: stri
     await sleep(everyMs);
   }
 }
-const metrics = (store: string, id: string) => (JSON.parse(read(join(store, id, 'result.json'))) as { metrics: unknown }).metrics;
+const json = <T>(path: string) => JSON.parse(read(path)) as T;
+/** The run's Slurm task record and its checkpoint's step. */
+const record = (store: string, id: string) => json<{ task: string; job: string }>(join(store, id, 'slurm.json'));
+const checkpointStep = (store: string, id: string) => json<{ step: number }>(join(store, id, 'checkpoint.json')).step;
+const metrics = (store: string, id: string) => json<{ metrics: unknown }>(join(store, id, 'result.json')).metrics;
 
 describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => {
   before(async () => {
@@ -76,11 +80,11 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
     for (const id of ids) {
       // Same run ids, same numbers (same backend), whichever executor ran them.
       assert.deepEqual(metrics(slurmStore, id), metrics(localStore, id), `run ${id}`);
-      const envJson = JSON.parse(read(join(slurmStore, id, 'env.json'))) as { cluster: { slurm: { array_job_id: string; array_task_id: string; node: string; partition: string } } };
+      const envJson = json<{ cluster: { slurm: { array_job_id: string; array_task_id: string; node: string; partition: string } } }>(join(slurmStore, id, 'env.json'));
       assert.equal(envJson.cluster.slurm.node, 'localhost');
       assert.equal(envJson.cluster.slurm.partition, 'debug');
       assert.match(envJson.cluster.slurm.array_task_id, /^[0-5]$/);
-      const res = JSON.parse(read(join(slurmStore, id, 'result.json'))) as { started_at: string; finished_at: string };
+      const res = json<{ started_at: string; finished_at: string }>(join(slurmStore, id, 'result.json'));
       spans.push([Date.parse(res.started_at), Date.parse(res.finished_at)]);
     }
     // The throttle held: never more than 2 runs executing at once.
@@ -118,12 +122,12 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
     assert.equal(sub.exitCode, 0, sub.all);
     assert.match(sub.stdout, /2 submitted/);
     await waitFor(() => existsSync(join(store, slow, 'checkpoint.json')), 60_000, 'a checkpoint of the paced run');
-    const task = (JSON.parse(read(join(store, slow, 'slurm.json'))) as { task: string }).task;
+    const task = record(store, slow).task;
     await cluster.cmd('scancel', [task]);
     await until(async () => (await taskState(task)) === 'CANCELLED' && !existsSync(join(store, slow, 'lock')), 30_000, 'the cancelled task to leave, releasing its lock');
     const mid = await run(['status', file, '--store', store]);
     assert.match(mid.stdout, new RegExp(`${slow}\\s+partial .*cancelled.*checkpoint at step \\d+`), mid.all);
-    const step = (JSON.parse(read(join(store, slow, 'checkpoint.json'))) as { step: number }).step;
+    const step = checkpointStep(store, slow);
     await waitFor(() => existsSync(join(store, other, 'result.json')), 60_000, 'the other run to finish');
     const resumed = await run(['run', file, '--store', store, '--executor', 'slurm']);
     assert.equal(resumed.exitCode, 0, resumed.all);
@@ -145,7 +149,7 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
     const first = await run(['run', file, '--store', store, '--executor', 'slurm'], { SDD_TEST_STEP_MS: '100' });
     assert.equal(first.exitCode, 1, first.all);
     assert.match(first.all, /time limit 00:01:00 reached on localhost; resumes from its checkpoint at step \d+ on the next sdd run/);
-    const step = (JSON.parse(read(join(store, id, 'checkpoint.json'))) as { step: number }).step;
+    const step = checkpointStep(store, id);
     assert.ok(step > 0 && step < 1200, `checkpoint at ${step}`);
     const second = await run(['run', file, '--store', store, '--executor', 'slurm']);
     assert.equal(second.exitCode, 0, second.all);
@@ -160,17 +164,19 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
     const [id] = await plan(file, store);
     const p = run(['run', file, '--store', store, '--executor', 'slurm', '--requeue'], { SDD_TEST_STEP_MS: '100' });
     await until(async () => existsSync(join(store, id, 'checkpoint.json')), 60_000, 'a checkpoint');
-    const task = (JSON.parse(read(join(store, id, 'slurm.json'))) as { task: string }).task;
+    const task = record(store, id).task;
     assert.match(read(join(store, '.slurm', readdirSync(join(store, '.slurm')).find((n) => n !== 'lock')!, 'job.sh')), /#SBATCH --requeue/);
     // As after a node failure; a requeued job waits ~2 min (BeginTime) unless told to start now.
     await cluster.cmd('scontrol', ['requeue', task]);
-    await until(async () => (await taskState(task)) === 'PENDING', 30_000, 'the task to be pending again');
+    // …and the first attempt's process gone (its lock released) before the task starts again: a
+    // restart while it was still exiting once failed at launch (exit 1, no output) under load.
+    await until(async () => (await taskState(task)) === 'PENDING' && !existsSync(join(store, id, 'lock')), 30_000, 'the task to be pending again, its first process gone');
     await cluster.cmd('scontrol', ['update', `JobId=${task}`, 'StartTime=now']);
     const r = await p;
     assert.equal(r.exitCode, 0, r.all);
     assert.match(r.all, /requeued .*Slurm task \d+_0/);
     assert.match(read(join(store, id, 'log.txt')), /resumed from checkpoint at step \d+/);
-    const envJson = JSON.parse(read(join(store, id, 'env.json'))) as { cluster: { slurm: { restart_count: number } } };
+    const envJson = json<{ cluster: { slurm: { restart_count: number } } }>(join(store, id, 'env.json'));
     assert.equal(envJson.cluster.slurm.restart_count, 1);
   });
 
@@ -222,9 +228,9 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
     assert.ok(codes.has(3), 'status exits 3 while runs are queued or running');
     assert.ok(seen.has('running') || seen.has('queued'), `status showed runs on their way (saw ${[...seen]})`);
     assert.match(last.stdout, /3 runs: 3 finished/);
-    const json = JSON.parse((await run(['status', file, '--store', store, '--json'])).stdout) as Array<{ state: string; slurm_task: string }>;
-    assert.deepEqual(json.map((s) => s.state), ['finished', 'finished', 'finished']);
-    assert.ok(json.every((s) => /^\d+_\d$/.test(s.slurm_task)));
+    const statuses = JSON.parse((await run(['status', file, '--store', store, '--json'])).stdout) as Array<{ state: string; slurm_task: string }>;
+    assert.deepEqual(statuses.map((s) => s.state), ['finished', 'finished', 'finished']);
+    assert.ok(statuses.every((s) => /^\d+_\d$/.test(s.slurm_task)));
   });
 
   test('Ctrl-C in an attached run cancels its tasks, waits for them to leave the queue and exits 130', async () => {
@@ -243,7 +249,7 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
     const r = await p;
     assert.equal(r.exitCode, 130, String(r.all));
     assert.match(String(r.all), /cancelling 2 Slurm tasks \(scancel\)/);
-    const job = (JSON.parse(read(join(store, ids[0], 'slurm.json'))) as { job: string }).job;
+    const job = record(store, ids[0]).job;
     const q = await cluster.cmd('squeue', ['-h', '-j', job, '-t', 'PENDING,RUNNING,COMPLETING', '-o', '%i']);
     assert.equal(q.trim(), '', 'no task of the array left in the queue');
     const st = await run(['status', file, '--store', store]);

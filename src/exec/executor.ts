@@ -11,7 +11,7 @@ import type { BackendChoice } from '../backend/index.js';
 import type { PlannedRun } from '../experiments/expand.js';
 import { readLock } from '../runs/lock.js';
 import { RunStore } from '../runs/store.js';
-import { writeJsonAtomic } from '../util/atomic.js';
+import { readJson, writeJsonAtomic } from '../util/atomic.js';
 import { EXIT_BUSY, EXIT_INTERRUPTED, type ChildMessage } from './child.js';
 import { PROJECT_ROOT } from '../runs/env.js';
 import { modelsChanged } from './stale.js';
@@ -150,9 +150,5 @@ export function tail(path: string, lines = 20): string {
 }
 
 function failureMessage(dir: string, code: number): string {
-  try {
-    return (JSON.parse(readFileSync(join(dir, 'error.json'), 'utf-8')) as { message: string }).message;
-  } catch {
-    return `exit code ${code}`;
-  }
+  return readJson<{ message: string }>(join(dir, 'error.json'))?.message ?? `exit code ${code}`;
 }

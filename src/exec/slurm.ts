@@ -8,7 +8,7 @@
  * slurm.json, so a second `sdd run` sees a queued or running task and tracks it instead of
  * submitting it again. The per-run lock (runs/lock.ts) still guarantees one writer per run.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
@@ -19,7 +19,7 @@ import type { SlurmSettings } from '../experiments/schema.js';
 import { getMethod } from '../methods/registry.js';
 import { breakLock, readLock, tryLock, unlock } from '../runs/lock.js';
 import type { RunStore } from '../runs/store.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { readJson, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { canonicalJson } from '../util/hash.js';
 import { EXIT_BUSY } from './child.js';
 import { BIN, finishedAndCurrent, tail } from './executor.js';
@@ -39,6 +39,17 @@ export interface SlurmRecord {
 
 export const RECORD = 'slurm.json';
 const ACTIVE = new Set(['PENDING', 'RUNNING', 'CONFIGURING', 'COMPLETING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD', 'RESIZING', 'SUSPENDED', 'STOPPED', 'SIGNALING', 'STAGE_OUT', 'RESV_DEL_HOLD']);
+const QUEUED = new Set(['PENDING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD']);
+
+/** Still in the queue (waiting, running, or on its way out): not to be submitted again. */
+export function isActive(state: string): boolean {
+  return ACTIVE.has(state);
+}
+
+/** Waiting to (re)start. */
+export function isQueued(state: string): boolean {
+  return QUEUED.has(state);
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll interval: gentle on slurmctld by default; the tests' cluster answers faster. */
@@ -160,11 +171,7 @@ export function jobScript(opts: { name: string; count: number; res: SlurmSetting
 // ---------------------------------------------------------------- records and the submission lock
 
 export function readRecord(runDir: string): SlurmRecord | null {
-  try {
-    return JSON.parse(readFileSync(join(runDir, RECORD), 'utf-8')) as SlurmRecord;
-  } catch {
-    return null;
-  }
+  return readJson<SlurmRecord>(join(runDir, RECORD));
 }
 
 async function withSubmitLock<T>(store: RunStore, fn: () => Promise<T>): Promise<T> {
@@ -214,25 +221,26 @@ async function execute(runs: PlannedRun[], opts: ExecuteOptions): Promise<RunOut
 /** Decides per run: track its live task, or submit it; submits; records each task. */
 async function submit(runs: PlannedRun[], opts: ExecuteOptions): Promise<Tracked[]> {
   const { store, progress } = opts;
-  const records = runs.map((r) => readRecord(store.dir(r.id)));
-  const states = await queueStates(records.filter((x): x is SlurmRecord => x !== null).map((x) => x.job));
+  const dirs = runs.map((r) => store.dir(r.id));
+  const records = dirs.map(readRecord);
+  const locks = dirs.map(readLock);
+  // One squeue for the recorded tasks and for the Slurm tasks holding run locks.
+  const owners = locks.map((l) => (l.held ? l.owner?.slurm_job : undefined));
+  const jobs = [...records.map((x) => x?.job), ...owners.map((o) => o?.split('_')[0])].filter((j): j is string => j !== undefined);
+  const states = await queueStates(jobs);
   const tracked: Tracked[] = [];
   const fresh: PlannedRun[] = [];
   for (const [i, run] of runs.entries()) {
-    const dir = store.dir(run.id);
     const rec = records[i];
     const st = rec ? states.get(rec.task) : undefined;
-    if (rec && st && ACTIVE.has(st.state) && !store.isFinished(run.id)) {
+    if (rec && st && isActive(st.state) && !store.isFinished(run.id)) {
       progress.log(`track ${describeRun(run)}: already ${st.state.toLowerCase()} as Slurm task ${rec.task}`);
-      tracked.push({ run, dir, task: rec.task, own: false });
+      tracked.push({ run, dir: dirs[i], task: rec.task, own: false });
       continue;
     }
     // A lock left by a task that is no longer in the queue (killed on another node) is stale.
-    const lock = readLock(dir);
-    if (lock.held && lock.owner?.slurm_job) {
-      const owner = (await queueStates([lock.owner.slurm_job.split('_')[0]])).get(lock.owner.slurm_job);
-      if (!owner || !ACTIVE.has(owner.state)) breakLock(dir);
-    }
+    const owner = owners[i];
+    if (owner && !isActive(states.get(owner)?.state ?? '')) breakLock(dirs[i]);
     fresh.push(run);
   }
   const groups = new Map<string, { res: SlurmSettings; backend: BackendChoice; runs: PlannedRun[] }>();
@@ -277,24 +285,11 @@ async function submitArray(runs: PlannedRun[], res: SlurmSettings, backend: Back
 }
 
 /** Why a task that left the queue (or ended) did not finish, in one line. */
-async function failureReason(t: Tracked, st: TaskState | undefined): Promise<string> {
-  const fields = await jobFields(t.task);
+function failureReason(t: Tracked, st: TaskState | undefined, fields: Record<string, string>): string {
   const state = st?.state ?? fields.JobState ?? 'GONE';
   const node = st?.node || fields.NodeList || '?';
-  const err = (() => {
-    try {
-      return (JSON.parse(readFileSync(join(t.dir, 'error.json'), 'utf-8')) as { message: string }).message;
-    } catch {
-      return null;
-    }
-  })();
-  const step = (() => {
-    try {
-      return (JSON.parse(readFileSync(join(t.dir, 'checkpoint.json'), 'utf-8')) as { step: number }).step;
-    } catch {
-      return null;
-    }
-  })();
+  const err = readJson<{ message: string }>(join(t.dir, 'error.json'))?.message ?? null;
+  const step = readJson<{ step: number }>(join(t.dir, 'checkpoint.json'))?.step ?? null;
   const resume = step !== null ? `; resumes from its checkpoint at step ${step} on the next sdd run` : '; starts over on the next sdd run';
   const last = tail(join(t.dir, 'output.txt'), 3).replace(/\s*\n\s*/g, ' | ');
   switch (state) {
@@ -323,28 +318,29 @@ async function failureReason(t: Tracked, st: TaskState | undefined): Promise<str
 async function track(tracked: Tracked[], opts: ExecuteOptions): Promise<RunOutcome[]> {
   const { store, progress, signal } = opts;
   const done = new Map<string, RunOutcome>();
+  /** Ends a run's tracking: its bar (started now if it never ran here) closes with `status`. */
+  const settle = (t: Tracked, outcome: RunOutcome['outcome'], status: (seconds: number) => string, message?: string) => {
+    if (t.started === undefined) progress.start(t.run.id, describeRun(t.run));
+    const seconds = t.started ? (Date.now() - t.started) / 1000 : 0;
+    progress.finish(t.run.id, status(seconds));
+    done.set(t.run.id, { run: t.run, outcome, seconds, message });
+  };
+  const finished = (t: Tracked, withTime: boolean) =>
+    settle(t, t.own ? 'finished' : 'finished-elsewhere', (secs) => `ok          ${describeRun(t.run)}${withTime ? ` ${formatDuration(secs)}` : ''} (Slurm task ${t.task})`);
   const t0 = Date.now();
   let lastCounts = '';
-  let cancelled = false;
   for (;;) {
     const open = tracked.filter((t) => !done.has(t.run.id));
     if (open.length === 0) break;
-    if (signal.aborted && !cancelled) {
+    if (signal.aborted) {
       // Ctrl-C: cancel this invocation's tasks and wait until they have left the queue; tasks
       // another sdd run submitted are its own to follow. Then every unfinished run is interrupted.
-      cancelled = true;
       await cancel(open.filter((t) => t.own), opts);
       for (const t of open) {
-        const label = describeRun(t.run);
-        if (t.started === undefined) progress.start(t.run.id, label);
-        const secs = t.started ? (Date.now() - t.started) / 1000 : 0;
-        if (store.isFinished(t.run.id)) {
-          progress.finish(t.run.id, `ok          ${label} (Slurm task ${t.task})`);
-          done.set(t.run.id, { run: t.run, outcome: t.own ? 'finished' : 'finished-elsewhere', seconds: secs });
-        } else {
+        if (store.isFinished(t.run.id)) finished(t, false);
+        else {
           const why = t.own ? 'cancelled; resumes on the next sdd run' : 'left running: another sdd run submitted it';
-          progress.finish(t.run.id, `interrupted ${label} (Slurm task ${t.task} ${why})`);
-          done.set(t.run.id, { run: t.run, outcome: 'interrupted', seconds: secs, message: why });
+          settle(t, 'interrupted', () => `interrupted ${describeRun(t.run)} (Slurm task ${t.task} ${why})`, why);
         }
       }
       break;
@@ -356,15 +352,12 @@ async function track(tracked: Tracked[], opts: ExecuteOptions): Promise<RunOutco
       const label = describeRun(t.run);
       const st = states.get(t.task);
       if (store.isFinished(t.run.id)) {
-        if (t.started === undefined) progress.start(t.run.id, label);
-        const secs = t.started ? (Date.now() - t.started) / 1000 : 0;
-        progress.finish(t.run.id, `ok          ${label} ${formatDuration(secs)} (Slurm task ${t.task})`);
-        done.set(t.run.id, { run: t.run, outcome: t.own ? 'finished' : 'finished-elsewhere', seconds: secs });
+        finished(t, true);
         continue;
       }
-      if (st && ACTIVE.has(st.state)) {
+      if (st && isActive(st.state)) {
         t.goneSince = undefined;
-        if (st.state === 'PENDING' || st.state === 'REQUEUED' || st.state === 'REQUEUE_HOLD') {
+        if (isQueued(st.state)) {
           if (t.started !== undefined) {
             // Requeued (node failure, preemption, scontrol requeue): it resumes from its checkpoint
             // when it starts again; its bar starts over then.
@@ -379,24 +372,23 @@ async function track(tracked: Tracked[], opts: ExecuteOptions): Promise<RunOutco
           t.started = Date.now();
           progress.start(t.run.id, label);
         }
-        const p = readProgress(t.dir);
+        const p = readJson<{ done: number; total: number; label: string | null }>(join(t.dir, 'progress.json'));
         if (p) progress.update(t.run.id, p.done, p.total, `${st.node}${p.label ? ` ${p.label}` : ''}`);
         continue;
       }
       // Ended or gone without result.json. Give a shared filesystem a moment to show the result.
       t.goneSince ??= Date.now();
       if (Date.now() - t.goneSince < 2 * pollMs()) continue;
-      if (st && exitedBusy(st) && (await busyElsewhere(t))) {
+      const fields = await jobFields(t.task);
+      if (st?.state === 'FAILED' && busyElsewhere(t, fields)) {
         // EXIT_BUSY: another live process holds the run; follow its lock, as the local executor does.
         continue;
       }
-      if (t.started === undefined) progress.start(t.run.id, label);
-      const secs = t.started ? (Date.now() - t.started) / 1000 : 0;
-      const reason = await failureReason(t, st);
-      progress.finish(t.run.id, `FAILED      ${label}: ${reason}`);
-      done.set(t.run.id, { run: t.run, outcome: 'failed', seconds: secs, message: reason });
+      const reason = failureReason(t, st, fields);
+      settle(t, 'failed', () => `FAILED      ${label}: ${reason}`, reason);
     }
-    const counts = `${queued} queued, ${running} running, ${[...done.values()].filter((o) => o.outcome !== 'failed').length} finished, ${[...done.values()].filter((o) => o.outcome === 'failed').length} failed`;
+    const failed = [...done.values()].filter((o) => o.outcome === 'failed').length;
+    const counts = `${queued} queued, ${running} running, ${done.size - failed} finished, ${failed} failed`;
     if (counts !== lastCounts) progress.log(`slurm: ${counts} (${formatDuration((Date.now() - t0) / 1000)})`);
     lastCounts = counts;
     if (tracked.every((t) => done.has(t.run.id))) break;
@@ -405,24 +397,11 @@ async function track(tracked: Tracked[], opts: ExecuteOptions): Promise<RunOutco
   return tracked.map((t) => done.get(t.run.id)!);
 }
 
-function exitedBusy(st: TaskState): boolean {
-  return st.state === 'FAILED';
-}
-
 /** True while another live process holds the run's lock (the task exited EXIT_BUSY). */
-async function busyElsewhere(t: Tracked): Promise<boolean> {
-  const fields = await jobFields(t.task);
+function busyElsewhere(t: Tracked, fields: Record<string, string>): boolean {
   if (fields.ExitCode?.split(':')[0] !== String(EXIT_BUSY)) return false;
   const l = readLock(t.dir);
   return l.held && l.alive;
-}
-
-function readProgress(dir: string): { done: number; total: number; label: string | null } | null {
-  try {
-    return JSON.parse(readFileSync(join(dir, 'progress.json'), 'utf-8')) as { done: number; total: number; label: string | null };
-  } catch {
-    return null;
-  }
 }
 
 /** Ctrl-C: cancels this invocation's unfinished tasks and waits until they have left the queue. */
@@ -434,7 +413,7 @@ async function cancel(own: Tracked[], opts: ExecuteOptions): Promise<void> {
   const t0 = Date.now();
   while (Date.now() - t0 < 180_000) {
     const states = await queueStates([...new Set(tasks.map((t) => t.split('_')[0]))]);
-    if (!tasks.some((t) => ACTIVE.has(states.get(t)?.state ?? ''))) return;
+    if (!tasks.some((t) => isActive(states.get(t)?.state ?? ''))) return;
     await sleep(Math.min(pollMs(), 500));
   }
   opts.progress.log('some cancelled tasks are still in the queue after 3 minutes; see squeue');
@@ -454,9 +433,7 @@ registerExecutor({ name: 'slurm', preflight, execute });
 
 /** For `sdd status`: where each run's Slurm task stands (null: no task recorded). */
 export async function slurmStatus(dirs: string[]): Promise<Array<{ record: SlurmRecord; state: TaskState | null } | null>> {
-  const records = dirs.map((d) => (existsSync(join(d, RECORD)) ? readRecord(d) : null));
+  const records = dirs.map(readRecord);
   const states = await queueStates(records.filter((x): x is SlurmRecord => x !== null).map((x) => x.job));
   return records.map((r) => (r ? { record: r, state: states.get(r.task) ?? null } : null));
 }
-
-export { ACTIVE as ACTIVE_STATES };

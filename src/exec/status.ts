@@ -2,13 +2,13 @@
  * Where each planned run stands, from the store and, for runs handed to Slurm, the queue: what
  * `sdd status` prints. Read-only: it never submits, locks or changes a run.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PlannedRun } from '../experiments/expand.js';
+import { readJson } from '../util/atomic.js';
 import { readLock } from '../runs/lock.js';
 import type { RunStore } from '../runs/store.js';
 import { modelsChanged } from './stale.js';
-import { ACTIVE_STATES, slurmStatus } from './slurm.js';
+import { isActive, isQueued, slurmStatus } from './slurm.js';
 
 export type RunState = 'finished' | 'stale' | 'running' | 'queued' | 'failed' | 'partial' | 'not started';
 
@@ -19,14 +19,6 @@ export interface RunStatus {
   /** Steps done and total, from the run's progress.json while it runs. */
   progress: { done: number; total: number } | null;
   slurm_task: string | null;
-}
-
-function readJson<T>(path: string): T | null {
-  try {
-    return JSON.parse(readFileSync(path, 'utf-8')) as T;
-  } catch {
-    return null;
-  }
 }
 
 export async function runStatuses(runs: PlannedRun[], store: RunStore): Promise<RunStatus[]> {
@@ -44,8 +36,8 @@ export async function runStatuses(runs: PlannedRun[], store: RunStore): Promise<
     const prog = readJson<{ done: number; total: number }>(join(dir, 'progress.json'));
     const progress = prog ? { done: prog.done, total: prog.total } : null;
     const at = progress ? ` at ${progress.done}/${progress.total}` : '';
-    if (s?.state && ACTIVE_STATES.has(s.state.state)) {
-      if (s.state.state === 'PENDING' || s.state.state.startsWith('REQUEUE')) {
+    if (s?.state && isActive(s.state.state)) {
+      if (isQueued(s.state.state)) {
         return { ...base, state: 'queued', detail: `Slurm task ${task} ${s.state.state.toLowerCase()} (${s.state.reason})` };
       }
       return { ...base, progress, state: 'running', detail: `Slurm task ${task} ${s.state.state.toLowerCase()} on ${s.state.node}${at}` };

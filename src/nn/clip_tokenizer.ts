@@ -30,6 +30,7 @@ function byteEncoder(): string[] {
 }
 
 const BYTES = byteEncoder();
+const UTF8 = new TextEncoder();
 
 export interface ClipTokenizerFiles {
   vocab: Record<string, number>;
@@ -112,7 +113,7 @@ export class ClipTokenizer {
     const clean = text.normalize('NFC').replace(/\s+/gu, ' ').trim().toLowerCase();
     const ids: number[] = [];
     for (const m of clean.matchAll(PATTERN)) {
-      const piece = [...new TextEncoder().encode(m[0])].map((b) => BYTES[b]).join('');
+      const piece = [...UTF8.encode(m[0])].map((b) => BYTES[b]).join('');
       for (const sym of this.bpe(piece)) ids.push(this.files.vocab[sym] ?? this.unkId);
     }
     return ids;

@@ -13,7 +13,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
-import { writeJsonAtomic } from '../util/atomic.js';
+import { readJson, writeJsonAtomic } from '../util/atomic.js';
 import { lockDir, readLock, tryLock, unlock } from './lock.js';
 import type { RunConfig } from '../experiments/expand.js';
 
@@ -32,14 +32,6 @@ export interface RunSummary {
 
 export function defaultStoreRoot(): string {
   return resolve(process.env.SDD_RUNS ?? 'runs');
-}
-
-function readJson<T>(path: string): T | null {
-  try {
-    return JSON.parse(readFileSync(path, 'utf-8')) as T;
-  } catch {
-    return null;
-  }
 }
 
 export class RunStore {

@@ -2,7 +2,7 @@
  * Crash-safe file writes: write a sibling temp file, fsync it, rename over the target, fsync the
  * directory. A reader sees the old file or the new one, never half of one.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync, appendFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, appendFileSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -40,5 +40,14 @@ function syncDir(dir: string): void {
     }
   } catch {
     // Some filesystems refuse fsync on directories; the rename is still atomic there.
+  }
+}
+
+/** A JSON file's value, or null when it is missing or unreadable (the optional files of a run folder). */
+export function readJson<T>(path: string): T | null {
+  try {
+    return JSON.parse(readFileSync(path, 'utf-8')) as T;
+  } catch {
+    return null;
   }
 }

@@ -232,6 +232,10 @@ export class SafetensorsFile implements WeightSource {
     return [...this.entries.keys()];
   }
 
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
   info(name: string): { dtype: StDtype; shape: number[] } {
     const e = this.entry(name);
     return { dtype: e.dtype, shape: e.shape };
@@ -312,7 +316,7 @@ export class ShardedSafetensors implements WeightSource {
           files.set(file as string, shard);
           self.shards.push(shard);
         }
-        if (!shard.names().includes(name)) fail(`weight_map.${showName(name)}: ${file as string} has no such tensor`);
+        if (!shard.has(name)) fail(`weight_map.${showName(name)}: ${file as string} has no such tensor`);
         self.owner.set(name, shard);
       }
       for (const shard of self.shards) {
@@ -410,7 +414,10 @@ export function f16(shape: number[], values: Float32Array): StTensor {
   return { dtype: 'F16', shape, data: new Uint8Array(h.buffer) };
 }
 
-/** A copy of the bytes in a fresh, aligned buffer (file views need not be aligned). */
+/**
+ * A copy of the bytes in a fresh, aligned buffer: a view into a file buffer need not be aligned to
+ * its element size, and a Node Buffer's slice() is a view of the shared pool, not a copy.
+ */
 function aligned(data: Uint8Array): ArrayBuffer {
   const copy = new Uint8Array(data.byteLength);
   copy.set(data);
@@ -425,17 +432,9 @@ export function asFloat32(t: StTensor): Float32Array {
     for (let i = 0; i < bits.length; i++) out[i] = bits[i] << 16;
     return new Float32Array(out.buffer);
   }
-  if (t.dtype === 'F16') {
-    const copy = new Uint8Array(t.data.byteLength);
-    copy.set(t.data);
-    return decodeHalf(new Uint16Array(copy.buffer));
-  }
+  if (t.dtype === 'F16') return decodeHalf(new Uint16Array(aligned(t.data)));
   if (t.dtype !== 'F32') throw new SafetensorsError(`expected F32, F16 or BF16, got ${t.dtype}`);
-  // Copy into a fresh buffer: the view into a file buffer need not be 4-byte aligned, and a Node
-  // Buffer's slice() is a view of the shared pool, not a copy.
-  const copy = new Uint8Array(t.data.byteLength);
-  copy.set(t.data);
-  return new Float32Array(copy.buffer);
+  return new Float32Array(aligned(t.data));
 }
 
 /** Integer values (I32, U8, or I64 such as CLIP's position_ids) as int32; I64 outside int32 is an error. */

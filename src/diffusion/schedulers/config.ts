@@ -9,8 +9,7 @@
  * and a config that turns them on is refused by name rather than sampled differently.
  */
 import { readFileSync } from 'node:fs';
-import type * as tf from '@tensorflow/tfjs-core';
-import * as tfc from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../errors.js';
 import type { BetaSchedule } from './schedule.js';
 import type { SchedulerConfig } from './ddim.js';
@@ -78,8 +77,8 @@ export function readSchedulerConfig(path: string): ModelScheduler {
 
 /** ε from a v-prediction at x_t: ε = √ᾱ_t·v + √(1 − ᾱ_t)·x_t (per sample t). */
 export function epsFromV(v: tf.Tensor4D, xt: tf.Tensor4D, alphaBar: tf.Tensor1D): tf.Tensor4D {
-  return tfc.tidy(() => {
-    const a = tfc.reshape(alphaBar, [-1, 1, 1, 1]);
-    return tfc.add(tfc.mul(tfc.sqrt(a), v), tfc.mul(tfc.sqrt(tfc.sub(1, a)), xt)) as tf.Tensor4D;
+  return tf.tidy(() => {
+    const a = tf.reshape(alphaBar, [-1, 1, 1, 1]);
+    return tf.add(tf.mul(tf.sqrt(a), v), tf.mul(tf.sqrt(tf.sub(1, a)), xt)) as tf.Tensor4D;
   });
 }
