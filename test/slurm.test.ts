@@ -166,12 +166,12 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
     await until(async () => existsSync(join(store, id, 'checkpoint.json')), 60_000, 'a checkpoint');
     const task = record(store, id).task;
     assert.match(read(join(store, '.slurm', readdirSync(join(store, '.slurm')).find((n) => n !== 'lock')!, 'job.sh')), /#SBATCH --requeue/);
-    // As after a node failure; a requeued job waits ~2 min (BeginTime) unless told to start now.
+    // As after a node failure; a requeued job waits ~2 min (BeginTime) unless told to start sooner.
     await cluster.cmd('scontrol', ['requeue', task]);
-    // …and the first attempt's process gone (its lock released) before the task starts again: a
-    // restart while it was still exiting once failed at launch (exit 1, no output) under load.
-    await until(async () => (await taskState(task)) === 'PENDING' && !existsSync(join(store, id, 'lock')), 30_000, 'the task to be pending again, its first process gone');
-    await cluster.cmd('scontrol', ['update', `JobId=${task}`, 'StartTime=now']);
+    await until(async () => (await taskState(task)) === 'PENDING', 30_000, 'the task to be pending again');
+    // Not `now`: slurmd refuses a relaunch within the same second as the requeue ("Job credential
+    // revoked": it compares whole-second times), which is what Slurm's own requeue delay avoids.
+    await cluster.cmd('scontrol', ['update', `JobId=${task}`, 'StartTime=now+3']);
     const r = await p;
     assert.equal(r.exitCode, 0, r.all);
     assert.match(r.all, /requeued .*Slurm task \d+_0/);
