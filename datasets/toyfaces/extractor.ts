@@ -3,27 +3,30 @@
  * extractor registry: the penultimate layer of the attribute net, batches kept on the device.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { UserError } from '../../src/errors.js';
 import { registerExtractor } from '../../src/metrics/features.js';
 import { loadParams } from './zoo/store.js';
 import { featnetFeatures, type FeatNetConfig } from './models/featnet.js';
 
 registerExtractor('toyfaces-featnet', {
   describe: 'penultimate layer (128-d) of the toyfaces attribute net (the Inception role)',
-  load() {
+  load({ weights }) {
+    if (weights) throw new UserError(`--weights: toyfaces-featnet loads the shipped zoo's featnet; --weights is for extractors without shipped weights (inception)`);
     const { card, params } = loadParams('featnet');
     const cfg = card.architecture as unknown as FeatNetConfig;
+    const size = (card.training.data as { size: number }).size;
     return {
       id: 'toyfaces-featnet',
       dims: cfg.features,
-      inputSize: (card.training.data as { size: number }).size,
+      inputSize: size,
       weightsSha256: card.weights.sha256,
       async extract(images, n) {
         // Batches stay on the device; one read at the end.
-        const per = this.inputSize * this.inputSize * 3;
+        const per = size * size * 3;
         const parts: tf.Tensor2D[] = [];
         for (let i = 0; i < n; i += 256) {
           const m = Math.min(256, n - i);
-          parts.push(tf.tidy(() => featnetFeatures(params, tf.tensor4d(images.subarray(i * per, (i + m) * per), [m, this.inputSize, this.inputSize, 3]), cfg)));
+          parts.push(tf.tidy(() => featnetFeatures(params, tf.tensor4d(images.subarray(i * per, (i + m) * per), [m, size, size, 3]), cfg)));
         }
         const all = parts.length === 1 ? parts[0] : tf.concat(parts);
         try {

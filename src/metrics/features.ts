@@ -22,10 +22,15 @@ export interface Extractor {
   extract(images: Float32Array, n: number): Promise<Float32Array>;
 }
 
+export interface ExtractorOptions {
+  /** A weights file in place of the extractor's default (required where it has none). */
+  weights?: string;
+}
+
 /** A named extractor and how to load it; worlds register theirs (metrics never imports a world). */
 export interface ExtractorDef {
   describe: string;
-  load(): Extractor;
+  load(opts: ExtractorOptions): Extractor | Promise<Extractor>;
 }
 
 const EXTRACTORS: Record<string, ExtractorDef> = {};
@@ -40,10 +45,10 @@ export function extractorNames(): string[] {
 }
 
 
-export function loadExtractor(id: string): Extractor {
+export async function loadExtractor(id: string, opts: ExtractorOptions = {}): Promise<Extractor> {
   const e = EXTRACTORS[id];
   if (!e) throw new UserError(`--features: unknown extractor '${id}'${didYouMean(id, extractorNames())} (have: ${extractorNames().join(', ')})`);
-  return e.load();
+  return e.load(opts);
 }
 
 export interface ImageFolder {
@@ -89,31 +94,51 @@ export function readImage(path: string): { data: Float32Array; width: number; he
 
 export type ResizeMode = 'none' | 'bilinear';
 
+/** Images decoded, resized and extracted at a time: bounds memory for large folders at 299². */
+const FOLDER_BATCH = 64;
+
 /**
- * Features of every image in the folder; images not at the extractor's size are resized with
- * bilinear interpolation, align_corners false, no antialias (pytorch-fid's mode). Cached.
+ * One image at the extractor's size: bilinear resize as PyTorch's F.interpolate(mode='bilinear',
+ * align_corners=False) without antialias (pytorch-fid's mode): half-pixel centres in tfjs terms.
+ */
+async function atSize(im: { data: Float32Array; width: number; height: number }, s: number): Promise<Float32Array> {
+  if (im.width === s && im.height === s) return im.data;
+  const r = tf.tidy(() => tf.image.resizeBilinear(tf.tensor3d(im.data, [im.height, im.width, 3]), [s, s], false, true));
+  try {
+    return (await r.data()) as Float32Array;
+  } finally {
+    r.dispose();
+  }
+}
+
+/**
+ * Features of every image in the folder, in file-name order; images not at the extractor's size
+ * are resized (see atSize). Read, resized and extracted FOLDER_BATCH images at a time. Cached.
  */
 export async function folderFeatures(dir: string, ex: Extractor): Promise<{ features: Float32Array; n: number; resize: ResizeMode }> {
   const folder = listImages(dir);
-  const images = folder.files.map(readImage);
-  const resize: ResizeMode = images.every((im) => im.width === ex.inputSize && im.height === ex.inputSize) ? 'none' : 'bilinear';
-  const key = createHash('sha256').update(`${folder.sha256}|${ex.id}|${ex.weightsSha256}|${resize}`).digest('hex').slice(0, 24);
-  const cacheFile = join(process.env.SDD_CACHE ?? join(PROJECT_ROOT, '.cache'), 'features', `${key}.f32`);
-  const n = images.length;
-  if (existsSync(cacheFile)) return { features: new Float32Array(readFileSync(cacheFile).buffer.slice(0)), n, resize };
+  const n = folder.files.length;
   const s = ex.inputSize;
-  const batch = new Float32Array(n * s * s * 3);
-  for (const [i, im] of images.entries()) {
-    let px = im.data;
-    if (resize !== 'none') {
-      const r = tf.tidy(() => tf.image.resizeBilinear(tf.tensor3d(im.data, [im.height, im.width, 3]), [s, s], false, false));
-      px = (await r.data()) as Float32Array;
-      r.dispose();
-    }
-    batch.set(px, i * s * s * 3);
+  const features = new Float32Array(n * ex.dims);
+  let resized = false;
+  const keyOf = (resize: ResizeMode) => createHash('sha256').update(`${folder.sha256}|${ex.id}|${ex.weightsSha256}|${resize}`).digest('hex').slice(0, 24);
+  const cacheDir = join(process.env.SDD_CACHE ?? join(PROJECT_ROOT, '.cache'), 'features');
+  for (const resize of ['none', 'bilinear'] as const) {
+    const cached = join(cacheDir, `${keyOf(resize)}.f32`);
+    if (existsSync(cached)) return { features: new Float32Array(readFileSync(cached).buffer.slice(0)), n, resize };
   }
-  const features = await ex.extract(batch, n);
-  mkdirSync(join(cacheFile, '..'), { recursive: true });
-  writeFileAtomic(cacheFile, new Uint8Array(features.buffer));
+  for (let i = 0; i < n; i += FOLDER_BATCH) {
+    const files = folder.files.slice(i, i + FOLDER_BATCH);
+    const batch = new Float32Array(files.length * s * s * 3);
+    for (const [j, f] of files.entries()) {
+      const im = readImage(f);
+      resized ||= im.width !== s || im.height !== s;
+      batch.set(await atSize(im, s), j * s * s * 3);
+    }
+    features.set(await ex.extract(batch, files.length), i * ex.dims);
+  }
+  const resize: ResizeMode = resized ? 'bilinear' : 'none';
+  mkdirSync(cacheDir, { recursive: true });
+  writeFileAtomic(join(cacheDir, `${keyOf(resize)}.f32`), new Uint8Array(features.buffer));
   return { features, n, resize };
 }

@@ -9,6 +9,8 @@ import { backendChoice, initBackend } from '../../backend/index.js';
 import { extractorNames, folderFeatures, loadExtractor, type Extractor } from '../../metrics/features.js';
 // Registers every world's feature extractor.
 import '../../world/registry.js';
+// Registers the world-independent extractors (inception).
+import '../../metrics/inception.js';
 import { FeatureStats } from '../../metrics/stats.js';
 import { frechetDistance } from '../../metrics/fid.js';
 import { readNpz, writeNpz, NpyError } from '../../metrics/npy.js';
@@ -21,7 +23,7 @@ interface Stats {
   resize: string | null;
 }
 
-async function statsOf(path: string, ex: () => Extractor): Promise<Stats> {
+async function statsOf(path: string, ex: () => Promise<Extractor>): Promise<Stats> {
   if (!existsSync(path)) throw new UserError(`${path}: no such file or folder`);
   if (!statSync(path).isDirectory()) {
     if (!path.endsWith('.npz')) throw new UserError(`${path}: expected a folder of images or a .npz with mu and sigma`);
@@ -38,7 +40,7 @@ async function statsOf(path: string, ex: () => Extractor): Promise<Stats> {
     if (sigma.data.length !== d * d) throw new UserError(`${path}: sigma has shape [${sigma.shape}], expected [${d}, ${d}]`);
     return { mu: mu.data, sigma: sigma.data, n: null, resize: null };
   }
-  const e = ex();
+  const e = await ex();
   const { features, n, resize } = await folderFeatures(path, e);
   if (n < 2) throw new UserError(`${path}: needs at least 2 images for a covariance`);
   const st = new FeatureStats(e.dims);
@@ -49,6 +51,7 @@ async function statsOf(path: string, ex: () => Extractor): Promise<Stats> {
 interface FidArgs {
   paths: string[];
   features: string;
+  weights?: string;
   json: boolean;
   'save-stats': boolean;
   backend?: string;
@@ -62,6 +65,7 @@ export function fidCommand(_s: (c: number) => void): CommandModule<object, FidAr
       y
         .positional('paths', { type: 'string', array: true, demandOption: true })
         .option('features', { type: 'string', default: 'toyfaces-featnet', describe: `feature extractor (${extractorNames().join(', ')})` })
+        .option('weights', { type: 'string', describe: 'the extractor\'s weights file (inception: pytorch-fid\'s weights converted by tools/convert_pytorch_fid_inception.py)' })
         .option('json', { type: 'boolean', default: false })
         .option('save-stats', { type: 'boolean', default: false, describe: 'PATHS are IN OUT.npz: write IN\'s mu and sigma' }) as never,
     handler: async (a) => {
@@ -69,7 +73,7 @@ export function fidCommand(_s: (c: number) => void): CommandModule<object, FidAr
       if (a['save-stats']) outputFile('--save-stats', a.paths[1]);
       await initBackend(backendChoice(a.backend));
       let extractor: Extractor | null = null;
-      const ex = () => (extractor ??= loadExtractor(a.features));
+      const ex = async () => (extractor ??= await loadExtractor(a.features, { weights: a.weights }));
       if (a['save-stats']) {
         const [src, out] = a.paths;
         if (!out.endsWith('.npz')) throw new UserError(`${out}: the output of --save-stats must end in .npz`);

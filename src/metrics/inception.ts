@@ -1,0 +1,69 @@
+/**
+ * The `inception` feature extractor: pytorch-fid's FID Inception (2048-d pool3), from its weights
+ * converted to safetensors by tools/convert_pytorch_fid_inception.py. Registered here, beside the
+ * metrics, because it belongs to no world: every world's FID can use it.
+ */
+import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs-core';
+import { UserError } from '../errors.js';
+import { INCEPTION_DIMS, INCEPTION_SIZE, inceptionPool3 } from '../nn/inception_fid.js';
+import { loadTorchWeights } from '../nn/torch_weights.js';
+import type { Params } from '../nn/params.js';
+import { registerExtractor, type Extractor } from './features.js';
+
+/** Images per forward: bounds the activations (the first layers hold ~2.8 MB per image). */
+const BATCH = 16;
+
+export const INCEPTION_HELP =
+  "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (github.com/mseitzer/pytorch-fid/releases, tag fid_weights), converted: python3 tools/convert_pytorch_fid_inception.py pt_inception-2015-12-05-6726825d.pth inception.safetensors";
+
+async function fileSha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** The weights loaded strictly: a file that is not pytorch-fid's Inception fails with the names at fault. */
+export function loadInception(path: string): Params {
+  const p = loadTorchWeights(path);
+  try {
+    p.verify((q) => inceptionPool3(q, tf.zeros([1, 75, 75, 3])));
+  } catch (e) {
+    p.dispose();
+    throw e;
+  }
+  return p;
+}
+
+export async function inceptionExtractor(weights: string): Promise<Extractor> {
+  const params = loadInception(weights);
+  return {
+    id: 'inception',
+    dims: INCEPTION_DIMS,
+    inputSize: INCEPTION_SIZE,
+    weightsSha256: await fileSha256(weights),
+    async extract(images, n) {
+      const per = INCEPTION_SIZE * INCEPTION_SIZE * 3;
+      const parts: tf.Tensor2D[] = [];
+      for (let i = 0; i < n; i += BATCH) {
+        const m = Math.min(BATCH, n - i);
+        parts.push(tf.tidy(() => inceptionPool3(params, tf.tensor4d(images.subarray(i * per, (i + m) * per), [m, INCEPTION_SIZE, INCEPTION_SIZE, 3]))));
+      }
+      const all = parts.length === 1 ? parts[0] : tf.concat(parts);
+      try {
+        return (await all.data()) as Float32Array;
+      } finally {
+        tf.dispose([...parts, all]);
+      }
+    },
+  };
+}
+
+registerExtractor('inception', {
+  describe: "pytorch-fid's FID Inception-v3, pool3 (2048-d); needs --weights",
+  async load({ weights }) {
+    if (!weights) throw new UserError(`--features inception: needs --weights FILE: ${INCEPTION_HELP}`);
+    return inceptionExtractor(weights);
+  },
+});
