@@ -21,7 +21,9 @@ def save(path, tensors, metadata=None):
     blobs = []
     offset = 0
     for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name])
+        a = np.asarray(tensors[name])
+        # not ascontiguousarray: it turns a 0-d array (CLIP's logit_scale) into shape [1]
+        a = a if a.flags.c_contiguous else a.copy(order="C")
         if a.dtype not in _NAMES:
             raise ValueError(f"{name}: dtype {a.dtype} not supported")
         b = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()

@@ -127,13 +127,13 @@ export function upsample2x(x: tf.Tensor4D): tf.Tensor4D {
   return tf.image.resizeNearestNeighbor(x, [x.shape[1] * 2, x.shape[2] * 2]);
 }
 
-/** LayerNorm over the last axis, eps 1e-5, per-feature affine (PyTorch semantics). */
-export function layerNorm(p: Params, name: string, x: tf.Tensor): tf.Tensor {
+/** LayerNorm over the last axis, per-feature affine (PyTorch semantics; eps as PyTorch's default). */
+export function layerNorm(p: Params, name: string, x: tf.Tensor, eps = 1e-5): tf.Tensor {
   const d = x.shape[x.shape.length - 1];
   const gamma = p.get(`${name}.weight`, [d], { kind: 'ones' });
   const beta = p.get(`${name}.bias`, [d], { kind: 'zeros' });
   const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), gamma), beta);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
 }
 
 /**

@@ -1,0 +1,48 @@
+/**
+ * Attention as the PyTorch models compute it: PyTorch-layout linear layers ([out, in] weights, as
+ * published) and scaled dot-product attention over heads. One place for the attention core, so a
+ * backend's fused kernel can replace it for every model that uses it.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Params } from './params.js';
+
+/** nn.Linear: y = x·Wᵀ + b with W [out, in] as PyTorch stores it (no transpose copy: matMul's transposeB). */
+export function torchLinear(p: Params, name: string, x: tf.Tensor, out: number, bias = true): tf.Tensor {
+  const cin = x.shape[x.shape.length - 1];
+  const w = p.get(`${name}.weight`, [out, cin], { kind: 'normal', std: Math.sqrt(1 / cin) });
+  let y = tf.matMul(tf.reshape(x, [-1, cin]), w, false, true);
+  if (bias) y = tf.add(y, p.get(`${name}.bias`, [out], { kind: 'zeros' }));
+  return tf.reshape(y, [...x.shape.slice(0, -1), out]);
+}
+
+/** [B, T, H·dh] → [B, H, T, dh]. */
+export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor4D {
+  const [b, t, d] = x.shape as [number, number, number];
+  return tf.transpose(tf.reshape(x, [b, t, heads, d / heads]), [0, 2, 1, 3]);
+}
+
+/** [B, H, T, dh] → [B, T, H·dh]. */
+export function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
+  const [b, h, t, dh] = x.shape;
+  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, t, h * dh]);
+}
+
+/**
+ * softmax(q·kᵀ/√dh + mask)·v over [B, H, T, dh] (PyTorch's scaled_dot_product_attention). `mask`
+ * is additive, broadcast to [B, H, Tq, Tk] (0 where allowed, a large negative where not).
+ */
+export function scaledDotProductAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask?: tf.Tensor): tf.Tensor4D {
+  let logits = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(q.shape[3]));
+  if (mask) logits = tf.add(logits, mask);
+  return tf.matMul(tf.softmax(logits), v);
+}
+
+/**
+ * A causal mask [1, 1, T, T]: position i attends to j ≤ i. −1e9 rather than −∞: a row's softmax
+ * is then exactly that of the allowed positions in float32, and no backend meets ∞ − ∞.
+ */
+export function causalMask(t: number): tf.Tensor4D {
+  const m = new Float32Array(t * t);
+  for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) m[i * t + j] = -1e9;
+  return tf.tensor4d(m, [1, 1, t, t]);
+}

@@ -1,0 +1,212 @@
+/**
+ * CLIP's text and vision transformers as Hugging Face transformers lays them out (CLIPModel,
+ * CLIPTextModel: `config.json` + `model.safetensors`), written from the CLIP paper and the reference
+ * code's behaviour: pre-LayerNorm residual blocks, quick-GELU (x·σ(1.702x)) or GELU, a causal mask
+ * for text, the pooled text feature at the first end-of-text token, the image feature at the class
+ * token. SD v1's text encoder is CLIP ViT-L/14's text tower (a CLIPTextModel folder); CLIP
+ * similarity uses both towers and their projections.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { UserError } from '../errors.js';
+import { causalMask, mergeHeads, scaledDotProductAttention, splitHeads, torchLinear } from './attention.js';
+import { layerNorm } from './layers.js';
+import type { Params } from './params.js';
+import { loadTorchWeights } from './torch_weights.js';
+
+export type Activation = 'quick_gelu' | 'gelu';
+
+interface TowerConfig {
+  hidden: number;
+  intermediate: number;
+  layers: number;
+  heads: number;
+  act: Activation;
+  eps: number;
+}
+
+export interface ClipTextConfig extends TowerConfig {
+  vocabSize: number;
+  maxPositions: number;
+  eosTokenId: number;
+}
+
+export interface ClipVisionConfig extends TowerConfig {
+  imageSize: number;
+  patchSize: number;
+  channels: number;
+}
+
+export interface ClipConfig {
+  /** CLIPModel has both towers and projections; CLIPTextModel (SD's text_encoder) the text tower only. */
+  kind: 'CLIPModel' | 'CLIPTextModel';
+  text: ClipTextConfig;
+  vision: ClipVisionConfig | null;
+  projectionDim: number | null;
+}
+
+function activation(x: tf.Tensor, act: Activation): tf.Tensor {
+  if (act === 'quick_gelu') return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
+  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+}
+
+function encoderLayer(p: Params, n: string, x: tf.Tensor, c: TowerConfig, mask?: tf.Tensor): tf.Tensor {
+  const h = layerNorm(p, `${n}.layer_norm1`, x, c.eps);
+  const [q, k, v] = ['q_proj', 'k_proj', 'v_proj'].map((m) => splitHeads(torchLinear(p, `${n}.self_attn.${m}`, h, c.hidden), c.heads));
+  x = tf.add(x, torchLinear(p, `${n}.self_attn.out_proj`, mergeHeads(scaledDotProductAttention(q, k, v, mask)), c.hidden));
+  const m = activation(torchLinear(p, `${n}.mlp.fc1`, layerNorm(p, `${n}.layer_norm2`, x, c.eps), c.intermediate), c.act);
+  return tf.add(x, torchLinear(p, `${n}.mlp.fc2`, m, c.hidden));
+}
+
+/** last_hidden_state [B, T, D] of token ids [B, T] (int32); SD v1 conditions on it (T = 77). */
+export function clipTextHidden(p: Params, c: ClipTextConfig, ids: tf.Tensor2D): tf.Tensor3D {
+  const [b, t] = ids.shape;
+  if (t > c.maxPositions) throw new UserError(`CLIP text: ${t} tokens, the model takes at most ${c.maxPositions}`);
+  const tok = p.get('text_model.embeddings.token_embedding.weight', [c.vocabSize, c.hidden], { kind: 'normal', std: 0.02 });
+  const pos = p.get('text_model.embeddings.position_embedding.weight', [c.maxPositions, c.hidden], { kind: 'normal', std: 0.01 });
+  let x: tf.Tensor = tf.add(tf.reshape(tf.gather(tok, tf.reshape(ids, [-1])), [b, t, c.hidden]), tf.slice(pos, [0, 0], [t, c.hidden]));
+  const mask = causalMask(t);
+  for (let i = 0; i < c.layers; i++) x = encoderLayer(p, `text_model.encoder.layers.${i}`, x, c, mask);
+  return layerNorm(p, 'text_model.final_layer_norm', x, c.eps) as tf.Tensor3D;
+}
+
+/**
+ * The row of each sequence whose feature is pooled: the first end-of-text token, as transformers
+ * does; with a legacy config (eos_token_id 2) the highest id, as the original code does.
+ */
+export function eosPositions(c: ClipTextConfig, ids: Int32Array, t: number): number[] {
+  const rows: number[] = [];
+  for (let r = 0; r * t < ids.length; r++) {
+    const row = ids.subarray(r * t, (r + 1) * t);
+    let at = -1;
+    if (c.eosTokenId === 2) {
+      for (let j = 0; j < t; j++) if (at < 0 || row[j] > row[at]) at = j;
+    } else at = row.indexOf(c.eosTokenId);
+    if (at < 0) throw new UserError(`CLIP text: sequence ${r} has no end-of-text token (${c.eosTokenId})`);
+    rows.push(at);
+  }
+  return rows;
+}
+
+/** Projected text features [B, projection_dim] (CLIPModel.get_text_features). */
+export function clipTextEmbeds(p: Params, c: ClipConfig, ids: tf.Tensor2D, eos: number[]): tf.Tensor2D {
+  if (c.projectionDim === null) throw new Error('clipTextEmbeds: a CLIPTextModel has no projection');
+  const [b, t] = ids.shape;
+  const hidden = tf.reshape(clipTextHidden(p, c.text, ids), [b * t, c.text.hidden]);
+  const pooled = tf.gather(hidden, eos.map((j, r) => r * t + j));
+  return torchLinear(p, 'text_projection', pooled, c.projectionDim, false) as tf.Tensor2D;
+}
+
+/** Projected image features [B, projection_dim] of pixel_values NHWC [B, S, S, C], already normalised. */
+export function clipImageEmbeds(p: Params, c: ClipConfig, pixels: tf.Tensor4D): tf.Tensor2D {
+  const v = c.vision;
+  if (!v || c.projectionDim === null) throw new Error('clipImageEmbeds: the checkpoint has no vision tower');
+  const b = pixels.shape[0];
+  const grid = v.imageSize / v.patchSize;
+  const w = p.get('vision_model.embeddings.patch_embedding.weight', [v.patchSize, v.patchSize, v.channels, v.hidden], { kind: 'normal', std: 0.02 });
+  const patches = tf.reshape(tf.conv2d(pixels, w as tf.Tensor4D, v.patchSize, 'valid'), [b, grid * grid, v.hidden]);
+  const cls = tf.broadcastTo(tf.reshape(p.get('vision_model.embeddings.class_embedding', [v.hidden], { kind: 'normal', std: 0.02 }), [1, 1, v.hidden]), [b, 1, v.hidden]);
+  const pos = p.get('vision_model.embeddings.position_embedding.weight', [grid * grid + 1, v.hidden], { kind: 'normal', std: 0.02 });
+  let x: tf.Tensor = layerNorm(p, 'vision_model.pre_layrnorm', tf.add(tf.concat([cls, patches], 1), pos), v.eps);
+  for (let i = 0; i < v.layers; i++) x = encoderLayer(p, `vision_model.encoder.layers.${i}`, x, v);
+  const pooled = layerNorm(p, 'vision_model.post_layernorm', tf.reshape(tf.slice(x, [0, 0, 0], [b, 1, v.hidden]), [b, v.hidden]), v.eps);
+  return torchLinear(p, 'visual_projection', pooled, c.projectionDim, false) as tf.Tensor2D;
+}
+
+/** exp(logit_scale): CLIPModel's temperature for logits. */
+export function clipLogitScale(p: Params): tf.Scalar {
+  return tf.exp(tf.reshape(p.get('logit_scale', [], { kind: 'zeros' }), [])) as tf.Scalar;
+}
+
+// ---------------------------------------------------------------- config.json
+
+type Json = Record<string, unknown>;
+
+function field<T extends 'number' | 'string'>(file: string, obj: Json, key: string, type: T, fallback?: T extends 'number' ? number : string): T extends 'number' ? number : string {
+  const v = obj[key] ?? fallback;
+  if (typeof v !== type || (type === 'number' && !Number.isFinite(v))) throw new UserError(`${file}: ${key} must be a ${type} (got ${JSON.stringify(obj[key])})`);
+  return v as T extends 'number' ? number : string;
+}
+
+function tower(file: string, o: Json, where: string): TowerConfig {
+  const num = (k: string, d?: number) => field(file, o, k, 'number', d);
+  const act = field(file, o, 'hidden_act', 'string', 'quick_gelu');
+  if (act !== 'quick_gelu' && act !== 'gelu') throw new UserError(`${file}: ${where}hidden_act '${act}' is not supported (quick_gelu, gelu)`);
+  const c = { hidden: num('hidden_size'), intermediate: num('intermediate_size'), layers: num('num_hidden_layers'), heads: num('num_attention_heads'), act: act as Activation, eps: num('layer_norm_eps', 1e-5) };
+  if (c.hidden % c.heads !== 0) throw new UserError(`${file}: ${where}hidden_size ${c.hidden} is not a multiple of num_attention_heads ${c.heads}`);
+  return c;
+}
+
+function textConfig(file: string, o: Json, where: string): ClipTextConfig {
+  return {
+    ...tower(file, o, where),
+    vocabSize: field(file, o, 'vocab_size', 'number', 49408),
+    maxPositions: field(file, o, 'max_position_embeddings', 'number', 77),
+    eosTokenId: field(file, o, 'eos_token_id', 'number', 2),
+  };
+}
+
+function visionConfig(file: string, o: Json): ClipVisionConfig {
+  const c = { ...tower(file, o, 'vision_config.'), imageSize: field(file, o, 'image_size', 'number', 224), patchSize: field(file, o, 'patch_size', 'number', 32), channels: field(file, o, 'num_channels', 'number', 3) };
+  if (c.imageSize % c.patchSize !== 0) throw new UserError(`${file}: vision_config.image_size ${c.imageSize} is not a multiple of patch_size ${c.patchSize}`);
+  return c;
+}
+
+/** A transformers CLIP config.json: CLIPModel (text_config + vision_config) or CLIPTextModel. */
+export function parseClipConfig(file: string, json: unknown): ClipConfig {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UserError(`${file}: not a JSON object`);
+  const o = json as Json;
+  const arch = Array.isArray(o.architectures) ? String(o.architectures[0]) : String(o.model_type ?? '');
+  if (arch === 'CLIPTextModel' || arch === 'clip_text_model') {
+    return { kind: 'CLIPTextModel', text: textConfig(file, o, ''), vision: null, projectionDim: null };
+  }
+  if (arch !== 'CLIPModel' && arch !== 'clip') throw new UserError(`${file}: architectures '${arch}' is not a CLIP model (CLIPModel, CLIPTextModel)`);
+  const sub = (k: string): Json => {
+    const v = o[k];
+    if (typeof v !== 'object' || v === null) throw new UserError(`${file}: ${k} is missing`);
+    return v as Json;
+  };
+  return { kind: 'CLIPModel', text: textConfig(file, sub('text_config'), 'text_config.'), vision: visionConfig(file, sub('vision_config')), projectionDim: field(file, o, 'projection_dim', 'number', 512) };
+}
+
+export interface Clip {
+  config: ClipConfig;
+  params: Params;
+}
+
+/** The weights file of a transformers folder: model.safetensors, or its sharded index. */
+function weightsIn(dir: string): string {
+  for (const f of ['model.safetensors', 'model.safetensors.index.json']) if (existsSync(join(dir, f))) return join(dir, f);
+  throw new UserError(`${dir}: no model.safetensors (a PyTorch pytorch_model.bin must be converted to safetensors first)`);
+}
+
+/**
+ * A CLIP folder loaded strictly: every tensor the model uses present in its shape, none left over
+ * (the position_ids buffers of older checkpoints aside).
+ */
+export function loadClip(dir: string): Clip {
+  const cfgFile = join(dir, 'config.json');
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(cfgFile, 'utf-8'));
+  } catch (e) {
+    throw new UserError(`${cfgFile}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const config = parseClipConfig(cfgFile, json);
+  const params = loadTorchWeights(weightsIn(dir), { ignore: (n) => n.endsWith('embeddings.position_ids') });
+  try {
+    params.verify((p) => {
+      const ids = tf.tensor2d([[0, config.text.eosTokenId === 2 ? 1 : config.text.eosTokenId]], [1, 2], 'int32');
+      if (config.kind === 'CLIPTextModel') return clipTextHidden(p, config.text, ids);
+      const v = config.vision!;
+      clipImageEmbeds(p, config, tf.zeros([1, v.imageSize, v.imageSize, v.channels]));
+      clipLogitScale(p);
+      return clipTextEmbeds(p, config, ids, [1]);
+    });
+  } catch (e) {
+    params.dispose();
+    throw e;
+  }
+  return { config, params };
+}

@@ -1,0 +1,80 @@
+/**
+ * CLIP text and vision towers against the reference code (fixture: tools/make_clip_fixture.py,
+ * openai/CLIP's model.py with tiny random weights written in transformers' layout).
+ * Tolerance: max |Δ| ≤ 1e-4 · max |reference| per output (float32 on the same float16 weights).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/backend/index.js';
+import { PROJECT_ROOT } from '../src/runs/env.js';
+import { asFloat32, asInt32, readSafetensors, writeSafetensors, f32 } from '../src/util/safetensors.js';
+import { clipImageEmbeds, clipLogitScale, clipTextEmbeds, clipTextHidden, eosPositions, loadClip } from '../src/nn/clip.js';
+import { tmp } from './helpers.js';
+
+const FIX = join(PROJECT_ROOT, 'test', 'fixtures', 'clip_tiny');
+const ref = readSafetensors(join(FIX, 'expected.safetensors')).tensors;
+const want = (name: string) => asFloat32(ref.get(name)!);
+
+function close(t: { diagnostic(m: string): void }, what: string, got: Float32Array, exp: Float32Array): void {
+  assert.equal(got.length, exp.length, what);
+  let maxRef = 0;
+  let maxDiff = 0;
+  for (let i = 0; i < exp.length; i++) {
+    maxRef = Math.max(maxRef, Math.abs(exp[i]));
+    maxDiff = Math.max(maxDiff, Math.abs(got[i] - exp[i]));
+  }
+  t.diagnostic(`${what}: max |Δ| ${maxDiff.toExponential(2)} (max |ref| ${maxRef.toFixed(3)})`);
+  assert.ok(maxDiff <= 1e-4 * maxRef, `${what}: max |Δ| ${maxDiff} vs max |ref| ${maxRef}`);
+}
+
+const ids = asInt32(ref.get('input_ids')!);
+const [rows, len] = ref.get('input_ids')!.shape;
+
+test('CLIPModel folder: text hidden states, text and image embeddings, logit scale match the reference', async (t) => {
+  await initBackend('wasm');
+  const clip = loadClip(FIX);
+  const idT = tf.tensor2d(ids, [rows, len], 'int32');
+  close(t, 'last_hidden_state', (await clipTextHidden(clip.params, clip.config.text, idT).data()) as Float32Array, want('last_hidden_state'));
+  const eos = eosPositions(clip.config.text, ids, len);
+  close(t, 'text_embeds', (await clipTextEmbeds(clip.params, clip.config, idT, eos).data()) as Float32Array, want('text_embeds'));
+  const px = ref.get('pixel_values')!;
+  const nhwc = tf.transpose(tf.tensor4d(asFloat32(px), px.shape as [number, number, number, number]), [0, 2, 3, 1]) as tf.Tensor4D;
+  close(t, 'image_embeds', (await clipImageEmbeds(clip.params, clip.config, nhwc).data()) as Float32Array, want('image_embeds'));
+  close(t, 'logit_scale', Float32Array.of(Math.log((await clipLogitScale(clip.params).data())[0])), want('logit_scale'));
+  clip.params.dispose();
+});
+
+test('CLIPTextModel folder (SD v1 text_encoder layout) gives the same hidden states', async (t) => {
+  await initBackend('wasm');
+  const dir = tmp('sdd-clip-text-');
+  const st = readSafetensors(join(FIX, 'model.safetensors'));
+  const textOnly = new Map([...st.tensors].filter(([k]) => k.startsWith('text_model.')));
+  writeSafetensors(join(dir, 'model.safetensors'), textOnly);
+  const cfg = JSON.parse(readFileSync(join(FIX, 'config.json'), 'utf-8')) as { text_config: Record<string, unknown> };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ architectures: ['CLIPTextModel'], ...cfg.text_config }));
+  const clip = loadClip(dir);
+  assert.equal(clip.config.kind, 'CLIPTextModel');
+  close(t, 'last_hidden_state', (await clipTextHidden(clip.params, clip.config.text, tf.tensor2d(ids, [rows, len], 'int32')).data()) as Float32Array, want('last_hidden_state'));
+  clip.params.dispose();
+});
+
+test('a CLIP folder with a missing and an extra tensor, or a bad config, fails in one line', async () => {
+  await initBackend('wasm');
+  const dir = tmp('sdd-clip-bad-');
+  copyFileSync(join(FIX, 'config.json'), join(dir, 'config.json'));
+  const st = readSafetensors(join(FIX, 'model.safetensors'));
+  st.tensors.delete('vision_model.post_layernorm.bias');
+  st.tensors.set('text_model.encoder.layers.2.mlp.fc1.weight', f32([1], new Float32Array(1)));
+  writeSafetensors(join(dir, 'model.safetensors'), st.tensors);
+  assert.throws(() => loadClip(dir), /model\.safetensors: does not fit the model .*missing 1 \(vision_model\.post_layernorm\.bias\).*unexpected 1 \(text_model\.encoder\.layers\.2\.mlp\.fc1\.weight\)/);
+  const cfgDir = join(dir, 'cfg');
+  mkdirSync(cfgDir);
+  writeFileSync(join(cfgDir, 'config.json'), JSON.stringify({ architectures: ['CLIPModel'], text_config: { hidden_size: 30, num_attention_heads: 4 } }));
+  assert.throws(() => loadClip(cfgDir), /config\.json: text_config\.hidden_size 30 is not a multiple|config\.json: intermediate_size must be a number/);
+  const none = join(dir, 'none');
+  mkdirSync(none);
+  assert.throws(() => loadClip(none), /none\/config\.json: ENOENT/);
+});
