@@ -13,22 +13,13 @@ import { PROJECT_ROOT } from '../src/runs/env.js';
 import { asFloat32, asInt32, readSafetensors, writeSafetensors, f32 } from '../src/util/safetensors.js';
 import { clipImageEmbeds, clipLogitScale, clipTextEmbeds, clipTextHidden, eosPositions, loadClip } from '../src/nn/clip.js';
 import { tmp } from './helpers.js';
+import { assertClose } from './parity.js';
 
 const FIX = join(PROJECT_ROOT, 'test', 'fixtures', 'clip_tiny');
 const ref = readSafetensors(join(FIX, 'expected.safetensors')).tensors;
 const want = (name: string) => asFloat32(ref.get(name)!);
 
-function close(t: { diagnostic(m: string): void }, what: string, got: Float32Array, exp: Float32Array): void {
-  assert.equal(got.length, exp.length, what);
-  let maxRef = 0;
-  let maxDiff = 0;
-  for (let i = 0; i < exp.length; i++) {
-    maxRef = Math.max(maxRef, Math.abs(exp[i]));
-    maxDiff = Math.max(maxDiff, Math.abs(got[i] - exp[i]));
-  }
-  t.diagnostic(`${what}: max |Δ| ${maxDiff.toExponential(2)} (max |ref| ${maxRef.toFixed(3)})`);
-  assert.ok(maxDiff <= 1e-4 * maxRef, `${what}: max |Δ| ${maxDiff} vs max |ref| ${maxRef}`);
-}
+const close = assertClose;
 
 const ids = asInt32(ref.get('input_ids')!);
 const [rows, len] = ref.get('input_ids')!.shape;

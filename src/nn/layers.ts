@@ -32,28 +32,28 @@ export function linear(p: Params, name: string, x: tf.Tensor, cout: number): tf.
  * The backward pass is written out (dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) per group): about
  * half the kernels autodiff of the forward ops would issue, a measurable share of a wasm step.
  */
-export function groupNorm(p: Params, name: string, x: tf.Tensor4D, groups: number): tf.Tensor4D {
+export function groupNorm(p: Params, name: string, x: tf.Tensor4D, groups: number, eps = GROUP_NORM_EPS): tf.Tensor4D {
   const c = x.shape[3];
   const gamma = p.get(`${name}.weight`, [c], { kind: 'ones' });
   const beta = p.get(`${name}.bias`, [c], { kind: 'zeros' });
-  return groupNormOp(x, gamma, beta, groups);
+  return groupNormOp(x, gamma, beta, groups, eps);
 }
 
-export function groupNormOp(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number): tf.Tensor4D {
+export function groupNormOp(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps = GROUP_NORM_EPS): tf.Tensor4D {
   // wasm has a fused kernel (backend/kernels/group_norm.ts); other backends run the composite.
-  if (hasGroupNormKernel(tf.getBackend())) return groupNormFused(x, gamma, beta, groups, GROUP_NORM_EPS) as tf.Tensor4D;
-  return groupNormComposite(x, gamma, beta, groups);
+  if (hasGroupNormKernel(tf.getBackend())) return groupNormFused(x, gamma, beta, groups, eps) as tf.Tensor4D;
+  return groupNormComposite(x, gamma, beta, groups, eps);
 }
 
 /** GroupNorm from tfjs ops with its gradient written out (fewer kernels than autodiff). */
-export function groupNormComposite(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number): tf.Tensor4D {
+export function groupNormComposite(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps = GROUP_NORM_EPS): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
   const gshape = [b, h * w, groups, c / groups];
   // customGrad passes the inputs then the save function, typed as one variadic union.
   const op = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, bt: tf.Tensor, save: tf.GradSaveFunc) => {
     const xg = tf.reshape(xi, gshape);
     const { mean, variance } = tf.moments(xg, [1, 3], true);
-    const rstd = tf.rsqrt(tf.add(variance, GROUP_NORM_EPS));
+    const rstd = tf.rsqrt(tf.add(variance, eps));
     const xhat = tf.mul(tf.sub(xg, mean), rstd);
     const xhat4 = tf.reshape(xhat, [b, h, w, c]);
     save([xhat4, rstd, g]);

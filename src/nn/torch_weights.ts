@@ -5,12 +5,14 @@
  * here. Linear weights keep PyTorch's [out, in]: the models multiply by their transpose, which
  * tfjs's matMul does without a copy.
  */
-import { Params, type LoadedTensor } from './params.js';
+import { Params, ParamsError, type LoadedTensor } from './params.js';
 import { asFloat32, openWeights, type WeightSource } from '../util/safetensors.js';
 
 export interface TorchLoadOptions {
   /** Tensors of the file the model never uses (buffers such as position_ids): left out, not an error. */
   ignore?: (name: string) => boolean;
+  /** A known older layout's names → the model's (e.g. a VAE's query/key/value → to_q/to_k/to_v). */
+  rename?: (name: string) => string;
 }
 
 /** [O, I, kh, kw] → [kh, kw, I, O]. */
@@ -24,14 +26,19 @@ export function oihwToHwio(v: Float32Array, [o, i, h, w]: number[]): Float32Arra
 }
 
 function* torchTensors(src: WeightSource, opts: TorchLoadOptions): Generator<readonly [string, LoadedTensor]> {
+  const from = new Map<string, string>();
   for (const name of src.names()) {
     if (opts.ignore?.(name)) continue;
     const t = src.read(name);
     const values = asFloat32(t);
+    const as = opts.rename ? opts.rename(name) : name;
+    // Two layouts of one tensor in one file: neither may silently win.
+    if (from.has(as)) throw new ParamsError(`${src.path}: ${name} and ${from.get(as)} are both ${as}`);
+    from.set(as, name);
     if (t.shape.length === 4) {
       const [o, i, h, w] = t.shape;
-      yield [name, { shape: [h, w, i, o], values: oihwToHwio(values, t.shape) }];
-    } else yield [name, { shape: t.shape, values }];
+      yield [as, { shape: [h, w, i, o], values: oihwToHwio(values, t.shape) }];
+    } else yield [as, { shape: t.shape, values }];
   }
 }
 

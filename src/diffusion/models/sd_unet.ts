@@ -1,0 +1,157 @@
+/**
+ * diffusers' UNet2DConditionModel (Stable Diffusion v1/v2's noise predictor) in tfjs, configured
+ * from its config.json: CrossAttnDownBlock2D / DownBlock2D, UNetMidBlock2DCrossAttn, UpBlock2D /
+ * CrossAttnUpBlock2D with skip concatenation, sinusoidal timestep embedding. NHWC latents.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { UserError } from '../../errors.js';
+import type { Params } from '../../nn/params.js';
+import { torchLinear } from '../../nn/attention.js';
+import { loadTorchWeights } from '../../nn/torch_weights.js';
+import { ConfigReader, diffusersWeights } from './diffusers_config.js';
+import { conv2d, downsample, groupNorm, resnetBlock, silu, transformer2d, upsample, type NormSpec } from './diffusers_blocks.js';
+
+type DownType = 'CrossAttnDownBlock2D' | 'DownBlock2D';
+type UpType = 'CrossAttnUpBlock2D' | 'UpBlock2D';
+
+export interface UNetConfig {
+  inChannels: number;
+  outChannels: number;
+  blockOutChannels: number[];
+  down: DownType[];
+  up: UpType[];
+  layersPerBlock: number;
+  groups: number;
+  eps: number;
+  crossAttentionDim: number;
+  /** Heads per down block (diffusers reads attention_head_dim as the head count when num_attention_heads is unset). */
+  heads: number[];
+  transformerLayers: number[];
+  linearProjection: boolean;
+  flipSinToCos: boolean;
+  freqShift: number;
+  downsamplePadding: 0 | 1;
+  sampleSize: number;
+}
+
+export function parseUNetConfig(r: ConfigReader): UNetConfig {
+  const blocks = r.list('block_out_channels', 'number');
+  const n = blocks.length;
+  const down = r.list('down_block_types', 'string');
+  const up = r.list('up_block_types', 'string');
+  const bad = (key: string, v: unknown, why: string) => new UserError(`${r.file}: ${key} ${JSON.stringify(v)}: ${why}`);
+  if (down.length !== n || down.some((d) => d !== 'CrossAttnDownBlock2D' && d !== 'DownBlock2D')) throw bad('down_block_types', down, `expected ${n} of CrossAttnDownBlock2D, DownBlock2D`);
+  if (up.length !== n || up.some((d) => d !== 'CrossAttnUpBlock2D' && d !== 'UpBlock2D')) throw bad('up_block_types', up, `expected ${n} of CrossAttnUpBlock2D, UpBlock2D`);
+  r.only('mid_block_type', ['UNetMidBlock2DCrossAttn'], 'UNetMidBlock2DCrossAttn');
+  r.only('act_fn', ['silu'], 'silu');
+  r.only('center_input_sample', [false], false);
+  r.only('only_cross_attention', [false], false);
+  r.only('dual_cross_attention', [false], false);
+  r.only('upcast_attention', [false, true], false); // float32 throughout: upcasting changes nothing
+  r.only('class_embed_type', [null], null);
+  r.only('addition_embed_type', [null], null);
+  r.only('resnet_time_scale_shift', ['default'], 'default');
+  r.only('time_embedding_type', ['positional'], 'positional');
+  r.only('conv_in_kernel', [3], 3);
+  r.only('conv_out_kernel', [3], 3);
+  r.only('mid_block_scale_factor', [1], 1);
+  r.only('time_cond_proj_dim', [null], null);
+  r.only('encoder_hid_dim', [null], null);
+  const groups = r.int('norm_num_groups', 32);
+  for (const c of blocks) if (c % groups !== 0) throw bad('block_out_channels', blocks, `every width must be a multiple of norm_num_groups ${groups}`);
+  const heads = r.o.num_attention_heads == null ? r.perBlock('attention_head_dim', n, 8) : r.perBlock('num_attention_heads', n, 8);
+  blocks.forEach((c, i) => {
+    if (c % heads[i] !== 0) throw bad('attention_head_dim', heads, `block ${i}: ${c} channels do not split into ${heads[i]} heads`);
+  });
+  const pad = r.int('downsample_padding', 1);
+  if (pad !== 0 && pad !== 1) throw bad('downsample_padding', pad, 'expected 0 or 1');
+  return {
+    inChannels: r.int('in_channels', 4),
+    outChannels: r.int('out_channels', 4),
+    blockOutChannels: blocks,
+    down: down as DownType[],
+    up: up as UpType[],
+    layersPerBlock: r.int('layers_per_block', 2),
+    groups,
+    eps: r.num('norm_eps', 1e-5),
+    crossAttentionDim: r.int('cross_attention_dim', 1280),
+    heads,
+    transformerLayers: r.perBlock('transformer_layers_per_block', n, 1),
+    linearProjection: r.bool('use_linear_projection', false),
+    flipSinToCos: r.bool('flip_sin_to_cos', true),
+    freqShift: r.num('freq_shift', 0),
+    downsamplePadding: pad,
+    sampleSize: r.int('sample_size', 64),
+  };
+}
+
+/** diffusers' get_timestep_embedding: [B, dim] sinusoids, exponent over (half − shift), cos first when flipped. */
+export function timestepEmbedding(t: tf.Tensor1D, dim: number, flipSinToCos: boolean, shift: number): tf.Tensor2D {
+  const half = Math.floor(dim / 2);
+  const freqs = tf.exp(tf.mul(tf.range(0, half, 1, 'float32'), -Math.log(10000) / (half - shift)));
+  const args = tf.mul(tf.expandDims(tf.cast(t, 'float32'), 1), tf.expandDims(freqs, 0));
+  const [s, c] = [tf.sin(args), tf.cos(args)];
+  return tf.concat(flipSinToCos ? [c, s] : [s, c], 1) as tf.Tensor2D;
+}
+
+/**
+ * ε̂ (or v̂, per the scheduler's prediction_type) [B, H, W, out] for latents [B, H, W, in] at
+ * timesteps t [B] with text hidden states context [B, M, cross_attention_dim].
+ */
+export function unetForward(p: Params, c: UNetConfig, sample: tf.Tensor4D, t: tf.Tensor1D, context: tf.Tensor3D): tf.Tensor4D {
+  const norm: NormSpec = { groups: c.groups, eps: c.eps };
+  const b0 = c.blockOutChannels[0];
+  const temb = torchLinear(p, 'time_embedding.linear_2', silu(torchLinear(p, 'time_embedding.linear_1', timestepEmbedding(t, b0, c.flipSinToCos, c.freqShift), 4 * b0)), 4 * b0) as tf.Tensor2D;
+  const cross = (n: string, x: tf.Tensor4D, i: number) => transformer2d(p, n, x, context, c.heads[i], c.transformerLayers[i], c.groups, c.linearProjection);
+
+  let x = conv2d(p, 'conv_in', sample, b0);
+  const skips: tf.Tensor4D[] = [x];
+  c.blockOutChannels.forEach((ch, i) => {
+    for (let j = 0; j < c.layersPerBlock; j++) {
+      x = resnetBlock(p, `down_blocks.${i}.resnets.${j}`, x, ch, norm, temb);
+      if (c.down[i] === 'CrossAttnDownBlock2D') x = cross(`down_blocks.${i}.attentions.${j}`, x, i);
+      skips.push(x);
+    }
+    if (i < c.blockOutChannels.length - 1) {
+      x = downsample(p, `down_blocks.${i}.downsamplers.0`, x, c.downsamplePadding);
+      skips.push(x);
+    }
+  });
+
+  const last = c.blockOutChannels.length - 1;
+  const midCh = c.blockOutChannels[last];
+  x = resnetBlock(p, 'mid_block.resnets.0', x, midCh, norm, temb);
+  x = cross('mid_block.attentions.0', x, last);
+  x = resnetBlock(p, 'mid_block.resnets.1', x, midCh, norm, temb);
+
+  const rev = [...c.blockOutChannels].reverse();
+  const revHeads = [...c.heads].reverse();
+  const revLayers = [...c.transformerLayers].reverse();
+  rev.forEach((ch, i) => {
+    for (let j = 0; j <= c.layersPerBlock; j++) {
+      x = resnetBlock(p, `up_blocks.${i}.resnets.${j}`, tf.concat([x, skips.pop()!], 3), ch, norm, temb);
+      if (c.up[i] === 'CrossAttnUpBlock2D') x = transformer2d(p, `up_blocks.${i}.attentions.${j}`, x, context, revHeads[i], revLayers[i], c.groups, c.linearProjection);
+    }
+    if (i < rev.length - 1) x = upsample(p, `up_blocks.${i}.upsamplers.0`, x);
+  });
+  return conv2d(p, 'conv_out', silu(groupNorm(p, 'conv_norm_out', x, c.groups, c.eps)), c.outChannels);
+}
+
+export interface UNet {
+  config: UNetConfig;
+  params: Params;
+}
+
+/** A diffusers `unet/` folder, loaded strictly. */
+export function loadUNet(dir: string): UNet {
+  const config = parseUNetConfig(ConfigReader.of(dir));
+  const params = loadTorchWeights(diffusersWeights(dir));
+  try {
+    const f = 2 ** (config.blockOutChannels.length - 1);
+    params.verify((p) => unetForward(p, config, tf.zeros([1, f, f, config.inChannels]), tf.tensor1d([1]), tf.zeros([1, 1, config.crossAttentionDim])));
+  } catch (e) {
+    params.dispose();
+    throw e;
+  }
+  return { config, params };
+}

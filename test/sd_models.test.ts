@@ -1,0 +1,103 @@
+/**
+ * Stable Diffusion v1's UNet and VAE, and a DDIM loop with classifier-free guidance, against
+ * diffusers v0.31.0 (fixture: tools/make_sd_fixture.py; tiny random fp16 weights in the diffusers
+ * folder layout). Tolerance: max |Δ| ≤ 1e-4 · max |reference| per output (float32 on both sides).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/backend/index.js';
+import { PROJECT_ROOT } from '../src/runs/env.js';
+import { asFloat32, asInt32, readSafetensors, writeSafetensors, type StTensor } from '../src/util/safetensors.js';
+import { loadUNet, unetForward } from '../src/diffusion/models/sd_unet.js';
+import { loadVae, vaeDecode, vaeEncodeMoments } from '../src/diffusion/models/sd_vae.js';
+import { readSchedulerConfig } from '../src/diffusion/schedulers/config.js';
+import { ddimFor } from '../src/diffusion/schedulers/ddim.js';
+import { ddimSampleTensor } from '../src/diffusion/pipelines/sample.js';
+import { tmp } from './helpers.js';
+import { assertClose } from './parity.js';
+
+const FIX = join(PROJECT_ROOT, 'test', 'fixtures', 'sd_tiny');
+const ref = readSafetensors(join(FIX, 'expected.safetensors')).tensors;
+
+/** A reference NCHW tensor as NHWC. */
+function nhwc(name: string): tf.Tensor4D {
+  const t = ref.get(name)!;
+  return tf.transpose(tf.tensor4d(asFloat32(t), t.shape as [number, number, number, number]), [0, 2, 3, 1]);
+}
+
+async function close(t: { diagnostic(m: string): void }, what: string, got: tf.Tensor, expName: string): Promise<void> {
+  assertClose(t, what, await got.data(), await nhwc(expName).data());
+}
+
+const context = () => tf.tensor3d(asFloat32(ref.get('context')!), ref.get('context')!.shape as [number, number, number]);
+const timesteps = () => tf.tensor1d(asInt32(ref.get('unet_t')!), 'int32');
+
+test('UNet2DConditionModel (SD v1 layout: conv projections, one head count) matches diffusers', async (t) => {
+  await initBackend('wasm');
+  const u = loadUNet(join(FIX, 'unet'));
+  await close(t, 'unet', unetForward(u.params, u.config, nhwc('unet_sample'), timesteps(), context()), 'unet_out');
+  u.params.dispose();
+});
+
+test('UNet2DConditionModel (SD v2 style: linear projections, per-block heads, 2 transformer layers) matches diffusers', async (t) => {
+  await initBackend('wasm');
+  const u = loadUNet(join(FIX, 'unet_linear'));
+  assert.equal(u.config.linearProjection, true);
+  assert.deepEqual(u.config.heads, [2, 4]);
+  await close(t, 'unet_linear', unetForward(u.params, u.config, nhwc('unet_sample'), timesteps(), context()), 'unet_linear_out');
+  u.params.dispose();
+});
+
+test('AutoencoderKL encode (posterior mean) and decode match diffusers', async (t) => {
+  await initBackend('wasm');
+  const v = loadVae(join(FIX, 'vae'));
+  await close(t, 'vae mean', vaeEncodeMoments(v.params, v.config, nhwc('vae_images')).mean, 'vae_mean');
+  await close(t, 'vae decode', vaeDecode(v.params, v.config, nhwc('vae_mean')), 'vae_decoded');
+  v.params.dispose();
+});
+
+test("a VAE with older diffusers attention names (query/key/value/proj_attn) loads as the same model; both layouts at once is an error", async (t) => {
+  await initBackend('wasm');
+  const dir = tmp('sdd-vae-old-');
+  cpSync(join(FIX, 'vae'), dir, { recursive: true });
+  const file = join(dir, 'diffusion_pytorch_model.safetensors');
+  const st = readSafetensors(file).tensors;
+  const old = new Map<string, StTensor>();
+  const names: Record<string, string> = { to_q: 'query', to_k: 'key', to_v: 'value', 'to_out.0': 'proj_attn' };
+  for (const [k, v] of st) old.set(k.replace(/\.attentions\.0\.(to_q|to_k|to_v|to_out\.0)\./, (_, w: string) => `.attentions.0.${names[w]}.`), v);
+  assert.ok(old.has('encoder.mid_block.attentions.0.query.weight'));
+  writeSafetensors(file, old);
+  const v = loadVae(dir);
+  await close(t, 'vae mean (old names)', vaeEncodeMoments(v.params, v.config, nhwc('vae_images')).mean, 'vae_mean');
+  v.params.dispose();
+  old.set('encoder.mid_block.attentions.0.to_q.weight', st.get('encoder.mid_block.attentions.0.to_q.weight')!);
+  writeSafetensors(file, old);
+  assert.throws(() => loadVae(dir), /encoder\.mid_block\.attentions\.0\.(query|to_q)\.weight and .* are both encoder\.mid_block\.attentions\.0\.to_q\.weight/);
+});
+
+test('SDEdit-style DDIM loop with CFG 7.5 from the folder\'s scheduler_config.json matches diffusers\' DDIMScheduler', async (t) => {
+  await initBackend('wasm');
+  const u = loadUNet(join(FIX, 'unet'));
+  const model = readSchedulerConfig(join(FIX, 'scheduler', 'scheduler_config.json'));
+  const sched = ddimFor(model.scheduler, 10);
+  const steps = [...asInt32(ref.get('ddim_timesteps')!)];
+  assert.deepEqual(sched.timesteps.slice(10 - steps.length), steps);
+  const init = await nhwc('ddim_init').data();
+  const noise = await nhwc('ddim_noise').data();
+  const start = sched.addNoise(init, noise, steps[0]);
+  const shape = nhwc('ddim_init').shape;
+  const ctx = context();
+  const [cond, uncond] = [tf.slice(ctx, [0, 0, 0], [1, -1, -1]), tf.tensor3d(asFloat32(readSafetensors(join(PROJECT_ROOT, 'test', 'fixtures', 'clip_tiny', 'expected.safetensors')).tensors.get('last_hidden_state')!).subarray(2 * 77 * 32), [1, 77, 32])];
+  const both = tf.concat([uncond, cond]) as tf.Tensor3D;
+  const eps = (z: tf.Tensor4D, step: number) => {
+    const e = unetForward(u.params, u.config, tf.concat([z, z]) as tf.Tensor4D, tf.tensor1d([step, step], 'int32'), both);
+    const [eu, ec] = tf.split(e, 2);
+    return tf.add(eu, tf.mul(tf.sub(ec, eu), 7.5)) as tf.Tensor4D;
+  };
+  const out = ddimSampleTensor(eps, sched, Float32Array.from(start), shape, undefined, 0, steps);
+  await close(t, 'ddim loop', out, 'ddim_out');
+  u.params.dispose();
+});

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Makes test/fixtures/sd_tiny/: a tiny random-weight Stable Diffusion v1 checkpoint in the
+diffusers folder layout, and reference outputs from diffusers' own code.
+
+  model_index.json, unet/, vae/, scheduler/scheduler_config.json (SD v1-4's),
+  text_encoder/ (the CLIP fixture's text tower as a CLIPTextModel), tokenizer/ (the tokenizer fixture)
+  unet_linear/      a second UNet in SD v2's style (use_linear_projection, per-block heads,
+                    cross-attention in every down block), for the other code paths
+  expected.safetensors:
+    unet_sample [2,4,8,8], unet_t [2] (I64), context [2,77,32]  → unet_out, unet_linear_out
+    vae_images [2,3,16,16] in [-1,1] → vae_mean (posterior mean, unscaled), vae_decoded (decode of vae_mean)
+    ddim_*: a 10-step DDIM loop with classifier-free guidance 7.5, SDEdit-style from strength 0.6:
+            ddim_init (image latents × scaling), ddim_noise, ddim_out (final latents)
+
+Reference: diffusers v0.31.0 (UNet2DConditionModel, AutoencoderKL, DDIMScheduler), the newest
+release that runs on Debian's torch 1.13 (later ones need torch ≥ 2), from a checkout, with the
+small stand-ins in tools/refstubs/ for huggingface_hub and safetensors (neither is in Debian;
+diffusers imports them, and loads/saves weights through safetensors' API).
+
+Weights: seeded (torch.manual_seed), norms and biases moved off their trivial init, saved in
+float16; the reference runs in float32 on exactly those rounded values.
+
+  git -C DIFFUSERS_CHECKOUT checkout v0.31.0
+  /usr/bin/python3 tools/make_sd_fixture.py --diffusers DIFFUSERS_CHECKOUT
+
+Needs torch (Debian: python3-torch), numpy, and the CLIP and tokenizer fixtures already made.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "..", "test", "fixtures")
+sys.path.insert(0, HERE)
+import st_io  # noqa: E402
+
+SD14_SCHEDULER = {
+    "_class_name": "PNDMScheduler", "_diffusers_version": "0.7.0.dev0", "beta_end": 0.012, "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085, "num_train_timesteps": 1000, "set_alpha_to_one": False, "skip_prk_steps": True,
+    "steps_offset": 1, "trained_betas": None, "clip_sample": False,
+}
+
+
+def perturb(model, torch):
+    """Seeded weights with norms and biases off their init (1, 0), so every tensor matters."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name and name.endswith("weight"):
+                p.copy_(1 + 0.1 * torch.randn_like(p))
+            elif name.endswith("bias"):
+                p.copy_(0.05 * torch.randn_like(p))
+
+
+def save_fp16(model, folder, torch):
+    """save_pretrained in float16; the model keeps float32 copies of the rounded values."""
+    model.half().save_pretrained(folder, safe_serialization=True)
+    model.float()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--diffusers", required=True, help="a checkout of github.com/huggingface/diffusers at v0.31.0")
+    ap.add_argument("--out", default=os.path.join(FIXTURES, "sd_tiny"))
+    a = ap.parse_args()
+    sys.path[:0] = [os.path.join(a.diffusers, "src"), os.path.join(HERE, "refstubs")]
+    import torch
+    import diffusers
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+
+    torch.set_grad_enabled(False)
+    rev = subprocess.run(["git", "-C", a.diffusers, "describe", "--tags", "--always"], capture_output=True, text=True).stdout.strip() or diffusers.__version__
+    out = os.path.abspath(a.out)
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(16, 32), layers_per_block=2,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=2, norm_num_groups=8,
+    ).eval()
+    perturb(unet, torch)
+    save_fp16(unet, os.path.join(out, "unet"), torch)
+
+    torch.manual_seed(1)
+    unet_lin = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=[2, 4], norm_num_groups=8, use_linear_projection=True, transformer_layers_per_block=[1, 2],
+    ).eval()
+    perturb(unet_lin, torch)
+    save_fp16(unet_lin, os.path.join(out, "unet_linear"), torch)
+
+    torch.manual_seed(2)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8,
+        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2, sample_size=16,
+    ).eval()
+    perturb(vae, torch)
+    save_fp16(vae, os.path.join(out, "vae"), torch)
+
+    os.makedirs(os.path.join(out, "scheduler"))
+    with open(os.path.join(out, "scheduler", "scheduler_config.json"), "w") as f:
+        json.dump(SD14_SCHEDULER, f, indent=2)
+
+    # text_encoder/: the CLIP fixture's text tower (its parity is tested against openai/CLIP).
+    clip_dir = os.path.join(FIXTURES, "clip_tiny")
+    clip_cfg = json.load(open(os.path.join(clip_dir, "config.json")))
+    os.makedirs(os.path.join(out, "text_encoder"))
+    with open(os.path.join(out, "text_encoder", "config.json"), "w") as f:
+        json.dump({"architectures": ["CLIPTextModel"], **clip_cfg["text_config"], "torch_dtype": "float16"}, f, indent=2)
+    clip_w = st_io.load(os.path.join(clip_dir, "model.safetensors"))
+    st_io.save(os.path.join(out, "text_encoder", "model.safetensors"), {k: v for k, v in clip_w.items() if k.startswith("text_model.")}, {"format": "pt"})
+    shutil.copytree(os.path.join(FIXTURES, "clip_tokenizer"), os.path.join(out, "tokenizer"), ignore=shutil.ignore_patterns("cases.json"))
+    with open(os.path.join(out, "model_index.json"), "w") as f:
+        json.dump({
+            "_class_name": "StableDiffusionPipeline", "_diffusers_version": diffusers.__version__,
+            "feature_extractor": [None, None], "safety_checker": [None, None], "requires_safety_checker": False,
+            "scheduler": ["diffusers", "DDIMScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
+        }, f, indent=2)
+
+    clip_ref = st_io.load(os.path.join(clip_dir, "expected.safetensors"))
+    hidden = torch.from_numpy(np.array(clip_ref["last_hidden_state"]))  # [3, 77, 32]
+    g = torch.Generator().manual_seed(3)
+    sample = torch.randn(2, 4, 8, 8, generator=g)
+    t = torch.tensor([10, 981], dtype=torch.int64)
+    context = hidden[:2]
+    unet_out = unet(sample, t, encoder_hidden_states=context).sample
+    unet_lin_out = unet_lin(sample, t, encoder_hidden_states=context).sample
+
+    images = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
+    post = vae.encode(images).latent_dist
+    decoded = vae.decode(post.mean).sample
+
+    # SDEdit with CFG through diffusers' scheduler: the loop of its img2img pipeline, written out.
+    sched = DDIMScheduler.from_config(SD14_SCHEDULER)
+    sched.set_timesteps(10)
+    strength, guidance = 0.6, 7.5
+    start = int(10 * strength)
+    steps = sched.timesteps[10 - start:]
+    init = post.mean[:1] * vae.config.scaling_factor
+    noise = torch.randn(init.shape, generator=g)
+    lat = sched.add_noise(init, noise, steps[:1])
+    cond, uncond = hidden[0:1], hidden[2:3]
+    for step in steps:
+        eps = unet(torch.cat([lat, lat]), step, encoder_hidden_states=torch.cat([uncond, cond])).sample
+        e_u, e_c = eps.chunk(2)
+        lat = sched.step(e_u + guidance * (e_c - e_u), step, lat).prev_sample
+
+    st_io.save(
+        os.path.join(out, "expected.safetensors"),
+        {
+            "unet_sample": sample.numpy(), "unet_t": t.numpy(), "context": context.numpy().astype(np.float32),
+            "unet_out": unet_out.numpy(), "unet_linear_out": unet_lin_out.numpy(),
+            "vae_images": images.numpy(), "vae_mean": post.mean.numpy(), "vae_decoded": decoded.numpy(),
+            "ddim_init": init.numpy(), "ddim_noise": noise.numpy(), "ddim_timesteps": steps.numpy().astype(np.int64), "ddim_out": lat.numpy(),
+        },
+        {"reference": f"diffusers {rev}, torch {torch.__version__}, CPU float32 on float16-rounded weights", "strength": str(strength), "guidance": str(guidance), "steps": "10"},
+    )
+    print(f"{out}: unet {sum(p.numel() for p in unet.parameters())} params, unet_linear {sum(p.numel() for p in unet_lin.parameters())}, vae {sum(p.numel() for p in vae.parameters())}; ddim timesteps {steps.tolist()}")
+
+
+if __name__ == "__main__":
+    main()
