@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { initBackend } from '../src/backend/index.js';
 import { loadWorld } from '../src/world/registry.js';
+import { worldPart } from '../src/world/types.js';
 import { evaluationSources, promptOf, type SourceMode } from '../src/methods/editing.js';
 
 /**
@@ -83,11 +84,12 @@ export async function uneditedHitRate(world: string, promptId: string, m: number
   const s = w.imageSize;
   const { tensor4d } = await import('@tensorflow/tfjs-core');
   const x = tensor4d(images, [m, s, s, 3]);
-  const classes = await w.judge.predict(x);
+  const judge = worldPart(w, 'judge', 'edit checks');
+  const classes = await judge.predict(x);
   x.dispose();
-  const a = w.judge.names.length;
-  const col = w.judge.names.indexOf(prompt.attribute);
-  const target = w.judge.valuesOf(prompt.attribute).indexOf(prompt.target);
+  const a = judge.names.length;
+  const col = judge.names.indexOf(prompt.attribute);
+  const target = judge.valuesOf(prompt.attribute).indexOf(prompt.target);
   let hits = 0;
   for (let i = 0; i < m; i++) if (classes[i * a + col] === target) hits++;
   return hits / m;

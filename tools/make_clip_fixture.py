@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Makes test/fixtures/clip_tiny/: a tiny random-weight CLIP in the Hugging Face transformers layout
-(config.json + model.safetensors, CLIPModel) and the reference outputs for parity tests.
+(config.json + model.safetensors + the tokenizer's vocab.json/merges.txt, CLIPModel) and the reference outputs for parity tests.
 
 Reference: openai/CLIP's clip/model.py (CLIP, VisionTransformer), run from a checkout. The weights
 are written under transformers' names exactly as transformers' own converter does
@@ -24,6 +24,7 @@ Needs torch (Debian: python3-torch).
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -154,6 +155,9 @@ def main():
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     st_io.save(os.path.join(out, "model.safetensors"), state, {"format": "pt"})
+    # A transformers CLIP repository carries its tokenizer files beside the model: the tokenizer fixture's.
+    for name in ("vocab.json", "merges.txt", "special_tokens_map.json"):
+        shutil.copy(os.path.join(HERE, "..", "test", "fixtures", "clip_tokenizer", name), out)
     st_io.save(
         os.path.join(out, "expected.safetensors"),
         {

@@ -29,6 +29,7 @@ const COMMANDS: Array<[string, Loader]> = [
   ['doctor', async (s) => cmd((await import('./commands/doctor.js')).doctorCommand(s))],
   ['zoo', async (s) => cmd((await import('./commands/zoo.js')).zooCommand(s))],
   ['world', async (s) => cmd((await import('./commands/world.js')).worldCommand(s))],
+  ['checkpoints', async (s) => cmd((await import('./commands/checkpoints.js')).checkpointsCommand(s))],
   ['fid', async (s) => cmd((await import('./commands/fid.js')).fidCommand(s))],
   ['report', async () => cmd((await import('./commands/report.js')).reportCommand())],
   ['hqs', async () => cmd((await import('./commands/hqs.js')).hqsCommand())],
@@ -37,7 +38,7 @@ const COMMANDS: Array<[string, Loader]> = [
 ];
 
 /** Commands that read experiment files, and so need the method registry (the others skip loading it). */
-const USE_METHODS = new Set(['run', 'plan', 'status', 'validate', 'schema', 'report', 'hqs', 'regress']);
+const USE_METHODS = new Set(['run', 'plan', 'status', 'validate', 'schema', 'report', 'hqs', 'regress', 'checkpoints']);
 
 /** Global options that take a value: the word after them is not the command. */
 const VALUE_OPTIONS = new Set(['--store', '--backend']);

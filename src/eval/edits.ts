@@ -5,7 +5,7 @@
  * and identity similarity. Images are host arrays NHWC in [0, 1].
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { EditPromptSpec, World } from '../world/types.js';
+import type { AttributeJudge, EditPromptSpec, IdentityModel, World } from '../world/types.js';
 import { fidBootstrap, fidFromFeatures } from '../metrics/fid.js';
 import { bootstrap } from '../metrics/bootstrap.js';
 import { kernelInceptionDistance, kernelMatrices, kidSubsetSize, mmd2Rows } from '../metrics/kid.js';
@@ -38,10 +38,10 @@ async function rowsOf(world: World, images: Float32Array, f: (x: tf.Tensor4D) =>
   return Array.from({ length: n }, (_, r) => v.slice(r * d, (r + 1) * d));
 }
 
-async function classesOf(world: World, images: Float32Array): Promise<Int32Array> {
+async function classesOf(world: World, judge: AttributeJudge, images: Float32Array): Promise<Int32Array> {
   const out: number[] = [];
   for (const x of batchesOf(world, images)) {
-    out.push(...(await world.judge.predict(x)));
+    out.push(...(await judge.predict(x)));
     x.dispose();
   }
   return Int32Array.from(out);
@@ -60,10 +60,11 @@ export interface EditMetrics {
   clip_directional: number;
   clip_score: number;
   zero_edits: number;
-  hit_rate: number;
-  preservation_rate: number;
-  hit_and_preserved: number;
-  identity: number;
+  /** null where the world has no attribute heads (judge) or identity model. */
+  hit_rate: number | null;
+  preservation_rate: number | null;
+  hit_and_preserved: number | null;
+  identity: number | null;
   n: number;
   /** 95% bootstrap intervals [lo, hi] per metric (seeded). */
   ci: Record<string, ResultValue>;
@@ -80,6 +81,18 @@ export interface EditItems {
   hit_and_preserved: number[];
   identity: number[];
   features: { original: Float32Array; edited: Float32Array; dims: number };
+}
+
+/** Hit / preservation of the prompt's attribute by the world's heads, original vs edited. */
+async function accuracyOf(world: World, judge: AttributeJudge, prompt: EditPromptSpec, original: Float32Array, edited: Float32Array) {
+  const [po, pe] = [await classesOf(world, judge, original), await classesOf(world, judge, edited)];
+  return editAccuracy({ names: judge.names, classes: po }, { names: judge.names, classes: pe }, prompt.attribute, judge.valuesOf(prompt.attribute).indexOf(prompt.target));
+}
+
+async function identityOf(world: World, identity: IdentityModel, original: Float32Array, edited: Float32Array) {
+  const ido = await rowsOf(world, original, (x) => identity.embed(x));
+  const ide = await rowsOf(world, edited, (x) => identity.embed(x));
+  return identitySimilarity(flat(ide), flat(ido), ido[0].length);
 }
 
 export async function evaluateEdits(world: World, prompt: EditPromptSpec, original: Float32Array, edited: Float32Array): Promise<{ metrics: EditMetrics; info: Record<string, ResultValue>; items: EditItems }> {
@@ -100,12 +113,8 @@ export async function evaluateEdits(world: World, prompt: EditPromptSpec, origin
   texts.dispose();
   const dir = directionalSimilarity(ie, io, textDirection([tv[0]], [tv[1]]));
   const score = clipScore(ie, ie.map(() => tv[0]));
-  const po = await classesOf(world, original);
-  const pe = await classesOf(world, edited);
-  const acc = editAccuracy({ names: world.judge.names, classes: po }, { names: world.judge.names, classes: pe }, prompt.attribute, world.judge.valuesOf(prompt.attribute).indexOf(prompt.target));
-  const ido = await rowsOf(world, original, (x) => world.identity.embed(x));
-  const ide = await rowsOf(world, edited, (x) => world.identity.embed(x));
-  const id = identitySimilarity(flat(ide), flat(ido), ido[0].length);
+  const acc = world.judge ? await accuracyOf(world, world.judge, prompt, original, edited) : null;
+  const id = world.identity ? await identityOf(world, world.identity, original, edited) : null;
   // Seeded 95% percentile bootstrap CIs over items: 1000 resamples for item means, 100 for FID
   // (each resample recomputes FID from the cached features).
   const meanCi = (v: number[]) => {
@@ -120,18 +129,18 @@ export async function evaluateEdits(world: World, prompt: EditPromptSpec, origin
     fid: fidCi ? [fidCi.lo, fidCi.hi] : null,
     kid: kidCi ? [kidCi.lo, kidCi.hi] : null,
     clip_directional: meanCi(dir.per_item),
-    hit_rate: meanCi(acc.per_item.map((x) => (x.hit ? 1 : 0))),
-    preservation_rate: meanCi(acc.per_item.map((x) => x.preserved)),
-    identity: meanCi(id.per_item),
+    hit_rate: acc ? meanCi(acc.per_item.map((x) => (x.hit ? 1 : 0))) : null,
+    preservation_rate: acc ? meanCi(acc.per_item.map((x) => x.preserved)) : null,
+    identity: id ? meanCi(id.per_item) : null,
     level: 0.95,
   };
   const items: EditItems = {
     clip_directional: dir.per_item,
     clip_score: ie.map((e) => 100 * cosine(e, tv[0])),
-    hit: acc.per_item.map((x) => (x.hit ? 1 : 0)),
-    preserved: acc.per_item.map((x) => x.preserved),
-    hit_and_preserved: acc.per_item.map((x) => (x.hit && x.all_preserved ? 1 : 0)),
-    identity: id.per_item,
+    hit: acc?.per_item.map((x) => (x.hit ? 1 : 0)) ?? [],
+    preserved: acc?.per_item.map((x) => x.preserved) ?? [],
+    hit_and_preserved: acc?.per_item.map((x) => (x.hit && x.all_preserved ? 1 : 0)) ?? [],
+    identity: id?.per_item ?? [],
     features: { original: xo, edited: xe, dims: d },
   };
   return {
@@ -143,10 +152,10 @@ export async function evaluateEdits(world: World, prompt: EditPromptSpec, origin
       clip_directional: dir.clip_directional,
       clip_score: score.clip_score,
       zero_edits: dir.zero_edits,
-      hit_rate: acc.hit_rate,
-      preservation_rate: acc.preservation_rate,
-      hit_and_preserved: acc.hit_and_preserved,
-      identity: id.identity,
+      hit_rate: acc?.hit_rate ?? null,
+      preservation_rate: acc?.preservation_rate ?? null,
+      hit_and_preserved: acc?.hit_and_preserved ?? null,
+      identity: id?.identity ?? null,
       n,
       ci,
     },
@@ -154,14 +163,15 @@ export async function evaluateEdits(world: World, prompt: EditPromptSpec, origin
       fid_features: world.fid.id,
       fid_dims: d,
       fid_n: n,
-      fid_resize: 'none (images at the extractor native size)',
+      fid_resize: world.fid.resize ?? 'none (images at the extractor native size)',
       kid_subset_size: kid?.subset_size ?? null,
       kid_subsets: kid?.subsets ?? null,
       ci_method: 'seeded (0) 95% percentile bootstrap over items: 1000 resamples (item means, KID), 100 (FID)',
       clip_model: world.clip.id,
+      clip_preprocess: world.clip.preprocess ?? null,
       clip_prompts: { target: prompt.text, source: prompt.sourceText },
-      identity_model: world.identity.id,
-      judge: 'world attribute heads (predictions vs predictions for preservation)',
+      identity_model: world.identity?.id ?? null,
+      judge: world.judge ? 'world attribute heads (predictions vs predictions for preservation)' : null,
     },
   };
 }

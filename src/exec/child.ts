@@ -11,7 +11,8 @@ import { getMethod } from '../methods/registry.js';
 import { NonFiniteError } from '../methods/types.js';
 import { tryLock, unlock } from '../runs/lock.js';
 import { runEnv } from '../runs/env.js';
-import { writeJsonAtomic } from '../util/atomic.js';
+import { readJson, writeJsonAtomic } from '../util/atomic.js';
+import { setWorldFiles, worldFilesPath, type WorldFiles } from '../world/files.js';
 import { clearCheckpoint, makeContext } from './context.js';
 import type { RunConfig } from '../experiments/expand.js';
 
@@ -67,6 +68,9 @@ async function execute(runDir: string, backend: BackendChoice, signal: AbortSign
   writeJsonAtomic(join(runDir, 'env.json'), env);
   rmSync(join(runDir, 'error.json'), { force: true });
   const params = method.params.parse(config.method.params);
+  // The world's outside files as the planner resolved them (checkpoints: / $SDD_CHECKPOINTS).
+  const world = readJson<{ files: WorldFiles }>(worldFilesPath(runDir));
+  if (world) setWorldFiles(world.files);
   const toFile = progressFile(runDir);
   const ctx = makeContext({
     runId: id,

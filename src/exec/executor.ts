@@ -64,7 +64,7 @@ async function executeOne(run: PlannedRun, opts: ExecuteOptions): Promise<RunOut
   const { store, progress } = opts;
   const label = describeRun(run);
   if (finishedAndCurrent(run, store, progress)) return { run, outcome: 'skipped', seconds: 0 };
-  const dir = store.prepare(run.id, run.config);
+  const dir = store.prepare(run.id, run.config, run.files);
   const t0 = Date.now();
   for (;;) {
     if (opts.signal.aborted) return { run, outcome: 'interrupted', seconds: 0 };

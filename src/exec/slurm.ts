@@ -258,7 +258,7 @@ async function submit(runs: PlannedRun[], opts: ExecuteOptions): Promise<Tracked
 
 async function submitArray(runs: PlannedRun[], res: SlurmSettings, backend: BackendChoice, opts: ExecuteOptions): Promise<Tracked[]> {
   const { store, progress } = opts;
-  const dirs = runs.map((r) => store.prepare(r.id, r.config));
+  const dirs = runs.map((r) => store.prepare(r.id, r.config, r.files));
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
   const submission = join(store.root, '.slurm', `${stamp}-${randomBytes(3).toString('hex')}`);
   mkdirSync(submission, { recursive: true });

@@ -8,12 +8,16 @@ import { join } from 'node:path';
 import type { PlannedRun } from '../experiments/expand.js';
 import type { RunStore } from '../runs/store.js';
 import { worldFingerprint } from '../world/registry.js';
+import type { WorldFiles } from '../world/files.js';
+import { canonicalJson } from '../util/hash.js';
 
 const current = new Map<string, Record<string, string> | null>();
 
-function fingerprintOf(world: string): Record<string, string> | null {
-  if (!current.has(world)) current.set(world, worldFingerprint(world));
-  return current.get(world) ?? null;
+/** A world's fingerprint with the run's outside files (the same world may be pointed at other checkpoints). */
+function fingerprintOf(world: string, files: WorldFiles): Record<string, string> | null {
+  const key = `${world}\0${canonicalJson(files)}`;
+  if (!current.has(key)) current.set(key, worldFingerprint(world, files));
+  return current.get(key) ?? null;
 }
 
 /** World models whose weights differ from those a finished run recorded (sorted; [] if none or not finished). */
@@ -28,7 +32,7 @@ export function modelsChanged(store: RunStore, run: PlannedRun): string[] {
   }
   // Runs of methods that load no world model (toy_fit) record none: never stale.
   if (!recorded || typeof recorded !== 'object') return [];
-  const now = fingerprintOf(run.config.world);
+  const now = fingerprintOf(run.config.world, run.files);
   if (!now) return [];
   return Object.entries(recorded as Record<string, unknown>)
     .filter(([name, sha]) => now[name] !== sha)

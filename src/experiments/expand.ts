@@ -10,6 +10,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { getPath, setPath, type Plain } from './merge.js';
 import { validateExperiment } from './load.js';
 import type { Experiment } from './schema.js';
+import { dirname, resolve } from 'node:path';
+import { fileRoles, resolveWorldFiles, type WorldFiles } from '../world/files.js';
 
 export interface RunConfig {
   experiment: string;
@@ -29,6 +31,8 @@ export interface PlannedRun {
   /** Where the experiment file says its runs execute, and with which cluster resources (not in the id). */
   executor?: Experiment['executor'];
   slurm: Experiment['slurm'];
+  /** The world's outside files by role, absolute (not in the id: the world's fingerprint is). */
+  files: WorldFiles;
 }
 
 export const ID_LENGTH = 12;
@@ -75,7 +79,14 @@ function applyWhere(cfg: Plain, rules: Experiment['where'], file: string, seenKe
 }
 
 export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
-  const { sweep, seeds, where, profiles: _p, description: _d, ...base } = exp;
+  const { sweep, seeds, where, profiles: _p, description: _d, checkpoints, ...base } = exp;
+  const roles = fileRoles(exp.world);
+  for (const role of Object.keys(checkpoints)) {
+    if (!roles[role]) throw new UserError(`${file}: checkpoints.${role}: world '${exp.world}' has no such role${Object.keys(roles).length ? ` (have: ${Object.keys(roles).join(', ')})` : ' (it loads no outside files)'}`);
+  }
+  // Paths relative to the experiment file, as `include:` is.
+  const given = Object.fromEntries(Object.entries(checkpoints).map(([k, v]) => [k, resolve(dirname(file), v)]));
+  const files = resolveWorldFiles(exp.world, given);
   for (const key of Object.keys(sweep)) {
     if (key === 'seeds' || key === 'sweep' || key.startsWith('sweep.')) {
       throw new UserError(`${file}: sweep.${key}: cannot be swept (use seeds: for seeds)`);
@@ -110,7 +121,7 @@ export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
       const id = runId(config);
       if (seen.has(id)) continue; // a sweep that repeats a value yields the same run once
       seen.add(id);
-      runs.push({ id, config, backend: checked.backend, executor: checked.executor, slurm: checked.slurm });
+      runs.push({ id, config, backend: checked.backend, executor: checked.executor, slurm: checked.slurm, files });
     }
   }
   where.forEach((rule, i) => {

@@ -53,6 +53,10 @@ export function experimentSchema() {
     description: z.string().optional(),
     version: z.number().int().nonnegative().default(1).describe('bump when the experiment changes meaning; part of every run id'),
     world: z.string().default('toyfaces').describe('which world (datasets + models) the runs use'),
+    checkpoints: z
+      .record(z.string(), z.string().min(1))
+      .default({})
+      .describe("the world's outside files by role (`sdd checkpoints list`), e.g. {sd: DIR, clip: DIR, inception: FILE, images: DIR}; relative to this file; $SDD_CHECKPOINTS supplies the rest; not part of run ids (the weights' hashes are)"),
     backend: z.enum(BACKEND_CHOICES).default('auto'),
     executor: z.enum(EXECUTORS).optional().describe('where runs execute: local child processes (default) or Slurm array jobs; --executor overrides'),
     slurm: slurmSchema().default({}).describe('Slurm resources per run (executor: slurm)'),

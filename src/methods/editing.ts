@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { grid, writePng } from '../util/image_io.js';
-import type { EditPromptSpec, World } from '../world/types.js';
+import { worldPart, type EditPromptSpec, type World } from '../world/types.js';
 import { evaluateEdits } from '../eval/edits.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { f32, writeSafetensors } from '../util/safetensors.js';
@@ -24,10 +24,11 @@ export function invert(world: World, images: Float32Array): tf.Tensor3D {
   const s = world.imageSize;
   const per = s * s * 3;
   const n = images.length / per;
+  const style = worldPart(world, 'style', 'inverting images to W+');
   const parts: tf.Tensor3D[] = [];
   for (let i = 0; i < n; i += 100) {
     const k = Math.min(100, n - i);
-    parts.push(tf.tidy(() => world.style.encode(tf.tensor4d(images.subarray(i * per, (i + k) * per), [k, s, s, 3]))));
+    parts.push(tf.tidy(() => style.encode(tf.tensor4d(images.subarray(i * per, (i + k) * per), [k, s, s, 3]))));
   }
   const all = tf.concat(parts) as tf.Tensor3D;
   tf.dispose(parts);
@@ -49,9 +50,10 @@ export type SourceMode = z.infer<typeof sourcesParam>;
 /** The m evaluation images for a prompt and their W+ codes (the caller disposes `w`). */
 export async function evaluationSources(world: World, promptId: string, m: number, mode: SourceMode): Promise<{ images: Float32Array; w: tf.Tensor3D }> {
   const real = world.sources(promptId, m);
+  if (mode === 'reconstructed') worldPart(world, 'style', 'method.params.sources: reconstructed (set sources: real to edit the test images themselves)');
   const w = invert(world, real);
   if (mode === 'real') return { images: real, w };
-  const images = tf.tidy(() => tf.clipByValue(world.style.generate(w), 0, 1));
+  const images = tf.tidy(() => tf.clipByValue(worldPart(world, 'style', 'method.params.sources: reconstructed (set sources: real to edit the test images themselves)').generate(w), 0, 1));
   const data = (await images.data()) as Float32Array;
   images.dispose();
   return { images: Float32Array.from(data), w };

@@ -11,7 +11,7 @@ import { f32, writeSafetensors, type StTensor } from '../util/safetensors.js';
 import { UserError } from '../errors.js';
 import { editResult, editTimed, evaluationSources, invert, promptOf, saveEditGrid, sourcesParam } from './editing.js';
 import { loadWorld } from '../world/registry.js';
-import type { EditPromptSpec, World } from '../world/types.js';
+import { worldPart, type EditPromptSpec, type World } from '../world/types.js';
 import { GUIDANCE_DEFAULTS, type GuidancePrompt } from '../sdd/guidance.js';
 import { MAPPER_DEFAULTS, applyMapper } from '../sdd/mapper.js';
 import { hqsScan, readHqs, scanTimesteps, selectTimesteps, type HqsReading, type HqsScan, type Selection } from '../sdd/hqs.js';
@@ -107,7 +107,8 @@ export async function runHqs(world: World, p: SddParams, seed: number, trainW: t
   return cachedHqs(hqsKey(world, p, seed, prompt, k), async () => {
     const rng = streamRng(seed, 'hqs');
     const untrained = createMapper(world, mapperSettings(p), rng.int(2 ** 31));
-    const images = tf.tidy(() => world.style.generate(applyMapper(untrained, tf.slice(trainW, [0, 0, 0], [k, -1, -1]) as tf.Tensor3D, world.style, { ...mapperSettings(p), step: p.hqs.mapper_step })));
+    const style = worldPart(world, 'style', 'SDD');
+    const images = tf.tidy(() => style.generate(applyMapper(untrained, tf.slice(trainW, [0, 0, 0], [k, -1, -1]) as tf.Tensor3D, style, { ...mapperSettings(p), step: p.hqs.mapper_step })));
     untrained.dispose();
     try {
       const settings = { guidance: p.guidance, vaeSample: p.vae_sample, topKPer: p.hqs.top_k_per };

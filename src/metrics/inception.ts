@@ -3,10 +3,9 @@
  * converted to safetensors by tools/convert_pytorch_fid_inception.py. Registered here, beside the
  * metrics, because it belongs to no world: every world's FID can use it.
  */
-import { createReadStream } from 'node:fs';
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
+import { sha256File } from '../util/hash.js';
 import { INCEPTION_DIMS, INCEPTION_SIZE, inceptionPool3 } from '../nn/inception_fid.js';
 import { loadTorchWeights } from '../nn/torch_weights.js';
 import type { Params } from '../nn/params.js';
@@ -17,12 +16,6 @@ const BATCH = 16;
 
 export const INCEPTION_HELP =
   "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (github.com/mseitzer/pytorch-fid/releases, tag fid_weights), converted: python3 tools/convert_pytorch_fid_inception.py pt_inception-2015-12-05-6726825d.pth inception.safetensors";
-
-async function fileSha256(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
 
 /** The weights loaded strictly: a file that is not pytorch-fid's Inception fails with the names at fault. */
 export function loadInception(path: string): Params {
@@ -42,7 +35,7 @@ export async function inceptionExtractor(weights: string): Promise<Extractor> {
     id: 'inception',
     dims: INCEPTION_DIMS,
     inputSize: INCEPTION_SIZE,
-    weightsSha256: await fileSha256(weights),
+    weightsSha256: sha256File(weights),
     async extract(images, n) {
       const per = INCEPTION_SIZE * INCEPTION_SIZE * 3;
       const parts: tf.Tensor2D[] = [];

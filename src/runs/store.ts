@@ -45,12 +45,17 @@ export class RunStore {
     return join(this.root, id);
   }
 
-  /** Creates the run directory with its config, or checks that an existing one agrees. */
-  prepare(id: string, config: RunConfig): string {
+  /**
+   * Creates the run directory with its config, or checks that an existing one agrees. The world's
+   * outside files (world.json) are written each time: the same run may be resumed on a machine
+   * where the checkpoints live elsewhere.
+   */
+  prepare(id: string, config: RunConfig, files: Record<string, string> = {}): string {
     const dir = this.dir(id);
     mkdirSync(join(dir, 'artifacts'), { recursive: true });
     const path = join(dir, 'config.json');
     if (!existsSync(path)) writeJsonAtomic(path, config);
+    if (Object.keys(files).length) writeJsonAtomic(join(dir, 'world.json'), { files });
     return dir;
   }
 

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createAdam, type AdamOptimizer } from '../nn/adam.js';
 import { Params } from '../nn/params.js';
 import { tfSeed, type Rng } from '../util/rng.js';
-import type { World } from '../world/types.js';
+import { worldPart, type World } from '../world/types.js';
 import { NonFiniteError } from '../errors.js';
 import { guidanceCondition, sdsInjection, type GuidancePrompt, type GuidanceSettings } from './guidance.js';
 import { applyMapper, levelsMapper, type MapperSettings } from './mapper.js';
@@ -38,7 +38,8 @@ export interface DistillHooks {
 /** Mapper parameters, created for W+ of this world (seeded init). */
 export function createMapper(world: World, s: MapperSettings, seed: number): Params {
   const p = new Params(seed);
-  tf.tidy(() => void levelsMapper(p, tf.zeros([1, world.style.levels, world.style.dim]) as tf.Tensor3D, world.style, s));
+  const style = worldPart(world, 'style', 'the SDD mapper');
+  tf.tidy(() => void levelsMapper(p, tf.zeros([1, style.levels, style.dim]) as tf.Tensor3D, style, s));
   return p;
 }
 
@@ -121,9 +122,10 @@ const ID_CHUNK = 32;
 
 function identityOf(world: World, trainW: tf.Tensor3D): tf.Tensor2D {
   const parts: tf.Tensor2D[] = [];
+  const [identity, style] = [worldPart(world, 'identity', 'SDD\'s ID loss'), worldPart(world, 'style', 'SDD')];
   for (let i = 0; i < trainW.shape[0]; i += ID_CHUNK) {
     const size = Math.min(ID_CHUNK, trainW.shape[0] - i);
-    parts.push(tf.tidy(() => world.identity.embed(world.style.generate(tf.slice(trainW, [i, 0, 0], [size, -1, -1]) as tf.Tensor3D))));
+    parts.push(tf.tidy(() => identity.embed(style.generate(tf.slice(trainW, [i, 0, 0], [size, -1, -1]) as tf.Tensor3D))));
   }
   const all = tf.concat(parts) as tf.Tensor2D;
   tf.dispose(parts);
@@ -144,6 +146,7 @@ async function mapperLoop(
   hooks: DistillHooks,
 ): Promise<{ steps: number }> {
   const n = trainW.shape[0];
+  const [style, identity] = [worldPart(world, 'style', 'SDD'), worldPart(world, 'identity', 'SDD\'s ID loss')];
   const log = new ScalarLog(hooks.onStep, s.lr);
   for (let step = start; step < s.iterations; step++) {
     if (hooks.signal?.aborted) throw new Error('interrupted');
@@ -156,11 +159,11 @@ async function mapperLoop(
       const idOrig = tf.gather(idOriginals, idx);
       const parts: tf.Tensor[] = [];
       const { value, grads } = tf.variableGrads(() => {
-        const w2 = applyMapper(mapper, w, world.style, s.mapper);
-        const x2 = world.style.generate(w2);
-        const g = guidance.loss(x2, () => world.style.generate(w));
+        const w2 = applyMapper(mapper, w, style, s.mapper);
+        const x2 = style.generate(w2);
+        const g = guidance.loss(x2, () => style.generate(w));
         const l2 = tf.mean(tf.square(tf.sub(w2, w)));
-        const id = tf.sub(1, tf.mean(tf.sum(tf.mul(world.identity.embed(x2), idOrig), 1)));
+        const id = tf.sub(1, tf.mean(tf.sum(tf.mul(identity.embed(x2), idOrig), 1)));
         parts.push(tf.keep(l2), tf.keep(id), tf.keep(g));
         return tf.add(g, tf.add(tf.mul(l2, s.lambda_l2), tf.mul(id, s.lambda_id))) as tf.Scalar;
       }, vars);
@@ -261,5 +264,6 @@ export async function distill(world: World, mapper: Params, trainW: tf.Tensor3D,
 
 /** Edited images for W+ latents (one generator forward with the mapper). */
 export function editLatents(world: World, mapper: Params, w: tf.Tensor3D, s: MapperSettings): tf.Tensor4D {
-  return tf.tidy(() => tf.clipByValue(world.style.generate(applyMapper(mapper, w, world.style, s)), 0, 1) as tf.Tensor4D);
+  const style = worldPart(world, 'style', 'SDD');
+  return tf.tidy(() => tf.clipByValue(style.generate(applyMapper(mapper, w, style, s)), 0, 1) as tf.Tensor4D);
 }

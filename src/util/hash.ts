@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
 
 /** JSON with object keys sorted at every level: equal values always give equal text. */
 export function canonicalJson(value: unknown): string {
@@ -17,4 +18,22 @@ export function sortKeys(value: unknown): unknown {
 
 export function sha256(text: string | Uint8Array): string {
   return createHash('sha256').update(text).digest('hex');
+}
+
+/** SHA-256 of a file of any size, read in 16 MB chunks. */
+export function sha256File(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    const h = createHash('sha256');
+    const buf = Buffer.alloc(1 << 24);
+    for (let pos = 0; ; ) {
+      const n = readSync(fd, buf, 0, buf.length, pos);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+      pos += n;
+    }
+    return h.digest('hex');
+  } finally {
+    closeSync(fd);
+  }
 }

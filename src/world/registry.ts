@@ -2,13 +2,16 @@
 import { UserError } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
 import { loadToyfacesWorld, toyfacesFingerprint } from '../../datasets/toyfaces/world_models.js';
+import { loadRealWorld, realFingerprint } from '../../datasets/real/world.js';
 // Each world's FID feature extractor, by name (sdd fid --features).
 import '../../datasets/toyfaces/extractor.js';
 import type { World } from './types.js';
+import { worldFiles, type WorldFiles } from './files.js';
 
-const LOADERS: Record<string, () => World> = { toyfaces: loadToyfacesWorld };
-/** Each world's model fingerprint without loading it (cards only): cheap enough for planning. */
-const FINGERPRINTS: Record<string, () => Record<string, string>> = { toyfaces: toyfacesFingerprint };
+/** Worlds that load outside files get them from files.ts (the run's `checkpoints:`). */
+const LOADERS: Record<string, () => World> = { toyfaces: loadToyfacesWorld, real: () => loadRealWorld(worldFiles()) };
+/** Each world's model fingerprint without loading it (cards, or file hashes): cheap enough for planning. */
+const FINGERPRINTS: Record<string, (files: WorldFiles) => Record<string, string>> = { toyfaces: toyfacesFingerprint, real: realFingerprint };
 const loaded = new Map<string, World>();
 
 export function loadWorld(name: string): World {
@@ -21,7 +24,7 @@ export function loadWorld(name: string): World {
 
 export const WORLD_NAMES = Object.keys(LOADERS);
 
-/** The world's current model hashes (name → SHA-256), or null for an unknown world. */
-export function worldFingerprint(name: string): Record<string, string> | null {
-  return FINGERPRINTS[name]?.() ?? null;
+/** The world's current model hashes (name → SHA-256) with these files, or null for an unknown world. */
+export function worldFingerprint(name: string, files: WorldFiles = worldFiles()): Record<string, string> | null {
+  return FINGERPRINTS[name]?.(files) ?? null;
 }

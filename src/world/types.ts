@@ -6,6 +6,7 @@
  * ArcFace) later. Images are NHWC in [0, 1]; every tensor function is differentiable.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import { UserError } from '../errors.js';
 import type { Condition } from '../diffusion/pipelines/sample.js';
 import type { SchedulerConfig } from '../diffusion/schedulers/ddim.js';
 
@@ -40,6 +41,8 @@ export interface DiffusionModels {
 
 export interface ImageTextModel {
   id: string;
+  /** How images are prepared for the image tower, where that differs from the reference pipeline. */
+  preprocess?: string;
   imageEmbed(images: tf.Tensor4D): tf.Tensor2D;
   textEmbed(texts: string[]): tf.Tensor2D;
 }
@@ -92,14 +95,36 @@ export interface World {
   /** Weight hashes of every model, recorded with each run. */
   fingerprint: Record<string, string>;
   imageSize: number;
-  style: StyleModels;
+  /** The GAN and its encoder (SDD, StyleCLIP, and `sources: reconstructed` need them). */
+  style?: StyleModels;
   diffusion: DiffusionModels;
   clip: ImageTextModel;
-  identity: IdentityModel;
-  judge: AttributeJudge;
+  /** Identity similarity (a metric, and SDD's ID loss). */
+  identity?: IdentityModel;
+  /** Ground-truth attribute heads (hit / preservation rates). */
+  judge?: AttributeJudge;
   /** The FID/KID feature extractor (the Inception role). */
-  fid: { id: string; features(images: tf.Tensor4D): tf.Tensor2D };
+  fid: {
+    id: string;
+    features(images: tf.Tensor4D): tf.Tensor2D;
+    /** How images reach the extractor's size, when it is not the world's (recorded with every FID). */
+    resize?: string;
+  };
   /** Present when the world ships a DiffAE pair (the DiffAE baseline needs it). */
   diffae?: DiffAeModels;
   dispose(): void;
+}
+
+const PART_USE: Record<'style' | 'identity' | 'judge' | 'diffae', string> = {
+  style: 'a StyleGAN generator and its encoder',
+  identity: 'an identity model',
+  judge: 'attribute heads',
+  diffae: 'a DiffAE pair',
+};
+
+/** A world's optional part, or a one-line error naming the world, the part and who asked. */
+export function worldPart<K extends keyof typeof PART_USE>(world: World, part: K, who: string): NonNullable<World[K]> {
+  const v = world[part];
+  if (v === undefined || v === null) throw new UserError(`${who} needs ${PART_USE[part]}; world '${world.name}' has none`);
+  return v as NonNullable<World[K]>;
 }

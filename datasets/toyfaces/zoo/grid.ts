@@ -8,6 +8,7 @@ import { ddimInvertTensor, ddimSampleTensor, readAndDispose, repeatCondition, sa
 import { grid, writePng } from '../../../src/util/image_io.js';
 import { Rng } from '../../../src/util/rng.js';
 import { loadToyfacesWorld } from '../world_models.js';
+import { worldPart } from '../../../src/world/types.js';
 import { face, renderBatch } from '../world.js';
 
 export const GRID_PROMPTS = ['a face with red hair', 'a face with white hair', 'a face with blonde hair, smiling', 'a face with a bald head', 'a face with curly hair', 'a face with long hair, wearing glasses', 'a face with black hair, side view', 'a face with angry'];
@@ -26,7 +27,7 @@ export async function zooGrid(path: string, cols = 8): Promise<{ rows: string[] 
       const x = tf.tensor4d(src, [cols, s, s, 3]);
       push(x);
       push(world.diffusion.decode(world.diffusion.encode(x)));
-      push(world.style.generate(world.style.encode(x)));
+      push(worldPart(world, 'style', 'the zoo grid').generate(worldPart(world, 'style', 'the zoo grid').encode(x)));
     });
     const shape: [number, number, number, number] = [cols, ...world.diffusion.latentShape];
     const scheduler = new DdimScheduler({ ...DDIM_SD, steps: 50 });

@@ -15,6 +15,7 @@ import { modelsChanged } from '../../exec/stale.js';
 import { createProgress, formatDuration } from '../../exec/progress.js';
 import { fmtNumber, table } from '../table.js';
 import { outputFolder, storeFolder } from '../paths.js';
+import { requireWorldFiles } from '../../world/files.js';
 
 interface PlanArgs {
   files: string[];
@@ -105,6 +106,17 @@ function slurmFlags(a: ClusterArgs): SlurmSettings {
 }
 
 /** The flag wins; else the files' `executor:` (they must agree); else local. */
+/** Every world's outside files present before anything runs: a missing role exits 2 with where to get it. */
+function requireFilesOf(runs: PlannedRun[]): void {
+  const seen = new Set<string>();
+  for (const r of runs) {
+    const key = `${r.config.world}\0${JSON.stringify(r.files)}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    requireWorldFiles(r.config.world, r.files, `experiment ${r.config.experiment}`);
+  }
+}
+
 function executorOf(flag: string | undefined, runs: PlannedRun[]): ExecutorName {
   if (flag !== undefined) return flag as ExecutorName;
   const named = [...new Set(runs.map((r) => r.executor).filter((e): e is ExecutorName => e !== undefined))];
@@ -132,6 +144,7 @@ export function runCommand(setCode: (c: number) => void): CommandModule<object, 
       const slurm = slurmFlags(a);
       const runs = planAll(a.files, { sets: a.set, profile: a.profile });
       const executor = executorOf(a.executor, runs);
+      requireFilesOf(runs);
       if (a.detach && executor === 'local') throw new UserError('--detach: only with --executor slurm (local runs are child processes of this command)');
       const store = new RunStore(storeFolder(a.store, false));
       if (a['dry-run']) {

@@ -1,0 +1,61 @@
+/** The outside files the real world loads, by role (`sdd checkpoints list` prints these). */
+import { readdirSync } from 'node:fs';
+import { extname } from 'node:path';
+import type { FileRole } from '../../src/world/files.js';
+import { loadStableDiffusion } from '../../src/diffusion/models/sd_folder.js';
+import { loadClip } from '../../src/nn/clip.js';
+import { loadInception } from '../../src/metrics/inception.js';
+import type { Params } from '../../src/nn/params.js';
+
+const millions = (p: Params) => `${(p.count() / 1e6).toFixed(1)} M`;
+
+export const REAL_ROLES: Record<string, FileRole> = {
+  sd: {
+    kind: 'dir',
+    describe: 'Stable Diffusion v1.x in the diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/; safetensors weights): the ε-model, VAE and text encoder',
+    source: 'Hugging Face CompVis/stable-diffusion-v1-4 (or runwayml/stable-diffusion-v1-5); its *.safetensors files',
+    defaultName: 'stable-diffusion-v1-4',
+    verify(path) {
+      const sd = loadStableDiffusion(path);
+      const text = `UNet ${millions(sd.unet.params)}, VAE ${millions(sd.vae.params)}, text encoder ${millions(sd.textEncoder.params)} parameters; ${sd.unet.config.sampleSize * 2 ** (sd.vae.config.blockOutChannels.length - 1)}² images, ${sd.scheduler.prediction}`;
+      sd.dispose();
+      return text;
+    },
+  },
+  clip: {
+    kind: 'dir',
+    describe: 'CLIP in the transformers layout (config.json, model.safetensors, vocab.json, merges.txt): CLIP similarity',
+    source: 'Hugging Face openai/clip-vit-base-patch32 (ViT-B/32, the paper\'s metric model); openai/clip-vit-large-patch14 also loads',
+    defaultName: 'clip-vit-base-patch32',
+    verify(path) {
+      const c = loadClip(path);
+      const v = c.config.vision;
+      const text = `${c.config.kind}, ${millions(c.params)} parameters${v ? `, ViT ${v.imageSize}²/${v.patchSize}` : ''}`;
+      c.params.dispose();
+      return text;
+    },
+  },
+  inception: {
+    kind: 'file',
+    describe: "pytorch-fid's FID Inception-v3 as safetensors: FID and KID features",
+    source: 'pt_inception-2015-12-05-6726825d.pth from github.com/mseitzer/pytorch-fid/releases (fid_weights), then python3 tools/convert_pytorch_fid_inception.py pt_inception-2015-12-05-6726825d.pth pt_inception-2015-12-05.safetensors',
+    defaultName: 'pt_inception-2015-12-05.safetensors',
+    verify(path) {
+      const p = loadInception(path);
+      const text = `${millions(p)} parameters`;
+      p.dispose();
+      return text;
+    },
+  },
+  images: {
+    kind: 'dir',
+    describe: 'the test images (PNG or JPEG; centre-cropped to a square and resized to the model size), edited in file-name order',
+    source: 'your evaluation set, e.g. the CelebA-HQ test split',
+    defaultName: 'images',
+    verify(path) {
+      const n = readdirSync(path).filter((f) => ['.png', '.jpg', '.jpeg'].includes(extname(f).toLowerCase())).length;
+      if (n === 0) throw new Error(`${path}: no PNG or JPEG images`);
+      return `${n} images`;
+    },
+  },
+};
