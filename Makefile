@@ -142,3 +142,8 @@ bench-fid: deps
 # an SDD iteration, FID features. Skips (exit 0) without a hardware adapter; bench/gpu.ts has details.
 bench-gpu: deps
 	$(NODE) --import tsx bench/gpu.ts
+
+# The fused webgpu attention kernel vs the tfjs-ops path at SD v1's shapes, and one SD v1 UNet CFG
+# step at 64² with each, beside PyTorch's scaled_dot_product_attention. Skips without a hardware adapter.
+bench-attention: deps
+	$(NODE) --import tsx bench/attention.ts

@@ -2,7 +2,8 @@
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import { median } from 'simple-statistics';
-import { activeBackend } from '../src/backend/index.js';
+import { activeBackend, BackendChoiceError, initBackend, shutdownBackend, type BackendInfo } from '../src/backend/index.js';
+import { isSoftware } from '../src/backend/webgpu.js';
 import { modelLoss } from '../src/nn/models.js';
 import type { UNetConfig } from '../src/nn/unet.js';
 import type { Params } from '../src/nn/params.js';
@@ -54,6 +55,30 @@ export function unetBenchData(batch: number, size: number, seed = 1): { x: Float
   const rng = new Rng(seed);
   const n = batch * size * size * 3;
   return { x: Float32Array.from({ length: n }, () => rng.normal()), y: Float32Array.from({ length: n }, () => rng.normal()), shape: [batch, size, size, 3] };
+}
+
+/**
+ * The webgpu backend for a GPU benchmark, or null (after saying why) when there is no adapter, or
+ * only a software one and `allowSoftware` is off.
+ */
+export async function webgpuForBench(bench: string, allowSoftware: boolean): Promise<{ info: BackendInfo; software: boolean } | null> {
+  let info: BackendInfo;
+  try {
+    info = await initBackend('webgpu');
+  } catch (e) {
+    if (!(e instanceof BackendChoiceError)) throw e;
+    console.log(`${bench} skipped: ${e.message}`);
+    return null;
+  }
+  const software = isSoftware(info.adapter!);
+  if (software && !allowSoftware) {
+    const a = info.adapter!;
+    console.log(`${bench} skipped: the WebGPU adapter is software (${`${a.vendor} ${a.device} ${a.description}`.replace(/\s+/g, ' ').trim()}); its numbers would be meaningless.`);
+    console.log('(--allow-software or SDD_BENCH_ALLOW_SOFTWARE=1 runs the --smoke sizes on it, to test the script)');
+    shutdownBackend();
+    return null;
+  }
+  return { info, software };
 }
 
 export function argValue(name: string, fallback: string): string {

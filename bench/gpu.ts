@@ -24,8 +24,7 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendChoiceError, deviceFault, initBackend, shutdownBackend } from '../src/backend/index.js';
-import { isSoftware } from '../src/backend/webgpu.js';
+import { deviceFault, shutdownBackend } from '../src/backend/index.js';
 import { createAdam } from '../src/nn/adam.js';
 import { Params } from '../src/nn/params.js';
 import { DDIM_SD, DdimScheduler } from '../src/diffusion/schedulers/ddim.js';
@@ -41,7 +40,7 @@ import { streamRng, tfSeed } from '../src/util/rng.js';
 import { PROJECT_ROOT } from '../src/runs/env.js';
 import type { World } from '../src/world/types.js';
 import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
-import { med, timeIt, unetBenchData, unetBenchLoss, writeResult } from './common.js';
+import { med, timeIt, unetBenchData, unetBenchLoss, webgpuForBench, writeResult } from './common.js';
 
 const args = process.argv.slice(2);
 const allowSoftware = args.includes('--allow-software') || process.env.SDD_BENCH_ALLOW_SOFTWARE === '1';
@@ -231,23 +230,11 @@ function table(rows: Row[]): string {
 // ---- main ----
 
 async function main(): Promise<void> {
-  let info;
-  try {
-    info = await initBackend('webgpu');
-  } catch (e) {
-    if (!(e instanceof BackendChoiceError)) throw e;
-    console.log(`bench-gpu skipped: ${e.message}`);
-    return;
-  }
+  const gpu = await webgpuForBench('bench-gpu', allowSoftware);
+  if (!gpu) return;
+  const { info, software } = gpu;
   const adapter = info.adapter!;
-  const software = isSoftware(adapter);
   const name = `${adapter.vendor} ${adapter.architecture} ${adapter.device} ${adapter.description}`.replace(/\s+/g, ' ').trim();
-  if (software && !allowSoftware) {
-    console.log(`bench-gpu skipped: the WebGPU adapter is software (${name}); its numbers would be meaningless.`);
-    console.log('(--allow-software or SDD_BENCH_ALLOW_SOFTWARE=1 runs the --smoke sizes on it, to test the script)');
-    shutdownBackend();
-    return;
-  }
   const smoke = args.includes('--smoke') || software;
   const sz = smoke ? SMOKE : FULL;
   console.log(`bench-gpu on ${name}${software ? ' (software adapter)' : ''}${smoke ? ' — smoke sizes, numbers are not a benchmark' : ''}`);

@@ -126,6 +126,8 @@ const outOf = new Map(extraEntries); // source → output (no extension), the CL
 outOf.set(join(ROOT, 'bin', 'sdd.mjs'), 'sdd');
 // The GPU checks (gpu-check.sh) run from the bundle too: bench-gpu and the webgpu conformance set.
 outOf.set(join(ROOT, 'bench', 'gpu.ts'), 'bench/gpu');
+outOf.set(join(ROOT, 'bench', 'attention.ts'), 'bench/attention');
+outOf.set(join(ROOT, 'test', 'webgpu_attention.test.ts'), 'test/webgpu_attention.test');
 outOf.set(join(ROOT, 'test', 'webgpu_conformance.test.ts'), 'test/webgpu_conformance.test');
 {
   const seen = new Map();
@@ -361,7 +363,7 @@ for (const f of urlAssets) copyInto(f, rel(f));
 // The GPU check script and bench-gpu's PyTorch twins (run by bench/gpu.mjs from PROJECT_ROOT/bench).
 copyInto(join(ROOT, 'bin', 'gpu-check.sh'), 'gpu-check.sh');
 chmodSync(join(OUT, 'gpu-check.sh'), 0o755);
-for (const f of ['unet_torch.py', 'gpu_torch.py']) copyInto(join(ROOT, 'bench', f), `bench/${f}`);
+for (const f of ['unet_torch.py', 'gpu_torch.py', 'attention_torch.py']) copyInto(join(ROOT, 'bench', f), `bench/${f}`);
 
 const git = (...a) => {
   try {

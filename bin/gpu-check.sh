@@ -13,6 +13,9 @@
 #                SDD guidance step, HQS scan, a quick run, zoo eval), small shapes
 #   bench        bench-gpu: U-Net train step B8/B64 at 32²/64², DDIM-50 ×100 with CFG, one SDD
 #                iteration, featnet ×1000, each beside PyTorch CUDA fp32 → OUT/gpu.json
+#   attention    the fused attention kernel against the ops path (test/webgpu_attention, then
+#                bench-attention at SD v1's shapes beside torch SDPA, and an SD v1 UNet CFG step at
+#                64² with each path; target ≤ 3× PyTorch's 44 ms) → OUT/attention.json
 #   quick        table 1 PROFILE=quick on webgpu, timed (target ≤ 20 s), at --jobs 1, 2 and 4; then on
 #                wasm, and every metric of the two compared (rel. 1e-3; rates within 1/n)
 #   table1       table 1, full protocol (3 seeds, 150 runs), timed (target ≤ 10 min), at the
@@ -24,7 +27,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$(mkdir -p "${1:-$PWD/gpu-check-out}" && cd "${1:-$PWD/gpu-check-out}" && pwd)
 NODE=${NODE:-node}
-STEPS=${STEPS:-doctor conformance bench quick table1 zoo}
+STEPS=${STEPS:-doctor conformance bench attention quick table1 zoo}
 SDD=("$NODE" "$HERE/sdd.mjs")
 export SDD_REPORT=0 SDD_CACHE="$OUT/cache" SDD_BACKEND=webgpu
 
@@ -69,6 +72,13 @@ if wants bench; then
   step bench "$NODE" "$HERE/bench/gpu.mjs"
   cp "$HERE/bench/results/gpu.json" "$OUT/gpu.json" 2>/dev/null
   sed -n '/^workload/,/^wrote/p' "$OUT/bench.log"
+fi
+
+if wants attention; then
+  step attention-test "$NODE" --test --test-reporter=spec "$HERE/test/webgpu_attention.test.mjs"
+  step attention "$NODE" "$HERE/bench/attention.mjs"
+  cp "$HERE/bench/results/attention.json" "$OUT/attention.json" 2>/dev/null
+  grep -E '^(attention|SD v1|wrote)' "$OUT/attention.log"
 fi
 
 TABLE1=(experiments/table1/sdd.yaml experiments/table1/sdedit.yaml experiments/table1/ddib.yaml experiments/table1/diffae.yaml experiments/tradeoff.yaml)

@@ -46,11 +46,11 @@ SD14_SCHEDULER = {
 }
 
 
-def perturb(model, torch):
-    """Seeded weights with norms and biases off their init (1, 0), so every tensor matters."""
+def perturb(model, torch, norm_marker="norm"):
+    """Seeded weights with norms (parameters named with `norm_marker`) and biases off their init (1, 0), so every tensor matters."""
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if "norm" in name and name.endswith("weight"):
+            if norm_marker in name and name.endswith("weight"):
                 p.copy_(1 + 0.1 * torch.randn_like(p))
             elif name.endswith("bias"):
                 p.copy_(0.05 * torch.randn_like(p))

@@ -14,7 +14,7 @@ import { writeFileAtomic } from '../../src/util/atomic.js';
 import { sha256File } from '../../src/util/hash.js';
 import { centreSquare, resizeBilinearHost } from '../../src/util/image_io.js';
 import { registerFileRoles, requireWorldFiles, worldFiles, type WorldFiles } from '../../src/world/files.js';
-import type { EditPromptSpec, World } from '../../src/world/types.js';
+import type { World } from '../../src/world/types.js';
 import { loadStableDiffusion } from '../../src/diffusion/models/sd_folder.js';
 import { unetForward } from '../../src/diffusion/models/sd_unet.js';
 import { vaeDecode, vaeEncodeMoments } from '../../src/diffusion/models/sd_vae.js';
@@ -26,27 +26,13 @@ import { INCEPTION_SIZE, inceptionPool3 } from '../../src/nn/inception_fid.js';
 import { loadInception } from '../../src/metrics/inception.js';
 import { readImage } from '../../src/metrics/features.js';
 import { REAL_ROLES } from './roles.js';
+import { REAL_PROMPTS } from './prompts.js';
 
 registerFileRoles('real', REAL_ROLES);
 
 /** CLIP's image normalisation (transformers' CLIPImageProcessor image_mean / image_std). */
 const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073];
 const CLIP_STD = [0.26862954, 0.26130258, 0.27577711];
-
-interface PromptFile {
-  prompts: { id: string; text: string; source_text: string; group: string }[];
-}
-
-export const REAL_PROMPTS: EditPromptSpec[] = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'datasets', 'real', 'prompts.json'), 'utf-8')) as PromptFile).prompts.map((p) => ({
-  id: p.id,
-  text: p.text,
-  sourceText: p.source_text,
-  group: p.group,
-  // No attribute judge in this world: attribute/source/target are the prompt itself.
-  attribute: p.id,
-  source: '',
-  target: p.id,
-}));
 
 /** SHA-256 of a file, cached by (path, size, mtime): a 3.4 GB UNet is hashed once, not per run. */
 function fileSha256(path: string): string {

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import { registerReplacementKernels } from './kernels/register.js';
 import { registerWebGpuKernels } from './kernels/webgpu_fixes.js';
+import { registerFusedAttention } from './kernels/attention.js';
 import { forbidSyncReads, syncReadsForbiddenByEnv } from './sync_guard.js';
 import { gpuDeviceNode, isSoftware, NoAdapterError, probeAdapter, releaseGpu, startWebGpu, watchDevice, type AdapterInfo } from './webgpu.js';
 
@@ -73,6 +74,7 @@ async function activateWebGpu(auto: boolean): Promise<string | null> {
     await startWebGpu(probe.gpu);
     if (!(await tf.setBackend('webgpu'))) return 'the webgpu backend failed to initialise on the adapter';
     await registerWebGpuKernels();
+    registerFusedAttention('webgpu');
     adapter = probe.info;
     const device = (tf.backend() as unknown as { device: Parameters<typeof watchDevice>[0] }).device;
     watchDevice(device, (reason) => faultRejecter?.(new DeviceFaultError(reason)));

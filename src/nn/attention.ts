@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from './params.js';
+import { fusedAttention, hasFusedAttention } from '../backend/kernels/attention.js';
 
 /** nn.Linear: y = x·Wᵀ + b with W [out, in] as PyTorch stores it (no transpose copy: matMul's transposeB). */
 export function torchLinear(p: Params, name: string, x: tf.Tensor, out: number, bias = true): tf.Tensor {
@@ -32,6 +33,17 @@ export function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
  * is additive, broadcast to [B, H, Tq, Tk] (0 where allowed, a large negative where not).
  */
 export function scaledDotProductAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask?: tf.Tensor): tf.Tensor4D {
+  // The backend's fused kernel where it has one (webgpu): never materialises the T × T scores.
+  if (!mask && hasFusedAttention(tf.getBackend())) {
+    const [b, h, tq, d] = q.shape;
+    const flat = (t: tf.Tensor4D) => tf.reshape(t, [b * h, t.shape[2], d]);
+    return tf.reshape(fusedAttention(flat(q), flat(k), flat(v), 1 / Math.sqrt(d)), [b, h, tq, d]);
+  }
+  return attentionOps(q, k, v, mask);
+}
+
+/** The same with tfjs ops on any backend: the reference the fused kernel is tested against. */
+export function attentionOps(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask?: tf.Tensor): tf.Tensor4D {
   let logits = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(q.shape[3]));
   if (mask) logits = tf.add(logits, mask);
   return tf.matMul(tf.softmax(logits), v);
