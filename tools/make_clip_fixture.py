@@ -41,8 +41,8 @@ EMBED = 16
 PROMPTS = ["a photo of a cat", "a face with blond hair, wearing glasses!"]
 
 
-def hf_state(m):
-    """openai/CLIP state → transformers CLIPModel names, as transformers' converter maps them."""
+def hf_state(m, dtype=np.float16):
+    """openai/CLIP state → transformers CLIPModel names, as transformers' converter maps them, as `dtype`."""
     out = {}
 
     def layer(dst, blk):
@@ -78,7 +78,7 @@ def hf_state(m):
     out["vision_model.post_layernorm.bias"] = v.ln_post.bias
     out["visual_projection.weight"] = v.proj.T
     out["logit_scale"] = m.logit_scale
-    return {k: t.detach().numpy().astype(np.float16) for k, t in out.items()}
+    return {k: t.detach().numpy().astype(dtype) for k, t in out.items()}
 
 
 def main():

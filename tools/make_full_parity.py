@@ -87,7 +87,7 @@ def main():
     text.ln_final.register_forward_hook(lambda mod, i, o: hidden.__setitem__("h", o))
     _, times["text_encoder"] = timed(lambda: text.encode_text(ids.to(dev)), dev, torch)
     ref["text_hidden"] = hidden["h"].cpu().numpy()
-    te = {k: v.astype(np.float32) for k, v in hf_state(text.cpu()).items() if k.startswith("text_model.")}
+    te = {k: v for k, v in hf_state(text.cpu(), np.float32).items() if k.startswith("text_model.")}
     os.makedirs(os.path.join(sd, "text_encoder"), exist_ok=True)
     st_io.save(os.path.join(sd, "text_encoder", "model.safetensors"), te, {"format": "pt"})
     json.dump({"architectures": ["CLIPTextModel"], "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
@@ -141,7 +141,7 @@ def main():
     ref["clip_image_embeds"], ref["clip_text_embeds"] = img.cpu().numpy(), txt.cpu().numpy()
     cdir = os.path.join(out, "clip_b32")
     os.makedirs(cdir, exist_ok=True)
-    st_io.save(os.path.join(cdir, "model.safetensors"), {k: v.astype(np.float32) for k, v in hf_state(b32.cpu()).items()}, {"format": "pt"})
+    st_io.save(os.path.join(cdir, "model.safetensors"), hf_state(b32.cpu(), np.float32), {"format": "pt"})
     json.dump({"architectures": ["CLIPModel"], "projection_dim": 512,
                "text_config": {"hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 12, "num_attention_heads": 8, "max_position_embeddings": 77, "vocab_size": 49408, "hidden_act": "quick_gelu", "eos_token_id": 2},
                "vision_config": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12, "image_size": 224, "patch_size": 32, "hidden_act": "quick_gelu"}},
