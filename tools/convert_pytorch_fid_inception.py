@@ -12,7 +12,6 @@ float32, layouts unchanged (convolutions OIHW; sdd-bench transposes on load).
 
 Needs torch (Debian: apt-get install python3-torch; then /usr/bin/python3).
 """
-import argparse
 import os
 import sys
 
@@ -35,14 +34,5 @@ def convert(src, dst):
     return keep
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("src")
-    ap.add_argument("dst")
-    a = ap.parse_args()
-    keep = convert(a.src, a.dst)
-    print(f"{a.dst}: {len(keep)} tensors, {sum(v.numel() for v in keep.values())} values")
-
-
 if __name__ == "__main__":
-    main()
+    st_io.converter_main(__doc__, convert)

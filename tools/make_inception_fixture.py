@@ -18,18 +18,17 @@ recreate exactly in TypeScript, so no weights are committed, only:
 Needs torch, torchvision, scipy, PIL (Debian: python3-torch python3-torchvision python3-scipy python3-pil).
 """
 import argparse
-import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import st_io  # noqa: E402
 import synthetic_weights as sw  # noqa: E402
 
 
@@ -111,19 +110,7 @@ def main():
     images(os.path.join(out, "b"), a.n, 2, 30.0)
 
     model = inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval()
-    with tempfile.TemporaryDirectory() as tmp:
-        pth = os.path.join(tmp, "pt_inception-synthetic.pth")
-        torch.save(state, pth)
-        st = os.path.join(tmp, "inception.safetensors")
-        subprocess.run([sys.executable, os.path.join(HERE, "convert_pytorch_fid_inception.py"), pth, st], check=True)
-        import st_io
-
-        converted = st_io.load(st)
-    tensors = []
-    for name in sorted(converted):
-        arr = converted[name]
-        shape = list(arr.shape)
-        tensors.append({"name": name, "shape": shape, "rule": rule(name, shape), "sha256": hashlib.sha256(arr.astype("<f4").tobytes()).hexdigest()})
+    tensors = sw.through_converter(state, "convert_pytorch_fid_inception.py", "pt_inception-synthetic.pth", rule, out)
 
     feats = {}
     for d in ("a", "b"):
@@ -132,9 +119,6 @@ def main():
         feats[d] = act.astype(np.float32)
     fid = fid_score.calculate_fid_given_paths([os.path.join(out, "a"), os.path.join(out, "b")], a.n, "cpu", 2048, num_workers=0)
 
-    with open(os.path.join(out, "weights.json"), "w") as f:
-        rows = ",\n".join(json.dumps(t) for t in tensors)
-        f.write(f'{{"generator": "tools/synthetic_weights.py", "tensors": [\n{rows}\n]}}\n')
     st_io.save(os.path.join(out, "features.safetensors"), feats)
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump(

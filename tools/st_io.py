@@ -53,3 +53,15 @@ def load(path):
         b, end = e["data_offsets"]
         out[name] = np.frombuffer(data[b:end], dtype=np.dtype(_DTYPES[e["dtype"]]).newbyteorder("<")).reshape(e["shape"])
     return out
+
+
+def converter_main(doc, convert):
+    """The command line every converter shares: SRC DST, then one summary line."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("src")
+    ap.add_argument("dst")
+    a = ap.parse_args()
+    keep = convert(a.src, a.dst)
+    print(f"{a.dst}: {len(keep)} tensors, {sum(int(np.prod(v.shape)) for v in keep.values())} values")

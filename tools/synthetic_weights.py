@@ -39,3 +39,32 @@ def values(name, shape, rule):
     else:
         raise ValueError(rule)
     return v.astype(np.float32).reshape(shape)
+
+
+def through_converter(state, converter, pth_name, rule, out_dir):
+    """Saves `state` (a torch state dict) as the published .pth, runs tools/`converter` on it, and
+    writes out_dir/weights.json: every converted tensor's name, shape, rule and float32 sha256,
+    which the TypeScript side checks its own synthetic file against."""
+    import hashlib
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    import torch
+
+    import st_io
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory() as tmp:
+        pth = os.path.join(tmp, pth_name)
+        torch.save(state, pth)
+        st = os.path.join(tmp, "converted.safetensors")
+        subprocess.run([sys.executable, os.path.join(here, converter), pth, st], check=True)
+        converted = st_io.load(st)
+    tensors = [{"name": n, "shape": list(converted[n].shape), "rule": rule(n, list(converted[n].shape)), "sha256": hashlib.sha256(converted[n].astype("<f4").tobytes()).hexdigest()} for n in sorted(converted)]
+    with open(os.path.join(out_dir, "weights.json"), "w") as f:
+        rows = ",\n".join(json.dumps(t) for t in tensors)
+        f.write(f'{{"generator": "tools/synthetic_weights.py", "tensors": [\n{rows}\n]}}\n')
+    return tensors

@@ -117,6 +117,17 @@ test('gather gradient and UnsortedSegmentSum match cpu (delegated)', () => {
   tf.dispose([table, rows, ids]);
 });
 
+test('maxPool gradient matches cpu (wasm\'s own MaxPoolGrad is replaced: it was wrong)', () => {
+  const x = seeded([2, 14, 14, 3], 5);
+  for (const [k, s] of [[1, 2], [2, 2], [3, 2], [3, 1]] as const) {
+    const probe = (t: tf.Tensor) => [tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, k, s, 'valid'), tf.range(1, 1 + tf.maxPool(a as tf.Tensor4D, k, s, 'valid').size).reshape(tf.maxPool(a as tf.Tensor4D, k, s, 'valid').shape))))(t)];
+    const [w] = on('wasm', [x], probe);
+    const [c] = on('cpu', [x], probe);
+    assertClose(w, c, `maxPool ${k}×${k}/${s} grad`);
+  }
+  x.dispose();
+});
+
 const matmulCases: Array<{ a: number[]; b: number[]; ta: boolean; tb: boolean }> = [
   { a: [37, 19], b: [37, 23], ta: true, tb: false },
   { a: [19, 37], b: [23, 37], ta: false, tb: true },

@@ -19,6 +19,7 @@ export const REPLACED_KERNELS = [
   'DepthwiseConv2dNativeBackpropInput',
   'UnsortedSegmentSum',
   'BatchMatMul',
+  'MaxPoolGrad',
 ] as const;
 
 /** Built-in kernels we replaced, kept so benchmarks can compare against them. */
@@ -46,6 +47,9 @@ export function registerReplacementKernels(backendName = 'wasm'): void {
   put('DepthwiseConv2dNativeBackpropFilter', backendName, toCpu('DepthwiseConv2dNativeBackpropFilter'));
   put('DepthwiseConv2dNativeBackpropInput', backendName, toCpu('DepthwiseConv2dNativeBackpropInput'));
   put('UnsortedSegmentSum', backendName, toCpu('UnsortedSegmentSum'));
+  // tfjs-backend-wasm 4.22's MaxPoolGrad routes the gradient to the wrong inputs (every window and
+  // stride tried: 1×1/2, 2×2/2, 3×3/2; the cpu backend agrees with finite differences).
+  put('MaxPoolGrad', backendName, toCpu('MaxPoolGrad'));
   const matmul = getKernel('BatchMatMul', backendName);
   if (matmul) put('BatchMatMul', backendName, makeBatchMatMul(matmul.kernelFunc));
   // Not a replacement: a fused kernel of our own, used by nn/layers when the backend has it.

@@ -27,7 +27,7 @@ export function doctorCommand(_s: (c: number) => void): CommandModule<object, { 
         );
       }
       if (backend.simd !== null) lines.push(`simd      ${backend.simd ? 'yes' : 'no'}`, `threads   ${backend.threads ? 'yes' : 'no (one thread per worker)'}`);
-      if (backend.replacedKernels) lines.push('kernels   Conv2DBackpropFilter, Conv2DBackpropInput (ours); depthwise backprop, UnsortedSegmentSum (via cpu)');
+      if (backend.replacedKernels) lines.push('kernels   Conv2DBackpropFilter, Conv2DBackpropInput (ours); depthwise backprop, UnsortedSegmentSum, MaxPoolGrad (via cpu)');
       lines.push(backend.gpu ? 'workers   one process drives the GPU (no worker pool)' : `workers   ${report.workers} (pool size; SDD_WORKERS overrides)`);
       const m = report.machine;
       lines.push(`node      ${m.node}`, `cpu       ${m.cpu} × ${m.cores}`, `memory    ${m.memory_gb} GiB`, `gpu       ${m.gpus.length ? m.gpus.join('; ') : 'none found (nvidia-smi)'}`);
