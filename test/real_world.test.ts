@@ -18,6 +18,7 @@ const dir = tmp('sdd-real-');
 const store = join(dir, 'store');
 const env = { SDD_CACHE: join(dir, 'cache'), SDD_CHECKPOINTS: '' };
 writeSynthetic(join(dir, 'inception.safetensors'), JSON.parse(readFileSync(join(FIX, 'inception', 'weights.json'), 'utf-8')) as SyntheticSpec);
+writeSynthetic(join(dir, 'ir_se50.safetensors'), JSON.parse(readFileSync(join(FIX, 'arcface', 'weights.json'), 'utf-8')) as SyntheticSpec);
 
 function experiment(name: string, body: string, checkpoints = `{ sd: ${join(FIX, 'sd_tiny')}, clip: ${join(FIX, 'clip_tiny')}, inception: inception.safetensors, images: ${join(FIX, 'inception', 'a')} }`): string {
   const file = join(dir, `${name}.yaml`);
@@ -25,25 +26,33 @@ function experiment(name: string, body: string, checkpoints = `{ sd: ${join(FIX,
   return file;
 }
 
-test('SDEdit and DDIB run on world: real from the published layouts; hit rate and identity stay empty', async () => {
-  const files = [experiment('real-sdedit-tiny', 'sdedit'), experiment('real-ddib-tiny', 'ddib')];
+const WITH_ARCFACE = `{ sd: ${join(FIX, 'sd_tiny')}, clip: ${join(FIX, 'clip_tiny')}, inception: inception.safetensors, arcface: ir_se50.safetensors, images: ${join(FIX, 'inception', 'a')} }`;
+
+test('SDEdit and DDIB run on world: real from the published layouts; identity with the optional ArcFace (DDIB), empty without (SDEdit); no hit rate', async () => {
+  const files = [experiment('real-sdedit-tiny', 'sdedit'), experiment('real-ddib-tiny', 'ddib', WITH_ARCFACE)];
   const r = await sdd(['run', ...files, '--store', store, '--jobs', '2', '--backend', 'wasm'], { env });
   assert.equal(r.exitCode, 0, r.all);
   const runs = readdirSync(store).filter((d) => !d.startsWith('.'));
   assert.equal(runs.length, 2);
+  let withIdentity = 0;
   for (const id of runs) {
     const m = (JSON.parse(readFileSync(join(store, id, 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> }).metrics;
     assert.equal(m.world, 'real');
     assert.equal(m.n, 4);
     for (const k of ['fid', 'kid', 'clip_directional', 'tau_infer_s']) assert.ok(Number.isFinite(m[k]), `${k}: ${m[k]}`);
-    for (const k of ['hit_rate', 'preservation_rate', 'identity']) assert.equal(m[k], null, k);
-    assert.deepEqual(Object.keys(m.models as object).sort(), ['clip', 'images', 'inception', 'sd.text_encoder', 'sd.unet', 'sd.vae']);
+    for (const k of ['hit_rate', 'preservation_rate']) assert.equal(m[k], null, k);
+    const arcface = Object.keys(m.models as object).includes('arcface');
+    if (arcface) withIdentity++;
+    if (arcface) assert.ok(Number.isFinite(m.identity) && (m.identity as number) > 0 && (m.identity as number) <= 1, `identity ${m.identity}`);
+    else assert.equal(m.identity, null, 'identity without ArcFace');
+    assert.deepEqual(Object.keys(m.models as object).sort(), ['clip', 'images', 'inception', 'sd.text_encoder', 'sd.unet', 'sd.vae', ...(arcface ? ['arcface'] : [])].sort());
     const info = m.metric_info as Record<string, string>;
     assert.match(info.fid_resize, /bilinear 16² → 299²/);
     assert.match(info.clip_preprocess, /bilinear resize to 32²/);
     assert.ok(existsSync(join(store, id, 'artifacts', 'edits.png')));
-    assert.deepEqual(Object.keys((JSON.parse(readFileSync(join(store, id, 'world.json'), 'utf-8')) as { files: object }).files).sort(), ['clip', 'images', 'inception', 'sd']);
+    assert.deepEqual(Object.keys((JSON.parse(readFileSync(join(store, id, 'world.json'), 'utf-8')) as { files: object }).files).sort(), ['clip', 'images', 'inception', 'sd', ...(arcface ? ['arcface'] : [])].sort());
   }
+  assert.equal(withIdentity, 1, 'the DDIB run (with ArcFace) has identity, the SDEdit run not');
   // The same experiments again: both runs found finished (the world's fingerprint unchanged).
   const again = await sdd(['run', ...files, '--store', store, '--backend', 'wasm'], { env });
   assert.equal(again.exitCode, 0, again.all);
@@ -51,16 +60,17 @@ test('SDEdit and DDIB run on world: real from the published layouts; hit rate an
 });
 
 test('sdd checkpoints: list shows each role, verify loads each strictly; a missing role stops sdd run with exit 2', async () => {
-  const file = experiment('real-check', 'sdedit');
+  const file = experiment('real-check', 'sdedit', WITH_ARCFACE);
   const v = await sdd(['checkpoints', 'verify', file, '--backend', 'wasm'], { env });
   assert.equal(v.exitCode, 0, v.all);
   assert.match(v.stdout, /sd\s+found.*UNet 0\.3 M, VAE 0\.2 M, text encoder 0\.2 M parameters; 16² images, epsilon/);
   assert.match(v.stdout, /clip\s+found.*CLIPModel, .* parameters, ViT 32²\/8/);
   assert.match(v.stdout, /inception\s+found.*21\.8 M parameters/);
+  assert.match(v.stdout, /arcface\s+found.*43\.8 M parameters/);
   const none = await sdd(['checkpoints', 'list', '--json'], { env });
   assert.equal(none.exitCode, 2);
   const rows = JSON.parse(none.stdout) as { role: string; status: string; get: string }[];
-  assert.deepEqual(rows.map((x) => `${x.role}:${x.status}`), ['sd:missing', 'clip:missing', 'inception:missing', 'images:missing']);
+  assert.deepEqual(rows.map((x) => `${x.role}:${x.status}`), ['sd:missing', 'clip:missing', 'inception:missing', 'arcface:absent (optional)', 'images:missing']);
   assert.match(rows[0].get, /CompVis\/stable-diffusion-v1-4/);
   assert.match(rows[2].get, /tools\/convert_pytorch_fid_inception\.py/);
 
@@ -75,5 +85,5 @@ test('sdd checkpoints: list shows each role, verify loads each strictly; a missi
   writeFileSync(typo, readFileSync(file, 'utf-8').replace('clip:', 'clipp:'));
   const t = await sdd(['run', typo, '--store', empty, '--backend', 'wasm'], { env });
   assert.equal(t.exitCode, 2, t.all);
-  assert.match(t.stderr, /typo\.yaml: checkpoints\.clipp: world 'real' has no such role \(have: sd, clip, inception, images\)/);
+  assert.match(t.stderr, /typo\.yaml: checkpoints\.clipp: world 'real' has no such role \(have: sd, clip, inception, arcface, images\)/);
 });

@@ -5,6 +5,7 @@ import type { FileRole } from '../../src/world/files.js';
 import { loadStableDiffusion } from '../../src/diffusion/models/sd_folder.js';
 import { loadClip } from '../../src/nn/clip.js';
 import { loadInception } from '../../src/metrics/inception.js';
+import { loadIrSe50 } from '../../src/nn/arcface.js';
 import type { Params } from '../../src/nn/params.js';
 
 const millions = (p: Params) => `${(p.count() / 1e6).toFixed(1)} M`;
@@ -42,6 +43,19 @@ export const REAL_ROLES: Record<string, FileRole> = {
     defaultName: 'pt_inception-2015-12-05.safetensors',
     verify(path) {
       const p = loadInception(path);
+      const text = `${millions(p)} parameters`;
+      p.dispose();
+      return text;
+    },
+  },
+  arcface: {
+    kind: 'file',
+    describe: "ArcFace IR-SE50 (StyleCLIP's and e4e's model_ir_se50.pth) as safetensors: identity similarity of edits",
+    source: 'model_ir_se50.pth (linked from the StyleCLIP and e4e READMEs), then python3 tools/convert_ir_se50.py model_ir_se50.pth ir_se50.safetensors',
+    defaultName: 'ir_se50.safetensors',
+    optional: 'identity similarity is left empty',
+    verify(path) {
+      const p = loadIrSe50(path);
       const text = `${millions(p)} parameters`;
       p.dispose();
       return text;

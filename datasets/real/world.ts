@@ -1,8 +1,8 @@
 /**
  * The `real` world: Stable Diffusion v1.x, CLIP and pytorch-fid's Inception loaded from their
- * published files (the roles in roles.ts), and a folder of test images. It has no generator,
- * identity model or attribute judge (StyleGAN2 and ArcFace are part 2, #20): SDEdit and DDIB run
- * on it with `sources: real`; what needs the others says so in one line.
+ * published files (the roles in roles.ts), a folder of test images, and optionally ArcFace IR-SE50
+ * for identity similarity. It has no generator or attribute judge (StyleGAN2 is part 2, #20):
+ * SDEdit and DDIB run on it with `sources: real`; what needs the others says so in one line.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -24,6 +24,7 @@ import { clipImageEmbeds, clipTextEmbeds, clipTextHidden, eosPositions, loadClip
 import { ClipTokenizer } from '../../src/nn/clip_tokenizer.js';
 import { INCEPTION_SIZE, inceptionPool3 } from '../../src/nn/inception_fid.js';
 import { loadInception } from '../../src/metrics/inception.js';
+import { idEmbed, loadIrSe50 } from '../../src/nn/arcface.js';
 import { readImage } from '../../src/metrics/features.js';
 import { REAL_ROLES } from './roles.js';
 import { REAL_PROMPTS } from './prompts.js';
@@ -67,6 +68,7 @@ export function realFingerprint(files: WorldFiles = worldFiles()): Record<string
     'sd.text_encoder': fileSha256(weights(join(sd, 'text_encoder'), ['model.safetensors', 'model.safetensors.index.json'])),
     clip: fileSha256(weights(files.clip, ['model.safetensors', 'model.safetensors.index.json'])),
     inception: fileSha256(files.inception),
+    ...(files.arcface ? { arcface: fileSha256(files.arcface) } : {}),
     images: h.digest('hex'),
   };
 }
@@ -83,6 +85,7 @@ export function loadRealWorld(files: WorldFiles = worldFiles()): World {
   const sd = loadStableDiffusion(files.sd);
   const clip = loadClip(files.clip);
   const inception = loadInception(files.inception);
+  const arcface = files.arcface ? loadIrSe50(files.arcface) : null;
   if (!clip.config.vision) throw new UserError(`${files.clip}: a CLIPModel (both towers) is needed for CLIP similarity, not a ${clip.config.kind}`);
   const clipTokenizer = ClipTokenizer.fromFolder(files.clip);
   const vision = clip.config.vision;
@@ -147,6 +150,10 @@ export function loadRealWorld(files: WorldFiles = worldFiles()): World {
         return clipTextEmbeds(clip.params, clip.config, tf.tensor2d(ids, [texts.length, 77], 'int32'), eosPositions(clip.config.text, ids, 77));
       },
     },
+    // With the optional ArcFace: identity similarity as StyleCLIP and e4e measure it (their ID-loss crop).
+    identity: arcface
+      ? { id: `arcface-ir-se50:${fingerprint.arcface.slice(0, 12)}`, embed: (x) => idEmbed(arcface, tf.sub(tf.mul(x, 2), 1) as tf.Tensor4D) }
+      : undefined,
     fid: {
       id: `inception:${fingerprint.inception.slice(0, 12)}`,
       resize: `bilinear ${imageSize}² → ${INCEPTION_SIZE}² (half-pixel centres, no antialias: pytorch-fid's F.interpolate)`,
@@ -156,6 +163,7 @@ export function loadRealWorld(files: WorldFiles = worldFiles()): World {
       sd.dispose();
       clip.params.dispose();
       inception.dispose();
+      arcface?.dispose();
     },
   };
 }

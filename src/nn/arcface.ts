@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from './params.js';
 import { torchLinear } from './attention.js';
+import { loadTorchWeights } from './torch_weights.js';
 
 const BN_EPS = 1e-5;
 /** Units per stage (IR-50) and their widths; the first unit of each stage has stride 2. */
@@ -103,4 +104,16 @@ export function idEmbed(p: Params, images: tf.Tensor4D): tf.Tensor2D {
   const x = images.shape[1] === 256 ? images : adaptiveAvgPool(images, 256);
   const face = tf.slice(x, [0, 35, 32, 0], [-1, 188, 188, -1]);
   return irSe50(p, adaptiveAvgPool(face, 112));
+}
+
+/** Weights converted by tools/convert_ir_se50.py, loaded strictly. */
+export function loadIrSe50(path: string): Params {
+  const p = loadTorchWeights(path);
+  try {
+    p.verify((q) => irSe50(q, tf.zeros([1, 112, 112, 3])));
+  } catch (e) {
+    p.dispose();
+    throw e;
+  }
+  return p;
 }

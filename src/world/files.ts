@@ -19,6 +19,8 @@ export interface FileRole {
   defaultName: string;
   /** Loads it strictly (configs, every tensor, shapes) and summarises it in a few words; throws one line otherwise. */
   verify?(path: string): string;
+  /** For a role the world can do without: what is left out when it is absent. */
+  optional?: string;
 }
 
 export type WorldFiles = Record<string, string>;
@@ -39,7 +41,8 @@ export function resolveWorldFiles(world: string, given: WorldFiles, env = proces
   const out: WorldFiles = {};
   for (const [role, r] of Object.entries(fileRoles(world))) {
     if (given[role]) out[role] = resolve(given[role]);
-    else if (env) out[role] = resolve(env, r.defaultName);
+    // An optional role is taken from $SDD_CHECKPOINTS only when it is there.
+    else if (env && (!r.optional || existsSync(resolve(env, r.defaultName)))) out[role] = resolve(env, r.defaultName);
   }
   return out;
 }
@@ -47,7 +50,9 @@ export function resolveWorldFiles(world: string, given: WorldFiles, env = proces
 export interface RoleStatus {
   role: string;
   path: string | null;
+  /** Present, or an optional role nobody named. */
   ok: boolean;
+  absent: boolean;
   problem: string | null;
   role_info: FileRole;
 }
@@ -57,10 +62,11 @@ export function checkWorldFiles(world: string, files: WorldFiles): RoleStatus[] 
   return Object.entries(fileRoles(world)).map(([role, r]) => {
     const path = files[role] ?? null;
     let problem: string | null = null;
+    if (!path && r.optional) return { role, path, ok: true, absent: true, problem: null, role_info: r };
     if (!path) problem = 'not given (experiment checkpoints: or $SDD_CHECKPOINTS)';
     else if (!existsSync(path)) problem = `${path}: not found`;
     else if (statSync(path).isDirectory() !== (r.kind === 'dir')) problem = `${path}: expected a ${r.kind === 'dir' ? 'folder' : 'file'}`;
-    return { role, path, ok: problem === null, problem, role_info: r };
+    return { role, path, ok: problem === null, absent: false, problem, role_info: r };
   });
 }
 

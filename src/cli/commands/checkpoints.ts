@@ -58,9 +58,11 @@ export function checkpointsCommand(setCode: (c: number) => void): CommandModule<
       const rows: Record<string, unknown>[] = [];
       for (const t of targets(a)) {
         for (const s of checkWorldFiles(t.world, t.files)) {
-          const row: Record<string, unknown> = { world: t.world, role: s.role, status: s.ok ? 'found' : 'missing', path: s.path, bytes: s.ok ? sizeOf(s.path!) : null, for: s.role_info.describe, get: s.role_info.source, from: t.origin };
+          const status = s.absent ? 'absent (optional)' : s.ok ? 'found' : 'missing';
+          const row: Record<string, unknown> = { world: t.world, role: s.role, status, path: s.path, bytes: s.ok && !s.absent ? sizeOf(s.path!) : null, for: s.role_info.describe, get: s.role_info.source, from: t.origin };
           if (!s.ok) row.problem = s.problem;
-          if (verify && s.ok) {
+          if (s.absent) row.problem = `optional: ${s.role_info.optional}`;
+          if (verify && s.ok && !s.absent) {
             try {
               row.verified = s.role_info.verify?.(s.path!) ?? 'present';
               if (s.role_info.kind === 'file') row.sha256 = sha256File(s.path!);
@@ -78,7 +80,7 @@ export function checkpointsCommand(setCode: (c: number) => void): CommandModule<
         process.stdout.write(table(['world', 'role', 'status', 'size', 'path', verify ? 'check' : 'for'], rows.map((r) => [String(r.world), String(r.role), String(r.status), r.bytes == null ? '-' : human(r.bytes as number), String(r.path ?? '-'), String(verify ? (r.verified ?? r.problem ?? '') : r.for)])));
         for (const r of rows.filter((x) => x.status !== 'found')) process.stdout.write(`${r.world}.${r.role}: ${r.problem}\n  get: ${r.get}\n`);
       }
-      setCode(rows.some((r) => r.status !== 'found') ? 2 : 0);
+      setCode(rows.some((r) => r.status === 'missing' || r.status === 'bad') ? 2 : 0);
     },
   };
 }
