@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from './params.js';
 import { torchLinear } from './attention.js';
-import { loadTorchWeights } from './torch_weights.js';
+import { loadVerified } from './torch_weights.js';
 
 const BN_EPS = 1e-5;
 /** Units per stage (IR-50) and their widths; the first unit of each stage has stride 2. */
@@ -108,12 +108,5 @@ export function idEmbed(p: Params, images: tf.Tensor4D): tf.Tensor2D {
 
 /** Weights converted by tools/convert_ir_se50.py, loaded strictly. */
 export function loadIrSe50(path: string): Params {
-  const p = loadTorchWeights(path);
-  try {
-    p.verify((q) => irSe50(q, tf.zeros([1, 112, 112, 3])));
-  } catch (e) {
-    p.dispose();
-    throw e;
-  }
-  return p;
+  return loadVerified(path, (q) => irSe50(q, tf.zeros([1, 112, 112, 3])));
 }

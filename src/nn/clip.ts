@@ -13,7 +13,7 @@ import { UserError } from '../errors.js';
 import { causalMask, mergeHeads, scaledDotProductAttention, splitHeads, torchLinear } from './attention.js';
 import { layerNorm } from './layers.js';
 import type { Params } from './params.js';
-import { loadTorchWeights } from './torch_weights.js';
+import { loadVerified } from './torch_weights.js';
 
 export type Activation = 'quick_gelu' | 'gelu';
 
@@ -194,19 +194,13 @@ export function loadClip(dir: string): Clip {
     throw new UserError(`${cfgFile}: ${(e as Error).message.split('\n')[0]}`);
   }
   const config = parseClipConfig(cfgFile, json);
-  const params = loadTorchWeights(weightsIn(dir), { ignore: (n) => n.endsWith('embeddings.position_ids') });
-  try {
-    params.verify((p) => {
-      const ids = tf.tensor2d([[0, config.text.eosTokenId === 2 ? 1 : config.text.eosTokenId]], [1, 2], 'int32');
-      if (config.kind === 'CLIPTextModel') return clipTextHidden(p, config.text, ids);
-      const v = config.vision!;
-      clipImageEmbeds(p, config, tf.zeros([1, v.imageSize, v.imageSize, v.channels]));
-      clipLogitScale(p);
-      return clipTextEmbeds(p, config, ids, [1]);
-    });
-  } catch (e) {
-    params.dispose();
-    throw e;
-  }
-  return { config, params };
+  const forward = (p: Params) => {
+    const ids = tf.tensor2d([[0, config.text.eosTokenId === 2 ? 1 : config.text.eosTokenId]], [1, 2], 'int32');
+    if (config.kind === 'CLIPTextModel') return clipTextHidden(p, config.text, ids);
+    const v = config.vision!;
+    clipImageEmbeds(p, config, tf.zeros([1, v.imageSize, v.imageSize, v.channels]));
+    clipLogitScale(p);
+    return clipTextEmbeds(p, config, ids, [1]);
+  };
+  return { config, params: loadVerified(weightsIn(dir), forward, { ignore: (n) => n.endsWith('embeddings.position_ids') }) };
 }

@@ -54,3 +54,18 @@ export function loadTorchWeights(path: string, opts: TorchLoadOptions = {}): Par
     src.close();
   }
 }
+
+/**
+ * loadTorchWeights, then one `forward` of the model on a tiny input: the file must hold exactly
+ * the tensors the model reads, in its shapes (Params.verify), or nothing is kept.
+ */
+export function loadVerified(path: string, forward: (p: Params) => unknown, opts: TorchLoadOptions = {}): Params {
+  const p = loadTorchWeights(path, opts);
+  try {
+    p.verify(forward);
+  } catch (e) {
+    p.dispose();
+    throw e;
+  }
+  return p;
+}

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../errors.js';
 import type { Params } from '../../nn/params.js';
 import { torchLinear } from '../../nn/attention.js';
-import { loadTorchWeights } from '../../nn/torch_weights.js';
+import { loadVerified } from '../../nn/torch_weights.js';
 import { ConfigReader, diffusersWeights } from './diffusers_config.js';
 import { conv2d, downsample, groupNorm, resnetBlock, silu, transformer2d, upsample, type NormSpec } from './diffusers_blocks.js';
 
@@ -145,13 +145,7 @@ export interface UNet {
 /** A diffusers `unet/` folder, loaded strictly. */
 export function loadUNet(dir: string): UNet {
   const config = parseUNetConfig(ConfigReader.of(dir));
-  const params = loadTorchWeights(diffusersWeights(dir));
-  try {
-    const f = 2 ** (config.blockOutChannels.length - 1);
-    params.verify((p) => unetForward(p, config, tf.zeros([1, f, f, config.inChannels]), tf.tensor1d([1]), tf.zeros([1, 1, config.crossAttentionDim])));
-  } catch (e) {
-    params.dispose();
-    throw e;
-  }
+  const f = 2 ** (config.blockOutChannels.length - 1);
+  const params = loadVerified(diffusersWeights(dir), (p) => unetForward(p, config, tf.zeros([1, f, f, config.inChannels]), tf.tensor1d([1]), tf.zeros([1, 1, config.crossAttentionDim])));
   return { config, params };
 }

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../errors.js';
 import type { Params } from '../../nn/params.js';
-import { loadTorchWeights } from '../../nn/torch_weights.js';
+import { loadVerified } from '../../nn/torch_weights.js';
 import { ConfigReader, diffusersWeights } from './diffusers_config.js';
 import { conv2d, downsample, groupNorm, resnetBlock, silu, spatialSelfAttention, upsample, type NormSpec } from './diffusers_blocks.js';
 
@@ -119,16 +119,7 @@ export function vaeFrom(config: VaeConfig, params: Params): Vae {
 export function loadVae(dir: string): Vae {
   const r = ConfigReader.of(dir);
   const config = parseVaeConfig(r);
-  const params = loadTorchWeights(diffusersWeights(dir), { rename: vaeRename });
-  try {
-    const f = 2 ** (config.blockOutChannels.length - 1);
-    params.verify((p) => {
-      const m = vaeEncodeMoments(p, config, tf.zeros([1, f, f, config.inChannels]));
-      return vaeDecode(p, config, m.mean);
-    });
-  } catch (e) {
-    params.dispose();
-    throw e;
-  }
-  return vaeFrom(config, params);
+  const f = 2 ** (config.blockOutChannels.length - 1);
+  const forward = (p: Params) => vaeDecode(p, config, vaeEncodeMoments(p, config, tf.zeros([1, f, f, config.inChannels])).mean);
+  return vaeFrom(config, loadVerified(diffusersWeights(dir), forward, { rename: vaeRename }));
 }
