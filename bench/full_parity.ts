@@ -34,13 +34,16 @@ const results: Record<string, { max_rel_error: number; ms_sdd: number; ms_refere
 /** Runs `f` (timed, median of `repeats` after a warm-up), compares its output with the reference. */
 async function check(name: string, refName: string, f: () => tf.Tensor, isNchw = true): Promise<void> {
   if (!wanted(name)) return;
-  const times = await timeIt(async () => {
+  // --repeats 0: the compared forward alone is timed (the cpu backend takes minutes per UNet forward).
+  const times = repeats > 0 ? await timeIt(async () => {
     const y = tf.tidy(f);
     await y.data();
     y.dispose();
-  }, repeats, 1);
+  }, repeats, 1) : [];
+  const t0 = performance.now();
   const y = tf.tidy(f);
   const got = await y.data();
+  if (repeats === 0) times.push(performance.now() - t0);
   y.dispose();
   const want = isNchw ? await nchw(ref.get(refName)!).data() : asFloat32(ref.get(refName)!);
   let maxRef = 0;

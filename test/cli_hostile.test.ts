@@ -81,6 +81,11 @@ const CASES: Case[] = [
   { args: ['fid', at('img.npz'), at('img.npz')], names: at('img.npz') },
   { args: ['fid', at('badimgs'), at('badimgs')], names: 'a.png' },
   { args: ['fid', at('badimgs'), at('badimgs'), '--features', 'bogus'], names: 'bogus' },
+  { args: ['fid', at('badimgs'), at('badimgs'), '--features', 'inception'], names: '--weights' },
+  { args: ['fid', at('badimgs'), at('badimgs'), '--features', 'inception', '--weights', at('img.png')], names: at('img.png') },
+  { args: ['checkpoints', 'bogus'], names: 'bogus' },
+  { args: ['checkpoints', 'list', '--world', 'nope'], names: 'nope' },
+  { args: ['checkpoints', 'verify', at('empty')], names: at('empty') },
   { args: ['fid', '--save-stats', at('badimgs'), at('empty')], names: at('empty') },
   // Reports and scans.
   { args: ['report', REG, '--out', at('notes.txt')], names: at('notes.txt') },
