@@ -57,6 +57,13 @@ test('SDEdit and DDIB run on world: real from the published layouts; identity wi
   const again = await sdd(['run', ...files, '--store', store, '--backend', 'wasm'], { env });
   assert.equal(again.exitCode, 0, again.all);
   assert.match(again.all, /2 runs planned, 2 already finished/);
+  // Away from the checkpoints (another machine): sdd plan and sdd status still read the store.
+  const away = [experiment('real-sdedit-tiny', 'sdedit', `{ sd: ${join(dir, 'moved')}, clip: ${join(dir, 'moved')}, inception: moved.safetensors, images: ${join(dir, 'moved')} }`)];
+  const plan = await sdd(['plan', ...away, '--store', store], { env });
+  assert.equal(plan.exitCode, 0, plan.all);
+  assert.match(plan.stdout, /finished/);
+  const status = await sdd(['status', ...away, '--store', store], { env });
+  assert.equal(status.exitCode, 0, status.all);
 });
 
 test('sdd checkpoints: list shows each role, verify loads each strictly; a missing role stops sdd run with exit 2', async () => {

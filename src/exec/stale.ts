@@ -10,13 +10,25 @@ import type { RunStore } from '../runs/store.js';
 import { worldFingerprint } from '../world/registry.js';
 import type { WorldFiles } from '../world/files.js';
 import { canonicalJson } from '../util/hash.js';
+import { UserError } from '../errors.js';
 
 const current = new Map<string, Record<string, string> | null>();
 
 /** A world's fingerprint with the run's outside files (the same world may be pointed at other checkpoints). */
 function fingerprintOf(world: string, files: WorldFiles): Record<string, string> | null {
   const key = `${world}\0${canonicalJson(files)}`;
-  if (!current.has(key)) current.set(key, worldFingerprint(world, files));
+  if (!current.has(key)) {
+    let now: Record<string, string> | null;
+    try {
+      now = worldFingerprint(world, files);
+    } catch (e) {
+      // Checkpoints not on this machine (sdd plan / status away from them): the weights cannot be
+      // compared, so finished runs count as finished; `sdd run` itself stops on the missing files.
+      if (!(e instanceof UserError)) throw e;
+      now = null;
+    }
+    current.set(key, now);
+  }
   return current.get(key) ?? null;
 }
 
