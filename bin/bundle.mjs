@@ -127,6 +127,7 @@ outOf.set(join(ROOT, 'bin', 'sdd.mjs'), 'sdd');
 // The GPU checks (gpu-check.sh) run from the bundle too: bench-gpu and the webgpu conformance set.
 outOf.set(join(ROOT, 'bench', 'gpu.ts'), 'bench/gpu');
 outOf.set(join(ROOT, 'bench', 'attention.ts'), 'bench/attention');
+outOf.set(join(ROOT, 'bench', 'full_parity.ts'), 'bench/full_parity');
 outOf.set(join(ROOT, 'test', 'webgpu_attention.test.ts'), 'test/webgpu_attention.test');
 outOf.set(join(ROOT, 'test', 'webgpu_conformance.test.ts'), 'test/webgpu_conformance.test');
 {
@@ -364,6 +365,11 @@ for (const f of urlAssets) copyInto(f, rel(f));
 copyInto(join(ROOT, 'bin', 'gpu-check.sh'), 'gpu-check.sh');
 chmodSync(join(OUT, 'gpu-check.sh'), 0o755);
 for (const f of ['unet_torch.py', 'gpu_torch.py', 'attention_torch.py']) copyInto(join(ROOT, 'bench', f), `bench/${f}`);
+// Full-size parity on a GPU host (tools/make_full_parity.py, then bench/full_parity.mjs): the Python
+// side with what it imports and reads (the tokenizer fixture); the reference checkouts come separately.
+for (const f of ['make_full_parity.py', 'make_clip_fixture.py', 'make_sd_fixture.py', 'st_io.py']) copyInto(join(ROOT, 'tools', f), `tools/${f}`);
+for (const f of walk(join(ROOT, 'tools', 'refstubs')).filter((p) => !p.includes('__pycache__'))) copyInto(f, rel(f));
+for (const f of walk(join(ROOT, 'test', 'fixtures', 'clip_tokenizer'))) copyInto(f, rel(f));
 
 const git = (...a) => {
   try {

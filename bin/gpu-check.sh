@@ -16,6 +16,10 @@
 #   attention    the fused attention kernel against the ops path (test/webgpu_attention, then
 #                bench-attention at SD v1's shapes beside torch SDPA, and an SD v1 UNet CFG step at
 #                64² with each path; target ≤ 3× PyTorch's 44 ms) → OUT/attention.json
+#   parity       full-size SD v1-4 UNet/VAE, CLIP-L text and ViT-B/32 with seeded weights: the references
+#                (PyTorch CUDA) and tfjs-webgpu side by side, max rel. error and ms per forward →
+#                OUT/parity.log; needs DIFFUSERS=<diffusers v0.31.0 checkout> CLIP_REPO=<openai/CLIP
+#                checkout> (e.g. `git archive v0.31.0 src | xz`, 0.7 MB, carried beside the bundle)
 #   quick        table 1 PROFILE=quick on webgpu, timed (target ≤ 20 s), at --jobs 1, 2 and 4; then on
 #                wasm, and every metric of the two compared (rel. 1e-3; rates within 1/n)
 #   table1       table 1, full protocol (3 seeds, 150 runs), timed (target ≤ 10 min), at the
@@ -27,7 +31,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$(mkdir -p "${1:-$PWD/gpu-check-out}" && cd "${1:-$PWD/gpu-check-out}" && pwd)
 NODE=${NODE:-node}
-STEPS=${STEPS:-doctor conformance bench attention quick table1 zoo}
+STEPS=${STEPS:-doctor conformance bench attention parity quick table1 zoo}
 SDD=("$NODE" "$HERE/sdd.mjs")
 export SDD_REPORT=0 SDD_CACHE="$OUT/cache" SDD_BACKEND=webgpu
 
@@ -79,6 +83,16 @@ if wants attention; then
   step attention "$NODE" "$HERE/bench/attention.mjs"
   cp "$HERE/bench/results/attention.json" "$OUT/attention.json" 2>/dev/null
   grep -E '^(attention|SD v1|wrote)' "$OUT/attention.log"
+fi
+
+if wants parity; then
+  if [[ -n ${DIFFUSERS:-} && -n ${CLIP_REPO:-} ]]; then
+    step parity-reference "${PYTHON:-python3}" "$HERE/tools/make_full_parity.py" --diffusers "$DIFFUSERS" --clip-repo "$CLIP_REPO" --out "$OUT/parity" --latent 64 --device cuda
+    step parity "$NODE" "$HERE/bench/full_parity.mjs" "$OUT/parity" --backend webgpu
+    grep -E 'max\|' "$OUT/parity.log"
+  else
+    echo "parity: skipped (set DIFFUSERS and CLIP_REPO to the reference checkouts)"
+  fi
 fi
 
 TABLE1=(experiments/table1/sdd.yaml experiments/table1/sdedit.yaml experiments/table1/ddib.yaml experiments/table1/diffae.yaml experiments/tradeoff.yaml)
