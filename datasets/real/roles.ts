@@ -1,6 +1,7 @@
 /** The outside files the real world loads, by role (`sdd checkpoints list` prints these). */
 import { readdirSync } from 'node:fs';
-import { extname } from 'node:path';
+import { extname, join } from 'node:path';
+import { UserError } from '../../src/errors.js';
 import type { FileRole } from '../../src/world/files.js';
 import { loadStableDiffusion } from '../../src/diffusion/models/sd_folder.js';
 import { loadClip } from '../../src/nn/clip.js';
@@ -9,6 +10,25 @@ import { loadIrSe50 } from '../../src/nn/arcface.js';
 import type { Params } from '../../src/nn/params.js';
 
 const millions = (p: Params) => `${(p.count() / 1e6).toFixed(1)} M`;
+
+/** A loader's parameter count, the store freed after. */
+const parameterCount = (load: (path: string) => Params) => (path: string) => {
+  const p = load(path);
+  try {
+    return `${millions(p)} parameters`;
+  } finally {
+    p.dispose();
+  }
+};
+
+const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
+
+/** The images role's files, in name order; none is an error. */
+export function imageFiles(dir: string): string[] {
+  const files = readdirSync(dir).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase())).sort();
+  if (files.length === 0) throw new UserError(`${dir}: no PNG or JPEG images (the real world's images role)`);
+  return files.map((f) => join(dir, f));
+}
 
 export const REAL_ROLES: Record<string, FileRole> = {
   sd: {
@@ -41,12 +61,7 @@ export const REAL_ROLES: Record<string, FileRole> = {
     describe: "pytorch-fid's FID Inception-v3 as safetensors: FID and KID features",
     source: 'pt_inception-2015-12-05-6726825d.pth from github.com/mseitzer/pytorch-fid/releases (fid_weights), then python3 tools/convert_pytorch_fid_inception.py pt_inception-2015-12-05-6726825d.pth pt_inception-2015-12-05.safetensors',
     defaultName: 'pt_inception-2015-12-05.safetensors',
-    verify(path) {
-      const p = loadInception(path);
-      const text = `${millions(p)} parameters`;
-      p.dispose();
-      return text;
-    },
+    verify: parameterCount(loadInception),
   },
   arcface: {
     kind: 'file',
@@ -54,22 +69,13 @@ export const REAL_ROLES: Record<string, FileRole> = {
     source: 'model_ir_se50.pth (linked from the StyleCLIP and e4e READMEs), then python3 tools/convert_ir_se50.py model_ir_se50.pth ir_se50.safetensors',
     defaultName: 'ir_se50.safetensors',
     optional: 'identity similarity is left empty',
-    verify(path) {
-      const p = loadIrSe50(path);
-      const text = `${millions(p)} parameters`;
-      p.dispose();
-      return text;
-    },
+    verify: parameterCount(loadIrSe50),
   },
   images: {
     kind: 'dir',
     describe: 'the test images (PNG or JPEG; centre-cropped to a square and resized to the model size), edited in file-name order',
     source: 'your evaluation set, e.g. the CelebA-HQ test split',
     defaultName: 'images',
-    verify(path) {
-      const n = readdirSync(path).filter((f) => ['.png', '.jpg', '.jpeg'].includes(extname(f).toLowerCase())).length;
-      if (n === 0) throw new Error(`${path}: no PNG or JPEG images`);
-      return `${n} images`;
-    },
+    verify: (path) => `${imageFiles(path).length} images`,
   },
 };

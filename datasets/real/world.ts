@@ -4,9 +4,9 @@
  * for identity similarity. It has no generator or attribute judge (StyleGAN2 is part 2, #20):
  * SDEdit and DDIB run on it with `sources: real`; what needs the others says so in one line.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { extname, join } from 'node:path';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../src/errors.js';
 import { PROJECT_ROOT } from '../../src/runs/env.js';
@@ -26,7 +26,7 @@ import { INCEPTION_SIZE, inceptionPool3 } from '../../src/nn/inception_fid.js';
 import { loadInception } from '../../src/metrics/inception.js';
 import { idEmbed, loadIrSe50 } from '../../src/nn/arcface.js';
 import { readImage } from '../../src/metrics/features.js';
-import { REAL_ROLES } from './roles.js';
+import { imageFiles, REAL_ROLES } from './roles.js';
 import { REAL_PROMPTS } from './prompts.js';
 
 registerFileRoles('real', REAL_ROLES);
@@ -45,14 +45,6 @@ function fileSha256(path: string): string {
   mkdirSync(cacheDir, { recursive: true });
   writeFileAtomic(cached, hex);
   return hex;
-}
-
-const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
-
-function imageFiles(dir: string): string[] {
-  const files = readdirSync(dir).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase())).sort();
-  if (files.length === 0) throw new UserError(`${dir}: no PNG or JPEG images (the real world's images role)`);
-  return files.map((f) => join(dir, f));
 }
 
 /** The weights files behind each model, and the image set's content hash: what a run records as `models`. */
