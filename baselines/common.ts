@@ -43,7 +43,7 @@ export function latentShape(world: World, b: number): [number, number, number, n
 /** The evaluation images of a prompt (no W+ needed by the diffusion baselines). */
 export async function sourceImages(world: World, promptId: string, m: number, mode: SourceMode): Promise<Float32Array> {
   // The test images themselves need no generator: a world without one (real) edits them directly.
-  if (mode === 'real') return world.sources(promptId, m);
+  if (mode === 'real' && !world.codes) return world.sources(promptId, m);
   const { images, w } = await evaluationSources(world, promptId, m, mode);
   w.dispose();
   return images;

@@ -12,7 +12,7 @@ import { streamRng } from '../src/util/rng.js';
 import { loadWorld } from '../src/world/registry.js';
 import { MAPPER_DEFAULTS } from '../src/sdd/mapper.js';
 import { createMapper, editLatents, trainMapper } from '../src/sdd/distill.js';
-import { editResult, editTimed, evaluationSources, invert, promptOf, saveEditGrid, sourcesParam } from '../src/methods/editing.js';
+import { editResult, editTimed, evaluationSources, promptOf, trainCodes, saveEditGrid, sourcesParam } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
 
 export const styleclipParams = z.strictObject({
@@ -53,7 +53,7 @@ export const styleclip: Method<StyleclipParams> = {
     const world = loadWorld(ctx.world);
     const prompt = promptOf(world, p.prompt);
     const ms = { ...MAPPER_DEFAULTS, levels: { coarse: p.mapper.coarse, medium: p.mapper.medium, fine: p.mapper.fine }, step: p.mapper.step, pixel_norm: p.mapper.pixel_norm };
-    const trainW = invert(world, world.trainImages(p.train_images));
+    const trainW = trainCodes(world, p.train_images);
     const unit = (e: tf.Tensor) => tf.div(e, tf.norm(e, 2, -1, true));
     const text = unit(world.clip.textEmbed([prompt.text, prompt.sourceText]));
     const [target, source] = tf.unstack(text);

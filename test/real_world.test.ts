@@ -76,7 +76,9 @@ test('sdd checkpoints: list shows each role, verify loads each strictly; a missi
   assert.match(v.stdout, /arcface\s+found.*43\.8 M parameters/);
   const none = await sdd(['checkpoints', 'list', '--json'], { env });
   assert.equal(none.exitCode, 2);
-  const rows = JSON.parse(none.stdout) as { role: string; status: string; get: string }[];
+  const all = JSON.parse(none.stdout) as { world: string; role: string; status: string; get: string }[];
+  assert.deepEqual([...new Set(all.map((x) => x.world))], ['real', 'paper'], 'every world with outside files');
+  const rows = all.filter((x) => x.world === 'real');
   assert.deepEqual(rows.map((x) => `${x.role}:${x.status}`), ['sd:missing', 'clip:missing', 'inception:missing', 'arcface:absent (optional)', 'images:missing']);
   assert.match(rows[0].get, /CompVis\/stable-diffusion-v1-4/);
   assert.match(rows[2].get, /tools\/convert_pytorch_fid_inception\.py/);

@@ -4,7 +4,7 @@
  */
 import { writeSafetensors, f32, type StTensor } from '../src/util/safetensors.js';
 
-export type Rule = ['uniform', number] | ['around', number, number];
+export type Rule = ['uniform', number] | ['around', number, number] | ['const', number[]];
 
 function fnv1a32(text: string): number {
   let h = 0x811c9dc5;
@@ -30,9 +30,12 @@ export function uniform(name: string, n: number): Float64Array {
 }
 
 export function values(name: string, shape: number[], rule: Rule): Float32Array {
+  if (rule[0] === 'const') return Float32Array.from(rule[1]);
   const u = uniform(name, shape.reduce((a, b) => a * b, 1));
   const out = new Float32Array(u.length);
-  for (let i = 0; i < u.length; i++) out[i] = rule[0] === 'uniform' ? (2 * u[i] - 1) * rule[1] : rule[1] + (2 * u[i] - 1) * rule[2];
+  const [centre, half] = rule[0] === 'uniform' ? [0, rule[1]] : [rule[1], rule[2]];
+  // centre 0 adds nothing: (2u − 1)·a stays bit-equal to numpy's uniform rule.
+  for (let i = 0; i < u.length; i++) out[i] = rule[0] === 'uniform' ? (2 * u[i] - 1) * half : centre + (2 * u[i] - 1) * half;
   return out;
 }
 

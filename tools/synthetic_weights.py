@@ -29,8 +29,11 @@ def uniform(name, n):
 
 
 def values(name, shape, rule):
-    """float32 array. rule: ('uniform', a) → U(-a, a); ('around', c, a) → c + U(-a, a)."""
+    """float32 array. rule: ('uniform', a) → U(-a, a); ('around', c, a) → c + U(-a, a);
+    ('const', [v...]) → those values (fixed buffers such as StyleGAN2's FIR kernels)."""
     n = int(np.prod(shape)) if len(shape) else 1
+    if rule[0] == "const":
+        return np.asarray(rule[1], dtype=np.float32).reshape(shape)
     u = uniform(name, n)
     if rule[0] == "uniform":
         v = (2 * u - 1) * rule[1]

@@ -25,14 +25,36 @@ export function invert(world: World, images: Float32Array): tf.Tensor3D {
   const per = s * s * 3;
   const n = images.length / per;
   const style = worldPart(world, 'style', 'inverting images to W+');
+  const encode = style.encode;
+  if (!encode) throw new UserError(`world '${world.name}' has no W+ encoder: its images come from W+ codes`);
   const parts: tf.Tensor3D[] = [];
   for (let i = 0; i < n; i += 100) {
     const k = Math.min(100, n - i);
-    parts.push(tf.tidy(() => style.encode(tf.tensor4d(images.subarray(i * per, (i + k) * per), [k, s, s, 3]))));
+    parts.push(tf.tidy(() => encode(tf.tensor4d(images.subarray(i * per, (i + k) * per), [k, s, s, 3]))));
   }
   const all = tf.concat(parts) as tf.Tensor3D;
   tf.dispose(parts);
   return all;
+}
+
+/** The n training codes a latent mapper trains on: the world's own codes, or its training images inverted. */
+export function trainCodes(world: World, n: number): tf.Tensor3D {
+  return world.codes ? world.codes.train(n) : invert(world, world.trainImages(n));
+}
+
+/** G(w) in batches of `batch` (a 1024² generator does not take m = 100 at once), read back. */
+async function generated(world: World, w: tf.Tensor3D, batch = 4): Promise<Float32Array> {
+  const style = worldPart(world, 'style', 'generating the source images');
+  const per = world.imageSize * world.imageSize * 3;
+  const n = w.shape[0];
+  const out = new Float32Array(n * per);
+  for (let i = 0; i < n; i += batch) {
+    const k = Math.min(batch, n - i);
+    const x = tf.tidy(() => tf.clipByValue(style.generate(tf.slice(w, [i, 0, 0], [k, -1, -1]) as tf.Tensor3D), 0, 1));
+    out.set((await x.data()) as Float32Array, i * per);
+    x.dispose();
+  }
+  return out;
 }
 
 /**
@@ -49,6 +71,11 @@ export type SourceMode = z.infer<typeof sourcesParam>;
 
 /** The m evaluation images for a prompt and their W+ codes (the caller disposes `w`). */
 export async function evaluationSources(world: World, promptId: string, m: number, mode: SourceMode): Promise<{ images: Float32Array; w: tf.Tensor3D }> {
+  // A world of codes (paper, paper-random) has no photographs: its sources are G(w) in either mode.
+  if (world.codes) {
+    const w = world.codes.sources(promptId, m);
+    return { images: await generated(world, w), w };
+  }
   const real = world.sources(promptId, m);
   if (mode === 'reconstructed') worldPart(world, 'style', 'method.params.sources: reconstructed (set sources: real to edit the test images themselves)');
   const w = invert(world, real);

@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { streamRng } from '../util/rng.js';
 import { f32, writeSafetensors, type StTensor } from '../util/safetensors.js';
 import { UserError } from '../errors.js';
-import { editResult, editTimed, evaluationSources, invert, promptOf, saveEditGrid, sourcesParam } from './editing.js';
+import { editResult, editTimed, evaluationSources, promptOf, trainCodes, saveEditGrid, sourcesParam } from './editing.js';
 import { loadWorld } from '../world/registry.js';
 import { worldPart, type EditPromptSpec, type World } from '../world/types.js';
 import { GUIDANCE_DEFAULTS, type GuidancePrompt } from '../sdd/guidance.js';
@@ -160,7 +160,7 @@ export const sdd: Method<SddParams> = {
     const prompt = promptOf(world, p.prompt);
     const guide = guidancePrompt(p, prompt);
     const ms = mapperSettings(p);
-    const trainW = invert(world, world.trainImages(p.train_images));
+    const trainW = trainCodes(world, p.train_images);
     // τ_train is charged the scan's measured time even when a sibling run computed it (a cache
     // hit carries the original's seconds), so Eq. 13–15 do not depend on run order.
     const hqs = p.selection.strategy === 'random' ? null : await runHqs(world, p, ctx.seed, trainW, guide, (i, n) => ctx.progress(i, n, 'hqs scan'));

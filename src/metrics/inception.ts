@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
 import { sha256File } from '../util/hash.js';
-import { INCEPTION_DIMS, INCEPTION_SIZE, inceptionPool3 } from '../nn/inception_fid.js';
+import { INCEPTION_DIMS, INCEPTION_SIZE, inceptionPool3, touchInception } from '../nn/inception_fid.js';
 import { loadVerified } from '../nn/torch_weights.js';
 import type { Params } from '../nn/params.js';
 import { registerExtractor, type Extractor } from './features.js';
@@ -19,7 +19,7 @@ export const INCEPTION_HELP =
 
 /** The weights loaded strictly: a file that is not pytorch-fid's Inception fails with the names at fault. */
 export function loadInception(path: string): Params {
-  return loadVerified(path, (q) => inceptionPool3(q, tf.zeros([1, 75, 75, 3])));
+  return loadVerified(path, touchInception);
 }
 
 export async function inceptionExtractor(weights: string): Promise<Extractor> {

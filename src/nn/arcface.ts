@@ -10,13 +10,16 @@
  * [35:223, 32:220], average-pool to 112² (PyTorch's AdaptiveAvgPool2d bins, exactly).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Params } from './params.js';
+import { Params } from './params.js';
 import { torchLinear } from './attention.js';
 import { loadVerified } from './torch_weights.js';
 
 const BN_EPS = 1e-5;
-/** Units per stage (IR-50) and their widths; the first unit of each stage has stride 2. */
-const STAGES: Array<[number, number]> = [
+/** Units per stage and their widths; the first unit of each stage has stride 2. */
+export type IrStages = Array<[number, number]>;
+
+/** IR-50's stages (model_ir_se50.pth). */
+export const IR_SE50_STAGES: IrStages = [
   [3, 64],
   [4, 128],
   [14, 256],
@@ -62,11 +65,14 @@ function unit(p: Params, n: string, x: tf.Tensor4D, depth: number, stride: numbe
   return tf.add(se(p, `${n}.res_layer.5`, r), shortcut);
 }
 
-/** Unit-norm identity embeddings [B, 512] of faces NHWC [B, 112, 112, 3] in [-1, 1]. */
-export function irSe50(p: Params, faces: tf.Tensor4D): tf.Tensor2D {
-  let x = prelu(p, 'input_layer.2', batchNorm(p, 'input_layer.1', conv(p, 'input_layer.0', faces, 64, 3, 1)) as tf.Tensor4D);
+/**
+ * Unit-norm identity embeddings [B, 512] of faces NHWC [B, 112, 112, 3] in [-1, 1]. `stages`
+ * other than IR-50's make a narrower network of the same units (paper-random-tiny's stand-in).
+ */
+export function irSe50(p: Params, faces: tf.Tensor4D, stages: IrStages = IR_SE50_STAGES): tf.Tensor2D {
+  let x = prelu(p, 'input_layer.2', batchNorm(p, 'input_layer.1', conv(p, 'input_layer.0', faces, stages[0][1], 3, 1)) as tf.Tensor4D);
   let i = 0;
-  for (const [units, depth] of STAGES) {
+  for (const [units, depth] of stages) {
     for (let u = 0; u < units; u++) x = unit(p, `body.${i++}`, x, depth, u === 0 ? 2 : 1);
   }
   x = batchNorm(p, 'output_layer.0', x) as tf.Tensor4D;
@@ -100,13 +106,20 @@ export function adaptiveAvgPool(x: tf.Tensor4D, m: number): tf.Tensor4D {
 }
 
 /** The ID loss's embedding of generator images [B, S, S, 3] in [-1, 1] (e4e / StyleCLIP IDLoss.extract_feats). */
-export function idEmbed(p: Params, images: tf.Tensor4D): tf.Tensor2D {
+export function idEmbed(p: Params, images: tf.Tensor4D, stages: IrStages = IR_SE50_STAGES): tf.Tensor2D {
   const x = images.shape[1] === 256 ? images : adaptiveAvgPool(images, 256);
   const face = tf.slice(x, [0, 35, 32, 0], [-1, 188, 188, -1]);
-  return irSe50(p, adaptiveAvgPool(face, 112));
+  return irSe50(p, adaptiveAvgPool(face, 112), stages);
 }
+
+const touchIrSe50 = (q: Params, stages: IrStages = IR_SE50_STAGES) => irSe50(q, tf.zeros([1, 112, 112, 3]), stages);
 
 /** Weights converted by tools/convert_ir_se50.py, loaded strictly. */
 export function loadIrSe50(path: string): Params {
-  return loadVerified(path, (q) => irSe50(q, tf.zeros([1, 112, 112, 3])));
+  return loadVerified(path, (q) => touchIrSe50(q));
+}
+
+/** IR-SE50 (or the narrower `stages`) with seeded random weights (no file). */
+export function randomIrSe50(seed: number, stages: IrStages = IR_SE50_STAGES): Params {
+  return Params.created(seed, (q) => touchIrSe50(q, stages));
 }

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
 import { causalMask, mergeHeads, scaledDotProductAttention, splitHeads, torchLinear } from './attention.js';
 import { layerNorm } from './layers.js';
-import type { Params } from './params.js';
+import { Params } from './params.js';
 import { loadVerified } from './torch_weights.js';
 
 export type Activation = 'quick_gelu' | 'gelu';
@@ -194,13 +194,20 @@ export function loadClip(dir: string): Clip {
     throw new UserError(`${cfgFile}: ${(e as Error).message.split('\n')[0]}`);
   }
   const config = parseClipConfig(cfgFile, json);
-  const forward = (p: Params) => {
-    const ids = tf.tensor2d([[0, config.text.eosTokenId === 2 ? 1 : config.text.eosTokenId]], [1, 2], 'int32');
-    if (config.kind === 'CLIPTextModel') return clipTextHidden(p, config.text, ids);
-    const v = config.vision!;
-    clipImageEmbeds(p, config, tf.zeros([1, v.imageSize, v.imageSize, v.channels]));
-    clipLogitScale(p);
-    return clipTextEmbeds(p, config, ids, [1]);
-  };
-  return { config, params: loadVerified(weightsIn(dir), forward, { ignore: (n) => n.endsWith('embeddings.position_ids') }) };
+  return { config, params: loadVerified(weightsIn(dir), (p) => touchClip(p, config), { ignore: (n) => n.endsWith('embeddings.position_ids') }) };
+}
+
+/** Both towers (or the text tower) on a two-token text and a blank image: reads every parameter once. */
+function touchClip(p: Params, config: ClipConfig): tf.Tensor {
+  const ids = tf.tensor2d([[0, config.text.eosTokenId === 2 ? 1 : config.text.eosTokenId]], [1, 2], 'int32');
+  if (config.kind === 'CLIPTextModel') return clipTextHidden(p, config.text, ids);
+  const v = config.vision!;
+  clipImageEmbeds(p, config, tf.zeros([1, v.imageSize, v.imageSize, v.channels]));
+  clipLogitScale(p);
+  return clipTextEmbeds(p, config, ids, [1]);
+}
+
+/** The architecture of a config with seeded random weights (no file). */
+export function randomClip(config: ClipConfig, seed: number): Clip {
+  return { config, params: Params.created(seed, (p) => touchClip(p, config)) };
 }

@@ -9,7 +9,7 @@
  * BatchNorm is folded into the kernel and a bias, so each block is one fused conv + ReLU.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Params } from './params.js';
+import { Params } from './params.js';
 
 const BN_EPS = 1e-3;
 
@@ -116,6 +116,14 @@ export const INCEPTION_DIMS = 2048;
  * pool3 features [n, 2048] of images [n, 299, 299, 3] in [0, 1] (pytorch-fid scales to [-1, 1]
  * inside the model; resizing to 299 is the caller's, bilinear without align_corners).
  */
+/** The network on its smallest input: reads every parameter once. */
+export const touchInception = (q: Params) => inceptionPool3(q, tf.zeros([1, 75, 75, 3]));
+
+/** pytorch-fid's Inception with seeded random weights (no file). */
+export function randomInception(seed: number): Params {
+  return Params.created(seed, touchInception);
+}
+
 export function inceptionPool3(p: Params, images: tf.Tensor4D): tf.Tensor2D {
   let x = tf.sub(tf.mul(images, 2), 1) as tf.Tensor4D;
   x = basicConv(p, 'Conv2d_1a_3x3', x, 32, 3, 2);

@@ -155,6 +155,19 @@ export class Params {
     return this.list().reduce((a, v) => a + v.size, 0);
   }
 
+  /**
+   * A store of seeded random weights (normal / zeros / ones as each model's get() says) for every
+   * tensor `touch` (the model on a tiny input) reads: a model at full size with no file, for
+   * timing (paper-random) or training.
+   */
+  static created(seed: number, touch: (p: Params) => unknown): Params {
+    const p = new Params(seed);
+    tf.tidy(() => {
+      touch(p);
+    });
+    return p;
+  }
+
   dispose(): void {
     for (const v of this.vars.values()) v.dispose();
     this.vars.clear();

@@ -2,8 +2,9 @@
  * Weights published for PyTorch models (pytorch-fid, transformers, diffusers), loaded strictly into
  * a Params store under their own names. PyTorch keeps convolution kernels as [out, in, kh, kw];
  * our convolutions are NHWC with [kh, kw, in, out] kernels, so rank-4 tensors are transposed once
- * here. Linear weights keep PyTorch's [out, in]: the models multiply by their transpose, which
- * tfjs's matMul does without a copy.
+ * here (and batch-1 rank-5 kernels squeezed first); NCHW tensors named by `nchw` become NHWC.
+ * Linear weights keep PyTorch's [out, in]: the models multiply by their transpose, which tfjs's
+ * matMul does without a copy.
  */
 import { Params, ParamsError, type LoadedTensor } from './params.js';
 import { asFloat32, openWeights, type WeightSource } from '../util/safetensors.js';
@@ -13,16 +14,31 @@ export interface TorchLoadOptions {
   ignore?: (name: string) => boolean;
   /** A known older layout's names → the model's (e.g. a VAE's query/key/value → to_q/to_k/to_v). */
   rename?: (name: string) => string;
+  /** Tensors that are NCHW activations or buffers (StyleGAN2's constant input, noise maps), not kernels: → NHWC. */
+  nchw?: (name: string) => boolean;
+}
+
+/** A rank-4 row-major array with its axes reordered: output axis k is input axis perm[k]. */
+function transpose4(v: Float32Array, shape: number[], perm: [number, number, number, number]): Float32Array {
+  const out = new Float32Array(v.length);
+  const stride = [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1];
+  const [s0, s1, s2, s3] = perm.map((p) => stride[p]);
+  const [n0, n1, n2, n3] = perm.map((p) => shape[p]);
+  let o = 0;
+  for (let a = 0; a < n0; a++)
+    for (let b = 0; b < n1; b++)
+      for (let c = 0; c < n2; c++) for (let d = 0; d < n3; d++) out[o++] = v[a * s0 + b * s1 + c * s2 + d * s3];
+  return out;
 }
 
 /** [O, I, kh, kw] → [kh, kw, I, O]. */
-export function oihwToHwio(v: Float32Array, [o, i, h, w]: number[]): Float32Array {
-  const out = new Float32Array(v.length);
-  for (let a = 0; a < o; a++)
-    for (let b = 0; b < i; b++)
-      for (let y = 0; y < h; y++)
-        for (let x = 0; x < w; x++) out[((y * w + x) * i + b) * o + a] = v[((a * i + b) * h + y) * w + x];
-  return out;
+export function oihwToHwio(v: Float32Array, shape: number[]): Float32Array {
+  return transpose4(v, shape, [2, 3, 1, 0]);
+}
+
+/** [N, C, H, W] → [N, H, W, C]. */
+export function nchwToNhwc(v: Float32Array, shape: number[]): Float32Array {
+  return transpose4(v, shape, [0, 2, 3, 1]);
 }
 
 function* torchTensors(src: WeightSource, opts: TorchLoadOptions): Generator<readonly [string, LoadedTensor]> {
@@ -35,9 +51,14 @@ function* torchTensors(src: WeightSource, opts: TorchLoadOptions): Generator<rea
     // Two layouts of one tensor in one file: neither may silently win.
     if (from.has(as)) throw new ParamsError(`${src.path}: ${name} and ${from.get(as)} are both ${as}`);
     from.set(as, name);
-    if (t.shape.length === 4) {
-      const [o, i, h, w] = t.shape;
-      yield [as, { shape: [h, w, i, o], values: oihwToHwio(values, t.shape) }];
+    // A batch-1 kernel [1, O, I, kh, kw] (StyleGAN2's modulated convolutions) is an OIHW kernel.
+    const kernel = t.shape.length === 5 && t.shape[0] === 1 ? t.shape.slice(1) : t.shape;
+    if (t.shape.length === 4 && opts.nchw?.(as)) {
+      const [n, c, h, w] = t.shape;
+      yield [as, { shape: [n, h, w, c], values: nchwToNhwc(values, t.shape) }];
+    } else if (kernel.length === 4) {
+      const [o, i, h, w] = kernel;
+      yield [as, { shape: [h, w, i, o], values: oihwToHwio(values, kernel) }];
     } else yield [as, { shape: t.shape, values }];
   }
 }

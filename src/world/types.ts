@@ -19,8 +19,22 @@ export interface StyleModels {
   /** Level ranges [from, to) of each group (StyleGAN's coarse / medium / fine). */
   groups: Record<LevelGroup, [number, number]>;
   generate(wplus: tf.Tensor3D): tf.Tensor4D;
-  /** Inversion (the e4e role). */
-  encode(images: tf.Tensor4D): tf.Tensor3D;
+  /** Inversion (the e4e role); a world whose images are W+ codes (`codes`) needs none. */
+  encode?(images: tf.Tensor4D): tf.Tensor3D;
+}
+
+/**
+ * A world whose images are generated from W+ codes (e4e inversions from a file, or codes sampled
+ * through the mapping network): the codes themselves, [n, levels, dim] on the device, so no image
+ * is inverted and none is read back to make them.
+ */
+export interface WorldCodes {
+  /** The first m evaluation codes of a prompt. */
+  sources(promptId: string, m: number): tf.Tensor3D;
+  /** n training codes (what a latent mapper trains on). */
+  train(n: number): tf.Tensor3D;
+  /** Where they come from, recorded with runs. */
+  describe: string;
 }
 
 export interface DiffusionModels {
@@ -97,6 +111,8 @@ export interface World {
   imageSize: number;
   /** The GAN and its encoder (SDD, StyleCLIP, and `sources: reconstructed` need them). */
   style?: StyleModels;
+  /** Present when the world's images are G(W+) of known codes: inversion is skipped. */
+  codes?: WorldCodes;
   diffusion: DiffusionModels;
   clip: ImageTextModel;
   /** Identity similarity (a metric, and SDD's ID loss). */

@@ -27,7 +27,9 @@ export async function zooGrid(path: string, cols = 8): Promise<{ rows: string[] 
       const x = tf.tensor4d(src, [cols, s, s, 3]);
       push(x);
       push(world.diffusion.decode(world.diffusion.encode(x)));
-      push(worldPart(world, 'style', 'the zoo grid').generate(worldPart(world, 'style', 'the zoo grid').encode(x)));
+      const style = worldPart(world, 'style', 'the zoo grid');
+      // toyfaces ships its encoder (only worlds of W+ codes have none).
+      push(style.generate(style.encode!(x)));
     });
     const shape: [number, number, number, number] = [cols, ...world.diffusion.latentShape];
     const scheduler = new DdimScheduler({ ...DDIM_SD, steps: 50 });

@@ -11,7 +11,7 @@ import { planAll } from './experiments.js';
 import { UserError } from '../../errors.js';
 import { loadWorld } from '../../world/registry.js';
 import { sddParams, runHqs, guidancePrompt, hqsOf } from '../../methods/sdd.js';
-import { invert } from '../../methods/editing.js';
+import { trainCodes } from '../../methods/editing.js';
 import { selectTimesteps, minMax, readHqs, type HqsForm, type HqsScale, type HqsScan, type SelectionSettings } from '../../sdd/hqs.js';
 import { hqsCurves } from '../../reports/charts.js';
 import { renderSvg, svgToPng } from '../../reports/render.js';
@@ -77,7 +77,7 @@ export function hqsCommand(): CommandModule<object, HqsArgs> {
         const world = loadWorld(r.config.world);
         const prompt = world.prompts.find((x) => x.id === p.prompt);
         if (!prompt) throw new UserError(`method.params.prompt: unknown prompt '${p.prompt}'`);
-        const trainW = invert(world, world.trainImages(p.train_images));
+        const trainW = trainCodes(world, p.train_images);
         const t0 = performance.now();
         const { scan, cached } = await runHqs(world, p, r.config.seed, trainW, guidancePrompt(p, prompt));
         trainW.dispose();

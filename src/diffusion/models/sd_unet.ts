@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../errors.js';
-import type { Params } from '../../nn/params.js';
+import { Params } from '../../nn/params.js';
 import { torchLinear } from '../../nn/attention.js';
 import { loadVerified } from '../../nn/torch_weights.js';
 import { ConfigReader, diffusersWeights } from './diffusers_config.js';
@@ -142,10 +142,19 @@ export interface UNet {
   params: Params;
 }
 
+/** The UNet on the smallest input it takes: reads every parameter once. */
+export function touchUNet(p: Params, config: UNetConfig): tf.Tensor4D {
+  const f = 2 ** (config.blockOutChannels.length - 1);
+  return unetForward(p, config, tf.zeros([1, f, f, config.inChannels]), tf.tensor1d([1]), tf.zeros([1, 1, config.crossAttentionDim]));
+}
+
 /** A diffusers `unet/` folder, loaded strictly. */
 export function loadUNet(dir: string): UNet {
   const config = parseUNetConfig(ConfigReader.of(dir));
-  const f = 2 ** (config.blockOutChannels.length - 1);
-  const params = loadVerified(diffusersWeights(dir), (p) => unetForward(p, config, tf.zeros([1, f, f, config.inChannels]), tf.tensor1d([1]), tf.zeros([1, 1, config.crossAttentionDim])));
-  return { config, params };
+  return { config, params: loadVerified(diffusersWeights(dir), (p) => touchUNet(p, config)) };
+}
+
+/** The architecture of a config with seeded random weights (no file). */
+export function randomUNet(config: UNetConfig, seed: number): UNet {
+  return { config, params: Params.created(seed, (p) => touchUNet(p, config)) };
 }

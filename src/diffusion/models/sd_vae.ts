@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../errors.js';
-import type { Params } from '../../nn/params.js';
+import { Params } from '../../nn/params.js';
 import { loadVerified } from '../../nn/torch_weights.js';
 import { ConfigReader, diffusersWeights } from './diffusers_config.js';
 import { conv2d, downsample, groupNorm, resnetBlock, silu, spatialSelfAttention, upsample, type NormSpec } from './diffusers_blocks.js';
@@ -117,9 +117,17 @@ export function vaeFrom(config: VaeConfig, params: Params): Vae {
 
 /** A diffusers `vae/` folder, loaded strictly. */
 export function loadVae(dir: string): Vae {
-  const r = ConfigReader.of(dir);
-  const config = parseVaeConfig(r);
+  const config = parseVaeConfig(ConfigReader.of(dir));
+  return vaeFrom(config, loadVerified(diffusersWeights(dir), (p) => touchVae(p, config), { rename: vaeRename }));
+}
+
+/** Encoder and decoder on the smallest input: reads every parameter once. */
+function touchVae(p: Params, config: VaeConfig): tf.Tensor4D {
   const f = 2 ** (config.blockOutChannels.length - 1);
-  const forward = (p: Params) => vaeDecode(p, config, vaeEncodeMoments(p, config, tf.zeros([1, f, f, config.inChannels])).mean);
-  return vaeFrom(config, loadVerified(diffusersWeights(dir), forward, { rename: vaeRename }));
+  return vaeDecode(p, config, vaeEncodeMoments(p, config, tf.zeros([1, f, f, config.inChannels])).mean);
+}
+
+/** The architecture of a config with seeded random weights (no file). */
+export function randomVae(config: VaeConfig, seed: number): Vae {
+  return vaeFrom(config, Params.created(seed, (p) => touchVae(p, config)));
 }

@@ -1,0 +1,61 @@
+/**
+ * Full-size StyleGAN2 parity: FFHQ config-f (1024², 18 × 512, 30 M parameters) with the synthetic
+ * weights of `tools/make_stylegan2_fixture.py --full --out DIR` recreated here, G(W+) and the
+ * gradient of Σ(G(W+) ⊙ probe) w.r.t. W+ compared with rosinality's model.py (max |Δ| / max |ref|),
+ * timed beside the reference's seconds (DIR/reference.json).
+ *
+ *   node --import tsx bench/stylegan2_parity.ts DIR [--backend cpu|wasm|webgpu] [--repeats 3]
+ *
+ * Writes bench/results/stylegan2_parity-<backend>.json.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/backend/index.js';
+import { FFHQ_CONFIG_F, loadStyleGan2, nLatent, synthesis } from '../src/nn/stylegan2.js';
+import { asFloat32, readSafetensors } from '../src/util/safetensors.js';
+import { values, writeSynthetic, type SyntheticSpec } from '../test/synthetic_weights.js';
+import { tmp } from '../test/helpers.js';
+import { maxDiff } from '../test/parity.js';
+import { argValue, med, timeIt, writeResult } from './common.js';
+
+const dir = process.argv[2];
+if (!dir || dir.startsWith('--')) throw new Error('usage: bench/stylegan2_parity.ts DIR [--backend cpu|wasm|webgpu] [--repeats 3]');
+const backend = argValue('backend', 'wasm');
+const repeats = Number(argValue('repeats', '3'));
+await initBackend(backend as never);
+const ref = readSafetensors(join(dir, 'expected.safetensors')).tensors;
+const reference = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf-8')) as { device: string; batch: number; reference_seconds: Record<string, number> };
+const weights = join(tmp('sdd-sg2-full-'), 'g.safetensors');
+writeSynthetic(weights, JSON.parse(readFileSync(join(dir, 'weights.json'), 'utf-8')) as SyntheticSpec);
+const g = loadStyleGan2(weights);
+if (JSON.stringify({ ...g.config, channels: undefined }) !== JSON.stringify({ ...FFHQ_CONFIG_F, channels: undefined })) throw new Error(`not config-f: ${JSON.stringify(g.config)}`);
+const b = reference.batch;
+const [levels, dim, size] = [nLatent(g.config), g.config.styleDim, g.config.size];
+const wplus = tf.tensor3d(values('sg2_wplus', [b, levels, dim], ['uniform', 1]), [b, levels, dim]);
+const probe = tf.transpose(tf.tensor4d(values('sg2_probe', [b, 3, size, size], ['uniform', 1]), [b, 3, size, size]), [0, 2, 3, 1]);
+const forward = () => tf.transpose(synthesis(g.params, g.config, wplus), [0, 3, 1, 2]);
+const gradient = () => tf.grad((w: tf.Tensor) => tf.sum(tf.mul(synthesis(g.params, g.config, w as tf.Tensor3D), probe)))(wplus);
+
+function relError(got: ArrayLike<number>, want: Float32Array): number {
+  const d = maxDiff(got, want);
+  return d.maxDiff / d.maxRef;
+}
+
+const results: Record<string, { max_rel_error: number; ms_sdd: number; ms_reference: number }> = {};
+for (const [name, f, key, refKey] of [
+  ['forward', forward, 'images', 'forward'],
+  ['forward_backward', gradient, 'wplus_grad', 'forward_backward'],
+] as const) {
+  const times = await timeIt(async () => {
+    const y = tf.tidy(f);
+    await y.data();
+    y.dispose();
+  }, repeats, 1);
+  const y = tf.tidy(f);
+  const err = relError(await y.data(), asFloat32(ref.get(key)!));
+  y.dispose();
+  results[name] = { max_rel_error: err, ms_sdd: med(times), ms_reference: 1000 * reference.reference_seconds[refKey] };
+  process.stdout.write(`${name.padEnd(17)} max|Δ|/max|ref| ${err.toExponential(2)}  sdd ${med(times).toFixed(0)} ms  reference (${reference.device}) ${results[name].ms_reference.toFixed(0)} ms\n`);
+}
+process.stdout.write(`wrote ${writeResult(`stylegan2_parity-${backend}`, { dir, batch: b, reference_device: reference.device, results })}\n`);
