@@ -8,7 +8,7 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps prereqs test typecheck layers unit test-backend table1 table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu profile doctor schema clean bundle
+.PHONY: help deps prereqs test typecheck layers unit test-backend table1 table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu bench-attention bench-stylegan2 paper-time profile doctor schema clean bundle
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
@@ -142,6 +142,29 @@ bench-fid: deps
 # an SDD iteration, FID features. Skips (exit 0) without a hardware adapter; bench/gpu.ts has details.
 bench-gpu: deps
 	$(NODE) --import tsx bench/gpu.ts
+
+# The paper's time column (#20, GPU): experiments/paper/{sdd,sdedit,ddib}.yaml --profile time on
+# world paper-random (full-size architectures, seeded random weights, no download), then Eq. 13–15
+# at m = 100, n = 10 with every τ component, the break-even m and the iteration count for the
+# paper's 14.9×, beside the paper and (with DIFFUSERS, ROSINALITY and INSIGHTFACE checkouts) PyTorch
+# fp32/fp16 on the same GPU. Smoke run on a CPU:
+#   make paper-time PAPER_TIME_FLAGS="--set world=paper-random-tiny --backend wasm" PAPER_TIME_STORE=/tmp/pt
+PYTHON ?= python3
+PAPER_TIME_STORE ?= runs/paper-time
+PAPER_TIME_FLAGS ?= --backend webgpu
+PAPER_TIME_TORCH = bench/results/paper_time_torch.json
+paper-time: deps
+	$(SDD) run experiments/paper/sdd.yaml experiments/paper/sdedit.yaml experiments/paper/ddib.yaml --profile time --jobs 1 --store $(PAPER_TIME_STORE) --no-report $(PAPER_TIME_FLAGS)
+	@if [ -n "$(DIFFUSERS)" ] && [ -n "$(ROSINALITY)" ] && [ -n "$(INSIGHTFACE)" ]; then \
+	  $(PYTHON) bench/paper_time_torch.py --diffusers $(DIFFUSERS) --rosinality $(ROSINALITY) --insightface $(INSIGHTFACE) --device cuda --out $(PAPER_TIME_TORCH); \
+	else echo "paper-time: no PyTorch column (set DIFFUSERS, ROSINALITY, INSIGHTFACE to the reference checkouts)"; rm -f $(PAPER_TIME_TORCH); fi
+	$(NODE) --import tsx bench/paper_time.ts --store $(PAPER_TIME_STORE) $$(test -f $(PAPER_TIME_TORCH) && echo --torch $(PAPER_TIME_TORCH))
+
+# Full-size StyleGAN2 (FFHQ config-f, synthetic weights) against rosinality's model.py: output and
+# W+ gradient, max rel. error and time (ROSINALITY=<checkout>; BACKEND=webgpu on a GPU, cpu here).
+bench-stylegan2: deps
+	$(PYTHON) tools/make_stylegan2_fixture.py --rosinality $(ROSINALITY) --full --out bench/results/stylegan2-full --device $(if $(filter webgpu,$(BACKEND)),cuda,cpu)
+	$(NODE) --import tsx bench/stylegan2_parity.ts bench/results/stylegan2-full --backend $(BACKEND) $(if $(filter cpu,$(BACKEND)),--repeats 0)
 
 # The fused webgpu attention kernel vs the tfjs-ops path at SD v1's shapes, and one SD v1 UNet CFG
 # step at 64² with each, beside PyTorch's scaled_dot_product_attention. Skips without a hardware adapter.

@@ -53,7 +53,7 @@ const NOT_BUNDLED = {
 /** Where worker entries are looked for (new URL('./x.mjs', import.meta.url) in these trees). */
 const SOURCE_DIRS = ['src', 'datasets', 'baselines'];
 /** Files copied as they are (paths relative to the repository; folders copied whole, .ts left out). */
-const DATA = ['experiments', 'datasets/toyfaces/zoo'];
+const DATA = ['experiments', 'datasets/toyfaces/zoo', 'datasets/paper/configs', 'datasets/paper/tokenizer'];
 /** Only this platform's Dawn build fits the size budget. */
 const DAWN_PLATFORM = 'linux-x64';
 
@@ -128,6 +128,8 @@ outOf.set(join(ROOT, 'bin', 'sdd.mjs'), 'sdd');
 outOf.set(join(ROOT, 'bench', 'gpu.ts'), 'bench/gpu');
 outOf.set(join(ROOT, 'bench', 'attention.ts'), 'bench/attention');
 outOf.set(join(ROOT, 'bench', 'full_parity.ts'), 'bench/full_parity');
+outOf.set(join(ROOT, 'bench', 'stylegan2_parity.ts'), 'bench/stylegan2_parity');
+outOf.set(join(ROOT, 'bench', 'paper_time.ts'), 'bench/paper_time');
 outOf.set(join(ROOT, 'test', 'webgpu_attention.test.ts'), 'test/webgpu_attention.test');
 outOf.set(join(ROOT, 'test', 'webgpu_conformance.test.ts'), 'test/webgpu_conformance.test');
 {
@@ -364,10 +366,11 @@ for (const f of urlAssets) copyInto(f, rel(f));
 // The GPU check script and bench-gpu's PyTorch twins (run by bench/gpu.mjs from PROJECT_ROOT/bench).
 copyInto(join(ROOT, 'bin', 'gpu-check.sh'), 'gpu-check.sh');
 chmodSync(join(OUT, 'gpu-check.sh'), 0o755);
-for (const f of ['unet_torch.py', 'gpu_torch.py', 'attention_torch.py']) copyInto(join(ROOT, 'bench', f), `bench/${f}`);
+for (const f of ['unet_torch.py', 'gpu_torch.py', 'attention_torch.py', 'paper_time_torch.py']) copyInto(join(ROOT, 'bench', f), `bench/${f}`);
 // Full-size parity on a GPU host (tools/make_full_parity.py, then bench/full_parity.mjs): the Python
 // side with what it imports and reads (the tokenizer fixture); the reference checkouts come separately.
-for (const f of ['make_full_parity.py', 'make_clip_fixture.py', 'make_sd_fixture.py', 'st_io.py']) copyInto(join(ROOT, 'tools', f), `tools/${f}`);
+// StyleGAN2's full-size parity (tools/make_stylegan2_fixture.py --full, then bench/stylegan2_parity.mjs).
+for (const f of ['make_full_parity.py', 'make_clip_fixture.py', 'make_sd_fixture.py', 'st_io.py', 'make_stylegan2_fixture.py', 'synthetic_weights.py', 'convert_stylegan2.py']) copyInto(join(ROOT, 'tools', f), `tools/${f}`);
 for (const f of walk(join(ROOT, 'tools', 'refstubs')).filter((p) => !p.includes('__pycache__'))) copyInto(f, rel(f));
 for (const f of walk(join(ROOT, 'test', 'fixtures', 'clip_tokenizer'))) copyInto(f, rel(f));
 

@@ -20,6 +20,13 @@
 #                (PyTorch CUDA) and tfjs-webgpu side by side, max rel. error and ms per forward →
 #                OUT/parity.log; needs DIFFUSERS=<diffusers v0.31.0 checkout> CLIP_REPO=<openai/CLIP
 #                checkout> (e.g. `git archive v0.31.0 src | xz`, 0.7 MB, carried beside the bundle)
+#   stylegan2    full-size StyleGAN2-FFHQ config-f (synthetic weights): rosinality's model.py on CUDA and
+#                tfjs-webgpu, G(W+) and its W+ gradient, max rel. error and ms → OUT/stylegan2.log;
+#                needs ROSINALITY=<rosinality/stylegan2-pytorch checkout>
+#   paper-time   the paper's time column (make paper-time): experiments/paper/{sdd,sdedit,ddib}.yaml
+#                --profile time on world paper-random (full size, random weights), then Eq. 13–15
+#                → OUT/paper_time.json; with DIFFUSERS, ROSINALITY and INSIGHTFACE (TreB1eN/
+#                InsightFace_Pytorch) checkouts also the same components in PyTorch fp32 and fp16
 #   quick        table 1 PROFILE=quick on webgpu, timed (target ≤ 20 s), at --jobs 1, 2 and 4; then on
 #                wasm, and every metric of the two compared (rel. 1e-3; rates within 1/n)
 #   table1       table 1, full protocol (3 seeds, 150 runs), timed (target ≤ 10 min), at the
@@ -31,7 +38,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$(mkdir -p "${1:-$PWD/gpu-check-out}" && cd "${1:-$PWD/gpu-check-out}" && pwd)
 NODE=${NODE:-node}
-STEPS=${STEPS:-doctor conformance bench attention parity quick table1 zoo}
+STEPS=${STEPS:-doctor conformance bench attention parity stylegan2 paper-time quick table1 zoo}
 SDD=("$NODE" "$HERE/sdd.mjs")
 export SDD_REPORT=0 SDD_CACHE="$OUT/cache" SDD_BACKEND=webgpu
 
@@ -93,6 +100,32 @@ if wants parity; then
   else
     echo "parity: skipped (set DIFFUSERS and CLIP_REPO to the reference checkouts)"
   fi
+fi
+
+if wants stylegan2; then
+  if [[ -n ${ROSINALITY:-} ]]; then
+    step stylegan2-reference "${PYTHON:-python3}" "$HERE/tools/make_stylegan2_fixture.py" --rosinality "$ROSINALITY" --full --out "$OUT/stylegan2" --device cuda
+    step stylegan2 "$NODE" "$HERE/bench/stylegan2_parity.mjs" "$OUT/stylegan2" --backend webgpu
+    grep -E 'max\|' "$OUT/stylegan2.log"
+  else
+    echo "stylegan2: skipped (set ROSINALITY to a rosinality/stylegan2-pytorch checkout)"
+  fi
+fi
+
+if wants paper-time; then
+  PAPER=(experiments/paper/sdd.yaml experiments/paper/sdedit.yaml experiments/paper/ddib.yaml)
+  paper_runs() { (cd "$HERE" && "${SDD[@]}" run "${PAPER[@]}" --profile time --jobs 1 --store "$OUT/runs-paper-time" --no-report --backend "$SDD_BACKEND"); }
+  step paper-time-runs paper_runs
+  torch_args=()
+  if [[ -n ${DIFFUSERS:-} && -n ${ROSINALITY:-} && -n ${INSIGHTFACE:-} ]]; then
+    step paper-time-torch "${PYTHON:-python3}" "$HERE/bench/paper_time_torch.py" --diffusers "$DIFFUSERS" --rosinality "$ROSINALITY" --insightface "$INSIGHTFACE" --device cuda --out "$OUT/paper_time_torch.json"
+    torch_args=(--torch "$OUT/paper_time_torch.json")
+  else
+    echo "paper-time: PyTorch column skipped (set DIFFUSERS, ROSINALITY and INSIGHTFACE)"
+  fi
+  step paper-time "$NODE" "$HERE/bench/paper_time.mjs" --store "$OUT/runs-paper-time" "${torch_args[@]}"
+  cp "$HERE"/bench/results/paper_time-*.json "$OUT/" 2>/dev/null
+  sed -n '1,20p' "$OUT/paper-time.log"
 fi
 
 TABLE1=(experiments/table1/sdd.yaml experiments/table1/sdedit.yaml experiments/table1/ddib.yaml experiments/table1/diffae.yaml experiments/tradeoff.yaml)
