@@ -16,13 +16,20 @@
  *
  *   node --import tsx bench/paper_time.ts --store DIR [--torch FILE] [--iterations 4000] [--hqs-images 200]
  *
- * Writes bench/results/paper_time-<world>-<backend>.json.
+ * Writes bench/results/paper_time-<world>-<backend>.json and the report page reports/paper-time/
+ * (the paper, sdd-bench and PyTorch side by side: a table of every τ component and total, the
+ * totals per method as bars, total time against m per method); --no-report skips the page (the
+ * bundle has no report renderer), --page FILE.json builds it later from a result file.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { breakEven, totalTime, type MethodTimes } from '../src/metrics/total_time.js';
 import { LOG_EVERY } from '../src/sdd/distill.js';
+import { copyVendor, figure, reportOut } from '../src/reports/build.js';
+import { timeColumnBars, timeVsM, type SourceTotal } from '../src/reports/charts.js';
+import { escapeHtml, page, tableHtml, figureHtml, type Table } from '../src/reports/html.js';
+import { writeFileAtomic } from '../src/util/atomic.js';
 import { argValue, med, writeResult } from './common.js';
 
 /** Table 1's time column, seconds at m = 100, n = 10 (the paper's own measurement). */
@@ -89,7 +96,72 @@ export function timeColumn(c: { hqs_s: number; iter_s: number; sdd_infer_s: numb
   };
 }
 
-function main(): void {
+export interface PaperTimeResult {
+  world: string;
+  backend: string;
+  protocol: { m: number; n: number; iterations: number; hqs_images: number; hqs_images_measured: number; iteration_blocks: number };
+  sdd_bench: TimeColumn;
+  pytorch: ({ device: string | null } & Record<string, TimeColumn | string | null>) | null;
+}
+
+/** The columns of a result: sdd-bench, then PyTorch per precision. */
+function columnsOf(r: PaperTimeResult): Array<[string, TimeColumn]> {
+  const torch = Object.entries(r.pytorch ?? {}).filter((e): e is [string, TimeColumn] => typeof e[1] === 'object' && e[1] !== null && 'tau' in e[1]);
+  return [[`sdd-bench (${r.backend})`, r.sdd_bench], ...torch.map(([p, c]): [string, TimeColumn] => [`PyTorch ${p}`, c])];
+}
+
+const ROWS: Array<[string, string, (c: TimeColumn) => number | null]> = [
+  ['τ_HQS: scan, 200 images × 19 t (s)', '', (c) => c.tau.hqs_s],
+  ['τ_iter: one SDD iteration, batch 2 (s)', '', (c) => c.tau.iter_s],
+  ['τ_SDD,train per prompt (s)', '', (c) => c.tau.sdd_train_s],
+  ['τ_SDD,infer per image (s)', '', (c) => c.tau.sdd_infer_s],
+  ['τ_SDEdit,infer per image (s)', '', (c) => c.tau.sdedit_infer_s],
+  ['τ_DDIB,infer per image (s)', '', (c) => c.tau.ddib_infer_s],
+  ['SDEdit total (s)', String(PAPER_TABLE1.sdedit), (c) => c.total_s.sdedit],
+  ['DDIB total (s)', String(PAPER_TABLE1.ddib), (c) => c.total_s.ddib],
+  ['SDD total (s)', String(PAPER_TABLE1.sdd), (c) => c.total_s.sdd],
+  ['SDEdit total / SDD total', (PAPER_TABLE1.sdedit / PAPER_TABLE1.sdd).toFixed(1), (c) => c.sdd_vs_sdedit],
+  ['break-even m (SDD vs SDEdit)', '', (c) => c.break_even_m],
+  ['SDD iterations for the paper\'s 14.9×', '', (c) => c.iterations_for_paper_ratio],
+];
+
+/** OUT/paper-time/index.html from a result (OUT: the reports folder). */
+export async function writePage(r: PaperTimeResult, resultFile: string, out: string): Promise<string> {
+  const dir = join(out, 'paper-time');
+  copyVendor(out);
+  const cols = columnsOf(r);
+  const table: Table = {
+    title: `Table 1's time column: paper, sdd-bench, PyTorch (m = ${r.protocol.m}, n = ${r.protocol.n}, ${r.protocol.iterations} SDD iterations)`,
+    columns: ['', 'paper', ...cols.map(([n]) => n)],
+    rows: ROWS.map(([label, paper, f]) => [label, paper || null, ...cols.map(([, c]) => f(c))]),
+    note: `world ${r.world}; HQS measured on ${r.protocol.hqs_images_measured} images and scaled to ${r.protocol.hqs_images}; τ_iter the median of ${r.protocol.iteration_blocks} blocks of 10 iterations; break-even and iteration count "—": never.`,
+  };
+  const totals: SourceTotal[] = [
+    ...(['sdedit', 'ddib', 'diffae', 'sdd'] as const).map((m) => ({ source: 'paper', method: m, total: PAPER_TABLE1[m] })),
+    ...cols.flatMap(([source, c]) => (['sdedit', 'ddib', 'sdd'] as const).map((m) => ({ source, method: m, total: c.total_s[m] }))),
+  ];
+  const figs = [await figure(dir, 'totals', 'Total time per method, by who measured', timeColumnBars(totals, 'total time (Eq. 13–14)'))];
+  const c = r.sdd_bench;
+  const times = [
+    { method: 'sdd', tau_train: c.tau.sdd_train_s, tau_infer: c.tau.sdd_infer_s },
+    { method: 'sdedit', tau_train: 0, tau_infer: c.tau.sdedit_infer_s },
+    { method: 'ddib', tau_train: 0, tau_infer: c.tau.ddib_infer_s },
+  ];
+  const be = c.break_even_m === null ? [] : [{ pair: 'sdd vs sdedit', m: c.break_even_m }];
+  const maxM = Math.max(200, Math.ceil(1.5 * (c.break_even_m ?? 100)));
+  figs.push(await figure(dir, 'time', `sdd-bench (${r.backend}): total time against m (Eq. 13–15)`, timeVsM(times, r.protocol.n, maxM, be, 'total time')));
+  const body = [tableHtml(table), ...figs.map(figureHtml)].join('\n');
+  const path = join(dir, 'index.html');
+  writeFileAtomic(path, page({ title: 'paper-time', vendor: '../vendor', body, provenance: `from ${escapeHtml(resultFile)}; generated ${escapeHtml(new Date().toISOString())}` }));
+  return path;
+}
+
+async function main(): Promise<void> {
+  const fromJson = argValue('page', '');
+  if (fromJson) {
+    process.stdout.write(`report: ${await writePage(JSON.parse(readFileSync(fromJson, 'utf-8')) as PaperTimeResult, fromJson, reportOut(argValue('out', '') || undefined))}\n`);
+    return;
+  }
   const store = argValue('store', '');
   if (!store) throw new Error('usage: bench/paper_time.ts --store DIR [--torch FILE]');
   const iterations = Number(argValue('iterations', '4000'));
@@ -119,36 +191,25 @@ function main(): void {
   for (const [precision, c] of Object.entries(torch ?? {})) if (typeof c === 'object' && c && 'iter_s' in c) torchCols[precision] = timeColumn(c, iterations);
   const world = String(sdd.metrics.world);
   const info = sdd.env.backend as { choice: string; adapter: unknown };
-  const backend = info.choice;
-  const fmt = (v: number | null) => (v === null ? 'never' : v >= 100 ? v.toFixed(0) : v.toPrecision(3));
-  const cols: Array<[string, TimeColumn | null]> = [['sdd-bench', ours], ...Object.entries(torchCols).map(([p, c]) => [`PyTorch ${p}`, c] as [string, TimeColumn])];
-  const line = (label: string, paper: string, f: (c: TimeColumn) => number | null) => `${label.padEnd(26)}${paper.padStart(10)}${cols.map(([, c]) => fmt(c ? f(c) : null).padStart(16)).join('')}\n`;
-  process.stdout.write(`world ${world}, backend ${backend}; HQS over ${k} images → ${hqsImages}; τ_iter median of ${iter.blocks} blocks of 10 → ${iterations} iterations\n`);
-  process.stdout.write(`${''.padEnd(26)}${'paper'.padStart(10)}${cols.map(([n]) => n.padStart(16)).join('')}\n`);
-  process.stdout.write(line('τ_HQS (s)', '-', (c) => c.tau.hqs_s));
-  process.stdout.write(line('τ_iter (s)', '-', (c) => c.tau.iter_s));
-  process.stdout.write(line('τ_SDD,train (s)', '-', (c) => c.tau.sdd_train_s));
-  process.stdout.write(line('τ_SDD,infer (s/image)', '-', (c) => c.tau.sdd_infer_s));
-  process.stdout.write(line('τ_SDEdit,infer (s/image)', '-', (c) => c.tau.sdedit_infer_s));
-  process.stdout.write(line('τ_DDIB,infer (s/image)', '-', (c) => c.tau.ddib_infer_s));
-  process.stdout.write(line('SDEdit total (s)', String(PAPER_TABLE1.sdedit), (c) => c.total_s.sdedit));
-  process.stdout.write(line('DDIB total (s)', String(PAPER_TABLE1.ddib), (c) => c.total_s.ddib));
-  process.stdout.write(line('SDD total (s)', String(PAPER_TABLE1.sdd), (c) => c.total_s.sdd));
-  process.stdout.write(line('SDEdit / SDD', (PAPER_TABLE1.sdedit / PAPER_TABLE1.sdd).toFixed(1), (c) => c.sdd_vs_sdedit));
-  process.stdout.write(line('break-even m', '-', (c) => c.break_even_m));
-  process.stdout.write(line('iterations for 14.9×', '-', (c) => c.iterations_for_paper_ratio));
-  const path = writeResult(`paper_time-${world}-${backend}`, {
+  const result: PaperTimeResult & Record<string, unknown> = {
     world,
-    backend,
+    backend: info.choice,
     adapter: info.adapter ?? null,
     protocol: { m: M, n: N, iterations, hqs_images: hqsImages, hqs_images_measured: k, iteration_blocks: iter.blocks },
     paper: PAPER_TABLE1,
     sdd_bench: ours,
     pytorch: torch ? { device: torch.device ?? null, ...torchCols } : null,
     runs: { sdd: sdd.dir, sdedit: sdedit.dir, ddib: ddib.dir },
-  });
+  };
+  const cols = columnsOf(result);
+  const fmt = (v: number | null) => (v === null ? 'never' : v >= 100 ? v.toFixed(0) : v.toPrecision(3));
+  process.stdout.write(`world ${world}, backend ${info.choice}; HQS over ${k} images → ${hqsImages}; τ_iter median of ${iter.blocks} blocks of 10 → ${iterations} iterations\n`);
+  process.stdout.write(`${''.padEnd(40)}${'paper'.padStart(10)}${cols.map(([n]) => n.padStart(22)).join('')}\n`);
+  for (const [label, paper, f] of ROWS) process.stdout.write(`${label.padEnd(40)}${(paper || '-').padStart(10)}${cols.map(([, c]) => fmt(f(c)).padStart(22)).join('')}\n`);
+  const path = writeResult(`paper_time-${world}-${info.choice}`, result);
   process.stdout.write(`wrote ${path}\n`);
+  if (!process.argv.includes('--no-report')) process.stdout.write(`report: ${await writePage(result, path, reportOut(argValue('out', '') || undefined))}\n`);
 }
 
 // Run as a script (also as dist/bench/paper_time.mjs), not when a test imports the arithmetic.
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

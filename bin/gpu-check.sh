@@ -27,6 +27,7 @@
 #                --profile time on world paper-random (full size, random weights), then Eq. 13–15
 #                → OUT/paper_time.json; with DIFFUSERS, ROSINALITY and INSIGHTFACE (TreB1eN/
 #                InsightFace_Pytorch) checkouts also the same components in PyTorch fp32 and fp16
+#                (the page: `node --import tsx bench/paper_time.ts --page OUT/paper_time-….json` in a checkout)
 #   quick        table 1 PROFILE=quick on webgpu, timed (target ≤ 20 s), at --jobs 1, 2 and 4; then on
 #                wasm, and every metric of the two compared (rel. 1e-3; rates within 1/n)
 #   table1       table 1, full protocol (3 seeds, 150 runs), timed (target ≤ 10 min), at the
@@ -123,7 +124,7 @@ if wants paper-time; then
   else
     echo "paper-time: PyTorch column skipped (set DIFFUSERS, ROSINALITY and INSIGHTFACE)"
   fi
-  step paper-time "$NODE" "$HERE/bench/paper_time.mjs" --store "$OUT/runs-paper-time" "${torch_args[@]}"
+  step paper-time "$NODE" "$HERE/bench/paper_time.mjs" --store "$OUT/runs-paper-time" "${torch_args[@]}" --no-report
   cp "$HERE"/bench/results/paper_time-*.json "$OUT/" 2>/dev/null
   sed -n '1,20p' "$OUT/paper-time.log"
 fi

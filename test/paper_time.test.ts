@@ -6,7 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { iterationMedian, PAPER_TABLE1, timeColumn } from '../bench/paper_time.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { iterationMedian, PAPER_TABLE1, timeColumn, writePage } from '../bench/paper_time.js';
+import { dumpDom } from '../src/util/chromium.js';
+import { tmp } from './helpers.js';
 
 test('iteration median: blocks of 10 stamped at their first row, the warm-up block left out', () => {
   const rows: string[] = [];
@@ -35,4 +39,24 @@ test("Eq. 13–15 on issue #20's PyTorch figures: SDD ≈ 9.2e3 s vs SDEdit 1.1e
   const noScan = timeColumn({ hqs_s: 0, iter_s: 0.176, sdd_infer_s: 0.014, sdedit_infer_s: 1.1, ddib_infer_s: 3.5 }, 4000);
   const want = (1100 / (PAPER_TABLE1.sdedit / PAPER_TABLE1.sdd) / 10 - 100 * 0.014) / 0.176;
   assert.ok(Math.abs(noScan.iterations_for_paper_ratio! - want) < 1e-9 && want > 30 && want < 35, `${want}`);
+});
+
+test('the paper-time page: paper, sdd-bench and PyTorch columns, both charts render in headless chromium', async () => {
+  const c = (k: number) => timeColumn({ hqs_s: 212 * k, iter_s: 0.176 * k, sdd_infer_s: 0.014 * k, sdedit_infer_s: 1.1 * k, ddib_infer_s: 3.5 * k }, 4000);
+  const result = {
+    world: 'paper-random',
+    backend: 'webgpu',
+    protocol: { m: 100, n: 10, iterations: 4000, hqs_images: 200, hqs_images_measured: 8, iteration_blocks: 5 },
+    sdd_bench: c(2),
+    pytorch: { device: 'NVIDIA H200', fp32: c(1), fp16: c(0.4) },
+  };
+  const out = tmp('sdd-paper-time-');
+  const path = await writePage(result, 'fixture.json', out);
+  const html = readFileSync(path, 'utf-8');
+  for (const col of ['paper', 'sdd-bench (webgpu)', 'PyTorch fp32', 'PyTorch fp16']) assert.ok(html.includes(`<th>${col}</th>`), col);
+  assert.ok(html.includes('<td>2215</td>') && html.includes('<td>148.67</td>'), "the paper's column");
+  assert.ok(readFileSync(join(out, 'paper-time', 'charts', 'totals.vl.json'), 'utf-8').includes('"log"'));
+  const dom = dumpDom(`file://${path}`);
+  assert.match(dom, /data-errors="0"/);
+  assert.match(dom, /data-rendered="2"/);
 });

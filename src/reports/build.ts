@@ -126,7 +126,7 @@ function intervalKinds(metrics: string[], summaries: Array<Summary | null>): str
 
 const INTERVAL_NOTE = `Intervals are ${LEVEL * 100}% and never leave the metric's range. Method rows: the mean over prompts of the per-prompt means; percentile bootstrap within each prompt over its evaluation items (and over seeds when there are ≥ 2), prompts held fixed, ${RESAMPLES} resamples (FID: ${FID_RESAMPLES}; FID and KID recomputed per resample from the runs' FID features and shifted by the bootstrap's bias estimate), seed ${BOOT_SEED}. Per-prompt rows: a Student-t interval over seeds when there are ≥ 2 (clipped to the range, and marked so), otherwise the same item bootstrap. τ and |S| have no per-item values: no interval from one seed.`;
 
-async function figure(dir: string, id: string, title: string, spec: TopLevelSpec): Promise<Figure> {
+export async function figure(dir: string, id: string, title: string, spec: TopLevelSpec): Promise<Figure> {
   const problems = validateSpec(spec);
   if (problems.length) throw new Error(`chart ${id}: invalid Vega-Lite spec: ${problems.slice(0, 3).join('; ')}`);
   const svg = await renderSvg(spec);

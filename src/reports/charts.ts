@@ -116,6 +116,32 @@ export function timeVsM(times: MethodTime[], n: number, maxM: number, breakEvens
   } as TopLevelSpec;
 }
 
+export interface SourceTotal {
+  /** Who measured: the paper, sdd-bench on a backend, PyTorch at a precision. */
+  source: string;
+  method: string;
+  total: number;
+}
+
+/** Total seconds per method (Eq. 13–14 at the paper's m, n) side by side per source, log scale. */
+export function timeColumnBars(rows: SourceTotal[], title: string): TopLevelSpec {
+  return {
+    ...base,
+    title,
+    data: { values: rows },
+    mark: 'bar',
+    encoding: {
+      x: { field: 'method', type: 'nominal', title: null, sort: null },
+      xOffset: { field: 'source', type: 'nominal', sort: null },
+      y: { field: 'total', type: 'quantitative', scale: { type: 'log' }, title: 'total time, m = 100 × n = 10 (s, log) ↓' },
+      // A log axis has no zero: bars start at 1 s (every total here is longer).
+      y2: { datum: 1 },
+      color: { field: 'source', type: 'nominal', sort: null },
+      tooltip: [{ field: 'source' }, { field: 'method' }, { field: 'total', title: 'seconds', format: F }],
+    },
+  } as TopLevelSpec;
+}
+
 export interface CurvePoint {
   run: string;
   step: number;
