@@ -5,7 +5,7 @@ import { UserError } from '../../src/errors.js';
 import type { FileRole } from '../../src/world/files.js';
 import { loadStableDiffusion } from '../../src/diffusion/models/sd_folder.js';
 import { loadClip } from '../../src/nn/clip.js';
-import { loadInception } from '../../src/metrics/inception.js';
+import { INCEPTION_HELP, loadInception } from '../../src/metrics/inception.js';
 import { loadIrSe50 } from '../../src/nn/arcface.js';
 import type { Params } from '../../src/nn/params.js';
 
@@ -59,7 +59,7 @@ export const REAL_ROLES: Record<string, FileRole> = {
   inception: {
     kind: 'file',
     describe: "pytorch-fid's FID Inception-v3 as safetensors: FID and KID features",
-    source: 'pt_inception-2015-12-05-6726825d.pth from github.com/mseitzer/pytorch-fid/releases (fid_weights), then python3 tools/convert_pytorch_fid_inception.py pt_inception-2015-12-05-6726825d.pth pt_inception-2015-12-05.safetensors',
+    source: INCEPTION_HELP,
     defaultName: 'pt_inception-2015-12-05.safetensors',
     verify: parameterCount(loadInception),
   },

@@ -14,8 +14,9 @@ import { registerExtractor, type Extractor } from './features.js';
 /** Images per forward: bounds the activations (the first layers hold ~2.8 MB per image). */
 const BATCH = 16;
 
+/** Where the weights come from and the converter to run (sdd fid's error, the worlds' inception role). */
 export const INCEPTION_HELP =
-  "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (github.com/mseitzer/pytorch-fid/releases, tag fid_weights), converted: python3 tools/convert_pytorch_fid_inception.py pt_inception-2015-12-05-6726825d.pth inception.safetensors";
+  "pt_inception-2015-12-05-6726825d.pth from github.com/mseitzer/pytorch-fid/releases (tag fid_weights), then python3 tools/convert_pytorch_fid_inception.py pt_inception-2015-12-05-6726825d.pth pt_inception-2015-12-05.safetensors";
 
 /** The weights loaded strictly: a file that is not pytorch-fid's Inception fails with the names at fault. */
 export function loadInception(path: string): Params {
