@@ -33,7 +33,8 @@ test('paper-random-tiny: SDD, SDEdit, DDIB and StyleCLIP run end to end (--profi
     assert.equal(m.world, 'paper-random-tiny');
     assert.equal(m.n, 2);
     for (const k of ['fid', 'clip_directional', 'identity', 'tau_infer_s']) assert.ok(Number.isFinite(m[k]), `${id} ${k}: ${m[k]}`);
-    assert.deepEqual(Object.keys(m.models as object), ['models']);
+    assert.deepEqual(m.models, { ...(m.models as object), weights: 'seeded random, seed 20230', codes: 'sampled psi 0.7 seed 20230' });
+    assert.match((m.models as Record<string, string>).models, /^[0-9a-f]{64}$/);
   }
   const sddRuns = runs.filter((id) => existsSync(join(store, id, 'artifacts', 'hqs.csv')));
   assert.equal(sddRuns.length, 2, 'both SDD runs scanned HQS');

@@ -183,7 +183,8 @@ export function paperRandomFingerprint(scale: PaperScale): Record<string, string
   const h = createHash('sha256').update(`paper-random ${scale} seed ${WORLD_SEED} psi ${SAMPLED_PSI}`);
   for (const n of ['unet', 'vae', 'text_encoder', 'clip', 'scheduler']) h.update(readConfig(scale, n).text);
   h.update(JSON.stringify(scale === 'full' ? [FFHQ_CONFIG_F, IR_SE50_STAGES] : [TINY_STYLE, TINY_IR]));
-  return { models: h.digest('hex') };
+  // The seeds in plain words too: every random draw of the world is recorded with each run.
+  return { models: h.digest('hex'), weights: `seeded random, seed ${WORLD_SEED}`, codes: `sampled psi ${SAMPLED_PSI} seed ${WORLD_SEED}` };
 }
 
 export function loadPaperRandomWorld(scale: PaperScale): World {
