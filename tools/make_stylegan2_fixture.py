@@ -121,6 +121,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rosinality", required=True)
     ap.add_argument("--full", action="store_true")
+    ap.add_argument("--size", type=int, default=1024, help="with --full: the generator's size (config-f's widths; 1024 is FFHQ's)")
     ap.add_argument("--out", default=os.path.join(HERE, "..", "test", "fixtures", "stylegan2"))
     ap.add_argument("--device", default="cpu", help="where the reference's time per forward/backward is measured (--full)")
     a = ap.parse_args()
@@ -128,7 +129,7 @@ def main():
 
     ref = load_reference(a.rosinality)
     rev = subprocess.run(["git", "-C", a.rosinality, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
-    size, dim, n_mlp, batch = (1024, 512, 8, 1) if a.full else (16, 64, 2, 2)
+    size, dim, n_mlp, batch = (a.size, 512, 8, 1) if a.full else (16, 64, 2, 2)
     g = ref.Generator(size, dim, n_mlp, channel_multiplier=2).eval()
     state = {k: torch.from_numpy(sw.values(k, list(v.shape), rule(k, list(v.shape)))) for k, v in g.state_dict().items()}
     g.load_state_dict(state)
@@ -146,9 +147,19 @@ def main():
         trunc, _ = g([z], truncation=0.7, truncation_latent=avg[None], randomize_noise=False)
     images, _ = g([wplus], input_is_latent=True, randomize_noise=False)
     (grad,) = torch.autograd.grad((images * probe).sum(), wplus)
+    outputs = {"w": w.numpy(), "images": images.detach().numpy(), "wplus_grad": grad.numpy(), "truncated": trunc.numpy()}
+    if a.full:
+        # At full size the W+ gradient is ill-conditioned in float32 (the reference's own fp32 result
+        # is ~1e-3 of max from float64): the float64 result is the truth both are measured against.
+        g64 = g.double()
+        w64 = wplus.detach().double().requires_grad_(True)
+        img64, _ = g64([w64], input_is_latent=True, randomize_noise=False)
+        (grad64,) = torch.autograd.grad((img64 * probe.double()).sum(), w64)
+        outputs.update({"images_f64": img64.detach().float().numpy(), "wplus_grad_f64": grad64.float().numpy()})
+        g = g.float()
     st_io.save(
         os.path.join(out, "expected.safetensors"),
-        {"w": w.numpy(), "images": images.detach().numpy(), "wplus_grad": grad.numpy(), "truncated": trunc.numpy()},
+        outputs,
         {"reference": f"rosinality/stylegan2-pytorch {rev[:12]} model.py Generator({size}, {dim}, {n_mlp}, channel_multiplier=2), torch {torch.__version__}, CPU float32", "size": size, "style_dim": dim, "n_mlp": n_mlp},
     )
     if a.full:
