@@ -25,6 +25,25 @@ export async function timeIt(fn: () => unknown | Promise<unknown>, n: number, wa
   return out;
 }
 
+/**
+ * The output of `f` and its median ms: `repeats` timed runs after one warm-up, then the run whose
+ * output is returned. With repeats 0 only that run is timed (a forward the cpu backend takes
+ * minutes for).
+ */
+export async function timedOutput(f: () => tf.Tensor, repeats: number): Promise<{ values: ArrayLike<number>; ms: number }> {
+  const once = async () => {
+    const y = f();
+    const values = await y.data();
+    y.dispose();
+    return values;
+  };
+  const times = repeats > 0 ? await timeIt(once, repeats, 1) : [];
+  const t0 = performance.now();
+  const values = await once();
+  if (repeats === 0) times.push(performance.now() - t0);
+  return { values, ms: med(times) };
+}
+
 export function med(xs: number[]): number {
   return median(xs);
 }

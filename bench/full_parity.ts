@@ -17,7 +17,8 @@ import { loadUNet, unetForward } from '../src/diffusion/models/sd_unet.js';
 import { loadVae, vaeDecode, vaeEncodeMoments } from '../src/diffusion/models/sd_vae.js';
 import { clipImageEmbeds, clipTextEmbeds, clipTextHidden, eosPositions, loadClip } from '../src/nn/clip.js';
 import { asFloat32, asInt32, readSafetensors, type StTensor } from '../src/util/safetensors.js';
-import { argValue, med, timeIt, writeResult } from './common.js';
+import { maxDiff } from '../test/parity.js';
+import { argValue, timedOutput, writeResult } from './common.js';
 
 const dir = process.argv[2];
 if (!dir || dir.startsWith('--')) throw new Error('usage: bench/full_parity.ts DIR [--backend cpu|wasm|webgpu]');
@@ -35,25 +36,11 @@ const results: Record<string, { max_rel_error: number; ms_sdd: number; ms_refere
 async function check(name: string, refName: string, f: () => tf.Tensor, isNchw = true): Promise<void> {
   if (!wanted(name)) return;
   // --repeats 0: the compared forward alone is timed (the cpu backend takes minutes per UNet forward).
-  const times = repeats > 0 ? await timeIt(async () => {
-    const y = tf.tidy(f);
-    await y.data();
-    y.dispose();
-  }, repeats, 1) : [];
-  const t0 = performance.now();
-  const y = tf.tidy(f);
-  const got = await y.data();
-  if (repeats === 0) times.push(performance.now() - t0);
-  y.dispose();
+  const { values: got, ms } = await timedOutput(() => tf.tidy(f), repeats);
   const want = isNchw ? await nchw(ref.get(refName)!).data() : asFloat32(ref.get(refName)!);
-  let maxRef = 0;
-  let maxDiff = 0;
-  for (let i = 0; i < want.length; i++) {
-    maxRef = Math.max(maxRef, Math.abs(want[i]));
-    maxDiff = Math.max(maxDiff, Math.abs(got[i] - want[i]));
-  }
-  results[name] = { max_rel_error: maxDiff / maxRef, ms_sdd: med(times), ms_reference: 1000 * reference.reference_seconds_per_forward[name] };
-  process.stdout.write(`${name.padEnd(16)} max|Δ|/max|ref| ${(maxDiff / maxRef).toExponential(2)}  sdd ${med(times).toFixed(0)} ms  reference (${reference.device}) ${results[name].ms_reference.toFixed(0)} ms\n`);
+  const d = maxDiff(got, want);
+  results[name] = { max_rel_error: d.maxDiff / d.maxRef, ms_sdd: ms, ms_reference: 1000 * reference.reference_seconds_per_forward[name] };
+  process.stdout.write(`${name.padEnd(16)} max|Δ|/max|ref| ${(d.maxDiff / d.maxRef).toExponential(2)}  sdd ${ms.toFixed(0)} ms  reference (${reference.device}) ${results[name].ms_reference.toFixed(0)} ms\n`);
 }
 
 const idsT = ref.get('input_ids')!;

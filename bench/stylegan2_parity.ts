@@ -22,7 +22,7 @@ import { asFloat32, readSafetensors } from '../src/util/safetensors.js';
 import { values, writeSynthetic, type SyntheticSpec } from '../test/synthetic_weights.js';
 import { tmp } from '../test/helpers.js';
 import { maxDiff } from '../test/parity.js';
-import { argValue, med, timeIt, writeResult } from './common.js';
+import { argValue, timedOutput, writeResult } from './common.js';
 
 const dir = process.argv[2];
 if (!dir || dir.startsWith('--')) throw new Error('usage: bench/stylegan2_parity.ts DIR [--backend cpu|wasm|webgpu] [--repeats 3]');
@@ -53,23 +53,14 @@ for (const [name, f, key, refKey] of [
   ['forward_backward', gradient, 'wplus_grad', 'forward_backward'],
 ] as const) {
   // --repeats 0: only the compared run, timed (the cpu backend takes minutes per 1024² pass).
-  const times = repeats > 0 ? await timeIt(async () => {
-    const y = tf.tidy(f);
-    await y.data();
-    y.dispose();
-  }, repeats, 1) : [];
-  const t0 = performance.now();
-  const y = tf.tidy(f);
-  const got = await y.data();
+  const { values: got, ms } = await timedOutput(() => tf.tidy(f), repeats);
   const err = relError(got, asFloat32(ref.get(key)!));
-  if (repeats === 0) times.push(performance.now() - t0);
-  y.dispose();
   // Both float32 results against the reference in float64 (written by the fixture tool at full size).
   const f64 = ref.get(`${key}_f64`);
   const vs64 = f64 ? relError(got, asFloat32(f64)) : null;
   const refVs64 = f64 ? relError(asFloat32(ref.get(key)!), asFloat32(f64)) : null;
-  results[name] = { max_rel_error: err, vs_float64: vs64, reference_vs_float64: refVs64, ms_sdd: med(times), ms_reference: 1000 * reference.reference_seconds[refKey] };
+  results[name] = { max_rel_error: err, vs_float64: vs64, reference_vs_float64: refVs64, ms_sdd: ms, ms_reference: 1000 * reference.reference_seconds[refKey] };
   const e64 = vs64 === null ? '' : `; vs float64: sdd ${vs64.toExponential(2)}, reference fp32 ${refVs64!.toExponential(2)}`;
-  process.stdout.write(`${name.padEnd(17)} max|Δ|/max|ref| ${err.toExponential(2)}${e64}  sdd ${med(times).toFixed(0)} ms  reference (${reference.device}) ${results[name].ms_reference.toFixed(0)} ms\n`);
+  process.stdout.write(`${name.padEnd(17)} max|Δ|/max|ref| ${err.toExponential(2)}${e64}  sdd ${ms.toFixed(0)} ms  reference (${reference.device}) ${results[name].ms_reference.toFixed(0)} ms\n`);
 }
 process.stdout.write(`wrote ${writeResult(`stylegan2_parity-${backend}`, { dir, batch: b, reference_device: reference.device, results })}\n`);
