@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { AttributeJudge, EditPromptSpec, IdentityModel, World } from '../world/types.js';
 import { fidFromFeatures } from '../metrics/fid.js';
-import { fidGram, fidOfRows } from '../metrics/fid_items.js';
+import { fidBootstrap } from '../metrics/fid_items.js';
 import { bootstrap } from '../metrics/bootstrap.js';
 import { kernelInceptionDistance, kernelMatrices, kidSubsetSize, mmd2Rows } from '../metrics/kid.js';
 import { clipScore, cosine, directionalSimilarity, textDirection } from '../metrics/clip.js';
@@ -122,10 +122,7 @@ export async function evaluateEdits(world: World, prompt: EditPromptSpec, origin
     const r = bootstrap(v.length, (idx) => idx.reduce((s, k) => s + v[k], 0) / idx.length, { resamples: 1000, seed: 0 });
     return [r.lo, r.hi];
   };
-  // Paired resamples from the items' Gram matrices (fid_items.ts): no d × d covariance per resample,
-  // so 2048-d Inception features with m ≤ 2048 cost an m × m eigenproblem each.
-  const gram = n >= 2 ? fidGram(xe, xo, n, d) : null;
-  const fidCi = gram ? bootstrap(n, (idx) => fidOfRows(gram, idx), { resamples: 100, seed: 0 }) : null;
+  const fidCi = n >= 2 ? fidBootstrap(xe, n, xo, n, d, { resamples: 100, seed: 0, paired: true }) : null;
   // KID's item bootstrap: the unbiased MMD² of the resampled (edited, original) pairs, from kernels made once.
   const kernels = n >= 2 ? kernelMatrices(xe, xo, n, d) : null;
   const kidCi = kernels ? bootstrap(n, (idx) => mmd2Rows(kernels, idx), { resamples: 1000, seed: 0 }) : null;

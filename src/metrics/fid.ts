@@ -20,8 +20,6 @@ import { cholesky, congruence, pivotedCholesky, sqrtPsd } from './linalg.js';
 import { symEigvals } from './tridiag.js';
 import { gemmNT } from './team.js';
 import { FeatureStats } from './stats.js';
-import { bootstrap, type Interval } from './bootstrap.js';
-import { Rng } from '../util/rng.js';
 
 export interface FidResult {
   fid: number;
@@ -130,33 +128,4 @@ export function fidFromFeatures(f1: ArrayLike<number>, n1: number, f2: ArrayLike
   const a = stats(f1, n1, rows1);
   const b = stats(f2, n2, rows2);
   return frechetDistance(a.mean(), a.covariance(), b.mean(), b.covariance()).fid;
-}
-
-/**
- * Percentile bootstrap of FID from cached features. `paired` (edited vs original images of the
- * same items) resamples item indices once for both sets, as regression reports need; otherwise
- * each set is resampled on its own.
- */
-export function fidBootstrap(
-  f1: ArrayLike<number>,
-  n1: number,
-  f2: ArrayLike<number>,
-  n2: number,
-  d: number,
-  opts: { resamples?: number; level?: number; seed?: number; paired?: boolean } = {},
-): Interval {
-  const paired = opts.paired ?? n1 === n2;
-  if (paired && n1 !== n2) throw new RangeError(`paired FID bootstrap needs equal set sizes (${n1} vs ${n2})`);
-  const rng = new Rng((opts.seed ?? 0) + 7919);
-  return bootstrap(
-    n1,
-    (idx) => {
-      // bootstrap() hands the identity permutation for the point estimate.
-      const identity = idx.every((v, i) => v === i);
-      if (identity) return fidFromFeatures(f1, n1, f2, n2, d);
-      const other = paired ? idx : Int32Array.from({ length: n2 }, () => rng.int(n2));
-      return fidFromFeatures(f1, n1, f2, n2, d, idx, other);
-    },
-    { resamples: opts.resamples ?? 200, level: opts.level, seed: opts.seed },
-  );
 }

@@ -11,6 +11,8 @@
  */
 import { fidFromFeatures } from './fid.js';
 import { symEigvals } from './tridiag.js';
+import { bootstrap, type Interval } from './bootstrap.js';
+import { Rng } from '../util/rng.js';
 
 export interface FidGram {
   n: number;
@@ -87,4 +89,35 @@ export function fidOfRows(g: FidGram, idx: Int32Array): number {
   const traces = trx - m * mm + (try_ - m * nn);
   // Round-off can take a near-identical pair a hair below 0: FID is a squared distance.
   return Math.max(0, mm + nn - 2 * mn + (traces - 2 * nuclear) / (m - 1));
+}
+
+/**
+ * Percentile bootstrap of FID from cached features. `paired` (edited vs original images of the
+ * same items) resamples item indices once for both sets, as regression reports need, each resample
+ * from the items' Gram matrices (fidOfRows: no d × d covariance per resample); otherwise each set
+ * is resampled on its own.
+ */
+export function fidBootstrap(
+  f1: ArrayLike<number>,
+  n1: number,
+  f2: ArrayLike<number>,
+  n2: number,
+  d: number,
+  opts: { resamples?: number; level?: number; seed?: number; paired?: boolean } = {},
+): Interval {
+  const paired = opts.paired ?? n1 === n2;
+  if (paired && n1 !== n2) throw new RangeError(`paired FID bootstrap needs equal set sizes (${n1} vs ${n2})`);
+  const rng = new Rng((opts.seed ?? 0) + 7919);
+  const gram = paired && n1 >= 2 ? fidGram(f1, f2, n1, d) : null;
+  return bootstrap(
+    n1,
+    (idx) => {
+      // Paired: every resample (the point estimate's identity one too) from the Gram matrices.
+      if (gram) return fidOfRows(gram, idx);
+      // bootstrap() hands the identity permutation for the point estimate.
+      if (idx.every((v, i) => v === i)) return fidFromFeatures(f1, n1, f2, n2, d);
+      return fidFromFeatures(f1, n1, f2, n2, d, idx, Int32Array.from({ length: n2 }, () => rng.int(n2)));
+    },
+    { resamples: opts.resamples ?? 200, level: opts.level, seed: opts.seed },
+  );
 }

@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { requirePython } from '../util/python.js';
 import { FeatureStats } from './stats.js';
-import { fidBootstrap, fidFromFeatures, frechetDistance } from './fid.js';
+import { fidFromFeatures, frechetDistance } from './fid.js';
 import { kernelInceptionDistance, kernelMatrices, kidSubsetSize, kidSubsets, mmd2, mmd2Rows } from './kid.js';
 import { readNpz, writeNpz } from './npy.js';
-import { fidGram, fidOfRows } from './fid_items.js';
+import { fidBootstrap, fidGram, fidOfRows } from './fid_items.js';
 import { PROJECT_ROOT } from '../runs/env.js';
 import { tmp } from '../../test/helpers.js';
 
