@@ -21,7 +21,7 @@ import { attentionOps, scaledDotProductAttention } from '../src/nn/attention.js'
 import { Params } from '../src/nn/params.js';
 import { unetForward, parseUNetConfig } from '../src/diffusion/models/sd_unet.js';
 import { ConfigReader } from '../src/diffusion/models/diffusers_config.js';
-import { PROJECT_ROOT } from '../src/runs/env.js';
+import { PROJECT_ROOT } from '../src/util/env.js';
 import { pythonWith } from '../src/util/python.js';
 import { med, timeIt, webgpuForBench, writeResult } from './common.js';
 

@@ -7,7 +7,7 @@ import { isSoftware } from '../src/backend/webgpu.js';
 import { modelLoss } from '../src/nn/models.js';
 import type { UNetConfig } from '../src/nn/unet.js';
 import type { Params } from '../src/nn/params.js';
-import { gitInfo, machineInfo, PROJECT_ROOT } from '../src/runs/env.js';
+import { gitInfo, machineInfo, PROJECT_ROOT } from '../src/util/env.js';
 import { writeJsonAtomic } from '../src/util/atomic.js';
 import { Rng } from '../src/util/rng.js';
 

@@ -37,7 +37,7 @@ import { registerBuiltinMethods } from '../src/methods/index.js';
 import { guidancePrompt, type SddParams } from '../src/methods/sdd.js';
 import { invert, promptOf } from '../src/methods/editing.js';
 import { streamRng, tfSeed } from '../src/util/rng.js';
-import { PROJECT_ROOT } from '../src/runs/env.js';
+import { PROJECT_ROOT } from '../src/util/env.js';
 import type { World } from '../src/world/types.js';
 import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
 import { med, timeIt, unetBenchData, unetBenchLoss, webgpuForBench, writeResult } from './common.js';

@@ -14,7 +14,7 @@ import { HostAdam } from '../src/nn/adam.js';
 import { modelLoss } from '../src/nn/models.js';
 import { Params } from '../src/nn/params.js';
 import { DataParallelTrainer, TRAIN_TASKS, type Batch } from '../src/train/data_parallel.js';
-import { PROJECT_ROOT } from '../src/runs/env.js';
+import { PROJECT_ROOT } from '../src/util/env.js';
 import { pythonWith } from '../src/util/python.js';
 import { argValue, med, timeIt, UNET_BENCH_CFG, writeResult } from './common.js';
 

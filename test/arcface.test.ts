@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
-import { PROJECT_ROOT } from '../src/runs/env.js';
+import { PROJECT_ROOT } from '../src/util/env.js';
 import { sha256 } from '../src/util/hash.js';
 import { asFloat32, readSafetensors } from '../src/util/safetensors.js';
 import { adaptivePoolMatrix, idEmbed, irSe50 } from '../src/nn/arcface.js';

@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
-import { PROJECT_ROOT } from '../src/runs/env.js';
+import { PROJECT_ROOT } from '../src/util/env.js';
 import { asFloat32, asInt32, readSafetensors, writeSafetensors, f32 } from '../src/util/safetensors.js';
 import { clipImageEmbeds, clipLogitScale, clipTextEmbeds, clipTextHidden, eosPositions, loadClip } from '../src/nn/clip.js';
 import { tmp } from './helpers.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../src/backend/index.js';
-import { PROJECT_ROOT } from '../src/runs/env.js';
+import { PROJECT_ROOT } from '../src/util/env.js';
 import { sha256 } from '../src/util/hash.js';
 import { asFloat32, f32, readSafetensors, writeSafetensors } from '../src/util/safetensors.js';
 import { folderFeatures } from '../src/metrics/features.js';

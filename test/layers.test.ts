@@ -10,7 +10,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { tmp, writeFiles } from './helpers.js';
-import { PROJECT_ROOT } from '../src/runs/env.js';
+import { PROJECT_ROOT } from '../src/util/env.js';
 
 const CONFIG = join(PROJECT_ROOT, '.dependency-cruiser.cjs');
 const DEPCRUISE = join(PROJECT_ROOT, 'node_modules', 'dependency-cruiser', 'bin', 'dependency-cruise.mjs');
@@ -23,8 +23,9 @@ const FILES: Record<string, string> = {
   // Modules that are imported (their own imports are all allowed).
   'src/util/u.ts': `export const u = 1;\n`,
   'src/errors.ts': `export class E extends Error {}\n`,
-  'src/runs/env.ts': `import type { B } from '../backend/b.js';\nexport const PROJECT_ROOT = '/';\nexport type X = B;\n`,
-  'src/exec/progress.ts': `export const bar = 1;\n`,
+  'src/util/env.ts': `export const PROJECT_ROOT = '/';\nexport type X = string;\n`,
+  'src/util/progress.ts': `export const bar = 1;\n`,
+  'src/runs/env.ts': `import type { B } from '../backend/b.js';\nimport { PROJECT_ROOT } from '../util/env.js';\nexport const runEnv = (b: B) => [b, PROJECT_ROOT];\n`,
   'src/exec/executor.ts': `import { u } from '../util/u.js';\nexport const e = u;\n`,
   'src/backend/b.ts': `import { u } from '../util/u.js';\nimport { E } from '../errors.js';\nexport type B = number;\nexport const b = [u, E];\n`,
   'src/methods/types.ts': `export class NonFinite extends Error {}\n`,
@@ -38,17 +39,20 @@ const FILES: Record<string, string> = {
   'src/cli/c.ts': `import { world } from '../../datasets/w/m.js';\nimport { e } from '../exec/executor.js';\nexport const c = [world, e];\n`,
   'bin/entry.mjs': `await import('../src/cli/c.ts');\n`,
   'datasets/w/zoo.ts':
-    `import { bar } from '../../src/exec/progress.js';\nimport { PROJECT_ROOT } from '../../src/runs/env.js';\nimport { t } from '../../src/train/t.js';\n` +
+    `import { bar } from '../../src/util/progress.js';\nimport { PROJECT_ROOT } from '../../src/util/env.js';\nimport { t } from '../../src/train/t.js';\n` +
     `export const zoo = [bar, PROJECT_ROOT, t];\n`,
   'src/train/t.ts': `import { b } from '../backend/b.js';\nexport const t = b;\n`,
   'src/sdd/s.test.ts': `import { NonFinite } from '../methods/types.js';\nimport { world } from '../../datasets/w/m.js';\nvoid [NonFinite, world];\n`,
 
   // Refused.
-  'src/backend/worker_tasks.ts': `import { t } from '../train/t.js';\nimport type { X } from '../runs/env.js';\nexport const tasks = [t];\nexport type Y = X;\n`,
+  'src/backend/worker_tasks.ts': `import { t } from '../train/t.js';\nimport type { X } from '../util/env.js';\nexport const tasks = [t];\nexport type Y = X;\n`,
   'src/backend/typed.ts': `import type { world } from '../../datasets/w/m.js';\nexport type W = typeof world;\n`,
   'src/nn/models.ts': `import { newLoss } from '../../datasets/toyfaces/models/newnet.js';\nexport const models = [newLoss];\n`,
   'src/sdd/distill.ts': `import { NonFinite } from '../methods/types.js';\nexport const d = NonFinite;\n`,
-  'src/util/bad.ts': `import { PROJECT_ROOT } from '../runs/env.js';\nexport const r = PROJECT_ROOT;\n`,
+  'src/util/bad.ts': `import { runEnv } from '../runs/env.js';\nexport const r = runEnv;\n`,
+  // A cycle inside one layer: no layer rule sees it, no-circular does (both edges).
+  'src/nn/cyc_a.ts': `import { b } from './cyc_b.js';\nexport const a = () => b;\n`,
+  'src/nn/cyc_b.ts': `import { a } from './cyc_a.js';\nexport const b = () => a;\n`,
   'src/metrics/features.ts': `import { world } from '../../datasets/w/m.js';\nexport const f = world;\n`,
   'src/exec/child.ts': `import { bl } from '../../baselines/bl.js';\nexport const ch = bl;\n`,
   'src/newdir/n.ts': `import { u } from '../util/u.js';\nexport const n = u;\n`,
@@ -97,7 +101,7 @@ test('the layering config refuses each kind of wrong import and allows the regis
       'layer-nn-imports-higher: src/nn/models.ts → datasets/toyfaces/models/newnet.ts',
       'src-imports-world: src/nn/models.ts → datasets/toyfaces/models/newnet.ts',
       'layer-sdd-imports-higher: src/sdd/distill.ts → src/methods/types.ts',
-      // runs/env.ts sits at backend level: util may not import it.
+      // runs/env.ts (env.json) is exec level: util may not import it.
       'layer-util-imports-higher: src/util/bad.ts → src/runs/env.ts',
       // Same layer (metrics and worlds) but a world only through the registry.
       'src-imports-world: src/metrics/features.ts → datasets/w/m.ts',
@@ -108,6 +112,8 @@ test('the layering config refuses each kind of wrong import and allows the regis
       'layer-train-imports-higher: src/train/lazy.ts → src/sdd/distill.ts',
     ].sort();
     assert.deepEqual(got, expected, stdout);
+    // A cycle is printed over several lines, the whole loop: a → b → a.
+    assert.match(stdout, /error no-circular: src\/nn\/cyc_a\.ts →\s+src\/nn\/cyc_b\.ts →\s+src\/nn\/cyc_a\.ts/, stdout);
     assert.doesNotMatch(stdout, /known violations ignored/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { sdd, tmp, writeFiles } from './helpers.js';
 import { assertEdits, editEvidence, type EditEvidence } from './edit_checks.js';
-import { PROJECT_ROOT } from '../src/runs/env.js';
+import { PROJECT_ROOT } from '../src/util/env.js';
 import { backendFromEnv, initBackend } from '../src/backend/index.js';
 import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
 import { worldFingerprint } from '../src/world/registry.js';

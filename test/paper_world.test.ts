@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../src/runs/env.js';
+import { PROJECT_ROOT } from '../src/util/env.js';
 import { f32, writeSafetensors } from '../src/util/safetensors.js';
 import { values, writeSynthetic, type SyntheticSpec } from './synthetic_weights.js';
 import { sdd, tmp } from './helpers.js';

@@ -9,7 +9,7 @@ import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
-import { PROJECT_ROOT } from '../src/runs/env.js';
+import { PROJECT_ROOT } from '../src/util/env.js';
 import { asFloat32, asInt32, readSafetensors, writeSafetensors, type StTensor } from '../src/util/safetensors.js';
 import { loadUNet, unetForward } from '../src/diffusion/models/sd_unet.js';
 import { loadVae, vaeDecode, vaeEncodeMoments } from '../src/diffusion/models/sd_vae.js';

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
-import { PROJECT_ROOT } from '../src/runs/env.js';
+import { PROJECT_ROOT } from '../src/util/env.js';
 import { sha256 } from '../src/util/hash.js';
 import { asFloat32, readSafetensors, writeSafetensors } from '../src/util/safetensors.js';
 import { loadStyleGan2, mapping, nLatent, synthesis, truncate, type StyleGan2Config } from '../src/nn/stylegan2.js';

@@ -22,7 +22,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BackendChoiceError, initBackend, shutdownBackend, type BackendInfo } from '../src/backend/index.js';
 import { releaseGpu } from '../src/backend/webgpu.js';
-import { PROJECT_ROOT } from '../src/runs/env.js';
+import { PROJECT_ROOT } from '../src/util/env.js';
 import { sdd, tmp } from './helpers.js';
 
 const FULL = process.env.SDD_CONFORMANCE_FULL === '1';

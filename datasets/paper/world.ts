@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../src/errors.js';
-import { PROJECT_ROOT } from '../../src/runs/env.js';
+import { PROJECT_ROOT } from '../../src/util/env.js';
 import { asFloat32, openWeights } from '../../src/util/safetensors.js';
 import { registerFileRoles, requireWorldFiles, worldFiles, type WorldFiles } from '../../src/world/files.js';
 import type { LevelGroup, StyleModels, World, WorldCodes } from '../../src/world/types.js';

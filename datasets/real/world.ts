@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
-import { PROJECT_ROOT } from '../../src/runs/env.js';
+import { PROJECT_ROOT } from '../../src/util/env.js';
 import { writeFileAtomic } from '../../src/util/atomic.js';
 import { sha256File } from '../../src/util/hash.js';
 import { centreSquare, resizeBilinearHost } from '../../src/util/image_io.js';

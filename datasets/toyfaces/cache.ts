@@ -7,12 +7,12 @@
  * must list this module (TOYFACES_TASKS) in its taskModules.
  */
 // Pool workers load this module (TOYFACES_TASKS); the model losses ride along for 'gradStep'.
-import './models/register.js';
+import './train/register.js';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkerPool } from '../../src/backend/pool.js';
 import { registerWorkerTask } from '../../src/backend/task_registry.js';
-import { PROJECT_ROOT } from '../../src/runs/env.js';
+import { PROJECT_ROOT } from '../../src/util/env.js';
 import { writeFileAtomic } from '../../src/util/atomic.js';
 import { ATTRIBUTE_NAMES, sampleFace, valuesOf } from './attributes.js';
 import { RENDER_VERSION, render } from './render.js';

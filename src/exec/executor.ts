@@ -13,9 +13,9 @@ import { readLock } from '../runs/lock.js';
 import { RunStore } from '../runs/store.js';
 import { readJson, writeJsonAtomic } from '../util/atomic.js';
 import { EXIT_BUSY, EXIT_INTERRUPTED, type ChildMessage } from './child.js';
-import { PROJECT_ROOT } from '../runs/env.js';
+import { PROJECT_ROOT } from '../util/env.js';
 import { modelsChanged } from './stale.js';
-import { formatDuration, type ProgressReporter } from './progress.js';
+import { formatDuration, type ProgressReporter } from '../util/progress.js';
 import { describeRun, registerExecutor, type ExecuteOptions, type RunOutcome } from './executors.js';
 
 export { describeRun, type ExecuteOptions, type Outcome, type RunOutcome } from './executors.js';

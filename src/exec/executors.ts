@@ -9,7 +9,7 @@ import type { BackendChoice } from '../backend/index.js';
 import type { PlannedRun } from '../experiments/expand.js';
 import type { ExecutorName, SlurmSettings } from '../experiments/schema.js';
 import type { RunStore } from '../runs/store.js';
-import type { ProgressReporter } from './progress.js';
+import type { ProgressReporter } from '../util/progress.js';
 
 export type Outcome = 'finished' | 'skipped' | 'finished-elsewhere' | 'failed' | 'interrupted' | 'submitted';
 

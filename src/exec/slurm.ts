@@ -24,7 +24,7 @@ import { canonicalJson } from '../util/hash.js';
 import { EXIT_BUSY } from './child.js';
 import { BIN, finishedAndCurrent, tail } from './executor.js';
 import { describeRun, registerExecutor, type ExecuteOptions, type RunOutcome } from './executors.js';
-import { formatDuration } from './progress.js';
+import { formatDuration } from '../util/progress.js';
 
 /** What a run folder records about the Slurm task that executes it. */
 export interface SlurmRecord {

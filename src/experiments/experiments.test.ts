@@ -7,7 +7,7 @@ import { registerBuiltinMethods } from '../methods/index.js';
 import { loadExperiment } from './load.js';
 import { expandExperiment, ID_LENGTH, runId } from './expand.js';
 import { canonicalJson, sha256 } from '../util/hash.js';
-import { PROJECT_ROOT } from '../runs/env.js';
+import { PROJECT_ROOT } from '../util/env.js';
 import { deepMerge } from './merge.js';
 import { experimentJsonSchema } from './schema.js';
 import { UserError } from '../errors.js';

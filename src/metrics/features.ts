@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { PNG } from 'pngjs';
 import jpeg from 'jpeg-js';
 import { UserError } from '../errors.js';
-import { PROJECT_ROOT } from '../runs/env.js';
+import { PROJECT_ROOT } from '../util/env.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { didYouMean } from '../util/suggest.js';
 

@@ -15,7 +15,7 @@ import { fidFromFeatures, frechetDistance } from './fid.js';
 import { kernelInceptionDistance, kernelMatrices, kidSubsetSize, kidSubsets, mmd2, mmd2Rows } from './kid.js';
 import { readNpz, writeNpz } from './npy.js';
 import { fidBootstrap, fidGram, fidOfRows } from './fid_items.js';
-import { PROJECT_ROOT } from '../runs/env.js';
+import { PROJECT_ROOT } from '../util/env.js';
 import { tmp } from '../../test/helpers.js';
 
 interface Case {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../runs/env.js';
+import { PROJECT_ROOT } from '../util/env.js';
 import { ClipTokenizer, CLIP_CONTEXT } from './clip_tokenizer.js';
 
 const DIR = join(PROJECT_ROOT, 'test', 'fixtures', 'clip_tokenizer');

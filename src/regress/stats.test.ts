@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../runs/env.js';
+import { PROJECT_ROOT } from '../util/env.js';
 import { benjaminiHochberg, minimumDetectableEffect, pairedBootstrap, twoLevelBootstrap, wilcoxon } from './stats.js';
 
 const fx = JSON.parse(readFileSync(join(PROJECT_ROOT, 'test/fixtures/regress/stats.json'), 'utf-8')) as {

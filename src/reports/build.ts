@@ -15,7 +15,7 @@ import type { LoadOptions } from '../experiments/load.js';
 import { planAll } from '../experiments/plan.js';
 import type { PlannedRun } from '../experiments/expand.js';
 import type { RunStore, RunSummary } from '../runs/store.js';
-import { gitInfo, PROJECT_ROOT } from '../runs/env.js';
+import { gitInfo, PROJECT_ROOT } from '../util/env.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { breakEven, totalTime } from '../metrics/total_time.js';
 import { hqsCurves, metricBars, timeVsM, tradeoff, trainingCurves, type CurvePoint, type HqsPoint, type MetricRow } from './charts.js';

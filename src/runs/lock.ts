@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } 
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { slurmTaskId } from './env.js';
+import { slurmTaskId } from '../util/env.js';
 
 export interface LockOwner {
   pid: number;

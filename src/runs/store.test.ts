@@ -10,7 +10,7 @@ import { readLock, tryLock, unlock, lockDir } from './lock.js';
 import { parseSafetensors, serializeSafetensors, f32, f16, asFloat32, SafetensorsError } from '../util/safetensors.js';
 import { fromHalf, toHalf } from '../util/f16.js';
 import { tmp } from '../../test/helpers.js';
-import { gitInfo } from './env.js';
+import { gitInfo } from '../util/env.js';
 
 test('atomic JSON write leaves no temp files and replaces whole', () => {
   const d = tmp();

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { PROJECT_ROOT } from '../runs/env.js';
+import { PROJECT_ROOT } from '../util/env.js';
 import { backendFromEnv, initBackend } from '../backend/index.js';
 import { alphasCumprod, SD_SCHEDULE } from '../diffusion/schedulers/schedule.js';
 import { Params } from '../nn/params.js';

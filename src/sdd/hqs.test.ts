@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../runs/env.js';
+import { PROJECT_ROOT } from '../util/env.js';
 import { gradientStats, hqsCurve, readHqs, scanTimesteps, selectTimesteps, type ScanStats } from './hqs.js';
 
 const fx = JSON.parse(readFileSync(join(PROJECT_ROOT, 'test/fixtures/sdd/hqs.json'), 'utf-8')) as {

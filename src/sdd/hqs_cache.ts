@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../runs/env.js';
+import { PROJECT_ROOT } from '../util/env.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { canonicalJson, sha256 } from '../util/hash.js';
 import type { HqsScan } from './hqs.js';

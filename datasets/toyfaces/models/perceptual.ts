@@ -8,7 +8,7 @@
  * samples and edits must not be the one that trains them.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { frozenParams } from '../zoo/store.js';
+import type { Params } from '../../../src/nn/params.js';
 import { clipImageEmbed, type ClipConfig } from './clip.js';
 
 /** `sha256` is filled in after training: the card records which CLIP it was. */
@@ -18,9 +18,19 @@ export interface PerceptualConfig {
   sha256?: string;
 }
 
-/** Mean cosine distance of the frozen model's image embeddings (reconstruction clipped to [0, 1] as it is shown). */
-export function perceptualDistance(x: tf.Tensor4D, out: tf.Tensor4D, model: PerceptualConfig['model']): tf.Scalar {
-  const { params, architecture } = frozenParams(model);
+/** A frozen network: its weights and the architecture of its card. */
+export interface FrozenNet {
+  params: Params;
+  architecture: Record<string, unknown>;
+}
+
+/**
+ * Mean cosine distance of the frozen model's image embeddings (reconstruction clipped to [0, 1] as
+ * it is shown). The caller loads the frozen model (train/losses.ts, from the zoo): the models here
+ * never read the zoo, whose loader runs them to check a file.
+ */
+export function perceptualDistance(x: tf.Tensor4D, out: tf.Tensor4D, frozen: FrozenNet): tf.Scalar {
+  const { params, architecture } = frozen;
   const cfg = architecture as unknown as ClipConfig;
   // The input branch depends on no trainable variable, so no gradient flows into it.
   const ex = clipImageEmbed(params, x, cfg);
@@ -28,7 +38,3 @@ export function perceptualDistance(x: tf.Tensor4D, out: tf.Tensor4D, model: Perc
   return tf.mean(tf.sub(1, tf.sum(tf.mul(ex, eo), 1))) as tf.Scalar;
 }
 
-/** loss + weight · perceptual distance, or loss alone when the config has no perceptual term. */
-export function withPerceptual(loss: tf.Scalar, x: tf.Tensor4D, out: tf.Tensor4D, perceptual: PerceptualConfig | undefined): tf.Scalar {
-  return perceptual ? (tf.add(loss, tf.mul(perceptualDistance(x, out, perceptual.model), perceptual.weight)) as tf.Scalar) : loss;
-}

@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
 import { conv2d, groupNorm, linear, silu, upsample2x } from '../../../src/nn/layers.js';
-import { withPerceptual, type PerceptualConfig } from './perceptual.js';
+import type { PerceptualConfig } from './perceptual.js';
 
 export interface StyleGenConfig {
   /** Channels at 4², 8², 16², 32² (two modulated convs each: levels = 2 × resolutions). */
@@ -83,12 +83,4 @@ export function encode(p: Params, x: tf.Tensor4D, cfg: StyleGenConfig): { wplus:
   const base = tf.reshape(linear(p, 'enc.w', flat, cfg.wdim), [-1, 1, cfg.wdim]);
   const delta = tf.mul(tf.reshape(linear(p, 'enc.delta', flat, l * cfg.wdim), [-1, l, cfg.wdim]), 0.1) as tf.Tensor3D;
   return { wplus: tf.add(base, delta) as tf.Tensor3D, delta };
-}
-
-/** Autoencoder loss: per-pixel MSE of G(E(x)), the offset penalty and the perceptual term. y is unused. */
-export function stylegenLoss(p: Params, x: tf.Tensor4D, _y: tf.Tensor, cfg: StyleGenConfig): tf.Scalar {
-  const { wplus, delta } = encode(p, x, cfg);
-  const out = generate(p, wplus, cfg);
-  const rec = tf.mean(tf.square(tf.sub(out, x)));
-  return withPerceptual(tf.add(rec, tf.mul(tf.mean(tf.square(delta)), cfg.deltaWeight)) as tf.Scalar, x, out, cfg.perceptual);
 }

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
 import { conv2d, groupNorm, resBlock, silu, upsample2x } from '../../../src/nn/layers.js';
-import { withPerceptual, type PerceptualConfig } from './perceptual.js';
+import type { PerceptualConfig } from './perceptual.js';
 
 export interface VaeConfig {
   /** Channels at 32², 16², 8². */
@@ -46,17 +46,6 @@ export function vaeDecode(p: Params, z: tf.Tensor4D, cfg: VaeConfig): tf.Tensor4
   }
   const out = conv2d(p, 'dec.out', silu(groupNorm(p, 'dec.norm', h, cfg.groups)), 3);
   return tf.add(tf.mul(out, 0.5), 0.5) as tf.Tensor4D;
-}
-
-/** y: the reparameterisation noise ε [B, 8, 8, C], drawn by the trainer from the step's seed. */
-export function vaeLoss(p: Params, x: tf.Tensor4D, y: tf.Tensor, cfg: VaeConfig): tf.Scalar {
-  const { mean, logvar } = vaeEncode(p, x, cfg);
-  const z = tf.add(mean, tf.mul(tf.exp(tf.mul(logvar, 0.5)), tf.reshape(y, mean.shape))) as tf.Tensor4D;
-  const out = vaeDecode(p, z, cfg);
-  const rec = tf.mean(tf.square(tf.sub(out, x)));
-  const kl = tf.mul(0.5, tf.mean(tf.sub(tf.add(tf.square(mean), tf.exp(logvar)), tf.add(logvar, 1))));
-  const loss = tf.add(rec, tf.mul(kl, cfg.klWeight)) as tf.Scalar;
-  return withPerceptual(loss, x, out, cfg.perceptual);
 }
 
 /** Peak signal-to-noise ratio in dB of images in [0, 1] (reconstruction clipped to the range). */

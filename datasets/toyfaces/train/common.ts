@@ -4,7 +4,7 @@
  * .cache/zoo-train/<name>/, NaN stop, progress; then fp16 weights + card, whose numbers are
  * measured on the shipped weights exactly as `sdd zoo eval` recomputes them.
  */
-import '../models/register.js';
+import './register.js';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
@@ -15,9 +15,9 @@ import type { Params } from '../../../src/nn/params.js';
 import type { ModelConfig, ModelName } from '../../../src/nn/models.js';
 import { DataParallelTrainer, type Batch } from '../../../src/train/data_parallel.js';
 import { loadTrainState, saveTrainState, trainStateInfo } from '../../../src/train/checkpoint.js';
-import { gitInfo, PROJECT_ROOT } from '../../../src/runs/env.js';
+import { gitInfo, PROJECT_ROOT } from '../../../src/util/env.js';
 import { Rng } from '../../../src/util/rng.js';
-import type { ProgressReporter } from '../../../src/exec/progress.js';
+import type { ProgressReporter } from '../../../src/util/progress.js';
 import { RENDER_VERSION } from '../render.js';
 import { CACHE_DIR, floatBatch, loadImageSet, type ImageSet } from '../cache.js';
 import { loadParams, saveModel, ZOO_DIR, type ModelCard } from '../zoo/store.js';

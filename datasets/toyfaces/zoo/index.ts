@@ -1,6 +1,6 @@
 /** The toyfaces zoo: each model's training and evaluation entry points, by name. */
 import type { WorkerPool } from '../../../src/backend/pool.js';
-import type { ProgressReporter } from '../../../src/exec/progress.js';
+import type { ProgressReporter } from '../../../src/util/progress.js';
 import type { ModelName } from '../../../src/nn/models.js';
 import { trainZooModel, type TrainSettings, type ZooTrainSpec } from '../train/common.js';
 import { FEATNET_SPEC } from '../train/featnet.js';

@@ -8,8 +8,8 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { PROJECT_ROOT } from '../../../src/runs/env.js';
-import { formatDuration, type ProgressReporter } from '../../../src/exec/progress.js';
+import { PROJECT_ROOT } from '../../../src/util/env.js';
+import { formatDuration, type ProgressReporter } from '../../../src/util/progress.js';
 import type { TrainOverrides } from './index.js';
 
 const BIN = join(PROJECT_ROOT, 'bin', 'sdd.mjs');

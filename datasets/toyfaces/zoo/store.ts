@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Params } from '../../../src/nn/params.js';
-import { PROJECT_ROOT } from '../../../src/runs/env.js';
+import { PROJECT_ROOT } from '../../../src/util/env.js';
 import { UserError } from '../../../src/errors.js';
 import { sha256 } from '../../../src/util/hash.js';
 import { writeJsonAtomic } from '../../../src/util/atomic.js';

@@ -1,7 +1,7 @@
 /** sdd doctor: which backend runs here, why faster ones did not, and what the machine has. */
 import type { CommandModule } from 'yargs';
 import { backendChoice, initBackend } from '../../backend/index.js';
-import { machineInfo, packageVersions } from '../../runs/env.js';
+import { machineInfo, packageVersions } from '../../util/env.js';
 import { poolSize } from '../../backend/pool.js';
 
 export function doctorCommand(_s: (c: number) => void): CommandModule<object, { json: boolean; backend?: string }> {

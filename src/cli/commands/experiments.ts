@@ -12,7 +12,7 @@ import { getExecutor } from '../../exec/index.js';
 import { runStatuses, type RunState } from '../../exec/status.js';
 import { EXECUTORS, slurmSchema, type ExecutorName, type SlurmSettings } from '../../experiments/schema.js';
 import { modelsChanged } from '../../exec/stale.js';
-import { createProgress, formatDuration } from '../../exec/progress.js';
+import { createProgress, formatDuration } from '../../util/progress.js';
 import { fmtNumber, table } from '../table.js';
 import { outputFolder, storeFolder } from '../paths.js';
 import { requireWorldFiles } from '../../world/files.js';

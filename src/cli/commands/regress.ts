@@ -16,7 +16,7 @@ import { RunFailedError, UserError } from '../../errors.js';
 import { planAll } from './experiments.js';
 import { loadExperiment } from '../../experiments/load.js';
 import { RunStore } from '../../runs/store.js';
-import { PROJECT_ROOT } from '../../runs/env.js';
+import { PROJECT_ROOT } from '../../util/env.js';
 import { ZOO_DIR, loadParams, loadParamsFile, modelDir, zooModels, type ModelCard } from '../../../datasets/toyfaces/zoo/store.js';
 import { backendChoice, initBackend } from '../../backend/index.js';
 import { sha256 } from '../../util/hash.js';

@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { UserError } from '../../errors.js';
 import { backendChoice, initBackend } from '../../backend/index.js';
 import { WorkerPool } from '../../backend/pool.js';
-import { createProgress } from '../../exec/progress.js';
+import { createProgress } from '../../util/progress.js';
 import { didYouMean } from '../../util/suggest.js';
 import { ZOO, ZOO_NAMES } from '../../../datasets/toyfaces/zoo/index.js';
 import { loadParams, modelDir, readWeights, zooModels } from '../../../datasets/toyfaces/zoo/store.js';
@@ -14,7 +14,7 @@ import { CACHE_DIR, TOYFACES_TASKS } from '../../../datasets/toyfaces/cache.js';
 import { TRAIN_TASKS } from '../../train/data_parallel.js';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../../util/atomic.js';
-import { gitInfo } from '../../runs/env.js';
+import { gitInfo } from '../../util/env.js';
 import { canonicalJson } from '../../util/hash.js';
 
 function pick(models: string[] | undefined): string[] {

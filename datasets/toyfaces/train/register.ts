@@ -4,13 +4,14 @@
  * workers have them as well.
  */
 import { registerModel } from '../../../src/nn/models.js';
-import { featnetLoss, type FeatNetConfig } from './featnet.js';
-import { idnetLoss, type IdNetConfig } from './idnet.js';
-import { vaeLoss, type VaeConfig } from './vae.js';
-import { clipLoss, type ClipConfig } from './clip.js';
-import { stylegenLoss, type StyleGenConfig } from './stylegen.js';
-import { ldmLoss, type LdmConfig } from './ldm.js';
-import { diffaeLoss, type DiffAeConfig } from './diffae.js';
+import { stylegenLoss, vaeLoss } from './losses.js';
+import { featnetLoss, type FeatNetConfig } from '../models/featnet.js';
+import { idnetLoss, type IdNetConfig } from '../models/idnet.js';
+import type { VaeConfig } from '../models/vae.js';
+import { clipLoss, type ClipConfig } from '../models/clip.js';
+import type { StyleGenConfig } from '../models/stylegen.js';
+import { ldmLoss, type LdmConfig } from '../models/ldm.js';
+import { diffaeLoss, type DiffAeConfig } from '../models/diffae.js';
 
 declare module '../../../src/nn/models.js' {
   interface ModelConfigs {
