@@ -33,11 +33,17 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSy
 import { builtinModules } from 'node:module';
 import { dirname, extname, join, posix, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tsImport } from 'tsx/esm/api';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const LIMIT_MB = 40;
-/** Loaded at run time from DIR/node_modules or not at all: the Dawn addon and optional backends. */
-const EXTERNAL = ['webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@napi-rs/nice'];
+/**
+ * Loaded at run time from DIR/node_modules or not at all: each backend's own (the Dawn addon, the
+ * optional tfjs-node packages; src/backend/choices.ts, read without loading tfjs) and piscina's
+ * optional thread-priority addon.
+ */
+const { BACKENDS } = await tsImport('../src/backend/choices.ts', import.meta.url);
+const EXTERNAL = [...new Set([...BACKENDS.flatMap((b) => b.bundleExternal), '@napi-rs/nice'])];
 /**
  * Reports stay out (resvg's native PNG renderer and vega's browser bundles would break the
  * budget): loading the report code fails with one line and exit 2, while --no-report runs work.

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { UserError } from '../errors.js';
-import type { BackendChoice } from '../backend/index.js';
+import { namedGpu, type BackendChoice } from '../backend/choices.js';
 import type { PlannedRun } from '../experiments/expand.js';
 import type { SlurmSettings } from '../experiments/schema.js';
 import { getMethod } from '../methods/registry.js';
@@ -131,7 +131,7 @@ async function jobFields(task: string): Promise<Record<string, string>> {
 export function resourcesOf(run: PlannedRun, cli: SlurmSettings = {}, backend: BackendChoice = run.backend): SlurmSettings {
   const method = getMethod(run.config.method.name).resources ?? {};
   const defined = (o: object) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-  const gpu = backend === 'webgpu' || backend === 'node-gpu' ? { gpus: 1 } : {};
+  const gpu = namedGpu(backend) ? { gpus: 1 } : {};
   return { ...defined(method), ...gpu, ...defined(run.slurm ?? {}), ...defined(cli) } as SlurmSettings;
 }
 

@@ -4,7 +4,7 @@
  * (editors complete parameter names per method).
  */
 import { z } from 'zod';
-import { BACKEND_CHOICES } from '../backend/index.js';
+import { BACKEND_CHOICES } from '../backend/choices.js';
 import { allMethods } from '../methods/registry.js';
 import { metricNames } from '../metrics/registry.js';
 

@@ -10,7 +10,7 @@
  * (weight decay decoupled, as AdamW; wd = 0 gives Adam). Moments live on the host as float32.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { activeBackend } from '../backend/index.js';
+import { activeBackend, backendByTfName } from '../backend/index.js';
 
 export interface AdamOptions {
   lr: number;
@@ -38,10 +38,10 @@ export interface AdamOptimizer {
   dispose(): void;
 }
 
-/** HostAdam on the CPU backends (wasm, cpu), DeviceAdam on the others (webgpu, tfjs-node). */
+/** HostAdam where the backend's facts say so (the CPU backends: wasm, cpu), DeviceAdam on the others. */
 export function createAdam(opts: AdamOptions): AdamOptimizer {
   const name = activeBackend()?.tfName ?? tf.getBackend();
-  return name === 'wasm' || name === 'cpu' ? new HostAdam(opts) : new DeviceAdam(opts);
+  return backendByTfName(name)?.hostOptimizer ? new HostAdam(opts) : new DeviceAdam(opts);
 }
 
 /** The hyperparameters both implementations share (PyTorch's defaults). */

@@ -1,7 +1,7 @@
 /** sdd zoo train | eval | verify — the embedded world's models. */
 import type { CommandModule } from 'yargs';
 import { UserError } from '../../errors.js';
-import { backendChoice, initBackend } from '../../backend/index.js';
+import { backendChoice, backendDef, initBackend } from '../../backend/index.js';
 import { WorkerPool } from '../../backend/pool.js';
 import { createProgress } from '../../util/progress.js';
 import { didYouMean } from '../../util/suggest.js';
@@ -137,7 +137,7 @@ export function zooCommand(setCode: (c: number) => void): CommandModule<object, 
           const card = readWeights(n).card;
           const got = await ZOO[n].evaluate(pool);
           // Deterministic recomputation on the same weights: the card's numbers must come back exactly.
-          const tol = a.tolerance ?? (info.choice === 'wasm' || info.choice === 'cpu' ? 0 : GPU_EVAL_TOLERANCE);
+          const tol = a.tolerance ?? (backendDef(info.choice).exact ? 0 : GPU_EVAL_TOLERANCE);
           const differences = metricDifferences(card.metrics, got);
           const reproduces = tol === 0 ? canonicalJson(got) === canonicalJson(card.metrics) : differences.every((d) => d.within(tol));
           out.push({ model: n, reproduces, tolerance: tol, card: card.metrics, measured: got, differences: differences.map(({ within: _, ...d }) => d) });

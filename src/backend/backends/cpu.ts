@@ -1,0 +1,16 @@
+/** tfjs's plain JavaScript backend: slow, exact, always there (the kernels' reference). */
+import { started, type BackendDef } from './types.js';
+
+export const cpu: BackendDef<'cpu'> = {
+  name: 'cpu',
+  tfName: 'cpu',
+  gpu: false,
+  hostOptimizer: true,
+  exact: true,
+  replacedKernels: false,
+  bundleExternal: [],
+  async activate({ tf }) {
+    await import('@tensorflow/tfjs-backend-cpu');
+    return started(await tf.setBackend('cpu'), 'the cpu backend failed to initialise');
+  },
+};
