@@ -8,7 +8,7 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps prereqs test typecheck layers unit test-backend table1 table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu bench-attention bench-stylegan2 paper-time profile doctor schema clean bundle
+.PHONY: help deps prereqs test typecheck layers lint lint-py lint-ts unit test-backend table1 table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu bench-attention bench-stylegan2 paper-time profile doctor schema clean bundle
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
@@ -16,9 +16,10 @@ help:
 	@echo "make ablation  Table 3: SDD timestep-selection strategies"
 	@echo "make regress CANDIDATE=zoo:DIR   paired regression report of new weights (exit 1 on regression)"
 	@echo "make zoo       retrain the toyfaces models from scratch"
-	@echo "make test      typecheck + the whole test suite (node:test); needs chromium, python3-numpy,"
-	@echo "               python3-scipy, git (checked first: bin/check-prereqs.sh)"
+	@echo "make test      typecheck + layers + lint + the whole test suite (node:test); needs chromium,"
+	@echo "               python3-numpy, python3-scipy, git, mypy, python3-pyflakes (checked first: bin/check-prereqs.sh)"
 	@echo "               (any table target takes PROFILE=quick for its small version)"
+	@echo "make lint      pyflakes + mypy over the Python (mypy.ini)"
 	@echo "make test-backend BACKEND=webgpu   the backend-agnostic tests on BACKEND + the WebGPU conformance set"
 	@echo "make bench     benchmarks (results in bench/results/)"
 	@echo "make doctor    which compute backend runs here and why"
@@ -57,7 +58,18 @@ test-backend: prereqs deps
 layers: deps
 	npx depcruise src baselines datasets bin --config .dependency-cruiser.cjs
 
-test: prereqs typecheck layers unit
+# Linters (#28). Python: pyflakes, then mypy (settings and why: mypy.ini) over every .py that git tracks
+# or would track; pyflakes from the interpreter that has it (Debian's python3-pyflakes; as check-prereqs).
+PY_FILES = $(shell git ls-files --cached --others --exclude-standard '*.py')
+PYFLAKES = $(firstword $(foreach py,python3 /usr/bin/python3,$(if $(shell $(py) -c 'import pyflakes' 2>/dev/null && echo y),$(py)))) -m pyflakes
+
+lint: lint-py
+
+lint-py: prereqs
+	$(PYFLAKES) $(PY_FILES)
+	mypy $(PY_FILES)
+
+test: prereqs typecheck layers lint unit
 
 doctor: deps
 	$(SDD) doctor

@@ -38,6 +38,7 @@ ROOT = os.path.join(HERE, "..")
 
 def load_module(name, path):
     spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, "not a loadable module file"
     m = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(m)
     return m
@@ -244,7 +245,8 @@ def main():
         }
         out[precision] = res
         print(precision, json.dumps(res), flush=True)
-        del unet, vae, g, ir, mapper, opt
+        # frees them before the next precision; not `del`: the closures above still name them
+        unet = vae = g = ir = mapper = opt = None
         if dev.startswith("cuda"):
             torch.cuda.empty_cache()
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)

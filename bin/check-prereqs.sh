@@ -6,7 +6,8 @@
 #             then Debian's /usr/bin/python3, whichever imports the modules);
 #   git       the run store's provenance test (src/runs/store.test.ts);
 #   slurm-wlm and munge  the Slurm executor's tests start a real single-node cluster from them
-#             (test/slurm_cluster.ts; as root, which slurmd needs: elsewhere those tests skip, saying why).
+#             (test/slurm_cluster.ts; as root, which slurmd needs: elsewhere those tests skip, saying why);
+#   python3-pyflakes and mypy  `make lint` (pyflakes from whichever python3 above imports it).
 # Missing any: prints one line naming them and the one apt-get line that installs them; exit 1.
 # `--missing` prints only the Debian package names (space-separated, empty when none) and exits 0:
 # .ci/run installs exactly those.
@@ -35,13 +36,15 @@ for bin in slurmctld slurmd sbatch; do
   if ! command -v "$bin" >/dev/null 2>&1; then missing+=(slurm-wlm); break; fi
 done
 command -v munged >/dev/null 2>&1 || missing+=(munge)
+python_with pyflakes || missing+=(python3-pyflakes)
+command -v mypy >/dev/null 2>&1 || missing+=(mypy)
 
 if [[ ${1:-} == --missing ]]; then
   echo "${missing[*]}"
   exit 0
 fi
 if ((${#missing[@]})); then
-  echo "make test: missing ${missing[*]} (browser tests need chromium, reference tests python3 with numpy and scipy, store tests git, cluster tests slurm-wlm and munge); install with:" >&2
+  echo "make test: missing ${missing[*]} (browser tests need chromium, reference tests python3 with numpy and scipy, store tests git, cluster tests slurm-wlm and munge, the linters python3-pyflakes and mypy); install with:" >&2
   echo "  apt-get install -y ${missing[*]}" >&2
   exit 1
 fi

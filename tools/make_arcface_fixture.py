@@ -58,6 +58,7 @@ def main():
     import torch
 
     spec = importlib.util.spec_from_file_location("insightface_model", os.path.join(a.insightface, "model.py"))
+    assert spec is not None and spec.loader is not None, "not a loadable module file"
     model_py = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(model_py)
     rev = subprocess.run(["git", "-C", a.insightface, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"

@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -67,6 +68,7 @@ def main():
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
     spec = importlib.util.spec_from_file_location("openai_clip_model", os.path.join(a.clip_repo, "clip", "model.py"))
+    assert spec is not None and spec.loader is not None, "not a loadable module file"
     model_py = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(model_py)
     torch.set_grad_enabled(False)
@@ -83,7 +85,7 @@ def main():
     # SD v1's text encoder: CLIP ViT-L/14's text tower (vision tower kept tiny: not part of SD).
     text = clip_model(model_py, torch, 10, embed_dim=768, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=32,
                       context_length=77, vocab_size=49408, transformer_width=768, transformer_heads=12, transformer_layers=12).to(dev)
-    hidden = {}
+    hidden: dict[str, Any] = {}
     text.ln_final.register_forward_hook(lambda mod, i, o: hidden.__setitem__("h", o))
     _, times["text_encoder"] = timed(lambda: text.encode_text(ids.to(dev)), dev, torch)
     ref["text_hidden"] = hidden["h"].cpu().numpy()
@@ -95,7 +97,7 @@ def main():
               open(os.path.join(sd, "text_encoder", "config.json"), "w"), indent=2)
     sizes["text_encoder"] = sum(v.size for v in te.values())
     context = torch.from_numpy(ref["text_hidden"][:1]).to(dev)
-    del text
+    text = None  # frees it; not `del`: the timed lambda above still names it
 
     torch.manual_seed(11)
     unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8).eval()
@@ -108,7 +110,7 @@ def main():
     u, times["unet"] = timed(lambda: unet(sample.to(dev), torch.tensor([500], device=dev), encoder_hidden_states=context).sample, dev, torch)
     ref["unet_out"] = u.cpu().numpy()
     sizes["unet"] = sum(p.numel() for p in unet.parameters())
-    del unet
+    unet = None
 
     torch.manual_seed(13)
     vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4, norm_num_groups=32, sample_size=512,
@@ -122,7 +124,7 @@ def main():
     dec, times["vae_decode"] = timed(lambda: vae.decode(mean).sample, dev, torch)
     ref["vae_mean"], ref["vae_decoded"] = mean.cpu().numpy(), dec.cpu().numpy()
     sizes["vae"] = sum(p.numel() for p in vae.parameters())
-    del vae
+    vae = None
 
     os.makedirs(os.path.join(sd, "scheduler"), exist_ok=True)
     json.dump(SD14_SCHEDULER, open(os.path.join(sd, "scheduler", "scheduler_config.json"), "w"), indent=2)

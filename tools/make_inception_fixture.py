@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,7 @@ def main():
     rev = subprocess.run(["git", "-C", a.pytorch_fid, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
 
     # pytorch-fid builds its Inception, then loads the downloaded state dict: hand it ours instead.
-    state = {}
+    state: dict[str, Any] = {}
     original = tvi.Inception3.load_state_dict
 
     def load_synthetic(self, sd, strict=True):

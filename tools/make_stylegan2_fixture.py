@@ -71,6 +71,7 @@ def load_reference(repo):
     ext.load = lambda *a, **k: types.SimpleNamespace()
     sys.path.insert(0, repo)
     spec = importlib.util.spec_from_file_location("sg2_model", os.path.join(repo, "model.py"))
+    assert spec is not None and spec.loader is not None, "not a loadable module file"
     m = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(m)
     return m

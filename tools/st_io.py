@@ -15,7 +15,7 @@ _NAMES = {np.dtype(v): k for k, v in _DTYPES.items()}
 
 def save(path, tensors, metadata=None):
     """Writes {name: numpy array} atomically (a temporary file renamed over the target)."""
-    header = {}
+    header: dict[str, object] = {}
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     blobs = []

@@ -1,7 +1,7 @@
 """Minimal OFFLINE stub of huggingface_hub: enough for `import diffusers` and
 building models from configs. Every network operation raises."""
 __version__ = "0.36.0"
-from . import constants, utils, file_download, _commit_api  # noqa: F401
+from . import constants, utils, file_download, _commit_api
 from .utils import OfflineModeIsEnabled
 
 def _offline(*a, **k):
@@ -38,3 +38,8 @@ def split_torch_state_dict_into_shards(state_dict, filename_pattern="model{suffi
     fname = filename_pattern.format(suffix="")
     return SimpleNamespace(is_sharded=False, filename_to_tensors={fname: list(state_dict.keys())},
                            tensor_to_filename={k: fname for k in state_dict}, metadata={})
+
+# The submodules are imported for their side effect (diffusers reads them as attributes).
+__all__ = ["constants", "utils", "file_download", "_commit_api", "OfflineModeIsEnabled", "hf_hub_download",
+           "snapshot_download", "model_info", "create_repo", "create_commit", "upload_file", "upload_folder",
+           "read_dduf_file", "get_token", "DDUFEntry", "ModelCardData", "ModelCard", "split_torch_state_dict_into_shards"]

@@ -34,15 +34,17 @@ class safe_open:
             raw = np.frombuffer(self._data[s:e], dtype=np.uint16).astype(np.uint32) << 16
             arr = raw.view(np.float32).reshape(info["shape"])
             if self._framework == "pt":
-                import torch
-                return torch.from_numpy(arr.copy()).to(torch.bfloat16).to(self._device)
+                import torch as _pt
+                return _pt.from_numpy(arr.copy()).to(_pt.bfloat16).to(self._device)
             return arr
         arr = np.frombuffer(self._data[s:e], dtype=_DT[dt]).reshape(info["shape"]).copy()
         if self._framework == "pt":
-            import torch
-            return torch.from_numpy(arr).to(self._device)
+            import torch as _pt
+            return _pt.from_numpy(arr).to(self._device)
         return arr
     def get_slice(self, name):
         return self.get_tensor(name)
 
-from . import torch  # noqa: E402,F401  (diffusers accesses safetensors.torch as attribute)
+from . import torch  # noqa: E402  (diffusers accesses safetensors.torch as attribute)
+
+__all__ = ["SafetensorError", "safe_open", "torch"]

@@ -1,7 +1,9 @@
 import json, struct, os, tempfile
 import numpy as np
 import torch as _torch
-from . import safe_open, SafetensorError  # noqa: F401
+from . import safe_open, SafetensorError
+
+__all__ = ["safe_open", "SafetensorError", "save", "save_file", "load_file", "load"]
 
 _TO = {_torch.float64: "F64", _torch.float32: "F32", _torch.float16: "F16", _torch.bfloat16: "BF16",
        _torch.int64: "I64", _torch.int32: "I32", _torch.int16: "I16", _torch.int8: "I8",
