@@ -17,8 +17,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../src/errors.js';
 import { PROJECT_ROOT } from '../../src/util/env.js';
 import { asFloat32, openWeights } from '../../src/util/safetensors.js';
-import { registerFileRoles, requireWorldFiles, worldFiles, type WorldFiles } from '../../src/world/files.js';
-import type { LevelGroup, StyleModels, World, WorldCodes } from '../../src/world/types.js';
+import { requireWorldFiles, worldFiles, type WorldFiles } from '../../src/world/files.js';
+import type { LevelGroup, StyleModels, World, WorldCodes, WorldDef } from '../../src/world/types.js';
 import { arcfaceOf, clipOf, diffusionOf, inceptionFidOf, sdImageSize, type SdParts } from '../../src/world/sd_parts.js';
 import { loadStableDiffusion } from '../../src/diffusion/models/sd_folder.js';
 import { ConfigReader, type Json } from '../../src/diffusion/models/diffusers_config.js';
@@ -36,7 +36,6 @@ import { fileSha256, sdClipFingerprint } from '../real/world.js';
 import { PAPER_PROMPTS } from './prompts.js';
 import { codesShape, PAPER_ROLES } from './roles.js';
 
-registerFileRoles('paper', PAPER_ROLES);
 
 /** Truncation of sampled codes (StyleCLIP's and SDD's generation scripts sample with ψ 0.7). */
 export const SAMPLED_PSI = 0.7;
@@ -239,3 +238,25 @@ export function loadPaperWorld(files: WorldFiles = worldFiles()): World {
   };
   return paperWorld('paper', models, codes, paperFingerprint(files));
 }
+
+export const paperWorldDef: WorldDef = {
+  name: 'paper',
+  describe: "the paper's setting: StyleGAN2-FFHQ 1024² codes, SD v1-4, CLIP, Inception and IR-SE50 from their files",
+  roles: PAPER_ROLES,
+  fingerprint: paperFingerprint,
+  load: loadPaperWorld,
+};
+
+export const paperRandomWorld: WorldDef = {
+  name: 'paper-random',
+  describe: "the paper's models at full size with seeded random weights (no download)",
+  fingerprint: () => paperRandomFingerprint('full'),
+  load: () => loadPaperRandomWorld('full'),
+};
+
+export const paperRandomTinyWorld: WorldDef = {
+  name: 'paper-random-tiny',
+  describe: "the paper's code paths at small widths with seeded random weights (CPU)",
+  fingerprint: () => paperRandomFingerprint('tiny'),
+  load: () => loadPaperRandomWorld('tiny'),
+};

@@ -12,8 +12,8 @@ import { PROJECT_ROOT } from '../../src/util/env.js';
 import { writeFileAtomic } from '../../src/util/atomic.js';
 import { sha256File } from '../../src/util/hash.js';
 import { centreSquare, resizeBilinearHost } from '../../src/util/image_io.js';
-import { registerFileRoles, requireWorldFiles, worldFiles, type WorldFiles } from '../../src/world/files.js';
-import type { World } from '../../src/world/types.js';
+import { requireWorldFiles, worldFiles, type WorldFiles } from '../../src/world/files.js';
+import type { World, WorldDef } from '../../src/world/types.js';
 import { loadStableDiffusion } from '../../src/diffusion/models/sd_folder.js';
 import { loadClip } from '../../src/nn/clip.js';
 import { ClipTokenizer } from '../../src/nn/clip_tokenizer.js';
@@ -23,8 +23,6 @@ import { arcfaceOf, clipOf, diffusionOf, inceptionFidOf, sdImageSize } from '../
 import { readImage } from '../../src/metrics/features.js';
 import { imageFiles, REAL_ROLES } from './roles.js';
 import { REAL_PROMPTS } from './prompts.js';
-
-registerFileRoles('real', REAL_ROLES);
 
 /** SHA-256 of a file, cached by (path, size, mtime): a 3.4 GB UNet is hashed once, not per run. */
 export function fileSha256(path: string): string {
@@ -109,3 +107,11 @@ export function loadRealWorld(files: WorldFiles = worldFiles()): World {
     },
   };
 }
+
+export const realWorld: WorldDef = {
+  name: 'real',
+  describe: 'Stable Diffusion v1.x, CLIP and Inception from their published files, on a folder of test images',
+  roles: REAL_ROLES,
+  fingerprint: realFingerprint,
+  load: loadRealWorld,
+};

@@ -1,14 +1,15 @@
 /**
- * The toyfaces FID feature extractor (the Inception role), registered with the metrics'
- * extractor registry: the penultimate layer of the attribute net, batches kept on the device.
+ * The toyfaces FID feature extractor (the Inception role), which the world brings to the metrics'
+ * extractor registry (its WorldDef): the penultimate layer of the attribute net, batches kept on
+ * the device.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../src/errors.js';
-import { registerExtractor } from '../../src/metrics/features.js';
+import type { ExtractorDef } from '../../src/metrics/features.js';
 import { loadParams } from './zoo/store.js';
 import { featnetFeatures, type FeatNetConfig } from './models/featnet.js';
 
-registerExtractor('toyfaces-featnet', {
+export const FEATNET_EXTRACTOR: ExtractorDef = {
   describe: 'penultimate layer (128-d) of the toyfaces attribute net (the Inception role)',
   load({ weights }) {
     if (weights) throw new UserError(`--weights: toyfaces-featnet loads the shipped zoo's featnet; --weights is for extractors without shipped weights (inception)`);
@@ -37,4 +38,4 @@ registerExtractor('toyfaces-featnet', {
       },
     };
   },
-});
+};

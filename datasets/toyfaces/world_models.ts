@@ -5,7 +5,7 @@
  * a file lacking one of the model's tensors, or holding others, is refused by name.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { World } from '../../src/world/types.js';
+import type { World, WorldDef } from '../../src/world/types.js';
 import { condUnet } from '../../src/diffusion/models/cond_unet.js';
 import { alphasCumprod } from '../../src/diffusion/schedulers/schedule.js';
 import { SD_SCHEDULER } from '../../src/diffusion/schedulers/ddim.js';
@@ -24,6 +24,7 @@ import type { LdmConfig } from './models/ldm.js';
 import { idnetEmbed, type IdNetConfig } from './models/idnet.js';
 import { featnetFeatures, featnetLogits, type FeatNetConfig } from './models/featnet.js';
 import { MAX_TOKENS, tokenizeBatch } from './tokenizer.js';
+import { FEATNET_EXTRACTOR } from './extractor.js';
 
 const SIZE = 32;
 
@@ -144,3 +145,11 @@ function diffaeModels(p: Params, cfg: DiffAeConfig): DiffAeModels {
     },
   };
 }
+
+export const toyfacesWorld: WorldDef = {
+  name: 'toyfaces',
+  describe: 'the embedded world: procedural 32² faces and the shipped zoo (no download, no GPU)',
+  extractors: { 'toyfaces-featnet': FEATNET_EXTRACTOR },
+  fingerprint: toyfacesFingerprint,
+  load: loadToyfacesWorld,
+};

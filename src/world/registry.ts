@@ -1,43 +1,48 @@
-/** Worlds by name (experiment files say `world: toyfaces`); loaded once per process. */
+/**
+ * Worlds by name (experiment files say `world: toyfaces`), from the list in datasets/index.ts:
+ * the one place in src/ below the cli that imports the worlds. Importing this module also hands
+ * each world's file roles and FID extractors to their registries. Worlds load once per process.
+ */
 import { UserError } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
-import { loadToyfacesWorld, toyfacesFingerprint } from '../../datasets/toyfaces/world_models.js';
-import { loadRealWorld, realFingerprint } from '../../datasets/real/world.js';
-import { loadPaperRandomWorld, loadPaperWorld, paperFingerprint, paperRandomFingerprint } from '../../datasets/paper/world.js';
-// Each world's FID feature extractor, by name (sdd fid --features).
-import '../../datasets/toyfaces/extractor.js';
-import type { World } from './types.js';
-import { worldFiles, type WorldFiles } from './files.js';
+import { registerExtractor } from '../metrics/features.js';
+import { WORLDS } from '../../datasets/index.js';
+import type { World, WorldDef } from './types.js';
+import { registerFileRoles, worldFiles, type WorldFiles } from './files.js';
 
-/** Worlds that load outside files get them from files.ts (the run's `checkpoints:`). */
-const LOADERS: Record<string, () => World> = {
-  toyfaces: loadToyfacesWorld,
-  real: () => loadRealWorld(worldFiles()),
-  paper: () => loadPaperWorld(worldFiles()),
-  'paper-random': () => loadPaperRandomWorld('full'),
-  'paper-random-tiny': () => loadPaperRandomWorld('tiny'),
-};
-/** Each world's model fingerprint without loading it (cards, or file hashes): cheap enough for planning. */
-const FINGERPRINTS: Record<string, (files: WorldFiles) => Record<string, string>> = {
-  toyfaces: toyfacesFingerprint,
-  real: realFingerprint,
-  paper: paperFingerprint,
-  'paper-random': () => paperRandomFingerprint('full'),
-  'paper-random-tiny': () => paperRandomFingerprint('tiny'),
-};
+const DEFS = new Map<string, WorldDef>();
+
+/** Adds a world (the list below, and tests that add their own). A duplicate name is a bug. */
+export function registerWorld(def: WorldDef): void {
+  if (DEFS.has(def.name)) throw new Error(`world '${def.name}' is already registered`);
+  DEFS.set(def.name, def);
+  if (def.roles) registerFileRoles(def.name, def.roles);
+  for (const [id, e] of Object.entries(def.extractors ?? {})) registerExtractor(id, e);
+}
+
+for (const def of WORLDS) registerWorld(def);
+
 const loaded = new Map<string, World>();
 
+export function worldNames(): string[] {
+  return [...DEFS.keys()];
+}
+
+export function worldDef(name: string): WorldDef {
+  const def = DEFS.get(name);
+  const names = worldNames();
+  if (!def) throw new UserError(`world: unknown world '${name}'${didYouMean(name, names)} (have: ${names.join(', ')})`);
+  return def;
+}
+
+/** The world, loaded with the files of this process (files.ts: the run's `checkpoints:`). */
 export function loadWorld(name: string): World {
-  const load = LOADERS[name];
-  if (!load) throw new UserError(`world: unknown world '${name}'${didYouMean(name, Object.keys(LOADERS))} (have: ${Object.keys(LOADERS).join(', ')})`);
   let w = loaded.get(name);
-  if (!w) loaded.set(name, (w = load()));
+  if (!w) loaded.set(name, (w = worldDef(name).load(worldFiles())));
   return w;
 }
 
-export const WORLD_NAMES = Object.keys(LOADERS);
-
 /** The world's current model hashes (name → SHA-256) with these files, or null for an unknown world. */
 export function worldFingerprint(name: string, files: WorldFiles = worldFiles()): Record<string, string> | null {
-  return FINGERPRINTS[name]?.(files) ?? null;
+  return DEFS.get(name)?.fingerprint(files) ?? null;
 }

@@ -9,6 +9,8 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
 import type { Condition } from '../diffusion/pipelines/sample.js';
 import type { SchedulerConfig } from '../diffusion/schedulers/ddim.js';
+import type { FileRole, WorldFiles } from './files.js';
+import type { ExtractorDef } from '../metrics/features.js';
 
 export type LevelGroup = 'coarse' | 'medium' | 'fine';
 
@@ -129,6 +131,25 @@ export interface World {
   /** Present when the world ships a DiffAE pair (the DiffAE baseline needs it). */
   diffae?: DiffAeModels;
   dispose(): void;
+}
+
+/**
+ * A world as the registry knows it: one per world, listed in datasets/index.ts (a new world is its
+ * module exporting a WorldDef plus that one line). Lower layers reach worlds only by name, through
+ * src/world/registry.ts.
+ */
+export interface WorldDef {
+  /** As experiment files name it (`world: toyfaces`). */
+  name: string;
+  /** One line for listings. */
+  describe: string;
+  /** Files it loads from outside the repository, by role (`checkpoints:`); none for embedded worlds. */
+  roles?: Record<string, FileRole>;
+  /** FID feature extractors it brings (`sdd fid --features ID`), by id. */
+  extractors?: Record<string, ExtractorDef>;
+  /** Its models' hashes without loading them (cards, or file hashes): cheap enough for planning. */
+  fingerprint(files: WorldFiles): Record<string, string>;
+  load(files: WorldFiles): World;
 }
 
 const PART_USE: Record<'style' | 'identity' | 'judge' | 'diffae', string> = {

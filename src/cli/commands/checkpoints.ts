@@ -10,7 +10,7 @@ import { UserError } from '../../errors.js';
 import { initBackend, backendChoice } from '../../backend/index.js';
 import { planAll } from '../../experiments/plan.js';
 import { checkWorldFiles, fileRoles, resolveWorldFiles, type WorldFiles } from '../../world/files.js';
-import { WORLD_NAMES } from '../../world/registry.js';
+import { worldNames } from '../../world/registry.js';
 import { sha256File } from '../../util/hash.js';
 import { table } from '../table.js';
 
@@ -37,8 +37,8 @@ function targets(a: Args): Array<{ world: string; files: WorldFiles; origin: str
     for (const r of planAll(a.files, {})) seen.set(`${r.config.world}\0${JSON.stringify(r.files)}`, { world: r.config.world, files: r.files, origin: r.config.experiment });
     return [...seen.values()].filter((t) => Object.keys(fileRoles(t.world)).length);
   }
-  const worlds = a.world ? [a.world] : WORLD_NAMES.filter((w) => Object.keys(fileRoles(w)).length);
-  for (const w of worlds) if (!WORLD_NAMES.includes(w)) throw new UserError(`--world: unknown world '${w}' (have: ${WORLD_NAMES.join(', ')})`);
+  const worlds = a.world ? [a.world] : worldNames().filter((w) => Object.keys(fileRoles(w)).length);
+  for (const w of worlds) if (!worldNames().includes(w)) throw new UserError(`--world: unknown world '${w}' (have: ${worldNames().join(', ')})`);
   return worlds.map((w) => ({ world: w, files: resolveWorldFiles(w, {}), origin: process.env.SDD_CHECKPOINTS ? `$SDD_CHECKPOINTS=${process.env.SDD_CHECKPOINTS}` : '$SDD_CHECKPOINTS unset' }));
 }
 
