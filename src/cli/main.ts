@@ -17,11 +17,11 @@ const cmd = <T>(m: T) => m as unknown as CommandModule<object, never>;
 
 /** Command name → its module, in --help order. */
 const COMMANDS: Array<[string, Loader]> = [
-  ['run', async (s) => cmd((await import('./commands/experiments.js')).runCommand(s))],
-  ['plan', async (s) => cmd((await import('./commands/experiments.js')).planCommand(s))],
-  ['status', async (s) => cmd((await import('./commands/experiments.js')).statusCommand(s))],
-  ['validate', async (s) => cmd((await import('./commands/experiments.js')).validateCommand(s))],
-  ['schema', async (s) => cmd((await import('./commands/experiments.js')).schemaCommand(s))],
+  ['run', async (s) => cmd((await import('./commands/run.js')).runCommand(s))],
+  ['plan', async (s) => cmd((await import('./commands/plan.js')).planCommand(s))],
+  ['status', async (s) => cmd((await import('./commands/status.js')).statusCommand(s))],
+  ['validate', async (s) => cmd((await import('./commands/validate.js')).validateCommand(s))],
+  ['schema', async (s) => cmd((await import('./commands/schema.js')).schemaCommand(s))],
   ['ls', async (s) => cmd((await import('./commands/store.js')).lsCommand(s))],
   ['show', async (s) => cmd((await import('./commands/store.js')).showCommand(s))],
   ['rm', async (s) => cmd((await import('./commands/store.js')).rmCommand(s))],

@@ -7,7 +7,7 @@ import type { CommandModule } from 'yargs';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { backendChoice, initBackend } from '../../backend/index.js';
-import { planAll } from './experiments.js';
+import { planAll } from '../../experiments/plan.js';
 import { UserError } from '../../errors.js';
 import { loadWorld } from '../../world/registry.js';
 import { sddParams, runHqs, guidancePrompt, hqsOf } from '../../methods/sdd.js';
