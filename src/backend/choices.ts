@@ -2,26 +2,28 @@
  * The compute backends, in auto-selection order, and what can be known of them without starting
  * one. tfjs-free: the experiment schema, the CLI's flags, the Slurm executor and `make bundle` read
  * these facts without loading tfjs (0.5–0.9 s) or touching a device. A new backend is one file in
- * backends/ plus its line below.
+ * backends/ plus its line in backends/index.ts.
  */
 import { gpuDeviceNode } from './webgpu.js';
 import type { BackendDef } from './backends/types.js';
-import { cpu } from './backends/cpu.js';
-import { node, nodeGpu } from './backends/node.js';
-import { wasm } from './backends/wasm.js';
-import { webgpu } from './backends/webgpu.js';
+import * as defs from './backends/index.js';
+
+type Def = (typeof defs)[keyof typeof defs];
+export type BackendName = Def['name'];
 
 /** Auto-selection order: the first that starts wins. */
-export const BACKENDS = [nodeGpu, webgpu, node, wasm, cpu] as const;
+export const BACKENDS: readonly Def[] = Object.values(defs).sort((a, b) => a.autoRank - b.autoRank);
 
-export type BackendName = (typeof BACKENDS)[number]['name'];
 export type BackendChoice = 'auto' | BackendName;
 export const BACKEND_CHOICES: readonly [BackendChoice, ...BackendChoice[]] = ['auto', ...BACKENDS.map((b) => b.name)];
+// Every export of backends/index.ts must be a backend (the list above takes them all).
+const _allBackends: readonly BackendDef<BackendName>[] = BACKENDS;
+void _allBackends;
 
 export class BackendChoiceError extends Error {}
 
 export function backendDef(name: BackendName): BackendDef<BackendName> {
-  const b = BACKENDS.find((d): d is (typeof BACKENDS)[number] => d.name === name);
+  const b = BACKENDS.find((d) => d.name === name);
   if (!b) throw new BackendChoiceError(`unknown backend '${name}' (expected one of ${BACKEND_CHOICES.join(', ')})`);
   return b;
 }

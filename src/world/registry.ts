@@ -6,7 +6,7 @@
 import { UserError } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
 import { registerExtractor } from '../metrics/features.js';
-import { WORLDS } from '../../datasets/index.js';
+import * as worlds from '../../datasets/index.js';
 import type { World, WorldDef } from './types.js';
 import { registerFileRoles, worldFiles, type WorldFiles } from './files.js';
 
@@ -20,6 +20,8 @@ export function registerWorld(def: WorldDef): void {
   for (const [id, e] of Object.entries(def.extractors ?? {})) registerExtractor(id, e);
 }
 
+// Every export of datasets/index.ts is a world (typed: anything else fails to compile here).
+const WORLDS: readonly WorldDef[] = Object.values(worlds);
 for (const def of WORLDS) registerWorld(def);
 
 const loaded = new Map<string, World>();

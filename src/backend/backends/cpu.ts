@@ -3,6 +3,7 @@ import { started, type BackendDef } from './types.js';
 
 export const cpu: BackendDef<'cpu'> = {
   name: 'cpu',
+  autoRank: 50,
   tfName: 'cpu',
   gpu: false,
   hostOptimizer: true,

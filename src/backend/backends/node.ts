@@ -1,9 +1,10 @@
 /** tfjs-node (libtensorflow, CPU) and tfjs-node-gpu (CUDA): optional packages, often absent. */
 import { started, tryImport, type BackendDef } from './types.js';
 
-function tfjsNode<N extends string>(name: N, pkg: string, gpu: boolean): BackendDef<N> {
+function tfjsNode<N extends string>(name: N, autoRank: number, pkg: string, gpu: boolean): BackendDef<N> {
   return {
     name,
+    autoRank,
     tfName: 'tensorflow',
     gpu,
     hostOptimizer: false,
@@ -18,5 +19,5 @@ function tfjsNode<N extends string>(name: N, pkg: string, gpu: boolean): Backend
   };
 }
 
-export const nodeGpu = tfjsNode('node-gpu', '@tensorflow/tfjs-node-gpu', true);
-export const node = tfjsNode('node', '@tensorflow/tfjs-node', false);
+export const nodeGpu = tfjsNode('node-gpu', 10, '@tensorflow/tfjs-node-gpu', true);
+export const node = tfjsNode('node', 30, '@tensorflow/tfjs-node', false);

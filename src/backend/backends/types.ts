@@ -2,7 +2,7 @@
  * One compute backend: what the harness needs to know about it without starting it (these facts
  * are read by planning, the Slurm executor, the optimiser and `make bundle`, none of which may
  * load tfjs), and how to start it. A new backend is one file in this folder plus its line in
- * ../choices.ts. Modules here import tfjs only as types at load time; `activate` imports what it
+ * ./index.ts. Modules here import tfjs only as types at load time; `activate` imports what it
  * needs, so that reading the facts stays cheap.
  */
 import type * as Tf from '@tensorflow/tfjs-core';
@@ -22,6 +22,8 @@ export type Activation = { ok: true; adapter?: AdapterInfo } | { ok: false; reas
 export interface BackendDef<N extends string = string> {
   /** As named on the command line and in experiment files (`backend:`). */
   readonly name: N;
+  /** Its place in auto-selection: the lowest rank that starts wins (GPUs first, cpu last). */
+  readonly autoRank: number;
   /** tfjs's name for it once active ('tensorflow', 'webgpu', 'wasm', 'cpu'). */
   readonly tfName: string;
   /** One process drives a GPU: no worker pool, no data parallelism, a GPU per Slurm task. */

@@ -3,6 +3,7 @@ import { started, type BackendDef } from './types.js';
 
 export const wasm: BackendDef<'wasm'> = {
   name: 'wasm',
+  autoRank: 40,
   tfName: 'wasm',
   gpu: false,
   hostOptimizer: true,

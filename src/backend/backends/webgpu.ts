@@ -7,6 +7,7 @@ import type { BackendDef } from './types.js';
 
 export const webgpu: BackendDef<'webgpu'> = {
   name: 'webgpu',
+  autoRank: 20,
   tfName: 'webgpu',
   gpu: true,
   hostOptimizer: false,
