@@ -77,7 +77,7 @@ test('sdd checkpoints: list shows each role, verify loads each strictly; a missi
   const none = await sdd(['checkpoints', 'list', '--json'], { env });
   assert.equal(none.exitCode, 2);
   const all = JSON.parse(none.stdout) as { world: string; role: string; status: string; get: string }[];
-  assert.deepEqual([...new Set(all.map((x) => x.world))], ['real', 'paper'], 'every world with outside files');
+  assert.deepEqual([...new Set(all.map((x) => x.world))], ['paper', 'real'], 'every world with outside files (by name)');
   const rows = all.filter((x) => x.world === 'real');
   assert.deepEqual(rows.map((x) => `${x.role}:${x.status}`), ['sd:missing', 'clip:missing', 'inception:missing', 'arcface:absent (optional)', 'images:missing']);
   assert.match(rows[0].get, /CompVis\/stable-diffusion-v1-4/);

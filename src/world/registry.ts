@@ -27,7 +27,7 @@ for (const def of WORLDS) registerWorld(def);
 const loaded = new Map<string, World>();
 
 export function worldNames(): string[] {
-  return [...DEFS.keys()];
+  return [...DEFS.keys()].sort();
 }
 
 export function worldDef(name: string): WorldDef {
