@@ -12,6 +12,7 @@ import { loadWorld } from '../src/world/registry.js';
 import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
 import { diffusionParams, latentShape, textEps, textPair, sourceImages } from './common.js';
+import { tradeoffSection } from './sdedit_report.js';
 
 export const sdeditParams = z.strictObject({
   ...diffusionParams,
@@ -26,6 +27,7 @@ export const sdedit: Method<SdeditParams> = {
   version: 1,
   description: 'SDEdit: noise the image to a strength, denoise under the target prompt with CFG (DDIM).',
   params: sdeditParams,
+  reportSections: [tradeoffSection],
   async run(ctx) {
     const p = ctx.params;
     const world = loadWorld(ctx.world);

@@ -18,6 +18,7 @@ import { hqsScan, readHqs, scanTimesteps, selectTimesteps, type HqsReading, type
 import { createMapper, distill, editLatents } from '../sdd/distill.js';
 import { cachedHqs, type CachedScan } from '../sdd/hqs_cache.js';
 import type { Method, MethodContext, ResultValue } from './types.js';
+import { hqsSection, selectionValues } from './sdd_report.js';
 
 const guidance = z.strictObject({
   guidance_scale: z.number().positive().default(GUIDANCE_DEFAULTS.guidance_scale).describe('CFG scale s of ε̂ (released code: 100)'),
@@ -154,6 +155,8 @@ export const sdd: Method<SddParams> = {
   description: 'Selective Diffusion Distillation: HQS timestep selection + latent-mapper distillation (ICCV 2023).',
   params: sddParams,
   idNeutral: { 'guidance.negative': 'empty' },
+  reportSections: [hqsSection],
+  reportValues: selectionValues,
   async run(ctx) {
     const p = ctx.params;
     const world = loadWorld(ctx.world);

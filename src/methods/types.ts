@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import type { ResultValue } from '../util/result.js';
+import type { ReportSection } from './report.js';
 
 // Defined below the methods (eval builds result values too); re-exported for the methods.
 export type { ResultValue, Scalar } from '../util/result.js';
@@ -56,6 +57,17 @@ export interface Method<P = unknown> {
    * defaults under an experiment file's `slurm:` block and the CLI's flags.
    */
   readonly resources?: RunResources;
+  /**
+   * Charts of its own on report pages (SDD's HQS curves, SDEdit's strength line): each section is
+   * one file, listed here; the contract is in ./report.ts.
+   */
+  readonly reportSections?: readonly ReportSection[];
+  /**
+   * Table values derived from a run's result metrics, added to them on report pages (SDD's
+   * selected set S as |S| and its mean HQS). A key becomes a column if src/metrics/registry.ts
+   * has an entry for it.
+   */
+  reportValues?(metrics: Readonly<Record<string, unknown>>): Record<string, unknown>;
   run(ctx: MethodContext<P>): Promise<Record<string, ResultValue>>;
 }
 

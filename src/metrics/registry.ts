@@ -1,37 +1,139 @@
 /**
- * Metric names an experiment file may list (`metrics: [fid, kid, …]`), torch-fidelity style: one
- * file per metric, results under stable keys. Unknown names are rejected with a suggestion.
+ * Every metric's metadata, in one table: what it is called, the values it can take, which way is
+ * better, how report pages put an interval on it and how `sdd regress` compares it. Report
+ * columns, chart axes, intervals (src/reports/intervals.ts) and regression thresholds
+ * (src/regress/compare.ts) all read this table; a new metric is one entry here (plus the code that
+ * computes it). Experiment files name the modules that compute metrics (`metrics: [fid, …]`,
+ * torch-fidelity style): an entry's `module`; unknown names are rejected with a suggestion.
  */
 import { didYouMean } from '../util/suggest.js';
 
-export interface MetricInfo {
+export type Direction = 'lower' | 'higher';
+
+/** A set-level metric recomputed per bootstrap resample from a run's FID features. */
+export type SetMetric = 'fid' | 'kid';
+
+/**
+ * How a report page puts an interval on the metric (src/reports/intervals.ts):
+ *   items  per-item values in a run's artifacts/items.json under `key` are resampled; `binary`
+ *          values are 0/1 outcomes, whose rate gets a Wilson interval when every item agrees
+ *   set    the metric is recomputed from artifacts/features.safetensors for each resample
+ *   seeds  no per-item values: an interval only over ≥ 2 seeds
+ */
+export type IntervalKind =
+  | { kind: 'items'; key: string; binary?: boolean }
+  | { kind: 'set'; set: SetMetric }
+  | { kind: 'seeds' };
+
+export interface MetricSpec {
+  /** The key in a run's result (result.json `metrics`) and the column name in csv files. */
+  key: string;
+  /** Human name (table heads, chart axes); the label adds the unit and the better direction. */
   name: string;
-  /** Keys this metric contributes to a result. */
-  keys: string[];
-  /** Which way is better (regression reports need it). */
-  better: 'lower' | 'higher';
-  file: string;
-  describe: string;
+  unit?: string;
+  /** Which way is better; absent for descriptive values (|S|). */
+  better?: Direction;
+  /** The values the metric can take: intervals are kept inside. */
+  range: [number, number];
+  interval: IntervalKind;
+  /** The `metrics:` name of the module that computes it; absent for values a method reports itself. */
+  module?: string;
+  /** Report pages draw a bar chart of it per method. */
+  bars?: boolean;
+  /** Compared by `sdd regress`: a difference below `minEffect` is never a regression. */
+  regress?: { minEffect: number };
 }
 
-const METRICS: MetricInfo[] = [
-  { name: 'fid', keys: ['fid'], better: 'lower', file: 'fid.ts', describe: 'Fréchet distance of feature Gaussians (edited vs original)' },
-  { name: 'kid', keys: ['kid_mean', 'kid_std'], better: 'lower', file: 'kid.ts', describe: 'kernel (polynomial) MMD², unbiased, over seeded subsets' },
-  { name: 'clip_directional', keys: ['clip_directional'], better: 'higher', file: 'clip.ts', describe: 'cos(ΔI, ΔT) per item, averaged' },
-  { name: 'clip_score', keys: ['clip_score'], better: 'higher', file: 'clip.ts', describe: '100·cos(E_I, E_T), clamped at 0' },
-  { name: 'attr_accuracy', keys: ['hit_rate', 'preservation_rate', 'hit_and_preserved'], better: 'higher', file: 'attributes.ts', describe: 'target reached / others kept, by the attribute heads' },
-  { name: 'identity', keys: ['identity'], better: 'higher', file: 'attributes.ts', describe: 'cosine of identity embeddings, edited vs source' },
-  { name: 'total_time', keys: ['tau_train_s', 'tau_infer_s', 'tau_total_s'], better: 'lower', file: 'total_time.ts', describe: 'Eq. 13–15 from measured τ_train and τ_infer' },
+const INF = Infinity;
+
+/** Report columns follow this order. */
+export const METRICS: readonly MetricSpec[] = [
+  // SDD's selected set S (Table 3's comparison), from its result's `selection`.
+  { key: 'selection_size', name: '|S|', unit: 'selected timesteps', range: [0, INF], interval: { kind: 'seeds' } },
+  { key: 'mean_hqs', name: 'mean HQS of S', range: [-1, 1], interval: { kind: 'seeds' } },
+  {
+    key: 'fid', name: 'FID', better: 'lower', range: [0, INF], interval: { kind: 'set', set: 'fid' }, module: 'fid',
+    bars: true, regress: { minEffect: 1 },
+  },
+  // The unbiased MMD² estimate can fall below 0 (the distance itself cannot). Raw MMD² of
+  // unnormalised features: on Table 1, KID ≈ 4 × FID (featnet-128), so 4 matches FID's 1.
+  {
+    key: 'kid', name: 'KID', better: 'lower', range: [-INF, INF], interval: { kind: 'set', set: 'kid' }, module: 'kid',
+    regress: { minEffect: 4 },
+  },
+  {
+    key: 'clip_directional', name: 'directional CLIP', better: 'higher', range: [-1, 1],
+    interval: { kind: 'items', key: 'clip_directional' }, module: 'clip_directional', bars: true, regress: { minEffect: 0.01 },
+  },
+  {
+    key: 'clip_score', name: 'CLIP score', better: 'higher', range: [0, 100], interval: { kind: 'items', key: 'clip_score' },
+    module: 'clip_score',
+  },
+  {
+    key: 'hit_rate', name: 'hit rate', better: 'higher', range: [0, 1], interval: { kind: 'items', key: 'hit', binary: true },
+    module: 'attr_accuracy', bars: true, regress: { minEffect: 0.05 },
+  },
+  {
+    key: 'preservation_rate', name: 'preservation rate', better: 'higher', range: [0, 1],
+    interval: { kind: 'items', key: 'preserved', binary: true }, module: 'attr_accuracy', regress: { minEffect: 0.02 },
+  },
+  {
+    key: 'hit_and_preserved', name: 'hit and preserved', better: 'higher', range: [0, 1],
+    interval: { kind: 'items', key: 'hit_and_preserved', binary: true }, module: 'attr_accuracy',
+  },
+  {
+    key: 'identity', name: 'identity similarity', better: 'higher', range: [-1, 1], interval: { kind: 'items', key: 'identity' },
+    module: 'identity', bars: true, regress: { minEffect: 0.01 },
+  },
+  {
+    key: 'tau_train_s', name: 'τ_train', unit: 's per prompt', better: 'lower', range: [0, INF], interval: { kind: 'seeds' },
+    module: 'total_time',
+  },
+  {
+    key: 'tau_infer_s', name: 'τ_infer', unit: 's per image', better: 'lower', range: [0, INF], interval: { kind: 'seeds' },
+    module: 'total_time',
+  },
 ];
 
-const BY_NAME = new Map(METRICS.map((m) => [m.name, m]));
+const BY_KEY = new Map(METRICS.map((m) => [m.key, m]));
 
-export function metricNames(): string[] {
-  return METRICS.map((m) => m.name);
+/** The entry of a result key, or undefined for values the table does not know. */
+export function metricSpec(key: string): MetricSpec | undefined {
+  return BY_KEY.get(key);
 }
 
-export function getMetric(name: string): MetricInfo {
-  const m = BY_NAME.get(name);
-  if (!m) throw new RangeError(`unknown metric '${name}'${didYouMean(name, metricNames())}`);
-  return m;
+/** Metric keys in table order. */
+export function metricKeys(): string[] {
+  return METRICS.map((m) => m.key);
+}
+
+/** The values a metric can take; unknown keys are unbounded. */
+export function metricRange(key: string): [number, number] {
+  return BY_KEY.get(key)?.range ?? [-INF, INF];
+}
+
+/** "FID ↓", "τ_train (s per prompt) ↓": the name with its unit and better direction; unknown keys in words. */
+export function metricLabel(key: string): string {
+  const m = BY_KEY.get(key);
+  if (!m) return key.replace(/_/g, ' ');
+  const arrow = m.better === 'lower' ? ' ↓' : m.better === 'higher' ? ' ↑' : '';
+  return `${m.name}${m.unit ? ` (${m.unit})` : ''}${arrow}`;
+}
+
+/** A module that experiment files name under `metrics:`, with the result keys it computes. */
+export interface MetricModule {
+  name: string;
+  keys: string[];
+  better: Direction;
+}
+
+/** Module names in table order (the order `sdd schema` lists them). */
+export function metricNames(): string[] {
+  return [...new Set(METRICS.flatMap((m) => (m.module ? [m.module] : [])))];
+}
+
+export function getMetric(name: string): MetricModule {
+  const specs = METRICS.filter((m) => m.module === name);
+  if (!specs.length) throw new RangeError(`unknown metric '${name}'${didYouMean(name, metricNames())}`);
+  return { name, keys: specs.map((m) => m.key), better: specs[0].better ?? 'higher' };
 }

@@ -6,29 +6,40 @@
  */
 import { fidFromFeatures } from '../metrics/fid.js';
 import { kernelMatrices, mmd2Rows, type KernelMatrices } from '../metrics/kid.js';
+import { METRICS, type Direction, type SetMetric } from '../metrics/registry.js';
 import { benjaminiHochberg, iota, mdeFromSd, minimumDetectableEffect, pairedBootstrap, twoLevelBootstrap, wilcoxon } from './stats.js';
 
 export interface SideRun {
   prompt: string;
   seed: number;
-  items: { clip_directional: number[]; hit: number[]; preserved: number[]; identity: number[] };
+  /** Per-item values of the compared item metrics (REGRESS_ITEMS), from the run's items.json. */
+  items: Record<string, number[]>;
   features: { original: Float32Array; edited: Float32Array; dims: number };
 }
 
 export interface Threshold {
   min_effect: number;
-  worse: 'lower' | 'higher';
+  worse: Direction;
 }
 
-export const DEFAULT_THRESHOLDS: Record<string, Threshold> = {
-  clip_directional: { min_effect: 0.01, worse: 'lower' },
-  hit: { min_effect: 0.05, worse: 'lower' },
-  preserved: { min_effect: 0.02, worse: 'lower' },
-  identity: { min_effect: 0.01, worse: 'lower' },
-  fid: { min_effect: 1, worse: 'higher' },
-  // Raw MMD² of unnormalised features: on Table 1, KID ≈ 4 × FID (featnet-128), so 4 matches FID's 1.
-  kid: { min_effect: 4, worse: 'higher' },
-};
+/**
+ * What `sdd regress` compares, from the metric table (src/metrics/registry.ts): every metric with
+ * a `regress` entry, per-item metrics under their items.json key (hit, preserved), set-level ones
+ * (FID, KID) under their own. A regression is a move against the metric's better direction.
+ */
+const REGRESSED = METRICS.filter((m) => m.regress && m.better);
+const REGRESS_ITEMS = REGRESSED.flatMap((m) => (m.interval.kind === 'items' ? [m.interval.key] : []));
+const REGRESS_SETS = REGRESSED.flatMap((m) => (m.interval.kind === 'set' ? [m.interval.set] : []));
+
+/** Evaluation images of a run: the length of its per-item values. */
+const itemCount = (r: SideRun): number => r.items[REGRESS_ITEMS[0]].length;
+
+export const DEFAULT_THRESHOLDS: Record<string, Threshold> = Object.fromEntries(
+  REGRESSED.map((m) => [
+    m.interval.kind === 'items' ? m.interval.key : m.key,
+    { min_effect: m.regress!.minEffect, worse: m.better === 'higher' ? 'lower' : 'higher' },
+  ]),
+);
 
 export type Verdict = 'regressed' | 'improved' | 'within noise';
 
@@ -52,7 +63,6 @@ export interface Comparison {
   verdict: Verdict;
 }
 
-const ITEM_METRICS = ['clip_directional', 'hit', 'preserved', 'identity'] as const;
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 
 /** Features of items `idx` of the runs `seeds` (in that order), for a set-level metric. */
@@ -76,12 +86,12 @@ interface SetSide {
   kernels?: KernelMatrices;
 }
 
-function setMetric(metric: 'fid' | 'kid', side: SetSide, seeds: Int32Array, idx: Int32Array): number {
+function setMetric(metric: SetMetric, side: SetSide, seeds: Int32Array, idx: Int32Array): number {
   const { runs } = side;
   const d = runs[0].features.dims;
   const n = seeds.length * idx.length;
   if (metric === 'fid') return fidFromFeatures(gather(runs, 'edited', seeds, idx), n, gather(runs, 'original', seeds, idx), n, d);
-  const items = runs[0].items.hit.length;
+  const items = itemCount(runs[0]);
   if (!side.kernels) side.kernels = kernelMatrices(gather(runs, 'edited', iota(runs.length), iota(items)), gather(runs, 'original', iota(runs.length), iota(items)), runs.length * items, d);
   const rows = new Int32Array(n);
   let at = 0;
@@ -89,7 +99,7 @@ function setMetric(metric: 'fid' | 'kid', side: SetSide, seeds: Int32Array, idx:
   return mmd2Rows(side.kernels, rows);
 }
 
-function itemMean(runs: SideRun[], metric: (typeof ITEM_METRICS)[number], seeds: Int32Array, idx: Int32Array): number {
+function itemMean(runs: SideRun[], metric: string, seeds: Int32Array, idx: Int32Array): number {
   let s = 0;
   for (const r of seeds) for (const k of idx) s += runs[r].items[metric][k];
   return s / (seeds.length * idx.length);
@@ -121,11 +131,13 @@ export function compareSides(base: SideRun[], cand: SideRun[], opts: { threshold
   for (const prompt of prompts) {
     const b = base.filter((r) => r.prompt === prompt).sort((x, y) => x.seed - y.seed);
     const cs = cand.filter((r) => r.prompt === prompt).sort((x, y) => x.seed - y.seed);
-    const n = b[0].items.hit.length;
-    if ([...b, ...cs].some((r) => r.items.hit.length !== n)) throw new Error(`prompt ${prompt}: the runs do not have the same number of evaluation images (not the same images)`);
+    const n = itemCount(b[0]);
+    if ([...b, ...cs].some((r) => itemCount(r) !== n)) {
+      throw new Error(`prompt ${prompt}: the runs do not have the same number of evaluation images (not the same images)`);
+    }
     const seeds: [number, number] = [b.length, cs.length];
     const twoLevel = b.length > 1 || cs.length > 1;
-    for (const metric of ITEM_METRICS) {
+    for (const metric of REGRESS_ITEMS) {
       const bv = b.flatMap((r) => r.items[metric]);
       const cv = cs.flatMap((r) => r.items[metric]);
       if (twoLevel) {
@@ -139,7 +151,7 @@ export function compareSides(base: SideRun[], cand: SideRun[], opts: { threshold
       out.push({ metric, prompt, n, seeds, baseline: mean(bv), candidate: mean(cv), delta: ci.mean, lo: ci.lo, hi: ci.hi, p: w.p, test: `wilcoxon (${w.method})`, mde: minimumDetectableEffect(diffs), threshold: thresholds[metric] });
     }
     const sides: [SetSide, SetSide] = [{ runs: b }, { runs: cs }];
-    for (const metric of ['fid', 'kid'] as const) {
+    for (const metric of REGRESS_SETS) {
       // FID recomputes covariances and a 2048/128-d spectrum per resample: fewer resamples than
       // the per-item metrics (bootstrap p resolution 1/(R+1)); KID reuses its kernel matrices.
       const R = Math.min(resamples, metric === 'fid' ? 500 : 2000);

@@ -3,13 +3,11 @@
  * store types), so tests feed them synthetic data and the report feeds them run results.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import { metricLabel } from './intervals.js';
+import { metricLabel } from '../metrics/registry.js';
+import { NUMBER_FORMAT as F, SPEC_BASE as base, SPEC_TOP as top } from '../util/charts.js';
 
-/** Tooltips and labels in the tables' number format (3 significant digits; html.ts fmt3). */
-const F = '.3r';
-
-const top = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', background: 'white' } as const;
-const base = { ...top, width: 360, height: 220 } as const;
+// Methods' own charts live with them (src/methods/report.ts); the cli's `sdd hqs` draws SDD's too.
+export { hqsCurves, type HqsPoint } from '../methods/sdd_report.js';
 
 export interface MetricRow {
   group: string;
@@ -36,62 +34,6 @@ export function metricBars(rows: MetricRow[], metric: string, title: string): To
       { mark: 'bar', encoding: { y: { field: 'mean', type: 'quantitative', title: y }, tooltip: [{ field: 'group', title: 'method' }, { field: 'mean', title: y, format: F }, { field: 'lo', title: '95% CI from', format: F }, { field: 'hi', title: '95% CI to', format: F }, { field: 'n', title: 'prompts' }] } },
       // A rule, not the errorbar macro: that one names its parts lo/upper_lo in the SVG's aria labels.
       { mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { y: { field: 'lo', type: 'quantitative', title: y }, y2: { field: 'hi' }, tooltip: [{ field: 'group', title: 'method' }, { field: 'lo', title: '95% CI from', format: F }, { field: 'hi', title: '95% CI to', format: F }] } },
-    ],
-  } as TopLevelSpec;
-}
-
-export interface HqsPoint {
-  series: string; // prompt
-  t: number;
-  N: number;
-  H: number;
-  hqs: number;
-  selected: boolean;
-}
-
-/** Normalised N̄, H̄ and HQS over t per prompt, selected timesteps marked (paper Fig. 4). */
-export function hqsCurves(points: HqsPoint[], title: string): TopLevelSpec {
-  return {
-    ...top, // faceted: sizes go on the inner spec
-    title,
-    data: { values: points },
-    transform: [{ fold: ['N', 'H', 'hqs'], as: ['quantity', 'value'] }],
-    facet: { field: 'series', type: 'nominal', title: null },
-    columns: 3,
-    spec: {
-      width: 220,
-      height: 150,
-      layer: [
-        { mark: { type: 'line', point: false }, encoding: { x: { field: 't', type: 'quantitative', title: 't' }, y: { field: 'value', type: 'quantitative', title: null }, color: { field: 'quantity', type: 'nominal', title: null } } },
-        {
-          transform: [{ filter: 'datum.selected && datum.quantity === "hqs"' }],
-          mark: { type: 'point', filled: true, size: 50, color: 'black' },
-          encoding: { x: { field: 't', type: 'quantitative' }, y: { field: 'value', type: 'quantitative' }, tooltip: [{ field: 't' }, { field: 'value', title: 'HQS', format: F }] },
-        },
-      ],
-    },
-  } as unknown as TopLevelSpec;
-}
-
-export interface TradeoffPoint {
-  method: string;
-  label: string;
-  /** Position along the method's line (SDEdit: strength). */
-  order?: number;
-  fid: number;
-  clip_directional: number;
-}
-
-/** FID (lower: more faithful) vs directional CLIP (higher: more edited), SDEdit's strengths as a line. */
-export function tradeoff(points: TradeoffPoint[], title: string): TopLevelSpec {
-  return {
-    ...base,
-    title,
-    data: { values: points },
-    layer: [
-      { transform: [{ filter: 'datum.method === "sdedit"' }], mark: { type: 'line', point: true }, encoding: { x: { field: 'fid', type: 'quantitative', title: 'FID ↓ (edited vs original)' }, y: { field: 'clip_directional', type: 'quantitative', title: metricLabel('clip_directional') }, order: { field: 'order' } } },
-      { mark: { type: 'point', filled: true, size: 80 }, encoding: { x: { field: 'fid', type: 'quantitative' }, y: { field: 'clip_directional', type: 'quantitative' }, color: { field: 'method', type: 'nominal' }, tooltip: [{ field: 'method' }, { field: 'label' }, { field: 'fid', title: metricLabel('fid'), format: F }, { field: 'clip_directional', title: metricLabel('clip_directional'), format: F }] } },
-      { mark: { type: 'text', dy: -10, fontSize: 9 }, encoding: { x: { field: 'fid', type: 'quantitative' }, y: { field: 'clip_directional', type: 'quantitative' }, text: { field: 'label' } } },
     ],
   } as TopLevelSpec;
 }

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { tmp } from '../../test/helpers.js';
 import { f32, writeSafetensors } from '../util/safetensors.js';
 import { fidFromFeatures } from '../metrics/fid.js';
-import { FID_RESAMPLES, methodSummary, METRICS, promptSummary, RESAMPLES, RunData } from './intervals.js';
-import { metricLines, STEP_SECONDS } from './build.js';
+import { FID_RESAMPLES, methodSummary, promptSummary, RESAMPLES, RunData } from './intervals.js';
+import { metricRange } from '../metrics/registry.js';
+import { metricLines, STEP_SECONDS } from './sections/training.js';
 
 const N = 40;
 const D = 48;
@@ -40,7 +41,7 @@ test('per prompt: one seed → item bootstrap inside the range; ≥ 2 seeds → 
     assert.equal(s.resamples, m === 'fid' ? FID_RESAMPLES : RESAMPLES);
     assert.match(s.interval, new RegExp(`bootstrap over ${N} items`));
     assert.ok(s.lo! < s.mean && s.mean < s.hi!, `${m}: ${s.lo} < ${s.mean} < ${s.hi}`);
-    assert.ok(s.lo! >= METRICS[m].range[0] && s.hi! <= METRICS[m].range[1]);
+    assert.ok(s.lo! >= metricRange(m)[0] && s.hi! <= metricRange(m)[1]);
     assert.deepEqual(promptSummary(one, m, 0), s, 'seeded');
   }
   // A binomial proportion at p = 0.5, N = 40: the bootstrap's 95% half-width is ≈ 1.96·√(p(1−p)/N) = 0.155.

@@ -22,41 +22,12 @@ import { asFloat32, readSafetensors } from '../util/safetensors.js';
 import { fidGram, fidOfRows, type FidGram } from '../metrics/fid_items.js';
 import { kernelMatrices, mmd2Rows, type KernelMatrices } from '../metrics/kid.js';
 import { percentileInterval, seedItemBootstrap, type StratumDraw } from '../regress/stats.js';
+import { metricRange, metricSpec, type SetMetric } from '../metrics/registry.js';
 
 export const BOOT_SEED = 0;
 export const RESAMPLES = 1000;
 export const FID_RESAMPLES = 200;
 export const LEVEL = 0.95;
-
-export interface MetricInfo {
-  /** Human name with the better direction (axis titles, table heads). */
-  label: string;
-  /** The values the metric can take: intervals are kept inside. */
-  range: [number, number];
-  /** Key of the per-item values in items.json, or the set-level metric recomputed from features. */
-  item?: string;
-  set?: 'fid' | 'kid';
-}
-
-export const METRICS: Record<string, MetricInfo> = {
-  selection_size: { label: '|S| (selected timesteps)', range: [0, Infinity] },
-  mean_hqs: { label: 'mean HQS of S', range: [-1, 1] },
-  fid: { label: 'FID ↓', range: [0, Infinity], set: 'fid' },
-  // The unbiased MMD² estimate can fall below 0 (the distance itself cannot).
-  kid: { label: 'KID ↓', range: [-Infinity, Infinity], set: 'kid' },
-  clip_directional: { label: 'directional CLIP ↑', range: [-1, 1], item: 'clip_directional' },
-  clip_score: { label: 'CLIP score ↑', range: [0, 100], item: 'clip_score' },
-  hit_rate: { label: 'hit rate ↑', range: [0, 1], item: 'hit' },
-  preservation_rate: { label: 'preservation rate ↑', range: [0, 1], item: 'preserved' },
-  hit_and_preserved: { label: 'hit and preserved ↑', range: [0, 1], item: 'hit_and_preserved' },
-  identity: { label: 'identity similarity ↑', range: [-1, 1], item: 'identity' },
-  tau_train_s: { label: 'τ_train (s per prompt) ↓', range: [0, Infinity] },
-  tau_infer_s: { label: 'τ_infer (s per image) ↓', range: [0, Infinity] },
-};
-
-export function metricLabel(key: string): string {
-  return METRICS[key]?.label ?? key.replace(/_/g, ' ');
-}
 
 const clamp = (v: number, [a, b]: [number, number]) => Math.min(b, Math.max(a, v));
 
@@ -159,8 +130,16 @@ interface PromptBoot {
   seeds: number;
 }
 
+/** How a metric's items are resampled: a set-level metric recomputed, or per-item values averaged. */
+function itemSource(metric: string): { set?: SetMetric; item?: string; binary: boolean } {
+  const i = metricSpec(metric)?.interval;
+  if (i?.kind === 'set') return { set: i.set, binary: false };
+  if (i?.kind === 'items') return { item: i.key, binary: i.binary === true };
+  return { binary: false };
+}
+
 function resamplesOf(metric: string): number {
-  return METRICS[metric]?.set === 'fid' ? FID_RESAMPLES : RESAMPLES;
+  return itemSource(metric).set === 'fid' ? FID_RESAMPLES : RESAMPLES;
 }
 
 /**
@@ -171,7 +150,7 @@ function resamplesOf(metric: string): number {
 function promptBoot(runs: RunData[], metric: string, streamSeed: number): PromptBoot | null {
   const withValue = runs.filter((r) => r.value(metric) !== null);
   if (!withValue.length) return null;
-  const info = METRICS[metric] ?? { label: metric, range: [-Infinity, Infinity] as [number, number] };
+  const info = { ...itemSource(metric), range: metricRange(metric) };
   const estimate = mean(withValue.map((r) => r.value(metric)!));
   const seeds = withValue.length;
   let items: number | null = null;
@@ -207,9 +186,6 @@ function promptBoot(runs: RunData[], metric: string, streamSeed: number): Prompt
   return { estimate, replicates: r.replicates.map((v) => clamp(v - bias, info.range)), items, seeds };
 }
 
-/** Per-item values that are 0/1 outcomes: a rate's interval cannot be [0, 0] because no item differed. */
-const BINARY = new Set(['hit_rate', 'preservation_rate', 'hit_and_preserved']);
-
 /** 95% Wilson score interval of k successes in n trials. */
 export function wilson(k: number, n: number): { lo: number; hi: number } {
   const z = 1.959963984540054;
@@ -225,7 +201,8 @@ export function wilson(k: number, n: number): { lo: number; hi: number } {
  * same), which no one would sign: such a rate gets the Wilson score interval of its pooled items.
  */
 function degenerateRate(metric: string, lo: number, hi: number, rate: number, trials: number | null): { lo: number; hi: number; note: string } | null {
-  if (!BINARY.has(metric) || hi > lo || !trials) return null;
+  // Per-item values that are 0/1 outcomes: a rate's interval cannot be [0, 0] because no item differed.
+  if (!itemSource(metric).binary || hi > lo || !trials) return null;
   return { ...wilson(Math.round(rate * trials), trials), note: `95% Wilson score over ${trials} pooled items (every item ${rate >= 0.5 ? 'hit' : 'missed'}: the bootstrap has zero width)` };
 }
 
@@ -233,7 +210,7 @@ const fmtRange = ([a, b]: [number, number]) => `[${a === -Infinity ? '−∞' : 
 
 /** Per prompt: t over seeds (clipped) with ≥ 2 seeds, else the item bootstrap, else none. */
 export function promptSummary(runs: RunData[], metric: string, streamSeed: number): Summary | null {
-  const info = METRICS[metric] ?? { label: metric, range: [-Infinity, Infinity] as [number, number] };
+  const info = { range: metricRange(metric) };
   const values = runs.map((r) => r.value(metric)).filter((v): v is number => v !== null);
   if (!values.length) return null;
   if (values.length >= 2) {

@@ -16,8 +16,10 @@ import { registerBuiltinMethods } from '../methods/index.js';
 import { RunStore } from '../runs/store.js';
 import { toPng } from '../util/image_io.js';
 import { f32, writeSafetensors } from '../util/safetensors.js';
-import { METRICS, type Summary } from './intervals.js';
-import { hqsCurves, metricBars, timeVsM, tradeoff, trainingCurves } from './charts.js';
+import type { Summary } from './intervals.js';
+import { METRICS } from '../metrics/registry.js';
+import { hqsCurves, metricBars, timeVsM, trainingCurves } from './charts.js';
+import { tradeoff } from '../../baselines/sdedit_report.js';
 import { renderSvg, svgToPng, validateSpec } from './render.js';
 import { buildReport, meanCi } from './build.js';
 import { escapeHtml } from './html.js';
@@ -106,7 +108,7 @@ sweep:
   const res = JSON.parse(readFileSync(join(out, 'fixture', 'results.json'), 'utf-8')) as { methods: Array<Record<string, unknown>>; prompts: Array<Record<string, unknown>> };
   let intervals = 0;
   for (const rec of [...res.methods, ...res.prompts])
-    for (const [m, info] of Object.entries(METRICS)) {
+    for (const { key: m, ...info } of METRICS) {
       const s = rec[m] as Summary | null | undefined;
       if (!s || s.lo === null || s.hi === null) continue;
       intervals++;

@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { tfSeed, type Rng } from '../util/rng.js';
+import { minMax } from '../util/normalize.js';
 import type { World } from '../world/types.js';
 import { guidanceCondition, sdsInjection, type GuidancePrompt, type GuidanceSettings } from './guidance.js';
 
@@ -53,13 +54,8 @@ function softmaxEntropy(v: Float64Array): number {
   return H;
 }
 
-/** Min–max normalisation to [0, 1] over the scanned t (Eq. 11–12). */
-export function minMax(v: number[]): number[] {
-  const lo = Math.min(...v);
-  const hi = Math.max(...v);
-  // A flat curve carries no ranking: every t normalises to 0 rather than dividing by zero.
-  return v.map((x) => (hi > lo ? (x - lo) / (hi - lo) : 0));
-}
+// Min–max normalisation over the scanned t (Eq. 11–12) lives in util: the report pages use it too.
+export { minMax };
 
 const combine = (n: number, h: number, scale: HqsScale) => (scale === 'paper' ? n - h : (n + 1 - h) / 2);
 

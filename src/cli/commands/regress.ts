@@ -22,9 +22,7 @@ import { backendChoice, initBackend } from '../../backend/index.js';
 import { sha256 } from '../../util/hash.js';
 import { asFloat32, readSafetensors } from '../../util/safetensors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
-import { compareSides, type Comparison, type SideRun } from '../../regress/compare.js';
-import { deltaForest } from '../../reports/charts.js';
-import { escapeHtml, figureHtml, page, tableHtml } from '../../reports/html.js';
+import { compareSides, type SideRun } from '../../regress/compare.js';
 import { table } from '../table.js';
 
 interface RegressArgs {
@@ -159,37 +157,6 @@ async function runSide(file: string, side: Side, a: RegressArgs): Promise<SideRu
   });
 }
 
-async function writePage(out: string, name: string, rows: Comparison[], a: RegressArgs, stores: [string, string]): Promise<string> {
-  // Imported here: the renderer takes seconds to load, and bad input should fail before that.
-  const { renderSvg, svgToPng } = await import('../../reports/render.js');
-  const { copyVendor } = await import('../../reports/build.js');
-  const dir = join(out, name);
-  mkdirSync(dir, { recursive: true });
-  copyVendor(out);
-  const spec = deltaForest(rows.map((r) => ({ label: r.prompt, metric: r.metric, delta: r.delta, lo: r.lo, hi: r.hi, verdict: r.verdict })), 'candidate − baseline (95% CI)');
-  const svg = await renderSvg(spec);
-  mkdirSync(join(dir, 'charts'), { recursive: true });
-  writeJsonAtomic(join(dir, 'charts', 'forest.vl.json'), spec);
-  writeFileAtomic(join(dir, 'charts', 'forest.svg'), svg);
-  writeFileAtomic(join(dir, 'charts', 'forest.png'), svgToPng(svg));
-  const t = { title: 'Paired comparison', columns: ['metric', 'prompt', 'n', 'baseline', 'candidate', 'Δ', 'CI', 'p (BH)', 'test', 'MDE', 'min effect', 'verdict'], rows: rows.map((r) => [r.metric, r.prompt, r.n, r.baseline, r.candidate, r.delta, `${r.lo.toPrecision(3)} – ${r.hi.toPrecision(3)}`, r.p_adjusted, r.test, r.mde, r.threshold.min_effect, r.verdict]) };
-  const grids: string[] = [];
-  for (const [k, s] of stores.entries()) {
-    const st = new RunStore(s);
-    for (const id of st.ids().slice(0, 6)) {
-      const src = join(st.dir(id), 'artifacts', 'edits.png');
-      if (!existsSync(src)) continue;
-      mkdirSync(join(dir, 'grids'), { recursive: true });
-      copyFileSync(src, join(dir, 'grids', `${k}-${id}.png`));
-      grids.push(`<figure><figcaption>${k === 0 ? 'baseline' : 'candidate'} ${escapeHtml(id)}</figcaption><img class="grid" src="grids/${k}-${escapeHtml(id)}.png" alt="edits"></figure>`);
-    }
-  }
-  const body = [figureHtml({ id: 'forest', title: 'Δ per metric and prompt', svg, spec, files: { vl: 'charts/forest.vl.json', svg: 'charts/forest.svg', png: 'charts/forest.png' } }), tableHtml(t), `<h2>Edits</h2>${grids.join('\n')}`].join('\n');
-  const prov = `baseline ${escapeHtml(a.baseline)} · candidate ${escapeHtml(a.candidate)} · experiment ${escapeHtml(a.file)}${a.profile ? ` (profile ${escapeHtml(a.profile)})` : ''}`;
-  writeFileAtomic(join(dir, 'index.html'), page({ title: name, vendor: '../vendor', body, provenance: prov }));
-  return join(dir, 'index.html');
-}
-
 export function regressCommand(setCode: (c: number) => void): CommandModule<object, RegressArgs> {
   return {
     command: 'regress <file>',
@@ -223,12 +190,14 @@ export function regressCommand(setCode: (c: number) => void): CommandModule<obje
       cand.check?.();
       base.prepare?.();
       cand.prepare?.();
-      const { reportOut } = await import('../../reports/build.js');
+      // Imported here: the renderer takes seconds to load, and bad input should fail before that.
+      const { reportOut } = await import('../../reports/output.js');
+      const { regressPage } = await import('../../reports/regress_page.js');
       const cfg = experiment.regression;
       const b = await runSide(a.file, base, a);
       const c = await runSide(a.file, cand, a);
       const rows = compareSides(b, c, { thresholds: cfg?.thresholds, resamples: cfg?.resamples, alpha: cfg?.alpha });
-      const pagePath = await writePage(reportOut(a.out), `regress-${experiment.name}`, rows, a, [base.store, cand.store]);
+      const pagePath = await regressPage(reportOut(a.out), `regress-${experiment.name}`, rows, a, [base.store, cand.store]);
       const regressed = rows.filter((r) => r.verdict === 'regressed');
       if (a.json) process.stdout.write(JSON.stringify({ regressed: regressed.length > 0, page: pagePath, comparisons: rows }, null, 2) + '\n');
       else {

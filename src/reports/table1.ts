@@ -1,0 +1,56 @@
+/**
+ * The paper's Table 1 layout: rows = methods; FID ↓, CLIP similarity ↑ (the directional CLIP) with
+ * the method-level intervals, and the total time of Eq. 13–14 at m = 100, n = 10 from the measured
+ * τ_train (s per prompt) and τ_infer (s per image), means over the runs.
+ */
+import { join } from 'node:path';
+import { stringify } from 'csv-stringify/sync';
+import { totalTime } from '../metrics/total_time.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { fmt3, type Table } from './html.js';
+import type { PageContext } from './groups.js';
+import { LEVEL } from './intervals.js';
+import { withCi, type Cell } from './tables.js';
+
+/** Table 1's time column: Eq. 13–14 at the paper's m = 100 images for each of n = 10 prompts. */
+const TABLE1_M = 100;
+const TABLE1_N = 10;
+
+const note = (how: string) =>
+  `As the paper's Table 1. CLIP similarity is the directional CLIP. ${how}; ${LEVEL * 100}% CI in brackets. ` +
+  'Total time = n·τ_train + m·n·τ_infer (Eq. 13–14; 0 training for SDEdit and DDIB) at the paper\'s ' +
+  `m = ${TABLE1_M} images per prompt and n = ${TABLE1_N} prompts, from the measured τ_train per prompt and τ_infer ` +
+  'per image (means over runs; no interval).';
+
+const CSV_HEAD = [
+  'method', 'fid', 'fid_ci95_lo', 'fid_ci95_hi', 'clip_directional', 'clip_directional_ci95_lo', 'clip_directional_ci95_hi',
+  `total_time_s_m${TABLE1_M}_n${TABLE1_N}`, 'interval',
+];
+
+function rowsOf(ctx: PageContext) {
+  return ctx.groups.flatMap((g) => {
+    const f = ctx.sums.method(g, 'fid');
+    const c = ctx.sums.method(g, 'clip_directional');
+    if (!f || !c) return [];
+    const tr = ctx.sums.method(g, 'tau_train_s');
+    const inf = ctx.sums.method(g, 'tau_infer_s');
+    const total = tr && inf ? totalTime({ train_s: tr.mean, infer_s: inf.mean }, TABLE1_M, TABLE1_N) : null;
+    return [{ g, f, c, total }];
+  });
+}
+
+/** Table 1 (and table1_paper.csv), or null when no group has FID and the directional CLIP. */
+export function table1(ctx: PageContext): Table | null {
+  const rows = rowsOf(ctx);
+  if (!rows.length) return null;
+  const how = `FID: ${rows[0].f.interval}; CLIP similarity: ${rows[0].c.interval}`;
+  const csvRows = rows.map(({ g, f, c, total }): Cell[] => [g.label, f.mean, f.lo, f.hi, c.mean, c.lo, c.hi, total, how]);
+  writeFileAtomic(join(ctx.dir, 'table1_paper.csv'), stringify([CSV_HEAD, ...csvRows]));
+  return {
+    title: 'Table 1',
+    columns: ['method', 'FID ↓', 'CLIP similarity ↑', `total time (s), m = ${TABLE1_M}, n = ${TABLE1_N}`],
+    rows: rows.map(({ g, f, c, total }) => [g.label, withCi(f), withCi(c), total === null ? null : fmt3(total)]),
+    csv: 'table1_paper.csv',
+    note: note(how),
+  };
+}

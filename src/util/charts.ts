@@ -1,0 +1,13 @@
+/**
+ * The report pages' chart style, shared by every Vega-Lite spec builder: src/reports/charts.ts and
+ * the methods' own report sections (src/methods/report.ts), which sit below the reports layer.
+ */
+
+/** Tooltips and labels in the tables' number format (3 significant digits: src/reports/html.ts fmt3). */
+export const NUMBER_FORMAT = '.3r';
+
+/** Every top-level spec: the schema version and a white background (PNGs are not transparent). */
+export const SPEC_TOP = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', background: 'white' } as const;
+
+/** A single-view chart's size; faceted charts size their inner spec instead. */
+export const SPEC_BASE = { ...SPEC_TOP, width: 360, height: 220 } as const;
