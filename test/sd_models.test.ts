@@ -2,10 +2,12 @@
  * Stable Diffusion v1's UNet and VAE, and a DDIM loop with classifier-free guidance, against
  * diffusers v0.31.0 (fixture: tools/make_sd_fixture.py; tiny random fp16 weights in the diffusers
  * folder layout). Tolerance: max |Δ| ≤ 1e-4 · max |reference| per output (float32 on both sides).
+ * Config keys: every key is implemented or refused in one line (unet_act/: timestep_post_act,
+ * time_embedding_act_fn, time_embedding_dim, center_input_sample; variants.safetensors).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
@@ -17,7 +19,7 @@ import { readSchedulerConfig } from '../src/diffusion/schedulers/config.js';
 import { ddimFor } from '../src/diffusion/schedulers/ddim.js';
 import { ddimSampleTensor } from '../src/diffusion/pipelines/sample.js';
 import { tmp } from './helpers.js';
-import { assertClose } from './parity.js';
+import { assertClose, maxDiff } from './parity.js';
 
 const FIX = join(PROJECT_ROOT, 'test', 'fixtures', 'sd_tiny');
 const ref = readSafetensors(join(FIX, 'expected.safetensors')).tensors;
@@ -49,6 +51,72 @@ test('UNet2DConditionModel (SD v2 style: linear projections, per-block heads, 2 
   assert.deepEqual(u.config.heads, [2, 4]);
   await close(t, 'unet_linear', unetForward(u.params, u.config, nhwc('unet_sample'), timesteps(), context()), 'unet_linear_out');
   u.params.dispose();
+});
+
+const variants = readSafetensors(join(FIX, 'variants.safetensors')).tensors;
+
+/** unet_act's weights under its config with some keys changed (in a temporary folder). */
+function unetActWith(changes: Record<string, unknown>): string {
+  const dir = tmp('sdd-unet-act-');
+  cpSync(join(FIX, 'unet_act'), dir, { recursive: true });
+  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf-8')) as Record<string, unknown>;
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, ...changes }));
+  return dir;
+}
+
+test('UNet config timestep_post_act / time_embedding_act_fn (silu, mish, gelu, relu, swish), time_embedding_dim and center_input_sample match diffusers', async (t) => {
+  await initBackend('wasm');
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['unet_act_out', {}],
+    ['unet_act_mish_gelu_out', { timestep_post_act: 'mish', time_embedding_act_fn: 'gelu', center_input_sample: true }],
+    ['unet_act_relu_swish_out', { timestep_post_act: 'relu', time_embedding_act_fn: 'swish' }],
+  ];
+  for (const [name, changes] of cases) {
+    const u = loadUNet(unetActWith(changes));
+    assert.equal(u.config.timeEmbedDim, 48);
+    const out = (await unetForward(u.params, u.config, nhwc('unet_sample'), timesteps(), context()).data()) as Float32Array;
+    const want = tf.transpose(tf.tensor4d(asFloat32(variants.get(name)!), variants.get(name)!.shape as [number, number, number, number]), [0, 2, 3, 1]);
+    assertClose(t, name, out, await want.data());
+    u.params.dispose();
+  }
+  // Without the activations the output is far off: the keys matter (the issue measured 4.1e-2).
+  const plain = loadUNet(unetActWith({ timestep_post_act: null, time_embedding_act_fn: null }));
+  const off = maxDiff(await unetForward(plain.params, plain.config, nhwc('unet_sample'), timesteps(), context()).data(), await tf.transpose(tf.tensor4d(asFloat32(variants.get('unet_act_out')!), variants.get('unet_act_out')!.shape as [number, number, number, number]), [0, 2, 3, 1]).data());
+  t.diagnostic(`the same weights without the activations: max |Δ| ${off.maxDiff.toExponential(2)}`);
+  assert.ok(off.maxDiff > 1e-3 * off.maxRef);
+  plain.params.dispose();
+});
+
+test('every UNet and VAE config key is implemented or refused in one line naming the file and key', async () => {
+  await initBackend('wasm');
+  const refused: Array<[Record<string, unknown>, RegExp]> = [
+    [{ timestep_post_act: 'tanh' }, /config\.json: timestep_post_act "tanh" is not supported \(supported: null, silu, swish, mish, gelu, relu\)/],
+    [{ time_embedding_act_fn: 3 }, /config\.json: time_embedding_act_fn 3 is not supported/],
+    [{ time_embedding_dim: 'wide' }, /config\.json: time_embedding_dim must be a number/],
+    [{ new_setting_from_2027: 1 }, /config\.json: new_setting_from_2027: not a setting this loader implements \(1\); refused rather than ignored/],
+    [{ norm_num_groups: null }, /config\.json: norm_num_groups must be a number \(got null\)/],
+    [{ flip_sin_to_cos: null }, /config\.json: flip_sin_to_cos must be true or false \(got null\)/],
+    [{ attention_type: 'gated' }, /config\.json: attention_type "gated" is not supported/],
+    [{ class_embeddings_concat: true }, /config\.json: class_embeddings_concat true is not supported/],
+    [{ num_class_embeds: 10 }, /config\.json: num_class_embeds 10 is not supported/],
+    [{ encoder_hid_dim_type: 'text_proj' }, /config\.json: encoder_hid_dim_type "text_proj" is not supported/],
+    [{ reverse_transformer_layers_per_block: [[1], [1]] }, /config\.json: reverse_transformer_layers_per_block \[\[1\],\[1\]\] is not supported/],
+  ];
+  for (const [changes, re] of refused) assert.throws(() => loadUNet(unetActWith(changes)), re, JSON.stringify(changes));
+  // Keys documented as irrelevant to inference load whatever their value.
+  loadUNet(unetActWith({ dropout: 0.3, resnet_out_scale_factor: 2, cross_attention_norm: 'group_norm', _name_or_path: 'x' })).params.dispose();
+  const vaeDir = tmp('sdd-vae-keys-');
+  cpSync(join(FIX, 'vae'), vaeDir, { recursive: true });
+  const vaeCfg = JSON.parse(readFileSync(join(vaeDir, 'config.json'), 'utf-8')) as Record<string, unknown>;
+  for (const [changes, re] of [
+    [{ latents_mean: [0, 0, 0, 0] }, /config\.json: latents_mean \[0,0,0,0\] is not supported/],
+    [{ use_tiling: true }, /config\.json: use_tiling: not a setting this loader implements/],
+  ] as Array<[Record<string, unknown>, RegExp]>) {
+    writeFileSync(join(vaeDir, 'config.json'), JSON.stringify({ ...vaeCfg, ...changes }));
+    assert.throws(() => loadVae(vaeDir), re);
+  }
+  writeFileSync(join(vaeDir, 'config.json'), JSON.stringify({ ...vaeCfg, sample_size: 1024, force_upcast: false }));
+  loadVae(vaeDir).params.dispose();
 });
 
 test('AutoencoderKL encode (posterior mean) and decode match diffusers', async (t) => {

@@ -11,6 +11,20 @@ diffusers folder layout, and reference outputs from diffusers' own code.
     vae_images [2,3,16,16] in [-1,1] → vae_mean (posterior mean, unscaled), vae_decoded (decode of vae_mean)
     ddim_*: a 10-step DDIM loop with classifier-free guidance 7.5, SDEdit-style from strength 0.6:
             ddim_init (image latents × scaling), ddim_noise, ddim_out (final latents)
+  unet_act/         a third UNet whose config sets timestep_post_act and time_embedding_act_fn
+                    ("silu") and time_embedding_dim (48, not 4 × 8)
+  variants.safetensors: the same unet_sample, unet_t, context through unet_act's weights with
+                    (timestep_post_act, time_embedding_act_fn, center_input_sample) =
+                    (silu, silu, false) → unet_act_out, (mish, gelu, true) → unet_act_mish_gelu_out,
+                    (relu, swish, false) → unet_act_relu_swish_out
+  schedulers.json:  DDIMScheduler for other scheduler_config.json settings: the timesteps of
+                    set_timesteps for every timestep_spacing and many step counts; ᾱ with
+                    rescale_betas_zero_snr (float32 as the scheduler keeps it, and float64 through
+                    the same function); whole DDIM loops (prev_sample, pred_original_sample per
+                    step) for trailing/linspace spacing, zero SNR, ε and v prediction, η 0 and > 0
+
+`--variants-only` writes just unet_act/, variants.safetensors and schedulers.json, leaving the
+rest of the folder as it is.
 
 Reference: diffusers v0.31.0 (UNet2DConditionModel, AutoencoderKL, DDIMScheduler), the newest
 release that runs on Debian's torch 1.13 (later ones need torch ≥ 2), from a checkout, with the
@@ -69,6 +83,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--diffusers", required=True, help="a checkout of github.com/huggingface/diffusers at v0.31.0")
     ap.add_argument("--out", default=os.path.join(FIXTURES, "sd_tiny"))
+    ap.add_argument("--variants-only", action="store_true", help="write only unet_act/, variants.safetensors and schedulers.json")
     a = ap.parse_args()
     sys.path[:0] = [os.path.join(a.diffusers, "src"), os.path.join(HERE, "refstubs")]
     import torch
@@ -78,6 +93,9 @@ def main():
     torch.set_grad_enabled(False)
     rev = subprocess.run(["git", "-C", a.diffusers, "describe", "--tags", "--always"], capture_output=True, text=True).stdout.strip() or diffusers.__version__
     out = os.path.abspath(a.out)
+    if a.variants_only:
+        write_variants(out, rev, torch, UNet2DConditionModel, DDIMScheduler)
+        return
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
 
@@ -166,7 +184,107 @@ def main():
         },
         {"reference": f"diffusers {rev}, torch {torch.__version__}, CPU float32 on float16-rounded weights", "strength": str(strength), "guidance": str(guidance), "steps": "10"},
     )
+    write_variants(out, rev, torch, UNet2DConditionModel, DDIMScheduler)
     print(f"{out}: unet {sum(p.numel() for p in unet.parameters())} params, unet_linear {sum(p.numel() for p in unet_lin.parameters())}, vae {sum(p.numel() for p in vae.parameters())}; ddim timesteps {steps.tolist()}")
+
+
+UNET_ACT = dict(
+    sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
+    down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+    cross_attention_dim=32, attention_head_dim=2, norm_num_groups=8, time_embedding_dim=48,
+)
+# (timestep_post_act, time_embedding_act_fn, center_input_sample) → output name
+ACT_VARIANTS = {("silu", "silu", False): "unet_act_out", ("mish", "gelu", True): "unet_act_mish_gelu_out", ("relu", "swish", False): "unet_act_relu_swish_out"}
+
+
+def unet_act_outputs(out: str, torch, UNet2DConditionModel) -> dict:
+    """unet_act/ (saved with the first variant's config) and each variant's output on the same weights."""
+    ref = st_io.load(os.path.join(out, "expected.safetensors"))
+    sample, t, context = (torch.from_numpy(np.array(ref[k])) for k in ("unet_sample", "unet_t", "context"))
+    outputs = {}
+    weights = None
+    for (post, act, center), name in ACT_VARIANTS.items():
+        torch.manual_seed(4)
+        unet = UNet2DConditionModel(**UNET_ACT, timestep_post_act=post, time_embedding_act_fn=act, center_input_sample=center).eval()
+        if weights is None:
+            perturb(unet, torch)
+            save_fp16(unet, os.path.join(out, "unet_act"), torch)
+            weights = unet.state_dict()
+        else:
+            unet.load_state_dict(weights)
+        outputs[name] = unet(sample, t, encoder_hidden_states=context).sample.numpy()
+    return outputs
+
+
+SPACINGS = ("leading", "trailing", "linspace")
+STEP_COUNTS = (1, 2, 3, 7, 10, 16, 25, 50, 100, 333, 999)
+# Whole DDIM loops: (name, scheduler_config overrides, steps, eta)
+LOOPS = (
+    ("trailing_eps", {"timestep_spacing": "trailing"}, 10, 0.0),
+    ("linspace_eps_eta", {"timestep_spacing": "linspace"}, 10, 0.5),
+    ("leading_zero_snr_eps", {"rescale_betas_zero_snr": True}, 10, 0.0),
+    ("trailing_zero_snr_v", {"timestep_spacing": "trailing", "rescale_betas_zero_snr": True, "prediction_type": "v_prediction"}, 10, 0.0),
+    ("trailing_zero_snr_v_eta_one", {"timestep_spacing": "trailing", "rescale_betas_zero_snr": True, "prediction_type": "v_prediction", "set_alpha_to_one": True}, 7, 0.3),
+    ("trailing_zero_snr_eps", {"timestep_spacing": "trailing", "rescale_betas_zero_snr": True}, 10, 0.0),
+)
+
+
+def ddim_loop(torch, sched, steps: int, eta: float, seed: int) -> dict:
+    """A loop of sched.step from x_T with seeded model outputs (and variance noise when η > 0), every step recorded."""
+    g = torch.Generator().manual_seed(seed)
+    sched.set_timesteps(steps)
+    x = torch.randn(1, 4, 2, 2, generator=g)
+    rec: dict = {"timesteps": sched.timesteps.tolist(), "x": [x.flatten().tolist()], "model_output": [], "noise": [], "prev": [], "x0": []}
+    for t in sched.timesteps:
+        out = torch.randn(x.shape, generator=g)
+        noise = torch.randn(x.shape, generator=g) if eta > 0 else None
+        res = sched.step(out, t, x, eta=eta, variance_noise=noise)
+        rec["model_output"].append(out.flatten().tolist())
+        if noise is not None:
+            rec["noise"].append(noise.flatten().tolist())
+        # ε-prediction at ᾱ = 0 divides by zero: record that, and stop (JSON has no NaN)
+        if not torch.isfinite(res.prev_sample).all():
+            rec["nonfinite_at"] = int(t)
+            break
+        rec["prev"].append(res.prev_sample.flatten().tolist())
+        rec["x0"].append(res.pred_original_sample.flatten().tolist())
+        x = res.prev_sample
+        rec["x"].append(x.flatten().tolist())
+    return rec
+
+
+def scheduler_cases(torch, DDIMScheduler) -> dict:
+    """schedulers.json's content: timesteps, zero-SNR ᾱ and whole loops, all from DDIMScheduler itself."""
+    from diffusers.schedulers.scheduling_ddim import rescale_zero_terminal_snr
+
+    timesteps = []
+    for spacing in SPACINGS:
+        for n in STEP_COUNTS:
+            s = DDIMScheduler.from_config({**SD14_SCHEDULER, "timestep_spacing": spacing})
+            s.set_timesteps(n)
+            timesteps.append({"spacing": spacing, "steps_offset": 1, "steps": n, "timesteps": s.timesteps.tolist()})
+    alphas = {}
+    for schedule, cfg in (("scaled_linear", SD14_SCHEDULER), ("linear", {"beta_schedule": "linear"})):
+        s = DDIMScheduler.from_config({**cfg, "rescale_betas_zero_snr": True})
+        b64 = torch.linspace(cfg.get("beta_start", 0.0001) ** 0.5, cfg.get("beta_end", 0.02) ** 0.5, 1000, dtype=torch.float64) ** 2 if schedule == "scaled_linear" else torch.linspace(0.0001, 0.02, 1000, dtype=torch.float64)
+        a64 = torch.cumprod(1 - rescale_zero_terminal_snr(b64), 0)
+        alphas[schedule] = {"float32": s.alphas_cumprod.tolist(), "float64": a64.tolist()}
+    loops = {}
+    for i, (name, over, steps, eta) in enumerate(LOOPS):
+        cfg = {**SD14_SCHEDULER, "clip_sample": False, **over}
+        loops[name] = {"config": cfg, "steps": steps, "eta": eta, **ddim_loop(torch, DDIMScheduler.from_config(cfg), steps, eta, 10 + i)}
+    return {"timesteps": timesteps, "zero_snr_alphas_cumprod": alphas, "loops": loops}
+
+
+def write_variants(out: str, rev: str, torch, UNet2DConditionModel, DDIMScheduler) -> None:
+    """unet_act/, variants.safetensors and schedulers.json (needs expected.safetensors' UNet inputs)."""
+    shutil.rmtree(os.path.join(out, "unet_act"), ignore_errors=True)
+    outputs = unet_act_outputs(out, torch, UNet2DConditionModel)
+    st_io.save(os.path.join(out, "variants.safetensors"), outputs, {"reference": f"diffusers {rev}, torch {torch.__version__}, CPU float32 on float16-rounded weights"})
+    cases = scheduler_cases(torch, DDIMScheduler)
+    with open(os.path.join(out, "schedulers.json"), "w") as f:
+        json.dump({"reference": f"diffusers {rev} DDIMScheduler, torch {torch.__version__}, CPU float32", **cases}, f)
+    print(f"{out}: unet_act, {len(outputs)} variant outputs, {len(cases['timesteps'])} timestep lists, {len(cases['loops'])} DDIM loops")
 
 
 if __name__ == "__main__":

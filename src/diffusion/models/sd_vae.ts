@@ -22,6 +22,15 @@ export interface VaeConfig {
   midAttention: boolean;
 }
 
+/**
+ * Keys of an AutoencoderKL config.json that cannot change what this port computes, with why
+ * (diffusers v0.31.0's AutoencoderKL).
+ */
+const VAE_IRRELEVANT: Record<string, string> = {
+  sample_size: 'the tile size of tiled encoding/decoding, which is off unless enable_tiling() is called',
+  force_upcast: 'whether an fp16 pipeline runs the VAE in float32; this port is float32 throughout',
+};
+
 /** config.json of an AutoencoderKL folder; settings this port does not implement are refused. */
 export function parseVaeConfig(r: ConfigReader): VaeConfig {
   const blocks = r.list('block_out_channels', 'number');
@@ -29,11 +38,15 @@ export function parseVaeConfig(r: ConfigReader): VaeConfig {
   const up = r.list('up_block_types', 'string', Array(blocks.length).fill('UpDecoderBlock2D'));
   if (down.length !== blocks.length || down.some((d) => d !== 'DownEncoderBlock2D')) throw new UnsupportedBlocks(r.file, 'down_block_types', down);
   if (up.length !== blocks.length || up.some((d) => d !== 'UpDecoderBlock2D')) throw new UnsupportedBlocks(r.file, 'up_block_types', up);
-  r.only('act_fn', ['silu'], 'silu');
+  r.only('act_fn', ['silu', 'swish', 'SiLU'], 'silu'); // one function under three spellings
   r.only('shift_factor', [null], null);
+  // SDXL-style pipelines normalise latents with these; SD v1/v2's never do, and this port neither.
+  r.only('latents_mean', [null], null);
+  r.only('latents_std', [null], null);
+  r.irrelevant(VAE_IRRELEVANT);
   const groups = r.int('norm_num_groups', 32);
   for (const c of blocks) if (c % groups !== 0) throw new UnsupportedBlocks(r.file, 'block_out_channels', blocks, `every width must be a multiple of norm_num_groups ${groups}`);
-  return {
+  const config: VaeConfig = {
     inChannels: r.int('in_channels', 3),
     outChannels: r.int('out_channels', 3),
     latentChannels: r.int('latent_channels', 4),
@@ -45,6 +58,8 @@ export function parseVaeConfig(r: ConfigReader): VaeConfig {
     postQuantConv: r.bool('use_post_quant_conv', true),
     midAttention: r.bool('mid_block_add_attention', true),
   };
+  r.finish();
+  return config;
 }
 
 class UnsupportedBlocks extends UserError {

@@ -1,7 +1,11 @@
 /**
  * A diffusers `scheduler/scheduler_config.json`, read into our scheduler setting: the training
- * schedule (num_train_timesteps, beta_start, beta_end, beta_schedule, or explicit trained_betas),
- * steps_offset, set_alpha_to_one, and what the model predicts (prediction_type ε or v).
+ * schedule (num_train_timesteps, beta_start, beta_end, beta_schedule, rescale_betas_zero_snr;
+ * explicit trained_betas are refused), timestep_spacing, steps_offset, set_alpha_to_one, and what
+ * the model predicts (prediction_type ε or v). The values are DDIMScheduler.from_config's: a key
+ * the file lacks takes DDIMScheduler's default (leading spacing, set_alpha_to_one true), whatever
+ * the file's own class. Every other key is either listed below as not changing a DDIM step, with
+ * the reason, or refused in one line.
  *
  * Samplers here work in ε. A world whose model predicts v converts its output with epsFromV
  * (ε = √ᾱ·v + √(1 − ᾱ)·x_t, Salimans & Ho 2022), so methods never see the difference.
@@ -11,8 +15,9 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../errors.js';
+import { refuseUnknownKeys } from '../models/diffusers_config.js';
 import type { BetaSchedule } from './schedule.js';
-import type { SchedulerConfig } from './ddim.js';
+import type { SchedulerConfig, TimestepSpacing } from './ddim.js';
 
 export type Prediction = 'epsilon' | 'v_prediction';
 
@@ -24,6 +29,40 @@ export interface ModelScheduler {
 }
 
 const SCHEDULES: Record<string, BetaSchedule> = { scaled_linear: 'scaled_linear', linear: 'linear' };
+const SPACINGS: TimestepSpacing[] = ['leading', 'trailing', 'linspace'];
+
+/** Keys read by parseSchedulerConfig. */
+const IMPLEMENTED = [
+  'num_train_timesteps', 'beta_start', 'beta_end', 'beta_schedule', 'trained_betas', 'rescale_betas_zero_snr', 'prediction_type',
+  'clip_sample', 'thresholding', 'steps_offset', 'set_alpha_to_one', 'timestep_spacing', 'timestep_type', 'variance_type',
+];
+
+/**
+ * Keys that cannot change a DDIM step on the training schedule: settings of the clipping we
+ * refuse, and of the samplers of the other classes a folder may name (we sample with DDIM, so
+ * their own step rules and sigma grids are never used).
+ */
+const IRRELEVANT: Record<string, string> = {
+  clip_sample_range: 'read only when clip_sample is true (refused)',
+  dynamic_thresholding_ratio: 'read only when thresholding is true (refused)',
+  sample_max_value: 'read only when thresholding is true (refused)',
+  skip_prk_steps: "PNDM's warm-up steps",
+  use_karras_sigmas: "the Euler/LMS/DPM samplers' sigma grid",
+  use_exponential_sigmas: "the Euler/LMS/DPM samplers' sigma grid",
+  use_beta_sigmas: "the Euler/LMS/DPM samplers' sigma grid",
+  sigma_min: "the Karras sigma grid's end (Euler)",
+  sigma_max: "the Karras sigma grid's end (Euler)",
+  interpolation_type: "Euler's sigma interpolation",
+  final_sigmas_type: 'the last sigma of the Euler/DPM samplers',
+  solver_order: "DPM-Solver's order",
+  algorithm_type: "DPM-Solver's variant",
+  solver_type: "DPM-Solver's second-order rule",
+  lower_order_final: "DPM-Solver's last steps",
+  euler_at_final: "DPM-Solver's last step",
+  use_lu_lambdas: "DPM-Solver's step grid",
+  lambda_min_clipped: "DPM-Solver's clipping of λ for cosine schedules",
+};
+const KNOWN = new Set([...IMPLEMENTED, ...Object.keys(IRRELEVANT)]);
 
 /** Parses the JSON text of a scheduler_config.json; errors are one line naming the file and key. */
 export function parseSchedulerConfig(text: string, file: string): ModelScheduler {
@@ -54,12 +93,31 @@ export function parseSchedulerConfig(text: string, file: string): ModelScheduler
     // diffusers' DDIMScheduler.from_config would default clip_sample to true there).
     if (c[key] === true) fail(key, 'true changes every step\'s x̂₀ non-linearly; not supported');
   }
+  // Euler's "continuous" timesteps feed the model 0.25·log σ, not t: another model input.
+  if ((c.timestep_type ?? 'discrete') !== 'discrete') fail('timestep_type', `${JSON.stringify(c.timestep_type)} is not supported (have: "discrete")`);
+  // A learned variance doubles the model's output channels (ε and the variance).
+  if (typeof c.variance_type === 'string' && c.variance_type.startsWith('learned')) fail('variance_type', `${JSON.stringify(c.variance_type)}: a model that predicts its variance is not supported`);
   const offset = num('steps_offset', 0);
   if (!Number.isInteger(offset) || offset < 0) fail('steps_offset', `expected a non-negative integer, got ${offset}`);
-  const one = c.set_alpha_to_one ?? true;
-  if (typeof one !== 'boolean') fail('set_alpha_to_one', `expected true or false, got ${JSON.stringify(one)}`);
+  const flag = (key: string, dflt: boolean): boolean => {
+    const v = c[key] ?? dflt;
+    if (typeof v !== 'boolean') fail(key, `expected true or false, got ${JSON.stringify(v)}`);
+    return v as boolean;
+  };
+  const spacing = c.timestep_spacing ?? 'leading';
+  if (!SPACINGS.includes(spacing as TimestepSpacing)) fail('timestep_spacing', `${JSON.stringify(spacing)} is not supported (have: ${SPACINGS.join(', ')})`);
+  refuseUnknownKeys(file, c, KNOWN);
   return {
-    scheduler: { trainTimesteps: T, betaStart: num('beta_start', 0.0001), betaEnd: num('beta_end', 0.02), schedule, offset, alphaOneAtStart: one as boolean },
+    scheduler: {
+      trainTimesteps: T,
+      betaStart: num('beta_start', 0.0001),
+      betaEnd: num('beta_end', 0.02),
+      schedule,
+      rescaleZeroSnr: flag('rescale_betas_zero_snr', false),
+      offset,
+      alphaOneAtStart: flag('set_alpha_to_one', true),
+      spacing: spacing as TimestepSpacing,
+    },
     prediction: prediction as Prediction,
     className: String(c._class_name ?? 'DDIMScheduler'),
   };
