@@ -1,7 +1,8 @@
-/** The baseline methods, one file each; registered with the built-in methods. */
-import { ddib } from './ddib.js';
-import { diffae } from './diffae.js';
-import { sdedit } from './sdedit.js';
-import { styleclip } from './styleclip.js';
-
-export const BASELINES = [sdedit, ddib, diffae, styleclip];
+/**
+ * The baseline methods, one line each (a new baseline is its file here plus its line): re-exports
+ * of Methods only, registered by src/methods/index.ts with the built-in ones.
+ */
+export { ddib } from './ddib.js';
+export { diffae } from './diffae.js';
+export { sdedit } from './sdedit.js';
+export { styleclip } from './styleclip.js';
