@@ -54,6 +54,8 @@ const CASES: Case[] = [
   { args: ['plan', REG, '--set', '=1'], names: "'=1'" },
   { args: ['run', REG, '--set', 'method.params.lr=abc'], names: 'method.params.lr' },
   { args: ['run', REG, '--profile', 'nope'], names: 'nope' },
+  // A --set the sweep would override names the sweep key and the --set.
+  { args: ['run', 'experiments/toy_sweep.yaml', '--profile', 'quick', '--set', 'method.params.lr=0.05'], names: /toy_sweep\.yaml: sweep\.method\.params\.lr: .*--set method\.params\.lr=0\.05 would not take effect/ },
   { args: ['run', REG, '--jobs', '0'], names: '--jobs' },
   { args: ['run', REG, '--executor', 'pbs'], names: 'pbs' },
   { args: ['run', REG, '--executor', 'slurm', '--mem', 'lots'], names: '--mem' },

@@ -1,7 +1,7 @@
 /** Experiment files: includes and merge semantics, overrides, sweeps, ids, and bad-input errors. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerBuiltinMethods } from '../methods/index.js';
 import { loadExperiment } from './load.js';
@@ -11,6 +11,7 @@ import { PROJECT_ROOT } from '../util/env.js';
 import { deepMerge } from './merge.js';
 import { experimentJsonSchema } from './schema.js';
 import { UserError } from '../errors.js';
+import { checkFiles } from './validate.js';
 import { sdd, tmp, writeFiles } from '../../test/helpers.js';
 
 registerBuiltinMethods();
@@ -170,4 +171,69 @@ test('JSON Schema export names every key and the method parameters', () => {
     assert.ok(k in s.properties, k);
   }
   assert.match(JSON.stringify(s.properties.method), /checkpoint_every/);
+});
+
+test('--set on a swept key is an error naming both; --set sweep.KEY=[…] replaces that list', () => {
+  const d = dirWith({ 'e.yaml': 'include: base.yaml\nsweep:\n  method.params.lr: [0.1, 0.2]\n  method.params.mapper.x: [1]\n' });
+  const f = join(d, 'e.yaml');
+  const same = userError(() => loadExperiment(f, { sets: ['method.params.lr=0.05'] }));
+  assert.match(same, /e\.yaml: sweep\.method\.params\.lr: the sweep sets this key \(\[0\.1,0\.2\]\)/);
+  assert.match(same, /--set method\.params\.lr=0\.05 would not take effect.*--set 'sweep\.method\.params\.lr=\[0\.05\]'/);
+  // A mapping that holds a swept key, and a key inside a swept mapping, collide too.
+  assert.match(userError(() => loadExperiment(f, { sets: ['method.params={lr: 1}'] })), /sweep\.method\.params\.lr: .*--set method\.params=\{lr: 1\}/);
+  assert.match(userError(() => loadExperiment(f, { sets: ['method.params.mapper.x.y=2'] })), /sweep\.method\.params\.mapper\.x: /);
+  assert.equal(loadExperiment(f, { sets: ['method.params.hidden=4'] }).experiment.method.params.hidden, 4, 'other keys are fine');
+  const narrow = { sets: ['sweep.method.params.lr=[0.05]', 'sweep.method.params.mapper.x=~'] };
+  const narrowed = expandExperiment(loadExperiment(f, narrow).experiment, f);
+  assert.deepEqual(narrowed.map((r) => r.config.method.params.lr), [0.05]);
+  assert.match(userError(() => loadExperiment(f, { sets: ['sweep.method.params.lr=0.05'] })), /sweep\.method\.params\.lr: expected array/);
+  // The sweep as the profile leaves it counts: a profile can add a swept key.
+  const p = dirWith({ 'p.yaml': 'include: base.yaml\nprofiles: {wide: {sweep: {method.params.steps: [1, 2]}}}\n' });
+  assert.equal(loadExperiment(join(p, 'p.yaml'), { sets: ['method.params.steps=3'] }).experiment.method.params.steps, 3);
+  assert.match(userError(() => loadExperiment(join(p, 'p.yaml'), { profile: 'wide', sets: ['method.params.steps=3'] })), /sweep\.method\.params\.steps/);
+});
+
+test('validate: every error of every file; include fragments checked as fragments', () => {
+  const d = dirWith({
+    'frag.yaml': 'seeds: [0, 1]\nsweep: {method.params.lr: [0.1, 0.2]}\nprofiles: {quick: {seeds: [0]}}\n',
+    'user.yaml': 'include: [base.yaml, frag.yaml]\nname: user\n',
+    'badfrag.yaml': 'seeds: [x]\nsweeps: {}\n',
+    'user2.yaml': 'include: [base.yaml, badfrag.yaml]\nname: user2\n',
+    'two.yaml': 'include: base.yaml\nmetrics: [fidd]\nmethod: {params: {lr: fast, stpes: 1, hiden: 2}}\n',
+  });
+  const f = (n: string) => join(d, n);
+  const checks = checkFiles([f('user.yaml'), f('frag.yaml'), f('two.yaml'), f('badfrag.yaml'), f('user2.yaml')], {});
+  const by = Object.fromEntries(checks.map((c) => [c.file.split('/').pop()!, c]));
+  assert.deepEqual([by['user.yaml'].errors, by['user.yaml'].runs], [[], 4]);
+  assert.deepEqual(by['frag.yaml'].errors, [], 'a fragment needs no name or method');
+  assert.equal(by['frag.yaml'].fragmentOf, f('user.yaml'));
+  const two = by['two.yaml'].errors.join('\n');
+  assert.equal(by['two.yaml'].errors.length, 4, two);
+  for (const bit of [/metrics\.0: unknown value "fidd"/, /method\.params\.lr: expected number/, /method\.params\.stpes: unknown key/, /method\.params\.hiden: unknown key/]) {
+    assert.match(two, bit);
+  }
+  const frag = by['badfrag.yaml'].errors.join('\n');
+  assert.match(frag, /badfrag\.yaml: seeds\.0: expected number, got string 'x'/);
+  assert.match(frag, /badfrag\.yaml: sweeps: unknown key \(did you mean 'sweep'\?\)/);
+  assert.ok(by['user2.yaml'].errors.length >= 2, 'the including file reports them as a whole too');
+  // Given alone, a fragment is an experiment that lacks its name, with a hint.
+  const [alone] = checkFiles([f('frag.yaml')], {});
+  assert.match(alone.errors[0], /frag\.yaml: name: expected string, missing \(an include fragment\? validate it together with a file that includes it\)/);
+});
+
+test('validate (CLI): the repository\'s own files pass; a bad file does not stop the others', async () => {
+  // experiments/*.yaml experiments/*/*.yaml, as a shell expands them.
+  const yamls = (dir: string) => readdirSync(join(PROJECT_ROOT, dir)).filter((n) => n.endsWith('.yaml')).sort().map((n) => `${dir}/${n}`);
+  const subdirs = readdirSync(join(PROJECT_ROOT, 'experiments'), { withFileTypes: true }).filter((e) => e.isDirectory());
+  const own = [...yamls('experiments'), ...subdirs.flatMap((e) => yamls(`experiments/${e.name}`))];
+  const r = await sdd(['validate', ...own], { cwd: PROJECT_ROOT });
+  assert.equal(r.exitCode, 0, r.all);
+  assert.match(r.stdout, /experiments\/paper\/prompts\.yaml: ok \(include fragment of experiments\/paper\/\w+\.yaml/);
+  const d = dirWith({ 'a.yaml': 'include: base.yaml\nseed: 1\n', 'b.yaml': 'include: base.yaml\nmethod: {params: {lr: x}}\n' });
+  const bad = await sdd(['validate', join(d, 'a.yaml'), join(d, 'base.yaml'), join(d, 'b.yaml')]);
+  assert.equal(bad.exitCode, 2, bad.all);
+  assert.match(bad.stderr, /a\.yaml: seed: unknown key/);
+  assert.match(bad.stderr, /b\.yaml: method\.params\.lr: expected number/);
+  assert.match(bad.stdout, /base\.yaml: ok \(1 run\)/);
+  assert.match(bad.stdout, /2 of 3 files with errors \(2 errors\)/);
 });

@@ -4,11 +4,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UserError, located } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
 import { deepMerge, getPath, isPlain, setPath, type Plain } from './merge.js';
+import { applySet, refuseSweptSets } from './overrides.js';
+import { parseYamlSafe } from './yaml.js';
 import { experimentSchema, type Experiment } from './schema.js';
 import { getMethod } from '../methods/registry.js';
 
@@ -26,20 +27,6 @@ export interface LoadedExperiment {
 
 const show = (p: string) => relative(process.cwd(), p) || p;
 
-/** YAML with the core schema only: no tags that build objects or run code, no duplicate keys. */
-export function parseYamlSafe(text: string, file: string): unknown {
-  const doc = parseDocument(text, { schema: 'core', uniqueKeys: true, merge: false, prettyErrors: true });
-  const problem = doc.errors[0] ?? doc.warnings[0];
-  if (problem) {
-    const pos = problem.linePos?.[0];
-    const at = pos ? `line ${pos.line}, column ${pos.col}` : 'YAML';
-    // prettyErrors computes linePos; its message repeats the position, which we drop.
-    const msg = problem.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
-    throw new UserError(`${file}: ${at}: ${msg}`);
-  }
-  return doc.toJS({ maxAliasCount: 50 });
-}
-
 function readRaw(path: string, chain: string[]): { value: Plain; sources: string[] } {
   const file = show(path);
   if (chain.includes(path)) {
@@ -53,13 +40,17 @@ function readRaw(path: string, chain: string[]): { value: Plain; sources: string
   if (!isPlain(parsed)) throw new UserError(`${file}: the top level must be a mapping of keys`);
   // `extends:` is accepted as another spelling of `include:` (not both in one file).
   const { include: inc0, extends: ext, ...own } = parsed;
-  if (inc0 !== undefined && ext !== undefined) throw new UserError(`${file}: extends: use either include: or extends:, not both`);
+  if (inc0 !== undefined && ext !== undefined) {
+    throw new UserError(`${file}: extends: use either include: or extends:, not both`);
+  }
   const include = inc0 ?? ext;
   const includes = include === undefined ? [] : Array.isArray(include) ? include : [include];
   let merged: unknown = {};
   const sources: string[] = [];
   for (const [i, inc] of includes.entries()) {
-    if (typeof inc !== 'string') throw new UserError(`${file}: include${Array.isArray(include) ? `.${i}` : ''}: expected a file path`);
+    if (typeof inc !== 'string') {
+      throw new UserError(`${file}: include${Array.isArray(include) ? `.${i}` : ''}: expected a file path`);
+    }
     const sub = readRaw(resolve(dirname(path), inc), [...chain, path]);
     merged = deepMerge(merged, sub.value);
     sources.push(...sub.sources.filter((s) => !sources.includes(s)));
@@ -68,44 +59,50 @@ function readRaw(path: string, chain: string[]): { value: Plain; sources: string
   return { value: deepMerge(merged, own) as Plain, sources };
 }
 
-/** `a.b.c=value`: value is read as YAML, so numbers, booleans and `[1, 2]` lists work. */
-export function applySet(config: Plain, set: string, origin = '--set'): void {
-  const eq = set.indexOf('=');
-  if (eq <= 0) throw new UserError(`${origin}: expected KEY=VALUE, got '${set}'`);
-  const key = set.slice(0, eq).trim();
-  const value = parseYamlSafe(set.slice(eq + 1), `${origin} ${key}`);
-  try {
-    setPath(config, key, value);
-  } catch (e) {
-    throw new UserError(`${origin}: ${key}: ${(e as Error).message}`);
-  }
+/** The file's value with its includes merged (no profile, no overrides), and the files read. */
+export function readWithIncludes(path: string): { value: Plain; sources: string[] } {
+  return readRaw(resolve(path), []);
 }
 
 export function loadExperiment(path: string, opts: LoadOptions = {}): LoadedExperiment {
-  const abs = resolve(path);
-  const file = show(abs);
-  const { value, sources } = readRaw(abs, []);
-  if (opts.profile) {
-    const profiles = (value.profiles ?? {}) as Plain;
-    const prof = profiles[opts.profile];
-    if (!isPlain(prof)) {
-      throw new UserError(`${file}: profiles: no profile '${opts.profile}'${didYouMean(opts.profile, Object.keys(profiles))}`);
-    }
-    for (const [k, v] of Object.entries(prof)) {
-      try {
-        // A mapping merges into what is there (as includes do): a profile can narrow one sweep key.
-        setPath(value, k, isPlain(v) ? deepMerge(getPath(value, k), v) : v);
-      } catch (e) {
-        throw new UserError(`${file}: profiles.${opts.profile}.${k}: ${(e as Error).message}`);
-      }
+  const { file, value, sources } = readExperiment(path, opts);
+  return { file: resolve(path), experiment: validateExperiment(value, file), sources };
+}
+
+interface ReadExperiment {
+  file: string;
+  value: Plain;
+  sources: string[];
+}
+
+/** The file with its includes, profile and overrides applied, not yet validated. */
+export function readExperiment(path: string, opts: LoadOptions = {}): ReadExperiment {
+  const file = show(resolve(path));
+  const { value, sources } = readRaw(resolve(path), []);
+  if (opts.profile) applyProfile(value, opts.profile, file);
+  for (const s of opts.sets ?? []) applySet(value, s);
+  refuseSweptSets(value, opts.sets ?? [], file);
+  return { file, value, sources };
+}
+
+function applyProfile(value: Plain, profile: string, file: string): void {
+  const profiles = (value.profiles ?? {}) as Plain;
+  const prof = profiles[profile];
+  if (!isPlain(prof)) {
+    throw new UserError(`${file}: profiles: no profile '${profile}'${didYouMean(profile, Object.keys(profiles))}`);
+  }
+  for (const [k, v] of Object.entries(prof)) {
+    try {
+      // A mapping merges into what is there (as includes do): a profile can narrow one sweep key.
+      setPath(value, k, isPlain(v) ? deepMerge(getPath(value, k), v) : v);
+    } catch (e) {
+      throw new UserError(`${file}: profiles.${profile}.${k}: ${(e as Error).message}`);
     }
   }
-  for (const s of opts.sets ?? []) applySet(value, s);
-  return { file: abs, experiment: validateExperiment(value, file), sources };
 }
 
 export function validateExperiment(value: unknown, file: string): Experiment {
-  const method = isPlain(value) && isPlain(value.method) ? value.method.name : undefined;
+  const method = methodNameOf(value);
   // Name the method first: a discriminated union's own error would only say "invalid input".
   if (typeof method === 'string') getMethod(method, `${file}: method.name`);
   const schema = experimentSchema();
@@ -114,28 +111,56 @@ export function validateExperiment(value: unknown, file: string): Experiment {
   return r.data as Experiment;
 }
 
+const methodNameOf = (value: unknown) => (isPlain(value) && isPlain(value.method) ? value.method.name : undefined);
+
+/**
+ * Every problem of an experiment value, one line each (`sdd validate`). An unknown method is named
+ * once, in place of the union's errors under `method`.
+ */
+export function experimentIssues(value: unknown, file: string, schema: z.ZodType = experimentSchema()): string[] {
+  const out: string[] = [];
+  const method = methodNameOf(value);
+  if (typeof method === 'string') {
+    try {
+      getMethod(method, `${file}: method.name`);
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      out.push(e.message);
+    }
+  }
+  const r = schema.safeParse(value);
+  if (r.success) return out;
+  const issues = (r.error.issues as Issue[]).filter((i) => out.length === 0 || i.path[0] !== 'method');
+  return [...out, ...issues.flatMap((i) => issueLines(i, file, schema, value))];
+}
+
 type Issue = z.core.$ZodIssue;
 
+/** The first problem as one line, with how many more there are and where to see them. */
 export function formatIssue(err: z.ZodError, file: string, schema: z.ZodType, value: unknown): string {
-  const issue = err.issues[0] as Issue;
-  const more = err.issues.length > 1 ? ` (and ${err.issues.length - 1} more)` : '';
+  const lines = (err.issues as Issue[]).flatMap((i) => issueLines(i, file, schema, value));
+  const more = lines.length > 1 ? ` (and ${lines.length - 1} more: \`sdd validate\` lists every one)` : '';
+  return lines[0] + more;
+}
+
+function issueLines(issue: Issue, file: string, schema: z.ZodType, value: unknown): string[] {
   const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
   if (issue.code === 'unrecognized_keys') {
     const known = keysAt(schema, path, value);
-    const key = issue.keys[0];
-    return located(file, [...path, key], `unknown key${didYouMean(key, known)}`) + more;
+    return issue.keys.map((key) => located(file, [...path, key], `unknown key${didYouMean(key, known)}`));
   }
   if (issue.code === 'invalid_value' && 'values' in issue) {
     const got = valueAt(value, path);
     const options = (issue.values as unknown[]).map(String);
-    return located(file, path, `unknown value ${JSON.stringify(got)}${didYouMean(String(got), options)} (one of ${options.join(', ')})`) + more;
+    const hint = didYouMean(String(got), options);
+    return [located(file, path, `unknown value ${JSON.stringify(got)}${hint} (one of ${options.join(', ')})`)];
   }
   if (issue.code === 'invalid_type') {
     const got = valueAt(value, path);
     const what = got === undefined ? 'missing' : `got ${describe(got)}`;
-    return located(file, path, `expected ${issue.expected}, ${what}`) + more;
+    return [located(file, path, `expected ${issue.expected}, ${what}`)];
   }
-  return located(file, path, issue.message) + more;
+  return [located(file, path, issue.message)];
 }
 
 function describe(v: unknown): string {
