@@ -40,7 +40,10 @@ export function tradeoff(points: TradeoffPoint[], title: string): TopLevelSpec {
           order: { field: 'order' },
         },
       },
-      { mark: { type: 'point', filled: true, size: 80 }, encoding: { x, y, color: { field: 'method', type: 'nominal' }, tooltip } },
+      {
+        mark: { type: 'point', filled: true, size: 80 },
+        encoding: { x, y, color: { field: 'method', type: 'nominal' }, tooltip },
+      },
       { mark: { type: 'text', dy: -10, fontSize: 9 }, encoding: { x, y, text: { field: 'label' } } },
     ],
   } as TopLevelSpec;
@@ -63,6 +66,7 @@ export const tradeoffSection: ReportSection = {
   figures(view: ReportView): ReportFigure[] {
     if (!view.metrics.includes('fid') || !view.metrics.includes('clip_directional')) return [];
     const points = view.groups.flatMap((g) => point(view, g));
-    return [{ id: 'tradeoff', title: 'Fidelity–editability trade-off', spec: tradeoff(points, 'FID vs directional CLIP') }];
+    const spec = tradeoff(points, 'FID vs directional CLIP');
+    return [{ id: 'tradeoff', title: 'Fidelity–editability trade-off', spec }];
   },
 };

@@ -84,8 +84,8 @@ export async function buildExperimentPage(
   const path = join(ctx.dir, 'index.html');
   writeFileAtomic(path, page({ title: ctx.name, vendor: '../vendor', body, provenance: prov.html }));
   const { backends, gitShas, lastFinished } = prov;
-  const finished = ctx.finished.length;
-  return { name: ctx.name, file, path, runs: ctx.planned.length, finished, backends, gitShas, lastFinished, status: statusCounts(ctx.groups) };
+  const counts = { runs: ctx.planned.length, finished: ctx.finished.length };
+  return { name: ctx.name, file, path, ...counts, backends, gitShas, lastFinished, status: statusCounts(ctx.groups) };
 }
 
 const INDEX_HEAD = ['experiment', 'file', 'finished', 'status', 'last finished', 'git', 'backend'];

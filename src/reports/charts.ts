@@ -1,13 +1,18 @@
 /**
- * Vega-Lite specs for every chart kind the experiments use. Builders take plain rows (no run
- * store types), so tests feed them synthetic data and the report feeds them run results.
+ * Vega-Lite specs for the chart kinds every page may have. Builders take plain rows (no run
+ * store types), so tests feed them synthetic data and the report feeds them run results. A
+ * method's own charts live with it (src/methods/report.ts).
  */
 import type { TopLevelSpec } from 'vega-lite';
 import { metricLabel } from '../metrics/registry.js';
 import { NUMBER_FORMAT as F, SPEC_BASE as base, SPEC_TOP as top } from '../util/charts.js';
 
-// Methods' own charts live with them (src/methods/report.ts); the cli's `sdd hqs` draws SDD's too.
+// The cli's `sdd hqs` draws SDD's HQS curves too.
 export { hqsCurves, type HqsPoint } from '../methods/sdd_report.js';
+
+const Q = 'quantitative';
+const CI_FROM = { field: 'lo', title: '95% CI from', format: F };
+const CI_TO = { field: 'hi', title: '95% CI to', format: F };
 
 export interface MetricRow {
   group: string;
@@ -25,15 +30,25 @@ export interface MetricRow {
  */
 export function metricBars(rows: MetricRow[], metric: string, title: string): TopLevelSpec {
   const y = metricLabel(metric);
+  const method = { field: 'group', title: 'method' };
   return {
     ...base,
     title,
     data: { values: rows.filter((r) => r.metric === metric) },
     encoding: { x: { field: 'group', type: 'nominal', title: null, sort: null } },
     layer: [
-      { mark: 'bar', encoding: { y: { field: 'mean', type: 'quantitative', title: y }, tooltip: [{ field: 'group', title: 'method' }, { field: 'mean', title: y, format: F }, { field: 'lo', title: '95% CI from', format: F }, { field: 'hi', title: '95% CI to', format: F }, { field: 'n', title: 'prompts' }] } },
+      {
+        mark: 'bar',
+        encoding: {
+          y: { field: 'mean', type: Q, title: y },
+          tooltip: [method, { field: 'mean', title: y, format: F }, CI_FROM, CI_TO, { field: 'n', title: 'prompts' }],
+        },
+      },
       // A rule, not the errorbar macro: that one names its parts lo/upper_lo in the SVG's aria labels.
-      { mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { y: { field: 'lo', type: 'quantitative', title: y }, y2: { field: 'hi' }, tooltip: [{ field: 'group', title: 'method' }, { field: 'lo', title: '95% CI from', format: F }, { field: 'hi', title: '95% CI to', format: F }] } },
+      {
+        mark: { type: 'rule', strokeWidth: 1.5 },
+        encoding: { y: { field: 'lo', type: Q, title: y }, y2: { field: 'hi' }, tooltip: [method, CI_FROM, CI_TO] },
+      },
     ],
   } as TopLevelSpec;
 }
@@ -45,15 +60,35 @@ export interface MethodTime {
 }
 
 /** τ_total(m) = n·τ_train + m·n·τ_infer per method (Eq. 13–14), with break-even m of Eq. 15 marked. */
-export function timeVsM(times: MethodTime[], n: number, maxM: number, breakEvens: Array<{ pair: string; m: number }>, title: string): TopLevelSpec {
+export function timeVsM(
+  times: MethodTime[],
+  n: number,
+  maxM: number,
+  breakEvens: Array<{ pair: string; m: number }>,
+  title: string,
+): TopLevelSpec {
   const ms = Array.from({ length: 41 }, (_, i) => Math.round((i / 40) * maxM));
-  const values = times.flatMap((t) => ms.map((m) => ({ method: t.method, m, total: n * t.tau_train + m * n * t.tau_infer })));
+  const total = (t: MethodTime, m: number) => n * t.tau_train + m * n * t.tau_infer;
+  const values = times.flatMap((t) => ms.map((m) => ({ method: t.method, m, total: total(t, m) })));
+  const x = { field: 'm', type: Q };
   return {
     ...base,
     title,
     layer: [
-      { data: { values }, mark: 'line', encoding: { x: { field: 'm', type: 'quantitative', title: 'images per prompt (m)' }, y: { field: 'total', type: 'quantitative', title: `total time for n = ${n} prompts (s) ↓` }, color: { field: 'method', type: 'nominal' } } },
-      { data: { values: breakEvens.filter((b) => b.m <= maxM) }, mark: { type: 'rule', strokeDash: [4, 3] }, encoding: { x: { field: 'm', type: 'quantitative' }, tooltip: [{ field: 'pair', title: 'break-even' }, { field: 'm', title: 'm', format: F }] } },
+      {
+        data: { values },
+        mark: 'line',
+        encoding: {
+          x: { ...x, title: 'images per prompt (m)' },
+          y: { field: 'total', type: Q, title: `total time for n = ${n} prompts (s) ↓` },
+          color: { field: 'method', type: 'nominal' },
+        },
+      },
+      {
+        data: { values: breakEvens.filter((b) => b.m <= maxM) },
+        mark: { type: 'rule', strokeDash: [4, 3] },
+        encoding: { x, tooltip: [{ field: 'pair', title: 'break-even' }, { field: 'm', title: 'm', format: F }] },
+      },
     ],
   } as TopLevelSpec;
 }
@@ -75,7 +110,7 @@ export function timeColumnBars(rows: SourceTotal[], title: string): TopLevelSpec
     encoding: {
       x: { field: 'method', type: 'nominal', title: null, sort: null },
       xOffset: { field: 'source', type: 'nominal', sort: null },
-      y: { field: 'total', type: 'quantitative', scale: { type: 'log' }, title: 'total time, m = 100 × n = 10 (s, log) ↓' },
+      y: { field: 'total', type: Q, scale: { type: 'log' }, title: 'total time, m = 100 × n = 10 (s, log) ↓' },
       // A log axis has no zero: bars start at 1 s (every total here is longer).
       y2: { datum: 1 },
       color: { field: 'source', type: 'nominal', sort: null },
@@ -100,7 +135,17 @@ export function trainingCurves(points: CurvePoint[], title: string): TopLevelSpe
     facet: { field: 'metric', type: 'nominal', title: null },
     columns: 3,
     resolve: { scale: { y: 'independent' } },
-    spec: { width: 220, height: 140, mark: { type: 'line', strokeWidth: 1 }, encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'value', type: 'quantitative', title: null }, color: { field: 'run', type: 'nominal', legend: null }, tooltip: [{ field: 'run' }, { field: 'step' }, { field: 'value', format: F }] } },
+    spec: {
+      width: 220,
+      height: 140,
+      mark: { type: 'line', strokeWidth: 1 },
+      encoding: {
+        x: { field: 'step', type: Q },
+        y: { field: 'value', type: Q, title: null },
+        color: { field: 'run', type: 'nominal', legend: null },
+        tooltip: [{ field: 'run' }, { field: 'step' }, { field: 'value', format: F }],
+      },
+    },
   } as unknown as TopLevelSpec;
 }
 
@@ -113,8 +158,14 @@ export interface DeltaRow {
   verdict: string;
 }
 
+/** Verdict colours: red regressed, grey within noise, green improved. */
+const VERDICTS = { domain: ['regressed', 'within noise', 'improved'], range: ['#d62728', '#7f7f7f', '#2ca02c'] };
+
 /** Forest plot of candidate − baseline per metric and prompt with CIs, coloured by verdict. */
 export function deltaForest(rows: DeltaRow[], title: string): TopLevelSpec {
+  const label = { field: 'label', type: 'nominal' };
+  const delta = { field: 'delta', title: 'Δ', format: F };
+  const tooltip = [{ field: 'metric' }, { field: 'label' }, delta, CI_FROM, CI_TO, { field: 'verdict' }];
   return {
     ...top,
     title,
@@ -124,15 +175,22 @@ export function deltaForest(rows: DeltaRow[], title: string): TopLevelSpec {
     spec: {
       width: 420,
       layer: [
-        { mark: { type: 'rule', color: '#999' }, encoding: { x: { datum: 0, type: 'quantitative' } } },
-        { mark: { type: 'errorbar', ticks: true }, encoding: { y: { field: 'label', type: 'nominal', title: null }, x: { field: 'lo', type: 'quantitative', title: 'candidate − baseline' }, x2: { field: 'hi' } } },
+        { mark: { type: 'rule', color: '#999' }, encoding: { x: { datum: 0, type: Q } } },
+        {
+          mark: { type: 'errorbar', ticks: true },
+          encoding: {
+            y: { ...label, title: null },
+            x: { field: 'lo', type: Q, title: 'candidate − baseline' },
+            x2: { field: 'hi' },
+          },
+        },
         {
           mark: { type: 'point', filled: true, size: 60 },
           encoding: {
-            y: { field: 'label', type: 'nominal' },
-            x: { field: 'delta', type: 'quantitative' },
-            color: { field: 'verdict', type: 'nominal', scale: { domain: ['regressed', 'within noise', 'improved'], range: ['#d62728', '#7f7f7f', '#2ca02c'] } },
-            tooltip: [{ field: 'metric' }, { field: 'label' }, { field: 'delta', title: 'Δ', format: F }, { field: 'lo', title: '95% CI from', format: F }, { field: 'hi', title: '95% CI to', format: F }, { field: 'verdict' }],
+            y: label,
+            x: { field: 'delta', type: Q },
+            color: { field: 'verdict', type: 'nominal', scale: VERDICTS },
+            tooltip,
           },
         },
       ],

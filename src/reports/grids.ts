@@ -39,7 +39,8 @@ function comparisonFigures(ctx: PageContext): string[] {
 export function sheetFigure(dir: string, src: string, name: string, caption: string): string {
   mkdirSync(join(dir, 'grids'), { recursive: true });
   copyFileSync(src, join(dir, 'grids', `${name}.png`));
-  return `<figure><figcaption>${caption}</figcaption><img class="grid" src="grids/${escapeHtml(name)}.png" alt="edits"></figure>`;
+  const img = `<img class="grid" src="grids/${escapeHtml(name)}.png" alt="edits">`;
+  return `<figure><figcaption>${caption}</figcaption>${img}</figure>`;
 }
 
 function runFigures(ctx: PageContext): string[] {

@@ -6,8 +6,10 @@
  * data-errors / data-rendered attributes let a headless browser check the page, and
  * data-scrolling-tables / data-page-overflow its layout (tables scroll in their box, the page not).
  */
+const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
 export function escapeHtml(s: unknown): string {
-  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return String(s).replace(/[&<>"']/g, (c) => ENTITIES[c]);
 }
 
 export function jsonForScript(value: unknown): string {
@@ -31,7 +33,11 @@ export interface Table {
   note?: string;
 }
 
-const SIG3 = new Intl.NumberFormat('en-US', { minimumSignificantDigits: 3, maximumSignificantDigits: 3, useGrouping: false });
+const SIG3 = new Intl.NumberFormat('en-US', {
+  minimumSignificantDigits: 3,
+  maximumSignificantDigits: 3,
+  useGrouping: false,
+});
 
 /**
  * The pages' one number format: 3 significant digits, no exponent (d3-format's ".3r", which the
@@ -42,11 +48,11 @@ export function fmt3(v: number): string {
   return SIG3.format(v);
 }
 
-/** The d3-format specifier of fmt3, for Vega-Lite tooltips and labels. */
-export const D3_FMT3 = '.3r';
-
 // Integers in tables are counts (seeds, runs, |S|): shown as they are.
-const fmt = (v: string | number | null) => (v === null ? '—' : typeof v === 'number' ? (Number.isInteger(v) ? String(v) : fmt3(v)) : v);
+function fmt(v: string | number | null): string {
+  if (v === null) return '—';
+  return typeof v === 'number' ? (Number.isInteger(v) ? String(v) : fmt3(v)) : v;
+}
 
 export function tableHtml(t: Table): string {
   const head = t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('');
@@ -54,11 +60,13 @@ export function tableHtml(t: Table): string {
   const link = t.csv ? ` <a href="${escapeHtml(t.csv)}">csv</a>` : '';
   const note = t.note ? `\n<p class="note">${escapeHtml(t.note)}</p>` : '';
   // The wrapper scrolls a wide table sideways inside its box instead of widening the page.
-  return `<h2>${escapeHtml(t.title)}${link}</h2>\n<div class="scroll"><table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table></div>${note}`;
+  const table = `<table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+  return `<h2>${escapeHtml(t.title)}${link}</h2>\n<div class="scroll">${table}</div>${note}`;
 }
 
 export function figureHtml(f: Figure): string {
-  return `<figure id="${escapeHtml(f.id)}"><figcaption>${escapeHtml(f.title)} · <a href="${escapeHtml(f.files.vl)}">vl.json</a> · <a href="${escapeHtml(f.files.png)}">png</a></figcaption>
+  const links = `<a href="${escapeHtml(f.files.vl)}">vl.json</a> · <a href="${escapeHtml(f.files.png)}">png</a>`;
+  return `<figure id="${escapeHtml(f.id)}"><figcaption>${escapeHtml(f.title)} · ${links}</figcaption>
 <div class="chart" data-spec="spec-${escapeHtml(f.id)}">${f.svg}</div>
 <script type="application/json" id="spec-${escapeHtml(f.id)}">${jsonForScript(f.spec)}</script></figure>`;
 }
@@ -82,9 +90,10 @@ vegaEmbed(el,spec,{actions:false,renderer:'svg'}).then(function(){done++;b.setAt
 
 export function page(opts: { title: string; vendor: string; body: string; provenance: string }): string {
   const v = escapeHtml(opts.vendor);
+  const scripts = ['vega', 'vega-lite', 'vega-embed'].map((js) => `<script src="${v}/${js}.min.js"></script>`).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(opts.title)}</title><style>${STYLE}</style>
-<script src="${v}/vega.min.js"></script><script src="${v}/vega-lite.min.js"></script><script src="${v}/vega-embed.min.js"></script></head>
+${scripts}</head>
 <body><h1>${escapeHtml(opts.title)}</h1>
 ${opts.body}
 <p class="prov">${opts.provenance}</p>

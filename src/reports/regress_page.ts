@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Comparison } from '../regress/compare.js';
 import { RunStore } from '../runs/store.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { deltaForest } from './charts.js';
+import { deltaForest, type DeltaRow } from './charts.js';
 import { figure } from './figures.js';
 import { sheetFigure } from './grids.js';
 import { escapeHtml, figureHtml, page, tableHtml, type Table } from './html.js';
@@ -24,7 +24,9 @@ export interface RegressSetup {
 /** Edit sheets shown per side. */
 const SHEETS = 6;
 
-const COLUMNS = ['metric', 'prompt', 'n', 'baseline', 'candidate', 'Δ', 'CI', 'p (BH)', 'test', 'MDE', 'min effect', 'verdict'];
+const COLUMNS = [
+  'metric', 'prompt', 'n', 'baseline', 'candidate', 'Δ', 'CI', 'p (BH)', 'test', 'MDE', 'min effect', 'verdict',
+];
 
 function comparisonTable(rows: Comparison[]): Table {
   const cells = rows.map((r) => [
@@ -32,6 +34,11 @@ function comparisonTable(rows: Comparison[]): Table {
     r.p_adjusted, r.test, r.mde, r.threshold.min_effect, r.verdict,
   ]);
   return { title: 'Paired comparison', columns: COLUMNS, rows: cells };
+}
+
+/** A comparison as a forest-plot row: the prompt labels it. */
+function deltaRow(r: Comparison): DeltaRow {
+  return { label: r.prompt, metric: r.metric, delta: r.delta, lo: r.lo, hi: r.hi, verdict: r.verdict };
 }
 
 /** The first edit sheets of each side's store (baseline, candidate). */
@@ -47,15 +54,23 @@ function sideGrids(dir: string, stores: [string, string]): string[] {
 }
 
 /** Writes <out>/<name>/index.html (+ the chart and grids); returns its path. */
-export async function regressPage(out: string, name: string, rows: Comparison[], setup: RegressSetup, stores: [string, string]): Promise<string> {
+export async function regressPage(
+  out: string,
+  name: string,
+  rows: Comparison[],
+  setup: RegressSetup,
+  stores: [string, string],
+): Promise<string> {
   const dir = join(out, name);
   mkdirSync(dir, { recursive: true });
   copyVendor(out);
-  const deltas = rows.map((r) => ({ label: r.prompt, metric: r.metric, delta: r.delta, lo: r.lo, hi: r.hi, verdict: r.verdict }));
-  const forest = await figure(dir, 'forest', 'Δ per metric and prompt', deltaForest(deltas, 'candidate − baseline (95% CI)'));
-  const body = [figureHtml(forest), tableHtml(comparisonTable(rows)), `<h2>Edits</h2>${sideGrids(dir, stores).join('\n')}`].join('\n');
+  const spec = deltaForest(rows.map(deltaRow), 'candidate − baseline (95% CI)');
+  const forest = await figure(dir, 'forest', 'Δ per metric and prompt', spec);
+  const grids = `<h2>Edits</h2>${sideGrids(dir, stores).join('\n')}`;
+  const body = [figureHtml(forest), tableHtml(comparisonTable(rows)), grids].join('\n');
   const profile = setup.profile ? ` (profile ${escapeHtml(setup.profile)})` : '';
-  const prov = `baseline ${escapeHtml(setup.baseline)} · candidate ${escapeHtml(setup.candidate)} · experiment ${escapeHtml(setup.file)}${profile}`;
+  const sides = `baseline ${escapeHtml(setup.baseline)} · candidate ${escapeHtml(setup.candidate)}`;
+  const prov = `${sides} · experiment ${escapeHtml(setup.file)}${profile}`;
   writeFileAtomic(join(dir, 'index.html'), page({ title: name, vendor: '../vendor', body, provenance: prov }));
   return join(dir, 'index.html');
 }

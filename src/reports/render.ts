@@ -23,7 +23,8 @@ export function validateSpec(spec: TopLevelSpec): string[] {
   }
   const v = validator!;
   if (v(spec)) return [];
-  return ((v.errors ?? []) as Array<{ instancePath: string; message?: string }>).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`);
+  const errors = (v.errors ?? []) as Array<{ instancePath: string; message?: string }>;
+  return errors.map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`);
 }
 
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
@@ -36,6 +37,7 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
 }
 
 export function svgToPng(svg: string, scale = 2): Buffer {
-  const r = new Resvg(svg, { fitTo: { mode: 'zoom', value: scale }, font: { loadSystemFonts: true }, background: 'white' });
+  const fitTo = { mode: 'zoom', value: scale } as const;
+  const r = new Resvg(svg, { fitTo, font: { loadSystemFonts: true }, background: 'white' });
   return r.render().asPng();
 }

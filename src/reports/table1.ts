@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { fmt3, type Table } from './html.js';
 import type { PageContext } from './groups.js';
 import { LEVEL } from './intervals.js';
-import { withCi, type Cell } from './tables.js';
+import { ciCells, withCi, type Cell } from './tables.js';
 
 /** Table 1's time column: Eq. 13–14 at the paper's m = 100 images for each of n = 10 prompts. */
 const TABLE1_M = 100;
@@ -23,8 +23,10 @@ const note = (how: string) =>
   'per image (means over runs; no interval).';
 
 const CSV_HEAD = [
-  'method', 'fid', 'fid_ci95_lo', 'fid_ci95_hi', 'clip_directional', 'clip_directional_ci95_lo', 'clip_directional_ci95_hi',
-  `total_time_s_m${TABLE1_M}_n${TABLE1_N}`, 'interval',
+  'method',
+  ...['fid', 'clip_directional'].flatMap((m) => [m, `${m}_ci95_lo`, `${m}_ci95_hi`]),
+  `total_time_s_m${TABLE1_M}_n${TABLE1_N}`,
+  'interval',
 ];
 
 function rowsOf(ctx: PageContext) {
@@ -44,7 +46,7 @@ export function table1(ctx: PageContext): Table | null {
   const rows = rowsOf(ctx);
   if (!rows.length) return null;
   const how = `FID: ${rows[0].f.interval}; CLIP similarity: ${rows[0].c.interval}`;
-  const csvRows = rows.map(({ g, f, c, total }): Cell[] => [g.label, f.mean, f.lo, f.hi, c.mean, c.lo, c.hi, total, how]);
+  const csvRows = rows.map(({ g, f, c, total }): Cell[] => [g.label, ...ciCells(f), ...ciCells(c), total, how]);
   writeFileAtomic(join(ctx.dir, 'table1_paper.csv'), stringify([CSV_HEAD, ...csvRows]));
   return {
     title: 'Table 1',

@@ -21,7 +21,7 @@ export function withCi(s: Summary | null): string | null {
 
 /** A metric's csv columns: the mean and the interval's bounds. */
 const ciColumns = (metrics: string[]) => metrics.flatMap((m) => [m, `${m}_ci95_lo`, `${m}_ci95_hi`]);
-const ciCells = (s: Summary | null): Cell[] => [s?.mean ?? null, s?.lo ?? null, s?.hi ?? null];
+export const ciCells = (s: Summary | null): Cell[] => [s?.mean ?? null, s?.lo ?? null, s?.hi ?? null];
 
 function writeCsv(ctx: PageContext, file: string, rows: Cell[][]): void {
   writeFileAtomic(join(ctx.dir, file), stringify(rows));
@@ -41,9 +41,9 @@ function intervalKinds(metrics: string[], summaries: Array<Summary | null>): str
 
 export const INTERVAL_NOTE =
   `Intervals are ${LEVEL * 100}% and never leave the metric's range. Method rows: the mean over prompts of the ` +
-  'per-prompt means; percentile bootstrap within each prompt over its evaluation items (and over seeds when there are ' +
-  `≥ 2), prompts held fixed, ${RESAMPLES} resamples (FID: ${FID_RESAMPLES}; FID and KID recomputed per resample from ` +
-  "the runs' FID features and shifted by the bootstrap's bias estimate), seed " +
+  'per-prompt means; percentile bootstrap within each prompt over its evaluation items (and over seeds when ' +
+  `there are ≥ 2), prompts held fixed, ${RESAMPLES} resamples (FID: ${FID_RESAMPLES}; FID and KID recomputed ` +
+  "per resample from the runs' FID features and shifted by the bootstrap's bias estimate), seed " +
   `${BOOT_SEED}. Per-prompt rows: a Student-t interval over seeds when there are ≥ 2 (clipped to the range, and ` +
   'marked so), otherwise the same item bootstrap. τ and |S| have no per-item values: no interval from one seed.';
 
@@ -55,8 +55,8 @@ export const INTERVAL_NOTE =
 export function methodTable(ctx: PageContext): { table: Table; json: Array<Record<string, unknown>> } {
   const { metrics } = ctx;
   const title = `Results per method: mean over prompts [${LEVEL * 100}% CI]`;
-  const table: Table = { title, columns: ['method', ...metrics.map(metricLabel), 'runs'], rows: [], csv: 'results.csv' };
-  table.note = INTERVAL_NOTE;
+  const columns = ['method', ...metrics.map(metricLabel), 'runs'];
+  const table: Table = { title, columns, rows: [], csv: 'results.csv', note: INTERVAL_NOTE };
   const csvRows: Cell[][] = [];
   const json: Array<Record<string, unknown>> = [];
   for (const g of ctx.groups) {
@@ -65,9 +65,9 @@ export function methodTable(ctx: PageContext): { table: Table; json: Array<Recor
     const ss = metrics.map((m) => ctx.sums.method(g, m));
     table.rows.push([g.label, ...ss.map(withCi), done]);
     csvRows.push([g.label, ...ss.flatMap(ciCells), intervalKinds(metrics, ss), done]);
-    const rec: Record<string, unknown> = { group: g.label, method: g.method, runs: g.runs.map((r) => r.id), interval_level: LEVEL };
-    metrics.forEach((m, k) => (rec[m] = ss[k]));
-    json.push(rec);
+    const runs = g.runs.map((r) => r.id);
+    const values = Object.fromEntries(metrics.map((m, k) => [m, ss[k]]));
+    json.push({ group: g.label, method: g.method, runs, interval_level: LEVEL, ...values });
   }
   const csv = [['method', ...ciColumns(metrics), 'interval', 'runs'], ...csvRows];
   writeCsv(ctx, 'results.csv', csv);
@@ -110,9 +110,9 @@ export function runsTable(ctx: PageContext): Table {
     const v = resultValues(r);
     return [g.label, String(v.prompt ?? ''), r.config!.seed, r.id, ...metrics.map((m) => num(v[m]))];
   });
-  const table: Table = { title: 'Per run', columns: ['method', 'prompt', 'seed', 'run', ...metrics.map(metricLabel)], rows, csv: 'runs.csv' };
-  writeCsv(ctx, 'runs.csv', [['method', 'prompt', 'seed', 'run', ...metrics], ...rows]);
-  return table;
+  const head = ['method', 'prompt', 'seed', 'run'];
+  writeCsv(ctx, 'runs.csv', [[...head, ...metrics], ...rows]);
+  return { title: 'Per run', columns: [...head, ...metrics.map(metricLabel)], rows, csv: 'runs.csv' };
 }
 
 /** Per prompt group (Table 2: where CLIP guidance fails), the mean over the group's runs; null without groups. */

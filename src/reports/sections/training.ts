@@ -35,6 +35,13 @@ function readRows(path: string): Array<Record<string, number>> {
   return rows;
 }
 
+const point = (run: { id: string }, step: number, metric: string, value: number): CurvePoint => ({
+  run: run.id,
+  step,
+  metric,
+  value,
+});
+
 /** Keys that are no curve: the step, the sampled timestep (noise), the wall clock and the step's duration. */
 const NOT_CURVES = ['step', 't', 'time', 'step_s'];
 
@@ -42,12 +49,14 @@ const NOT_CURVES = ['step', 't', 'time', 'step_s'];
 function stepSeconds(run: { id: string; dir: string }, rows: Array<Record<string, number>>): CurvePoint[] {
   const out: CurvePoint[] = [];
   const starts = processStarts(run.dir);
-  const timed = rows.filter((r) => typeof r.step === 'number' && typeof r.time === 'number').sort((a, b) => a.step - b.step);
+  const timed = rows
+    .filter((r) => typeof r.step === 'number' && typeof r.time === 'number')
+    .sort((a, b) => a.step - b.step);
   for (let i = 1; i < timed.length; i++) {
     const [a, b] = [timed[i - 1], timed[i]];
     const dt = (b.time - a.time) / (b.step - a.step);
     const resumed = starts.some((t) => t > a.time && t <= b.time);
-    if (b.step > a.step && dt >= 0 && !resumed) out.push({ run: run.id, step: b.step, metric: STEP_SECONDS, value: dt });
+    if (b.step > a.step && dt >= 0 && !resumed) out.push(point(run, b.step, STEP_SECONDS, dt));
   }
   return out;
 }
@@ -67,10 +76,10 @@ export function metricLines(run: { id: string; dir: string }): CurvePoint[] {
   // Panel titles are words: a raw key such as id_loss reads like an interval bound (fid_lo).
   for (const row of rows) {
     for (const [k, v] of Object.entries(row)) {
-      if (!NOT_CURVES.includes(k) && typeof v === 'number') out.push({ run: run.id, step: row.step, metric: k.replace(/_/g, ' '), value: v });
+      if (!NOT_CURVES.includes(k) && typeof v === 'number') out.push(point(run, row.step, k.replace(/_/g, ' '), v));
     }
   }
-  for (const row of rows) if (typeof row.step_s === 'number') out.push({ run: run.id, step: row.step, metric: STEP_SECONDS, value: row.step_s });
+  for (const row of rows) if (typeof row.step_s === 'number') out.push(point(run, row.step, STEP_SECONDS, row.step_s));
   if (rows.some((r) => typeof r.step_s === 'number')) return out;
   return [...out, ...stepSeconds(run, rows)];
 }
@@ -81,7 +90,8 @@ export const trainingSection: ReportSection = {
   figures(view: ReportView): ReportFigure[] {
     const curves = view.runs.slice(0, MAX_RUNS).flatMap((r) => metricLines(r));
     if (!curves.length) return [];
-    const title = `Training curves (metrics.jsonl; "${STEP_SECONDS}": time between consecutive steps, the step across a resume left out)`;
+    const steps = `"${STEP_SECONDS}": time between consecutive steps, the step across a resume left out`;
+    const title = `Training curves (metrics.jsonl; ${steps})`;
     return [{ id: 'training', title, spec: trainingCurves(curves, 'training') }];
   },
 };
