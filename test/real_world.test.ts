@@ -75,7 +75,7 @@ test('sdd checkpoints: list shows each role, verify loads each strictly; a missi
   assert.match(v.stdout, /inception\s+found.*21\.8 M parameters/);
   assert.match(v.stdout, /arcface\s+found.*43\.8 M parameters/);
   const none = await sdd(['checkpoints', 'list', '--json'], { env });
-  assert.equal(none.exitCode, 2);
+  assert.equal(none.exitCode, 0, 'list answers, whatever it finds');
   const all = JSON.parse(none.stdout) as { world: string; role: string; status: string; get: string }[];
   assert.deepEqual([...new Set(all.map((x) => x.world))], ['paper', 'real'], 'every world with outside files (by name)');
   const rows = all.filter((x) => x.world === 'real');

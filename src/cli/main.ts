@@ -6,7 +6,10 @@
  * Every expected failure (bad flags, paths, refs, files) leaves as one line `sdd: <where>: <what>`
  * and exit code 2; only an internal bug may print a stack.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import yargs, { type Argv, type CommandModule } from 'yargs';
+import { PROJECT_ROOT } from '../util/env.js';
 import { RunFailedError, UserError } from '../errors.js';
 import { BACKEND_CHOICES, BackendChoiceError, shutdownBackend } from '../backend/index.js';
 
@@ -43,12 +46,13 @@ const USE_METHODS = new Set(['run', 'plan', 'status', 'validate', 'schema', 'rep
 /** Global options that take a value: the word after them is not the command. */
 const VALUE_OPTIONS = new Set(['--store', '--backend']);
 
-/** The commands to register: the one named by the first positional word, or all. */
+/** The commands to register: the one named by the first positional word, or all (none for --version). */
 function wanted(argv: string[]): Array<[string, Loader]> {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (VALUE_OPTIONS.has(a)) i++;
     else if (a === '--help' || a === '-h') return COMMANDS;
+    else if (a === '--version') return [];
     else if (!a.startsWith('-')) {
       const hit = COMMANDS.find(([name]) => name === a);
       return hit ? [hit] : COMMANDS;
@@ -57,10 +61,51 @@ function wanted(argv: string[]): Array<[string, Loader]> {
   return COMMANDS;
 }
 
+/** package.json's version (the offline bundle writes its own package.json, with it, beside sdd.mjs). */
+function sddVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf-8')) as { version?: string };
+    return pkg.version ?? '?';
+  } catch {
+    return '?';
+  }
+}
+
 function common<T>(y: Argv<T>) {
   return y
     .option('store', { type: 'string', describe: 'run store directory (default: $SDD_RUNS or ./runs)' })
     .option('backend', { choices: BACKEND_CHOICES, describe: 'compute backend (default: $SDD_BACKEND or auto)' });
+}
+
+const AN_EXPERIMENT = 'name an experiment file (e.g. experiments/toy_sweep.yaml; several may follow)';
+const A_RUN = 'name a run: its id or a unique prefix of it (`sdd ls` lists them)';
+
+/** What to name when a command's required positional is missing. */
+const MISSING: Record<string, string> = {
+  run: AN_EXPERIMENT,
+  plan: AN_EXPERIMENT,
+  status: AN_EXPERIMENT,
+  validate: 'name the experiment files to check (e.g. experiments/*.yaml experiments/*/*.yaml)',
+  report: AN_EXPERIMENT,
+  hqs: 'name an experiment file with SDD runs (e.g. experiments/ablation.yaml)',
+  regress: 'name an experiment file (e.g. experiments/regression.yaml)',
+  show: A_RUN,
+  rm: A_RUN,
+  fid: 'name two image folders or .npz files (e.g. sdd fid A/ B/)',
+  world: 'name an action (grid or manifest)',
+  zoo: 'name an action (verify, eval, train or grid)',
+  '__run-one': 'name a run folder',
+};
+
+/**
+ * yargs' own wording for a missing positional ("Not enough non-option arguments: got 0, need at
+ * least 1") names neither the command nor what to give: this line does both.
+ */
+function failureLine(msg: string, commands: Array<[string, Loader]>): string {
+  if (!/^Not enough non-option arguments/.test(msg)) return msg;
+  const name = commands.length === 1 ? commands[0][0] : undefined;
+  if (name === undefined) return msg;
+  return `${name}: ${MISSING[name] ?? `a required argument is missing (sdd ${name} --help)`}`;
 }
 
 const SYSTEM_ERRORS: Record<string, string> = {
@@ -81,7 +126,8 @@ const SYSTEM_ERRORS: Record<string, string> = {
  * path the user gave (or one derived from it) names that path and what is wrong with it.
  */
 export function userMessage(e: unknown): string | null {
-  if (e instanceof UserError || e instanceof RunFailedError || e instanceof BackendChoiceError || (e instanceof Error && e.name === 'NpyError')) return e.message;
+  const expected = e instanceof UserError || e instanceof RunFailedError || e instanceof BackendChoiceError;
+  if (expected || (e instanceof Error && e.name === 'NpyError')) return (e as Error).message;
   const sys = e as NodeJS.ErrnoException;
   if (sys instanceof Error && typeof sys.code === 'string' && SYSTEM_ERRORS[sys.code] && typeof sys.path === 'string') {
     const to = (e as { dest?: unknown }).dest;
@@ -98,7 +144,10 @@ export async function main(argv: string[]): Promise<number> {
   };
   try {
     const commands = wanted(argv);
-    if (commands.some(([name]) => USE_METHODS.has(name))) (await import('../methods/index.js')).registerBuiltinMethods();
+    if (commands.some(([name]) => USE_METHODS.has(name))) {
+      (await import('../methods/index.js')).registerBuiltinMethods();
+      await import('../exec/index.js'); // the executors: their names and settings are part of the schema
+    }
     let cli = common(yargs(argv))
       .scriptName('sdd')
       .strict()
@@ -107,11 +156,11 @@ export async function main(argv: string[]): Promise<number> {
     for (const [, load] of commands) cli = cli.command(await load(setCode));
     cli = cli
       .help()
-      .version(false)
+      .version(sddVersion())
       .wrap(Math.min(110, process.stdout.columns || 100))
       .exitProcess(false)
       .fail((msg, err) => {
-        throw err ?? new UserError(msg);
+        throw err ?? new UserError(failureLine(msg, commands));
       });
     await cli.parseAsync();
     return exitCode;
