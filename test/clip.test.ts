@@ -52,6 +52,23 @@ test('CLIPTextModel folder (SD v1 text_encoder layout) gives the same hidden sta
   clip.params.dispose();
 });
 
+test('a transformers 5 CLIPTextModel (tensor names without text_model.) gives the same hidden states; both spellings at once is an error', async (t) => {
+  await initBackend('wasm');
+  const dir = tmp('sdd-clip-text5-');
+  const st = readSafetensors(join(FIX, 'model.safetensors'));
+  const stripped = new Map([...st.tensors].filter(([k]) => k.startsWith('text_model.')).map(([k, v]) => [k.slice('text_model.'.length), v]));
+  assert.ok(stripped.has('embeddings.token_embedding.weight') && stripped.has('final_layer_norm.weight'));
+  writeSafetensors(join(dir, 'model.safetensors'), stripped);
+  const cfg = JSON.parse(readFileSync(join(FIX, 'config.json'), 'utf-8')) as { text_config: Record<string, unknown> };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ architectures: ['CLIPTextModel'], ...cfg.text_config, dtype: 'float16', transformers_version: '5.0.0' }));
+  const clip = loadClip(dir);
+  close(t, 'last_hidden_state (unprefixed)', (await clipTextHidden(clip.params, clip.config.text, tf.tensor2d(ids, [rows, len], 'int32')).data()) as Float32Array, want('last_hidden_state'));
+  clip.params.dispose();
+  stripped.set('text_model.final_layer_norm.weight', st.tensors.get('text_model.final_layer_norm.weight')!);
+  writeSafetensors(join(dir, 'model.safetensors'), stripped);
+  assert.throws(() => loadClip(dir), /model\.safetensors: (text_model\.)?final_layer_norm\.weight and (text_model\.)?final_layer_norm\.weight are both text_model\.final_layer_norm\.weight/);
+});
+
 test('a CLIP folder with a missing and an extra tensor, or a bad config, fails in one line', async () => {
   await initBackend('wasm');
   const dir = tmp('sdd-clip-bad-');
@@ -65,6 +82,25 @@ test('a CLIP folder with a missing and an extra tensor, or a bad config, fails i
   mkdirSync(cfgDir);
   writeFileSync(join(cfgDir, 'config.json'), JSON.stringify({ architectures: ['CLIPModel'], text_config: { hidden_size: 30, num_attention_heads: 4 } }));
   assert.throws(() => loadClip(cfgDir), /config\.json: text_config\.hidden_size 30 is not a multiple|config\.json: intermediate_size must be a number/);
+  // Every config key is read, documented as irrelevant to the features, or refused in one line.
+  const base = JSON.parse(readFileSync(join(FIX, 'config.json'), 'utf-8')) as Record<string, Record<string, unknown>>;
+  const keyDir = join(dir, 'keys');
+  mkdirSync(keyDir);
+  copyFileSync(join(FIX, 'model.safetensors'), join(keyDir, 'model.safetensors'));
+  const refused: Array<[Record<string, unknown>, RegExp]> = [
+    [{ text_config: { ...base.text_config, rope_theta: 10000 } }, /config\.json: text_config\.rope_theta: not a setting this loader implements \(10000\); refused rather than ignored/],
+    [{ vision_config: { ...base.vision_config, pruned_heads: { 0: [1] } } }, /config\.json: vision_config\.pruned_heads \{"0":\[1\]\}: pruned attention heads are not supported/],
+    [{ text_config_dict: { hidden_size: 64 } }, /config\.json: text_config_dict\.hidden_size 64 differs from text_config\.hidden_size 32: ambiguous/],
+    [{ use_text_projection_bias: true }, /config\.json: use_text_projection_bias: not a setting this loader implements/],
+  ];
+  for (const [change, re] of refused) {
+    writeFileSync(join(keyDir, 'config.json'), JSON.stringify({ ...base, ...change }));
+    assert.throws(() => loadClip(keyDir), re, JSON.stringify(change));
+  }
+  // Older transformers wrote generation and bookkeeping settings into every config: accepted.
+  const generic = { do_sample: false, num_beams: 1, id2label: { 0: 'LABEL_0' }, return_dict: true, pruned_heads: {}, chunk_size_feed_forward: 0, dropout: 0, _name_or_path: 'x' };
+  writeFileSync(join(keyDir, 'config.json'), JSON.stringify({ ...base, text_config: { ...base.text_config, ...generic }, vision_config: { ...base.vision_config, ...generic }, text_config_dict: { hidden_size: 32 }, vision_config_dict: null, initializer_factor: 1 }));
+  loadClip(keyDir).params.dispose();
   const none = join(dir, 'none');
   mkdirSync(none);
   assert.throws(() => loadClip(none), /none\/config\.json: ENOENT/);

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
@@ -18,6 +18,8 @@ import { loadVae, vaeDecode, vaeEncodeMoments } from '../src/diffusion/models/sd
 import { readSchedulerConfig } from '../src/diffusion/schedulers/config.js';
 import { ddimFor } from '../src/diffusion/schedulers/ddim.js';
 import { ddimSampleTensor } from '../src/diffusion/pipelines/sample.js';
+import { loadStableDiffusion } from '../src/diffusion/models/sd_folder.js';
+import { clipTextHidden } from '../src/nn/clip.js';
 import { tmp } from './helpers.js';
 import { assertClose, maxDiff } from './parity.js';
 
@@ -168,4 +170,22 @@ test('SDEdit-style DDIM loop with CFG 7.5 from the folder\'s scheduler_config.js
   const out = ddimSampleTensor(eps, sched, Float32Array.from(start), shape, undefined, 0, steps);
   await close(t, 'ddim loop', out, 'ddim_out');
   u.params.dispose();
+});
+
+test('an SD folder as transformers 5 saves its text parts (text_encoder without text_model., tokenizer/ with only tokenizer.json) loads as the same model', async () => {
+  await initBackend('wasm');
+  const dir = tmp('sdd-sd-tf5-');
+  cpSync(FIX, dir, { recursive: true });
+  const te = join(dir, 'text_encoder', 'model.safetensors');
+  writeSafetensors(te, new Map([...readSafetensors(te).tensors].map(([k, v]) => [k.replace(/^text_model\./, ''), v])));
+  rmSync(join(dir, 'tokenizer'), { recursive: true });
+  cpSync(join(PROJECT_ROOT, 'test', 'fixtures', 'clip_tokenizer_json'), join(dir, 'tokenizer'), { recursive: true });
+  const [old, tf5] = [loadStableDiffusion(FIX), loadStableDiffusion(dir)];
+  const prompts = ['a face with a smile', 'red-haired woman (portrait) [4k] {hdr}'];
+  const ids = tf5.tokenizer.tokenize(prompts);
+  assert.deepEqual([...ids], [...old.tokenizer.tokenize(prompts)]);
+  const hidden = (sd: typeof old) => clipTextHidden(sd.textEncoder.params, sd.textEncoder.config.text, tf.tensor2d(ids, [2, 77], 'int32')).data();
+  assert.deepEqual(await hidden(tf5), await hidden(old), 'the same tensors: bit-identical hidden states');
+  old.dispose();
+  tf5.dispose();
 });
