@@ -98,6 +98,7 @@ test('every UNet and VAE config key is implemented or refused in one line naming
     [{ new_setting_from_2027: 1 }, /config\.json: new_setting_from_2027: not a setting this loader implements \(1\); refused rather than ignored/],
     [{ norm_num_groups: null }, /config\.json: norm_num_groups must be a number \(got null\)/],
     [{ flip_sin_to_cos: null }, /config\.json: flip_sin_to_cos must be true or false \(got null\)/],
+    [{ act_fn: 'gelu' }, /config\.json: act_fn "gelu" is not supported \(supported: "silu", "swish"\)/],
     [{ attention_type: 'gated' }, /config\.json: attention_type "gated" is not supported/],
     [{ class_embeddings_concat: true }, /config\.json: class_embeddings_concat true is not supported/],
     [{ num_class_embeds: 10 }, /config\.json: num_class_embeds 10 is not supported/],
@@ -106,7 +107,7 @@ test('every UNet and VAE config key is implemented or refused in one line naming
   ];
   for (const [changes, re] of refused) assert.throws(() => loadUNet(unetActWith(changes)), re, JSON.stringify(changes));
   // Keys documented as irrelevant to inference load whatever their value.
-  loadUNet(unetActWith({ dropout: 0.3, resnet_out_scale_factor: 2, cross_attention_norm: 'group_norm', _name_or_path: 'x' })).params.dispose();
+  loadUNet(unetActWith({ dropout: 0.3, resnet_out_scale_factor: 2, cross_attention_norm: 'group_norm', _name_or_path: 'x', act_fn: 'Swish' })).params.dispose();
   const vaeDir = tmp('sdd-vae-keys-');
   cpSync(join(FIX, 'vae'), vaeDir, { recursive: true });
   const vaeCfg = JSON.parse(readFileSync(join(vaeDir, 'config.json'), 'utf-8')) as Record<string, unknown>;

@@ -45,6 +45,7 @@ import os
 import shutil
 import subprocess
 import sys
+from typing import Any, Dict, List
 
 import numpy as np
 
@@ -197,11 +198,11 @@ UNET_ACT = dict(
 ACT_VARIANTS = {("silu", "silu", False): "unet_act_out", ("mish", "gelu", True): "unet_act_mish_gelu_out", ("relu", "swish", False): "unet_act_relu_swish_out"}
 
 
-def unet_act_outputs(out: str, torch, UNet2DConditionModel) -> dict:
+def unet_act_outputs(out: str, torch: Any, UNet2DConditionModel: Any) -> Dict[str, np.ndarray]:
     """unet_act/ (saved with the first variant's config) and each variant's output on the same weights."""
     ref = st_io.load(os.path.join(out, "expected.safetensors"))
     sample, t, context = (torch.from_numpy(np.array(ref[k])) for k in ("unet_sample", "unet_t", "context"))
-    outputs = {}
+    outputs: Dict[str, np.ndarray] = {}
     weights = None
     for (post, act, center), name in ACT_VARIANTS.items():
         torch.manual_seed(4)
@@ -229,12 +230,12 @@ LOOPS = (
 )
 
 
-def ddim_loop(torch, sched, steps: int, eta: float, seed: int) -> dict:
+def ddim_loop(torch: Any, sched: Any, steps: int, eta: float, seed: int) -> Dict[str, Any]:
     """A loop of sched.step from x_T with seeded model outputs (and variance noise when η > 0), every step recorded."""
     g = torch.Generator().manual_seed(seed)
     sched.set_timesteps(steps)
     x = torch.randn(1, 4, 2, 2, generator=g)
-    rec: dict = {"timesteps": sched.timesteps.tolist(), "x": [x.flatten().tolist()], "model_output": [], "noise": [], "prev": [], "x0": []}
+    rec: Dict[str, Any] = {"timesteps": sched.timesteps.tolist(), "x": [x.flatten().tolist()], "model_output": [], "noise": [], "prev": [], "x0": []}
     for t in sched.timesteps:
         out = torch.randn(x.shape, generator=g)
         noise = torch.randn(x.shape, generator=g) if eta > 0 else None
@@ -253,30 +254,30 @@ def ddim_loop(torch, sched, steps: int, eta: float, seed: int) -> dict:
     return rec
 
 
-def scheduler_cases(torch, DDIMScheduler) -> dict:
+def scheduler_cases(torch: Any, DDIMScheduler: Any) -> Dict[str, Any]:
     """schedulers.json's content: timesteps, zero-SNR ᾱ and whole loops, all from DDIMScheduler itself."""
     from diffusers.schedulers.scheduling_ddim import rescale_zero_terminal_snr
 
-    timesteps = []
+    timesteps: List[Dict[str, Any]] = []
     for spacing in SPACINGS:
         for n in STEP_COUNTS:
             s = DDIMScheduler.from_config({**SD14_SCHEDULER, "timestep_spacing": spacing})
             s.set_timesteps(n)
             timesteps.append({"spacing": spacing, "steps_offset": 1, "steps": n, "timesteps": s.timesteps.tolist()})
-    alphas = {}
+    alphas: Dict[str, Any] = {}
     for schedule, cfg in (("scaled_linear", SD14_SCHEDULER), ("linear", {"beta_schedule": "linear"})):
         s = DDIMScheduler.from_config({**cfg, "rescale_betas_zero_snr": True})
         b64 = torch.linspace(cfg.get("beta_start", 0.0001) ** 0.5, cfg.get("beta_end", 0.02) ** 0.5, 1000, dtype=torch.float64) ** 2 if schedule == "scaled_linear" else torch.linspace(0.0001, 0.02, 1000, dtype=torch.float64)
         a64 = torch.cumprod(1 - rescale_zero_terminal_snr(b64), 0)
         alphas[schedule] = {"float32": s.alphas_cumprod.tolist(), "float64": a64.tolist()}
-    loops = {}
+    loops: Dict[str, Any] = {}
     for i, (name, over, steps, eta) in enumerate(LOOPS):
         cfg = {**SD14_SCHEDULER, "clip_sample": False, **over}
         loops[name] = {"config": cfg, "steps": steps, "eta": eta, **ddim_loop(torch, DDIMScheduler.from_config(cfg), steps, eta, 10 + i)}
     return {"timesteps": timesteps, "zero_snr_alphas_cumprod": alphas, "loops": loops}
 
 
-def write_variants(out: str, rev: str, torch, UNet2DConditionModel, DDIMScheduler) -> None:
+def write_variants(out: str, rev: str, torch: Any, UNet2DConditionModel: Any, DDIMScheduler: Any) -> None:
     """unet_act/, variants.safetensors and schedulers.json (needs expected.safetensors' UNet inputs)."""
     shutil.rmtree(os.path.join(out, "unet_act"), ignore_errors=True)
     outputs = unet_act_outputs(out, torch, UNet2DConditionModel)

@@ -107,6 +107,12 @@ export class ConfigReader {
     throw new UserError(`${this.file}: ${key} must be a number or a list of ${blocks} numbers (got ${JSON.stringify(v)})`);
   }
 
+  /** act_fn: SiLU, under any of diffusers' names for it (get_activation lower-cases: silu, swish). */
+  silu(key = 'act_fn'): void {
+    const v = this.value(key, 'silu');
+    if (typeof v !== 'string' || !['silu', 'swish'].includes(v.toLowerCase())) throw new UserError(`${this.file}: ${key} ${JSON.stringify(v)} is not supported (supported: "silu", "swish")`);
+  }
+
   /** Refuses a setting the port does not implement, instead of running something else quietly. */
   only<T>(key: string, allowed: T[], fallback: T): T {
     const v = this.value(key, fallback) as T;

@@ -73,7 +73,7 @@ function optionalActivation(r: ConfigReader, key: string): Activation | null {
 /** The settings this port implements only at their diffusers default: anything else is refused. */
 function refuseUnimplemented(r: ConfigReader): void {
   r.only('mid_block_type', ['UNetMidBlock2DCrossAttn'], 'UNetMidBlock2DCrossAttn');
-  r.only('act_fn', ['silu', 'swish', 'SiLU'], 'silu'); // one function under three spellings
+  r.silu();
   r.only('only_cross_attention', [false], false);
   r.only('dual_cross_attention', [false], false);
   r.only('upcast_attention', [false, true], false); // float32 throughout: upcasting changes nothing

@@ -38,7 +38,7 @@ export function parseVaeConfig(r: ConfigReader): VaeConfig {
   const up = r.list('up_block_types', 'string', Array(blocks.length).fill('UpDecoderBlock2D'));
   if (down.length !== blocks.length || down.some((d) => d !== 'DownEncoderBlock2D')) throw new UnsupportedBlocks(r.file, 'down_block_types', down);
   if (up.length !== blocks.length || up.some((d) => d !== 'UpDecoderBlock2D')) throw new UnsupportedBlocks(r.file, 'up_block_types', up);
-  r.only('act_fn', ['silu', 'swish', 'SiLU'], 'silu'); // one function under three spellings
+  r.silu();
   r.only('shift_factor', [null], null);
   // SDXL-style pipelines normalise latents with these; SD v1/v2's never do, and this port neither.
   r.only('latents_mean', [null], null);

@@ -75,7 +75,7 @@ export class DdimScheduler {
   /** ᾱ_t for an ε-form step: refused where it is 0 (zero terminal SNR), where x̂₀ = (x − ε̂)/0. */
   private epsAlphaAt(t: number): number {
     const a = this.alphaAt(t);
-    if (a === 0) throw new UserError(`DDIM: ᾱ_${t} = 0 (rescale_betas_zero_snr): x̂₀ is undefined from ε̂ at t = ${t}; only a v-prediction model can be stepped there (stepV)`);
+    if (a === 0) throw new UserError(`DDIM: ᾱ_${t} = 0 (rescale_betas_zero_snr): x̂₀ is undefined from ε̂ at t = ${t}; only a step from the model's v (DdimScheduler.stepV) is defined there, and the ε-based samplers cannot take it`);
     return a;
   }
 
