@@ -45,57 +45,72 @@ export interface MetricSpec {
 }
 
 const INF = Infinity;
+const items = (key: string, binary?: true): IntervalKind => ({ kind: 'items', key, ...(binary ? { binary } : {}) });
+const seeds: IntervalKind = { kind: 'seeds' };
 
-/** Report columns follow this order. */
-export const METRICS: readonly MetricSpec[] = [
-  // SDD's selected set S (Table 3's comparison), from its result's `selection`.
-  { key: 'selection_size', name: '|S|', unit: 'selected timesteps', range: [0, INF], interval: { kind: 'seeds' } },
-  { key: 'mean_hqs', name: 'mean HQS of S', range: [-1, 1], interval: { kind: 'seeds' } },
+/** Report columns follow this order; registerMetric appends. */
+const METRIC_TABLE: MetricSpec[] = [
+  // SDD's selected set S (Table 3's comparison), from its result's `selection` (Method.reportValues).
+  { key: 'selection_size', name: '|S|', unit: 'selected timesteps', range: [0, INF], interval: seeds },
+  { key: 'mean_hqs', name: 'mean HQS of S', range: [-1, 1], interval: seeds },
   {
-    key: 'fid', name: 'FID', better: 'lower', range: [0, INF], interval: { kind: 'set', set: 'fid' }, module: 'fid',
-    bars: true, regress: { minEffect: 1 },
+    key: 'fid', name: 'FID', better: 'lower', range: [0, INF],
+    interval: { kind: 'set', set: 'fid' }, module: 'fid', bars: true, regress: { minEffect: 1 },
   },
   // The unbiased MMD² estimate can fall below 0 (the distance itself cannot). Raw MMD² of
   // unnormalised features: on Table 1, KID ≈ 4 × FID (featnet-128), so 4 matches FID's 1.
   {
-    key: 'kid', name: 'KID', better: 'lower', range: [-INF, INF], interval: { kind: 'set', set: 'kid' }, module: 'kid',
-    regress: { minEffect: 4 },
+    key: 'kid', name: 'KID', better: 'lower', range: [-INF, INF],
+    interval: { kind: 'set', set: 'kid' }, module: 'kid', regress: { minEffect: 4 },
   },
   {
     key: 'clip_directional', name: 'directional CLIP', better: 'higher', range: [-1, 1],
-    interval: { kind: 'items', key: 'clip_directional' }, module: 'clip_directional', bars: true, regress: { minEffect: 0.01 },
+    interval: items('clip_directional'), module: 'clip_directional', bars: true, regress: { minEffect: 0.01 },
   },
   {
-    key: 'clip_score', name: 'CLIP score', better: 'higher', range: [0, 100], interval: { kind: 'items', key: 'clip_score' },
-    module: 'clip_score',
+    key: 'clip_score', name: 'CLIP score', better: 'higher', range: [0, 100],
+    interval: items('clip_score'), module: 'clip_score',
   },
   {
-    key: 'hit_rate', name: 'hit rate', better: 'higher', range: [0, 1], interval: { kind: 'items', key: 'hit', binary: true },
-    module: 'attr_accuracy', bars: true, regress: { minEffect: 0.05 },
+    key: 'hit_rate', name: 'hit rate', better: 'higher', range: [0, 1],
+    interval: items('hit', true), module: 'attr_accuracy', bars: true, regress: { minEffect: 0.05 },
   },
   {
     key: 'preservation_rate', name: 'preservation rate', better: 'higher', range: [0, 1],
-    interval: { kind: 'items', key: 'preserved', binary: true }, module: 'attr_accuracy', regress: { minEffect: 0.02 },
+    interval: items('preserved', true), module: 'attr_accuracy', regress: { minEffect: 0.02 },
   },
   {
     key: 'hit_and_preserved', name: 'hit and preserved', better: 'higher', range: [0, 1],
-    interval: { kind: 'items', key: 'hit_and_preserved', binary: true }, module: 'attr_accuracy',
+    interval: items('hit_and_preserved', true), module: 'attr_accuracy',
   },
   {
-    key: 'identity', name: 'identity similarity', better: 'higher', range: [-1, 1], interval: { kind: 'items', key: 'identity' },
-    module: 'identity', bars: true, regress: { minEffect: 0.01 },
+    key: 'identity', name: 'identity similarity', better: 'higher', range: [-1, 1],
+    interval: items('identity'), module: 'identity', bars: true, regress: { minEffect: 0.01 },
   },
   {
-    key: 'tau_train_s', name: 'τ_train', unit: 's per prompt', better: 'lower', range: [0, INF], interval: { kind: 'seeds' },
-    module: 'total_time',
+    key: 'tau_train_s', name: 'τ_train', unit: 's per prompt', better: 'lower', range: [0, INF],
+    interval: seeds, module: 'total_time',
   },
   {
-    key: 'tau_infer_s', name: 'τ_infer', unit: 's per image', better: 'lower', range: [0, INF], interval: { kind: 'seeds' },
-    module: 'total_time',
+    key: 'tau_infer_s', name: 'τ_infer', unit: 's per image', better: 'lower', range: [0, INF],
+    interval: seeds, module: 'total_time',
   },
 ];
 
-const BY_KEY = new Map(METRICS.map((m) => [m.key, m]));
+/** Every metric, in column order. */
+export const METRICS: readonly MetricSpec[] = METRIC_TABLE;
+
+/**
+ * Adds a metric that is not built in (a plugin's, a test's dummy): it becomes a report column
+ * after the built-in ones and, with `regress`, a comparison of `sdd regress`.
+ */
+export function registerMetric(spec: MetricSpec): void {
+  if (BY_KEY.has(spec.key)) throw new Error(`metric '${spec.key}' is already registered`);
+  METRIC_TABLE.push(spec);
+  BY_KEY.set(spec.key, spec);
+}
+
+const BY_KEY = new Map(METRIC_TABLE.map((m) => [m.key, m]));
 
 /** The entry of a result key, or undefined for values the table does not know. */
 export function metricSpec(key: string): MetricSpec | undefined {

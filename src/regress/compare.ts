@@ -6,13 +6,21 @@
  */
 import { fidFromFeatures } from '../metrics/fid.js';
 import { kernelMatrices, mmd2Rows, type KernelMatrices } from '../metrics/kid.js';
-import { METRICS, type Direction, type SetMetric } from '../metrics/registry.js';
-import { benjaminiHochberg, iota, mdeFromSd, minimumDetectableEffect, pairedBootstrap, twoLevelBootstrap, wilcoxon } from './stats.js';
+import { METRICS, type Direction, type MetricSpec, type SetMetric } from '../metrics/registry.js';
+import {
+  benjaminiHochberg,
+  iota,
+  mdeFromSd,
+  minimumDetectableEffect,
+  pairedBootstrap,
+  twoLevelBootstrap,
+  wilcoxon,
+} from './stats.js';
 
 export interface SideRun {
   prompt: string;
   seed: number;
-  /** Per-item values of the compared item metrics (REGRESS_ITEMS), from the run's items.json. */
+  /** Per-item values of the compared item metrics (clip_directional, hit, …), from the run's items.json. */
   items: Record<string, number[]>;
   features: { original: Float32Array; edited: Float32Array; dims: number };
 }
@@ -27,19 +35,22 @@ export interface Threshold {
  * a `regress` entry, per-item metrics under their items.json key (hit, preserved), set-level ones
  * (FID, KID) under their own. A regression is a move against the metric's better direction.
  */
-const REGRESSED = METRICS.filter((m) => m.regress && m.better);
-const REGRESS_ITEMS = REGRESSED.flatMap((m) => (m.interval.kind === 'items' ? [m.interval.key] : []));
-const REGRESS_SETS = REGRESSED.flatMap((m) => (m.interval.kind === 'set' ? [m.interval.set] : []));
+function regressed(): { items: string[]; sets: SetMetric[]; thresholds: Record<string, Threshold> } {
+  const specs = METRICS.filter((m) => m.regress && m.better);
+  const name = (m: MetricSpec) => (m.interval.kind === 'items' ? m.interval.key : m.key);
+  const threshold = (m: MetricSpec): Threshold => ({
+    min_effect: m.regress!.minEffect,
+    worse: m.better === 'higher' ? 'lower' : 'higher',
+  });
+  return {
+    items: specs.flatMap((m) => (m.interval.kind === 'items' ? [m.interval.key] : [])),
+    sets: specs.flatMap((m) => (m.interval.kind === 'set' ? [m.interval.set] : [])),
+    thresholds: Object.fromEntries(specs.map((m) => [name(m), threshold(m)])),
+  };
+}
 
-/** Evaluation images of a run: the length of its per-item values. */
-const itemCount = (r: SideRun): number => r.items[REGRESS_ITEMS[0]].length;
-
-export const DEFAULT_THRESHOLDS: Record<string, Threshold> = Object.fromEntries(
-  REGRESSED.map((m) => [
-    m.interval.kind === 'items' ? m.interval.key : m.key,
-    { min_effect: m.regress!.minEffect, worse: m.better === 'higher' ? 'lower' : 'higher' },
-  ]),
-);
+/** Evaluation images of a run: the length of its per-item values (items.json also names the prompt). */
+const itemCount = (r: SideRun): number => Object.values(r.items).find((v) => Array.isArray(v))!.length;
 
 export type Verdict = 'regressed' | 'improved' | 'within noise';
 
@@ -90,9 +101,15 @@ function setMetric(metric: SetMetric, side: SetSide, seeds: Int32Array, idx: Int
   const { runs } = side;
   const d = runs[0].features.dims;
   const n = seeds.length * idx.length;
-  if (metric === 'fid') return fidFromFeatures(gather(runs, 'edited', seeds, idx), n, gather(runs, 'original', seeds, idx), n, d);
+  if (metric === 'fid') {
+    return fidFromFeatures(gather(runs, 'edited', seeds, idx), n, gather(runs, 'original', seeds, idx), n, d);
+  }
   const items = itemCount(runs[0]);
-  if (!side.kernels) side.kernels = kernelMatrices(gather(runs, 'edited', iota(runs.length), iota(items)), gather(runs, 'original', iota(runs.length), iota(items)), runs.length * items, d);
+  if (!side.kernels) {
+    const [all, every] = [iota(runs.length), iota(items)];
+    const [edited, original] = [gather(runs, 'edited', all, every), gather(runs, 'original', all, every)];
+    side.kernels = kernelMatrices(edited, original, runs.length * items, d);
+  }
   const rows = new Int32Array(n);
   let at = 0;
   for (const s of seeds) for (const k of idx) rows[at++] = s * items + k;
@@ -113,6 +130,77 @@ function verdictOf(delta: number, lo: number, hi: number, pAdj: number, t: Thres
   return worseSide ? 'regressed' : betterSide ? 'improved' : 'within noise';
 }
 
+type Pending = Omit<Comparison, 'p_adjusted' | 'verdict'>;
+
+interface Settings {
+  thresholds: Record<string, Threshold>;
+  resamples: number;
+  alpha: number;
+  seed: number;
+}
+
+/** One prompt's runs of both sides, by seed, and what the comparisons of its metrics share. */
+interface PromptSides {
+  prompt: string;
+  b: SideRun[];
+  cs: SideRun[];
+  /** Items per run. */
+  n: number;
+  seeds: [number, number];
+  twoLevel: boolean;
+}
+
+const TWO_LEVEL = 'two-level bootstrap (seeds, items)';
+
+/** A per-item metric: item by item with one seed per side, else the two-level bootstrap. */
+function itemComparison(x: PromptSides, metric: string, o: Settings): Pending {
+  const { prompt, b, cs, n, seeds } = x;
+  const bv = b.flatMap((r) => r.items[metric]);
+  const cv = cs.flatMap((r) => r.items[metric]);
+  const head = { metric, prompt, n, seeds, baseline: mean(bv), candidate: mean(cv) };
+  const threshold = o.thresholds[metric];
+  if (x.twoLevel) {
+    const stat = (sb: Int32Array, sc: Int32Array, idx: Int32Array) =>
+      itemMean(cs, metric, sc, idx) - itemMean(b, metric, sb, idx);
+    const r = twoLevelBootstrap(seeds, n, stat, { resamples: o.resamples, level: 1 - o.alpha, seed: o.seed });
+    return { ...head, delta: r.delta, lo: r.lo, hi: r.hi, p: r.p, test: TWO_LEVEL, mde: mdeFromSd(r.sd), threshold };
+  }
+  const diffs = cv.map((v, i) => v - bv[i]);
+  const ci = pairedBootstrap(diffs, { resamples: o.resamples, level: 1 - o.alpha, seed: o.seed });
+  const w = wilcoxon(diffs);
+  const mde = minimumDetectableEffect(diffs);
+  return { ...head, delta: ci.mean, lo: ci.lo, hi: ci.hi, p: w.p, test: `wilcoxon (${w.method})`, mde, threshold };
+}
+
+/** A set-level metric (FID, KID): recomputed per resample of both sides. */
+function setComparison(x: PromptSides, sides: [SetSide, SetSide], metric: SetMetric, o: Settings): Pending {
+  const { prompt, b, cs, n, seeds } = x;
+  // FID recomputes covariances and a 2048/128-d spectrum per resample: fewer resamples than
+  // the per-item metrics (bootstrap p resolution 1/(R+1)); KID reuses its kernel matrices.
+  const R = Math.min(o.resamples, metric === 'fid' ? 500 : 2000);
+  const baseline = setMetric(metric, sides[0], iota(b.length), iota(n));
+  const candidate = setMetric(metric, sides[1], iota(cs.length), iota(n));
+  const stat = (sb: Int32Array, sc: Int32Array, idx: Int32Array) =>
+    setMetric(metric, sides[1], sc, idx) - setMetric(metric, sides[0], sb, idx);
+  const opts = { resamples: R, level: 1 - o.alpha, seed: o.seed, observed: candidate - baseline };
+  const r = twoLevelBootstrap(seeds, n, stat, opts);
+  const test = x.twoLevel ? TWO_LEVEL : 'paired bootstrap';
+  // MDE from the bootstrap spread of Δ (no per-item differences for a set metric).
+  const [head, threshold] = [{ metric, prompt, n, seeds, baseline, candidate }, o.thresholds[metric]];
+  return { ...head, delta: r.delta, lo: r.lo, hi: r.hi, p: r.p, test, mde: mdeFromSd(r.sd), threshold };
+}
+
+function promptSides(prompt: string, base: SideRun[], cand: SideRun[]): PromptSides {
+  const b = base.filter((r) => r.prompt === prompt).sort((x, y) => x.seed - y.seed);
+  const cs = cand.filter((r) => r.prompt === prompt).sort((x, y) => x.seed - y.seed);
+  const n = itemCount(b[0]);
+  if ([...b, ...cs].some((r) => itemCount(r) !== n)) {
+    const why = 'the runs do not have the same number of evaluation images (not the same images)';
+    throw new Error(`prompt ${prompt}: ${why}`);
+  }
+  return { prompt, b, cs, n, seeds: [b.length, cs.length], twoLevel: b.length > 1 || cs.length > 1 };
+}
+
 /**
  * Sides are matched by prompt; items within a run are the same evaluation images in the same
  * order, whatever the seed. With one seed per side the comparison is paired item by item (paired
@@ -121,47 +209,27 @@ function verdictOf(delta: number, lo: number, hi: number, pAdj: number, t: Thres
  * jointly (two-level bootstrap), so a candidate that differs only in its seeds is within noise.
  * Every prompt present on both sides is compared.
  */
-export function compareSides(base: SideRun[], cand: SideRun[], opts: { thresholds?: Record<string, Threshold>; resamples?: number; alpha?: number; seed?: number } = {}): Comparison[] {
-  const thresholds = { ...DEFAULT_THRESHOLDS, ...(opts.thresholds ?? {}) };
-  const resamples = opts.resamples ?? 2000;
-  const alpha = opts.alpha ?? 0.05;
-  const seed = opts.seed ?? 0;
+export function compareSides(
+  base: SideRun[],
+  cand: SideRun[],
+  opts: { thresholds?: Record<string, Threshold>; resamples?: number; alpha?: number; seed?: number } = {},
+): Comparison[] {
+  const what = regressed();
+  const o: Settings = {
+    thresholds: { ...what.thresholds, ...(opts.thresholds ?? {}) },
+    resamples: opts.resamples ?? 2000,
+    alpha: opts.alpha ?? 0.05,
+    seed: opts.seed ?? 0,
+  };
   const prompts = [...new Set(base.map((r) => r.prompt))].filter((p) => cand.some((r) => r.prompt === p)).sort();
-  const out: Array<Omit<Comparison, 'p_adjusted' | 'verdict'>> = [];
+  const out: Pending[] = [];
   for (const prompt of prompts) {
-    const b = base.filter((r) => r.prompt === prompt).sort((x, y) => x.seed - y.seed);
-    const cs = cand.filter((r) => r.prompt === prompt).sort((x, y) => x.seed - y.seed);
-    const n = itemCount(b[0]);
-    if ([...b, ...cs].some((r) => itemCount(r) !== n)) {
-      throw new Error(`prompt ${prompt}: the runs do not have the same number of evaluation images (not the same images)`);
-    }
-    const seeds: [number, number] = [b.length, cs.length];
-    const twoLevel = b.length > 1 || cs.length > 1;
-    for (const metric of REGRESS_ITEMS) {
-      const bv = b.flatMap((r) => r.items[metric]);
-      const cv = cs.flatMap((r) => r.items[metric]);
-      if (twoLevel) {
-        const r = twoLevelBootstrap(seeds, n, (sb, sc, idx) => itemMean(cs, metric, sc, idx) - itemMean(b, metric, sb, idx), { resamples, level: 1 - alpha, seed });
-        out.push({ metric, prompt, n, seeds, baseline: mean(bv), candidate: mean(cv), delta: r.delta, lo: r.lo, hi: r.hi, p: r.p, test: 'two-level bootstrap (seeds, items)', mde: mdeFromSd(r.sd), threshold: thresholds[metric] });
-        continue;
-      }
-      const diffs = cv.map((v, i) => v - bv[i]);
-      const ci = pairedBootstrap(diffs, { resamples, level: 1 - alpha, seed });
-      const w = wilcoxon(diffs);
-      out.push({ metric, prompt, n, seeds, baseline: mean(bv), candidate: mean(cv), delta: ci.mean, lo: ci.lo, hi: ci.hi, p: w.p, test: `wilcoxon (${w.method})`, mde: minimumDetectableEffect(diffs), threshold: thresholds[metric] });
-    }
-    const sides: [SetSide, SetSide] = [{ runs: b }, { runs: cs }];
-    for (const metric of REGRESS_SETS) {
-      // FID recomputes covariances and a 2048/128-d spectrum per resample: fewer resamples than
-      // the per-item metrics (bootstrap p resolution 1/(R+1)); KID reuses its kernel matrices.
-      const R = Math.min(resamples, metric === 'fid' ? 500 : 2000);
-      const baseline = setMetric(metric, sides[0], iota(b.length), iota(n));
-      const candidate = setMetric(metric, sides[1], iota(cs.length), iota(n));
-      const r = twoLevelBootstrap(seeds, n, (sb, sc, idx) => setMetric(metric, sides[1], sc, idx) - setMetric(metric, sides[0], sb, idx), { resamples: R, level: 1 - alpha, seed, observed: candidate - baseline });
-      // MDE from the bootstrap spread of Δ (no per-item differences for a set metric).
-      out.push({ metric, prompt, n, seeds, baseline, candidate, delta: r.delta, lo: r.lo, hi: r.hi, p: r.p, test: twoLevel ? 'two-level bootstrap (seeds, items)' : 'paired bootstrap', mde: mdeFromSd(r.sd), threshold: thresholds[metric] });
-    }
+    const x = promptSides(prompt, base, cand);
+    for (const metric of what.items) out.push(itemComparison(x, metric, o));
+    const sides: [SetSide, SetSide] = [{ runs: x.b }, { runs: x.cs }];
+    for (const metric of what.sets) out.push(setComparison(x, sides, metric, o));
   }
   const adj = benjaminiHochberg(out.map((x) => x.p));
-  return out.map((x, i) => ({ ...x, p_adjusted: adj[i], verdict: verdictOf(x.delta, x.lo, x.hi, adj[i], x.threshold, alpha) }));
+  const verdict = (x: Pending, p: number) => verdictOf(x.delta, x.lo, x.hi, p, x.threshold, o.alpha);
+  return out.map((x, i) => ({ ...x, p_adjusted: adj[i], verdict: verdict(x, adj[i]) }));
 }

@@ -17,7 +17,10 @@ export interface PairedCi {
   seed: number;
 }
 
-export function pairedBootstrap(diffs: number[], opts: { resamples?: number; level?: number; seed?: number } = {}): PairedCi {
+export function pairedBootstrap(
+  diffs: number[],
+  opts: { resamples?: number; level?: number; seed?: number } = {},
+): PairedCi {
   const resamples = opts.resamples ?? 2000;
   const level = opts.level ?? 0.95;
   const seed = opts.seed ?? 0;
@@ -32,7 +35,8 @@ export function pairedBootstrap(diffs: number[], opts: { resamples?: number; lev
   }
   const sorted = Array.from(means).sort((a, b) => a - b);
   const a = (1 - level) / 2;
-  return { mean: diffs.reduce((x, y) => x + y, 0) / n, lo: quantileSorted(sorted, a), hi: quantileSorted(sorted, 1 - a), level, resamples, seed };
+  const mean = diffs.reduce((x, y) => x + y, 0) / n;
+  return { mean, lo: quantileSorted(sorted, a), hi: quantileSorted(sorted, 1 - a), level, resamples, seed };
 }
 
 /** Average ranks (1-based) of values, ties sharing their mean rank. */
@@ -60,7 +64,9 @@ function erfc(x: number): number {
   // Numerical Recipes' erfcc (Chebyshev fit), relative error < 1.2e-7 everywhere.
   const z = Math.abs(x);
   const t = 1 / (1 + 0.5 * z);
-  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  const inner = 0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)));
+  const mid = 0.09678418 + t * (-0.18628806 + t * inner);
+  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * mid)));
   return x >= 0 ? r : 2 - r;
 }
 
@@ -154,7 +160,8 @@ export interface TwoLevelResult {
  * (independently: another seed is another training run, with nothing to pair it with) and one set
  * of item indices shared by both sides (the same images). `stat(baseSeeds, candSeeds, items)`
  * returns the candidate − baseline difference on that resample; called with the identity draws
- * first for the observed Δ unless the caller already has it (`observed`). With one seed per side this is the plain paired item bootstrap.
+ * first for the observed Δ unless the caller already has it (`observed`). With one seed per side
+ * this is the plain paired item bootstrap.
  */
 export function twoLevelBootstrap(
   seeds: [number, number],
@@ -171,7 +178,8 @@ export function twoLevelBootstrap(
   const sorted = Array.from(deltas).sort((a, b) => a - b);
   const pLow = (sorted.filter((x) => x <= 0).length + 1) / (resamples + 1);
   const pHigh = (sorted.filter((x) => x >= 0).length + 1) / (resamples + 1);
-  return { delta, ...percentiles(sorted, level), p: Math.min(1, 2 * Math.min(pLow, pHigh)), sd: sampleStandardDeviation(sorted), resamples };
+  const p = Math.min(1, 2 * Math.min(pLow, pHigh));
+  return { delta, ...percentiles(sorted, level), p, sd: sampleStandardDeviation(sorted), resamples };
 }
 
 /** Draws n indices of 0..n−1 with replacement from one seeded stream (shared by the bootstraps here). */
@@ -222,14 +230,21 @@ export interface SeedItemResult {
  * no per-item values (only seeds move). The identity draws give the estimate unless `observed` is
  * passed. Reports average the replicates of independently seeded prompts into a method's interval.
  */
-export function seedItemBootstrap(stratum: Stratum, stat: (draw: StratumDraw) => number, opts: { resamples?: number; level?: number; seed?: number; observed?: number } = {}): SeedItemResult {
+export function seedItemBootstrap(
+  stratum: Stratum,
+  stat: (draw: StratumDraw) => number,
+  opts: { resamples?: number; level?: number; seed?: number; observed?: number } = {},
+): SeedItemResult {
   const resamples = opts.resamples ?? 1000;
   const level = opts.level ?? 0.95;
   const seed = opts.seed ?? 0;
   const draw = drawer(seed);
   const estimate = opts.observed ?? stat({ seeds: iota(stratum.seeds), items: iota(stratum.items) });
   const replicates = new Float64Array(resamples);
-  for (let r = 0; r < resamples; r++) replicates[r] = stat({ seeds: stratum.seeds > 1 ? draw(stratum.seeds) : iota(stratum.seeds), items: draw(stratum.items) });
+  // One seed stays fixed (drawing it would change nothing but the stream).
+  const seeds = () => (stratum.seeds > 1 ? draw(stratum.seeds) : iota(stratum.seeds));
+  for (let r = 0; r < resamples; r++) replicates[r] = stat({ seeds: seeds(), items: draw(stratum.items) });
   const sorted = Array.from(replicates).sort((a, b) => a - b);
-  return { estimate, ...percentiles(sorted, level), sd: resamples > 1 ? sampleStandardDeviation(sorted) : 0, level, resamples, seed, replicates };
+  const sd = resamples > 1 ? sampleStandardDeviation(sorted) : 0;
+  return { estimate, ...percentiles(sorted, level), sd, level, resamples, seed, replicates };
 }

@@ -17,12 +17,19 @@ import { planAll } from './experiments.js';
 import { loadExperiment } from '../../experiments/load.js';
 import { RunStore } from '../../runs/store.js';
 import { PROJECT_ROOT } from '../../util/env.js';
-import { ZOO_DIR, loadParams, loadParamsFile, modelDir, zooModels, type ModelCard } from '../../../datasets/toyfaces/zoo/store.js';
+import {
+  ZOO_DIR,
+  loadParams,
+  loadParamsFile,
+  modelDir,
+  zooModels,
+  type ModelCard,
+} from '../../../datasets/toyfaces/zoo/store.js';
 import { backendChoice, initBackend } from '../../backend/index.js';
 import { sha256 } from '../../util/hash.js';
 import { asFloat32, readSafetensors } from '../../util/safetensors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
-import { compareSides, type SideRun } from '../../regress/compare.js';
+import { compareSides, type Comparison, type SideRun } from '../../regress/compare.js';
 import { table } from '../table.js';
 
 interface RegressArgs {
@@ -54,16 +61,21 @@ function parseRef(ref: string, root: string, flag: string): Side {
   const kind = colon > 0 ? ref.slice(0, colon) : '';
   const value = ref.slice(colon + 1);
   const dir = join(root, 'regress', sha256(ref).slice(0, 12));
+  // A side run here, in its own store (run ids do not see weights).
+  const fresh = { ref, store: dir, sets: [], reuseOnly: false };
   if (kind === 'zoo') {
     const zoo = resolve(value);
     if (!value || !existsSync(zoo)) throw new UserError(`--${flag}: zoo folder '${value}' does not exist`);
-    if (!statSync(zoo).isDirectory()) throw new UserError(`--${flag}: ${value}: not a folder (zoo:DIR names a copy of datasets/toyfaces/zoo)`);
-    return { ref, store: dir, sets: [], env: { SDD_ZOO_DIR: zoo }, reuseOnly: false, check: () => checkZoo(zoo, value, flag) };
+    if (!statSync(zoo).isDirectory()) {
+      throw new UserError(`--${flag}: ${value}: not a folder (zoo:DIR names a copy of datasets/toyfaces/zoo)`);
+    }
+    return { ...fresh, env: { SDD_ZOO_DIR: zoo }, check: () => checkZoo(zoo, value, flag) };
   }
   if (kind === 'weights') {
     const { model, file } = weightsSpec(value, flag);
     const out = join(dir, 'zoo');
-    return { ref, store: dir, sets: [], env: { SDD_ZOO_DIR: out }, reuseOnly: false, check: () => checkWeights(model, file), prepare: () => zooWithWeights(model, file, out) };
+    const prepare = () => zooWithWeights(model, file, out);
+    return { ...fresh, env: { SDD_ZOO_DIR: out }, check: () => checkWeights(model, file), prepare };
   }
   if (kind === 'set') {
     const sets = value.split(';').filter(Boolean);
@@ -84,7 +96,8 @@ function weightsSpec(spec: string, flag: string): { model: string; file: string 
   const model = eq > 0 ? spec.slice(0, eq) : '';
   const models = zooModels();
   if (!models.includes(model)) {
-    throw new UserError(`--${flag}: weights:MODEL=FILE needs a zoo model name (${models.join(', ')}), got '${eq >= 0 ? model : spec}'`);
+    const got = eq >= 0 ? model : spec;
+    throw new UserError(`--${flag}: weights:MODEL=FILE needs a zoo model name (${models.join(', ')}), got '${got}'`);
   }
   const given = spec.slice(eq + 1);
   if (!given) throw new UserError(`--${flag}: weights:${model}=FILE: no file given`);
@@ -137,35 +150,87 @@ function zooWithWeights(model: string, file: string, out: string): void {
   writeJsonAtomic(cardPath, card);
 }
 
+/** A finished run's per-item values and FID features, as compareSides reads them. */
+function readSideRun(dir: string, seed: number): SideRun {
+  const text = readFileSync(join(dir, 'artifacts', 'items.json'), 'utf-8');
+  const items = JSON.parse(text) as SideRun['items'] & { prompt: string };
+  const st = readSafetensors(join(dir, 'artifacts', 'features.safetensors'));
+  const o = st.tensors.get('original')!;
+  const features = { original: asFloat32(o), edited: asFloat32(st.tensors.get('edited')!), dims: o.shape[1] };
+  return { prompt: items.prompt, seed, items, features };
+}
+
+/** Runs what the side has not finished yet in its own store (`sdd run` in a child process). */
+async function runMissing(file: string, side: Side, sets: string[], profile?: string, runs = 0): Promise<void> {
+  const flags = [...(profile ? ['--profile', profile] : []), ...sets.flatMap((s) => ['--set', s])];
+  const args = ['run', file, '--store', side.store, '--no-report', '--jobs', '2', ...flags];
+  process.stderr.write(`regress: ${side.ref}: running ${runs} runs (finished ones are reused)\n`);
+  const cli = join(PROJECT_ROOT, 'bin', 'sdd.mjs');
+  const opts = { env: side.env, reject: false, stdio: ['ignore', 'ignore', 'inherit'] } as const;
+  const r = await execa(process.execPath, [cli, ...args], opts);
+  if (r.exitCode !== 0) {
+    const where = `its errors are above; sdd ls --store ${side.store}`;
+    throw new RunFailedError(`regress: ${side.ref}: sdd run exited ${r.exitCode} (${where})`);
+  }
+}
+
 async function runSide(file: string, side: Side, a: RegressArgs): Promise<SideRun[]> {
   const sets = [...(a.set ?? []), ...side.sets];
   const planned = planAll([file], { sets, profile: a.profile });
   const store = new RunStore(side.store);
-  if (!side.reuseOnly) {
-    const args = ['run', file, '--store', side.store, '--no-report', '--jobs', '2', ...(a.profile ? ['--profile', a.profile] : []), ...sets.flatMap((s) => ['--set', s])];
-    process.stderr.write(`regress: ${side.ref}: running ${planned.length} runs (finished ones are reused)\n`);
-    const r = await execa(process.execPath, [join(PROJECT_ROOT, 'bin', 'sdd.mjs'), ...args], { env: side.env, reject: false, stdio: ['ignore', 'ignore', 'inherit'] });
-    if (r.exitCode !== 0) throw new RunFailedError(`regress: ${side.ref}: sdd run exited ${r.exitCode} (its errors are above; sdd ls --store ${side.store})`);
-  }
+  if (!side.reuseOnly) await runMissing(file, side, sets, a.profile, planned.length);
   return planned.map((p) => {
-    if (!store.isFinished(p.id)) throw new UserError(`regress: ${side.ref}: run ${p.id} is not finished in ${side.store}`);
-    const dir = store.dir(p.id);
-    const items = JSON.parse(readFileSync(join(dir, 'artifacts', 'items.json'), 'utf-8')) as SideRun['items'] & { prompt: string };
-    const st = readSafetensors(join(dir, 'artifacts', 'features.safetensors'));
-    const o = st.tensors.get('original')!;
-    return { prompt: items.prompt, seed: p.config.seed, items, features: { original: asFloat32(o), edited: asFloat32(st.tensors.get('edited')!), dims: o.shape[1] } };
+    if (!store.isFinished(p.id)) {
+      throw new UserError(`regress: ${side.ref}: run ${p.id} is not finished in ${side.store}`);
+    }
+    return readSideRun(store.dir(p.id), p.config.seed);
   });
 }
+
+/** Each side's overrides plan (a bad set: names the side's flag). */
+function checkSides(a: RegressArgs, sides: Array<[Side, string]>): void {
+  for (const [side, flag] of sides) {
+    try {
+      planAll([a.file], { sets: [...(a.set ?? []), ...side.sets], profile: a.profile });
+    } catch (e) {
+      if (e instanceof UserError && side.sets.length) throw new UserError(`--${flag}: ${side.ref}: ${e.message}`);
+      throw e;
+    }
+  }
+}
+
+function printComparisons(rows: Comparison[], page: string, json: boolean): void {
+  const regressed = rows.filter((r) => r.verdict === 'regressed');
+  if (json) {
+    process.stdout.write(JSON.stringify({ regressed: regressed.length > 0, page, comparisons: rows }, null, 2) + '\n');
+    return;
+  }
+  const cells = rows.map((r) => [
+    r.metric,
+    r.prompt,
+    r.delta.toPrecision(3),
+    `${r.lo.toPrecision(3)}..${r.hi.toPrecision(3)}`,
+    r.p_adjusted.toPrecision(2),
+    r.mde === null ? '—' : r.mde.toPrecision(2),
+    r.verdict,
+  ]);
+  process.stdout.write(table(['metric', 'prompt', 'Δ', '95% CI', 'p (BH)', 'MDE', 'verdict'], cells) + '\n');
+  const verdict = regressed.length ? `REGRESSION on ${regressed.length} metric × prompt cells` : 'no regression';
+  process.stdout.write(`${verdict} · ${page}\n`);
+}
+
+const REF = 'zoo:DIR | weights:MODEL=FILE | set:K=V;… | store:DIR';
 
 export function regressCommand(setCode: (c: number) => void): CommandModule<object, RegressArgs> {
   return {
     command: 'regress <file>',
-    describe: 'paired comparison of a baseline and a candidate checkpoint/setting on one experiment (exit 1 on regression)',
+    describe:
+      'paired comparison of a baseline and a candidate checkpoint/setting on one experiment (exit 1 on regression)',
     builder: (y) =>
       y
         .positional('file', { type: 'string', demandOption: true })
-        .option('baseline', { type: 'string', default: `zoo:${join('datasets', 'toyfaces', 'zoo')}`, describe: 'zoo:DIR | weights:MODEL=FILE | set:K=V;… | store:DIR' })
-        .option('candidate', { type: 'string', demandOption: true, describe: 'zoo:DIR | weights:MODEL=FILE | set:K=V;… | store:DIR' })
+        .option('baseline', { type: 'string', default: `zoo:${join('datasets', 'toyfaces', 'zoo')}`, describe: REF })
+        .option('candidate', { type: 'string', demandOption: true, describe: REF })
         .option('json', { type: 'boolean', default: false })
         .option('profile', { type: 'string' })
         .option('set', { type: 'string', array: true, describe: 'override a key on both sides' })
@@ -177,14 +242,7 @@ export function regressCommand(setCode: (c: number) => void): CommandModule<obje
       const { experiment } = loadExperiment(a.file, { sets: a.set, profile: a.profile });
       const base = parseRef(a.baseline, root, 'baseline');
       const cand = parseRef(a.candidate, root, 'candidate');
-      for (const [side, flag] of [[base, 'baseline'], [cand, 'candidate']] as const) {
-        try {
-          planAll([a.file], { sets: [...(a.set ?? []), ...side.sets], profile: a.profile });
-        } catch (e) {
-          if (e instanceof UserError && side.sets.length) throw new UserError(`--${flag}: ${side.ref}: ${e.message}`);
-          throw e;
-        }
-      }
+      checkSides(a, [[base, 'baseline'], [cand, 'candidate']]);
       if (base.check || cand.check) await initBackend(backendChoice(a.backend));
       base.check?.();
       cand.check?.();
@@ -197,14 +255,9 @@ export function regressCommand(setCode: (c: number) => void): CommandModule<obje
       const b = await runSide(a.file, base, a);
       const c = await runSide(a.file, cand, a);
       const rows = compareSides(b, c, { thresholds: cfg?.thresholds, resamples: cfg?.resamples, alpha: cfg?.alpha });
-      const pagePath = await regressPage(reportOut(a.out), `regress-${experiment.name}`, rows, a, [base.store, cand.store]);
-      const regressed = rows.filter((r) => r.verdict === 'regressed');
-      if (a.json) process.stdout.write(JSON.stringify({ regressed: regressed.length > 0, page: pagePath, comparisons: rows }, null, 2) + '\n');
-      else {
-        process.stdout.write(table(['metric', 'prompt', 'Δ', '95% CI', 'p (BH)', 'MDE', 'verdict'], rows.map((r) => [r.metric, r.prompt, r.delta.toPrecision(3), `${r.lo.toPrecision(3)}..${r.hi.toPrecision(3)}`, r.p_adjusted.toPrecision(2), r.mde === null ? '—' : r.mde.toPrecision(2), r.verdict])) + '\n');
-        process.stdout.write(`${regressed.length ? `REGRESSION on ${regressed.length} metric × prompt cells` : 'no regression'} · ${pagePath}\n`);
-      }
-      setCode(regressed.length ? 1 : 0);
+      const page = await regressPage(reportOut(a.out), `regress-${experiment.name}`, rows, a, [base.store, cand.store]);
+      printComparisons(rows, page, a.json);
+      setCode(rows.some((r) => r.verdict === 'regressed') ? 1 : 0);
     },
   };
 }

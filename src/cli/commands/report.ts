@@ -16,6 +16,8 @@ interface ReportArgs {
   screenshot?: string;
 }
 
+const COMBINE = 'one page of this name for all the files (e.g. table1)';
+const SCREENSHOT = 'also write a PNG screenshot of the (first) page (needs chromium)';
 
 export function reportCommand(): CommandModule<object, ReportArgs> {
   return {
@@ -27,8 +29,8 @@ export function reportCommand(): CommandModule<object, ReportArgs> {
         .option('out', { type: 'string', describe: 'output folder (default: $SDD_REPORTS or ./reports)' })
         .option('set', { type: 'string', array: true, describe: 'override a key: a.b.c=value (repeatable)' })
         .option('profile', { type: 'string', describe: 'the profile the runs used (e.g. quick)' })
-        .option('screenshot', { type: 'string', describe: 'also write a PNG screenshot of the (first) page (needs chromium)' })
-        .option('combine', { type: 'string', describe: 'one page of this name for all the files (e.g. table1)' }) as never,
+        .option('screenshot', { type: 'string', describe: SCREENSHOT })
+        .option('combine', { type: 'string', describe: COMBINE }) as never,
     handler: async (a) => {
       const t0 = performance.now();
       if (a.out !== undefined) outputFolder('--out', a.out);
@@ -37,8 +39,11 @@ export function reportCommand(): CommandModule<object, ReportArgs> {
       planAll(a.files, { sets: a.set, profile: a.profile }); // bad files fail before anything is written
       // Imported here: the renderer takes seconds to load, and bad input should fail before that.
       const { buildReport, reportOut } = await import('../../reports/build.js');
-      const { pages, index } = await buildReport(a.files, { sets: a.set, profile: a.profile }, store, reportOut(a.out), a.combine);
-      for (const p of pages.filter((x) => x.runs > 0)) process.stdout.write(`${p.name}: ${p.finished}/${p.runs} runs → ${p.path}\n`);
+      const opts = { sets: a.set, profile: a.profile };
+      const { pages, index } = await buildReport(a.files, opts, store, reportOut(a.out), a.combine);
+      for (const p of pages.filter((x) => x.runs > 0)) {
+        process.stdout.write(`${p.name}: ${p.finished}/${p.runs} runs → ${p.path}\n`);
+      }
       if (a.screenshot && pages[0]) {
         screenshot(`file://${pages[0].path}`, resolve(a.screenshot));
         process.stdout.write(`screenshot → ${a.screenshot}\n`);
