@@ -24,12 +24,18 @@ function run(root: string, prompt: string, seed: number, hitRate: number): RunDa
   mkdirSync(join(dir, 'artifacts'), { recursive: true });
   const clip = Array.from({ length: N }, (_, i) => 0.2 + 0.15 * Math.sin(i * 1.7 + seed + prompt.length));
   const hit = Array.from({ length: N }, (_, i) => (i < Math.round(hitRate * N) ? 1 : 0));
-  const feat = (s: number) => Float32Array.from({ length: N * D }, (_, k) => Math.sin(0.37 * k + s) + 0.5 * Math.cos(0.011 * k * (k % 7) + s));
+  const wave = (k: number, s: number) => Math.sin(0.37 * k + s) + 0.5 * Math.cos(0.011 * k * (k % 7) + s);
+  const feat = (s: number) => Float32Array.from({ length: N * D }, (_, k) => wave(k, s));
   const [orig, edit] = [feat(1 + seed), feat(2.5 + seed + prompt.length)];
   writeFileSync(join(dir, 'artifacts', 'items.json'), JSON.stringify({ prompt, clip_directional: clip, hit }));
-  writeSafetensors(join(dir, 'artifacts', 'features.safetensors'), new Map([['original', f32([N, D], orig)], ['edited', f32([N, D], edit)]]));
+  const features = new Map([
+    ['original', f32([N, D], orig)],
+    ['edited', f32([N, D], edit)],
+  ]);
+  writeSafetensors(join(dir, 'artifacts', 'features.safetensors'), features);
   const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
-  const values = { prompt, clip_directional: mean(clip), hit_rate: mean(hit), fid: fidFromFeatures(edit, N, orig, N, D), tau_train_s: 10 + seed };
+  const fid = fidFromFeatures(edit, N, orig, N, D);
+  const values = { prompt, clip_directional: mean(clip), hit_rate: mean(hit), fid, tau_train_s: 10 + seed };
   return new RunData(`${prompt}-${seed}`, dir, prompt, seed, values);
 }
 
@@ -48,7 +54,8 @@ test('per prompt: one seed → item bootstrap inside the range; ≥ 2 seeds → 
   const h = promptSummary(one, 'hit_rate', 0)!;
   assert.ok(Math.abs((h.hi! - h.lo!) / 2 - 0.155) < 0.03, `half-width ${(h.hi! - h.lo!) / 2}`);
   // τ has no per-item values: no interval from one run, and it says so.
-  assert.deepEqual([promptSummary(one, 'tau_train_s', 0)!.lo, promptSummary(one, 'tau_train_s', 0)!.interval], [null, 'none: one seed, no per-item values']);
+  const tauOne = promptSummary(one, 'tau_train_s', 0)!;
+  assert.deepEqual([tauOne.lo, tauOne.interval], [null, 'none: one seed, no per-item values']);
   // Two seeds at hit rates 0.05 and 0.95: t(1) = 12.7 would give −5.2 … 6.2.
   const two = [run(root, 'a', 0, 0.05), run(root, 'a', 1, 0.95)];
   const t = promptSummary(two, 'hit_rate', 0)!;
@@ -70,8 +77,10 @@ test('per method: mean over prompts, prompt-stratified (seed, item) bootstrap �
   assert.ok(Math.abs(s.mean - rates.reduce((a, b) => a + b) / 3) < 1e-12);
   // se of the mean of three independent proportions: √(Σ p(1−p)/N)/3.
   const se = Math.sqrt(rates.reduce((a, p) => a + (p * (1 - p)) / N, 0)) / 3;
-  assert.ok(Math.abs((s.hi! - s.lo!) / 2 - 1.96 * se) < 0.2 * 1.96 * se, `half-width ${(s.hi! - s.lo!) / 2} vs ${1.96 * se}`);
-  assert.match(s.interval, /^mean over 3 prompts; 95% bootstrap over \(prompt, item\) pairs within each prompt, 1000 resamples, seed 0$/);
+  const half = (s.hi! - s.lo!) / 2;
+  assert.ok(Math.abs(half - 1.96 * se) < 0.2 * 1.96 * se, `half-width ${half} vs ${1.96 * se}`);
+  const how = 'mean over 3 prompts; 95% bootstrap over (prompt, item) pairs within each prompt, 1000 resamples, seed 0';
+  assert.equal(s.interval, how);
   const fid = methodSummary(byPrompt, 'fid')!;
   assert.ok(fid.lo! >= 0 && fid.lo! < fid.mean && fid.mean < fid.hi!, `${fid.lo} ${fid.mean} ${fid.hi}`);
   assert.equal(fid.resamples, FID_RESAMPLES);
@@ -87,13 +96,16 @@ test('training curves: seconds per step from consecutive rows; the step across a
   const t0 = Date.parse('2024-01-01T00:00:00Z') / 1000;
   // Steps 0–3 at 0.5 s, the process killed, restarted 100 s later, steps 4–5 at 0.25 s.
   const times = [t0 + 1, t0 + 1.5, t0 + 2, t0 + 2.5, t0 + 102.75, t0 + 103];
-  writeFileSync(join(dir, 'metrics.jsonl'), times.map((time, step) => JSON.stringify({ step, time, loss: 1 / (step + 1), t: 500 })).join('\n') + '\n');
+  const rows = times.map((time, step) => JSON.stringify({ step, time, loss: 1 / (step + 1), t: 500 }));
+  writeFileSync(join(dir, 'metrics.jsonl'), rows.join('\n') + '\n');
   const iso = (s: number) => new Date(s * 1000).toISOString();
-  writeFileSync(join(dir, 'log.txt'), `${iso(t0)} start sdd seed=0 backend=wasm\n${iso(t0 + 102)} start sdd seed=0 backend=wasm\n${iso(t0 + 102)} resuming at iteration 4\n`);
+  const start = (s: number) => `${iso(s)} start sdd seed=0 backend=wasm\n`;
+  writeFileSync(join(dir, 'log.txt'), `${start(t0)}${start(t0 + 102)}${iso(t0 + 102)} resuming at iteration 4\n`);
   const pts = metricLines({ id: 'r', dir });
   const steps = pts.filter((p) => p.metric === STEP_SECONDS).map((p) => [p.step, p.value]);
   assert.deepEqual(steps, [[1, 0.5], [2, 0.5], [3, 0.5], [5, 0.25]]);
-  assert.deepEqual([...new Set(pts.map((p) => p.metric))].sort(), ['loss', STEP_SECONDS].sort(), 'no wall-clock time, no sampled t');
+  const metrics = [...new Set(pts.map((p) => p.metric))].sort();
+  assert.deepEqual(metrics, ['loss', STEP_SECONDS].sort(), 'no wall-clock time, no sampled t');
 });
 
 test('a rate whose items all agree gets the Wilson score interval, not a zero-width bootstrap', async () => {
@@ -109,5 +121,6 @@ test('a rate whose items all agree gets the Wilson score interval, not a zero-wi
   const w0 = wilson(0, 8);
   assert.ok(w0.lo === 0 && Math.abs(w0.hi - 0.32440756488388023) < 1e-9, JSON.stringify(w0));
   const w3 = wilson(3, 10);
-  assert.ok(Math.abs(w3.lo - 0.10779126740630102) < 1e-9 && Math.abs(w3.hi - 0.6032218525388546) < 1e-9, JSON.stringify(w3));
+  const near = (a: number, b: number) => Math.abs(a - b) < 1e-9;
+  assert.ok(near(w3.lo, 0.10779126740630102) && near(w3.hi, 0.6032218525388546), JSON.stringify(w3));
 });
