@@ -4,7 +4,6 @@
  * under the target prompt. Both directions' guidance scales are settings (source 1 keeps the
  * inversion a plain conditional ODE, which is what makes it invertible).
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { ddimFor } from '../src/diffusion/schedulers/ddim.js';
 import { ddimInvertTensor, ddimSampleTensor } from '../src/diffusion/pipelines/sample.js';

@@ -23,7 +23,9 @@ for (let i = 0; i < IMAGES; i += CHUNK) {
   chunks.push({ images, shape: [CHUNK, 32, 32, 3], filters });
 }
 
-const main = await timeIt(() => chunks.forEach((c) => convForward(c)), REPS, 1);
+const main = await timeIt(async () => {
+  for (const c of chunks) await convForward(c);
+}, REPS, 1);
 const results: Record<string, number> = { main_thread_ms: med(main) };
 for (const workers of [1, 2]) {
   const pool = new WorkerPool(workers, 'wasm');

@@ -18,12 +18,12 @@ import { evaluationSources, promptOf, type SourceMode } from '../src/methods/edi
  * Mean |edited − original| (per channel, images in [0, 1]) every editing run must exceed: a no-op
  * scores exactly 0 here (both rows quantised alike); measured quick runs change 0.03–0.27.
  */
-export const MIN_PIXEL_CHANGE = 0.01;
+const MIN_PIXEL_CHANGE = 0.01;
 /**
  * How far a method's hit rate, pooled over its runs' images, must exceed the same images'
  * unedited hit rate (0 on every quick prompt measured: the sources lack the target attribute).
  */
-export const MIN_HIT_GAIN = 0.2;
+const MIN_HIT_GAIN = 0.2;
 
 /** Asserts that a method's runs edited (both criteria above), naming the numbers when not. */
 export function assertEdits(method: string, runs: EditEvidence[]): void {
@@ -55,7 +55,7 @@ export interface EditEvidence {
  * first c originals over their edits, 32×32 images drawn at zoom 4 with a 2-pixel gap), read at
  * one screen pixel per image pixel.
  */
-export function gridPixelChange(pngPath: string, size = 32, zoom = 4, gap = 2): { change: number; images: number } {
+function gridPixelChange(pngPath: string, size = 32, zoom = 4, gap = 2): { change: number; images: number } {
   const png = PNG.sync.read(readFileSync(pngPath));
   const cell = size * zoom + gap;
   const cols = Math.round((png.width - gap) / cell);
@@ -75,7 +75,7 @@ export function gridPixelChange(pngPath: string, size = 32, zoom = 4, gap = 2): 
 }
 
 /** The judge's hit rate on the run's m evaluation images before any edit. */
-export async function uneditedHitRate(world: string, promptId: string, m: number, mode: SourceMode): Promise<number> {
+async function uneditedHitRate(world: string, promptId: string, m: number, mode: SourceMode): Promise<number> {
   await initBackend('wasm');
   const w = loadWorld(world);
   const prompt = promptOf(w, promptId);

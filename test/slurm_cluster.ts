@@ -53,10 +53,10 @@ export async function startSlurm(opts: { cpus?: number } = {}): Promise<SlurmClu
   chmodSync(key, 0o600);
   const socket = join(dir, 'munge', 'munge.socket.2');
   const procs: ResultPromise[] = [];
-  const spawn = (bin: string, args: string[], env: Record<string, string> = {}) => {
+  // The daemons run until stop(), which awaits (or kills) every one of them: tracked in procs.
+  const spawn = (bin: string, args: string[], env: Record<string, string> = {}): void => {
     const p = execa(bin, args, { reject: false, env, stdout: { file: join(dir, 'log', `${bin}.out`) }, stderr: { file: join(dir, 'log', `${bin}.err`) } });
     procs.push(p);
-    return p;
   };
   spawn('munged', ['-F', '--force', `--key-file=${key}`, `--socket=${socket}`, `--pid-file=${join(dir, 'munged.pid')}`, `--log-file=${join(dir, 'log', 'munged.log')}`, `--seed-file=${join(dir, 'munged.seed')}`]);
   const port = freePortPair();

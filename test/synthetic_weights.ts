@@ -13,7 +13,7 @@ function fnv1a32(text: string): number {
 }
 
 /** n values, each float64 in [0, 1), from the tensor's name (murmur3 fmix32 of a Weyl sequence). */
-export function uniform(name: string, n: number): Float64Array {
+function uniform(name: string, n: number): Float64Array {
   const key = fnv1a32(name);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {

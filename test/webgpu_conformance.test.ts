@@ -39,14 +39,14 @@ import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
 import { loadParams } from '../datasets/toyfaces/zoo/store.js';
 import { face, renderBatch } from '../datasets/toyfaces/world.js';
 import { tokenizeBatch, MAX_TOKENS } from '../datasets/toyfaces/tokenizer.js';
-import { featnetFeatures, featnetLogits, featnetLoss, HEADS, type FeatNetConfig } from '../datasets/toyfaces/models/featnet.js';
-import { idnetEmbed, type IdNetConfig } from '../datasets/toyfaces/models/idnet.js';
-import { clipImageEmbed, clipTextEmbed, type ClipConfig } from '../datasets/toyfaces/models/clip.js';
-import { vaeDecode, vaeEncode, type VaeConfig } from '../datasets/toyfaces/models/vae.js';
-import { encode as styleEncode, generate, type StyleGenConfig } from '../datasets/toyfaces/models/stylegen.js';
+import { featnetFeatures, featnetLogits, featnetLoss, HEADS } from '../datasets/toyfaces/models/featnet.js';
+import { idnetEmbed } from '../datasets/toyfaces/models/idnet.js';
+import { clipImageEmbed, clipTextEmbed } from '../datasets/toyfaces/models/clip.js';
+import { vaeDecode, vaeEncode } from '../datasets/toyfaces/models/vae.js';
+import { encode as styleEncode, generate } from '../datasets/toyfaces/models/stylegen.js';
 import { condUnet } from '../src/diffusion/models/cond_unet.js';
-import type { LdmConfig } from '../datasets/toyfaces/models/ldm.js';
-import { diffaeEps, semanticEncode, type DiffAeConfig } from '../datasets/toyfaces/models/diffae.js';
+import { diffaeEps, semanticEncode } from '../datasets/toyfaces/models/diffae.js';
+import { configOf } from '../datasets/toyfaces/models/configs.js';
 
 /** Max error of a forward value, relative to the max |value| of the wasm reference. */
 const FORWARD_TOL = 1e-4;
@@ -113,23 +113,23 @@ const MODEL_CASES: ModelCase[] = [
     // of more than 7 inputs, which webgpu's one-program AddN could not bind).
     constants: { y: { shape: [B, HEADS.length], values: Float32Array.from({ length: B * HEADS.length }, (_, i) => (i + Math.floor(i / HEADS.length)) % HEADS[i % HEADS.length].classes) } },
     forward(p, a, x) {
-      const cfg = a as unknown as FeatNetConfig;
+      const cfg = configOf('featnet', a);
       const f = featnetFeatures(p, x.x as tf.Tensor4D, cfg);
       return [f, ...featnetLogits(p, f), tf.reshape(featnetLoss(p, x.x as tf.Tensor4D, x.y, cfg), [1])];
     },
   },
-  { name: 'idnet', inputs: { x: IMAGES }, forward: (p, a, x) => [idnetEmbed(p, x.x as tf.Tensor4D, a as unknown as IdNetConfig)] },
+  { name: 'idnet', inputs: { x: IMAGES }, forward: (p, a, x) => [idnetEmbed(p, x.x as tf.Tensor4D, configOf('idnet', a))] },
   {
     name: 'clip',
     inputs: { x: IMAGES },
     constants: { ids: { shape: [B, MAX_TOKENS], values: tokenizeBatch(['a face with white hair', 'a face with black hair and glasses']) } },
-    forward: (p, a, x) => [clipImageEmbed(p, x.x as tf.Tensor4D, a as unknown as ClipConfig), clipTextEmbed(p, x.ids, a as unknown as ClipConfig)],
+    forward: (p, a, x) => [clipImageEmbed(p, x.x as tf.Tensor4D, configOf('clip', a)), clipTextEmbed(p, x.ids, configOf('clip', a))],
   },
   {
     name: 'vae',
     inputs: { x: IMAGES },
     forward(p, a, x) {
-      const cfg = a as unknown as VaeConfig;
+      const cfg = configOf('vae', a);
       const { mean, logvar } = vaeEncode(p, x.x as tf.Tensor4D, cfg);
       return [mean, logvar, vaeDecode(p, mean, cfg)];
     },
@@ -138,7 +138,7 @@ const MODEL_CASES: ModelCase[] = [
     name: 'stylegen',
     inputs: { x: IMAGES },
     forward(p, a, x) {
-      const cfg = a as unknown as StyleGenConfig;
+      const cfg = configOf('stylegen', a);
       const { wplus } = styleEncode(p, x.x as tf.Tensor4D, cfg);
       return [wplus, generate(p, wplus, cfg)];
     },
@@ -148,14 +148,14 @@ const MODEL_CASES: ModelCase[] = [
     inputs: { z: LATENTS, context: { shape: [B, 16, 64], values: normals(12, B * 16 * 64, 0.5) } },
     // Second sample: 6 words then padding (masked keys), as a short caption.
     constants: { t: TIMES, mask: { shape: [B, 16], values: Float32Array.from({ length: B * 16 }, (_, i) => (i < 16 || i % 16 < 6 ? 1 : 0)) } },
-    forward: (p, a, x) => [condUnet(p, x.z as tf.Tensor4D, x.t as tf.Tensor1D, x.context as tf.Tensor3D, x.mask as tf.Tensor2D, a as unknown as LdmConfig)],
+    forward: (p, a, x) => [condUnet(p, x.z as tf.Tensor4D, x.t as tf.Tensor1D, x.context as tf.Tensor3D, x.mask as tf.Tensor2D, configOf('ldm', a))],
   },
   {
     name: 'diffae',
     inputs: { x: IMAGES, z: LATENTS },
     constants: { t: TIMES },
     forward(p, a, x) {
-      const cfg = a as unknown as DiffAeConfig;
+      const cfg = configOf('diffae', a);
       const zsem = semanticEncode(p, x.x as tf.Tensor4D, cfg);
       return [zsem, diffaeEps(p, x.z as tf.Tensor4D, x.t as tf.Tensor1D, zsem, cfg)];
     },
@@ -528,6 +528,8 @@ interface GpuDevice {
  * does not compile (or any other device error) fails this call with Dawn's message.
  */
 async function onGpu<T>(f: () => Promise<T>): Promise<T> {
+  // tf.backend() is typed KernelBackend; here it is webgpu's, whose `device` is a GPUDevice (typed
+  // by @webgpu/types, not a dependency): GpuDevice above declares the two calls made on it.
   const device = (tf.backend() as unknown as { device: GpuDevice }).device;
   const filters = ['validation', 'out-of-memory', 'internal'] as const;
   for (const s of filters) device.pushErrorScope(s);

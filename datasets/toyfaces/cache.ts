@@ -27,7 +27,7 @@ export interface ImageSet {
 
 export const CACHE_DIR = join(process.env.SDD_CACHE ?? join(PROJECT_ROOT, '.cache'), 'toyfaces');
 
-export function renderSeedsU8(seeds: number[], size: number): Uint8Array {
+function renderSeedsU8(seeds: number[], size: number): Uint8Array {
   const per = size * size * 3;
   const out = new Uint8Array(seeds.length * per);
   seeds.forEach((s, i) => {
@@ -49,7 +49,7 @@ registerWorkerTask('renderFaces', ({ seeds, size }) => renderSeedsU8(seeds, size
 /** This module's URL: the task module a pool needs to run 'renderFaces' (WorkerPool's taskModules). */
 export const TOYFACES_TASKS: string = import.meta.url;
 
-export function labelsOf(seeds: number[]): Float32Array {
+function labelsOf(seeds: number[]): Float32Array {
   const out = new Float32Array(seeds.length * ATTRIBUTE_NAMES.length);
   seeds.forEach((s, i) => {
     const f = sampleFace(s);

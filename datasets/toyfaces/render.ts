@@ -84,7 +84,7 @@ function shade(c: RGB, k: number): RGB {
 }
 
 /** Layers from the top down: the first one containing a point colours it. */
-export function layers(face: Face): { top: Layer[]; background: RGB } {
+function layers(face: Face): { top: Layer[]; background: RGB } {
   const a = face.attrs;
   const side = a.pose === 'side';
   const f = face.jitter.facing;

@@ -1,10 +1,9 @@
 /**
  * Word-level tokenizer for toyfaces captions (the CLIP BPE tokenizer's role). The vocabulary is
  * every word of the caption phrases, fixed by the phrase table, so it never drifts silently: a
- * phrase change changes VOCAB_VERSION and the text models must be retrained.
+ * phrase change changes the vocabulary, and the text models must be retrained.
  * Ids: 0 = padding, 1 = unknown word, then the vocabulary in sorted order.
  */
-import { sha256 } from '../../src/util/hash.js';
 import { PHRASES } from './captions.js';
 
 export const MAX_TOKENS = 16;
@@ -18,7 +17,6 @@ export const VOCAB: string[] = [
 ].sort();
 
 export const VOCAB_SIZE = VOCAB.length + 2;
-export const VOCAB_VERSION = sha256(VOCAB.join(' ')).slice(0, 12);
 
 const ID = new Map(VOCAB.map((w, i) => [w, i + 2]));
 

@@ -96,7 +96,7 @@ export function guidancePrompt(p: SddParams, prompt: EditPromptSpec): GuidancePr
  * What an HQS scan depends on: its cache key. The form and scaling are left out on purpose: they
  * are readings of the same per-image statistics, so every form shares one scan.
  */
-export function hqsKey(world: World, p: SddParams, seed: number, prompt: GuidancePrompt, k: number): Record<string, unknown> {
+function hqsKey(world: World, p: SddParams, seed: number, prompt: GuidancePrompt, k: number): Record<string, unknown> {
   const { images: _k, form: _f, scale: _s, ...scan } = p.hqs;
   return { world: world.fingerprint, prompt, seed, images: k, train_images: p.train_images, scan, guidance: p.guidance, mapper: p.mapper, vae_sample: p.vae_sample };
 }

@@ -26,7 +26,7 @@ export interface HqsPoint {
 
 /** Normalised N̄, H̄ and HQS over t per prompt, selected timesteps marked (paper Fig. 4). */
 export function hqsCurves(points: HqsPoint[], title: string): TopLevelSpec {
-  const axes = { x: { field: 't', type: 'quantitative' }, y: { field: 'value', type: 'quantitative' } };
+  const axes = { x: { field: 't', type: 'quantitative' }, y: { field: 'value', type: 'quantitative' } } as const;
   return {
     ...SPEC_TOP, // faceted: sizes go on the inner spec
     title,
@@ -53,7 +53,7 @@ export function hqsCurves(points: HqsPoint[], title: string): TopLevelSpec {
         },
       ],
     },
-  } as unknown as TopLevelSpec;
+  };
 }
 
 function readCsv(path: string): Array<Record<string, number>> {

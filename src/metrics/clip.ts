@@ -9,7 +9,7 @@
  */
 export type Vec = ArrayLike<number>;
 
-export function normalize(v: Vec): Float64Array {
+function normalize(v: Vec): Float64Array {
   let n = 0;
   for (let i = 0; i < v.length; i++) n += v[i] * v[i];
   n = Math.sqrt(n);

@@ -59,7 +59,7 @@ export interface ImageFolder {
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
 
-export function listImages(dir: string): ImageFolder {
+function listImages(dir: string): ImageFolder {
   if (!existsSync(dir)) throw new UserError(`${dir}: no such folder`);
   const files = readdirSync(dir)
     .filter((f) => IMAGE_EXT.has(extname(f).toLowerCase()))

@@ -16,7 +16,7 @@ export class NpyError extends Error {}
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
-export function parseNpy(buf: Uint8Array, where = '<npy>'): NpyArray {
+function parseNpy(buf: Uint8Array, where = '<npy>'): NpyArray {
   const fail = (m: string): never => {
     throw new NpyError(`${where}: ${m}`);
   };
@@ -47,7 +47,7 @@ function transpose(a: Float64Array, rows: number, cols: number): Float64Array {
   return out;
 }
 
-export function serializeNpy(arr: NpyArray): Uint8Array {
+function serializeNpy(arr: NpyArray): Uint8Array {
   const shape = arr.shape.length === 1 ? `(${arr.shape[0]},)` : `(${arr.shape.join(', ')})`;
   let header = `{'descr': '<f8', 'fortran_order': False, 'shape': ${shape}, }`;
   const total = 10 + header.length + 1;

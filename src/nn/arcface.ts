@@ -94,7 +94,7 @@ export function adaptivePoolMatrix(n: number, m: number): Float32Array {
 }
 
 /** AdaptiveAvgPool2d to m × m of NHWC images, as two matrix products (differentiable). */
-export function adaptiveAvgPool(x: tf.Tensor4D, m: number): tf.Tensor4D {
+function adaptiveAvgPool(x: tf.Tensor4D, m: number): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
   const rows = tf.tensor2d(adaptivePoolMatrix(h, m), [m, h]);
   const cols = tf.tensor2d(adaptivePoolMatrix(w, m), [m, w]);

@@ -4,6 +4,7 @@
  * bench/unet_torch.py builds the same network.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { customGradOp } from './custom_grad.js';
 import type { Params } from './params.js';
 import { groupNormFused, hasGroupNormKernel } from '../backend/kernels/group_norm.js';
 
@@ -49,8 +50,7 @@ export function groupNormOp(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, g
 export function groupNormComposite(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps = GROUP_NORM_EPS): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
   const gshape = [b, h * w, groups, c / groups];
-  // customGrad passes the inputs then the save function, typed as one variadic union.
-  const op = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, bt: tf.Tensor, save: tf.GradSaveFunc) => {
+  const op = customGradOp((xi: tf.Tensor, g: tf.Tensor, bt: tf.Tensor, save: tf.GradSaveFunc) => {
     const xg = tf.reshape(xi, gshape);
     const { mean, variance } = tf.moments(xg, [1, 3], true);
     const rstd = tf.rsqrt(tf.add(variance, eps));
@@ -71,7 +71,7 @@ export function groupNormComposite(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Te
         return [tf.reshape(dx, [b, h, w, c]), dGamma, dBeta];
       },
     };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  });
   return op(x, gamma, beta) as tf.Tensor4D;
 }
 
@@ -90,14 +90,14 @@ export function groupNormReference(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Te
  */
 export const silu = <T extends tf.Tensor>(x: T): T => siluOp(x) as T;
 
-const siluOp = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+const siluOp = customGradOp((x: tf.Tensor, save: tf.GradSaveFunc) => {
   const s = tf.sigmoid(x);
   save([x, s]);
   return {
     value: tf.mul(x, s),
     gradFunc: (dy: tf.Tensor, [xs, sg]: tf.Tensor[]) => tf.mul(dy, tf.mul(sg, tf.add(1, tf.mul(xs, tf.sub(1, sg))))),
   };
-}) as unknown as Parameters<typeof tf.customGrad>[0]);
+});
 
 /** x·σ(x) through autodiff: the reference for silu's gradient. */
 export function siluReference<T extends tf.Tensor>(x: T): T {

@@ -32,12 +32,12 @@ export const FFHQ_CONFIG_F: StyleGan2Config = { size: 1024, styleDim: 512, nMlp:
 
 const LRELU_GAIN = Math.SQRT2;
 
-export function channelsAt(c: StyleGan2Config, res: number): number {
+function channelsAt(c: StyleGan2Config, res: number): number {
   if (c.channels?.[res] !== undefined) return c.channels[res];
   return res <= 32 ? 512 : (16 * 1024 * c.channelMultiplier) / res;
 }
 
-export function logSize(c: StyleGan2Config): number {
+function logSize(c: StyleGan2Config): number {
   const l = Math.log2(c.size);
   if (!Number.isInteger(l) || l < 2) throw new UserError(`StyleGAN2 size ${c.size}: a power of two ≥ 4 is needed`);
   return l;
@@ -73,7 +73,7 @@ export function truncate(w: tf.Tensor, avg: tf.Tensor1D, psi: number): tf.Tensor
  * upfirdn2d (up, pad, FIR kernel, no down) per channel: zero-insertion, zero padding, then a
  * depthwise convolution with the flipped kernel, as the reference's native path.
  */
-export function upfirdn2d(x: tf.Tensor4D, kernel: tf.Tensor2D, up: 1 | 2, pad: [number, number]): tf.Tensor4D {
+function upfirdn2d(x: tf.Tensor4D, kernel: tf.Tensor2D, up: 1 | 2, pad: [number, number]): tf.Tensor4D {
   const [b, h, w, ch] = x.shape;
   let y = x;
   if (up === 2) {
@@ -87,7 +87,7 @@ export function upfirdn2d(x: tf.Tensor4D, kernel: tf.Tensor2D, up: 1 | 2, pad: [
 }
 
 /** make_kernel([1, 3, 3, 1]) · gain: the outer product normalised to sum 1, times the upsampling gain. */
-export function blurKernelValues(gain: number): Float32Array {
+function blurKernelValues(gain: number): Float32Array {
   const k = [1, 3, 3, 1];
   return Float32Array.from(k.flatMap((a) => k.map((b) => (a * b * gain) / 64)));
 }
@@ -178,7 +178,7 @@ export interface StyleGan2 {
 }
 
 /** A forward through every parameter (mapping + synthesis at batch 1) for strict loading and for creation. */
-export function touchAll(p: Params, c: StyleGan2Config, withAvg: boolean): void {
+function touchAll(p: Params, c: StyleGan2Config, withAvg: boolean): void {
   const w = mapping(p, c, tf.zeros([1, c.styleDim]));
   synthesis(p, c, tf.tile(tf.reshape(w, [1, 1, c.styleDim]), [1, nLatent(c), 1]) as tf.Tensor3D);
   if (withAvg) p.get('latent_avg', [c.styleDim], { kind: 'zeros' });
@@ -210,7 +210,7 @@ function checkFirBuffers(path: string): void {
  * from style.*, the size from the toRGB count, every resolution's channels from its convolutions.
  * lr_mlp is not stored in a checkpoint: rosinality's (and NVIDIA's) 0.01.
  */
-export function styleGan2ConfigOf(path: string): StyleGan2Config {
+function styleGan2ConfigOf(path: string): StyleGan2Config {
   const src = openWeights(path);
   try {
     const names = src.names();

@@ -32,12 +32,12 @@ function transpose4(v: Float32Array, shape: number[], perm: [number, number, num
 }
 
 /** [O, I, kh, kw] → [kh, kw, I, O]. */
-export function oihwToHwio(v: Float32Array, shape: number[]): Float32Array {
+function oihwToHwio(v: Float32Array, shape: number[]): Float32Array {
   return transpose4(v, shape, [2, 3, 1, 0]);
 }
 
 /** [N, C, H, W] → [N, H, W, C]. */
-export function nchwToNhwc(v: Float32Array, shape: number[]): Float32Array {
+function nchwToNhwc(v: Float32Array, shape: number[]): Float32Array {
   return transpose4(v, shape, [0, 2, 3, 1]);
 }
 

@@ -27,7 +27,7 @@ export function lockDir(runDir: string): string {
   return join(runDir, 'lock');
 }
 
-export function pidAlive(pid: number): boolean {
+function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

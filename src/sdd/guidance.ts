@@ -9,6 +9,7 @@
  * the surrogate loss ⟨g, z⟩ with g computed off the tape (tested equal).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { customGradOp } from '../nn/custom_grad.js';
 import type { DiffusionModels } from '../world/types.js';
 
 export type Weighting = 'one_minus_alpha' | 'one' | 'sqrt_one_minus_alpha';
@@ -25,7 +26,7 @@ export interface GuidanceSettings {
 
 export const GUIDANCE_DEFAULTS: GuidanceSettings = { guidance_scale: 100, weighting: 'one_minus_alpha', noise: 'random', top_k: null };
 
-export function weight(w: Weighting, alphaBar: number): number {
+function weight(w: Weighting, alphaBar: number): number {
   return w === 'one' ? 1 : w === 'one_minus_alpha' ? 1 - alphaBar : Math.sqrt(1 - alphaBar);
 }
 
@@ -85,11 +86,11 @@ export function sdsGradient(diffusion: DiffusionModels, z: tf.Tensor4D, t: numbe
  * the backward returns it; the value (mean g·z, for logging) is not a meaningful loss.
  */
 export function sdsInjection(diffusion: DiffusionModels, t: number, cond: GuidanceCondition, noise: tf.Tensor4D, s: GuidanceSettings): (z: tf.Tensor4D) => tf.Scalar {
-  const op = tf.customGrad(((z: tf.Tensor, save: tf.GradSaveFunc) => {
+  const op = customGradOp((z: tf.Tensor, save: tf.GradSaveFunc) => {
     const g = sdsGradient(diffusion, z as tf.Tensor4D, t, cond, noise, s);
     save([g]);
     return { value: tf.sum(tf.mul(g, z)), gradFunc: (dy: tf.Tensor, [gs]: tf.Tensor[]) => tf.mul(gs, dy) };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  });
   return (z) => op(z) as tf.Scalar;
 }
 

@@ -56,7 +56,7 @@ declare module '../backend/task_registry.js' {
 }
 
 /** One worker's share: gradients of the mean loss over its part of the batch. */
-export async function gradStep(input: GradStepInput, cache: Map<string, Params>): Promise<GradStepOutput> {
+async function gradStep(input: GradStepInput, cache: Map<string, Params>): Promise<GradStepOutput> {
   const key = `${input.model}:${JSON.stringify(input.config)}`;
   let p = cache.get(key);
   if (!p) cache.set(key, (p = new Params(input.seed)));
@@ -169,7 +169,7 @@ export class DataParallelTrainer<N extends ModelName> {
   }
 }
 
-export function sliceBatch(b: Batch, lo: number, hi: number): Batch {
+function sliceBatch(b: Batch, lo: number, hi: number): Batch {
   const xPer = b.x.length / b.xShape[0];
   const yPer = b.y.length / b.yShape[0];
   return {

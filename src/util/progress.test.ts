@@ -6,6 +6,7 @@ import { createProgress, formatDuration } from './progress.js';
 /** A non-TTY stream that keeps what was written, so the plain-line reporter is chosen. */
 function sink(): { stream: NodeJS.WriteStream; lines: string[] } {
   const lines: string[] = [];
+  // A Writable is not a tty.WriteStream; the reporter only writes and reads isTTY (undefined here).
   const stream = new Writable({
     write(chunk: Buffer, _enc, done) {
       lines.push(...chunk.toString().split('\n').filter(Boolean));

@@ -39,7 +39,7 @@ export class SafetensorsError extends UserError {
 }
 
 /** A tensor name as it can be printed on one line: quoted when odd, cut when long. */
-export function showName(name: string): string {
+function showName(name: string): string {
   const cut = name.length > 60 ? `${name.slice(0, 57)}...` : name;
   return /^[\x21-\x7e]+$/.test(cut) ? cut : JSON.stringify(cut);
 }
@@ -283,7 +283,7 @@ function readRange(fd: number, position: number, length: number, path: string): 
  * checked) up front, and the map must match the shards exactly: a name mapped to a shard that
  * lacks it, or a shard tensor the map does not list, is an error naming both.
  */
-export class ShardedSafetensors implements WeightSource {
+class ShardedSafetensors implements WeightSource {
   readonly metadata: Record<string, string> = {};
   private readonly owner = new Map<string, SafetensorsFile>();
   private readonly shards: SafetensorsFile[] = [];

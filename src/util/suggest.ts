@@ -1,5 +1,5 @@
 /** "did you mean" for unknown keys and names: the closest candidate within a small edit distance. */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
+function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {

@@ -33,12 +33,12 @@ export function clipImageEmbed(p: Params, x: tf.Tensor4D, cfg: ClipConfig): tf.T
 }
 
 /** Token mask [B, L]: 1 for words, 0 for padding. */
-export function tokenMask(ids: tf.Tensor): tf.Tensor2D {
+function tokenMask(ids: tf.Tensor): tf.Tensor2D {
   return tf.cast(tf.greater(ids, 0), 'float32') as tf.Tensor2D;
 }
 
 /** Last hidden states [B, L, textWidth] (what the U-Net cross-attends to), ids [B, L] as floats. */
-export function clipTextSequence(p: Params, ids: tf.Tensor, cfg: ClipConfig): tf.Tensor3D {
+function clipTextSequence(p: Params, ids: tf.Tensor, cfg: ClipConfig): tf.Tensor3D {
   const b = ids.shape[0];
   const d = cfg.textWidth;
   const onehot = tf.oneHot(tf.reshape(tf.cast(ids, 'int32'), [-1]), VOCAB_SIZE);

@@ -21,7 +21,7 @@ export interface IdNetConfig {
 export const IDNET_DEFAULT: IdNetConfig = { widths: [32, 64, 96], embedding: 64, groups: 8, scale: 16, margin: 0.3 };
 
 const ID_NAMES = Object.keys(IDENTITY) as IdentityName[];
-export const ID_CLASSES = ID_NAMES.reduce((n, k) => n * IDENTITY[k].length, 1);
+const ID_CLASSES = ID_NAMES.reduce((n, k) => n * IDENTITY[k].length, 1);
 
 /** Mixed-radix class index (0 .. ID_CLASSES−1) of identity attributes, given each one's value index. */
 export function identityIndex(valueIndex: (name: IdentityName) => number): number {

@@ -79,17 +79,19 @@ test("VAE perceptual term: 0 for a perfect reconstruction, 1 − cos of the froz
   const { perceptualDistance } = await import('./perceptual.js');
   const { clipImageEmbed } = await import('./clip.js');
   const { frozenParams } = await import('../zoo/store.js');
+  const { configOf } = await import('./configs.js');
   const clip = frozenParams('clip');
+  const cfg = configOf('clip', clip.architecture);
   const x = tf.randomUniform([3, 32, 32, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
   const out = tf.randomUniform([3, 32, 32, 3], 0, 1, 'float32', 6) as tf.Tensor4D;
-  assert.ok(Math.abs((await perceptualDistance(x, x, clip).data())[0]) < 1e-6);
+  assert.ok(Math.abs((await perceptualDistance(x, x, clip.params, cfg).data())[0]) < 1e-6);
   // Reference: the same embeddings, cosine written out per row.
-  const ex = (await clipImageEmbed(clip.params, x, clip.architecture as never).array()) as number[][];
-  const eo = (await clipImageEmbed(clip.params, out, clip.architecture as never).array()) as number[][];
+  const ex = (await clipImageEmbed(clip.params, x, cfg).array()) as number[][];
+  const eo = (await clipImageEmbed(clip.params, out, cfg).array()) as number[][];
   const cos = ex.map((a, i) => a.reduce((s, v, k) => s + v * eo[i][k], 0) / Math.hypot(...a) / Math.hypot(...eo[i]));
   const want = cos.reduce((s, c) => s + (1 - c), 0) / cos.length;
-  const got = (await perceptualDistance(x, out, clip).data())[0];
+  const got = (await perceptualDistance(x, out, clip.params, cfg).data())[0];
   assert.ok(want > 1e-3 && Math.abs(got - want) <= 1e-4 * want, `${got} vs ${want}`);
-  const go = tf.grad((b: tf.Tensor) => perceptualDistance(x, b as tf.Tensor4D, clip))(out);
+  const go = tf.grad((b: tf.Tensor) => perceptualDistance(x, b as tf.Tensor4D, clip.params, cfg))(out);
   assert.ok((await tf.max(tf.abs(go)).data())[0] > 0, 'no gradient at the reconstruction');
 });

@@ -18,20 +18,12 @@ export interface PerceptualConfig {
   sha256?: string;
 }
 
-/** A frozen network: its weights and the architecture of its card. */
-export interface FrozenNet {
-  params: Params;
-  architecture: Record<string, unknown>;
-}
-
 /**
  * Mean cosine distance of the frozen model's image embeddings (reconstruction clipped to [0, 1] as
  * it is shown). The caller loads the frozen model (train/losses.ts, from the zoo): the models here
  * never read the zoo, whose loader runs them to check a file.
  */
-export function perceptualDistance(x: tf.Tensor4D, out: tf.Tensor4D, frozen: FrozenNet): tf.Scalar {
-  const { params, architecture } = frozen;
-  const cfg = architecture as unknown as ClipConfig;
+export function perceptualDistance(x: tf.Tensor4D, out: tf.Tensor4D, params: Params, cfg: ClipConfig): tf.Scalar {
   // The input branch depends on no trainable variable, so no gradient flows into it.
   const ex = clipImageEmbed(params, x, cfg);
   const eo = clipImageEmbed(params, tf.clipByValue(out, 0, 1) as tf.Tensor4D, cfg);

@@ -38,11 +38,11 @@ export function column(values: Int32Array, width: number, k: number): Int32Array
 /** The zero-shot prompt of an attribute value, as the tables' edit prompts phrase it. */
 export const zeroShotPrompt = (name: EditableName, value: string) => `a face with ${phrase(name, value as never)}`;
 
-export function embedTexts(params: Params, cfg: ClipConfig, texts: string[]): tf.Tensor2D {
+function embedTexts(params: Params, cfg: ClipConfig, texts: string[]): tf.Tensor2D {
   return tf.tidy(() => clipTextEmbed(params, tf.tensor2d(tokenizeBatch(texts), [texts.length, MAX_TOKENS]), cfg));
 }
 
-export function embedImages(params: Params, cfg: ClipConfig, set: ImageSet): tf.Tensor2D {
+function embedImages(params: Params, cfg: ClipConfig, set: ImageSet): tf.Tensor2D {
   const parts: tf.Tensor2D[] = [];
   for (const idx of batchIndices(set.n, 200)) {
     parts.push(tf.tidy(() => clipImageEmbed(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg)));
@@ -53,7 +53,7 @@ export function embedImages(params: Params, cfg: ClipConfig, set: ImageSet): tf.
 }
 
 /** Zero-shot accuracy per editable attribute: the value whose prompt scores highest, where visible. */
-export async function evalClip(params: Params, cfg: ClipConfig, set: ImageSet): Promise<Record<string, unknown>> {
+async function evalClip(params: Params, cfg: ClipConfig, set: ImageSet): Promise<Record<string, unknown>> {
   const img = embedImages(params, cfg, set);
   // The best-scoring value of every editable attribute, [n, E] on the device; read once.
   const pred = tf.tidy(() =>

@@ -14,7 +14,8 @@ import { ddimInvertTensor, ddimSampleTensor } from '../../../src/diffusion/pipel
 import { EDITABLE_NAMES, isVisible, valuesOf } from '../attributes.js';
 import { batchIndices, floatBatch, type ImageSet, loadImageSet } from '../cache.js';
 import { DIFFAE_DEFAULT, diffaeEps, diffaeTargetWidth, semanticEncode, type DiffAeConfig } from '../models/diffae.js';
-import { psnr, vaeDecode, type VaeConfig } from '../models/vae.js';
+import { psnr, vaeDecode } from '../models/vae.js';
+import { configOf } from '../models/configs.js';
 import { loadParams, readCard } from '../zoo/store.js';
 import { attributesOf, column, visibleAccuracy } from './clip.js';
 import { encodeLatents, scaledLatents } from './vae.js';
@@ -51,12 +52,12 @@ function semanticCodes(p: Params, cfg: DiffAeConfig, set: ImageSet): tf.Tensor2D
 }
 
 /** z_sem normalised by the stored train statistics (sem.mean, sem.std), as DiffAE's classifiers see it. */
-export function normalisedSemantic(p: Params, z: tf.Tensor2D): tf.Tensor2D {
+function normalisedSemantic(p: Params, z: tf.Tensor2D): tf.Tensor2D {
   return tf.div(tf.sub(z, p.vars.get('sem.mean')!), p.vars.get('sem.std')!) as tf.Tensor2D;
 }
 
 /** Class logits of one editable attribute from normalised z_sem. */
-export function attributeLogits(p: Params, zn: tf.Tensor2D, name: string): tf.Tensor2D {
+function attributeLogits(p: Params, zn: tf.Tensor2D, name: string): tf.Tensor2D {
   return linear(p, `cls.${name}`, zn, valuesOf(name as never).length) as tf.Tensor2D;
 }
 
@@ -86,9 +87,9 @@ async function fitClassifiers(p: Params, cfg: DiffAeConfig, set: ImageSet): Prom
  * Classifier accuracy on test z_sem, and autoencoding quality: z_sem plus the DDIM-inverted
  * stochastic code decoded back (DiffAE's reconstruction), PSNR after the VAE decoder.
  */
-export async function evalDiffae(p: Params, cfg: DiffAeConfig, set: ImageSet, steps: number): Promise<Record<string, unknown>> {
+async function evalDiffae(p: Params, cfg: DiffAeConfig, set: ImageSet, steps: number): Promise<Record<string, unknown>> {
   const vae = loadParams('vae');
-  const vcfg = vae.card.architecture as unknown as VaeConfig;
+  const vcfg = configOf('vae', vae.card.architecture);
   const z = semanticCodes(p, cfg, set);
   const zn = normalisedSemantic(p, z);
   // Predicted value of every editable attribute, [n, E], and the reconstruction PSNR per image:

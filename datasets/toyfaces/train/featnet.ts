@@ -11,7 +11,7 @@ import { readBatches, type ZooTrainSpec } from './common.js';
  * visible (hair colour: not on bald heads, read from the set's own labels); `counted` says over
  * how many images.
  */
-export async function evalFeatnet(params: Params, cfg: FeatNetConfig, set: ImageSet): Promise<Record<string, unknown>> {
+async function evalFeatnet(params: Params, cfg: FeatNetConfig, set: ImageSet): Promise<Record<string, unknown>> {
   const A = ATTRIBUTE_NAMES.length;
   const correct = new Array(A).fill(0);
   const counted = new Array(A).fill(0);

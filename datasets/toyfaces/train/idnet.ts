@@ -12,19 +12,19 @@ import { IDNET_DEFAULT, identityIndex, idnetEmbed } from '../models/idnet.js';
 import { readBatches, type ZooTrainSpec } from './common.js';
 
 /** Identity class of each image, from its attribute labels. */
-export function identityClasses(set: ImageSet, idx: number[]): Float32Array {
+function identityClasses(set: ImageSet, idx: number[]): Float32Array {
   const a = ATTRIBUTE_NAMES.length;
   return Float32Array.from(idx, (k) => identityIndex((name) => set.labels[k * a + ATTRIBUTE_NAMES.indexOf(name)]));
 }
 
 /** Embeddings of every image of a set, [n, embedding] row-major: batch by batch on the device, one read. */
-export async function embedAll(params: Params, set: ImageSet): Promise<Float32Array> {
+async function embedAll(params: Params, set: ImageSet): Promise<Float32Array> {
   const parts = batchIndices(set.n, 200).map((idx) => tf.tidy(() => idnetEmbed(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), IDNET_DEFAULT)));
   return readBatches(parts);
 }
 
 /** `pairs` positive and `pairs` negative index pairs, seeded. */
-export function verificationPairs(set: ImageSet, pairs: number, seed: number): Array<[number, number, boolean]> {
+function verificationPairs(set: ImageSet, pairs: number, seed: number): Array<[number, number, boolean]> {
   const cls = identityClasses(set, Array.from({ length: set.n }, (_, i) => i));
   const byClass = new Map<number, number[]>();
   cls.forEach((c, i) => byClass.set(c, [...(byClass.get(c) ?? []), i]));
@@ -56,7 +56,7 @@ function cosines(emb: Float32Array, d: number, pairs: Array<[number, number, boo
 
 const accuracyAt = (cos: number[], pairs: Array<[number, number, boolean]>, t: number) => cos.filter((c, i) => c >= t === pairs[i][2]).length / cos.length;
 
-export async function evalIdnet(params: Params, val: ImageSet, test: ImageSet, pairs: number): Promise<Record<string, unknown>> {
+async function evalIdnet(params: Params, val: ImageSet, test: ImageSet, pairs: number): Promise<Record<string, unknown>> {
   const d = IDNET_DEFAULT.embedding;
   const vp = verificationPairs(val, pairs, 1);
   const vc = cosines(await embedAll(params, val), d, vp);

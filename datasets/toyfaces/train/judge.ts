@@ -11,6 +11,7 @@ import type { Params } from '../../../src/nn/params.js';
 import { ATTRIBUTE_NAMES, EDITABLE_NAMES } from '../attributes.js';
 import type { ImageSet } from '../cache.js';
 import { featnetFeatures, featnetLogits, type FeatNetConfig } from '../models/featnet.js';
+import { configOf } from '../models/configs.js';
 import { loadParams } from '../zoo/store.js';
 import { visibleAccuracy } from './clip.js';
 import { readBatches } from './common.js';
@@ -22,7 +23,7 @@ export class AttributesKept {
 
   constructor(private readonly set: ImageSet) {
     const loaded = loadParams('featnet');
-    this.judge = { params: loaded.params, cfg: loaded.card.architecture as unknown as FeatNetConfig };
+    this.judge = { params: loaded.params, cfg: configOf('featnet', loaded.card.architecture) };
   }
 
   /**

@@ -13,9 +13,10 @@ import { Rng } from '../../../src/util/rng.js';
 import { ATTRIBUTE_NAMES, EDITABLE_NAMES, valuesOf, type EditableName } from '../attributes.js';
 import { caption, partialCaption } from '../captions.js';
 import { textCondition, type ClipConfig } from '../models/clip.js';
-import { featnetFeatures, featnetLogits, type FeatNetConfig } from '../models/featnet.js';
+import { featnetFeatures, featnetLogits } from '../models/featnet.js';
 import { LDM_DEFAULT, ldmTargetWidth, type LdmConfig } from '../models/ldm.js';
-import { vaeDecode, type VaeConfig } from '../models/vae.js';
+import { vaeDecode } from '../models/vae.js';
+import { configOf } from '../models/configs.js';
 import { MAX_TOKENS, tokenizeBatch } from '../tokenizer.js';
 import { loadParams, readCard } from '../zoo/store.js';
 import { attributesOf, zeroShotPrompt } from './clip.js';
@@ -27,12 +28,12 @@ import { readBatches, writeNoiseDraw, type TrainData, type TrainSettings, type Z
 function frozen() {
   const vae = loadParams('vae');
   const clip = loadParams('clip');
-  const scale = (vae.card.architecture as unknown as VaeConfig).scaleFactor;
+  const scale = configOf('vae', vae.card.architecture).scaleFactor;
   if (!scale) throw new Error('zoo/vae/card.json has no scaleFactor');
-  return { vae, clip, scale, clipCfg: clip.card.architecture as unknown as ClipConfig, vaeCfg: vae.card.architecture as unknown as VaeConfig };
+  return { vae, clip, scale, clipCfg: configOf('clip', clip.card.architecture), vaeCfg: configOf('vae', vae.card.architecture) };
 }
 
-export async function textConditionOf(clip: Params, cfg: ClipConfig, texts: string[]): Promise<Condition> {
+async function textConditionOf(clip: Params, cfg: ClipConfig, texts: string[]): Promise<Condition> {
   const { context, mask } = await textCondition(clip, cfg, tokenizeBatch(texts), texts.length);
   return { context, mask, tokens: MAX_TOKENS, dim: cfg.textWidth };
 }
@@ -40,7 +41,7 @@ export async function textConditionOf(clip: Params, cfg: ClipConfig, texts: stri
 async function ldmData(o: TrainSettings, pool: WorkerPool, log: (s: string) => void): Promise<TrainData> {
   // Only the text encoder is needed here: scaledLatents loads the VAE itself.
   const clip = loadParams('clip');
-  const f = { clip, clipCfg: clip.card.architecture as unknown as ClipConfig };
+  const f = { clip, clipCfg: configOf('clip', clip.card.architecture) };
   const { set, latents } = await scaledLatents(o, pool, log);
   const cfg = LDM_DEFAULT;
   const per = cfg.latentSize ** 2 * cfg.latentChannels;
@@ -79,16 +80,16 @@ export interface LdmEvalSettings {
   seed: number;
 }
 
-export const LDM_EVAL: Omit<LdmEvalSettings, 'samples'> = { guidance: 7.5, steps: 50, seed: 0 };
+const LDM_EVAL: Omit<LdmEvalSettings, 'samples'> = { guidance: 7.5, steps: 50, seed: 0 };
 
 /**
  * CFG samples for "a face with <phrase>" for every editable attribute value, decoded by the VAE
  * and judged by the feature net's heads: the share showing the prompted value.
  */
-export async function evalLdm(params: Params, cfg: LdmConfig, e: LdmEvalSettings): Promise<Record<string, unknown>> {
+async function evalLdm(params: Params, cfg: LdmConfig, e: LdmEvalSettings): Promise<Record<string, unknown>> {
   const f = frozen();
   const judge = loadParams('featnet');
-  const judgeCfg = judge.card.architecture as unknown as FeatNetConfig;
+  const judgeCfg = configOf('featnet', judge.card.architecture);
   const scheduler = new DdimScheduler({ ...DDIM_SD, steps: e.steps });
   const rng = new Rng(e.seed);
   const perPrompt: Record<string, number> = {};

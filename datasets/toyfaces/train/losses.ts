@@ -10,11 +10,14 @@ import { perceptualDistance, type PerceptualConfig } from '../models/perceptual.
 import { vaeDecode, vaeEncode, type VaeConfig } from '../models/vae.js';
 import { encode, generate, type StyleGenConfig } from '../models/stylegen.js';
 import { frozenParams } from '../zoo/store.js';
+import { configOf } from '../models/configs.js';
 
 /** loss + weight · perceptual distance, or loss alone when the config has no perceptual term. */
-export function withPerceptual(loss: tf.Scalar, x: tf.Tensor4D, out: tf.Tensor4D, perceptual: PerceptualConfig | undefined): tf.Scalar {
+function withPerceptual(loss: tf.Scalar, x: tf.Tensor4D, out: tf.Tensor4D, perceptual: PerceptualConfig | undefined): tf.Scalar {
   if (!perceptual) return loss;
-  return tf.add(loss, tf.mul(perceptualDistance(x, out, frozenParams(perceptual.model)), perceptual.weight)) as tf.Scalar;
+  const frozen = frozenParams(perceptual.model);
+  const distance = perceptualDistance(x, out, frozen.params, configOf(perceptual.model, frozen.architecture));
+  return tf.add(loss, tf.mul(distance, perceptual.weight)) as tf.Scalar;
 }
 
 /** y: the reparameterisation noise ε [B, 8, 8, C], drawn by the trainer from the step's seed. */

@@ -9,7 +9,7 @@ import { AttributesKept } from './judge.js';
 import { readBatches, type ZooTrainSpec } from './common.js';
 
 /** Inversion PSNR of G(E(x)) on a set, and how far W+ strays from W (mean per-level offset norm). */
-export async function evalStylegen(params: Params, cfg: StyleGenConfig, set: ImageSet): Promise<Record<string, unknown>> {
+async function evalStylegen(params: Params, cfg: StyleGenConfig, set: ImageSet): Promise<Record<string, unknown>> {
   const kept = new AttributesKept(set);
   let values: Float32Array;
   let offsets: Float32Array;

@@ -8,6 +8,7 @@ import type { Params } from '../../../src/nn/params.js';
 import { batchIndices, CACHE_DIR, floatBatch, loadImageSet, type ImageSet } from '../cache.js';
 import { loadParams, readCard } from '../zoo/store.js';
 import { psnr, vaeDecode, vaeEncode, VAE_DEFAULT, type VaeConfig } from '../models/vae.js';
+import { configOf } from '../models/configs.js';
 import { AttributesKept } from './judge.js';
 import { readBatches, type ZooTrainSpec } from './common.js';
 
@@ -17,7 +18,7 @@ const LATENT = 8;
  * Mean reconstruction PSNR (posterior mean, decoded, clipped to [0,1]) and its spread, and the
  * attributes the reconstructions keep (./judge.ts).
  */
-export async function evalVae(params: Params, cfg: VaeConfig, set: ImageSet): Promise<Record<string, unknown>> {
+async function evalVae(params: Params, cfg: VaeConfig, set: ImageSet): Promise<Record<string, unknown>> {
   const kept = new AttributesKept(set);
   let values: Float32Array;
   let attributesKept: Record<string, unknown>;
@@ -50,7 +51,7 @@ export async function evalVae(params: Params, cfg: VaeConfig, set: ImageSet): Pr
 }
 
 /** 1 / std of posterior means over (part of) the train set: SD's scale_factor, measured. */
-export async function latentScale(params: Params, cfg: VaeConfig, set: ImageSet): Promise<number> {
+async function latentScale(params: Params, cfg: VaeConfig, set: ImageSet): Promise<number> {
   let s = 0;
   let s2 = 0;
   let n = 0;
@@ -90,7 +91,7 @@ export const VAE_SPEC: ZooTrainSpec<'vae'> = {
 };
 
 /** Posterior means of a set's images, [n, 8, 8, C] (unscaled), on the device: the caller owns it. */
-export function encodeLatentsTensor(params: Params, cfg: VaeConfig, set: ImageSet): tf.Tensor4D {
+function encodeLatentsTensor(params: Params, cfg: VaeConfig, set: ImageSet): tf.Tensor4D {
   const parts = batchIndices(set.n, 200).map((idx) => tf.tidy(() => vaeEncode(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg).mean));
   if (parts.length === 0) return tf.zeros([0, LATENT, LATENT, cfg.latentChannels]);
   if (parts.length === 1) return parts[0];
@@ -115,7 +116,7 @@ export async function encodeLatents(params: Params, cfg: VaeConfig, set: ImageSe
  */
 export async function scaledLatents(o: { trainN: number; size: number }, pool: WorkerPool, log: (s: string) => void): Promise<{ set: ImageSet; latents: Float32Array; scale: number }> {
   const vae = loadParams('vae');
-  const cfg = vae.card.architecture as unknown as VaeConfig;
+  const cfg = configOf('vae', vae.card.architecture);
   if (!cfg.scaleFactor) throw new Error('zoo/vae/card.json has no scaleFactor');
   const set = await loadImageSet('train', o.trainN, o.size, pool);
   const dir = join(CACHE_DIR, '..', 'zoo-train');

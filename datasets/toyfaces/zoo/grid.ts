@@ -11,7 +11,7 @@ import { loadToyfacesWorld } from '../world_models.js';
 import { worldPart } from '../../../src/world/types.js';
 import { face, renderBatch } from '../world.js';
 
-export const GRID_PROMPTS = ['a face with red hair', 'a face with white hair', 'a face with blonde hair, smiling', 'a face with a bald head', 'a face with curly hair', 'a face with long hair, wearing glasses', 'a face with black hair, side view', 'a face with angry'];
+const GRID_PROMPTS = ['a face with red hair', 'a face with white hair', 'a face with blonde hair, smiling', 'a face with a bald head', 'a face with curly hair', 'a face with long hair, wearing glasses', 'a face with black hair, side view', 'a face with angry'];
 
 export async function zooGrid(path: string, cols = 8): Promise<{ rows: string[] }> {
   const world = loadToyfacesWorld();

@@ -71,7 +71,7 @@ export function readWeights(name: string, dir = ZOO_DIR): { card: ModelCard; ten
  * forward of the model (zoo/trace.ts) checks that the file holds exactly the model's tensors, in
  * its shapes. Throws one ParamsError line naming the file otherwise.
  */
-export function strictParams(name: string, file: string, tensors: Map<string, StTensor>, architecture: Record<string, unknown>): Params {
+function strictParams(name: string, file: string, tensors: Map<string, StTensor>, architecture: Record<string, unknown>): Params {
   const params = Params.loaded(file, [...tensors].map(([k, t]) => [k, { shape: t.shape, values: asFloat32(t) }] as const));
   try {
     verifyModel(name, params, architecture);

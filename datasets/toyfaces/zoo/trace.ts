@@ -10,13 +10,13 @@ import { linear } from '../../../src/nn/layers.js';
 import { condUnet } from '../../../src/diffusion/models/cond_unet.js';
 import { EDITABLE_NAMES, valuesOf } from '../attributes.js';
 import { MAX_TOKENS } from '../tokenizer.js';
-import { clipImageEmbed, clipTextEmbed, logitScale, type ClipConfig } from '../models/clip.js';
-import { diffaeEps, semanticEncode, type DiffAeConfig } from '../models/diffae.js';
-import { featnetLoss, HEADS, type FeatNetConfig } from '../models/featnet.js';
-import { idnetLoss, type IdNetConfig } from '../models/idnet.js';
-import type { LdmConfig } from '../models/ldm.js';
-import { encode, generate, type StyleGenConfig } from '../models/stylegen.js';
-import { vaeDecode, vaeEncode, type VaeConfig } from '../models/vae.js';
+import { clipImageEmbed, clipTextEmbed, logitScale } from '../models/clip.js';
+import { diffaeEps, semanticEncode } from '../models/diffae.js';
+import { featnetLoss, HEADS } from '../models/featnet.js';
+import { idnetLoss } from '../models/idnet.js';
+import { encode, generate } from '../models/stylegen.js';
+import { vaeDecode, vaeEncode } from '../models/vae.js';
+import { configOf } from '../models/configs.js';
 
 /** The image size every zoo model takes (cards: "32x32x3 in [0,1]"). */
 const SIZE = 32;
@@ -25,42 +25,37 @@ const image = () => tf.fill([1, SIZE, SIZE, 3], 0.5) as tf.Tensor4D;
 type Trace = (p: Params, architecture: Record<string, unknown>) => void;
 
 const TRACES: Record<string, Trace> = {
-  featnet: (p, a) => void featnetLoss(p, image(), tf.zeros([1, HEADS.length]), a as unknown as FeatNetConfig),
-  idnet: (p, a) => void idnetLoss(p, image(), tf.zeros([1, 1]), a as unknown as IdNetConfig),
+  featnet: (p, a) => void featnetLoss(p, image(), tf.zeros([1, HEADS.length]), configOf('featnet', a)),
+  idnet: (p, a) => void idnetLoss(p, image(), tf.zeros([1, 1]), configOf('idnet', a)),
   clip(p, a) {
-    const cfg = a as unknown as ClipConfig;
+    const cfg = configOf('clip', a);
     clipImageEmbed(p, image(), cfg);
     clipTextEmbed(p, tf.ones([1, MAX_TOKENS]), cfg);
     logitScale(p);
   },
   // Encoder and decoder only: the perceptual term of the loss runs another (frozen) model.
   vae(p, a) {
-    const cfg = a as unknown as VaeConfig;
+    const cfg = configOf('vae', a);
     vaeDecode(p, vaeEncode(p, image(), cfg).mean, cfg);
   },
   stylegen(p, a) {
-    const cfg = a as unknown as StyleGenConfig;
+    const cfg = configOf('stylegen', a);
     generate(p, encode(p, image(), cfg).wplus, cfg);
   },
   ldm(p, a) {
-    const cfg = a as unknown as LdmConfig;
+    const cfg = configOf('ldm', a);
     const zt = tf.zeros([1, cfg.latentSize, cfg.latentSize, cfg.latentChannels]) as tf.Tensor4D;
     condUnet(p, zt, tf.tensor1d([500]), tf.zeros([1, cfg.contextTokens, cfg.contextDim]) as tf.Tensor3D, tf.ones([1, cfg.contextTokens]) as tf.Tensor2D, cfg);
   },
   // The U-Net pair, the z_sem statistics and one softmax-regression head per editable attribute.
   diffae(p, a) {
-    const cfg = a as unknown as DiffAeConfig;
+    const cfg = configOf('diffae', a);
     const zsem = semanticEncode(p, image(), cfg);
     diffaeEps(p, tf.zeros([1, cfg.latentSize, cfg.latentSize, cfg.latentChannels]) as tf.Tensor4D, tf.tensor1d([500]), zsem, cfg);
     const zn = tf.div(tf.sub(zsem, p.get('sem.mean', [cfg.semantic], { kind: 'zeros' })), p.get('sem.std', [cfg.semantic], { kind: 'ones' })) as tf.Tensor2D;
     for (const name of EDITABLE_NAMES) linear(p, `cls.${name}`, zn, valuesOf(name).length);
   },
 };
-
-/** Whether `name` has a check forward (every shipped zoo model does). */
-export function hasTrace(name: string): boolean {
-  return Object.hasOwn(TRACES, name);
-}
 
 /** Verifies a loaded store against model `name`'s code; throws a one-line ParamsError on a mismatch. */
 export function verifyModel(name: string, p: Params, architecture: Record<string, unknown>): void {

@@ -11,7 +11,8 @@ import { initBackend } from '../../../src/backend/index.js';
 import { sdd, tmp } from '../../../test/helpers.js';
 import { ZOO_DIR, loadParams, readCard, readWeights, zooModels } from './store.js';
 import { ZOO_NAMES } from './index.js';
-import { featnetFeatures, featnetLogits, HEADS, type FeatNetConfig } from '../models/featnet.js';
+import { featnetFeatures, featnetLogits, HEADS } from '../models/featnet.js';
+import { configOf } from '../models/configs.js';
 import { renderBatch, face } from '../world.js';
 import { UserError } from '../../../src/errors.js';
 
@@ -29,7 +30,7 @@ test('every shipped model is a zoo entry and passes its hash check', () => {
 
 test('featnet runs on test images: 128-d finite features, one distribution per attribute head', async () => {
   const { card, params } = loadParams('featnet');
-  const cfg = card.architecture as unknown as FeatNetConfig;
+  const cfg = configOf('featnet', card.architecture);
   const faces = Array.from({ length: 6 }, (_, i) => face('test', i));
   const out = tf.tidy(() => {
     const x = tf.tensor4d(renderBatch(faces), [6, 32, 32, 3]);
