@@ -22,6 +22,8 @@ export interface RunConfig {
   metrics: string[];
   /** The sweep point that produced this run (dotted key → value); empty without a sweep. */
   point: Record<string, unknown>;
+  /** Set by a method's plan hook (Method.plan): hashed into the id in place of method.params. */
+  identity?: Record<string, unknown>;
 }
 
 export interface PlannedRun {
@@ -39,10 +41,22 @@ export const ID_LENGTH = 12;
 
 export function runId(config: RunConfig): string {
   const neutral = Object.entries(getMethod(config.method.name).idNeutral ?? {});
-  if (neutral.length === 0) return sha256(canonicalJson(config)).slice(0, ID_LENGTH);
-  const params = structuredClone(config.method.params) as Plain;
+  if (neutral.length === 0 && !config.identity) return sha256(canonicalJson(config)).slice(0, ID_LENGTH);
+  const { identity, ...rest } = config;
+  const params = structuredClone(identity ?? config.method.params) as Plain;
   for (const [path, value] of neutral) if (isDeepStrictEqual(getPath(params, path), value)) deletePath(params, path);
-  return sha256(canonicalJson({ ...config, method: { ...config.method, params } })).slice(0, ID_LENGTH);
+  return sha256(canonicalJson({ ...rest, method: { ...config.method, params } })).slice(0, ID_LENGTH);
+}
+
+/** The method's plan hook (Method.plan) over its checked params, relative to the experiment file. */
+function planned(name: string, params: Record<string, unknown>, file: string): { params: Record<string, unknown>; identity?: Record<string, unknown> } {
+  const method = getMethod(name);
+  if (!method.plan) return { params };
+  try {
+    return method.plan(params, { dir: dirname(resolve(file)) }) as { params: Record<string, unknown>; identity: Record<string, unknown> };
+  } catch (e) {
+    throw e instanceof UserError ? new UserError(`${file}: ${e.message}`) : e;
+  }
 }
 
 function deletePath(obj: Plain, path: string): void {
@@ -108,15 +122,17 @@ export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
       throw new UserError(`${(e as Error).message} (in sweep point ${label})`);
     }
     const method = getMethod(checked.method.name);
+    const { params, identity } = planned(method.name, checked.method.params, file);
     for (const seed of seeds) {
       const config: RunConfig = sortKeys({
         experiment: checked.name,
         experiment_version: checked.version,
         world: checked.world,
-        method: { name: method.name, version: method.version, params: checked.method.params },
+        method: { name: method.name, version: method.version, params },
         seed,
         metrics: checked.metrics,
         point,
+        ...(identity ? { identity } : {}),
       }) as RunConfig;
       const id = runId(config);
       if (seen.has(id)) continue; // a sweep that repeats a value yields the same run once

@@ -53,6 +53,14 @@ export interface Method<P = unknown> {
    */
   readonly idNeutral?: Record<string, unknown>;
   /**
+   * Plan time, where the experiment file is read (`dir`: its folder): for a method whose params
+   * point at files (the external method's plugin). `params` is what config.json records and the
+   * run receives (the files' paths made absolute, their hashes to check before running);
+   * `identity` stands for the params in the run id (the files' contents, not where they lie), so
+   * a changed plugin is a new run and a moved one is not. Methods without it: ids over params.
+   */
+  plan?(params: P, at: { dir: string }): { params: P; identity: Record<string, unknown> };
+  /**
    * What one run needs on a cluster node, for executors that ask for resources (Slurm): the
    * defaults under an experiment file's `slurm:` block and the CLI's flags.
    */

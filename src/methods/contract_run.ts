@@ -1,0 +1,163 @@
+/**
+ * Runs a method process under the contract: started with execa in the run folder, its
+ * contract/out/progress.json and metrics.jsonl forwarded into the run's own as they appear, and
+ * killed when the run is interrupted or when it shows no progress for the stated time. Every way
+ * it can end other than exit 0 becomes one line (ContractError; NonFiniteError for a NaN metric).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { z } from 'zod';
+import { NonFiniteError, type MethodContext } from './types.js';
+import { ContractError, parseOut, type ContractDirs } from './contract.js';
+
+const progressSchema = z.object({ done: z.number().int().min(0), total: z.number().int().min(0), label: z.string().nullish() });
+const metricSchema = z.object({ step: z.number().int().min(0) }).catchall(z.number());
+
+/** Polls contract/out and forwards what is new; remembers when the process last showed progress. */
+class Forwarder {
+  lastActivity = Date.now();
+  private progressText = '';
+  private metricsBytes = 0;
+  private line = 0;
+
+  constructor(
+    private readonly ctx: MethodContext<unknown>,
+    private readonly dirs: ContractDirs,
+  ) {}
+
+  poll(): void {
+    this.progress();
+    this.metrics();
+  }
+
+  private progress(): void {
+    const path = join(this.dirs.out, 'progress.json');
+    if (!existsSync(path)) return;
+    const text = readFileSync(path, 'utf-8');
+    if (text === this.progressText) return;
+    this.progressText = text;
+    this.lastActivity = Date.now();
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new ContractError('contract/out/progress.json: not JSON (write it to a temp file and rename)');
+    }
+    const p = parseOut(progressSchema, value, 'contract/out/progress.json');
+    this.ctx.progress(p.done, p.total, p.label ?? undefined);
+  }
+
+  /** New whole lines of metrics.jsonl (a last line without its newline is still being written). */
+  private metrics(): void {
+    const path = join(this.dirs.out, 'metrics.jsonl');
+    if (!existsSync(path)) return;
+    const buf = readFileSync(path);
+    const end = buf.lastIndexOf(0x0a) + 1;
+    if (end <= this.metricsBytes) return;
+    const lines = buf.subarray(this.metricsBytes, end).toString('utf-8').split('\n').slice(0, -1);
+    this.metricsBytes = end;
+    this.lastActivity = Date.now();
+    for (const text of lines) this.metric(text, ++this.line);
+  }
+
+  private metric(text: string, n: number): void {
+    const where = `contract/out/metrics.jsonl line ${n}`;
+    const bad = /\b(NaN|-?Infinity)\b/.exec(text);
+    if (bad) throw new NonFiniteError(`${where}: ${bad[0]}`);
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new ContractError(`${where}: not JSON`);
+    }
+    const { step, ...scalars } = parseOut(metricSchema, value, where);
+    this.ctx.metric(step, scalars);
+  }
+}
+
+/** The last lines a process wrote to stderr, kept for the failure line. */
+class Tail {
+  private lines: string[] = [];
+  private partial = '';
+
+  constructor(private readonly log: (line: string) => void) {}
+
+  push(chunk: Buffer | string): void {
+    const parts = (this.partial + chunk.toString()).split('\n');
+    this.partial = parts.pop() ?? '';
+    for (const l of parts) this.add(l);
+  }
+
+  last(n: number): string {
+    if (this.partial) this.add(this.partial);
+    this.partial = '';
+    return this.lines.slice(-n).join(' | ');
+  }
+
+  private add(line: string): void {
+    if (!line.trim()) return;
+    this.log(line);
+    this.lines = [...this.lines.slice(-19), line.trim()];
+  }
+}
+
+export interface PluginExit {
+  /** Seconds from start to exit, as the harness saw them. */
+  wall_s: number;
+}
+
+const POLL_MS = 200;
+const KILL_GRACE_MS = 2000;
+
+/**
+ * Runs `command` to its end. Resolves on exit 0 after a last poll of contract/out; throws the
+ * first reason it failed otherwise (interrupted: the abort is left for the caller to see).
+ */
+export async function runPlugin(ctx: MethodContext<unknown>, command: string[], dirs: ContractDirs, hangTimeoutS: number): Promise<PluginExit> {
+  const fwd = new Forwarder(ctx, dirs);
+  const stderr = new Tail((l) => ctx.log(`plugin stderr: ${l}`));
+  const stdout = new Tail((l) => ctx.log(`plugin: ${l}`));
+  const t0 = Date.now();
+  const child = execa(command[0], command.slice(1), {
+    cwd: ctx.runDir,
+    env: { SDD_CONTRACT_DIR: dirs.root, SDD_PARENT_PID: String(process.pid) },
+    stdin: 'ignore',
+    buffer: false,
+    reject: false,
+    forceKillAfterDelay: KILL_GRACE_MS,
+  });
+  child.stdout?.on('data', (c: Buffer) => stdout.push(c));
+  child.stderr?.on('data', (c: Buffer) => stderr.push(c));
+  let failure: Error | null = null;
+  const stop = (e: Error) => {
+    failure ??= e;
+    child.kill('SIGTERM');
+  };
+  const onAbort = () => stop(new Error('interrupted'));
+  ctx.signal.addEventListener('abort', onAbort);
+  const timer = setInterval(() => {
+    try {
+      fwd.poll();
+      if (Date.now() - fwd.lastActivity > hangTimeoutS * 1000) stop(new ContractError(`plugin showed no progress for ${hangTimeoutS} s (hang_timeout_s): killed`));
+    } catch (e) {
+      stop(e as Error);
+    }
+  }, POLL_MS);
+  try {
+    const r = await child;
+    if (!failure) fwd.poll();
+    if (failure) throw failure;
+    if (r.exitCode !== 0) throw new ContractError(exitReason(r, stderr.last(3)));
+    return { wall_s: (Date.now() - t0) / 1000 };
+  } finally {
+    clearInterval(timer);
+    ctx.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function exitReason(r: { exitCode?: number; signal?: string; code?: string; originalMessage?: string; shortMessage?: string }, tail: string): string {
+  if (r.exitCode === undefined && !r.signal) return `plugin could not start: ${(r.originalMessage ?? r.shortMessage ?? 'unknown').split('\n')[0]}`;
+  const how = r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
+  return `plugin ${how}${tail ? `: ${tail}` : ' (nothing on stderr)'}`.slice(0, 500);
+}
