@@ -6,7 +6,8 @@
 import type { PlannedRun } from '../experiments/expand.js';
 import { getMethod } from '../methods/registry.js';
 import type { RunStore, RunSummary } from '../runs/store.js';
-import { methodSummary, RunData, type Summary } from './intervals.js';
+import { methodSummary, type Summary } from './intervals.js';
+import { RunData } from './run_data.js';
 
 export interface Group {
   label: string;

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { tmp } from '../../test/helpers.js';
 import { f32, writeSafetensors } from '../util/safetensors.js';
 import { fidFromFeatures } from '../metrics/fid.js';
-import { FID_RESAMPLES, methodSummary, promptSummary, RESAMPLES, RunData } from './intervals.js';
+import { FID_RESAMPLES, methodSummary, promptSummary, RESAMPLES } from './intervals.js';
+import { RunData } from './run_data.js';
 import { metricRange } from '../metrics/registry.js';
 import { metricLines, STEP_SECONDS } from './sections/training.js';
 

@@ -15,14 +15,10 @@
  * that respect the range stay inside it. A metric without per-item values (τ, |S|) has an
  * interval only from ≥ 2 seeds.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { mean, sampleStandardDeviation } from 'simple-statistics';
-import { asFloat32, readSafetensors } from '../util/safetensors.js';
-import { fidGram, fidOfRows, type FidGram } from '../metrics/fid_items.js';
-import { kernelMatrices, mmd2Rows, type KernelMatrices } from '../metrics/kid.js';
 import { percentileInterval, seedItemBootstrap, type StratumDraw } from '../regress/stats.js';
 import { metricRange, metricSpec, type SetMetric } from '../metrics/registry.js';
+import type { RunData } from './run_data.js';
 
 export const BOOT_SEED = 0;
 export const RESAMPLES = 1000;
@@ -43,73 +39,6 @@ export function meanCi(values: number[]): { mean: number; lo: number; hi: number
   if (values.length < 2) return { mean: m, lo: m, hi: m, n: values.length };
   const half = (T975[values.length - 2] ?? 1.96) * (sampleStandardDeviation(values) / Math.sqrt(values.length));
   return { mean: m, lo: m - half, hi: m + half, n: values.length };
-}
-
-/** One finished run as the report needs it; per-item values and features load on first use. */
-export class RunData {
-  private itemsCache: Record<string, unknown> | null | undefined;
-  private gram: FidGram | null | undefined;
-  private kernels: KernelMatrices | null | undefined;
-
-  constructor(
-    readonly id: string,
-    readonly dir: string,
-    readonly prompt: string,
-    readonly seed: number,
-    readonly values: Record<string, unknown>,
-  ) {}
-
-  value(metric: string): number | null {
-    const v = this.values[metric];
-    return typeof v === 'number' && Number.isFinite(v) ? v : null;
-  }
-
-  /** Per-item values of `key`, or null (older runs, methods without items). */
-  items(key: string): number[] | null {
-    if (this.itemsCache === undefined) {
-      const p = join(this.dir, 'artifacts', 'items.json');
-      this.itemsCache = existsSync(p) ? (JSON.parse(readFileSync(p, 'utf-8')) as Record<string, unknown>) : null;
-    }
-    const v = this.itemsCache?.[key];
-    return Array.isArray(v) && v.every((x) => typeof x === 'number') ? (v as number[]) : null;
-  }
-
-  private features(): { original: Float32Array; edited: Float32Array; n: number; d: number } | null {
-    const p = join(this.dir, 'artifacts', 'features.safetensors');
-    if (!existsSync(p)) return null;
-    const st = readSafetensors(p);
-    const o = st.tensors.get('original');
-    const e = st.tensors.get('edited');
-    if (!o || !e || o.shape.length !== 2 || e.shape.join() !== o.shape.join()) return null;
-    return { original: asFloat32(o), edited: asFloat32(e), n: o.shape[0], d: o.shape[1] };
-  }
-
-  /** Item count of the set-level metric's features (null without features). */
-  setItems(metric: 'fid' | 'kid'): number | null {
-    if (metric === 'fid') return this.fidGram()?.n ?? null;
-    return this.kidKernels()?.n ?? null;
-  }
-
-  /** FID or KID of items `idx` (edited vs original, paired), as evaluateEdits computes it. */
-  setValue(metric: 'fid' | 'kid', idx: Int32Array): number {
-    return metric === 'fid' ? fidOfRows(this.fidGram()!, idx) : mmd2Rows(this.kidKernels()!, idx);
-  }
-
-  private fidGram(): FidGram | null {
-    if (this.gram === undefined) {
-      const f = this.features();
-      this.gram = f ? fidGram(f.edited, f.original, f.n, f.d) : null;
-    }
-    return this.gram;
-  }
-
-  private kidKernels(): KernelMatrices | null {
-    if (this.kernels === undefined) {
-      const f = this.features();
-      this.kernels = f ? kernelMatrices(f.edited, f.original, f.n, f.d) : null;
-    }
-    return this.kernels;
-  }
 }
 
 export interface Summary {
