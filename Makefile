@@ -69,8 +69,7 @@ lint: lint-py
 # variables, explicit any: eslint.config.js), then knip (unused files, exports and dependencies:
 # knip.json). Not in `lint` yet (#28): it joins once the tree passes it.
 lint-ts: deps
-	npx eslint --max-warnings 0 .
-	npx knip
+	@status=0; npx eslint --max-warnings 0 . || status=1; npx knip || status=1; exit $$status
 
 lint-py: prereqs
 	$(PYFLAKES) $(PY_FILES)
