@@ -228,9 +228,9 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
     assert.ok(codes.has(3), 'status exits 3 while runs are queued or running');
     assert.ok(seen.has('running') || seen.has('queued'), `status showed runs on their way (saw ${[...seen]})`);
     assert.match(last.stdout, /3 runs: 3 finished/);
-    const statuses = JSON.parse((await run(['status', file, '--store', store, '--json'])).stdout) as Array<{ state: string; slurm_task: string }>;
+    const statuses = JSON.parse((await run(['status', file, '--store', store, '--json'])).stdout) as Array<{ state: string; task: string }>;
     assert.deepEqual(statuses.map((s) => s.state), ['finished', 'finished', 'finished']);
-    assert.ok(statuses.every((s) => /^\d+_\d$/.test(s.slurm_task)));
+    assert.ok(statuses.every((s) => /^\d+_\d$/.test(s.task)));
   });
 
   test('Ctrl-C in an attached run cancels its tasks, waits for them to leave the queue and exits 130', async () => {

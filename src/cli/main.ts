@@ -146,7 +146,6 @@ export async function main(argv: string[]): Promise<number> {
     const commands = wanted(argv);
     if (commands.some(([name]) => USE_METHODS.has(name))) {
       (await import('../methods/index.js')).registerBuiltinMethods();
-      await import('../exec/index.js'); // the executors: their names and settings are part of the schema
     }
     let cli = common(yargs(argv))
       .scriptName('sdd')

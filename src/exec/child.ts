@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { deviceFault, DeviceFaultError, initBackend, type BackendChoice } from '../backend/index.js';
+import { UserError } from '../errors.js';
 import { registerBuiltinMethods } from '../methods/index.js';
 import { getMethod } from '../methods/registry.js';
 import { NonFiniteError } from '../methods/types.js';
@@ -109,7 +110,11 @@ async function execute(runDir: string, backend: BackendChoice, signal: AbortSign
     }
     const kind = e instanceof NonFiniteError ? 'nonfinite' : e instanceof DeviceFaultError ? 'device' : 'error';
     const message = (e as Error).message;
-    writeJsonAtomic(join(runDir, 'error.json'), { kind, message, stack: (e as Error).stack, at: new Date().toISOString() });
+    // bad_input: the run's input is at fault (a broken checkpoint file); `sdd run` exits 2 when
+    // every failure is one.
+    const at = new Date().toISOString();
+    const error = { kind, message, bad_input: e instanceof UserError, stack: (e as Error).stack, at };
+    writeJsonAtomic(join(runDir, 'error.json'), error);
     ctx.log(`failed (${kind}): ${message}${kind === 'device' ? '; the run resumes from its last checkpoint' : ''}`);
     process.stderr.write(`run ${id} failed: ${message}\n`);
     if (kind === 'device') {

@@ -7,7 +7,7 @@
  */
 import type { BackendChoice } from '../backend/index.js';
 import type { PlannedRun } from '../experiments/expand.js';
-import type { ExecutorName, SlurmSettings } from '../experiments/schema.js';
+import type { z } from 'zod';
 import type { RunStore } from '../runs/store.js';
 import type { ProgressReporter } from '../util/progress.js';
 
@@ -27,29 +27,80 @@ export interface ExecuteOptions {
   backend?: BackendChoice;
   signal: AbortSignal;
   progress: ProgressReporter;
-  /** Cluster resources given on the command line: they override the experiment file's `slurm:`. */
-  slurm?: SlurmSettings;
-  /** Submit and return without waiting (cluster executors). */
+  /**
+   * This executor's settings given on the command line (its `flags`, checked by its schema): they
+   * override the experiment files' block under `settings.key`.
+   */
+  settings?: Record<string, unknown>;
+  /** Submit and return without waiting (executors that queue). */
   detach?: boolean;
 }
 
+/** One `sdd run` flag of an executor, and the settings key it sets. */
+export interface ExecutorFlag {
+  setting: string;
+  type: 'string' | 'number' | 'boolean';
+  array?: boolean;
+  describe: string;
+}
+
+/**
+ * An executor's own settings: a block of the experiment file (`key:`, e.g. `slurm:`), checked by
+ * its schema, and the `sdd run` flags that override it. Not part of run ids: where a run executes
+ * does not change it.
+ */
+export interface ExecutorSettings {
+  key: string;
+  describe: string;
+  schema(): z.ZodType<Record<string, unknown>>;
+  flags: Record<string, ExecutorFlag>;
+}
+
+/** Where a run handed to an executor's queue stands, for `sdd status` (the store tells the rest). */
+export interface QueueState {
+  /** The executor's id for it ("123_4"), shown beside the run. */
+  task: string;
+  /** Still in the queue: waiting (queued) or running; or gone from it (ended). */
+  phase: 'queued' | 'running' | 'ended';
+  /** One line: the queue's own words ("Slurm task 123_4 pending (Priority)"). */
+  detail: string;
+}
+
 export interface Executor {
-  readonly name: ExecutorName;
+  readonly name: string;
+  /** One line for --help and the schema. */
+  readonly describe: string;
   /** Checks, before anything is planned or written, that the executor can work here (UserError if not). */
   preflight?(): Promise<void>;
   execute(runs: PlannedRun[], opts: ExecuteOptions): Promise<RunOutcome[]>;
+  readonly settings?: ExecutorSettings;
+  /** Whether --detach means something to it (it queues runs elsewhere). */
+  readonly detachable?: boolean;
+  /** The status hook: for each run folder, what its queue says, or null where it knows nothing. */
+  queueStates?(dirs: string[]): Promise<Array<QueueState | null>>;
 }
 
 const registry = new Map<string, Executor>();
 
+/** Adds an executor (its module calls this; exec/index.ts imports each module). A duplicate name is a bug. */
 export function registerExecutor(e: Executor): void {
+  if (registry.has(e.name)) throw new Error(`executor '${e.name}' is already registered`);
   registry.set(e.name, e);
 }
 
-export function getExecutor(name: ExecutorName): Executor {
+export function getExecutor(name: string): Executor {
   const e = registry.get(name);
   if (!e) throw new Error(`executor '${name}' is not registered`);
   return e;
+}
+
+/** Every registered executor, by name ('local' first: the default). */
+export function allExecutors(): Executor[] {
+  return [...registry.values()].sort((a, b) => (a.name === 'local' ? -1 : b.name === 'local' ? 1 : a.name.localeCompare(b.name)));
+}
+
+export function executorNames(): string[] {
+  return allExecutors().map((e) => e.name);
 }
 
 export function describeRun(r: PlannedRun): string {

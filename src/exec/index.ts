@@ -1,5 +1,5 @@
 /** Registers every built-in executor (a new executor is one file here plus its import line). */
-import './executor.js';
+import './local.js';
 import './slurm.js';
 
-export { getExecutor, type ExecuteOptions, type Executor, type RunOutcome } from './executors.js';
+export { allExecutors, executorNames, getExecutor, type ExecuteOptions, type Executor, type RunOutcome } from './executors.js';

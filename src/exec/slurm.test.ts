@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerBuiltinMethods } from '../methods/index.js';
 import { planAll } from '../experiments/plan.js';
-import { expandTaskIds, jobScript, resourcesOf } from './slurm.js';
+import { jobScript, resourcesOf } from './slurm_job.js';
+import { expandTaskIds } from './slurm_queue.js';
 import { sdd, tmp, writeFiles } from '../../test/helpers.js';
 
 registerBuiltinMethods();

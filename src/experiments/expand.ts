@@ -10,6 +10,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { getPath, setPath, type Plain } from './merge.js';
 import { validateExperiment } from './load.js';
 import type { Experiment } from './schema.js';
+import { allExecutors } from '../exec/executors.js';
 import { dirname, resolve } from 'node:path';
 import { fileRoles, resolveWorldFiles, type WorldFiles } from '../world/files.js';
 
@@ -26,15 +27,25 @@ export interface RunConfig {
   identity?: Record<string, unknown>;
 }
 
+/** How a run was planned: its file (absolute), profile and --set overrides (`sdd ls`/`show` print them). */
+export interface RunOrigin {
+  file: string;
+  profile: string | null;
+  sets: string[];
+}
+
 export interface PlannedRun {
   id: string;
   config: RunConfig;
   backend: Experiment['backend'];
   /** Where the experiment file says its runs execute, and with which cluster resources (not in the id). */
   executor?: Experiment['executor'];
-  slurm: Experiment['slurm'];
+  /** The file's settings blocks of the executors that have one, by key (e.g. `slurm`). */
+  settings: Record<string, Record<string, unknown>>;
   /** The world's outside files by role, absolute (not in the id: the world's fingerprint is). */
   files: WorldFiles;
+  /** Set by planAll (not in the id: the same config planned two ways is the same run). */
+  origin?: RunOrigin;
 }
 
 export const ID_LENGTH = 12;
@@ -137,7 +148,7 @@ export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
       const id = runId(config);
       if (seen.has(id)) continue; // a sweep that repeats a value yields the same run once
       seen.add(id);
-      runs.push({ id, config, backend: checked.backend, executor: checked.executor, slurm: checked.slurm, files });
+      runs.push({ id, config, backend: checked.backend, executor: checked.executor, settings: executorBlocks(checked), files });
     }
   }
   where.forEach((rule, i) => {
@@ -145,4 +156,11 @@ export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
     if (missing) throw new UserError(`${file}: where.${i}.when.${missing}: no run has this key`);
   });
   return runs;
+}
+
+/** Each executor's settings block of a checked experiment (the schema filled in its defaults). */
+function executorBlocks(checked: Experiment): Record<string, Record<string, unknown>> {
+  // The blocks are not in Experiment's static type (executorShape): read them by key.
+  const raw = checked as unknown as Record<string, Record<string, unknown> | undefined>;
+  return Object.fromEntries(allExecutors().flatMap((e) => (e.settings ? [[e.settings.key, raw[e.settings.key] ?? {}]] : [])));
 }

@@ -4,6 +4,7 @@
  * plan through this.
  */
 import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { loadExperiment, type LoadOptions } from './load.js';
 import { expandExperiment, type PlannedRun } from './expand.js';
@@ -14,8 +15,9 @@ export function planAll(files: string[], opts: LoadOptions): PlannedRun[] {
   for (const f of files) {
     if (existsSync(f) && statSync(f).isDirectory()) throw new UserError(`${f}: is a folder, expected an experiment file (.yaml)`);
     const { experiment } = loadExperiment(f, opts);
+    const origin = { file: resolve(f), profile: opts.profile ?? null, sets: opts.sets ?? [] };
     for (const r of expandExperiment(experiment, f)) {
-      if (!seen.has(r.id)) runs.push(r);
+      if (!seen.has(r.id)) runs.push({ ...r, origin });
       seen.add(r.id);
     }
   }

@@ -7,34 +7,25 @@ import { z } from 'zod';
 import { BACKEND_CHOICES } from '../backend/choices.js';
 import { allMethods } from '../methods/registry.js';
 import { metricNames } from '../metrics/registry.js';
+import { allExecutors } from '../exec/index.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
-/** Slurm's time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S. */
-const SLURM_TIME = /^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2}|\d+-\d+:\d{1,2}:\d{1,2})$/;
-
-export const EXECUTORS = ['local', 'slurm'] as const;
-export type ExecutorName = (typeof EXECUTORS)[number];
-
 /**
- * Cluster resources per run (one Slurm array task). Unset keys fall back to the method's defaults,
- * then to the cluster's own. Not part of run ids: where a run executes does not change it.
+ * `executor:` and each executor's own settings block (e.g. `slurm:`), from the executor registry
+ * (src/exec/index.ts registers them; their entries load nothing heavy). Typed as no keys: the
+ * blocks are the executors' business, read back by key (expand.ts).
  */
-export function slurmSchema() {
-  return z.strictObject({
-    partition: z.string().min(1).optional(),
-    time: z.string().regex(SLURM_TIME, 'a Slurm time: minutes, M:S, H:M:S, D-H, D-H:M or D-H:M:S').optional().describe('time limit per run'),
-    cpus: z.number().int().positive().optional().describe('--cpus-per-task'),
-    mem: z.string().regex(/^\d+[KMGT]?$/, 'a Slurm memory size such as 8G or 16000M').optional().describe('--mem per run'),
-    gpus: z.number().int().nonnegative().optional().describe('--gres=gpu:N per run'),
-    account: z.string().min(1).optional(),
-    qos: z.string().min(1).optional(),
-    max_parallel: z.number().int().positive().optional().describe('array throttle (%K): tasks running at once'),
-    requeue: z.boolean().optional().describe('let Slurm requeue a task after a node failure or preemption (it resumes from its checkpoint)'),
-    extra: z.array(z.string().regex(/^--?[A-Za-z]/, 'an sbatch option such as --constraint=a100')).optional().describe('more #SBATCH lines, as sbatch options'),
-  });
+function executorShape(): Record<never, never> {
+  const all = allExecutors();
+  const names = all.map((e) => e.name) as [string, ...string[]];
+  const what = all.map((e) => `${e.name} (${e.describe})`).join('; ');
+  const shape: Record<string, z.ZodType> = {
+    executor: z.enum(names).optional().describe(`where runs execute: ${what}; --executor overrides`),
+  };
+  for (const e of all) if (e.settings) shape[e.settings.key] = e.settings.schema().default({}).describe(e.settings.describe);
+  return shape as Record<never, never>;
 }
-export type SlurmSettings = z.output<ReturnType<typeof slurmSchema>>;
 
 function methodBlock(): z.ZodType {
   const options = allMethods().map((m) =>
@@ -48,6 +39,10 @@ function methodBlock(): z.ZodType {
 }
 
 export function experimentSchema() {
+  return experimentBase().extend(executorShape());
+}
+
+function experimentBase() {
   return z.strictObject({
     name: z.string().regex(NAME, 'letters, digits, _ . - only').describe('experiment name (report page, run listing)'),
     description: z.string().optional(),
@@ -58,8 +53,6 @@ export function experimentSchema() {
       .default({})
       .describe("the world's outside files by role (`sdd checkpoints list`), e.g. {sd: DIR, clip: DIR, inception: FILE, images: DIR}; relative to this file; $SDD_CHECKPOINTS supplies the rest; not part of run ids (the weights' hashes are)"),
     backend: z.enum(BACKEND_CHOICES).default('auto'),
-    executor: z.enum(EXECUTORS).optional().describe('where runs execute: local child processes (default) or Slurm array jobs; --executor overrides'),
-    slurm: slurmSchema().default({}).describe('Slurm resources per run (executor: slurm)'),
     method: methodBlock(),
     seeds: z.array(z.number().int().nonnegative()).min(1).default([0]).describe('one run per seed'),
     sweep: z
@@ -101,6 +94,8 @@ export function experimentSchema() {
 
 export type Experiment = z.output<ReturnType<typeof experimentSchema>> & {
   method: { name: string; params: Record<string, unknown> };
+  /** The executor named by the file, if any (checked against the registry). */
+  executor?: string;
 };
 
 export function experimentJsonSchema(): unknown {

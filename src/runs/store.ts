@@ -7,6 +7,7 @@
  *   artifacts/     images, curves
  *   log.txt        human log; output.txt: the child process's stdout/stderr
  *   error.json     why the last attempt failed (absent after a success)
+ *   origin.json    how the last `sdd run` of it was planned: file, profile, --set overrides
  *   result.json    final metrics, written last and atomically: its presence means "finished"
  *   lock/          held while a process executes the run
  */
@@ -15,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { readJson, writeJsonAtomic } from '../util/atomic.js';
 import { lockDir, readLock, tryLock, unlock } from './lock.js';
-import type { RunConfig } from '../experiments/expand.js';
+import type { RunConfig, RunOrigin } from '../experiments/expand.js';
 
 export type RunStatus = 'finished' | 'failed' | 'running' | 'partial';
 
@@ -25,8 +26,10 @@ export interface RunSummary {
   status: RunStatus;
   config: RunConfig | null;
   result: Record<string, unknown> | null;
-  error: { message: string; kind?: string } | null;
+  error: { message: string; kind?: string; bad_input?: boolean } | null;
   env: Record<string, unknown> | null;
+  /** Null for runs made before it was recorded, or not through `sdd run`. */
+  origin: RunOrigin | null;
   modified: Date;
 }
 
@@ -59,6 +62,11 @@ export class RunStore {
     return dir;
   }
 
+  /** Records how the run was planned (a run of an existing folder only: nothing is created here). */
+  recordOrigin(id: string, origin: RunOrigin): void {
+    if (existsSync(this.dir(id))) writeJsonAtomic(join(this.dir(id), 'origin.json'), origin);
+  }
+
   isFinished(id: string): boolean {
     return existsSync(join(this.dir(id), 'result.json'));
   }
@@ -75,7 +83,7 @@ export class RunStore {
     const dir = this.dir(id);
     if (!existsSync(dir)) throw new UserError(`run '${id}' not found in ${this.root}`);
     const result = readJson<Record<string, unknown>>(join(dir, 'result.json'));
-    const error = readJson<{ message: string; kind?: string }>(join(dir, 'error.json'));
+    const error = readJson<{ message: string; kind?: string; bad_input?: boolean }>(join(dir, 'error.json'));
     const lock = readLock(dir);
     const status: RunStatus = result ? 'finished' : lock.held && lock.alive ? 'running' : error ? 'failed' : 'partial';
     return {
@@ -86,6 +94,7 @@ export class RunStore {
       result,
       error: result ? null : error,
       env: readJson<Record<string, unknown>>(join(dir, 'env.json')),
+      origin: readJson<RunOrigin>(join(dir, 'origin.json')),
       modified: statSync(dir).mtime,
     };
   }

@@ -12,15 +12,15 @@ import {
 import type { PlannedRun } from '../../experiments/expand.js';
 import { planAll } from '../../experiments/plan.js';
 import { RunStore } from '../../runs/store.js';
-import { getExecutor } from '../../exec/index.js';
+import { allExecutors } from '../../exec/index.js';
 import { requireWorldFiles } from '../../world/files.js';
 import { outputFolder, storeFolder } from '../paths.js';
-import { clusterOptions, executorOf, slurmFlags, type ClusterArgs } from '../cluster_options.js';
+import { executorFlags, executorOf, executorOptions, type ExecutorArgs } from '../executor_options.js';
 import { withPlanOptions, type PlanArgs } from '../plan_options.js';
 import { execute } from '../run_execute.js';
 import { planTable } from './plan.js';
 
-type RunArgs = PlanArgs & ClusterArgs & { jobs?: string; 'dry-run': boolean; report: boolean; out?: string };
+type RunArgs = PlanArgs & ExecutorArgs & { jobs?: string; 'dry-run': boolean; report: boolean; out?: string };
 
 /**
  * Runs at a time. On a GPU backend each run is its own process sharing the device (the pool and
@@ -69,25 +69,26 @@ export function runCommand(setCode: (c: number) => void): CommandModule<object, 
           describe: 'write the report pages afterwards (sdd report; $SDD_REPORT=0 turns the default off)',
         })
         .option('out', { type: 'string', describe: 'report folder (default: $SDD_REPORTS or ./reports)' })
-        .options(clusterOptions) as never,
+        .options(executorOptions()) as never,
     handler: async (a) => {
       const backend = backendArg(a.backend);
       const jobs = jobsOf(a.jobs, backend ?? backendFromEnv());
       if (a.out !== undefined) outputFolder('--out', a.out);
-      const slurm = slurmFlags(a);
       const runs = planAll(a.files, { sets: a.set, profile: a.profile });
       const executor = executorOf(a.executor, runs);
+      const settings = executorFlags(executor, a);
       requireFilesOf(runs);
-      if (a.detach && executor === 'local') {
-        throw new UserError('--detach: only with --executor slurm (local runs are child processes of this command)');
+      if (a.detach && !executor.detachable) {
+        const queued = allExecutors().filter((e) => e.detachable).map((e) => e.name).join(', ');
+        throw new UserError(`--detach: only with --executor ${queued} (${executor.name} runs are child processes of this command)`);
       }
       const store = new RunStore(storeFolder(a.store, false));
       if (a['dry-run']) {
         process.stdout.write(planTable(runs, store));
         return;
       }
-      await getExecutor(executor).preflight?.();
-      setCode(await execute(runs, store, { executor, jobs, backend, slurm, detach: a.detach, files: a.files }));
+      await executor.preflight?.();
+      setCode(await execute(runs, store, { executor: executor.name, jobs, backend, settings, detach: a.detach, files: a.files }));
       // Detached runs have not finished yet: `sdd report` builds the pages once they have.
       if (a.report && !a.detach) await writeReport(a, store);
     },

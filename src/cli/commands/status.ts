@@ -3,20 +3,21 @@ import type { CommandModule } from 'yargs';
 import { planAll } from '../../experiments/plan.js';
 import { RunStore } from '../../runs/store.js';
 import { describeRun } from '../../exec/executors.js';
-import { runStatuses, type RunState, type RunStatus } from '../../exec/status.js';
+import { runStatuses, type RunState, type PlannedRunStatus } from '../../exec/status.js';
 import { table } from '../table.js';
 import { storeFolder } from '../paths.js';
 import { withPlanOptions, type PlanArgs } from '../plan_options.js';
+import { profileHints } from '../profile_hints.js';
 
 const ORDER: RunState[] = ['finished', 'stale', 'running', 'queued', 'partial', 'failed', 'not started'];
 
-function countsLine(statuses: RunStatus[]): string {
+function countsLine(statuses: PlannedRunStatus[]): string {
   const counts = ORDER.map((k) => [k, statuses.filter((s) => s.state === k).length] as const).filter(([, n]) => n > 0);
   return `${statuses.length} runs: ${counts.map(([k, n]) => `${n} ${k}`).join(', ')}\n`;
 }
 
 /** Scripts can wait on it: 0 once every run is finished, 1 if any failed, 3 while work remains. */
-function exitCodeOf(statuses: RunStatus[]): number {
+function exitCodeOf(statuses: PlannedRunStatus[]): number {
   if (statuses.every((s) => s.state === 'finished')) return 0;
   return statuses.some((s) => s.state === 'failed') ? 1 : 3;
 }
@@ -40,10 +41,15 @@ export function statusCommand(setCode: (c: number) => void): CommandModule<objec
         s.id,
         s.state,
         describeRun(runs[i]).slice(s.id.length + 1),
-        s.detail.slice(0, 160),
+        s.detail, // the last column: whole, so a long path does not hide why a run failed
       ]);
       process.stdout.write(table(['id', 'state', 'run', 'detail'], rows));
       process.stdout.write(countsLine(statuses));
+      // Runs of these files finished under another profile or --set would otherwise go unmentioned.
+      if (statuses.some((s) => s.state !== 'finished')) {
+        const hints = profileHints(a.files, { sets: a.set, profile: a.profile }, store);
+        for (const h of hints) process.stdout.write(`hint: ${h}\n`);
+      }
       setCode(exitCodeOf(statuses));
     },
   };

@@ -6,53 +6,74 @@ import { RunStore, type RunSummary } from '../../runs/store.js';
 import { breakLock, readLock } from '../../runs/lock.js';
 import { fmtNumber, table } from '../table.js';
 import { storeFolder } from '../paths.js';
+import { originFlags, showText } from '../run_details.js';
 
 interface StoreArgs {
   store?: string;
 }
 
+function resultCell(s: RunSummary): string {
+  if (s.status === 'failed') return (s.error?.message ?? '').slice(0, 60);
+  const metrics = (s.result as { metrics?: Record<string, unknown> } | null)?.metrics ?? {};
+  return Object.entries(metrics)
+    .filter(([, v]) => typeof v === 'number')
+    .slice(0, 2)
+    .map(([k, v]) => `${k}=${fmtNumber(v)}`)
+    .join(' ');
+}
+
 function row(s: RunSummary): string[] {
-  const metrics = ((s.result as { metrics?: Record<string, unknown> } | null)?.metrics ?? {}) as Record<string, unknown>;
   const point = Object.entries(s.config?.point ?? {}).map(([k, v]) => `${k.split('.').pop()}=${JSON.stringify(v)}`);
+  const { profile, overrides } = originFlags(s.origin);
   return [
     s.id,
     s.config?.experiment ?? '?',
     [s.config?.method.name ?? '?', ...point, `seed=${s.config?.seed ?? '?'}`].join(' '),
     s.status,
+    profile,
+    overrides,
     s.modified.toISOString().slice(0, 16).replace('T', ' '),
-    s.status === 'failed'
-      ? (s.error?.message ?? '').slice(0, 60)
-      : Object.entries(metrics)
-          .filter(([, v]) => typeof v === 'number')
-          .slice(0, 2)
-          .map(([k, v]) => `${k}=${fmtNumber(v)}`)
-          .join(' '),
+    resultCell(s),
   ];
 }
 
-export function lsCommand(_s: (c: number) => void): CommandModule<object, StoreArgs & { json: boolean; experiment?: string }> {
+const LS_HEADER = ['id', 'experiment', 'run', 'status', 'profile', '--set', 'modified', 'result'];
+
+type SetCode = (c: number) => void;
+
+export function lsCommand(_s: SetCode): CommandModule<object, StoreArgs & { json: boolean; experiment?: string }> {
   return {
     command: 'ls',
-    describe: 'list runs in the store',
+    describe: 'list runs in the store, with the profile and --set overrides each ran with',
     builder: (y) =>
-      y.option('json', { type: 'boolean', default: false }).option('experiment', { type: 'string', describe: 'only this experiment' }) as never,
+      y
+        .option('json', { type: 'boolean', default: false })
+        .option('experiment', { type: 'string', describe: 'only this experiment' }) as never,
     handler: (a) => {
-      const runs = new RunStore(storeFolder(a.store, true)).list().filter((s) => !a.experiment || s.config?.experiment === a.experiment);
+      const all = new RunStore(storeFolder(a.store, true)).list();
+      const runs = all.filter((s) => !a.experiment || s.config?.experiment === a.experiment);
       if (a.json) {
-        const out = runs.map(({ dir, id, status, config, result, error, modified }) => ({ id, dir, status, config, result, error, modified }));
+        const out = runs.map(({ dir, id, status, config, origin, result, error, modified }) => {
+          return { id, dir, status, config, origin, result, error, modified };
+        });
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');
         return;
       }
-      process.stdout.write(table(['id', 'experiment', 'run', 'status', 'modified', 'result'], runs.map(row)));
+      process.stdout.write(table(LS_HEADER, runs.map(row)));
+      // '?': runs from before sdd recorded how a run was planned (origin.json).
+      if (runs.some((s) => s.origin === null)) process.stdout.write("profile/--set '?': not recorded for that run\n");
     },
   };
 }
 
-export function showCommand(_s: (c: number) => void): CommandModule<object, StoreArgs & { run: string; json: boolean }> {
+export function showCommand(_s: SetCode): CommandModule<object, StoreArgs & { run: string; json: boolean }> {
   return {
     command: 'show <run>',
-    describe: 'show one run (id or unique id prefix)',
-    builder: (y) => y.positional('run', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false }) as never,
+    describe: 'show one run (id or unique id prefix), in sections; --json: the whole record',
+    builder: (y) =>
+      y
+        .positional('run', { type: 'string', demandOption: true })
+        .option('json', { type: 'boolean', default: false, describe: 'the whole record as JSON' }) as never,
     handler: (a) => {
       const store = new RunStore(storeFolder(a.store, true));
       const s = store.summary(store.resolveId(a.run));
@@ -61,27 +82,19 @@ export function showCommand(_s: (c: number) => void): CommandModule<object, Stor
         process.stdout.write(JSON.stringify({ ...rest, modified }, null, 2) + '\n');
         return;
       }
-      const lines = [
-        `run        ${s.id}  (${s.status})`,
-        `dir        ${s.dir}`,
-        `experiment ${s.config?.experiment} v${s.config?.experiment_version}`,
-        `method     ${s.config?.method.name} v${s.config?.method.version} ${JSON.stringify(s.config?.method.params)}`,
-        `seed       ${s.config?.seed}`,
-      ];
-      const env = s.env as { git?: { sha: string; dirty: boolean }; backend?: { choice: string } } | null;
-      if (env) lines.push(`git        ${env.git?.sha?.slice(0, 10) ?? '?'}${env.git?.dirty ? ' (dirty)' : ''}`, `backend    ${env.backend?.choice}`);
-      if (s.result) lines.push(`result     ${JSON.stringify((s.result as { metrics: unknown }).metrics)}`);
-      if (s.error) lines.push(`error      ${s.error.kind ?? ''}: ${s.error.message}`);
-      process.stdout.write(lines.join('\n') + '\n');
+      process.stdout.write(showText(s));
     },
   };
 }
 
-export function rmCommand(_s: (c: number) => void): CommandModule<object, StoreArgs & { runs: string[]; force: boolean }> {
+export function rmCommand(_s: SetCode): CommandModule<object, StoreArgs & { runs: string[]; force: boolean }> {
   return {
     command: 'rm <runs..>',
     describe: 'delete runs (refuses running ones unless --force)',
-    builder: (y) => y.positional('runs', { type: 'string', array: true, demandOption: true }).option('force', { type: 'boolean', default: false }) as never,
+    builder: (y) =>
+      y
+        .positional('runs', { type: 'string', array: true, demandOption: true })
+        .option('force', { type: 'boolean', default: false }) as never,
     handler: (a) => {
       const store = new RunStore(storeFolder(a.store, true));
       const ids = a.runs.map((r) => store.resolveId(r)); // resolve all first: no half-done rm on a typo
@@ -93,7 +106,7 @@ export function rmCommand(_s: (c: number) => void): CommandModule<object, StoreA
   };
 }
 
-export function gcCommand(_s: (c: number) => void): CommandModule<object, StoreArgs & { 'dry-run': boolean }> {
+export function gcCommand(_s: SetCode): CommandModule<object, StoreArgs & { 'dry-run': boolean }> {
   return {
     command: 'gc',
     describe: 'delete partial and failed runs (not running ones), stale locks and leftover temp files',

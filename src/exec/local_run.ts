@@ -1,7 +1,7 @@
 /**
- * The local executor: skips finished runs, runs the rest each in a child process with at most
- * `jobs` at a time, waits out runs locked by another live `sdd run`, and records failures without
- * stopping the sweep. Planning (experiments/expand) and executing stay separate, so a cluster
+ * The local executor's execution (its entry is local.ts): skips finished runs, runs the rest each
+ * in a child process with at most `jobs` at a time, waits out runs locked by another live
+ * `sdd run`, and records failures without stopping the sweep. Planning (experiments/expand) and executing stay separate, so a cluster
  * executor (slurm.ts) replaces this one without touching experiments or methods.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { EXIT_BUSY, EXIT_INTERRUPTED, type ChildMessage } from './child.js';
 import { PROJECT_ROOT } from '../util/env.js';
 import { modelsChanged } from './stale.js';
 import { formatDuration, type ProgressReporter } from '../util/progress.js';
-import { describeRun, registerExecutor, type ExecuteOptions, type RunOutcome } from './executors.js';
+import { describeRun, type ExecuteOptions, type RunOutcome } from './executors.js';
 
 export { describeRun, type ExecuteOptions, type Outcome, type RunOutcome } from './executors.js';
 
@@ -42,7 +42,6 @@ export function finishedAndCurrent(run: PlannedRun, store: RunStore, progress: P
   return false;
 }
 
-registerExecutor({ name: 'local', execute: executeRuns });
 
 export async function executeRuns(runs: PlannedRun[], opts: ExecuteOptions): Promise<RunOutcome[]> {
   const outcomes: RunOutcome[] = new Array(runs.length);
