@@ -271,7 +271,7 @@ const PIPELINE_CASES: PipelineCase[] = [
     async run(world) {
       const x = tf.tensor4d(IMAGES.values, IMAGES.shape as [number, number, number, number]);
       try {
-        const scan = await hqsScan(world, x, PROMPT, [200, 500, 800], { guidance: GUIDE, vaeSample: true, topKPer: 'image' }, new Rng(5));
+        const scan = await hqsScan(world, x, PROMPT, [200, 500, 800], { guidance: GUIDE, vae_sample: true, top_k_per: 'image' }, new Rng(5));
         const r = readHqs(scan.stats, 'released', 'paper');
         // N, H are statistics of the image gradient per (t, image); the curve is normalised over t.
         return new Map([

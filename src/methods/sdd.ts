@@ -112,7 +112,7 @@ export async function runHqs(world: World, p: SddParams, seed: number, trainW: t
     const images = tf.tidy(() => style.generate(applyMapper(untrained, tf.slice(trainW, [0, 0, 0], [k, -1, -1]) as tf.Tensor3D, style, { ...mapperSettings(p), step: p.hqs.mapper_step })));
     untrained.dispose();
     try {
-      const settings = { guidance: p.guidance, vaeSample: p.vae_sample, topKPer: p.hqs.top_k_per };
+      const settings = { guidance: p.guidance, vae_sample: p.vae_sample, top_k_per: p.hqs.top_k_per };
       return await hqsScan(world, images, prompt, timesteps, settings, rng, (i) => onStep?.(i, timesteps.length));
     } finally {
       images.dispose();

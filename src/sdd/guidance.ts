@@ -20,8 +20,11 @@ export interface GuidanceSettings {
   noise: 'random' | 'zero';
   /** Keep the k largest |g| across the batch (the code's "clip_grad"); null keeps all. */
   top_k: number | null;
-  /** Apply top-k to each image separately (the HQS scan, whose released form sees one image at a time). */
-  top_k_per_image?: boolean;
+  /**
+   * Top-k over each image separately (the HQS scan, whose released form sees one image at a time)
+   * or over the whole batch (the default); the YAML's `hqs.top_k_per`, spelled the same here.
+   */
+  top_k_per?: 'image' | 'batch';
 }
 
 export const GUIDANCE_DEFAULTS: GuidanceSettings = { guidance_scale: 100, weighting: 'one_minus_alpha', noise: 'random', top_k: null };
@@ -77,7 +80,7 @@ export function sdsGradient(diffusion: DiffusionModels, z: tf.Tensor4D, t: numbe
     const [u, c] = tf.split(out, 2);
     const guided = tf.add(u, tf.mul(tf.sub(c, u), s.guidance_scale));
     const g = tf.mul(tf.sub(guided, eps), weight(s.weighting, a)) as tf.Tensor4D;
-    return (s.top_k ? topKMagnitude(g, s.top_k, s.top_k_per_image) : g) as tf.Tensor4D;
+    return (s.top_k ? topKMagnitude(g, s.top_k, s.top_k_per === 'image') : g) as tf.Tensor4D;
   });
 }
 

@@ -148,12 +148,13 @@ export interface HqsScan {
   seconds: number;
 }
 
+/** Spelled as the experiment files spell them (method.params.vae_sample, hqs.top_k_per). */
 export interface ScanSettings {
   guidance: GuidanceSettings;
   /** Diffusion latents as a posterior sample (the released scan's .sample()) or the mean. */
-  vaeSample: boolean;
+  vae_sample: boolean;
   /** Top-k sparsification per image (the released scan feeds images one at a time) or over all K. */
-  topKPer: 'image' | 'batch';
+  top_k_per: 'image' | 'batch';
 }
 
 /**
@@ -166,13 +167,13 @@ export async function hqsScan(world: World, images: tf.Tensor4D, prompt: Guidanc
   const [k, h, w, c] = images.shape;
   const cond = await guidanceCondition(world.diffusion, prompt, k);
   const stats: ScanStats = { N: [], H: [], H_full: [] };
-  const guidance = { ...s.guidance, top_k_per_image: s.topKPer === 'image' };
+  const guidance = { ...s.guidance, top_k_per: s.top_k_per };
   try {
     for (const [i, t] of timesteps.entries()) {
       const seeds = [rng.int(2 ** 31), rng.int(2 ** 31)];
       const d = tf.tidy(() => {
         const noise = tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[0])) as tf.Tensor4D;
-        const vaeNoise = s.vaeSample ? (tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[1])) as tf.Tensor4D) : undefined;
+        const vaeNoise = s.vae_sample ? (tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[1])) as tf.Tensor4D) : undefined;
         return tf.grad((x: tf.Tensor) => sdsInjection(world.diffusion, t, cond, noise, guidance)(world.diffusion.encode(x as tf.Tensor4D, vaeNoise)))(images);
       });
       const values = (await d.data()) as Float32Array;
