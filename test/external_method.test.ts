@@ -14,6 +14,10 @@ import { PROJECT_ROOT } from '../src/util/env.js';
 import { registerBuiltinMethods } from '../src/methods/index.js';
 import { loadExperiment } from '../src/experiments/load.js';
 import { expandExperiment } from '../src/experiments/expand.js';
+import { backendFromEnv, initBackend } from '../src/backend/index.js';
+import { makeContext } from '../src/exec/context.js';
+import { external, externalParams } from '../src/methods/external.js';
+import { NonFiniteError } from '../src/methods/types.js';
 
 registerBuiltinMethods();
 
@@ -77,4 +81,103 @@ test('the example plugin end to end on toyfaces: FID and CLIP beside SDEdit on t
   assert.deepEqual(curve.map((c) => c.step), [0, 1], 'the training curve forwarded (128 images in batches of 64)');
   assert.ok(existsSync(join(dir, 'artifacts', 'edits.png')) && existsSync(join(dir, 'contract', 'out', 'timing.json')));
   assert.deepEqual(readdirSync(join(dir, 'contract', 'in')), ['manifest.json'], 'the arrays pruned after the run');
+});
+
+/** What the hostile plugins share: the contract's paths and whole-file writes of valid outputs. */
+const COMMON = `import json, os
+import numpy as np
+root = os.environ["SDD_CONTRACT_DIR"]
+with open(os.path.join(root, "in", "manifest.json")) as f:
+    manifest = json.load(f)
+out = os.path.join(root, "out")
+
+def put(name, write):
+    tmp = os.path.join(out, name + ".tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+    os.replace(tmp, os.path.join(out, name))
+
+def put_json(name, value):
+    put(name, lambda f: f.write(json.dumps(value).encode()))
+
+def sources():
+    return np.load(os.path.join(root, "in", manifest["inputs"]["sources"]["file"]))
+
+def finish(edited, tau_train=0.0):
+    put("edited.npy", lambda f: np.save(f, edited))
+    put_json("timing.json", {"tau_train_s": tau_train, "tau_infer_s": 0.001, "peak_memory_bytes": None, "synchronized": False})
+    put_json("env.json", {"interpreter": "python3", "versions": {}, "threads": 1, "device": "cpu", "precision": "fp32"})
+`;
+
+/** Each hostile plugin, and the one line its run must fail with. */
+interface Hostile {
+  script: string;
+  reason: RegExp;
+  kind?: 'nonfinite';
+  hang_timeout_s?: number;
+}
+
+/** Run through `sdd run`: the failure path of a run folder (error.json, exit code, no result.json). */
+const HOSTILE_RUNS: Record<string, Hostile> = {
+  crash: { script: 'import sys\nprint("loading", file=sys.stderr)\nprint("RuntimeError: the model exploded", file=sys.stderr)\nsys.exit(3)\n', reason: /^plugin exited with code 3: loading \| RuntimeError: the model exploded$/ },
+  outside: { script: 'from common import *\nfinish(sources())\nwith open("result.json", "w") as f:\n    f.write("{}")\n', reason: /^plugin wrote outside contract\/out: result\.json \(removed\)$/ },
+};
+
+/** Run in this process (the world loaded once): the same method, each reason checked. */
+const HOSTILE_CALLS: Record<string, Hostile> = {
+  hang: { script: 'from common import *\nimport time\nput_json("progress.json", {"done": 0, "total": 1})\ntime.sleep(600)\n', reason: /^plugin showed no progress for 1 s \(hang_timeout_s\): killed$/, hang_timeout_s: 1 },
+  nan: { script: 'from common import *\nx = sources()\nx[1, 3] = np.nan\nfinish(x)\n', reason: /^contract\/out\/edited\.npy: 96 non-finite values \(the first in image 1\)$/, kind: 'nonfinite' },
+  garbage: { script: 'from common import *\nfinish(sources())\nput("edited.npy", lambda f: f.write(os.urandom(4000)))\n', reason: /^contract\/out\/edited\.npy: not a \.npy file \(bad magic\)$/ },
+  count: { script: 'from common import *\nfinish(sources()[:1])\n', reason: /^contract\/out\/edited\.npy: shape \[1, 32, 32, 3\], expected \[2, 32, 32, 3\]$/ },
+  float64: { script: 'from common import *\nfinish(sources().astype(np.float64))\n', reason: /^contract\/out\/edited\.npy: dtype <f8, expected float32 \('<f4'\)$/ },
+  link: { script: 'from common import *\nfinish(sources())\nthere = os.path.join(os.path.dirname(__file__), "elsewhere.npy")\nos.replace(os.path.join(out, "edited.npy"), there)\nos.symlink(there, os.path.join(out, "edited.npy"))\n', reason: /^contract\/out\/edited\.npy: not a regular file \(links are not taken\)$/ },
+  missing: { script: 'from common import *\nput_json("env.json", {})\n', reason: /^contract\/out\/edited\.npy: missing$/ },
+  timing: { script: 'from common import *\nfinish(sources(), tau_train=3600.0)\n', reason: /^contract\/out\/timing\.json: tau_train_s \+ m·tau_infer_s = 3600\.002 s, more than the [\d.]+ s the plugin ran$/ },
+  env: { script: 'from common import *\nfinish(sources())\nput_json("env.json", {"interpreter": "x"})\n', reason: /^contract\/out\/env\.json: versions: / },
+  metric: { script: 'from common import *\nwith open(os.path.join(out, "metrics.jsonl"), "a") as f:\n    f.write(json.dumps({"step": 0, "loss": float("nan")}) + "\\n")\nimport time\ntime.sleep(5)\n', reason: /^contract\/out\/metrics\.jsonl line 1: NaN$/, kind: 'nonfinite' },
+  unstartable: { script: '', reason: /^plugin could not start: .*ENOENT/ },
+};
+
+const scripts = (cases: Record<string, Hostile>) => ({ 'common.py': COMMON, ...Object.fromEntries(Object.entries(cases).map(([k, h]) => [`${k}.py`, h.script])) });
+const PARAMS = { prompt: 'hair_color:black->white', eval_images: 2, sources: 'real' };
+
+test('hostile plugins under sdd run: a one-line error.json each, exit 1 as for any failed run, no result.json', { skip: noPython }, async () => {
+  const dir = tmp();
+  writeFiles(dir, scripts(HOSTILE_RUNS));
+  const commands = Object.keys(HOSTILE_RUNS).map((k) => [PYTHON, join(dir, `${k}.py`)]);
+  const method = JSON.stringify({ name: 'external', params: { ...PARAMS, command: ['x'] } });
+  writeFiles(dir, { 'hostile.yaml': `name: hostile\nworld: toyfaces\nmethod: ${method}\nsweep: {method.params.command: ${JSON.stringify(commands)}}\n` });
+  const store = tmp();
+  const r = await sdd(['run', join(dir, 'hostile.yaml'), '--store', store, '--jobs', '2'], { env: { SDD_CACHE: tmp() } });
+  assert.equal(r.exitCode, 1, r.all.slice(-3000));
+  const seen: string[] = [];
+  for (const id of readdirSync(store).filter((d) => existsSync(join(store, d, 'config.json')))) {
+    const command = (JSON.parse(readFileSync(join(store, id, 'config.json'), 'utf-8')) as { method: { params: { command: string[] } } }).method.params.command;
+    const name = command[1].replace(/^.*\/|\.py$/g, '');
+    assert.ok(!existsSync(join(store, id, 'result.json')), `${name}: no result.json`);
+    const error = JSON.parse(readFileSync(join(store, id, 'error.json'), 'utf-8')) as { kind: string; message: string; bad_input: boolean };
+    assert.match(error.message, HOSTILE_RUNS[name].reason, name);
+    assert.deepEqual([error.kind, error.bad_input], [HOSTILE_RUNS[name].kind ?? 'error', false], name);
+    seen.push(name);
+  }
+  assert.deepEqual(seen.sort(), Object.keys(HOSTILE_RUNS).sort());
+});
+
+test('hostile plugins, each reason: hang, NaN images, garbage, wrong count or dtype, a link, missing output, timing, env, NaN metric, no program', { skip: noPython }, async () => {
+  await initBackend(backendFromEnv());
+  const dir = tmp();
+  writeFiles(dir, scripts(HOSTILE_CALLS));
+  for (const [name, h] of Object.entries(HOSTILE_CALLS)) {
+    const runDir = tmp();
+    const command = name === 'unstartable' ? ['sdd-no-such-program'] : [PYTHON, join(dir, `${name}.py`)];
+    const params = externalParams.parse({ ...PARAMS, command, hang_timeout_s: h.hang_timeout_s ?? 30 });
+    const ctx = makeContext({ runId: name, runDir, seed: 0, world: 'toyfaces', params, signal: new AbortController().signal, progress: () => {} });
+    const t0 = Date.now();
+    const e = await external.run(ctx).then(() => null, (err: unknown) => err as Error);
+    assert.ok(e, `${name}: the run fails`);
+    assert.match(e.message, h.reason, name);
+    assert.equal(e instanceof NonFiniteError, h.kind === 'nonfinite', `${name}: ${e.constructor.name}`);
+    assert.ok(!existsSync(join(runDir, 'artifacts', 'items.json')), `${name}: nothing evaluated`);
+    if (name === 'metric') assert.ok(Date.now() - t0 < 4000, 'killed at the bad line, not waited for');
+  }
 });
