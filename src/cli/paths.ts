@@ -20,7 +20,10 @@ export function outputFile(flag: string, path: string): string {
 export function outputFolder(flag: string, path: string): string {
   let p = resolve(path);
   while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
-  if (!statSync(p).isDirectory()) throw new UserError(`${flag}: ${path}: ${p === resolve(path) ? 'is a file' : `${p} is a file`}, expected a folder`);
+  if (!statSync(p).isDirectory()) {
+    const what = p === resolve(path) ? 'is a file' : `${p} is a file`;
+    throw new UserError(`${flag}: ${path}: ${what}, expected a folder`);
+  }
   return path;
 }
 

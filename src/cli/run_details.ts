@@ -93,7 +93,8 @@ function resultSection(s: RunSummary): string[] {
 
 export function showText(s: RunSummary): string {
   const e = s.error;
-  const error = e ? ['', `error (${e.kind ?? 'error'}${e.bad_input ? ', bad input' : ''})`, `${INDENT}${e.message}`] : [];
+  const kind = `${e?.kind ?? 'error'}${e?.bad_input ? ', bad input' : ''}`;
+  const error = e ? ['', `error (${kind})`, `${INDENT}${e.message}`] : [];
   const lines = [...runSection(s), ...methodSection(s), ...provenanceSection(s), ...resultSection(s), ...error];
   return lines.join('\n') + '\n';
 }

@@ -230,10 +230,11 @@ test('validate (CLI): the repository\'s own files pass; a bad file does not stop
   assert.equal(r.exitCode, 0, r.all);
   assert.match(r.stdout, /experiments\/paper\/prompts\.yaml: ok \(include fragment of experiments\/paper\/\w+\.yaml/);
   const d = dirWith({ 'a.yaml': 'include: base.yaml\nseed: 1\n', 'b.yaml': 'include: base.yaml\nmethod: {params: {lr: x}}\n' });
-  const bad = await sdd(['validate', join(d, 'a.yaml'), join(d, 'base.yaml'), join(d, 'b.yaml')]);
+  const bad = await sdd(['validate', join(d, 'a.yaml'), d, join(d, 'base.yaml'), join(d, 'b.yaml')]);
   assert.equal(bad.exitCode, 2, bad.all);
   assert.match(bad.stderr, /a\.yaml: seed: unknown key/);
   assert.match(bad.stderr, /b\.yaml: method\.params\.lr: expected number/);
   assert.match(bad.stdout, /base\.yaml: ok \(1 run\)/);
-  assert.match(bad.stdout, /2 of 3 files with errors \(2 errors\)/);
+  assert.match(bad.stderr, /: is a folder, expected an experiment file/);
+  assert.match(bad.stdout, /3 of 4 files with errors \(3 errors\)/);
 });

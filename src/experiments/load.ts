@@ -2,7 +2,7 @@
  * Reads an experiment file: safe YAML → includes resolved → profile and --set applied → validated.
  * Every failure is a UserError whose one line names the file and the key path at fault.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import type { z } from 'zod';
 import { UserError, located } from '../errors.js';
@@ -35,6 +35,10 @@ function readRaw(path: string, chain: string[]): { value: Plain; sources: string
   if (!existsSync(path)) {
     const from = chain.length ? `${show(chain[chain.length - 1])}: include: ` : '';
     throw new UserError(`${from}file not found: ${file}`);
+  }
+  if (statSync(path).isDirectory()) {
+    const from = chain.length ? `${show(chain[chain.length - 1])}: include: ` : '';
+    throw new UserError(`${from}${file}: is a folder, expected an experiment file (.yaml)`);
   }
   const parsed = parseYamlSafe(readFileSync(path, 'utf-8'), file);
   if (!isPlain(parsed)) throw new UserError(`${file}: the top level must be a mapping of keys`);

@@ -8,12 +8,12 @@
  * include it, which are validated as whole experiments. A file given alone that lacks those keys
  * is an experiment with errors, as before.
  */
-import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { expandExperiment } from './expand.js';
 import { experimentIssues, readExperiment, readWithIncludes, validateExperiment, type LoadOptions } from './load.js';
 import { isPlain, type Plain } from './merge.js';
+import { refuseFolder } from './plan.js';
 import { experimentSchema } from './schema.js';
 
 export interface FileCheck {
@@ -83,9 +83,8 @@ function isFragment(file: string): boolean {
 export function checkFiles(files: string[], opts: LoadOptions): FileCheck[] {
   const by = includers(files);
   return files.map((f) => {
-    if (existsSync(f) && statSync(f).isDirectory()) {
-      return { file: f, runs: 0, errors: [`${f}: is a folder, expected an experiment file (.yaml)`] };
-    }
+    const folder = caught(() => refuseFolder(f));
+    if (folder.length) return { file: f, runs: 0, errors: folder };
     const includer = by.get(resolve(f));
     return includer !== undefined && isFragment(f) ? checkFragment(f, includer) : checkExperiment(f, opts);
   });

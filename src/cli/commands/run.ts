@@ -80,7 +80,8 @@ export function runCommand(setCode: (c: number) => void): CommandModule<object, 
       requireFilesOf(runs);
       if (a.detach && !executor.detachable) {
         const queued = allExecutors().filter((e) => e.detachable).map((e) => e.name).join(', ');
-        throw new UserError(`--detach: only with --executor ${queued} (${executor.name} runs are child processes of this command)`);
+        const why = `${executor.name} runs are child processes of this command`;
+        throw new UserError(`--detach: only with --executor ${queued} (${why})`);
       }
       const store = new RunStore(storeFolder(a.store, false));
       if (a['dry-run']) {
@@ -88,7 +89,8 @@ export function runCommand(setCode: (c: number) => void): CommandModule<object, 
         return;
       }
       await executor.preflight?.();
-      setCode(await execute(runs, store, { executor: executor.name, jobs, backend, settings, detach: a.detach, files: a.files }));
+      const how = { executor: executor.name, jobs, backend, settings, detach: a.detach, files: a.files };
+      setCode(await execute(runs, store, how));
       // Detached runs have not finished yet: `sdd report` builds the pages once they have.
       if (a.report && !a.detach) await writeReport(a, store);
     },
