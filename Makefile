@@ -20,6 +20,7 @@ help:
 	@echo "               python3-numpy, python3-scipy, git, mypy, python3-pyflakes (checked first: bin/check-prereqs.sh)"
 	@echo "               (any table target takes PROFILE=quick for its small version)"
 	@echo "make lint      pyflakes + mypy over the Python (mypy.ini)"
+	@echo "make lint-ts   ESLint (type-aware typescript-eslint) + knip over the TypeScript (not in make test yet)"
 	@echo "make test-backend BACKEND=webgpu   the backend-agnostic tests on BACKEND + the WebGPU conformance set"
 	@echo "make bench     benchmarks (results in bench/results/)"
 	@echo "make doctor    which compute backend runs here and why"
