@@ -57,32 +57,6 @@ test('run ids: methods without a plan hook keep theirs; a plugin is identified b
   assert.throws(() => plan(join(missing, 'e.yaml')), /e\.yaml: method\.params\.command\.1: nope\.py: not found/);
 });
 
-test('the example plugin end to end on toyfaces: FID and CLIP beside SDEdit on the same prompt', { skip: noPython }, async () => {
-  const store = tmp();
-  const r = await sdd(['run', 'experiments/examples/external.yaml', 'experiments/base/sdedit.yaml', '--profile', 'quick', '--store', store, '--jobs', '2'], { env: { SDD_CACHE: tmp() } });
-  assert.equal(r.exitCode, 0, r.all.slice(-3000));
-  const runs = readdirSync(store).filter((d) => existsSync(join(store, d, 'config.json')));
-  assert.equal(runs.length, 2);
-  const byMethod = new Map(runs.map((id) => [JSON.parse(readFileSync(join(store, id, 'config.json'), 'utf-8')).method.name as string, id]));
-  const result = (m: string) => (JSON.parse(readFileSync(join(store, byMethod.get(m)!, 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> }).metrics;
-  const [ext, ref] = [result('external'), result('sdedit')];
-  assert.equal(ext.prompt, ref.prompt);
-  for (const k of ['fid', 'kid', 'clip_directional', 'clip_score', 'hit_rate', 'preservation_rate', 'identity', 'tau_train_s', 'tau_infer_s']) {
-    assert.equal(typeof ext[k], typeof ref[k], k);
-    if (typeof ref[k] === 'number') assert.ok(Number.isFinite(ext[k]), `${k} = ${ext[k]}`);
-  }
-  assert.deepEqual(ext.models, ref.models, 'measured with the same world models');
-  assert.ok((ext.fid as number) > 0, 'the plugin changed the images');
-  const env = ext.plugin_env as Record<string, unknown>;
-  assert.deepEqual(Object.keys(env).sort(), ['device', 'interpreter', 'precision', 'threads', 'versions']);
-  assert.ok((ext.plugin as { peak_memory_bytes: number }).peak_memory_bytes > 0);
-  const dir = join(store, byMethod.get('external')!);
-  const curve = readFileSync(join(dir, 'metrics.jsonl'), 'utf-8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; delta: number });
-  assert.deepEqual(curve.map((c) => c.step), [0, 1], 'the training curve forwarded (128 images in batches of 64)');
-  assert.ok(existsSync(join(dir, 'artifacts', 'edits.png')) && existsSync(join(dir, 'contract', 'out', 'timing.json')));
-  assert.deepEqual(readdirSync(join(dir, 'contract', 'in')), ['manifest.json'], 'the arrays pruned after the run');
-});
-
 /** What the hostile plugins share: the contract's paths and whole-file writes of valid outputs. */
 const COMMON = `import json, os
 import numpy as np
@@ -134,40 +108,72 @@ const HOSTILE_CALLS: Record<string, Hostile> = {
   missing: { script: 'from common import *\nput_json("env.json", {})\n', reason: /^contract\/out\/edited\.npy: missing$/ },
   timing: { script: 'from common import *\nfinish(sources(), tau_train=3600.0)\n', reason: /^contract\/out\/timing\.json: tau_train_s \+ m·tau_infer_s = 3600\.002 s, more than the [\d.]+ s the plugin ran$/ },
   env: { script: 'from common import *\nfinish(sources())\nput_json("env.json", {"interpreter": "x"})\n', reason: /^contract\/out\/env\.json: versions: / },
-  metric: { script: 'from common import *\nwith open(os.path.join(out, "metrics.jsonl"), "a") as f:\n    f.write(json.dumps({"step": 0, "loss": float("nan")}) + "\\n")\nimport time\ntime.sleep(5)\n', reason: /^contract\/out\/metrics\.jsonl line 1: NaN$/, kind: 'nonfinite' },
+  metric: { script: 'from common import *\nwith open(os.path.join(out, "metrics.jsonl"), "a") as f:\n    f.write(json.dumps({"step": 0, "loss": float("nan")}) + "\\n")\nimport time\ntime.sleep(30)\n', reason: /^contract\/out\/metrics\.jsonl line 1: NaN$/, kind: 'nonfinite' },
   unstartable: { script: '', reason: /^plugin could not start: .*ENOENT/ },
 };
 
 const scripts = (cases: Record<string, Hostile>) => ({ 'common.py': COMMON, ...Object.fromEntries(Object.entries(cases).map(([k, h]) => [`${k}.py`, h.script])) });
 const PARAMS = { prompt: 'hair_color:black->white', eval_images: 2, sources: 'real' };
 
-test('hostile plugins under sdd run: a one-line error.json each, exit 1 as for any failed run, no result.json', { skip: noPython }, async () => {
-  const dir = tmp();
-  writeFiles(dir, scripts(HOSTILE_RUNS));
-  const commands = Object.keys(HOSTILE_RUNS).map((k) => [PYTHON, join(dir, `${k}.py`)]);
+/** Writes the hostile experiment (one run per plugin of `cases`) into `dir`; returns its path. */
+function hostileExperiment(dir: string, cases: Record<string, Hostile>): string {
+  writeFiles(dir, scripts(cases));
+  const commands = Object.keys(cases).map((k) => [PYTHON, join(dir, `${k}.py`)]);
   const method = JSON.stringify({ name: 'external', params: { ...PARAMS, command: ['x'] } });
-  writeFiles(dir, { 'hostile.yaml': `name: hostile\nworld: toyfaces\nmethod: ${method}\nsweep: {method.params.command: ${JSON.stringify(commands)}}\n` });
+  writeFiles(dir, { 'hostile.yaml': `name: hostile\nworld: toyfaces\nmethod: ${method}\nsweep: {method.params.command: ${JSON.stringify(commands)}}\nprofiles: {quick: {}}\n` });
+  return join(dir, 'hostile.yaml');
+}
+
+type Metrics = Record<string, unknown>;
+
+/** The example and SDEdit finished: the same metrics, prompt and world models; the curve forwarded; arrays pruned. */
+function checkExample(store: string, ext: Metrics, ref: Metrics, dir: string): void {
+  assert.equal(ext.prompt, ref.prompt);
+  for (const k of ['fid', 'kid', 'clip_directional', 'clip_score', 'hit_rate', 'preservation_rate', 'identity', 'tau_train_s', 'tau_infer_s']) {
+    assert.equal(typeof ext[k], typeof ref[k], k);
+    if (typeof ref[k] === 'number') assert.ok(Number.isFinite(ext[k]), `${k} = ${String(ext[k])}`);
+  }
+  assert.deepEqual(ext.models, ref.models, 'measured with the same world models');
+  assert.ok((ext.fid as number) > 0, 'the plugin changed the images');
+  assert.deepEqual(Object.keys(ext.plugin_env as Metrics).sort(), ['device', 'interpreter', 'precision', 'threads', 'versions']);
+  assert.ok((ext.plugin as { peak_memory_bytes: number }).peak_memory_bytes > 0);
+  const curve = readFileSync(join(dir, 'metrics.jsonl'), 'utf-8').trim().split('\n').map((l) => JSON.parse(l) as { step: number });
+  assert.deepEqual(curve.map((c) => c.step), [0, 1], 'the training curve forwarded (128 images in batches of 64)');
+  assert.ok(existsSync(join(dir, 'artifacts', 'edits.png')) && existsSync(join(dir, 'contract', 'out', 'timing.json')));
+  assert.deepEqual(readdirSync(join(dir, 'contract', 'in')), ['manifest.json'], `the arrays pruned after the run (${store})`);
+}
+
+test('sdd run: the example plugin beside SDEdit on the same prompt (FID, CLIP, …); hostile plugins fail with one-line error.json, exit 1, no result.json', { skip: noPython }, async () => {
   const store = tmp();
-  const r = await sdd(['run', join(dir, 'hostile.yaml'), '--store', store, '--jobs', '2'], { env: { SDD_CACHE: tmp() } });
+  const files = ['experiments/examples/external.yaml', 'experiments/base/sdedit.yaml', hostileExperiment(tmp(), HOSTILE_RUNS)];
+  const r = await sdd(['run', ...files, '--profile', 'quick', '--set', 'method.params.eval_images=4', '--store', store, '--jobs', '2'], { env: { SDD_CACHE: tmp() } });
   assert.equal(r.exitCode, 1, r.all.slice(-3000));
-  const seen: string[] = [];
+  const results = new Map<string, Metrics>();
+  const failed: string[] = [];
   for (const id of readdirSync(store).filter((d) => existsSync(join(store, d, 'config.json')))) {
-    const command = (JSON.parse(readFileSync(join(store, id, 'config.json'), 'utf-8')) as { method: { params: { command: string[] } } }).method.params.command;
-    const name = command[1].replace(/^.*\/|\.py$/g, '');
+    const config = JSON.parse(readFileSync(join(store, id, 'config.json'), 'utf-8')) as { experiment: string; method: { name: string; params: { command?: string[] } } };
+    if (config.experiment !== 'hostile') {
+      results.set(config.method.name, { ...(JSON.parse(readFileSync(join(store, id, 'result.json'), 'utf-8')) as { metrics: Metrics }).metrics, dir: join(store, id) });
+      continue;
+    }
+    const name = config.method.params.command![1].replace(/^.*\/|\.py$/g, '');
     assert.ok(!existsSync(join(store, id, 'result.json')), `${name}: no result.json`);
     const error = JSON.parse(readFileSync(join(store, id, 'error.json'), 'utf-8')) as { kind: string; message: string; bad_input: boolean };
     assert.match(error.message, HOSTILE_RUNS[name].reason, name);
-    assert.deepEqual([error.kind, error.bad_input], [HOSTILE_RUNS[name].kind ?? 'error', false], name);
-    seen.push(name);
+    assert.deepEqual([error.kind, error.bad_input], ['error', false], name);
+    failed.push(name);
   }
-  assert.deepEqual(seen.sort(), Object.keys(HOSTILE_RUNS).sort());
+  assert.deepEqual(failed.sort(), Object.keys(HOSTILE_RUNS).sort());
+  const [ext, ref] = [results.get('external')!, results.get('sdedit')!];
+  checkExample(store, ext, ref, ext.dir as string);
 });
 
 test('hostile plugins, each reason: hang, NaN images, garbage, wrong count or dtype, a link, missing output, timing, env, NaN metric, no program', { skip: noPython }, async () => {
   await initBackend(backendFromEnv());
   const dir = tmp();
   writeFiles(dir, scripts(HOSTILE_CALLS));
-  for (const [name, h] of Object.entries(HOSTILE_CALLS)) {
+  // All at once: each is its own run folder and process (the hang and the killed ones overlap).
+  await Promise.all(Object.entries(HOSTILE_CALLS).map(async ([name, h]) => {
     const runDir = tmp();
     const command = name === 'unstartable' ? ['sdd-no-such-program'] : [PYTHON, join(dir, `${name}.py`)];
     const params = externalParams.parse({ ...PARAMS, command, hang_timeout_s: h.hang_timeout_s ?? 30 });
@@ -178,6 +184,36 @@ test('hostile plugins, each reason: hang, NaN images, garbage, wrong count or dt
     assert.match(e.message, h.reason, name);
     assert.equal(e instanceof NonFiniteError, h.kind === 'nonfinite', `${name}: ${e.constructor.name}`);
     assert.ok(!existsSync(join(runDir, 'artifacts', 'items.json')), `${name}: nothing evaluated`);
-    if (name === 'metric') assert.ok(Date.now() - t0 < 4000, 'killed at the bad line, not waited for');
-  }
+    if (name === 'metric') assert.ok(Date.now() - t0 < 10_000, 'killed at the bad line, not waited for');
+  }));
+});
+
+const EXAMPLE = join(PROJECT_ROOT, 'examples', 'plugins', 'blend', 'plugin.py');
+
+/** The example's metric lines so far (the plugin's own file, read often: the abort lands mid-training). */
+const lines = (path: string) => (existsSync(path) ? readFileSync(path, 'utf-8').split('\n').filter(Boolean).length : 0);
+
+test('interrupted, the plugin is killed; run again, it resumes from its checkpoint and the curve has every step once', { skip: noPython }, async () => {
+  await initBackend(backendFromEnv());
+  const runDir = tmp();
+  const settings = { alpha: 0.2, tint: 0.25, sigma: 0, batch: 2, train_batch: 1, checkpoint_every: 5 };
+  const params = externalParams.parse({ ...PARAMS, command: [PYTHON, EXAMPLE], train_images: 60, settings });
+  const context = (signal: AbortSignal) => makeContext({ runId: 'resume', runDir, seed: 0, world: 'toyfaces', params, signal, progress: () => {} });
+  const abort = new AbortController();
+  const own = join(runDir, 'contract', 'out', 'metrics.jsonl');
+  const watch = setInterval(() => lines(own) >= 12 && abort.abort(), 5);
+  const first = await external.run(context(abort.signal)).then(() => null, (e: unknown) => e as Error);
+  clearInterval(watch);
+  assert.ok(first && abort.signal.aborted, `interrupted (${first?.message ?? 'it finished first'})`);
+  const progress = join(runDir, 'contract', 'out', 'progress.json');
+  const mtime = existsSync(progress) ? readFileSync(progress, 'utf-8') : '';
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(existsSync(progress) ? readFileSync(progress, 'utf-8') : '', mtime, 'the plugin is gone: no progress after the abort');
+  const result = await external.run(context(new AbortController().signal));
+  assert.ok(Number.isFinite(result.fid as number));
+  const log = readFileSync(join(runDir, 'log.txt'), 'utf-8');
+  const from = Number(/resuming from step (\d+)/.exec(log)?.[1]);
+  assert.ok(from > 0 && from % 5 === 0, `resumed from a checkpoint (step ${from})`);
+  const steps = readFileSync(join(runDir, 'metrics.jsonl'), 'utf-8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
+  assert.deepEqual(steps, Array.from({ length: 60 }, (_, i) => i), "the run's curve: every step once");
 });

@@ -6,7 +6,7 @@
  */
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic.js';
 
 export const CONTRACT_VERSION = 1;
@@ -155,7 +155,9 @@ export function nonFinite(data: Float32Array, per: number): { count: number; fir
 
 /**
  * A fresh attempt: out/ keeps only what a resumed method needs (checkpoint/ and its training
- * curve metrics.jsonl), so no output of an earlier attempt is ever taken for this one's.
+ * curve), so no output of an earlier attempt is ever taken for this one's. The curve is cut back
+ * to the steps before the checkpoint's (checkpoint/state.json's `step`; none: all of it) here,
+ * before the method starts, as in-process runs are (src/exec/context.ts): the method only appends.
  */
 export function prepareAttempt(dirs: ContractDirs): void {
   rmSync(dirs.in, { recursive: true, force: true });
@@ -163,6 +165,23 @@ export function prepareAttempt(dirs: ContractDirs): void {
   mkdirSync(dirs.out, { recursive: true });
   for (const name of readdirSync(dirs.out)) {
     if (name !== 'checkpoint' && name !== 'metrics.jsonl') rmSync(join(dirs.out, name), { recursive: true, force: true });
+  }
+  const curve = join(dirs.out, 'metrics.jsonl');
+  if (!existsSync(curve)) return;
+  const from = existsSync(join(dirs.out, 'checkpoint', 'state.json')) ? readOutJson(dirs, 'checkpoint/state.json', stateSchema).step : 0;
+  // Whole lines of earlier steps only: a line torn by a kill, or of a step to be redone, goes.
+  const kept = readFileSync(curve, 'utf-8').split('\n').slice(0, -1).filter((line) => stepOf(line) < from);
+  writeFileAtomic(curve, kept.map((l) => `${l}\n`).join(''));
+}
+
+const stateSchema = z.object({ step: z.number().int().min(0) });
+
+function stepOf(line: string): number {
+  try {
+    const step = (JSON.parse(line) as { step?: unknown }).step;
+    return typeof step === 'number' ? step : Infinity;
+  } catch {
+    return Infinity;
   }
 }
 

@@ -53,6 +53,8 @@ class Forwarder {
     const path = join(this.dirs.out, 'metrics.jsonl');
     if (!existsSync(path)) return;
     const buf = readFileSync(path);
+    // Lines already forwarded are the run's: the file may only grow.
+    if (buf.length < this.metricsBytes) throw new ContractError('contract/out/metrics.jsonl: shrank while the plugin ran (append whole lines only)');
     const end = buf.lastIndexOf(0x0a) + 1;
     if (end <= this.metricsBytes) return;
     const lines = buf.subarray(this.metricsBytes, end).toString('utf-8').split('\n').slice(0, -1);

@@ -97,19 +97,15 @@ def settings_of(manifest: Dict[str, Any]) -> Dict[str, float]:
 
 
 def resume(c: Contract) -> Tuple[int, np.ndarray, int]:
-    """The last checkpoint (step, running sum, count), and a training curve cut back to it."""
+    """The last checkpoint: (step, running sum, count). The harness has already cut metrics.jsonl
+    back to the steps before it (checkpoint/state.json's step), so the curve is only appended to."""
     state = os.path.join(c.out, "checkpoint", "state.json")
-    step, total, count = 0, np.zeros((0,), np.float64), 0
-    if os.path.exists(state):
-        with open(state, encoding="utf-8") as f:
-            step = int(json.load(f)["step"])
-        total = np.load(os.path.join(c.out, "checkpoint", "sum.npy")).astype(np.float64)
-        count = int(np.load(os.path.join(c.out, "checkpoint", "count.npy"))[0])
-    path = os.path.join(c.out, "metrics.jsonl")
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            kept = [line for line in f if line.endswith("\n") and json.loads(line)["step"] < step]
-        c.write("metrics.jsonl", "".join(kept).encode())
+    if not os.path.exists(state):
+        return 0, np.zeros((0,), np.float64), 0
+    with open(state, encoding="utf-8") as f:
+        step = int(json.load(f)["step"])
+    total = np.load(os.path.join(c.out, "checkpoint", "sum.npy")).astype(np.float64)
+    count = int(np.load(os.path.join(c.out, "checkpoint", "count.npy"))[0])
     return step, total, count
 
 
@@ -122,6 +118,8 @@ def train(c: Contract, s: Dict[str, float], total_work: int) -> Tuple[np.ndarray
     b = int(s["train_batch"])
     steps = math.ceil(len(images) / b)
     step, total, count = resume(c)
+    if step > 0:
+        print(f"resuming from step {step}", flush=True)
     if count == 0:
         total = np.zeros(images.shape[1:], np.float64)
     t0 = time.perf_counter()  # on a GPU: torch.cuda.synchronize() before reading the clock
