@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { frechetDistance } from '../src/metrics/fid.js';
-import { helperStrips, teamThreads } from '../src/metrics/team.js';
+import { helperStrips, teamThreads } from '../src/metrics/numerics/team.js';
 import { FeatureStats } from '../src/metrics/stats.js';
 import { writeNpz } from '../src/metrics/npy.js';
 import { Rng } from '../src/util/rng.js';

@@ -63,7 +63,7 @@ test('make bundle: the copied dist/ runs with plain node, outside the repository
       'bin/sdd.mjs',
       'package.json',
       'src/backend/worker_entry.mjs',
-      'src/metrics/team_entry.mjs',
+      'src/metrics/numerics/team_entry.mjs',
       'node_modules/piscina/dist/worker.js',
       'node_modules/webgpu/index.js',
       'node_modules/webgpu/dist/linux-x64/dawn.node',
@@ -134,7 +134,7 @@ test('make bundle: the copied dist/ runs with plain node, outside the repository
 
   await t.test('a linear-algebra helper thread starts from team_entry.mjs and takes jobs', async () => {
     // A job with no strips: the helper enters, finds none, leaves; Ctrl.Next (word 0) counts its one look.
-    const url = pathToFileURL(join(dist, 'src', 'metrics', 'team_entry.mjs')).href;
+    const url = pathToFileURL(join(dist, 'src', 'metrics', 'numerics', 'team_entry.mjs')).href;
     const code = `
       import { Worker } from 'node:worker_threads';
       const w = new Worker(new URL(${JSON.stringify(url)}), { execArgv: [] }); // not this -e script's flags

@@ -16,9 +16,9 @@
  * ran. pytorch-fid's retry (add eps·I to both covariances when its sqrtm fails) has no failure
  * to react to here; `offset` applies it on request, and results say whether it was used.
  */
-import { cholesky, congruence, pivotedCholesky, sqrtPsd } from './linalg.js';
-import { symEigvals } from './tridiag.js';
-import { gemmNT } from './team.js';
+import { cholesky, congruence, pivotedCholesky, sqrtPsd } from './numerics/linalg.js';
+import { symEigvals } from './numerics/tridiag.js';
+import { gemmNT } from './numerics/team.js';
 import { FeatureStats } from './stats.js';
 
 export interface FidResult {

@@ -10,7 +10,7 @@
  * route is the cheaper one and fidFromFeatures runs instead.
  */
 import { fidFromFeatures } from './fid.js';
-import { symEigvals } from './tridiag.js';
+import { symEigvals } from './numerics/tridiag.js';
 import { bootstrap, type Interval } from './bootstrap.js';
 import { Rng } from '../util/rng.js';
 

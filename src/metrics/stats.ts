@@ -5,7 +5,7 @@
  * adds Yᵀ·Y (upper triangle) as one tiled product over the team (team.ts): at 2048-d that is
  * the O(N·d²) part of FID and runs ~5× the row-by-row rank-1 loop.
  */
-import { ntProduct, sharedF64 } from './team.js';
+import { ntProduct, sharedF64 } from './numerics/team.js';
 
 const MIN_BATCH = 16;
 

@@ -11,7 +11,7 @@ import { ntAccumulate, type NtProduct } from './gemm.js';
 import { ntProduct, sharedF64, teamThreads, helperStrips } from './team.js';
 import { cholesky, congruence, pivotedCholesky, symEig } from './linalg.js';
 import { symEigvals } from './tridiag.js';
-import { Rng } from '../util/rng.js';
+import { Rng } from '../../util/rng.js';
 
 const randn = (len: number, seed: number) => {
   const rng = new Rng(seed);
