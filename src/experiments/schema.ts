@@ -46,6 +46,7 @@ function experimentBase() {
   return z.strictObject({
     name: z.string().regex(NAME, 'letters, digits, _ . - only').describe('experiment name (report page, run listing)'),
     description: z.string().optional(),
+    title: z.string().min(1).optional().describe('human title of its report page (not part of run ids)'),
     version: z.number().int().nonnegative().default(1).describe('bump when the experiment changes meaning; part of every run id'),
     world: z.string().default('toyfaces').describe('which world (datasets + models) the runs use'),
     checkpoints: z
