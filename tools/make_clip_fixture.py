@@ -27,6 +27,7 @@ import os
 import shutil
 import subprocess
 import sys
+from typing import Any, Dict
 
 import numpy as np
 
@@ -92,6 +93,7 @@ def main():
 
     # clip/model.py alone: the package's __init__ also loads the tokenizer, which needs ftfy.
     spec = importlib.util.spec_from_file_location("openai_clip_model", os.path.join(a.clip_repo, "clip", "model.py"))
+    assert spec is not None and spec.loader is not None
     model_py = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(model_py)
     CLIP, VisionTransformer = model_py.CLIP, model_py.VisionTransformer
@@ -126,7 +128,7 @@ def main():
     rows.append(max(by_text.values(), key=lambda c: len(c["ids"]))["input_ids"])
     ids = torch.tensor(rows, dtype=torch.int64)
 
-    captured = {}
+    captured: Dict[str, Any] = {}
     m.ln_final.register_forward_hook(lambda mod, inp, outp: captured.__setitem__("hidden", outp))
     g = torch.Generator().manual_seed(1)
     pixels = torch.randn(2, 3, VISION["resolution"], VISION["resolution"], generator=g)

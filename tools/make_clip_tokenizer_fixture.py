@@ -21,6 +21,7 @@ import os
 import sys
 import types
 import unicodedata
+from typing import Any, Dict, List
 
 CASES = [
     "",
@@ -57,18 +58,22 @@ def main() -> None:
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "clip_tokenizer"))
     a = ap.parse_args()
     # ftfy stand-in (see the module docstring), then the reference module itself.
+    def fix_text(t: str) -> str:
+        return unicodedata.normalize("NFC", t)
+
     ftfy = types.ModuleType("ftfy")
-    ftfy.fix_text = lambda t: unicodedata.normalize("NFC", t)
+    setattr(ftfy, "fix_text", fix_text)  # by name: a ModuleType declares no fix_text
     sys.modules["ftfy"] = ftfy
     sys.path.insert(0, os.path.join(a.clip_repo, "clip"))
     import simple_tokenizer as st  # noqa: E402
 
     full = os.path.join(a.clip_repo, "clip", "bpe_simple_vocab_16e6.txt.gz")
-    lines = gzip.open(full).read().decode("utf-8").split("\n")
+    with gzip.open(full, "rb") as gz:
+        lines = gz.read().decode("utf-8").split("\n")
     os.makedirs(a.out, exist_ok=True)
     small = os.path.join(a.out, "_bpe.txt.gz")
-    with gzip.open(small, "wb") as f:
-        f.write("\n".join(lines[: 1 + a.merges]).encode("utf-8"))
+    with gzip.open(small, "wb") as gz:
+        gz.write("\n".join(lines[: 1 + a.merges]).encode("utf-8"))
     tok = st.SimpleTokenizer(small)
     os.remove(small)
     merges = lines[1 : 1 + a.merges]
@@ -81,15 +86,15 @@ def main() -> None:
 
     bos, eos = tok.encoder["<|startoftext|>"], tok.encoder["<|endoftext|>"]
 
-    def ids(text: str) -> list:
-        text = st.whitespace_clean(ftfy.fix_text(text)).lower()
-        out = []
+    def ids(text: str) -> List[int]:
+        text = st.whitespace_clean(fix_text(text)).lower()
+        out: List[int] = []
         for token in st.re.findall(tok.pat, text):
             token = "".join(tok.byte_encoder[b] for b in token.encode("utf-8"))
             out.extend(tok.encoder.get(t, eos) for t in tok.bpe(token).split(" "))
         return out
 
-    cases = []
+    cases: List[Dict[str, Any]] = []
     for text in CASES:
         body = ids(text)
         padded = ([bos] + body[:75] + [eos] + [eos] * 77)[:77]

@@ -45,7 +45,7 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -54,7 +54,7 @@ FIXTURES = os.path.join(HERE, "..", "test", "fixtures")
 sys.path.insert(0, HERE)
 import st_io  # noqa: E402
 
-SD14_SCHEDULER = {
+SD14_SCHEDULER: Dict[str, Any] = {
     "_class_name": "PNDMScheduler", "_diffusers_version": "0.7.0.dev0", "beta_end": 0.012, "beta_schedule": "scaled_linear",
     "beta_start": 0.00085, "num_train_timesteps": 1000, "set_alpha_to_one": False, "skip_prk_steps": True,
     "steps_offset": 1, "trained_betas": None, "clip_sample": False,
@@ -220,7 +220,7 @@ def unet_act_outputs(out: str, torch: Any, UNet2DConditionModel: Any) -> Dict[st
 SPACINGS = ("leading", "trailing", "linspace")
 STEP_COUNTS = (1, 2, 3, 7, 10, 16, 25, 50, 100, 333, 999)
 # Whole DDIM loops: (name, scheduler_config overrides, steps, eta)
-LOOPS = (
+LOOPS: Tuple[Tuple[str, Dict[str, Any], int, float], ...] = (
     ("trailing_eps", {"timestep_spacing": "trailing"}, 10, 0.0),
     ("linspace_eps_eta", {"timestep_spacing": "linspace"}, 10, 0.5),
     ("leading_zero_snr_eps", {"rescale_betas_zero_snr": True}, 10, 0.0),
@@ -265,7 +265,8 @@ def scheduler_cases(torch: Any, DDIMScheduler: Any) -> Dict[str, Any]:
             s.set_timesteps(n)
             timesteps.append({"spacing": spacing, "steps_offset": 1, "steps": n, "timesteps": s.timesteps.tolist()})
     alphas: Dict[str, Any] = {}
-    for schedule, cfg in (("scaled_linear", SD14_SCHEDULER), ("linear", {"beta_schedule": "linear"})):
+    schedules: Tuple[Tuple[str, Dict[str, Any]], ...] = (("scaled_linear", SD14_SCHEDULER), ("linear", {"beta_schedule": "linear"}))
+    for schedule, cfg in schedules:
         s = DDIMScheduler.from_config({**cfg, "rescale_betas_zero_snr": True})
         b64 = torch.linspace(cfg.get("beta_start", 0.0001) ** 0.5, cfg.get("beta_end", 0.02) ** 0.5, 1000, dtype=torch.float64) ** 2 if schedule == "scaled_linear" else torch.linspace(0.0001, 0.02, 1000, dtype=torch.float64)
         a64 = torch.cumprod(1 - rescale_zero_terminal_snr(b64), 0)
