@@ -20,6 +20,11 @@ export interface RunConfig {
   world: string;
   method: { name: string; version: number; params: Record<string, unknown> };
   seed: number;
+  /**
+   * Always []: the former `metrics:` key was hashed into every id but never read (every run
+   * computes every metric its world supports), so it went; the empty list stays so that ids,
+   * and with them every stored run, are unchanged.
+   */
   metrics: string[];
   /** The sweep point that produced this run (dotted key → value); empty without a sweep. */
   point: Record<string, unknown>;
@@ -141,7 +146,7 @@ export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
         world: checked.world,
         method: { name: method.name, version: method.version, params },
         seed,
-        metrics: checked.metrics,
+        metrics: [],
         point,
         ...(identity ? { identity } : {}),
       }) as RunConfig;

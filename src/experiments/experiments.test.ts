@@ -22,7 +22,6 @@ method:
   name: toy_fit
   params: {steps: 10, lr: 0.01, hidden: 8}
 seeds: [0]
-metrics: [fid, kid]
 `;
 
 function dirWith(files: Record<string, string>): string {
@@ -51,12 +50,12 @@ test('deepMerge: mappings merge, lists and scalars replace, null deletes', () =>
 test('include: the including file wins, nested keys merge, includes chain', () => {
   const d = dirWith({
     'mid.yaml': 'include: base.yaml\nname: mid\nmethod: {params: {lr: 0.5}}\n',
-    'top.yaml': 'include: mid.yaml\nname: top\nmethod: {params: {hidden: 4}}\nmetrics: [clip_directional]\n',
+    'top.yaml': 'include: mid.yaml\nname: top\nmethod: {params: {hidden: 4}}\nseeds: [2, 1]\n',
   });
   const { experiment, sources } = loadExperiment(join(d, 'top.yaml'));
   assert.equal(experiment.name, 'top');
   assert.deepEqual(experiment.method.params, { steps: 10, lr: 0.5, hidden: 4, batch: 64, checkpoint_every: 50 });
-  assert.deepEqual(experiment.metrics, ['clip_directional'], 'lists are replaced, not concatenated');
+  assert.deepEqual(experiment.seeds, [2, 1], 'lists are replaced, not concatenated');
   assert.deepEqual(sources.map((s) => s.split('/').pop()), ['base.yaml', 'mid.yaml', 'top.yaml']);
 });
 
@@ -167,7 +166,7 @@ test('CLI: bad input exits 2 with one line on stderr and writes nothing', async 
 
 test('JSON Schema export names every key and the method parameters', () => {
   const s = experimentJsonSchema() as { properties: Record<string, unknown> };
-  for (const k of ['name', 'include', 'method', 'seeds', 'sweep', 'metrics', 'profiles', 'version']) {
+  for (const k of ['name', 'include', 'method', 'seeds', 'sweep', 'executor', 'slurm', 'profiles', 'version']) {
     assert.ok(k in s.properties, k);
   }
   assert.match(JSON.stringify(s.properties.method), /checkpoint_every/);
@@ -199,7 +198,7 @@ test('validate: every error of every file; include fragments checked as fragment
     'user.yaml': 'include: [base.yaml, frag.yaml]\nname: user\n',
     'badfrag.yaml': 'seeds: [x]\nsweeps: {}\n',
     'user2.yaml': 'include: [base.yaml, badfrag.yaml]\nname: user2\n',
-    'two.yaml': 'include: base.yaml\nmetrics: [fidd]\nmethod: {params: {lr: fast, stpes: 1, hiden: 2}}\n',
+    'two.yaml': 'include: base.yaml\nworld: 7\nmethod: {params: {lr: fast, stpes: 1, hiden: 2}}\n',
   });
   const f = (n: string) => join(d, n);
   const checks = checkFiles([f('user.yaml'), f('frag.yaml'), f('two.yaml'), f('badfrag.yaml'), f('user2.yaml')], {});
@@ -209,7 +208,7 @@ test('validate: every error of every file; include fragments checked as fragment
   assert.equal(by['frag.yaml'].fragmentOf, f('user.yaml'));
   const two = by['two.yaml'].errors.join('\n');
   assert.equal(by['two.yaml'].errors.length, 4, two);
-  for (const bit of [/metrics\.0: unknown value "fidd"/, /method\.params\.lr: expected number/, /method\.params\.stpes: unknown key/, /method\.params\.hiden: unknown key/]) {
+  for (const bit of [/world: expected string/, /method\.params\.lr: expected number/, /method\.params\.stpes: unknown key/, /method\.params\.hiden: unknown key/]) {
     assert.match(two, bit);
   }
   const frag = by['badfrag.yaml'].errors.join('\n');

@@ -6,7 +6,6 @@
 import { z } from 'zod';
 import { BACKEND_CHOICES } from '../backend/choices.js';
 import { allMethods } from '../methods/registry.js';
-import { metricNames } from '../metrics/registry.js';
 import { allExecutors } from '../exec/index.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -69,7 +68,6 @@ function experimentBase() {
       )
       .default([])
       .describe('settings for some sweep points only, e.g. when: {method.params.prompt: pose:frontal->side} set: {method.params.mapper.coarse: true}'),
-    metrics: z.array(z.enum(metricNames() as [string, ...string[]])).default([]).describe('metric names (src/metrics/registry.ts)'),
     profiles: z
       .record(z.string(), z.record(z.string(), z.unknown()))
       .default({})
