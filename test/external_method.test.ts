@@ -18,6 +18,7 @@ import { backendFromEnv, initBackend } from '../src/backend/index.js';
 import { makeContext } from '../src/exec/context.js';
 import { external, externalParams } from '../src/methods/external.js';
 import { NonFiniteError } from '../src/methods/types.js';
+import { loadWorld } from '../src/world/registry.js';
 
 registerBuiltinMethods();
 
@@ -216,4 +217,24 @@ test('interrupted, the plugin is killed; run again, it resumes from its checkpoi
   assert.ok(from > 0 && from % 5 === 0, `resumed from a checkpoint (step ${from})`);
   const steps = readFileSync(join(runDir, 'metrics.jsonl'), 'utf-8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
   assert.deepEqual(steps, Array.from({ length: 60 }, (_, i) => i), "the run's curve: every step once");
+});
+
+test('a world of codes: the plugin gets W+ codes and no images, and must return the originals it generates', { skip: noPython }, async () => {
+  await initBackend(backendFromEnv());
+  const dir = tmp();
+  // Checked in the plugin: what the manifest gives in a world of codes.
+  const generate = 'codes = np.load(os.path.join(root, "in", manifest["inputs"]["source_codes"]["file"]))\nassert manifest["inputs"]["sources"] is None and manifest["world"]["from_codes"]\nassert list(codes.shape) == [3, manifest["world"]["wplus"]["levels"], manifest["world"]["wplus"]["dim"]]\ns = manifest["world"]["image_size"]\nx = np.full((3, s, s, 3), 0.5, np.float32)\n';
+  writeFiles(dir, {
+    'common.py': COMMON,
+    'nogen.py': `from common import *\n${generate}finish(x)\n`,
+    'badgen.py': `from common import *\n${generate}finish(x)\nx[2] = np.inf\nput("originals.npy", lambda f: np.save(f, x))\n`,
+  });
+  const world = loadWorld('paper-random-tiny');
+  const run = (script: string) => {
+    const params = externalParams.parse({ command: [PYTHON, join(dir, script)], prompt: world.prompts[0].id, eval_images: 3 });
+    return external.run(makeContext({ runId: script, runDir: tmp(), seed: 0, world: 'paper-random-tiny', params, signal: new AbortController().signal, progress: () => {} }));
+  };
+  // Evaluating them is editResult's usual path (the example's test covers it): here, that they are required and checked.
+  await assert.rejects(run('nogen.py'), { message: 'contract/out/originals.npy: missing' });
+  await assert.rejects(run('badgen.py'), { message: `contract/out/originals.npy: ${32 * 32 * 3} non-finite values (the first in image 2)` });
 });
