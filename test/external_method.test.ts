@@ -90,6 +90,8 @@ interface Hostile {
   reason: RegExp;
   kind?: 'nonfinite';
   hang_timeout_s?: number;
+  /** Instead of running `<name>.py` (in the folder of the scripts). */
+  command?: (dir: string) => string[];
 }
 
 /** Run through `sdd run`: the failure path of a run folder (error.json, exit code, no result.json). */
@@ -110,7 +112,9 @@ const HOSTILE_CALLS: Record<string, Hostile> = {
   timing: { script: 'from common import *\nfinish(sources(), tau_train=3600.0)\n', reason: /^contract\/out\/timing\.json: tau_train_s \+ mÂ·tau_infer_s = 3600\.002 s, more than the [\d.]+ s the plugin ran$/ },
   env: { script: 'from common import *\nfinish(sources())\nput_json("env.json", {"interpreter": "x"})\n', reason: /^contract\/out\/env\.json: versions: / },
   metric: { script: 'from common import *\nwith open(os.path.join(out, "metrics.jsonl"), "a") as f:\n    f.write(json.dumps({"step": 0, "loss": float("nan")}) + "\\n")\nimport time\ntime.sleep(30)\n', reason: /^contract\/out\/metrics\.jsonl line 1: NaN$/, kind: 'nonfinite' },
-  unstartable: { script: '', reason: /^plugin could not start: .*ENOENT/ },
+  unstartable: { script: '', reason: /^plugin could not start: .*ENOENT/, command: () => ['sdd-no-such-program'] },
+  // A wrapper whose child hangs: the whole process group goes (the child would hold the pipes open).
+  wrapped: { script: '', reason: /^plugin showed no progress for 1 s \(hang_timeout_s\): killed$/, hang_timeout_s: 1, command: (dir) => ['sh', '-c', `${PYTHON} ${join(dir, 'hang.py')}; echo after`] },
 };
 
 const scripts = (cases: Record<string, Hostile>) => ({ 'common.py': COMMON, ...Object.fromEntries(Object.entries(cases).map(([k, h]) => [`${k}.py`, h.script])) });
@@ -169,14 +173,14 @@ test('sdd run: the example plugin beside SDEdit on the same prompt (FID, CLIP, â
   checkExample(store, ext, ref, ext.dir as string);
 });
 
-test('hostile plugins, each reason: hang, NaN images, garbage, wrong count or dtype, a link, missing output, timing, env, NaN metric, no program', { skip: noPython }, async () => {
+test('hostile plugins, each reason: hang (also under a wrapper), NaN images, garbage, wrong count or dtype, a link, missing output, timing, env, NaN metric, no program', { skip: noPython }, async () => {
   await initBackend(backendFromEnv());
   const dir = tmp();
   writeFiles(dir, scripts(HOSTILE_CALLS));
   // All at once: each is its own run folder and process (the hang and the killed ones overlap).
   await Promise.all(Object.entries(HOSTILE_CALLS).map(async ([name, h]) => {
     const runDir = tmp();
-    const command = name === 'unstartable' ? ['sdd-no-such-program'] : [PYTHON, join(dir, `${name}.py`)];
+    const command = h.command?.(dir) ?? [PYTHON, join(dir, `${name}.py`)];
     const params = externalParams.parse({ ...PARAMS, command, hang_timeout_s: h.hang_timeout_s ?? 30 });
     const ctx = makeContext({ runId: name, runDir, seed: 0, world: 'toyfaces', params, signal: new AbortController().signal, progress: () => {} });
     const t0 = Date.now();
@@ -185,7 +189,7 @@ test('hostile plugins, each reason: hang, NaN images, garbage, wrong count or dt
     assert.match(e.message, h.reason, name);
     assert.equal(e instanceof NonFiniteError, h.kind === 'nonfinite', `${name}: ${e.constructor.name}`);
     assert.ok(!existsSync(join(runDir, 'artifacts', 'items.json')), `${name}: nothing evaluated`);
-    if (name === 'metric') assert.ok(Date.now() - t0 < 10_000, 'killed at the bad line, not waited for');
+    if (['metric', 'hang', 'wrapped'].includes(name)) assert.ok(Date.now() - t0 < 10_000, `${name}: killed, not waited for`);
   }));
 });
 

@@ -8,8 +8,11 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 
-/** Written by the harness while the method runs (and the lock): not the method's doing. */
-const LIVE = new Set(['log.txt', 'progress.json', 'metrics.jsonl', 'output.txt', 'lock', join('contract', 'out')]);
+/**
+ * Written by the harness while the method runs (the lock; origin.json and world.json, which
+ * another `sdd run` planning the same run rewrites): not the method's doing.
+ */
+const LIVE = new Set(['log.txt', 'progress.json', 'metrics.jsonl', 'output.txt', 'lock', 'origin.json', 'world.json', join('contract', 'out')]);
 /** Files up to this size are kept in memory, so that a changed one can be put back. */
 const KEEP_BYTES = 1 << 20;
 

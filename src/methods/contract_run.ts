@@ -121,20 +121,23 @@ export async function runPlugin(ctx: MethodContext<unknown>, command: string[], 
   const stderr = new Tail((l) => ctx.log(`plugin stderr: ${l}`));
   const stdout = new Tail((l) => ctx.log(`plugin: ${l}`));
   const t0 = Date.now();
+  // Its own process group, so that a wrapper's children (sh -c, a launcher) are killed with it:
+  // one of them left alive would hold the output pipes open and the run would never end.
   const child = execa(command[0], command.slice(1), {
     cwd: ctx.runDir,
     env: { SDD_CONTRACT_DIR: dirs.root, SDD_PARENT_PID: String(process.pid) },
     stdin: 'ignore',
     buffer: false,
     reject: false,
-    forceKillAfterDelay: KILL_GRACE_MS,
+    detached: true,
   });
   child.stdout?.on('data', (c: Buffer) => stdout.push(c));
   child.stderr?.on('data', (c: Buffer) => stderr.push(c));
   let failure: Error | null = null;
   const stop = (e: Error) => {
     failure ??= e;
-    child.kill('SIGTERM');
+    killGroup(child.pid, 'SIGTERM');
+    setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS).unref();
   };
   const onAbort = () => stop(new Error('interrupted'));
   ctx.signal.addEventListener('abort', onAbort);
@@ -148,6 +151,7 @@ export async function runPlugin(ctx: MethodContext<unknown>, command: string[], 
   }, POLL_MS);
   try {
     const r = await child;
+    killGroup(child.pid, 'SIGKILL'); // what it left running in the background writes nothing more
     if (!failure) fwd.poll();
     if (failure) throw failure;
     if (r.exitCode !== 0) throw new ContractError(exitReason(r, stderr.last(3)));
@@ -155,6 +159,15 @@ export async function runPlugin(ctx: MethodContext<unknown>, command: string[], 
   } finally {
     clearInterval(timer);
     ctx.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is gone already.
   }
 }
 
