@@ -7,7 +7,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { BackendChoice } from '../backend/index.js';
 import type { PlannedRun } from '../experiments/expand.js';
 import { readLock } from '../runs/lock.js';
 import { RunStore } from '../runs/store.js';
@@ -17,8 +16,6 @@ import { PROJECT_ROOT } from '../util/env.js';
 import { modelsChanged } from './stale.js';
 import { formatDuration, type ProgressReporter } from '../util/progress.js';
 import { describeRun, type ExecuteOptions, type RunOutcome } from './executors.js';
-
-export { describeRun, type ExecuteOptions, type Outcome, type RunOutcome } from './executors.js';
 
 /** The single-run entry point every executor starts (`sdd __run-one DIR`). */
 export const BIN = join(PROJECT_ROOT, 'bin', 'sdd.mjs');

@@ -8,7 +8,7 @@
  * slurm.json, so a second `sdd run` sees a queued or running task and tracks it instead of
  * submitting it again. The per-run lock (runs/lock.ts) still guarantees one writer per run.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../errors.js';
@@ -21,9 +21,9 @@ import { canonicalJson } from '../util/hash.js';
 import { formatDuration } from '../util/progress.js';
 import { EXIT_BUSY } from './child.js';
 import { BIN, finishedAndCurrent, tail } from './local_run.js';
-import { describeRun, registerExecutor, type ExecuteOptions, type QueueState, type RunOutcome } from './executors.js';
-import { jobScript, resourcesOf, SLURM_SETTINGS, slurmSchema, type SlurmSettings } from './slurm_job.js';
-import { isActive, isQueued, jobFields, pollMs, queueStates, readRecord, RECORD, sleep, slurm, slurmStatus, type SlurmRecord, type TaskState } from './slurm_queue.js';
+import { describeRun, type ExecuteOptions, type RunOutcome } from './executors.js';
+import { jobScript, resourcesOf, slurmSchema, type SlurmSettings } from './slurm_job.js';
+import { isActive, isQueued, jobFields, pollMs, queueStates, readRecord, RECORD, sleep, slurm, type SlurmRecord, type TaskState } from './slurm_queue.js';
 
 // ---------------------------------------------------------------- the submission lock
 

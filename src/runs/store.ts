@@ -11,7 +11,7 @@
  *   result.json    final metrics, written last and atomically: its presence means "finished"
  *   lock/          held while a process executes the run
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { readJson, writeJsonAtomic } from '../util/atomic.js';
@@ -33,7 +33,7 @@ export interface RunSummary {
   modified: Date;
 }
 
-export function defaultStoreRoot(): string {
+function defaultStoreRoot(): string {
   return resolve(process.env.SDD_RUNS ?? 'runs');
 }
 

@@ -37,10 +37,10 @@ function seeded(shape: number[], seed: number): tf.Tensor {
 }
 
 /** Runs `fn` on `backend` with fresh copies of the inputs' values; returns plain arrays. */
-function on(backend: string, inputs: tf.Tensor[], fn: (...t: tf.Tensor[]) => tf.Tensor[]): Float32Array[] {
+async function on(backend: string, inputs: tf.Tensor[], fn: (...t: tf.Tensor[]) => tf.Tensor[]): Promise<Float32Array[]> {
   const values = inputs.map((t) => ({ v: t.dataSync().slice(), shape: t.shape }));
   const prev = tf.getBackend();
-  tf.setBackend(backend);
+  await tf.setBackend(backend);
   try {
     return tf.tidy(() => fn(...values.map(({ v, shape }) => tf.tensor(v, shape)))).map((t) => {
       const d = t.dataSync() as Float32Array;
@@ -48,7 +48,7 @@ function on(backend: string, inputs: tf.Tensor[], fn: (...t: tf.Tensor[]) => tf.
       return d;
     });
   } finally {
-    tf.setBackend(prev);
+    await tf.setBackend(prev);
   }
 }
 
@@ -66,7 +66,7 @@ function padArg(p: Pad): 'same' | 'valid' | number {
 }
 
 for (const [i, c] of convCases.entries()) {
-  test(`conv2d gradients match cpu: x=${c.x} k=${c.k} stride=${c.stride} pad=${c.pad}`, () => {
+  test(`conv2d gradients match cpu: x=${c.x} k=${c.k} stride=${c.stride} pad=${c.pad}`, async () => {
     const x = seeded(c.x, 10 + i);
     const w = seeded(c.k, 100 + i);
     const probe = (xx: tf.Tensor, ww: tf.Tensor) => {
@@ -78,29 +78,29 @@ for (const [i, c] of convCases.entries()) {
       )([xx, ww]);
       return [gx, gw];
     };
-    const [wx, ww] = on('wasm', [x, w], probe);
-    const [cx, cw] = on('cpu', [x, w], probe);
+    const [wx, ww] = await on('wasm', [x, w], probe);
+    const [cx, cw] = await on('cpu', [x, w], probe);
     assertClose(wx, cx, 'dx');
     assertClose(ww, cw, 'dW');
     tf.dispose([x, w]);
   });
 }
 
-test('depthwise conv gradients match cpu (delegated)', () => {
+test('depthwise conv gradients match cpu (delegated)', async () => {
   const x = seeded([2, 9, 9, 3], 1);
   const w = seeded([3, 3, 3, 2], 2);
   const probe = (xx: tf.Tensor, ww: tf.Tensor) =>
     tf.grads((a: tf.Tensor, b: tf.Tensor) =>
       tf.sum(tf.square(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'))),
     )([xx, ww]);
-  const [wx, ww] = on('wasm', [x, w], probe);
-  const [cx, cw] = on('cpu', [x, w], probe);
+  const [wx, ww] = await on('wasm', [x, w], probe);
+  const [cx, cw] = await on('cpu', [x, w], probe);
   assertClose(wx, cx, 'dx');
   assertClose(ww, cw, 'dW');
   tf.dispose([x, w]);
 });
 
-test('gather gradient and UnsortedSegmentSum match cpu (delegated)', () => {
+test('gather gradient and UnsortedSegmentSum match cpu (delegated)', async () => {
   const table = seeded([10, 4], 3);
   const rows = seeded([6, 4], 4);
   const ids = tf.tensor1d([0, 3, 3, 9, 1, 0], 'float32');
@@ -109,20 +109,20 @@ test('gather gradient and UnsortedSegmentSum match cpu (delegated)', () => {
     const g = tf.grad((a: tf.Tensor) => tf.sum(tf.square(tf.gather(a, i32))))(t);
     return [g, tf.unsortedSegmentSum(r, i32, 12)];
   };
-  const [wg, ws] = on('wasm', [table, rows, ids], probe);
-  const [cg, cs] = on('cpu', [table, rows, ids], probe);
+  const [wg, ws] = await on('wasm', [table, rows, ids], probe);
+  const [cg, cs] = await on('cpu', [table, rows, ids], probe);
   assertClose(wg, cg, 'gather grad');
   assert.equal(ws.length, 12 * 4);
   assertClose(ws, cs, 'unsortedSegmentSum');
   tf.dispose([table, rows, ids]);
 });
 
-test('maxPool gradient matches cpu (wasm\'s own MaxPoolGrad is replaced: it was wrong)', () => {
+test('maxPool gradient matches cpu (wasm\'s own MaxPoolGrad is replaced: it was wrong)', async () => {
   const x = seeded([2, 14, 14, 3], 5);
   for (const [k, s] of [[1, 2], [2, 2], [3, 2], [3, 1]] as const) {
     const probe = (t: tf.Tensor) => [tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, k, s, 'valid'), tf.range(1, 1 + tf.maxPool(a as tf.Tensor4D, k, s, 'valid').size).reshape(tf.maxPool(a as tf.Tensor4D, k, s, 'valid').shape))))(t)];
-    const [w] = on('wasm', [x], probe);
-    const [c] = on('cpu', [x], probe);
+    const [w] = await on('wasm', [x], probe);
+    const [c] = await on('cpu', [x], probe);
     assertClose(w, c, `maxPool ${k}×${k}/${s} grad`);
   }
   x.dispose();
@@ -142,12 +142,12 @@ const matmulCases: Array<{ a: number[]; b: number[]; ta: boolean; tb: boolean }>
 ];
 
 for (const c of matmulCases) {
-  test(`batchMatMul (explicit transposes, per-matrix products) matches cpu: a=${c.a} b=${c.b} ta=${c.ta} tb=${c.tb}`, () => {
+  test(`batchMatMul (explicit transposes, per-matrix products) matches cpu: a=${c.a} b=${c.b} ta=${c.ta} tb=${c.tb}`, async () => {
     const a = seeded(c.a, 21);
     const b = seeded(c.b, 22);
     const probe = (x: tf.Tensor, y: tf.Tensor) => [tf.matMul(x, y, c.ta, c.tb)];
-    const [w] = on('wasm', [a, b], probe);
-    const [r] = on('cpu', [a, b], probe);
+    const [w] = await on('wasm', [a, b], probe);
+    const [r] = await on('cpu', [a, b], probe);
     assertClose(w, r, 'matMul');
     tf.dispose([a, b]);
   });
@@ -161,7 +161,7 @@ const groupNormCases: Array<{ x: [number, number, number, number]; groups: numbe
 ];
 
 for (const c of groupNormCases) {
-  test(`fused GroupNorm (wasm) matches autodiff of the plain ops (cpu): x=${c.x}, ${c.groups} groups`, () => {
+  test(`fused GroupNorm (wasm) matches autodiff of the plain ops (cpu): x=${c.x}, ${c.groups} groups`, async () => {
     assert.ok(hasGroupNormKernel('wasm'), 'the fused kernel is registered on wasm');
     assert.ok(!hasGroupNormKernel('cpu'), 'cpu keeps the composite: it is the reference');
     // Off-centre and scaled input: the variance must not come from a cancelling E[x²] − μ² in float32.
@@ -174,15 +174,15 @@ for (const c of groupNormCases) {
       return [norm(xx as tf.Tensor4D, g, b, c.groups), ...tf.grads(f)([xx, g, b])];
     };
     const fused = (a: tf.Tensor4D, g: tf.Tensor, b: tf.Tensor, groups: number) => groupNormFused(a, g, b, groups, 1e-5) as tf.Tensor4D;
-    const ours = on('wasm', [x, gamma, beta], probe(fused));
-    const ref = on('cpu', [x, gamma, beta], probe(groupNormReference));
+    const ours = await on('wasm', [x, gamma, beta], probe(fused));
+    const ref = await on('cpu', [x, gamma, beta], probe(groupNormReference));
     ['y', 'dx', 'dgamma', 'dbeta'].forEach((what, i) => assertClose(ours[i], ref[i], what));
     tf.dispose([x, gamma, beta, proj]);
   });
 }
 
-test('replacement kernels leak no tensors or backend memory', () => {
-  tf.setBackend('wasm');
+test('replacement kernels leak no tensors or backend memory', async () => {
+  await tf.setBackend('wasm');
   const x = seeded([2, 12, 12, 4], 5);
   const w = seeded([3, 3, 4, 6], 6);
   const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => {
