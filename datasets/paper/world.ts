@@ -38,7 +38,7 @@ import { codesShape, PAPER_ROLES } from './roles.js';
 
 
 /** Truncation of sampled codes (StyleCLIP's and SDD's generation scripts sample with ψ 0.7). */
-export const SAMPLED_PSI = 0.7;
+const SAMPLED_PSI = 0.7;
 /** Seed of the random worlds' weights and of sampled codes: part of the world, not of a run. */
 const WORLD_SEED = 20230;
 
@@ -56,7 +56,7 @@ const TINY_IR: IrStages = [
 ];
 
 /** StyleCLIP's LevelsMapper split of W+: coarse 0–3, medium 4–7, fine 8 onwards. */
-export function styleGroups(levels: number): Record<LevelGroup, [number, number]> {
+function styleGroups(levels: number): Record<LevelGroup, [number, number]> {
   return { coarse: [0, 4], medium: [4, 8], fine: [8, levels] };
 }
 
@@ -178,7 +178,7 @@ function randomModels(scale: PaperScale, seed: number): PaperModels {
 }
 
 /** What identifies a random world: its scale, seed and the configs (the weights follow from them). */
-export function paperRandomFingerprint(scale: PaperScale): Record<string, string> {
+function paperRandomFingerprint(scale: PaperScale): Record<string, string> {
   const h = createHash('sha256').update(`paper-random ${scale} seed ${WORLD_SEED} psi ${SAMPLED_PSI}`);
   for (const n of ['unet', 'vae', 'text_encoder', 'clip', 'scheduler']) h.update(readConfig(scale, n).text);
   h.update(JSON.stringify(scale === 'full' ? [FFHQ_CONFIG_F, IR_SE50_STAGES] : [TINY_STYLE, TINY_IR]));
@@ -186,13 +186,13 @@ export function paperRandomFingerprint(scale: PaperScale): Record<string, string
   return { models: h.digest('hex'), weights: `seeded random, seed ${WORLD_SEED}`, codes: `sampled psi ${SAMPLED_PSI} seed ${WORLD_SEED}` };
 }
 
-export function loadPaperRandomWorld(scale: PaperScale): World {
+function loadPaperRandomWorld(scale: PaperScale): World {
   const name = scale === 'full' ? 'paper-random' : 'paper-random-tiny';
   return paperWorld(name, randomModels(scale, WORLD_SEED), (g) => sampledCodes(g, WORLD_SEED), paperRandomFingerprint(scale));
 }
 
 /** The weights files behind each model of `world: paper`, and the codes files: what a run records. */
-export function paperFingerprint(files: WorldFiles = worldFiles()): Record<string, string> {
+function paperFingerprint(files: WorldFiles = worldFiles()): Record<string, string> {
   requireWorldFiles('paper', files, 'world paper');
   return {
     ...sdClipFingerprint(files.sd, files.clip),
@@ -204,7 +204,7 @@ export function paperFingerprint(files: WorldFiles = worldFiles()): Record<strin
   };
 }
 
-export function loadPaperWorld(files: WorldFiles = worldFiles()): World {
+function loadPaperWorld(files: WorldFiles = worldFiles()): World {
   requireWorldFiles('paper', files, 'world paper');
   const sd = loadStableDiffusion(files.sd);
   const clip = loadClip(files.clip);

@@ -52,7 +52,7 @@ export function sdClipFingerprint(sd: string, clip: string): Record<string, stri
 }
 
 /** The weights files behind each model, and the image set's content hash: what a run records as `models`. */
-export function realFingerprint(files: WorldFiles = worldFiles()): Record<string, string> {
+function realFingerprint(files: WorldFiles = worldFiles()): Record<string, string> {
   requireWorldFiles('real', files, 'world real');
   const h = createHash('sha256');
   for (const f of imageFiles(files.images)) h.update(f.slice(files.images.length)).update(readFileSync(f));
@@ -71,7 +71,7 @@ function squareImage(path: string, size: number): Float32Array {
   return side === size ? data : resizeBilinearHost(data, side, side, 3, size, size);
 }
 
-export function loadRealWorld(files: WorldFiles = worldFiles()): World {
+function loadRealWorld(files: WorldFiles = worldFiles()): World {
   requireWorldFiles('real', files, 'world real');
   const sd = loadStableDiffusion(files.sd);
   const clip = loadClip(files.clip);

@@ -34,7 +34,7 @@ const WORLD_MODELS = ['stylegen', 'vae', 'clip', 'ldm', 'idnet', 'featnet', 'dif
  * The weights' SHA-256 of every model the world loads, from the cards alone (no weights read):
  * what a run records as `models`, and what tells a finished run from one made with other weights.
  */
-export function toyfacesFingerprint(): Record<string, string> {
+function toyfacesFingerprint(): Record<string, string> {
   const shipped = new Set(zooModels());
   return Object.fromEntries(WORLD_MODELS.filter((n) => n !== 'diffae' || shipped.has(n)).map((n) => [n, readCard(n).weights.sha256]));
 }

@@ -33,14 +33,14 @@ const LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/li
 const ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
 
 /** libvulkan.so.1 where the dynamic loader would look (LD_LIBRARY_PATH, then the usual dirs). */
-export function findLibVulkan(): string | null {
+function findLibVulkan(): string | null {
   const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(delimiter).filter(Boolean), ...LIB_DIRS];
   for (const d of dirs) if (existsSync(join(d, 'libvulkan.so.1'))) return join(d, 'libvulkan.so.1');
   return null;
 }
 
 /** The Vulkan driver manifests the loader would read: VK_DRIVER_FILES / VK_ICD_FILENAMES, else the icd.d dirs. */
-export function findIcds(): string[] {
+function findIcds(): string[] {
   const forced = process.env.VK_DRIVER_FILES ?? process.env.VK_ICD_FILENAMES;
   if (forced) return forced.split(delimiter).filter((f) => existsSync(f));
   const out: string[] = [];

@@ -8,8 +8,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, parseBackendChoice } from './index.js';
 import { registeredWorkerTasks, registerWorkerTask, workerTaskHandler } from './task_registry.js';
 
-export { registerWorkerTask, type TaskInput, type TaskName, type TaskOutput, type WorkerTaskHandler, type WorkerTasks } from './task_registry.js';
-
 export interface ConvForwardInput {
   /** NHWC images, flattened. */
   images: Float32Array;

@@ -6,7 +6,7 @@
 import type { Options } from 'yargs';
 import { UserError } from '../errors.js';
 import type { PlannedRun } from '../experiments/expand.js';
-import { allExecutors, getExecutor, type Executor } from '../exec/index.js';
+import { allExecutors, executorNames, getExecutor, type Executor } from '../exec/index.js';
 
 export interface ExecutorArgs {
   executor?: string;
@@ -21,7 +21,7 @@ export function executorOptions(): Record<string, Options> {
   const opts: Record<string, Options> = {
     executor: {
       type: 'string',
-      choices: all.map((e) => e.name),
+      choices: executorNames(),
       describe: `where runs execute: ${all.map((e) => `${e.name} = ${e.describe}`).join('; ')} (default: the files' executor:, else local)`,
     },
     detach: {

@@ -125,7 +125,7 @@ const SYSTEM_ERRORS: Record<string, string> = {
  * The one line for an expected failure, or null for an internal bug. A file-system error on a
  * path the user gave (or one derived from it) names that path and what is wrong with it.
  */
-export function userMessage(e: unknown): string | null {
+function userMessage(e: unknown): string | null {
   const expected = e instanceof UserError || e instanceof RunFailedError || e instanceof BackendChoiceError;
   if (expected || (e instanceof Error && e.name === 'NpyError')) return (e as Error).message;
   const sys = e as NodeJS.ErrnoException;

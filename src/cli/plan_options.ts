@@ -9,7 +9,7 @@ export interface PlanArgs {
   backend?: string;
 }
 
-export const planOptions = {
+const planOptions = {
   set: { type: 'string', array: true, describe: 'override a key: a.b.c=value (repeatable)' },
   profile: { type: 'string', describe: 'apply a named profile from the file (e.g. quick)' },
 } as const;

@@ -99,6 +99,7 @@ export function allExecutors(): Executor[] {
   return [...registry.values()].sort((a, b) => (a.name === 'local' ? -1 : b.name === 'local' ? 1 : a.name.localeCompare(b.name)));
 }
 
+/** The registered executors' names, 'local' first (sdd run's --executor choices). */
 export function executorNames(): string[] {
   return allExecutors().map((e) => e.name);
 }

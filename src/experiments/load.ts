@@ -141,7 +141,7 @@ export function experimentIssues(value: unknown, file: string, schema: z.ZodType
 type Issue = z.core.$ZodIssue;
 
 /** The first problem as one line, with how many more there are and where to see them. */
-export function formatIssue(err: z.ZodError, file: string, schema: z.ZodType, value: unknown): string {
+function formatIssue(err: z.ZodError, file: string, schema: z.ZodType, value: unknown): string {
   const lines = (err.issues as Issue[]).flatMap((i) => issueLines(i, file, schema, value));
   const more = lines.length > 1 ? ` (and ${lines.length - 1} more: \`sdd validate\` lists every one)` : '';
   return lines[0] + more;

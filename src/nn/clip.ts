@@ -240,7 +240,7 @@ function weightsIn(dir: string): string {
  * so any other stray tensor keeps its own name in the error; a file with both spellings of one
  * tensor is refused by the loader ("… and … are both …").
  */
-export function textModelName(name: string): string {
+function textModelName(name: string): string {
   return /^(embeddings|encoder|final_layer_norm)\./.test(name) ? `text_model.${name}` : name;
 }
 

@@ -89,7 +89,7 @@ export function worldFiles(): WorldFiles {
   return current;
 }
 
-export const WORLD_FILES_JSON = 'world.json';
+const WORLD_FILES_JSON = 'world.json';
 
 export function worldFilesPath(runDir: string): string {
   return join(runDir, WORLD_FILES_JSON);

@@ -12,8 +12,8 @@ import { registerFileRoles, worldFiles, type WorldFiles } from './files.js';
 
 const DEFS = new Map<string, WorldDef>();
 
-/** Adds a world (the list below, and tests that add their own). A duplicate name is a bug. */
-export function registerWorld(def: WorldDef): void {
+/** Adds a world of the list below (datasets/index.ts). A duplicate name is a bug. */
+function registerWorld(def: WorldDef): void {
   if (DEFS.has(def.name)) throw new Error(`world '${def.name}' is already registered`);
   DEFS.set(def.name, def);
   if (def.roles) registerFileRoles(def.name, def.roles);
@@ -30,7 +30,7 @@ export function worldNames(): string[] {
   return [...DEFS.keys()].sort();
 }
 
-export function worldDef(name: string): WorldDef {
+function worldDef(name: string): WorldDef {
   const def = DEFS.get(name);
   const names = worldNames();
   if (!def) throw new UserError(`world: unknown world '${name}'${didYouMean(name, names)} (have: ${names.join(', ')})`);

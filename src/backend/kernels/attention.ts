@@ -28,7 +28,7 @@ interface AttentionAttrs {
 }
 
 /** Keys per tile so that the K and V tiles (2·BC·D floats) fit `storageBytes` of workgroup memory. */
-export function keyTile(headDim: number, storageBytes: number): number {
+function keyTile(headDim: number, storageBytes: number): number {
   return Math.max(1, Math.min(MAX_BC, Math.floor(storageBytes / (8 * headDim))));
 }
 
@@ -129,7 +129,7 @@ const fusedKernel: KernelFunc = ({ inputs, backend, attrs }) => {
 };
 
 /** The composite the kernel replaces, on [BH, T, D] tensors: also the gradient's forward. */
-export function attentionComposite(q: Tensor, k: Tensor, v: Tensor, scale: number): { p: Tensor; o: Tensor } {
+function attentionComposite(q: Tensor, k: Tensor, v: Tensor, scale: number): { p: Tensor; o: Tensor } {
   const e = engine();
   const logits = e.runKernel('BatchMatMul', { a: q, b: k }, { transposeA: false, transposeB: true }) as Tensor;
   const scaled = e.runKernel('Multiply', { a: logits, b: e.makeTensor(new Float32Array([scale]), [], 'float32') as Tensor }) as Tensor;

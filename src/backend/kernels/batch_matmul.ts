@@ -15,7 +15,7 @@ export interface HeapBackend extends KernelBackend {
 const TILE = 32;
 
 /** Swaps the last two axes, tile by tile so both reads and writes stay in cache. */
-export function transposeLast2(backend: HeapBackend, x: TensorInfo): TensorInfo {
+function transposeLast2(backend: HeapBackend, x: TensorInfo): TensorInfo {
   const n = x.shape.length;
   const rows = x.shape[n - 2];
   const cols = x.shape[n - 1];

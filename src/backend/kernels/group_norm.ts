@@ -10,8 +10,8 @@
 import { engine, registerGradient, registerKernel, getKernel, type GradConfig, type KernelFunc, type NamedAttrMap, type Tensor, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { HeapBackend } from './batch_matmul.js';
 
-export const GROUP_NORM = 'SddGroupNorm';
-export const GROUP_NORM_GRAD = 'SddGroupNormGrad';
+const GROUP_NORM = 'SddGroupNorm';
+const GROUP_NORM_GRAD = 'SddGroupNormGrad';
 
 export interface GroupNormAttrs {
   groups: number;
@@ -43,7 +43,7 @@ function channelSums(x: Float32Array, base: number, P: number, C: number, s: Flo
 }
 
 /** y = (x − μ)/σ·γ + β per group; writes μ and 1/σ per (b, g). Biased variance, as tf.moments. */
-export function groupNormForward(x: Float32Array, gamma: Float32Array, beta: Float32Array, l: Layout, eps: number, y: Float32Array, mean: Float32Array, rstd: Float32Array): void {
+function groupNormForward(x: Float32Array, gamma: Float32Array, beta: Float32Array, l: Layout, eps: number, y: Float32Array, mean: Float32Array, rstd: Float32Array): void {
   const { B, P, C, G } = l;
   const cg = C / G;
   const n = P * cg;
@@ -83,7 +83,7 @@ export function groupNormForward(x: Float32Array, gamma: Float32Array, beta: Flo
  * Per channel, Σ d = γ·Σ dy and Σ d·x̂ = γ·Σ dy·x̂, and Σ dy·x̂ = (Σ dy·x − μ·Σ dy)/σ, so one pass
  * of plain per-channel sums (Σ dy, Σ dy·x) gives every reduction.
  */
-export function groupNormBackward(
+function groupNormBackward(
   dy: Float32Array,
   x: Float32Array,
   gamma: Float32Array,

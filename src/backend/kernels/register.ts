@@ -11,17 +11,6 @@ import { registerGroupNorm } from './group_norm.js';
 
 const done = new Set<string>();
 
-/** Kernels that training needs and that the wasm backend lacks (or has only as a slow loop). */
-export const REPLACED_KERNELS = [
-  'Conv2DBackpropFilter',
-  'Conv2DBackpropInput',
-  'DepthwiseConv2dNativeBackpropFilter',
-  'DepthwiseConv2dNativeBackpropInput',
-  'UnsortedSegmentSum',
-  'BatchMatMul',
-  'MaxPoolGrad',
-] as const;
-
 /** Built-in kernels we replaced, kept so benchmarks can compare against them. */
 export const originalKernels = new Map<string, KernelFunc>();
 
@@ -38,6 +27,10 @@ export function put(kernelName: string, backendName: string, kernelFunc: KernelF
   registerKernel({ kernelName, backendName, kernelFunc, setupFunc });
 }
 
+/**
+ * The kernels that training needs and that the wasm backend lacks (or has only as a slow loop, or
+ * wrong), and our fused GroupNorm.
+ */
 export function registerReplacementKernels(backendName = 'wasm'): void {
   if (done.has(backendName)) return;
   done.add(backendName);

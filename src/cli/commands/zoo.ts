@@ -167,7 +167,7 @@ export function zooCommand(setCode: (c: number) => void): CommandModule<object, 
  * float32 kernels differ in the last bits; over 2000 test images a rate may move by a few items
  * (0.005 = 10 of 2000), a PSNR by 0.5% (0.15 dB at 29 dB).
  */
-export const GPU_EVAL_TOLERANCE = 0.005;
+const GPU_EVAL_TOLERANCE = 0.005;
 
 interface Difference {
   key: string;

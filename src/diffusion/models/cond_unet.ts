@@ -18,7 +18,7 @@ export interface CondUNetConfig {
 }
 
 /** Sinusoidal timestep features [B, dim] (diffusers' get_timestep_embedding, flip_sin_to_cos). */
-export function timestepFeatures(t: tf.Tensor1D, dim: number): tf.Tensor2D {
+function timestepFeatures(t: tf.Tensor1D, dim: number): tf.Tensor2D {
   const half = dim / 2;
   const freqs = tf.exp(tf.mul(tf.range(0, half), -Math.log(10000) / half));
   const args = tf.mul(tf.expandDims(t, 1), tf.expandDims(freqs, 0));

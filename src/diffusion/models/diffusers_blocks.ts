@@ -40,7 +40,7 @@ export function upsample(p: Params, n: string, x: tf.Tensor4D): tf.Tensor4D {
 }
 
 /** Self- or cross-attention of [B, T, C] queries (diffusers' Attention: to_q, to_k, to_v, to_out.0). */
-export function attention(p: Params, n: string, x: tf.Tensor3D, heads: number, qkvBias: boolean, context?: tf.Tensor3D): tf.Tensor3D {
+function attention(p: Params, n: string, x: tf.Tensor3D, heads: number, qkvBias: boolean, context?: tf.Tensor3D): tf.Tensor3D {
   const c = x.shape[2];
   const ctx = context ?? x;
   const q = splitHeads(torchLinear(p, `${n}.to_q`, x, c, qkvBias), heads);

@@ -33,7 +33,7 @@ export interface StableDiffusion {
 }
 
 /** model_index.json checked: every part present with a class this loader implements. */
-export function checkModelIndex(dir: string): void {
+function checkModelIndex(dir: string): void {
   const file = join(dir, 'model_index.json');
   const index = readJsonObject(file);
   for (const [part, classes] of Object.entries(PARTS)) {

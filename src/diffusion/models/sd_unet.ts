@@ -150,7 +150,7 @@ export function parseUNetConfig(r: ConfigReader): UNetConfig {
 }
 
 /** diffusers' get_timestep_embedding: [B, dim] sinusoids, exponent over (half − shift), cos first when flipped. */
-export function timestepEmbedding(t: tf.Tensor1D, dim: number, flipSinToCos: boolean, shift: number): tf.Tensor2D {
+function timestepEmbedding(t: tf.Tensor1D, dim: number, flipSinToCos: boolean, shift: number): tf.Tensor2D {
   const half = Math.floor(dim / 2);
   const freqs = tf.exp(tf.mul(tf.range(0, half, 1, 'float32'), -Math.log(10000) / (half - shift)));
   const args = tf.mul(tf.expandDims(tf.cast(t, 'float32'), 1), tf.expandDims(freqs, 0));
@@ -234,7 +234,7 @@ export interface UNet {
 }
 
 /** The UNet on the smallest input it takes: reads every parameter once. */
-export function touchUNet(p: Params, config: UNetConfig): tf.Tensor4D {
+function touchUNet(p: Params, config: UNetConfig): tf.Tensor4D {
   const f = 2 ** (config.blockOutChannels.length - 1);
   return unetForward(p, config, tf.zeros([1, f, f, config.inChannels]), tf.tensor1d([1]), tf.zeros([1, 1, config.crossAttentionDim]));
 }

@@ -108,7 +108,7 @@ export function vaeDecode(p: Params, c: VaeConfig, latents: tf.Tensor4D): tf.Ten
 }
 
 /** Older diffusers VAEs name the mid-block attention query/key/value/proj_attn; the same tensors. */
-export function vaeRename(name: string): string {
+function vaeRename(name: string): string {
   return name.replace(/\.attentions\.(\d+)\.(query|key|value|proj_attn)\./, (_, i: string, w: string) => `.attentions.${i}.${{ query: 'to_q', key: 'to_k', value: 'to_v', proj_attn: 'to_out.0' }[w]}.`);
 }
 
@@ -121,7 +121,7 @@ export interface Vae {
   decode(latents: tf.Tensor4D): tf.Tensor4D;
 }
 
-export function vaeFrom(config: VaeConfig, params: Params): Vae {
+function vaeFrom(config: VaeConfig, params: Params): Vae {
   return {
     config,
     params,

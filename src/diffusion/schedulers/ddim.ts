@@ -168,7 +168,7 @@ function roundHalfEven(x: number): number {
  * The N sampling timesteps of DDIMScheduler.set_timesteps, descending, computed as its numpy code
  * does (float steps, then round half to even), so every N gives the same integers.
  */
-export function ddimTimesteps(T: number, N: number, spacing: TimestepSpacing, offset: number): number[] {
+function ddimTimesteps(T: number, N: number, spacing: TimestepSpacing, offset: number): number[] {
   if (spacing === 'leading') {
     const ratio = Math.floor(T / N);
     return Array.from({ length: N }, (_, i) => (N - 1 - i) * ratio + offset);

@@ -34,7 +34,7 @@ export function betas(cfg: ScheduleConfig): Float64Array {
  * the ratios of consecutive ᾱ (the last β becomes 1). Same order of operations as diffusers, so
  * ᾱ recomputed from these β is the rescaled ᾱ up to rounding.
  */
-export function rescaleZeroTerminalSnr(betas: Float64Array): Float64Array {
+function rescaleZeroTerminalSnr(betas: Float64Array): Float64Array {
   const sqrtBar = cumprod(betas).map(Math.sqrt);
   const [first, last] = [sqrtBar[0], sqrtBar[sqrtBar.length - 1]];
   const bar = sqrtBar.map((s) => ((s - last) * (first / (first - last))) ** 2);
