@@ -11,9 +11,10 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sdd, tmp, writeFiles } from './helpers.js';
 import { PROJECT_ROOT } from '../src/util/env.js';
+import { canonicalJson, sha256 } from '../src/util/hash.js';
 import { registerBuiltinMethods } from '../src/methods/index.js';
 import { loadExperiment } from '../src/experiments/load.js';
-import { expandExperiment } from '../src/experiments/expand.js';
+import { expandExperiment, runId } from '../src/experiments/expand.js';
 import { backendFromEnv, initBackend } from '../src/backend/index.js';
 import { makeContext } from '../src/exec/context.js';
 import { external, externalParams } from '../src/methods/external.js';
@@ -34,9 +35,14 @@ const noPython = (() => {
 
 const plan = (file: string, profile?: string) => expandExperiment(loadExperiment(file, { profile }).experiment, file);
 
-test('run ids: methods without a plan hook keep theirs; a plugin is identified by its files, not where they lie', () => {
-  // The id of SDEdit's quick toyfaces run before Method.plan existed.
-  assert.equal(plan(join(PROJECT_ROOT, 'experiments/base/sdedit.yaml'), 'quick')[0].id, '3e94efecf2ac');
+test('run ids: methods without a plan hook keep theirs; a plugin is identified by its files, not where they lie', async () => {
+  // SDEdit's quick toyfaces run: no identity, and the id is the hash of its config as before
+  // Method.plan existed (3e94efecf2ac at sdedit version 1).
+  const [sdedit] = plan(join(PROJECT_ROOT, 'experiments/base/sdedit.yaml'), 'quick');
+  assert.ok(!('identity' in sdedit.config));
+  assert.equal(sdedit.id, sha256(canonicalJson(sdedit.config)).slice(0, 12));
+  const stored = { experiment: 'sdedit-base', experiment_version: 1, method: { name: 'sdedit', params: { batch: 50, eta: 0, eval_images: 8, guidance_scale: 7.5, prompt: 'hair_color:black->white', sources: 'reconstructed', steps: 10, strength: 0.5 }, version: 1 }, metrics: [], point: {}, seed: 0, world: 'toyfaces' };
+  assert.equal(runId(stored), '3e94efecf2ac', 'a stored run keeps its id');
   const yaml = (dir: string) => {
     writeFiles(dir, { 'plugin/run.py': 'print("hi")\n', 'e.yaml': 'name: e\nmethod: {name: external, params: {command: [python3, plugin/run.py], prompt: hair_color:black->white}}\n' });
     return join(dir, 'e.yaml');
@@ -53,6 +59,10 @@ test('run ids: methods without a plan hook keep theirs; a plugin is identified b
   writeFileSync(join(edited, 'plugin/run.py'), 'print("changed")\n');
   assert.notEqual(plan(f)[0].id, a.id, 'an edited plugin is a new run');
   assert.ok(a.config.identity && !('hang_timeout_s' in a.config.identity), 'how long a hang is waited for is not part of the id');
+  // Planned, then edited: the run refuses to execute other code under the planned id.
+  writeFileSync(params.command[1], 'print("edited after planning")\n');
+  const ctx = makeContext({ runId: a.id, runDir: tmp(), seed: 0, world: 'toyfaces', params: externalParams.parse(a.config.method.params), signal: new AbortController().signal, progress: () => {} });
+  await assert.rejects(external.run(ctx), { name: 'UserError', message: `method.params: ${params.command[1]}: changed since the run was planned (plan it again: its run id changes with it)` });
   const missing = tmp();
   writeFiles(missing, { 'e.yaml': 'name: e\nmethod: {name: external, params: {command: [python3, nope.py], prompt: p}}\n' });
   assert.throws(() => plan(join(missing, 'e.yaml')), /e\.yaml: method\.params\.command\.1: nope\.py: not found/);

@@ -63,8 +63,8 @@ export const external: Method<ExternalParams> = {
   async run(ctx) {
     const p = ctx.params;
     for (const [path, sha] of Object.entries(p.file_sha256)) {
-      if (!existsSync(path)) throw new UserError(`method.params.command: ${path}: gone since the run was planned`);
-      if (hashPath(path) !== sha) throw new UserError(`method.params.command: ${path}: changed since the run was planned (plan it again: its run id changes with it)`);
+      if (!existsSync(path)) throw new UserError(`method.params: ${path}: gone since the run was planned`);
+      if (hashPath(path) !== sha) throw new UserError(`method.params: ${path}: changed since the run was planned (plan it again: its run id changes with it)`);
     }
     const world = loadWorld(ctx.world);
     const prompt = promptOf(world, p.prompt);
