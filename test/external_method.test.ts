@@ -151,7 +151,9 @@ function checkExample(store: string, ext: Metrics, ref: Metrics, dir: string): v
   assert.deepEqual(ext.models, ref.models, 'measured with the same world models');
   assert.ok((ext.fid as number) > 0, 'the plugin changed the images');
   assert.deepEqual(Object.keys(ext.plugin_env as Metrics).sort(), ['device', 'interpreter', 'precision', 'threads', 'versions']);
-  assert.ok((ext.plugin as { peak_memory_bytes: number }).peak_memory_bytes > 0);
+  const plugin = ext.plugin as { peak_memory_bytes: number; argv: string[] };
+  assert.ok(plugin.peak_memory_bytes > 0);
+  assert.equal(plugin.argv[0], PYTHON, '$SDD_PYTHON as it ran');
   const curve = readFileSync(join(dir, 'metrics.jsonl'), 'utf-8').trim().split('\n').map((l) => JSON.parse(l) as { step: number });
   assert.deepEqual(curve.map((c) => c.step), [0, 1], 'the training curve forwarded (128 images in batches of 64)');
   assert.ok(existsSync(join(dir, 'artifacts', 'edits.png')) && existsSync(join(dir, 'contract', 'out', 'timing.json')));

@@ -88,7 +88,8 @@ export const external: Method<ExternalParams> = {
     saveEditGrid(ctx, world, originals, out.edited);
     const result = await editResult(ctx, world, prompt, originals, out.edited, out.times);
     pruneFinished(dirs);
-    const plugin = { command: p.command, file_sha256: p.file_sha256, wall_s: exit.wall_s, peak_memory_bytes: out.peakMemory };
+    // argv: as it ran ($SDD_PYTHON resolved on this host).
+    const plugin = { command: p.command, argv: command, file_sha256: p.file_sha256, wall_s: exit.wall_s, peak_memory_bytes: out.peakMemory };
     return { ...result, plugin, plugin_env: out.env };
   },
 };
