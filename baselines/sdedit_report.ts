@@ -4,7 +4,7 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 import { metricLabel } from '../src/metrics/registry.js';
-import { NUMBER_FORMAT as F, SPEC_BASE } from '../src/util/charts.js';
+import { NUMBER_FORMAT as F, SPEC_BASE, spansDecades } from '../src/util/charts.js';
 import type { ReportFigure, ReportGroup, ReportSection, ReportView } from '../src/methods/report.js';
 
 export interface TradeoffPoint {
@@ -18,7 +18,9 @@ export interface TradeoffPoint {
 
 /** FID (lower: more faithful) vs directional CLIP (higher: more edited), SDEdit's strengths as a line. */
 export function tradeoff(points: TradeoffPoint[], title: string): TopLevelSpec {
-  const x = { field: 'fid', type: 'quantitative' };
+  // FID spans decades between a method that barely edits and one that repaints: log scale then.
+  const log = spansDecades(points.map((p) => p.fid));
+  const x = { field: 'fid', type: 'quantitative', ...(log ? { scale: { type: 'log' } } : {}) };
   const y = { field: 'clip_directional', type: 'quantitative' };
   const tooltip = [
     { field: 'method' },
@@ -35,14 +37,14 @@ export function tradeoff(points: TradeoffPoint[], title: string): TopLevelSpec {
         transform: [{ filter: 'datum.method === "sdedit"' }],
         mark: { type: 'line', point: true },
         encoding: {
-          x: { ...x, title: 'FID ↓ (edited vs original)' },
+          x: { ...x, title: `${metricLabel('fid')}, edited vs original${log ? ' (log scale)' : ''}` },
           y: { ...y, title: metricLabel('clip_directional') },
           order: { field: 'order' },
         },
       },
       {
         mark: { type: 'point', filled: true, size: 80 },
-        encoding: { x, y, color: { field: 'method', type: 'nominal' }, tooltip },
+        encoding: { x, y, color: { field: 'method', type: 'nominal', title: 'method' }, tooltip },
       },
       { mark: { type: 'text', dy: -10, fontSize: 9 }, encoding: { x, y, text: { field: 'label' } } },
     ],

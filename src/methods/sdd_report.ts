@@ -35,21 +35,25 @@ export function hqsCurves(points: HqsPoint[], title: string): TopLevelSpec {
     facet: { field: 'series', type: 'nominal', title: null },
     columns: 3,
     spec: {
-      width: 220,
+      width: 240,
       height: 150,
       layer: [
         {
           mark: { type: 'line', point: false },
           encoding: {
-            x: { ...axes.x, title: 't' },
-            y: { ...axes.y, title: null },
-            color: { field: 'quantity', type: 'nominal', title: null },
+            x: { ...axes.x, title: 'timestep t' },
+            y: { ...axes.y, title: 'normalised value' },
+            color: { field: 'quantity', type: 'nominal', title: 'quantity' },
           },
         },
         {
           transform: [{ filter: 'datum.selected && datum.quantity === "hqs"' }],
           mark: { type: 'point', filled: true, size: 50, color: 'black' },
-          encoding: { ...axes, tooltip: [{ field: 't' }, { field: 'value', title: 'HQS', format: F }] },
+          encoding: {
+            x: { ...axes.x, title: 'timestep t' },
+            y: { ...axes.y, title: 'normalised value' },
+            tooltip: [{ field: 't' }, { field: 'value', title: 'HQS', format: F }],
+          },
         },
       ],
     },

@@ -54,37 +54,37 @@ const METRIC_TABLE: MetricSpec[] = [
   { key: 'selection_size', name: '|S|', unit: 'selected timesteps', range: [0, INF], interval: seeds },
   { key: 'mean_hqs', name: 'mean HQS of S', range: [-1, 1], interval: seeds },
   {
-    key: 'fid', name: 'FID', better: 'lower', range: [0, INF],
+    key: 'fid', name: 'FID', unit: 'dist²', better: 'lower', range: [0, INF],
     interval: { kind: 'set', set: 'fid' }, module: 'fid', bars: true, regress: { minEffect: 1 },
   },
   // The unbiased MMD² estimate can fall below 0 (the distance itself cannot). Raw MMD² of
   // unnormalised features: on Table 1, KID ≈ 4 × FID (featnet-128), so 4 matches FID's 1.
   {
-    key: 'kid', name: 'KID', better: 'lower', range: [-INF, INF],
+    key: 'kid', name: 'KID', unit: 'MMD²', better: 'lower', range: [-INF, INF],
     interval: { kind: 'set', set: 'kid' }, module: 'kid', regress: { minEffect: 4 },
   },
   {
-    key: 'clip_directional', name: 'directional CLIP', better: 'higher', range: [-1, 1],
+    key: 'clip_directional', name: 'directional CLIP', unit: 'cos', better: 'higher', range: [-1, 1],
     interval: items('clip_directional'), module: 'clip_directional', bars: true, regress: { minEffect: 0.01 },
   },
   {
-    key: 'clip_score', name: 'CLIP score', better: 'higher', range: [0, 100],
+    key: 'clip_score', name: 'CLIP score', unit: '100·cos', better: 'higher', range: [0, 100],
     interval: items('clip_score'), module: 'clip_score',
   },
   {
-    key: 'hit_rate', name: 'hit rate', better: 'higher', range: [0, 1],
+    key: 'hit_rate', name: 'hit rate', unit: 'fraction', better: 'higher', range: [0, 1],
     interval: items('hit', true), module: 'attr_accuracy', bars: true, regress: { minEffect: 0.05 },
   },
   {
-    key: 'preservation_rate', name: 'preservation rate', better: 'higher', range: [0, 1],
+    key: 'preservation_rate', name: 'preservation rate', unit: 'fraction', better: 'higher', range: [0, 1],
     interval: items('preserved', true), module: 'attr_accuracy', regress: { minEffect: 0.02 },
   },
   {
-    key: 'hit_and_preserved', name: 'hit and preserved', better: 'higher', range: [0, 1],
+    key: 'hit_and_preserved', name: 'hit and preserved', unit: 'fraction', better: 'higher', range: [0, 1],
     interval: items('hit_and_preserved', true), module: 'attr_accuracy',
   },
   {
-    key: 'identity', name: 'identity similarity', better: 'higher', range: [-1, 1],
+    key: 'identity', name: 'identity similarity', unit: 'cos', better: 'higher', range: [-1, 1],
     interval: items('identity'), module: 'identity', bars: true, regress: { minEffect: 0.01 },
   },
   {

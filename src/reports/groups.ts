@@ -10,9 +10,12 @@ import { methodSummary, type Summary } from './intervals.js';
 import { RunData } from './run_data.js';
 
 export interface Group {
+  /** The method and the parameters that tell its row from the method's other rows ("sdedit strength=0.5"). */
   label: string;
   method: string;
   runs: RunSummary[];
+  /** Planned runs of the row (finished or not). */
+  planned: number;
 }
 
 /** A finished run of a group. */
@@ -21,22 +24,71 @@ export interface GroupRun {
   r: RunSummary;
 }
 
-export function groupLabel(r: PlannedRun): string {
-  const extra = Object.entries(r.config.point)
-    .filter(([k]) => k !== 'method.params.prompt' && k !== 'method')
-    .map(([k, v]) => `${k.replace(/^method\.params\./, '')}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
-  return [r.config.method.name, ...extra].join(' ');
+/** Params as dotted keys (objects flattened, arrays kept whole), the prompt left out (rows span prompts). */
+function flatParams(obj: Record<string, unknown>, prefix = ''): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of Object.entries(obj)) {
+    const key = prefix + k;
+    if (key === 'prompt') continue;
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [k2, v2] of flatParams(v as Record<string, unknown>, `${key}.`)) out.set(k2, v2);
+    } else out.set(key, typeof v === 'string' ? v : JSON.stringify(v));
+  }
+  return out;
 }
 
+/** The params every run of a bucket shares (a where: rule may set some per prompt: those are no row's). */
+function commonParams(runs: PlannedRun[]): Map<string, string> {
+  const [first, ...rest] = runs.map((r) => flatParams(r.config.method.params));
+  return new Map([...first].filter(([k, v]) => rest.every((p) => p.get(k) === v)));
+}
+
+/** A key's short name: its last part, or more of it where two chosen keys end alike. */
+function shortNames(keys: string[]): Map<string, string> {
+  const last = (k: string) => k.split('.').pop()!;
+  return new Map(keys.map((k) => [k, keys.filter((x) => last(x) === last(k)).length > 1 ? k : last(k)]));
+}
+
+/**
+ * Row labels, derived from what differs between rows, for every method alike: a method with one
+ * row is its name; with several, each row adds the params whose values differ between them
+ * (table1's SDEdit at strength 0.5 beside the trade-off's 0.3, 0.7, 0.9: "sdedit strength=0.5").
+ */
+function labels(buckets: Array<{ method: string; params: Map<string, string> }>): string[] {
+  return buckets.map((b) => {
+    const same = buckets.filter((x) => x.method === b.method);
+    if (same.length === 1) return b.method;
+    const keys = [...new Set(same.flatMap((x) => [...x.params.keys()]))].sort();
+    const differ = keys.filter((k) => same.some((x) => x.params.get(k) !== same[0].params.get(k)));
+    const names = shortNames(differ);
+    const parts = differ.filter((k) => b.params.has(k)).map((k) => `${names.get(k)}=${b.params.get(k)}`);
+    return [b.method, ...parts].join(' ');
+  });
+}
+
+/**
+ * The rows of a page: runs that share their experiment, method and sweep point (all but the prompt)
+ * form a bucket, labelled by labels(); buckets with the same label (the same settings planned by two
+ * files) are one row.
+ */
 export function groupsOf(planned: PlannedRun[], store: RunStore): Group[] {
-  const map = new Map<string, Group>();
-  const ids = new Set(store.ids());
+  const buckets = new Map<string, PlannedRun[]>();
   for (const r of planned) {
-    const label = groupLabel(r);
-    const g = map.get(label) ?? { label, method: r.config.method.name, runs: [] };
-    if (ids.has(r.id)) g.runs.push(store.summary(r.id));
-    map.set(label, g);
+    const point = Object.entries(r.config.point).filter(([k]) => k !== 'method.params.prompt');
+    const key = JSON.stringify([r.config.experiment, r.config.method.name, point]);
+    buckets.set(key, [...(buckets.get(key) ?? []), r]);
   }
+  const list = [...buckets.values()];
+  const names = labels(list.map((runs) => ({ method: runs[0].config.method.name, params: commonParams(runs) })));
+  const ids = new Set(store.ids());
+  const map = new Map<string, Group>();
+  list.forEach((runs, i) => {
+    const label = names[i];
+    const g = map.get(label) ?? { label, method: runs[0].config.method.name, runs: [], planned: 0 };
+    for (const r of runs) if (ids.has(r.id)) g.runs.push(store.summary(r.id));
+    g.planned += runs.length;
+    map.set(label, g);
+  });
   return [...map.values()];
 }
 

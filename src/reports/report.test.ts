@@ -131,18 +131,40 @@ function checkIntervals(res: { methods: Records; prompts: Records }): void {
   assert.equal((res.methods[0].fid as Summary).interval, `${boot}200 resamples, seed 0`);
 }
 
-/** The page in headless chromium: no errors, every chart rendered, human axis titles, layout. */
+/** Where a test keeps its screenshots: $SDD_TEST_ARTIFACTS, else the test's temp dir (printed either way). */
+function artifact(root: string, name: string): string {
+  const dir = process.env.SDD_TEST_ARTIFACTS ?? root;
+  mkdirSync(dir, { recursive: true });
+  return join(dir, name);
+}
+
+/**
+ * The page in headless chromium at a 1400 px viewport: no errors, every chart rendered with x and
+ * y axis titles, human axis titles, no table wider than its box, the profile in the title.
+ */
 function checkInBrowser(path: string, shot: string, charts: number): void {
-  const dom = loadInChromium(`file://${path}`, shot);
+  screenshot(`file://${path}`, shot, 1400, 2400);
+  const dom = dumpDom(`file://${path}`, 1400);
   const body = /<body([^>]*)>/.exec(dom)![1];
   assert.match(body, /data-errors="0"/);
-  // Layout: the first table is Table 1; a wide table scrolls in its wrapper, the page does not.
-  assert.equal(/<h2>([^<]*)/.exec(dom)![1].trim(), 'Table 1');
+  // The title names the experiment and its profile; the first table is headed by what it shows.
+  assert.match(/<h1>([^<]*)/.exec(dom)![1], /^Fixture page — quick profile: 2 prompts, 2 seeds, 12 images per run/);
+  assert.match(dom, /<p class="caption"><b>quick profile<\/b>/);
+  assert.equal(/<h2>([^<]*)/.exec(dom)![1].trim(), 'FID, CLIP similarity and total time');
+  // Layout at 1400 px: no table wider than its box (nothing cut off or scrolled), the page not either.
   assert.match(body, /data-page-overflow="0"/);
-  assert.ok(Number(/data-scrolling-tables="(\d+)"/.exec(body)![1]) >= 1, body);
+  assert.match(body, /data-scrolling-tables="0"/, body);
+  // Every chart has an x and a y axis title (vega's accessible axis labels say "X-axis titled …").
+  const chartDivs = dom.split('data-spec="spec-').slice(1);
+  assert.equal(chartDivs.length, charts);
+  for (const c of chartDivs) {
+    const svg = c.slice(0, c.indexOf('</svg>'));
+    assert.match(svg, /aria-label="X-axis titled /, svg.slice(0, 300));
+    assert.match(svg, /aria-label="Y-axis titled /, svg.slice(0, 300));
+  }
   // Axis titles are human names: no raw key (fid_lo, hit_rate_hi) in any rendered chart text.
   const texts = [...dom.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
-  assert.ok(texts.includes('FID ↓') && texts.includes('hit rate ↑'), texts.slice(0, 40).join(' | '));
+  assert.ok(texts.includes('FID (dist²) ↓') && texts.includes('hit rate (fraction) ↑'), texts.slice(0, 40).join(' | '));
   assert.deepEqual(texts.filter((t) => /_lo|_hi/.test(t)), []);
   const panels = texts.includes('seconds per step') && texts.includes('id loss');
   assert.ok(panels, 'training panels: step durations, worded scalar names');
@@ -157,6 +179,7 @@ test('a fixture page loads in headless chromium: charts render, no errors, strin
   const root = tmp();
   writeFiles(root, {
     'exp.yaml': `name: fixture
+title: Fixture page
 world: toyfaces
 method:
   name: sdd
@@ -165,15 +188,18 @@ seeds: [0, 1]
 sweep:
   method.params.prompt: ["${EVIL}", "glasses:none->glasses"]
   method.params.lambda_l2: [1, 10]
+profiles:
+  quick: { method.params.eval_images: 12 }
 `,
   });
   const store = new RunStore(join(root, 'runs'));
   const file = join(root, 'exp.yaml');
-  const runs = planAll([file], {});
+  const quick = { profile: 'quick' };
+  const runs = planAll([file], quick);
   assert.equal(runs.length, 8);
   runs.forEach((r, i) => writeFixtureRun(store.prepare(r.id, r.config), r, i));
   const out = join(root, 'reports');
-  const { pages } = await buildReport([file], {}, store, out);
+  const { pages } = await buildReport([file], quick, store, out);
   const html = readFileSync(pages[0].path, 'utf-8');
   assert.ok(!html.includes('<script>window.__pwned'), 'the prompt is escaped');
   assert.ok(html.includes('&lt;script&gt;window.__pwned=1&lt;/script&gt;'));
@@ -181,11 +207,17 @@ sweep:
   assert.ok(charts >= 5, `${charts} charts`);
   const csv = readFileSync(join(out, 'fixture', 'results.csv'), 'utf-8').trim().split('\n');
   assert.equal(csv.length, 3, 'header + one row per group (lambda_l2 = 1, 10)');
-  const columns = /^method,(.*,)?fid,fid_ci95_lo,fid_ci95_hi,.*,interval,runs$/;
+  const columns = /^method,(.*,)?fid,fid_ci95_lo,fid_ci95_hi,.*,interval,runs,flag$/;
   assert.match(csv[0], columns, 'the interval bounds and their unit are columns');
   checkIntervals(JSON.parse(readFileSync(join(out, 'fixture', 'results.json'), 'utf-8')));
-  checkInBrowser(pages[0].path, join(root, 'shot.png'), charts);
-  assert.ok(readFileSync(join(root, 'shot.png')).length > 10_000, 'screenshot written');
+  // Rows name what tells them apart (the swept λ_L2), not every sweep key.
+  assert.ok(html.includes('>sdd lambda_l2=1<') && html.includes('>sdd lambda_l2=10<'));
+  const shot = artifact(root, 'fixture-page.png');
+  checkInBrowser(pages[0].path, shot, charts);
+  assert.ok(readFileSync(shot).length > 10_000, 'screenshot written');
+  process.stdout.write(`# screenshot of the fixture page at 1400 px: ${shot}\n`);
+  // The index lists the page with its title and counts (page.json), also after a later report of another file.
   const index = loadInChromium(`file://${join(out, 'index.html')}`);
   assert.match(index, /data-errors="0"/);
+  assert.match(index, /Fixture page — quick profile[^<]*<\/td><td>[^<]*exp\.yaml<\/td><td>8\/8<\/td>/);
 });

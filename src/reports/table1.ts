@@ -1,26 +1,28 @@
 /**
- * The paper's Table 1 layout: rows = methods; FID ↓, CLIP similarity ↑ (the directional CLIP) with
+ * The paper's Table 1 layout (on every page with FID and the directional CLIP, headed by what it
+ * shows, not "Table 1"): rows = methods; FID ↓, CLIP similarity ↑ (the directional CLIP) with
  * the method-level intervals, and the total time of Eq. 13–14 at m = 100, n = 10 from the measured
  * τ_train (s per prompt) and τ_infer (s per image), means over the runs.
  */
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
+import { metricLabel, metricSpec } from '../metrics/registry.js';
 import { totalTime } from '../metrics/total_time.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { fmt3, type Table } from './html.js';
+import type { Table } from './html.js';
 import type { PageContext } from './groups.js';
 import { LEVEL } from './intervals.js';
-import { ciCells, withCi, type Cell } from './tables.js';
+import { ciCells, groupFlag, metricNotes, withCi, type Cell } from './tables.js';
 
 /** Table 1's time column: Eq. 13–14 at the paper's m = 100 images for each of n = 10 prompts. */
 const TABLE1_M = 100;
 const TABLE1_N = 10;
 
-const note = (how: string) =>
-  `As the paper's Table 1. CLIP similarity is the directional CLIP. ${how}; ${LEVEL * 100}% CI in brackets. ` +
-  'Total time = n·τ_train + m·n·τ_infer (Eq. 13–14; 0 training for SDEdit and DDIB) at the paper\'s ' +
-  `m = ${TABLE1_M} images per prompt and n = ${TABLE1_N} prompts, from the measured τ_train per prompt and τ_infer ` +
-  'per image (means over runs; no interval).';
+const note = (how: string, scope: string) =>
+  `The paper's Table 1 layout. CLIP similarity is the directional CLIP. ${how}; ${LEVEL * 100}% CI in brackets. ` +
+  `Measured here: ${scope}. The total time is extrapolated to the paper's m = ${TABLE1_M} images per prompt and ` +
+  `n = ${TABLE1_N} prompts: n·τ_train + m·n·τ_infer (Eq. 13–14; 0 training for SDEdit and DDIB), from the measured ` +
+  'τ_train per prompt and τ_infer per image (means over runs; no interval).';
 
 const CSV_HEAD = [
   'method',
@@ -42,17 +44,20 @@ function rowsOf(ctx: PageContext) {
 }
 
 /** Table 1 (and table1_paper.csv), or null when no group has FID and the directional CLIP. */
-export function table1(ctx: PageContext): Table | null {
+export function table1(ctx: PageContext, scope: string): Table | null {
   const rows = rowsOf(ctx);
   if (!rows.length) return null;
   const how = `FID: ${rows[0].f.interval}; CLIP similarity: ${rows[0].c.interval}`;
   const csvRows = rows.map(({ g, f, c, total }): Cell[] => [g.label, ...ciCells(f), ...ciCells(c), total, how]);
   writeFileAtomic(join(ctx.dir, 'table1_paper.csv'), stringify([CSV_HEAD, ...csvRows]));
+  const flags = rows.map(({ g }) => groupFlag(ctx, g));
   return {
-    title: 'Table 1',
-    columns: ['method', 'FID ↓', 'CLIP similarity ↑', `total time (s), m = ${TABLE1_M}, n = ${TABLE1_N}`],
-    rows: rows.map(({ g, f, c, total }) => [g.label, withCi(f), withCi(c), total === null ? null : fmt3(total)]),
+    title: 'FID, CLIP similarity and total time',
+    columns: ['method', metricLabel('fid'), `CLIP similarity (${metricSpec('clip_directional')?.unit ?? 'cos'}) ↑`, `total time (s) at m = ${TABLE1_M}, n = ${TABLE1_N} ↓`],
+    rows: rows.map(({ g, f, c, total }) => [g.label, withCi(f), withCi(c), total === null ? null : { v: total }]),
     csv: 'table1_paper.csv',
-    note: note(how),
+    note: note(how, scope),
+    notes: metricNotes([], flags),
+    flags,
   };
 }

@@ -19,9 +19,10 @@ function need(): string {
   return c;
 }
 
-/** The DOM after the page's scripts ran. */
-export function dumpDom(url: string): string {
-  return execFileSync(need(), [...flags(), '--dump-dom', url], { encoding: 'utf-8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
+/** The DOM after the page's scripts ran (in a window `width` px wide: layout checks at that viewport). */
+export function dumpDom(url: string, width?: number): string {
+  const size = width ? [`--window-size=${width},1200`] : [];
+  return execFileSync(need(), [...flags(), ...size, '--dump-dom', url], { encoding: 'utf-8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
 }
 
 export function screenshot(url: string, out: string, width = 1100, height = 1600): void {

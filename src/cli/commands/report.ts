@@ -40,10 +40,10 @@ export function reportCommand(): CommandModule<object, ReportArgs> {
       // Imported here: the renderer takes seconds to load, and bad input should fail before that.
       const { buildReport, reportOut } = await import('../../reports/build.js');
       const opts = { sets: a.set, profile: a.profile };
-      const { pages, index } = await buildReport(a.files, opts, store, reportOut(a.out), a.combine);
-      for (const p of pages.filter((x) => x.runs > 0)) {
-        process.stdout.write(`${p.name}: ${p.finished}/${p.runs} runs → ${p.path}\n`);
-      }
+      const { pages, skipped, index } = await buildReport(a.files, opts, store, reportOut(a.out), a.combine);
+      // Only the pages written now; a page without finished runs is left as it was.
+      for (const p of pages) process.stdout.write(`${p.name}: ${p.finished}/${p.runs} runs → ${p.path}\n`);
+      for (const s of skipped) process.stdout.write(`${s}: no finished runs${a.profile ? '' : ' (ran with --profile?)'}, page not written\n`);
       if (a.screenshot && pages[0]) {
         screenshot(`file://${pages[0].path}`, resolve(a.screenshot));
         process.stdout.write(`screenshot → ${a.screenshot}\n`);
