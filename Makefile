@@ -131,6 +131,12 @@ zoo: deps
 
 bench: bench-kernels bench-pool bench-unet bench-train bench-fid bench-time
 
+# τ_train at --jobs 1 vs --jobs 2 (quick SDD row, medians over repeats; #30): within 15% under
+# the calibrated protocol (src/util/calibration.ts). bench/results/tau_jobs.json; ~5 min on 2 cores.
+.PHONY: bench-tau
+bench-tau: deps
+	$(NODE) --import tsx bench/tau_jobs.ts
+
 # Eq. 13–15 on the shipped zoo: SDD vs SDEdit totals and the break-even m (minutes).
 bench-time: deps
 	$(NODE) --import tsx bench/total_time.ts

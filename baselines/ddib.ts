@@ -22,7 +22,8 @@ export type DdibParams = z.infer<typeof ddibParams>;
 export const ddib: Method<DdibParams> = {
   name: 'ddib',
   resources: { cpus: 2, mem: '8G', time: '2:00:00' },
-  version: 1,
+  // v2: τ_infer calibrated under the device lock (#30); the images are v1's, the times are not comparable.
+  version: 2,
   description: 'DDIB: DDIM-invert under the source prompt, regenerate under the target prompt.',
   params: ddibParams,
   async run(ctx) {
@@ -32,7 +33,7 @@ export const ddib: Method<DdibParams> = {
     const scheduler = ddimFor(world.diffusion.scheduler, p.steps, 0);
     const originals = await sourceImages(world, prompt.id, p.eval_images, p.sources);
     const [sourceText, targetText] = [await textPair(world, prompt.sourceText), await textPair(world, prompt.text)];
-    const { edited, tauInfer } = await editTimed(world, originals, p.batch, (x) => {
+    const { edited, tauInfer, timing } = await editTimed(world, originals, p.batch, (x) => {
       const b = x.shape[0];
       const shape = latentShape(world, b);
       const source = textEps(world, sourceText, b, p.source_guidance);
@@ -46,6 +47,6 @@ export const ddib: Method<DdibParams> = {
       }
     });
     saveEditGrid(ctx, world, originals, edited);
-    return await editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer });
+    return await editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer, timing: { infer: timing } });
   },
 };

@@ -24,7 +24,8 @@ export type DiffaeParams = z.infer<typeof diffaeParams>;
 export const diffae: Method<DiffaeParams> = {
   name: 'diffae',
   resources: { cpus: 2, mem: '8G', time: '2:00:00' },
-  version: 1,
+  // v2: τ_infer calibrated under the device lock (#30); the images are v1's, the times are not comparable.
+  version: 2,
   description: 'DiffAE: edit the semantic code along a linear attribute classifier, decode with the inverted stochastic code.',
   params: diffaeParams,
   async run(ctx) {
@@ -36,7 +37,7 @@ export const diffae: Method<DiffaeParams> = {
     const scheduler = ddimFor(ae.scheduler, p.steps, 0);
     const direction = ae.direction(prompt.attribute, prompt.target, p.contrast_source ? prompt.source : undefined);
     const originals = await sourceImages(world, prompt.id, p.eval_images, p.sources);
-    const { edited, tauInfer } = await editTimed(world, originals, p.batch, (x) => {
+    const { edited, tauInfer, timing } = await editTimed(world, originals, p.batch, (x) => {
       const b = x.shape[0];
       const shape = latentShape(world, b);
       const zsem = ae.encode(x);
@@ -47,6 +48,6 @@ export const diffae: Method<DiffaeParams> = {
     });
     direction.dispose();
     saveEditGrid(ctx, world, originals, edited);
-    return { ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer })), alpha: p.alpha };
+    return { ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer, timing: { infer: timing } })), alpha: p.alpha };
   },
 };

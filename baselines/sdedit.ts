@@ -24,7 +24,8 @@ export type SdeditParams = z.infer<typeof sdeditParams>;
 export const sdedit: Method<SdeditParams> = {
   name: 'sdedit',
   resources: { cpus: 2, mem: '8G', time: '2:00:00' },
-  version: 1,
+  // v2: τ_infer calibrated under the device lock (#30); the images are v1's, the times are not comparable.
+  version: 2,
   description: 'SDEdit: noise the image to a strength, denoise under the target prompt with CFG (DDIM).',
   params: sdeditParams,
   reportSections: [tradeoffSection],
@@ -39,7 +40,7 @@ export const sdedit: Method<SdeditParams> = {
     const timesteps = scheduler.timesteps.slice(Math.max(0, scheduler.timesteps.length - k));
     const originals = await sourceImages(world, prompt.id, p.eval_images, p.sources);
     const text = await textPair(world, prompt.text);
-    const { edited, tauInfer } = await editTimed(world, originals, p.batch, (x, offset) => {
+    const { edited, tauInfer, timing } = await editTimed(world, originals, p.batch, (x, offset) => {
       const rng = new Rng(ctx.seed * 1_000_003 + offset); // seeded per batch offset: the same noise for the same batch size
       const shape = latentShape(world, x.shape[0]);
       const n = shape.reduce((a, b) => a * b, 1);
@@ -55,6 +56,6 @@ export const sdedit: Method<SdeditParams> = {
       }
     });
     saveEditGrid(ctx, world, originals, edited);
-    return { ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer })), strength: p.strength, steps_run: timesteps.length };
+    return { ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer, timing: { infer: timing } })), strength: p.strength, steps_run: timesteps.length };
   },
 };

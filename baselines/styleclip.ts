@@ -14,6 +14,7 @@ import { MAPPER_DEFAULTS } from '../src/sdd/mapper.js';
 import { createMapper, editLatents, trainMapper } from '../src/sdd/distill.js';
 import { editResult, editTimed, evaluationSources, promptOf, trainCodes, saveEditGrid, sourcesParam } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
+import { calibration } from '../src/sdd/timing.js';
 
 export const styleclipParams = z.strictObject({
   prompt: z.string().describe('edit prompt id of the world'),
@@ -45,7 +46,8 @@ export const styleclip: Method<StyleclipParams> = {
   name: 'styleclip',
   resources: { cpus: 2, mem: '8G', time: '2:00:00' },
   // v2: the published global CLIP loss by default; PixelNorm across the group's levels.
-  version: 2,
+  // v3: τ_train and τ_infer calibrated under the device lock (#30); images as v2's.
+  version: 3,
   description: 'StyleCLIP latent mapper: LevelsMapper trained with a CLIP loss (+ L2, ID).',
   params: styleclipParams,
   async run(ctx) {
@@ -59,7 +61,7 @@ export const styleclip: Method<StyleclipParams> = {
     const [target, source] = tf.unstack(text);
     const direction = unit(tf.sub(target, source));
     const mapper = createMapper(world, ms, streamRng(ctx.seed, 'mapper-init').int(2 ** 31));
-    const t0 = performance.now();
+    const cal = calibration('train', 'iteration', p.iterations);
     await trainMapper(
       world,
       mapper,
@@ -77,15 +79,15 @@ export const styleclip: Method<StyleclipParams> = {
         },
       }),
       (step) => streamRng(ctx.seed, `step${step}`),
-      { signal: ctx.signal, onStep: (step, s) => (ctx.metric(step, s), ctx.progress(step + 1, p.iterations, 'train')) },
-    );
-    const tauTrain = (performance.now() - t0) / 1000;
+      { signal: ctx.signal, calibration: cal, onStep: (step, s) => (ctx.metric(step, s), ctx.progress(step + 1, p.iterations, 'train')) },
+    ).finally(() => cal.release());
+    const tauTrain = cal.total;
     tf.dispose([trainW, text, target, source, direction]);
     const { images: originals, w } = await evaluationSources(world, prompt.id, p.eval_images, p.sources);
-    const { edited, tauInfer } = await editTimed(world, originals, p.eval_images, (x, offset) => editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [x.shape[0], -1, -1]) as tf.Tensor3D, ms));
+    const { edited, tauInfer, timing } = await editTimed(world, originals, p.eval_images, (x, offset) => editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [x.shape[0], -1, -1]) as tf.Tensor3D, ms));
     w.dispose();
     mapper.dispose();
     saveEditGrid(ctx, world, originals, edited);
-    return { ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: tauTrain, tau_infer_s: tauInfer })), clip_loss: p.clip_loss };
+    return { ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: tauTrain, tau_infer_s: tauInfer, timing: { train: cal.record(), infer: timing } })), clip_loss: p.clip_loss };
   },
 };

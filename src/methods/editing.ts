@@ -12,6 +12,8 @@ import { evaluateEdits } from '../eval/edits.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { f32, writeSafetensors } from '../util/safetensors.js';
 import type { MethodContext, ResultValue } from './types.js';
+import { calibration } from '../sdd/timing.js';
+import type { TimingRecord } from '../util/calibration.js';
 
 export function promptOf(world: World, id: string): EditPromptSpec {
   const p = world.prompts.find((x) => x.id === id);
@@ -87,10 +89,11 @@ export async function evaluationSources(world: World, promptId: string, m: numbe
 }
 
 /**
- * Applies `edit` to every image (batches of `batch`), returning the edited images and τ_infer =
- * wall time of all batches / m. A first, untimed call on one image warms the backend up.
+ * Applies `edit` to every image (batches of `batch`), returning the edited images and τ_infer per
+ * image: the median over the first calibration batches, timed under the device lock
+ * (../sdd/timing.ts); `timing` says how. A first, untimed call on one image warms the backend up.
  */
-export async function editTimed(world: World, images: Float32Array, batch: number, edit: (x: tf.Tensor4D, offset: number) => tf.Tensor4D): Promise<{ edited: Float32Array; tauInfer: number }> {
+export async function editTimed(world: World, images: Float32Array, batch: number, edit: (x: tf.Tensor4D, offset: number) => tf.Tensor4D): Promise<{ edited: Float32Array; tauInfer: number; timing: TimingRecord }> {
   const s = world.imageSize;
   const per = s * s * 3;
   const n = images.length / per;
@@ -98,15 +101,22 @@ export async function editTimed(world: World, images: Float32Array, batch: numbe
   await warm.data();
   warm.dispose();
   const edited = new Float32Array(images.length);
-  const t0 = performance.now();
-  for (let i = 0; i < n; i += batch) {
-    const k = Math.min(batch, n - i);
-    const out = tf.tidy(() => tf.clipByValue(edit(tf.tensor4d(images.subarray(i * per, (i + k) * per), [k, s, s, 3]), i), 0, 1));
-    edited.set(await out.data(), i * per);
-    out.dispose();
-    await new Promise((r) => setImmediate(r));
+  const cal = calibration('infer', 'image', n, Math.ceil(n / batch));
+  try {
+    for (let i = 0; i < n; i += batch) {
+      const k = Math.min(batch, n - i);
+      await cal.begin();
+      const out = tf.tidy(() => tf.clipByValue(edit(tf.tensor4d(images.subarray(i * per, (i + k) * per), [k, s, s, 3]), i), 0, 1));
+      edited.set(await out.data(), i * per); // read back: the batch's device work is done
+      await cal.end(undefined, k);
+      out.dispose();
+      await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    cal.release();
   }
-  return { edited, tauInfer: (performance.now() - t0) / 1000 / n };
+  const timing = cal.record();
+  return { edited, tauInfer: timing.median_s, timing };
 }
 
 /** First `cols` originals over their edits, as artifacts/edits.png. */
@@ -121,11 +131,18 @@ export function saveEditGrid(ctx: MethodContext<unknown>, world: World, original
   writePng(ctx.artifactPath('edits.png'), g.data, g.width, g.height);
 }
 
+/** τ_train and τ_infer, and (in-process methods) how each phase was timed: result.json's `timing`. */
+export interface EditTimes {
+  tau_train_s: number;
+  tau_infer_s: number;
+  timing?: Partial<Record<'train' | 'hqs' | 'infer', TimingRecord>>;
+}
+
 /**
  * The common part of every editing method's result; per-item values go to artifacts/items.json
  * and both sides' FID features to artifacts/features.safetensors (paired comparisons reuse them).
  */
-export async function editResult(ctx: MethodContext<unknown>, world: World, prompt: EditPromptSpec, originals: Float32Array, edited: Float32Array, times: { tau_train_s: number; tau_infer_s: number }): Promise<Record<string, ResultValue>> {
+export async function editResult(ctx: MethodContext<unknown>, world: World, prompt: EditPromptSpec, originals: Float32Array, edited: Float32Array, times: EditTimes): Promise<Record<string, ResultValue>> {
   const { metrics, info, items } = await evaluateEdits(world, prompt, originals, edited);
   const { features, ...perItem } = items;
   writeJsonAtomic(ctx.artifactPath('items.json'), { prompt: prompt.id, items: 'the first m evaluation images of the prompt, in order', ...perItem });

@@ -18,6 +18,8 @@ import { hqsScan, readHqs, scanTimesteps, selectTimesteps, type HqsReading, type
 import { createMapper, distill, editLatents } from '../sdd/distill.js';
 import { cachedHqs, type CachedScan } from '../sdd/hqs_cache.js';
 import type { Method, MethodContext, ResultValue } from './types.js';
+import { calibration } from '../sdd/timing.js';
+import type { TimingRecord } from '../util/calibration.js';
 import { hqsSection, selectionValues } from './sdd_report.js';
 
 const guidance = z.strictObject({
@@ -113,7 +115,8 @@ export async function runHqs(world: World, p: SddParams, seed: number, trainW: t
     untrained.dispose();
     try {
       const settings = { guidance: p.guidance, vae_sample: p.vae_sample, top_k_per: p.hqs.top_k_per };
-      return await hqsScan(world, images, prompt, timesteps, settings, rng, (i) => onStep?.(i, timesteps.length));
+      const cal = calibration('hqs', 'timestep', timesteps.length);
+      return await hqsScan(world, images, prompt, timesteps, settings, rng, (i) => onStep?.(i, timesteps.length), cal);
     } finally {
       images.dispose();
     }
@@ -151,7 +154,9 @@ export const sdd: Method<SddParams> = {
   // toyfaces needs no GPU; a paper-scale world adds one (gpus).
   resources: { cpus: 4, mem: '8G', time: '4:00:00' },
   // v2: PixelNorm across the group's levels (released code), HQS forms, τ_train charged for cached scans.
-  version: 2,
+  // v3: τ calibrated under the device lock (#30: iterations × median iteration, likewise HQS and
+  // τ_infer): the images are v2's, the times are not comparable, so no v2 run mixes into a table.
+  version: 3,
   description: 'Selective Diffusion Distillation: HQS timestep selection + latent-mapper distillation (ICCV 2023).',
   params: sddParams,
   idNeutral: { 'guidance.negative': 'empty' },
@@ -179,10 +184,16 @@ export const sdd: Method<SddParams> = {
     // Distillation time spent before a kill is carried in the checkpoint: a resumed run's τ_train
     // counts every iteration once, like an uninterrupted run's.
     const before = resume ? Number(saved?.state.distill_s ?? 0) : 0;
+    // τ_train's distillation part is iterations × the median of calibration iterations under the
+    // device lock; a run resumed after its calibration keeps the checkpoint's record.
+    const cal = calibration('train', 'iteration', p.iterations, p.iterations - (resume?.step ?? 0));
+    const savedTiming = saved?.state.train_timing as TimingRecord | undefined;
+    if (resume && savedTiming) cal.restore(savedTiming);
     const t1 = performance.now();
     await distill(world, mapper, trainW, guide, selection.timesteps, { ...p, mapper: ms }, (step) => streamRng(ctx.seed, `step${step}`), {
       resume,
       signal: ctx.signal,
+      calibration: cal,
       checkpointEvery: p.checkpoint_every,
       onStep: (step, scalars) => {
         ctx.metric(step, scalars);
@@ -191,10 +202,11 @@ export const sdd: Method<SddParams> = {
       checkpoint: (st) => {
         const tensors = new Map<string, { values: Float32Array; shape: number[] }>();
         for (const [k, v] of st.tensors) tensors.set(k, { values: v, shape: [v.length] });
-        ctx.checkpoint.save(st.step, tensors, { adam_step: st.adamStep, distill_s: before + (performance.now() - t1) / 1000 });
+        ctx.checkpoint.save(st.step, tensors, { adam_step: st.adamStep, distill_s: before + (performance.now() - t1) / 1000, ...(cal.done ? { train_timing: cal.record() } : {}) });
       },
-    });
-    const distillSeconds = before + (performance.now() - t1) / 1000;
+    }).finally(() => cal.release());
+    const distillWall = before + (performance.now() - t1) / 1000;
+    const distillSeconds = cal.total;
     // Random selection needs no scan to train, but Table 3 compares the mean HQS of every S: scan
     // after training (outside τ_train; usually a cache hit from a sibling run) and average the
     // curve over the range — its 50-step grid standing in for the uniform t.
@@ -204,16 +216,18 @@ export const sdd: Method<SddParams> = {
     // Evaluation on m test images showing the source value, inverted once (as the paper's W+ codes
     // are). One generator forward per image: inversion is the input pipeline, outside τ_infer.
     const { images: originals, w } = await evaluationSources(world, prompt.id, p.eval_images, p.sources);
-    const { edited, tauInfer } = await editTimed(world, originals, p.eval_images, (_x, offset) => editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [_x.shape[0], -1, -1]) as tf.Tensor3D, ms));
+    const { edited, tauInfer, timing: inferTiming } = await editTimed(world, originals, p.eval_images, (_x, offset) => editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [_x.shape[0], -1, -1]) as tf.Tensor3D, ms));
     await saveArtifacts(ctx, mapper, reported);
     saveEditGrid(ctx, world, originals, edited);
     w.dispose();
     mapper.dispose();
     const result: Record<string, ResultValue> = {
-      ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: hqsSeconds + distillSeconds, tau_infer_s: tauInfer })),
+      ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: hqsSeconds + distillSeconds, tau_infer_s: tauInfer, timing: { train: cal.record(), infer: inferTiming, ...(scan?.timing ? { hqs: scan.timing } : {}) } })),
       hqs_s: hqsSeconds,
       hqs_cached: hqs?.cached ?? false,
       distill_s: distillSeconds,
+      // The distillation's wall time, for comparison: it grows with whatever shares the device.
+      distill_wall_s: distillWall,
       selection: { strategy: selection.strategy, size: selection.size, mean_hqs: meanHqs, timesteps: selection.size <= 50 ? selection.timesteps : [] },
       hqs_curve: { t: reported.timesteps, hqs: hqsOf(p, reported).hqs, form: p.hqs.form, scale: p.hqs.scale },
     };

@@ -12,6 +12,7 @@ import { Params } from '../nn/params.js';
 import { tfSeed, type Rng } from '../util/rng.js';
 import { worldPart, type World } from '../world/types.js';
 import { NonFiniteError } from '../errors.js';
+import type { Calibration } from '../util/calibration.js';
 import { guidanceCondition, sdsInjection, type GuidancePrompt, type GuidanceSettings } from './guidance.js';
 import { applyMapper, levelsMapper, type MapperSettings } from './mapper.js';
 
@@ -33,6 +34,8 @@ export interface DistillHooks {
   checkpoint?(state: DistillState): void;
   checkpointEvery?: number;
   signal?: AbortSignal;
+  /** τ_train's calibration (../util/calibration.ts): brackets every iteration; the caller releases it. */
+  calibration?: Calibration;
 }
 
 /** Mapper parameters, created for W+ of this world (seeded init). */
@@ -150,6 +153,7 @@ async function mapperLoop(
   const log = new ScalarLog(hooks.onStep, s.lr);
   for (let step = start; step < s.iterations; step++) {
     if (hooks.signal?.aborted) throw new Error('interrupted');
+    await hooks.calibration?.begin();
     const rng = rngAt(step);
     const idx = Array.from({ length: s.batch }, () => rng.int(n));
     const guidance = guidanceAt(rng);
@@ -176,6 +180,8 @@ async function mapperLoop(
     await log.flushIf(false, grads);
     await opt.apply(vars, grads);
     tf.dispose(grads);
+    // A timed iteration ends when the device has applied the update (a read of one variable waits for it).
+    await hooks.calibration?.end(() => vars[0].data());
     const every = hooks.checkpointEvery ?? 0;
     if (every > 0 && (step + 1) % every === 0 && step + 1 < s.iterations) {
       await log.flushIf(true); // a checkpoint never holds a state the NaN check has not seen

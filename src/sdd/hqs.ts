@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { tfSeed, type Rng } from '../util/rng.js';
 import { minMax } from '../util/normalize.js';
 import type { World } from '../world/types.js';
+import type { Calibration, TimingRecord } from '../util/calibration.js';
 import { guidanceCondition, sdsInjection, type GuidancePrompt, type GuidanceSettings } from './guidance.js';
 
 export type HqsForm = 'released' | 'eq11-12';
@@ -144,8 +145,12 @@ export interface HqsScan {
   timesteps: number[];
   stats: ScanStats;
   images: number;
-  /** Wall time of the scan when it was computed (a cache hit reports the original's). */
+  /**
+   * τ_HQS when the scan was computed (a cache hit reports the original's): timesteps × the median
+   * timestep under the device lock when calibrated (`timing`), else the scan's wall time.
+   */
   seconds: number;
+  timing?: TimingRecord;
 }
 
 /** Spelled as the experiment files spell them (method.params.vae_sample, hqs.top_k_per). */
@@ -162,7 +167,7 @@ export interface ScanSettings {
  * the code uses G(w + 0.1·M(w)) with an untrained mapper). One noise draw (and one VAE posterior
  * draw) per (image, t). Reads the gradients back asynchronously, once per t.
  */
-export async function hqsScan(world: World, images: tf.Tensor4D, prompt: GuidancePrompt, timesteps: number[], s: ScanSettings, rng: Rng, onStep?: (i: number) => void): Promise<HqsScan> {
+export async function hqsScan(world: World, images: tf.Tensor4D, prompt: GuidancePrompt, timesteps: number[], s: ScanSettings, rng: Rng, onStep?: (i: number) => void, cal?: Calibration): Promise<HqsScan> {
   const t0 = performance.now();
   const [k, h, w, c] = images.shape;
   const cond = await guidanceCondition(world.diffusion, prompt, k);
@@ -170,13 +175,15 @@ export async function hqsScan(world: World, images: tf.Tensor4D, prompt: Guidanc
   const guidance = { ...s.guidance, top_k_per: s.top_k_per };
   try {
     for (const [i, t] of timesteps.entries()) {
+      await cal?.begin();
       const seeds = [rng.int(2 ** 31), rng.int(2 ** 31)];
       const d = tf.tidy(() => {
         const noise = tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[0])) as tf.Tensor4D;
         const vaeNoise = s.vae_sample ? (tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[1])) as tf.Tensor4D) : undefined;
         return tf.grad((x: tf.Tensor) => sdsInjection(world.diffusion, t, cond, noise, guidance)(world.diffusion.encode(x as tf.Tensor4D, vaeNoise)))(images);
       });
-      const values = (await d.data()) as Float32Array;
+      const values = (await d.data()) as Float32Array; // read back: the timestep's device work is done
+      await cal?.end();
       d.dispose();
       const per = Array.from({ length: k }, (_, j) => gradientStats(values.subarray(j * h * w * c, (j + 1) * h * w * c), h, w, c));
       stats.N.push(per.map((x) => x.N));
@@ -185,9 +192,11 @@ export async function hqsScan(world: World, images: tf.Tensor4D, prompt: Guidanc
       onStep?.(i + 1);
     }
   } finally {
+    cal?.release();
     tf.dispose([cond.context, cond.mask]);
   }
-  return { timesteps, stats, images: k, seconds: (performance.now() - t0) / 1000 };
+  const timing = cal?.record();
+  return { timesteps, stats, images: k, seconds: cal ? cal.total : (performance.now() - t0) / 1000, ...(timing ? { timing } : {}) };
 }
 
 /** 50, 100, …, 950 (the code's default scan; 19 timesteps). */

@@ -12,8 +12,11 @@ import { writeJsonAtomic } from '../util/atomic.js';
 import { canonicalJson, sha256 } from '../util/hash.js';
 import type { HqsScan } from './hqs.js';
 
-/** Bump when the scan's computation changes (v2: per-image statistics, VAE sample, per-image top-k). */
-export const HQS_CODE_VERSION = 2;
+/**
+ * Bump when the scan's computation changes (v2: per-image statistics, VAE sample, per-image top-k;
+ * v3: `seconds` calibrated under the device lock (#30), so no wall-timed scan is charged any more).
+ */
+export const HQS_CODE_VERSION = 3;
 
 export interface CachedScan {
   scan: HqsScan;

@@ -1,0 +1,32 @@
+/**
+ * The calibrated τ of the editing methods (#30; protocol in ../util/calibration.ts): which device
+ * a run times on, and how many units each phase calibrates on.
+ */
+import { activeBackend } from '../backend/index.js';
+import { Calibration } from '../util/calibration.js';
+
+/**
+ * The device whose lock a run takes: the GPU it drives (webgpu, node-gpu; one per visible device
+ * set), else the CPU cores, which every CPU-backend run of this machine shares.
+ */
+export function timingDevice(): string {
+  const b = activeBackend();
+  if (!b?.gpu) return 'cpu';
+  return `gpu${process.env.CUDA_VISIBLE_DEVICES ? `-${process.env.CUDA_VISIBLE_DEVICES}` : ''}`;
+}
+
+/**
+ * k and warm-up per phase. Training: 5 iterations after 2 warm-up ones (the median of 5 shrugs off
+ * one disturbed iteration; 7 iterations under the lock are seconds on toyfaces). HQS: 3 timesteps
+ * after 1. Inference: up to 3 batches (editTimed warms up on one image first).
+ */
+export const CALIBRATION = {
+  train: { k: 5, warmup: 2 },
+  hqs: { k: 3, warmup: 1 },
+  infer: { k: 3, warmup: 0 },
+} as const;
+
+/** `units`: the phase's τ is units × median; `runs`: calls this process makes (batches, a resumed run's rest). */
+export function calibration(phase: keyof typeof CALIBRATION, unit: string, units: number, runs?: number): Calibration {
+  return new Calibration(timingDevice(), unit, units, { ...CALIBRATION[phase], runs });
+}
