@@ -25,7 +25,10 @@ test('regress: a 10× shorter distillation regresses on editability; identical r
   const b = JSON.parse(worse.stdout) as { regressed: boolean; comparisons: Array<{ metric: string; verdict: string }> };
   const flagged = b.comparisons.filter((c) => c.verdict === 'regressed').map((c) => c.metric);
   assert.ok(flagged.includes('clip_directional') || flagged.includes('hit'), `flagged: ${flagged.join(', ')}`);
-  const own = join(store, 'regress', sha256(baseline).slice(0, 12));
+  const own = join(store, '.regress', sha256(baseline).slice(0, 12));
+  // The sides' runs are listed by sdd ls, their experiment naming the side.
+  const ls = await sdd(['ls', '--store', store]);
+  assert.match(ls.stdout, new RegExp(`sdd-base \\(regress ${baseline.replace(/[.]/g, '\\.')}\\)`));
   // store: sides plan with the common --set only, so the shared setting goes there too.
   const same = await sdd(['regress', 'experiments/base/sdd.yaml', ...common, '--set', 'method.params.iterations=150', '--baseline', baseline, '--candidate', `store:${own}`, '--store', store, '--out', tmp(), '--json'], { env });
   assert.equal(same.exitCode, 0, same.all.slice(-2000));

@@ -37,3 +37,14 @@ test('a registered metric with a regress entry is compared and judged by its dir
   assert.equal(dummy.verdict, 'regressed');
   assert.ok(rows.filter((r) => r.metric !== 'dummy').every((r) => r.verdict === 'within noise' && r.delta === 0));
 });
+
+test('a significant drop smaller than the min effect is "significant, below threshold", not "within noise"', () => {
+  // Every item 0.02 lower (± a little): the CI excludes 0 and p is tiny, but 0.02 < min effect 0.05.
+  const rows = compareSides([side(() => 0.9)], [side((k) => 0.88 + 0.001 * (k % 3))], { resamples: 200 });
+  const dummy = rows.find((r) => r.metric === 'dummy')!;
+  assert.ok(dummy.hi < 0 && dummy.p_adjusted < 0.05, JSON.stringify(dummy));
+  assert.equal(dummy.verdict, 'significant, below threshold');
+  // The same drop beyond the min effect regresses.
+  const big = compareSides([side(() => 0.9)], [side((k) => 0.8 + 0.001 * (k % 3))], { resamples: 200 });
+  assert.equal(big.find((r) => r.metric === 'dummy')!.verdict, 'regressed');
+});

@@ -52,7 +52,7 @@ function regressed(): { items: string[]; sets: SetMetric[]; thresholds: Record<s
 /** Evaluation images of a run: the length of its per-item values (items.json also names the prompt). */
 const itemCount = (r: SideRun): number => Object.values(r.items).find((v) => Array.isArray(v))!.length;
 
-export type Verdict = 'regressed' | 'improved' | 'within noise';
+export type Verdict = 'regressed' | 'improved' | 'significant, below threshold' | 'within noise';
 
 export interface Comparison {
   metric: string;
@@ -122,12 +122,17 @@ function itemMean(runs: SideRun[], metric: string, seeds: Int32Array, idx: Int32
   return s / (seeds.length * idx.length);
 }
 
+/**
+ * The verdict of a cell: within noise unless the BH-adjusted p is below alpha and the CI excludes 0;
+ * then a significant difference no larger than the metric's smallest effect that matters is
+ * "significant, below threshold" (real, but too small to count), a larger one regressed or improved.
+ */
 function verdictOf(delta: number, lo: number, hi: number, pAdj: number, t: Threshold, alpha: number): Verdict {
-  const significant = pAdj < alpha && Math.abs(delta) > t.min_effect;
-  if (!significant) return 'within noise';
-  const worseSide = t.worse === 'lower' ? hi < 0 : lo > 0;
-  const betterSide = t.worse === 'lower' ? lo > 0 : hi < 0;
-  return worseSide ? 'regressed' : betterSide ? 'improved' : 'within noise';
+  const excludesZero = lo > 0 || hi < 0;
+  if (!(pAdj < alpha && excludesZero)) return 'within noise';
+  if (Math.abs(delta) <= t.min_effect) return 'significant, below threshold';
+  const worse = t.worse === 'lower' ? hi < 0 : lo > 0;
+  return worse ? 'regressed' : 'improved';
 }
 
 type Pending = Omit<Comparison, 'p_adjusted' | 'verdict'>;

@@ -204,7 +204,7 @@ export function deltaForest(rows: DeltaRow[], title: string): TopLevelSpec {
           mark: { type: 'errorbar', ticks: true },
           encoding: {
             y: { ...label, title: 'prompt' },
-            x: { field: 'lo', type: Q, title: 'candidate − baseline (Δ, 95% CI)' },
+            x: { field: 'lo', type: Q, title: 'candidate − baseline (Δ, 95% CI)', axis: { format: '.3~g' } },
             x2: { field: 'hi' },
           },
         },

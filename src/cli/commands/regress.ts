@@ -6,7 +6,8 @@
  *       | weights:MODEL=FILE   the shipped zoo with one model's weights replaced by FILE (safetensors)
  *       | set:K=V;K=V   overrides of the experiment (e.g. set:method.params.iterations=30)
  *       | store:DIR     runs already in that store
- * Each side keeps its own store under <store>/regress/<ref hash>/ (run ids do not see weights).
+ * Each side keeps its own store under <store>/.regress/<ref hash>/ (run ids do not see weights;
+ * src/regress/sides.ts), which `sdd ls` lists.
  */
 import type { CommandModule } from 'yargs';
 import { existsSync, mkdirSync, readFileSync, copyFileSync, readdirSync, statSync } from 'node:fs';
@@ -30,6 +31,8 @@ import { sha256 } from '../../util/hash.js';
 import { asFloat32, readSafetensors } from '../../util/safetensors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
 import { compareSides, type Comparison, type SideRun } from '../../regress/compare.js';
+import { recordSide, sideStore } from '../../regress/sides.js';
+import { fmtSig, interval } from '../../reports/html.js';
 import { table } from '../table.js';
 
 interface RegressArgs {
@@ -60,7 +63,7 @@ function parseRef(ref: string, root: string, flag: string): Side {
   const colon = ref.indexOf(':');
   const kind = colon > 0 ? ref.slice(0, colon) : '';
   const value = ref.slice(colon + 1);
-  const dir = join(root, 'regress', sha256(ref).slice(0, 12));
+  const dir = sideStore(root, ref);
   // A side run here, in its own store (run ids do not see weights).
   const fresh = { ref, store: dir, sets: [], reuseOnly: false };
   if (kind === 'zoo') {
@@ -178,7 +181,11 @@ async function runSide(file: string, side: Side, a: RegressArgs): Promise<SideRu
   const sets = [...(a.set ?? []), ...side.sets];
   const planned = planAll([file], { sets, profile: a.profile });
   const store = new RunStore(side.store);
-  if (!side.reuseOnly) await runMissing(file, side, sets, a.profile, planned.length);
+  if (!side.reuseOnly) {
+    mkdirSync(side.store, { recursive: true });
+    recordSide(side.store, { ref: side.ref, file: resolve(file), profile: a.profile ?? null });
+    await runMissing(file, side, sets, a.profile, planned.length);
+  }
   return planned.map((p) => {
     if (!store.isFinished(p.id)) {
       throw new UserError(`regress: ${side.ref}: run ${p.id} is not finished in ${side.store}`);
@@ -208,10 +215,10 @@ function printComparisons(rows: Comparison[], page: string, json: boolean): void
   const cells = rows.map((r) => [
     r.metric,
     r.prompt,
-    r.delta.toPrecision(3),
-    `${r.lo.toPrecision(3)}..${r.hi.toPrecision(3)}`,
-    r.p_adjusted.toPrecision(2),
-    r.mde === null ? '—' : r.mde.toPrecision(2),
+    fmtSig(r.delta),
+    interval(r.lo, r.hi),
+    fmtSig(r.p_adjusted, 2),
+    r.mde === null ? '—' : fmtSig(r.mde, 2),
     r.verdict,
   ]);
   process.stdout.write(table(['metric', 'prompt', 'Δ', '95% CI', 'p (BH)', 'MDE', 'verdict'], cells) + '\n');
@@ -255,7 +262,8 @@ export function regressCommand(setCode: (c: number) => void): CommandModule<obje
       const b = await runSide(a.file, base, a);
       const c = await runSide(a.file, cand, a);
       const rows = compareSides(b, c, { thresholds: cfg?.thresholds, resamples: cfg?.resamples, alpha: cfg?.alpha });
-      const page = await regressPage(reportOut(a.out), `regress-${experiment.name}`, rows, a, [base.store, cand.store]);
+      const setup = { ...a, title: experiment.title ?? experiment.name };
+      const page = await regressPage(reportOut(a.out), `regress-${experiment.name}`, rows, setup, [base.store, cand.store]);
       printComparisons(rows, page, a.json);
       setCode(rows.some((r) => r.verdict === 'regressed') ? 1 : 0);
     },

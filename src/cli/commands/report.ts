@@ -1,6 +1,7 @@
 /** sdd report — Vega-Lite report pages for experiments, from the run store. */
 import type { CommandModule } from 'yargs';
 import { resolve } from 'node:path';
+import { UserError } from '../../errors.js';
 import { RunStore } from '../../runs/store.js';
 import { screenshot } from '../../util/chromium.js';
 import { outputFile, outputFolder, storeFolder } from '../paths.js';
@@ -44,8 +45,10 @@ export function reportCommand(): CommandModule<object, ReportArgs> {
       // Only the pages written now; a page without finished runs is left as it was.
       for (const p of pages) process.stdout.write(`${p.name}: ${p.finished}/${p.runs} runs → ${p.path}\n`);
       for (const s of skipped) process.stdout.write(`${s}: no finished runs${a.profile ? '' : ' (ran with --profile?)'}, page not written\n`);
+      if (a.screenshot && !pages[0]) throw new UserError(`--screenshot: no page was written (no finished runs)`);
       if (a.screenshot && pages[0]) {
-        screenshot(`file://${pages[0].path}`, resolve(a.screenshot));
+        // The top of the page at a 1400 px viewport: title, caption and the first tables.
+        screenshot(`file://${pages[0].path}`, resolve(a.screenshot), 1400, 1300);
         process.stdout.write(`screenshot → ${a.screenshot}\n`);
       }
       process.stdout.write(`index → ${index} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);

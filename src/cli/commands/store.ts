@@ -3,6 +3,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { RunStore, type RunSummary } from '../../runs/store.js';
+import { regressRuns } from '../../regress/sides.js';
 import { breakLock, readLock } from '../../runs/lock.js';
 import { fmtNumber, table } from '../table.js';
 import { storeFolder } from '../paths.js';
@@ -50,7 +51,9 @@ export function lsCommand(_s: SetCode): CommandModule<object, StoreArgs & { json
         .option('json', { type: 'boolean', default: false })
         .option('experiment', { type: 'string', describe: 'only this experiment' }) as never,
     handler: (a) => {
-      const all = new RunStore(storeFolder(a.store, true)).list();
+      const store = new RunStore(storeFolder(a.store, true));
+      // sdd regress's sides keep their runs in stores of their own under the root (src/regress/sides.ts).
+      const all = [...store.list(), ...regressRuns(store.root)];
       const runs = all.filter((s) => !a.experiment || s.config?.experiment === a.experiment);
       if (a.json) {
         const out = runs.map(({ dir, id, status, config, origin, result, error, modified }) => {
