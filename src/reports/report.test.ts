@@ -216,7 +216,11 @@ profiles:
   checkInBrowser(pages[0].path, shot, charts);
   assert.ok(readFileSync(shot).length > 10_000, 'screenshot written');
   process.stdout.write(`# screenshot of the fixture page at 1400 px: ${shot}\n`);
-  // The index lists the page with its title and counts (page.json), also after a later report of another file.
+  // A later report of a file without finished runs writes no page (and says so); the index still
+  // lists the fixture page with its title and counts (from its page.json).
+  writeFiles(root, { 'other.yaml': 'name: other\nworld: toyfaces\nmethod: { name: toy_fit }\n' });
+  const again = await buildReport([join(root, 'other.yaml')], {}, store, out);
+  assert.deepEqual([again.pages, again.skipped], [[], [join(root, 'other.yaml')]]);
   const index = loadInChromium(`file://${join(out, 'index.html')}`);
   assert.match(index, /data-errors="0"/);
   assert.match(index, /Fixture page — quick profile[^<]*<\/td><td>[^<]*exp\.yaml<\/td><td>8\/8<\/td>/);
