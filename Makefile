@@ -8,10 +8,11 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps prereqs test typecheck layers lint lint-py lint-ts unit test-backend table1 table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu bench-attention bench-stylegan2 paper-time profile doctor schema clean bundle
+.PHONY: help deps prereqs test typecheck layers lint lint-py lint-ts unit test-backend table1 report-example table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu bench-attention bench-stylegan2 paper-time profile doctor schema clean bundle
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
+	@echo "make report-example   docs/report-example.png from a real quick Table 1 run (temp store)"
 	@echo "make table2    Table 2: SDD vs StyleCLIP per prompt group"
 	@echo "make ablation  Table 3: SDD timestep-selection strategies"
 	@echo "make regress CANDIDATE=zoo:DIR   paired regression report of new weights (exit 1 on regression)"
@@ -107,6 +108,13 @@ TABLE2 = experiments/table1/sdd.yaml experiments/table2/styleclip.yaml
 table1: deps
 	$(SDD) run $(TABLE1) $(PFLAG) --jobs $(JOBS) $(XFLAG) --no-report
 	$(SDD) report $(TABLE1) $(PFLAG) --combine table1
+
+# docs/report-example.png: the quick Table 1 page (a real `make table1 PROFILE=quick` into a temp store),
+# screenshot at a 1400 px viewport. Commit the PNG; the runs and pages stay in the temp folder.
+report-example: deps
+	@d=$$(mktemp -d) && SDD_RUNS=$$d/runs SDD_REPORTS=$$d/reports $(MAKE) --no-print-directory table1 PROFILE=quick && \
+	  SDD_RUNS=$$d/runs $(SDD) report $(TABLE1) --profile quick --combine table1 --out $$d/reports --screenshot docs/report-example.png && \
+	  echo "runs and pages in $$d"
 
 table2: deps
 	$(SDD) run $(TABLE2) $(PFLAG) --jobs $(JOBS) $(XFLAG) --no-report
