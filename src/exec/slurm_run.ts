@@ -168,86 +168,122 @@ function failureReason(t: Tracked, st: TaskState | undefined, fields: Record<str
   }
 }
 
-async function track(tracked: Tracked[], opts: ExecuteOptions): Promise<RunOutcome[]> {
-  const { store, progress, signal } = opts;
-  const done = new Map<string, RunOutcome>();
+/** Follows submitted tasks to their end: each poll reads the queue and the runs' own folders. */
+class Tracker {
+  readonly done = new Map<string, RunOutcome>();
+  private lastCounts = '';
+  private readonly t0 = Date.now();
+
+  constructor(
+    private readonly tracked: Tracked[],
+    private readonly opts: ExecuteOptions,
+  ) {}
+
+  open(): Tracked[] {
+    return this.tracked.filter((t) => !this.done.has(t.run.id));
+  }
+
   /** Ends a run's tracking: its bar (started now if it never ran here) closes with `status`. */
-  const settle = (t: Tracked, outcome: RunOutcome['outcome'], status: (seconds: number) => string, message?: string) => {
+  settle(t: Tracked, outcome: RunOutcome['outcome'], status: (seconds: number) => string, message?: string): void {
+    const { progress } = this.opts;
     if (t.started === undefined) progress.start(t.run.id, describeRun(t.run));
     const seconds = t.started ? (Date.now() - t.started) / 1000 : 0;
     progress.finish(t.run.id, status(seconds));
-    done.set(t.run.id, { run: t.run, outcome, seconds, message });
-  };
-  const finished = (t: Tracked, withTime: boolean) =>
-    settle(t, t.own ? 'finished' : 'finished-elsewhere', (secs) => `ok          ${describeRun(t.run)}${withTime ? ` ${formatDuration(secs)}` : ''} (Slurm task ${t.task})`);
-  const t0 = Date.now();
-  let lastCounts = '';
-  for (;;) {
-    const open = tracked.filter((t) => !done.has(t.run.id));
-    if (open.length === 0) break;
-    if (signal.aborted) {
-      // Ctrl-C: cancel this invocation's tasks and wait until they have left the queue; tasks
-      // another sdd run submitted are its own to follow. Then every unfinished run is interrupted.
-      await cancel(open.filter((t) => t.own), opts);
-      for (const t of open) {
-        if (store.isFinished(t.run.id)) finished(t, false);
-        else {
-          const why = t.own ? 'cancelled; resumes on the next sdd run' : 'left running: another sdd run submitted it';
-          settle(t, 'interrupted', () => `interrupted ${describeRun(t.run)} (Slurm task ${t.task} ${why})`, why);
-        }
+    this.done.set(t.run.id, { run: t.run, outcome, seconds, message });
+  }
+
+  finished(t: Tracked, withTime: boolean): void {
+    const outcome = t.own ? 'finished' : 'finished-elsewhere';
+    const time = (secs: number) => (withTime ? ` ${formatDuration(secs)}` : '');
+    this.settle(t, outcome, (secs) => `ok          ${describeRun(t.run)}${time(secs)} (Slurm task ${t.task})`);
+  }
+
+  /**
+   * Ctrl-C: cancel this invocation's tasks and wait until they have left the queue; tasks another
+   * sdd run submitted are its own to follow. Then every unfinished run is interrupted.
+   */
+  async interrupt(open: Tracked[]): Promise<void> {
+    await cancel(open.filter((t) => t.own), this.opts);
+    for (const t of open) {
+      if (this.opts.store.isFinished(t.run.id)) this.finished(t, false);
+      else {
+        const why = t.own ? 'cancelled; resumes on the next sdd run' : 'left running: another sdd run submitted it';
+        this.settle(t, 'interrupted', () => `interrupted ${describeRun(t.run)} (Slurm task ${t.task} ${why})`, why);
       }
+    }
+  }
+
+  /** One poll over the open runs; logs the counts when they change. */
+  async poll(open: Tracked[]): Promise<void> {
+    const states = await queueStates(open.map((t) => t.task.split('_')[0]));
+    const seen = { queued: 0, running: 0 };
+    for (const t of open) {
+      const phase = await this.pollOne(t, states.get(t.task));
+      if (phase) seen[phase]++;
+    }
+    const failed = [...this.done.values()].filter((o) => o.outcome === 'failed').length;
+    const counts = `${seen.queued} queued, ${seen.running} running, ${this.done.size - failed} finished, ${failed} failed`;
+    if (counts !== this.lastCounts) this.opts.progress.log(`slurm: ${counts} (${formatDuration((Date.now() - this.t0) / 1000)})`);
+    this.lastCounts = counts;
+  }
+
+  /** Where one run stands: still queued or running (its phase), or settled here (null). */
+  private async pollOne(t: Tracked, st: TaskState | undefined): Promise<'queued' | 'running' | null> {
+    if (this.opts.store.isFinished(t.run.id)) {
+      this.finished(t, true);
+      return null;
+    }
+    if (st && isActive(st.state)) {
+      t.goneSince = undefined;
+      return isQueued(st.state) ? this.queued(t, st) : this.running(t, st);
+    }
+    // Ended or gone without result.json. Give a shared filesystem a moment to show the result.
+    t.goneSince ??= Date.now();
+    if (Date.now() - t.goneSince < 2 * pollMs()) return null;
+    const fields = await jobFields(t.task);
+    // EXIT_BUSY: another live process holds the run; follow its lock, as the local executor does.
+    if (st?.state === 'FAILED' && busyElsewhere(t, fields)) return null;
+    const reason = failureReason(t, st, fields);
+    this.settle(t, 'failed', () => `FAILED      ${describeRun(t.run)}: ${reason}`, reason);
+    return null;
+  }
+
+  private queued(t: Tracked, st: TaskState): 'queued' {
+    if (t.started !== undefined) {
+      // Requeued (node failure, preemption, scontrol requeue): it resumes from its checkpoint
+      // when it starts again; its bar starts over then.
+      this.opts.progress.finish(t.run.id, `requeued    ${describeRun(t.run)} (Slurm task ${t.task}: ${st.reason})`);
+      t.started = undefined;
+    }
+    return 'queued';
+  }
+
+  private running(t: Tracked, st: TaskState): 'running' {
+    const { progress } = this.opts;
+    if (t.started === undefined) {
+      t.started = Date.now();
+      progress.start(t.run.id, describeRun(t.run));
+    }
+    const p = readJson<{ done: number; total: number; label: string | null }>(join(t.dir, 'progress.json'));
+    if (p) progress.update(t.run.id, p.done, p.total, `${st.node}${p.label ? ` ${p.label}` : ''}`);
+    return 'running';
+  }
+}
+
+async function track(tracked: Tracked[], opts: ExecuteOptions): Promise<RunOutcome[]> {
+  const tracker = new Tracker(tracked, opts);
+  for (;;) {
+    const open = tracker.open();
+    if (open.length === 0) break;
+    if (opts.signal.aborted) {
+      await tracker.interrupt(open);
       break;
     }
-    const states = await queueStates(open.map((t) => t.task.split('_')[0]));
-    let queued = 0;
-    let running = 0;
-    for (const t of open) {
-      const label = describeRun(t.run);
-      const st = states.get(t.task);
-      if (store.isFinished(t.run.id)) {
-        finished(t, true);
-        continue;
-      }
-      if (st && isActive(st.state)) {
-        t.goneSince = undefined;
-        if (isQueued(st.state)) {
-          if (t.started !== undefined) {
-            // Requeued (node failure, preemption, scontrol requeue): it resumes from its checkpoint
-            // when it starts again; its bar starts over then.
-            progress.finish(t.run.id, `requeued    ${label} (Slurm task ${t.task}: ${st.reason})`);
-            t.started = undefined;
-          }
-          queued++;
-          continue;
-        }
-        running++;
-        if (t.started === undefined) {
-          t.started = Date.now();
-          progress.start(t.run.id, label);
-        }
-        const p = readJson<{ done: number; total: number; label: string | null }>(join(t.dir, 'progress.json'));
-        if (p) progress.update(t.run.id, p.done, p.total, `${st.node}${p.label ? ` ${p.label}` : ''}`);
-        continue;
-      }
-      // Ended or gone without result.json. Give a shared filesystem a moment to show the result.
-      t.goneSince ??= Date.now();
-      if (Date.now() - t.goneSince < 2 * pollMs()) continue;
-      const fields = await jobFields(t.task);
-      if (st?.state === 'FAILED' && busyElsewhere(t, fields)) {
-        // EXIT_BUSY: another live process holds the run; follow its lock, as the local executor does.
-        continue;
-      }
-      const reason = failureReason(t, st, fields);
-      settle(t, 'failed', () => `FAILED      ${label}: ${reason}`, reason);
-    }
-    const failed = [...done.values()].filter((o) => o.outcome === 'failed').length;
-    const counts = `${queued} queued, ${running} running, ${done.size - failed} finished, ${failed} failed`;
-    if (counts !== lastCounts) progress.log(`slurm: ${counts} (${formatDuration((Date.now() - t0) / 1000)})`);
-    lastCounts = counts;
-    if (tracked.every((t) => done.has(t.run.id))) break;
+    await tracker.poll(open);
+    if (tracker.open().length === 0) break;
     await sleep(pollMs());
   }
-  return tracked.map((t) => done.get(t.run.id)!);
+  return tracked.map((t) => tracker.done.get(t.run.id)!);
 }
 
 /** True while another live process holds the run's lock (the task exited EXIT_BUSY). */
