@@ -16,7 +16,7 @@ export function getMethod(name: string, where = 'method.name'): Method<unknown> 
   return m;
 }
 
-export function methodNames(): string[] {
+function methodNames(): string[] {
   return [...methods.keys()].sort();
 }
 
