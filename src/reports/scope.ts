@@ -46,18 +46,21 @@ export function pageTitles(files: string[], opts: LoadOptions): string[] {
 
 export function pageScope(files: string[], opts: LoadOptions, planned: PlannedRun[], finishedImages: number[]): Scope {
   const profile = opts.profile ?? null;
-  const overrides = new Set<string>();
+  // Key → the values the files' profiles give it ("eval_images 16/8" when two files differ).
+  const byKey = new Map<string, Set<string>>();
   if (profile) {
     for (const f of files) {
       const profiles = (readWithIncludes(f).value.profiles ?? {}) as Record<string, Record<string, unknown>>;
       for (const [k, v] of Object.entries(profiles[profile] ?? {})) {
         if (k === 'seeds' || k === 'sweep' || k.startsWith('sweep.')) continue; // counted as prompts and seeds
-        overrides.add(`${k.replace(/^method\.params\./, '')} ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+        const key = k.replace(/^method\.params\./, '');
+        byKey.set(key, (byKey.get(key) ?? new Set()).add(typeof v === 'string' ? v : JSON.stringify(v)));
       }
     }
   }
+  const overrides = [...byKey].map(([k, vs]) => `${k} ${[...vs].join('/')}`);
   const full = profile ? counts(planAll(files, { sets: opts.sets }), []) : null;
-  return { profile, overrides: [...overrides], full, ...counts(planned, finishedImages) };
+  return { profile, overrides, full, ...counts(planned, finishedImages) };
 }
 
 const imagesText = (c: Counts) => (c.images.length ? `, ${c.images.join('/')} images per run` : '');
