@@ -3,8 +3,8 @@
  * runs them side by side) at `--jobs 1` and `--jobs 2`, `--repeats` times with the order of the
  * two alternating, each in a fresh store and HQS cache (every run scans and trains afresh). For
  * each run id: τ_train at jobs 2 over τ_train at jobs 1 (the calibrated protocol,
- * src/util/calibration.ts), beside the same ratio of the distillation's wall time (what τ was
- * before). Pass: the median ratio within 15%. The machine, its load and the backend are recorded;
+ * src/util/calibration.ts; on a single-threaded CPU backend its clock is CPU time), beside the
+ * same ratio of the scan's and distillation's wall time (what τ was before). Pass: the median ratio within 15%. The machine, its load and the backend are recorded;
  * other processes on the machine are outside the lock, so a loaded machine widens the spread.
  *   node --import tsx bench/tau_jobs.ts [--repeats 3] [--iterations 20]      (make bench-tau)
  */
@@ -28,6 +28,8 @@ interface RunTimes {
   distill_wall_s: number;
   hqs_s: number;
   train_median_s: number;
+  train_median_wall_s: number;
+  clock: string;
   train_k: number;
   lock_wait_s: number;
   lock_held: boolean;
@@ -47,6 +49,8 @@ function readRun(dir: string): RunTimes {
     distill_wall_s: Number(m.distill_wall_s),
     hqs_s: Number(m.hqs_s),
     train_median_s: Number(t.median_s),
+    train_median_wall_s: Number(t.median_wall_s),
+    clock: String(t.clock),
     train_k: Number(t.k),
     lock_wait_s: Number(t.lock_wait_s),
     lock_held: Boolean(t.lock_held),
@@ -94,8 +98,9 @@ const summary = {
   tau_train_s: Object.fromEntries([1, 2].map((j) => [`jobs${j}`, Object.fromEntries(Object.keys(tau).map((p) => [p, med(rows.filter((x) => x.jobs === j).flatMap((x) => Object.values(x.runs).filter((v) => v.prompt === p).map((v) => v.tau_train_s)))]))])),
   within_15pct: Math.abs(medianRatio - 1) <= 0.15,
 };
-const backend = rows[0] ? Object.values(rows[0].runs)[0]?.backend : 'unknown';
-const path = writeResult('tau_jobs', { file: FILE, profile: 'quick', iterations: Number(iterations), eval_images: 4, repeats, run_backend: backend, load_before: loadBefore, load_after: loadavg(), summary, rows });
+const first = rows[0] ? Object.values(rows[0].runs)[0] : undefined;
+const backend = first?.backend ?? 'unknown';
+const path = writeResult('tau_jobs', { file: FILE, profile: 'quick', iterations: Number(iterations), eval_images: 4, repeats, run_backend: backend, clock: first?.clock ?? 'unknown', load_before: loadBefore, load_after: loadavg(), summary, rows });
 console.log(`τ_train jobs 2 / jobs 1: median ${medianRatio.toFixed(3)} (${summary.within_15pct ? 'within' : 'NOT within'} 15%); wall time ratio ${summary.wall_ratio_jobs2_over_jobs1.median.toFixed(3)}`);
 for (const [p, v] of Object.entries(summary.tau_train_s.jobs1)) console.log(`  ${p}: τ_train ${v.toFixed(2)} s at jobs 1, ${summary.tau_train_s.jobs2[p].toFixed(2)} s at jobs 2`);
 console.log(`→ ${path}`);

@@ -3,7 +3,7 @@
  * a run times on, and how many units each phase calibrates on.
  */
 import { activeBackend } from '../backend/index.js';
-import { Calibration } from '../util/calibration.js';
+import { Calibration, type CalibrationClock } from '../util/calibration.js';
 
 /**
  * The device whose lock a run takes: the GPU it drives (webgpu, node-gpu; one per visible device
@@ -13,6 +13,16 @@ export function timingDevice(): string {
   const b = activeBackend();
   if (!b?.gpu) return 'cpu';
   return `gpu${process.env.CUDA_VISIBLE_DEVICES ? `-${process.env.CUDA_VISIBLE_DEVICES}` : ''}`;
+}
+
+/**
+ * The clock a unit is timed with: CPU time where one thread does the work (wasm without threads,
+ * the cpu backend), so other programs on the machine do not stretch it; wall time on a GPU and on
+ * multi-threaded backends (tfjs-node), where CPU time would sum the threads.
+ */
+export function timingClock(): CalibrationClock {
+  const b = activeBackend();
+  return b && !b.gpu && (b.tfName === 'cpu' || (b.tfName === 'wasm' && b.threads !== true)) ? 'cpu' : 'wall';
 }
 
 /**
@@ -28,5 +38,5 @@ export const CALIBRATION = {
 
 /** `units`: the phase's τ is units × median; `runs`: calls this process makes (batches, a resumed run's rest). */
 export function calibration(phase: keyof typeof CALIBRATION, unit: string, units: number, runs?: number): Calibration {
-  return new Calibration(timingDevice(), unit, units, { ...CALIBRATION[phase], runs });
+  return new Calibration(timingDevice(), unit, units, { ...CALIBRATION[phase], runs, clock: timingClock() });
 }

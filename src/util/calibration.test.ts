@@ -129,3 +129,16 @@ test('a phase shorter than warm-up + k calibrates on what it has; τ = units × 
   assert.equal(resumed.total, 75);
   assert.equal(resumed.record().k, 5);
 });
+
+test("the cpu clock counts this process's work, not time it waits; the wall median is recorded beside it", async () => {
+  const cal = new Calibration('clock-device', 'iteration', 2, { k: 2, warmup: 0, clock: 'cpu' });
+  for (let i = 0; i < 2; i++) {
+    await cal.begin();
+    await new Promise((r) => setTimeout(r, 150)); // waiting, as a process the scheduler does not run
+    await cal.end();
+  }
+  const r = cal.record();
+  assert.equal(r.clock, 'cpu');
+  assert.ok(r.median_wall_s >= 0.14, `wall ${r.median_wall_s}`);
+  assert.ok(r.median_s < 0.05, `cpu ${r.median_s}`);
+});

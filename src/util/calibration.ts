@@ -10,6 +10,12 @@
  * without the lock, pausing between units while another run calibrates (yieldToCalibration), so a
  * calibration shares the device with no other run's training, scan or inference loop.
  *
+ * The clock: wall time on a GPU or a multi-threaded CPU backend; on a single-threaded CPU backend
+ * (wasm without threads, cpu) the process's CPU time, which is what the unit would take alone on
+ * a core: the lock keeps this project's runs apart, but not other programs on the machine, and on
+ * a loaded machine a unit's wall time measured the scheduler more than the work (#30: per
+ * iteration 0.24–1.08 s wall at --jobs 1 on 2 cores at load 10). Both medians are recorded.
+ *
  * The record (TimingRecord) goes into result.json, so a report can say how τ was measured.
  */
 import { acquireDeviceLock, deviceLockRoot, yieldToCalibration, type DeviceLock } from './device_lock.js';
@@ -22,6 +28,10 @@ export interface TimingRecord {
   unit: string;
   /** Units the phase has; τ_phase = units × median_s. */
   units: number;
+  /** 'cpu': process CPU time per unit (single-threaded CPU backends); 'wall': wall time. */
+  clock: string;
+  /** Median wall time per unit over the same calibration units (equals median_s when clock is wall). */
+  median_wall_s: number;
   /** Calibration calls timed under the lock (k: iterations, timesteps, inference batches) and untimed warm-up calls before them. */
   k: number;
   warmup: number;
@@ -49,13 +59,23 @@ export function median(v: number[]): number {
  * makes the unit's device work finish, e.g. reading a value back); units are numbered from 0 in
  * the order this process runs them (a resumed run calibrates on the units it runs).
  */
+export type CalibrationClock = 'wall' | 'cpu';
+
+const cpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
 export class Calibration {
   private readonly samples: number[] = [];
+  private readonly wallSamples: number[] = [];
   private lock: DeviceLock | null = null;
   private lockWait = 0;
   private lockHeld = true;
   private yielded = 0;
   private t0 = 0;
+  private c0 = 0;
+  private readonly clock: CalibrationClock;
   private seen = 0;
   private readonly k: number;
   private readonly warmup: number;
@@ -64,8 +84,9 @@ export class Calibration {
     private readonly device: string,
     private readonly unit: string,
     private readonly units: number,
-    opts: { k: number; warmup: number; runs?: number },
+    opts: { k: number; warmup: number; runs?: number; clock?: CalibrationClock },
   ) {
+    this.clock = opts.clock ?? 'wall';
     // A phase (or a resumed run's rest of it: `runs` units) shorter than warm-up + k: keep at
     // least one timed unit, warm up with what is left.
     const runs = Math.max(1, opts.runs ?? units);
@@ -76,6 +97,7 @@ export class Calibration {
   /** A resumed run whose calibration finished before the interruption: its record stands. */
   restore(r: TimingRecord): void {
     this.samples.splice(0, this.samples.length, ...Array.from({ length: Math.max(1, r.k) }, () => r.median_s));
+    this.wallSamples.splice(0, this.wallSamples.length, ...this.samples.map(() => r.median_wall_s ?? r.median_s));
     this.lockWait = r.lock_wait_s;
     this.lockHeld = r.lock_held;
     this.yielded = r.yield_s;
@@ -95,6 +117,7 @@ export class Calibration {
     }
     if (!timed) this.yielded += await yieldToCalibration(this.device);
     this.t0 = performance.now();
+    this.c0 = cpuSeconds();
   }
 
   /** `per`: units the call did (an inference batch of `per` images): its sample is the time per unit. */
@@ -102,7 +125,9 @@ export class Calibration {
     const index = this.seen++;
     if (index < this.warmup || this.done) return;
     await sync?.();
-    this.samples.push((performance.now() - this.t0) / 1000 / per);
+    const wall = (performance.now() - this.t0) / 1000 / per;
+    this.wallSamples.push(wall);
+    this.samples.push(this.clock === 'cpu' ? (cpuSeconds() - this.c0) / per : wall);
     if (this.done) this.release();
   }
 
@@ -130,7 +155,9 @@ export class Calibration {
       units: this.units,
       k: this.samples.length,
       warmup: this.warmup,
+      clock: this.clock,
       median_s: median(this.samples),
+      median_wall_s: median(this.wallSamples),
       lock_wait_s: this.lockWait,
       lock_held: this.lockHeld,
       yield_s: this.yielded,
