@@ -1,9 +1,11 @@
 /**
  * Reports: every chart kind from synthetic data validates against the Vega-Lite schema and
  * renders to SVG and PNG; a page built from fixture runs (one prompt carries a <script> tag)
- * loads from file:// in headless Debian chromium with every chart rendered, no console errors,
- * and the tag escaped; the Table 1 block comes first, no axis is titled with a raw key (fid_lo),
- * every interval lies in its metric's range, and wide tables scroll inside their box.
+ * loads from file:// in headless Debian chromium at a 1400 px viewport with every chart rendered
+ * (each with x and y axis titles), no console errors, and the tag escaped; the title and caption
+ * name the profile, the paper-layout block comes first, no axis is titled with a raw key (fid_lo),
+ * every interval lies in its metric's range, and no table is wider than its box. The screenshot is
+ * kept under $SDD_TEST_ARTIFACTS (else the test's temp folder), its path printed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
