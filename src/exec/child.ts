@@ -9,7 +9,7 @@ import { deviceFault, DeviceFaultError, initBackend, type BackendChoice } from '
 import { UserError } from '../errors.js';
 import { registerBuiltinMethods } from '../methods/index.js';
 import { getMethod } from '../methods/registry.js';
-import { NonFiniteError } from '../methods/types.js';
+import { NonFiniteError, type MethodContext } from '../methods/types.js';
 import { tryLock, unlock } from '../runs/lock.js';
 import { runEnv } from '../runs/env.js';
 import { readJson, writeJsonAtomic } from '../util/atomic.js';
@@ -59,7 +59,6 @@ export async function runOne(runDir: string, backend: BackendChoice): Promise<nu
 }
 
 async function execute(runDir: string, backend: BackendChoice, signal: AbortSignal): Promise<number> {
-  const id = basename(runDir);
   const config = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf-8')) as RunConfig;
   registerBuiltinMethods();
   const method = getMethod(config.method.name);
@@ -72,9 +71,37 @@ async function execute(runDir: string, backend: BackendChoice, signal: AbortSign
   // The world's outside files as the planner resolved them (checkpoints: / $SDD_CHECKPOINTS).
   const world = readJson<{ files: WorldFiles }>(worldFilesPath(runDir));
   if (world) setWorldFiles(world.files);
+  const ctx = contextOf(runDir, config, params, signal);
+  ctx.log(`start ${config.method.name} seed=${config.seed} backend=${info.choice}`);
+  try {
+    // A lost GPU or an out-of-memory error ends the run at once with that reason; its checkpoint
+    // stays, so the next `sdd run` resumes it.
+    const result = await Promise.race([method.run(ctx), deviceFault()]);
+    const finished = new Date();
+    writeJsonAtomic(join(runDir, 'env.json'), { ...env, finished_at: finished.toISOString() });
+    // result.json last: from here on the run counts as finished.
+    writeJsonAtomic(join(runDir, 'result.json'), {
+      id: basename(runDir),
+      metrics: result,
+      started_at: started.toISOString(),
+      finished_at: finished.toISOString(),
+      wall_s: (finished.getTime() - started.getTime()) / 1000,
+    });
+    clearCheckpoint(runDir);
+    ctx.log('finished');
+    return 0;
+  } catch (e) {
+    if (!signal.aborted) return failed(runDir, ctx, e);
+    ctx.log('interrupted; the run stays partial and resumes from its last checkpoint');
+    return EXIT_INTERRUPTED;
+  }
+}
+
+/** The method's context, its progress sent to the parent and written to progress.json. */
+function contextOf(runDir: string, config: RunConfig, params: unknown, signal: AbortSignal): MethodContext<unknown> {
   const toFile = progressFile(runDir);
-  const ctx = makeContext({
-    runId: id,
+  return makeContext({
+    runId: basename(runDir),
     runDir,
     seed: config.seed,
     world: config.world,
@@ -85,43 +112,23 @@ async function execute(runDir: string, backend: BackendChoice, signal: AbortSign
       toFile(done, total, label);
     },
   });
-  ctx.log(`start ${config.method.name} seed=${config.seed} backend=${info.choice}`);
-  try {
-    // A lost GPU or an out-of-memory error ends the run at once with that reason; its checkpoint
-    // stays, so the next `sdd run` resumes it.
-    const result = await Promise.race([method.run(ctx), deviceFault()]);
-    const finished = new Date();
-    writeJsonAtomic(join(runDir, 'env.json'), { ...env, finished_at: finished.toISOString() });
-    // result.json last: from here on the run counts as finished.
-    writeJsonAtomic(join(runDir, 'result.json'), {
-      id,
-      metrics: result,
-      started_at: started.toISOString(),
-      finished_at: finished.toISOString(),
-      wall_s: (finished.getTime() - started.getTime()) / 1000,
-    });
-    clearCheckpoint(runDir);
-    ctx.log('finished');
-    return 0;
-  } catch (e) {
-    if (signal.aborted) {
-      ctx.log('interrupted; the run stays partial and resumes from its last checkpoint');
-      return EXIT_INTERRUPTED;
-    }
-    const kind = e instanceof NonFiniteError ? 'nonfinite' : e instanceof DeviceFaultError ? 'device' : 'error';
-    const message = (e as Error).message;
-    // bad_input: the run's input is at fault (a broken checkpoint file); `sdd run` exits 2 when
-    // every failure is one.
-    const at = new Date().toISOString();
-    const error = { kind, message, bad_input: e instanceof UserError, stack: (e as Error).stack, at };
-    writeJsonAtomic(join(runDir, 'error.json'), error);
-    ctx.log(`failed (${kind}): ${message}${kind === 'device' ? '; the run resumes from its last checkpoint' : ''}`);
-    process.stderr.write(`run ${id} failed: ${message}\n`);
-    if (kind === 'device') {
-      // The method's own work is still pending on a dead device and would never settle.
-      unlock(runDir);
-      process.exit(1);
-    }
-    return 1;
+}
+
+/** error.json with the reason; a dead device ends the process (its pending work never settles). */
+function failed(runDir: string, ctx: MethodContext<unknown>, e: unknown): number {
+  const kind = e instanceof NonFiniteError ? 'nonfinite' : e instanceof DeviceFaultError ? 'device' : 'error';
+  const message = (e as Error).message;
+  // bad_input: the run's input is at fault (a broken checkpoint file); `sdd run` exits 2 when
+  // every failure is one.
+  const at = new Date().toISOString();
+  const error = { kind, message, bad_input: e instanceof UserError, stack: (e as Error).stack, at };
+  writeJsonAtomic(join(runDir, 'error.json'), error);
+  ctx.log(`failed (${kind}): ${message}${kind === 'device' ? '; the run resumes from its last checkpoint' : ''}`);
+  process.stderr.write(`run ${basename(runDir)} failed: ${message}\n`);
+  if (kind === 'device') {
+    // The method's own work is still pending on a dead device and would never settle.
+    unlock(runDir);
+    process.exit(1);
   }
+  return 1;
 }
