@@ -5,7 +5,7 @@
  * a file lacking one of the model's tensors, or holding others, is refused by name.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { World, WorldDef } from '../../src/world/types.js';
+import type { AttributeJudge, DiffusionModels, ImageTextModel, StyleModels, World, WorldDef } from '../../src/world/types.js';
 import { condUnet } from '../../src/diffusion/models/cond_unet.js';
 import { alphasCumprod } from '../../src/diffusion/schedulers/schedule.js';
 import { SD_SCHEDULER } from '../../src/diffusion/schedulers/ddim.js';
@@ -17,12 +17,12 @@ import { loadParams, readCard, zooModels } from './zoo/store.js';
 import { diffaeEps, semanticEncode, type DiffAeConfig } from './models/diffae.js';
 import type { Params } from '../../src/nn/params.js';
 import type { DiffAeModels } from '../../src/world/types.js';
-import { clipImageEmbed, clipTextEmbed, textCondition, type ClipConfig } from './models/clip.js';
-import { encode as styleEncode, generate, levelGroups, levelsOf, type StyleGenConfig } from './models/stylegen.js';
-import { vaeDecode, vaeEncode, type VaeConfig } from './models/vae.js';
-import type { LdmConfig } from './models/ldm.js';
-import { idnetEmbed, type IdNetConfig } from './models/idnet.js';
-import { featnetFeatures, featnetLogits, type FeatNetConfig } from './models/featnet.js';
+import { clipImageEmbed, clipTextEmbed, textCondition } from './models/clip.js';
+import { encode as styleEncode, generate, levelGroups, levelsOf } from './models/stylegen.js';
+import { vaeDecode, vaeEncode } from './models/vae.js';
+import { idnetEmbed } from './models/idnet.js';
+import { featnetFeatures, featnetLogits } from './models/featnet.js';
+import { configOf } from './models/configs.js';
 import { MAX_TOKENS, tokenizeBatch } from './tokenizer.js';
 import { FEATNET_EXTRACTOR } from './extractor.js';
 
@@ -39,6 +39,8 @@ function toyfacesFingerprint(): Record<string, string> {
   return Object.fromEntries(WORLD_MODELS.filter((n) => n !== 'diffae' || shipped.has(n)).map((n) => [n, readCard(n).weights.sha256]));
 }
 
+type Loaded = ReturnType<typeof loadParams>;
+
 export function loadToyfacesWorld(): World {
   const stylegen = loadParams('stylegen');
   const vae = loadParams('vae');
@@ -48,71 +50,97 @@ export function loadToyfacesWorld(): World {
   const featnet = loadParams('featnet');
   const diffae = zooModels().includes('diffae') ? loadParams('diffae') : null;
   const all = { stylegen, vae, clip, ldm, idnet, featnet, ...(diffae ? { diffae } : {}) };
-  const sg = stylegen.card.architecture as unknown as StyleGenConfig;
-  const vc = vae.card.architecture as unknown as VaeConfig;
-  const cc = clip.card.architecture as unknown as ClipConfig;
-  const lc = ldm.card.architecture as unknown as LdmConfig;
-  const ic = idnet.card.architecture as unknown as IdNetConfig;
-  const fc = featnet.card.architecture as unknown as FeatNetConfig;
-  const scale = vc.scaleFactor!;
-  const ids = (texts: string[]) => tf.tensor2d(tokenizeBatch(texts), [texts.length, MAX_TOKENS]);
+  const short = (m: Loaded) => m.card.weights.sha256.slice(0, 12);
+  const fc = configOf('featnet', featnet.card.architecture);
+  const ic = configOf('idnet', idnet.card.architecture);
   return {
     name: 'toyfaces',
     fingerprint: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.card.weights.sha256])), // = toyfacesFingerprint()
     imageSize: SIZE,
     prompts: EDIT_PROMPTS,
-    sources(promptId, m) {
-      const prompt = EDIT_PROMPTS.find((p) => p.id === promptId);
-      if (!prompt) throw new UserError(`toyfaces has no edit prompt '${promptId}' (have: ${EDIT_PROMPTS.map((p) => p.id).join(', ')})`);
-      return renderBatch(editSet(prompt, m).map((e) => e.source), SIZE);
-    },
+    sources,
     trainImages: (n) => renderBatch(Array.from({ length: n }, (_, i) => face('train', i)), SIZE),
-    style: {
-      levels: levelsOf(sg),
-      dim: sg.wdim,
-      groups: levelGroups(sg),
-      generate: (w) => generate(stylegen.params, w, sg),
-      encode: (x) => styleEncode(stylegen.params, x, sg).wplus,
-    },
-    diffusion: {
-      // The zoo's ldm and diffae were trained and are sampled with Stable Diffusion's setting.
-      scheduler: SD_SCHEDULER,
-      alphasCumprod: alphasCumprod(SD_SCHEDULER),
-      latentShape: [lc.latentSize, lc.latentSize, lc.latentChannels],
-      encode(x, noise) {
-        const { mean, logvar } = vaeEncode(vae.params, x, vc);
-        const z = noise ? tf.add(mean, tf.mul(tf.exp(tf.mul(logvar, 0.5)), noise)) : mean;
-        return tf.mul(z, scale) as tf.Tensor4D;
-      },
-      decode: (z) => vaeDecode(vae.params, tf.div(z, scale) as tf.Tensor4D, vc),
-      async textCondition(texts) {
-        const c = await textCondition(clip.params, cc, tokenizeBatch(texts), texts.length);
-        return { ...c, tokens: MAX_TOKENS, dim: cc.textWidth };
-      },
-      eps: (zt, t, context, mask) => condUnet(ldm.params, zt, t, context, mask, lc),
-    },
-    clip: {
-      id: `toyfaces-clip@${clip.card.weights.sha256.slice(0, 12)}`,
-      imageEmbed: (x) => clipImageEmbed(clip.params, x, cc),
-      textEmbed: (texts) => tf.tidy(() => clipTextEmbed(clip.params, ids(texts), cc)),
-    },
-    identity: { id: `toyfaces-idnet@${idnet.card.weights.sha256.slice(0, 12)}`, embed: (x) => idnetEmbed(idnet.params, x, ic) },
-    judge: {
-      names: [...ATTRIBUTE_NAMES],
-      valuesOf: (name) => valuesOf(name as never),
-      async predict(x) {
-        const out = tf.tidy(() => tf.stack(featnetLogits(featnet.params, featnetFeatures(featnet.params, x, fc)).map((l) => tf.argMax(l, 1)), 1));
-        try {
-          return Int32Array.from(await out.data());
-        } finally {
-          out.dispose();
-        }
-      },
-    },
-    fid: { id: `toyfaces-featnet@${featnet.card.weights.sha256.slice(0, 12)}`, features: (x) => featnetFeatures(featnet.params, x, fc) },
-    diffae: diffae ? diffaeModels(diffae.params, diffae.card.architecture as unknown as DiffAeConfig) : undefined,
+    style: styleModels(stylegen),
+    diffusion: diffusionModels(vae, clip, ldm),
+    clip: clipModel(clip),
+    identity: { id: `toyfaces-idnet@${short(idnet)}`, embed: (x) => idnetEmbed(idnet.params, x, ic) },
+    judge: judge(featnet),
+    fid: { id: `toyfaces-featnet@${short(featnet)}`, features: (x) => featnetFeatures(featnet.params, x, fc) },
+    diffae: diffae ? diffaeModels(diffae.params, configOf('diffae', diffae.card.architecture)) : undefined,
     dispose() {
       for (const m of Object.values(all)) m.params.dispose();
+    },
+  };
+}
+
+/** The first m evaluation faces showing the prompt's source value. */
+function sources(promptId: string, m: number): Float32Array {
+  const prompt = EDIT_PROMPTS.find((p) => p.id === promptId);
+  if (!prompt) throw new UserError(`toyfaces has no edit prompt '${promptId}' (have: ${EDIT_PROMPTS.map((p) => p.id).join(', ')})`);
+  return renderBatch(editSet(prompt, m).map((e) => e.source), SIZE);
+}
+
+function styleModels(stylegen: Loaded): StyleModels {
+  const sg = configOf('stylegen', stylegen.card.architecture);
+  return {
+    levels: levelsOf(sg),
+    dim: sg.wdim,
+    groups: levelGroups(sg),
+    generate: (w) => generate(stylegen.params, w, sg),
+    encode: (x) => styleEncode(stylegen.params, x, sg).wplus,
+  };
+}
+
+function diffusionModels(vae: Loaded, clip: Loaded, ldm: Loaded): DiffusionModels {
+  const vc = configOf('vae', vae.card.architecture);
+  const cc = configOf('clip', clip.card.architecture);
+  const lc = configOf('ldm', ldm.card.architecture);
+  const scale = vc.scaleFactor!;
+  return {
+    // The zoo's ldm and diffae were trained and are sampled with Stable Diffusion's setting.
+    scheduler: SD_SCHEDULER,
+    alphasCumprod: alphasCumprod(SD_SCHEDULER),
+    latentShape: [lc.latentSize, lc.latentSize, lc.latentChannels],
+    encode(x, noise) {
+      const { mean, logvar } = vaeEncode(vae.params, x, vc);
+      const z = noise ? tf.add(mean, tf.mul(tf.exp(tf.mul(logvar, 0.5)), noise)) : mean;
+      return tf.mul(z, scale) as tf.Tensor4D;
+    },
+    decode: (z) => vaeDecode(vae.params, tf.div(z, scale) as tf.Tensor4D, vc),
+    async textCondition(texts) {
+      const c = await textCondition(clip.params, cc, tokenizeBatch(texts), texts.length);
+      return { ...c, tokens: MAX_TOKENS, dim: cc.textWidth };
+    },
+    eps: (zt, t, context, mask) => condUnet(ldm.params, zt, t, context, mask, lc),
+  };
+}
+
+function clipModel(clip: Loaded): ImageTextModel {
+  const cc = configOf('clip', clip.card.architecture);
+  const ids = (texts: string[]) => tf.tensor2d(tokenizeBatch(texts), [texts.length, MAX_TOKENS]);
+  return {
+    id: `toyfaces-clip@${clip.card.weights.sha256.slice(0, 12)}`,
+    imageEmbed: (x) => clipImageEmbed(clip.params, x, cc),
+    textEmbed: (texts) => tf.tidy(() => clipTextEmbed(clip.params, ids(texts), cc)),
+  };
+}
+
+/** Ground-truth attribute heads: the attribute net's argmax per attribute. */
+function judge(featnet: Loaded): AttributeJudge {
+  const fc = configOf('featnet', featnet.card.architecture);
+  return {
+    names: [...ATTRIBUTE_NAMES],
+    valuesOf: (name) => valuesOf(name as never),
+    async predict(x) {
+      const out = tf.tidy(() => {
+        const logits = featnetLogits(featnet.params, featnetFeatures(featnet.params, x, fc));
+        return tf.stack(logits.map((l) => tf.argMax(l, 1)), 1);
+      });
+      try {
+        return Int32Array.from(await out.data());
+      } finally {
+        out.dispose();
+      }
     },
   };
 }
