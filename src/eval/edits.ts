@@ -96,36 +96,52 @@ async function identityOf(world: World, identity: IdentityModel, original: Float
   return identitySimilarity(flat(ide), flat(ido), ido[0].length);
 }
 
-export async function evaluateEdits(world: World, prompt: EditPromptSpec, original: Float32Array, edited: Float32Array): Promise<{ metrics: EditMetrics; info: Record<string, ResultValue>; items: EditItems }> {
+/** FID and KID of edited vs original features, with their paired item-bootstrap intervals. */
+function fidKid(xe: Float64Array | Float32Array, xo: Float64Array | Float32Array, n: number, d: number) {
+  const fid = fidFromFeatures(xe, n, xo, n, d);
+  // KID over 100 seeded subsets of min(1000, ⌊n/2⌋) (kid.ts: subsets of the full set would all be
+  // the same set); its interval is the item bootstrap below, like every other metric's.
+  const kid = n >= 4 ? kernelInceptionDistance(xe, n, xo, n, d, { subsetSize: kidSubsetSize(n, n), subsets: 100, seed: 0 }) : null;
+  // 100 resamples for FID (each recomputes FID from the cached features).
+  const fidCi = n >= 2 ? fidBootstrap(xe, n, xo, n, d, { resamples: 100, seed: 0, paired: true }) : null;
+  // KID's item bootstrap: the unbiased MMD² of the resampled (edited, original) pairs, from kernels made once.
+  const kernels = n >= 2 ? kernelMatrices(xe, xo, n, d) : null;
+  const kidCi = kernels ? bootstrap(n, (idx) => mmd2Rows(kernels, idx), { resamples: 1000, seed: 0 }) : null;
+  return { fid, kid, fidCi, kidCi };
+}
+
+/** CLIP image embeddings of both sides and the prompt's target and source text embeddings. */
+async function clipOf(world: World, prompt: EditPromptSpec, original: Float32Array, edited: Float32Array) {
+  const io = await rowsOf(world, original, (x) => world.clip.imageEmbed(x));
+  const ie = await rowsOf(world, edited, (x) => world.clip.imageEmbed(x));
+  const texts = tf.tidy(() => world.clip.textEmbed([prompt.text, prompt.sourceText]));
+  const tv = (await texts.array()) as number[][];
+  texts.dispose();
+  return { ie, dir: directionalSimilarity(ie, io, textDirection([tv[0]], [tv[1]])), score: clipScore(ie, ie.map(() => tv[0])), target: tv[0] };
+}
+
+/** Seeded 95% percentile bootstrap CI of an item mean (1000 resamples). */
+function meanCi(v: number[]): [number, number] {
+  const r = bootstrap(v.length, (idx) => idx.reduce((s, k) => s + v[k], 0) / idx.length, { resamples: 1000, seed: 0 });
+  return [r.lo, r.hi];
+}
+
+export async function evaluateEdits(
+  world: World,
+  prompt: EditPromptSpec,
+  original: Float32Array,
+  edited: Float32Array,
+): Promise<{ metrics: EditMetrics; info: Record<string, ResultValue>; items: EditItems }> {
   const fo = await rowsOf(world, original, (x) => world.fid.features(x));
   const fe = await rowsOf(world, edited, (x) => world.fid.features(x));
   const n = fo.length;
   const d = fo[0].length;
   // Both sides' features as one array each, made once: FID, KID, their bootstraps and the stored items share them.
   const [xe, xo] = [flat(fe), flat(fo)];
-  const fid = fidFromFeatures(xe, n, xo, n, d);
-  // KID over 100 seeded subsets of min(1000, ⌊n/2⌋) (kid.ts: subsets of the full set would all be
-  // the same set); its interval is the item bootstrap below, like every other metric's.
-  const kid = n >= 4 ? kernelInceptionDistance(xe, n, xo, n, d, { subsetSize: kidSubsetSize(n, n), subsets: 100, seed: 0 }) : null;
-  const io = await rowsOf(world, original, (x) => world.clip.imageEmbed(x));
-  const ie = await rowsOf(world, edited, (x) => world.clip.imageEmbed(x));
-  const texts = tf.tidy(() => world.clip.textEmbed([prompt.text, prompt.sourceText]));
-  const tv = (await texts.array()) as number[][];
-  texts.dispose();
-  const dir = directionalSimilarity(ie, io, textDirection([tv[0]], [tv[1]]));
-  const score = clipScore(ie, ie.map(() => tv[0]));
+  const { fid, kid, fidCi, kidCi } = fidKid(xe, xo, n, d);
+  const { ie, dir, score, target } = await clipOf(world, prompt, original, edited);
   const acc = world.judge ? await accuracyOf(world, world.judge, prompt, original, edited) : null;
   const id = world.identity ? await identityOf(world, world.identity, original, edited) : null;
-  // Seeded 95% percentile bootstrap CIs over items: 1000 resamples for item means, 100 for FID
-  // (each resample recomputes FID from the cached features).
-  const meanCi = (v: number[]) => {
-    const r = bootstrap(v.length, (idx) => idx.reduce((s, k) => s + v[k], 0) / idx.length, { resamples: 1000, seed: 0 });
-    return [r.lo, r.hi];
-  };
-  const fidCi = n >= 2 ? fidBootstrap(xe, n, xo, n, d, { resamples: 100, seed: 0, paired: true }) : null;
-  // KID's item bootstrap: the unbiased MMD² of the resampled (edited, original) pairs, from kernels made once.
-  const kernels = n >= 2 ? kernelMatrices(xe, xo, n, d) : null;
-  const kidCi = kernels ? bootstrap(n, (idx) => mmd2Rows(kernels, idx), { resamples: 1000, seed: 0 }) : null;
   const ci: Record<string, ResultValue> = {
     fid: fidCi ? [fidCi.lo, fidCi.hi] : null,
     kid: kidCi ? [kidCi.lo, kidCi.hi] : null,
@@ -137,42 +153,44 @@ export async function evaluateEdits(world: World, prompt: EditPromptSpec, origin
   };
   const items: EditItems = {
     clip_directional: dir.per_item,
-    clip_score: ie.map((e) => 100 * cosine(e, tv[0])),
+    clip_score: ie.map((e) => 100 * cosine(e, target)),
     hit: acc?.per_item.map((x) => (x.hit ? 1 : 0)) ?? [],
     preserved: acc?.per_item.map((x) => x.preserved) ?? [],
     hit_and_preserved: acc?.per_item.map((x) => (x.hit && x.all_preserved ? 1 : 0)) ?? [],
     identity: id?.per_item ?? [],
     features: { original: xo, edited: xe, dims: d },
   };
+  const metrics: EditMetrics = {
+    fid,
+    kid: kid?.kid_mean ?? null,
+    kid_std: kid?.kid_std ?? null,
+    clip_directional: dir.clip_directional,
+    clip_score: score.clip_score,
+    zero_edits: dir.zero_edits,
+    hit_rate: acc?.hit_rate ?? null,
+    preservation_rate: acc?.preservation_rate ?? null,
+    hit_and_preserved: acc?.hit_and_preserved ?? null,
+    identity: id?.identity ?? null,
+    n,
+    ci,
+  };
+  return { items, metrics, info: infoOf(world, prompt, kid, n, d) };
+}
+
+/** What the numbers were computed with, recorded beside them. */
+function infoOf(world: World, prompt: EditPromptSpec, kid: { subset_size: number; subsets: number } | null, n: number, d: number) {
   return {
-    items,
-    metrics: {
-      fid,
-      kid: kid?.kid_mean ?? null,
-      kid_std: kid?.kid_std ?? null,
-      clip_directional: dir.clip_directional,
-      clip_score: score.clip_score,
-      zero_edits: dir.zero_edits,
-      hit_rate: acc?.hit_rate ?? null,
-      preservation_rate: acc?.preservation_rate ?? null,
-      hit_and_preserved: acc?.hit_and_preserved ?? null,
-      identity: id?.identity ?? null,
-      n,
-      ci,
-    },
-    info: {
-      fid_features: world.fid.id,
-      fid_dims: d,
-      fid_n: n,
-      fid_resize: world.fid.resize ?? 'none (images at the extractor native size)',
-      kid_subset_size: kid?.subset_size ?? null,
-      kid_subsets: kid?.subsets ?? null,
-      ci_method: 'seeded (0) 95% percentile bootstrap over items: 1000 resamples (item means, KID), 100 (FID)',
-      clip_model: world.clip.id,
-      clip_preprocess: world.clip.preprocess ?? null,
-      clip_prompts: { target: prompt.text, source: prompt.sourceText },
-      identity_model: world.identity?.id ?? null,
-      judge: world.judge ? 'world attribute heads (predictions vs predictions for preservation)' : null,
-    },
+    fid_features: world.fid.id,
+    fid_dims: d,
+    fid_n: n,
+    fid_resize: world.fid.resize ?? 'none (images at the extractor native size)',
+    kid_subset_size: kid?.subset_size ?? null,
+    kid_subsets: kid?.subsets ?? null,
+    ci_method: 'seeded (0) 95% percentile bootstrap over items: 1000 resamples (item means, KID), 100 (FID)',
+    clip_model: world.clip.id,
+    clip_preprocess: world.clip.preprocess ?? null,
+    clip_prompts: { target: prompt.text, source: prompt.sourceText },
+    identity_model: world.identity?.id ?? null,
+    judge: world.judge ? 'world attribute heads (predictions vs predictions for preservation)' : null,
   };
 }
