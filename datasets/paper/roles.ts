@@ -6,7 +6,7 @@
  */
 import type { FileRole } from '../../src/world/files.js';
 import { loadStyleGan2, nLatent } from '../../src/nn/stylegan2.js';
-import { openWeights } from '../../src/util/safetensors.js';
+import { openWeights } from '../../src/util/safetensors_lazy.js';
 import { UserError } from '../../src/errors.js';
 import { REAL_ROLES } from '../real/roles.js';
 

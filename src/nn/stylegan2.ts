@@ -15,7 +15,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Params } from './params.js';
 import { loadVerified } from './torch_weights.js';
 import { UserError } from '../errors.js';
-import { asFloat32, openWeights } from '../util/safetensors.js';
+import { asFloat32 } from '../util/safetensors.js';
+import { openWeights } from '../util/safetensors_lazy.js';
 
 export interface StyleGan2Config {
   size: number;

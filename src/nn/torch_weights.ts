@@ -7,7 +7,8 @@
  * matMul does without a copy.
  */
 import { Params, ParamsError, type LoadedTensor } from './params.js';
-import { asFloat32, openWeights, type WeightSource } from '../util/safetensors.js';
+import { asFloat32 } from '../util/safetensors.js';
+import { openWeights, type WeightSource } from '../util/safetensors_lazy.js';
 
 export interface TorchLoadOptions {
   /** Tensors of the file the model never uses (buffers such as position_ids): left out, not an error. */

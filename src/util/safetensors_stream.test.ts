@@ -8,7 +8,8 @@ import { closeSync, mkdtempSync, openSync, writeFileSync, writeSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from './rng.js';
-import { SafetensorsError, SafetensorsFile, asFloat32, asInt32, f32, openWeights, parseSafetensors, serializeSafetensors, type StTensor } from './safetensors.js';
+import { SafetensorsError, asFloat32, asInt32, f32, parseSafetensors, serializeSafetensors, type StTensor } from './safetensors.js';
+import { SafetensorsFile, openWeights } from './safetensors_lazy.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sdd-st-'));
 
