@@ -8,8 +8,7 @@
  * data buffer exactly: no overlap, no gap, no trailing bytes. The header's key order need not
  * follow the offsets (the reference writer sorts keys by name but lays data out by dtype).
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
 import { decodeHalf, encodeHalf } from './f16.js';
