@@ -132,7 +132,7 @@ export function saveEditGrid(ctx: MethodContext<unknown>, world: World, original
 }
 
 /** τ_train and τ_infer, and (in-process methods) how each phase was timed: result.json's `timing`. */
-export interface EditTimes {
+interface EditTimes {
   tau_train_s: number;
   tau_infer_s: number;
   timing?: Partial<Record<'train' | 'hqs' | 'infer', TimingRecord>>;

@@ -9,7 +9,7 @@ import { Calibration, type CalibrationClock } from '../util/calibration.js';
  * The device whose lock a run takes: the GPU it drives (webgpu, node-gpu; one per visible device
  * set), else the CPU cores, which every CPU-backend run of this machine shares.
  */
-export function timingDevice(): string {
+function timingDevice(): string {
   const b = activeBackend();
   if (!b?.gpu) return 'cpu';
   return `gpu${process.env.CUDA_VISIBLE_DEVICES ? `-${process.env.CUDA_VISIBLE_DEVICES}` : ''}`;
@@ -20,7 +20,7 @@ export function timingDevice(): string {
  * the cpu backend), so other programs on the machine do not stretch it; wall time on a GPU and on
  * multi-threaded backends (tfjs-node), where CPU time would sum the threads.
  */
-export function timingClock(): CalibrationClock {
+function timingClock(): CalibrationClock {
   const b = activeBackend();
   return b && !b.gpu && (b.tfName === 'cpu' || (b.tfName === 'wasm' && b.threads !== true)) ? 'cpu' : 'wall';
 }
@@ -30,7 +30,7 @@ export function timingClock(): CalibrationClock {
  * one disturbed iteration; 7 iterations under the lock are seconds on toyfaces). HQS: 3 timesteps
  * after 1. Inference: up to 3 batches (editTimed warms up on one image first).
  */
-export const CALIBRATION = {
+const CALIBRATION = {
   train: { k: 5, warmup: 2 },
   hqs: { k: 3, warmup: 1 },
   infer: { k: 3, warmup: 0 },

@@ -46,7 +46,7 @@ export interface TimingRecord {
   [key: string]: string | number | boolean;
 }
 
-export const TIMING_PROTOCOL = 'median-under-device-lock';
+const TIMING_PROTOCOL = 'median-under-device-lock';
 
 export function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);

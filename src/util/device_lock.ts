@@ -25,7 +25,7 @@ export function deviceLockRoot(): string {
 }
 
 /** Seconds a caller waits for the lock (or for another run's calibration to end) at the most. */
-export function maxLockWaitS(): number {
+function maxLockWaitS(): number {
   const v = Number(process.env.SDD_DEVICE_LOCK_WAIT_S);
   return Number.isFinite(v) && v >= 0 ? v : 600;
 }
