@@ -10,7 +10,7 @@ import { RunStore, type RunSummary } from '../runs/store.js';
 import { readJson, writeJsonAtomic } from '../util/atomic.js';
 import { sha256 } from '../util/hash.js';
 
-export const SIDES_DIR = '.regress';
+const SIDES_DIR = '.regress';
 
 export interface SideInfo {
   ref: string;
@@ -36,7 +36,7 @@ export function recordSide(dir: string, info: SideInfo): void {
 }
 
 /** Every side store under the store root, with its ref ('?' when it has no side.json). */
-export function regressSides(root: string): Array<{ dir: string; ref: string }> {
+function regressSides(root: string): Array<{ dir: string; ref: string }> {
   const base = join(root, SIDES_DIR);
   if (!existsSync(base)) return [];
   return readdirSync(base, { withFileTypes: true })

@@ -56,7 +56,7 @@ function ranks(values: number[]): { r: number[]; tieGroups: number[] } {
 }
 
 /** Standard normal upper tail Q(z) = erfc(z/√2)/2. */
-export function normalSf(z: number): number {
+function normalSf(z: number): number {
   return 0.5 * erfc(z / Math.SQRT2);
 }
 

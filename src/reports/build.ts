@@ -80,7 +80,7 @@ function caption(ctx: PageContext, titles: string[], scopeHtml: string): string 
  * (named after its experiment), or several combined under one name (Table 1: one file per method).
  * A page without finished runs is not written (an earlier page of it stays): null.
  */
-export async function buildExperimentPage(
+async function buildExperimentPage(
   files: string[],
   opts: LoadOptions,
   store: RunStore,

@@ -31,7 +31,7 @@ function reportRun(r: Group['runs'][number]): ReportRun {
 }
 
 /** The page as report sections see it: plain rows, and the method-level statistics of its table. */
-export function reportView(ctx: PageContext): ReportView {
+function reportView(ctx: PageContext): ReportView {
   const groups = new Map<ReportGroup, Group>();
   for (const g of ctx.groups) {
     const params = (g.runs.find((r) => r.config)?.config?.method.params as Record<string, unknown> | undefined) ?? null;

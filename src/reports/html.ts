@@ -13,7 +13,7 @@ export function escapeHtml(s: unknown): string {
   return String(s).replace(/[&<>"']/g, (c) => ENTITIES[c]);
 }
 
-export function jsonForScript(value: unknown): string {
+function jsonForScript(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 
@@ -58,7 +58,7 @@ const SIG3 = new Intl.NumberFormat('en-US', {
  * 3 significant digits, no exponent (d3-format's ".3r", which the charts' tooltips use:
  * 1234.5 → 1230, 0.012345 → 0.0123, 2 → 2.00).
  */
-export function fmt3(v: number): string {
+function fmt3(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   return SIG3.format(v);
 }
@@ -95,7 +95,7 @@ export function columnDecimals(values: number[]): number {
 }
 
 /** v with d decimals; a value that rounds to zero is written without its sign. */
-export function fixed(v: number, d: number): string {
+function fixed(v: number, d: number): string {
   if (!Number.isFinite(v)) return String(v);
   const s = v.toFixed(d);
   return /^-0(\.0*)?$/.test(s) ? s.slice(1) : s;

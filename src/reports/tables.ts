@@ -27,8 +27,8 @@ const metricCell = (v: unknown): Num | null => {
 /** Hit rate at most this and preservation at least NO_EDIT_PRESERVED: the edits changed nothing. */
 const NO_EDIT_HIT = 0.005;
 const NO_EDIT_PRESERVED = 0.95;
-export const NO_EDIT = 'no edit';
-export const NO_EDIT_NOTE =
+const NO_EDIT = 'no edit';
+const NO_EDIT_NOTE =
   `⚠ ${NO_EDIT}: the row's edits did not change the images' attributes (hit rate ≤ ${NO_EDIT_HIT}, preservation ≥ ` +
   `${NO_EDIT_PRESERVED}): its FID, KID, identity and time are those of leaving the images alone, not of an edit.`;
 
@@ -44,7 +44,7 @@ export function groupFlag(ctx: PageContext, g: Group): string | null {
 }
 
 /** KID beside a table that shows it: why it can be negative. */
-export const KID_NOTE =
+const KID_NOTE =
   'KID is the unbiased estimate of the squared MMD between edited and original features (cubic kernel): it ' +
   'can be negative when the two sets are closer than the estimate can resolve (the distance itself cannot). ' +
   'Read values at or below 0 as "no measurable difference", and compare rows by how far above 0 they are.';
@@ -74,7 +74,7 @@ function intervalKinds(metrics: string[], summaries: Array<Summary | null>): str
   return [...by].map(([how, ms]) => `${how} [${ms.join(', ')}]`).join('; ');
 }
 
-export const INTERVAL_NOTE =
+const INTERVAL_NOTE =
   `Intervals are ${LEVEL * 100}% and never leave the metric's range. Method rows: the mean over prompts of the ` +
   'per-prompt means; percentile bootstrap within each prompt over its evaluation items (and over seeds when ' +
   `there are ≥ 2), prompts held fixed, ${RESAMPLES} resamples (FID: ${FID_RESAMPLES}; FID and KID recomputed ` +

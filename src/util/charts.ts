@@ -13,7 +13,7 @@ export const SPEC_TOP = { $schema: 'https://vega.github.io/schema/vega-lite/v6.j
 export const SPEC_BASE = { ...SPEC_TOP, width: 640, height: 280 } as const;
 
 /** Values spanning this ratio or more (all positive) are drawn on a log scale: a small bar stays visible. */
-export const LOG_SPAN = 50;
+const LOG_SPAN = 50;
 
 /** Whether positive values span decades (a log axis shows them; a linear one flattens the small ones). */
 export function spansDecades(values: number[]): boolean {

@@ -9,7 +9,7 @@ import { barsSection } from './bars.js';
 import { timeSection } from './time.js';
 import { trainingSection } from './training.js';
 
-export const PAGE_SECTIONS: readonly ReportSection[] = [barsSection, timeSection, trainingSection];
+const PAGE_SECTIONS: readonly ReportSection[] = [barsSection, timeSection, trainingSection];
 
 /** The page's sections, each once, by `order` (ties: page sections first, then methods in group order). */
 export function pageSections(methods: readonly string[]): ReportSection[] {
