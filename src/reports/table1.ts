@@ -24,6 +24,35 @@ const note = (how: string, scope: string) =>
   `n = ${TABLE1_N} prompts: n·τ_train + m·n·τ_infer (Eq. 13–14; 0 training for SDEdit and DDIB), from the measured ` +
   'τ_train per prompt and τ_infer per image (means over runs; no interval).';
 
+/** How the page's τ were measured, from the runs' own records (metrics.timing, #30's protocol). */
+function timingNote(ctx: PageContext): string {
+  type Timing = Record<string, TimingRecord>;
+  const timings = ctx.finished.map(({ r }) => (r.result?.metrics as { timing?: Timing } | undefined)?.timing);
+  const calibrated = timings.filter((t): t is Timing => t !== undefined);
+  if (calibrated.length === 0) {
+    return ' τ here is wall time, measured while other runs may have shared the machine (runs made before the calibrated protocol).';
+  }
+  const records = calibrated.flatMap((t) => Object.entries(t));
+  const ks = new Map<string, Set<number>>();
+  for (const [phase, x] of records) if (x.k !== undefined) ks.set(phase, (ks.get(phase) ?? new Set()).add(x.k));
+  const kText = [...ks].map(([phase, k]) => `${phase} ${[...k].join('/')}`).join(', ');
+  const clocks = [...new Set(records.flatMap(([, x]) => (x.clock ? [x.clock] : [])))].join(' / ') || 'wall';
+  const unheld = records.some(([, x]) => x.lock_held === false);
+  const oldRuns = timings.length - calibrated.length;
+  const older = oldRuns ? ` (${oldRuns} older runs: wall time)` : '';
+  return (
+    ` τ = units × the median of k calibration units (k: ${kText}) timed under an exclusive lock on the device` +
+    ` (${clocks} time), so it does not depend on how many runs shared the machine${older}` +
+    (unheld ? '; in some runs the lock could not be had in time and τ was timed without it.' : '.')
+  );
+}
+
+interface TimingRecord {
+  k?: number;
+  clock?: string;
+  lock_held?: boolean;
+}
+
 const CSV_HEAD = [
   'method',
   ...['fid', 'clip_directional'].flatMap((m) => [m, `${m}_ci95_lo`, `${m}_ci95_hi`]),
@@ -56,7 +85,7 @@ export function table1(ctx: PageContext, scope: string): Table | null {
     columns: ['method', metricLabel('fid'), `CLIP similarity (${metricSpec('clip_directional')?.unit ?? 'cos'}) ↑`, `total time (s) at m = ${TABLE1_M}, n = ${TABLE1_N} ↓`],
     rows: rows.map(({ g, f, c, total }) => [g.label, withCi(f), withCi(c), total === null ? null : { v: total }]),
     csv: 'table1_paper.csv',
-    note: note(how, scope),
+    note: note(how, scope) + timingNote(ctx),
     notes: metricNotes([], flags),
     flags,
   };
