@@ -7,14 +7,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../src/errors.js';
 import type { ExtractorDef } from '../../src/metrics/features.js';
 import { loadParams } from './zoo/store.js';
-import { featnetFeatures, type FeatNetConfig } from './models/featnet.js';
+import { featnetFeatures } from './models/featnet.js';
+import { configOf } from './models/configs.js';
 
 export const FEATNET_EXTRACTOR: ExtractorDef = {
   describe: 'penultimate layer (128-d) of the toyfaces attribute net (the Inception role)',
   load({ weights }) {
     if (weights) throw new UserError(`--weights: toyfaces-featnet loads the shipped zoo's featnet; --weights is for extractors without shipped weights (inception)`);
     const { card, params } = loadParams('featnet');
-    const cfg = card.architecture as unknown as FeatNetConfig;
+    const cfg = configOf('featnet', card.architecture);
     const size = (card.training.data as { size: number }).size;
     return {
       id: 'toyfaces-featnet',

@@ -131,6 +131,7 @@ export function deviceFault(): Promise<never> {
 /** Fault injection for the tests: destroys the GPU device as a driver reset would (no-op off webgpu). */
 export function simulateDeviceLoss(): void {
   if (active?.choice !== 'webgpu') return;
+  // Only on webgpu (checked above): its backend holds the GPUDevice, which tfjs's public types do not show.
   (tf.backend() as unknown as { device: { destroy(): void } }).device.destroy();
 }
 
@@ -140,6 +141,7 @@ export function simulateDeviceLoss(): void {
  */
 export function shutdownBackend(): void {
   if (active?.choice !== 'webgpu') return;
+  // Only on webgpu (checked above): its backend holds the GPUDevice, which tfjs's public types do not show.
   const backend = tf.backend() as unknown as { device?: { destroy(): void } };
   releaseGpu(backend.device);
 }

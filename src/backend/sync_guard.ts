@@ -24,6 +24,7 @@ function caller(): string {
 export function forbidSyncReads(): void {
   if (installed) return;
   installed = true;
+  // The guard replaces the sync readers by name, which the class's own type does not allow.
   const proto = tf.Tensor.prototype as unknown as Record<string, unknown>;
   for (const m of METHODS) {
     proto[m] = function forbidden(): never {

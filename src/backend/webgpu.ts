@@ -60,6 +60,7 @@ export async function probeAdapter(): Promise<{ gpu: GpuLike; adapter: AdapterLi
   }
   let mod: { create(flags: string[]): GpuLike; globals: Record<string, unknown> };
   try {
+    // The addon ships no types: we declare the two entry points we use.
     mod = (await import('webgpu')) as unknown as typeof mod;
   } catch (e) {
     throw new NoAdapterError(`the webgpu package (dawn.node) failed to load: ${(e as Error).message.split('\n')[0]}`);

@@ -16,6 +16,7 @@ import { BACKEND_CHOICES, BackendChoiceError, shutdownBackend } from '../backend
 type SetCode = (c: number) => void;
 // Each command module types its own arguments; yargs only needs them as command modules.
 type Loader = (s: SetCode) => Promise<CommandModule<object, never>>;
+// Each command module has its own args type; yargs' command() takes them all as one list.
 const cmd = <T>(m: T) => m as unknown as CommandModule<object, never>;
 
 /** Command name → its module, in --help order. */

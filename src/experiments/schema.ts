@@ -30,6 +30,7 @@ function methodBlock(): z.ZodType {
   const options = allMethods().map((m) =>
     z.strictObject({
       name: z.literal(m.name).describe(m.description),
+      // Each method's params schema has its own output type; the union only needs it as a ZodType.
       params: (m.params as unknown as z.ZodType).default({}),
     }),
   );

@@ -167,6 +167,7 @@ export function trainingCurves(points: CurvePoint[], title: string): TopLevelSpe
         tooltip: [{ field: 'series', title: 'run' }, { field: 'step' }, { field: 'value', format: F }],
       },
     },
+  // Vega-Lite's TopLevelSpec union does not narrow layered specs built from parts; render.ts validates each against the schema.
   } as unknown as TopLevelSpec;
 }
 
@@ -219,5 +220,6 @@ export function deltaForest(rows: DeltaRow[], title: string): TopLevelSpec {
         },
       ],
     },
+  // Vega-Lite's TopLevelSpec union does not narrow layered specs built from parts; render.ts validates each against the schema.
   } as unknown as TopLevelSpec;
 }

@@ -19,6 +19,7 @@ export function validateSpec(spec: TopLevelSpec): string[] {
   if (!validator) {
     const schema = JSON.parse(readFileSync(require.resolve('vega-lite/vega-lite-schema.json'), 'utf-8')) as object;
     const ajv = new Ajv({ allErrors: false, strict: false, validateFormats: false });
+    // ajv's compiled function type is generic over the schema; we only call it and read its errors.
     validator = ajv.compile(schema) as unknown as Validator;
   }
   const v = validator!;

@@ -121,7 +121,9 @@ class FusedAttentionProgram {
 
 const fusedKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   const { q, k, v } = inputs as Record<'q' | 'k' | 'v', TensorInfo>;
+  // tfjs types kernel inputs/attrs loosely (NamedTensorInfoMap, NamedAttrMap); this kernel's are fixed by its registration.
   const { scale } = attrs as unknown as AttentionAttrs;
+  // Registered on webgpu only: the backend is tfjs-backend-webgpu's, whose device limits we read.
   const gpu = backend as unknown as WebGPUBackend & { device: { limits: { maxComputeWorkgroupStorageSize: number } } };
   const bc = keyTile(k.shape[2], gpu.device.limits.maxComputeWorkgroupStorageSize);
   const program = new FusedAttentionProgram(q.shape, bc);
@@ -145,6 +147,7 @@ const gradient: GradConfig = {
   outputsToSave: [true],
   gradFunc: (dy, saved, attrs) => {
     const [q, k, v, o] = saved;
+    // tfjs types kernel inputs/attrs loosely (NamedTensorInfoMap, NamedAttrMap); this kernel's are fixed by its registration.
     const { scale } = attrs as unknown as AttentionAttrs;
     const dO = (Array.isArray(dy) ? dy[0] : dy) as Tensor;
     const e = engine();
@@ -176,5 +179,6 @@ export function hasFusedAttention(backendName: string): boolean {
 
 /** softmax(q·kᵀ·scale)·v through the fused kernel; q [BH, Tq, D], k and v [BH, Tk, D]. */
 export function fusedAttention(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor {
+  // NamedAttrMap has no slot for a plain object of numbers; runKernel passes it through as is.
   return engine().runKernel(FUSED_ATTENTION, { q, k, v }, { scale } as unknown as NamedAttrMap) as Tensor;
 }

@@ -18,6 +18,7 @@ import { KernelScope } from './kernel_util.js';
 
 export function makeConv2DBackpropFilter(backendName: string, fallback: KernelFunc): KernelFunc {
   return (args) => {
+    // tfjs types kernel inputs/attrs loosely (NamedTensorInfoMap, NamedAttrMap); this kernel's are fixed by its registration.
     const { x, dy } = args.inputs as unknown as Required<{ [K in keyof Conv2DBackpropFilterInputs]: TensorInfo }>;
     const attrs = args.attrs as unknown as Conv2DBackpropFilterAttrs;
     if (attrs.dataFormat === 'NCHW') return fallback(args);

@@ -22,6 +22,7 @@ import type { HeapBackend } from './batch_matmul.js';
 
 export function makeConv2DBackpropInput(backendName: string, fallback: KernelFunc): KernelFunc {
   return (args) => {
+    // tfjs types kernel inputs/attrs loosely (NamedTensorInfoMap, NamedAttrMap); this kernel's are fixed by its registration.
     const { dy, filter } = args.inputs as unknown as Required<{ [K in keyof Conv2DBackpropInputInputs]: TensorInfo }>;
     const attrs = args.attrs as unknown as Conv2DBackpropInputAttrs;
     if (attrs.dataFormat === 'NCHW') return fallback(args);

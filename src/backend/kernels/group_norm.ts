@@ -159,6 +159,7 @@ function float32(name: string, ...ts: TensorInfo[]): void {
 
 const forwardKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+  // tfjs types kernel inputs/attrs loosely (NamedTensorInfoMap, NamedAttrMap); this kernel's are fixed by its registration.
   const { groups, eps } = attrs as unknown as GroupNormAttrs;
   float32(GROUP_NORM, x, gamma, beta);
   const heap = backend as HeapBackend;
@@ -174,6 +175,7 @@ const forwardKernel: KernelFunc = ({ inputs, backend, attrs }) => {
 
 const backwardKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, x, gamma, mean, rstd } = inputs as Record<'dy' | 'x' | 'gamma' | 'mean' | 'rstd', TensorInfo>;
+  // tfjs types kernel inputs/attrs loosely (NamedTensorInfoMap, NamedAttrMap); this kernel's are fixed by its registration.
   const { groups } = attrs as unknown as GroupNormAttrs;
   float32(GROUP_NORM_GRAD, dy, x, gamma, mean, rstd);
   const heap = backend as HeapBackend;
@@ -216,6 +218,7 @@ export function hasGroupNormKernel(backendName: string): boolean {
 
 /** GroupNorm through the fused kernel: y only (μ and 1/σ are kept by the tape, freed here). */
 export function groupNormFused(x: Tensor, gamma: Tensor, beta: Tensor, groups: number, eps: number): Tensor {
+  // NamedAttrMap has no slot for a plain object of numbers; runKernel passes it through as is.
   const [y, mean, rstd] = engine().runKernel(GROUP_NORM, { x, gamma, beta }, { groups, eps } as unknown as NamedAttrMap) as Tensor[];
   mean.dispose();
   rstd.dispose();

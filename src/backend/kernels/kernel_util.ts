@@ -64,6 +64,7 @@ export class KernelScope {
     const src = trim.some(([a, b]) => a < 0 || b < 0) ? this.padOrTrim(x, [[0, 0], trim[0], trim[1], [0, 0]]) : x;
     const grow = edges.map(([a, b]) => [Math.max(0, a), Math.max(0, b)]);
     const pad = grow.every(([a, b]) => a === 0 && b === 0) ? 'valid' : [[0, 0], grow[0], grow[1], [0, 0]];
+    // NamedAttrMap has no slot for nested pads and undefined; runKernel passes the attrs through as is.
     return this.run('Conv2D', { x: src, filter }, {
       strides: [1, 1],
       pad,

@@ -53,6 +53,7 @@ export async function registerWebGpuKernels(): Promise<void> {
   const original = builtin.kernelFunc;
   const cast: KernelFunc = (args) => {
     const x = args.inputs.x as TensorInfo;
+    // Registered for the webgpu backend only, so the backend is tfjs-backend-webgpu's (its class is not in the kernel's types).
     const backend = args.backend as unknown as WebGPUBackend;
     const to = (args.attrs as { dtype: string }).dtype;
     if (to === 'float32' && (x.dtype === 'int32' || x.dtype === 'bool')) {
@@ -78,6 +79,7 @@ function fixAddN(): void {
   if (!builtin) return;
   const original = builtin.kernelFunc;
   const addN: KernelFunc = (args) => {
+    // Registered for the webgpu backend only, so the backend is tfjs-backend-webgpu's (its class is not in the kernel's types).
     const backend = args.backend as unknown as WebGPUBackend;
     // AddN's inputs are an array (tfjs passes the tensor list as the input map).
     let xs = Object.values(args.inputs) as TensorInfo[];

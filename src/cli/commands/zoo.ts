@@ -65,6 +65,7 @@ function zooOptions(y: Argv): Argv<ZooArgs> {
       type: 'boolean',
       default: false,
       describe: 'eval: store the measured numbers in the card (weights untouched), e.g. after an evaluation protocol changed',
+    // yargs' builder types accumulate per option; the handler's args are ZooArgs, declared once above.
     }) as unknown as Argv<ZooArgs>;
 }
 
