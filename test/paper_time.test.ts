@@ -54,7 +54,8 @@ test('the paper-time page: paper, sdd-bench and PyTorch columns, both charts ren
   const path = await writePage(result, 'fixture.json', out);
   const html = readFileSync(path, 'utf-8');
   for (const col of ['paper', 'sdd-bench (webgpu)', 'PyTorch fp32', 'PyTorch fp16']) assert.ok(html.includes(`<th>${col}</th>`), col);
-  assert.ok(html.includes('<td>2215</td>') && html.includes('<td>148.67</td>'), "the paper's column");
+  // The paper's figures are text cells (as printed in the paper), which the page wraps in span.t.
+  assert.ok(html.includes('<td><span class="t">2215</span></td>') && html.includes('<td><span class="t">148.67</span></td>'), "the paper's column");
   assert.ok(readFileSync(join(out, 'paper-time', 'charts', 'totals.vl.json'), 'utf-8').includes('"log"'));
   const dom = dumpDom(`file://${path}`);
   assert.match(dom, /data-errors="0"/);
