@@ -4,11 +4,11 @@
  * on this host is stale and is taken over. A lock of another host is respected until removed by
  * hand (`sdd gc --force-locks`), since we cannot tell whether that process lives.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { slurmTaskId } from '../util/env.js';
+import { breakLockDir, pidAlive } from '../util/lock_dir.js';
 
 export interface LockOwner {
   pid: number;
@@ -25,15 +25,6 @@ const CREATING_GRACE_MS = 10_000;
 
 export function lockDir(runDir: string): string {
   return join(runDir, 'lock');
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export function readLock(runDir: string): LockState {
@@ -73,18 +64,9 @@ export function tryLock(runDir: string): boolean {
   return false;
 }
 
-/**
- * Moves a stale lock aside before deleting it, so a concurrent breaker cannot delete a lock that
- * was re-acquired in between (rename of the same path succeeds only once).
- */
+/** Breaks a stale run lock (moved aside first: see breakLockDir). */
 export function breakLock(runDir: string): void {
-  const aside = `${lockDir(runDir)}.stale-${randomBytes(4).toString('hex')}`;
-  try {
-    renameSync(lockDir(runDir), aside);
-  } catch {
-    return;
-  }
-  rmSync(aside, { recursive: true, force: true });
+  breakLockDir(lockDir(runDir));
 }
 
 export function unlock(runDir: string): void {

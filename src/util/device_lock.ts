@@ -13,10 +13,10 @@
  * Waits are bounded ($SDD_DEVICE_LOCK_WAIT_S, default 600 s): past the bound the caller times
  * without the lock and records that it did not hold it.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { breakLockDir, pidAlive } from './lock_dir.js';
 
 const POLL_MS = 25;
 
@@ -34,15 +34,6 @@ function lockPath(device: string): string {
   return join(deviceLockRoot(), `${device.replace(/[^A-Za-z0-9_.-]/g, '_')}.lock`);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** A lock directory without owner.json younger than this is being created right now. */
 const CREATING_GRACE_MS = 10_000;
 
@@ -51,7 +42,7 @@ function holder(device: string): number | null {
   const dir = lockPath(device);
   try {
     const owner = JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf-8')) as { pid: number };
-    return alive(owner.pid) ? owner.pid : null;
+    return pidAlive(owner.pid) ? owner.pid : null;
   } catch {
     const st = statSync(dir, { throwIfNoEntry: false });
     return st && Date.now() - st.mtimeMs < CREATING_GRACE_MS ? -1 : null;
@@ -60,13 +51,7 @@ function holder(device: string): number | null {
 
 /** Moves a dead owner's lock aside first, so two breakers cannot delete a re-taken lock. */
 function breakStale(device: string): void {
-  const aside = `${lockPath(device)}.stale-${randomBytes(4).toString('hex')}`;
-  try {
-    renameSync(lockPath(device), aside);
-  } catch {
-    return;
-  }
-  rmSync(aside, { recursive: true, force: true });
+  breakLockDir(lockPath(device));
 }
 
 function tryTake(device: string): boolean {
