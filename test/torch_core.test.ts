@@ -1,7 +1,8 @@
 /**
  * The core of the torch engine (python/sdd_torch): its port of our RNG and its safetensors reader
  * checked against the TypeScript originals on the same inputs, then its Python unit tests
- * (python/tests/test_core.py: the run contract, checkpoints, the CLI and the worker).
+ * (python/tests/test_core.py: the run contract, checkpoints, the CLI and the worker; run there
+ * with `cd python && /usr/bin/python3 -m unittest tests.test_core`).
  *
  * Tolerances: Rng.next() and every integer draw bit-identical (0 mismatches). normal() as float32
  * (what the contract's noise files hold): expected identical, allowed at most 1 float32 ulp
@@ -212,4 +213,12 @@ test('safetensors: strict loading names the file and the missing or unexpected t
   assert.match(got[files.truncated], /truncated\.safetensors: .*outside the \d+-byte buffer \(truncated\?\)$/);
   assert.equal(got[files.absent], `${files.absent}: no such file`);
   for (const line of Object.values(got)) assert.ok(!line.includes('\n'), line);
+});
+
+// ---------------------------------------------------------------- the Python unit tests
+
+test('python/tests/test_core.py: RunContext, checkpoints, runtime switches, registry, run/worker/doctor', () => {
+  const r = spawnSync(PYTHON, ['-m', 'unittest', 'tests.test_core'], { cwd: PYDIR, encoding: 'utf-8', env: { ...process.env, PYTHONPATH: PYDIR }, timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /^Ran \d+ tests in .*\n\nOK/m);
 });
