@@ -129,8 +129,11 @@ class MultiHeadAttention(nn.Module):
         q, k, v = split(self.q(x), n), split(self.k(context), m), split(self.v(context), m)
         logits = (q @ k.transpose(2, 3)) * (1 / math.sqrt(dh))
         if key_mask is not None:
-            logits = logits + ((1 - key_mask) * -1e9).reshape(b, 1, 1, m)
-        o = (torch.softmax(logits, dim=-1) @ v).transpose(1, 2).reshape(b, n, d)
+            # The bias in float32 whatever the model's dtype (-1e9 is -inf in half precision, and
+            # 0 * -inf a NaN); the sum, and so the softmax, is then float32 too.
+            bias = (1 - key_mask.to(torch.float32)) * -1e9
+            logits = logits.to(torch.float32) + bias.reshape(b, 1, 1, m)
+        o = (torch.softmax(logits, dim=-1).to(v.dtype) @ v).transpose(1, 2).reshape(b, n, d)
         return self.out(o)
 
 
