@@ -5,6 +5,7 @@
  * a file lacking one of the model's tensors, or holding others, is refused by name.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { join } from 'node:path';
 import type { AttributeJudge, DiffusionModels, ImageTextModel, StyleModels, World, WorldDef } from '../../src/world/types.js';
 import { condUnet } from '../../src/diffusion/models/cond_unet.js';
 import { alphasCumprod } from '../../src/diffusion/schedulers/schedule.js';
@@ -13,7 +14,7 @@ import { UserError } from '../../src/errors.js';
 import { ATTRIBUTE_NAMES, valuesOf } from './attributes.js';
 import { EDIT_PROMPTS } from './captions.js';
 import { editSet, face, renderBatch } from './world.js';
-import { loadParams, readCard, zooModels } from './zoo/store.js';
+import { loadParams, modelDir, readCard, zooModels } from './zoo/store.js';
 import { diffaeEps, semanticEncode, type DiffAeConfig } from './models/diffae.js';
 import type { Params } from '../../src/nn/params.js';
 import type { DiffAeModels } from '../../src/world/types.js';
@@ -23,7 +24,7 @@ import { vaeDecode, vaeEncode } from './models/vae.js';
 import { idnetEmbed } from './models/idnet.js';
 import { featnetFeatures, featnetLogits } from './models/featnet.js';
 import { configOf } from './models/configs.js';
-import { MAX_TOKENS, tokenizeBatch } from './tokenizer.js';
+import { MAX_TOKENS, tokenize, tokenizeBatch } from './tokenizer.js';
 import { FEATNET_EXTRACTOR } from './extractor.js';
 
 const SIZE = 32;
@@ -67,6 +68,10 @@ export function loadToyfacesWorld(): World {
     judge: judge(featnet),
     fid: { id: `toyfaces-featnet@${short(featnet)}`, features: (x) => featnetFeatures(featnet.params, x, fc) },
     diffae: diffae ? diffaeModels(diffae.params, configOf('diffae', diffae.card.architecture)) : undefined,
+    contract: {
+      models: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, { weights: join(modelDir(k), v.card.weights.file), sha256: v.card.weights.sha256, architecture: v.card.architecture }])),
+      tokenize: (texts) => texts.map((t) => Array.from(tokenize(t))),
+    },
     dispose() {
       for (const m of Object.values(all)) m.params.dispose();
     },

@@ -9,6 +9,7 @@ import { deviceFault, DeviceFaultError, initBackend, type BackendChoice } from '
 import { UserError } from '../errors.js';
 import { registerBuiltinMethods } from '../methods/index.js';
 import { getMethod } from '../methods/registry.js';
+import { DEFAULT_ENGINE, getEngine } from '../methods/engine.js';
 import { NonFiniteError, type MethodContext } from '../methods/types.js';
 import { tryLock, unlock } from '../runs/lock.js';
 import { runEnv } from '../runs/env.js';
@@ -72,11 +73,12 @@ async function execute(runDir: string, backend: BackendChoice, signal: AbortSign
   const world = readJson<{ files: WorldFiles }>(worldFilesPath(runDir));
   if (world) setWorldFiles(world.files);
   const ctx = contextOf(runDir, config, params, signal);
-  ctx.log(`start ${config.method.name} seed=${config.seed} backend=${info.choice}`);
+  ctx.log(`start ${config.method.name} seed=${config.seed} backend=${info.choice}${config.engine ? ` engine=${config.engine.name} (${config.engine.precision})` : ''}`);
   try {
     // A lost GPU or an out-of-memory error ends the run at once with that reason; its checkpoint
     // stays, so the next `sdd run` resumes it.
-    const result = await Promise.race([method.run(ctx), deviceFault()]);
+    const engine = getEngine(config.engine?.name ?? DEFAULT_ENGINE);
+    const result = await Promise.race([engine.run(method, ctx, config.engine ?? { name: engine.name, precision: 'fp32' }), deviceFault()]);
     const finished = new Date();
     writeJsonAtomic(join(runDir, 'env.json'), { ...env, finished_at: finished.toISOString() });
     // result.json last: from here on the run counts as finished.

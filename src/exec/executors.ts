@@ -74,6 +74,8 @@ export interface Executor {
   preflight?(): Promise<void>;
   execute(runs: PlannedRun[], opts: ExecuteOptions): Promise<RunOutcome[]>;
   readonly settings?: ExecutorSettings;
+  /** Whether its settings block asks for GPUs (engine: auto then plans torch runs). */
+  asksGpus?(block: Record<string, unknown>): boolean;
   /** Whether --detach means something to it (it queues runs elsewhere). */
   readonly detachable?: boolean;
   /** The status hook: for each run folder, what its queue says, or null where it knows nothing. */

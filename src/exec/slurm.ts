@@ -29,6 +29,7 @@ registerExecutor({
   name: 'slurm',
   describe: 'Slurm array jobs: a task per run on the cluster, tracked through the queue and the shared run store',
   settings: SLURM_SETTINGS,
+  asksGpus: (block) => typeof block.gpus === 'number' && block.gpus > 0,
   detachable: true,
   preflight,
   execute: async (runs, opts) => (await import('./slurm_run.js')).execute(runs, opts),

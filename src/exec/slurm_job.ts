@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { namedGpu, type BackendChoice } from '../backend/choices.js';
 import type { PlannedRun } from '../experiments/expand.js';
+import { DEFAULT_ENGINE, getEngine } from '../methods/engine.js';
 import { getMethod } from '../methods/registry.js';
 import type { ExecutorSettings } from './executors.js';
 
@@ -69,7 +70,8 @@ export const SLURM_SETTINGS: ExecutorSettings = {
 export function resourcesOf(run: PlannedRun, cli: SlurmSettings = {}, backend: BackendChoice = run.backend): SlurmSettings {
   const method = getMethod(run.config.method.name).resources ?? {};
   const defined = (o: object) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-  const gpu = namedGpu(backend) ? { gpus: 1 } : {};
+  // A GPU backend, or an engine that computes on one (torch), asks for one GPU per task.
+  const gpu = namedGpu(backend) || getEngine(run.config.engine?.name ?? DEFAULT_ENGINE).wantsGpu ? { gpus: 1 } : {};
   const file = slurmSchema().parse(run.settings.slurm ?? {});
   return { ...defined(method), ...gpu, ...defined(file), ...defined(cli) } as SlurmSettings;
 }

@@ -11,6 +11,7 @@ import { getPath, setPath, type Plain } from './merge.js';
 import { validateExperiment } from './load.js';
 import type { Experiment } from './schema.js';
 import { allExecutors } from '../exec/executors.js';
+import { resolveEngine, type RunEngine } from '../methods/engine.js';
 import { dirname, resolve } from 'node:path';
 import { fileRoles, resolveWorldFiles, type WorldFiles } from '../world/files.js';
 
@@ -30,6 +31,8 @@ export interface RunConfig {
   point: Record<string, unknown>;
   /** Set by a method's plan hook (Method.plan): hashed into the id in place of method.params. */
   identity?: Record<string, unknown>;
+  /** The engine and its precision; absent for tfjs, so that every tfjs run keeps its id. */
+  engine?: RunEngine;
 }
 
 /** How a run was planned: its file (absolute), profile and --set overrides (`sdd ls`/`show` print them). */
@@ -139,6 +142,7 @@ export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
     }
     const method = getMethod(checked.method.name);
     const { params, identity } = planned(method.name, checked.method.params, file);
+    const engine = resolveEngine(checked.engine, method, checked.precision, { gpusAsked: gpusAsked(checked), file });
     for (const seed of seeds) {
       const config: RunConfig = sortKeys({
         experiment: checked.name,
@@ -149,6 +153,7 @@ export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
         metrics: [],
         point,
         ...(identity ? { identity } : {}),
+        ...(engine ? { engine } : {}),
       }) as RunConfig;
       const id = runId(config);
       if (seen.has(id)) continue; // a sweep that repeats a value yields the same run once
@@ -161,6 +166,13 @@ export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
     if (missing) throw new UserError(`${file}: where.${i}.when.${missing}: no run has this key`);
   });
   return runs;
+}
+
+/** Whether the file's executor asks its cluster for GPUs (engine: auto then picks torch). */
+function gpusAsked(checked: Experiment): boolean {
+  const executor = allExecutors().find((e) => e.name === checked.executor);
+  if (!executor?.asksGpus || !executor.settings) return false;
+  return executor.asksGpus(executorBlocks(checked)[executor.settings.key] ?? {});
 }
 
 /** Each executor's settings block of a checked experiment (the schema filled in its defaults). */

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { BACKEND_CHOICES } from '../backend/choices.js';
 import { allMethods } from '../methods/registry.js';
 import { allExecutors } from '../exec/index.js';
+import { allEngines, DEFAULT_ENGINE, engineNames, PRECISIONS } from '../methods/engine.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -54,6 +55,11 @@ function experimentBase() {
       .default({})
       .describe("the world's outside files by role (`sdd checkpoints list`), e.g. {sd: DIR, clip: DIR, inception: FILE, images: DIR}; relative to this file; $SDD_CHECKPOINTS supplies the rest; not part of run ids (the weights' hashes are)"),
     backend: z.enum(BACKEND_CHOICES).default('auto'),
+    engine: z
+      .enum([DEFAULT_ENGINE, ...engineNames().filter((n) => n !== DEFAULT_ENGINE), 'auto'])
+      .default(DEFAULT_ENGINE)
+      .describe(`what computes the method: ${allEngines().map((e) => `${e.name} (${e.describe})`).join('; ')}; auto: torch where a CUDA device or cluster GPUs are there, else tfjs (resolved when runs are planned); part of run ids except tfjs; --engine overrides`),
+    precision: z.enum(PRECISIONS).default('fp32').describe('the torch engine: fp32 (TF32 off), tf32 or fp16; part of run ids on torch (tfjs computes in fp32)'),
     method: methodBlock(),
     seeds: z.array(z.number().int().nonnegative()).min(1).default([0]).describe('one run per seed'),
     sweep: z

@@ -68,6 +68,22 @@ export interface Manifest {
     noise: Record<string, NoiseRef>;
   };
   outputs: { edited: ArrayRef; originals: ArrayRef | null };
+  /** A built-in method on another engine (the torch engine): what its twin needs besides the arrays. */
+  engine?: EngineBlock;
+}
+
+/** manifest.engine (docs/torch-engine.md). */
+export interface EngineBlock {
+  name: string;
+  precision: 'fp32' | 'tf32' | 'fp16';
+  /** auto: CUDA when the process sees a device, else the CPU. */
+  device: 'auto' | 'cpu' | 'cuda';
+  /** The world's weights by model (WorldContract.models). */
+  models: Record<string, { weights: string; sha256: string; architecture: Record<string, unknown> }>;
+  /** Our tokenizer's ids of the prompt's text, its source text and the empty prompt. */
+  tokens: { text: number[]; source_text: number[]; empty: number[] };
+  /** The method's own, resolved by its TS twin (TorchTwin.plan). */
+  plan: Record<string, unknown>;
 }
 
 // ---------------------------------------------------------------- float32 .npy

@@ -11,17 +11,12 @@ import { sha256 } from '../util/hash.js';
 import { Rng } from '../util/rng.js';
 import { worldFiles } from '../world/files.js';
 import type { EditPromptSpec, World } from '../world/types.js';
-import { evaluationSources, type SourceMode } from './editing.js';
-import { CONTRACT_VERSION, writeNpyF32, type ArrayRef, type ContractDirs, type Manifest, type NoiseRef } from './contract.js';
+import { evaluationSources } from './editing.js';
+import type { TwinInputs } from './types.js';
+import { CONTRACT_VERSION, writeNpyF32, type ArrayRef, type ContractDirs, type EngineBlock, type Manifest, type NoiseRef } from './contract.js';
 
-/** What the inputs depend on, of the external method's params. */
-export interface InputParams {
-  eval_images: number;
-  sources: SourceMode;
-  train_images: number;
-  /** Stream name → shape; a dimension may be 'm' (eval_images) or 'n' (train_images). */
-  noise: Record<string, Array<number | 'm' | 'n'>>;
-}
+/** What the inputs depend on (the external method's params; a torch twin's `inputs`). */
+export type InputParams = TwinInputs;
 
 /** One stream holds at most this many values (256 MB of float32). */
 const MAX_NOISE_VALUES = 2 ** 26;
@@ -94,7 +89,7 @@ function noiseInputs(dirs: ContractDirs, seed: number, p: InputParams): Record<s
 }
 
 /** Writes every input, then manifest.json; returns the manifest and the source images (null in a world of codes). */
-export async function writeInputs<P extends InputParams>(dirs: ContractDirs, run: { id: string; seed: number; method: string; params: P }, world: World, prompt: EditPromptSpec, p: P): Promise<{ manifest: Manifest; sources: Float32Array | null }> {
+export async function writeInputs(dirs: ContractDirs, run: { id: string; seed: number; method: string; params: object }, world: World, prompt: EditPromptSpec, p: InputParams, engine?: EngineBlock): Promise<{ manifest: Manifest; sources: Float32Array | null }> {
   const s = world.imageSize;
   const m = p.eval_images;
   const { images, ...sourceRefs } = await sourceInputs(dirs, world, prompt, p);
@@ -112,13 +107,14 @@ export async function writeInputs<P extends InputParams>(dirs: ContractDirs, run
       wplus: world.style ? { levels: world.style.levels, dim: world.style.dim } : null,
       from_codes: world.codes !== undefined,
     },
-    // Token ids: the World interface exposes no tokenizer yet; the texts are exact.
-    prompt: { id: prompt.id, text: prompt.text, source_text: prompt.sourceText, attribute: prompt.attribute, source: prompt.source, target: prompt.target, group: prompt.group, token_ids: null },
+    // Token ids where the world brings its tokenizer (WorldContract); the texts are exact either way.
+    prompt: { id: prompt.id, text: prompt.text, source_text: prompt.sourceText, attribute: prompt.attribute, source: prompt.source, target: prompt.target, group: prompt.group, token_ids: world.contract?.tokenize([prompt.text])[0] ?? null },
     inputs: { ...sourceRefs, ...(await trainInputs(dirs, world, p.train_images)), noise: noiseInputs(dirs, run.seed, p) },
     outputs: {
       edited: { file: 'edited.npy', shape: [m, s, s, 3], dtype: 'float32' },
       originals: world.codes ? { file: 'originals.npy', shape: [m, s, s, 3], dtype: 'float32' } : null,
     },
+    ...(engine ? { engine } : {}),
   };
   writeJsonAtomic(join(dirs.in, 'manifest.json'), manifest);
   return { manifest, sources: images };

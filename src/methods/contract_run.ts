@@ -104,6 +104,16 @@ class Tail {
   }
 }
 
+/** A process that ended other than with exit 0; `code` tells the torch engine's device faults (3) apart. */
+export class PluginExitError extends ContractError {
+  constructor(
+    message: string,
+    readonly code: number | null,
+  ) {
+    super(message);
+  }
+}
+
 export interface PluginExit {
   /** Seconds from start to exit, as the harness saw them. */
   wall_s: number;
@@ -116,7 +126,7 @@ const KILL_GRACE_MS = 2000;
  * Runs `command` to its end. Resolves on exit 0 after a last poll of contract/out; throws the
  * first reason it failed otherwise (interrupted: the abort is left for the caller to see).
  */
-export async function runPlugin(ctx: MethodContext<unknown>, command: string[], dirs: ContractDirs, hangTimeoutS: number): Promise<PluginExit> {
+export async function runPlugin(ctx: MethodContext<unknown>, command: string[], dirs: ContractDirs, hangTimeoutS: number, env: Record<string, string> = {}): Promise<PluginExit> {
   const fwd = new Forwarder(ctx, dirs);
   const stderr = new Tail((l) => ctx.log(`plugin stderr: ${l}`));
   const stdout = new Tail((l) => ctx.log(`plugin: ${l}`));
@@ -125,7 +135,7 @@ export async function runPlugin(ctx: MethodContext<unknown>, command: string[], 
   // one of them left alive would hold the output pipes open and the run would never end.
   const child = execa(command[0], command.slice(1), {
     cwd: ctx.runDir,
-    env: { SDD_CONTRACT_DIR: dirs.root, SDD_PARENT_PID: String(process.pid) },
+    env: { ...env, SDD_CONTRACT_DIR: dirs.root, SDD_PARENT_PID: String(process.pid) },
     stdin: 'ignore',
     buffer: false,
     reject: false,
@@ -154,7 +164,7 @@ export async function runPlugin(ctx: MethodContext<unknown>, command: string[], 
     killGroup(child.pid, 'SIGKILL'); // what it left running in the background writes nothing more
     if (!failure) fwd.poll();
     if (failure) throw failure;
-    if (r.exitCode !== 0) throw new ContractError(exitReason(r, stderr.last(3)));
+    if (r.exitCode !== 0) throw new PluginExitError(exitReason(r, stderr.last(3)), r.exitCode ?? null);
     return { wall_s: (Date.now() - t0) / 1000 };
   } finally {
     clearInterval(timer);

@@ -10,12 +10,8 @@ import { basename } from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { loadWorld } from '../world/registry.js';
-import { editResult, promptOf, saveEditGrid, sourcesParam } from './editing.js';
-import { ContractError, contractDirs, pruneFinished, prepareAttempt } from './contract.js';
-import { writeInputs } from './contract_in.js';
-import { runPlugin } from './contract_run.js';
-import { snapshot, restore } from './contract_guard.js';
-import { checkOutputs } from './contract_out.js';
+import { promptOf, sourcesParam } from './editing.js';
+import { executeContract } from './contract_exec.js';
 import { hashPath, pluginFile } from './contract_files.js';
 import type { Method } from './types.js';
 
@@ -68,28 +64,11 @@ export const external: Method<ExternalParams> = {
     }
     const world = loadWorld(ctx.world);
     const prompt = promptOf(world, p.prompt);
-    const dirs = contractDirs(ctx.runDir);
-    let wroteOutside: string[] = [];
-    prepareAttempt(dirs);
-    const { manifest, sources } = await writeInputs(dirs, { id: ctx.runId, seed: ctx.seed, method: 'external', params: p }, world, prompt, p);
-    const before = snapshot(ctx.runDir);
     const command = p.command.map((a, i) => (i === 0 && a === PYTHON ? process.env.SDD_PYTHON ?? 'python3' : a));
     ctx.log(`plugin: ${command.join(' ')}`);
-    const exit = await runPlugin(ctx, command, dirs, p.hang_timeout_s).finally(() => {
-      // Undone whatever the outcome; a failure of the plugin's own is the reason given first.
-      const outside = restore(ctx.runDir, before);
-      if (outside.length) ctx.log(`plugin wrote outside contract/out: ${outside.join(', ')}`);
-      wroteOutside = outside;
-    });
-    if (wroteOutside.length) throw new ContractError(`plugin wrote outside contract/out: ${wroteOutside.join(', ')}`);
-    const out = checkOutputs(dirs, manifest, exit.wall_s);
-    const originals = out.originals ?? sources;
-    if (!originals) throw new ContractError('contract/out/originals.npy: missing (a world of codes: the plugin generates the originals)');
-    saveEditGrid(ctx, world, originals, out.edited);
-    const result = await editResult(ctx, world, prompt, originals, out.edited, out.times);
-    pruneFinished(dirs);
+    const { result, out, wall_s } = await executeContract(ctx, { method: 'external', params: p, inputs: p, world, prompt, command, hangTimeoutS: p.hang_timeout_s });
     // argv: as it ran ($SDD_PYTHON resolved on this host).
-    const plugin = { command: p.command, argv: command, file_sha256: p.file_sha256, wall_s: exit.wall_s, peak_memory_bytes: out.peakMemory };
+    const plugin = { command: p.command, argv: command, file_sha256: p.file_sha256, wall_s, peak_memory_bytes: out.peakMemory };
     return { ...result, plugin, plugin_env: out.env };
   },
 };

@@ -5,6 +5,29 @@
 import type { z } from 'zod';
 import type { ResultValue } from '../util/result.js';
 import type { ReportSection } from './report.js';
+import type { World } from '../world/types.js';
+
+/**
+ * The TypeScript half of a method's PyTorch twin. The TS code is the spec: everything that is not
+ * tensor work (timesteps, ᾱ per step, seeds, batch layout, selected timesteps) is resolved here
+ * into the manifest's `engine.plan`; the Python side keeps no defaults of its own.
+ */
+export interface TorchTwin<P> {
+  /** What the harness writes into contract/in/: m, which sources, n training images or codes, noise streams. */
+  inputs(p: P): TwinInputs;
+  /** manifest.engine.plan (plain JSON). */
+  plan(p: P, world: World, run: { seed: number }): Record<string, unknown>;
+  /** Result values of its own beside the evaluation's (SDEdit: strength, steps_run). */
+  result?(p: P, plan: Record<string, unknown>): Record<string, ResultValue>;
+}
+
+/** The contract's inputs of a run (src/methods/contract_in.ts): dimensions 'm' / 'n' stand for eval_images / train_images. */
+export interface TwinInputs {
+  eval_images: number;
+  sources: 'reconstructed' | 'real';
+  train_images: number;
+  noise: Record<string, Array<number | 'm' | 'n'>>;
+}
 
 // Defined below the methods (eval builds result values too); re-exported for the methods.
 export type { ResultValue, Scalar } from '../util/result.js';
@@ -76,6 +99,11 @@ export interface Method<P = unknown> {
    * has an entry for it.
    */
   reportValues?(metrics: Readonly<Record<string, unknown>>): Record<string, unknown>;
+  /**
+   * Its PyTorch twin (python/sdd_torch/methods/<name>.py), run by the torch engine through the
+   * method contract: absent, the method runs on tfjs only (`engine: torch` refuses it).
+   */
+  readonly torch?: TorchTwin<P>;
   run(ctx: MethodContext<P>): Promise<Record<string, ResultValue>>;
 }
 

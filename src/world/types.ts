@@ -130,7 +130,21 @@ export interface World {
   };
   /** Present when the world ships a DiffAE pair (the DiffAE baseline needs it). */
   diffae?: DiffAeModels;
+  /** What a method on another engine (torch) needs of it besides images; absent: no other engine. */
+  contract?: WorldContract;
   dispose(): void;
+}
+
+/**
+ * A world as the torch engine sees it (src/methods/engines/torch_run.ts writes it into the run's
+ * manifest): the weights it loads and the token ids of texts, so the other engine loads the same
+ * files and never tokenizes (our tokenizer is the only one).
+ */
+export interface WorldContract {
+  /** Each model by name: its weights file (absolute), their SHA-256 and the model's architecture. */
+  models: Record<string, { weights: string; sha256: string; architecture: Record<string, unknown> }>;
+  /** Token ids of each text, padded to the text encoder's length. */
+  tokenize(texts: string[]): number[][];
 }
 
 /**

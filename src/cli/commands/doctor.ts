@@ -1,8 +1,9 @@
-/** sdd doctor: which backend runs here, why faster ones did not, and what the machine has. */
+/** sdd doctor: which backend runs here, why faster ones did not, which engines can run (Python, torch, CUDA), and what the machine has. */
 import type { CommandModule } from 'yargs';
 import { backendChoice, initBackend } from '../../backend/index.js';
 import { machineInfo, packageVersions } from '../../util/env.js';
 import { poolSize } from '../../backend/pool.js';
+import { allEngines, DEFAULT_ENGINE, type EngineProbe } from '../../methods/engine.js';
 
 export function doctorCommand(_s: (c: number) => void): CommandModule<object, { json: boolean; backend?: string }> {
   return {
@@ -11,7 +12,8 @@ export function doctorCommand(_s: (c: number) => void): CommandModule<object, { 
     builder: (y) => y.option('json', { type: 'boolean', default: false }) as never,
     handler: async (a) => {
       const backend = await initBackend(backendChoice(a.backend));
-      const report = { backend, workers: poolSize(), packages: packageVersions(), machine: machineInfo() };
+      const engines = allEngines().map((e) => ({ name: e.name, describe: e.describe, ...(e.probe ? { probe: e.probe() } : {}) }));
+      const report = { backend, engines, engine_auto: autoEngine(), workers: poolSize(), packages: packageVersions(), machine: machineInfo() };
       if (a.json) {
         process.stdout.write(JSON.stringify(report, null, 2) + '\n');
         return;
@@ -29,11 +31,31 @@ export function doctorCommand(_s: (c: number) => void): CommandModule<object, { 
       if (backend.simd !== null) lines.push(`simd      ${backend.simd ? 'yes' : 'no'}`, `threads   ${backend.threads ? 'yes' : 'no (one thread per worker)'}`);
       if (backend.replacedKernels) lines.push('kernels   Conv2DBackpropFilter, Conv2DBackpropInput (ours); depthwise backprop, UnsortedSegmentSum, MaxPoolGrad (via cpu)');
       lines.push(backend.gpu ? 'workers   one process drives the GPU (no worker pool)' : `workers   ${report.workers} (pool size; SDD_WORKERS overrides)`);
+      lines.push(...engineLines(engines), `          engine: auto plans ${report.engine_auto} runs here`);
       const m = report.machine;
       lines.push(`node      ${m.node}`, `cpu       ${m.cpu} × ${m.cores}`, `memory    ${m.memory_gb} GiB`, `gpu       ${m.gpus.length ? m.gpus.join('; ') : 'none found (nvidia-smi)'}`);
       process.stdout.write(lines.join('\n') + '\n');
     },
   };
+}
+
+type EngineReport = { name: string; probe?: EngineProbe };
+
+/** What `engine: auto` picks here for a method every engine computes (SDEdit). */
+function autoEngine(): string {
+  return allEngines().find((e) => e.prefer?.({ gpusAsked: false }))?.name ?? DEFAULT_ENGINE;
+}
+
+/** One line per engine: what it runs on, and why it would not be picked. */
+function engineLines(engines: EngineReport[]): string[] {
+  return engines.map((e, i) => {
+    const head = i === 0 ? 'engines   ' : '          ';
+    if (!e.probe) return `${head}${e.name}: in this process (always available)`;
+    const d = e.probe.detail as { interpreter?: string; torch?: string; devices?: Array<{ name: string; memory_bytes: number }> };
+    const where = d.devices?.length ? d.devices.map((x) => `${x.name} ${gib(x.memory_bytes)}`).join('; ') : 'cpu';
+    const what = e.probe.usable ? `${d.interpreter ?? '?'}, torch ${d.torch ?? '?'}, ${where}` : 'not usable';
+    return `${head}${e.name}: ${what}${e.probe.why ? ` (${e.probe.why})` : ''}`;
+  });
 }
 
 const gib = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${(b / 2 ** 20).toFixed(0)} MiB`);
