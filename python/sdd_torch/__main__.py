@@ -240,7 +240,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     if args.command == "worker":
         alive = parent_alive(os.getppid())
-        serve(stdin_lines(sys.stdin.fileno(), alive), _reply_to(sys.stdout))
+        try:
+            serve(stdin_lines(sys.stdin.fileno(), alive), _reply_to(sys.stdout))
+        except BrokenPipeError:  # the harness closed our stdout: it is gone, nobody to answer
+            sys.stdout = open(os.devnull, "w")
+            return FAILED
         return 0
     contract_dir = args.contract or os.environ.get("SDD_CONTRACT_DIR")
     if not contract_dir:

@@ -64,6 +64,11 @@ def trivial_run(ctx: RunContext) -> None:
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 1.00 GiB total capacity)")
     if behaviour == "boom":
         raise ValueError("bad value\nsecond line")
+    if behaviour == "real_oom":  # 1 PiB on the device: the allocator's own error
+        torch.empty(2**50, dtype=torch.uint8, device=ctx.device)
+    if behaviour == "gpu":  # 256 MiB held on the device, for the peak
+        block = torch.ones(2**26, device=ctx.device)
+        ctx.env_extra["block_sum"] = float(block.sum())
     steps = ctx.params["steps"]
     done = ctx.load_checkpoint()
     start = done[0] if done else 0
@@ -359,6 +364,31 @@ class RunTest(TempDir):
         self.assertEqual(answers[3], {"ok": True})
         self.assertEqual(len(answers), 4)
         self.assertTrue((self.root / "c/contract/out/edited.npy").is_file())
+
+    @unittest.skipUnless(torch.cuda.is_available(), "needs a CUDA device")
+    def test_on_cuda(self) -> None:
+        """device cuda, tf32: synchronised timing, the allocator's peak, env.json's GPU facts; a
+        real out-of-memory is exit 3 and the worker goes on after it."""
+        answers: List[Dict[str, Any]] = []
+        dirs = []
+        for name, behaviour in (("oom", "real_oom"), ("gpu", "gpu")):
+            m = manifest()
+            m["params"]["behaviour"] = behaviour
+            m["engine"].update(device="cuda", precision="tf32")
+            dirs.append(contract.write_inputs(self.root / name / "contract", m, {"sources.npy": SOURCES, "noise_edit.npy": NOISE}))
+        with mock.patch("sys.stdout", io.StringIO()):
+            serve(iter(json.dumps({"contract": str(d)}) for d in dirs), answers.append)
+        self.assertEqual((answers[0]["code"], answers[1]), (3, {"ok": True}))
+        self.assertRegex(answers[0]["error"], "^device: CUDA out of memory")
+        out = dirs[1] / "out"
+        timing = json.loads((out / "timing.json").read_text())
+        self.assertTrue(timing["synchronized"])
+        self.assertGreaterEqual(timing["peak_memory_bytes"], 2**28)
+        self.assertLess(timing["peak_memory_bytes"], 2**30, "the run's own peak, not the failed 1 PiB request's")
+        env = json.loads((out / "env.json").read_text())
+        name = torch.cuda.get_device_name(0)
+        self.assertEqual((env["device"], env["gpu"], env["cuda"], env["precision"], env["tf32_matmul"], env["tf32_cudnn"], env["block_sum"]),
+                         (f"cuda:0 {name}", name, torch.version.cuda, "tf32", True, True, float(2**26)))
 
     def test_stdin_lines(self) -> None:
         r, w = os.pipe()
