@@ -97,10 +97,13 @@ bundle: deps
 # EXECUTOR=slurm sends the runs to a Slurm cluster as array jobs (SLURM_FLAGS: e.g. "--partition gpu
 # --max-parallel 16 --time 2:00:00"); make waits for them, then writes the report.
 PROFILE ?=
+# ENGINE=torch runs the methods' PyTorch twins (python/sdd_torch; GPU runs at PyTorch speed), auto: torch
+# where torch sees a CUDA device; default: each file's engine: (tfjs).
+ENGINE ?=
 JOBS ?= auto
 EXECUTOR ?=
 SLURM_FLAGS ?=
-PFLAG = $(if $(PROFILE),--profile $(PROFILE),)
+PFLAG = $(if $(PROFILE),--profile $(PROFILE),) $(if $(ENGINE),--engine $(ENGINE),)
 XFLAG = $(if $(EXECUTOR),--executor $(EXECUTOR),) $(SLURM_FLAGS)
 TABLE1 = experiments/table1/sdd.yaml experiments/table1/sdedit.yaml experiments/table1/ddib.yaml experiments/table1/diffae.yaml experiments/tradeoff.yaml
 TABLE2 = experiments/table1/sdd.yaml experiments/table2/styleclip.yaml

@@ -369,6 +369,8 @@ for (const d of DATA) {
   for (const f of files) copyInto(f, rel(f));
 }
 for (const f of urlAssets) copyInto(f, rel(f));
+// The torch engine (python/sdd_torch, found at PROJECT_ROOT/python) and its device parity check.
+for (const f of walk(join(ROOT, 'python')).filter((p) => p.endsWith('.py') && !p.includes('__pycache__'))) copyInto(f, rel(f));
 // The GPU check script and bench-gpu's PyTorch twins (run by bench/gpu.mjs from PROJECT_ROOT/bench).
 copyInto(join(ROOT, 'bin', 'gpu-check.sh'), 'gpu-check.sh');
 chmodSync(join(OUT, 'gpu-check.sh'), 0o755);
@@ -425,6 +427,7 @@ const groups = [
   ['tfjs wasm binaries', (f) => f.endsWith('.wasm')],
   ['toyfaces zoo', (f) => f.startsWith('datasets/toyfaces/zoo/')],
   ['experiments', (f) => f.startsWith('experiments/')],
+  ['torch engine (python/)', (f) => f.startsWith('python/')],
   ['other (package.json, locales)', () => true],
 ];
 const sums = groups.map(() => 0);

@@ -9,13 +9,16 @@ import { z } from 'zod';
 import { NonFiniteError, type Scalar } from './types.js';
 import { ContractError, nonFinite, readNpyF32, readOutJson, type ArrayRef, type ContractDirs, type Manifest } from './contract.js';
 
-const timingSchema = z.strictObject({
-  tau_train_s: z.number().min(0),
-  tau_infer_s: z.number().min(0),
-  peak_memory_bytes: z.number().int().min(0).nullable(),
-  /** Whether the timed regions were closed by a device synchronisation (false: CPU, nothing to wait for). */
-  synchronized: z.boolean(),
-});
+const timingSchema = z
+  .object({
+    tau_train_s: z.number().min(0),
+    tau_infer_s: z.number().min(0),
+    peak_memory_bytes: z.number().int().min(0).nullable(),
+    /** Whether the timed regions were closed by a device synchronisation (false: CPU, nothing to wait for). */
+    synchronized: z.boolean(),
+  })
+  // Further plain values (a phase's seconds, how τ was taken) are kept with the result as they are.
+  .catchall(z.union([z.number(), z.string(), z.boolean(), z.null()]));
 
 const envSchema = z.looseObject({
   interpreter: z.string().min(1),
@@ -33,6 +36,8 @@ export interface Outputs {
   originals: Float32Array | null;
   times: { tau_train_s: number; tau_infer_s: number };
   peakMemory: number | null;
+  /** timing.json's further keys. */
+  timingExtra: Record<string, Scalar>;
   env: Record<string, Scalar | Record<string, string | null>>;
 }
 
@@ -67,7 +72,9 @@ export function checkOutputs(dirs: ContractDirs, manifest: Manifest, wallS: numb
   const edited = images(dirs, manifest.outputs.edited);
   const originals = manifest.outputs.originals ? images(dirs, manifest.outputs.originals) : null;
   const t = timing(dirs, manifest.outputs.edited.shape[0], wallS);
+  const { tau_train_s: _t, tau_infer_s: _i, peak_memory_bytes: _p, synchronized: _s, ...timingExtra } = t;
   return {
+    timingExtra: { synchronized: t.synchronized, ...timingExtra },
     edited,
     originals,
     times: { tau_train_s: t.tau_train_s, tau_infer_s: t.tau_infer_s },

@@ -49,7 +49,7 @@ export async function runTorch(method: Method<unknown>, ctx: MethodContext<unkno
     const run = { method: method.name, params: ctx.params as object, inputs: twin.inputs(ctx.params), world, prompt, command, env: torchEnv(), hangTimeoutS: hangSeconds(), engine: block };
     const { result, out, wall_s } = await executeContract(ctx, run);
     const own = twin.result?.(ctx.params, plan) ?? {};
-    return { ...result, ...own, engine: { name: 'torch', precision: engine.precision }, engine_env: out.env, engine_wall_s: wall_s, peak_memory_bytes: out.peakMemory };
+    return { ...result, ...own, engine: { name: 'torch', precision: engine.precision }, engine_env: out.env, engine_timing: out.timingExtra, engine_wall_s: wall_s, peak_memory_bytes: out.peakMemory };
   } catch (e) {
     if (e instanceof PluginExitError && e.code === DEVICE_EXIT) throw new DeviceFaultError(e.message);
     throw e;
