@@ -1,0 +1,63 @@
+"""The torch twins' side of test/torch_sd.test.ts: loads the tiny SD and CLIP folders with the twins'
+own loaders, reads the inputs the TS test wrote (.npy) and writes each case's output, and the
+gradient of sum(R * output) w.r.t. the case's input (R: the test's fixed random projection), as .npy.
+
+usage: sd_parity.py <dir> <sd_dir> <clip_dir>; dir holds the inputs and cases.json, outputs go to dir/py/.
+"""
+import json
+import pathlib
+import sys
+import time
+from typing import Callable, Dict
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sdd_torch.models.clip_text import load_clip
+from sdd_torch.models.sd_unet import load_unet
+from sdd_torch.models.sd_vae import load_vae
+
+Run = Callable[[Dict[str, Tensor]], Tensor]
+
+
+def cases(sd: pathlib.Path, clip_dir: pathlib.Path) -> Dict[str, Run]:
+    """name -> output from the inputs (NHWC where the TS side is NHWC)."""
+    unet, unet_linear = load_unet(str(sd / "unet")), load_unet(str(sd / "unet_linear"))
+    vae, te, clip = load_vae(str(sd / "vae")), load_clip(str(sd / "text_encoder")), load_clip(str(clip_dir))
+    return {
+        "text_hidden": lambda i: te.text_hidden(i["ids"].long()),
+        "unet_eps": lambda i: unet.forward_nhwc(i["zt"], i["t"], i["context"]),
+        "unet_linear_eps": lambda i: unet_linear.forward_nhwc(i["zt"], i["t"], i["context"]),
+        "vae_mean": lambda i: vae.encode_moments_nhwc(i["x"])[0],
+        "vae_logvar": lambda i: vae.encode_moments_nhwc(i["x"])[1],
+        "vae_decode": lambda i: vae.decode_raw_nhwc(i["z"]),
+        "clip_text_embeds": lambda i: clip.text_embeds(i["ids"].long()),
+        "clip_image_embeds": lambda i: clip.image_embeds(i["pixels"]),
+    }
+
+
+def main() -> None:
+    folder, sd, clip_dir = (pathlib.Path(a) for a in sys.argv[1:4])
+    meta = json.loads((folder / "cases.json").read_text())
+    out = folder / "py"
+    out.mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    runs = cases(sd, clip_dir)
+    inputs = {p.stem[3:]: torch.from_numpy(np.load(p)) for p in folder.glob("in_*.npy")}
+    t1 = time.perf_counter()
+    for name in meta["cases"]:
+        wrt = meta["wrt"].get(name)
+        with torch.no_grad():
+            np.save(out / f"out_{name}.npy", runs[name](inputs).numpy().astype(np.float32))
+        if wrt is not None:
+            x = inputs[wrt].clone().requires_grad_(True)
+            proj = torch.from_numpy(np.load(folder / f"proj_{name}.npy"))
+            (runs[name]({**inputs, wrt: x}) * proj).sum().backward()
+            assert x.grad is not None
+            np.save(out / f"grad_{name}.npy", x.grad.numpy().astype(np.float32))
+    print(f"load {t1 - t0:.2f} s, forward+grad {time.perf_counter() - t1:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
