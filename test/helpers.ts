@@ -43,3 +43,20 @@ export async function waitFor(cond: () => boolean, timeoutMs: number, what: stri
     await sleep(100);
   }
 }
+
+/**
+ * Starts webgpu for a test file: null when it started, else why not (no adapter), for `skip`.
+ * The Dawn object a failed probe made is released, so it does not keep the process alive.
+ */
+export async function webgpuSkipReason(): Promise<string | null> {
+  const { BackendChoiceError, initBackend } = await import('../src/backend/index.js');
+  const { releaseGpu } = await import('../src/backend/webgpu.js');
+  try {
+    await initBackend('webgpu');
+    return null;
+  } catch (e) {
+    if (!(e instanceof BackendChoiceError)) throw e;
+    releaseGpu(undefined);
+    return `no WebGPU adapter: ${e.message}`;
+  }
+}

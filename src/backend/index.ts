@@ -12,6 +12,8 @@ import { releaseGpu, type AdapterInfo } from './webgpu.js';
 import { BACKENDS, BackendChoiceError, backendDef, type BackendChoice, type BackendName } from './choices.js';
 
 export * from './choices.js';
+export { deviceMemory, resetPeakMemory, type DeviceMemory } from './memory.js';
+export { flushDevicePool, poolCounters, type PoolCounters } from './webgpu_pool.js';
 
 export interface BackendAttempt {
   choice: BackendName;

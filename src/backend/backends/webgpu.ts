@@ -30,6 +30,10 @@ export const webgpu: BackendDef<'webgpu'> = {
       const { registerFusedAttention } = await import('../kernels/attention.js');
       await registerWebGpuKernels();
       registerFusedAttention('webgpu');
+      // Bounds tfjs's buffer pool (it never destroys a free buffer: issue #32's out-of-memory).
+      const { installDevicePool } = await import('../webgpu_pool.js');
+      const problems = installDevicePool(tf.backend());
+      if (problems.length) console.error(`sdd: webgpu buffer pool left unbounded, tfjs-backend-webgpu internals changed: ${problems.join('; ')}`);
       // The backend's device is not in tfjs's public types; watchDevice takes what it needs of it.
       const device = (tf.backend() as unknown as { device: Parameters<typeof watchDevice>[0] }).device;
       watchDevice(device, onDeviceFault);

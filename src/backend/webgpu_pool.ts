@@ -1,0 +1,332 @@
+/**
+ * A bounded buffer pool for tfjs-backend-webgpu 4.22, laid over its private BufferManager.
+ *
+ * Why: 4.22's BufferManager keeps every released GPUBuffer in a free list keyed by exact size and
+ * usage and never destroys one, so pooled memory grows with every distinct tensor size; readback
+ * staging buffers (MAP_READ) are pooled the same way. A paper-scale run exhausted an H200's 141 GB
+ * that way (issue #32). Here, free buffers beyond a byte budget are destroyed, least recently
+ * released first, and `flushDevicePool()` destroys them all (call it at batch boundaries).
+ *
+ * Budgets (MiB, from the environment at install time):
+ *   SDD_WEBGPU_POOL_MB     all free buffers together; default 2048 (DEFAULT_POOL_MB).
+ *   SDD_WEBGPU_STAGING_MB  free readback staging buffers (host-visible memory) among them;
+ *                          default 256 (DEFAULT_STAGING_MB).
+ * A budget of 0 pools nothing (every release destroys once the GPU is done with the buffer).
+ *
+ * Safety: a buffer released while commands are still being recorded may be named by the
+ * unsubmitted command encoder (tfjs defers the releases of dispatch inputs and outputs itself, but
+ * not of an upload's copy target), and destroying it would invalidate the submit. Such buffers are
+ * evicted only after the next submit; when nothing else is left to evict, the layer submits the
+ * encoder itself, as a readback does. So the budgets hold after every release. Destroying a buffer
+ * that already-submitted work uses is allowed by WebGPU (the memory goes when the work is done).
+ *
+ * The layer reaches into private fields (INTERNALS below); `checkPoolInternals` says what is
+ * missing, webgpu_pool.test.ts fails when any changes (a tfjs upgrade), and installing on a
+ * backend that lacks them warns and leaves the pool unbounded rather than breaking the backend.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** The GPUBuffer fields used (the real class comes from Dawn's addon at run time). */
+interface GpuBufferLike {
+  readonly size: number;
+  readonly usage: number;
+  destroy(): void;
+}
+
+/** tfjs-backend-webgpu 4.22's BufferManager (src/buffer_manager.ts), private fields included. */
+interface BufferManagerInternals {
+  freeBuffers: Map<string, GpuBufferLike[]>;
+  usedBuffers: Map<string, GpuBufferLike[]>;
+  numFreeBuffers: number;
+  numUsedBuffers: number;
+  numBytesUsed: number;
+  numBytesAllocated: number;
+  acquireBuffer(size: number, usage: number, mappedAtCreation?: boolean, reuse?: boolean): GpuBufferLike;
+  releaseBuffer(buffer: GpuBufferLike, reuse?: boolean): void;
+}
+
+/** The WebGPUBackend fields used (src/backend_webgpu.ts). */
+interface BackendInternals {
+  bufferManager: BufferManagerInternals;
+  /** Non-null while commands are recorded and not yet submitted. */
+  commandEncoder: unknown;
+  submitQueue(): void;
+  endComputePassEncoder(): void;
+  recordAndSubmit(...args: unknown[]): void;
+  /** Marks the backend whose pool is bounded (installing twice would wrap twice). */
+  sddPool?: PoolState;
+}
+
+/** The private members this layer uses: name → typeof, on the backend and on its bufferManager. */
+const INTERNALS = {
+  backend: { bufferManager: 'object', commandEncoder: 'object', submitQueue: 'function', endComputePassEncoder: 'function', recordAndSubmit: 'function' },
+  bufferManager: {
+    freeBuffers: 'object',
+    usedBuffers: 'object',
+    numFreeBuffers: 'number',
+    numUsedBuffers: 'number',
+    numBytesUsed: 'number',
+    numBytesAllocated: 'number',
+    acquireBuffer: 'function',
+    releaseBuffer: 'function',
+  },
+} as const;
+
+const DEFAULT_POOL_MB = 2048;
+const DEFAULT_STAGING_MB = 256;
+const MIB = 1024 * 1024;
+
+/** The pool's counters since install (bytes unless named otherwise). */
+export interface PoolCounters {
+  budget_bytes: number;
+  staging_budget_bytes: number;
+  /** Free buffers held now, all kinds, and the readback staging ones among them. */
+  bytes_pooled: number;
+  staging_bytes_pooled: number;
+  buffers_pooled: number;
+  /** Bytes in live buffers (tensors, in-flight uniforms) now, and all buffers held (in use + pooled). */
+  bytes_in_use: number;
+  bytes_allocated: number;
+  /** The most ever held at once (in use + pooled), sampled at each buffer creation. */
+  peak_bytes_allocated: number;
+  peak_bytes_in_use: number;
+  /** Buffers created by the device, taken from the pool, and destroyed by this layer. */
+  created: number;
+  created_bytes: number;
+  reused: number;
+  evicted: number;
+  evicted_bytes: number;
+  flushes: number;
+  /** Compute dispatches recorded and queue submits (for the bench's per-step counts). */
+  dispatches: number;
+  submits: number;
+  /** Submits this layer made to free buffers an open encoder might name (tiny budgets only). */
+  forced_submits: number;
+}
+
+interface PoolState {
+  counters: PoolCounters;
+  /** Free buffers in release order (oldest first): Map keeps insertion order. */
+  lru: Map<GpuBufferLike, 'staging' | 'other'>;
+  /** Released while an encoder was open: not evictable until the next submit. */
+  unsafe: Set<GpuBufferLike>;
+  backend: BackendInternals;
+}
+
+let state: PoolState | null = null;
+
+/** Problems that keep this layer from working on `backend` (empty: all internals as expected). */
+export function checkPoolInternals(backend: unknown): string[] {
+  const problems: string[] = [];
+  const check = (obj: unknown, fields: Record<string, string>, where: string) => {
+    for (const [k, type] of Object.entries(fields)) {
+      const v = obj == null ? undefined : (obj as Record<string, unknown>)[k];
+      // commandEncoder is null between submits: present (own key) is what matters.
+      const ok = k === 'commandEncoder' ? obj != null && k in (obj as object) : typeof v === type && v !== null;
+      if (!ok) problems.push(`${where}.${k}: expected ${type}, found ${v === null ? 'null' : typeof v}`);
+    }
+  };
+  check(backend, INTERNALS.backend, 'WebGPUBackend');
+  const bm = (backend as { bufferManager?: unknown } | null)?.bufferManager;
+  if (bm) {
+    check(bm, INTERNALS.bufferManager, 'BufferManager');
+    for (const k of ['freeBuffers', 'usedBuffers'] as const) {
+      if (!((bm as Record<string, unknown>)[k] instanceof Map)) problems.push(`BufferManager.${k}: expected a Map keyed "size_usage"`);
+    }
+  }
+  return problems;
+}
+
+function budgetFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback * MIB;
+  const mb = Number(raw);
+  if (!Number.isFinite(mb) || mb < 0) throw new Error(`${name}=${raw}: expected a size in MiB (a number ≥ 0)`);
+  return Math.floor(mb * MIB);
+}
+
+// GPUBufferUsage.MAP_READ (WebGPU spec constant; the global exists only once Dawn is loaded).
+const MAP_READ = 0x0001;
+const keyOf = (b: GpuBufferLike) => `${b.size}_${b.usage}`;
+
+/** Destroys one free buffer, removing it from tfjs's free list and counts. */
+function evict(s: PoolState, b: GpuBufferLike): void {
+  const bm = s.backend.bufferManager;
+  const list = bm.freeBuffers.get(keyOf(b));
+  const i = list ? list.indexOf(b) : -1;
+  if (i < 0) throw new Error('webgpu pool: a pooled buffer is missing from the BufferManager free list (internals changed?)');
+  list!.splice(i, 1);
+  bm.numFreeBuffers--;
+  bm.numBytesAllocated -= b.size;
+  b.destroy();
+  forget(s, b);
+  s.counters.evicted++;
+  s.counters.evicted_bytes += b.size;
+}
+
+/** Drops `b` from the pool's bookkeeping (taken back into use, or destroyed). */
+function forget(s: PoolState, b: GpuBufferLike): void {
+  const kind = s.lru.get(b);
+  if (kind === undefined) return;
+  s.lru.delete(b);
+  s.unsafe.delete(b);
+  s.counters.bytes_pooled -= b.size;
+  s.counters.buffers_pooled--;
+  if (kind === 'staging') s.counters.staging_bytes_pooled -= b.size;
+}
+
+/** Evicts least recently released first until both budgets hold (skipping buffers not yet safe). */
+function trim(s: PoolState, budget = s.counters.budget_bytes, stagingBudget = s.counters.staging_budget_bytes): void {
+  const c = s.counters;
+  if (c.bytes_pooled <= budget && c.staging_bytes_pooled <= stagingBudget) return;
+  // Deleting from a Map while iterating it is defined (deleted entries are not visited).
+  for (const [b, kind] of s.lru) {
+    const overall = c.bytes_pooled > budget;
+    const staging = c.staging_bytes_pooled > stagingBudget;
+    if (!overall && !staging) break;
+    if (s.unsafe.has(b) || (!overall && kind !== 'staging')) continue;
+    evict(s, b);
+  }
+  // Still over with only buffers the open encoder may name: submit it (as a readback would), after
+  // which they are safe; the wrapped submitQueue trims again. Only tiny budgets get here.
+  const over = c.bytes_pooled > budget || c.staging_bytes_pooled > stagingBudget;
+  if (over && s.unsafe.size > 0 && s.backend.commandEncoder != null) {
+    s.counters.forced_submits++;
+    s.backend.endComputePassEncoder();
+    s.backend.submitQueue();
+  }
+}
+
+function samplePeaks(s: PoolState): void {
+  const bm = s.backend.bufferManager;
+  const c = s.counters;
+  c.peak_bytes_allocated = Math.max(c.peak_bytes_allocated, bm.numBytesAllocated);
+  c.peak_bytes_in_use = Math.max(c.peak_bytes_in_use, bm.numBytesUsed);
+}
+
+/**
+ * Bounds the pool of the active webgpu backend (call once it is active). Returns the problems when
+ * the internals are not as expected (and then changes nothing); an empty list when installed.
+ */
+export function installDevicePool(backend: unknown = tf.backend()): string[] {
+  const problems = checkPoolInternals(backend);
+  if (problems.length) return problems;
+  const be = backend as BackendInternals;
+  if (be.sddPool) return [];
+  const bm = be.bufferManager;
+  const s: PoolState = {
+    backend: be,
+    lru: new Map(),
+    unsafe: new Set(),
+    counters: {
+      budget_bytes: budgetFromEnv('SDD_WEBGPU_POOL_MB', DEFAULT_POOL_MB),
+      staging_budget_bytes: budgetFromEnv('SDD_WEBGPU_STAGING_MB', DEFAULT_STAGING_MB),
+      bytes_pooled: 0,
+      staging_bytes_pooled: 0,
+      buffers_pooled: 0,
+      bytes_in_use: 0,
+      bytes_allocated: 0,
+      peak_bytes_allocated: bm.numBytesAllocated,
+      peak_bytes_in_use: bm.numBytesUsed,
+      created: 0,
+      created_bytes: 0,
+      reused: 0,
+      evicted: 0,
+      evicted_bytes: 0,
+      flushes: 0,
+      dispatches: 0,
+      submits: 0,
+      forced_submits: 0,
+    },
+  };
+  // Buffers already free when we arrive join the pool, oldest first as far as we can tell.
+  for (const list of bm.freeBuffers.values()) for (const b of list) adopt(s, b, false);
+  wrap(s);
+  be.sddPool = s;
+  state = s;
+  trim(s);
+  return [];
+}
+
+function adopt(s: PoolState, b: GpuBufferLike, unsafe: boolean): void {
+  const kind = b.usage & MAP_READ ? 'staging' : 'other';
+  s.lru.set(b, kind);
+  if (unsafe) s.unsafe.add(b);
+  s.counters.bytes_pooled += b.size;
+  s.counters.buffers_pooled++;
+  if (kind === 'staging') s.counters.staging_bytes_pooled += b.size;
+}
+
+/** Instance-level wrappers over acquire/release/submit/dispatch (the prototypes stay as they are). */
+function wrap(s: PoolState): void {
+  const be = s.backend;
+  const bm = be.bufferManager;
+  const acquire = bm.acquireBuffer.bind(bm);
+  const release = bm.releaseBuffer.bind(bm);
+  const submit = be.submitQueue.bind(be);
+  const record = be.recordAndSubmit.bind(be);
+  bm.acquireBuffer = (size, usage, mappedAtCreation = false, reuse = true) => {
+    const free = reuse ? bm.freeBuffers.get(`${size}_${usage}`) : undefined;
+    const fromPool = free !== undefined && free.length > 0;
+    const b = acquire(size, usage, mappedAtCreation, reuse);
+    if (fromPool) {
+      forget(s, b);
+      s.counters.reused++;
+    } else {
+      s.counters.created++;
+      s.counters.created_bytes += size;
+      samplePeaks(s);
+    }
+    s.counters.peak_bytes_in_use = Math.max(s.counters.peak_bytes_in_use, bm.numBytesUsed);
+    return b;
+  };
+  bm.releaseBuffer = (b, reuse = true) => {
+    const before = bm.numFreeBuffers;
+    release(b, reuse);
+    if (bm.numFreeBuffers > before) {
+      adopt(s, b, be.commandEncoder != null);
+      trim(s);
+    }
+  };
+  be.submitQueue = () => {
+    submit();
+    s.counters.submits++;
+    s.unsafe.clear();
+    trim(s);
+  };
+  be.recordAndSubmit = (...args: unknown[]) => {
+    s.counters.dispatches++;
+    record(...args);
+  };
+}
+
+/** The counters of the bounded pool, or null off webgpu (or where it could not be installed). */
+export function poolCounters(): PoolCounters | null {
+  if (!state || tf.getBackend() !== 'webgpu') return null;
+  const bm = state.backend.bufferManager;
+  return { ...state.counters, bytes_in_use: bm.numBytesUsed, bytes_allocated: bm.numBytesAllocated };
+}
+
+/**
+ * Submits recorded work and destroys every free buffer (storage, uniform and staging): the
+ * batch-boundary flush. Returns the bytes freed; 0 off webgpu. Tensors alive stay as they are.
+ */
+export function flushDevicePool(): number {
+  const s = state;
+  if (!s || tf.getBackend() !== 'webgpu') return 0;
+  if (s.backend.commandEncoder != null) {
+    s.backend.endComputePassEncoder();
+    s.backend.submitQueue();
+  }
+  const before = s.counters.bytes_pooled;
+  trim(s, 0, 0);
+  s.counters.flushes++;
+  return before - s.counters.bytes_pooled;
+}
+
+/** Starts the peaks again from what is held now (per batch or per run). */
+export function resetPoolPeaks(): void {
+  if (!state) return;
+  state.counters.peak_bytes_allocated = state.backend.bufferManager.numBytesAllocated;
+  state.counters.peak_bytes_in_use = state.backend.bufferManager.numBytesUsed;
+}

@@ -1,0 +1,239 @@
+/**
+ * Memory under the loops that run for hours (issue #32), on wasm and on webgpu (lavapipe in CI):
+ *   - the DDIM sample and invert loops, an SDD guidance iteration (the SDS gradient and its
+ *     injection back through the VAE encoder), an HQS scan and an edit evaluation: the live tensor
+ *     count is the same at every step (exactly: a leak of one tensor per step fails), and back to
+ *     where it started after each;
+ *   - on webgpu, with the pool's budget set small here (POOL_MB, STAGING_MB, so that eviction
+ *     happens at these toy sizes), the free buffers pooled stay within the budgets at every step;
+ *     the bounded pool computes what wasm computes (DDIM sample, CHAIN_TOL); flushDevicePool()
+ *     empties it and the next computation is unchanged bit for bit;
+ *   - tfjs-backend-webgpu's private BufferManager is what webgpu_pool.ts was written against: the
+ *     package version, the fields and the free-list semantics. These fail after a tfjs upgrade,
+ *     on purpose: re-read buffer_manager.ts/backend_webgpu.ts, then update webgpu_pool.ts.
+ * Each backend's peak (deviceMemory().peak_bytes) is printed. Without a WebGPU adapter the webgpu
+ * tests skip with the reason (as the conformance tests do); wasm runs everywhere.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import * as tf from '@tensorflow/tfjs-core';
+import { deviceMemory, flushDevicePool, initBackend, poolCounters, shutdownBackend } from '../src/backend/index.js';
+import { checkPoolInternals } from '../src/backend/webgpu_pool.js';
+import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
+import { cfgEps, ddimInvert, ddimSample, type EpsFn } from '../src/diffusion/pipelines/sample.js';
+import { GUIDANCE_DEFAULTS, guidanceCondition, sdsGradient, sdsInjection, type GuidanceSettings } from '../src/sdd/guidance.js';
+import { hqsScan } from '../src/sdd/hqs.js';
+import { evaluateEdits } from '../src/eval/edits.js';
+import { Rng } from '../src/util/rng.js';
+import type { World } from '../src/world/types.js';
+import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
+import { face, renderBatch } from '../datasets/toyfaces/world.js';
+import { webgpuSkipReason } from './helpers.js';
+
+/** Small budgets (MiB) so that the toy models' buffers overflow them and eviction is exercised. */
+const POOL_MB = 4;
+const STAGING_MB = 0.25;
+process.env.SDD_WEBGPU_POOL_MB = String(POOL_MB);
+process.env.SDD_WEBGPU_STAGING_MB = String(STAGING_MB);
+const MIB = 1024 * 1024;
+/**
+ * webgpu vs wasm after a 4-step CFG DDIM chain: the U-Net runs 8 times and CFG multiplies
+ * ε_c − ε_u by 7.5, so per-kernel float32 differences (~1e-6) grow; the conformance tests bound
+ * the same chain at 1e-3 (max |Δ| / max |wasm|).
+ */
+const CHAIN_TOL = 1e-3;
+const STEPS = 4;
+const PROMPT = { text: 'a face with white hair', negative: '' };
+const GUIDE: GuidanceSettings = { ...GUIDANCE_DEFAULTS, guidance_scale: 20 };
+
+/** What a loop looked like at each of its steps. */
+interface Trace {
+  tensors: number[];
+  pooled: number[];
+  stagingPooled: number[];
+}
+
+const newTrace = (): Trace => ({ tensors: [], pooled: [], stagingPooled: [] });
+
+function probe(trace: Trace): void {
+  trace.tensors.push(tf.memory().numTensors);
+  const p = poolCounters();
+  trace.pooled.push(p?.bytes_pooled ?? 0);
+  trace.stagingPooled.push(p?.staging_bytes_pooled ?? 0);
+}
+
+/** Flat tensor count across steps, back to the start afterwards; on webgpu, the pool within budget. */
+function assertBounded(name: string, trace: Trace, before: number, afterCount: number): void {
+  assert.ok(trace.tensors.length >= 2, `${name}: probed ${trace.tensors.length} steps`);
+  assert.deepEqual(trace.tensors, trace.tensors.map(() => trace.tensors[0]), `${name}: live tensors per step ${trace.tensors.join(', ')}`);
+  assert.equal(afterCount, before, `${name}: ${afterCount} tensors alive after, ${before} before`);
+  const maxPooled = Math.max(...trace.pooled);
+  const maxStaging = Math.max(...trace.stagingPooled);
+  assert.ok(maxPooled <= POOL_MB * MIB, `${name}: ${maxPooled} B pooled > budget ${POOL_MB} MiB`);
+  assert.ok(maxStaging <= STAGING_MB * MIB, `${name}: ${maxStaging} B of staging pooled > budget ${STAGING_MB} MiB`);
+  console.log(`# ${tf.getBackend()} ${name}: ${trace.tensors.length} steps at ${trace.tensors[0]} tensors; max pooled ${(maxPooled / MIB).toFixed(2)} MiB (staging ${(maxStaging / MIB).toFixed(2)})`);
+}
+
+/** An ε function that records the memory at each call (the start of each DDIM step). */
+function probed(eps: EpsFn, trace: Trace): EpsFn {
+  return (z, t) => {
+    probe(trace);
+    return eps(z, t);
+  };
+}
+
+const IMAGES = renderBatch([face('test', 0), face('test', 1)], 32);
+
+async function ddimLoops(world: World): Promise<{ sample: Float32Array }> {
+  const d = world.diffusion;
+  const scheduler = new DdimScheduler({ ...DDIM_SD, steps: STEPS });
+  const cond = await d.textCondition([PROMPT.text]);
+  const uncond = await d.textCondition(['']);
+  const shape: [number, number, number, number] = [1, ...d.latentShape];
+  const z0 = Float32Array.from({ length: shape.reduce((a, b) => a * b) }, (_, i) => Math.sin(i * 0.37));
+  const guided = cfgEps(d.eps, cond, uncond, 7.5);
+  try {
+    const before = tf.memory().numTensors;
+    const inv = newTrace();
+    const zT = await ddimInvert(probed(guided.eps, inv), scheduler, z0, shape);
+    assertBounded('DDIM invert', inv, before, tf.memory().numTensors);
+    const smp = newTrace();
+    const sample = await ddimSample(probed(guided.eps, smp), scheduler, zT, shape);
+    assertBounded('DDIM sample', smp, before, tf.memory().numTensors);
+    return { sample };
+  } finally {
+    guided.dispose();
+  }
+}
+
+async function sddIterations(world: World): Promise<void> {
+  const d = world.diffusion;
+  const cond = await guidanceCondition(d, PROMPT, 2);
+  const x = tf.tensor4d(IMAGES, [2, 32, 32, 3]);
+  const noise = tf.randomNormal([2, ...d.latentShape], 0, 1, 'float32', 21) as tf.Tensor4D;
+  const vaeNoise = tf.randomNormal([2, ...d.latentShape], 0, 1, 'float32', 22) as tf.Tensor4D;
+  const trace = newTrace();
+  const before = tf.memory().numTensors;
+  try {
+    for (const t of [200, 800]) {
+      probe(trace);
+      const g = tf.tidy(() => sdsGradient(d, d.encode(x), t, cond, noise, GUIDE));
+      const dx = tf.tidy(() => tf.grad((xi: tf.Tensor) => sdsInjection(d, t, cond, noise, GUIDE)(d.encode(xi as tf.Tensor4D, vaeNoise)))(x));
+      await g.data();
+      await dx.data();
+      tf.dispose([g, dx]);
+    }
+    probe(trace);
+    assertBounded('SDD guidance iteration', trace, before, tf.memory().numTensors);
+  } finally {
+    tf.dispose([cond.context, cond.mask, x, noise, vaeNoise]);
+  }
+}
+
+async function hqs(world: World): Promise<void> {
+  const x = tf.tensor4d(IMAGES, [2, 32, 32, 3]);
+  const trace = newTrace();
+  const before = tf.memory().numTensors;
+  try {
+    await hqsScan(world, x, PROMPT, [200, 500, 800], { guidance: GUIDE, vae_sample: true, top_k_per: 'image' }, new Rng(5), () => probe(trace));
+    assertBounded('HQS scan', trace, before, tf.memory().numTensors);
+  } finally {
+    x.dispose();
+  }
+}
+
+async function evaluation(world: World): Promise<void> {
+  const n = 4;
+  const original = renderBatch(Array.from({ length: n }, (_, i) => face('test', i)), world.imageSize);
+  const edited = renderBatch(Array.from({ length: n }, (_, i) => face('test', i + n)), world.imageSize);
+  const trace = newTrace();
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 2; i++) {
+    probe(trace);
+    await evaluateEdits(world, world.prompts[0], original, edited);
+  }
+  probe(trace);
+  assertBounded('evaluation', trace, before, tf.memory().numTensors);
+}
+
+/** Every loop on the active backend; the DDIM sample for the cross-backend comparison. */
+async function allLoops(world: World): Promise<Float32Array> {
+  const { sample } = await ddimLoops(world);
+  await sddIterations(world);
+  await hqs(world);
+  await evaluation(world);
+  const m = deviceMemory();
+  console.log(`# ${m.backend} peak ${(m.peak_bytes / MIB).toFixed(1)} MiB; now ${m.tensors} tensors, ${(m.bytes_in_use / MIB).toFixed(1)} MiB in use, ${(m.bytes_pooled / MIB).toFixed(1)} MiB pooled`);
+  return sample;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+test('tfjs-backend-webgpu is 4.22.0, whose private BufferManager webgpu_pool.ts reaches into', () => {
+  const version = (createRequire(import.meta.url)('@tensorflow/tfjs-backend-webgpu/package.json') as { version: string }).version;
+  assert.equal(version, '4.22.0', 'a new tfjs-backend-webgpu: check buffer_manager.ts and backend_webgpu.ts against webgpu_pool.ts INTERNALS, then update this pin');
+});
+
+const skipReason = (await webgpuSkipReason()) ?? false;
+const hasGpu = !skipReason;
+let wasmSample: Float32Array | null = null;
+let world: World | null = null;
+
+after(() => {
+  world?.dispose();
+  if (hasGpu) shutdownBackend();
+});
+
+test('the webgpu backend has the private fields and free-list semantics the pool relies on', { skip: skipReason }, async () => {
+  await initBackend('webgpu');
+  const backend = tf.backend();
+  assert.deepEqual(checkPoolInternals(backend), []);
+  // The free list: keyed `${size}_${usage}`, a released buffer goes there, the next acquire of the
+  // same size and usage takes it back (the eviction removes buffers from exactly these lists).
+  const bm = (backend as unknown as { bufferManager: { freeBuffers: Map<string, unknown[]>; numFreeBuffers: number; acquireBuffer(s: number, u: number): unknown; releaseBuffer(b: unknown): void } }).bufferManager;
+  const usage = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST, as tfjs's tensors
+  const size = 4 * 1237;
+  const b = bm.acquireBuffer(size, usage);
+  const free = bm.numFreeBuffers;
+  bm.releaseBuffer(b);
+  assert.ok(bm.freeBuffers.get(`${size}_${usage}`)?.includes(b), 'a released buffer is in freeBuffers under "size_usage"');
+  assert.equal(bm.numFreeBuffers, free + 1);
+  assert.equal(bm.acquireBuffer(size, usage), b, 'the next acquire of that size and usage reuses it');
+  bm.releaseBuffer(b);
+});
+
+
+test('wasm: tensor count flat across DDIM, SDD, HQS and evaluation steps', async () => {
+  await initBackend('wasm');
+  world ??= loadToyfacesWorld();
+  wasmSample = await allLoops(world);
+});
+
+test('webgpu: tensor count flat and the pool within its budget at every step; results as on wasm', { skip: skipReason }, async () => {
+  await initBackend('webgpu');
+  world ??= loadToyfacesWorld();
+  const sample = await allLoops(world);
+  const c = poolCounters()!;
+  assert.equal(c.budget_bytes, POOL_MB * MIB);
+  assert.ok(c.evicted > 0, 'the budget was small enough to evict');
+  console.log(`# webgpu pool: created ${c.created} buffers (${(c.created_bytes / MIB).toFixed(1)} MiB), reused ${c.reused}, evicted ${c.evicted}, forced submits ${c.forced_submits}; peak held ${(c.peak_bytes_allocated / MIB).toFixed(1)} MiB, in use ${(c.peak_bytes_in_use / MIB).toFixed(1)} MiB`);
+  if (wasmSample) {
+    let err = 0;
+    let scale = 0;
+    for (let i = 0; i < sample.length; i++) {
+      err = Math.max(err, Math.abs(sample[i] - wasmSample[i]));
+      scale = Math.max(scale, Math.abs(wasmSample[i]));
+    }
+    console.log(`# webgpu vs wasm DDIM sample: max |Δ|/max|wasm| ${(err / scale).toExponential(2)} (bound ${CHAIN_TOL})`);
+    assert.ok(err / scale <= CHAIN_TOL, `DDIM sample differs from wasm: ${err / scale}`);
+  }
+  // The batch-boundary flush: nothing pooled after it, and the next computation is unchanged.
+  const flushed = flushDevicePool();
+  const post = poolCounters()!;
+  assert.equal(post.bytes_pooled, 0);
+  assert.equal(post.bytes_allocated, post.bytes_in_use, 'all buffers held are in use after a flush');
+  console.log(`# flushDevicePool freed ${(flushed / MIB).toFixed(2)} MiB`);
+  const again = (await ddimLoops(world)).sample;
+  assert.deepEqual(again, sample, 'the same DDIM sample after a flush');
+});
