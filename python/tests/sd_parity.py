@@ -2,7 +2,10 @@
 own loaders, reads the inputs the TS test wrote (.npy) and writes each case's output, and the
 gradient of sum(R * output) w.r.t. the case's input (R: the test's fixed random projection), as .npy.
 
-usage: sd_parity.py <dir> <sd_dir> <clip_dir>; dir holds the inputs and cases.json, outputs go to dir/py/.
+usage: sd_parity.py <dir> <sd_dir> <clip_dir>    the models of the tiny folders
+       sd_parity.py <dir> --world <models.json>   the paper world twin (worlds/paper.py) over the
+                                                  specs {world, models} (engine.models' format)
+dir holds the inputs and cases.json, outputs go to dir/py/.
 """
 import json
 import pathlib
@@ -17,6 +20,7 @@ from torch import Tensor
 from sdd_torch.models.clip_text import load_clip
 from sdd_torch.models.sd_unet import load_unet
 from sdd_torch.models.sd_vae import load_vae
+from sdd_torch.worlds.paper import World
 
 Run = Callable[[Dict[str, Tensor]], Tensor]
 
@@ -37,13 +41,30 @@ def cases(sd: pathlib.Path, clip_dir: pathlib.Path) -> Dict[str, Run]:
     }
 
 
+def world_cases(specs_file: pathlib.Path) -> Dict[str, Run]:
+    """The paper World's entry points (NHWC), as sd_parts.ts's diffusionOf and clipOf."""
+    specs = json.loads(specs_file.read_text())
+    world = World(str(specs["world"]), specs["models"], torch.device("cpu"))
+    return {
+        "encode": lambda i: world.encode(i["x"]),
+        "encode_noise": lambda i: world.encode(i["x"], i["noise"]),
+        "decode": lambda i: world.decode(i["z"]),
+        "text_context": lambda i: world.text_condition(i["ids"].long())[0],
+        "text_mask": lambda i: world.text_condition(i["ids"].long())[1],
+        "eps": lambda i: world.eps(i["zt"], i["t"], i["context"], i["mask"]),
+        "clip_image": lambda i: world.clip.image_embed(i["x"]),
+        "clip_image_resized": lambda i: world.clip.image_embed(i["x48"]),
+        "clip_text": lambda i: world.clip.text_embed(i["ids"].long()),
+    }
+
+
 def main() -> None:
-    folder, sd, clip_dir = (pathlib.Path(a) for a in sys.argv[1:4])
+    folder = pathlib.Path(sys.argv[1])
     meta = json.loads((folder / "cases.json").read_text())
     out = folder / "py"
     out.mkdir(exist_ok=True)
     t0 = time.perf_counter()
-    runs = cases(sd, clip_dir)
+    runs = world_cases(pathlib.Path(sys.argv[3])) if sys.argv[2] == "--world" else cases(pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]))
     inputs = {p.stem[3:]: torch.from_numpy(np.load(p)) for p in folder.glob("in_*.npy")}
     t1 = time.perf_counter()
     for name in meta["cases"]:

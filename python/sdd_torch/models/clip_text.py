@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sdd_torch.models.sd_blocks import attention_core, merge_heads, split_heads
-from sdd_torch.models.sd_config import ConfigError, Json, dumps, load_strict, read_json_object, read_torch_tensors, renamed
+from sdd_torch.models.sd_config import ConfigError, Json, dumps, load_strict, seeded_init, read_json_object, read_torch_tensors, renamed
 
 
 class TowerConfig(NamedTuple):
@@ -301,11 +301,14 @@ def _is_position_ids(name: str) -> bool:
     return name.endswith("embeddings.position_ids")
 
 
-def build_clip(config: Mapping[str, Any], tensors: Dict[str, np.ndarray], config_file: str, source: str) -> ClipModel:
+def build_clip(config: Mapping[str, Any], tensors: Dict[str, np.ndarray], config_file: str, source: str, random_seed: Optional[int] = None) -> ClipModel:
     """A CLIP of a config.json's contents with the file's tensors (both strictly)."""
     c = parse_clip_config(config_file, config)
     model = ClipModel(c)
     rename = text_model_name if c.kind == "CLIPTextModel" else None
+    if random_seed is not None:
+        seeded_init(model, random_seed)
+        return model
     load_strict(model, renamed(tensors, source, rename, _is_position_ids), source)
     return model
 

@@ -218,3 +218,25 @@ def load_strict(model: nn.Module, tensors: Mapping[str, np.ndarray], source: str
             p.copy_(torch.from_numpy(np.array(tensors[k], dtype=np.float32, order="C")))  # np.array keeps 0-d (logit_scale) 0-d
     model.eval()
     model.requires_grad_(False)
+
+
+def seeded_init(model: nn.Module, seed: int) -> None:
+    """Random weights for a model with no file (paper-random at full size): deterministic per seed,
+    not equal to the TS engine's (they need not match across engines). Norm scales one, biases
+    zero, embeddings N(0, 0.02²), every other weight N(0, 1/fan_in) as the TS initialisers draw
+    them; drawn on the CPU in parameter order, so any device gets the same values. Then eval mode,
+    weights frozen."""
+    g = torch.Generator().manual_seed(seed)
+    norms = (nn.GroupNorm, nn.LayerNorm)
+    with torch.no_grad():
+        for _, owner in model.named_modules():
+            for leaf, p in owner.named_parameters(recurse=False):
+                if leaf == "bias":
+                    p.zero_()
+                elif isinstance(owner, norms):
+                    p.fill_(1.0)
+                else:
+                    std = 0.02 if isinstance(owner, nn.Embedding) or p.dim() < 2 else float(p[0].numel()) ** -0.5
+                    p.copy_(torch.randn(p.shape, generator=g) * std)
+    model.eval()
+    model.requires_grad_(False)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sdd_torch.models.sd_blocks import Downsample2D, ResnetBlock2D, Transformer2DModel, Upsample2D, conv, gelu_exact
-from sdd_torch.models.sd_config import ConfigReader, diffusers_weights, dumps, load_strict, read_torch_tensors
+from sdd_torch.models.sd_config import ConfigReader, diffusers_weights, dumps, load_strict, seeded_init, read_torch_tensors
 
 # diffusers' get_activation names (it lower-cases them); swish and silu are the same function.
 ACTIVATIONS = ("silu", "swish", "mish", "gelu", "relu")
@@ -274,9 +274,12 @@ class UNet2DCondition(nn.Module):
         return self(sample.permute(0, 3, 1, 2), t, context).permute(0, 2, 3, 1)
 
 
-def build_unet(config: Mapping[str, Any], tensors: Dict[str, np.ndarray], config_file: str, source: str) -> UNet2DCondition:
+def build_unet(config: Mapping[str, Any], tensors: Dict[str, np.ndarray], config_file: str, source: str, random_seed: Optional[int] = None) -> UNet2DCondition:
     """A UNet of a config.json's contents (parsed strictly) with the file's tensors (strictly loaded)."""
     model = UNet2DCondition(parse_unet_config(ConfigReader(config_file, config)))
+    if random_seed is not None:
+        seeded_init(model, random_seed)
+        return model
     load_strict(model, tensors, source)
     return model
 

@@ -4,7 +4,7 @@ config.json (every key implemented or refused in one line, as the TS parser does
 images in [-1, 1]; the `*_nhwc` methods take and return NHWC as the World boundary does.
 """
 import re
-from typing import Any, Dict, List, Mapping, NamedTuple, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sdd_torch.models.sd_blocks import Downsample2D, ResnetBlock2D, SpatialSelfAttention, Upsample2D, conv
-from sdd_torch.models.sd_config import ConfigReader, diffusers_weights, dumps, load_strict, read_torch_tensors, renamed
+from sdd_torch.models.sd_config import ConfigReader, diffusers_weights, dumps, load_strict, seeded_init, read_torch_tensors, renamed
 
 # Keys that cannot change what this port computes, with why (diffusers v0.31.0's AutoencoderKL).
 VAE_IRRELEVANT: Dict[str, str] = {
@@ -182,9 +182,12 @@ def vae_rename(name: str) -> str:
     return _OLD_ATTENTION.sub(lambda m: f".attentions.{m.group(1)}.{_NEW_NAMES[m.group(2)]}.", name)
 
 
-def build_vae(config: Mapping[str, Any], tensors: Dict[str, np.ndarray], config_file: str, source: str) -> AutoencoderKL:
+def build_vae(config: Mapping[str, Any], tensors: Dict[str, np.ndarray], config_file: str, source: str, random_seed: Optional[int] = None) -> AutoencoderKL:
     """A VAE of a config.json's contents (parsed strictly) with the file's tensors (strictly loaded)."""
     model = AutoencoderKL(parse_vae_config(ConfigReader(config_file, config)))
+    if random_seed is not None:
+        seeded_init(model, random_seed)
+        return model
     load_strict(model, renamed(tensors, source, vae_rename), source)
     return model
 

@@ -5,6 +5,7 @@ from typing import Any
 
 WORLDS = {
     "toyfaces": "sdd_torch.worlds.toyfaces",
+    **{name: "sdd_torch.worlds.paper" for name in ("paper", "paper-random", "paper-random-tiny")},
 }
 
 
