@@ -16,11 +16,15 @@ import json
 import os
 import select
 import sys
+import threading
+import time
 import traceback
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 OOM = 3
 FAILED = 1
+# The harness went away (its pid is gone): nobody reads this code, but it tells the kill in a trace.
+EXIT_ORPHAN = 4
 # Errors whose message is already the one line to show (the package's own).
 _ONE_LINE = ("ContractError", "NoTwin", "SafetensorsError", "RuntimeFailure")
 
@@ -122,6 +126,19 @@ def parent_alive(start_ppid: int) -> Callable[[], bool]:
         return os.getppid() == start_ppid and (watched is None or pid_alive(watched))
 
     return alive
+
+
+def watchdog(alive: Callable[[], bool], period_s: float = 0.5) -> None:
+    """Ends the process within period_s of the harness going, even in the middle of a batch: an
+    orphan must neither hold the GPU nor write into a run that is resumed. Every file is written
+    whole (temp + rename), so exiting at any point leaves at most a stray temp file."""
+
+    def watch() -> None:
+        while alive():
+            time.sleep(period_s)
+        os._exit(EXIT_ORPHAN)
+
+    threading.Thread(target=watch, name="sdd-harness-watchdog", daemon=True).start()
 
 
 def stdin_lines(fd: int, alive: Callable[[], bool], poll_s: float = 1.0) -> Iterator[str]:
@@ -238,8 +255,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == "doctor":
         print(json.dumps(doctor()))
         return 0
+    alive = parent_alive(os.getppid())
+    watchdog(alive)
     if args.command == "worker":
-        alive = parent_alive(os.getppid())
         try:
             serve(stdin_lines(sys.stdin.fileno(), alive), _reply_to(sys.stdout))
         except BrokenPipeError:  # the harness closed our stdout: it is gone, nobody to answer

@@ -12,6 +12,8 @@ import { readLock } from '../runs/lock.js';
 import { RunStore } from '../runs/store.js';
 import { readJson, writeJsonAtomic } from '../util/atomic.js';
 import { EXIT_BUSY, EXIT_INTERRUPTED, type ChildMessage } from './child.js';
+import { EngineWorkers } from './engine_workers.js';
+import { WORKERS_ENV, type EngineRequest } from '../methods/engine_ipc.js';
 import { PROJECT_ROOT } from '../util/env.js';
 import { modelsChanged } from './stale.js';
 import { formatDuration, type ProgressReporter } from '../util/progress.js';
@@ -43,20 +45,25 @@ export function finishedAndCurrent(run: PlannedRun, store: RunStore, progress: P
 export async function executeRuns(runs: PlannedRun[], opts: ExecuteOptions): Promise<RunOutcome[]> {
   const outcomes: RunOutcome[] = new Array(runs.length);
   let next = 0;
+  const workers = new EngineWorkers();
   const worker = async () => {
     while (next < runs.length && !opts.signal.aborted) {
       const i = next++;
-      outcomes[i] = await executeOne(runs[i], opts);
+      outcomes[i] = await executeOne(runs[i], opts, workers);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs, runs.length)) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs, runs.length)) }, worker));
+  } finally {
+    workers.close();
+  }
   for (let i = 0; i < runs.length; i++) {
     outcomes[i] ??= { run: runs[i], outcome: 'interrupted', seconds: 0, message: 'not started' };
   }
   return outcomes;
 }
 
-async function executeOne(run: PlannedRun, opts: ExecuteOptions): Promise<RunOutcome> {
+async function executeOne(run: PlannedRun, opts: ExecuteOptions, workers: EngineWorkers): Promise<RunOutcome> {
   const { store, progress } = opts;
   const label = describeRun(run);
   if (finishedAndCurrent(run, store, progress)) return { run, outcome: 'skipped', seconds: 0 };
@@ -64,7 +71,7 @@ async function executeOne(run: PlannedRun, opts: ExecuteOptions): Promise<RunOut
   const t0 = Date.now();
   for (;;) {
     if (opts.signal.aborted) return { run, outcome: 'interrupted', seconds: 0 };
-    const code = await spawnChild(run, dir, opts, label);
+    const code = await spawnChild(run, dir, opts, label, workers);
     const seconds = (Date.now() - t0) / 1000;
     if (code === EXIT_BUSY) {
       // Another live `sdd run` executes it: wait for its lock to go, then look at the outcome.
@@ -86,7 +93,7 @@ async function executeOne(run: PlannedRun, opts: ExecuteOptions): Promise<RunOut
   }
 }
 
-async function spawnChild(run: PlannedRun, dir: string, opts: ExecuteOptions, label: string): Promise<number> {
+async function spawnChild(run: PlannedRun, dir: string, opts: ExecuteOptions, label: string, workers: EngineWorkers): Promise<number> {
   const backend = opts.backend ?? run.backend;
   const key = run.id;
   opts.progress.start(key, label);
@@ -100,13 +107,15 @@ async function spawnChild(run: PlannedRun, dir: string, opts: ExecuteOptions, la
     stderr: { file: join(dir, 'output.txt'), append: true },
     cancelSignal: opts.signal,
     forceKillAfterDelay: 10_000,
-    env: { SDD_CHILD: '1' },
+    env: { SDD_CHILD: '1', [WORKERS_ENV]: '1' },
   });
   child.on('message', (m: unknown) => {
-    const msg = m as ChildMessage;
+    const msg = m as ChildMessage | EngineRequest;
     if (msg.type === 'progress') opts.progress.update(key, msg.done, msg.total, msg.label);
+    if (msg.type === 'engine-run' || msg.type === 'engine-cancel') workers.handle(key, msg, (r) => child.connected && child.send(r));
   });
   const res = await child;
+  workers.ownerGone(key);
   let code = res.exitCode ?? (res.signal ? 128 + signalNumber(res.signal) : 1);
   if (code !== 0 && code !== EXIT_BUSY && existsSync(join(dir, 'result.json'))) {
     // result.json is written last: the run finished and the process died on its way out (Dawn's

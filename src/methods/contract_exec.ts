@@ -8,7 +8,8 @@ import type { EditPromptSpec, World } from '../world/types.js';
 import { editResult, saveEditGrid } from './editing.js';
 import { ContractError, contractDirs, pruneFinished, prepareAttempt, type EngineBlock } from './contract.js';
 import { writeInputs, type InputParams } from './contract_in.js';
-import { runPlugin } from './contract_run.js';
+import { runInWorker, runPlugin } from './contract_run.js';
+import { workersAvailable } from './engine_ipc.js';
 import { snapshot, restore } from './contract_guard.js';
 import { checkOutputs, type Outputs } from './contract_out.js';
 import type { MethodContext, ResultValue } from './types.js';
@@ -24,6 +25,8 @@ export interface ContractRun {
   env?: Record<string, string>;
   hangTimeoutS: number;
   engine?: EngineBlock;
+  /** An engine whose worker may run it, when `sdd run` offers one (engine_ipc.ts); else `command` is started. */
+  worker?: string;
 }
 
 export interface ContractOutcome {
@@ -39,7 +42,10 @@ export async function executeContract(ctx: MethodContext<unknown>, r: ContractRu
   const { manifest, sources } = await writeInputs(dirs, { id: ctx.runId, seed: ctx.seed, method: r.method, params: r.params }, r.world, r.prompt, r.inputs, r.engine);
   const before = snapshot(ctx.runDir);
   let wroteOutside: string[] = [];
-  const exit = await runPlugin(ctx, r.command, dirs, r.hangTimeoutS, r.env).finally(() => {
+  const viaWorker = r.worker !== undefined && workersAvailable();
+  ctx.log(viaWorker ? `handed to a ${r.worker} worker of sdd run` : `started: ${r.command.join(' ')}`);
+  const launch = viaWorker && r.worker ? runInWorker(ctx, r.worker, dirs, r.hangTimeoutS) : runPlugin(ctx, r.command, dirs, r.hangTimeoutS, r.env);
+  const exit = await launch.finally(() => {
     // Undone whatever the outcome; a failure of the process's own is the reason given first.
     wroteOutside = restore(ctx.runDir, before);
     if (wroteOutside.length) ctx.log(`plugin wrote outside contract/out: ${wroteOutside.join(', ')}`);

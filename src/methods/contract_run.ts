@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import { z } from 'zod';
 import { NonFiniteError, type MethodContext } from './types.js';
 import { ContractError, parseOut, type ContractDirs } from './contract.js';
+import { requestWorkerRun } from './engine_ipc.js';
 
 const progressSchema = z.object({ done: z.number().int().min(0), total: z.number().int().min(0), label: z.string().nullish() });
 const metricSchema = z.object({ step: z.number().int().min(0) }).catchall(z.number());
@@ -122,32 +123,26 @@ export interface PluginExit {
 const POLL_MS = 200;
 const KILL_GRACE_MS = 2000;
 
+/** A method process under way, however it was started: its end, and how to stop it. */
+interface Launched {
+  /** Resolves when it ended: null for success, else the one-line reason (and the exit code, if any). */
+  ended: Promise<{ failure: string; code: number | null } | null>;
+  stop(): void;
+}
+
 /**
- * Runs `command` to its end. Resolves on exit 0 after a last poll of contract/out; throws the
- * first reason it failed otherwise (interrupted: the abort is left for the caller to see).
+ * Watches a launched method process to its end: forwards contract/out's progress and curve, stops
+ * it on an interrupt, a hang or a bad line, and resolves after a last poll; throws the first
+ * reason it failed otherwise (interrupted: the abort is left for the caller to see).
  */
-export async function runPlugin(ctx: MethodContext<unknown>, command: string[], dirs: ContractDirs, hangTimeoutS: number, env: Record<string, string> = {}): Promise<PluginExit> {
+async function supervise(ctx: MethodContext<unknown>, dirs: ContractDirs, hangTimeoutS: number, launch: () => Launched): Promise<PluginExit> {
   const fwd = new Forwarder(ctx, dirs);
-  const stderr = new Tail((l) => ctx.log(`plugin stderr: ${l}`));
-  const stdout = new Tail((l) => ctx.log(`plugin: ${l}`));
   const t0 = Date.now();
-  // Its own process group, so that a wrapper's children (sh -c, a launcher) are killed with it:
-  // one of them left alive would hold the output pipes open and the run would never end.
-  const child = execa(command[0], command.slice(1), {
-    cwd: ctx.runDir,
-    env: { ...env, SDD_CONTRACT_DIR: dirs.root, SDD_PARENT_PID: String(process.pid) },
-    stdin: 'ignore',
-    buffer: false,
-    reject: false,
-    detached: true,
-  });
-  child.stdout?.on('data', (c: Buffer) => stdout.push(c));
-  child.stderr?.on('data', (c: Buffer) => stderr.push(c));
+  const run = launch();
   let failure: Error | null = null;
   const stop = (e: Error) => {
     failure ??= e;
-    killGroup(child.pid, 'SIGTERM');
-    setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS).unref();
+    run.stop();
   };
   const onAbort = () => stop(new Error('interrupted'));
   ctx.signal.addEventListener('abort', onAbort);
@@ -160,16 +155,56 @@ export async function runPlugin(ctx: MethodContext<unknown>, command: string[], 
     }
   }, POLL_MS);
   try {
-    const r = await child;
-    killGroup(child.pid, 'SIGKILL'); // what it left running in the background writes nothing more
+    const end = await run.ended;
     if (!failure) fwd.poll();
     if (failure) throw failure;
-    if (r.exitCode !== 0) throw new PluginExitError(exitReason(r, stderr.last(3)), r.exitCode ?? null);
+    if (end) throw new PluginExitError(end.failure, end.code);
     return { wall_s: (Date.now() - t0) / 1000 };
   } finally {
     clearInterval(timer);
     ctx.signal.removeEventListener('abort', onAbort);
   }
+}
+
+/** Runs `command` in the run folder to its end (supervise). */
+export async function runPlugin(ctx: MethodContext<unknown>, command: string[], dirs: ContractDirs, hangTimeoutS: number, env: Record<string, string> = {}): Promise<PluginExit> {
+  return supervise(ctx, dirs, hangTimeoutS, () => spawned(ctx, command, dirs, env));
+}
+
+/** Hands the run to one of `sdd run`'s workers of `engine` (engine_ipc.ts) and watches it the same way. */
+export async function runInWorker(ctx: MethodContext<unknown>, engine: string, dirs: ContractDirs, hangTimeoutS: number): Promise<PluginExit> {
+  return supervise(ctx, dirs, hangTimeoutS, () => {
+    const call = requestWorkerRun(engine, dirs.root, (l) => ctx.log(`${engine} worker: ${l}`));
+    return { ended: call.done.then((r) => (r.ok ? null : { failure: `${engine} worker: ${r.error ?? 'failed'}`.slice(0, 500), code: r.code })), stop: call.cancel };
+  });
+}
+
+function spawned(ctx: MethodContext<unknown>, command: string[], dirs: ContractDirs, env: Record<string, string>): Launched {
+  const stderr = new Tail((l) => ctx.log(`plugin stderr: ${l}`));
+  const stdout = new Tail((l) => ctx.log(`plugin: ${l}`));
+  // Its own process group, so that a wrapper's children (sh -c, a launcher) are killed with it:
+  // one of them left alive would hold the output pipes open and the run would never end.
+  const child = execa(command[0], command.slice(1), {
+    cwd: ctx.runDir,
+    env: { ...env, SDD_CONTRACT_DIR: dirs.root, SDD_PARENT_PID: String(process.pid) },
+    stdin: 'ignore',
+    buffer: false,
+    reject: false,
+    detached: true,
+  });
+  child.stdout?.on('data', (c: Buffer) => stdout.push(c));
+  child.stderr?.on('data', (c: Buffer) => stderr.push(c));
+  const ended = child.then((r) => {
+    killGroup(child.pid, 'SIGKILL'); // what it left running in the background writes nothing more
+    return r.exitCode === 0 ? null : { failure: exitReason(r, stderr.last(3)), code: r.exitCode ?? null };
+  });
+  return {
+    ended,
+    stop: () => {
+      killGroup(child.pid, 'SIGTERM');
+      setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS).unref();
+    },
+  };
 }
 
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {

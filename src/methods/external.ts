@@ -65,7 +65,6 @@ export const external: Method<ExternalParams> = {
     const world = loadWorld(ctx.world);
     const prompt = promptOf(world, p.prompt);
     const command = p.command.map((a, i) => (i === 0 && a === PYTHON ? process.env.SDD_PYTHON ?? 'python3' : a));
-    ctx.log(`plugin: ${command.join(' ')}`);
     const { result, out, wall_s } = await executeContract(ctx, { method: 'external', params: p, inputs: p, world, prompt, command, hangTimeoutS: p.hang_timeout_s });
     // argv: as it ran ($SDD_PYTHON resolved on this host).
     const plugin = { command: p.command, argv: command, file_sha256: p.file_sha256, wall_s, peak_memory_bytes: out.peakMemory };

@@ -49,7 +49,7 @@ export function packageVersions(): Record<string, string | null> {
   return out;
 }
 
-function gpuInfo(): string[] {
+export function gpuInfo(): string[] {
   try {
     const out = execFileSync('nvidia-smi', ['--query-gpu=name,memory.total', '--format=csv,noheader'], {
       stdio: ['ignore', 'pipe', 'ignore'],

@@ -3,7 +3,7 @@
  * method contract. Light: the probe and the run are loaded on use.
  */
 import type { EngineDef } from '../engine.js';
-import { probeTorch } from './torch_probe.js';
+import { probeTorch, torchEnv, torchPython } from './torch_probe.js';
 
 export const torchEngine: EngineDef = {
   name: 'torch',
@@ -13,5 +13,6 @@ export const torchEngine: EngineDef = {
   supports: (method) => method.torch !== undefined,
   prefer: ({ gpusAsked }) => gpusAsked || probeTorch().gpu,
   probe: probeTorch,
+  worker: () => ({ command: [torchPython(), '-m', 'sdd_torch', 'worker'], env: torchEnv() }),
   run: async (method, ctx, engine) => (await import('./torch_run.js')).runTorch(method, ctx, engine),
 };

@@ -44,9 +44,9 @@ export async function runTorch(method: Method<unknown>, ctx: MethodContext<unkno
   const plan = twin.plan(ctx.params, world, { seed: ctx.seed });
   const block: EngineBlock = { name: 'torch', precision: engine.precision, device: deviceChoice(), models: contract.models, tokens: { text, source_text: sourceText, empty }, plan };
   const command = [torchPython(), '-m', 'sdd_torch', 'run'];
-  ctx.log(`torch engine: ${command.join(' ')} (precision ${engine.precision}, device ${block.device})`);
+  ctx.log(`torch engine: precision ${engine.precision}, device ${block.device}`);
   try {
-    const run = { method: method.name, params: ctx.params as object, inputs: twin.inputs(ctx.params), world, prompt, command, env: torchEnv(), hangTimeoutS: hangSeconds(), engine: block };
+    const run = { method: method.name, params: ctx.params as object, inputs: twin.inputs(ctx.params), world, prompt, command, env: torchEnv(), hangTimeoutS: hangSeconds(), engine: block, worker: 'torch' };
     const { result, out, wall_s } = await executeContract(ctx, run);
     const own = twin.result?.(ctx.params, plan) ?? {};
     return { ...result, ...own, engine: { name: 'torch', precision: engine.precision }, engine_env: out.env, engine_timing: out.timingExtra, engine_wall_s: wall_s, peak_memory_bytes: out.peakMemory };
