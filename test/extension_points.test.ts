@@ -1,7 +1,7 @@
 /**
  * Every extension point is one file plus one line in its index (docs/extending.md). This test
  * takes a copy of the project's code, adds a dummy of each kind exactly that way (a method, a
- * world, a backend, an executor, a metric and a report section), and drives them through the real
+ * world, a backend, an engine, an executor, a metric and a report section), and drives them through the real
  * CLI: validate, run, status, report. Nothing else in the copy changes, so passing means the
  * registries really collect what a new file declares.
  */
@@ -47,6 +47,16 @@ export const dummySection: ReportSection = {
       encoding: { x: { field: 'seed', type: 'quantitative', title: 'seed' }, y: { field: 'score', type: 'quantitative', title: 'score' } },
     },
   }],
+};
+`,
+  'src/methods/engines/dummy.ts': `
+import type { EngineDef } from '../engine.js';
+export const dummyEngine: EngineDef = {
+  name: 'dummy',
+  describe: 'a dummy engine (extension test): runs the method in process and marks its result',
+  precisions: ['fp32'],
+  supports: (method) => method.name === 'dummy',
+  run: async (method, ctx) => ({ ...(await method.run(ctx)), dummy_engine: true }),
 };
 `,
   'datasets/dummy/world.ts': `
@@ -98,6 +108,7 @@ registerExecutor({
 
 const INDEX_LINES: Record<string, string> = {
   'baselines/index.ts': `export { dummy } from './dummy.js';`,
+  'src/methods/engines/index.ts': `export { dummyEngine } from './dummy.js';`,
   'datasets/index.ts': `export { dummyWorld } from './dummy/world.js';`,
   'src/backend/backends/index.ts': `export { dummyBackend } from './dummy.js';`,
   'src/exec/index.ts': `import './dummy.js';`,
@@ -109,6 +120,7 @@ const METRIC_ENTRY = `  { key: 'dummy_score', name: 'dummy score', unit: 'pt', b
 const EXPERIMENT = `name: dummy-ext
 world: dummy
 backend: dummy
+engine: dummy
 executor: dummy
 dummy: {note: from-file}
 method: {name: dummy, params: {level: 2}}
@@ -141,7 +153,7 @@ function addDummies(dir: string): void {
   writeFileSync(reg, text.slice(0, end) + METRIC_ENTRY + '\n' + text.slice(end));
 }
 
-test('a dummy method, world, backend, executor, metric and report section: one file plus one index line each', async () => {
+test('a dummy method, world, backend, engine, executor, metric and report section: one file plus one index line each', async () => {
   const dir = tmp('sdd-ext-');
   try {
     copyProject(dir);
@@ -165,6 +177,9 @@ test('a dummy method, world, backend, executor, metric and report section: one f
     assert.equal(env.backend.choice, 'dummy', 'the run used the dummy backend');
     const result = JSON.parse(readFileSync(join(store, runs[0], 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> };
     assert.equal(result.metrics.world_size, 7, 'the method loaded the dummy world');
+    assert.equal(result.metrics.dummy_engine, true, 'the dummy engine computed it');
+    const config = JSON.parse(readFileSync(join(store, runs[0], 'config.json'), 'utf-8')) as { engine?: unknown };
+    assert.deepEqual(config.engine, { name: 'dummy', precision: 'fp32' }, 'the engine is in the run identity');
 
     const s = await sdd(['status', 'dummy.yaml', '--json']);
     const statuses = JSON.parse(s.stdout) as Array<{ state: string; task: string | null }>;
