@@ -11,6 +11,7 @@ import { loadWorld } from '../src/world/registry.js';
 import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
 import { diffusionParams, latentShape, textEps, textPair, sourceImages } from './common.js';
+import { baselineInputs, batchLayout, invertSteps, latentOf, sampleSteps, textPlan } from './torch_twin.js';
 
 export const ddibParams = z.strictObject({
   ...diffusionParams,
@@ -26,6 +27,21 @@ export const ddib: Method<DdibParams> = {
   version: 2,
   description: 'DDIB: DDIM-invert under the source prompt, regenerate under the target prompt.',
   params: ddibParams,
+  torch: {
+    inputs: baselineInputs,
+    // η = 0 both ways whatever p.eta (the run's scheduler is built at 0): no noise, no seeds.
+    plan: (p, world) => {
+      const scheduler = ddimFor(world.diffusion.scheduler, p.steps, 0);
+      return {
+        source: textPlan('source_text', p.source_guidance),
+        target: textPlan('text', p.target_guidance),
+        latent_shape: latentOf(world),
+        invert: invertSteps(scheduler),
+        sample: sampleSteps(scheduler),
+        ...batchLayout(p.eval_images, p.batch),
+      };
+    },
+  },
   async run(ctx) {
     const p = ctx.params;
     const world = loadWorld(ctx.world);

@@ -12,7 +12,9 @@ import { ddimInvertTensor, ddimSampleTensor } from '../src/diffusion/pipelines/s
 import { loadWorld } from '../src/world/registry.js';
 import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
+import { worldPart } from '../src/world/types.js';
 import { diffusionParams, latentShape, sourceImages } from './common.js';
+import { baselineInputs, batchLayout, invertSteps, latentOf, sampleSteps } from './torch_twin.js';
 
 export const diffaeParams = z.strictObject({
   ...diffusionParams,
@@ -28,6 +30,27 @@ export const diffae: Method<DiffaeParams> = {
   version: 2,
   description: 'DiffAE: edit the semantic code along a linear attribute classifier, decode with the inverted stochastic code.',
   params: diffaeParams,
+  torch: {
+    inputs: baselineInputs,
+    // The direction as the world's DiffAeModels.direction is asked for it: the attribute, the
+    // target and (contrast_source) the source value, with the attribute's value order, which
+    // indexes the classifier's columns (the judge's order is the dataset's, as the world's).
+    plan: (p, world) => {
+      const ae = worldPart(world, 'diffae', 'the diffae baseline');
+      const prompt = promptOf(world, p.prompt);
+      const values = worldPart(world, 'judge', 'the diffae baseline on the torch engine (the attribute value order)').valuesOf(prompt.attribute);
+      const scheduler = ddimFor(ae.scheduler, p.steps, 0);
+      return {
+        alpha: p.alpha,
+        direction: { attribute: prompt.attribute, target: prompt.target, source: (p.contrast_source && prompt.source) || null, values },
+        latent_shape: latentOf(world),
+        invert: invertSteps(scheduler),
+        sample: sampleSteps(scheduler),
+        ...batchLayout(p.eval_images, p.batch),
+      };
+    },
+    result: (p) => ({ alpha: p.alpha }),
+  },
   async run(ctx) {
     const p = ctx.params;
     const world = loadWorld(ctx.world);

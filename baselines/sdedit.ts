@@ -5,14 +5,16 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { ddimFor } from '../src/diffusion/schedulers/ddim.js';
+import { ddimFor, type DdimScheduler } from '../src/diffusion/schedulers/ddim.js';
 import { ddimSampleTensor } from '../src/diffusion/pipelines/sample.js';
 import { Rng } from '../src/util/rng.js';
 import { loadWorld } from '../src/world/registry.js';
 import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
+import type { World } from '../src/world/types.js';
 import { diffusionParams, latentShape, textEps, textPair, sourceImages } from './common.js';
 import { tradeoffSection } from './sdedit_report.js';
+import { baselineInputs, batchLayout, latentOf, sampleSteps, textPlan } from './torch_twin.js';
 
 export const sdeditParams = z.strictObject({
   ...diffusionParams,
@@ -20,6 +22,18 @@ export const sdeditParams = z.strictObject({
   guidance_scale: z.number().positive().default(7.5),
 });
 export type SdeditParams = z.infer<typeof sdeditParams>;
+
+/** The noise of a batch at `offset`: its own Rng, so a batch's images do not depend on the others'. */
+const batchSeed = (seed: number, offset: number) => seed * 1_000_003 + offset;
+
+/** The scheduler and the last ⌈s·N⌉ of its timesteps, which a run takes. */
+function schedule(p: SdeditParams, world: World): { scheduler: DdimScheduler; timesteps: number[] } {
+  const scheduler = ddimFor(world.diffusion.scheduler, p.steps, p.eta);
+  // ⌈s·N⌉ on the decimal product: in binary floats 0.14·50 is 7.000000000000001 (8 steps, not 7).
+  const k = Math.ceil(Number((p.strength * p.steps).toFixed(9)));
+  // From the end of the schedule: at N = 1000 the scheduler drops t = 1000 and has N − 1 steps.
+  return { scheduler, timesteps: scheduler.timesteps.slice(Math.max(0, scheduler.timesteps.length - k)) };
+}
 
 export const sdedit: Method<SdeditParams> = {
   name: 'sdedit',
@@ -29,19 +43,31 @@ export const sdedit: Method<SdeditParams> = {
   description: 'SDEdit: noise the image to a strength, denoise under the target prompt with CFG (DDIM).',
   params: sdeditParams,
   reportSections: [tradeoffSection],
+  torch: {
+    inputs: baselineInputs,
+    // The batch's Rng draws z_T's noise first (latent order NHWC), then each step's when cn > 0.
+    plan(p, world, run) {
+      const { scheduler, timesteps } = schedule(p, world);
+      const a = scheduler.alphas[timesteps[0]];
+      return {
+        target: textPlan('text', p.guidance_scale),
+        latent_shape: latentOf(world),
+        start: { t: timesteps[0], sqrt_alpha: Math.sqrt(a), sqrt_one_minus_alpha: Math.sqrt(1 - a) },
+        steps: sampleSteps(scheduler, p.eta, timesteps),
+        ...batchLayout(p.eval_images, p.batch, (offset) => batchSeed(run.seed, offset)),
+      };
+    },
+    result: (p, plan) => ({ strength: p.strength, steps_run: (plan.steps as unknown[]).length }),
+  },
   async run(ctx) {
     const p = ctx.params;
     const world = loadWorld(ctx.world);
     const prompt = promptOf(world, p.prompt);
-    const scheduler = ddimFor(world.diffusion.scheduler, p.steps, p.eta);
-    // ⌈s·N⌉ on the decimal product: in binary floats 0.14·50 is 7.000000000000001 (8 steps, not 7).
-    const k = Math.ceil(Number((p.strength * p.steps).toFixed(9)));
-    // From the end of the schedule: at N = 1000 the scheduler drops t = 1000 and has N − 1 steps.
-    const timesteps = scheduler.timesteps.slice(Math.max(0, scheduler.timesteps.length - k));
+    const { scheduler, timesteps } = schedule(p, world);
     const originals = await sourceImages(world, prompt.id, p.eval_images, p.sources);
     const text = await textPair(world, prompt.text);
     const { edited, tauInfer, timing } = await editTimed(world, originals, p.batch, (x, offset) => {
-      const rng = new Rng(ctx.seed * 1_000_003 + offset); // seeded per batch offset: the same noise for the same batch size
+      const rng = new Rng(batchSeed(ctx.seed, offset)); // seeded per batch offset: the same noise for the same batch size
       const shape = latentShape(world, x.shape[0]);
       const n = shape.reduce((a, b) => a * b, 1);
       // The host rng draws the noise (the same images on every backend); q(z_t | z_0) on the device.
