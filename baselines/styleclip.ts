@@ -11,10 +11,12 @@ import { z } from 'zod';
 import { streamRng } from '../src/util/rng.js';
 import { loadWorld } from '../src/world/registry.js';
 import { MAPPER_DEFAULTS } from '../src/sdd/mapper.js';
-import { createMapper, editLatents, trainMapper } from '../src/sdd/distill.js';
+import { createMapper, editLatents, trainMapper, type GuidanceAt } from '../src/sdd/distill.js';
 import { editResult, editTimed, evaluationSources, promptOf, trainCodes, saveEditGrid, sourcesParam } from '../src/methods/editing.js';
-import type { Method } from '../src/methods/types.js';
+import type { Method, TorchTwin } from '../src/methods/types.js';
+import type { EditPromptSpec, World } from '../src/world/types.js';
 import { calibration } from '../src/sdd/timing.js';
+import { dimsOf, mapperInitShape, mapperPlan, rememberDims } from '../src/sdd/twin.js';
 
 export const styleclipParams = z.strictObject({
   prompt: z.string().describe('edit prompt id of the world'),
@@ -42,6 +44,56 @@ export const styleclipParams = z.strictObject({
 export type StyleclipParams = z.infer<typeof styleclipParams>;
 
 
+function styleclipMapper(p: StyleclipParams) {
+  return { ...MAPPER_DEFAULTS, levels: { coarse: p.mapper.coarse, medium: p.mapper.medium, fine: p.mapper.fine }, step: p.mapper.step, pixel_norm: p.mapper.pixel_norm };
+}
+
+/**
+ * StyleCLIP's guidance term: λ_CLIP·(1 − mean cos) of the global or directional CLIP loss, over
+ * text embeddings computed once (the caller disposes them).
+ */
+export function clipTerm(world: World, p: StyleclipParams, prompt: EditPromptSpec): { at: GuidanceAt; dispose(): void } {
+  const unit = (e: tf.Tensor) => tf.div(e, tf.norm(e, 2, -1, true));
+  const text = unit(world.clip.textEmbed([prompt.text, prompt.sourceText]));
+  const [target, source] = tf.unstack(text);
+  const direction = unit(tf.sub(target, source));
+  return {
+    at: () => ({
+      scalars: {},
+      loss: (edited, original) => {
+        const e = unit(world.clip.imageEmbed(edited));
+        const cos =
+          p.clip_loss === 'global'
+            ? tf.sum(tf.mul(e, target), 1)
+            : tf.sum(tf.mul(unit(tf.sub(e, unit(world.clip.imageEmbed(original())))), direction), 1);
+        return tf.mul(tf.sub(1, tf.mean(cos)), p.lambda_clip) as tf.Scalar;
+      },
+    }),
+    dispose: () => tf.dispose([text, target, source, direction]),
+  };
+}
+
+/** The torch twin checkpoints its training this often (the TS run does not checkpoint). */
+const TWIN_CHECKPOINT_EVERY = 100;
+
+/**
+ * The PyTorch twin (python/sdd_torch/methods/styleclip.py). Its only Gaussian draw is the mapper
+ * init (`mapper_init`); the batch indices come from the same step streams as here.
+ */
+export const styleclipTwin: TorchTwin<StyleclipParams> = {
+  inputs: (p, world?: World) => ({
+    eval_images: p.eval_images,
+    sources: p.sources,
+    train_images: p.train_images,
+    noise: { mapper_init: mapperInitShape(styleclipMapper(p), dimsOf(p, world)) },
+  }),
+  plan(p, world) {
+    rememberDims(p, world);
+    return { mapper: mapperPlan(styleclipMapper(p), world), checkpoint_every: TWIN_CHECKPOINT_EVERY, edit_batch: p.eval_images };
+  },
+  result: (p) => ({ clip_loss: p.clip_loss }),
+};
+
 export const styleclip: Method<StyleclipParams> = {
   name: 'styleclip',
   resources: { cpus: 2, mem: '8G', time: '2:00:00' },
@@ -50,16 +102,14 @@ export const styleclip: Method<StyleclipParams> = {
   version: 3,
   description: 'StyleCLIP latent mapper: LevelsMapper trained with a CLIP loss (+ L2, ID).',
   params: styleclipParams,
+  torch: styleclipTwin,
   async run(ctx) {
     const p = ctx.params;
     const world = loadWorld(ctx.world);
     const prompt = promptOf(world, p.prompt);
-    const ms = { ...MAPPER_DEFAULTS, levels: { coarse: p.mapper.coarse, medium: p.mapper.medium, fine: p.mapper.fine }, step: p.mapper.step, pixel_norm: p.mapper.pixel_norm };
+    const ms = styleclipMapper(p);
     const trainW = trainCodes(world, p.train_images);
-    const unit = (e: tf.Tensor) => tf.div(e, tf.norm(e, 2, -1, true));
-    const text = unit(world.clip.textEmbed([prompt.text, prompt.sourceText]));
-    const [target, source] = tf.unstack(text);
-    const direction = unit(tf.sub(target, source));
+    const clip = clipTerm(world, p, prompt);
     const mapper = createMapper(world, ms, streamRng(ctx.seed, 'mapper-init').int(2 ** 31));
     const cal = calibration('train', 'iteration', p.iterations);
     await trainMapper(
@@ -67,22 +117,13 @@ export const styleclip: Method<StyleclipParams> = {
       mapper,
       trainW,
       { ...p, mapper: ms },
-      () => ({
-        scalars: {},
-        loss: (edited, original) => {
-          const e = unit(world.clip.imageEmbed(edited));
-          const cos =
-            p.clip_loss === 'global'
-              ? tf.sum(tf.mul(e, target), 1)
-              : tf.sum(tf.mul(unit(tf.sub(e, unit(world.clip.imageEmbed(original())))), direction), 1);
-          return tf.mul(tf.sub(1, tf.mean(cos)), p.lambda_clip) as tf.Scalar;
-        },
-      }),
+      clip.at,
       (step) => streamRng(ctx.seed, `step${step}`),
       { signal: ctx.signal, calibration: cal, onStep: (step, s) => (ctx.metric(step, s), ctx.progress(step + 1, p.iterations, 'train')) },
     ).finally(() => cal.release());
     const tauTrain = cal.total;
-    tf.dispose([trainW, text, target, source, direction]);
+    clip.dispose();
+    trainW.dispose();
     const { images: originals, w } = await evaluationSources(world, prompt.id, p.eval_images, p.sources);
     const { edited, tauInfer, timing } = await editTimed(world, originals, p.eval_images, (x, offset) => editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [x.shape[0], -1, -1]) as tf.Tensor3D, ms));
     w.dispose();

@@ -12,12 +12,13 @@ import { UserError } from '../errors.js';
 import { editResult, editTimed, evaluationSources, promptOf, trainCodes, saveEditGrid, sourcesParam } from './editing.js';
 import { loadWorld } from '../world/registry.js';
 import { worldPart, type EditPromptSpec, type World } from '../world/types.js';
-import { GUIDANCE_DEFAULTS, type GuidancePrompt } from '../sdd/guidance.js';
+import { GUIDANCE_DEFAULTS, guidanceWeight, type GuidancePrompt } from '../sdd/guidance.js';
 import { MAPPER_DEFAULTS, applyMapper } from '../sdd/mapper.js';
 import { hqsScan, readHqs, scanTimesteps, selectTimesteps, type HqsReading, type HqsScan, type Selection } from '../sdd/hqs.js';
 import { createMapper, distill, editLatents } from '../sdd/distill.js';
-import { cachedHqs, type CachedScan } from '../sdd/hqs_cache.js';
-import type { Method, MethodContext, ResultValue } from './types.js';
+import { cachedHqs, peekHqs, type CachedScan } from '../sdd/hqs_cache.js';
+import type { Method, MethodContext, ResultValue, TorchTwin } from './types.js';
+import { dimsOf, mapperInitShape, mapperPlan, rememberDims } from '../sdd/twin.js';
 import { calibration } from '../sdd/timing.js';
 import type { TimingRecord } from '../util/calibration.js';
 import { hqsSection, selectionValues } from './sdd_report.js';
@@ -149,6 +150,71 @@ async function saveArtifacts(ctx: MethodContext<SddParams>, mapper: ReturnType<t
   }
 }
 
+/** The HQS scan a run with these settings would use, if some run already computed it (cache). */
+function cachedScan(world: World, p: SddParams, seed: number): HqsScan | null {
+  const guide = guidancePrompt(p, promptOf(world, p.prompt));
+  return peekHqs(hqsKey(world, p, seed, guide, Math.min(p.hqs.images, p.train_images)));
+}
+
+/**
+ * The torch twin's selection: S for strategy random, or read from the HQS scan a tfjs run of the
+ * same settings cached (the twin does not run the scan itself yet). The scan's seconds are not
+ * charged to the torch run's τ_train (they were measured on another engine): the result says so.
+ */
+function twinSelection(world: World, p: SddParams, seed: number): { selection: Selection; scan: HqsScan | null } {
+  const scan = cachedScan(world, p, seed);
+  if (p.selection.strategy !== 'random' && !scan)
+    throw new UserError(
+      `engine: torch: SDD's selection '${p.selection.strategy}' needs the HQS scan, which the torch twin does not run yet: run the same settings once with engine: tfjs (its scan is cached and then shared), or use selection.strategy: random`,
+    );
+  return { selection: selectionFor(p, p.selection.strategy === 'random' ? null : scan), scan };
+}
+
+/**
+ * The PyTorch twin (python/sdd_torch/methods/sdd.py). The plan carries S with ᾱ_t and w(t) per
+ * t, the mapper block, the base branch's token key; the harness draws the Gaussian streams:
+ * `mapper_init`, `sds` [iterations, batch, h, w, c] (ε; not for noise type zero) and `vae` (the
+ * VAE posterior draws; only with vae_sample).
+ */
+export const sddTwin: TorchTwin<SddParams> = {
+  inputs(p, world?: World) {
+    const dims = dimsOf(p, world);
+    const perStep = [p.iterations, p.batch, ...dims.latent];
+    return {
+      eval_images: p.eval_images,
+      sources: p.sources,
+      train_images: p.train_images,
+      noise: {
+        mapper_init: mapperInitShape(mapperSettings(p), dims),
+        ...(p.guidance.noise === 'random' ? { sds: perStep } : {}),
+        ...(p.vae_sample ? { vae: perStep } : {}),
+      },
+    };
+  },
+  plan(p, world, run) {
+    rememberDims(p, world);
+    const { selection, scan } = twinSelection(world, p, run.seed);
+    const alphaBar = selection.timesteps.map((t) => world.diffusion.alphasCumprod[t]);
+    const meanHqs = scan ? selectionFor(p, scan).mean_hqs : null;
+    return {
+      timesteps: selection.timesteps,
+      alpha_bar: alphaBar,
+      weight: alphaBar.map((a) => guidanceWeight(p.guidance.weighting, a)),
+      negative: p.guidance.negative === 'source' ? 'source_text' : 'empty',
+      mapper: mapperPlan(mapperSettings(p), world),
+      checkpoint_every: p.checkpoint_every,
+      edit_batch: p.eval_images,
+      selection: { strategy: selection.strategy, size: selection.size, mean_hqs: meanHqs, timesteps: selection.size <= 50 ? selection.timesteps : [] },
+      hqs: scan ? { seconds: scan.seconds, curve: { t: scan.timesteps, hqs: hqsOf(p, scan).hqs, form: p.hqs.form, scale: p.hqs.scale } } : null,
+    };
+  },
+  result(_p, plan) {
+    const hqs = plan.hqs as { seconds: number; curve: Record<string, ResultValue> } | null;
+    // hqs_s: the cached scan's (tfjs) seconds, reported beside τ_train but not in it.
+    return { selection: plan.selection as Record<string, ResultValue>, hqs_s: 0, hqs_cached: hqs !== null, hqs_tfjs_s: hqs?.seconds ?? null, ...(hqs ? { hqs_curve: hqs.curve } : {}) };
+  },
+};
+
 export const sdd: Method<SddParams> = {
   name: 'sdd',
   // toyfaces needs no GPU; a paper-scale world adds one (gpus).
@@ -162,6 +228,7 @@ export const sdd: Method<SddParams> = {
   idNeutral: { 'guidance.negative': 'empty' },
   reportSections: [hqsSection],
   reportValues: selectionValues,
+  torch: sddTwin,
   async run(ctx) {
     const p = ctx.params;
     const world = loadWorld(ctx.world);

@@ -36,6 +36,12 @@ export interface DistillHooks {
   signal?: AbortSignal;
   /** τ_train's calibration (../util/calibration.ts): brackets every iteration; the caller releases it. */
   calibration?: Calibration;
+  /**
+   * The Gaussian draws of iteration `step` from outside, instead of tf.randomNormal under the
+   * step's seeds: only the torch twin's parity test sets it (the harness's noise streams, which
+   * the twin uses). Called inside the step's tidy; unset, a run is what it always was.
+   */
+  noise?: (step: number) => { sds: tf.Tensor4D; vae: tf.Tensor4D };
 }
 
 /** Mapper parameters, created for W+ of this world (seeded init). */
@@ -86,6 +92,9 @@ export interface GuidanceTerm {
   scalars: Record<string, number>;
 }
 
+/** The guidance term of iteration `step`, its draws from the step's rng (after the batch's). */
+export type GuidanceAt = (rng: Rng, step: number) => GuidanceTerm;
+
 /** Mapper-training settings shared by SDD and StyleCLIP (the guidance term differs). */
 export interface MapperTrainSettings {
   iterations: number;
@@ -102,7 +111,7 @@ export interface MapperTrainSettings {
  * λ_ID·(1 − cos(ID(G(w′)), ID(G(w)))), AdamW on the mapper. Every draw (batch, and whatever the
  * guidance draws) comes from `rngAt(step)`, so a resumed run replays the same sequence.
  */
-export async function trainMapper(world: World, mapper: Params, trainW: tf.Tensor3D, s: MapperTrainSettings, guidanceAt: (rng: Rng) => GuidanceTerm, rngAt: (step: number) => Rng, hooks: DistillHooks = {}): Promise<{ steps: number }> {
+export async function trainMapper(world: World, mapper: Params, trainW: tf.Tensor3D, s: MapperTrainSettings, guidanceAt: GuidanceAt, rngAt: (step: number) => Rng, hooks: DistillHooks = {}): Promise<{ steps: number }> {
   const opt = createAdam({ lr: s.lr, weightDecay: s.weight_decay });
   let start = 0;
   if (hooks.resume) {
@@ -144,7 +153,7 @@ async function mapperLoop(
   opt: AdamOptimizer,
   vars: tf.Variable[],
   start: number,
-  guidanceAt: (rng: Rng) => GuidanceTerm,
+  guidanceAt: GuidanceAt,
   rngAt: (step: number) => Rng,
   hooks: DistillHooks,
 ): Promise<{ steps: number }> {
@@ -156,7 +165,7 @@ async function mapperLoop(
     await hooks.calibration?.begin();
     const rng = rngAt(step);
     const idx = Array.from({ length: s.batch }, () => rng.int(n));
-    const guidance = guidanceAt(rng);
+    const guidance = guidanceAt(rng, step);
     let values: tf.Tensor1D | null = null;
     const grads = tf.tidy(() => {
       const w = tf.gather(trainW, idx) as tf.Tensor3D;
@@ -248,14 +257,15 @@ export async function distill(world: World, mapper: Params, trainW: tf.Tensor3D,
       mapper,
       trainW,
       s,
-      (rng) => {
+      (rng, step) => {
         const t = timesteps[rng.int(timesteps.length)];
         const seeds = [rng.int(2 ** 31), rng.int(2 ** 31)];
         return {
           scalars: { t },
           loss: (x2) => {
-            const noise = tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[0])) as tf.Tensor4D;
-            const vaeNoise = s.vae_sample ? (tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[1])) as tf.Tensor4D) : undefined;
+            const injected = hooks.noise?.(step);
+            const noise = injected?.sds ?? (tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[0])) as tf.Tensor4D);
+            const vaeNoise = s.vae_sample ? (injected?.vae ?? (tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[1])) as tf.Tensor4D)) : undefined;
             return sdsInjection(world.diffusion, t, cond, noise, s.guidance)(world.diffusion.encode(x2, vaeNoise));
           },
         };

@@ -29,7 +29,8 @@ export interface GuidanceSettings {
 
 export const GUIDANCE_DEFAULTS: GuidanceSettings = { guidance_scale: 100, weighting: 'one_minus_alpha', noise: 'random', top_k: null };
 
-function weight(w: Weighting, alphaBar: number): number {
+/** w(t) of the guidance for ᾱ_t (also the torch twin's plan, per selected t). */
+export function guidanceWeight(w: Weighting, alphaBar: number): number {
   return w === 'one' ? 1 : w === 'one_minus_alpha' ? 1 - alphaBar : Math.sqrt(1 - alphaBar);
 }
 
@@ -79,7 +80,7 @@ export function sdsGradient(diffusion: DiffusionModels, z: tf.Tensor4D, t: numbe
     const out = diffusion.eps(tf.concat([zt, zt]) as tf.Tensor4D, tf.fill([2 * b], t) as tf.Tensor1D, cond.context, cond.mask);
     const [u, c] = tf.split(out, 2);
     const guided = tf.add(u, tf.mul(tf.sub(c, u), s.guidance_scale));
-    const g = tf.mul(tf.sub(guided, eps), weight(s.weighting, a)) as tf.Tensor4D;
+    const g = tf.mul(tf.sub(guided, eps), guidanceWeight(s.weighting, a)) as tf.Tensor4D;
     return (s.top_k ? topKMagnitude(g, s.top_k, s.top_k_per === 'image') : g) as tf.Tensor4D;
   });
 }

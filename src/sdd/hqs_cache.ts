@@ -32,18 +32,25 @@ export function hqsCacheFile(key: unknown, code = HQS_CODE_VERSION): string {
   return join(cacheDir(), `${sha256(canonicalJson({ code, key })).slice(0, 16)}.json`);
 }
 
+/** The cached scan for `key`, or null (none, torn, or of another key): the torch twin's plan reads it. */
+export function peekHqs(key: unknown, code = HQS_CODE_VERSION): HqsScan | null {
+  const file = hqsCacheFile(key, code);
+  if (!existsSync(file)) return null;
+  try {
+    const hit = JSON.parse(readFileSync(file, 'utf-8')) as { key: unknown; scan: HqsScan };
+    if (canonicalJson(hit.key) === canonicalJson({ code, key }) && Number.isFinite(hit.scan?.seconds)) return hit.scan;
+  } catch {
+    // unreadable: as if absent
+  }
+  return null;
+}
+
 /** The scan for `key`, from the cache or computed (and stored). `code` is for tests. */
 export async function cachedHqs(key: unknown, compute: () => Promise<HqsScan>, code = HQS_CODE_VERSION): Promise<CachedScan> {
+  const hit = peekHqs(key, code);
+  if (hit) return { scan: hit, cached: true };
   const file = hqsCacheFile(key, code);
   const full = { code, key };
-  if (existsSync(file)) {
-    try {
-      const hit = JSON.parse(readFileSync(file, 'utf-8')) as { key: unknown; scan: HqsScan };
-      if (canonicalJson(hit.key) === canonicalJson(full) && Number.isFinite(hit.scan?.seconds)) return { scan: hit.scan, cached: true };
-    } catch {
-      // unreadable: recompute below
-    }
-  }
   const scan = await compute();
   mkdirSync(cacheDir(), { recursive: true });
   writeJsonAtomic(file, { key: full, scan });

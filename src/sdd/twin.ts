@@ -1,0 +1,72 @@
+/**
+ * What the PyTorch twins of the latent-mapper methods (SDD, StyleCLIP) share on the TS side: the
+ * mapper block of the plan (settings plus the world's level groups) and the noise streams the
+ * harness draws for them. tfjs's tf.randomNormal cannot be reproduced in torch, so every Gaussian
+ * draw of a torch run comes from the contract's streams (our Rng): `mapper_init` [3 groups
+ * (coarse, medium, fine), layers, dim, dim] N(0, 1) for the EqualLinear weights (scaled by 1/lr_mul
+ * as the TS init's std), and per training step whatever the guidance draws.
+ *
+ * The streams' shapes depend on the world (W+ dim, latent shape) but `TorchTwin.inputs(p)` gets
+ * only the params: `plan(p, world)`, which the engine calls first, remembers the world's sizes for
+ * the same params object. An `inputs` called with the world uses it directly.
+ */
+import { worldPart, type World } from '../world/types.js';
+import type { MapperSettings } from './mapper.js';
+
+/** The order of the `mapper_init` stream's first axis (python/sdd_torch/sdd/mapper.py GROUP_ORDER). */
+export const TWIN_GROUPS = ['coarse', 'medium', 'fine'] as const;
+
+export interface TwinDims {
+  /** W+ vector size. */
+  dim: number;
+  /** The diffusion latent [h, w, c]. */
+  latent: number[];
+}
+
+const remembered = new WeakMap<object, TwinDims>();
+
+/** The world's sizes the streams need, remembered for `p` (plan time). */
+export function rememberDims(p: object, world: World): TwinDims {
+  const dims = { dim: worldPart(world, 'style', 'a latent mapper').dim, latent: [...world.diffusion.latentShape] };
+  remembered.set(p, dims);
+  return dims;
+}
+
+/** The sizes for `p`: from the world when given, else as `plan` remembered them. */
+export function dimsOf(p: object, world?: World): TwinDims {
+  if (world) return rememberDims(p, world);
+  const dims = remembered.get(p);
+  if (!dims) throw new Error('torch twin: inputs() needs the world sizes that plan() records: call plan(p, world, run) first');
+  return dims;
+}
+
+/** The plan's mapper block: the settings and the world's level ranges, so Python keeps no defaults. */
+export function mapperPlan(ms: MapperSettings, world: World): Record<string, unknown> {
+  return { ...ms, levels: { ...ms.levels }, groups: worldPart(world, 'style', 'a latent mapper').groups };
+}
+
+/** The `mapper_init` stream's shape. */
+export function mapperInitShape(ms: MapperSettings, dims: TwinDims): number[] {
+  return [TWIN_GROUPS.length, ms.layers, dims.dim, dims.dim];
+}
+
+/**
+ * A mapper's weights from the `mapper_init` stream (what the torch twin does): weight =
+ * fround(noise · (1/lr_mul)), biases 0 — for the parity test, which trains both sides from the
+ * same init. `names`: the TS mapper's parameter names (Params.vars keys).
+ */
+export function mapperInitValues(names: Iterable<string>, ms: MapperSettings, noise: Float32Array, dim: number): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  const per = dim * dim;
+  const std = 1 / ms.lr_mul;
+  for (const name of names) {
+    const [, group, layer, leaf] = name.split('.');
+    if (leaf !== 'weight') {
+      out.set(name, new Float32Array(dim));
+      continue;
+    }
+    const at = (TWIN_GROUPS.indexOf(group as (typeof TWIN_GROUPS)[number]) * ms.layers + Number(layer)) * per;
+    out.set(name, Float32Array.from(noise.subarray(at, at + per), (x) => x * std));
+  }
+  return out;
+}

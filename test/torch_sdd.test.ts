@@ -1,0 +1,202 @@
+/**
+ * The torch twins of SDD and StyleCLIP (python/sdd_torch/methods/{sdd,styleclip}.py) against the
+ * TypeScript training loops they port (src/sdd/distill.ts, baselines/styleclip.ts): 20 steps on
+ * toyfaces from the same mapper init, with the same batch draws (our Rng, ported bit for bit) and
+ * the same Gaussian noise (the harness's contract streams: the torch run reads them from
+ * contract/in, the TS loop gets them through DistillHooks.noise instead of tf.randomNormal).
+ * The torch side runs as the engine runs it: the twin's inputs() and plan() written by the
+ * harness's own writeInputs, then `python -m sdd_torch run` (CPU, fp32).
+ *
+ * What is compared: each mapper parameter's change over the 20 steps, Δ = w₂₀ − w₀, over all
+ * parameters (the weights themselves are ~1000× larger than Δ, N(0,1)/lr_mul, so comparing them
+ * would hide any difference), and each step's logged loss. Both sides are float32 and use the same
+ * update (HostAdam's: float64 arithmetic on float32 state); they differ in summation order and
+ * libm inside the frozen models (~1e-6 relative per forward, test/torch_models.test.ts), which
+ * Adam's normalised steps pass on, so ~1e-5..1e-4 relative is expected after 20 steps; see
+ * DELTA_L2 / DELTA_MAX / LOSS below.
+ * Then a resumed torch run (killed at its step-10 checkpoint) ends bit-identical to the first.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { backendFromEnv, initBackend } from '../src/backend/index.js';
+import { PROJECT_ROOT } from '../src/util/env.js';
+import { requirePython } from '../src/util/python.js';
+import { streamRng } from '../src/util/rng.js';
+import { asFloat32, readSafetensors } from '../src/util/safetensors.js';
+import { loadWorld } from '../src/world/registry.js';
+import { contractDirs, readNpyF32, type ContractDirs, type EngineBlock } from '../src/methods/contract.js';
+import { writeInputs } from '../src/methods/contract_in.js';
+import { promptOf, trainCodes } from '../src/methods/editing.js';
+import { guidancePrompt, sdd, type SddParams } from '../src/methods/sdd.js';
+import { clipTerm, styleclip, type StyleclipParams } from '../baselines/styleclip.js';
+import { createMapper, distill, trainMapper, type DistillHooks } from '../src/sdd/distill.js';
+import type { MapperSettings } from '../src/sdd/mapper.js';
+import { mapperInitValues } from '../src/sdd/twin.js';
+import type { Method } from '../src/methods/types.js';
+import type { World } from '../src/world/types.js';
+import type { Params } from '../src/nn/params.js';
+import { maxDiff } from './parity.js';
+import { tmp } from './helpers.js';
+
+const PYTHON = requirePython(['torch', 'numpy']);
+const PYDIR = join(PROJECT_ROOT, 'python');
+const SEED = 11;
+const STEPS = 20;
+const PROMPT = 'hair_color:black->white';
+// Δ of the mapper weights after 20 steps, over all parameters. L2: ‖Δ_torch − Δ_TS‖ ≤ DELTA_L2 ·
+// ‖Δ_TS‖, measured 2.3e-5 (SDD) and 3.8e-5 (StyleCLIP, global loss), allowed 5e-4. Max: a few
+// elements whose gradient nearly cancels can take Adam steps of different size (the update is
+// ≈ ±lr whatever |g|), so the largest single gap is looser: measured 1.3e-3 (SDD, one element of
+// 33280) and 3.0e-4 × max |Δ_TS|, allowed 1e-2. (StyleCLIP's directional loss normalises
+// E_I(x') − E_I(x), nearly 0 at the start, which magnifies float32 noise: measured L2 4.3e-4.)
+const DELTA_L2 = 5e-4;
+const DELTA_MAX = 1e-2;
+// Each step's logged total loss: measured ≤ 2.1e-7 relative (StyleCLIP), allowed 1e-4.
+const LOSS = 1e-4;
+
+await initBackend(backendFromEnv());
+
+interface TwinRun {
+  dirs: ContractDirs;
+  plan: Record<string, unknown>;
+  seconds: number;
+}
+
+/** The harness's side of a torch run (runTorch without the evaluation): inputs, manifest, the process. */
+async function torchRun<P extends { prompt: string }>(world: World, method: Method<P>, p: P, dir: string): Promise<TwinRun> {
+  const twin = method.torch!;
+  const prompt = promptOf(world, p.prompt);
+  const plan = twin.plan(p, world, { seed: SEED });
+  const [text, source_text, empty] = world.contract!.tokenize([prompt.text, prompt.sourceText, '']);
+  const engine: EngineBlock = { name: 'torch', precision: 'fp32', device: 'cpu', models: world.contract!.models, tokens: { text, source_text, empty }, plan };
+  const dirs = contractDirs(dir);
+  await writeInputs(dirs, { id: `parity-${method.name}`, seed: SEED, method: method.name, params: p }, world, prompt, twin.inputs(p), engine);
+  return { dirs, plan, seconds: python(dirs) };
+}
+
+function python(dirs: ContractDirs): number {
+  const t0 = performance.now();
+  const r = spawnSync(PYTHON, ['-m', 'sdd_torch', 'run', '--contract', dirs.root], { encoding: 'utf-8', env: { ...process.env, PYTHONPATH: PYDIR } });
+  assert.equal(r.status, 0, `python -m sdd_torch run failed:\n${r.stderr}`);
+  return (performance.now() - t0) / 1000;
+}
+
+function readMapper(dirs: ContractDirs): Map<string, Float32Array> {
+  const file = readSafetensors(join(dirs.out, 'mapper.safetensors'));
+  return new Map([...file.tensors].map(([k, v]) => [k, asFloat32(v)]));
+}
+
+function noise(dirs: ContractDirs, name: string, shape: number[]): Float32Array {
+  return readNpyF32(join(dirs.in, `noise_${name}.npy`), name, shape);
+}
+
+/** A TS mapper with the torch run's init (the `mapper_init` stream); returns it and its init values. */
+function initMapper(world: World, ms: MapperSettings, dirs: ContractDirs): { mapper: Params; init: Map<string, Float32Array> } {
+  const mapper = createMapper(world, ms, 0);
+  const dim = world.style!.dim;
+  const init = mapperInitValues(mapper.vars.keys(), ms, noise(dirs, 'mapper_init', [3, ms.layers, dim, dim]), dim);
+  for (const [name, v] of mapper.vars) v.assign(tf.tensor(init.get(name)!, v.shape));
+  return { mapper, init };
+}
+
+async function valuesOf(mapper: Params): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const [name, v] of mapper.vars) out.set(name, (await v.data()) as Float32Array);
+  return out;
+}
+
+/** max |Δ_torch − Δ_TS| / max |Δ_TS| over every parameter, Δ = final − init. */
+function compareDeltas(t: { diagnostic(m: string): void }, what: string, ts: Map<string, Float32Array>, py: Map<string, Float32Array>, init: Map<string, Float32Array>): void {
+  assert.deepEqual([...py.keys()].sort(), [...ts.keys()].sort(), `${what}: the torch mapper's parameters`);
+  const dTs: number[] = [];
+  const dPy: number[] = [];
+  for (const [name, w] of ts) {
+    const w0 = init.get(name)!;
+    const p = py.get(name)!;
+    for (let i = 0; i < w.length; i++) {
+      dTs.push(w[i] - w0[i]);
+      dPy.push(p[i] - w0[i]);
+    }
+  }
+  const { maxDiff: diff, maxRef } = maxDiff(dPy, dTs);
+  const l2 = Math.hypot(...dPy.map((x, i) => x - dTs[i])) / Math.hypot(...dTs);
+  t.diagnostic(`${what}: mapper Δ after ${STEPS} steps (${dTs.length} values): ‖Δ_torch − Δ_TS‖/‖Δ_TS‖ ${l2.toExponential(2)}; max |Δ_torch − Δ_TS| ${diff.toExponential(2)} = ${(diff / maxRef).toExponential(2)} × max |Δ_TS|`);
+  assert.ok(maxRef > 0, `${what}: the TS mapper did not move`);
+  assert.ok(l2 <= DELTA_L2, `${what}: mapper Δ differs by ${l2} relative (L2) > ${DELTA_L2}`);
+  assert.ok(diff <= DELTA_MAX * maxRef, `${what}: mapper Δ differs by ${diff} > ${DELTA_MAX} × ${maxRef}`);
+}
+
+function compareLosses(t: { diagnostic(m: string): void }, what: string, dirs: ContractDirs, ts: number[]): void {
+  const lines = readFileSync(join(dirs.out, 'metrics.jsonl'), 'utf-8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss: number });
+  assert.deepEqual(lines.map((l) => l.step), ts.map((_, i) => i), `${what}: metrics.jsonl steps`);
+  const worst = Math.max(...lines.map((l, i) => Math.abs(l.loss - ts[i]) / Math.max(Math.abs(ts[i]), 1e-12)));
+  t.diagnostic(`${what}: per-step loss, max relative gap ${worst.toExponential(2)}`);
+  assert.ok(worst <= LOSS, `${what}: a step's loss differs by ${worst} relative`);
+}
+
+function mapperOf(plan: Record<string, unknown>): MapperSettings {
+  return plan.mapper as MapperSettings;
+}
+
+/** A resumed attempt as the harness prepares it: out/ keeps the checkpoint and the curve before it. */
+function resumeFrom(first: ContractDirs, dir: string, step: number): ContractDirs {
+  const dirs = contractDirs(dir);
+  cpSync(first.root, dirs.root, { recursive: true });
+  for (const name of readdirSync(dirs.out)) if (name !== 'checkpoint' && name !== 'metrics.jsonl') rmSync(join(dirs.out, name), { recursive: true });
+  const kept = readFileSync(join(dirs.out, 'metrics.jsonl'), 'utf-8').split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step < step);
+  writeFileSync(join(dirs.out, 'metrics.jsonl'), kept.map((l) => `${l}\n`).join(''));
+  return dirs;
+}
+
+test('SDD torch twin: 20 distillation steps agree with the TS loop given the same noise; a resumed run ends identical', async (t) => {
+  const world = loadWorld('toyfaces');
+  const p: SddParams = sdd.params.parse({ prompt: PROMPT, iterations: STEPS, train_images: 8, eval_images: 2, checkpoint_every: 10, selection: { strategy: 'random' } });
+  const root = tmp('sdd-torch-sdd-');
+  const run = await torchRun(world, sdd, p, join(root, 'a'));
+  const ms = mapperOf(run.plan);
+  const { mapper, init } = initMapper(world, ms, run.dirs);
+  const [h, w, c] = world.diffusion.latentShape;
+  const per = p.batch * h * w * c;
+  const sds = noise(run.dirs, 'sds', [STEPS, p.batch, h, w, c]);
+  const vae = noise(run.dirs, 'vae', [STEPS, p.batch, h, w, c]);
+  const losses: number[] = [];
+  const hooks: DistillHooks = {
+    onStep: (_step, s) => void losses.push(s.loss),
+    noise: (step) => ({ sds: tf.tensor4d(sds.subarray(step * per, (step + 1) * per), [p.batch, h, w, c]), vae: tf.tensor4d(vae.subarray(step * per, (step + 1) * per), [p.batch, h, w, c]) }),
+  };
+  const trainW = trainCodes(world, p.train_images);
+  const t0 = performance.now();
+  await distill(world, mapper, trainW, guidancePrompt(p, promptOf(world, p.prompt)), run.plan.timesteps as number[], { ...p, mapper: ms }, (step) => streamRng(SEED, `step${step}`), hooks);
+  t.diagnostic(`TS (${tf.getBackend()}) ${STEPS} steps ${((performance.now() - t0) / 1000).toFixed(1)} s; torch run (incl. start-up) ${run.seconds.toFixed(1)} s`);
+  compareDeltas(t, 'sdd', await valuesOf(mapper), readMapper(run.dirs), init);
+  compareLosses(t, 'sdd', run.dirs, losses);
+
+  const resumed = resumeFrom(run.dirs, join(root, 'b'), 10);
+  python(resumed);
+  const [a, b] = [readMapper(run.dirs), readMapper(resumed)];
+  for (const [name, v] of a) assert.deepEqual(b.get(name), v, `resumed run: ${name} differs from the uninterrupted run's`);
+  assert.equal(readFileSync(join(resumed.out, 'metrics.jsonl'), 'utf-8'), readFileSync(join(run.dirs.out, 'metrics.jsonl'), 'utf-8'), 'resumed run: the training curve');
+  trainW.dispose();
+  mapper.dispose();
+});
+
+test('StyleCLIP torch twin: 20 mapper steps agree with the TS loop from the same init', async (t) => {
+  const world = loadWorld('toyfaces');
+  const p: StyleclipParams = styleclip.params.parse({ prompt: PROMPT, iterations: STEPS, train_images: 8, eval_images: 2 });
+  const run = await torchRun(world, styleclip, p, join(tmp('sdd-torch-styleclip-'), 'a'));
+  const ms = mapperOf(run.plan);
+  const { mapper, init } = initMapper(world, ms, run.dirs);
+  const losses: number[] = [];
+  const trainW = trainCodes(world, p.train_images);
+  const clip = clipTerm(world, p, promptOf(world, p.prompt));
+  await trainMapper(world, mapper, trainW, { ...p, mapper: ms }, clip.at, (step) => streamRng(SEED, `step${step}`), { onStep: (_step, s) => void losses.push(s.loss) });
+  compareDeltas(t, 'styleclip', await valuesOf(mapper), readMapper(run.dirs), init);
+  compareLosses(t, 'styleclip', run.dirs, losses);
+  clip.dispose();
+  trainW.dispose();
+  mapper.dispose();
+});
