@@ -16,6 +16,9 @@ export const wasm: BackendDef<'wasm'> = {
     await import('@tensorflow/tfjs-backend-cpu');
     const { registerReplacementKernels } = await import('../kernels/register.js');
     registerReplacementKernels('wasm');
+    // The cpu kernels beside wasm are the kernel tests' reference: with tfjs's fixed too.
+    const { registerCpuKernelFixes } = await import('../kernels/cpu_fixes.js');
+    registerCpuKernelFixes();
     return started(await tf.setBackend('wasm'), 'the wasm backend failed to initialise');
   },
 };
