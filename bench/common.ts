@@ -1,12 +1,13 @@
 /** Shared by the benchmarks: timing with medians, and result files that name machine and backend. */
 import { join } from 'node:path';
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { median } from 'simple-statistics';
 import { activeBackend, BackendChoiceError, initBackend, shutdownBackend, type BackendInfo } from '../src/backend/index.js';
 import { isSoftware } from '../src/backend/webgpu.js';
 import { modelLoss } from '../src/nn/models.js';
 import type { UNetConfig } from '../src/nn/unet.js';
-import type { Params } from '../src/nn/params.js';
+import { Params } from '../src/nn/params.js';
+import { createAdam } from '../src/nn/adam.js';
 import { gitInfo, machineInfo, PROJECT_ROOT } from '../src/util/env.js';
 import { writeJsonAtomic } from '../src/util/atomic.js';
 import { Rng } from '../src/util/rng.js';
@@ -74,6 +75,32 @@ export function unetBenchData(batch: number, size: number, seed = 1): { x: Float
   const rng = new Rng(seed);
   const n = batch * size * size * 3;
   return { x: Float32Array.from({ length: n }, () => rng.normal()), y: Float32Array.from({ length: n }, () => rng.normal()), shape: [batch, size, size, 3] };
+}
+
+/**
+ * The bench U-Net's train step on the active backend at batch × size² (forward, backward,
+ * createAdam's step, then an awaited read of the loss, so the step's queued device work is done),
+ * handed to `run` with the parameter count; parameters, optimizer and data are freed after.
+ */
+export async function withUnetTrainStep<T>(batch: number, size: number, run: (step: () => Promise<void>, params: number) => Promise<T>): Promise<T> {
+  const p = new Params(0);
+  const d = unetBenchData(batch, size);
+  const x = tf.tensor4d(d.x, d.shape);
+  const y = tf.tensor4d(d.y, d.shape);
+  const opt = createAdam({ lr: 1e-4 });
+  tf.tidy(() => void unetBenchLoss(p, x, y)); // creates the parameters
+  try {
+    return await run(async () => {
+      const { value, grads } = tf.variableGrads(() => unetBenchLoss(p, x, y), p.list());
+      await opt.apply(p.list(), grads);
+      await value.data(); // after the optimizer's ops in the queue: the whole step is done
+      tf.dispose([value, grads]);
+    }, p.count());
+  } finally {
+    opt.dispose();
+    p.dispose();
+    tf.dispose([x, y]);
+  }
 }
 
 /**

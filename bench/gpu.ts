@@ -25,8 +25,6 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import * as tf from '@tensorflow/tfjs-core';
 import { deviceFault, shutdownBackend } from '../src/backend/index.js';
-import { createAdam } from '../src/nn/adam.js';
-import { Params } from '../src/nn/params.js';
 import { DDIM_SD, DdimScheduler } from '../src/diffusion/schedulers/ddim.js';
 import { cfgEps, ddimSampleTensor, repeatCondition } from '../src/diffusion/pipelines/sample.js';
 import { createMapper, distill, LOG_EVERY } from '../src/sdd/distill.js';
@@ -40,7 +38,7 @@ import { streamRng, tfSeed } from '../src/util/rng.js';
 import { PROJECT_ROOT } from '../src/util/env.js';
 import type { World } from '../src/world/types.js';
 import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
-import { med, timeIt, unetBenchData, unetBenchLoss, webgpuForBench, writeResult } from './common.js';
+import { med, timeIt, webgpuForBench, withUnetTrainStep, writeResult } from './common.js';
 
 const args = process.argv.slice(2);
 const allowSoftware = args.includes('--allow-software') || process.env.SDD_BENCH_ALLOW_SOFTWARE === '1';
@@ -89,25 +87,7 @@ const guarded = <T>(p: Promise<T>): Promise<T> => Promise.race([p, deviceFault()
 // ---- tfjs workloads ----
 
 async function unetStep(size: number, batch: number, sz: Sizes['unet']): Promise<{ ms: number[]; params: number }> {
-  const p = new Params(0);
-  const d = unetBenchData(batch, size);
-  const x = tf.tensor4d(d.x, d.shape);
-  const y = tf.tensor4d(d.y, d.shape);
-  const opt = createAdam({ lr: 1e-4 });
-  tf.tidy(() => void unetBenchLoss(p, x, y)); // creates the parameters
-  try {
-    const ms = await timeIt(async () => {
-      const { value, grads } = tf.variableGrads(() => unetBenchLoss(p, x, y), p.list());
-      await opt.apply(p.list(), grads);
-      await value.data(); // after the optimizer's ops in the queue: the whole step is done
-      tf.dispose([value, grads]);
-    }, sz.steps, sz.warmup);
-    return { ms, params: p.count() };
-  } finally {
-    opt.dispose();
-    p.dispose();
-    tf.dispose([x, y]);
-  }
+  return withUnetTrainStep(batch, size, async (step, params) => ({ ms: await timeIt(step, sz.steps, sz.warmup), params }));
 }
 
 async function ddimCfg(world: World, sz: Sizes['ddim']): Promise<{ ms: number[]; prompt: string }> {

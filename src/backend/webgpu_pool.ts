@@ -93,6 +93,8 @@ export interface PoolCounters {
   /** Buffers created by the device, taken from the pool, and destroyed by this layer. */
   created: number;
   created_bytes: number;
+  /** `created` by kind: tensor storage, uniforms, readback (MAP_READ) and upload (MAP_WRITE) staging. */
+  created_by_kind: Record<BufferKind, number>;
   reused: number;
   evicted: number;
   evicted_bytes: number;
@@ -145,8 +147,13 @@ function budgetFromEnv(name: string, fallback: number): number {
   return Math.floor(mb * MIB);
 }
 
-// GPUBufferUsage.MAP_READ (WebGPU spec constant; the global exists only once Dawn is loaded).
+// GPUBufferUsage bits (WebGPU spec constants; the global exists only once Dawn is loaded).
 const MAP_READ = 0x0001;
+const MAP_WRITE = 0x0002;
+const UNIFORM = 0x0040;
+
+type BufferKind = 'storage' | 'uniform' | 'readback' | 'upload';
+const kindOf = (usage: number): BufferKind => (usage & MAP_READ ? 'readback' : usage & MAP_WRITE ? 'upload' : usage & UNIFORM ? 'uniform' : 'storage');
 const keyOf = (b: GpuBufferLike) => `${b.size}_${b.usage}`;
 
 /** Destroys one free buffer, removing it from tfjs's free list and counts. */
@@ -230,6 +237,7 @@ export function installDevicePool(backend: unknown = tf.backend()): string[] {
       peak_bytes_in_use: bm.numBytesUsed,
       created: 0,
       created_bytes: 0,
+      created_by_kind: { storage: 0, uniform: 0, readback: 0, upload: 0 },
       reused: 0,
       evicted: 0,
       evicted_bytes: 0,
@@ -275,6 +283,7 @@ function wrap(s: PoolState): void {
     } else {
       s.counters.created++;
       s.counters.created_bytes += size;
+      s.counters.created_by_kind[kindOf(usage)]++;
       samplePeaks(s);
     }
     s.counters.peak_bytes_in_use = Math.max(s.counters.peak_bytes_in_use, bm.numBytesUsed);
@@ -304,7 +313,7 @@ function wrap(s: PoolState): void {
 export function poolCounters(): PoolCounters | null {
   if (!state || tf.getBackend() !== 'webgpu') return null;
   const bm = state.backend.bufferManager;
-  return { ...state.counters, bytes_in_use: bm.numBytesUsed, bytes_allocated: bm.numBytesAllocated };
+  return { ...state.counters, created_by_kind: { ...state.counters.created_by_kind }, bytes_in_use: bm.numBytesUsed, bytes_allocated: bm.numBytesAllocated };
 }
 
 /**

@@ -1,0 +1,114 @@
+/**
+ * Host-side cost counts of the webgpu backend per step (issue #32): compute dispatches, queue
+ * submits, GPU buffers created (device allocations; readback/upload staging included) and reused
+ * from the pool, per bench U-Net train step (bench/common.ts unetBenchLoss + createAdam, as
+ * bench/gpu.ts) and per DDIM step with CFG (the toyfaces ε-model, cfgEps + ddimSampleTensor), for
+ * each WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE in BATCH_SIZES (tfjs's default is 15; it is read at every
+ * dispatch). The counts come from the bounded pool's wrappers (src/backend/webgpu_pool.ts) and are
+ * the same on any adapter for the same shapes: a software one (lavapipe) gives a real GPU's counts.
+ * Host ms are reported too; on a software adapter they include the "GPU" work run on the CPU cores,
+ * so they are noise for a real GPU's host cost and nothing is gated on them.
+ *   node --import tsx bench/webgpu_counts.ts [--unet-batch 2] [--unet-size 32] [--ddim-images 4]
+ * → bench/results/webgpu-counts.json (machine, backend and adapter in the record).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend, poolCounters, shutdownBackend, type PoolCounters } from '../src/backend/index.js';
+import { DDIM_SD, DdimScheduler } from '../src/diffusion/schedulers/ddim.js';
+import { cfgEps, ddimSampleTensor, repeatCondition } from '../src/diffusion/pipelines/sample.js';
+import { tfSeed } from '../src/util/rng.js';
+import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
+import { argValue, withUnetTrainStep, writeResult } from './common.js';
+
+/** tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE values measured (15 is its default) … */
+const BATCH_SIZES = [1, 15, 64, 1024];
+/** … and, at the default, with WEBGPU_CPU_FORWARD off (tfjs computes small tensors on the host, then uploads them). */
+const VARIANTS: Array<{ batch: number; cpuForward: boolean }> = [...BATCH_SIZES.map((batch) => ({ batch, cpuForward: true })), { batch: 15, cpuForward: false }];
+const MEASURED_STEPS = 3;
+
+type Counted = Pick<PoolCounters, 'dispatches' | 'submits' | 'created' | 'created_bytes' | 'reused' | 'evicted'> & { created_upload: number; created_storage: number };
+
+interface PerStep extends Counted {
+  host_ms: number;
+  /** host ms / dispatches: on a real GPU, the JS + N-API cost of one kernel launch. */
+  ms_per_dispatch: number;
+}
+
+function snapshot(): Counted {
+  const c = poolCounters();
+  if (!c) throw new Error('webgpu pool counters missing: is the webgpu backend active with its pool installed?');
+  const k = c.created_by_kind;
+  return { dispatches: c.dispatches, submits: c.submits, created: c.created, created_bytes: c.created_bytes, reused: c.reused, evicted: c.evicted, created_upload: k.upload, created_storage: k.storage };
+}
+
+/** Runs `step` once to warm up (shader compiles, pool fill), then MEASURED_STEPS times; per-step means. */
+async function measure(step: () => Promise<void>, perCall = 1): Promise<PerStep> {
+  await step();
+  const a = snapshot();
+  const t0 = performance.now();
+  for (let i = 0; i < MEASURED_STEPS; i++) await step();
+  const ms = (performance.now() - t0) / (MEASURED_STEPS * perCall);
+  const b = snapshot();
+  const per = (k: keyof Counted) => (b[k] - a[k]) / (MEASURED_STEPS * perCall);
+  const keys = Object.keys(a) as Array<keyof Counted>;
+  const out = { ...(Object.fromEntries(keys.map((k) => [k, per(k)])) as Counted), host_ms: ms, ms_per_dispatch: 0 };
+  out.ms_per_dispatch = out.dispatches ? ms / out.dispatches : 0;
+  return out;
+}
+
+async function unetCounts(batch: number, size: number): Promise<PerStep> {
+  return withUnetTrainStep(batch, size, (step) => measure(step));
+}
+
+const DDIM_STEPS = 4;
+
+async function ddimCounts(images: number): Promise<PerStep> {
+  const world = loadToyfacesWorld();
+  const cond = repeatCondition(await world.diffusion.textCondition([world.prompts[0].text]), images);
+  const uncond = repeatCondition(await world.diffusion.textCondition(['']), images);
+  const guided = cfgEps(world.diffusion.eps, cond, uncond, 7.5);
+  const scheduler = new DdimScheduler({ ...DDIM_SD, steps: DDIM_STEPS, eta: 0 });
+  const shape = [images, ...world.diffusion.latentShape] as [number, number, number, number];
+  const zT = tf.randomNormal(shape, 0, 1, 'float32', tfSeed(0)) as tf.Tensor4D;
+  try {
+    // Per DDIM step: one loop of DDIM_STEPS steps and its one read, divided by DDIM_STEPS.
+    return await measure(async () => {
+      const z = ddimSampleTensor(guided.eps, scheduler, zT, shape);
+      await z.data();
+      z.dispose();
+    }, DDIM_STEPS);
+  } finally {
+    guided.dispose();
+    zT.dispose();
+    world.dispose();
+  }
+}
+
+const info = await initBackend('webgpu');
+const unetBatch = Number(argValue('unet-batch', '2'));
+const unetSize = Number(argValue('unet-size', '32'));
+const ddimImages = Number(argValue('ddim-images', '4'));
+const rows: Array<{ deferred_submit_batch_size: number; cpu_forward: boolean; unet_train_step: PerStep; ddim_step: PerStep }> = [];
+const fmt = (r: PerStep) =>
+  `${r.dispatches.toFixed(0)} dispatches, ${r.submits.toFixed(1)} submits, ${r.created.toFixed(1)} buffers created (${r.created_upload.toFixed(1)} upload staging, ${r.created_storage.toFixed(1)} storage; ${(r.created_bytes / 1024).toFixed(0)} KiB), ${r.reused.toFixed(0)} reused; ${r.host_ms.toFixed(0)} ms (${r.ms_per_dispatch.toFixed(3)} ms/dispatch)`;
+try {
+  for (const { batch, cpuForward } of VARIANTS) {
+    tf.env().set('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE', batch);
+    tf.env().set('WEBGPU_CPU_FORWARD', cpuForward);
+    const unet = await unetCounts(unetBatch, unetSize);
+    const ddim = await ddimCounts(ddimImages);
+    rows.push({ deferred_submit_batch_size: batch, cpu_forward: cpuForward, unet_train_step: unet, ddim_step: ddim });
+    console.log(`WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=${batch} WEBGPU_CPU_FORWARD=${cpuForward}\n  U-Net train step B${unetBatch} ${unetSize}²: ${fmt(unet)}\n  DDIM step, CFG, ${ddimImages} latents: ${fmt(ddim)}`);
+  }
+  const c = poolCounters()!;
+  const path = writeResult('webgpu-counts', {
+    adapter: info.adapter,
+    pool: { budget_bytes: c.budget_bytes, staging_budget_bytes: c.staging_budget_bytes, peak_bytes_allocated: c.peak_bytes_allocated },
+    unet: { batch: unetBatch, size: unetSize },
+    ddim: { images: ddimImages, guidance: 7.5, steps_per_loop: DDIM_STEPS },
+    measured_steps: MEASURED_STEPS,
+    rows,
+  });
+  console.log(`→ ${path}`);
+} finally {
+  shutdownBackend();
+}
