@@ -25,6 +25,7 @@ import { sdd, tmp, writeFiles } from './helpers.js';
 import { backendFromEnv, initBackend } from '../src/backend/index.js';
 import { makeContext } from '../src/exec/context.js';
 import { getEngine } from '../src/methods/engine.js';
+import { probeTorch } from '../src/methods/engines/torch_probe.js';
 import { registerBuiltinMethods } from '../src/methods/index.js';
 import { getMethod } from '../src/methods/registry.js';
 import { requirePython } from '../src/util/python.js';
@@ -99,20 +100,27 @@ async function tfjsRuns(root: string): Promise<Record<string, Record<string, unk
   return out;
 }
 
-test('SDEdit, DDIB and DiffAE on torch edit the images the tfjs runs edit (features, per-item metrics, 8-bit grid)', async () => {
-  const dir = tmp('sdd-torch-baselines-');
-  const files = Object.entries(CASES).map(([name, extra]) => {
+/** The experiment files of the cases, in `dir`. */
+function experimentFiles(dir: string): string[] {
+  return Object.entries(CASES).map(([name, extra]) => {
     const params = Object.entries({ ...BASE, ...extra }).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(', ');
     writeFiles(dir, { [`${name}.yaml`]: `name: ${name}-twin\nworld: toyfaces\nmethod:\n  name: ${name}\n  params: { ${params} }\nseeds: [0]\n` });
     return join(dir, `${name}.yaml`);
   });
-  // Calibrated τ (both sides) under locks of their own: other runs on this machine must not hold these up.
-  process.env.SDD_DEVICE_LOCKS = join(dir, 'locks-tfjs');
+}
+
+const DIR = tmp('sdd-torch-baselines-');
+// Calibrated τ (both sides) under locks of their own: other runs on this machine must not hold these up.
+process.env.SDD_DEVICE_LOCKS = join(DIR, 'locks-tfjs');
+// The reference runs, started once for both cases (the CUDA one only where torch sees a GPU).
+const TFJS = tfjsRuns(join(DIR, 'tfjs'));
+TFJS.catch(() => {}); // awaited by each case; a failure is reported there
+
+/** The three methods on the torch engine through the CLI on `device`, each compared with its tfjs run. */
+async function torchAgainstTfjs(device: 'cpu' | 'cuda'): Promise<void> {
+  const dir = join(DIR, device);
   const store = join(dir, 'store');
-  const [cli, tfjs] = await Promise.all([
-    sdd(['run', ...files, '--engine', 'torch'], { env: { SDD_RUNS: store, SDD_PYTHON: PYTHON, SDD_TORCH_DEVICE: 'cpu', SDD_DEVICE_LOCKS: join(dir, 'locks-torch') } }),
-    tfjsRuns(join(dir, 'tfjs')),
-  ]);
+  const [cli, tfjs] = await Promise.all([sdd(['run', ...experimentFiles(dir), '--engine', 'torch'], { env: { SDD_RUNS: store, SDD_PYTHON: PYTHON, SDD_TORCH_DEVICE: device, SDD_DEVICE_LOCKS: join(dir, 'locks') } }), TFJS]);
   assert.equal(cli.exitCode, 0, cli.all);
   const torch = runsByMethod(store);
   assert.deepEqual(Object.keys(torch).sort(), Object.keys(CASES).sort());
@@ -120,11 +128,17 @@ test('SDEdit, DDIB and DiffAE on torch edit the images the tfjs runs edit (featu
     const config = JSON.parse(readFileSync(join(torch[name], 'config.json'), 'utf-8')) as { engine?: unknown };
     assert.deepEqual(config.engine, { name: 'torch', precision: 'fp32' }, `${name}: a torch run`);
     const result = (JSON.parse(readFileSync(join(torch[name], 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> }).metrics;
-    assert.equal((result.engine_env as { device: string }).device, 'cpu');
+    assert.match((result.engine_env as { device: string }).device, new RegExp(`^${device}`));
     // The TS twin's result values: the tfjs run's own (SDEdit: strength and ⌈s·N⌉ = 4 steps run; DiffAE: α).
     for (const key of ['strength', 'steps_run', 'alpha']) assert.equal(result[key], tfjs[name][key], `${name}: result ${key}`);
     assert.ok((result.tau_infer_s as number) > 0 && (result.tau_train_s as number) === 0, `${name}: τ`);
-    compare(name, kept(torch[name]), kept(join(dir, 'tfjs', name)));
+    compare(name, kept(torch[name]), kept(join(DIR, 'tfjs', name)));
   }
   assert.equal(tfjs.sdedit.steps_run, 4);
-});
+}
+
+test('SDEdit, DDIB and DiffAE on torch (CPU) edit the images the tfjs runs edit (features, per-item metrics, 8-bit grid)', () => torchAgainstTfjs('cpu'));
+
+// fp32 on CUDA (TF32 off): other kernels, the same tolerances (cuDNN's fp32 convolutions differ
+// from the CPU's by summation order only). Skipped where torch sees no GPU.
+test('the same on CUDA', { skip: probeTorch().gpu ? false : 'torch sees no CUDA device' }, () => torchAgainstTfjs('cuda'));
