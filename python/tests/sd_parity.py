@@ -6,6 +6,11 @@ usage: sd_parity.py <dir> <sd_dir> <clip_dir>    the models of the tiny folders
        sd_parity.py <dir> --world <models.json>   the paper world twin (worlds/paper.py) over the
                                                   specs {world, models} (engine.models' format)
 dir holds the inputs and cases.json, outputs go to dir/py/.
+       sd_parity.py --device-check [full|tiny] [cuda|cpu]
+           paper-random's SD and CLIP twins (seeded random weights, the same on every device) on
+           the device against the CPU: one JSON line per entry point with max |Δ| / max |CPU|
+           (bound 1e-4, fp32 with both TF32 switches off), then the UNet CFG step's time (batch 2,
+           synchronised, median of 10); exit 1 past the bound. For dist/gpu-check.sh.
 """
 import json
 import pathlib
@@ -58,7 +63,61 @@ def world_cases(specs_file: pathlib.Path) -> Dict[str, Run]:
     }
 
 
+DEVICE_BOUND = 1e-4
+
+
+def device_check(size: str, device_name: str) -> int:
+    """The twins on `device_name` against the CPU (see the module docstring); returns the exit code."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    configs = pathlib.Path(__file__).resolve().parents[2] / "datasets" / "paper" / "configs" / size
+    specs = {n: {"weights": None, "architecture": {"config": json.loads((configs / f"{n}.json").read_text()), "seed": 20231}} for n in ("unet", "vae", "text_encoder", "clip")}
+    device = torch.device(device_name)
+    worlds = {"cpu": World("paper-random", specs, torch.device("cpu")), "dev": World("paper-random", specs, device)}
+    g = torch.Generator().manual_seed(0)
+    h = worlds["cpu"].latent_shape[0]
+    text = worlds["cpu"].clip.model.config.text
+    # Prompt-like ids: start, 10 random tokens, end-of-text, then end-of-text as padding.
+    ids = torch.full((2, 77), text.eos_token_id, dtype=torch.int64)
+    ids[:, 0] = text.eos_token_id - 1
+    ids[:, 1:11] = torch.randint(1, text.vocab_size - 2, (2, 10), generator=g)
+    inputs = {"ids": ids, "zt": torch.randn(2, h, h, 4, generator=g), "t": torch.tensor([999.0, 250.0]), "x": torch.rand(1, 8 * h, 8 * h, 3, generator=g), "z": torch.randn(1, h, h, 4, generator=g)}
+    entries: Dict[str, Callable[[World, Dict[str, Tensor]], Tensor]] = {
+        "text_condition": lambda w, i: w.text_condition(i["ids"])[0],
+        "eps": lambda w, i: w.eps(i["zt"], i["t"], *w.text_condition(i["ids"])),
+        "encode": lambda w, i: w.encode(i["x"]),
+        "decode": lambda w, i: w.decode(i["z"]),
+        "clip_image": lambda w, i: w.clip.image_embed(i["x"]),
+        "clip_text": lambda w, i: w.clip.text_embed(i["ids"]),
+    }
+    worst = 0.0
+    with torch.no_grad():
+        for name, run in entries.items():
+            ref = run(worlds["cpu"], inputs)
+            got = run(worlds["dev"], {k: v.to(device) for k, v in inputs.items()}).cpu()
+            rel = float((got - ref).abs().max() / ref.abs().max().clamp(min=1e-30))
+            worst = max(worst, rel)
+            print(json.dumps({"size": size, "device": device_name, "entry": name, "rel": rel, "bound": DEVICE_BOUND}))
+        w = worlds["dev"]
+        zt, t = inputs["zt"].to(device), inputs["t"].to(device)
+        context, mask = w.text_condition(ids.to(device))
+        times = []
+        for _ in range(12):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            t0 = time.perf_counter()
+            w.eps(zt, t, context, mask)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times.append(time.perf_counter() - t0)
+    print(json.dumps({"size": size, "device": device_name, "unet_cfg_step_ms": 1000 * sorted(times[2:])[len(times[2:]) // 2]}))
+    return 0 if worst <= DEVICE_BOUND else 1
+
+
 def main() -> None:
+    if sys.argv[1] == "--device-check":
+        args = sys.argv[2:] + ["full", "cuda"][len(sys.argv) - 2:]
+        sys.exit(device_check(args[0], args[1]))
     folder = pathlib.Path(sys.argv[1])
     meta = json.loads((folder / "cases.json").read_text())
     out = folder / "py"

@@ -252,6 +252,12 @@ class PaperWorld(Case):
         want = torch.sqrt(a) * v + torch.sqrt(1 - a) * zt
         self.assertTrue(torch.allclose(world_v.eps(zt, t, context, mask), want, atol=1e-6))
 
+    def test_the_device_check_runs(self) -> None:
+        # dist/gpu-check.sh's entry (sd_parity.py --device-check), here on the CPU against itself.
+        from tests.sd_parity import device_check
+
+        self.assertEqual(device_check("tiny", "cpu"), 0)
+
     def test_a_bad_spec_is_one_line(self) -> None:
         specs = self.specs(7)
         del specs["vae"]

@@ -15,6 +15,7 @@ diffusionOf / clipOf / arcfaceOf and world.ts's styleOf do: decode clips to [0, 
 the text condition attends to all 77 positions (mask all ones), CLIP resizes bilinearly
 (half-pixel centres, no antialias) to its tower's size and normalises with CLIP's mean and std.
 """
+import importlib
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
@@ -175,17 +176,17 @@ class World:
 
 
 def _stylegan2(spec: Spec, device: torch.device) -> Any:
-    from sdd_torch.models.stylegan2 import load_stylegan2
-
-    return load_stylegan2(str(spec["weights"]), sha256=spec.get("sha256"), device=device)
+    """The StyleGAN2 twin (models/stylegan2.py), imported by name: only worlds with a generator need it."""
+    module = importlib.import_module("sdd_torch.models.stylegan2")
+    return module.load_stylegan2(str(spec["weights"]), sha256=spec.get("sha256"), device=device)
 
 
 def _arcface(spec: Spec, device: torch.device) -> Any:
-    from sdd_torch.models.arcface import IR_SE50_STAGES, load_ir_se50
-
+    """The IR-SE50 twin (models/arcface.py), with the spec's stages (IR-SE50's when none)."""
+    module = importlib.import_module("sdd_torch.models.arcface")
     stages = (spec.get("architecture") or {}).get("stages")
-    chosen = tuple((int(u), int(w)) for u, w in stages) if stages else IR_SE50_STAGES
-    return load_ir_se50(str(spec["weights"]), sha256=spec.get("sha256"), stages=chosen, device=device)
+    chosen = tuple((int(u), int(w)) for u, w in stages) if stages else module.IR_SE50_STAGES
+    return module.load_ir_se50(str(spec["weights"]), sha256=spec.get("sha256"), stages=chosen, device=device)
 
 
 def load(ctx: Any) -> World:
