@@ -122,7 +122,7 @@ def edit_timed(ctx: Any, images: np.ndarray, edit: Edit, steps_per_batch: int) -
 
 
 def finish(ctx: Any, result: Mapping[str, Any]) -> None:
-    """edited.npy and timing.json (no training: τ_train = 0), and the per-batch times in env.json."""
+    """edited.npy and timing.json (no training: τ_train = 0); env.json records how many batches were timed."""
     ctx.write_edited(result["edited"])
     ctx.env_extra["tau_infer_batches"] = len(result["batch_s_per_image"])
     ctx.write_timing(0.0, result["tau_infer_s"])
