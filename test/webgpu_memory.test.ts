@@ -8,6 +8,8 @@
  *     happens at these toy sizes), the free buffers pooled stay within the budgets at every step;
  *     the bounded pool computes what wasm computes (DDIM sample, CHAIN_TOL); flushDevicePool()
  *     empties it and the next computation is unchanged bit for bit;
+ *   - a program binding a tensor above the device's maxStorageBufferBindingSize fails at once,
+ *     naming the program and the size, and allocates nothing;
  *   - tfjs-backend-webgpu's private BufferManager is what webgpu_pool.ts was written against: the
  *     package version, the fields and the free-list semantics. These fail after a tfjs upgrade,
  *     on purpose: re-read buffer_manager.ts/backend_webgpu.ts, then update webgpu_pool.ts.
@@ -177,6 +179,18 @@ test('tfjs-backend-webgpu is 4.22.0, whose private BufferManager webgpu_pool.ts 
 
 const skipReason = (await webgpuSkipReason()) ?? false;
 const hasGpu = !skipReason;
+test('webgpu: a binding above maxStorageBufferBindingSize fails with the program and the size', { skip: skipReason }, async () => {
+  await initBackend('webgpu');
+  // The backend's device is not in tfjs's public types.
+  const limit = (tf.backend() as unknown as { device: { limits: { maxStorageBufferBindingSize: number } } }).device.limits.maxStorageBufferBindingSize;
+  const n = Math.floor(limit / 4) + 1;
+  const tensors = tf.memory().numTensors;
+  const held = poolCounters()!.bytes_allocated;
+  assert.throws(() => tf.tidy(() => tf.fill([n], 1.5)), /webgpu: \w+Program binds output \[\d+\] float32 of [\d.]+ MiB, above this device's maxStorageBufferBindingSize/);
+  assert.equal(tf.memory().numTensors, tensors);
+  assert.equal(poolCounters()!.bytes_allocated, held, 'nothing allocated for the failed program');
+});
+
 let wasmSample: Float32Array | null = null;
 let world: World | null = null;
 

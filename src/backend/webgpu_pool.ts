@@ -45,6 +45,15 @@ interface BufferManagerInternals {
   releaseBuffer(buffer: GpuBufferLike, reuse?: boolean): void;
 }
 
+interface ProgramLike {
+  outputShape: number[];
+  variableNames?: string[];
+}
+interface TensorInfoLike {
+  shape: number[];
+  dtype: string;
+}
+
 /** The WebGPUBackend fields used (src/backend_webgpu.ts). */
 interface BackendInternals {
   bufferManager: BufferManagerInternals;
@@ -53,13 +62,23 @@ interface BackendInternals {
   submitQueue(): void;
   endComputePassEncoder(): void;
   recordAndSubmit(...args: unknown[]): void;
+  runWebGPUProgram(program: ProgramLike, inputs: TensorInfoLike[], outputDtype: string, ...rest: unknown[]): TensorInfoLike;
+  device: { limits: { maxStorageBufferBindingSize: number } };
   /** Marks the backend whose pool is bounded (installing twice would wrap twice). */
   sddPool?: PoolState;
 }
 
 /** The private members this layer uses: name → typeof, on the backend and on its bufferManager. */
 const INTERNALS = {
-  backend: { bufferManager: 'object', commandEncoder: 'object', submitQueue: 'function', endComputePassEncoder: 'function', recordAndSubmit: 'function' },
+  backend: {
+    bufferManager: 'object',
+    commandEncoder: 'object',
+    submitQueue: 'function',
+    endComputePassEncoder: 'function',
+    recordAndSubmit: 'function',
+    runWebGPUProgram: 'function',
+    device: 'object',
+  },
   bufferManager: {
     freeBuffers: 'object',
     usedBuffers: 'object',
@@ -273,6 +292,7 @@ function wrap(s: PoolState): void {
   const release = bm.releaseBuffer.bind(bm);
   const submit = be.submitQueue.bind(be);
   const record = be.recordAndSubmit.bind(be);
+  const run = be.runWebGPUProgram.bind(be);
   bm.acquireBuffer = (size, usage, mappedAtCreation = false, reuse = true) => {
     const free = reuse ? bm.freeBuffers.get(`${size}_${usage}`) : undefined;
     const fromPool = free !== undefined && free.length > 0;
@@ -307,6 +327,39 @@ function wrap(s: PoolState): void {
     s.counters.dispatches++;
     record(...args);
   };
+  be.runWebGPUProgram = (program, inputs, outputDtype, ...rest) => {
+    checkBindings(program, inputs, outputDtype, be.device.limits.maxStorageBufferBindingSize);
+    return run(program, inputs, outputDtype, ...rest);
+  };
+}
+
+/** What one element takes in a GPU buffer (tfjs-webgpu stores bool as i32; complex64 is not bound). */
+const bytesPer = (dtype: string) => (dtype === 'complex64' ? 8 : 4);
+const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * Every tensor a program binds (its inputs and its output) must fit the device's
+ * maxStorageBufferBindingSize (2 GiB on an H200, 128 MiB on lavapipe). Beyond it, Dawn rejects the
+ * bind group with a validation error that tfjs never surfaces (the run would compute on garbage
+ * or fault the device later); here the op fails first, naming the program, the tensor and the size.
+ * Checked before anything is allocated for the program.
+ */
+export class BindingTooLargeError extends Error {
+  override name = 'BindingTooLargeError';
+}
+
+function checkBindings(program: ProgramLike, inputs: TensorInfoLike[], outputDtype: string, limit: number): void {
+  const named = [...inputs.map((t, i) => ({ name: program.variableNames?.[i] ?? `input ${i}`, shape: t.shape, dtype: t.dtype })), { name: 'output', shape: program.outputShape, dtype: outputDtype }];
+  for (const t of named) {
+    const bytes = count(t.shape) * bytesPer(t.dtype);
+    if (bytes > limit) {
+      const op = (program as { constructor: { name: string } }).constructor.name;
+      throw new BindingTooLargeError(
+        `webgpu: ${op} binds ${t.name} [${t.shape.join(', ')}] ${t.dtype} of ${(bytes / MIB).toFixed(1)} MiB, above this device's maxStorageBufferBindingSize ` +
+          `${(limit / MIB).toFixed(0)} MiB: split the batch (or use a smaller one)`,
+      );
+    }
+  }
 }
 
 /** The counters of the bounded pool, or null off webgpu (or where it could not be installed). */
