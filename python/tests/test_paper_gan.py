@@ -6,7 +6,8 @@ naming it. The generator's architecture is read from the file's shapes (stylegan
 styleGan2ConfigOf); latent_avg is optional. Blocks: a modulated convolution computed as
 "scale in, shared kernel, scale out" equals per-sample demodulated kernels (the reference's
 grouped form, written here from its definition); the [1, 3, 3, 1] upsampling keeps a constant
-image constant; the adaptive pooling bins are arcface.ts adaptivePoolMatrix's.
+image constant; the adaptive pooling bins are arcface.ts adaptivePoolMatrix's. Seeded random
+weights (paper-random without files): deterministic per seed, with the TS initialisers' scales.
 """
 import math
 import pathlib
@@ -124,6 +125,35 @@ class StyleGan2Loading(Files):
     def test_a_w_plus_of_another_shape_is_refused(self) -> None:
         g = stylegan2.load_stylegan2(self.write(generator_file()))
         self.assertIn("W+ is [5, 8]; this generator takes [6, 8]", self.refused(WeightsError, lambda: g.synthesis(torch.zeros(1, 5, 8))))
+
+
+class RandomWeights(unittest.TestCase):
+    def test_seeded_generators_are_deterministic_with_the_ts_initialisers(self) -> None:
+        a, b, c = (stylegan2.random_stylegan2(SMALL, s) for s in (5, 5, 6))
+        w = torch.randn(2, 6, 8)
+        self.assertTrue(torch.equal(a.synthesis(w), b.synthesis(w)))
+        self.assertFalse(torch.equal(a.synthesis(w), c.synthesis(w)))
+        self.assertIsNone(a.latent_avg)
+        self.assertTrue(torch.equal(a.conv1.conv.modulation.bias, torch.ones(8)))
+        self.assertTrue(torch.equal(a.to_rgbs[0].bias, torch.zeros(1, 3, 1, 1)))
+        self.assertAlmostEqual(float(getattr(a.style, "1").weight.std()), 1 / stylegan2.LR_MLP, delta=20)
+        self.assertFalse(any(p.requires_grad for p in a.parameters()))
+        avg = stylegan2.mean_latent(a, 256, 1)
+        self.assertTrue(torch.equal(avg, stylegan2.mean_latent(b, 256, 1)))
+        self.assertEqual(tuple(a.truncate(torch.zeros(1, 8), 0.7, avg).shape), (1, 8))
+
+    def test_config_f_has_rosinality_s_channel_table(self) -> None:
+        ch = stylegan2.default_channels(1024)
+        self.assertEqual(ch, {4: 512, 8: 512, 16: 512, 32: 512, 64: 512, 128: 256, 256: 128, 512: 64, 1024: 32})
+        self.assertEqual(stylegan2.n_latent(stylegan2.StyleGan2Config(1024, 512, 8, ch)), 18)
+
+    def test_seeded_identity_networks_are_deterministic(self) -> None:
+        a, b = arcface.random_ir_se50(3, TINY_STAGES), arcface.random_ir_se50(3, TINY_STAGES)
+        x = torch.rand(1, 112, 112, 3) * 2 - 1
+        self.assertTrue(torch.equal(a(x), b(x)))
+        self.assertTrue(torch.equal(a.input_layer.at(2).weight, torch.ones(16)))
+        self.assertTrue(torch.equal(a.body[0].res_layer.at(0).running_var, torch.ones(16)))
+        self.assertAlmostEqual(float(a.input_layer.at(0).weight.std()), math.sqrt(2 / 27), delta=0.05)
 
 
 class Blocks(unittest.TestCase):

@@ -9,13 +9,15 @@ with running statistics, computed as TS does (x scale + (b - mean scale), scale 
 no dropout. Inputs NHWC in [-1, 1] at the boundary, as arcface.ts's irSe50 / idEmbed; `embed` takes
 [0, 1] images, as the World's identity model (src/world/sd_parts.ts arcfaceOf).
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+import math
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sdd_torch.models.stylegan2 import seeded
 from sdd_torch.nn import load_weights, nchw
 from sdd_torch.safetensors_np import load
 
@@ -185,6 +187,29 @@ def from_tensors(tensors: Dict[str, np.ndarray], source: str, stages: IrStages =
     net = IrSe50(stages)
     load_weights(net, tensors, source)
     return net
+
+
+def _ts_init(net: IrSe50) -> Callable[[str], Tuple[str, float]]:
+    """arcface.ts's initialisers: convolutions N(0, 2 / (k^2 c_in)) (He), the linear layer
+    N(0, 1 / c_in), BatchNorm the identity (scale 1, shift 0, mean 0, var 1), PReLU slopes 1."""
+    shapes = {name: tuple(t.shape) for name, t in net.named_parameters()}
+
+    def init(name: str) -> Tuple[str, float]:
+        shape = shapes.get(name, ())
+        if len(shape) >= 2:
+            return ("normal", math.sqrt((2.0 if len(shape) == 4 else 1.0) / math.prod(shape[1:])))
+        if name.endswith("running_var") or name.endswith(".weight"):
+            return ("const", 1.0)
+        return ("const", 0.0)
+
+    return init
+
+
+def random_ir_se50(seed: int, stages: IrStages = IR_SE50_STAGES, device: torch.device = torch.device("cpu")) -> IrSe50:
+    """arcface.ts randomIrSe50: IR-SE50 (or the narrower `stages`) with seeded random weights."""
+    net = IrSe50(stages)
+    seeded(net, seed, _ts_init(net))
+    return net.to(device)
 
 
 def load_ir_se50(path: str, sha256: Optional[str] = None, stages: IrStages = IR_SE50_STAGES, device: torch.device = torch.device("cpu")) -> IrSe50:

@@ -14,7 +14,7 @@ Images: NHWC in about [-1, 1], differentiable w.r.t. W+.
 """
 import math
 import re
-from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
@@ -301,6 +301,50 @@ def from_tensors(tensors: Dict[str, np.ndarray], source: str, config: Optional[S
     rest = {k: v.reshape(-1) if k == "latent_avg" else v for k, v in tensors.items() if k not in fir}
     load_weights(g, rest, source)
     return g
+
+
+def seeded(model: nn.Module, seed: int, init: Callable[[str], Tuple[str, float]]) -> None:
+    """Random weights for a model with no file (paper-random at full size): init(name) ->
+    ("normal", std) | ("const", value), as the TS initialisers choose; normals drawn on the CPU in
+    parameter-then-buffer order, so any device gets the same values. Deterministic per seed, not
+    equal to the TS engine's (they need not match across engines). Then eval mode, weights frozen."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+            kind, v = init(name)
+            t.copy_(torch.randn(t.shape, generator=g) * v if kind == "normal" else torch.full(t.shape, v))
+    model.eval()
+    model.requires_grad_(False)
+
+
+def _ts_init(lr_mlp: float) -> Callable[[str], Tuple[str, float]]:
+    """stylegan2.ts's initialisers: mapping weights N(0, 1/lr_mul^2), kernels, the constant input and
+    noise maps N(0, 1), the modulation's bias 1, every other bias and noise strength 0."""
+
+    def init(name: str) -> Tuple[str, float]:
+        if name.endswith("modulation.bias"):
+            return ("const", 1.0)
+        if name.endswith(".bias") or name.endswith("noise.weight"):
+            return ("const", 0.0)
+        return ("normal", 1 / lr_mlp if name.startswith("style.") else 1.0)
+
+    return init
+
+
+def random_stylegan2(config: StyleGan2Config, seed: int, device: torch.device = torch.device("cpu")) -> StyleGan2:
+    """stylegan2.ts randomStyleGan2: the architecture with seeded random weights and no latent_avg
+    (truncation then needs a centre: mean_latent)."""
+    g = StyleGan2(config, with_latent_avg=False)
+    seeded(g, seed, _ts_init(config.lr_mlp))
+    return g.to(device)
+
+
+def mean_latent(g: StyleGan2, n: int, seed: int) -> Tensor:
+    """The mean of the mapping over n seeded z (rosinality's mean_latent; stylegan2.ts averageLatent
+    draws its z with tfjs's generator: the same estimate, other samples)."""
+    z = torch.randn(n, g.dim, generator=torch.Generator().manual_seed(seed)).to(next(g.parameters()).device)
+    with torch.no_grad():
+        return g.mapping(z).mean(dim=0)
 
 
 def load_stylegan2(path: str, sha256: Optional[str] = None, config: Optional[StyleGan2Config] = None, device: torch.device = torch.device("cpu")) -> StyleGan2:
