@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { deviceMemory, flushDevicePool, initBackend, poolCounters, shutdownBackend } from '../src/backend/index.js';
-import { checkPoolInternals } from '../src/backend/webgpu_pool.js';
+import { BindingTooLargeError, checkPoolInternals } from '../src/backend/webgpu_pool.js';
 import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
 import { cfgEps, ddimInvert, ddimSample, type EpsFn } from '../src/diffusion/pipelines/sample.js';
 import { GUIDANCE_DEFAULTS, guidanceCondition, sdsGradient, sdsInjection, type GuidanceSettings } from '../src/sdd/guidance.js';
@@ -186,7 +186,8 @@ test('webgpu: a binding above maxStorageBufferBindingSize fails with the program
   const n = Math.floor(limit / 4) + 1;
   const tensors = tf.memory().numTensors;
   const held = poolCounters()!.bytes_allocated;
-  assert.throws(() => tf.tidy(() => tf.fill([n], 1.5)), /webgpu: \w+Program binds output \[\d+\] float32 of [\d.]+ MiB, above this device's maxStorageBufferBindingSize/);
+  const message = /webgpu: \w+Program binds output \[\d+\] float32 of [\d.]+ MiB, above this device's maxStorageBufferBindingSize/;
+  assert.throws(() => tf.tidy(() => tf.fill([n], 1.5)), (e) => e instanceof BindingTooLargeError && message.test(e.message));
   assert.equal(tf.memory().numTensors, tensors);
   assert.equal(poolCounters()!.bytes_allocated, held, 'nothing allocated for the failed program');
 });
