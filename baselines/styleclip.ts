@@ -16,7 +16,7 @@ import { editResult, editTimed, evaluationSources, promptOf, trainCodes, saveEdi
 import type { Method, TorchTwin } from '../src/methods/types.js';
 import type { EditPromptSpec, World } from '../src/world/types.js';
 import { calibration } from '../src/sdd/timing.js';
-import { dimsOf, mapperInitShape, mapperPlan, rememberDims } from '../src/sdd/twin.js';
+import { dimsOf, editPlan, mapperInitShape, mapperPlan, rememberDims } from '../src/sdd/twin.js';
 
 export const styleclipParams = z.strictObject({
   prompt: z.string().describe('edit prompt id of the world'),
@@ -89,7 +89,7 @@ export const styleclipTwin: TorchTwin<StyleclipParams> = {
   }),
   plan(p, world) {
     rememberDims(p, world);
-    return { mapper: mapperPlan(styleclipMapper(p), world), checkpoint_every: TWIN_CHECKPOINT_EVERY, edit_batch: p.eval_images };
+    return { mapper: mapperPlan(styleclipMapper(p), world), checkpoint_every: TWIN_CHECKPOINT_EVERY, ...editPlan(p.eval_images) };
   },
   result: (p) => ({ clip_loss: p.clip_loss }),
 };

@@ -18,7 +18,7 @@ import { hqsScan, readHqs, scanTimesteps, selectTimesteps, type HqsReading, type
 import { createMapper, distill, editLatents } from '../sdd/distill.js';
 import { cachedHqs, peekHqs, type CachedScan } from '../sdd/hqs_cache.js';
 import type { Method, MethodContext, ResultValue, TorchTwin } from './types.js';
-import { dimsOf, mapperInitShape, mapperPlan, rememberDims } from '../sdd/twin.js';
+import { dimsOf, editPlan, mapperInitShape, mapperPlan, rememberDims } from '../sdd/twin.js';
 import { calibration } from '../sdd/timing.js';
 import type { TimingRecord } from '../util/calibration.js';
 import { hqsSection, selectionValues } from './sdd_report.js';
@@ -203,7 +203,7 @@ export const sddTwin: TorchTwin<SddParams> = {
       negative: p.guidance.negative === 'source' ? 'source_text' : 'empty',
       mapper: mapperPlan(mapperSettings(p), world),
       checkpoint_every: p.checkpoint_every,
-      edit_batch: p.eval_images,
+      ...editPlan(p.eval_images),
       selection: { strategy: selection.strategy, size: selection.size, mean_hqs: meanHqs, timesteps: selection.size <= 50 ? selection.timesteps : [] },
       hqs: scan ? { seconds: scan.seconds, curve: { t: scan.timesteps, hqs: hqsOf(p, scan).hqs, form: p.hqs.form, scale: p.hqs.scale } } : null,
     };

@@ -163,11 +163,18 @@ export interface ScanSettings {
 }
 
 /**
+ * The Gaussian draws of the scan's i-th timestep from outside, instead of tf.randomNormal: only the
+ * torch twin's parity test passes it (the draws python/sdd_torch/sdd/hqs.py reads). Called inside
+ * the timestep's tidy.
+ */
+export type ScanNoise = (i: number) => { sds: tf.Tensor4D; vae: tf.Tensor4D };
+
+/**
  * Scans `timesteps` on images x (the generator's output for the K latents, made by the caller:
  * the code uses G(w + 0.1·M(w)) with an untrained mapper). One noise draw (and one VAE posterior
  * draw) per (image, t). Reads the gradients back asynchronously, once per t.
  */
-export async function hqsScan(world: World, images: tf.Tensor4D, prompt: GuidancePrompt, timesteps: number[], s: ScanSettings, rng: Rng, onStep?: (i: number) => void, cal?: Calibration): Promise<HqsScan> {
+export async function hqsScan(world: World, images: tf.Tensor4D, prompt: GuidancePrompt, timesteps: number[], s: ScanSettings, rng: Rng, onStep?: (i: number) => void, cal?: Calibration, noiseAt?: ScanNoise): Promise<HqsScan> {
   const t0 = performance.now();
   const [k, h, w, c] = images.shape;
   const cond = await guidanceCondition(world.diffusion, prompt, k);
@@ -178,8 +185,9 @@ export async function hqsScan(world: World, images: tf.Tensor4D, prompt: Guidanc
       await cal?.begin();
       const seeds = [rng.int(2 ** 31), rng.int(2 ** 31)];
       const d = tf.tidy(() => {
-        const noise = tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[0])) as tf.Tensor4D;
-        const vaeNoise = s.vae_sample ? (tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[1])) as tf.Tensor4D) : undefined;
+        const injected = noiseAt?.(i);
+        const noise = injected?.sds ?? (tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[0])) as tf.Tensor4D);
+        const vaeNoise = s.vae_sample ? (injected?.vae ?? (tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[1])) as tf.Tensor4D)) : undefined;
         return tf.grad((x: tf.Tensor) => sdsInjection(world.diffusion, t, cond, noise, guidance)(world.diffusion.encode(x as tf.Tensor4D, vaeNoise)))(images);
       });
       const values = (await d.data()) as Float32Array; // read back: the timestep's device work is done

@@ -45,6 +45,20 @@ export function mapperPlan(ms: MapperSettings, world: World): Record<string, unk
   return { ...ms, levels: { ...ms.levels }, groups: worldPart(world, 'style', 'a latent mapper').groups };
 }
 
+interface EditCall {
+  offset: number;
+  count: number;
+}
+
+/**
+ * editTimed's calls as SDD and StyleCLIP make them (batch = m): the untimed warm-up on image 0,
+ * then one timed batch of all m; the layout methods/common.py edit_timed reads (baselines/
+ * torch_twin.ts batchLayout, which src/ may not import).
+ */
+export function editPlan(m: number): { warmup: EditCall; batches: EditCall[] } {
+  return { warmup: { offset: 0, count: 1 }, batches: [{ offset: 0, count: m }] };
+}
+
 /** The `mapper_init` stream's shape. */
 export function mapperInitShape(ms: MapperSettings, dims: TwinDims): number[] {
   return [TWIN_GROUPS.length, ms.layers, dims.dim, dims.dim];

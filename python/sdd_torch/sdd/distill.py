@@ -11,12 +11,13 @@ replays the same sequence. Per-step scalars stay on the device and are read LOG_
 a time (and before a checkpoint and at the end), each step then logged with ctx.metric.
 """
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from sdd_torch.methods.common import precision
 from sdd_torch.rng import Rng, stream_rng
 from sdd_torch.sdd.adam import HostAdam
 from sdd_torch.sdd.guidance import GuidanceSettings, sds_loss
@@ -54,17 +55,17 @@ TermAt = Callable[[Rng, int], Term]
 
 
 class Frozen:
-    """The frozen models' forwards under the run's precision: autocast to float16 on CUDA for fp16
-    (the mapper and the optimiser stay float32); fp32 / tf32 as they are (TF32 switches are set by
-    the runtime). On the CPU, fp16 runs in float32 (torch 1.13's CPU autocast is bfloat16 only)."""
+    """The frozen models' forwards under the run's precision (methods/common.py precision: CUDA
+    autocast to float16 for fp16, refused on the CPU; fp32 / tf32 as the runtime set them). The
+    mapper, the losses and the optimiser stay float32: the World hands float32 back."""
 
     def __init__(self, ctx: Any) -> None:
-        self.on = ctx.precision == "fp16" and ctx.on_cuda()
+        self.ctx = ctx
+        if ctx.precision == "fp16":
+            precision(ctx)  # one line now, on the CPU, rather than mid-run
 
-    def __call__(self) -> Any:
-        import contextlib
-
-        return torch.autocast("cuda", dtype=torch.float16) if self.on else contextlib.nullcontext()
+    def __call__(self) -> ContextManager[Any]:
+        return precision(self.ctx)
 
 
 def identity_of(world: Any, train_w: Tensor, frozen: Frozen) -> Tensor:
