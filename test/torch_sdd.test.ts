@@ -15,8 +15,9 @@
  * Adam's normalised steps pass on, so ~1e-5..1e-4 relative is expected after 20 steps; see
  * DELTA_L2 / DELTA_MAX / LOSS below.
  * Then a resumed torch run (killed at its step-10 checkpoint) ends bit-identical to the first.
- * Last, the HQS scan's twin (python/sdd_torch/sdd/hqs.py, not yet run by the engine: see
- * src/methods/sdd.ts sddTwin) against hqsScan on the same images and noise.
+ * Last, the twin's HQS scan phase (plan.phase "hqs", sdd.ts sddScanPlan; the engine does not run
+ * it yet) against hqsScan on the same untrained-mapper images and noise, and sddPlan selecting
+ * from its output.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,14 +31,14 @@ import { requirePython } from '../src/util/python.js';
 import { Rng, streamRng } from '../src/util/rng.js';
 import { asFloat32, readSafetensors } from '../src/util/safetensors.js';
 import { loadWorld } from '../src/world/registry.js';
-import { contractDirs, readNpyF32, writeNpyF32, type ContractDirs, type EngineBlock } from '../src/methods/contract.js';
+import { contractDirs, readNpyF32, type ContractDirs, type EngineBlock } from '../src/methods/contract.js';
 import { writeInputs } from '../src/methods/contract_in.js';
 import { promptOf, trainCodes } from '../src/methods/editing.js';
-import { guidancePrompt, sdd, type SddParams } from '../src/methods/sdd.js';
+import { guidancePrompt, sdd, sddPlan, sddScanInputs, sddScanPlan, type SddParams } from '../src/methods/sdd.js';
 import { clipTerm, styleclip, type StyleclipParams } from '../baselines/styleclip.js';
 import { createMapper, distill, trainMapper, type DistillHooks } from '../src/sdd/distill.js';
-import { hqsScan, type ScanStats } from '../src/sdd/hqs.js';
-import { guidanceWeight } from '../src/sdd/guidance.js';
+import { hqsScan, type HqsScan, type ScanStats } from '../src/sdd/hqs.js';
+import { applyMapper } from '../src/sdd/mapper.js';
 import type { MapperSettings } from '../src/sdd/mapper.js';
 import { mapperInitValues } from '../src/sdd/twin.js';
 import type { Method } from '../src/methods/types.js';
@@ -48,7 +49,6 @@ import { tmp } from './helpers.js';
 
 const PYTHON = requirePython(['torch', 'numpy']);
 const PYDIR = join(PROJECT_ROOT, 'python');
-const ZOO = join(PROJECT_ROOT, 'datasets', 'toyfaces', 'zoo');
 const SEED = 11;
 const STEPS = 20;
 const PROMPT = 'hair_color:black->white';
@@ -62,8 +62,8 @@ const DELTA_L2 = 5e-4;
 const DELTA_MAX = 1e-2;
 // HQS scan statistics per (t, image): N relative, and each entropy's distance from its maximum
 // log(#positions) relative (the softmax of small |d| is near uniform, so H itself always agrees to
-// ~1e-9; its deviation is what the normalised curve reads). Measured (K = 3, 4 timesteps): N 9.7e-7,
-// H 4.6e-6, H_full 1.0e-5; allowed 2e-4.
+// ~1e-9; its deviation is what the normalised curve reads). Measured (K = 3, 5 timesteps, images
+// G(w + 0.1·M₀(w))): N 2.6e-6, H 1.1e-5, H_full 1.5e-5; allowed 2e-4.
 const HQS = 2e-4;
 // Each step's logged total loss: measured ≤ 2.1e-7 relative (StyleCLIP), allowed 1e-4.
 const LOSS = 1e-4;
@@ -105,10 +105,10 @@ function noise(dirs: ContractDirs, name: string, shape: number[]): Float32Array 
 }
 
 /** A TS mapper with the torch run's init (the `mapper_init` stream); returns it and its init values. */
-function initMapper(world: World, ms: MapperSettings, dirs: ContractDirs): { mapper: Params; init: Map<string, Float32Array> } {
+function initMapper(world: World, ms: MapperSettings, dirs: ContractDirs, stream = 'mapper_init'): { mapper: Params; init: Map<string, Float32Array> } {
   const mapper = createMapper(world, ms, 0);
   const dim = world.style!.dim;
-  const init = mapperInitValues(mapper.vars.keys(), ms, noise(dirs, 'mapper_init', [3, ms.layers, dim, dim]), dim);
+  const init = mapperInitValues(mapper.vars.keys(), ms, noise(dirs, stream, [3, ms.layers, dim, dim]), dim);
   for (const [name, v] of mapper.vars) v.assign(tf.tensor(init.get(name)!, v.shape));
   return { mapper, init };
 }
@@ -211,41 +211,47 @@ test('StyleCLIP torch twin: 20 mapper steps agree with the TS loop from the same
   mapper.dispose();
 });
 
-test('HQS scan twin (python/sdd_torch/sdd/hqs.py): per-image N, H, H_full agree with hqsScan given the same noise', async (t) => {
+test('HQS scan phase of the SDD twin: per-image N, H, H_full agree with hqsScan given the same noise; sddPlan selects from it', async (t) => {
   const world = loadWorld('toyfaces');
-  const p: SddParams = sdd.params.parse({ prompt: PROMPT, selection: { strategy: 'random' } });
+  const p: SddParams = sdd.params.parse({ prompt: PROMPT, train_images: 4, eval_images: 1, selection: { strategy: 'largest' }, hqs: { images: 3, from: 100, to: 900, stride: 200 } });
   const prompt = promptOf(world, PROMPT);
-  const timesteps = [100, 400, 700, 900];
-  const k = 3;
+  const plan = sddScanPlan(p, world);
+  const [text, source_text, empty] = world.contract!.tokenize([prompt.text, prompt.sourceText, '']);
+  const dirs = contractDirs(join(tmp('sdd-torch-hqs-'), 'a'));
+  const engine: EngineBlock = { name: 'torch', precision: 'fp32', device: 'cpu', models: world.contract!.models, tokens: { text, source_text, empty }, plan };
+  await writeInputs(dirs, { id: 'parity-hqs', seed: SEED, method: 'sdd', params: p }, world, prompt, sddScanInputs(p, world), engine);
+  python(dirs);
+  const py = JSON.parse(readFileSync(join(dirs.out, 'hqs_scan.json'), 'utf-8')) as HqsScan;
+
+  const timesteps = plan.timesteps as number[];
+  const k = plan.images as number;
+  const ms = mapperOf(plan);
   const [h, w, c] = world.diffusion.latentShape;
-  const trainW = trainCodes(world, k);
-  const images = tf.tidy(() => world.style!.generate(trainW));
-  const rng = new Rng(5);
-  const draw = () => Float32Array.from({ length: timesteps.length * k * h * w * c }, () => rng.normal());
-  const [sds, vae] = [draw(), draw()];
+  const shape = [timesteps.length, k, h, w, c];
+  const [sds, vae] = [noise(dirs, 'hqs_sds', shape), noise(dirs, 'hqs_vae', shape)];
+  const { mapper: untrained } = initMapper(world, ms, dirs, 'hqs_mapper_init');
+  const trainW = trainCodes(world, p.train_images);
+  const images = tf.tidy(() => world.style!.generate(applyMapper(untrained, tf.slice(trainW, [0, 0, 0], [k, -1, -1]) as tf.Tensor3D, world.style!, ms)));
   const per = k * h * w * c;
   const slice = (a: Float32Array, i: number) => tf.tensor4d(a.subarray(i * per, (i + 1) * per), [k, h, w, c]);
-  const settings = { guidance: p.guidance, vae_sample: true, top_k_per: p.hqs.top_k_per };
+  const settings = { guidance: p.guidance, vae_sample: p.vae_sample, top_k_per: p.hqs.top_k_per };
   const scan = await hqsScan(world, images, guidancePrompt(p, prompt), timesteps, settings, new Rng(1), undefined, undefined, (i) => ({ sds: slice(sds, i), vae: slice(vae, i) }));
-  const dir = tmp('sdd-torch-hqs-');
-  writeNpyF32(join(dir, 'images.npy'), images.shape, (await images.data()) as Float32Array);
-  writeNpyF32(join(dir, 'sds.npy'), [timesteps.length, k, h, w, c], sds);
-  writeNpyF32(join(dir, 'vae.npy'), [timesteps.length, k, h, w, c], vae);
-  const alpha = timesteps.map((ts) => world.diffusion.alphasCumprod[ts]);
-  const [text, empty] = world.contract!.tokenize([prompt.text, '']);
-  const meta = { timesteps, alpha_bar: alpha, weight: alpha.map((a) => guidanceWeight(p.guidance.weighting, a)), guidance: p.guidance, top_k_per: p.hqs.top_k_per, tokens: { text, empty }, negative: 'empty' };
-  writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
-  const r = spawnSync(PYTHON, [join(PYDIR, 'tests', 'hqs_parity.py'), dir, ZOO], { encoding: 'utf-8', env: { ...process.env, PYTHONPATH: PYDIR } });
-  assert.equal(r.status, 0, `hqs_parity.py failed:\n${r.stderr}`);
-  const py = JSON.parse(readFileSync(join(dir, 'py_stats.json'), 'utf-8')) as ScanStats;
+  assert.deepEqual(py.timesteps, timesteps);
   const size = world.imageSize;
   const maxH = { N: 0, H: Math.log(size * size), H_full: Math.log(size * size * 3) };
   for (const key of ['N', 'H', 'H_full'] as const) {
     const read = (s: ScanStats) => s[key].flat().map((x) => (key === 'N' ? x : maxH[key] - x));
-    const [a, b] = [read(scan.stats), read(py)];
+    const [a, b] = [read(scan.stats), read(py.stats)];
+    assert.equal(b.length, a.length, `hqs ${key}: (t, image) pairs`);
     const worst = Math.max(...a.map((x, i) => Math.abs(b[i] - x) / Math.abs(x)));
     t.diagnostic(`hqs ${key}${key === 'N' ? '' : ' (distance from log(positions))'}: max relative gap ${worst.toExponential(2)} over ${a.length} (t, image)`);
     assert.ok(worst <= HQS, `hqs ${key}: relative gap ${worst} > ${HQS}`);
   }
+  // The distillation's plan from the torch scan: S = the largest-HQS t, its scan charged (torch: true).
+  const next = sddPlan(p, world, { seed: SEED }, py);
+  assert.equal((next.timesteps as number[]).length, 1);
+  assert.ok(timesteps.includes((next.timesteps as number[])[0]));
+  assert.equal((next.hqs as { torch: boolean }).torch, true);
   tf.dispose([trainW, images]);
+  untrained.dispose();
 });

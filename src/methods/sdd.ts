@@ -17,7 +17,7 @@ import { MAPPER_DEFAULTS, applyMapper } from '../sdd/mapper.js';
 import { hqsScan, readHqs, scanTimesteps, selectTimesteps, type HqsReading, type HqsScan, type Selection } from '../sdd/hqs.js';
 import { createMapper, distill, editLatents } from '../sdd/distill.js';
 import { cachedHqs, peekHqs, type CachedScan } from '../sdd/hqs_cache.js';
-import type { Method, MethodContext, ResultValue, TorchTwin } from './types.js';
+import type { Method, MethodContext, ResultValue, TorchTwin, TwinInputs } from './types.js';
 import { dimsOf, editPlan, mapperInitShape, mapperPlan, rememberDims } from '../sdd/twin.js';
 import { calibration } from '../sdd/timing.js';
 import type { TimingRecord } from '../util/calibration.js';
@@ -153,21 +153,81 @@ async function saveArtifacts(ctx: MethodContext<SddParams>, mapper: ReturnType<t
 /** The HQS scan a run with these settings would use, if some run already computed it (cache). */
 function cachedScan(world: World, p: SddParams, seed: number): HqsScan | null {
   const guide = guidancePrompt(p, promptOf(world, p.prompt));
-  return peekHqs(hqsKey(world, p, seed, guide, Math.min(p.hqs.images, p.train_images)));
+  return peekHqs(hqsKey(world, p, seed, guide, scanImages(p)));
+}
+
+/** K: the scan's images, the first of the n training codes. */
+const scanImages = (p: SddParams) => Math.min(p.hqs.images, p.train_images);
+
+/** What the guidance needs of timesteps ts: ᾱ_t and w(t), computed here (float64) for the twin. */
+function guidanceAt(world: World, p: SddParams, ts: number[]): { alpha_bar: number[]; weight: number[] } {
+  const alphaBar = ts.map((t) => world.diffusion.alphasCumprod[t]);
+  return { alpha_bar: alphaBar, weight: alphaBar.map((a) => guidanceWeight(p.guidance.weighting, a)) };
+}
+
+const negativeKey = (p: SddParams) => (p.guidance.negative === 'source' ? 'source_text' : 'empty');
+
+/**
+ * The torch twin's selection: S for strategy random, else read from an HQS scan — the one given
+ * (the twin's own scan phase, sddScanPlan), or the one a tfjs run of the same settings cached.
+ */
+function twinSelection(world: World, p: SddParams, seed: number, given?: HqsScan): { selection: Selection; scan: HqsScan | null } {
+  const scan = given ?? cachedScan(world, p, seed);
+  if (p.selection.strategy !== 'random' && !scan)
+    throw new UserError(
+      `engine: torch: SDD's selection '${p.selection.strategy}' needs the HQS scan, which the torch engine does not run yet: run the same settings once with engine: tfjs (its scan is cached and then shared), or use selection.strategy: random`,
+    );
+  return { selection: selectionFor(p, p.selection.strategy === 'random' ? null : scan), scan };
 }
 
 /**
- * The torch twin's selection: S for strategy random, or read from the HQS scan a tfjs run of the
- * same settings cached (the twin does not run the scan itself yet). The scan's seconds are not
- * charged to the torch run's τ_train (they were measured on another engine): the result says so.
+ * The distillation's plan given a scan (the twin's scan phase, whose seconds the engine then
+ * charges to τ_train as the tfjs run charges its own), or, without one, a cached tfjs scan (whose
+ * seconds are reported, not charged: another engine measured them) or none (strategy random).
  */
-function twinSelection(world: World, p: SddParams, seed: number): { selection: Selection; scan: HqsScan | null } {
-  const scan = cachedScan(world, p, seed);
-  if (p.selection.strategy !== 'random' && !scan)
-    throw new UserError(
-      `engine: torch: SDD's selection '${p.selection.strategy}' needs the HQS scan, which the torch twin does not run yet: run the same settings once with engine: tfjs (its scan is cached and then shared), or use selection.strategy: random`,
-    );
-  return { selection: selectionFor(p, p.selection.strategy === 'random' ? null : scan), scan };
+export function sddPlan(p: SddParams, world: World, run: { seed: number }, scan?: HqsScan): Record<string, unknown> {
+  rememberDims(p, world);
+  const found = twinSelection(world, p, run.seed, scan);
+  const { selection } = found;
+  return {
+    phase: 'distill',
+    timesteps: selection.timesteps,
+    ...guidanceAt(world, p, selection.timesteps),
+    negative: negativeKey(p),
+    mapper: mapperPlan(mapperSettings(p), world),
+    checkpoint_every: p.checkpoint_every,
+    ...editPlan(p.eval_images),
+    selection: { strategy: selection.strategy, size: selection.size, mean_hqs: found.scan ? selectionFor(p, found.scan).mean_hqs : null, timesteps: selection.size <= 50 ? selection.timesteps : [] },
+    hqs: found.scan ? { seconds: found.scan.seconds, torch: scan !== undefined, curve: { t: found.scan.timesteps, hqs: hqsOf(p, found.scan).hqs, form: p.hqs.form, scale: p.hqs.scale } } : null,
+  };
+}
+
+/**
+ * The twin's HQS scan phase (python/sdd_torch/methods/sdd.py with plan.phase "hqs"), for an engine
+ * that runs it before the distillation: its contract inputs (the n training images or codes; the
+ * untrained mapper's init `hqs_mapper_init`, ε and VAE draws `hqs_sds` / `hqs_vae` [T, K, h, w, c])
+ * and plan (the scanned t with ᾱ_t and w(t), K, the mapper at hqs.mapper_step). It writes
+ * contract/out/hqs_scan.json, an HqsScan for sddPlan. The engine (src/methods/engines/torch_run.ts)
+ * does not run this phase yet.
+ */
+export function sddScanInputs(p: SddParams, world: World): TwinInputs {
+  const dims = dimsOf(p, world);
+  const perT = [scanTimesteps(p.hqs.from, p.hqs.to, p.hqs.stride).length, scanImages(p), ...dims.latent];
+  return {
+    eval_images: p.eval_images,
+    sources: p.sources,
+    train_images: p.train_images,
+    noise: {
+      hqs_mapper_init: mapperInitShape(mapperSettings(p), dims),
+      ...(p.guidance.noise === 'random' ? { hqs_sds: perT } : {}),
+      ...(p.vae_sample ? { hqs_vae: perT } : {}),
+    },
+  };
+}
+
+export function sddScanPlan(p: SddParams, world: World): Record<string, unknown> {
+  const timesteps = scanTimesteps(p.hqs.from, p.hqs.to, p.hqs.stride);
+  return { phase: 'hqs', timesteps, ...guidanceAt(world, p, timesteps), images: scanImages(p), negative: negativeKey(p), mapper: mapperPlan({ ...mapperSettings(p), step: p.hqs.mapper_step }, world) };
 }
 
 /**
@@ -191,27 +251,13 @@ export const sddTwin: TorchTwin<SddParams> = {
       },
     };
   },
-  plan(p, world, run) {
-    rememberDims(p, world);
-    const { selection, scan } = twinSelection(world, p, run.seed);
-    const alphaBar = selection.timesteps.map((t) => world.diffusion.alphasCumprod[t]);
-    const meanHqs = scan ? selectionFor(p, scan).mean_hqs : null;
-    return {
-      timesteps: selection.timesteps,
-      alpha_bar: alphaBar,
-      weight: alphaBar.map((a) => guidanceWeight(p.guidance.weighting, a)),
-      negative: p.guidance.negative === 'source' ? 'source_text' : 'empty',
-      mapper: mapperPlan(mapperSettings(p), world),
-      checkpoint_every: p.checkpoint_every,
-      ...editPlan(p.eval_images),
-      selection: { strategy: selection.strategy, size: selection.size, mean_hqs: meanHqs, timesteps: selection.size <= 50 ? selection.timesteps : [] },
-      hqs: scan ? { seconds: scan.seconds, curve: { t: scan.timesteps, hqs: hqsOf(p, scan).hqs, form: p.hqs.form, scale: p.hqs.scale } } : null,
-    };
-  },
+  plan: (p, world, run) => sddPlan(p, world, run),
   result(_p, plan) {
-    const hqs = plan.hqs as { seconds: number; curve: Record<string, ResultValue> } | null;
-    // hqs_s: the cached scan's (tfjs) seconds, reported beside τ_train but not in it.
-    return { selection: plan.selection as Record<string, ResultValue>, hqs_s: 0, hqs_cached: hqs !== null, hqs_tfjs_s: hqs?.seconds ?? null, ...(hqs ? { hqs_curve: hqs.curve } : {}) };
+    const hqs = plan.hqs as { seconds: number; torch: boolean; curve: Record<string, ResultValue> } | null;
+    // A scan of the twin's own phase is charged to τ_train by the engine (hqs_s); a cached tfjs
+    // scan's seconds are only reported (hqs_tfjs_s).
+    const own = hqs?.torch === true;
+    return { selection: plan.selection as Record<string, ResultValue>, hqs_s: own ? hqs.seconds : 0, hqs_cached: hqs !== null && !own, hqs_tfjs_s: hqs && !own ? hqs.seconds : null, ...(hqs ? { hqs_curve: hqs.curve } : {}) };
   },
 };
 

@@ -6,16 +6,23 @@ threshold / largest selection read from a cached HQS scan), ᾱ_t and w(t) for e
 mapper's settings and level groups, which prompt is ε̂'s base branch, the checkpoint interval and
 the edit batch. The Gaussian draws come from the harness's noise streams: `mapper_init`, `sds`
 [iterations, batch, h, w, c] (ε of each step; absent for noise type zero) and `vae` (the VAE
-posterior draws; absent without vae_sample). τ_train here is the distillation only: the HQS scan
-the selection came from was not run by this process.
+posterior draws; absent without vae_sample). τ_train here is the distillation only.
+
+plan.phase "hqs" runs the HQS scan instead (sdd.ts sddScanPlan): the per-image statistics of
+python/sdd_torch/sdd/hqs.py on G(w + mapper_step·M(w)) of the first K training codes with an
+untrained mapper (`hqs_mapper_init`), one ε and VAE draw per (t, image) (`hqs_sds`, `hqs_vae`),
+written as contract/out/hqs_scan.json (an HqsScan: timesteps, stats, images, seconds); reading the
+curve and selecting S stay in TS (sdd.ts sddPlan).
 """
 from typing import Any
 
 import numpy as np
+import torch
 
 from sdd_torch.sdd.distill import Frozen, TrainSettings, sds_term, train_mapper
 from sdd_torch.sdd.guidance import GuidanceSettings, condition
-from sdd_torch.sdd.mapper import MapperSettings
+from sdd_torch.sdd.hqs import hqs_scan
+from sdd_torch.sdd.mapper import MapperSettings, apply_mapper, init_params
 from sdd_torch.sdd.run import finish, new_mapper, train_codes
 
 
@@ -27,6 +34,38 @@ def _stream(ctx: Any, name: str, shape: tuple) -> np.ndarray:
 
 
 def run(ctx: Any) -> None:
+    phase = str(ctx.plan["phase"])
+    if phase == "hqs":
+        scan(ctx)
+    elif phase == "distill":
+        distill(ctx)
+    else:
+        raise ValueError(f"plan.phase: {phase!r}, expected hqs or distill")
+
+
+def scan(ctx: Any) -> None:
+    p, plan = ctx.params, ctx.plan
+    world = ctx.world()
+    frozen = Frozen(ctx)
+    ms = MapperSettings(plan["mapper"])
+    gs = GuidanceSettings(p["guidance"], str(p["hqs"]["top_k_per"]))
+    timesteps = [int(t) for t in plan["timesteps"]]
+    k = int(plan["images"])
+    shape = (len(timesteps), k, *world.latent_shape)
+    noise = _stream(ctx, "hqs_sds", shape) if gs.noise == "random" else None
+    vae = _stream(ctx, "hqs_vae", shape) if bool(p["vae_sample"]) else None
+    w = train_codes(ctx, world, frozen)[:k]
+    untrained = init_params(ms, ctx.noise("hqs_mapper_init"), int(world.style.dim), ctx.device)
+    with torch.no_grad(), frozen():
+        images = world.style.generate(apply_mapper(untrained, w, ms)).float()
+    cond = condition(world, ctx.tokens, str(plan["negative"]), k, ctx.device)
+    t0 = ctx.now()
+    stats = hqs_scan(world, images, timesteps, [float(a) for a in plan["alpha_bar"]], [float(x) for x in plan["weight"]], cond, gs, noise, vae, lambda i: ctx.progress(i, len(timesteps), "hqs scan"), frozen)
+    seconds = ctx.now() - t0
+    ctx.write_json("hqs_scan.json", {"timesteps": timesteps, "stats": stats, "images": k, "seconds": seconds})
+
+
+def distill(ctx: Any) -> None:
     p, plan = ctx.params, ctx.plan
     world = ctx.world()
     frozen = Frozen(ctx)

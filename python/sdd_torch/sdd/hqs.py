@@ -9,7 +9,8 @@ draw and one VAE posterior draw per (image, t): here from the streams `hqs_sds` 
 [T, K, h, w, c] instead of tf.randomNormal. The statistics are taken in float64, as TS does on
 the host. Reading the curve and selecting S stay in TS (src/sdd/hqs.ts readHqs, selectTimesteps).
 """
-from typing import Any, Callable, Dict, List, Optional, Tuple
+import contextlib
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ def gradient_stats(d: np.ndarray) -> Tuple[float, float, float]:
     return float(a.sum() / (h * w * c)), softmax_entropy(a.sum(axis=2).reshape(-1) / c), softmax_entropy(a.reshape(-1))
 
 
-def hqs_scan(world: Any, images: Tensor, timesteps: List[int], alpha_bar: List[float], weights: List[float], cond: Tuple[Tensor, Tensor], gs: GuidanceSettings, noise: Optional[np.ndarray], vae_noise: Optional[np.ndarray], on_step: Optional[Callable[[int], None]] = None) -> Dict[str, List[List[float]]]:
+def hqs_scan(world: Any, images: Tensor, timesteps: List[int], alpha_bar: List[float], weights: List[float], cond: Tuple[Tensor, Tensor], gs: GuidanceSettings, noise: Optional[np.ndarray], vae_noise: Optional[np.ndarray], on_step: Optional[Callable[[int], None]] = None, frozen: Optional[Callable[[], ContextManager[Any]]] = None) -> Dict[str, List[List[float]]]:
     """Per-image statistics {N, H, H_full}: [t][image] (hqs.ts ScanStats)."""
     stats: Dict[str, List[List[float]]] = {"N": [], "H": [], "H_full": []}
     device = images.device
@@ -42,7 +43,8 @@ def hqs_scan(world: Any, images: Tensor, timesteps: List[int], alpha_bar: List[f
         eps = None if noise is None else torch.from_numpy(np.ascontiguousarray(noise[i])).to(device)
         vae = None if vae_noise is None else torch.from_numpy(np.ascontiguousarray(vae_noise[i])).to(device)
         x = images.detach().clone().requires_grad_(True)
-        loss = sds_loss(world, world.encode(x, vae), t, alpha_bar[i], weights[i], cond, eps, gs)
+        with frozen() if frozen is not None else contextlib.nullcontext():
+            loss = sds_loss(world, world.encode(x, vae), t, alpha_bar[i], weights[i], cond, eps, gs)
         (d,) = torch.autograd.grad(loss, [x])
         per = [gradient_stats(img) for img in d.detach().cpu().numpy()]
         stats["N"].append([s[0] for s in per])
