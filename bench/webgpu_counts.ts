@@ -1,10 +1,10 @@
 /**
  * Host-side cost counts of the webgpu backend per step (issue #32): compute dispatches, queue
- * submits, GPU buffers created (device allocations; readback/upload staging included) and reused
- * from the pool, per bench U-Net train step (bench/common.ts unetBenchLoss + createAdam, as
+ * submits, compute passes, host → GPU uploads, GPU buffers created (device allocations; readback
+ * and upload staging included) and reused from the pool, per bench U-Net train step (bench/common.ts unetBenchLoss + createAdam, as
  * bench/gpu.ts) and per DDIM step with CFG (the toyfaces ε-model, cfgEps + ddimSampleTensor), for
  * each WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE in BATCH_SIZES (tfjs's default is 15; it is read at every
- * dispatch). The counts come from the bounded pool's wrappers (src/backend/webgpu_pool.ts) and are
+ * dispatch), with tfjs's upload path and with the pool's (VARIANTS). The counts come from the bounded pool's wrappers (src/backend/webgpu_pool.ts) and are
  * the same on any adapter for the same shapes: a software one (lavapipe) gives a real GPU's counts.
  * Host ms are reported too; on a software adapter they include the "GPU" work run on the CPU cores,
  * so they are noise for a real GPU's host cost and nothing is gated on them.
@@ -13,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, poolCounters, shutdownBackend, type PoolCounters } from '../src/backend/index.js';
+import { setUploadPath } from '../src/backend/webgpu_pool.js';
 import { DDIM_SD, DdimScheduler } from '../src/diffusion/schedulers/ddim.js';
 import { cfgEps, ddimSampleTensor, repeatCondition } from '../src/diffusion/pipelines/sample.js';
 import { tfSeed } from '../src/util/rng.js';
@@ -21,11 +22,19 @@ import { argValue, withUnetTrainStep, writeResult } from './common.js';
 
 /** tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE values measured (15 is its default) … */
 const BATCH_SIZES = [1, 15, 64, 1024];
-/** … and, at the default, with WEBGPU_CPU_FORWARD off (tfjs computes small tensors on the host, then uploads them). */
-const VARIANTS: Array<{ batch: number; cpuForward: boolean }> = [...BATCH_SIZES.map((batch) => ({ batch, cpuForward: true })), { batch: 15, cpuForward: false }];
-const MEASURED_STEPS = 3;
+/**
+ * … with tfjs's own upload path (a staging buffer, a copy and a new compute pass per upload: the
+ * "before") and with the pool's queue.writeBuffer uploads (the default since #32); and, at batch
+ * 15, WEBGPU_CPU_FORWARD off (tfjs computes small tensors on the host, then uploads them).
+ */
+const VARIANTS: Array<{ batch: number; cpuForward: boolean; upload: 'tfjs' | 'writeBuffer' }> = [
+  ...BATCH_SIZES.map((batch) => ({ batch, cpuForward: true, upload: 'tfjs' as const })),
+  ...BATCH_SIZES.map((batch) => ({ batch, cpuForward: true, upload: 'writeBuffer' as const })),
+  { batch: 15, cpuForward: false, upload: 'writeBuffer' },
+];
+const MEASURED_STEPS = 2;
 
-type Counted = Pick<PoolCounters, 'dispatches' | 'submits' | 'created' | 'created_bytes' | 'reused' | 'evicted'> & { created_upload: number; created_storage: number };
+type Counted = Pick<PoolCounters, 'dispatches' | 'submits' | 'passes' | 'uploads' | 'created' | 'created_bytes' | 'reused' | 'evicted'> & { created_upload: number; created_storage: number };
 
 interface PerStep extends Counted {
   host_ms: number;
@@ -37,7 +46,7 @@ function snapshot(): Counted {
   const c = poolCounters();
   if (!c) throw new Error('webgpu pool counters missing: is the webgpu backend active with its pool installed?');
   const k = c.created_by_kind;
-  return { dispatches: c.dispatches, submits: c.submits, created: c.created, created_bytes: c.created_bytes, reused: c.reused, evicted: c.evicted, created_upload: k.upload, created_storage: k.storage };
+  return { dispatches: c.dispatches, submits: c.submits, passes: c.passes, uploads: c.uploads, created: c.created, created_bytes: c.created_bytes, reused: c.reused, evicted: c.evicted, created_upload: k.upload, created_storage: k.storage };
 }
 
 /** Runs `step` once to warm up (shader compiles, pool fill), then MEASURED_STEPS times; per-step means. */
@@ -87,17 +96,18 @@ const info = await initBackend('webgpu');
 const unetBatch = Number(argValue('unet-batch', '2'));
 const unetSize = Number(argValue('unet-size', '32'));
 const ddimImages = Number(argValue('ddim-images', '4'));
-const rows: Array<{ deferred_submit_batch_size: number; cpu_forward: boolean; unet_train_step: PerStep; ddim_step: PerStep }> = [];
+const rows: Array<{ deferred_submit_batch_size: number; cpu_forward: boolean; upload: string; unet_train_step: PerStep; ddim_step: PerStep }> = [];
 const fmt = (r: PerStep) =>
-  `${r.dispatches.toFixed(0)} dispatches, ${r.submits.toFixed(1)} submits, ${r.created.toFixed(1)} buffers created (${r.created_upload.toFixed(1)} upload staging, ${r.created_storage.toFixed(1)} storage; ${(r.created_bytes / 1024).toFixed(0)} KiB), ${r.reused.toFixed(0)} reused; ${r.host_ms.toFixed(0)} ms (${r.ms_per_dispatch.toFixed(3)} ms/dispatch)`;
+  `${r.dispatches.toFixed(0)} dispatches, ${r.submits.toFixed(1)} submits, ${r.passes.toFixed(1)} passes, ${r.uploads.toFixed(0)} uploads, ${r.created.toFixed(1)} buffers created (${r.created_upload.toFixed(1)} upload staging, ${r.created_storage.toFixed(1)} storage; ${(r.created_bytes / 1024).toFixed(0)} KiB), ${r.reused.toFixed(0)} reused; ${r.host_ms.toFixed(0)} ms (${r.ms_per_dispatch.toFixed(3)} ms/dispatch)`;
 try {
-  for (const { batch, cpuForward } of VARIANTS) {
+  for (const { batch, cpuForward, upload } of VARIANTS) {
+    setUploadPath(upload);
     tf.env().set('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE', batch);
     tf.env().set('WEBGPU_CPU_FORWARD', cpuForward);
     const unet = await unetCounts(unetBatch, unetSize);
     const ddim = await ddimCounts(ddimImages);
-    rows.push({ deferred_submit_batch_size: batch, cpu_forward: cpuForward, unet_train_step: unet, ddim_step: ddim });
-    console.log(`WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=${batch} WEBGPU_CPU_FORWARD=${cpuForward}\n  U-Net train step B${unetBatch} ${unetSize}²: ${fmt(unet)}\n  DDIM step, CFG, ${ddimImages} latents: ${fmt(ddim)}`);
+    rows.push({ deferred_submit_batch_size: batch, cpu_forward: cpuForward, upload, unet_train_step: unet, ddim_step: ddim });
+    console.log(`WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=${batch} WEBGPU_CPU_FORWARD=${cpuForward} uploads by ${upload}\n  U-Net train step B${unetBatch} ${unetSize}²: ${fmt(unet)}\n  DDIM step, CFG, ${ddimImages} latents: ${fmt(ddim)}`);
   }
   const c = poolCounters()!;
   const path = writeResult('webgpu-counts', {

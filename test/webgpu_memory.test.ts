@@ -8,6 +8,8 @@
  *     happens at these toy sizes), the free buffers pooled stay within the budgets at every step;
  *     the bounded pool computes what wasm computes (DDIM sample, CHAIN_TOL); flushDevicePool()
  *     empties it and the next computation is unchanged bit for bit;
+ *   - host values uploaded by queue.writeBuffer (the pool's upload path) arrive exactly, float32,
+ *     int32 and bool, into fresh and into pooled buffers, between dispatches of one encoder;
  *   - a program binding a tensor above the device's maxStorageBufferBindingSize fails at once,
  *     naming the program and the size, and allocates nothing;
  *   - tfjs-backend-webgpu's private BufferManager is what webgpu_pool.ts was written against: the
@@ -190,6 +192,30 @@ test('webgpu: a binding above maxStorageBufferBindingSize fails with the program
   assert.throws(() => tf.tidy(() => tf.fill([n], 1.5)), (e) => e instanceof BindingTooLargeError && message.test(e.message));
   assert.equal(tf.memory().numTensors, tensors);
   assert.equal(poolCounters()!.bytes_allocated, held, 'nothing allocated for the failed program');
+});
+
+test('webgpu: uploads by queue.writeBuffer arrive exactly (float32, int32, bool; fresh and pooled buffers)', { skip: skipReason }, async () => {
+  await initBackend('webgpu');
+  const before = poolCounters()!;
+  const n = 1031;
+  const f = (k: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * k) * 1e3);
+  for (let round = 0; round < 3; round++) {
+    // Round 0 takes fresh buffers; later rounds get the same sizes back from the pool.
+    const a = tf.tensor1d(f(round + 1));
+    const i = tf.tensor1d(Int32Array.from({ length: n }, (_, j) => (j * 7919 * (round + 1)) % 100003 - 50000), 'int32');
+    const b = tf.tensor1d(Array.from({ length: n }, (_, j) => (j + round) % 3 === 0), 'bool');
+    // Dispatches before and after the uploads in one encoder: the writes must land in order.
+    const x = tf.add(a, 0);
+    const y = tf.add(tf.mul(i, 1), 0);
+    const z = tf.logicalAnd(b, b);
+    assert.deepEqual(await x.data(), f(round + 1));
+    assert.deepEqual(Array.from(await y.data()), Array.from(await i.data()));
+    assert.deepEqual(Array.from(await z.data()), Array.from({ length: n }, (_, j) => ((j + round) % 3 === 0 ? 1 : 0)));
+    tf.dispose([a, i, b, x, y, z]);
+  }
+  const after = poolCounters()!;
+  assert.ok(after.written_uploads - before.written_uploads >= 9, 'the uploads went through queue.writeBuffer');
+  assert.equal(after.created_by_kind.upload, before.created_by_kind.upload, 'no MAP_WRITE staging buffer was created');
 });
 
 let wasmSample: Float32Array | null = null;

@@ -54,6 +54,14 @@ interface TensorInfoLike {
   dtype: string;
 }
 
+/** A tensor's entry in the backend's tensorMap: host values until uploaded, then its GPU buffer. */
+interface TensorDataLike {
+  values: ArrayLike<number> | null | undefined;
+  dtype: string;
+  shape: number[];
+  resource: unknown;
+}
+
 /** The WebGPUBackend fields used (src/backend_webgpu.ts). */
 interface BackendInternals {
   bufferManager: BufferManagerInternals;
@@ -64,6 +72,10 @@ interface BackendInternals {
   recordAndSubmit(...args: unknown[]): void;
   runWebGPUProgram(program: ProgramLike, inputs: TensorInfoLike[], outputDtype: string, ...rest: unknown[]): TensorInfoLike;
   device: { limits: { maxStorageBufferBindingSize: number } };
+  queue: { writeBuffer(buffer: GpuBufferLike, offset: number, data: ArrayBufferView): void };
+  tensorMap: { get(dataId: object): TensorDataLike | undefined };
+  uploadToGPU(dataId: object): void;
+  computePassEncoder: unknown;
   /** Marks the backend whose pool is bounded (installing twice would wrap twice). */
   sddPool?: PoolState;
 }
@@ -78,6 +90,10 @@ const INTERNALS = {
     recordAndSubmit: 'function',
     runWebGPUProgram: 'function',
     device: 'object',
+    queue: 'object',
+    tensorMap: 'object',
+    uploadToGPU: 'function',
+    computePassEncoder: 'object',
   },
   bufferManager: {
     freeBuffers: 'object',
@@ -123,6 +139,11 @@ export interface PoolCounters {
   submits: number;
   /** Submits this layer made to free buffers an open encoder might name (tiny budgets only). */
   forced_submits: number;
+  /** Compute passes ended (tfjs's own uploads end the pass: one more pass per upload). */
+  passes: number;
+  /** Host → GPU tensor uploads, and those done by queue.writeBuffer (below). */
+  uploads: number;
+  written_uploads: number;
 }
 
 interface PoolState {
@@ -132,6 +153,8 @@ interface PoolState {
   /** Released while an encoder was open: not evictable until the next submit. */
   unsafe: Set<GpuBufferLike>;
   backend: BackendInternals;
+  /** Uploads by queue.writeBuffer (default) or tfjs's staging path (SDD_WEBGPU_WRITE_UPLOADS=0). */
+  writeUploads: boolean;
 }
 
 let state: PoolState | null = null;
@@ -142,8 +165,8 @@ export function checkPoolInternals(backend: unknown): string[] {
   const check = (obj: unknown, fields: Record<string, string>, where: string) => {
     for (const [k, type] of Object.entries(fields)) {
       const v = obj == null ? undefined : (obj as Record<string, unknown>)[k];
-      // commandEncoder is null between submits: present (own key) is what matters.
-      const ok = k === 'commandEncoder' ? obj != null && k in (obj as object) : typeof v === type && v !== null;
+      // The encoders are null between submits: present (own key) is what matters.
+      const ok = k === 'commandEncoder' || k === 'computePassEncoder' ? obj != null && k in (obj as object) : typeof v === type && v !== null;
       if (!ok) problems.push(`${where}.${k}: expected ${type}, found ${v === null ? 'null' : typeof v}`);
     }
   };
@@ -244,6 +267,7 @@ export function installDevicePool(backend: unknown = tf.backend()): string[] {
     backend: be,
     lru: new Map(),
     unsafe: new Set(),
+    writeUploads: process.env.SDD_WEBGPU_WRITE_UPLOADS !== '0',
     counters: {
       budget_bytes: budgetFromEnv('SDD_WEBGPU_POOL_MB', DEFAULT_POOL_MB),
       staging_budget_bytes: budgetFromEnv('SDD_WEBGPU_STAGING_MB', DEFAULT_STAGING_MB),
@@ -264,6 +288,9 @@ export function installDevicePool(backend: unknown = tf.backend()): string[] {
       dispatches: 0,
       submits: 0,
       forced_submits: 0,
+      passes: 0,
+      uploads: 0,
+      written_uploads: 0,
     },
   };
   // Buffers already free when we arrive join the pool, oldest first as far as we can tell.
@@ -293,6 +320,9 @@ function wrap(s: PoolState): void {
   const submit = be.submitQueue.bind(be);
   const record = be.recordAndSubmit.bind(be);
   const run = be.runWebGPUProgram.bind(be);
+  const endPass = be.endComputePassEncoder.bind(be);
+  const upload = be.uploadToGPU.bind(be);
+
   bm.acquireBuffer = (size, usage, mappedAtCreation = false, reuse = true) => {
     const free = reuse ? bm.freeBuffers.get(`${size}_${usage}`) : undefined;
     const fromPool = free !== undefined && free.length > 0;
@@ -327,10 +357,54 @@ function wrap(s: PoolState): void {
     s.counters.dispatches++;
     record(...args);
   };
+  be.endComputePassEncoder = () => {
+    if (be.computePassEncoder != null) s.counters.passes++;
+    endPass();
+  };
+  be.uploadToGPU = (dataId) => {
+    const td = be.tensorMap.get(dataId);
+    // float32/int32/bool with values (tfjs's own path for anything else: complex, empty).
+    if (td && td.resource == null && td.values && td.values.length > 0 && ['float32', 'int32', 'bool'].includes(td.dtype)) {
+      s.counters.uploads++;
+      if (s.writeUploads) {
+        writeUpload(be, td);
+        s.counters.written_uploads++;
+        return;
+      }
+    }
+    upload(dataId);
+  };
   be.runWebGPUProgram = (program, inputs, outputDtype, ...rest) => {
     checkBindings(program, inputs, outputDtype, be.device.limits.maxStorageBufferBindingSize);
     return run(program, inputs, outputDtype, ...rest);
   };
+}
+
+// GPUBufferUsage.STORAGE | COPY_SRC | COPY_DST: every tensor buffer of tfjs-backend-webgpu.
+const TENSOR_USAGE = 0x0080 | 0x0004 | 0x0008;
+
+/**
+ * A tensor's host values to a GPU buffer by queue.writeBuffer, in place of tfjs 4.22's upload:
+ * that one, for a buffer taken from the pool, creates a MAP_WRITE staging buffer, maps, copies,
+ * records a copy command (ending the compute pass, so the next dispatch opens a new one) and
+ * destroys the staging buffer after the submit: about six N-API calls and a pass per upload, and
+ * the bench U-Net's Adam step uploads ~580 scalars. writeBuffer is one call and keeps the pass.
+ * Ordering: the write lands on the queue before the encoder being recorded is submitted, so the
+ * dispatches recorded after it see the data; those recorded before it cannot name this buffer
+ * (it was free, and tfjs frees a buffer that dispatches name only after their submit).
+ * SDD_WEBGPU_WRITE_UPLOADS=0 keeps tfjs's path (for the before/after bench).
+ */
+function writeUpload(be: BackendInternals, td: TensorDataLike): void {
+  const n = count(td.shape);
+  const size = n * bytesPer(td.dtype);
+  const buffer = be.bufferManager.acquireBuffer(size, TENSOR_USAGE);
+  const v = td.values!;
+  // tfjs stores int32 and bool as i32 on the GPU, everything else (float32) as f32.
+  const data = td.dtype === 'int32' || td.dtype === 'bool' ? (v instanceof Int32Array ? v : Int32Array.from(v)) : v instanceof Float32Array ? v : Float32Array.from(v);
+  be.queue.writeBuffer(buffer, 0, data.length === n ? data : data.subarray(0, n));
+  // As tfjs: once uploaded, the host copy is dropped.
+  td.values = null;
+  td.resource = buffer;
 }
 
 /** What one element takes in a GPU buffer (tfjs-webgpu stores bool as i32; complex64 is not bound). */
@@ -384,6 +458,11 @@ export function flushDevicePool(): number {
   trim(s, 0, 0);
   s.counters.flushes++;
   return before - s.counters.bytes_pooled;
+}
+
+/** Chooses the upload path at run time (the counts bench compares both); no-op off webgpu. */
+export function setUploadPath(path: 'writeBuffer' | 'tfjs'): void {
+  if (state) state.writeUploads = path === 'writeBuffer';
 }
 
 /** Starts the peaks again from what is held now (per batch or per run). */
