@@ -7,12 +7,14 @@
  *
  * Weights: the fixtures' synthetic weights (recreated bit for bit, as test/stylegan2.test.ts and
  * test/arcface.test.ts do), loaded by each engine's own loader; plus paper-random-tiny's shapes
- * (TINY_STYLE's channel table, TINY_IR's stages), written by python/tests/gan_parity.py with
- * seeded weights. Inputs: the fixtures' (so the same run serves both comparisons), a 300² image
- * (the ID loss's 300 → 256 pooling) and seeded tiny inputs. Cases: mapping, G(W+) and the
- * gradient of a fixed random projection ⟨probe, G(W+)⟩ w.r.t. W+, truncated sampling through
- * latent_avg, IR-SE50 embeddings of 112² faces, the ID-loss embedding (pool, crop, pool) and its
- * input gradient, and at tiny size SDD's identity term ArcFace(G(W+)) with its W+ gradient.
+ * (TINY_STYLE's channel table, read back from the file; TINY_IR's stages), written here as
+ * converted files with synthetic values. Inputs: the fixtures' (so one torch run serves both
+ * comparisons; TS, whose wasm forwards are the test's cost, computes the first sample of each
+ * batch) and seeded tiny inputs. Cases: mapping, G(W+) and the gradient of a fixed random
+ * projection ⟨probe, G(W+)⟩ w.r.t. W+, IR-SE50 embeddings of 112² faces, the ID-loss embedding
+ * (pool, crop, pool), and at tiny size SDD's identity term ArcFace(G(W+)) (64² pooled up to 256²)
+ * with its W+ gradient; against upstream also truncated sampling through latent_avg and the
+ * ID-loss embedding's input gradient.
  *
  * Tolerances (max |Δ| ≤ rel · max |reference|, test/parity.ts):
  * - torch vs TS (both float32 on CPU; tfjs wasm, torch CPU): TS_REL below, with what was measured.
