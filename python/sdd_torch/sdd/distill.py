@@ -10,14 +10,13 @@ noise tfjs would draw comes from the harness's noise streams, indexed by step, s
 replays the same sequence. Per-step scalars stay on the device and are read LOG_EVERY steps at
 a time (and before a checkpoint and at the end), each step then logged with ctx.metric.
 """
-import time
 from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from sdd_torch.methods.common import precision
+from sdd_torch.methods.common import Progress, precision
 from sdd_torch.rng import Rng, stream_rng
 from sdd_torch.sdd.adam import HostAdam
 from sdd_torch.sdd.guidance import GuidanceSettings, sds_loss
@@ -110,22 +109,24 @@ def _restore(params: Dict[str, Tensor], adam: HostAdam, tensors: Mapping[str, np
 
 
 def train_mapper(ctx: Any, world: Any, params: Dict[str, Tensor], train_w: Tensor, s: TrainSettings, ms: MapperSettings, term_at: TermAt, frozen: Frozen, label: str) -> float:
-    """Trains the mapper in place; returns τ_train's distillation seconds (synchronised wall time
-    of the iterations, carried across resumed attempts in the checkpoint)."""
+    """Trains the mapper in place; returns τ_train's training seconds: the sum over iterations of
+    each one's time from a device synchronisation to the next once its update is applied (the TS
+    calibration's bracket), carried across resumed attempts in the checkpoint. Logging, progress
+    and checkpoint writes fall between the brackets, as in TS."""
     adam = HostAdam(s.lr, s.weight_decay)
-    start, before = 0, 0.0
+    start, seconds = 0, 0.0
     saved = ctx.load_checkpoint()
     if saved is not None:
         start, tensors, state = saved
         _restore(params, adam, tensors, int(state["adam_step"]), ctx.device)
-        before = float(state["distill_s"])
+        seconds = float(state["distill_s"])
     id_originals = identity_of(world, train_w, frozen)
     n = train_w.shape[0]
     log = _Log(ctx)
+    progress = Progress(ctx, s.iterations)
     names = list(params)
-    ctx.sync()
-    t0 = time.perf_counter()
     for step in range(start, s.iterations):
+        t0 = ctx.now()
         rng = stream_rng(ctx.seed, f"step{step}")
         idx = [rng.int(n) for _ in range(s.batch)]
         term = term_at(rng, step)
@@ -146,17 +147,18 @@ def train_mapper(ctx: Any, world: Any, params: Dict[str, Tensor], train_w: Tenso
         loss = g + (l2 * s.lambda_l2 + id_loss * s.lambda_id)
         grads = torch.autograd.grad(loss, [params[k] for k in names], allow_unused=True)
         log.push(step, term.scalars, torch.stack([loss, l2, id_loss, g]).detach())
-        log.flush(False)
         adam.apply(params, {k: gr for k, gr in zip(names, grads) if gr is not None})
-        ctx.progress(step + 1, s.iterations, label)
+        seconds += ctx.now() - t0
+        log.flush(False)
+        progress.tick(step + 1, label, force=step + 1 == s.iterations)
         every = s.checkpoint_every
         if every > 0 and (step + 1) % every == 0 and step + 1 < s.iterations:
             log.flush(True)  # a checkpoint never holds a state the NaN check has not seen
             tensors_out = {f"p/{k}": v.detach() for k, v in params.items()}
             tensors_out.update(adam.state())
-            ctx.save_checkpoint(step + 1, tensors_out, {"adam_step": adam.step, "distill_s": before + ctx.now() - t0})
+            ctx.save_checkpoint(step + 1, tensors_out, {"adam_step": adam.step, "distill_s": seconds})
     log.flush(True)
-    return before + ctx.now() - t0
+    return seconds
 
 
 def sds_term(world: Any, timesteps: List[int], alpha_bar: List[float], weights: List[float], cond: Tuple[Tensor, Tensor], gs: GuidanceSettings, noise: Optional[np.ndarray], vae_noise: Optional[np.ndarray], device: torch.device) -> TermAt:
