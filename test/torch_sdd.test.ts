@@ -255,3 +255,8 @@ test('HQS scan phase of the SDD twin: per-image N, H, H_full agree with hqsScan 
   tf.dispose([trainW, images]);
   untrained.dispose();
 });
+
+test('SDD twins: building blocks (python/tests/test_sdd.py: host Adam vs torch AdamW, top-k, mapper groups and init)', () => {
+  const r = spawnSync(PYTHON, ['-m', 'unittest', 'tests.test_sdd'], { cwd: PYDIR, encoding: 'utf-8', env: { ...process.env, PYTHONPATH: PYDIR } });
+  assert.equal(r.status, 0, `python/tests/test_sdd.py failed:\n${r.stderr}`);
+});
