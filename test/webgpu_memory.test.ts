@@ -24,6 +24,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { deviceMemory, flushDevicePool, initBackend, poolCounters, shutdownBackend } from '../src/backend/index.js';
 import { BindingTooLargeError, checkPoolInternals } from '../src/backend/webgpu_pool.js';
+import { dawnFlags } from '../src/backend/webgpu.js';
 import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
 import { cfgEps, ddimInvert, ddimSample, type EpsFn } from '../src/diffusion/pipelines/sample.js';
 import { GUIDANCE_DEFAULTS, guidanceCondition, sdsGradient, sdsInjection, type GuidanceSettings } from '../src/sdd/guidance.js';
@@ -173,6 +174,11 @@ async function allLoops(world: World): Promise<Float32Array> {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+test('SDD_WEBGPU_DAWN_TOGGLES becomes Dawn\'s enable-dawn-features flag (none by default)', () => {
+  assert.deepEqual(dawnFlags({}), []);
+  assert.deepEqual(dawnFlags({ SDD_WEBGPU_DAWN_TOGGLES: ' skip_validation, disable_robustness ' }), ['enable-dawn-features=skip_validation,disable_robustness']);
+});
 
 test('tfjs-backend-webgpu is 4.22.0, whose private BufferManager webgpu_pool.ts reaches into', () => {
   const version = (createRequire(import.meta.url)('@tensorflow/tfjs-backend-webgpu/package.json') as { version: string }).version;
