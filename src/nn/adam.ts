@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { activeBackend, backendByTfName } from '../backend/index.js';
+import { fusedAdamStep, hasFusedAdam } from '../backend/kernels/adam.js';
 
 export interface AdamOptions {
   lr: number;
@@ -133,6 +134,7 @@ export class DeviceAdam extends AdamHyper implements AdamOptimizer {
     const c2 = 1 - this.beta2 ** t;
     const decay = 1 - this.lr * this.weightDecay;
     const { beta1: b1, beta2: b2, eps, lr } = this;
+    const fused = hasFusedAdam(tf.getBackend());
     for (const variable of vars) {
       const g0 = grads[variable.name];
       if (g0 === undefined) continue;
@@ -140,6 +142,14 @@ export class DeviceAdam extends AdamHyper implements AdamOptimizer {
       const v = this.moment(this.v, variable, this.restored?.v);
       tf.tidy(() => {
         const g = g0 instanceof Float32Array ? tf.tensor(g0, variable.shape) : g0;
+        if (fused) {
+          // webgpu: the same update in 3 dispatches and no scalar uploads (backend/kernels/adam.ts).
+          const [mf, vf, wf] = fusedAdamStep(variable, g, m, v, { beta1: b1, beta2: b2, stepSize: lr / c1, c2, eps, decay });
+          m.assign(tf.reshape(mf, variable.shape));
+          v.assign(tf.reshape(vf, variable.shape));
+          variable.assign(tf.reshape(wf, variable.shape));
+          return;
+        }
         const mi = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
         const vi = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
         const upd = tf.div(tf.mul(mi, lr / c1), tf.add(tf.sqrt(tf.div(vi, c2)), eps));

@@ -30,6 +30,8 @@ export const webgpu: BackendDef<'webgpu'> = {
       const { registerFusedAttention } = await import('../kernels/attention.js');
       await registerWebGpuKernels();
       registerFusedAttention('webgpu');
+      const { registerFusedAdam } = await import('../kernels/adam.js');
+      await registerFusedAdam('webgpu');
       // Bounds tfjs's buffer pool (it never destroys a free buffer: issue #32's out-of-memory).
       const { installDevicePool } = await import('../webgpu_pool.js');
       const problems = installDevicePool(tf.backend());
