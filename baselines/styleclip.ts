@@ -16,7 +16,7 @@ import { editResult, editTimed, evaluationSources, promptOf, trainCodes, saveEdi
 import type { Method, TorchTwin } from '../src/methods/types.js';
 import type { EditPromptSpec, World } from '../src/world/types.js';
 import { calibration } from '../src/sdd/timing.js';
-import { dimsOf, editPlan, mapperInitShape, mapperPlan, rememberDims } from '../src/sdd/twin.js';
+import { dimsOf, editPlan, mapperInitShape, mapperPlan } from '../src/sdd/twin.js';
 
 export const styleclipParams = z.strictObject({
   prompt: z.string().describe('edit prompt id of the world'),
@@ -80,15 +80,14 @@ const TWIN_CHECKPOINT_EVERY = 100;
  * The PyTorch twin (python/sdd_torch/methods/styleclip.py). Its only Gaussian draw is the mapper
  * init (`mapper_init`); the batch indices come from the same step streams as here.
  */
-export const styleclipTwin: TorchTwin<StyleclipParams> = {
-  inputs: (p, world?: World) => ({
+const styleclipTwin: TorchTwin<StyleclipParams> = {
+  inputs: (p, world) => ({
     eval_images: p.eval_images,
     sources: p.sources,
     train_images: p.train_images,
-    noise: { mapper_init: mapperInitShape(styleclipMapper(p), dimsOf(p, world)) },
+    noise: { mapper_init: mapperInitShape(styleclipMapper(p), dimsOf(world)) },
   }),
   plan(p, world) {
-    rememberDims(p, world);
     return { mapper: mapperPlan(styleclipMapper(p), world), checkpoint_every: TWIN_CHECKPOINT_EVERY, ...editPlan(p.eval_images) };
   },
   result: (p) => ({ clip_loss: p.clip_loss }),

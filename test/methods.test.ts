@@ -1,12 +1,13 @@
 /**
  * End to end on the shipped toyfaces zoo: Table 1's quick profile (SDD, SDEdit, DDIB, DiffAE on
  * two prompts) through `sdd run` into a scratch store, each method shown to edit (hit rate above
- * the unedited images', pixels changed: test/edit_checks.ts), then its report page; and DDIB's
- * inversion exactness on the real latent diffusion model.
+ * the unedited images', pixels changed: test/edit_checks.ts), then its report page, then the same
+ * table on the torch engine compared run by run; and DDIB's inversion exactness on the real latent
+ * diffusion model.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { sdd, tmp } from './helpers.js';
@@ -25,6 +26,9 @@ import { face, renderBatch } from '../datasets/toyfaces/world.js';
  * SDD at lr 0.2, mapper step 0.8 in 20 iterations hits 0.25 / 0.38 (experiments/base/sdd.yaml has
  * the other settings tried), DiffAE at α = 10 hits 0 / 0.625, SDEdit 0.5 / 1.0, DDIB 0.875 / 1.0.
  */
+/** The quick table's cache (HQS scans, inversions), shared by its tfjs and torch runs. */
+const CACHE = tmp();
+
 function table1Files(): string[] {
   return ['sdd', 'sdedit', 'ddib', 'diffae'].map((m) => `experiments/table1/${m}.yaml`);
 }
@@ -33,7 +37,7 @@ test('table1 quick: every method runs on two prompts and edits; finite metrics; 
   const store = tmp();
   const out = tmp();
   const TABLE1 = table1Files();
-  const r = await sdd(['run', ...TABLE1, '--profile', 'quick', '--store', store, '--jobs', '2'], { env: { SDD_CACHE: tmp() } });
+  const r = await sdd(['run', ...TABLE1, '--profile', 'quick', '--store', store, '--jobs', '2'], { env: { SDD_CACHE: CACHE } });
   assert.equal(r.exitCode, 0, r.all.slice(-3000));
   const ls = await sdd(['ls', '--json', '--store', store]);
   const runs = JSON.parse(ls.stdout) as Array<{ id: string; status: string }>;
@@ -60,7 +64,56 @@ test('table1 quick: every method runs on two prompts and edits; finite metrics; 
   assert.equal(rep.exitCode, 0, rep.all);
   const csv = readFileSync(join(out, 'table1', 'results.csv'), 'utf-8').trim().split('\n');
   assert.equal(csv.length, 5, 'header + 4 methods');
+  await sameTableOnTorch(TABLE1, store, evidence);
 });
+
+/**
+ * The same quick Table 1 with --engine torch (#29), every run beside its tfjs twin (same method,
+ * prompt and settings). SDEdit, DDIB and DiffAE compute the same images on both engines (per pixel
+ * ≤ 7.5e-6 measured, test/torch_baselines.test.ts), so their metrics must agree: continuous ones
+ * within 1e-3 × max(1, |v|) (FID/KID of 8 images amplify 1e-5 image differences to ~1e-4 relative),
+ * rates exactly or within one image (1/n: a judge decision at a class boundary). SDD trains from
+ * the harness's noise streams on torch and from tfjs's own on tfjs, a different draw like another
+ * seed: it must edit on torch as on tfjs (assertEdits), and its numbers are printed side by side.
+ * The torch SDD run selects from the HQS scan its tfjs run cached (same SDD_CACHE).
+ */
+async function sameTableOnTorch(files: string[], tfjsStore: string, tfjsEvidence: Map<string, EditEvidence[]>): Promise<void> {
+  const store = tmp();
+  const r = await sdd(['run', ...files, '--profile', 'quick', '--engine', 'torch', '--store', store, '--jobs', '2'], { env: { SDD_CACHE: CACHE } });
+  assert.equal(r.exitCode, 0, r.all.slice(-3000));
+  const key = (dir: string) => {
+    const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf-8')) as { method: { name: string; params: unknown }; seed: number; engine?: { name: string } };
+    return { key: JSON.stringify([c.method.name, c.method.params, c.seed]), engine: c.engine?.name ?? 'tfjs', method: c.method.name };
+  };
+  const metrics = (dir: string) => (JSON.parse(readFileSync(join(dir, 'result.json'), 'utf-8')) as { metrics: Record<string, number> }).metrics;
+  const tfjsRuns = new Map(readdirSync(tfjsStore).filter((d) => existsSync(join(tfjsStore, d, 'result.json'))).map((d) => [key(join(tfjsStore, d)).key, join(tfjsStore, d)]));
+  const torchEvidence: EditEvidence[] = [];
+  let compared = 0;
+  for (const id of readdirSync(store).filter((d) => existsSync(join(store, d, 'result.json')))) {
+    const dir = join(store, id);
+    const k = key(dir);
+    assert.equal(k.engine, 'torch', id);
+    const twin = tfjsRuns.get(k.key);
+    assert.ok(twin, `${id}: no tfjs run with the same settings`);
+    const [a, b] = [metrics(twin), metrics(dir)];
+    const line = ['fid', 'kid', 'clip_directional', 'identity', 'hit_rate', 'preservation_rate'].map((m) => `${m} ${Number(a[m]).toPrecision(4)}/${Number(b[m]).toPrecision(4)}`).join(', ');
+    process.stdout.write(`# ${k.method} tfjs/torch: ${line}\n`);
+    if (k.method === 'sdd') {
+      torchEvidence.push(await editEvidence(dir));
+      continue;
+    }
+    for (const m of ['fid', 'kid', 'clip_directional', 'clip_score', 'identity']) {
+      assert.ok(Math.abs(a[m] - b[m]) <= 1e-3 * Math.max(1, Math.abs(a[m])), `${id} ${k.method} ${m}: tfjs ${a[m]}, torch ${b[m]}`);
+    }
+    for (const m of ['hit_rate', 'preservation_rate', 'hit_and_preserved']) {
+      assert.ok(Math.abs(a[m] - b[m]) <= 1 / a.n + 1e-12, `${id} ${k.method} ${m}: tfjs ${a[m]}, torch ${b[m]} (n ${a.n})`);
+    }
+    compared++;
+  }
+  assert.equal(compared, 6, 'SDEdit, DDIB, DiffAE on two prompts each');
+  assert.equal(torchEvidence.length, tfjsEvidence.get('sdd')?.length, 'both SDD runs on torch');
+  assertEdits('sdd (torch)', torchEvidence);
+}
 
 test('SDD with random selection reports the mean HQS of its range, scanned outside τ_train', async () => {
   const store = tmp();

@@ -15,8 +15,8 @@
  * Adam's normalised steps pass on, so ~1e-5..1e-4 relative is expected after 20 steps; see
  * DELTA_L2 / DELTA_MAX / LOSS below.
  * Then a resumed torch run (killed at its step-10 checkpoint) ends bit-identical to the first.
- * Last, the twin's HQS scan phase (plan.phase "hqs", sdd.ts sddScanPlan; the engine does not run
- * it yet) against hqsScan on the same untrained-mapper images and noise, and sddPlan selecting
+ * Last, the twin's HQS scan phase (plan.phase "hqs", sdd.ts sddScanPlan; the engine runs it before
+ * the distillation, TorchTwin.prephase) against hqsScan on the same untrained-mapper images and noise, and sddPlan selecting
  * from its output.
  */
 import { test } from 'node:test';
@@ -84,7 +84,7 @@ async function torchRun<P extends { prompt: string }>(world: World, method: Meth
   const [text, source_text, empty] = world.contract!.tokenize([prompt.text, prompt.sourceText, '']);
   const engine: EngineBlock = { name: 'torch', precision: 'fp32', device: 'cpu', models: world.contract!.models, tokens: { text, source_text, empty }, plan };
   const dirs = contractDirs(dir);
-  await writeInputs(dirs, { id: `parity-${method.name}`, seed: SEED, method: method.name, params: p }, world, prompt, twin.inputs(p), engine);
+  await writeInputs(dirs, { id: `parity-${method.name}`, seed: SEED, method: method.name, params: p }, world, prompt, twin.inputs(p, world), engine);
   return { dirs, plan, seconds: python(dirs) };
 }
 
@@ -247,11 +247,13 @@ test('HQS scan phase of the SDD twin: per-image N, H, H_full agree with hqsScan 
     t.diagnostic(`hqs ${key}${key === 'N' ? '' : ' (distance from log(positions))'}: max relative gap ${worst.toExponential(2)} over ${a.length} (t, image)`);
     assert.ok(worst <= HQS, `hqs ${key}: relative gap ${worst} > ${HQS}`);
   }
-  // The distillation's plan from the torch scan: S = the largest-HQS t, its scan charged (torch: true).
+  // The distillation's plan from the torch scan: S = the largest-HQS t; its seconds charged to τ_train by result().
   const next = sddPlan(p, world, { seed: SEED }, py);
   assert.equal((next.timesteps as number[]).length, 1);
   assert.ok(timesteps.includes((next.timesteps as number[])[0]));
-  assert.equal((next.hqs as { torch: boolean }).torch, true);
+  assert.equal((next.hqs as { seconds: number }).seconds, py.seconds);
+  const own = sdd.torch!.result!(p, next, { tau_train_s: 2, tau_infer_s: 0.1 });
+  assert.equal(own.tau_train_s, 2 + py.seconds);
   tf.dispose([trainW, images]);
   untrained.dispose();
 });

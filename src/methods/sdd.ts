@@ -16,9 +16,10 @@ import { GUIDANCE_DEFAULTS, guidanceWeight, type GuidancePrompt } from '../sdd/g
 import { MAPPER_DEFAULTS, applyMapper } from '../sdd/mapper.js';
 import { hqsScan, readHqs, scanTimesteps, selectTimesteps, type HqsReading, type HqsScan, type Selection } from '../sdd/hqs.js';
 import { createMapper, distill, editLatents } from '../sdd/distill.js';
-import { cachedHqs, peekHqs, type CachedScan } from '../sdd/hqs_cache.js';
+import { cachedHqs, type CachedScan } from '../sdd/hqs_cache.js';
 import type { Method, MethodContext, ResultValue, TorchTwin, TwinInputs } from './types.js';
-import { dimsOf, editPlan, mapperInitShape, mapperPlan, rememberDims } from '../sdd/twin.js';
+import { parseOut } from './contract.js';
+import { dimsOf, editPlan, mapperInitShape, mapperPlan } from '../sdd/twin.js';
 import { calibration } from '../sdd/timing.js';
 import type { TimingRecord } from '../util/calibration.js';
 import { hqsSection, selectionValues } from './sdd_report.js';
@@ -150,12 +151,6 @@ async function saveArtifacts(ctx: MethodContext<SddParams>, mapper: ReturnType<t
   }
 }
 
-/** The HQS scan a run with these settings would use, if some run already computed it (cache). */
-function cachedScan(world: World, p: SddParams, seed: number): HqsScan | null {
-  const guide = guidancePrompt(p, promptOf(world, p.prompt));
-  return peekHqs(hqsKey(world, p, seed, guide, scanImages(p)));
-}
-
 /** K: the scan's images, the first of the n training codes. */
 const scanImages = (p: SddParams) => Math.min(p.hqs.images, p.train_images);
 
@@ -168,26 +163,29 @@ function guidanceAt(world: World, p: SddParams, ts: number[]): { alpha_bar: numb
 const negativeKey = (p: SddParams) => (p.guidance.negative === 'source' ? 'source_text' : 'empty');
 
 /**
- * The torch twin's selection: S for strategy random, else read from an HQS scan — the one given
- * (the twin's own scan phase, sddScanPlan), or the one a tfjs run of the same settings cached.
+ * The torch twin's selection: S for strategy random, else from the twin's own HQS scan (its
+ * prephase; the engine runs it first and hands its hqs_scan.json over). A tfjs run's cached scan
+ * is not taken: the scan is the engine's tensor work, like the distillation.
  */
-function twinSelection(world: World, p: SddParams, seed: number, given?: HqsScan): { selection: Selection; scan: HqsScan | null } {
-  const scan = given ?? cachedScan(world, p, seed);
-  if (p.selection.strategy !== 'random' && !scan)
-    throw new UserError(
-      `engine: torch: SDD's selection '${p.selection.strategy}' needs the HQS scan, which the torch engine does not run yet: run the same settings once with engine: tfjs (its scan is cached and then shared), or use selection.strategy: random`,
-    );
-  return { selection: selectionFor(p, p.selection.strategy === 'random' ? null : scan), scan };
+function twinSelection(p: SddParams, scan: HqsScan | undefined): { selection: Selection; scan: HqsScan | null } {
+  if (p.selection.strategy === 'random') return { selection: selectionFor(p, null), scan: scan ?? null };
+  if (!scan) throw new Error(`SDD's selection '${p.selection.strategy}' needs the twin's HQS scan (its prephase) before the distillation's plan`);
+  return { selection: selectionFor(p, scan), scan };
 }
 
-/**
- * The distillation's plan given a scan (the twin's scan phase, whose seconds the engine then
- * charges to τ_train as the tfjs run charges its own), or, without one, a cached tfjs scan (whose
- * seconds are reported, not charged: another engine measured them) or none (strategy random).
- */
+const rows = z.array(z.array(z.number()));
+const hqsScanSchema = z.object({ timesteps: z.array(z.number().int()), stats: z.object({ N: rows, H: rows, H_full: rows }), images: z.number().int().positive(), seconds: z.number().min(0) });
+
+/** An hqs_scan.json of the twin's scan phase, checked (one line naming the key otherwise). */
+function scanOf(prior: unknown): HqsScan | undefined {
+  if (prior === undefined) return undefined;
+  return parseOut(hqsScanSchema, prior, 'contract/out/hqs_scan.json') as HqsScan;
+}
+
+/** The distillation's plan given the twin's scan (whose seconds result() charges to τ_train, as the tfjs run charges its own). */
 export function sddPlan(p: SddParams, world: World, run: { seed: number }, scan?: HqsScan): Record<string, unknown> {
-  rememberDims(p, world);
-  const found = twinSelection(world, p, run.seed, scan);
+  void run;
+  const found = twinSelection(p, scan);
   const { selection } = found;
   return {
     phase: 'distill',
@@ -198,7 +196,7 @@ export function sddPlan(p: SddParams, world: World, run: { seed: number }, scan?
     checkpoint_every: p.checkpoint_every,
     ...editPlan(p.eval_images),
     selection: { strategy: selection.strategy, size: selection.size, mean_hqs: found.scan ? selectionFor(p, found.scan).mean_hqs : null, timesteps: selection.size <= 50 ? selection.timesteps : [] },
-    hqs: found.scan ? { seconds: found.scan.seconds, torch: scan !== undefined, curve: { t: found.scan.timesteps, hqs: hqsOf(p, found.scan).hqs, form: p.hqs.form, scale: p.hqs.scale } } : null,
+    hqs: found.scan ? { seconds: found.scan.seconds, curve: { t: found.scan.timesteps, hqs: hqsOf(p, found.scan).hqs, form: p.hqs.form, scale: p.hqs.scale } } : null,
   };
 }
 
@@ -211,7 +209,7 @@ export function sddPlan(p: SddParams, world: World, run: { seed: number }, scan?
  * does not run this phase yet.
  */
 export function sddScanInputs(p: SddParams, world: World): TwinInputs {
-  const dims = dimsOf(p, world);
+  const dims = dimsOf(world);
   const perT = [scanTimesteps(p.hqs.from, p.hqs.to, p.hqs.stride).length, scanImages(p), ...dims.latent];
   return {
     eval_images: p.eval_images,
@@ -236,9 +234,9 @@ export function sddScanPlan(p: SddParams, world: World): Record<string, unknown>
  * `mapper_init`, `sds` [iterations, batch, h, w, c] (ε; not for noise type zero) and `vae` (the
  * VAE posterior draws; only with vae_sample).
  */
-export const sddTwin: TorchTwin<SddParams> = {
-  inputs(p, world?: World) {
-    const dims = dimsOf(p, world);
+const sddTwin: TorchTwin<SddParams> = {
+  inputs(p, world) {
+    const dims = dimsOf(world);
     const perStep = [p.iterations, p.batch, ...dims.latent];
     return {
       eval_images: p.eval_images,
@@ -251,13 +249,14 @@ export const sddTwin: TorchTwin<SddParams> = {
       },
     };
   },
-  plan: (p, world, run) => sddPlan(p, world, run),
-  result(_p, plan) {
-    const hqs = plan.hqs as { seconds: number; torch: boolean; curve: Record<string, ResultValue> } | null;
-    // A scan of the twin's own phase is charged to τ_train by the engine (hqs_s); a cached tfjs
-    // scan's seconds are only reported (hqs_tfjs_s).
-    const own = hqs?.torch === true;
-    return { selection: plan.selection as Record<string, ResultValue>, hqs_s: own ? hqs.seconds : 0, hqs_cached: hqs !== null && !own, hqs_tfjs_s: hqs && !own ? hqs.seconds : null, ...(hqs ? { hqs_curve: hqs.curve } : {}) };
+  // The HQS scan first, unless S needs none (strategy random).
+  prephase: (p, world) => (p.selection.strategy === 'random' ? null : { name: 'hqs scan', inputs: sddScanInputs(p, world), plan: sddScanPlan(p, world), output: 'hqs_scan.json' }),
+  plan: (p, world, run, prior) => sddPlan(p, world, run, scanOf(prior)),
+  result(_p, plan, times) {
+    const hqs = plan.hqs as { seconds: number; curve: Record<string, ResultValue> } | null;
+    // The scan is part of τ_train, as on tfjs (hqs_s says how much).
+    const scanS = hqs?.seconds ?? 0;
+    return { selection: plan.selection as Record<string, ResultValue>, hqs_s: scanS, tau_train_s: times.tau_train_s + scanS, ...(hqs ? { hqs_curve: hqs.curve } : {}) };
   },
 };
 

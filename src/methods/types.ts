@@ -14,11 +14,29 @@ import type { World } from '../world/types.js';
  */
 export interface TorchTwin<P> {
   /** What the harness writes into contract/in/: m, which sources, n training images or codes, noise streams. */
-  inputs(p: P): TwinInputs;
-  /** manifest.engine.plan (plain JSON). */
-  plan(p: P, world: World, run: { seed: number }): Record<string, unknown>;
-  /** Result values of its own beside the evaluation's (SDEdit: strength, steps_run). */
-  result?(p: P, plan: Record<string, unknown>): Record<string, ResultValue>;
+  inputs(p: P, world: World): TwinInputs;
+  /**
+   * A phase the engine runs first, whose JSON output `plan` then takes as `prior` (SDD: the HQS
+   * scan, before the selection in TS); null when this run needs none.
+   */
+  prephase?(p: P, world: World, run: { seed: number }): TwinPhase | null;
+  /** manifest.engine.plan (plain JSON); `prior`: the prephase's output, when one ran. */
+  plan(p: P, world: World, run: { seed: number }, prior?: unknown): Record<string, unknown>;
+  /**
+   * Result values of its own beside the evaluation's (SDEdit: strength, steps_run); they may
+   * replace an evaluation's value (SDD: τ_train with the prephase's scan seconds). `times`: what
+   * the twin's process measured.
+   */
+  result?(p: P, plan: Record<string, unknown>, times: { tau_train_s: number; tau_infer_s: number }): Record<string, ResultValue>;
+}
+
+/** A twin's earlier phase: its own inputs and plan, and the JSON file it leaves in its contract/out/. */
+export interface TwinPhase {
+  /** For logs and progress ("hqs scan"). */
+  name: string;
+  inputs: TwinInputs;
+  plan: Record<string, unknown>;
+  output: string;
 }
 
 /** The contract's inputs of a run (src/methods/contract_in.ts): dimensions 'm' / 'n' stand for eval_images / train_images. */

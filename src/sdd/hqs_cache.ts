@@ -32,8 +32,8 @@ export function hqsCacheFile(key: unknown, code = HQS_CODE_VERSION): string {
   return join(cacheDir(), `${sha256(canonicalJson({ code, key })).slice(0, 16)}.json`);
 }
 
-/** The cached scan for `key`, or null (none, torn, or of another key): the torch twin's plan reads it. */
-export function peekHqs(key: unknown, code = HQS_CODE_VERSION): HqsScan | null {
+/** The cached scan for `key`, or null (none, torn, or of another key). */
+function peekHqs(key: unknown, code = HQS_CODE_VERSION): HqsScan | null {
   const file = hqsCacheFile(key, code);
   if (!existsSync(file)) return null;
   try {

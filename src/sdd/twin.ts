@@ -5,10 +5,6 @@
  * draw of a torch run comes from the contract's streams (our Rng): `mapper_init` [3 groups
  * (coarse, medium, fine), layers, dim, dim] N(0, 1) for the EqualLinear weights (scaled by 1/lr_mul
  * as the TS init's std), and per training step whatever the guidance draws.
- *
- * The streams' shapes depend on the world (W+ dim, latent shape) but `TorchTwin.inputs(p)` gets
- * only the params: `plan(p, world)`, which the engine calls first, remembers the world's sizes for
- * the same params object. An `inputs` called with the world uses it directly.
  */
 import { worldPart, type World } from '../world/types.js';
 import type { MapperSettings } from './mapper.js';
@@ -23,21 +19,9 @@ export interface TwinDims {
   latent: number[];
 }
 
-const remembered = new WeakMap<object, TwinDims>();
-
-/** The world's sizes the streams need, remembered for `p` (plan time). */
-export function rememberDims(p: object, world: World): TwinDims {
-  const dims = { dim: worldPart(world, 'style', 'a latent mapper').dim, latent: [...world.diffusion.latentShape] };
-  remembered.set(p, dims);
-  return dims;
-}
-
-/** The sizes for `p`: from the world when given, else as `plan` remembered them. */
-export function dimsOf(p: object, world?: World): TwinDims {
-  if (world) return rememberDims(p, world);
-  const dims = remembered.get(p);
-  if (!dims) throw new Error('torch twin: inputs() needs the world sizes that plan() records: call plan(p, world, run) first');
-  return dims;
+/** The world's sizes the noise streams need. */
+export function dimsOf(world: World): TwinDims {
+  return { dim: worldPart(world, 'style', 'a latent mapper').dim, latent: [...world.diffusion.latentShape] };
 }
 
 /** The plan's mapper block: the settings and the world's level ranges, so Python keeps no defaults. */

@@ -8,7 +8,7 @@ import { DeviceFaultError } from '../../backend/index.js';
 import { UserError } from '../../errors.js';
 import { loadWorld } from '../../world/registry.js';
 import { promptOf } from '../editing.js';
-import { executeContract } from '../contract_exec.js';
+import { executeContract, executePhase } from '../contract_exec.js';
 import { PluginExitError } from '../contract_run.js';
 import type { EngineBlock } from '../contract.js';
 import type { RunEngine } from '../engine.js';
@@ -41,14 +41,16 @@ export async function runTorch(method: Method<unknown>, ctx: MethodContext<unkno
   if (!contract) throw new UserError(`engine: torch: world '${world.name}' does not hand its models to another engine (WorldContract)`);
   const prompt = promptOf(world, params.prompt);
   const [text, sourceText, empty] = contract.tokenize([prompt.text, prompt.sourceText, '']);
-  const plan = twin.plan(ctx.params, world, { seed: ctx.seed });
-  const block: EngineBlock = { name: 'torch', precision: engine.precision, device: deviceChoice(), models: contract.models, tokens: { text, source_text: sourceText, empty }, plan };
-  const command = [torchPython(), '-m', 'sdd_torch', 'run'];
-  ctx.log(`torch engine: precision ${engine.precision}, device ${block.device}`);
+  const run = { seed: ctx.seed };
+  const block = (plan: Record<string, unknown>): EngineBlock => ({ name: 'torch', precision: engine.precision, device: deviceChoice(), models: contract.models, tokens: { text, source_text: sourceText, empty }, plan });
+  const common = { method: method.name, params: ctx.params as object, world, prompt, command: [torchPython(), '-m', 'sdd_torch', 'run'], env: torchEnv(), hangTimeoutS: hangSeconds(), worker: 'torch' };
+  ctx.log(`torch engine: precision ${engine.precision}, device ${deviceChoice()}`);
   try {
-    const run = { method: method.name, params: ctx.params as object, inputs: twin.inputs(ctx.params), world, prompt, command, env: torchEnv(), hangTimeoutS: hangSeconds(), engine: block, worker: 'torch' };
-    const { result, out, wall_s } = await executeContract(ctx, run);
-    const own = twin.result?.(ctx.params, plan) ?? {};
+    const phase = twin.prephase?.(ctx.params, world, run) ?? null;
+    const prior = phase ? await executePhase(ctx, { ...common, name: phase.name, output: phase.output, inputs: phase.inputs, engine: block(phase.plan) }) : undefined;
+    const plan = twin.plan(ctx.params, world, run, prior);
+    const { result, out, wall_s } = await executeContract(ctx, { ...common, inputs: twin.inputs(ctx.params, world), engine: block(plan) });
+    const own = twin.result?.(ctx.params, plan, out.times) ?? {};
     return { ...result, ...own, engine: { name: 'torch', precision: engine.precision }, engine_env: out.env, engine_timing: out.timingExtra, engine_wall_s: wall_s, peak_memory_bytes: out.peakMemory };
   } catch (e) {
     if (e instanceof PluginExitError && e.code === DEVICE_EXIT) throw new DeviceFaultError(e.message);
