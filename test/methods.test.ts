@@ -26,7 +26,7 @@ import { face, renderBatch } from '../datasets/toyfaces/world.js';
  * SDD at lr 0.2, mapper step 0.8 in 20 iterations hits 0.25 / 0.38 (experiments/base/sdd.yaml has
  * the other settings tried), DiffAE at α = 10 hits 0 / 0.625, SDEdit 0.5 / 1.0, DDIB 0.875 / 1.0.
  */
-/** The quick table's cache (HQS scans, inversions), shared by its tfjs and torch runs. */
+/** The quick table's cache (HQS scans), for its tfjs runs. */
 const CACHE = tmp();
 
 function table1Files(): string[] {
@@ -74,8 +74,8 @@ test('table1 quick: every method runs on two prompts and edits; finite metrics; 
  * within 1e-3 × max(1, |v|) (FID/KID of 8 images amplify 1e-5 image differences to ~1e-4 relative),
  * rates exactly or within one image (1/n: a judge decision at a class boundary). SDD trains from
  * the harness's noise streams on torch and from tfjs's own on tfjs, a different draw like another
- * seed: it must edit on torch as on tfjs (assertEdits), and its numbers are printed side by side.
- * The torch SDD run selects from the HQS scan its tfjs run cached (same SDD_CACHE).
+ * seed: it must edit on torch as on tfjs (assertEdits), and its numbers are printed side by side
+ * (its HQS scan too is the torch twin's own, on the harness's noise).
  */
 async function sameTableOnTorch(files: string[], tfjsStore: string, tfjsEvidence: Map<string, EditEvidence[]>): Promise<void> {
   const store = tmp();
