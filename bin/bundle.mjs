@@ -369,8 +369,10 @@ for (const d of DATA) {
   for (const f of files) copyInto(f, rel(f));
 }
 for (const f of urlAssets) copyInto(f, rel(f));
-// The torch engine (python/sdd_torch, found at PROJECT_ROOT/python) and its device parity check.
-for (const f of walk(join(ROOT, 'python')).filter((p) => p.endsWith('.py') && !p.includes('__pycache__'))) copyInto(f, rel(f));
+// The torch engine (python/sdd_torch, found at PROJECT_ROOT/python) and the device parity checks
+// gpu-check.sh runs (python/tests: the twins on CUDA against the CPU, at toyfaces and full size).
+for (const f of walk(join(ROOT, 'python', 'sdd_torch')).filter((p) => p.endsWith('.py') && !p.includes('__pycache__'))) copyInto(f, rel(f));
+for (const f of ['__init__.py', 'models_parity.py', 'device_parity.py', 'sd_parity.py', 'gan_parity.py']) copyInto(join(ROOT, 'python', 'tests', f), `python/tests/${f}`);
 // The GPU check script and bench-gpu's PyTorch twins (run by bench/gpu.mjs from PROJECT_ROOT/bench).
 copyInto(join(ROOT, 'bin', 'gpu-check.sh'), 'gpu-check.sh');
 chmodSync(join(OUT, 'gpu-check.sh'), 0o755);
