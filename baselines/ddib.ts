@@ -11,7 +11,8 @@ import { loadWorld } from '../src/world/registry.js';
 import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
 import { diffusionParams, latentShape, textEps, textPair, sourceImages } from './common.js';
-import { baselineInputs, batchLayout, invertSteps, latentOf, sampleSteps, textPlan } from './torch_twin.js';
+import { batchLayout } from '../src/sdd/twin.js';
+import { baselineInputs, invertSteps, latentOf, sampleSteps, textPlan } from './torch_twin.js';
 
 export const ddibParams = z.strictObject({
   ...diffusionParams,

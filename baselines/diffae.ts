@@ -14,7 +14,8 @@ import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/ed
 import type { Method } from '../src/methods/types.js';
 import { worldPart } from '../src/world/types.js';
 import { diffusionParams, latentShape, sourceImages } from './common.js';
-import { baselineInputs, batchLayout, invertSteps, latentOf, sampleSteps } from './torch_twin.js';
+import { batchLayout } from '../src/sdd/twin.js';
+import { baselineInputs, invertSteps, latentOf, sampleSteps } from './torch_twin.js';
 
 export const diffaeParams = z.strictObject({
   ...diffusionParams,

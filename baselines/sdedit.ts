@@ -14,7 +14,8 @@ import type { Method } from '../src/methods/types.js';
 import type { World } from '../src/world/types.js';
 import { diffusionParams, latentShape, textEps, textPair, sourceImages } from './common.js';
 import { tradeoffSection } from './sdedit_report.js';
-import { baselineInputs, batchLayout, latentOf, sampleSteps, textPlan } from './torch_twin.js';
+import { batchLayout } from '../src/sdd/twin.js';
+import { baselineInputs, latentOf, sampleSteps, textPlan } from './torch_twin.js';
 
 export const sdeditParams = z.strictObject({
   ...diffusionParams,

@@ -40,25 +40,6 @@ function strideOf(s: DdimScheduler): number {
   return Math.floor(s.cfg.trainTimesteps / s.cfg.steps);
 }
 
-/** One call of editTimed's edit: `count` images from `offset`; `seed` the batch's Rng seed (SDEdit). */
-interface BatchPlan {
-  offset: number;
-  count: number;
-  seed?: number;
-}
-
-/**
- * editTimed's calls: the untimed warm-up on image 0 (offset 0), then the timed batches. `seedOf`
- * is the method's `new Rng(seed)` argument for a batch offset, sent as Rng takes it (`>>> 0`), so
- * the twin's port of Rng starts from the same state.
- */
-export function batchLayout(m: number, batch: number, seedOf?: (offset: number) => number): { warmup: BatchPlan; batches: BatchPlan[] } {
-  const at = (offset: number, count: number): BatchPlan => ({ offset, count, ...(seedOf ? { seed: seedOf(offset) >>> 0 } : {}) });
-  const batches: BatchPlan[] = [];
-  for (let i = 0; i < m; i += batch) batches.push(at(i, Math.min(batch, m - i)));
-  return { warmup: at(0, 1), batches };
-}
-
 /** A text condition of textEps (./common.ts): which of the engine block's token ids (`text`, `source_text`), under CFG with the empty prompt's at `guidance` (1: the conditional model alone). */
 export function textPlan(tokens: 'text' | 'source_text', guidance: number): { tokens: string; guidance: number } {
   return { tokens, guidance };

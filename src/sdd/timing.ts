@@ -36,6 +36,9 @@ const CALIBRATION = {
   infer: { k: 3, warmup: 0 },
 } as const;
 
+/** Inference batches whose median per image is τ_infer (a torch twin's plan carries it). */
+export const INFER_CALIBRATION_UNITS = CALIBRATION.infer.k;
+
 /** `units`: the phase's τ is units × median; `runs`: calls this process makes (batches, a resumed run's rest). */
 export function calibration(phase: keyof typeof CALIBRATION, unit: string, units: number, runs?: number): Calibration {
   return new Calibration(timingDevice(), unit, units, { ...CALIBRATION[phase], runs, clock: timingClock() });

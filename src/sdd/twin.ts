@@ -8,6 +8,7 @@
  */
 import { worldPart, type World } from '../world/types.js';
 import type { MapperSettings } from './mapper.js';
+import { INFER_CALIBRATION_UNITS } from './timing.js';
 
 /** The order of the `mapper_init` stream's first axis (python/sdd_torch/sdd/mapper.py GROUP_ORDER). */
 export const TWIN_GROUPS = ['coarse', 'medium', 'fine'] as const;
@@ -29,18 +30,29 @@ export function mapperPlan(ms: MapperSettings, world: World): Record<string, unk
   return { ...ms, levels: { ...ms.levels }, groups: worldPart(world, 'style', 'a latent mapper').groups };
 }
 
-interface EditCall {
+/** One call of editTimed's edit: `count` images from `offset`; `seed` the batch's Rng seed (SDEdit). */
+interface BatchPlan {
   offset: number;
   count: number;
+  seed?: number;
 }
 
 /**
- * editTimed's calls as SDD and StyleCLIP make them (batch = m): the untimed warm-up on image 0,
- * then one timed batch of all m; the layout methods/common.py edit_timed reads (baselines/
- * torch_twin.ts batchLayout, which src/ may not import).
+ * editTimed's calls (../methods/editing.ts): the untimed warm-up on image 0, then the batches, of
+ * which the first `timed_batches` give τ_infer (their median per image: the calibration's units).
+ * `seedOf` is the method's `new Rng(seed)` argument for a batch offset, sent as Rng takes it
+ * (`>>> 0`), so the twin's port of Rng starts from the same state.
  */
-export function editPlan(m: number): { warmup: EditCall; batches: EditCall[] } {
-  return { warmup: { offset: 0, count: 1 }, batches: [{ offset: 0, count: m }] };
+export function batchLayout(m: number, batch: number, seedOf?: (offset: number) => number): { warmup: BatchPlan; batches: BatchPlan[]; timed_batches: number } {
+  const at = (offset: number, count: number): BatchPlan => ({ offset, count, ...(seedOf ? { seed: seedOf(offset) >>> 0 } : {}) });
+  const batches: BatchPlan[] = [];
+  for (let i = 0; i < m; i += batch) batches.push(at(i, Math.min(batch, m - i)));
+  return { warmup: at(0, 1), batches, timed_batches: INFER_CALIBRATION_UNITS };
+}
+
+/** SDD's and StyleCLIP's edit: one batch of all m. */
+export function editPlan(m: number): ReturnType<typeof batchLayout> {
+  return batchLayout(m, m);
 }
 
 /** The `mapper_init` stream's shape. */
