@@ -13,16 +13,21 @@ export interface PlanArgs {
 const planOptions = {
   set: { type: 'string', array: true, describe: 'override a key: a.b.c=value (repeatable)' },
   profile: { type: 'string', describe: 'apply a named profile from the file (e.g. quick)' },
-  engine: { type: 'string', describe: `what computes the methods: ${[...engineNames(), 'auto'].join(', ')} (the files' engine: key; same as --set engine=…)` },
 } as const;
 
-/** `<files..>` plus --set/--profile. */
-export function withPlanOptions<T>(y: Argv<T>) {
+/**
+ * --engine for every command that plans runs (run, plan, status, validate, report, regress, hqs):
+ * one more --set override, last, so it wins over the file, its profile and an earlier --set engine=….
+ */
+export function withEngineOption<T>(y: Argv<T>) {
   return y
-    .positional('files', { type: 'string', array: true, demandOption: true })
-    .options(planOptions)
+    .option('engine', { type: 'string', describe: `what computes the methods: ${[...engineNames(), 'auto'].join(', ')} (the files' engine: key; same as --set engine=…)` })
     .middleware((argv) => {
-      // One more override, last: it wins over the file, its profile and earlier --set engine=….
-      if (typeof argv.engine === 'string') (argv as { set?: string[] }).set = [...(argv.set ?? []), `engine=${argv.engine}`];
+      if (typeof argv.engine === 'string') (argv as { set?: string[] }).set = [...((argv.set as string[] | undefined) ?? []), `engine=${argv.engine}`];
     });
+}
+
+/** `<files..>` plus --set/--profile/--engine. */
+export function withPlanOptions<T>(y: Argv<T>) {
+  return withEngineOption(y.positional('files', { type: 'string', array: true, demandOption: true }).options(planOptions));
 }

@@ -65,6 +65,10 @@ test('resources: CLI flags over the experiment file over the method defaults', (
   assert.equal(resourcesOf(run, {}, 'webgpu').gpus, 1);
   assert.equal(resourcesOf(run, { gpus: 0 }, 'webgpu').gpus, 0);
   assert.equal(resourcesOf(run, {}, 'wasm').gpus, undefined);
+  // A torch-engine run computes on a GPU: one per task unless told otherwise (its evaluation on wasm).
+  const [torch] = planAll([join(d, 'e.yaml')], { sets: ['engine=torch'] });
+  assert.equal(resourcesOf(torch, {}, 'wasm').gpus, 1);
+  assert.equal(resourcesOf(torch, { gpus: 0 }, 'wasm').gpus, 0);
 });
 
 test('bad cluster input: one line naming the file and key, or the flag, exit 2, nothing submitted', async () => {

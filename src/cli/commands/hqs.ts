@@ -3,6 +3,7 @@
  * experiment's sdd runs, the curve (CSV), a chart (Vega-Lite → SVG/PNG) and the selected set S.
  * Scans are cached (.cache/hqs), so a later `sdd run` reuses them.
  */
+import { withEngineOption } from '../plan_options.js';
 import type { CommandModule } from 'yargs';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
@@ -56,7 +57,7 @@ export function hqsCommand(): CommandModule<object, HqsArgs> {
     command: 'hqs <files..>',
     describe: "scan HQS over timesteps for the experiments' sdd runs (curve, chart, selected S)",
     builder: (y) =>
-      y
+      withEngineOption(y)
         .positional('files', { type: 'string', array: true, demandOption: true })
         .option('set', { type: 'string', array: true, describe: 'override a key: a.b.c=value (repeatable)' })
         .option('profile', { type: 'string', describe: 'apply a named profile from the file' })

@@ -9,6 +9,7 @@
  * Each side keeps its own store under <store>/.regress/<ref hash>/ (run ids do not see weights;
  * src/regress/sides.ts), which `sdd ls` lists.
  */
+import { withEngineOption } from '../plan_options.js';
 import type { CommandModule } from 'yargs';
 import { existsSync, mkdirSync, readFileSync, copyFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -234,7 +235,7 @@ export function regressCommand(setCode: (c: number) => void): CommandModule<obje
     describe:
       'paired comparison of a baseline and a candidate checkpoint/setting on one experiment (exit 1 on regression)',
     builder: (y) =>
-      y
+      withEngineOption(y)
         .positional('file', { type: 'string', demandOption: true })
         .option('baseline', { type: 'string', default: `zoo:${join('datasets', 'toyfaces', 'zoo')}`, describe: REF })
         .option('candidate', { type: 'string', demandOption: true, describe: REF })

@@ -1,4 +1,5 @@
 /** sdd report — Vega-Lite report pages for experiments, from the run store. */
+import { withEngineOption } from '../plan_options.js';
 import type { CommandModule } from 'yargs';
 import { resolve } from 'node:path';
 import { UserError } from '../../errors.js';
@@ -25,7 +26,7 @@ export function reportCommand(): CommandModule<object, ReportArgs> {
     command: 'report <files..>',
     describe: 'write report pages (tables, charts, grids) for experiment files',
     builder: (y) =>
-      y
+      withEngineOption(y)
         .positional('files', { type: 'string', array: true, demandOption: true })
         .option('out', { type: 'string', describe: 'output folder (default: $SDD_REPORTS or ./reports)' })
         .option('set', { type: 'string', array: true, describe: 'override a key: a.b.c=value (repeatable)' })
