@@ -38,7 +38,7 @@
 #                model's World entry points and input gradients (fp32, TF32 off; bound 1e-4 of the
 #                largest value; the CPU twins are held to the TS models in `make test`) → OUT/torch-parity.log
 #   torch-quick  table 1 PROFILE=quick with --engine torch (evaluation on wasm), timed (target ≤ 15 s),
-#                at --jobs auto and 4; then every metric against the tfjs quick table on wasm
+#                at --jobs auto (4 per GPU), 2 and 8: which default is best; then every metric against the tfjs quick table on wasm
 #                (SDEdit/DDIB/DiffAE: rel. 1e-3, rates within 1/n; SDD and StyleCLIP train on other
 #                noise streams on torch, so theirs are printed beside the seed spread, not held to it)
 #   torch-table1 table 1, full protocol (150 runs) with --engine torch, timed (target ≤ 5 min)
@@ -193,7 +193,7 @@ if wants torch-parity; then
 fi
 if wants torch-quick; then
   # The torch engine computes; the harness evaluates the edits on wasm (32² images: the CPU is enough).
-  for j in auto 4; do (export SDD_BACKEND=wasm ENGINE=torch; step "torch-quick-jobs$j" table1 quick "$j"; mv "$OUT/runs-quick-j$j" "$OUT/runs-torch-quick-j$j"); done
+  for j in auto 2 8; do (export SDD_BACKEND=wasm ENGINE=torch; step "torch-quick-jobs$j" table1 quick "$j"; mv "$OUT/runs-quick-j$j" "$OUT/runs-torch-quick-j$j"); done
   [[ -d $OUT/runs-quick-jauto ]] || (export SDD_BACKEND=wasm SDD_CACHE="$OUT/cache-wasm"; step quick-wasm table1 quick auto)
   METHODS_LOOSE='^(sdd|styleclip)$' compare_metrics "$OUT/runs-torch-quick-jauto" "$OUT/runs-quick-jauto" torch tfjs-wasm >"$OUT/torch-quick-compare.log" 2>&1
   echo "quick table 1, torch vs tfjs (wasm): rc=$? ($(grep -c '^ok' "$OUT/torch-quick-compare.log") agree, $(grep -c '^DIFF' "$OUT/torch-quick-compare.log") differ, $(grep -c '^seed' "$OUT/torch-quick-compare.log") seed-level; $OUT/torch-quick-compare.log)"

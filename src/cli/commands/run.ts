@@ -19,6 +19,7 @@ import { executorFlags, executorOf, executorOptions, type ExecutorArgs } from '.
 import { withPlanOptions, type PlanArgs } from '../plan_options.js';
 import { execute } from '../run_execute.js';
 import { planTable } from './plan.js';
+import { probeTorch } from '../../methods/engines/torch_probe.js';
 
 type RunArgs = PlanArgs & ExecutorArgs & { jobs?: string; 'dry-run': boolean; report: boolean; out?: string };
 
@@ -26,13 +27,30 @@ type RunArgs = PlanArgs & ExecutorArgs & { jobs?: string; 'dry-run': boolean; re
  * Runs at a time. On a GPU backend each run is its own process sharing the device (the pool and
  * data parallelism are for CPU backends); on CPU backends auto means one per core.
  */
-function jobsOf(v: string | undefined, backend: BackendChoice): number {
+function jobsOf(v: string | undefined, backend: BackendChoice, runs: PlannedRun[]): number {
+  const torchGpus = torchOnGpu(runs);
+  if ((v === undefined || v === 'auto') && torchGpus > 0) return TORCH_JOBS_PER_GPU * torchGpus;
   const gpu = likelyGpu(backend);
   if (v === undefined) return gpu ? GPU_DEFAULT_JOBS : 1;
   if (v === 'auto') return gpu ? GPU_DEFAULT_JOBS : availableParallelism();
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new UserError(`--jobs: expected a positive integer or auto, got ${v}`);
   return n;
+}
+
+/**
+ * Torch-engine runs on a host where torch sees CUDA: processes per GPU for auto and the default
+ * (each a worker of its own on one GPU: src/exec/engine_workers.ts). Not yet measured on a GPU:
+ * dist/gpu-check.sh's torch-quick step times --jobs auto against 2 and 8 per GPU.
+ */
+const TORCH_JOBS_PER_GPU = 4;
+
+/** The GPUs torch-engine runs would spread over (0: no torch run planned, or torch sees no CUDA device). */
+function torchOnGpu(runs: PlannedRun[]): number {
+  if (!runs.some((r) => r.config.engine?.name === 'torch')) return 0;
+  const probe = probeTorch();
+  const devices = (probe.detail as { devices?: unknown[] }).devices?.length ?? 0;
+  return probe.gpu ? Math.max(1, devices) : 0;
 }
 
 /** Only an explicit flag overrides the experiment file's own `backend:`. */
@@ -53,7 +71,7 @@ function requireFilesOf(runs: PlannedRun[]): void {
 
 const JOBS_HELP =
   'runs at a time: N, or auto = one per core on CPU backends; on a GPU backend auto and the default are ' +
-  `${GPU_DEFAULT_JOBS} processes sharing the device (default on CPU: 1)`;
+  `${GPU_DEFAULT_JOBS} processes sharing the device; torch-engine runs where torch sees CUDA: ${TORCH_JOBS_PER_GPU} per GPU (default on CPU: 1)`;
 
 export function runCommand(setCode: (c: number) => void): CommandModule<object, RunArgs> {
   return {
@@ -72,9 +90,9 @@ export function runCommand(setCode: (c: number) => void): CommandModule<object, 
         .options(executorOptions()) as never,
     handler: async (a) => {
       const backend = backendArg(a.backend);
-      const jobs = jobsOf(a.jobs, backend ?? backendFromEnv());
       if (a.out !== undefined) outputFolder('--out', a.out);
       const runs = planAll(a.files, { sets: a.set, profile: a.profile });
+      const jobs = jobsOf(a.jobs, backend ?? backendFromEnv(), runs);
       const executor = executorOf(a.executor, runs);
       const settings = executorFlags(executor, a);
       requireFilesOf(runs);
