@@ -176,8 +176,11 @@ bench-fid: deps
 
 # tfjs on WebGPU vs PyTorch CUDA (fp32, TF32 off) on the same GPU: U-Net train step, DDIM-50 + CFG,
 # an SDD iteration, FID features. Skips (exit 0) without a hardware adapter; bench/gpu.ts has details.
+# Then the host-side counts on any adapter (lavapipe too): dispatches, submits, passes, uploads and
+# buffers created per U-Net train step and DDIM step (bench/webgpu_counts.ts → bench/results/).
 bench-gpu: deps
 	$(NODE) --import tsx bench/gpu.ts
+	$(NODE) --import tsx bench/webgpu_counts.ts
 
 # The paper's time column (#20, GPU): experiments/paper/{sdd,sdedit,ddib}.yaml --profile time on
 # world paper-random (full-size architectures, seeded random weights, no download), then Eq. 13–15

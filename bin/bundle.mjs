@@ -136,6 +136,7 @@ outOf.set(join(ROOT, 'bench', 'attention.ts'), 'bench/attention');
 outOf.set(join(ROOT, 'bench', 'full_parity.ts'), 'bench/full_parity');
 outOf.set(join(ROOT, 'bench', 'stylegan2_parity.ts'), 'bench/stylegan2_parity');
 outOf.set(join(ROOT, 'bench', 'paper_time.ts'), 'bench/paper_time');
+outOf.set(join(ROOT, 'bench', 'webgpu_counts.ts'), 'bench/webgpu_counts');
 outOf.set(join(ROOT, 'test', 'webgpu_attention.test.ts'), 'test/webgpu_attention.test');
 outOf.set(join(ROOT, 'test', 'webgpu_conformance.test.ts'), 'test/webgpu_conformance.test');
 {

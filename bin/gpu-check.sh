@@ -12,7 +12,8 @@
 #   conformance  the webgpu conformance set against wasm (forward/gradients of every zoo model, DDIM,
 #                SDD guidance step, HQS scan, a quick run, zoo eval), small shapes
 #   bench        bench-gpu: U-Net train step B8/B64 at 32²/64², DDIM-50 ×100 with CFG, one SDD
-#                iteration, featnet ×1000, each beside PyTorch CUDA fp32 → OUT/gpu.json
+#                iteration, featnet ×1000, each beside PyTorch CUDA fp32 → OUT/gpu.json; then the
+#                dispatch, submit, pass, upload and buffer counts per step → OUT/webgpu-counts.json
 #   attention    the fused attention kernel against the ops path (test/webgpu_attention, then
 #                bench-attention at SD v1's shapes beside torch SDPA, and an SD v1 UNet CFG step at
 #                64² with each path; target ≤ 3× PyTorch's 44 ms) → OUT/attention.json
@@ -78,6 +79,23 @@ step() {
 }
 wants() { [[ " $STEPS " == *" $1 "* ]]; }
 
+# peak_memory STORE: each run's device memory at its end (result.json `memory`: tensors, bytes in
+# use and pooled, the peak), one line per run; failed runs with their reason.
+peak_memory() {
+  "$NODE" -e '
+    const fs = require("fs"), path = require("path");
+    const gib = (b) => (b / 2 ** 30).toFixed(2) + " GiB";
+    for (const id of fs.readdirSync(process.argv[1])) {
+      const d = path.join(process.argv[1], id), f = (n) => path.join(d, n);
+      if (!fs.existsSync(f("config.json"))) continue;
+      const m = JSON.parse(fs.readFileSync(f("config.json"))).method.name;
+      if (fs.existsSync(f("result.json"))) {
+        const r = JSON.parse(fs.readFileSync(f("result.json"))), mem = r.memory || {};
+        console.log("memory", id, m, "peak", gib(mem.peak_bytes || 0), "in use", gib(mem.bytes_in_use || 0), "pooled", gib(mem.bytes_pooled || 0), "wall", r.wall_s, "s");
+      } else if (fs.existsSync(f("error.json"))) console.log("memory", id, m, "FAILED:", JSON.parse(fs.readFileSync(f("error.json"))).message.slice(0, 200));
+    }' "$1"
+}
+
 echo "gpu-check: bundle $HERE, results in $OUT, VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"
 if wants doctor; then
   if ! step doctor "${SDD[@]}" doctor --json; then
@@ -96,6 +114,11 @@ if wants bench; then
   step bench "$NODE" "$HERE/bench/gpu.mjs"
   cp "$HERE/bench/results/gpu.json" "$OUT/gpu.json" 2>/dev/null
   sed -n '/^workload/,/^wrote/p' "$OUT/bench.log"
+  # #32's host-side counts per U-Net train step and DDIM step (dispatches, submits, passes, uploads,
+  # buffers created), before and after its speed-ups, at each submit batch size.
+  step bench-counts "$NODE" "$HERE/bench/webgpu_counts.mjs"
+  cp "$HERE/bench/results/webgpu-counts.json" "$OUT/webgpu-counts.json" 2>/dev/null
+  tail -25 "$OUT/bench-counts.log"
 fi
 
 if wants attention; then
@@ -139,6 +162,7 @@ if wants paper-time; then
   step paper-time "$NODE" "$HERE/bench/paper_time.mjs" --store "$OUT/runs-paper-time" "${torch_args[@]}" --no-report
   cp "$HERE"/bench/results/paper_time-*.json "$OUT/" 2>/dev/null
   sed -n '1,20p' "$OUT/paper-time.log"
+  peak_memory "$OUT/runs-paper-time"
 fi
 
 # compare_metrics STORE_A STORE_B NAME_A NAME_B: every metric of the runs in both stores (ids
@@ -205,6 +229,7 @@ if wants paper-sdd; then
   # The webgpu paper-random SDD profile alone (paper-time's SDD run): does it finish in GPU memory?
   step paper-sdd bash -c "cd '$HERE' && '$NODE' sdd.mjs run experiments/paper/sdd.yaml --profile time --jobs 1 --store '$OUT/runs-paper-sdd' --no-report --backend webgpu"
   tail -3 "$OUT/paper-sdd.log"
+  peak_memory "$OUT/runs-paper-sdd"
 fi
 
 if wants zoo; then

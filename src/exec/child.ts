@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { deviceFault, DeviceFaultError, initBackend, type BackendChoice } from '../backend/index.js';
+import { activeBackend, deviceFault, DeviceFaultError, deviceMemory, initBackend, resetPeakMemory, type BackendChoice } from '../backend/index.js';
 import { UserError } from '../errors.js';
 import { registerBuiltinMethods } from '../methods/index.js';
 import { getMethod } from '../methods/registry.js';
@@ -40,7 +40,7 @@ function progressFile(runDir: string): (done: number, total: number, label?: str
     const now = Date.now();
     if (now - last < 1000 && done < total) return;
     last = now;
-    writeJsonAtomic(join(runDir, 'progress.json'), { done, total, label: label ?? null, at: new Date(now).toISOString() });
+    writeJsonAtomic(join(runDir, 'progress.json'), { done, total, label: label ?? null, at: new Date(now).toISOString(), memory: deviceMemory() });
   };
 }
 
@@ -65,6 +65,7 @@ async function execute(runDir: string, backend: BackendChoice, signal: AbortSign
   const method = getMethod(config.method.name);
   const started = new Date();
   const info = await initBackend(backend);
+  resetPeakMemory();
   const env = runEnv(info, config.seed, started);
   writeJsonAtomic(join(runDir, 'env.json'), env);
   rmSync(join(runDir, 'error.json'), { force: true });
@@ -80,11 +81,14 @@ async function execute(runDir: string, backend: BackendChoice, signal: AbortSign
     const engine = getEngine(config.engine?.name ?? DEFAULT_ENGINE);
     const result = await Promise.race([engine.run(method, ctx, config.engine ?? { name: engine.name, precision: 'fp32' }), deviceFault()]);
     const finished = new Date();
-    writeJsonAtomic(join(runDir, 'env.json'), { ...env, finished_at: finished.toISOString() });
+    // The backend's memory at the end (its peak over the run: tensors, pooled and in-use bytes).
+    const memory = deviceMemory();
+    writeJsonAtomic(join(runDir, 'env.json'), { ...env, finished_at: finished.toISOString(), memory });
     // result.json last: from here on the run counts as finished.
     writeJsonAtomic(join(runDir, 'result.json'), {
       id: basename(runDir),
       metrics: result,
+      memory,
       started_at: started.toISOString(),
       finished_at: finished.toISOString(),
       wall_s: (finished.getTime() - started.getTime()) / 1000,
@@ -99,6 +103,16 @@ async function execute(runDir: string, backend: BackendChoice, signal: AbortSign
   }
 }
 
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+
+/** On a GPU backend the progress line also says how much device memory the run holds, and its peak. */
+function withMemory(label: string | undefined): string | undefined {
+  if (!activeBackend()?.gpu) return label;
+  const m = deviceMemory();
+  const mem = `${gib(m.bytes_in_use)} in use, ${gib(m.bytes_pooled)} pooled, peak ${gib(m.peak_bytes)}`;
+  return label ? `${label} · ${mem}` : mem;
+}
+
 /** The method's context, its progress sent to the parent and written to progress.json. */
 function contextOf(runDir: string, config: RunConfig, params: unknown, signal: AbortSignal): MethodContext<unknown> {
   const toFile = progressFile(runDir);
@@ -110,7 +124,7 @@ function contextOf(runDir: string, config: RunConfig, params: unknown, signal: A
     params,
     signal,
     progress: (done, total, label) => {
-      send({ type: 'progress', done, total, label });
+      send({ type: 'progress', done, total, label: withMemory(label) });
       toFile(done, total, label);
     },
   });

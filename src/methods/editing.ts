@@ -4,6 +4,7 @@
  * metrics, and the before/after grid artifact.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { flushDevicePool } from '../backend/index.js';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { grid, writePng } from '../util/image_io.js';
@@ -110,6 +111,7 @@ export async function editTimed(world: World, images: Float32Array, batch: numbe
       edited.set(await out.data(), i * per); // read back: the batch's device work is done
       await cal.end(undefined, k);
       out.dispose();
+      flushDevicePool(); // a batch boundary: pooled buffers beyond the budget go (webgpu; a no-op elsewhere)
       await new Promise((r) => setImmediate(r));
     }
   } finally {

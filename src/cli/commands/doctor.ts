@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { backendChoice, initBackend } from '../../backend/index.js';
 import { machineInfo, packageVersions } from '../../util/env.js';
 import { poolSize } from '../../backend/pool.js';
+import { poolCounters } from '../../backend/index.js';
 import { allEngines, DEFAULT_ENGINE, type EngineProbe } from '../../methods/engine.js';
 
 export function doctorCommand(_s: (c: number) => void): CommandModule<object, { json: boolean; backend?: string }> {
@@ -29,6 +30,8 @@ export function doctorCommand(_s: (c: number) => void): CommandModule<object, { 
         );
       }
       if (backend.simd !== null) lines.push(`simd      ${backend.simd ? 'yes' : 'no'}`, `threads   ${backend.threads ? 'yes' : 'no (one thread per worker)'}`);
+      const pool = poolCounters();
+      if (pool) lines.push(`memory    buffer pool budget ${gib(pool.budget_bytes)} (SDD_WEBGPU_POOL_MB), readback staging ${gib(pool.staging_budget_bytes)} (SDD_WEBGPU_STAGING_MB); bindings over maxStorageBufferBindingSize fail naming the op`);
       if (backend.replacedKernels) lines.push('kernels   Conv2DBackpropFilter, Conv2DBackpropInput (ours); depthwise backprop, UnsortedSegmentSum, MaxPoolGrad (via cpu)');
       lines.push(backend.gpu ? 'workers   one process drives the GPU (no worker pool)' : `workers   ${report.workers} (pool size; SDD_WORKERS overrides)`);
       lines.push(...engineLines(engines), `          engine: auto plans ${report.engine_auto} runs here`);
