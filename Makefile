@@ -8,7 +8,7 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps prereqs test typecheck layers lint lint-py lint-ts unit test-backend table1 report-example table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu bench-attention bench-stylegan2 paper-time profile doctor schema clean bundle
+.PHONY: help deps prereqs test typecheck layers lint lint-py lint-ts unit test-backend table1 report-example table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu bench-attention bench-stylegan2 bench-engines paper-time profile doctor schema clean bundle
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
@@ -141,6 +141,11 @@ zoo: deps
 	$(SDD) zoo train
 
 bench: bench-kernels bench-pool bench-unet bench-train bench-fid bench-time
+
+# SDD on the tfjs and torch engines over 5 seeds (quick row): the engines' difference against the
+# seed spread, and the CPU seconds of each (#29). bench/results/engines.json; ~3 min on 2 cores.
+bench-engines: deps
+	$(NODE) --import tsx bench/engines.ts
 
 # τ_train at --jobs 1 vs --jobs 2 (quick SDD row, medians over repeats; #30): within 15% under
 # the calibrated protocol (src/util/calibration.ts). bench/results/tau_jobs.json; ~5 min on 2 cores.
