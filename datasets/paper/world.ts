@@ -19,20 +19,21 @@ import { PROJECT_ROOT } from '../../src/util/env.js';
 import { asFloat32 } from '../../src/util/safetensors.js';
 import { openWeights } from '../../src/util/safetensors_lazy.js';
 import { requireWorldFiles, worldFiles, type WorldFiles } from '../../src/world/files.js';
-import type { LevelGroup, StyleModels, World, WorldCodes, WorldDef } from '../../src/world/types.js';
-import { arcfaceOf, clipOf, diffusionOf, inceptionFidOf, sdImageSize, type SdParts } from '../../src/world/sd_parts.js';
+import type { ContractModel, LevelGroup, StyleModels, World, WorldCodes, WorldContract, WorldDef } from '../../src/world/types.js';
+import { arcfaceOf, clipOf, diffusionOf, inceptionFidOf, SD_CONTRACT_MODELS, sdContractModels, sdImageSize, tokenRows, type SdContractModel, type SdParts, type WeightsRef } from '../../src/world/sd_parts.js';
+import { writeTorchWeights } from '../../src/nn/torch_weights.js';
 import { loadStableDiffusion } from '../../src/diffusion/models/sd_folder.js';
-import { ConfigReader, type Json } from '../../src/diffusion/models/diffusers_config.js';
+import { ConfigReader, diffusersWeights, readJsonObject, type Json } from '../../src/diffusion/models/diffusers_config.js';
 import { parseUNetConfig, randomUNet } from '../../src/diffusion/models/sd_unet.js';
 import { parseVaeConfig, randomVae } from '../../src/diffusion/models/sd_vae.js';
 import { parseSchedulerConfig } from '../../src/diffusion/schedulers/config.js';
-import { loadClip, parseClipConfig, randomClip, type Clip } from '../../src/nn/clip.js';
+import { loadClip, parseClipConfig, randomClip, weightsIn, type Clip } from '../../src/nn/clip.js';
 import { ClipTokenizer } from '../../src/nn/clip_tokenizer.js';
 import { loadInception } from '../../src/metrics/inception.js';
 import { randomInception } from '../../src/nn/inception_fid.js';
 import { IR_SE50_STAGES, loadIrSe50, randomIrSe50, type IrStages } from '../../src/nn/arcface.js';
 import type { Params } from '../../src/nn/params.js';
-import { averageLatent, FFHQ_CONFIG_F, loadStyleGan2, mapping, nLatent, randomStyleGan2, synthesis, truncate, type StyleGan2, type StyleGan2Config } from '../../src/nn/stylegan2.js';
+import { averageLatent, FFHQ_CONFIG_F, loadStyleGan2, mapping, nLatent, randomStyleGan2, STYLEGAN2_TORCH_LAYOUT, synthesis, truncate, type StyleGan2, type StyleGan2Config } from '../../src/nn/stylegan2.js';
 import { fileSha256, sdClipFingerprint } from '../real/world.js';
 import { PAPER_PROMPTS } from './prompts.js';
 import { codesShape, PAPER_ROLES } from './roles.js';
@@ -110,6 +111,8 @@ interface PaperModels {
   arcface: Params;
   irStages: IrStages;
   g: StyleGan2;
+  /** What the torch engine loads (python/sdd_torch/worlds/paper.py). */
+  contract: WorldContract;
   dispose(): void;
 }
 
@@ -132,6 +135,7 @@ function paperWorld(name: string, m: PaperModels, codes: (g: StyleGan2) => World
     clip: clipOf(m.clip, m.clipTokenizer, `clip:${short('clip')}`),
     identity: arcfaceOf(m.arcface, `arcface-ir-se50:${short('arcface')}`, m.irStages),
     fid: inceptionFidOf(m.inception, imageSize, `inception:${short('inception')}`),
+    contract: m.contract,
     dispose: () => m.dispose(),
   };
 }
@@ -140,6 +144,67 @@ function readConfig(scale: PaperScale, name: string): { file: string; json: Json
   const file = join(CONFIGS, scale, `${name}.json`);
   const text = readFileSync(file, 'utf-8');
   return { file, json: JSON.parse(text) as Json, text };
+}
+
+/** Each random model's seed: the world's seed plus this (the torch twins of paper-random draw theirs from the same seeds). */
+const SEED_OFFSET = { unet: 1, vae: 2, text_encoder: 3, clip: 4, inception: 5, arcface: 6, stylegan2: 7 } as const;
+
+/** StyleGAN2's architecture as python/sdd_torch/models/stylegan2.py's StyleGan2Config names it (seeded weights have no file to read it from). */
+function styleArchitecture(c: StyleGan2Config): Record<string, unknown> {
+  return { size: c.size, style_dim: c.styleDim, n_mlp: c.nMlp, channel_multiplier: c.channelMultiplier, lr_mlp: c.lrMlp, ...(c.channels ? { channels: c.channels } : {}) };
+}
+
+const sdConfigs = (scale: PaperScale) => Object.fromEntries(SD_CONTRACT_MODELS.map((n) => [n, readConfig(scale, n).json])) as Record<SdContractModel, object>;
+
+/**
+ * paper-random's contract: every model by its architecture and seed, no file. The torch twins draw
+ * their own weights from these seeds (deterministic per seed, not the TS engine's values: at full
+ * size the two engines compute with different random weights).
+ */
+function seededContract(sd: SdParts, tokenizer: ClipTokenizer, seed: number): WorldContract {
+  const seeded = (name: 'stylegan2' | 'arcface', architecture: Record<string, unknown>): ContractModel => ({ weights: null, sha256: null, architecture: { seed: seed + SEED_OFFSET[name], ...architecture } });
+  return {
+    models: {
+      ...sdContractModels(sd, sdConfigs('full'), (n) => ({ seed: seed + SEED_OFFSET[n] })),
+      stylegan2: seeded('stylegan2', { config: styleArchitecture(FFHQ_CONFIG_F) }),
+      arcface: seeded('arcface', { stages: IR_SE50_STAGES }),
+    },
+    tokenize: (texts) => tokenRows(tokenizer, texts),
+  };
+}
+
+/** Where the harness writes weights for the torch engine (content-addressed; never in the repository). */
+const torchWeightsDir = () => join(process.env.SDD_CACHE ?? join(PROJECT_ROOT, '.cache'), 'torch-weights');
+
+/**
+ * paper-random-tiny's contract: TS's seeded weights written in PyTorch's layout into the cache
+ * (prepare, once per process), so both engines compute with the same weights.
+ */
+function writtenContract(m: Omit<PaperModels, 'contract' | 'dispose'>, scale: PaperScale): WorldContract {
+  let models: Record<string, ContractModel> | null = null;
+  let pending: Promise<void> | null = null;
+  const write = async (): Promise<void> => {
+    const dir = torchWeightsDir();
+    const stores: Record<SdContractModel, Params> = { unet: m.sd.unet.params, vae: m.sd.vae.params, text_encoder: m.sd.textEncoder.params, clip: m.clip.params };
+    const refs: Partial<Record<SdContractModel, WeightsRef>> = {};
+    for (const n of SD_CONTRACT_MODELS) refs[n] = await writeTorchWeights(dir, stores[n]);
+    const stylegan2 = await writeTorchWeights(dir, m.g.params, STYLEGAN2_TORCH_LAYOUT);
+    const arcface = await writeTorchWeights(dir, m.arcface);
+    models = {
+      ...sdContractModels(m.sd, sdConfigs(scale), (n) => refs[n]!),
+      // The generator's architecture comes from the file's shapes; the identity net's stages cannot.
+      stylegan2: { ...stylegan2, architecture: {} },
+      arcface: { ...arcface, architecture: { stages: m.irStages } },
+    };
+  };
+  return {
+    get models() {
+      if (!models) throw new Error('paper-random-tiny: WorldContract.prepare() writes the weights before models is read');
+      return models;
+    },
+    tokenize: (texts) => tokenRows(m.sd.tokenizer, texts),
+    prepare: () => (pending ??= write()),
+  };
 }
 
 /** Every model of the paper at `scale` with seeded random weights. */
@@ -152,25 +217,21 @@ function randomModels(scale: PaperScale, seed: number): PaperModels {
   // One vocabulary for both towers: with random weights only the token count matters.
   const tokenizer = ClipTokenizer.fromFolder(join(PROJECT_ROOT, 'datasets', 'paper', 'tokenizer'));
   const sd: SdParts = {
-    unet: randomUNet(parseUNetConfig(new ConfigReader(unet.file, unet.json)), seed + 1),
-    vae: randomVae(parseVaeConfig(new ConfigReader(vae.file, vae.json)), seed + 2),
-    textEncoder: randomClip(parseClipConfig(te.file, te.json), seed + 3),
+    unet: randomUNet(parseUNetConfig(new ConfigReader(unet.file, unet.json)), seed + SEED_OFFSET.unet),
+    vae: randomVae(parseVaeConfig(new ConfigReader(vae.file, vae.json)), seed + SEED_OFFSET.vae),
+    textEncoder: randomClip(parseClipConfig(te.file, te.json), seed + SEED_OFFSET.text_encoder),
     tokenizer,
     scheduler: parseSchedulerConfig(sched.text, sched.file),
   };
-  const clip = randomClip(parseClipConfig(clipCfg.file, clipCfg.json), seed + 4);
-  const inception = randomInception(seed + 5);
+  const clip = randomClip(parseClipConfig(clipCfg.file, clipCfg.json), seed + SEED_OFFSET.clip);
+  const inception = randomInception(seed + SEED_OFFSET.inception);
   const stages = scale === 'full' ? IR_SE50_STAGES : TINY_IR;
-  const arcface = randomIrSe50(seed + 6, stages);
-  const g = randomStyleGan2(scale === 'full' ? FFHQ_CONFIG_F : TINY_STYLE, seed + 7);
+  const arcface = randomIrSe50(seed + SEED_OFFSET.arcface, stages);
+  const g = randomStyleGan2(scale === 'full' ? FFHQ_CONFIG_F : TINY_STYLE, seed + SEED_OFFSET.stylegan2);
+  const parts = { sd, clip, clipTokenizer: tokenizer, inception, arcface, irStages: stages, g };
   return {
-    sd,
-    clip,
-    clipTokenizer: tokenizer,
-    inception,
-    arcface,
-    irStages: stages,
-    g,
+    ...parts,
+    contract: scale === 'full' ? seededContract(sd, tokenizer, seed) : writtenContract(parts, scale),
     dispose() {
       for (const p of [sd.unet.params, sd.vae.params, sd.textEncoder.params, clip.params, inception, arcface]) p.dispose();
       g.dispose();
@@ -205,6 +266,38 @@ function paperFingerprint(files: WorldFiles = worldFiles()): Record<string, stri
   };
 }
 
+/**
+ * world paper's contract: the published files themselves (the folders' weights files or sharded
+ * indexes, hashed once: fileSha256 caches), each model's config.json; the ids of one tokenizer
+ * serve both the text encoder and CLIP, so the two folders' tokenizers must agree on them.
+ */
+function filesContract(files: WorldFiles, sd: SdParts, clipTokenizer: ClipTokenizer): WorldContract {
+  const dirs: Record<SdContractModel, string> = { unet: join(files.sd, 'unet'), vae: join(files.sd, 'vae'), text_encoder: join(files.sd, 'text_encoder'), clip: files.clip };
+  const file = (path: string) => ({ weights: path, sha256: fileSha256(path) });
+  let models: Record<string, ContractModel> | null = null;
+  return {
+    get models() {
+      models ??= {
+        ...sdContractModels(
+          sd,
+          Object.fromEntries(SD_CONTRACT_MODELS.map((n) => [n, readJsonObject(join(dirs[n], 'config.json'))])) as Record<SdContractModel, object>,
+          (n) => file(n === 'unet' || n === 'vae' ? diffusersWeights(dirs[n]) : weightsIn(dirs[n])),
+        ),
+        stylegan2: { ...file(files.stylegan2), architecture: {} },
+        arcface: { ...file(files.arcface), architecture: { stages: IR_SE50_STAGES } },
+      };
+      return models;
+    },
+    tokenize(texts) {
+      const ids = tokenRows(sd.tokenizer, texts);
+      if (JSON.stringify(ids) !== JSON.stringify(tokenRows(clipTokenizer, texts))) {
+        throw new UserError(`engine: torch: ${files.sd}/tokenizer and ${files.clip} tokenize ${JSON.stringify(texts)} differently; the torch engine takes one id list for both models`);
+      }
+      return ids;
+    },
+  };
+}
+
 function loadPaperWorld(files: WorldFiles = worldFiles()): World {
   requireWorldFiles('paper', files, 'world paper');
   const sd = loadStableDiffusion(files.sd);
@@ -213,14 +306,16 @@ function loadPaperWorld(files: WorldFiles = worldFiles()): World {
   const inception = loadInception(files.inception);
   const arcface = loadIrSe50(files.arcface);
   const g = loadStyleGan2(files.stylegan2);
+  const clipTokenizer = ClipTokenizer.fromFolder(files.clip);
   const models: PaperModels = {
     sd,
     clip,
-    clipTokenizer: ClipTokenizer.fromFolder(files.clip),
+    clipTokenizer,
     inception,
     arcface,
     irStages: IR_SE50_STAGES,
     g,
+    contract: filesContract(files, sd, clipTokenizer),
     dispose() {
       sd.dispose();
       for (const p of [clip.params, inception, arcface]) p.dispose();

@@ -8,6 +8,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } f
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic.js';
+import type { ContractModel } from '../world/types.js';
 
 export const CONTRACT_VERSION = 1;
 
@@ -79,7 +80,7 @@ export interface EngineBlock {
   /** auto: CUDA when the process sees a device, else the CPU. */
   device: 'auto' | 'cpu' | 'cuda';
   /** The world's weights by model (WorldContract.models). */
-  models: Record<string, { weights: string; sha256: string; architecture: Record<string, unknown> }>;
+  models: Record<string, ContractModel>;
   /** Our tokenizer's ids of the prompt's text, its source text and the empty prompt. */
   tokens: { text: number[]; source_text: number[]; empty: number[] };
   /** The method's own, resolved by its TS twin (TorchTwin.plan). */

@@ -229,7 +229,7 @@ export interface Clip {
 }
 
 /** The weights file of a transformers folder: model.safetensors, or its sharded index. */
-function weightsIn(dir: string): string {
+export function weightsIn(dir: string): string {
   for (const f of ['model.safetensors', 'model.safetensors.index.json']) if (existsSync(join(dir, f))) return join(dir, f);
   throw new UserError(`${dir}: no model.safetensors (a PyTorch pytorch_model.bin must be converted to safetensors first)`);
 }

@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Params } from './params.js';
-import { loadVerified } from './torch_weights.js';
+import { loadVerified, type TorchWriteOptions } from './torch_weights.js';
 import { UserError } from '../errors.js';
 import { asFloat32 } from '../util/safetensors.js';
 import { openWeights } from '../util/safetensors_lazy.js';
@@ -186,6 +186,8 @@ function touchAll(p: Params, c: StyleGan2Config, withAvg: boolean): void {
 }
 
 const NCHW = (name: string) => name === 'input.input' || name.startsWith('noises.') || /^to_rgbs?[0-9.]*\.bias$/.test(name);
+/** tools/convert_stylegan2.py's layout of a store: NCHW buffers, every kernel a batch-1 modulated one [1, O, I, k, k]. */
+export const STYLEGAN2_TORCH_LAYOUT: TorchWriteOptions = { nchw: NCHW, batched: () => true };
 const FIR = /^(convs\.\d+\.conv\.blur|to_rgbs\.\d+\.upsample)\.kernel$/;
 
 /**

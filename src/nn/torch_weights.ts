@@ -4,10 +4,15 @@
  * our convolutions are NHWC with [kh, kw, in, out] kernels, so rank-4 tensors are transposed once
  * here (and batch-1 rank-5 kernels squeezed first); NCHW tensors named by `nchw` become NHWC.
  * Linear weights keep PyTorch's [out, in]: the models multiply by their transpose, which tfjs's
- * matMul does without a copy.
+ * matMul does without a copy. torchLayout / writeTorchWeights write a store back in that layout
+ * (the weights a torch twin loads where TS made them: paper-random-tiny).
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Params, ParamsError, type LoadedTensor } from './params.js';
-import { asFloat32 } from '../util/safetensors.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { sha256 } from '../util/hash.js';
+import { asFloat32, f32, serializeSafetensors, type StTensor } from '../util/safetensors.js';
 import { openWeights, type WeightSource } from '../util/safetensors_lazy.js';
 
 export interface TorchLoadOptions {
@@ -35,6 +40,16 @@ function transpose4(v: Float32Array, shape: number[], perm: [number, number, num
 /** [O, I, kh, kw] → [kh, kw, I, O]. */
 function oihwToHwio(v: Float32Array, shape: number[]): Float32Array {
   return transpose4(v, shape, [2, 3, 1, 0]);
+}
+
+/** [kh, kw, I, O] → [O, I, kh, kw] (oihwToHwio's inverse). */
+function hwioToOihw(v: Float32Array, shape: number[]): Float32Array {
+  return transpose4(v, shape, [3, 2, 0, 1]);
+}
+
+/** [N, H, W, C] → [N, C, H, W]. */
+function nhwcToNchw(v: Float32Array, shape: number[]): Float32Array {
+  return transpose4(v, shape, [0, 3, 1, 2]);
 }
 
 /** [N, C, H, W] → [N, H, W, C]. */
@@ -90,4 +105,43 @@ export function loadVerified(path: string, forward: (p: Params) => unknown, opts
     throw e;
   }
   return p;
+}
+
+export interface TorchWriteOptions {
+  /** Tensors that are NHWC activations or buffers in the store, NCHW in the file (as TorchLoadOptions.nchw). */
+  nchw?: (name: string) => boolean;
+  /** Kernels the file keeps batched, [1, O, I, kh, kw] (StyleGAN2's modulated convolutions). */
+  batched?: (name: string) => boolean;
+}
+
+/**
+ * A store in PyTorch's layout, as diffusers, transformers and tools/convert_*.py publish it: the
+ * inverse of loadTorchWeights with the same options (kernels HWIO → OIHW, NHWC buffers → NCHW),
+ * everything else as it is. Values are read with awaited data() (no sync read: GPU backends).
+ */
+export async function torchLayout(p: Params, opts: TorchWriteOptions = {}): Promise<Map<string, StTensor>> {
+  const out = new Map<string, StTensor>();
+  for (const [name, v] of p.vars) {
+    const values = (await v.data()) as Float32Array;
+    const shape = v.shape;
+    if (shape.length !== 4) out.set(name, f32(shape, Float32Array.from(values)));
+    else if (opts.nchw?.(name)) out.set(name, f32([shape[0], shape[3], shape[1], shape[2]], nhwcToNchw(values, shape)));
+    else {
+      const oihw = [shape[3], shape[2], shape[0], shape[1]];
+      out.set(name, f32(opts.batched?.(name) ? [1, ...oihw] : oihw, hwioToOihw(values, shape)));
+    }
+  }
+  return out;
+}
+
+/**
+ * A store's torch-layout file in `dir`, named by the SHA-256 of its bytes (so equal weights are
+ * written once and a file is never rewritten under readers), written atomically.
+ */
+export async function writeTorchWeights(dir: string, p: Params, opts: TorchWriteOptions = {}): Promise<{ weights: string; sha256: string }> {
+  const bytes = serializeSafetensors(await torchLayout(p, opts));
+  const hex = sha256(bytes);
+  const file = join(dir, `${hex}.safetensors`);
+  if (!existsSync(file)) writeFileAtomic(file, bytes);
+  return { weights: file, sha256: hex };
 }

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../nn/params.js';
-import type { DiffusionModels, IdentityModel, ImageTextModel, World } from './types.js';
+import type { ContractModel, DiffusionModels, IdentityModel, ImageTextModel, World } from './types.js';
 import type { Clip } from '../nn/clip.js';
 import { clipImageEmbeds, clipTextEmbeds, clipTextHidden, eosPositions } from '../nn/clip.js';
 import { CLIP_CONTEXT, type ClipTokenizer } from '../nn/clip_tokenizer.js';
@@ -70,6 +70,34 @@ export function diffusionOf(sd: SdParts): DiffusionModels {
       return epsFromV(out, zt, ab);
     },
   };
+}
+
+/** The SD and CLIP models a torch twin loads (python/sdd_torch/worlds/paper.py). */
+export const SD_CONTRACT_MODELS = ['unet', 'vae', 'text_encoder', 'clip'] as const;
+export type SdContractModel = (typeof SD_CONTRACT_MODELS)[number];
+/** A model's weights: a file (absolute) and its SHA-256, or a seed (the twin makes its own random weights). */
+export type WeightsRef = { weights: string; sha256: string } | { seed: number };
+
+/**
+ * WorldContract.models entries for SD's UNet, VAE and text encoder and the CLIP model: each one's
+ * config.json object, and on the UNet the prediction type (with ᾱ_t under v-prediction: the twin
+ * turns v into ε with the same values as diffusionOf).
+ */
+export function sdContractModels(sd: SdParts, configs: Record<SdContractModel, object>, weightsOf: (name: SdContractModel) => WeightsRef): Record<SdContractModel, ContractModel> {
+  const prediction = sd.scheduler.prediction;
+  const unetExtra = { prediction_type: prediction, ...(prediction === 'epsilon' ? {} : { alphas_cumprod: Array.from(Float32Array.from(alphasCumprod(sd.scheduler.scheduler))) }) };
+  const entry = (name: SdContractModel): ContractModel => {
+    const ref = weightsOf(name);
+    const architecture = { config: configs[name], ...('seed' in ref ? { seed: ref.seed } : {}), ...(name === 'unet' ? unetExtra : {}) };
+    return 'seed' in ref ? { weights: null, sha256: null, architecture } : { weights: ref.weights, sha256: ref.sha256, architecture };
+  };
+  return Object.fromEntries(SD_CONTRACT_MODELS.map((n) => [n, entry(n)])) as Record<SdContractModel, ContractModel>;
+}
+
+/** Our tokenizer's ids of each text, one row of CLIP_CONTEXT per text (padded as the text encoder reads them). */
+export function tokenRows(tok: ClipTokenizer, texts: string[]): number[][] {
+  const ids = tok.tokenize(texts);
+  return texts.map((_, i) => Array.from(ids.subarray(i * CLIP_CONTEXT, (i + 1) * CLIP_CONTEXT)));
 }
 
 /** CLIP similarity with a CLIPModel (both towers). */

@@ -141,10 +141,21 @@ export interface World {
  * files and never tokenizes (our tokenizer is the only one).
  */
 export interface WorldContract {
-  /** Each model by name: its weights file (absolute), their SHA-256 and the model's architecture. */
-  models: Record<string, { weights: string; sha256: string; architecture: Record<string, unknown> }>;
+  /**
+   * Each model by name: its weights file (absolute), their SHA-256 and the model's architecture;
+   * weights and sha256 null where the twin makes seeded random weights itself (architecture.seed).
+   */
+  models: Record<string, ContractModel>;
   /** Token ids of each text, padded to the text encoder's length. */
   tokenize(texts: string[]): number[][];
+  /** Makes what `models` names (files the harness writes); the engine awaits it before reading `models`. */
+  prepare?(): Promise<void>;
+}
+
+export interface ContractModel {
+  weights: string | null;
+  sha256: string | null;
+  architecture: Record<string, unknown>;
 }
 
 /**

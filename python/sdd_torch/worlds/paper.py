@@ -8,8 +8,14 @@ The manifest's engine.models names each model (what the TS world hands over, Wor
        "prediction_type": "epsilon" | "v_prediction", "alphas_cumprod": [...] (v_prediction only)}}
       (prediction_type and alphas_cumprod on the unet only; the weights file in PyTorch's layout
       as diffusers / transformers publish it, or its sharded index)
-  stylegan2: {"weights", "sha256", "architecture": {}}; arcface: {"weights", "sha256",
-      "architecture": {"stages": [[units, width], ...]} (IR-SE50's when absent)}
+  stylegan2: {"weights", "sha256", "architecture": {}} (the architecture read from the file's shapes),
+      or {"weights": null, "architecture": {"seed": int, "config": {"size", "style_dim", "n_mlp",
+      "channel_multiplier", "lr_mlp", "channels"?: {res: width}}}};
+  arcface: {"weights" | null, "sha256", "architecture": {"stages": [[units, width], ...] (IR-SE50's
+      when absent), "seed": int (no weights file)}}
+Without a weights file (paper-random at full size) every model gets seeded random weights from its
+seed: deterministic per seed, not equal to the TS engine's (paper-random-tiny's harness writes TS's
+weights to files instead, so there both engines compute with the same weights).
 Every entry point takes and returns NHWC float32 tensors on the world's device, as sd_parts.ts's
 diffusionOf / clipOf / arcfaceOf and world.ts's styleOf do: decode clips to [0, 1] (SD's pipeline),
 the text condition attends to all 77 positions (mask all ones), CLIP resizes bilinearly
@@ -61,9 +67,7 @@ def sd_model(name: str, spec: Spec, device: torch.device) -> nn.Module:
     where = f"engine.models.{name}.architecture.config"
     build = {"unet": build_unet, "vae": build_vae, "text_encoder": build_clip, "clip": build_clip}[name]
     if weights is None:
-        if not isinstance(arch.get("seed"), int):
-            raise ConfigError(f"engine.models.{name}: neither a weights file nor architecture.seed")
-        model: nn.Module = build(config, {}, where, "", random_seed=int(arch["seed"]))
+        model: nn.Module = build(config, {}, where, "", random_seed=_seed(name, arch))
     else:
         want = spec.get("sha256")
         if want is not None:
@@ -175,17 +179,37 @@ class World:
         return _f32(out)
 
 
+def _seed(name: str, arch: Spec) -> int:
+    """architecture.seed of a model the manifest gives no weights file."""
+    if not isinstance(arch.get("seed"), int):
+        raise ConfigError(f"engine.models.{name}: neither a weights file nor architecture.seed")
+    return int(arch["seed"])
+
+
 def _stylegan2(spec: Spec, device: torch.device) -> Any:
     """The StyleGAN2 twin (models/stylegan2.py), imported by name: only worlds with a generator need it."""
     module = importlib.import_module("sdd_torch.models.stylegan2")
-    return module.load_stylegan2(str(spec["weights"]), sha256=spec.get("sha256"), device=device)
+    if spec.get("weights") is not None:
+        return module.load_stylegan2(str(spec["weights"]), sha256=spec.get("sha256"), device=device)
+    arch = spec.get("architecture") or {}
+    c = arch.get("config")
+    if not isinstance(c, dict):
+        raise ConfigError("engine.models.stylegan2.architecture.config: seeded weights need the architecture (size, style_dim, n_mlp, ...)")
+    size = int(c["size"])
+    channels = module.default_channels(size, int(c.get("channel_multiplier", 2)))
+    channels.update({int(r): int(w) for r, w in (c.get("channels") or {}).items()})
+    config = module.StyleGan2Config(size=size, style_dim=int(c["style_dim"]), n_mlp=int(c["n_mlp"]), channels=channels, lr_mlp=float(c.get("lr_mlp", module.LR_MLP)))
+    return module.random_stylegan2(config, _seed("stylegan2", arch), device=device)
 
 
 def _arcface(spec: Spec, device: torch.device) -> Any:
     """The IR-SE50 twin (models/arcface.py), with the spec's stages (IR-SE50's when none)."""
     module = importlib.import_module("sdd_torch.models.arcface")
-    stages = (spec.get("architecture") or {}).get("stages")
+    arch = spec.get("architecture") or {}
+    stages = arch.get("stages")
     chosen = tuple((int(u), int(w)) for u, w in stages) if stages else module.IR_SE50_STAGES
+    if spec.get("weights") is None:
+        return module.random_ir_se50(_seed("arcface", arch), stages=chosen, device=device)
     return module.load_ir_se50(str(spec["weights"]), sha256=spec.get("sha256"), stages=chosen, device=device)
 
 

@@ -39,6 +39,7 @@ export async function runTorch(method: Method<unknown>, ctx: MethodContext<unkno
   const world = loadWorld(ctx.world);
   const contract = world.contract;
   if (!contract) throw new UserError(`engine: torch: world '${world.name}' does not hand its models to another engine (WorldContract)`);
+  await contract.prepare?.();
   const prompt = promptOf(world, params.prompt);
   const [text, sourceText, empty] = contract.tokenize([prompt.text, prompt.sourceText, '']);
   const run = { seed: ctx.seed };
