@@ -43,13 +43,25 @@
 #                (SDEdit/DDIB/DiffAE: rel. 1e-3, rates within 1/n; SDD and StyleCLIP train on other
 #                noise streams on torch, so theirs are printed beside the seed spread, not held to it)
 #   torch-table1 table 1, full protocol (150 runs) with --engine torch, timed (target ≤ 5 min)
+#   torch-paper-parity  the paper's torch twins at full size on CUDA: paper-random's SD v1 UNet, VAE,
+#                CLIP-L text and ViT-B/32 (seeded weights) against the same twins on the CPU
+#                (python/tests/sd_parity.py --device-check full cuda: fp32, TF32 off, bound 1e-4 of the
+#                largest value, then the UNet CFG step's ms), and StyleGAN2 config-f / IR-SE50, float32
+#                against float64 (gan_parity.py --full cuda: bounds 1e-4 forwards, 5e-3 gradients)
+#                → OUT/torch-paper-parity.log, OUT/torch-paper-gan.log
+#   torch-paper-time  experiments/paper/{sdd,sdedit,ddib}.yaml --profile time --engine torch on
+#                paper-random (the twins draw their own seeded full-size weights; the harness plans,
+#                hands over W+ codes and evaluates on SDD_BACKEND): each run's τ_train, τ_infer, HQS
+#                scan and peak GPU memory, then bench/paper_time.mjs's Eq. 13–15 over them, beside the
+#                plain PyTorch script's column when paper-time wrote OUT/paper_time_torch.json
+#                → OUT/paper_time-torch.json
 # STEPS="doctor bench" runs a subset; STEPS=round3 is the preset that fits 8 minutes on one GPU:
 # doctor, torch-parity, torch-quick, and the webgpu paper-random SDD profile (paper-time's SDD run).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$(mkdir -p "${1:-$PWD/gpu-check-out}" && cd "${1:-$PWD/gpu-check-out}" && pwd)
 NODE=${NODE:-node}
-STEPS=${STEPS:-doctor conformance bench attention parity stylegan2 paper-time quick table1 torch-parity torch-quick torch-table1 zoo}
+STEPS=${STEPS:-doctor conformance bench attention parity stylegan2 paper-time quick table1 torch-parity torch-quick torch-table1 torch-paper-parity torch-paper-time zoo}
 [[ $STEPS == round3 ]] && STEPS="doctor torch-parity torch-quick paper-sdd"
 # The torch engine's interpreter (sdd doctor shows which one runs): SDD_PYTHON, else python3.
 export SDD_PYTHON=${SDD_PYTHON:-${PYTHON:-python3}}
@@ -224,6 +236,35 @@ if wants torch-quick; then
 fi
 if wants torch-table1; then
   (export SDD_BACKEND=wasm ENGINE=torch; step torch-table1 table1 "" auto; mv "$OUT/runs--jauto" "$OUT/runs-torch-table1")
+fi
+if wants torch-paper-parity; then
+  step torch-paper-parity env PYTHONPATH="$HERE/python" "$SDD_PYTHON" -m tests.sd_parity --device-check full cuda
+  cat "$OUT/torch-paper-parity.log"
+  step torch-paper-gan env PYTHONPATH="$HERE/python" "$SDD_PYTHON" -m tests.gan_parity --full cuda
+  cat "$OUT/torch-paper-gan.log"
+fi
+if wants torch-paper-time; then
+  PAPER=(experiments/paper/sdd.yaml experiments/paper/sdedit.yaml experiments/paper/ddib.yaml)
+  torch_paper_runs() { (cd "$HERE" && "${SDD[@]}" run "${PAPER[@]}" --profile time --engine torch --jobs 1 --store "$OUT/runs-torch-paper-time" --no-report --backend "$SDD_BACKEND"); }
+  step torch-paper-time-runs torch_paper_runs
+  tail -6 "$OUT/torch-paper-time-runs.log"
+  # Each run's τ as the twin measured it (device-synchronised), its peak memory (the GPU's on CUDA) and wall time.
+  "$NODE" -e '
+    const fs = require("fs"), path = require("path");
+    const s = (v) => (typeof v === "number" ? v.toPrecision(4) : String(v));
+    for (const id of fs.readdirSync(process.argv[1])) {
+      const f = (n) => path.join(process.argv[1], id, n);
+      if (!fs.existsSync(f("config.json"))) continue;
+      const m = JSON.parse(fs.readFileSync(f("config.json"))).method.name;
+      if (!fs.existsSync(f("result.json"))) { console.log("tau", id, m, "FAILED:", fs.existsSync(f("error.json")) ? JSON.parse(fs.readFileSync(f("error.json"))).message.slice(0, 200) : "no result"); continue; }
+      const r = JSON.parse(fs.readFileSync(f("result.json"))).metrics;
+      console.log("tau", id, m, "tau_train_s", s(r.tau_train_s), "tau_infer_s", s(r.tau_infer_s), "hqs_s", s(r.hqs_s), "peak_memory", ((r.peak_memory_bytes || 0) / 2 ** 30).toFixed(2), "GiB", "engine_wall_s", s(r.engine_wall_s));
+    }' "$OUT/runs-torch-paper-time"
+  torch_args=()
+  [[ -f $OUT/paper_time_torch.json ]] && torch_args=(--torch "$OUT/paper_time_torch.json")
+  step torch-paper-time "$NODE" "$HERE/bench/paper_time.mjs" --store "$OUT/runs-torch-paper-time" "${torch_args[@]}" --no-report
+  cp "$HERE/bench/results/paper_time-paper-random-$SDD_BACKEND.json" "$OUT/paper_time-torch.json" 2>/dev/null
+  sed -n '1,20p' "$OUT/torch-paper-time.log"
 fi
 if wants paper-sdd; then
   # The webgpu paper-random SDD profile alone (paper-time's SDD run): does it finish in GPU memory?
