@@ -12,7 +12,8 @@
  *   codes), the edits must differ from them (they edit) and every metric be finite; their numbers
  *   are printed side by side.
  * Then the weight files' round trip (torchLayout ∘ loadTorchWeights is the identity) and
- * paper-random's seeded path (no files) at tiny widths in Python: deterministic per seed.
+ * paper-random's seeded path (no files; the contract as world.ts writes it, at tiny widths) in
+ * Python: every model built, finite, deterministic per seed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,6 +30,9 @@ import { loadTorchWeights, writeTorchWeights } from '../src/nn/torch_weights.js'
 import { randomStyleGan2, STYLEGAN2_TORCH_LAYOUT } from '../src/nn/stylegan2.js';
 import { randomIrSe50 } from '../src/nn/arcface.js';
 import type { Params } from '../src/nn/params.js';
+import { ClipTokenizer } from '../src/nn/clip_tokenizer.js';
+import { parseSchedulerConfig } from '../src/diffusion/schedulers/config.js';
+import { seededContract } from '../datasets/paper/world.js';
 import { assertClose } from './parity.js';
 import { sdd, tmp } from './helpers.js';
 
@@ -173,32 +177,29 @@ test('torch-layout weight files: written and read back (loadTorchWeights) they a
   tf.disposeVariables();
 });
 
-test("paper-random's seeded path (no weights files) in python/sdd_torch/worlds/paper.py: every model built from its seed, deterministic per seed", () => {
-  // paper-random-tiny's architectures with WorldContract entries as paper-random writes them at full size.
-  const configs = Object.fromEntries(['unet', 'vae', 'text_encoder', 'clip'].map((n) => [n, JSON.parse(readFileSync(join(PROJECT_ROOT, 'datasets', 'paper', 'configs', 'tiny', `${n}.json`), 'utf-8'))]));
+test("paper-random's seeded path (no weights files): the contract seededContract writes, built by python/sdd_torch/worlds/paper.py, deterministic per seed", () => {
+  // paper-random's contract at paper-random-tiny's architectures (at full size the same code, 4.4 GB of weights).
+  const sched = join(PROJECT_ROOT, 'datasets', 'paper', 'configs', 'tiny', 'scheduler.json');
+  const scheduler = parseSchedulerConfig(readFileSync(sched, 'utf-8'), sched);
+  const tokenizer = ClipTokenizer.fromFolder(join(PROJECT_ROOT, 'datasets', 'paper', 'tokenizer'));
+  const models = (seed: number) => seededContract('tiny', scheduler, tokenizer, seed).models;
+  for (const [name, m] of Object.entries(models(1))) assert.ok(m.weights === null && m.sha256 === null && Number.isInteger(m.architecture.seed), name);
   const script = `
 import json, sys, torch
 from sdd_torch.worlds.paper import World
-cfg = json.loads(sys.argv[1])
-def specs(seed):
-    m = {n: {"weights": None, "sha256": None, "architecture": {"config": c, "seed": seed + i}} for i, (n, c) in enumerate(cfg.items())}
-    m["unet"]["architecture"]["prediction_type"] = "epsilon"
-    m["stylegan2"] = {"weights": None, "sha256": None, "architecture": {"seed": seed + 7, "config": {"size": 64, "style_dim": 32, "n_mlp": 2, "channel_multiplier": 2, "lr_mlp": 0.01, "channels": {"4": 32, "8": 32, "16": 32, "32": 16, "64": 16}}}}
-    m["arcface"] = {"weights": None, "sha256": None, "architecture": {"seed": seed + 6, "stages": [[1, 16], [1, 16], [1, 32], [1, 32]]}}
-    return m
-def outputs(seed):
-    w = World("paper-random", specs(seed), torch.device("cpu"))
+def outputs(specs):
+    w = World("paper-random", specs, torch.device("cpu"))
     codes = torch.randn(2, w.style.levels, w.style.dim, generator=torch.Generator().manual_seed(0))
     x = w.style.generate(codes)
-    ids = torch.tensor([[4512, 320, 4513] + [4513] * 74], dtype=torch.int64)
+    ids = torch.tensor(json.loads(sys.argv[3]), dtype=torch.int64)
     return [x, w.identity.embed(x), w.encode(x), w.text_condition(ids)[0], w.clip.text_embed(ids)]
-a, b, c = outputs(1), outputs(1), outputs(2)
-same = all(torch.equal(p, q) for p, q in zip(a, b))
-differ = all(not torch.equal(p, q) for p, q in zip(a, c))
-finite = all(bool(torch.isfinite(p).all()) for p in a)
-print(json.dumps({"same": same, "differ": differ, "finite": finite, "image": list(a[0].shape)}))
+one, two = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+a, b, c = outputs(one), outputs(one), outputs(two)
+print(json.dumps({"same": all(torch.equal(p, q) for p, q in zip(a, b)), "differ": all(not torch.equal(p, q) for p, q in zip(a, c)),
+                  "finite": all(bool(torch.isfinite(p).all()) for p in a), "image": list(a[0].shape)}))
 `;
-  const r = spawnSync(PYTHON, ['-c', script, JSON.stringify(configs)], { encoding: 'utf-8', env: { ...process.env, PYTHONPATH: join(PROJECT_ROOT, 'python') } });
+  const ids = seededContract('tiny', scheduler, tokenizer, 1).tokenize(['a face with white hair']);
+  const r = spawnSync(PYTHON, ['-c', script, JSON.stringify(models(1)), JSON.stringify(models(2)), JSON.stringify(ids)], { encoding: 'utf-8', env: { ...process.env, PYTHONPATH: join(PROJECT_ROOT, 'python') } });
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim()) as { same: boolean; differ: boolean; finite: boolean; image: number[] };
   assert.deepEqual(out, { same: true, differ: true, finite: true, image: [2, 32, 32, 3] });

@@ -26,7 +26,7 @@ import { loadStableDiffusion } from '../../src/diffusion/models/sd_folder.js';
 import { ConfigReader, diffusersWeights, readJsonObject, type Json } from '../../src/diffusion/models/diffusers_config.js';
 import { parseUNetConfig, randomUNet } from '../../src/diffusion/models/sd_unet.js';
 import { parseVaeConfig, randomVae } from '../../src/diffusion/models/sd_vae.js';
-import { parseSchedulerConfig } from '../../src/diffusion/schedulers/config.js';
+import { parseSchedulerConfig, type ModelScheduler } from '../../src/diffusion/schedulers/config.js';
 import { loadClip, parseClipConfig, randomClip, weightsIn, type Clip } from '../../src/nn/clip.js';
 import { ClipTokenizer } from '../../src/nn/clip_tokenizer.js';
 import { loadInception } from '../../src/metrics/inception.js';
@@ -156,18 +156,22 @@ function styleArchitecture(c: StyleGan2Config): Record<string, unknown> {
 
 const sdConfigs = (scale: PaperScale) => Object.fromEntries(SD_CONTRACT_MODELS.map((n) => [n, readConfig(scale, n).json])) as Record<SdContractModel, object>;
 
+const styleConfig = (scale: PaperScale) => (scale === 'full' ? FFHQ_CONFIG_F : TINY_STYLE);
+const irStages = (scale: PaperScale) => (scale === 'full' ? IR_SE50_STAGES : TINY_IR);
+
 /**
- * paper-random's contract: every model by its architecture and seed, no file. The torch twins draw
- * their own weights from these seeds (deterministic per seed, not the TS engine's values: at full
- * size the two engines compute with different random weights).
+ * paper-random's contract (`scale` full; tiny for the test of this path): every model by its
+ * architecture and seed, no file. The torch twins draw their own weights from these seeds
+ * (deterministic per seed, not the TS engine's values: at full size the two engines compute with
+ * different random weights).
  */
-function seededContract(sd: SdParts, tokenizer: ClipTokenizer, seed: number): WorldContract {
+export function seededContract(scale: PaperScale, scheduler: ModelScheduler, tokenizer: ClipTokenizer, seed: number): WorldContract {
   const seeded = (name: 'stylegan2' | 'arcface', architecture: Record<string, unknown>): ContractModel => ({ weights: null, sha256: null, architecture: { seed: seed + SEED_OFFSET[name], ...architecture } });
   return {
     models: {
-      ...sdContractModels(sd, sdConfigs('full'), (n) => ({ seed: seed + SEED_OFFSET[n] })),
-      stylegan2: seeded('stylegan2', { config: styleArchitecture(FFHQ_CONFIG_F) }),
-      arcface: seeded('arcface', { stages: IR_SE50_STAGES }),
+      ...sdContractModels(scheduler, sdConfigs(scale), (n) => ({ seed: seed + SEED_OFFSET[n] })),
+      stylegan2: seeded('stylegan2', { config: styleArchitecture(styleConfig(scale)) }),
+      arcface: seeded('arcface', { stages: irStages(scale) }),
     },
     tokenize: (texts) => tokenRows(tokenizer, texts),
   };
@@ -191,7 +195,7 @@ function writtenContract(m: Omit<PaperModels, 'contract' | 'dispose'>, scale: Pa
     const stylegan2 = await writeTorchWeights(dir, m.g.params, STYLEGAN2_TORCH_LAYOUT);
     const arcface = await writeTorchWeights(dir, m.arcface);
     models = {
-      ...sdContractModels(m.sd, sdConfigs(scale), (n) => refs[n]!),
+      ...sdContractModels(m.sd.scheduler, sdConfigs(scale), (n) => refs[n]!),
       // The generator's architecture comes from the file's shapes; the identity net's stages cannot.
       stylegan2: { ...stylegan2, architecture: {} },
       arcface: { ...arcface, architecture: { stages: m.irStages } },
@@ -225,13 +229,13 @@ function randomModels(scale: PaperScale, seed: number): PaperModels {
   };
   const clip = randomClip(parseClipConfig(clipCfg.file, clipCfg.json), seed + SEED_OFFSET.clip);
   const inception = randomInception(seed + SEED_OFFSET.inception);
-  const stages = scale === 'full' ? IR_SE50_STAGES : TINY_IR;
+  const stages = irStages(scale);
   const arcface = randomIrSe50(seed + SEED_OFFSET.arcface, stages);
-  const g = randomStyleGan2(scale === 'full' ? FFHQ_CONFIG_F : TINY_STYLE, seed + SEED_OFFSET.stylegan2);
+  const g = randomStyleGan2(styleConfig(scale), seed + SEED_OFFSET.stylegan2);
   const parts = { sd, clip, clipTokenizer: tokenizer, inception, arcface, irStages: stages, g };
   return {
     ...parts,
-    contract: scale === 'full' ? seededContract(sd, tokenizer, seed) : writtenContract(parts, scale),
+    contract: scale === 'full' ? seededContract(scale, sd.scheduler, tokenizer, seed) : writtenContract(parts, scale),
     dispose() {
       for (const p of [sd.unet.params, sd.vae.params, sd.textEncoder.params, clip.params, inception, arcface]) p.dispose();
       g.dispose();
@@ -279,7 +283,7 @@ function filesContract(files: WorldFiles, sd: SdParts, clipTokenizer: ClipTokeni
     get models() {
       models ??= {
         ...sdContractModels(
-          sd,
+          sd.scheduler,
           Object.fromEntries(SD_CONTRACT_MODELS.map((n) => [n, readJsonObject(join(dirs[n], 'config.json'))])) as Record<SdContractModel, object>,
           (n) => file(n === 'unet' || n === 'vae' ? diffusersWeights(dirs[n]) : weightsIn(dirs[n])),
         ),

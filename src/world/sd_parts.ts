@@ -83,9 +83,9 @@ export type WeightsRef = { weights: string; sha256: string } | { seed: number };
  * config.json object, and on the UNet the prediction type (with ᾱ_t under v-prediction: the twin
  * turns v into ε with the same values as diffusionOf).
  */
-export function sdContractModels(sd: SdParts, configs: Record<SdContractModel, object>, weightsOf: (name: SdContractModel) => WeightsRef): Record<SdContractModel, ContractModel> {
-  const prediction = sd.scheduler.prediction;
-  const unetExtra = { prediction_type: prediction, ...(prediction === 'epsilon' ? {} : { alphas_cumprod: Array.from(Float32Array.from(alphasCumprod(sd.scheduler.scheduler))) }) };
+export function sdContractModels(scheduler: ModelScheduler, configs: Record<SdContractModel, object>, weightsOf: (name: SdContractModel) => WeightsRef): Record<SdContractModel, ContractModel> {
+  const prediction = scheduler.prediction;
+  const unetExtra = { prediction_type: prediction, ...(prediction === 'epsilon' ? {} : { alphas_cumprod: Array.from(Float32Array.from(alphasCumprod(scheduler.scheduler))) }) };
   const entry = (name: SdContractModel): ContractModel => {
     const ref = weightsOf(name);
     const architecture = { config: configs[name], ...('seed' in ref ? { seed: ref.seed } : {}), ...(name === 'unet' ? unetExtra : {}) };
