@@ -56,13 +56,16 @@
 #                plain PyTorch script's column when paper-time wrote OUT/paper_time_torch.json
 #                → OUT/paper_time-torch.json
 # STEPS="doctor bench" runs a subset; STEPS=round3 is the preset that fits 8 minutes on one GPU:
-# doctor, torch-parity, torch-quick, and the webgpu paper-random SDD profile (paper-time's SDD run).
+# doctor, torch-parity, torch-quick, torch-paper-time for SDEdit and DDIB, and the webgpu paper-random
+# SDD profile (paper-time's SDD run).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$(mkdir -p "${1:-$PWD/gpu-check-out}" && cd "${1:-$PWD/gpu-check-out}" && pwd)
 NODE=${NODE:-node}
 STEPS=${STEPS:-doctor conformance bench attention parity stylegan2 paper-time quick table1 torch-parity torch-quick torch-table1 torch-paper-parity torch-paper-time zoo}
-[[ $STEPS == round3 ]] && STEPS="doctor torch-parity torch-quick paper-sdd"
+# round3 times the torch paper profile of SDEdit and DDIB only (SDD's, with its 200-image HQS and
+# model set-up, is paper-time's and torch-paper-time's full run): TORCH_PAPER picks the files.
+[[ $STEPS == round3 ]] && STEPS="doctor torch-parity torch-quick torch-paper-time paper-sdd" && TORCH_PAPER=${TORCH_PAPER:-"sdedit ddib"}
 # The torch engine's interpreter (sdd doctor shows which one runs): SDD_PYTHON, else python3.
 export SDD_PYTHON=${SDD_PYTHON:-${PYTHON:-python3}}
 SDD=("$NODE" "$HERE/sdd.mjs")
@@ -244,7 +247,8 @@ if wants torch-paper-parity; then
   cat "$OUT/torch-paper-gan.log"
 fi
 if wants torch-paper-time; then
-  PAPER=(experiments/paper/sdd.yaml experiments/paper/sdedit.yaml experiments/paper/ddib.yaml)
+  PAPER=()
+  for m in ${TORCH_PAPER:-sdd sdedit ddib}; do PAPER+=("experiments/paper/$m.yaml"); done
   torch_paper_runs() { (cd "$HERE" && "${SDD[@]}" run "${PAPER[@]}" --profile time --engine torch --jobs 1 --store "$OUT/runs-torch-paper-time" --no-report --backend "$SDD_BACKEND"); }
   step torch-paper-time-runs torch_paper_runs
   tail -6 "$OUT/torch-paper-time-runs.log"
