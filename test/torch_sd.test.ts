@@ -36,7 +36,8 @@ import { CLIP_CONTEXT, ClipTokenizer } from '../src/nn/clip_tokenizer.js';
 import { ConfigReader, type Json } from '../src/diffusion/models/diffusers_config.js';
 import { parseSchedulerConfig } from '../src/diffusion/schedulers/config.js';
 import type { Params } from '../src/nn/params.js';
-import { f32, writeSafetensors, type StTensor } from '../src/util/safetensors.js';
+import { writeSafetensors } from '../src/util/safetensors.js';
+import { torchLayout } from '../src/nn/torch_weights.js';
 import { clipOf, diffusionOf, type SdParts } from '../src/world/sd_parts.js';
 import { tmp } from './helpers.js';
 import { compareWithTorch, type ParityCase } from './torch_cases.js';
@@ -103,20 +104,6 @@ const tinyConfig = (name: string): { file: string; json: Json; text: string } =>
   return { file, json: JSON.parse(text) as Json, text };
 };
 
-/**
- * A TS store in PyTorch's layout, as diffusers and transformers publish it: convolution kernels
- * HWIO → OIHW (the inverse of src/nn/torch_weights.ts), everything else as it is (the SD and CLIP
- * ports keep linear weights [out, in]). What the harness would write for paper-random-tiny.
- */
-function torchLayout(p: Params): Map<string, StTensor> {
-  const out = new Map<string, StTensor>();
-  for (const [name, v] of p.vars) {
-    const t = v.shape.length === 4 ? tf.transpose(v, [3, 2, 0, 1]) : v;
-    out.set(name, f32(t.shape, Float32Array.from(t.dataSync())));
-  }
-  return out;
-}
-
 test('the paper world twin (python/sdd_torch/worlds/paper.py) matches sd_parts.ts on paper-random-tiny\'s SD and CLIP architectures with the same weights', async (t) => {
   // The tiny world's architectures with seeded random weights (world.ts randomModels' seeds).
   const cfg = { unet: tinyConfig('unet'), vae: tinyConfig('vae'), text_encoder: tinyConfig('text_encoder'), clip: tinyConfig('clip') };
@@ -138,7 +125,7 @@ test('the paper world twin (python/sdd_torch/worlds/paper.py) matches sd_parts.t
   const models: Record<string, unknown> = {};
   for (const [name, params] of Object.entries(stores)) {
     const file = join(dir, `${name}.safetensors`);
-    writeSafetensors(file, torchLayout(params));
+    writeSafetensors(file, await torchLayout(params));
     models[name] = { weights: file, sha256: null, architecture: { config: cfg[name as keyof typeof cfg].json, prediction_type: sd.scheduler.prediction } };
   }
   const specs = join(dir, 'models.json');
