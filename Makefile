@@ -8,7 +8,7 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps prereqs test typecheck layers lint lint-py lint-ts unit test-backend table1 report-example table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu bench-attention bench-stylegan2 bench-engines paper-time profile doctor schema clean bundle
+.PHONY: help deps prereqs test typecheck layers lint lint-py lint-ts unit test-backend table1 table1-paper report-example table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu bench-attention bench-stylegan2 bench-engines paper-time profile doctor schema clean bundle
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
@@ -107,6 +107,17 @@ PFLAG = $(if $(PROFILE),--profile $(PROFILE),) $(if $(ENGINE),--engine $(ENGINE)
 XFLAG = $(if $(EXECUTOR),--executor $(EXECUTOR),) $(SLURM_FLAGS)
 TABLE1 = experiments/table1/sdd.yaml experiments/table1/sdedit.yaml experiments/table1/ddib.yaml experiments/table1/diffae.yaml experiments/tradeoff.yaml
 TABLE2 = experiments/table1/sdd.yaml experiments/table2/styleclip.yaml
+# Table 1 at the paper's scale (#31): the released code's settings on world paper (real checkpoints:
+# `sdd checkpoints list`), best on the torch engine with a GPU per run (ENGINE=torch, EXECUTOR=slurm).
+# WORLD=paper-random(-tiny) runs the same protocol on seeded random weights (no download); the
+# tiny world with PROFILE=tiny is the smoke test: make table1-paper WORLD=paper-random-tiny PROFILE=tiny
+TABLE1_PAPER = experiments/paper/sdd.yaml experiments/paper/sdedit.yaml experiments/paper/ddib.yaml experiments/paper/styleclip.yaml
+WORLD ?=
+WFLAG = $(if $(WORLD),--set world=$(WORLD),)
+
+table1-paper: deps
+	$(SDD) run $(TABLE1_PAPER) $(PFLAG) $(WFLAG) --jobs $(JOBS) $(XFLAG) --no-report
+	$(SDD) report $(TABLE1_PAPER) $(PFLAG) $(WFLAG) --combine table1-paper
 
 table1: deps
 	$(SDD) run $(TABLE1) $(PFLAG) --jobs $(JOBS) $(XFLAG) --no-report
