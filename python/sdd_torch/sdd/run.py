@@ -29,27 +29,27 @@ def invert(world: Any, images: np.ndarray, frozen: Frozen) -> Tensor:
     return torch.cat(parts)
 
 
-def train_codes(ctx: Any, world: Any, frozen: Frozen) -> Tensor:
-    """editing.ts trainCodes: the n codes of a world of codes, or the n training images inverted."""
-    codes = ctx.input("train_codes")
+def _codes(ctx: Any, world: Any, frozen: Frozen, codes_key: str, images_key: str) -> Tensor:
+    """W+ codes the harness wrote (`codes_key`), or its images (`images_key`) inverted."""
+    codes = ctx.input(codes_key)
     if codes is not None:
         return torch.from_numpy(codes).to(ctx.device)
-    images = ctx.input("train")
+    images = ctx.input(images_key)
     if images is None:
-        raise ValueError("the manifest has neither train_codes nor train: the twin asks for train_images > 0")
+        raise ValueError(f"the manifest has neither {codes_key} nor {images_key}")
     return invert(world, images, frozen)
+
+
+def train_codes(ctx: Any, world: Any, frozen: Frozen) -> Tensor:
+    """editing.ts trainCodes: the n codes of a world of codes, or the n training images inverted
+    (the twin asks for train_images > 0)."""
+    return _codes(ctx, world, frozen, "train_codes", "train")
 
 
 def source_codes(ctx: Any, world: Any, frozen: Frozen) -> Tensor:
     """W+ codes of the m sources: the harness's (reconstructed sources, a world of codes), or the
     sources inverted (sources: real)."""
-    codes = ctx.input("source_codes")
-    if codes is not None:
-        return torch.from_numpy(codes).to(ctx.device)
-    images = ctx.input("sources")
-    if images is None:
-        raise ValueError("the manifest has neither source_codes nor sources")
-    return invert(world, images, frozen)
+    return _codes(ctx, world, frozen, "source_codes", "sources")
 
 
 def new_mapper(ctx: Any, world: Any, ms: MapperSettings) -> Dict[str, Tensor]:
