@@ -209,7 +209,7 @@ PAPER_TIME_STORE ?= runs/paper-time
 PAPER_TIME_FLAGS ?= --backend webgpu
 PAPER_TIME_TORCH = bench/results/paper_time_torch.json
 paper-time: deps
-	$(SDD) run experiments/paper/sdd.yaml experiments/paper/sdedit.yaml experiments/paper/ddib.yaml --profile time --jobs 1 --store $(PAPER_TIME_STORE) --no-report $(PAPER_TIME_FLAGS)
+	$(SDD) run experiments/paper/sdd.yaml experiments/paper/sdedit.yaml experiments/paper/ddib.yaml --profile time --jobs 1 --store $(PAPER_TIME_STORE) --no-report $(PAPER_TIME_FLAGS) $(if $(ENGINE),--engine $(ENGINE),)
 	@if [ -n "$(DIFFUSERS)" ] && [ -n "$(ROSINALITY)" ] && [ -n "$(INSIGHTFACE)" ]; then \
 	  $(PYTHON) bench/paper_time_torch.py --diffusers $(DIFFUSERS) --rosinality $(ROSINALITY) --insightface $(INSIGHTFACE) --device cuda --out $(PAPER_TIME_TORCH); \
 	else echo "paper-time: no PyTorch column (set DIFFUSERS, ROSINALITY, INSIGHTFACE to the reference checkouts)"; rm -f $(PAPER_TIME_TORCH); fi

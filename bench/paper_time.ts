@@ -70,6 +70,26 @@ export function iterationMedian(metricsJsonl: string): { seconds: number; blocks
   return { seconds: med(per), blocks: per.length };
 }
 
+/** What computed the run: the backend (tfjs), or the engine with its precision and device ("torch fp32 on cuda:0 NVIDIA H200"). */
+function computedBy(r: Run, backend: string): string {
+  const e = r.metrics.engine as { name?: string; precision?: string } | undefined;
+  if (!e?.name) return backend;
+  const device = (r.metrics.engine_env as { device?: string } | undefined)?.device;
+  return `${e.name} ${e.precision ?? ''}${device ? ` on ${device}` : ''}`;
+}
+
+/**
+ * τ_iter of an SDD run. On tfjs: the median over blocks of its metrics.jsonl stamps. On another
+ * engine the curve reaches the run's file through the harness's polling (stamps ±0.2 s), so the
+ * twin's own device-synchronised τ_train is used: (τ_train − τ_HQS) / iterations.
+ */
+function iterationOf(sdd: Run): { seconds: number; blocks: number } {
+  if (!(sdd.metrics.engine as { name?: string } | undefined)?.name) return iterationMedian(readFileSync(join(sdd.dir, 'metrics.jsonl'), 'utf-8'));
+  const config = JSON.parse(readFileSync(join(sdd.dir, 'config.json'), 'utf-8')) as { method: { params: { iterations: number } } };
+  const train = (sdd.metrics.tau_train_s as number) - ((sdd.metrics.hqs_s as number | undefined) ?? 0);
+  return { seconds: train / config.method.params.iterations, blocks: 0 };
+}
+
 export interface TimeColumn {
   tau: { hqs_s: number; iter_s: number; sdd_train_s: number; sdd_infer_s: number; sdedit_infer_s: number; ddib_infer_s: number };
   total_s: { sdd: number; sdedit: number; ddib: number };
@@ -174,7 +194,7 @@ async function main(): Promise<void> {
   };
   const [sdd, sdedit, ddib] = [of('sdd'), of('sdedit'), of('ddib')];
   const k = Number((JSON.parse(readFileSync(join(sdd.dir, 'config.json'), 'utf-8')) as { method: { params: { hqs: { images: number } } } }).method.params.hqs.images);
-  const iter = iterationMedian(readFileSync(join(sdd.dir, 'metrics.jsonl'), 'utf-8'));
+  const iter = iterationOf(sdd);
   const ours = timeColumn(
     {
       hqs_s: ((sdd.metrics.hqs_s as number) * hqsImages) / k,
@@ -193,7 +213,7 @@ async function main(): Promise<void> {
   const info = sdd.env.backend as { choice: string; adapter: unknown };
   const result: PaperTimeResult & Record<string, unknown> = {
     world,
-    backend: info.choice,
+    backend: computedBy(sdd, info.choice),
     adapter: info.adapter ?? null,
     protocol: { m: M, n: N, iterations, hqs_images: hqsImages, hqs_images_measured: k, iteration_blocks: iter.blocks },
     paper: PAPER_TABLE1,
@@ -203,7 +223,7 @@ async function main(): Promise<void> {
   };
   const cols = columnsOf(result);
   const fmt = (v: number | null) => (v === null ? 'never' : v >= 100 ? v.toFixed(0) : v.toPrecision(3));
-  process.stdout.write(`world ${world}, backend ${info.choice}; HQS over ${k} images → ${hqsImages}; τ_iter median of ${iter.blocks} blocks of 10 → ${iterations} iterations\n`);
+  process.stdout.write(`world ${world}, ${result.backend}; HQS over ${k} images → ${hqsImages}; τ_iter ${iter.blocks ? `median of ${iter.blocks} blocks of 10` : "the twin's τ_train / iterations"} → ${iterations} iterations\n`);
   process.stdout.write(`${''.padEnd(40)}${'paper'.padStart(10)}${cols.map(([n]) => n.padStart(22)).join('')}\n`);
   for (const [label, paper, f] of ROWS) process.stdout.write(`${label.padEnd(40)}${(paper || '-').padStart(10)}${cols.map(([, c]) => fmt(f(c)).padStart(22)).join('')}\n`);
   const path = writeResult(`paper_time-${world}-${info.choice}`, result);
