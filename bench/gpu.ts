@@ -8,7 +8,7 @@
  *   ddim    DDIM-50 sampling of 100 latents with CFG 7.5 by the toyfaces ε-model (cfgEps +
  *           ddimSampleTensor): z on the device throughout, one read at the end; the text condition
  *           (one prompt repeated, and "") is made before timing. No decode. PyTorch: the same loop
- *           over a random-weight twin of the ε-model (bench/gpu_torch.py).
+ *           over the torch engine's twin of the ε-model with the shipped weights (bench/gpu_torch.py).
  *   sdd     one SDD distillation iteration (src/sdd/distill.ts) at Table 1's settings
  *           (experiments/table1/sdd.yaml, first prompt): `distill` runs as is and is timed between
  *           its own loss reads, which it awaits every LOG_EVERY iterations; each sample is one
