@@ -205,20 +205,29 @@ export function sddPlan(p: SddParams, world: World, run: { seed: number }, scan?
  * that runs it before the distillation: its contract inputs (the n training images or codes; the
  * untrained mapper's init `hqs_mapper_init`, ε and VAE draws `hqs_sds` / `hqs_vae` [T, K, h, w, c])
  * and plan (the scanned t with ᾱ_t and w(t), K, the mapper at hqs.mapper_step). It writes
- * contract/out/hqs_scan.json, an HqsScan for sddPlan. The engine (src/methods/engines/torch_run.ts)
- * does not run this phase yet.
+ * contract/out/hqs_scan.json, an HqsScan for sddPlan. The engine runs it first (TorchTwin.prephase,
+ * src/methods/engines/torch_run.ts).
  */
 export function sddScanInputs(p: SddParams, world: World): TwinInputs {
+  return mapperInputs(p, world, 'hqs_', [scanTimesteps(p.hqs.from, p.hqs.to, p.hqs.stride).length, scanImages(p)]);
+}
+
+/**
+ * A twin's contract inputs with its Gaussian streams, `prefix`ed: the mapper's init, and per draw
+ * (`perDraw` leading dimensions, then the latent) ε (not for noise type zero) and the VAE posterior
+ * draws (only with vae_sample).
+ */
+function mapperInputs(p: SddParams, world: World, prefix: string, perDraw: number[]): TwinInputs {
   const dims = dimsOf(world);
-  const perT = [scanTimesteps(p.hqs.from, p.hqs.to, p.hqs.stride).length, scanImages(p), ...dims.latent];
+  const shape = [...perDraw, ...dims.latent];
   return {
     eval_images: p.eval_images,
     sources: p.sources,
     train_images: p.train_images,
     noise: {
-      hqs_mapper_init: mapperInitShape(mapperSettings(p), dims),
-      ...(p.guidance.noise === 'random' ? { hqs_sds: perT } : {}),
-      ...(p.vae_sample ? { hqs_vae: perT } : {}),
+      [`${prefix}mapper_init`]: mapperInitShape(mapperSettings(p), dims),
+      ...(p.guidance.noise === 'random' ? { [`${prefix}sds`]: shape } : {}),
+      ...(p.vae_sample ? { [`${prefix}vae`]: shape } : {}),
     },
   };
 }
@@ -235,20 +244,7 @@ export function sddScanPlan(p: SddParams, world: World): Record<string, unknown>
  * VAE posterior draws; only with vae_sample).
  */
 const sddTwin: TorchTwin<SddParams> = {
-  inputs(p, world) {
-    const dims = dimsOf(world);
-    const perStep = [p.iterations, p.batch, ...dims.latent];
-    return {
-      eval_images: p.eval_images,
-      sources: p.sources,
-      train_images: p.train_images,
-      noise: {
-        mapper_init: mapperInitShape(mapperSettings(p), dims),
-        ...(p.guidance.noise === 'random' ? { sds: perStep } : {}),
-        ...(p.vae_sample ? { vae: perStep } : {}),
-      },
-    };
-  },
+  inputs: (p, world) => mapperInputs(p, world, '', [p.iterations, p.batch]),
   // The HQS scan first, unless S needs none (strategy random).
   prephase: (p, world) => (p.selection.strategy === 'random' ? null : { name: 'hqs scan', inputs: sddScanInputs(p, world), plan: sddScanPlan(p, world), output: 'hqs_scan.json' }),
   plan: (p, world, run, prior) => sddPlan(p, world, run, scanOf(prior)),
