@@ -70,7 +70,10 @@ const fileRe = (f) => `^${esc(f)}$`;
 /** Files placed by file in some layer: they are not part of the layer their folder is in. */
 const placedFiles = (except) => LAYERS.filter((l) => l !== except).flatMap((l) => (l.files ?? []).map(fileRe));
 /** What is in layer `l`: { path, pathNot } for a rule's `from`. */
-const inLayer = (l) => ({ path: [...l.dirs.map(dirRe), ...(l.files ?? []).map(fileRe)], pathNot: [...placedFiles(l), ...TESTS] });
+const inLayer = (l) => ({
+  path: [...l.dirs.map(dirRe), ...(l.files ?? []).map(fileRe)],
+  pathNot: [...placedFiles(l), ...TESTS],
+});
 /** What is above layer index `i`: { path, pathNot } for a rule's `to`. */
 const above = (i) => {
   const higher = LAYERS.slice(0, i);
@@ -86,7 +89,13 @@ const layerRules = LAYERS.slice(1).map((l, k) => {
   const i = k + 1;
   return {
     name: `layer-${l.name}-imports-higher`,
-    comment: `${l.name} (${[...l.dirs, ...(l.files ?? [])].join(', ')}) may import only itself and ${LAYERS.slice(i + 1).map((x) => x.name).join(', ') || 'nothing else'}, not ${LAYERS.slice(0, i).map((x) => x.name).join(', ')}.`,
+    comment: `${l.name} (${[...l.dirs, ...(l.files ?? [])].join(', ')}) may import only itself and ${
+      LAYERS.slice(i + 1)
+        .map((x) => x.name)
+        .join(', ') || 'nothing else'
+    }, not ${LAYERS.slice(0, i)
+      .map((x) => x.name)
+      .join(', ')}.`,
     severity: 'error',
     from: inLayer(l),
     to: above(i),
@@ -113,7 +122,8 @@ module.exports = {
     },
     {
       name: 'backend-imports-world-or-train',
-      comment: 'src/backend runs higher layers\' work only through registerWorkerTask (task_registry.ts): it imports neither datasets/ nor src/train/.',
+      comment:
+        "src/backend runs higher layers' work only through registerWorkerTask (task_registry.ts): it imports neither datasets/ nor src/train/.",
       severity: 'error',
       from: { path: '^src/backend/', pathNot: TESTS },
       to: { path: ['^datasets/', '^src/train/'] },

@@ -8,7 +8,7 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps prereqs test typecheck layers lint lint-py lint-ts unit test-backend table1 table1-paper report-example table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu bench-attention bench-stylegan2 bench-engines paper-time profile doctor schema clean bundle
+.PHONY: help deps prereqs test typecheck layers lint lint-py lint-ts format unit test-backend table1 table1-paper report-example table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu bench-attention bench-stylegan2 bench-engines paper-time profile doctor schema clean bundle
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
@@ -21,7 +21,8 @@ help:
 	@echo "               python3-numpy, python3-scipy, git, mypy, python3-pyflakes (checked first: bin/check-prereqs.sh)"
 	@echo "               (any table target takes PROFILE=quick for its small version)"
 	@echo "make lint      pyflakes + mypy over the Python (mypy.ini)"
-	@echo "make lint-ts   ESLint (type-aware typescript-eslint) + knip over the TypeScript (not in make test yet)"
+	@echo "make lint-ts   Prettier (check) + ESLint (type-aware typescript-eslint) + knip over the TypeScript"
+	@echo "make format    Prettier writes the TypeScript/JavaScript formatting in place"
 	@echo "make test-backend BACKEND=webgpu   the backend-agnostic tests on BACKEND + the WebGPU conformance set"
 	@echo "make bench     benchmarks (results in bench/results/)"
 	@echo "make doctor    which compute backend runs here and why"
@@ -67,11 +68,16 @@ PYFLAKES = $(firstword $(foreach py,python3 /usr/bin/python3,$(if $(shell $(py) 
 
 lint: lint-py lint-ts
 
-# TypeScript: ESLint with typescript-eslint's type-aware rules (floating and misused promises, unused
+# TypeScript: Prettier's formatting (check only; `make format` writes it), ESLint with typescript-eslint's type-aware rules (floating and misused promises, unused
 # variables, explicit any: eslint.config.js), then knip (unused files, exports and dependencies:
 # knip.json). Part of `lint`, so of `make test`.
 lint-ts: deps
-	@status=0; npx eslint --max-warnings 0 . || status=1; npx knip || status=1; exit $$status
+	@status=0; npx prettier --ignore-path .prettierignore --check --log-level warn . || status=1; \
+	  npx eslint --max-warnings 0 . || status=1; npx knip || status=1; exit $$status
+
+# Formats the TypeScript and JavaScript in place (Prettier: .prettierrc.json, 120 columns).
+format: deps
+	npx prettier --ignore-path .prettierignore --write --log-level warn .
 
 lint-py: prereqs
 	$(PYFLAKES) $(PY_FILES)

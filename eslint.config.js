@@ -6,7 +6,11 @@
 import tseslint from 'typescript-eslint';
 
 // node:test's test()/describe() return promises that the runner itself awaits.
-const nodeTest = { from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] };
+const nodeTest = {
+  from: 'package',
+  package: 'node:test',
+  name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'],
+};
 
 export default [
   { ignores: ['node_modules/**', 'dist/**', 'runs/**', 'reports/**', 'bench/results/**', '.cache/**'] },
@@ -24,7 +28,10 @@ export default [
       '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [nodeTest] }],
       // A promise where a void callback is expected (forEach, timers, event handlers) or a condition.
       '@typescript-eslint/no-misused-promises': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       // Everywhere, not only in exported types: the code base has none, and `unknown` serves.
       '@typescript-eslint/no-explicit-any': 'error',
     },

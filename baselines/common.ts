@@ -31,7 +31,10 @@ export function textEps(world: World, pair: TextPair, b: number, guidance: numbe
   if (guidance === 1) {
     const ctx = tf.tensor3d(cond.context, [b, cond.tokens, cond.dim]);
     const mask = tf.tensor2d(cond.mask, [b, cond.tokens]);
-    return { eps: (z, t) => world.diffusion.eps(z, tf.fill([b], t) as tf.Tensor1D, ctx, mask), dispose: () => tf.dispose([ctx, mask]) };
+    return {
+      eps: (z, t) => world.diffusion.eps(z, tf.fill([b], t) as tf.Tensor1D, ctx, mask),
+      dispose: () => tf.dispose([ctx, mask]),
+    };
   }
   return cfgEps(world.diffusion.eps, cond, repeatCondition(pair.uncond, b), guidance);
 }

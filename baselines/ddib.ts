@@ -64,6 +64,10 @@ export const ddib: Method<DdibParams> = {
       }
     });
     saveEditGrid(ctx, world, originals, edited);
-    return await editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer, timing: { infer: timing } });
+    return await editResult(ctx, world, prompt, originals, edited, {
+      tau_train_s: 0,
+      tau_infer_s: tauInfer,
+      timing: { infer: timing },
+    });
   },
 };

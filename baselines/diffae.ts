@@ -20,7 +20,10 @@ import { baselineInputs, invertSteps, latentOf, sampleSteps } from './torch_twin
 export const diffaeParams = z.strictObject({
   ...diffusionParams,
   alpha: z.number().default(3).describe('edit strength α along the unit classifier direction (normalised z_sem space)'),
-  contrast_source: z.boolean().default(true).describe('direction: target − source classifier weights (else target − mean of the others)'),
+  contrast_source: z
+    .boolean()
+    .default(true)
+    .describe('direction: target − source classifier weights (else target − mean of the others)'),
 });
 export type DiffaeParams = z.infer<typeof diffaeParams>;
 
@@ -29,7 +32,8 @@ export const diffae: Method<DiffaeParams> = {
   resources: { cpus: 2, mem: '8G', time: '2:00:00' },
   // v2: τ_infer calibrated under the device lock (#30); the images are v1's, the times are not comparable.
   version: 2,
-  description: 'DiffAE: edit the semantic code along a linear attribute classifier, decode with the inverted stochastic code.',
+  description:
+    'DiffAE: edit the semantic code along a linear attribute classifier, decode with the inverted stochastic code.',
   params: diffaeParams,
   torch: {
     inputs: baselineInputs,
@@ -39,11 +43,20 @@ export const diffae: Method<DiffaeParams> = {
     plan: (p, world) => {
       const ae = worldPart(world, 'diffae', 'the diffae baseline');
       const prompt = promptOf(world, p.prompt);
-      const values = worldPart(world, 'judge', 'the diffae baseline on the torch engine (the attribute value order)').valuesOf(prompt.attribute);
+      const values = worldPart(
+        world,
+        'judge',
+        'the diffae baseline on the torch engine (the attribute value order)',
+      ).valuesOf(prompt.attribute);
       const scheduler = ddimFor(ae.scheduler, p.steps, 0);
       return {
         alpha: p.alpha,
-        direction: { attribute: prompt.attribute, target: prompt.target, source: (p.contrast_source && prompt.source) || null, values },
+        direction: {
+          attribute: prompt.attribute,
+          target: prompt.target,
+          source: (p.contrast_source && prompt.source) || null,
+          values,
+        },
         latent_shape: latentOf(world),
         invert: invertSteps(scheduler),
         sample: sampleSteps(scheduler),
@@ -56,7 +69,8 @@ export const diffae: Method<DiffaeParams> = {
     const p = ctx.params;
     const world = loadWorld(ctx.world);
     const ae = world.diffae;
-    if (!ae) throw new UserError(`world ${world.name} has no DiffAE models (the diffae baseline needs its own autoencoder)`);
+    if (!ae)
+      throw new UserError(`world ${world.name} has no DiffAE models (the diffae baseline needs its own autoencoder)`);
     const prompt = promptOf(world, p.prompt);
     const scheduler = ddimFor(ae.scheduler, p.steps, 0);
     const direction = ae.direction(prompt.attribute, prompt.target, p.contrast_source ? prompt.source : undefined);
@@ -72,6 +86,13 @@ export const diffae: Method<DiffaeParams> = {
     });
     direction.dispose();
     saveEditGrid(ctx, world, originals, edited);
-    return { ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer, timing: { infer: timing } })), alpha: p.alpha };
+    return {
+      ...(await editResult(ctx, world, prompt, originals, edited, {
+        tau_train_s: 0,
+        tau_infer_s: tauInfer,
+        timing: { infer: timing },
+      })),
+      alpha: p.alpha,
+    };
   },
 };

@@ -72,9 +72,15 @@ export const sdedit: Method<SdeditParams> = {
       const shape = latentShape(world, x.shape[0]);
       const n = shape.reduce((a, b) => a * b, 1);
       // The host rng draws the noise (the same images on every backend); q(z_t | z_0) on the device.
-      const noise = tf.tensor4d(Float32Array.from({ length: n }, () => rng.normal()), shape);
+      const noise = tf.tensor4d(
+        Float32Array.from({ length: n }, () => rng.normal()),
+        shape,
+      );
       const a = scheduler.alphas[timesteps[0]];
-      const start = tf.add(tf.mul(world.diffusion.encode(x), Math.sqrt(a)), tf.mul(noise, Math.sqrt(1 - a))) as tf.Tensor4D;
+      const start = tf.add(
+        tf.mul(world.diffusion.encode(x), Math.sqrt(a)),
+        tf.mul(noise, Math.sqrt(1 - a)),
+      ) as tf.Tensor4D;
       const guided = textEps(world, text, x.shape[0], p.guidance_scale);
       try {
         return world.diffusion.decode(ddimSampleTensor(guided.eps, scheduler, start, shape, rng, p.eta, timesteps));
@@ -83,6 +89,14 @@ export const sdedit: Method<SdeditParams> = {
       }
     });
     saveEditGrid(ctx, world, originals, edited);
-    return { ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: 0, tau_infer_s: tauInfer, timing: { infer: timing } })), strength: p.strength, steps_run: timesteps.length };
+    return {
+      ...(await editResult(ctx, world, prompt, originals, edited, {
+        tau_train_s: 0,
+        tau_infer_s: tauInfer,
+        timing: { infer: timing },
+      })),
+      strength: p.strength,
+      steps_run: timesteps.length,
+    };
   },
 };

@@ -12,7 +12,15 @@ import { streamRng } from '../src/util/rng.js';
 import { loadWorld } from '../src/world/registry.js';
 import { MAPPER_DEFAULTS } from '../src/sdd/mapper.js';
 import { createMapper, editLatents, trainMapper, type GuidanceAt } from '../src/sdd/distill.js';
-import { editResult, editTimed, evaluationSources, promptOf, trainCodes, saveEditGrid, sourcesParam } from '../src/methods/editing.js';
+import {
+  editResult,
+  editTimed,
+  evaluationSources,
+  promptOf,
+  trainCodes,
+  saveEditGrid,
+  sourcesParam,
+} from '../src/methods/editing.js';
 import type { Method, TorchTwin } from '../src/methods/types.js';
 import type { EditPromptSpec, World } from '../src/world/types.js';
 import { calibration } from '../src/sdd/timing.js';
@@ -27,7 +35,10 @@ export const styleclipParams = z.strictObject({
   lambda_clip: z.number().nonnegative().default(1),
   lambda_l2: z.number().nonnegative().default(0.8),
   lambda_id: z.number().nonnegative().default(0.1),
-  clip_loss: z.enum(['global', 'directional']).default('global').describe("global: StyleCLIP's published mapper loss; directional: StyleGAN-NADA's"),
+  clip_loss: z
+    .enum(['global', 'directional'])
+    .default('global')
+    .describe("global: StyleCLIP's published mapper loss; directional: StyleGAN-NADA's"),
   train_images: z.number().int().positive().default(256),
   mapper: z
     .strictObject({
@@ -35,7 +46,10 @@ export const styleclipParams = z.strictObject({
       medium: z.boolean().default(true),
       fine: z.boolean().default(true),
       step: z.number().positive().default(0.1),
-      pixel_norm: z.enum(['across_levels', 'per_level']).default(MAPPER_DEFAULTS.pixel_norm).describe("PixelNorm axis (StyleCLIP's code: across the group's levels)"),
+      pixel_norm: z
+        .enum(['across_levels', 'per_level'])
+        .default(MAPPER_DEFAULTS.pixel_norm)
+        .describe("PixelNorm axis (StyleCLIP's code: across the group's levels)"),
     })
     .prefault({}),
   sources: sourcesParam,
@@ -43,16 +57,24 @@ export const styleclipParams = z.strictObject({
 });
 export type StyleclipParams = z.infer<typeof styleclipParams>;
 
-
 function styleclipMapper(p: StyleclipParams) {
-  return { ...MAPPER_DEFAULTS, levels: { coarse: p.mapper.coarse, medium: p.mapper.medium, fine: p.mapper.fine }, step: p.mapper.step, pixel_norm: p.mapper.pixel_norm };
+  return {
+    ...MAPPER_DEFAULTS,
+    levels: { coarse: p.mapper.coarse, medium: p.mapper.medium, fine: p.mapper.fine },
+    step: p.mapper.step,
+    pixel_norm: p.mapper.pixel_norm,
+  };
 }
 
 /**
  * StyleCLIP's guidance term: λ_CLIP·(1 − mean cos) of the global or directional CLIP loss, over
  * text embeddings computed once (the caller disposes them).
  */
-export function clipTerm(world: World, p: StyleclipParams, prompt: EditPromptSpec): { at: GuidanceAt; dispose(): void } {
+export function clipTerm(
+  world: World,
+  p: StyleclipParams,
+  prompt: EditPromptSpec,
+): { at: GuidanceAt; dispose(): void } {
   const unit = (e: tf.Tensor) => tf.div(e, tf.norm(e, 2, -1, true));
   const text = unit(world.clip.textEmbed([prompt.text, prompt.sourceText]));
   const [target, source] = tf.unstack(text);
@@ -88,7 +110,11 @@ const styleclipTwin: TorchTwin<StyleclipParams> = {
     noise: { mapper_init: mapperInitShape(styleclipMapper(p), dimsOf(world)) },
   }),
   plan(p, world) {
-    return { mapper: mapperPlan(styleclipMapper(p), world), checkpoint_every: TWIN_CHECKPOINT_EVERY, ...editPlan(p.eval_images) };
+    return {
+      mapper: mapperPlan(styleclipMapper(p), world),
+      checkpoint_every: TWIN_CHECKPOINT_EVERY,
+      ...editPlan(p.eval_images),
+    };
   },
   result: (p) => ({ clip_loss: p.clip_loss }),
 };
@@ -118,16 +144,29 @@ export const styleclip: Method<StyleclipParams> = {
       { ...p, mapper: ms },
       clip.at,
       (step) => streamRng(ctx.seed, `step${step}`),
-      { signal: ctx.signal, calibration: cal, onStep: (step, s) => (ctx.metric(step, s), ctx.progress(step + 1, p.iterations, 'train')) },
+      {
+        signal: ctx.signal,
+        calibration: cal,
+        onStep: (step, s) => (ctx.metric(step, s), ctx.progress(step + 1, p.iterations, 'train')),
+      },
     ).finally(() => cal.release());
     const tauTrain = cal.total;
     clip.dispose();
     trainW.dispose();
     const { images: originals, w } = await evaluationSources(world, prompt.id, p.eval_images, p.sources);
-    const { edited, tauInfer, timing } = await editTimed(world, originals, p.eval_images, (x, offset) => editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [x.shape[0], -1, -1]) as tf.Tensor3D, ms));
+    const { edited, tauInfer, timing } = await editTimed(world, originals, p.eval_images, (x, offset) =>
+      editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [x.shape[0], -1, -1]) as tf.Tensor3D, ms),
+    );
     w.dispose();
     mapper.dispose();
     saveEditGrid(ctx, world, originals, edited);
-    return { ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: tauTrain, tau_infer_s: tauInfer, timing: { train: cal.record(), infer: timing } })), clip_loss: p.clip_loss };
+    return {
+      ...(await editResult(ctx, world, prompt, originals, edited, {
+        tau_train_s: tauTrain,
+        tau_infer_s: tauInfer,
+        timing: { train: cal.record(), infer: timing },
+      })),
+      clip_loss: p.clip_loss,
+    };
   },
 };

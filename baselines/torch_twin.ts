@@ -26,13 +26,24 @@ interface StepPlan {
 /** ddimSampleTensor's loop over `timesteps` at η (SDEdit: the last k; the others: all of them). */
 export function sampleSteps(s: DdimScheduler, eta = s.cfg.eta, timesteps = s.timesteps): StepPlan[] {
   const stride = strideOf(s);
-  return timesteps.map((t) => ({ t, alpha: s.alphaAt(t), alpha_to: s.alphaAt(t - stride), ...s.stepCoefficients(t, eta) }));
+  return timesteps.map((t) => ({
+    t,
+    alpha: s.alphaAt(t),
+    alpha_to: s.alphaAt(t - stride),
+    ...s.stepCoefficients(t, eta),
+  }));
 }
 
 /** ddimInvertTensor's loop: ε̂ at the lower timestep max(0, t − Δ), the η = 0 update up to t. */
 export function invertSteps(s: DdimScheduler): StepPlan[] {
   const stride = strideOf(s);
-  return s.inversionTimesteps().map((t) => ({ t: Math.max(0, t - stride), alpha: s.alphaAt(t - stride), alpha_to: s.alphaAt(t), ...s.invertCoefficients(t - stride), cn: 0 }));
+  return s.inversionTimesteps().map((t) => ({
+    t: Math.max(0, t - stride),
+    alpha: s.alphaAt(t - stride),
+    alpha_to: s.alphaAt(t),
+    ...s.invertCoefficients(t - stride),
+    cn: 0,
+  }));
 }
 
 /** Δ = ⌊T/N⌋, the stride of every DDIM step whatever the spacing (ddim.ts). */

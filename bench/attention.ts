@@ -42,18 +42,37 @@ const SMOKE_SHAPES: Array<[number, number, number, number]> = [
 ];
 
 /** SD v1-4's unet/config.json (the keys that differ from diffusers' defaults). */
-const SD_V1_UNET = { sample_size: 64, cross_attention_dim: 768, attention_head_dim: 8, block_out_channels: [320, 640, 1280, 1280], down_block_types: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'], up_block_types: ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'] };
+const SD_V1_UNET = {
+  sample_size: 64,
+  cross_attention_dim: 768,
+  attention_head_dim: 8,
+  block_out_channels: [320, 640, 1280, 1280],
+  down_block_types: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
+  up_block_types: ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'],
+};
 
-async function timeAttention(shape: [number, number, number, number], fused: boolean, repeats: number): Promise<number[]> {
+async function timeAttention(
+  shape: [number, number, number, number],
+  fused: boolean,
+  repeats: number,
+): Promise<number[]> {
   const [bh, tq, tk, d] = shape;
-  const [q, k, v] = [tf.randomNormal([1, bh, tq, d]), tf.randomNormal([1, bh, tk, d]), tf.randomNormal([1, bh, tk, d])] as tf.Tensor4D[];
+  const [q, k, v] = [
+    tf.randomNormal([1, bh, tq, d]),
+    tf.randomNormal([1, bh, tk, d]),
+    tf.randomNormal([1, bh, tk, d]),
+  ] as tf.Tensor4D[];
   const f = fused ? scaledDotProductAttention : attentionOps;
   try {
-    return await timeIt(async () => {
-      const o = tf.tidy(() => tf.sum(f(q, k, v)));
-      await o.data();
-      o.dispose();
-    }, repeats, 2);
+    return await timeIt(
+      async () => {
+        const o = tf.tidy(() => tf.sum(f(q, k, v)));
+        await o.data();
+        o.dispose();
+      },
+      repeats,
+      2,
+    );
   } finally {
     tf.dispose([q, k, v]);
   }
@@ -68,11 +87,15 @@ async function unetStep(fused: boolean, size: number, repeats: number): Promise<
   const saved = tf.getKernel(FUSED_ATTENTION, 'webgpu');
   if (!fused && saved) tf.unregisterKernel(FUSED_ATTENTION, 'webgpu');
   try {
-    return await timeIt(async () => {
-      const o = tf.tidy(() => tf.sum(unetForward(p, cfg, x, t, ctx)));
-      await o.data();
-      o.dispose();
-    }, repeats, 1);
+    return await timeIt(
+      async () => {
+        const o = tf.tidy(() => tf.sum(unetForward(p, cfg, x, t, ctx)));
+        await o.data();
+        o.dispose();
+      },
+      repeats,
+      1,
+    );
   } finally {
     if (!fused && saved) tf.registerKernel(saved);
     p.dispose();
@@ -95,22 +118,47 @@ async function main(): Promise<void> {
     console.log(`attention ${s.join('×')}: fused ${fused.toFixed(1)} ms, ops ${ops.toFixed(1)} ms`);
   }
   const size = smoke ? 8 : 64;
-  const unet = { size, fused_ms: med(await unetStep(true, size, smoke ? 1 : 5)), ops_ms: med(await unetStep(false, size, smoke ? 1 : 5)) };
-  console.log(`SD v1 UNet CFG step (batch 2, ${size}²): fused ${unet.fused_ms.toFixed(0)} ms, ops ${unet.ops_ms.toFixed(0)} ms (PyTorch fp32 on an H200, the issue: 44 ms)`);
+  const unet = {
+    size,
+    fused_ms: med(await unetStep(true, size, smoke ? 1 : 5)),
+    ops_ms: med(await unetStep(false, size, smoke ? 1 : 5)),
+  };
+  console.log(
+    `SD v1 UNet CFG step (batch 2, ${size}²): fused ${unet.fused_ms.toFixed(0)} ms, ops ${unet.ops_ms.toFixed(0)} ms (PyTorch fp32 on an H200, the issue: 44 ms)`,
+  );
   shutdownBackend();
 
   const py = pythonWith(['torch']);
   let torch: Record<string, unknown>[] = [];
   if (py && !smoke) {
-    const r = await execa(py, [join(PROJECT_ROOT, 'bench', 'attention_torch.py'), '--device', 'cuda', '--shapes', shapes.map((s) => s.join('x')).join(',')], { reject: false });
-    torch = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const r = await execa(
+      py,
+      [
+        join(PROJECT_ROOT, 'bench', 'attention_torch.py'),
+        '--device',
+        'cuda',
+        '--shapes',
+        shapes.map((s) => s.join('x')).join(','),
+      ],
+      { reject: false },
+    );
+    torch = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     if (r.exitCode !== 0) console.log(`PyTorch side failed: ${r.stderr.split('\n').slice(-2).join(' ')}`);
   }
   for (const r of rows) {
     const t = torch.find((x) => x.shape === r.shape);
     Object.assign(r, { torch_sdpa_ms: t?.sdpa_ms ?? null, torch_explicit_ms: t?.explicit_ms ?? null });
   }
-  const path = writeResult(smoke ? 'attention-smoke' : 'attention', { adapter: info.adapter, smoke, attention: rows, unet_cfg_step: unet, torch_reference_unet_cfg_step_ms: 44 });
+  const path = writeResult(smoke ? 'attention-smoke' : 'attention', {
+    adapter: info.adapter,
+    smoke,
+    attention: rows,
+    unet_cfg_step: unet,
+    torch_reference_unet_cfg_step_ms: 44,
+  });
   console.log(`wrote ${path}`);
 }
 

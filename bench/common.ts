@@ -2,7 +2,13 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { median } from 'simple-statistics';
-import { activeBackend, BackendChoiceError, initBackend, shutdownBackend, type BackendInfo } from '../src/backend/index.js';
+import {
+  activeBackend,
+  BackendChoiceError,
+  initBackend,
+  shutdownBackend,
+  type BackendInfo,
+} from '../src/backend/index.js';
 import { isSoftware } from '../src/backend/webgpu.js';
 import { modelLoss } from '../src/nn/models.js';
 import type { UNetConfig } from '../src/nn/unet.js';
@@ -31,7 +37,10 @@ export async function timeIt(fn: () => unknown | Promise<unknown>, n: number, wa
  * output is returned. With repeats 0 only that run is timed (a forward the cpu backend takes
  * minutes for).
  */
-export async function timedOutput(f: () => tf.Tensor, repeats: number): Promise<{ values: ArrayLike<number>; ms: number }> {
+export async function timedOutput(
+  f: () => tf.Tensor,
+  repeats: number,
+): Promise<{ values: ArrayLike<number>; ms: number }> {
   const once = async () => {
     const y = f();
     const values = await y.data();
@@ -52,7 +61,14 @@ export function med(xs: number[]): number {
 /** bench/results/<name>.json, written atomically (a killed bench never leaves half a file). */
 export function writeResult(name: string, data: Record<string, unknown>): string {
   const path = join(RESULTS_DIR, `${name}.json`);
-  const record = { bench: name, at: new Date().toISOString(), machine: machineInfo(), backend: activeBackend(), git: gitInfo(), ...data };
+  const record = {
+    bench: name,
+    at: new Date().toISOString(),
+    machine: machineInfo(),
+    backend: activeBackend(),
+    git: gitInfo(),
+    ...data,
+  };
   writeJsonAtomic(path, record);
   return path;
 }
@@ -71,10 +87,18 @@ export function unetBenchLoss(p: Params, x: tf.Tensor4D, y: tf.Tensor): tf.Scala
  * A random input/target pair [batch, size, size, 3], drawn on the host (no synchronous device
  * read, so it works on every backend, webgpu included).
  */
-export function unetBenchData(batch: number, size: number, seed = 1): { x: Float32Array; y: Float32Array; shape: [number, number, number, number] } {
+export function unetBenchData(
+  batch: number,
+  size: number,
+  seed = 1,
+): { x: Float32Array; y: Float32Array; shape: [number, number, number, number] } {
   const rng = new Rng(seed);
   const n = batch * size * size * 3;
-  return { x: Float32Array.from({ length: n }, () => rng.normal()), y: Float32Array.from({ length: n }, () => rng.normal()), shape: [batch, size, size, 3] };
+  return {
+    x: Float32Array.from({ length: n }, () => rng.normal()),
+    y: Float32Array.from({ length: n }, () => rng.normal()),
+    shape: [batch, size, size, 3],
+  };
 }
 
 /**
@@ -82,7 +106,11 @@ export function unetBenchData(batch: number, size: number, seed = 1): { x: Float
  * createAdam's step, then an awaited read of the loss, so the step's queued device work is done),
  * handed to `run` with the parameter count; parameters, optimizer and data are freed after.
  */
-export async function withUnetTrainStep<T>(batch: number, size: number, run: (step: () => Promise<void>, params: number) => Promise<T>): Promise<T> {
+export async function withUnetTrainStep<T>(
+  batch: number,
+  size: number,
+  run: (step: () => Promise<void>, params: number) => Promise<T>,
+): Promise<T> {
   const p = new Params(0);
   const d = unetBenchData(batch, size);
   const x = tf.tensor4d(d.x, d.shape);
@@ -107,7 +135,10 @@ export async function withUnetTrainStep<T>(batch: number, size: number, run: (st
  * The webgpu backend for a GPU benchmark, or null (after saying why) when there is no adapter, or
  * only a software one and `allowSoftware` is off.
  */
-export async function webgpuForBench(bench: string, allowSoftware: boolean): Promise<{ info: BackendInfo; software: boolean } | null> {
+export async function webgpuForBench(
+  bench: string,
+  allowSoftware: boolean,
+): Promise<{ info: BackendInfo; software: boolean } | null> {
   let info: BackendInfo;
   try {
     info = await initBackend('webgpu');
@@ -119,7 +150,9 @@ export async function webgpuForBench(bench: string, allowSoftware: boolean): Pro
   const software = isSoftware(info.adapter!);
   if (software && !allowSoftware) {
     const a = info.adapter!;
-    console.log(`${bench} skipped: the WebGPU adapter is software (${`${a.vendor} ${a.device} ${a.description}`.replace(/\s+/g, ' ').trim()}); its numbers would be meaningless.`);
+    console.log(
+      `${bench} skipped: the WebGPU adapter is software (${`${a.vendor} ${a.device} ${a.description}`.replace(/\s+/g, ' ').trim()}); its numbers would be meaningless.`,
+    );
     console.log('(--allow-software or SDD_BENCH_ALLOW_SOFTWARE=1 runs the --smoke sizes on it, to test the script)');
     shutdownBackend();
     return null;

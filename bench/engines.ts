@@ -26,8 +26,27 @@ function runEngine(engine: string, seeds: number, root: string): { byPrompt: Run
   const store = join(root, engine);
   const seedList = `[${Array.from({ length: seeds }, (_, i) => i).join(',')}]`;
   // A private device-lock folder: τ is not what this measures, and other runs may hold the shared one.
-  const env = { ...process.env, SDD_RUNS: store, SDD_CACHE: join(root, `cache-${engine}`), SDD_DEVICE_LOCKS: join(root, `locks-${engine}`), SDD_REPORT: '0' };
-  const args = [join(PROJECT_ROOT, 'bin/sdd.mjs'), 'run', join(PROJECT_ROOT, 'experiments/table1/sdd.yaml'), '--profile', 'quick', '--set', `seeds=${seedList}`, '--engine', engine, '--jobs', '2', '--no-report'];
+  const env = {
+    ...process.env,
+    SDD_RUNS: store,
+    SDD_CACHE: join(root, `cache-${engine}`),
+    SDD_DEVICE_LOCKS: join(root, `locks-${engine}`),
+    SDD_REPORT: '0',
+  };
+  const args = [
+    join(PROJECT_ROOT, 'bin/sdd.mjs'),
+    'run',
+    join(PROJECT_ROOT, 'experiments/table1/sdd.yaml'),
+    '--profile',
+    'quick',
+    '--set',
+    `seeds=${seedList}`,
+    '--engine',
+    engine,
+    '--jobs',
+    '2',
+    '--no-report',
+  ];
   const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', process.execPath, ...args], { env, encoding: 'utf-8' });
   if (r.status !== 0) throw new Error(`sdd run --engine ${engine} failed (exit ${r.status}): ${r.stderr.slice(-500)}`);
   const [user, sys] = (/cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr) ?? []).slice(1).map(Number);
@@ -35,7 +54,8 @@ function runEngine(engine: string, seeds: number, root: string): { byPrompt: Run
   for (const id of readdirSync(store)) {
     const f = join(store, id, 'result.json');
     if (!existsSync(f)) continue;
-    const m = (JSON.parse(readFileSync(f, 'utf-8')) as { metrics: Record<string, number> & { prompt: string } }).metrics;
+    const m = (JSON.parse(readFileSync(f, 'utf-8')) as { metrics: Record<string, number> & { prompt: string } })
+      .metrics;
     byPrompt.set(m.prompt, [...(byPrompt.get(m.prompt) ?? []), m]);
   }
   return { byPrompt, cpu_s: user + sys };
@@ -60,7 +80,14 @@ function compare(a: Runs, b: Runs): Row[] {
       if (xa.length < 2 || xb.length < 2) continue;
       const [ma, mb, sa, sb] = [mean(xa), mean(xb), sampleStandardDeviation(xa), sampleStandardDeviation(xb)];
       const se = Math.sqrt(sa ** 2 / xa.length + sb ** 2 / xb.length) || 1e-12;
-      rows.push({ prompt, metric, tfjs: { mean: ma, sd: sa }, torch: { mean: mb, sd: sb }, diff_in_seed_sd: Math.abs(mb - ma) / Math.max(sa, sb, 1e-12), welch_t: (mb - ma) / se });
+      rows.push({
+        prompt,
+        metric,
+        tfjs: { mean: ma, sd: sa },
+        torch: { mean: mb, sd: sb },
+        diff_in_seed_sd: Math.abs(mb - ma) / Math.max(sa, sb, 1e-12),
+        welch_t: (mb - ma) / se,
+      });
     }
   }
   return rows;
@@ -71,6 +98,13 @@ const root = mkdtempSync(join(tmpdir(), 'sdd-bench-engines-'));
 const [tfjs, torch] = ENGINES.map((e) => runEngine(e, seeds, root));
 const rows = compare(tfjs.byPrompt, torch.byPrompt);
 const f = (x: number) => x.toFixed(3).padStart(8);
-for (const r of rows) console.log(`${r.prompt.padEnd(26)} ${r.metric.padEnd(18)} tfjs ${f(r.tfjs.mean)} ± ${f(r.tfjs.sd)}  torch ${f(r.torch.mean)} ± ${f(r.torch.sd)}  ${r.diff_in_seed_sd.toFixed(2)} seed-sd  t ${r.welch_t.toFixed(2)}`);
-console.log(`CPU seconds: tfjs ${tfjs.cpu_s.toFixed(1)}, torch ${torch.cpu_s.toFixed(1)} (${seeds} seeds × 2 prompts each)`);
-console.log(`wrote ${writeResult('engines', { seeds, rows, cpu_s: { tfjs: tfjs.cpu_s, torch: torch.cpu_s }, store: root })}`);
+for (const r of rows)
+  console.log(
+    `${r.prompt.padEnd(26)} ${r.metric.padEnd(18)} tfjs ${f(r.tfjs.mean)} ± ${f(r.tfjs.sd)}  torch ${f(r.torch.mean)} ± ${f(r.torch.sd)}  ${r.diff_in_seed_sd.toFixed(2)} seed-sd  t ${r.welch_t.toFixed(2)}`,
+  );
+console.log(
+  `CPU seconds: tfjs ${tfjs.cpu_s.toFixed(1)}, torch ${torch.cpu_s.toFixed(1)} (${seeds} seeds × 2 prompts each)`,
+);
+console.log(
+  `wrote ${writeResult('engines', { seeds, rows, cpu_s: { tfjs: tfjs.cpu_s, torch: torch.cpu_s }, store: root })}`,
+);

@@ -68,8 +68,12 @@ const teams = Array.from({ length: repeats }, timed);
 const singleS = med(singles.map((r) => r.s));
 const oursS = med(teams.map((r) => r.s));
 const ours = teams[0];
-console.log(`ours, 1 thread (${ours.route}): FID ${singles[0].fid}, median ${singleS.toFixed(2)} s [${singles.map((r) => r.s.toFixed(2)).join(', ')}]`);
-console.log(`ours, ${threads} threads: FID ${ours.fid}, median ${oursS.toFixed(2)} s [${teams.map((r) => r.s.toFixed(2)).join(', ')}]; helper strips ${helperStrips()}`);
+console.log(
+  `ours, 1 thread (${ours.route}): FID ${singles[0].fid}, median ${singleS.toFixed(2)} s [${singles.map((r) => r.s.toFixed(2)).join(', ')}]`,
+);
+console.log(
+  `ours, ${threads} threads: FID ${ours.fid}, median ${oursS.toFixed(2)} s [${teams.map((r) => r.s.toFixed(2)).join(', ')}]; helper strips ${helperStrips()}`,
+);
 
 const py = execFileSync(
   requirePython(['numpy', 'scipy']),
@@ -86,8 +90,20 @@ print(json.dumps({"sqrtm_s":float(np.median(T1)),"sqrtm_all_s":T1,"sqrtm_fid":f1
   ],
   { encoding: 'utf-8', stdio: ['ignore', 'pipe', 'ignore'] },
 );
-const ref = JSON.parse(py) as { sqrtm_s: number; sqrtm_fid: number; eigvals_s: number; eigvals_fid: number; numpy: string };
+const ref = JSON.parse(py) as {
+  sqrtm_s: number;
+  sqrtm_fid: number;
+  eigvals_s: number;
+  eigvals_fid: number;
+  numpy: string;
+};
 const relErr = Math.abs(ours.fid - ref.sqrtm_fid) / Math.abs(ref.sqrtm_fid);
-console.log(`scipy sqrtm: FID ${ref.sqrtm_fid}, median ${ref.sqrtm_s.toFixed(2)} s; numpy eigvals: FID ${ref.eigvals_fid}, median ${ref.eigvals_s.toFixed(2)} s`);
-console.log(`ours vs sqrtm: ×${(ref.sqrtm_s / oursS).toFixed(2)} faster, relative difference ${relErr.toExponential(2)}; vs eigvals ×${(ref.eigvals_s / oursS).toFixed(2)}`);
-console.log(`wrote ${writeResult('fid', { dims: d, n, threads, repeats, ours_s: oursS, ours_all_s: teams.map((r) => r.s), ours_1thread_s: singleS, ours_1thread_all_s: singles.map((r) => r.s), route: ours.route, ours_fid: ours.fid, ...ref, rel_diff_vs_sqrtm: relErr })}`);
+console.log(
+  `scipy sqrtm: FID ${ref.sqrtm_fid}, median ${ref.sqrtm_s.toFixed(2)} s; numpy eigvals: FID ${ref.eigvals_fid}, median ${ref.eigvals_s.toFixed(2)} s`,
+);
+console.log(
+  `ours vs sqrtm: ×${(ref.sqrtm_s / oursS).toFixed(2)} faster, relative difference ${relErr.toExponential(2)}; vs eigvals ×${(ref.eigvals_s / oursS).toFixed(2)}`,
+);
+console.log(
+  `wrote ${writeResult('fid', { dims: d, n, threads, repeats, ours_s: oursS, ours_all_s: teams.map((r) => r.s), ours_1thread_s: singleS, ours_1thread_all_s: singles.map((r) => r.s), route: ours.route, ours_fid: ours.fid, ...ref, rel_diff_vs_sqrtm: relErr })}`,
+);

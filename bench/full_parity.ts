@@ -28,8 +28,13 @@ const only = argValue('only', '').split(',').filter(Boolean);
 const wanted = (name: string) => only.length === 0 || only.includes(name);
 await initBackend(backend as never);
 const ref = readSafetensors(join(dir, 'expected.safetensors')).tensors;
-const reference = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf-8')) as { reference_seconds_per_forward: Record<string, number>; device: string; latent: number };
-const nchw = (t: StTensor) => tf.transpose(tf.tensor4d(asFloat32(t), t.shape as [number, number, number, number]), [0, 2, 3, 1]) as tf.Tensor4D;
+const reference = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf-8')) as {
+  reference_seconds_per_forward: Record<string, number>;
+  device: string;
+  latent: number;
+};
+const nchw = (t: StTensor) =>
+  tf.transpose(tf.tensor4d(asFloat32(t), t.shape as [number, number, number, number]), [0, 2, 3, 1]) as tf.Tensor4D;
 const results: Record<string, { max_rel_error: number; ms_sdd: number; ms_reference: number }> = {};
 
 /** Runs `f` (timed, median of `repeats` after a warm-up), compares its output with the reference. */
@@ -39,8 +44,14 @@ async function check(name: string, refName: string, f: () => tf.Tensor, isNchw =
   const { values: got, ms } = await timedOutput(() => tf.tidy(f), repeats);
   const want = isNchw ? await nchw(ref.get(refName)!).data() : asFloat32(ref.get(refName)!);
   const d = maxDiff(got, want);
-  results[name] = { max_rel_error: d.maxDiff / d.maxRef, ms_sdd: ms, ms_reference: 1000 * reference.reference_seconds_per_forward[name] };
-  process.stdout.write(`${name.padEnd(16)} max|Δ|/max|ref| ${(d.maxDiff / d.maxRef).toExponential(2)}  sdd ${ms.toFixed(0)} ms  reference (${reference.device}) ${results[name].ms_reference.toFixed(0)} ms\n`);
+  results[name] = {
+    max_rel_error: d.maxDiff / d.maxRef,
+    ms_sdd: ms,
+    ms_reference: 1000 * reference.reference_seconds_per_forward[name],
+  };
+  process.stdout.write(
+    `${name.padEnd(16)} max|Δ|/max|ref| ${(d.maxDiff / d.maxRef).toExponential(2)}  sdd ${ms.toFixed(0)} ms  reference (${reference.device}) ${results[name].ms_reference.toFixed(0)} ms\n`,
+  );
 }
 
 const idsT = ref.get('input_ids')!;
@@ -49,26 +60,58 @@ const [rows, len] = idsT.shape;
 // Each part loaded on its own (the folder's loader would hold all of them): only what --only asks for is in memory.
 if (wanted('text_encoder')) {
   const te = loadClip(join(dir, 'sd', 'text_encoder'));
-  await check('text_encoder', 'text_hidden', () => clipTextHidden(te.params, te.config.text, tf.tensor2d(ids, [rows, len], 'int32')), false);
+  await check(
+    'text_encoder',
+    'text_hidden',
+    () => clipTextHidden(te.params, te.config.text, tf.tensor2d(ids, [rows, len], 'int32')),
+    false,
+  );
   te.params.dispose();
 }
 if (wanted('unet')) {
   const unet = loadUNet(join(dir, 'sd', 'unet'));
   const context = tf.tensor3d(asFloat32(ref.get('text_hidden')!).subarray(0, len * 768), [1, len, 768]);
-  await check('unet', 'unet_out', () => unetForward(unet.params, unet.config, nchw(ref.get('unet_sample')!), tf.tensor1d([500], 'int32'), context));
+  await check('unet', 'unet_out', () =>
+    unetForward(unet.params, unet.config, nchw(ref.get('unet_sample')!), tf.tensor1d([500], 'int32'), context),
+  );
   unet.params.dispose();
 }
 if (wanted('vae_encode') || wanted('vae_decode')) {
   const vae = loadVae(join(dir, 'sd', 'vae'));
-  await check('vae_encode', 'vae_mean', () => vaeEncodeMoments(vae.params, vae.config, nchw(ref.get('vae_images')!)).mean);
+  await check(
+    'vae_encode',
+    'vae_mean',
+    () => vaeEncodeMoments(vae.params, vae.config, nchw(ref.get('vae_images')!)).mean,
+  );
   await check('vae_decode', 'vae_decoded', () => vaeDecode(vae.params, vae.config, nchw(ref.get('vae_mean')!)));
   vae.params.dispose();
 }
 if (wanted('clip_b32_image') || wanted('clip_b32_text')) {
-const clip = loadClip(join(dir, 'clip_b32'));
-await check('clip_b32_image', 'clip_image_embeds', () => clipImageEmbeds(clip.params, clip.config, nchw(ref.get('clip_pixels')!)), false);
-await check('clip_b32_text', 'clip_text_embeds', () => clipTextEmbeds(clip.params, clip.config, tf.tensor2d(ids, [rows, len], 'int32'), eosPositions(clip.config.text, ids, len)), false);
-clip.params.dispose();
+  const clip = loadClip(join(dir, 'clip_b32'));
+  await check(
+    'clip_b32_image',
+    'clip_image_embeds',
+    () => clipImageEmbeds(clip.params, clip.config, nchw(ref.get('clip_pixels')!)),
+    false,
+  );
+  await check(
+    'clip_b32_text',
+    'clip_text_embeds',
+    () =>
+      clipTextEmbeds(
+        clip.params,
+        clip.config,
+        tf.tensor2d(ids, [rows, len], 'int32'),
+        eosPositions(clip.config.text, ids, len),
+      ),
+    false,
+  );
+  clip.params.dispose();
 }
-const path = writeResult(`full_parity-${backend}${only.length ? `-${only.join('-')}` : ''}`, { dir, latent: reference.latent, reference_device: reference.device, results });
+const path = writeResult(`full_parity-${backend}${only.length ? `-${only.join('-')}` : ''}`, {
+  dir,
+  latent: reference.latent,
+  reference_device: reference.device,
+  results,
+});
 process.stdout.write(`wrote ${path}\n`);

@@ -48,10 +48,17 @@ const rows: Array<Record<string, unknown>> = [];
 function report(op: string, shape: string, oursMs: number[], otherMs: number[], other: string): void {
   const row = { op, shape, ours_ms: med(oursMs), other_ms: med(otherMs), other, speedup: med(otherMs) / med(oursMs) };
   rows.push(row);
-  console.log(`${op.padEnd(22)} ${shape.padEnd(28)} ours ${row.ours_ms.toFixed(2).padStart(7)} ms  ${other} ${row.other_ms.toFixed(2).padStart(7)} ms  ×${row.speedup.toFixed(1)}`);
+  console.log(
+    `${op.padEnd(22)} ${shape.padEnd(28)} ours ${row.ours_ms.toFixed(2).padStart(7)} ms  ${other} ${row.other_ms.toFixed(2).padStart(7)} ms  ×${row.speedup.toFixed(1)}`,
+  );
 }
 
-for (const [B, H, C, S] of [[8, 32, 32, 1], [8, 16, 64, 1], [8, 8, 128, 1], [8, 32, 32, 2]]) {
+for (const [B, H, C, S] of [
+  [8, 32, 32, 1],
+  [8, 16, 64, 1],
+  [8, 8, 128, 1],
+  [8, 32, 32, 2],
+]) {
   const x = tf.randomNormal([B, H, H, C]) as tf.Tensor4D;
   const oh = H / S;
   const dy = tf.randomNormal([B, oh, oh, C]) as tf.Tensor4D;
@@ -60,37 +67,74 @@ for (const [B, H, C, S] of [[8, 32, 32, 1], [8, 16, 64, 1], [8, 8, 128, 1], [8, 
   const fwd = await time(() => tf.tidy(() => tf.conv2d(x, w(), S, 'same')));
   console.log(`${'Conv2D (forward)'.padEnd(22)} ${shape.padEnd(28)} ${med(fwd).toFixed(2).padStart(12)} ms`);
   const bi = () => tf.tidy(() => tf.conv2dTranspose(dy, w(), [B, H, H, C], S, 'same'));
-  report('Conv2DBackpropInput', shape, await time(bi), await withKernel('Conv2DBackpropInput', originalKernels.get('wasm/Conv2DBackpropInput')!, () => time(bi)), 'wasm built-in');
+  report(
+    'Conv2DBackpropInput',
+    shape,
+    await time(bi),
+    await withKernel('Conv2DBackpropInput', originalKernels.get('wasm/Conv2DBackpropInput')!, () => time(bi)),
+    'wasm built-in',
+  );
   const attrs = { strides: [S, S], pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, C, C] };
   const bf = () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs) as tf.Tensor;
-  report('Conv2DBackpropFilter', shape, await time(bf), await withKernel('Conv2DBackpropFilter', delegateKernel('Conv2DBackpropFilter', 'cpu'), () => time(bf, 2, 0)), 'cpu delegate');
+  report(
+    'Conv2DBackpropFilter',
+    shape,
+    await time(bf),
+    await withKernel('Conv2DBackpropFilter', delegateKernel('Conv2DBackpropFilter', 'cpu'), () => time(bf, 2, 0)),
+    'cpu delegate',
+  );
   tf.dispose([x, dy]);
 }
 
-for (const [M, K, Nn] of [[8192, 288, 32], [512, 128, 128], [2048, 576, 64]]) {
+for (const [M, K, Nn] of [
+  [8192, 288, 32],
+  [512, 128, 128],
+  [2048, 576, 64],
+]) {
   const a = tf.randomNormal([M, K]);
   const g = tf.randomNormal([M, Nn]);
   const mm = () => tf.matMul(a, g, true, false); // a dense layer's weight gradient xᵀ·dy
-  report('BatchMatMul aᵀ·b', `[${M},${K}]ᵀ·[${M},${Nn}]`, await time(mm), await withKernel('BatchMatMul', originalKernels.get('wasm/BatchMatMul')!, () => time(mm)), 'wasm built-in');
+  report(
+    'BatchMatMul aᵀ·b',
+    `[${M},${K}]ᵀ·[${M},${Nn}]`,
+    await time(mm),
+    await withKernel('BatchMatMul', originalKernels.get('wasm/BatchMatMul')!, () => time(mm)),
+    'wasm built-in',
+  );
   tf.dispose([a, g]);
 }
 // Attention's products: [b·heads, tokens, d]·[…, d, tokens] and back (the LDM's 8×8 latent, 4 heads).
-for (const [Bt, M, K, Nn] of [[64, 64, 16, 64], [64, 64, 64, 16]]) {
+for (const [Bt, M, K, Nn] of [
+  [64, 64, 16, 64],
+  [64, 64, 64, 16],
+]) {
   const a = tf.randomNormal([Bt, M, K]);
   const b = tf.randomNormal([Bt, K, Nn]);
   const mm = () => tf.matMul(a, b);
-  report('BatchMatMul batched', `[${Bt},${M},${K}]·[${Bt},${K},${Nn}]`, await time(mm), await withKernel('BatchMatMul', originalKernels.get('wasm/BatchMatMul')!, () => time(mm)), 'wasm built-in');
+  report(
+    'BatchMatMul batched',
+    `[${Bt},${M},${K}]·[${Bt},${K},${Nn}]`,
+    await time(mm),
+    await withKernel('BatchMatMul', originalKernels.get('wasm/BatchMatMul')!, () => time(mm)),
+    'wasm built-in',
+  );
   tf.dispose([a, b]);
 }
 
-for (const [B, H, C, G] of [[16, 32, 32, 8], [16, 16, 48, 8], [16, 8, 96, 8]]) {
+for (const [B, H, C, G] of [
+  [16, 32, 32, 8],
+  [16, 16, 48, 8],
+  [16, 8, 96, 8],
+]) {
   const x = tf.randomNormal([B, H, H, C]) as tf.Tensor4D;
   const gamma = tf.ones([C]);
   const beta = tf.zeros([C]);
   const proj = tf.randomNormal([B, H, H, C]);
   const step = (norm: (x: tf.Tensor4D, g: tf.Tensor, b: tf.Tensor) => tf.Tensor) => () =>
     tf.tidy(() => {
-      const gs = tf.grads((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(norm(xx as tf.Tensor4D, g, b), proj)))([x, gamma, beta]);
+      const gs = tf.grads((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(norm(xx as tf.Tensor4D, g, b), proj)),
+      )([x, gamma, beta]);
       return tf.addN([tf.sum(gs[0]), tf.sum(gs[1]), tf.sum(gs[2])]);
     });
   const fused = step((xx, g, b) => groupNormFused(xx, g, b, G, 1e-5));

@@ -49,7 +49,9 @@ function runsIn(store: string): Run[] {
     .map((d) => {
       const dir = join(store, d);
       const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf-8')) as { method: { name: string } };
-      const result = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> };
+      const result = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf-8')) as {
+        metrics: Record<string, unknown>;
+      };
       const env = JSON.parse(readFileSync(join(dir, 'env.json'), 'utf-8')) as Record<string, unknown>;
       return { method: config.method.name, metrics: result.metrics, env, dir };
     });
@@ -62,10 +64,14 @@ function runsIn(store: string): Run[] {
  * (warm-up: shader compilation, first allocations) ends at the first stamp, so no difference holds it.
  */
 export function iterationMedian(metricsJsonl: string): { seconds: number; blocks: number } {
-  const rows = metricsJsonl.trim().split('\n').map((l) => JSON.parse(l) as { step: number; time: number });
+  const rows = metricsJsonl
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { step: number; time: number });
   const starts = rows.filter((r) => r.step % LOG_EVERY === 0);
   const per: number[] = [];
-  for (let i = 1; i < starts.length; i++) per.push((starts[i].time - starts[i - 1].time) / (starts[i].step - starts[i - 1].step));
+  for (let i = 1; i < starts.length; i++)
+    per.push((starts[i].time - starts[i - 1].time) / (starts[i].step - starts[i - 1].step));
   if (per.length < 2) throw new Error('too few iterations for a median: run at least 3 blocks of 10');
   return { seconds: med(per), blocks: per.length };
 }
@@ -84,14 +90,24 @@ function computedBy(r: Run, backend: string): string {
  * twin's own device-synchronised τ_train is used: (τ_train − τ_HQS) / iterations.
  */
 function iterationOf(sdd: Run): { seconds: number; blocks: number } {
-  if (!(sdd.metrics.engine as { name?: string } | undefined)?.name) return iterationMedian(readFileSync(join(sdd.dir, 'metrics.jsonl'), 'utf-8'));
-  const config = JSON.parse(readFileSync(join(sdd.dir, 'config.json'), 'utf-8')) as { method: { params: { iterations: number } } };
+  if (!(sdd.metrics.engine as { name?: string } | undefined)?.name)
+    return iterationMedian(readFileSync(join(sdd.dir, 'metrics.jsonl'), 'utf-8'));
+  const config = JSON.parse(readFileSync(join(sdd.dir, 'config.json'), 'utf-8')) as {
+    method: { params: { iterations: number } };
+  };
   const train = (sdd.metrics.tau_train_s as number) - ((sdd.metrics.hqs_s as number | undefined) ?? 0);
   return { seconds: train / config.method.params.iterations, blocks: 0 };
 }
 
 export interface TimeColumn {
-  tau: { hqs_s: number; iter_s: number; sdd_train_s: number; sdd_infer_s: number; sdedit_infer_s: number; ddib_infer_s: number };
+  tau: {
+    hqs_s: number;
+    iter_s: number;
+    sdd_train_s: number;
+    sdd_infer_s: number;
+    sdedit_infer_s: number;
+    ddib_infer_s: number;
+  };
   total_s: { sdd: number; sdedit: number; ddib: number };
   sdd_vs_sdedit: number;
   break_even_m: number | null;
@@ -99,11 +115,18 @@ export interface TimeColumn {
 }
 
 /** Eq. 13–15 from the components (the same arithmetic for tfjs and PyTorch). */
-export function timeColumn(c: { hqs_s: number; iter_s: number; sdd_infer_s: number; sdedit_infer_s: number; ddib_infer_s: number }, iterations: number): TimeColumn {
+export function timeColumn(
+  c: { hqs_s: number; iter_s: number; sdd_infer_s: number; sdedit_infer_s: number; ddib_infer_s: number },
+  iterations: number,
+): TimeColumn {
   const sddTrain = c.hqs_s + iterations * c.iter_s;
   const sdd: MethodTimes = { train_s: sddTrain, infer_s: c.sdd_infer_s };
   const sdedit: MethodTimes = { train_s: 0, infer_s: c.sdedit_infer_s };
-  const total = { sdd: totalTime(sdd, M, N), sdedit: totalTime(sdedit, M, N), ddib: totalTime({ train_s: 0, infer_s: c.ddib_infer_s }, M, N) };
+  const total = {
+    sdd: totalTime(sdd, M, N),
+    sdedit: totalTime(sdedit, M, N),
+    ddib: totalTime({ train_s: 0, infer_s: c.ddib_infer_s }, M, N),
+  };
   // n(τ_HQS + I·τ_iter) + m·n·τ_infer = T_SDEdit / ratio  →  I
   const target = total.sdedit / (PAPER_TABLE1.sdedit / PAPER_TABLE1.sdd);
   const iters = (target / N - M * c.sdd_infer_s - c.hqs_s) / c.iter_s;
@@ -119,15 +142,27 @@ export function timeColumn(c: { hqs_s: number; iter_s: number; sdd_infer_s: numb
 export interface PaperTimeResult {
   world: string;
   backend: string;
-  protocol: { m: number; n: number; iterations: number; hqs_images: number; hqs_images_measured: number; iteration_blocks: number };
+  protocol: {
+    m: number;
+    n: number;
+    iterations: number;
+    hqs_images: number;
+    hqs_images_measured: number;
+    iteration_blocks: number;
+  };
   sdd_bench: TimeColumn;
   pytorch: ({ device: string | null } & Record<string, TimeColumn | string | null>) | null;
 }
 
 /** The columns of a result: sdd-bench, then PyTorch per precision. */
 function columnsOf(r: PaperTimeResult): Array<[string, TimeColumn]> {
-  const torch = Object.entries(r.pytorch ?? {}).filter((e): e is [string, TimeColumn] => typeof e[1] === 'object' && e[1] !== null && 'tau' in e[1]);
-  return [[`sdd-bench (${r.backend})`, r.sdd_bench], ...torch.map(([p, c]): [string, TimeColumn] => [`PyTorch ${p}`, c])];
+  const torch = Object.entries(r.pytorch ?? {}).filter(
+    (e): e is [string, TimeColumn] => typeof e[1] === 'object' && e[1] !== null && 'tau' in e[1],
+  );
+  return [
+    [`sdd-bench (${r.backend})`, r.sdd_bench],
+    ...torch.map(([p, c]): [string, TimeColumn] => [`PyTorch ${p}`, c]),
+  ];
 }
 
 const ROWS: Array<[string, string, (c: TimeColumn) => number | null]> = [
@@ -142,7 +177,7 @@ const ROWS: Array<[string, string, (c: TimeColumn) => number | null]> = [
   ['SDD total (s)', String(PAPER_TABLE1.sdd), (c) => c.total_s.sdd],
   ['SDEdit total / SDD total', (PAPER_TABLE1.sdedit / PAPER_TABLE1.sdd).toFixed(1), (c) => c.sdd_vs_sdedit],
   ['break-even m (SDD vs SDEdit)', '', (c) => c.break_even_m],
-  ['SDD iterations for the paper\'s 14.9×', '', (c) => c.iterations_for_paper_ratio],
+  ["SDD iterations for the paper's 14.9×", '', (c) => c.iterations_for_paper_ratio],
 ];
 
 /** OUT/paper-time/index.html from a result (OUT: the reports folder). */
@@ -157,10 +192,23 @@ export async function writePage(r: PaperTimeResult, resultFile: string, out: str
     note: `world ${r.world}; HQS measured on ${r.protocol.hqs_images_measured} images and scaled to ${r.protocol.hqs_images}; τ_iter the median of ${r.protocol.iteration_blocks} blocks of 10 iterations; break-even and iteration count "—": never.`,
   };
   const totals: SourceTotal[] = [
-    ...(['sdedit', 'ddib', 'diffae', 'sdd'] as const).map((m) => ({ source: 'paper', method: m, total: PAPER_TABLE1[m] })),
-    ...cols.flatMap(([source, c]) => (['sdedit', 'ddib', 'sdd'] as const).map((m) => ({ source, method: m, total: c.total_s[m] }))),
+    ...(['sdedit', 'ddib', 'diffae', 'sdd'] as const).map((m) => ({
+      source: 'paper',
+      method: m,
+      total: PAPER_TABLE1[m],
+    })),
+    ...cols.flatMap(([source, c]) =>
+      (['sdedit', 'ddib', 'sdd'] as const).map((m) => ({ source, method: m, total: c.total_s[m] })),
+    ),
   ];
-  const figs = [await figure(dir, 'totals', 'Total time per method, by who measured', timeColumnBars(totals, 'total time (Eq. 13–14)'))];
+  const figs = [
+    await figure(
+      dir,
+      'totals',
+      'Total time per method, by who measured',
+      timeColumnBars(totals, 'total time (Eq. 13–14)'),
+    ),
+  ];
   const c = r.sdd_bench;
   const times = [
     { method: 'sdd', tau_train: c.tau.sdd_train_s, tau_infer: c.tau.sdd_infer_s },
@@ -169,17 +217,34 @@ export async function writePage(r: PaperTimeResult, resultFile: string, out: str
   ];
   const be = c.break_even_m === null ? [] : [{ pair: 'sdd vs sdedit', m: c.break_even_m }];
   const maxM = Math.max(200, Math.ceil(1.5 * (c.break_even_m ?? 100)));
-  figs.push(await figure(dir, 'time', `sdd-bench (${r.backend}): total time against m (Eq. 13–15)`, timeVsM(times, r.protocol.n, maxM, be, 'total time')));
+  figs.push(
+    await figure(
+      dir,
+      'time',
+      `sdd-bench (${r.backend}): total time against m (Eq. 13–15)`,
+      timeVsM(times, r.protocol.n, maxM, be, 'total time'),
+    ),
+  );
   const body = [tableHtml(table), ...figs.map(figureHtml)].join('\n');
   const path = join(dir, 'index.html');
-  writeFileAtomic(path, page({ title: 'paper-time', vendor: '../vendor', body, provenance: `from ${escapeHtml(resultFile)}; generated ${escapeHtml(new Date().toISOString())}` }));
+  writeFileAtomic(
+    path,
+    page({
+      title: 'paper-time',
+      vendor: '../vendor',
+      body,
+      provenance: `from ${escapeHtml(resultFile)}; generated ${escapeHtml(new Date().toISOString())}`,
+    }),
+  );
   return path;
 }
 
 async function main(): Promise<void> {
   const fromJson = argValue('page', '');
   if (fromJson) {
-    process.stdout.write(`report: ${await writePage(JSON.parse(readFileSync(fromJson, 'utf-8')) as PaperTimeResult, fromJson, reportOut(argValue('out', '') || undefined))}\n`);
+    process.stdout.write(
+      `report: ${await writePage(JSON.parse(readFileSync(fromJson, 'utf-8')) as PaperTimeResult, fromJson, reportOut(argValue('out', '') || undefined))}\n`,
+    );
     return;
   }
   const store = argValue('store', '');
@@ -189,11 +254,20 @@ async function main(): Promise<void> {
   const runs = runsIn(store);
   const of = (name: string) => {
     const r = runs.find((x) => x.method === name);
-    if (!r) throw new Error(`${store}: no finished ${name} run (make paper-time runs experiments/paper/{sdd,sdedit,ddib}.yaml --profile time first)`);
+    if (!r)
+      throw new Error(
+        `${store}: no finished ${name} run (make paper-time runs experiments/paper/{sdd,sdedit,ddib}.yaml --profile time first)`,
+      );
     return r;
   };
   const [sdd, sdedit, ddib] = [of('sdd'), of('sdedit'), of('ddib')];
-  const k = Number((JSON.parse(readFileSync(join(sdd.dir, 'config.json'), 'utf-8')) as { method: { params: { hqs: { images: number } } } }).method.params.hqs.images);
+  const k = Number(
+    (
+      JSON.parse(readFileSync(join(sdd.dir, 'config.json'), 'utf-8')) as {
+        method: { params: { hqs: { images: number } } };
+      }
+    ).method.params.hqs.images,
+  );
   const iter = iterationOf(sdd);
   const ours = timeColumn(
     {
@@ -206,9 +280,15 @@ async function main(): Promise<void> {
     iterations,
   );
   const torchFile = argValue('torch', '');
-  const torch = torchFile ? (JSON.parse(readFileSync(torchFile, 'utf-8')) as Record<string, { hqs_s: number; iter_s: number; sdd_infer_s: number; sdedit_infer_s: number; ddib_infer_s: number }> & { device?: string }) : null;
+  const torch = torchFile
+    ? (JSON.parse(readFileSync(torchFile, 'utf-8')) as Record<
+        string,
+        { hqs_s: number; iter_s: number; sdd_infer_s: number; sdedit_infer_s: number; ddib_infer_s: number }
+      > & { device?: string })
+    : null;
   const torchCols: Record<string, TimeColumn> = {};
-  for (const [precision, c] of Object.entries(torch ?? {})) if (typeof c === 'object' && c && 'iter_s' in c) torchCols[precision] = timeColumn(c, iterations);
+  for (const [precision, c] of Object.entries(torch ?? {}))
+    if (typeof c === 'object' && c && 'iter_s' in c) torchCols[precision] = timeColumn(c, iterations);
   const world = String(sdd.metrics.world);
   const info = sdd.env.backend as { choice: string; adapter: unknown };
   const result: PaperTimeResult & Record<string, unknown> = {
@@ -223,12 +303,18 @@ async function main(): Promise<void> {
   };
   const cols = columnsOf(result);
   const fmt = (v: number | null) => (v === null ? 'never' : v >= 100 ? v.toFixed(0) : v.toPrecision(3));
-  process.stdout.write(`world ${world}, ${result.backend}; HQS over ${k} images → ${hqsImages}; τ_iter ${iter.blocks ? `median of ${iter.blocks} blocks of 10` : "the twin's τ_train / iterations"} → ${iterations} iterations\n`);
+  process.stdout.write(
+    `world ${world}, ${result.backend}; HQS over ${k} images → ${hqsImages}; τ_iter ${iter.blocks ? `median of ${iter.blocks} blocks of 10` : "the twin's τ_train / iterations"} → ${iterations} iterations\n`,
+  );
   process.stdout.write(`${''.padEnd(40)}${'paper'.padStart(10)}${cols.map(([n]) => n.padStart(22)).join('')}\n`);
-  for (const [label, paper, f] of ROWS) process.stdout.write(`${label.padEnd(40)}${(paper || '-').padStart(10)}${cols.map(([, c]) => fmt(f(c)).padStart(22)).join('')}\n`);
+  for (const [label, paper, f] of ROWS)
+    process.stdout.write(
+      `${label.padEnd(40)}${(paper || '-').padStart(10)}${cols.map(([, c]) => fmt(f(c)).padStart(22)).join('')}\n`,
+    );
   const path = writeResult(`paper_time-${world}-${info.choice}`, result);
   process.stdout.write(`wrote ${path}\n`);
-  if (!process.argv.includes('--no-report')) process.stdout.write(`report: ${await writePage(result, path, reportOut(argValue('out', '') || undefined))}\n`);
+  if (!process.argv.includes('--no-report'))
+    process.stdout.write(`report: ${await writePage(result, path, reportOut(argValue('out', '') || undefined))}\n`);
 }
 
 // Run as a script (also as dist/bench/paper_time.mjs), not when a test imports the arithmetic.

@@ -15,17 +15,33 @@ const CHUNK = 64;
 const REPS = Number(argValue('reps', '5'));
 await initBackend('wasm');
 
-const shapes: Array<[number, number, number, number]> = [[3, 3, 3, 32], [3, 3, 32, 64], [3, 3, 64, 128], [3, 3, 128, 128]];
-const filters = tf.tidy(() => shapes.map((s, i) => ({ values: tf.randomNormal(s, 0, 0.2, 'float32', tfSeed(i)).dataSync() as Float32Array, shape: s })));
+const shapes: Array<[number, number, number, number]> = [
+  [3, 3, 3, 32],
+  [3, 3, 32, 64],
+  [3, 3, 64, 128],
+  [3, 3, 128, 128],
+];
+const filters = tf.tidy(() =>
+  shapes.map((s, i) => ({
+    values: tf.randomNormal(s, 0, 0.2, 'float32', tfSeed(i)).dataSync() as Float32Array,
+    shape: s,
+  })),
+);
 const chunks: ConvForwardInput[] = [];
 for (let i = 0; i < IMAGES; i += CHUNK) {
-  const images = tf.tidy(() => tf.randomUniform([CHUNK, 32, 32, 3], 0, 1, 'float32', tfSeed(i)).dataSync() as Float32Array);
+  const images = tf.tidy(
+    () => tf.randomUniform([CHUNK, 32, 32, 3], 0, 1, 'float32', tfSeed(i)).dataSync() as Float32Array,
+  );
   chunks.push({ images, shape: [CHUNK, 32, 32, 3], filters });
 }
 
-const main = await timeIt(async () => {
-  for (const c of chunks) await convForward(c);
-}, REPS, 1);
+const main = await timeIt(
+  async () => {
+    for (const c of chunks) await convForward(c);
+  },
+  REPS,
+  1,
+);
 const results: Record<string, number> = { main_thread_ms: med(main) };
 for (const workers of [1, 2]) {
   const pool = new WorkerPool(workers, 'wasm');
@@ -34,6 +50,9 @@ for (const workers of [1, 2]) {
   await pool.close();
 }
 const speedup = results.workers_1_ms / results.workers_2_ms;
-for (const [k, v] of Object.entries(results)) console.log(`${k.padEnd(16)} ${v.toFixed(0).padStart(6)} ms  ${((IMAGES / v) * 1000).toFixed(0)} images/s`);
+for (const [k, v] of Object.entries(results))
+  console.log(`${k.padEnd(16)} ${v.toFixed(0).padStart(6)} ms  ${((IMAGES / v) * 1000).toFixed(0)} images/s`);
 console.log(`2 workers vs 1: ×${speedup.toFixed(2)}`);
-console.log(`wrote ${writeResult('pool', { images: IMAGES, chunk: CHUNK, reps: REPS, ...results, speedup_2_vs_1: speedup })}`);
+console.log(
+  `wrote ${writeResult('pool', { images: IMAGES, chunk: CHUNK, reps: REPS, ...results, speedup_2_vs_1: speedup })}`,
+);

@@ -39,7 +39,11 @@ for (const k of prof.kernels) {
   agg.set(key, e);
 }
 const total = [...agg.values()].reduce((a, e) => a + e.ms, 0);
-console.log(`${size}², batch 8: ${prof.kernels.length} kernels, ${total.toFixed(0)} ms in kernels, ${wall.toFixed(0)} ms wall (profiling adds overhead)`);
+console.log(
+  `${size}², batch 8: ${prof.kernels.length} kernels, ${total.toFixed(0)} ms in kernels, ${wall.toFixed(0)} ms wall (profiling adds overhead)`,
+);
 for (const [name, e] of [...agg.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) {
-  console.log(`${name.padEnd(58)} ${String(e.n).padStart(4)} calls ${e.ms.toFixed(1).padStart(7)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%`);
+  console.log(
+    `${name.padEnd(58)} ${String(e.n).padStart(4)} calls ${e.ms.toFixed(1).padStart(7)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%`,
+  );
 }

@@ -25,29 +25,49 @@ import { maxDiff } from '../test/parity.js';
 import { argValue, timedOutput, writeResult } from './common.js';
 
 const dir = process.argv[2];
-if (!dir || dir.startsWith('--')) throw new Error('usage: bench/stylegan2_parity.ts DIR [--backend cpu|wasm|webgpu] [--repeats 3]');
+if (!dir || dir.startsWith('--'))
+  throw new Error('usage: bench/stylegan2_parity.ts DIR [--backend cpu|wasm|webgpu] [--repeats 3]');
 const backend = argValue('backend', 'wasm');
 const repeats = Number(argValue('repeats', '3'));
 await initBackend(backend as never);
 const ref = readSafetensors(join(dir, 'expected.safetensors')).tensors;
-const reference = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf-8')) as { device: string; batch: number; reference_seconds: Record<string, number> };
+const reference = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf-8')) as {
+  device: string;
+  batch: number;
+  reference_seconds: Record<string, number>;
+};
 const weights = join(tmp('sdd-sg2-full-'), 'g.safetensors');
 writeSynthetic(weights, JSON.parse(readFileSync(join(dir, 'weights.json'), 'utf-8')) as SyntheticSpec);
 const g = loadStyleGan2(weights);
-process.stdout.write(`generator ${g.config.size}², W+ ${nLatent(g.config)} × ${g.config.styleDim}, channels ${JSON.stringify(g.config.channels)}${g.config.size === FFHQ_CONFIG_F.size ? ' (FFHQ config-f)' : ''}\n`);
+process.stdout.write(
+  `generator ${g.config.size}², W+ ${nLatent(g.config)} × ${g.config.styleDim}, channels ${JSON.stringify(g.config.channels)}${g.config.size === FFHQ_CONFIG_F.size ? ' (FFHQ config-f)' : ''}\n`,
+);
 const b = reference.batch;
 const [levels, dim, size] = [nLatent(g.config), g.config.styleDim, g.config.size];
 const wplus = tf.tensor3d(values('sg2_wplus', [b, levels, dim], ['uniform', 1]), [b, levels, dim]);
-const probe = tf.transpose(tf.tensor4d(values('sg2_probe', [b, 3, size, size], ['uniform', 1]), [b, 3, size, size]), [0, 2, 3, 1]);
+const probe = tf.transpose(
+  tf.tensor4d(values('sg2_probe', [b, 3, size, size], ['uniform', 1]), [b, 3, size, size]),
+  [0, 2, 3, 1],
+);
 const forward = () => tf.transpose(synthesis(g.params, g.config, wplus), [0, 3, 1, 2]);
-const gradient = () => tf.grad((w: tf.Tensor) => tf.sum(tf.mul(synthesis(g.params, g.config, w as tf.Tensor3D), probe)))(wplus);
+const gradient = () =>
+  tf.grad((w: tf.Tensor) => tf.sum(tf.mul(synthesis(g.params, g.config, w as tf.Tensor3D), probe)))(wplus);
 
 function relError(got: ArrayLike<number>, want: Float32Array): number {
   const d = maxDiff(got, want);
   return d.maxDiff / d.maxRef;
 }
 
-const results: Record<string, { max_rel_error: number; vs_float64: number | null; reference_vs_float64: number | null; ms_sdd: number; ms_reference: number }> = {};
+const results: Record<
+  string,
+  {
+    max_rel_error: number;
+    vs_float64: number | null;
+    reference_vs_float64: number | null;
+    ms_sdd: number;
+    ms_reference: number;
+  }
+> = {};
 for (const [name, f, key, refKey] of [
   ['forward', forward, 'images', 'forward'],
   ['forward_backward', gradient, 'wplus_grad', 'forward_backward'],
@@ -59,8 +79,19 @@ for (const [name, f, key, refKey] of [
   const f64 = ref.get(`${key}_f64`);
   const vs64 = f64 ? relError(got, asFloat32(f64)) : null;
   const refVs64 = f64 ? relError(asFloat32(ref.get(key)!), asFloat32(f64)) : null;
-  results[name] = { max_rel_error: err, vs_float64: vs64, reference_vs_float64: refVs64, ms_sdd: ms, ms_reference: 1000 * reference.reference_seconds[refKey] };
-  const e64 = vs64 === null ? '' : `; vs float64: sdd ${vs64.toExponential(2)}, reference fp32 ${refVs64!.toExponential(2)}`;
-  process.stdout.write(`${name.padEnd(17)} max|Δ|/max|ref| ${err.toExponential(2)}${e64}  sdd ${ms.toFixed(0)} ms  reference (${reference.device}) ${results[name].ms_reference.toFixed(0)} ms\n`);
+  results[name] = {
+    max_rel_error: err,
+    vs_float64: vs64,
+    reference_vs_float64: refVs64,
+    ms_sdd: ms,
+    ms_reference: 1000 * reference.reference_seconds[refKey],
+  };
+  const e64 =
+    vs64 === null ? '' : `; vs float64: sdd ${vs64.toExponential(2)}, reference fp32 ${refVs64!.toExponential(2)}`;
+  process.stdout.write(
+    `${name.padEnd(17)} max|Δ|/max|ref| ${err.toExponential(2)}${e64}  sdd ${ms.toFixed(0)} ms  reference (${reference.device}) ${results[name].ms_reference.toFixed(0)} ms\n`,
+  );
 }
-process.stdout.write(`wrote ${writeResult(`stylegan2_parity-${backend}`, { dir, batch: b, reference_device: reference.device, results })}\n`);
+process.stdout.write(
+  `wrote ${writeResult(`stylegan2_parity-${backend}`, { dir, batch: b, reference_device: reference.device, results })}\n`,
+);

@@ -61,13 +61,41 @@ function readRun(dir: string): RunTimes {
 /** One `sdd run` of the quick SDD row at `jobs`, in a store and cache of its own: τ per run id. */
 async function once(jobs: number, tag: string): Promise<Record<string, RunTimes>> {
   const store = join(root, tag);
-  const args = ['run', FILE, '--profile', 'quick', '--jobs', String(jobs), '--store', store, '--no-report', '--set', `method.params.iterations=${iterations}`, '--set', 'method.params.eval_images=4'];
+  const args = [
+    'run',
+    FILE,
+    '--profile',
+    'quick',
+    '--jobs',
+    String(jobs),
+    '--store',
+    store,
+    '--no-report',
+    '--set',
+    `method.params.iterations=${iterations}`,
+    '--set',
+    'method.params.eval_images=4',
+  ];
   const t0 = performance.now();
-  const r = await execa(process.execPath, [bin, ...args], { reject: false, all: true, cwd: PROJECT_ROOT, env: { SDD_CACHE: join(root, `cache-${tag}`) } });
+  const r = await execa(process.execPath, [bin, ...args], {
+    reject: false,
+    all: true,
+    cwd: PROJECT_ROOT,
+    env: { SDD_CACHE: join(root, `cache-${tag}`) },
+  });
   if (r.exitCode !== 0) throw new Error(`jobs ${jobs} failed:\n${String(r.all).slice(-2000)}`);
   const out: Record<string, RunTimes> = {};
-  for (const id of readdirSync(store)) if (existsSync(join(store, id, 'result.json'))) out[id] = readRun(join(store, id));
-  console.log(`${tag}: ${((performance.now() - t0) / 1000).toFixed(0)} s, load ${loadavg()[0].toFixed(1)}; ` + Object.values(out).map((x) => `${x.prompt} τ_train ${x.tau_train_s.toFixed(2)} s (wall ${(x.hqs_s + x.distill_wall_s).toFixed(2)} s)`).join('; '));
+  for (const id of readdirSync(store))
+    if (existsSync(join(store, id, 'result.json'))) out[id] = readRun(join(store, id));
+  console.log(
+    `${tag}: ${((performance.now() - t0) / 1000).toFixed(0)} s, load ${loadavg()[0].toFixed(1)}; ` +
+      Object.values(out)
+        .map(
+          (x) =>
+            `${x.prompt} τ_train ${x.tau_train_s.toFixed(2)} s (wall ${(x.hqs_s + x.distill_wall_s).toFixed(2)} s)`,
+        )
+        .join('; '),
+  );
   return out;
 }
 
@@ -75,7 +103,8 @@ const rows: Array<{ repeat: number; jobs: number; runs: Record<string, RunTimes>
 const loadBefore = loadavg();
 for (let r = 0; r < repeats; r++) {
   // Alternate which goes first, so a drift in the machine's load does not favour one side.
-  for (const jobs of r % 2 === 0 ? [1, 2] : [2, 1]) rows.push({ repeat: r, jobs, runs: await once(jobs, `r${r}-j${jobs}`) });
+  for (const jobs of r % 2 === 0 ? [1, 2] : [2, 1])
+    rows.push({ repeat: r, jobs, runs: await once(jobs, `r${r}-j${jobs}`) });
 }
 
 /** Per run id and repeat: the jobs-2 value over the jobs-1 value of `key`. */
@@ -93,14 +122,53 @@ const wall = ratios((x) => x.hqs_s + x.distill_wall_s);
 const all = (o: Record<string, number[]>) => Object.values(o).flat();
 const medianRatio = med(all(tau));
 const summary = {
-  tau_train_ratio_jobs2_over_jobs1: { median: medianRatio, per_prompt: Object.fromEntries(Object.entries(tau).map(([p, v]) => [p, { median: med(v), all: v }])) },
-  wall_ratio_jobs2_over_jobs1: { median: med(all(wall)), per_prompt: Object.fromEntries(Object.entries(wall).map(([p, v]) => [p, { median: med(v), all: v }])) },
-  tau_train_s: Object.fromEntries([1, 2].map((j) => [`jobs${j}`, Object.fromEntries(Object.keys(tau).map((p) => [p, med(rows.filter((x) => x.jobs === j).flatMap((x) => Object.values(x.runs).filter((v) => v.prompt === p).map((v) => v.tau_train_s)))]))])),
+  tau_train_ratio_jobs2_over_jobs1: {
+    median: medianRatio,
+    per_prompt: Object.fromEntries(Object.entries(tau).map(([p, v]) => [p, { median: med(v), all: v }])),
+  },
+  wall_ratio_jobs2_over_jobs1: {
+    median: med(all(wall)),
+    per_prompt: Object.fromEntries(Object.entries(wall).map(([p, v]) => [p, { median: med(v), all: v }])),
+  },
+  tau_train_s: Object.fromEntries(
+    [1, 2].map((j) => [
+      `jobs${j}`,
+      Object.fromEntries(
+        Object.keys(tau).map((p) => [
+          p,
+          med(
+            rows
+              .filter((x) => x.jobs === j)
+              .flatMap((x) =>
+                Object.values(x.runs)
+                  .filter((v) => v.prompt === p)
+                  .map((v) => v.tau_train_s),
+              ),
+          ),
+        ]),
+      ),
+    ]),
+  ),
   within_15pct: Math.abs(medianRatio - 1) <= 0.15,
 };
 const first = rows[0] ? Object.values(rows[0].runs)[0] : undefined;
 const backend = first?.backend ?? 'unknown';
-const path = writeResult('tau_jobs', { file: FILE, profile: 'quick', iterations: Number(iterations), eval_images: 4, repeats, run_backend: backend, clock: first?.clock ?? 'unknown', load_before: loadBefore, load_after: loadavg(), summary, rows });
-console.log(`τ_train jobs 2 / jobs 1: median ${medianRatio.toFixed(3)} (${summary.within_15pct ? 'within' : 'NOT within'} 15%); wall time ratio ${summary.wall_ratio_jobs2_over_jobs1.median.toFixed(3)}`);
-for (const [p, v] of Object.entries(summary.tau_train_s.jobs1)) console.log(`  ${p}: τ_train ${v.toFixed(2)} s at jobs 1, ${summary.tau_train_s.jobs2[p].toFixed(2)} s at jobs 2`);
+const path = writeResult('tau_jobs', {
+  file: FILE,
+  profile: 'quick',
+  iterations: Number(iterations),
+  eval_images: 4,
+  repeats,
+  run_backend: backend,
+  clock: first?.clock ?? 'unknown',
+  load_before: loadBefore,
+  load_after: loadavg(),
+  summary,
+  rows,
+});
+console.log(
+  `τ_train jobs 2 / jobs 1: median ${medianRatio.toFixed(3)} (${summary.within_15pct ? 'within' : 'NOT within'} 15%); wall time ratio ${summary.wall_ratio_jobs2_over_jobs1.median.toFixed(3)}`,
+);
+for (const [p, v] of Object.entries(summary.tau_train_s.jobs1))
+  console.log(`  ${p}: τ_train ${v.toFixed(2)} s at jobs 1, ${summary.tau_train_s.jobs2[p].toFixed(2)} s at jobs 2`);
 console.log(`→ ${path}`);

@@ -28,19 +28,42 @@ interface Measured {
 
 async function measure(file: string, m: number): Promise<Measured> {
   const t0 = performance.now();
-  const args = ['run', file, '--store', store, '--no-report', '--set', `method.params.prompt=${prompt}`, '--set', `method.params.eval_images=${m}`];
+  const args = [
+    'run',
+    file,
+    '--store',
+    store,
+    '--no-report',
+    '--set',
+    `method.params.prompt=${prompt}`,
+    '--set',
+    `method.params.eval_images=${m}`,
+  ];
   const method = file.includes('sdedit') ? 'sdedit' : 'sdd';
   // A cache per run, so every SDD run computes its own scan here (a cache hit would be charged
   // the original scan's time anyway, but this bench measures the scan afresh at each m).
-  const r = await execa(process.execPath, [bin, ...args], { reject: false, all: true, env: { SDD_CACHE: join(store, `cache-${method}-${m}`) } });
+  const r = await execa(process.execPath, [bin, ...args], {
+    reject: false,
+    all: true,
+    env: { SDD_CACHE: join(store, `cache-${method}-${m}`) },
+  });
   if (r.exitCode !== 0) throw new Error(`${file} m=${m} failed:\n${String(r.all).slice(-2000)}`);
   const ls = await execa(process.execPath, [bin, 'ls', '--json', '--store', store]);
-  const id = (JSON.parse(ls.stdout) as Array<{ id: string }>).map((x) => x.id).find((rid) => {
-    const c = JSON.parse(readFileSync(join(store, rid, 'config.json'), 'utf-8')) as { method: { name: string; params: { eval_images: number } } };
-    return c.method.name === method && c.method.params.eval_images === m;
-  })!;
+  const id = (JSON.parse(ls.stdout) as Array<{ id: string }>)
+    .map((x) => x.id)
+    .find((rid) => {
+      const c = JSON.parse(readFileSync(join(store, rid, 'config.json'), 'utf-8')) as {
+        method: { name: string; params: { eval_images: number } };
+      };
+      return c.method.name === method && c.method.params.eval_images === m;
+    })!;
   const mine = JSON.parse(readFileSync(join(store, id, 'result.json'), 'utf-8')) as { metrics: Record<string, number> };
-  return { m, tau_train_s: mine.metrics.tau_train_s, tau_infer_s: mine.metrics.tau_infer_s, wall_s: (performance.now() - t0) / 1000 };
+  return {
+    m,
+    tau_train_s: mine.metrics.tau_train_s,
+    tau_infer_s: mine.metrics.tau_infer_s,
+    wall_s: (performance.now() - t0) / 1000,
+  };
 }
 
 await initBackend('auto');
@@ -49,7 +72,9 @@ const sdedit = [] as Measured[];
 for (const m of ms) {
   sdd.push(await measure('experiments/base/sdd.yaml', m));
   sdedit.push(await measure('experiments/base/sdedit.yaml', m));
-  console.log(`m=${m}: sdd τ_train ${sdd.at(-1)!.tau_train_s.toFixed(1)} s, τ_infer ${(sdd.at(-1)!.tau_infer_s * 1000).toFixed(2)} ms; sdedit τ_infer ${(sdedit.at(-1)!.tau_infer_s * 1000).toFixed(1)} ms`);
+  console.log(
+    `m=${m}: sdd τ_train ${sdd.at(-1)!.tau_train_s.toFixed(1)} s, τ_infer ${(sdd.at(-1)!.tau_infer_s * 1000).toFixed(2)} ms; sdedit τ_infer ${(sdedit.at(-1)!.tau_infer_s * 1000).toFixed(1)} ms`,
+  );
 }
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const tSdd = { train: mean(sdd.map((x) => x.tau_train_s)), infer: mean(sdd.map((x) => x.tau_infer_s)) };
@@ -80,6 +105,10 @@ const out = {
   break_even_measured: measuredBreakEven,
   break_even_rel_diff: Math.abs(predicted - measuredBreakEven) / measuredBreakEven,
 };
-console.log(`n=${n}, m=${m}: SDD ${totalSdd.toFixed(0)} s vs SDEdit ${totalSde.toFixed(0)} s → ${(totalSde / totalSdd).toFixed(1)}× (target ≥ 20×)`);
-console.log(`break-even m: Eq. 15 ${predicted.toFixed(2)} vs measured totals ${measuredBreakEven.toFixed(2)} (${(100 * out.break_even_rel_diff).toFixed(1)}%, target ≤ 10%)`);
+console.log(
+  `n=${n}, m=${m}: SDD ${totalSdd.toFixed(0)} s vs SDEdit ${totalSde.toFixed(0)} s → ${(totalSde / totalSdd).toFixed(1)}× (target ≥ 20×)`,
+);
+console.log(
+  `break-even m: Eq. 15 ${predicted.toFixed(2)} vs measured totals ${measuredBreakEven.toFixed(2)} (${(100 * out.break_even_rel_diff).toFixed(1)}%, target ≤ 10%)`,
+);
 console.log(writeResult('total_time', out));

@@ -28,7 +28,14 @@ async function benchModel(spec: ZooTrainSpec<ModelName>, pool: WorkerPool): Prom
   const log = (s: string) => console.log(`  ${s}`);
   const data = spec.data ? await spec.data(pool, o, log) : await imageData(spec, pool, o, log);
   const batchOf = (step: number) => stepBatch(data, o, step);
-  const trainer = new DataParallelTrainer(pool, spec.model, spec.config, new HostAdam({ lr: o.lr }), o.seed, await batchOf(0));
+  const trainer = new DataParallelTrainer(
+    pool,
+    spec.model,
+    spec.config,
+    new HostAdam({ lr: o.lr }),
+    o.seed,
+    await batchOf(0),
+  );
   const total: number[] = [];
   const parts: StepTiming[] = [];
   for (let s = 0; s < steps + 2; s++) {

@@ -63,16 +63,35 @@ function torchPython(): string | null {
   if (py) return py;
   if (process.getuid?.() === 0) {
     console.log('installing python3-torch with apt-get (once)…');
-    const r = spawnSync('bash', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch'], { stdio: 'inherit' });
-    if (r.status === 0 && spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) return '/usr/bin/python3';
+    const r = spawnSync(
+      'bash',
+      ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch'],
+      { stdio: 'inherit' },
+    );
+    if (r.status === 0 && spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0)
+      return '/usr/bin/python3';
   }
   return null;
 }
 
 function torchTimes(py: string): Map<number, { ms: number[]; params: number; torch: string }> {
-  const out = execFileSync(py, [join(PROJECT_ROOT, 'bench', 'unet_torch.py'), '--sizes', sizes.join(','), '--batch', String(BATCH), '--steps', String(steps), '--threads', '2'], {
-    encoding: 'utf-8',
-  });
+  const out = execFileSync(
+    py,
+    [
+      join(PROJECT_ROOT, 'bench', 'unet_torch.py'),
+      '--sizes',
+      sizes.join(','),
+      '--batch',
+      String(BATCH),
+      '--steps',
+      String(steps),
+      '--threads',
+      '2',
+    ],
+    {
+      encoding: 'utf-8',
+    },
+  );
   const m = new Map<number, { ms: number[]; params: number; torch: string }>();
   for (const line of out.trim().split('\n')) {
     const d = JSON.parse(line) as { size: number; ms: number[]; params: number; torch: string };
@@ -93,7 +112,8 @@ for (const size of sizes) {
   const single = await tfjsSingle(b);
   const parallel = await tfjsParallel(b, pool);
   const ref = torch?.get(size);
-  if (ref && ref.params !== single.params) throw new Error(`parameter counts differ: tfjs ${single.params}, torch ${ref.params}`);
+  if (ref && ref.params !== single.params)
+    throw new Error(`parameter counts differ: tfjs ${single.params}, torch ${ref.params}`);
   const row = {
     size,
     params: single.params,
@@ -107,8 +127,12 @@ for (const size of sizes) {
   rows.push(row);
   console.log(
     `${size}²: tfjs 1 thread ${row.tfjs_1_ms.toFixed(0)} ms, tfjs 2 workers ${row.tfjs_2w_ms.toFixed(0)} ms` +
-      (ref ? `, PyTorch 2 threads ${row.torch_2t_ms!.toFixed(0)} ms → ratio ${row.ratio_1!.toFixed(2)}× / ${row.ratio_2w!.toFixed(2)}×` : ''),
+      (ref
+        ? `, PyTorch 2 threads ${row.torch_2t_ms!.toFixed(0)} ms → ratio ${row.ratio_1!.toFixed(2)}× / ${row.ratio_2w!.toFixed(2)}×`
+        : ''),
   );
 }
 await pool.close();
-console.log(`wrote ${writeResult('unet_step', { batch: BATCH, steps, config: cfg, torch: torch ? [...torch.values()][0]?.torch : null, rows })}`);
+console.log(
+  `wrote ${writeResult('unet_step', { batch: BATCH, steps, config: cfg, torch: torch ? [...torch.values()][0]?.torch : null, rows })}`,
+);

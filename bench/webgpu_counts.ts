@@ -51,7 +51,10 @@ async function applyVariant(v: Variant): Promise<void> {
 }
 const MEASURED_STEPS = 2;
 
-type Counted = Pick<PoolCounters, 'dispatches' | 'submits' | 'passes' | 'uploads' | 'created' | 'created_bytes' | 'reused' | 'evicted'> & { created_upload: number; created_storage: number };
+type Counted = Pick<
+  PoolCounters,
+  'dispatches' | 'submits' | 'passes' | 'uploads' | 'created' | 'created_bytes' | 'reused' | 'evicted'
+> & { created_upload: number; created_storage: number };
 
 interface PerStep extends Counted {
   host_ms: number;
@@ -63,7 +66,18 @@ function snapshot(): Counted {
   const c = poolCounters();
   if (!c) throw new Error('webgpu pool counters missing: is the webgpu backend active with its pool installed?');
   const k = c.created_by_kind;
-  return { dispatches: c.dispatches, submits: c.submits, passes: c.passes, uploads: c.uploads, created: c.created, created_bytes: c.created_bytes, reused: c.reused, evicted: c.evicted, created_upload: k.upload, created_storage: k.storage };
+  return {
+    dispatches: c.dispatches,
+    submits: c.submits,
+    passes: c.passes,
+    uploads: c.uploads,
+    created: c.created,
+    created_bytes: c.created_bytes,
+    reused: c.reused,
+    evicted: c.evicted,
+    created_upload: k.upload,
+    created_storage: k.storage,
+  };
 }
 
 /** Runs `step` once to warm up (shader compiles, pool fill), then MEASURED_STEPS times; per-step means. */
@@ -113,7 +127,13 @@ const info = await initBackend('webgpu');
 const unetBatch = Number(argValue('unet-batch', '2'));
 const unetSize = Number(argValue('unet-size', '32'));
 const ddimImages = Number(argValue('ddim-images', '4'));
-const rows: Array<{ deferred_submit_batch_size: number; cpu_forward: boolean; speedups: string; unet_train_step: PerStep; ddim_step: PerStep }> = [];
+const rows: Array<{
+  deferred_submit_batch_size: number;
+  cpu_forward: boolean;
+  speedups: string;
+  unet_train_step: PerStep;
+  ddim_step: PerStep;
+}> = [];
 const fmt = (r: PerStep) =>
   `${r.dispatches.toFixed(0)} dispatches, ${r.submits.toFixed(1)} submits, ${r.passes.toFixed(1)} passes, ${r.uploads.toFixed(0)} uploads, ${r.created.toFixed(1)} buffers created (${r.created_upload.toFixed(1)} upload staging, ${r.created_storage.toFixed(1)} storage; ${(r.created_bytes / 1024).toFixed(0)} KiB), ${r.reused.toFixed(0)} reused; ${r.host_ms.toFixed(0)} ms (${r.ms_per_dispatch.toFixed(3)} ms/dispatch)`;
 try {
@@ -122,13 +142,25 @@ try {
     await applyVariant(variant);
     const unet = await unetCounts(unetBatch, unetSize);
     const ddim = await ddimCounts(ddimImages);
-    rows.push({ deferred_submit_batch_size: batch, cpu_forward: cpuForward, speedups, unet_train_step: unet, ddim_step: ddim });
-    console.log(`WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=${batch} WEBGPU_CPU_FORWARD=${cpuForward} ${speedups} #32's uploads and Adam\n  U-Net train step B${unetBatch} ${unetSize}²: ${fmt(unet)}\n  DDIM step, CFG, ${ddimImages} latents: ${fmt(ddim)}`);
+    rows.push({
+      deferred_submit_batch_size: batch,
+      cpu_forward: cpuForward,
+      speedups,
+      unet_train_step: unet,
+      ddim_step: ddim,
+    });
+    console.log(
+      `WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=${batch} WEBGPU_CPU_FORWARD=${cpuForward} ${speedups} #32's uploads and Adam\n  U-Net train step B${unetBatch} ${unetSize}²: ${fmt(unet)}\n  DDIM step, CFG, ${ddimImages} latents: ${fmt(ddim)}`,
+    );
   }
   const c = poolCounters()!;
   const path = writeResult('webgpu-counts', {
     adapter: info.adapter,
-    pool: { budget_bytes: c.budget_bytes, staging_budget_bytes: c.staging_budget_bytes, peak_bytes_allocated: c.peak_bytes_allocated },
+    pool: {
+      budget_bytes: c.budget_bytes,
+      staging_budget_bytes: c.staging_budget_bytes,
+      peak_bytes_allocated: c.peak_bytes_allocated,
+    },
     unet: { batch: unetBatch, size: unetSize },
     ddim: { images: ddimImages, guidance: 7.5, steps_per_loop: DDIM_STEPS },
     measured_steps: MEASURED_STEPS,

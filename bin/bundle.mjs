@@ -29,7 +29,17 @@
 // Output is minified (names kept, for stack traces); DIR must stay under 40 MB, checked at the end.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, extname, join, posix, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,7 +130,8 @@ for (const dir of SOURCE_DIRS) {
       const target = resolve(dirname(file), m[2]);
       if (!existsSync(target)) die(`${rel(file)} refers to ${m[2]}, which does not exist`);
       if (/\.(mjs|js)$/.test(target)) extraEntries.set(target, rel(target).replace(/\.m?js$/, ''));
-      else if (/\.(cjs|[mc]?ts)$/.test(target)) die(`${rel(file)}: worker entry ${m[2]} must be an .mjs file (a .ts or .cjs one cannot run at its own path)`);
+      else if (/\.(cjs|[mc]?ts)$/.test(target))
+        die(`${rel(file)}: worker entry ${m[2]} must be an .mjs file (a .ts or .cjs one cannot run at its own path)`);
       else urlAssets.add(target);
     }
     if (/\bimport\.meta\.url\b/.test(code.replace(URL_REF, '').replace(PATH_USE, ''))) {
@@ -150,7 +161,16 @@ outOf.set(join(ROOT, 'test', 'webgpu_conformance.test.ts'), 'test/webgpu_conform
 // ---------------------------------------------------------------------------------------------
 // The plugin: tsx is not needed once everything is JavaScript, and module-relative paths are
 // redirected into OUT.
-const LOADERS = { '.ts': 'ts', '.mts': 'ts', '.cts': 'ts', '.tsx': 'tsx', '.js': 'js', '.mjs': 'js', '.cjs': 'js', '.jsx': 'jsx' };
+const LOADERS = {
+  '.ts': 'ts',
+  '.mts': 'ts',
+  '.cts': 'ts',
+  '.tsx': 'tsx',
+  '.js': 'js',
+  '.mjs': 'js',
+  '.cjs': 'js',
+  '.jsx': 'jsx',
+};
 /** import('pkg') with a literal package name (not relative, not node:), and what precedes it (to skip `typeof import(…)` types). */
 const DYNAMIC_PKG_IMPORT = /(\btypeof\s*|[^.\w$]|^)(import\(\s*(['"])(?!node:|\.)[^'"]+\3\s*\))/g;
 const declares = (src, name) => new RegExp(`(?:var|let|const|function)\\s+${name}\\b`).test(src);
@@ -162,11 +182,18 @@ const mirrorPlugin = {
     // The .mjs entries register tsx before importing .ts files; in the bundle there is nothing to register.
     b.onResolve({ filter: /^tsx(\/.*)?$/ }, () => ({ path: 'tsx', namespace: 'sdd-stub' }));
     for (const name of Object.keys(NOT_BUNDLED)) {
-      b.onResolve({ filter: new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`) }, () => ({ path: name, namespace: 'sdd-stub' }));
+      b.onResolve({ filter: new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`) }, () => ({
+        path: name,
+        namespace: 'sdd-stub',
+      }));
     }
     b.onLoad({ filter: /.*/, namespace: 'sdd-stub' }, (args) =>
       args.path === 'tsx'
-        ? { contents: 'export function register() { return async () => {}; }\nexport const tsImport = (s) => import(s);\n', loader: 'js' }
+        ? {
+            contents:
+              'export function register() { return async () => {}; }\nexport const tsImport = (s) => import(s);\n',
+            loader: 'js',
+          }
         : {
             // Thrown when the module that needs it loads (a dynamic import: the report code), as the CLI's UserError.
             contents:
@@ -189,7 +216,9 @@ const mirrorPlugin = {
       if (usesPkgImport) {
         // esbuild's code splitting hands a CommonJS package to import() as { default: module.exports }
         // only (evanw/esbuild#3245); Node also gives its named exports. __sdd_cjs adds them back.
-        src = src.replace(DYNAMIC_PKG_IMPORT, (m, pre, call) => (/\btypeof\s*$/.test(pre) ? m : `${pre}${call}.then(__sdd_cjs)`));
+        src = src.replace(DYNAMIC_PKG_IMPORT, (m, pre, call) =>
+          /\btypeof\s*$/.test(pre) ? m : `${pre}${call}.then(__sdd_cjs)`,
+        );
       }
       if (usesMeta) {
         // An entry's URL is its output file's (a task module is imported by that URL).
@@ -271,12 +300,16 @@ for (const f of result.outputFiles) {
   writeFileSync(f.path, text);
 }
 const main = join(OUT, 'sdd.mjs');
-if (!readFileSync(main, 'utf-8').startsWith('#!')) writeFileSync(main, '#!/usr/bin/env node\n' + readFileSync(main, 'utf-8'));
+if (!readFileSync(main, 'utf-8').startsWith('#!'))
+  writeFileSync(main, '#!/usr/bin/env node\n' + readFileSync(main, 'utf-8'));
 chmodSync(main, 0o755);
 
 // Child runs (executor, regress) start PROJECT_ROOT/bin/sdd.mjs.
 mkdirSync(join(OUT, 'bin'), { recursive: true });
-writeFileSync(join(OUT, 'bin', 'sdd.mjs'), "#!/usr/bin/env node\n// Child runs start this path; the CLI is ../sdd.mjs.\nimport '../sdd.mjs';\n");
+writeFileSync(
+  join(OUT, 'bin', 'sdd.mjs'),
+  "#!/usr/bin/env node\n// Child runs start this path; the CLI is ../sdd.mjs.\nimport '../sdd.mjs';\n",
+);
 chmodSync(join(OUT, 'bin', 'sdd.mjs'), 0o755);
 
 const inputs = Object.keys(result.metafile.inputs);
@@ -309,7 +342,10 @@ for (const [dir, name] of bundledPkgs) {
     logLevel: 'warning',
   });
   const { version } = JSON.parse(readFileSync(join(ROOT, dir, 'package.json'), 'utf-8'));
-  writeFileSync(join(OUT, dir, 'package.json'), JSON.stringify({ name, version, type: 'commonjs', private: true }) + '\n');
+  writeFileSync(
+    join(OUT, dir, 'package.json'),
+    JSON.stringify({ name, version, type: 'commonjs', private: true }) + '\n',
+  );
 }
 
 // tfjs-backend-wasm finds its .wasm files next to its own module (__dirname, mirrored above).
@@ -328,7 +364,8 @@ if (wasm === 0) die('no tfjs-backend-wasm module in the bundle: where did the wa
 // yargs reads its messages from ../../locales next to its ESM shim.
 for (const [dir, name] of bundledPkgs) {
   if (name !== 'yargs' || !existsSync(join(ROOT, dir, 'locales'))) continue;
-  for (const f of readdirSync(join(ROOT, dir, 'locales'))) copyInto(join(ROOT, dir, 'locales', f), `${dir}/locales/${f}`);
+  for (const f of readdirSync(join(ROOT, dir, 'locales')))
+    copyInto(join(ROOT, dir, 'locales', f), `${dir}/locales/${f}`);
 }
 
 // webgpu: ESM that createRequire()s dist/<platform>-<arch>/dawn.node beside itself. Its declared
@@ -359,7 +396,15 @@ for (const [dir, name] of bundledPkgs) {
   const pj = join(OUT, dir, 'package.json');
   if (!existsSync(pj)) {
     mkdirSync(dirname(pj), { recursive: true });
-    writeFileSync(pj, JSON.stringify({ name, version, private: true, description: 'bundled into sdd.mjs; kept for the version record only' }) + '\n');
+    writeFileSync(
+      pj,
+      JSON.stringify({
+        name,
+        version,
+        private: true,
+        description: 'bundled into sdd.mjs; kept for the version record only',
+      }) + '\n',
+    );
   }
 }
 
@@ -372,22 +417,36 @@ for (const d of DATA) {
 for (const f of urlAssets) copyInto(f, rel(f));
 // The torch engine (python/sdd_torch, found at PROJECT_ROOT/python) and the device parity checks
 // gpu-check.sh runs (python/tests: the twins on CUDA against the CPU, at toyfaces and full size).
-for (const f of walk(join(ROOT, 'python', 'sdd_torch')).filter((p) => p.endsWith('.py') && !p.includes('__pycache__'))) copyInto(f, rel(f));
-for (const f of ['__init__.py', 'models_parity.py', 'device_parity.py', 'sd_parity.py', 'gan_parity.py']) copyInto(join(ROOT, 'python', 'tests', f), `python/tests/${f}`);
+for (const f of walk(join(ROOT, 'python', 'sdd_torch')).filter((p) => p.endsWith('.py') && !p.includes('__pycache__')))
+  copyInto(f, rel(f));
+for (const f of ['__init__.py', 'models_parity.py', 'device_parity.py', 'sd_parity.py', 'gan_parity.py'])
+  copyInto(join(ROOT, 'python', 'tests', f), `python/tests/${f}`);
 // The GPU check script and bench-gpu's PyTorch twins (run by bench/gpu.mjs from PROJECT_ROOT/bench).
 copyInto(join(ROOT, 'bin', 'gpu-check.sh'), 'gpu-check.sh');
 chmodSync(join(OUT, 'gpu-check.sh'), 0o755);
-for (const f of ['unet_torch.py', 'gpu_torch.py', 'attention_torch.py', 'paper_time_torch.py']) copyInto(join(ROOT, 'bench', f), `bench/${f}`);
+for (const f of ['unet_torch.py', 'gpu_torch.py', 'attention_torch.py', 'paper_time_torch.py'])
+  copyInto(join(ROOT, 'bench', f), `bench/${f}`);
 // Full-size parity on a GPU host (tools/make_full_parity.py, then bench/full_parity.mjs): the Python
 // side with what it imports and reads (the tokenizer fixture); the reference checkouts come separately.
 // StyleGAN2's full-size parity (tools/make_stylegan2_fixture.py --full, then bench/stylegan2_parity.mjs).
-for (const f of ['make_full_parity.py', 'make_clip_fixture.py', 'make_sd_fixture.py', 'st_io.py', 'make_stylegan2_fixture.py', 'synthetic_weights.py', 'convert_stylegan2.py']) copyInto(join(ROOT, 'tools', f), `tools/${f}`);
+for (const f of [
+  'make_full_parity.py',
+  'make_clip_fixture.py',
+  'make_sd_fixture.py',
+  'st_io.py',
+  'make_stylegan2_fixture.py',
+  'synthetic_weights.py',
+  'convert_stylegan2.py',
+])
+  copyInto(join(ROOT, 'tools', f), `tools/${f}`);
 for (const f of walk(join(ROOT, 'tools', 'refstubs')).filter((p) => !p.includes('__pycache__'))) copyInto(f, rel(f));
 for (const f of walk(join(ROOT, 'test', 'fixtures', 'clip_tokenizer'))) copyInto(f, rel(f));
 
 const git = (...a) => {
   try {
-    return execFileSync('git', a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execFileSync('git', a, { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     return null;
   }
@@ -418,7 +477,8 @@ for (const f of walk(OUT, true)) {
   if (!/\.(mjs|js|json)$/.test(f)) continue;
   const text = readFileSync(f, 'utf-8');
   if (text.includes(ROOT)) leaks.push(rel2(f));
-  if (/\.m?js$/.test(f) && /\bimport\.meta\.(dirname|filename)\b/.test(text)) leaks.push(`${rel2(f)} (import.meta.dirname/filename)`);
+  if (/\.m?js$/.test(f) && /\bimport\.meta\.(dirname|filename)\b/.test(text))
+    leaks.push(`${rel2(f)} (import.meta.dirname/filename)`);
 }
 if (leaks.length) die(`absolute paths of ${ROOT} in: ${leaks.join(', ')}`);
 

@@ -26,7 +26,8 @@ const spec = JSON.parse(readFileSync(join(FIX, 'weights.json'), 'utf-8')) as Syn
 const ref = readSafetensors(join(FIX, 'expected.safetensors')).tensors;
 const weights = join(tmp('sdd-arcface-'), 'ir_se50.safetensors');
 const written = writeSynthetic(weights, spec);
-const nchwToNhwc = (v: Float32Array, shape: [number, number, number, number]) => tf.transpose(tf.tensor4d(v, shape), [0, 2, 3, 1]) as tf.Tensor4D;
+const nchwToNhwc = (v: Float32Array, shape: [number, number, number, number]) =>
+  tf.transpose(tf.tensor4d(v, shape), [0, 2, 3, 1]) as tf.Tensor4D;
 
 test('synthetic weights equal what tools/convert_ir_se50.py wrote from the .pth', () => {
   assert.equal(written.size, 343);

@@ -29,7 +29,11 @@ function node(args: string[], cwd: string, timeout = 300_000): Promise<Out> {
   env.NODE_PATH = '';
   return new Promise((done) => {
     execFile(process.execPath, args, { cwd, env, timeout, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0;
+      const code = err
+        ? typeof (err as { code?: unknown }).code === 'number'
+          ? (err as { code: number }).code
+          : null
+        : 0;
       done({ code, stdout: String(stdout), stderr: String(stderr) });
     });
   });
@@ -38,7 +42,9 @@ function node(args: string[], cwd: string, timeout = 300_000): Promise<Out> {
 const show = (o: Out) => `exit ${o.code}\n--- stdout\n${o.stdout.slice(-3000)}\n--- stderr\n${o.stderr.slice(-3000)}`;
 
 function files(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? files(join(dir, d.name)) : [join(dir, d.name)]));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? files(join(dir, d.name)) : [join(dir, d.name)],
+  );
 }
 
 test('make bundle: the copied dist/ runs with plain node, outside the repository', { timeout: 900_000 }, async (t) => {
@@ -91,7 +97,14 @@ test('make bundle: the copied dist/ runs with plain node, outside the repository
 
   await t.test('the webgpu addon loads from the bundle; --backend webgpu starts or says why not', async () => {
     const url = pathToFileURL(join(dist, 'node_modules', 'webgpu', 'index.js')).href;
-    const probe = await node(['--input-type=module', '-e', `const m = await import(${JSON.stringify(url)}); console.log(typeof m.create, typeof m.globals);`], work);
+    const probe = await node(
+      [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(url)}); console.log(typeof m.create, typeof m.globals);`,
+      ],
+      work,
+    );
     assert.equal(probe.code, 0, show(probe));
     assert.equal(probe.stdout.trim(), 'function object');
     // Through the package name too, as the backend imports it (resolved from the bundle's node_modules).
@@ -102,16 +115,39 @@ test('make bundle: the copied dist/ runs with plain node, outside the repository
 
   await t.test('a quick Table 1 experiment with --no-report', async () => {
     const store = join(tmp, 'runs');
-    const o = await node([join(dist, 'sdd.mjs'), 'run', join(dist, 'experiments', 'table1', 'sdd.yaml'), '--profile', 'quick', '--no-report', '--store', store], work);
+    const o = await node(
+      [
+        join(dist, 'sdd.mjs'),
+        'run',
+        join(dist, 'experiments', 'table1', 'sdd.yaml'),
+        '--profile',
+        'quick',
+        '--no-report',
+        '--store',
+        store,
+      ],
+      work,
+    );
     assert.equal(o.code, 0, show(o));
-    const runs = readdirSync(store, { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(join(store, d.name, 'config.json')));
+    const runs = readdirSync(store, { withFileTypes: true }).filter(
+      (d) => d.isDirectory() && existsSync(join(store, d.name, 'config.json')),
+    );
     assert.ok(runs.length > 0, `no runs in ${store}`);
     for (const r of runs) {
       const dir = join(store, r.name);
-      assert.ok(!existsSync(join(dir, 'error.json')), `${r.name} failed: ${existsSync(join(dir, 'error.json')) ? readFileSync(join(dir, 'error.json'), 'utf-8') : ''}`);
+      assert.ok(
+        !existsSync(join(dir, 'error.json')),
+        `${r.name} failed: ${existsSync(join(dir, 'error.json')) ? readFileSync(join(dir, 'error.json'), 'utf-8') : ''}`,
+      );
       for (const f of ['result.json', 'env.json', 'log.txt']) assert.ok(existsSync(join(dir, f)), `${r.name}: no ${f}`);
-      const env = JSON.parse(readFileSync(join(dir, 'env.json'), 'utf-8')) as { packages: Record<string, string | null> };
-      assert.match(env.packages['@tensorflow/tfjs-core'] ?? '', /^\d+\.\d+\.\d+/, 'env.json records the bundled tfjs version');
+      const env = JSON.parse(readFileSync(join(dir, 'env.json'), 'utf-8')) as {
+        packages: Record<string, string | null>;
+      };
+      assert.match(
+        env.packages['@tensorflow/tfjs-core'] ?? '',
+        /^\d+\.\d+\.\d+/,
+        'env.json records the bundled tfjs version',
+      );
     }
     // The caches went next to the bundle (its PROJECT_ROOT), not into the checkout or the cwd.
     assert.ok(existsSync(join(dist, '.cache')), 'no .cache in the bundle folder');
@@ -119,16 +155,34 @@ test('make bundle: the copied dist/ runs with plain node, outside the repository
   });
 
   await t.test('reports say they are not in the bundle (one line, exit 2)', async () => {
-    const o = await node([join(dist, 'sdd.mjs'), 'report', join(dist, 'experiments', 'table1', 'sdd.yaml'), '--profile', 'quick', '--store', join(tmp, 'runs'), '--out', join(tmp, 'reports')], work);
+    const o = await node(
+      [
+        join(dist, 'sdd.mjs'),
+        'report',
+        join(dist, 'experiments', 'table1', 'sdd.yaml'),
+        '--profile',
+        'quick',
+        '--store',
+        join(tmp, 'runs'),
+        '--out',
+        join(tmp, 'reports'),
+      ],
+      work,
+    );
     assert.equal(o.code, 2, show(o));
     assert.match(o.stderr, /^sdd: reports are not part of the offline bundle/m, show(o));
   });
 
   await t.test('the worker pool: piscina, worker_entry and the task modules (zoo train smoke)', async () => {
     // Last: it overwrites the copy's featnet, which the experiment above measured with.
-    const o = await node([join(dist, 'sdd.mjs'), 'zoo', 'train', 'featnet', '--steps', '2', '--train-n', '32', '--eval-n', '32'], work);
+    const o = await node(
+      [join(dist, 'sdd.mjs'), 'zoo', 'train', 'featnet', '--steps', '2', '--train-n', '32', '--eval-n', '32'],
+      work,
+    );
     assert.equal(o.code, 0, show(o));
-    const card = JSON.parse(readFileSync(join(dist, 'datasets', 'toyfaces', 'zoo', 'featnet', 'card.json'), 'utf-8')) as { training: { steps: number } };
+    const card = JSON.parse(
+      readFileSync(join(dist, 'datasets', 'toyfaces', 'zoo', 'featnet', 'card.json'), 'utf-8'),
+    ) as { training: { steps: number } };
     assert.equal(card.training.steps, 2, 'the card in the bundle was rewritten by the smoke run');
   });
 

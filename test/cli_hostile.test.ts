@@ -55,7 +55,10 @@ const CASES: Case[] = [
   { args: ['run', REG, '--set', 'method.params.lr=abc'], names: 'method.params.lr' },
   { args: ['run', REG, '--profile', 'nope'], names: 'nope' },
   // A --set the sweep would override names the sweep key and the --set.
-  { args: ['run', 'experiments/toy_sweep.yaml', '--profile', 'quick', '--set', 'method.params.lr=0.05'], names: /toy_sweep\.yaml: sweep\.method\.params\.lr: .*--set method\.params\.lr=0\.05 would not take effect/ },
+  {
+    args: ['run', 'experiments/toy_sweep.yaml', '--profile', 'quick', '--set', 'method.params.lr=0.05'],
+    names: /toy_sweep\.yaml: sweep\.method\.params\.lr: .*--set method\.params\.lr=0\.05 would not take effect/,
+  },
   { args: ['run', REG, '--jobs', '0'], names: '--jobs' },
   { args: ['run', REG, '--executor', 'pbs'], names: 'pbs' },
   { args: ['run', REG, '--executor', 'slurm', '--mem', 'lots'], names: '--mem' },
@@ -84,7 +87,10 @@ const CASES: Case[] = [
   { args: ['fid', at('badimgs'), at('badimgs')], names: 'a.png' },
   { args: ['fid', at('badimgs'), at('badimgs'), '--features', 'bogus'], names: 'bogus' },
   { args: ['fid', at('badimgs'), at('badimgs'), '--features', 'inception'], names: '--weights' },
-  { args: ['fid', at('badimgs'), at('badimgs'), '--features', 'inception', '--weights', at('img.png')], names: at('img.png') },
+  {
+    args: ['fid', at('badimgs'), at('badimgs'), '--features', 'inception', '--weights', at('img.png')],
+    names: at('img.png'),
+  },
   { args: ['checkpoints', 'bogus'], names: 'bogus' },
   { args: ['checkpoints', 'list', '--world', 'nope'], names: 'nope' },
   { args: ['checkpoints', 'verify', at('empty')], names: at('empty') },
@@ -94,44 +100,66 @@ const CASES: Case[] = [
   { args: ['hqs', at('empty')], names: at('empty') },
   // regress: refs, weights files that are missing, corrupt, of the wrong model or shape.
   { args: ['regress', `${missing}.yaml`, '--candidate', 'set:seed=1'], names: 'sdd-hostile/x.yaml' },
-  { args: ['regress', REG, '--candidate', 'zoo:/nope'], names: 'zoo folder \'/nope\'' },
+  { args: ['regress', REG, '--candidate', 'zoo:/nope'], names: "zoo folder '/nope'" },
   { args: ['regress', REG, '--candidate', `zoo:${at('empty')}`], names: at('empty') },
   { args: ['regress', REG, '--candidate', 'weights:vae=/nope'], names: '/nope' },
   { args: ['regress', REG, '--candidate', `weights:nomodel=${at('nokeys.safetensors')}`], names: 'nomodel' },
   { args: ['regress', REG, '--candidate', 'bogus:x'], names: 'bogus:x' },
   { args: ['regress', REG, '--candidate', 'set:a.b'], names: "'a.b'" },
-  { args: ['regress', REG, '--candidate', `weights:vae=${at('trunc.safetensors')}`], names: /trunc\.safetensors: .*truncated/ },
-  { args: ['regress', REG, '--candidate', `weights:vae=${at('huge.safetensors')}`], names: /huge\.safetensors: header length 1099511627776 exceeds/ },
+  {
+    args: ['regress', REG, '--candidate', `weights:vae=${at('trunc.safetensors')}`],
+    names: /trunc\.safetensors: .*truncated/,
+  },
+  {
+    args: ['regress', REG, '--candidate', `weights:vae=${at('huge.safetensors')}`],
+    names: /huge\.safetensors: header length 1099511627776 exceeds/,
+  },
   { args: ['regress', REG, '--candidate', `weights:vae=${at('img.safetensors')}`], names: 'img.safetensors' },
   { args: ['regress', REG, '--candidate', `weights:vae=${at('empty')}`], names: at('empty') },
-  { args: ['regress', REG, '--candidate', `weights:vae=${at('nokeys.safetensors')}`], names: /nokeys\.safetensors: does not fit the model .*missing 68 \(enc\.in\.weight, .*unexpected 1 \(foo\)/ },
-  { args: ['regress', REG, '--candidate', `weights:vae=${zooFile('ldm')}`], names: /ldm\/weights\.safetensors: does not fit the model .*missing .*unexpected / },
-  { args: ['regress', REG, '--candidate', `weights:vae=${at('badshape.safetensors')}`], names: /badshape\.safetensors: .*wrong shape 1 \(dec\.out\.bias is \[4\], the model expects \[3\]\)/ },
+  {
+    args: ['regress', REG, '--candidate', `weights:vae=${at('nokeys.safetensors')}`],
+    names: /nokeys\.safetensors: does not fit the model .*missing 68 \(enc\.in\.weight, .*unexpected 1 \(foo\)/,
+  },
+  {
+    args: ['regress', REG, '--candidate', `weights:vae=${zooFile('ldm')}`],
+    names: /ldm\/weights\.safetensors: does not fit the model .*missing .*unexpected /,
+  },
+  {
+    args: ['regress', REG, '--candidate', `weights:vae=${at('badshape.safetensors')}`],
+    names: /badshape\.safetensors: .*wrong shape 1 \(dec\.out\.bias is \[4\], the model expects \[3\]\)/,
+  },
 ];
 
 const STACK = /\n\s+at .*\(|^\s+at /m;
 
-test('every subcommand refuses hostile input with one line naming it and exit 2', { concurrency: 2, timeout: 300_000 }, async (t) => {
-  // Runs and reports would land here; none may be written.
-  const env = { SDD_RUNS: at('runs'), SDD_REPORTS: at('reports'), SDD_CACHE: at('cache') };
-  const t0 = performance.now();
-  await Promise.all(
-    CASES.map((c) =>
-      t.test(c.args.join(' ').replaceAll(dir, '$TMP'), async () => {
-        const r = await sdd(c.args, { env, cwd: PROJECT_ROOT });
-        const why = `sdd ${c.args.join(' ')}\n${r.all}`;
-        assert.equal(r.exitCode, 2, why);
-        assert.doesNotMatch(r.all, STACK, why);
-        const lines = r.stderr.trim().split('\n');
-        assert.equal(lines.length, 1, `one line: ${why}`);
-        assert.match(lines[0], /^sdd: /, why);
-        assert.doesNotMatch(lines[0], /\b(Type|Range|Reference|Syntax|Safetensors|Params)?Error: /, why);
-        if (typeof c.names === 'string') assert.ok(lines[0].includes(c.names), `names ${c.names}: ${why}`);
-        else assert.match(lines[0], c.names, why);
-      }),
-    ),
-  );
-  t.diagnostic(`${CASES.length} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  assert.ok(!existsSync(at('runs')) || readdirSync(at('runs')).length === 0, `nothing written to the store: ${existsSync(at('runs')) ? readdirSync(at('runs')) : ''}`);
-  assert.ok(!existsSync(at('reports')), 'no report written');
-});
+test(
+  'every subcommand refuses hostile input with one line naming it and exit 2',
+  { concurrency: 2, timeout: 300_000 },
+  async (t) => {
+    // Runs and reports would land here; none may be written.
+    const env = { SDD_RUNS: at('runs'), SDD_REPORTS: at('reports'), SDD_CACHE: at('cache') };
+    const t0 = performance.now();
+    await Promise.all(
+      CASES.map((c) =>
+        t.test(c.args.join(' ').replaceAll(dir, '$TMP'), async () => {
+          const r = await sdd(c.args, { env, cwd: PROJECT_ROOT });
+          const why = `sdd ${c.args.join(' ')}\n${r.all}`;
+          assert.equal(r.exitCode, 2, why);
+          assert.doesNotMatch(r.all, STACK, why);
+          const lines = r.stderr.trim().split('\n');
+          assert.equal(lines.length, 1, `one line: ${why}`);
+          assert.match(lines[0], /^sdd: /, why);
+          assert.doesNotMatch(lines[0], /\b(Type|Range|Reference|Syntax|Safetensors|Params)?Error: /, why);
+          if (typeof c.names === 'string') assert.ok(lines[0].includes(c.names), `names ${c.names}: ${why}`);
+          else assert.match(lines[0], c.names, why);
+        }),
+      ),
+    );
+    t.diagnostic(`${CASES.length} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    assert.ok(
+      !existsSync(at('runs')) || readdirSync(at('runs')).length === 0,
+      `nothing written to the store: ${existsSync(at('runs')) ? readdirSync(at('runs')) : ''}`,
+    );
+    assert.ok(!existsSync(at('reports')), 'no report written');
+  },
+);

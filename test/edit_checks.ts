@@ -30,10 +30,21 @@ export function assertEdits(method: string, runs: EditEvidence[]): void {
   const n = runs.reduce((s, r) => s + r.n, 0);
   const hit = runs.reduce((s, r) => s + r.hit_rate * r.n, 0) / n;
   const unedited = runs.reduce((s, r) => s + r.unedited_hit_rate * r.n, 0) / n;
-  const detail = runs.map((r) => `${r.prompt}: hit ${r.hit_rate} vs unedited ${r.unedited_hit_rate}, pixel change ${r.pixel_change.toFixed(4)}`).join('; ');
-  assert.ok(runs.length > 0 && hit >= unedited + MIN_HIT_GAIN, `${method} does not edit: hit rate ${hit.toFixed(3)} vs ${unedited.toFixed(3)} unedited (needs +${MIN_HIT_GAIN}) — ${detail}`);
+  const detail = runs
+    .map(
+      (r) =>
+        `${r.prompt}: hit ${r.hit_rate} vs unedited ${r.unedited_hit_rate}, pixel change ${r.pixel_change.toFixed(4)}`,
+    )
+    .join('; ');
+  assert.ok(
+    runs.length > 0 && hit >= unedited + MIN_HIT_GAIN,
+    `${method} does not edit: hit rate ${hit.toFixed(3)} vs ${unedited.toFixed(3)} unedited (needs +${MIN_HIT_GAIN}) — ${detail}`,
+  );
   for (const r of runs) {
-    assert.ok(r.pixel_change > MIN_PIXEL_CHANGE, `${method} ${r.prompt}: mean |edited − original| ${r.pixel_change.toFixed(4)} ≤ ${MIN_PIXEL_CHANGE} — ${detail}`);
+    assert.ok(
+      r.pixel_change > MIN_PIXEL_CHANGE,
+      `${method} ${r.prompt}: mean |edited − original| ${r.pixel_change.toFixed(4)} ≤ ${MIN_PIXEL_CHANGE} — ${detail}`,
+    );
   }
 }
 
@@ -59,7 +70,8 @@ function gridPixelChange(pngPath: string, size = 32, zoom = 4, gap = 2): { chang
   const png = PNG.sync.read(readFileSync(pngPath));
   const cell = size * zoom + gap;
   const cols = Math.round((png.width - gap) / cell);
-  if (cols * cell + gap !== png.width || 2 * cell + gap !== png.height) throw new Error(`${pngPath}: not a 2-row grid of ${size}px images at zoom ${zoom}`);
+  if (cols * cell + gap !== png.width || 2 * cell + gap !== png.height)
+    throw new Error(`${pngPath}: not a 2-row grid of ${size}px images at zoom ${zoom}`);
   let sum = 0;
   for (let k = 0; k < cols; k++) {
     for (let y = 0; y < size; y++) {
@@ -97,9 +109,21 @@ async function uneditedHitRate(world: string, promptId: string, m: number, mode:
 
 /** Reads a finished run's result/config and artifacts into the evidence above. */
 export async function editEvidence(runDir: string): Promise<EditEvidence> {
-  const res = JSON.parse(readFileSync(join(runDir, 'result.json'), 'utf-8')) as { metrics: { prompt: string; hit_rate: number; n: number; world: string } };
-  const cfg = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf-8')) as { method: { name: string; params: { sources?: SourceMode } } };
+  const res = JSON.parse(readFileSync(join(runDir, 'result.json'), 'utf-8')) as {
+    metrics: { prompt: string; hit_rate: number; n: number; world: string };
+  };
+  const cfg = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf-8')) as {
+    method: { name: string; params: { sources?: SourceMode } };
+  };
   const { prompt, hit_rate, n, world } = res.metrics;
   const { change, images } = gridPixelChange(join(runDir, 'artifacts', 'edits.png'));
-  return { method: cfg.method.name, prompt, n, hit_rate, unedited_hit_rate: await uneditedHitRate(world, prompt, n, cfg.method.params.sources ?? 'reconstructed'), pixel_change: change, images };
+  return {
+    method: cfg.method.name,
+    prompt,
+    n,
+    hit_rate,
+    unedited_hit_rate: await uneditedHitRate(world, prompt, n, cfg.method.params.sources ?? 'reconstructed'),
+    pixel_change: change,
+    images,
+  };
 }

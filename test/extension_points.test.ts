@@ -7,7 +7,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { tmp } from './helpers.js';
@@ -161,21 +171,31 @@ test('a dummy method, world, backend, engine, executor, metric and report sectio
     writeFileSync(join(dir, 'dummy.yaml'), EXPERIMENT);
     const store = join(dir, 'store');
     const sdd = (args: string[]) =>
-      execa(process.execPath, [join(dir, 'bin', 'sdd.mjs'), ...args], { cwd: dir, reject: false, env: { SDD_RUNS: store, SDD_REPORTS: join(dir, 'reports') } });
+      execa(process.execPath, [join(dir, 'bin', 'sdd.mjs'), ...args], {
+        cwd: dir,
+        reject: false,
+        env: { SDD_RUNS: store, SDD_REPORTS: join(dir, 'reports') },
+      });
 
     const v = await sdd(['validate', 'dummy.yaml']);
     assert.equal(v.exitCode, 0, v.stderr);
     const bad = await sdd(['run', 'dummy.yaml', '--dummy-note', '7', '--partition', 'x']);
-    assert.match(bad.stderr, /--partition: only with --executor slurm/, 'another executor\'s flag is refused');
+    assert.match(bad.stderr, /--partition: only with --executor slurm/, "another executor's flag is refused");
 
     const r = await sdd(['run', 'dummy.yaml', '--dummy-note', 'from-flag', '--no-report']);
     assert.equal(r.exitCode, 0, r.stdout + r.stderr);
-    assert.equal(readFileSync(join(store, 'dummy-executor.txt'), 'utf-8'), 'from-flag from-file from-file', 'the executor got its flag and block');
+    assert.equal(
+      readFileSync(join(store, 'dummy-executor.txt'), 'utf-8'),
+      'from-flag from-file from-file',
+      'the executor got its flag and block',
+    );
     const runs = readdirSync(store).filter((d) => existsSync(join(store, d, 'result.json')));
     assert.equal(runs.length, 2);
     const env = JSON.parse(readFileSync(join(store, runs[0], 'env.json'), 'utf-8')) as { backend: { choice: string } };
     assert.equal(env.backend.choice, 'dummy', 'the run used the dummy backend');
-    const result = JSON.parse(readFileSync(join(store, runs[0], 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> };
+    const result = JSON.parse(readFileSync(join(store, runs[0], 'result.json'), 'utf-8')) as {
+      metrics: Record<string, unknown>;
+    };
     assert.equal(result.metrics.world_size, 7, 'the method loaded the dummy world');
     assert.equal(result.metrics.dummy_engine, true, 'the dummy engine computed it');
     const config = JSON.parse(readFileSync(join(store, runs[0], 'config.json'), 'utf-8')) as { engine?: unknown };
@@ -183,7 +203,14 @@ test('a dummy method, world, backend, engine, executor, metric and report sectio
 
     const s = await sdd(['status', 'dummy.yaml', '--json']);
     const statuses = JSON.parse(s.stdout) as Array<{ state: string; task: string | null }>;
-    assert.deepEqual(statuses.map((x) => [x.state, x.task]).sort(), [['finished', 'd0'], ['finished', 'd1']], 'the status hook ran');
+    assert.deepEqual(
+      statuses.map((x) => [x.state, x.task]).sort(),
+      [
+        ['finished', 'd0'],
+        ['finished', 'd1'],
+      ],
+      'the status hook ran',
+    );
 
     const rep = await sdd(['report', 'dummy.yaml']);
     assert.equal(rep.exitCode, 0, rep.stdout + rep.stderr);

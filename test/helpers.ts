@@ -30,7 +30,12 @@ export interface CliResult {
 export async function sdd(args: string[], opts: Options = {}): Promise<CliResult> {
   // Runs in tests skip the report pages unless a test asks (they have their own tests). Every CLI
   // a test starts runs with synchronous tensor reads forbidden, as on a GPU backend (sync_guard.ts).
-  const r = await execa(process.execPath, [BIN, ...args], { ...opts, env: { SDD_REPORT: '0', SDD_FORBID_SYNC_READS: '1', ...opts.env }, reject: false, all: true });
+  const r = await execa(process.execPath, [BIN, ...args], {
+    ...opts,
+    env: { SDD_REPORT: '0', SDD_FORBID_SYNC_READS: '1', ...opts.env },
+    reject: false,
+    all: true,
+  });
   return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr), all: String(r.all) };
 }
 

@@ -43,11 +43,27 @@ test('pool3 features match pytorch-fid on the same weights and images', async (t
 });
 
 test('sdd fid --features inception matches pytorch-fid within 1e-3', async (t) => {
-  const r = await sdd(['fid', join(FIX, 'a'), join(FIX, 'b'), '--features', 'inception', '--weights', weights, '--json', '--backend', 'wasm'], { env: { SDD_CACHE: join(dir, 'cache') } });
+  const r = await sdd(
+    [
+      'fid',
+      join(FIX, 'a'),
+      join(FIX, 'b'),
+      '--features',
+      'inception',
+      '--weights',
+      weights,
+      '--json',
+      '--backend',
+      'wasm',
+    ],
+    { env: { SDD_CACHE: join(dir, 'cache') } },
+  );
   assert.equal(r.exitCode, 0, r.all);
   const out = JSON.parse(r.stdout) as { fid: number; dims: number; features: string };
   assert.equal(out.dims, 2048);
-  t.diagnostic(`FID ${out.fid} vs pytorch-fid ${expected.fid} (|Δ| ${Math.abs(out.fid - expected.fid).toExponential(2)})`);
+  t.diagnostic(
+    `FID ${out.fid} vs pytorch-fid ${expected.fid} (|Δ| ${Math.abs(out.fid - expected.fid).toExponential(2)})`,
+  );
   assert.ok(Math.abs(out.fid - expected.fid) <= 1e-3, `FID ${out.fid} vs pytorch-fid ${expected.fid}`);
 });
 
@@ -57,11 +73,17 @@ test('a weights file that does not fit, is truncated or has overlapping tensors:
   st.tensors.set('fc.weight', f32([2, 2], new Float32Array(4)));
   const bad = join(dir, 'renamed.safetensors');
   writeSafetensors(bad, st.tensors);
-  const r = await sdd(['fid', join(FIX, 'a'), join(FIX, 'b'), '--features', 'inception', '--weights', bad, '--backend', 'wasm'], { env: { SDD_CACHE: join(dir, 'cache') } });
+  const r = await sdd(
+    ['fid', join(FIX, 'a'), join(FIX, 'b'), '--features', 'inception', '--weights', bad, '--backend', 'wasm'],
+    { env: { SDD_CACHE: join(dir, 'cache') } },
+  );
   assert.equal(r.exitCode, 2, r.all);
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 1, r.stderr);
-  assert.match(lines[0], /renamed\.safetensors: does not fit the model .*missing 1 \(Mixed_6b\.branch1x1\.conv\.weight\).*unexpected 1 \(fc\.weight\)/);
+  assert.match(
+    lines[0],
+    /renamed\.safetensors: does not fit the model .*missing 1 \(Mixed_6b\.branch1x1\.conv\.weight\).*unexpected 1 \(fc\.weight\)/,
+  );
   // A truncated file and an overlapping header fail at open, before any tensor is read.
   const bytes = readFileSync(weights);
   const truncated = join(dir, 'truncated.safetensors');
@@ -69,12 +91,23 @@ test('a weights file that does not fit, is truncated or has overlapping tensors:
   const overlap = join(dir, 'overlap.safetensors');
   const n = Number(bytes.readBigUInt64LE(0));
   const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf-8')) as Record<string, { data_offsets: number[] }>;
-  const [a, b] = Object.keys(header).filter((k) => k !== '__metadata__').sort((x, y) => header[x].data_offsets[0] - header[y].data_offsets[0]);
-  header[b].data_offsets = [header[a].data_offsets[0], header[a].data_offsets[0] + (header[b].data_offsets[1] - header[b].data_offsets[0])];
+  const [a, b] = Object.keys(header)
+    .filter((k) => k !== '__metadata__')
+    .sort((x, y) => header[x].data_offsets[0] - header[y].data_offsets[0]);
+  header[b].data_offsets = [
+    header[a].data_offsets[0],
+    header[a].data_offsets[0] + (header[b].data_offsets[1] - header[b].data_offsets[0]),
+  ];
   const text = Buffer.from(JSON.stringify(header).padEnd(n, ' '));
   writeFileSync(overlap, Buffer.concat([bytes.subarray(0, 8), text.subarray(0, n), bytes.subarray(8 + n)]));
-  for (const [file, why] of [[truncated, /truncated\.safetensors: .*(truncated|data|bytes)/], [overlap, /overlap\.safetensors: .*(overlap|gap|tile)/]] as const) {
-    const r2 = await sdd(['fid', join(FIX, 'a'), join(FIX, 'b'), '--features', 'inception', '--weights', file, '--backend', 'wasm'], { env: { SDD_CACHE: join(dir, 'cache') } });
+  for (const [file, why] of [
+    [truncated, /truncated\.safetensors: .*(truncated|data|bytes)/],
+    [overlap, /overlap\.safetensors: .*(overlap|gap|tile)/],
+  ] as const) {
+    const r2 = await sdd(
+      ['fid', join(FIX, 'a'), join(FIX, 'b'), '--features', 'inception', '--weights', file, '--backend', 'wasm'],
+      { env: { SDD_CACHE: join(dir, 'cache') } },
+    );
     assert.equal(r2.exitCode, 2, r2.all);
     assert.equal(r2.stderr.trim().split('\n').length, 1, r2.stderr);
     assert.match(r2.stderr, why);

@@ -17,7 +17,14 @@ const DEPCRUISE = join(PROJECT_ROOT, 'node_modules', 'dependency-cruiser', 'bin'
 
 const FILES: Record<string, string> = {
   'tsconfig.json': JSON.stringify({
-    compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, allowImportingTsExtensions: true },
+    compilerOptions: {
+      target: 'ES2022',
+      module: 'NodeNext',
+      moduleResolution: 'NodeNext',
+      strict: true,
+      noEmit: true,
+      allowImportingTsExtensions: true,
+    },
     include: ['src', 'datasets', 'baselines', 'bin'],
   }),
   // Modules that are imported (their own imports are all allowed).
@@ -67,7 +74,11 @@ interface CruiseResult {
 /** depcruise over the fixture tree with the real config: its exit status and stdout. */
 function depcruise(cwd: string, extra: string[] = []): { status: number; stdout: string } {
   try {
-    const stdout = execFileSync(process.execPath, [DEPCRUISE, 'src', 'baselines', 'datasets', 'bin', '--config', CONFIG, ...extra], { cwd, encoding: 'utf-8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdout = execFileSync(
+      process.execPath,
+      [DEPCRUISE, 'src', 'baselines', 'datasets', 'bin', '--config', CONFIG, ...extra],
+      { cwd, encoding: 'utf-8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     return { status: 0, stdout };
   } catch (e) {
     const err = e as { status?: number | null; stdout?: string };
@@ -82,7 +93,9 @@ test('the layering config refuses each kind of wrong import and allows the regis
     writeFiles(dir, FILES);
     // As `make layers` runs it: a non-zero exit, one line per violation.
     const { status, stdout } = depcruise(dir);
-    const got = [...stdout.matchAll(/^\s*error (\S+): (\S+) → (\S+)$/gm)].map((m) => `${m[1]}: ${m[2]} → ${m[3]}`).sort();
+    const got = [...stdout.matchAll(/^\s*error (\S+): (\S+) → (\S+)$/gm)]
+      .map((m) => `${m[1]}: ${m[2]} → ${m[3]}`)
+      .sort();
     assert.notEqual(status, 0, stdout);
     // Every local import resolved (.js → .ts through the tsconfig), or a rule could silently miss it.
     const result = JSON.parse(depcruise(dir, ['--output-type', 'json']).stdout) as CruiseResult;

@@ -37,7 +37,9 @@ test('table1 quick: every method runs on two prompts and edits; finite metrics; 
   const store = tmp();
   const out = tmp();
   const TABLE1 = table1Files();
-  const r = await sdd(['run', ...TABLE1, '--profile', 'quick', '--store', store, '--jobs', '2'], { env: { SDD_CACHE: CACHE } });
+  const r = await sdd(['run', ...TABLE1, '--profile', 'quick', '--store', store, '--jobs', '2'], {
+    env: { SDD_CACHE: CACHE },
+  });
   assert.equal(r.exitCode, 0, r.all.slice(-3000));
   const ls = await sdd(['ls', '--json', '--store', store]);
   const runs = JSON.parse(ls.stdout) as Array<{ id: string; status: string }>;
@@ -45,8 +47,18 @@ test('table1 quick: every method runs on two prompts and edits; finite metrics; 
   const evidence = new Map<string, EditEvidence[]>();
   for (const run of runs) {
     assert.equal(run.status, 'finished', run.id);
-    const res = JSON.parse(readFileSync(join(store, run.id, 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> };
-    for (const k of ['fid', 'clip_directional', 'hit_rate', 'preservation_rate', 'identity', 'tau_infer_s', 'tau_train_s']) {
+    const res = JSON.parse(readFileSync(join(store, run.id, 'result.json'), 'utf-8')) as {
+      metrics: Record<string, unknown>;
+    };
+    for (const k of [
+      'fid',
+      'clip_directional',
+      'hit_rate',
+      'preservation_rate',
+      'identity',
+      'tau_infer_s',
+      'tau_train_s',
+    ]) {
       assert.ok(Number.isFinite(res.metrics[k] as number), `${run.id} ${k} = ${res.metrics[k]}`);
     }
     assert.ok(existsSync(join(store, run.id, 'artifacts', 'edits.png')));
@@ -58,11 +70,29 @@ test('table1 quick: every method runs on two prompts and edits; finite metrics; 
   }
   assert.deepEqual([...evidence.keys()].sort(), ['ddib', 'diffae', 'sdd', 'sdedit']);
   for (const [method, evs] of evidence) assertEdits(method, evs);
-  const plan = JSON.parse((await sdd(['plan', ...TABLE1, '--profile', 'quick', '--store', store, '--json'])).stdout) as Array<{ finished: boolean; models_changed: string[] }>;
-  assert.ok(plan.every((p) => p.finished && p.models_changed.length === 0), 'same weights: nothing to redo');
-  const rep = await sdd(['report', ...TABLE1, '--profile', 'quick', '--store', store, '--out', out, '--combine', 'table1']);
+  const plan = JSON.parse(
+    (await sdd(['plan', ...TABLE1, '--profile', 'quick', '--store', store, '--json'])).stdout,
+  ) as Array<{ finished: boolean; models_changed: string[] }>;
+  assert.ok(
+    plan.every((p) => p.finished && p.models_changed.length === 0),
+    'same weights: nothing to redo',
+  );
+  const rep = await sdd([
+    'report',
+    ...TABLE1,
+    '--profile',
+    'quick',
+    '--store',
+    store,
+    '--out',
+    out,
+    '--combine',
+    'table1',
+  ]);
   assert.equal(rep.exitCode, 0, rep.all);
-  const csv = readFileSync(join(out, 'table1', 'results.csv'), 'utf-8').trim().split('\n');
+  const csv = readFileSync(join(out, 'table1', 'results.csv'), 'utf-8')
+    .trim()
+    .split('\n');
   assert.equal(csv.length, 5, 'header + 4 methods');
   await sameTableOnTorch(TABLE1, store, evidence);
 });
@@ -77,16 +107,35 @@ test('table1 quick: every method runs on two prompts and edits; finite metrics; 
  * seed: it must edit on torch as on tfjs (assertEdits), and its numbers are printed side by side
  * (its HQS scan too is the torch twin's own, on the harness's noise).
  */
-async function sameTableOnTorch(files: string[], tfjsStore: string, tfjsEvidence: Map<string, EditEvidence[]>): Promise<void> {
+async function sameTableOnTorch(
+  files: string[],
+  tfjsStore: string,
+  tfjsEvidence: Map<string, EditEvidence[]>,
+): Promise<void> {
   const store = tmp();
-  const r = await sdd(['run', ...files, '--profile', 'quick', '--engine', 'torch', '--store', store, '--jobs', '2'], { env: { SDD_CACHE: CACHE } });
+  const r = await sdd(['run', ...files, '--profile', 'quick', '--engine', 'torch', '--store', store, '--jobs', '2'], {
+    env: { SDD_CACHE: CACHE },
+  });
   assert.equal(r.exitCode, 0, r.all.slice(-3000));
   const key = (dir: string) => {
-    const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf-8')) as { method: { name: string; params: unknown }; seed: number; engine?: { name: string } };
-    return { key: JSON.stringify([c.method.name, c.method.params, c.seed]), engine: c.engine?.name ?? 'tfjs', method: c.method.name };
+    const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf-8')) as {
+      method: { name: string; params: unknown };
+      seed: number;
+      engine?: { name: string };
+    };
+    return {
+      key: JSON.stringify([c.method.name, c.method.params, c.seed]),
+      engine: c.engine?.name ?? 'tfjs',
+      method: c.method.name,
+    };
   };
-  const metrics = (dir: string) => (JSON.parse(readFileSync(join(dir, 'result.json'), 'utf-8')) as { metrics: Record<string, number> }).metrics;
-  const tfjsRuns = new Map(readdirSync(tfjsStore).filter((d) => existsSync(join(tfjsStore, d, 'result.json'))).map((d) => [key(join(tfjsStore, d)).key, join(tfjsStore, d)]));
+  const metrics = (dir: string) =>
+    (JSON.parse(readFileSync(join(dir, 'result.json'), 'utf-8')) as { metrics: Record<string, number> }).metrics;
+  const tfjsRuns = new Map(
+    readdirSync(tfjsStore)
+      .filter((d) => existsSync(join(tfjsStore, d, 'result.json')))
+      .map((d) => [key(join(tfjsStore, d)).key, join(tfjsStore, d)]),
+  );
   const torchEvidence: EditEvidence[] = [];
   let compared = 0;
   for (const id of readdirSync(store).filter((d) => existsSync(join(store, d, 'result.json')))) {
@@ -96,17 +145,25 @@ async function sameTableOnTorch(files: string[], tfjsStore: string, tfjsEvidence
     const twin = tfjsRuns.get(k.key);
     assert.ok(twin, `${id}: no tfjs run with the same settings`);
     const [a, b] = [metrics(twin), metrics(dir)];
-    const line = ['fid', 'kid', 'clip_directional', 'identity', 'hit_rate', 'preservation_rate'].map((m) => `${m} ${Number(a[m]).toPrecision(4)}/${Number(b[m]).toPrecision(4)}`).join(', ');
+    const line = ['fid', 'kid', 'clip_directional', 'identity', 'hit_rate', 'preservation_rate']
+      .map((m) => `${m} ${Number(a[m]).toPrecision(4)}/${Number(b[m]).toPrecision(4)}`)
+      .join(', ');
     process.stdout.write(`# ${k.method} tfjs/torch: ${line}\n`);
     if (k.method === 'sdd') {
       torchEvidence.push(await editEvidence(dir));
       continue;
     }
     for (const m of ['fid', 'kid', 'clip_directional', 'clip_score', 'identity']) {
-      assert.ok(Math.abs(a[m] - b[m]) <= 1e-3 * Math.max(1, Math.abs(a[m])), `${id} ${k.method} ${m}: tfjs ${a[m]}, torch ${b[m]}`);
+      assert.ok(
+        Math.abs(a[m] - b[m]) <= 1e-3 * Math.max(1, Math.abs(a[m])),
+        `${id} ${k.method} ${m}: tfjs ${a[m]}, torch ${b[m]}`,
+      );
     }
     for (const m of ['hit_rate', 'preservation_rate', 'hit_and_preserved']) {
-      assert.ok(Math.abs(a[m] - b[m]) <= 1 / a.n + 1e-12, `${id} ${k.method} ${m}: tfjs ${a[m]}, torch ${b[m]} (n ${a.n})`);
+      assert.ok(
+        Math.abs(a[m] - b[m]) <= 1 / a.n + 1e-12,
+        `${id} ${k.method} ${m}: tfjs ${a[m]}, torch ${b[m]} (n ${a.n})`,
+      );
     }
     compared++;
   }
@@ -117,10 +174,26 @@ async function sameTableOnTorch(files: string[], tfjsStore: string, tfjsEvidence
 
 test('SDD with random selection reports the mean HQS of its range, scanned outside τ_train', async () => {
   const store = tmp();
-  const r = await sdd(['run', 'experiments/base/sdd.yaml', '--profile', 'quick', '--store', store, '--set', 'method.params.selection={strategy: random}', '--set', 'method.params.eval_images=4'], { env: { SDD_CACHE: tmp() } });
+  const r = await sdd(
+    [
+      'run',
+      'experiments/base/sdd.yaml',
+      '--profile',
+      'quick',
+      '--store',
+      store,
+      '--set',
+      'method.params.selection={strategy: random}',
+      '--set',
+      'method.params.eval_images=4',
+    ],
+    { env: { SDD_CACHE: tmp() } },
+  );
   assert.equal(r.exitCode, 0, r.all.slice(-3000));
   const [run] = JSON.parse((await sdd(['ls', '--json', '--store', store])).stdout) as Array<{ id: string }>;
-  const res = JSON.parse(readFileSync(join(store, run.id, 'result.json'), 'utf-8')) as { metrics: { selection: { size: number; mean_hqs: number }; hqs_s: number; hqs_curve: { hqs: number[] } } };
+  const res = JSON.parse(readFileSync(join(store, run.id, 'result.json'), 'utf-8')) as {
+    metrics: { selection: { size: number; mean_hqs: number }; hqs_s: number; hqs_curve: { hqs: number[] } };
+  };
   const { selection, hqs_s, hqs_curve } = res.metrics;
   assert.equal(selection.size, 961);
   assert.ok(hqs_s < 0.01, `the scan is not part of τ_train (hqs_s ${hqs_s})`);

@@ -36,13 +36,20 @@ test("Eq. 13–15 on issue #20's PyTorch figures: SDD ≈ 9.2e3 s vs SDEdit 1.1e
   // 14.9× needs SDD's total at 1100 / 14.9 = 73.8 s: below n·τ_HQS alone, so no iteration count does it.
   assert.equal(c.iterations_for_paper_ratio, null);
   // Without the scan cost, the count that meets it: n·(I·τ_iter) + m·n·τ_infer = T_SDEdit / ratio.
-  const noScan = timeColumn({ hqs_s: 0, iter_s: 0.176, sdd_infer_s: 0.014, sdedit_infer_s: 1.1, ddib_infer_s: 3.5 }, 4000);
+  const noScan = timeColumn(
+    { hqs_s: 0, iter_s: 0.176, sdd_infer_s: 0.014, sdedit_infer_s: 1.1, ddib_infer_s: 3.5 },
+    4000,
+  );
   const want = (1100 / (PAPER_TABLE1.sdedit / PAPER_TABLE1.sdd) / 10 - 100 * 0.014) / 0.176;
   assert.ok(Math.abs(noScan.iterations_for_paper_ratio! - want) < 1e-9 && want > 30 && want < 35, `${want}`);
 });
 
 test('the paper-time page: paper, sdd-bench and PyTorch columns, both charts render in headless chromium', async () => {
-  const c = (k: number) => timeColumn({ hqs_s: 212 * k, iter_s: 0.176 * k, sdd_infer_s: 0.014 * k, sdedit_infer_s: 1.1 * k, ddib_infer_s: 3.5 * k }, 4000);
+  const c = (k: number) =>
+    timeColumn(
+      { hqs_s: 212 * k, iter_s: 0.176 * k, sdd_infer_s: 0.014 * k, sdedit_infer_s: 1.1 * k, ddib_infer_s: 3.5 * k },
+      4000,
+    );
   const result = {
     world: 'paper-random',
     backend: 'webgpu',
@@ -53,9 +60,13 @@ test('the paper-time page: paper, sdd-bench and PyTorch columns, both charts ren
   const out = tmp('sdd-paper-time-');
   const path = await writePage(result, 'fixture.json', out);
   const html = readFileSync(path, 'utf-8');
-  for (const col of ['paper', 'sdd-bench (webgpu)', 'PyTorch fp32', 'PyTorch fp16']) assert.ok(html.includes(`<th>${col}</th>`), col);
+  for (const col of ['paper', 'sdd-bench (webgpu)', 'PyTorch fp32', 'PyTorch fp16'])
+    assert.ok(html.includes(`<th>${col}</th>`), col);
   // The paper's figures are text cells (as printed in the paper), which the page wraps in span.t.
-  assert.ok(html.includes('<td><span class="t">2215</span></td>') && html.includes('<td><span class="t">148.67</span></td>'), "the paper's column");
+  assert.ok(
+    html.includes('<td><span class="t">2215</span></td>') && html.includes('<td><span class="t">148.67</span></td>'),
+    "the paper's column",
+  );
   assert.ok(readFileSync(join(out, 'paper-time', 'charts', 'totals.vl.json'), 'utf-8').includes('"log"'));
   const dom = dumpDom(`file://${path}`);
   assert.match(dom, /data-errors="0"/);

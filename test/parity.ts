@@ -12,7 +12,13 @@ export function maxDiff(got: ArrayLike<number>, exp: ArrayLike<number>): { maxDi
   return { maxDiff: diff, maxRef };
 }
 
-export function assertClose(t: { diagnostic(m: string): void }, what: string, got: ArrayLike<number>, exp: ArrayLike<number>, rel = 1e-4): void {
+export function assertClose(
+  t: { diagnostic(m: string): void },
+  what: string,
+  got: ArrayLike<number>,
+  exp: ArrayLike<number>,
+  rel = 1e-4,
+): void {
   assert.equal(got.length, exp.length, `${what}: ${got.length} values, the reference has ${exp.length}`);
   const { maxDiff: diff, maxRef } = maxDiff(got, exp);
   t.diagnostic(`${what}: max |Δ| ${diff.toExponential(2)} (max |ref| ${maxRef.toFixed(3)})`);

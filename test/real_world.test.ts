@@ -17,12 +17,25 @@ const FIX = join(PROJECT_ROOT, 'test', 'fixtures');
 const dir = tmp('sdd-real-');
 const store = join(dir, 'store');
 const env = { SDD_CACHE: join(dir, 'cache'), SDD_CHECKPOINTS: '' };
-writeSynthetic(join(dir, 'inception.safetensors'), JSON.parse(readFileSync(join(FIX, 'inception', 'weights.json'), 'utf-8')) as SyntheticSpec);
-writeSynthetic(join(dir, 'ir_se50.safetensors'), JSON.parse(readFileSync(join(FIX, 'arcface', 'weights.json'), 'utf-8')) as SyntheticSpec);
+writeSynthetic(
+  join(dir, 'inception.safetensors'),
+  JSON.parse(readFileSync(join(FIX, 'inception', 'weights.json'), 'utf-8')) as SyntheticSpec,
+);
+writeSynthetic(
+  join(dir, 'ir_se50.safetensors'),
+  JSON.parse(readFileSync(join(FIX, 'arcface', 'weights.json'), 'utf-8')) as SyntheticSpec,
+);
 
-function experiment(name: string, body: string, checkpoints = `{ sd: ${join(FIX, 'sd_tiny')}, clip: ${join(FIX, 'clip_tiny')}, inception: inception.safetensors, images: ${join(FIX, 'inception', 'a')} }`): string {
+function experiment(
+  name: string,
+  body: string,
+  checkpoints = `{ sd: ${join(FIX, 'sd_tiny')}, clip: ${join(FIX, 'clip_tiny')}, inception: inception.safetensors, images: ${join(FIX, 'inception', 'a')} }`,
+): string {
   const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, `include: [${join(PROJECT_ROOT, 'experiments', 'real', `${body}.yaml`)}]\nname: ${name}\ncheckpoints: ${checkpoints}\nmethod: { params: { eval_images: 4, steps: 10, batch: 2 } }\nsweep: { method.params.prompt: [smile] }\n`);
+  writeFileSync(
+    file,
+    `include: [${join(PROJECT_ROOT, 'experiments', 'real', `${body}.yaml`)}]\nname: ${name}\ncheckpoints: ${checkpoints}\nmethod: { params: { eval_images: 4, steps: 10, batch: 2 } }\nsweep: { method.params.prompt: [smile] }\n`,
+  );
   return file;
 }
 
@@ -36,21 +49,34 @@ test('SDEdit and DDIB run on world: real from the published layouts; identity wi
   assert.equal(runs.length, 2);
   let withIdentity = 0;
   for (const id of runs) {
-    const m = (JSON.parse(readFileSync(join(store, id, 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> }).metrics;
+    const m = (
+      JSON.parse(readFileSync(join(store, id, 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> }
+    ).metrics;
     assert.equal(m.world, 'real');
     assert.equal(m.n, 4);
-    for (const k of ['fid', 'kid', 'clip_directional', 'tau_infer_s']) assert.ok(Number.isFinite(m[k]), `${k}: ${m[k]}`);
+    for (const k of ['fid', 'kid', 'clip_directional', 'tau_infer_s'])
+      assert.ok(Number.isFinite(m[k]), `${k}: ${m[k]}`);
     for (const k of ['hit_rate', 'preservation_rate']) assert.equal(m[k], null, k);
     const arcface = Object.keys(m.models as object).includes('arcface');
     if (arcface) withIdentity++;
-    if (arcface) assert.ok(Number.isFinite(m.identity) && (m.identity as number) > 0 && (m.identity as number) <= 1, `identity ${m.identity}`);
+    if (arcface)
+      assert.ok(
+        Number.isFinite(m.identity) && (m.identity as number) > 0 && (m.identity as number) <= 1,
+        `identity ${m.identity}`,
+      );
     else assert.equal(m.identity, null, 'identity without ArcFace');
-    assert.deepEqual(Object.keys(m.models as object).sort(), ['clip', 'images', 'inception', 'sd.text_encoder', 'sd.unet', 'sd.vae', ...(arcface ? ['arcface'] : [])].sort());
+    assert.deepEqual(
+      Object.keys(m.models as object).sort(),
+      ['clip', 'images', 'inception', 'sd.text_encoder', 'sd.unet', 'sd.vae', ...(arcface ? ['arcface'] : [])].sort(),
+    );
     const info = m.metric_info as Record<string, string>;
     assert.match(info.fid_resize, /bilinear 16² → 299²/);
     assert.match(info.clip_preprocess, /bilinear resize to 32²/);
     assert.ok(existsSync(join(store, id, 'artifacts', 'edits.png')));
-    assert.deepEqual(Object.keys((JSON.parse(readFileSync(join(store, id, 'world.json'), 'utf-8')) as { files: object }).files).sort(), ['clip', 'images', 'inception', 'sd', ...(arcface ? ['arcface'] : [])].sort());
+    assert.deepEqual(
+      Object.keys((JSON.parse(readFileSync(join(store, id, 'world.json'), 'utf-8')) as { files: object }).files).sort(),
+      ['clip', 'images', 'inception', 'sd', ...(arcface ? ['arcface'] : [])].sort(),
+    );
   }
   assert.equal(withIdentity, 1, 'the DDIB run (with ArcFace) has identity, the SDEdit run not');
   // The same experiments again: both runs found finished (the world's fingerprint unchanged).
@@ -58,7 +84,13 @@ test('SDEdit and DDIB run on world: real from the published layouts; identity wi
   assert.equal(again.exitCode, 0, again.all);
   assert.match(again.all, /2 runs planned, 2 already finished/);
   // Away from the checkpoints (another machine): sdd plan and sdd status still read the store.
-  const away = [experiment('real-sdedit-tiny', 'sdedit', `{ sd: ${join(dir, 'moved')}, clip: ${join(dir, 'moved')}, inception: moved.safetensors, images: ${join(dir, 'moved')} }`)];
+  const away = [
+    experiment(
+      'real-sdedit-tiny',
+      'sdedit',
+      `{ sd: ${join(dir, 'moved')}, clip: ${join(dir, 'moved')}, inception: moved.safetensors, images: ${join(dir, 'moved')} }`,
+    ),
+  ];
   const plan = await sdd(['plan', ...away, '--store', store], { env });
   assert.equal(plan.exitCode, 0, plan.all);
   assert.match(plan.stdout, /finished/);
@@ -77,22 +109,39 @@ test('sdd checkpoints: list shows each role, verify loads each strictly; a missi
   const none = await sdd(['checkpoints', 'list', '--json'], { env });
   assert.equal(none.exitCode, 0, 'list answers, whatever it finds');
   const all = JSON.parse(none.stdout) as { world: string; role: string; status: string; get: string }[];
-  assert.deepEqual([...new Set(all.map((x) => x.world))], ['paper', 'real'], 'every world with outside files (by name)');
+  assert.deepEqual(
+    [...new Set(all.map((x) => x.world))],
+    ['paper', 'real'],
+    'every world with outside files (by name)',
+  );
   const rows = all.filter((x) => x.world === 'real');
-  assert.deepEqual(rows.map((x) => `${x.role}:${x.status}`), ['sd:missing', 'clip:missing', 'inception:missing', 'arcface:absent (optional)', 'images:missing']);
+  assert.deepEqual(
+    rows.map((x) => `${x.role}:${x.status}`),
+    ['sd:missing', 'clip:missing', 'inception:missing', 'arcface:absent (optional)', 'images:missing'],
+  );
   assert.match(rows[0].get, /CompVis\/stable-diffusion-v1-4/);
   assert.match(rows[2].get, /tools\/convert_pytorch_fid_inception\.py/);
 
-  const missing = experiment('real-missing', 'sdedit', `{ sd: ${join(FIX, 'sd_tiny')}, clip: ${join(dir, 'nowhere')}, inception: inception.safetensors, images: ${join(FIX, 'inception', 'a')} }`);
+  const missing = experiment(
+    'real-missing',
+    'sdedit',
+    `{ sd: ${join(FIX, 'sd_tiny')}, clip: ${join(dir, 'nowhere')}, inception: inception.safetensors, images: ${join(FIX, 'inception', 'a')} }`,
+  );
   const empty = join(dir, 'store-missing');
   const r = await sdd(['run', missing, '--store', empty, '--backend', 'wasm'], { env });
   assert.equal(r.exitCode, 2, r.all);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-  assert.match(r.stderr, /world 'real' is missing 1 checkpoint role\(s\): clip \(.*nowhere: not found; get: Hugging Face openai\/clip-vit-base-patch32/);
+  assert.match(
+    r.stderr,
+    /world 'real' is missing 1 checkpoint role\(s\): clip \(.*nowhere: not found; get: Hugging Face openai\/clip-vit-base-patch32/,
+  );
   assert.ok(!existsSync(empty) || readdirSync(empty).length === 0, 'nothing written');
   const typo = join(dir, 'typo.yaml');
   writeFileSync(typo, readFileSync(file, 'utf-8').replace('clip:', 'clipp:'));
   const t = await sdd(['run', typo, '--store', empty, '--backend', 'wasm'], { env });
   assert.equal(t.exitCode, 2, t.all);
-  assert.match(t.stderr, /typo\.yaml: checkpoints\.clipp: world 'real' has no such role \(have: sd, clip, inception, arcface, images\)/);
+  assert.match(
+    t.stderr,
+    /typo\.yaml: checkpoints\.clipp: world 'real' has no such role \(have: sd, clip, inception, arcface, images\)/,
+  );
 });

@@ -14,13 +14,38 @@ import { asFloat32, f16, readSafetensors, writeSafetensors, type StTensor } from
 import { Rng } from '../src/util/rng.js';
 import { standardDeviation } from 'simple-statistics';
 
-const common = ['--set', 'method.params.prompt=hair_color:black->white', '--set', 'method.params.eval_images=48', '--set', 'method.params.hqs.images=8', '--set', 'method.params.train_images=64'];
+const common = [
+  '--set',
+  'method.params.prompt=hair_color:black->white',
+  '--set',
+  'method.params.eval_images=48',
+  '--set',
+  'method.params.hqs.images=8',
+  '--set',
+  'method.params.train_images=64',
+];
 
 test('regress: a 10× shorter distillation regresses on editability; identical runs are within noise', async () => {
   const store = tmp();
   const env = { SDD_CACHE: tmp() };
   const baseline = 'set:method.params.iterations=150';
-  const worse = await sdd(['regress', 'experiments/base/sdd.yaml', ...common, '--baseline', baseline, '--candidate', 'set:method.params.iterations=15', '--store', store, '--out', tmp(), '--json'], { env });
+  const worse = await sdd(
+    [
+      'regress',
+      'experiments/base/sdd.yaml',
+      ...common,
+      '--baseline',
+      baseline,
+      '--candidate',
+      'set:method.params.iterations=15',
+      '--store',
+      store,
+      '--out',
+      tmp(),
+      '--json',
+    ],
+    { env },
+  );
   assert.equal(worse.exitCode, 1, worse.all.slice(-2000));
   const b = JSON.parse(worse.stdout) as { regressed: boolean; comparisons: Array<{ metric: string; verdict: string }> };
   const flagged = b.comparisons.filter((c) => c.verdict === 'regressed').map((c) => c.metric);
@@ -30,22 +55,61 @@ test('regress: a 10× shorter distillation regresses on editability; identical r
   const ls = await sdd(['ls', '--store', store]);
   assert.match(ls.stdout, new RegExp(`sdd-base \\(regress ${baseline.replace(/[.]/g, '\\.')}\\)`));
   // store: sides plan with the common --set only, so the shared setting goes there too.
-  const same = await sdd(['regress', 'experiments/base/sdd.yaml', ...common, '--set', 'method.params.iterations=150', '--baseline', baseline, '--candidate', `store:${own}`, '--store', store, '--out', tmp(), '--json'], { env });
+  const same = await sdd(
+    [
+      'regress',
+      'experiments/base/sdd.yaml',
+      ...common,
+      '--set',
+      'method.params.iterations=150',
+      '--baseline',
+      baseline,
+      '--candidate',
+      `store:${own}`,
+      '--store',
+      store,
+      '--out',
+      tmp(),
+      '--json',
+    ],
+    { env },
+  );
   assert.equal(same.exitCode, 0, same.all.slice(-2000));
   const a = JSON.parse(same.stdout) as { regressed: boolean; comparisons: Array<{ verdict: string; delta: number }> };
   assert.ok(a.comparisons.every((c) => c.verdict === 'within noise' && c.delta === 0));
   const bad = await sdd(['regress', 'experiments/base/sdd.yaml', '--candidate', 'weights.bin', '--store', store]);
   assert.equal(bad.exitCode, 2);
-  assert.match(bad.stderr, /--candidate: expected zoo:DIR, weights:MODEL=FILE, set:KEY=VALUE\[;…\] or store:DIR, got 'weights.bin'/);
+  assert.match(
+    bad.stderr,
+    /--candidate: expected zoo:DIR, weights:MODEL=FILE, set:KEY=VALUE\[;…\] or store:DIR, got 'weights.bin'/,
+  );
 });
 
 test('regress: a candidate that differs only in its training seeds (3 per side) is within noise', async () => {
   const store = tmp();
   const env = { SDD_CACHE: tmp() };
   const side = (seeds: string) => `set:method.params.iterations=100;seeds=${seeds}`;
-  const r = await sdd(['regress', 'experiments/base/sdd.yaml', ...common, '--baseline', side('[0, 1, 2]'), '--candidate', side('[3, 4, 5]'), '--store', store, '--out', tmp(), '--json'], { env });
+  const r = await sdd(
+    [
+      'regress',
+      'experiments/base/sdd.yaml',
+      ...common,
+      '--baseline',
+      side('[0, 1, 2]'),
+      '--candidate',
+      side('[3, 4, 5]'),
+      '--store',
+      store,
+      '--out',
+      tmp(),
+      '--json',
+    ],
+    { env },
+  );
   assert.equal(r.exitCode, 0, r.all.slice(-3000));
-  const j = JSON.parse(r.stdout) as { comparisons: Array<{ metric: string; verdict: string; delta: number; seeds: number[]; test: string }> };
+  const j = JSON.parse(r.stdout) as {
+    comparisons: Array<{ metric: string; verdict: string; delta: number; seeds: number[]; test: string }>;
+  };
   assert.ok(j.comparisons.every((c) => c.seeds[0] === 3 && c.seeds[1] === 3 && c.test.startsWith('two-level')));
   // The seeds did change the edits (so "within noise" is a finding, not a tautology).
   assert.ok(j.comparisons.some((c) => c.delta !== 0));
@@ -61,11 +125,33 @@ test('regress: a diffusion U-Net with perturbed weights (weights:ldm=FILE) is fl
   for (const [name, t] of src.tensors) {
     const v = asFloat32(t);
     const sd = standardDeviation(Array.from(v)) || 1e-3;
-    out.set(name, f16(t.shape, v.map((x) => x + 0.5 * sd * rng.normal())));
+    out.set(
+      name,
+      f16(
+        t.shape,
+        v.map((x) => x + 0.5 * sd * rng.normal()),
+      ),
+    );
   }
   const file = join(tmp(), 'ldm-perturbed.safetensors');
   writeSafetensors(file, out);
-  const r = await sdd(['regress', 'experiments/base/sdd.yaml', ...common, '--set', 'method.params.iterations=150', '--candidate', `weights:ldm=${file}`, '--store', tmp(), '--out', tmp(), '--json'], { env: { SDD_CACHE: tmp() } });
+  const r = await sdd(
+    [
+      'regress',
+      'experiments/base/sdd.yaml',
+      ...common,
+      '--set',
+      'method.params.iterations=150',
+      '--candidate',
+      `weights:ldm=${file}`,
+      '--store',
+      tmp(),
+      '--out',
+      tmp(),
+      '--json',
+    ],
+    { env: { SDD_CACHE: tmp() } },
+  );
   assert.equal(r.exitCode, 1, r.all.slice(-3000));
   const j = JSON.parse(r.stdout) as { comparisons: Array<{ metric: string; verdict: string }> };
   const flagged = j.comparisons.filter((c) => c.verdict === 'regressed').map((c) => c.metric);

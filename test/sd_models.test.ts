@@ -36,7 +36,8 @@ async function close(t: { diagnostic(m: string): void }, what: string, got: tf.T
   assertClose(t, what, await got.data(), await nhwc(expName).data());
 }
 
-const context = () => tf.tensor3d(asFloat32(ref.get('context')!), ref.get('context')!.shape as [number, number, number]);
+const context = () =>
+  tf.tensor3d(asFloat32(ref.get('context')!), ref.get('context')!.shape as [number, number, number]);
 const timesteps = () => tf.tensor1d(asInt32(ref.get('unet_t')!), 'int32');
 
 test('UNet2DConditionModel (SD v1 layout: conv projections, one head count) matches diffusers', async (t) => {
@@ -51,7 +52,12 @@ test('UNet2DConditionModel (SD v2 style: linear projections, per-block heads, 2 
   const u = loadUNet(join(FIX, 'unet_linear'));
   assert.equal(u.config.linearProjection, true);
   assert.deepEqual(u.config.heads, [2, 4]);
-  await close(t, 'unet_linear', unetForward(u.params, u.config, nhwc('unet_sample'), timesteps(), context()), 'unet_linear_out');
+  await close(
+    t,
+    'unet_linear',
+    unetForward(u.params, u.config, nhwc('unet_sample'), timesteps(), context()),
+    'unet_linear_out',
+  );
   u.params.dispose();
 });
 
@@ -76,14 +82,34 @@ test('UNet config timestep_post_act / time_embedding_act_fn (silu, mish, gelu, r
   for (const [name, changes] of cases) {
     const u = loadUNet(unetActWith(changes));
     assert.equal(u.config.timeEmbedDim, 48);
-    const out = (await unetForward(u.params, u.config, nhwc('unet_sample'), timesteps(), context()).data()) as Float32Array;
-    const want = tf.transpose(tf.tensor4d(asFloat32(variants.get(name)!), variants.get(name)!.shape as [number, number, number, number]), [0, 2, 3, 1]);
+    const out = (await unetForward(
+      u.params,
+      u.config,
+      nhwc('unet_sample'),
+      timesteps(),
+      context(),
+    ).data()) as Float32Array;
+    const want = tf.transpose(
+      tf.tensor4d(asFloat32(variants.get(name)!), variants.get(name)!.shape as [number, number, number, number]),
+      [0, 2, 3, 1],
+    );
     assertClose(t, name, out, await want.data());
     u.params.dispose();
   }
   // Without the activations the output is far off: the keys matter (the issue measured 4.1e-2).
   const plain = loadUNet(unetActWith({ timestep_post_act: null, time_embedding_act_fn: null }));
-  const off = maxDiff(await unetForward(plain.params, plain.config, nhwc('unet_sample'), timesteps(), context()).data(), await tf.transpose(tf.tensor4d(asFloat32(variants.get('unet_act_out')!), variants.get('unet_act_out')!.shape as [number, number, number, number]), [0, 2, 3, 1]).data());
+  const off = maxDiff(
+    await unetForward(plain.params, plain.config, nhwc('unet_sample'), timesteps(), context()).data(),
+    await tf
+      .transpose(
+        tf.tensor4d(
+          asFloat32(variants.get('unet_act_out')!),
+          variants.get('unet_act_out')!.shape as [number, number, number, number],
+        ),
+        [0, 2, 3, 1],
+      )
+      .data(),
+  );
   t.diagnostic(`the same weights without the activations: max |Δ| ${off.maxDiff.toExponential(2)}`);
   assert.ok(off.maxDiff > 1e-3 * off.maxRef);
   plain.params.dispose();
@@ -92,10 +118,16 @@ test('UNet config timestep_post_act / time_embedding_act_fn (silu, mish, gelu, r
 test('every UNet and VAE config key is implemented or refused in one line naming the file and key', async () => {
   await initBackend('wasm');
   const refused: Array<[Record<string, unknown>, RegExp]> = [
-    [{ timestep_post_act: 'tanh' }, /config\.json: timestep_post_act "tanh" is not supported \(supported: null, silu, swish, mish, gelu, relu\)/],
+    [
+      { timestep_post_act: 'tanh' },
+      /config\.json: timestep_post_act "tanh" is not supported \(supported: null, silu, swish, mish, gelu, relu\)/,
+    ],
     [{ time_embedding_act_fn: 3 }, /config\.json: time_embedding_act_fn 3 is not supported/],
     [{ time_embedding_dim: 'wide' }, /config\.json: time_embedding_dim must be a number/],
-    [{ new_setting_from_2027: 1 }, /config\.json: new_setting_from_2027: not a setting this loader implements \(1\); refused rather than ignored/],
+    [
+      { new_setting_from_2027: 1 },
+      /config\.json: new_setting_from_2027: not a setting this loader implements \(1\); refused rather than ignored/,
+    ],
     [{ norm_num_groups: null }, /config\.json: norm_num_groups must be a number \(got null\)/],
     [{ flip_sin_to_cos: null }, /config\.json: flip_sin_to_cos must be true or false \(got null\)/],
     [{ act_fn: 'gelu' }, /config\.json: act_fn "gelu" is not supported \(supported: "silu", "swish"\)/],
@@ -103,11 +135,22 @@ test('every UNet and VAE config key is implemented or refused in one line naming
     [{ class_embeddings_concat: true }, /config\.json: class_embeddings_concat true is not supported/],
     [{ num_class_embeds: 10 }, /config\.json: num_class_embeds 10 is not supported/],
     [{ encoder_hid_dim_type: 'text_proj' }, /config\.json: encoder_hid_dim_type "text_proj" is not supported/],
-    [{ reverse_transformer_layers_per_block: [[1], [1]] }, /config\.json: reverse_transformer_layers_per_block \[\[1\],\[1\]\] is not supported/],
+    [
+      { reverse_transformer_layers_per_block: [[1], [1]] },
+      /config\.json: reverse_transformer_layers_per_block \[\[1\],\[1\]\] is not supported/,
+    ],
   ];
   for (const [changes, re] of refused) assert.throws(() => loadUNet(unetActWith(changes)), re, JSON.stringify(changes));
   // Keys documented as irrelevant to inference load whatever their value.
-  loadUNet(unetActWith({ dropout: 0.3, resnet_out_scale_factor: 2, cross_attention_norm: 'group_norm', _name_or_path: 'x', act_fn: 'Swish' })).params.dispose();
+  loadUNet(
+    unetActWith({
+      dropout: 0.3,
+      resnet_out_scale_factor: 2,
+      cross_attention_norm: 'group_norm',
+      _name_or_path: 'x',
+      act_fn: 'Swish',
+    }),
+  ).params.dispose();
   const vaeDir = tmp('sdd-vae-keys-');
   cpSync(join(FIX, 'vae'), vaeDir, { recursive: true });
   const vaeCfg = JSON.parse(readFileSync(join(vaeDir, 'config.json'), 'utf-8')) as Record<string, unknown>;
@@ -130,7 +173,7 @@ test('AutoencoderKL encode (posterior mean) and decode match diffusers', async (
   v.params.dispose();
 });
 
-test("a VAE with older diffusers attention names (query/key/value/proj_attn) loads as the same model; both layouts at once is an error", async (t) => {
+test('a VAE with older diffusers attention names (query/key/value/proj_attn) loads as the same model; both layouts at once is an error', async (t) => {
   await initBackend('wasm');
   const dir = tmp('sdd-vae-old-');
   cpSync(join(FIX, 'vae'), dir, { recursive: true });
@@ -138,7 +181,11 @@ test("a VAE with older diffusers attention names (query/key/value/proj_attn) loa
   const st = readSafetensors(file).tensors;
   const old = new Map<string, StTensor>();
   const names: Record<string, string> = { to_q: 'query', to_k: 'key', to_v: 'value', 'to_out.0': 'proj_attn' };
-  for (const [k, v] of st) old.set(k.replace(/\.attentions\.0\.(to_q|to_k|to_v|to_out\.0)\./, (_, w: string) => `.attentions.0.${names[w]}.`), v);
+  for (const [k, v] of st)
+    old.set(
+      k.replace(/\.attentions\.0\.(to_q|to_k|to_v|to_out\.0)\./, (_, w: string) => `.attentions.0.${names[w]}.`),
+      v,
+    );
   assert.ok(old.has('encoder.mid_block.attentions.0.query.weight'));
   writeSafetensors(file, old);
   const v = loadVae(dir);
@@ -146,10 +193,13 @@ test("a VAE with older diffusers attention names (query/key/value/proj_attn) loa
   v.params.dispose();
   old.set('encoder.mid_block.attentions.0.to_q.weight', st.get('encoder.mid_block.attentions.0.to_q.weight')!);
   writeSafetensors(file, old);
-  assert.throws(() => loadVae(dir), /encoder\.mid_block\.attentions\.0\.(query|to_q)\.weight and .* are both encoder\.mid_block\.attentions\.0\.to_q\.weight/);
+  assert.throws(
+    () => loadVae(dir),
+    /encoder\.mid_block\.attentions\.0\.(query|to_q)\.weight and .* are both encoder\.mid_block\.attentions\.0\.to_q\.weight/,
+  );
 });
 
-test('SDEdit-style DDIM loop with CFG 7.5 from the folder\'s scheduler_config.json matches diffusers\' DDIMScheduler', async (t) => {
+test("SDEdit-style DDIM loop with CFG 7.5 from the folder's scheduler_config.json matches diffusers' DDIMScheduler", async (t) => {
   await initBackend('wasm');
   const u = loadUNet(join(FIX, 'unet'));
   const model = readSchedulerConfig(join(FIX, 'scheduler', 'scheduler_config.json'));
@@ -161,10 +211,26 @@ test('SDEdit-style DDIM loop with CFG 7.5 from the folder\'s scheduler_config.js
   const start = sched.addNoise(init, noise, steps[0]);
   const shape = nhwc('ddim_init').shape;
   const ctx = context();
-  const [cond, uncond] = [tf.slice(ctx, [0, 0, 0], [1, -1, -1]), tf.tensor3d(asFloat32(readSafetensors(join(PROJECT_ROOT, 'test', 'fixtures', 'clip_tiny', 'expected.safetensors')).tensors.get('last_hidden_state')!).subarray(2 * 77 * 32), [1, 77, 32])];
+  const [cond, uncond] = [
+    tf.slice(ctx, [0, 0, 0], [1, -1, -1]),
+    tf.tensor3d(
+      asFloat32(
+        readSafetensors(join(PROJECT_ROOT, 'test', 'fixtures', 'clip_tiny', 'expected.safetensors')).tensors.get(
+          'last_hidden_state',
+        )!,
+      ).subarray(2 * 77 * 32),
+      [1, 77, 32],
+    ),
+  ];
   const both = tf.concat([uncond, cond]) as tf.Tensor3D;
   const eps = (z: tf.Tensor4D, step: number) => {
-    const e = unetForward(u.params, u.config, tf.concat([z, z]) as tf.Tensor4D, tf.tensor1d([step, step], 'int32'), both);
+    const e = unetForward(
+      u.params,
+      u.config,
+      tf.concat([z, z]) as tf.Tensor4D,
+      tf.tensor1d([step, step], 'int32'),
+      both,
+    );
     const [eu, ec] = tf.split(e, 2);
     return tf.add(eu, tf.mul(tf.sub(ec, eu), 7.5)) as tf.Tensor4D;
   };
@@ -185,7 +251,8 @@ test('an SD folder as transformers 5 saves its text parts (text_encoder without 
   const prompts = ['a face with a smile', 'red-haired woman (portrait) [4k] {hdr}'];
   const ids = tf5.tokenizer.tokenize(prompts);
   assert.deepEqual([...ids], [...old.tokenizer.tokenize(prompts)]);
-  const hidden = (sd: typeof old) => clipTextHidden(sd.textEncoder.params, sd.textEncoder.config.text, tf.tensor2d(ids, [2, 77], 'int32')).data();
+  const hidden = (sd: typeof old) =>
+    clipTextHidden(sd.textEncoder.params, sd.textEncoder.config.text, tf.tensor2d(ids, [2, 77], 'int32')).data();
   assert.deepEqual(await hidden(tf5), await hidden(old), 'the same tensors: bit-identical hidden states');
   old.dispose();
   tf5.dispose();

@@ -21,7 +21,7 @@ const PROMPT = 'hair_color:black->white';
 const M = 2; // one batch of two images: the warm-up call (1 image), then the timed batch
 
 /** ⌈s·N⌉ in exact decimal arithmetic (s has at most 6 decimals here), not in binary floats. */
-const stepsFor = (s: number, n: number) => Math.ceil(Math.round(s * 1e6) * n / 1e6);
+const stepsFor = (s: number, n: number) => Math.ceil((Math.round(s * 1e6) * n) / 1e6);
 /** The leading-spacing DDIM timesteps of N steps (offset 1), descending — the oracle. */
 const leading = (n: number) => Array.from({ length: n }, (_, i) => (n - 1 - i) * Math.floor(1000 / n) + 1);
 
@@ -32,7 +32,10 @@ interface Call {
 }
 
 /** Runs SDEdit at (s, N) on the first M test images and records every ε-model call. */
-async function runRecorded(strength: number, steps: number): Promise<{ calls: Call[]; stepsRun: unknown; originals: Float32Array }> {
+async function runRecorded(
+  strength: number,
+  steps: number,
+): Promise<{ calls: Call[]; stepsRun: unknown; originals: Float32Array }> {
   await initBackend(backendFromEnv());
   const world = loadWorld('toyfaces');
   const eps = world.diffusion.eps;
@@ -46,7 +49,15 @@ async function runRecorded(strength: number, steps: number): Promise<{ calls: Ca
   try {
     const dir = tmp();
     const params = sdeditParams.parse({ prompt: PROMPT, strength, steps, eval_images: M, batch: M });
-    const ctx = makeContext({ runId: 'sdedit-test', runDir: dir, seed: 0, world: 'toyfaces', params, signal: new AbortController().signal, progress: () => {} });
+    const ctx = makeContext({
+      runId: 'sdedit-test',
+      runDir: dir,
+      seed: 0,
+      world: 'toyfaces',
+      params,
+      signal: new AbortController().signal,
+      progress: () => {},
+    });
     const res = await sdedit.run(ctx);
     for (const c of seen) {
       const ts = new Set(await c.t.data());
@@ -72,11 +83,22 @@ for (const [s, n] of [
     const { calls, stepsRun, originals } = await runRecorded(s, n);
     assert.equal(stepsRun, k, 'steps_run in the result');
     // Warm-up (one image) then the timed batch: k calls each, CFG doubling the batch.
-    assert.deepEqual(calls.map((c) => c.batch), [...Array(k).fill(2), ...Array(k).fill(2 * M)]);
+    assert.deepEqual(
+      calls.map((c) => c.batch),
+      [...Array(k).fill(2), ...Array(k).fill(2 * M)],
+    );
     const expected = leading(n).slice(n - k);
     assert.equal(expected.length, k);
-    assert.deepEqual(calls.slice(k).map((c) => c.t), expected, 'the timed batch');
-    assert.deepEqual(calls.slice(0, k).map((c) => c.t), expected, 'the warm-up');
+    assert.deepEqual(
+      calls.slice(k).map((c) => c.t),
+      expected,
+      'the timed batch',
+    );
+    assert.deepEqual(
+      calls.slice(0, k).map((c) => c.t),
+      expected,
+      'the warm-up',
+    );
     // The start latent is q(z_t0 | z_0) at t0 = the first step run: √ᾱ·z0 + √(1−ᾱ)·ε with the
     // method's per-batch noise (Rng(seed·1000003 + offset), seed 0, offset 0).
     const world = loadWorld('toyfaces');
@@ -88,7 +110,8 @@ for (const [s, n] of [
     const a = alphasCumprod(SD_SCHEDULE)[expected[0]];
     const first = calls[k].z.subarray(0, z0.length); // the unconditional half of the CFG batch
     let err = 0;
-    for (let i = 0; i < z0.length; i++) err = Math.max(err, Math.abs(first[i] - (Math.sqrt(a) * z0[i] + Math.sqrt(1 - a) * noise[i])));
+    for (let i = 0; i < z0.length; i++)
+      err = Math.max(err, Math.abs(first[i] - (Math.sqrt(a) * z0[i] + Math.sqrt(1 - a) * noise[i])));
     assert.ok(err < 1e-4, `start latent differs from q(z_${expected[0]} | z_0) by ${err}`);
   });
 }
@@ -98,5 +121,8 @@ for (const [s, n] of [
 test('SDEdit strength 0.14, 50 steps: runs ⌈0.14·50⌉ = 7 steps, not 8', async () => {
   const { calls, stepsRun } = await runRecorded(0.14, 50);
   assert.equal(stepsRun, 7);
-  assert.deepEqual(calls.slice(calls.length / 2).map((c) => c.t), leading(50).slice(43));
+  assert.deepEqual(
+    calls.slice(calls.length / 2).map((c) => c.t),
+    leading(50).slice(43),
+  );
 });

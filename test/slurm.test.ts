@@ -33,7 +33,12 @@ const count = (text: string, re: RegExp) => (text.match(re) ?? []).length;
 /** A task's state as squeue shows it ('' once it has left the queue). */
 async function taskState(task: string): Promise<string> {
   const out = await cluster.cmd('squeue', ['-h', '-t', 'all', '-j', task.split('_')[0], '-o', '%i|%T']);
-  return out.split('\n').find((l) => l.startsWith(`${task}|`))?.split('|')[1] ?? '';
+  return (
+    out
+      .split('\n')
+      .find((l) => l.startsWith(`${task}|`))
+      ?.split('|')[1] ?? ''
+  );
 }
 
 async function until(cond: () => Promise<boolean>, timeoutMs: number, what: string, everyMs = 300): Promise<void> {
@@ -57,10 +62,11 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
     await cluster?.stop();
   });
 
-  test('a sweep of 6 runs goes out as one array with throttle 2 and gives the local executor\'s results', async () => {
+  test("a sweep of 6 runs goes out as one array with throttle 2 and gives the local executor's results", async () => {
     const d = tmp();
     writeFiles(d, {
-      'e.yaml': 'name: sweep6\nmethod: {name: toy_fit, params: {steps: 30, checkpoint_every: 10}}\nseeds: [0, 1, 2]\nsweep: {method.params.hidden: [8, 16]}\n',
+      'e.yaml':
+        'name: sweep6\nmethod: {name: toy_fit, params: {steps: 30, checkpoint_every: 10}}\nseeds: [0, 1, 2]\nsweep: {method.params.hidden: [8, 16]}\n',
     });
     const file = join(d, 'e.yaml');
     const [slurmStore, localStore] = [join(d, 'slurm'), join(d, 'local')];
@@ -80,7 +86,9 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
     for (const id of ids) {
       // Same run ids, same numbers (same backend), whichever executor ran them.
       assert.deepEqual(metrics(slurmStore, id), metrics(localStore, id), `run ${id}`);
-      const envJson = json<{ cluster: { slurm: { array_job_id: string; array_task_id: string; node: string; partition: string } } }>(join(slurmStore, id, 'env.json'));
+      const envJson = json<{
+        cluster: { slurm: { array_job_id: string; array_task_id: string; node: string; partition: string } };
+      }>(join(slurmStore, id, 'env.json'));
       assert.equal(envJson.cluster.slurm.node, 'localhost');
       assert.equal(envJson.cluster.slurm.partition, 'debug');
       assert.match(envJson.cluster.slurm.array_task_id, /^[0-5]$/);
@@ -99,7 +107,10 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
 
   test('a task that fails says why; the others finish', async () => {
     const d = tmp();
-    writeFiles(d, { 'e.yaml': 'name: onefails\nmethod: {name: toy_fit, params: {steps: 20}}\nsweep: {method.params.fail_at_step: [3, 1000]}\n' });
+    writeFiles(d, {
+      'e.yaml':
+        'name: onefails\nmethod: {name: toy_fit, params: {steps: 20}}\nsweep: {method.params.fail_at_step: [3, 1000]}\n',
+    });
     const store = join(d, 'runs');
     const r = await run(['run', join(d, 'e.yaml'), '--store', store, '--executor', 'slurm']);
     assert.equal(r.exitCode, 1, r.all);
@@ -113,18 +124,26 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
 
   test('scancel of a running task mid-way: the next sdd run resumes it from its checkpoint, nothing duplicated or lost', async () => {
     const d = tmp();
-    writeFiles(d, { 'e.yaml': 'name: cancelme\nmethod: {name: toy_fit, params: {steps: 80, checkpoint_every: 10}}\nseeds: [0, 1]\n' });
+    writeFiles(d, {
+      'e.yaml': 'name: cancelme\nmethod: {name: toy_fit, params: {steps: 80, checkpoint_every: 10}}\nseeds: [0, 1]\n',
+    });
     const file = join(d, 'e.yaml');
     const store = join(d, 'runs');
     const [slow, other] = await plan(file, store);
     // Both submitted detached; one is paced so it is still running when cancelled.
-    const sub = await run(['run', file, '--store', store, '--executor', 'slurm', '--detach'], { SDD_TEST_STEP_MS: '150' });
+    const sub = await run(['run', file, '--store', store, '--executor', 'slurm', '--detach'], {
+      SDD_TEST_STEP_MS: '150',
+    });
     assert.equal(sub.exitCode, 0, sub.all);
     assert.match(sub.stdout, /2 submitted/);
     await waitFor(() => existsSync(join(store, slow, 'checkpoint.json')), 60_000, 'a checkpoint of the paced run');
     const task = record(store, slow).task;
     await cluster.cmd('scancel', [task]);
-    await until(async () => (await taskState(task)) === 'CANCELLED' && !existsSync(join(store, slow, 'lock')), 30_000, 'the cancelled task to leave, releasing its lock');
+    await until(
+      async () => (await taskState(task)) === 'CANCELLED' && !existsSync(join(store, slow, 'lock')),
+      30_000,
+      'the cancelled task to leave, releasing its lock',
+    );
     const mid = await run(['status', file, '--store', store]);
     assert.match(mid.stdout, new RegExp(`${slow}\\s+partial .*cancelled.*checkpoint at step \\d+`), mid.all);
     const step = checkpointStep(store, slow);
@@ -134,21 +153,38 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
     assert.match(resumed.all, new RegExp(`skip ${other}`));
     assert.match(read(join(store, slow, 'log.txt')), new RegExp(`resumed from checkpoint at step ${step}`));
     assert.equal(count(read(join(store, slow, 'log.txt')), / start toy_fit/g), 2, 'started once, resumed once');
-    assert.equal(count(read(join(store, other, 'log.txt')), / start toy_fit/g), 1, 'the finished run was not run again');
-    const steps = read(join(store, slow, 'metrics.jsonl')).trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
-    assert.deepEqual(steps, Array.from({ length: 80 }, (_, i) => i), 'every step once, in order');
+    assert.equal(
+      count(read(join(store, other, 'log.txt')), / start toy_fit/g),
+      1,
+      'the finished run was not run again',
+    );
+    const steps = read(join(store, slow, 'metrics.jsonl'))
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { step: number }).step);
+    assert.deepEqual(
+      steps,
+      Array.from({ length: 80 }, (_, i) => i),
+      'every step once, in order',
+    );
   });
 
   test('a run killed by its time limit resumes from its checkpoint in the next submission', async () => {
     const d = tmp();
-    writeFiles(d, { 'e.yaml': 'name: timelimit\nmethod: {name: toy_fit, params: {steps: 1200, checkpoint_every: 25}}\nslurm: {time: "1"}\n' });
+    writeFiles(d, {
+      'e.yaml':
+        'name: timelimit\nmethod: {name: toy_fit, params: {steps: 1200, checkpoint_every: 25}}\nslurm: {time: "1"}\n',
+    });
     const file = join(d, 'e.yaml');
     const store = join(d, 'runs');
     const [id] = await plan(file, store);
     // 1200 steps × 100 ms outlast the 1-minute limit (Slurm kills 60–90 s in).
     const first = await run(['run', file, '--store', store, '--executor', 'slurm'], { SDD_TEST_STEP_MS: '100' });
     assert.equal(first.exitCode, 1, first.all);
-    assert.match(first.all, /time limit 00:01:00 reached on localhost; resumes from its checkpoint at step \d+ on the next sdd run/);
+    assert.match(
+      first.all,
+      /time limit 00:01:00 reached on localhost; resumes from its checkpoint at step \d+ on the next sdd run/,
+    );
     const step = checkpointStep(store, id);
     assert.ok(step > 0 && step < 1200, `checkpoint at ${step}`);
     const second = await run(['run', file, '--store', store, '--executor', 'slurm']);
@@ -165,7 +201,10 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
     const p = run(['run', file, '--store', store, '--executor', 'slurm', '--requeue'], { SDD_TEST_STEP_MS: '100' });
     await until(async () => existsSync(join(store, id, 'checkpoint.json')), 60_000, 'a checkpoint');
     const task = record(store, id).task;
-    assert.match(read(join(store, '.slurm', readdirSync(join(store, '.slurm')).find((n) => n !== 'lock')!, 'job.sh')), /#SBATCH --requeue/);
+    assert.match(
+      read(join(store, '.slurm', readdirSync(join(store, '.slurm')).find((n) => n !== 'lock')!, 'job.sh')),
+      /#SBATCH --requeue/,
+    );
     // As after a node failure; a requeued job waits ~2 min (BeginTime) unless told to start sooner.
     await cluster.cmd('scontrol', ['requeue', task]);
     await until(async () => (await taskState(task)) === 'PENDING', 30_000, 'the task to be pending again');
@@ -201,11 +240,16 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
   test('--detach submits and returns; sdd status follows the array to the end', async () => {
     const d = tmp();
     // One at a time, paced to ~9 s each: status sees them queued and running before they finish.
-    writeFiles(d, { 'e.yaml': 'name: detached\nmethod: {name: toy_fit, params: {steps: 30}}\nseeds: [0, 1, 2]\nslurm: {max_parallel: 1}\n' });
+    writeFiles(d, {
+      'e.yaml':
+        'name: detached\nmethod: {name: toy_fit, params: {steps: 30}}\nseeds: [0, 1, 2]\nslurm: {max_parallel: 1}\n',
+    });
     const file = join(d, 'e.yaml');
     const store = join(d, 'runs');
     const ids = await plan(file, store);
-    const sub = await run(['run', file, '--store', store, '--executor', 'slurm', '--detach'], { SDD_TEST_STEP_MS: '300' });
+    const sub = await run(['run', file, '--store', store, '--executor', 'slurm', '--detach'], {
+      SDD_TEST_STEP_MS: '300',
+    });
     assert.equal(sub.exitCode, 0, sub.all);
     assert.match(sub.stdout, /3 submitted, 0 already finished; `sdd status .*e\.yaml` shows where they stand/);
     const doneAtReturn = ids.filter((id) => existsSync(join(store, id, 'result.json'))).length;
@@ -228,14 +272,22 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
     assert.ok(codes.has(3), 'status exits 3 while runs are queued or running');
     assert.ok(seen.has('running') || seen.has('queued'), `status showed runs on their way (saw ${[...seen]})`);
     assert.match(last.stdout, /3 runs: 3 finished/);
-    const statuses = JSON.parse((await run(['status', file, '--store', store, '--json'])).stdout) as Array<{ state: string; task: string }>;
-    assert.deepEqual(statuses.map((s) => s.state), ['finished', 'finished', 'finished']);
+    const statuses = JSON.parse((await run(['status', file, '--store', store, '--json'])).stdout) as Array<{
+      state: string;
+      task: string;
+    }>;
+    assert.deepEqual(
+      statuses.map((s) => s.state),
+      ['finished', 'finished', 'finished'],
+    );
     assert.ok(statuses.every((s) => /^\d+_\d$/.test(s.task)));
   });
 
   test('Ctrl-C in an attached run cancels its tasks, waits for them to leave the queue and exits 130', async () => {
     const d = tmp();
-    writeFiles(d, { 'e.yaml': 'name: ctrlc\nmethod: {name: toy_fit, params: {steps: 400, checkpoint_every: 10}}\nseeds: [0, 1]\n' });
+    writeFiles(d, {
+      'e.yaml': 'name: ctrlc\nmethod: {name: toy_fit, params: {steps: 400, checkpoint_every: 10}}\nseeds: [0, 1]\n',
+    });
     const file = join(d, 'e.yaml');
     const store = join(d, 'runs');
     const ids = await plan(file, store);

@@ -55,10 +55,23 @@ export async function startSlurm(opts: { cpus?: number } = {}): Promise<SlurmClu
   const procs: ResultPromise[] = [];
   // The daemons run until stop(), which awaits (or kills) every one of them: tracked in procs.
   const spawn = (bin: string, args: string[], env: Record<string, string> = {}): void => {
-    const p = execa(bin, args, { reject: false, env, stdout: { file: join(dir, 'log', `${bin}.out`) }, stderr: { file: join(dir, 'log', `${bin}.err`) } });
+    const p = execa(bin, args, {
+      reject: false,
+      env,
+      stdout: { file: join(dir, 'log', `${bin}.out`) },
+      stderr: { file: join(dir, 'log', `${bin}.err`) },
+    });
     procs.push(p);
   };
-  spawn('munged', ['-F', '--force', `--key-file=${key}`, `--socket=${socket}`, `--pid-file=${join(dir, 'munged.pid')}`, `--log-file=${join(dir, 'log', 'munged.log')}`, `--seed-file=${join(dir, 'munged.seed')}`]);
+  spawn('munged', [
+    '-F',
+    '--force',
+    `--key-file=${key}`,
+    `--socket=${socket}`,
+    `--pid-file=${join(dir, 'munged.pid')}`,
+    `--log-file=${join(dir, 'log', 'munged.log')}`,
+    `--seed-file=${join(dir, 'munged.seed')}`,
+  ]);
   const port = freePortPair();
   const memMb = Math.floor((totalmem() / 2 ** 20) * 0.8);
   const conf = join(dir, 'slurm.conf');

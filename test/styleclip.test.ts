@@ -16,18 +16,44 @@ import { join } from 'node:path';
 import { sdd, tmp } from './helpers.js';
 import { assertEdits, editEvidence } from './edit_checks.js';
 
-const STYLECLIP_SETS = ['method.params.prompt=expression:neutral->happy', 'method.params.lr=3', 'method.params.iterations=60'];
+const STYLECLIP_SETS = [
+  'method.params.prompt=expression:neutral->happy',
+  'method.params.lr=3',
+  'method.params.iterations=60',
+];
 
 test('styleclip quick: trains, edits (hit rate above unedited, pixels changed), finite metrics', async () => {
   const store = tmp();
-  const r = await sdd(['run', 'experiments/base/styleclip.yaml', '--profile', 'quick', '--store', store, ...STYLECLIP_SETS.flatMap((s) => ['--set', s])], { env: { SDD_CACHE: tmp() } });
+  const r = await sdd(
+    [
+      'run',
+      'experiments/base/styleclip.yaml',
+      '--profile',
+      'quick',
+      '--store',
+      store,
+      ...STYLECLIP_SETS.flatMap((s) => ['--set', s]),
+    ],
+    { env: { SDD_CACHE: tmp() } },
+  );
   assert.equal(r.exitCode, 0, r.all.slice(-3000));
-  const runs = JSON.parse((await sdd(['ls', '--json', '--store', store])).stdout) as Array<{ id: string; status: string }>;
+  const runs = JSON.parse((await sdd(['ls', '--json', '--store', store])).stdout) as Array<{
+    id: string;
+    status: string;
+  }>;
   assert.equal(runs.length, 1);
   assert.equal(runs[0].status, 'finished');
   const dir = join(store, runs[0].id);
   const res = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> };
-  for (const k of ['fid', 'clip_directional', 'hit_rate', 'preservation_rate', 'identity', 'tau_infer_s', 'tau_train_s']) {
+  for (const k of [
+    'fid',
+    'clip_directional',
+    'hit_rate',
+    'preservation_rate',
+    'identity',
+    'tau_infer_s',
+    'tau_train_s',
+  ]) {
     assert.ok(Number.isFinite(res.metrics[k] as number), `${k} = ${res.metrics[k]}`);
   }
   assert.ok((res.metrics.tau_train_s as number) > 0, 'the mapper trained');

@@ -43,7 +43,10 @@ test('StyleGAN2 mapping, G(W+), its W+ gradient and truncated sampling match the
   assert.equal(levels, 6);
   const wplus = tf.tensor3d(values('sg2_wplus', [2, levels, 64], ['uniform', 1]), [2, levels, 64]);
   assertClose(t, 'G(W+)', await toNchw(synthesis(g.params, config, wplus)), asFloat32(ref.get('images')!));
-  const probe = tf.transpose(tf.tensor4d(values('sg2_probe', [2, 3, 16, 16], ['uniform', 1]), [2, 3, 16, 16]), [0, 2, 3, 1]);
+  const probe = tf.transpose(
+    tf.tensor4d(values('sg2_probe', [2, 3, 16, 16], ['uniform', 1]), [2, 3, 16, 16]),
+    [0, 2, 3, 1],
+  );
   const grad = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(synthesis(g.params, config, w as tf.Tensor3D), probe)))(wplus);
   assertClose(t, 'd loss / d W+', await grad.data(), asFloat32(ref.get('wplus_grad')!));
   const w = truncate(mapping(g.params, config, z), g.latentAvg!, 0.7);
@@ -62,11 +65,19 @@ test('a generator file with a missing, extra or wrong FIR tensor is refused in o
   const cases: [string, Map<string, ReturnType<typeof written.get> & object>, RegExp][] = [
     ['missing', drop('convs.2.conv.weight'), /missing 1 \(convs\.2\.conv\.weight\)/],
     ['extra', new Map([...written, ['mystery', written.get('latent_avg')!]]), /unexpected 1 \(mystery\)/],
-    ['fir', new Map([...written, ['convs.0.conv.blur.kernel', written.get('noises.noise_0')!]]), /is not the \[1, 3, 3, 1\] FIR kernel/],
+    [
+      'fir',
+      new Map([...written, ['convs.0.conv.blur.kernel', written.get('noises.noise_0')!]]),
+      /is not the \[1, 3, 3, 1\] FIR kernel/,
+    ],
   ];
   for (const [name, tensors, re] of cases) {
     const f = join(dir, `${name}.safetensors`);
     writeSafetensors(f, tensors);
-    assert.throws(() => loadStyleGan2(f, config), (e: Error) => re.test(e.message) && !e.message.includes('\n'), name);
+    assert.throws(
+      () => loadStyleGan2(f, config),
+      (e: Error) => re.test(e.message) && !e.message.includes('\n'),
+      name,
+    );
   }
 });

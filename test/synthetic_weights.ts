@@ -31,11 +31,15 @@ function uniform(name: string, n: number): Float64Array {
 
 export function values(name: string, shape: number[], rule: Rule): Float32Array {
   if (rule[0] === 'const') return Float32Array.from(rule[1]);
-  const u = uniform(name, shape.reduce((a, b) => a * b, 1));
+  const u = uniform(
+    name,
+    shape.reduce((a, b) => a * b, 1),
+  );
   const out = new Float32Array(u.length);
   const [centre, half] = rule[0] === 'uniform' ? [0, rule[1]] : [rule[1], rule[2]];
   // centre 0 adds nothing: (2u − 1)·a stays bit-equal to numpy's uniform rule.
-  for (let i = 0; i < u.length; i++) out[i] = rule[0] === 'uniform' ? (2 * u[i] - 1) * half : centre + (2 * u[i] - 1) * half;
+  for (let i = 0; i < u.length; i++)
+    out[i] = rule[0] === 'uniform' ? (2 * u[i] - 1) * half : centre + (2 * u[i] - 1) * half;
   return out;
 }
 

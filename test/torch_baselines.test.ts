@@ -43,7 +43,11 @@ registerBuiltinMethods();
 await initBackend(backendFromEnv());
 
 const BASE = { prompt: 'hair_color:black->white', eval_images: 4, batch: 4 };
-const CASES: Record<string, Record<string, number>> = { sdedit: { steps: 8, eta: 1 }, ddib: { steps: 6 }, diffae: { steps: 6 } };
+const CASES: Record<string, Record<string, number>> = {
+  sdedit: { steps: 8, eta: 1 },
+  ddib: { steps: 6 },
+  diffae: { steps: 6 },
+};
 
 /** What a finished run kept of its edits. */
 interface Kept {
@@ -78,7 +82,13 @@ function compare(name: string, torch: Kept, tfjs: Kept): void {
     assert.equal(got.length, BASE.eval_images, `${name}: items.${key}`);
     const discrete = ref.every((v) => Number.isInteger(v)) && ['hit', 'preserved', 'hit_and_preserved'].includes(key);
     if (discrete) assert.deepEqual(got, ref, `${name}: items.${key}`);
-    else ref.forEach((v: number, i) => assert.ok(Math.abs(got[i] - v) <= ITEMS * Math.max(1, Math.abs(v)), `${name}: items.${key}[${i}] torch ${got[i]} tfjs ${v}`));
+    else
+      ref.forEach((v: number, i) =>
+        assert.ok(
+          Math.abs(got[i] - v) <= ITEMS * Math.max(1, Math.abs(v)),
+          `${name}: items.${key}[${i}] torch ${got[i]} tfjs ${v}`,
+        ),
+      );
   }
   const png = maxAbsDiff(torch.png.data, tfjs.png.data);
   assert.ok(png <= PNG_LEVELS, `${name}: edits.png differs by ${png} levels`);
@@ -86,7 +96,12 @@ function compare(name: string, torch: Kept, tfjs: Kept): void {
 
 /** The run folders of a store by method name. */
 function runsByMethod(store: string): Record<string, string> {
-  return Object.fromEntries(readdirSync(store).map((id) => [(JSON.parse(readFileSync(join(store, id, 'config.json'), 'utf-8')) as { method: { name: string } }).method.name, join(store, id)]));
+  return Object.fromEntries(
+    readdirSync(store).map((id) => [
+      (JSON.parse(readFileSync(join(store, id, 'config.json'), 'utf-8')) as { method: { name: string } }).method.name,
+      join(store, id),
+    ]),
+  );
 }
 
 async function tfjsRuns(root: string): Promise<Record<string, Record<string, unknown>>> {
@@ -94,7 +109,15 @@ async function tfjsRuns(root: string): Promise<Record<string, Record<string, unk
   for (const [name, extra] of Object.entries(CASES)) {
     const method = getMethod(name);
     const runDir = join(root, name);
-    const ctx = makeContext({ runId: `tfjs-${name}`, runDir, seed: 0, world: 'toyfaces', params: method.params.parse({ ...BASE, ...extra }), signal: new AbortController().signal, progress: () => {} });
+    const ctx = makeContext({
+      runId: `tfjs-${name}`,
+      runDir,
+      seed: 0,
+      world: 'toyfaces',
+      params: method.params.parse({ ...BASE, ...extra }),
+      signal: new AbortController().signal,
+      progress: () => {},
+    });
     out[name] = await getEngine('tfjs').run(method, ctx, { name: 'tfjs', precision: 'fp32' });
   }
   return out;
@@ -103,8 +126,12 @@ async function tfjsRuns(root: string): Promise<Record<string, Record<string, unk
 /** The experiment files of the cases, in `dir`. */
 function experimentFiles(dir: string): string[] {
   return Object.entries(CASES).map(([name, extra]) => {
-    const params = Object.entries({ ...BASE, ...extra }).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(', ');
-    writeFiles(dir, { [`${name}.yaml`]: `name: ${name}-twin\nworld: toyfaces\nmethod:\n  name: ${name}\n  params: { ${params} }\nseeds: [0]\n` });
+    const params = Object.entries({ ...BASE, ...extra })
+      .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+      .join(', ');
+    writeFiles(dir, {
+      [`${name}.yaml`]: `name: ${name}-twin\nworld: toyfaces\nmethod:\n  name: ${name}\n  params: { ${params} }\nseeds: [0]\n`,
+    });
     return join(dir, `${name}.yaml`);
   });
 }
@@ -120,25 +147,36 @@ TFJS.catch(() => {}); // awaited by each case; a failure is reported there
 async function torchAgainstTfjs(device: 'cpu' | 'cuda'): Promise<void> {
   const dir = join(DIR, device);
   const store = join(dir, 'store');
-  const [cli, tfjs] = await Promise.all([sdd(['run', ...experimentFiles(dir), '--engine', 'torch'], { env: { SDD_RUNS: store, SDD_PYTHON: PYTHON, SDD_TORCH_DEVICE: device, SDD_DEVICE_LOCKS: join(dir, 'locks') } }), TFJS]);
+  const [cli, tfjs] = await Promise.all([
+    sdd(['run', ...experimentFiles(dir), '--engine', 'torch'], {
+      env: { SDD_RUNS: store, SDD_PYTHON: PYTHON, SDD_TORCH_DEVICE: device, SDD_DEVICE_LOCKS: join(dir, 'locks') },
+    }),
+    TFJS,
+  ]);
   assert.equal(cli.exitCode, 0, cli.all);
   const torch = runsByMethod(store);
   assert.deepEqual(Object.keys(torch).sort(), Object.keys(CASES).sort());
   for (const name of Object.keys(CASES)) {
     const config = JSON.parse(readFileSync(join(torch[name], 'config.json'), 'utf-8')) as { engine?: unknown };
     assert.deepEqual(config.engine, { name: 'torch', precision: 'fp32' }, `${name}: a torch run`);
-    const result = (JSON.parse(readFileSync(join(torch[name], 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> }).metrics;
+    const result = (
+      JSON.parse(readFileSync(join(torch[name], 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> }
+    ).metrics;
     assert.match((result.engine_env as { device: string }).device, new RegExp(`^${device}`));
     // The TS twin's result values: the tfjs run's own (SDEdit: strength and ⌈s·N⌉ = 4 steps run; DiffAE: α).
-    for (const key of ['strength', 'steps_run', 'alpha']) assert.equal(result[key], tfjs[name][key], `${name}: result ${key}`);
+    for (const key of ['strength', 'steps_run', 'alpha'])
+      assert.equal(result[key], tfjs[name][key], `${name}: result ${key}`);
     assert.ok((result.tau_infer_s as number) > 0 && (result.tau_train_s as number) === 0, `${name}: τ`);
     compare(name, kept(torch[name]), kept(join(DIR, 'tfjs', name)));
   }
   assert.equal(tfjs.sdedit.steps_run, 4);
 }
 
-test('SDEdit, DDIB and DiffAE on torch (CPU) edit the images the tfjs runs edit (features, per-item metrics, 8-bit grid)', () => torchAgainstTfjs('cpu'));
+test('SDEdit, DDIB and DiffAE on torch (CPU) edit the images the tfjs runs edit (features, per-item metrics, 8-bit grid)', () =>
+  torchAgainstTfjs('cpu'));
 
 // fp32 on CUDA (TF32 off): other kernels, the same tolerances (cuDNN's fp32 convolutions differ
 // from the CPU's by summation order only). Skipped where torch sees no GPU.
-test('the same on CUDA', { skip: probeTorch().gpu ? false : 'torch sees no CUDA device' }, () => torchAgainstTfjs('cuda'));
+test('the same on CUDA', { skip: probeTorch().gpu ? false : 'torch sees no CUDA device' }, () =>
+  torchAgainstTfjs('cuda'),
+);

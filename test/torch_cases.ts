@@ -49,7 +49,8 @@ export interface ParityRun {
 
 export function compareWithTorch(t: { diagnostic(m: string): void }, run: ParityRun): void {
   const dir = tmp('sdd-torch-parity-');
-  const save = (name: string, x: tf.Tensor) => writeNpyF32(join(dir, `${name}.npy`), x.shape, Float32Array.from(x.dataSync()));
+  const save = (name: string, x: tf.Tensor) =>
+    writeNpyF32(join(dir, `${name}.npy`), x.shape, Float32Array.from(x.dataSync()));
   for (const [k, v] of Object.entries(run.inputs)) save(`in_${k}`, v);
   const ours = new Map<string, Ours>();
   const t0 = performance.now();
@@ -59,7 +60,9 @@ export function compareWithTorch(t: { diagnostic(m: string): void }, run: Parity
     if (cs.wrt) {
       const proj = run.normal(out.shape);
       save(`proj_${cs.name}`, proj);
-      const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(cs.run({ ...run.inputs, [cs.wrt!]: v }), proj)))(run.inputs[cs.wrt]);
+      const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(cs.run({ ...run.inputs, [cs.wrt!]: v }), proj)))(
+        run.inputs[cs.wrt],
+      );
       got.grad = g.dataSync() as Float32Array;
       got.gradShape = g.shape;
     }
@@ -68,13 +71,17 @@ export function compareWithTorch(t: { diagnostic(m: string): void }, run: Parity
   const tsMs = performance.now() - t0;
   const wrt = Object.fromEntries(run.cases.filter((cs) => cs.wrt).map((cs) => [cs.name, cs.wrt]));
   writeFileSync(join(dir, 'cases.json'), JSON.stringify({ ...run.meta, cases: run.cases.map((cs) => cs.name), wrt }));
-  const r = spawnSync(requirePython(['torch', 'numpy']), [join(PYDIR, 'tests', run.script), dir, ...run.args], { encoding: 'utf-8', env: { ...process.env, PYTHONPATH: PYDIR } });
+  const r = spawnSync(requirePython(['torch', 'numpy']), [join(PYDIR, 'tests', run.script), dir, ...run.args], {
+    encoding: 'utf-8',
+    env: { ...process.env, PYTHONPATH: PYDIR },
+  });
   assert.equal(r.status, 0, `${run.script} failed:\n${r.stderr}`);
   t.diagnostic(`TS (${tf.getBackend()}) forward+grad ${(tsMs / 1000).toFixed(1)} s; torch ${r.stdout.trim()}`);
   const read = (name: string, shape: number[]) => readNpyF32(join(dir, 'py', `${name}.npy`), name, shape);
   for (const cs of run.cases) {
     const mine = ours.get(cs.name)!;
     assertClose(t, cs.name, read(`out_${cs.name}`, mine.shape), mine.out, cs.rel);
-    if (cs.wrt) assertClose(t, `${cs.name} ∂/∂${cs.wrt}`, read(`grad_${cs.name}`, mine.gradShape!), mine.grad!, cs.gradRel);
+    if (cs.wrt)
+      assertClose(t, `${cs.name} ∂/∂${cs.wrt}`, read(`grad_${cs.name}`, mine.gradShape!), mine.grad!, cs.gradRel);
   }
 }

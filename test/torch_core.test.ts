@@ -29,7 +29,11 @@ const PYDIR = join(PROJECT_ROOT, 'python');
 
 /** Runs Python code with the package on its path; returns stdout, failing with its stderr. */
 function py(code: string, args: string[] = [], cwd = PYDIR): string {
-  const r = spawnSync(PYTHON, ['-c', code, ...args], { cwd, encoding: 'utf-8', env: { ...process.env, PYTHONPATH: PYDIR } });
+  const r = spawnSync(PYTHON, ['-c', code, ...args], {
+    cwd,
+    encoding: 'utf-8',
+    env: { ...process.env, PYTHONPATH: PYDIR },
+  });
   assert.equal(r.status, 0, `python failed:\n${r.stderr}`);
   return r.stdout;
 }
@@ -41,7 +45,16 @@ interface RngCase {
   /** streamRng(seed, name) when set, else new Rng(seed). */
   name?: string;
 }
-const CASES: RngCase[] = [{ seed: 0 }, { seed: 1 }, { seed: 42 }, { seed: 2 ** 31 }, { seed: 2 ** 32 - 1 }, { seed: 0, name: 'contract:edit' }, { seed: 7, name: 'train' }, { seed: 123456789, name: 'bootstrap' }];
+const CASES: RngCase[] = [
+  { seed: 0 },
+  { seed: 1 },
+  { seed: 42 },
+  { seed: 2 ** 31 },
+  { seed: 2 ** 32 - 1 },
+  { seed: 0, name: 'contract:edit' },
+  { seed: 7, name: 'train' },
+  { seed: 123456789, name: 'bootstrap' },
+];
 const N_NEXT = 1000;
 const N_NORMAL = 100_000;
 const N_NORMAL64 = 10_000;
@@ -90,7 +103,10 @@ print(json.dumps({"us_per_normal": spent / sum(c["n_normal"] for c in cases) * 1
 
 /** Distance in units in the last place between two floats of the same sign class (0 when equal). */
 function ulps(a: Float32Array | Float64Array, b: Float32Array | Float64Array): number {
-  const [ia, ib] = a instanceof Float32Array ? [new Int32Array(a.buffer), new Int32Array((b as Float32Array).buffer)] : [new BigInt64Array(a.buffer), new BigInt64Array(b.buffer)];
+  const [ia, ib] =
+    a instanceof Float32Array
+      ? [new Int32Array(a.buffer), new Int32Array((b as Float32Array).buffer)]
+      : [new BigInt64Array(a.buffer), new BigInt64Array(b.buffer)];
   let worst = 0;
   for (let i = 0; i < ia.length; i++) worst = Math.max(worst, Math.abs(Number(BigInt(ia[i]) - BigInt(ib[i]))));
   return worst;
@@ -98,7 +114,10 @@ function ulps(a: Float32Array | Float64Array, b: Float32Array | Float64Array): n
 
 test('rng: the Python port draws the TS streams bit for bit (next, int, uniform, shuffle, pick; normal within the stated ulps)', (t) => {
   const dir = tmp('sdd-torch-rng-');
-  writeFileSync(join(dir, 'cases.json'), JSON.stringify(CASES.map((c) => ({ ...c, n_next: N_NEXT, n_normal: N_NORMAL, n_normal64: N_NORMAL64 }))));
+  writeFileSync(
+    join(dir, 'cases.json'),
+    JSON.stringify(CASES.map((c) => ({ ...c, n_next: N_NEXT, n_normal: N_NORMAL, n_normal64: N_NORMAL64 }))),
+  );
   const speed = JSON.parse(py(RNG_PY, [dir])) as { us_per_normal: number };
   let f32Mismatches = 0;
   let f64Mismatches = 0;
@@ -106,7 +125,8 @@ test('rng: the Python port draws the TS streams bit for bit (next, int, uniform,
     const what = c.name === undefined ? `Rng(${c.seed})` : `streamRng(${c.seed}, ${c.name})`;
     const ts = draws(c);
     const got = JSON.parse(readFileSync(join(dir, `py_${k}.json`), 'utf-8')) as Record<string, number[]>;
-    for (const key of ['next', 'ints', 'uniforms', 'shuffled', 'picked', 'after']) assert.deepEqual(got[key], ts[key], `${what}: ${key} bit-identical`);
+    for (const key of ['next', 'ints', 'uniforms', 'shuffled', 'picked', 'after'])
+      assert.deepEqual(got[key], ts[key], `${what}: ${key} bit-identical`);
     const n64 = ulps(Float64Array.from(ts.normal64), Float64Array.from(got.normal64));
     assert.ok(n64 <= 4, `${what}: normal() float64 within 4 ulps, got ${n64}`);
     f64Mismatches += ts.normal64.filter((v, i) => v !== got.normal64[i]).length;
@@ -116,8 +136,12 @@ test('rng: the Python port draws the TS streams bit for bit (next, int, uniform,
     assert.ok(ulps(want, have) <= 1, `${what}: normals() float32 within 1 ulp`);
     f32Mismatches += want.filter((v, i) => v !== have[i]).length;
   });
-  t.diagnostic(`normal() float32 mismatches: ${f32Mismatches} of ${CASES.length * N_NORMAL}; float64 (1-4 ulp, libm vs V8): ${f64Mismatches} of ${CASES.length * N_NORMAL64}`);
-  t.diagnostic(`normals(): ${speed.us_per_normal.toFixed(2)} µs per value (1e6 values: ${speed.us_per_normal.toFixed(1)} s)`);
+  t.diagnostic(
+    `normal() float32 mismatches: ${f32Mismatches} of ${CASES.length * N_NORMAL}; float64 (1-4 ulp, libm vs V8): ${f64Mismatches} of ${CASES.length * N_NORMAL64}`,
+  );
+  t.diagnostic(
+    `normals(): ${speed.us_per_normal.toFixed(2)} µs per value (1e6 values: ${speed.us_per_normal.toFixed(1)} s)`,
+  );
   // A guard against a slow rewrite, loose for a loaded shared machine (measured 0.8 µs on one core).
   assert.ok(speed.us_per_normal < 10, `normals() ${speed.us_per_normal} µs per value`);
 });
@@ -126,21 +150,30 @@ test('rng: a contract noise file is re-drawn by its rng_seed (writeNpyF32 of the
   const dir = tmp('sdd-torch-noise-');
   const seed = parseInt(sha256('3:contract:edit').slice(0, 8), 16);
   const r = new Rng(seed);
-  writeNpyF32(join(dir, 'noise_edit.npy'), [4, 8, 8, 3], Float32Array.from({ length: 4 * 8 * 8 * 3 }, () => r.normal()));
-  const out = py(`
+  writeNpyF32(
+    join(dir, 'noise_edit.npy'),
+    [4, 8, 8, 3],
+    Float32Array.from({ length: 4 * 8 * 8 * 3 }, () => r.normal()),
+  );
+  const out = py(
+    `
 import sys, numpy as np
 from sdd_torch.rng import Rng, contract_seed, normals
 x = np.load(sys.argv[1] + "/noise_edit.npy")
 s = contract_seed(3, "edit")
 y = normals(Rng(s), x.size).reshape(x.shape)
 print(s, int((x != y).sum()))
-`, [dir]);
+`,
+    [dir],
+  );
   assert.equal(out.trim(), `${seed} 0`);
 });
 
 // ---------------------------------------------------------------- safetensors
 
-const ZOO = ['clip', 'diffae', 'featnet', 'idnet', 'ldm', 'stylegen', 'vae'].map((m) => join(PROJECT_ROOT, 'datasets/toyfaces/zoo', m, 'weights.safetensors'));
+const ZOO = ['clip', 'diffae', 'featnet', 'idnet', 'ldm', 'stylegen', 'vae'].map((m) =>
+  join(PROJECT_ROOT, 'datasets/toyfaces/zoo', m, 'weights.safetensors'),
+);
 
 interface Described {
   metadata: Record<string, string>;
@@ -163,10 +196,15 @@ test('safetensors: every zoo file reads as src/util/safetensors.ts reads it (nam
   const got = JSON.parse(py(DESCRIBE_PY, ZOO)) as Described[];
   ZOO.forEach((path, k) => {
     const f = readSafetensors(path);
-    const tensors = Object.fromEntries([...f.tensors].map(([n, t]) => {
-      const v = asFloat32(t);
-      return [n, { dtype: t.dtype, shape: t.shape, sha256: sha256(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) }];
-    }));
+    const tensors = Object.fromEntries(
+      [...f.tensors].map(([n, t]) => {
+        const v = asFloat32(t);
+        return [
+          n,
+          { dtype: t.dtype, shape: t.shape, sha256: sha256(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) },
+        ];
+      }),
+    );
     assert.deepEqual(got[k].tensors, tensors, path);
     assert.deepEqual(got[k].metadata, f.metadata, path);
   });
@@ -218,7 +256,12 @@ test('safetensors: strict loading names the file and the missing or unexpected t
 // ---------------------------------------------------------------- the Python unit tests
 
 test('python/tests/test_core.py: RunContext, checkpoints, runtime switches, registry, run/worker/doctor', () => {
-  const r = spawnSync(PYTHON, ['-m', 'unittest', 'tests.test_core'], { cwd: PYDIR, encoding: 'utf-8', env: { ...process.env, PYTHONPATH: PYDIR }, timeout: 120_000 });
+  const r = spawnSync(PYTHON, ['-m', 'unittest', 'tests.test_core'], {
+    cwd: PYDIR,
+    encoding: 'utf-8',
+    env: { ...process.env, PYTHONPATH: PYDIR },
+    timeout: 120_000,
+  });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /^Ran \d+ tests in .*\n\nOK/m);
 });

@@ -76,23 +76,39 @@ test('kill -9 of sdd run: its torch worker goes within seconds, writes nothing m
   const dir = tmp();
   const store = join(dir, 'runs');
   // Four batches of one image: progress after each, so the worker is caught in the middle.
-  writeFiles(dir, { 'k.yaml': 'name: k\nmethod: {name: sdedit, params: {prompt: "hair_color:black->white", steps: 10, eval_images: 4, batch: 1}}\n' });
+  writeFiles(dir, {
+    'k.yaml':
+      'name: k\nmethod: {name: sdedit, params: {prompt: "hair_color:black->white", steps: 10, eval_images: 4, batch: 1}}\n',
+  });
   const file = join(dir, 'k.yaml');
   const [run] = plan(file, ['engine=torch']);
   const out = join(store, run.id, 'contract', 'out');
-  const harness = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/sdd.mjs'), 'run', file, '--engine', 'torch', '--jobs', '1', '--no-report'], {
-    env: { ...process.env, SDD_RUNS: store, SDD_REPORT: '0' },
-    stdio: 'ignore',
-  });
+  const harness = spawn(
+    process.execPath,
+    [join(PROJECT_ROOT, 'bin/sdd.mjs'), 'run', file, '--engine', 'torch', '--jobs', '1', '--no-report'],
+    {
+      env: { ...process.env, SDD_RUNS: store, SDD_REPORT: '0' },
+      stdio: 'ignore',
+    },
+  );
   const pid = harness.pid!;
   await waitFor(() => existsSync(join(out, 'progress.json')), 120_000, 'the torch worker to report progress');
   const workers = enginePids(pid);
   assert.ok(workers.length >= 1, 'a torch worker of this sdd run is running');
   process.kill(pid, 'SIGKILL');
   const t0 = Date.now();
-  await waitFor(() => workers.every((w) => !existsSync(`/proc/${w}`) || readFileSync(`/proc/${w}/stat`, 'utf-8').split(' ')[2] === 'Z'), 10_000, 'the worker to exit');
+  await waitFor(
+    () =>
+      workers.every((w) => !existsSync(`/proc/${w}`) || readFileSync(`/proc/${w}/stat`, 'utf-8').split(' ')[2] === 'Z'),
+    10_000,
+    'the worker to exit',
+  );
   const goneMs = Date.now() - t0;
-  const stamp = () => readdirSync(out).map((f) => `${f}:${statSync(join(out, f)).mtimeMs}`).sort().join(',');
+  const stamp = () =>
+    readdirSync(out)
+      .map((f) => `${f}:${statSync(join(out, f)).mtimeMs}`)
+      .sort()
+      .join(',');
   const before = stamp();
   await sleep(1500);
   assert.equal(stamp(), before, 'nothing written into contract/out after the harness died');

@@ -56,7 +56,12 @@ interface Case {
   gradRel?: number;
 }
 
-const TEXTS = ['a face with black hair and glasses', '', 'smiling', 'a face with long curly red hair, an angry look, looking left'];
+const TEXTS = [
+  'a face with black hair and glasses',
+  '',
+  'smiling',
+  'a face with long curly red hair, an angry look, looking left',
+];
 const DIRECTIONS: { attribute: AttributeName; target: string; source?: string }[] = [
   { attribute: 'hair_color', target: 'white', source: 'black' },
   { attribute: 'expression', target: 'happy' },
@@ -69,10 +74,17 @@ test('torch twins of the toyfaces zoo models match the TS models (outputs and in
   assert.ok(diffae && style?.encode && identity, 'toyfaces has diffae, a style encoder and an identity net');
   const styleEncode = style.encode.bind(style);
   const rng = new Rng(20261204);
-  const normal = (shape: number[]) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal()), shape);
+  const normal = (shape: number[]) =>
+    tf.tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal()),
+      shape,
+    );
   const [h, w, c] = dm.latentShape;
   const inputs: Record<string, tf.Tensor> = {
-    x: tf.tensor(Float32Array.from({ length: B * 32 * 32 * 3 }, () => rng.next()), [B, 32, 32, 3]),
+    x: tf.tensor(
+      Float32Array.from({ length: B * 32 * 32 * 3 }, () => rng.next()),
+      [B, 32, 32, 3],
+    ),
     noise: normal([B, h, w, c]),
     z: normal([B, h, w, c]),
     zt: normal([B, h, w, c]),
@@ -95,27 +107,51 @@ test('torch twins of the toyfaces zoo models match the TS models (outputs and in
     { name: 'clip_text', run: () => world.clip.textEmbed(TEXTS), rel: FWD },
     { name: 'text_context', run: (i) => i.context, rel: FWD },
     { name: 'text_mask', run: (i) => i.mask, rel: 0 },
-    { name: 'ldm_eps', run: (i) => dm.eps(x4(i, 'zt'), i.t as tf.Tensor1D, i.context as tf.Tensor3D, i.mask as tf.Tensor2D), wrt: 'zt', rel: FWD, gradRel: GRAD },
+    {
+      name: 'ldm_eps',
+      run: (i) => dm.eps(x4(i, 'zt'), i.t as tf.Tensor1D, i.context as tf.Tensor3D, i.mask as tf.Tensor2D),
+      wrt: 'zt',
+      rel: FWD,
+      gradRel: GRAD,
+    },
     { name: 'style_generate', run: (i) => style.generate(i.w as tf.Tensor3D), wrt: 'w', rel: FWD, gradRel: GRAD },
     { name: 'style_encode', run: (i) => styleEncode(x4(i, 'x')), wrt: 'x', rel: FWD, gradRel: GRAD },
     { name: 'idnet_embed', run: (i) => identity.embed(x4(i, 'x')), wrt: 'x', rel: FWD, gradRel: GRAD },
     { name: 'featnet_features', run: (i) => world.fid.features(x4(i, 'x')), wrt: 'x', rel: FWD, gradRel: GRAD },
-    { name: 'featnet_logits', run: (i) => tf.concat(featnetLogits(featnet.params, i.features as tf.Tensor2D), 1), rel: FWD },
+    {
+      name: 'featnet_logits',
+      run: (i) => tf.concat(featnetLogits(featnet.params, i.features as tf.Tensor2D), 1),
+      rel: FWD,
+    },
     { name: 'diffae_encode', run: (i) => diffae.encode(x4(i, 'x')), wrt: 'x', rel: FWD, gradRel: GRAD },
-    { name: 'diffae_eps', run: (i) => diffae.eps(x4(i, 'zt'), i.t as tf.Tensor1D, i.zsem as tf.Tensor2D), wrt: 'zt', rel: FWD, gradRel: GRAD },
+    {
+      name: 'diffae_eps',
+      run: (i) => diffae.eps(x4(i, 'zt'), i.t as tf.Tensor1D, i.zsem as tf.Tensor2D),
+      wrt: 'zt',
+      rel: FWD,
+      gradRel: GRAD,
+    },
     { name: 'diffae_normalise', run: (i) => diffae.normalise(i.zsem as tf.Tensor2D), rel: EXACTISH },
     { name: 'diffae_denormalise', run: (i) => diffae.denormalise(i.zsem as tf.Tensor2D), rel: EXACTISH },
-    { name: 'diffae_direction', run: () => tf.stack(DIRECTIONS.map((d) => diffae.direction(d.attribute, d.target, d.source))), rel: EXACTISH },
+    {
+      name: 'diffae_direction',
+      run: () => tf.stack(DIRECTIONS.map((d) => diffae.direction(d.attribute, d.target, d.source))),
+      rel: EXACTISH,
+    },
   ];
 
   const dir = tmp('sdd-torch-models-');
-  const save = (name: string, x: tf.Tensor) => writeNpyF32(join(dir, `${name}.npy`), x.shape, x.dataSync() as Float32Array);
+  const save = (name: string, x: tf.Tensor) =>
+    writeNpyF32(join(dir, `${name}.npy`), x.shape, x.dataSync() as Float32Array);
   for (const [k, v] of Object.entries(inputs)) save(`in_${k}`, v);
   const ours = new Map<string, { out: Float32Array; shape: number[]; grad?: Float32Array; gradShape?: number[] }>();
   const tTs = performance.now();
   for (const cs of cases) {
     const out = cs.run(inputs);
-    const got: { out: Float32Array; shape: number[]; grad?: Float32Array; gradShape?: number[] } = { out: out.dataSync() as Float32Array, shape: out.shape };
+    const got: { out: Float32Array; shape: number[]; grad?: Float32Array; gradShape?: number[] } = {
+      out: out.dataSync() as Float32Array,
+      shape: out.shape,
+    };
     if (cs.wrt) {
       const proj = normal(out.shape);
       save(`proj_${cs.name}`, proj);
@@ -131,11 +167,18 @@ test('torch twins of the toyfaces zoo models match the TS models (outputs and in
     heads: HEADS.map((hd) => hd.name),
     directions: DIRECTIONS.map((d) => {
       const values = valuesOf(d.attribute);
-      return { attribute: d.attribute, target: values.indexOf(d.target), source: d.source === undefined ? null : values.indexOf(d.source) };
+      return {
+        attribute: d.attribute,
+        target: values.indexOf(d.target),
+        source: d.source === undefined ? null : values.indexOf(d.source),
+      };
     }),
   };
   writeFileSync(join(dir, 'cases.json'), JSON.stringify(meta));
-  const r = spawnSync(PYTHON, [join(PYDIR, 'tests', 'models_parity.py'), dir, ZOO], { encoding: 'utf-8', env: { ...process.env, PYTHONPATH: PYDIR } });
+  const r = spawnSync(PYTHON, [join(PYDIR, 'tests', 'models_parity.py'), dir, ZOO], {
+    encoding: 'utf-8',
+    env: { ...process.env, PYTHONPATH: PYDIR },
+  });
   assert.equal(r.status, 0, `models_parity.py failed:\n${r.stderr}`);
   t.diagnostic(`TS (${tf.getBackend()}) forward+grad ${(tsMs / 1000).toFixed(1)} s; torch ${r.stdout.trim()}`);
 
@@ -143,13 +186,18 @@ test('torch twins of the toyfaces zoo models match the TS models (outputs and in
   for (const cs of cases) {
     const mine = ours.get(cs.name)!;
     assertClose(t, cs.name, read(`out_${cs.name}`, mine.shape), mine.out, cs.rel);
-    if (cs.wrt) assertClose(t, `${cs.name} ∂/∂${cs.wrt}`, read(`grad_${cs.name}`, mine.gradShape!), mine.grad!, cs.gradRel);
+    if (cs.wrt)
+      assertClose(t, `${cs.name} ∂/∂${cs.wrt}`, read(`grad_${cs.name}`, mine.gradShape!), mine.grad!, cs.gradRel);
   }
   world.dispose();
   featnet.params.dispose();
 });
 
 test('torch twins: strict loading and building blocks (python/tests/test_models.py)', () => {
-  const r = spawnSync(PYTHON, ['-m', 'unittest', 'tests.test_models'], { cwd: PYDIR, encoding: 'utf-8', env: { ...process.env, PYTHONPATH: PYDIR, SDD_ZOO: ZOO } });
+  const r = spawnSync(PYTHON, ['-m', 'unittest', 'tests.test_models'], {
+    cwd: PYDIR,
+    encoding: 'utf-8',
+    env: { ...process.env, PYTHONPATH: PYDIR, SDD_ZOO: ZOO },
+  });
   assert.equal(r.status, 0, `python/tests/test_models.py failed:\n${r.stderr}`);
 });

@@ -63,7 +63,10 @@ interface Run {
 }
 
 function readRun(dir: string): Run {
-  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf-8')) as { method: { name: string }; engine?: { name: string } };
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf-8')) as {
+    method: { name: string };
+    engine?: { name: string };
+  };
   const st = readSafetensors(join(dir, 'artifacts', 'features.safetensors'));
   const edited = st.tensors.get('edited')!;
   return {
@@ -100,25 +103,55 @@ test('paper-random-tiny on the torch engine: SDEdit and DDIB equal to tfjs, SDD 
   const files = ['sdd', 'sdedit', 'ddib', 'styleclip'].map((f) => join(PAPER, `${f}.yaml`));
   // One prompt, both engines in one plan (two job slots share the CPU); the torch twins on the CPU.
   const sweep = 'sweep={method.params.prompt: [white_hair], engine: [tfjs, torch]}';
-  const env = { SDD_CACHE: cache, SDD_PYTHON: PYTHON, SDD_TORCH_DEVICE: 'cpu', SDD_DEVICE_LOCKS: join(dir, 'locks'), SDD_CHECKPOINTS: '' };
-  const r = await sdd(['run', ...files, '--profile', 'tiny', '--set', sweep, '--store', store, '--jobs', '2', '--backend', 'wasm', '--no-report'], { env });
+  const env = {
+    SDD_CACHE: cache,
+    SDD_PYTHON: PYTHON,
+    SDD_TORCH_DEVICE: 'cpu',
+    SDD_DEVICE_LOCKS: join(dir, 'locks'),
+    SDD_CHECKPOINTS: '',
+  };
+  const r = await sdd(
+    [
+      'run',
+      ...files,
+      '--profile',
+      'tiny',
+      '--set',
+      sweep,
+      '--store',
+      store,
+      '--jobs',
+      '2',
+      '--backend',
+      'wasm',
+      '--no-report',
+    ],
+    { env },
+  );
   assert.equal(r.exitCode, 0, r.all.slice(-3000));
   const runs = readdirSync(store)
     .filter((d) => !d.startsWith('.'))
     .map((d) => readRun(join(store, d)));
   assert.equal(runs.length, 8, 'four methods × two engines');
-  const pair = (method: string) => ['tfjs', 'torch'].map((e) => runs.find((x) => x.method === method && x.engine === e)!) as [Run, Run];
+  const pair = (method: string) =>
+    ['tfjs', 'torch'].map((e) => runs.find((x) => x.method === method && x.engine === e)!) as [Run, Run];
 
   for (const method of ['sdedit', 'ddib', 'sdd', 'styleclip']) {
     const [a, b] = pair(method);
     assert.ok(a && b, `${method}: a run on each engine`);
-    const line = ['fid', 'clip_directional', 'clip_score', 'identity', 'tau_infer_s'].map((m) => `${m} ${num(a.metrics[m]).toPrecision(4)}/${num(b.metrics[m]).toPrecision(4)}`).join(', ');
+    const line = ['fid', 'clip_directional', 'clip_score', 'identity', 'tau_infer_s']
+      .map((m) => `${m} ${num(a.metrics[m]).toPrecision(4)}/${num(b.metrics[m]).toPrecision(4)}`)
+      .join(', ');
     process.stdout.write(`# ${method} tfjs/torch: ${line}\n`);
     for (const run of [a, b]) {
-      for (const m of ['fid', 'clip_directional', 'clip_score', 'identity', 'tau_infer_s', 'tau_train_s']) assert.ok(Number.isFinite(run.metrics[m]), `${method} ${run.engine} ${m}: ${run.metrics[m]}`);
+      for (const m of ['fid', 'clip_directional', 'clip_score', 'identity', 'tau_infer_s', 'tau_train_s'])
+        assert.ok(Number.isFinite(run.metrics[m]), `${method} ${run.engine} ${m}: ${run.metrics[m]}`);
       const change = featureChange(run);
       t.diagnostic(`${method} ${run.engine}: feature change ${change.map((c) => c.toFixed(4)).join(', ')}`);
-      assert.ok(Math.min(...change) > MIN_FEATURE_CHANGE, `${method} ${run.engine} does not edit: feature change ${change}`);
+      assert.ok(
+        Math.min(...change) > MIN_FEATURE_CHANGE,
+        `${method} ${run.engine} does not edit: feature change ${change}`,
+      );
     }
     // The same codes through the same generator weights on both engines.
     assertClose(t, `${method} originals' features`, b.features.original, a.features.original, FEATURES_REL);
@@ -133,13 +166,25 @@ test('paper-random-tiny on the torch engine: SDEdit and DDIB equal to tfjs, SDD 
       x.forEach((v, i) => assert.ok(near(v, y[i], ITEM_REL), `${method} image ${i} ${k}: tfjs ${v}, torch ${y[i]}`));
     }
     for (const m of ['fid', 'clip_directional', 'clip_score', 'identity']) {
-      assert.ok(near(num(a.metrics[m]), num(b.metrics[m]), METRIC_REL), `${method} ${m}: tfjs ${a.metrics[m]}, torch ${b.metrics[m]}`);
+      assert.ok(
+        near(num(a.metrics[m]), num(b.metrics[m]), METRIC_REL),
+        `${method} ${m}: tfjs ${a.metrics[m]}, torch ${b.metrics[m]}`,
+      );
     }
   }
 
   // What the torch runs were handed: the cache's files, named by their hash, and nothing in the repository.
-  const manifest = JSON.parse(readFileSync(join(pair('sdedit')[1].dir, 'contract', 'in', 'manifest.json'), 'utf-8')) as { engine: { models: Record<string, { weights: string; sha256: string }> } };
-  assert.deepEqual(Object.keys(manifest.engine.models).sort(), ['arcface', 'clip', 'stylegan2', 'text_encoder', 'unet', 'vae']);
+  const manifest = JSON.parse(
+    readFileSync(join(pair('sdedit')[1].dir, 'contract', 'in', 'manifest.json'), 'utf-8'),
+  ) as { engine: { models: Record<string, { weights: string; sha256: string }> } };
+  assert.deepEqual(Object.keys(manifest.engine.models).sort(), [
+    'arcface',
+    'clip',
+    'stylegan2',
+    'text_encoder',
+    'unet',
+    'vae',
+  ]);
   for (const [name, m] of Object.entries(manifest.engine.models)) {
     assert.equal(m.weights, join(cache, 'torch-weights', `${m.sha256}.safetensors`), name);
     assert.equal(sha256File(m.weights), m.sha256, name);
@@ -149,7 +194,10 @@ test('paper-random-tiny on the torch engine: SDEdit and DDIB equal to tfjs, SDD 
 test('torch-layout weight files: written and read back (loadTorchWeights) they are the store, for StyleGAN2 (NCHW buffers, batched kernels) and IR-SE', async () => {
   await initBackend('wasm');
   const dir = tmp('sdd-torch-layout-');
-  const g = randomStyleGan2({ size: 16, styleDim: 8, nMlp: 2, channelMultiplier: 2, lrMlp: 0.01, channels: { 4: 8, 8: 8, 16: 4 } }, 3);
+  const g = randomStyleGan2(
+    { size: 16, styleDim: 8, nMlp: 2, channelMultiplier: 2, lrMlp: 0.01, channels: { 4: 8, 8: 8, 16: 4 } },
+    3,
+  );
   const ir = randomIrSe50(4, [
     [1, 16],
     [1, 16],
@@ -169,7 +217,11 @@ test('torch-layout weight files: written and read back (loadTorchWeights) they a
   // PyTorch's layout: [1, O, I, k, k] modulated kernels, NCHW constant input.
   assert.deepEqual(st.tensors.get('conv1.conv.weight')!.shape, [1, 8, 8, 3, 3]);
   assert.deepEqual(st.tensors.get('input.input')!.shape, [1, 8, 4, 4]);
-  assert.equal((await writeTorchWeights(dir, g.params, STYLEGAN2_TORCH_LAYOUT)).weights, gFile.weights, 'equal weights, one file');
+  assert.equal(
+    (await writeTorchWeights(dir, g.params, STYLEGAN2_TORCH_LAYOUT)).weights,
+    gFile.weights,
+    'equal weights, one file',
+  );
   await same(g.params, loadTorchWeights(gFile.weights, { nchw: STYLEGAN2_TORCH_LAYOUT.nchw }));
   await same(ir, loadTorchWeights((await writeTorchWeights(dir, ir)).weights));
   g.dispose();
@@ -183,7 +235,8 @@ test("paper-random's seeded path (no weights files): the contract seededContract
   const scheduler = parseSchedulerConfig(readFileSync(sched, 'utf-8'), sched);
   const tokenizer = ClipTokenizer.fromFolder(join(PROJECT_ROOT, 'datasets', 'paper', 'tokenizer'));
   const models = (seed: number) => seededContract('tiny', scheduler, tokenizer, seed).models;
-  for (const [name, m] of Object.entries(models(1))) assert.ok(m.weights === null && m.sha256 === null && Number.isInteger(m.architecture.seed), name);
+  for (const [name, m] of Object.entries(models(1)))
+    assert.ok(m.weights === null && m.sha256 === null && Number.isInteger(m.architecture.seed), name);
   const script = `
 import json, sys, torch
 from sdd_torch.worlds.paper import World
@@ -199,7 +252,11 @@ print(json.dumps({"same": all(torch.equal(p, q) for p, q in zip(a, b)), "differ"
                   "finite": all(bool(torch.isfinite(p).all()) for p in a), "image": list(a[0].shape)}))
 `;
   const ids = seededContract('tiny', scheduler, tokenizer, 1).tokenize(['a face with white hair']);
-  const r = spawnSync(PYTHON, ['-c', script, JSON.stringify(models(1)), JSON.stringify(models(2)), JSON.stringify(ids)], { encoding: 'utf-8', env: { ...process.env, PYTHONPATH: join(PROJECT_ROOT, 'python') } });
+  const r = spawnSync(
+    PYTHON,
+    ['-c', script, JSON.stringify(models(1)), JSON.stringify(models(2)), JSON.stringify(ids)],
+    { encoding: 'utf-8', env: { ...process.env, PYTHONPATH: join(PROJECT_ROOT, 'python') } },
+  );
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim()) as { same: boolean; differ: boolean; finite: boolean; image: number[] };
   assert.deepEqual(out, { same: true, differ: true, finite: true, image: [2, 32, 32, 3] });

@@ -34,7 +34,15 @@ import { requirePython } from '../src/util/python.js';
 import { Rng } from '../src/util/rng.js';
 import { asFloat32, readSafetensors } from '../src/util/safetensors.js';
 import { readNpyF32, writeNpyF32 } from '../src/methods/contract.js';
-import { loadStyleGan2, mapping, nLatent, randomStyleGan2, synthesis, type StyleGan2, type StyleGan2Config } from '../src/nn/stylegan2.js';
+import {
+  loadStyleGan2,
+  mapping,
+  nLatent,
+  randomStyleGan2,
+  synthesis,
+  type StyleGan2,
+  type StyleGan2Config,
+} from '../src/nn/stylegan2.js';
 import { idEmbed, irSe50, loadIrSe50, randomIrSe50, type IrStages } from '../src/nn/arcface.js';
 import { loadTorchWeights } from '../src/nn/torch_weights.js';
 import type { Params } from '../src/nn/params.js';
@@ -64,7 +72,14 @@ const TINY_IR: IrStages = [
 ];
 
 /** datasets/paper/world.ts TINY_STYLE (paper-random-tiny's generator: 64², 32-d styles, 16–32 channels). */
-const TINY_STYLE: StyleGan2Config = { size: 64, styleDim: 32, nMlp: 2, channelMultiplier: 2, lrMlp: 0.01, channels: { 4: 32, 8: 32, 16: 32, 32: 16, 64: 16 } };
+const TINY_STYLE: StyleGan2Config = {
+  size: 64,
+  styleDim: 32,
+  nMlp: 2,
+  channelMultiplier: 2,
+  lrMlp: 0.01,
+  channels: { 4: 32, 8: 32, 16: 32, 32: 16, 64: 16 },
+};
 const FIR_4 = [1, 3, 3, 1].flatMap((a) => [1, 3, 3, 1].map((b) => (a * b * 4) / 64));
 
 /** The scales of tools/make_stylegan2_fixture.py's rule (unit-variance kernels, trained-like biases). */
@@ -89,12 +104,18 @@ function irRule(name: string, shape: number[]): Rule {
  * store, synthetic values by `rule`: kernels [k, k, in, out] → [out, in, k, k] ([1, out, in, k, k]
  * for StyleGAN2's modulated ones), NHWC buffers (`nchw`) → NCHW.
  */
-function writeConverted(path: string, p: Params, rule: (name: string, shape: number[]) => Rule, o: { modulated: boolean; nchw: (n: string) => boolean; extra?: Record<string, [number[], Rule]> }): void {
+function writeConverted(
+  path: string,
+  p: Params,
+  rule: (name: string, shape: number[]) => Rule,
+  o: { modulated: boolean; nchw: (n: string) => boolean; extra?: Record<string, [number[], Rule]> },
+): void {
   const spec: SyntheticSpec = { tensors: [] };
   const add = (name: string, shape: number[], r: Rule) => spec.tensors.push({ name, shape, rule: r, sha256: '' });
   for (const [name, v] of p.vars) {
     const [a, b, c, d] = v.shape;
-    const shape = v.shape.length !== 4 ? v.shape : o.nchw(name) ? [a, d, b, c] : o.modulated ? [1, d, c, a, b] : [d, c, a, b];
+    const shape =
+      v.shape.length !== 4 ? v.shape : o.nchw(name) ? [a, d, b, c] : o.modulated ? [1, d, c, a, b] : [d, c, a, b];
     add(name, shape, rule(name, shape));
   }
   for (const [name, [shape, r]] of Object.entries(o.extra ?? {})) add(name, shape, r);
@@ -106,8 +127,14 @@ function writeTiny(dir: string): void {
   const g = randomStyleGan2(TINY_STYLE, 1);
   const extra: Record<string, [number[], Rule]> = { latent_avg: [[TINY_STYLE.styleDim], ['uniform', 1]] };
   for (let k = 0; k < nLatent(TINY_STYLE) / 2 - 1; k++) {
-    extra[`convs.${2 * k}.conv.blur.kernel`] = [[4, 4], ['const', FIR_4]];
-    extra[`to_rgbs.${k}.upsample.kernel`] = [[4, 4], ['const', FIR_4]];
+    extra[`convs.${2 * k}.conv.blur.kernel`] = [
+      [4, 4],
+      ['const', FIR_4],
+    ];
+    extra[`to_rgbs.${k}.upsample.kernel`] = [
+      [4, 4],
+      ['const', FIR_4],
+    ];
   }
   const nchw = (n: string) => n === 'input.input' || n.startsWith('noises.') || /^to_rgbs?[0-9.]*\.bias$/.test(n);
   writeConverted(join(dir, 'tiny_stylegan2.safetensors'), g.params, styleRule, { modulated: true, nchw, extra });
@@ -147,7 +174,11 @@ test('torch StyleGAN2 and IR-SE50 twins match the TS twins and the upstream refe
   assert.equal(nLatent(tinyG.config), 10, 'the tiny generator read as 64² (10 W+ levels) from its shapes');
 
   const rng = new Rng(20261205);
-  const seeded = (shape: number[], scale = 1) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => scale * rng.normal()), shape);
+  const seeded = (shape: number[], scale = 1) =>
+    tf.tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => scale * rng.normal()),
+      shape,
+    );
   const levels = nLatent(g.config);
   const tiny = tinyG.config;
   const inputs: Record<string, tf.Tensor> = {
@@ -162,7 +193,8 @@ test('torch StyleGAN2 and IR-SE50 twins match the TS twins and the upstream refe
     tiny_probe: seeded([2, tiny.size, tiny.size, 3]),
     tiny_id_probe: seeded([2, 512]),
   };
-  for (const [k, v] of Object.entries(inputs)) writeNpyF32(join(dir, `in_${k}.npy`), v.shape, v.dataSync() as Float32Array);
+  for (const [k, v] of Object.entries(inputs))
+    writeNpyF32(join(dir, `in_${k}.npy`), v.shape, v.dataSync() as Float32Array);
 
   // TS computes what torch is compared with on the first sample of each fixture batch (its
   // wasm forwards are the test's cost); torch computes whole batches for the upstream comparison.
@@ -170,14 +202,19 @@ test('torch StyleGAN2 and IR-SE50 twins match the TS twins and the upstream refe
   const t0 = performance.now();
   const ours: Record<string, tf.Tensor> = {};
   ours.w = mapping(g.params, g.config, inputs.z as tf.Tensor2D);
-  [ours.images, ours.wplus_grad] = withGrad((v) => synthesis(g.params, g.config, v as tf.Tensor3D), first(inputs.wplus), first(inputs.probe));
+  [ours.images, ours.wplus_grad] = withGrad(
+    (v) => synthesis(g.params, g.config, v as tf.Tensor3D),
+    first(inputs.wplus),
+    first(inputs.probe),
+  );
   ours.embeddings = irSe50(net, first(inputs.faces) as tf.Tensor4D);
   ours.id_embeddings = idEmbed(net, inputs.id_image as tf.Tensor4D);
   ours.tiny_w = mapping(tinyG.params, tiny, inputs.tiny_z as tf.Tensor2D);
   const tinyGen = (v: tf.Tensor) => synthesis(tinyG.params, tiny, v as tf.Tensor3D);
   [ours.tiny_images, ours.tiny_wplus_grad] = withGrad(tinyGen, inputs.tiny_wplus, inputs.tiny_probe);
   // SDD's identity term: ArcFace (its ID-loss preprocessing, 64² pooled up to 256²) of the generator's [0, 1] images.
-  const tinyId = (v: tf.Tensor) => idEmbed(tinyNet, tf.sub(tf.mul(tf.add(tf.mul(tinyGen(v), 0.5), 0.5), 2), 1) as tf.Tensor4D, TINY_IR);
+  const tinyId = (v: tf.Tensor) =>
+    idEmbed(tinyNet, tf.sub(tf.mul(tf.add(tf.mul(tinyGen(v), 0.5), 0.5), 2), 1) as tf.Tensor4D, TINY_IR);
   [ours.tiny_id, ours.tiny_id_grad] = withGrad(tinyId, inputs.tiny_wplus, inputs.tiny_id_probe);
   const tsS = (performance.now() - t0) / 1000;
 
@@ -204,7 +241,13 @@ test('torch StyleGAN2 and IR-SE50 twins match the TS twins and the upstream refe
   const f64 = torchOut('tiny_wplus_grad_f64');
   assertClose(t, 'torch (float32) vs float64: tiny_wplus_grad', torchOut('tiny_wplus_grad'), f64, F32_GRAD);
   assertClose(t, 'TS vs float64: tiny_wplus_grad', ours.tiny_wplus_grad.dataSync(), f64, F32_GRAD);
-  assertClose(t, 'torch vs TS: tiny_wplus_grad', torchOut('tiny_wplus_grad'), ours.tiny_wplus_grad.dataSync(), F32_GRAD);
+  assertClose(
+    t,
+    'torch vs TS: tiny_wplus_grad',
+    torchOut('tiny_wplus_grad'),
+    ours.tiny_wplus_grad.dataSync(),
+    F32_GRAD,
+  );
 
   // The committed upstream outputs are NCHW; the twins' images and image gradients NHWC.
   const ref = readSafetensors(join(FIX, 'stylegan2', 'expected.safetensors')).tensors;
@@ -227,6 +270,10 @@ test('torch StyleGAN2 and IR-SE50 twins match the TS twins and the upstream refe
 });
 
 test('torch StyleGAN2 / IR-SE50 twins: strict loading, the file architecture, errors (python/tests/test_paper_gan.py)', () => {
-  const r = spawnSync(PYTHON, ['-m', 'unittest', 'tests.test_paper_gan'], { cwd: PYDIR, encoding: 'utf-8', env: { ...process.env, PYTHONPATH: PYDIR } });
+  const r = spawnSync(PYTHON, ['-m', 'unittest', 'tests.test_paper_gan'], {
+    cwd: PYDIR,
+    encoding: 'utf-8',
+    env: { ...process.env, PYTHONPATH: PYDIR },
+  });
   assert.equal(r.status, 0, `python/tests/test_paper_gan.py failed:\n${r.stderr}`);
 });

@@ -31,7 +31,15 @@ import { requirePython } from '../src/util/python.js';
 import { Rng } from '../src/util/rng.js';
 import { loadUNet, parseUNetConfig, randomUNet, unetForward } from '../src/diffusion/models/sd_unet.js';
 import { loadVae, parseVaeConfig, randomVae, vaeDecode, vaeEncodeMoments } from '../src/diffusion/models/sd_vae.js';
-import { clipImageEmbeds, clipTextEmbeds, clipTextHidden, eosPositions, loadClip, parseClipConfig, randomClip } from '../src/nn/clip.js';
+import {
+  clipImageEmbeds,
+  clipTextEmbeds,
+  clipTextHidden,
+  eosPositions,
+  loadClip,
+  parseClipConfig,
+  randomClip,
+} from '../src/nn/clip.js';
 import { CLIP_CONTEXT, ClipTokenizer } from '../src/nn/clip_tokenizer.js';
 import { ConfigReader, type Json } from '../src/diffusion/models/diffusers_config.js';
 import { parseSchedulerConfig } from '../src/diffusion/schedulers/config.js';
@@ -67,8 +75,16 @@ test('torch twins of the SD UNet, VAE and CLIP towers match the TS models on the
   const tokenizer = ClipTokenizer.fromFolder(join(SD, 'tokenizer'));
   const ids = tokenizer.tokenize(PROMPTS);
   const rng = new Rng(20261205);
-  const normal = (shape: number[]) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal()), shape);
-  const uniform = (shape: number[], lo: number, hi: number) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.uniform(lo, hi)), shape);
+  const normal = (shape: number[]) =>
+    tf.tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal()),
+      shape,
+    );
+  const uniform = (shape: number[], lo: number, hi: number) =>
+    tf.tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.uniform(lo, hi)),
+      shape,
+    );
   const vision = clip.config.vision!;
   const inputs: Record<string, tf.Tensor> = {
     ids: tf.tensor2d(ids, [B, CLIP_CONTEXT], 'int32'),
@@ -84,13 +100,46 @@ test('torch twins of the SD UNet, VAE and CLIP towers match the TS models on the
   const x4 = (i: Record<string, tf.Tensor>, k: string) => i[k] as tf.Tensor4D;
   const cases: ParityCase[] = [
     { name: 'text_hidden', run: (i) => clipTextHidden(te.params, te.config.text, i.ids as tf.Tensor2D), rel: FWD },
-    { name: 'unet_eps', run: (i) => unetForward(unet.params, unet.config, x4(i, 'zt'), i.t as tf.Tensor1D, i.context as tf.Tensor3D), wrt: 'zt', rel: FWD, gradRel: GRAD },
-    { name: 'unet_linear_eps', run: (i) => unetForward(unetLinear.params, unetLinear.config, x4(i, 'zt'), i.t as tf.Tensor1D, i.context as tf.Tensor3D), rel: FWD },
-    { name: 'vae_mean', run: (i) => vaeEncodeMoments(vae.params, vae.config, x4(i, 'x')).mean, wrt: 'x', rel: FWD, gradRel: GRAD },
+    {
+      name: 'unet_eps',
+      run: (i) => unetForward(unet.params, unet.config, x4(i, 'zt'), i.t as tf.Tensor1D, i.context as tf.Tensor3D),
+      wrt: 'zt',
+      rel: FWD,
+      gradRel: GRAD,
+    },
+    {
+      name: 'unet_linear_eps',
+      run: (i) =>
+        unetForward(unetLinear.params, unetLinear.config, x4(i, 'zt'), i.t as tf.Tensor1D, i.context as tf.Tensor3D),
+      rel: FWD,
+    },
+    {
+      name: 'vae_mean',
+      run: (i) => vaeEncodeMoments(vae.params, vae.config, x4(i, 'x')).mean,
+      wrt: 'x',
+      rel: FWD,
+      gradRel: GRAD,
+    },
     { name: 'vae_logvar', run: (i) => vaeEncodeMoments(vae.params, vae.config, x4(i, 'x')).logvar, rel: FWD },
-    { name: 'vae_decode', run: (i) => vaeDecode(vae.params, vae.config, x4(i, 'z')), wrt: 'z', rel: FWD, gradRel: GRAD },
-    { name: 'clip_text_embeds', run: (i) => clipTextEmbeds(clip.params, clip.config, i.ids as tf.Tensor2D, eos), rel: FWD },
-    { name: 'clip_image_embeds', run: (i) => clipImageEmbeds(clip.params, clip.config, x4(i, 'pixels')), wrt: 'pixels', rel: FWD, gradRel: GRAD },
+    {
+      name: 'vae_decode',
+      run: (i) => vaeDecode(vae.params, vae.config, x4(i, 'z')),
+      wrt: 'z',
+      rel: FWD,
+      gradRel: GRAD,
+    },
+    {
+      name: 'clip_text_embeds',
+      run: (i) => clipTextEmbeds(clip.params, clip.config, i.ids as tf.Tensor2D, eos),
+      rel: FWD,
+    },
+    {
+      name: 'clip_image_embeds',
+      run: (i) => clipImageEmbeds(clip.params, clip.config, x4(i, 'pixels')),
+      wrt: 'pixels',
+      rel: FWD,
+      gradRel: GRAD,
+    },
   ];
 
   compareWithTorch(t, { inputs, cases, normal, script: 'sd_parity.py', args: [SD, CLIP] });
@@ -104,9 +153,14 @@ const tinyConfig = (name: string): { file: string; json: Json; text: string } =>
   return { file, json: JSON.parse(text) as Json, text };
 };
 
-test('the paper world twin (python/sdd_torch/worlds/paper.py) matches sd_parts.ts on paper-random-tiny\'s SD and CLIP architectures with the same weights', async (t) => {
+test("the paper world twin (python/sdd_torch/worlds/paper.py) matches sd_parts.ts on paper-random-tiny's SD and CLIP architectures with the same weights", async (t) => {
   // The tiny world's architectures with seeded random weights (world.ts randomModels' seeds).
-  const cfg = { unet: tinyConfig('unet'), vae: tinyConfig('vae'), text_encoder: tinyConfig('text_encoder'), clip: tinyConfig('clip') };
+  const cfg = {
+    unet: tinyConfig('unet'),
+    vae: tinyConfig('vae'),
+    text_encoder: tinyConfig('text_encoder'),
+    clip: tinyConfig('clip'),
+  };
   const sched = tinyConfig('scheduler');
   const tokenizer = ClipTokenizer.fromFolder(join(PROJECT_ROOT, 'datasets', 'paper', 'tokenizer'));
   const sd: SdParts = {
@@ -121,19 +175,36 @@ test('the paper world twin (python/sdd_torch/worlds/paper.py) matches sd_parts.t
   const cm = clipOf(clip, tokenizer, 'clip:test');
   // Each model's weights written in PyTorch's layout; the specs a manifest's engine.models would hold.
   const dir = tmp('sdd-torch-paper-');
-  const stores: Record<string, Params> = { unet: sd.unet.params, vae: sd.vae.params, text_encoder: sd.textEncoder.params, clip: clip.params };
+  const stores: Record<string, Params> = {
+    unet: sd.unet.params,
+    vae: sd.vae.params,
+    text_encoder: sd.textEncoder.params,
+    clip: clip.params,
+  };
   const models: Record<string, unknown> = {};
   for (const [name, params] of Object.entries(stores)) {
     const file = join(dir, `${name}.safetensors`);
     writeSafetensors(file, await torchLayout(params));
-    models[name] = { weights: file, sha256: null, architecture: { config: cfg[name as keyof typeof cfg].json, prediction_type: sd.scheduler.prediction } };
+    models[name] = {
+      weights: file,
+      sha256: null,
+      architecture: { config: cfg[name as keyof typeof cfg].json, prediction_type: sd.scheduler.prediction },
+    };
   }
   const specs = join(dir, 'models.json');
   writeFileSync(specs, JSON.stringify({ world: 'paper-random-tiny', models }));
 
   const rng = new Rng(20261206);
-  const normal = (shape: number[]) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal()), shape);
-  const uniform = (shape: number[]) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.next()), shape);
+  const normal = (shape: number[]) =>
+    tf.tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal()),
+      shape,
+    );
+  const uniform = (shape: number[]) =>
+    tf.tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.next()),
+      shape,
+    );
   const [h, w, c] = dm.latentShape;
   const size = h * 4;
   const cond = await dm.textCondition(PROMPTS);
@@ -155,7 +226,13 @@ test('the paper world twin (python/sdd_torch/worlds/paper.py) matches sd_parts.t
     { name: 'decode', run: (i) => dm.decode(x4(i, 'z')), wrt: 'z', rel: FWD, gradRel: GRAD },
     { name: 'text_context', run: (i) => i.context, rel: FWD },
     { name: 'text_mask', run: (i) => i.mask, rel: 0 },
-    { name: 'eps', run: (i) => dm.eps(x4(i, 'zt'), i.t as tf.Tensor1D, i.context as tf.Tensor3D, i.mask as tf.Tensor2D), wrt: 'zt', rel: FWD, gradRel: GRAD },
+    {
+      name: 'eps',
+      run: (i) => dm.eps(x4(i, 'zt'), i.t as tf.Tensor1D, i.context as tf.Tensor3D, i.mask as tf.Tensor2D),
+      wrt: 'zt',
+      rel: FWD,
+      gradRel: GRAD,
+    },
     { name: 'clip_image', run: (i) => cm.imageEmbed(x4(i, 'x')), wrt: 'x', rel: FWD, gradRel: GRAD },
     // Forward only: tfjs's ResizeBilinearGrad ignores halfPixelCenters (cpu and wasm: its gradient
     // of a 6→4 resize is off by 0.8 from the exact one, of 8→4 by 1.7), so TS's gradient through
@@ -168,6 +245,10 @@ test('the paper world twin (python/sdd_torch/worlds/paper.py) matches sd_parts.t
 });
 
 test('torch SD twins: the upstream references (diffusers, openai/CLIP) and strict loading (python/tests/test_sd.py)', () => {
-  const r = spawnSync(PYTHON, ['-m', 'unittest', 'tests.test_sd'], { cwd: PYDIR, encoding: 'utf-8', env: { ...process.env, PYTHONPATH: PYDIR } });
+  const r = spawnSync(PYTHON, ['-m', 'unittest', 'tests.test_sd'], {
+    cwd: PYDIR,
+    encoding: 'utf-8',
+    env: { ...process.env, PYTHONPATH: PYDIR },
+  });
   assert.equal(r.status, 0, `python/tests/test_sd.py failed:\n${r.stderr}`);
 });

@@ -77,20 +77,42 @@ interface TwinRun {
 }
 
 /** The harness's side of a torch run (runTorch without the evaluation): inputs, manifest, the process. */
-async function torchRun<P extends { prompt: string }>(world: World, method: Method<P>, p: P, dir: string): Promise<TwinRun> {
+async function torchRun<P extends { prompt: string }>(
+  world: World,
+  method: Method<P>,
+  p: P,
+  dir: string,
+): Promise<TwinRun> {
   const twin = method.torch!;
   const prompt = promptOf(world, p.prompt);
   const plan = twin.plan(p, world, { seed: SEED });
   const [text, source_text, empty] = world.contract!.tokenize([prompt.text, prompt.sourceText, '']);
-  const engine: EngineBlock = { name: 'torch', precision: 'fp32', device: 'cpu', models: world.contract!.models, tokens: { text, source_text, empty }, plan };
+  const engine: EngineBlock = {
+    name: 'torch',
+    precision: 'fp32',
+    device: 'cpu',
+    models: world.contract!.models,
+    tokens: { text, source_text, empty },
+    plan,
+  };
   const dirs = contractDirs(dir);
-  await writeInputs(dirs, { id: `parity-${method.name}`, seed: SEED, method: method.name, params: p }, world, prompt, twin.inputs(p, world), engine);
+  await writeInputs(
+    dirs,
+    { id: `parity-${method.name}`, seed: SEED, method: method.name, params: p },
+    world,
+    prompt,
+    twin.inputs(p, world),
+    engine,
+  );
   return { dirs, plan, seconds: python(dirs) };
 }
 
 function python(dirs: ContractDirs): number {
   const t0 = performance.now();
-  const r = spawnSync(PYTHON, ['-m', 'sdd_torch', 'run', '--contract', dirs.root], { encoding: 'utf-8', env: { ...process.env, PYTHONPATH: PYDIR } });
+  const r = spawnSync(PYTHON, ['-m', 'sdd_torch', 'run', '--contract', dirs.root], {
+    encoding: 'utf-8',
+    env: { ...process.env, PYTHONPATH: PYDIR },
+  });
   assert.equal(r.status, 0, `python -m sdd_torch run failed:\n${r.stderr}`);
   return (performance.now() - t0) / 1000;
 }
@@ -105,7 +127,12 @@ function noise(dirs: ContractDirs, name: string, shape: number[]): Float32Array 
 }
 
 /** A TS mapper with the torch run's init (the `mapper_init` stream); returns it and its init values. */
-function initMapper(world: World, ms: MapperSettings, dirs: ContractDirs, stream = 'mapper_init'): { mapper: Params; init: Map<string, Float32Array> } {
+function initMapper(
+  world: World,
+  ms: MapperSettings,
+  dirs: ContractDirs,
+  stream = 'mapper_init',
+): { mapper: Params; init: Map<string, Float32Array> } {
   const mapper = createMapper(world, ms, 0);
   const dim = world.style!.dim;
   const init = mapperInitValues(mapper.vars.keys(), ms, noise(dirs, stream, [3, ms.layers, dim, dim]), dim);
@@ -120,7 +147,13 @@ async function valuesOf(mapper: Params): Promise<Map<string, Float32Array>> {
 }
 
 /** max |Δ_torch − Δ_TS| / max |Δ_TS| over every parameter, Δ = final − init. */
-function compareDeltas(t: { diagnostic(m: string): void }, what: string, ts: Map<string, Float32Array>, py: Map<string, Float32Array>, init: Map<string, Float32Array>): void {
+function compareDeltas(
+  t: { diagnostic(m: string): void },
+  what: string,
+  ts: Map<string, Float32Array>,
+  py: Map<string, Float32Array>,
+  init: Map<string, Float32Array>,
+): void {
   assert.deepEqual([...py.keys()].sort(), [...ts.keys()].sort(), `${what}: the torch mapper's parameters`);
   const dTs: number[] = [];
   const dPy: number[] = [];
@@ -134,15 +167,24 @@ function compareDeltas(t: { diagnostic(m: string): void }, what: string, ts: Map
   }
   const { maxDiff: diff, maxRef } = maxDiff(dPy, dTs);
   const l2 = Math.hypot(...dPy.map((x, i) => x - dTs[i])) / Math.hypot(...dTs);
-  t.diagnostic(`${what}: mapper Δ after ${STEPS} steps (${dTs.length} values): ‖Δ_torch − Δ_TS‖/‖Δ_TS‖ ${l2.toExponential(2)}; max |Δ_torch − Δ_TS| ${diff.toExponential(2)} = ${(diff / maxRef).toExponential(2)} × max |Δ_TS|`);
+  t.diagnostic(
+    `${what}: mapper Δ after ${STEPS} steps (${dTs.length} values): ‖Δ_torch − Δ_TS‖/‖Δ_TS‖ ${l2.toExponential(2)}; max |Δ_torch − Δ_TS| ${diff.toExponential(2)} = ${(diff / maxRef).toExponential(2)} × max |Δ_TS|`,
+  );
   assert.ok(maxRef > 0, `${what}: the TS mapper did not move`);
   assert.ok(l2 <= DELTA_L2, `${what}: mapper Δ differs by ${l2} relative (L2) > ${DELTA_L2}`);
   assert.ok(diff <= DELTA_MAX * maxRef, `${what}: mapper Δ differs by ${diff} > ${DELTA_MAX} × ${maxRef}`);
 }
 
 function compareLosses(t: { diagnostic(m: string): void }, what: string, dirs: ContractDirs, ts: number[]): void {
-  const lines = readFileSync(join(dirs.out, 'metrics.jsonl'), 'utf-8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss: number });
-  assert.deepEqual(lines.map((l) => l.step), ts.map((_, i) => i), `${what}: metrics.jsonl steps`);
+  const lines = readFileSync(join(dirs.out, 'metrics.jsonl'), 'utf-8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { step: number; loss: number });
+  assert.deepEqual(
+    lines.map((l) => l.step),
+    ts.map((_, i) => i),
+    `${what}: metrics.jsonl steps`,
+  );
   const worst = Math.max(...lines.map((l, i) => Math.abs(l.loss - ts[i]) / Math.max(Math.abs(ts[i]), 1e-12)));
   t.diagnostic(`${what}: per-step loss, max relative gap ${worst.toExponential(2)}`);
   assert.ok(worst <= LOSS, `${what}: a step's loss differs by ${worst} relative`);
@@ -156,15 +198,25 @@ function mapperOf(plan: Record<string, unknown>): MapperSettings {
 function resumeFrom(first: ContractDirs, dir: string, step: number): ContractDirs {
   const dirs = contractDirs(dir);
   cpSync(first.root, dirs.root, { recursive: true });
-  for (const name of readdirSync(dirs.out)) if (name !== 'checkpoint' && name !== 'metrics.jsonl') rmSync(join(dirs.out, name), { recursive: true });
-  const kept = readFileSync(join(dirs.out, 'metrics.jsonl'), 'utf-8').split('\n').filter((l) => l && (JSON.parse(l) as { step: number }).step < step);
+  for (const name of readdirSync(dirs.out))
+    if (name !== 'checkpoint' && name !== 'metrics.jsonl') rmSync(join(dirs.out, name), { recursive: true });
+  const kept = readFileSync(join(dirs.out, 'metrics.jsonl'), 'utf-8')
+    .split('\n')
+    .filter((l) => l && (JSON.parse(l) as { step: number }).step < step);
   writeFileSync(join(dirs.out, 'metrics.jsonl'), kept.map((l) => `${l}\n`).join(''));
   return dirs;
 }
 
 test('SDD torch twin: 20 distillation steps agree with the TS loop given the same noise; a resumed run ends identical', async (t) => {
   const world = loadWorld('toyfaces');
-  const p: SddParams = sdd.params.parse({ prompt: PROMPT, iterations: STEPS, train_images: 8, eval_images: 2, checkpoint_every: 10, selection: { strategy: 'random' } });
+  const p: SddParams = sdd.params.parse({
+    prompt: PROMPT,
+    iterations: STEPS,
+    train_images: 8,
+    eval_images: 2,
+    checkpoint_every: 10,
+    selection: { strategy: 'random' },
+  });
   const root = tmp('sdd-torch-sdd-');
   const run = await torchRun(world, sdd, p, join(root, 'a'));
   const ms = mapperOf(run.plan);
@@ -176,34 +228,60 @@ test('SDD torch twin: 20 distillation steps agree with the TS loop given the sam
   const losses: number[] = [];
   const hooks: DistillHooks = {
     onStep: (_step, s) => void losses.push(s.loss),
-    noise: (step) => ({ sds: tf.tensor4d(sds.subarray(step * per, (step + 1) * per), [p.batch, h, w, c]), vae: tf.tensor4d(vae.subarray(step * per, (step + 1) * per), [p.batch, h, w, c]) }),
+    noise: (step) => ({
+      sds: tf.tensor4d(sds.subarray(step * per, (step + 1) * per), [p.batch, h, w, c]),
+      vae: tf.tensor4d(vae.subarray(step * per, (step + 1) * per), [p.batch, h, w, c]),
+    }),
   };
   const trainW = trainCodes(world, p.train_images);
   const t0 = performance.now();
-  await distill(world, mapper, trainW, guidancePrompt(p, promptOf(world, p.prompt)), run.plan.timesteps as number[], { ...p, mapper: ms }, (step) => streamRng(SEED, `step${step}`), hooks);
-  t.diagnostic(`TS (${tf.getBackend()}) ${STEPS} steps ${((performance.now() - t0) / 1000).toFixed(1)} s; torch run (incl. start-up) ${run.seconds.toFixed(1)} s`);
+  await distill(
+    world,
+    mapper,
+    trainW,
+    guidancePrompt(p, promptOf(world, p.prompt)),
+    run.plan.timesteps as number[],
+    { ...p, mapper: ms },
+    (step) => streamRng(SEED, `step${step}`),
+    hooks,
+  );
+  t.diagnostic(
+    `TS (${tf.getBackend()}) ${STEPS} steps ${((performance.now() - t0) / 1000).toFixed(1)} s; torch run (incl. start-up) ${run.seconds.toFixed(1)} s`,
+  );
   compareDeltas(t, 'sdd', await valuesOf(mapper), readMapper(run.dirs), init);
   compareLosses(t, 'sdd', run.dirs, losses);
 
   const resumed = resumeFrom(run.dirs, join(root, 'b'), 10);
   python(resumed);
   const [a, b] = [readMapper(run.dirs), readMapper(resumed)];
-  for (const [name, v] of a) assert.deepEqual(b.get(name), v, `resumed run: ${name} differs from the uninterrupted run's`);
-  assert.equal(readFileSync(join(resumed.out, 'metrics.jsonl'), 'utf-8'), readFileSync(join(run.dirs.out, 'metrics.jsonl'), 'utf-8'), 'resumed run: the training curve');
+  for (const [name, v] of a)
+    assert.deepEqual(b.get(name), v, `resumed run: ${name} differs from the uninterrupted run's`);
+  assert.equal(
+    readFileSync(join(resumed.out, 'metrics.jsonl'), 'utf-8'),
+    readFileSync(join(run.dirs.out, 'metrics.jsonl'), 'utf-8'),
+    'resumed run: the training curve',
+  );
   trainW.dispose();
   mapper.dispose();
 });
 
 test('StyleCLIP torch twin: 20 mapper steps agree with the TS loop from the same init', async (t) => {
   const world = loadWorld('toyfaces');
-  const p: StyleclipParams = styleclip.params.parse({ prompt: PROMPT, iterations: STEPS, train_images: 8, eval_images: 2 });
+  const p: StyleclipParams = styleclip.params.parse({
+    prompt: PROMPT,
+    iterations: STEPS,
+    train_images: 8,
+    eval_images: 2,
+  });
   const run = await torchRun(world, styleclip, p, join(tmp('sdd-torch-styleclip-'), 'a'));
   const ms = mapperOf(run.plan);
   const { mapper, init } = initMapper(world, ms, run.dirs);
   const losses: number[] = [];
   const trainW = trainCodes(world, p.train_images);
   const clip = clipTerm(world, p, promptOf(world, p.prompt));
-  await trainMapper(world, mapper, trainW, { ...p, mapper: ms }, clip.at, (step) => streamRng(SEED, `step${step}`), { onStep: (_step, s) => void losses.push(s.loss) });
+  await trainMapper(world, mapper, trainW, { ...p, mapper: ms }, clip.at, (step) => streamRng(SEED, `step${step}`), {
+    onStep: (_step, s) => void losses.push(s.loss),
+  });
   compareDeltas(t, 'styleclip', await valuesOf(mapper), readMapper(run.dirs), init);
   compareLosses(t, 'styleclip', run.dirs, losses);
   clip.dispose();
@@ -213,13 +291,33 @@ test('StyleCLIP torch twin: 20 mapper steps agree with the TS loop from the same
 
 test('HQS scan phase of the SDD twin: per-image N, H, H_full agree with hqsScan given the same noise; sddPlan selects from it', async (t) => {
   const world = loadWorld('toyfaces');
-  const p: SddParams = sdd.params.parse({ prompt: PROMPT, train_images: 4, eval_images: 1, selection: { strategy: 'largest' }, hqs: { images: 3, from: 100, to: 900, stride: 200 } });
+  const p: SddParams = sdd.params.parse({
+    prompt: PROMPT,
+    train_images: 4,
+    eval_images: 1,
+    selection: { strategy: 'largest' },
+    hqs: { images: 3, from: 100, to: 900, stride: 200 },
+  });
   const prompt = promptOf(world, PROMPT);
   const plan = sddScanPlan(p, world);
   const [text, source_text, empty] = world.contract!.tokenize([prompt.text, prompt.sourceText, '']);
   const dirs = contractDirs(join(tmp('sdd-torch-hqs-'), 'a'));
-  const engine: EngineBlock = { name: 'torch', precision: 'fp32', device: 'cpu', models: world.contract!.models, tokens: { text, source_text, empty }, plan };
-  await writeInputs(dirs, { id: 'parity-hqs', seed: SEED, method: 'sdd', params: p }, world, prompt, sddScanInputs(p, world), engine);
+  const engine: EngineBlock = {
+    name: 'torch',
+    precision: 'fp32',
+    device: 'cpu',
+    models: world.contract!.models,
+    tokens: { text, source_text, empty },
+    plan,
+  };
+  await writeInputs(
+    dirs,
+    { id: 'parity-hqs', seed: SEED, method: 'sdd', params: p },
+    world,
+    prompt,
+    sddScanInputs(p, world),
+    engine,
+  );
   python(dirs);
   const py = JSON.parse(readFileSync(join(dirs.out, 'hqs_scan.json'), 'utf-8')) as HqsScan;
 
@@ -231,11 +329,25 @@ test('HQS scan phase of the SDD twin: per-image N, H, H_full agree with hqsScan 
   const [sds, vae] = [noise(dirs, 'hqs_sds', shape), noise(dirs, 'hqs_vae', shape)];
   const { mapper: untrained } = initMapper(world, ms, dirs, 'hqs_mapper_init');
   const trainW = trainCodes(world, p.train_images);
-  const images = tf.tidy(() => world.style!.generate(applyMapper(untrained, tf.slice(trainW, [0, 0, 0], [k, -1, -1]) as tf.Tensor3D, world.style!, ms)));
+  const images = tf.tidy(() =>
+    world.style!.generate(
+      applyMapper(untrained, tf.slice(trainW, [0, 0, 0], [k, -1, -1]) as tf.Tensor3D, world.style!, ms),
+    ),
+  );
   const per = k * h * w * c;
   const slice = (a: Float32Array, i: number) => tf.tensor4d(a.subarray(i * per, (i + 1) * per), [k, h, w, c]);
   const settings = { guidance: p.guidance, vae_sample: p.vae_sample, top_k_per: p.hqs.top_k_per };
-  const scan = await hqsScan(world, images, guidancePrompt(p, prompt), timesteps, settings, new Rng(1), undefined, undefined, (i) => ({ sds: slice(sds, i), vae: slice(vae, i) }));
+  const scan = await hqsScan(
+    world,
+    images,
+    guidancePrompt(p, prompt),
+    timesteps,
+    settings,
+    new Rng(1),
+    undefined,
+    undefined,
+    (i) => ({ sds: slice(sds, i), vae: slice(vae, i) }),
+  );
   assert.deepEqual(py.timesteps, timesteps);
   const size = world.imageSize;
   const maxH = { N: 0, H: Math.log(size * size), H_full: Math.log(size * size * 3) };
@@ -244,7 +356,9 @@ test('HQS scan phase of the SDD twin: per-image N, H, H_full agree with hqsScan 
     const [a, b] = [read(scan.stats), read(py.stats)];
     assert.equal(b.length, a.length, `hqs ${key}: (t, image) pairs`);
     const worst = Math.max(...a.map((x, i) => Math.abs(b[i] - x) / Math.abs(x)));
-    t.diagnostic(`hqs ${key}${key === 'N' ? '' : ' (distance from log(positions))'}: max relative gap ${worst.toExponential(2)} over ${a.length} (t, image)`);
+    t.diagnostic(
+      `hqs ${key}${key === 'N' ? '' : ' (distance from log(positions))'}: max relative gap ${worst.toExponential(2)} over ${a.length} (t, image)`,
+    );
     assert.ok(worst <= HQS, `hqs ${key}: relative gap ${worst} > ${HQS}`);
   }
   // The distillation's plan from the torch scan: S = the largest-HQS t; its seconds charged to τ_train by result().
@@ -259,6 +373,10 @@ test('HQS scan phase of the SDD twin: per-image N, H, H_full agree with hqsScan 
 });
 
 test('SDD twins: building blocks (python/tests/test_sdd.py: host Adam vs torch AdamW, top-k, mapper groups and init)', () => {
-  const r = spawnSync(PYTHON, ['-m', 'unittest', 'tests.test_sdd'], { cwd: PYDIR, encoding: 'utf-8', env: { ...process.env, PYTHONPATH: PYDIR } });
+  const r = spawnSync(PYTHON, ['-m', 'unittest', 'tests.test_sdd'], {
+    cwd: PYDIR,
+    encoding: 'utf-8',
+    env: { ...process.env, PYTHONPATH: PYDIR },
+  });
   assert.equal(r.status, 0, `python/tests/test_sdd.py failed:\n${r.stderr}`);
 });

@@ -29,7 +29,15 @@ function data(shape: number[], seed: number): Float32Array {
 const inputs = CASES.map((c, i) => {
   const [b, h, , d] = c.q;
   const kv = [b, h, c.tk, d];
-  return { name: c.name, qShape: c.q as [number, number, number, number], kvShape: kv as [number, number, number, number], q: data(c.q, 10 * i), k: data(kv, 10 * i + 1), v: data(kv, 10 * i + 2), dy: data(c.q, 10 * i + 3) };
+  return {
+    name: c.name,
+    qShape: c.q as [number, number, number, number],
+    kvShape: kv as [number, number, number, number],
+    q: data(c.q, 10 * i),
+    k: data(kv, 10 * i + 1),
+    v: data(kv, 10 * i + 2),
+    dy: data(c.q, 10 * i + 3),
+  };
 });
 type Input = (typeof inputs)[number];
 
@@ -38,7 +46,9 @@ async function run(x: Input, attend: typeof attentionOps): Promise<Float32Array[
   const [q, k, v] = [tf.tensor4d(x.q, x.qShape), tf.tensor4d(x.k, x.kvShape), tf.tensor4d(x.v, x.kvShape)];
   const dy = tf.tensor4d(x.dy, q.shape);
   const out = attend(q, k, v);
-  const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attend(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D), dy)))([q, k, v]);
+  const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+    tf.sum(tf.mul(attend(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D), dy)),
+  )([q, k, v]);
   const res = [await out.data(), ...(await Promise.all(grads.map((g) => g.data())))] as Float32Array[];
   tf.dispose([q, k, v, dy, out, ...grads]);
   return res;

@@ -32,7 +32,13 @@ import type { Params } from '../src/nn/params.js';
 import { Rng } from '../src/util/rng.js';
 import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
 import { cfgEps, ddimInvert, ddimSample } from '../src/diffusion/pipelines/sample.js';
-import { GUIDANCE_DEFAULTS, guidanceCondition, sdsGradient, sdsInjection, type GuidanceSettings } from '../src/sdd/guidance.js';
+import {
+  GUIDANCE_DEFAULTS,
+  guidanceCondition,
+  sdsGradient,
+  sdsInjection,
+  type GuidanceSettings,
+} from '../src/sdd/guidance.js';
 import { hqsScan, readHqs } from '../src/sdd/hqs.js';
 import type { World } from '../src/world/types.js';
 import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
@@ -111,19 +117,39 @@ const MODEL_CASES: ModelCase[] = [
     inputs: { x: IMAGES },
     // The training loss too: cross-entropy per head summed with tf.addN over the 9 heads (an AddN
     // of more than 7 inputs, which webgpu's one-program AddN could not bind).
-    constants: { y: { shape: [B, HEADS.length], values: Float32Array.from({ length: B * HEADS.length }, (_, i) => (i + Math.floor(i / HEADS.length)) % HEADS[i % HEADS.length].classes) } },
+    constants: {
+      y: {
+        shape: [B, HEADS.length],
+        values: Float32Array.from(
+          { length: B * HEADS.length },
+          (_, i) => (i + Math.floor(i / HEADS.length)) % HEADS[i % HEADS.length].classes,
+        ),
+      },
+    },
     forward(p, a, x) {
       const cfg = configOf('featnet', a);
       const f = featnetFeatures(p, x.x as tf.Tensor4D, cfg);
       return [f, ...featnetLogits(p, f), tf.reshape(featnetLoss(p, x.x as tf.Tensor4D, x.y, cfg), [1])];
     },
   },
-  { name: 'idnet', inputs: { x: IMAGES }, forward: (p, a, x) => [idnetEmbed(p, x.x as tf.Tensor4D, configOf('idnet', a))] },
+  {
+    name: 'idnet',
+    inputs: { x: IMAGES },
+    forward: (p, a, x) => [idnetEmbed(p, x.x as tf.Tensor4D, configOf('idnet', a))],
+  },
   {
     name: 'clip',
     inputs: { x: IMAGES },
-    constants: { ids: { shape: [B, MAX_TOKENS], values: tokenizeBatch(['a face with white hair', 'a face with black hair and glasses']) } },
-    forward: (p, a, x) => [clipImageEmbed(p, x.x as tf.Tensor4D, configOf('clip', a)), clipTextEmbed(p, x.ids, configOf('clip', a))],
+    constants: {
+      ids: {
+        shape: [B, MAX_TOKENS],
+        values: tokenizeBatch(['a face with white hair', 'a face with black hair and glasses']),
+      },
+    },
+    forward: (p, a, x) => [
+      clipImageEmbed(p, x.x as tf.Tensor4D, configOf('clip', a)),
+      clipTextEmbed(p, x.ids, configOf('clip', a)),
+    ],
   },
   {
     name: 'vae',
@@ -147,8 +173,20 @@ const MODEL_CASES: ModelCase[] = [
     name: 'ldm',
     inputs: { z: LATENTS, context: { shape: [B, 16, 64], values: normals(12, B * 16 * 64, 0.5) } },
     // Second sample: 6 words then padding (masked keys), as a short caption.
-    constants: { t: TIMES, mask: { shape: [B, 16], values: Float32Array.from({ length: B * 16 }, (_, i) => (i < 16 || i % 16 < 6 ? 1 : 0)) } },
-    forward: (p, a, x) => [condUnet(p, x.z as tf.Tensor4D, x.t as tf.Tensor1D, x.context as tf.Tensor3D, x.mask as tf.Tensor2D, configOf('ldm', a))],
+    constants: {
+      t: TIMES,
+      mask: { shape: [B, 16], values: Float32Array.from({ length: B * 16 }, (_, i) => (i < 16 || i % 16 < 6 ? 1 : 0)) },
+    },
+    forward: (p, a, x) => [
+      condUnet(
+        p,
+        x.z as tf.Tensor4D,
+        x.t as tf.Tensor1D,
+        x.context as tf.Tensor3D,
+        x.mask as tf.Tensor2D,
+        configOf('ldm', a),
+      ),
+    ],
   },
   {
     name: 'diffae',
@@ -165,21 +203,28 @@ const MODEL_CASES: ModelCase[] = [
 let variableId = 0;
 
 async function runModel(c: ModelCase, p: Params, arch: Record<string, unknown>): Promise<Outputs> {
-  const vars = Object.entries(c.inputs).map(([k, v]) => [k, tf.variable(tf.tensor(v.values, v.shape), true, `conformance${variableId++}/${k}`)] as const);
+  const vars = Object.entries(c.inputs).map(
+    ([k, v]) => [k, tf.variable(tf.tensor(v.values, v.shape), true, `conformance${variableId++}/${k}`)] as const,
+  );
   const consts = Object.entries(c.constants ?? {}).map(([k, v]) => [k, tf.tensor(v.values, v.shape)] as const);
   const x = Object.fromEntries<tf.Tensor>([...vars, ...consts]);
   let outs: tf.Tensor[] = [];
   const { value, grads } = tf.variableGrads(() => {
     outs = c.forward(p, arch, x).map((o) => tf.keep(o));
     // Pairwise adds, not tf.addN: webgpu's AddN has its own limits (reported separately).
-    return outs.map((o, k) => tf.sum(tf.mul(o, tf.tensor(normals(seedOfName(c.name) + k, o.size), o.shape)))).reduce((s, v) => tf.add(s, v)) as tf.Scalar;
+    return outs
+      .map((o, k) => tf.sum(tf.mul(o, tf.tensor(normals(seedOfName(c.name) + k, o.size), o.shape))))
+      .reduce((s, v) => tf.add(s, v)) as tf.Scalar;
   }, [...vars.map(([, v]) => v), ...p.list()]);
   const result: Outputs = new Map();
   try {
     for (const [k, o] of outs.entries()) result.set(`out${k}`, { kind: 'forward', values: await read(o) });
-    for (const [k, v] of vars) if (grads[v.name]) result.set(`d/d${k}`, { kind: 'grad', values: await read(grads[v.name]) });
+    for (const [k, v] of vars)
+      if (grads[v.name]) result.set(`d/d${k}`, { kind: 'grad', values: await read(grads[v.name]) });
     const prefix = `${p.scope}/`;
-    for (const v of p.list()) if (grads[v.name]) result.set(`d/dθ ${v.name.slice(prefix.length)}`, { kind: 'grad', values: await read(grads[v.name]) });
+    for (const v of p.list())
+      if (grads[v.name])
+        result.set(`d/dθ ${v.name.slice(prefix.length)}`, { kind: 'grad', values: await read(grads[v.name]) });
   } finally {
     tf.dispose([value, ...outs, ...Object.values(grads), ...vars.map(([, v]) => v), ...consts.map(([, v]) => v)]);
   }
@@ -250,10 +295,17 @@ const PIPELINE_CASES: PipelineCase[] = [
       const cond = await guidanceCondition(d, PROMPT, B);
       const x = tf.tensor4d(IMAGES.values, IMAGES.shape as [number, number, number, number]);
       const noise = tf.tensor4d(normals(21, LATENTS.values.length), LATENTS.shape as [number, number, number, number]);
-      const vaeNoise = tf.tensor4d(normals(22, LATENTS.values.length), LATENTS.shape as [number, number, number, number]);
+      const vaeNoise = tf.tensor4d(
+        normals(22, LATENTS.values.length),
+        LATENTS.shape as [number, number, number, number],
+      );
       try {
         const g = tf.tidy(() => sdsGradient(d, d.encode(x), 500, cond, noise, GUIDE));
-        const dx = tf.tidy(() => tf.grad((xi: tf.Tensor) => sdsInjection(d, 500, cond, noise, GUIDE)(d.encode(xi as tf.Tensor4D, vaeNoise)))(x));
+        const dx = tf.tidy(() =>
+          tf.grad((xi: tf.Tensor) => sdsInjection(d, 500, cond, noise, GUIDE)(d.encode(xi as tf.Tensor4D, vaeNoise)))(
+            x,
+          ),
+        );
         const out: Outputs = new Map([
           ['g', { kind: 'forward', values: await read(g) }],
           ['d/dx ⟨g, E(x)⟩', { kind: 'grad', values: await read(dx) }],
@@ -271,7 +323,14 @@ const PIPELINE_CASES: PipelineCase[] = [
     async run(world) {
       const x = tf.tensor4d(IMAGES.values, IMAGES.shape as [number, number, number, number]);
       try {
-        const scan = await hqsScan(world, x, PROMPT, [200, 500, 800], { guidance: GUIDE, vae_sample: true, top_k_per: 'image' }, new Rng(5));
+        const scan = await hqsScan(
+          world,
+          x,
+          PROMPT,
+          [200, 500, 800],
+          { guidance: GUIDE, vae_sample: true, top_k_per: 'image' },
+          new Rng(5),
+        );
         const r = readHqs(scan.stats, 'released', 'paper');
         // N, H are statistics of the image gradient per (t, image); the curve is normalised over t.
         return new Map([
@@ -309,7 +368,12 @@ function gnData(shape: number[], seed: number): GnData {
   const n = shape.reduce((a, b) => a * b);
   const c = shape[3];
   // Offset and scale away from 0/1 so the normalisation does something.
-  return { x: normals(seed, n, 2).map((v) => v + 0.7), gamma: normals(seed + 1, c, 0.3).map((v) => v + 1), beta: normals(seed + 2, c, 0.3), proj: normals(seed + 3, n) };
+  return {
+    x: normals(seed, n, 2).map((v) => v + 0.7),
+    gamma: normals(seed + 1, c, 0.3).map((v) => v + 1),
+    beta: normals(seed + 2, c, 0.3),
+    proj: normals(seed + 3, n),
+  };
 }
 
 /** y and the gradients of Σ y·proj in float64 on the host. */
@@ -356,13 +420,20 @@ function groupNorm64(d: GnData, [b, h, w, c]: number[], groups: number): Outputs
 }
 
 /** y and the gradients of Σ y·proj through `op` on the active backend. */
-async function groupNormOn(op: typeof groupNormComposite, d: GnData, shape: [number, number, number, number], groups: number): Promise<Outputs> {
+async function groupNormOn(
+  op: typeof groupNormComposite,
+  d: GnData,
+  shape: [number, number, number, number],
+  groups: number,
+): Promise<Outputs> {
   const x = tf.tensor4d(d.x, shape);
   const gamma = tf.tensor1d(d.gamma);
   const beta = tf.tensor1d(d.beta);
   const proj = tf.tensor4d(d.proj, shape);
   const y = op(x, gamma, beta, groups);
-  const [dx, dg, db] = tf.grads((a: tf.Tensor, g: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(op(a as tf.Tensor4D, g, bt, groups), proj)))([x, gamma, beta]);
+  const [dx, dg, db] = tf.grads((a: tf.Tensor, g: tf.Tensor, bt: tf.Tensor) =>
+    tf.sum(tf.mul(op(a as tf.Tensor4D, g, bt, groups), proj)),
+  )([x, gamma, beta]);
   try {
     return new Map([
       ['y', { kind: 'forward', values: await read(y) }],
@@ -390,7 +461,8 @@ function compare(got: Outputs, ref: Outputs): Compared {
   const lines: string[] = [];
   const missing = [...ref.keys()].filter((k) => !got.has(k));
   const extra = [...got.keys()].filter((k) => !ref.has(k));
-  if (missing.length || extra.length) lines.push(`tensors differ: missing ${missing.join(', ') || '-'}; extra ${extra.join(', ') || '-'}`);
+  if (missing.length || extra.length)
+    lines.push(`tensors differ: missing ${missing.join(', ') || '-'}; extra ${extra.join(', ') || '-'}`);
   for (const [name, r] of ref) {
     const g = got.get(name);
     const e = g ? relError(g.values, r.values) : Infinity;
@@ -473,7 +545,11 @@ await initBackend('cpu');
 const gnCpu: Array<{ label: string; got: Outputs; ref: Outputs }> = [];
 for (const [i, { shape, groups }] of GN_SHAPES.entries()) {
   const d = gnData(shape, 100 + i);
-  gnCpu.push({ label: `[${shape}] / ${groups} groups`, got: await groupNormOn(groupNormComposite, d, shape, groups), ref: groupNorm64(d, shape, groups) });
+  gnCpu.push({
+    label: `[${shape}] / ${groups} groups`,
+    got: await groupNormOn(groupNormComposite, d, shape, groups),
+    ref: groupNorm64(d, shape, groups),
+  });
 }
 
 type Ref = { outputs: Outputs; seconds: number } | { error: Error; seconds: number };
@@ -505,7 +581,8 @@ if (!skipReason) {
   }
   world = loadToyfacesWorld();
   for (const c of PIPELINE_CASES) pipelineRefs.set(c.name, await timed(() => c.run(world!)));
-  for (const [i, { shape, groups }] of GN_SHAPES.entries()) gnWasm.push(await groupNormOn(groupNormOp, gnData(shape, 100 + i), shape, groups));
+  for (const [i, { shape, groups }] of GN_SHAPES.entries())
+    gnWasm.push(await groupNormOn(groupNormOp, gnData(shape, 100 + i), shape, groups));
   referenceSeconds = (performance.now() - s) / 1000;
   // Everything made so far moves to webgpu on first use (wasm data is readable synchronously).
   gpuInfo = await initBackend('webgpu');
@@ -515,7 +592,9 @@ after(() => {
   world?.dispose();
   for (const { params } of loaded.values()) params.dispose();
   shutdownBackend();
-  console.log(`# webgpu conformance: wasm references ${referenceSeconds.toFixed(1)} s, whole file ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `# webgpu conformance: wasm references ${referenceSeconds.toFixed(1)} s, whole file ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
 });
 
 interface GpuDevice {
@@ -545,7 +624,10 @@ async function onGpu<T>(f: () => Promise<T>): Promise<T> {
     const err = await device.popErrorScope();
     if (err) errors.push(`${s} (${err.constructor.name}): ${err.message.split('\n').slice(0, 6).join(' | ')}`);
   }
-  if (errors.length) throw new Error(`WebGPU device error(s): ${errors.join(' ;; ')}${failure ? ` (then: ${(failure as Error).message})` : ''}`);
+  if (errors.length)
+    throw new Error(
+      `WebGPU device error(s): ${errors.join(' ;; ')}${failure ? ` (then: ${(failure as Error).message})` : ''}`,
+    );
   if (failure) throw failure;
   return value as T;
 }
@@ -566,7 +648,9 @@ test('webgpu adapter in use (vendor, architecture) — or the reason the set is 
   assert.equal(gpuInfo?.choice, 'webgpu');
   assert.equal(tf.getBackend(), 'webgpu');
   const a = gpuInfo!.adapter!;
-  t.diagnostic(`adapter: vendor=${a.vendor} architecture=${a.architecture} device=${a.device} fallback=${a.isFallbackAdapter}`);
+  t.diagnostic(
+    `adapter: vendor=${a.vendor} architecture=${a.architecture} device=${a.device} fallback=${a.isFallbackAdapter}`,
+  );
   assert.ok(a.vendor || a.architecture || a.device, 'the adapter describes itself');
 });
 
@@ -580,21 +664,39 @@ for (const c of MODEL_CASES) {
     const got = await onGpu(() => runModel(c, params, arch));
     const seconds = (performance.now() - s) / 1000;
     const fwd = maxOf(got, ref.outputs, (n) => n.startsWith('out'));
-    const dx = maxOf(got, ref.outputs, (n) => n.startsWith('d/dx') || n.startsWith('d/dz') || n.startsWith('d/dcontext'));
+    const dx = maxOf(
+      got,
+      ref.outputs,
+      (n) => n.startsWith('d/dx') || n.startsWith('d/dz') || n.startsWith('d/dcontext'),
+    );
     const { lines } = compare(got, ref.outputs);
     const p = paramGradErrors(got, ref.outputs);
     t.diagnostic(
       `${c.name}: forward ${fmt(fwd.error)} (${fwd.name}); d/dinput ${fmt(dx.error)} (${dx.name}); d/dparams over ${p.checked} tensors ${fmt(p.worst.error)} (${p.worst.name}), ` +
         `whole parameter gradient ${fmt(p.global)}; wasm ${ref.seconds.toFixed(1)} s, webgpu ${seconds.toFixed(1)} s`,
     );
-    if (p.zero.length) t.diagnostic(`zero in exact arithmetic (max |grad| / model max on wasm, webgpu): ${p.zero.map((z) => `${z.name} ${fmt(z.ref)}, ${fmt(z.got)}`).join('; ')}`);
+    if (p.zero.length)
+      t.diagnostic(
+        `zero in exact arithmetic (max |grad| / model max on wasm, webgpu): ${p.zero.map((z) => `${z.name} ${fmt(z.ref)}, ${fmt(z.got)}`).join('; ')}`,
+      );
     for (const l of lines) t.diagnostic(l);
-    assert.deepEqual([...got.keys()].sort(), [...ref.outputs.keys()].sort(), 'the same outputs and gradients on both backends');
+    assert.deepEqual(
+      [...got.keys()].sort(),
+      [...ref.outputs.keys()].sort(),
+      'the same outputs and gradients on both backends',
+    );
     assert.ok(fwd.error <= FORWARD_TOL, `${c.name} forward: ${fmt(fwd.error)} > ${FORWARD_TOL} (${fwd.name})`);
     assert.ok(dx.error <= GRAD_TOL, `${c.name} input gradient: ${fmt(dx.error)} > ${GRAD_TOL} (${dx.name})`);
-    assert.ok(p.worst.error <= GRAD_TOL, `${c.name} parameter gradient: ${fmt(p.worst.error)} > ${GRAD_TOL} (${p.worst.name})`);
+    assert.ok(
+      p.worst.error <= GRAD_TOL,
+      `${c.name} parameter gradient: ${fmt(p.worst.error)} > ${GRAD_TOL} (${p.worst.name})`,
+    );
     assert.ok(p.global <= GRAD_TOL, `${c.name} whole parameter gradient: ${fmt(p.global)} > ${GRAD_TOL}`);
-    for (const z of p.zero) assert.ok(z.got <= ZERO_GRAD, `${c.name} ${z.name}: zero in exact arithmetic, webgpu gives ${fmt(z.got)} of the model's max`);
+    for (const z of p.zero)
+      assert.ok(
+        z.got <= ZERO_GRAD,
+        `${c.name} ${z.name}: zero in exact arithmetic, webgpu gives ${fmt(z.got)} of the model's max`,
+      );
   });
 }
 
@@ -606,11 +708,18 @@ for (const c of PIPELINE_CASES) {
     const s = performance.now();
     const got = await onGpu(() => c.run(world!));
     const seconds = (performance.now() - s) / 1000;
-    for (const [name, r] of ref.outputs) t.diagnostic(`${name}: ${fmt(relError(got.get(name)?.values ?? [], r.values))} (${r.kind})`);
+    for (const [name, r] of ref.outputs)
+      t.diagnostic(`${name}: ${fmt(relError(got.get(name)?.values ?? [], r.values))} (${r.kind})`);
     t.diagnostic(`wasm ${ref.seconds.toFixed(1)} s, webgpu ${seconds.toFixed(1)} s`);
     const { worst } = compare(got, ref.outputs);
-    assert.ok(worst.forward.error <= c.tolerance.forward, `${worst.forward.name}: ${fmt(worst.forward.error)} > ${c.tolerance.forward}`);
-    assert.ok(worst.grad.error <= c.tolerance.grad, `${worst.grad.name}: ${fmt(worst.grad.error)} > ${c.tolerance.grad}`);
+    assert.ok(
+      worst.forward.error <= c.tolerance.forward,
+      `${worst.forward.name}: ${fmt(worst.forward.error)} > ${c.tolerance.forward}`,
+    );
+    assert.ok(
+      worst.grad.error <= c.tolerance.grad,
+      `${worst.grad.name}: ${fmt(worst.grad.error)} > ${c.tolerance.grad}`,
+    );
   });
 }
 
@@ -619,9 +728,14 @@ test(`groupNormComposite on webgpu: against float64 and against the wasm fused k
   for (const [i, { shape, groups }] of GN_SHAPES.entries()) {
     const d = gnData(shape, 100 + i);
     const got = await onGpu(() => groupNormOn(groupNormComposite, d, shape, groups));
-    for (const [label, ref] of [['float64', groupNorm64(d, shape, groups)], ['wasm fused', gnWasm[i]]] as const) {
+    for (const [label, ref] of [
+      ['float64', groupNorm64(d, shape, groups)],
+      ['wasm fused', gnWasm[i]],
+    ] as const) {
       const { worst } = compare(got, ref);
-      t.diagnostic(`[${shape}] / ${groups} groups vs ${label}: y ${fmt(worst.forward.error)}; gradients ${fmt(worst.grad.error)} (${worst.grad.name})`);
+      t.diagnostic(
+        `[${shape}] / ${groups} groups vs ${label}: y ${fmt(worst.forward.error)}; gradients ${fmt(worst.grad.error)} (${worst.grad.name})`,
+      );
       assert.ok(worst.forward.error <= FORWARD_TOL, `vs ${label}: y ${fmt(worst.forward.error)}`);
       assert.ok(worst.grad.error <= GRAD_TOL, `vs ${label}: ${worst.grad.name} ${fmt(worst.grad.error)}`);
     }
@@ -631,7 +745,9 @@ test(`groupNormComposite on webgpu: against float64 and against the wasm fused k
 test(`groupNormComposite on the cpu backend against float64 (y ≤ ${FORWARD_TOL}, gradients ≤ ${GRAD_TOL}; needs no adapter)`, (t) => {
   for (const { label, got, ref } of gnCpu) {
     const { worst } = compare(got, ref);
-    t.diagnostic(`cpu ${label}: y ${fmt(worst.forward.error)}; gradients ${fmt(worst.grad.error)} (${worst.grad.name})`);
+    t.diagnostic(
+      `cpu ${label}: y ${fmt(worst.forward.error)}; gradients ${fmt(worst.grad.error)} (${worst.grad.name})`,
+    );
     assert.ok(worst.forward.error <= FORWARD_TOL, `${label}: y ${fmt(worst.forward.error)}`);
     assert.ok(worst.grad.error <= GRAD_TOL, `${label}: ${worst.grad.name} ${fmt(worst.grad.error)}`);
   }

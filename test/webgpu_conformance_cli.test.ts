@@ -86,17 +86,33 @@ interface RunOut {
 async function quickRun(backend: 'webgpu' | 'wasm', dir: string): Promise<RunOut> {
   const store = join(dir, `store-${backend}`);
   const s = performance.now();
-  const r = await sdd(['run', 'experiments/table1/sdd.yaml', '--profile', 'quick', '--backend', backend, '--store', store, '--no-report', ...SHRINK.flatMap((k) => ['--set', k])], {
-    cwd: PROJECT_ROOT,
-    env: { SDD_CACHE: join(dir, `cache-${backend}`) },
-  });
+  const r = await sdd(
+    [
+      'run',
+      'experiments/table1/sdd.yaml',
+      '--profile',
+      'quick',
+      '--backend',
+      backend,
+      '--store',
+      store,
+      '--no-report',
+      ...SHRINK.flatMap((k) => ['--set', k]),
+    ],
+    {
+      cwd: PROJECT_ROOT,
+      env: { SDD_CACHE: join(dir, `cache-${backend}`) },
+    },
+  );
   const seconds = (performance.now() - s) / 1000;
   let metrics: RunOut['metrics'] = null;
   let env: RunOut['env'] = null;
   try {
     const runs = readdirSync(store).filter((d) => /^[0-9a-f]{12}$/.test(d));
     if (runs.length === 1) {
-      metrics = (JSON.parse(readFileSync(join(store, runs[0], 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> }).metrics;
+      metrics = (
+        JSON.parse(readFileSync(join(store, runs[0], 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> }
+      ).metrics;
       env = JSON.parse(readFileSync(join(store, runs[0], 'env.json'), 'utf-8')) as RunOut['env'];
     }
   } catch {
@@ -117,15 +133,24 @@ test(`quick SDD run (1 prompt, 2 iterations, m = 4, HQS 3 t × K = 2) on webgpu 
   try {
     const [gpu, ref] = await Promise.all([quickRun('webgpu', dir), quickRun('wasm', dir)]);
     t.diagnostic(`wall: webgpu ${gpu.seconds.toFixed(1)} s, wasm ${ref.seconds.toFixed(1)} s (run at the same time)`);
-    for (const r of [gpu, ref]) assert.ok(r.exitCode === 0 && r.metrics, `${r.backend} run failed (exit ${r.exitCode}):\n${r.output}`);
+    for (const r of [gpu, ref])
+      assert.ok(r.exitCode === 0 && r.metrics, `${r.backend} run failed (exit ${r.exitCode}):\n${r.output}`);
     const g = gpu.metrics!;
     const w = ref.metrics!;
 
     // env.json: the adapter on webgpu, none on wasm.
     const a = gpu.env?.backend.adapter;
     assert.equal(gpu.env?.backend.choice, 'webgpu');
-    assert.ok(a && typeof a.vendor === 'string' && typeof a.architecture === 'string' && (a.vendor || a.architecture || a.device), `env.json backend.adapter: ${JSON.stringify(a)}`);
-    t.diagnostic(`env.json backend.adapter: vendor=${a.vendor} architecture=${a.architecture} device=${a.device} fallback=${a.isFallbackAdapter}`);
+    assert.ok(
+      a &&
+        typeof a.vendor === 'string' &&
+        typeof a.architecture === 'string' &&
+        (a.vendor || a.architecture || a.device),
+      `env.json backend.adapter: ${JSON.stringify(a)}`,
+    );
+    t.diagnostic(
+      `env.json backend.adapter: vendor=${a.vendor} architecture=${a.architecture} device=${a.device} fallback=${a.isFallbackAdapter}`,
+    );
     assert.equal(ref.env?.backend.choice, 'wasm');
     assert.equal(ref.env?.backend.adapter, null);
 
@@ -164,11 +189,14 @@ test(`quick SDD run (1 prompt, 2 iterations, m = 4, HQS 3 t × K = 2) on webgpu 
     const dh = Math.max(...hw.map((v, i) => Math.abs(v - hg[i])));
     const sg = g.selection as { timesteps: number[]; mean_hqs: number };
     const sw = w.selection as { timesteps: number[]; mean_hqs: number };
-    t.diagnostic(`HQS curve max abs. diff ${dh.toExponential(2)}; mean HQS over S ${sg.mean_hqs} vs ${sw.mean_hqs}; S ${JSON.stringify(sg.timesteps)} vs ${JSON.stringify(sw.timesteps)}`);
+    t.diagnostic(
+      `HQS curve max abs. diff ${dh.toExponential(2)}; mean HQS over S ${sg.mean_hqs} vs ${sw.mean_hqs}; S ${JSON.stringify(sg.timesteps)} vs ${JSON.stringify(sw.timesteps)}`,
+    );
     if (!(dh <= ABS)) problems.push(`HQS curve abs. ${dh}`);
     const nearXi = hw.some((v) => Math.abs(v - XI) < ABS);
     if (nearXi) t.diagnostic(`a scanned HQS is within ${ABS} of ξ = ${XI}: S may differ`);
-    else if (JSON.stringify(sg.timesteps) !== JSON.stringify(sw.timesteps)) problems.push(`S ${JSON.stringify(sg.timesteps)} vs ${JSON.stringify(sw.timesteps)}`);
+    else if (JSON.stringify(sg.timesteps) !== JSON.stringify(sw.timesteps))
+      problems.push(`S ${JSON.stringify(sg.timesteps)} vs ${JSON.stringify(sw.timesteps)}`);
     else if (!(Math.abs(sg.mean_hqs - sw.mean_hqs) <= ABS)) problems.push(`mean HQS ${sg.mean_hqs} vs ${sw.mean_hqs}`);
     assert.deepEqual(problems, [], `webgpu and wasm runs differ beyond the stated tolerances`);
   } finally {
@@ -197,7 +225,8 @@ test(`sdd zoo eval ${ZOO_EVAL_MODELS.join(' ')} --backend webgpu reproduces the 
     return;
   }
   if (!FULL) {
-    const why = 'opt-in (SDD_CONFORMANCE_FULL=1): zoo eval runs each card\'s 2000 test images; featnet + idnet took 9 min on lavapipe, over the set\'s 4-minute budget';
+    const why =
+      "opt-in (SDD_CONFORMANCE_FULL=1): zoo eval runs each card's 2000 test images; featnet + idnet took 9 min on lavapipe, over the set's 4-minute budget";
     t.diagnostic(`skipped: ${why}`);
     t.skip(why);
     return;
@@ -208,9 +237,14 @@ test(`sdd zoo eval ${ZOO_EVAL_MODELS.join(' ')} --backend webgpu reproduces the 
   const start = r.stdout.indexOf('[');
   assert.ok(start >= 0, `no JSON from zoo eval (exit ${r.exitCode}):\n${r.all.slice(-3000)}`);
   const rows = JSON.parse(r.stdout.slice(start)) as ZooEvalRow[];
-  assert.deepEqual(rows.map((x) => x.model), ZOO_EVAL_MODELS);
+  assert.deepEqual(
+    rows.map((x) => x.model),
+    ZOO_EVAL_MODELS,
+  );
   for (const row of rows) {
-    t.diagnostic(`${row.model}: ${row.reproduces ? 'reproduces' : 'DIFFERS'} (tolerance ${row.tolerance}); ${row.differences.length ? row.differences.map((d) => `${d.key}: card ${d.card}, webgpu ${d.measured} (Δ ${d.delta})`).join('; ') : 'every number equal to the card'}`);
+    t.diagnostic(
+      `${row.model}: ${row.reproduces ? 'reproduces' : 'DIFFERS'} (tolerance ${row.tolerance}); ${row.differences.length ? row.differences.map((d) => `${d.key}: card ${d.card}, webgpu ${d.measured} (Δ ${d.delta})`).join('; ') : 'every number equal to the card'}`,
+    );
   }
   assert.equal(r.exitCode, 0, r.all.slice(-3000));
   for (const row of rows) assert.ok(row.reproduces, `${row.model}: ${JSON.stringify(row.differences)}`);

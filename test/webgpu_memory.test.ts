@@ -27,7 +27,13 @@ import { BindingTooLargeError, checkPoolInternals } from '../src/backend/webgpu_
 import { dawnFlags } from '../src/backend/webgpu.js';
 import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
 import { cfgEps, ddimInvert, ddimSample, type EpsFn } from '../src/diffusion/pipelines/sample.js';
-import { GUIDANCE_DEFAULTS, guidanceCondition, sdsGradient, sdsInjection, type GuidanceSettings } from '../src/sdd/guidance.js';
+import {
+  GUIDANCE_DEFAULTS,
+  guidanceCondition,
+  sdsGradient,
+  sdsInjection,
+  type GuidanceSettings,
+} from '../src/sdd/guidance.js';
 import { hqsScan } from '../src/sdd/hqs.js';
 import { evaluateEdits } from '../src/eval/edits.js';
 import { Rng } from '../src/util/rng.js';
@@ -71,13 +77,19 @@ function probe(trace: Trace): void {
 /** Flat tensor count across steps, back to the start afterwards; on webgpu, the pool within budget. */
 function assertBounded(name: string, trace: Trace, before: number, afterCount: number): void {
   assert.ok(trace.tensors.length >= 2, `${name}: probed ${trace.tensors.length} steps`);
-  assert.deepEqual(trace.tensors, trace.tensors.map(() => trace.tensors[0]), `${name}: live tensors per step ${trace.tensors.join(', ')}`);
+  assert.deepEqual(
+    trace.tensors,
+    trace.tensors.map(() => trace.tensors[0]),
+    `${name}: live tensors per step ${trace.tensors.join(', ')}`,
+  );
   assert.equal(afterCount, before, `${name}: ${afterCount} tensors alive after, ${before} before`);
   const maxPooled = Math.max(...trace.pooled);
   const maxStaging = Math.max(...trace.stagingPooled);
   assert.ok(maxPooled <= POOL_MB * MIB, `${name}: ${maxPooled} B pooled > budget ${POOL_MB} MiB`);
   assert.ok(maxStaging <= STAGING_MB * MIB, `${name}: ${maxStaging} B of staging pooled > budget ${STAGING_MB} MiB`);
-  console.log(`# ${tf.getBackend()} ${name}: ${trace.tensors.length} steps at ${trace.tensors[0]} tensors; max pooled ${(maxPooled / MIB).toFixed(2)} MiB (staging ${(maxStaging / MIB).toFixed(2)})`);
+  console.log(
+    `# ${tf.getBackend()} ${name}: ${trace.tensors.length} steps at ${trace.tensors[0]} tensors; max pooled ${(maxPooled / MIB).toFixed(2)} MiB (staging ${(maxStaging / MIB).toFixed(2)})`,
+  );
 }
 
 /** An ε function that records the memory at each call (the start of each DDIM step). */
@@ -124,7 +136,9 @@ async function sddIterations(world: World): Promise<void> {
     for (const t of [200, 800]) {
       probe(trace);
       const g = tf.tidy(() => sdsGradient(d, d.encode(x), t, cond, noise, GUIDE));
-      const dx = tf.tidy(() => tf.grad((xi: tf.Tensor) => sdsInjection(d, t, cond, noise, GUIDE)(d.encode(xi as tf.Tensor4D, vaeNoise)))(x));
+      const dx = tf.tidy(() =>
+        tf.grad((xi: tf.Tensor) => sdsInjection(d, t, cond, noise, GUIDE)(d.encode(xi as tf.Tensor4D, vaeNoise)))(x),
+      );
       await g.data();
       await dx.data();
       tf.dispose([g, dx]);
@@ -141,7 +155,15 @@ async function hqs(world: World): Promise<void> {
   const trace = newTrace();
   const before = tf.memory().numTensors;
   try {
-    await hqsScan(world, x, PROMPT, [200, 500, 800], { guidance: GUIDE, vae_sample: true, top_k_per: 'image' }, new Rng(5), () => probe(trace));
+    await hqsScan(
+      world,
+      x,
+      PROMPT,
+      [200, 500, 800],
+      { guidance: GUIDE, vae_sample: true, top_k_per: 'image' },
+      new Rng(5),
+      () => probe(trace),
+    );
     assertBounded('HQS scan', trace, before, tf.memory().numTensors);
   } finally {
     x.dispose();
@@ -150,8 +172,14 @@ async function hqs(world: World): Promise<void> {
 
 async function evaluation(world: World): Promise<void> {
   const n = 4;
-  const original = renderBatch(Array.from({ length: n }, (_, i) => face('test', i)), world.imageSize);
-  const edited = renderBatch(Array.from({ length: n }, (_, i) => face('test', i + n)), world.imageSize);
+  const original = renderBatch(
+    Array.from({ length: n }, (_, i) => face('test', i)),
+    world.imageSize,
+  );
+  const edited = renderBatch(
+    Array.from({ length: n }, (_, i) => face('test', i + n)),
+    world.imageSize,
+  );
   const trace = newTrace();
   const before = tf.memory().numTensors;
   for (let i = 0; i < 2; i++) {
@@ -169,60 +197,96 @@ async function allLoops(world: World): Promise<Float32Array> {
   await hqs(world);
   await evaluation(world);
   const m = deviceMemory();
-  console.log(`# ${m.backend} peak ${(m.peak_bytes / MIB).toFixed(1)} MiB; now ${m.tensors} tensors, ${(m.bytes_in_use / MIB).toFixed(1)} MiB in use, ${(m.bytes_pooled / MIB).toFixed(1)} MiB pooled`);
+  console.log(
+    `# ${m.backend} peak ${(m.peak_bytes / MIB).toFixed(1)} MiB; now ${m.tensors} tensors, ${(m.bytes_in_use / MIB).toFixed(1)} MiB in use, ${(m.bytes_pooled / MIB).toFixed(1)} MiB pooled`,
+  );
   return sample;
 }
 
 // ---------------------------------------------------------------------------------------------
 
-test('SDD_WEBGPU_DAWN_TOGGLES becomes Dawn\'s enable-dawn-features flag (none by default)', () => {
+test("SDD_WEBGPU_DAWN_TOGGLES becomes Dawn's enable-dawn-features flag (none by default)", () => {
   assert.deepEqual(dawnFlags({}), []);
-  assert.deepEqual(dawnFlags({ SDD_WEBGPU_DAWN_TOGGLES: ' skip_validation, disable_robustness ' }), ['enable-dawn-features=skip_validation,disable_robustness']);
+  assert.deepEqual(dawnFlags({ SDD_WEBGPU_DAWN_TOGGLES: ' skip_validation, disable_robustness ' }), [
+    'enable-dawn-features=skip_validation,disable_robustness',
+  ]);
 });
 
 test('tfjs-backend-webgpu is 4.22.0, whose private BufferManager webgpu_pool.ts reaches into', () => {
-  const version = (createRequire(import.meta.url)('@tensorflow/tfjs-backend-webgpu/package.json') as { version: string }).version;
-  assert.equal(version, '4.22.0', 'a new tfjs-backend-webgpu: check buffer_manager.ts and backend_webgpu.ts against webgpu_pool.ts INTERNALS, then update this pin');
+  const version = (
+    createRequire(import.meta.url)('@tensorflow/tfjs-backend-webgpu/package.json') as { version: string }
+  ).version;
+  assert.equal(
+    version,
+    '4.22.0',
+    'a new tfjs-backend-webgpu: check buffer_manager.ts and backend_webgpu.ts against webgpu_pool.ts INTERNALS, then update this pin',
+  );
 });
 
 const skipReason = (await webgpuSkipReason()) ?? false;
 const hasGpu = !skipReason;
-test('webgpu: a binding above maxStorageBufferBindingSize fails with the program and the size', { skip: skipReason }, async () => {
-  await initBackend('webgpu');
-  // The backend's device is not in tfjs's public types.
-  const limit = (tf.backend() as unknown as { device: { limits: { maxStorageBufferBindingSize: number } } }).device.limits.maxStorageBufferBindingSize;
-  const n = Math.floor(limit / 4) + 1;
-  const tensors = tf.memory().numTensors;
-  const held = poolCounters()!.bytes_allocated;
-  const message = /webgpu: \w+Program binds output \[\d+\] float32 of [\d.]+ MiB, above this device's maxStorageBufferBindingSize/;
-  assert.throws(() => tf.tidy(() => tf.fill([n], 1.5)), (e) => e instanceof BindingTooLargeError && message.test(e.message));
-  assert.equal(tf.memory().numTensors, tensors);
-  assert.equal(poolCounters()!.bytes_allocated, held, 'nothing allocated for the failed program');
-});
+test(
+  'webgpu: a binding above maxStorageBufferBindingSize fails with the program and the size',
+  { skip: skipReason },
+  async () => {
+    await initBackend('webgpu');
+    // The backend's device is not in tfjs's public types.
+    const limit = (tf.backend() as unknown as { device: { limits: { maxStorageBufferBindingSize: number } } }).device
+      .limits.maxStorageBufferBindingSize;
+    const n = Math.floor(limit / 4) + 1;
+    const tensors = tf.memory().numTensors;
+    const held = poolCounters()!.bytes_allocated;
+    const message =
+      /webgpu: \w+Program binds output \[\d+\] float32 of [\d.]+ MiB, above this device's maxStorageBufferBindingSize/;
+    assert.throws(
+      () => tf.tidy(() => tf.fill([n], 1.5)),
+      (e) => e instanceof BindingTooLargeError && message.test(e.message),
+    );
+    assert.equal(tf.memory().numTensors, tensors);
+    assert.equal(poolCounters()!.bytes_allocated, held, 'nothing allocated for the failed program');
+  },
+);
 
-test('webgpu: uploads by queue.writeBuffer arrive exactly (float32, int32, bool; fresh and pooled buffers)', { skip: skipReason }, async () => {
-  await initBackend('webgpu');
-  const before = poolCounters()!;
-  const n = 1031;
-  const f = (k: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * k) * 1e3);
-  for (let round = 0; round < 3; round++) {
-    // Round 0 takes fresh buffers; later rounds get the same sizes back from the pool.
-    const a = tf.tensor1d(f(round + 1));
-    const i = tf.tensor1d(Int32Array.from({ length: n }, (_, j) => (j * 7919 * (round + 1)) % 100003 - 50000), 'int32');
-    const b = tf.tensor1d(Array.from({ length: n }, (_, j) => (j + round) % 3 === 0), 'bool');
-    // Dispatches before and after the uploads in one encoder: the writes must land in order.
-    const x = tf.add(a, 0);
-    const y = tf.add(tf.mul(i, 1), 0);
-    const z = tf.logicalAnd(b, b);
-    assert.deepEqual(await x.data(), f(round + 1));
-    assert.deepEqual(Array.from(await y.data()), Array.from(await i.data()));
-    assert.deepEqual(Array.from(await z.data()), Array.from({ length: n }, (_, j) => ((j + round) % 3 === 0 ? 1 : 0)));
-    tf.dispose([a, i, b, x, y, z]);
-  }
-  const after = poolCounters()!;
-  assert.ok(after.written_uploads - before.written_uploads >= 9, 'the uploads went through queue.writeBuffer');
-  assert.equal(after.created_by_kind.upload, before.created_by_kind.upload, 'no MAP_WRITE staging buffer was created');
-});
+test(
+  'webgpu: uploads by queue.writeBuffer arrive exactly (float32, int32, bool; fresh and pooled buffers)',
+  { skip: skipReason },
+  async () => {
+    await initBackend('webgpu');
+    const before = poolCounters()!;
+    const n = 1031;
+    const f = (k: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * k) * 1e3);
+    for (let round = 0; round < 3; round++) {
+      // Round 0 takes fresh buffers; later rounds get the same sizes back from the pool.
+      const a = tf.tensor1d(f(round + 1));
+      const i = tf.tensor1d(
+        Int32Array.from({ length: n }, (_, j) => ((j * 7919 * (round + 1)) % 100003) - 50000),
+        'int32',
+      );
+      const b = tf.tensor1d(
+        Array.from({ length: n }, (_, j) => (j + round) % 3 === 0),
+        'bool',
+      );
+      // Dispatches before and after the uploads in one encoder: the writes must land in order.
+      const x = tf.add(a, 0);
+      const y = tf.add(tf.mul(i, 1), 0);
+      const z = tf.logicalAnd(b, b);
+      assert.deepEqual(await x.data(), f(round + 1));
+      assert.deepEqual(Array.from(await y.data()), Array.from(await i.data()));
+      assert.deepEqual(
+        Array.from(await z.data()),
+        Array.from({ length: n }, (_, j) => ((j + round) % 3 === 0 ? 1 : 0)),
+      );
+      tf.dispose([a, i, b, x, y, z]);
+    }
+    const after = poolCounters()!;
+    assert.ok(after.written_uploads - before.written_uploads >= 9, 'the uploads went through queue.writeBuffer');
+    assert.equal(
+      after.created_by_kind.upload,
+      before.created_by_kind.upload,
+      'no MAP_WRITE staging buffer was created',
+    );
+  },
+);
 
 let wasmSample: Float32Array | null = null;
 let world: World | null = null;
@@ -232,24 +296,39 @@ after(() => {
   if (hasGpu) shutdownBackend();
 });
 
-test('the webgpu backend has the private fields and free-list semantics the pool relies on', { skip: skipReason }, async () => {
-  await initBackend('webgpu');
-  const backend = tf.backend();
-  assert.deepEqual(checkPoolInternals(backend), []);
-  // The free list: keyed `${size}_${usage}`, a released buffer goes there, the next acquire of the
-  // same size and usage takes it back (the eviction removes buffers from exactly these lists).
-  const bm = (backend as unknown as { bufferManager: { freeBuffers: Map<string, unknown[]>; numFreeBuffers: number; acquireBuffer(s: number, u: number): unknown; releaseBuffer(b: unknown): void } }).bufferManager;
-  const usage = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST, as tfjs's tensors
-  const size = 4 * 1237;
-  const b = bm.acquireBuffer(size, usage);
-  const free = bm.numFreeBuffers;
-  bm.releaseBuffer(b);
-  assert.ok(bm.freeBuffers.get(`${size}_${usage}`)?.includes(b), 'a released buffer is in freeBuffers under "size_usage"');
-  assert.equal(bm.numFreeBuffers, free + 1);
-  assert.equal(bm.acquireBuffer(size, usage), b, 'the next acquire of that size and usage reuses it');
-  bm.releaseBuffer(b);
-});
-
+test(
+  'the webgpu backend has the private fields and free-list semantics the pool relies on',
+  { skip: skipReason },
+  async () => {
+    await initBackend('webgpu');
+    const backend = tf.backend();
+    assert.deepEqual(checkPoolInternals(backend), []);
+    // The free list: keyed `${size}_${usage}`, a released buffer goes there, the next acquire of the
+    // same size and usage takes it back (the eviction removes buffers from exactly these lists).
+    const bm = (
+      backend as unknown as {
+        bufferManager: {
+          freeBuffers: Map<string, unknown[]>;
+          numFreeBuffers: number;
+          acquireBuffer(s: number, u: number): unknown;
+          releaseBuffer(b: unknown): void;
+        };
+      }
+    ).bufferManager;
+    const usage = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST, as tfjs's tensors
+    const size = 4 * 1237;
+    const b = bm.acquireBuffer(size, usage);
+    const free = bm.numFreeBuffers;
+    bm.releaseBuffer(b);
+    assert.ok(
+      bm.freeBuffers.get(`${size}_${usage}`)?.includes(b),
+      'a released buffer is in freeBuffers under "size_usage"',
+    );
+    assert.equal(bm.numFreeBuffers, free + 1);
+    assert.equal(bm.acquireBuffer(size, usage), b, 'the next acquire of that size and usage reuses it');
+    bm.releaseBuffer(b);
+  },
+);
 
 test('wasm: tensor count flat across DDIM, SDD, HQS and evaluation steps', async () => {
   await initBackend('wasm');
@@ -257,30 +336,38 @@ test('wasm: tensor count flat across DDIM, SDD, HQS and evaluation steps', async
   wasmSample = await allLoops(world);
 });
 
-test('webgpu: tensor count flat and the pool within its budget at every step; results as on wasm', { skip: skipReason }, async () => {
-  await initBackend('webgpu');
-  world ??= loadToyfacesWorld();
-  const sample = await allLoops(world);
-  const c = poolCounters()!;
-  assert.equal(c.budget_bytes, POOL_MB * MIB);
-  assert.ok(c.evicted > 0, 'the budget was small enough to evict');
-  console.log(`# webgpu pool: created ${c.created} buffers (${(c.created_bytes / MIB).toFixed(1)} MiB), reused ${c.reused}, evicted ${c.evicted}, forced submits ${c.forced_submits}; peak held ${(c.peak_bytes_allocated / MIB).toFixed(1)} MiB, in use ${(c.peak_bytes_in_use / MIB).toFixed(1)} MiB`);
-  if (wasmSample) {
-    let err = 0;
-    let scale = 0;
-    for (let i = 0; i < sample.length; i++) {
-      err = Math.max(err, Math.abs(sample[i] - wasmSample[i]));
-      scale = Math.max(scale, Math.abs(wasmSample[i]));
+test(
+  'webgpu: tensor count flat and the pool within its budget at every step; results as on wasm',
+  { skip: skipReason },
+  async () => {
+    await initBackend('webgpu');
+    world ??= loadToyfacesWorld();
+    const sample = await allLoops(world);
+    const c = poolCounters()!;
+    assert.equal(c.budget_bytes, POOL_MB * MIB);
+    assert.ok(c.evicted > 0, 'the budget was small enough to evict');
+    console.log(
+      `# webgpu pool: created ${c.created} buffers (${(c.created_bytes / MIB).toFixed(1)} MiB), reused ${c.reused}, evicted ${c.evicted}, forced submits ${c.forced_submits}; peak held ${(c.peak_bytes_allocated / MIB).toFixed(1)} MiB, in use ${(c.peak_bytes_in_use / MIB).toFixed(1)} MiB`,
+    );
+    if (wasmSample) {
+      let err = 0;
+      let scale = 0;
+      for (let i = 0; i < sample.length; i++) {
+        err = Math.max(err, Math.abs(sample[i] - wasmSample[i]));
+        scale = Math.max(scale, Math.abs(wasmSample[i]));
+      }
+      console.log(
+        `# webgpu vs wasm DDIM sample: max |Δ|/max|wasm| ${(err / scale).toExponential(2)} (bound ${CHAIN_TOL})`,
+      );
+      assert.ok(err / scale <= CHAIN_TOL, `DDIM sample differs from wasm: ${err / scale}`);
     }
-    console.log(`# webgpu vs wasm DDIM sample: max |Δ|/max|wasm| ${(err / scale).toExponential(2)} (bound ${CHAIN_TOL})`);
-    assert.ok(err / scale <= CHAIN_TOL, `DDIM sample differs from wasm: ${err / scale}`);
-  }
-  // The batch-boundary flush: nothing pooled after it, and the next computation is unchanged.
-  const flushed = flushDevicePool();
-  const post = poolCounters()!;
-  assert.equal(post.bytes_pooled, 0);
-  assert.equal(post.bytes_allocated, post.bytes_in_use, 'all buffers held are in use after a flush');
-  console.log(`# flushDevicePool freed ${(flushed / MIB).toFixed(2)} MiB`);
-  const again = (await ddimLoops(world)).sample;
-  assert.deepEqual(again, sample, 'the same DDIM sample after a flush');
-});
+    // The batch-boundary flush: nothing pooled after it, and the next computation is unchanged.
+    const flushed = flushDevicePool();
+    const post = poolCounters()!;
+    assert.equal(post.bytes_pooled, 0);
+    assert.equal(post.bytes_allocated, post.bytes_in_use, 'all buffers held are in use after a flush');
+    console.log(`# flushDevicePool freed ${(flushed / MIB).toFixed(2)} MiB`);
+    const again = (await ddimLoops(world)).sample;
+    assert.deepEqual(again, sample, 'the same DDIM sample after a flush');
+  },
+);

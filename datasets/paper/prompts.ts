@@ -9,6 +9,22 @@ import { REAL_PROMPTS } from '../real/prompts.js';
 
 export const PAPER_PROMPTS: EditPromptSpec[] = [
   ...REAL_PROMPTS,
-  { id: 'happy', text: 'a happy face', sourceText: 'a face', group: 'expression', attribute: 'happy', source: '', target: 'happy' },
-  { id: 'surprised', text: 'a surprised face', sourceText: 'a face', group: 'expression', attribute: 'surprised', source: '', target: 'surprised' },
+  {
+    id: 'happy',
+    text: 'a happy face',
+    sourceText: 'a face',
+    group: 'expression',
+    attribute: 'happy',
+    source: '',
+    target: 'happy',
+  },
+  {
+    id: 'surprised',
+    text: 'a surprised face',
+    sourceText: 'a face',
+    group: 'expression',
+    attribute: 'surprised',
+    source: '',
+    target: 'surprised',
+  },
 ];

@@ -14,10 +14,12 @@ import { REAL_ROLES } from '../real/roles.js';
 export function codesShape(path: string, want?: [number, number]): number[] {
   const src = openWeights(path);
   try {
-    if (!src.names().includes('wplus')) throw new UserError(`${path}: no tensor 'wplus' (convert StyleCLIP's .pt with tools/convert_latents.py)`);
+    if (!src.names().includes('wplus'))
+      throw new UserError(`${path}: no tensor 'wplus' (convert StyleCLIP's .pt with tools/convert_latents.py)`);
     const { shape } = src.info('wplus');
     if (shape.length !== 3) throw new UserError(`${path}: wplus is [${shape}], W+ codes are [N, levels, dim]`);
-    if (want && (shape[1] !== want[0] || shape[2] !== want[1])) throw new UserError(`${path}: wplus is [${shape}], the generator takes [N, ${want}]`);
+    if (want && (shape[1] !== want[0] || shape[2] !== want[1]))
+      throw new UserError(`${path}: wplus is [${shape}], the generator takes [N, ${want}]`);
     return shape;
   } finally {
     src.close();
@@ -39,8 +41,10 @@ export const PAPER_ROLES: Record<string, FileRole> = {
   inception: REAL_ROLES.inception,
   stylegan2: {
     kind: 'file',
-    describe: "StyleGAN2-FFHQ config-f 1024² (rosinality's g_ema, as StyleCLIP and the SDD code load it) as safetensors: the generator SDD's mapper edits",
-    source: 'stylegan2-ffhq-config-f.pt (rosinality/stylegan2-pytorch README, converted from NVIDIA\'s), then python3 tools/convert_stylegan2.py stylegan2-ffhq-config-f.pt stylegan2-ffhq-config-f.safetensors',
+    describe:
+      "StyleGAN2-FFHQ config-f 1024² (rosinality's g_ema, as StyleCLIP and the SDD code load it) as safetensors: the generator SDD's mapper edits",
+    source:
+      "stylegan2-ffhq-config-f.pt (rosinality/stylegan2-pytorch README, converted from NVIDIA's), then python3 tools/convert_stylegan2.py stylegan2-ffhq-config-f.pt stylegan2-ffhq-config-f.safetensors",
     defaultName: 'stylegan2-ffhq-config-f.safetensors',
     verify(path) {
       const g = loadStyleGan2(path);
@@ -49,7 +53,11 @@ export const PAPER_ROLES: Record<string, FileRole> = {
       return text;
     },
   },
-  arcface: { ...REAL_ROLES.arcface, optional: undefined, describe: `${REAL_ROLES.arcface.describe}, and SDD's identity loss` },
+  arcface: {
+    ...REAL_ROLES.arcface,
+    optional: undefined,
+    describe: `${REAL_ROLES.arcface.describe}, and SDD's identity loss`,
+  },
   codes: codesRole('test', 'test_faces.safetensors', 'test_faces.pt'),
   train_codes: codesRole('training', 'train_faces.safetensors', 'train_faces.pt'),
 };

@@ -19,11 +19,36 @@ import { PROJECT_ROOT } from '../../src/util/env.js';
 import { asFloat32 } from '../../src/util/safetensors.js';
 import { openWeights } from '../../src/util/safetensors_lazy.js';
 import { requireWorldFiles, worldFiles, type WorldFiles } from '../../src/world/files.js';
-import type { ContractModel, LevelGroup, StyleModels, World, WorldCodes, WorldContract, WorldDef } from '../../src/world/types.js';
-import { arcfaceOf, clipOf, diffusionOf, inceptionFidOf, SD_CONTRACT_MODELS, sdContractModels, sdImageSize, tokenRows, type SdContractModel, type SdParts, type WeightsRef } from '../../src/world/sd_parts.js';
+import type {
+  ContractModel,
+  LevelGroup,
+  StyleModels,
+  World,
+  WorldCodes,
+  WorldContract,
+  WorldDef,
+} from '../../src/world/types.js';
+import {
+  arcfaceOf,
+  clipOf,
+  diffusionOf,
+  inceptionFidOf,
+  SD_CONTRACT_MODELS,
+  sdContractModels,
+  sdImageSize,
+  tokenRows,
+  type SdContractModel,
+  type SdParts,
+  type WeightsRef,
+} from '../../src/world/sd_parts.js';
 import { writeTorchWeights } from '../../src/nn/torch_weights.js';
 import { loadStableDiffusion } from '../../src/diffusion/models/sd_folder.js';
-import { ConfigReader, diffusersWeights, readJsonObject, type Json } from '../../src/diffusion/models/diffusers_config.js';
+import {
+  ConfigReader,
+  diffusersWeights,
+  readJsonObject,
+  type Json,
+} from '../../src/diffusion/models/diffusers_config.js';
 import { parseUNetConfig, randomUNet } from '../../src/diffusion/models/sd_unet.js';
 import { parseVaeConfig, randomVae } from '../../src/diffusion/models/sd_vae.js';
 import { parseSchedulerConfig, type ModelScheduler } from '../../src/diffusion/schedulers/config.js';
@@ -33,11 +58,22 @@ import { loadInception } from '../../src/metrics/inception.js';
 import { randomInception } from '../../src/nn/inception_fid.js';
 import { IR_SE50_STAGES, loadIrSe50, randomIrSe50, type IrStages } from '../../src/nn/arcface.js';
 import type { Params } from '../../src/nn/params.js';
-import { averageLatent, FFHQ_CONFIG_F, loadStyleGan2, mapping, nLatent, randomStyleGan2, STYLEGAN2_TORCH_LAYOUT, synthesis, truncate, type StyleGan2, type StyleGan2Config } from '../../src/nn/stylegan2.js';
+import {
+  averageLatent,
+  FFHQ_CONFIG_F,
+  loadStyleGan2,
+  mapping,
+  nLatent,
+  randomStyleGan2,
+  STYLEGAN2_TORCH_LAYOUT,
+  synthesis,
+  truncate,
+  type StyleGan2,
+  type StyleGan2Config,
+} from '../../src/nn/stylegan2.js';
 import { fileSha256, sdClipFingerprint } from '../real/world.js';
 import { PAPER_PROMPTS } from './prompts.js';
 import { codesShape, PAPER_ROLES } from './roles.js';
-
 
 /** Truncation of sampled codes (StyleCLIP's and SDD's generation scripts sample with ψ 0.7). */
 const SAMPLED_PSI = 0.7;
@@ -48,7 +84,14 @@ const CONFIGS = join(PROJECT_ROOT, 'datasets', 'paper', 'configs');
 export type PaperScale = 'full' | 'tiny';
 
 /** paper-random-tiny's generator: rosinality's code paths at 64², 32-d styles, 16–32 channels (10 W+ levels). */
-const TINY_STYLE: StyleGan2Config = { size: 64, styleDim: 32, nMlp: 2, channelMultiplier: 2, lrMlp: 0.01, channels: { 4: 32, 8: 32, 16: 32, 32: 16, 64: 16 } };
+const TINY_STYLE: StyleGan2Config = {
+  size: 64,
+  styleDim: 32,
+  nMlp: 2,
+  channelMultiplier: 2,
+  lrMlp: 0.01,
+  channels: { 4: 32, 8: 32, 16: 32, 32: 16, 64: 16 },
+};
 /** paper-random-tiny's identity network: IR-SE units at 16–32 channels, one per stage. */
 const TINY_IR: IrStages = [
   [1, 16],
@@ -85,7 +128,11 @@ function sampledCodes(g: StyleGan2, seed: number): WorldCodes {
       return tf.tile(tf.reshape(w, [n, 1, g.config.styleDim]), [1, nLatent(g.config), 1]) as tf.Tensor3D;
     });
   // Every prompt edits the same test faces, as the paper's m test images.
-  return { sources: (_p, m) => sample(1, m), train: (n) => sample(2, n), describe: `sampled: mapping(z), truncation ψ ${SAMPLED_PSI}, seed ${seed}` };
+  return {
+    sources: (_p, m) => sample(1, m),
+    train: (n) => sample(2, n),
+    describe: `sampled: mapping(z), truncation ψ ${SAMPLED_PSI}, seed ${seed}`,
+  };
 }
 
 /** Codes from a file (tools/convert_latents.py), the first n; their shape must be the generator's W+. */
@@ -116,7 +163,12 @@ interface PaperModels {
   dispose(): void;
 }
 
-function paperWorld(name: string, m: PaperModels, codes: (g: StyleGan2) => WorldCodes, fingerprint: Record<string, string>): World {
+function paperWorld(
+  name: string,
+  m: PaperModels,
+  codes: (g: StyleGan2) => WorldCodes,
+  fingerprint: Record<string, string>,
+): World {
   const imageSize = sdImageSize(m.sd);
   const short = (k: string) => (fingerprint[k] ?? fingerprint.models).slice(0, 12);
   const noImages = (): never => {
@@ -151,10 +203,18 @@ const SEED_OFFSET = { unet: 1, vae: 2, text_encoder: 3, clip: 4, inception: 5, a
 
 /** StyleGAN2's architecture as python/sdd_torch/models/stylegan2.py's StyleGan2Config names it (seeded weights have no file to read it from). */
 function styleArchitecture(c: StyleGan2Config): Record<string, unknown> {
-  return { size: c.size, style_dim: c.styleDim, n_mlp: c.nMlp, channel_multiplier: c.channelMultiplier, lr_mlp: c.lrMlp, ...(c.channels ? { channels: c.channels } : {}) };
+  return {
+    size: c.size,
+    style_dim: c.styleDim,
+    n_mlp: c.nMlp,
+    channel_multiplier: c.channelMultiplier,
+    lr_mlp: c.lrMlp,
+    ...(c.channels ? { channels: c.channels } : {}),
+  };
 }
 
-const sdConfigs = (scale: PaperScale) => Object.fromEntries(SD_CONTRACT_MODELS.map((n) => [n, readConfig(scale, n).json])) as Record<SdContractModel, object>;
+const sdConfigs = (scale: PaperScale) =>
+  Object.fromEntries(SD_CONTRACT_MODELS.map((n) => [n, readConfig(scale, n).json])) as Record<SdContractModel, object>;
 
 const styleConfig = (scale: PaperScale) => (scale === 'full' ? FFHQ_CONFIG_F : TINY_STYLE);
 const irStages = (scale: PaperScale) => (scale === 'full' ? IR_SE50_STAGES : TINY_IR);
@@ -165,8 +225,17 @@ const irStages = (scale: PaperScale) => (scale === 'full' ? IR_SE50_STAGES : TIN
  * (deterministic per seed, not the TS engine's values: at full size the two engines compute with
  * different random weights).
  */
-export function seededContract(scale: PaperScale, scheduler: ModelScheduler, tokenizer: ClipTokenizer, seed: number): WorldContract {
-  const seeded = (name: 'stylegan2' | 'arcface', architecture: Record<string, unknown>): ContractModel => ({ weights: null, sha256: null, architecture: { seed: seed + SEED_OFFSET[name], ...architecture } });
+export function seededContract(
+  scale: PaperScale,
+  scheduler: ModelScheduler,
+  tokenizer: ClipTokenizer,
+  seed: number,
+): WorldContract {
+  const seeded = (name: 'stylegan2' | 'arcface', architecture: Record<string, unknown>): ContractModel => ({
+    weights: null,
+    sha256: null,
+    architecture: { seed: seed + SEED_OFFSET[name], ...architecture },
+  });
   return {
     models: {
       ...sdContractModels(scheduler, sdConfigs(scale), (n) => ({ seed: seed + SEED_OFFSET[n] })),
@@ -189,7 +258,12 @@ function writtenContract(m: Omit<PaperModels, 'contract' | 'dispose'>, scale: Pa
   let pending: Promise<void> | null = null;
   const write = async (): Promise<void> => {
     const dir = torchWeightsDir();
-    const stores: Record<SdContractModel, Params> = { unet: m.sd.unet.params, vae: m.sd.vae.params, text_encoder: m.sd.textEncoder.params, clip: m.clip.params };
+    const stores: Record<SdContractModel, Params> = {
+      unet: m.sd.unet.params,
+      vae: m.sd.vae.params,
+      text_encoder: m.sd.textEncoder.params,
+      clip: m.clip.params,
+    };
     const refs: Partial<Record<SdContractModel, WeightsRef>> = {};
     for (const n of SD_CONTRACT_MODELS) refs[n] = await writeTorchWeights(dir, stores[n]);
     const stylegan2 = await writeTorchWeights(dir, m.g.params, STYLEGAN2_TORCH_LAYOUT);
@@ -203,7 +277,8 @@ function writtenContract(m: Omit<PaperModels, 'contract' | 'dispose'>, scale: Pa
   };
   return {
     get models() {
-      if (!models) throw new Error('paper-random-tiny: WorldContract.prepare() writes the weights before models is read');
+      if (!models)
+        throw new Error('paper-random-tiny: WorldContract.prepare() writes the weights before models is read');
       return models;
     },
     tokenize: (texts) => tokenRows(m.sd.tokenizer, texts),
@@ -237,7 +312,8 @@ function randomModels(scale: PaperScale, seed: number): PaperModels {
     ...parts,
     contract: scale === 'full' ? seededContract(scale, sd.scheduler, tokenizer, seed) : writtenContract(parts, scale),
     dispose() {
-      for (const p of [sd.unet.params, sd.vae.params, sd.textEncoder.params, clip.params, inception, arcface]) p.dispose();
+      for (const p of [sd.unet.params, sd.vae.params, sd.textEncoder.params, clip.params, inception, arcface])
+        p.dispose();
       g.dispose();
     },
   };
@@ -249,12 +325,21 @@ function paperRandomFingerprint(scale: PaperScale): Record<string, string> {
   for (const n of ['unet', 'vae', 'text_encoder', 'clip', 'scheduler']) h.update(readConfig(scale, n).text);
   h.update(JSON.stringify(scale === 'full' ? [FFHQ_CONFIG_F, IR_SE50_STAGES] : [TINY_STYLE, TINY_IR]));
   // The seeds in plain words too: every random draw of the world is recorded with each run.
-  return { models: h.digest('hex'), weights: `seeded random, seed ${WORLD_SEED}`, codes: `sampled psi ${SAMPLED_PSI} seed ${WORLD_SEED}` };
+  return {
+    models: h.digest('hex'),
+    weights: `seeded random, seed ${WORLD_SEED}`,
+    codes: `sampled psi ${SAMPLED_PSI} seed ${WORLD_SEED}`,
+  };
 }
 
 function loadPaperRandomWorld(scale: PaperScale): World {
   const name = scale === 'full' ? 'paper-random' : 'paper-random-tiny';
-  return paperWorld(name, randomModels(scale, WORLD_SEED), (g) => sampledCodes(g, WORLD_SEED), paperRandomFingerprint(scale));
+  return paperWorld(
+    name,
+    randomModels(scale, WORLD_SEED),
+    (g) => sampledCodes(g, WORLD_SEED),
+    paperRandomFingerprint(scale),
+  );
 }
 
 /** The weights files behind each model of `world: paper`, and the codes files: what a run records. */
@@ -276,7 +361,12 @@ function paperFingerprint(files: WorldFiles = worldFiles()): Record<string, stri
  * serve both the text encoder and CLIP, so the two folders' tokenizers must agree on them.
  */
 function filesContract(files: WorldFiles, sd: SdParts, clipTokenizer: ClipTokenizer): WorldContract {
-  const dirs: Record<SdContractModel, string> = { unet: join(files.sd, 'unet'), vae: join(files.sd, 'vae'), text_encoder: join(files.sd, 'text_encoder'), clip: files.clip };
+  const dirs: Record<SdContractModel, string> = {
+    unet: join(files.sd, 'unet'),
+    vae: join(files.sd, 'vae'),
+    text_encoder: join(files.sd, 'text_encoder'),
+    clip: files.clip,
+  };
   const file = (path: string) => ({ weights: path, sha256: fileSha256(path) });
   let models: Record<string, ContractModel> | null = null;
   return {
@@ -284,7 +374,9 @@ function filesContract(files: WorldFiles, sd: SdParts, clipTokenizer: ClipTokeni
       models ??= {
         ...sdContractModels(
           sd.scheduler,
-          Object.fromEntries(SD_CONTRACT_MODELS.map((n) => [n, readJsonObject(join(dirs[n], 'config.json'))])) as Record<SdContractModel, object>,
+          Object.fromEntries(
+            SD_CONTRACT_MODELS.map((n) => [n, readJsonObject(join(dirs[n], 'config.json'))]),
+          ) as Record<SdContractModel, object>,
           (n) => file(n === 'unet' || n === 'vae' ? diffusersWeights(dirs[n]) : weightsIn(dirs[n])),
         ),
         stylegan2: { ...file(files.stylegan2), architecture: {} },
@@ -295,7 +387,9 @@ function filesContract(files: WorldFiles, sd: SdParts, clipTokenizer: ClipTokeni
     tokenize(texts) {
       const ids = tokenRows(sd.tokenizer, texts);
       if (JSON.stringify(ids) !== JSON.stringify(tokenRows(clipTokenizer, texts))) {
-        throw new UserError(`engine: torch: ${files.sd}/tokenizer and ${files.clip} tokenize ${JSON.stringify(texts)} differently; the torch engine takes one id list for both models`);
+        throw new UserError(
+          `engine: torch: ${files.sd}/tokenizer and ${files.clip} tokenize ${JSON.stringify(texts)} differently; the torch engine takes one id list for both models`,
+        );
       }
       return ids;
     },
@@ -306,7 +400,10 @@ function loadPaperWorld(files: WorldFiles = worldFiles()): World {
   requireWorldFiles('paper', files, 'world paper');
   const sd = loadStableDiffusion(files.sd);
   const clip = loadClip(files.clip);
-  if (!clip.config.vision) throw new UserError(`${files.clip}: a CLIPModel (both towers) is needed for CLIP similarity, not a ${clip.config.kind}`);
+  if (!clip.config.vision)
+    throw new UserError(
+      `${files.clip}: a CLIPModel (both towers) is needed for CLIP similarity, not a ${clip.config.kind}`,
+    );
   const inception = loadInception(files.inception);
   const arcface = loadIrSe50(files.arcface);
   const g = loadStyleGan2(files.stylegan2);

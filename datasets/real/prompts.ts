@@ -5,7 +5,15 @@
  */
 import type { EditPromptSpec } from '../../src/world/types.js';
 
-const prompt = (id: string, text: string, group: string): EditPromptSpec => ({ id, text, sourceText: 'a face', group, attribute: id, source: '', target: id });
+const prompt = (id: string, text: string, group: string): EditPromptSpec => ({
+  id,
+  text,
+  sourceText: 'a face',
+  group,
+  attribute: id,
+  source: '',
+  target: id,
+});
 
 export const REAL_PROMPTS: EditPromptSpec[] = [
   prompt('white_hair', 'a face with white hair', 'hair'),

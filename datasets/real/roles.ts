@@ -25,7 +25,9 @@ const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
 
 /** The images role's files, in name order; none is an error. */
 export function imageFiles(dir: string): string[] {
-  const files = readdirSync(dir).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase())).sort();
+  const files = readdirSync(dir)
+    .filter((f) => IMAGE_EXT.has(extname(f).toLowerCase()))
+    .sort();
   if (files.length === 0) throw new UserError(`${dir}: no PNG or JPEG images (the real world's images role)`);
   return files.map((f) => join(dir, f));
 }
@@ -33,7 +35,8 @@ export function imageFiles(dir: string): string[] {
 export const REAL_ROLES: Record<string, FileRole> = {
   sd: {
     kind: 'dir',
-    describe: 'Stable Diffusion v1.x in the diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/; safetensors weights): the ε-model, VAE and text encoder',
+    describe:
+      'Stable Diffusion v1.x in the diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/; safetensors weights): the ε-model, VAE and text encoder',
     source: 'Hugging Face CompVis/stable-diffusion-v1-4 (or runwayml/stable-diffusion-v1-5); its *.safetensors files',
     defaultName: 'stable-diffusion-v1-4',
     verify(path) {
@@ -45,8 +48,10 @@ export const REAL_ROLES: Record<string, FileRole> = {
   },
   clip: {
     kind: 'dir',
-    describe: 'CLIP in the transformers layout (config.json, model.safetensors, vocab.json, merges.txt): CLIP similarity',
-    source: 'Hugging Face openai/clip-vit-base-patch32 (ViT-B/32, the paper\'s metric model); openai/clip-vit-large-patch14 also loads',
+    describe:
+      'CLIP in the transformers layout (config.json, model.safetensors, vocab.json, merges.txt): CLIP similarity',
+    source:
+      "Hugging Face openai/clip-vit-base-patch32 (ViT-B/32, the paper's metric model); openai/clip-vit-large-patch14 also loads",
     defaultName: 'clip-vit-base-patch32',
     verify(path) {
       const c = loadClip(path);
@@ -66,14 +71,16 @@ export const REAL_ROLES: Record<string, FileRole> = {
   arcface: {
     kind: 'file',
     describe: "ArcFace IR-SE50 (StyleCLIP's and e4e's model_ir_se50.pth) as safetensors: identity similarity of edits",
-    source: 'model_ir_se50.pth (linked from the StyleCLIP and e4e READMEs), then python3 tools/convert_ir_se50.py model_ir_se50.pth ir_se50.safetensors',
+    source:
+      'model_ir_se50.pth (linked from the StyleCLIP and e4e READMEs), then python3 tools/convert_ir_se50.py model_ir_se50.pth ir_se50.safetensors',
     defaultName: 'ir_se50.safetensors',
     optional: 'identity similarity is left empty',
     verify: parameterCount(loadIrSe50),
   },
   images: {
     kind: 'dir',
-    describe: 'the test images (PNG or JPEG; centre-cropped to a square and resized to the model size), edited in file-name order',
+    describe:
+      'the test images (PNG or JPEG; centre-cropped to a square and resized to the model size), edited in file-name order',
     source: 'your evaluation set, e.g. the CelebA-HQ test split',
     defaultName: 'images',
     verify: (path) => `${imageFiles(path).length} images`,

@@ -28,7 +28,10 @@ import { REAL_PROMPTS } from './prompts.js';
 export function fileSha256(path: string): string {
   const st = statSync(path);
   const cacheDir = join(process.env.SDD_CACHE ?? join(PROJECT_ROOT, '.cache'), 'sha256');
-  const cached = join(cacheDir, createHash('sha256').update(`${path}|${st.size}|${st.mtimeMs}`).digest('hex').slice(0, 32));
+  const cached = join(
+    cacheDir,
+    createHash('sha256').update(`${path}|${st.size}|${st.mtimeMs}`).digest('hex').slice(0, 32),
+  );
   if (existsSync(cached)) return readFileSync(cached, 'utf-8');
   const hex = sha256File(path);
   mkdirSync(cacheDir, { recursive: true });
@@ -37,7 +40,8 @@ export function fileSha256(path: string): string {
 }
 
 /** A folder's weights file (single or sharded index), hashed. */
-const weightsSha = (dir: string, names: string[]) => fileSha256(names.map((n) => join(dir, n)).find((p) => existsSync(p)) ?? join(dir, names[0]));
+const weightsSha = (dir: string, names: string[]) =>
+  fileSha256(names.map((n) => join(dir, n)).find((p) => existsSync(p)) ?? join(dir, names[0]));
 const DIFFUSERS = ['diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.safetensors.index.json'];
 const TRANSFORMERS = ['model.safetensors', 'model.safetensors.index.json'];
 
@@ -77,7 +81,10 @@ function loadRealWorld(files: WorldFiles = worldFiles()): World {
   const clip = loadClip(files.clip);
   const inception = loadInception(files.inception);
   const arcface = files.arcface ? loadIrSe50(files.arcface) : null;
-  if (!clip.config.vision) throw new UserError(`${files.clip}: a CLIPModel (both towers) is needed for CLIP similarity, not a ${clip.config.kind}`);
+  if (!clip.config.vision)
+    throw new UserError(
+      `${files.clip}: a CLIPModel (both towers) is needed for CLIP similarity, not a ${clip.config.kind}`,
+    );
   const imageSize = sdImageSize(sd);
   const images = imageFiles(files.images);
   const fingerprint = realFingerprint(files);

@@ -23,7 +23,9 @@ export function phrase<K extends EditableName>(name: K, value: Attributes[K]): s
 
 /** "a face with red hair, curly hair, smiling, wearing glasses, side view" (bald faces: no colour). */
 export function caption(a: Attributes): string {
-  const parts = ORDER.filter((k) => !(k === 'hair_color' && a.hair_style === 'bald')).map((k) => phrase(k, a[k] as never));
+  const parts = ORDER.filter((k) => !(k === 'hair_color' && a.hair_style === 'bald')).map((k) =>
+    phrase(k, a[k] as never),
+  );
   return `a face with ${parts.join(', ')}`;
 }
 
@@ -31,7 +33,10 @@ export function caption(a: Attributes): string {
 export function partialCaption(a: Attributes, rng: Rng): string {
   const keys = rng.shuffle(ORDER.filter((k) => !(k === 'hair_color' && a.hair_style === 'bald')));
   const n = 1 + rng.int(keys.length);
-  return `a face with ${keys.slice(0, n).map((k) => phrase(k, a[k] as never)).join(', ')}`;
+  return `a face with ${keys
+    .slice(0, n)
+    .map((k) => phrase(k, a[k] as never))
+    .join(', ')}`;
 }
 
 /** An edit prompt: what to change, from which value to which; `target` text is what guides. */

@@ -13,7 +13,10 @@ import { configOf } from './models/configs.js';
 export const FEATNET_EXTRACTOR: ExtractorDef = {
   describe: 'penultimate layer (128-d) of the toyfaces attribute net (the Inception role)',
   load({ weights }) {
-    if (weights) throw new UserError(`--weights: toyfaces-featnet loads the shipped zoo's featnet; --weights is for extractors without shipped weights (inception)`);
+    if (weights)
+      throw new UserError(
+        `--weights: toyfaces-featnet loads the shipped zoo's featnet; --weights is for extractors without shipped weights (inception)`,
+      );
     const { card, params } = loadParams('featnet');
     const cfg = configOf('featnet', card.architecture);
     const size = (card.training.data as { size: number }).size;
@@ -28,7 +31,11 @@ export const FEATNET_EXTRACTOR: ExtractorDef = {
         const parts: tf.Tensor2D[] = [];
         for (let i = 0; i < n; i += 256) {
           const m = Math.min(256, n - i);
-          parts.push(tf.tidy(() => featnetFeatures(params, tf.tensor4d(images.subarray(i * per, (i + m) * per), [m, size, size, 3]), cfg)));
+          parts.push(
+            tf.tidy(() =>
+              featnetFeatures(params, tf.tensor4d(images.subarray(i * per, (i + m) * per), [m, size, size, 3]), cfg),
+            ),
+          );
         }
         const all = parts.length === 1 ? parts[0] : tf.concat(parts);
         try {

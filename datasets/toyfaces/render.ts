@@ -50,18 +50,20 @@ const FRAME: RGB = [0.05, 0.05, 0.3];
 
 const ellipse = (cx: number, cy: number, rx: number, ry: number) => (x: number, y: number) =>
   ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1;
-const rect = (x0: number, y0: number, x1: number, y1: number) => (x: number, y: number) => x >= x0 && x <= x1 && y >= y0 && y <= y1;
+const rect = (x0: number, y0: number, x1: number, y1: number) => (x: number, y: number) =>
+  x >= x0 && x <= x1 && y >= y0 && y <= y1;
 const ring = (cx: number, cy: number, r0: number, r1: number) => (x: number, y: number) => {
   const d = Math.hypot(x - cx, y - cy);
   return d >= r0 && d <= r1;
 };
 /** A thick curve y = c(x) over |x − cx| ≤ hw, from c to c + thickness(x). */
-const band = (cx: number, hw: number, c: (u: number) => number, thick: (u: number) => number) => (x: number, y: number) => {
-  const u = (x - cx) / hw;
-  if (u < -1 || u > 1) return false;
-  const top = c(u);
-  return y >= top && y <= top + thick(u);
-};
+const band =
+  (cx: number, hw: number, c: (u: number) => number, thick: (u: number) => number) => (x: number, y: number) => {
+    const u = (x - cx) / hw;
+    if (u < -1 || u > 1) return false;
+    const top = c(u);
+    return y >= top && y <= top + thick(u);
+  };
 /** A line segment with a half-width. */
 const segment = (x0: number, y0: number, x1: number, y1: number, hw: number) => (x: number, y: number) => {
   const dx = x1 - x0;
@@ -69,7 +71,8 @@ const segment = (x0: number, y0: number, x1: number, y1: number, hw: number) => 
   const t = Math.max(0, Math.min(1, ((x - x0) * dx + (y - y0) * dy) / (dx * dx + dy * dy)));
   return Math.hypot(x - x0 - t * dx, y - y0 - t * dy) <= hw;
 };
-const and = (a: (x: number, y: number) => boolean, b: (x: number, y: number) => boolean) => (x: number, y: number) => a(x, y) && b(x, y);
+const and = (a: (x: number, y: number) => boolean, b: (x: number, y: number) => boolean) => (x: number, y: number) =>
+  a(x, y) && b(x, y);
 
 function hsv(h: number, s: number, v: number): RGB {
   const f = (n: number) => {
@@ -117,26 +120,76 @@ function layers(face: Face): { top: Layer[]; background: RGB } {
     const lift = a.expression === 'happy' ? -0.05 : 0;
     const slant = a.expression === 'angry' ? 0.09 : 0;
     // Darker than the hair, so brows under a fringe still show.
-    push(segment(ex - inner * 0.08, -0.16 + lift - slant / 2, ex + inner * 0.07, -0.16 + lift + slant, 0.025), shade(hair, 0.45));
+    push(
+      segment(ex - inner * 0.08, -0.16 + lift - slant / 2, ex + inner * 0.07, -0.16 + lift + slant, 0.025),
+      shade(hair, 0.45),
+    );
   }
   // Mouth.
   const mx = fx + ox * 0.45;
   const mw = side ? 0.15 : 0.19;
   if (a.expression === 'happy') {
-    push(band(mx, mw, (u) => 0.26 - 0.1 * u * u, (u) => 0.11 * (1 - u * u) + 0.015), LIPS);
-    push(band(mx, mw * 0.8, (u) => 0.26 - 0.1 * 0.64 * u * u + 0.008, () => 0.035), WHITE);
+    push(
+      band(
+        mx,
+        mw,
+        (u) => 0.26 - 0.1 * u * u,
+        (u) => 0.11 * (1 - u * u) + 0.015,
+      ),
+      LIPS,
+    );
+    push(
+      band(
+        mx,
+        mw * 0.8,
+        (u) => 0.26 - 0.1 * 0.64 * u * u + 0.008,
+        () => 0.035,
+      ),
+      WHITE,
+    );
   } else if (a.expression === 'angry') {
     // An open, down-turned mouth with clenched teeth: as large as the smile, differing in shape,
     // and the white teeth keep it visible on every skin tone.
-    push(band(mx, mw * 0.75, (u) => 0.265 + 0.1 * 0.56 * u * u, () => 0.03), WHITE);
-    push(band(mx, mw, (u) => 0.24 + 0.1 * u * u, (u) => 0.08 * (1 - u * u) + 0.015), LIPS);
+    push(
+      band(
+        mx,
+        mw * 0.75,
+        (u) => 0.265 + 0.1 * 0.56 * u * u,
+        () => 0.03,
+      ),
+      WHITE,
+    );
+    push(
+      band(
+        mx,
+        mw,
+        (u) => 0.24 + 0.1 * u * u,
+        (u) => 0.08 * (1 - u * u) + 0.015,
+      ),
+      LIPS,
+    );
   } else {
-    push(band(mx, mw, () => 0.28, () => 0.028), LIPS);
+    push(
+      band(
+        mx,
+        mw,
+        () => 0.28,
+        () => 0.028,
+      ),
+      LIPS,
+    );
   }
   // Nose: a darker patch, or a profile bump past the outline in side view.
   if (side) {
     const tip = fx + f * (W + 0.09);
-    push((x, y) => y >= 0.0 && y <= 0.2 && f * (x - (fx + f * (W - 0.05))) >= 0 && f * (tip - x) >= (Math.abs(y - 0.14) / 0.14) * (W * 0.0 + 0.14) * 0.9, skin);
+    push(
+      (x, y) =>
+        y >= 0.0 &&
+        y <= 0.2 &&
+        f * (x - (fx + f * (W - 0.05))) >= 0 &&
+        f * (tip - x) >= (Math.abs(y - 0.14) / 0.14) * (W * 0.0 + 0.14) * 0.9,
+      skin,
+    );
   } else push(ellipse(0, 0.12, 0.04, 0.06), shade(skin, 0.85));
   // Front hair: a cap above the hairline (curly: bumpy edge and more volume).
   const hc = fx - (side ? f * 0.06 : 0);
@@ -162,7 +215,12 @@ function layers(face: Face): { top: Layer[]; background: RGB } {
   push(rect(fx - 0.14, 0.35, fx + 0.14, 0.85), shade(skin, 0.88));
   // Long and curly hair also fall behind the face.
   if (a.hair_style === 'long') push(and(ellipse(hc, 0.1, W + 0.12, 0.8), rect(-2, -2, 2, 0.8)), shade(hair, 0.92));
-  if (a.hair_style === 'curly') push((x, y) => ((x - hc) / (W + 0.16)) ** 2 + ((y - 0.0) / 0.6) ** 2 <= 1 + 0.08 * Math.sin(11 * Math.atan2(y, x - hc)), shade(hair, 0.92));
+  if (a.hair_style === 'curly')
+    push(
+      (x, y) =>
+        ((x - hc) / (W + 0.16)) ** 2 + ((y - 0.0) / 0.6) ** 2 <= 1 + 0.08 * Math.sin(11 * Math.atan2(y, x - hc)),
+      shade(hair, 0.92),
+    );
   push(ellipse(fx, 1.2, 0.85, 0.5), hsv(face.jitter.shirt, 0.55, 0.65));
   return { top: out, background: BACKGROUND[a.background] };
 }

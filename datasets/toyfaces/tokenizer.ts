@@ -10,10 +10,17 @@ export const MAX_TOKENS = 16;
 export const PAD = 0;
 export const UNK = 1;
 
-const words = (text: string) => text.toLowerCase().split(/[^a-z]+/).filter(Boolean);
+const words = (text: string) =>
+  text
+    .toLowerCase()
+    .split(/[^a-z]+/)
+    .filter(Boolean);
 
 export const VOCAB: string[] = [
-  ...new Set([...words('a face with'), ...Object.values(PHRASES).flatMap((values) => Object.values(values as Record<string, string>).flatMap(words))]),
+  ...new Set([
+    ...words('a face with'),
+    ...Object.values(PHRASES).flatMap((values) => Object.values(values as Record<string, string>).flatMap(words)),
+  ]),
 ].sort();
 
 export const VOCAB_SIZE = VOCAB.length + 2;

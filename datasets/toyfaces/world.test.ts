@@ -2,7 +2,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PNG } from 'pngjs';
-import { EDITABLE, EDITABLE_NAMES, ATTRIBUTE_NAMES, isVisible, valuesOf, sampleFace, withAttribute, type EditableName } from './attributes.js';
+import {
+  EDITABLE,
+  EDITABLE_NAMES,
+  ATTRIBUTE_NAMES,
+  isVisible,
+  valuesOf,
+  sampleFace,
+  withAttribute,
+  type EditableName,
+} from './attributes.js';
 import { render } from './render.js';
 import { caption, partialCaption, EDIT_PROMPTS } from './captions.js';
 import { SPLITS, editSet, face, manifest, seedOf } from './world.js';
@@ -11,7 +20,8 @@ import { Rng } from '../../src/util/rng.js';
 
 function changedPixels(a: Float32Array, b: Float32Array, tol: number): number {
   let n = 0;
-  for (let i = 0; i < a.length; i += 3) if (Math.max(Math.abs(a[i] - b[i]), Math.abs(a[i + 1] - b[i + 1]), Math.abs(a[i + 2] - b[i + 2])) > tol) n++;
+  for (let i = 0; i < a.length; i += 3)
+    if (Math.max(Math.abs(a[i] - b[i]), Math.abs(a[i + 1] - b[i + 1]), Math.abs(a[i + 2] - b[i + 2])) > tol) n++;
   return n;
 }
 const meanAbs = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
@@ -64,7 +74,10 @@ test('each edit changes the image, keeps the background corner, and leaves other
         const g = withAttribute(f, k as EditableName, v as never);
         const img = render(g);
         // Visible at 32×32: at least 3 pixels change by more than 0.15 in some channel.
-        assert.ok(changedPixels(img, base, 0.15) >= 3, `seed ${f.seed} ${k}: ${f.attrs[k]}→${v} changed ${changedPixels(img, base, 0.15)} pixels`);
+        assert.ok(
+          changedPixels(img, base, 0.15) >= 3,
+          `seed ${f.seed} ${k}: ${f.attrs[k]}→${v} changed ${changedPixels(img, base, 0.15)} pixels`,
+        );
         for (const c of [0, 1, 2]) assert.equal(img[c], base[c], 'top-left corner (background) unchanged');
         for (const other of ATTRIBUTE_NAMES) if (other !== k) assert.equal(g.attrs[other], f.attrs[other]);
         assert.deepEqual(g.jitter, f.jitter);
@@ -108,7 +121,8 @@ test('at least 10 edit prompts, each with ground-truth source/target pairs in th
 test('PNG encoding round-trips the 8-bit pixels', () => {
   const img = render(sampleFace(5));
   const back = PNG.sync.read(toPng(img, 32, 32));
-  for (let i = 0; i < 32 * 32; i++) for (let c = 0; c < 3; c++) assert.equal(back.data[i * 4 + c], Math.round(img[i * 3 + c] * 255));
+  for (let i = 0; i < 32 * 32; i++)
+    for (let c = 0; c < 3; c++) assert.equal(back.data[i * 4 + c], Math.round(img[i * 3 + c] * 255));
 });
 
 test('CLI: world manifest (csv, jsonl) and grid', async () => {
@@ -117,7 +131,10 @@ test('CLI: world manifest (csv, jsonl) and grid', async () => {
   assert.equal(csv.exitCode, 0, csv.all);
   const lines = csv.stdout.trim().split('\n');
   assert.equal(lines.length, 5);
-  assert.match(lines[0], /^split,index,seed,hair_color,hair_style,expression,glasses,pose,skin_tone,face_shape,eye_color,background,caption$/);
+  assert.match(
+    lines[0],
+    /^split,index,seed,hair_color,hair_style,expression,glasses,pose,skin_tone,face_shape,eye_color,background,caption$/,
+  );
   assert.match(lines[1], /^val,0,1000000,/);
   const jsonl = await sdd(['world', 'manifest', '--split', 'val', '--n', '2', '--format', 'jsonl']);
   assert.deepEqual(JSON.parse(jsonl.stdout.trim().split('\n')[1]).attrs, face('val', 1).attrs);

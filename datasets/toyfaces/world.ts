@@ -24,7 +24,8 @@ export interface ManifestRow {
 
 export function seedOf(split: Split, index: number): number {
   const s = SPLITS[split];
-  if (!Number.isInteger(index) || index < 0 || index >= s.count) throw new RangeError(`${split}: index ${index} outside 0..${s.count - 1}`);
+  if (!Number.isInteger(index) || index < 0 || index >= s.count)
+    throw new RangeError(`${split}: index ${index} outside 0..${s.count - 1}`);
   return s.from + index;
 }
 
@@ -58,6 +59,9 @@ export function editSet(prompt: EditPrompt, m: number): Array<{ source: Face; ta
     if (f.attrs[prompt.attribute] !== prompt.source || !isVisible(f.attrs, prompt.attribute)) continue;
     out.push({ source: f, target: withAttribute(f, prompt.attribute, prompt.target as never) });
   }
-  if (out.length < m) throw new RangeError(`prompt ${prompt.id}: only ${out.length} test faces have ${prompt.attribute}=${prompt.source}`);
+  if (out.length < m)
+    throw new RangeError(
+      `prompt ${prompt.id}: only ${out.length} test faces have ${prompt.attribute}=${prompt.source}`,
+    );
   return out;
 }

@@ -6,7 +6,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { join } from 'node:path';
-import type { AttributeJudge, DiffusionModels, ImageTextModel, StyleModels, World, WorldDef } from '../../src/world/types.js';
+import type {
+  AttributeJudge,
+  DiffusionModels,
+  ImageTextModel,
+  StyleModels,
+  World,
+  WorldDef,
+} from '../../src/world/types.js';
 import { condUnet } from '../../src/diffusion/models/cond_unet.js';
 import { alphasCumprod } from '../../src/diffusion/schedulers/schedule.js';
 import { SD_SCHEDULER } from '../../src/diffusion/schedulers/ddim.js';
@@ -37,7 +44,9 @@ const WORLD_MODELS = ['stylegen', 'vae', 'clip', 'ldm', 'idnet', 'featnet', 'dif
  */
 function toyfacesFingerprint(): Record<string, string> {
   const shipped = new Set(zooModels());
-  return Object.fromEntries(WORLD_MODELS.filter((n) => n !== 'diffae' || shipped.has(n)).map((n) => [n, readCard(n).weights.sha256]));
+  return Object.fromEntries(
+    WORLD_MODELS.filter((n) => n !== 'diffae' || shipped.has(n)).map((n) => [n, readCard(n).weights.sha256]),
+  );
 }
 
 type Loaded = ReturnType<typeof loadParams>;
@@ -60,7 +69,11 @@ export function loadToyfacesWorld(): World {
     imageSize: SIZE,
     prompts: EDIT_PROMPTS,
     sources,
-    trainImages: (n) => renderBatch(Array.from({ length: n }, (_, i) => face('train', i)), SIZE),
+    trainImages: (n) =>
+      renderBatch(
+        Array.from({ length: n }, (_, i) => face('train', i)),
+        SIZE,
+      ),
     style: styleModels(stylegen),
     diffusion: diffusionModels(vae, clip, ldm),
     clip: clipModel(clip),
@@ -69,7 +82,16 @@ export function loadToyfacesWorld(): World {
     fid: { id: `toyfaces-featnet@${short(featnet)}`, features: (x) => featnetFeatures(featnet.params, x, fc) },
     diffae: diffae ? diffaeModels(diffae.params, configOf('diffae', diffae.card.architecture)) : undefined,
     contract: {
-      models: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, { weights: join(modelDir(k), v.card.weights.file), sha256: v.card.weights.sha256, architecture: v.card.architecture }])),
+      models: Object.fromEntries(
+        Object.entries(all).map(([k, v]) => [
+          k,
+          {
+            weights: join(modelDir(k), v.card.weights.file),
+            sha256: v.card.weights.sha256,
+            architecture: v.card.architecture,
+          },
+        ]),
+      ),
       tokenize: (texts) => texts.map((t) => Array.from(tokenize(t))),
     },
     dispose() {
@@ -81,8 +103,14 @@ export function loadToyfacesWorld(): World {
 /** The first m evaluation faces showing the prompt's source value. */
 function sources(promptId: string, m: number): Float32Array {
   const prompt = EDIT_PROMPTS.find((p) => p.id === promptId);
-  if (!prompt) throw new UserError(`toyfaces has no edit prompt '${promptId}' (have: ${EDIT_PROMPTS.map((p) => p.id).join(', ')})`);
-  return renderBatch(editSet(prompt, m).map((e) => e.source), SIZE);
+  if (!prompt)
+    throw new UserError(
+      `toyfaces has no edit prompt '${promptId}' (have: ${EDIT_PROMPTS.map((p) => p.id).join(', ')})`,
+    );
+  return renderBatch(
+    editSet(prompt, m).map((e) => e.source),
+    SIZE,
+  );
 }
 
 function styleModels(stylegen: Loaded): StyleModels {
@@ -139,7 +167,10 @@ function judge(featnet: Loaded): AttributeJudge {
     async predict(x) {
       const out = tf.tidy(() => {
         const logits = featnetLogits(featnet.params, featnetFeatures(featnet.params, x, fc));
-        return tf.stack(logits.map((l) => tf.argMax(l, 1)), 1);
+        return tf.stack(
+          logits.map((l) => tf.argMax(l, 1)),
+          1,
+        );
       });
       try {
         return Int32Array.from(await out.data());

@@ -11,7 +11,10 @@ const ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 /** Whether importing `module` (relative to the root) in a fresh process creates tfjs's engine. */
 function loadsTfjs(module: string): boolean {
   const code = `await import(${JSON.stringify(join(ROOT, module))}); console.log(globalThis._tfengine === undefined ? 'no' : 'yes');`;
-  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf-8' });
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    cwd: ROOT,
+    encoding: 'utf-8',
+  });
   return out.trim() === 'yes';
 }
 
@@ -30,7 +33,10 @@ test('backend choices: auto first, then the registry in auto-selection order; na
 });
 
 test('facts: GPU backends, the host optimiser, exact recomputation, bundle externals', () => {
-  assert.deepEqual(BACKENDS.filter((b) => b.gpu).map((b) => b.name), ['node-gpu', 'webgpu']);
+  assert.deepEqual(
+    BACKENDS.filter((b) => b.gpu).map((b) => b.name),
+    ['node-gpu', 'webgpu'],
+  );
   assert.equal(namedGpu('webgpu'), true);
   // auto never asks a cluster for a GPU: the login node cannot see the compute nodes' devices.
   assert.equal(namedGpu('auto'), false);

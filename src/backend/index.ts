@@ -42,7 +42,11 @@ let adapter: AdapterInfo | null = null;
 
 /** Starts one backend; a reason when it cannot. */
 async function activate(choice: BackendName, auto: boolean): Promise<string | null> {
-  const got = await backendDef(choice).activate({ auto, tf, onDeviceFault: (reason) => faultRejecter?.(new DeviceFaultError(reason)) });
+  const got = await backendDef(choice).activate({
+    auto,
+    tf,
+    onDeviceFault: (reason) => faultRejecter?.(new DeviceFaultError(reason)),
+  });
   if (!got.ok) return got.reason;
   adapter = got.adapter ?? null;
   return null;

@@ -64,13 +64,34 @@ export function deviceMemory(): DeviceMemory {
   const backend = tf.getBackend();
   const pool = poolCounters();
   if (pool) {
-    return { backend, tensors: m.numTensors, bytes_in_use: pool.bytes_in_use, bytes_pooled: pool.bytes_pooled, peak_bytes: pool.peak_bytes_allocated, pool_budget_bytes: pool.budget_bytes };
+    return {
+      backend,
+      tensors: m.numTensors,
+      bytes_in_use: pool.bytes_in_use,
+      bytes_pooled: pool.bytes_pooled,
+      peak_bytes: pool.peak_bytes_allocated,
+      pool_budget_bytes: pool.budget_bytes,
+    };
   }
   const heap = wasmHeapBytes();
   if (heap !== null) {
-    return { backend, tensors: m.numTensors, bytes_in_use: m.numBytes, bytes_pooled: Math.max(0, heap - m.numBytes), peak_bytes: heap, pool_budget_bytes: null };
+    return {
+      backend,
+      tensors: m.numTensors,
+      bytes_in_use: m.numBytes,
+      bytes_pooled: Math.max(0, heap - m.numBytes),
+      peak_bytes: heap,
+      pool_budget_bytes: null,
+    };
   }
-  return { backend, tensors: m.numTensors, bytes_in_use: m.numBytes, bytes_pooled: 0, peak_bytes: Math.max(tensorPeak, m.numBytes), pool_budget_bytes: null };
+  return {
+    backend,
+    tensors: m.numTensors,
+    bytes_in_use: m.numBytes,
+    bytes_pooled: 0,
+    peak_bytes: Math.max(tensorPeak, m.numBytes),
+    pool_budget_bytes: null,
+  };
 }
 
 /** Starts the peak again from what is held now (webgpu and tensor-byte peaks; wasm's heap cannot). */

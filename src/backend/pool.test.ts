@@ -9,14 +9,19 @@ import { convForward, type ConvForwardInput } from './worker_tasks.js';
 await initBackend('wasm');
 
 async function input(seed: number, n: number): Promise<ConvForwardInput> {
-  const shapes: Array<[number, number, number, number]> = [[3, 3, 3, 8], [3, 3, 8, 16]];
+  const shapes: Array<[number, number, number, number]> = [
+    [3, 3, 3, 8],
+    [3, 3, 8, 16],
+  ];
   const images = tf.randomUniform([n, 16, 16, 3], 0, 1, 'float32', seed);
   const filters = shapes.map((s, i) => tf.randomNormal(s, 0, 0.3, 'float32', seed + i + 1));
   try {
     return {
       images: (await images.data()) as Float32Array,
       shape: [n, 16, 16, 3],
-      filters: await Promise.all(filters.map(async (f, i) => ({ values: (await f.data()) as Float32Array, shape: shapes[i] }))),
+      filters: await Promise.all(
+        filters.map(async (f, i) => ({ values: (await f.data()) as Float32Array, shape: shapes[i] })),
+      ),
     };
   } finally {
     tf.dispose([images, ...filters]);
@@ -70,11 +75,18 @@ test('the workers import the task modules at start-up and run the tasks they reg
   const pool = new WorkerPool(2, 'wasm', [a, b]);
   try {
     assert.deepEqual(pool.taskModules, [a, b]);
-    const got = await Promise.all([runUntyped(pool, 'testDouble', 21), runUntyped(pool, 'testConcat', { s: 'ab', n: 3 }), runUntyped(pool, 'testDouble', 4)]);
+    const got = await Promise.all([
+      runUntyped(pool, 'testDouble', 21),
+      runUntyped(pool, 'testConcat', { s: 'ab', n: 3 }),
+      runUntyped(pool, 'testDouble', 4),
+    ]);
     assert.deepEqual(got, [42, 'ababab', 8]);
     // The backend's own tasks still run next to them; a name nobody registered says what to do.
     assert.equal((await pool.run('backendInfo', {})).backend, 'wasm');
-    await assert.rejects(runUntyped(pool, 'noSuchTask', {}), /unknown worker task 'noSuchTask'.*testConcat.*taskModules/s);
+    await assert.rejects(
+      runUntyped(pool, 'noSuchTask', {}),
+      /unknown worker task 'noSuchTask'.*testConcat.*taskModules/s,
+    );
   } finally {
     await pool.close();
   }
@@ -85,7 +97,11 @@ test('a task module that fails to load (here: a name registered twice) fails eve
   const pool = new WorkerPool(1, 'wasm', [twice]);
   try {
     for (let i = 0; i < 2; i++) {
-      await assert.rejects(pool.run('backendInfo', {}), (e: Error) => e.message.includes(`${twice} failed to load`) && e.message.includes(`'convForward' is registered twice`));
+      await assert.rejects(
+        pool.run('backendInfo', {}),
+        (e: Error) =>
+          e.message.includes(`${twice} failed to load`) && e.message.includes(`'convForward' is registered twice`),
+      );
     }
   } finally {
     await pool.close();

@@ -12,7 +12,11 @@ test('every synchronous read throws SyncReadError naming this file; awaited read
   assert.deepEqual([...x.dataSync()], [1, 2, 3]); // before: allowed
   forbidSyncReads();
   for (const read of [() => x.dataSync(), () => x.arraySync(), () => x.bufferSync()]) {
-    assert.throws(read, (e: Error) => e instanceof SyncReadError && /sync_guard\.test\.ts/.test(e.message) && /SDD_FORBID_SYNC_READS/.test(e.message));
+    assert.throws(
+      read,
+      (e: Error) =>
+        e instanceof SyncReadError && /sync_guard\.test\.ts/.test(e.message) && /SDD_FORBID_SYNC_READS/.test(e.message),
+    );
   }
   // An op on a tensor from another op: tfjs's own sync reads are caught too.
   assert.throws(() => tf.square(x).dataSync(), SyncReadError);

@@ -17,7 +17,9 @@ let installed = false;
 /** The first stack frame outside tfjs: who asked for the read. */
 function caller(): string {
   const frames = (new Error().stack ?? '').split('\n').slice(1);
-  const own = frames.find((f) => !f.includes('sync_guard.ts') && !f.includes('node_modules/@tensorflow') && !f.includes('(node:'));
+  const own = frames.find(
+    (f) => !f.includes('sync_guard.ts') && !f.includes('node_modules/@tensorflow') && !f.includes('(node:'),
+  );
   return own?.trim().replace(/^at /, '') ?? 'unknown caller';
 }
 
@@ -28,7 +30,9 @@ export function forbidSyncReads(): void {
   const proto = tf.Tensor.prototype as unknown as Record<string, unknown>;
   for (const m of METHODS) {
     proto[m] = function forbidden(): never {
-      throw new SyncReadError(`synchronous ${m}() in ${caller()}: forbidden (SDD_FORBID_SYNC_READS=1, as on a GPU backend); read with an awaited data()`);
+      throw new SyncReadError(
+        `synchronous ${m}() in ${caller()}: forbidden (SDD_FORBID_SYNC_READS=1, as on a GPU backend); read with an awaited data()`,
+      );
     };
   }
 }

@@ -29,7 +29,14 @@ interface AdapterLike {
   limits: Record<string, number>;
 }
 
-const LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib', '/usr/lib/aarch64-linux-gnu'];
+const LIB_DIRS = [
+  '/usr/lib/x86_64-linux-gnu',
+  '/lib/x86_64-linux-gnu',
+  '/usr/lib64',
+  '/usr/lib',
+  '/usr/local/lib',
+  '/usr/lib/aarch64-linux-gnu',
+];
 const ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
 
 /** libvulkan.so.1 where the dynamic loader would look (LD_LIBRARY_PATH, then the usual dirs). */
@@ -84,14 +91,16 @@ export async function probeAdapter(): Promise<{ gpu: GpuLike; adapter: AdapterLi
   // Asked before Dawn starts: without a driver its Vulkan loader only prints warnings and finds nothing.
   if (process.platform === 'linux' && icds.length === 0) {
     throw new NoAdapterError(
-      'no Vulkan driver (no ICD manifest in VK_DRIVER_FILES or /usr/share/vulkan/icd.d) → install the GPU driver\'s Vulkan ICD ' +
+      "no Vulkan driver (no ICD manifest in VK_DRIVER_FILES or /usr/share/vulkan/icd.d) → install the GPU driver's Vulkan ICD " +
         '(NVIDIA: export VK_DRIVER_FILES=…/nvidia_icd.json), or mesa-vulkan-drivers from bookworm-backports for the software one',
     );
   }
   gpu ??= mod.create(dawnFlags());
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) {
-    throw new NoAdapterError(`no adapter: Vulkan found no usable device with ${icds.join(', ')} (Dawn's reasons are on stderr)`);
+    throw new NoAdapterError(
+      `no adapter: Vulkan found no usable device with ${icds.join(', ')} (Dawn's reasons are on stderr)`,
+    );
   }
   Object.assign(globalThis, mod.globals);
   return { gpu, adapter, info: describeAdapter(adapter) };
@@ -128,7 +137,11 @@ export function gpuDeviceNode(): string | null {
 
 /** A software adapter (lavapipe, SwiftShader): correct but far too slow for real work. */
 export function isSoftware(info: AdapterInfo): boolean {
-  return info.isFallbackAdapter || info.architecture === 'software' || /llvmpipe|swiftshader/i.test(info.device + info.description);
+  return (
+    info.isFallbackAdapter ||
+    info.architecture === 'software' ||
+    /llvmpipe|swiftshader/i.test(info.device + info.description)
+  );
 }
 
 /**
@@ -153,7 +166,10 @@ export function releaseGpu(device: { destroy(): void } | undefined): void {
 
 interface DeviceLike {
   lost: Promise<{ reason: string; message: string }>;
-  addEventListener(type: 'uncapturederror', f: (ev: { error: { message: string; constructor: { name: string } } }) => void): void;
+  addEventListener(
+    type: 'uncapturederror',
+    f: (ev: { error: { message: string; constructor: { name: string } } }) => void,
+  ): void;
   destroy(): void;
 }
 
@@ -170,9 +186,15 @@ export function watchDevice(device: DeviceLike, onFault: (reason: string) => voi
     if (!fired && !releasing) onFault(r);
     fired = true;
   };
-  void device.lost.then((info) => fire(`GPU device lost (${info.reason || 'unknown'}): ${info.message || 'no message'}`));
+  void device.lost.then((info) =>
+    fire(`GPU device lost (${info.reason || 'unknown'}): ${info.message || 'no message'}`),
+  );
   device.addEventListener('uncapturederror', (ev) => {
     const name = ev.error.constructor.name;
-    fire(name === 'GPUOutOfMemoryError' ? `GPU out of memory: ${ev.error.message}` : `GPU error (${name}): ${ev.error.message}`);
+    fire(
+      name === 'GPUOutOfMemoryError'
+        ? `GPU out of memory: ${ev.error.message}`
+        : `GPU error (${name}): ${ev.error.message}`,
+    );
   });
 }

@@ -70,7 +70,12 @@ interface BackendInternals {
   submitQueue(): void;
   endComputePassEncoder(): void;
   recordAndSubmit(...args: unknown[]): void;
-  runWebGPUProgram(program: ProgramLike, inputs: TensorInfoLike[], outputDtype: string, ...rest: unknown[]): TensorInfoLike;
+  runWebGPUProgram(
+    program: ProgramLike,
+    inputs: TensorInfoLike[],
+    outputDtype: string,
+    ...rest: unknown[]
+  ): TensorInfoLike;
   device: { limits: { maxStorageBufferBindingSize: number } };
   queue: { writeBuffer(buffer: GpuBufferLike, offset: number, data: ArrayBufferView): void };
   tensorMap: { get(dataId: object): TensorDataLike | undefined };
@@ -166,7 +171,10 @@ export function checkPoolInternals(backend: unknown): string[] {
     for (const [k, type] of Object.entries(fields)) {
       const v = obj == null ? undefined : (obj as Record<string, unknown>)[k];
       // The encoders are null between submits: present (own key) is what matters.
-      const ok = k === 'commandEncoder' || k === 'computePassEncoder' ? obj != null && k in (obj as object) : typeof v === type && v !== null;
+      const ok =
+        k === 'commandEncoder' || k === 'computePassEncoder'
+          ? obj != null && k in (obj as object)
+          : typeof v === type && v !== null;
       if (!ok) problems.push(`${where}.${k}: expected ${type}, found ${v === null ? 'null' : typeof v}`);
     }
   };
@@ -175,7 +183,8 @@ export function checkPoolInternals(backend: unknown): string[] {
   if (bm) {
     check(bm, INTERNALS.bufferManager, 'BufferManager');
     for (const k of ['freeBuffers', 'usedBuffers'] as const) {
-      if (!((bm as Record<string, unknown>)[k] instanceof Map)) problems.push(`BufferManager.${k}: expected a Map keyed "size_usage"`);
+      if (!((bm as Record<string, unknown>)[k] instanceof Map))
+        problems.push(`BufferManager.${k}: expected a Map keyed "size_usage"`);
     }
   }
   return problems;
@@ -195,7 +204,8 @@ const MAP_WRITE = 0x0002;
 const UNIFORM = 0x0040;
 
 type BufferKind = 'storage' | 'uniform' | 'readback' | 'upload';
-const kindOf = (usage: number): BufferKind => (usage & MAP_READ ? 'readback' : usage & MAP_WRITE ? 'upload' : usage & UNIFORM ? 'uniform' : 'storage');
+const kindOf = (usage: number): BufferKind =>
+  usage & MAP_READ ? 'readback' : usage & MAP_WRITE ? 'upload' : usage & UNIFORM ? 'uniform' : 'storage';
 const keyOf = (b: GpuBufferLike) => `${b.size}_${b.usage}`;
 
 /** Destroys one free buffer, removing it from tfjs's free list and counts. */
@@ -203,7 +213,8 @@ function evict(s: PoolState, b: GpuBufferLike): void {
   const bm = s.backend.bufferManager;
   const list = bm.freeBuffers.get(keyOf(b));
   const i = list ? list.indexOf(b) : -1;
-  if (i < 0) throw new Error('webgpu pool: a pooled buffer is missing from the BufferManager free list (internals changed?)');
+  if (i < 0)
+    throw new Error('webgpu pool: a pooled buffer is missing from the BufferManager free list (internals changed?)');
   list!.splice(i, 1);
   bm.numFreeBuffers--;
   bm.numBytesAllocated -= b.size;
@@ -364,7 +375,13 @@ function wrap(s: PoolState): void {
   be.uploadToGPU = (dataId) => {
     const td = be.tensorMap.get(dataId);
     // float32/int32/bool with values (tfjs's own path for anything else: complex, empty).
-    if (td && td.resource == null && td.values && td.values.length > 0 && ['float32', 'int32', 'bool'].includes(td.dtype)) {
+    if (
+      td &&
+      td.resource == null &&
+      td.values &&
+      td.values.length > 0 &&
+      ['float32', 'int32', 'bool'].includes(td.dtype)
+    ) {
       s.counters.uploads++;
       if (s.writeUploads) {
         writeUpload(be, td);
@@ -400,7 +417,14 @@ function writeUpload(be: BackendInternals, td: TensorDataLike): void {
   const buffer = be.bufferManager.acquireBuffer(size, TENSOR_USAGE);
   const v = td.values!;
   // tfjs stores int32 and bool as i32 on the GPU, everything else (float32) as f32.
-  const data = td.dtype === 'int32' || td.dtype === 'bool' ? (v instanceof Int32Array ? v : Int32Array.from(v)) : v instanceof Float32Array ? v : Float32Array.from(v);
+  const data =
+    td.dtype === 'int32' || td.dtype === 'bool'
+      ? v instanceof Int32Array
+        ? v
+        : Int32Array.from(v)
+      : v instanceof Float32Array
+        ? v
+        : Float32Array.from(v);
   be.queue.writeBuffer(buffer, 0, data.length === n ? data : data.subarray(0, n));
   // As tfjs: once uploaded, the host copy is dropped.
   td.values = null;
@@ -423,7 +447,10 @@ export class BindingTooLargeError extends Error {
 }
 
 function checkBindings(program: ProgramLike, inputs: TensorInfoLike[], outputDtype: string, limit: number): void {
-  const named = [...inputs.map((t, i) => ({ name: program.variableNames?.[i] ?? `input ${i}`, shape: t.shape, dtype: t.dtype })), { name: 'output', shape: program.outputShape, dtype: outputDtype }];
+  const named = [
+    ...inputs.map((t, i) => ({ name: program.variableNames?.[i] ?? `input ${i}`, shape: t.shape, dtype: t.dtype })),
+    { name: 'output', shape: program.outputShape, dtype: outputDtype },
+  ];
   for (const t of named) {
     const bytes = count(t.shape) * bytesPer(t.dtype);
     if (bytes > limit) {
@@ -440,7 +467,12 @@ function checkBindings(program: ProgramLike, inputs: TensorInfoLike[], outputDty
 export function poolCounters(): PoolCounters | null {
   if (!state || tf.getBackend() !== 'webgpu') return null;
   const bm = state.backend.bufferManager;
-  return { ...state.counters, created_by_kind: { ...state.counters.created_by_kind }, bytes_in_use: bm.numBytesUsed, bytes_allocated: bm.numBytesAllocated };
+  return {
+    ...state.counters,
+    created_by_kind: { ...state.counters.created_by_kind },
+    bytes_in_use: bm.numBytesUsed,
+    bytes_allocated: bm.numBytesAllocated,
+  };
 }
 
 /**

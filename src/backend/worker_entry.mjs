@@ -12,7 +12,9 @@ for (const url of workerData?.taskModules ?? []) {
     await import(url);
   } catch (e) {
     // Reported by every task instead of killing the thread (which the pool would only restart).
-    const err = new Error(`worker task module ${url} failed to load: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    const err = new Error(`worker task module ${url} failed to load: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
     mod.taskModulesFailed(err);
     break;
   }

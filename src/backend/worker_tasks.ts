@@ -26,7 +26,8 @@ declare module './task_registry.js' {
 
 // Lazy: this module is also imported by the main thread (tests, in-process fallbacks).
 let ready: Promise<unknown> | null = null;
-const init = () => (ready ??= initBackend(parseBackendChoice((workerData as { backend?: string } | null)?.backend, 'SDD_BACKEND')));
+const init = () =>
+  (ready ??= initBackend(parseBackendChoice((workerData as { backend?: string } | null)?.backend, 'SDD_BACKEND')));
 
 export async function convForward(input: ConvForwardInput): Promise<{ features: Float32Array; shape: number[] }> {
   const out = tf.tidy(() => {
@@ -44,7 +45,10 @@ export async function convForward(input: ConvForwardInput): Promise<{ features: 
 }
 
 registerWorkerTask('convForward', convForward);
-registerWorkerTask('backendInfo', () => ({ backend: tf.getBackend(), threadId: (globalThis as { threadId?: number }).threadId ?? process.pid }));
+registerWorkerTask('backendInfo', () => ({
+  backend: tf.getBackend(),
+  threadId: (globalThis as { threadId?: number }).threadId ?? process.pid,
+}));
 
 /** Set by worker_entry.mjs when a task module failed to load: every task then fails with it. */
 let loadError: Error | null = null;

@@ -45,7 +45,9 @@ export function executorFlags(e: Executor, a: ExecutorArgs): Record<string, unkn
   const given = Object.entries(s?.flags ?? {}).filter(([flag]) => a[flag] !== undefined);
   for (const other of allExecutors()) {
     if (other === e) continue;
-    const stray = Object.keys(other.settings?.flags ?? {}).find((flag) => a[flag] !== undefined && !(flag in (s?.flags ?? {})));
+    const stray = Object.keys(other.settings?.flags ?? {}).find(
+      (flag) => a[flag] !== undefined && !(flag in (s?.flags ?? {})),
+    );
     if (stray) throw new UserError(`--${stray}: only with --executor ${other.name}`);
   }
   if (!s) return {};

@@ -21,13 +21,19 @@ const planOptions = {
  */
 export function withEngineOption<T>(y: Argv<T>) {
   return y
-    .option('engine', { type: 'string', describe: `what computes the methods: ${[...engineNames(), 'auto'].join(', ')} (the files' engine: key; same as --set engine=…)` })
+    .option('engine', {
+      type: 'string',
+      describe: `what computes the methods: ${[...engineNames(), 'auto'].join(', ')} (the files' engine: key; same as --set engine=…)`,
+    })
     .middleware((argv) => {
-      if (typeof argv.engine === 'string') (argv as { set?: string[] }).set = [...((argv.set as string[] | undefined) ?? []), `engine=${argv.engine}`];
+      if (typeof argv.engine === 'string')
+        (argv as { set?: string[] }).set = [...((argv.set as string[] | undefined) ?? []), `engine=${argv.engine}`];
     });
 }
 
 /** `<files..>` plus --set/--profile/--engine. */
 export function withPlanOptions<T>(y: Argv<T>) {
-  return withEngineOption(y.positional('files', { type: 'string', array: true, demandOption: true }).options(planOptions));
+  return withEngineOption(
+    y.positional('files', { type: 'string', array: true, demandOption: true }).options(planOptions),
+  );
 }

@@ -65,7 +65,15 @@ function provenanceSection(s: RunSummary): string[] {
   const git = env.git?.sha ? `${env.git.sha.slice(0, 10)}${env.git.dirty ? ' (dirty)' : ''}` : '?';
   const m = env.machine;
   const machine = m ? `${m.host ?? '?'}: ${m.cpu ?? '?'}, ${m.cores ?? '?'} cores, Node ${m.node ?? '?'}` : '?';
-  return ['', 'provenance', ...fields([['git', git], ['backend', env.backend?.choice ?? '?'], ['machine', machine]])];
+  return [
+    '',
+    'provenance',
+    ...fields([
+      ['git', git],
+      ['backend', env.backend?.choice ?? '?'],
+      ['machine', machine],
+    ]),
+  ];
 }
 
 /** Scalars one a line (with their interval when the result has one), anything nested as YAML. */

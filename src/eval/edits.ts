@@ -85,9 +85,20 @@ export interface EditItems {
 }
 
 /** Hit / preservation of the prompt's attribute by the world's heads, original vs edited. */
-async function accuracyOf(world: World, judge: AttributeJudge, prompt: EditPromptSpec, original: Float32Array, edited: Float32Array) {
+async function accuracyOf(
+  world: World,
+  judge: AttributeJudge,
+  prompt: EditPromptSpec,
+  original: Float32Array,
+  edited: Float32Array,
+) {
   const [po, pe] = [await classesOf(world, judge, original), await classesOf(world, judge, edited)];
-  return editAccuracy({ names: judge.names, classes: po }, { names: judge.names, classes: pe }, prompt.attribute, judge.valuesOf(prompt.attribute).indexOf(prompt.target));
+  return editAccuracy(
+    { names: judge.names, classes: po },
+    { names: judge.names, classes: pe },
+    prompt.attribute,
+    judge.valuesOf(prompt.attribute).indexOf(prompt.target),
+  );
 }
 
 async function identityOf(world: World, identity: IdentityModel, original: Float32Array, edited: Float32Array) {
@@ -101,7 +112,10 @@ function fidKid(xe: Float64Array | Float32Array, xo: Float64Array | Float32Array
   const fid = fidFromFeatures(xe, n, xo, n, d);
   // KID over 100 seeded subsets of min(1000, ⌊n/2⌋) (kid.ts: subsets of the full set would all be
   // the same set); its interval is the item bootstrap below, like every other metric's.
-  const kid = n >= 4 ? kernelInceptionDistance(xe, n, xo, n, d, { subsetSize: kidSubsetSize(n, n), subsets: 100, seed: 0 }) : null;
+  const kid =
+    n >= 4
+      ? kernelInceptionDistance(xe, n, xo, n, d, { subsetSize: kidSubsetSize(n, n), subsets: 100, seed: 0 })
+      : null;
   // 100 resamples for FID (each recomputes FID from the cached features).
   const fidCi = n >= 2 ? fidBootstrap(xe, n, xo, n, d, { resamples: 100, seed: 0, paired: true }) : null;
   // KID's item bootstrap: the unbiased MMD² of the resampled (edited, original) pairs, from kernels made once.
@@ -117,7 +131,15 @@ async function clipOf(world: World, prompt: EditPromptSpec, original: Float32Arr
   const texts = tf.tidy(() => world.clip.textEmbed([prompt.text, prompt.sourceText]));
   const tv = (await texts.array()) as number[][];
   texts.dispose();
-  return { ie, dir: directionalSimilarity(ie, io, textDirection([tv[0]], [tv[1]])), score: clipScore(ie, ie.map(() => tv[0])), target: tv[0] };
+  return {
+    ie,
+    dir: directionalSimilarity(ie, io, textDirection([tv[0]], [tv[1]])),
+    score: clipScore(
+      ie,
+      ie.map(() => tv[0]),
+    ),
+    target: tv[0],
+  };
 }
 
 /** Seeded 95% percentile bootstrap CI of an item mean (1000 resamples). */
@@ -178,7 +200,13 @@ export async function evaluateEdits(
 }
 
 /** What the numbers were computed with, recorded beside them. */
-function infoOf(world: World, prompt: EditPromptSpec, kid: { subset_size: number; subsets: number } | null, n: number, d: number) {
+function infoOf(
+  world: World,
+  prompt: EditPromptSpec,
+  kid: { subset_size: number; subsets: number } | null,
+  n: number,
+  d: number,
+) {
   return {
     fid_features: world.fid.id,
     fid_dims: d,

@@ -5,7 +5,15 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { activeBackend, deviceFault, DeviceFaultError, deviceMemory, initBackend, resetPeakMemory, type BackendChoice } from '../backend/index.js';
+import {
+  activeBackend,
+  deviceFault,
+  DeviceFaultError,
+  deviceMemory,
+  initBackend,
+  resetPeakMemory,
+  type BackendChoice,
+} from '../backend/index.js';
 import { UserError } from '../errors.js';
 import { registerBuiltinMethods } from '../methods/index.js';
 import { getMethod } from '../methods/registry.js';
@@ -40,7 +48,13 @@ function progressFile(runDir: string): (done: number, total: number, label?: str
     const now = Date.now();
     if (now - last < 1000 && done < total) return;
     last = now;
-    writeJsonAtomic(join(runDir, 'progress.json'), { done, total, label: label ?? null, at: new Date(now).toISOString(), memory: deviceMemory() });
+    writeJsonAtomic(join(runDir, 'progress.json'), {
+      done,
+      total,
+      label: label ?? null,
+      at: new Date(now).toISOString(),
+      memory: deviceMemory(),
+    });
   };
 }
 
@@ -74,12 +88,17 @@ async function execute(runDir: string, backend: BackendChoice, signal: AbortSign
   const world = readJson<{ files: WorldFiles }>(worldFilesPath(runDir));
   if (world) setWorldFiles(world.files);
   const ctx = contextOf(runDir, config, params, signal);
-  ctx.log(`start ${config.method.name} seed=${config.seed} backend=${info.choice}${config.engine ? ` engine=${config.engine.name} (${config.engine.precision})` : ''}`);
+  ctx.log(
+    `start ${config.method.name} seed=${config.seed} backend=${info.choice}${config.engine ? ` engine=${config.engine.name} (${config.engine.precision})` : ''}`,
+  );
   try {
     // A lost GPU or an out-of-memory error ends the run at once with that reason; its checkpoint
     // stays, so the next `sdd run` resumes it.
     const engine = getEngine(config.engine?.name ?? DEFAULT_ENGINE);
-    const result = await Promise.race([engine.run(method, ctx, config.engine ?? { name: engine.name, precision: 'fp32' }), deviceFault()]);
+    const result = await Promise.race([
+      engine.run(method, ctx, config.engine ?? { name: engine.name, precision: 'fp32' }),
+      deviceFault(),
+    ]);
     const finished = new Date();
     // The backend's memory at the end (its peak over the run: tensors, pooled and in-use bytes).
     const memory = deviceMemory();

@@ -16,14 +16,29 @@ import { gpuInfo } from '../util/env.js';
 type Answer = { ok: boolean; code: number | null; error: string | null };
 
 class Worker {
-  private readonly proc: ResultPromise<{ stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; buffer: false; reject: false; detached: true }>;
+  private readonly proc: ResultPromise<{
+    stdin: 'pipe';
+    stdout: 'pipe';
+    stderr: 'pipe';
+    buffer: false;
+    reject: false;
+    detached: true;
+  }>;
   private pending: ((a: Answer) => void) | null = null;
   /** Where its stderr lines go: the run it is working for. */
   log: (line: string) => void = () => {};
   dead = false;
 
   constructor(command: string[], env: Record<string, string>) {
-    this.proc = execa(command[0], command.slice(1), { env: { ...env, SDD_PARENT_PID: String(process.pid) }, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false, detached: true });
+    this.proc = execa(command[0], command.slice(1), {
+      env: { ...env, SDD_PARENT_PID: String(process.pid) },
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      reject: false,
+      detached: true,
+    });
     createInterface({ input: this.proc.stdout }).on('line', (l) => this.answer(l));
     createInterface({ input: this.proc.stderr }).on('line', (l) => this.log(l));
     void this.proc.then((r) => {
@@ -54,9 +69,17 @@ class Worker {
     let a: Answer;
     try {
       const v = JSON.parse(line) as { ok?: unknown; code?: unknown; error?: unknown };
-      a = { ok: v.ok === true, code: typeof v.code === 'number' ? v.code : null, error: typeof v.error === 'string' ? v.error : null };
+      a = {
+        ok: v.ok === true,
+        code: typeof v.code === 'number' ? v.code : null,
+        error: typeof v.error === 'string' ? v.error : null,
+      };
     } catch {
-      a = { ok: false, code: null, error: `worker wrote something other than an answer on stdout: ${line.slice(0, 120)}` };
+      a = {
+        ok: false,
+        code: null,
+        error: `worker wrote something other than an answer on stdout: ${line.slice(0, 120)}`,
+      };
     }
     this.settle(a);
   }
@@ -71,7 +94,11 @@ class Worker {
 /** GPU indices to spread slots over: CUDA_VISIBLE_DEVICES where set, else nvidia-smi's; [] on a host without. */
 function devices(): string[] {
   const given = process.env.CUDA_VISIBLE_DEVICES;
-  if (given !== undefined) return given.split(',').map((d) => d.trim()).filter(Boolean);
+  if (given !== undefined)
+    return given
+      .split(',')
+      .map((d) => d.trim())
+      .filter(Boolean);
   return gpuInfo().map((_, i) => String(i));
 }
 
@@ -124,7 +151,8 @@ export class EngineWorkers {
     const spec = getEngine(engine).worker?.();
     if (!spec) throw new Error(`engine '${engine}' has no worker`);
     const slot = this.started++;
-    const gpu: Record<string, string> = this.gpus.length > 1 ? { CUDA_VISIBLE_DEVICES: this.gpus[slot % this.gpus.length] } : {};
+    const gpu: Record<string, string> =
+      this.gpus.length > 1 ? { CUDA_VISIBLE_DEVICES: this.gpus[slot % this.gpus.length] } : {};
     return new Worker(spec.command, { ...spec.env, ...gpu });
   }
 }

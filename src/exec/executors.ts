@@ -98,7 +98,9 @@ export function getExecutor(name: string): Executor {
 
 /** Every registered executor, by name ('local' first: the default). */
 export function allExecutors(): Executor[] {
-  return [...registry.values()].sort((a, b) => (a.name === 'local' ? -1 : b.name === 'local' ? 1 : a.name.localeCompare(b.name)));
+  return [...registry.values()].sort((a, b) =>
+    a.name === 'local' ? -1 : b.name === 'local' ? 1 : a.name.localeCompare(b.name),
+  );
 }
 
 /** The registered executors' names, 'local' first (sdd run's --executor choices). */

@@ -2,4 +2,11 @@
 import './local.js';
 import './slurm.js';
 
-export { allExecutors, executorNames, getExecutor, type ExecuteOptions, type Executor, type RunOutcome } from './executors.js';
+export {
+  allExecutors,
+  executorNames,
+  getExecutor,
+  type ExecuteOptions,
+  type Executor,
+  type RunOutcome,
+} from './executors.js';

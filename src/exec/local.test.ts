@@ -24,7 +24,11 @@ sweep:
 `;
 
 function runDirs(store: string): string[] {
-  return existsSync(store) ? readdirSync(store).filter((f) => !f.startsWith('.')).map((f) => join(store, f)) : [];
+  return existsSync(store)
+    ? readdirSync(store)
+        .filter((f) => !f.startsWith('.'))
+        .map((f) => join(store, f))
+    : [];
 }
 const finished = (store: string) => runDirs(store).filter((d) => existsSync(join(d, 'result.json')));
 const count = (text: string, re: RegExp) => (text.match(re) ?? []).length;
@@ -59,10 +63,14 @@ test('SIGKILL half way through a 6-run sweep, then a second sdd run finishes it:
   const d = tmp();
   writeFiles(d, { 'e.yaml': SWEEP });
   const store = join(d, 'store');
-  const first = execa(process.execPath, [BIN, 'run', join(d, 'e.yaml'), '--store', store, '-j', '2'], { reject: false });
+  const first = execa(process.execPath, [BIN, 'run', join(d, 'e.yaml'), '--store', store, '-j', '2'], {
+    reject: false,
+  });
   // Kill once some runs are finished and others are mid-way with a checkpoint.
   await waitFor(
-    () => finished(store).length >= 2 && runDirs(store).some((r) => !existsSync(join(r, 'result.json')) && existsSync(join(r, 'checkpoint.json'))),
+    () =>
+      finished(store).length >= 2 &&
+      runDirs(store).some((r) => !existsSync(join(r, 'result.json')) && existsSync(join(r, 'checkpoint.json'))),
     120_000,
     'two finished runs and one checkpointed partial run',
   );
@@ -85,14 +93,21 @@ test('SIGKILL half way through a 6-run sweep, then a second sdd run finishes it:
     resumed += count(log(r), /resumed from checkpoint/g);
     // Metrics after a resume hold each step once, in order.
     const steps = metricSteps(r);
-    assert.deepEqual(steps, Array.from({ length: 300 }, (_, i) => i), `metrics of ${r}`);
+    assert.deepEqual(
+      steps,
+      Array.from({ length: 300 }, (_, i) => i),
+      `metrics of ${r}`,
+    );
     assert.equal(existsSync(join(r, 'checkpoint.json')), false, 'checkpoint removed once finished');
     assert.equal(existsSync(join(r, 'lock')), false, 'no lock left');
   }
   assert.ok(resumed >= 1, 'at least one run resumed from its checkpoint');
   const ls = await sdd(['ls', '--json', '--store', store]);
   const listed = JSON.parse(String(ls.stdout)) as Array<{ status: string }>;
-  assert.deepEqual(listed.map((r) => r.status), Array(6).fill('finished'));
+  assert.deepEqual(
+    listed.map((r) => r.status),
+    Array(6).fill('finished'),
+  );
 });
 
 test('two concurrent sdd run on the same file execute each run exactly once', async () => {
@@ -175,17 +190,29 @@ test('same config, same numbers: a run is deterministic given its recorded seed 
     results.push(JSON.parse(readFileSync(join(dir, 'result.json'), 'utf-8')).metrics);
     const env = JSON.parse(readFileSync(join(dir, 'env.json'), 'utf-8'));
     assert.equal(env.seed, 0);
-    assert.ok(env.git && env.packages['@tensorflow/tfjs-core'] && env.backend.choice && env.machine.cpu && env.started_at && env.finished_at);
+    assert.ok(
+      env.git &&
+        env.packages['@tensorflow/tfjs-core'] &&
+        env.backend.choice &&
+        env.machine.cpu &&
+        env.started_at &&
+        env.finished_at,
+    );
   }
   assert.deepEqual(results[0], results[1]);
 });
 
 test('store commands: show, rm (refuses running runs), gc removes partial and failed runs', async () => {
   const d = tmp();
-  writeFiles(d, { 'e.yaml': 'name: st\nmethod: {name: toy_fit, params: {steps: 10}}\nsweep: {method.params.fail_at_step: [5, 100]}\n' });
+  writeFiles(d, {
+    'e.yaml': 'name: st\nmethod: {name: toy_fit, params: {steps: 10}}\nsweep: {method.params.fail_at_step: [5, 100]}\n',
+  });
   const store = join(d, 'store');
   await sdd(['run', join(d, 'e.yaml'), '--store', store]);
-  const runs = JSON.parse((await sdd(['ls', '--json', '--store', store])).stdout) as Array<{ id: string; status: string }>;
+  const runs = JSON.parse((await sdd(['ls', '--json', '--store', store])).stdout) as Array<{
+    id: string;
+    status: string;
+  }>;
   const ok = runs.find((r) => r.status === 'finished')!;
   const bad = runs.find((r) => r.status === 'failed')!;
   const show = await sdd(['show', ok.id.slice(0, 6), '--store', store]);
@@ -211,7 +238,9 @@ test('store commands: show, rm (refuses running runs), gc removes partial and fa
 test('a finished run made with other model weights is redone, the old one kept aside; matching weights are skipped', async () => {
   const d = tmp();
   const store = join(d, 'runs');
-  writeFiles(d, { 'e.yaml': 'name: stale-test\nmethod:\n  name: toy_fit\n  params: {steps: 20, hidden: 8}\nseeds: [0, 1]\n' });
+  writeFiles(d, {
+    'e.yaml': 'name: stale-test\nmethod:\n  name: toy_fit\n  params: {steps: 20, hidden: 8}\nseeds: [0, 1]\n',
+  });
   assert.equal((await sdd(['run', join(d, 'e.yaml'), '--store', store, '--no-report'])).exitCode, 0);
   const [a, b] = finished(store).sort();
   // Record in a's result the current zoo's hashes except one, and in b's exactly the current ones.
@@ -221,7 +250,8 @@ test('a finished run made with other model weights is redone, the old one kept a
     const r = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> };
     writeFileSync(join(dir, 'result.json'), JSON.stringify({ ...r, metrics: { ...r.metrics, models } }));
   };
-  const recorded = (path: string) => (JSON.parse(readFileSync(path, 'utf-8')) as { metrics: { models?: Record<string, string> } }).metrics.models;
+  const recorded = (path: string) =>
+    (JSON.parse(readFileSync(path, 'utf-8')) as { metrics: { models?: Record<string, string> } }).metrics.models;
   edit(a, { ...current, vae: 'f'.repeat(64) });
   edit(b, current);
 

@@ -37,10 +37,12 @@ export function finishedAndCurrent(run: PlannedRun, store: RunStore, progress: P
   }
   const aside = store.supersede(run.id, () => modelsChanged(store, run).length > 0);
   // Not moved: another process got there first; the run's own process skips or waits for it.
-  if (aside) progress.log(`rerun ${label}: model weights changed since it ran (${changed.join(', ')}); the old run is kept in ${aside}`);
+  if (aside)
+    progress.log(
+      `rerun ${label}: model weights changed since it ran (${changed.join(', ')}); the old run is kept in ${aside}`,
+    );
   return false;
 }
-
 
 export async function executeRuns(runs: PlannedRun[], opts: ExecuteOptions): Promise<RunOutcome[]> {
   const outcomes: RunOutcome[] = new Array(runs.length);
@@ -93,26 +95,37 @@ async function executeOne(run: PlannedRun, opts: ExecuteOptions, workers: Engine
   }
 }
 
-async function spawnChild(run: PlannedRun, dir: string, opts: ExecuteOptions, label: string, workers: EngineWorkers): Promise<number> {
+async function spawnChild(
+  run: PlannedRun,
+  dir: string,
+  opts: ExecuteOptions,
+  label: string,
+  workers: EngineWorkers,
+): Promise<number> {
   const backend = opts.backend ?? run.backend;
   const key = run.id;
   opts.progress.start(key, label);
   // 'auto' is left to the child, which then honours SDD_BACKEND (inherited) like every command.
-  const child = execa(process.execPath, [BIN, '__run-one', dir, ...(backend === 'auto' ? [] : ['--backend', backend])], {
-    ipc: true,
-    serialization: 'json',
-    reject: false,
-    stdin: 'ignore',
-    stdout: { file: join(dir, 'output.txt'), append: true },
-    stderr: { file: join(dir, 'output.txt'), append: true },
-    cancelSignal: opts.signal,
-    forceKillAfterDelay: 10_000,
-    env: { SDD_CHILD: '1', [WORKERS_ENV]: '1' },
-  });
+  const child = execa(
+    process.execPath,
+    [BIN, '__run-one', dir, ...(backend === 'auto' ? [] : ['--backend', backend])],
+    {
+      ipc: true,
+      serialization: 'json',
+      reject: false,
+      stdin: 'ignore',
+      stdout: { file: join(dir, 'output.txt'), append: true },
+      stderr: { file: join(dir, 'output.txt'), append: true },
+      cancelSignal: opts.signal,
+      forceKillAfterDelay: 10_000,
+      env: { SDD_CHILD: '1', [WORKERS_ENV]: '1' },
+    },
+  );
   child.on('message', (m: unknown) => {
     const msg = m as ChildMessage | EngineRequest;
     if (msg.type === 'progress') opts.progress.update(key, msg.done, msg.total, msg.label);
-    if (msg.type === 'engine-run' || msg.type === 'engine-cancel') workers.handle(key, msg, (r) => child.connected && child.send(r));
+    if (msg.type === 'engine-run' || msg.type === 'engine-cancel')
+      workers.handle(key, msg, (r) => child.connected && child.send(r));
   });
   const res = await child;
   workers.ownerGone(key);
@@ -125,7 +138,12 @@ async function spawnChild(run: PlannedRun, dir: string, opts: ExecuteOptions, la
   }
   if (code !== EXIT_BUSY) {
     const secs = formatDuration((res.durationMs ?? 0) / 1000);
-    const status = code === 0 ? 'ok' : code === EXIT_INTERRUPTED || opts.signal.aborted ? 'interrupted' : `FAILED (exit ${code}${res.signal ? `, ${res.signal}` : ''})`;
+    const status =
+      code === 0
+        ? 'ok'
+        : code === EXIT_INTERRUPTED || opts.signal.aborted
+          ? 'interrupted'
+          : `FAILED (exit ${code}${res.signal ? `, ${res.signal}` : ''})`;
     opts.progress.finish(key, `${status.padEnd(11)} ${label} ${secs}`);
     if (code !== 0 && !opts.signal.aborted && !existsSync(join(dir, 'error.json'))) {
       // Killed before it could say why (OOM killer, segfault): record what the parent saw.

@@ -25,7 +25,18 @@ test('job script: one array with its throttle, the resources asked for, and the 
   const script = jobScript({
     name: 'sdd-t',
     count: 6,
-    res: { cpus: 4, mem: '16G', time: '2:00:00', gpus: 1, partition: 'gpu', account: 'lab', qos: 'high', max_parallel: 2, requeue: true, extra: ['--constraint=h200'] },
+    res: {
+      cpus: 4,
+      mem: '16G',
+      time: '2:00:00',
+      gpus: 1,
+      partition: 'gpu',
+      account: 'lab',
+      qos: 'high',
+      max_parallel: 2,
+      requeue: true,
+      extra: ['--constraint=h200'],
+    },
     submission: "/store/.slurm/x y'z",
     backend: 'webgpu',
     node: '/opt/node/bin/node',
@@ -48,8 +59,19 @@ test('job script: one array with its throttle, the resources asked for, and the 
   }
   // Paths with spaces and quotes survive the shell.
   assert.match(script, /sed -n "\$\(\(SLURM_ARRAY_TASK_ID \+ 1\)\)p" '\/store\/\.slurm\/x y'\\''z\/runs\.txt'/);
-  assert.match(script, /exec '\/opt\/node\/bin\/node' '\/code\/bin\/sdd\.mjs' __run-one "\$DIR" --backend webgpu >>"\$DIR\/output\.txt" 2>&1/);
-  const plain = jobScript({ name: 'n', count: 1, res: { requeue: false }, submission: '/s', node: 'node', bin: 'b', backend: 'auto' });
+  assert.match(
+    script,
+    /exec '\/opt\/node\/bin\/node' '\/code\/bin\/sdd\.mjs' __run-one "\$DIR" --backend webgpu >>"\$DIR\/output\.txt" 2>&1/,
+  );
+  const plain = jobScript({
+    name: 'n',
+    count: 1,
+    res: { requeue: false },
+    submission: '/s',
+    node: 'node',
+    bin: 'b',
+    backend: 'auto',
+  });
   assert.match(plain, /#SBATCH --array=0-0\n/);
   assert.match(plain, /#SBATCH --no-requeue/);
   assert.doesNotMatch(plain, /--backend|--gres|--mem/);
@@ -57,10 +79,19 @@ test('job script: one array with its throttle, the resources asked for, and the 
 
 test('resources: CLI flags over the experiment file over the method defaults', () => {
   const d = tmp();
-  writeFiles(d, { 'e.yaml': 'name: r\nmethod: {name: sdd, params: {prompt: "pose:frontal->side"}}\nslurm: {mem: 32G, partition: gpu}\n' });
+  writeFiles(d, {
+    'e.yaml':
+      'name: r\nmethod: {name: sdd, params: {prompt: "pose:frontal->side"}}\nslurm: {mem: 32G, partition: gpu}\n',
+  });
   const [run] = planAll([join(d, 'e.yaml')], {});
   assert.deepEqual(resourcesOf(run), { cpus: 4, mem: '32G', time: '4:00:00', partition: 'gpu' });
-  assert.deepEqual(resourcesOf(run, { time: '30', gpus: 1, partition: 'debug' }), { cpus: 4, mem: '32G', time: '30', gpus: 1, partition: 'debug' });
+  assert.deepEqual(resourcesOf(run, { time: '30', gpus: 1, partition: 'debug' }), {
+    cpus: 4,
+    mem: '32G',
+    time: '30',
+    gpus: 1,
+    partition: 'debug',
+  });
   // A GPU backend asks for a GPU unless the file or a flag says how many.
   assert.equal(resourcesOf(run, {}, 'webgpu').gpus, 1);
   assert.equal(resourcesOf(run, { gpus: 0 }, 'webgpu').gpus, 0);
@@ -93,11 +124,18 @@ test('bad cluster input: one line naming the file and key, or the flag, exit 2, 
     [['run', join(d, 'ok.yaml'), '--executor', 'slurm', '--time', 'soon'], /--time: a Slurm time/],
     [['run', join(d, 'ok.yaml'), '--executor', 'slurm', '--sbatch', 'constraint=a100'], /--sbatch: an sbatch option/],
     [['run', join(d, 'ok.yaml'), '--detach'], /--detach: only with --executor slurm/],
-    [['run', join(d, 'lo.yaml'), join(d, 'sl.yaml')], /the experiment files name different executors \(local, slurm\): choose one with --executor/],
+    [
+      ['run', join(d, 'lo.yaml'), join(d, 'sl.yaml')],
+      /the experiment files name different executors \(local, slurm\): choose one with --executor/,
+    ],
     // No Slurm client on PATH: said in one line, not a stack.
     [['run', join(d, 'sl.yaml')], /--executor slurm: sbatch not found on PATH/, { PATH: nodeOnly }],
     // A cluster configuration that is not there (said at once: Slurm's own commands retry it for a minute).
-    [['run', join(d, 'sl.yaml')], /--executor slurm: SLURM_CONF=.*no-such-slurm\.conf: no such file/, { SLURM_CONF: join(d, 'no-such-slurm.conf') }],
+    [
+      ['run', join(d, 'sl.yaml')],
+      /--executor slurm: SLURM_CONF=.*no-such-slurm\.conf: no such file/,
+      { SLURM_CONF: join(d, 'no-such-slurm.conf') },
+    ],
     [['run', join(d, 'sl.yaml')], /--executor slurm: SLURM_CONF=: no such file/, { SLURM_CONF: '' }],
   ];
   for (const [args, re, env] of cases) {
@@ -107,5 +145,8 @@ test('bad cluster input: one line naming the file and key, or the flag, exit 2, 
     assert.equal(lines.length, 1, `one line for ${args.join(' ')}:\n${r.stderr}`);
     assert.match(lines[0], re);
   }
-  assert.ok(!existsSync(join(store, '.slurm')) || readdirSync(join(store, '.slurm')).every((n) => n === 'lock'), 'nothing submitted');
+  assert.ok(
+    !existsSync(join(store, '.slurm')) || readdirSync(join(store, '.slurm')).every((n) => n === 'lock'),
+    'nothing submitted',
+  );
 });

@@ -21,15 +21,29 @@ const SLURM_TIME = /^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2
 export function slurmSchema() {
   return z.strictObject({
     partition: z.string().min(1).optional(),
-    time: z.string().regex(SLURM_TIME, 'a Slurm time: minutes, M:S, H:M:S, D-H, D-H:M or D-H:M:S').optional().describe('time limit per run'),
+    time: z
+      .string()
+      .regex(SLURM_TIME, 'a Slurm time: minutes, M:S, H:M:S, D-H, D-H:M or D-H:M:S')
+      .optional()
+      .describe('time limit per run'),
     cpus: z.number().int().positive().optional().describe('--cpus-per-task'),
-    mem: z.string().regex(/^\d+[KMGT]?$/, 'a Slurm memory size such as 8G or 16000M').optional().describe('--mem per run'),
+    mem: z
+      .string()
+      .regex(/^\d+[KMGT]?$/, 'a Slurm memory size such as 8G or 16000M')
+      .optional()
+      .describe('--mem per run'),
     gpus: z.number().int().nonnegative().optional().describe('--gres=gpu:N per run'),
     account: z.string().min(1).optional(),
     qos: z.string().min(1).optional(),
     max_parallel: z.number().int().positive().optional().describe('array throttle (%K): tasks running at once'),
-    requeue: z.boolean().optional().describe('let Slurm requeue a task after a node failure or preemption (it resumes from its checkpoint)'),
-    extra: z.array(z.string().regex(/^--?[A-Za-z]/, 'an sbatch option such as --constraint=a100')).optional().describe('more #SBATCH lines, as sbatch options'),
+    requeue: z
+      .boolean()
+      .optional()
+      .describe('let Slurm requeue a task after a node failure or preemption (it resumes from its checkpoint)'),
+    extra: z
+      .array(z.string().regex(/^--?[A-Za-z]/, 'an sbatch option such as --constraint=a100'))
+      .optional()
+      .describe('more #SBATCH lines, as sbatch options'),
   });
 }
 export type SlurmSettings = z.output<ReturnType<typeof slurmSchema>>;
@@ -52,7 +66,11 @@ export const SLURM_SETTINGS: ExecutorSettings = {
       array: true,
       describe: 'slurm: another #SBATCH option, e.g. --sbatch=--constraint=a100 (repeatable)',
     },
-    'max-parallel': { setting: 'max_parallel', type: 'number', describe: 'slurm: tasks of the array running at once (%K throttle)' },
+    'max-parallel': {
+      setting: 'max_parallel',
+      type: 'number',
+      describe: 'slurm: tasks of the array running at once (%K throttle)',
+    },
     requeue: {
       setting: 'requeue',
       type: 'boolean',
@@ -61,13 +79,16 @@ export const SLURM_SETTINGS: ExecutorSettings = {
   },
 };
 
-
 /**
  * The resources of one run: CLI flags over the experiment file's `slurm:` over the method's
  * defaults. A run on a GPU backend (webgpu, node-gpu: named, not auto, since the login node cannot
  * see the compute nodes' devices) asks for one GPU unless told otherwise.
  */
-export function resourcesOf(run: PlannedRun, cli: SlurmSettings = {}, backend: BackendChoice = run.backend): SlurmSettings {
+export function resourcesOf(
+  run: PlannedRun,
+  cli: SlurmSettings = {},
+  backend: BackendChoice = run.backend,
+): SlurmSettings {
   const method = getMethod(run.config.method.name).resources ?? {};
   const defined = (o: object) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
   // A GPU backend, or an engine that computes on one (torch), asks for one GPU per task.
@@ -78,7 +99,15 @@ export function resourcesOf(run: PlannedRun, cli: SlurmSettings = {}, backend: B
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-export function jobScript(opts: { name: string; count: number; res: SlurmSettings; submission: string; backend?: string; node: string; bin: string }): string {
+export function jobScript(opts: {
+  name: string;
+  count: number;
+  res: SlurmSettings;
+  submission: string;
+  backend?: string;
+  node: string;
+  bin: string;
+}): string {
   const { res } = opts;
   const lines = [
     '#!/bin/bash',

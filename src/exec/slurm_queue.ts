@@ -21,7 +21,21 @@ export interface SlurmRecord {
 }
 
 export const RECORD = 'slurm.json';
-const ACTIVE = new Set(['PENDING', 'RUNNING', 'CONFIGURING', 'COMPLETING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD', 'RESIZING', 'SUSPENDED', 'STOPPED', 'SIGNALING', 'STAGE_OUT', 'RESV_DEL_HOLD']);
+const ACTIVE = new Set([
+  'PENDING',
+  'RUNNING',
+  'CONFIGURING',
+  'COMPLETING',
+  'REQUEUED',
+  'REQUEUE_FED',
+  'REQUEUE_HOLD',
+  'RESIZING',
+  'SUSPENDED',
+  'STOPPED',
+  'SIGNALING',
+  'STAGE_OUT',
+  'RESV_DEL_HOLD',
+]);
 const QUEUED = new Set(['PENDING', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD']);
 
 /** Still in the queue (waiting, running, or on its way out): not to be submitted again. */
@@ -47,7 +61,9 @@ export async function slurm(cmd: string, args: string[]): Promise<{ code: number
   try {
     const r = await execa(cmd, args, { reject: false, stdin: 'ignore', timeout: 60_000 });
     if (r.exitCode === undefined && /ENOENT/.test(String((r as { code?: unknown }).code ?? r.message))) {
-      throw new UserError(`--executor slurm: ${cmd} not found on PATH (run on a machine with Slurm's client commands, e.g. a login node)`);
+      throw new UserError(
+        `--executor slurm: ${cmd} not found on PATH (run on a machine with Slurm's client commands, e.g. a login node)`,
+      );
     }
     return { code: r.exitCode ?? 1, stdout: String(r.stdout), stderr: String(r.stderr) };
   } catch (e) {
@@ -104,13 +120,14 @@ export async function jobFields(task: string): Promise<Record<string, string>> {
   return fields;
 }
 
-
 export function readRecord(runDir: string): SlurmRecord | null {
   return readJson<SlurmRecord>(join(runDir, RECORD));
 }
 
 /** For `sdd status`: where each run's Slurm task stands (null: no task recorded). */
-export async function slurmStatus(dirs: string[]): Promise<Array<{ record: SlurmRecord; state: TaskState | null } | null>> {
+export async function slurmStatus(
+  dirs: string[],
+): Promise<Array<{ record: SlurmRecord; state: TaskState | null } | null>> {
   const records = dirs.map(readRecord);
   const states = await queueStates(records.filter((x): x is SlurmRecord => x !== null).map((x) => x.job));
   return records.map((r) => (r ? { record: r, state: states.get(r.task) ?? null } : null));
@@ -120,8 +137,12 @@ export async function slurmStatus(dirs: string[]): Promise<Array<{ record: Slurm
 export async function preflight(): Promise<void> {
   // Slurm's commands retry a missing SLURM_CONF for a minute each before saying so.
   const conf = process.env.SLURM_CONF;
-  if (conf !== undefined && (conf === '' || !existsSync(conf))) throw new UserError(`--executor slurm: SLURM_CONF=${conf}: no such file`);
+  if (conf !== undefined && (conf === '' || !existsSync(conf)))
+    throw new UserError(`--executor slurm: SLURM_CONF=${conf}: no such file`);
   for (const cmd of ['sbatch', 'scancel', 'scontrol']) await slurm(cmd, ['--version']);
   const r = await slurm('squeue', ['-h', '-o', '%i', '--me']);
-  if (r.code !== 0) throw new UserError(`--executor slurm: squeue cannot reach the cluster: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`);
+  if (r.code !== 0)
+    throw new UserError(
+      `--executor slurm: squeue cannot reach the cluster: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`,
+    );
 }

@@ -23,7 +23,19 @@ import { EXIT_BUSY } from './child.js';
 import { BIN, finishedAndCurrent, tail } from './local_run.js';
 import { describeRun, type ExecuteOptions, type RunOutcome } from './executors.js';
 import { jobScript, resourcesOf, slurmSchema, type SlurmSettings } from './slurm_job.js';
-import { isActive, isQueued, jobFields, pollMs, queueStates, readRecord, RECORD, sleep, slurm, type SlurmRecord, type TaskState } from './slurm_queue.js';
+import {
+  isActive,
+  isQueued,
+  jobFields,
+  pollMs,
+  queueStates,
+  readRecord,
+  RECORD,
+  sleep,
+  slurm,
+  type SlurmRecord,
+  type TaskState,
+} from './slurm_queue.js';
 
 // ---------------------------------------------------------------- the submission lock
 
@@ -32,7 +44,10 @@ async function withSubmitLock<T>(store: RunStore, fn: () => Promise<T>): Promise
   mkdirSync(dir, { recursive: true });
   const t0 = Date.now();
   while (!tryLock(dir)) {
-    if (Date.now() - t0 > 120_000) throw new Error(`another sdd run has held ${join(dir, 'lock')} for 2 minutes; if no sdd run is submitting, remove it`);
+    if (Date.now() - t0 > 120_000)
+      throw new Error(
+        `another sdd run has held ${join(dir, 'lock')} for 2 minutes; if no sdd run is submitting, remove it`,
+      );
     await sleep(100);
   }
   try {
@@ -68,7 +83,9 @@ export async function execute(runs: PlannedRun[], opts: ExecuteOptions): Promise
   } else {
     for (const o of await track(tracked, opts)) outcomes.set(o.run.id, o);
   }
-  return runs.map((r) => outcomes.get(r.id) ?? { run: r, outcome: 'interrupted', seconds: 0, message: 'not submitted' });
+  return runs.map(
+    (r) => outcomes.get(r.id) ?? { run: r, outcome: 'interrupted', seconds: 0, message: 'not submitted' },
+  );
 }
 
 /** Decides per run: track its live task, or submit it; submits; records each task. */
@@ -79,7 +96,9 @@ async function submit(runs: PlannedRun[], opts: ExecuteOptions): Promise<Tracked
   const locks = dirs.map(readLock);
   // One squeue for the recorded tasks and for the Slurm tasks holding run locks.
   const owners = locks.map((l) => (l.held ? l.owner?.slurm_job : undefined));
-  const jobs = [...records.map((x) => x?.job), ...owners.map((o) => o?.split('_')[0])].filter((j): j is string => j !== undefined);
+  const jobs = [...records.map((x) => x?.job), ...owners.map((o) => o?.split('_')[0])].filter(
+    (j): j is string => j !== undefined,
+  );
   const states = await queueStates(jobs);
   const tracked: Tracked[] = [];
   const fresh: PlannedRun[] = [];
@@ -109,7 +128,12 @@ async function submit(runs: PlannedRun[], opts: ExecuteOptions): Promise<Tracked
   return tracked;
 }
 
-async function submitArray(runs: PlannedRun[], res: SlurmSettings, backend: BackendChoice, opts: ExecuteOptions): Promise<Tracked[]> {
+async function submitArray(
+  runs: PlannedRun[],
+  res: SlurmSettings,
+  backend: BackendChoice,
+  opts: ExecuteOptions,
+): Promise<Tracked[]> {
   const { store, progress } = opts;
   const dirs = runs.map((r) => store.prepare(r.id, r.config, r.files));
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
@@ -117,18 +141,36 @@ async function submitArray(runs: PlannedRun[], res: SlurmSettings, backend: Back
   mkdirSync(submission, { recursive: true });
   writeFileAtomic(join(submission, 'runs.txt'), dirs.join('\n') + '\n');
   const name = `sdd-${runs[0].config.experiment}`.replace(/[^A-Za-z0-9_.-]/g, '_');
-  const script = jobScript({ name, count: runs.length, res, submission, backend, node: process.env.SDD_SLURM_NODE ?? process.execPath, bin: process.env.SDD_SLURM_BIN ?? BIN });
+  const script = jobScript({
+    name,
+    count: runs.length,
+    res,
+    submission,
+    backend,
+    node: process.env.SDD_SLURM_NODE ?? process.execPath,
+    bin: process.env.SDD_SLURM_BIN ?? BIN,
+  });
   writeFileAtomic(join(submission, 'job.sh'), script);
   const r = await slurm('sbatch', ['--parsable', join(submission, 'job.sh')]);
   if (r.code !== 0) {
     // Nothing half-written: the refused submission leaves no folder behind (the script is in the message).
     rmSync(submission, { recursive: true, force: true });
-    throw new UserError(`sbatch refused the job: ${r.stderr.trim().split('\n').pop()} (resources ${canonicalJson(res)})`);
+    throw new UserError(
+      `sbatch refused the job: ${r.stderr.trim().split('\n').pop()} (resources ${canonicalJson(res)})`,
+    );
   }
   const job = r.stdout.trim().split(';')[0];
   const at = new Date().toISOString();
-  writeJsonAtomic(join(submission, 'submission.json'), { job, runs: runs.map((x) => x.id), resources: res, backend, submitted_at: at });
-  progress.log(`submitted Slurm array job ${job}: ${runs.length} run${runs.length === 1 ? '' : 's'}${res.max_parallel ? `, at most ${res.max_parallel} at a time` : ''} (${submission})`);
+  writeJsonAtomic(join(submission, 'submission.json'), {
+    job,
+    runs: runs.map((x) => x.id),
+    resources: res,
+    backend,
+    submitted_at: at,
+  });
+  progress.log(
+    `submitted Slurm array job ${job}: ${runs.length} run${runs.length === 1 ? '' : 's'}${res.max_parallel ? `, at most ${res.max_parallel} at a time` : ''} (${submission})`,
+  );
   return runs.map((run, index) => {
     const task = `${job}_${index}`;
     const rec: SlurmRecord = { task, job, index, submitted_at: at, submission };
@@ -143,7 +185,10 @@ function failureReason(t: Tracked, st: TaskState | undefined, fields: Record<str
   const node = st?.node || fields.NodeList || '?';
   const err = readJson<{ message: string }>(join(t.dir, 'error.json'))?.message ?? null;
   const step = readJson<{ step: number }>(join(t.dir, 'checkpoint.json'))?.step ?? null;
-  const resume = step !== null ? `; resumes from its checkpoint at step ${step} on the next sdd run` : '; starts over on the next sdd run';
+  const resume =
+    step !== null
+      ? `; resumes from its checkpoint at step ${step} on the next sdd run`
+      : '; starts over on the next sdd run';
   const last = tail(join(t.dir, 'output.txt'), 3).replace(/\s*\n\s*/g, ' | ');
   switch (state) {
     case 'TIMEOUT':
@@ -203,7 +248,10 @@ class Tracker {
    * sdd run submitted are its own to follow. Then every unfinished run is interrupted.
    */
   async interrupt(open: Tracked[]): Promise<void> {
-    await cancel(open.filter((t) => t.own), this.opts);
+    await cancel(
+      open.filter((t) => t.own),
+      this.opts,
+    );
     for (const t of open) {
       if (this.opts.store.isFinished(t.run.id)) this.finished(t, false);
       else {
@@ -223,7 +271,8 @@ class Tracker {
     }
     const failed = [...this.done.values()].filter((o) => o.outcome === 'failed').length;
     const counts = `${seen.queued} queued, ${seen.running} running, ${this.done.size - failed} finished, ${failed} failed`;
-    if (counts !== this.lastCounts) this.opts.progress.log(`slurm: ${counts} (${formatDuration((Date.now() - this.t0) / 1000)})`);
+    if (counts !== this.lastCounts)
+      this.opts.progress.log(`slurm: ${counts} (${formatDuration((Date.now() - this.t0) / 1000)})`);
     this.lastCounts = counts;
   }
 
@@ -297,7 +346,9 @@ function busyElsewhere(t: Tracked, fields: Record<string, string>): boolean {
 async function cancel(own: Tracked[], opts: ExecuteOptions): Promise<void> {
   if (own.length === 0) return;
   const tasks = own.map((t) => t.task);
-  opts.progress.log(`cancelling ${tasks.length} Slurm task${tasks.length === 1 ? '' : 's'} (scancel); they stay resumable`);
+  opts.progress.log(
+    `cancelling ${tasks.length} Slurm task${tasks.length === 1 ? '' : 's'} (scancel); they stay resumable`,
+  );
   await slurm('scancel', tasks);
   const t0 = Date.now();
   while (Date.now() - t0 < 180_000) {

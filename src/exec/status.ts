@@ -45,7 +45,8 @@ function statusOf(r: PlannedRun, store: RunStore, dir: string, q: QueueState | n
   const base = { id: r.id, progress: null, task: q?.task ?? null };
   if (store.isFinished(r.id)) {
     const changed = modelsChanged(store, r);
-    if (changed.length) return { ...base, state: 'stale', detail: `model weights changed since it ran (${changed.join(', ')})` };
+    if (changed.length)
+      return { ...base, state: 'stale', detail: `model weights changed since it ran (${changed.join(', ')})` };
     return { ...base, state: 'finished', detail: '' };
   }
   const prog = readJson<{ done: number; total: number }>(join(dir, 'progress.json'));
@@ -55,11 +56,17 @@ function statusOf(r: PlannedRun, store: RunStore, dir: string, q: QueueState | n
   if (q?.phase === 'running') return { ...base, progress, state: 'running', detail: `${q.detail}${at}` };
   const lock = readLock(dir);
   if (lock.held && lock.alive) {
-    return { ...base, progress, state: 'running', detail: `pid ${lock.owner?.pid ?? '?'} on ${lock.owner?.host ?? '?'}${at}` };
+    return {
+      ...base,
+      progress,
+      state: 'running',
+      detail: `pid ${lock.owner?.pid ?? '?'} on ${lock.owner?.host ?? '?'}${at}`,
+    };
   }
   const ended = q?.detail ?? '';
   const err = readJson<{ kind: string; message: string }>(join(dir, 'error.json'));
-  if (err) return { ...base, state: 'failed', detail: [ended, `${err.kind}: ${err.message}`].filter(Boolean).join(': ') };
+  if (err)
+    return { ...base, state: 'failed', detail: [ended, `${err.kind}: ${err.message}`].filter(Boolean).join(': ') };
   const ckpt = readJson<{ step: number }>(join(dir, 'checkpoint.json'));
   if (ckpt) {
     const detail = [ended, `checkpoint at step ${ckpt.step}; resumes on the next sdd run`].filter(Boolean).join('; ');

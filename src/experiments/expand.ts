@@ -68,11 +68,18 @@ export function runId(config: RunConfig): string {
 }
 
 /** The method's plan hook (Method.plan) over its checked params, relative to the experiment file. */
-function planned(name: string, params: Record<string, unknown>, file: string): { params: Record<string, unknown>; identity?: Record<string, unknown> } {
+function planned(
+  name: string,
+  params: Record<string, unknown>,
+  file: string,
+): { params: Record<string, unknown>; identity?: Record<string, unknown> } {
   const method = getMethod(name);
   if (!method.plan) return { params };
   try {
-    return method.plan(params, { dir: dirname(resolve(file)) }) as { params: Record<string, unknown>; identity: Record<string, unknown> };
+    return method.plan(params, { dir: dirname(resolve(file)) }) as {
+      params: Record<string, unknown>;
+      identity: Record<string, unknown>;
+    };
   } catch (e) {
     throw e instanceof UserError ? new UserError(`${file}: ${e.message}`) : e;
   }
@@ -115,7 +122,10 @@ export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
   const { sweep, seeds, where, profiles: _p, description: _d, checkpoints, ...base } = exp;
   const roles = fileRoles(exp.world);
   for (const role of Object.keys(checkpoints)) {
-    if (!roles[role]) throw new UserError(`${file}: checkpoints.${role}: world '${exp.world}' has no such role${Object.keys(roles).length ? ` (have: ${Object.keys(roles).join(', ')})` : ' (it loads no outside files)'}`);
+    if (!roles[role])
+      throw new UserError(
+        `${file}: checkpoints.${role}: world '${exp.world}' has no such role${Object.keys(roles).length ? ` (have: ${Object.keys(roles).join(', ')})` : ' (it loads no outside files)'}`,
+      );
   }
   // Paths relative to the experiment file, as `include:` is.
   const given = Object.fromEntries(Object.entries(checkpoints).map(([k, v]) => [k, resolve(dirname(file), v)]));
@@ -137,7 +147,9 @@ export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
     try {
       checked = validateExperiment({ ...cfg, seeds }, file);
     } catch (e) {
-      const label = Object.entries(point).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ');
+      const label = Object.entries(point)
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(', ');
       throw new UserError(`${(e as Error).message} (in sweep point ${label})`);
     }
     const method = getMethod(checked.method.name);
@@ -158,7 +170,14 @@ export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
       const id = runId(config);
       if (seen.has(id)) continue; // a sweep that repeats a value yields the same run once
       seen.add(id);
-      runs.push({ id, config, backend: checked.backend, executor: checked.executor, settings: executorBlocks(checked), files });
+      runs.push({
+        id,
+        config,
+        backend: checked.backend,
+        executor: checked.executor,
+        settings: executorBlocks(checked),
+        files,
+      });
     }
   }
   where.forEach((rule, i) => {
@@ -179,5 +198,7 @@ function gpusAsked(checked: Experiment): boolean {
 function executorBlocks(checked: Experiment): Record<string, Record<string, unknown>> {
   // The blocks are not in Experiment's static type (executorShape): read them by key.
   const raw = checked as unknown as Record<string, Record<string, unknown> | undefined>;
-  return Object.fromEntries(allExecutors().flatMap((e) => (e.settings ? [[e.settings.key, raw[e.settings.key] ?? {}]] : [])));
+  return Object.fromEntries(
+    allExecutors().flatMap((e) => (e.settings ? [[e.settings.key, raw[e.settings.key] ?? {}]] : [])),
+  );
 }

@@ -23,7 +23,8 @@ function executorShape(): Record<never, never> {
   const shape: Record<string, z.ZodType> = {
     executor: z.enum(names).optional().describe(`where runs execute: ${what}; --executor overrides`),
   };
-  for (const e of all) if (e.settings) shape[e.settings.key] = e.settings.schema().default({}).describe(e.settings.describe);
+  for (const e of all)
+    if (e.settings) shape[e.settings.key] = e.settings.schema().default({}).describe(e.settings.describe);
   return shape as Record<never, never>;
 }
 
@@ -48,18 +49,34 @@ function experimentBase() {
     name: z.string().regex(NAME, 'letters, digits, _ . - only').describe('experiment name (report page, run listing)'),
     description: z.string().optional(),
     title: z.string().min(1).optional().describe('human title of its report page (not part of run ids)'),
-    version: z.number().int().nonnegative().default(1).describe('bump when the experiment changes meaning; part of every run id'),
+    version: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(1)
+      .describe('bump when the experiment changes meaning; part of every run id'),
     world: z.string().default('toyfaces').describe('which world (datasets + models) the runs use'),
     checkpoints: z
       .record(z.string(), z.string().min(1))
       .default({})
-      .describe("the world's outside files by role (`sdd checkpoints list`), e.g. {sd: DIR, clip: DIR, inception: FILE, images: DIR}; relative to this file; $SDD_CHECKPOINTS supplies the rest; not part of run ids (the weights' hashes are)"),
+      .describe(
+        "the world's outside files by role (`sdd checkpoints list`), e.g. {sd: DIR, clip: DIR, inception: FILE, images: DIR}; relative to this file; $SDD_CHECKPOINTS supplies the rest; not part of run ids (the weights' hashes are)",
+      ),
     backend: z.enum(BACKEND_CHOICES).default('auto'),
     engine: z
       .enum([DEFAULT_ENGINE, ...engineNames().filter((n) => n !== DEFAULT_ENGINE), 'auto'])
       .default(DEFAULT_ENGINE)
-      .describe(`what computes the method: ${allEngines().map((e) => `${e.name} (${e.describe})`).join('; ')}; auto: torch where a CUDA device or cluster GPUs are there, else tfjs (resolved when runs are planned); part of run ids except tfjs; --engine overrides`),
-    precision: z.enum(PRECISIONS).default('fp32').describe('the torch engine: fp32 (TF32 off), tf32 or fp16; part of run ids on torch (tfjs computes in fp32)'),
+      .describe(
+        `what computes the method: ${allEngines()
+          .map((e) => `${e.name} (${e.describe})`)
+          .join(
+            '; ',
+          )}; auto: torch where a CUDA device or cluster GPUs are there, else tfjs (resolved when runs are planned); part of run ids except tfjs; --engine overrides`,
+      ),
+    precision: z
+      .enum(PRECISIONS)
+      .default('fp32')
+      .describe('the torch engine: fp32 (TF32 off), tf32 or fp16; part of run ids on torch (tfjs computes in fp32)'),
     method: methodBlock(),
     seeds: z.array(z.number().int().nonnegative()).min(1).default([0]).describe('one run per seed'),
     sweep: z
@@ -69,12 +86,14 @@ function experimentBase() {
     where: z
       .array(
         z.strictObject({
-          when: z.record(z.string(), z.unknown()).describe('dotted key → value; every one must equal the run\'s value'),
+          when: z.record(z.string(), z.unknown()).describe("dotted key → value; every one must equal the run's value"),
           set: z.record(z.string(), z.unknown()).describe('dotted key → value applied to the matching runs'),
         }),
       )
       .default([])
-      .describe('settings for some sweep points only, e.g. when: {method.params.prompt: pose:frontal->side} set: {method.params.mapper.coarse: true}'),
+      .describe(
+        'settings for some sweep points only, e.g. when: {method.params.prompt: pose:frontal->side} set: {method.params.mapper.coarse: true}',
+      ),
     profiles: z
       .record(z.string(), z.record(z.string(), z.unknown()))
       .default({})

@@ -56,7 +56,16 @@ export interface Manifest {
     /** True when the world's images are G(w) of codes: the plugin then writes originals.npy. */
     from_codes: boolean;
   };
-  prompt: { id: string; text: string; source_text: string; attribute: string; source: string; target: string; group: string; token_ids: number[] | null };
+  prompt: {
+    id: string;
+    text: string;
+    source_text: string;
+    attribute: string;
+    source: string;
+    target: string;
+    group: string;
+    token_ids: number[] | null;
+  };
   inputs: {
     /** The m evaluation images, NHWC in [0, 1] (null in a world of codes: see source_codes). */
     sources: ArrayRef | null;
@@ -124,8 +133,14 @@ export function readNpyF32(path: string, where: string, shape: number[]): Float3
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   if (descr !== '<f4') fail(`dtype ${descr ?? '?'}, expected float32 ('<f4')`);
   if (/'fortran_order':\s*True/.test(header)) fail('Fortran order, expected C order');
-  const dims = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1]?.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
-  if (!dims || dims.join(',') !== shape.join(',')) fail(`shape [${dims?.join(', ') ?? '?'}], expected [${shape.join(', ')}]`);
+  const dims = /'shape':\s*\(([^)]*)\)/
+    .exec(header)?.[1]
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
+  if (!dims || dims.join(',') !== shape.join(','))
+    fail(`shape [${dims?.join(', ') ?? '?'}], expected [${shape.join(', ')}]`);
   const bytes = shape.reduce((a, b) => a * b, 1) * 4;
   if (buf.length - start - hlen !== bytes) fail(`${buf.length - start - hlen} data bytes, expected ${bytes}`);
   // A copy: the Buffer's offset need not be 4-aligned.
@@ -181,13 +196,19 @@ export function prepareAttempt(dirs: ContractDirs): void {
   mkdirSync(dirs.in, { recursive: true });
   mkdirSync(dirs.out, { recursive: true });
   for (const name of readdirSync(dirs.out)) {
-    if (name !== 'checkpoint' && name !== 'metrics.jsonl') rmSync(join(dirs.out, name), { recursive: true, force: true });
+    if (name !== 'checkpoint' && name !== 'metrics.jsonl')
+      rmSync(join(dirs.out, name), { recursive: true, force: true });
   }
   const curve = join(dirs.out, 'metrics.jsonl');
   if (!existsSync(curve)) return;
-  const from = existsSync(join(dirs.out, 'checkpoint', 'state.json')) ? readOutJson(dirs, 'checkpoint/state.json', stateSchema).step : 0;
+  const from = existsSync(join(dirs.out, 'checkpoint', 'state.json'))
+    ? readOutJson(dirs, 'checkpoint/state.json', stateSchema).step
+    : 0;
   // Whole lines of earlier steps only: a line torn by a kill, or of a step to be redone, goes.
-  const kept = readFileSync(curve, 'utf-8').split('\n').slice(0, -1).filter((line) => stepOf(line) < from);
+  const kept = readFileSync(curve, 'utf-8')
+    .split('\n')
+    .slice(0, -1)
+    .filter((line) => stepOf(line) < from);
   writeFileAtomic(curve, kept.map((l) => `${l}\n`).join(''));
 }
 

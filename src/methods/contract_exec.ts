@@ -11,7 +11,15 @@ import { z } from 'zod';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { EditPromptSpec, World } from '../world/types.js';
 import { editResult, saveEditGrid } from './editing.js';
-import { ContractError, contractDirs, pruneFinished, prepareAttempt, readOutJson, type ContractDirs, type EngineBlock } from './contract.js';
+import {
+  ContractError,
+  contractDirs,
+  pruneFinished,
+  prepareAttempt,
+  readOutJson,
+  type ContractDirs,
+  type EngineBlock,
+} from './contract.js';
 import { writeInputs, type InputParams } from './contract_in.js';
 import { runInWorker, runPlugin, type PluginExit } from './contract_run.js';
 import { workersAvailable } from './engine_ipc.js';
@@ -42,13 +50,31 @@ export interface ContractOutcome {
 }
 
 /** Inputs written, the process run (a worker's or its own), and nothing left written outside its out/ folder. */
-async function launch(ctx: MethodContext<unknown>, r: ContractRun, dirs: ContractDirs): Promise<{ manifest: Awaited<ReturnType<typeof writeInputs>>['manifest']; sources: Float32Array | null; exit: PluginExit }> {
-  const { manifest, sources } = await writeInputs(dirs, { id: ctx.runId, seed: ctx.seed, method: r.method, params: r.params }, r.world, r.prompt, r.inputs, r.engine);
+async function launch(
+  ctx: MethodContext<unknown>,
+  r: ContractRun,
+  dirs: ContractDirs,
+): Promise<{
+  manifest: Awaited<ReturnType<typeof writeInputs>>['manifest'];
+  sources: Float32Array | null;
+  exit: PluginExit;
+}> {
+  const { manifest, sources } = await writeInputs(
+    dirs,
+    { id: ctx.runId, seed: ctx.seed, method: r.method, params: r.params },
+    r.world,
+    r.prompt,
+    r.inputs,
+    r.engine,
+  );
   const before = snapshot(ctx.runDir);
   let wroteOutside: string[] = [];
   const viaWorker = r.worker !== undefined && workersAvailable();
   ctx.log(viaWorker ? `handed to a ${r.worker} worker of sdd run` : `started: ${r.command.join(' ')}`);
-  const running = viaWorker && r.worker ? runInWorker(ctx, r.worker, dirs, r.hangTimeoutS) : runPlugin(ctx, r.command, dirs, r.hangTimeoutS, r.env);
+  const running =
+    viaWorker && r.worker
+      ? runInWorker(ctx, r.worker, dirs, r.hangTimeoutS)
+      : runPlugin(ctx, r.command, dirs, r.hangTimeoutS, r.env);
   const exit = await running.finally(() => {
     // Undone whatever the outcome; a failure of the process's own is the reason given first.
     wroteOutside = restore(ctx.runDir, before);
@@ -84,7 +110,10 @@ export async function executeContract(ctx: MethodContext<unknown>, r: ContractRu
   const { manifest, sources, exit } = ran;
   const out = checkOutputs(dirs, manifest, earlier + exit.wall_s);
   const originals = out.originals ?? sources;
-  if (!originals) throw new ContractError('contract/out/originals.npy: missing (a world of codes: the plugin generates the originals)');
+  if (!originals)
+    throw new ContractError(
+      'contract/out/originals.npy: missing (a world of codes: the plugin generates the originals)',
+    );
   saveEditGrid(ctx, r.world, originals, out.edited);
   const result = await editResult(ctx, r.world, r.prompt, originals, out.edited, out.times);
   pruneFinished(dirs);
@@ -96,7 +125,10 @@ export async function executeContract(ctx: MethodContext<unknown>, r: ContractRu
  * plan, its JSON output `output` returned and kept as contract/phase-<output> so that a resumed
  * run does not redo it.
  */
-export async function executePhase(ctx: MethodContext<unknown>, r: ContractRun & { name: string; output: string }): Promise<unknown> {
+export async function executePhase(
+  ctx: MethodContext<unknown>,
+  r: ContractRun & { name: string; output: string },
+): Promise<unknown> {
   const main = contractDirs(ctx.runDir);
   const kept = join(main.root, `phase-${r.output}`);
   if (existsSync(kept)) {

@@ -12,7 +12,16 @@ import { dirname, join, relative } from 'node:path';
  * Written by the harness while the method runs (the lock; origin.json and world.json, which
  * another `sdd run` planning the same run rewrites): not the method's doing.
  */
-const LIVE = new Set(['log.txt', 'progress.json', 'metrics.jsonl', 'output.txt', 'lock', 'origin.json', 'world.json', join('contract', 'out')]);
+const LIVE = new Set([
+  'log.txt',
+  'progress.json',
+  'metrics.jsonl',
+  'output.txt',
+  'lock',
+  'origin.json',
+  'world.json',
+  join('contract', 'out'),
+]);
 /** Files up to this size are kept in memory, so that a changed one can be put back. */
 const KEEP_BYTES = 1 << 20;
 
@@ -31,7 +40,12 @@ function walk(root: string, dir: string, out: Snapshot): void {
     if (LIVE.has(rel)) continue;
     const st = lstatSync(path);
     if (st.isDirectory()) walk(root, path, out);
-    else out.set(rel, { size: st.size, mtimeMs: st.mtimeMs, bytes: st.isFile() && st.size <= KEEP_BYTES ? readFileSync(path) : null });
+    else
+      out.set(rel, {
+        size: st.size,
+        mtimeMs: st.mtimeMs,
+        bytes: st.isFile() && st.size <= KEEP_BYTES ? readFileSync(path) : null,
+      });
   }
 }
 
@@ -54,7 +68,8 @@ export function restore(runDir: string, before: Snapshot): string[] {
       found.push(putBack(runDir, rel, was, 'changed'));
     }
   }
-  for (const [rel, was] of before) if (!after.has(rel) && !existsSync(join(runDir, rel))) found.push(putBack(runDir, rel, was, 'deleted'));
+  for (const [rel, was] of before)
+    if (!after.has(rel) && !existsSync(join(runDir, rel))) found.push(putBack(runDir, rel, was, 'deleted'));
   return found;
 }
 

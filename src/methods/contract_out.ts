@@ -7,7 +7,15 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { NonFiniteError, type Scalar } from './types.js';
-import { ContractError, nonFinite, readNpyF32, readOutJson, type ArrayRef, type ContractDirs, type Manifest } from './contract.js';
+import {
+  ContractError,
+  nonFinite,
+  readNpyF32,
+  readOutJson,
+  type ArrayRef,
+  type ContractDirs,
+  type Manifest,
+} from './contract.js';
 
 const timingSchema = z
   .object({
@@ -46,7 +54,8 @@ function images(dirs: ContractDirs, ref: ArrayRef): Float32Array {
   const where = `contract/out/${ref.file}`;
   const x = readNpyF32(join(dirs.out, ref.file), where, ref.shape);
   const bad = nonFinite(x, x.length / ref.shape[0]);
-  if (bad.count > 0) throw new NonFiniteError(`${where}: ${bad.count} non-finite values (the first in image ${bad.firstImage})`);
+  if (bad.count > 0)
+    throw new NonFiniteError(`${where}: ${bad.count} non-finite values (the first in image ${bad.firstImage})`);
   for (let i = 0; i < x.length; i++) x[i] = Math.min(1, Math.max(0, x[i]));
   return x;
 }
@@ -55,7 +64,9 @@ function timing(dirs: ContractDirs, m: number, wallS: number): z.infer<typeof ti
   const t = readOutJson(dirs, 'timing.json', timingSchema);
   const claimed = t.tau_train_s + m * t.tau_infer_s;
   if (claimed > wallS * WALL_SLACK.factor + WALL_SLACK.seconds) {
-    throw new ContractError(`contract/out/timing.json: tau_train_s + m·tau_infer_s = ${claimed.toFixed(3)} s, more than the ${wallS.toFixed(3)} s the plugin ran`);
+    throw new ContractError(
+      `contract/out/timing.json: tau_train_s + m·tau_infer_s = ${claimed.toFixed(3)} s, more than the ${wallS.toFixed(3)} s the plugin ran`,
+    );
   }
   return t;
 }
@@ -64,7 +75,9 @@ function env(dirs: ContractDirs): Outputs['env'] {
   const e = readOutJson(dirs, 'env.json', envSchema);
   const { interpreter, versions, threads, device, precision, ...rest } = e;
   // Further facts (TF32 switches, GPU name) are kept where they are plain values.
-  const scalars = Object.entries(rest).filter((kv): kv is [string, Scalar] => kv[1] === null || ['string', 'number', 'boolean'].includes(typeof kv[1]));
+  const scalars = Object.entries(rest).filter(
+    (kv): kv is [string, Scalar] => kv[1] === null || ['string', 'number', 'boolean'].includes(typeof kv[1]),
+  );
   return { interpreter, versions, threads, device, precision, ...Object.fromEntries(scalars) };
 }
 

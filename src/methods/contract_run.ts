@@ -12,7 +12,11 @@ import { NonFiniteError, type MethodContext } from './types.js';
 import { ContractError, parseOut, type ContractDirs } from './contract.js';
 import { requestWorkerRun } from './engine_ipc.js';
 
-const progressSchema = z.object({ done: z.number().int().min(0), total: z.number().int().min(0), label: z.string().nullish() });
+const progressSchema = z.object({
+  done: z.number().int().min(0),
+  total: z.number().int().min(0),
+  label: z.string().nullish(),
+});
 const metricSchema = z.object({ step: z.number().int().min(0) }).catchall(z.number());
 
 /** Polls contract/out and forwards what is new; remembers when the process last showed progress. */
@@ -55,7 +59,8 @@ class Forwarder {
     if (!existsSync(path)) return;
     const buf = readFileSync(path);
     // Lines already forwarded are the run's: the file may only grow.
-    if (buf.length < this.metricsBytes) throw new ContractError('contract/out/metrics.jsonl: shrank while the plugin ran (append whole lines only)');
+    if (buf.length < this.metricsBytes)
+      throw new ContractError('contract/out/metrics.jsonl: shrank while the plugin ran (append whole lines only)');
     const end = buf.lastIndexOf(0x0a) + 1;
     if (end <= this.metricsBytes) return;
     const lines = buf.subarray(this.metricsBytes, end).toString('utf-8').split('\n').slice(0, -1);
@@ -135,7 +140,12 @@ interface Launched {
  * it on an interrupt, a hang or a bad line, and resolves after a last poll; throws the first
  * reason it failed otherwise (interrupted: the abort is left for the caller to see).
  */
-async function supervise(ctx: MethodContext<unknown>, dirs: ContractDirs, hangTimeoutS: number, launch: () => Launched): Promise<PluginExit> {
+async function supervise(
+  ctx: MethodContext<unknown>,
+  dirs: ContractDirs,
+  hangTimeoutS: number,
+  launch: () => Launched,
+): Promise<PluginExit> {
   const fwd = new Forwarder(ctx, dirs);
   const t0 = Date.now();
   const run = launch();
@@ -149,7 +159,8 @@ async function supervise(ctx: MethodContext<unknown>, dirs: ContractDirs, hangTi
   const timer = setInterval(() => {
     try {
       fwd.poll();
-      if (Date.now() - fwd.lastActivity > hangTimeoutS * 1000) stop(new ContractError(`plugin showed no progress for ${hangTimeoutS} s (hang_timeout_s): killed`));
+      if (Date.now() - fwd.lastActivity > hangTimeoutS * 1000)
+        stop(new ContractError(`plugin showed no progress for ${hangTimeoutS} s (hang_timeout_s): killed`));
     } catch (e) {
       stop(e as Error);
     }
@@ -167,19 +178,40 @@ async function supervise(ctx: MethodContext<unknown>, dirs: ContractDirs, hangTi
 }
 
 /** Runs `command` in the run folder to its end (supervise). */
-export async function runPlugin(ctx: MethodContext<unknown>, command: string[], dirs: ContractDirs, hangTimeoutS: number, env: Record<string, string> = {}): Promise<PluginExit> {
+export async function runPlugin(
+  ctx: MethodContext<unknown>,
+  command: string[],
+  dirs: ContractDirs,
+  hangTimeoutS: number,
+  env: Record<string, string> = {},
+): Promise<PluginExit> {
   return supervise(ctx, dirs, hangTimeoutS, () => spawned(ctx, command, dirs, env));
 }
 
 /** Hands the run to one of `sdd run`'s workers of `engine` (engine_ipc.ts) and watches it the same way. */
-export async function runInWorker(ctx: MethodContext<unknown>, engine: string, dirs: ContractDirs, hangTimeoutS: number): Promise<PluginExit> {
+export async function runInWorker(
+  ctx: MethodContext<unknown>,
+  engine: string,
+  dirs: ContractDirs,
+  hangTimeoutS: number,
+): Promise<PluginExit> {
   return supervise(ctx, dirs, hangTimeoutS, () => {
     const call = requestWorkerRun(engine, dirs.root, (l) => ctx.log(`${engine} worker: ${l}`));
-    return { ended: call.done.then((r) => (r.ok ? null : { failure: `${engine} worker: ${r.error ?? 'failed'}`.slice(0, 500), code: r.code })), stop: call.cancel };
+    return {
+      ended: call.done.then((r) =>
+        r.ok ? null : { failure: `${engine} worker: ${r.error ?? 'failed'}`.slice(0, 500), code: r.code },
+      ),
+      stop: call.cancel,
+    };
   });
 }
 
-function spawned(ctx: MethodContext<unknown>, command: string[], dirs: ContractDirs, env: Record<string, string>): Launched {
+function spawned(
+  ctx: MethodContext<unknown>,
+  command: string[],
+  dirs: ContractDirs,
+  env: Record<string, string>,
+): Launched {
   const stderr = new Tail((l) => ctx.log(`plugin stderr: ${l}`));
   const stdout = new Tail((l) => ctx.log(`plugin: ${l}`));
   // Its own process group, so that a wrapper's children (sh -c, a launcher) are killed with it:
@@ -216,8 +248,12 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   }
 }
 
-function exitReason(r: { exitCode?: number; signal?: string; code?: string; originalMessage?: string; shortMessage?: string }, tail: string): string {
-  if (r.exitCode === undefined && !r.signal) return `plugin could not start: ${(r.originalMessage ?? r.shortMessage ?? 'unknown').split('\n')[0]}`;
+function exitReason(
+  r: { exitCode?: number; signal?: string; code?: string; originalMessage?: string; shortMessage?: string },
+  tail: string,
+): string {
+  if (r.exitCode === undefined && !r.signal)
+    return `plugin could not start: ${(r.originalMessage ?? r.shortMessage ?? 'unknown').split('\n')[0]}`;
   const how = r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
   return `plugin ${how}${tail ? `: ${tail}` : ' (nothing on stderr)'}`.slice(0, 500);
 }

@@ -18,7 +18,10 @@ import type { TimingRecord } from '../util/calibration.js';
 
 export function promptOf(world: World, id: string): EditPromptSpec {
   const p = world.prompts.find((x) => x.id === id);
-  if (!p) throw new UserError(`method.params.prompt: unknown prompt '${id}' for world ${world.name} (have: ${world.prompts.map((x) => x.id).join(', ')})`);
+  if (!p)
+    throw new UserError(
+      `method.params.prompt: unknown prompt '${id}' for world ${world.name} (have: ${world.prompts.map((x) => x.id).join(', ')})`,
+    );
   return p;
 }
 
@@ -73,17 +76,37 @@ export const sourcesParam = z
 export type SourceMode = z.infer<typeof sourcesParam>;
 
 /** The m evaluation images for a prompt and their W+ codes (the caller disposes `w`). */
-export async function evaluationSources(world: World, promptId: string, m: number, mode: SourceMode): Promise<{ images: Float32Array; w: tf.Tensor3D }> {
+export async function evaluationSources(
+  world: World,
+  promptId: string,
+  m: number,
+  mode: SourceMode,
+): Promise<{ images: Float32Array; w: tf.Tensor3D }> {
   // A world of codes (paper, paper-random) has no photographs: its sources are G(w) in either mode.
   if (world.codes) {
     const w = world.codes.sources(promptId, m);
     return { images: await generated(world, w), w };
   }
   const real = world.sources(promptId, m);
-  if (mode === 'reconstructed') worldPart(world, 'style', 'method.params.sources: reconstructed (set sources: real to edit the test images themselves)');
+  if (mode === 'reconstructed')
+    worldPart(
+      world,
+      'style',
+      'method.params.sources: reconstructed (set sources: real to edit the test images themselves)',
+    );
   const w = invert(world, real);
   if (mode === 'real') return { images: real, w };
-  const images = tf.tidy(() => tf.clipByValue(worldPart(world, 'style', 'method.params.sources: reconstructed (set sources: real to edit the test images themselves)').generate(w), 0, 1));
+  const images = tf.tidy(() =>
+    tf.clipByValue(
+      worldPart(
+        world,
+        'style',
+        'method.params.sources: reconstructed (set sources: real to edit the test images themselves)',
+      ).generate(w),
+      0,
+      1,
+    ),
+  );
   const data = (await images.data()) as Float32Array;
   images.dispose();
   return { images: Float32Array.from(data), w };
@@ -94,7 +117,12 @@ export async function evaluationSources(world: World, promptId: string, m: numbe
  * image: the median over the first calibration batches, timed under the device lock
  * (../sdd/timing.ts); `timing` says how. A first, untimed call on one image warms the backend up.
  */
-export async function editTimed(world: World, images: Float32Array, batch: number, edit: (x: tf.Tensor4D, offset: number) => tf.Tensor4D): Promise<{ edited: Float32Array; tauInfer: number; timing: TimingRecord }> {
+export async function editTimed(
+  world: World,
+  images: Float32Array,
+  batch: number,
+  edit: (x: tf.Tensor4D, offset: number) => tf.Tensor4D,
+): Promise<{ edited: Float32Array; tauInfer: number; timing: TimingRecord }> {
   const s = world.imageSize;
   const per = s * s * 3;
   const n = images.length / per;
@@ -107,7 +135,9 @@ export async function editTimed(world: World, images: Float32Array, batch: numbe
     for (let i = 0; i < n; i += batch) {
       const k = Math.min(batch, n - i);
       await cal.begin();
-      const out = tf.tidy(() => tf.clipByValue(edit(tf.tensor4d(images.subarray(i * per, (i + k) * per), [k, s, s, 3]), i), 0, 1));
+      const out = tf.tidy(() =>
+        tf.clipByValue(edit(tf.tensor4d(images.subarray(i * per, (i + k) * per), [k, s, s, 3]), i), 0, 1),
+      );
       edited.set(await out.data(), i * per); // read back: the batch's device work is done
       await cal.end(undefined, k);
       out.dispose();
@@ -122,7 +152,13 @@ export async function editTimed(world: World, images: Float32Array, batch: numbe
 }
 
 /** First `cols` originals over their edits, as artifacts/edits.png. */
-export function saveEditGrid(ctx: MethodContext<unknown>, world: World, originals: Float32Array, edited: Float32Array, cols = 8): void {
+export function saveEditGrid(
+  ctx: MethodContext<unknown>,
+  world: World,
+  originals: Float32Array,
+  edited: Float32Array,
+  cols = 8,
+): void {
   const s = world.imageSize;
   const per = s * s * 3;
   const c = Math.min(cols, originals.length / per);
@@ -144,11 +180,37 @@ interface EditTimes {
  * The common part of every editing method's result; per-item values go to artifacts/items.json
  * and both sides' FID features to artifacts/features.safetensors (paired comparisons reuse them).
  */
-export async function editResult(ctx: MethodContext<unknown>, world: World, prompt: EditPromptSpec, originals: Float32Array, edited: Float32Array, times: EditTimes): Promise<Record<string, ResultValue>> {
+export async function editResult(
+  ctx: MethodContext<unknown>,
+  world: World,
+  prompt: EditPromptSpec,
+  originals: Float32Array,
+  edited: Float32Array,
+  times: EditTimes,
+): Promise<Record<string, ResultValue>> {
   const { metrics, info, items } = await evaluateEdits(world, prompt, originals, edited);
   const { features, ...perItem } = items;
-  writeJsonAtomic(ctx.artifactPath('items.json'), { prompt: prompt.id, items: 'the first m evaluation images of the prompt, in order', ...perItem });
+  writeJsonAtomic(ctx.artifactPath('items.json'), {
+    prompt: prompt.id,
+    items: 'the first m evaluation images of the prompt, in order',
+    ...perItem,
+  });
   const n = features.original.length / features.dims;
-  writeSafetensors(ctx.artifactPath('features.safetensors'), new Map([['original', f32([n, features.dims], features.original)], ['edited', f32([n, features.dims], features.edited)]]), { extractor: world.fid.id });
-  return { prompt: prompt.id, prompt_group: prompt.group, ...metrics, ...times, world: world.name, models: world.fingerprint, metric_info: info };
+  writeSafetensors(
+    ctx.artifactPath('features.safetensors'),
+    new Map([
+      ['original', f32([n, features.dims], features.original)],
+      ['edited', f32([n, features.dims], features.edited)],
+    ]),
+    { extractor: world.fid.id },
+  );
+  return {
+    prompt: prompt.id,
+    prompt_group: prompt.group,
+    ...metrics,
+    ...times,
+    world: world.name,
+    models: world.fingerprint,
+    metric_info: info,
+  };
 }

@@ -72,9 +72,27 @@ export function getEngine(name: string): EngineDef {
  * the first engine that prefers itself (torch: a CUDA device seen, or GPUs asked of the cluster)
  * and supports the method, else tfjs. A named engine that cannot compute the method is one line.
  */
-export function resolveEngine(choice: string, method: Method<unknown>, precision: Precision, at: { gpusAsked: boolean; file: string }): RunEngine | null {
-  const engine = choice === 'auto' ? (ENGINES.find((e) => e.prefer?.(at) && e.supports(method)) ?? getEngine(DEFAULT_ENGINE)) : getEngine(choice);
-  if (!engine.supports(method)) throw new UserError(`${at.file}: engine: ${engine.name}: method '${method.name}' has no ${engine.name} implementation (engines: ${ENGINES.filter((e) => e.supports(method)).map((e) => e.name).join(', ')})`);
-  if (!engine.precisions.includes(precision)) throw new UserError(`${at.file}: precision: ${precision}: engine ${engine.name} computes in ${engine.precisions.join(', ')} only`);
+export function resolveEngine(
+  choice: string,
+  method: Method<unknown>,
+  precision: Precision,
+  at: { gpusAsked: boolean; file: string },
+): RunEngine | null {
+  const engine =
+    choice === 'auto'
+      ? (ENGINES.find((e) => e.prefer?.(at) && e.supports(method)) ?? getEngine(DEFAULT_ENGINE))
+      : getEngine(choice);
+  if (!engine.supports(method))
+    throw new UserError(
+      `${at.file}: engine: ${engine.name}: method '${method.name}' has no ${engine.name} implementation (engines: ${ENGINES.filter(
+        (e) => e.supports(method),
+      )
+        .map((e) => e.name)
+        .join(', ')})`,
+    );
+  if (!engine.precisions.includes(precision))
+    throw new UserError(
+      `${at.file}: precision: ${precision}: engine ${engine.name} computes in ${engine.precisions.join(', ')} only`,
+    );
   return engine.name === DEFAULT_ENGINE ? null : { name: engine.name, precision };
 }

@@ -9,12 +9,28 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { streamRng } from '../util/rng.js';
 import { f32, writeSafetensors, type StTensor } from '../util/safetensors.js';
 import { UserError } from '../errors.js';
-import { editResult, editTimed, evaluationSources, promptOf, trainCodes, saveEditGrid, sourcesParam } from './editing.js';
+import {
+  editResult,
+  editTimed,
+  evaluationSources,
+  promptOf,
+  trainCodes,
+  saveEditGrid,
+  sourcesParam,
+} from './editing.js';
 import { loadWorld } from '../world/registry.js';
 import { worldPart, type EditPromptSpec, type World } from '../world/types.js';
 import { GUIDANCE_DEFAULTS, guidanceWeight, type GuidancePrompt } from '../sdd/guidance.js';
 import { MAPPER_DEFAULTS, applyMapper } from '../sdd/mapper.js';
-import { hqsScan, readHqs, scanTimesteps, selectTimesteps, type HqsReading, type HqsScan, type Selection } from '../sdd/hqs.js';
+import {
+  hqsScan,
+  readHqs,
+  scanTimesteps,
+  selectTimesteps,
+  type HqsReading,
+  type HqsScan,
+  type Selection,
+} from '../sdd/hqs.js';
 import { createMapper, distill, editLatents } from '../sdd/distill.js';
 import { cachedHqs, type CachedScan } from '../sdd/hqs_cache.js';
 import type { Method, MethodContext, ResultValue, TorchTwin, TwinInputs } from './types.js';
@@ -25,11 +41,24 @@ import type { TimingRecord } from '../util/calibration.js';
 import { hqsSection, selectionValues } from './sdd_report.js';
 
 const guidance = z.strictObject({
-  guidance_scale: z.number().positive().default(GUIDANCE_DEFAULTS.guidance_scale).describe('CFG scale s of ε̂ (released code: 100)'),
+  guidance_scale: z
+    .number()
+    .positive()
+    .default(GUIDANCE_DEFAULTS.guidance_scale)
+    .describe('CFG scale s of ε̂ (released code: 100)'),
   weighting: z.enum(['one_minus_alpha', 'one', 'sqrt_one_minus_alpha']).default('one_minus_alpha').describe('w(t)'),
   noise: z.enum(['random', 'zero']).default('random').describe("noise type ('zero': ε = 0)"),
-  top_k: z.number().int().positive().nullable().default(null).describe('keep the k largest |g| over the batch (null: all)'),
-  negative: z.enum(['empty', 'source']).default('empty').describe("ε̂'s base branch: the empty prompt (released code) or the edit's source text"),
+  top_k: z
+    .number()
+    .int()
+    .positive()
+    .nullable()
+    .default(null)
+    .describe('keep the k largest |g| over the batch (null: all)'),
+  negative: z
+    .enum(['empty', 'source'])
+    .default('empty')
+    .describe("ε̂'s base branch: the empty prompt (released code) or the edit's source text"),
 });
 
 export const sddParams = z.strictObject({
@@ -40,7 +69,10 @@ export const sddParams = z.strictObject({
   weight_decay: z.number().nonnegative().default(2e-3),
   lambda_l2: z.number().nonnegative().default(10),
   lambda_id: z.number().nonnegative().default(1),
-  vae_sample: z.boolean().default(true).describe('diffusion latents as a posterior sample (SD .sample()) rather than the mean'),
+  vae_sample: z
+    .boolean()
+    .default(true)
+    .describe('diffusion latents as a posterior sample (SD .sample()) rather than the mean'),
   train_images: z.number().int().positive().default(256).describe('training images, inverted to W+ once'),
   guidance: guidance.prefault({}),
   mapper: z
@@ -54,14 +86,19 @@ export const sddParams = z.strictObject({
       pixel_norm: z
         .enum(['across_levels', 'per_level'])
         .default(MAPPER_DEFAULTS.pixel_norm)
-        .describe("PixelNorm axis: across the group's levels per feature (released code) or each level's vector (method version 1)"),
+        .describe(
+          "PixelNorm axis: across the group's levels per feature (released code) or each level's vector (method version 1)",
+        ),
     })
     .prefault({}),
   selection: z
     .strictObject({
       strategy: z.enum(['random', 'threshold', 'largest']).default('threshold'),
       xi: z.number().optional().describe('threshold ξ, in the form of hqs.form'),
-      range: z.tuple([z.number().int(), z.number().int()]).default([20, 980]).describe('random: t uniform over this range'),
+      range: z
+        .tuple([z.number().int(), z.number().int()])
+        .default([20, 980])
+        .describe('random: t uniform over this range'),
     })
     .prefault({}),
   hqs: z
@@ -71,11 +108,21 @@ export const sddParams = z.strictObject({
       to: z.number().int().max(999).default(950),
       stride: z.number().int().positive().default(50),
       form: z
-        .enum(['released', 'eq11-12'], { error: "expected 'released' or 'eq11-12' (the [-1, 1] / [0, 1] choice is hqs.scale: paper | code)" })
+        .enum(['released', 'eq11-12'], {
+          error: "expected 'released' or 'eq11-12' (the [-1, 1] / [0, 1] choice is hqs.scale: paper | code)",
+        })
         .default('released')
-        .describe('released: average N, H over images, then normalise over t, spatial softmax of the channel mean; eq11-12: per-image normalisation, softmax over H·W·C'),
-      scale: z.enum(['paper', 'code']).default('paper').describe('paper: N̄ − H̄ ∈ [−1, 1]; code: (N̄ + 1 − H̄)/2 ∈ [0, 1]'),
-      top_k_per: z.enum(['image', 'batch']).default('image').describe('guidance top-k in the scan: per image (released scan) or over the K images'),
+        .describe(
+          'released: average N, H over images, then normalise over t, spatial softmax of the channel mean; eq11-12: per-image normalisation, softmax over H·W·C',
+        ),
+      scale: z
+        .enum(['paper', 'code'])
+        .default('paper')
+        .describe('paper: N̄ − H̄ ∈ [−1, 1]; code: (N̄ + 1 − H̄)/2 ∈ [0, 1]'),
+      top_k_per: z
+        .enum(['image', 'batch'])
+        .default('image')
+        .describe('guidance top-k in the scan: per image (released scan) or over the K images'),
       mapper_step: z.number().default(0.1).describe('scan images are G(w + step·M(w)) with an untrained mapper'),
     })
     .prefault({}),
@@ -84,7 +131,6 @@ export const sddParams = z.strictObject({
   checkpoint_every: z.number().int().positive().default(100),
 });
 export type SddParams = z.infer<typeof sddParams>;
-
 
 function mapperSettings(p: SddParams) {
   const { coarse, medium, fine, step, layers, lr_mul, pixel_norm } = p.mapper;
@@ -102,18 +148,42 @@ export function guidancePrompt(p: SddParams, prompt: EditPromptSpec): GuidancePr
  */
 function hqsKey(world: World, p: SddParams, seed: number, prompt: GuidancePrompt, k: number): Record<string, unknown> {
   const { images: _k, form: _f, scale: _s, ...scan } = p.hqs;
-  return { world: world.fingerprint, prompt, seed, images: k, train_images: p.train_images, scan, guidance: p.guidance, mapper: p.mapper, vae_sample: p.vae_sample };
+  return {
+    world: world.fingerprint,
+    prompt,
+    seed,
+    images: k,
+    train_images: p.train_images,
+    scan,
+    guidance: p.guidance,
+    mapper: p.mapper,
+    vae_sample: p.vae_sample,
+  };
 }
 
 /** The HQS scan on K training latents with an untrained mapper (seeded), cached across runs. */
-export async function runHqs(world: World, p: SddParams, seed: number, trainW: tf.Tensor3D, prompt: GuidancePrompt, onStep?: (i: number, total: number) => void): Promise<CachedScan> {
+export async function runHqs(
+  world: World,
+  p: SddParams,
+  seed: number,
+  trainW: tf.Tensor3D,
+  prompt: GuidancePrompt,
+  onStep?: (i: number, total: number) => void,
+): Promise<CachedScan> {
   const timesteps = scanTimesteps(p.hqs.from, p.hqs.to, p.hqs.stride);
   const k = Math.min(p.hqs.images, trainW.shape[0]);
   return cachedHqs(hqsKey(world, p, seed, prompt, k), async () => {
     const rng = streamRng(seed, 'hqs');
     const untrained = createMapper(world, mapperSettings(p), rng.int(2 ** 31));
     const style = worldPart(world, 'style', 'SDD');
-    const images = tf.tidy(() => style.generate(applyMapper(untrained, tf.slice(trainW, [0, 0, 0], [k, -1, -1]) as tf.Tensor3D, style, { ...mapperSettings(p), step: p.hqs.mapper_step })));
+    const images = tf.tidy(() =>
+      style.generate(
+        applyMapper(untrained, tf.slice(trainW, [0, 0, 0], [k, -1, -1]) as tf.Tensor3D, style, {
+          ...mapperSettings(p),
+          step: p.hqs.mapper_step,
+        }),
+      ),
+    );
     untrained.dispose();
     try {
       const settings = { guidance: p.guidance, vae_sample: p.vae_sample, top_k_per: p.hqs.top_k_per };
@@ -131,7 +201,8 @@ export function hqsOf(p: SddParams, scan: HqsScan): HqsReading {
 }
 
 function selectionFor(p: SddParams, scan: HqsScan | null): Selection {
-  if (p.selection.strategy === 'threshold' && p.selection.xi === undefined) throw new UserError('method.params.selection.xi: required for strategy threshold');
+  if (p.selection.strategy === 'threshold' && p.selection.xi === undefined)
+    throw new UserError('method.params.selection.xi: required for strategy threshold');
   if (!scan) return selectTimesteps([], [], { strategy: 'random', range: p.selection.range });
   try {
     return selectTimesteps(scan.timesteps, hqsOf(p, scan).hqs, p.selection);
@@ -140,7 +211,11 @@ function selectionFor(p: SddParams, scan: HqsScan | null): Selection {
   }
 }
 
-async function saveArtifacts(ctx: MethodContext<SddParams>, mapper: ReturnType<typeof createMapper>, scan: HqsScan | null): Promise<void> {
+async function saveArtifacts(
+  ctx: MethodContext<SddParams>,
+  mapper: ReturnType<typeof createMapper>,
+  scan: HqsScan | null,
+): Promise<void> {
   const t = new Map<string, StTensor>();
   for (const [name, v] of mapper.vars) t.set(name, f32(v.shape, ((await v.data()) as Float32Array).slice()));
   writeSafetensors(ctx.artifactPath('mapper.safetensors'), t, { method: 'sdd' });
@@ -169,12 +244,20 @@ const negativeKey = (p: SddParams) => (p.guidance.negative === 'source' ? 'sourc
  */
 function twinSelection(p: SddParams, scan: HqsScan | undefined): { selection: Selection; scan: HqsScan | null } {
   if (p.selection.strategy === 'random') return { selection: selectionFor(p, null), scan: scan ?? null };
-  if (!scan) throw new Error(`SDD's selection '${p.selection.strategy}' needs the twin's HQS scan (its prephase) before the distillation's plan`);
+  if (!scan)
+    throw new Error(
+      `SDD's selection '${p.selection.strategy}' needs the twin's HQS scan (its prephase) before the distillation's plan`,
+    );
   return { selection: selectionFor(p, scan), scan };
 }
 
 const rows = z.array(z.array(z.number()));
-const hqsScanSchema = z.object({ timesteps: z.array(z.number().int()), stats: z.object({ N: rows, H: rows, H_full: rows }), images: z.number().int().positive(), seconds: z.number().min(0) });
+const hqsScanSchema = z.object({
+  timesteps: z.array(z.number().int()),
+  stats: z.object({ N: rows, H: rows, H_full: rows }),
+  images: z.number().int().positive(),
+  seconds: z.number().min(0),
+});
 
 /** An hqs_scan.json of the twin's scan phase, checked (one line naming the key otherwise). */
 function scanOf(prior: unknown): HqsScan | undefined {
@@ -195,8 +278,18 @@ export function sddPlan(p: SddParams, world: World, run: { seed: number }, scan?
     mapper: mapperPlan(mapperSettings(p), world),
     checkpoint_every: p.checkpoint_every,
     ...editPlan(p.eval_images),
-    selection: { strategy: selection.strategy, size: selection.size, mean_hqs: found.scan ? selectionFor(p, found.scan).mean_hqs : null, timesteps: selection.size <= 50 ? selection.timesteps : [] },
-    hqs: found.scan ? { seconds: found.scan.seconds, curve: { t: found.scan.timesteps, hqs: hqsOf(p, found.scan).hqs, form: p.hqs.form, scale: p.hqs.scale } } : null,
+    selection: {
+      strategy: selection.strategy,
+      size: selection.size,
+      mean_hqs: found.scan ? selectionFor(p, found.scan).mean_hqs : null,
+      timesteps: selection.size <= 50 ? selection.timesteps : [],
+    },
+    hqs: found.scan
+      ? {
+          seconds: found.scan.seconds,
+          curve: { t: found.scan.timesteps, hqs: hqsOf(p, found.scan).hqs, form: p.hqs.form, scale: p.hqs.scale },
+        }
+      : null,
   };
 }
 
@@ -234,7 +327,14 @@ function mapperInputs(p: SddParams, world: World, prefix: string, perDraw: numbe
 
 export function sddScanPlan(p: SddParams, world: World): Record<string, unknown> {
   const timesteps = scanTimesteps(p.hqs.from, p.hqs.to, p.hqs.stride);
-  return { phase: 'hqs', timesteps, ...guidanceAt(world, p, timesteps), images: scanImages(p), negative: negativeKey(p), mapper: mapperPlan({ ...mapperSettings(p), step: p.hqs.mapper_step }, world) };
+  return {
+    phase: 'hqs',
+    timesteps,
+    ...guidanceAt(world, p, timesteps),
+    images: scanImages(p),
+    negative: negativeKey(p),
+    mapper: mapperPlan({ ...mapperSettings(p), step: p.hqs.mapper_step }, world),
+  };
 }
 
 /**
@@ -246,13 +346,21 @@ export function sddScanPlan(p: SddParams, world: World): Record<string, unknown>
 const sddTwin: TorchTwin<SddParams> = {
   inputs: (p, world) => mapperInputs(p, world, '', [p.iterations, p.batch]),
   // The HQS scan first, unless S needs none (strategy random).
-  prephase: (p, world) => (p.selection.strategy === 'random' ? null : { name: 'hqs scan', inputs: sddScanInputs(p, world), plan: sddScanPlan(p, world), output: 'hqs_scan.json' }),
+  prephase: (p, world) =>
+    p.selection.strategy === 'random'
+      ? null
+      : { name: 'hqs scan', inputs: sddScanInputs(p, world), plan: sddScanPlan(p, world), output: 'hqs_scan.json' },
   plan: (p, world, run, prior) => sddPlan(p, world, run, scanOf(prior)),
   result(_p, plan, times) {
     const hqs = plan.hqs as { seconds: number; curve: Record<string, ResultValue> } | null;
     // The scan is part of τ_train, as on tfjs (hqs_s says how much).
     const scanS = hqs?.seconds ?? 0;
-    return { selection: plan.selection as Record<string, ResultValue>, hqs_s: scanS, tau_train_s: times.tau_train_s + scanS, ...(hqs ? { hqs_curve: hqs.curve } : {}) };
+    return {
+      selection: plan.selection as Record<string, ResultValue>,
+      hqs_s: scanS,
+      tau_train_s: times.tau_train_s + scanS,
+      ...(hqs ? { hqs_curve: hqs.curve } : {}),
+    };
   },
 };
 
@@ -279,15 +387,22 @@ export const sdd: Method<SddParams> = {
     const trainW = trainCodes(world, p.train_images);
     // τ_train is charged the scan's measured time even when a sibling run computed it (a cache
     // hit carries the original's seconds), so Eq. 13–15 do not depend on run order.
-    const hqs = p.selection.strategy === 'random' ? null : await runHqs(world, p, ctx.seed, trainW, guide, (i, n) => ctx.progress(i, n, 'hqs scan'));
+    const hqs =
+      p.selection.strategy === 'random'
+        ? null
+        : await runHqs(world, p, ctx.seed, trainW, guide, (i, n) => ctx.progress(i, n, 'hqs scan'));
     const scan = hqs?.scan ?? null;
     const hqsSeconds = scan?.seconds ?? 0;
     if (hqs?.cached) ctx.log(`hqs scan: cache hit, charged its measured ${hqsSeconds.toFixed(1)} s`);
     const selection = selectionFor(p, scan);
-    ctx.log(`S (${selection.strategy}): ${selection.size} timesteps${selection.size <= 20 ? ` [${selection.timesteps.join(', ')}]` : ''}, mean HQS ${selection.mean_hqs?.toFixed(3) ?? 'n/a'}`);
+    ctx.log(
+      `S (${selection.strategy}): ${selection.size} timesteps${selection.size <= 20 ? ` [${selection.timesteps.join(', ')}]` : ''}, mean HQS ${selection.mean_hqs?.toFixed(3) ?? 'n/a'}`,
+    );
     const mapper = createMapper(world, ms, streamRng(ctx.seed, 'mapper-init').int(2 ** 31));
     const saved = ctx.checkpoint.load();
-    const resume = saved ? { step: saved.step, tensors: saved.tensors, adamStep: Number(saved.state.adam_step ?? 0) } : null;
+    const resume = saved
+      ? { step: saved.step, tensors: saved.tensors, adamStep: Number(saved.state.adam_step ?? 0) }
+      : null;
     if (resume) ctx.log(`resuming at iteration ${resume.step}`);
     // Distillation time spent before a kill is carried in the checkpoint: a resumed run's τ_train
     // counts every iteration once, like an uninterrupted run's.
@@ -298,45 +413,75 @@ export const sdd: Method<SddParams> = {
     const savedTiming = saved?.state.train_timing as TimingRecord | undefined;
     if (resume && savedTiming) cal.restore(savedTiming);
     const t1 = performance.now();
-    await distill(world, mapper, trainW, guide, selection.timesteps, { ...p, mapper: ms }, (step) => streamRng(ctx.seed, `step${step}`), {
-      resume,
-      signal: ctx.signal,
-      calibration: cal,
-      checkpointEvery: p.checkpoint_every,
-      onStep: (step, scalars) => {
-        ctx.metric(step, scalars);
-        ctx.progress(step + 1, p.iterations, 'distill');
+    await distill(
+      world,
+      mapper,
+      trainW,
+      guide,
+      selection.timesteps,
+      { ...p, mapper: ms },
+      (step) => streamRng(ctx.seed, `step${step}`),
+      {
+        resume,
+        signal: ctx.signal,
+        calibration: cal,
+        checkpointEvery: p.checkpoint_every,
+        onStep: (step, scalars) => {
+          ctx.metric(step, scalars);
+          ctx.progress(step + 1, p.iterations, 'distill');
+        },
+        checkpoint: (st) => {
+          const tensors = new Map<string, { values: Float32Array; shape: number[] }>();
+          for (const [k, v] of st.tensors) tensors.set(k, { values: v, shape: [v.length] });
+          ctx.checkpoint.save(st.step, tensors, {
+            adam_step: st.adamStep,
+            distill_s: before + (performance.now() - t1) / 1000,
+            ...(cal.done ? { train_timing: cal.record() } : {}),
+          });
+        },
       },
-      checkpoint: (st) => {
-        const tensors = new Map<string, { values: Float32Array; shape: number[] }>();
-        for (const [k, v] of st.tensors) tensors.set(k, { values: v, shape: [v.length] });
-        ctx.checkpoint.save(st.step, tensors, { adam_step: st.adamStep, distill_s: before + (performance.now() - t1) / 1000, ...(cal.done ? { train_timing: cal.record() } : {}) });
-      },
-    }).finally(() => cal.release());
+    ).finally(() => cal.release());
     const distillWall = before + (performance.now() - t1) / 1000;
     const distillSeconds = cal.total;
     // Random selection needs no scan to train, but Table 3 compares the mean HQS of every S: scan
     // after training (outside τ_train; usually a cache hit from a sibling run) and average the
     // curve over the range — its 50-step grid standing in for the uniform t.
-    const reported = scan ?? (await runHqs(world, p, ctx.seed, trainW, guide, (i, n) => ctx.progress(i, n, 'hqs scan (report only)'))).scan;
+    const reported =
+      scan ??
+      (await runHqs(world, p, ctx.seed, trainW, guide, (i, n) => ctx.progress(i, n, 'hqs scan (report only)'))).scan;
     const meanHqs = selectionFor(p, reported).mean_hqs;
     trainW.dispose();
     // Evaluation on m test images showing the source value, inverted once (as the paper's W+ codes
     // are). One generator forward per image: inversion is the input pipeline, outside τ_infer.
     const { images: originals, w } = await evaluationSources(world, prompt.id, p.eval_images, p.sources);
-    const { edited, tauInfer, timing: inferTiming } = await editTimed(world, originals, p.eval_images, (_x, offset) => editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [_x.shape[0], -1, -1]) as tf.Tensor3D, ms));
+    const {
+      edited,
+      tauInfer,
+      timing: inferTiming,
+    } = await editTimed(world, originals, p.eval_images, (_x, offset) =>
+      editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [_x.shape[0], -1, -1]) as tf.Tensor3D, ms),
+    );
     await saveArtifacts(ctx, mapper, reported);
     saveEditGrid(ctx, world, originals, edited);
     w.dispose();
     mapper.dispose();
     const result: Record<string, ResultValue> = {
-      ...(await editResult(ctx, world, prompt, originals, edited, { tau_train_s: hqsSeconds + distillSeconds, tau_infer_s: tauInfer, timing: { train: cal.record(), infer: inferTiming, ...(scan?.timing ? { hqs: scan.timing } : {}) } })),
+      ...(await editResult(ctx, world, prompt, originals, edited, {
+        tau_train_s: hqsSeconds + distillSeconds,
+        tau_infer_s: tauInfer,
+        timing: { train: cal.record(), infer: inferTiming, ...(scan?.timing ? { hqs: scan.timing } : {}) },
+      })),
       hqs_s: hqsSeconds,
       hqs_cached: hqs?.cached ?? false,
       distill_s: distillSeconds,
       // The distillation's wall time, for comparison: it grows with whatever shares the device.
       distill_wall_s: distillWall,
-      selection: { strategy: selection.strategy, size: selection.size, mean_hqs: meanHqs, timesteps: selection.size <= 50 ? selection.timesteps : [] },
+      selection: {
+        strategy: selection.strategy,
+        size: selection.size,
+        mean_hqs: meanHqs,
+        timesteps: selection.size <= 50 ? selection.timesteps : [],
+      },
       hqs_curve: { t: reported.timesteps, hqs: hqsOf(p, reported).hqs, form: p.hqs.form, scale: p.hqs.scale },
     };
     return result;

@@ -75,7 +75,10 @@ export const toyFit: Method<ToyFitParams> = {
       if (ctx.signal.aborted) throw new Error('interrupted');
       if (p.fail_at_step !== undefined && step === p.fail_at_step) throw new Error(`fault injected at step ${step}`);
       const off = (step * p.batch) % (512 - p.batch + 1);
-      const lossT = opt.minimize(() => tf.losses.meanSquaredError(y.slice(off, p.batch), predict(x.slice(off, p.batch))), true);
+      const lossT = opt.minimize(
+        () => tf.losses.meanSquaredError(y.slice(off, p.batch), predict(x.slice(off, p.batch))),
+        true,
+      );
       loss = (await lossT!.data())[0];
       lossT!.dispose();
       if (!Number.isFinite(loss)) throw new NonFiniteError(`loss is ${loss} at step ${step} (lr ${p.lr})`);
@@ -83,7 +86,8 @@ export const toyFit: Method<ToyFitParams> = {
       ctx.progress(step + 1, p.steps);
       if ((step + 1) % p.checkpoint_every === 0 && step + 1 < p.steps) {
         const tensors = new Map<string, { values: Float32Array; shape: number[] }>();
-        for (const [n, v] of Object.entries(vars)) tensors.set(n, { values: (await v.data()) as Float32Array, shape: v.shape });
+        for (const [n, v] of Object.entries(vars))
+          tensors.set(n, { values: (await v.data()) as Float32Array, shape: v.shape });
         ctx.checkpoint.save(step + 1, tensors);
       }
       // Yield so IPC messages and signals are handled between steps.

@@ -27,7 +27,11 @@ export interface TorchTwin<P> {
    * replace an evaluation's value (SDD: τ_train with the prephase's scan seconds). `times`: what
    * the twin's process measured.
    */
-  result?(p: P, plan: Record<string, unknown>, times: { tau_train_s: number; tau_infer_s: number }): Record<string, ResultValue>;
+  result?(
+    p: P,
+    plan: Record<string, unknown>,
+    times: { tau_train_s: number; tau_infer_s: number },
+  ): Record<string, ResultValue>;
 }
 
 /** A twin's earlier phase: its own inputs and plan, and the JSON file it leaves in its contract/out/. */
@@ -52,8 +56,17 @@ export type { ResultValue, Scalar } from '../util/result.js';
 
 export interface Checkpointer {
   /** The last saved state, or null on a fresh start. */
-  load(): { step: number; tensors: Map<string, Float32Array>; shapes: Map<string, number[]>; state: Record<string, unknown> } | null;
-  save(step: number, tensors: Map<string, { values: Float32Array; shape: number[] }>, state?: Record<string, unknown>): void;
+  load(): {
+    step: number;
+    tensors: Map<string, Float32Array>;
+    shapes: Map<string, number[]>;
+    state: Record<string, unknown>;
+  } | null;
+  save(
+    step: number,
+    tensors: Map<string, { values: Float32Array; shape: number[] }>,
+    state?: Record<string, unknown>,
+  ): void;
 }
 
 export interface MethodContext<P> {

@@ -15,8 +15,14 @@ test('edit accuracy: hit, preservation (prediction vs prediction) and both', () 
   const edited = { names, classes: Int32Array.from([3, 0, 0, 3, 0, 0, 2, 0, 1]) };
   const r = editAccuracy(source, edited, 'hair', 3);
   assert.equal(r.n, 3);
-  assert.deepEqual(r.per_item.map((x) => x.hit), [true, true, false]);
-  assert.deepEqual(r.per_item.map((x) => x.preserved), [1, 0.5, 1]);
+  assert.deepEqual(
+    r.per_item.map((x) => x.hit),
+    [true, true, false],
+  );
+  assert.deepEqual(
+    r.per_item.map((x) => x.preserved),
+    [1, 0.5, 1],
+  );
   assert.ok(Math.abs(r.hit_rate - 2 / 3) < 1e-12);
   assert.ok(Math.abs(r.preservation_rate - 2.5 / 3) < 1e-12);
   assert.ok(Math.abs(r.hit_and_preserved - 1 / 3) < 1e-12);

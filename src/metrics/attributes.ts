@@ -21,16 +21,26 @@ export interface EditAccuracy {
   n: number;
 }
 
-export function editAccuracy(source: AttributePredictions, edited: AttributePredictions, attribute: string, targetClass: number): EditAccuracy {
+export function editAccuracy(
+  source: AttributePredictions,
+  edited: AttributePredictions,
+  attribute: string,
+  targetClass: number,
+): EditAccuracy {
   const a = source.names.length;
   const col = source.names.indexOf(attribute);
   if (col < 0) throw new RangeError(`no classifier head for attribute '${attribute}'`);
   const n = source.classes.length / a;
-  if (edited.classes.length !== source.classes.length) throw new RangeError('source and edited predictions differ in size');
+  if (edited.classes.length !== source.classes.length)
+    throw new RangeError('source and edited predictions differ in size');
   const per_item = Array.from({ length: n }, (_, i) => {
     let same = 0;
     for (let k = 0; k < a; k++) if (k !== col && edited.classes[i * a + k] === source.classes[i * a + k]) same++;
-    return { hit: edited.classes[i * a + col] === targetClass, preserved: same / (a - 1), all_preserved: same === a - 1 };
+    return {
+      hit: edited.classes[i * a + col] === targetClass,
+      preserved: same / (a - 1),
+      all_preserved: same === a - 1,
+    };
   });
   const mean = (f: (x: (typeof per_item)[number]) => number) => per_item.reduce((s, x) => s + f(x), 0) / n;
   return {
@@ -43,7 +53,11 @@ export function editAccuracy(source: AttributePredictions, edited: AttributePred
 }
 
 /** Mean cosine similarity of paired unit embeddings (rows of d). */
-export function identitySimilarity(a: Float32Array, b: Float32Array, d: number): { identity: number; per_item: number[] } {
+export function identitySimilarity(
+  a: Float32Array,
+  b: Float32Array,
+  d: number,
+): { identity: number; per_item: number[] } {
   const n = a.length / d;
   const per = Array.from({ length: n }, (_, i) => {
     let s = 0;

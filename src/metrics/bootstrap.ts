@@ -14,7 +14,11 @@ export interface Interval {
   seed: number;
 }
 
-export function bootstrap(n: number, statistic: (idx: Int32Array) => number, opts: { resamples?: number; level?: number; seed?: number } = {}): Interval {
+export function bootstrap(
+  n: number,
+  statistic: (idx: Int32Array) => number,
+  opts: { resamples?: number; level?: number; seed?: number } = {},
+): Interval {
   const resamples = opts.resamples ?? 1000;
   const level = opts.level ?? 0.95;
   const seed = opts.seed ?? 0;
@@ -28,5 +32,12 @@ export function bootstrap(n: number, statistic: (idx: Int32Array) => number, opt
   }
   values.sort((x, y) => x - y);
   const a = (1 - level) / 2;
-  return { estimate: statistic(all), lo: quantileSorted(values, a), hi: quantileSorted(values, 1 - a), level, resamples, seed };
+  return {
+    estimate: statistic(all),
+    lo: quantileSorted(values, a),
+    hi: quantileSorted(values, 1 - a),
+    level,
+    resamples,
+    seed,
+  };
 }

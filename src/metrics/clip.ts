@@ -28,14 +28,16 @@ export function cosine(a: Vec, b: Vec): number {
 }
 
 export function clipScore(images: Vec[], texts: Vec[]): { clip_score: number; n: number } {
-  if (images.length !== texts.length || images.length === 0) throw new RangeError('clip score needs as many texts as images (≥ 1)');
+  if (images.length !== texts.length || images.length === 0)
+    throw new RangeError('clip score needs as many texts as images (≥ 1)');
   const mean = images.reduce((s, im, i) => s + 100 * cosine(im, texts[i]), 0) / images.length;
   return { clip_score: Math.max(mean, 0), n: images.length };
 }
 
 /** Text direction: normalised mean over templates of normalised target − normalised source. */
 export function textDirection(targets: Vec[], sources: Vec[]): Float64Array {
-  if (targets.length !== sources.length || targets.length === 0) throw new RangeError('one source per target template (≥ 1)');
+  if (targets.length !== sources.length || targets.length === 0)
+    throw new RangeError('one source per target template (≥ 1)');
   const d = targets[0].length;
   const acc = new Float64Array(d);
   targets.forEach((t, k) => {
@@ -54,8 +56,14 @@ export interface DirectionalResult {
 }
 
 /** `zeroTol`: an edit whose normalised image embedding moved less than this counts as no edit. */
-export function directionalSimilarity(edited: Vec[], sources: Vec[], direction: Vec, zeroTol = 1e-6): DirectionalResult {
-  if (edited.length !== sources.length || edited.length === 0) throw new RangeError('one source image per edited image (≥ 1)');
+export function directionalSimilarity(
+  edited: Vec[],
+  sources: Vec[],
+  direction: Vec,
+  zeroTol = 1e-6,
+): DirectionalResult {
+  if (edited.length !== sources.length || edited.length === 0)
+    throw new RangeError('one source image per edited image (≥ 1)');
   let zero = 0;
   const per = edited.map((e, k) => {
     const a = normalize(e);
@@ -72,5 +80,10 @@ export function directionalSimilarity(edited: Vec[], sources: Vec[], direction: 
     }
     return cosine(delta, direction);
   });
-  return { clip_directional: per.reduce((s, v) => s + v, 0) / per.length, per_item: per, zero_edits: zero, n: per.length };
+  return {
+    clip_directional: per.reduce((s, v) => s + v, 0) / per.length,
+    per_item: per,
+    zero_edits: zero,
+    n: per.length,
+  };
 }

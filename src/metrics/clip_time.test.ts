@@ -9,7 +9,16 @@ test('directional CLIP: aligned, opposite and orthogonal edits; zero edits count
   const src = [1, 0, 0];
   const dir = textDirection([[0, 1, 0]], [[1, 0, 0]]); // (−1, 1, 0)/√2
   assert.ok(Math.abs(dir[0] + Math.SQRT1_2) < 1e-12 && Math.abs(dir[1] - Math.SQRT1_2) < 1e-12);
-  const r = directionalSimilarity([[0, 1, 0], [1, -1, 0], [1, 0, 1], [2, 0, 0]], [src, src, src, src], dir);
+  const r = directionalSimilarity(
+    [
+      [0, 1, 0],
+      [1, -1, 0],
+      [1, 0, 1],
+      [2, 0, 0],
+    ],
+    [src, src, src, src],
+    dir,
+  );
   // edit 1 moves along the text direction: cos = 1; edit 2 (normalised) goes (1/√2 − 1, −1/√2, 0);
   // edit 3 is orthogonal to the direction's plane component; edit 4 is the same image scaled: no edit.
   assert.ok(Math.abs(r.per_item[0] - 1) < 1e-12);
@@ -24,7 +33,21 @@ test('directional CLIP: aligned, opposite and orthogonal edits; zero edits count
 });
 
 test('CLIP score is 100·cos averaged, clamped at 0', () => {
-  assert.ok(Math.abs(clipScore([[1, 0], [1, 1]], [[1, 0], [1, 0]]).clip_score - (100 + 100 * Math.SQRT1_2) / 2) < 1e-9);
+  assert.ok(
+    Math.abs(
+      clipScore(
+        [
+          [1, 0],
+          [1, 1],
+        ],
+        [
+          [1, 0],
+          [1, 0],
+        ],
+      ).clip_score -
+        (100 + 100 * Math.SQRT1_2) / 2,
+    ) < 1e-9,
+  );
   assert.equal(clipScore([[1, 0]], [[-1, 0]]).clip_score, 0);
 });
 

@@ -44,10 +44,12 @@ export function extractorNames(): string[] {
   return Object.keys(EXTRACTORS);
 }
 
-
 export async function loadExtractor(id: string, opts: ExtractorOptions = {}): Promise<Extractor> {
   const e = EXTRACTORS[id];
-  if (!e) throw new UserError(`--features: unknown extractor '${id}'${didYouMean(id, extractorNames())} (have: ${extractorNames().join(', ')})`);
+  if (!e)
+    throw new UserError(
+      `--features: unknown extractor '${id}'${didYouMean(id, extractorNames())} (have: ${extractorNames().join(', ')})`,
+    );
   return e.load(opts);
 }
 
@@ -115,13 +117,17 @@ async function atSize(im: { data: Float32Array; width: number; height: number },
  * Features of every image in the folder, in file-name order; images not at the extractor's size
  * are resized (see atSize). Read, resized and extracted FOLDER_BATCH images at a time. Cached.
  */
-export async function folderFeatures(dir: string, ex: Extractor): Promise<{ features: Float32Array; n: number; resize: ResizeMode }> {
+export async function folderFeatures(
+  dir: string,
+  ex: Extractor,
+): Promise<{ features: Float32Array; n: number; resize: ResizeMode }> {
   const folder = listImages(dir);
   const n = folder.files.length;
   const s = ex.inputSize;
   const features = new Float32Array(n * ex.dims);
   let resized = false;
-  const keyOf = (resize: ResizeMode) => createHash('sha256').update(`${folder.sha256}|${ex.id}|${ex.weightsSha256}|${resize}`).digest('hex').slice(0, 24);
+  const keyOf = (resize: ResizeMode) =>
+    createHash('sha256').update(`${folder.sha256}|${ex.id}|${ex.weightsSha256}|${resize}`).digest('hex').slice(0, 24);
   const cacheDir = join(process.env.SDD_CACHE ?? join(PROJECT_ROOT, '.cache'), 'features');
   for (const resize of ['none', 'bilinear'] as const) {
     const cached = join(cacheDir, `${keyOf(resize)}.f32`);

@@ -89,7 +89,15 @@ export function frechetDistance(
   }
   let tr = 0;
   for (let i = 0; i < d; i++) tr += a[i * d + i] + b[i * d + i];
-  return { fid: meanTerm + tr - 2 * traceSqrt, mean_term: meanTerm, trace_sqrt: traceSqrt, clamped: clamped + clampedM, offset, dims: d, route };
+  return {
+    fid: meanTerm + tr - 2 * traceSqrt,
+    mean_term: meanTerm,
+    trace_sqrt: traceSqrt,
+    clamped: clamped + clampedM,
+    offset,
+    dims: d,
+    route,
+  };
 }
 
 function addDiag(s: Float64Array, d: number, eps: number): Float64Array {
@@ -110,7 +118,15 @@ function symmetrize(m: Float64Array, d: number): void {
 }
 
 /** FID of two feature sets given row-major [n, d] features. */
-export function fidFromFeatures(f1: ArrayLike<number>, n1: number, f2: ArrayLike<number>, n2: number, d: number, rows1?: Int32Array, rows2?: Int32Array): number {
+export function fidFromFeatures(
+  f1: ArrayLike<number>,
+  n1: number,
+  f2: ArrayLike<number>,
+  n2: number,
+  d: number,
+  rows1?: Int32Array,
+  rows2?: Int32Array,
+): number {
   const stats = (f: ArrayLike<number>, n: number, rows?: Int32Array) => {
     const st = new FeatureStats(d);
     const count = rows ? rows.length : n;

@@ -26,7 +26,8 @@ export interface FidGram {
 
 /** Gram matrices of two paired feature sets of n rows (f1 row i pairs with f2 row i). */
 export function fidGram(f1: ArrayLike<number>, f2: ArrayLike<number>, n: number, d: number): FidGram {
-  if (f1.length !== n * d || f2.length !== n * d) throw new RangeError(`expected two sets of ${n}×${d} features, got ${f1.length} and ${f2.length} values`);
+  if (f1.length !== n * d || f2.length !== n * d)
+    throw new RangeError(`expected two sets of ${n}×${d} features, got ${f1.length} and ${f2.length} values`);
   const xx = new Float64Array(n * n);
   const yy = new Float64Array(n * n);
   const xy = new Float64Array(n * n);
@@ -116,7 +117,15 @@ export function fidBootstrap(
       if (gram) return fidOfRows(gram, idx);
       // bootstrap() hands the identity permutation for the point estimate.
       if (idx.every((v, i) => v === i)) return fidFromFeatures(f1, n1, f2, n2, d);
-      return fidFromFeatures(f1, n1, f2, n2, d, idx, Int32Array.from({ length: n2 }, () => rng.int(n2)));
+      return fidFromFeatures(
+        f1,
+        n1,
+        f2,
+        n2,
+        d,
+        idx,
+        Int32Array.from({ length: n2 }, () => rng.int(n2)),
+      );
     },
     { resamples: opts.resamples ?? 200, level: opts.level, seed: opts.seed },
   );

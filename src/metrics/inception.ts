@@ -16,7 +16,7 @@ const BATCH = 16;
 
 /** Where the weights come from and the converter to run (sdd fid's error, the worlds' inception role). */
 export const INCEPTION_HELP =
-  "pt_inception-2015-12-05-6726825d.pth from github.com/mseitzer/pytorch-fid/releases (tag fid_weights), then python3 tools/convert_pytorch_fid_inception.py pt_inception-2015-12-05-6726825d.pth pt_inception-2015-12-05.safetensors";
+  'pt_inception-2015-12-05-6726825d.pth from github.com/mseitzer/pytorch-fid/releases (tag fid_weights), then python3 tools/convert_pytorch_fid_inception.py pt_inception-2015-12-05-6726825d.pth pt_inception-2015-12-05.safetensors';
 
 /** The weights loaded strictly: a file that is not pytorch-fid's Inception fails with the names at fault. */
 export function loadInception(path: string): Params {
@@ -35,7 +35,14 @@ export async function inceptionExtractor(weights: string): Promise<Extractor> {
       const parts: tf.Tensor2D[] = [];
       for (let i = 0; i < n; i += BATCH) {
         const m = Math.min(BATCH, n - i);
-        parts.push(tf.tidy(() => inceptionPool3(params, tf.tensor4d(images.subarray(i * per, (i + m) * per), [m, INCEPTION_SIZE, INCEPTION_SIZE, 3]))));
+        parts.push(
+          tf.tidy(() =>
+            inceptionPool3(
+              params,
+              tf.tensor4d(images.subarray(i * per, (i + m) * per), [m, INCEPTION_SIZE, INCEPTION_SIZE, 3]),
+            ),
+          ),
+        );
       }
       const all = parts.length === 1 ? parts[0] : tf.concat(parts);
       try {

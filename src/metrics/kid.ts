@@ -33,8 +33,10 @@ export function kernelInceptionDistance(
   const subsets = opts.subsets ?? 100;
   const m = opts.subsetSize ?? kidSubsetSize(n1, n2);
   const seed = opts.seed ?? 0;
-  if (m < 2) throw new RangeError(`KID: subset size ${m} is below 2 (sets of ${n1} and ${n2}); the unbiased MMD² needs pairs`);
-  if (n1 < m || n2 < m) throw new RangeError(`KID: subset size ${m} exceeds the sample count (${n1} and ${n2}); lower kid subset size`);
+  if (m < 2)
+    throw new RangeError(`KID: subset size ${m} is below 2 (sets of ${n1} and ${n2}); the unbiased MMD² needs pairs`);
+  if (n1 < m || n2 < m)
+    throw new RangeError(`KID: subset size ${m} exceeds the sample count (${n1} and ${n2}); lower kid subset size`);
   const values = kidSubsets(n1, n2, m, subsets, seed).map(([a, b]) => mmd2(f1, a, f2, b, d));
   const mean = values.reduce((x, y) => x + y, 0) / values.length;
   // Population std (ddof 0), as torch-fidelity's np.std; none when the subsets are all the same.
@@ -49,7 +51,13 @@ export function kidSubsetSize(n1: number, n2: number): number {
 }
 
 /** The seeded (set 1, set 2) index subsets KID averages over, in order (exported for reference tests). */
-export function kidSubsets(n1: number, n2: number, m: number, subsets: number, seed: number): Array<[Int32Array, Int32Array]> {
+export function kidSubsets(
+  n1: number,
+  n2: number,
+  m: number,
+  subsets: number,
+  seed: number,
+): Array<[Int32Array, Int32Array]> {
   const rng = new Rng(seed);
   const out: Array<[Int32Array, Int32Array]> = [];
   for (let s = 0; s < subsets; s++) {

@@ -35,14 +35,18 @@ interface Case {
   mmd2_first_m: number;
   m: number;
 }
-const fixtures = JSON.parse(readFileSync(join(PROJECT_ROOT, 'test/fixtures/metrics/fid_kid.json'), 'utf-8')) as { cases: Case[] };
+const fixtures = JSON.parse(readFileSync(join(PROJECT_ROOT, 'test/fixtures/metrics/fid_kid.json'), 'utf-8')) as {
+  cases: Case[];
+};
 
 /** The fixture script's closed-form features (same formula, float64). */
 function features(n: number, d: number, s: number, noise = 0): Float64Array {
   const x = new Float64Array(n * d);
   for (let i = 0; i < n; i++)
     for (let j = 0; j < d; j++) {
-      let v = Math.sin(0.0037 * (i + 1) * (j + 1) + 1.7 * s + 0.13 * j) * (1 + 0.5 * Math.cos(0.7 * j + s)) + 0.2 * Math.sin(1.3 * i + 0.011 * j * j + s);
+      let v =
+        Math.sin(0.0037 * (i + 1) * (j + 1) + 1.7 * s + 0.13 * j) * (1 + 0.5 * Math.cos(0.7 * j + s)) +
+        0.2 * Math.sin(1.3 * i + 0.011 * j * j + s);
       if (noise) {
         const h = Math.sin(i * 12.9898 + j * 78.233 + s) * 43758.5453;
         v += noise * (h - Math.floor(h));
@@ -88,7 +92,12 @@ for (const c of fixtures.cases) {
     const b = stats(features(c.n2, c.d, c.s2, c.noise), c.n2, c.d);
     const [ma, mb] = [a.mean(), b.mean()];
     const [ca, cb] = [a.covariance(), b.covariance()];
-    assert.ok(rel(ma.reduce((s, v) => s + v, 0), c.mean_sum[0]) < 1e-10);
+    assert.ok(
+      rel(
+        ma.reduce((s, v) => s + v, 0),
+        c.mean_sum[0],
+      ) < 1e-10,
+    );
     let tr = 0;
     for (let i = 0; i < c.d; i++) tr += ca[i * c.d + i];
     assert.ok(rel(tr, c.cov_trace[0]) < 1e-12, `trace ${tr} vs ${c.cov_trace[0]}`);
@@ -96,7 +105,10 @@ for (const c of fixtures.cases) {
     for (const route of c.d > 512 ? (['cholesky'] as const) : (['eigh', 'cholesky', 'pivoted'] as const)) {
       const r = frechetDistance(ma, ca, mb, cb, { route });
       // Cholesky factors whichever covariance is positive definite; with both singular it falls back to a pivoted Cholesky.
-      assert.equal(r.route, route === 'cholesky' && c.cov_min_eig <= 1e-12 && c.cov2_min_eig <= 1e-12 ? 'pivoted' : route);
+      assert.equal(
+        r.route,
+        route === 'cholesky' && c.cov_min_eig <= 1e-12 && c.cov2_min_eig <= 1e-12 ? 'pivoted' : route,
+      );
       assert.ok(rel(r.fid, c.fid_pytorch_fid) < 1e-6, `${route}: FID ${r.fid} vs pytorch-fid ${c.fid_pytorch_fid}`);
       assert.ok(rel(r.fid, c.fid_eigvals) < 1e-6, `${route}: FID ${r.fid} vs eigvals route ${c.fid_eigvals}`);
     }
@@ -112,13 +124,19 @@ test('KID: unbiased MMD² matches the NumPy reference; subsets are seeded; small
   // From precomputed kernels (the regression bootstrap's path): same value, also with repeated rows.
   const m = Math.min(c.n1, c.n2, 120);
   const K = kernelMatrices(x.subarray(0, m * c.d), y.subarray(0, m * c.d), m, c.d);
-  const rows = Int32Array.from({ length: m }, (_, i) => (i * 7) % m === 3 ? 0 : (i * 7) % m);
+  const rows = Int32Array.from({ length: m }, (_, i) => ((i * 7) % m === 3 ? 0 : (i * 7) % m));
   assert.ok(rel(mmd2Rows(K, rows), mmd2(x, rows, y, rows, c.d)) < 1e-12);
   const k1 = kernelInceptionDistance(x, c.n1, y, c.n2, c.d, { subsets: 5, subsetSize: 100, seed: 3 });
   const k2 = kernelInceptionDistance(x, c.n1, y, c.n2, c.d, { subsets: 5, subsetSize: 100, seed: 3 });
   assert.deepEqual(k1, k2);
-  assert.notEqual(kernelInceptionDistance(x, c.n1, y, c.n2, c.d, { subsets: 5, subsetSize: 100, seed: 4 }).kid_mean, k1.kid_mean);
-  assert.throws(() => kernelInceptionDistance(x, c.n1, y, c.n2, c.d, { subsetSize: 1000 }), /subset size 1000 exceeds the sample count \(500 and 400\)/);
+  assert.notEqual(
+    kernelInceptionDistance(x, c.n1, y, c.n2, c.d, { subsets: 5, subsetSize: 100, seed: 4 }).kid_mean,
+    k1.kid_mean,
+  );
+  assert.throws(
+    () => kernelInceptionDistance(x, c.n1, y, c.n2, c.d, { subsetSize: 1000 }),
+    /subset size 1000 exceeds the sample count \(500 and 400\)/,
+  );
 });
 
 test('KID subset rule min(1000, ⌊n/2⌋): subsets differ, mean and std match NumPy on the same subsets; no std of identical subsets', () => {
@@ -126,7 +144,10 @@ test('KID subset rule min(1000, ⌊n/2⌋): subsets differ, mean and std match N
   const n = 100; // the benchmark's m
   const x = features(n, d, 21, 0.2);
   const y = features(n, d, 22, 0.2);
-  assert.deepEqual([kidSubsetSize(100, 100), kidSubsetSize(100, 400), kidSubsetSize(999, 999), kidSubsetSize(5000, 3000)], [50, 50, 499, 1000]);
+  assert.deepEqual(
+    [kidSubsetSize(100, 100), kidSubsetSize(100, 400), kidSubsetSize(999, 999), kidSubsetSize(5000, 3000)],
+    [50, 50, 499, 1000],
+  );
   const k = kernelInceptionDistance(x, n, y, n, d, { subsets: 20, seed: 1 });
   assert.equal(k.subset_size, 50);
   const subsets = kidSubsets(n, n, 50, 20, 1);
@@ -145,13 +166,20 @@ def mmd(X,Y):
     return (kxx.sum()-np.trace(kxx))/(m*(m-1))+(kyy.sum()-np.trace(kyy))/(m*(m-1))-2*kxy.mean()
 v=np.array([mmd(x[a.astype(int)],y[b.astype(int)]) for a,b in zip(f['a'],f['b'])])
 print(repr(float(v.mean())), repr(float(v.std())))`;
-  const [mean, std] = execFileSync(requirePython(['numpy']), ['-c', py]).toString().trim().split(' ').map(Number);
+  const [mean, std] = execFileSync(requirePython(['numpy']), ['-c', py])
+    .toString()
+    .trim()
+    .split(' ')
+    .map(Number);
   assert.ok(rel(k.kid_mean, mean) < 1e-9, `KID mean ${k.kid_mean} vs NumPy ${mean}`);
   assert.ok(k.kid_std !== null && rel(k.kid_std, std) < 1e-9, `KID std ${k.kid_std} vs NumPy ${std}`);
   // The old rule's (subsets of the full set) spread is round-off: not a std, so none is given.
   const full = kernelInceptionDistance(x, n, y, n, d, { subsets: 20, subsetSize: n, seed: 1 });
   assert.equal(full.kid_std, null);
-  assert.ok(rel(full.kid_mean, mmd2(x, kidSubsets(n, n, n, 1, 0)[0][0].sort(), y, kidSubsets(n, n, n, 1, 0)[0][1].sort(), d)) < 1e-9);
+  assert.ok(
+    rel(full.kid_mean, mmd2(x, kidSubsets(n, n, n, 1, 0)[0][0].sort(), y, kidSubsets(n, n, n, 1, 0)[0][1].sort(), d)) <
+      1e-9,
+  );
   assert.equal(kernelInceptionDistance(x, n, y, n, d, { subsets: 1 }).kid_std, null);
   assert.throws(() => kernelInceptionDistance(x, 3, y, 3, d), /subset size 1 is below 2/);
 });
@@ -164,29 +192,46 @@ test('FID of resampled items from Gram matrices (the report bootstrap) = fidFrom
   const g = fidGram(x, y, n, d);
   const idx = Int32Array.from({ length: n }, (_, i) => (i * 37 + (i % 4)) % n); // with repeats
   const ours = fidOfRows(g, idx);
-  assert.ok(rel(ours, fidFromFeatures(x, n, y, n, d, idx, idx)) < 1e-6, `${ours} vs ${fidFromFeatures(x, n, y, n, d, idx, idx)}`);
+  assert.ok(
+    rel(ours, fidFromFeatures(x, n, y, n, d, idx, idx)) < 1e-6,
+    `${ours} vs ${fidFromFeatures(x, n, y, n, d, idx, idx)}`,
+  );
   const dir = tmp();
-  writeNpz(join(dir, 'f.npz'), { x: { shape: [n, d], data: x }, y: { shape: [n, d], data: y }, idx: { shape: [n], data: Float64Array.from(idx) } });
+  writeNpz(join(dir, 'f.npz'), {
+    x: { shape: [n, d], data: x },
+    y: { shape: [n, d], data: y },
+    idx: { shape: [n], data: Float64Array.from(idx) },
+  });
   const py = `import numpy as np, scipy.linalg as la
 f=np.load('${dir}/f.npz'); i=f['idx'].astype(int); x,y=f['x'][i],f['y'][i]
 m1,m2=x.mean(0),y.mean(0); s1,s2=np.cov(x,rowvar=False),np.cov(y,rowvar=False)
 c=la.sqrtm(s1@s2).real
 print(repr(float(((m1-m2)**2).sum()+np.trace(s1)+np.trace(s2)-2*np.trace(c))))`;
-  const ref = Number(execFileSync(requirePython(['numpy', 'scipy']), ['-c', py]).toString().trim());
+  const ref = Number(
+    execFileSync(requirePython(['numpy', 'scipy']), ['-c', py])
+      .toString()
+      .trim(),
+  );
   assert.ok(rel(ours, ref) < 1e-6, `${ours} vs SciPy ${ref}`);
   // More items than dimensions: the d × d route, same value.
   const [xs, ys] = [x.subarray(0, n * 8), y.subarray(0, n * 8)];
   assert.equal(fidOfRows(fidGram(xs, ys, n, 8), idx), fidFromFeatures(xs, n, ys, n, 8, idx, idx));
 });
 
-test('npz statistics: ours read by NumPy, NumPy\'s (float32 and float64) read by us', () => {
+test("npz statistics: ours read by NumPy, NumPy's (float32 and float64) read by us", () => {
   const d = tmp();
   const mu = Float64Array.from([1.5, -2, 3.25]);
   const sigma = Float64Array.from([1, 0.5, 0, 0.5, 2, 0.1, 0, 0.1, 3]);
   writeNpz(join(d, 'ours.npz'), { mu: { shape: [3], data: mu }, sigma: { shape: [3, 3], data: sigma } });
-  const check = execFileSync(requirePython(['numpy']), ['-c', `import numpy as np; f=np.load('${d}/ours.npz'); print(f['mu'].tolist(), f['sigma'][1].tolist(), f['sigma'].dtype)`]).toString();
+  const check = execFileSync(requirePython(['numpy']), [
+    '-c',
+    `import numpy as np; f=np.load('${d}/ours.npz'); print(f['mu'].tolist(), f['sigma'][1].tolist(), f['sigma'].dtype)`,
+  ]).toString();
   assert.equal(check.trim(), '[1.5, -2.0, 3.25] [0.5, 2.0, 0.1] float64');
-  execFileSync(requirePython(['numpy']), ['-c', `import numpy as np; s=np.arange(9.).reshape(3,3); np.savez('${d}/np64.npz', mu=np.array([1.,2.,3.]), sigma=s); np.savez_compressed('${d}/np32.npz', mu=np.array([1.,2.,3.],dtype=np.float32), sigma=np.asfortranarray(s.astype(np.float32)))`]);
+  execFileSync(requirePython(['numpy']), [
+    '-c',
+    `import numpy as np; s=np.arange(9.).reshape(3,3); np.savez('${d}/np64.npz', mu=np.array([1.,2.,3.]), sigma=s); np.savez_compressed('${d}/np32.npz', mu=np.array([1.,2.,3.],dtype=np.float32), sigma=np.asfortranarray(s.astype(np.float32)))`,
+  ]);
   for (const f of ['np64.npz', 'np32.npz']) {
     const z = readNpz(join(d, f));
     assert.deepEqual([...z.get('mu')!.data], [1, 2, 3]);

@@ -31,13 +31,19 @@ function parseNpy(buf: Uint8Array, where = '<npy>'): NpyArray {
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1] === 'True';
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || shapeText === undefined) fail(`unreadable header ${header.trim()}`);
-  const shape = shapeText!.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = shapeText!
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const count = shape.reduce((a, b) => a * b, 1);
   const off = start + hlen;
   const width = descr === '<f8' ? 8 : descr === '<f4' ? 4 : fail(`dtype ${descr} not supported (float32/float64 only)`);
-  if (off + count * (width as number) > buf.length) fail(`truncated data: ${count} values of ${descr} need ${count * (width as number)} bytes`);
+  if (off + count * (width as number) > buf.length)
+    fail(`truncated data: ${count} values of ${descr} need ${count * (width as number)} bytes`);
   const data = new Float64Array(count);
-  for (let i = 0; i < count; i++) data[i] = width === 8 ? view.getFloat64(off + 8 * i, true) : view.getFloat32(off + 4 * i, true);
+  for (let i = 0; i < count; i++)
+    data[i] = width === 8 ? view.getFloat64(off + 8 * i, true) : view.getFloat32(off + 4 * i, true);
   return { shape, data: fortran && shape.length === 2 ? transpose(data, shape[1], shape[0]) : data };
 }
 
@@ -71,7 +77,8 @@ export function readNpz(path: string): Map<string, NpyArray> {
     throw new NpyError(`${path}: not a readable .npz (${(e as Error).message})`);
   }
   const out = new Map<string, NpyArray>();
-  for (const [name, bytes] of Object.entries(files)) out.set(name.replace(/\.npy$/, ''), parseNpy(bytes, `${path}:${name}`));
+  for (const [name, bytes] of Object.entries(files))
+    out.set(name.replace(/\.npy$/, ''), parseNpy(bytes, `${path}:${name}`));
   return out;
 }
 

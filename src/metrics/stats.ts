@@ -43,7 +43,18 @@ export class FeatureStats {
       }
     }
     // Tiles straddling the diagonal also write below it; covariance() reads j ≥ i only.
-    ntProduct({ X: yt, Y: yt, C: this.outer, rows: d, cols: d, kDim: rows, ldx: rows, ldy: rows, ldc: d, part: 'upper' });
+    ntProduct({
+      X: yt,
+      Y: yt,
+      C: this.outer,
+      rows: d,
+      cols: d,
+      kDim: rows,
+      ldx: rows,
+      ldy: rows,
+      ldc: d,
+      part: 'upper',
+    });
     this.n += rows;
   }
 

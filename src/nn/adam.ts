@@ -144,7 +144,14 @@ export class DeviceAdam extends AdamHyper implements AdamOptimizer {
         const g = g0 instanceof Float32Array ? tf.tensor(g0, variable.shape) : g0;
         if (fused) {
           // webgpu: the same update in 3 dispatches and no scalar uploads (backend/kernels/adam.ts).
-          const [mf, vf, wf] = fusedAdamStep(variable, g, m, v, { beta1: b1, beta2: b2, stepSize: lr / c1, c2, eps, decay });
+          const [mf, vf, wf] = fusedAdamStep(variable, g, m, v, {
+            beta1: b1,
+            beta2: b2,
+            stepSize: lr / c1,
+            c2,
+            eps,
+            decay,
+          });
           m.assign(tf.reshape(mf, variable.shape));
           v.assign(tf.reshape(vf, variable.shape));
           variable.assign(tf.reshape(wf, variable.shape));

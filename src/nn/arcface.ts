@@ -39,9 +39,24 @@ function batchNorm(p: Params, n: string, x: tf.Tensor): tf.Tensor {
 /** Conv without bias, PyTorch padding (k − 1)/2 on both sides at any stride. */
 function conv(p: Params, n: string, x: tf.Tensor4D, cout: number, k: number, stride: number): tf.Tensor4D {
   const cin = x.shape[3];
-  const w = p.get(`${n}.weight`, [k, k, cin, cout], { kind: 'normal', std: Math.sqrt(2 / (k * k * cin)) }) as tf.Tensor4D;
+  const w = p.get(`${n}.weight`, [k, k, cin, cout], {
+    kind: 'normal',
+    std: Math.sqrt(2 / (k * k * cin)),
+  }) as tf.Tensor4D;
   const pad = (k - 1) >> 1;
-  return tf.conv2d(x, w, stride, pad === 0 ? 'valid' : [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
+  return tf.conv2d(
+    x,
+    w,
+    stride,
+    pad === 0
+      ? 'valid'
+      : [
+          [0, 0],
+          [pad, pad],
+          [pad, pad],
+          [0, 0],
+        ],
+  );
 }
 
 function prelu(p: Params, n: string, x: tf.Tensor4D): tf.Tensor4D {
@@ -58,7 +73,10 @@ function se(p: Params, n: string, x: tf.Tensor4D): tf.Tensor4D {
 
 function unit(p: Params, n: string, x: tf.Tensor4D, depth: number, stride: number): tf.Tensor4D {
   // The shortcut: MaxPool2d(1, stride) (plain subsampling) at equal width, else a strided 1×1 conv + BN.
-  const shortcut = x.shape[3] === depth ? tf.maxPool(x, 1, stride, 'valid') : (batchNorm(p, `${n}.shortcut_layer.1`, conv(p, `${n}.shortcut_layer.0`, x, depth, 1, stride)) as tf.Tensor4D);
+  const shortcut =
+    x.shape[3] === depth
+      ? tf.maxPool(x, 1, stride, 'valid')
+      : (batchNorm(p, `${n}.shortcut_layer.1`, conv(p, `${n}.shortcut_layer.0`, x, depth, 1, stride)) as tf.Tensor4D);
   let r = batchNorm(p, `${n}.res_layer.0`, x) as tf.Tensor4D;
   r = prelu(p, `${n}.res_layer.2`, conv(p, `${n}.res_layer.1`, r, depth, 3, 1));
   r = batchNorm(p, `${n}.res_layer.4`, conv(p, `${n}.res_layer.3`, r, depth, 3, stride)) as tf.Tensor4D;
@@ -70,7 +88,11 @@ function unit(p: Params, n: string, x: tf.Tensor4D, depth: number, stride: numbe
  * other than IR-50's make a narrower network of the same units (paper-random-tiny's stand-in).
  */
 export function irSe50(p: Params, faces: tf.Tensor4D, stages: IrStages = IR_SE50_STAGES): tf.Tensor2D {
-  let x = prelu(p, 'input_layer.2', batchNorm(p, 'input_layer.1', conv(p, 'input_layer.0', faces, stages[0][1], 3, 1)) as tf.Tensor4D);
+  let x = prelu(
+    p,
+    'input_layer.2',
+    batchNorm(p, 'input_layer.1', conv(p, 'input_layer.0', faces, stages[0][1], 3, 1)) as tf.Tensor4D,
+  );
   let i = 0;
   for (const [units, depth] of stages) {
     for (let u = 0; u < units; u++) x = unit(p, `body.${i++}`, x, depth, u === 0 ? 2 : 1);

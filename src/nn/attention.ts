@@ -32,7 +32,12 @@ export function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
  * softmax(q·kᵀ/√dh + mask)·v over [B, H, T, dh] (PyTorch's scaled_dot_product_attention). `mask`
  * is additive, broadcast to [B, H, Tq, Tk] (0 where allowed, a large negative where not).
  */
-export function scaledDotProductAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask?: tf.Tensor): tf.Tensor4D {
+export function scaledDotProductAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  mask?: tf.Tensor,
+): tf.Tensor4D {
   // The backend's fused kernel where it has one (webgpu): never materialises the T × T scores.
   if (!mask && hasFusedAttention(tf.getBackend())) {
     const [b, h, tq, d] = q.shape;

@@ -16,7 +16,9 @@ import { ClipTokenizer, CLIP_CONTEXT } from './clip_tokenizer.js';
 
 const DIR = join(PROJECT_ROOT, 'test', 'fixtures', 'clip_tokenizer');
 const JSON_DIR = join(PROJECT_ROOT, 'test', 'fixtures', 'clip_tokenizer_json');
-const { cases } = JSON.parse(readFileSync(join(DIR, 'cases.json'), 'utf-8')) as { cases: Array<{ text: string; ids: number[]; input_ids: number[] }> };
+const { cases } = JSON.parse(readFileSync(join(DIR, 'cases.json'), 'utf-8')) as {
+  cases: Array<{ text: string; ids: number[]; input_ids: number[] }>;
+};
 
 test('every fixture prompt gives the reference ids, and the padded 77-token input', () => {
   const tok = ClipTokenizer.fromFolder(DIR);
@@ -68,30 +70,63 @@ test('a folder with only tokenizer.json (transformers 5) gives identical ids, wi
   const d = mkdtempSync(join(tmpdir(), 'sdd-tokjson-'));
   const json = JSON.parse(readFileSync(join(JSON_DIR, 'tokenizer.json'), 'utf-8')) as { model: { merges: string[][] } };
   assert.ok(Array.isArray(json.model.merges[0]), 'the fixture has the newer [a, b] form');
-  writeFileSync(join(d, 'tokenizer.json'), JSON.stringify({ ...json, model: { ...json.model, merges: json.model.merges.map((m) => m.join(' ')) } }));
+  writeFileSync(
+    join(d, 'tokenizer.json'),
+    JSON.stringify({ ...json, model: { ...json.model, merges: json.model.merges.map((m) => m.join(' ')) } }),
+  );
   assertReferenceIds(ClipTokenizer.fromFolder(d));
   // SD 2's pad token "!" from tokenizer_config.json, where transformers 5 keeps the special tokens.
   writeFileSync(join(d, 'tokenizer_config.json'), JSON.stringify({ pad_token: '!', model_max_length: 77 }));
   assert.equal(ClipTokenizer.fromFolder(d).padId, 0);
 });
 
-test('a tokenizer.json that is not CLIP\'s BPE pipeline is refused in one line naming the file and key', () => {
-  const json = JSON.parse(readFileSync(join(JSON_DIR, 'tokenizer.json'), 'utf-8')) as { model: Record<string, unknown>; pre_tokenizer: Record<string, unknown>; added_tokens: unknown[] };
+test("a tokenizer.json that is not CLIP's BPE pipeline is refused in one line naming the file and key", () => {
+  const json = JSON.parse(readFileSync(join(JSON_DIR, 'tokenizer.json'), 'utf-8')) as {
+    model: Record<string, unknown>;
+    pre_tokenizer: Record<string, unknown>;
+    added_tokens: unknown[];
+  };
   const d = mkdtempSync(join(tmpdir(), 'sdd-tokjson-bad-'));
   const bad: Array<[Record<string, unknown>, RegExp]> = [
-    [{ model: { ...json.model, type: 'WordPiece' } }, /tokenizer\.json: model\.type "WordPiece" is not supported \(a CLIP tokenizer is "BPE"\)/],
-    [{ model: { ...json.model, end_of_word_suffix: '' } }, /tokenizer\.json: model\.end_of_word_suffix: "" is not supported/],
+    [
+      { model: { ...json.model, type: 'WordPiece' } },
+      /tokenizer\.json: model\.type "WordPiece" is not supported \(a CLIP tokenizer is "BPE"\)/,
+    ],
+    [
+      { model: { ...json.model, end_of_word_suffix: '' } },
+      /tokenizer\.json: model\.end_of_word_suffix: "" is not supported/,
+    ],
     [{ model: { ...json.model, fuse_unk: true } }, /tokenizer\.json: model\.fuse_unk true is not supported/],
-    [{ model: { ...json.model, merges: [['a', 'b'], ['a']] } }, /tokenizer\.json: model\.merges\[1\]: expected "a b" or \["a", "b"\]/],
+    [
+      { model: { ...json.model, merges: [['a', 'b'], ['a']] } },
+      /tokenizer\.json: model\.merges\[1\]: expected "a b" or \["a", "b"\]/,
+    ],
     [{ model: { ...json.model, vocab: [1] } }, /tokenizer\.json: model\.vocab: expected \{token: integer id\}/],
-    [{ normalizer: { type: 'Sequence', normalizers: [{ type: 'NFC' }, { type: 'Lowercase' }] } }, /tokenizer\.json: normalizer\.normalizers: expected 3 steps/],
+    [
+      { normalizer: { type: 'Sequence', normalizers: [{ type: 'NFC' }, { type: 'Lowercase' }] } },
+      /tokenizer\.json: normalizer\.normalizers: expected 3 steps/,
+    ],
     [{ normalizer: null }, /tokenizer\.json: normalizer: expected/],
-    [{ pre_tokenizer: { type: 'ByteLevel', add_prefix_space: true } }, /tokenizer\.json: pre_tokenizer\.type: "ByteLevel" is not supported/],
-    [{ added_tokens: [...json.added_tokens, { id: 9, content: '<cat-toy>' }] }, /tokenizer\.json: added_tokens\[2\]: "<cat-toy>" is not supported/],
-    [{ post_processor: { type: 'TemplateProcessing' } }, /tokenizer\.json: post_processor "TemplateProcessing" is not supported/],
+    [
+      { pre_tokenizer: { type: 'ByteLevel', add_prefix_space: true } },
+      /tokenizer\.json: pre_tokenizer\.type: "ByteLevel" is not supported/,
+    ],
+    [
+      { added_tokens: [...json.added_tokens, { id: 9, content: '<cat-toy>' }] },
+      /tokenizer\.json: added_tokens\[2\]: "<cat-toy>" is not supported/,
+    ],
+    [
+      { post_processor: { type: 'TemplateProcessing' } },
+      /tokenizer\.json: post_processor "TemplateProcessing" is not supported/,
+    ],
   ];
   const split = json.pre_tokenizer.pretokenizers as Array<Record<string, unknown>>;
-  bad.push([{ pre_tokenizer: { ...json.pre_tokenizer, pretokenizers: [{ ...split[0], pattern: { Regex: '\\w+' } }, split[1]] } }, /tokenizer\.json: pre_tokenizer\.pretokenizers\.0\.pattern\.Regex: "\\\\w\+" is not supported/]);
+  bad.push([
+    {
+      pre_tokenizer: { ...json.pre_tokenizer, pretokenizers: [{ ...split[0], pattern: { Regex: '\\w+' } }, split[1]] },
+    },
+    /tokenizer\.json: pre_tokenizer\.pretokenizers\.0\.pattern\.Regex: "\\\\w\+" is not supported/,
+  ]);
   for (const [change, re] of bad) {
     writeFileSync(join(d, 'tokenizer.json'), JSON.stringify({ ...json, ...change }));
     assert.throws(() => ClipTokenizer.fromFolder(d), re, JSON.stringify(change).slice(0, 80));

@@ -51,11 +51,15 @@ export class ClipTokenizer {
   readonly padId: number;
   private readonly unkId: number;
 
-  constructor(private readonly files: ClipTokenizerFiles, where = 'tokenizer') {
+  constructor(
+    private readonly files: ClipTokenizerFiles,
+    where = 'tokenizer',
+  ) {
     files.merges.forEach((m, i) => this.ranks.set(m, i));
     const id = (t: string, role: string) => {
       const v = files.vocab[t];
-      if (v === undefined) throw new UserError(`${where}: the ${role} token ${JSON.stringify(t)} is not in the vocabulary`);
+      if (v === undefined)
+        throw new UserError(`${where}: the ${role} token ${JSON.stringify(t)} is not in the vocabulary`);
       return v;
     };
     this.bosId = id(files.bos, 'bos');
@@ -141,7 +145,12 @@ interface FolderBpe {
   special: Specials;
 }
 
-const CLIP_SPECIALS: Specials = { bos: '<|startoftext|>', eos: '<|endoftext|>', pad: '<|endoftext|>', unk: '<|endoftext|>' };
+const CLIP_SPECIALS: Specials = {
+  bos: '<|startoftext|>',
+  eos: '<|endoftext|>',
+  pad: '<|endoftext|>',
+  unk: '<|endoftext|>',
+};
 
 function readText(file: string, what: string): string {
   try {
@@ -175,7 +184,10 @@ function readVocabAndMerges(dir: string): FolderBpe {
     .map((l) => l.trimEnd())
     .filter((l) => l.length > 0);
   const bad = merges.findIndex((m) => m.split(' ').length !== 2);
-  if (bad >= 0) throw new UserError(`${join(dir, 'merges.txt')}: line ${bad + 2}: expected two symbols, got ${JSON.stringify(merges[bad].slice(0, 40))}`);
+  if (bad >= 0)
+    throw new UserError(
+      `${join(dir, 'merges.txt')}: line ${bad + 2}: expected two symbols, got ${JSON.stringify(merges[bad].slice(0, 40))}`,
+    );
   return { vocab, merges, special: CLIP_SPECIALS };
 }
 
@@ -190,10 +202,17 @@ function readSpecialTokens(dir: string): Partial<Specials> {
   const tok = (k: string): string | undefined => {
     const v = o?.[k];
     if (typeof v === 'string') return v;
-    return v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string' ? (v as { content: string }).content : undefined;
+    return v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string'
+      ? (v as { content: string }).content
+      : undefined;
   };
   const out: Partial<Specials> = {};
-  for (const [role, key] of [['bos', 'bos_token'], ['eos', 'eos_token'], ['pad', 'pad_token'], ['unk', 'unk_token']] as const) {
+  for (const [role, key] of [
+    ['bos', 'bos_token'],
+    ['eos', 'eos_token'],
+    ['pad', 'pad_token'],
+    ['unk', 'unk_token'],
+  ] as const) {
     const v = tok(key);
     if (v !== undefined) out[role] = v;
   }
@@ -210,14 +229,21 @@ const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.i
 
 /** One node of the normalizer / pre-tokenizer tree, matched against CLIP's, naming the first difference. */
 function expectShape(file: string, path: string, got: unknown, want: Obj): void {
-  if (!isObj(got)) throw new UserError(`${file}: ${path}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
+  if (!isObj(got))
+    throw new UserError(`${file}: ${path}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
   for (const [k, v] of Object.entries(want)) {
     const g = got[k];
     if (Array.isArray(v)) {
-      if (!Array.isArray(g) || g.length !== v.length) throw new UserError(`${file}: ${path}.${k}: expected ${v.length} steps, got ${JSON.stringify(g)?.slice(0, 120)}`);
+      if (!Array.isArray(g) || g.length !== v.length)
+        throw new UserError(
+          `${file}: ${path}.${k}: expected ${v.length} steps, got ${JSON.stringify(g)?.slice(0, 120)}`,
+        );
       v.forEach((w, i) => expectShape(file, `${path}.${k}.${i}`, g[i], w as Obj));
     } else if (isObj(v)) expectShape(file, `${path}.${k}`, g, v);
-    else if (g !== v) throw new UserError(`${file}: ${path}.${k}: ${JSON.stringify(g)} is not supported (CLIP's tokenizer has ${JSON.stringify(v)})`);
+    else if (g !== v)
+      throw new UserError(
+        `${file}: ${path}.${k}: ${JSON.stringify(g)} is not supported (CLIP's tokenizer has ${JSON.stringify(v)})`,
+      );
   }
 }
 
@@ -226,7 +252,10 @@ function expectShape(file: string, path: string, got: unknown, want: Obj): void 
  * (pieces kept, whitespace removed), then byte-level without a prefix space (its own GPT-2 split
  * finds nothing more to split in CLIP's pieces, so use_regex does not matter).
  */
-const CLIP_NORMALIZER: Obj = { type: 'Sequence', normalizers: [{ type: 'NFC' }, { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' }, { type: 'Lowercase' }] };
+const CLIP_NORMALIZER: Obj = {
+  type: 'Sequence',
+  normalizers: [{ type: 'NFC' }, { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' }, { type: 'Lowercase' }],
+};
 const CLIP_PRE_TOKENIZER: Obj = {
   type: 'Sequence',
   pretokenizers: [
@@ -240,20 +269,43 @@ function mergesOf(file: string, v: unknown): string[] {
   if (!Array.isArray(v)) throw new UserError(`${file}: model.merges: expected a list`);
   return v.map((m, i) => {
     if (typeof m === 'string' && m.split(' ').length === 2) return m;
-    if (Array.isArray(m) && m.length === 2 && m.every((e) => typeof e === 'string' && e.length > 0 && !e.includes(' '))) return `${m[0]} ${m[1]}`;
-    throw new UserError(`${file}: model.merges[${i}]: expected "a b" or ["a", "b"], got ${JSON.stringify(m).slice(0, 60)}`);
+    if (Array.isArray(m) && m.length === 2 && m.every((e) => typeof e === 'string' && e.length > 0 && !e.includes(' ')))
+      return `${m[0]} ${m[1]}`;
+    throw new UserError(
+      `${file}: model.merges[${i}]: expected "a b" or ["a", "b"], got ${JSON.stringify(m).slice(0, 60)}`,
+    );
   });
 }
 
 /** model: a BPE with CLIP's word-end suffix and none of the options this port does not implement. */
-function bpeModel(file: string, model: unknown): { vocab: Record<string, number>; merges: string[]; unk: string | undefined } {
+function bpeModel(
+  file: string,
+  model: unknown,
+): { vocab: Record<string, number>; merges: string[]; unk: string | undefined } {
   if (!isObj(model)) throw new UserError(`${file}: model: missing`);
-  if (model.type !== 'BPE') throw new UserError(`${file}: model.type ${JSON.stringify(model.type)} is not supported (a CLIP tokenizer is "BPE")`);
+  if (model.type !== 'BPE')
+    throw new UserError(
+      `${file}: model.type ${JSON.stringify(model.type)} is not supported (a CLIP tokenizer is "BPE")`,
+    );
   expectShape(file, 'model', model, { end_of_word_suffix: '</w>' });
-  const off: Array<[string, unknown[]]> = [['continuing_subword_prefix', [undefined, null, '']], ['dropout', [undefined, null]], ['byte_fallback', [undefined, false]], ['ignore_merges', [undefined, false]], ['fuse_unk', [undefined, false]]];
-  for (const [k, ok] of off) if (!ok.includes(model[k])) throw new UserError(`${file}: model.${k} ${JSON.stringify(model[k])} is not supported (CLIP's BPE has ${JSON.stringify(ok[ok.length - 1])})`);
+  const off: Array<[string, unknown[]]> = [
+    ['continuing_subword_prefix', [undefined, null, '']],
+    ['dropout', [undefined, null]],
+    ['byte_fallback', [undefined, false]],
+    ['ignore_merges', [undefined, false]],
+    ['fuse_unk', [undefined, false]],
+  ];
+  for (const [k, ok] of off)
+    if (!ok.includes(model[k]))
+      throw new UserError(
+        `${file}: model.${k} ${JSON.stringify(model[k])} is not supported (CLIP's BPE has ${JSON.stringify(ok[ok.length - 1])})`,
+      );
   if (!isVocab(model.vocab)) throw new UserError(`${file}: model.vocab: expected {token: integer id}`);
-  return { vocab: model.vocab, merges: mergesOf(file, model.merges), unk: typeof model.unk_token === 'string' ? model.unk_token : undefined };
+  return {
+    vocab: model.vocab,
+    merges: mergesOf(file, model.merges),
+    unk: typeof model.unk_token === 'string' ? model.unk_token : undefined,
+  };
 }
 
 /** added_tokens: only CLIP's two special tokens, at their vocabulary ids (others would be matched whole, which encode() does not do). */
@@ -262,15 +314,24 @@ function checkAddedTokens(file: string, added: unknown, vocab: Record<string, nu
   if (!Array.isArray(added)) throw new UserError(`${file}: added_tokens: expected a list`);
   added.forEach((a, i) => {
     const content = isObj(a) ? a.content : undefined;
-    if (content !== CLIP_SPECIALS.bos && content !== CLIP_SPECIALS.eos) throw new UserError(`${file}: added_tokens[${i}]: ${JSON.stringify(content)} is not supported (only ${CLIP_SPECIALS.bos} and ${CLIP_SPECIALS.eos})`);
-    if (isObj(a) && a.id !== vocab[content]) throw new UserError(`${file}: added_tokens[${i}]: ${content} has id ${JSON.stringify(a.id)}, model.vocab says ${vocab[content]}`);
+    if (content !== CLIP_SPECIALS.bos && content !== CLIP_SPECIALS.eos)
+      throw new UserError(
+        `${file}: added_tokens[${i}]: ${JSON.stringify(content)} is not supported (only ${CLIP_SPECIALS.bos} and ${CLIP_SPECIALS.eos})`,
+      );
+    if (isObj(a) && a.id !== vocab[content])
+      throw new UserError(
+        `${file}: added_tokens[${i}]: ${content} has id ${JSON.stringify(a.id)}, model.vocab says ${vocab[content]}`,
+      );
   });
 }
 
 /** BOS/EOS from the post-processor (RobertaProcessing's cls and sep), when the file has one. */
 function postProcessorSpecials(file: string, pp: unknown): Partial<Specials> {
   if (pp === undefined || pp === null) return {};
-  if (!isObj(pp) || pp.type !== 'RobertaProcessing') throw new UserError(`${file}: post_processor ${JSON.stringify(isObj(pp) ? pp.type : pp)} is not supported (CLIP's is RobertaProcessing: BOS … EOS)`);
+  if (!isObj(pp) || pp.type !== 'RobertaProcessing')
+    throw new UserError(
+      `${file}: post_processor ${JSON.stringify(isObj(pp) ? pp.type : pp)} is not supported (CLIP's is RobertaProcessing: BOS … EOS)`,
+    );
   const name = (v: unknown) => (Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined);
   const [bos, eos] = [name(pp.cls), name(pp.sep)];
   if (!bos || !eos) throw new UserError(`${file}: post_processor: cls and sep must be [token, id]`);
@@ -285,5 +346,9 @@ function readTokenizerJson(file: string): FolderBpe {
   expectShape(file, 'normalizer', o.normalizer, CLIP_NORMALIZER);
   expectShape(file, 'pre_tokenizer', o.pre_tokenizer, CLIP_PRE_TOKENIZER);
   checkAddedTokens(file, o.added_tokens, vocab);
-  return { vocab, merges, special: { ...CLIP_SPECIALS, ...(unk ? { unk } : {}), ...postProcessorSpecials(file, o.post_processor) } };
+  return {
+    vocab,
+    merges,
+    special: { ...CLIP_SPECIALS, ...(unk ? { unk } : {}), ...postProcessorSpecials(file, o.post_processor) },
+  };
 }

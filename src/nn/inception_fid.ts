@@ -16,7 +16,15 @@ const BN_EPS = 1e-3;
 type Kernel = number | [number, number];
 type Pad = 'same' | 'valid';
 
-function basicConv(p: Params, name: string, x: tf.Tensor4D, cout: number, k: Kernel, stride = 1, pad: Pad = 'valid'): tf.Tensor4D {
+function basicConv(
+  p: Params,
+  name: string,
+  x: tf.Tensor4D,
+  cout: number,
+  k: Kernel,
+  stride = 1,
+  pad: Pad = 'valid',
+): tf.Tensor4D {
   const [kh, kw] = typeof k === 'number' ? [k, k] : k;
   const cin = x.shape[3];
   const w = p.get(`${name}.conv.weight`, [kh, kw, cin, cout], { kind: 'normal', std: Math.sqrt(2 / (kh * kw * cin)) });
@@ -27,7 +35,14 @@ function basicConv(p: Params, name: string, x: tf.Tensor4D, cout: number, k: Ker
   const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, BN_EPS)));
   const bias = tf.sub(beta, tf.mul(mean, scale));
   // Every padded conv here is stride 1 with an odd kernel: 'same' pads symmetrically, as PyTorch's padding=(k-1)/2.
-  return tf.fused.conv2d({ x, filter: tf.mul(w, scale) as tf.Tensor4D, strides: stride, pad, bias, activation: 'relu' });
+  return tf.fused.conv2d({
+    x,
+    filter: tf.mul(w, scale) as tf.Tensor4D,
+    strides: stride,
+    pad,
+    bias,
+    activation: 'relu',
+  });
 }
 
 /** How many of a 3-wide window centred on each of n positions lie inside (1 pixel of padding each side). */
@@ -42,10 +57,18 @@ function inside(n: number): number[] {
  */
 function avgPoolNoPad(x: tf.Tensor4D): tf.Tensor4D {
   const [, h, w] = x.shape;
-  const padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+  const padded = tf.pad(x, [
+    [0, 0],
+    [1, 1],
+    [1, 1],
+    [0, 0],
+  ]);
   const rows = inside(h);
   const cols = inside(w);
-  const rescale = tf.tensor4d(rows.flatMap((a) => cols.map((b) => 9 / (a * b))), [1, h, w, 1]);
+  const rescale = tf.tensor4d(
+    rows.flatMap((a) => cols.map((b) => 9 / (a * b))),
+    [1, h, w, 1],
+  );
   return tf.mul(tf.avgPool(padded, 3, 1, 'valid'), rescale);
 }
 
@@ -101,10 +124,22 @@ function inceptionD(p: Params, n: string, x: tf.Tensor4D): tf.Tensor4D {
 function inceptionE(p: Params, n: string, x: tf.Tensor4D, pool: 'avg' | 'max'): tf.Tensor4D {
   const b1 = basicConv(p, `${n}.branch1x1`, x, 320, 1);
   const s3 = basicConv(p, `${n}.branch3x3_1`, x, 384, 1);
-  const b3 = tf.concat([basicConv(p, `${n}.branch3x3_2a`, s3, 384, [1, 3], 1, 'same'), basicConv(p, `${n}.branch3x3_2b`, s3, 384, [3, 1], 1, 'same')], 3);
+  const b3 = tf.concat(
+    [
+      basicConv(p, `${n}.branch3x3_2a`, s3, 384, [1, 3], 1, 'same'),
+      basicConv(p, `${n}.branch3x3_2b`, s3, 384, [3, 1], 1, 'same'),
+    ],
+    3,
+  );
   let sd = basicConv(p, `${n}.branch3x3dbl_1`, x, 448, 1);
   sd = basicConv(p, `${n}.branch3x3dbl_2`, sd, 384, 3, 1, 'same');
-  const bd = tf.concat([basicConv(p, `${n}.branch3x3dbl_3a`, sd, 384, [1, 3], 1, 'same'), basicConv(p, `${n}.branch3x3dbl_3b`, sd, 384, [3, 1], 1, 'same')], 3);
+  const bd = tf.concat(
+    [
+      basicConv(p, `${n}.branch3x3dbl_3a`, sd, 384, [1, 3], 1, 'same'),
+      basicConv(p, `${n}.branch3x3dbl_3b`, sd, 384, [3, 1], 1, 'same'),
+    ],
+    3,
+  );
   const bp = basicConv(p, `${n}.branch_pool`, pool === 'avg' ? avgPoolNoPad(x) : maxPool3(x, 1), 192, 1);
   return tf.concat([b1, b3, bd, bp], 3);
 }

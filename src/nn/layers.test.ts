@@ -19,13 +19,18 @@ async function maxRel(a: tf.Tensor, b: tf.Tensor): Promise<number> {
   return err / scale;
 }
 
-for (const [shape, groups] of [[[2, 5, 4, 8], 4], [[3, 3, 3, 6], 2], [[1, 8, 8, 16], 8]] as const) {
+for (const [shape, groups] of [
+  [[2, 5, 4, 8], 4],
+  [[3, 3, 3, 6], 2],
+  [[1, 8, 8, 16], 8],
+] as const) {
   test(`groupNorm value and gradients match autodiff: ${shape} / ${groups} groups (rel ≤ 1e-5)`, async () => {
     const x = tf.randomNormal([...shape], 0.3, 2, 'float32', 1) as tf.Tensor4D;
     const gamma = tf.randomNormal([shape[3]], 1, 0.2, 'float32', 2);
     const beta = tf.randomNormal([shape[3]], 0, 0.2, 'float32', 3);
     const proj = tf.randomNormal([...shape], 0, 1, 'float32', 4);
-    const loss = (f: typeof groupNormOp) => (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor4D, g, b, groups), proj));
+    const loss = (f: typeof groupNormOp) => (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(f(a as tf.Tensor4D, g, b, groups), proj));
     assert.ok((await maxRel(groupNormOp(x, gamma, beta, groups), groupNormReference(x, gamma, beta, groups))) < 1e-5);
     const ours = tf.grads(loss(groupNormOp))([x, gamma, beta]);
     const ref = tf.grads(loss(groupNormReference))([x, gamma, beta]);

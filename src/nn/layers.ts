@@ -15,7 +15,17 @@ export function conv2d(p: Params, name: string, x: tf.Tensor4D, cout: number, k 
   // He-style fan-in init, as PyTorch's default is close to it for these widths.
   const w = p.get(`${name}.weight`, [k, k, cin, cout], { kind: 'normal', std: Math.sqrt(1 / (k * k * cin)) });
   const b = p.get(`${name}.bias`, [cout], { kind: 'zeros' });
-  const pad = k === 1 ? 'valid' : stride === 1 ? 'same' : ([[0, 0], [(k - 1) >> 1, k >> 1], [(k - 1) >> 1, k >> 1], [0, 0]] as const);
+  const pad =
+    k === 1
+      ? 'valid'
+      : stride === 1
+        ? 'same'
+        : ([
+            [0, 0],
+            [(k - 1) >> 1, k >> 1],
+            [(k - 1) >> 1, k >> 1],
+            [0, 0],
+          ] as const);
   // Explicit symmetric padding for strided convs: TF's 'same' pads bottom/right only, PyTorch pads both.
   return tf.add(tf.conv2d(x, w as tf.Tensor4D, stride, pad as 'same' | 'valid', 'NHWC', 1), b) as tf.Tensor4D;
 }
@@ -40,14 +50,26 @@ export function groupNorm(p: Params, name: string, x: tf.Tensor4D, groups: numbe
   return groupNormOp(x, gamma, beta, groups, eps);
 }
 
-export function groupNormOp(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps = GROUP_NORM_EPS): tf.Tensor4D {
+export function groupNormOp(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  groups: number,
+  eps = GROUP_NORM_EPS,
+): tf.Tensor4D {
   // wasm has a fused kernel (backend/kernels/group_norm.ts); other backends run the composite.
   if (hasGroupNormKernel(tf.getBackend())) return groupNormFused(x, gamma, beta, groups, eps) as tf.Tensor4D;
   return groupNormComposite(x, gamma, beta, groups, eps);
 }
 
 /** GroupNorm from tfjs ops with its gradient written out (fewer kernels than autodiff). */
-export function groupNormComposite(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps = GROUP_NORM_EPS): tf.Tensor4D {
+export function groupNormComposite(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  groups: number,
+  eps = GROUP_NORM_EPS,
+): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
   const gshape = [b, h * w, groups, c / groups];
   const op = customGradOp((xi: tf.Tensor, g: tf.Tensor, bt: tf.Tensor, save: tf.GradSaveFunc) => {
@@ -140,7 +162,14 @@ export function layerNorm(p: Params, name: string, x: tf.Tensor, eps = 1e-5): tf
  * Multi-head attention of queries x [B, N, D] over a context [B, M, Dc] (self-attention when
  * context is x). keyMask [B, M] (1 = attend) hides padding tokens.
  */
-export function multiHeadAttention(p: Params, name: string, x: tf.Tensor, context: tf.Tensor, heads: number, keyMask?: tf.Tensor): tf.Tensor {
+export function multiHeadAttention(
+  p: Params,
+  name: string,
+  x: tf.Tensor,
+  context: tf.Tensor,
+  heads: number,
+  keyMask?: tf.Tensor,
+): tf.Tensor {
   const [b, n, d] = x.shape as [number, number, number];
   const m = context.shape[1] as number;
   const dh = d / heads;

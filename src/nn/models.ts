@@ -32,11 +32,22 @@ export function registerModel<N extends ModelName>(name: N, spec: ModelSpec<Mode
   MODELS.set(name, spec as ModelSpec<never>);
 }
 
-export function modelLoss<N extends ModelName>(name: N, p: Params, x: tf.Tensor4D, y: tf.Tensor, cfg: ModelConfig<N>): tf.Scalar {
+export function modelLoss<N extends ModelName>(
+  name: N,
+  p: Params,
+  x: tf.Tensor4D,
+  y: tf.Tensor,
+  cfg: ModelConfig<N>,
+): tf.Scalar {
   const spec = MODELS.get(name) as ModelSpec<ModelConfig<N>> | undefined;
-  if (!spec) throw new Error(`model '${name}' is not registered (have: ${[...MODELS.keys()].join(', ')}); import the module that registers it`);
+  if (!spec)
+    throw new Error(
+      `model '${name}' is not registered (have: ${[...MODELS.keys()].join(', ')}); import the module that registers it`,
+    );
   return spec.loss(p, x, y, cfg);
 }
 
-const unetSpec: ModelSpec<UNetConfig> = { loss: (p, x, y, cfg) => tf.losses.meanSquaredError(y, unet(p, x, cfg)) as tf.Scalar };
+const unetSpec: ModelSpec<UNetConfig> = {
+  loss: (p, x, y, cfg) => tf.losses.meanSquaredError(y, unet(p, x, cfg)) as tf.Scalar,
+};
 registerModel('unet', unetSpec);

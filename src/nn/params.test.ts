@@ -8,7 +8,10 @@ import { linear } from './layers.js';
 
 await initBackend(backendFromEnv());
 
-const tensor = (shape: number[], v = 1): LoadedTensor => ({ shape, values: new Float32Array(shape.reduce((a, d) => a * d, 1)).fill(v) });
+const tensor = (shape: number[], v = 1): LoadedTensor => ({
+  shape,
+  values: new Float32Array(shape.reduce((a, d) => a * d, 1)).fill(v),
+});
 
 /** A two-layer model: l1 [3 → 4], l2 [4 → 2]. */
 const model = (p: Params) => linear(p, 'l2', linear(p, 'l1', tf.ones([1, 3]), 4), 2);
@@ -26,9 +29,20 @@ test('a training store creates missing parameters, seeded by name', async () => 
 });
 
 test('a loaded store never creates a parameter: a missing or mis-shaped one is a ParamsError naming file and key', () => {
-  const p = Params.loaded('m.safetensors', [['l1.weight', tensor([3, 4])], ['l1.bias', tensor([5])]]);
-  assert.throws(() => p.get('l2.weight', [4, 2], { kind: 'zeros' }), (e: unknown) => e instanceof ParamsError && /^m\.safetensors: has no tensor l2\.weight \[4,2\]/.test((e as Error).message));
-  assert.throws(() => p.get('l1.bias', [4], { kind: 'zeros' }), (e: unknown) => e instanceof ParamsError && (e as Error).message === 'm.safetensors: l1.bias is [5], the model expects [4]');
+  const p = Params.loaded('m.safetensors', [
+    ['l1.weight', tensor([3, 4])],
+    ['l1.bias', tensor([5])],
+  ]);
+  assert.throws(
+    () => p.get('l2.weight', [4, 2], { kind: 'zeros' }),
+    (e: unknown) =>
+      e instanceof ParamsError && /^m\.safetensors: has no tensor l2\.weight \[4,2\]/.test((e as Error).message),
+  );
+  assert.throws(
+    () => p.get('l1.bias', [4], { kind: 'zeros' }),
+    (e: unknown) =>
+      e instanceof ParamsError && (e as Error).message === 'm.safetensors: l1.bias is [5], the model expects [4]',
+  );
   assert.equal(p.vars.size, 2, 'nothing was created');
   assert.equal(p.get('l1.weight', [3, 4], { kind: 'zeros' }).shape.join(), '3,4');
   p.dispose();
@@ -58,20 +72,39 @@ test('verify names missing, unexpected and mis-shaped tensors on one line, and l
 });
 
 test('verify passes a complete file, lists at most four names of many, and refuses a training store', () => {
-  const ok = Params.loaded('ok', [['l1.weight', tensor([3, 4])], ['l1.bias', tensor([4])], ['l2.weight', tensor([4, 2])], ['l2.bias', tensor([2])]]);
+  const ok = Params.loaded('ok', [
+    ['l1.weight', tensor([3, 4])],
+    ['l1.bias', tensor([4])],
+    ['l2.weight', tensor([4, 2])],
+    ['l2.bias', tensor([2])],
+  ]);
   ok.verify(model);
   ok.dispose();
-  const none = Params.loaded('other', Array.from({ length: 9 }, (_, i) => [`x${i}`, tensor([1])] as const));
-  assert.throws(() => none.verify(model), /^ParamsError: other: .*missing 4 \(l1\.weight, l1\.bias, l2\.weight, l2\.bias\); unexpected 9 \(x0, x1, x2, x3, … 5 more\)$/);
+  const none = Params.loaded(
+    'other',
+    Array.from({ length: 9 }, (_, i) => [`x${i}`, tensor([1])] as const),
+  );
+  assert.throws(
+    () => none.verify(model),
+    /^ParamsError: other: .*missing 4 \(l1\.weight, l1\.bias, l2\.weight, l2\.bias\); unexpected 9 \(x0, x1, x2, x3, … 5 more\)$/,
+  );
   none.dispose();
   assert.throws(() => new Params(0).verify(model), /only a loaded store/);
 });
 
 test('verify reports a model that fails on the file instead of crashing', () => {
-  const p = Params.loaded('f', [['l1.weight', tensor([3, 4])], ['l1.bias', tensor([4])], ['l2.weight', tensor([4, 2])], ['l2.bias', tensor([2])]]);
+  const p = Params.loaded('f', [
+    ['l1.weight', tensor([3, 4])],
+    ['l1.bias', tensor([4])],
+    ['l2.weight', tensor([4, 2])],
+    ['l2.bias', tensor([2])],
+  ]);
   assert.throws(
     () => p.verify((q) => tf.matMul(q.get('l1.weight', [3, 4], { kind: 'zeros' }), tf.ones([5, 1]))),
-    (e: unknown) => e instanceof ParamsError && /^f: does not fit the model .*: the model failed on it \(/.test((e as Error).message) && !/unexpected/.test((e as Error).message),
+    (e: unknown) =>
+      e instanceof ParamsError &&
+      /^f: does not fit the model .*: the model failed on it \(/.test((e as Error).message) &&
+      !/unexpected/.test((e as Error).message),
   );
   p.dispose();
 });

@@ -82,7 +82,11 @@ export class Params {
     const seed = (this.seed * 1_000_003 + parseInt(sha256(name).slice(0, 8), 16)) % 2 ** 31;
     const v = tf.tidy(() =>
       tf.variable(
-        init.kind === 'normal' ? tf.randomNormal(shape, 0, init.std, 'float32', tfSeed(seed)) : init.kind === 'zeros' ? tf.zeros(shape) : tf.ones(shape),
+        init.kind === 'normal'
+          ? tf.randomNormal(shape, 0, init.std, 'float32', tfSeed(seed))
+          : init.kind === 'zeros'
+            ? tf.zeros(shape)
+            : tf.ones(shape),
         true,
         `${this.scope}/${name}`,
       ),
@@ -110,7 +114,10 @@ export class Params {
       if (found) trace.used.add(name);
       return stand;
     }
-    if (!found) throw new ParamsError(`${this.#source}: has no tensor ${name} [${shape}] (the model needs it; the file has ${this.vars.size} others)`);
+    if (!found)
+      throw new ParamsError(
+        `${this.#source}: has no tensor ${name} [${shape}] (the model needs it; the file has ${this.vars.size} others)`,
+      );
     if (!same) throw new ParamsError(`${this.#source}: ${name} is [${found.shape}], the model expects [${shape}]`);
     return found;
   }

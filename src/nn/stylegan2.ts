@@ -50,7 +50,14 @@ export function nLatent(c: StyleGan2Config): number {
 }
 
 /** EqualLinear: x·(W·lr_mul/√in)ᵀ + b·lr_mul, then (activation) leaky ReLU 0.2 × √2. */
-function equalLinear(p: Params, name: string, x: tf.Tensor2D, out: number, lrMul: number, bias: { init: number; activate: boolean }): tf.Tensor2D {
+function equalLinear(
+  p: Params,
+  name: string,
+  x: tf.Tensor2D,
+  out: number,
+  lrMul: number,
+  bias: { init: number; activate: boolean },
+): tf.Tensor2D {
   const inDim = x.shape[1];
   const w = p.get(`${name}.weight`, [out, inDim], { kind: 'normal', std: 1 / lrMul });
   const b = p.get(`${name}.bias`, [out], bias.init === 1 ? { kind: 'ones' } : { kind: 'zeros' });
@@ -61,7 +68,8 @@ function equalLinear(p: Params, name: string, x: tf.Tensor2D, out: number, lrMul
 /** The mapping network z [B, dim] → w [B, dim]. */
 export function mapping(p: Params, c: StyleGan2Config, z: tf.Tensor2D): tf.Tensor2D {
   let x = tf.mul(z, tf.rsqrt(tf.add(tf.mean(tf.square(z), 1, true), 1e-8))) as tf.Tensor2D;
-  for (let i = 1; i <= c.nMlp; i++) x = equalLinear(p, `style.${i}`, x, c.styleDim, c.lrMlp, { init: 0, activate: true });
+  for (let i = 1; i <= c.nMlp; i++)
+    x = equalLinear(p, `style.${i}`, x, c.styleDim, c.lrMlp, { init: 0, activate: true });
   return x;
 }
 
@@ -78,7 +86,13 @@ function upfirdn2d(x: tf.Tensor4D, kernel: tf.Tensor2D, up: 1 | 2, pad: [number,
   const [b, h, w, ch] = x.shape;
   let y = x;
   if (up === 2) {
-    const cols = tf.reshape(tf.concat([tf.reshape(y, [b, h, w, 1, ch]), tf.zeros([b, h, w, 1, ch])], 3), [b, h, 1, 2 * w, ch]);
+    const cols = tf.reshape(tf.concat([tf.reshape(y, [b, h, w, 1, ch]), tf.zeros([b, h, w, 1, ch])], 3), [
+      b,
+      h,
+      1,
+      2 * w,
+      ch,
+    ]);
     y = tf.reshape(tf.concat([cols, tf.zeros([b, h, 1, 2 * w, ch])], 2), [b, 2 * h, 2 * w, ch]);
   }
   y = tf.pad(y, [[0, 0], pad, pad, [0, 0]]);
@@ -119,7 +133,13 @@ function modulatedConv(p: Params, name: string, x: tf.Tensor4D, w: tf.Tensor2D, 
   let out: tf.Tensor4D;
   if (o.upsample) {
     // conv_transpose2d(stride 2, no padding) → [2H+1, 2W+1], then the blur with the factor's gain.
-    const t = tf.conv2dTranspose(xs, tf.transpose(kernel, [0, 1, 3, 2]) as tf.Tensor4D, [b, 2 * h + 1, 2 * wd + 1, o.outC], 2, 'valid');
+    const t = tf.conv2dTranspose(
+      xs,
+      tf.transpose(kernel, [0, 1, 3, 2]) as tf.Tensor4D,
+      [b, 2 * h + 1, 2 * wd + 1, o.outC],
+      2,
+      'valid',
+    );
     out = upfirdn2d(t, blurKernel(4), 1, [1, 1]);
   } else out = tf.conv2d(xs, kernel, 1, 'same');
   if (!o.demodulate) return out;
@@ -130,7 +150,15 @@ function modulatedConv(p: Params, name: string, x: tf.Tensor4D, w: tf.Tensor2D, 
 }
 
 /** StyledConv: modulated conv, + noise·weight (the fixed buffer), FusedLeakyReLU with bias. */
-function styledConv(p: Params, name: string, x: tf.Tensor4D, w: tf.Tensor2D, outC: number, upsample: boolean, noiseIndex: number): tf.Tensor4D {
+function styledConv(
+  p: Params,
+  name: string,
+  x: tf.Tensor4D,
+  w: tf.Tensor2D,
+  outC: number,
+  upsample: boolean,
+  noiseIndex: number,
+): tf.Tensor4D {
   const y = modulatedConv(p, `${name}.conv`, x, w, { outC, k: 3, demodulate: true, upsample });
   const r = y.shape[1];
   const noise = p.get(`noises.noise_${noiseIndex}`, [1, r, r, 1], { kind: 'normal', std: 1 });
@@ -142,7 +170,10 @@ function styledConv(p: Params, name: string, x: tf.Tensor4D, w: tf.Tensor2D, out
 
 /** ToRGB: 1×1 modulated conv without demodulation, + bias, + the upsampled skip. */
 function toRgb(p: Params, name: string, x: tf.Tensor4D, w: tf.Tensor2D, skip: tf.Tensor4D | null): tf.Tensor4D {
-  const y = tf.add(modulatedConv(p, `${name}.conv`, x, w, { outC: 3, k: 1, demodulate: false, upsample: false }), p.get(`${name}.bias`, [1, 1, 1, 3], { kind: 'zeros' })) as tf.Tensor4D;
+  const y = tf.add(
+    modulatedConv(p, `${name}.conv`, x, w, { outC: 3, k: 1, demodulate: false, upsample: false }),
+    p.get(`${name}.bias`, [1, 1, 1, 3], { kind: 'zeros' }),
+  ) as tf.Tensor4D;
   if (!skip) return y;
   // Upsample: kernel × factor², pad (2, 1) for the 4-tap kernel at factor 2.
   return tf.add(y, upfirdn2d(skip, blurKernel(4), 2, [2, 1])) as tf.Tensor4D;
@@ -152,7 +183,8 @@ function toRgb(p: Params, name: string, x: tf.Tensor4D, w: tf.Tensor2D, skip: tf
 export function synthesis(p: Params, c: StyleGan2Config, wplus: tf.Tensor3D): tf.Tensor4D {
   const [b, n, dim] = wplus.shape;
   const levels = nLatent(c);
-  if (n !== levels || dim !== c.styleDim) throw new UserError(`W+ is [${n}, ${dim}]; this generator takes [${levels}, ${c.styleDim}]`);
+  if (n !== levels || dim !== c.styleDim)
+    throw new UserError(`W+ is [${n}, ${dim}]; this generator takes [${levels}, ${c.styleDim}]`);
   const level = (i: number) => tf.reshape(tf.slice(wplus, [0, i, 0], [b, 1, dim]), [b, dim]) as tf.Tensor2D;
   const c4 = channelsAt(c, 4);
   const input = p.get('input.input', [1, 4, 4, c4], { kind: 'normal', std: 1 });
@@ -185,7 +217,8 @@ function touchAll(p: Params, c: StyleGan2Config, withAvg: boolean): void {
   if (withAvg) p.get('latent_avg', [c.styleDim], { kind: 'zeros' });
 }
 
-const NCHW = (name: string) => name === 'input.input' || name.startsWith('noises.') || /^to_rgbs?[0-9.]*\.bias$/.test(name);
+const NCHW = (name: string) =>
+  name === 'input.input' || name.startsWith('noises.') || /^to_rgbs?[0-9.]*\.bias$/.test(name);
 /** tools/convert_stylegan2.py's layout of a store: NCHW buffers, every kernel a batch-1 modulated one [1, O, I, k, k]. */
 export const STYLEGAN2_TORCH_LAYOUT: TorchWriteOptions = { nchw: NCHW, batched: () => true };
 const FIR = /^(convs\.\d+\.conv\.blur|to_rgbs\.\d+\.upsample)\.kernel$/;
@@ -201,7 +234,8 @@ function checkFirBuffers(path: string): void {
       const v = asFloat32(src.read(name));
       // Both sit after a factor-2 upsampling: the kernel carries the gain 2² = 4.
       const want = blurKernelValues(4);
-      if (v.length !== 16 || v.some((x, i) => Math.abs(x - want[i]) > 1e-6)) throw new UserError(`${path}: ${name} is not the [1, 3, 3, 1] FIR kernel this generator implements`);
+      if (v.length !== 16 || v.some((x, i) => Math.abs(x - want[i]) > 1e-6))
+        throw new UserError(`${path}: ${name} is not the [1, 3, 3, 1] FIR kernel this generator implements`);
     }
   } finally {
     src.close();
@@ -218,14 +252,22 @@ function styleGan2ConfigOf(path: string): StyleGan2Config {
   try {
     const names = src.names();
     const shape = (n: string) => {
-      if (!names.includes(n)) throw new UserError(`${path}: no tensor ${n} (not a StyleGAN2 g_ema converted by tools/convert_stylegan2.py)`);
+      if (!names.includes(n))
+        throw new UserError(`${path}: no tensor ${n} (not a StyleGAN2 g_ema converted by tools/convert_stylegan2.py)`);
       return src.info(n).shape;
     };
     const nMlp = names.filter((n) => /^style\.\d+\.weight$/.test(n)).length;
     const rgbs = names.filter((n) => /^to_rgbs\.\d+\.bias$/.test(n)).length;
     const channels: Record<number, number> = { 4: shape('conv1.conv.weight')[1] };
     for (let r = 3; r < rgbs + 3; r++) channels[2 ** r] = shape(`convs.${(r - 3) * 2}.conv.weight`)[1];
-    return { size: 4 * 2 ** rgbs, styleDim: shape('style.1.weight')[1], nMlp, channelMultiplier: 2, lrMlp: 0.01, channels };
+    return {
+      size: 4 * 2 ** rgbs,
+      styleDim: shape('style.1.weight')[1],
+      nMlp,
+      channelMultiplier: 2,
+      lrMlp: 0.01,
+      channels,
+    };
   } finally {
     src.close();
   }
@@ -233,14 +275,25 @@ function styleGan2ConfigOf(path: string): StyleGan2Config {
 
 export function loadStyleGan2(path: string, config: StyleGan2Config = styleGan2ConfigOf(path)): StyleGan2 {
   checkFirBuffers(path);
-  const params = loadVerified(path, (q) => touchAll(q, config, q.vars.has('latent_avg')), { nchw: NCHW, ignore: (n) => FIR.test(n) });
+  const params = loadVerified(path, (q) => touchAll(q, config, q.vars.has('latent_avg')), {
+    nchw: NCHW,
+    ignore: (n) => FIR.test(n),
+  });
   const latentAvg = (params.vars.get('latent_avg') ?? null) as tf.Tensor1D | null;
   return { config, params, latentAvg, dispose: () => params.dispose() };
 }
 
 /** The checkpoint's latent_avg, or the mean of the mapping over 4096 seeded z (rosinality's mean_latent). */
 export function averageLatent(g: StyleGan2, seed: number): tf.Tensor1D {
-  return g.latentAvg ? tf.clone(g.latentAvg) : tf.tidy(() => tf.mean(mapping(g.params, g.config, tf.randomNormal([4096, g.config.styleDim], 0, 1, 'float32', seed)), 0) as tf.Tensor1D);
+  return g.latentAvg
+    ? tf.clone(g.latentAvg)
+    : tf.tidy(
+        () =>
+          tf.mean(
+            mapping(g.params, g.config, tf.randomNormal([4096, g.config.styleDim], 0, 1, 'float32', seed)),
+            0,
+          ) as tf.Tensor1D,
+      );
 }
 
 /** The architecture with seeded random weights (no file); no latent_avg (averageLatent computes one). */

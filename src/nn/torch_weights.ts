@@ -138,7 +138,11 @@ export async function torchLayout(p: Params, opts: TorchWriteOptions = {}): Prom
  * A store's torch-layout file in `dir`, named by the SHA-256 of its bytes (so equal weights are
  * written once and a file is never rewritten under readers), written atomically.
  */
-export async function writeTorchWeights(dir: string, p: Params, opts: TorchWriteOptions = {}): Promise<{ weights: string; sha256: string }> {
+export async function writeTorchWeights(
+  dir: string,
+  p: Params,
+  opts: TorchWriteOptions = {},
+): Promise<{ weights: string; sha256: string }> {
   const bytes = serializeSafetensors(await torchLayout(p, opts));
   const hex = sha256(bytes);
   const file = join(dir, `${hex}.safetensors`);

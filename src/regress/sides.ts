@@ -47,6 +47,10 @@ function regressSides(root: string): Array<{ dir: string; ref: string }> {
 /** The runs of every regress side, their experiment shown as "<name> (regress <ref>)". */
 export function regressRuns(root: string): RunSummary[] {
   return regressSides(root).flatMap(({ dir, ref }) =>
-    new RunStore(dir).list().map((s) => (s.config ? { ...s, config: { ...s.config, experiment: `${s.config.experiment} (regress ${ref})` } } : s)),
+    new RunStore(dir)
+      .list()
+      .map((s) =>
+        s.config ? { ...s, config: { ...s.config, experiment: `${s.config.experiment} (regress ${ref})` } } : s,
+      ),
   );
 }

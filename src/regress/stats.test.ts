@@ -58,6 +58,9 @@ test('two-level bootstrap (seeds within sides, items jointly) agrees with NumPy 
   assert.ok(Math.abs(r.sd - fx.two_level.sd) < 0.05 * fx.two_level.sd, `sd ${r.sd} vs ${fx.two_level.sd}`);
   // Seed variance widens the interval over the item-only paired bootstrap of seed-averaged values.
   const avg = (rows: number[][]) => rows[0].map((_, k) => rows.reduce((a, row) => a + row[k], 0) / rows.length);
-  const paired = pairedBootstrap(avg(cand).map((v, k) => v - avg(base)[k]), { resamples: 20000, seed: 1 });
+  const paired = pairedBootstrap(
+    avg(cand).map((v, k) => v - avg(base)[k]),
+    { resamples: 20000, seed: 1 },
+  );
   assert.ok(r.hi - r.lo > 1.3 * (paired.hi - paired.lo), `two-level ${r.hi - r.lo} vs paired ${paired.hi - paired.lo}`);
 });

@@ -196,7 +196,10 @@ function percentiles(sorted: number[], level: number): { lo: number; hi: number 
 
 /** The equal-tailed percentile interval of bootstrap values in any order. */
 export function percentileInterval(values: ArrayLike<number>, level = 0.95): { lo: number; hi: number } {
-  return percentiles(Array.from(values).sort((a, b) => a - b), level);
+  return percentiles(
+    Array.from(values).sort((a, b) => a - b),
+    level,
+  );
 }
 
 /** The runs of one side at one prompt: `seeds` training runs, each scored on the same `items` images. */

@@ -70,7 +70,7 @@ function caption(ctx: PageContext, titles: string[], scopeHtml: string): string 
   const flagged = ctx.groups.filter((g) => groupFlag(ctx, g)).map((g) => escapeHtml(g.label));
   const warn = flagged.length
     ? ` <span class="flag">⚠ No edit: ${flagged.join(', ')}</span> — hit rate 0 and preservation ≈ 1: ` +
-      'the edits left the images as they were, so these rows\' FID and time do not describe an edit.'
+      "the edits left the images as they were, so these rows' FID and time do not describe an edit."
     : '';
   return `${scopeHtml}${also}${warn}`;
 }
@@ -114,7 +114,17 @@ async function buildExperimentPage(
   const experiments = [...new Set(ctx.planned.map((p) => p.config.experiment))];
   const status = statusCounts(ctx.groups);
   const summary: ExperimentPage = {
-    name: ctx.name, title, file, path, ...counts, experiments, profile: scope.profile, backends, gitShas, lastFinished, status,
+    name: ctx.name,
+    title,
+    file,
+    path,
+    ...counts,
+    experiments,
+    profile: scope.profile,
+    backends,
+    gitShas,
+    lastFinished,
+    status,
   };
   writeJsonAtomic(join(ctx.dir, PAGE_JSON), { ...summary, path: 'index.html' });
   return summary;
@@ -123,7 +133,9 @@ async function buildExperimentPage(
 const INDEX_HEAD = ['page', 'title', 'file', 'finished', 'status', 'last finished', 'git', 'backend'];
 
 function indexRow(out: string, p: ExperimentPage): string {
-  const link = existsSync(p.path) ? `<a href="${escapeHtml(relative(out, p.path))}">${escapeHtml(p.name)}</a>` : escapeHtml(p.name);
+  const link = existsSync(p.path)
+    ? `<a href="${escapeHtml(relative(out, p.path))}">${escapeHtml(p.name)}</a>`
+    : escapeHtml(p.name);
   const cells = [
     link,
     escapeHtml(p.title ?? ''),
@@ -167,7 +179,16 @@ function unreported(store: RunStore, pages: ExperimentPage[]): ExperimentPage[] 
   return [...by].map(([name, e]) => {
     const file = relative(process.cwd(), e.file) || e.file;
     const cmd = `sdd report ${file}${e.profile ? ` --profile ${e.profile}` : ''}`;
-    return { name, title: `no page yet: ${cmd}`, file, path: '', runs: e.n, finished: e.n, status: `${e.n} finished`, lastFinished: e.last || null };
+    return {
+      name,
+      title: `no page yet: ${cmd}`,
+      file,
+      path: '',
+      runs: e.n,
+      finished: e.n,
+      status: `${e.n} finished`,
+      lastFinished: e.last || null,
+    };
   });
 }
 

@@ -53,7 +53,11 @@ export function metricBars(rows: MetricRow[], metric: string, title: string): To
       // A rule, not the errorbar macro: that one names its parts lo/upper_lo in the SVG's aria labels.
       {
         mark: { type: 'rule', strokeWidth: 1.5 },
-        encoding: { y: { field: 'lo', type: Q, title: y, scale }, y2: { field: 'hi' }, tooltip: [method, CI_FROM, CI_TO] },
+        encoding: {
+          y: { field: 'lo', type: Q, title: y, scale },
+          y2: { field: 'hi' },
+          tooltip: [method, CI_FROM, CI_TO],
+        },
       },
       // The mean over each bar (beside its interval): a value too small to see as a bar still reads.
       {
@@ -105,7 +109,13 @@ export function timeVsM(
       {
         data: { values: breakEvens.filter((b) => b.m <= maxM) },
         mark: { type: 'rule', strokeDash: [4, 3], color: '#888' },
-        encoding: { x, tooltip: [{ field: 'pair', title: 'break-even' }, { field: 'm', title: 'm', format: F }] },
+        encoding: {
+          x,
+          tooltip: [
+            { field: 'pair', title: 'break-even' },
+            { field: 'm', title: 'm', format: F },
+          ],
+        },
       },
     ],
   } as TopLevelSpec;
@@ -163,11 +173,16 @@ export function trainingCurves(points: CurvePoint[], title: string): TopLevelSpe
       encoding: {
         x: { field: 'step', type: Q, title: 'training step' },
         y: { field: 'value', type: Q, title: 'value (panel title)' },
-        color: { field: 'series', type: 'nominal', title: 'run', legend: { orient: 'bottom', columns: 2, labelLimit: 400 } },
+        color: {
+          field: 'series',
+          type: 'nominal',
+          title: 'run',
+          legend: { orient: 'bottom', columns: 2, labelLimit: 400 },
+        },
         tooltip: [{ field: 'series', title: 'run' }, { field: 'step' }, { field: 'value', format: F }],
       },
     },
-  // Vega-Lite's TopLevelSpec union does not narrow layered specs built from parts; render.ts validates each against the schema.
+    // Vega-Lite's TopLevelSpec union does not narrow layered specs built from parts; render.ts validates each against the schema.
   } as unknown as TopLevelSpec;
 }
 
@@ -220,6 +235,6 @@ export function deltaForest(rows: DeltaRow[], title: string): TopLevelSpec {
         },
       ],
     },
-  // Vega-Lite's TopLevelSpec union does not narrow layered specs built from parts; render.ts validates each against the schema.
+    // Vega-Lite's TopLevelSpec union does not narrow layered specs built from parts; render.ts validates each against the schema.
   } as unknown as TopLevelSpec;
 }

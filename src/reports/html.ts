@@ -14,7 +14,10 @@ export function escapeHtml(s: unknown): string {
 }
 
 function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 export interface Figure {
@@ -136,14 +139,18 @@ export function tableHtml(t: Table): string {
   const row = (r: Cell[], i: number) => {
     const flag = t.flags?.[i];
     const cells = r.map((v, j) => {
-      const badge = j === 0 && flag ? ` <span class="flag" title="${escapeHtml(flag)}">⚠ ${escapeHtml(flag)}</span>` : '';
+      const badge =
+        j === 0 && flag ? ` <span class="flag" title="${escapeHtml(flag)}">⚠ ${escapeHtml(flag)}</span>` : '';
       return `<td>${cellHtml(v, d[j])}${badge}</td>`;
     });
     return `<tr${flag ? ' class="flagged"' : ''}>${cells.join('')}</tr>`;
   };
   const body = t.rows.map(row).join('\n');
   const link = t.csv ? ` <a href="${escapeHtml(t.csv)}">csv</a>` : '';
-  const notes = [t.note, ...(t.notes ?? [])].filter(Boolean).map((n) => `\n<p class="note">${escapeHtml(n)}</p>`).join('');
+  const notes = [t.note, ...(t.notes ?? [])]
+    .filter(Boolean)
+    .map((n) => `\n<p class="note">${escapeHtml(n)}</p>`)
+    .join('');
   // The wrapper scrolls a table sideways inside its box if it must (its first column stays put).
   const table = `<table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
   return `<h2>${escapeHtml(t.title)}${link}</h2>\n<div class="scroll">${table}</div>${notes}`;
@@ -180,7 +187,13 @@ charts.forEach(function(el){var spec=JSON.parse(document.getElementById(el.getAt
 vegaEmbed(el,spec,{actions:false,renderer:'svg'}).then(function(){done++;b.setAttribute('data-rendered',String(done));layout();}).catch(function(e){err();ce(e);});});})();`;
 
 /** A page; `caption` (escaped HTML) stands under the title: what the page shows, under which profile. */
-export function page(opts: { title: string; vendor: string; body: string; provenance: string; caption?: string }): string {
+export function page(opts: {
+  title: string;
+  vendor: string;
+  body: string;
+  provenance: string;
+  caption?: string;
+}): string {
   const v = escapeHtml(opts.vendor);
   const scripts = ['vega', 'vega-lite', 'vega-embed'].map((js) => `<script src="${v}/${js}.min.js"></script>`).join('');
   return `<!doctype html>

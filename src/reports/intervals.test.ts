@@ -104,7 +104,12 @@ test('training curves: seconds per step from consecutive rows; the step across a
   writeFileSync(join(dir, 'log.txt'), `${start(t0)}${start(t0 + 102)}${iso(t0 + 102)} resuming at iteration 4\n`);
   const pts = metricLines({ id: 'r', dir });
   const steps = pts.filter((p) => p.metric === STEP_SECONDS).map((p) => [p.step, p.value]);
-  assert.deepEqual(steps, [[1, 0.5], [2, 0.5], [3, 0.5], [5, 0.25]]);
+  assert.deepEqual(steps, [
+    [1, 0.5],
+    [2, 0.5],
+    [3, 0.5],
+    [5, 0.25],
+  ]);
   const metrics = [...new Set(pts.map((p) => p.metric))].sort();
   assert.deepEqual(metrics, ['loss', STEP_SECONDS].sort(), 'no wall-clock time, no sampled t');
 });
@@ -116,7 +121,13 @@ test('a rate whose items all agree gets the Wilson score interval, not a zero-wi
   const none = promptSummary([run(root, 'z', 0, 0)], 'hit_rate', 0)!;
   assert.deepEqual([none.mean, none.lo, none.hi], [0, 0, wilson(0, N).hi]);
   assert.match(none.interval, /Wilson score over 40 pooled items/);
-  const both = methodSummary([['y', [run(root, 'y', 0, 0)]], ['z', [run(root, 'z', 0, 0)]]], 'hit_rate')!;
+  const both = methodSummary(
+    [
+      ['y', [run(root, 'y', 0, 0)]],
+      ['z', [run(root, 'z', 0, 0)]],
+    ],
+    'hit_rate',
+  )!;
   assert.deepEqual([both.lo, both.hi], [0, wilson(0, 2 * N).hi]);
   // scipy.stats.binomtest(k, n).proportion_ci(method='wilson'), abs. 1e-9
   const w0 = wilson(0, 8);

@@ -28,11 +28,19 @@ test('rows are labelled by the params that differ between the rows of a method',
     // A where: rule sets a param for one prompt only: it is no row's, so no label's.
     'c.yaml': `include: ${join(process.cwd(), 'experiments/base/sdd.yaml')}\nname: c\nsweep: { ${TWO} }\n`,
   });
-  const planned = planAll(['a.yaml', 'b.yaml', 'c.yaml'].map((f) => join(root, f)), {});
+  const planned = planAll(
+    ['a.yaml', 'b.yaml', 'c.yaml'].map((f) => join(root, f)),
+    {},
+  );
   const groups = groupsOf(planned, new RunStore(join(root, 'runs')));
   assert.deepEqual(
     groups.map((g) => [g.label, g.planned]),
-    [['sdedit strength=0.5', 2], ['sdedit strength=0.3', 1], ['sdedit strength=0.7', 1], ['sdd', 2]],
+    [
+      ['sdedit strength=0.5', 2],
+      ['sdedit strength=0.3', 1],
+      ['sdedit strength=0.7', 1],
+      ['sdd', 2],
+    ],
   );
 });
 
@@ -47,9 +55,15 @@ test('a title is not part of run ids', () => {
 test('one number format per column; tiny numbers with an exponent; intervals as [a, b]', () => {
   const fid = [2.11, 466, 1140];
   const d = columnDecimals(fid);
-  assert.deepEqual(fid.map((v) => cellText({ v }, d)), ['2.1', '466.0', '1140.0']);
+  assert.deepEqual(
+    fid.map((v) => cellText({ v }, d)),
+    ['2.1', '466.0', '1140.0'],
+  );
   const hit = [0, 0.0625, 1, 2];
-  assert.deepEqual(hit.map((v) => cellText({ v }, columnDecimals(hit))), ['0.000', '0.063', '1.000', '2.000']);
+  assert.deepEqual(
+    hit.map((v) => cellText({ v }, columnDecimals(hit))),
+    ['0.000', '0.063', '1.000', '2.000'],
+  );
   assert.equal(cellText({ v: 0.037, lo: -0.0000112, hi: 0.082 }, 3), '0.037 [0.000, 0.082]', 'no "-0.000"');
   assert.equal(cellText(2, null), '2', 'plain numbers are counts');
   assert.equal(fmtSig(-0.0000105), '-1.05e-5');

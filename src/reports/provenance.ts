@@ -37,7 +37,11 @@ export function provenance(ctx: PageContext, file: string): Provenance {
   const backends = [...new Set(runs.map((r) => envOf(r).backend?.choice ?? '?'))];
   const engines = [...new Set(runs.map(engineOf))];
   const gitShas = [...new Set(runs.map((r) => shaOf(envOf(r))))];
-  const lastFinished = runs.map((r) => envOf(r).finished_at ?? '').sort().at(-1) ?? null;
+  const lastFinished =
+    runs
+      .map((r) => envOf(r).finished_at ?? '')
+      .sort()
+      .at(-1) ?? null;
   const itemsPerRun = [...new Set(runs.map((r) => num(resultValues(r).n)).filter((x): x is number => x !== null))];
   const git = gitInfo();
   const html = [

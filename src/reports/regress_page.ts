@@ -27,14 +27,33 @@ export interface RegressSetup {
 const SHEETS = 6;
 
 const COLUMNS = [
-  'metric', 'prompt', 'n', 'baseline', 'candidate', 'Δ [95% CI]', 'p (BH)', 'test', 'MDE', 'min effect', 'verdict',
+  'metric',
+  'prompt',
+  'n',
+  'baseline',
+  'candidate',
+  'Δ [95% CI]',
+  'p (BH)',
+  'test',
+  'MDE',
+  'min effect',
+  'verdict',
 ];
 
 /** Numbers of different metrics share a column here: each in 3 significant digits (an exponent when tiny). */
 function comparisonTable(rows: Comparison[]): Table {
   const cells = rows.map((r) => [
-    r.metric, r.prompt, r.n, fmtSig(r.baseline), fmtSig(r.candidate), `${fmtSig(r.delta)}\u00a0${interval(r.lo, r.hi).replace(' ', '\u00a0')}`,
-    fmtSig(r.p_adjusted, 2), r.test, r.mde === null ? null : fmtSig(r.mde, 2), fmtSig(r.threshold.min_effect), r.verdict,
+    r.metric,
+    r.prompt,
+    r.n,
+    fmtSig(r.baseline),
+    fmtSig(r.candidate),
+    `${fmtSig(r.delta)}\u00a0${interval(r.lo, r.hi).replace(' ', '\u00a0')}`,
+    fmtSig(r.p_adjusted, 2),
+    r.test,
+    r.mde === null ? null : fmtSig(r.mde, 2),
+    fmtSig(r.threshold.min_effect),
+    r.verdict,
   ]);
   const note =
     'Verdict: "within noise" unless the Benjamini–Hochberg p is below alpha and the CI excludes 0; a significant ' +
@@ -55,7 +74,10 @@ function runsByPrompt(store: string): Map<string, Array<{ id: string; seed: numb
   for (const s of st.list()) {
     const prompt = (s.result?.metrics as { prompt?: unknown } | undefined)?.prompt;
     if (s.status !== 'finished' || typeof prompt !== 'string' || !s.config) continue;
-    by.set(prompt, [...(by.get(prompt) ?? []), { id: s.id, seed: s.config.seed, dir: s.dir }].sort((a, b) => a.seed - b.seed));
+    by.set(
+      prompt,
+      [...(by.get(prompt) ?? []), { id: s.id, seed: s.config.seed, dir: s.dir }].sort((a, b) => a.seed - b.seed),
+    );
   }
   return by;
 }
@@ -96,7 +118,9 @@ export async function regressPage(
   const prov = `${sides} · experiment ${escapeHtml(setup.file)} · ${escapeHtml(profile)}`;
   const counts = `${prompts.length} prompt${prompts.length === 1 ? '' : 's'}, ${rows[0]?.n ?? 0} images per run`;
   const title = `sdd regress · ${setup.title ?? name} — ${profile}: ${counts}`;
-  const verdicts = [...new Set(rows.map((r) => r.verdict))].map((v) => `${rows.filter((r) => r.verdict === v).length} ${v}`);
+  const verdicts = [...new Set(rows.map((r) => r.verdict))].map(
+    (v) => `${rows.filter((r) => r.verdict === v).length} ${v}`,
+  );
   const caption =
     `<b>${escapeHtml(profile)}</b>. ${sides}; ${escapeHtml(counts)}, seeds ${rows[0]?.seeds.join(' vs ') ?? '—'}. ` +
     `Cells (metric × prompt): ${escapeHtml(verdicts.join(', '))}.`;

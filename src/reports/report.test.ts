@@ -55,7 +55,10 @@ test('every chart kind validates against the shipped Vega-Lite schema and render
     hqsCurves(hqs, 'HQS'),
     tradeoff(points, 'tradeoff'),
     timeVsM(times, 10, 100, [{ pair: 'sdd vs sdedit', m: 50.25 }], 'time'),
-    trainingCurves([0, 1, 2].map((s) => ({ run: 'r1', step: s, metric: 'loss', value: 3 - s })), 'train'),
+    trainingCurves(
+      [0, 1, 2].map((s) => ({ run: 'r1', step: s, metric: 'loss', value: 3 - s })),
+      'train',
+    ),
   ];
   for (const spec of specs) {
     assert.deepEqual(validateSpec(spec), []);
@@ -81,7 +84,9 @@ const fixtureMean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 
 /** Smooth pseudo-features of N_ITEMS items, 16-d, shifted by s. */
 const fixtureFeatures = (s: number) =>
-  Float32Array.from({ length: N_ITEMS * 16 }, (_, k) => Math.sin(0.37 * k + s) + 0.3 * Math.cos(0.05 * k * (k % 5) + s),
+  Float32Array.from(
+    { length: N_ITEMS * 16 },
+    (_, k) => Math.sin(0.37 * k + s) + 0.3 * Math.cos(0.05 * k * (k % 5) + s),
   );
 
 /** A finished SDD-like run's files: result, per-step scalars, HQS scan, edits, items and FID features. */
@@ -128,7 +133,10 @@ function checkIntervals(res: { methods: Records; prompts: Records }): void {
   assert.ok(intervals >= 20, `${intervals} intervals checked`);
   const clipped = res.prompts.map((p) => p.hit_rate as Summary);
   const t = '95% t over 2 seeds, clipped to [0, 1]';
-  assert.ok(clipped.every((s) => s.lo === 0 && s.hi === 1 && s.interval === t), JSON.stringify(clipped[0]));
+  assert.ok(
+    clipped.every((s) => s.lo === 0 && s.hi === 1 && s.interval === t),
+    JSON.stringify(clipped[0]),
+  );
   const boot = 'mean over 2 prompts; 95% bootstrap over (prompt, item) pairs and seeds within each prompt, ';
   assert.equal((res.methods[0].fid as Summary).interval, `${boot}200 resamples, seed 0`);
 }
@@ -167,11 +175,18 @@ function checkInBrowser(path: string, shot: string, charts: number): void {
   // Axis titles are human names: no raw key (fid_lo, hit_rate_hi) in any rendered chart text.
   const texts = [...dom.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
   assert.ok(texts.includes('FID (dist²) ↓') && texts.includes('hit rate (fraction) ↑'), texts.slice(0, 40).join(' | '));
-  assert.deepEqual(texts.filter((t) => /_lo|_hi/.test(t)), []);
+  assert.deepEqual(
+    texts.filter((t) => /_lo|_hi/.test(t)),
+    [],
+  );
   const panels = texts.includes('seconds per step') && texts.includes('id loss');
   assert.ok(panels, 'training panels: step durations, worded scalar names');
   const labels = [...dom.matchAll(/aria-label="([^"]*)"/g)].map((m) => m[1]);
-  assert.deepEqual(labels.filter((t) => /\w_(lo|hi)\b/.test(t)), [], "nor in the charts' accessible labels");
+  assert.deepEqual(
+    labels.filter((t) => /\w_(lo|hi)\b/.test(t)),
+    [],
+    "nor in the charts' accessible labels",
+  );
   assert.match(body, new RegExp(`data-rendered="${charts}"`));
   const shown = !/<script>window\.__pwned/.test(dom) && dom.includes('&lt;script&gt;window.__pwned');
   assert.ok(shown, 'the browser shows the tag as text, runs nothing');
@@ -207,7 +222,9 @@ profiles:
   assert.ok(html.includes('&lt;script&gt;window.__pwned=1&lt;/script&gt;'));
   const charts = (html.match(/class="chart"/g) ?? []).length;
   assert.ok(charts >= 5, `${charts} charts`);
-  const csv = readFileSync(join(out, 'fixture', 'results.csv'), 'utf-8').trim().split('\n');
+  const csv = readFileSync(join(out, 'fixture', 'results.csv'), 'utf-8')
+    .trim()
+    .split('\n');
   assert.equal(csv.length, 3, 'header + one row per group (lambda_l2 = 1, 10)');
   const columns = /^method,(.*,)?fid,fid_ci95_lo,fid_ci95_hi,.*,interval,runs,flag$/;
   assert.match(csv[0], columns, 'the interval bounds and their unit are columns');

@@ -79,6 +79,6 @@ export function scopeCaption(s: Scope, prefix = 'Every number on this page comes
   if (!s.profile) return `<b>Full settings</b> (no profile). ${base}.`;
   const changes = s.overrides.length ? `; the profile sets ${escapeHtml(s.overrides.join(', '))}` : '';
   const full = s.full ? ` Without it the same files run ${escapeHtml(countsText(s.full))}.` : '';
-  const warn = ' A profile run checks the pipeline: its numbers are not the benchmark\'s result.';
+  const warn = " A profile run checks the pipeline: its numbers are not the benchmark's result.";
   return `<b>${escapeHtml(s.profile)} profile</b> (--profile ${escapeHtml(s.profile)}). ${base}${changes}.${full}${warn}`;
 }

@@ -82,7 +82,12 @@ export function table1(ctx: PageContext, scope: string): Table | null {
   const flags = rows.map(({ g }) => groupFlag(ctx, g));
   return {
     title: 'FID, CLIP similarity and total time',
-    columns: ['method', metricLabel('fid'), `CLIP similarity (${metricSpec('clip_directional')?.unit ?? 'cos'}) ↑`, `total time (s) at m = ${TABLE1_M}, n = ${TABLE1_N} ↓`],
+    columns: [
+      'method',
+      metricLabel('fid'),
+      `CLIP similarity (${metricSpec('clip_directional')?.unit ?? 'cos'}) ↑`,
+      `total time (s) at m = ${TABLE1_M}, n = ${TABLE1_N} ↓`,
+    ],
     rows: rows.map(({ g, f, c, total }) => [g.label, withCi(f), withCi(c), total === null ? null : { v: total }]),
     csv: 'table1_paper.csv',
     note: note(how, scope) + timingNote(ctx),

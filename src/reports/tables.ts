@@ -157,7 +157,9 @@ export function runsTable(ctx: PageContext): Table {
   const head = ['method', 'prompt', 'seed', 'run'];
   writeCsv(ctx, 'runs.csv', [[...head, ...metrics], ...rows]);
   const cells = rows.map((r) => [...r.slice(0, head.length), ...r.slice(head.length).map(metricCell)]);
-  const flags = ctx.finished.map(({ r }) => noEditFlag(num(resultValues(r).hit_rate), num(resultValues(r).preservation_rate)));
+  const flags = ctx.finished.map(({ r }) =>
+    noEditFlag(num(resultValues(r).hit_rate), num(resultValues(r).preservation_rate)),
+  );
   return { title: 'Per run', columns: [...head, ...metrics.map(metricLabel)], rows: cells, csv: 'runs.csv', flags };
 }
 

@@ -51,7 +51,12 @@ export function tryLock(runDir: string): boolean {
     try {
       mkdirSync(lockDir(runDir));
       const slurm = slurmTaskId();
-      const owner: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString(), ...(slurm ? { slurm_job: slurm } : {}) };
+      const owner: LockOwner = {
+        pid: process.pid,
+        host: hostname(),
+        since: new Date().toISOString(),
+        ...(slurm ? { slurm_job: slurm } : {}),
+      };
       writeFileSync(join(lockDir(runDir), 'owner.json'), JSON.stringify(owner));
       return true;
     } catch (e) {

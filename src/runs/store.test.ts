@@ -27,14 +27,26 @@ test('lock: one holder at a time; a dead owner is taken over; unlock only by the
   const state = readLock(d);
   assert.ok(state.held && state.alive && state.owner?.pid === process.pid);
   // A second process must not get it while we live.
-  const other = await execa(process.execPath, ['--import', 'tsx', '-e', `import('${join(import.meta.dirname, 'lock.ts')}').then(m => process.stdout.write(String(m.tryLock('${d}'))))`], { cwd: import.meta.dirname });
+  const other = await execa(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '-e',
+      `import('${join(import.meta.dirname, 'lock.ts')}').then(m => process.stdout.write(String(m.tryLock('${d}'))))`,
+    ],
+    { cwd: import.meta.dirname },
+  );
   assert.equal(other.stdout, 'false');
   unlock(d);
   assert.equal(existsSync(lockDir(d)), false);
   // A lock left by a process that no longer exists is stale.
   const dead = await execa(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
   mkdirSync(lockDir(d));
-  writeFileSync(join(lockDir(d), 'owner.json'), JSON.stringify({ pid: Number(dead.stdout), host: hostname(), since: '' }));
+  writeFileSync(
+    join(lockDir(d), 'owner.json'),
+    JSON.stringify({ pid: Number(dead.stdout), host: hostname(), since: '' }),
+  );
   const s2 = readLock(d);
   assert.ok(s2.held && !s2.alive);
   assert.equal(tryLock(d), true);
@@ -51,7 +63,11 @@ test('safetensors round-trip and bound checks', () => {
   // Through a Node Buffer at an odd offset, as readFileSync returns (pooled, unaligned views).
   const pooled = Buffer.concat([Buffer.from([0]), Buffer.from(buf)]).subarray(1);
   assert.deepEqual([...asFloat32(parseSafetensors(pooled).tensors.get('w')!)], [...vals]);
-  const bad = (b: Uint8Array, re: RegExp) => assert.throws(() => parseSafetensors(b, 'f.st'), (e: Error) => e instanceof SafetensorsError && re.test(e.message));
+  const bad = (b: Uint8Array, re: RegExp) =>
+    assert.throws(
+      () => parseSafetensors(b, 'f.st'),
+      (e: Error) => e instanceof SafetensorsError && re.test(e.message),
+    );
   bad(buf.slice(0, 5), /f\.st: truncated/);
   bad(buf.slice(0, buf.length - 4), /outside the .*buffer \(truncated\?\)/);
   const huge = buf.slice();
@@ -69,7 +85,8 @@ test('fp16 tensors: exact for representable values, ≤ 2^-11 relative otherwise
   assert.equal(back[2], 1);
   assert.equal(back[3], -2.5);
   assert.equal(back[4], 65504);
-  for (const i of [7, 8]) assert.ok(Math.abs(back[i] - vals[i]) <= Math.abs(vals[i]) * 2 ** -11 + 6e-8, `${vals[i]} → ${back[i]}`);
+  for (const i of [7, 8])
+    assert.ok(Math.abs(back[i] - vals[i]) <= Math.abs(vals[i]) * 2 ** -11 + 6e-8, `${vals[i]} → ${back[i]}`);
   assert.ok(Math.abs(back[8] - 3.14159) < 2e-3);
   assert.equal(back[9], 0, 'underflow to zero');
   assert.equal(back[10], Infinity, 'overflow to infinity');

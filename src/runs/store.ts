@@ -144,7 +144,8 @@ export class RunStore {
     const s = this.summary(id);
     // A live lock means a process is inside the run, whatever its files say.
     const lock = readLock(s.dir);
-    if (lock.held && lock.alive && !force) throw new UserError(`run '${id}' is running (pid ${readOwnerPid(s.dir)}); use --force`);
+    if (lock.held && lock.alive && !force)
+      throw new UserError(`run '${id}' is running (pid ${readOwnerPid(s.dir)}); use --force`);
     rmSync(s.dir, { recursive: true, force: true });
   }
 }

@@ -111,7 +111,15 @@ export interface MapperTrainSettings {
  * λ_ID·(1 − cos(ID(G(w′)), ID(G(w)))), AdamW on the mapper. Every draw (batch, and whatever the
  * guidance draws) comes from `rngAt(step)`, so a resumed run replays the same sequence.
  */
-export async function trainMapper(world: World, mapper: Params, trainW: tf.Tensor3D, s: MapperTrainSettings, guidanceAt: GuidanceAt, rngAt: (step: number) => Rng, hooks: DistillHooks = {}): Promise<{ steps: number }> {
+export async function trainMapper(
+  world: World,
+  mapper: Params,
+  trainW: tf.Tensor3D,
+  s: MapperTrainSettings,
+  guidanceAt: GuidanceAt,
+  rngAt: (step: number) => Rng,
+  hooks: DistillHooks = {},
+): Promise<{ steps: number }> {
   const opt = createAdam({ lr: s.lr, weightDecay: s.weight_decay });
   let start = 0;
   if (hooks.resume) {
@@ -134,10 +142,12 @@ const ID_CHUNK = 32;
 
 function identityOf(world: World, trainW: tf.Tensor3D): tf.Tensor2D {
   const parts: tf.Tensor2D[] = [];
-  const [identity, style] = [worldPart(world, 'identity', 'SDD\'s ID loss'), worldPart(world, 'style', 'SDD')];
+  const [identity, style] = [worldPart(world, 'identity', "SDD's ID loss"), worldPart(world, 'style', 'SDD')];
   for (let i = 0; i < trainW.shape[0]; i += ID_CHUNK) {
     const size = Math.min(ID_CHUNK, trainW.shape[0] - i);
-    parts.push(tf.tidy(() => identity.embed(style.generate(tf.slice(trainW, [i, 0, 0], [size, -1, -1]) as tf.Tensor3D))));
+    parts.push(
+      tf.tidy(() => identity.embed(style.generate(tf.slice(trainW, [i, 0, 0], [size, -1, -1]) as tf.Tensor3D))),
+    );
   }
   const all = tf.concat(parts) as tf.Tensor2D;
   tf.dispose(parts);
@@ -158,7 +168,7 @@ async function mapperLoop(
   hooks: DistillHooks,
 ): Promise<{ steps: number }> {
   const n = trainW.shape[0];
-  const [style, identity] = [worldPart(world, 'style', 'SDD'), worldPart(world, 'identity', 'SDD\'s ID loss')];
+  const [style, identity] = [worldPart(world, 'style', 'SDD'), worldPart(world, 'identity', "SDD's ID loss")];
   const log = new ScalarLog(hooks.onStep, s.lr);
   for (let step = start; step < s.iterations; step++) {
     if (hooks.signal?.aborted) throw new Error('interrupted');
@@ -249,7 +259,16 @@ class ScalarLog {
  * selected S), injected at the diffusion latent of the edited image. Its logged value is ⟨g, z⟩,
  * not a meaningful loss.
  */
-export async function distill(world: World, mapper: Params, trainW: tf.Tensor3D, prompt: GuidancePrompt, timesteps: number[], s: DistillSettings, rngAt: (step: number) => Rng, hooks: DistillHooks = {}): Promise<{ steps: number }> {
+export async function distill(
+  world: World,
+  mapper: Params,
+  trainW: tf.Tensor3D,
+  prompt: GuidancePrompt,
+  timesteps: number[],
+  s: DistillSettings,
+  rngAt: (step: number) => Rng,
+  hooks: DistillHooks = {},
+): Promise<{ steps: number }> {
   const cond = await guidanceCondition(world.diffusion, prompt, s.batch);
   try {
     return await trainMapper(
@@ -264,8 +283,25 @@ export async function distill(world: World, mapper: Params, trainW: tf.Tensor3D,
           scalars: { t },
           loss: (x2) => {
             const injected = hooks.noise?.(step);
-            const noise = injected?.sds ?? (tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[0])) as tf.Tensor4D);
-            const vaeNoise = s.vae_sample ? (injected?.vae ?? (tf.randomNormal([s.batch, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[1])) as tf.Tensor4D)) : undefined;
+            const noise =
+              injected?.sds ??
+              (tf.randomNormal(
+                [s.batch, ...world.diffusion.latentShape],
+                0,
+                1,
+                'float32',
+                tfSeed(seeds[0]),
+              ) as tf.Tensor4D);
+            const vaeNoise = s.vae_sample
+              ? (injected?.vae ??
+                (tf.randomNormal(
+                  [s.batch, ...world.diffusion.latentShape],
+                  0,
+                  1,
+                  'float32',
+                  tfSeed(seeds[1]),
+                ) as tf.Tensor4D))
+              : undefined;
             return sdsInjection(world.diffusion, t, cond, noise, s.guidance)(world.diffusion.encode(x2, vaeNoise));
           },
         };

@@ -27,7 +27,12 @@ export interface GuidanceSettings {
   top_k_per?: 'image' | 'batch';
 }
 
-export const GUIDANCE_DEFAULTS: GuidanceSettings = { guidance_scale: 100, weighting: 'one_minus_alpha', noise: 'random', top_k: null };
+export const GUIDANCE_DEFAULTS: GuidanceSettings = {
+  guidance_scale: 100,
+  weighting: 'one_minus_alpha',
+  noise: 'random',
+  top_k: null,
+};
 
 /** w(t) of the guidance for ᾱ_t (also the torch twin's plan, per selected t). */
 export function guidanceWeight(w: Weighting, alphaBar: number): number {
@@ -51,7 +56,11 @@ export interface GuidanceCondition {
   mask: tf.Tensor2D;
 }
 
-export async function guidanceCondition(diffusion: DiffusionModels, prompt: GuidancePrompt, b: number): Promise<GuidanceCondition> {
+export async function guidanceCondition(
+  diffusion: DiffusionModels,
+  prompt: GuidancePrompt,
+  b: number,
+): Promise<GuidanceCondition> {
   const c = await diffusion.textCondition([...Array(b).fill(prompt.negative), ...Array(b).fill(prompt.text)]);
   return { context: tf.tensor3d(c.context, [2 * b, c.tokens, c.dim]), mask: tf.tensor2d(c.mask, [2 * b, c.tokens]) };
 }
@@ -71,13 +80,25 @@ export function topKMagnitude(g: tf.Tensor, k: number, perImage = false): tf.Ten
 }
 
 /** g for latents z (values only: nothing here is differentiated). */
-export function sdsGradient(diffusion: DiffusionModels, z: tf.Tensor4D, t: number, cond: GuidanceCondition, noise: tf.Tensor4D, s: GuidanceSettings): tf.Tensor4D {
+export function sdsGradient(
+  diffusion: DiffusionModels,
+  z: tf.Tensor4D,
+  t: number,
+  cond: GuidanceCondition,
+  noise: tf.Tensor4D,
+  s: GuidanceSettings,
+): tf.Tensor4D {
   return tf.tidy(() => {
     const a = diffusion.alphasCumprod[t];
     const eps = s.noise === 'zero' ? tf.zerosLike(z) : noise;
     const zt = tf.add(tf.mul(z, Math.sqrt(a)), tf.mul(eps, Math.sqrt(1 - a))) as tf.Tensor4D;
     const b = z.shape[0];
-    const out = diffusion.eps(tf.concat([zt, zt]) as tf.Tensor4D, tf.fill([2 * b], t) as tf.Tensor1D, cond.context, cond.mask);
+    const out = diffusion.eps(
+      tf.concat([zt, zt]) as tf.Tensor4D,
+      tf.fill([2 * b], t) as tf.Tensor1D,
+      cond.context,
+      cond.mask,
+    );
     const [u, c] = tf.split(out, 2);
     const guided = tf.add(u, tf.mul(tf.sub(c, u), s.guidance_scale));
     const g = tf.mul(tf.sub(guided, eps), guidanceWeight(s.weighting, a)) as tf.Tensor4D;
@@ -89,7 +110,13 @@ export function sdsGradient(diffusion: DiffusionModels, z: tf.Tensor4D, t: numbe
  * A scalar whose gradient w.r.t. z is g(z) (SpecifyGradient): the forward computes g once and
  * the backward returns it; the value (mean g·z, for logging) is not a meaningful loss.
  */
-export function sdsInjection(diffusion: DiffusionModels, t: number, cond: GuidanceCondition, noise: tf.Tensor4D, s: GuidanceSettings): (z: tf.Tensor4D) => tf.Scalar {
+export function sdsInjection(
+  diffusion: DiffusionModels,
+  t: number,
+  cond: GuidanceCondition,
+  noise: tf.Tensor4D,
+  s: GuidanceSettings,
+): (z: tf.Tensor4D) => tf.Scalar {
   const op = customGradOp((z: tf.Tensor, save: tf.GradSaveFunc) => {
     const g = sdsGradient(diffusion, z as tf.Tensor4D, t, cond, noise, s);
     save([g]);

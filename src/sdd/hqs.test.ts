@@ -51,12 +51,19 @@ test('both HQS forms (released, eq11-12) × both scalings read from per-image st
   const per = H * W * C;
   const stats: ScanStats = { N: [], H: [], H_full: [] };
   for (let t = 0; t < T; t++) {
-    const s = Array.from({ length: K }, (_, k) => gradientStats(fx.d.slice((t * K + k) * per, (t * K + k + 1) * per), H, W, C));
+    const s = Array.from({ length: K }, (_, k) =>
+      gradientStats(fx.d.slice((t * K + k) * per, (t * K + k + 1) * per), H, W, C),
+    );
     stats.N.push(s.map((x) => x.N));
     stats.H.push(s.map((x) => x.H));
     stats.H_full.push(s.map((x) => x.H_full));
   }
-  const want: Record<string, number[]> = { 'released/paper': fx.paper, 'released/code': fx.code, 'eq11-12/paper': fx.eq_paper, 'eq11-12/code': fx.eq_code };
+  const want: Record<string, number[]> = {
+    'released/paper': fx.paper,
+    'released/code': fx.code,
+    'eq11-12/paper': fx.eq_paper,
+    'eq11-12/code': fx.eq_code,
+  };
   for (const [name, ref] of Object.entries(want)) {
     const [form, scale] = name.split('/') as ['released' | 'eq11-12', 'paper' | 'code'];
     const r = readHqs(stats, form, scale);
@@ -80,5 +87,8 @@ test('selection: threshold, largest and random; |S| and mean HQS reported; empty
   assert.deepEqual(selectTimesteps(ts, hqs, { strategy: 'largest' }).timesteps, [400]);
   const r = selectTimesteps(ts, hqs, { strategy: 'random', range: [20, 980] });
   assert.equal(r.size, 961);
-  assert.throws(() => selectTimesteps(ts, hqs, { strategy: 'threshold', xi: 0.5 }), /no scanned timestep has HQS > ξ = 0.5/);
+  assert.throws(
+    () => selectTimesteps(ts, hqs, { strategy: 'threshold', xi: 0.5 }),
+    /no scanned timestep has HQS > ξ = 0.5/,
+  );
 });

@@ -24,7 +24,12 @@ export type HqsForm = 'released' | 'eq11-12';
 export type HqsScale = 'paper' | 'code';
 
 /** N and both entropies of one gradient image d [h, w, c] (row-major HWC). */
-export function gradientStats(d: ArrayLike<number>, h: number, w: number, c: number): { N: number; H: number; H_full: number } {
+export function gradientStats(
+  d: ArrayLike<number>,
+  h: number,
+  w: number,
+  c: number,
+): { N: number; H: number; H_full: number } {
   const m = new Float64Array(h * w);
   const all = new Float64Array(h * w * c);
   let sum = 0;
@@ -134,8 +139,14 @@ export function selectTimesteps(timesteps: number[], hqs: number[], s: Selection
   }
   if (s.xi === undefined) throw new RangeError('threshold selection needs xi');
   const keep = timesteps.filter((_, i) => hqs[i] > s.xi!);
-  if (keep.length === 0) throw new RangeError(`no scanned timestep has HQS > ξ = ${s.xi} (max ${Math.max(...hqs).toFixed(3)})`);
-  return { strategy: 'threshold', timesteps: keep, mean_hqs: mean(keep.map((t) => hqs[timesteps.indexOf(t)])), size: keep.length };
+  if (keep.length === 0)
+    throw new RangeError(`no scanned timestep has HQS > ξ = ${s.xi} (max ${Math.max(...hqs).toFixed(3)})`);
+  return {
+    strategy: 'threshold',
+    timesteps: keep,
+    mean_hqs: mean(keep.map((t) => hqs[timesteps.indexOf(t)])),
+    size: keep.length,
+  };
 }
 
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
@@ -174,7 +185,17 @@ export type ScanNoise = (i: number) => { sds: tf.Tensor4D; vae: tf.Tensor4D };
  * the code uses G(w + 0.1·M(w)) with an untrained mapper). One noise draw (and one VAE posterior
  * draw) per (image, t). Reads the gradients back asynchronously, once per t.
  */
-export async function hqsScan(world: World, images: tf.Tensor4D, prompt: GuidancePrompt, timesteps: number[], s: ScanSettings, rng: Rng, onStep?: (i: number) => void, cal?: Calibration, noiseAt?: ScanNoise): Promise<HqsScan> {
+export async function hqsScan(
+  world: World,
+  images: tf.Tensor4D,
+  prompt: GuidancePrompt,
+  timesteps: number[],
+  s: ScanSettings,
+  rng: Rng,
+  onStep?: (i: number) => void,
+  cal?: Calibration,
+  noiseAt?: ScanNoise,
+): Promise<HqsScan> {
   const t0 = performance.now();
   const [k, h, w, c] = images.shape;
   const cond = await guidanceCondition(world.diffusion, prompt, k);
@@ -186,14 +207,23 @@ export async function hqsScan(world: World, images: tf.Tensor4D, prompt: Guidanc
       const seeds = [rng.int(2 ** 31), rng.int(2 ** 31)];
       const d = tf.tidy(() => {
         const injected = noiseAt?.(i);
-        const noise = injected?.sds ?? (tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[0])) as tf.Tensor4D);
-        const vaeNoise = s.vae_sample ? (injected?.vae ?? (tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[1])) as tf.Tensor4D)) : undefined;
-        return tf.grad((x: tf.Tensor) => sdsInjection(world.diffusion, t, cond, noise, guidance)(world.diffusion.encode(x as tf.Tensor4D, vaeNoise)))(images);
+        const noise =
+          injected?.sds ??
+          (tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[0])) as tf.Tensor4D);
+        const vaeNoise = s.vae_sample
+          ? (injected?.vae ??
+            (tf.randomNormal([k, ...world.diffusion.latentShape], 0, 1, 'float32', tfSeed(seeds[1])) as tf.Tensor4D))
+          : undefined;
+        return tf.grad((x: tf.Tensor) =>
+          sdsInjection(world.diffusion, t, cond, noise, guidance)(world.diffusion.encode(x as tf.Tensor4D, vaeNoise)),
+        )(images);
       });
       const values = (await d.data()) as Float32Array; // read back: the timestep's device work is done
       await cal?.end();
       d.dispose();
-      const per = Array.from({ length: k }, (_, j) => gradientStats(values.subarray(j * h * w * c, (j + 1) * h * w * c), h, w, c));
+      const per = Array.from({ length: k }, (_, j) =>
+        gradientStats(values.subarray(j * h * w * c, (j + 1) * h * w * c), h, w, c),
+      );
       stats.N.push(per.map((x) => x.N));
       stats.H.push(per.map((x) => x.H));
       stats.H_full.push(per.map((x) => x.H_full));
@@ -204,7 +234,13 @@ export async function hqsScan(world: World, images: tf.Tensor4D, prompt: Guidanc
     tf.dispose([cond.context, cond.mask]);
   }
   const timing = cal?.record();
-  return { timesteps, stats, images: k, seconds: cal ? cal.total : (performance.now() - t0) / 1000, ...(timing ? { timing } : {}) };
+  return {
+    timesteps,
+    stats,
+    images: k,
+    seconds: cal ? cal.total : (performance.now() - t0) / 1000,
+    ...(timing ? { timing } : {}),
+  };
 }
 
 /** 50, 100, …, 950 (the code's default scan; 19 timesteps). */

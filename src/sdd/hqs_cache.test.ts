@@ -20,7 +20,11 @@ test('a hit returns the original scan and its measured seconds, marked cached; o
   const first = await cachedHqs(key, compute(12.5));
   assert.deepEqual([first.cached, first.scan.seconds, computed], [false, 12.5, 1]);
   const hit = await cachedHqs(structuredClone(key), compute(0.1));
-  assert.deepEqual([hit.cached, hit.scan.seconds, computed], [true, 12.5, 1], 'the second run is charged the first scan time');
+  assert.deepEqual(
+    [hit.cached, hit.scan.seconds, computed],
+    [true, 12.5, 1],
+    'the second run is charged the first scan time',
+  );
   // New weights (the world fingerprint is part of the key): a different entry, recomputed.
   const retrained = await cachedHqs({ ...key, world: { vae: 'aaa', ldm: 'ccc' } }, compute(3));
   assert.deepEqual([retrained.cached, computed], [false, 2]);
@@ -37,7 +41,10 @@ test('a torn cache file, or one whose stored key differs, is recomputed', async 
   const a = await cachedHqs(key, async () => (computed++, fakeScan(1)));
   assert.deepEqual([a.cached, computed], [false, 1]);
   // Same file name, another key inside (a hash collision or a hand-edited file).
-  writeFileSync(hqsCacheFile(key), JSON.stringify({ key: { code: HQS_CODE_VERSION, key: { other: 1 } }, scan: fakeScan(9) }));
+  writeFileSync(
+    hqsCacheFile(key),
+    JSON.stringify({ key: { code: HQS_CODE_VERSION, key: { other: 1 } }, scan: fakeScan(9) }),
+  );
   const b = await cachedHqs(key, async () => (computed++, fakeScan(2)));
   assert.deepEqual([b.cached, b.scan.seconds, computed], [false, 2, 2]);
 });

@@ -46,7 +46,11 @@ function peekHqs(key: unknown, code = HQS_CODE_VERSION): HqsScan | null {
 }
 
 /** The scan for `key`, from the cache or computed (and stored). `code` is for tests. */
-export async function cachedHqs(key: unknown, compute: () => Promise<HqsScan>, code = HQS_CODE_VERSION): Promise<CachedScan> {
+export async function cachedHqs(
+  key: unknown,
+  compute: () => Promise<HqsScan>,
+  code = HQS_CODE_VERSION,
+): Promise<CachedScan> {
   const hit = peekHqs(key, code);
   if (hit) return { scan: hit, cached: true };
   const file = hqsCacheFile(key, code);

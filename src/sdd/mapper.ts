@@ -25,7 +25,13 @@ export interface MapperSettings {
   step: number;
 }
 
-export const MAPPER_DEFAULTS: MapperSettings = { levels: { coarse: false, medium: true, fine: true }, pixel_norm: 'across_levels', layers: 4, lr_mul: 0.01, step: 0.1 };
+export const MAPPER_DEFAULTS: MapperSettings = {
+  levels: { coarse: false, medium: true, fine: true },
+  pixel_norm: 'across_levels',
+  layers: 4,
+  lr_mul: 0.01,
+  step: 0.1,
+};
 
 /** x / √(mean(x², axis) + 1e-8). */
 export function pixelNorm(x: tf.Tensor, axis = -1): tf.Tensor {
@@ -42,7 +48,12 @@ export function equalLinear(p: Params, name: string, x: tf.Tensor2D, out: number
 }
 
 /** M(w) for W+ [B, levels, dim]. */
-export function levelsMapper(p: Params, wplus: tf.Tensor3D, style: Pick<StyleModels, 'groups'>, s: MapperSettings): tf.Tensor3D {
+export function levelsMapper(
+  p: Params,
+  wplus: tf.Tensor3D,
+  style: Pick<StyleModels, 'groups'>,
+  s: MapperSettings,
+): tf.Tensor3D {
   const [b, , dim] = wplus.shape;
   const parts = (Object.keys(style.groups) as LevelGroup[])
     .sort((x, y) => style.groups[x][0] - style.groups[y][0])
@@ -60,6 +71,11 @@ export function levelsMapper(p: Params, wplus: tf.Tensor3D, style: Pick<StyleMod
 }
 
 /** w' = w + step·M(w). */
-export function applyMapper(p: Params, wplus: tf.Tensor3D, style: Pick<StyleModels, 'groups'>, s: MapperSettings): tf.Tensor3D {
+export function applyMapper(
+  p: Params,
+  wplus: tf.Tensor3D,
+  style: Pick<StyleModels, 'groups'>,
+  s: MapperSettings,
+): tf.Tensor3D {
   return tf.add(wplus, tf.mul(levelsMapper(p, wplus, style, s), s.step)) as tf.Tensor3D;
 }

@@ -43,8 +43,16 @@ interface BatchPlan {
  * `seedOf` is the method's `new Rng(seed)` argument for a batch offset, sent as Rng takes it
  * (`>>> 0`), so the twin's port of Rng starts from the same state.
  */
-export function batchLayout(m: number, batch: number, seedOf?: (offset: number) => number): { warmup: BatchPlan; batches: BatchPlan[]; timed_batches: number } {
-  const at = (offset: number, count: number): BatchPlan => ({ offset, count, ...(seedOf ? { seed: seedOf(offset) >>> 0 } : {}) });
+export function batchLayout(
+  m: number,
+  batch: number,
+  seedOf?: (offset: number) => number,
+): { warmup: BatchPlan; batches: BatchPlan[]; timed_batches: number } {
+  const at = (offset: number, count: number): BatchPlan => ({
+    offset,
+    count,
+    ...(seedOf ? { seed: seedOf(offset) >>> 0 } : {}),
+  });
   const batches: BatchPlan[] = [];
   for (let i = 0; i < m; i += batch) batches.push(at(i, Math.min(batch, m - i)));
   return { warmup: at(0, 1), batches, timed_batches: INFER_CALIBRATION_UNITS };
@@ -65,7 +73,12 @@ export function mapperInitShape(ms: MapperSettings, dims: TwinDims): number[] {
  * fround(noise · (1/lr_mul)), biases 0 — for the parity test, which trains both sides from the
  * same init. `names`: the TS mapper's parameter names (Params.vars keys).
  */
-export function mapperInitValues(names: Iterable<string>, ms: MapperSettings, noise: Float32Array, dim: number): Map<string, Float32Array> {
+export function mapperInitValues(
+  names: Iterable<string>,
+  ms: MapperSettings,
+  noise: Float32Array,
+  dim: number,
+): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
   const per = dim * dim;
   const std = 1 / ms.lr_mul;
@@ -76,7 +89,10 @@ export function mapperInitValues(names: Iterable<string>, ms: MapperSettings, no
       continue;
     }
     const at = (TWIN_GROUPS.indexOf(group as (typeof TWIN_GROUPS)[number]) * ms.layers + Number(layer)) * per;
-    out.set(name, Float32Array.from(noise.subarray(at, at + per), (x) => x * std));
+    out.set(
+      name,
+      Float32Array.from(noise.subarray(at, at + per), (x) => x * std),
+    );
   }
   return out;
 }

@@ -10,7 +10,13 @@ import type { AdamOptimizer } from '../nn/adam.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { asFloat32, f32, readSafetensors, writeSafetensors, type StTensor } from '../util/safetensors.js';
 
-export async function saveTrainState(dir: string, step: number, params: Params, opt: AdamOptimizer, extra: Record<string, unknown> = {}): Promise<void> {
+export async function saveTrainState(
+  dir: string,
+  step: number,
+  params: Params,
+  opt: AdamOptimizer,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
   const t = new Map<string, StTensor>();
   for (const [name, v] of params.vars) t.set(`p/${name}`, f32(v.shape, ((await v.data()) as Float32Array).slice()));
   const st = await opt.getState();

@@ -20,7 +20,12 @@ async function batch(seed: number): Promise<Batch> {
   const x = tf.randomNormal([5, 8, 8, 3], 0, 1, 'float32', seed);
   const y = tf.randomNormal([5, 8, 8, 3], 0, 1, 'float32', seed + 1);
   try {
-    return { x: (await x.data()) as Float32Array, xShape: [5, 8, 8, 3], y: (await y.data()) as Float32Array, yShape: [5, 8, 8, 3] };
+    return {
+      x: (await x.data()) as Float32Array,
+      xShape: [5, 8, 8, 3],
+      y: (await y.data()) as Float32Array,
+      yShape: [5, 8, 8, 3],
+    };
   } finally {
     tf.dispose([x, y]);
   }
@@ -35,7 +40,8 @@ test('two-worker data-parallel steps match single-thread full-batch steps', asyn
     const refOpt = new HostAdam({ lr: 1e-2 });
     const loss = (b: Batch) => modelLoss('unet', ref, tf.tensor4d(b.x, b.xShape), tf.tensor(b.y, b.yShape), cfg);
     tf.tidy(() => void loss(b0));
-    for (const [name, v] of dp.params.vars) assert.deepEqual([...(await v.data())], [...(await ref.vars.get(name)!.data())], `init ${name}`);
+    for (const [name, v] of dp.params.vars)
+      assert.deepEqual([...(await v.data())], [...(await ref.vars.get(name)!.data())], `init ${name}`);
     for (let s = 0; s < 3; s++) {
       const b = await batch(10 + s);
       const mine = await dp.gradients(b);
@@ -45,7 +51,8 @@ test('two-worker data-parallel steps match single-thread full-batch steps', asyn
       // Some gradients are zero in exact arithmetic (a key bias under softmax): their float32
       // values are noise, so errors also get a floor of 1e-6 × the largest gradient anywhere.
       let global = 0;
-      for (const [name] of dp.params.vars) for (const v of await grads[ref.vars.get(name)!.name].data()) global = Math.max(global, Math.abs(v));
+      for (const [name] of dp.params.vars)
+        for (const v of await grads[ref.vars.get(name)!.name].data()) global = Math.max(global, Math.abs(v));
       for (const [name, v] of dp.params.vars) {
         const g = mine.grads[v.name];
         const r = await grads[ref.vars.get(name)!.name].data();
@@ -56,7 +63,10 @@ test('two-worker data-parallel steps match single-thread full-batch steps', asyn
           err = Math.max(err, Math.abs(g[i] - r[i]));
         }
         // float32 sums in another order: relative to the tensor's largest gradient.
-        assert.ok(err <= 1e-4 * scale + 1e-6 * global, `step ${s} ${name}: gradient error ${err} (scale ${scale}, global ${global})`);
+        assert.ok(
+          err <= 1e-4 * scale + 1e-6 * global,
+          `step ${s} ${name}: gradient error ${err} (scale ${scale}, global ${global})`,
+        );
       }
       // Same update on both sides keeps the weights in step for the next comparison.
       await refOpt.apply(ref.list(), grads);

@@ -77,7 +77,9 @@ async function gradStep(input: GradStepInput, cache: Map<string, Params>): Promi
   const { value, grads } = tf.variableGrads(() => modelLoss(input.model, p!, xt, yt, input.config as never), vars);
   const loss = (await value.data())[0];
   const t2 = performance.now();
-  const out = await Promise.all([...p.vars].map(async ([name, v]) => ({ name, values: (await grads[v.name].data()) as Float32Array })));
+  const out = await Promise.all(
+    [...p.vars].map(async ([name, v]) => ({ name, values: (await grads[v.name].data()) as Float32Array })),
+  );
   tf.dispose([xt, yt, value, grads]);
   return { loss, n: xShape[0], grads: out, ms: { assign: t1 - t0, compute: t2 - t1, read: performance.now() - t2 } };
 }
@@ -105,7 +107,9 @@ export class DataParallelTrainer<N extends ModelName> {
     this.params = new Params(seed);
     // Build the parameters here from one sample so that this thread owns the master copy.
     const one = sliceBatch(sample, 0, Math.min(2, sample.xShape[0])); // two: contrastive losses need a pair
-    tf.tidy(() => void modelLoss(model, this.params, tf.tensor4d(one.x, one.xShape), tf.tensor(one.y, one.yShape), config));
+    tf.tidy(
+      () => void modelLoss(model, this.params, tf.tensor4d(one.x, one.xShape), tf.tensor(one.y, one.yShape), config),
+    );
   }
 
   /** Share-weighted mean of the workers' gradients (keyed by tfjs variable name) and the loss. */
@@ -113,12 +117,24 @@ export class DataParallelTrainer<N extends ModelName> {
     const n = batch.xShape[0];
     const shares = Math.min(this.pool.size, n);
     const t0 = performance.now();
-    const weights = await Promise.all([...this.params.vars].map(async ([name, v]) => ({ name, shape: v.shape, values: (await v.data()) as Float32Array })));
+    const weights = await Promise.all(
+      [...this.params.vars].map(async ([name, v]) => ({
+        name,
+        shape: v.shape,
+        values: (await v.data()) as Float32Array,
+      })),
+    );
     const t1 = performance.now();
     const parts = Array.from({ length: shares }, (_, i) => {
       const lo = Math.floor((i * n) / shares);
       const hi = Math.floor(((i + 1) * n) / shares);
-      return this.pool.run('gradStep', { model: this.model, config: this.config, seed: 0, weights, batch: sliceBatch(batch, lo, hi) });
+      return this.pool.run('gradStep', {
+        model: this.model,
+        config: this.config,
+        seed: 0,
+        weights,
+        batch: sliceBatch(batch, lo, hi),
+      });
     });
     const results = await Promise.all(parts);
     const t2 = performance.now();
@@ -134,7 +150,13 @@ export class DataParallelTrainer<N extends ModelName> {
       }
     }
     const slowest = results.reduce((a, b) => (b.ms.compute > a.ms.compute ? b : a)).ms;
-    this.lastTiming = { gather: t1 - t0, workers: t2 - t1, reduce: performance.now() - t2, optimizer: 0, worker: slowest };
+    this.lastTiming = {
+      gather: t1 - t0,
+      workers: t2 - t1,
+      reduce: performance.now() - t2,
+      optimizer: 0,
+      worker: slowest,
+    };
     return { loss, grads };
   }
 
@@ -164,7 +186,13 @@ export class DataParallelTrainer<N extends ModelName> {
     await this.optimizer.apply(vars, grads);
     const loss = (await value.data())[0];
     tf.dispose([value, grads]);
-    this.lastTiming = { gather: 0, workers: t1 - t0, reduce: 0, optimizer: performance.now() - t1, worker: { assign: 0, compute: t1 - t0, read: 0 } };
+    this.lastTiming = {
+      gather: 0,
+      workers: t1 - t0,
+      reduce: 0,
+      optimizer: performance.now() - t1,
+      worker: { assign: 0, compute: t1 - t0, read: 0 },
+    };
     return loss;
   }
 }

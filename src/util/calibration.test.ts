@@ -54,7 +54,9 @@ function child(args: [number, number, number, number], env: Record<string, strin
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as ChildOut) : reject(new Error(`child exit ${code}: ${err}`))));
+    p.on('close', (code) =>
+      code === 0 ? resolve(JSON.parse(out) as ChildOut) : reject(new Error(`child exit ${code}: ${err}`)),
+    );
   });
 }
 
@@ -63,7 +65,10 @@ test('two concurrent calibrations do not overlap; each records k, warm-up and th
   const start = { CAL_START_AT: String(Date.now() + 4000) };
   const [a, b] = await Promise.all([child([10, 60, 4, 2], start), child([10, 60, 4, 2], start)]);
   const [first, second] = a.enter < b.enter ? [a, b] : [b, a];
-  assert.ok(first.exit < second.enter, `locked regions overlap: [${first.enter}, ${first.exit}] and [${second.enter}, ${second.exit}]`);
+  assert.ok(
+    first.exit < second.enter,
+    `locked regions overlap: [${first.enter}, ${first.exit}] and [${second.enter}, ${second.exit}]`,
+  );
   for (const r of [a.record, b.record]) {
     assert.equal(r.k, 4);
     assert.equal(r.warmup, 2);

@@ -62,7 +62,10 @@ function tryTake(device: string): boolean {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     return false;
   }
-  writeFileSync(join(lockPath(device), 'owner.json'), JSON.stringify({ pid: process.pid, since: new Date().toISOString() }));
+  writeFileSync(
+    join(lockPath(device), 'owner.json'),
+    JSON.stringify({ pid: process.pid, since: new Date().toISOString() }),
+  );
   return true;
 }
 
@@ -122,7 +125,8 @@ export async function yieldToCalibration(device: string, maxWaitS = maxLockWaitS
   const t0 = performance.now();
   for (;;) {
     const pid = holder(device);
-    if (pid === null || pid === process.pid || (performance.now() - t0) / 1000 >= maxWaitS) return (performance.now() - t0) / 1000;
+    if (pid === null || pid === process.pid || (performance.now() - t0) / 1000 >= maxWaitS)
+      return (performance.now() - t0) / 1000;
     await sleep(POLL_MS);
   }
 }

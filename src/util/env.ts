@@ -21,9 +21,18 @@ export interface GitInfo {
  */
 export function gitInfo(cwd = PROJECT_ROOT, ignore: string[] = []): GitInfo {
   try {
-    const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    const excludes = ignore.map((p) => relative(cwd, p)).filter((r) => r !== '' && !r.startsWith('..') && !isAbsolute(r));
-    const args = ['status', '--porcelain', '--untracked-files=no', ...(excludes.length > 0 ? ['--', '.', ...excludes.map((r) => `:(exclude)${r}`)] : [])];
+    const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+    const excludes = ignore
+      .map((p) => relative(cwd, p))
+      .filter((r) => r !== '' && !r.startsWith('..') && !isAbsolute(r));
+    const args = [
+      'status',
+      '--porcelain',
+      '--untracked-files=no',
+      ...(excludes.length > 0 ? ['--', '.', ...excludes.map((r) => `:(exclude)${r}`)] : []),
+    ];
     const status = execFileSync('git', args, { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
     return { sha, dirty: status.toString().trim().length > 0 };
   } catch {
@@ -31,7 +40,14 @@ export function gitInfo(cwd = PROJECT_ROOT, ignore: string[] = []): GitInfo {
   }
 }
 
-const KEY_PACKAGES = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'zod', 'yaml'];
+const KEY_PACKAGES = [
+  '@tensorflow/tfjs-core',
+  '@tensorflow/tfjs-backend-wasm',
+  '@tensorflow/tfjs-node',
+  '@tensorflow/tfjs-node-gpu',
+  'zod',
+  'yaml',
+];
 
 export function packageVersions(): Record<string, string | null> {
   const req = createRequire(join(PROJECT_ROOT, 'package.json'));

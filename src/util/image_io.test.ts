@@ -8,7 +8,12 @@ test('resizeBilinearHost equals tfjs resizeBilinear with half-pixel centres (up 
   await tf.setBackend('cpu');
   const [h, w, c] = [7, 11, 3];
   const src = Float32Array.from({ length: h * w * c }, (_, i) => Math.sin(i * 0.7) + (i % 5) * 0.1);
-  for (const [oh, ow] of [[16, 16], [3, 5], [7, 11], [299, 13]]) {
+  for (const [oh, ow] of [
+    [16, 16],
+    [3, 5],
+    [7, 11],
+    [299, 13],
+  ]) {
     const want = tf.image.resizeBilinear(tf.tensor3d(src, [h, w, c]), [oh, ow], false, true).dataSync();
     const got = resizeBilinearHost(src, h, w, c, oh, ow);
     let max = 0;

@@ -14,7 +14,13 @@ export function toPng(img: Float32Array, width: number, height: number): Buffer 
 }
 
 /** Tiles images (each size×size) into rows × cols, scaled up by `zoom` (nearest) for viewing. */
-export function grid(images: Float32Array[], size: number, cols: number, zoom = 4, gap = 2): { data: Float32Array; width: number; height: number } {
+export function grid(
+  images: Float32Array[],
+  size: number,
+  cols: number,
+  zoom = 4,
+  gap = 2,
+): { data: Float32Array; width: number; height: number } {
   const rows = Math.ceil(images.length / cols);
   const cell = size * zoom + gap;
   const width = cols * cell + gap;
@@ -46,7 +52,14 @@ export function writePng(path: string, img: Float32Array, width: number, height:
  * interpolate(mode='bilinear', align_corners=False) without antialias; tfjs's resizeBilinear with
  * halfPixelCenters). For loaders that must not read tensors back synchronously.
  */
-export function resizeBilinearHost(src: Float32Array, h: number, w: number, c: number, oh: number, ow: number): Float32Array {
+export function resizeBilinearHost(
+  src: Float32Array,
+  h: number,
+  w: number,
+  c: number,
+  oh: number,
+  ow: number,
+): Float32Array {
   const out = new Float32Array(oh * ow * c);
   const axis = (o: number, n: number, on: number) => {
     const x = Math.max(0, ((o + 0.5) * n) / on - 0.5);
@@ -74,6 +87,7 @@ export function centreSquare(src: Float32Array, h: number, w: number, c: number)
   if (h === w) return { data: src, side };
   const [y0, x0] = [(h - side) >> 1, (w - side) >> 1];
   const out = new Float32Array(side * side * c);
-  for (let y = 0; y < side; y++) out.set(src.subarray(((y + y0) * w + x0) * c, ((y + y0) * w + x0 + side) * c), y * side * c);
+  for (let y = 0; y < side; y++)
+    out.set(src.subarray(((y + y0) * w + x0) * c, ((y + y0) * w + x0 + side) * c), y * side * c);
   return { data: out, side };
 }

@@ -74,7 +74,10 @@ class BarProgress implements ProgressReporter {
 class LineProgress implements ProgressReporter {
   // `first` anchors the ETA's rate at the first update seen, not at zero: a resumed task starts at
   // its checkpoint's step, and counting those steps as done in this process made the ETA ~0.
-  private readonly tasks = new Map<string, { label: string; t0: number; lastT: number; lastPct: number; first?: { t: number; done: number } }>();
+  private readonly tasks = new Map<
+    string,
+    { label: string; t0: number; lastT: number; lastPct: number; first?: { t: number; done: number } }
+  >();
 
   constructor(private readonly stream: NodeJS.WriteStream) {}
 
@@ -95,7 +98,9 @@ class LineProgress implements ProgressReporter {
     const elapsed = (now - t.t0) / 1000;
     const rate = done > t.first.done ? (now - t.first.t) / 1000 / (done - t.first.done) : NaN;
     const eta = done >= total ? 0 : rate * (total - done);
-    this.log(`${t.label}: ${done}/${total} (${pct}%) elapsed ${formatDuration(elapsed)} eta ${formatDuration(eta)}${note ? ` ${note}` : ''}`);
+    this.log(
+      `${t.label}: ${done}/${total} (${pct}%) elapsed ${formatDuration(elapsed)} eta ${formatDuration(eta)}${note ? ` ${note}` : ''}`,
+    );
   }
 
   finish(key: string, status: string): void {

@@ -9,7 +9,9 @@ const found = new Map<string, string | null>();
 export function pythonWith(modules: string[]): string | null {
   const key = modules.join(',');
   if (!found.has(key)) {
-    const hit = ['python3', '/usr/bin/python3'].find((py) => spawnSync(py, ['-c', `import ${key}`], { stdio: 'ignore' }).status === 0);
+    const hit = ['python3', '/usr/bin/python3'].find(
+      (py) => spawnSync(py, ['-c', `import ${key}`], { stdio: 'ignore' }).status === 0,
+    );
     found.set(key, hit ?? null);
   }
   return found.get(key)!;
@@ -22,6 +24,9 @@ export function pythonWith(modules: string[]): string | null {
  */
 export function requirePython(modules: string[]): string {
   const py = pythonWith(modules);
-  if (!py) throw new Error(`no python3 with ${modules.join(', ')}: apt-get install -y ${modules.map((m) => `python3-${m}`).join(' ')} (bin/check-prereqs.sh lists all the tests need)`);
+  if (!py)
+    throw new Error(
+      `no python3 with ${modules.join(', ')}: apt-get install -y ${modules.map((m) => `python3-${m}`).join(' ')} (bin/check-prereqs.sh lists all the tests need)`,
+    );
   return py;
 }

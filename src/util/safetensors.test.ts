@@ -5,7 +5,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from './rng.js';
-import { DTYPE_BYTES, SafetensorsError, f16, f32, parseSafetensors, readSafetensors, serializeSafetensors, type StTensor } from './safetensors.js';
+import {
+  DTYPE_BYTES,
+  SafetensorsError,
+  f16,
+  f32,
+  parseSafetensors,
+  readSafetensors,
+  serializeSafetensors,
+  type StTensor,
+} from './safetensors.js';
 
 const FILE = 'w.safetensors';
 
@@ -53,24 +62,43 @@ test('rejects overlap, gaps, trailing bytes, reversed offsets, wrong byte counts
   rejects(build({ a: entry(0, 4), b: entry(8, 12) }, data.subarray(0, 12)), /b: .*leave a gap after byte 4/);
   rejects(build({ a: entry(4, 8) }, data.subarray(0, 8)), /a: .*leave a gap after byte 0/);
   rejects(build({ a: entry(0, 8) }, data.subarray(0, 12)), /4 trailing bytes after the last tensor/);
-  rejects(build({ a: { dtype: 'F32', shape: [1], data_offsets: [8, 4] } }, data.subarray(0, 8)), /a: data_offsets \[8, 4\] end before they begin/);
+  rejects(
+    build({ a: { dtype: 'F32', shape: [1], data_offsets: [8, 4] } }, data.subarray(0, 8)),
+    /a: data_offsets \[8, 4\] end before they begin/,
+  );
   rejects(build({ a: entry(0, 8, [3]) }, data.subarray(0, 8)), /a: 8 bytes for shape \[3\] F32 \(expected 12\)/);
   rejects(build({ a: { dtype: 'F16', shape: [2, 2], data_offsets: [0, 4] } }, data.subarray(0, 4)), /expected 8/);
-  rejects(build({ __metadata__: { step: 5 }, a: entry(0, 4) }, data.subarray(0, 4)), /__metadata__\.step: expected a string/);
+  rejects(
+    build({ __metadata__: { step: 5 }, a: entry(0, 4) }, data.subarray(0, 4)),
+    /__metadata__\.step: expected a string/,
+  );
   rejects(build({ __metadata__: [], a: entry(0, 4) }, data.subarray(0, 4)), /__metadata__: expected an object/);
   const dup = `{"a":${JSON.stringify(entry(0, 4))},"a":${JSON.stringify(entry(4, 8))}}`;
   rejects(build(null, data.subarray(0, 8), dup), /a: key appears twice/);
   rejects(build({ a: null }, data.subarray(0, 0)), /a: expected \{dtype, shape, data_offsets\}/);
-  rejects(build({ a: { dtype: 'F64', shape: [1], data_offsets: [0, 8] } }, data.subarray(0, 8)), /a: unsupported dtype "F64"/);
-  rejects(build({ a: { dtype: 'toString', shape: [1], data_offsets: [0, 8] } }, data.subarray(0, 8)), /unsupported dtype/);
+  rejects(
+    build({ a: { dtype: 'F64', shape: [1], data_offsets: [0, 8] } }, data.subarray(0, 8)),
+    /a: unsupported dtype "F64"/,
+  );
+  rejects(
+    build({ a: { dtype: 'toString', shape: [1], data_offsets: [0, 8] } }, data.subarray(0, 8)),
+    /unsupported dtype/,
+  );
   rejects(build({ 'bad\nname': entry(0, 4, [2]) }, data.subarray(0, 4)), /"bad\\nname": 4 bytes/);
   rejects(build([1, 2], data.subarray(0, 0)), /header is not a JSON object/);
 });
 
 test('readSafetensors: a missing path or a folder is a SafetensorsError naming it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'st-'));
-  assert.throws(() => readSafetensors(join(dir, 'nope.safetensors')), (e: unknown) => e instanceof SafetensorsError && /nope\.safetensors: no such file$/.test((e as Error).message));
-  assert.throws(() => readSafetensors(dir), (e: unknown) => e instanceof SafetensorsError && (e as Error).message === `${dir}: is a folder, expected a .safetensors file`);
+  assert.throws(
+    () => readSafetensors(join(dir, 'nope.safetensors')),
+    (e: unknown) => e instanceof SafetensorsError && /nope\.safetensors: no such file$/.test((e as Error).message),
+  );
+  assert.throws(
+    () => readSafetensors(dir),
+    (e: unknown) =>
+      e instanceof SafetensorsError && (e as Error).message === `${dir}: is a folder, expected a .safetensors file`,
+  );
   writeFileSync(join(dir, 'ok.safetensors'), sample());
   assert.equal(readSafetensors(join(dir, 'ok.safetensors')).tensors.size, 5);
 });
@@ -106,30 +134,57 @@ function mutate(base: Uint8Array, r: Rng): Uint8Array {
   if (kind === 2) return Buffer.concat([base, new Uint8Array(1 + r.int(16)).map(() => r.int(256))]);
   if (kind === 3) {
     const b = base.slice();
-    const v = r.pick([0n, 1n, BigInt(hlen - 1 - r.int(8)), BigInt(hlen + 1 + r.int(64)), BigInt(r.int(2 ** 30)), 2n ** 64n - 1n, 2n ** 63n]);
+    const v = r.pick([
+      0n,
+      1n,
+      BigInt(hlen - 1 - r.int(8)),
+      BigInt(hlen + 1 + r.int(64)),
+      BigInt(r.int(2 ** 30)),
+      2n ** 64n - 1n,
+      2n ** 63n,
+    ]);
     new DataView(b.buffer).setBigUint64(0, v, true);
     return b;
   }
-  const header = JSON.parse(Buffer.from(base.subarray(8, 8 + hlen)).toString('utf-8')) as Record<string, Record<string, unknown>>;
+  const header = JSON.parse(Buffer.from(base.subarray(8, 8 + hlen)).toString('utf-8')) as Record<
+    string,
+    Record<string, unknown>
+  >;
   const data = base.subarray(8 + hlen);
   const names = Object.keys(header);
   if (kind === 4) {
     const name = r.pick(names);
-    const field = r.pick(['dtype', 'shape', 'data_offsets', 'data_offsets.0', 'data_offsets.1', 'shape.0', 'delete', 'whole', 'meta']);
+    const field = r.pick([
+      'dtype',
+      'shape',
+      'data_offsets',
+      'data_offsets.0',
+      'data_offsets.1',
+      'shape.0',
+      'delete',
+      'whole',
+      'meta',
+    ]);
     const e = header[name];
     if (field === 'delete') delete header[name];
     else if (field === 'whole') (header as Record<string, unknown>)[name] = junk(r);
     else if (field === 'meta') header.__metadata__ = { k: junk(r) } as Record<string, unknown>;
     else if (field.includes('.')) {
       const [f, i] = field.split('.');
-      if (Array.isArray(e[f])) (e[f] as unknown[])[Number(i)] = r.next() < 0.5 ? junk(r) : ((e[f] as number[])[Number(i)] ?? 0) + r.int(9) - 4;
+      if (Array.isArray(e[f]))
+        (e[f] as unknown[])[Number(i)] = r.next() < 0.5 ? junk(r) : ((e[f] as number[])[Number(i)] ?? 0) + r.int(9) - 4;
     } else e[field] = junk(r);
     return build(header, data);
   }
   // A second copy of a key, or a header text cut short or padded with garbage.
   const text = JSON.stringify(header);
   const choice = r.int(3);
-  if (choice === 0) return build(null, data, text.slice(0, -1) + `,${JSON.stringify(r.pick(names))}:${JSON.stringify(header[r.pick(names)])}}`);
+  if (choice === 0)
+    return build(
+      null,
+      data,
+      text.slice(0, -1) + `,${JSON.stringify(r.pick(names))}:${JSON.stringify(header[r.pick(names)])}}`,
+    );
   if (choice === 1) return build(null, data, text.slice(0, r.int(text.length)));
   return build(null, data, text + String.fromCharCode(...Array.from({ length: 1 + r.int(4) }, () => r.int(0x3000))));
 }
@@ -159,7 +214,11 @@ test('fuzz: 3000 random corruptions raise only one-line SafetensorsErrors naming
       assert.ok(e instanceof SafetensorsError, `case ${i}: ${(e as Error).name}: ${(e as Error).message}`);
       assert.ok(e.message.startsWith(`${FILE}: `) && !e.message.includes('\n'), `case ${i}: ${e.message}`);
       assert.ok(e.message.length < 300, `case ${i}: message too long (${e.message.length})`);
-      const kind = e.message.replace(/[\d"]+/g, '#').split(': ').slice(-1)[0].slice(0, 30);
+      const kind = e.message
+        .replace(/[\d"]+/g, '#')
+        .split(': ')
+        .slice(-1)[0]
+        .slice(0, 30);
       seen.set(kind, (seen.get(kind) ?? 0) + 1);
     }
   }

@@ -83,17 +83,21 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
 /** One header entry, checked for form and for its byte count (shape × dtype size). */
 function parseEntry(name: string, entry: unknown, fail: (m: string) => never): Entry {
   const n = showName(name);
-  if (!isPlainObject(entry)) return fail(`${n}: expected {dtype, shape, data_offsets}, got ${JSON.stringify(entry)?.slice(0, 40)}`);
+  if (!isPlainObject(entry))
+    return fail(`${n}: expected {dtype, shape, data_offsets}, got ${JSON.stringify(entry)?.slice(0, 40)}`);
   const { dtype, shape, data_offsets: off } = entry;
-  if (typeof dtype !== 'string' || !Object.hasOwn(BYTES, dtype)) fail(`${n}: unsupported dtype ${JSON.stringify(dtype)?.slice(0, 40)} (have ${Object.keys(BYTES).join(', ')})`);
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`${n}: bad shape ${JSON.stringify(shape)?.slice(0, 40)}`);
+  if (typeof dtype !== 'string' || !Object.hasOwn(BYTES, dtype))
+    fail(`${n}: unsupported dtype ${JSON.stringify(dtype)?.slice(0, 40)} (have ${Object.keys(BYTES).join(', ')})`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    fail(`${n}: bad shape ${JSON.stringify(shape)?.slice(0, 40)}`);
   if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     fail(`${n}: bad data_offsets ${JSON.stringify(off)?.slice(0, 40)}`);
   }
   const [begin, end] = off as [number, number];
   if (begin > end) fail(`${n}: data_offsets [${begin}, ${end}] end before they begin`);
   const want = (shape as number[]).reduce((a, d) => a * d, 1) * BYTES[dtype as StDtype];
-  if (end - begin !== want) fail(`${n}: ${end - begin} bytes for shape [${shape as number[]}] ${dtype} (expected ${want})`);
+  if (end - begin !== want)
+    fail(`${n}: ${end - begin} bytes for shape [${shape as number[]}] ${dtype} (expected ${want})`);
   return { name, dtype: dtype as StDtype, shape: shape as number[], begin, end };
 }
 
@@ -116,7 +120,11 @@ export function headerLength(first8: Uint8Array, total: number, fail: (m: string
 }
 
 /** Checks the header text against a data buffer of `dataLen` bytes: form, byte counts, exact tiling. */
-export function checkHeader(headerBytes: Uint8Array, dataLen: number, fail: (m: string) => never): Omit<Header, 'dataStart'> {
+export function checkHeader(
+  headerBytes: Uint8Array,
+  dataLen: number,
+  fail: (m: string) => never,
+): Omit<Header, 'dataStart'> {
   let text: string;
   let header: unknown;
   try {
@@ -142,14 +150,16 @@ export function checkHeader(headerBytes: Uint8Array, dataLen: number, fail: (m: 
       continue;
     }
     const e = parseEntry(name, entry, fail);
-    if (e.end > dataLen) fail(`${showName(name)}: data_offsets [${e.begin}, ${e.end}] outside the ${dataLen}-byte buffer (truncated?)`);
+    if (e.end > dataLen)
+      fail(`${showName(name)}: data_offsets [${e.begin}, ${e.end}] outside the ${dataLen}-byte buffer (truncated?)`);
     entries.push(e);
   }
   // In offset order the ranges must tile [0, dataLen): each begins where the previous ended.
   const ordered = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let at = 0;
   for (const e of ordered) {
-    if (e.begin < at) fail(`${showName(e.name)}: data_offsets [${e.begin}, ${e.end}] overlap the previous tensor's (ending at ${at})`);
+    if (e.begin < at)
+      fail(`${showName(e.name)}: data_offsets [${e.begin}, ${e.end}] overlap the previous tensor's (ending at ${at})`);
     if (e.begin > at) fail(`${showName(e.name)}: data_offsets [${e.begin}, ${e.end}] leave a gap after byte ${at}`);
     at = e.end;
   }
@@ -164,13 +174,21 @@ export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): StFile {
   const hlen = headerLength(buf.subarray(0, 8), buf.byteLength, fail);
   const { entries, metadata } = checkHeader(buf.subarray(8, 8 + hlen), buf.byteLength - 8 - hlen, fail);
   const tensors = new Map<string, StTensor>();
-  for (const e of entries) tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: buf.subarray(8 + hlen + e.begin, 8 + hlen + e.end) });
+  for (const e of entries)
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: buf.subarray(8 + hlen + e.begin, 8 + hlen + e.end) });
   return { tensors, metadata };
 }
 
 export function ioError(path: string, e: unknown): SafetensorsError {
   const code = (e as NodeJS.ErrnoException).code;
-  const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, expected a .safetensors file' : code === 'EACCES' ? 'permission denied' : `cannot read (${code ?? (e as Error).message})`;
+  const why =
+    code === 'ENOENT'
+      ? 'no such file'
+      : code === 'EISDIR'
+        ? 'is a folder, expected a .safetensors file'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : `cannot read (${code ?? (e as Error).message})`;
   return new SafetensorsError(`${path}: ${why}`);
 }
 
@@ -188,7 +206,10 @@ export function readSafetensors(path: string): StFile {
   return parseSafetensors(buf, path);
 }
 
-export function serializeSafetensors(tensors: Map<string, StTensor>, metadata: Record<string, string> = {}): Uint8Array {
+export function serializeSafetensors(
+  tensors: Map<string, StTensor>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
@@ -213,7 +234,11 @@ export function serializeSafetensors(tensors: Map<string, StTensor>, metadata: R
   return out;
 }
 
-export function writeSafetensors(path: string, tensors: Map<string, StTensor>, metadata: Record<string, string> = {}): void {
+export function writeSafetensors(
+  path: string,
+  tensors: Map<string, StTensor>,
+  metadata: Record<string, string> = {},
+): void {
   writeFileAtomic(path, serializeSafetensors(tensors, metadata));
 }
 
@@ -258,7 +283,8 @@ export function asInt32(t: StTensor): Int32Array {
     const big = new BigInt64Array(aligned(t.data));
     const out = new Int32Array(big.length);
     for (let i = 0; i < big.length; i++) {
-      if (big[i] > 2147483647n || big[i] < -2147483648n) throw new SafetensorsError(`I64 value ${big[i]} at index ${i} does not fit int32`);
+      if (big[i] > 2147483647n || big[i] < -2147483648n)
+        throw new SafetensorsError(`I64 value ${big[i]} at index ${i} does not fit int32`);
       out[i] = Number(big[i]);
     }
     return out;

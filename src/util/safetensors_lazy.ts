@@ -4,7 +4,18 @@
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { checkHeader, headerLength, ioError, isPlainObject, SafetensorsError, showName, type Entry, type Header, type StDtype, type StTensor } from './safetensors.js';
+import {
+  checkHeader,
+  headerLength,
+  ioError,
+  isPlainObject,
+  SafetensorsError,
+  showName,
+  type Entry,
+  type Header,
+  type StDtype,
+  type StTensor,
+} from './safetensors.js';
 
 /** Where a weights source's tensors come from, read one at a time (a file, or the shards of an index). */
 export interface WeightSource {
@@ -28,7 +39,11 @@ export class SafetensorsFile implements WeightSource {
   private readonly dataStart: number;
   private fd: number | null;
 
-  private constructor(readonly path: string, fd: number, header: Header) {
+  private constructor(
+    readonly path: string,
+    fd: number,
+    header: Header,
+  ) {
     this.fd = fd;
     this.metadata = header.metadata;
     this.dataStart = header.dataStart;
@@ -75,7 +90,11 @@ export class SafetensorsFile implements WeightSource {
   read(name: string): StTensor {
     const e = this.entry(name);
     if (this.fd === null) throw new SafetensorsError(`${this.path}: read ${showName(name)} after close`);
-    return { dtype: e.dtype, shape: e.shape, data: readRange(this.fd, this.dataStart + e.begin, e.end - e.begin, this.path) };
+    return {
+      dtype: e.dtype,
+      shape: e.shape,
+      data: readRange(this.fd, this.dataStart + e.begin, e.end - e.begin, this.path),
+    };
   }
 
   close(): void {
@@ -132,14 +151,17 @@ class ShardedSafetensors implements WeightSource {
       if ((e as NodeJS.ErrnoException).code) throw ioError(indexPath, e);
       return fail(`not valid JSON (${(e as Error).message.split('\n')[0].slice(0, 80)})`);
     }
-    if (!isPlainObject(index) || !isPlainObject(index.weight_map)) return fail('expected {"weight_map": {tensor: shard file}}');
+    if (!isPlainObject(index) || !isPlainObject(index.weight_map))
+      return fail('expected {"weight_map": {tensor: shard file}}');
     const map = index.weight_map;
     const self = new ShardedSafetensors(indexPath);
     try {
       const files = new Map<string, SafetensorsFile>();
       for (const [name, file] of Object.entries(map)) {
         if (typeof file !== 'string' || file.includes('/') || file.includes('\\') || file === '..' || file === '.') {
-          fail(`weight_map.${showName(name)}: expected a shard file name next to the index, got ${JSON.stringify(file)?.slice(0, 60)}`);
+          fail(
+            `weight_map.${showName(name)}: expected a shard file name next to the index, got ${JSON.stringify(file)?.slice(0, 60)}`,
+          );
         }
         let shard = files.get(file as string);
         if (!shard) {
@@ -152,7 +174,10 @@ class ShardedSafetensors implements WeightSource {
       }
       for (const shard of self.shards) {
         const extra = shard.names().find((n) => self.owner.get(n) !== shard);
-        if (extra !== undefined) fail(`${shard.path} holds ${showName(extra)}, which weight_map ${self.owner.has(extra) ? 'assigns to another shard' : 'does not list'}`);
+        if (extra !== undefined)
+          fail(
+            `${shard.path} holds ${showName(extra)}, which weight_map ${self.owner.has(extra) ? 'assigns to another shard' : 'does not list'}`,
+          );
       }
       if (isPlainObject(index.metadata)) {
         for (const [k, v] of Object.entries(index.metadata)) self.metadata[k] = String(v);

@@ -65,7 +65,8 @@ export function checkWorldFiles(world: string, files: WorldFiles): RoleStatus[] 
     if (!path && r.optional) return { role, path, ok: true, absent: true, problem: null, role_info: r };
     if (!path) problem = 'not given (experiment checkpoints: or $SDD_CHECKPOINTS)';
     else if (!existsSync(path)) problem = `${path}: not found`;
-    else if (statSync(path).isDirectory() !== (r.kind === 'dir')) problem = `${path}: expected a ${r.kind === 'dir' ? 'folder' : 'file'}`;
+    else if (statSync(path).isDirectory() !== (r.kind === 'dir'))
+      problem = `${path}: expected a ${r.kind === 'dir' ? 'folder' : 'file'}`;
     return { role, path, ok: problem === null, absent: false, problem, role_info: r };
   });
 }
@@ -74,8 +75,10 @@ export function checkWorldFiles(world: string, files: WorldFiles): RoleStatus[] 
 export function requireWorldFiles(world: string, files: WorldFiles, origin: string): void {
   const missing = checkWorldFiles(world, files).filter((s) => !s.ok);
   if (missing.length === 0) return;
-  const what = missing.map((s) => `${s.role} (${s.problem}; get: ${s.role_info.source})`).join("; ");
-  throw new UserError(`${origin}: world '${world}' is missing ${missing.length} checkpoint role(s): ${what}. \`sdd checkpoints list\` shows them all`);
+  const what = missing.map((s) => `${s.role} (${s.problem}; get: ${s.role_info.source})`).join('; ');
+  throw new UserError(
+    `${origin}: world '${world}' is missing ${missing.length} checkpoint role(s): ${what}. \`sdd checkpoints list\` shows them all`,
+  );
 }
 
 // The files of the world this process runs (a run's child reads them from the run folder).

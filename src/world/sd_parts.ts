@@ -55,13 +55,25 @@ export function diffusionOf(sd: SdParts): DiffusionModels {
       const z = noise ? tf.add(mean, tf.mul(tf.exp(tf.mul(logvar, 0.5)), noise)) : mean;
       return tf.mul(z, vae.config.scalingFactor) as tf.Tensor4D;
     },
-    decode: (z) => tf.clipByValue(tf.add(tf.mul(vaeDecode(vae.params, vae.config, tf.div(z, vae.config.scalingFactor) as tf.Tensor4D), 0.5), 0.5), 0, 1) as tf.Tensor4D,
+    decode: (z) =>
+      tf.clipByValue(
+        tf.add(tf.mul(vaeDecode(vae.params, vae.config, tf.div(z, vae.config.scalingFactor) as tf.Tensor4D), 0.5), 0.5),
+        0,
+        1,
+      ) as tf.Tensor4D,
     async textCondition(texts) {
-      const hidden = tf.tidy(() => clipTextHidden(sd.textEncoder.params, sd.textEncoder.config.text, tokenIds(sd.tokenizer, texts)));
+      const hidden = tf.tidy(() =>
+        clipTextHidden(sd.textEncoder.params, sd.textEncoder.config.text, tokenIds(sd.tokenizer, texts)),
+      );
       const context = (await hidden.data()) as Float32Array;
       hidden.dispose();
       // SD v1 attends to all 77 positions, padding included: the mask is all ones.
-      return { context, mask: new Float32Array(texts.length * CLIP_CONTEXT).fill(1), tokens: CLIP_CONTEXT, dim: sd.textEncoder.config.text.hidden };
+      return {
+        context,
+        mask: new Float32Array(texts.length * CLIP_CONTEXT).fill(1),
+        tokens: CLIP_CONTEXT,
+        dim: sd.textEncoder.config.text.hidden,
+      };
     },
     eps(zt, t, context) {
       const out = unetForward(unet.params, unet.config, zt, t, context);
@@ -83,13 +95,28 @@ export type WeightsRef = { weights: string; sha256: string } | { seed: number };
  * config.json object, and on the UNet the prediction type (with ᾱ_t under v-prediction: the twin
  * turns v into ε with the same values as diffusionOf).
  */
-export function sdContractModels(scheduler: ModelScheduler, configs: Record<SdContractModel, object>, weightsOf: (name: SdContractModel) => WeightsRef): Record<SdContractModel, ContractModel> {
+export function sdContractModels(
+  scheduler: ModelScheduler,
+  configs: Record<SdContractModel, object>,
+  weightsOf: (name: SdContractModel) => WeightsRef,
+): Record<SdContractModel, ContractModel> {
   const prediction = scheduler.prediction;
-  const unetExtra = { prediction_type: prediction, ...(prediction === 'epsilon' ? {} : { alphas_cumprod: Array.from(Float32Array.from(alphasCumprod(scheduler.scheduler))) }) };
+  const unetExtra = {
+    prediction_type: prediction,
+    ...(prediction === 'epsilon'
+      ? {}
+      : { alphas_cumprod: Array.from(Float32Array.from(alphasCumprod(scheduler.scheduler))) }),
+  };
   const entry = (name: SdContractModel): ContractModel => {
     const ref = weightsOf(name);
-    const architecture = { config: configs[name], ...('seed' in ref ? { seed: ref.seed } : {}), ...(name === 'unet' ? unetExtra : {}) };
-    return 'seed' in ref ? { weights: null, sha256: null, architecture } : { weights: ref.weights, sha256: ref.sha256, architecture };
+    const architecture = {
+      config: configs[name],
+      ...('seed' in ref ? { seed: ref.seed } : {}),
+      ...(name === 'unet' ? unetExtra : {}),
+    };
+    return 'seed' in ref
+      ? { weights: null, sha256: null, architecture }
+      : { weights: ref.weights, sha256: ref.sha256, architecture };
   };
   return Object.fromEntries(SD_CONTRACT_MODELS.map((n) => [n, entry(n)])) as Record<SdContractModel, ContractModel>;
 }
@@ -110,13 +137,21 @@ export function clipOf(clip: Clip, tokenizer: ClipTokenizer, id: string): ImageT
     imageEmbed(x) {
       // Bilinear to the tower's size, then CLIP's normalisation. transformers' processor resizes
       // bicubic with antialiasing: scores are close to, not bit-equal with, its pipeline.
-      const sized = x.shape[1] === vision.imageSize ? x : tf.image.resizeBilinear(x, [vision.imageSize, vision.imageSize], false, true);
+      const sized =
+        x.shape[1] === vision.imageSize
+          ? x
+          : tf.image.resizeBilinear(x, [vision.imageSize, vision.imageSize], false, true);
       const normed = tf.div(tf.sub(sized, tf.tensor1d(CLIP_MEAN)), tf.tensor1d(CLIP_STD)) as tf.Tensor4D;
       return clipImageEmbeds(clip.params, clip.config, normed);
     },
     textEmbed(texts) {
       const ids = tokenizer.tokenize(texts);
-      return clipTextEmbeds(clip.params, clip.config, tf.tensor2d(ids, [texts.length, CLIP_CONTEXT], 'int32'), eosPositions(clip.config.text, ids, CLIP_CONTEXT));
+      return clipTextEmbeds(
+        clip.params,
+        clip.config,
+        tf.tensor2d(ids, [texts.length, CLIP_CONTEXT], 'int32'),
+        eosPositions(clip.config.text, ids, CLIP_CONTEXT),
+      );
     },
   };
 }
@@ -131,6 +166,10 @@ export function inceptionFidOf(params: Params, imageSize: number, id: string): W
   return {
     id,
     resize: `bilinear ${imageSize}² → ${INCEPTION_SIZE}² (half-pixel centres, no antialias: pytorch-fid's F.interpolate)`,
-    features: (x) => inceptionPool3(params, x.shape[1] === INCEPTION_SIZE ? x : tf.image.resizeBilinear(x, [INCEPTION_SIZE, INCEPTION_SIZE], false, true)),
+    features: (x) =>
+      inceptionPool3(
+        params,
+        x.shape[1] === INCEPTION_SIZE ? x : tf.image.resizeBilinear(x, [INCEPTION_SIZE, INCEPTION_SIZE], false, true),
+      ),
   };
 }

@@ -187,6 +187,7 @@ const PART_USE: Record<'style' | 'identity' | 'judge' | 'diffae', string> = {
 /** A world's optional part, or a one-line error naming the world, the part and who asked. */
 export function worldPart<K extends keyof typeof PART_USE>(world: World, part: K, who: string): NonNullable<World[K]> {
   const v = world[part];
-  if (v === undefined || v === null) throw new UserError(`${who} needs ${PART_USE[part]}; world '${world.name}' has none`);
+  if (v === undefined || v === null)
+    throw new UserError(`${who} needs ${PART_USE[part]}; world '${world.name}' has none`);
   return v as NonNullable<World[K]>;
 }

@@ -19,14 +19,24 @@ export interface ClipConfig {
   fullCaption: number;
 }
 
-export const CLIP_DEFAULT: ClipConfig = { imageWidths: [24, 48, 64, 96], groups: 8, textWidth: 64, textLayers: 2, textHeads: 4, embedding: 64, fullCaption: 0.5 };
+export const CLIP_DEFAULT: ClipConfig = {
+  imageWidths: [24, 48, 64, 96],
+  groups: 8,
+  textWidth: 64,
+  textLayers: 2,
+  textHeads: 4,
+  embedding: 64,
+  fullCaption: 0.5,
+};
 
 const unit = (e: tf.Tensor) => tf.div(e, tf.add(tf.norm(e, 2, -1, true), 1e-8));
 
 export function clipImageEmbed(p: Params, x: tf.Tensor4D, cfg: ClipConfig): tf.Tensor2D {
   let h = tf.sub(tf.mul(x, 2), 1) as tf.Tensor4D;
   cfg.imageWidths.forEach((w, i) => {
-    h = silu(groupNorm(p, `image.stage${i}.norm`, conv2d(p, `image.stage${i}.conv`, h, w, 3, i === 0 ? 1 : 2), cfg.groups));
+    h = silu(
+      groupNorm(p, `image.stage${i}.norm`, conv2d(p, `image.stage${i}.conv`, h, w, 3, i === 0 ? 1 : 2), cfg.groups),
+    );
     h = silu(groupNorm(p, `image.stage${i}.norm2`, conv2d(p, `image.stage${i}.conv2`, h, w), cfg.groups));
   });
   return unit(linear(p, 'image.proj', tf.mean(h, [1, 2]), cfg.embedding)) as tf.Tensor2D;
@@ -43,13 +53,22 @@ function clipTextSequence(p: Params, ids: tf.Tensor, cfg: ClipConfig): tf.Tensor
   const d = cfg.textWidth;
   const onehot = tf.oneHot(tf.reshape(tf.cast(ids, 'int32'), [-1]), VOCAB_SIZE);
   // Embedding as a one-hot product: its gradient is a plain matmul (no scatter on wasm).
-  const tok = tf.reshape(tf.matMul(onehot, p.get('text.token', [VOCAB_SIZE, d], { kind: 'normal', std: 0.1 })), [b, MAX_TOKENS, d]);
+  const tok = tf.reshape(tf.matMul(onehot, p.get('text.token', [VOCAB_SIZE, d], { kind: 'normal', std: 0.1 })), [
+    b,
+    MAX_TOKENS,
+    d,
+  ]);
   let h: tf.Tensor = tf.add(tok, p.get('text.position', [MAX_TOKENS, d], { kind: 'normal', std: 0.02 }));
   const mask = tokenMask(ids);
   for (let l = 0; l < cfg.textLayers; l++) {
     const a = layerNorm(p, `text.block${l}.norm1`, h);
     h = tf.add(h, multiHeadAttention(p, `text.block${l}.attn`, a, a, cfg.textHeads, mask));
-    const m = linear(p, `text.block${l}.fc2`, silu(linear(p, `text.block${l}.fc1`, layerNorm(p, `text.block${l}.norm2`, h), 2 * d)), d);
+    const m = linear(
+      p,
+      `text.block${l}.fc2`,
+      silu(linear(p, `text.block${l}.fc1`, layerNorm(p, `text.block${l}.norm2`, h), 2 * d)),
+      d,
+    );
     h = tf.add(h, m);
   }
   return layerNorm(p, 'text.final', h) as tf.Tensor3D;
@@ -84,7 +103,12 @@ export function clipLoss(p: Params, x: tf.Tensor4D, y: tf.Tensor, cfg: ClipConfi
  * context [n, L, textWidth] and the key mask [n, L]. The empty prompt (the unconditional branch of
  * classifier-free guidance) attends to all its positions, as SD attends to the encoding of "".
  */
-export async function textCondition(p: Params, cfg: ClipConfig, ids: Float32Array, n: number): Promise<{ context: Float32Array; mask: Float32Array }> {
+export async function textCondition(
+  p: Params,
+  cfg: ClipConfig,
+  ids: Float32Array,
+  n: number,
+): Promise<{ context: Float32Array; mask: Float32Array }> {
   const [context, mask] = tf.tidy(() => {
     const t = tf.tensor2d(ids, [n, MAX_TOKENS]);
     const m = tokenMask(t);

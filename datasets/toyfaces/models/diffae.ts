@@ -37,7 +37,13 @@ export function semanticEncode(p: Params, x: tf.Tensor4D, cfg: DiffAeConfig): tf
 }
 
 /** ε̂(z_t, t, z_sem). */
-export function diffaeEps(p: Params, zt: tf.Tensor4D, t: tf.Tensor1D, zsem: tf.Tensor2D, cfg: DiffAeConfig): tf.Tensor4D {
+export function diffaeEps(
+  p: Params,
+  zt: tf.Tensor4D,
+  t: tf.Tensor1D,
+  zsem: tf.Tensor2D,
+  cfg: DiffAeConfig,
+): tf.Tensor4D {
   const b = zt.shape[0];
   return condUnet(p, zt, t, tf.reshape(zsem, [b, 1, cfg.semantic]) as tf.Tensor3D, tf.ones([b, 1]) as tf.Tensor2D, cfg);
 }
@@ -53,7 +59,10 @@ export function diffaeLoss(p: Params, x: tf.Tensor4D, y: tf.Tensor, cfg: DiffAeC
   const shape: [number, number, number, number] = [b, cfg.latentSize, cfg.latentSize, cfg.latentChannels];
   const [z0, eps, t, sa, s1a] = tf.split(tf.reshape(y, [b, -1]), [e, e, 1, 1, 1], 1);
   const noise = tf.reshape(eps, shape);
-  const zt = tf.add(tf.mul(tf.reshape(z0, shape), tf.reshape(sa, [b, 1, 1, 1])), tf.mul(noise, tf.reshape(s1a, [b, 1, 1, 1]))) as tf.Tensor4D;
+  const zt = tf.add(
+    tf.mul(tf.reshape(z0, shape), tf.reshape(sa, [b, 1, 1, 1])),
+    tf.mul(noise, tf.reshape(s1a, [b, 1, 1, 1])),
+  ) as tf.Tensor4D;
   const pred = diffaeEps(p, zt, tf.reshape(t, [b]) as tf.Tensor1D, semanticEncode(p, x, cfg), cfg);
   return tf.mean(tf.square(tf.sub(pred, noise))) as tf.Scalar;
 }

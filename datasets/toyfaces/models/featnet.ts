@@ -40,6 +40,8 @@ export function featnetLogits(p: Params, features: tf.Tensor2D): tf.Tensor2D[] {
 export function featnetLoss(p: Params, x: tf.Tensor4D, y: tf.Tensor, cfg: FeatNetConfig): tf.Scalar {
   const logits = featnetLogits(p, featnetFeatures(p, x, cfg));
   const labels = tf.split(tf.cast(y, 'int32'), HEADS.length, 1);
-  const losses = logits.map((l, i) => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.reshape(labels[i], [-1]) as tf.Tensor1D, HEADS[i].classes), l));
+  const losses = logits.map((l, i) =>
+    tf.losses.softmaxCrossEntropy(tf.oneHot(tf.reshape(labels[i], [-1]) as tf.Tensor1D, HEADS[i].classes), l),
+  );
   return tf.addN(losses) as tf.Scalar;
 }

@@ -41,7 +41,17 @@ export function ldmLoss(p: Params, x: tf.Tensor4D, y: tf.Tensor, cfg: LdmConfig)
   const c = cfg.contextTokens * cfg.contextDim;
   const [eps, t, sa, s1a, ctx, mask] = tf.split(tf.reshape(y, [b, -1]), [e, 1, 1, 1, c, cfg.contextTokens], 1);
   const noise = tf.reshape(eps, x.shape);
-  const zt = tf.add(tf.mul(x, tf.reshape(sa, [b, 1, 1, 1])), tf.mul(noise, tf.reshape(s1a, [b, 1, 1, 1]))) as tf.Tensor4D;
-  const pred = condUnet(p, zt, tf.reshape(t, [b]) as tf.Tensor1D, tf.reshape(ctx, [b, cfg.contextTokens, cfg.contextDim]) as tf.Tensor3D, mask as tf.Tensor2D, cfg);
+  const zt = tf.add(
+    tf.mul(x, tf.reshape(sa, [b, 1, 1, 1])),
+    tf.mul(noise, tf.reshape(s1a, [b, 1, 1, 1])),
+  ) as tf.Tensor4D;
+  const pred = condUnet(
+    p,
+    zt,
+    tf.reshape(t, [b]) as tf.Tensor1D,
+    tf.reshape(ctx, [b, cfg.contextTokens, cfg.contextDim]) as tf.Tensor3D,
+    mask as tf.Tensor2D,
+    cfg,
+  );
   return tf.mean(tf.square(tf.sub(pred, noise))) as tf.Scalar;
 }

@@ -57,9 +57,13 @@ test('attention ignores masked keys; layerNorm normalises the last axis', async 
 
 test('tokenizer: every caption word is in the vocabulary; padding, truncation, unknown words', () => {
   for (let s = 0; s < 200; s++) assert.ok(!tokenize(caption(sampleFace(s).attrs)).includes(UNK));
-  for (const e of EDIT_PROMPTS) assert.ok(!tokenize(e.text).includes(UNK) && !tokenize(e.sourceText).includes(UNK), e.id);
+  for (const e of EDIT_PROMPTS)
+    assert.ok(!tokenize(e.text).includes(UNK) && !tokenize(e.sourceText).includes(UNK), e.id);
   const t = tokenize('A face with RED hair!');
-  assert.deepEqual([...t.slice(0, 5)].map((i) => VOCAB[i - 2]), ['a', 'face', 'with', 'red', 'hair']);
+  assert.deepEqual(
+    [...t.slice(0, 5)].map((i) => VOCAB[i - 2]),
+    ['a', 'face', 'with', 'red', 'hair'],
+  );
   assert.ok(t.slice(5).every((i) => i === PAD));
   assert.equal(tokenize('a purple face')[1], UNK);
   assert.equal(tokenize(Array(40).fill('face').join(' ')).length, MAX_TOKENS);

@@ -29,4 +29,3 @@ export function perceptualDistance(x: tf.Tensor4D, out: tf.Tensor4D, params: Par
   const eo = clipImageEmbed(params, tf.clipByValue(out, 0, 1) as tf.Tensor4D, cfg);
   return tf.mean(tf.sub(1, tf.sum(tf.mul(ex, eo), 1))) as tf.Scalar;
 }
-

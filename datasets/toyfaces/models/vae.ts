@@ -21,7 +21,13 @@ export interface VaeConfig {
   perceptual?: PerceptualConfig;
 }
 
-export const VAE_DEFAULT: VaeConfig = { widths: [32, 48, 64], latentChannels: 4, groups: 8, klWeight: 1e-5, perceptual: { model: 'clip', weight: 0.1 } };
+export const VAE_DEFAULT: VaeConfig = {
+  widths: [32, 48, 64],
+  latentChannels: 4,
+  groups: 8,
+  klWeight: 1e-5,
+  perceptual: { model: 'clip', weight: 0.1 },
+};
 
 /** Posterior parameters: mean and log-variance, each [B, 8, 8, C]. */
 export function vaeEncode(p: Params, x: tf.Tensor4D, cfg: VaeConfig): { mean: tf.Tensor4D; logvar: tf.Tensor4D } {

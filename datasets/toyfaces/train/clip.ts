@@ -1,7 +1,14 @@
 /** Training and zero-shot evaluation of the mini-CLIP (datasets/toyfaces/models/clip.ts). */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
-import { EDITABLE_NAMES, ATTRIBUTE_NAMES, isVisible, valuesOf, type Attributes, type EditableName } from '../attributes.js';
+import {
+  EDITABLE_NAMES,
+  ATTRIBUTE_NAMES,
+  isVisible,
+  valuesOf,
+  type Attributes,
+  type EditableName,
+} from '../attributes.js';
 import { caption, partialCaption, phrase } from '../captions.js';
 import { batchIndices, floatBatch, type ImageSet, loadImageSet } from '../cache.js';
 import { CLIP_DEFAULT, clipImageEmbed, clipTextEmbed, type ClipConfig } from '../models/clip.js';
@@ -11,11 +18,17 @@ import { readBatches, type ZooTrainSpec } from './common.js';
 /** The attributes of image k of a set, from its labels. */
 export function attributesOf(set: ImageSet, k: number): Attributes {
   const a = ATTRIBUTE_NAMES.length;
-  return Object.fromEntries(ATTRIBUTE_NAMES.map((name, i) => [name, valuesOf(name)[set.labels[k * a + i]]])) as Attributes;
+  return Object.fromEntries(
+    ATTRIBUTE_NAMES.map((name, i) => [name, valuesOf(name)[set.labels[k * a + i]]]),
+  ) as Attributes;
 }
 
 /** Share of a set's images where `name` is visible whose predicted value index is right, and how many. */
-export function visibleAccuracy(set: ImageSet, name: EditableName, predicted: ArrayLike<number>): { accuracy: number; counted: number } {
+export function visibleAccuracy(
+  set: ImageSet,
+  name: EditableName,
+  predicted: ArrayLike<number>,
+): { accuracy: number; counted: number } {
   const values = valuesOf(name);
   let ok = 0;
   let n = 0;
@@ -45,7 +58,11 @@ function embedTexts(params: Params, cfg: ClipConfig, texts: string[]): tf.Tensor
 function embedImages(params: Params, cfg: ClipConfig, set: ImageSet): tf.Tensor2D {
   const parts: tf.Tensor2D[] = [];
   for (const idx of batchIndices(set.n, 200)) {
-    parts.push(tf.tidy(() => clipImageEmbed(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg)));
+    parts.push(
+      tf.tidy(() =>
+        clipImageEmbed(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg),
+      ),
+    );
   }
   const all = tf.concat(parts);
   tf.dispose(parts);
@@ -59,7 +76,11 @@ async function evalClip(params: Params, cfg: ClipConfig, set: ImageSet): Promise
   const pred = tf.tidy(() =>
     tf.stack(
       EDITABLE_NAMES.map((name) => {
-        const txt = embedTexts(params, cfg, valuesOf(name).map((v) => zeroShotPrompt(name, v)));
+        const txt = embedTexts(
+          params,
+          cfg,
+          valuesOf(name).map((v) => zeroShotPrompt(name, v)),
+        );
         return tf.argMax(tf.matMul(img, txt, false, true), 1);
       }),
       1,
@@ -74,7 +95,11 @@ async function evalClip(params: Params, cfg: ClipConfig, set: ImageSet): Promise
     accuracy[name] = r.accuracy;
     counted[name] = r.counted;
   });
-  return { eval: { split: 'test', n: set.n, prompt: 'a face with <phrase>', visible_only: true }, zero_shot_accuracy: accuracy, counted };
+  return {
+    eval: { split: 'test', n: set.n, prompt: 'a face with <phrase>', visible_only: true },
+    zero_shot_accuracy: accuracy,
+    counted,
+  };
 }
 
 export const CLIP_SPEC: ZooTrainSpec<'clip'> = {

@@ -65,7 +65,12 @@ export interface TrainData {
 }
 
 /** Raw images as x, the spec's targets as y. */
-export async function imageData<N extends ModelName>(spec: ZooTrainSpec<N>, pool: WorkerPool, o: TrainSettings, log: (s: string) => void): Promise<TrainData> {
+export async function imageData<N extends ModelName>(
+  spec: ZooTrainSpec<N>,
+  pool: WorkerPool,
+  o: TrainSettings,
+  log: (s: string) => void,
+): Promise<TrainData> {
   log(`${spec.name}: rendering ${o.trainN} train images (${o.size}²; cached after the first time)`);
   const train = await loadImageSet('train', o.trainN, o.size, pool);
   if (!spec.targets) throw new Error(`${spec.name}: a spec needs targets() or data()`);
@@ -74,7 +79,12 @@ export async function imageData<N extends ModelName>(spec: ZooTrainSpec<N>, pool
     n: train.n,
     batch(idx, rng) {
       const t = targets(train, idx, rng);
-      return { x: floatBatch(train, idx), xShape: [idx.length, o.size, o.size, 3], y: t.y, yShape: [idx.length, ...t.shape] };
+      return {
+        x: floatBatch(train, idx),
+        xShape: [idx.length, o.size, o.size, 3],
+        y: t.y,
+        yShape: [idx.length, ...t.shape],
+      };
     },
   };
 }
@@ -120,7 +130,11 @@ export async function trainZooModel<N extends ModelName>(
   const timing = resumedTiming(start, trainStateInfo(ckptDir));
   const wallSoFar = () => timing.wall_s + (Date.now() - t0) / 1000;
   const checkpoint = (step: number) =>
-    saveTrainState(ckptDir, step, trainer.params, opt, { wall_s: wallSoFar(), wall_s_from_step: timing.fromStep, resumed_at_steps: timing.resumedAt });
+    saveTrainState(ckptDir, step, trainer.params, opt, {
+      wall_s: wallSoFar(),
+      wall_s_from_step: timing.fromStep,
+      resumed_at_steps: timing.resumedAt,
+    });
   progress.start(spec.name, spec.name);
   let ema = NaN;
   // Never below the checkpoint: --until at or before it re-saves the same state.
@@ -129,7 +143,8 @@ export async function trainZooModel<N extends ModelName>(
     // Cosine decay to 5% of the peak: a stable finish without a tuned schedule.
     opt.lr = o.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * step) / o.steps)));
     const loss = await trainer.step(await batchOf(step));
-    if (!Number.isFinite(loss)) throw new Error(`${spec.name}: loss is ${loss} at step ${step}; stopping (last checkpoint kept in ${ckptDir})`);
+    if (!Number.isFinite(loss))
+      throw new Error(`${spec.name}: loss is ${loss} at step ${step}; stopping (last checkpoint kept in ${ckptDir})`);
     ema = Number.isNaN(ema) ? loss : 0.98 * ema + 0.02 * loss;
     progress.update(spec.name, step + 1, o.steps, `loss ${ema.toFixed(3)}`);
     if ((step + 1) % o.checkpointEvery === 0 && step + 1 < o.steps) await checkpoint(step + 1);
@@ -137,7 +152,10 @@ export async function trainZooModel<N extends ModelName>(
   if (end < o.steps) {
     await checkpoint(end);
     opt.dispose();
-    progress.finish(spec.name, `${spec.name} stopped at step ${end}/${o.steps}; checkpoint in ${ckptDir} (run again without --until to resume)`);
+    progress.finish(
+      spec.name,
+      `${spec.name} stopped at step ${end}/${o.steps}; checkpoint in ${ckptDir} (run again without --until to resume)`,
+    );
     return null;
   }
   progress.finish(spec.name, `${spec.name} trained (${o.steps} steps)`);
@@ -177,9 +195,14 @@ export async function trainZooModel<N extends ModelName>(
  * Wall time a resumed training already spent, from its checkpoint. A checkpoint written before
  * the time was kept in it leaves the earlier steps untimed: `fromStep` says where timing starts.
  */
-function resumedTiming(start: number, info: Record<string, unknown> | null): { wall_s: number; fromStep: number; resumedAt: number[] } {
+function resumedTiming(
+  start: number,
+  info: Record<string, unknown> | null,
+): { wall_s: number; fromStep: number; resumedAt: number[] } {
   if (start === 0 || !info) return { wall_s: 0, fromStep: 0, resumedAt: [] };
-  const earlier = Array.isArray(info.resumed_at_steps) ? info.resumed_at_steps.filter((v): v is number => typeof v === 'number') : [];
+  const earlier = Array.isArray(info.resumed_at_steps)
+    ? info.resumed_at_steps.filter((v): v is number => typeof v === 'number')
+    : [];
   if (typeof info.wall_s !== 'number') return { wall_s: 0, fromStep: start, resumedAt: [...earlier, start] };
   const fromStep = typeof info.wall_s_from_step === 'number' ? info.wall_s_from_step : 0;
   return { wall_s: info.wall_s, fromStep, resumedAt: [...earlier, start] };

@@ -44,7 +44,9 @@ async function diffaeData(o: TrainSettings, pool: WorkerPool, log: (s: string) =
 function semanticCodes(p: Params, cfg: DiffAeConfig, set: ImageSet): tf.Tensor2D {
   const parts: tf.Tensor2D[] = [];
   for (const idx of batchIndices(set.n, 200)) {
-    parts.push(tf.tidy(() => semanticEncode(p, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg)));
+    parts.push(
+      tf.tidy(() => semanticEncode(p, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg)),
+    );
   }
   const all = tf.concat(parts);
   tf.dispose(parts);
@@ -71,12 +73,19 @@ async function fitClassifiers(p: Params, cfg: DiffAeConfig, set: ImageSet): Prom
   for (const name of EDITABLE_NAMES) {
     const values = valuesOf(name);
     const keep = Array.from({ length: set.n }, (_, k) => k).filter((k) => isVisible(attributesOf(set, k), name));
-    const labels = tf.oneHot(tf.tensor1d(keep.map((k) => values.indexOf(attributesOf(set, k)[name] as string)), 'int32'), values.length);
+    const labels = tf.oneHot(
+      tf.tensor1d(
+        keep.map((k) => values.indexOf(attributesOf(set, k)[name] as string)),
+        'int32',
+      ),
+      values.length,
+    );
     const x = tf.gather(zn, keep);
     tf.tidy(() => void attributeLogits(p, x, name));
     const vars = [p.vars.get(`cls.${name}.weight`)!, p.vars.get(`cls.${name}.bias`)!];
     const opt = tf.train.adam(0.05);
-    for (let i = 0; i < 300; i++) opt.minimize(() => tf.losses.softmaxCrossEntropy(labels, attributeLogits(p, x, name)) as tf.Scalar, false, vars);
+    for (let i = 0; i < 300; i++)
+      opt.minimize(() => tf.losses.softmaxCrossEntropy(labels, attributeLogits(p, x, name)) as tf.Scalar, false, vars);
     opt.dispose();
     tf.dispose([labels, x]);
   }
@@ -87,14 +96,24 @@ async function fitClassifiers(p: Params, cfg: DiffAeConfig, set: ImageSet): Prom
  * Classifier accuracy on test z_sem, and autoencoding quality: z_sem plus the DDIM-inverted
  * stochastic code decoded back (DiffAE's reconstruction), PSNR after the VAE decoder.
  */
-async function evalDiffae(p: Params, cfg: DiffAeConfig, set: ImageSet, steps: number): Promise<Record<string, unknown>> {
+async function evalDiffae(
+  p: Params,
+  cfg: DiffAeConfig,
+  set: ImageSet,
+  steps: number,
+): Promise<Record<string, unknown>> {
   const vae = loadParams('vae');
   const vcfg = configOf('vae', vae.card.architecture);
   const z = semanticCodes(p, cfg, set);
   const zn = normalisedSemantic(p, z);
   // Predicted value of every editable attribute, [n, E], and the reconstruction PSNR per image:
   // both stay on the device until one read at the end.
-  const pred = tf.tidy(() => tf.stack(EDITABLE_NAMES.map((name) => tf.argMax(attributeLogits(p, zn, name), 1)), 1));
+  const pred = tf.tidy(() =>
+    tf.stack(
+      EDITABLE_NAMES.map((name) => tf.argMax(attributeLogits(p, zn, name), 1)),
+      1,
+    ),
+  );
   const scheduler = new DdimScheduler({ ...DDIM_SD, steps });
   // Scaled on the host in float32, as the stored latents are (bit-identical to the earlier host loop).
   const latents = (await encodeLatents(vae.params, vcfg, set)).map((v) => v * vcfg.scaleFactor!);
@@ -103,16 +122,34 @@ async function evalDiffae(p: Params, cfg: DiffAeConfig, set: ImageSet, steps: nu
   const xT = ddimInvertTensor(eps, scheduler, latents, shape);
   const back = ddimSampleTensor(eps, scheduler, xT, shape);
   xT.dispose();
-  const q = tf.tidy(() => psnr(vaeDecode(vae.params, tf.div(back, vcfg.scaleFactor!) as tf.Tensor4D, vcfg), tf.tensor4d(floatBatch(set, Array.from({ length: set.n }, (_, i) => i)), [set.n, set.size, set.size, 3])));
+  const q = tf.tidy(() =>
+    psnr(
+      vaeDecode(vae.params, tf.div(back, vcfg.scaleFactor!) as tf.Tensor4D, vcfg),
+      tf.tensor4d(
+        floatBatch(
+          set,
+          Array.from({ length: set.n }, (_, i) => i),
+        ),
+        [set.n, set.size, set.size, 3],
+      ),
+    ),
+  );
   back.dispose();
   const [predicted, values] = await Promise.all([readBatches<Int32Array>([pred]), readBatches([q])]);
   tf.dispose([z, zn]);
   vae.params.dispose();
   const accuracy: Record<string, number> = {};
-  EDITABLE_NAMES.forEach((name, k) => (accuracy[name] = visibleAccuracy(set, name, column(predicted, EDITABLE_NAMES.length, k)).accuracy));
+  EDITABLE_NAMES.forEach(
+    (name, k) => (accuracy[name] = visibleAccuracy(set, name, column(predicted, EDITABLE_NAMES.length, k)).accuracy),
+  );
   const r = (v: number) => Math.round(v * 1000) / 1000;
   return {
-    eval: { split: 'test', n: set.n, classifiers: 'softmax regression on normalised z_sem, visible only', reconstruction: `DDIM ${steps}-step inversion + sampling, VAE-decoded` },
+    eval: {
+      split: 'test',
+      n: set.n,
+      classifiers: 'softmax regression on normalised z_sem, visible only',
+      reconstruction: `DDIM ${steps}-step inversion + sampling, VAE-decoded`,
+    },
     classifier_accuracy: accuracy,
     reconstruction_psnr_db: r(values.reduce((a, b) => a + b, 0) / values.length),
   };
@@ -129,7 +166,12 @@ export const DIFFAE_SPEC: ZooTrainSpec<'diffae'> = {
   data: (pool, o, log) => diffaeData(o, pool, log),
   async finalize(params, pool, o) {
     await fitClassifiers(params, DIFFAE_DEFAULT, await loadImageSet('train', Math.min(o.trainN, 4000), o.size, pool));
-    return { vae: readCard('vae').weights.sha256, schedule: SD_SCHEDULE, prediction: 'epsilon', classifiers: 'cls.<attribute>: softmax regression on (z_sem − sem.mean)/sem.std' };
+    return {
+      vae: readCard('vae').weights.sha256,
+      schedule: SD_SCHEDULE,
+      prediction: 'epsilon',
+      classifiers: 'cls.<attribute>: softmax regression on (z_sem − sem.mean)/sem.std',
+    };
   },
   async evaluate(params, pool, o) {
     return await evalDiffae(params, DIFFAE_DEFAULT, await loadImageSet('test', o.evalN, o.size, pool), 50);

@@ -20,13 +20,19 @@ async function evalFeatnet(params: Params, cfg: FeatNetConfig, set: ImageSet): P
   const parts = batches.map((idx) =>
     tf.tidy(() => {
       const x = tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]);
-      return tf.stack(featnetLogits(params, featnetFeatures(params, x, cfg)).map((l) => tf.argMax(l, 1)), 1);
+      return tf.stack(
+        featnetLogits(params, featnetFeatures(params, x, cfg)).map((l) => tf.argMax(l, 1)),
+        1,
+      );
     }),
   );
   const pred = await readBatches<Int32Array>(parts);
   for (const idx of batches) {
     const labels = labelBatch(set, idx);
-    const faces = idx.map((_, k) => Object.fromEntries(ATTRIBUTE_NAMES.map((name, a) => [name, valuesOf(name)[labels[k * A + a]]])) as Attributes);
+    const faces = idx.map(
+      (_, k) =>
+        Object.fromEntries(ATTRIBUTE_NAMES.map((name, a) => [name, valuesOf(name)[labels[k * A + a]]])) as Attributes,
+    );
     for (let a = 0; a < A; a++) {
       for (let k = 0; k < idx.length; k++) {
         if (!isVisible(faces[k], ATTRIBUTE_NAMES[a])) continue;
@@ -41,7 +47,6 @@ async function evalFeatnet(params: Params, cfg: FeatNetConfig, set: ImageSet): P
   };
 }
 
-
 export const FEATNET_SPEC: ZooTrainSpec<'featnet'> = {
   name: 'featnet',
   model: 'featnet',
@@ -55,6 +60,9 @@ export const FEATNET_SPEC: ZooTrainSpec<'featnet'> = {
   targets: (set, idx) => ({ y: labelBatch(set, idx), shape: [ATTRIBUTE_NAMES.length] }),
   async evaluate(params, pool, o) {
     const test = await loadImageSet('test', o.evalN, o.size, pool);
-    return { eval: { split: 'test', n: o.evalN, visible_only: true }, ...(await evalFeatnet(params, FEATNET_DEFAULT, test)) };
+    return {
+      eval: { split: 'test', n: o.evalN, visible_only: true },
+      ...(await evalFeatnet(params, FEATNET_DEFAULT, test)),
+    };
   },
 };

@@ -19,17 +19,25 @@ function identityClasses(set: ImageSet, idx: number[]): Float32Array {
 
 /** Embeddings of every image of a set, [n, embedding] row-major: batch by batch on the device, one read. */
 async function embedAll(params: Params, set: ImageSet): Promise<Float32Array> {
-  const parts = batchIndices(set.n, 200).map((idx) => tf.tidy(() => idnetEmbed(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), IDNET_DEFAULT)));
+  const parts = batchIndices(set.n, 200).map((idx) =>
+    tf.tidy(() =>
+      idnetEmbed(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), IDNET_DEFAULT),
+    ),
+  );
   return readBatches(parts);
 }
 
 /** `pairs` positive and `pairs` negative index pairs, seeded. */
 function verificationPairs(set: ImageSet, pairs: number, seed: number): Array<[number, number, boolean]> {
-  const cls = identityClasses(set, Array.from({ length: set.n }, (_, i) => i));
+  const cls = identityClasses(
+    set,
+    Array.from({ length: set.n }, (_, i) => i),
+  );
   const byClass = new Map<number, number[]>();
   cls.forEach((c, i) => byClass.set(c, [...(byClass.get(c) ?? []), i]));
   const multi = [...byClass.values()].filter((v) => v.length >= 2);
-  if (multi.length === 0) throw new RangeError(`verification pairs: no identity class occurs twice among ${set.n} images`);
+  if (multi.length === 0)
+    throw new RangeError(`verification pairs: no identity class occurs twice among ${set.n} images`);
   const rng = new Rng(seed);
   const out: Array<[number, number, boolean]> = [];
   while (out.filter((p) => p[2]).length < pairs) {
@@ -54,9 +62,15 @@ function cosines(emb: Float32Array, d: number, pairs: Array<[number, number, boo
   });
 }
 
-const accuracyAt = (cos: number[], pairs: Array<[number, number, boolean]>, t: number) => cos.filter((c, i) => c >= t === pairs[i][2]).length / cos.length;
+const accuracyAt = (cos: number[], pairs: Array<[number, number, boolean]>, t: number) =>
+  cos.filter((c, i) => c >= t === pairs[i][2]).length / cos.length;
 
-async function evalIdnet(params: Params, val: ImageSet, test: ImageSet, pairs: number): Promise<Record<string, unknown>> {
+async function evalIdnet(
+  params: Params,
+  val: ImageSet,
+  test: ImageSet,
+  pairs: number,
+): Promise<Record<string, unknown>> {
   const d = IDNET_DEFAULT.embedding;
   const vp = verificationPairs(val, pairs, 1);
   const vc = cosines(await embedAll(params, val), d, vp);

@@ -34,7 +34,10 @@ export class AttributesKept {
     const { params, cfg } = this.judge;
     const pred = tf.tidy(() => {
       const logits = featnetLogits(params, featnetFeatures(params, tf.clipByValue(recon, 0, 1) as tf.Tensor4D, cfg));
-      return tf.stack(EDITABLE_NAMES.map((name) => tf.argMax(logits[ATTRIBUTE_NAMES.indexOf(name)], 1)), 1) as tf.Tensor2D;
+      return tf.stack(
+        EDITABLE_NAMES.map((name) => tf.argMax(logits[ATTRIBUTE_NAMES.indexOf(name)], 1)),
+        1,
+      ) as tf.Tensor2D;
     });
     this.pending.push({ idx, pred: tf.keep(pred) });
   }
@@ -52,7 +55,9 @@ export class AttributesKept {
       });
       row += idx.length;
     }
-    const kept = Object.fromEntries(EDITABLE_NAMES.map((name, k) => [name, visibleAccuracy(this.set, name, predicted[k]).accuracy]));
+    const kept = Object.fromEntries(
+      EDITABLE_NAMES.map((name, k) => [name, visibleAccuracy(this.set, name, predicted[k]).accuracy]),
+    );
     return { judged_by: 'featnet heads on the clipped reconstruction, visible attributes only', ...kept };
   }
 

@@ -23,14 +23,19 @@ import { attributesOf, zeroShotPrompt } from './clip.js';
 import { scaledLatents } from './vae.js';
 import { readBatches, writeNoiseDraw, type TrainData, type TrainSettings, type ZooTrainSpec } from './common.js';
 
-
 /** The frozen models the U-Net is trained against, loaded from the zoo. */
 function frozen() {
   const vae = loadParams('vae');
   const clip = loadParams('clip');
   const scale = configOf('vae', vae.card.architecture).scaleFactor;
   if (!scale) throw new Error('zoo/vae/card.json has no scaleFactor');
-  return { vae, clip, scale, clipCfg: configOf('clip', clip.card.architecture), vaeCfg: configOf('vae', vae.card.architecture) };
+  return {
+    vae,
+    clip,
+    scale,
+    clipCfg: configOf('clip', clip.card.architecture),
+    vaeCfg: configOf('vae', vae.card.architecture),
+  };
 }
 
 async function textConditionOf(clip: Params, cfg: ClipConfig, texts: string[]): Promise<Condition> {
@@ -67,7 +72,12 @@ async function ldmData(o: TrainSettings, pool: WorkerPool, log: (s: string) => v
         y.set(cond.context.subarray(i * c, (i + 1) * c), row + per + 3);
         y.set(cond.mask.subarray(i * cfg.contextTokens, (i + 1) * cfg.contextTokens), row + per + 3 + c);
       });
-      return { x, xShape: [idx.length, cfg.latentSize, cfg.latentSize, cfg.latentChannels], y, yShape: [idx.length, width] };
+      return {
+        x,
+        xShape: [idx.length, cfg.latentSize, cfg.latentSize, cfg.latentChannels],
+        y,
+        yShape: [idx.length, width],
+      };
     },
   };
 }
@@ -117,9 +127,15 @@ async function evalLdm(params: Params, cfg: LdmConfig, e: LdmEvalSettings): Prom
         });
         preds.push(
           tf.tidy(() => {
-            const zt = tf.div(tf.tensor4d(z, [n, cfg.latentSize, cfg.latentSize, cfg.latentChannels]), f.scale) as tf.Tensor4D;
+            const zt = tf.div(
+              tf.tensor4d(z, [n, cfg.latentSize, cfg.latentSize, cfg.latentChannels]),
+              f.scale,
+            ) as tf.Tensor4D;
             const img = tf.clipByValue(vaeDecode(f.vae.params, zt, f.vaeCfg), 0, 1) as tf.Tensor4D;
-            return tf.argMax(featnetLogits(judge.params, featnetFeatures(judge.params, img, judgeCfg))[ATTRIBUTE_NAMES.indexOf(name)], 1) as tf.Tensor1D;
+            return tf.argMax(
+              featnetLogits(judge.params, featnetFeatures(judge.params, img, judgeCfg))[ATTRIBUTE_NAMES.indexOf(name)],
+              1,
+            ) as tf.Tensor1D;
           }),
         );
       }
@@ -147,7 +163,13 @@ async function evalLdm(params: Params, cfg: LdmConfig, e: LdmEvalSettings): Prom
     f.clip.params.dispose();
   }
   return {
-    eval: { prompts: 'a face with <phrase>, every editable value', sampler: `DDIM ${e.steps} steps, eta 0`, judged_by: 'featnet heads', samples_per_prompt: n, ...e },
+    eval: {
+      prompts: 'a face with <phrase>, every editable value',
+      sampler: `DDIM ${e.steps} steps, eta 0`,
+      judged_by: 'featnet heads',
+      samples_per_prompt: n,
+      ...e,
+    },
     prompted_attribute_rate: hits / total,
     per_attribute: perAttribute,
     per_prompt: perPrompt,
@@ -175,4 +197,3 @@ export const LDM_SPEC: ZooTrainSpec<'ldm'> = {
     return await evalLdm(params, LDM_DEFAULT, { ...LDM_EVAL, samples: o.evalN });
   },
 };
-

@@ -13,7 +13,12 @@ import { frozenParams } from '../zoo/store.js';
 import { configOf } from '../models/configs.js';
 
 /** loss + weight · perceptual distance, or loss alone when the config has no perceptual term. */
-function withPerceptual(loss: tf.Scalar, x: tf.Tensor4D, out: tf.Tensor4D, perceptual: PerceptualConfig | undefined): tf.Scalar {
+function withPerceptual(
+  loss: tf.Scalar,
+  x: tf.Tensor4D,
+  out: tf.Tensor4D,
+  perceptual: PerceptualConfig | undefined,
+): tf.Scalar {
   if (!perceptual) return loss;
   const frozen = frozenParams(perceptual.model);
   const distance = perceptualDistance(x, out, frozen.params, configOf(perceptual.model, frozen.architecture));
@@ -36,5 +41,10 @@ export function stylegenLoss(p: Params, x: tf.Tensor4D, _y: tf.Tensor, cfg: Styl
   const { wplus, delta } = encode(p, x, cfg);
   const out = generate(p, wplus, cfg);
   const rec = tf.mean(tf.square(tf.sub(out, x)));
-  return withPerceptual(tf.add(rec, tf.mul(tf.mean(tf.square(delta)), cfg.deltaWeight)) as tf.Scalar, x, out, cfg.perceptual);
+  return withPerceptual(
+    tf.add(rec, tf.mul(tf.mean(tf.square(delta)), cfg.deltaWeight)) as tf.Scalar,
+    x,
+    out,
+    cfg.perceptual,
+  );
 }

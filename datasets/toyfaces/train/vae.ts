@@ -43,7 +43,12 @@ async function evalVae(params: Params, cfg: VaeConfig, set: ImageSet): Promise<R
   const sorted = [...values].sort((a, b) => a - b);
   const r = (v: number) => Math.round(v * 1000) / 1000;
   return {
-    eval: { split: 'test', n: set.n, latent: `${LATENT}x${LATENT}x${cfg.latentChannels}`, decode_from: 'posterior mean' },
+    eval: {
+      split: 'test',
+      n: set.n,
+      latent: `${LATENT}x${LATENT}x${cfg.latentChannels}`,
+      decode_from: 'posterior mean',
+    },
     psnr_db: r(values.reduce((a, b) => a + b, 0) / values.length),
     psnr_p05_db: r(sorted[Math.floor(0.05 * sorted.length)]),
     attributes_kept: attributesKept,
@@ -81,7 +86,10 @@ export const VAE_SPEC: ZooTrainSpec<'vae'> = {
   },
   async finalize(params, pool, o) {
     const sample = await loadImageSet('train', Math.min(o.trainN, 4000), o.size, pool);
-    const perceptual = VAE_DEFAULT.perceptual && { ...VAE_DEFAULT.perceptual, sha256: readCard(VAE_DEFAULT.perceptual.model).weights.sha256 };
+    const perceptual = VAE_DEFAULT.perceptual && {
+      ...VAE_DEFAULT.perceptual,
+      sha256: readCard(VAE_DEFAULT.perceptual.model).weights.sha256,
+    };
     return { scaleFactor: await latentScale(params, VAE_DEFAULT, sample), ...(perceptual ? { perceptual } : {}) };
   },
   async evaluate(params, pool, o) {
@@ -92,7 +100,9 @@ export const VAE_SPEC: ZooTrainSpec<'vae'> = {
 
 /** Posterior means of a set's images, [n, 8, 8, C] (unscaled), on the device: the caller owns it. */
 function encodeLatentsTensor(params: Params, cfg: VaeConfig, set: ImageSet): tf.Tensor4D {
-  const parts = batchIndices(set.n, 200).map((idx) => tf.tidy(() => vaeEncode(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg).mean));
+  const parts = batchIndices(set.n, 200).map((idx) =>
+    tf.tidy(() => vaeEncode(params, tf.tensor4d(floatBatch(set, idx), [idx.length, set.size, set.size, 3]), cfg).mean),
+  );
   if (parts.length === 0) return tf.zeros([0, LATENT, LATENT, cfg.latentChannels]);
   if (parts.length === 1) return parts[0];
   const all = tf.concat(parts);
@@ -114,7 +124,11 @@ export async function encodeLatents(params: Params, cfg: VaeConfig, set: ImageSe
  * The train images and their latents under the shipped VAE, scaled by its scale factor (what
  * latent diffusion trains on); cached per VAE weights hash under .cache/zoo-train/.
  */
-export async function scaledLatents(o: { trainN: number; size: number }, pool: WorkerPool, log: (s: string) => void): Promise<{ set: ImageSet; latents: Float32Array; scale: number }> {
+export async function scaledLatents(
+  o: { trainN: number; size: number },
+  pool: WorkerPool,
+  log: (s: string) => void,
+): Promise<{ set: ImageSet; latents: Float32Array; scale: number }> {
   const vae = loadParams('vae');
   const cfg = configOf('vae', vae.card.architecture);
   if (!cfg.scaleFactor) throw new Error('zoo/vae/card.json has no scaleFactor');

@@ -4,20 +4,38 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DdimScheduler, DDIM_SD } from '../../../src/diffusion/schedulers/ddim.js';
-import { ddimInvertTensor, ddimSampleTensor, readAndDispose, repeatCondition, sampleCfg } from '../../../src/diffusion/pipelines/sample.js';
+import {
+  ddimInvertTensor,
+  ddimSampleTensor,
+  readAndDispose,
+  repeatCondition,
+  sampleCfg,
+} from '../../../src/diffusion/pipelines/sample.js';
 import { grid, writePng } from '../../../src/util/image_io.js';
 import { Rng } from '../../../src/util/rng.js';
 import { loadToyfacesWorld } from '../world_models.js';
 import { worldPart } from '../../../src/world/types.js';
 import { face, renderBatch } from '../world.js';
 
-const GRID_PROMPTS = ['a face with red hair', 'a face with white hair', 'a face with blonde hair, smiling', 'a face with a bald head', 'a face with curly hair', 'a face with long hair, wearing glasses', 'a face with black hair, side view', 'a face with angry'];
+const GRID_PROMPTS = [
+  'a face with red hair',
+  'a face with white hair',
+  'a face with blonde hair, smiling',
+  'a face with a bald head',
+  'a face with curly hair',
+  'a face with long hair, wearing glasses',
+  'a face with black hair, side view',
+  'a face with angry',
+];
 
 export async function zooGrid(path: string, cols = 8): Promise<{ rows: string[] }> {
   const world = loadToyfacesWorld();
   const s = world.imageSize;
   const per = s * s * 3;
-  const src = renderBatch(Array.from({ length: cols }, (_, i) => face('test', i)), s);
+  const src = renderBatch(
+    Array.from({ length: cols }, (_, i) => face('test', i)),
+    s,
+  );
   // Each picture row [cols, s, s, 3], clipped, kept on the device until the one read at the end.
   const pending: tf.Tensor[] = [];
   const push = (t: tf.Tensor) => void pending.push(tf.keep(tf.clipByValue(t, 0, 1)));

@@ -26,7 +26,12 @@ export interface ZooEntry {
   /** Models it loads frozen; `sdd zoo train` trains them first. */
   needs: readonly string[];
   /** The new card, or null when `overrides.until` stopped the training early. */
-  train(pool: WorkerPool, overrides: TrainOverrides, progress: ProgressReporter, log: (s: string) => void): Promise<ModelCard | null>;
+  train(
+    pool: WorkerPool,
+    overrides: TrainOverrides,
+    progress: ProgressReporter,
+    log: (s: string) => void,
+  ): Promise<ModelCard | null>;
   /** Recomputes the card's numbers from the shipped weights. */
   evaluate(pool: WorkerPool): Promise<Record<string, unknown>>;
 }
@@ -35,7 +40,8 @@ function entry<N extends ModelName>(spec: ZooTrainSpec<N>): ZooEntry {
   return {
     role: spec.role,
     needs: spec.needs,
-    train: (pool, { until, ...o }, progress, log) => trainZooModel({ ...spec, settings: { ...spec.settings, ...defined(o) } }, pool, progress, log, until),
+    train: (pool, { until, ...o }, progress, log) =>
+      trainZooModel({ ...spec, settings: { ...spec.settings, ...defined(o) } }, pool, progress, log, until),
     async evaluate(pool) {
       const card = readCard(spec.name);
       const { params } = loadParams(spec.name);
@@ -62,7 +68,9 @@ export const ZOO_SPECS = {
 } as const;
 
 /** Each spec's training and evaluation entry points, in the same order. */
-export const ZOO: Record<string, ZooEntry> = Object.fromEntries(Object.entries(ZOO_SPECS).map(([name, spec]) => [name, entry(spec)]));
+export const ZOO: Record<string, ZooEntry> = Object.fromEntries(
+  Object.entries(ZOO_SPECS).map(([name, spec]) => [name, entry(spec)]),
+);
 
 export const ZOO_NAMES = Object.keys(ZOO);
 

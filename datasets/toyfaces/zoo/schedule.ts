@@ -18,12 +18,21 @@ const BIN = join(PROJECT_ROOT, 'bin', 'sdd.mjs');
  * The pending models that may start now: every model they need that is also being trained has
  * finished (a needed model not in this batch is the shipped one). Zoo order is kept.
  */
-export function readyToStart(pending: readonly string[], needsOf: (name: string) => readonly string[], requested: ReadonlySet<string>, finished: ReadonlySet<string>): string[] {
+export function readyToStart(
+  pending: readonly string[],
+  needsOf: (name: string) => readonly string[],
+  requested: ReadonlySet<string>,
+  finished: ReadonlySet<string>,
+): string[] {
   return pending.filter((n) => needsOf(n).every((m) => !requested.has(m) || finished.has(m)));
 }
 
 /** Models that can never start because something they need failed (directly or through another). */
-export function blockedBy(pending: readonly string[], needsOf: (name: string) => readonly string[], failed: ReadonlySet<string>): Map<string, string> {
+export function blockedBy(
+  pending: readonly string[],
+  needsOf: (name: string) => readonly string[],
+  failed: ReadonlySet<string>,
+): Map<string, string> {
   const out = new Map<string, string>();
   let grew = true;
   while (grew) {
@@ -65,12 +74,18 @@ export async function trainConcurrently(names: string[], o: ConcurrentTrainOptio
       failed.add(n);
     }
     pending = pending.filter((n) => !failed.has(n));
-    for (const n of readyToStart(pending, o.needsOf, requested, finished).slice(0, Math.max(0, o.jobs - running.size))) {
+    for (const n of readyToStart(pending, o.needsOf, requested, finished).slice(
+      0,
+      Math.max(0, o.jobs - running.size),
+    )) {
       pending = pending.filter((m) => m !== n);
-      running.set(n, trainChild(n, o).then((ok) => {
-        (ok ? finished : failed).add(n);
-        running.delete(n);
-      }));
+      running.set(
+        n,
+        trainChild(n, o).then((ok) => {
+          (ok ? finished : failed).add(n);
+          running.delete(n);
+        }),
+      );
     }
     if (running.size === 0) break;
     await Promise.race(running.values());
@@ -104,6 +119,11 @@ async function trainChild(name: string, o: ConcurrentTrainOptions): Promise<bool
   const res = await child;
   const ok = res.exitCode === 0;
   const took = formatDuration((Date.now() - t0) / 1000);
-  o.progress.finish(name, ok ? `${name} trained in ${took} (log ${log})` : `${name} FAILED (exit ${res.exitCode ?? res.signal}) after ${took}; see ${log}`);
+  o.progress.finish(
+    name,
+    ok
+      ? `${name} trained in ${took} (log ${log})`
+      : `${name} FAILED (exit ${res.exitCode ?? res.signal}) after ${took}; see ${log}`,
+  );
   return ok;
 }

@@ -11,7 +11,14 @@ import { PROJECT_ROOT } from '../../../src/util/env.js';
 import { UserError } from '../../../src/errors.js';
 import { sha256 } from '../../../src/util/hash.js';
 import { writeJsonAtomic } from '../../../src/util/atomic.js';
-import { asFloat32, f16, parseSafetensors, readSafetensors, writeSafetensors, type StTensor } from '../../../src/util/safetensors.js';
+import {
+  asFloat32,
+  f16,
+  parseSafetensors,
+  readSafetensors,
+  writeSafetensors,
+  type StTensor,
+} from '../../../src/util/safetensors.js';
 import { verifyModel } from './trace.js';
 
 /** SDD_ZOO_DIR redirects reads and writes (smoke tests train into a temp folder). */
@@ -37,7 +44,8 @@ const rel = (p: string) => relative(process.cwd(), p) || p;
 
 export function readCard(name: string, dir = ZOO_DIR): ModelCard {
   const path = join(modelDir(name, dir), 'card.json');
-  if (!existsSync(path)) throw new UserError(`${rel(path)}: missing — model '${name}' is not in the zoo (sdd zoo train ${name})`);
+  if (!existsSync(path))
+    throw new UserError(`${rel(path)}: missing — model '${name}' is not in the zoo (sdd zoo train ${name})`);
   let card: unknown;
   try {
     card = JSON.parse(readFileSync(path, 'utf-8'));
@@ -46,7 +54,12 @@ export function readCard(name: string, dir = ZOO_DIR): ModelCard {
   }
   const c = card as Partial<ModelCard> | null;
   const w = c?.weights;
-  const ok = typeof c?.architecture === 'object' && c.architecture !== null && typeof w?.file === 'string' && typeof w.sha256 === 'string' && typeof w.bytes === 'number';
+  const ok =
+    typeof c?.architecture === 'object' &&
+    c.architecture !== null &&
+    typeof w?.file === 'string' &&
+    typeof w.sha256 === 'string' &&
+    typeof w.bytes === 'number';
   if (!ok) throw new UserError(`${rel(path)}: not a model card (needs architecture and weights.file, .sha256, .bytes)`);
   return card as ModelCard;
 }
@@ -55,7 +68,8 @@ export function readCard(name: string, dir = ZOO_DIR): ModelCard {
 export function readWeights(name: string, dir = ZOO_DIR): { card: ModelCard; tensors: Map<string, StTensor> } {
   const card = readCard(name, dir);
   const path = join(modelDir(name, dir), card.weights.file);
-  if (!existsSync(path) || !statSync(path).isFile()) throw new UserError(`${rel(path)}: missing (card.json expects it; sdd zoo train ${name})`);
+  if (!existsSync(path) || !statSync(path).isFile())
+    throw new UserError(`${rel(path)}: missing (card.json expects it; sdd zoo train ${name})`);
   const buf = readFileSync(path);
   const digest = sha256(buf);
   if (buf.byteLength !== card.weights.bytes || digest !== card.weights.sha256) {
@@ -71,8 +85,16 @@ export function readWeights(name: string, dir = ZOO_DIR): { card: ModelCard; ten
  * forward of the model (zoo/trace.ts) checks that the file holds exactly the model's tensors, in
  * its shapes. Throws one ParamsError line naming the file otherwise.
  */
-function strictParams(name: string, file: string, tensors: Map<string, StTensor>, architecture: Record<string, unknown>): Params {
-  const params = Params.loaded(file, [...tensors].map(([k, t]) => [k, { shape: t.shape, values: asFloat32(t) }] as const));
+function strictParams(
+  name: string,
+  file: string,
+  tensors: Map<string, StTensor>,
+  architecture: Record<string, unknown>,
+): Params {
+  const params = Params.loaded(
+    file,
+    [...tensors].map(([k, t]) => [k, { shape: t.shape, values: asFloat32(t) }] as const),
+  );
   try {
     verifyModel(name, params, architecture);
   } catch (e) {
@@ -85,7 +107,10 @@ function strictParams(name: string, file: string, tensors: Map<string, StTensor>
 /** Loads a shipped model's weights into a strict Params store (names as in the model code). */
 export function loadParams(name: string, dir = ZOO_DIR): { card: ModelCard; params: Params } {
   const { card, tensors } = readWeights(name, dir);
-  return { card, params: strictParams(name, rel(join(modelDir(name, dir), card.weights.file)), tensors, card.architecture) };
+  return {
+    card,
+    params: strictParams(name, rel(join(modelDir(name, dir), card.weights.file)), tensors, card.architecture),
+  };
 }
 
 /**
@@ -120,18 +145,36 @@ export function frozenParams(name: string): FrozenModel {
   return got;
 }
 
-export async function saveModel(name: string, params: Params, card: Omit<ModelCard, 'weights' | 'name'>, dtype: 'F16' | 'F32' = 'F16'): Promise<ModelCard> {
+export async function saveModel(
+  name: string,
+  params: Params,
+  card: Omit<ModelCard, 'weights' | 'name'>,
+  dtype: 'F16' | 'F32' = 'F16',
+): Promise<ModelCard> {
   const tensors = new Map<string, StTensor>();
   for (const [pname, v] of params.vars) {
     const values = (await v.data()) as Float32Array;
     // F32: a copy of exactly the tensor's bytes (a read may hand back a view into a larger buffer).
-    tensors.set(pname, dtype === 'F16' ? f16(v.shape, values) : { dtype: 'F32', shape: v.shape, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice() });
+    tensors.set(
+      pname,
+      dtype === 'F16'
+        ? f16(v.shape, values)
+        : {
+            dtype: 'F32',
+            shape: v.shape,
+            data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice(),
+          },
+    );
   }
   const file = 'weights.safetensors';
   const path = join(modelDir(name), file);
   writeSafetensors(path, tensors, { model: name });
   const buf = readFileSync(path);
-  const full: ModelCard = { name, ...card, weights: { file, sha256: sha256(buf), bytes: statSync(path).size, dtype, params: params.count() } };
+  const full: ModelCard = {
+    name,
+    ...card,
+    weights: { file, sha256: sha256(buf), bytes: statSync(path).size, dtype, params: params.count() },
+  };
   writeJsonAtomic(join(modelDir(name), 'card.json'), full);
   return full;
 }

@@ -41,19 +41,32 @@ function zooWith(edit: (t: Map<string, StTensor>) => void): string {
 }
 
 const refused = (fn: () => unknown, re: RegExp) =>
-  assert.throws(fn, (e: unknown) => e instanceof ParamsError && !e.message.includes('\n') && re.test(e.message), String(re));
+  assert.throws(
+    fn,
+    (e: unknown) => e instanceof ParamsError && !e.message.includes('\n') && re.test(e.message),
+    String(re),
+  );
 
 test('a missing, extra or re-shaped tensor is named, with the file', () => {
   const gone = zooWith((t) => t.delete('dec.res0.conv1.weight'));
-  refused(() => loadParams('vae', gone), /vae\/weights\.safetensors: does not fit the model \(68 model tensors, 67 in the file\): missing 1 \(dec\.res0\.conv1\.weight\)$/);
+  refused(
+    () => loadParams('vae', gone),
+    /vae\/weights\.safetensors: does not fit the model \(68 model tensors, 67 in the file\): missing 1 \(dec\.res0\.conv1\.weight\)$/,
+  );
   const extra = zooWith((t) => t.set('dec.extra', f32([1], new Float32Array(1))));
   refused(() => loadParams('vae', extra), /: unexpected 1 \(dec\.extra\)$/);
   const shape = zooWith((t) => t.set('enc.in.bias', f32([2, 16], new Float32Array(32))));
   refused(() => loadParams('vae', shape), /: wrong shape 1 \(enc\.in\.bias is \[2,16\], the model expects \[32\]\)$/);
   // Re-written unedited, the folder loads: the edits above, not the rewriting, are what is refused.
-  loadParams('vae', zooWith(() => {})).params.dispose();
+  loadParams(
+    'vae',
+    zooWith(() => {}),
+  ).params.dispose();
 });
 
 test("another model's file given as the VAE is refused, listing both sides", () => {
-  refused(() => loadParamsFile('vae', join(ZOO_DIR, 'ldm', 'weights.safetensors')), /ldm\/weights\.safetensors: does not fit the model \(68 model tensors, 152 in the file\): missing 68 \(enc\.in\.weight, .*\); unexpected 152 \(/);
+  refused(
+    () => loadParamsFile('vae', join(ZOO_DIR, 'ldm', 'weights.safetensors')),
+    /ldm\/weights\.safetensors: does not fit the model \(68 model tensors, 152 in the file\): missing 68 \(enc\.in\.weight, .*\); unexpected 152 \(/,
+  );
 });

@@ -45,14 +45,30 @@ const TRACES: Record<string, Trace> = {
   ldm(p, a) {
     const cfg = configOf('ldm', a);
     const zt = tf.zeros([1, cfg.latentSize, cfg.latentSize, cfg.latentChannels]) as tf.Tensor4D;
-    condUnet(p, zt, tf.tensor1d([500]), tf.zeros([1, cfg.contextTokens, cfg.contextDim]) as tf.Tensor3D, tf.ones([1, cfg.contextTokens]) as tf.Tensor2D, cfg);
+    condUnet(
+      p,
+      zt,
+      tf.tensor1d([500]),
+      tf.zeros([1, cfg.contextTokens, cfg.contextDim]) as tf.Tensor3D,
+      tf.ones([1, cfg.contextTokens]) as tf.Tensor2D,
+      cfg,
+    );
   },
   // The U-Net pair, the z_sem statistics and one softmax-regression head per editable attribute.
   diffae(p, a) {
     const cfg = configOf('diffae', a);
     const zsem = semanticEncode(p, image(), cfg);
-    diffaeEps(p, tf.zeros([1, cfg.latentSize, cfg.latentSize, cfg.latentChannels]) as tf.Tensor4D, tf.tensor1d([500]), zsem, cfg);
-    const zn = tf.div(tf.sub(zsem, p.get('sem.mean', [cfg.semantic], { kind: 'zeros' })), p.get('sem.std', [cfg.semantic], { kind: 'ones' })) as tf.Tensor2D;
+    diffaeEps(
+      p,
+      tf.zeros([1, cfg.latentSize, cfg.latentSize, cfg.latentChannels]) as tf.Tensor4D,
+      tf.tensor1d([500]),
+      zsem,
+      cfg,
+    );
+    const zn = tf.div(
+      tf.sub(zsem, p.get('sem.mean', [cfg.semantic], { kind: 'zeros' })),
+      p.get('sem.std', [cfg.semantic], { kind: 'ones' }),
+    ) as tf.Tensor2D;
     for (const name of EDITABLE_NAMES) linear(p, `cls.${name}`, zn, valuesOf(name).length);
   },
 };

@@ -65,7 +65,10 @@ test('missing, truncated and corrupted weights fail with one line naming the fil
     assert.match(r.stdout, re);
     assert.equal(r.stdout.trim().split('\n').length, 1);
   };
-  await broken((w) => writeFileSync(w, readFileSync(w).subarray(0, 1000)), /^FAIL featnet: .*weights\.safetensors: corrupt or truncated \(1000 bytes/);
+  await broken(
+    (w) => writeFileSync(w, readFileSync(w).subarray(0, 1000)),
+    /^FAIL featnet: .*weights\.safetensors: corrupt or truncated \(1000 bytes/,
+  );
   await broken((w) => {
     const b = readFileSync(w);
     b[b.length - 3] ^= 0xff;
@@ -79,7 +82,10 @@ test('unknown model names are a usage error (exit 2) with a suggestion', async (
   assert.equal(r.exitCode, 2);
   assert.match(r.stderr, /unknown model 'featnett' \(did you mean 'featnet'\?\)/);
   assert.ok(readCard('featnet').metrics);
-  assert.throws(() => readCard('nope'), (e: Error) => e instanceof UserError && /card\.json: missing/.test(e.message));
+  assert.throws(
+    () => readCard('nope'),
+    (e: Error) => e instanceof UserError && /card\.json: missing/.test(e.message),
+  );
 });
 
 test('smoke: every training script runs a few steps into a scratch zoo', async () => {
@@ -88,7 +94,9 @@ test('smoke: every training script runs a few steps into a scratch zoo', async (
   // Zoo order is dependency order (the diffusion models load the VAE, CLIP and feature net).
   for (const name of ZOO_NAMES) {
     const evalN = ['ldm', 'diffae'].includes(name) ? '16' : '200'; // diffusion evals sample; keep them short
-    const r = await sdd(['zoo', 'train', name, '--steps', '3', '--train-n', '64', '--eval-n', evalN], { env: { SDD_ZOO_DIR: zoo, SDD_CACHE: cache } });
+    const r = await sdd(['zoo', 'train', name, '--steps', '3', '--train-n', '64', '--eval-n', evalN], {
+      env: { SDD_ZOO_DIR: zoo, SDD_CACHE: cache },
+    });
     assert.equal(r.exitCode, 0, r.all);
     assert.ok(existsSync(join(zoo, name, 'card.json')));
     const v = await sdd(['zoo', 'verify', name], { env: { SDD_ZOO_DIR: zoo } });
@@ -112,7 +120,10 @@ test('zoo train --until stops with a checkpoint; resuming ships the same weights
   assert.equal(stop.exitCode, 0, stop.all);
   assert.match(stop.all, /stopped at step 3\/6/);
   assert.ok(!existsSync(join(broken, 'idnet', 'card.json')), 'a stopped training ships no card');
-  const state = JSON.parse(readFileSync(join(cache, 'zoo-train', 'idnet', 'state.json'), 'utf-8')) as { step: number; wall_s: number };
+  const state = JSON.parse(readFileSync(join(cache, 'zoo-train', 'idnet', 'state.json'), 'utf-8')) as {
+    step: number;
+    wall_s: number;
+  };
   assert.equal(state.step, 3);
   assert.ok(state.wall_s > 0, 'the checkpoint keeps the time spent so far');
 
@@ -120,19 +131,27 @@ test('zoo train --until stops with a checkpoint; resuming ships the same weights
   assert.equal(resume.exitCode, 0, resume.all);
   assert.match(resume.all, /resuming at step 3/);
   assert.ok(!existsSync(join(cache, 'zoo-train', 'idnet')), 'the checkpoint is removed once the card is written');
-  const resumed = JSON.parse(readFileSync(join(broken, 'idnet', 'card.json'), 'utf-8')) as { training: Record<string, unknown>; weights: { sha256: string } };
+  const resumed = JSON.parse(readFileSync(join(broken, 'idnet', 'card.json'), 'utf-8')) as {
+    training: Record<string, unknown>;
+    weights: { sha256: string };
+  };
   assert.deepEqual(resumed.training.resumed_at_steps, [3]);
   assert.equal(resumed.training.wall_s_from_step, undefined, 'every step was timed');
   assert.ok((resumed.training.wall_s as number) >= state.wall_s, 'wall time sums both processes');
 
   const whole = await sdd(args, { env: { SDD_ZOO_DIR: unbroken, SDD_CACHE: cache } });
   assert.equal(whole.exitCode, 0, whole.all);
-  const card = JSON.parse(readFileSync(join(unbroken, 'idnet', 'card.json'), 'utf-8')) as { training: Record<string, unknown>; weights: { sha256: string } };
+  const card = JSON.parse(readFileSync(join(unbroken, 'idnet', 'card.json'), 'utf-8')) as {
+    training: Record<string, unknown>;
+    weights: { sha256: string };
+  };
   assert.equal(card.training.resumed_at_steps, undefined);
   // Batches are a function of the step and the optimizer state is checkpointed: same bits.
   assert.equal(resumed.weights.sha256, card.weights.sha256);
 
-  const usage = await sdd(['zoo', 'train', 'idnet', 'clip', '--until', '3'], { env: { SDD_ZOO_DIR: tmp(), SDD_CACHE: cache } });
+  const usage = await sdd(['zoo', 'train', 'idnet', 'clip', '--until', '3'], {
+    env: { SDD_ZOO_DIR: tmp(), SDD_CACHE: cache },
+  });
   assert.equal(usage.exitCode, 2, usage.all);
   assert.match(usage.all, /--until: name exactly one model/);
 });

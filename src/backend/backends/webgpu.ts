@@ -16,7 +16,10 @@ export const webgpu: BackendDef<'webgpu'> = {
   bundleExternal: ['webgpu'],
   async activate({ auto, tf, onDeviceFault }) {
     if (auto && !gpuDeviceNode()) {
-      return { ok: false, reason: 'no GPU device (/dev/nvidia*, /dev/dri/renderD*); --backend webgpu tries a software adapter anyway' };
+      return {
+        ok: false,
+        reason: 'no GPU device (/dev/nvidia*, /dev/dri/renderD*); --backend webgpu tries a software adapter anyway',
+      };
     }
     try {
       const probe = await probeAdapter();
@@ -25,7 +28,8 @@ export const webgpu: BackendDef<'webgpu'> = {
         return { ok: false, reason: `only a software adapter (${what}); --backend webgpu uses it anyway, for tests` };
       }
       await startWebGpu(probe.gpu);
-      if (!(await tf.setBackend('webgpu'))) return { ok: false, reason: 'the webgpu backend failed to initialise on the adapter' };
+      if (!(await tf.setBackend('webgpu')))
+        return { ok: false, reason: 'the webgpu backend failed to initialise on the adapter' };
       const { registerWebGpuKernels } = await import('../kernels/webgpu_fixes.js');
       const { registerFusedAttention } = await import('../kernels/attention.js');
       await registerWebGpuKernels();
@@ -35,7 +39,10 @@ export const webgpu: BackendDef<'webgpu'> = {
       // Bounds tfjs's buffer pool (it never destroys a free buffer: issue #32's out-of-memory).
       const { installDevicePool } = await import('../webgpu_pool.js');
       const problems = installDevicePool(tf.backend());
-      if (problems.length) console.error(`sdd: webgpu buffer pool left unbounded, tfjs-backend-webgpu internals changed: ${problems.join('; ')}`);
+      if (problems.length)
+        console.error(
+          `sdd: webgpu buffer pool left unbounded, tfjs-backend-webgpu internals changed: ${problems.join('; ')}`,
+        );
       // The backend's device is not in tfjs's public types; watchDevice takes what it needs of it.
       const device = (tf.backend() as unknown as { device: Parameters<typeof watchDevice>[0] }).device;
       watchDevice(device, onDeviceFault);

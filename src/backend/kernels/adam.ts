@@ -8,7 +8,15 @@
  * program has one output, and writing m in place while reading it would alias a binding.
  * Outputs are flat [n]: the caller reshapes (free: same data).
  */
-import { engine, getKernel, registerKernel, type KernelFunc, type NamedAttrMap, type Tensor, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  engine,
+  getKernel,
+  registerKernel,
+  type KernelFunc,
+  type NamedAttrMap,
+  type Tensor,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 // Types only: importing the package registers its backend, which must wait until navigator.gpu exists.
 import type { WebGPUBackend, webgpu_util as WebGpuUtil } from '@tensorflow/tfjs-backend-webgpu';
 
@@ -34,7 +42,10 @@ const UNIFORMS: Uniform[] = ['beta1', 'beta2', 'oneMinusBeta1', 'oneMinusBeta2',
 const BODIES = {
   m: { inputs: ['M', 'G'], expr: 'uniforms.beta1 * M[index] + uniforms.oneMinusBeta1 * G[index]' },
   v: { inputs: ['V', 'G'], expr: 'uniforms.beta2 * V[index] + uniforms.oneMinusBeta2 * (G[index] * G[index])' },
-  w: { inputs: ['W', 'M', 'V'], expr: 'uniforms.decay * W[index] - (M[index] * uniforms.stepSize) / (sqrt(V[index] / uniforms.c2) + uniforms.eps)' },
+  w: {
+    inputs: ['W', 'M', 'V'],
+    expr: 'uniforms.decay * W[index] - (M[index] * uniforms.stepSize) / (sqrt(V[index] / uniforms.c2) + uniforms.eps)',
+  },
 } as const;
 
 class AdamProgram {
@@ -55,7 +66,11 @@ class AdamProgram {
     this.variableNames = [...BODIES[kind].inputs];
     this.outputShape = [n];
     this.dispatchLayout = util.flatDispatchLayout(this.outputShape);
-    this.dispatch = util.computeDispatch(this.dispatchLayout, this.outputShape, this.workgroupSize) as [number, number, number];
+    this.dispatch = util.computeDispatch(this.dispatchLayout, this.outputShape, this.workgroupSize) as [
+      number,
+      number,
+      number,
+    ];
     this.shaderKey = `sdd_adam_${kind}`;
   }
 
@@ -80,7 +95,8 @@ const kernel: KernelFunc = ({ inputs, backend, attrs }) => {
   const n = w.shape.reduce((x, y) => x * y, 1);
   const values: Record<Uniform, number> = { ...a, oneMinusBeta1: 1 - a.beta1, oneMinusBeta2: 1 - a.beta2 };
   const uniforms = UNIFORMS.map((u) => ({ type: 'float32', data: [values[u]] }));
-  const run = (kind: keyof typeof BODIES, xs: TensorInfo[]) => gpu.runWebGPUProgram(new AdamProgram(kind, n, util!) as never, xs, 'float32', uniforms);
+  const run = (kind: keyof typeof BODIES, xs: TensorInfo[]) =>
+    gpu.runWebGPUProgram(new AdamProgram(kind, n, util!) as never, xs, 'float32', uniforms);
   const mi = run('m', [m, g]);
   const vi = run('v', [v, g]);
   return [mi, vi, run('w', [w, mi, vi])];
@@ -98,7 +114,17 @@ export function hasFusedAdam(backendName: string): boolean {
 }
 
 /** [m', v', w'], each flat [n], from w, g, m, v of one variable (any shape, the same size). */
-export function fusedAdamStep(w: Tensor, g: Tensor, m: Tensor, v: Tensor, attrs: AdamStepAttrs): [Tensor, Tensor, Tensor] {
+export function fusedAdamStep(
+  w: Tensor,
+  g: Tensor,
+  m: Tensor,
+  v: Tensor,
+  attrs: AdamStepAttrs,
+): [Tensor, Tensor, Tensor] {
   // NamedAttrMap has no slot for a plain object of numbers; runKernel passes it through as is.
-  return engine().runKernel(FUSED_ADAM, { w, g, m, v }, attrs as unknown as NamedAttrMap) as unknown as [Tensor, Tensor, Tensor];
+  return engine().runKernel(FUSED_ADAM, { w, g, m, v }, attrs as unknown as NamedAttrMap) as unknown as [
+    Tensor,
+    Tensor,
+    Tensor,
+  ];
 }

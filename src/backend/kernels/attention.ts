@@ -14,7 +14,17 @@
  * baselines never differentiate through the ε-model (score distillation skips its Jacobian), so
  * this path is for completeness and tests.
  */
-import { engine, getKernel, registerGradient, registerKernel, type GradConfig, type KernelFunc, type NamedAttrMap, type Tensor, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  engine,
+  getKernel,
+  registerGradient,
+  registerKernel,
+  type GradConfig,
+  type KernelFunc,
+  type NamedAttrMap,
+  type Tensor,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 
 export const FUSED_ATTENTION = 'SddFusedAttention';
@@ -134,7 +144,10 @@ const fusedKernel: KernelFunc = ({ inputs, backend, attrs }) => {
 function attentionComposite(q: Tensor, k: Tensor, v: Tensor, scale: number): { p: Tensor; o: Tensor } {
   const e = engine();
   const logits = e.runKernel('BatchMatMul', { a: q, b: k }, { transposeA: false, transposeB: true }) as Tensor;
-  const scaled = e.runKernel('Multiply', { a: logits, b: e.makeTensor(new Float32Array([scale]), [], 'float32') as Tensor }) as Tensor;
+  const scaled = e.runKernel('Multiply', {
+    a: logits,
+    b: e.makeTensor(new Float32Array([scale]), [], 'float32') as Tensor,
+  }) as Tensor;
   // The kernel wants the axis resolved (the op layer turns -1 into rank - 1 before calling it).
   const p = e.runKernel('Softmax', { logits: scaled }, { dim: scaled.shape.length - 1 }) as Tensor;
   const o = e.runKernel('BatchMatMul', { a: p, b: v }, { transposeA: false, transposeB: false }) as Tensor;
@@ -151,13 +164,18 @@ const gradient: GradConfig = {
     const { scale } = attrs as unknown as AttentionAttrs;
     const dO = (Array.isArray(dy) ? dy[0] : dy) as Tensor;
     const e = engine();
-    const mm = (a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean) => e.runKernel('BatchMatMul', { a, b }, { transposeA, transposeB }) as Tensor;
+    const mm = (a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean) =>
+      e.runKernel('BatchMatMul', { a, b }, { transposeA, transposeB }) as Tensor;
     const mul = (a: Tensor, b: Tensor) => e.runKernel('Multiply', { a, b }) as Tensor;
     const { p } = attentionComposite(q, k, v, scale);
     const rowDot = e.runKernel('Sum', { x: mul(dO, o) }, { axis: [2], keepDims: true }) as Tensor;
     const dS = mul(p, e.runKernel('Sub', { a: mm(dO, v, false, true), b: rowDot }) as Tensor);
     const s = e.makeTensor(new Float32Array([scale]), [], 'float32') as Tensor;
-    return { q: () => mul(mm(dS, k, false, false), s), k: () => mul(mm(dS, q, true, false), s), v: () => mm(p, dO, true, false) };
+    return {
+      q: () => mul(mm(dS, k, false, false), s),
+      k: () => mul(mm(dS, q, true, false), s),
+      v: () => mm(p, dO, true, false),
+    };
   },
 };
 

@@ -51,7 +51,13 @@ const PER_MATRIX_MIN_MACS = 16_384;
  * loop that is ~5× slower on attention's shapes ([heads·b, 64, 16]·[heads·b, 16, 64]) than XNNPACK,
  * which it uses only for a single matrix. Operands with equal batch dims only.
  */
-function perMatrix(original: KernelFunc, backend: HeapBackend, a: TensorInfo, b: TensorInfo, attrs: NamedAttrMap): TensorInfo {
+function perMatrix(
+  original: KernelFunc,
+  backend: HeapBackend,
+  a: TensorInfo,
+  b: TensorInfo,
+  attrs: NamedAttrMap,
+): TensorInfo {
   const [M, K] = a.shape.slice(-2);
   const N = b.shape[b.shape.length - 1];
   const lead = a.shape.slice(0, -2);
@@ -66,7 +72,11 @@ function perMatrix(original: KernelFunc, backend: HeapBackend, a: TensorInfo, b:
     backend.typedArrayFromHeap(ai).set(backend.typedArrayFromHeap(a).subarray(i * M * K, (i + 1) * M * K));
     backend.typedArrayFromHeap(bi).set(backend.typedArrayFromHeap(b).subarray(i * K * N, (i + 1) * K * N));
     try {
-      const ci = original({ inputs: { a: ai, b: bi }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } }) as TensorInfo;
+      const ci = original({
+        inputs: { a: ai, b: bi },
+        backend,
+        attrs: { ...attrs, transposeA: false, transposeB: false },
+      }) as TensorInfo;
       backend.typedArrayFromHeap(out).set(backend.typedArrayFromHeap(ci), i * M * N);
       backend.disposeData(ci.dataId);
     } finally {
@@ -79,7 +89,12 @@ function perMatrix(original: KernelFunc, backend: HeapBackend, a: TensorInfo, b:
 
 function sameBatch(a: TensorInfo, b: TensorInfo): boolean {
   const r = a.shape.length;
-  return r > 2 && b.shape.length === r && a.shape.slice(0, -2).every((d, i) => d === b.shape[i]) && a.shape.slice(0, -2).some((d) => d > 1);
+  return (
+    r > 2 &&
+    b.shape.length === r &&
+    a.shape.slice(0, -2).every((d, i) => d === b.shape[i]) &&
+    a.shape.slice(0, -2).some((d) => d > 1)
+  );
 }
 
 export function makeBatchMatMul(original: KernelFunc): KernelFunc {

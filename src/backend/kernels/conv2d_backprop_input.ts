@@ -45,10 +45,21 @@ function dilate(s: KernelScope, dy: TensorInfo, sh: number, sw: number): TensorI
   if (sh === 1 && sw === 1) return dy;
   const [b, oh, ow, c] = dy.shape;
   const r = s.reshape(dy, [b, oh, 1, ow, 1, c]);
-  const p = s.run('PadV2', { x: r }, {
-    paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]],
-    constantValue: 0,
-  });
+  const p = s.run(
+    'PadV2',
+    { x: r },
+    {
+      paddings: [
+        [0, 0],
+        [0, 0],
+        [0, sh - 1],
+        [0, 0],
+        [0, sw - 1],
+        [0, 0],
+      ],
+      constantValue: 0,
+    },
+  );
   return s.reshape(p, [b, oh * sh, ow * sw, c]);
 }
 
@@ -96,24 +107,43 @@ function phases(s: number, k: number, pad: number, inSize: number): Phase[] {
   }));
 }
 
-function conv2dBackpropInputPhases(s: KernelScope, dy: TensorInfo, filter: TensorInfo, info: backend_util.Conv2DInfo): TensorInfo {
-  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow, inHeight: H, inWidth: W, padInfo } = info;
+function conv2dBackpropInputPhases(
+  s: KernelScope,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo {
+  const {
+    strideHeight: sh,
+    strideWidth: sw,
+    filterHeight: kh,
+    filterWidth: kw,
+    outHeight: oh,
+    outWidth: ow,
+    inHeight: H,
+    inWidth: W,
+    padInfo,
+  } = info;
   const [ci, co] = [filter.shape[2], filter.shape[3]];
   const parts: Array<{ ph: Phase; pw: Phase; out: TensorInfo }> = [];
   for (const ph of phases(sh, kh, padInfo.top, H)) {
     for (const pw of phases(sw, kw, padInfo.left, W)) {
       if (ph.taps === 0 || pw.taps === 0 || ph.qMax < ph.qMin || pw.qMax < pw.qMin) continue;
       // dx_r[q] = Σ_j dy[q − j]·w[r + j·s]: a correlation of dy with the flipped sub-filter.
-      const sub = s.run('StridedSlice', { x: filter }, {
-        begin: [ph.r, pw.r, 0, 0],
-        end: [kh, kw, ci, co],
-        strides: [sh, sw, 1, 1],
-        beginMask: 0,
-        endMask: 0,
-        ellipsisMask: 0,
-        newAxisMask: 0,
-        shrinkAxisMask: 0,
-      });
+      const sub = s.run(
+        'StridedSlice',
+        { x: filter },
+        {
+          begin: [ph.r, pw.r, 0, 0],
+          end: [kh, kw, ci, co],
+          strides: [sh, sw, 1, 1],
+          beginMask: 0,
+          endMask: 0,
+          ellipsisMask: 0,
+          newAxisMask: 0,
+          shrinkAxisMask: 0,
+        },
+      );
       const wT = s.transpose(s.run('Reverse', { x: sub }, { dims: [0, 1] }), [0, 1, 3, 2]); // [th, tw, co, ci]
       // Outputs q = qMin … qMax need dy rows qMin − taps + 1 … qMax: grow or trim dy to that.
       const out = s.convPadded(

@@ -29,7 +29,11 @@ interface Case {
 
 const CASES: Case[] = [];
 for (const b of [1, 2, 3]) {
-  for (const [alignCorners, halfPixelCenters] of [[false, false], [true, false], [false, true]] as const) {
+  for (const [alignCorners, halfPixelCenters] of [
+    [false, false],
+    [true, false],
+    [false, true],
+  ] as const) {
     CASES.push({ x: [b, 3, 5, 2], size: [6, 10], alignCorners, halfPixelCenters }); // upsample2x
     CASES.push({ x: [b, 4, 6, 3], size: [7, 4], alignCorners, halfPixelCenters }); // up in H, down in W
   }
@@ -43,14 +47,16 @@ const seeded = (n: number, seed: number) => {
   });
 };
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
-const label = (c: Case) => `[${c.x}] → ${c.size.join('×')} alignCorners=${c.alignCorners} halfPixelCenters=${c.halfPixelCenters}`;
+const label = (c: Case) =>
+  `[${c.x}] → ${c.size.join('×')} alignCorners=${c.alignCorners} halfPixelCenters=${c.halfPixelCenters}`;
 
 /** Forward y and dx = ∂Σ(y·dy)/∂x on the active backend. */
 function run(c: Case, x: Float32Array, dy: Float32Array): { y: Float32Array; dx: Float32Array } {
   return tf.tidy(() => {
     const xt = tf.tensor4d(x, c.x);
     const dyt = tf.tensor4d(dy, [c.x[0], ...c.size, c.x[3]]);
-    const f = (a: tf.Tensor) => tf.image.resizeNearestNeighbor(a as tf.Tensor4D, c.size, c.alignCorners, c.halfPixelCenters);
+    const f = (a: tf.Tensor) =>
+      tf.image.resizeNearestNeighbor(a as tf.Tensor4D, c.size, c.alignCorners, c.halfPixelCenters);
     const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(f(a), dyt)))(xt);
     return { y: f(xt).dataSync() as Float32Array, dx: dx.dataSync() as Float32Array };
   });
@@ -92,10 +98,22 @@ function maxRelErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
   return err / Math.max(scale, 1e-30);
 }
 
-const inputs = CASES.map((c, i) => ({ x: seeded(size(c.x), 10 + i), dy: seeded(c.x[0] * c.size[0] * c.size[1] * c.x[3], 100 + i) }));
+const inputs = CASES.map((c, i) => ({
+  x: seeded(size(c.x), 10 + i),
+  dy: seeded(c.x[0] * c.size[0] * c.size[1] * c.x[3], 100 + i),
+}));
 const refs = JSON.parse(
   execFileSync(requirePython(['numpy']), ['-c', NUMPY], {
-    input: JSON.stringify(CASES.map((c, i) => ({ x: c.x, size: c.size, align: c.alignCorners, half: c.halfPixelCenters, xv: [...inputs[i].x], dy: [...inputs[i].dy] }))),
+    input: JSON.stringify(
+      CASES.map((c, i) => ({
+        x: c.x,
+        size: c.size,
+        align: c.alignCorners,
+        half: c.halfPixelCenters,
+        xv: [...inputs[i].x],
+        dy: [...inputs[i].dy],
+      })),
+    ),
     maxBuffer: 64 << 20,
   }).toString(),
 ) as Array<{ y: number[]; dx: number[] }>;
@@ -133,8 +151,15 @@ test("tfjs 4.22's own cpu kernel is still wrong for batch > 1 (the replacement i
   const dx = tf.tidy(() => {
     const images = tf.tensor4d(inputs[i].x, c.x);
     const dy = tf.tensor4d(inputs[i].dy, [c.x[0], ...c.size, c.x[3]]);
-    const out = builtin({ inputs: { images, dy }, backend: tf.backend(), attrs: { alignCorners: false, halfPixelCenters: false } }) as tf.TensorInfo;
+    const out = builtin({
+      inputs: { images, dy },
+      backend: tf.backend(),
+      attrs: { alignCorners: false, halfPixelCenters: false },
+    }) as tf.TensorInfo;
     return tf.engine().makeTensorFromTensorInfo(out).dataSync() as Float32Array;
   });
-  assert.ok(maxRelErr(dx, refs[i].dx) > 1e-3, 'the built-in now agrees with numpy: a tfjs upgrade fixed it; remove kernels/cpu_fixes.ts');
+  assert.ok(
+    maxRelErr(dx, refs[i].dx) > 1e-3,
+    'the built-in now agrees with numpy: a tfjs upgrade fixed it; remove kernels/cpu_fixes.ts',
+  );
 });

@@ -7,7 +7,17 @@
  *
  * Forward outputs y plus the per-(image, group) mean and 1/σ, which the gradient reuses.
  */
-import { engine, registerGradient, registerKernel, getKernel, type GradConfig, type KernelFunc, type NamedAttrMap, type Tensor, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  engine,
+  registerGradient,
+  registerKernel,
+  getKernel,
+  type GradConfig,
+  type KernelFunc,
+  type NamedAttrMap,
+  type Tensor,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 import type { HeapBackend } from './batch_matmul.js';
 
 const GROUP_NORM = 'SddGroupNorm';
@@ -43,7 +53,16 @@ function channelSums(x: Float32Array, base: number, P: number, C: number, s: Flo
 }
 
 /** y = (x − μ)/σ·γ + β per group; writes μ and 1/σ per (b, g). Biased variance, as tf.moments. */
-function groupNormForward(x: Float32Array, gamma: Float32Array, beta: Float32Array, l: Layout, eps: number, y: Float32Array, mean: Float32Array, rstd: Float32Array): void {
+function groupNormForward(
+  x: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+  l: Layout,
+  eps: number,
+  y: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+): void {
   const { B, P, C, G } = l;
   const cg = C / G;
   const n = P * cg;
@@ -195,7 +214,11 @@ const gradient: GradConfig = {
   gradFunc: (dy, saved, attrs) => {
     const [x, gamma, mean, rstd] = saved;
     const dys = Array.isArray(dy) ? dy : [dy];
-    const [dx, dGamma, dBeta] = engine().runKernel(GROUP_NORM_GRAD, { dy: dys[0], x, gamma, mean, rstd }, attrs) as Tensor[];
+    const [dx, dGamma, dBeta] = engine().runKernel(
+      GROUP_NORM_GRAD,
+      { dy: dys[0], x, gamma, mean, rstd },
+      attrs,
+    ) as Tensor[];
     return { x: () => dx, gamma: () => dGamma, beta: () => dBeta };
   },
 };
@@ -219,7 +242,10 @@ export function hasGroupNormKernel(backendName: string): boolean {
 /** GroupNorm through the fused kernel: y only (μ and 1/σ are kept by the tape, freed here). */
 export function groupNormFused(x: Tensor, gamma: Tensor, beta: Tensor, groups: number, eps: number): Tensor {
   // NamedAttrMap has no slot for a plain object of numbers; runKernel passes it through as is.
-  const [y, mean, rstd] = engine().runKernel(GROUP_NORM, { x, gamma, beta }, { groups, eps } as unknown as NamedAttrMap) as Tensor[];
+  const [y, mean, rstd] = engine().runKernel(GROUP_NORM, { x, gamma, beta }, {
+    groups,
+    eps,
+  } as unknown as NamedAttrMap) as Tensor[];
   mean.dispose();
   rstd.dispose();
   return y;

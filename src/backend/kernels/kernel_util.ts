@@ -16,7 +16,10 @@ import {
 export class KernelScope {
   private readonly temps: TensorInfo[] = [];
 
-  constructor(readonly backend: KernelBackend, readonly backendName: string) {}
+  constructor(
+    readonly backend: KernelBackend,
+    readonly backendName: string,
+  ) {}
 
   /** Runs kernel `name` of this backend; the result is freed by `dispose()` unless kept. */
   run(name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
@@ -59,7 +62,12 @@ export class KernelScope {
    * A VALID Conv2D of x grown/trimmed by `edges` on H and W. Growth is passed to the conv as
    * explicit padding (XNNPACK pads implicitly, no copy); only trimming needs a Slice.
    */
-  convPadded(x: TensorInfo, filter: TensorInfo, edges: [[number, number], [number, number]], dilations: [number, number]): TensorInfo {
+  convPadded(
+    x: TensorInfo,
+    filter: TensorInfo,
+    edges: [[number, number], [number, number]],
+    dilations: [number, number],
+  ): TensorInfo {
     const trim = edges.map(([a, b]) => [Math.min(0, a), Math.min(0, b)] as [number, number]);
     const src = trim.some(([a, b]) => a < 0 || b < 0) ? this.padOrTrim(x, [[0, 0], trim[0], trim[1], [0, 0]]) : x;
     const grow = edges.map(([a, b]) => [Math.max(0, a), Math.max(0, b)]);

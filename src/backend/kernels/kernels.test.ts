@@ -37,16 +37,22 @@ function seeded(shape: number[], seed: number): tf.Tensor {
 }
 
 /** Runs `fn` on `backend` with fresh copies of the inputs' values; returns plain arrays. */
-async function on(backend: string, inputs: tf.Tensor[], fn: (...t: tf.Tensor[]) => tf.Tensor[]): Promise<Float32Array[]> {
+async function on(
+  backend: string,
+  inputs: tf.Tensor[],
+  fn: (...t: tf.Tensor[]) => tf.Tensor[],
+): Promise<Float32Array[]> {
   const values = inputs.map((t) => ({ v: t.dataSync().slice(), shape: t.shape }));
   const prev = tf.getBackend();
   await tf.setBackend(backend);
   try {
-    return tf.tidy(() => fn(...values.map(({ v, shape }) => tf.tensor(v, shape)))).map((t) => {
-      const d = t.dataSync() as Float32Array;
-      t.dispose();
-      return d;
-    });
+    return tf
+      .tidy(() => fn(...values.map(({ v, shape }) => tf.tensor(v, shape))))
+      .map((t) => {
+        const d = t.dataSync() as Float32Array;
+        t.dispose();
+        return d;
+      });
   } finally {
     await tf.setBackend(prev);
   }
@@ -117,10 +123,26 @@ test('gather gradient and UnsortedSegmentSum match cpu (delegated)', async () =>
   tf.dispose([table, rows, ids]);
 });
 
-test('maxPool gradient matches cpu (wasm\'s own MaxPoolGrad is replaced: it was wrong)', async () => {
+test("maxPool gradient matches cpu (wasm's own MaxPoolGrad is replaced: it was wrong)", async () => {
   const x = seeded([2, 14, 14, 3], 5);
-  for (const [k, s] of [[1, 2], [2, 2], [3, 2], [3, 1]] as const) {
-    const probe = (t: tf.Tensor) => [tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, k, s, 'valid'), tf.range(1, 1 + tf.maxPool(a as tf.Tensor4D, k, s, 'valid').size).reshape(tf.maxPool(a as tf.Tensor4D, k, s, 'valid').shape))))(t)];
+  for (const [k, s] of [
+    [1, 2],
+    [2, 2],
+    [3, 2],
+    [3, 1],
+  ] as const) {
+    const probe = (t: tf.Tensor) => [
+      tf.grad((a: tf.Tensor) =>
+        tf.sum(
+          tf.mul(
+            tf.maxPool(a as tf.Tensor4D, k, s, 'valid'),
+            tf
+              .range(1, 1 + tf.maxPool(a as tf.Tensor4D, k, s, 'valid').size)
+              .reshape(tf.maxPool(a as tf.Tensor4D, k, s, 'valid').shape),
+          ),
+        ),
+      )(t),
+    ];
     const [w] = await on('wasm', [x], probe);
     const [c] = await on('cpu', [x], probe);
     assertClose(w, c, `maxPool ${k}×${k}/${s} grad`);
@@ -170,10 +192,12 @@ for (const c of groupNormCases) {
     const beta = seeded([c.x[3]], 33);
     const proj = seeded(c.x, 34);
     const probe = (norm: typeof groupNormReference) => (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
-      const f = (a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(norm(a as tf.Tensor4D, gg, bb, c.groups), proj));
+      const f = (a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+        tf.sum(tf.mul(norm(a as tf.Tensor4D, gg, bb, c.groups), proj));
       return [norm(xx as tf.Tensor4D, g, b, c.groups), ...tf.grads(f)([xx, g, b])];
     };
-    const fused = (a: tf.Tensor4D, g: tf.Tensor, b: tf.Tensor, groups: number) => groupNormFused(a, g, b, groups, 1e-5) as tf.Tensor4D;
+    const fused = (a: tf.Tensor4D, g: tf.Tensor, b: tf.Tensor, groups: number) =>
+      groupNormFused(a, g, b, groups, 1e-5) as tf.Tensor4D;
     const ours = await on('wasm', [x, gamma, beta], probe(fused));
     const ref = await on('cpu', [x, gamma, beta], probe(groupNormReference));
     ['y', 'dx', 'dgamma', 'dbeta'].forEach((what, i) => assertClose(ours[i], ref[i], what));

@@ -2,7 +2,13 @@
  * Registers our replacement kernels on a backend, tfjs-style: {kernelName, backendName, kernelFunc}.
  * Idempotent: a second call for the same backend does nothing.
  */
-import { getKernel, registerKernel, unregisterKernel, type KernelFunc, type KernelSetupFunc } from '@tensorflow/tfjs-core';
+import {
+  getKernel,
+  registerKernel,
+  unregisterKernel,
+  type KernelFunc,
+  type KernelSetupFunc,
+} from '@tensorflow/tfjs-core';
 import { makeBatchMatMul } from './batch_matmul.js';
 import { makeConv2DBackpropFilter } from './conv2d_backprop_filter.js';
 import { makeConv2DBackpropInput } from './conv2d_backprop_input.js';

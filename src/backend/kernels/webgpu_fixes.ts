@@ -32,7 +32,11 @@ class ToFloatProgram {
     util: typeof WebGpuUtil,
   ) {
     this.dispatchLayout = util.flatDispatchLayout(outputShape);
-    this.dispatch = util.computeDispatch(this.dispatchLayout, outputShape, this.workgroupSize) as [number, number, number];
+    this.dispatch = util.computeDispatch(this.dispatchLayout, outputShape, this.workgroupSize) as [
+      number,
+      number,
+      number,
+    ];
   }
 
   getUserCode(): string {

@@ -13,14 +13,26 @@ export function doctorCommand(_s: (c: number) => void): CommandModule<object, { 
     builder: (y) => y.option('json', { type: 'boolean', default: false }) as never,
     handler: async (a) => {
       const backend = await initBackend(backendChoice(a.backend));
-      const engines = allEngines().map((e) => ({ name: e.name, describe: e.describe, ...(e.probe ? { probe: e.probe() } : {}) }));
-      const report = { backend, engines, engine_auto: autoEngine(), workers: poolSize(), packages: packageVersions(), machine: machineInfo() };
+      const engines = allEngines().map((e) => ({
+        name: e.name,
+        describe: e.describe,
+        ...(e.probe ? { probe: e.probe() } : {}),
+      }));
+      const report = {
+        backend,
+        engines,
+        engine_auto: autoEngine(),
+        workers: poolSize(),
+        packages: packageVersions(),
+        machine: machineInfo(),
+      };
       if (a.json) {
         process.stdout.write(JSON.stringify(report, null, 2) + '\n');
         return;
       }
       const lines = [`backend   ${backend.choice} (tfjs '${backend.tfName}', tfjs-core ${backend.tfjsVersion})`];
-      for (const t of backend.attempts) lines.push(`  ${t.ok ? 'ok  ' : 'no  '} ${t.choice}${t.reason ? `: ${t.reason}` : ''}`);
+      for (const t of backend.attempts)
+        lines.push(`  ${t.ok ? 'ok  ' : 'no  '} ${t.choice}${t.reason ? `: ${t.reason}` : ''}`);
       const ad = backend.adapter;
       if (ad) {
         lines.push(
@@ -29,14 +41,33 @@ export function doctorCommand(_s: (c: number) => void): CommandModule<object, { 
           `limits    maxBufferSize ${gib(ad.limits.maxBufferSize)}, maxStorageBufferBindingSize ${gib(ad.limits.maxStorageBufferBindingSize)}, workgroup storage ${ad.limits.maxComputeWorkgroupStorageSize} B`,
         );
       }
-      if (backend.simd !== null) lines.push(`simd      ${backend.simd ? 'yes' : 'no'}`, `threads   ${backend.threads ? 'yes' : 'no (one thread per worker)'}`);
+      if (backend.simd !== null)
+        lines.push(
+          `simd      ${backend.simd ? 'yes' : 'no'}`,
+          `threads   ${backend.threads ? 'yes' : 'no (one thread per worker)'}`,
+        );
       const pool = poolCounters();
-      if (pool) lines.push(`memory    buffer pool budget ${gib(pool.budget_bytes)} (SDD_WEBGPU_POOL_MB), readback staging ${gib(pool.staging_budget_bytes)} (SDD_WEBGPU_STAGING_MB); bindings over maxStorageBufferBindingSize fail naming the op`);
-      if (backend.replacedKernels) lines.push('kernels   Conv2DBackpropFilter, Conv2DBackpropInput (ours); depthwise backprop, UnsortedSegmentSum, MaxPoolGrad (via cpu)');
-      lines.push(backend.gpu ? 'workers   one process drives the GPU (no worker pool)' : `workers   ${report.workers} (pool size; SDD_WORKERS overrides)`);
+      if (pool)
+        lines.push(
+          `memory    buffer pool budget ${gib(pool.budget_bytes)} (SDD_WEBGPU_POOL_MB), readback staging ${gib(pool.staging_budget_bytes)} (SDD_WEBGPU_STAGING_MB); bindings over maxStorageBufferBindingSize fail naming the op`,
+        );
+      if (backend.replacedKernels)
+        lines.push(
+          'kernels   Conv2DBackpropFilter, Conv2DBackpropInput (ours); depthwise backprop, UnsortedSegmentSum, MaxPoolGrad (via cpu)',
+        );
+      lines.push(
+        backend.gpu
+          ? 'workers   one process drives the GPU (no worker pool)'
+          : `workers   ${report.workers} (pool size; SDD_WORKERS overrides)`,
+      );
       lines.push(...engineLines(engines), `          engine: auto plans ${report.engine_auto} runs here`);
       const m = report.machine;
-      lines.push(`node      ${m.node}`, `cpu       ${m.cpu} × ${m.cores}`, `memory    ${m.memory_gb} GiB`, `gpu       ${m.gpus.length ? m.gpus.join('; ') : 'none found (nvidia-smi)'}`);
+      lines.push(
+        `node      ${m.node}`,
+        `cpu       ${m.cpu} × ${m.cores}`,
+        `memory    ${m.memory_gb} GiB`,
+        `gpu       ${m.gpus.length ? m.gpus.join('; ') : 'none found (nvidia-smi)'}`,
+      );
       process.stdout.write(lines.join('\n') + '\n');
     },
   };
@@ -54,7 +85,11 @@ function engineLines(engines: EngineReport[]): string[] {
   return engines.map((e, i) => {
     const head = i === 0 ? 'engines   ' : '          ';
     if (!e.probe) return `${head}${e.name}: in this process (always available)`;
-    const d = e.probe.detail as { interpreter?: string; torch?: string; devices?: Array<{ name: string; memory_bytes: number }> };
+    const d = e.probe.detail as {
+      interpreter?: string;
+      torch?: string;
+      devices?: Array<{ name: string; memory_bytes: number }>;
+    };
     const where = d.devices?.length ? d.devices.map((x) => `${x.name} ${gib(x.memory_bytes)}`).join('; ') : 'cpu';
     const what = e.probe.usable ? `${d.interpreter ?? '?'}, torch ${d.torch ?? '?'}, ${where}` : 'not usable';
     return `${head}${e.name}: ${what}${e.probe.why ? ` (${e.probe.why})` : ''}`;

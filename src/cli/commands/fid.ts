@@ -37,7 +37,8 @@ async function statsOf(path: string, ex: () => Promise<Extractor>): Promise<Stat
     const sigma = z.get('sigma');
     if (!mu || !sigma) throw new UserError(`${path}: needs arrays 'mu' and 'sigma' (has ${[...z.keys()].join(', ')})`);
     const d = mu.data.length;
-    if (sigma.data.length !== d * d) throw new UserError(`${path}: sigma has shape [${sigma.shape}], expected [${d}, ${d}]`);
+    if (sigma.data.length !== d * d)
+      throw new UserError(`${path}: sigma has shape [${sigma.shape}], expected [${d}, ${d}]`);
     return { mu: mu.data, sigma: sigma.data, n: null, resize: null };
   }
   const e = await ex();
@@ -64,12 +65,25 @@ export function fidCommand(_s: (c: number) => void): CommandModule<object, FidAr
     builder: (y) =>
       y
         .positional('paths', { type: 'string', array: true, demandOption: true })
-        .option('features', { type: 'string', default: 'toyfaces-featnet', describe: `feature extractor (${extractorNames().join(', ')})` })
-        .option('weights', { type: 'string', describe: 'the extractor\'s weights file (inception: pytorch-fid\'s weights converted by tools/convert_pytorch_fid_inception.py)' })
+        .option('features', {
+          type: 'string',
+          default: 'toyfaces-featnet',
+          describe: `feature extractor (${extractorNames().join(', ')})`,
+        })
+        .option('weights', {
+          type: 'string',
+          describe:
+            "the extractor's weights file (inception: pytorch-fid's weights converted by tools/convert_pytorch_fid_inception.py)",
+        })
         .option('json', { type: 'boolean', default: false })
-        .option('save-stats', { type: 'boolean', default: false, describe: 'PATHS are IN OUT.npz: write IN\'s mu and sigma' }) as never,
+        .option('save-stats', {
+          type: 'boolean',
+          default: false,
+          describe: "PATHS are IN OUT.npz: write IN's mu and sigma",
+        }) as never,
     handler: async (a) => {
-      if (a.paths.length !== 2) throw new UserError(`fid: expected two paths, got ${a.paths.length} (${a.paths.join(' ')})`);
+      if (a.paths.length !== 2)
+        throw new UserError(`fid: expected two paths, got ${a.paths.length} (${a.paths.join(' ')})`);
       if (a['save-stats']) outputFile('--save-stats', a.paths[1]);
       await initBackend(backendChoice(a.backend));
       let extractor: Extractor | null = null;
@@ -85,7 +99,8 @@ export function fidCommand(_s: (c: number) => void): CommandModule<object, FidAr
       }
       const s1 = await statsOf(a.paths[0], ex);
       const s2 = await statsOf(a.paths[1], ex);
-      if (s1.mu.length !== s2.mu.length) throw new UserError(`fid: dimensions differ (${s1.mu.length} vs ${s2.mu.length})`);
+      if (s1.mu.length !== s2.mu.length)
+        throw new UserError(`fid: dimensions differ (${s1.mu.length} vs ${s2.mu.length})`);
       const r = frechetDistance(s1.mu, s1.sigma, s2.mu, s2.sigma);
       const e = extractor as Extractor | null;
       const out = {

@@ -13,7 +13,15 @@ import { UserError } from '../../errors.js';
 import { loadWorld } from '../../world/registry.js';
 import { sddParams, runHqs, guidancePrompt, hqsOf } from '../../methods/sdd.js';
 import { trainCodes } from '../../methods/editing.js';
-import { selectTimesteps, minMax, readHqs, type HqsForm, type HqsScale, type HqsScan, type SelectionSettings } from '../../sdd/hqs.js';
+import {
+  selectTimesteps,
+  minMax,
+  readHqs,
+  type HqsForm,
+  type HqsScale,
+  type HqsScan,
+  type SelectionSettings,
+} from '../../sdd/hqs.js';
 import { hqsCurves } from '../../reports/charts.js';
 import { renderSvg, svgToPng } from '../../reports/render.js';
 import { reportOut } from '../../reports/build.js';
@@ -28,12 +36,20 @@ function scanCsv(scan: HqsScan): string {
   const readings = HQS_FORMS.flatMap((f) => HQS_SCALES.map((s) => readHqs(scan.stats, f, s)));
   const [released, eq] = [readings[0], readings[2]];
   const head = ['t', 'N', 'H', 'H_full', ...readings.map((r) => `hqs_${r.form}_${r.scale}`)];
-  const lines = scan.timesteps.map((t, i) => [t, released.N[i], released.H[i], eq.H[i], ...readings.map((r) => r.hqs[i])].join(','));
+  const lines = scan.timesteps.map((t, i) =>
+    [t, released.N[i], released.H[i], eq.H[i], ...readings.map((r) => r.hqs[i])].join(','),
+  );
   return `${head.join(',')}\n${lines.join('\n')}\n`;
 }
 
 /** "threshold ξ=0.5: {500 550}" with ξ given in `from` scaling and applied in `to`. */
-function selectionLabel(timesteps: number[], hqs: number[], x: SelectionSettings, from: HqsScale, to: HqsScale): string {
+function selectionLabel(
+  timesteps: number[],
+  hqs: number[],
+  x: SelectionSettings,
+  from: HqsScale,
+  to: HqsScale,
+): string {
   if (x.strategy === 'random') return `random ${(x.range ?? [20, 980]).join('..')}`;
   const xi = x.xi === undefined || from === to ? x.xi : to === 'code' ? (x.xi + 1) / 2 : 2 * x.xi - 1;
   try {
@@ -84,17 +100,32 @@ export function hqsCommand(): CommandModule<object, HqsArgs> {
         trainW.dispose();
         const reading = hqsOf(p, scan);
         // Every selection setting the experiment uses for this prompt and seed.
-        const settings = runs.map((x) => sddParams.parse(x.config.method.params)).filter((x) => x.prompt === p.prompt).map((x) => x.selection);
+        const settings = runs
+          .map((x) => sddParams.parse(x.config.method.params))
+          .filter((x) => x.prompt === p.prompt)
+          .map((x) => x.selection);
         const unique = [...new Map(settings.map((x) => [JSON.stringify(x), x])).values()];
-        const sel = unique.map((x) => (x.strategy === 'random' ? null : selectTimesteps(scan.timesteps, reading.hqs, x))).find((v) => v) ?? null;
+        const sel =
+          unique
+            .map((x) => (x.strategy === 'random' ? null : selectTimesteps(scan.timesteps, reading.hqs, x)))
+            .find((v) => v) ?? null;
         const base = `${p.prompt.replace(/[^a-z0-9_-]+/gi, '_')}-seed${r.config.seed}`;
         writeFileAtomic(join(dir, `${base}.csv`), scanCsv(scan));
         const [nN, nH] = [minMax(reading.N), minMax(reading.H)];
-        const points = scan.timesteps.map((t, i) => ({ series: prompt.text, t, N: nN[i], H: nH[i], hqs: reading.hqs[i], selected: sel?.timesteps.includes(t) ?? false }));
+        const points = scan.timesteps.map((t, i) => ({
+          series: prompt.text,
+          t,
+          N: nN[i],
+          H: nH[i],
+          hqs: reading.hqs[i],
+          selected: sel?.timesteps.includes(t) ?? false,
+        }));
         const svg = await renderSvg(hqsCurves(points, `HQS (${p.hqs.form}, ${p.hqs.scale}): ${prompt.text}`));
         writeFileAtomic(join(dir, `${base}.svg`), svg);
         writeFileAtomic(join(dir, `${base}.png`), svgToPng(svg));
-        const seconds = ((performance.now() - t0) / 1000).toFixed(1) + (cached ? ` (cached; computed in ${scan.seconds.toFixed(1)})` : '');
+        const seconds =
+          ((performance.now() - t0) / 1000).toFixed(1) +
+          (cached ? ` (cached; computed in ${scan.seconds.toFixed(1)})` : '');
         // The same scan read in every form and scaling, side by side: ξ is mapped between scalings
         // (ξ_code = (ξ_paper + 1)/2), so the rows differ only by the form's definition of HQS.
         for (const form of HQS_FORMS) {
@@ -102,11 +133,23 @@ export function hqsCommand(): CommandModule<object, HqsArgs> {
             const hqs = readHqs(scan.stats, form, scale).hqs;
             const peak = scan.timesteps[hqs.indexOf(Math.max(...hqs))];
             const chosen = form === p.hqs.form && scale === p.hqs.scale ? ' *' : '';
-            rows.push([p.prompt, r.config.seed, `${form}/${scale}${chosen}`, peak, unique.map((x) => selectionLabel(scan.timesteps, hqs, x, p.hqs.scale, scale)).join('; '), seconds]);
+            rows.push([
+              p.prompt,
+              r.config.seed,
+              `${form}/${scale}${chosen}`,
+              peak,
+              unique.map((x) => selectionLabel(scan.timesteps, hqs, x, p.hqs.scale, scale)).join('; '),
+              seconds,
+            ]);
           }
         }
       }
-      process.stdout.write(table(['prompt', 'seed', 'form/scale', 'peak t', 'S', 'scan s'], rows.map((x) => x.map(String))) + `\n* the experiment's own form; curves (every form) and charts in ${dir}\n`);
+      process.stdout.write(
+        table(
+          ['prompt', 'seed', 'form/scale', 'peak t', 'S', 'scan s'],
+          rows.map((x) => x.map(String)),
+        ) + `\n* the experiment's own form; curves (every form) and charts in ${dir}\n`,
+      );
     },
   };
 }

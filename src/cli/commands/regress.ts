@@ -250,7 +250,10 @@ export function regressCommand(setCode: (c: number) => void): CommandModule<obje
       const { experiment } = loadExperiment(a.file, { sets: a.set, profile: a.profile });
       const base = parseRef(a.baseline, root, 'baseline');
       const cand = parseRef(a.candidate, root, 'candidate');
-      checkSides(a, [[base, 'baseline'], [cand, 'candidate']]);
+      checkSides(a, [
+        [base, 'baseline'],
+        [cand, 'candidate'],
+      ]);
       if (base.check || cand.check) await initBackend(backendChoice(a.backend));
       base.check?.();
       cand.check?.();
@@ -264,7 +267,10 @@ export function regressCommand(setCode: (c: number) => void): CommandModule<obje
       const c = await runSide(a.file, cand, a);
       const rows = compareSides(b, c, { thresholds: cfg?.thresholds, resamples: cfg?.resamples, alpha: cfg?.alpha });
       const setup = { ...a, title: experiment.title ?? experiment.name };
-      const page = await regressPage(reportOut(a.out), `regress-${experiment.name}`, rows, setup, [base.store, cand.store]);
+      const page = await regressPage(reportOut(a.out), `regress-${experiment.name}`, rows, setup, [
+        base.store,
+        cand.store,
+      ]);
       printComparisons(rows, page, a.json);
       setCode(rows.some((r) => r.verdict === 'regressed') ? 1 : 0);
     },

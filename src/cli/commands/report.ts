@@ -45,7 +45,8 @@ export function reportCommand(): CommandModule<object, ReportArgs> {
       const { pages, skipped, index } = await buildReport(a.files, opts, store, reportOut(a.out), a.combine);
       // Only the pages written now; a page without finished runs is left as it was.
       for (const p of pages) process.stdout.write(`${p.name}: ${p.finished}/${p.runs} runs → ${p.path}\n`);
-      for (const s of skipped) process.stdout.write(`${s}: no finished runs${a.profile ? '' : ' (ran with --profile?)'}, page not written\n`);
+      for (const s of skipped)
+        process.stdout.write(`${s}: no finished runs${a.profile ? '' : ' (ran with --profile?)'}, page not written\n`);
       if (a.screenshot && !pages[0]) throw new UserError(`--screenshot: no page was written (no finished runs)`);
       if (a.screenshot && pages[0]) {
         // The top of the page at a 1400 px viewport: title, caption and the first tables.

@@ -2,13 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { availableParallelism } from 'node:os';
 import { UserError } from '../../errors.js';
-import {
-  backendChoice,
-  backendFromEnv,
-  GPU_DEFAULT_JOBS,
-  likelyGpu,
-  type BackendChoice,
-} from '../../backend/index.js';
+import { backendChoice, backendFromEnv, GPU_DEFAULT_JOBS, likelyGpu, type BackendChoice } from '../../backend/index.js';
 import type { PlannedRun } from '../../experiments/expand.js';
 import { planAll } from '../../experiments/plan.js';
 import { RunStore } from '../../runs/store.js';
@@ -97,7 +91,10 @@ export function runCommand(setCode: (c: number) => void): CommandModule<object, 
       const settings = executorFlags(executor, a);
       requireFilesOf(runs);
       if (a.detach && !executor.detachable) {
-        const queued = allExecutors().filter((e) => e.detachable).map((e) => e.name).join(', ');
+        const queued = allExecutors()
+          .filter((e) => e.detachable)
+          .map((e) => e.name)
+          .join(', ');
         const why = `${executor.name} runs are child processes of this command`;
         throw new UserError(`--detach: only with --executor ${queued} (${why})`);
       }

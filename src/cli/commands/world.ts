@@ -32,7 +32,8 @@ export function worldCommand(_s: (c: number) => void): CommandModule<object, Wor
         .option('format', { choices: ['csv', 'jsonl'], default: 'csv' }) as never,
     handler: (a) => {
       const split = a.split as Split;
-      if (!Number.isInteger(a.n) || a.n < 1 || a.n > SPLITS[split].count) throw new UserError(`--n: expected 1..${SPLITS[split].count}, got ${a.n}`);
+      if (!Number.isInteger(a.n) || a.n < 1 || a.n > SPLITS[split].count)
+        throw new UserError(`--n: expected 1..${SPLITS[split].count}, got ${a.n}`);
       if (a.out !== undefined) outputFile('--out', a.out);
       if (a.action === 'grid') {
         if (!a.out) throw new UserError('--out: required for grid (a .png path)');

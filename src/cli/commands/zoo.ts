@@ -19,7 +19,9 @@ import { canonicalJson } from '../../util/hash.js';
 
 function pick(models: string[] | undefined): string[] {
   const names = models?.length ? models : ZOO_NAMES;
-  for (const m of names) if (!ZOO[m]) throw new UserError(`zoo: unknown model '${m}'${didYouMean(m, ZOO_NAMES)} (have: ${ZOO_NAMES.join(', ')})`);
+  for (const m of names)
+    if (!ZOO[m])
+      throw new UserError(`zoo: unknown model '${m}'${didYouMean(m, ZOO_NAMES)} (have: ${ZOO_NAMES.join(', ')})`);
   return names;
 }
 
@@ -57,15 +59,17 @@ function zooOptions(y: Argv): Argv<ZooArgs> {
     .option('eval-n', { type: 'number', describe: 'train: override the number of test images evaluated' })
     .option('until', {
       type: 'number',
-      describe: 'train: stop at this step with a checkpoint and no card (one model; the same command without --until resumes)',
+      describe:
+        'train: stop at this step with a checkpoint and no card (one model; the same command without --until resumes)',
     })
     .option('out', { type: 'string', describe: 'grid: the PNG to write (default docs/zoo-grid.png)' })
     .option('tolerance', { type: 'number', describe: tolerance })
     .option('write', {
       type: 'boolean',
       default: false,
-      describe: 'eval: store the measured numbers in the card (weights untouched), e.g. after an evaluation protocol changed',
-    // yargs' builder types accumulate per option; the handler's args are ZooArgs, declared once above.
+      describe:
+        'eval: store the measured numbers in the card (weights untouched), e.g. after an evaluation protocol changed',
+      // yargs' builder types accumulate per option; the handler's args are ZooArgs, declared once above.
     }) as unknown as Argv<ZooArgs>;
 }
 
@@ -80,7 +84,11 @@ export function zooCommand(setCode: (c: number) => void): CommandModule<object, 
       if (a.action === 'verify') return setCode(await verify(names, a));
       checkTrainFlags(a, names);
       if (a.action === 'train' && a.jobs !== 1) return setCode(await trainInProcesses(names, a));
-      setCode(await withPool(a, (pool, info) => (a.action === 'train' ? train(names, a, pool) : evaluate(names, a, pool, info))));
+      setCode(
+        await withPool(a, (pool, info) =>
+          a.action === 'train' ? train(names, a, pool) : evaluate(names, a, pool, info),
+        ),
+      );
     },
   };
 }
@@ -128,11 +136,13 @@ async function verify(names: string[], a: ZooArgs): Promise<number> {
 function checkTrainFlags(a: ZooArgs, names: string[]): void {
   for (const flag of ['steps', 'train-n', 'eval-n'] as const) {
     const v = a[flag];
-    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new UserError(`--${flag}: expected a positive integer, got ${v}`);
+    if (v !== undefined && (!Number.isInteger(v) || v < 1))
+      throw new UserError(`--${flag}: expected a positive integer, got ${v}`);
   }
   if (a.until !== undefined) {
     if (a.action !== 'train') throw new UserError(`--until: only for zoo train`);
-    if (!Number.isInteger(a.until) || a.until < 1) throw new UserError(`--until: expected a positive step number, got ${a.until}`);
+    if (!Number.isInteger(a.until) || a.until < 1)
+      throw new UserError(`--until: expected a positive step number, got ${a.until}`);
     // A stopped model ships no card, so a model after it would train on the old one.
     if (names.length !== 1 || a.jobs !== 1) {
       throw new UserError(`--until: name exactly one model and no --jobs (got ${names.join(', ') || 'none'})`);
@@ -201,9 +211,17 @@ async function evaluate(names: string[], a: ZooArgs, pool: WorkerPool, info: Bac
     const got = await ZOO[n].evaluate(pool);
     const tol = a.tolerance ?? (backendDef(info.choice).exact ? 0 : GPU_EVAL_TOLERANCE);
     const differences = metricDifferences(card.metrics, got);
-    const reproduces = tol === 0 ? canonicalJson(got) === canonicalJson(card.metrics) : differences.every((d) => d.within(tol));
+    const reproduces =
+      tol === 0 ? canonicalJson(got) === canonicalJson(card.metrics) : differences.every((d) => d.within(tol));
     const plain = differences.map(({ within: _, ...d }) => d);
-    const row: EvalRow = { model: n, reproduces, tolerance: tol, card: card.metrics, measured: got, differences: plain };
+    const row: EvalRow = {
+      model: n,
+      reproduces,
+      tolerance: tol,
+      card: card.metrics,
+      measured: got,
+      differences: plain,
+    };
     if (a.write && !reproduces) {
       const updated = { at: new Date().toISOString(), git: gitInfo() };
       writeJsonAtomic(join(modelDir(n), 'card.json'), { ...card, metrics: got, metrics_updated: updated });
@@ -215,7 +233,8 @@ async function evaluate(names: string[], a: ZooArgs, pool: WorkerPool, info: Bac
   else {
     for (const r of out) {
       process.stdout.write(`${r.reproduces ? 'ok  ' : 'DIFF'} ${r.model} ${JSON.stringify(r.measured)}\n`);
-      for (const d of r.differences) process.stdout.write(`       ${d.key}: card ${d.card}, measured ${d.measured} (Δ ${d.delta})\n`);
+      for (const d of r.differences)
+        process.stdout.write(`       ${d.key}: card ${d.card}, measured ${d.measured} (Δ ${d.delta})\n`);
     }
   }
   return out.every((r) => r.reproduces) ? 0 : 1;
@@ -236,7 +255,11 @@ interface Difference {
 }
 
 /** Every leaf that differs between the card's metrics and a new measurement, with its size. */
-function metricDifferences(card: unknown, got: unknown, key = ''): Array<Difference & { within(tol: number): boolean }> {
+function metricDifferences(
+  card: unknown,
+  got: unknown,
+  key = '',
+): Array<Difference & { within(tol: number): boolean }> {
   if (typeof card === 'number' && typeof got === 'number') {
     if (card === got) return [];
     const delta = got - card;
@@ -244,7 +267,13 @@ function metricDifferences(card: unknown, got: unknown, key = ''): Array<Differe
   }
   if (card !== null && got !== null && typeof card === 'object' && typeof got === 'object') {
     const keys = new Set([...Object.keys(card), ...Object.keys(got)]);
-    return [...keys].flatMap((k) => metricDifferences((card as Record<string, unknown>)[k], (got as Record<string, unknown>)[k], key ? `${key}.${k}` : k));
+    return [...keys].flatMap((k) =>
+      metricDifferences(
+        (card as Record<string, unknown>)[k],
+        (got as Record<string, unknown>)[k],
+        key ? `${key}.${k}` : k,
+      ),
+    );
   }
   if (canonicalJson(card) === canonicalJson(got)) return [];
   return [{ key, card: JSON.stringify(card), measured: JSON.stringify(got), delta: null, within: () => false }];

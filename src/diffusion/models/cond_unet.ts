@@ -25,7 +25,14 @@ function timestepFeatures(t: tf.Tensor1D, dim: number): tf.Tensor2D {
   return tf.concat([tf.cos(args), tf.sin(args)], 1) as tf.Tensor2D;
 }
 
-function resBlockT(p: Params, name: string, x: tf.Tensor4D, temb: tf.Tensor2D, cout: number, groups: number): tf.Tensor4D {
+function resBlockT(
+  p: Params,
+  name: string,
+  x: tf.Tensor4D,
+  temb: tf.Tensor2D,
+  cout: number,
+  groups: number,
+): tf.Tensor4D {
   const b = x.shape[0];
   let h = conv2d(p, `${name}.conv1`, silu(groupNorm(p, `${name}.norm1`, x, groups)), cout);
   h = tf.add(h, tf.reshape(linear(p, `${name}.time`, silu(temb), cout), [b, 1, 1, cout])) as tf.Tensor4D;
@@ -35,9 +42,21 @@ function resBlockT(p: Params, name: string, x: tf.Tensor4D, temb: tf.Tensor2D, c
 }
 
 /** Self-attention then cross-attention over the H·W positions, each pre-normed, residual. */
-function transformer(p: Params, name: string, x: tf.Tensor4D, context: tf.Tensor3D, mask: tf.Tensor2D, heads: number, groups: number): tf.Tensor4D {
+function transformer(
+  p: Params,
+  name: string,
+  x: tf.Tensor4D,
+  context: tf.Tensor3D,
+  mask: tf.Tensor2D,
+  heads: number,
+  groups: number,
+): tf.Tensor4D {
   const [b, hh, ww, c] = x.shape;
-  let h: tf.Tensor = tf.reshape(conv2d(p, `${name}.proj_in`, groupNorm(p, `${name}.norm`, x, groups), c, 1), [b, hh * ww, c]);
+  let h: tf.Tensor = tf.reshape(conv2d(p, `${name}.proj_in`, groupNorm(p, `${name}.norm`, x, groups), c, 1), [
+    b,
+    hh * ww,
+    c,
+  ]);
   const n1 = layerNorm(p, `${name}.norm1`, h);
   h = tf.add(h, multiHeadAttention(p, `${name}.attn1`, n1, n1, heads));
   h = tf.add(h, multiHeadAttention(p, `${name}.attn2`, layerNorm(p, `${name}.norm2`, h), context, heads, mask));
@@ -49,9 +68,21 @@ function transformer(p: Params, name: string, x: tf.Tensor4D, context: tf.Tensor
  * ε̂ for latents z [B, H, W, C] at integer timesteps t [B], attending to context [B, M, D] where
  * mask [B, M] is 1.
  */
-export function condUnet(p: Params, z: tf.Tensor4D, t: tf.Tensor1D, context: tf.Tensor3D, mask: tf.Tensor2D, cfg: CondUNetConfig): tf.Tensor4D {
+export function condUnet(
+  p: Params,
+  z: tf.Tensor4D,
+  t: tf.Tensor1D,
+  context: tf.Tensor3D,
+  mask: tf.Tensor2D,
+  cfg: CondUNetConfig,
+): tf.Tensor4D {
   const { widths, groups, heads } = cfg;
-  const temb = linear(p, 'time.fc2', silu(linear(p, 'time.fc1', timestepFeatures(t, cfg.timeDim), cfg.timeDim)), cfg.timeDim) as tf.Tensor2D;
+  const temb = linear(
+    p,
+    'time.fc2',
+    silu(linear(p, 'time.fc1', timestepFeatures(t, cfg.timeDim), cfg.timeDim)),
+    cfg.timeDim,
+  ) as tf.Tensor2D;
   let h = conv2d(p, 'conv_in', z, widths[0]);
   const skips: tf.Tensor4D[] = [];
   widths.forEach((w, i) => {

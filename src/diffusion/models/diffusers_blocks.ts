@@ -17,9 +17,17 @@ export interface NormSpec {
  * ResnetBlock2D: conv1(silu(norm1 x)) [+ time_emb_proj(silu temb)], conv2(silu(norm2 h)), added to
  * x (through a 1×1 conv_shortcut when the width changes). Dropout is the identity at inference.
  */
-export function resnetBlock(p: Params, n: string, x: tf.Tensor4D, cout: number, norm: NormSpec, temb?: tf.Tensor2D): tf.Tensor4D {
+export function resnetBlock(
+  p: Params,
+  n: string,
+  x: tf.Tensor4D,
+  cout: number,
+  norm: NormSpec,
+  temb?: tf.Tensor2D,
+): tf.Tensor4D {
   let h = conv2d(p, `${n}.conv1`, silu(groupNorm(p, `${n}.norm1`, x, norm.groups, norm.eps)), cout);
-  if (temb) h = tf.add(h, tf.reshape(torchLinear(p, `${n}.time_emb_proj`, silu(temb), cout), [temb.shape[0], 1, 1, cout]));
+  if (temb)
+    h = tf.add(h, tf.reshape(torchLinear(p, `${n}.time_emb_proj`, silu(temb), cout), [temb.shape[0], 1, 1, cout]));
   h = conv2d(p, `${n}.conv2`, silu(groupNorm(p, `${n}.norm2`, h, norm.groups, norm.eps)), cout);
   const skip = x.shape[3] === cout ? x : conv2d(p, `${n}.conv_shortcut`, x, cout, 1);
   return tf.add(skip, h) as tf.Tensor4D;
@@ -28,8 +36,16 @@ export function resnetBlock(p: Params, n: string, x: tf.Tensor4D, cout: number, 
 /** Downsample2D with a conv: stride 2, padding 1 (UNet) or, as the VAE encoder does, 0 with one extra row and column at the end. */
 export function downsample(p: Params, n: string, x: tf.Tensor4D, padding: 0 | 1): tf.Tensor4D {
   if (padding === 1) return conv2d(p, `${n}.conv`, x, x.shape[3], 3, 2);
-  const padded = tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]]);
-  const w = p.get(`${n}.conv.weight`, [3, 3, x.shape[3], x.shape[3]], { kind: 'normal', std: Math.sqrt(1 / (9 * x.shape[3])) });
+  const padded = tf.pad(x, [
+    [0, 0],
+    [0, 1],
+    [0, 1],
+    [0, 0],
+  ]);
+  const w = p.get(`${n}.conv.weight`, [3, 3, x.shape[3], x.shape[3]], {
+    kind: 'normal',
+    std: Math.sqrt(1 / (9 * x.shape[3])),
+  });
   const b = p.get(`${n}.conv.bias`, [x.shape[3]], { kind: 'zeros' });
   return tf.add(tf.conv2d(padded, w as tf.Tensor4D, 2, 'valid'), b) as tf.Tensor4D;
 }
@@ -40,7 +56,14 @@ export function upsample(p: Params, n: string, x: tf.Tensor4D): tf.Tensor4D {
 }
 
 /** Self- or cross-attention of [B, T, C] queries (diffusers' Attention: to_q, to_k, to_v, to_out.0). */
-function attention(p: Params, n: string, x: tf.Tensor3D, heads: number, qkvBias: boolean, context?: tf.Tensor3D): tf.Tensor3D {
+function attention(
+  p: Params,
+  n: string,
+  x: tf.Tensor3D,
+  heads: number,
+  qkvBias: boolean,
+  context?: tf.Tensor3D,
+): tf.Tensor3D {
   const c = x.shape[2];
   const ctx = context ?? x;
   const q = splitHeads(torchLinear(p, `${n}.to_q`, x, c, qkvBias), heads);
@@ -77,12 +100,27 @@ function basicTransformerBlock(p: Params, n: string, x: tf.Tensor3D, context: tf
  * Transformer2DModel over a feature map: GroupNorm (eps 1e-6), proj_in (1×1 conv, or a linear
  * layer with use_linear_projection), transformer blocks, proj_out, residual.
  */
-export function transformer2d(p: Params, n: string, x: tf.Tensor4D, context: tf.Tensor3D, heads: number, layers: number, groups: number, linearProjection: boolean): tf.Tensor4D {
+export function transformer2d(
+  p: Params,
+  n: string,
+  x: tf.Tensor4D,
+  context: tf.Tensor3D,
+  heads: number,
+  layers: number,
+  groups: number,
+  linearProjection: boolean,
+): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
   const normed = groupNorm(p, `${n}.norm`, x, groups, 1e-6);
-  let t = (linearProjection ? torchLinear(p, `${n}.proj_in`, tf.reshape(normed, [b, h * w, c]), c) : tf.reshape(conv2d(p, `${n}.proj_in`, normed, c, 1), [b, h * w, c])) as tf.Tensor3D;
+  let t = (
+    linearProjection
+      ? torchLinear(p, `${n}.proj_in`, tf.reshape(normed, [b, h * w, c]), c)
+      : tf.reshape(conv2d(p, `${n}.proj_in`, normed, c, 1), [b, h * w, c])
+  ) as tf.Tensor3D;
   for (let i = 0; i < layers; i++) t = basicTransformerBlock(p, `${n}.transformer_blocks.${i}`, t, context, heads);
-  const out = linearProjection ? tf.reshape(torchLinear(p, `${n}.proj_out`, t, c), [b, h, w, c]) : conv2d(p, `${n}.proj_out`, tf.reshape(t, [b, h, w, c]) as tf.Tensor4D, c, 1);
+  const out = linearProjection
+    ? tf.reshape(torchLinear(p, `${n}.proj_out`, t, c), [b, h, w, c])
+    : conv2d(p, `${n}.proj_out`, tf.reshape(t, [b, h, w, c]) as tf.Tensor4D, c, 1);
   return tf.add(x, out) as tf.Tensor4D;
 }
 

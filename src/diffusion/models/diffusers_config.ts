@@ -32,14 +32,20 @@ const isBookkeeping = (key: string) => key.startsWith('_');
 /** The first key of `o` that is neither bookkeeping nor in `known`, refused in one line. */
 export function refuseUnknownKeys(file: string, o: Json, known: ReadonlySet<string>): void {
   const unknown = Object.keys(o).find((k) => !isBookkeeping(k) && !known.has(k));
-  if (unknown !== undefined) throw new UserError(`${file}: ${unknown}: not a setting this loader implements (${JSON.stringify(o[unknown])}); refused rather than ignored`);
+  if (unknown !== undefined)
+    throw new UserError(
+      `${file}: ${unknown}: not a setting this loader implements (${JSON.stringify(o[unknown])}); refused rather than ignored`,
+    );
 }
 
 /** Typed accessors over one config file: a wrong or missing value names the file and key. */
 export class ConfigReader {
   private readonly seen = new Set<string>();
 
-  constructor(readonly file: string, private readonly o: Json) {}
+  constructor(
+    readonly file: string,
+    private readonly o: Json,
+  ) {}
 
   /**
    * The file's value of a key (marking it read), or the fallback when the key is absent. A null
@@ -70,19 +76,22 @@ export class ConfigReader {
 
   num(key: string, fallback?: number): number {
     const v = this.value(key, fallback);
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new UserError(`${this.file}: ${key} must be a number (got ${JSON.stringify(v)})`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new UserError(`${this.file}: ${key} must be a number (got ${JSON.stringify(v)})`);
     return v;
   }
 
   int(key: string, fallback?: number): number {
     const v = this.num(key, fallback);
-    if (!Number.isInteger(v) || v < 0) throw new UserError(`${this.file}: ${key} must be a non-negative integer (got ${v})`);
+    if (!Number.isInteger(v) || v < 0)
+      throw new UserError(`${this.file}: ${key} must be a non-negative integer (got ${v})`);
     return v;
   }
 
   bool(key: string, fallback: boolean): boolean {
     const v = this.value(key, fallback);
-    if (typeof v !== 'boolean') throw new UserError(`${this.file}: ${key} must be true or false (got ${JSON.stringify(v)})`);
+    if (typeof v !== 'boolean')
+      throw new UserError(`${this.file}: ${key} must be true or false (got ${JSON.stringify(v)})`);
     return v;
   }
 
@@ -93,9 +102,14 @@ export class ConfigReader {
   }
 
   /** A list of strings or positive integers; `scalarOk` lets a single value stand for every entry. */
-  list<T extends 'string' | 'number'>(key: string, type: T, fallback?: (T extends 'string' ? string : number)[]): (T extends 'string' ? string : number)[] {
+  list<T extends 'string' | 'number'>(
+    key: string,
+    type: T,
+    fallback?: (T extends 'string' ? string : number)[],
+  ): (T extends 'string' ? string : number)[] {
     const v = this.value(key, fallback);
-    if (!Array.isArray(v) || v.length === 0 || v.some((e) => typeof e !== type)) throw new UserError(`${this.file}: ${key} must be a non-empty list of ${type}s (got ${JSON.stringify(v)})`);
+    if (!Array.isArray(v) || v.length === 0 || v.some((e) => typeof e !== type))
+      throw new UserError(`${this.file}: ${key} must be a non-empty list of ${type}s (got ${JSON.stringify(v)})`);
     return v as (T extends 'string' ? string : number)[];
   }
 
@@ -104,26 +118,35 @@ export class ConfigReader {
     const v = this.value(key, fallback);
     if (typeof v === 'number') return Array(blocks).fill(v);
     if (Array.isArray(v) && v.length === blocks && v.every((e) => typeof e === 'number')) return v as number[];
-    throw new UserError(`${this.file}: ${key} must be a number or a list of ${blocks} numbers (got ${JSON.stringify(v)})`);
+    throw new UserError(
+      `${this.file}: ${key} must be a number or a list of ${blocks} numbers (got ${JSON.stringify(v)})`,
+    );
   }
 
   /** act_fn: SiLU, under any of diffusers' names for it (get_activation lower-cases: silu, swish). */
   silu(key = 'act_fn'): void {
     const v = this.value(key, 'silu');
-    if (typeof v !== 'string' || !['silu', 'swish'].includes(v.toLowerCase())) throw new UserError(`${this.file}: ${key} ${JSON.stringify(v)} is not supported (supported: "silu", "swish")`);
+    if (typeof v !== 'string' || !['silu', 'swish'].includes(v.toLowerCase()))
+      throw new UserError(`${this.file}: ${key} ${JSON.stringify(v)} is not supported (supported: "silu", "swish")`);
   }
 
   /** Refuses a setting the port does not implement, instead of running something else quietly. */
   only<T>(key: string, allowed: T[], fallback: T): T {
     const v = this.value(key, fallback) as T;
-    if (!allowed.some((a) => JSON.stringify(a) === JSON.stringify(v))) throw new UserError(`${this.file}: ${key} ${JSON.stringify(v)} is not supported (supported: ${allowed.map((a) => JSON.stringify(a)).join(', ')})`);
+    if (!allowed.some((a) => JSON.stringify(a) === JSON.stringify(v)))
+      throw new UserError(
+        `${this.file}: ${key} ${JSON.stringify(v)} is not supported (supported: ${allowed.map((a) => JSON.stringify(a)).join(', ')})`,
+      );
     return v;
   }
 }
 
 /** The weights of a diffusers model folder. */
 export function diffusersWeights(dir: string): string {
-  for (const f of ['diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.safetensors.index.json']) if (existsSync(join(dir, f))) return join(dir, f);
-  const bin = existsSync(join(dir, 'diffusion_pytorch_model.bin')) ? ' (diffusion_pytorch_model.bin is a PyTorch pickle: publish or convert to safetensors)' : '';
+  for (const f of ['diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.safetensors.index.json'])
+    if (existsSync(join(dir, f))) return join(dir, f);
+  const bin = existsSync(join(dir, 'diffusion_pytorch_model.bin'))
+    ? ' (diffusion_pytorch_model.bin is a PyTorch pickle: publish or convert to safetensors)'
+    : '';
   throw new UserError(`${dir}: no diffusion_pytorch_model.safetensors${bin}`);
 }

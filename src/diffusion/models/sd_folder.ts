@@ -18,7 +18,14 @@ const PARTS: Record<string, string[]> = {
   vae: ['AutoencoderKL'],
   text_encoder: ['CLIPTextModel'],
   tokenizer: ['CLIPTokenizer', 'CLIPTokenizerFast'],
-  scheduler: ['DDIMScheduler', 'PNDMScheduler', 'LMSDiscreteScheduler', 'EulerDiscreteScheduler', 'DPMSolverMultistepScheduler', 'DDPMScheduler'],
+  scheduler: [
+    'DDIMScheduler',
+    'PNDMScheduler',
+    'LMSDiscreteScheduler',
+    'EulerDiscreteScheduler',
+    'DPMSolverMultistepScheduler',
+    'DDPMScheduler',
+  ],
 };
 
 export interface StableDiffusion {
@@ -39,7 +46,10 @@ function checkModelIndex(dir: string): void {
   for (const [part, classes] of Object.entries(PARTS)) {
     const entry = index[part];
     const cls = Array.isArray(entry) ? String(entry[1]) : null;
-    if (!cls) throw new UserError(`${file}: ${part} is missing (a Stable Diffusion folder has ${Object.keys(PARTS).join(', ')})`);
+    if (!cls)
+      throw new UserError(
+        `${file}: ${part} is missing (a Stable Diffusion folder has ${Object.keys(PARTS).join(', ')})`,
+      );
     if (!classes.includes(cls)) throw new UserError(`${file}: ${part} is ${cls}; supported: ${classes.join(', ')}`);
   }
 }
@@ -51,16 +61,30 @@ export function loadStableDiffusion(dir: string): StableDiffusion {
   const textEncoder = loadClip(join(dir, 'text_encoder'));
   const loaded: { params: { dispose(): void } }[] = [textEncoder];
   try {
-    if (textEncoder.config.kind !== 'CLIPTextModel') throw new UserError(`${join(dir, 'text_encoder', 'config.json')}: expected a CLIPTextModel`);
+    if (textEncoder.config.kind !== 'CLIPTextModel')
+      throw new UserError(`${join(dir, 'text_encoder', 'config.json')}: expected a CLIPTextModel`);
     const unet = loadUNet(join(dir, 'unet'));
     loaded.push(unet);
     const vae = loadVae(join(dir, 'vae'));
     loaded.push(vae);
     if (unet.config.crossAttentionDim !== textEncoder.config.text.hidden) {
-      throw new UserError(`${dir}: unet cross_attention_dim ${unet.config.crossAttentionDim} ≠ text_encoder hidden_size ${textEncoder.config.text.hidden}`);
+      throw new UserError(
+        `${dir}: unet cross_attention_dim ${unet.config.crossAttentionDim} ≠ text_encoder hidden_size ${textEncoder.config.text.hidden}`,
+      );
     }
-    if (unet.config.inChannels !== vae.config.latentChannels) throw new UserError(`${dir}: unet in_channels ${unet.config.inChannels} ≠ vae latent_channels ${vae.config.latentChannels}`);
-    return { dir, unet, vae, textEncoder, tokenizer, scheduler, dispose: () => loaded.forEach((m) => m.params.dispose()) };
+    if (unet.config.inChannels !== vae.config.latentChannels)
+      throw new UserError(
+        `${dir}: unet in_channels ${unet.config.inChannels} ≠ vae latent_channels ${vae.config.latentChannels}`,
+      );
+    return {
+      dir,
+      unet,
+      vae,
+      textEncoder,
+      tokenizer,
+      scheduler,
+      dispose: () => loaded.forEach((m) => m.params.dispose()),
+    };
   } catch (e) {
     loaded.forEach((m) => m.params.dispose());
     throw e;

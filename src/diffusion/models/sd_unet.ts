@@ -9,7 +9,16 @@ import { Params } from '../../nn/params.js';
 import { torchLinear } from '../../nn/attention.js';
 import { loadVerified } from '../../nn/torch_weights.js';
 import { ConfigReader, diffusersWeights } from './diffusers_config.js';
-import { conv2d, downsample, groupNorm, resnetBlock, silu, transformer2d, upsample, type NormSpec } from './diffusers_blocks.js';
+import {
+  conv2d,
+  downsample,
+  groupNorm,
+  resnetBlock,
+  silu,
+  transformer2d,
+  upsample,
+  type NormSpec,
+} from './diffusers_blocks.js';
 
 type DownType = 'CrossAttnDownBlock2D' | 'DownBlock2D';
 type UpType = 'CrossAttnUpBlock2D' | 'UpBlock2D';
@@ -54,7 +63,8 @@ const UNET_IRRELEVANT: Record<string, string> = {
   dropout: 'the identity at inference',
   addition_time_embed_dim: 'read only by addition_embed_type "text_time" (refused)',
   addition_embed_type_num_heads: 'read only by addition_embed_type "text" (refused)',
-  projection_class_embeddings_input_dim: 'read only by class_embed_type "projection" and addition_embed_type "text_time" (both refused)',
+  projection_class_embeddings_input_dim:
+    'read only by class_embed_type "projection" and addition_embed_type "text_time" (both refused)',
   resnet_skip_time_act: 'passed only to the ResnetDownsample/ResnetUpsample/SimpleCrossAttn block types (refused)',
   resnet_out_scale_factor: 'passed only to the ResnetDownsample/ResnetUpsample/SimpleCrossAttn block types (refused)',
   cross_attention_norm: 'passed only to the SimpleCrossAttn block types (refused)',
@@ -66,7 +76,10 @@ function optionalActivation(r: ConfigReader, key: string): Activation | null {
   const v = r.value(key, null);
   if (v === null) return null;
   const name = typeof v === 'string' ? v.toLowerCase() : v;
-  if (!ACTIVATIONS.includes(name as Activation)) throw new UserError(`${r.file}: ${key} ${JSON.stringify(v)} is not supported (supported: null, ${ACTIVATIONS.join(', ')})`);
+  if (!ACTIVATIONS.includes(name as Activation))
+    throw new UserError(
+      `${r.file}: ${key} ${JSON.stringify(v)} is not supported (supported: null, ${ACTIVATIONS.join(', ')})`,
+    );
   return name as Activation;
 }
 
@@ -101,10 +114,16 @@ function headCounts(r: ConfigReader, blocks: number[]): number[] {
   if (r.value('num_attention_heads', null) === null) heads = r.perBlock('attention_head_dim', n, 8);
   else {
     heads = r.perBlock('num_attention_heads', n, 8);
-    r.irrelevant({ attention_head_dim: 'the cross-attention blocks take their width per head from num_attention_heads when it is set' });
+    r.irrelevant({
+      attention_head_dim:
+        'the cross-attention blocks take their width per head from num_attention_heads when it is set',
+    });
   }
   blocks.forEach((c, i) => {
-    if (c % heads[i] !== 0) throw new UserError(`${r.file}: attention_head_dim ${JSON.stringify(heads)}: block ${i}: ${c} channels do not split into ${heads[i]} heads`);
+    if (c % heads[i] !== 0)
+      throw new UserError(
+        `${r.file}: attention_head_dim ${JSON.stringify(heads)}: block ${i}: ${c} channels do not split into ${heads[i]} heads`,
+      );
   });
   return heads;
 }
@@ -115,11 +134,15 @@ export function parseUNetConfig(r: ConfigReader): UNetConfig {
   const down = r.list('down_block_types', 'string');
   const up = r.list('up_block_types', 'string');
   const bad = (key: string, v: unknown, why: string) => new UserError(`${r.file}: ${key} ${JSON.stringify(v)}: ${why}`);
-  if (down.length !== n || down.some((d) => d !== 'CrossAttnDownBlock2D' && d !== 'DownBlock2D')) throw bad('down_block_types', down, `expected ${n} of CrossAttnDownBlock2D, DownBlock2D`);
-  if (up.length !== n || up.some((d) => d !== 'CrossAttnUpBlock2D' && d !== 'UpBlock2D')) throw bad('up_block_types', up, `expected ${n} of CrossAttnUpBlock2D, UpBlock2D`);
+  if (down.length !== n || down.some((d) => d !== 'CrossAttnDownBlock2D' && d !== 'DownBlock2D'))
+    throw bad('down_block_types', down, `expected ${n} of CrossAttnDownBlock2D, DownBlock2D`);
+  if (up.length !== n || up.some((d) => d !== 'CrossAttnUpBlock2D' && d !== 'UpBlock2D'))
+    throw bad('up_block_types', up, `expected ${n} of CrossAttnUpBlock2D, UpBlock2D`);
   refuseUnimplemented(r);
   const groups = r.int('norm_num_groups', 32);
-  for (const c of blocks) if (c % groups !== 0) throw bad('block_out_channels', blocks, `every width must be a multiple of norm_num_groups ${groups}`);
+  for (const c of blocks)
+    if (c % groups !== 0)
+      throw bad('block_out_channels', blocks, `every width must be a multiple of norm_num_groups ${groups}`);
   const pad = r.int('downsample_padding', 1);
   if (pad !== 0 && pad !== 1) throw bad('downsample_padding', pad, 'expected 0 or 1');
   const timeDim = r.value('time_embedding_dim', null) === null ? 4 * blocks[0] : r.int('time_embedding_dim');
@@ -180,7 +203,9 @@ function activate(x: tf.Tensor2D, act: Activation | null): tf.Tensor2D {
  */
 function timeEmbedding(p: Params, c: UNetConfig, t: tf.Tensor1D): tf.Tensor2D {
   const b0 = c.blockOutChannels[0];
-  const h = silu(torchLinear(p, 'time_embedding.linear_1', timestepEmbedding(t, b0, c.flipSinToCos, c.freqShift), c.timeEmbedDim));
+  const h = silu(
+    torchLinear(p, 'time_embedding.linear_1', timestepEmbedding(t, b0, c.flipSinToCos, c.freqShift), c.timeEmbedDim),
+  );
   const emb = activate(torchLinear(p, 'time_embedding.linear_2', h, c.timeEmbedDim) as tf.Tensor2D, c.timestepPostAct);
   return activate(emb, c.timeEmbeddingAct);
 }
@@ -189,11 +214,18 @@ function timeEmbedding(p: Params, c: UNetConfig, t: tf.Tensor1D): tf.Tensor2D {
  * ε̂ (or v̂, per the scheduler's prediction_type) [B, H, W, out] for latents [B, H, W, in] at
  * timesteps t [B] with text hidden states context [B, M, cross_attention_dim].
  */
-export function unetForward(p: Params, c: UNetConfig, sample: tf.Tensor4D, t: tf.Tensor1D, context: tf.Tensor3D): tf.Tensor4D {
+export function unetForward(
+  p: Params,
+  c: UNetConfig,
+  sample: tf.Tensor4D,
+  t: tf.Tensor1D,
+  context: tf.Tensor3D,
+): tf.Tensor4D {
   const norm: NormSpec = { groups: c.groups, eps: c.eps };
   const b0 = c.blockOutChannels[0];
   const temb = timeEmbedding(p, c, t);
-  const cross = (n: string, x: tf.Tensor4D, i: number) => transformer2d(p, n, x, context, c.heads[i], c.transformerLayers[i], c.groups, c.linearProjection);
+  const cross = (n: string, x: tf.Tensor4D, i: number) =>
+    transformer2d(p, n, x, context, c.heads[i], c.transformerLayers[i], c.groups, c.linearProjection);
 
   let x = conv2d(p, 'conv_in', c.centerInput ? (tf.sub(tf.mul(sample, 2), 1) as tf.Tensor4D) : sample, b0);
   const skips: tf.Tensor4D[] = [x];
@@ -221,7 +253,17 @@ export function unetForward(p: Params, c: UNetConfig, sample: tf.Tensor4D, t: tf
   rev.forEach((ch, i) => {
     for (let j = 0; j <= c.layersPerBlock; j++) {
       x = resnetBlock(p, `up_blocks.${i}.resnets.${j}`, tf.concat([x, skips.pop()!], 3), ch, norm, temb);
-      if (c.up[i] === 'CrossAttnUpBlock2D') x = transformer2d(p, `up_blocks.${i}.attentions.${j}`, x, context, revHeads[i], revLayers[i], c.groups, c.linearProjection);
+      if (c.up[i] === 'CrossAttnUpBlock2D')
+        x = transformer2d(
+          p,
+          `up_blocks.${i}.attentions.${j}`,
+          x,
+          context,
+          revHeads[i],
+          revLayers[i],
+          c.groups,
+          c.linearProjection,
+        );
     }
     if (i < rev.length - 1) x = upsample(p, `up_blocks.${i}.upsamplers.0`, x);
   });
@@ -236,7 +278,13 @@ export interface UNet {
 /** The UNet on the smallest input it takes: reads every parameter once. */
 function touchUNet(p: Params, config: UNetConfig): tf.Tensor4D {
   const f = 2 ** (config.blockOutChannels.length - 1);
-  return unetForward(p, config, tf.zeros([1, f, f, config.inChannels]), tf.tensor1d([1]), tf.zeros([1, 1, config.crossAttentionDim]));
+  return unetForward(
+    p,
+    config,
+    tf.zeros([1, f, f, config.inChannels]),
+    tf.tensor1d([1]),
+    tf.zeros([1, 1, config.crossAttentionDim]),
+  );
 }
 
 /** A diffusers `unet/` folder, loaded strictly. */

@@ -7,7 +7,16 @@ import { UserError } from '../../errors.js';
 import { Params } from '../../nn/params.js';
 import { loadVerified } from '../../nn/torch_weights.js';
 import { ConfigReader, diffusersWeights } from './diffusers_config.js';
-import { conv2d, downsample, groupNorm, resnetBlock, silu, spatialSelfAttention, upsample, type NormSpec } from './diffusers_blocks.js';
+import {
+  conv2d,
+  downsample,
+  groupNorm,
+  resnetBlock,
+  silu,
+  spatialSelfAttention,
+  upsample,
+  type NormSpec,
+} from './diffusers_blocks.js';
 
 export interface VaeConfig {
   inChannels: number;
@@ -36,8 +45,10 @@ export function parseVaeConfig(r: ConfigReader): VaeConfig {
   const blocks = r.list('block_out_channels', 'number');
   const down = r.list('down_block_types', 'string', Array(blocks.length).fill('DownEncoderBlock2D'));
   const up = r.list('up_block_types', 'string', Array(blocks.length).fill('UpDecoderBlock2D'));
-  if (down.length !== blocks.length || down.some((d) => d !== 'DownEncoderBlock2D')) throw new UnsupportedBlocks(r.file, 'down_block_types', down);
-  if (up.length !== blocks.length || up.some((d) => d !== 'UpDecoderBlock2D')) throw new UnsupportedBlocks(r.file, 'up_block_types', up);
+  if (down.length !== blocks.length || down.some((d) => d !== 'DownEncoderBlock2D'))
+    throw new UnsupportedBlocks(r.file, 'down_block_types', down);
+  if (up.length !== blocks.length || up.some((d) => d !== 'UpDecoderBlock2D'))
+    throw new UnsupportedBlocks(r.file, 'up_block_types', up);
   r.silu();
   r.only('shift_factor', [null], null);
   // SDXL-style pipelines normalise latents with these; SD v1/v2's never do, and this port neither.
@@ -45,7 +56,14 @@ export function parseVaeConfig(r: ConfigReader): VaeConfig {
   r.only('latents_std', [null], null);
   r.irrelevant(VAE_IRRELEVANT);
   const groups = r.int('norm_num_groups', 32);
-  for (const c of blocks) if (c % groups !== 0) throw new UnsupportedBlocks(r.file, 'block_out_channels', blocks, `every width must be a multiple of norm_num_groups ${groups}`);
+  for (const c of blocks)
+    if (c % groups !== 0)
+      throw new UnsupportedBlocks(
+        r.file,
+        'block_out_channels',
+        blocks,
+        `every width must be a multiple of norm_num_groups ${groups}`,
+      );
   const config: VaeConfig = {
     inChannels: r.int('in_channels', 3),
     outChannels: r.int('out_channels', 3),
@@ -78,7 +96,11 @@ function midBlock(p: Params, n: string, x: tf.Tensor4D, c: VaeConfig, norm: Norm
 }
 
 /** The posterior's mean and log-variance [B, H/f, W/f, latent] of images [B, H, W, 3] in [-1, 1] (unscaled). */
-export function vaeEncodeMoments(p: Params, c: VaeConfig, images: tf.Tensor4D): { mean: tf.Tensor4D; logvar: tf.Tensor4D } {
+export function vaeEncodeMoments(
+  p: Params,
+  c: VaeConfig,
+  images: tf.Tensor4D,
+): { mean: tf.Tensor4D; logvar: tf.Tensor4D } {
   const norm = { groups: c.groups, eps: VAE_EPS };
   let x = conv2d(p, 'encoder.conv_in', images, c.blockOutChannels[0]);
   c.blockOutChannels.forEach((ch, i) => {
@@ -86,7 +108,12 @@ export function vaeEncodeMoments(p: Params, c: VaeConfig, images: tf.Tensor4D): 
     if (i < c.blockOutChannels.length - 1) x = downsample(p, `encoder.down_blocks.${i}.downsamplers.0`, x, 0);
   });
   x = midBlock(p, 'encoder.mid_block', x, c, norm);
-  x = conv2d(p, 'encoder.conv_out', silu(groupNorm(p, 'encoder.conv_norm_out', x, c.groups, VAE_EPS)), 2 * c.latentChannels);
+  x = conv2d(
+    p,
+    'encoder.conv_out',
+    silu(groupNorm(p, 'encoder.conv_norm_out', x, c.groups, VAE_EPS)),
+    2 * c.latentChannels,
+  );
   if (c.quantConv) x = conv2d(p, 'quant_conv', x, 2 * c.latentChannels, 1);
   const [mean, logvar] = tf.split(x, 2, 3) as [tf.Tensor4D, tf.Tensor4D];
   return { mean, logvar: tf.clipByValue(logvar, -30, 20) };
@@ -104,12 +131,21 @@ export function vaeDecode(p: Params, c: VaeConfig, latents: tf.Tensor4D): tf.Ten
     for (let j = 0; j <= c.layersPerBlock; j++) x = resnetBlock(p, `decoder.up_blocks.${i}.resnets.${j}`, x, ch, norm);
     if (i < rev.length - 1) x = upsample(p, `decoder.up_blocks.${i}.upsamplers.0`, x);
   });
-  return conv2d(p, 'decoder.conv_out', silu(groupNorm(p, 'decoder.conv_norm_out', x, c.groups, VAE_EPS)), c.outChannels);
+  return conv2d(
+    p,
+    'decoder.conv_out',
+    silu(groupNorm(p, 'decoder.conv_norm_out', x, c.groups, VAE_EPS)),
+    c.outChannels,
+  );
 }
 
 /** Older diffusers VAEs name the mid-block attention query/key/value/proj_attn; the same tensors. */
 function vaeRename(name: string): string {
-  return name.replace(/\.attentions\.(\d+)\.(query|key|value|proj_attn)\./, (_, i: string, w: string) => `.attentions.${i}.${{ query: 'to_q', key: 'to_k', value: 'to_v', proj_attn: 'to_out.0' }[w]}.`);
+  return name.replace(
+    /\.attentions\.(\d+)\.(query|key|value|proj_attn)\./,
+    (_, i: string, w: string) =>
+      `.attentions.${i}.${{ query: 'to_q', key: 'to_k', value: 'to_v', proj_attn: 'to_out.0' }[w]}.`,
+  );
 }
 
 export interface Vae {
@@ -133,7 +169,10 @@ function vaeFrom(config: VaeConfig, params: Params): Vae {
 /** A diffusers `vae/` folder, loaded strictly. */
 export function loadVae(dir: string): Vae {
   const config = parseVaeConfig(ConfigReader.of(dir));
-  return vaeFrom(config, loadVerified(diffusersWeights(dir), (p) => touchVae(p, config), { rename: vaeRename }));
+  return vaeFrom(
+    config,
+    loadVerified(diffusersWeights(dir), (p) => touchVae(p, config), { rename: vaeRename }),
+  );
 }
 
 /** Encoder and decoder on the smallest input: reads every parameter once. */
@@ -144,5 +183,8 @@ function touchVae(p: Params, config: VaeConfig): tf.Tensor4D {
 
 /** The architecture of a config with seeded random weights (no file). */
 export function randomVae(config: VaeConfig, seed: number): Vae {
-  return vaeFrom(config, Params.created(seed, (p) => touchVae(p, config)));
+  return vaeFrom(
+    config,
+    Params.created(seed, (p) => touchVae(p, config)),
+  );
 }

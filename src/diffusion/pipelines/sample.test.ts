@@ -9,13 +9,23 @@ import { Rng } from '../../util/rng.js';
 
 await initBackend(backendFromEnv());
 
-const cond = (v: number, b: number): Condition => ({ context: new Float32Array(b * 2 * 3).fill(v), mask: new Float32Array(b * 2).fill(1), tokens: 2, dim: 3 });
+const cond = (v: number, b: number): Condition => ({
+  context: new Float32Array(b * 2 * 3).fill(v),
+  mask: new Float32Array(b * 2).fill(1),
+  tokens: 2,
+  dim: 3,
+});
 
 test('CFG: w = 0 gives the unconditional prediction, w = 1 the conditional one, w = 3 extrapolates', async () => {
   // A model whose ε is the mean of its context: unconditional 1, conditional 2.
-  const model = (z: tf.Tensor4D, _t: tf.Tensor1D, ctx: tf.Tensor3D) => tf.add(tf.mul(z, 0), tf.reshape(tf.mean(ctx, [1, 2]), [-1, 1, 1, 1])) as tf.Tensor4D;
+  const model = (z: tf.Tensor4D, _t: tf.Tensor1D, ctx: tf.Tensor3D) =>
+    tf.add(tf.mul(z, 0), tf.reshape(tf.mean(ctx, [1, 2]), [-1, 1, 1, 1])) as tf.Tensor4D;
   const z = tf.zeros([2, 2, 2, 1]) as tf.Tensor4D;
-  for (const [w, want] of [[0, 1], [1, 2], [3, 4]]) {
+  for (const [w, want] of [
+    [0, 1],
+    [1, 2],
+    [3, 4],
+  ]) {
     const g = cfgEps(model, cond(2, 2), cond(1, 2), w);
     (await g.eps(z, 10).data()).forEach((v) => assert.ok(Math.abs(v - want) < 1e-6, `w=${w}: ${v}`));
     g.dispose();
@@ -30,14 +40,25 @@ test('DDIM inversion then DDIM sampling returns the start latents (ε smooth in 
   // A fixed ε-model, weakly dependent on z: inversion is exact only when ε is constant along the path.
   const eps = (z: tf.Tensor4D) => tf.add(tf.mul(tf.tanh(z), 0.02), 0.3) as tf.Tensor4D;
   const zT = await ddimInvert(eps, s, z0, shape);
-  assert.ok(zT.some((v, i) => Math.abs(v - z0[i]) > 0.1), 'inversion moved the latents');
+  assert.ok(
+    zT.some((v, i) => Math.abs(v - z0[i]) > 0.1),
+    'inversion moved the latents',
+  );
   const back = await ddimSample(eps, s, zT, shape);
   const err = Math.max(...back.map((v, i) => Math.abs(v - z0[i])));
   assert.ok(err < 1e-2, `round-trip error ${err}`);
 });
 
 /** The host loop the device loop replaced: ε read back each step, the update in float64. */
-async function hostLoop(eps: (z: tf.Tensor4D, t: number) => tf.Tensor4D, s: DdimScheduler, z0: Float32Array, shape: [number, number, number, number], invert: boolean, rng?: Rng, eta = 0) {
+async function hostLoop(
+  eps: (z: tf.Tensor4D, t: number) => tf.Tensor4D,
+  s: DdimScheduler,
+  z0: Float32Array,
+  shape: [number, number, number, number],
+  invert: boolean,
+  rng?: Rng,
+  eta = 0,
+) {
   let z: Float64Array = Float64Array.from(z0);
   const stride = 20;
   const ts = invert ? s.inversionTimesteps().map((t) => t - stride) : s.timesteps;
@@ -58,7 +79,11 @@ test('the device loop matches the float64 host loop (η = 0 and η = 1, inversio
   const eps = (z: tf.Tensor4D, t: number) => tf.add(tf.mul(tf.tanh(z), 0.5), t / 2000) as tf.Tensor4D;
   const cases: Array<[string, Float32Array, Float64Array]> = [
     ['η = 0', await ddimSample(eps, s, z0, shape), await hostLoop(eps, s, z0, shape, false)],
-    ['η = 1', await ddimSample(eps, s, z0, shape, new Rng(5), 1), await hostLoop(eps, s, z0, shape, false, new Rng(5), 1)],
+    [
+      'η = 1',
+      await ddimSample(eps, s, z0, shape, new Rng(5), 1),
+      await hostLoop(eps, s, z0, shape, false, new Rng(5), 1),
+    ],
     ['inversion', await ddimInvert(eps, s, z0, shape), await hostLoop(eps, s, z0, shape, true)],
   ];
   for (const [name, dev, host] of cases) {
@@ -66,6 +91,9 @@ test('the device loop matches the float64 host loop (η = 0 and η = 1, inversio
     const scale = Math.max(...host.map(Math.abs));
     const err = Math.max(...dev.map((v, i) => Math.abs(v - host[i]))) / scale;
     assert.ok(err <= 1e-5, `${name}: ${err} (scale ${scale})`);
-    assert.ok(dev.some((v, i) => Math.abs(v - z0[i]) > 0.1), `${name}: the loop moved the latents`);
+    assert.ok(
+      dev.some((v, i) => Math.abs(v - z0[i]) > 0.1),
+      `${name}: the loop moved the latents`,
+    );
   }
 });

@@ -46,14 +46,23 @@ function linear(x: tf.Tensor4D, eps: tf.Tensor4D, cx: number, ce: number, noise?
 }
 
 /** Starts a device loop from host values or a tensor the caller keeps. */
-const upload = (z: Float32Array | tf.Tensor4D, shape: [number, number, number, number]) => (z instanceof tf.Tensor ? tf.clone(z) : tf.tensor4d(z, shape));
+const upload = (z: Float32Array | tf.Tensor4D, shape: [number, number, number, number]) =>
+  z instanceof tf.Tensor ? tf.clone(z) : tf.tensor4d(z, shape);
 
 /**
  * The reverse loop from z at the first of `timesteps` (default: all of the scheduler's, i.e. from
  * z_T; SDEdit passes the last k); noise from the rng when η > 0. z stays on the device for the
  * whole loop: the caller gets a tensor it owns (read it with an awaited data()).
  */
-export function ddimSampleTensor(eps: EpsFn, scheduler: DdimScheduler, zT: Float32Array | tf.Tensor4D, shape: [number, number, number, number], rng?: Rng, eta = scheduler.cfg.eta, timesteps = scheduler.timesteps): tf.Tensor4D {
+export function ddimSampleTensor(
+  eps: EpsFn,
+  scheduler: DdimScheduler,
+  zT: Float32Array | tf.Tensor4D,
+  shape: [number, number, number, number],
+  rng?: Rng,
+  eta = scheduler.cfg.eta,
+  timesteps = scheduler.timesteps,
+): tf.Tensor4D {
   let z = upload(zT, shape);
   const n = shape[0] * shape[1] * shape[2] * shape[3];
   for (const t of timesteps) {
@@ -70,7 +79,15 @@ export function ddimSampleTensor(eps: EpsFn, scheduler: DdimScheduler, zT: Float
 }
 
 /** ddimSampleTensor read back once at the end. */
-export async function ddimSample(eps: EpsFn, scheduler: DdimScheduler, zT: Float32Array | tf.Tensor4D, shape: [number, number, number, number], rng?: Rng, eta = scheduler.cfg.eta, timesteps = scheduler.timesteps): Promise<Float32Array> {
+export async function ddimSample(
+  eps: EpsFn,
+  scheduler: DdimScheduler,
+  zT: Float32Array | tf.Tensor4D,
+  shape: [number, number, number, number],
+  rng?: Rng,
+  eta = scheduler.cfg.eta,
+  timesteps = scheduler.timesteps,
+): Promise<Float32Array> {
   return readAndDispose(ddimSampleTensor(eps, scheduler, zT, shape, rng, eta, timesteps));
 }
 
@@ -78,7 +95,12 @@ export async function ddimSample(eps: EpsFn, scheduler: DdimScheduler, zT: Float
  * Deterministic DDIM inversion z_0 → z_T (diffusers' DDIMInverseScheduler order): each step
  * predicts ε at the current (lower) timestep and moves up by one stride. Stays on the device.
  */
-export function ddimInvertTensor(eps: EpsFn, scheduler: DdimScheduler, z0: Float32Array | tf.Tensor4D, shape: [number, number, number, number]): tf.Tensor4D {
+export function ddimInvertTensor(
+  eps: EpsFn,
+  scheduler: DdimScheduler,
+  z0: Float32Array | tf.Tensor4D,
+  shape: [number, number, number, number],
+): tf.Tensor4D {
   const stride = Math.floor(scheduler.cfg.trainTimesteps / scheduler.cfg.steps);
   let z = upload(z0, shape);
   for (const t of scheduler.inversionTimesteps()) {
@@ -91,7 +113,12 @@ export function ddimInvertTensor(eps: EpsFn, scheduler: DdimScheduler, z0: Float
   return z;
 }
 
-export async function ddimInvert(eps: EpsFn, scheduler: DdimScheduler, z0: Float32Array | tf.Tensor4D, shape: [number, number, number, number]): Promise<Float32Array> {
+export async function ddimInvert(
+  eps: EpsFn,
+  scheduler: DdimScheduler,
+  z0: Float32Array | tf.Tensor4D,
+  shape: [number, number, number, number],
+): Promise<Float32Array> {
   return readAndDispose(ddimInvertTensor(eps, scheduler, z0, shape));
 }
 
@@ -105,7 +132,12 @@ export async function readAndDispose(t: tf.Tensor): Promise<Float32Array> {
 }
 
 /** Classifier-free guidance over a model that takes (context, mask): one doubled batch per step. */
-export function cfgEps(model: NoisePredictor, cond: Condition, uncond: Condition, guidance: number): { eps: EpsFn; dispose(): void } {
+export function cfgEps(
+  model: NoisePredictor,
+  cond: Condition,
+  uncond: Condition,
+  guidance: number,
+): { eps: EpsFn; dispose(): void } {
   const b = cond.context.length / (cond.tokens * cond.dim);
   const ctx = tf.tensor3d(concat(uncond.context, cond.context), [2 * b, cond.tokens, cond.dim]);
   const mask = tf.tensor2d(concat(uncond.mask, cond.mask), [2 * b, cond.tokens]);
@@ -125,7 +157,14 @@ export async function sampleCfg(o: SampleOptions): Promise<Float32Array> {
   const per = o.shape[0] * o.shape[1] * o.shape[2];
   const guided = cfgEps(o.model, o.cond, o.uncond, o.guidance);
   try {
-    return await ddimSample(guided.eps, o.scheduler, o.start ?? normals(b * per, o.rng), [b, ...o.shape], o.rng, o.eta ?? o.scheduler.cfg.eta);
+    return await ddimSample(
+      guided.eps,
+      o.scheduler,
+      o.start ?? normals(b * per, o.rng),
+      [b, ...o.shape],
+      o.rng,
+      o.eta ?? o.scheduler.cfg.eta,
+    );
   } finally {
     guided.dispose();
   }

@@ -30,12 +30,33 @@ test("SD v1-4's scheduler_config.json gives exactly our SD setting; diffusers' d
   assert.equal(m.className, 'PNDMScheduler');
   assert.deepEqual(ddimFor(m.scheduler, 50).timesteps.slice(0, 3), [981, 961, 941]);
   const d = parseSchedulerConfig('{"prediction_type": "v_prediction"}', 'f.json');
-  assert.deepEqual(d.scheduler, { trainTimesteps: 1000, betaStart: 0.0001, betaEnd: 0.02, schedule: 'linear', rescaleZeroSnr: false, offset: 0, alphaOneAtStart: true, spacing: 'leading' });
+  assert.deepEqual(d.scheduler, {
+    trainTimesteps: 1000,
+    betaStart: 0.0001,
+    betaEnd: 0.02,
+    schedule: 'linear',
+    rescaleZeroSnr: false,
+    offset: 0,
+    alphaOneAtStart: true,
+    spacing: 'leading',
+  });
   assert.equal(d.prediction, 'v_prediction');
 });
 
 test("other samplers' settings and diffusers' bookkeeping keys are accepted: they cannot change a DDIM step", () => {
-  const m = parseSchedulerConfig(JSON.stringify({ _class_name: 'DPMSolverMultistepScheduler', _diffusers_version: '0.31.0', solver_order: 2, algorithm_type: 'dpmsolver++', use_karras_sigmas: true, variance_type: null, timestep_spacing: 'trailing', rescale_betas_zero_snr: true }), 'f.json');
+  const m = parseSchedulerConfig(
+    JSON.stringify({
+      _class_name: 'DPMSolverMultistepScheduler',
+      _diffusers_version: '0.31.0',
+      solver_order: 2,
+      algorithm_type: 'dpmsolver++',
+      use_karras_sigmas: true,
+      variance_type: null,
+      timestep_spacing: 'trailing',
+      rescale_betas_zero_snr: true,
+    }),
+    'f.json',
+  );
   assert.equal(m.scheduler.spacing, 'trailing');
   assert.equal(m.scheduler.rescaleZeroSnr, true);
   assert.equal(m.className, 'DPMSolverMultistepScheduler');
@@ -51,11 +72,20 @@ test('unsupported or malformed settings are refused in one line naming the file 
     ['{"steps_offset": -1}', /f\.json: steps_offset: expected a non-negative integer/],
     ['{"num_train_timesteps": "1000"}', /f\.json: num_train_timesteps: expected a number/],
     ['{"set_alpha_to_one": "no"}', /f\.json: set_alpha_to_one: expected true or false/],
-    ['{"timestep_spacing": "trailling"}', /f\.json: timestep_spacing: "trailling" is not supported \(have: leading, trailing, linspace\)/],
+    [
+      '{"timestep_spacing": "trailling"}',
+      /f\.json: timestep_spacing: "trailling" is not supported \(have: leading, trailing, linspace\)/,
+    ],
     ['{"rescale_betas_zero_snr": 1}', /f\.json: rescale_betas_zero_snr: expected true or false/],
     ['{"timestep_type": "continuous"}', /f\.json: timestep_type: "continuous" is not supported/],
-    ['{"variance_type": "learned_range"}', /f\.json: variance_type: "learned_range": a model that predicts its variance/],
-    ['{"use_flow_sigmas": true}', /f\.json: use_flow_sigmas: not a setting this loader implements \(true\); refused rather than ignored/],
+    [
+      '{"variance_type": "learned_range"}',
+      /f\.json: variance_type: "learned_range": a model that predicts its variance/,
+    ],
+    [
+      '{"use_flow_sigmas": true}',
+      /f\.json: use_flow_sigmas: not a setting this loader implements \(true\); refused rather than ignored/,
+    ],
     ['[1]', /f\.json: expected a JSON object/],
     ['{oops', /f\.json: not valid JSON/],
   ];
@@ -78,6 +108,10 @@ test('epsFromV recovers ε from v = √ᾱ·ε − √(1 − ᾱ)·x₀ at x_t =
     }
   });
   const shape: [number, number, number, number] = [ts.length, 2, 2, 3];
-  const got = await epsFromV(tf.tensor4d(v, shape), tf.tensor4d(xt, shape), tf.tensor1d(ts.map((t) => alphas[t]))).data();
+  const got = await epsFromV(
+    tf.tensor4d(v, shape),
+    tf.tensor4d(xt, shape),
+    tf.tensor1d(ts.map((t) => alphas[t])),
+  ).data();
   got.forEach((g, i) => assert.ok(Math.abs(g - eps[i]) <= 1e-5, `${i}: ${g} vs ${eps[i]}`));
 });

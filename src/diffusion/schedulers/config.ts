@@ -33,8 +33,20 @@ const SPACINGS: TimestepSpacing[] = ['leading', 'trailing', 'linspace'];
 
 /** Keys read by parseSchedulerConfig. */
 const IMPLEMENTED = [
-  'num_train_timesteps', 'beta_start', 'beta_end', 'beta_schedule', 'trained_betas', 'rescale_betas_zero_snr', 'prediction_type',
-  'clip_sample', 'thresholding', 'steps_offset', 'set_alpha_to_one', 'timestep_spacing', 'timestep_type', 'variance_type',
+  'num_train_timesteps',
+  'beta_start',
+  'beta_end',
+  'beta_schedule',
+  'trained_betas',
+  'rescale_betas_zero_snr',
+  'prediction_type',
+  'clip_sample',
+  'thresholding',
+  'steps_offset',
+  'set_alpha_to_one',
+  'timestep_spacing',
+  'timestep_type',
+  'variance_type',
 ];
 
 /**
@@ -83,20 +95,28 @@ export function parseSchedulerConfig(text: string, file: string): ModelScheduler
   };
   const T = num('num_train_timesteps', 1000);
   if (!Number.isInteger(T) || T < 1) fail('num_train_timesteps', `expected a positive integer, got ${T}`);
-  if (c.trained_betas !== undefined && c.trained_betas !== null) fail('trained_betas', 'explicit betas are not supported (use beta_schedule)');
+  if (c.trained_betas !== undefined && c.trained_betas !== null)
+    fail('trained_betas', 'explicit betas are not supported (use beta_schedule)');
   const schedule = SCHEDULES[String(c.beta_schedule ?? 'linear')];
-  if (!schedule) fail('beta_schedule', `${JSON.stringify(c.beta_schedule)} is not supported (have: ${Object.keys(SCHEDULES).join(', ')})`);
+  if (!schedule)
+    fail(
+      'beta_schedule',
+      `${JSON.stringify(c.beta_schedule)} is not supported (have: ${Object.keys(SCHEDULES).join(', ')})`,
+    );
   const prediction = String(c.prediction_type ?? 'epsilon');
-  if (prediction !== 'epsilon' && prediction !== 'v_prediction') fail('prediction_type', `${JSON.stringify(c.prediction_type)} is not supported (have: epsilon, v_prediction)`);
+  if (prediction !== 'epsilon' && prediction !== 'v_prediction')
+    fail('prediction_type', `${JSON.stringify(c.prediction_type)} is not supported (have: epsilon, v_prediction)`);
   for (const key of ['clip_sample', 'thresholding']) {
     // Absent counts as off: SD v1's own pipeline samples with PNDM, which never clips (note that
     // diffusers' DDIMScheduler.from_config would default clip_sample to true there).
-    if (c[key] === true) fail(key, 'true changes every step\'s x̂₀ non-linearly; not supported');
+    if (c[key] === true) fail(key, "true changes every step's x̂₀ non-linearly; not supported");
   }
   // Euler's "continuous" timesteps feed the model 0.25·log σ, not t: another model input.
-  if ((c.timestep_type ?? 'discrete') !== 'discrete') fail('timestep_type', `${JSON.stringify(c.timestep_type)} is not supported (have: "discrete")`);
+  if ((c.timestep_type ?? 'discrete') !== 'discrete')
+    fail('timestep_type', `${JSON.stringify(c.timestep_type)} is not supported (have: "discrete")`);
   // A learned variance doubles the model's output channels (ε and the variance).
-  if (typeof c.variance_type === 'string' && c.variance_type.startsWith('learned')) fail('variance_type', `${JSON.stringify(c.variance_type)}: a model that predicts its variance is not supported`);
+  if (typeof c.variance_type === 'string' && c.variance_type.startsWith('learned'))
+    fail('variance_type', `${JSON.stringify(c.variance_type)}: a model that predicts its variance is not supported`);
   const offset = num('steps_offset', 0);
   if (!Number.isInteger(offset) || offset < 0) fail('steps_offset', `expected a non-negative integer, got ${offset}`);
   const flag = (key: string, dflt: boolean): boolean => {
@@ -105,7 +125,8 @@ export function parseSchedulerConfig(text: string, file: string): ModelScheduler
     return v as boolean;
   };
   const spacing = c.timestep_spacing ?? 'leading';
-  if (!SPACINGS.includes(spacing as TimestepSpacing)) fail('timestep_spacing', `${JSON.stringify(spacing)} is not supported (have: ${SPACINGS.join(', ')})`);
+  if (!SPACINGS.includes(spacing as TimestepSpacing))
+    fail('timestep_spacing', `${JSON.stringify(spacing)} is not supported (have: ${SPACINGS.join(', ')})`);
   refuseUnknownKeys(file, c, KNOWN);
   return {
     scheduler: {

@@ -13,7 +13,10 @@ import { Rng } from '../../util/rng.js';
 test('scaled-linear ᾱ matches NumPy to 1e-12 at every t', () => {
   const ours = alphasCumprod(SD_SCHEDULE);
   const ref = JSON.parse(
-    execFileSync(requirePython(['numpy']), ['-c', 'import numpy as np, json; b=np.linspace(0.00085**0.5, 0.012**0.5, 1000)**2; print(json.dumps(np.cumprod(1-b).tolist()))']).toString(),
+    execFileSync(requirePython(['numpy']), [
+      '-c',
+      'import numpy as np, json; b=np.linspace(0.00085**0.5, 0.012**0.5, 1000)**2; print(json.dumps(np.cumprod(1-b).tolist()))',
+    ]).toString(),
   ) as number[];
   assert.equal(ours.length, 1000);
   for (let t = 0; t < 1000; t++) assert.ok(Math.abs(ours[t] - ref[t]) <= 1e-12 * ref[t], `t=${t}`);

@@ -38,7 +38,13 @@ export const DDIM_SD: DdimConfig = { ...SD_SCHEDULE, steps: 50, eta: 0, offset: 
  */
 export type SchedulerConfig = Omit<DdimConfig, 'steps' | 'eta'>;
 
-export const SD_SCHEDULER: SchedulerConfig = { ...SD_SCHEDULE, rescaleZeroSnr: false, offset: 1, alphaOneAtStart: false, spacing: 'leading' };
+export const SD_SCHEDULER: SchedulerConfig = {
+  ...SD_SCHEDULE,
+  rescaleZeroSnr: false,
+  offset: 1,
+  alphaOneAtStart: false,
+  spacing: 'leading',
+};
 
 /** The DDIM scheduler of a model's config with a method's steps and η. */
 export function ddimFor(model: SchedulerConfig, steps: number, eta = 0): DdimScheduler {
@@ -54,7 +60,9 @@ export class DdimScheduler {
       throw new RangeError(`DDIM steps must be 1..${cfg.trainTimesteps}, got ${cfg.steps}`);
     }
     this.alphas = alphasCumprod(cfg);
-    this.timesteps = ddimTimesteps(cfg.trainTimesteps, cfg.steps, cfg.spacing ?? 'leading', cfg.offset).filter((t) => t < cfg.trainTimesteps);
+    this.timesteps = ddimTimesteps(cfg.trainTimesteps, cfg.steps, cfg.spacing ?? 'leading', cfg.offset).filter(
+      (t) => t < cfg.trainTimesteps,
+    );
   }
 
   private get stepRatio(): number {
@@ -75,12 +83,21 @@ export class DdimScheduler {
   /** ᾱ_t for an ε-form step: refused where it is 0 (zero terminal SNR), where x̂₀ = (x − ε̂)/0. */
   private epsAlphaAt(t: number): number {
     const a = this.alphaAt(t);
-    if (a === 0) throw new UserError(`DDIM: ᾱ_${t} = 0 (rescale_betas_zero_snr): x̂₀ is undefined from ε̂ at t = ${t}; only a step from the model's v (DdimScheduler.stepV) is defined there, and the ε-based samplers cannot take it`);
+    if (a === 0)
+      throw new UserError(
+        `DDIM: ᾱ_${t} = 0 (rescale_betas_zero_snr): x̂₀ is undefined from ε̂ at t = ${t}; only a step from the model's v (DdimScheduler.stepV) is defined there, and the ε-based samplers cannot take it`,
+      );
     return a;
   }
 
   /** One reverse step; `noise` (standard normal, same length) is needed when η > 0. */
-  step(eps: ArrayLike<number>, t: number, x: ArrayLike<number>, noise?: ArrayLike<number>, eta = this.cfg.eta): Float64Array {
+  step(
+    eps: ArrayLike<number>,
+    t: number,
+    x: ArrayLike<number>,
+    noise?: ArrayLike<number>,
+    eta = this.cfg.eta,
+  ): Float64Array {
     const a = this.epsAlphaAt(t);
     const ap = this.alphaAt(t - this.stepRatio);
     const s = this.sigma(t, eta);
@@ -98,7 +115,13 @@ export class DdimScheduler {
    * The same step from a v-prediction (x̂₀ = √ᾱ·x − √(1 − ᾱ)·v, ε̂ = √ᾱ·v + √(1 − ᾱ)·x), defined
    * at ᾱ_t = 0 too; x̂₀ is returned with the next sample, as diffusers' step returns it.
    */
-  stepV(v: ArrayLike<number>, t: number, x: ArrayLike<number>, noise?: ArrayLike<number>, eta = this.cfg.eta): { prev: Float64Array; x0: Float64Array } {
+  stepV(
+    v: ArrayLike<number>,
+    t: number,
+    x: ArrayLike<number>,
+    noise?: ArrayLike<number>,
+    eta = this.cfg.eta,
+  ): { prev: Float64Array; x0: Float64Array } {
     const a = this.alphaAt(t);
     const ap = this.alphaAt(t - this.stepRatio);
     const s = this.sigma(t, eta);
@@ -143,7 +166,10 @@ export class DdimScheduler {
   invertCoefficients(t: number): { cx: number; ce: number } {
     const a = this.alphaAt(t);
     const an = this.alphaAt(t + this.stepRatio);
-    return { cx: Math.sqrt(an) / Math.sqrt(a), ce: Math.sqrt(1 - an) - (Math.sqrt(an) * Math.sqrt(1 - a)) / Math.sqrt(a) };
+    return {
+      cx: Math.sqrt(an) / Math.sqrt(a),
+      ce: Math.sqrt(1 - an) - (Math.sqrt(an) * Math.sqrt(1 - a)) / Math.sqrt(a),
+    };
   }
 
   /** Forward noising q(x_t | x_0): √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε. */

@@ -15,13 +15,21 @@ export interface ScheduleConfig {
   rescaleZeroSnr?: boolean;
 }
 
-export const SD_SCHEDULE: ScheduleConfig = { trainTimesteps: 1000, betaStart: 0.00085, betaEnd: 0.012, schedule: 'scaled_linear' };
+export const SD_SCHEDULE: ScheduleConfig = {
+  trainTimesteps: 1000,
+  betaStart: 0.00085,
+  betaEnd: 0.012,
+  schedule: 'scaled_linear',
+};
 
 /** The β_t of the training schedule as trained: rescaled to zero terminal SNR when the config says so. */
 export function betas(cfg: ScheduleConfig): Float64Array {
   const T = cfg.trainTimesteps;
   const out = new Float64Array(T);
-  const [a, b] = cfg.schedule === 'scaled_linear' ? [Math.sqrt(cfg.betaStart), Math.sqrt(cfg.betaEnd)] : [cfg.betaStart, cfg.betaEnd];
+  const [a, b] =
+    cfg.schedule === 'scaled_linear'
+      ? [Math.sqrt(cfg.betaStart), Math.sqrt(cfg.betaEnd)]
+      : [cfg.betaStart, cfg.betaEnd];
   for (let t = 0; t < T; t++) {
     const v = T === 1 ? a : a + ((b - a) * t) / (T - 1);
     out[t] = cfg.schedule === 'scaled_linear' ? v * v : v;

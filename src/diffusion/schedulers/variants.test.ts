@@ -41,25 +41,37 @@ interface Fixture {
 
 const FILE = join(PROJECT_ROOT, 'test', 'fixtures', 'sd_tiny', 'schedulers.json');
 const FIX = JSON.parse(readFileSync(FILE, 'utf-8')) as Fixture;
-const SD14 = JSON.parse(readFileSync(join(PROJECT_ROOT, 'test', 'fixtures', 'sd_tiny', 'scheduler', 'scheduler_config.json'), 'utf-8')) as Record<string, unknown>;
+const SD14 = JSON.parse(
+  readFileSync(join(PROJECT_ROOT, 'test', 'fixtures', 'sd_tiny', 'scheduler', 'scheduler_config.json'), 'utf-8'),
+) as Record<string, unknown>;
 const STEP_REL = 2e-6;
 
-const schedulerOf = (config: Record<string, unknown>, steps: number, eta = 0): DdimScheduler => ddimFor(parseSchedulerConfig(JSON.stringify(config), 'scheduler_config.json').scheduler, steps, eta);
+const schedulerOf = (config: Record<string, unknown>, steps: number, eta = 0): DdimScheduler =>
+  ddimFor(parseSchedulerConfig(JSON.stringify(config), 'scheduler_config.json').scheduler, steps, eta);
 
 test('timestep_spacing leading / trailing / linspace: the timesteps of DDIMScheduler.set_timesteps for 1 … 999 steps', () => {
   assert.equal(FIX.timesteps.length, 33);
   for (const c of FIX.timesteps) {
-    assert.deepEqual(schedulerOf({ ...SD14, timestep_spacing: c.spacing }, c.steps).timesteps, c.timesteps, `${c.spacing}, ${c.steps} steps`);
+    assert.deepEqual(
+      schedulerOf({ ...SD14, timestep_spacing: c.spacing }, c.steps).timesteps,
+      c.timesteps,
+      `${c.spacing}, ${c.steps} steps`,
+    );
   }
   // The issue's case: DDIM-10 trailing is 999 … 99, leading (SD v1) 901 … 1.
-  assert.deepEqual(schedulerOf({ ...SD14, timestep_spacing: 'trailing' }, 10).timesteps, [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]);
+  assert.deepEqual(
+    schedulerOf({ ...SD14, timestep_spacing: 'trailing' }, 10).timesteps,
+    [999, 899, 799, 699, 599, 499, 399, 299, 199, 99],
+  );
   assert.deepEqual(schedulerOf(SD14, 10).timesteps, [901, 801, 701, 601, 501, 401, 301, 201, 101, 1]);
 });
 
-test('rescale_betas_zero_snr: ᾱ_999 = 0 exactly, ᾱ_0 kept; the float64 rescaling to 1e-12, diffusers\' float32 ᾱ to 1e-6 · ᾱ_0', (t) => {
+test("rescale_betas_zero_snr: ᾱ_999 = 0 exactly, ᾱ_0 kept; the float64 rescaling to 1e-12, diffusers' float32 ᾱ to 1e-6 · ᾱ_0", (t) => {
   for (const [schedule, ref] of Object.entries(FIX.zero_snr_alphas_cumprod)) {
     const cfg = schedule === 'linear' ? { beta_schedule: 'linear' } : SD14;
-    const ours = alphasCumprod(parseSchedulerConfig(JSON.stringify({ ...cfg, rescale_betas_zero_snr: true }), 'f.json').scheduler);
+    const ours = alphasCumprod(
+      parseSchedulerConfig(JSON.stringify({ ...cfg, rescale_betas_zero_snr: true }), 'f.json').scheduler,
+    );
     assert.equal(ours[999], 0, `${schedule}: ᾱ_999`);
     let d64 = 0;
     let d32 = 0;
@@ -67,7 +79,9 @@ test('rescale_betas_zero_snr: ᾱ_999 = 0 exactly, ᾱ_0 kept; the float64 resca
       d64 = Math.max(d64, Math.abs(a - ref.float64[i]));
       d32 = Math.max(d32, Math.abs(a - ref.float32[i]));
     });
-    t.diagnostic(`${schedule}: max |Δ| vs float64 ${d64.toExponential(2)}, vs diffusers float32 ${d32.toExponential(2)}`);
+    t.diagnostic(
+      `${schedule}: max |Δ| vs float64 ${d64.toExponential(2)}, vs diffusers float32 ${d32.toExponential(2)}`,
+    );
     assert.ok(d64 <= 1e-12, `${schedule}: ${d64}`);
     assert.ok(d32 <= 1e-6 * ref.float32[0], `${schedule}: ${d32}`);
   }
@@ -85,7 +99,13 @@ function checkEpsLoop(t: { diagnostic(m: string): void }, name: string, loop: Lo
     }
     assertClose(t, `${name} t=${ts} prev`, s.step(out, ts, x, noise), loop.prev[i], STEP_REL);
     const { cx, ce, cn } = s.stepCoefficients(ts);
-    assertClose(t, `${name} t=${ts} coefficients`, x.map((v, j) => cx * v + ce * out[j] + (noise ? cn * noise[j] : 0)), loop.prev[i], STEP_REL);
+    assertClose(
+      t,
+      `${name} t=${ts} coefficients`,
+      x.map((v, j) => cx * v + ce * out[j] + (noise ? cn * noise[j] : 0)),
+      loop.prev[i],
+      STEP_REL,
+    );
   }
 }
 
@@ -114,7 +134,11 @@ test("a v-prediction world's ε (epsFromV) steps like diffusers' v step wherever
   for (let i = 1; i < loop.timesteps.length; i++) {
     const ts = loop.timesteps[i];
     const shape: [number, number, number, number] = [1, 2, 2, 4]; // the values' order does not matter elementwise
-    const eps = await epsFromV(tf.tensor4d(loop.model_output[i], shape), tf.tensor4d(loop.x[i], shape), tf.tensor1d([s.alphas[ts]])).data();
+    const eps = await epsFromV(
+      tf.tensor4d(loop.model_output[i], shape),
+      tf.tensor4d(loop.x[i], shape),
+      tf.tensor1d([s.alphas[ts]]),
+    ).data();
     assertClose(t, `t=${ts}`, s.step(eps, ts, loop.x[i]), loop.prev[i], STEP_REL);
   }
 });

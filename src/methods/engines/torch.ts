@@ -7,7 +7,8 @@ import { probeTorch, torchEnv, torchPython } from './torch_probe.js';
 
 export const torchEngine: EngineDef = {
   name: 'torch',
-  describe: 'PyTorch twins of the methods in a Python process (python/sdd_torch; Python >= 3.9, torch >= 1.13, numpy): GPU runs at PyTorch speed',
+  describe:
+    'PyTorch twins of the methods in a Python process (python/sdd_torch; Python >= 3.9, torch >= 1.13, numpy): GPU runs at PyTorch speed',
   precisions: ['fp32', 'tf32', 'fp16'],
   wantsGpu: true,
   supports: (method) => method.torch !== undefined,

@@ -36,7 +36,11 @@ let cached: EngineProbe | null = null;
 export function probeTorch(): EngineProbe {
   if (cached) return cached;
   const python = torchPython();
-  const r = spawnSync(python, ['-m', 'sdd_torch', 'doctor'], { env: { ...process.env, ...torchEnv() }, encoding: 'utf-8', timeout: 60_000 });
+  const r = spawnSync(python, ['-m', 'sdd_torch', 'doctor'], {
+    env: { ...process.env, ...torchEnv() },
+    encoding: 'utf-8',
+    timeout: 60_000,
+  });
   let doc: Doctor | null = null;
   try {
     doc = r.status === 0 ? (JSON.parse(r.stdout) as Doctor) : null;
@@ -44,7 +48,9 @@ export function probeTorch(): EngineProbe {
     doc = null;
   }
   if (!doc) {
-    const why = r.error ? `${python}: ${r.error.message}` : `${python} -m sdd_torch doctor exited ${r.status}: ${(r.stderr || '').trim().split('\n').pop() ?? ''}`;
+    const why = r.error
+      ? `${python}: ${r.error.message}`
+      : `${python} -m sdd_torch doctor exited ${r.status}: ${(r.stderr || '').trim().split('\n').pop() ?? ''}`;
     cached = { usable: false, gpu: false, why, detail: { interpreter: python } };
     return cached;
   }

@@ -32,27 +32,70 @@ function deviceChoice(): EngineBlock['device'] {
   throw new UserError(`SDD_TORCH_DEVICE: '${v}' is not one of auto, cpu, cuda`);
 }
 
-export async function runTorch(method: Method<unknown>, ctx: MethodContext<unknown>, engine: RunEngine): Promise<Record<string, ResultValue>> {
+export async function runTorch(
+  method: Method<unknown>,
+  ctx: MethodContext<unknown>,
+  engine: RunEngine,
+): Promise<Record<string, ResultValue>> {
   const twin = method.torch;
   if (!twin) throw new UserError(`engine: torch: method '${method.name}' has no PyTorch twin`);
   const params = ctx.params as { prompt: string };
   const world = loadWorld(ctx.world);
   const contract = world.contract;
-  if (!contract) throw new UserError(`engine: torch: world '${world.name}' does not hand its models to another engine (WorldContract)`);
+  if (!contract)
+    throw new UserError(
+      `engine: torch: world '${world.name}' does not hand its models to another engine (WorldContract)`,
+    );
   await contract.prepare?.();
   const prompt = promptOf(world, params.prompt);
   const [text, sourceText, empty] = contract.tokenize([prompt.text, prompt.sourceText, '']);
   const run = { seed: ctx.seed };
-  const block = (plan: Record<string, unknown>): EngineBlock => ({ name: 'torch', precision: engine.precision, device: deviceChoice(), models: contract.models, tokens: { text, source_text: sourceText, empty }, plan });
-  const common = { method: method.name, params: ctx.params as object, world, prompt, command: [torchPython(), '-m', 'sdd_torch', 'run'], env: torchEnv(), hangTimeoutS: hangSeconds(), worker: 'torch' };
+  const block = (plan: Record<string, unknown>): EngineBlock => ({
+    name: 'torch',
+    precision: engine.precision,
+    device: deviceChoice(),
+    models: contract.models,
+    tokens: { text, source_text: sourceText, empty },
+    plan,
+  });
+  const common = {
+    method: method.name,
+    params: ctx.params as object,
+    world,
+    prompt,
+    command: [torchPython(), '-m', 'sdd_torch', 'run'],
+    env: torchEnv(),
+    hangTimeoutS: hangSeconds(),
+    worker: 'torch',
+  };
   ctx.log(`torch engine: precision ${engine.precision}, device ${deviceChoice()}`);
   try {
     const phase = twin.prephase?.(ctx.params, world, run) ?? null;
-    const prior = phase ? await executePhase(ctx, { ...common, name: phase.name, output: phase.output, inputs: phase.inputs, engine: block(phase.plan) }) : undefined;
+    const prior = phase
+      ? await executePhase(ctx, {
+          ...common,
+          name: phase.name,
+          output: phase.output,
+          inputs: phase.inputs,
+          engine: block(phase.plan),
+        })
+      : undefined;
     const plan = twin.plan(ctx.params, world, run, prior);
-    const { result, out, wall_s } = await executeContract(ctx, { ...common, inputs: twin.inputs(ctx.params, world), engine: block(plan) });
+    const { result, out, wall_s } = await executeContract(ctx, {
+      ...common,
+      inputs: twin.inputs(ctx.params, world),
+      engine: block(plan),
+    });
     const own = twin.result?.(ctx.params, plan, out.times) ?? {};
-    return { ...result, ...own, engine: { name: 'torch', precision: engine.precision }, engine_env: out.env, engine_timing: out.timingExtra, engine_wall_s: wall_s, peak_memory_bytes: out.peakMemory };
+    return {
+      ...result,
+      ...own,
+      engine: { name: 'torch', precision: engine.precision },
+      engine_env: out.env,
+      engine_timing: out.timingExtra,
+      engine_wall_s: wall_s,
+      peak_memory_bytes: out.peakMemory,
+    };
   } catch (e) {
     if (e instanceof PluginExitError && e.code === DEVICE_EXIT) throw new DeviceFaultError(e.message);
     throw e;

@@ -81,25 +81,69 @@ function tile4(p: NtProduct, i0: number, j0: number, k0: number, k1: number): vo
   const y1 = y0 + ldy;
   const y2 = y1 + ldy;
   const y3 = y2 + ldy;
-  let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-  let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+  let c00 = 0,
+    c01 = 0,
+    c02 = 0,
+    c03 = 0,
+    c10 = 0,
+    c11 = 0,
+    c12 = 0,
+    c13 = 0;
+  let c20 = 0,
+    c21 = 0,
+    c22 = 0,
+    c23 = 0,
+    c30 = 0,
+    c31 = 0,
+    c32 = 0,
+    c33 = 0;
   for (let k = k0; k < k1; k++) {
-    const a0 = X[x0 + k], a1 = X[x1 + k], a2 = X[x2 + k], a3 = X[x3 + k];
-    const b0 = Y[y0 + k], b1 = Y[y1 + k], b2 = Y[y2 + k], b3 = Y[y3 + k];
-    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+    const a0 = X[x0 + k],
+      a1 = X[x1 + k],
+      a2 = X[x2 + k],
+      a3 = X[x3 + k];
+    const b0 = Y[y0 + k],
+      b1 = Y[y1 + k],
+      b2 = Y[y2 + k],
+      b3 = Y[y3 + k];
+    c00 += a0 * b0;
+    c01 += a0 * b1;
+    c02 += a0 * b2;
+    c03 += a0 * b3;
+    c10 += a1 * b0;
+    c11 += a1 * b1;
+    c12 += a1 * b2;
+    c13 += a1 * b3;
+    c20 += a2 * b0;
+    c21 += a2 * b1;
+    c22 += a2 * b2;
+    c23 += a2 * b3;
+    c30 += a3 * b0;
+    c31 += a3 * b1;
+    c32 += a3 * b2;
+    c33 += a3 * b3;
   }
   const al = p.alpha ?? 1;
   const r0 = (p.cOff ?? 0) + i0 * ldc + j0;
   const r1 = r0 + ldc;
   const r2 = r1 + ldc;
   const r3 = r2 + ldc;
-  C[r0] += al * c00; C[r0 + 1] += al * c01; C[r0 + 2] += al * c02; C[r0 + 3] += al * c03;
-  C[r1] += al * c10; C[r1 + 1] += al * c11; C[r1 + 2] += al * c12; C[r1 + 3] += al * c13;
-  C[r2] += al * c20; C[r2 + 1] += al * c21; C[r2 + 2] += al * c22; C[r2 + 3] += al * c23;
-  C[r3] += al * c30; C[r3 + 1] += al * c31; C[r3 + 2] += al * c32; C[r3 + 3] += al * c33;
+  C[r0] += al * c00;
+  C[r0 + 1] += al * c01;
+  C[r0 + 2] += al * c02;
+  C[r0 + 3] += al * c03;
+  C[r1] += al * c10;
+  C[r1 + 1] += al * c11;
+  C[r1 + 2] += al * c12;
+  C[r1 + 3] += al * c13;
+  C[r2] += al * c20;
+  C[r2 + 1] += al * c21;
+  C[r2 + 2] += al * c22;
+  C[r2 + 3] += al * c23;
+  C[r3] += al * c30;
+  C[r3 + 1] += al * c31;
+  C[r3 + 2] += al * c32;
+  C[r3 + 3] += al * c33;
 }
 
 /** The ragged tiles at the matrix edge (sizes not a multiple of 4). */

@@ -61,38 +61,56 @@ test('tiled NT product: upper/lower parts cover their triangle, triangular opera
   const Yu = Y.map((v, idx) => (idx % n >= Math.floor(idx / n) ? v : 0));
   const full = new Float64Array(n * n);
   naive({ X: Xu, Y: Yu, C: full, rows: n, cols: n, kDim: n, ldx: n, ldy: n, ldc: n }, full);
-  for (const [part, kFrom] of [['upper', 'row'], ['lower', 'col'], ['all', 'row'], ['all', 'col']] as const) {
+  for (const [part, kFrom] of [
+    ['upper', 'row'],
+    ['lower', 'col'],
+    ['all', 'row'],
+    ['all', 'col'],
+  ] as const) {
     const C = new Float64Array(n * n);
     ntAccumulate({ X: Xu, Y: Yu, C, rows: n, cols: n, kDim: n, ldx: n, ldy: n, ldc: n, part, kFrom });
     for (let i = 0; i < n; i++)
       for (let j = 0; j < n; j++) {
         const asked = part === 'all' || (part === 'upper' ? j >= i : j <= i);
-        const tileFar = part === 'upper' ? Math.floor(j / 4) < Math.floor(i / 4) : part === 'lower' ? Math.floor(j / 4) > Math.floor(i / 4) : false;
-        if (asked) assert.ok(Math.abs(C[i * n + j] - full[i * n + j]) < 1e-12 * n, `${part}/${kFrom} (${i},${j}): ${C[i * n + j]} vs ${full[i * n + j]}`);
+        const tileFar =
+          part === 'upper'
+            ? Math.floor(j / 4) < Math.floor(i / 4)
+            : part === 'lower'
+              ? Math.floor(j / 4) > Math.floor(i / 4)
+              : false;
+        if (asked)
+          assert.ok(
+            Math.abs(C[i * n + j] - full[i * n + j]) < 1e-12 * n,
+            `${part}/${kFrom} (${i},${j}): ${C[i * n + j]} vs ${full[i * n + j]}`,
+          );
         if (tileFar) assert.equal(C[i * n + j], 0, `${part} wrote (${i},${j}) outside its tiles`);
       }
   }
 });
 
-test('the thread team gives the single-thread product bit for bit, and its helpers take strips', { skip: teamThreads() < 2 && 'one core' }, async () => {
-  const [rows, cols, kDim] = [1024, 1000, 256];
-  const X = sharedF64(rows * kDim);
-  X.set(randn(rows * kDim, 6));
-  const Y = sharedF64(cols * kDim);
-  Y.set(randn(cols * kDim, 7));
-  const want = new Float64Array(rows * cols);
-  const p = { X, Y, rows, cols, kDim, ldx: kDim, ldy: kDim, ldc: cols, part: 'upper' as const };
-  ntAccumulate({ ...p, C: want });
-  const before = helperStrips();
-  let got = sharedF64(rows * cols);
-  ntProduct({ ...p, C: got });
-  // Helpers start in the background: give them time, then a second product shares the work.
-  await new Promise((r) => setTimeout(r, 2000));
-  got = sharedF64(rows * cols);
-  ntProduct({ ...p, C: got });
-  assert.deepEqual(got, want);
-  assert.ok(helperStrips() > before, 'no helper thread took a strip');
-});
+test(
+  'the thread team gives the single-thread product bit for bit, and its helpers take strips',
+  { skip: teamThreads() < 2 && 'one core' },
+  async () => {
+    const [rows, cols, kDim] = [1024, 1000, 256];
+    const X = sharedF64(rows * kDim);
+    X.set(randn(rows * kDim, 6));
+    const Y = sharedF64(cols * kDim);
+    Y.set(randn(cols * kDim, 7));
+    const want = new Float64Array(rows * cols);
+    const p = { X, Y, rows, cols, kDim, ldx: kDim, ldy: kDim, ldc: cols, part: 'upper' as const };
+    ntAccumulate({ ...p, C: want });
+    const before = helperStrips();
+    let got = sharedF64(rows * cols);
+    ntProduct({ ...p, C: got });
+    // Helpers start in the background: give them time, then a second product shares the work.
+    await new Promise((r) => setTimeout(r, 2000));
+    got = sharedF64(rows * cols);
+    ntProduct({ ...p, C: got });
+    assert.deepEqual(got, want);
+    assert.ok(helperStrips() > before, 'no helper thread took a strip');
+  },
+);
 
 test('blocked Cholesky reconstructs A, zeros above the diagonal; not positive definite → null', () => {
   for (const n of [1, 5, 64, 65, 150]) {
@@ -123,7 +141,11 @@ test('blocked Cholesky reconstructs A, zeros above the diagonal; not positive de
 });
 
 test('pivoted Cholesky of a rank-deficient PSD matrix finds the rank and reconstructs P·A·Pᵀ', () => {
-  for (const [n, r] of [[40, 13], [130, 129], [64, 64]] as const) {
+  for (const [n, r] of [
+    [40, 13],
+    [130, 129],
+    [64, 64],
+  ] as const) {
     const G = randn(n * r, 50 + n);
     const A = new Float64Array(n * n);
     naive({ X: G, Y: G, C: A, rows: n, cols: n, kDim: r, ldx: r, ldy: r, ldc: n }, A); // G·Gᵀ, rank r
@@ -163,9 +185,17 @@ function knownSpectrum(n: number, seed: number, lambda: Float64Array): Float64Ar
 }
 
 test('blocked tridiagonal eigenvalues: known spectra, several panels, ragged ends', () => {
-  for (const [n, nb] of [[1, 32], [2, 32], [33, 32], [100, 8], [257, 32]] as const) {
+  for (const [n, nb] of [
+    [1, 32],
+    [2, 32],
+    [33, 32],
+    [100, 8],
+    [257, 32],
+  ] as const) {
     const rng = new Rng(n);
-    const lambda = Float64Array.from({ length: n }, (_, i) => (i % 7 === 0 ? 0 : rng.uniform(0, 10) - (i % 5 === 0 ? 3 : 0)));
+    const lambda = Float64Array.from({ length: n }, (_, i) =>
+      i % 7 === 0 ? 0 : rng.uniform(0, 10) - (i % 5 === 0 ? 3 : 0),
+    );
     const sorted = Float64Array.from(lambda).sort();
     const got = symEigvals(knownSpectrum(n, n, lambda), n, nb);
     let err = 0;

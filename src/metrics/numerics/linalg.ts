@@ -159,7 +159,7 @@ function tql2(V: Float64Array, d: Float64Array, e: Float64Array, n: number, want
   for (let i = 0; i < n - 1; i++) {
     let k = i;
     let p = d[i];
-    for (let j = i + 1; j < n; j++) if (d[j] < p) (k = j), (p = d[j]);
+    for (let j = i + 1; j < n; j++) if (d[j] < p) ((k = j), (p = d[j]));
     if (k !== i) {
       d[k] = d[i];
       d[i] = p;
@@ -225,7 +225,23 @@ export function cholesky(A: Float64Array, n: number, nb = 64): Float64Array | nu
       }
     }
     const m = n - e;
-    if (m > 0) ntProduct({ X: L, Y: L, C: L, rows: m, cols: m, kDim: e - p, ldx: n, ldy: n, ldc: n, xOff: e * n + p, yOff: e * n + p, cOff: e * n + e, alpha: -1, part: 'lower' });
+    if (m > 0)
+      ntProduct({
+        X: L,
+        Y: L,
+        C: L,
+        rows: m,
+        cols: m,
+        kDim: e - p,
+        ldx: n,
+        ldy: n,
+        ldc: n,
+        xOff: e * n + p,
+        yOff: e * n + p,
+        cOff: e * n + e,
+        alpha: -1,
+        part: 'lower',
+      });
   }
   for (let i = 0; i < n; i++) L.fill(0, i * n + i + 1, (i + 1) * n);
   return L;
@@ -285,7 +301,19 @@ export function congruence(L: Float64Array, B: Float64Array, n: number, rank = n
   const Tt = sharedF64(rank * n); // (B'·L)ᵀ = Lᵀ·B'
   ntProduct({ X: Lt, Y: Bp, C: Tt, rows: rank, cols: n, kDim: n, ldx: n, ldy: n, ldc: n, kFrom: 'row' });
   const M = sharedF64(rank * rank);
-  ntProduct({ X: Tt, Y: Lt, C: M, rows: rank, cols: rank, kDim: n, ldx: n, ldy: n, ldc: rank, part: 'upper', kFrom: 'col' });
+  ntProduct({
+    X: Tt,
+    Y: Lt,
+    C: M,
+    rows: rank,
+    cols: rank,
+    kDim: n,
+    ldx: n,
+    ldy: n,
+    ldc: rank,
+    part: 'upper',
+    kFrom: 'col',
+  });
   for (let i = 0; i < rank; i++) for (let j = i + 1; j < rank; j++) M[j * rank + i] = M[i * rank + j];
   return M;
 }

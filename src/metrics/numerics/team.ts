@@ -104,7 +104,13 @@ export function ntProduct(p: NtProduct): void {
 }
 
 /** C = X·Yᵀ for n×n row-major X, Y (rows of C outside [rowFrom, rowTo) and skipped tiles are left as they were). */
-export function gemmNT(X: Float64Array, Y: Float64Array, C: Float64Array, n: number, opts: Pick<NtProduct, 'part' | 'kFrom' | 'rowFrom' | 'rowTo'> = {}): void {
+export function gemmNT(
+  X: Float64Array,
+  Y: Float64Array,
+  C: Float64Array,
+  n: number,
+  opts: Pick<NtProduct, 'part' | 'kFrom' | 'rowFrom' | 'rowTo'> = {},
+): void {
   C.fill(0, (opts.rowFrom ?? 0) * n, (opts.rowTo ?? n) * n);
   ntProduct({ X, Y, C, rows: n, cols: n, kDim: n, ldx: n, ldy: n, ldc: n, ...opts });
 }

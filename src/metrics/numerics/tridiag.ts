@@ -40,7 +40,19 @@ export function symEigvals(A: Float64Array, n: number, nb = NB): Float64Array {
  * Column i (the k-th of its panel): apply the panel's earlier reflectors to it, generate the
  * reflector that zeroes it below the subdiagonal, and compute W's column for it.
  */
-function reduceColumn(a: Float64Array, n: number, nb: number, i: number, k: number, V: Float64Array, W: Float64Array, d: Float64Array, e: Float64Array, y: Float64Array, x: Float64Array): void {
+function reduceColumn(
+  a: Float64Array,
+  n: number,
+  nb: number,
+  i: number,
+  k: number,
+  V: Float64Array,
+  W: Float64Array,
+  d: Float64Array,
+  e: Float64Array,
+  y: Float64Array,
+  x: Float64Array,
+): void {
   const col = i * n;
   for (let r = i; r < n; r++) {
     let s = 0;
@@ -95,8 +107,14 @@ function reduceColumn(a: Float64Array, n: number, nb: number, i: number, k: numb
 function symvLower(a: Float64Array, n: number, from: number, x: Float64Array, y: Float64Array): void {
   let c = from;
   for (; c + 3 < n; c += 4) {
-    const o0 = c * n, o1 = o0 + n, o2 = o1 + n, o3 = o2 + n;
-    const x0 = x[c], x1 = x[c + 1], x2 = x[c + 2], x3 = x[c + 3];
+    const o0 = c * n,
+      o1 = o0 + n,
+      o2 = o1 + n,
+      o3 = o2 + n;
+    const x0 = x[c],
+      x1 = x[c + 1],
+      x2 = x[c + 2],
+      x3 = x[c + 3];
     // The 4×4 corner on and below the diagonal.
     let s0 = a[o0 + c] * x0 + a[o0 + c + 1] * x1 + a[o0 + c + 2] * x2 + a[o0 + c + 3] * x3;
     let s1 = a[o0 + c + 1] * x0 + a[o1 + c + 1] * x1 + a[o1 + c + 2] * x2 + a[o1 + c + 3] * x3;
@@ -109,7 +127,10 @@ function symvLower(a: Float64Array, n: number, from: number, x: Float64Array, y:
     s2 = 0;
     s3 = 0;
     for (let r = c + 4; r < n; r++) {
-      const v0 = a[o0 + r], v1 = a[o1 + r], v2 = a[o2 + r], v3 = a[o3 + r];
+      const v0 = a[o0 + r],
+        v1 = a[o1 + r],
+        v2 = a[o2 + r],
+        v3 = a[o3 + r];
       const xr = x[r];
       s0 += v0 * xr;
       s1 += v1 * xr;
@@ -136,7 +157,15 @@ function symvLower(a: Float64Array, n: number, from: number, x: Float64Array, y:
 }
 
 /** a(r, c) −= Σ_q V[r][q]·W[c][q] + W[r][q]·V[c][q] for from ≤ c ≤ r: one tiled product. */
-function updateTrailing(a: Float64Array, n: number, nb: number, from: number, b: number, V: Float64Array, W: Float64Array): void {
+function updateTrailing(
+  a: Float64Array,
+  n: number,
+  nb: number,
+  from: number,
+  b: number,
+  V: Float64Array,
+  W: Float64Array,
+): void {
   const m = n - from;
   if (m <= 0) return;
   const k2 = 2 * b;
@@ -152,5 +181,18 @@ function updateTrailing(a: Float64Array, n: number, nb: number, from: number, b:
     }
   }
   // Column-major lower: entry (r, c) at c·n + r is row c, column r of a row-major view.
-  ntProduct({ X: WV, Y: VW, C: a, rows: m, cols: m, kDim: k2, ldx: k2, ldy: k2, ldc: n, cOff: from * n + from, alpha: -1, part: 'upper' });
+  ntProduct({
+    X: WV,
+    Y: VW,
+    C: a,
+    rows: m,
+    cols: m,
+    kDim: k2,
+    ldx: k2,
+    ldy: k2,
+    ldc: n,
+    cOff: from * n + from,
+    alpha: -1,
+    part: 'upper',
+  });
 }

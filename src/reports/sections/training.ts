@@ -89,7 +89,9 @@ export const trainingSection: ReportSection = {
   order: 50,
   figures(view: ReportView): ReportFigure[] {
     // Each line named in the legend by its row, prompt and seed (a run id says nothing to a reader).
-    const runs = view.groups.flatMap((g) => g.finished.map((r) => ({ r, series: `${g.label} · ${r.prompt} · seed ${r.seed}` })));
+    const runs = view.groups.flatMap((g) =>
+      g.finished.map((r) => ({ r, series: `${g.label} · ${r.prompt} · seed ${r.seed}` })),
+    );
     const curves = runs.slice(0, MAX_RUNS).flatMap(({ r, series }) => metricLines(r).map((p) => ({ ...p, series })));
     if (!curves.length) return [];
     const steps = `"${STEP_SECONDS}": time between consecutive steps, the step across a resume left out`;
