@@ -20,7 +20,7 @@ help:
 	@echo "make test      typecheck + layers + lint + the whole test suite (node:test); needs chromium,"
 	@echo "               python3-numpy, python3-scipy, git, mypy, python3-pyflakes (checked first: bin/check-prereqs.sh)"
 	@echo "               (any table target takes PROFILE=quick for its small version)"
-	@echo "make lint      pyflakes + mypy over the Python (mypy.ini)"
+	@echo "make lint      lint-py (black, pycodestyle line length, pyflakes, mypy: mypy.ini) + lint-ts"
 	@echo "make lint-ts   Prettier (check) + ESLint (type-aware typescript-eslint) + knip over the TypeScript"
 	@echo "make format    Prettier writes the TypeScript/JavaScript formatting in place"
 	@echo "make test-backend BACKEND=webgpu   the backend-agnostic tests on BACKEND + the WebGPU conformance set"
@@ -75,11 +75,18 @@ lint-ts: deps
 	@status=0; npx prettier --ignore-path .prettierignore --check --log-level warn . || status=1; \
 	  npx eslint --max-warnings 0 . || status=1; npx knip || status=1; exit $$status
 
-# Formats the TypeScript and JavaScript in place (Prettier: .prettierrc.json, 120 columns).
-format: deps
+# Formats the TypeScript and JavaScript (Prettier: .prettierrc.json) and the Python (Black) in place, 120 columns.
+format: deps prereqs
 	npx prettier --ignore-path .prettierignore --write --log-level warn .
+	$(BLACK) $(PY_FILES)
+
+# Black formats the Python (120 columns, quotes as written; `make format` writes it); lines that it
+# cannot break (comments, strings) are pycodestyle's E501.
+BLACK = black -q -l 120 -S -t py39
 
 lint-py: prereqs
+	$(BLACK) --check $(PY_FILES)
+	pycodestyle --select=E501 --max-line-length=120 $(PY_FILES)
 	$(PYFLAKES) $(PY_FILES)
 	mypy $(PY_FILES)
 

@@ -44,7 +44,17 @@ def main():
         v = torch.randn(1, bh, tk, d, generator=g).to(a.device)
         explicit = lambda: torch.softmax(q @ k.transpose(-1, -2) * d**-0.5, dim=-1) @ v
         sdpa = (lambda: F.scaled_dot_product_attention(q, k, v)) if hasattr(F, "scaled_dot_product_attention") else None
-        print(json.dumps({"shape": spec, "sdpa_ms": timed(sdpa, a.repeats, a.device) if sdpa else None, "explicit_ms": timed(explicit, a.repeats, a.device), "torch": torch.__version__}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "shape": spec,
+                    "sdpa_ms": timed(sdpa, a.repeats, a.device) if sdpa else None,
+                    "explicit_ms": timed(explicit, a.repeats, a.device),
+                    "torch": torch.__version__,
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

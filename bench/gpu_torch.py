@@ -61,7 +61,9 @@ def ddim_coefficients(sched, steps, offset=1):
         if t >= T:
             continue
         a, ap = ab[t], ab[t - ratio] if t - ratio >= 0 else ab[0]
-        out.append((t, math.sqrt(ap) / math.sqrt(a), math.sqrt(1 - ap) - math.sqrt(ap) * math.sqrt(1 - a) / math.sqrt(a)))
+        out.append(
+            (t, math.sqrt(ap) / math.sqrt(a), math.sqrt(1 - ap) - math.sqrt(ap) * math.sqrt(1 - a) / math.sqrt(a))
+        )
     return out
 
 
@@ -89,8 +91,16 @@ def bench_ddim(a, dev):
     tokens, dctx = arch["contextTokens"], arch["contextDim"]
     g = torch.Generator(device="cpu").manual_seed(0)
     # [uncond; cond] as cfgEps builds it: one prompt repeated n times, and "" repeated n times.
-    ctx = torch.cat([torch.randn(1, tokens, dctx, generator=g).expand(n, -1, -1),
-                     torch.randn(1, tokens, dctx, generator=g).expand(n, -1, -1)]).contiguous().to(dev)
+    ctx = (
+        torch.cat(
+            [
+                torch.randn(1, tokens, dctx, generator=g).expand(n, -1, -1),
+                torch.randn(1, tokens, dctx, generator=g).expand(n, -1, -1),
+            ]
+        )
+        .contiguous()
+        .to(dev)
+    )
     mask = torch.zeros(2 * n, tokens)
     mask[:n, :2] = 1  # "" → start/end tokens
     mask[n:, :8] = 1
@@ -108,9 +118,15 @@ def bench_ddim(a, dev):
         return z.cpu()  # the one read at the end
 
     ms = timed(run, a.repeats, a.warmup, dev)
-    return {"workload": "ddim", "ms": ms, "params": sum(p.numel() for p in net.parameters()), "images": n,
-            "steps": len(coefs), "guidance": a.guidance,
-            "notes": "the torch engine's ldm twin with the shipped weights (NHWC at its boundary); text condition made outside the timed region"}
+    return {
+        "workload": "ddim",
+        "ms": ms,
+        "params": sum(p.numel() for p in net.parameters()),
+        "images": n,
+        "steps": len(coefs),
+        "guidance": a.guidance,
+        "notes": "the torch engine's ldm twin with the shipped weights (NHWC at its boundary); text condition made outside the timed region",
+    }
 
 
 @torch.inference_mode()
@@ -121,13 +137,18 @@ def bench_featnet(a, dev):
     images = torch.rand(a.feat_images, size, size, 3, generator=g).to(dev)  # NHWC
 
     def run():
-        parts = [net(images[i:i + a.feat_batch]) for i in range(0, a.feat_images, a.feat_batch)]
+        parts = [net(images[i : i + a.feat_batch]) for i in range(0, a.feat_images, a.feat_batch)]
         return torch.cat(parts).cpu()  # the one read at the end
 
     ms = timed(run, a.repeats, a.warmup, dev)
-    return {"workload": "featnet", "ms": ms, "params": sum(p.numel() for p in net.parameters()), "images": a.feat_images,
-            "batch": a.feat_batch,
-            "notes": "the torch engine's featnet twin with the shipped weights (features; heads unused); images uploaded outside the timed region"}
+    return {
+        "workload": "featnet",
+        "ms": ms,
+        "params": sum(p.numel() for p in net.parameters()),
+        "images": a.feat_images,
+        "batch": a.feat_batch,
+        "notes": "the torch engine's featnet twin with the shipped weights (features; heads unused); images uploaded outside the timed region",
+    }
 
 
 def main():

@@ -70,7 +70,7 @@ def rosinality(repo, device):
             # rosinality calls it with integer factors and a (pad0, pad1) pair.
             return up_mod.upfirdn2d_native(input, kernel, up, up, down, down, pad[0], pad[1], pad[0], pad[1])
 
-        def native_act(input, bias=None, negative_slope=0.2, scale=2 ** 0.5):
+        def native_act(input, bias=None, negative_slope=0.2, scale=2**0.5):
             if bias is not None:
                 input = input + bias.view(1, bias.shape[0], *([1] * (input.ndim - 2)))
             return F.leaky_relu(input, negative_slope=0.2) * scale
@@ -121,10 +121,19 @@ def main():
     dev = a.device
     sg2, sg2_path = rosinality(a.rosinality, dev)
     insight = load_module("insightface_model", os.path.join(a.insightface, "model.py"))
-    cfg = lambda n: {k: v for k, v in json.load(open(os.path.join(ROOT, "datasets", "paper", "configs", a.scale, f"{n}.json"))).items() if not k.startswith("_")}
+    cfg = lambda n: {
+        k: v
+        for k, v in json.load(open(os.path.join(ROOT, "datasets", "paper", "configs", a.scale, f"{n}.json"))).items()
+        if not k.startswith("_")
+    }
     sched_cfg = cfg("scheduler")
     size, style_dim, n_mlp = (1024, 512, 8) if a.scale == "full" else (64, 32, 2)
-    out = {"device": dev if dev == "cpu" else torch.cuda.get_device_name(0), "scale": a.scale, "stylegan2_ops": sg2_path, "torch": torch.__version__}
+    out = {
+        "device": dev if dev == "cpu" else torch.cuda.get_device_name(0),
+        "scale": a.scale,
+        "stylegan2_ops": sg2_path,
+        "torch": torch.__version__,
+    }
 
     for precision in a.precisions.split(","):
         dtype = torch.float16 if precision == "fp16" else torch.float32
@@ -136,14 +145,25 @@ def main():
         g = sg2.Generator(size, style_dim, n_mlp).to(dev, dtype).eval().requires_grad_(False)
         ir = insight.Backbone(50, 0.6, "ir_se").to(dev, dtype).eval().requires_grad_(False)
         # StyleCLIP's LevelsMapper: per group PixelNorm + 4 × EqualLinear(lr_mul 0.01, fused lrelu).
-        mapper = torch.nn.ModuleDict({grp: torch.nn.Sequential(*[sg2.EqualLinear(style_dim, style_dim, lr_mul=0.01, activation="fused_lrelu") for _ in range(4)]) for grp in ("medium", "fine")}).to(dev, dtype)
+        mapper = torch.nn.ModuleDict(
+            {
+                grp: torch.nn.Sequential(
+                    *[sg2.EqualLinear(style_dim, style_dim, lr_mul=0.01, activation="fused_lrelu") for _ in range(4)]
+                )
+                for grp in ("medium", "fine")
+            }
+        ).to(dev, dtype)
         pixel_norm = sg2.PixelNorm()  # on [B, levels, dim]: across the group's levels (StyleCLIP's mapper)
         opt = torch.optim.AdamW(mapper.parameters(), lr=5e-3, weight_decay=2e-3)
         levels = g.n_latent
         ddim = DDIMScheduler.from_config(sched_cfg)
         inv = DDIMInverseScheduler.from_config(sched_cfg)
         ac = ddim.alphas_cumprod.to(dev)
-        img = 8 * cfg("unet")["sample_size"] if a.scale == "full" else 2 ** (len(cfg("vae")["block_out_channels"]) - 1) * cfg("unet")["sample_size"]
+        img = (
+            8 * cfg("unet")["sample_size"]
+            if a.scale == "full"
+            else 2 ** (len(cfg("vae")["block_out_channels"]) - 1) * cfg("unet")["sample_size"]
+        )
         ctx_dim = cfg("unet")["cross_attention_dim"]
         ctx = lambda b: torch.randn(b, 77, ctx_dim, device=dev, dtype=dtype)
         pool = torch.nn.AdaptiveAvgPool2d((256, 256))

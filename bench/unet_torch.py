@@ -68,7 +68,6 @@ class UNet(nn.Module):
         return self.conv_out(F.silu(self.norm_out(h)))
 
 
-
 def torch_device(name, threads):
     """The device to time on: CUDA in plain fp32 as tfjs computes it (no TF32 tensor-core
     shortcuts), or the CPU with `threads` threads."""
@@ -80,6 +79,7 @@ def torch_device(name, threads):
     else:
         torch.set_num_threads(threads)
     return torch.device(name)
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -113,8 +113,15 @@ def main():
                 if i >= a.warmup:
                     times.append((time.perf_counter() - t0) * 1000)
             params = sum(p.numel() for p in net.parameters())
-            out = {"size": size, "batch": batch, "params": params, "device": a.device,
-                   "threads": a.threads if a.device == "cpu" else None, "torch": torch.__version__, "ms": times}
+            out = {
+                "size": size,
+                "batch": batch,
+                "params": params,
+                "device": a.device,
+                "threads": a.threads if a.device == "cpu" else None,
+                "torch": torch.__version__,
+                "ms": times,
+            }
             if a.device == "cuda":
                 out.update(gpu=torch.cuda.get_device_name(0), tf32=False)
             print(json.dumps(out), flush=True)

@@ -8,7 +8,8 @@
 #   slurm-wlm and munge  the Slurm executor's tests start a real single-node cluster from them
 #             (test/slurm_cluster.ts; as root, which slurmd needs: elsewhere those tests skip, saying why);
 #   python3-torch  the torch engine's tests (python/sdd_torch on the CPU);
-#   python3-pyflakes and mypy  `make lint` (pyflakes from whichever python3 above imports it).
+#   python3-pyflakes, mypy, black and pycodestyle  `make lint` (pyflakes from whichever python3 above
+#             imports it; black formats and pycodestyle checks line length).
 # Missing any: prints one line naming them and the one apt-get line that installs them; exit 1.
 # `--missing` prints only the Debian package names (space-separated, empty when none) and exits 0:
 # .ci/run installs exactly those.
@@ -41,13 +42,15 @@ python_with pyflakes || missing+=(python3-pyflakes)
 # The torch engine's tests (engine parity on the CPU): Debian's python3-torch (1.13) with numpy.
 python_with 'torch, numpy' || missing+=(python3-torch)
 command -v mypy >/dev/null 2>&1 || missing+=(mypy)
+command -v black >/dev/null 2>&1 || missing+=(black)
+command -v pycodestyle >/dev/null 2>&1 || missing+=(pycodestyle)
 
 if [[ ${1:-} == --missing ]]; then
   echo "${missing[*]}"
   exit 0
 fi
 if ((${#missing[@]})); then
-  echo "make test: missing ${missing[*]} (browser tests need chromium, reference tests python3 with numpy and scipy, store tests git, cluster tests slurm-wlm and munge, the linters python3-pyflakes and mypy, the torch engine python3-torch); install with:" >&2
+  echo "make test: missing ${missing[*]} (browser tests need chromium, reference tests python3 with numpy and scipy, store tests git, cluster tests slurm-wlm and munge, the linters python3-pyflakes, mypy, black and pycodestyle, the torch engine python3-torch); install with:" >&2
   echo "  apt-get install -y ${missing[*]}" >&2
   exit 1
 fi

@@ -21,7 +21,9 @@ def convert(src, dst):
     if isinstance(w, dict) and len(w) == 1:
         w = next(iter(w.values()))
     if not torch.is_tensor(w) or w.ndim != 3:
-        sys.exit(f"{src}: expected one tensor of W+ codes [N, levels, dim], got {type(w).__name__}{list(w.shape) if torch.is_tensor(w) else ''}")
+        sys.exit(
+            f"{src}: expected one tensor of W+ codes [N, levels, dim], got {type(w).__name__}{list(w.shape) if torch.is_tensor(w) else ''}"
+        )
     keep = {"wplus": w.detach().float().numpy()}
     st_io.save(dst, keep, {"source": os.path.basename(src), "format": "wplus"})
     return keep

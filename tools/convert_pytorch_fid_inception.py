@@ -29,8 +29,14 @@ def convert(src, dst):
         sys.exit(f"{src}: not a state dict (got {type(state).__name__})")
     keep = {k: v for k, v in state.items() if not k.startswith("fc.") and not k.endswith(".num_batches_tracked")}
     if "Mixed_7c.branch_pool.conv.weight" not in keep or len(keep) != EXPECTED:
-        sys.exit(f"{src}: not pytorch-fid's Inception ({len(keep)} tensors after dropping fc and counters, expected {EXPECTED})")
-    st_io.save(dst, {k: v.detach().to(torch.float32).numpy() for k, v in keep.items()}, {"source": os.path.basename(src), "format": "pytorch-fid-inception"})
+        sys.exit(
+            f"{src}: not pytorch-fid's Inception ({len(keep)} tensors after dropping fc and counters, expected {EXPECTED})"
+        )
+    st_io.save(
+        dst,
+        {k: v.detach().to(torch.float32).numpy() for k, v in keep.items()},
+        {"source": os.path.basename(src), "format": "pytorch-fid-inception"},
+    )
     return keep
 
 

@@ -61,11 +61,18 @@ def main():
     assert spec is not None and spec.loader is not None, "not a loadable module file"
     model_py = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(model_py)
-    rev = subprocess.run(["git", "-C", a.insightface, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
+    rev = (
+        subprocess.run(["git", "-C", a.insightface, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        or "unknown"
+    )
     net = model_py.Backbone(50, 0.6, "ir_se").eval()
     state = {}
     for k, v in net.state_dict().items():
-        state[k] = torch.zeros_like(v) if k.endswith("num_batches_tracked") else torch.from_numpy(sw.values(k, list(v.shape), rule(k, list(v.shape))))
+        state[k] = (
+            torch.zeros_like(v)
+            if k.endswith("num_batches_tracked")
+            else torch.from_numpy(sw.values(k, list(v.shape), rule(k, list(v.shape))))
+        )
     net.load_state_dict(state)
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
@@ -85,9 +92,13 @@ def main():
     st_io.save(
         os.path.join(out, "expected.safetensors"),
         {"embeddings": emb.numpy(), "id_embeddings": id_emb.detach().numpy(), "id_grad": grad.numpy()},
-        {"reference": f"TreB1eN/InsightFace_Pytorch {rev[:12]} model.py Backbone(50, 0.6, 'ir_se'), torch {torch.__version__}, CPU float32"},
+        {
+            "reference": f"TreB1eN/InsightFace_Pytorch {rev[:12]} model.py Backbone(50, 0.6, 'ir_se'), torch {torch.__version__}, CPU float32"
+        },
     )
-    print(f"{out}: {len(tensors)} tensors, {sum(int(np.prod(t['shape'])) for t in tensors)} values; |grad| max {grad.abs().max():.3e}")
+    print(
+        f"{out}: {len(tensors)} tensors, {sum(int(np.prod(t['shape'])) for t in tensors)} values; |grad| max {grad.abs().max():.3e}"
+    )
 
 
 if __name__ == "__main__":

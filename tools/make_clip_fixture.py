@@ -49,7 +49,12 @@ def hf_state(m, dtype=np.float16):
     def layer(dst, blk):
         q, k, v = blk.attn.in_proj_weight.chunk(3, dim=0)
         qb, kb, vb = blk.attn.in_proj_bias.chunk(3, dim=0)
-        for n, w, b in (("q_proj", q, qb), ("k_proj", k, kb), ("v_proj", v, vb), ("out_proj", blk.attn.out_proj.weight, blk.attn.out_proj.bias)):
+        for n, w, b in (
+            ("q_proj", q, qb),
+            ("k_proj", k, kb),
+            ("v_proj", v, vb),
+            ("out_proj", blk.attn.out_proj.weight, blk.attn.out_proj.bias),
+        ):
             out[f"{dst}.self_attn.{n}.weight"] = w
             out[f"{dst}.self_attn.{n}.bias"] = b
         for n, ln in (("layer_norm1", blk.ln_1), ("layer_norm2", blk.ln_2)):
@@ -99,10 +104,26 @@ def main():
     CLIP, VisionTransformer = model_py.CLIP, model_py.VisionTransformer
 
     torch.manual_seed(0)
-    rev = subprocess.run(["git", "-C", a.clip_repo, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
-    m = CLIP(EMBED, VISION["resolution"], VISION["layers"], VISION["width"], VISION["patch"], 77, VOCAB, TEXT["width"], TEXT["heads"], TEXT["layers"])
+    rev = (
+        subprocess.run(["git", "-C", a.clip_repo, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        or "unknown"
+    )
+    m = CLIP(
+        EMBED,
+        VISION["resolution"],
+        VISION["layers"],
+        VISION["width"],
+        VISION["patch"],
+        77,
+        VOCAB,
+        TEXT["width"],
+        TEXT["heads"],
+        TEXT["layers"],
+    )
     # CLIP() gives the vision tower width // 64 heads (1 here): several heads test the split.
-    m.visual = VisionTransformer(VISION["resolution"], VISION["patch"], VISION["width"], VISION["layers"], VISION["heads"], EMBED)
+    m.visual = VisionTransformer(
+        VISION["resolution"], VISION["patch"], VISION["width"], VISION["layers"], VISION["heads"], EMBED
+    )
     with torch.no_grad():
         for name, p in m.named_parameters():
             if ("ln" in name) and name.endswith("weight"):
@@ -144,14 +165,32 @@ def main():
         "logit_scale_init_value": 2.6592,
         "torch_dtype": "float16",
         "text_config": {
-            "model_type": "clip_text_model", "vocab_size": VOCAB, "hidden_size": TEXT["width"], "intermediate_size": 4 * TEXT["width"],
-            "num_hidden_layers": TEXT["layers"], "num_attention_heads": TEXT["heads"], "max_position_embeddings": 77,
-            "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5, "projection_dim": EMBED, "bos_token_id": VOCAB - 2, "eos_token_id": VOCAB - 1, "pad_token_id": 1,
+            "model_type": "clip_text_model",
+            "vocab_size": VOCAB,
+            "hidden_size": TEXT["width"],
+            "intermediate_size": 4 * TEXT["width"],
+            "num_hidden_layers": TEXT["layers"],
+            "num_attention_heads": TEXT["heads"],
+            "max_position_embeddings": 77,
+            "hidden_act": "quick_gelu",
+            "layer_norm_eps": 1e-5,
+            "projection_dim": EMBED,
+            "bos_token_id": VOCAB - 2,
+            "eos_token_id": VOCAB - 1,
+            "pad_token_id": 1,
         },
         "vision_config": {
-            "model_type": "clip_vision_model", "hidden_size": VISION["width"], "intermediate_size": 4 * VISION["width"],
-            "num_hidden_layers": VISION["layers"], "num_attention_heads": VISION["heads"], "image_size": VISION["resolution"],
-            "patch_size": VISION["patch"], "num_channels": 3, "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5, "projection_dim": EMBED,
+            "model_type": "clip_vision_model",
+            "hidden_size": VISION["width"],
+            "intermediate_size": 4 * VISION["width"],
+            "num_hidden_layers": VISION["layers"],
+            "num_attention_heads": VISION["heads"],
+            "image_size": VISION["resolution"],
+            "patch_size": VISION["patch"],
+            "num_channels": 3,
+            "hidden_act": "quick_gelu",
+            "layer_norm_eps": 1e-5,
+            "projection_dim": EMBED,
         },
     }
     with open(os.path.join(out, "config.json"), "w") as f:
@@ -170,7 +209,9 @@ def main():
             "image_embeds": image.numpy().astype(np.float32),
             "logit_scale": m.logit_scale.detach().numpy().astype(np.float32),
         },
-        {"reference": f"openai/CLIP {rev[:12]} clip/model.py, torch {torch.__version__}, CPU float32 on float16-rounded weights"},
+        {
+            "reference": f"openai/CLIP {rev[:12]} clip/model.py, torch {torch.__version__}, CPU float32 on float16-rounded weights"
+        },
     )
     print(f"{out}: {len(state)} tensors; text_embeds[0][:4] {text[0, :4].tolist()}")
 

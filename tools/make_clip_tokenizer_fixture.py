@@ -55,8 +55,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clip-repo", required=True, help="a checkout of github.com/openai/CLIP")
     ap.add_argument("--merges", type=int, default=4000)
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "clip_tokenizer"))
+    ap.add_argument(
+        "--out", default=os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "clip_tokenizer")
+    )
     a = ap.parse_args()
+
     # ftfy stand-in (see the module docstring), then the reference module itself.
     def fix_text(t: str) -> str:
         return unicodedata.normalize("NFC", t)
@@ -82,7 +85,15 @@ def main() -> None:
     with open(os.path.join(a.out, "merges.txt"), "w", encoding="utf-8") as f:
         f.write("#version: 0.2\n" + "\n".join(merges) + "\n")
     with open(os.path.join(a.out, "special_tokens_map.json"), "w") as f:
-        json.dump({"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}, f)
+        json.dump(
+            {
+                "bos_token": "<|startoftext|>",
+                "eos_token": "<|endoftext|>",
+                "unk_token": "<|endoftext|>",
+                "pad_token": "<|endoftext|>",
+            },
+            f,
+        )
 
     bos, eos = tok.encoder["<|startoftext|>"], tok.encoder["<|endoftext|>"]
 
@@ -101,7 +112,10 @@ def main() -> None:
         cases.append({"text": text, "ids": body, "input_ids": padded})
     with open(os.path.join(a.out, "cases.json"), "w", encoding="utf-8") as f:
         # One case per line: diffable.
-        head = {"reference": "openai/CLIP simple_tokenizer.py BPE + transformers CLIPTokenizer cleaning; fix_text = NFC", "merges": a.merges}
+        head = {
+            "reference": "openai/CLIP simple_tokenizer.py BPE + transformers CLIPTokenizer cleaning; fix_text = NFC",
+            "merges": a.merges,
+        }
         f.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "cases": [\n')
         f.write(",\n".join(json.dumps(c, ensure_ascii=False) for c in cases) + "\n]}\n")
     print(f"wrote {a.out}: vocab {len(tok.encoder)}, {len(cases)} cases")

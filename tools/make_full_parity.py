@@ -83,8 +83,21 @@ def main():
     ref["input_ids"] = ids.numpy()
 
     # SD v1's text encoder: CLIP ViT-L/14's text tower (vision tower kept tiny: not part of SD).
-    text = clip_model(model_py, torch, 10, embed_dim=768, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=32,
-                      context_length=77, vocab_size=49408, transformer_width=768, transformer_heads=12, transformer_layers=12).to(dev)
+    text = clip_model(
+        model_py,
+        torch,
+        10,
+        embed_dim=768,
+        image_resolution=32,
+        vision_layers=1,
+        vision_width=64,
+        vision_patch_size=32,
+        context_length=77,
+        vocab_size=49408,
+        transformer_width=768,
+        transformer_heads=12,
+        transformer_layers=12,
+    ).to(dev)
     hidden: dict[str, Any] = {}
     text.ln_final.register_forward_hook(lambda mod, i, o: hidden.__setitem__("h", o))
     _, times["text_encoder"] = timed(lambda: text.encode_text(ids.to(dev)), dev, torch)
@@ -92,9 +105,24 @@ def main():
     te = {k: v for k, v in hf_state(text.cpu(), np.float32).items() if k.startswith("text_model.")}
     os.makedirs(os.path.join(sd, "text_encoder"), exist_ok=True)
     st_io.save(os.path.join(sd, "text_encoder", "model.safetensors"), te, {"format": "pt"})
-    json.dump({"architectures": ["CLIPTextModel"], "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
-               "max_position_embeddings": 77, "vocab_size": 49408, "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5, "eos_token_id": 2, "bos_token_id": 0, "pad_token_id": 1},
-              open(os.path.join(sd, "text_encoder", "config.json"), "w"), indent=2)
+    json.dump(
+        {
+            "architectures": ["CLIPTextModel"],
+            "hidden_size": 768,
+            "intermediate_size": 3072,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "max_position_embeddings": 77,
+            "vocab_size": 49408,
+            "hidden_act": "quick_gelu",
+            "layer_norm_eps": 1e-5,
+            "eos_token_id": 2,
+            "bos_token_id": 0,
+            "pad_token_id": 1,
+        },
+        open(os.path.join(sd, "text_encoder", "config.json"), "w"),
+        indent=2,
+    )
     sizes["text_encoder"] = sum(v.size for v in te.values())
     context = torch.from_numpy(ref["text_hidden"][:1]).to(dev)
     text = None  # frees it; not `del`: the timed lambda above still names it
@@ -107,14 +135,23 @@ def main():
     g = torch.Generator().manual_seed(12)
     sample = torch.randn(1, 4, a.latent, a.latent, generator=g)
     ref["unet_sample"] = sample.numpy()
-    u, times["unet"] = timed(lambda: unet(sample.to(dev), torch.tensor([500], device=dev), encoder_hidden_states=context).sample, dev, torch)
+    u, times["unet"] = timed(
+        lambda: unet(sample.to(dev), torch.tensor([500], device=dev), encoder_hidden_states=context).sample, dev, torch
+    )
     ref["unet_out"] = u.cpu().numpy()
     sizes["unet"] = sum(p.numel() for p in unet.parameters())
     unet = None
 
     torch.manual_seed(13)
-    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4, norm_num_groups=32, sample_size=512,
-                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4).eval()
+    vae = AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        latent_channels=4,
+        norm_num_groups=32,
+        sample_size=512,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+    ).eval()
     perturb(vae, torch)
     vae.save_pretrained(os.path.join(sd, "vae"), safe_serialization=True)
     vae = vae.to(dev)
@@ -128,14 +165,42 @@ def main():
 
     os.makedirs(os.path.join(sd, "scheduler"), exist_ok=True)
     json.dump(SD14_SCHEDULER, open(os.path.join(sd, "scheduler", "scheduler_config.json"), "w"), indent=2)
-    shutil.copytree(os.path.join(HERE, "..", "test", "fixtures", "clip_tokenizer"), os.path.join(sd, "tokenizer"), dirs_exist_ok=True, ignore=shutil.ignore_patterns("cases.json"))
-    json.dump({"_class_name": "StableDiffusionPipeline", "_diffusers_version": diffusers.__version__, "scheduler": ["diffusers", "PNDMScheduler"],
-               "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
-               "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"]}, open(os.path.join(sd, "model_index.json"), "w"), indent=2)
+    shutil.copytree(
+        os.path.join(HERE, "..", "test", "fixtures", "clip_tokenizer"),
+        os.path.join(sd, "tokenizer"),
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("cases.json"),
+    )
+    json.dump(
+        {
+            "_class_name": "StableDiffusionPipeline",
+            "_diffusers_version": diffusers.__version__,
+            "scheduler": ["diffusers", "PNDMScheduler"],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+        },
+        open(os.path.join(sd, "model_index.json"), "w"),
+        indent=2,
+    )
 
     # CLIP ViT-B/32 (CLIP similarity), both towers, transformers layout.
-    b32 = clip_model(model_py, torch, 14, embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=32,
-                     context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8, transformer_layers=12).to(dev)
+    b32 = clip_model(
+        model_py,
+        torch,
+        14,
+        embed_dim=512,
+        image_resolution=224,
+        vision_layers=12,
+        vision_width=768,
+        vision_patch_size=32,
+        context_length=77,
+        vocab_size=49408,
+        transformer_width=512,
+        transformer_heads=8,
+        transformer_layers=12,
+    ).to(dev)
     pixels = torch.randn(2, 3, 224, 224, generator=g)
     ref["clip_pixels"] = pixels.numpy()
     img, times["clip_b32_image"] = timed(lambda: b32.encode_image(pixels.to(dev)), dev, torch)
@@ -144,15 +209,52 @@ def main():
     cdir = os.path.join(out, "clip_b32")
     os.makedirs(cdir, exist_ok=True)
     st_io.save(os.path.join(cdir, "model.safetensors"), hf_state(b32.cpu(), np.float32), {"format": "pt"})
-    json.dump({"architectures": ["CLIPModel"], "projection_dim": 512,
-               "text_config": {"hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 12, "num_attention_heads": 8, "max_position_embeddings": 77, "vocab_size": 49408, "hidden_act": "quick_gelu", "eos_token_id": 2},
-               "vision_config": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12, "image_size": 224, "patch_size": 32, "hidden_act": "quick_gelu"}},
-              open(os.path.join(cdir, "config.json"), "w"), indent=2)
+    json.dump(
+        {
+            "architectures": ["CLIPModel"],
+            "projection_dim": 512,
+            "text_config": {
+                "hidden_size": 512,
+                "intermediate_size": 2048,
+                "num_hidden_layers": 12,
+                "num_attention_heads": 8,
+                "max_position_embeddings": 77,
+                "vocab_size": 49408,
+                "hidden_act": "quick_gelu",
+                "eos_token_id": 2,
+            },
+            "vision_config": {
+                "hidden_size": 768,
+                "intermediate_size": 3072,
+                "num_hidden_layers": 12,
+                "num_attention_heads": 12,
+                "image_size": 224,
+                "patch_size": 32,
+                "hidden_act": "quick_gelu",
+            },
+        },
+        open(os.path.join(cdir, "config.json"), "w"),
+        indent=2,
+    )
     sizes["clip_b32"] = sum(p.numel() for p in b32.parameters())
 
-    st_io.save(os.path.join(out, "expected.safetensors"), ref, {"device": dev, "torch": torch.__version__, "latent": str(a.latent)})
-    json.dump({"reference_seconds_per_forward": times, "parameters": sizes, "device": dev, "torch": torch.__version__, "diffusers": diffusers.__version__, "latent": a.latent},
-              open(os.path.join(out, "reference.json"), "w"), indent=2)
+    st_io.save(
+        os.path.join(out, "expected.safetensors"),
+        ref,
+        {"device": dev, "torch": torch.__version__, "latent": str(a.latent)},
+    )
+    json.dump(
+        {
+            "reference_seconds_per_forward": times,
+            "parameters": sizes,
+            "device": dev,
+            "torch": torch.__version__,
+            "diffusers": diffusers.__version__,
+            "latent": a.latent,
+        },
+        open(os.path.join(out, "reference.json"), "w"),
+        indent=2,
+    )
     print(json.dumps({"times": times, "parameters": sizes}))
 
 

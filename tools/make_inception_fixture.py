@@ -88,7 +88,10 @@ def main():
     from pytorch_fid import fid_score, inception
 
     torch.set_grad_enabled(False)
-    rev = subprocess.run(["git", "-C", a.pytorch_fid, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
+    rev = (
+        subprocess.run(["git", "-C", a.pytorch_fid, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        or "unknown"
+    )
 
     # pytorch-fid builds its Inception, then loads the downloaded state dict: hand it ours instead.
     state: dict[str, Any] = {}
@@ -118,7 +121,9 @@ def main():
         files = sorted(os.path.join(out, d, f) for f in os.listdir(os.path.join(out, d)))
         act = fid_score.get_activations(files, model, batch_size=a.n, dims=2048, device="cpu", num_workers=0)
         feats[d] = act.astype(np.float32)
-    fid = fid_score.calculate_fid_given_paths([os.path.join(out, "a"), os.path.join(out, "b")], a.n, "cpu", 2048, num_workers=0)
+    fid = fid_score.calculate_fid_given_paths(
+        [os.path.join(out, "a"), os.path.join(out, "b")], a.n, "cpu", 2048, num_workers=0
+    )
 
     st_io.save(os.path.join(out, "features.safetensors"), feats)
     with open(os.path.join(out, "expected.json"), "w") as f:

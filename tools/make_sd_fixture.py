@@ -55,9 +55,17 @@ sys.path.insert(0, HERE)
 import st_io  # noqa: E402
 
 SD14_SCHEDULER: Dict[str, Any] = {
-    "_class_name": "PNDMScheduler", "_diffusers_version": "0.7.0.dev0", "beta_end": 0.012, "beta_schedule": "scaled_linear",
-    "beta_start": 0.00085, "num_train_timesteps": 1000, "set_alpha_to_one": False, "skip_prk_steps": True,
-    "steps_offset": 1, "trained_betas": None, "clip_sample": False,
+    "_class_name": "PNDMScheduler",
+    "_diffusers_version": "0.7.0.dev0",
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "num_train_timesteps": 1000,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "trained_betas": None,
+    "clip_sample": False,
 }
 
 
@@ -84,7 +92,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--diffusers", required=True, help="a checkout of github.com/huggingface/diffusers at v0.31.0")
     ap.add_argument("--out", default=os.path.join(FIXTURES, "sd_tiny"))
-    ap.add_argument("--variants-only", action="store_true", help="write only unet_act/, variants.safetensors and schedulers.json")
+    ap.add_argument(
+        "--variants-only", action="store_true", help="write only unet_act/, variants.safetensors and schedulers.json"
+    )
     a = ap.parse_args()
     sys.path[:0] = [os.path.join(a.diffusers, "src"), os.path.join(HERE, "refstubs")]
     import torch
@@ -92,7 +102,12 @@ def main():
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 
     torch.set_grad_enabled(False)
-    rev = subprocess.run(["git", "-C", a.diffusers, "describe", "--tags", "--always"], capture_output=True, text=True).stdout.strip() or diffusers.__version__
+    rev = (
+        subprocess.run(
+            ["git", "-C", a.diffusers, "describe", "--tags", "--always"], capture_output=True, text=True
+        ).stdout.strip()
+        or diffusers.__version__
+    )
     out = os.path.abspath(a.out)
     if a.variants_only:
         write_variants(out, rev, torch, UNet2DConditionModel, DDIMScheduler)
@@ -102,26 +117,49 @@ def main():
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(16, 32), layers_per_block=2,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=2, norm_num_groups=8,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=(16, 32),
+        layers_per_block=2,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=2,
+        norm_num_groups=8,
     ).eval()
     perturb(unet, torch)
     save_fp16(unet, os.path.join(out, "unet"), torch)
 
     torch.manual_seed(1)
     unet_lin = UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=[2, 4], norm_num_groups=8, use_linear_projection=True, transformer_layers_per_block=[1, 2],
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=[2, 4],
+        norm_num_groups=8,
+        use_linear_projection=True,
+        transformer_layers_per_block=[1, 2],
     ).eval()
     perturb(unet_lin, torch)
     save_fp16(unet_lin, os.path.join(out, "unet_linear"), torch)
 
     torch.manual_seed(2)
     vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8,
-        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2, sample_size=16,
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        norm_num_groups=8,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        sample_size=16,
     ).eval()
     perturb(vae, torch)
     save_fp16(vae, os.path.join(out, "vae"), torch)
@@ -135,17 +173,37 @@ def main():
     clip_cfg = json.load(open(os.path.join(clip_dir, "config.json")))
     os.makedirs(os.path.join(out, "text_encoder"))
     with open(os.path.join(out, "text_encoder", "config.json"), "w") as f:
-        json.dump({"architectures": ["CLIPTextModel"], **clip_cfg["text_config"], "torch_dtype": "float16"}, f, indent=2)
+        json.dump(
+            {"architectures": ["CLIPTextModel"], **clip_cfg["text_config"], "torch_dtype": "float16"}, f, indent=2
+        )
     clip_w = st_io.load(os.path.join(clip_dir, "model.safetensors"))
-    st_io.save(os.path.join(out, "text_encoder", "model.safetensors"), {k: v for k, v in clip_w.items() if k.startswith("text_model.")}, {"format": "pt"})
-    shutil.copytree(os.path.join(FIXTURES, "clip_tokenizer"), os.path.join(out, "tokenizer"), ignore=shutil.ignore_patterns("cases.json"))
+    st_io.save(
+        os.path.join(out, "text_encoder", "model.safetensors"),
+        {k: v for k, v in clip_w.items() if k.startswith("text_model.")},
+        {"format": "pt"},
+    )
+    shutil.copytree(
+        os.path.join(FIXTURES, "clip_tokenizer"),
+        os.path.join(out, "tokenizer"),
+        ignore=shutil.ignore_patterns("cases.json"),
+    )
     with open(os.path.join(out, "model_index.json"), "w") as f:
-        json.dump({
-            "_class_name": "StableDiffusionPipeline", "_diffusers_version": diffusers.__version__,
-            "feature_extractor": [None, None], "safety_checker": [None, None], "requires_safety_checker": False,
-            "scheduler": ["diffusers", "DDIMScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
-            "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
-        }, f, indent=2)
+        json.dump(
+            {
+                "_class_name": "StableDiffusionPipeline",
+                "_diffusers_version": diffusers.__version__,
+                "feature_extractor": [None, None],
+                "safety_checker": [None, None],
+                "requires_safety_checker": False,
+                "scheduler": ["diffusers", "DDIMScheduler"],
+                "text_encoder": ["transformers", "CLIPTextModel"],
+                "tokenizer": ["transformers", "CLIPTokenizer"],
+                "unet": ["diffusers", "UNet2DConditionModel"],
+                "vae": ["diffusers", "AutoencoderKL"],
+            },
+            f,
+            indent=2,
+        )
 
     clip_ref = st_io.load(os.path.join(clip_dir, "expected.safetensors"))
     hidden = torch.from_numpy(np.array(clip_ref["last_hidden_state"]))  # [3, 77, 32]
@@ -165,7 +223,7 @@ def main():
     sched.set_timesteps(10)
     strength, guidance = 0.6, 7.5
     start = int(10 * strength)
-    steps = sched.timesteps[10 - start:]
+    steps = sched.timesteps[10 - start :]
     init = post.mean[:1] * vae.config.scaling_factor
     noise = torch.randn(init.shape, generator=g)
     lat = sched.add_noise(init, noise, steps[:1])
@@ -178,24 +236,51 @@ def main():
     st_io.save(
         os.path.join(out, "expected.safetensors"),
         {
-            "unet_sample": sample.numpy(), "unet_t": t.numpy(), "context": context.numpy().astype(np.float32),
-            "unet_out": unet_out.numpy(), "unet_linear_out": unet_lin_out.numpy(),
-            "vae_images": images.numpy(), "vae_mean": post.mean.numpy(), "vae_decoded": decoded.numpy(),
-            "ddim_init": init.numpy(), "ddim_noise": noise.numpy(), "ddim_timesteps": steps.numpy().astype(np.int64), "ddim_out": lat.numpy(),
+            "unet_sample": sample.numpy(),
+            "unet_t": t.numpy(),
+            "context": context.numpy().astype(np.float32),
+            "unet_out": unet_out.numpy(),
+            "unet_linear_out": unet_lin_out.numpy(),
+            "vae_images": images.numpy(),
+            "vae_mean": post.mean.numpy(),
+            "vae_decoded": decoded.numpy(),
+            "ddim_init": init.numpy(),
+            "ddim_noise": noise.numpy(),
+            "ddim_timesteps": steps.numpy().astype(np.int64),
+            "ddim_out": lat.numpy(),
         },
-        {"reference": f"diffusers {rev}, torch {torch.__version__}, CPU float32 on float16-rounded weights", "strength": str(strength), "guidance": str(guidance), "steps": "10"},
+        {
+            "reference": f"diffusers {rev}, torch {torch.__version__}, CPU float32 on float16-rounded weights",
+            "strength": str(strength),
+            "guidance": str(guidance),
+            "steps": "10",
+        },
     )
     write_variants(out, rev, torch, UNet2DConditionModel, DDIMScheduler)
-    print(f"{out}: unet {sum(p.numel() for p in unet.parameters())} params, unet_linear {sum(p.numel() for p in unet_lin.parameters())}, vae {sum(p.numel() for p in vae.parameters())}; ddim timesteps {steps.tolist()}")
+    print(
+        f"{out}: unet {sum(p.numel() for p in unet.parameters())} params, unet_linear {sum(p.numel() for p in unet_lin.parameters())}, vae {sum(p.numel() for p in vae.parameters())}; ddim timesteps {steps.tolist()}"
+    )
 
 
 UNET_ACT = dict(
-    sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
-    down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-    cross_attention_dim=32, attention_head_dim=2, norm_num_groups=8, time_embedding_dim=48,
+    sample_size=8,
+    in_channels=4,
+    out_channels=4,
+    block_out_channels=(8, 16),
+    layers_per_block=1,
+    down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+    cross_attention_dim=32,
+    attention_head_dim=2,
+    norm_num_groups=8,
+    time_embedding_dim=48,
 )
 # (timestep_post_act, time_embedding_act_fn, center_input_sample) → output name
-ACT_VARIANTS = {("silu", "silu", False): "unet_act_out", ("mish", "gelu", True): "unet_act_mish_gelu_out", ("relu", "swish", False): "unet_act_relu_swish_out"}
+ACT_VARIANTS = {
+    ("silu", "silu", False): "unet_act_out",
+    ("mish", "gelu", True): "unet_act_mish_gelu_out",
+    ("relu", "swish", False): "unet_act_relu_swish_out",
+}
 
 
 def unet_act_outputs(out: str, torch: Any, UNet2DConditionModel: Any) -> Dict[str, np.ndarray]:
@@ -206,7 +291,9 @@ def unet_act_outputs(out: str, torch: Any, UNet2DConditionModel: Any) -> Dict[st
     weights = None
     for (post, act, center), name in ACT_VARIANTS.items():
         torch.manual_seed(4)
-        unet = UNet2DConditionModel(**UNET_ACT, timestep_post_act=post, time_embedding_act_fn=act, center_input_sample=center).eval()
+        unet = UNet2DConditionModel(
+            **UNET_ACT, timestep_post_act=post, time_embedding_act_fn=act, center_input_sample=center
+        ).eval()
         if weights is None:
             perturb(unet, torch)
             save_fp16(unet, os.path.join(out, "unet_act"), torch)
@@ -224,8 +311,23 @@ LOOPS: Tuple[Tuple[str, Dict[str, Any], int, float], ...] = (
     ("trailing_eps", {"timestep_spacing": "trailing"}, 10, 0.0),
     ("linspace_eps_eta", {"timestep_spacing": "linspace"}, 10, 0.5),
     ("leading_zero_snr_eps", {"rescale_betas_zero_snr": True}, 10, 0.0),
-    ("trailing_zero_snr_v", {"timestep_spacing": "trailing", "rescale_betas_zero_snr": True, "prediction_type": "v_prediction"}, 10, 0.0),
-    ("trailing_zero_snr_v_eta_one", {"timestep_spacing": "trailing", "rescale_betas_zero_snr": True, "prediction_type": "v_prediction", "set_alpha_to_one": True}, 7, 0.3),
+    (
+        "trailing_zero_snr_v",
+        {"timestep_spacing": "trailing", "rescale_betas_zero_snr": True, "prediction_type": "v_prediction"},
+        10,
+        0.0,
+    ),
+    (
+        "trailing_zero_snr_v_eta_one",
+        {
+            "timestep_spacing": "trailing",
+            "rescale_betas_zero_snr": True,
+            "prediction_type": "v_prediction",
+            "set_alpha_to_one": True,
+        },
+        7,
+        0.3,
+    ),
     ("trailing_zero_snr_eps", {"timestep_spacing": "trailing", "rescale_betas_zero_snr": True}, 10, 0.0),
 )
 
@@ -235,7 +337,14 @@ def ddim_loop(torch: Any, sched: Any, steps: int, eta: float, seed: int) -> Dict
     g = torch.Generator().manual_seed(seed)
     sched.set_timesteps(steps)
     x = torch.randn(1, 4, 2, 2, generator=g)
-    rec: Dict[str, Any] = {"timesteps": sched.timesteps.tolist(), "x": [x.flatten().tolist()], "model_output": [], "noise": [], "prev": [], "x0": []}
+    rec: Dict[str, Any] = {
+        "timesteps": sched.timesteps.tolist(),
+        "x": [x.flatten().tolist()],
+        "model_output": [],
+        "noise": [],
+        "prev": [],
+        "x0": [],
+    }
     for t in sched.timesteps:
         out = torch.randn(x.shape, generator=g)
         noise = torch.randn(x.shape, generator=g) if eta > 0 else None
@@ -265,16 +374,31 @@ def scheduler_cases(torch: Any, DDIMScheduler: Any) -> Dict[str, Any]:
             s.set_timesteps(n)
             timesteps.append({"spacing": spacing, "steps_offset": 1, "steps": n, "timesteps": s.timesteps.tolist()})
     alphas: Dict[str, Any] = {}
-    schedules: Tuple[Tuple[str, Dict[str, Any]], ...] = (("scaled_linear", SD14_SCHEDULER), ("linear", {"beta_schedule": "linear"}))
+    schedules: Tuple[Tuple[str, Dict[str, Any]], ...] = (
+        ("scaled_linear", SD14_SCHEDULER),
+        ("linear", {"beta_schedule": "linear"}),
+    )
     for schedule, cfg in schedules:
         s = DDIMScheduler.from_config({**cfg, "rescale_betas_zero_snr": True})
-        b64 = torch.linspace(cfg.get("beta_start", 0.0001) ** 0.5, cfg.get("beta_end", 0.02) ** 0.5, 1000, dtype=torch.float64) ** 2 if schedule == "scaled_linear" else torch.linspace(0.0001, 0.02, 1000, dtype=torch.float64)
+        b64 = (
+            torch.linspace(
+                cfg.get("beta_start", 0.0001) ** 0.5, cfg.get("beta_end", 0.02) ** 0.5, 1000, dtype=torch.float64
+            )
+            ** 2
+            if schedule == "scaled_linear"
+            else torch.linspace(0.0001, 0.02, 1000, dtype=torch.float64)
+        )
         a64 = torch.cumprod(1 - rescale_zero_terminal_snr(b64), 0)
         alphas[schedule] = {"float32": s.alphas_cumprod.tolist(), "float64": a64.tolist()}
     loops: Dict[str, Any] = {}
     for i, (name, over, steps, eta) in enumerate(LOOPS):
         cfg = {**SD14_SCHEDULER, "clip_sample": False, **over}
-        loops[name] = {"config": cfg, "steps": steps, "eta": eta, **ddim_loop(torch, DDIMScheduler.from_config(cfg), steps, eta, 10 + i)}
+        loops[name] = {
+            "config": cfg,
+            "steps": steps,
+            "eta": eta,
+            **ddim_loop(torch, DDIMScheduler.from_config(cfg), steps, eta, 10 + i),
+        }
     return {"timesteps": timesteps, "zero_snr_alphas_cumprod": alphas, "loops": loops}
 
 
@@ -282,11 +406,17 @@ def write_variants(out: str, rev: str, torch: Any, UNet2DConditionModel: Any, DD
     """unet_act/, variants.safetensors and schedulers.json (needs expected.safetensors' UNet inputs)."""
     shutil.rmtree(os.path.join(out, "unet_act"), ignore_errors=True)
     outputs = unet_act_outputs(out, torch, UNet2DConditionModel)
-    st_io.save(os.path.join(out, "variants.safetensors"), outputs, {"reference": f"diffusers {rev}, torch {torch.__version__}, CPU float32 on float16-rounded weights"})
+    st_io.save(
+        os.path.join(out, "variants.safetensors"),
+        outputs,
+        {"reference": f"diffusers {rev}, torch {torch.__version__}, CPU float32 on float16-rounded weights"},
+    )
     cases = scheduler_cases(torch, DDIMScheduler)
     with open(os.path.join(out, "schedulers.json"), "w") as f:
         json.dump({"reference": f"diffusers {rev} DDIMScheduler, torch {torch.__version__}, CPU float32", **cases}, f)
-    print(f"{out}: unet_act, {len(outputs)} variant outputs, {len(cases['timesteps'])} timestep lists, {len(cases['loops'])} DDIM loops")
+    print(
+        f"{out}: unet_act, {len(outputs)} variant outputs, {len(cases['timesteps'])} timestep lists, {len(cases['loops'])} DDIM loops"
+    )
 
 
 if __name__ == "__main__":

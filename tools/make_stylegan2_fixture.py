@@ -112,8 +112,13 @@ def time_reference(g, wplus, probe, device, out, torch):
         torch.autograd.grad((img * p).sum(), x)
 
     times = {"forward": timed(fwd), "forward_backward": timed(fwd_bwd)}
-    info = {"device": device if device == "cpu" else torch.cuda.get_device_name(0), "batch": int(w.shape[0]), "reference_seconds": times,
-            "note": "rosinality's native upfirdn2d / fused_leaky_relu paths (its CUDA extensions are not compiled)", "torch": torch.__version__}
+    info = {
+        "device": device if device == "cpu" else torch.cuda.get_device_name(0),
+        "batch": int(w.shape[0]),
+        "reference_seconds": times,
+        "note": "rosinality's native upfirdn2d / fused_leaky_relu paths (its CUDA extensions are not compiled)",
+        "torch": torch.__version__,
+    }
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(info, f, indent=1)
 
@@ -122,22 +127,33 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rosinality", required=True)
     ap.add_argument("--full", action="store_true")
-    ap.add_argument("--size", type=int, default=1024, help="with --full: the generator's size (config-f's widths; 1024 is FFHQ's)")
+    ap.add_argument(
+        "--size", type=int, default=1024, help="with --full: the generator's size (config-f's widths; 1024 is FFHQ's)"
+    )
     ap.add_argument("--out", default=os.path.join(HERE, "..", "test", "fixtures", "stylegan2"))
-    ap.add_argument("--device", default="cpu", help="where the reference's time per forward/backward is measured (--full)")
+    ap.add_argument(
+        "--device", default="cpu", help="where the reference's time per forward/backward is measured (--full)"
+    )
     a = ap.parse_args()
     import torch
 
     ref = load_reference(a.rosinality)
-    rev = subprocess.run(["git", "-C", a.rosinality, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
+    rev = (
+        subprocess.run(["git", "-C", a.rosinality, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        or "unknown"
+    )
     size, dim, n_mlp, batch = (a.size, 512, 8, 1) if a.full else (16, 64, 2, 2)
     g = ref.Generator(size, dim, n_mlp, channel_multiplier=2).eval()
-    state = {k: torch.from_numpy(sw.values(k, list(v.shape), rule(k, list(v.shape)))) for k, v in g.state_dict().items()}
+    state = {
+        k: torch.from_numpy(sw.values(k, list(v.shape), rule(k, list(v.shape)))) for k, v in g.state_dict().items()
+    }
     g.load_state_dict(state)
     avg = torch.from_numpy(sw.values("latent_avg", [dim], rule("latent_avg", [dim])))
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
-    tensors = sw.through_converter({"g_ema": state, "latent_avg": avg.reshape(1, dim)}, "convert_stylegan2.py", "stylegan2.pt", rule, out)
+    tensors = sw.through_converter(
+        {"g_ema": state, "latent_avg": avg.reshape(1, dim)}, "convert_stylegan2.py", "stylegan2.pt", rule, out
+    )
 
     levels = g.n_latent
     z = torch.from_numpy(sw.values("sg2_z", [batch, dim], ["uniform", SQRT3]))
@@ -148,7 +164,12 @@ def main():
         trunc, _ = g([z], truncation=0.7, truncation_latent=avg[None], randomize_noise=False)
     images, _ = g([wplus], input_is_latent=True, randomize_noise=False)
     (grad,) = torch.autograd.grad((images * probe).sum(), wplus)
-    outputs = {"w": w.numpy(), "images": images.detach().numpy(), "wplus_grad": grad.numpy(), "truncated": trunc.numpy()}
+    outputs = {
+        "w": w.numpy(),
+        "images": images.detach().numpy(),
+        "wplus_grad": grad.numpy(),
+        "truncated": trunc.numpy(),
+    }
     if a.full:
         # At full size the W+ gradient is ill-conditioned in float32 (the reference's own fp32 result
         # is ~1e-3 of max from float64): the float64 result is the truth both are measured against.
@@ -161,11 +182,18 @@ def main():
     st_io.save(
         os.path.join(out, "expected.safetensors"),
         outputs,
-        {"reference": f"rosinality/stylegan2-pytorch {rev[:12]} model.py Generator({size}, {dim}, {n_mlp}, channel_multiplier=2), torch {torch.__version__}, CPU float32", "size": size, "style_dim": dim, "n_mlp": n_mlp},
+        {
+            "reference": f"rosinality/stylegan2-pytorch {rev[:12]} model.py Generator({size}, {dim}, {n_mlp}, channel_multiplier=2), torch {torch.__version__}, CPU float32",
+            "size": size,
+            "style_dim": dim,
+            "n_mlp": n_mlp,
+        },
     )
     if a.full:
         time_reference(g, wplus.detach(), probe, a.device, out, torch)
-    print(f"{out}: {len(tensors)} tensors, {sum(int(np.prod(t['shape'])) for t in tensors)} values; images max {images.abs().max():.3f}, |grad| max {grad.abs().max():.3e}")
+    print(
+        f"{out}: {len(tensors)} tensors, {sum(int(np.prod(t['shape'])) for t in tensors)} values; images max {images.abs().max():.3f}, |grad| max {grad.abs().max():.3e}"
+    )
 
 
 if __name__ == "__main__":

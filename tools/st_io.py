@@ -51,7 +51,9 @@ def load(path):
     out = {}
     for name, e in header.items():
         b, end = e["data_offsets"]
-        out[name] = np.frombuffer(data[b:end], dtype=np.dtype(_DTYPES[e["dtype"]]).newbyteorder("<")).reshape(e["shape"])
+        out[name] = np.frombuffer(data[b:end], dtype=np.dtype(_DTYPES[e["dtype"]]).newbyteorder("<")).reshape(
+            e["shape"]
+        )
     return out
 
 

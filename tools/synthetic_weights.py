@@ -66,7 +66,15 @@ def through_converter(state, converter, pth_name, rule, out_dir):
         st = os.path.join(tmp, "converted.safetensors")
         subprocess.run([sys.executable, os.path.join(here, converter), pth, st], check=True)
         converted = st_io.load(st)
-    tensors = [{"name": n, "shape": list(converted[n].shape), "rule": rule(n, list(converted[n].shape)), "sha256": hashlib.sha256(converted[n].astype("<f4").tobytes()).hexdigest()} for n in sorted(converted)]
+    tensors = [
+        {
+            "name": n,
+            "shape": list(converted[n].shape),
+            "rule": rule(n, list(converted[n].shape)),
+            "sha256": hashlib.sha256(converted[n].astype("<f4").tobytes()).hexdigest(),
+        }
+        for n in sorted(converted)
+    ]
     with open(os.path.join(out_dir, "weights.json"), "w") as f:
         rows = ",\n".join(json.dumps(t) for t in tensors)
         f.write(f'{{"generator": "tools/synthetic_weights.py", "tensors": [\n{rows}\n]}}\n')

@@ -46,9 +46,15 @@ def _where(e: BaseException) -> str:
     (not the standard library's, torch's or numpy's), relative to python/ when it is in there."""
     import sysconfig
 
-    libs = tuple(os.path.abspath(p) for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
-    ours = [f for f in traceback.extract_tb(e.__traceback__)
-            if not os.path.abspath(f.filename).startswith(libs) and "-packages" + os.sep not in f.filename]
+    libs = tuple(
+        os.path.abspath(p)
+        for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    )
+    ours = [
+        f
+        for f in traceback.extract_tb(e.__traceback__)
+        if not os.path.abspath(f.filename).startswith(libs) and "-packages" + os.sep not in f.filename
+    ]
     if not ours:
         return ""
     f = ours[-1]
@@ -82,7 +88,10 @@ def _keep_traceback(contract_dir: str, e: BaseException) -> None:
 
         out = os.path.join(contract_dir, "out")
         if os.path.isdir(out):
-            write_atomic(os.path.join(out, "traceback.txt"), "".join(traceback.format_exception(type(e), e, e.__traceback__)).encode("utf-8"))
+            write_atomic(
+                os.path.join(out, "traceback.txt"),
+                "".join(traceback.format_exception(type(e), e, e.__traceback__)).encode("utf-8"),
+            )
     except Exception:  # noqa: BLE001 - the failure's own line matters more
         pass
 
@@ -173,7 +182,13 @@ def serve(lines: Iterator[str], reply: Callable[[Dict[str, Any]], None]) -> None
             if not isinstance(contract_dir, str):
                 raise TypeError("contract is not a string")
         except (ValueError, KeyError, TypeError) as e:
-            reply({"ok": False, "code": FAILED, "error": f"worker: bad request {raw.strip()[:80]!r}: {_line(str(e))}, expected {{\"contract\": DIR}}"})
+            reply(
+                {
+                    "ok": False,
+                    "code": FAILED,
+                    "error": f"worker: bad request {raw.strip()[:80]!r}: {_line(str(e))}, expected {{\"contract\": DIR}}",
+                }
+            )
             continue
         here = os.getcwd()
         try:
@@ -210,8 +225,15 @@ def _version_tuple(v: str) -> Tuple[int, ...]:
 def doctor() -> Dict[str, Any]:
     """Whether this interpreter can run the torch engine, importing torch only here."""
     info: Dict[str, Any] = {
-        "python": sys.version.split()[0], "interpreter": sys.executable, "torch": None, "numpy": None,
-        "cuda_available": False, "cuda": None, "devices": [], "threads": None, "why_not": None,
+        "python": sys.version.split()[0],
+        "interpreter": sys.executable,
+        "torch": None,
+        "numpy": None,
+        "cuda_available": False,
+        "cuda": None,
+        "devices": [],
+        "threads": None,
+        "why_not": None,
     }
     reasons: List[str] = []
     if sys.version_info < (3, 9):
@@ -245,7 +267,9 @@ def doctor() -> Dict[str, Any]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sdd_torch", description="The torch engine of sdd-bench (docs/method-contract.md).")
+    parser = argparse.ArgumentParser(
+        prog="python -m sdd_torch", description="The torch engine of sdd-bench (docs/method-contract.md)."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="one run of a contract folder")
     run.add_argument("--contract", help="the run's contract folder (default: $SDD_CONTRACT_DIR)")

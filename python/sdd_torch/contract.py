@@ -130,7 +130,9 @@ class RunContext:
         self.run_id: str = str(self.manifest["run_id"])
         self.precision: str = self.engine.get("precision", "")
         if self.precision not in PRECISIONS:
-            raise ContractError(f"manifest.json: engine.precision {self.precision!r}, expected one of {', '.join(PRECISIONS)}")
+            raise ContractError(
+                f"manifest.json: engine.precision {self.precision!r}, expected one of {', '.join(PRECISIONS)}"
+            )
         if device is None:
             from . import runtime
 
@@ -154,10 +156,14 @@ class RunContext:
         if not isinstance(manifest, dict):
             raise ContractError(f"{path}: not a JSON object")
         if manifest.get("contract") != CONTRACT:
-            raise ContractError(f"manifest.json: contract {manifest.get('contract')!r}, the torch engine speaks {CONTRACT}")
+            raise ContractError(
+                f"manifest.json: contract {manifest.get('contract')!r}, the torch engine speaks {CONTRACT}"
+            )
         engine = manifest.get("engine")
         if not isinstance(engine, dict) or engine.get("name") != "torch":
-            raise ContractError(f"manifest.json: engine {json.dumps(engine)[:60]}, expected an engine block with name \"torch\"")
+            raise ContractError(
+                f"manifest.json: engine {json.dumps(engine)[:60]}, expected an engine block with name \"torch\""
+            )
         for key in ("method", "seed", "run_id", "params", "inputs", "outputs"):
             if key not in manifest:
                 raise ContractError(f"manifest.json: no {key}")
@@ -203,7 +209,9 @@ class RunContext:
         except (OSError, ValueError) as e:
             raise ContractError(f"contract/in/{ref['file']}: cannot read ({str(e).splitlines()[0]})") from None
         if x.dtype != np.float32 or list(x.shape) != list(ref["shape"]):
-            raise ContractError(f"contract/in/{ref['file']}: {x.dtype} {_shape(x.shape)}, the manifest's {what} is float32 {_shape(ref['shape'])}")
+            raise ContractError(
+                f"contract/in/{ref['file']}: {x.dtype} {_shape(x.shape)}, the manifest's {what} is float32 {_shape(ref['shape'])}"
+            )
         return x
 
     def input(self, key: str) -> Optional[np.ndarray]:
@@ -217,7 +225,9 @@ class RunContext:
         """The harness's noise stream `name` (contract/in/noise_<name>.npy)."""
         refs = self.manifest["inputs"].get("noise") or {}
         if name not in refs:
-            raise ContractError(f"noise stream {name!r} is not in the manifest (it has: {', '.join(sorted(refs)) or 'none'}): the method's TS twin must ask for it in inputs()")
+            raise ContractError(
+                f"noise stream {name!r} is not in the manifest (it has: {', '.join(sorted(refs)) or 'none'}): the method's TS twin must ask for it in inputs()"
+            )
         return self._array(refs[name], f"inputs.noise.{name}")
 
     # ------------------------------------------------------------ outputs
@@ -259,13 +269,16 @@ class RunContext:
         for name, v in (("tau_train_s", tau_train_s), ("tau_infer_s", tau_infer_s)):
             if not math.isfinite(float(v)) or float(v) < 0:
                 raise ContractError(f"timing: {name} = {v}, expected a finite number >= 0")
-        self.write_json("timing.json", {
-            "tau_train_s": float(tau_train_s),
-            "tau_infer_s": float(tau_infer_s),
-            "peak_memory_bytes": self.peak_memory_bytes(),
-            "synchronized": self.on_cuda(),
-            **extra,
-        })
+        self.write_json(
+            "timing.json",
+            {
+                "tau_train_s": float(tau_train_s),
+                "tau_infer_s": float(tau_infer_s),
+                "peak_memory_bytes": self.peak_memory_bytes(),
+                "synchronized": self.on_cuda(),
+                **extra,
+            },
+        )
 
     # ------------------------------------------------------------ checkpoints
 
@@ -284,7 +297,9 @@ class RunContext:
             with np.load(ck / name, allow_pickle=False) as z:
                 tensors = {k: z[k] for k in z.files}
         except (OSError, ValueError) as e:
-            raise ContractError(f"contract/out/checkpoint/{name} (named by {_STATE}): {str(e).splitlines()[0]}") from None
+            raise ContractError(
+                f"contract/out/checkpoint/{name} (named by {_STATE}): {str(e).splitlines()[0]}"
+            ) from None
         return step, tensors, state
 
     def save_checkpoint(self, step: int, tensors: Dict[str, Any], state: Dict[str, Any]) -> None:
@@ -349,4 +364,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-

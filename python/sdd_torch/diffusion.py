@@ -32,7 +32,13 @@ def host_normals(rng: Rng, shape: Sequence[int], device: torch.device) -> Tensor
     return torch.from_numpy(normals(rng, count).reshape(tuple(shape))).to(device)
 
 
-def ddim_loop(eps: EpsFn, z: Tensor, steps: Sequence[Mapping[str, Any]], rng: Optional[Rng] = None, hook: Optional[StepHook] = None) -> Tensor:
+def ddim_loop(
+    eps: EpsFn,
+    z: Tensor,
+    steps: Sequence[Mapping[str, Any]],
+    rng: Optional[Rng] = None,
+    hook: Optional[StepHook] = None,
+) -> Tensor:
     """ddimSampleTensor (and, with the inversion's steps, ddimInvertTensor): per step,
     z <- cx*z + ce*eps(z, t) (+ cn*noise, fresh normals from rng where cn > 0)."""
     for i, step in enumerate(steps):

@@ -311,13 +311,17 @@ def load_weights(model: nn.Module, tensors: Dict[str, np.ndarray], source: str) 
         raise WeightsError(f"{source}: has no tensor {missing[0]} (the model needs it; {len(missing)} missing in all)")
     unexpected = [name for name in tensors if name not in wanted]
     if unexpected:
-        raise WeightsError(f"{source}: tensor {unexpected[0]} is not used by the model ({len(unexpected)} unused in all)")
+        raise WeightsError(
+            f"{source}: tensor {unexpected[0]} is not used by the model ({len(unexpected)} unused in all)"
+        )
     with torch.no_grad():
         for key, target in entries:
             owner, _, leaf = key.rpartition(".")
             value = _ts_layout(modules[owner], leaf, tensors[key])
             if tuple(value.shape) != tuple(target.shape):
-                raise WeightsError(f"{source}: {key} is {list(tensors[key].shape)}, which does not fit the model's {list(target.shape)} (torch layout)")
+                raise WeightsError(
+                    f"{source}: {key} is {list(tensors[key].shape)}, which does not fit the model's {list(target.shape)} (torch layout)"
+                )
             target.copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
     model.eval()
     model.requires_grad_(False)

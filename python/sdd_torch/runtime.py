@@ -24,10 +24,14 @@ def resolve_device(spec: str) -> torch.device:
         if not torch.cuda.is_available():
             visible = os.environ.get("CUDA_VISIBLE_DEVICES")
             seen = f", CUDA_VISIBLE_DEVICES={visible!r}" if visible is not None else ""
-            raise RuntimeFailure(f"device: engine.device is {spec} but torch {torch.__version__} sees no CUDA device (built for CUDA {torch.version.cuda}{seen})")
+            raise RuntimeFailure(
+                f"device: engine.device is {spec} but torch {torch.__version__} sees no CUDA device (built for CUDA {torch.version.cuda}{seen})"
+            )
         device = torch.device("cuda:0" if spec == "cuda" else spec)
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise RuntimeFailure(f"device: engine.device is {spec} but torch sees {torch.cuda.device_count()} CUDA device(s)")
+            raise RuntimeFailure(
+                f"device: engine.device is {spec} but torch sees {torch.cuda.device_count()} CUDA device(s)"
+            )
         return device
     raise RuntimeFailure(f"engine.device: {spec!r}, expected auto, cpu or cuda")
 

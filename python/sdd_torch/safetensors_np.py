@@ -15,7 +15,12 @@ import numpy as np
 _MAX_HEADER = 100 * 1024 * 1024
 # dtype -> (bytes per element, numpy dtype of the stored data)
 _DTYPES: Dict[str, Tuple[int, str]] = {
-    "F32": (4, "<f4"), "F16": (2, "<f2"), "BF16": (2, "<u2"), "I64": (8, "<i8"), "I32": (4, "<i4"), "U8": (1, "u1"),
+    "F32": (4, "<f4"),
+    "F16": (2, "<f2"),
+    "BF16": (2, "<u2"),
+    "I64": (8, "<i8"),
+    "I32": (4, "<i4"),
+    "U8": (1, "u1"),
 }
 _NAMES: Dict[str, str] = {"float32": "F32", "float16": "F16", "int64": "I64", "int32": "I32", "uint8": "U8"}
 
@@ -61,7 +66,11 @@ def _entry(name: str, raw: object, fail: "_Fail") -> Entry:
         raise fail(f"{n}: unsupported dtype {json.dumps(dtype)[:40]} (have {', '.join(_DTYPES)})")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise fail(f"{n}: bad shape {json.dumps(shape)[:40]}")
-    if not isinstance(off, list) or len(off) != 2 or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in off):
+    if (
+        not isinstance(off, list)
+        or len(off) != 2
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in off)
+    ):
         raise fail(f"{n}: bad data_offsets {json.dumps(off)[:40]}")
     begin, end = off
     if begin > end:
@@ -97,12 +106,16 @@ def _parse_header(text: bytes, data_len: int, fail: _Fail) -> Tuple[Dict[str, En
             continue
         e = _entry(name, raw, fail)
         if e.end > data_len:
-            raise fail(f"{_show(name)}: data_offsets [{e.begin}, {e.end}] outside the {data_len}-byte buffer (truncated?)")
+            raise fail(
+                f"{_show(name)}: data_offsets [{e.begin}, {e.end}] outside the {data_len}-byte buffer (truncated?)"
+            )
         entries[name] = e
     at = 0
     for e in sorted(entries.values(), key=lambda e: (e.begin, e.end)):
         if e.begin < at:
-            raise fail(f"{_show(e.name)}: data_offsets [{e.begin}, {e.end}] overlap the previous tensor's (ending at {at})")
+            raise fail(
+                f"{_show(e.name)}: data_offsets [{e.begin}, {e.end}] overlap the previous tensor's (ending at {at})"
+            )
         if e.begin > at:
             raise fail(f"{_show(e.name)}: data_offsets [{e.begin}, {e.end}] leave a gap after byte {at}")
         at = e.end
@@ -162,7 +175,7 @@ def read(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, str]]:
     except OSError as err:
         raise _Fail(str(path))(_io_reason(err)) from None
     for name, e in header.entries.items():
-        tensors[name] = _decode(data[e.begin:e.end], e)
+        tensors[name] = _decode(data[e.begin : e.end], e)
     return tensors, header.metadata
 
 
@@ -186,7 +199,9 @@ def check_names(path: str, have: Iterable[str], expected: Iterable[str]) -> None
         raise SafetensorsError(f"{path}: unexpected tensor {_show(unexpected[0])}{more}")
 
 
-def load(path: str, expected_names: Optional[Iterable[str]] = None, sha256: Optional[str] = None) -> Dict[str, np.ndarray]:
+def load(
+    path: str, expected_names: Optional[Iterable[str]] = None, sha256: Optional[str] = None
+) -> Dict[str, np.ndarray]:
     """The file's tensors; with `expected_names`, exactly those (strict), with `sha256`, that file."""
     if sha256 is not None:
         try:
@@ -194,7 +209,9 @@ def load(path: str, expected_names: Optional[Iterable[str]] = None, sha256: Opti
         except OSError as e:
             raise _Fail(str(path))(_io_reason(e)) from None
         if got != sha256:
-            raise SafetensorsError(f"{path}: sha256 {got[:12]}…, the manifest expects {sha256[:12]}… (weights changed since planning)")
+            raise SafetensorsError(
+                f"{path}: sha256 {got[:12]}…, the manifest expects {sha256[:12]}… (weights changed since planning)"
+            )
     tensors, _ = read(path)
     if expected_names is not None:
         check_names(str(path), tensors, expected_names)

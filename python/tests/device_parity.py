@@ -54,11 +54,19 @@ def seeded_inputs(world: World, batch: int) -> Tuple[Dict[str, Tensor], Dict[str
     }
     heads = list(world.featnet.logits(features).keys())
     attribute = sorted(world.diffae.cls.keys())[0]
-    meta = {"heads": heads, "directions": [{"attribute": attribute, "target": 1, "source": 0}, {"attribute": attribute, "target": 0, "source": None}]}
+    meta = {
+        "heads": heads,
+        "directions": [
+            {"attribute": attribute, "target": 1, "source": 0},
+            {"attribute": attribute, "target": 0, "source": None},
+        ],
+    }
     return inputs, meta
 
 
-def run_case(world: World, inputs: Dict[str, Tensor], meta: Dict[str, Any], name: str, device: torch.device) -> Tuple[Tensor, Tensor, float]:
+def run_case(
+    world: World, inputs: Dict[str, Tensor], meta: Dict[str, Any], name: str, device: torch.device
+) -> Tuple[Tensor, Tensor, float]:
     fn, wrt = cases(world, meta)[name]
     given = {k: v.to(device) for k, v in inputs.items()}
     if wrt is not None:
@@ -101,8 +109,20 @@ def main() -> int:
         r, rg = rel(y1, y0), rel(g1, g0)
         worst = max(worst, r, rg)
         rows.append({"case": name, "rel": r, "grad_rel": rg, "cpu_ms": round(cpu_ms, 2), "device_ms": round(dev_ms, 2)})
-        print(f"{'ok  ' if max(r, rg) <= BOUND else 'OVER'} {name:20s} fwd {r:.2e}  grad {rg:.2e}  cpu {cpu_ms:8.2f} ms  {a.device} {dev_ms:8.2f} ms")
-    print(json.dumps({"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "batch": a.batch, "bound": BOUND, "worst": worst, "cases": rows}))
+        print(
+            f"{'ok  ' if max(r, rg) <= BOUND else 'OVER'} {name:20s} fwd {r:.2e}  grad {rg:.2e}  cpu {cpu_ms:8.2f} ms  {a.device} {dev_ms:8.2f} ms"
+        )
+    print(
+        json.dumps(
+            {
+                "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+                "batch": a.batch,
+                "bound": BOUND,
+                "worst": worst,
+                "cases": rows,
+            }
+        )
+    )
     return 0 if worst <= BOUND else 1
 
 

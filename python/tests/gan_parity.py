@@ -45,7 +45,7 @@ def run(folder: pathlib.Path) -> None:
     tiny_g = stylegan2.load_stylegan2(str(folder / "tiny_stylegan2.safetensors"))
     tiny_net = arcface.load_ir_se50(str(folder / "tiny_ir.safetensors"), stages=TINY_STAGES)
     load_s = time.time() - t0
-    i = {p.stem[len("in_"):]: torch.from_numpy(np.load(p)) for p in folder.glob("in_*.npy")}
+    i = {p.stem[len("in_") :]: torch.from_numpy(np.load(p)) for p in folder.glob("in_*.npy")}
     out: Dict[str, Tensor] = {}
     t1 = time.time()
     with torch.no_grad():
@@ -61,7 +61,9 @@ def run(folder: pathlib.Path) -> None:
     g64 = copy.deepcopy(tiny_g).double()
     out["tiny_wplus_grad_f64"] = grad_of(g64.synthesis, i["tiny_wplus"].double(), i["tiny_probe"].double())[1]
     # SDD's identity term: the tiny ArcFace of the tiny generator's [0, 1] images, through W+.
-    out["tiny_id"], out["tiny_id_grad"] = grad_of(lambda v: tiny_net.embed(tiny_g.synthesis(v) * 0.5 + 0.5), i["tiny_wplus"], i["tiny_id_probe"])
+    out["tiny_id"], out["tiny_id_grad"] = grad_of(
+        lambda v: tiny_net.embed(tiny_g.synthesis(v) * 0.5 + 0.5), i["tiny_wplus"], i["tiny_id_probe"]
+    )
     run_s = time.time() - t1
     dest = folder / "py"
     dest.mkdir(exist_ok=True)

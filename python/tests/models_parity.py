@@ -35,7 +35,14 @@ def cases(world: World, meta: Dict[str, Any]) -> Dict[str, Case]:
         return torch.cat([by_name[h] for h in heads], dim=1)
 
     def direction(i: Dict[str, Tensor]) -> Tensor:
-        return torch.stack([diffae.direction(str(d["attribute"]), int(d["target"]), None if d["source"] is None else int(d["source"])) for d in directions])
+        return torch.stack(
+            [
+                diffae.direction(
+                    str(d["attribute"]), int(d["target"]), None if d["source"] is None else int(d["source"])
+                )
+                for d in directions
+            ]
+        )
 
     return {
         "vae_encode": (lambda i: world.encode(i["x"]), "x"),
@@ -66,7 +73,7 @@ def main(folder: pathlib.Path, zoo: pathlib.Path) -> None:
     world = World(zoo_specs(zoo), torch.device("cpu"))
     load_s = time.time() - t0
     inputs = {p.stem: torch.from_numpy(np.load(p)) for p in folder.glob("in_*.npy")}
-    inputs = {k[len("in_"):]: v for k, v in inputs.items()}
+    inputs = {k[len("in_") :]: v for k, v in inputs.items()}
     out = folder / "py"
     out.mkdir(exist_ok=True)
     table = cases(world, meta)
@@ -84,7 +91,11 @@ def main(folder: pathlib.Path, zoo: pathlib.Path) -> None:
             (g,) = torch.autograd.grad((y * r).sum(), given[wrt])
             np.save(out / f"grad_{name}.npy", g.numpy().astype(np.float32))
         np.save(out / f"out_{name}.npy", y.detach().numpy().astype(np.float32))
-    print(json.dumps({"load_s": round(load_s, 2), "run_s": round(time.time() - t1, 2), "threads": torch.get_num_threads()}))
+    print(
+        json.dumps(
+            {"load_s": round(load_s, 2), "run_s": round(time.time() - t1, 2), "threads": torch.get_num_threads()}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -71,7 +71,10 @@ def device_check(size: str, device_name: str) -> int:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     configs = pathlib.Path(__file__).resolve().parents[2] / "datasets" / "paper" / "configs" / size
-    specs = {n: {"weights": None, "architecture": {"config": json.loads((configs / f"{n}.json").read_text()), "seed": 20231}} for n in ("unet", "vae", "text_encoder", "clip")}
+    specs = {
+        n: {"weights": None, "architecture": {"config": json.loads((configs / f"{n}.json").read_text()), "seed": 20231}}
+        for n in ("unet", "vae", "text_encoder", "clip")
+    }
     device = torch.device(device_name)
     worlds = {"cpu": World("paper-random", specs, torch.device("cpu")), "dev": World("paper-random", specs, device)}
     g = torch.Generator().manual_seed(0)
@@ -81,7 +84,13 @@ def device_check(size: str, device_name: str) -> int:
     ids = torch.full((2, 77), text.eos_token_id, dtype=torch.int64)
     ids[:, 0] = text.eos_token_id - 1
     ids[:, 1:11] = torch.randint(1, text.vocab_size - 2, (2, 10), generator=g)
-    inputs = {"ids": ids, "zt": torch.randn(2, h, h, 4, generator=g), "t": torch.tensor([999.0, 250.0]), "x": torch.rand(1, 8 * h, 8 * h, 3, generator=g), "z": torch.randn(1, h, h, 4, generator=g)}
+    inputs = {
+        "ids": ids,
+        "zt": torch.randn(2, h, h, 4, generator=g),
+        "t": torch.tensor([999.0, 250.0]),
+        "x": torch.rand(1, 8 * h, 8 * h, 3, generator=g),
+        "z": torch.randn(1, h, h, 4, generator=g),
+    }
     entries: Dict[str, Callable[[World, Dict[str, Tensor]], Tensor]] = {
         "text_condition": lambda w, i: w.text_condition(i["ids"])[0],
         "eps": lambda w, i: w.eps(i["zt"], i["t"], *w.text_condition(i["ids"])),
@@ -110,20 +119,28 @@ def device_check(size: str, device_name: str) -> int:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             times.append(time.perf_counter() - t0)
-    print(json.dumps({"size": size, "device": device_name, "unet_cfg_step_ms": 1000 * sorted(times[2:])[len(times[2:]) // 2]}))
+    print(
+        json.dumps(
+            {"size": size, "device": device_name, "unet_cfg_step_ms": 1000 * sorted(times[2:])[len(times[2:]) // 2]}
+        )
+    )
     return 0 if worst <= DEVICE_BOUND else 1
 
 
 def main() -> None:
     if sys.argv[1] == "--device-check":
-        args = sys.argv[2:] + ["full", "cuda"][len(sys.argv) - 2:]
+        args = sys.argv[2:] + ["full", "cuda"][len(sys.argv) - 2 :]
         sys.exit(device_check(args[0], args[1]))
     folder = pathlib.Path(sys.argv[1])
     meta = json.loads((folder / "cases.json").read_text())
     out = folder / "py"
     out.mkdir(exist_ok=True)
     t0 = time.perf_counter()
-    runs = world_cases(pathlib.Path(sys.argv[3])) if sys.argv[2] == "--world" else cases(pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]))
+    runs = (
+        world_cases(pathlib.Path(sys.argv[3]))
+        if sys.argv[2] == "--world"
+        else cases(pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]))
+    )
     inputs = {p.stem[3:]: torch.from_numpy(np.load(p)) for p in folder.glob("in_*.npy")}
     t1 = time.perf_counter()
     for name in meta["cases"]:

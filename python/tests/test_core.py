@@ -35,15 +35,45 @@ def manifest(**over: Any) -> Dict[str, Any]:
     """A manifest as the harness writes it for an engine: torch run (small shapes)."""
     image = [M, H, H, 3]
     m: Dict[str, Any] = {
-        "contract": 1, "method": TEST_METHOD, "run_id": "abc123def456", "seed": 5,
+        "contract": 1,
+        "method": TEST_METHOD,
+        "run_id": "abc123def456",
+        "seed": 5,
         "params": {"behaviour": "ok", "steps": 4},
-        "world": {"name": "toyfaces", "image_size": H, "files": {}, "fingerprint": {}, "wplus": None, "from_codes": False},
-        "prompt": {"id": "hair_color:black->white", "text": "white hair", "source_text": "black hair", "attribute": "hair_color",
-                   "source": "black", "target": "white", "group": "hair", "token_ids": None},
-        "inputs": {"sources": {"file": "sources.npy", "shape": image, "dtype": "float32"}, "source_codes": None, "train": None, "train_codes": None,
-                   "noise": {"edit": {"file": "noise_edit.npy", "shape": image, "dtype": "float32", "rng_seed": 1}}},
+        "world": {
+            "name": "toyfaces",
+            "image_size": H,
+            "files": {},
+            "fingerprint": {},
+            "wplus": None,
+            "from_codes": False,
+        },
+        "prompt": {
+            "id": "hair_color:black->white",
+            "text": "white hair",
+            "source_text": "black hair",
+            "attribute": "hair_color",
+            "source": "black",
+            "target": "white",
+            "group": "hair",
+            "token_ids": None,
+        },
+        "inputs": {
+            "sources": {"file": "sources.npy", "shape": image, "dtype": "float32"},
+            "source_codes": None,
+            "train": None,
+            "train_codes": None,
+            "noise": {"edit": {"file": "noise_edit.npy", "shape": image, "dtype": "float32", "rng_seed": 1}},
+        },
         "outputs": {"edited": {"file": "edited.npy", "shape": image, "dtype": "float32"}, "originals": None},
-        "engine": {"name": "torch", "precision": "fp32", "device": "cpu", "models": {}, "tokens": {}, "plan": {"gain": 0.5}},
+        "engine": {
+            "name": "torch",
+            "precision": "fp32",
+            "device": "cpu",
+            "models": {},
+            "tokens": {},
+            "plan": {"gain": 0.5},
+        },
     }
     m.update(over)
     return m
@@ -105,7 +135,9 @@ class TempDir(unittest.TestCase):
 class ContractTest(TempDir):
     def test_inputs_round_trip(self) -> None:
         c = self.ctx()
-        self.assertEqual((c.method, c.seed, c.run_id, c.precision, str(c.device)), (TEST_METHOD, 5, "abc123def456", "fp32", "cpu"))
+        self.assertEqual(
+            (c.method, c.seed, c.run_id, c.precision, str(c.device)), (TEST_METHOD, 5, "abc123def456", "fp32", "cpu")
+        )
         self.assertEqual(c.plan, {"gain": 0.5})
         src = c.input("sources")
         assert src is not None
@@ -121,13 +153,21 @@ class ContractTest(TempDir):
         m = manifest()
         m["inputs"]["sources"]["shape"] = [M + 1, H, H, 3]
         contract.write_inputs(self.root / "contract", m, {"sources.npy": SOURCES, "noise_edit.npy": NOISE})
-        with self.assertRaisesRegex(ContractError, r"^contract/in/sources.npy: float32 \[3, 4, 4, 3\], the manifest's inputs.sources is float32 \[4, 4, 4, 3\]$"):
+        with self.assertRaisesRegex(
+            ContractError,
+            r"^contract/in/sources.npy: float32 \[3, 4, 4, 3\], the manifest's inputs.sources is float32 \[4, 4, 4, 3\]$",
+        ):
             RunContext(self.root / "contract").input("sources")
 
     def test_manifest_refusals(self) -> None:
-        cases: List[Tuple[Dict[str, Any], str]] = [({"contract": 2}, "manifest.json: contract 2, the torch engine speaks 1"),
-                 ({"engine": {"name": "numpy"}}, 'engine {"name": "numpy"}, expected an engine block with name "torch"'),
-                 ({"engine": {**manifest()["engine"], "precision": "bf16"}}, "engine.precision 'bf16', expected one of fp32, tf32, fp16")]
+        cases: List[Tuple[Dict[str, Any], str]] = [
+            ({"contract": 2}, "manifest.json: contract 2, the torch engine speaks 1"),
+            ({"engine": {"name": "numpy"}}, 'engine {"name": "numpy"}, expected an engine block with name "torch"'),
+            (
+                {"engine": {**manifest()["engine"], "precision": "bf16"}},
+                "engine.precision 'bf16', expected one of fp32, tf32, fp16",
+            ),
+        ]
         for over, message in cases:
             with self.subTest(message), self.assertRaises(ContractError) as e:
                 self.ctx(**over)
@@ -141,7 +181,9 @@ class ContractTest(TempDir):
         c.write_edited(edited)
         np.testing.assert_array_equal(np.load(self.out("edited.npy")), edited)
         self.assertEqual(np.load(self.out("edited.npy")).dtype, np.dtype("<f4"))
-        with self.assertRaisesRegex(ContractError, r"^edited: shape \[2, 4, 4, 3\], the manifest expects \[3, 4, 4, 3\]$"):
+        with self.assertRaisesRegex(
+            ContractError, r"^edited: shape \[2, 4, 4, 3\], the manifest expects \[3, 4, 4, 3\]$"
+        ):
             c.write_edited(edited[:2])
         bad = edited.copy()
         bad[1, 0, 0, 0] = np.nan
@@ -155,9 +197,14 @@ class ContractTest(TempDir):
         self.assertEqual(json.loads(self.out("progress.json").read_text()), {"done": 2, "total": 7, "label": "train"})
         c.write_timing(1.5, 0.25, batches=3)
         timing = json.loads(self.out("timing.json").read_text())
-        self.assertEqual((timing["tau_train_s"], timing["tau_infer_s"], timing["synchronized"], timing["batches"]), (1.5, 0.25, False, 3))
+        self.assertEqual(
+            (timing["tau_train_s"], timing["tau_infer_s"], timing["synchronized"], timing["batches"]),
+            (1.5, 0.25, False, 3),
+        )
         self.assertIsInstance(timing["peak_memory_bytes"], int)
-        self.assertGreater(timing["peak_memory_bytes"], 10 * 2**20)  # a process with torch loaded: tens of MB at least
+        self.assertGreater(
+            timing["peak_memory_bytes"], 10 * 2**20
+        )  # a process with torch loaded: tens of MB at least
         with self.assertRaisesRegex(ContractError, "tau_infer_s = nan"):
             c.write_timing(1.0, float("nan"))
         self.assertEqual(sorted(p.name for p in self.out("").iterdir()), ["edited.npy", "progress.json", "timing.json"])
@@ -171,7 +218,10 @@ class ContractTest(TempDir):
                 c.metric(2, lr=0.1, loss=bad)
         text = self.out("metrics.jsonl").read_text()
         self.assertTrue(text.endswith("\n"))
-        self.assertEqual([json.loads(line) for line in text.splitlines()], [{"step": 0, "loss": 0.5, "lr": 0.25}, {"step": 1, "loss": 0.125}])
+        self.assertEqual(
+            [json.loads(line) for line in text.splitlines()],
+            [{"step": 0, "loss": 0.5, "lr": 0.25}, {"step": 1, "loss": 0.125}],
+        )
 
     def test_atomic_write_leaves_the_old_file_when_interrupted(self) -> None:
         c = self.ctx()
@@ -179,18 +229,27 @@ class ContractTest(TempDir):
         with mock.patch("os.replace", side_effect=OSError("disk gone")), self.assertRaises(OSError):
             c.progress(2, 2)
         self.assertEqual(json.loads(self.out("progress.json").read_text())["done"], 1)
-        self.assertEqual([p.name for p in self.out("").iterdir()], ["progress.json"], "no temporary file is left behind")
+        self.assertEqual(
+            [p.name for p in self.out("").iterdir()], ["progress.json"], "no temporary file is left behind"
+        )
 
     def test_checkpoints(self) -> None:
         c = self.ctx()
         self.assertIsNone(c.load_checkpoint())
         w = np.arange(6, dtype=np.float32).reshape(2, 3)
-        c.save_checkpoint(3, {"w": w, "mapper/b": torch.ones(2, dtype=torch.float64), "count": np.array([7])}, {"lr": 0.1, "phase": "a"})
+        c.save_checkpoint(
+            3,
+            {"w": w, "mapper/b": torch.ones(2, dtype=torch.float64), "count": np.array([7])},
+            {"lr": 0.1, "phase": "a"},
+        )
         step, tensors, state = c.load_checkpoint() or (None, {}, {})
         self.assertEqual((step, state), (3, {"lr": 0.1, "phase": "a"}))
         np.testing.assert_array_equal(tensors["w"], w)
         self.assertEqual((tensors["mapper/b"].dtype, tensors["count"].tolist()), (np.float64, [7]))
-        self.assertEqual(json.loads(self.out("checkpoint/state.json").read_text()), {"step": 3, "tensors": "tensors-3.npz", "state": {"lr": 0.1, "phase": "a"}})
+        self.assertEqual(
+            json.loads(self.out("checkpoint/state.json").read_text()),
+            {"step": 3, "tensors": "tensors-3.npz", "state": {"lr": 0.1, "phase": "a"}},
+        )
         # Killed between the tensors and state.json: the last whole checkpoint is still the one read.
         real = RunContext.write_json
 
@@ -245,7 +304,9 @@ class RuntimeTest(unittest.TestCase):
         if torch.cuda.is_available():
             self.assertEqual(str(runtime.resolve_device("cuda")), "cuda:0")
         else:
-            with self.assertRaisesRegex(runtime.RuntimeFailure, "^device: engine.device is cuda but torch .* sees no CUDA device"):
+            with self.assertRaisesRegex(
+                runtime.RuntimeFailure, "^device: engine.device is cuda but torch .* sees no CUDA device"
+            ):
                 runtime.resolve_device("cuda")
         with self.assertRaisesRegex(runtime.RuntimeFailure, "engine.device: 'tpu', expected auto, cpu or cuda"):
             runtime.resolve_device("tpu")
@@ -253,9 +314,21 @@ class RuntimeTest(unittest.TestCase):
     def test_environment(self) -> None:
         runtime.apply_precision("tf32")
         env = runtime.environment(torch.device("cpu"), "tf32")
-        self.assertEqual(env["versions"], {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__})
-        self.assertEqual((env["interpreter"], env["device"], env["precision"], env["tf32_matmul"], env["tf32_cudnn"], env["gpu"], env["cuda"]),
-                         (sys.executable, "cpu", "tf32", True, True, None, None))
+        self.assertEqual(
+            env["versions"], {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__}
+        )
+        self.assertEqual(
+            (
+                env["interpreter"],
+                env["device"],
+                env["precision"],
+                env["tf32_matmul"],
+                env["tf32_cudnn"],
+                env["gpu"],
+                env["cuda"],
+            ),
+            (sys.executable, "cpu", "tf32", True, True, None, None),
+        )
         self.assertEqual(env["threads"], torch.get_num_threads())
 
     def test_peak_rss(self) -> None:
@@ -269,10 +342,14 @@ class RuntimeTest(unittest.TestCase):
 
 class RegistryTest(unittest.TestCase):
     def test_missing_twins_are_one_line(self) -> None:
-        with self.assertRaisesRegex(methods.NoTwin, r"^method nosuch has no torch twin \(not in sdd_torch.methods.METHODS\)$"):
+        with self.assertRaisesRegex(
+            methods.NoTwin, r"^method nosuch has no torch twin \(not in sdd_torch.methods.METHODS\)$"
+        ):
             methods.load("nosuch")
         with mock.patch.dict(methods.METHODS, {"ghost": "sdd_torch.methods.ghost"}):
-            with self.assertRaisesRegex(methods.NoTwin, r"^method ghost has no torch twin \(python/sdd_torch/methods/ghost.py\)$"):
+            with self.assertRaisesRegex(
+                methods.NoTwin, r"^method ghost has no torch twin \(python/sdd_torch/methods/ghost.py\)$"
+            ):
                 methods.load("ghost")
         self.assertEqual(sorted(methods.METHODS), ["ddib", "diffae", "sdd", "sdedit", "styleclip"])
 
@@ -281,7 +358,9 @@ class RegistryTest(unittest.TestCase):
             Path(d, "broken_twin_core.py").write_text("import no_such_dependency_xyz\n")
             sys.path.insert(0, d)
             try:
-                with mock.patch.dict(methods.METHODS, {"broken": "broken_twin_core"}), self.assertRaises(ModuleNotFoundError) as e:
+                with mock.patch.dict(methods.METHODS, {"broken": "broken_twin_core"}), self.assertRaises(
+                    ModuleNotFoundError
+                ) as e:
                     methods.load("broken")
                 self.assertEqual(e.exception.name, "no_such_dependency_xyz")
             finally:
@@ -295,7 +374,10 @@ class RunTest(TempDir):
         super().setUp()
         module = types.ModuleType(TEST_MODULE)
         module.run = trivial_run  # type: ignore[attr-defined]
-        patches = [mock.patch.dict(sys.modules, {TEST_MODULE: module}), mock.patch.dict(methods.METHODS, {TEST_METHOD: TEST_MODULE})]
+        patches = [
+            mock.patch.dict(sys.modules, {TEST_MODULE: module}),
+            mock.patch.dict(methods.METHODS, {TEST_METHOD: TEST_MODULE}),
+        ]
         for p in patches:
             p.start()
             self.addCleanup(p.stop)
@@ -311,7 +393,9 @@ class RunTest(TempDir):
         self.assertEqual(run_contract(str(d)), (0, None))
         out = d / "out"
         np.testing.assert_array_equal(np.load(out / "edited.npy"), np.clip(SOURCES + 0.5 * NOISE, 0, 1))
-        self.assertEqual([json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()], [0, 1, 2, 3])
+        self.assertEqual(
+            [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()], [0, 1, 2, 3]
+        )
         env = json.loads((out / "env.json").read_text())
         self.assertEqual((env["device"], env["precision"], env["tf32_matmul"]), ("cpu", "fp32", False))
         torch.manual_seed(5)
@@ -328,11 +412,15 @@ class RunTest(TempDir):
         m["params"]["behaviour"] = "ok"
         contract.write_atomic(d / "in/manifest.json", contract.json_bytes(m))
         self.assertEqual(run_contract(str(d)), (0, None))
-        self.assertEqual([json.loads(line)["step"] for line in (d / "out/metrics.jsonl").read_text().splitlines()], [0, 1, 2, 3])
+        self.assertEqual(
+            [json.loads(line)["step"] for line in (d / "out/metrics.jsonl").read_text().splitlines()], [0, 1, 2, 3]
+        )
 
     def test_failures_are_one_line_with_their_exit_code(self) -> None:
         code, line = run_contract(str(self.run_one("oom", behaviour="oom")))
-        self.assertEqual((code, line), (3, "device: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 1.00 GiB total capacity)"))
+        self.assertEqual(
+            (code, line), (3, "device: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 1.00 GiB total capacity)")
+        )
         d = self.run_one("boom", behaviour="boom")
         code, line = run_contract(str(d))
         self.assertEqual(code, 1)
@@ -342,23 +430,43 @@ class RunTest(TempDir):
         m = manifest(method="sdd")
         with mock.patch.dict(methods.METHODS, {"sdd": "sdd_torch.methods.not_written_yet"}):
             code, line = run_contract(str(contract.write_inputs(self.root / "x" / "contract", m, {})))
-        self.assertEqual((code, line), (1, "method sdd has no torch twin (python/sdd_torch/methods/not_written_yet.py)"))
-        self.assertEqual(run_contract(str(self.root / "none"))[1], f"{self.root / 'none' / 'in' / 'manifest.json'}: missing (is {self.root / 'none'} a run's contract folder?)")
+        self.assertEqual(
+            (code, line), (1, "method sdd has no torch twin (python/sdd_torch/methods/not_written_yet.py)")
+        )
+        self.assertEqual(
+            run_contract(str(self.root / "none"))[1],
+            f"{self.root / 'none' / 'in' / 'manifest.json'}: missing (is {self.root / 'none'} a run's contract folder?)",
+        )
         oom = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20 GiB")
         self.assertEqual(failure(oom), (3, "device: CUDA out of memory. Tried to allocate 20 GiB"))
-        self.assertEqual(failure(RuntimeError("CUBLAS_STATUS_ALLOC_FAILED; CUDA out of memory")), (3, "device: CUDA out of memory: CUBLAS_STATUS_ALLOC_FAILED; CUDA out of memory"))
+        self.assertEqual(
+            failure(RuntimeError("CUBLAS_STATUS_ALLOC_FAILED; CUDA out of memory")),
+            (3, "device: CUDA out of memory: CUBLAS_STATUS_ALLOC_FAILED; CUDA out of memory"),
+        )
 
     def test_worker_loop(self) -> None:
         answers: List[Dict[str, Any]] = []
-        requests = [json.dumps({"contract": str(self.run_one("a"))}), "", json.dumps({"contract": str(self.run_one("b", behaviour="oom"))}),
-                    "not json", json.dumps({"contract": str(self.run_one("c"))})]
+        requests = [
+            json.dumps({"contract": str(self.run_one("a"))}),
+            "",
+            json.dumps({"contract": str(self.run_one("b", behaviour="oom"))}),
+            "not json",
+            json.dumps({"contract": str(self.run_one("c"))}),
+        ]
         cwd = os.getcwd()
         printed = io.StringIO()
         with mock.patch("sys.stdout", printed):
             serve(iter(requests), answers.append)
         self.assertEqual(os.getcwd(), cwd)
         self.assertEqual(answers[0], {"ok": True})
-        self.assertEqual(answers[1], {"ok": False, "code": 3, "error": "device: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 1.00 GiB total capacity)"})
+        self.assertEqual(
+            answers[1],
+            {
+                "ok": False,
+                "code": 3,
+                "error": "device: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 1.00 GiB total capacity)",
+            },
+        )
         self.assertEqual((answers[2]["ok"], answers[2]["code"]), (False, 1))
         self.assertRegex(answers[2]["error"], "^worker: bad request 'not json': ")
         self.assertEqual(answers[3], {"ok": True})
@@ -375,7 +483,11 @@ class RunTest(TempDir):
             m = manifest()
             m["params"]["behaviour"] = behaviour
             m["engine"].update(device="cuda", precision="tf32")
-            dirs.append(contract.write_inputs(self.root / name / "contract", m, {"sources.npy": SOURCES, "noise_edit.npy": NOISE}))
+            dirs.append(
+                contract.write_inputs(
+                    self.root / name / "contract", m, {"sources.npy": SOURCES, "noise_edit.npy": NOISE}
+                )
+            )
         with mock.patch("sys.stdout", io.StringIO()):
             serve(iter(json.dumps({"contract": str(d)}) for d in dirs), answers.append)
         self.assertEqual((answers[0]["code"], answers[1]), (3, {"ok": True}))
@@ -387,29 +499,51 @@ class RunTest(TempDir):
         self.assertLess(timing["peak_memory_bytes"], 2**30, "the run's own peak, not the failed 1 PiB request's")
         env = json.loads((out / "env.json").read_text())
         name = torch.cuda.get_device_name(0)
-        self.assertEqual((env["device"], env["gpu"], env["cuda"], env["precision"], env["tf32_matmul"], env["tf32_cudnn"], env["block_sum"]),
-                         (f"cuda:0 {name}", name, torch.version.cuda, "tf32", True, True, float(2**26)))
+        self.assertEqual(
+            (
+                env["device"],
+                env["gpu"],
+                env["cuda"],
+                env["precision"],
+                env["tf32_matmul"],
+                env["tf32_cudnn"],
+                env["block_sum"],
+            ),
+            (f"cuda:0 {name}", name, torch.version.cuda, "tf32", True, True, float(2**26)),
+        )
 
     def test_stdin_lines(self) -> None:
         r, w = os.pipe()
         os.write(w, b'{"contract": "a"}\n{"contract": "b"}\n{"contr')
         os.write(w, b'act": "c"}')
         os.close(w)
-        self.assertEqual(list(stdin_lines(r, lambda: True, 0.05)), ['{"contract": "a"}', '{"contract": "b"}', '{"contract": "c"}'])
+        self.assertEqual(
+            list(stdin_lines(r, lambda: True, 0.05)), ['{"contract": "a"}', '{"contract": "b"}', '{"contract": "c"}']
+        )
         os.close(r)
         r, w = os.pipe()
         alive = iter([True, False])
         t0 = time.perf_counter()
-        self.assertEqual(list(stdin_lines(r, lambda: next(alive), 0.05)), [], "ends once the harness is gone, stdin still open")
+        self.assertEqual(
+            list(stdin_lines(r, lambda: next(alive), 0.05)), [], "ends once the harness is gone, stdin still open"
+        )
         self.assertLess(time.perf_counter() - t0, 2)
         os.close(r)
         os.close(w)
 
 
-def module_cli(args: List[str], stdin: Optional[str] = None, env: Optional[Dict[str, str]] = None, code: str = "") -> "subprocess.CompletedProcess[str]":
+def module_cli(
+    args: List[str], stdin: Optional[str] = None, env: Optional[Dict[str, str]] = None, code: str = ""
+) -> "subprocess.CompletedProcess[str]":
     cmd = [sys.executable, "-c", code] if code else [sys.executable, "-m", "sdd_torch", *args]
-    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": PYTHON_DIR, **(env or {})})
+    return subprocess.run(
+        cmd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": PYTHON_DIR, **(env or {})},
+    )
 
 
 class CliTest(TempDir):
@@ -418,26 +552,40 @@ class CliTest(TempDir):
     def test_run_exit_codes(self) -> None:
         d = make_contract(self.root, method="nosuch")
         r = module_cli(["run", "--contract", str(d)])
-        self.assertEqual((r.returncode, r.stderr), (1, "method nosuch has no torch twin (not in sdd_torch.methods.METHODS)\n"))
+        self.assertEqual(
+            (r.returncode, r.stderr), (1, "method nosuch has no torch twin (not in sdd_torch.methods.METHODS)\n")
+        )
         r = module_cli(["run"], env={"SDD_CONTRACT_DIR": str(make_contract(self.root / "2", contract=2))})
         self.assertEqual((r.returncode, r.stderr), (1, "manifest.json: contract 2, the torch engine speaks 1\n"))
         r = module_cli(["run"], env={"SDD_CONTRACT_DIR": ""})
-        self.assertEqual((r.returncode, r.stderr), (1, "run: no contract folder (--contract DIR or SDD_CONTRACT_DIR)\n"))
+        self.assertEqual(
+            (r.returncode, r.stderr), (1, "run: no contract folder (--contract DIR or SDD_CONTRACT_DIR)\n")
+        )
 
     def test_worker_process(self) -> None:
         d = make_contract(self.root, method="nosuch")
-        r = module_cli(["worker"], stdin=json.dumps({"contract": str(d)}) + "\n" + json.dumps({"contract": str(self.root / "gone")}) + "\n")
+        r = module_cli(
+            ["worker"],
+            stdin=json.dumps({"contract": str(d)}) + "\n" + json.dumps({"contract": str(self.root / "gone")}) + "\n",
+        )
         self.assertEqual(r.returncode, 0)
         answers = [json.loads(line) for line in r.stdout.splitlines()]
-        self.assertEqual(answers[0], {"ok": False, "code": 1, "error": "method nosuch has no torch twin (not in sdd_torch.methods.METHODS)"})
+        self.assertEqual(
+            answers[0],
+            {"ok": False, "code": 1, "error": "method nosuch has no torch twin (not in sdd_torch.methods.METHODS)"},
+        )
         self.assertRegex(answers[1]["error"], "gone/in/manifest.json: missing")
         self.assertEqual(len(answers), 2)
 
     def test_worker_exits_when_the_harness_is_gone(self) -> None:
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait()
-        p = subprocess.Popen([sys.executable, "-m", "sdd_torch", "worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             env={**os.environ, "PYTHONPATH": PYTHON_DIR, "SDD_PARENT_PID": str(dead.pid)})
+        p = subprocess.Popen(
+            [sys.executable, "-m", "sdd_torch", "worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": PYTHON_DIR, "SDD_PARENT_PID": str(dead.pid)},
+        )
         try:
             # The watchdog ends it (exit 4, EXIT_ORPHAN) although its stdin is still open.
             self.assertEqual(p.wait(timeout=30), 4, "stdin still open, yet the worker left")
@@ -456,7 +604,10 @@ class CliTest(TempDir):
         r = module_cli(["doctor"])
         self.assertEqual((r.returncode, json.loads(r.stdout)["why_not"]), (0, None))
         # Without torch (an import of it fails): still one JSON object, saying why.
-        r = module_cli([], code="import sys; sys.modules['torch'] = None; from sdd_torch.__main__ import main; sys.exit(main(['doctor']))")
+        r = module_cli(
+            [],
+            code="import sys; sys.modules['torch'] = None; from sdd_torch.__main__ import main; sys.exit(main(['doctor']))",
+        )
         info = json.loads(r.stdout)
         self.assertEqual((r.returncode, info["torch"]), (0, None))
         self.assertRegex(info["why_not"], f"^no torch in {sys.executable} ")

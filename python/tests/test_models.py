@@ -19,7 +19,9 @@ from sdd_torch.models import build, zoo_specs
 from sdd_torch.nn import Conv2d, WeightsError, upsample2x
 from sdd_torch.safetensors_np import SafetensorsError, read, save, sha256_file
 
-ZOO = pathlib.Path(os.environ.get("SDD_ZOO", pathlib.Path(__file__).resolve().parents[2] / "datasets" / "toyfaces" / "zoo"))
+ZOO = pathlib.Path(
+    os.environ.get("SDD_ZOO", pathlib.Path(__file__).resolve().parents[2] / "datasets" / "toyfaces" / "zoo")
+)
 
 
 class StrictLoading(unittest.TestCase):

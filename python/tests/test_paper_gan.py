@@ -92,25 +92,38 @@ class StyleGan2Loading(Files):
         t = generator_file()
         del t["convs.2.conv.weight"]
         # The shapes say where the architecture is: the missing kernel is named there.
-        self.assertIn("convs.2.conv.weight", self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t))))
+        self.assertIn(
+            "convs.2.conv.weight", self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t)))
+        )
         t = generator_file()
         del t["convs.1.noise.weight"]
-        self.assertIn("has no tensor convs.1.noise.weight", self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t))))
+        self.assertIn(
+            "has no tensor convs.1.noise.weight",
+            self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t))),
+        )
 
     def test_an_unused_tensor_is_named(self) -> None:
         t = generator_file()
         t["mystery"] = np.zeros(3, np.float32)
-        self.assertIn("tensor mystery is not used", self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t))))
+        self.assertIn(
+            "tensor mystery is not used", self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t)))
+        )
 
     def test_a_mis_shaped_tensor_is_named(self) -> None:
         t = generator_file()
         t["noises.noise_3"] = np.zeros((1, 1, 8, 8), np.float32)
-        self.assertIn("noises.noise_3 is [1, 1, 8, 8]", self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t))))
+        self.assertIn(
+            "noises.noise_3 is [1, 1, 8, 8]",
+            self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t))),
+        )
 
     def test_a_wrong_fir_buffer_is_refused(self) -> None:
         t = generator_file()
         t["convs.0.conv.blur.kernel"] = stylegan2.blur_kernel(1.0)
-        self.assertIn("convs.0.conv.blur.kernel is not the [1, 3, 3, 1] FIR kernel", self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t))))
+        self.assertIn(
+            "convs.0.conv.blur.kernel is not the [1, 3, 3, 1] FIR kernel",
+            self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t))),
+        )
 
     def test_another_file_than_the_manifest_s_is_refused(self) -> None:
         path = self.write(generator_file())
@@ -120,11 +133,17 @@ class StyleGan2Loading(Files):
     def test_a_file_that_is_no_generator_is_named_so(self) -> None:
         t = generator_file()
         del t["conv1.conv.weight"]
-        self.assertIn("no tensor conv1.conv.weight (not a StyleGAN2 g_ema", self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t))))
+        self.assertIn(
+            "no tensor conv1.conv.weight (not a StyleGAN2 g_ema",
+            self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t))),
+        )
 
     def test_a_w_plus_of_another_shape_is_refused(self) -> None:
         g = stylegan2.load_stylegan2(self.write(generator_file()))
-        self.assertIn("W+ is [5, 8]; this generator takes [6, 8]", self.refused(WeightsError, lambda: g.synthesis(torch.zeros(1, 5, 8))))
+        self.assertIn(
+            "W+ is [5, 8]; this generator takes [6, 8]",
+            self.refused(WeightsError, lambda: g.synthesis(torch.zeros(1, 5, 8))),
+        )
 
 
 class RandomWeights(unittest.TestCase):
@@ -225,7 +244,9 @@ class IrSe50Loading(Files):
     def test_an_unused_tensor_is_named(self) -> None:
         t = self.tiny()
         t["body.0.shortcut_layer.0.weight"] = np.zeros((16, 16, 1, 1), np.float32)
-        self.assertIn("tensor body.0.shortcut_layer.0.weight is not used", self.refused(WeightsError, lambda: self.load(t)))
+        self.assertIn(
+            "tensor body.0.shortcut_layer.0.weight is not used", self.refused(WeightsError, lambda: self.load(t))
+        )
 
     def test_a_file_of_other_stages_is_refused(self) -> None:
         path = self.write(self.tiny())

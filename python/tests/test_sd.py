@@ -95,14 +95,22 @@ class Upstream(Case):
         u = load_unet(str(SD / "unet_linear"))
         self.assertTrue(u.config.linear_projection)
         self.assertEqual(u.config.heads, [2, 4])
-        self.close("unet_linear", u(torch.from_numpy(ref["unet_sample"]), torch.from_numpy(ref["unet_t"]), torch.from_numpy(ref["context"])), ref["unet_linear_out"])
+        self.close(
+            "unet_linear",
+            u(torch.from_numpy(ref["unet_sample"]), torch.from_numpy(ref["unet_t"]), torch.from_numpy(ref["context"])),
+            ref["unet_linear_out"],
+        )
 
     def test_unet_time_embedding_activations_and_center_input(self) -> None:
         ref, variants = expected(), expected("variants.safetensors")
         args = (torch.from_numpy(ref["unet_sample"]), torch.from_numpy(ref["unet_t"]), torch.from_numpy(ref["context"]))
         cases: Dict[str, Dict[str, Any]] = {
             "unet_act_out": {},
-            "unet_act_mish_gelu_out": {"timestep_post_act": "mish", "time_embedding_act_fn": "gelu", "center_input_sample": True},
+            "unet_act_mish_gelu_out": {
+                "timestep_post_act": "mish",
+                "time_embedding_act_fn": "gelu",
+                "center_input_sample": True,
+            },
             "unet_act_relu_swish_out": {"timestep_post_act": "relu", "time_embedding_act_fn": "swish"},
         }
         for name, changes in cases.items():
@@ -139,7 +147,10 @@ class Upstream(Case):
         old["encoder.mid_block.attentions.0.to_q.weight"] = tensors["encoder.mid_block.attentions.0.to_q.weight"]
         save(file, old)
         message = self.refused(WeightsError, load_vae, str(folder))
-        self.assertRegex(message, r"encoder\.mid_block\.attentions\.0\.(query|to_q)\.weight and .* are both encoder\.mid_block\.attentions\.0\.to_q\.weight")
+        self.assertRegex(
+            message,
+            r"encoder\.mid_block\.attentions\.0\.(query|to_q)\.weight and .* are both encoder\.mid_block\.attentions\.0\.to_q\.weight",
+        )
 
     def test_clip_model_both_towers(self) -> None:
         ref = expected(folder=CLIP)
@@ -147,32 +158,49 @@ class Upstream(Case):
         ids = torch.from_numpy(ref["input_ids"])
         self.close("last_hidden_state", c.text_hidden(ids), ref["last_hidden_state"])
         self.close("text_embeds", c.text_embeds(ids), ref["text_embeds"])
-        self.close("image_embeds", c.image_embeds(torch.from_numpy(ref["pixel_values"]).permute(0, 2, 3, 1)), ref["image_embeds"])
+        self.close(
+            "image_embeds",
+            c.image_embeds(torch.from_numpy(ref["pixel_values"]).permute(0, 2, 3, 1)),
+            ref["image_embeds"],
+        )
         self.close("logit_scale", c.logit_scale.reshape(()), ref["logit_scale"])
 
     def test_clip_text_model_sd_layout_and_transformers_5_layout(self) -> None:
         ref = expected(folder=CLIP)
         ids = torch.from_numpy(ref["input_ids"])
-        self.close("text_encoder hidden", load_clip(str(SD / "text_encoder")).text_hidden(ids), ref["last_hidden_state"])
+        self.close(
+            "text_encoder hidden", load_clip(str(SD / "text_encoder")).text_hidden(ids), ref["last_hidden_state"]
+        )
         folder = pathlib.Path(self.copy(SD / "text_encoder", {"dtype": "float16", "transformers_version": "5.0.0"}))
         file = str(folder / "model.safetensors")
         tensors = read(file)[0]
-        stripped = {k[len("text_model."):]: v for k, v in tensors.items()}
+        stripped = {k[len("text_model.") :]: v for k, v in tensors.items()}
         self.assertIn("final_layer_norm.weight", stripped)
         save(file, stripped)
-        self.close("text_encoder hidden (unprefixed)", load_clip(str(folder)).text_hidden(ids), ref["last_hidden_state"])
+        self.close(
+            "text_encoder hidden (unprefixed)", load_clip(str(folder)).text_hidden(ids), ref["last_hidden_state"]
+        )
         stripped["text_model.final_layer_norm.weight"] = tensors["text_model.final_layer_norm.weight"]
         save(file, stripped)
-        self.assertRegex(self.refused(WeightsError, load_clip, str(folder)), r"model\.safetensors: (text_model\.)?final_layer_norm\.weight and (text_model\.)?final_layer_norm\.weight are both text_model\.final_layer_norm\.weight")
+        self.assertRegex(
+            self.refused(WeightsError, load_clip, str(folder)),
+            r"model\.safetensors: (text_model\.)?final_layer_norm\.weight and (text_model\.)?final_layer_norm\.weight are both text_model\.final_layer_norm\.weight",
+        )
 
 
 class Strictness(Case):
     def test_every_unet_config_key_is_implemented_or_refused_in_one_line(self) -> None:
         refused: List[Tuple[Dict[str, Any], str]] = [
-            ({"timestep_post_act": "tanh"}, r'config\.json: timestep_post_act "tanh" is not supported \(supported: null, silu, swish, mish, gelu, relu\)'),
+            (
+                {"timestep_post_act": "tanh"},
+                r'config\.json: timestep_post_act "tanh" is not supported \(supported: null, silu, swish, mish, gelu, relu\)',
+            ),
             ({"time_embedding_act_fn": 3}, r"config\.json: time_embedding_act_fn 3 is not supported"),
             ({"time_embedding_dim": "wide"}, r"config\.json: time_embedding_dim must be a number"),
-            ({"new_setting_from_2027": 1}, r"config\.json: new_setting_from_2027: not a setting this loader implements \(1\); refused rather than ignored"),
+            (
+                {"new_setting_from_2027": 1},
+                r"config\.json: new_setting_from_2027: not a setting this loader implements \(1\); refused rather than ignored",
+            ),
             ({"norm_num_groups": None}, r"config\.json: norm_num_groups must be a number \(got null\)"),
             ({"flip_sin_to_cos": None}, r"config\.json: flip_sin_to_cos must be true or false \(got null\)"),
             ({"act_fn": "gelu"}, r'config\.json: act_fn "gelu" is not supported \(supported: "silu", "swish"\)'),
@@ -180,22 +208,51 @@ class Strictness(Case):
             ({"class_embeddings_concat": True}, r"config\.json: class_embeddings_concat true is not supported"),
             ({"num_class_embeds": 10}, r"config\.json: num_class_embeds 10 is not supported"),
             ({"encoder_hid_dim_type": "text_proj"}, r'config\.json: encoder_hid_dim_type "text_proj" is not supported'),
-            ({"reverse_transformer_layers_per_block": [[1], [1]]}, r"config\.json: reverse_transformer_layers_per_block \[\[1\],\[1\]\] is not supported"),
+            (
+                {"reverse_transformer_layers_per_block": [[1], [1]]},
+                r"config\.json: reverse_transformer_layers_per_block \[\[1\],\[1\]\] is not supported",
+            ),
         ]
         for changes, pattern in refused:
             self.assertRegex(self.refused(ConfigError, load_unet, self.copy(SD / "unet_act", changes)), pattern)
         # Keys documented as irrelevant to inference load whatever their value.
-        load_unet(self.copy(SD / "unet_act", {"dropout": 0.3, "resnet_out_scale_factor": 2, "cross_attention_norm": "group_norm", "_name_or_path": "x", "act_fn": "Swish"}))
+        load_unet(
+            self.copy(
+                SD / "unet_act",
+                {
+                    "dropout": 0.3,
+                    "resnet_out_scale_factor": 2,
+                    "cross_attention_norm": "group_norm",
+                    "_name_or_path": "x",
+                    "act_fn": "Swish",
+                },
+            )
+        )
 
     def test_vae_config_keys(self) -> None:
-        self.assertRegex(self.refused(ConfigError, load_vae, self.copy(SD / "vae", {"latents_mean": [0, 0, 0, 0]})), r"config\.json: latents_mean \[0,0,0,0\] is not supported")
-        self.assertRegex(self.refused(ConfigError, load_vae, self.copy(SD / "vae", {"use_tiling": True})), r"config\.json: use_tiling: not a setting this loader implements")
+        self.assertRegex(
+            self.refused(ConfigError, load_vae, self.copy(SD / "vae", {"latents_mean": [0, 0, 0, 0]})),
+            r"config\.json: latents_mean \[0,0,0,0\] is not supported",
+        )
+        self.assertRegex(
+            self.refused(ConfigError, load_vae, self.copy(SD / "vae", {"use_tiling": True})),
+            r"config\.json: use_tiling: not a setting this loader implements",
+        )
         load_vae(self.copy(SD / "vae", {"sample_size": 1024, "force_upcast": False}))
 
     def test_clip_config_keys(self) -> None:
-        self.assertRegex(self.refused(ConfigError, load_clip, self.copy(SD / "text_encoder", {"rope_theta": 1e4})), r"config\.json: rope_theta: not a setting this loader implements \(10000\.0\); refused rather than ignored")
-        self.assertRegex(self.refused(ConfigError, load_clip, self.copy(SD / "text_encoder", {"hidden_act": "relu"})), r"config\.json: hidden_act 'relu' is not supported")
-        self.assertRegex(self.refused(ConfigError, load_clip, self.copy(SD / "text_encoder", {"pruned_heads": {"0": [1]}})), r"pruned_heads .*: pruned attention heads are not supported")
+        self.assertRegex(
+            self.refused(ConfigError, load_clip, self.copy(SD / "text_encoder", {"rope_theta": 1e4})),
+            r"config\.json: rope_theta: not a setting this loader implements \(10000\.0\); refused rather than ignored",
+        )
+        self.assertRegex(
+            self.refused(ConfigError, load_clip, self.copy(SD / "text_encoder", {"hidden_act": "relu"})),
+            r"config\.json: hidden_act 'relu' is not supported",
+        )
+        self.assertRegex(
+            self.refused(ConfigError, load_clip, self.copy(SD / "text_encoder", {"pruned_heads": {"0": [1]}})),
+            r"pruned_heads .*: pruned attention heads are not supported",
+        )
 
     def test_a_missing_an_unexpected_and_a_mis_shaped_tensor_are_named_in_one_line(self) -> None:
         folder = pathlib.Path(self.copy(SD / "unet", {}))
@@ -214,7 +271,9 @@ class Strictness(Case):
     def test_a_folder_without_safetensors_weights_says_so(self) -> None:
         folder = pathlib.Path(self.copy(SD / "vae", {}))
         (folder / "diffusion_pytorch_model.safetensors").rename(folder / "diffusion_pytorch_model.bin")
-        self.assertIn("diffusion_pytorch_model.bin is a PyTorch pickle", self.refused(ConfigError, load_vae, str(folder)))
+        self.assertIn(
+            "diffusion_pytorch_model.bin is a PyTorch pickle", self.refused(ConfigError, load_vae, str(folder))
+        )
 
 
 class PaperWorld(Case):
@@ -223,7 +282,13 @@ class PaperWorld(Case):
 
     def specs(self, seed: int) -> Dict[str, Any]:
         configs = ROOT / "datasets" / "paper" / "configs" / "tiny"
-        return {n: {"weights": None, "architecture": {"config": json.loads((configs / f"{n}.json").read_text()), "seed": seed}} for n in ("unet", "vae", "text_encoder", "clip")}
+        return {
+            n: {
+                "weights": None,
+                "architecture": {"config": json.loads((configs / f"{n}.json").read_text()), "seed": seed},
+            }
+            for n in ("unet", "vae", "text_encoder", "clip")
+        }
 
     def eps(self, world: World) -> torch.Tensor:
         g = torch.Generator().manual_seed(0)
@@ -242,8 +307,14 @@ class PaperWorld(Case):
     def test_v_prediction_becomes_eps(self) -> None:
         specs = self.specs(7)
         alphas = np.linspace(0.999, 0.01, 1000).tolist()
-        specs["unet"]["architecture"] = {**specs["unet"]["architecture"], "prediction_type": "v_prediction", "alphas_cumprod": alphas}
-        world_v, world_e = World("paper-random", specs, torch.device("cpu")), World("paper-random", self.specs(7), torch.device("cpu"))
+        specs["unet"]["architecture"] = {
+            **specs["unet"]["architecture"],
+            "prediction_type": "v_prediction",
+            "alphas_cumprod": alphas,
+        }
+        world_v, world_e = World("paper-random", specs, torch.device("cpu")), World(
+            "paper-random", self.specs(7), torch.device("cpu")
+        )
         g = torch.Generator().manual_seed(1)
         zt, t = torch.randn(2, 8, 8, 4, generator=g), torch.tensor([10.0, 900.0])
         context, mask = world_e.text_condition(torch.randint(0, 4000, (2, 77), generator=g))
@@ -261,16 +332,31 @@ class PaperWorld(Case):
     def test_a_bad_spec_is_one_line(self) -> None:
         specs = self.specs(7)
         del specs["vae"]
-        self.assertIn("engine.models lacks vae", self.refused(ValueError, World, "paper-random", specs, torch.device("cpu")))
+        self.assertIn(
+            "engine.models lacks vae", self.refused(ValueError, World, "paper-random", specs, torch.device("cpu"))
+        )
         specs = self.specs(7)
         specs["unet"]["architecture"]["config"]["new_key"] = 1
-        self.assertIn("engine.models.unet.architecture.config: new_key: not a setting this loader implements", self.refused(ConfigError, World, "paper-random", specs, torch.device("cpu")))
+        self.assertIn(
+            "engine.models.unet.architecture.config: new_key: not a setting this loader implements",
+            self.refused(ConfigError, World, "paper-random", specs, torch.device("cpu")),
+        )
         specs = self.specs(7)
         specs["clip"] = specs["text_encoder"]
-        self.assertIn("a CLIPModel (both towers) is needed", self.refused(ConfigError, World, "paper-random", specs, torch.device("cpu")))
+        self.assertIn(
+            "a CLIPModel (both towers) is needed",
+            self.refused(ConfigError, World, "paper-random", specs, torch.device("cpu")),
+        )
         specs = self.specs(7)
-        specs["vae"] = {"weights": str(SD / "vae" / "diffusion_pytorch_model.safetensors"), "sha256": "0" * 64, "architecture": {"config": json.loads((SD / "vae" / "config.json").read_text())}}
-        self.assertIn("the manifest expects 000000000000", self.refused(ConfigError, World, "paper-random", specs, torch.device("cpu")))
+        specs["vae"] = {
+            "weights": str(SD / "vae" / "diffusion_pytorch_model.safetensors"),
+            "sha256": "0" * 64,
+            "architecture": {"config": json.loads((SD / "vae" / "config.json").read_text())},
+        }
+        self.assertIn(
+            "the manifest expects 000000000000",
+            self.refused(ConfigError, World, "paper-random", specs, torch.device("cpu")),
+        )
 
 
 if __name__ == "__main__":

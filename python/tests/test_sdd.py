@@ -11,7 +11,14 @@ from sdd_torch.sdd.adam import HostAdam
 from sdd_torch.sdd.guidance import top_k_magnitude
 from sdd_torch.sdd.mapper import MapperSettings, apply_mapper, init_params, levels_mapper, param_names
 
-PLAN = {"levels": {"coarse": False, "medium": True, "fine": True}, "pixel_norm": "across_levels", "layers": 2, "lr_mul": 0.01, "step": 0.1, "groups": {"coarse": [0, 4], "medium": [4, 6], "fine": [6, 8]}}
+PLAN = {
+    "levels": {"coarse": False, "medium": True, "fine": True},
+    "pixel_norm": "across_levels",
+    "layers": 2,
+    "lr_mul": 0.01,
+    "step": 0.1,
+    "groups": {"coarse": [0, 4], "medium": [4, 6], "fine": [6, 8]},
+}
 DIM = 8
 
 
@@ -33,7 +40,10 @@ class HostAdamTest(unittest.TestCase):
             ref.grad = grad.clone()
             opt.step()
         delta_ours, delta_ref = ours["w"] - w0, ref.detach() - w0
-        self.assertLessEqual(float((delta_ours - delta_ref).abs().max()), 1e-6 * float(w0.abs().max()) + 1e-4 * float(delta_ref.abs().max()))
+        self.assertLessEqual(
+            float((delta_ours - delta_ref).abs().max()),
+            1e-6 * float(w0.abs().max()) + 1e-4 * float(delta_ref.abs().max()),
+        )
         self.assertEqual(adam.step, 10)
 
     def test_state_round_trip(self) -> None:
@@ -73,7 +83,11 @@ class MapperTest(unittest.TestCase):
         self.assertTrue(torch.equal(m[:, :4], torch.zeros(2, 4, DIM)))
         self.assertTrue(torch.allclose(apply_mapper(p, w, s), w + 0.1 * m))
         # The init: noise / lr_mul for weights (medium is the stream's group 1), zeros for biases.
-        self.assertTrue(torch.equal(p["mapper.medium.1.weight"], torch.from_numpy((noise[1, 1].astype(np.float64) * 100).astype(np.float32))))
+        self.assertTrue(
+            torch.equal(
+                p["mapper.medium.1.weight"], torch.from_numpy((noise[1, 1].astype(np.float64) * 100).astype(np.float32))
+            )
+        )
         self.assertTrue(torch.equal(p["mapper.fine.0.bias"], torch.zeros(DIM)))
 
     def test_pixel_norm_axes_differ(self) -> None:

@@ -125,7 +125,7 @@ def train(c: Contract, s: Dict[str, float], total_work: int) -> Tuple[np.ndarray
     t0 = time.perf_counter()  # on a GPU: torch.cuda.synchronize() before reading the clock
     for k in range(step, steps):
         previous = total / max(count, 1)
-        batch = images[k * b:(k + 1) * b]
+        batch = images[k * b : (k + 1) * b]
         total = total + batch.sum(axis=0)
         count += len(batch)
         mean = total / count
@@ -154,13 +154,13 @@ def edit(c: Contract, s: Dict[str, float], mean: np.ndarray, done: int, total_wo
     b = int(s["batch"])
     t0 = time.perf_counter()
     for i in range(0, m, b):
-        x = sources[i:i + b]
+        x = sources[i : i + b]
         y = (1 - s["alpha"]) * x + s["alpha"] * mean
         if target is not None:
             y = y + s["tint"] * (np.asarray(target, np.float32) - x.mean(axis=(1, 2), keepdims=True))
         if noise is not None:
-            y = y + s["sigma"] * noise[i:i + b]
-        out[i:i + b] = np.clip(y, 0, 1)
+            y = y + s["sigma"] * noise[i : i + b]
+        out[i : i + b] = np.clip(y, 0, 1)
         c.progress(done + min(i + b, m), total_work, "edit")
     return out, (time.perf_counter() - t0) / m
 
@@ -187,7 +187,12 @@ def main() -> None:
     edited, tau_infer = edit(c, s, mean, total_work - m, total_work)
     c.write_npy("edited.npy", edited)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-    timing: Dict[str, Any] = {"tau_train_s": tau_train, "tau_infer_s": tau_infer, "peak_memory_bytes": peak, "synchronized": False}
+    timing: Dict[str, Any] = {
+        "tau_train_s": tau_train,
+        "tau_infer_s": tau_infer,
+        "peak_memory_bytes": peak,
+        "synchronized": False,
+    }
     c.write_json("timing.json", timing)
 
 

@@ -61,7 +61,7 @@ def sources(ctx: Any, world: Any) -> np.ndarray:
     parts: List[np.ndarray] = []
     with torch.no_grad(), precision(ctx):
         for i in range(0, len(codes), _GENERATE_CHUNK):
-            w = torch.from_numpy(codes[i:i + _GENERATE_CHUNK]).to(ctx.device)
+            w = torch.from_numpy(codes[i : i + _GENERATE_CHUNK]).to(ctx.device)
             parts.append(world.style.generate(w).float().clamp(0, 1).cpu().numpy())
     images = np.concatenate(parts).astype(np.float32)
     ctx.write_originals(images)
@@ -103,20 +103,22 @@ def edit_timed(ctx: Any, images: np.ndarray, edit: Edit, steps_per_batch: int) -
     per_image: List[float] = []
     with torch.no_grad(), precision(ctx):
         warm = plan["warmup"]
-        x = torch.from_numpy(images[warm["offset"]:warm["offset"] + warm["count"]]).to(ctx.device)
+        x = torch.from_numpy(images[warm["offset"] : warm["offset"] + warm["count"]]).to(ctx.device)
         edit(x, warm, lambda j: progress.tick(j, "warm-up")).cpu()
         progress.tick(steps_per_batch, "warm-up", force=True)
         for i, b in enumerate(batches):
             lo, k = int(b["offset"]), int(b["count"])
             ctx.sync()
             t0 = time.perf_counter()
-            x = torch.from_numpy(images[lo:lo + k]).to(ctx.device)
+            x = torch.from_numpy(images[lo : lo + k]).to(ctx.device)
             label = f"batch {i + 1}/{len(batches)}"
             base = (1 + i) * steps_per_batch
-            y = edit(x, b, lambda j: progress.tick(base + j, label)).clamp(0, 1).float().cpu().numpy()  # read back: the batch's device work is done
+            y = (
+                edit(x, b, lambda j: progress.tick(base + j, label)).clamp(0, 1).float().cpu().numpy()
+            )  # read back: the batch's device work is done
             ctx.sync()
             per_image.append((time.perf_counter() - t0) / k)
-            out[lo:lo + k] = y
+            out[lo : lo + k] = y
             progress.tick(base + steps_per_batch, label, force=True)
     timed = per_image[: int(plan["timed_batches"])]
     return {"edited": out, "tau_infer_s": statistics.median(timed), "batch_s_per_image": timed}

@@ -24,7 +24,9 @@ def run(ctx: Any) -> None:
     invert, sample = plan["invert"], plan["sample"]
 
     def given(zsem: Tensor) -> EpsFn:
-        return lambda zt, t: ae.eps(zt, torch.full((zt.shape[0],), t, dtype=torch.float32, device=zt.device), zsem).float()
+        return lambda zt, t: ae.eps(
+            zt, torch.full((zt.shape[0],), t, dtype=torch.float32, device=zt.device), zsem
+        ).float()
 
     def edit(x: Tensor, batch: Mapping[str, Any], hook: StepHook) -> Tensor:
         zsem = ae.encode(x).float()

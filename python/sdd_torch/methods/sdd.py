@@ -60,7 +60,19 @@ def scan(ctx: Any) -> None:
         images = world.style.generate(apply_mapper(untrained, w, ms)).float()
     cond = condition(world, ctx.tokens, str(plan["negative"]), k, ctx.device)
     t0 = ctx.now()
-    stats = hqs_scan(world, images, timesteps, [float(a) for a in plan["alpha_bar"]], [float(x) for x in plan["weight"]], cond, gs, noise, vae, lambda i: ctx.progress(i, len(timesteps), "hqs scan"), frozen)
+    stats = hqs_scan(
+        world,
+        images,
+        timesteps,
+        [float(a) for a in plan["alpha_bar"]],
+        [float(x) for x in plan["weight"]],
+        cond,
+        gs,
+        noise,
+        vae,
+        lambda i: ctx.progress(i, len(timesteps), "hqs scan"),
+        frozen,
+    )
     seconds = ctx.now() - t0
     ctx.write_json("hqs_scan.json", {"timesteps": timesteps, "stats": stats, "images": k, "seconds": seconds})
 
@@ -81,7 +93,17 @@ def distill(ctx: Any) -> None:
     train_w = train_codes(ctx, world, frozen)
     params = new_mapper(ctx, world, ms)
     cond = condition(world, ctx.tokens, str(plan["negative"]), s.batch, ctx.device)
-    term_at = sds_term(world, timesteps, [float(a) for a in plan["alpha_bar"]], [float(w) for w in plan["weight"]], cond, gs, noise, vae, ctx.device)
+    term_at = sds_term(
+        world,
+        timesteps,
+        [float(a) for a in plan["alpha_bar"]],
+        [float(w) for w in plan["weight"]],
+        cond,
+        gs,
+        noise,
+        vae,
+        ctx.device,
+    )
     distill_s = train_mapper(ctx, world, params, train_w, s, ms, term_at, frozen, "distill")
     del train_w
     finish(ctx, world, params, ms, distill_s, frozen, {"selection": str(plan["selection"]["strategy"])})

@@ -26,7 +26,9 @@ def clip_term(ctx: Any, world: Any, frozen: Frozen) -> TermAt:
     if mode not in ("global", "directional"):
         raise ValueError(f"params.clip_loss: {mode!r}, expected global or directional")
     lam = float(p["lambda_clip"])
-    ids = torch.tensor([list(ctx.tokens["text"]), list(ctx.tokens["source_text"])], dtype=torch.int64, device=ctx.device)
+    ids = torch.tensor(
+        [list(ctx.tokens["text"]), list(ctx.tokens["source_text"])], dtype=torch.int64, device=ctx.device
+    )
     with torch.no_grad(), frozen():
         text = unit(world.clip.text_embed(ids).float())
     target, source = text[0], text[1]

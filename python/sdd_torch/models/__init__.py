@@ -29,7 +29,11 @@ def zoo_specs(zoo_dir: pathlib.Path, names: Optional[Iterable[str]] = None) -> D
     for name in chosen:
         card = json.loads((zoo_dir / name / "card.json").read_text())
         path = zoo_dir / name / card["weights"]["file"]
-        specs[name] = {"weights": str(path.resolve()), "sha256": card["weights"]["sha256"], "architecture": card["architecture"]}
+        specs[name] = {
+            "weights": str(path.resolve()),
+            "sha256": card["weights"]["sha256"],
+            "architecture": card["architecture"],
+        }
     return specs
 
 

@@ -117,8 +117,19 @@ class IrUnit(nn.Module):
     def __init__(self, cin: int, depth: int, stride: int) -> None:
         super().__init__()
         self.stride = stride
-        self.shortcut_layer: Optional[_Seq] = None if cin == depth else _Seq([Conv(cin, depth, 1, stride), BatchNorm(depth)])
-        self.res_layer = _Seq([BatchNorm(cin), Conv(cin, depth, 3, 1), PRelu(depth), Conv(depth, depth, 3, stride), BatchNorm(depth), SqueezeExcite(depth)])
+        self.shortcut_layer: Optional[_Seq] = (
+            None if cin == depth else _Seq([Conv(cin, depth, 1, stride), BatchNorm(depth)])
+        )
+        self.res_layer = _Seq(
+            [
+                BatchNorm(cin),
+                Conv(cin, depth, 3, 1),
+                PRelu(depth),
+                Conv(depth, depth, 3, stride),
+                BatchNorm(depth),
+                SqueezeExcite(depth),
+            ]
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         if self.shortcut_layer is None:
@@ -149,7 +160,9 @@ class IrSe50(nn.Module):
         self.body = nn.ModuleList(units)
         side = FACE >> len(self.stages)
         # output_layer: BN2d, Dropout, Flatten, Linear, BN1d (indices 1 and 2 hold no tensors).
-        self.output_layer = _Seq([BatchNorm(cin), None, None, Linear(cin * side * side, EMBEDDING), BatchNorm(EMBEDDING)])
+        self.output_layer = _Seq(
+            [BatchNorm(cin), None, None, Linear(cin * side * side, EMBEDDING), BatchNorm(EMBEDDING)]
+        )
 
     def forward_nchw(self, faces: Tensor) -> Tensor:
         """faces NCHW [B, 3, 112, 112] in [-1, 1] -> unit embeddings [B, 512]."""
@@ -212,6 +225,11 @@ def random_ir_se50(seed: int, stages: IrStages = IR_SE50_STAGES, device: torch.d
     return net.to(device)
 
 
-def load_ir_se50(path: str, sha256: Optional[str] = None, stages: IrStages = IR_SE50_STAGES, device: torch.device = torch.device("cpu")) -> IrSe50:
+def load_ir_se50(
+    path: str,
+    sha256: Optional[str] = None,
+    stages: IrStages = IR_SE50_STAGES,
+    device: torch.device = torch.device("cpu"),
+) -> IrSe50:
     """arcface.ts loadIrSe50: a file written by tools/convert_ir_se50.py (its sha256 checked when given)."""
     return from_tensors(load(path, sha256=sha256), path, stages).to(device)

@@ -19,7 +19,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sdd_torch.models.sd_blocks import attention_core, merge_heads, split_heads
-from sdd_torch.models.sd_config import ConfigError, Json, dumps, load_strict, seeded_init, read_json_object, read_torch_tensors, renamed
+from sdd_torch.models.sd_config import (
+    ConfigError,
+    Json,
+    dumps,
+    load_strict,
+    seeded_init,
+    read_json_object,
+    read_torch_tensors,
+    renamed,
+)
 
 
 class TowerConfig(NamedTuple):
@@ -45,7 +54,14 @@ class ClipConfig(NamedTuple):
     projection_dim: Optional[int]
 
 
-_TOWER_KEYS = ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "hidden_act", "layer_norm_eps"]
+_TOWER_KEYS = [
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "hidden_act",
+    "layer_norm_eps",
+]
 _TEXT_KEYS = _TOWER_KEYS + ["vocab_size", "max_position_embeddings", "eos_token_id"]
 _VISION_KEYS = _TOWER_KEYS + ["image_size", "patch_size", "num_channels"]
 
@@ -53,17 +69,83 @@ _VISION_KEYS = _TOWER_KEYS + ["image_size", "patch_size", "num_channels"]
 # (the same lists as clip.ts CLIP_IRRELEVANT). Everything else is refused in one line.
 CLIP_IRRELEVANT: Dict[str, List[str]] = {
     # Training only: dropout is the identity at inference, the initialisers are overwritten by the weights.
-    "training": ["attention_dropout", "dropout", "initializer_range", "initializer_factor", "logit_scale_init_value", "gradient_checkpointing"],
+    "training": [
+        "attention_dropout",
+        "dropout",
+        "initializer_range",
+        "initializer_factor",
+        "logit_scale_init_value",
+        "gradient_checkpointing",
+    ],
     # The projection width of a tower's own *WithProjection class (CLIPModel reads the top-level one).
     "projection": ["projection_dim"],
     # Token ids the tokenizer uses; the text tower reads only eos_token_id (pooling).
     "tokens": ["bos_token_id", "pad_token_id", "sep_token_id", "decoder_start_token_id"],
     # Bookkeeping, storage dtype (computation is float32), kernel choice and output format.
-    "bookkeeping": ["architectures", "model_type", "transformers_version", "torch_dtype", "dtype", "use_bfloat16", "tf_legacy_loss", "torchscript", "return_dict", "output_attentions", "output_hidden_states", "use_return_dict", "_attn_implementation", "_attn_implementation_autoset", "_commit_hash", "use_cache"],
+    "bookkeeping": [
+        "architectures",
+        "model_type",
+        "transformers_version",
+        "torch_dtype",
+        "dtype",
+        "use_bfloat16",
+        "tf_legacy_loss",
+        "torchscript",
+        "return_dict",
+        "output_attentions",
+        "output_hidden_states",
+        "use_return_dict",
+        "_attn_implementation",
+        "_attn_implementation_autoset",
+        "_commit_hash",
+        "use_cache",
+    ],
     # Heads, labels and tasks of other model classes; CLIP's towers never read them.
-    "other_classes": ["is_encoder_decoder", "is_decoder", "add_cross_attention", "cross_attention_hidden_size", "tie_encoder_decoder", "tie_word_embeddings", "chunk_size_feed_forward", "finetuning_task", "id2label", "label2id", "num_labels", "problem_type", "tokenizer_class", "prefix", "task_specific_params"],
+    "other_classes": [
+        "is_encoder_decoder",
+        "is_decoder",
+        "add_cross_attention",
+        "cross_attention_hidden_size",
+        "tie_encoder_decoder",
+        "tie_word_embeddings",
+        "chunk_size_feed_forward",
+        "finetuning_task",
+        "id2label",
+        "label2id",
+        "num_labels",
+        "problem_type",
+        "tokenizer_class",
+        "prefix",
+        "task_specific_params",
+    ],
     # Text generation settings (older transformers saved them in every config); CLIP does not generate.
-    "generation": ["max_length", "min_length", "do_sample", "early_stopping", "num_beams", "num_beam_groups", "diversity_penalty", "temperature", "top_k", "top_p", "typical_p", "repetition_penalty", "length_penalty", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "bad_words_ids", "num_return_sequences", "output_scores", "return_dict_in_generate", "forced_bos_token_id", "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty", "suppress_tokens", "begin_suppress_tokens"],
+    "generation": [
+        "max_length",
+        "min_length",
+        "do_sample",
+        "early_stopping",
+        "num_beams",
+        "num_beam_groups",
+        "diversity_penalty",
+        "temperature",
+        "top_k",
+        "top_p",
+        "typical_p",
+        "repetition_penalty",
+        "length_penalty",
+        "no_repeat_ngram_size",
+        "encoder_no_repeat_ngram_size",
+        "bad_words_ids",
+        "num_return_sequences",
+        "output_scores",
+        "return_dict_in_generate",
+        "forced_bos_token_id",
+        "forced_eos_token_id",
+        "remove_invalid_values",
+        "exponential_decay_length_penalty",
+        "suppress_tokens",
+        "begin_suppress_tokens",
+    ],
 }
 _IRRELEVANT_KEYS = [k for ks in CLIP_IRRELEVANT.values() for k in ks]
 
@@ -73,7 +155,9 @@ def _refuse_unknown(file: str, o: Mapping[str, Any], where: str, read: List[str]
     known = set(read) | set(_IRRELEVANT_KEYS)
     for k in o:
         if k not in known and not k.startswith("_"):
-            raise ConfigError(f"{file}: {where}{k}: not a setting this loader implements ({dumps(o[k])[:60]}); refused rather than ignored")
+            raise ConfigError(
+                f"{file}: {where}{k}: not a setting this loader implements ({dumps(o[k])[:60]}); refused rather than ignored"
+            )
     pruned = o.get("pruned_heads")
     if pruned is not None and (not isinstance(pruned, dict) or len(pruned) > 0):
         raise ConfigError(f"{file}: {where}pruned_heads {dumps(pruned)}: pruned attention heads are not supported")
@@ -82,7 +166,11 @@ def _refuse_unknown(file: str, o: Mapping[str, Any], where: str, read: List[str]
 def _field(file: str, o: Mapping[str, Any], key: str, kind: type, fallback: Any = None) -> Any:
     v = o.get(key)
     v = fallback if v is None else v
-    ok = isinstance(v, str) if kind is str else isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+    ok = (
+        isinstance(v, str)
+        if kind is str
+        else isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+    )
     if not ok:
         raise ConfigError(f"{file}: {key} must be a {'string' if kind is str else 'number'} (got {dumps(o.get(key))})")
     return v
@@ -92,22 +180,43 @@ def _tower(file: str, o: Mapping[str, Any], where: str) -> Dict[str, Any]:
     act = _field(file, o, "hidden_act", str, "quick_gelu")
     if act not in ("quick_gelu", "gelu"):
         raise ConfigError(f"{file}: {where}hidden_act '{act}' is not supported (quick_gelu, gelu)")
-    c = dict(hidden=int(_field(file, o, "hidden_size", float)), intermediate=int(_field(file, o, "intermediate_size", float)), layers=int(_field(file, o, "num_hidden_layers", float)), heads=int(_field(file, o, "num_attention_heads", float)), act=act, eps=float(_field(file, o, "layer_norm_eps", float, 1e-5)))
+    c = dict(
+        hidden=int(_field(file, o, "hidden_size", float)),
+        intermediate=int(_field(file, o, "intermediate_size", float)),
+        layers=int(_field(file, o, "num_hidden_layers", float)),
+        heads=int(_field(file, o, "num_attention_heads", float)),
+        act=act,
+        eps=float(_field(file, o, "layer_norm_eps", float, 1e-5)),
+    )
     if c["hidden"] % c["heads"]:
-        raise ConfigError(f"{file}: {where}hidden_size {c['hidden']} is not a multiple of num_attention_heads {c['heads']}")
+        raise ConfigError(
+            f"{file}: {where}hidden_size {c['hidden']} is not a multiple of num_attention_heads {c['heads']}"
+        )
     return c
 
 
 def _text_config(file: str, o: Mapping[str, Any], where: str) -> TowerConfig:
     _refuse_unknown(file, o, where, _TEXT_KEYS + ["pruned_heads"])
-    return TowerConfig(**_tower(file, o, where), vocab_size=int(_field(file, o, "vocab_size", float, 49408)), max_positions=int(_field(file, o, "max_position_embeddings", float, 77)), eos_token_id=int(_field(file, o, "eos_token_id", float, 2)))
+    return TowerConfig(
+        **_tower(file, o, where),
+        vocab_size=int(_field(file, o, "vocab_size", float, 49408)),
+        max_positions=int(_field(file, o, "max_position_embeddings", float, 77)),
+        eos_token_id=int(_field(file, o, "eos_token_id", float, 2)),
+    )
 
 
 def _vision_config(file: str, o: Mapping[str, Any]) -> TowerConfig:
     _refuse_unknown(file, o, "vision_config.", _VISION_KEYS + ["pruned_heads"])
-    c = TowerConfig(**_tower(file, o, "vision_config."), image_size=int(_field(file, o, "image_size", float, 224)), patch_size=int(_field(file, o, "patch_size", float, 32)), channels=int(_field(file, o, "num_channels", float, 3)))
+    c = TowerConfig(
+        **_tower(file, o, "vision_config."),
+        image_size=int(_field(file, o, "image_size", float, 224)),
+        patch_size=int(_field(file, o, "patch_size", float, 32)),
+        channels=int(_field(file, o, "num_channels", float, 3)),
+    )
     if c.image_size % c.patch_size:
-        raise ConfigError(f"{file}: vision_config.image_size {c.image_size} is not a multiple of patch_size {c.patch_size}")
+        raise ConfigError(
+            f"{file}: vision_config.image_size {c.image_size} is not a multiple of patch_size {c.patch_size}"
+        )
     return c
 
 
@@ -120,7 +229,9 @@ def _check_config_dict(file: str, o: Mapping[str, Any], key: str, tower: Mapping
         raise ConfigError(f"{file}: {key} must be an object or null")
     for k, v in d.items():
         if k in tower and dumps(tower[k]) != dumps(v):
-            raise ConfigError(f"{file}: {key}.{k} {dumps(v)} differs from {key.replace('_dict', '')}.{k} {dumps(tower[k])}: ambiguous, not supported")
+            raise ConfigError(
+                f"{file}: {key}.{k} {dumps(v)} differs from {key.replace('_dict', '')}.{k} {dumps(tower[k])}: ambiguous, not supported"
+            )
 
 
 def parse_clip_config(file: str, o: Any) -> ClipConfig:
@@ -140,8 +251,15 @@ def parse_clip_config(file: str, o: Any) -> ClipConfig:
             raise ConfigError(f"{file}: {k} is missing")
         return v
 
-    _refuse_unknown(file, o, "", ["text_config", "vision_config", "text_config_dict", "vision_config_dict", "pruned_heads"])
-    config = ClipConfig("CLIPModel", _text_config(file, sub("text_config"), "text_config."), _vision_config(file, sub("vision_config")), int(_field(file, o, "projection_dim", float, 512)))
+    _refuse_unknown(
+        file, o, "", ["text_config", "vision_config", "text_config_dict", "vision_config_dict", "pruned_heads"]
+    )
+    config = ClipConfig(
+        "CLIPModel",
+        _text_config(file, sub("text_config"), "text_config."),
+        _vision_config(file, sub("vision_config")),
+        int(_field(file, o, "projection_dim", float, 512)),
+    )
     _check_config_dict(file, o, "text_config_dict", sub("text_config"))
     _check_config_dict(file, o, "vision_config_dict", sub("vision_config"))
     return config
@@ -301,7 +419,13 @@ def _is_position_ids(name: str) -> bool:
     return name.endswith("embeddings.position_ids")
 
 
-def build_clip(config: Mapping[str, Any], tensors: Dict[str, np.ndarray], config_file: str, source: str, random_seed: Optional[int] = None) -> ClipModel:
+def build_clip(
+    config: Mapping[str, Any],
+    tensors: Dict[str, np.ndarray],
+    config_file: str,
+    source: str,
+    random_seed: Optional[int] = None,
+) -> ClipModel:
     """A CLIP of a config.json's contents with the file's tensors (both strictly)."""
     c = parse_clip_config(config_file, config)
     model = ClipModel(c)
@@ -318,7 +442,9 @@ def clip_weights(folder: str) -> str:
     for f in ("model.safetensors", "model.safetensors.index.json"):
         if os.path.exists(os.path.join(folder, f)):
             return os.path.join(folder, f)
-    raise ConfigError(f"{folder}: no model.safetensors (a PyTorch pytorch_model.bin must be converted to safetensors first)")
+    raise ConfigError(
+        f"{folder}: no model.safetensors (a PyTorch pytorch_model.bin must be converted to safetensors first)"
+    )
 
 
 def load_clip(folder: str) -> ClipModel:

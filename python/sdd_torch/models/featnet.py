@@ -33,7 +33,11 @@ class FeatNet(Tower):
 def heads_of(tensors: Dict[str, np.ndarray], prefix: str) -> Dict[str, int]:
     """{attribute: classes} from the file's <prefix>.<attribute>.bias tensors, in file order."""
     lead, tail = prefix + ".", ".bias"
-    return {k[len(lead):-len(tail)]: int(v.shape[0]) for k, v in tensors.items() if k.startswith(lead) and k.endswith(tail)}
+    return {
+        k[len(lead) : -len(tail)]: int(v.shape[0])
+        for k, v in tensors.items()
+        if k.startswith(lead) and k.endswith(tail)
+    }
 
 
 def build(cfg: Mapping[str, Any], tensors: Dict[str, np.ndarray]) -> FeatNet:

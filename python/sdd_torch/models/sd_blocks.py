@@ -178,9 +178,16 @@ class Transformer2DModel(nn.Module):
     def forward(self, x: Tensor, context: Tensor) -> Tensor:
         b, c, h, w = x.shape
         normed = self.norm(x)
-        t = self.proj_in(normed.flatten(2).transpose(1, 2)) if self.linear else self.proj_in(normed).flatten(2).transpose(1, 2)
+        t = (
+            self.proj_in(normed.flatten(2).transpose(1, 2))
+            if self.linear
+            else self.proj_in(normed).flatten(2).transpose(1, 2)
+        )
         for block in self.transformer_blocks:
             t = block(t, context)
-        out = self.proj_out(t).transpose(1, 2).reshape(b, c, h, w) if self.linear else self.proj_out(t.transpose(1, 2).reshape(b, c, h, w))
+        out = (
+            self.proj_out(t).transpose(1, 2).reshape(b, c, h, w)
+            if self.linear
+            else self.proj_out(t.transpose(1, 2).reshape(b, c, h, w))
+        )
         return x + out
-

@@ -52,7 +52,9 @@ def refuse_unknown_keys(file: str, o: Mapping[str, Any], known: Iterable[str]) -
     known_set = set(known)
     for k in o:
         if not k.startswith("_") and k not in known_set:
-            raise ConfigError(f"{file}: {k}: not a setting this loader implements ({dumps(o[k])}); refused rather than ignored")
+            raise ConfigError(
+                f"{file}: {k}: not a setting this loader implements ({dumps(o[k])}); refused rather than ignored"
+            )
 
 
 _MISSING = object()
@@ -121,7 +123,9 @@ class ConfigReader:
         v = self.value(key, fallback)
         ok = isinstance(v, list) and len(v) > 0 and all(isinstance(e, str) if kind is str else _is_number(e) for e in v)
         if not ok:
-            raise self.fail(key, f"must be a non-empty list of {'string' if kind is str else 'number'}s (got {dumps(v)})")
+            raise self.fail(
+                key, f"must be a non-empty list of {'string' if kind is str else 'number'}s (got {dumps(v)})"
+            )
         return [e if kind is str else int(e) for e in v]
 
     def per_block(self, key: str, blocks: int, fallback: int) -> List[int]:
@@ -152,7 +156,11 @@ def diffusers_weights(folder: str) -> str:
     for f in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json"):
         if os.path.exists(os.path.join(folder, f)):
             return os.path.join(folder, f)
-    pickle = " (diffusion_pytorch_model.bin is a PyTorch pickle: publish or convert to safetensors)" if os.path.exists(os.path.join(folder, "diffusion_pytorch_model.bin")) else ""
+    pickle = (
+        " (diffusion_pytorch_model.bin is a PyTorch pickle: publish or convert to safetensors)"
+        if os.path.exists(os.path.join(folder, "diffusion_pytorch_model.bin"))
+        else ""
+    )
     raise ConfigError(f"{folder}: no diffusion_pytorch_model.safetensors{pickle}")
 
 
@@ -167,7 +175,14 @@ def _shards(path: str) -> List[str]:
     return [os.path.join(os.path.dirname(path), f) for f in sorted(set(wmap.values()))]
 
 
-def renamed(tensors: Mapping[str, np.ndarray], source: str, rename: Optional[Callable[[str], str]] = None, ignore: Optional[Callable[[str], bool]] = None, into: Optional[Dict[str, np.ndarray]] = None, origin: Optional[Dict[str, str]] = None) -> Dict[str, np.ndarray]:
+def renamed(
+    tensors: Mapping[str, np.ndarray],
+    source: str,
+    rename: Optional[Callable[[str], str]] = None,
+    ignore: Optional[Callable[[str], bool]] = None,
+    into: Optional[Dict[str, np.ndarray]] = None,
+    origin: Optional[Dict[str, str]] = None,
+) -> Dict[str, np.ndarray]:
     """File tensors under the model's names (`rename`), minus the ones the model never uses
     (`ignore`). Two file tensors that become one name are refused: neither layout may silently win."""
     out: Dict[str, np.ndarray] = {} if into is None else into
@@ -183,7 +198,9 @@ def renamed(tensors: Mapping[str, np.ndarray], source: str, rename: Optional[Cal
     return out
 
 
-def read_torch_tensors(path: str, rename: Optional[Callable[[str], str]] = None, ignore: Optional[Callable[[str], bool]] = None) -> Dict[str, np.ndarray]:
+def read_torch_tensors(
+    path: str, rename: Optional[Callable[[str], str]] = None, ignore: Optional[Callable[[str], bool]] = None
+) -> Dict[str, np.ndarray]:
     """Every tensor of a PyTorch-layout file or sharded index (float32 for float dtypes), renamed
     and filtered as `renamed` does."""
     out: Dict[str, np.ndarray] = {}
@@ -209,13 +226,21 @@ def load_strict(model: nn.Module, tensors: Mapping[str, np.ndarray], source: str
     params = dict(model.named_parameters())
     missing = [k for k in params if k not in tensors]
     unexpected = [k for k in tensors if k not in params]
-    wrong = [f"{k} is {list(tensors[k].shape)}, the model expects {list(p.shape)}" for k, p in params.items() if k in tensors and tuple(tensors[k].shape) != tuple(p.shape)]
+    wrong = [
+        f"{k} is {list(tensors[k].shape)}, the model expects {list(p.shape)}"
+        for k, p in params.items()
+        if k in tensors and tuple(tensors[k].shape) != tuple(p.shape)
+    ]
     problems = [_few(w, n) for w, n in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if n]
     if problems:
-        raise WeightsError(f"{source}: does not fit the model ({len(params)} model tensors, {len(tensors)} in the file): {'; '.join(problems)}")
+        raise WeightsError(
+            f"{source}: does not fit the model ({len(params)} model tensors, {len(tensors)} in the file): {'; '.join(problems)}"
+        )
     with torch.no_grad():
         for k, p in params.items():
-            p.copy_(torch.from_numpy(np.array(tensors[k], dtype=np.float32, order="C")))  # np.array keeps 0-d (logit_scale) 0-d
+            p.copy_(
+                torch.from_numpy(np.array(tensors[k], dtype=np.float32, order="C"))
+            )  # np.array keeps 0-d (logit_scale) 0-d
     model.eval()
     model.requires_grad_(False)
 

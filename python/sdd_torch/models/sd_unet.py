@@ -13,7 +13,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sdd_torch.models.sd_blocks import Downsample2D, ResnetBlock2D, Transformer2DModel, Upsample2D, conv, gelu_exact
-from sdd_torch.models.sd_config import ConfigReader, diffusers_weights, dumps, load_strict, seeded_init, read_torch_tensors
+from sdd_torch.models.sd_config import (
+    ConfigReader,
+    diffusers_weights,
+    dumps,
+    load_strict,
+    seeded_init,
+    read_torch_tensors,
+)
 
 # diffusers' get_activation names (it lower-cases them); swish and silu are the same function.
 ACTIVATIONS = ("silu", "swish", "mish", "gelu", "relu")
@@ -96,7 +103,11 @@ def _head_counts(r: ConfigReader, blocks: List[int]) -> List[int]:
         heads = r.per_block("attention_head_dim", n, 8)
     else:
         heads = r.per_block("num_attention_heads", n, 8)
-        r.irrelevant({"attention_head_dim": "the cross-attention blocks take their width per head from num_attention_heads when it is set"})
+        r.irrelevant(
+            {
+                "attention_head_dim": "the cross-attention blocks take their width per head from num_attention_heads when it is set"
+            }
+        )
     for i, (c, h) in enumerate(zip(blocks, heads)):
         if c % h != 0:
             raise r.fail("attention_head_dim", f"{dumps(heads)}: block {i}: {c} channels do not split into {h} heads")
@@ -115,7 +126,9 @@ def parse_unet_config(r: ConfigReader) -> UNetConfig:
     _refuse_unimplemented(r)
     groups = r.integer("norm_num_groups", 32)
     if any(c % groups for c in blocks):
-        raise r.fail("block_out_channels", f"{dumps(blocks)}: every width must be a multiple of norm_num_groups {groups}")
+        raise r.fail(
+            "block_out_channels", f"{dumps(blocks)}: every width must be a multiple of norm_num_groups {groups}"
+        )
     pad = r.integer("downsample_padding", 1)
     if pad not in (0, 1):
         raise r.fail("downsample_padding", f"{pad}: expected 0 or 1")
@@ -177,7 +190,13 @@ class _TimeEmbedding(nn.Module):
 class _Block(nn.Module):
     """A down, mid or up block: resnets, attentions (cross-attention blocks), down/upsamplers."""
 
-    def __init__(self, resnets: List[ResnetBlock2D], attentions: List[Transformer2DModel], sampler: Optional[nn.Module], kind: str) -> None:
+    def __init__(
+        self,
+        resnets: List[ResnetBlock2D],
+        attentions: List[Transformer2DModel],
+        sampler: Optional[nn.Module],
+        kind: str,
+    ) -> None:
         super().__init__()
         self.resnets = nn.ModuleList(resnets)
         if attentions:
@@ -215,12 +234,16 @@ class UNet2DCondition(nn.Module):
                     attns.append(cross(out, c.heads[i], c.transformer_layers[i]))
                 skip_channels.append(out)
             last = i == len(blocks) - 1
-            down.append(_Block(resnets, attns, None if last else Downsample2D(out, c.downsample_padding), "downsamplers"))
+            down.append(
+                _Block(resnets, attns, None if last else Downsample2D(out, c.downsample_padding), "downsamplers")
+            )
             if not last:
                 skip_channels.append(out)
         self.down_blocks = nn.ModuleList(down)
         top = blocks[-1]
-        self.mid_block = _Block([res(top, top), res(top, top)], [cross(top, c.heads[-1], c.transformer_layers[-1])], None, "")
+        self.mid_block = _Block(
+            [res(top, top), res(top, top)], [cross(top, c.heads[-1], c.transformer_layers[-1])], None, ""
+        )
         up: List[nn.Module] = []
         rev, rev_heads, rev_layers = blocks[::-1], c.heads[::-1], c.transformer_layers[::-1]
         for i, out in enumerate(rev):
@@ -274,7 +297,13 @@ class UNet2DCondition(nn.Module):
         return self(sample.permute(0, 3, 1, 2), t, context).permute(0, 2, 3, 1)
 
 
-def build_unet(config: Mapping[str, Any], tensors: Dict[str, np.ndarray], config_file: str, source: str, random_seed: Optional[int] = None) -> UNet2DCondition:
+def build_unet(
+    config: Mapping[str, Any],
+    tensors: Dict[str, np.ndarray],
+    config_file: str,
+    source: str,
+    random_seed: Optional[int] = None,
+) -> UNet2DCondition:
     """A UNet of a config.json's contents (parsed strictly) with the file's tensors (strictly loaded)."""
     model = UNet2DCondition(parse_unet_config(ConfigReader(config_file, config)))
     if random_seed is not None:
@@ -291,4 +320,3 @@ def load_unet(folder: str) -> UNet2DCondition:
     weights = diffusers_weights(folder)
     load_strict(model, read_torch_tensors(weights), weights)
     return model
-

@@ -12,7 +12,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sdd_torch.models.sd_blocks import Downsample2D, ResnetBlock2D, SpatialSelfAttention, Upsample2D, conv
-from sdd_torch.models.sd_config import ConfigReader, diffusers_weights, dumps, load_strict, seeded_init, read_torch_tensors, renamed
+from sdd_torch.models.sd_config import (
+    ConfigReader,
+    diffusers_weights,
+    dumps,
+    load_strict,
+    seeded_init,
+    read_torch_tensors,
+    renamed,
+)
 
 # Keys that cannot change what this port computes, with why (diffusers v0.31.0's AutoencoderKL).
 VAE_IRRELEVANT: Dict[str, str] = {
@@ -54,7 +62,9 @@ def parse_vae_config(r: ConfigReader) -> VaeConfig:
     r.irrelevant(VAE_IRRELEVANT)
     groups = r.integer("norm_num_groups", 32)
     if any(c % groups for c in blocks):
-        raise r.fail("block_out_channels", f"{dumps(blocks)}: every width must be a multiple of norm_num_groups {groups}")
+        raise r.fail(
+            "block_out_channels", f"{dumps(blocks)}: every width must be a multiple of norm_num_groups {groups}"
+        )
     config = VaeConfig(
         in_channels=r.integer("in_channels", 3),
         out_channels=r.integer("out_channels", 3),
@@ -106,7 +116,9 @@ class _Stage(nn.Module):
 class _Coder(nn.Module):
     """encoder / decoder: conv_in, blocks, mid_block, conv_norm_out, conv_out."""
 
-    def __init__(self, cin: int, first: int, blocks: List[_Stage], mid: _Mid, last: int, cout: int, kind: str, groups: int) -> None:
+    def __init__(
+        self, cin: int, first: int, blocks: List[_Stage], mid: _Mid, last: int, cout: int, kind: str, groups: int
+    ) -> None:
         super().__init__()
         self.conv_in = conv(cin, first)
         self.add_module(kind, nn.ModuleList(blocks))
@@ -143,7 +155,9 @@ class AutoencoderKL(nn.Module):
         dec: List[_Stage] = []
         ch = rev[0]
         for i, out in enumerate(rev):
-            resnets = [ResnetBlock2D(ch if j == 0 else out, out, g, VAE_EPS, None) for j in range(c.layers_per_block + 1)]
+            resnets = [
+                ResnetBlock2D(ch if j == 0 else out, out, g, VAE_EPS, None) for j in range(c.layers_per_block + 1)
+            ]
             ch = out
             dec.append(_Stage(resnets, "upsamplers", Upsample2D(out) if i < len(rev) - 1 else None))
         self.decoder = _Coder(lat, rev[0], dec, _Mid(rev[0], c), rev[-1], c.out_channels, "up_blocks", g)
@@ -182,7 +196,13 @@ def vae_rename(name: str) -> str:
     return _OLD_ATTENTION.sub(lambda m: f".attentions.{m.group(1)}.{_NEW_NAMES[m.group(2)]}.", name)
 
 
-def build_vae(config: Mapping[str, Any], tensors: Dict[str, np.ndarray], config_file: str, source: str, random_seed: Optional[int] = None) -> AutoencoderKL:
+def build_vae(
+    config: Mapping[str, Any],
+    tensors: Dict[str, np.ndarray],
+    config_file: str,
+    source: str,
+    random_seed: Optional[int] = None,
+) -> AutoencoderKL:
     """A VAE of a config.json's contents (parsed strictly) with the file's tensors (strictly loaded)."""
     model = AutoencoderKL(parse_vae_config(ConfigReader(config_file, config)))
     if random_seed is not None:

@@ -269,7 +269,9 @@ def config_of(tensors: Mapping[str, np.ndarray], source: str) -> StyleGan2Config
 
     def shape(name: str) -> Tuple[int, ...]:
         if name not in tensors:
-            raise WeightsError(f"{source}: no tensor {name} (not a StyleGAN2 g_ema converted by tools/convert_stylegan2.py)")
+            raise WeightsError(
+                f"{source}: no tensor {name} (not a StyleGAN2 g_ema converted by tools/convert_stylegan2.py)"
+            )
         return tuple(tensors[name].shape)
 
     n_mlp = sum(1 for n in tensors if re.match(r"^style\.\d+\.weight$", n))
@@ -347,6 +349,11 @@ def mean_latent(g: StyleGan2, n: int, seed: int) -> Tensor:
         return g.mapping(z).mean(dim=0)
 
 
-def load_stylegan2(path: str, sha256: Optional[str] = None, config: Optional[StyleGan2Config] = None, device: torch.device = torch.device("cpu")) -> StyleGan2:
+def load_stylegan2(
+    path: str,
+    sha256: Optional[str] = None,
+    config: Optional[StyleGan2Config] = None,
+    device: torch.device = torch.device("cpu"),
+) -> StyleGan2:
     """stylegan2.ts loadStyleGan2: a file written by tools/convert_stylegan2.py (its sha256 checked when given)."""
     return from_tensors(load(path, sha256=sha256), path, config).to(device)

@@ -15,7 +15,9 @@ from torch import Tensor
 
 
 class HostAdam:
-    def __init__(self, lr: float, weight_decay: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+    def __init__(
+        self, lr: float, weight_decay: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+    ) -> None:
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.beta1 = float(beta1)
@@ -31,8 +33,8 @@ class HostAdam:
         self.step += 1
         t = self.step
         b1, b2, eps, lr = self.beta1, self.beta2, self.eps, self.lr
-        c1 = 1 - b1 ** t
-        c2 = 1 - b2 ** t
+        c1 = 1 - b1**t
+        c2 = 1 - b2**t
         decay = 1 - lr * self.weight_decay
         for name, w in params.items():
             g0 = grads.get(name)

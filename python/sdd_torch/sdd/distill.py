@@ -45,7 +45,9 @@ class Term:
     """One iteration's guidance term: a loss on the edited images given the originals (rendered on
     demand: SDS never needs them, StyleCLIP's directional loss does), and host scalars to log."""
 
-    def __init__(self, loss: Callable[[Tensor, Callable[[], Tensor]], Tensor], scalars: Optional[Dict[str, float]] = None) -> None:
+    def __init__(
+        self, loss: Callable[[Tensor, Callable[[], Tensor]], Tensor], scalars: Optional[Dict[str, float]] = None
+    ) -> None:
         self.loss = loss
         self.scalars = scalars or {}
 
@@ -97,18 +99,34 @@ class _Log:
             self.ctx.metric(step, **scalars)  # raises NonFinite at the first bad step
 
 
-def _restore(params: Dict[str, Tensor], adam: HostAdam, tensors: Mapping[str, np.ndarray], adam_step: int, device: torch.device) -> None:
+def _restore(
+    params: Dict[str, Tensor], adam: HostAdam, tensors: Mapping[str, np.ndarray], adam_step: int, device: torch.device
+) -> None:
     with torch.no_grad():
         for name, p in params.items():
             saved = tensors.get(f"p/{name}")
             if saved is None:
                 raise ValueError(f"checkpoint lacks mapper parameter {name}")
             p.copy_(torch.from_numpy(np.asarray(saved, dtype=np.float32)).reshape(p.shape))
-    moments = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)).to(device).reshape(params[k[2:]].shape) for k, v in tensors.items() if k[:2] in ("m/", "v/") and k[2:] in params}
+    moments = {
+        k: torch.from_numpy(np.asarray(v, dtype=np.float32)).to(device).reshape(params[k[2:]].shape)
+        for k, v in tensors.items()
+        if k[:2] in ("m/", "v/") and k[2:] in params
+    }
     adam.restore(adam_step, moments)
 
 
-def train_mapper(ctx: Any, world: Any, params: Dict[str, Tensor], train_w: Tensor, s: TrainSettings, ms: MapperSettings, term_at: TermAt, frozen: Frozen, label: str) -> float:
+def train_mapper(
+    ctx: Any,
+    world: Any,
+    params: Dict[str, Tensor],
+    train_w: Tensor,
+    s: TrainSettings,
+    ms: MapperSettings,
+    term_at: TermAt,
+    frozen: Frozen,
+    label: str,
+) -> float:
     """Trains the mapper in place; returns τ_train's training seconds: the sum over iterations of
     each one's time from a device synchronisation to the next once its update is applied (the TS
     calibration's bracket), carried across resumed attempts in the checkpoint. Logging, progress
@@ -161,7 +179,17 @@ def train_mapper(ctx: Any, world: Any, params: Dict[str, Tensor], train_w: Tenso
     return seconds
 
 
-def sds_term(world: Any, timesteps: List[int], alpha_bar: List[float], weights: List[float], cond: Tuple[Tensor, Tensor], gs: GuidanceSettings, noise: Optional[np.ndarray], vae_noise: Optional[np.ndarray], device: torch.device) -> TermAt:
+def sds_term(
+    world: Any,
+    timesteps: List[int],
+    alpha_bar: List[float],
+    weights: List[float],
+    cond: Tuple[Tensor, Tensor],
+    gs: GuidanceSettings,
+    noise: Optional[np.ndarray],
+    vae_noise: Optional[np.ndarray],
+    device: torch.device,
+) -> TermAt:
     """SDD's guidance (distill.ts distill): SDS at t drawn uniformly from S, injected at the
     diffusion latent of the edited images (a posterior sample with the `vae` stream, else the mean).
     Its logged value is ⟨g, z⟩, not a meaningful loss."""
@@ -171,7 +199,7 @@ def sds_term(world: Any, timesteps: List[int], alpha_bar: List[float], weights: 
 
     def term_at(rng: Rng, step: int) -> Term:
         i = rng.int(len(timesteps))
-        rng.int(2 ** 31), rng.int(2 ** 31)  # the two tf.randomNormal seeds TS draws here: kept in step
+        rng.int(2**31), rng.int(2**31)  # the two tf.randomNormal seeds TS draws here: kept in step
         eps, vae = at(step, noise), at(step, vae_noise)
 
         def loss(x2: Tensor, _original: Callable[[], Tensor]) -> Tensor:

@@ -29,7 +29,9 @@ class GuidanceSettings:
         self.top_k_per = top_k_per
 
 
-def condition(world: Any, tokens: Mapping[str, Any], negative: str, b: int, device: torch.device) -> Tuple[Tensor, Tensor]:
+def condition(
+    world: Any, tokens: Mapping[str, Any], negative: str, b: int, device: torch.device
+) -> Tuple[Tensor, Tensor]:
     """guidanceCondition: context and mask of [base × b; target × b]. `negative` is the plan's token
     key of the base branch: "empty" (released code) or "source_text"."""
     ids = torch.tensor([list(tokens[negative])] * b + [list(tokens["text"])] * b, dtype=torch.int64, device=device)
@@ -48,7 +50,16 @@ def top_k_magnitude(g: Tensor, k: int, per_image: bool = False) -> Tensor:
 
 
 @torch.no_grad()
-def sds_gradient(world: Any, z: Tensor, t: int, alpha_bar: float, weight: float, cond: Tuple[Tensor, Tensor], noise: Optional[Tensor], s: GuidanceSettings) -> Tensor:
+def sds_gradient(
+    world: Any,
+    z: Tensor,
+    t: int,
+    alpha_bar: float,
+    weight: float,
+    cond: Tuple[Tensor, Tensor],
+    noise: Optional[Tensor],
+    s: GuidanceSettings,
+) -> Tensor:
     """g for latents z [b, h, w, c] at timestep t (values only)."""
     a = float(alpha_bar)
     if s.noise == "zero":
@@ -67,7 +78,16 @@ def sds_gradient(world: Any, z: Tensor, t: int, alpha_bar: float, weight: float,
     return top_k_magnitude(g, s.top_k, s.top_k_per == "image") if s.top_k else g
 
 
-def sds_loss(world: Any, z: Tensor, t: int, alpha_bar: float, weight: float, cond: Tuple[Tensor, Tensor], noise: Optional[Tensor], s: GuidanceSettings) -> Tensor:
+def sds_loss(
+    world: Any,
+    z: Tensor,
+    t: int,
+    alpha_bar: float,
+    weight: float,
+    cond: Tuple[Tensor, Tensor],
+    noise: Optional[Tensor],
+    s: GuidanceSettings,
+) -> Tensor:
     """⟨g, z⟩ with g computed off the tape: its gradient w.r.t. z is g (sdsInjection / sdsSurrogate)."""
     g = sds_gradient(world, z.detach(), t, alpha_bar, weight, cond, noise, s)
     return (g * z).sum()

@@ -35,7 +35,19 @@ def gradient_stats(d: np.ndarray) -> Tuple[float, float, float]:
     return float(a.sum() / (h * w * c)), softmax_entropy(a.sum(axis=2).reshape(-1) / c), softmax_entropy(a.reshape(-1))
 
 
-def hqs_scan(world: Any, images: Tensor, timesteps: List[int], alpha_bar: List[float], weights: List[float], cond: Tuple[Tensor, Tensor], gs: GuidanceSettings, noise: Optional[np.ndarray], vae_noise: Optional[np.ndarray], on_step: Optional[Callable[[int], None]] = None, frozen: Optional[Callable[[], ContextManager[Any]]] = None) -> Dict[str, List[List[float]]]:
+def hqs_scan(
+    world: Any,
+    images: Tensor,
+    timesteps: List[int],
+    alpha_bar: List[float],
+    weights: List[float],
+    cond: Tuple[Tensor, Tensor],
+    gs: GuidanceSettings,
+    noise: Optional[np.ndarray],
+    vae_noise: Optional[np.ndarray],
+    on_step: Optional[Callable[[int], None]] = None,
+    frozen: Optional[Callable[[], ContextManager[Any]]] = None,
+) -> Dict[str, List[List[float]]]:
     """Per-image statistics {N, H, H_full}: [t][image] (hqs.ts ScanStats)."""
     stats: Dict[str, List[List[float]]] = {"N": [], "H": [], "H_full": []}
     device = images.device

@@ -56,7 +56,15 @@ def new_mapper(ctx: Any, world: Any, ms: MapperSettings) -> Dict[str, Tensor]:
     return init_params(ms, ctx.noise("mapper_init"), int(world.style.dim), ctx.device)
 
 
-def finish(ctx: Any, world: Any, params: Dict[str, Tensor], ms: MapperSettings, tau_train_s: float, frozen: Frozen, metadata: Optional[Dict[str, str]] = None) -> None:
+def finish(
+    ctx: Any,
+    world: Any,
+    params: Dict[str, Tensor],
+    ms: MapperSettings,
+    tau_train_s: float,
+    frozen: Frozen,
+    metadata: Optional[Dict[str, str]] = None,
+) -> None:
     """Edits the m sources with the trained mapper, editTimed's protocol and batch layout (the
     plan's warmup / batches, methods/common.py edit_timed), and writes every output: originals.npy
     in a world of codes (common.sources), edited.npy, the mapper, timing.json last."""

@@ -53,7 +53,9 @@ def resize_bilinear(x: Tensor, size: int) -> Tensor:
     no antialias (PyTorch's align_corners=False); the identity at the same size."""
     if x.shape[1] == size and x.shape[2] == size:
         return x
-    return F.interpolate(x.permute(0, 3, 1, 2), size=(size, size), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
+    return F.interpolate(x.permute(0, 3, 1, 2), size=(size, size), mode="bilinear", align_corners=False).permute(
+        0, 2, 3, 1
+    )
 
 
 def sd_model(name: str, spec: Spec, device: torch.device) -> nn.Module:
@@ -73,7 +75,9 @@ def sd_model(name: str, spec: Spec, device: torch.device) -> nn.Module:
         if want is not None:
             got = sha256_file(str(weights))
             if got != want:
-                raise ConfigError(f"{weights}: sha256 {got[:12]}…, the manifest expects {str(want)[:12]}… (weights changed since planning)")
+                raise ConfigError(
+                    f"{weights}: sha256 {got[:12]}…, the manifest expects {str(want)[:12]}… (weights changed since planning)"
+                )
         model = build(config, read_torch_tensors(str(weights)), where, str(weights))
     return model.to(device)
 
@@ -83,7 +87,9 @@ class Clip:
 
     def __init__(self, model: ClipModel) -> None:
         if model.config.vision is None:
-            raise ConfigError("engine.models.clip: a CLIPModel (both towers) is needed for CLIP similarity, not a CLIPTextModel")
+            raise ConfigError(
+                "engine.models.clip: a CLIPModel (both towers) is needed for CLIP similarity, not a CLIPTextModel"
+            )
         self.model = model
         self.size = model.config.vision.image_size
 
@@ -135,7 +141,9 @@ class World:
         self.clip = Clip(sd_model("clip", specs["clip"], device))
         uc, vc = self.unet.config, self.vae.config
         if uc.cross_attention_dim != self.text_encoder.config.text.hidden:
-            raise ConfigError(f"{name}: unet cross_attention_dim {uc.cross_attention_dim} ≠ text_encoder hidden_size {self.text_encoder.config.text.hidden}")
+            raise ConfigError(
+                f"{name}: unet cross_attention_dim {uc.cross_attention_dim} ≠ text_encoder hidden_size {self.text_encoder.config.text.hidden}"
+            )
         if uc.in_channels != vc.latent_channels:
             raise ConfigError(f"{name}: unet in_channels {uc.in_channels} ≠ vae latent_channels {vc.latent_channels}")
         self.image_size = uc.sample_size * 2 ** (len(vc.block_out_channels) - 1)
@@ -148,7 +156,9 @@ class World:
             self.alphas = torch.tensor(arch["alphas_cumprod"], dtype=torch.float32, device=device)
         elif self.prediction != "epsilon":
             raise ConfigError(f"{name}: prediction_type {self.prediction!r} is not supported (epsilon, v_prediction)")
-        self.style: Optional[Style] = Style(_stylegan2(specs["stylegan2"], device), self.image_size) if "stylegan2" in specs else None
+        self.style: Optional[Style] = (
+            Style(_stylegan2(specs["stylegan2"], device), self.image_size) if "stylegan2" in specs else None
+        )
         self.identity: Optional[Identity] = Identity(_arcface(specs["arcface"], device)) if "arcface" in specs else None
         self.diffae = None
 
@@ -194,11 +204,19 @@ def _stylegan2(spec: Spec, device: torch.device) -> Any:
     arch = spec.get("architecture") or {}
     c = arch.get("config")
     if not isinstance(c, dict):
-        raise ConfigError("engine.models.stylegan2.architecture.config: seeded weights need the architecture (size, style_dim, n_mlp, ...)")
+        raise ConfigError(
+            "engine.models.stylegan2.architecture.config: seeded weights need the architecture (size, style_dim, n_mlp, ...)"
+        )
     size = int(c["size"])
     channels = module.default_channels(size, int(c.get("channel_multiplier", 2)))
     channels.update({int(r): int(w) for r, w in (c.get("channels") or {}).items()})
-    config = module.StyleGan2Config(size=size, style_dim=int(c["style_dim"]), n_mlp=int(c["n_mlp"]), channels=channels, lr_mlp=float(c.get("lr_mlp", module.LR_MLP)))
+    config = module.StyleGan2Config(
+        size=size,
+        style_dim=int(c["style_dim"]),
+        n_mlp=int(c["n_mlp"]),
+        channels=channels,
+        lr_mlp=float(c.get("lr_mlp", module.LR_MLP)),
+    )
     return module.random_stylegan2(config, _seed("stylegan2", arch), device=device)
 
 
