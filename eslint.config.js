@@ -36,4 +36,25 @@ export default [
       '@typescript-eslint/no-explicit-any': 'error',
     },
   },
+  // Sizes (#28): lines of at most 120 characters everywhere (Prettier breaks code; comments are
+  // wrapped by hand; strings, template literals, regular expressions and URLs are data and exempt).
+  {
+    files: ['**/*.{ts,mjs,js,cjs}'],
+    rules: {
+      'max-len': [
+        'error',
+        { code: 120, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true, ignoreUrls: true },
+      ],
+    },
+  },
+  // Source files of at most 300 lines and functions of at most 60 (code lines: blanks and comments
+  // do not count). Tests are exempt: a node:test describe() callback holds its cases.
+  {
+    files: ['**/*.{ts,mjs,js,cjs}'],
+    ignores: ['**/*.test.ts', 'test/**'],
+    rules: {
+      'max-lines': ['error', { max: 300, skipBlankLines: true, skipComments: true }],
+      'max-lines-per-function': ['error', { max: 60, skipBlankLines: true, skipComments: true }],
+    },
+  },
 ];
