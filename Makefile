@@ -8,7 +8,7 @@ TESTS = $(shell find src test baselines datasets -name '*.test.ts' 2>/dev/null |
 # node:test runs files in parallel subprocesses; two cores here.
 TEST_CONCURRENCY ?= 2
 
-.PHONY: help deps prereqs test typecheck layers lint lint-py lint-ts format unit test-backend table1 table1-paper report-example table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu bench-attention bench-stylegan2 bench-engines paper-time profile doctor schema clean bundle
+.PHONY: help deps prereqs test typecheck layers lint lint-py lint-ts format unit test-backend table1 table1-paper report-example table2 ablation tradeoff regress zoo bench bench-kernels bench-pool bench-unet bench-train bench-fid bench-time bench-gpu bench-attention bench-stylegan2 bench-engines bench-tau paper-time profile doctor schema clean bundle
 
 help:
 	@echo "make table1    main job: Table 1 on the embedded toyfaces world"
@@ -168,40 +168,35 @@ bench: bench-kernels bench-pool bench-unet bench-train bench-fid bench-time
 
 # SDD on the tfjs and torch engines over 5 seeds (quick row): the engines' difference against the
 # seed spread, and the CPU seconds of each (#29). bench/results/engines.json; ~3 min on 2 cores.
-bench-engines: deps
-	$(NODE) --import tsx bench/engines.ts
+BENCH_SCRIPT_bench-engines = engines
 
 # τ_train at --jobs 1 vs --jobs 2 (quick SDD row, medians over repeats; #30): within 15% under
 # the calibrated protocol (src/util/calibration.ts). bench/results/tau_jobs.json; ~5 min on 2 cores.
-.PHONY: bench-tau
-bench-tau: deps
-	$(NODE) --import tsx bench/tau_jobs.ts
+BENCH_SCRIPT_bench-tau = tau_jobs
 
 # Eq. 13–15 on the shipped zoo: SDD vs SDEdit totals and the break-even m (minutes).
-bench-time: deps
-	$(NODE) --import tsx bench/total_time.ts
+BENCH_SCRIPT_bench-time = total_time
 
-bench-kernels: deps
-	$(NODE) --import tsx bench/kernels.ts
+BENCH_SCRIPT_bench-kernels = kernels
 
-bench-pool: deps
-	$(NODE) --import tsx bench/pool.ts
+BENCH_SCRIPT_bench-pool = pool
 
-bench-unet: deps
-	$(NODE) --import tsx bench/unet_step.ts
+BENCH_SCRIPT_bench-unet = unet_step
 
 # Each zoo model's data-parallel training step split into worker compute, transfer and host parts.
-bench-train: deps
-	$(NODE) --import tsx bench/train_step.ts
+BENCH_SCRIPT_bench-train = train_step
+
+BENCH_SCRIPT_profile = profile_unet
+
+BENCH_SCRIPT_bench-fid = fid
+
+# The single-script benchmarks: target → bench/<script>.ts (BENCH_SCRIPT_<target> above each).
+BENCH_SINGLE = bench-engines bench-tau bench-time bench-kernels bench-pool bench-unet bench-train profile bench-fid bench-attention
+$(BENCH_SINGLE): deps
+	$(NODE) --import tsx bench/$(BENCH_SCRIPT_$@).ts
 
 clean:
 	rm -rf runs reports/*/ bench/results
-
-profile: deps
-	$(NODE) --import tsx bench/profile_unet.ts
-
-bench-fid: deps
-	$(NODE) --import tsx bench/fid.ts
 
 # tfjs on WebGPU vs PyTorch CUDA (fp32, TF32 off) on the same GPU: U-Net train step, DDIM-50 + CFG,
 # an SDD iteration, FID features. Skips (exit 0) without a hardware adapter; bench/gpu.ts has details.
@@ -236,5 +231,4 @@ bench-stylegan2: deps
 
 # The fused webgpu attention kernel vs the tfjs-ops path at SD v1's shapes, and one SD v1 UNet CFG
 # step at 64² with each, beside PyTorch's scaled_dot_product_attention. Skips without a hardware adapter.
-bench-attention: deps
-	$(NODE) --import tsx bench/attention.ts
+BENCH_SCRIPT_bench-attention = attention
