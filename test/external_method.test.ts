@@ -450,7 +450,8 @@ test(
         }),
       );
     };
-    // Evaluating them is editResult's usual path (the example's test covers it): here, that they are required and checked.
+    // Evaluating them is editResult's usual path (the example's test covers it): here, that they are
+    // required and checked.
     await assert.rejects(run('nogen.py'), { message: 'contract/out/originals.npy: missing' });
     await assert.rejects(run('badgen.py'), {
       message: `contract/out/originals.npy: ${32 * 32 * 3} non-finite values (the first in image 2)`,

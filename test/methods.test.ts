@@ -197,7 +197,8 @@ test('SDD with random selection reports the mean HQS of its range, scanned outsi
   const { selection, hqs_s, hqs_curve } = res.metrics;
   assert.equal(selection.size, 961);
   assert.ok(hqs_s < 0.01, `the scan is not part of τ_train (hqs_s ${hqs_s})`);
-  const mean = hqs_curve.hqs.reduce((a, b) => a + b, 0) / hqs_curve.hqs.length; // quick grid 50..950 lies inside 20..980
+  // The quick grid 50..950 lies inside 20..980.
+  const mean = hqs_curve.hqs.reduce((a, b) => a + b, 0) / hqs_curve.hqs.length;
   assert.ok(Math.abs(selection.mean_hqs - mean) < 1e-12, `${selection.mean_hqs} vs ${mean}`);
 });
 

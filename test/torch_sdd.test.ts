@@ -16,8 +16,8 @@
  * DELTA_L2 / DELTA_MAX / LOSS below.
  * Then a resumed torch run (killed at its step-10 checkpoint) ends bit-identical to the first.
  * Last, the twin's HQS scan phase (plan.phase "hqs", sdd.ts sddScanPlan; the engine runs it before
- * the distillation, TorchTwin.prephase) against hqsScan on the same untrained-mapper images and noise, and sddPlan selecting
- * from its output.
+ * the distillation, TorchTwin.prephase) against hqsScan on the same untrained-mapper images and noise,
+ * and sddPlan selecting from its output.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
