@@ -68,7 +68,8 @@ export const sdedit: Method<SdeditParams> = {
     const originals = await sourceImages(world, prompt.id, p.eval_images, p.sources);
     const text = await textPair(world, prompt.text);
     const { edited, tauInfer, timing } = await editTimed(world, originals, p.batch, (x, offset) => {
-      const rng = new Rng(batchSeed(ctx.seed, offset)); // seeded per batch offset: the same noise for the same batch size
+      // Seeded per batch offset: the same noise for the same batch size.
+      const rng = new Rng(batchSeed(ctx.seed, offset));
       const shape = latentShape(world, x.shape[0]);
       const n = shape.reduce((a, b) => a * b, 1);
       // The host rng draws the noise (the same images on every backend); q(z_t | z_0) on the device.

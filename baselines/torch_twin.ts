@@ -51,7 +51,10 @@ function strideOf(s: DdimScheduler): number {
   return Math.floor(s.cfg.trainTimesteps / s.cfg.steps);
 }
 
-/** A text condition of textEps (./common.ts): which of the engine block's token ids (`text`, `source_text`), under CFG with the empty prompt's at `guidance` (1: the conditional model alone). */
+/**
+ * A text condition of textEps (./common.ts): which of the engine block's token ids (`text`,
+ * `source_text`), under CFG with the empty prompt's at `guidance` (1: the conditional model alone).
+ */
 export function textPlan(tokens: 'text' | 'source_text', guidance: number): { tokens: string; guidance: number } {
   return { tokens, guidance };
 }
@@ -61,7 +64,10 @@ export function latentOf(world: World): number[] {
   return [...world.diffusion.latentShape];
 }
 
-/** Every baseline's contract inputs: the m sources as the tfjs run edits them; no training data, no harness noise (the twins re-draw the TS Rng). */
+/**
+ * Every baseline's contract inputs: the m sources as the tfjs run edits them; no training data, no
+ * harness noise (the twins re-draw the TS Rng).
+ */
 export function baselineInputs(p: { eval_images: number; sources: SourceMode }): TwinInputs {
   return { eval_images: p.eval_images, sources: p.sources, train_images: 0, noise: {} };
 }

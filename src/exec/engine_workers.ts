@@ -108,7 +108,10 @@ export class EngineWorkers {
   private readonly gpus = devices();
   private started = 0;
 
-  /** Serves one request of a run process; `reply` sends back over its IPC channel. `owner` tells its requests apart from another run process's. */
+  /**
+   * Serves one request of a run process; `reply` sends back over its IPC channel. `owner` tells its
+   * requests apart from another run process's.
+   */
   handle(owner: string, msg: EngineRequest, reply: (m: EngineReply) => void): void {
     const key = `${owner}:${msg.id}`;
     if (msg.type === 'engine-cancel') {
@@ -132,7 +135,10 @@ export class EngineWorkers {
     });
   }
 
-  /** A run process ended: whatever a worker still does for it is killed (it would write into a run that may be resumed). */
+  /**
+   * A run process ended: whatever a worker still does for it is killed (it would write into a run
+   * that may be resumed).
+   */
   ownerGone(owner: string): void {
     for (const [key, w] of this.busy) if (key.startsWith(`${owner}:`)) w.kill();
   }

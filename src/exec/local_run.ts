@@ -1,8 +1,9 @@
 /**
  * The local executor's execution (its entry is local.ts): skips finished runs, runs the rest each
  * in a child process with at most `jobs` at a time, waits out runs locked by another live
- * `sdd run`, and records failures without stopping the sweep. Planning (experiments/expand) and executing stay separate, so a cluster
- * executor (slurm.ts) replaces this one without touching experiments or methods.
+ * `sdd run`, and records failures without stopping the sweep. Planning (experiments/expand) and
+ * executing stay separate, so a cluster executor (slurm.ts) replaces this one without touching
+ * experiments or methods.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

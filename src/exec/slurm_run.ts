@@ -1,6 +1,7 @@
 /**
- * The Slurm executor's execution (its entry is slurm.ts): the runs that are not finished go to the cluster as one `sbatch --array` per
- * resource set (usually one per invocation), each task running the same single-run entry point as
+ * The Slurm executor's execution (its entry is slurm.ts): the runs that are not finished go to the
+ * cluster as one `sbatch --array` per resource set (usually one per invocation), each task running
+ * the same single-run entry point as
  * the local executor (`sdd __run-one DIR`) on the shared run store. Tracking reads the queue
  * (squeue, scontrol) and the runs' own folders; the store is the truth: result.json means finished.
  *

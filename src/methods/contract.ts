@@ -223,7 +223,10 @@ function stepOf(line: string): number {
   }
 }
 
-/** After a finished run: the arrays (the inputs can be rebuilt, the edits are measured) and the checkpoint go; the JSON stays. */
+/**
+ * After a finished run: the arrays (the inputs can be rebuilt, the edits are measured) and the
+ * checkpoint go; the JSON stays.
+ */
 export function pruneFinished(dirs: ContractDirs): void {
   rmSync(join(dirs.out, 'checkpoint'), { recursive: true, force: true });
   for (const dir of [dirs.in, dirs.out]) {

@@ -40,10 +40,16 @@ export interface EngineDef {
   readonly wantsGpu?: boolean;
   /** Precisions it computes in (tfjs: fp32 only). */
   readonly precisions: readonly Precision[];
-  /** Whether `auto` picks it: asked for GPUs (a cluster executor's block), or it sees one here. Engines without it are the fallback. */
+  /**
+   * Whether `auto` picks it: asked for GPUs (a cluster executor's block), or it sees one here.
+   * Engines without it are the fallback.
+   */
   prefer?(at: { gpusAsked: boolean }): boolean;
   probe?(): EngineProbe;
-  /** A long-lived worker process taking contract folders in turn (src/exec/engine_workers.ts); without it, a process per run. */
+  /**
+   * A long-lived worker process taking contract folders in turn (src/exec/engine_workers.ts);
+   * without it, a process per run.
+   */
   worker?(): { command: string[]; env: Record<string, string> };
   run(method: Method<unknown>, ctx: MethodContext<unknown>, engine: RunEngine): Promise<Record<string, ResultValue>>;
 }

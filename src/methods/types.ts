@@ -43,7 +43,10 @@ export interface TwinPhase {
   output: string;
 }
 
-/** The contract's inputs of a run (src/methods/contract_in.ts): dimensions 'm' / 'n' stand for eval_images / train_images. */
+/**
+ * The contract's inputs of a run (src/methods/contract_in.ts): dimensions 'm' / 'n' stand for
+ * eval_images / train_images.
+ */
 export interface TwinInputs {
   eval_images: number;
   sources: 'reconstructed' | 'real';

@@ -182,7 +182,8 @@ export function trainingCurves(points: CurvePoint[], title: string): TopLevelSpe
         tooltip: [{ field: 'series', title: 'run' }, { field: 'step' }, { field: 'value', format: F }],
       },
     },
-    // Vega-Lite's TopLevelSpec union does not narrow layered specs built from parts; render.ts validates each against the schema.
+    // Vega-Lite's TopLevelSpec union does not narrow layered specs built from parts; render.ts
+    // validates each against the schema.
   } as unknown as TopLevelSpec;
 }
 
@@ -235,6 +236,7 @@ export function deltaForest(rows: DeltaRow[], title: string): TopLevelSpec {
         },
       ],
     },
-    // Vega-Lite's TopLevelSpec union does not narrow layered specs built from parts; render.ts validates each against the schema.
+    // Vega-Lite's TopLevelSpec union does not narrow layered specs built from parts; render.ts
+    // validates each against the schema.
   } as unknown as TopLevelSpec;
 }

@@ -17,7 +17,10 @@ const locks = mkdtempSync(join(tmpdir(), 'sdd-device-locks-'));
 process.env.SDD_DEVICE_LOCKS = locks;
 const here = fileURLToPath(new URL('.', import.meta.url));
 
-/** A child process calibrating `units` busy units of `ms` each; it writes its record and the interval it held the lock in. */
+/**
+ * A child process calibrating `units` busy units of `ms` each; it writes its record and the
+ * interval it held the lock in.
+ */
 const CHILD = `
 const { Calibration } = await import(process.env.CAL_MODULE);
 const [units, ms, k, warmup] = JSON.parse(process.env.CAL_ARGS);

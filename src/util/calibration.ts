@@ -32,7 +32,10 @@ export interface TimingRecord {
   clock: string;
   /** Median wall time per unit over the same calibration units (equals median_s when clock is wall). */
   median_wall_s: number;
-  /** Calibration calls timed under the lock (k: iterations, timesteps, inference batches) and untimed warm-up calls before them. */
+  /**
+   * Calibration calls timed under the lock (k: iterations, timesteps, inference batches) and
+   * untimed warm-up calls before them.
+   */
   k: number;
   warmup: number;
   median_s: number;

@@ -1,4 +1,7 @@
-/** sdd doctor: which backend runs here, why faster ones did not, which engines can run (Python, torch, CUDA), and what the machine has. */
+/**
+ * sdd doctor: which backend runs here, why faster ones did not, which engines can run (Python,
+ * torch, CUDA), and what the machine has.
+ */
 import type { CommandModule } from 'yargs';
 import { backendChoice, initBackend } from '../../backend/index.js';
 import { machineInfo, packageVersions } from '../../util/env.js';

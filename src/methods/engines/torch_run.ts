@@ -15,7 +15,10 @@ import type { RunEngine } from '../engine.js';
 import type { Method, MethodContext, ResultValue } from '../types.js';
 import { torchEnv, torchPython } from './torch_probe.js';
 
-/** `python -m sdd_torch run` exits with this on a CUDA out-of-memory error: the run fails as a device fault and resumes. */
+/**
+ * `python -m sdd_torch run` exits with this on a CUDA out-of-memory error: the run fails as a
+ * device fault and resumes.
+ */
 const DEVICE_EXIT = 3;
 
 /** No progress for this long kills the process (start-up, importing torch and CUDA's first call count). */
