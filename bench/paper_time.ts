@@ -76,7 +76,10 @@ export function iterationMedian(metricsJsonl: string): { seconds: number; blocks
   return { seconds: med(per), blocks: per.length };
 }
 
-/** What computed the run: the backend (tfjs), or the engine with its precision and device ("torch fp32 on cuda:0 NVIDIA H200"). */
+/**
+ * What computed the run: the backend (tfjs), or the engine with its precision and device
+ * ("torch fp32 on cuda:0 NVIDIA H200").
+ */
 function computedBy(r: Run, backend: string): string {
   const e = r.metrics.engine as { name?: string; precision?: string } | undefined;
   if (!e?.name) return backend;

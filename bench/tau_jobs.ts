@@ -4,7 +4,8 @@
  * two alternating, each in a fresh store and HQS cache (every run scans and trains afresh). For
  * each run id: τ_train at jobs 2 over τ_train at jobs 1 (the calibrated protocol,
  * src/util/calibration.ts; on a single-threaded CPU backend its clock is CPU time), beside the
- * same ratio of the scan's and distillation's wall time (what τ was before). Pass: the median ratio within 15%. The machine, its load and the backend are recorded;
+ * same ratio of the scan's and distillation's wall time (what τ was before). Pass: the median
+ * ratio within 15%. The machine, its load and the backend are recorded;
  * other processes on the machine are outside the lock, so a loaded machine widens the spread.
  *   node --import tsx bench/tau_jobs.ts [--repeats 3] [--iterations 20]      (make bench-tau)
  */

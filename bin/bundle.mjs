@@ -171,7 +171,10 @@ const LOADERS = {
   '.cjs': 'js',
   '.jsx': 'jsx',
 };
-/** import('pkg') with a literal package name (not relative, not node:), and what precedes it (to skip `typeof import(…)` types). */
+/**
+ * import('pkg') with a literal package name (not relative, not node:), and what precedes it (to
+ * skip `typeof import(…)` types).
+ */
 const DYNAMIC_PKG_IMPORT = /(\btypeof\s*|[^.\w$]|^)(import\(\s*(['"])(?!node:|\.)[^'"]+\3\s*\))/g;
 const declares = (src, name) => new RegExp(`(?:var|let|const|function)\\s+${name}\\b`).test(src);
 let rewritten = 0;

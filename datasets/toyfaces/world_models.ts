@@ -65,7 +65,8 @@ export function loadToyfacesWorld(): World {
   const ic = configOf('idnet', idnet.card.architecture);
   return {
     name: 'toyfaces',
-    fingerprint: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.card.weights.sha256])), // = toyfacesFingerprint()
+    // = toyfacesFingerprint()
+    fingerprint: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.card.weights.sha256])),
     imageSize: SIZE,
     prompts: EDIT_PROMPTS,
     sources,

@@ -1,4 +1,7 @@
-/** The sync-reads-forbidden mode really forbids: dataSync/arraySync/bufferSync throw naming the caller; data() works. */
+/**
+ * The sync-reads-forbidden mode really forbids: dataSync/arraySync/bufferSync throw naming the
+ * caller; data() works.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';

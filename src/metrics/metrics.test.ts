@@ -1,8 +1,8 @@
 /**
  * FID, KID and their statistics against known identities and against reference values that
  * test/fixtures/metrics/make_fixtures.py computed with numpy/scipy (pytorch-fid's formula and
- * torch-fidelity's eigenvalue route), at 64, 512 and 2048 dimensions. Tolerances: FID 1e-6 relative (the references' own bar),
- * means/covariance traces 1e-12 relative, MMD² 1e-9 relative.
+ * torch-fidelity's eigenvalue route), at 64, 512 and 2048 dimensions. Tolerances: FID 1e-6
+ * relative (the references' own bar), means/covariance traces 1e-12 relative, MMD² 1e-9 relative.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -104,7 +104,8 @@ for (const c of fixtures.cases) {
     // The unblocked eigenvector route takes minutes at 2048-d: Inception-sized cases check the default route.
     for (const route of c.d > 512 ? (['cholesky'] as const) : (['eigh', 'cholesky', 'pivoted'] as const)) {
       const r = frechetDistance(ma, ca, mb, cb, { route });
-      // Cholesky factors whichever covariance is positive definite; with both singular it falls back to a pivoted Cholesky.
+      // Cholesky factors whichever covariance is positive definite; with both singular it falls
+      // back to a pivoted Cholesky.
       assert.equal(
         r.route,
         route === 'cholesky' && c.cov_min_eig <= 1e-12 && c.cov2_min_eig <= 1e-12 ? 'pivoted' : route,
@@ -151,7 +152,8 @@ test('KID subset rule min(1000, ⌊n/2⌋): subsets differ, mean and std match N
   const k = kernelInceptionDistance(x, n, y, n, d, { subsets: 20, seed: 1 });
   assert.equal(k.subset_size, 50);
   const subsets = kidSubsets(n, n, 50, 20, 1);
-  // NumPy recomputes torch-fidelity's per-subset unbiased MMD² (polynomial kernel, degree 3, γ = 1/d, c = 1) on our subsets.
+  // NumPy recomputes torch-fidelity's per-subset unbiased MMD² (polynomial kernel, degree 3,
+  // γ = 1/d, c = 1) on our subsets.
   const dir = tmp();
   writeNpz(join(dir, 'kid.npz'), {
     x: { shape: [n, d], data: x },

@@ -2,8 +2,9 @@
  * CLIP's byte-level BPE tokenizer, as transformers' CLIPTokenizer applies it to Stable Diffusion
  * prompts, read from a diffusers/transformers `tokenizer/` folder: vocab.json, merges.txt and
  * special_tokens_map.json, or (transformers 5 saves nothing else) the Hugging Face `tokenizers`
- * file tokenizer.json, whose BPE model, added tokens and pipeline must be CLIP's. Written from the algorithm's description (Radford et al. 2021; Sennrich
- * et al. 2016) and checked token for token against the reference code
+ * file tokenizer.json, whose BPE model, added tokens and pipeline must be CLIP's. Written from the
+ * algorithm's description (Radford et al. 2021; Sennrich et al. 2016) and checked token for token
+ * against the reference code
  * (tools/make_clip_tokenizer_fixture.py, test/fixtures/clip_tokenizer/).
  *
  * Steps: clean (Unicode NFC, every whitespace run → one space, trim, lower case); split with CLIP's
@@ -308,7 +309,10 @@ function bpeModel(
   };
 }
 
-/** added_tokens: only CLIP's two special tokens, at their vocabulary ids (others would be matched whole, which encode() does not do). */
+/**
+ * added_tokens: only CLIP's two special tokens, at their vocabulary ids (others would be matched
+ * whole, which encode() does not do).
+ */
 function checkAddedTokens(file: string, added: unknown, vocab: Record<string, number>): void {
   if (added === undefined) return;
   if (!Array.isArray(added)) throw new UserError(`${file}: added_tokens: expected a list`);

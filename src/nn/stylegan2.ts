@@ -201,7 +201,10 @@ export function synthesis(p: Params, c: StyleGan2Config, wplus: tf.Tensor3D): tf
   return skip;
 }
 
-/** rosinality's g_ema as converted by tools/convert_stylegan2.py, loaded strictly; `latent_avg` when the file has it. */
+/**
+ * rosinality's g_ema as converted by tools/convert_stylegan2.py, loaded strictly; `latent_avg`
+ * when the file has it.
+ */
 export interface StyleGan2 {
   config: StyleGan2Config;
   params: Params;
@@ -219,7 +222,10 @@ function touchAll(p: Params, c: StyleGan2Config, withAvg: boolean): void {
 
 const NCHW = (name: string) =>
   name === 'input.input' || name.startsWith('noises.') || /^to_rgbs?[0-9.]*\.bias$/.test(name);
-/** tools/convert_stylegan2.py's layout of a store: NCHW buffers, every kernel a batch-1 modulated one [1, O, I, k, k]. */
+/**
+ * tools/convert_stylegan2.py's layout of a store: NCHW buffers, every kernel a batch-1 modulated
+ * one [1, O, I, k, k].
+ */
 export const STYLEGAN2_TORCH_LAYOUT: TorchWriteOptions = { nchw: NCHW, batched: () => true };
 const FIR = /^(convs\.\d+\.conv\.blur|to_rgbs\.\d+\.upsample)\.kernel$/;
 
