@@ -125,7 +125,8 @@ def bench_ddim(a, dev):
         "images": n,
         "steps": len(coefs),
         "guidance": a.guidance,
-        "notes": "the torch engine's ldm twin with the shipped weights (NHWC at its boundary); text condition made outside the timed region",
+        "notes": "the torch engine's ldm twin with the shipped weights (NHWC at its boundary); "
+        "text condition made outside the timed region",
     }
 
 
@@ -147,7 +148,8 @@ def bench_featnet(a, dev):
         "params": sum(p.numel() for p in net.parameters()),
         "images": a.feat_images,
         "batch": a.feat_batch,
-        "notes": "the torch engine's featnet twin with the shipped weights (features; heads unused); images uploaded outside the timed region",
+        "notes": "the torch engine's featnet twin with the shipped weights (features; heads unused); "
+        "images uploaded outside the timed region",
     }
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Converts the PyTorch pickles of a transformers or diffusers model folder (pytorch_model.bin,
 diffusion_pytorch_model.bin, or their sharded *.bin.index.json) to safetensors beside them, with the
-same tensor names, dtypes (bfloat16 widened to float32, exactly) and shapes (model.safetensors / diffusion_pytorch_model.safetensors, or
-shards plus a *.safetensors.index.json). Older Hub revisions of SD v1-4 and CLIP ship only these.
+same tensor names, dtypes (bfloat16 widened to float32, exactly) and shapes (model.safetensors /
+diffusion_pytorch_model.safetensors, or shards plus a *.safetensors.index.json). Older Hub revisions
+of SD v1-4 and CLIP ship only these.
 
   python3 tools/convert_bin_to_safetensors.py FOLDER [FOLDER ...]      # e.g. sd/unet sd/vae sd/text_encoder clip
 

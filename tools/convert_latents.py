@@ -22,7 +22,8 @@ def convert(src, dst):
         w = next(iter(w.values()))
     if not torch.is_tensor(w) or w.ndim != 3:
         sys.exit(
-            f"{src}: expected one tensor of W+ codes [N, levels, dim], got {type(w).__name__}{list(w.shape) if torch.is_tensor(w) else ''}"
+            f"{src}: expected one tensor of W+ codes [N, levels, dim], "
+            f"got {type(w).__name__}{list(w.shape) if torch.is_tensor(w) else ''}"
         )
     keep = {"wplus": w.detach().float().numpy()}
     st_io.save(dst, keep, {"source": os.path.basename(src), "format": "wplus"})

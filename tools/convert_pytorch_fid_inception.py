@@ -30,7 +30,8 @@ def convert(src, dst):
     keep = {k: v for k, v in state.items() if not k.startswith("fc.") and not k.endswith(".num_batches_tracked")}
     if "Mixed_7c.branch_pool.conv.weight" not in keep or len(keep) != EXPECTED:
         sys.exit(
-            f"{src}: not pytorch-fid's Inception ({len(keep)} tensors after dropping fc and counters, expected {EXPECTED})"
+            f"{src}: not pytorch-fid's Inception "
+            f"({len(keep)} tensors after dropping fc and counters, expected {EXPECTED})"
         )
     st_io.save(
         dst,

@@ -37,7 +37,8 @@ def rule(name, shape):
     if name.endswith("running_mean") or name.endswith("bias"):
         return ["uniform", 0.1]
     if len(shape) == 1 and name.endswith("weight"):
-        # PReLU slopes (input_layer.2, res_layer.2) and BatchNorm scales share the suffix: tell them apart by module index.
+        # PReLU slopes (input_layer.2, res_layer.2) and BatchNorm scales share the suffix:
+        # tell them apart by module index.
         prelu = name in ("input_layer.2.weight",) or name.endswith("res_layer.2.weight")
         if prelu:
             return ["around", 0.25, 0.05]
@@ -93,11 +94,13 @@ def main():
         os.path.join(out, "expected.safetensors"),
         {"embeddings": emb.numpy(), "id_embeddings": id_emb.detach().numpy(), "id_grad": grad.numpy()},
         {
-            "reference": f"TreB1eN/InsightFace_Pytorch {rev[:12]} model.py Backbone(50, 0.6, 'ir_se'), torch {torch.__version__}, CPU float32"
+            "reference": f"TreB1eN/InsightFace_Pytorch {rev[:12]} model.py Backbone(50, 0.6, 'ir_se'), "
+            f"torch {torch.__version__}, CPU float32"
         },
     )
     print(
-        f"{out}: {len(tensors)} tensors, {sum(int(np.prod(t['shape'])) for t in tensors)} values; |grad| max {grad.abs().max():.3e}"
+        f"{out}: {len(tensors)} tensors, {sum(int(np.prod(t['shape'])) for t in tensors)} values; "
+        f"|grad| max {grad.abs().max():.3e}"
     )
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Makes test/fixtures/clip_tiny/: a tiny random-weight CLIP in the Hugging Face transformers layout
-(config.json + model.safetensors + the tokenizer's vocab.json/merges.txt, CLIPModel) and the reference outputs for parity tests.
+(config.json + model.safetensors + the tokenizer's vocab.json/merges.txt, CLIPModel) and the reference
+outputs for parity tests.
 
 Reference: openai/CLIP's clip/model.py (CLIP, VisionTransformer), run from a checkout. The weights
 are written under transformers' names exactly as transformers' own converter does
@@ -210,7 +211,8 @@ def main():
             "logit_scale": m.logit_scale.detach().numpy().astype(np.float32),
         },
         {
-            "reference": f"openai/CLIP {rev[:12]} clip/model.py, torch {torch.__version__}, CPU float32 on float16-rounded weights"
+            "reference": f"openai/CLIP {rev[:12]} clip/model.py, torch {torch.__version__}, "
+            "CPU float32 on float16-rounded weights"
         },
     )
     print(f"{out}: {len(state)} tensors; text_embeds[0][:4] {text[0, :4].tolist()}")

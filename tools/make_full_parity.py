@@ -9,7 +9,8 @@ References, as for the tiny fixtures: diffusers v0.31.0 (UNet2DConditionModel, A
 tools/refstubs, openai/CLIP's model.py mapped to transformers' layout (tools/make_clip_fixture.py),
 pytorch-fid for Inception (tools/make_inception_fixture.py is already full size).
 
-  /usr/bin/python3 tools/make_full_parity.py --diffusers DIFFUSERS_v0.31.0 --clip-repo OPENAI_CLIP --out DIR [--latent 16] [--device cpu|cuda]
+  /usr/bin/python3 tools/make_full_parity.py --diffusers DIFFUSERS_v0.31.0 --clip-repo OPENAI_CLIP --out DIR \
+      [--latent 16] [--device cpu|cuda]
 
 --latent is the UNet's latent side (SD v1 at 512²: 64); the VAE runs at 8× that. On a GPU host
 use --latent 64 --device cuda to time the references at SD's real shapes.

@@ -129,7 +129,9 @@ def main():
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump(
             {
-                "reference": f"pytorch-fid {rev[:12]} (InceptionV3 use_fid_inception, get_activations, calculate_fid_given_paths), torch {torch.__version__}, CPU float32; FID in float64 (scipy sqrtm)",
+                "reference": f"pytorch-fid {rev[:12]} "
+                "(InceptionV3 use_fid_inception, get_activations, calculate_fid_given_paths), "
+                f"torch {torch.__version__}, CPU float32; FID in float64 (scipy sqrtm)",
                 "fid": float(fid),
             },
             f,

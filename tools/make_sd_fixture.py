@@ -70,7 +70,8 @@ SD14_SCHEDULER: Dict[str, Any] = {
 
 
 def perturb(model, torch, norm_marker="norm"):
-    """Seeded weights with norms (parameters named with `norm_marker`) and biases off their init (1, 0), so every tensor matters."""
+    """Seeded weights with norms (parameters named with `norm_marker`) and biases off their init (1, 0),
+    so every tensor matters."""
     with torch.no_grad():
         for name, p in model.named_parameters():
             if norm_marker in name and name.endswith("weight"):
@@ -258,7 +259,9 @@ def main():
     )
     write_variants(out, rev, torch, UNet2DConditionModel, DDIMScheduler)
     print(
-        f"{out}: unet {sum(p.numel() for p in unet.parameters())} params, unet_linear {sum(p.numel() for p in unet_lin.parameters())}, vae {sum(p.numel() for p in vae.parameters())}; ddim timesteps {steps.tolist()}"
+        f"{out}: unet {sum(p.numel() for p in unet.parameters())} params, "
+        f"unet_linear {sum(p.numel() for p in unet_lin.parameters())}, "
+        f"vae {sum(p.numel() for p in vae.parameters())}; ddim timesteps {steps.tolist()}"
     )
 
 
@@ -415,7 +418,8 @@ def write_variants(out: str, rev: str, torch: Any, UNet2DConditionModel: Any, DD
     with open(os.path.join(out, "schedulers.json"), "w") as f:
         json.dump({"reference": f"diffusers {rev} DDIMScheduler, torch {torch.__version__}, CPU float32", **cases}, f)
     print(
-        f"{out}: unet_act, {len(outputs)} variant outputs, {len(cases['timesteps'])} timestep lists, {len(cases['loops'])} DDIM loops"
+        f"{out}: unet_act, {len(outputs)} variant outputs, {len(cases['timesteps'])} timestep lists, "
+        f"{len(cases['loops'])} DDIM loops"
     )
 
 

@@ -183,7 +183,8 @@ def main():
         os.path.join(out, "expected.safetensors"),
         outputs,
         {
-            "reference": f"rosinality/stylegan2-pytorch {rev[:12]} model.py Generator({size}, {dim}, {n_mlp}, channel_multiplier=2), torch {torch.__version__}, CPU float32",
+            "reference": f"rosinality/stylegan2-pytorch {rev[:12]} model.py "
+            f"Generator({size}, {dim}, {n_mlp}, channel_multiplier=2), torch {torch.__version__}, CPU float32",
             "size": size,
             "style_dim": dim,
             "n_mlp": n_mlp,
@@ -192,7 +193,8 @@ def main():
     if a.full:
         time_reference(g, wplus.detach(), probe, a.device, out, torch)
     print(
-        f"{out}: {len(tensors)} tensors, {sum(int(np.prod(t['shape'])) for t in tensors)} values; images max {images.abs().max():.3f}, |grad| max {grad.abs().max():.3e}"
+        f"{out}: {len(tensors)} tensors, {sum(int(np.prod(t['shape'])) for t in tensors)} values; "
+        f"images max {images.abs().max():.3f}, |grad| max {grad.abs().max():.3e}"
     )
 
 

@@ -186,7 +186,8 @@ def serve(lines: Iterator[str], reply: Callable[[Dict[str, Any]], None]) -> None
                 {
                     "ok": False,
                     "code": FAILED,
-                    "error": f"worker: bad request {raw.strip()[:80]!r}: {_line(str(e))}, expected {{\"contract\": DIR}}",
+                    "error": f"worker: bad request {raw.strip()[:80]!r}: {_line(str(e))}, "
+                    f"expected {{\"contract\": DIR}}",
                 }
             )
             continue

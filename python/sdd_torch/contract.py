@@ -210,7 +210,8 @@ class RunContext:
             raise ContractError(f"contract/in/{ref['file']}: cannot read ({str(e).splitlines()[0]})") from None
         if x.dtype != np.float32 or list(x.shape) != list(ref["shape"]):
             raise ContractError(
-                f"contract/in/{ref['file']}: {x.dtype} {_shape(x.shape)}, the manifest's {what} is float32 {_shape(ref['shape'])}"
+                f"contract/in/{ref['file']}: {x.dtype} {_shape(x.shape)}, "
+                f"the manifest's {what} is float32 {_shape(ref['shape'])}"
             )
         return x
 
@@ -226,7 +227,8 @@ class RunContext:
         refs = self.manifest["inputs"].get("noise") or {}
         if name not in refs:
             raise ContractError(
-                f"noise stream {name!r} is not in the manifest (it has: {', '.join(sorted(refs)) or 'none'}): the method's TS twin must ask for it in inputs()"
+                f"noise stream {name!r} is not in the manifest (it has: {', '.join(sorted(refs)) or 'none'}): "
+                "the method's TS twin must ask for it in inputs()"
             )
         return self._array(refs[name], f"inputs.noise.{name}")
 

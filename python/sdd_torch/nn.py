@@ -320,7 +320,8 @@ def load_weights(model: nn.Module, tensors: Dict[str, np.ndarray], source: str) 
             value = _ts_layout(modules[owner], leaf, tensors[key])
             if tuple(value.shape) != tuple(target.shape):
                 raise WeightsError(
-                    f"{source}: {key} is {list(tensors[key].shape)}, which does not fit the model's {list(target.shape)} (torch layout)"
+                    f"{source}: {key} is {list(tensors[key].shape)}, "
+                    f"which does not fit the model's {list(target.shape)} (torch layout)"
                 )
             target.copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
     model.eval()

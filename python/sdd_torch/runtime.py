@@ -25,7 +25,8 @@ def resolve_device(spec: str) -> torch.device:
             visible = os.environ.get("CUDA_VISIBLE_DEVICES")
             seen = f", CUDA_VISIBLE_DEVICES={visible!r}" if visible is not None else ""
             raise RuntimeFailure(
-                f"device: engine.device is {spec} but torch {torch.__version__} sees no CUDA device (built for CUDA {torch.version.cuda}{seen})"
+                f"device: engine.device is {spec} but torch {torch.__version__} sees no CUDA device "
+                f"(built for CUDA {torch.version.cuda}{seen})"
             )
         device = torch.device("cuda:0" if spec == "cuda" else spec)
         if device.index is not None and device.index >= torch.cuda.device_count():

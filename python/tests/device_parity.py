@@ -110,7 +110,8 @@ def main() -> int:
         worst = max(worst, r, rg)
         rows.append({"case": name, "rel": r, "grad_rel": rg, "cpu_ms": round(cpu_ms, 2), "device_ms": round(dev_ms, 2)})
         print(
-            f"{'ok  ' if max(r, rg) <= BOUND else 'OVER'} {name:20s} fwd {r:.2e}  grad {rg:.2e}  cpu {cpu_ms:8.2f} ms  {a.device} {dev_ms:8.2f} ms"
+            f"{'ok  ' if max(r, rg) <= BOUND else 'OVER'} {name:20s} fwd {r:.2e}  grad {rg:.2e}  "
+            f"cpu {cpu_ms:8.2f} ms  {a.device} {dev_ms:8.2f} ms"
         )
     print(
         json.dumps(

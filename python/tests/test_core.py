@@ -155,7 +155,8 @@ class ContractTest(TempDir):
         contract.write_inputs(self.root / "contract", m, {"sources.npy": SOURCES, "noise_edit.npy": NOISE})
         with self.assertRaisesRegex(
             ContractError,
-            r"^contract/in/sources.npy: float32 \[3, 4, 4, 3\], the manifest's inputs.sources is float32 \[4, 4, 4, 3\]$",
+            r"^contract/in/sources.npy: float32 \[3, 4, 4, 3\], "
+            r"the manifest's inputs.sources is float32 \[4, 4, 4, 3\]$",
         ):
             RunContext(self.root / "contract").input("sources")
 
@@ -435,7 +436,8 @@ class RunTest(TempDir):
         )
         self.assertEqual(
             run_contract(str(self.root / "none"))[1],
-            f"{self.root / 'none' / 'in' / 'manifest.json'}: missing (is {self.root / 'none'} a run's contract folder?)",
+            f"{self.root / 'none' / 'in' / 'manifest.json'}: missing "
+            f"(is {self.root / 'none'} a run's contract folder?)",
         )
         oom = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20 GiB")
         self.assertEqual(failure(oom), (3, "device: CUDA out of memory. Tried to allocate 20 GiB"))
@@ -606,7 +608,8 @@ class CliTest(TempDir):
         # Without torch (an import of it fails): still one JSON object, saying why.
         r = module_cli(
             [],
-            code="import sys; sys.modules['torch'] = None; from sdd_torch.__main__ import main; sys.exit(main(['doctor']))",
+            code="import sys; sys.modules['torch'] = None; "
+            "from sdd_torch.__main__ import main; sys.exit(main(['doctor']))",
         )
         info = json.loads(r.stdout)
         self.assertEqual((r.returncode, info["torch"]), (0, None))

@@ -149,7 +149,8 @@ class Upstream(Case):
         message = self.refused(WeightsError, load_vae, str(folder))
         self.assertRegex(
             message,
-            r"encoder\.mid_block\.attentions\.0\.(query|to_q)\.weight and .* are both encoder\.mid_block\.attentions\.0\.to_q\.weight",
+            r"encoder\.mid_block\.attentions\.0\.(query|to_q)\.weight and .* "
+            r"are both encoder\.mid_block\.attentions\.0\.to_q\.weight",
         )
 
     def test_clip_model_both_towers(self) -> None:
@@ -184,7 +185,8 @@ class Upstream(Case):
         save(file, stripped)
         self.assertRegex(
             self.refused(WeightsError, load_clip, str(folder)),
-            r"model\.safetensors: (text_model\.)?final_layer_norm\.weight and (text_model\.)?final_layer_norm\.weight are both text_model\.final_layer_norm\.weight",
+            r"model\.safetensors: (text_model\.)?final_layer_norm\.weight and (text_model\.)?final_layer_norm\.weight "
+            r"are both text_model\.final_layer_norm\.weight",
         )
 
 
@@ -193,13 +195,15 @@ class Strictness(Case):
         refused: List[Tuple[Dict[str, Any], str]] = [
             (
                 {"timestep_post_act": "tanh"},
-                r'config\.json: timestep_post_act "tanh" is not supported \(supported: null, silu, swish, mish, gelu, relu\)',
+                r'config\.json: timestep_post_act "tanh" is not supported '
+                r'\(supported: null, silu, swish, mish, gelu, relu\)',
             ),
             ({"time_embedding_act_fn": 3}, r"config\.json: time_embedding_act_fn 3 is not supported"),
             ({"time_embedding_dim": "wide"}, r"config\.json: time_embedding_dim must be a number"),
             (
                 {"new_setting_from_2027": 1},
-                r"config\.json: new_setting_from_2027: not a setting this loader implements \(1\); refused rather than ignored",
+                r"config\.json: new_setting_from_2027: not a setting this loader implements \(1\); "
+                r"refused rather than ignored",
             ),
             ({"norm_num_groups": None}, r"config\.json: norm_num_groups must be a number \(got null\)"),
             ({"flip_sin_to_cos": None}, r"config\.json: flip_sin_to_cos must be true or false \(got null\)"),

@@ -156,7 +156,8 @@ def _refuse_unknown(file: str, o: Mapping[str, Any], where: str, read: List[str]
     for k in o:
         if k not in known and not k.startswith("_"):
             raise ConfigError(
-                f"{file}: {where}{k}: not a setting this loader implements ({dumps(o[k])[:60]}); refused rather than ignored"
+                f"{file}: {where}{k}: not a setting this loader implements ({dumps(o[k])[:60]}); "
+                "refused rather than ignored"
             )
     pruned = o.get("pruned_heads")
     if pruned is not None and (not isinstance(pruned, dict) or len(pruned) > 0):
@@ -230,7 +231,8 @@ def _check_config_dict(file: str, o: Mapping[str, Any], key: str, tower: Mapping
     for k, v in d.items():
         if k in tower and dumps(tower[k]) != dumps(v):
             raise ConfigError(
-                f"{file}: {key}.{k} {dumps(v)} differs from {key.replace('_dict', '')}.{k} {dumps(tower[k])}: ambiguous, not supported"
+                f"{file}: {key}.{k} {dumps(v)} differs from {key.replace('_dict', '')}.{k} {dumps(tower[k])}: "
+                "ambiguous, not supported"
             )
 
 

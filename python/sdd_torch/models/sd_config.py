@@ -234,7 +234,8 @@ def load_strict(model: nn.Module, tensors: Mapping[str, np.ndarray], source: str
     problems = [_few(w, n) for w, n in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if n]
     if problems:
         raise WeightsError(
-            f"{source}: does not fit the model ({len(params)} model tensors, {len(tensors)} in the file): {'; '.join(problems)}"
+            f"{source}: does not fit the model ({len(params)} model tensors, {len(tensors)} in the file): "
+            f"{'; '.join(problems)}"
         )
     with torch.no_grad():
         for k, p in params.items():

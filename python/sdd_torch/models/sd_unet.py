@@ -31,9 +31,12 @@ UNET_IRRELEVANT: Dict[str, str] = {
     "dropout": "the identity at inference",
     "addition_time_embed_dim": 'read only by addition_embed_type "text_time" (refused)',
     "addition_embed_type_num_heads": 'read only by addition_embed_type "text" (refused)',
-    "projection_class_embeddings_input_dim": 'read only by class_embed_type "projection" and addition_embed_type "text_time" (both refused)',
+    "projection_class_embeddings_input_dim": 'read only by class_embed_type "projection" '
+    'and addition_embed_type "text_time" (both refused)',
     "resnet_skip_time_act": "passed only to the ResnetDownsample/ResnetUpsample/SimpleCrossAttn block types (refused)",
-    "resnet_out_scale_factor": "passed only to the ResnetDownsample/ResnetUpsample/SimpleCrossAttn block types (refused)",
+    "resnet_out_scale_factor": (
+        "passed only to the ResnetDownsample/ResnetUpsample/SimpleCrossAttn block types (refused)"
+    ),
     "cross_attention_norm": "passed only to the SimpleCrossAttn block types (refused)",
     "mid_block_only_cross_attention": "read only by UNetMidBlock2DSimpleCrossAttn (refused)",
 }
@@ -105,7 +108,9 @@ def _head_counts(r: ConfigReader, blocks: List[int]) -> List[int]:
         heads = r.per_block("num_attention_heads", n, 8)
         r.irrelevant(
             {
-                "attention_head_dim": "the cross-attention blocks take their width per head from num_attention_heads when it is set"
+                "attention_head_dim": (
+                    "the cross-attention blocks take their width per head from num_attention_heads when it is set"
+                )
             }
         )
     for i, (c, h) in enumerate(zip(blocks, heads)):

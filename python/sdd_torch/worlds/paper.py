@@ -76,7 +76,8 @@ def sd_model(name: str, spec: Spec, device: torch.device) -> nn.Module:
             got = sha256_file(str(weights))
             if got != want:
                 raise ConfigError(
-                    f"{weights}: sha256 {got[:12]}…, the manifest expects {str(want)[:12]}… (weights changed since planning)"
+                    f"{weights}: sha256 {got[:12]}…, the manifest expects {str(want)[:12]}… "
+                    "(weights changed since planning)"
                 )
         model = build(config, read_torch_tensors(str(weights)), where, str(weights))
     return model.to(device)
@@ -142,7 +143,8 @@ class World:
         uc, vc = self.unet.config, self.vae.config
         if uc.cross_attention_dim != self.text_encoder.config.text.hidden:
             raise ConfigError(
-                f"{name}: unet cross_attention_dim {uc.cross_attention_dim} ≠ text_encoder hidden_size {self.text_encoder.config.text.hidden}"
+                f"{name}: unet cross_attention_dim {uc.cross_attention_dim} ≠ "
+                f"text_encoder hidden_size {self.text_encoder.config.text.hidden}"
             )
         if uc.in_channels != vc.latent_channels:
             raise ConfigError(f"{name}: unet in_channels {uc.in_channels} ≠ vae latent_channels {vc.latent_channels}")
@@ -205,7 +207,8 @@ def _stylegan2(spec: Spec, device: torch.device) -> Any:
     c = arch.get("config")
     if not isinstance(c, dict):
         raise ConfigError(
-            "engine.models.stylegan2.architecture.config: seeded weights need the architecture (size, style_dim, n_mlp, ...)"
+            "engine.models.stylegan2.architecture.config: "
+            "seeded weights need the architecture (size, style_dim, n_mlp, ...)"
         )
     size = int(c["size"])
     channels = module.default_channels(size, int(c.get("channel_multiplier", 2)))
