@@ -11,16 +11,13 @@ fixtures use (test/sd_models.test.ts, test/clip.test.ts). Measured on this machi
 (torch 1.13, float32): ≤ 3.2e-6 absolute, ≤ 2.6e-6 relative (VAE decode), see the diagnostics
 printed with SDD_VERBOSE=1.
 
-The paper world twin: seeded random weights deterministic per seed, v-prediction, bad specs.
+The paper world twin (tests/sd_paper_world.py): seeded random weights deterministic per seed,
+v-prediction, bad specs.
 
 Strictness: every config key is implemented or refused in one line naming the file and key (the
 same cases as the TS tests); a missing, unexpected or mis-shaped tensor is one line naming it.
 """
-import json
-import os
 import pathlib
-import shutil
-import tempfile
 import unittest
 from typing import Any, Dict, List, Tuple
 
@@ -33,51 +30,11 @@ from sdd_torch.models.sd_unet import load_unet
 from sdd_torch.models.sd_vae import load_vae
 from sdd_torch.nn import WeightsError
 from sdd_torch.safetensors_np import read, save
-from sdd_torch.worlds.paper import World
+from tests.sd_case import CLIP, SD, Case, expected
+from tests.sd_paper_world import PaperWorld
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SD = ROOT / "test" / "fixtures" / "sd_tiny"
-CLIP = ROOT / "test" / "fixtures" / "clip_tiny"
-# The TS tests' bound on the same fixtures (test/parity.ts assertClose default).
-REL = 1e-4
-VERBOSE = os.environ.get("SDD_VERBOSE") == "1"
-
-
-def expected(name: str = "expected.safetensors", folder: pathlib.Path = SD) -> Dict[str, np.ndarray]:
-    return read(str(folder / name))[0]
-
-
-class Case(unittest.TestCase):
-    def setUp(self) -> None:
-        torch.set_grad_enabled(False)
-        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="sdd-sd-"))
-
-    def tearDown(self) -> None:
-        shutil.rmtree(self.dir)
-        torch.set_grad_enabled(True)
-
-    def close(self, what: str, got: torch.Tensor, want: np.ndarray) -> None:
-        g = got.detach().numpy()
-        self.assertEqual(g.shape, want.shape, what)
-        diff, ref = float(np.abs(g - want).max()), float(np.abs(want).max())
-        if VERBOSE:
-            print(f"{what}: max |Δ| {diff:.2e} (max |ref| {ref:.3f}, relative {diff / ref:.1e})")
-        self.assertLessEqual(diff, REL * ref, f"{what}: max |Δ| {diff} > {REL} × max |ref| {ref}")
-
-    def copy(self, folder: pathlib.Path, changes: Dict[str, Any]) -> str:
-        """A copy of a model folder with some config.json keys changed (None values kept as null)."""
-        dst = self.dir / f"{folder.name}-{len(list(self.dir.iterdir()))}"
-        shutil.copytree(folder, dst)
-        cfg = json.loads((dst / "config.json").read_text())
-        (dst / "config.json").write_text(json.dumps({**cfg, **changes}))
-        return str(dst)
-
-    def refused(self, exc: Any, fn: Any, *args: Any) -> str:
-        with self.assertRaises(exc) as caught:
-            fn(*args)
-        message = str(caught.exception)
-        self.assertNotIn("\n", message)
-        return message
+# The paper world case runs with this module's own.
+__all__ = ["Upstream", "Strictness", "PaperWorld"]
 
 
 class Upstream(Case):
@@ -277,89 +234,6 @@ class Strictness(Case):
         (folder / "diffusion_pytorch_model.safetensors").rename(folder / "diffusion_pytorch_model.bin")
         self.assertIn(
             "diffusion_pytorch_model.bin is a PyTorch pickle", self.refused(ConfigError, load_vae, str(folder))
-        )
-
-
-class PaperWorld(Case):
-    """worlds/paper.py beyond what test/torch_sd.test.ts compares with TS: seeded random weights
-    (paper-random: no file), v-prediction, and one-line errors for a bad spec."""
-
-    def specs(self, seed: int) -> Dict[str, Any]:
-        configs = ROOT / "datasets" / "paper" / "configs" / "tiny"
-        return {
-            n: {
-                "weights": None,
-                "architecture": {"config": json.loads((configs / f"{n}.json").read_text()), "seed": seed},
-            }
-            for n in ("unet", "vae", "text_encoder", "clip")
-        }
-
-    def eps(self, world: World) -> torch.Tensor:
-        g = torch.Generator().manual_seed(0)
-        zt = torch.randn(2, *world.latent_shape, generator=g)
-        ids = torch.randint(0, 4000, (2, 77), generator=g)
-        context, mask = world.text_condition(ids)
-        return world.eps(zt, torch.tensor([10.0, 900.0]), context, mask)
-
-    def test_random_weights_are_deterministic_per_seed(self) -> None:
-        a, b, c = (World("paper-random", self.specs(s), torch.device("cpu")) for s in (7, 7, 8))
-        self.assertEqual((a.image_size, a.latent_shape), (32, (8, 8, 4)))
-        self.assertTrue(torch.equal(self.eps(a), self.eps(b)))
-        self.assertFalse(torch.equal(self.eps(a), self.eps(c)))
-        self.assertFalse(any(p.requires_grad for p in a.unet.parameters()))
-
-    def test_v_prediction_becomes_eps(self) -> None:
-        specs = self.specs(7)
-        alphas = np.linspace(0.999, 0.01, 1000).tolist()
-        specs["unet"]["architecture"] = {
-            **specs["unet"]["architecture"],
-            "prediction_type": "v_prediction",
-            "alphas_cumprod": alphas,
-        }
-        world_v, world_e = World("paper-random", specs, torch.device("cpu")), World(
-            "paper-random", self.specs(7), torch.device("cpu")
-        )
-        g = torch.Generator().manual_seed(1)
-        zt, t = torch.randn(2, 8, 8, 4, generator=g), torch.tensor([10.0, 900.0])
-        context, mask = world_e.text_condition(torch.randint(0, 4000, (2, 77), generator=g))
-        v = world_e.eps(zt, t, context, mask)
-        a = torch.tensor([alphas[10], alphas[900]], dtype=torch.float32).reshape(2, 1, 1, 1)
-        want = torch.sqrt(a) * v + torch.sqrt(1 - a) * zt
-        self.assertTrue(torch.allclose(world_v.eps(zt, t, context, mask), want, atol=1e-6))
-
-    def test_the_device_check_runs(self) -> None:
-        # dist/gpu-check.sh's entry (sd_parity.py --device-check), here on the CPU against itself.
-        from tests.sd_parity import device_check
-
-        self.assertEqual(device_check("tiny", "cpu"), 0)
-
-    def test_a_bad_spec_is_one_line(self) -> None:
-        specs = self.specs(7)
-        del specs["vae"]
-        self.assertIn(
-            "engine.models lacks vae", self.refused(ValueError, World, "paper-random", specs, torch.device("cpu"))
-        )
-        specs = self.specs(7)
-        specs["unet"]["architecture"]["config"]["new_key"] = 1
-        self.assertIn(
-            "engine.models.unet.architecture.config: new_key: not a setting this loader implements",
-            self.refused(ConfigError, World, "paper-random", specs, torch.device("cpu")),
-        )
-        specs = self.specs(7)
-        specs["clip"] = specs["text_encoder"]
-        self.assertIn(
-            "a CLIPModel (both towers) is needed",
-            self.refused(ConfigError, World, "paper-random", specs, torch.device("cpu")),
-        )
-        specs = self.specs(7)
-        specs["vae"] = {
-            "weights": str(SD / "vae" / "diffusion_pytorch_model.safetensors"),
-            "sha256": "0" * 64,
-            "architecture": {"config": json.loads((SD / "vae" / "config.json").read_text())},
-        }
-        self.assertIn(
-            "the manifest expects 000000000000",
-            self.refused(ConfigError, World, "paper-random", specs, torch.device("cpu")),
         )
 
 
