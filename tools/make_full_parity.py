@@ -19,10 +19,9 @@ import argparse
 import importlib.util
 import json
 import os
-import shutil
 import sys
 import time
-from typing import Any
+from typing import Any, Callable, Dict
 
 import numpy as np
 
@@ -30,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import st_io  # noqa: E402
 from make_clip_fixture import hf_state  # noqa: E402
-from make_sd_fixture import SD14_SCHEDULER, perturb  # noqa: E402
+from make_sd_fixture import perturb, write_pipeline  # noqa: E402
 
 
 def timed(fn, device, torch, repeats=3):
@@ -49,10 +48,158 @@ def timed(fn, device, torch, repeats=3):
 
 
 def clip_model(model_py, torch, seed, **k):
+    """openai/CLIP's CLIP with seeded weights off their trivial init; both CLIPs here share patch 32,
+    77 tokens and CLIP's vocabulary."""
     torch.manual_seed(seed)
-    m = model_py.CLIP(**k)
+    m = model_py.CLIP(vision_patch_size=32, context_length=77, vocab_size=49408, **k)
     perturb(m, torch, "ln")  # openai/CLIP names its LayerNorms ln_*
     return m.eval()
+
+
+def text_config(width: int, heads: int, layers: int) -> Dict[str, Any]:
+    """The keys of a transformers CLIP text config that both files here write, as CLIP sizes them."""
+    return {
+        "hidden_size": width,
+        "intermediate_size": 4 * width,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "max_position_embeddings": 77,
+        "vocab_size": 49408,
+        "hidden_act": "quick_gelu",
+    }
+
+
+class Parity:
+    """What the parts below share: torch, the device, the seeded input stream, the token ids, and what
+    they record (reference tensors, seconds per forward, parameter counts)."""
+
+    def __init__(self, torch: Any, dev: str, ids: Any) -> None:
+        self.torch, self.dev, self.ids = torch, dev, ids
+        self.g = torch.Generator().manual_seed(12)
+        self.ref: Dict[str, Any] = {"input_ids": ids.numpy()}
+        self.times: Dict[str, float] = {}
+        self.sizes: Dict[str, int] = {}
+
+    def timed(self, name: str, fn: Callable[[], Any]) -> Any:
+        out, self.times[name] = timed(fn, self.dev, self.torch)
+        return out
+
+
+def sd_text_encoder(p: Parity, model_py: Any, sd: str) -> Any:
+    """SD v1's text encoder: CLIP ViT-L/14's text tower (vision tower kept tiny: not part of SD); the
+    context (its first prompt's hidden states) on the device."""
+    torch, dev = p.torch, p.dev
+    text = clip_model(
+        model_py,
+        torch,
+        10,
+        embed_dim=768,
+        image_resolution=32,
+        vision_layers=1,
+        vision_width=64,
+        transformer_width=768,
+        transformer_heads=12,
+        transformer_layers=12,
+    ).to(dev)
+    hidden: Dict[str, Any] = {}
+    text.ln_final.register_forward_hook(lambda mod, i, o: hidden.__setitem__("h", o))
+    p.timed("text_encoder", lambda: text.encode_text(p.ids.to(dev)))
+    p.ref["text_hidden"] = hidden["h"].cpu().numpy()
+    te = {k: v for k, v in hf_state(text.cpu(), np.float32).items() if k.startswith("text_model.")}
+    os.makedirs(os.path.join(sd, "text_encoder"), exist_ok=True)
+    st_io.save(os.path.join(sd, "text_encoder", "model.safetensors"), te, {"format": "pt"})
+    config = {
+        "architectures": ["CLIPTextModel"],
+        **text_config(768, 12, 12),
+        "layer_norm_eps": 1e-5,
+        "eos_token_id": 2,
+        "bos_token_id": 0,
+        "pad_token_id": 1,
+    }
+    json.dump(config, open(os.path.join(sd, "text_encoder", "config.json"), "w"), indent=2)
+    p.sizes["text_encoder"] = sum(v.size for v in te.values())
+    return torch.from_numpy(p.ref["text_hidden"][:1]).to(dev)
+
+
+def sd_unet(p: Parity, UNet2DConditionModel: Any, sd: str, latent: int, context: Any) -> None:
+    """SD v1-4's UNet at its published size, on one latent of side `latent`."""
+    torch, dev = p.torch, p.dev
+    torch.manual_seed(11)
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8).eval()
+    perturb(unet, torch)
+    unet.save_pretrained(os.path.join(sd, "unet"), safe_serialization=True)
+    unet = unet.to(dev)
+    sample = torch.randn(1, 4, latent, latent, generator=p.g)
+    p.ref["unet_sample"] = sample.numpy()
+    u = p.timed(
+        "unet", lambda: unet(sample.to(dev), torch.tensor([500], device=dev), encoder_hidden_states=context).sample
+    )
+    p.ref["unet_out"] = u.cpu().numpy()
+    p.sizes["unet"] = sum(q.numel() for q in unet.parameters())
+
+
+def sd_vae(p: Parity, AutoencoderKL: Any, sd: str, latent: int) -> None:
+    """SD v1-4's VAE at its published size, on one image of side 8 × `latent`."""
+    torch, dev = p.torch, p.dev
+    torch.manual_seed(13)
+    vae = AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        latent_channels=4,
+        norm_num_groups=32,
+        sample_size=512,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+    ).eval()
+    perturb(vae, torch)
+    vae.save_pretrained(os.path.join(sd, "vae"), safe_serialization=True)
+    vae = vae.to(dev)
+    images = torch.rand(1, 3, 8 * latent, 8 * latent, generator=p.g) * 2 - 1
+    p.ref["vae_images"] = images.numpy()
+    mean = p.timed("vae_encode", lambda: vae.encode(images.to(dev)).latent_dist.mean)
+    dec = p.timed("vae_decode", lambda: vae.decode(mean).sample)
+    p.ref["vae_mean"], p.ref["vae_decoded"] = mean.cpu().numpy(), dec.cpu().numpy()
+    p.sizes["vae"] = sum(q.numel() for q in vae.parameters())
+
+
+def clip_b32(p: Parity, model_py: Any, cdir: str) -> None:
+    """CLIP ViT-B/32 (CLIP similarity), both towers, transformers layout."""
+    torch, dev = p.torch, p.dev
+    b32 = clip_model(
+        model_py,
+        torch,
+        14,
+        embed_dim=512,
+        image_resolution=224,
+        vision_layers=12,
+        vision_width=768,
+        transformer_width=512,
+        transformer_heads=8,
+        transformer_layers=12,
+    ).to(dev)
+    pixels = torch.randn(2, 3, 224, 224, generator=p.g)
+    p.ref["clip_pixels"] = pixels.numpy()
+    img = p.timed("clip_b32_image", lambda: b32.encode_image(pixels.to(dev)))
+    txt = p.timed("clip_b32_text", lambda: b32.encode_text(p.ids.to(dev)))
+    p.ref["clip_image_embeds"], p.ref["clip_text_embeds"] = img.cpu().numpy(), txt.cpu().numpy()
+    os.makedirs(cdir, exist_ok=True)
+    st_io.save(os.path.join(cdir, "model.safetensors"), hf_state(b32.cpu(), np.float32), {"format": "pt"})
+    config = {
+        "architectures": ["CLIPModel"],
+        "projection_dim": 512,
+        "text_config": {**text_config(512, 8, 12), "eos_token_id": 2},
+        "vision_config": {
+            "hidden_size": 768,
+            "intermediate_size": 3072,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "image_size": 224,
+            "patch_size": 32,
+            "hidden_act": "quick_gelu",
+        },
+    }
+    json.dump(config, open(os.path.join(cdir, "config.json"), "w"), indent=2)
+    p.sizes["clip_b32"] = sum(q.numel() for q in b32.parameters())
 
 
 def main():
@@ -77,177 +224,24 @@ def main():
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
     sd = os.path.join(out, "sd")
-    ref, times, sizes = {}, {}, {}
 
     tok = json.load(open(os.path.join(HERE, "..", "test", "fixtures", "clip_tokenizer", "cases.json")))
-    ids = torch.tensor([c["input_ids"] for c in tok["cases"][1:3]], dtype=torch.int64)
-    ref["input_ids"] = ids.numpy()
-
-    # SD v1's text encoder: CLIP ViT-L/14's text tower (vision tower kept tiny: not part of SD).
-    text = clip_model(
-        model_py,
-        torch,
-        10,
-        embed_dim=768,
-        image_resolution=32,
-        vision_layers=1,
-        vision_width=64,
-        vision_patch_size=32,
-        context_length=77,
-        vocab_size=49408,
-        transformer_width=768,
-        transformer_heads=12,
-        transformer_layers=12,
-    ).to(dev)
-    hidden: dict[str, Any] = {}
-    text.ln_final.register_forward_hook(lambda mod, i, o: hidden.__setitem__("h", o))
-    _, times["text_encoder"] = timed(lambda: text.encode_text(ids.to(dev)), dev, torch)
-    ref["text_hidden"] = hidden["h"].cpu().numpy()
-    te = {k: v for k, v in hf_state(text.cpu(), np.float32).items() if k.startswith("text_model.")}
-    os.makedirs(os.path.join(sd, "text_encoder"), exist_ok=True)
-    st_io.save(os.path.join(sd, "text_encoder", "model.safetensors"), te, {"format": "pt"})
-    json.dump(
-        {
-            "architectures": ["CLIPTextModel"],
-            "hidden_size": 768,
-            "intermediate_size": 3072,
-            "num_hidden_layers": 12,
-            "num_attention_heads": 12,
-            "max_position_embeddings": 77,
-            "vocab_size": 49408,
-            "hidden_act": "quick_gelu",
-            "layer_norm_eps": 1e-5,
-            "eos_token_id": 2,
-            "bos_token_id": 0,
-            "pad_token_id": 1,
-        },
-        open(os.path.join(sd, "text_encoder", "config.json"), "w"),
-        indent=2,
-    )
-    sizes["text_encoder"] = sum(v.size for v in te.values())
-    context = torch.from_numpy(ref["text_hidden"][:1]).to(dev)
-    text = None  # frees it; not `del`: the timed lambda above still names it
-
-    torch.manual_seed(11)
-    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8).eval()
-    perturb(unet, torch)
-    unet.save_pretrained(os.path.join(sd, "unet"), safe_serialization=True)
-    unet = unet.to(dev)
-    g = torch.Generator().manual_seed(12)
-    sample = torch.randn(1, 4, a.latent, a.latent, generator=g)
-    ref["unet_sample"] = sample.numpy()
-    u, times["unet"] = timed(
-        lambda: unet(sample.to(dev), torch.tensor([500], device=dev), encoder_hidden_states=context).sample, dev, torch
-    )
-    ref["unet_out"] = u.cpu().numpy()
-    sizes["unet"] = sum(p.numel() for p in unet.parameters())
-    unet = None
-
-    torch.manual_seed(13)
-    vae = AutoencoderKL(
-        block_out_channels=(128, 256, 512, 512),
-        layers_per_block=2,
-        latent_channels=4,
-        norm_num_groups=32,
-        sample_size=512,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-    ).eval()
-    perturb(vae, torch)
-    vae.save_pretrained(os.path.join(sd, "vae"), safe_serialization=True)
-    vae = vae.to(dev)
-    images = torch.rand(1, 3, 8 * a.latent, 8 * a.latent, generator=g) * 2 - 1
-    ref["vae_images"] = images.numpy()
-    mean, times["vae_encode"] = timed(lambda: vae.encode(images.to(dev)).latent_dist.mean, dev, torch)
-    dec, times["vae_decode"] = timed(lambda: vae.decode(mean).sample, dev, torch)
-    ref["vae_mean"], ref["vae_decoded"] = mean.cpu().numpy(), dec.cpu().numpy()
-    sizes["vae"] = sum(p.numel() for p in vae.parameters())
-    vae = None
-
-    os.makedirs(os.path.join(sd, "scheduler"), exist_ok=True)
-    json.dump(SD14_SCHEDULER, open(os.path.join(sd, "scheduler", "scheduler_config.json"), "w"), indent=2)
-    shutil.copytree(
-        os.path.join(HERE, "..", "test", "fixtures", "clip_tokenizer"),
-        os.path.join(sd, "tokenizer"),
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("cases.json"),
-    )
-    json.dump(
-        {
-            "_class_name": "StableDiffusionPipeline",
-            "_diffusers_version": diffusers.__version__,
-            "scheduler": ["diffusers", "PNDMScheduler"],
-            "text_encoder": ["transformers", "CLIPTextModel"],
-            "tokenizer": ["transformers", "CLIPTokenizer"],
-            "unet": ["diffusers", "UNet2DConditionModel"],
-            "vae": ["diffusers", "AutoencoderKL"],
-        },
-        open(os.path.join(sd, "model_index.json"), "w"),
-        indent=2,
-    )
-
-    # CLIP ViT-B/32 (CLIP similarity), both towers, transformers layout.
-    b32 = clip_model(
-        model_py,
-        torch,
-        14,
-        embed_dim=512,
-        image_resolution=224,
-        vision_layers=12,
-        vision_width=768,
-        vision_patch_size=32,
-        context_length=77,
-        vocab_size=49408,
-        transformer_width=512,
-        transformer_heads=8,
-        transformer_layers=12,
-    ).to(dev)
-    pixels = torch.randn(2, 3, 224, 224, generator=g)
-    ref["clip_pixels"] = pixels.numpy()
-    img, times["clip_b32_image"] = timed(lambda: b32.encode_image(pixels.to(dev)), dev, torch)
-    txt, times["clip_b32_text"] = timed(lambda: b32.encode_text(ids.to(dev)), dev, torch)
-    ref["clip_image_embeds"], ref["clip_text_embeds"] = img.cpu().numpy(), txt.cpu().numpy()
-    cdir = os.path.join(out, "clip_b32")
-    os.makedirs(cdir, exist_ok=True)
-    st_io.save(os.path.join(cdir, "model.safetensors"), hf_state(b32.cpu(), np.float32), {"format": "pt"})
-    json.dump(
-        {
-            "architectures": ["CLIPModel"],
-            "projection_dim": 512,
-            "text_config": {
-                "hidden_size": 512,
-                "intermediate_size": 2048,
-                "num_hidden_layers": 12,
-                "num_attention_heads": 8,
-                "max_position_embeddings": 77,
-                "vocab_size": 49408,
-                "hidden_act": "quick_gelu",
-                "eos_token_id": 2,
-            },
-            "vision_config": {
-                "hidden_size": 768,
-                "intermediate_size": 3072,
-                "num_hidden_layers": 12,
-                "num_attention_heads": 12,
-                "image_size": 224,
-                "patch_size": 32,
-                "hidden_act": "quick_gelu",
-            },
-        },
-        open(os.path.join(cdir, "config.json"), "w"),
-        indent=2,
-    )
-    sizes["clip_b32"] = sum(p.numel() for p in b32.parameters())
+    p = Parity(torch, dev, torch.tensor([c["input_ids"] for c in tok["cases"][1:3]], dtype=torch.int64))
+    context = sd_text_encoder(p, model_py, sd)
+    sd_unet(p, UNet2DConditionModel, sd, a.latent, context)
+    sd_vae(p, AutoencoderKL, sd, a.latent)
+    write_pipeline(sd, diffusers.__version__, "PNDMScheduler", {})
+    clip_b32(p, model_py, os.path.join(out, "clip_b32"))
 
     st_io.save(
         os.path.join(out, "expected.safetensors"),
-        ref,
+        p.ref,
         {"device": dev, "torch": torch.__version__, "latent": str(a.latent)},
     )
     json.dump(
         {
-            "reference_seconds_per_forward": times,
-            "parameters": sizes,
+            "reference_seconds_per_forward": p.times,
+            "parameters": p.sizes,
             "device": dev,
             "torch": torch.__version__,
             "diffusers": diffusers.__version__,
@@ -256,7 +250,7 @@ def main():
         open(os.path.join(out, "reference.json"), "w"),
         indent=2,
     )
-    print(json.dumps({"times": times, "parameters": sizes}))
+    print(json.dumps({"times": p.times, "parameters": p.sizes}))
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
@@ -53,6 +53,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "test", "fixtures")
 sys.path.insert(0, HERE)
 import st_io  # noqa: E402
+from sd_scheduler_cases import scheduler_cases  # noqa: E402
 
 SD14_SCHEDULER: Dict[str, Any] = {
     "_class_name": "PNDMScheduler",
@@ -89,6 +90,150 @@ def save_fp16(model, folder, torch):
             p.copy_(p.half().float())
 
 
+# What every tiny UNet here shares: SD's 4 latent channels at 8×8, CLIP-tiny's 32-wide context.
+TINY_UNET: Dict[str, Any] = dict(
+    sample_size=8, in_channels=4, out_channels=4, cross_attention_dim=32, norm_num_groups=8
+)
+
+# The SDEdit loop's strength and classifier-free guidance scale.
+STRENGTH, GUIDANCE = 0.6, 7.5
+
+
+def write_pipeline(folder: str, diffusers_version: str, scheduler: str, extra: Dict[str, Any]) -> None:
+    """A diffusers pipeline folder's shared files: scheduler/scheduler_config.json (SD v1-4's), the
+    tokenizer fixture as tokenizer/, and model_index.json naming `scheduler` (`extra` after the version)."""
+    os.makedirs(os.path.join(folder, "scheduler"), exist_ok=True)
+    with open(os.path.join(folder, "scheduler", "scheduler_config.json"), "w") as f:
+        json.dump(SD14_SCHEDULER, f, indent=2)
+    shutil.copytree(
+        os.path.join(FIXTURES, "clip_tokenizer"),
+        os.path.join(folder, "tokenizer"),
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("cases.json"),
+    )
+    with open(os.path.join(folder, "model_index.json"), "w") as f:
+        json.dump(
+            {
+                "_class_name": "StableDiffusionPipeline",
+                "_diffusers_version": diffusers_version,
+                **extra,
+                "scheduler": ["diffusers", scheduler],
+                "text_encoder": ["transformers", "CLIPTextModel"],
+                "tokenizer": ["transformers", "CLIPTokenizer"],
+                "unet": ["diffusers", "UNet2DConditionModel"],
+                "vae": ["diffusers", "AutoencoderKL"],
+            },
+            f,
+            indent=2,
+        )
+
+
+def tiny_models(out: str, torch: Any, UNet2DConditionModel: Any, AutoencoderKL: Any) -> Tuple[Any, Any, Any]:
+    """unet/ (SD v1's layout), unet_linear/ (SD v2's style) and vae/, seeded 0, 1, 2, saved in float16."""
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        **TINY_UNET,
+        block_out_channels=(16, 32),
+        layers_per_block=2,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        attention_head_dim=2,
+    ).eval()
+    perturb(unet, torch)
+    save_fp16(unet, os.path.join(out, "unet"), torch)
+
+    torch.manual_seed(1)
+    unet_lin = UNet2DConditionModel(
+        **TINY_UNET,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        attention_head_dim=[2, 4],
+        use_linear_projection=True,
+        transformer_layers_per_block=[1, 2],
+    ).eval()
+    perturb(unet_lin, torch)
+    save_fp16(unet_lin, os.path.join(out, "unet_linear"), torch)
+
+    torch.manual_seed(2)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        norm_num_groups=8,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        sample_size=16,
+    ).eval()
+    perturb(vae, torch)
+    save_fp16(vae, os.path.join(out, "vae"), torch)
+    return unet, unet_lin, vae
+
+
+def write_text_encoder(out: str) -> None:
+    """text_encoder/: the CLIP fixture's text tower (its parity is tested against openai/CLIP)."""
+    clip_dir = os.path.join(FIXTURES, "clip_tiny")
+    clip_cfg = json.load(open(os.path.join(clip_dir, "config.json")))
+    os.makedirs(os.path.join(out, "text_encoder"))
+    with open(os.path.join(out, "text_encoder", "config.json"), "w") as f:
+        json.dump(
+            {"architectures": ["CLIPTextModel"], **clip_cfg["text_config"], "torch_dtype": "float16"}, f, indent=2
+        )
+    clip_w = st_io.load(os.path.join(clip_dir, "model.safetensors"))
+    st_io.save(
+        os.path.join(out, "text_encoder", "model.safetensors"),
+        {k: v for k, v in clip_w.items() if k.startswith("text_model.")},
+        {"format": "pt"},
+    )
+
+
+def reference_outputs(torch: Any, DDIMScheduler: Any, unet: Any, unet_lin: Any, vae: Any) -> Dict[str, Any]:
+    """expected.safetensors' tensors: both UNets, the VAE and an SDEdit DDIM loop with CFG, on seeded inputs."""
+    clip_ref = st_io.load(os.path.join(FIXTURES, "clip_tiny", "expected.safetensors"))
+    hidden = torch.from_numpy(np.array(clip_ref["last_hidden_state"]))  # [3, 77, 32]
+    g = torch.Generator().manual_seed(3)
+    sample = torch.randn(2, 4, 8, 8, generator=g)
+    t = torch.tensor([10, 981], dtype=torch.int64)
+    context = hidden[:2]
+    unet_out = unet(sample, t, encoder_hidden_states=context).sample
+    unet_lin_out = unet_lin(sample, t, encoder_hidden_states=context).sample
+
+    images = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
+    post = vae.encode(images).latent_dist
+    decoded = vae.decode(post.mean).sample
+
+    # SDEdit with CFG through diffusers' scheduler: the loop of its img2img pipeline, written out.
+    sched = DDIMScheduler.from_config(SD14_SCHEDULER)
+    sched.set_timesteps(10)
+    start = int(10 * STRENGTH)
+    steps = sched.timesteps[10 - start :]
+    init = post.mean[:1] * vae.config.scaling_factor
+    noise = torch.randn(init.shape, generator=g)
+    lat = sched.add_noise(init, noise, steps[:1])
+    cond, uncond = hidden[0:1], hidden[2:3]
+    for step in steps:
+        eps = unet(torch.cat([lat, lat]), step, encoder_hidden_states=torch.cat([uncond, cond])).sample
+        e_u, e_c = eps.chunk(2)
+        lat = sched.step(e_u + GUIDANCE * (e_c - e_u), step, lat).prev_sample
+    return {
+        "unet_sample": sample.numpy(),
+        "unet_t": t.numpy(),
+        "context": context.numpy().astype(np.float32),
+        "unet_out": unet_out.numpy(),
+        "unet_linear_out": unet_lin_out.numpy(),
+        "vae_images": images.numpy(),
+        "vae_mean": post.mean.numpy(),
+        "vae_decoded": decoded.numpy(),
+        "ddim_init": init.numpy(),
+        "ddim_noise": noise.numpy(),
+        "ddim_timesteps": steps.numpy().astype(np.int64),
+        "ddim_out": lat.numpy(),
+    }
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--diffusers", required=True, help="a checkout of github.com/huggingface/diffusers at v0.31.0")
@@ -115,145 +260,18 @@ def main():
         return
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=8,
-        in_channels=4,
-        out_channels=4,
-        block_out_channels=(16, 32),
-        layers_per_block=2,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=2,
-        norm_num_groups=8,
-    ).eval()
-    perturb(unet, torch)
-    save_fp16(unet, os.path.join(out, "unet"), torch)
-
-    torch.manual_seed(1)
-    unet_lin = UNet2DConditionModel(
-        sample_size=8,
-        in_channels=4,
-        out_channels=4,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=[2, 4],
-        norm_num_groups=8,
-        use_linear_projection=True,
-        transformer_layers_per_block=[1, 2],
-    ).eval()
-    perturb(unet_lin, torch)
-    save_fp16(unet_lin, os.path.join(out, "unet_linear"), torch)
-
-    torch.manual_seed(2)
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        block_out_channels=(16, 32),
-        layers_per_block=1,
-        norm_num_groups=8,
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        sample_size=16,
-    ).eval()
-    perturb(vae, torch)
-    save_fp16(vae, os.path.join(out, "vae"), torch)
-
-    os.makedirs(os.path.join(out, "scheduler"))
-    with open(os.path.join(out, "scheduler", "scheduler_config.json"), "w") as f:
-        json.dump(SD14_SCHEDULER, f, indent=2)
-
-    # text_encoder/: the CLIP fixture's text tower (its parity is tested against openai/CLIP).
-    clip_dir = os.path.join(FIXTURES, "clip_tiny")
-    clip_cfg = json.load(open(os.path.join(clip_dir, "config.json")))
-    os.makedirs(os.path.join(out, "text_encoder"))
-    with open(os.path.join(out, "text_encoder", "config.json"), "w") as f:
-        json.dump(
-            {"architectures": ["CLIPTextModel"], **clip_cfg["text_config"], "torch_dtype": "float16"}, f, indent=2
-        )
-    clip_w = st_io.load(os.path.join(clip_dir, "model.safetensors"))
-    st_io.save(
-        os.path.join(out, "text_encoder", "model.safetensors"),
-        {k: v for k, v in clip_w.items() if k.startswith("text_model.")},
-        {"format": "pt"},
-    )
-    shutil.copytree(
-        os.path.join(FIXTURES, "clip_tokenizer"),
-        os.path.join(out, "tokenizer"),
-        ignore=shutil.ignore_patterns("cases.json"),
-    )
-    with open(os.path.join(out, "model_index.json"), "w") as f:
-        json.dump(
-            {
-                "_class_name": "StableDiffusionPipeline",
-                "_diffusers_version": diffusers.__version__,
-                "feature_extractor": [None, None],
-                "safety_checker": [None, None],
-                "requires_safety_checker": False,
-                "scheduler": ["diffusers", "DDIMScheduler"],
-                "text_encoder": ["transformers", "CLIPTextModel"],
-                "tokenizer": ["transformers", "CLIPTokenizer"],
-                "unet": ["diffusers", "UNet2DConditionModel"],
-                "vae": ["diffusers", "AutoencoderKL"],
-            },
-            f,
-            indent=2,
-        )
-
-    clip_ref = st_io.load(os.path.join(clip_dir, "expected.safetensors"))
-    hidden = torch.from_numpy(np.array(clip_ref["last_hidden_state"]))  # [3, 77, 32]
-    g = torch.Generator().manual_seed(3)
-    sample = torch.randn(2, 4, 8, 8, generator=g)
-    t = torch.tensor([10, 981], dtype=torch.int64)
-    context = hidden[:2]
-    unet_out = unet(sample, t, encoder_hidden_states=context).sample
-    unet_lin_out = unet_lin(sample, t, encoder_hidden_states=context).sample
-
-    images = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
-    post = vae.encode(images).latent_dist
-    decoded = vae.decode(post.mean).sample
-
-    # SDEdit with CFG through diffusers' scheduler: the loop of its img2img pipeline, written out.
-    sched = DDIMScheduler.from_config(SD14_SCHEDULER)
-    sched.set_timesteps(10)
-    strength, guidance = 0.6, 7.5
-    start = int(10 * strength)
-    steps = sched.timesteps[10 - start :]
-    init = post.mean[:1] * vae.config.scaling_factor
-    noise = torch.randn(init.shape, generator=g)
-    lat = sched.add_noise(init, noise, steps[:1])
-    cond, uncond = hidden[0:1], hidden[2:3]
-    for step in steps:
-        eps = unet(torch.cat([lat, lat]), step, encoder_hidden_states=torch.cat([uncond, cond])).sample
-        e_u, e_c = eps.chunk(2)
-        lat = sched.step(e_u + guidance * (e_c - e_u), step, lat).prev_sample
-
+    unet, unet_lin, vae = tiny_models(out, torch, UNet2DConditionModel, AutoencoderKL)
+    write_text_encoder(out)
+    extra = {"feature_extractor": [None, None], "safety_checker": [None, None], "requires_safety_checker": False}
+    write_pipeline(out, diffusers.__version__, "DDIMScheduler", extra)
+    ref = reference_outputs(torch, DDIMScheduler, unet, unet_lin, vae)
     st_io.save(
         os.path.join(out, "expected.safetensors"),
-        {
-            "unet_sample": sample.numpy(),
-            "unet_t": t.numpy(),
-            "context": context.numpy().astype(np.float32),
-            "unet_out": unet_out.numpy(),
-            "unet_linear_out": unet_lin_out.numpy(),
-            "vae_images": images.numpy(),
-            "vae_mean": post.mean.numpy(),
-            "vae_decoded": decoded.numpy(),
-            "ddim_init": init.numpy(),
-            "ddim_noise": noise.numpy(),
-            "ddim_timesteps": steps.numpy().astype(np.int64),
-            "ddim_out": lat.numpy(),
-        },
+        ref,
         {
             "reference": f"diffusers {rev}, torch {torch.__version__}, CPU float32 on float16-rounded weights",
-            "strength": str(strength),
-            "guidance": str(guidance),
+            "strength": str(STRENGTH),
+            "guidance": str(GUIDANCE),
             "steps": "10",
         },
     )
@@ -261,21 +279,17 @@ def main():
     print(
         f"{out}: unet {sum(p.numel() for p in unet.parameters())} params, "
         f"unet_linear {sum(p.numel() for p in unet_lin.parameters())}, "
-        f"vae {sum(p.numel() for p in vae.parameters())}; ddim timesteps {steps.tolist()}"
+        f"vae {sum(p.numel() for p in vae.parameters())}; ddim timesteps {ref['ddim_timesteps'].tolist()}"
     )
 
 
 UNET_ACT = dict(
-    sample_size=8,
-    in_channels=4,
-    out_channels=4,
+    **TINY_UNET,
     block_out_channels=(8, 16),
     layers_per_block=1,
     down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
     up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-    cross_attention_dim=32,
     attention_head_dim=2,
-    norm_num_groups=8,
     time_embedding_dim=48,
 )
 # (timestep_post_act, time_embedding_act_fn, center_input_sample) → output name
@@ -307,104 +321,6 @@ def unet_act_outputs(out: str, torch: Any, UNet2DConditionModel: Any) -> Dict[st
     return outputs
 
 
-SPACINGS = ("leading", "trailing", "linspace")
-STEP_COUNTS = (1, 2, 3, 7, 10, 16, 25, 50, 100, 333, 999)
-# Whole DDIM loops: (name, scheduler_config overrides, steps, eta)
-LOOPS: Tuple[Tuple[str, Dict[str, Any], int, float], ...] = (
-    ("trailing_eps", {"timestep_spacing": "trailing"}, 10, 0.0),
-    ("linspace_eps_eta", {"timestep_spacing": "linspace"}, 10, 0.5),
-    ("leading_zero_snr_eps", {"rescale_betas_zero_snr": True}, 10, 0.0),
-    (
-        "trailing_zero_snr_v",
-        {"timestep_spacing": "trailing", "rescale_betas_zero_snr": True, "prediction_type": "v_prediction"},
-        10,
-        0.0,
-    ),
-    (
-        "trailing_zero_snr_v_eta_one",
-        {
-            "timestep_spacing": "trailing",
-            "rescale_betas_zero_snr": True,
-            "prediction_type": "v_prediction",
-            "set_alpha_to_one": True,
-        },
-        7,
-        0.3,
-    ),
-    ("trailing_zero_snr_eps", {"timestep_spacing": "trailing", "rescale_betas_zero_snr": True}, 10, 0.0),
-)
-
-
-def ddim_loop(torch: Any, sched: Any, steps: int, eta: float, seed: int) -> Dict[str, Any]:
-    """A loop of sched.step from x_T with seeded model outputs (and variance noise when η > 0), every step recorded."""
-    g = torch.Generator().manual_seed(seed)
-    sched.set_timesteps(steps)
-    x = torch.randn(1, 4, 2, 2, generator=g)
-    rec: Dict[str, Any] = {
-        "timesteps": sched.timesteps.tolist(),
-        "x": [x.flatten().tolist()],
-        "model_output": [],
-        "noise": [],
-        "prev": [],
-        "x0": [],
-    }
-    for t in sched.timesteps:
-        out = torch.randn(x.shape, generator=g)
-        noise = torch.randn(x.shape, generator=g) if eta > 0 else None
-        res = sched.step(out, t, x, eta=eta, variance_noise=noise)
-        rec["model_output"].append(out.flatten().tolist())
-        if noise is not None:
-            rec["noise"].append(noise.flatten().tolist())
-        # ε-prediction at ᾱ = 0 divides by zero: record that, and stop (JSON has no NaN)
-        if not torch.isfinite(res.prev_sample).all():
-            rec["nonfinite_at"] = int(t)
-            break
-        rec["prev"].append(res.prev_sample.flatten().tolist())
-        rec["x0"].append(res.pred_original_sample.flatten().tolist())
-        x = res.prev_sample
-        rec["x"].append(x.flatten().tolist())
-    return rec
-
-
-def scheduler_cases(torch: Any, DDIMScheduler: Any) -> Dict[str, Any]:
-    """schedulers.json's content: timesteps, zero-SNR ᾱ and whole loops, all from DDIMScheduler itself."""
-    from diffusers.schedulers.scheduling_ddim import rescale_zero_terminal_snr
-
-    timesteps: List[Dict[str, Any]] = []
-    for spacing in SPACINGS:
-        for n in STEP_COUNTS:
-            s = DDIMScheduler.from_config({**SD14_SCHEDULER, "timestep_spacing": spacing})
-            s.set_timesteps(n)
-            timesteps.append({"spacing": spacing, "steps_offset": 1, "steps": n, "timesteps": s.timesteps.tolist()})
-    alphas: Dict[str, Any] = {}
-    schedules: Tuple[Tuple[str, Dict[str, Any]], ...] = (
-        ("scaled_linear", SD14_SCHEDULER),
-        ("linear", {"beta_schedule": "linear"}),
-    )
-    for schedule, cfg in schedules:
-        s = DDIMScheduler.from_config({**cfg, "rescale_betas_zero_snr": True})
-        b64 = (
-            torch.linspace(
-                cfg.get("beta_start", 0.0001) ** 0.5, cfg.get("beta_end", 0.02) ** 0.5, 1000, dtype=torch.float64
-            )
-            ** 2
-            if schedule == "scaled_linear"
-            else torch.linspace(0.0001, 0.02, 1000, dtype=torch.float64)
-        )
-        a64 = torch.cumprod(1 - rescale_zero_terminal_snr(b64), 0)
-        alphas[schedule] = {"float32": s.alphas_cumprod.tolist(), "float64": a64.tolist()}
-    loops: Dict[str, Any] = {}
-    for i, (name, over, steps, eta) in enumerate(LOOPS):
-        cfg = {**SD14_SCHEDULER, "clip_sample": False, **over}
-        loops[name] = {
-            "config": cfg,
-            "steps": steps,
-            "eta": eta,
-            **ddim_loop(torch, DDIMScheduler.from_config(cfg), steps, eta, 10 + i),
-        }
-    return {"timesteps": timesteps, "zero_snr_alphas_cumprod": alphas, "loops": loops}
-
-
 def write_variants(out: str, rev: str, torch: Any, UNet2DConditionModel: Any, DDIMScheduler: Any) -> None:
     """unet_act/, variants.safetensors and schedulers.json (needs expected.safetensors' UNet inputs)."""
     shutil.rmtree(os.path.join(out, "unet_act"), ignore_errors=True)
@@ -414,7 +330,7 @@ def write_variants(out: str, rev: str, torch: Any, UNet2DConditionModel: Any, DD
         outputs,
         {"reference": f"diffusers {rev}, torch {torch.__version__}, CPU float32 on float16-rounded weights"},
     )
-    cases = scheduler_cases(torch, DDIMScheduler)
+    cases = scheduler_cases(torch, DDIMScheduler, SD14_SCHEDULER)
     with open(os.path.join(out, "schedulers.json"), "w") as f:
         json.dump({"reference": f"diffusers {rev} DDIMScheduler, torch {torch.__version__}, CPU float32", **cases}, f)
     print(
