@@ -25,10 +25,13 @@ const common = [
   'method.params.train_images=64',
 ];
 
+// The 150-iteration baseline side is shared by the first and the third test (one store, one cache):
+// the third finds its runs finished instead of distilling them again (≈ 45 s of make test).
+const baseline = 'set:method.params.iterations=150';
+const shared = { store: tmp(), env: { SDD_CACHE: tmp() } };
+
 test('regress: a 10× shorter distillation regresses on editability; identical runs are within noise', async () => {
-  const store = tmp();
-  const env = { SDD_CACHE: tmp() };
-  const baseline = 'set:method.params.iterations=150';
+  const { store, env } = shared;
   const worse = await sdd(
     [
       'regress',
@@ -142,15 +145,17 @@ test('regress: a diffusion U-Net with perturbed weights (weights:ldm=FILE) is fl
       ...common,
       '--set',
       'method.params.iterations=150',
+      '--baseline',
+      baseline,
       '--candidate',
       `weights:ldm=${file}`,
       '--store',
-      tmp(),
+      shared.store,
       '--out',
       tmp(),
       '--json',
     ],
-    { env: { SDD_CACHE: tmp() } },
+    { env: shared.env },
   );
   assert.equal(r.exitCode, 1, r.all.slice(-3000));
   const j = JSON.parse(r.stdout) as { comparisons: Array<{ metric: string; verdict: string }> };
