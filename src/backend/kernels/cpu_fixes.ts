@@ -7,11 +7,15 @@
  * (src/nn/layers.ts) were wrong on SDD_BACKEND=cpu. Here dx is the exact adjoint of the cpu
  * forward: each dy pixel is added to the input pixel the forward copied it from, by the forward's
  * own index rule (alignCorners, halfPixelCenters included). One pass over dy, O(dy).
+ *
+ * ResizeBilinearGrad, on cpu and wasm: both built-ins ignore halfPixelCenters
+ * (kernels/resize_bilinear_grad.ts).
  */
-import { util, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import { getKernel, util, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 // Types only: the cpu backend package is imported by the BackendDefs that start it.
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { put } from './register.js';
+import { hostResizeBilinearGrad } from './resize_bilinear_grad.js';
 
 interface ResizeAttrs {
   alignCorners: boolean;
@@ -60,11 +64,21 @@ const resizeNearestNeighborGrad: KernelFunc = ({ inputs, backend, attrs }) => {
   return cpu.makeTensorInfo(images.shape, images.dtype, out);
 };
 
-/** Call once the cpu backend's package is imported (its built-in kernels registered). Idempotent. */
-let registered = false;
+const registered = new Set<string>();
 
+/**
+ * Call once the cpu backend's package is imported (its built-in kernels registered); the wasm
+ * backend's fixes are registered too where its package is imported by then (wasm.ts calls this
+ * after importing it). Idempotent per backend.
+ */
 export function registerCpuKernelFixes(): void {
-  if (registered) return;
-  registered = true;
-  put('ResizeNearestNeighborGrad', 'cpu', resizeNearestNeighborGrad);
+  if (!registered.has('cpu')) {
+    registered.add('cpu');
+    put('ResizeNearestNeighborGrad', 'cpu', resizeNearestNeighborGrad);
+    put('ResizeBilinearGrad', 'cpu', hostResizeBilinearGrad);
+  }
+  if (!registered.has('wasm') && getKernel('ResizeBilinearGrad', 'wasm')) {
+    registered.add('wasm');
+    put('ResizeBilinearGrad', 'wasm', hostResizeBilinearGrad);
+  }
 }
