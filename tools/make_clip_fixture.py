@@ -88,28 +88,11 @@ def hf_state(m, dtype=np.float16):
     return {k: t.detach().numpy().astype(dtype) for k, t in out.items()}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--clip-repo", required=True, help="a checkout of github.com/openai/CLIP")
-    ap.add_argument("--out", default=os.path.join(HERE, "..", "test", "fixtures", "clip_tiny"))
-    a = ap.parse_args()
-    import importlib.util
-
-    import torch
-
-    # clip/model.py alone: the package's __init__ also loads the tokenizer, which needs ftfy.
-    spec = importlib.util.spec_from_file_location("openai_clip_model", os.path.join(a.clip_repo, "clip", "model.py"))
-    assert spec is not None and spec.loader is not None
-    model_py = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(model_py)
-    CLIP, VisionTransformer = model_py.CLIP, model_py.VisionTransformer
-
+def tiny_clip(model_py, torch):
+    """openai/CLIP's CLIP at the tiny sizes, seeded 0, LayerNorms and biases off their init, logit
+    scale at CLIP's init (1 / 0.07)."""
     torch.manual_seed(0)
-    rev = (
-        subprocess.run(["git", "-C", a.clip_repo, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-        or "unknown"
-    )
-    m = CLIP(
+    m = model_py.CLIP(
         EMBED,
         VISION["resolution"],
         VISION["layers"],
@@ -122,7 +105,7 @@ def main():
         TEXT["layers"],
     )
     # CLIP() gives the vision tower width // 64 heads (1 here): several heads test the split.
-    m.visual = VisionTransformer(
+    m.visual = model_py.VisionTransformer(
         VISION["resolution"], VISION["patch"], VISION["width"], VISION["layers"], VISION["heads"], EMBED
     )
     with torch.no_grad():
@@ -132,34 +115,35 @@ def main():
             elif name.endswith("bias"):
                 p.copy_(0.05 * torch.randn_like(p))
         m.logit_scale.fill_(float(np.log(1 / 0.07)))
-    m.eval()
+    return m.eval()
 
+
+def file_state(m, torch):
+    """model.safetensors' tensors (float16, with older checkpoints' position_ids); `m` then holds the
+    float16-rounded values the file holds, which the reference runs on."""
     state = hf_state(m)
-    # The reference runs on the float16-rounded values the file holds.
     with torch.no_grad():
         for name, p in m.named_parameters():
             p.copy_(p.half().float())
     state["text_model.embeddings.position_ids"] = np.arange(77, dtype=np.int64)[None]
     n_patches = (VISION["resolution"] // VISION["patch"]) ** 2
     state["vision_model.embeddings.position_ids"] = np.arange(n_patches + 1, dtype=np.int64)[None]
+    return state
 
+
+def prompt_ids(torch):
+    """PROMPTS' token ids from the tokenizer fixture, and its longest prompt cut to 77 (its EOS is
+    the last position)."""
     cases = json.load(open(os.path.join(HERE, "..", "test", "fixtures", "clip_tokenizer", "cases.json")))
     by_text = {c["text"]: c for c in cases["cases"]}
     rows = [by_text[p]["input_ids"] for p in PROMPTS]
-    # and the longest prompt, cut to 77 (its EOS is the last position)
     rows.append(max(by_text.values(), key=lambda c: len(c["ids"]))["input_ids"])
-    ids = torch.tensor(rows, dtype=torch.int64)
+    return torch.tensor(rows, dtype=torch.int64)
 
-    captured: Dict[str, Any] = {}
-    m.ln_final.register_forward_hook(lambda mod, inp, outp: captured.__setitem__("hidden", outp))
-    g = torch.Generator().manual_seed(1)
-    pixels = torch.randn(2, 3, VISION["resolution"], VISION["resolution"], generator=g)
-    with torch.no_grad():
-        text = m.encode_text(ids)
-        image = m.encode_image(pixels)
-    out = os.path.abspath(a.out)
-    os.makedirs(out, exist_ok=True)
-    config = {
+
+def hf_config() -> Dict[str, Any]:
+    """config.json: transformers' CLIPModel at the tiny sizes."""
+    return {
         "architectures": ["CLIPModel"],
         "model_type": "clip",
         "projection_dim": EMBED,
@@ -194,8 +178,41 @@ def main():
             "projection_dim": EMBED,
         },
     }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--clip-repo", required=True, help="a checkout of github.com/openai/CLIP")
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "test", "fixtures", "clip_tiny"))
+    a = ap.parse_args()
+    import importlib.util
+
+    import torch
+
+    # clip/model.py alone: the package's __init__ also loads the tokenizer, which needs ftfy.
+    spec = importlib.util.spec_from_file_location("openai_clip_model", os.path.join(a.clip_repo, "clip", "model.py"))
+    assert spec is not None and spec.loader is not None
+    model_py = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model_py)
+    rev = (
+        subprocess.run(["git", "-C", a.clip_repo, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        or "unknown"
+    )
+    m = tiny_clip(model_py, torch)
+    state = file_state(m, torch)
+    ids = prompt_ids(torch)
+
+    captured: Dict[str, Any] = {}
+    m.ln_final.register_forward_hook(lambda mod, inp, outp: captured.__setitem__("hidden", outp))
+    g = torch.Generator().manual_seed(1)
+    pixels = torch.randn(2, 3, VISION["resolution"], VISION["resolution"], generator=g)
+    with torch.no_grad():
+        text = m.encode_text(ids)
+        image = m.encode_image(pixels)
+    out = os.path.abspath(a.out)
+    os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
+        json.dump(hf_config(), f, indent=2)
     st_io.save(os.path.join(out, "model.safetensors"), state, {"format": "pt"})
     # A transformers CLIP repository carries its tokenizer files beside the model: the tokenizer fixture's.
     for name in ("vocab.json", "merges.txt", "special_tokens_map.json"):

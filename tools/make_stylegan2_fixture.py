@@ -123,6 +123,33 @@ def time_reference(g, wplus, probe, device, out, torch):
         json.dump(info, f, indent=1)
 
 
+def reference_outputs(g, z, avg, wplus, probe, torch):
+    """The reference's mapping (w), truncated images, W+ images and the W+ gradient of (images · probe)."""
+    with torch.no_grad():
+        w = g.style(z)
+        trunc, _ = g([z], truncation=0.7, truncation_latent=avg[None], randomize_noise=False)
+    images, _ = g([wplus], input_is_latent=True, randomize_noise=False)
+    (grad,) = torch.autograd.grad((images * probe).sum(), wplus)
+    return {
+        "w": w.numpy(),
+        "images": images.detach().numpy(),
+        "wplus_grad": grad.numpy(),
+        "truncated": trunc.numpy(),
+    }
+
+
+def float64_outputs(g, wplus, probe, torch):
+    """At full size the W+ gradient is ill-conditioned in float32 (the reference's own fp32 result
+    is ~1e-3 of max from float64): the float64 result is the truth both are measured against. `g`
+    is converted in place and back."""
+    g64 = g.double()
+    w64 = wplus.detach().double().requires_grad_(True)
+    img64, _ = g64([w64], input_is_latent=True, randomize_noise=False)
+    (grad64,) = torch.autograd.grad((img64 * probe.double()).sum(), w64)
+    g.float()
+    return {"images_f64": img64.detach().float().numpy(), "wplus_grad_f64": grad64.float().numpy()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rosinality", required=True)
@@ -159,26 +186,9 @@ def main():
     z = torch.from_numpy(sw.values("sg2_z", [batch, dim], ["uniform", SQRT3]))
     wplus = torch.from_numpy(sw.values("sg2_wplus", [batch, levels, dim], ["uniform", 1.0])).requires_grad_(True)
     probe = torch.from_numpy(sw.values("sg2_probe", [batch, 3, size, size], ["uniform", 1.0]))
-    with torch.no_grad():
-        w = g.style(z)
-        trunc, _ = g([z], truncation=0.7, truncation_latent=avg[None], randomize_noise=False)
-    images, _ = g([wplus], input_is_latent=True, randomize_noise=False)
-    (grad,) = torch.autograd.grad((images * probe).sum(), wplus)
-    outputs = {
-        "w": w.numpy(),
-        "images": images.detach().numpy(),
-        "wplus_grad": grad.numpy(),
-        "truncated": trunc.numpy(),
-    }
+    outputs = reference_outputs(g, z, avg, wplus, probe, torch)
     if a.full:
-        # At full size the W+ gradient is ill-conditioned in float32 (the reference's own fp32 result
-        # is ~1e-3 of max from float64): the float64 result is the truth both are measured against.
-        g64 = g.double()
-        w64 = wplus.detach().double().requires_grad_(True)
-        img64, _ = g64([w64], input_is_latent=True, randomize_noise=False)
-        (grad64,) = torch.autograd.grad((img64 * probe.double()).sum(), w64)
-        outputs.update({"images_f64": img64.detach().float().numpy(), "wplus_grad_f64": grad64.float().numpy()})
-        g = g.float()
+        outputs.update(float64_outputs(g, wplus, probe, torch))
     st_io.save(
         os.path.join(out, "expected.safetensors"),
         outputs,
@@ -194,7 +204,7 @@ def main():
         time_reference(g, wplus.detach(), probe, a.device, out, torch)
     print(
         f"{out}: {len(tensors)} tensors, {sum(int(np.prod(t['shape'])) for t in tensors)} values; "
-        f"images max {images.abs().max():.3f}, |grad| max {grad.abs().max():.3e}"
+        f"images max {np.abs(outputs['images']).max():.3f}, |grad| max {np.abs(outputs['wplus_grad']).max():.3e}"
     )
 
 
