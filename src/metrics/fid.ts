@@ -50,43 +50,9 @@ export function frechetDistance(
   const b = offset ? addDiag(s2, d, offset) : s2;
   let meanTerm = 0;
   for (let i = 0; i < d; i++) meanTerm += (mu1[i] - mu2[i]) ** 2;
-  const wanted = opts.route ?? (d > 512 ? 'cholesky' : 'eigh');
-  // Σ₁Σ₂ and Σ₂Σ₁ share their spectrum, so either covariance may be the factored one: a
-  // rank-deficient side (fewer samples than dimensions) does not force a slower route; with both
-  // singular, a pivoted Cholesky of Σ₁ keeps the work in tiled products.
-  let route: FidRoute = wanted;
-  let m: Float64Array;
-  let k = d; // m is k × k: the rank of Σ₁ on the pivoted route
-  let clamped = 0;
-  let L = wanted === 'cholesky' ? cholesky(a, d) : null;
-  let other = b;
-  if (wanted === 'cholesky' && !L) {
-    L = cholesky(b, d);
-    other = a;
-    if (!L) route = 'pivoted';
-  }
-  if (L) m = congruence(L, other, d);
-  else if (route === 'pivoted') {
-    const pc = pivotedCholesky(a, d);
-    k = pc.rank;
-    m = congruence(pc.L, b, d, pc.rank, pc.perm);
-  } else {
-    const sq = sqrtPsd(a, d);
-    clamped = sq.clamped;
-    // Both factors are symmetric, so row j of either is its column j: two NT products.
-    const rb = new Float64Array(d * d);
-    gemmNT(sq.root, b, rb, d);
-    m = new Float64Array(d * d);
-    gemmNT(rb, sq.root, m, d);
-    symmetrize(m, d);
-  }
-  const values = symEigvals(m, k);
-  let traceSqrt = 0;
-  let clampedM = 0;
-  for (const v of values) {
-    if (v < 0) clampedM++;
-    traceSqrt += Math.sqrt(Math.max(v, 0));
-  }
+  const spectrum = middleMatrix(a, b, d, opts.route ?? (d > 512 ? 'cholesky' : 'eigh'));
+  const { traceSqrt, clampedM } = traceOfSqrt(symEigvals(spectrum.m, spectrum.k));
+  const { route, clamped } = spectrum;
   let tr = 0;
   for (let i = 0; i < d; i++) tr += a[i * d + i] + b[i * d + i];
   return {
@@ -98,6 +64,51 @@ export function frechetDistance(
     dims: d,
     route,
   };
+}
+
+/** A symmetric matrix with the spectrum of Σ₁Σ₂ (k × k), by the route asked for or its fallback. */
+function middleMatrix(
+  a: Float64Array,
+  b: Float64Array,
+  d: number,
+  wanted: FidRoute,
+): { m: Float64Array; k: number; route: FidRoute; clamped: number } {
+  // Σ₁Σ₂ and Σ₂Σ₁ share their spectrum, so either covariance may be the factored one: a
+  // rank-deficient side (fewer samples than dimensions) does not force a slower route; with both
+  // singular, a pivoted Cholesky of Σ₁ keeps the work in tiled products.
+  let route: FidRoute = wanted;
+  let L = wanted === 'cholesky' ? cholesky(a, d) : null;
+  let other = b;
+  if (wanted === 'cholesky' && !L) {
+    L = cholesky(b, d);
+    other = a;
+    if (!L) route = 'pivoted';
+  }
+  if (L) return { m: congruence(L, other, d), k: d, route, clamped: 0 };
+  if (route === 'pivoted') {
+    const pc = pivotedCholesky(a, d);
+    // m is rank × rank: the rank of Σ₁.
+    return { m: congruence(pc.L, b, d, pc.rank, pc.perm), k: pc.rank, route, clamped: 0 };
+  }
+  const sq = sqrtPsd(a, d);
+  // Both factors are symmetric, so row j of either is its column j: two NT products.
+  const rb = new Float64Array(d * d);
+  gemmNT(sq.root, b, rb, d);
+  const m = new Float64Array(d * d);
+  gemmNT(rb, sq.root, m, d);
+  symmetrize(m, d);
+  return { m, k: d, route, clamped: sq.clamped };
+}
+
+/** Σ √λ over the eigenvalues, with those round-off pushed below zero clamped and counted. */
+function traceOfSqrt(values: Iterable<number>): { traceSqrt: number; clampedM: number } {
+  let traceSqrt = 0;
+  let clampedM = 0;
+  for (const v of values) {
+    if (v < 0) clampedM++;
+    traceSqrt += Math.sqrt(Math.max(v, 0));
+  }
+  return { traceSqrt, clampedM };
 }
 
 function addDiag(s: Float64Array, d: number, eps: number): Float64Array {

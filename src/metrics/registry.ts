@@ -48,6 +48,44 @@ const INF = Infinity;
 const items = (key: string, binary?: true): IntervalKind => ({ kind: 'items', key, ...(binary ? { binary } : {}) });
 const seeds: IntervalKind = { kind: 'seeds' };
 
+/** What a metric entry may add to its kind's settings. */
+type Extra = Pick<MetricSpec, 'bars' | 'regress'>;
+
+/** A cosine similarity, higher better, from the module of the same name, per item. */
+const cosine = (key: string, name: string, extra: Extra = {}): MetricSpec => ({
+  key,
+  name,
+  unit: 'cos',
+  better: 'higher',
+  range: [-1, 1],
+  interval: items(key),
+  module: key,
+  ...extra,
+});
+
+/** A rate of attr_accuracy's per-item 0/1 outcomes `item`. */
+const rate = (key: string, name: string, item: string, extra: Extra = {}): MetricSpec => ({
+  key,
+  name,
+  unit: 'fraction',
+  better: 'higher',
+  range: [0, 1],
+  interval: items(item, true),
+  module: 'attr_accuracy',
+  ...extra,
+});
+
+/** A calibrated time from total_time: one value a run, so intervals only over seeds. */
+const time = (key: string, name: string, unit: string): MetricSpec => ({
+  key,
+  name,
+  unit,
+  better: 'lower',
+  range: [0, INF],
+  interval: seeds,
+  module: 'total_time',
+});
+
 /** Report columns follow this order; registerMetric appends. */
 const METRIC_TABLE: MetricSpec[] = [
   // SDD's selected set S (Table 3's comparison), from its result's `selection` (Method.reportValues).
@@ -76,17 +114,7 @@ const METRIC_TABLE: MetricSpec[] = [
     module: 'kid',
     regress: { minEffect: 4 },
   },
-  {
-    key: 'clip_directional',
-    name: 'directional CLIP',
-    unit: 'cos',
-    better: 'higher',
-    range: [-1, 1],
-    interval: items('clip_directional'),
-    module: 'clip_directional',
-    bars: true,
-    regress: { minEffect: 0.01 },
-  },
+  cosine('clip_directional', 'directional CLIP', { bars: true, regress: { minEffect: 0.01 } }),
   {
     key: 'clip_score',
     name: 'CLIP score',
@@ -96,65 +124,12 @@ const METRIC_TABLE: MetricSpec[] = [
     interval: items('clip_score'),
     module: 'clip_score',
   },
-  {
-    key: 'hit_rate',
-    name: 'hit rate',
-    unit: 'fraction',
-    better: 'higher',
-    range: [0, 1],
-    interval: items('hit', true),
-    module: 'attr_accuracy',
-    bars: true,
-    regress: { minEffect: 0.05 },
-  },
-  {
-    key: 'preservation_rate',
-    name: 'preservation rate',
-    unit: 'fraction',
-    better: 'higher',
-    range: [0, 1],
-    interval: items('preserved', true),
-    module: 'attr_accuracy',
-    regress: { minEffect: 0.02 },
-  },
-  {
-    key: 'hit_and_preserved',
-    name: 'hit and preserved',
-    unit: 'fraction',
-    better: 'higher',
-    range: [0, 1],
-    interval: items('hit_and_preserved', true),
-    module: 'attr_accuracy',
-  },
-  {
-    key: 'identity',
-    name: 'identity similarity',
-    unit: 'cos',
-    better: 'higher',
-    range: [-1, 1],
-    interval: items('identity'),
-    module: 'identity',
-    bars: true,
-    regress: { minEffect: 0.01 },
-  },
-  {
-    key: 'tau_train_s',
-    name: 'τ_train',
-    unit: 's per prompt',
-    better: 'lower',
-    range: [0, INF],
-    interval: seeds,
-    module: 'total_time',
-  },
-  {
-    key: 'tau_infer_s',
-    name: 'τ_infer',
-    unit: 's per image',
-    better: 'lower',
-    range: [0, INF],
-    interval: seeds,
-    module: 'total_time',
-  },
+  rate('hit_rate', 'hit rate', 'hit', { bars: true, regress: { minEffect: 0.05 } }),
+  rate('preservation_rate', 'preservation rate', 'preserved', { regress: { minEffect: 0.02 } }),
+  rate('hit_and_preserved', 'hit and preserved', 'hit_and_preserved'),
+  cosine('identity', 'identity similarity', { bars: true, regress: { minEffect: 0.01 } }),
+  time('tau_train_s', 'τ_train', 's per prompt'),
+  time('tau_infer_s', 'τ_infer', 's per image'),
 ];
 
 /** Every metric, in column order. */

@@ -18,61 +18,81 @@ export function symEig(A: Float64Array, n: number): { values: Float64Array; vect
 
 /**
  * Householder reduction to tridiagonal form, accumulating the transform in V (JAMA's layout).
- * Eigenvalues alone take the blocked reduction in tridiag.ts instead.
+ * Eigenvalues alone take the blocked reduction in tridiag.ts instead. The phases are JAMA's:
+ * reflect rows n − 1 … 1 (one reflector a row), then accumulate the reflectors into V.
  */
 function tred2(V: Float64Array, d: Float64Array, e: Float64Array, n: number): void {
   for (let j = 0; j < n; j++) d[j] = V[(n - 1) * n + j];
   for (let i = n - 1; i > 0; i--) {
     let scale = 0;
-    let h = 0;
     for (let k = 0; k < i; k++) scale += Math.abs(d[k]);
     if (scale === 0) {
+      // Row i is already zero left of the diagonal: no reflector (h = 0).
       e[i] = d[i - 1];
       for (let j = 0; j < i; j++) {
         d[j] = V[(i - 1) * n + j];
         V[i * n + j] = 0;
         V[j * n + i] = 0;
       }
-    } else {
-      for (let k = 0; k < i; k++) {
-        d[k] /= scale;
-        h += d[k] * d[k];
-      }
-      let f = d[i - 1];
-      let g = Math.sqrt(h);
-      if (f > 0) g = -g;
-      e[i] = scale * g;
-      h -= f * g;
-      d[i - 1] = f - g;
-      for (let j = 0; j < i; j++) e[j] = 0;
-      for (let j = 0; j < i; j++) {
-        f = d[j];
-        V[j * n + i] = f;
-        g = e[j] + V[j * n + j] * f;
-        for (let k = j + 1; k <= i - 1; k++) {
-          g += V[k * n + j] * d[k];
-          e[k] += V[k * n + j] * f;
-        }
-        e[j] = g;
-      }
-      f = 0;
-      for (let j = 0; j < i; j++) {
-        e[j] /= h;
-        f += e[j] * d[j];
-      }
-      const hh = f / (h + h);
-      for (let j = 0; j < i; j++) e[j] -= hh * d[j];
-      for (let j = 0; j < i; j++) {
-        f = d[j];
-        g = e[j];
-        for (let k = j; k <= i - 1; k++) V[k * n + j] -= f * e[k] + g * d[k];
-        d[j] = V[(i - 1) * n + j];
-        V[i * n + j] = 0;
-      }
-    }
-    d[i] = h;
+      d[i] = 0;
+    } else d[i] = householderRow(V, d, e, n, i, scale);
   }
-  // Accumulate the transformations into V.
+  accumulateReflectors(V, d, e, n);
+}
+
+/**
+ * One step of tred2: the Householder reflector that zeroes row i left of its subdiagonal (held
+ * scaled in d[0..i)), applied to the leading i × i block of V. Returns h = ‖u‖²/2, kept in d[i].
+ */
+function householderRow(
+  V: Float64Array,
+  d: Float64Array,
+  e: Float64Array,
+  n: number,
+  i: number,
+  scale: number,
+): number {
+  let h = 0;
+  for (let k = 0; k < i; k++) {
+    d[k] /= scale;
+    h += d[k] * d[k];
+  }
+  let f = d[i - 1];
+  let g = Math.sqrt(h);
+  if (f > 0) g = -g;
+  e[i] = scale * g;
+  h -= f * g;
+  d[i - 1] = f - g;
+  for (let j = 0; j < i; j++) e[j] = 0;
+  for (let j = 0; j < i; j++) {
+    f = d[j];
+    V[j * n + i] = f;
+    g = e[j] + V[j * n + j] * f;
+    for (let k = j + 1; k <= i - 1; k++) {
+      g += V[k * n + j] * d[k];
+      e[k] += V[k * n + j] * f;
+    }
+    e[j] = g;
+  }
+  f = 0;
+  for (let j = 0; j < i; j++) {
+    e[j] /= h;
+    f += e[j] * d[j];
+  }
+  const hh = f / (h + h);
+  for (let j = 0; j < i; j++) e[j] -= hh * d[j];
+  for (let j = 0; j < i; j++) {
+    f = d[j];
+    g = e[j];
+    for (let k = j; k <= i - 1; k++) V[k * n + j] -= f * e[k] + g * d[k];
+    d[j] = V[(i - 1) * n + j];
+    V[i * n + j] = 0;
+  }
+  return h;
+}
+
+/** The last phase of tred2: V becomes the product of the reflectors, d the diagonal. */
+function accumulateReflectors(V: Float64Array, d: Float64Array, e: Float64Array, n: number): void {
   for (let i = 0; i < n - 1; i++) {
     V[(n - 1) * n + i] = V[i * n + i];
     V[i * n + i] = 1;
@@ -138,13 +158,7 @@ function tql2(V: Float64Array, d: Float64Array, e: Float64Array, n: number, want
           c = p / r;
           p = c * d[i] - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]);
-          if (wantVectors) {
-            for (let k = 0; k < n; k++) {
-              const hk = V[k * n + i + 1];
-              V[k * n + i + 1] = s * V[k * n + i] + c * hk;
-              V[k * n + i] = c * V[k * n + i] - s * hk;
-            }
-          }
+          if (wantVectors) rotateColumns(V, n, i, c, s);
         }
         p = (-s * s2 * c3 * el1 * e[l]) / dl1;
         e[l] = s * p;
@@ -155,7 +169,20 @@ function tql2(V: Float64Array, d: Float64Array, e: Float64Array, n: number, want
     d[l] += f;
     e[l] = 0;
   }
-  // Selection sort of values (and vector columns): n is at most a few thousand.
+  sortAscending(V, d, n, wantVectors);
+}
+
+/** The Givens rotation of one QL sweep step applied to columns i and i + 1 of V. */
+function rotateColumns(V: Float64Array, n: number, i: number, c: number, s: number): void {
+  for (let k = 0; k < n; k++) {
+    const hk = V[k * n + i + 1];
+    V[k * n + i + 1] = s * V[k * n + i] + c * hk;
+    V[k * n + i] = c * V[k * n + i] - s * hk;
+  }
+}
+
+/** Selection sort of values (and vector columns): n is at most a few thousand. */
+function sortAscending(V: Float64Array, d: Float64Array, n: number, wantVectors: boolean): void {
   for (let i = 0; i < n - 1; i++) {
     let k = i;
     let p = d[i];
