@@ -7,30 +7,24 @@
  * XNNPACK's, so this runs at forward-convolution speed.
  */
 import {
-  backend_util,
+  type backend_util,
   type Conv2DBackpropFilterAttrs,
   type Conv2DBackpropFilterInputs,
-  type KernelBackend,
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { KernelScope } from './kernel_util.js';
+import type { KernelScope } from './kernel_util.js';
+import { decodeBackpropCall } from './conv2d_backprop_call.js';
 
 export function makeConv2DBackpropFilter(backendName: string, fallback: KernelFunc): KernelFunc {
   return (args) => {
-    // tfjs types kernel inputs/attrs loosely (NamedTensorInfoMap, NamedAttrMap); this kernel's are fixed by its registration.
-    const { x, dy } = args.inputs as unknown as Required<{ [K in keyof Conv2DBackpropFilterInputs]: TensorInfo }>;
-    const attrs = args.attrs as unknown as Conv2DBackpropFilterAttrs;
-    if (attrs.dataFormat === 'NCHW') return fallback(args);
-    const info = backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      attrs.filterShape,
-      attrs.strides,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
+    const call = decodeBackpropCall<Conv2DBackpropFilterInputs, Conv2DBackpropFilterAttrs>(
+      args,
+      backendName,
+      ({ x }, attrs) => ({ input: x.shape as [number, number, number, number], filter: attrs.filterShape }),
     );
-    return conv2dBackpropFilterNHWC(new KernelScope(args.backend as KernelBackend, backendName), x, dy, info);
+    if (!call) return fallback(args);
+    return conv2dBackpropFilterNHWC(call.scope, call.inputs.x, call.inputs.dy, call.info);
   };
 }
 

@@ -10,33 +10,28 @@
  * total work, then one pass that interleaves them into dx.
  */
 import {
-  backend_util,
+  type backend_util,
   type Conv2DBackpropInputAttrs,
   type Conv2DBackpropInputInputs,
-  type KernelBackend,
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { KernelScope } from './kernel_util.js';
+import type { KernelScope } from './kernel_util.js';
 import type { HeapBackend } from './batch_matmul.js';
+import { decodeBackpropCall } from './conv2d_backprop_call.js';
 
 export function makeConv2DBackpropInput(backendName: string, fallback: KernelFunc): KernelFunc {
   return (args) => {
-    // tfjs types kernel inputs/attrs loosely (NamedTensorInfoMap, NamedAttrMap); this kernel's are fixed by its registration.
-    const { dy, filter } = args.inputs as unknown as Required<{ [K in keyof Conv2DBackpropInputInputs]: TensorInfo }>;
-    const attrs = args.attrs as unknown as Conv2DBackpropInputAttrs;
-    if (attrs.dataFormat === 'NCHW') return fallback(args);
-    const info = backend_util.computeConv2DInfo(
-      attrs.inputShape,
-      filter.shape as [number, number, number, number],
-      attrs.strides,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
+    const call = decodeBackpropCall<Conv2DBackpropInputInputs, Conv2DBackpropInputAttrs>(
+      args,
+      backendName,
+      ({ filter }, attrs) => ({ input: attrs.inputShape, filter: filter.shape as [number, number, number, number] }),
     );
-    const scope = new KernelScope(args.backend as KernelBackend, backendName);
-    if (info.strideHeight === 1 && info.strideWidth === 1) return conv2dBackpropInputNHWC(scope, dy, filter, info);
-    return conv2dBackpropInputPhases(scope, dy, filter, info);
+    if (!call) return fallback(args);
+    const { inputs, info, scope } = call;
+    if (info.strideHeight === 1 && info.strideWidth === 1)
+      return conv2dBackpropInputNHWC(scope, inputs.dy, inputs.filter, info);
+    return conv2dBackpropInputPhases(scope, inputs.dy, inputs.filter, info);
   };
 }
 
@@ -107,57 +102,79 @@ function phases(s: number, k: number, pad: number, inSize: number): Phase[] {
   }));
 }
 
+/** A phase pair's stride-1 convolution: dx rows (ph) × columns (pw) of that phase, packed. */
+interface PhaseOutput {
+  ph: Phase;
+  pw: Phase;
+  out: TensorInfo;
+}
+
 function conv2dBackpropInputPhases(
   s: KernelScope,
   dy: TensorInfo,
   filter: TensorInfo,
   info: backend_util.Conv2DInfo,
 ): TensorInfo {
-  const {
-    strideHeight: sh,
-    strideWidth: sw,
-    filterHeight: kh,
-    filterWidth: kw,
-    outHeight: oh,
-    outWidth: ow,
-    inHeight: H,
-    inWidth: W,
-    padInfo,
-  } = info;
-  const [ci, co] = [filter.shape[2], filter.shape[3]];
-  const parts: Array<{ ph: Phase; pw: Phase; out: TensorInfo }> = [];
+  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
+  const { inHeight: H, inWidth: W, padInfo } = info;
+  const parts: PhaseOutput[] = [];
   for (const ph of phases(sh, kh, padInfo.top, H)) {
     for (const pw of phases(sw, kw, padInfo.left, W)) {
       if (ph.taps === 0 || pw.taps === 0 || ph.qMax < ph.qMin || pw.qMax < pw.qMin) continue;
-      // dx_r[q] = Σ_j dy[q − j]·w[r + j·s]: a correlation of dy with the flipped sub-filter.
-      const sub = s.run(
-        'StridedSlice',
-        { x: filter },
-        {
-          begin: [ph.r, pw.r, 0, 0],
-          end: [kh, kw, ci, co],
-          strides: [sh, sw, 1, 1],
-          beginMask: 0,
-          endMask: 0,
-          ellipsisMask: 0,
-          newAxisMask: 0,
-          shrinkAxisMask: 0,
-        },
-      );
-      const wT = s.transpose(s.run('Reverse', { x: sub }, { dims: [0, 1] }), [0, 1, 3, 2]); // [th, tw, co, ci]
-      // Outputs q = qMin … qMax need dy rows qMin − taps + 1 … qMax: grow or trim dy to that.
-      const out = s.convPadded(
-        dy,
-        wT,
-        [
-          [ph.taps - 1 - ph.qMin, ph.qMax - (oh - 1)],
-          [pw.taps - 1 - pw.qMin, pw.qMax - (ow - 1)],
-        ],
-        [1, 1],
-      ); // [b, qMax − qMin + 1 (h), … (w), ci]
-      parts.push({ ph, pw, out });
+      parts.push({ ph, pw, out: phaseConv(s, dy, filter, info, ph, pw) });
     }
   }
+  return interleave(s, dy, filter.shape[2], info, parts);
+}
+
+/** The stride-1 convolution of dy with the sub-filter of taps (ph.r, pw.r) + multiples of the stride. */
+function phaseConv(
+  s: KernelScope,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: backend_util.Conv2DInfo,
+  ph: Phase,
+  pw: Phase,
+): TensorInfo {
+  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow } = info;
+  const [ci, co] = [filter.shape[2], filter.shape[3]];
+  // dx_r[q] = Σ_j dy[q − j]·w[r + j·s]: a correlation of dy with the flipped sub-filter.
+  const sub = s.run(
+    'StridedSlice',
+    { x: filter },
+    {
+      begin: [ph.r, pw.r, 0, 0],
+      end: [kh, kw, ci, co],
+      strides: [sh, sw, 1, 1],
+      beginMask: 0,
+      endMask: 0,
+      ellipsisMask: 0,
+      newAxisMask: 0,
+      shrinkAxisMask: 0,
+    },
+  );
+  const wT = s.transpose(s.run('Reverse', { x: sub }, { dims: [0, 1] }), [0, 1, 3, 2]); // [th, tw, co, ci]
+  // Outputs q = qMin … qMax need dy rows qMin − taps + 1 … qMax: grow or trim dy to that.
+  return s.convPadded(
+    dy,
+    wT,
+    [
+      [ph.taps - 1 - ph.qMin, ph.qMax - (oh - 1)],
+      [pw.taps - 1 - pw.qMin, pw.qMax - (ow - 1)],
+    ],
+    [1, 1],
+  ); // [b, qMax − qMin + 1 (h), … (w), ci]
+}
+
+/** Writes every phase's rows and columns to their places in a fresh dx [b, H, W, ci]. */
+function interleave(
+  s: KernelScope,
+  dy: TensorInfo,
+  ci: number,
+  info: backend_util.Conv2DInfo,
+  parts: PhaseOutput[],
+): TensorInfo {
+  const { strideHeight: sh, strideWidth: sw, inHeight: H, inWidth: W, padInfo } = info;
   const heap = s.backend as HeapBackend;
   const dx = heap.makeOutput([dy.shape[0], H, W, ci], 'float32');
   // Views only now: every allocation above may have grown (and detached) the wasm memory.

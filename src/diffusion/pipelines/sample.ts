@@ -34,6 +34,11 @@ export interface SampleOptions {
 
 const normals = (n: number, rng: Rng) => Float32Array.from({ length: n }, () => rng.normal());
 
+/** A batch of latents [B, H, W, C]. */
+type Shape4 = [number, number, number, number];
+/** Where a loop starts from: host values, or a tensor the caller keeps. */
+type Latents = Float32Array | tf.Tensor4D;
+
 /** ε̂ for a batch of latents at one timestep (conditioning already bound). */
 export type EpsFn = (z: tf.Tensor4D, t: number) => tf.Tensor4D;
 
@@ -46,8 +51,7 @@ function linear(x: tf.Tensor4D, eps: tf.Tensor4D, cx: number, ce: number, noise?
 }
 
 /** Starts a device loop from host values or a tensor the caller keeps. */
-const upload = (z: Float32Array | tf.Tensor4D, shape: [number, number, number, number]) =>
-  z instanceof tf.Tensor ? tf.clone(z) : tf.tensor4d(z, shape);
+const upload = (z: Latents, shape: Shape4) => (z instanceof tf.Tensor ? tf.clone(z) : tf.tensor4d(z, shape));
 
 /**
  * The reverse loop from z at the first of `timesteps` (default: all of the scheduler's, i.e. from
@@ -57,8 +61,8 @@ const upload = (z: Float32Array | tf.Tensor4D, shape: [number, number, number, n
 export function ddimSampleTensor(
   eps: EpsFn,
   scheduler: DdimScheduler,
-  zT: Float32Array | tf.Tensor4D,
-  shape: [number, number, number, number],
+  zT: Latents,
+  shape: Shape4,
   rng?: Rng,
   eta = scheduler.cfg.eta,
   timesteps = scheduler.timesteps,
@@ -79,28 +83,15 @@ export function ddimSampleTensor(
 }
 
 /** ddimSampleTensor read back once at the end. */
-export async function ddimSample(
-  eps: EpsFn,
-  scheduler: DdimScheduler,
-  zT: Float32Array | tf.Tensor4D,
-  shape: [number, number, number, number],
-  rng?: Rng,
-  eta = scheduler.cfg.eta,
-  timesteps = scheduler.timesteps,
-): Promise<Float32Array> {
-  return readAndDispose(ddimSampleTensor(eps, scheduler, zT, shape, rng, eta, timesteps));
+export async function ddimSample(...args: Parameters<typeof ddimSampleTensor>): Promise<Float32Array> {
+  return readAndDispose(ddimSampleTensor(...args));
 }
 
 /**
  * Deterministic DDIM inversion z_0 → z_T (diffusers' DDIMInverseScheduler order): each step
  * predicts ε at the current (lower) timestep and moves up by one stride. Stays on the device.
  */
-export function ddimInvertTensor(
-  eps: EpsFn,
-  scheduler: DdimScheduler,
-  z0: Float32Array | tf.Tensor4D,
-  shape: [number, number, number, number],
-): tf.Tensor4D {
+export function ddimInvertTensor(eps: EpsFn, scheduler: DdimScheduler, z0: Latents, shape: Shape4): tf.Tensor4D {
   const stride = Math.floor(scheduler.cfg.trainTimesteps / scheduler.cfg.steps);
   let z = upload(z0, shape);
   for (const t of scheduler.inversionTimesteps()) {
@@ -113,13 +104,9 @@ export function ddimInvertTensor(
   return z;
 }
 
-export async function ddimInvert(
-  eps: EpsFn,
-  scheduler: DdimScheduler,
-  z0: Float32Array | tf.Tensor4D,
-  shape: [number, number, number, number],
-): Promise<Float32Array> {
-  return readAndDispose(ddimInvertTensor(eps, scheduler, z0, shape));
+/** ddimInvertTensor read back once at the end. */
+export async function ddimInvert(...args: Parameters<typeof ddimInvertTensor>): Promise<Float32Array> {
+  return readAndDispose(ddimInvertTensor(...args));
 }
 
 /** The one awaited read at the end of a loop. */

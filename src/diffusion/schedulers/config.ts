@@ -76,6 +76,24 @@ const IRRELEVANT: Record<string, string> = {
 };
 const KNOWN = new Set([...IMPLEMENTED, ...Object.keys(IRRELEVANT)]);
 
+/**
+ * Settings that would make sampling something other than the DDIM/DDPM update this port runs:
+ * refused by name (`fail` throws), not ignored.
+ */
+function refuseOtherSampling(c: Record<string, unknown>, fail: (key: string, m: string) => never): void {
+  for (const key of ['clip_sample', 'thresholding']) {
+    // Absent counts as off: SD v1's own pipeline samples with PNDM, which never clips (note that
+    // diffusers' DDIMScheduler.from_config would default clip_sample to true there).
+    if (c[key] === true) fail(key, "true changes every step's x̂₀ non-linearly; not supported");
+  }
+  // Euler's "continuous" timesteps feed the model 0.25·log σ, not t: another model input.
+  if ((c.timestep_type ?? 'discrete') !== 'discrete')
+    fail('timestep_type', `${JSON.stringify(c.timestep_type)} is not supported (have: "discrete")`);
+  // A learned variance doubles the model's output channels (ε and the variance).
+  if (typeof c.variance_type === 'string' && c.variance_type.startsWith('learned'))
+    fail('variance_type', `${JSON.stringify(c.variance_type)}: a model that predicts its variance is not supported`);
+}
+
 /** Parses the JSON text of a scheduler_config.json; errors are one line naming the file and key. */
 export function parseSchedulerConfig(text: string, file: string): ModelScheduler {
   const fail = (key: string, m: string): never => {
@@ -106,17 +124,7 @@ export function parseSchedulerConfig(text: string, file: string): ModelScheduler
   const prediction = String(c.prediction_type ?? 'epsilon');
   if (prediction !== 'epsilon' && prediction !== 'v_prediction')
     fail('prediction_type', `${JSON.stringify(c.prediction_type)} is not supported (have: epsilon, v_prediction)`);
-  for (const key of ['clip_sample', 'thresholding']) {
-    // Absent counts as off: SD v1's own pipeline samples with PNDM, which never clips (note that
-    // diffusers' DDIMScheduler.from_config would default clip_sample to true there).
-    if (c[key] === true) fail(key, "true changes every step's x̂₀ non-linearly; not supported");
-  }
-  // Euler's "continuous" timesteps feed the model 0.25·log σ, not t: another model input.
-  if ((c.timestep_type ?? 'discrete') !== 'discrete')
-    fail('timestep_type', `${JSON.stringify(c.timestep_type)} is not supported (have: "discrete")`);
-  // A learned variance doubles the model's output channels (ε and the variance).
-  if (typeof c.variance_type === 'string' && c.variance_type.startsWith('learned'))
-    fail('variance_type', `${JSON.stringify(c.variance_type)}: a model that predicts its variance is not supported`);
+  refuseOtherSampling(c, fail);
   const offset = num('steps_offset', 0);
   if (!Number.isInteger(offset) || offset < 0) fail('steps_offset', `expected a non-negative integer, got ${offset}`);
   const flag = (key: string, dflt: boolean): boolean => {

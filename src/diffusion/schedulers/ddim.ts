@@ -17,6 +17,9 @@
 import { UserError } from '../../errors.js';
 import { alphasCumprod, SD_SCHEDULE, type ScheduleConfig } from './schedule.js';
 
+/** A sample, a prediction or noise, flattened: any array of numbers (a tensor's data, a test's oracle). */
+type Values = ArrayLike<number>;
+
 /** scheduler_config.json's timestep_spacing. */
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';
 
@@ -90,20 +93,19 @@ export class DdimScheduler {
     return a;
   }
 
-  /** One reverse step; `noise` (standard normal, same length) is needed when η > 0. */
-  step(
-    eps: ArrayLike<number>,
-    t: number,
-    x: ArrayLike<number>,
-    noise?: ArrayLike<number>,
-    eta = this.cfg.eta,
-  ): Float64Array {
-    const a = this.epsAlphaAt(t);
+  /** What the ε- and v-steps share: ᾱ at the target, σ_t, and the coefficient of ε̂'s direction. */
+  private stepTerms(t: number, eta: number, noise?: Values): { ap: number; s: number; dirCoef: number } {
     const ap = this.alphaAt(t - this.stepRatio);
     const s = this.sigma(t, eta);
     if (s > 0 && !noise) throw new Error('DDIM step with η > 0 needs a noise sample');
+    return { ap, s, dirCoef: Math.sqrt(Math.max(0, 1 - ap - s * s)) };
+  }
+
+  /** One reverse step; `noise` (standard normal, same length) is needed when η > 0. */
+  step(eps: Values, t: number, x: Values, noise?: Values, eta = this.cfg.eta): Float64Array {
+    const a = this.epsAlphaAt(t);
+    const { ap, s, dirCoef } = this.stepTerms(t, eta, noise);
     const out = new Float64Array(x.length);
-    const dirCoef = Math.sqrt(Math.max(0, 1 - ap - s * s));
     for (let i = 0; i < x.length; i++) {
       const x0 = (x[i] - Math.sqrt(1 - a) * eps[i]) / Math.sqrt(a);
       out[i] = Math.sqrt(ap) * x0 + dirCoef * eps[i] + (s > 0 ? s * noise![i] : 0);
@@ -115,18 +117,9 @@ export class DdimScheduler {
    * The same step from a v-prediction (x̂₀ = √ᾱ·x − √(1 − ᾱ)·v, ε̂ = √ᾱ·v + √(1 − ᾱ)·x), defined
    * at ᾱ_t = 0 too; x̂₀ is returned with the next sample, as diffusers' step returns it.
    */
-  stepV(
-    v: ArrayLike<number>,
-    t: number,
-    x: ArrayLike<number>,
-    noise?: ArrayLike<number>,
-    eta = this.cfg.eta,
-  ): { prev: Float64Array; x0: Float64Array } {
+  stepV(v: Values, t: number, x: Values, noise?: Values, eta = this.cfg.eta): { prev: Float64Array; x0: Float64Array } {
     const a = this.alphaAt(t);
-    const ap = this.alphaAt(t - this.stepRatio);
-    const s = this.sigma(t, eta);
-    if (s > 0 && !noise) throw new Error('DDIM step with η > 0 needs a noise sample');
-    const dirCoef = Math.sqrt(Math.max(0, 1 - ap - s * s));
+    const { ap, s, dirCoef } = this.stepTerms(t, eta, noise);
     const prev = new Float64Array(x.length);
     const x0 = new Float64Array(x.length);
     for (let i = 0; i < x.length; i++) {
@@ -138,7 +131,7 @@ export class DdimScheduler {
   }
 
   /** Deterministic inversion step x_t → x_{t+Δ} with ε̂ predicted at t (the η = 0 update, reversed). */
-  invertStep(eps: ArrayLike<number>, t: number, x: ArrayLike<number>): Float64Array {
+  invertStep(eps: Values, t: number, x: Values): Float64Array {
     const a = this.alphaAt(t);
     const an = this.alphaAt(t + this.stepRatio);
     const out = new Float64Array(x.length);
@@ -173,7 +166,7 @@ export class DdimScheduler {
   }
 
   /** Forward noising q(x_t | x_0): √ᾱ_t·x₀ + √(1 − ᾱ_t)·ε. */
-  addNoise(x0: ArrayLike<number>, eps: ArrayLike<number>, t: number): Float64Array {
+  addNoise(x0: Values, eps: Values, t: number): Float64Array {
     const a = this.alphas[t];
     return Float64Array.from(x0, (v, i) => Math.sqrt(a) * v + Math.sqrt(1 - a) * eps[i]);
   }
