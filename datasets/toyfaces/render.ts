@@ -86,21 +86,60 @@ function shade(c: RGB, k: number): RGB {
   return [c[0] * k, c[1] * k, c[2] * k];
 }
 
+/** A face's pose and colours, which every part's placement reads, and where parts are pushed. */
+interface Frame {
+  a: Face['attrs'];
+  side: boolean;
+  /** The facing side in side view (±1). */
+  f: number;
+  /** Face half-width. */
+  W: number;
+  /** Face centre. */
+  fx: number;
+  /** How far features shift toward the facing side. */
+  ox: number;
+  skin: RGB;
+  hair: RGB;
+  /** The visible eyes' centres. */
+  eyes: number[];
+  /** Hair centre. */
+  hc: number;
+  push(inside: Layer['inside'], color: RGB): void;
+}
+
 /** Layers from the top down: the first one containing a point colours it. */
 function layers(face: Face): { top: Layer[]; background: RGB } {
   const a = face.attrs;
   const side = a.pose === 'side';
   const f = face.jitter.facing;
   const W = FACE_WIDTH[a.face_shape] * (side ? 0.82 : 1);
-  const fx = side ? f * 0.04 : 0; // face centre
-  const ox = side ? f * 0.17 : 0; // features shift toward the facing side
-  const skin = SKIN[a.skin_tone];
-  const hair = HAIR[a.hair_color];
+  const fx = side ? f * 0.04 : 0;
+  const ox = side ? f * 0.17 : 0;
   const out: Layer[] = [];
-  const push = (inside: Layer['inside'], color: RGB) => out.push({ inside, color });
+  const frame: Frame = {
+    a,
+    side,
+    f,
+    W,
+    fx,
+    ox,
+    skin: SKIN[a.skin_tone],
+    hair: HAIR[a.hair_color],
+    eyes: side ? [fx + ox + f * 0.04] : [-0.15, 0.15],
+    hc: fx - (side ? f * 0.06 : 0),
+    push: (inside, color) => out.push({ inside, color }),
+  };
+  // Top layer first: glasses over eyes over brows, then mouth, nose, hair, head, back hair, shirt.
+  eyesAndGlasses(frame);
+  mouth(frame);
+  nose(frame);
+  frontHair(frame);
+  headAndBody(frame, face.jitter.shirt);
+  return { top: out, background: BACKGROUND[a.background] };
+}
 
+function eyesAndGlasses({ a, side, f, fx, hair, eyes, push }: Frame): void {
   // Glasses (top): rings round the visible eyes, a bridge, and a temple arm in side view.
-  const eyes = side ? [fx + ox + f * 0.04] : [-0.15, 0.15];
   if (a.glasses === 'glasses') {
     // Thick (≈1 px at 32²) so the frame shows on dark skin too.
     for (const ex of eyes) push(ring(ex, -0.02, 0.1, 0.16), FRAME);
@@ -125,6 +164,9 @@ function layers(face: Face): { top: Layer[]; background: RGB } {
       shade(hair, 0.45),
     );
   }
+}
+
+function mouth({ a, side, fx, ox, push }: Frame): void {
   // Mouth.
   const mx = fx + ox * 0.45;
   const mw = side ? 0.15 : 0.19;
@@ -179,6 +221,9 @@ function layers(face: Face): { top: Layer[]; background: RGB } {
       LIPS,
     );
   }
+}
+
+function nose({ side, f, W, fx, skin, push }: Frame): void {
   // Nose: a darker patch, or a profile bump past the outline in side view.
   if (side) {
     const tip = fx + f * (W + 0.09);
@@ -191,8 +236,10 @@ function layers(face: Face): { top: Layer[]; background: RGB } {
       skin,
     );
   } else push(ellipse(0, 0.12, 0.04, 0.06), shade(skin, 0.85));
+}
+
+function frontHair({ a, side, f, W, hair, hc, push }: Frame): void {
   // Front hair: a cap above the hairline (curly: bumpy edge and more volume).
-  const hc = fx - (side ? f * 0.06 : 0);
   if (a.hair_style !== 'bald') {
     const curly = a.hair_style === 'curly';
     const rx = W + (curly ? 0.14 : 0.07);
@@ -208,6 +255,10 @@ function layers(face: Face): { top: Layer[]; background: RGB } {
     };
     push(cap, hair);
   }
+}
+
+/** Ears, face, neck, the long and curly hair behind the face, and the shirt (bottom layer). */
+function headAndBody({ a, side, f, W, fx, skin, hair, hc, push }: Frame, shirt: number): void {
   // Ears, face, neck, shirt.
   if (side) push(ellipse(fx - f * 0.04, 0.06, 0.06, 0.1), shade(skin, 0.9));
   else for (const s of [-1, 1]) push(ellipse(s * W, 0.07, 0.065, 0.11), shade(skin, 0.92));
@@ -221,8 +272,7 @@ function layers(face: Face): { top: Layer[]; background: RGB } {
         ((x - hc) / (W + 0.16)) ** 2 + ((y - 0.0) / 0.6) ** 2 <= 1 + 0.08 * Math.sin(11 * Math.atan2(y, x - hc)),
       shade(hair, 0.92),
     );
-  push(ellipse(fx, 1.2, 0.85, 0.5), hsv(face.jitter.shirt, 0.55, 0.65));
-  return { top: out, background: BACKGROUND[a.background] };
+  push(ellipse(fx, 1.2, 0.85, 0.5), hsv(shirt, 0.55, 0.65));
 }
 
 /** Renders an HWC float image in [0, 1]. */
