@@ -20,97 +20,25 @@
  * encoder itself, as a readback does. So the budgets hold after every release. Destroying a buffer
  * that already-submitted work uses is allowed by WebGPU (the memory goes when the work is done).
  *
- * The layer reaches into private fields (INTERNALS below); `checkPoolInternals` says what is
- * missing, webgpu_pool.test.ts fails when any changes (a tfjs upgrade), and installing on a
- * backend that lacks them warns and leaves the pool unbounded rather than breaking the backend.
+ * The layer reaches into private fields (INTERNALS in webgpu_internals.ts); `checkPoolInternals`
+ * says what is missing, test/webgpu_memory.test.ts fails when any changes (a tfjs upgrade), and
+ * installing on a backend that lacks them warns and leaves the pool unbounded rather than
+ * breaking the backend. Installing also wraps the batch-splitting kernels
+ * (kernels/webgpu_batch_split.ts): ops whose bindings would exceed the device's limit run in chunks.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import {
+  bindingLimit,
+  checkBindings,
+  checkPoolInternals,
+  uploadsHostValues,
+  writeUpload,
+  type BackendInternals,
+  type GpuBufferLike,
+} from './webgpu_internals.js';
+import { registerBatchSplit } from './kernels/webgpu_batch_split.js';
 
-/** The GPUBuffer fields used (the real class comes from Dawn's addon at run time). */
-interface GpuBufferLike {
-  readonly size: number;
-  readonly usage: number;
-  destroy(): void;
-}
-
-/** tfjs-backend-webgpu 4.22's BufferManager (src/buffer_manager.ts), private fields included. */
-interface BufferManagerInternals {
-  freeBuffers: Map<string, GpuBufferLike[]>;
-  usedBuffers: Map<string, GpuBufferLike[]>;
-  numFreeBuffers: number;
-  numUsedBuffers: number;
-  numBytesUsed: number;
-  numBytesAllocated: number;
-  acquireBuffer(size: number, usage: number, mappedAtCreation?: boolean, reuse?: boolean): GpuBufferLike;
-  releaseBuffer(buffer: GpuBufferLike, reuse?: boolean): void;
-}
-
-interface ProgramLike {
-  outputShape: number[];
-  variableNames?: string[];
-}
-interface TensorInfoLike {
-  shape: number[];
-  dtype: string;
-}
-
-/** A tensor's entry in the backend's tensorMap: host values until uploaded, then its GPU buffer. */
-interface TensorDataLike {
-  values: ArrayLike<number> | null | undefined;
-  dtype: string;
-  shape: number[];
-  resource: unknown;
-}
-
-/** The WebGPUBackend fields used (src/backend_webgpu.ts). */
-interface BackendInternals {
-  bufferManager: BufferManagerInternals;
-  /** Non-null while commands are recorded and not yet submitted. */
-  commandEncoder: unknown;
-  submitQueue(): void;
-  endComputePassEncoder(): void;
-  recordAndSubmit(...args: unknown[]): void;
-  runWebGPUProgram(
-    program: ProgramLike,
-    inputs: TensorInfoLike[],
-    outputDtype: string,
-    ...rest: unknown[]
-  ): TensorInfoLike;
-  device: { limits: { maxStorageBufferBindingSize: number } };
-  queue: { writeBuffer(buffer: GpuBufferLike, offset: number, data: ArrayBufferView): void };
-  tensorMap: { get(dataId: object): TensorDataLike | undefined };
-  uploadToGPU(dataId: object): void;
-  computePassEncoder: unknown;
-  /** Marks the backend whose pool is bounded (installing twice would wrap twice). */
-  sddPool?: PoolState;
-}
-
-/** The private members this layer uses: name → typeof, on the backend and on its bufferManager. */
-const INTERNALS = {
-  backend: {
-    bufferManager: 'object',
-    commandEncoder: 'object',
-    submitQueue: 'function',
-    endComputePassEncoder: 'function',
-    recordAndSubmit: 'function',
-    runWebGPUProgram: 'function',
-    device: 'object',
-    queue: 'object',
-    tensorMap: 'object',
-    uploadToGPU: 'function',
-    computePassEncoder: 'object',
-  },
-  bufferManager: {
-    freeBuffers: 'object',
-    usedBuffers: 'object',
-    numFreeBuffers: 'number',
-    numUsedBuffers: 'number',
-    numBytesUsed: 'number',
-    numBytesAllocated: 'number',
-    acquireBuffer: 'function',
-    releaseBuffer: 'function',
-  },
-} as const;
+export { BindingTooLargeError, checkPoolInternals, setBindingLimit } from './webgpu_internals.js';
 
 const DEFAULT_POOL_MB = 2048;
 const DEFAULT_STAGING_MB = 256;
@@ -163,32 +91,6 @@ interface PoolState {
 }
 
 let state: PoolState | null = null;
-
-/** Problems that keep this layer from working on `backend` (empty: all internals as expected). */
-export function checkPoolInternals(backend: unknown): string[] {
-  const problems: string[] = [];
-  const check = (obj: unknown, fields: Record<string, string>, where: string) => {
-    for (const [k, type] of Object.entries(fields)) {
-      const v = obj == null ? undefined : (obj as Record<string, unknown>)[k];
-      // The encoders are null between submits: present (own key) is what matters.
-      const ok =
-        k === 'commandEncoder' || k === 'computePassEncoder'
-          ? obj != null && k in (obj as object)
-          : typeof v === type && v !== null;
-      if (!ok) problems.push(`${where}.${k}: expected ${type}, found ${v === null ? 'null' : typeof v}`);
-    }
-  };
-  check(backend, INTERNALS.backend, 'WebGPUBackend');
-  const bm = (backend as { bufferManager?: unknown } | null)?.bufferManager;
-  if (bm) {
-    check(bm, INTERNALS.bufferManager, 'BufferManager');
-    for (const k of ['freeBuffers', 'usedBuffers'] as const) {
-      if (!((bm as Record<string, unknown>)[k] instanceof Map))
-        problems.push(`BufferManager.${k}: expected a Map keyed "size_usage"`);
-    }
-  }
-  return problems;
-}
 
 function budgetFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -264,13 +166,45 @@ function samplePeaks(s: PoolState): void {
   c.peak_bytes_in_use = Math.max(c.peak_bytes_in_use, bm.numBytesUsed);
 }
 
+/** Counters at install: budgets from the environment, peaks from what tfjs already holds. */
+function freshCounters(bm: BackendInternals['bufferManager']): PoolCounters {
+  return {
+    budget_bytes: budgetFromEnv('SDD_WEBGPU_POOL_MB', DEFAULT_POOL_MB),
+    staging_budget_bytes: budgetFromEnv('SDD_WEBGPU_STAGING_MB', DEFAULT_STAGING_MB),
+    bytes_pooled: 0,
+    staging_bytes_pooled: 0,
+    buffers_pooled: 0,
+    bytes_in_use: 0,
+    bytes_allocated: 0,
+    peak_bytes_allocated: bm.numBytesAllocated,
+    peak_bytes_in_use: bm.numBytesUsed,
+    created: 0,
+    created_bytes: 0,
+    created_by_kind: { storage: 0, uniform: 0, readback: 0, upload: 0 },
+    reused: 0,
+    evicted: 0,
+    evicted_bytes: 0,
+    flushes: 0,
+    dispatches: 0,
+    submits: 0,
+    forced_submits: 0,
+    passes: 0,
+    uploads: 0,
+    written_uploads: 0,
+  };
+}
+
 /**
- * Bounds the pool of the active webgpu backend (call once it is active). Returns the problems when
- * the internals are not as expected (and then changes nothing); an empty list when installed.
+ * Bounds the pool of the active webgpu backend and wraps the batch-splitting kernels (call once it
+ * is active and its kernels are registered). Returns the problems when the internals are not as
+ * expected (and then changes nothing); an empty list when installed.
  */
 export function installDevicePool(backend: unknown = tf.backend()): string[] {
   const problems = checkPoolInternals(backend);
   if (problems.length) return problems;
+  const split = registerBatchSplit(backend);
+  if (split.length)
+    console.error(`sdd: webgpu batch splitting off, tfjs-backend-webgpu internals changed: ${split.join('; ')}`);
   const be = backend as BackendInternals;
   if (be.sddPool) return [];
   const bm = be.bufferManager;
@@ -279,34 +213,12 @@ export function installDevicePool(backend: unknown = tf.backend()): string[] {
     lru: new Map(),
     unsafe: new Set(),
     writeUploads: process.env.SDD_WEBGPU_WRITE_UPLOADS !== '0',
-    counters: {
-      budget_bytes: budgetFromEnv('SDD_WEBGPU_POOL_MB', DEFAULT_POOL_MB),
-      staging_budget_bytes: budgetFromEnv('SDD_WEBGPU_STAGING_MB', DEFAULT_STAGING_MB),
-      bytes_pooled: 0,
-      staging_bytes_pooled: 0,
-      buffers_pooled: 0,
-      bytes_in_use: 0,
-      bytes_allocated: 0,
-      peak_bytes_allocated: bm.numBytesAllocated,
-      peak_bytes_in_use: bm.numBytesUsed,
-      created: 0,
-      created_bytes: 0,
-      created_by_kind: { storage: 0, uniform: 0, readback: 0, upload: 0 },
-      reused: 0,
-      evicted: 0,
-      evicted_bytes: 0,
-      flushes: 0,
-      dispatches: 0,
-      submits: 0,
-      forced_submits: 0,
-      passes: 0,
-      uploads: 0,
-      written_uploads: 0,
-    },
+    counters: freshCounters(bm),
   };
   // Buffers already free when we arrive join the pool, oldest first as far as we can tell.
   for (const list of bm.freeBuffers.values()) for (const b of list) adopt(s, b, false);
-  wrap(s);
+  wrapBufferManager(s);
+  wrapBackend(s);
   be.sddPool = s;
   state = s;
   trim(s);
@@ -322,18 +234,12 @@ function adopt(s: PoolState, b: GpuBufferLike, unsafe: boolean): void {
   if (kind === 'staging') s.counters.staging_bytes_pooled += b.size;
 }
 
-/** Instance-level wrappers over acquire/release/submit/dispatch (the prototypes stay as they are). */
-function wrap(s: PoolState): void {
+/** Instance-level wrappers over the BufferManager's acquire/release (the prototypes stay as they are). */
+function wrapBufferManager(s: PoolState): void {
   const be = s.backend;
   const bm = be.bufferManager;
   const acquire = bm.acquireBuffer.bind(bm);
   const release = bm.releaseBuffer.bind(bm);
-  const submit = be.submitQueue.bind(be);
-  const record = be.recordAndSubmit.bind(be);
-  const run = be.runWebGPUProgram.bind(be);
-  const endPass = be.endComputePassEncoder.bind(be);
-  const upload = be.uploadToGPU.bind(be);
-
   bm.acquireBuffer = (size, usage, mappedAtCreation = false, reuse = true) => {
     const free = reuse ? bm.freeBuffers.get(`${size}_${usage}`) : undefined;
     const fromPool = free !== undefined && free.length > 0;
@@ -358,6 +264,16 @@ function wrap(s: PoolState): void {
       trim(s);
     }
   };
+}
+
+/** Instance-level wrappers over the backend's submit, dispatch, pass, upload and program run. */
+function wrapBackend(s: PoolState): void {
+  const be = s.backend;
+  const submit = be.submitQueue.bind(be);
+  const record = be.recordAndSubmit.bind(be);
+  const run = be.runWebGPUProgram.bind(be);
+  const endPass = be.endComputePassEncoder.bind(be);
+  const upload = be.uploadToGPU.bind(be);
   be.submitQueue = () => {
     submit();
     s.counters.submits++;
@@ -374,14 +290,7 @@ function wrap(s: PoolState): void {
   };
   be.uploadToGPU = (dataId) => {
     const td = be.tensorMap.get(dataId);
-    // float32/int32/bool with values (tfjs's own path for anything else: complex, empty).
-    if (
-      td &&
-      td.resource == null &&
-      td.values &&
-      td.values.length > 0 &&
-      ['float32', 'int32', 'bool'].includes(td.dtype)
-    ) {
+    if (uploadsHostValues(td)) {
       s.counters.uploads++;
       if (s.writeUploads) {
         writeUpload(be, td);
@@ -392,75 +301,9 @@ function wrap(s: PoolState): void {
     upload(dataId);
   };
   be.runWebGPUProgram = (program, inputs, outputDtype, ...rest) => {
-    checkBindings(program, inputs, outputDtype, be.device.limits.maxStorageBufferBindingSize);
+    checkBindings(program, inputs, outputDtype, bindingLimit(be.device));
     return run(program, inputs, outputDtype, ...rest);
   };
-}
-
-// GPUBufferUsage.STORAGE | COPY_SRC | COPY_DST: every tensor buffer of tfjs-backend-webgpu.
-const TENSOR_USAGE = 0x0080 | 0x0004 | 0x0008;
-
-/**
- * A tensor's host values to a GPU buffer by queue.writeBuffer, in place of tfjs 4.22's upload:
- * that one, for a buffer taken from the pool, creates a MAP_WRITE staging buffer, maps, copies,
- * records a copy command (ending the compute pass, so the next dispatch opens a new one) and
- * destroys the staging buffer after the submit: about six N-API calls and a pass per upload, and
- * the bench U-Net's Adam step uploads ~580 scalars. writeBuffer is one call and keeps the pass.
- * Ordering: the write lands on the queue before the encoder being recorded is submitted, so the
- * dispatches recorded after it see the data; those recorded before it cannot name this buffer
- * (it was free, and tfjs frees a buffer that dispatches name only after their submit).
- * SDD_WEBGPU_WRITE_UPLOADS=0 keeps tfjs's path (for the before/after bench).
- */
-function writeUpload(be: BackendInternals, td: TensorDataLike): void {
-  const n = count(td.shape);
-  const size = n * bytesPer(td.dtype);
-  const buffer = be.bufferManager.acquireBuffer(size, TENSOR_USAGE);
-  const v = td.values!;
-  // tfjs stores int32 and bool as i32 on the GPU, everything else (float32) as f32.
-  const data =
-    td.dtype === 'int32' || td.dtype === 'bool'
-      ? v instanceof Int32Array
-        ? v
-        : Int32Array.from(v)
-      : v instanceof Float32Array
-        ? v
-        : Float32Array.from(v);
-  be.queue.writeBuffer(buffer, 0, data.length === n ? data : data.subarray(0, n));
-  // As tfjs: once uploaded, the host copy is dropped.
-  td.values = null;
-  td.resource = buffer;
-}
-
-/** What one element takes in a GPU buffer (tfjs-webgpu stores bool as i32; complex64 is not bound). */
-const bytesPer = (dtype: string) => (dtype === 'complex64' ? 8 : 4);
-const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-
-/**
- * Every tensor a program binds (its inputs and its output) must fit the device's
- * maxStorageBufferBindingSize (2 GiB on an H200, 128 MiB on lavapipe). Beyond it, Dawn rejects the
- * bind group with a validation error that tfjs never surfaces (the run would compute on garbage
- * or fault the device later); here the op fails first, naming the program, the tensor and the size.
- * Checked before anything is allocated for the program.
- */
-export class BindingTooLargeError extends Error {
-  override name = 'BindingTooLargeError';
-}
-
-function checkBindings(program: ProgramLike, inputs: TensorInfoLike[], outputDtype: string, limit: number): void {
-  const named = [
-    ...inputs.map((t, i) => ({ name: program.variableNames?.[i] ?? `input ${i}`, shape: t.shape, dtype: t.dtype })),
-    { name: 'output', shape: program.outputShape, dtype: outputDtype },
-  ];
-  for (const t of named) {
-    const bytes = count(t.shape) * bytesPer(t.dtype);
-    if (bytes > limit) {
-      const op = (program as { constructor: { name: string } }).constructor.name;
-      throw new BindingTooLargeError(
-        `webgpu: ${op} binds ${t.name} [${t.shape.join(', ')}] ${t.dtype} of ${(bytes / MIB).toFixed(1)} MiB, above this device's maxStorageBufferBindingSize ` +
-          `${(limit / MIB).toFixed(0)} MiB: split the batch (or use a smaller one)`,
-      );
-    }
-  }
 }
 
 /** The counters of the bounded pool, or null off webgpu (or where it could not be installed). */
