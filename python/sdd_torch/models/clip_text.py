@@ -1,8 +1,9 @@
 """Twin of src/nn/clip.ts: CLIP's text (and vision) transformers as Hugging Face transformers lays
 them out (CLIPTextModel, SD v1's text_encoder; CLIPModel with both towers and projections), from
 `config.json` (parsed by clip_config.py) + `model.safetensors`. Pre-LayerNorm residual blocks,
-quick-GELU or GELU, a causal mask for text (-1e9, as TS), the pooled text feature at the first end-of-text token (the highest id with a
-legacy eos_token_id 2), the image feature at the class token.
+quick-GELU or GELU, a causal mask for text (-1e9, as TS), the pooled text feature at the first
+end-of-text token (the highest id with a legacy eos_token_id 2), the image feature at the class
+token.
 
 Token ids come from our tokenizer (TS); this module never tokenizes. transformers 5 saves a
 CLIPTextModel without the `text_model.` prefix: both layouts load, a file with both spellings of
@@ -22,10 +23,9 @@ from sdd_torch.models.sd_blocks import attention_core, merge_heads, split_heads
 from sdd_torch.models.sd_config import (
     ConfigError,
     load_strict,
-    seeded_init,
     read_json_object,
     read_torch_tensors,
-    renamed,
+    with_weights,
 )
 
 
@@ -192,13 +192,8 @@ def build_clip(
 ) -> ClipModel:
     """A CLIP of a config.json's contents with the file's tensors (both strictly)."""
     c = parse_clip_config(config_file, config)
-    model = ClipModel(c)
     rename = text_model_name if c.kind == "CLIPTextModel" else None
-    if random_seed is not None:
-        seeded_init(model, random_seed)
-        return model
-    load_strict(model, renamed(tensors, source, rename, _is_position_ids), source)
-    return model
+    return with_weights(ClipModel(c), tensors, source, random_seed, rename, _is_position_ids)
 
 
 def clip_weights(folder: str) -> str:

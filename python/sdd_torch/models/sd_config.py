@@ -11,7 +11,7 @@ names may be mapped (an older layout's names, transformers 5's unprefixed CLIPTe
 """
 import json
 import os
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, TypeVar
 
 import numpy as np
 import torch
@@ -266,3 +266,23 @@ def seeded_init(model: nn.Module, seed: int) -> None:
                     p.copy_(torch.randn(p.shape, generator=g) * std)
     model.eval()
     model.requires_grad_(False)
+
+
+Model = TypeVar("Model", bound=nn.Module)
+
+
+def with_weights(
+    model: Model,
+    tensors: Mapping[str, np.ndarray],
+    source: str,
+    random_seed: Optional[int],
+    rename: Optional[Callable[[str], str]] = None,
+    ignore: Optional[Callable[[str], bool]] = None,
+) -> Model:
+    """`model` with seeded random weights when `random_seed` is set (no file: paper-random), else
+    with the file's tensors under its names (`renamed`), strictly loaded: the build_* loaders' end."""
+    if random_seed is not None:
+        seeded_init(model, random_seed)
+    else:
+        load_strict(model, renamed(tensors, source, rename, ignore), source)
+    return model

@@ -18,8 +18,8 @@ from sdd_torch.models.sd_config import (
     diffusers_weights,
     dumps,
     load_strict,
-    seeded_init,
     read_torch_tensors,
+    with_weights,
 )
 
 # diffusers' get_activation names (it lower-cases them); swish and silu are the same function.
@@ -310,12 +310,9 @@ def build_unet(
     random_seed: Optional[int] = None,
 ) -> UNet2DCondition:
     """A UNet of a config.json's contents (parsed strictly) with the file's tensors (strictly loaded)."""
-    model = UNet2DCondition(parse_unet_config(ConfigReader(config_file, config)))
-    if random_seed is not None:
-        seeded_init(model, random_seed)
-        return model
-    load_strict(model, tensors, source)
-    return model
+    return with_weights(
+        UNet2DCondition(parse_unet_config(ConfigReader(config_file, config))), tensors, source, random_seed
+    )
 
 
 def load_unet(folder: str) -> UNet2DCondition:

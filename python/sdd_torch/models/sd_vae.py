@@ -17,9 +17,8 @@ from sdd_torch.models.sd_config import (
     diffusers_weights,
     dumps,
     load_strict,
-    seeded_init,
     read_torch_tensors,
-    renamed,
+    with_weights,
 )
 
 # Keys that cannot change what this port computes, with why (diffusers v0.31.0's AutoencoderKL).
@@ -205,11 +204,7 @@ def build_vae(
 ) -> AutoencoderKL:
     """A VAE of a config.json's contents (parsed strictly) with the file's tensors (strictly loaded)."""
     model = AutoencoderKL(parse_vae_config(ConfigReader(config_file, config)))
-    if random_seed is not None:
-        seeded_init(model, random_seed)
-        return model
-    load_strict(model, renamed(tensors, source, vae_rename), source)
-    return model
+    return with_weights(model, tensors, source, random_seed, vae_rename)
 
 
 def load_vae(folder: str) -> AutoencoderKL:
