@@ -4,10 +4,10 @@
  * and upload staging included) and reused from the pool, per bench U-Net train step
  * (bench/common.ts withUnetTrainStep, as bench/gpu.ts) and per DDIM step with CFG (the toyfaces
  * ε-model, cfgEps + ddimSampleTensor), for each WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE in BATCH_SIZES
- * (tfjs's default is 15; it is read at every dispatch), before and after #32's upload path and
- * fused Adam (VARIANTS). The counts come from the bounded pool's wrappers
- * (src/backend/webgpu_pool.ts) and are the same on any adapter for the same shapes: a software
- * one (lavapipe) gives a real GPU's counts.
+ * (tfjs's default is 15; it is read at every dispatch), before and after #32's upload path, fused
+ * Adam and kernel fusions (GroupNorm+SiLU in one kernel, conv/matmul with their bias; VARIANTS).
+ * The counts come from the bounded pool's wrappers (src/backend/webgpu_pool.ts) and are the same
+ * on any adapter for the same shapes: a software one (lavapipe) gives a real GPU's counts.
  * Host ms are reported too; on a software adapter they include the "GPU" work run on the CPU cores,
  * so they are noise for a real GPU's host cost and nothing is gated on them.
  *   node --import tsx bench/webgpu_counts.ts [--unet-batch 2] [--unet-size 32] [--ddim-images 4]
@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, poolCounters, shutdownBackend, type PoolCounters } from '../src/backend/index.js';
 import { setUploadPath } from '../src/backend/webgpu_pool.js';
 import { FUSED_ADAM, hasFusedAdam, registerFusedAdam } from '../src/backend/kernels/adam.js';
+import { setWebGpuFusions } from '../src/backend/kernels/group_norm_silu.js';
 import { DDIM_SD, DdimScheduler } from '../src/diffusion/schedulers/ddim.js';
 import { cfgEps, ddimSampleTensor, repeatCondition } from '../src/diffusion/pipelines/sample.js';
 import { tfSeed } from '../src/util/rng.js';
@@ -27,25 +28,30 @@ import { argValue, withUnetTrainStep, writeResult } from './common.js';
 const BATCH_SIZES = [1, 15, 64, 1024];
 /**
  * … "before" #32's speed-ups (tfjs's own upload path: a staging buffer, a copy and a new compute
- * pass per upload; DeviceAdam as ~13 elementwise ops per variable) and "after" (the pool's
- * queue.writeBuffer uploads; the fused Adam kernel, 3 dispatches per variable); and, after, at
- * batch 15, WEBGPU_CPU_FORWARD off (tfjs computes small tensors on the host, then uploads them).
+ * pass per upload; DeviceAdam as ~13 elementwise ops per variable; GroupNorm, SiLU and bias adds
+ * as separate ops) and "after" (the pool's queue.writeBuffer uploads; the fused Adam kernel, 3
+ * dispatches per variable; GroupNorm+SiLU one kernel forward and four backward, the bias in the
+ * conv/matmul); and, at batch 15, after with the kernel fusions off (what they alone save) and
+ * after with WEBGPU_CPU_FORWARD off (tfjs computes small tensors on the host, then uploads them).
  */
 interface Variant {
   batch: number;
   cpuForward: boolean;
   speedups: 'before' | 'after';
+  fusions: boolean;
 }
 const VARIANTS: Variant[] = [
-  ...BATCH_SIZES.map((batch): Variant => ({ batch, cpuForward: true, speedups: 'before' })),
-  ...BATCH_SIZES.map((batch): Variant => ({ batch, cpuForward: true, speedups: 'after' })),
-  { batch: 15, cpuForward: false, speedups: 'after' },
+  ...BATCH_SIZES.map((batch): Variant => ({ batch, cpuForward: true, speedups: 'before', fusions: false })),
+  ...BATCH_SIZES.map((batch): Variant => ({ batch, cpuForward: true, speedups: 'after', fusions: true })),
+  { batch: 15, cpuForward: true, speedups: 'after', fusions: false },
+  { batch: 15, cpuForward: false, speedups: 'after', fusions: true },
 ];
 
 async function applyVariant(v: Variant): Promise<void> {
   tf.env().set('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE', v.batch);
   tf.env().set('WEBGPU_CPU_FORWARD', v.cpuForward);
   setUploadPath(v.speedups === 'after' ? 'writeBuffer' : 'tfjs');
+  setWebGpuFusions(v.fusions);
   if (v.speedups === 'after') await registerFusedAdam('webgpu');
   else if (hasFusedAdam('webgpu')) tf.unregisterKernel(FUSED_ADAM, 'webgpu');
 }
@@ -131,6 +137,7 @@ const rows: Array<{
   deferred_submit_batch_size: number;
   cpu_forward: boolean;
   speedups: string;
+  fusions: boolean;
   unet_train_step: PerStep;
   ddim_step: PerStep;
 }> = [];
@@ -138,7 +145,7 @@ const fmt = (r: PerStep) =>
   `${r.dispatches.toFixed(0)} dispatches, ${r.submits.toFixed(1)} submits, ${r.passes.toFixed(1)} passes, ${r.uploads.toFixed(0)} uploads, ${r.created.toFixed(1)} buffers created (${r.created_upload.toFixed(1)} upload staging, ${r.created_storage.toFixed(1)} storage; ${(r.created_bytes / 1024).toFixed(0)} KiB), ${r.reused.toFixed(0)} reused; ${r.host_ms.toFixed(0)} ms (${r.ms_per_dispatch.toFixed(3)} ms/dispatch)`;
 try {
   for (const variant of VARIANTS) {
-    const { batch, cpuForward, speedups } = variant;
+    const { batch, cpuForward, speedups, fusions } = variant;
     await applyVariant(variant);
     const unet = await unetCounts(unetBatch, unetSize);
     const ddim = await ddimCounts(ddimImages);
@@ -146,11 +153,12 @@ try {
       deferred_submit_batch_size: batch,
       cpu_forward: cpuForward,
       speedups,
+      fusions,
       unet_train_step: unet,
       ddim_step: ddim,
     });
     console.log(
-      `WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=${batch} WEBGPU_CPU_FORWARD=${cpuForward} ${speedups} #32's uploads and Adam\n  U-Net train step B${unetBatch} ${unetSize}²: ${fmt(unet)}\n  DDIM step, CFG, ${ddimImages} latents: ${fmt(ddim)}`,
+      `WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=${batch} WEBGPU_CPU_FORWARD=${cpuForward} ${speedups} #32's uploads and Adam, fusions ${fusions ? 'on' : 'off'}\n  U-Net train step B${unetBatch} ${unetSize}²: ${fmt(unet)}\n  DDIM step, CFG, ${ddimImages} latents: ${fmt(ddim)}`,
     );
   }
   const c = poolCounters()!;

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { customGradOp } from './custom_grad.js';
 import type { Params } from './params.js';
 import { groupNormFused, hasGroupNormKernel } from '../backend/kernels/group_norm.js';
+import { groupNormSiluFused, registerGroupNormSilu, webgpuFusions } from '../backend/kernels/group_norm_silu.js';
 
 const GROUP_NORM_EPS = 1e-5;
 
@@ -27,7 +28,12 @@ export function conv2d(p: Params, name: string, x: tf.Tensor4D, cout: number, k 
             [0, 0],
           ] as const);
   // Explicit symmetric padding for strided convs: TF's 'same' pads bottom/right only, PyTorch pads both.
-  return tf.add(tf.conv2d(x, w as tf.Tensor4D, stride, pad as 'same' | 'valid', 'NHWC', 1), b) as tf.Tensor4D;
+  const padding = pad as 'same' | 'valid';
+  // On webgpu the bias is added in the conv's output stage (one dispatch fewer); elsewhere the ops as before.
+  if (webgpuFusions(tf.getBackend())) {
+    return tf.fused.conv2d({ x, filter: w as tf.Tensor4D, strides: stride, pad: padding, bias: b });
+  }
+  return tf.add(tf.conv2d(x, w as tf.Tensor4D, stride, padding, 'NHWC', 1), b) as tf.Tensor4D;
 }
 
 export function linear(p: Params, name: string, x: tf.Tensor, cout: number): tf.Tensor {
@@ -35,7 +41,28 @@ export function linear(p: Params, name: string, x: tf.Tensor, cout: number): tf.
   const w = p.get(`${name}.weight`, [cin, cout], { kind: 'normal', std: Math.sqrt(1 / cin) });
   const b = p.get(`${name}.bias`, [cout], { kind: 'zeros' });
   const flat = tf.reshape(x, [-1, cin]);
-  return tf.reshape(tf.add(tf.matMul(flat, w), b), [...x.shape.slice(0, -1), cout]);
+  const y = webgpuFusions(tf.getBackend())
+    ? tf.fused.matMul({ a: flat, b: w, bias: b })
+    : tf.add(tf.matMul(flat, w), b);
+  return tf.reshape(y, [...x.shape.slice(0, -1), cout]);
+}
+
+/** A GroupNorm (or GroupNorm+SiLU) on NHWC x with per-channel γ and β; eps defaults to 1e-5. */
+export type GroupNormFn = (
+  x: tf.Tensor4D,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  groups: number,
+  eps?: number,
+) => tf.Tensor4D;
+
+/** The layer form of op: γ and β are the parameters name.weight (ones) and name.bias (zeros). */
+function layerOf(op: GroupNormFn) {
+  return (p: Params, name: string, x: tf.Tensor4D, groups: number, eps = GROUP_NORM_EPS): tf.Tensor4D => {
+    const c = x.shape[3];
+    const gamma = p.get(`${name}.weight`, [c], { kind: 'ones' });
+    return op(x, gamma, p.get(`${name}.bias`, [c], { kind: 'zeros' }), groups, eps);
+  };
 }
 
 /**
@@ -43,33 +70,27 @@ export function linear(p: Params, name: string, x: tf.Tensor, cout: number): tf.
  * The backward pass is written out (dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) per group): about
  * half the kernels autodiff of the forward ops would issue, a measurable share of a wasm step.
  */
-export function groupNorm(p: Params, name: string, x: tf.Tensor4D, groups: number, eps = GROUP_NORM_EPS): tf.Tensor4D {
-  const c = x.shape[3];
-  const gamma = p.get(`${name}.weight`, [c], { kind: 'ones' });
-  const beta = p.get(`${name}.bias`, [c], { kind: 'zeros' });
-  return groupNormOp(x, gamma, beta, groups, eps);
-}
+export const groupNorm = layerOf((...a) => groupNormOp(...a));
 
-export function groupNormOp(
-  x: tf.Tensor4D,
-  gamma: tf.Tensor,
-  beta: tf.Tensor,
-  groups: number,
-  eps = GROUP_NORM_EPS,
-): tf.Tensor4D {
+/** silu(groupNorm(…)): one kernel forward and four backward on webgpu (backend/kernels/group_norm_silu.ts). */
+export const groupNormSilu = layerOf((...a) => groupNormSiluOp(...a));
+
+/** Elsewhere than webgpu, exactly the unfused ops: silu(groupNormOp(…)). */
+export const groupNormSiluOp: GroupNormFn = (x, gamma, beta, groups, eps = GROUP_NORM_EPS) => {
+  const backend = tf.getBackend();
+  if (!webgpuFusions(backend)) return silu(groupNormOp(x, gamma, beta, groups, eps));
+  registerGroupNormSilu(backend);
+  return groupNormSiluFused(x, gamma, beta, groups, eps) as tf.Tensor4D;
+};
+
+export const groupNormOp: GroupNormFn = (x, gamma, beta, groups, eps = GROUP_NORM_EPS) =>
   // wasm has a fused kernel (backend/kernels/group_norm.ts); other backends run the composite.
-  if (hasGroupNormKernel(tf.getBackend())) return groupNormFused(x, gamma, beta, groups, eps) as tf.Tensor4D;
-  return groupNormComposite(x, gamma, beta, groups, eps);
-}
+  hasGroupNormKernel(tf.getBackend())
+    ? (groupNormFused(x, gamma, beta, groups, eps) as tf.Tensor4D)
+    : groupNormComposite(x, gamma, beta, groups, eps);
 
 /** GroupNorm from tfjs ops with its gradient written out (fewer kernels than autodiff). */
-export function groupNormComposite(
-  x: tf.Tensor4D,
-  gamma: tf.Tensor,
-  beta: tf.Tensor,
-  groups: number,
-  eps = GROUP_NORM_EPS,
-): tf.Tensor4D {
+export const groupNormComposite: GroupNormFn = (x, gamma, beta, groups, eps = GROUP_NORM_EPS) => {
   const [b, h, w, c] = x.shape;
   const gshape = [b, h * w, groups, c / groups];
   const op = customGradOp((xi: tf.Tensor, g: tf.Tensor, bt: tf.Tensor, save: tf.GradSaveFunc) => {
@@ -95,7 +116,7 @@ export function groupNormComposite(
     };
   });
   return op(x, gamma, beta) as tf.Tensor4D;
-}
+};
 
 /** The same normalisation through autodiff of plain ops: the reference for groupNormOp's gradient. */
 export function groupNormReference(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number): tf.Tensor4D {
@@ -128,8 +149,8 @@ export function siluReference<T extends tf.Tensor>(x: T): T {
 
 export function resBlock(p: Params, name: string, x: tf.Tensor4D, groups: number): tf.Tensor4D {
   const c = x.shape[3];
-  let h = conv2d(p, `${name}.conv1`, silu(groupNorm(p, `${name}.norm1`, x, groups)), c);
-  h = conv2d(p, `${name}.conv2`, silu(groupNorm(p, `${name}.norm2`, h, groups)), c);
+  let h = conv2d(p, `${name}.conv1`, groupNormSilu(p, `${name}.norm1`, x, groups), c);
+  h = conv2d(p, `${name}.conv2`, groupNormSilu(p, `${name}.norm2`, h, groups), c);
   return tf.add(x, h) as tf.Tensor4D;
 }
 

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from './params.js';
-import { attention, conv2d, groupNorm, resBlock, silu, upsample2x } from './layers.js';
+import { attention, conv2d, groupNormSilu, resBlock, upsample2x } from './layers.js';
 
 export interface UNetConfig {
   channels: number[]; // per level, e.g. [32, 64, 128]
@@ -31,5 +31,5 @@ export function unet(p: Params, x: tf.Tensor4D, cfg: UNetConfig): tf.Tensor4D {
     h = conv2d(p, `up${i}.merge`, tf.concat([h, skips[i]], 3) as tf.Tensor4D, ch[i]);
     h = resBlock(p, `up${i}.res`, h, groups);
   }
-  return conv2d(p, 'conv_out', silu(groupNorm(p, 'norm_out', h, groups)), cfg.outChannels);
+  return conv2d(p, 'conv_out', groupNormSilu(p, 'norm_out', h, groups), cfg.outChannels);
 }

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
-import { conv2d, groupNorm, layerNorm, linear, multiHeadAttention, silu } from '../../../src/nn/layers.js';
+import { conv2d, groupNormSilu, layerNorm, linear, multiHeadAttention, silu } from '../../../src/nn/layers.js';
 import { MAX_TOKENS, VOCAB_SIZE } from '../tokenizer.js';
 
 export interface ClipConfig {
@@ -34,10 +34,13 @@ const unit = (e: tf.Tensor) => tf.div(e, tf.add(tf.norm(e, 2, -1, true), 1e-8));
 export function clipImageEmbed(p: Params, x: tf.Tensor4D, cfg: ClipConfig): tf.Tensor2D {
   let h = tf.sub(tf.mul(x, 2), 1) as tf.Tensor4D;
   cfg.imageWidths.forEach((w, i) => {
-    h = silu(
-      groupNorm(p, `image.stage${i}.norm`, conv2d(p, `image.stage${i}.conv`, h, w, 3, i === 0 ? 1 : 2), cfg.groups),
+    h = groupNormSilu(
+      p,
+      `image.stage${i}.norm`,
+      conv2d(p, `image.stage${i}.conv`, h, w, 3, i === 0 ? 1 : 2),
+      cfg.groups,
     );
-    h = silu(groupNorm(p, `image.stage${i}.norm2`, conv2d(p, `image.stage${i}.conv2`, h, w), cfg.groups));
+    h = groupNormSilu(p, `image.stage${i}.norm2`, conv2d(p, `image.stage${i}.conv2`, h, w), cfg.groups);
   });
   return unit(linear(p, 'image.proj', tf.mean(h, [1, 2]), cfg.embedding)) as tf.Tensor2D;
 }

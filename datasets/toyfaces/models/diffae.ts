@@ -6,8 +6,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
-import { conv2d, groupNorm, linear, silu } from '../../../src/nn/layers.js';
+import { conv2d, groupNormSilu, linear } from '../../../src/nn/layers.js';
 import { condUnet, type CondUNetConfig } from '../../../src/diffusion/models/cond_unet.js';
+import { TOY_LATENT_UNET } from './ldm.js';
 
 export interface DiffAeConfig extends CondUNetConfig {
   latentSize: number;
@@ -16,12 +17,7 @@ export interface DiffAeConfig extends CondUNetConfig {
 }
 
 export const DIFFAE_DEFAULT: DiffAeConfig = {
-  widths: [64, 96],
-  latentChannels: 4,
-  timeDim: 64,
-  heads: 4,
-  groups: 8,
-  latentSize: 8,
+  ...TOY_LATENT_UNET,
   semantic: 64,
   encoderWidths: [24, 48, 64, 96],
 };
@@ -30,8 +26,8 @@ export const DIFFAE_DEFAULT: DiffAeConfig = {
 export function semanticEncode(p: Params, x: tf.Tensor4D, cfg: DiffAeConfig): tf.Tensor2D {
   let h = tf.sub(tf.mul(x, 2), 1) as tf.Tensor4D;
   cfg.encoderWidths.forEach((w, i) => {
-    h = silu(groupNorm(p, `sem.stage${i}.norm`, conv2d(p, `sem.stage${i}.conv`, h, w, 3, i === 0 ? 1 : 2), cfg.groups));
-    h = silu(groupNorm(p, `sem.stage${i}.norm2`, conv2d(p, `sem.stage${i}.conv2`, h, w), cfg.groups));
+    h = groupNormSilu(p, `sem.stage${i}.norm`, conv2d(p, `sem.stage${i}.conv`, h, w, 3, i === 0 ? 1 : 2), cfg.groups);
+    h = groupNormSilu(p, `sem.stage${i}.norm2`, conv2d(p, `sem.stage${i}.conv2`, h, w), cfg.groups);
   });
   return linear(p, 'sem.proj', tf.reshape(h, [x.shape[0], -1]), cfg.semantic) as tf.Tensor2D;
 }

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
-import { conv2d, groupNorm, linear, silu } from '../../../src/nn/layers.js';
+import { conv2d, groupNormSilu, linear, silu } from '../../../src/nn/layers.js';
 import { ATTRIBUTE_NAMES, valuesOf } from '../attributes.js';
 
 export interface FeatNetConfig {
@@ -23,8 +23,8 @@ export function featnetFeatures(p: Params, x: tf.Tensor4D, cfg: FeatNetConfig): 
   let h = tf.sub(tf.mul(x, 2), 1) as tf.Tensor4D; // [0,1] → [-1,1]
   cfg.widths.forEach((w, i) => {
     h = conv2d(p, `stage${i}.conv`, h, w, 3, i === 0 ? 1 : 2);
-    h = silu(groupNorm(p, `stage${i}.norm`, h, cfg.groups));
-    h = silu(groupNorm(p, `stage${i}.norm2`, conv2d(p, `stage${i}.conv2`, h, w), cfg.groups));
+    h = groupNormSilu(p, `stage${i}.norm`, h, cfg.groups);
+    h = groupNormSilu(p, `stage${i}.norm2`, conv2d(p, `stage${i}.conv2`, h, w), cfg.groups);
   });
   const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
   return linear(p, 'proj', pooled, cfg.features) as tf.Tensor2D;

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
-import { conv2d, groupNorm, linear, silu } from '../../../src/nn/layers.js';
+import { conv2d, groupNormSilu, linear } from '../../../src/nn/layers.js';
 import { IDENTITY, type IdentityName } from '../attributes.js';
 
 export interface IdNetConfig {
@@ -31,8 +31,8 @@ export function identityIndex(valueIndex: (name: IdentityName) => number): numbe
 export function idnetEmbed(p: Params, x: tf.Tensor4D, cfg: IdNetConfig): tf.Tensor2D {
   let h = tf.sub(tf.mul(x, 2), 1) as tf.Tensor4D;
   cfg.widths.forEach((w, i) => {
-    h = silu(groupNorm(p, `stage${i}.norm`, conv2d(p, `stage${i}.conv`, h, w, 3, i === 0 ? 1 : 2), cfg.groups));
-    h = silu(groupNorm(p, `stage${i}.norm2`, conv2d(p, `stage${i}.conv2`, h, w), cfg.groups));
+    h = groupNormSilu(p, `stage${i}.norm`, conv2d(p, `stage${i}.conv`, h, w, 3, i === 0 ? 1 : 2), cfg.groups);
+    h = groupNormSilu(p, `stage${i}.norm2`, conv2d(p, `stage${i}.conv2`, h, w), cfg.groups);
   });
   const e = linear(p, 'embed', tf.mean(h, [1, 2]), cfg.embedding) as tf.Tensor2D;
   return tf.div(e, tf.add(tf.norm(e, 2, 1, true), 1e-8)) as tf.Tensor2D;

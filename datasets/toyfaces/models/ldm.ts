@@ -17,13 +17,18 @@ export interface LdmConfig extends CondUNetConfig {
   fullCaption: number;
 }
 
-export const LDM_DEFAULT: LdmConfig = {
+/** The conditional U-Net over the VAE's 8×8×4 latents that the LDM and DiffAE's decoder share. */
+export const TOY_LATENT_UNET: CondUNetConfig & { latentSize: number } = {
   widths: [64, 96],
   latentChannels: 4,
   timeDim: 64,
   heads: 4,
   groups: 8,
   latentSize: 8,
+};
+
+export const LDM_DEFAULT: LdmConfig = {
+  ...TOY_LATENT_UNET,
   contextTokens: 16,
   contextDim: 64,
   condDrop: 0.1,

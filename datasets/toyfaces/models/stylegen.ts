@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
-import { conv2d, groupNorm, linear, silu, upsample2x } from '../../../src/nn/layers.js';
+import { conv2d, groupNormSilu, linear, silu, upsample2x } from '../../../src/nn/layers.js';
 import type { PerceptualConfig } from './perceptual.js';
 
 export interface StyleGenConfig {
@@ -74,8 +74,8 @@ export function generate(p: Params, wplus: tf.Tensor3D, cfg: StyleGenConfig): tf
 export function encode(p: Params, x: tf.Tensor4D, cfg: StyleGenConfig): { wplus: tf.Tensor3D; delta: tf.Tensor3D } {
   let h = tf.sub(tf.mul(x, 2), 1) as tf.Tensor4D;
   cfg.encoderWidths.forEach((w, i) => {
-    h = silu(groupNorm(p, `enc.stage${i}.norm`, conv2d(p, `enc.stage${i}.conv`, h, w, 3, i === 0 ? 1 : 2), cfg.groups));
-    h = silu(groupNorm(p, `enc.stage${i}.norm2`, conv2d(p, `enc.stage${i}.conv2`, h, w), cfg.groups));
+    h = groupNormSilu(p, `enc.stage${i}.norm`, conv2d(p, `enc.stage${i}.conv`, h, w, 3, i === 0 ? 1 : 2), cfg.groups);
+    h = groupNormSilu(p, `enc.stage${i}.norm2`, conv2d(p, `enc.stage${i}.conv2`, h, w), cfg.groups);
   });
   // Flattened (not pooled): where things are is part of the image the latent must carry.
   const flat = tf.reshape(h, [x.shape[0], -1]);

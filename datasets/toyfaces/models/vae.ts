@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../../src/nn/params.js';
-import { conv2d, groupNorm, resBlock, silu, upsample2x } from '../../../src/nn/layers.js';
+import { conv2d, groupNormSilu, resBlock, upsample2x } from '../../../src/nn/layers.js';
 import type { PerceptualConfig } from './perceptual.js';
 
 export interface VaeConfig {
@@ -36,7 +36,7 @@ export function vaeEncode(p: Params, x: tf.Tensor4D, cfg: VaeConfig): { mean: tf
     if (i > 0) h = conv2d(p, `enc.down${i}`, h, w, 3, 2);
     h = resBlock(p, `enc.res${i}`, h, cfg.groups);
   });
-  const out = conv2d(p, 'enc.out', silu(groupNorm(p, 'enc.norm', h, cfg.groups)), 2 * cfg.latentChannels, 1);
+  const out = conv2d(p, 'enc.out', groupNormSilu(p, 'enc.norm', h, cfg.groups), 2 * cfg.latentChannels, 1);
   const [mean, logvar] = tf.split(out, 2, 3) as [tf.Tensor4D, tf.Tensor4D];
   // SD clamps the log-variance too: keeps exp() finite early in training.
   return { mean, logvar: tf.clipByValue(logvar, -30, 20) };
@@ -50,7 +50,7 @@ export function vaeDecode(p: Params, z: tf.Tensor4D, cfg: VaeConfig): tf.Tensor4
     if (i < last) h = conv2d(p, `dec.up${i}`, upsample2x(h), cfg.widths[i]);
     h = resBlock(p, `dec.res${i}`, h, cfg.groups);
   }
-  const out = conv2d(p, 'dec.out', silu(groupNorm(p, 'dec.norm', h, cfg.groups)), 3);
+  const out = conv2d(p, 'dec.out', groupNormSilu(p, 'dec.norm', h, cfg.groups), 3);
   return tf.add(tf.mul(out, 0.5), 0.5) as tf.Tensor4D;
 }
 

@@ -17,15 +17,13 @@
 import {
   engine,
   getKernel,
-  registerGradient,
-  registerKernel,
   type GradConfig,
   type KernelFunc,
-  type NamedAttrMap,
   type Tensor,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { firstDy, kernelAttrs, registerCustomKernels, runCustomKernel } from './custom_kernel.js';
 
 export const FUSED_ATTENTION = 'SddFusedAttention';
 
@@ -68,71 +66,80 @@ class FusedAttentionProgram {
       const BR = ${BR};
       var<workgroup> kTile : array<f32, ${bc * d}>;
       var<workgroup> vTile : array<f32, ${bc * d}>;
+      var<private> q : array<f32, ${d}>;
+      var<private> acc : array<f32, ${d}>;
+      var<private> s : array<f32, ${bc}>;
+      ${KEY_TILE}
+      ${MAIN}`;
+  }
+}
 
-      // tfjs calls main with the flat global index (a flat dispatch layout); the tiling uses the workgroup ids.
+/**
+ * One tile of keys (n ≤ BC rows from k0), staged in workgroup memory: the scores s of this
+ * thread's query row, then the online-softmax update of (m, l, acc). Returns the new (m, l).
+ */
+const KEY_TILE = `
+      fn keyTile(bh : i32, k0 : i32, tk : i32, m : f32, l : f32) -> vec2<f32> {
+        let n = min(BC, tk - k0);
+        for (var e = i32(localId.x); e < n * D; e += BR) {
+          let src = (bh * tk + k0) * D + e;
+          kTile[e] = K[src];
+          vTile[e] = V[src];
+        }
+        workgroupBarrier();
+        var tileMax = -3.402823e+38;
+        for (var c = 0; c < n; c++) {
+          var dot = 0.0;
+          for (var j = 0; j < D; j++) {
+            dot += q[j] * kTile[c * D + j];
+          }
+          s[c] = dot;
+          tileMax = max(tileMax, dot);
+        }
+        let mNew = max(m, tileMax);
+        let correction = exp(m - mNew);
+        var lNew = l * correction;
+        for (var j = 0; j < D; j++) {
+          acc[j] = acc[j] * correction;
+        }
+        for (var c = 0; c < n; c++) {
+          let p = exp(s[c] - mNew);
+          lNew += p;
+          for (var j = 0; j < D; j++) {
+            acc[j] += p * vTile[c * D + j];
+          }
+        }
+        workgroupBarrier();
+        return vec2<f32>(mNew, lNew);
+      }`;
+
+// tfjs calls main with the flat global index (a flat dispatch layout); the tiling uses the workgroup ids.
+const MAIN = `
       fn main(index : i32) {
         let bh = i32(workgroupId.y);
         let row = i32(workgroupId.x) * BR + i32(localId.x);
         let tq = uniforms.qShape[1];
         let tk = uniforms.kShape[1];
-        let valid = row < tq;
-        var q : array<f32, ${d}>;
-        var acc : array<f32, ${d}>;
         let qBase = (bh * tq + min(row, tq - 1)) * D;
         for (var j = 0; j < D; j++) {
           q[j] = Q[qBase + j] * uniforms.scale;
           acc[j] = 0.0;
         }
-        var m = -3.402823e+38;
-        var l = 0.0;
-        var s : array<f32, ${bc}>;
+        var ml = vec2<f32>(-3.402823e+38, 0.0);
         for (var k0 = 0; k0 < tk; k0 += BC) {
-          let n = min(BC, tk - k0);
-          for (var e = i32(localId.x); e < n * D; e += BR) {
-            let src = (bh * tk + k0) * D + e;
-            kTile[e] = K[src];
-            vTile[e] = V[src];
-          }
-          workgroupBarrier();
-          var tileMax = -3.402823e+38;
-          for (var c = 0; c < n; c++) {
-            var dot = 0.0;
-            for (var j = 0; j < D; j++) {
-              dot += q[j] * kTile[c * D + j];
-            }
-            s[c] = dot;
-            tileMax = max(tileMax, dot);
-          }
-          let mNew = max(m, tileMax);
-          let correction = exp(m - mNew);
-          l = l * correction;
-          for (var j = 0; j < D; j++) {
-            acc[j] = acc[j] * correction;
-          }
-          for (var c = 0; c < n; c++) {
-            let p = exp(s[c] - mNew);
-            l += p;
-            for (var j = 0; j < D; j++) {
-              acc[j] += p * vTile[c * D + j];
-            }
-          }
-          m = mNew;
-          workgroupBarrier();
+          ml = keyTile(bh, k0, tk, ml.x, ml.y);
         }
-        if (valid) {
+        if (row < tq) {
           let oBase = (bh * tq + row) * D;
           for (var j = 0; j < D; j++) {
-            result[oBase + j] = acc[j] / l;
+            result[oBase + j] = acc[j] / ml.y;
           }
         }
       }`;
-  }
-}
 
 const fusedKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   const { q, k, v } = inputs as Record<'q' | 'k' | 'v', TensorInfo>;
-  // tfjs types kernel inputs/attrs loosely (NamedTensorInfoMap, NamedAttrMap); this kernel's are fixed by its registration.
-  const { scale } = attrs as unknown as AttentionAttrs;
+  const { scale } = kernelAttrs<AttentionAttrs>(attrs);
   // Registered on webgpu only: the backend is tfjs-backend-webgpu's, whose device limits we read.
   const gpu = backend as unknown as WebGPUBackend & { device: { limits: { maxComputeWorkgroupStorageSize: number } } };
   const bc = keyTile(k.shape[2], gpu.device.limits.maxComputeWorkgroupStorageSize);
@@ -160,9 +167,8 @@ const gradient: GradConfig = {
   outputsToSave: [true],
   gradFunc: (dy, saved, attrs) => {
     const [q, k, v, o] = saved;
-    // tfjs types kernel inputs/attrs loosely (NamedTensorInfoMap, NamedAttrMap); this kernel's are fixed by its registration.
-    const { scale } = attrs as unknown as AttentionAttrs;
-    const dO = (Array.isArray(dy) ? dy[0] : dy) as Tensor;
+    const { scale } = kernelAttrs<AttentionAttrs>(attrs);
+    const dO = firstDy(dy);
     const e = engine();
     const mm = (a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean) =>
       e.runKernel('BatchMatMul', { a, b }, { transposeA, transposeB }) as Tensor;
@@ -179,16 +185,10 @@ const gradient: GradConfig = {
   },
 };
 
-let gradientRegistered = false;
-
 /** Registers the kernel on webgpu (called when that backend starts). */
 export function registerFusedAttention(backendName = 'webgpu'): void {
   if (getKernel(FUSED_ATTENTION, backendName)) return;
-  registerKernel({ kernelName: FUSED_ATTENTION, backendName, kernelFunc: fusedKernel });
-  if (!gradientRegistered) {
-    registerGradient(gradient);
-    gradientRegistered = true;
-  }
+  registerCustomKernels(backendName, { [FUSED_ATTENTION]: fusedKernel }, gradient);
 }
 
 export function hasFusedAttention(backendName: string): boolean {
@@ -197,6 +197,6 @@ export function hasFusedAttention(backendName: string): boolean {
 
 /** softmax(q·kᵀ·scale)·v through the fused kernel; q [BH, Tq, D], k and v [BH, Tk, D]. */
 export function fusedAttention(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor {
-  // NamedAttrMap has no slot for a plain object of numbers; runKernel passes it through as is.
-  return engine().runKernel(FUSED_ATTENTION, { q, k, v }, { scale } as unknown as NamedAttrMap) as Tensor;
+  const attrs: AttentionAttrs = { scale };
+  return runCustomKernel(FUSED_ATTENTION, { q, k, v }, attrs)[0];
 }

@@ -7,18 +7,9 @@
  *
  * Forward outputs y plus the per-(image, group) mean and 1/σ, which the gradient reuses.
  */
-import {
-  engine,
-  registerGradient,
-  registerKernel,
-  getKernel,
-  type GradConfig,
-  type KernelFunc,
-  type NamedAttrMap,
-  type Tensor,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
+import { getKernel, type GradConfig, type KernelFunc, type Tensor, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { HeapBackend } from './batch_matmul.js';
+import { firstDy, kernelAttrs, registerCustomKernels, runCustomKernel } from './custom_kernel.js';
 
 const GROUP_NORM = 'SddGroupNorm';
 const GROUP_NORM_GRAD = 'SddGroupNormGrad';
@@ -37,17 +28,25 @@ export interface Layout {
 }
 
 /**
- * Per-channel sums first (a plain indexed loop that V8 compiles tightly), folded into groups after:
- * an indirect group index in the inner loop costs about twice as much.
+ * Per-channel Σ a and Σ a·b over one image's positions (from offset base), as a plain indexed loop
+ * that V8 compiles tightly; folded into groups after (an indirect group index in the inner loop
+ * costs about twice as much). The forward passes (x, x), the backward (dy, x).
  */
-function channelSums(x: Float32Array, base: number, P: number, C: number, s: Float64Array, q: Float64Array): void {
+function channelSums(
+  a: Float32Array,
+  b: Float32Array,
+  base: number,
+  { P, C }: Layout,
+  s: Float64Array,
+  q: Float64Array,
+): void {
   s.fill(0);
   q.fill(0);
   for (let p = 0, row = base; p < P; p++, row += C) {
     for (let c = 0; c < C; c++) {
-      const v = x[row + c];
+      const v = a[row + c];
       s[c] += v;
-      q[c] += v * v;
+      q[c] += v * b[row + c];
     }
   }
 }
@@ -66,13 +65,10 @@ function groupNormForward(
   const { B, P, C, G } = l;
   const cg = C / G;
   const n = P * cg;
-  const s = new Float64Array(C);
-  const q = new Float64Array(C);
-  const scale = new Float64Array(C);
-  const shift = new Float64Array(C);
+  const [s, q, scale, shift] = [0, 0, 0, 0].map(() => new Float64Array(C));
   for (let b = 0; b < B; b++) {
     const base = b * P * C;
-    channelSums(x, base, P, C, s, q);
+    channelSums(x, x, base, l, s, q);
     for (let g = 0; g < G; g++) {
       let sg = 0;
       let qg = 0;
@@ -96,6 +92,53 @@ function groupNormForward(
   }
 }
 
+/** Per-channel sums of one image (Σ dy, Σ dy·x) and what the backward makes of them. */
+interface BackwardScratch {
+  sdy: Float64Array;
+  sdyx: Float64Array;
+  /** Σ dy·x̂ and Σ dy over all images: dγ and dβ. */
+  dg: Float64Array;
+  db: Float64Array;
+  /** dx = a·dy + k1·x + k0, per channel. */
+  a: Float64Array;
+  k1: Float64Array;
+  k0: Float64Array;
+}
+
+/** Image b's share of dγ, dβ and its dx coefficients, from its per-channel sums (see below). */
+function backwardCoefficients(
+  b: number,
+  { P, C, G }: Layout,
+  gamma: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  w: BackwardScratch,
+): void {
+  const cg = C / G;
+  const n = P * cg;
+  for (let g = 0; g < G; g++) {
+    const m = mean[b * G + g];
+    const r = rstd[b * G + g];
+    let s1 = 0;
+    let s2 = 0;
+    for (let c = g * cg; c < (g + 1) * cg; c++) {
+      const dyxh = (w.sdyx[c] - m * w.sdy[c]) * r; // Σ dy·x̂ over this image
+      w.db[c] += w.sdy[c];
+      w.dg[c] += dyxh;
+      s1 += gamma[c] * w.sdy[c];
+      s2 += gamma[c] * dyxh;
+    }
+    s1 /= n;
+    s2 /= n;
+    // dx = r·(γ·dy − s1 − x̂·s2) with x̂ = (x − m)·r
+    for (let c = g * cg; c < (g + 1) * cg; c++) {
+      w.a[c] = r * gamma[c];
+      w.k1[c] = -r * r * s2;
+      w.k0[c] = -r * s1 + r * r * s2 * m;
+    }
+  }
+}
+
 /**
  * With x̂ = (x − μ)/σ and d = dy·γ: dβ = Σ dy, dγ = Σ dy·x̂ (over b and positions), and
  * dx = (d − mean_g(d) − x̂·mean_g(d·x̂))/σ, the means over each (image, group).
@@ -113,48 +156,13 @@ function groupNormBackward(
   dGamma: Float32Array,
   dBeta: Float32Array,
 ): void {
-  const { B, P, C, G } = l;
-  const cg = C / G;
-  const n = P * cg;
-  const dg = new Float64Array(C);
-  const db = new Float64Array(C);
-  const sdy = new Float64Array(C);
-  const sdyx = new Float64Array(C);
-  const a = new Float64Array(C); // dx = a·dy + k1·x + k0, per channel
-  const k1 = new Float64Array(C);
-  const k0 = new Float64Array(C);
+  const { B, P, C } = l;
+  const [sdy, sdyx, dg, db, a, k1, k0] = [0, 0, 0, 0, 0, 0, 0].map(() => new Float64Array(C));
+  const w: BackwardScratch = { sdy, sdyx, dg, db, a, k1, k0 };
   for (let b = 0; b < B; b++) {
     const base = b * P * C;
-    sdy.fill(0);
-    sdyx.fill(0);
-    for (let p = 0, row = base; p < P; p++, row += C) {
-      for (let c = 0; c < C; c++) {
-        const e = dy[row + c];
-        sdy[c] += e;
-        sdyx[c] += e * x[row + c];
-      }
-    }
-    for (let g = 0; g < G; g++) {
-      const m = mean[b * G + g];
-      const r = rstd[b * G + g];
-      let s1 = 0;
-      let s2 = 0;
-      for (let c = g * cg; c < (g + 1) * cg; c++) {
-        const dyxh = (sdyx[c] - m * sdy[c]) * r; // Σ dy·x̂ over this image
-        db[c] += sdy[c];
-        dg[c] += dyxh;
-        s1 += gamma[c] * sdy[c];
-        s2 += gamma[c] * dyxh;
-      }
-      s1 /= n;
-      s2 /= n;
-      // dx = r·(γ·dy − s1 − x̂·s2) with x̂ = (x − m)·r
-      for (let c = g * cg; c < (g + 1) * cg; c++) {
-        a[c] = r * gamma[c];
-        k1[c] = -r * r * s2;
-        k0[c] = -r * s1 + r * r * s2 * m;
-      }
-    }
+    channelSums(dy, x, base, l, sdy, sdyx);
+    backwardCoefficients(b, l, gamma, mean, rstd, w);
     for (let p = 0, row = base; p < P; p++, row += C) {
       for (let c = 0; c < C; c++) dx[row + c] = a[c] * dy[row + c] + k1[c] * x[row + c] + k0[c];
     }
@@ -165,7 +173,7 @@ function groupNormBackward(
   }
 }
 
-function layoutOf(x: TensorInfo, groups: number): Layout {
+export function layoutOf(x: TensorInfo, groups: number): Layout {
   if (x.shape.length !== 4) throw new Error(`${GROUP_NORM}: x must be rank 4 (NHWC), got [${x.shape}]`);
   const [B, H, W, C] = x.shape;
   if (C % groups !== 0) throw new Error(`${GROUP_NORM}: ${C} channels do not split into ${groups} groups`);
@@ -176,33 +184,34 @@ function float32(name: string, ...ts: TensorInfo[]): void {
   for (const t of ts) if (t.dtype !== 'float32') throw new Error(`${name}: float32 only, got ${t.dtype}`);
 }
 
-const forwardKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
-  // tfjs types kernel inputs/attrs loosely (NamedTensorInfoMap, NamedAttrMap); this kernel's are fixed by its registration.
-  const { groups, eps } = attrs as unknown as GroupNormAttrs;
-  float32(GROUP_NORM, x, gamma, beta);
+/** Output allocation and views on the heap backend (wasm). */
+function heapIo(backend: unknown): { out: (shape: number[]) => TensorInfo; v: (t: TensorInfo) => Float32Array } {
+  // Registered on heap backends only (registerReplacementKernels).
   const heap = backend as HeapBackend;
+  return {
+    out: (shape) => heap.makeOutput(shape, 'float32'),
+    // Take views after every allocation: growing the wasm memory detaches older views.
+    v: (t) => heap.typedArrayFromHeap(t),
+  };
+}
+
+const forwardKernel: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, gamma, beta } = inputs as Record<'x' | 'gamma' | 'beta', TensorInfo>;
+  const { groups, eps } = kernelAttrs<GroupNormAttrs>(attrs);
+  float32(GROUP_NORM, x, gamma, beta);
   const l = layoutOf(x, groups);
-  const y = heap.makeOutput(x.shape, 'float32');
-  const mean = heap.makeOutput([l.B, l.G], 'float32');
-  const rstd = heap.makeOutput([l.B, l.G], 'float32');
-  // Views after every allocation: growing the wasm memory detaches older views.
-  const v = (t: TensorInfo) => heap.typedArrayFromHeap(t);
+  const { out, v } = heapIo(backend);
+  const [y, mean, rstd] = [out(x.shape), out([l.B, l.G]), out([l.B, l.G])];
   groupNormForward(v(x), v(gamma), v(beta), l, eps, v(y), v(mean), v(rstd));
   return [y, mean, rstd];
 };
 
 const backwardKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, x, gamma, mean, rstd } = inputs as Record<'dy' | 'x' | 'gamma' | 'mean' | 'rstd', TensorInfo>;
-  // tfjs types kernel inputs/attrs loosely (NamedTensorInfoMap, NamedAttrMap); this kernel's are fixed by its registration.
-  const { groups } = attrs as unknown as GroupNormAttrs;
   float32(GROUP_NORM_GRAD, dy, x, gamma, mean, rstd);
-  const heap = backend as HeapBackend;
-  const l = layoutOf(x, groups);
-  const dx = heap.makeOutput(x.shape, 'float32');
-  const dGamma = heap.makeOutput([l.C], 'float32');
-  const dBeta = heap.makeOutput([l.C], 'float32');
-  const v = (t: TensorInfo) => heap.typedArrayFromHeap(t);
+  const l = layoutOf(x, kernelAttrs<GroupNormAttrs>(attrs).groups);
+  const { out, v } = heapIo(backend);
+  const [dx, dGamma, dBeta] = [out(x.shape), out([l.C]), out([l.C])];
   groupNormBackward(v(dy), v(x), v(gamma), v(mean), v(rstd), l, v(dx), v(dGamma), v(dBeta));
   return [dx, dGamma, dBeta];
 };
@@ -211,28 +220,20 @@ const gradient: GradConfig = {
   kernelName: GROUP_NORM,
   inputsToSave: ['x', 'gamma'],
   outputsToSave: [false, true, true],
-  gradFunc: (dy, saved, attrs) => {
-    const [x, gamma, mean, rstd] = saved;
-    const dys = Array.isArray(dy) ? dy : [dy];
-    const [dx, dGamma, dBeta] = engine().runKernel(
+  gradFunc: (dy, [x, gamma, mean, rstd], attrs) => {
+    const [dx, dGamma, dBeta] = runCustomKernel(
       GROUP_NORM_GRAD,
-      { dy: dys[0], x, gamma, mean, rstd },
-      attrs,
-    ) as Tensor[];
+      { dy: firstDy(dy), x, gamma, mean, rstd },
+      attrs ?? {},
+    );
     return { x: () => dx, gamma: () => dGamma, beta: () => dBeta };
   },
 };
 
 /** Registers both kernels on a heap backend (wasm) and the gradient (once, backend-independent). */
 export function registerGroupNorm(backendName: string): void {
-  registerKernel({ kernelName: GROUP_NORM, backendName, kernelFunc: forwardKernel });
-  registerKernel({ kernelName: GROUP_NORM_GRAD, backendName, kernelFunc: backwardKernel });
-  if (!gradientRegistered) {
-    registerGradient(gradient);
-    gradientRegistered = true;
-  }
+  registerCustomKernels(backendName, { [GROUP_NORM]: forwardKernel, [GROUP_NORM_GRAD]: backwardKernel }, gradient);
 }
-let gradientRegistered = false;
 
 /** Whether the active backend has the fused kernel (tfjs-node and cpu use the composite). */
 export function hasGroupNormKernel(backendName: string): boolean {
@@ -241,11 +242,8 @@ export function hasGroupNormKernel(backendName: string): boolean {
 
 /** GroupNorm through the fused kernel: y only (μ and 1/σ are kept by the tape, freed here). */
 export function groupNormFused(x: Tensor, gamma: Tensor, beta: Tensor, groups: number, eps: number): Tensor {
-  // NamedAttrMap has no slot for a plain object of numbers; runKernel passes it through as is.
-  const [y, mean, rstd] = engine().runKernel(GROUP_NORM, { x, gamma, beta }, {
-    groups,
-    eps,
-  } as unknown as NamedAttrMap) as Tensor[];
+  const attrs: GroupNormAttrs = { groups, eps };
+  const [y, mean, rstd] = runCustomKernel(GROUP_NORM, { x, gamma, beta }, attrs);
   mean.dispose();
   rstd.dispose();
   return y;

@@ -6,7 +6,16 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../nn/params.js';
-import { conv2d, groupNorm, layerNorm, linear, multiHeadAttention, silu, upsample2x } from '../../nn/layers.js';
+import {
+  conv2d,
+  groupNorm,
+  groupNormSilu,
+  layerNorm,
+  linear,
+  multiHeadAttention,
+  silu,
+  upsample2x,
+} from '../../nn/layers.js';
 
 export interface CondUNetConfig {
   /** Channels per resolution level (first = latent resolution), e.g. [64, 128]. */
@@ -34,9 +43,9 @@ function resBlockT(
   groups: number,
 ): tf.Tensor4D {
   const b = x.shape[0];
-  let h = conv2d(p, `${name}.conv1`, silu(groupNorm(p, `${name}.norm1`, x, groups)), cout);
+  let h = conv2d(p, `${name}.conv1`, groupNormSilu(p, `${name}.norm1`, x, groups), cout);
   h = tf.add(h, tf.reshape(linear(p, `${name}.time`, silu(temb), cout), [b, 1, 1, cout])) as tf.Tensor4D;
-  h = conv2d(p, `${name}.conv2`, silu(groupNorm(p, `${name}.norm2`, h, groups)), cout);
+  h = conv2d(p, `${name}.conv2`, groupNormSilu(p, `${name}.norm2`, h, groups), cout);
   const skip = x.shape[3] === cout ? x : conv2d(p, `${name}.skip`, x, cout, 1);
   return tf.add(skip, h) as tf.Tensor4D;
 }
@@ -99,5 +108,5 @@ export function condUnet(
     h = resBlockT(p, `up${i}.res`, tf.concat([h, skips[i]], 3) as tf.Tensor4D, temb, widths[i], groups);
     h = transformer(p, `up${i}.attn`, h, context, mask, heads, groups);
   }
-  return conv2d(p, 'conv_out', silu(groupNorm(p, 'norm_out', h, groups)), cfg.latentChannels);
+  return conv2d(p, 'conv_out', groupNormSilu(p, 'norm_out', h, groups), cfg.latentChannels);
 }

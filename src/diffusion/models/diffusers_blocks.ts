@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../../nn/params.js';
-import { conv2d, groupNorm, layerNorm, silu, upsample2x } from '../../nn/layers.js';
+import { conv2d, groupNorm, groupNormSilu, layerNorm, silu, upsample2x } from '../../nn/layers.js';
 import { mergeHeads, scaledDotProductAttention, splitHeads, torchLinear } from '../../nn/attention.js';
 
 export interface NormSpec {
@@ -25,15 +25,18 @@ export function resnetBlock(
   norm: NormSpec,
   temb?: tf.Tensor2D,
 ): tf.Tensor4D {
-  let h = conv2d(p, `${n}.conv1`, silu(groupNorm(p, `${n}.norm1`, x, norm.groups, norm.eps)), cout);
+  let h = conv2d(p, `${n}.conv1`, groupNormSilu(p, `${n}.norm1`, x, norm.groups, norm.eps), cout);
   if (temb)
     h = tf.add(h, tf.reshape(torchLinear(p, `${n}.time_emb_proj`, silu(temb), cout), [temb.shape[0], 1, 1, cout]));
-  h = conv2d(p, `${n}.conv2`, silu(groupNorm(p, `${n}.norm2`, h, norm.groups, norm.eps)), cout);
+  h = conv2d(p, `${n}.conv2`, groupNormSilu(p, `${n}.norm2`, h, norm.groups, norm.eps), cout);
   const skip = x.shape[3] === cout ? x : conv2d(p, `${n}.conv_shortcut`, x, cout, 1);
   return tf.add(skip, h) as tf.Tensor4D;
 }
 
-/** Downsample2D with a conv: stride 2, padding 1 (UNet) or, as the VAE encoder does, 0 with one extra row and column at the end. */
+/**
+ * Downsample2D with a conv: stride 2, padding 1 (UNet) or, as the VAE encoder does, 0 with one
+ * extra row and column at the end.
+ */
 export function downsample(p: Params, n: string, x: tf.Tensor4D, padding: 0 | 1): tf.Tensor4D {
   if (padding === 1) return conv2d(p, `${n}.conv`, x, x.shape[3], 3, 2);
   const padded = tf.pad(x, [
@@ -124,4 +127,4 @@ export function transformer2d(
   return tf.add(x, out) as tf.Tensor4D;
 }
 
-export { silu, groupNorm, conv2d };
+export { silu, groupNormSilu, conv2d };

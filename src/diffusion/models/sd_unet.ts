@@ -12,7 +12,7 @@ import { ConfigReader, diffusersWeights } from './diffusers_config.js';
 import {
   conv2d,
   downsample,
-  groupNorm,
+  groupNormSilu,
   resnetBlock,
   silu,
   transformer2d,
@@ -267,7 +267,7 @@ export function unetForward(
     }
     if (i < rev.length - 1) x = upsample(p, `up_blocks.${i}.upsamplers.0`, x);
   });
-  return conv2d(p, 'conv_out', silu(groupNorm(p, 'conv_norm_out', x, c.groups, c.eps)), c.outChannels);
+  return conv2d(p, 'conv_out', groupNormSilu(p, 'conv_norm_out', x, c.groups, c.eps), c.outChannels);
 }
 
 export interface UNet {

@@ -10,9 +10,8 @@ import { ConfigReader, diffusersWeights } from './diffusers_config.js';
 import {
   conv2d,
   downsample,
-  groupNorm,
+  groupNormSilu,
   resnetBlock,
-  silu,
   spatialSelfAttention,
   upsample,
   type NormSpec,
@@ -111,7 +110,7 @@ export function vaeEncodeMoments(
   x = conv2d(
     p,
     'encoder.conv_out',
-    silu(groupNorm(p, 'encoder.conv_norm_out', x, c.groups, VAE_EPS)),
+    groupNormSilu(p, 'encoder.conv_norm_out', x, c.groups, VAE_EPS),
     2 * c.latentChannels,
   );
   if (c.quantConv) x = conv2d(p, 'quant_conv', x, 2 * c.latentChannels, 1);
@@ -131,12 +130,7 @@ export function vaeDecode(p: Params, c: VaeConfig, latents: tf.Tensor4D): tf.Ten
     for (let j = 0; j <= c.layersPerBlock; j++) x = resnetBlock(p, `decoder.up_blocks.${i}.resnets.${j}`, x, ch, norm);
     if (i < rev.length - 1) x = upsample(p, `decoder.up_blocks.${i}.upsamplers.0`, x);
   });
-  return conv2d(
-    p,
-    'decoder.conv_out',
-    silu(groupNorm(p, 'decoder.conv_norm_out', x, c.groups, VAE_EPS)),
-    c.outChannels,
-  );
+  return conv2d(p, 'decoder.conv_out', groupNormSilu(p, 'decoder.conv_norm_out', x, c.groups, VAE_EPS), c.outChannels);
 }
 
 /** Older diffusers VAEs name the mid-block attention query/key/value/proj_attn; the same tensors. */
