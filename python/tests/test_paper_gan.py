@@ -69,6 +69,10 @@ class Files(unittest.TestCase):
         self.assertNotIn("\n", message)
         return message
 
+    def refused_generator(self, tensors: Dict[str, np.ndarray]) -> str:
+        """The one-line WeightsError of loading `tensors` as a StyleGAN2 file."""
+        return self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(tensors)))
+
 
 class StyleGan2Loading(Files):
     def test_the_architecture_is_read_from_the_file(self) -> None:
@@ -92,29 +96,25 @@ class StyleGan2Loading(Files):
         t = generator_file()
         del t["convs.2.conv.weight"]
         # The shapes say where the architecture is: the missing kernel is named there.
-        self.assertIn(
-            "convs.2.conv.weight", self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t)))
-        )
+        self.assertIn("convs.2.conv.weight", self.refused_generator(t))
         t = generator_file()
         del t["convs.1.noise.weight"]
         self.assertIn(
             "has no tensor convs.1.noise.weight",
-            self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t))),
+            self.refused_generator(t),
         )
 
     def test_an_unused_tensor_is_named(self) -> None:
         t = generator_file()
         t["mystery"] = np.zeros(3, np.float32)
-        self.assertIn(
-            "tensor mystery is not used", self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t)))
-        )
+        self.assertIn("tensor mystery is not used", self.refused_generator(t))
 
     def test_a_mis_shaped_tensor_is_named(self) -> None:
         t = generator_file()
         t["noises.noise_3"] = np.zeros((1, 1, 8, 8), np.float32)
         self.assertIn(
             "noises.noise_3 is [1, 1, 8, 8]",
-            self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t))),
+            self.refused_generator(t),
         )
 
     def test_a_wrong_fir_buffer_is_refused(self) -> None:
@@ -122,7 +122,7 @@ class StyleGan2Loading(Files):
         t["convs.0.conv.blur.kernel"] = stylegan2.blur_kernel(1.0)
         self.assertIn(
             "convs.0.conv.blur.kernel is not the [1, 3, 3, 1] FIR kernel",
-            self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t))),
+            self.refused_generator(t),
         )
 
     def test_another_file_than_the_manifest_s_is_refused(self) -> None:
@@ -135,7 +135,7 @@ class StyleGan2Loading(Files):
         del t["conv1.conv.weight"]
         self.assertIn(
             "no tensor conv1.conv.weight (not a StyleGAN2 g_ema",
-            self.refused(WeightsError, lambda: stylegan2.load_stylegan2(self.write(t))),
+            self.refused_generator(t),
         )
 
     def test_a_w_plus_of_another_shape_is_refused(self) -> None:

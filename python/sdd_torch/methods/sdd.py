@@ -14,13 +14,13 @@ untrained mapper (`hqs_mapper_init`), one ε and VAE draw per (t, image) (`hqs_s
 written as contract/out/hqs_scan.json (an HqsScan: timesteps, stats, images, seconds); reading the
 curve and selecting S stay in TS (sdd.ts sddPlan).
 """
-from typing import Any
+from typing import Any, List
 
 import numpy as np
 import torch
 
 from sdd_torch.sdd.distill import Frozen, TrainSettings, sds_term, train_mapper
-from sdd_torch.sdd.guidance import GuidanceSettings, condition
+from sdd_torch.sdd.guidance import GuidanceSettings, SdsPlan, condition
 from sdd_torch.sdd.hqs import hqs_scan
 from sdd_torch.sdd.mapper import MapperSettings, apply_mapper, init_params
 from sdd_torch.sdd.run import finish, new_mapper, train_codes
@@ -31,6 +31,16 @@ def _stream(ctx: Any, name: str, shape: tuple) -> np.ndarray:
     if tuple(x.shape) != shape:
         raise ValueError(f"noise {name}: shape {list(x.shape)}, the distillation needs {list(shape)}")
     return x
+
+
+def _sds_plan(
+    ctx: Any, world: Any, gs: GuidanceSettings, timesteps: List[int], b: int, noise: Any, vae: Any
+) -> SdsPlan:
+    """The plan's ᾱ_t and w(t) for S, and the condition of b images (plan.negative as the base)."""
+    alpha_bar = [float(a) for a in ctx.plan["alpha_bar"]]
+    weights = [float(w) for w in ctx.plan["weight"]]
+    cond = condition(world, ctx.tokens, str(ctx.plan["negative"]), b, ctx.device)
+    return SdsPlan(timesteps, alpha_bar, weights, cond, gs, noise, vae)
 
 
 def run(ctx: Any) -> None:
@@ -58,21 +68,9 @@ def scan(ctx: Any) -> None:
     untrained = init_params(ms, ctx.noise("hqs_mapper_init"), int(world.style.dim), ctx.device)
     with torch.no_grad(), frozen():
         images = world.style.generate(apply_mapper(untrained, w, ms)).float()
-    cond = condition(world, ctx.tokens, str(plan["negative"]), k, ctx.device)
+    sp = _sds_plan(ctx, world, gs, timesteps, k, noise, vae)
     t0 = ctx.now()
-    stats = hqs_scan(
-        world,
-        images,
-        timesteps,
-        [float(a) for a in plan["alpha_bar"]],
-        [float(x) for x in plan["weight"]],
-        cond,
-        gs,
-        noise,
-        vae,
-        lambda i: ctx.progress(i, len(timesteps), "hqs scan"),
-        frozen,
-    )
+    stats = hqs_scan(world, images, sp, lambda i: ctx.progress(i, len(timesteps), "hqs scan"), frozen)
     seconds = ctx.now() - t0
     ctx.write_json("hqs_scan.json", {"timesteps": timesteps, "stats": stats, "images": k, "seconds": seconds})
 
@@ -92,18 +90,7 @@ def distill(ctx: Any) -> None:
     vae = _stream(ctx, "vae", shape) if bool(p["vae_sample"]) else None
     train_w = train_codes(ctx, world, frozen)
     params = new_mapper(ctx, world, ms)
-    cond = condition(world, ctx.tokens, str(plan["negative"]), s.batch, ctx.device)
-    term_at = sds_term(
-        world,
-        timesteps,
-        [float(a) for a in plan["alpha_bar"]],
-        [float(w) for w in plan["weight"]],
-        cond,
-        gs,
-        noise,
-        vae,
-        ctx.device,
-    )
+    term_at = sds_term(world, _sds_plan(ctx, world, gs, timesteps, s.batch, noise, vae), ctx.device)
     distill_s = train_mapper(ctx, world, params, train_w, s, ms, term_at, frozen, "distill")
     del train_w
     finish(ctx, world, params, ms, distill_s, frozen, {"selection": str(plan["selection"]["strategy"])})

@@ -19,7 +19,7 @@ from torch import Tensor
 from sdd_torch.methods.common import Progress, precision
 from sdd_torch.rng import Rng, stream_rng
 from sdd_torch.sdd.adam import HostAdam
-from sdd_torch.sdd.guidance import GuidanceSettings, sds_loss
+from sdd_torch.sdd.guidance import SdsPlan, sds_loss, stream_at
 from sdd_torch.sdd.mapper import MapperSettings, apply_mapper
 
 #: Steps whose scalars are read together (distill.ts LOG_EVERY).
@@ -179,34 +179,21 @@ def train_mapper(
     return seconds
 
 
-def sds_term(
-    world: Any,
-    timesteps: List[int],
-    alpha_bar: List[float],
-    weights: List[float],
-    cond: Tuple[Tensor, Tensor],
-    gs: GuidanceSettings,
-    noise: Optional[np.ndarray],
-    vae_noise: Optional[np.ndarray],
-    device: torch.device,
-) -> TermAt:
+def sds_term(world: Any, sp: SdsPlan, device: torch.device) -> TermAt:
     """SDD's guidance (distill.ts distill): SDS at t drawn uniformly from S, injected at the
     diffusion latent of the edited images (a posterior sample with the `vae` stream, else the mean).
     Its logged value is ⟨g, z⟩, not a meaningful loss."""
 
-    def at(step: int, stream: Optional[np.ndarray]) -> Optional[Tensor]:
-        return None if stream is None else torch.from_numpy(np.ascontiguousarray(stream[step])).to(device)
-
     def term_at(rng: Rng, step: int) -> Term:
-        i = rng.int(len(timesteps))
+        i = rng.int(len(sp.timesteps))
         rng.int(2**31), rng.int(2**31)  # the two tf.randomNormal seeds TS draws here: kept in step
-        eps, vae = at(step, noise), at(step, vae_noise)
+        eps, vae = stream_at(sp.noise, step, device), stream_at(sp.vae_noise, step, device)
 
         def loss(x2: Tensor, _original: Callable[[], Tensor]) -> Tensor:
             z = world.encode(x2, vae)
-            return sds_loss(world, z, timesteps[i], alpha_bar[i], weights[i], cond, eps, gs)
+            return sds_loss(world, z, sp.timesteps[i], sp.alpha_bar[i], sp.weights[i], sp.cond, eps, sp.gs)
 
-        return Term(loss, {"t": float(timesteps[i])})
+        return Term(loss, {"t": float(sp.timesteps[i])})
 
     return term_at
 

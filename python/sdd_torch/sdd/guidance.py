@@ -10,8 +10,9 @@ which autograd carries back through the VAE encoder and the generator: the same 
 TS custom-gradient op, and the same logged value Σ g·z.
 """
 import math
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, NamedTuple, Optional, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -27,6 +28,25 @@ class GuidanceSettings:
         top_k = g["top_k"]
         self.top_k: Optional[int] = None if top_k is None else int(top_k)
         self.top_k_per = top_k_per
+
+
+class SdsPlan(NamedTuple):
+    """What SDS needs at each selected timestep (ᾱ_t and w(t) from the plan, per t) and each draw: the
+    condition [base × b; target × b], the settings, and the noise streams (ε; the VAE posterior),
+    [draw, b, h, w, c] or absent. The distillation and the HQS scan share it."""
+
+    timesteps: List[int]
+    alpha_bar: List[float]
+    weights: List[float]
+    cond: Tuple[Tensor, Tensor]
+    gs: GuidanceSettings
+    noise: Optional[np.ndarray]
+    vae_noise: Optional[np.ndarray]
+
+
+def stream_at(stream: Optional[np.ndarray], i: int, device: torch.device) -> Optional[Tensor]:
+    """Draw i of a noise stream on `device` (None without the stream)."""
+    return None if stream is None else torch.from_numpy(np.ascontiguousarray(stream[i])).to(device)
 
 
 def condition(

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sdd_torch.sdd.guidance import GuidanceSettings, sds_loss
+from sdd_torch.sdd.guidance import SdsPlan, sds_loss, stream_at
 
 
 def softmax_entropy(v: np.ndarray) -> float:
@@ -38,25 +38,18 @@ def gradient_stats(d: np.ndarray) -> Tuple[float, float, float]:
 def hqs_scan(
     world: Any,
     images: Tensor,
-    timesteps: List[int],
-    alpha_bar: List[float],
-    weights: List[float],
-    cond: Tuple[Tensor, Tensor],
-    gs: GuidanceSettings,
-    noise: Optional[np.ndarray],
-    vae_noise: Optional[np.ndarray],
+    sp: SdsPlan,
     on_step: Optional[Callable[[int], None]] = None,
     frozen: Optional[Callable[[], ContextManager[Any]]] = None,
 ) -> Dict[str, List[List[float]]]:
     """Per-image statistics {N, H, H_full}: [t][image] (hqs.ts ScanStats)."""
     stats: Dict[str, List[List[float]]] = {"N": [], "H": [], "H_full": []}
     device = images.device
-    for i, t in enumerate(timesteps):
-        eps = None if noise is None else torch.from_numpy(np.ascontiguousarray(noise[i])).to(device)
-        vae = None if vae_noise is None else torch.from_numpy(np.ascontiguousarray(vae_noise[i])).to(device)
+    for i, t in enumerate(sp.timesteps):
+        eps, vae = stream_at(sp.noise, i, device), stream_at(sp.vae_noise, i, device)
         x = images.detach().clone().requires_grad_(True)
         with frozen() if frozen is not None else contextlib.nullcontext():
-            loss = sds_loss(world, world.encode(x, vae), t, alpha_bar[i], weights[i], cond, eps, gs)
+            loss = sds_loss(world, world.encode(x, vae), t, sp.alpha_bar[i], sp.weights[i], sp.cond, eps, sp.gs)
         (d,) = torch.autograd.grad(loss, [x])
         per = [gradient_stats(img) for img in d.detach().cpu().numpy()]
         stats["N"].append([s[0] for s in per])
