@@ -81,12 +81,14 @@ format: deps prereqs
 	$(BLACK) $(PY_FILES)
 
 # Black formats the Python (120 columns, quotes as written; `make format` writes it); lines that it
-# cannot break (comments, strings) are pycodestyle's E501.
+# cannot break (comments, strings) are pycodestyle's E501. tools/check_py_sizes.py holds every file,
+# tests included, to ESLint's sizes: 300 code lines a file, 60 a function (no blank, comment or docstring lines).
 BLACK = black -q -l 120 -S -t py39
 
 lint-py: prereqs
 	$(BLACK) --check $(PY_FILES)
 	pycodestyle --select=E501 --max-line-length=120 $(PY_FILES)
+	python3 tools/check_py_sizes.py $(PY_FILES)
 	$(PYFLAKES) $(PY_FILES)
 	mypy $(PY_FILES)
 
