@@ -242,35 +242,56 @@ export async function writePage(r: PaperTimeResult, resultFile: string, out: str
   return path;
 }
 
-async function main(): Promise<void> {
-  const fromJson = argValue('page', '');
-  if (fromJson) {
-    process.stdout.write(
-      `report: ${await writePage(JSON.parse(readFileSync(fromJson, 'utf-8')) as PaperTimeResult, fromJson, reportOut(argValue('out', '') || undefined))}\n`,
+/** The store's finished run of method `name`. */
+function finishedRun(runs: Run[], store: string, name: string): Run {
+  const r = runs.find((x) => x.method === name);
+  if (!r)
+    throw new Error(
+      `${store}: no finished ${name} run (make paper-time runs experiments/paper/{sdd,sdedit,ddib}.yaml --profile time first)`,
     );
-    return;
-  }
-  const store = argValue('store', '');
-  if (!store) throw new Error('usage: bench/paper_time.ts --store DIR [--torch FILE]');
-  const iterations = Number(argValue('iterations', '4000'));
-  const hqsImages = Number(argValue('hqs-images', '200'));
-  const runs = runsIn(store);
-  const of = (name: string) => {
-    const r = runs.find((x) => x.method === name);
-    if (!r)
-      throw new Error(
-        `${store}: no finished ${name} run (make paper-time runs experiments/paper/{sdd,sdedit,ddib}.yaml --profile time first)`,
-      );
-    return r;
+  return r;
+}
+
+/** How many images the SDD run's HQS scan used (its config's method.params.hqs.images). */
+function hqsImagesOf(sdd: Run): number {
+  const config = JSON.parse(readFileSync(join(sdd.dir, 'config.json'), 'utf-8')) as {
+    method: { params: { hqs: { images: number } } };
   };
-  const [sdd, sdedit, ddib] = [of('sdd'), of('sdedit'), of('ddib')];
-  const k = Number(
-    (
-      JSON.parse(readFileSync(join(sdd.dir, 'config.json'), 'utf-8')) as {
-        method: { params: { hqs: { images: number } } };
-      }
-    ).method.params.hqs.images,
+  return Number(config.method.params.hqs.images);
+}
+
+type TorchTimes = { hqs_s: number; iter_s: number; sdd_infer_s: number; sdedit_infer_s: number; ddib_infer_s: number };
+
+/** The `pytorch` entry: bench/paper_time_torch's measurements (a file, by precision) as columns. */
+function torchEntry(torchFile: string, iterations: number): PaperTimeResult['pytorch'] {
+  if (!torchFile) return null;
+  const torch = JSON.parse(readFileSync(torchFile, 'utf-8')) as Record<string, TorchTimes> & { device?: string };
+  const torchCols: Record<string, TimeColumn> = {};
+  for (const [precision, c] of Object.entries(torch))
+    if (typeof c === 'object' && c && 'iter_s' in c) torchCols[precision] = timeColumn(c, iterations);
+  return { device: torch.device ?? null, ...torchCols };
+}
+
+/** The measured rows beside the paper's, one column per source. */
+function printTable(result: PaperTimeResult, k: number, iter: { blocks: number }): void {
+  const { iterations, hqs_images: hqsImages } = result.protocol;
+  const cols = columnsOf(result);
+  const fmt = (v: number | null) => (v === null ? 'never' : v >= 100 ? v.toFixed(0) : v.toPrecision(3));
+  process.stdout.write(
+    `world ${result.world}, ${result.backend}; HQS over ${k} images → ${hqsImages}; τ_iter ${iter.blocks ? `median of ${iter.blocks} blocks of 10` : "the twin's τ_train / iterations"} → ${iterations} iterations\n`,
   );
+  process.stdout.write(`${''.padEnd(40)}${'paper'.padStart(10)}${cols.map(([n]) => n.padStart(22)).join('')}\n`);
+  for (const [label, paper, f] of ROWS)
+    process.stdout.write(
+      `${label.padEnd(40)}${(paper || '-').padStart(10)}${cols.map(([, c]) => fmt(f(c)).padStart(22)).join('')}\n`,
+    );
+}
+
+/** The result of a store's three runs (and PyTorch's file, if given), scaled to the paper's protocol. */
+function measure(store: string, iterations: number, hqsImages: number, torchFile: string) {
+  const runs = runsIn(store);
+  const [sdd, sdedit, ddib] = ['sdd', 'sdedit', 'ddib'].map((m) => finishedRun(runs, store, m));
+  const k = hqsImagesOf(sdd);
   const iter = iterationOf(sdd);
   const ours = timeColumn(
     {
@@ -282,39 +303,34 @@ async function main(): Promise<void> {
     },
     iterations,
   );
-  const torchFile = argValue('torch', '');
-  const torch = torchFile
-    ? (JSON.parse(readFileSync(torchFile, 'utf-8')) as Record<
-        string,
-        { hqs_s: number; iter_s: number; sdd_infer_s: number; sdedit_infer_s: number; ddib_infer_s: number }
-      > & { device?: string })
-    : null;
-  const torchCols: Record<string, TimeColumn> = {};
-  for (const [precision, c] of Object.entries(torch ?? {}))
-    if (typeof c === 'object' && c && 'iter_s' in c) torchCols[precision] = timeColumn(c, iterations);
-  const world = String(sdd.metrics.world);
   const info = sdd.env.backend as { choice: string; adapter: unknown };
   const result: PaperTimeResult & Record<string, unknown> = {
-    world,
+    world: String(sdd.metrics.world),
     backend: computedBy(sdd, info.choice),
     adapter: info.adapter ?? null,
     protocol: { m: M, n: N, iterations, hqs_images: hqsImages, hqs_images_measured: k, iteration_blocks: iter.blocks },
     paper: PAPER_TABLE1,
     sdd_bench: ours,
-    pytorch: torch ? { device: torch.device ?? null, ...torchCols } : null,
+    pytorch: torchEntry(torchFile, iterations),
     runs: { sdd: sdd.dir, sdedit: sdedit.dir, ddib: ddib.dir },
   };
-  const cols = columnsOf(result);
-  const fmt = (v: number | null) => (v === null ? 'never' : v >= 100 ? v.toFixed(0) : v.toPrecision(3));
-  process.stdout.write(
-    `world ${world}, ${result.backend}; HQS over ${k} images → ${hqsImages}; τ_iter ${iter.blocks ? `median of ${iter.blocks} blocks of 10` : "the twin's τ_train / iterations"} → ${iterations} iterations\n`,
-  );
-  process.stdout.write(`${''.padEnd(40)}${'paper'.padStart(10)}${cols.map(([n]) => n.padStart(22)).join('')}\n`);
-  for (const [label, paper, f] of ROWS)
-    process.stdout.write(
-      `${label.padEnd(40)}${(paper || '-').padStart(10)}${cols.map(([, c]) => fmt(f(c)).padStart(22)).join('')}\n`,
-    );
-  const path = writeResult(`paper_time-${world}-${info.choice}`, result);
+  return { result, k, iter, choice: info.choice };
+}
+
+async function main(): Promise<void> {
+  const fromJson = argValue('page', '');
+  if (fromJson) {
+    const r = JSON.parse(readFileSync(fromJson, 'utf-8')) as PaperTimeResult;
+    process.stdout.write(`report: ${await writePage(r, fromJson, reportOut(argValue('out', '') || undefined))}\n`);
+    return;
+  }
+  const store = argValue('store', '');
+  if (!store) throw new Error('usage: bench/paper_time.ts --store DIR [--torch FILE]');
+  const iterations = Number(argValue('iterations', '4000'));
+  const hqsImages = Number(argValue('hqs-images', '200'));
+  const { result, k, iter, choice } = measure(store, iterations, hqsImages, argValue('torch', ''));
+  printTable(result, k, iter);
+  const path = writeResult(`paper_time-${result.world}-${choice}`, result);
   process.stdout.write(`wrote ${path}\n`);
   if (!process.argv.includes('--no-report'))
     process.stdout.write(`report: ${await writePage(result, path, reportOut(argValue('out', '') || undefined))}\n`);
