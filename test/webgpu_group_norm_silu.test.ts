@@ -5,7 +5,9 @@
  *  - webgpu: the fused kernel against the unfused ops on the cpu backend, NHWC, for one and
  *    several groups, channels per group from 1 to 512 (over the 256-thread workgroup), eps 1e-5
  *    and 1e-6; output and gradients. Tolerance: max |Δ| ≤ 1e-4 · max |reference| (float32 sums
- *    in another order; measured ≤ ~1e-6). One dispatch forward, four backward.
+ *    in another order; measured ≤ ~1e-6). One dispatch forward, four backward;
+ *  - webgpu: SiLU alone (src/backend/kernels/silu.ts) against the cpu ops
+ *    (same tolerance), one dispatch forward.
  * The webgpu cases skip, with the reason, where no WebGPU adapter exists.
  */
 import { after, test } from 'node:test';
@@ -112,4 +114,28 @@ test('webgpu GroupNorm+SiLU: one dispatch forward, four backward', async (t) => 
   const grad = () => runCustomKernel(GROUP_NORM_SILU_GRAD, { dy, x, gamma, beta }, { groups: c.groups, eps: c.eps });
   assert.equal(count(grad), 4, 'backward');
   tf.dispose([x, gamma, beta, dy]);
+});
+
+test('webgpu SiLU kernel = cpu ops (output and gradient), one dispatch forward', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const c = inputs[1];
+  const runSilu = async () => {
+    const [x, dy] = [tf.tensor4d(c.x, c.shape), tf.tensor4d(c.dy, c.shape)];
+    const before = poolCounters()?.dispatches ?? 0;
+    const y = silu(x);
+    const fwd = (poolCounters()?.dispatches ?? 0) - before;
+    const [dx] = tf.grads((a: tf.Tensor) => tf.mul(silu(a), dy))([x]);
+    const res = [await y.data(), await dx.data()] as Float32Array[];
+    tf.dispose([x, dy, y, dx]);
+    return { res, fwd };
+  };
+  const got = await runSilu();
+  assert.equal(got.fwd, 1, 'forward dispatches');
+  await initBackend('cpu');
+  try {
+    const ref = await runSilu();
+    ['silu', 'd silu'].forEach((what, j) => assertClose(t, what, got.res[j], ref.res[j], TOL));
+  } finally {
+    await initBackend('webgpu');
+  }
 });

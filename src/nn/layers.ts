@@ -8,6 +8,7 @@ import { customGradOp } from './custom_grad.js';
 import type { Params } from './params.js';
 import { groupNormFused, hasGroupNormKernel } from '../backend/kernels/group_norm.js';
 import { groupNormSiluFused, registerGroupNormSilu, webgpuFusions } from '../backend/kernels/group_norm_silu.js';
+import { registerSilu, siluFused } from '../backend/kernels/silu.js';
 
 const GROUP_NORM_EPS = 1e-5;
 
@@ -131,7 +132,13 @@ export function groupNormReference(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Te
  * SiLU x·σ(x) with its derivative written out, σ(x)·(1 + x·(1 − σ(x))): fewer kernels than
  * autodiff through the product and the sigmoid.
  */
-export const silu = <T extends tf.Tensor>(x: T): T => siluOp(x) as T;
+export const silu = <T extends tf.Tensor>(x: T): T => {
+  const backend = tf.getBackend();
+  if (!webgpuFusions(backend)) return siluOp(x) as T;
+  // On webgpu one kernel each way (backend/kernels/silu.ts), the same arithmetic.
+  registerSilu(backend);
+  return siluFused(x) as T;
+};
 
 const siluOp = customGradOp((x: tf.Tensor, save: tf.GradSaveFunc) => {
   const s = tf.sigmoid(x);

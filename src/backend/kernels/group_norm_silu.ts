@@ -267,8 +267,9 @@ export function groupNormSiluFused(x: Tensor, gamma: Tensor, beta: Tensor, group
 let fusions = true;
 
 /**
- * Whether ops on `backendName` take the webgpu fusions (this kernel, conv/matmul with their bias
- * fused): webgpu only, and on unless turned off (bench/webgpu_counts.ts measures both ways).
+ * Whether ops on `backendName` take the webgpu fusions (this kernel, SiLU as one kernel, conv and
+ * matmul with their bias fused): webgpu only, and on unless turned off (bench/webgpu_counts.ts
+ * measures both ways).
  */
 export function webgpuFusions(backendName: string): boolean {
   return fusions && backendName === 'webgpu';
