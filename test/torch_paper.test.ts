@@ -1,6 +1,6 @@
 /**
  * The paper's worlds on the torch engine (#31). paper-random-tiny hands its models over through
- * its WorldContract (datasets/paper/world.ts): TS's seeded random weights written in PyTorch's
+ * its WorldContract (datasets/paper/contracts.ts): TS's seeded random weights written in PyTorch's
  * layout into the run's cache (SDD_CACHE/torch-weights/<sha256>.safetensors), so both engines
  * compute with the same weights. One `sdd run` of experiments/paper/{sdd,sdedit,ddib,styleclip}.yaml
  * --profile tiny on one prompt, each method on tfjs and on torch (CPU), compared run by run:
@@ -11,6 +11,7 @@
  *   (another draw, like another seed): the originals must agree as above (same generator, same
  *   codes), the edits must differ from them (they edit) and every metric be finite; their numbers
  *   are printed side by side.
+ * The torch runs' harness never builds SD's UNet, VAE or text encoder (only the tfjs runs need them).
  * Then the weight files' round trip (torchLayout ∘ loadTorchWeights is the identity) and
  * paper-random's seeded path (no files; the contract as world.ts writes it, at tiny widths) in
  * Python: every model built, finite, deterministic per seed.
@@ -32,7 +33,8 @@ import { randomIrSe50 } from '../src/nn/arcface.js';
 import type { Params } from '../src/nn/params.js';
 import { ClipTokenizer } from '../src/nn/clip_tokenizer.js';
 import { parseSchedulerConfig } from '../src/diffusion/schedulers/config.js';
-import { seededContract } from '../datasets/paper/world.js';
+import { seededContract } from '../datasets/paper/contracts.js';
+import { SD_BUILT } from '../datasets/paper/lazy_sd.js';
 import { assertClose } from './parity.js';
 import { sdd, tmp } from './helpers.js';
 
@@ -133,6 +135,12 @@ test('paper-random-tiny on the torch engine: SDEdit and DDIB equal to tfjs, SDD 
     .filter((d) => !d.startsWith('.'))
     .map((d) => readRun(join(store, d)));
   assert.equal(runs.length, 8, 'four methods × two engines');
+  // A torch run's harness evaluates with Inception, CLIP and ArcFace: it never builds SD's models
+  // (datasets/paper/lazy_sd.ts writes SD_BUILT to the run's output.txt when it does; SDEdit on tfjs must).
+  for (const run of runs) {
+    const built = readFileSync(join(run.dir, 'output.txt'), 'utf-8').includes(SD_BUILT);
+    if (run.engine === 'torch' || run.method === 'sdedit') assert.equal(built, run.engine === 'tfjs', run.dir);
+  }
   const pair = (method: string) =>
     ['tfjs', 'torch'].map((e) => runs.find((x) => x.method === method && x.engine === e)!) as [Run, Run];
 

@@ -34,21 +34,14 @@ import { requirePython } from '../src/util/python.js';
 import { Rng } from '../src/util/rng.js';
 import { asFloat32, readSafetensors } from '../src/util/safetensors.js';
 import { readNpyF32, writeNpyF32 } from '../src/methods/contract.js';
-import {
-  loadStyleGan2,
-  mapping,
-  nLatent,
-  randomStyleGan2,
-  synthesis,
-  type StyleGan2,
-  type StyleGan2Config,
-} from '../src/nn/stylegan2.js';
-import { idEmbed, irSe50, loadIrSe50, randomIrSe50, type IrStages } from '../src/nn/arcface.js';
+import { loadStyleGan2, mapping, nLatent, randomStyleGan2, synthesis, type StyleGan2 } from '../src/nn/stylegan2.js';
+import { idEmbed, irSe50, loadIrSe50, randomIrSe50 } from '../src/nn/arcface.js';
 import { loadTorchWeights } from '../src/nn/torch_weights.js';
 import type { Params } from '../src/nn/params.js';
 import { values, writeSynthetic, type Rule, type SyntheticSpec } from './synthetic_weights.js';
 import { assertClose } from './parity.js';
 import { tmp } from './helpers.js';
+import { TINY_IR, TINY_STYLE } from '../datasets/paper/configs.js';
 
 const PYTHON = requirePython(['torch', 'numpy']);
 const PYDIR = join(PROJECT_ROOT, 'python');
@@ -63,23 +56,6 @@ const TS_REL = 1e-5;
 const F32_GRAD = 1e-3;
 // torch vs upstream: the TS twins' own bound against the same references.
 const UPSTREAM_REL = 1e-4;
-/** datasets/paper/world.ts TINY_IR (paper-random-tiny's identity network). */
-const TINY_IR: IrStages = [
-  [1, 16],
-  [1, 16],
-  [1, 32],
-  [1, 32],
-];
-
-/** datasets/paper/world.ts TINY_STYLE (paper-random-tiny's generator: 64², 32-d styles, 16–32 channels). */
-const TINY_STYLE: StyleGan2Config = {
-  size: 64,
-  styleDim: 32,
-  nMlp: 2,
-  channelMultiplier: 2,
-  lrMlp: 0.01,
-  channels: { 4: 32, 8: 32, 16: 32, 32: 16, 64: 16 },
-};
 const FIR_4 = [1, 3, 3, 1].flatMap((a) => [1, 3, 3, 1].map((b) => (a * b * 4) / 64));
 
 /** The scales of tools/make_stylegan2_fixture.py's rule (unit-variance kernels, trained-like biases). */

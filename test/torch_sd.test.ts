@@ -8,10 +8,12 @@
  * timesteps, the VAE posterior mean and log-variance and decode, CLIP text and image embeddings,
  * and the input gradients of a fixed random projection ⟨R, f(x)⟩ through the UNet (∂/∂z_t) and
  * the VAE (∂/∂x, ∂/∂z), what SDD's guidance and the baselines backpropagate.
- * The paper world twin (python/sdd_torch/worlds/paper.py) against sd_parts.ts's diffusionOf and
- * clipOf on paper-random-tiny's architectures, the TS random weights written in PyTorch's layout
- * (what the harness would hand over): encode (with and without noise), decode, text condition, ε,
- * CLIP image (at and off the tower's size) and text embeddings, with input gradients.
+ * The paper world twin (python/sdd_torch/worlds/paper.py) against paper-random-tiny's TS world
+ * (datasets/paper/world.ts, sd_parts.ts's diffusionOf and clipOf) on the weights its contract
+ * writes for the torch engine: encode (with and without noise), decode, text condition, ε, CLIP
+ * image (at and off the tower's size: 48² → 32²) and text embeddings, world.style (G(W+) and the
+ * 64² → 32² resize), with input gradients (through both resizes since
+ * src/backend/kernels/resize_bilinear_grad.ts: tfjs 4.22's gradient ignored half-pixel centres).
  * Then the twins against the upstream references and their strictness (python/tests/test_sd.py:
  * diffusers and openai/CLIP outputs of the fixtures, max |Δ| ≤ 1e-4 · max |ref| as the TS tests).
  *
@@ -22,31 +24,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendFromEnv, initBackend } from '../src/backend/index.js';
 import { PROJECT_ROOT } from '../src/util/env.js';
 import { requirePython } from '../src/util/python.js';
 import { Rng } from '../src/util/rng.js';
-import { loadUNet, parseUNetConfig, randomUNet, unetForward } from '../src/diffusion/models/sd_unet.js';
-import { loadVae, parseVaeConfig, randomVae, vaeDecode, vaeEncodeMoments } from '../src/diffusion/models/sd_vae.js';
-import {
-  clipImageEmbeds,
-  clipTextEmbeds,
-  clipTextHidden,
-  eosPositions,
-  loadClip,
-  parseClipConfig,
-  randomClip,
-} from '../src/nn/clip.js';
+import { loadUNet, unetForward } from '../src/diffusion/models/sd_unet.js';
+import { loadVae, vaeDecode, vaeEncodeMoments } from '../src/diffusion/models/sd_vae.js';
+import { clipImageEmbeds, clipTextEmbeds, clipTextHidden, eosPositions, loadClip } from '../src/nn/clip.js';
 import { CLIP_CONTEXT, ClipTokenizer } from '../src/nn/clip_tokenizer.js';
-import { ConfigReader, type Json } from '../src/diffusion/models/diffusers_config.js';
-import { parseSchedulerConfig } from '../src/diffusion/schedulers/config.js';
-import type { Params } from '../src/nn/params.js';
-import { writeSafetensors } from '../src/util/safetensors.js';
-import { torchLayout } from '../src/nn/torch_weights.js';
-import { clipOf, diffusionOf, type SdParts } from '../src/world/sd_parts.js';
+import { readNpyF32, writeNpyF32 } from '../src/methods/contract.js';
+import { worldFiles } from '../src/world/files.js';
+import type { World } from '../src/world/types.js';
+import { paperRandomTinyWorld } from '../datasets/paper/world.js';
+import { assertClose } from './parity.js';
 import { tmp } from './helpers.js';
 import { compareWithTorch, type ParityCase } from './torch_cases.js';
 
@@ -58,8 +51,13 @@ const CLIP = join(PROJECT_ROOT, 'test', 'fixtures', 'clip_tiny');
 // world decode 1.25e-6, unet_linear 8e-7, text hidden 6.9e-7, UNet ε 5.8e-7), allowed 1e-5.
 const FWD = 1e-5;
 // Input gradients: measured ≤ 2.6e-6 (VAE decode ∂/∂z 2.6e-6, world ε ∂/∂z_t 1.6e-6, UNet ∂/∂z_t
-// 1.5e-6, VAE encode ∂/∂x 1.3e-6), allowed 3e-5 (the toyfaces twins' bound, test/torch_models.test.ts).
+// 1.5e-6, VAE encode ∂/∂x 1.3e-6, CLIP through the 48² → 32² resize 1.2e-6), allowed 3e-5 (the
+// toyfaces twins' bound, test/torch_models.test.ts).
 const GRAD = 3e-5;
+// world.style's W+ gradient: measured 1.05e-6 here, allowed 1e-3 as test/torch_paper_gan.test.ts's
+// tiny generator gradient (ill-conditioned in float32: an activation within rounding of a leaky-ReLU
+// kink may flip its slope on another machine). The resize bug it guards against is O(1).
+const STYLE_GRAD = 1e-3;
 
 await initBackend(backendFromEnv());
 
@@ -146,53 +144,59 @@ test('torch twins of the SD UNet, VAE and CLIP towers match the TS models on the
   for (const m of [unet, unetLinear, vae, te, clip]) m.params.dispose();
 });
 
-const TINY = join(PROJECT_ROOT, 'datasets', 'paper', 'configs', 'tiny');
-const tinyConfig = (name: string): { file: string; json: Json; text: string } => {
-  const file = join(TINY, `${name}.json`);
-  const text = readFileSync(file, 'utf-8');
-  return { file, json: JSON.parse(text) as Json, text };
-};
+/** The style case's torch side: world.style.generate (worlds/paper.py Style) and its W+ gradient. */
+const STYLE_PY = `
+import json, sys
+import numpy as np
+import torch
+from sdd_torch.worlds.paper import World
+d = sys.argv[1]
+specs = json.load(open(d + "/models.json"))
+world = World(specs["world"], specs["models"], torch.device("cpu"))
+w = torch.from_numpy(np.load(d + "/in_wplus.npy")).requires_grad_(True)
+y = world.style.generate(w)
+(y * torch.from_numpy(np.load(d + "/proj_style.npy"))).sum().backward()
+np.save(d + "/py_style.npy", y.detach().numpy())
+np.save(d + "/py_style_grad.npy", w.grad.numpy())
+`;
 
-test("the paper world twin (python/sdd_torch/worlds/paper.py) matches sd_parts.ts on paper-random-tiny's SD and CLIP architectures with the same weights", async (t) => {
-  // The tiny world's architectures with seeded random weights (world.ts randomModels' seeds).
-  const cfg = {
-    unet: tinyConfig('unet'),
-    vae: tinyConfig('vae'),
-    text_encoder: tinyConfig('text_encoder'),
-    clip: tinyConfig('clip'),
-  };
-  const sched = tinyConfig('scheduler');
-  const tokenizer = ClipTokenizer.fromFolder(join(PROJECT_ROOT, 'datasets', 'paper', 'tokenizer'));
-  const sd: SdParts = {
-    unet: randomUNet(parseUNetConfig(new ConfigReader(cfg.unet.file, cfg.unet.json)), 20231),
-    vae: randomVae(parseVaeConfig(new ConfigReader(cfg.vae.file, cfg.vae.json)), 20232),
-    textEncoder: randomClip(parseClipConfig(cfg.text_encoder.file, cfg.text_encoder.json), 20233),
-    tokenizer,
-    scheduler: parseSchedulerConfig(sched.text, sched.file),
-  };
-  const clip = randomClip(parseClipConfig(cfg.clip.file, cfg.clip.json), 20234);
-  const dm = diffusionOf(sd);
-  const cm = clipOf(clip, tokenizer, 'clip:test');
-  // Each model's weights written in PyTorch's layout; the specs a manifest's engine.models would hold.
+/**
+ * world.style (world.ts styleOf: G(W+), ×½ + ½, the 64² → 32² half-pixel resize) and its W+
+ * gradient against the twin's Style on the same written weights.
+ */
+function compareStyle(t: { diagnostic(m: string): void }, world: World, dir: string, rng: Rng): void {
+  const style = world.style!;
+  const normal = (shape: number[], scale: number) =>
+    tf.tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => scale * rng.normal()),
+      shape,
+    );
+  const wplus = normal([2, style.levels, style.dim], 0.5);
+  const y = style.generate(wplus as tf.Tensor3D);
+  const proj = normal(y.shape, 1);
+  const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(style.generate(v as tf.Tensor3D), proj)))(wplus);
+  const save = (name: string, x: tf.Tensor) => writeNpyF32(join(dir, name), x.shape, x.dataSync() as Float32Array);
+  save('in_wplus.npy', wplus);
+  save('proj_style.npy', proj);
+  const env = { ...process.env, PYTHONPATH: PYDIR };
+  const r = spawnSync(PYTHON, ['-c', STYLE_PY, dir], { encoding: 'utf-8', env });
+  assert.equal(r.status, 0, `the Style twin failed:\n${r.stderr}`);
+  const read = (name: string, shape: number[]) => readNpyF32(join(dir, name), name, shape);
+  assertClose(t, 'style', read('py_style.npy', y.shape), y.dataSync(), FWD);
+  assertClose(t, 'style ∂/∂wplus', read('py_style_grad.npy', grad.shape), grad.dataSync(), STYLE_GRAD);
+}
+
+test("the paper world twin (python/sdd_torch/worlds/paper.py) matches paper-random-tiny's TS world on the weights its contract writes", async (t) => {
+  // The world as the harness builds it; its contract writes TS's weights in PyTorch's layout into
+  // SDD_CACHE (what a torch-engine run is handed), read back here by the twin.
   const dir = tmp('sdd-torch-paper-');
-  const stores: Record<string, Params> = {
-    unet: sd.unet.params,
-    vae: sd.vae.params,
-    text_encoder: sd.textEncoder.params,
-    clip: clip.params,
-  };
-  const models: Record<string, unknown> = {};
-  for (const [name, params] of Object.entries(stores)) {
-    const file = join(dir, `${name}.safetensors`);
-    writeSafetensors(file, await torchLayout(params));
-    models[name] = {
-      weights: file,
-      sha256: null,
-      architecture: { config: cfg[name as keyof typeof cfg].json, prediction_type: sd.scheduler.prediction },
-    };
-  }
+  process.env.SDD_CACHE = join(dir, 'cache');
+  const world = paperRandomTinyWorld.load(worldFiles());
+  await world.contract!.prepare!();
   const specs = join(dir, 'models.json');
-  writeFileSync(specs, JSON.stringify({ world: 'paper-random-tiny', models }));
+  writeFileSync(specs, JSON.stringify({ world: 'paper-random-tiny', models: world.contract!.models }));
+  const dm = world.diffusion;
+  const cm = world.clip;
 
   const rng = new Rng(20261206);
   const normal = (shape: number[]) =>
@@ -209,7 +213,7 @@ test("the paper world twin (python/sdd_torch/worlds/paper.py) matches sd_parts.t
   const size = h * 4;
   const cond = await dm.textCondition(PROMPTS);
   const inputs: Record<string, tf.Tensor> = {
-    ids: tf.tensor2d(tokenizer.tokenize(PROMPTS), [B, CLIP_CONTEXT], 'int32'),
+    ids: tf.tensor2d(world.contract!.tokenize(PROMPTS).flat(), [B, CLIP_CONTEXT], 'int32'),
     x: uniform([B, size, size, 3]),
     x48: uniform([2, 48, 48, 3]),
     noise: normal([B, h, w, c]),
@@ -234,14 +238,14 @@ test("the paper world twin (python/sdd_torch/worlds/paper.py) matches sd_parts.t
       gradRel: GRAD,
     },
     { name: 'clip_image', run: (i) => cm.imageEmbed(x4(i, 'x')), wrt: 'x', rel: FWD, gradRel: GRAD },
-    // Forward only: tfjs's ResizeBilinearGrad ignores halfPixelCenters (cpu and wasm: its gradient
-    // of a 6→4 resize is off by 0.8 from the exact one, of 8→4 by 1.7), so TS's gradient through
-    // clipOf's resize (and world.ts styleOf's 1024→512) is wrong; torch's autograd is exact.
-    { name: 'clip_image_resized', run: (i) => cm.imageEmbed(x4(i, 'x48')), rel: FWD },
+    // 48² → the tower's 32² (half-pixel bilinear): the gradient through the resize is the exact
+    // adjoint since src/backend/kernels/resize_bilinear_grad.ts (tfjs 4.22's ignored half pixels).
+    { name: 'clip_image_resized', run: (i) => cm.imageEmbed(x4(i, 'x48')), wrt: 'x48', rel: FWD, gradRel: GRAD },
     { name: 'clip_text', run: () => cm.textEmbed(PROMPTS), rel: FWD },
   ];
   compareWithTorch(t, { inputs, cases, normal, script: 'sd_parity.py', args: ['--world', specs] });
-  for (const p of [...Object.values(stores)]) p.dispose();
+  compareStyle(t, world, dir, rng);
+  world.dispose();
 });
 
 test('torch SD twins: the upstream references (diffusers, openai/CLIP) and strict loading (python/tests/test_sd.py)', () => {

@@ -10,7 +10,10 @@ import { openWeights } from '../../src/util/safetensors_lazy.js';
 import { UserError } from '../../src/errors.js';
 import { REAL_ROLES } from '../real/roles.js';
 
-/** A W+ codes file's tensor `wplus` [N, levels, dim] (18 × 512 for FFHQ 1024²); anything else is one line naming the file. */
+/**
+ * A W+ codes file's tensor `wplus` [N, levels, dim] (18 × 512 for FFHQ 1024²); anything else is
+ * one line naming the file.
+ */
 export function codesShape(path: string, want?: [number, number]): number[] {
   const src = openWeights(path);
   try {

@@ -20,14 +20,14 @@ interface ResizeAttrs {
 }
 
 /** Per output index along one axis: the two source indices the forward reads and the weight of `hi`. */
-export interface AxisTaps {
+interface AxisTaps {
   lo: Int32Array;
   hi: Int32Array;
   frac: Float64Array;
 }
 
 /** The taps of tfjs-backend-cpu's ResizeBilinear along one axis (its arithmetic, in its order). */
-export function bilinearTaps(
+function bilinearTaps(
   inSize: number,
   outSize: number,
   alignCorners: boolean,
@@ -49,7 +49,7 @@ export function bilinearTaps(
 }
 
 /** dx of images [batch, xh, xw, depth] from dy [batch, yh, yw, depth] (row-major values). */
-export function bilinearAdjoint(
+function bilinearAdjoint(
   dy: ArrayLike<number>,
   imagesShape: number[],
   dyShape: number[],
