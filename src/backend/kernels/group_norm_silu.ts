@@ -17,7 +17,7 @@ import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { firstDy, kernelAttrs, registerCustomKernels, runCustomKernel } from './custom_kernel.js';
 import { layoutOf, type GroupNormAttrs, type Layout } from './group_norm.js';
 
-export const GROUP_NORM_SILU = 'SddGroupNormSilu';
+const GROUP_NORM_SILU = 'SddGroupNormSilu';
 export const GROUP_NORM_SILU_GRAD = 'SddGroupNormSiluGrad';
 
 /** Threads per workgroup (WebGPU's default limit; a power of two for the tree reduction). */
@@ -252,10 +252,6 @@ export function registerGroupNormSilu(backendName = 'webgpu'): void {
   if (getKernel(GROUP_NORM_SILU, backendName)) return;
   const kernels = { [GROUP_NORM_SILU]: forwardKernel, [GROUP_NORM_SILU_GRAD]: backwardKernel };
   registerCustomKernels(backendName, kernels, gradient);
-}
-
-export function hasGroupNormSiluKernel(backendName: string): boolean {
-  return getKernel(GROUP_NORM_SILU, backendName) != null;
 }
 
 /** silu(GroupNorm(x)) through the fused kernel (x NHWC float32, C divisible by groups). */

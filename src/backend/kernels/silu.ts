@@ -10,7 +10,7 @@ import { getKernel, type GradConfig, type KernelFunc, type Tensor, type TensorIn
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { firstDy, registerCustomKernels, runCustomKernel } from './custom_kernel.js';
 
-export const SILU = 'SddSilu';
+const SILU = 'SddSilu';
 const SILU_GRAD = 'SddSiluGrad';
 const WG = 64;
 
