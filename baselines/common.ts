@@ -2,8 +2,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { cfgEps, repeatCondition, type Condition, type EpsFn } from '../src/diffusion/pipelines/sample.js';
-import type { World } from '../src/world/types.js';
-import { evaluationSources, sourcesParam, type SourceMode } from '../src/methods/editing.js';
+import type { EditPromptSpec, World } from '../src/world/types.js';
+import { evaluationSources, editResult, sourcesParam, type SourceMode } from '../src/methods/editing.js';
+import type { MethodContext, ResultValue } from '../src/methods/types.js';
+import type { TimingRecord } from '../src/util/calibration.js';
 
 export const diffusionParams = {
   prompt: z.string().describe('edit prompt id of the world'),
@@ -50,4 +52,16 @@ export async function sourceImages(world: World, promptId: string, m: number, mo
   const { images, w } = await evaluationSources(world, promptId, m, mode);
   w.dispose();
   return images;
+}
+
+/** A training-free baseline's result (τ_train = 0): the grid and the common result of its timed edits. */
+export function inferenceOnlyResult(
+  ctx: MethodContext<unknown>,
+  world: World,
+  prompt: EditPromptSpec,
+  originals: Float32Array,
+  e: { edited: Float32Array; tauInfer: number; timing: TimingRecord },
+): Promise<Record<string, ResultValue>> {
+  const times = { tau_train_s: 0, tau_infer_s: e.tauInfer, timing: { infer: e.timing } };
+  return editResult(ctx, world, prompt, originals, e.edited, times);
 }

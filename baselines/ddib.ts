@@ -8,9 +8,9 @@ import { z } from 'zod';
 import { ddimFor } from '../src/diffusion/schedulers/ddim.js';
 import { ddimInvertTensor, ddimSampleTensor } from '../src/diffusion/pipelines/sample.js';
 import { loadWorld } from '../src/world/registry.js';
-import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
+import { editTimed, promptOf } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
-import { diffusionParams, latentShape, textEps, textPair, sourceImages } from './common.js';
+import { diffusionParams, inferenceOnlyResult, latentShape, textEps, textPair, sourceImages } from './common.js';
 import { batchLayout } from '../src/sdd/twin.js';
 import { baselineInputs, invertSteps, latentOf, sampleSteps, textPlan } from './torch_twin.js';
 
@@ -50,7 +50,7 @@ export const ddib: Method<DdibParams> = {
     const scheduler = ddimFor(world.diffusion.scheduler, p.steps, 0);
     const originals = await sourceImages(world, prompt.id, p.eval_images, p.sources);
     const [sourceText, targetText] = [await textPair(world, prompt.sourceText), await textPair(world, prompt.text)];
-    const { edited, tauInfer, timing } = await editTimed(world, originals, p.batch, (x) => {
+    const edits = await editTimed(world, originals, p.batch, (x) => {
       const b = x.shape[0];
       const shape = latentShape(world, b);
       const source = textEps(world, sourceText, b, p.source_guidance);
@@ -63,11 +63,6 @@ export const ddib: Method<DdibParams> = {
         target.dispose();
       }
     });
-    saveEditGrid(ctx, world, originals, edited);
-    return await editResult(ctx, world, prompt, originals, edited, {
-      tau_train_s: 0,
-      tau_infer_s: tauInfer,
-      timing: { infer: timing },
-    });
+    return await inferenceOnlyResult(ctx, world, prompt, originals, edits);
   },
 };

@@ -10,10 +10,10 @@ import { UserError } from '../src/errors.js';
 import { ddimFor } from '../src/diffusion/schedulers/ddim.js';
 import { ddimInvertTensor, ddimSampleTensor } from '../src/diffusion/pipelines/sample.js';
 import { loadWorld } from '../src/world/registry.js';
-import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
+import { editTimed, promptOf } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
 import { worldPart } from '../src/world/types.js';
-import { diffusionParams, latentShape, sourceImages } from './common.js';
+import { diffusionParams, inferenceOnlyResult, latentShape, sourceImages } from './common.js';
 import { batchLayout } from '../src/sdd/twin.js';
 import { baselineInputs, invertSteps, latentOf, sampleSteps } from './torch_twin.js';
 
@@ -75,7 +75,7 @@ export const diffae: Method<DiffaeParams> = {
     const scheduler = ddimFor(ae.scheduler, p.steps, 0);
     const direction = ae.direction(prompt.attribute, prompt.target, p.contrast_source ? prompt.source : undefined);
     const originals = await sourceImages(world, prompt.id, p.eval_images, p.sources);
-    const { edited, tauInfer, timing } = await editTimed(world, originals, p.batch, (x) => {
+    const edits = await editTimed(world, originals, p.batch, (x) => {
       const b = x.shape[0];
       const shape = latentShape(world, b);
       const zsem = ae.encode(x);
@@ -85,14 +85,6 @@ export const diffae: Method<DiffaeParams> = {
       return world.diffusion.decode(ddimSampleTensor((zt, v) => ae.eps(zt, t(v), zEdit), scheduler, xT, shape));
     });
     direction.dispose();
-    saveEditGrid(ctx, world, originals, edited);
-    return {
-      ...(await editResult(ctx, world, prompt, originals, edited, {
-        tau_train_s: 0,
-        tau_infer_s: tauInfer,
-        timing: { infer: timing },
-      })),
-      alpha: p.alpha,
-    };
+    return { ...(await inferenceOnlyResult(ctx, world, prompt, originals, edits)), alpha: p.alpha };
   },
 };

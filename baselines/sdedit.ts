@@ -9,10 +9,10 @@ import { ddimFor, type DdimScheduler } from '../src/diffusion/schedulers/ddim.js
 import { ddimSampleTensor } from '../src/diffusion/pipelines/sample.js';
 import { Rng } from '../src/util/rng.js';
 import { loadWorld } from '../src/world/registry.js';
-import { editResult, editTimed, promptOf, saveEditGrid } from '../src/methods/editing.js';
+import { editTimed, promptOf } from '../src/methods/editing.js';
 import type { Method } from '../src/methods/types.js';
 import type { World } from '../src/world/types.js';
-import { diffusionParams, latentShape, textEps, textPair, sourceImages } from './common.js';
+import { diffusionParams, inferenceOnlyResult, latentShape, textEps, textPair, sourceImages } from './common.js';
 import { tradeoffSection } from './sdedit_report.js';
 import { batchLayout } from '../src/sdd/twin.js';
 import { baselineInputs, latentOf, sampleSteps, textPlan } from './torch_twin.js';
@@ -67,7 +67,7 @@ export const sdedit: Method<SdeditParams> = {
     const { scheduler, timesteps } = schedule(p, world);
     const originals = await sourceImages(world, prompt.id, p.eval_images, p.sources);
     const text = await textPair(world, prompt.text);
-    const { edited, tauInfer, timing } = await editTimed(world, originals, p.batch, (x, offset) => {
+    const edits = await editTimed(world, originals, p.batch, (x, offset) => {
       // Seeded per batch offset: the same noise for the same batch size.
       const rng = new Rng(batchSeed(ctx.seed, offset));
       const shape = latentShape(world, x.shape[0]);
@@ -89,13 +89,8 @@ export const sdedit: Method<SdeditParams> = {
         guided.dispose();
       }
     });
-    saveEditGrid(ctx, world, originals, edited);
     return {
-      ...(await editResult(ctx, world, prompt, originals, edited, {
-        tau_train_s: 0,
-        tau_infer_s: tauInfer,
-        timing: { infer: timing },
-      })),
+      ...(await inferenceOnlyResult(ctx, world, prompt, originals, edits)),
       strength: p.strength,
       steps_run: timesteps.length,
     };

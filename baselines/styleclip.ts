@@ -11,16 +11,8 @@ import { z } from 'zod';
 import { streamRng } from '../src/util/rng.js';
 import { loadWorld } from '../src/world/registry.js';
 import { MAPPER_DEFAULTS } from '../src/sdd/mapper.js';
-import { createMapper, editLatents, trainMapper, type GuidanceAt } from '../src/sdd/distill.js';
-import {
-  editResult,
-  editTimed,
-  evaluationSources,
-  promptOf,
-  trainCodes,
-  saveEditGrid,
-  sourcesParam,
-} from '../src/methods/editing.js';
+import { createMapper, trainMapper, type GuidanceAt } from '../src/sdd/distill.js';
+import { editResult, mapperEdits, promptOf, trainCodes, sourcesParam } from '../src/methods/editing.js';
 import type { Method, TorchTwin } from '../src/methods/types.js';
 import type { EditPromptSpec, World } from '../src/world/types.js';
 import { calibration } from '../src/sdd/timing.js';
@@ -153,13 +145,8 @@ export const styleclip: Method<StyleclipParams> = {
     const tauTrain = cal.total;
     clip.dispose();
     trainW.dispose();
-    const { images: originals, w } = await evaluationSources(world, prompt.id, p.eval_images, p.sources);
-    const { edited, tauInfer, timing } = await editTimed(world, originals, p.eval_images, (x, offset) =>
-      editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [x.shape[0], -1, -1]) as tf.Tensor3D, ms),
-    );
-    w.dispose();
+    const { originals, edited, tauInfer, timing } = await mapperEdits(world, mapper, ms, prompt.id, p);
     mapper.dispose();
-    saveEditGrid(ctx, world, originals, edited);
     return {
       ...(await editResult(ctx, world, prompt, originals, edited, {
         tau_train_s: tauTrain,

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { EditPromptSpec, World } from '../world/types.js';
-import { editResult, saveEditGrid } from './editing.js';
+import { editResult } from './editing.js';
 import {
   ContractError,
   contractDirs,
@@ -114,7 +114,6 @@ export async function executeContract(ctx: MethodContext<unknown>, r: ContractRu
     throw new ContractError(
       'contract/out/originals.npy: missing (a world of codes: the plugin generates the originals)',
     );
-  saveEditGrid(ctx, r.world, originals, out.edited);
   const result = await editResult(ctx, r.world, r.prompt, originals, out.edited, out.times);
   pruneFinished(dirs);
   return { result, out, wall_s: exit.wall_s };

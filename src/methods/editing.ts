@@ -14,6 +14,9 @@ import { writeJsonAtomic } from '../util/atomic.js';
 import { f32, writeSafetensors } from '../util/safetensors.js';
 import type { MethodContext, ResultValue } from './types.js';
 import { calibration } from '../sdd/timing.js';
+import { editLatents } from '../sdd/distill.js';
+import type { MapperSettings } from '../sdd/mapper.js';
+import type { Params } from '../nn/params.js';
 import type { TimingRecord } from '../util/calibration.js';
 
 export function promptOf(world: World, id: string): EditPromptSpec {
@@ -151,8 +154,28 @@ export async function editTimed(
   return { edited, tauInfer: timing.median_s, timing };
 }
 
+/**
+ * A latent mapper's edits of the m evaluation images, G(w + step·M(w)) from their W+ codes (SDD and
+ * StyleCLIP edit alike): one generator forward per image, batches of all m. The inversion is the
+ * input pipeline, outside τ_infer. The caller keeps (and disposes) the mapper.
+ */
+export async function mapperEdits(
+  world: World,
+  mapper: Params,
+  settings: MapperSettings,
+  promptId: string,
+  p: { eval_images: number; sources: SourceMode },
+): Promise<{ originals: Float32Array; edited: Float32Array; tauInfer: number; timing: TimingRecord }> {
+  const { images: originals, w } = await evaluationSources(world, promptId, p.eval_images, p.sources);
+  const timed = await editTimed(world, originals, p.eval_images, (x, offset) =>
+    editLatents(world, mapper, tf.slice(w, [offset, 0, 0], [x.shape[0], -1, -1]) as tf.Tensor3D, settings),
+  );
+  w.dispose();
+  return { originals, ...timed };
+}
+
 /** First `cols` originals over their edits, as artifacts/edits.png. */
-export function saveEditGrid(
+function saveEditGrid(
   ctx: MethodContext<unknown>,
   world: World,
   originals: Float32Array,
@@ -177,8 +200,9 @@ interface EditTimes {
 }
 
 /**
- * The common part of every editing method's result; per-item values go to artifacts/items.json
- * and both sides' FID features to artifacts/features.safetensors (paired comparisons reuse them).
+ * The common part of every editing method's result, from its finished edits: the before/after
+ * grid goes to artifacts/edits.png, per-item values to artifacts/items.json and both sides' FID
+ * features to artifacts/features.safetensors (paired comparisons reuse them).
  */
 export async function editResult(
   ctx: MethodContext<unknown>,
@@ -188,6 +212,7 @@ export async function editResult(
   edited: Float32Array,
   times: EditTimes,
 ): Promise<Record<string, ResultValue>> {
+  saveEditGrid(ctx, world, originals, edited);
   const { metrics, info, items } = await evaluateEdits(world, prompt, originals, edited);
   const { features, ...perItem } = items;
   writeJsonAtomic(ctx.artifactPath('items.json'), {

@@ -3,7 +3,7 @@
  * torch, CUDA), and what the machine has.
  */
 import type { CommandModule } from 'yargs';
-import { backendChoice, initBackend } from '../../backend/index.js';
+import { backendChoice, initBackend, type BackendInfo } from '../../backend/index.js';
 import { machineInfo, packageVersions } from '../../util/env.js';
 import { poolSize } from '../../backend/pool.js';
 import { poolCounters } from '../../backend/index.js';
@@ -33,47 +33,57 @@ export function doctorCommand(_s: (c: number) => void): CommandModule<object, { 
         process.stdout.write(JSON.stringify(report, null, 2) + '\n');
         return;
       }
-      const lines = [`backend   ${backend.choice} (tfjs '${backend.tfName}', tfjs-core ${backend.tfjsVersion})`];
-      for (const t of backend.attempts)
-        lines.push(`  ${t.ok ? 'ok  ' : 'no  '} ${t.choice}${t.reason ? `: ${t.reason}` : ''}`);
-      const ad = backend.adapter;
-      if (ad) {
-        lines.push(
-          `adapter   ${ad.vendor} ${ad.architecture} ${ad.device}${ad.isFallbackAdapter ? ' (fallback/software: correct but slow, for tests)' : ''}`,
-          `          ${ad.description}`,
-          `limits    maxBufferSize ${gib(ad.limits.maxBufferSize)}, maxStorageBufferBindingSize ${gib(ad.limits.maxStorageBufferBindingSize)}, workgroup storage ${ad.limits.maxComputeWorkgroupStorageSize} B`,
-        );
-      }
-      if (backend.simd !== null)
-        lines.push(
-          `simd      ${backend.simd ? 'yes' : 'no'}`,
-          `threads   ${backend.threads ? 'yes' : 'no (one thread per worker)'}`,
-        );
-      const pool = poolCounters();
-      if (pool)
-        lines.push(
-          `memory    buffer pool budget ${gib(pool.budget_bytes)} (SDD_WEBGPU_POOL_MB), readback staging ${gib(pool.staging_budget_bytes)} (SDD_WEBGPU_STAGING_MB); bindings over maxStorageBufferBindingSize fail naming the op`,
-        );
-      if (backend.replacedKernels)
-        lines.push(
-          'kernels   Conv2DBackpropFilter, Conv2DBackpropInput (ours); depthwise backprop, UnsortedSegmentSum, MaxPoolGrad (via cpu)',
-        );
-      lines.push(
+      const lines = [
+        ...backendLines(backend),
         backend.gpu
           ? 'workers   one process drives the GPU (no worker pool)'
           : `workers   ${report.workers} (pool size; SDD_WORKERS overrides)`,
-      );
-      lines.push(...engineLines(engines), `          engine: auto plans ${report.engine_auto} runs here`);
-      const m = report.machine;
-      lines.push(
-        `node      ${m.node}`,
-        `cpu       ${m.cpu} × ${m.cores}`,
-        `memory    ${m.memory_gb} GiB`,
-        `gpu       ${m.gpus.length ? m.gpus.join('; ') : 'none found (nvidia-smi)'}`,
-      );
+        ...engineLines(engines),
+        `          engine: auto plans ${report.engine_auto} runs here`,
+        ...machineLines(report.machine),
+      ];
       process.stdout.write(lines.join('\n') + '\n');
     },
   };
+}
+
+/** The backend in use, the ones tried before it, and what it runs on (adapter, SIMD, memory, kernels). */
+function backendLines(backend: BackendInfo): string[] {
+  const lines = [`backend   ${backend.choice} (tfjs '${backend.tfName}', tfjs-core ${backend.tfjsVersion})`];
+  for (const t of backend.attempts)
+    lines.push(`  ${t.ok ? 'ok  ' : 'no  '} ${t.choice}${t.reason ? `: ${t.reason}` : ''}`);
+  const ad = backend.adapter;
+  if (ad) {
+    lines.push(
+      `adapter   ${ad.vendor} ${ad.architecture} ${ad.device}${ad.isFallbackAdapter ? ' (fallback/software: correct but slow, for tests)' : ''}`,
+      `          ${ad.description}`,
+      `limits    maxBufferSize ${gib(ad.limits.maxBufferSize)}, maxStorageBufferBindingSize ${gib(ad.limits.maxStorageBufferBindingSize)}, workgroup storage ${ad.limits.maxComputeWorkgroupStorageSize} B`,
+    );
+  }
+  if (backend.simd !== null)
+    lines.push(
+      `simd      ${backend.simd ? 'yes' : 'no'}`,
+      `threads   ${backend.threads ? 'yes' : 'no (one thread per worker)'}`,
+    );
+  const pool = poolCounters();
+  if (pool)
+    lines.push(
+      `memory    buffer pool budget ${gib(pool.budget_bytes)} (SDD_WEBGPU_POOL_MB), readback staging ${gib(pool.staging_budget_bytes)} (SDD_WEBGPU_STAGING_MB); bindings over maxStorageBufferBindingSize fail naming the op`,
+    );
+  if (backend.replacedKernels)
+    lines.push(
+      'kernels   Conv2DBackpropFilter, Conv2DBackpropInput (ours); depthwise backprop, UnsortedSegmentSum, MaxPoolGrad (via cpu)',
+    );
+  return lines;
+}
+
+function machineLines(m: ReturnType<typeof machineInfo>): string[] {
+  return [
+    `node      ${m.node}`,
+    `cpu       ${m.cpu} × ${m.cores}`,
+    `memory    ${m.memory_gb} GiB`,
+    `gpu       ${m.gpus.length ? m.gpus.join('; ') : 'none found (nvidia-smi)'}`,
+  ];
 }
 
 type EngineReport = { name: string; probe?: EngineProbe };

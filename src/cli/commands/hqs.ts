@@ -3,15 +3,17 @@
  * experiment's sdd runs, the curve (CSV), a chart (Vega-Lite → SVG/PNG) and the selected set S.
  * Scans are cached (.cache/hqs), so a later `sdd run` reuses them.
  */
-import { withEngineOption } from '../plan_options.js';
+import { withPlanOptions, type PlanArgs } from '../plan_options.js';
 import type { CommandModule } from 'yargs';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { backendChoice, initBackend } from '../../backend/index.js';
 import { planAll } from '../../experiments/plan.js';
+import type { PlannedRun } from '../../experiments/expand.js';
 import { UserError } from '../../errors.js';
 import { loadWorld } from '../../world/registry.js';
-import { sddParams, runHqs, guidancePrompt, hqsOf } from '../../methods/sdd.js';
+import { guidancePrompt, sddParams, type SddParams } from '../../methods/sdd_params.js';
+import { hqsOf, runHqs } from '../../methods/sdd_hqs.js';
 import { trainCodes } from '../../methods/editing.js';
 import {
   selectTimesteps,
@@ -60,12 +62,94 @@ function selectionLabel(
   }
 }
 
-interface HqsArgs {
-  files: string[];
-  set?: string[];
-  profile?: string;
+interface HqsArgs extends PlanArgs {
   out?: string;
-  backend?: string;
+}
+
+type Row = Array<string | number>;
+
+/** Every selection setting the experiment uses for a prompt (once each), in the order of its runs. */
+function selectionsOf(runs: PlannedRun[], promptId: string): SelectionSettings[] {
+  const settings = runs
+    .map((x) => sddParams.parse(x.config.method.params))
+    .filter((x) => x.prompt === promptId)
+    .map((x) => x.selection);
+  return [...new Map(settings.map((x) => [JSON.stringify(x), x])).values()];
+}
+
+/** The curve's CSV, and its chart (SVG, PNG) with the first non-random setting's S marked. */
+async function writeCurve(
+  file: string,
+  p: SddParams,
+  title: string,
+  scan: HqsScan,
+  selections: SelectionSettings[],
+): Promise<void> {
+  const reading = hqsOf(p, scan);
+  const sel =
+    selections
+      .map((x) => (x.strategy === 'random' ? null : selectTimesteps(scan.timesteps, reading.hqs, x)))
+      .find((v) => v) ?? null;
+  writeFileAtomic(`${file}.csv`, scanCsv(scan));
+  const [nN, nH] = [minMax(reading.N), minMax(reading.H)];
+  const points = scan.timesteps.map((t, i) => ({
+    series: title,
+    t,
+    N: nN[i],
+    H: nH[i],
+    hqs: reading.hqs[i],
+    selected: sel?.timesteps.includes(t) ?? false,
+  }));
+  const svg = await renderSvg(hqsCurves(points, `HQS (${p.hqs.form}, ${p.hqs.scale}): ${title}`));
+  writeFileAtomic(`${file}.svg`, svg);
+  writeFileAtomic(`${file}.png`, svgToPng(svg));
+}
+
+/**
+ * The same scan read in every form and scaling, side by side: ξ is mapped between scalings
+ * (ξ_code = (ξ_paper + 1)/2), so the rows differ only by the form's definition of HQS.
+ */
+function formRows(p: SddParams, seed: number, scan: HqsScan, selections: SelectionSettings[], seconds: string): Row[] {
+  return HQS_FORMS.flatMap((form) =>
+    HQS_SCALES.map((scale) => {
+      const hqs = readHqs(scan.stats, form, scale).hqs;
+      const peak = scan.timesteps[hqs.indexOf(Math.max(...hqs))];
+      const chosen = form === p.hqs.form && scale === p.hqs.scale ? ' *' : '';
+      const labels = selections.map((x) => selectionLabel(scan.timesteps, hqs, x, p.hqs.scale, scale));
+      return [p.prompt, seed, `${form}/${scale}${chosen}`, peak, labels.join('; '), seconds];
+    }),
+  );
+}
+
+/** One run's scan (cached across runs), its files in `dir`, and its table rows. */
+async function scanRun(r: PlannedRun, runs: PlannedRun[], dir: string): Promise<Row[]> {
+  const p = sddParams.parse(r.config.method.params);
+  const world = loadWorld(r.config.world);
+  const prompt = world.prompts.find((x) => x.id === p.prompt);
+  if (!prompt) throw new UserError(`method.params.prompt: unknown prompt '${p.prompt}'`);
+  const trainW = trainCodes(world, p.train_images);
+  const t0 = performance.now();
+  const { scan, cached } = await runHqs(world, p, r.config.seed, trainW, guidancePrompt(p, prompt));
+  trainW.dispose();
+  // Every selection setting the experiment uses for this prompt and seed.
+  const selections = selectionsOf(runs, p.prompt);
+  const base = `${p.prompt.replace(/[^a-z0-9_-]+/gi, '_')}-seed${r.config.seed}`;
+  await writeCurve(join(dir, base), p, prompt.text, scan, selections);
+  const seconds =
+    ((performance.now() - t0) / 1000).toFixed(1) + (cached ? ` (cached; computed in ${scan.seconds.toFixed(1)})` : '');
+  return formRows(p, r.config.seed, scan, selections, seconds);
+}
+
+/** The sdd runs, one per (prompt, seed, hqs block): the others read the same scan. */
+function distinctScans(runs: PlannedRun[]): PlannedRun[] {
+  const seen = new Set<string>();
+  return runs.filter((r) => {
+    const p = sddParams.parse(r.config.method.params);
+    const key = `${p.prompt}|${r.config.seed}|${JSON.stringify(p.hqs)}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 export function hqsCommand(): CommandModule<object, HqsArgs> {
@@ -73,77 +157,18 @@ export function hqsCommand(): CommandModule<object, HqsArgs> {
     command: 'hqs <files..>',
     describe: "scan HQS over timesteps for the experiments' sdd runs (curve, chart, selected S)",
     builder: (y) =>
-      withEngineOption(y)
-        .positional('files', { type: 'string', array: true, demandOption: true })
-        .option('set', { type: 'string', array: true, describe: 'override a key: a.b.c=value (repeatable)' })
-        .option('profile', { type: 'string', describe: 'apply a named profile from the file' })
-        .option('out', { type: 'string', describe: 'folder for hqs/ (default: the reports folder)' }) as never,
+      withPlanOptions(y).option('out', {
+        type: 'string',
+        describe: 'folder for hqs/ (default: the reports folder)',
+      }) as never,
     handler: async (a) => {
       const runs = planAll(a.files, { sets: a.set, profile: a.profile }).filter((r) => r.config.method.name === 'sdd');
       if (!runs.length) throw new UserError(`${a.files.join(', ')}: no sdd runs to scan`);
       await initBackend(backendChoice(a.backend));
       const dir = join(reportOut(a.out), 'hqs');
       mkdirSync(dir, { recursive: true });
-      const rows: Array<Array<string | number>> = [];
-      const seen = new Set<string>();
-      for (const r of runs) {
-        const p = sddParams.parse(r.config.method.params);
-        const key = `${p.prompt}|${r.config.seed}|${JSON.stringify(p.hqs)}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        const world = loadWorld(r.config.world);
-        const prompt = world.prompts.find((x) => x.id === p.prompt);
-        if (!prompt) throw new UserError(`method.params.prompt: unknown prompt '${p.prompt}'`);
-        const trainW = trainCodes(world, p.train_images);
-        const t0 = performance.now();
-        const { scan, cached } = await runHqs(world, p, r.config.seed, trainW, guidancePrompt(p, prompt));
-        trainW.dispose();
-        const reading = hqsOf(p, scan);
-        // Every selection setting the experiment uses for this prompt and seed.
-        const settings = runs
-          .map((x) => sddParams.parse(x.config.method.params))
-          .filter((x) => x.prompt === p.prompt)
-          .map((x) => x.selection);
-        const unique = [...new Map(settings.map((x) => [JSON.stringify(x), x])).values()];
-        const sel =
-          unique
-            .map((x) => (x.strategy === 'random' ? null : selectTimesteps(scan.timesteps, reading.hqs, x)))
-            .find((v) => v) ?? null;
-        const base = `${p.prompt.replace(/[^a-z0-9_-]+/gi, '_')}-seed${r.config.seed}`;
-        writeFileAtomic(join(dir, `${base}.csv`), scanCsv(scan));
-        const [nN, nH] = [minMax(reading.N), minMax(reading.H)];
-        const points = scan.timesteps.map((t, i) => ({
-          series: prompt.text,
-          t,
-          N: nN[i],
-          H: nH[i],
-          hqs: reading.hqs[i],
-          selected: sel?.timesteps.includes(t) ?? false,
-        }));
-        const svg = await renderSvg(hqsCurves(points, `HQS (${p.hqs.form}, ${p.hqs.scale}): ${prompt.text}`));
-        writeFileAtomic(join(dir, `${base}.svg`), svg);
-        writeFileAtomic(join(dir, `${base}.png`), svgToPng(svg));
-        const seconds =
-          ((performance.now() - t0) / 1000).toFixed(1) +
-          (cached ? ` (cached; computed in ${scan.seconds.toFixed(1)})` : '');
-        // The same scan read in every form and scaling, side by side: ξ is mapped between scalings
-        // (ξ_code = (ξ_paper + 1)/2), so the rows differ only by the form's definition of HQS.
-        for (const form of HQS_FORMS) {
-          for (const scale of HQS_SCALES) {
-            const hqs = readHqs(scan.stats, form, scale).hqs;
-            const peak = scan.timesteps[hqs.indexOf(Math.max(...hqs))];
-            const chosen = form === p.hqs.form && scale === p.hqs.scale ? ' *' : '';
-            rows.push([
-              p.prompt,
-              r.config.seed,
-              `${form}/${scale}${chosen}`,
-              peak,
-              unique.map((x) => selectionLabel(scan.timesteps, hqs, x, p.hqs.scale, scale)).join('; '),
-              seconds,
-            ]);
-          }
-        }
-      }
+      const rows: Row[] = [];
+      for (const r of distinctScans(runs)) rows.push(...(await scanRun(r, runs, dir)));
       process.stdout.write(
         table(
           ['prompt', 'seed', 'form/scale', 'peak t', 'S', 'scan s'],

@@ -35,13 +35,11 @@ function deviceChoice(): EngineBlock['device'] {
   throw new UserError(`SDD_TORCH_DEVICE: '${v}' is not one of auto, cpu, cuda`);
 }
 
-export async function runTorch(
-  method: Method<unknown>,
-  ctx: MethodContext<unknown>,
-  engine: RunEngine,
-): Promise<Record<string, ResultValue>> {
-  const twin = method.torch;
-  if (!twin) throw new UserError(`engine: torch: method '${method.name}' has no PyTorch twin`);
+/**
+ * What every contract call of a run shares: the world (its contract prepared, the prompt's token
+ * ids taken), the Python process, and the engine block around a plan.
+ */
+async function torchCalls(method: Method<unknown>, ctx: MethodContext<unknown>, engine: RunEngine) {
   const params = ctx.params as { prompt: string };
   const world = loadWorld(ctx.world);
   const contract = world.contract;
@@ -52,7 +50,6 @@ export async function runTorch(
   await contract.prepare?.();
   const prompt = promptOf(world, params.prompt);
   const [text, sourceText, empty] = contract.tokenize([prompt.text, prompt.sourceText, '']);
-  const run = { seed: ctx.seed };
   const block = (plan: Record<string, unknown>): EngineBlock => ({
     name: 'torch',
     precision: engine.precision,
@@ -71,6 +68,18 @@ export async function runTorch(
     hangTimeoutS: hangSeconds(),
     worker: 'torch',
   };
+  return { world, common, block };
+}
+
+export async function runTorch(
+  method: Method<unknown>,
+  ctx: MethodContext<unknown>,
+  engine: RunEngine,
+): Promise<Record<string, ResultValue>> {
+  const twin = method.torch;
+  if (!twin) throw new UserError(`engine: torch: method '${method.name}' has no PyTorch twin`);
+  const { world, common, block } = await torchCalls(method, ctx, engine);
+  const run = { seed: ctx.seed };
   ctx.log(`torch engine: precision ${engine.precision}, device ${deviceChoice()}`);
   try {
     const phase = twin.prephase?.(ctx.params, world, run) ?? null;
