@@ -53,6 +53,12 @@ function report(op: string, shape: string, oursMs: number[], otherMs: number[], 
   );
 }
 
+/** Ours against the wasm kernel it replaces (registered back for the second timing). */
+async function vsBuiltIn(op: string, kernelName: string, shape: string, f: () => tf.Tensor): Promise<void> {
+  const builtIn = originalKernels.get(`wasm/${kernelName}`)!;
+  report(op, shape, await time(f), await withKernel(kernelName, builtIn, () => time(f)), 'wasm built-in');
+}
+
 for (const [B, H, C, S] of [
   [8, 32, 32, 1],
   [8, 16, 64, 1],
@@ -67,13 +73,7 @@ for (const [B, H, C, S] of [
   const fwd = await time(() => tf.tidy(() => tf.conv2d(x, w(), S, 'same')));
   console.log(`${'Conv2D (forward)'.padEnd(22)} ${shape.padEnd(28)} ${med(fwd).toFixed(2).padStart(12)} ms`);
   const bi = () => tf.tidy(() => tf.conv2dTranspose(dy, w(), [B, H, H, C], S, 'same'));
-  report(
-    'Conv2DBackpropInput',
-    shape,
-    await time(bi),
-    await withKernel('Conv2DBackpropInput', originalKernels.get('wasm/Conv2DBackpropInput')!, () => time(bi)),
-    'wasm built-in',
-  );
+  await vsBuiltIn('Conv2DBackpropInput', 'Conv2DBackpropInput', shape, bi);
   const attrs = { strides: [S, S], pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, C, C] };
   const bf = () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs) as tf.Tensor;
   report(
@@ -94,13 +94,7 @@ for (const [M, K, Nn] of [
   const a = tf.randomNormal([M, K]);
   const g = tf.randomNormal([M, Nn]);
   const mm = () => tf.matMul(a, g, true, false); // a dense layer's weight gradient xᵀ·dy
-  report(
-    'BatchMatMul aᵀ·b',
-    `[${M},${K}]ᵀ·[${M},${Nn}]`,
-    await time(mm),
-    await withKernel('BatchMatMul', originalKernels.get('wasm/BatchMatMul')!, () => time(mm)),
-    'wasm built-in',
-  );
+  await vsBuiltIn('BatchMatMul aᵀ·b', 'BatchMatMul', `[${M},${K}]ᵀ·[${M},${Nn}]`, mm);
   tf.dispose([a, g]);
 }
 // Attention's products: [b·heads, tokens, d]·[…, d, tokens] and back (the LDM's 8×8 latent, 4 heads).
@@ -111,13 +105,7 @@ for (const [Bt, M, K, Nn] of [
   const a = tf.randomNormal([Bt, M, K]);
   const b = tf.randomNormal([Bt, K, Nn]);
   const mm = () => tf.matMul(a, b);
-  report(
-    'BatchMatMul batched',
-    `[${Bt},${M},${K}]·[${Bt},${K},${Nn}]`,
-    await time(mm),
-    await withKernel('BatchMatMul', originalKernels.get('wasm/BatchMatMul')!, () => time(mm)),
-    'wasm built-in',
-  );
+  await vsBuiltIn('BatchMatMul batched', 'BatchMatMul', `[${Bt},${M},${K}]·[${Bt},${K},${Nn}]`, mm);
   tf.dispose([a, b]);
 }
 
