@@ -10,10 +10,10 @@
  * is printed. The runs are shrunk below the experiment files' quick/tiny profiles (SHRINK: 2
  * images, 2 steps or iterations).
  *
- * Worlds: toyfaces by default; SDD_LEAK_WORLDS=toyfaces,paper-random-tiny adds the paper world.
- * CPU seconds per method, both runs (2026-12-05, 2 loaded cores): toyfaces wasm 0.5–2.8 (5.4 in
- * all), lavapipe 6.4–20.8 (63 in all); paper-random-tiny wasm 4.9–10.2 (27 in all), lavapipe
- * SDD alone ~6 min wall: too slow for make test on lavapipe (run it on a GPU or by hand).
+ * What runs: see ALL below (make test: toyfaces; SDD and StyleCLIP only on webgpu). CPU seconds
+ * per method, both runs (2026-12-05, 2 loaded cores): toyfaces wasm 0.5–3.1 (6 in all), lavapipe
+ * SDD 17, StyleCLIP 12, SDEdit 7, DDIB 11, DiffAE 12; paper-random-tiny wasm 4.9–10.2 (27 in
+ * all), lavapipe SDD alone ~6 min wall: too slow for make test (SDD_LEAK_ALL=1 by hand or on a GPU).
  * Without a WebGPU adapter the webgpu test skips with the reason; wasm runs everywhere.
  */
 import { after, test } from 'node:test';
@@ -68,12 +68,18 @@ const ALL_WORLDS = [
   },
 ];
 
-/** SDD_LEAK_WORLDS=toyfaces,paper-random-tiny picks the worlds (default: DEFAULT_WORLDS). */
-const DEFAULT_WORLDS = 'toyfaces';
-const picked = (process.env.SDD_LEAK_WORLDS ?? DEFAULT_WORLDS).split(',').map((w) => w.trim());
-const WORLDS = ALL_WORLDS.filter((w) => picked.includes(w.world));
-if (WORLDS.length !== picked.length)
-  throw new Error(`SDD_LEAK_WORLDS: ${picked.join(',')}: known worlds are toyfaces, paper-random-tiny`);
+/**
+ * SDD_LEAK_ALL=1: every world's every method on both backends. By default (make test's time,
+ * #32): toyfaces only, and on webgpu only the methods that train (SDD, StyleCLIP: the optimiser
+ * and mapper paths); SDEdit, DDIB and DiffAE's DDIM loops and evaluation are leak-tested per step
+ * on webgpu by webgpu_memory.test.ts.
+ */
+const ALL = process.env.SDD_LEAK_ALL === '1';
+const WORLDS = ALL ? ALL_WORLDS : ALL_WORLDS.filter((w) => w.world === 'toyfaces');
+const WEBGPU_DEFAULT = ['sdd', 'styleclip'];
+const methodOf = (file: string) => file.split('/')[1];
+const runsOn = (backend: string, file: string) =>
+  ALL || backend !== 'webgpu' || WEBGPU_DEFAULT.includes(methodOf(file));
 
 interface Probe {
   tensors: number;
@@ -85,7 +91,7 @@ interface Probe {
 /** One run of `file`'s first planned run at `seed`, probing the pool at every progress step. */
 async function runOnce(file: string, profile: string, seed: number): Promise<Probe> {
   const path = join(PROJECT_ROOT, 'experiments', `${file}.yaml`);
-  const name = file.split('/')[1];
+  const name = methodOf(file);
   const sets = [...SHRINK[name], `seeds=[${seed}]`];
   const { experiment } = loadExperiment(path, { profile, sets });
   const [run] = expandExperiment(experiment, path);
@@ -139,13 +145,13 @@ async function allMethods(): Promise<void> {
   registerBuiltinMethods();
   const leaks: string[] = [];
   for (const w of WORLDS) {
-    for (const file of w.files) {
+    for (const file of w.files.filter((f) => runsOn(tf.getBackend(), f))) {
       const t0 = performance.now();
       const cpu0 = process.cpuUsage();
       const first = await runOnce(file, w.profile, 0);
       const second = await runOnce(file, w.profile, 1);
       const cpu = process.cpuUsage(cpu0);
-      const key = `${tf.getBackend()} ${w.world} ${file.split('/')[1]}`;
+      const key = `${tf.getBackend()} ${w.world} ${methodOf(file)}`;
       const leaked = second.tensors - first.tensors;
       const known = KNOWN_LEAKS[key] ?? 0;
       console.log(
@@ -171,13 +177,13 @@ after(() => {
   if (!skipReason) shutdownBackend();
 });
 
-test(`wasm: every method on ${picked.join(' and ')}, twice: tensor count flat`, async () => {
+test(`wasm: every method on ${WORLDS.map((w) => w.world).join(' and ')}, twice: tensor count flat`, async () => {
   await initBackend('wasm');
   await allMethods();
 });
 
 test(
-  `webgpu: every method on ${picked.join(' and ')}, twice: tensor count flat, pool within budget`,
+  `webgpu: ${ALL ? 'every method' : 'SDD and StyleCLIP'} on ${WORLDS.map((w) => w.world).join(' and ')}, twice: tensor count flat, pool within budget`,
   { skip: skipReason },
   async () => {
     await initBackend('webgpu');
