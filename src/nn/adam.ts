@@ -171,7 +171,11 @@ export class DeviceAdam extends AdamHyper implements AdamOptimizer {
     let a = store.get(w.name);
     if (!a) {
       const saved = restored?.get(w.name);
-      a = tf.variable(saved ? tf.tensor(saved, w.shape) : tf.zerosLike(w), false);
+      // tf.variable keeps its own reference to the initial value's data: the initial tensor itself is
+      // released here, or it stays counted for the rest of the run (2 tensors per trained variable).
+      const init = saved ? tf.tensor(saved, w.shape) : tf.zerosLike(w);
+      a = tf.variable(init, false);
+      init.dispose();
       store.set(w.name, a);
     }
     return a;
