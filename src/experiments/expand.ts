@@ -118,18 +118,78 @@ function applyWhere(cfg: Plain, rules: Experiment['where'], file: string, seenKe
   });
 }
 
-export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
-  const { sweep, seeds, where, profiles: _p, description: _d, checkpoints, ...base } = exp;
+/**
+ * The world's outside files for the runs: the file's `checkpoints:` roles, checked against the
+ * world's, with paths relative to the experiment file (as `include:` is).
+ */
+function worldFiles(exp: Experiment, file: string): WorldFiles {
   const roles = fileRoles(exp.world);
-  for (const role of Object.keys(checkpoints)) {
+  const have = Object.keys(roles);
+  for (const role of Object.keys(exp.checkpoints)) {
     if (!roles[role])
       throw new UserError(
-        `${file}: checkpoints.${role}: world '${exp.world}' has no such role${Object.keys(roles).length ? ` (have: ${Object.keys(roles).join(', ')})` : ' (it loads no outside files)'}`,
+        `${file}: checkpoints.${role}: world '${exp.world}' has no such role${have.length ? ` (have: ${have.join(', ')})` : ' (it loads no outside files)'}`,
       );
   }
-  // Paths relative to the experiment file, as `include:` is.
-  const given = Object.fromEntries(Object.entries(checkpoints).map(([k, v]) => [k, resolve(dirname(file), v)]));
-  const files = resolveWorldFiles(exp.world, given);
+  const given = Object.fromEntries(Object.entries(exp.checkpoints).map(([k, v]) => [k, resolve(dirname(file), v)]));
+  return resolveWorldFiles(exp.world, given);
+}
+
+/**
+ * One sweep point's experiment: the point's values set, `where:` rules applied, and validated
+ * again (a sweep value can be wrong for its key: errors name the sweep point).
+ */
+function pointExperiment(
+  exp: Experiment,
+  base: Plain,
+  point: Record<string, unknown>,
+  file: string,
+  seenKeys: Set<string>,
+): Experiment {
+  const cfg = structuredClone(base);
+  for (const [k, v] of Object.entries(point)) setPath(cfg, k, v);
+  applyWhere(cfg, exp.where, file, seenKeys);
+  try {
+    return validateExperiment({ ...cfg, seeds: exp.seeds }, file);
+  } catch (e) {
+    const label = Object.entries(point)
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(', ');
+    throw new UserError(`${(e as Error).message} (in sweep point ${label})`);
+  }
+}
+
+/** A checked sweep point's runs, one per seed, each with its canonical config and id. */
+function pointRuns(checked: Experiment, point: Record<string, unknown>, file: string, files: WorldFiles): PlannedRun[] {
+  const method = getMethod(checked.method.name);
+  const { params, identity } = planned(method.name, checked.method.params, file);
+  const engine = resolveEngine(checked.engine, method, checked.precision, { gpusAsked: gpusAsked(checked), file });
+  return checked.seeds.map((seed) => {
+    const config: RunConfig = sortKeys({
+      experiment: checked.name,
+      experiment_version: checked.version,
+      world: checked.world,
+      method: { name: method.name, version: method.version, params },
+      seed,
+      metrics: [],
+      point,
+      ...(identity ? { identity } : {}),
+      ...(engine ? { engine } : {}),
+    }) as RunConfig;
+    return {
+      id: runId(config),
+      config,
+      backend: checked.backend,
+      executor: checked.executor,
+      settings: executorBlocks(checked),
+      files,
+    };
+  });
+}
+
+export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
+  const { sweep, seeds: _s, where, profiles: _p, description: _d, checkpoints: _c, ...base } = exp;
+  const files = worldFiles(exp, file);
   for (const key of Object.keys(sweep)) {
     if (key === 'seeds' || key === 'sweep' || key.startsWith('sweep.')) {
       throw new UserError(`${file}: sweep.${key}: cannot be swept (use seeds: for seeds)`);
@@ -139,45 +199,11 @@ export function expandExperiment(exp: Experiment, file: string): PlannedRun[] {
   const seen = new Set<string>();
   const seenKeys = new Set<string>();
   for (const point of grid(sweep)) {
-    const cfg = structuredClone(base) as Plain;
-    for (const [k, v] of Object.entries(point)) setPath(cfg, k, v);
-    applyWhere(cfg, where, file, seenKeys);
-    // Re-validate: a sweep value can be wrong for its key. Errors name the sweep key.
-    let checked: Experiment;
-    try {
-      checked = validateExperiment({ ...cfg, seeds }, file);
-    } catch (e) {
-      const label = Object.entries(point)
-        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-        .join(', ');
-      throw new UserError(`${(e as Error).message} (in sweep point ${label})`);
-    }
-    const method = getMethod(checked.method.name);
-    const { params, identity } = planned(method.name, checked.method.params, file);
-    const engine = resolveEngine(checked.engine, method, checked.precision, { gpusAsked: gpusAsked(checked), file });
-    for (const seed of seeds) {
-      const config: RunConfig = sortKeys({
-        experiment: checked.name,
-        experiment_version: checked.version,
-        world: checked.world,
-        method: { name: method.name, version: method.version, params },
-        seed,
-        metrics: [],
-        point,
-        ...(identity ? { identity } : {}),
-        ...(engine ? { engine } : {}),
-      }) as RunConfig;
-      const id = runId(config);
-      if (seen.has(id)) continue; // a sweep that repeats a value yields the same run once
-      seen.add(id);
-      runs.push({
-        id,
-        config,
-        backend: checked.backend,
-        executor: checked.executor,
-        settings: executorBlocks(checked),
-        files,
-      });
+    const checked = pointExperiment(exp, base as Plain, point, file, seenKeys);
+    for (const run of pointRuns(checked, point, file, files)) {
+      if (seen.has(run.id)) continue; // a sweep that repeats a value yields the same run once
+      seen.add(run.id);
+      runs.push(run);
     }
   }
   where.forEach((rule, i) => {

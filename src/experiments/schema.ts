@@ -44,6 +44,50 @@ export function experimentSchema() {
   return experimentBase().extend(executorShape());
 }
 
+/** `engine:` over the registered engines (read when the schema is built, after they register). */
+function engineField() {
+  const names = allEngines()
+    .map((e) => `${e.name} (${e.describe})`)
+    .join('; ');
+  return z
+    .enum([DEFAULT_ENGINE, ...engineNames().filter((n) => n !== DEFAULT_ENGINE), 'auto'])
+    .default(DEFAULT_ENGINE)
+    .describe(
+      `what computes the method: ${names}; auto: torch where a CUDA device or cluster GPUs are there, else tfjs (resolved when runs are planned); part of run ids except tfjs; --engine overrides`,
+    );
+}
+
+/** `where:` rules: settings for some sweep points only. */
+const whereRules = z
+  .array(
+    z.strictObject({
+      when: z.record(z.string(), z.unknown()).describe("dotted key → value; every one must equal the run's value"),
+      set: z.record(z.string(), z.unknown()).describe('dotted key → value applied to the matching runs'),
+    }),
+  )
+  .default([])
+  .describe(
+    'settings for some sweep points only, e.g. when: {method.params.prompt: pose:frontal->side} set: {method.params.mapper.coarse: true}',
+  );
+
+/** `regression:` settings of `sdd regress`. */
+const regressionBlock = z
+  .strictObject({
+    thresholds: z
+      .record(
+        z.string(),
+        z.strictObject({
+          min_effect: z.number().nonnegative().describe('smallest |Δ| that matters (practical significance)'),
+          worse: z.enum(['lower', 'higher']).describe('which direction is a regression'),
+        }),
+      )
+      .default({}),
+    resamples: z.number().int().min(200).default(2000),
+    alpha: z.number().gt(0).lt(1).default(0.05).describe('level of the CIs and of the Benjamini–Hochberg control'),
+  })
+  .optional()
+  .describe('sdd regress: per-metric thresholds (not part of run ids)');
+
 function experimentBase() {
   return z.strictObject({
     name: z.string().regex(NAME, 'letters, digits, _ . - only').describe('experiment name (report page, run listing)'),
@@ -63,16 +107,7 @@ function experimentBase() {
         "the world's outside files by role (`sdd checkpoints list`), e.g. {sd: DIR, clip: DIR, inception: FILE, images: DIR}; relative to this file; $SDD_CHECKPOINTS supplies the rest; not part of run ids (the weights' hashes are)",
       ),
     backend: z.enum(BACKEND_CHOICES).default('auto'),
-    engine: z
-      .enum([DEFAULT_ENGINE, ...engineNames().filter((n) => n !== DEFAULT_ENGINE), 'auto'])
-      .default(DEFAULT_ENGINE)
-      .describe(
-        `what computes the method: ${allEngines()
-          .map((e) => `${e.name} (${e.describe})`)
-          .join(
-            '; ',
-          )}; auto: torch where a CUDA device or cluster GPUs are there, else tfjs (resolved when runs are planned); part of run ids except tfjs; --engine overrides`,
-      ),
+    engine: engineField(),
     precision: z
       .enum(PRECISIONS)
       .default('fp32')
@@ -83,37 +118,12 @@ function experimentBase() {
       .record(z.string(), z.array(z.unknown()).min(1))
       .default({})
       .describe('dotted key → list of values; runs cover the cartesian grid'),
-    where: z
-      .array(
-        z.strictObject({
-          when: z.record(z.string(), z.unknown()).describe("dotted key → value; every one must equal the run's value"),
-          set: z.record(z.string(), z.unknown()).describe('dotted key → value applied to the matching runs'),
-        }),
-      )
-      .default([])
-      .describe(
-        'settings for some sweep points only, e.g. when: {method.params.prompt: pose:frontal->side} set: {method.params.mapper.coarse: true}',
-      ),
+    where: whereRules,
     profiles: z
       .record(z.string(), z.record(z.string(), z.unknown()))
       .default({})
       .describe('named overrides (dotted key → value) picked with --profile'),
-    regression: z
-      .strictObject({
-        thresholds: z
-          .record(
-            z.string(),
-            z.strictObject({
-              min_effect: z.number().nonnegative().describe('smallest |Δ| that matters (practical significance)'),
-              worse: z.enum(['lower', 'higher']).describe('which direction is a regression'),
-            }),
-          )
-          .default({}),
-        resamples: z.number().int().min(200).default(2000),
-        alpha: z.number().gt(0).lt(1).default(0.05).describe('level of the CIs and of the Benjamini–Hochberg control'),
-      })
-      .optional()
-      .describe('sdd regress: per-metric thresholds (not part of run ids)'),
+    regression: regressionBlock,
   });
 }
 
