@@ -160,7 +160,26 @@ export async function trainZooModel<N extends ModelName>(
   }
   progress.finish(spec.name, `${spec.name} trained (${o.steps} steps)`);
   const fixed = spec.finalize ? await spec.finalize(trainer.params, pool, o) : {};
-  const base = {
+  const optimizer = opt instanceof HostAdam ? 'Adam (host)' : 'Adam (device)';
+  const base = cardBase(spec, fixed, { optimizer, wall_s: wallSoFar(), timing, workers: pool.size });
+  const card = await shipModel(spec, trainer.params, base, pool);
+  opt.dispose();
+  rmSync(ckptDir, { recursive: true, force: true });
+  return card;
+}
+
+type CardBase = Omit<ModelCard, 'weights' | 'name'>;
+type Timing = ReturnType<typeof resumedTiming>;
+
+/** The card before its metrics: the architecture, how the model was trained, and provenance. */
+function cardBase<N extends ModelName>(
+  spec: ZooTrainSpec<N>,
+  fixed: Record<string, unknown>,
+  run: { optimizer: string; wall_s: number; timing: Timing; workers: number },
+): CardBase {
+  const o = spec.settings;
+  const { timing } = run;
+  return {
     role: spec.role,
     version: spec.version,
     architecture: { ...(spec.config as object), input: `${o.size}x${o.size}x3 in [0,1]`, ...fixed },
@@ -168,27 +187,36 @@ export async function trainZooModel<N extends ModelName>(
       script: `datasets/toyfaces/train/${spec.name}.ts`,
       ...o,
       schedule: 'cosine to 5%',
-      optimizer: opt instanceof HostAdam ? 'Adam (host)' : 'Adam (device)',
+      optimizer: run.optimizer,
       data: { split: 'train', n: o.trainN, size: o.size, render_version: RENDER_VERSION },
       // Summed over every process that trained it (a resumed training is not a cheaper one).
-      wall_s: Math.round(wallSoFar()),
+      wall_s: Math.round(run.wall_s),
       ...(timing.resumedAt.length > 0 ? { resumed_at_steps: timing.resumedAt } : {}),
       ...(timing.fromStep > 0 ? { wall_s_from_step: timing.fromStep } : {}),
       backend: activeBackend()?.choice ?? null,
-      workers: pool.size,
+      workers: run.workers,
     },
     metrics: {},
     created_at: new Date().toISOString(),
     git: gitInfo(PROJECT_ROOT, [ZOO_DIR]),
   };
-  await saveModel(spec.name, trainer.params, base);
+}
+
+/**
+ * Saves the weights, then measures the card's numbers on the shipped (fp16) weights as read back,
+ * exactly as `sdd zoo eval` recomputes them, and saves again with them.
+ */
+async function shipModel<N extends ModelName>(
+  spec: ZooTrainSpec<N>,
+  params: Params,
+  base: CardBase,
+  pool: WorkerPool,
+): Promise<ModelCard> {
+  await saveModel(spec.name, params, base);
   const shipped = loadParams(spec.name);
-  const metrics = await spec.evaluate(shipped.params, pool, o);
+  const metrics = await spec.evaluate(shipped.params, pool, spec.settings);
   shipped.params.dispose();
-  const card = await saveModel(spec.name, trainer.params, { ...base, metrics });
-  opt.dispose();
-  rmSync(ckptDir, { recursive: true, force: true });
-  return card;
+  return saveModel(spec.name, params, { ...base, metrics });
 }
 
 /**

@@ -13,7 +13,7 @@ import { Rng } from '../../../src/util/rng.js';
 import { ATTRIBUTE_NAMES, EDITABLE_NAMES, valuesOf, type EditableName } from '../attributes.js';
 import { caption, partialCaption } from '../captions.js';
 import { textCondition, type ClipConfig } from '../models/clip.js';
-import { featnetFeatures, featnetLogits } from '../models/featnet.js';
+import { featnetFeatures, featnetLogits, type FeatNetConfig } from '../models/featnet.js';
 import { LDM_DEFAULT, ldmTargetWidth, type LdmConfig } from '../models/ldm.js';
 import { vaeDecode } from '../models/vae.js';
 import { configOf } from '../models/configs.js';
@@ -102,15 +102,13 @@ async function evalLdm(params: Params, cfg: LdmConfig, e: LdmEvalSettings): Prom
   const judgeCfg = configOf('featnet', judge.card.architecture);
   const scheduler = new DdimScheduler({ ...DDIM_SD, steps: e.steps });
   const rng = new Rng(e.seed);
-  const perPrompt: Record<string, number> = {};
-  const perAttribute: Record<string, number> = {};
   const prompts = EDITABLE_NAMES.reduce((n, name) => n + valuesOf(name).length, 0);
   const n = Math.max(1, Math.ceil(e.samples / prompts));
-  let hits = 0;
-  let total = 0;
+  const latentShape: [number, number, number] = [cfg.latentSize, cfg.latentSize, cfg.latentChannels];
   // Per prompt (zoo order): the judged value index of each of its n samples, on the device until
   // the one read after the last prompt.
   const preds: tf.Tensor1D[] = [];
+  let rates: ReturnType<typeof promptRates>;
   try {
     const uncond1 = await textConditionOf(f.clip.params, f.clipCfg, ['']);
     for (const name of EDITABLE_NAMES) {
@@ -122,40 +120,14 @@ async function evalLdm(params: Params, cfg: LdmConfig, e: LdmEvalSettings): Prom
           cond: await textConditionOf(f.clip.params, f.clipCfg, Array(n).fill(text)),
           uncond: repeatCondition(uncond1, n),
           guidance: e.guidance,
-          shape: [cfg.latentSize, cfg.latentSize, cfg.latentChannels],
+          shape: latentShape,
           rng,
         });
-        preds.push(
-          tf.tidy(() => {
-            const zt = tf.div(
-              tf.tensor4d(z, [n, cfg.latentSize, cfg.latentSize, cfg.latentChannels]),
-              f.scale,
-            ) as tf.Tensor4D;
-            const img = tf.clipByValue(vaeDecode(f.vae.params, zt, f.vaeCfg), 0, 1) as tf.Tensor4D;
-            return tf.argMax(
-              featnetLogits(judge.params, featnetFeatures(judge.params, img, judgeCfg))[ATTRIBUTE_NAMES.indexOf(name)],
-              1,
-            ) as tf.Tensor1D;
-          }),
-        );
+        const head = ATTRIBUTE_NAMES.indexOf(name);
+        preds.push(tf.tidy(() => judgedValues(f, judge.params, judgeCfg, tf.tensor4d(z, [n, ...latentShape]), head)));
       }
     }
-    const all = await readBatches<Int32Array>(preds.splice(0));
-    let at = 0;
-    for (const name of EDITABLE_NAMES) {
-      const values = valuesOf(name);
-      let attrHits = 0;
-      for (const value of values) {
-        const text = zeroShotPrompt(name as EditableName, value);
-        const ok = [...all.subarray(at, at + n)].filter((k) => values[k] === value).length;
-        at += n;
-        perPrompt[text] = ok / n;
-        attrHits += ok;
-        hits += ok;
-        total += n;
-      }
-      perAttribute[name] = attrHits / (values.length * n);
-    }
+    rates = promptRates(await readBatches<Int32Array>(preds.splice(0)), n);
   } finally {
     tf.dispose(preds);
     judge.params.dispose();
@@ -170,10 +142,47 @@ async function evalLdm(params: Params, cfg: LdmConfig, e: LdmEvalSettings): Prom
       samples_per_prompt: n,
       ...e,
     },
-    prompted_attribute_rate: hits / total,
-    per_attribute: perAttribute,
-    per_prompt: perPrompt,
+    prompted_attribute_rate: rates.hits / rates.total,
+    per_attribute: rates.perAttribute,
+    per_prompt: rates.perPrompt,
   };
+}
+
+/** The value index the feature net's head `head` judges each VAE-decoded latent to show. */
+function judgedValues(
+  f: ReturnType<typeof frozen>,
+  judge: Params,
+  judgeCfg: FeatNetConfig,
+  z: tf.Tensor4D,
+  head: number,
+): tf.Tensor1D {
+  const zt = tf.div(z, f.scale) as tf.Tensor4D;
+  const img = tf.clipByValue(vaeDecode(f.vae.params, zt, f.vaeCfg), 0, 1) as tf.Tensor4D;
+  return tf.argMax(featnetLogits(judge, featnetFeatures(judge, img, judgeCfg))[head], 1) as tf.Tensor1D;
+}
+
+/** The share of each prompt's n samples (in zoo order in `judged`) that show the prompted value. */
+function promptRates(judged: Int32Array, n: number) {
+  const perPrompt: Record<string, number> = {};
+  const perAttribute: Record<string, number> = {};
+  let hits = 0;
+  let total = 0;
+  let at = 0;
+  for (const name of EDITABLE_NAMES) {
+    const values = valuesOf(name);
+    let attrHits = 0;
+    for (const value of values) {
+      const text = zeroShotPrompt(name as EditableName, value);
+      const ok = [...judged.subarray(at, at + n)].filter((k) => values[k] === value).length;
+      at += n;
+      perPrompt[text] = ok / n;
+      attrHits += ok;
+      hits += ok;
+      total += n;
+    }
+    perAttribute[name] = attrHits / (values.length * n);
+  }
+  return { hits, total, perPrompt, perAttribute };
 }
 
 export const LDM_SPEC: ZooTrainSpec<'ldm'> = {
