@@ -35,6 +35,9 @@ export function makeConv2DBackpropInput(backendName: string, fallback: KernelFun
   };
 }
 
+/** dx of one call: the stride-1 convolution, or the per-phase one for larger strides (header). */
+type Strategy = (s: KernelScope, dy: TensorInfo, filter: TensorInfo, info: backend_util.Conv2DInfo) => TensorInfo;
+
 /** Inserts stride−1 zeros after every element along H and W (trailing zeros included). */
 function dilate(s: KernelScope, dy: TensorInfo, sh: number, sw: number): TensorInfo {
   if (sh === 1 && sw === 1) return dy;
@@ -58,12 +61,7 @@ function dilate(s: KernelScope, dy: TensorInfo, sh: number, sw: number): TensorI
   return s.reshape(p, [b, oh * sh, ow * sw, c]);
 }
 
-function conv2dBackpropInputNHWC(
-  s: KernelScope,
-  dy: TensorInfo,
-  filter: TensorInfo,
-  info: backend_util.Conv2DInfo,
-): TensorInfo {
+const conv2dBackpropInputNHWC: Strategy = (s, dy, filter, info) => {
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
   const { outHeight: oh, outWidth: ow, inHeight: H, inWidth: W, padInfo } = info;
   const d = dilate(s, dy, sh, sw); // length o·s: (o−1)·s+1 real rows plus s−1 trailing zeros
@@ -81,7 +79,7 @@ function conv2dBackpropInputNHWC(
     [1, 1],
   );
   return s.dispose(dx);
-}
+};
 
 /** Along one axis, phase r of a stride-s backprop: its taps and the dx rows it writes. */
 interface Phase {
@@ -109,12 +107,7 @@ interface PhaseOutput {
   out: TensorInfo;
 }
 
-function conv2dBackpropInputPhases(
-  s: KernelScope,
-  dy: TensorInfo,
-  filter: TensorInfo,
-  info: backend_util.Conv2DInfo,
-): TensorInfo {
+const conv2dBackpropInputPhases: Strategy = (s, dy, filter, info) => {
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
   const { inHeight: H, inWidth: W, padInfo } = info;
   const parts: PhaseOutput[] = [];
@@ -125,7 +118,7 @@ function conv2dBackpropInputPhases(
     }
   }
   return interleave(s, dy, filter.shape[2], info, parts);
-}
+};
 
 /** The stride-1 convolution of dy with the sub-filter of taps (ph.r, pw.r) + multiples of the stride. */
 function phaseConv(
