@@ -68,9 +68,11 @@ export function clipTerm(
   prompt: EditPromptSpec,
 ): { at: GuidanceAt; dispose(): void } {
   const unit = (e: tf.Tensor) => tf.div(e, tf.norm(e, 2, -1, true));
-  const text = unit(world.clip.textEmbed([prompt.text, prompt.sourceText]));
-  const [target, source] = tf.unstack(text);
-  const direction = unit(tf.sub(target, source));
+  // The text side is fixed for the run: built in one tidy, so only the three kept tensors outlive it.
+  const [target, source, direction] = tf.tidy(() => {
+    const [t, s] = tf.unstack(unit(world.clip.textEmbed([prompt.text, prompt.sourceText])));
+    return [t, s, unit(tf.sub(t, s))];
+  });
   return {
     at: () => ({
       scalars: {},
@@ -83,7 +85,7 @@ export function clipTerm(
         return tf.mul(tf.sub(1, tf.mean(cos)), p.lambda_clip) as tf.Scalar;
       },
     }),
-    dispose: () => tf.dispose([text, target, source, direction]),
+    dispose: () => tf.dispose([target, source, direction]),
   };
 }
 

@@ -4,9 +4,11 @@
  * paper-random-tiny), in process through the method's own run() as the tfjs engine calls it, on
  * wasm and on webgpu (lavapipe in CI). Each runs twice (seeds 0 and 1: the same shapes, no HQS
  * cache hit): the live tensor count after the second run equals the count after the first
- * (exactly: a leak of one tensor per run fails; the first run loads the world's models), except
- * for the KNOWN_LEAKS below, and on webgpu the pool stays within its budget (POOL_MB, STAGING_MB,
- * small so that it evicts) at every progress step. Each method's peak (deviceMemory().peak_bytes)
+ * (exactly: a leak of one tensor per run fails; the first run loads the world's models), and on
+ * webgpu the pool stays within its budget (POOL_MB, STAGING_MB, small so that it evicts) at every
+ * progress step. Leaks it found and that are fixed: StyleCLIP's prompt embeddings (4 tensors a run
+ * on toyfaces, 139 on paper-random-tiny, whose CLIP text tower had no tidy) and DeviceAdam's
+ * initial moments (32 a run on webgpu). Each method's peak (deviceMemory().peak_bytes)
  * is printed. The runs are shrunk below the experiment files' quick/tiny profiles (SHRINK: 2
  * images, 2 steps or iterations).
  *
@@ -120,21 +122,6 @@ async function runOnce(file: string, profile: string, seed: number): Promise<Pro
   return probe;
 }
 
-/**
- * Leaks found by this test whose fixes are in files owned elsewhere (issue #32), by
- * "backend world method": the most tensors one run may leave behind until they are fixed (0
- * passes: then delete the entry). Measured per run:
- *   - StyleCLIP's clipTerm (baselines/styleclip.ts) embeds the prompt texts outside tf.tidy: 4
- *     tensors on toyfaces; on paper-random-tiny 139, as that CLIP's textEmbed (src/world/sd_parts.ts)
- *     has no tidy of its own (toyfaces' has). Fix: build text/target/source/direction in a tf.tidy.
- */
-const KNOWN_LEAKS: Record<string, number> = {
-  'wasm toyfaces styleclip': 4,
-  'webgpu toyfaces styleclip': 4,
-  'wasm paper-random-tiny styleclip': 139,
-  'webgpu paper-random-tiny styleclip': 139,
-};
-
 /** Every method of every world twice on the active backend: flat tensor count, pool within budget. */
 async function allMethods(): Promise<void> {
   registerBuiltinMethods();
@@ -148,22 +135,21 @@ async function allMethods(): Promise<void> {
       const cpu = process.cpuUsage(cpu0);
       const key = `${tf.getBackend()} ${w.world} ${methodOf(file)}`;
       const leaked = second.tensors - first.tensors;
-      const known = KNOWN_LEAKS[key] ?? 0;
       console.log(
-        `# ${key}: ${first.tensors} → ${second.tensors} tensors${known ? ` (known leak ≤ ${known})` : ''}; ` +
+        `# ${key}: ${first.tensors} → ${second.tensors} tensors; ` +
           `peak ${(second.peak / MIB).toFixed(1)} MiB; max pooled ` +
           `${(Math.max(first.maxPooled, second.maxPooled) / MIB).toFixed(2)} MiB ` +
           `(staging ${(Math.max(first.maxStaging, second.maxStaging) / MIB).toFixed(2)}); ` +
           `${((performance.now() - t0) / 1000).toFixed(1)} s, CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s`,
       );
-      if (leaked !== 0 && !(leaked > 0 && leaked <= known)) leaks.push(`${key}: ${leaked} tensors per run`);
+      if (leaked !== 0) leaks.push(`${key}: ${leaked} tensors per run`);
       for (const p of [first, second]) {
         assert.ok(p.maxPooled <= POOL_MB * MIB, `${key}: ${p.maxPooled} B pooled > ${POOL_MB} MiB`);
         assert.ok(p.maxStaging <= STAGING_MB * MIB, `${key}: ${p.maxStaging} B staging > ${STAGING_MB} MiB`);
       }
     }
   }
-  assert.deepEqual(leaks, [], 'live tensors after run 2 vs run 1 (KNOWN_LEAKS aside)');
+  assert.deepEqual(leaks, [], 'live tensors after run 2 vs run 1');
 }
 
 const skipReason = (await webgpuSkipReason()) ?? false;

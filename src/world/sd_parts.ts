@@ -144,13 +144,16 @@ export function clipOf(clip: Clip, tokenizer: ClipTokenizer, id: string): ImageT
       const normed = tf.div(tf.sub(sized, tf.tensor1d(CLIP_MEAN)), tf.tensor1d(CLIP_STD)) as tf.Tensor4D;
       return clipImageEmbeds(clip.params, clip.config, normed);
     },
+    // No gradient flows into the text tower: its intermediates are released here (as toyfaces' does).
     textEmbed(texts) {
       const ids = tokenizer.tokenize(texts);
-      return clipTextEmbeds(
-        clip.params,
-        clip.config,
-        tf.tensor2d(ids, [texts.length, CLIP_CONTEXT], 'int32'),
-        eosPositions(clip.config.text, ids, CLIP_CONTEXT),
+      return tf.tidy(() =>
+        clipTextEmbeds(
+          clip.params,
+          clip.config,
+          tf.tensor2d(ids, [texts.length, CLIP_CONTEXT], 'int32'),
+          eosPositions(clip.config.text, ids, CLIP_CONTEXT),
+        ),
       );
     },
   };
