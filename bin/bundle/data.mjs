@@ -41,6 +41,7 @@ export function copyGpuChecks(out) {
     'make_full_parity.py',
     'make_clip_fixture.py',
     'make_sd_fixture.py',
+    'sd_scheduler_cases.py',
     'st_io.py',
     'make_stylegan2_fixture.py',
     'synthetic_weights.py',
