@@ -15,7 +15,7 @@
  * Adam's normalised steps pass on, so ~1e-5..1e-4 relative is expected after 20 steps; see
  * DELTA_L2 / DELTA_MAX / LOSS below.
  * Then a resumed torch run (killed at its step-10 checkpoint) ends bit-identical to the first.
- * Last, the twin's HQS scan phase (plan.phase "hqs", sdd.ts sddScanPlan; the engine runs it before
+ * Last, the twin's HQS scan phase (plan.phase "hqs", sdd_twin.ts sddScanPlan; the engine runs it before
  * the distillation, TorchTwin.prephase) against hqsScan on the same untrained-mapper images and noise,
  * and sddPlan selecting from its output.
  */

@@ -8,11 +8,11 @@ the edit batch. The Gaussian draws come from the harness's noise streams: `mappe
 [iterations, batch, h, w, c] (ε of each step; absent for noise type zero) and `vae` (the VAE
 posterior draws; absent without vae_sample). τ_train here is the distillation only.
 
-plan.phase "hqs" runs the HQS scan instead (sdd.ts sddScanPlan): the per-image statistics of
+plan.phase "hqs" runs the HQS scan instead (sdd_twin.ts sddScanPlan): the per-image statistics of
 python/sdd_torch/sdd/hqs.py on G(w + mapper_step·M(w)) of the first K training codes with an
 untrained mapper (`hqs_mapper_init`), one ε and VAE draw per (t, image) (`hqs_sds`, `hqs_vae`),
 written as contract/out/hqs_scan.json (an HqsScan: timesteps, stats, images, seconds); reading the
-curve and selecting S stay in TS (sdd.ts sddPlan).
+curve and selecting S stay in TS (sdd_twin.ts sddPlan).
 """
 from typing import Any, List
 

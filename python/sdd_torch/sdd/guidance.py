@@ -18,7 +18,7 @@ from torch import Tensor
 
 
 class GuidanceSettings:
-    """params.guidance (sdd.ts `guidance`); ᾱ_t and w(t) come from the plan, per timestep."""
+    """params.guidance (sdd_params.ts `guidance`); ᾱ_t and w(t) come from the plan, per timestep."""
 
     def __init__(self, g: Mapping[str, Any], top_k_per: str = "batch") -> None:
         self.guidance_scale = float(g["guidance_scale"])
