@@ -160,7 +160,7 @@ const ATTENTION: SplitSpec = {
 };
 
 /** Items per chunk so that every binding fits `limit`, or 0 when splitting cannot help. */
-export function chunkSize(spec: SplitSpec, inputs: Inputs, attrs: Attrs, limit: number): number {
+function chunkSize(spec: SplitSpec, inputs: Inputs, attrs: Attrs, limit: number): number {
   const batch = spec.batch(inputs, attrs);
   const out = spec.outShape(inputs, attrs);
   const present = Object.entries(inputs).filter(([, t]) => t != null) as Array<[string, TensorInfo]>;
@@ -251,7 +251,7 @@ function splitting(original: KernelFunc, spec: SplitSpec, add: KernelFunc): Kern
 }
 
 /** The kernels split, by name. */
-export const SPLIT_KERNELS: Record<string, SplitSpec> = {
+const SPLIT_KERNELS: Record<string, SplitSpec> = {
   BatchMatMul: MATMUL,
   _FusedMatMul: MATMUL,
   Conv2D: CONV2D,
@@ -262,7 +262,7 @@ export const SPLIT_KERNELS: Record<string, SplitSpec> = {
 };
 
 /** Why the split cannot be installed on `backend` (empty: it can). */
-export function checkSplitInternals(backend: unknown): string[] {
+function checkSplitInternals(backend: unknown): string[] {
   const be = backend as Record<string, unknown> | null;
   const missing = INTERNALS.filter((k) => typeof be?.[k] !== 'function');
   if (!(be?.commandQueueOwnedIds instanceof WeakSet)) missing.push('commandQueueOwnedIds' as never);
