@@ -119,7 +119,7 @@ export interface TorchWriteOptions {
  * inverse of loadTorchWeights with the same options (kernels HWIO → OIHW, NHWC buffers → NCHW),
  * everything else as it is. Values are read with awaited data() (no sync read: GPU backends).
  */
-export async function torchLayout(p: Params, opts: TorchWriteOptions = {}): Promise<Map<string, StTensor>> {
+async function torchLayout(p: Params, opts: TorchWriteOptions = {}): Promise<Map<string, StTensor>> {
   const out = new Map<string, StTensor>();
   for (const [name, v] of p.vars) {
     const values = (await v.data()) as Float32Array;

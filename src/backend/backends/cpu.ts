@@ -12,7 +12,8 @@ export const cpu: BackendDef<'cpu'> = {
   bundleExternal: [],
   async activate({ tf }) {
     await import('@tensorflow/tfjs-backend-cpu');
-    // tfjs-backend-cpu 4.22's ResizeNearestNeighborGrad is wrong for batch > 1 (kernels/cpu_fixes.ts).
+    // tfjs-backend-cpu 4.22's ResizeNearestNeighborGrad is wrong for batch > 1 and its ResizeBilinearGrad
+    // ignores halfPixelCenters (kernels/cpu_fixes.ts).
     const { registerCpuKernelFixes } = await import('../kernels/cpu_fixes.js');
     registerCpuKernelFixes();
     return started(await tf.setBackend('cpu'), 'the cpu backend failed to initialise');

@@ -27,12 +27,7 @@ interface AxisTaps {
 }
 
 /** The taps of tfjs-backend-cpu's ResizeBilinear along one axis (its arithmetic, in its order). */
-function bilinearTaps(
-  inSize: number,
-  outSize: number,
-  alignCorners: boolean,
-  halfPixelCenters: boolean,
-): AxisTaps {
+function bilinearTaps(inSize: number, outSize: number, alignCorners: boolean, halfPixelCenters: boolean): AxisTaps {
   const effIn = alignCorners && outSize > 1 ? inSize - 1 : inSize;
   const effOut = alignCorners && outSize > 1 ? outSize - 1 : outSize;
   const ratio = effIn / effOut;
