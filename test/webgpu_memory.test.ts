@@ -48,6 +48,8 @@ import type { World } from '../src/world/types.js';
 import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
 import { face, renderBatch } from '../datasets/toyfaces/world.js';
 import { webgpuSkipReason } from './helpers.js';
+import { ConfigReader, readJsonObject } from '../src/diffusion/models/diffusers_config.js';
+import { parseVaeConfig, randomVae, vaeDecode, vaeEncodeMoments, type Vae } from '../src/diffusion/models/sd_vae.js';
 
 /** Small budgets (MiB) so that the toy models' buffers overflow them and eviction is exercised. */
 const POOL_MB = 4;
@@ -284,6 +286,28 @@ const SMALL_CASES: SplitCase[] = [
   },
 ];
 
+/**
+ * The SD VAE splits itself (sd_vae.ts byBatchChunks: GroupNorm and additions bind whole activations,
+ * which no kernel wrapper can split): paper-random-tiny's VAE (16–32 channels, 32² images) at batch 12
+ * holds 1.5 MiB activations, above SMALL_LIMIT; it runs in chunks of 8 + 4 and equals wasm's one call.
+ */
+let tinyVae: Vae | null = null;
+const TINY_VAE_JSON = 'datasets/paper/configs/tiny/vae.json';
+const VAE_CASE: SplitCase = {
+  name: 'SD VAE (paper-random-tiny) encode, decode and the decode gradient, batch 12 of 32²',
+  run: () => {
+    const { params, config } = tinyVae!;
+    const { mean, logvar } = vaeEncodeMoments(
+      params,
+      config,
+      tf.tensor4d(wave(12 * 32 * 32 * 3, 0.03), [12, 32, 32, 3]),
+    );
+    const decode = (z: tf.Tensor) => vaeDecode(params, config, z as tf.Tensor4D);
+    return [mean, logvar, decode(mean), tf.grad((z) => tf.sum(tf.square(decode(z))))(mean)];
+  },
+};
+SMALL_CASES.push(VAE_CASE);
+
 /** At the device's own limit (lavapipe: 128 MiB): a 144 MiB output assembled from 48 MiB chunks. */
 const REAL_CASE = batchedMatMul(4096, 3072);
 
@@ -405,6 +429,7 @@ test(
   { skip: skipReason },
   async () => {
     await initBackend('wasm');
+    tinyVae = randomVae(parseVaeConfig(new ConfigReader(TINY_VAE_JSON, readJsonObject(TINY_VAE_JSON))), 5);
     const expected = await splitOutputs([...SMALL_CASES, REAL_CASE]);
     await initBackend('webgpu');
     const limit = (tf.backend() as unknown as { device: { limits: { maxStorageBufferBindingSize: number } } }).device
@@ -427,6 +452,7 @@ test(
     }
     assertSplitClose([REAL_CASE], await splitOutputs([REAL_CASE]), expected.slice(-1));
     assert.equal(tf.memory().numTensors, tensors, 'no tensor left behind');
+    tinyVae.params.dispose();
     flushDevicePool();
     assert.equal(poolCounters()!.bytes_in_use, inUse, 'no buffer left in use');
   },

@@ -13,7 +13,7 @@ import { BACKENDS, BackendChoiceError, backendDef, type BackendChoice, type Back
 
 export * from './choices.js';
 export { deviceMemory, resetPeakMemory, type DeviceMemory } from './memory.js';
-export { flushDevicePool, poolCounters, type PoolCounters } from './webgpu_pool.js';
+export { flushDevicePool, maxBindingBytes, poolCounters, type PoolCounters } from './webgpu_pool.js';
 
 export interface BackendAttempt {
   choice: BackendName;

@@ -306,6 +306,16 @@ function wrapBackend(s: PoolState): void {
   };
 }
 
+/**
+ * The most bytes one kernel may bind on the active backend: webgpu's maxStorageBufferBindingSize (or
+ * the cap of setBindingLimit); unbounded elsewhere. Models that cannot be split kernel by kernel
+ * (the SD VAE at full resolution) size their batch chunks by it.
+ */
+export function maxBindingBytes(): number {
+  if (tf.getBackend() !== 'webgpu') return Infinity;
+  return bindingLimit((tf.backend() as unknown as BackendInternals).device);
+}
+
 /** The counters of the bounded pool, or null off webgpu (or where it could not be installed). */
 export function poolCounters(): PoolCounters | null {
   if (!state || tf.getBackend() !== 'webgpu') return null;

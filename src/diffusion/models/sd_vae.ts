@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../errors.js';
+import { maxBindingBytes } from '../../backend/index.js';
 import { Params } from '../../nn/params.js';
 import { loadVerified } from '../../nn/torch_weights.js';
 import { ConfigReader, diffusersWeights } from './diffusers_config.js';
@@ -94,12 +95,56 @@ function midBlock(p: Params, n: string, x: tf.Tensor4D, c: VaeConfig, norm: Norm
   return resnetBlock(p, `${n}.resnets.1`, x, ch, norm);
 }
 
+/**
+ * Runs `f` over batch chunks small enough that every activation of one chunk fits one kernel
+ * binding (webgpu: maxStorageBufferBindingSize, 2 GiB on an H200; one call elsewhere, unchanged).
+ * GroupNorm, additions and the attention heads bind whole activations, so kernel-level splitting
+ * cannot rescue the VAE at full resolution: a 512² decode holds 128–256 channels at 512² per image.
+ * `itemBytes` bounds one item's largest activation (widest level × the largest resolution × 4).
+ */
+function byBatchChunks(x: tf.Tensor4D, itemBytes: number, f: (x: tf.Tensor4D) => tf.Tensor4D[]): tf.Tensor4D[] {
+  const per = Math.max(1, Math.floor(maxBindingBytes() / itemBytes));
+  const b = x.shape[0];
+  if (b <= per) return f(x);
+  const parts: tf.Tensor4D[][] = [];
+  for (let s = 0; s < b; s += per) {
+    const n = Math.min(per, b - s);
+    parts.push(tf.tidy(() => f(tf.slice(x, [s, 0, 0, 0], [n, -1, -1, -1]))));
+  }
+  const out = parts[0].map((_, k) =>
+    tf.concat(
+      parts.map((p) => p[k]),
+      0,
+    ),
+  );
+  tf.dispose(parts);
+  return out;
+}
+
+/** One item's largest activation (bytes) at resolution h × w: the widest level, bounded above. */
+const itemBytes = (c: VaeConfig, h: number, w: number) => Math.max(...c.blockOutChannels) * h * w * 4;
+
 /** The posterior's mean and log-variance [B, H/f, W/f, latent] of images [B, H, W, 3] in [-1, 1] (unscaled). */
 export function vaeEncodeMoments(
   p: Params,
   c: VaeConfig,
   images: tf.Tensor4D,
 ): { mean: tf.Tensor4D; logvar: tf.Tensor4D } {
+  const [mean, logvar] = byBatchChunks(images, itemBytes(c, images.shape[1], images.shape[2]), (x) => {
+    const m = encodeMoments(p, c, x);
+    return [m.mean, m.logvar];
+  });
+  return { mean, logvar };
+}
+
+/** Images [B, H, W, 3] (about [-1, 1]) of unscaled latents. */
+export function vaeDecode(p: Params, c: VaeConfig, latents: tf.Tensor4D): tf.Tensor4D {
+  const f = 2 ** (c.blockOutChannels.length - 1);
+  const bytes = itemBytes(c, latents.shape[1] * f, latents.shape[2] * f);
+  return byBatchChunks(latents, bytes, (z) => [decode(p, c, z)])[0];
+}
+
+function encodeMoments(p: Params, c: VaeConfig, images: tf.Tensor4D): { mean: tf.Tensor4D; logvar: tf.Tensor4D } {
   const norm = { groups: c.groups, eps: VAE_EPS };
   let x = conv2d(p, 'encoder.conv_in', images, c.blockOutChannels[0]);
   c.blockOutChannels.forEach((ch, i) => {
@@ -118,8 +163,7 @@ export function vaeEncodeMoments(
   return { mean, logvar: tf.clipByValue(logvar, -30, 20) };
 }
 
-/** Images [B, H, W, 3] (about [-1, 1]) of unscaled latents. */
-export function vaeDecode(p: Params, c: VaeConfig, latents: tf.Tensor4D): tf.Tensor4D {
+function decode(p: Params, c: VaeConfig, latents: tf.Tensor4D): tf.Tensor4D {
   const norm = { groups: c.groups, eps: VAE_EPS };
   let z = latents;
   if (c.postQuantConv) z = conv2d(p, 'post_quant_conv', z, c.latentChannels, 1);
