@@ -191,12 +191,17 @@ export function synthesis(p: Params, c: StyleGan2Config, wplus: tf.Tensor3D): tf
   let x = tf.tile(input, [b, 1, 1, 1]) as tf.Tensor4D;
   x = styledConv(p, 'conv1', x, level(0), c4, false, 0);
   let skip = toRgb(p, 'to_rgb1', x, level(1), null);
+  // One tidy per resolution: only x and skip outlive a level. Without it a 1024² forward holds every
+  // activation until the caller's tidy ends (> 5 GB for config-f at batch 1: the seeded world's
+  // creation ran wasm out of memory). Under a gradient the tape keeps its own copies of what it needs.
   for (let r = 3, i = 1; r <= logSize(c); r++, i += 2) {
     const outC = channelsAt(c, 2 ** r);
     const j = (r - 3) * 2;
-    x = styledConv(p, `convs.${j}`, x, level(i), outC, true, j + 1);
-    x = styledConv(p, `convs.${j + 1}`, x, level(i + 1), outC, false, j + 2);
-    skip = toRgb(p, `to_rgbs.${r - 3}`, x, level(i + 2), skip);
+    [x, skip] = tf.tidy(() => {
+      const up = styledConv(p, `convs.${j}`, x, level(i), outC, true, j + 1);
+      const y = styledConv(p, `convs.${j + 1}`, up, level(i + 1), outC, false, j + 2);
+      return [y, toRgb(p, `to_rgbs.${r - 3}`, y, level(i + 2), skip)];
+    });
   }
   return skip;
 }
