@@ -97,6 +97,7 @@ export function deviceMemory(): DeviceMemory {
 /** Starts the peak again from what is held now (webgpu and tensor-byte peaks; wasm's heap cannot). */
 export function resetPeakMemory(): void {
   hookTensorPeak();
+  // tfjs's Engine keeps its byte count in a field its types do not export (EngineInternals above).
   tensorPeak = (tf.engine() as unknown as EngineInternals).state.numBytes;
   resetPoolPeaks();
 }

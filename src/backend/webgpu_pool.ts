@@ -313,6 +313,7 @@ function wrapBackend(s: PoolState): void {
  */
 export function maxBindingBytes(): number {
   if (tf.getBackend() !== 'webgpu') return Infinity;
+  // The active backend is webgpu here; its device is a private field (webgpu_internals.ts).
   return bindingLimit((tf.backend() as unknown as BackendInternals).device);
 }
 

@@ -16,6 +16,7 @@ import { getKernel, util, type KernelFunc, type TensorInfo } from '@tensorflow/t
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { put } from './register.js';
 import { hostResizeBilinearGrad } from './resize_bilinear_grad.js';
+import { kernelAttrs } from './custom_kernel.js';
 
 interface ResizeAttrs {
   alignCorners: boolean;
@@ -39,7 +40,7 @@ function nearestSources(inSize: number, outSize: number, alignCorners: boolean, 
 
 const resizeNearestNeighborGrad: KernelFunc = ({ inputs, backend, attrs }) => {
   const { images, dy } = inputs as { images: TensorInfo; dy: TensorInfo };
-  const { alignCorners, halfPixelCenters = false } = attrs as unknown as ResizeAttrs;
+  const { alignCorners, halfPixelCenters = false } = kernelAttrs<ResizeAttrs>(attrs);
   // Registered for the cpu backend only (its data store is not in the kernel's types).
   const cpu = backend as unknown as MathBackendCPU;
   const [batch, xh, xw, depth] = images.shape;

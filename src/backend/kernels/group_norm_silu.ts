@@ -223,6 +223,7 @@ const backwardKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, x, gamma, beta } = inputs as Record<'dy' | 'x' | 'gamma' | 'beta', TensorInfo>;
   const { groups, eps } = kernelAttrs<GroupNormAttrs>(attrs);
   const l = layoutOf(x, groups);
+  // Registered for webgpu only: the backend a kernel function receives is typed as the base class.
   const gpu = backend as unknown as WebGPUBackend;
   const run = (spec: ProgramSpec, xs: TensorInfo[]) =>
     gpu.runWebGPUProgram(new Program(spec, l, eps) as never, xs, 'float32');

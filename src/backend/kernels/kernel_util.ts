@@ -79,6 +79,7 @@ export class KernelScope {
       dataFormat: 'NHWC',
       dilations,
       dimRoundingMode: undefined,
+      // NamedAttrMap has no field for a plain object of numbers and tuples: tfjs reads these by name.
     } as unknown as NamedAttrMap);
   }
 

@@ -13,6 +13,7 @@
  * One pass over dy, O(dy), in float64, rounded once to float32.
  */
 import type { KernelBackend, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { kernelAttrs } from './custom_kernel.js';
 
 interface ResizeAttrs {
   alignCorners: boolean;
@@ -86,7 +87,7 @@ export const hostResizeBilinearGrad: KernelFunc = ({ inputs, backend, attrs }) =
     host.readSync(dy.dataId) as Float32Array,
     images.shape,
     dy.shape,
-    attrs as unknown as ResizeAttrs,
+    kernelAttrs<ResizeAttrs>(attrs),
   );
   return { dataId: host.write(dx, images.shape, 'float32'), shape: images.shape, dtype: 'float32' };
 };

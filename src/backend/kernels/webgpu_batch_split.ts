@@ -113,6 +113,7 @@ interface ConvAttrs {
 }
 
 function convInfo(x: number[], filter: number[], attrs: Attrs, dilations: number | [number, number]) {
+  // A conv kernel's attrs as its caller (tfjs's conv2d ops) passed them.
   const a = attrs as unknown as ConvAttrs;
   return backend_util.computeConv2DInfo(
     x as [number, number, number, number],
@@ -126,6 +127,7 @@ function convInfo(x: number[], filter: number[], attrs: Attrs, dilations: number
   );
 }
 
+// As convInfo: the conv kernels' attrs.
 const dilationsOf = (attrs: Attrs) => (attrs as unknown as ConvAttrs).dilations;
 
 const CONV2D: SplitSpec = {
