@@ -18,6 +18,7 @@ import {
   clipTextHidden,
   eosPositions,
   loadClip,
+  type Clip,
 } from '../src/nn/clip.js';
 import { tmp } from './helpers.js';
 import { assertClose } from './parity.js';
@@ -31,16 +32,31 @@ const close = assertClose;
 const ids = asInt32(ref.get('input_ids')!);
 const [rows, len] = ref.get('input_ids')!.shape;
 
+/** The text tower's last hidden states on the fixture's ids against the reference's. */
+async function closeHidden(t: { diagnostic(m: string): void }, what: string, clip: Clip): Promise<void> {
+  const hidden = clipTextHidden(clip.params, clip.config.text, tf.tensor2d(ids, [rows, len], 'int32'));
+  close(t, what, (await hidden.data()) as Float32Array, want('last_hidden_state'));
+}
+
+/** A CLIPTextModel folder in `dir`: `tensors` and the fixture's text config with `extra` keys. */
+function writeTextModel(
+  dir: string,
+  tensors: Parameters<typeof writeSafetensors>[1],
+  extra: Record<string, unknown> = {},
+): void {
+  writeSafetensors(join(dir, 'model.safetensors'), tensors);
+  const cfg = JSON.parse(readFileSync(join(FIX, 'config.json'), 'utf-8')) as { text_config: Record<string, unknown> };
+  writeFileSync(
+    join(dir, 'config.json'),
+    JSON.stringify({ architectures: ['CLIPTextModel'], ...cfg.text_config, ...extra }),
+  );
+}
+
 test('CLIPModel folder: text hidden states, text and image embeddings, logit scale match the reference', async (t) => {
   await initBackend('wasm');
   const clip = loadClip(FIX);
   const idT = tf.tensor2d(ids, [rows, len], 'int32');
-  close(
-    t,
-    'last_hidden_state',
-    (await clipTextHidden(clip.params, clip.config.text, idT).data()) as Float32Array,
-    want('last_hidden_state'),
-  );
+  await closeHidden(t, 'last_hidden_state', clip);
   const eos = eosPositions(clip.config.text, ids, len);
   close(
     t,
@@ -72,22 +88,10 @@ test('CLIPTextModel folder (SD v1 text_encoder layout) gives the same hidden sta
   await initBackend('wasm');
   const dir = tmp('sdd-clip-text-');
   const st = readSafetensors(join(FIX, 'model.safetensors'));
-  const textOnly = new Map([...st.tensors].filter(([k]) => k.startsWith('text_model.')));
-  writeSafetensors(join(dir, 'model.safetensors'), textOnly);
-  const cfg = JSON.parse(readFileSync(join(FIX, 'config.json'), 'utf-8')) as { text_config: Record<string, unknown> };
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ architectures: ['CLIPTextModel'], ...cfg.text_config }));
+  writeTextModel(dir, new Map([...st.tensors].filter(([k]) => k.startsWith('text_model.'))));
   const clip = loadClip(dir);
   assert.equal(clip.config.kind, 'CLIPTextModel');
-  close(
-    t,
-    'last_hidden_state',
-    (await clipTextHidden(
-      clip.params,
-      clip.config.text,
-      tf.tensor2d(ids, [rows, len], 'int32'),
-    ).data()) as Float32Array,
-    want('last_hidden_state'),
-  );
+  await closeHidden(t, 'last_hidden_state', clip);
   clip.params.dispose();
 });
 
@@ -99,28 +103,9 @@ test('a transformers 5 CLIPTextModel (tensor names without text_model.) gives th
     [...st.tensors].filter(([k]) => k.startsWith('text_model.')).map(([k, v]) => [k.slice('text_model.'.length), v]),
   );
   assert.ok(stripped.has('embeddings.token_embedding.weight') && stripped.has('final_layer_norm.weight'));
-  writeSafetensors(join(dir, 'model.safetensors'), stripped);
-  const cfg = JSON.parse(readFileSync(join(FIX, 'config.json'), 'utf-8')) as { text_config: Record<string, unknown> };
-  writeFileSync(
-    join(dir, 'config.json'),
-    JSON.stringify({
-      architectures: ['CLIPTextModel'],
-      ...cfg.text_config,
-      dtype: 'float16',
-      transformers_version: '5.0.0',
-    }),
-  );
+  writeTextModel(dir, stripped, { dtype: 'float16', transformers_version: '5.0.0' });
   const clip = loadClip(dir);
-  close(
-    t,
-    'last_hidden_state (unprefixed)',
-    (await clipTextHidden(
-      clip.params,
-      clip.config.text,
-      tf.tensor2d(ids, [rows, len], 'int32'),
-    ).data()) as Float32Array,
-    want('last_hidden_state'),
-  );
+  await closeHidden(t, 'last_hidden_state (unprefixed)', clip);
   clip.params.dispose();
   stripped.set('text_model.final_layer_norm.weight', st.tensors.get('text_model.final_layer_norm.weight')!);
   writeSafetensors(join(dir, 'model.safetensors'), stripped);
