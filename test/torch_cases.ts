@@ -1,10 +1,10 @@
 /**
- * The comparison a torch-twin parity test makes (test/torch_sd.test.ts; the same shape as
- * test/torch_models.test.ts): TS runs every case on the inputs, and for a case with `wrt` the
- * gradient of a fixed random projection ⟨R, f(x)⟩ w.r.t. that input; the inputs, projections and
- * cases.json ({cases: names, wrt: {name: input}, ...meta}) go to a temporary folder; the Python
- * script (argv: that folder, then `args`) writes py/out_<case>.npy and py/grad_<case>.npy; each is
- * compared with assertClose at the case's bound.
+ * The comparison a torch-twin parity test makes (test/torch_sd.test.ts, test/torch_models.test.ts):
+ * TS runs every case on the inputs, and for a case with `wrt` the gradient of a fixed random
+ * projection ⟨R, f(x)⟩ w.r.t. that input; the inputs, projections and cases.json ({cases: names,
+ * wrt: {name: input}, ...meta}) go to a temporary folder; the Python script (argv: that folder,
+ * then `args`) writes py/out_<case>.npy and py/grad_<case>.npy; each is compared with assertClose
+ * at the case's bound.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { PROJECT_ROOT } from '../src/util/env.js';
 import { requirePython } from '../src/util/python.js';
+import type { Rng } from '../src/util/rng.js';
+import type { DiffusionModels } from '../src/world/types.js';
 import { readNpyF32, writeNpyF32 } from '../src/methods/contract.js';
 import { assertClose } from './parity.js';
 import { tmp } from './helpers.js';
@@ -27,6 +29,64 @@ export interface ParityCase {
   /** Allowed max |Δ| / max |TS| of the output and of the gradient. */
   rel: number;
   gradRel?: number;
+}
+
+/** Seeded tensors drawn from `rng` in call order: normals times `scale`, and uniforms on [lo, hi). */
+export function seededTensors(rng: Rng): {
+  normal: (shape: number[], scale?: number) => tf.Tensor;
+  uniform: (shape: number[], lo?: number, hi?: number) => tf.Tensor;
+} {
+  const size = (shape: number[]) => shape.reduce((a, b) => a * b);
+  return {
+    normal: (shape, scale = 1) =>
+      tf.tensor(
+        Float32Array.from({ length: size(shape) }, () => scale * rng.normal()),
+        shape,
+      ),
+    uniform: (shape, lo = 0, hi = 1) =>
+      tf.tensor(
+        Float32Array.from({ length: size(shape) }, () => rng.uniform(lo, hi)),
+        shape,
+      ),
+  };
+}
+
+/** An input as the 4-D tensor the models take. */
+export const x4 = (i: Record<string, tf.Tensor>, k: string) => i[k] as tf.Tensor4D;
+
+/**
+ * A World's latent diffusion cases, the same in every twin (test/torch_models.test.ts,
+ * test/torch_sd.test.ts): the VAE encode (without and with `noise`) and decode, the text
+ * condition's context and mask (exact: 0/1), and ε, with their gradients. `vae` prefixes the VAE
+ * cases' names and `eps` names ε, as each twin's script calls them.
+ */
+export function latentCases(
+  dm: DiffusionModels,
+  names: { vae: string; eps: string },
+  bound: { rel: number; gradRel: number },
+): Record<'encode' | 'encodeNoise' | 'decode' | 'context' | 'mask' | 'eps', ParityCase> {
+  const { rel, gradRel } = bound;
+  const vae = (name: string, run: ParityCase['run'], wrt: string): ParityCase => ({
+    name: `${names.vae}${name}`,
+    run,
+    wrt,
+    rel,
+    gradRel,
+  });
+  return {
+    encode: vae('encode', (i) => dm.encode(x4(i, 'x')), 'x'),
+    encodeNoise: vae('encode_noise', (i) => dm.encode(x4(i, 'x'), x4(i, 'noise')), 'x'),
+    decode: vae('decode', (i) => dm.decode(x4(i, 'z')), 'z'),
+    context: { name: 'text_context', run: (i) => i.context, rel },
+    mask: { name: 'text_mask', run: (i) => i.mask, rel: 0 },
+    eps: {
+      name: names.eps,
+      run: (i) => dm.eps(x4(i, 'zt'), i.t as tf.Tensor1D, i.context as tf.Tensor3D, i.mask as tf.Tensor2D),
+      wrt: 'zt',
+      rel,
+      gradRel,
+    },
+  };
 }
 
 interface Ours {

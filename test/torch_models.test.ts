@@ -14,21 +14,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendFromEnv, initBackend } from '../src/backend/index.js';
 import { PROJECT_ROOT } from '../src/util/env.js';
 import { requirePython } from '../src/util/python.js';
 import { Rng } from '../src/util/rng.js';
-import { readNpyF32, writeNpyF32 } from '../src/methods/contract.js';
 import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
 import { loadParams } from '../datasets/toyfaces/zoo/store.js';
 import { featnetLogits, HEADS } from '../datasets/toyfaces/models/featnet.js';
 import { valuesOf, type AttributeName } from '../datasets/toyfaces/attributes.js';
 import { MAX_TOKENS, tokenizeBatch } from '../datasets/toyfaces/tokenizer.js';
-import { assertClose } from './parity.js';
-import { tmp } from './helpers.js';
+import { compareWithTorch, latentCases, seededTensors, x4, type ParityCase } from './torch_cases.js';
 
 const PYTHON = requirePython(['torch', 'numpy']);
 const PYDIR = join(PROJECT_ROOT, 'python');
@@ -45,16 +42,6 @@ const GRAD = 3e-5;
 const EXACTISH = 1e-6;
 
 await initBackend(backendFromEnv());
-
-/** One World entry point: its output from the inputs, and the input its gradient is taken for. */
-interface Case {
-  name: string;
-  run: (i: Record<string, tf.Tensor>) => tf.Tensor;
-  wrt?: string;
-  /** Allowed max |Δ| / max |TS| of the output and of the gradient. */
-  rel: number;
-  gradRel?: number;
-}
 
 const TEXTS = [
   'a face with black hair and glasses',
@@ -73,18 +60,10 @@ test('torch twins of the toyfaces zoo models match the TS models (outputs and in
   const { diffusion: dm, style, diffae, identity } = world;
   assert.ok(diffae && style?.encode && identity, 'toyfaces has diffae, a style encoder and an identity net');
   const styleEncode = style.encode.bind(style);
-  const rng = new Rng(20261204);
-  const normal = (shape: number[]) =>
-    tf.tensor(
-      Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal()),
-      shape,
-    );
+  const { normal, uniform } = seededTensors(new Rng(20261204));
   const [h, w, c] = dm.latentShape;
   const inputs: Record<string, tf.Tensor> = {
-    x: tf.tensor(
-      Float32Array.from({ length: B * 32 * 32 * 3 }, () => rng.next()),
-      [B, 32, 32, 3],
-    ),
+    x: uniform([B, 32, 32, 3]),
     noise: normal([B, h, w, c]),
     z: normal([B, h, w, c]),
     zt: normal([B, h, w, c]),
@@ -98,22 +77,16 @@ test('torch twins of the toyfaces zoo models match the TS models (outputs and in
   inputs.mask = tf.tensor2d(cond.mask, [B, cond.tokens]);
   inputs.features = world.fid.features(inputs.x as tf.Tensor4D);
 
-  const x4 = (i: Record<string, tf.Tensor>, k: string) => i[k] as tf.Tensor4D;
-  const cases: Case[] = [
-    { name: 'vae_encode', run: (i) => dm.encode(x4(i, 'x')), wrt: 'x', rel: FWD, gradRel: GRAD },
-    { name: 'vae_encode_noise', run: (i) => dm.encode(x4(i, 'x'), x4(i, 'noise')), wrt: 'x', rel: FWD, gradRel: GRAD },
-    { name: 'vae_decode', run: (i) => dm.decode(x4(i, 'z')), wrt: 'z', rel: FWD, gradRel: GRAD },
+  const l = latentCases(dm, { vae: 'vae_', eps: 'ldm_eps' }, { rel: FWD, gradRel: GRAD });
+  const cases: ParityCase[] = [
+    l.encode,
+    l.encodeNoise,
+    l.decode,
     { name: 'clip_image', run: (i) => world.clip.imageEmbed(x4(i, 'x')), wrt: 'x', rel: FWD, gradRel: GRAD },
     { name: 'clip_text', run: () => world.clip.textEmbed(TEXTS), rel: FWD },
-    { name: 'text_context', run: (i) => i.context, rel: FWD },
-    { name: 'text_mask', run: (i) => i.mask, rel: 0 },
-    {
-      name: 'ldm_eps',
-      run: (i) => dm.eps(x4(i, 'zt'), i.t as tf.Tensor1D, i.context as tf.Tensor3D, i.mask as tf.Tensor2D),
-      wrt: 'zt',
-      rel: FWD,
-      gradRel: GRAD,
-    },
+    l.context,
+    l.mask,
+    l.eps,
     { name: 'style_generate', run: (i) => style.generate(i.w as tf.Tensor3D), wrt: 'w', rel: FWD, gradRel: GRAD },
     { name: 'style_encode', run: (i) => styleEncode(x4(i, 'x')), wrt: 'x', rel: FWD, gradRel: GRAD },
     { name: 'idnet_embed', run: (i) => identity.embed(x4(i, 'x')), wrt: 'x', rel: FWD, gradRel: GRAD },
@@ -140,30 +113,7 @@ test('torch twins of the toyfaces zoo models match the TS models (outputs and in
     },
   ];
 
-  const dir = tmp('sdd-torch-models-');
-  const save = (name: string, x: tf.Tensor) =>
-    writeNpyF32(join(dir, `${name}.npy`), x.shape, x.dataSync() as Float32Array);
-  for (const [k, v] of Object.entries(inputs)) save(`in_${k}`, v);
-  const ours = new Map<string, { out: Float32Array; shape: number[]; grad?: Float32Array; gradShape?: number[] }>();
-  const tTs = performance.now();
-  for (const cs of cases) {
-    const out = cs.run(inputs);
-    const got: { out: Float32Array; shape: number[]; grad?: Float32Array; gradShape?: number[] } = {
-      out: out.dataSync() as Float32Array,
-      shape: out.shape,
-    };
-    if (cs.wrt) {
-      const proj = normal(out.shape);
-      save(`proj_${cs.name}`, proj);
-      const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(cs.run({ ...inputs, [cs.wrt!]: v }), proj)))(inputs[cs.wrt]);
-      got.grad = g.dataSync() as Float32Array;
-      got.gradShape = g.shape;
-    }
-    ours.set(cs.name, got);
-  }
-  const tsMs = performance.now() - tTs;
   const meta = {
-    cases: cases.map((cs) => cs.name),
     heads: HEADS.map((hd) => hd.name),
     directions: DIRECTIONS.map((d) => {
       const values = valuesOf(d.attribute);
@@ -174,21 +124,7 @@ test('torch twins of the toyfaces zoo models match the TS models (outputs and in
       };
     }),
   };
-  writeFileSync(join(dir, 'cases.json'), JSON.stringify(meta));
-  const r = spawnSync(PYTHON, [join(PYDIR, 'tests', 'models_parity.py'), dir, ZOO], {
-    encoding: 'utf-8',
-    env: { ...process.env, PYTHONPATH: PYDIR },
-  });
-  assert.equal(r.status, 0, `models_parity.py failed:\n${r.stderr}`);
-  t.diagnostic(`TS (${tf.getBackend()}) forward+grad ${(tsMs / 1000).toFixed(1)} s; torch ${r.stdout.trim()}`);
-
-  const read = (name: string, shape: number[]) => readNpyF32(join(dir, 'py', `${name}.npy`), name, shape);
-  for (const cs of cases) {
-    const mine = ours.get(cs.name)!;
-    assertClose(t, cs.name, read(`out_${cs.name}`, mine.shape), mine.out, cs.rel);
-    if (cs.wrt)
-      assertClose(t, `${cs.name} ∂/∂${cs.wrt}`, read(`grad_${cs.name}`, mine.gradShape!), mine.grad!, cs.gradRel);
-  }
+  compareWithTorch(t, { inputs, cases, normal, script: 'models_parity.py', args: [ZOO], meta });
   world.dispose();
   featnet.params.dispose();
 });

@@ -41,7 +41,7 @@ import type { World } from '../src/world/types.js';
 import { paperRandomTinyWorld } from '../datasets/paper/world.js';
 import { assertClose } from './parity.js';
 import { tmp } from './helpers.js';
-import { compareWithTorch, type ParityCase } from './torch_cases.js';
+import { compareWithTorch, latentCases, seededTensors, x4, type ParityCase } from './torch_cases.js';
 
 const PYTHON = requirePython(['torch', 'numpy']);
 const PYDIR = join(PROJECT_ROOT, 'python');
@@ -72,17 +72,7 @@ test('torch twins of the SD UNet, VAE and CLIP towers match the TS models on the
   const clip = loadClip(CLIP);
   const tokenizer = ClipTokenizer.fromFolder(join(SD, 'tokenizer'));
   const ids = tokenizer.tokenize(PROMPTS);
-  const rng = new Rng(20261205);
-  const normal = (shape: number[]) =>
-    tf.tensor(
-      Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal()),
-      shape,
-    );
-  const uniform = (shape: number[], lo: number, hi: number) =>
-    tf.tensor(
-      Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.uniform(lo, hi)),
-      shape,
-    );
+  const { normal, uniform } = seededTensors(new Rng(20261205));
   const vision = clip.config.vision!;
   const inputs: Record<string, tf.Tensor> = {
     ids: tf.tensor2d(ids, [B, CLIP_CONTEXT], 'int32'),
@@ -95,7 +85,6 @@ test('torch twins of the SD UNet, VAE and CLIP towers match the TS models on the
   };
   inputs.context = clipTextHidden(te.params, te.config.text, inputs.ids as tf.Tensor2D);
   const eos = eosPositions(clip.config.text, ids, CLIP_CONTEXT);
-  const x4 = (i: Record<string, tf.Tensor>, k: string) => i[k] as tf.Tensor4D;
   const cases: ParityCase[] = [
     { name: 'text_hidden', run: (i) => clipTextHidden(te.params, te.config.text, i.ids as tf.Tensor2D), rel: FWD },
     {
@@ -166,14 +155,10 @@ np.save(d + "/py_style_grad.npy", w.grad.numpy())
  */
 function compareStyle(t: { diagnostic(m: string): void }, world: World, dir: string, rng: Rng): void {
   const style = world.style!;
-  const normal = (shape: number[], scale: number) =>
-    tf.tensor(
-      Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => scale * rng.normal()),
-      shape,
-    );
+  const { normal } = seededTensors(rng);
   const wplus = normal([2, style.levels, style.dim], 0.5);
   const y = style.generate(wplus as tf.Tensor3D);
-  const proj = normal(y.shape, 1);
+  const proj = normal(y.shape);
   const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(style.generate(v as tf.Tensor3D), proj)))(wplus);
   const save = (name: string, x: tf.Tensor) => writeNpyF32(join(dir, name), x.shape, x.dataSync() as Float32Array);
   save('in_wplus.npy', wplus);
@@ -199,16 +184,7 @@ test("the paper world twin (python/sdd_torch/worlds/paper.py) matches paper-rand
   const cm = world.clip;
 
   const rng = new Rng(20261206);
-  const normal = (shape: number[]) =>
-    tf.tensor(
-      Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal()),
-      shape,
-    );
-  const uniform = (shape: number[]) =>
-    tf.tensor(
-      Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.next()),
-      shape,
-    );
+  const { normal, uniform } = seededTensors(rng);
   const [h, w, c] = dm.latentShape;
   const size = h * 4;
   const cond = await dm.textCondition(PROMPTS);
@@ -223,20 +199,14 @@ test("the paper world twin (python/sdd_torch/worlds/paper.py) matches paper-rand
     context: tf.tensor3d(cond.context, [B, cond.tokens, cond.dim]),
     mask: tf.tensor2d(cond.mask, [B, cond.tokens]),
   };
-  const x4 = (i: Record<string, tf.Tensor>, k: string) => i[k] as tf.Tensor4D;
+  const l = latentCases(dm, { vae: '', eps: 'eps' }, { rel: FWD, gradRel: GRAD });
   const cases: ParityCase[] = [
-    { name: 'encode', run: (i) => dm.encode(x4(i, 'x')), wrt: 'x', rel: FWD, gradRel: GRAD },
-    { name: 'encode_noise', run: (i) => dm.encode(x4(i, 'x'), x4(i, 'noise')), wrt: 'x', rel: FWD, gradRel: GRAD },
-    { name: 'decode', run: (i) => dm.decode(x4(i, 'z')), wrt: 'z', rel: FWD, gradRel: GRAD },
-    { name: 'text_context', run: (i) => i.context, rel: FWD },
-    { name: 'text_mask', run: (i) => i.mask, rel: 0 },
-    {
-      name: 'eps',
-      run: (i) => dm.eps(x4(i, 'zt'), i.t as tf.Tensor1D, i.context as tf.Tensor3D, i.mask as tf.Tensor2D),
-      wrt: 'zt',
-      rel: FWD,
-      gradRel: GRAD,
-    },
+    l.encode,
+    l.encodeNoise,
+    l.decode,
+    l.context,
+    l.mask,
+    l.eps,
     { name: 'clip_image', run: (i) => cm.imageEmbed(x4(i, 'x')), wrt: 'x', rel: FWD, gradRel: GRAD },
     // 48² → the tower's 32² (half-pixel bilinear): the gradient through the resize is the exact
     // adjoint since src/backend/kernels/resize_bilinear_grad.ts (tfjs 4.22's ignored half pixels).
