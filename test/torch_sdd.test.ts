@@ -32,10 +32,10 @@ import { Rng, streamRng } from '../src/util/rng.js';
 import { asFloat32, readSafetensors } from '../src/util/safetensors.js';
 import { loadWorld } from '../src/world/registry.js';
 import { contractDirs, readNpyF32, type ContractDirs, type EngineBlock } from '../src/methods/contract.js';
-import { writeInputs } from '../src/methods/contract_in.js';
+import { writeInputs, type InputParams } from '../src/methods/contract_in.js';
 import { promptOf, trainCodes } from '../src/methods/editing.js';
 import { guidancePrompt, sdd, sddPlan, sddScanInputs, sddScanPlan, type SddParams } from '../src/methods/sdd.js';
-import { clipTerm, styleclip, type StyleclipParams } from '../baselines/styleclip.js';
+import { clipTerm, styleclip } from '../baselines/styleclip.js';
 import { createMapper, distill, trainMapper, type DistillHooks } from '../src/sdd/distill.js';
 import { hqsScan, type HqsScan, type ScanStats } from '../src/sdd/hqs.js';
 import { applyMapper } from '../src/sdd/mapper.js';
@@ -76,16 +76,18 @@ interface TwinRun {
   seconds: number;
 }
 
-/** The harness's side of a torch run (runTorch without the evaluation): inputs, manifest, the process. */
-async function torchRun<P extends { prompt: string }>(
+/**
+ * The harness's side of a torch run (runTorch without the evaluation): inputs and manifest, whose
+ * engine block runs `plan` on the CPU in fp32 with the prompt's tokens, then the process; its seconds.
+ */
+async function runTwin(
   world: World,
-  method: Method<P>,
-  p: P,
-  dir: string,
-): Promise<TwinRun> {
-  const twin = method.torch!;
-  const prompt = promptOf(world, p.prompt);
-  const plan = twin.plan(p, world, { seed: SEED });
+  run: { id: string; method: string; params: { prompt: string } },
+  plan: Record<string, unknown>,
+  inputs: InputParams,
+  dirs: ContractDirs,
+): Promise<number> {
+  const prompt = promptOf(world, run.params.prompt);
   const [text, source_text, empty] = world.contract!.tokenize([prompt.text, prompt.sourceText, '']);
   const engine: EngineBlock = {
     name: 'torch',
@@ -95,16 +97,23 @@ async function torchRun<P extends { prompt: string }>(
     tokens: { text, source_text, empty },
     plan,
   };
+  const { id, method, params } = run;
+  await writeInputs(dirs, { id, seed: SEED, method, params }, world, prompt, inputs, engine);
+  return python(dirs);
+}
+
+/** `method`'s torch twin run with its own plan and inputs in `dir`. */
+async function torchRun<P extends { prompt: string }>(
+  world: World,
+  method: Method<P>,
+  p: P,
+  dir: string,
+): Promise<TwinRun> {
+  const twin = method.torch!;
+  const plan = twin.plan(p, world, { seed: SEED });
   const dirs = contractDirs(dir);
-  await writeInputs(
-    dirs,
-    { id: `parity-${method.name}`, seed: SEED, method: method.name, params: p },
-    world,
-    prompt,
-    twin.inputs(p, world),
-    engine,
-  );
-  return { dirs, plan, seconds: python(dirs) };
+  const run = { id: `parity-${method.name}`, method: method.name, params: p };
+  return { dirs, plan, seconds: await runTwin(world, run, plan, twin.inputs(p, world), dirs) };
 }
 
 function python(dirs: ContractDirs): number {
@@ -207,49 +216,71 @@ function resumeFrom(first: ContractDirs, dir: string, step: number): ContractDir
   return dirs;
 }
 
-test('SDD torch twin: 20 distillation steps agree with the TS loop given the same noise; a resumed run ends identical', async (t) => {
+/** A mapper-training twin's run on toyfaces and the TS side's start: the same init, the training codes. */
+interface MapperTwin<P> {
+  world: World;
+  p: P;
+  run: TwinRun;
+  ms: MapperSettings;
+  mapper: Params;
+  init: Map<string, Float32Array>;
+  trainW: tf.Tensor3D;
+  /** The TS loop's per-step losses (its onStep pushes them). */
+  losses: number[];
+}
+
+/** Runs `method`'s torch twin for STEPS steps (8 training, 2 eval images; `more` params) in `dir`. */
+async function mapperTwin<P extends { prompt: string; train_images: number }>(
+  method: Method<P>,
+  more: Record<string, unknown>,
+  dir: string,
+): Promise<MapperTwin<P>> {
   const world = loadWorld('toyfaces');
-  const p: SddParams = sdd.params.parse({
-    prompt: PROMPT,
-    iterations: STEPS,
-    train_images: 8,
-    eval_images: 2,
-    checkpoint_every: 10,
-    selection: { strategy: 'random' },
-  });
-  const root = tmp('sdd-torch-sdd-');
-  const run = await torchRun(world, sdd, p, join(root, 'a'));
+  const p = method.params.parse({ prompt: PROMPT, iterations: STEPS, train_images: 8, eval_images: 2, ...more });
+  const run = await torchRun(world, method, p, dir);
   const ms = mapperOf(run.plan);
   const { mapper, init } = initMapper(world, ms, run.dirs);
+  return { world, p, run, ms, mapper, init, trainW: trainCodes(world, p.train_images), losses: [] };
+}
+
+/** The TS loop's mapper Δ and losses against the torch run's; frees the TS side. */
+async function compareTwin<P>(t: { diagnostic(m: string): void }, what: string, twin: MapperTwin<P>): Promise<void> {
+  compareDeltas(t, what, await valuesOf(twin.mapper), readMapper(twin.run.dirs), twin.init);
+  compareLosses(t, what, twin.run.dirs, twin.losses);
+  twin.trainW.dispose();
+  twin.mapper.dispose();
+}
+
+test('SDD torch twin: 20 distillation steps agree with the TS loop given the same noise; a resumed run ends identical', async (t) => {
+  const root = tmp('sdd-torch-sdd-');
+  const twin = await mapperTwin(sdd, { checkpoint_every: 10, selection: { strategy: 'random' } }, join(root, 'a'));
+  const { world, p, run } = twin;
   const [h, w, c] = world.diffusion.latentShape;
   const per = p.batch * h * w * c;
   const sds = noise(run.dirs, 'sds', [STEPS, p.batch, h, w, c]);
   const vae = noise(run.dirs, 'vae', [STEPS, p.batch, h, w, c]);
-  const losses: number[] = [];
   const hooks: DistillHooks = {
-    onStep: (_step, s) => void losses.push(s.loss),
+    onStep: (_step, s) => void twin.losses.push(s.loss),
     noise: (step) => ({
       sds: tf.tensor4d(sds.subarray(step * per, (step + 1) * per), [p.batch, h, w, c]),
       vae: tf.tensor4d(vae.subarray(step * per, (step + 1) * per), [p.batch, h, w, c]),
     }),
   };
-  const trainW = trainCodes(world, p.train_images);
   const t0 = performance.now();
   await distill(
     world,
-    mapper,
-    trainW,
+    twin.mapper,
+    twin.trainW,
     guidancePrompt(p, promptOf(world, p.prompt)),
     run.plan.timesteps as number[],
-    { ...p, mapper: ms },
+    { ...p, mapper: twin.ms },
     (step) => streamRng(SEED, `step${step}`),
     hooks,
   );
   t.diagnostic(
     `TS (${tf.getBackend()}) ${STEPS} steps ${((performance.now() - t0) / 1000).toFixed(1)} s; torch run (incl. start-up) ${run.seconds.toFixed(1)} s`,
   );
-  compareDeltas(t, 'sdd', await valuesOf(mapper), readMapper(run.dirs), init);
-  compareLosses(t, 'sdd', run.dirs, losses);
+  await compareTwin(t, 'sdd', twin);
 
   const resumed = resumeFrom(run.dirs, join(root, 'b'), 10);
   python(resumed);
@@ -261,32 +292,18 @@ test('SDD torch twin: 20 distillation steps agree with the TS loop given the sam
     readFileSync(join(run.dirs.out, 'metrics.jsonl'), 'utf-8'),
     'resumed run: the training curve',
   );
-  trainW.dispose();
-  mapper.dispose();
 });
 
 test('StyleCLIP torch twin: 20 mapper steps agree with the TS loop from the same init', async (t) => {
-  const world = loadWorld('toyfaces');
-  const p: StyleclipParams = styleclip.params.parse({
-    prompt: PROMPT,
-    iterations: STEPS,
-    train_images: 8,
-    eval_images: 2,
-  });
-  const run = await torchRun(world, styleclip, p, join(tmp('sdd-torch-styleclip-'), 'a'));
-  const ms = mapperOf(run.plan);
-  const { mapper, init } = initMapper(world, ms, run.dirs);
-  const losses: number[] = [];
-  const trainW = trainCodes(world, p.train_images);
+  const twin = await mapperTwin(styleclip, {}, join(tmp('sdd-torch-styleclip-'), 'a'));
+  const { world, p } = twin;
   const clip = clipTerm(world, p, promptOf(world, p.prompt));
-  await trainMapper(world, mapper, trainW, { ...p, mapper: ms }, clip.at, (step) => streamRng(SEED, `step${step}`), {
-    onStep: (_step, s) => void losses.push(s.loss),
+  const step = (i: number) => streamRng(SEED, `step${i}`);
+  await trainMapper(world, twin.mapper, twin.trainW, { ...p, mapper: twin.ms }, clip.at, step, {
+    onStep: (_step, s) => void twin.losses.push(s.loss),
   });
-  compareDeltas(t, 'styleclip', await valuesOf(mapper), readMapper(run.dirs), init);
-  compareLosses(t, 'styleclip', run.dirs, losses);
+  await compareTwin(t, 'styleclip', twin);
   clip.dispose();
-  trainW.dispose();
-  mapper.dispose();
 });
 
 test('HQS scan phase of the SDD twin: per-image N, H, H_full agree with hqsScan given the same noise; sddPlan selects from it', async (t) => {
@@ -300,25 +317,8 @@ test('HQS scan phase of the SDD twin: per-image N, H, H_full agree with hqsScan 
   });
   const prompt = promptOf(world, PROMPT);
   const plan = sddScanPlan(p, world);
-  const [text, source_text, empty] = world.contract!.tokenize([prompt.text, prompt.sourceText, '']);
   const dirs = contractDirs(join(tmp('sdd-torch-hqs-'), 'a'));
-  const engine: EngineBlock = {
-    name: 'torch',
-    precision: 'fp32',
-    device: 'cpu',
-    models: world.contract!.models,
-    tokens: { text, source_text, empty },
-    plan,
-  };
-  await writeInputs(
-    dirs,
-    { id: 'parity-hqs', seed: SEED, method: 'sdd', params: p },
-    world,
-    prompt,
-    sddScanInputs(p, world),
-    engine,
-  );
-  python(dirs);
+  await runTwin(world, { id: 'parity-hqs', method: 'sdd', params: p }, plan, sddScanInputs(p, world), dirs);
   const py = JSON.parse(readFileSync(join(dirs.out, 'hqs_scan.json'), 'utf-8')) as HqsScan;
 
   const timesteps = plan.timesteps as number[];
