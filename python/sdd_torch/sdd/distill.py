@@ -191,7 +191,7 @@ def sds_term(world: Any, sp: SdsPlan, device: torch.device) -> TermAt:
 
         def loss(x2: Tensor, _original: Callable[[], Tensor]) -> Tensor:
             z = world.encode(x2, vae)
-            return sds_loss(world, z, sp.timesteps[i], sp.alpha_bar[i], sp.weights[i], sp.cond, eps, sp.gs)
+            return sds_loss(world, z, sp, i, eps)
 
         return Term(loss, {"t": float(sp.timesteps[i])})
 

@@ -70,18 +70,10 @@ def top_k_magnitude(g: Tensor, k: int, per_image: bool = False) -> Tensor:
 
 
 @torch.no_grad()
-def sds_gradient(
-    world: Any,
-    z: Tensor,
-    t: int,
-    alpha_bar: float,
-    weight: float,
-    cond: Tuple[Tensor, Tensor],
-    noise: Optional[Tensor],
-    s: GuidanceSettings,
-) -> Tensor:
-    """g for latents z [b, h, w, c] at timestep t (values only)."""
-    a = float(alpha_bar)
+def sds_gradient(world: Any, z: Tensor, sp: SdsPlan, i: int, noise: Optional[Tensor]) -> Tensor:
+    """g for latents z [b, h, w, c] at the plan's timestep i (values only)."""
+    t, s, cond = sp.timesteps[i], sp.gs, sp.cond
+    a = float(sp.alpha_bar[i])
     if s.noise == "zero":
         eps = torch.zeros_like(z)
     elif noise is None:
@@ -94,20 +86,11 @@ def sds_gradient(
     out = world.eps(torch.cat([zt, zt]), ts, cond[0], cond[1])
     u, c = out[:b], out[b:]
     guided = u + (c - u) * s.guidance_scale
-    g = (guided - eps) * float(weight)
+    g = (guided - eps) * float(sp.weights[i])
     return top_k_magnitude(g, s.top_k, s.top_k_per == "image") if s.top_k else g
 
 
-def sds_loss(
-    world: Any,
-    z: Tensor,
-    t: int,
-    alpha_bar: float,
-    weight: float,
-    cond: Tuple[Tensor, Tensor],
-    noise: Optional[Tensor],
-    s: GuidanceSettings,
-) -> Tensor:
+def sds_loss(world: Any, z: Tensor, sp: SdsPlan, i: int, noise: Optional[Tensor]) -> Tensor:
     """⟨g, z⟩ with g computed off the tape: its gradient w.r.t. z is g (sdsInjection / sdsSurrogate)."""
-    g = sds_gradient(world, z.detach(), t, alpha_bar, weight, cond, noise, s)
+    g = sds_gradient(world, z.detach(), sp, i, noise)
     return (g * z).sum()

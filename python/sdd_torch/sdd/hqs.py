@@ -45,11 +45,11 @@ def hqs_scan(
     """Per-image statistics {N, H, H_full}: [t][image] (hqs.ts ScanStats)."""
     stats: Dict[str, List[List[float]]] = {"N": [], "H": [], "H_full": []}
     device = images.device
-    for i, t in enumerate(sp.timesteps):
+    for i in range(len(sp.timesteps)):
         eps, vae = stream_at(sp.noise, i, device), stream_at(sp.vae_noise, i, device)
         x = images.detach().clone().requires_grad_(True)
         with frozen() if frozen is not None else contextlib.nullcontext():
-            loss = sds_loss(world, world.encode(x, vae), t, sp.alpha_bar[i], sp.weights[i], sp.cond, eps, sp.gs)
+            loss = sds_loss(world, world.encode(x, vae), sp, i, eps)
         (d,) = torch.autograd.grad(loss, [x])
         per = [gradient_stats(img) for img in d.detach().cpu().numpy()]
         stats["N"].append([s[0] for s in per])
