@@ -286,3 +286,11 @@ def with_weights(
     else:
         load_strict(model, renamed(tensors, source, rename, ignore), source)
     return model
+
+
+def load_diffusers(model: Model, folder: str, rename: Optional[Callable[[str], str]] = None) -> Model:
+    """`model` with a diffusers folder's weights (diffusers_weights, renamed by `rename`), strictly
+    loaded: the load_* loaders' end."""
+    weights = diffusers_weights(folder)
+    load_strict(model, read_torch_tensors(weights, rename=rename), weights)
+    return model

@@ -13,14 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sdd_torch.models.sd_blocks import Downsample2D, ResnetBlock2D, Transformer2DModel, Upsample2D, conv, gelu_exact
-from sdd_torch.models.sd_config import (
-    ConfigReader,
-    diffusers_weights,
-    dumps,
-    load_strict,
-    read_torch_tensors,
-    with_weights,
-)
+from sdd_torch.models.sd_config import ConfigReader, dumps, load_diffusers, with_weights
 
 # diffusers' get_activation names (it lower-cases them); swish and silu are the same function.
 ACTIVATIONS = ("silu", "swish", "mish", "gelu", "relu")
@@ -317,8 +310,4 @@ def build_unet(
 
 def load_unet(folder: str) -> UNet2DCondition:
     """A diffusers `unet/` folder (config.json + diffusion_pytorch_model.safetensors), loaded strictly."""
-    r = ConfigReader.of(folder)
-    model = UNet2DCondition(parse_unet_config(r))
-    weights = diffusers_weights(folder)
-    load_strict(model, read_torch_tensors(weights), weights)
-    return model
+    return load_diffusers(UNet2DCondition(parse_unet_config(ConfigReader.of(folder))), folder)

@@ -12,14 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sdd_torch.models.sd_blocks import Downsample2D, ResnetBlock2D, SpatialSelfAttention, Upsample2D, conv
-from sdd_torch.models.sd_config import (
-    ConfigReader,
-    diffusers_weights,
-    dumps,
-    load_strict,
-    read_torch_tensors,
-    with_weights,
-)
+from sdd_torch.models.sd_config import ConfigReader, dumps, load_diffusers, with_weights
 
 # Keys that cannot change what this port computes, with why (diffusers v0.31.0's AutoencoderKL).
 VAE_IRRELEVANT: Dict[str, str] = {
@@ -209,7 +202,4 @@ def build_vae(
 
 def load_vae(folder: str) -> AutoencoderKL:
     """A diffusers `vae/` folder, loaded strictly (older attention names accepted, both at once refused)."""
-    model = AutoencoderKL(parse_vae_config(ConfigReader.of(folder)))
-    weights = diffusers_weights(folder)
-    load_strict(model, read_torch_tensors(weights, rename=vae_rename), weights)
-    return model
+    return load_diffusers(AutoencoderKL(parse_vae_config(ConfigReader.of(folder))), folder, vae_rename)
