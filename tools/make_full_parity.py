@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Tuple
 
 import numpy as np
 
@@ -47,11 +47,32 @@ def timed(fn, device, torch, repeats=3):
     return out, float(np.median(times))
 
 
-def clip_model(model_py, torch, seed, **k):
-    """openai/CLIP's CLIP with seeded weights off their trivial init; both CLIPs here share patch 32,
-    77 tokens and CLIP's vocabulary."""
+# The text towers, (width, heads, layers) as text_config takes them: CLIP ViT-L/14's (SD v1's text
+# encoder) and CLIP ViT-B/32's.
+SD_TEXT = (768, 12, 12)
+B32_TEXT = (512, 8, 12)
+
+
+def clip_model(
+    model_py: Any, torch: Any, seed: int, embed: int, image: int, vision: Tuple[int, int], text: Tuple[int, int, int]
+) -> Any:
+    """openai/CLIP's CLIP with seeded weights off their trivial init: `embed` wide embeddings of
+    `image`² images; vision = (layers, width), text = (width, heads, layers). Both CLIPs here share
+    patch 32, 77 tokens and CLIP's vocabulary."""
     torch.manual_seed(seed)
-    m = model_py.CLIP(vision_patch_size=32, context_length=77, vocab_size=49408, **k)
+    (vision_layers, vision_width), (width, heads, layers) = vision, text
+    m = model_py.CLIP(
+        embed_dim=embed,
+        image_resolution=image,
+        vision_layers=vision_layers,
+        vision_width=vision_width,
+        vision_patch_size=32,
+        context_length=77,
+        vocab_size=49408,
+        transformer_width=width,
+        transformer_heads=heads,
+        transformer_layers=layers,
+    )
     perturb(m, torch, "ln")  # openai/CLIP names its LayerNorms ln_*
     return m.eval()
 
@@ -89,18 +110,7 @@ def sd_text_encoder(p: Parity, model_py: Any, sd: str) -> Any:
     """SD v1's text encoder: CLIP ViT-L/14's text tower (vision tower kept tiny: not part of SD); the
     context (its first prompt's hidden states) on the device."""
     torch, dev = p.torch, p.dev
-    text = clip_model(
-        model_py,
-        torch,
-        10,
-        embed_dim=768,
-        image_resolution=32,
-        vision_layers=1,
-        vision_width=64,
-        transformer_width=768,
-        transformer_heads=12,
-        transformer_layers=12,
-    ).to(dev)
+    text = clip_model(model_py, torch, 10, 768, 32, vision=(1, 64), text=SD_TEXT).to(dev)
     hidden: Dict[str, Any] = {}
     text.ln_final.register_forward_hook(lambda mod, i, o: hidden.__setitem__("h", o))
     p.timed("text_encoder", lambda: text.encode_text(p.ids.to(dev)))
@@ -110,7 +120,7 @@ def sd_text_encoder(p: Parity, model_py: Any, sd: str) -> Any:
     st_io.save(os.path.join(sd, "text_encoder", "model.safetensors"), te, {"format": "pt"})
     config = {
         "architectures": ["CLIPTextModel"],
-        **text_config(768, 12, 12),
+        **text_config(*SD_TEXT),
         "layer_norm_eps": 1e-5,
         "eos_token_id": 2,
         "bos_token_id": 0,
@@ -165,18 +175,7 @@ def sd_vae(p: Parity, AutoencoderKL: Any, sd: str, latent: int) -> None:
 def clip_b32(p: Parity, model_py: Any, cdir: str) -> None:
     """CLIP ViT-B/32 (CLIP similarity), both towers, transformers layout."""
     torch, dev = p.torch, p.dev
-    b32 = clip_model(
-        model_py,
-        torch,
-        14,
-        embed_dim=512,
-        image_resolution=224,
-        vision_layers=12,
-        vision_width=768,
-        transformer_width=512,
-        transformer_heads=8,
-        transformer_layers=12,
-    ).to(dev)
+    b32 = clip_model(model_py, torch, 14, 512, 224, vision=(12, 768), text=B32_TEXT).to(dev)
     pixels = torch.randn(2, 3, 224, 224, generator=p.g)
     p.ref["clip_pixels"] = pixels.numpy()
     img = p.timed("clip_b32_image", lambda: b32.encode_image(pixels.to(dev)))
@@ -187,7 +186,7 @@ def clip_b32(p: Parity, model_py: Any, cdir: str) -> None:
     config = {
         "architectures": ["CLIPModel"],
         "projection_dim": 512,
-        "text_config": {**text_config(512, 8, 12), "eos_token_id": 2},
+        "text_config": {**text_config(*B32_TEXT), "eos_token_id": 2},
         "vision_config": {
             "hidden_size": 768,
             "intermediate_size": 3072,

@@ -45,7 +45,7 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Any, Dict, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 import numpy as np
 
@@ -95,6 +95,31 @@ TINY_UNET: Dict[str, Any] = dict(
     sample_size=8, in_channels=4, out_channels=4, cross_attention_dim=32, norm_num_groups=8
 )
 
+
+def tiny_unet(channels: Tuple[int, int], layers: int, cross: Tuple[bool, bool], **more: Any) -> Dict[str, Any]:
+    """A two-block tiny UNet's config: TINY_UNET, `channels` and `layers` per block, `cross` the down
+    blocks that cross-attend (the up blocks mirror them), then `more`."""
+    down = tuple("CrossAttnDownBlock2D" if c else "DownBlock2D" for c in cross)
+    up = tuple("CrossAttnUpBlock2D" if c else "UpBlock2D" for c in reversed(cross))
+    return dict(
+        TINY_UNET,
+        block_out_channels=channels,
+        layers_per_block=layers,
+        down_block_types=down,
+        up_block_types=up,
+        **more,
+    )
+
+
+def seeded_saved(torch: Any, seed: int, make: Callable[[], Any], folder: str) -> Any:
+    """make() after torch.manual_seed(seed), perturbed, saved to `folder` in float16."""
+    torch.manual_seed(seed)
+    model = make().eval()
+    perturb(model, torch)
+    save_fp16(model, folder, torch)
+    return model
+
+
 # The SDEdit loop's strength and classifier-free guidance scale.
 STRENGTH, GUIDANCE = 0.6, 7.5
 
@@ -130,34 +155,18 @@ def write_pipeline(folder: str, diffusers_version: str, scheduler: str, extra: D
 
 def tiny_models(out: str, torch: Any, UNet2DConditionModel: Any, AutoencoderKL: Any) -> Tuple[Any, Any, Any]:
     """unet/ (SD v1's layout), unet_linear/ (SD v2's style) and vae/, seeded 0, 1, 2, saved in float16."""
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        **TINY_UNET,
-        block_out_channels=(16, 32),
-        layers_per_block=2,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        attention_head_dim=2,
-    ).eval()
-    perturb(unet, torch)
-    save_fp16(unet, os.path.join(out, "unet"), torch)
-
-    torch.manual_seed(1)
-    unet_lin = UNet2DConditionModel(
-        **TINY_UNET,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    v1 = tiny_unet((16, 32), 2, (True, False), attention_head_dim=2)
+    unet = seeded_saved(torch, 0, lambda: UNet2DConditionModel(**v1), os.path.join(out, "unet"))
+    v2 = tiny_unet(
+        (8, 16),
+        1,
+        (True, True),
         attention_head_dim=[2, 4],
         use_linear_projection=True,
         transformer_layers_per_block=[1, 2],
-    ).eval()
-    perturb(unet_lin, torch)
-    save_fp16(unet_lin, os.path.join(out, "unet_linear"), torch)
-
-    torch.manual_seed(2)
-    vae = AutoencoderKL(
+    )
+    unet_lin = seeded_saved(torch, 1, lambda: UNet2DConditionModel(**v2), os.path.join(out, "unet_linear"))
+    vae_config = dict(
         in_channels=3,
         out_channels=3,
         latent_channels=4,
@@ -167,9 +176,8 @@ def tiny_models(out: str, torch: Any, UNet2DConditionModel: Any, AutoencoderKL: 
         down_block_types=("DownEncoderBlock2D",) * 2,
         up_block_types=("UpDecoderBlock2D",) * 2,
         sample_size=16,
-    ).eval()
-    perturb(vae, torch)
-    save_fp16(vae, os.path.join(out, "vae"), torch)
+    )
+    vae = seeded_saved(torch, 2, lambda: AutoencoderKL(**vae_config), os.path.join(out, "vae"))
     return unet, unet_lin, vae
 
 
@@ -283,15 +291,7 @@ def main():
     )
 
 
-UNET_ACT = dict(
-    **TINY_UNET,
-    block_out_channels=(8, 16),
-    layers_per_block=1,
-    down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-    attention_head_dim=2,
-    time_embedding_dim=48,
-)
+UNET_ACT = tiny_unet((8, 16), 1, (True, False), attention_head_dim=2, time_embedding_dim=48)
 # (timestep_post_act, time_embedding_act_fn, center_input_sample) → output name
 ACT_VARIANTS = {
     ("silu", "silu", False): "unet_act_out",
