@@ -55,6 +55,9 @@ test('make bundle: the copied dist/ runs with plain node, outside the repository
   const dist = join(tmp, 'copy', 'sdd');
   const work = join(tmp, 'work'); // the cwd of every command: no repository, no node_modules above it
   mkdirSync(work);
+  /** The bundle's CLI, run from `work`. */
+  const sdd = (...args: string[]) => node([join(dist, 'sdd.mjs'), ...args], work);
+  const table1 = join(dist, 'experiments', 'table1', 'sdd.yaml');
 
   const b = await node([join(ROOT, 'bin', 'bundle.mjs'), '--out', built], ROOT);
   assert.equal(b.code, 0, show(b));
@@ -90,7 +93,7 @@ test('make bundle: the copied dist/ runs with plain node, outside the repository
   });
 
   await t.test('doctor names a backend', async () => {
-    const o = await node([join(dist, 'sdd.mjs'), 'doctor'], work);
+    const o = await sdd('doctor');
     assert.equal(o.code, 0, show(o));
     assert.match(o.stdout, /^backend\s+(node-gpu|webgpu|node|wasm|cpu)\b/m, show(o));
   });
@@ -108,26 +111,14 @@ test('make bundle: the copied dist/ runs with plain node, outside the repository
     assert.equal(probe.code, 0, show(probe));
     assert.equal(probe.stdout.trim(), 'function object');
     // Through the package name too, as the backend imports it (resolved from the bundle's node_modules).
-    const o = await node([join(dist, 'sdd.mjs'), 'doctor', '--backend', 'webgpu'], work);
+    const o = await sdd('doctor', '--backend', 'webgpu');
     if (o.code === 0) assert.match(o.stdout, /^backend\s+webgpu\b/m, show(o));
     else assert.doesNotMatch(o.stdout + o.stderr, /failed to load|Cannot find (package|module)/, show(o)); // no adapter here: fine; a missing file: not
   });
 
   await t.test('a quick Table 1 experiment with --no-report', async () => {
     const store = join(tmp, 'runs');
-    const o = await node(
-      [
-        join(dist, 'sdd.mjs'),
-        'run',
-        join(dist, 'experiments', 'table1', 'sdd.yaml'),
-        '--profile',
-        'quick',
-        '--no-report',
-        '--store',
-        store,
-      ],
-      work,
-    );
+    const o = await sdd('run', table1, '--profile', 'quick', '--no-report', '--store', store);
     assert.equal(o.code, 0, show(o));
     const runs = readdirSync(store, { withFileTypes: true }).filter(
       (d) => d.isDirectory() && existsSync(join(store, d.name, 'config.json')),
@@ -155,19 +146,15 @@ test('make bundle: the copied dist/ runs with plain node, outside the repository
   });
 
   await t.test('reports say they are not in the bundle (one line, exit 2)', async () => {
-    const o = await node(
-      [
-        join(dist, 'sdd.mjs'),
-        'report',
-        join(dist, 'experiments', 'table1', 'sdd.yaml'),
-        '--profile',
-        'quick',
-        '--store',
-        join(tmp, 'runs'),
-        '--out',
-        join(tmp, 'reports'),
-      ],
-      work,
+    const o = await sdd(
+      'report',
+      table1,
+      '--profile',
+      'quick',
+      '--store',
+      join(tmp, 'runs'),
+      '--out',
+      join(tmp, 'reports'),
     );
     assert.equal(o.code, 2, show(o));
     assert.match(o.stderr, /^sdd: reports are not part of the offline bundle/m, show(o));
@@ -175,10 +162,7 @@ test('make bundle: the copied dist/ runs with plain node, outside the repository
 
   await t.test('the worker pool: piscina, worker_entry and the task modules (zoo train smoke)', async () => {
     // Last: it overwrites the copy's featnet, which the experiment above measured with.
-    const o = await node(
-      [join(dist, 'sdd.mjs'), 'zoo', 'train', 'featnet', '--steps', '2', '--train-n', '32', '--eval-n', '32'],
-      work,
-    );
+    const o = await sdd('zoo', 'train', 'featnet', '--steps', '2', '--train-n', '32', '--eval-n', '32');
     assert.equal(o.code, 0, show(o));
     const card = JSON.parse(
       readFileSync(join(dist, 'datasets', 'toyfaces', 'zoo', 'featnet', 'card.json'), 'utf-8'),
