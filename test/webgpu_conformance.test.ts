@@ -32,13 +32,7 @@ import type { Params } from '../src/nn/params.js';
 import { Rng } from '../src/util/rng.js';
 import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
 import { cfgEps, ddimInvert, ddimSample } from '../src/diffusion/pipelines/sample.js';
-import {
-  GUIDANCE_DEFAULTS,
-  guidanceCondition,
-  sdsGradient,
-  sdsInjection,
-  type GuidanceSettings,
-} from '../src/sdd/guidance.js';
+import { guidanceCondition } from '../src/sdd/guidance.js';
 import { hqsScan, readHqs } from '../src/sdd/hqs.js';
 import type { World } from '../src/world/types.js';
 import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
@@ -53,6 +47,7 @@ import { encode as styleEncode, generate } from '../datasets/toyfaces/models/sty
 import { condUnet } from '../src/diffusion/models/cond_unet.js';
 import { diffaeEps, semanticEncode } from '../datasets/toyfaces/models/diffae.js';
 import { configOf } from '../datasets/toyfaces/models/configs.js';
+import { GUIDE, PROMPT, sdsStep } from './sds_step.js';
 
 /** Max error of a forward value, relative to the max |value| of the wasm reference. */
 const FORWARD_TOL = 1e-4;
@@ -249,9 +244,6 @@ interface PipelineCase {
   run(world: World): Promise<Outputs>;
 }
 
-const GUIDE: GuidanceSettings = { ...GUIDANCE_DEFAULTS, guidance_scale: 20 };
-const PROMPT = { text: 'a face with white hair', negative: '' };
-
 const PIPELINE_CASES: PipelineCase[] = [
   {
     name: 'DDIM inversion + sampling (5 steps, CFG 7.5, batch 1)',
@@ -300,12 +292,7 @@ const PIPELINE_CASES: PipelineCase[] = [
         LATENTS.shape as [number, number, number, number],
       );
       try {
-        const g = tf.tidy(() => sdsGradient(d, d.encode(x), 500, cond, noise, GUIDE));
-        const dx = tf.tidy(() =>
-          tf.grad((xi: tf.Tensor) => sdsInjection(d, 500, cond, noise, GUIDE)(d.encode(xi as tf.Tensor4D, vaeNoise)))(
-            x,
-          ),
-        );
+        const { g, dx } = sdsStep(d, { x, t: 500, cond, noise, vaeNoise });
         const out: Outputs = new Map([
           ['g', { kind: 'forward', values: await read(g) }],
           ['d/dx ⟨g, E(x)⟩', { kind: 'grad', values: await read(dx) }],

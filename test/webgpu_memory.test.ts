@@ -34,13 +34,7 @@ import { attentionOps } from '../src/nn/attention.js';
 import { dawnFlags } from '../src/backend/webgpu.js';
 import { DdimScheduler, DDIM_SD } from '../src/diffusion/schedulers/ddim.js';
 import { cfgEps, ddimInvert, ddimSample, type EpsFn } from '../src/diffusion/pipelines/sample.js';
-import {
-  GUIDANCE_DEFAULTS,
-  guidanceCondition,
-  sdsGradient,
-  sdsInjection,
-  type GuidanceSettings,
-} from '../src/sdd/guidance.js';
+import { guidanceCondition } from '../src/sdd/guidance.js';
 import { hqsScan } from '../src/sdd/hqs.js';
 import { evaluateEdits } from '../src/eval/edits.js';
 import { Rng } from '../src/util/rng.js';
@@ -48,6 +42,7 @@ import type { World } from '../src/world/types.js';
 import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
 import { face, renderBatch } from '../datasets/toyfaces/world.js';
 import { webgpuSkipReason } from './helpers.js';
+import { GUIDE, PROMPT, sdsStep } from './sds_step.js';
 import { ConfigReader, readJsonObject } from '../src/diffusion/models/diffusers_config.js';
 import { parseVaeConfig, randomVae, vaeDecode, vaeEncodeMoments, type Vae } from '../src/diffusion/models/sd_vae.js';
 
@@ -64,8 +59,6 @@ const MIB = 1024 * 1024;
  */
 const CHAIN_TOL = 1e-3;
 const STEPS = 4;
-const PROMPT = { text: 'a face with white hair', negative: '' };
-const GUIDE: GuidanceSettings = { ...GUIDANCE_DEFAULTS, guidance_scale: 20 };
 
 /** What a loop looked like at each of its steps. */
 interface Trace {
@@ -144,10 +137,7 @@ async function sddIterations(world: World): Promise<void> {
   try {
     for (const t of [200, 800]) {
       probe(trace);
-      const g = tf.tidy(() => sdsGradient(d, d.encode(x), t, cond, noise, GUIDE));
-      const dx = tf.tidy(() =>
-        tf.grad((xi: tf.Tensor) => sdsInjection(d, t, cond, noise, GUIDE)(d.encode(xi as tf.Tensor4D, vaeNoise)))(x),
-      );
+      const { g, dx } = sdsStep(d, { x, t, cond, noise, vaeNoise });
       await g.data();
       await dx.data();
       tf.dispose([g, dx]);
