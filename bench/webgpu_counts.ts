@@ -57,10 +57,18 @@ async function applyVariant(v: Variant): Promise<void> {
 }
 const MEASURED_STEPS = 2;
 
-type Counted = Pick<
-  PoolCounters,
-  'dispatches' | 'submits' | 'passes' | 'uploads' | 'created' | 'created_bytes' | 'reused' | 'evicted'
-> & { created_upload: number; created_storage: number };
+/** The pool counters a step is measured by (besides the created buffers' kinds, below). */
+const COUNTED = [
+  'dispatches',
+  'submits',
+  'passes',
+  'uploads',
+  'created',
+  'created_bytes',
+  'reused',
+  'evicted',
+] as const;
+type Counted = Pick<PoolCounters, (typeof COUNTED)[number]> & { created_upload: number; created_storage: number };
 
 interface PerStep extends Counted {
   host_ms: number;
@@ -71,19 +79,8 @@ interface PerStep extends Counted {
 function snapshot(): Counted {
   const c = poolCounters();
   if (!c) throw new Error('webgpu pool counters missing: is the webgpu backend active with its pool installed?');
-  const k = c.created_by_kind;
-  return {
-    dispatches: c.dispatches,
-    submits: c.submits,
-    passes: c.passes,
-    uploads: c.uploads,
-    created: c.created,
-    created_bytes: c.created_bytes,
-    reused: c.reused,
-    evicted: c.evicted,
-    created_upload: k.upload,
-    created_storage: k.storage,
-  };
+  const counted = Object.fromEntries(COUNTED.map((k) => [k, c[k]])) as Pick<PoolCounters, (typeof COUNTED)[number]>;
+  return { ...counted, created_upload: c.created_by_kind.upload, created_storage: c.created_by_kind.storage };
 }
 
 /** Runs `step` once to warm up (shader compiles, pool fill), then MEASURED_STEPS times; per-step means. */
