@@ -118,7 +118,9 @@ ENGINE ?=
 JOBS ?= auto
 EXECUTOR ?=
 SLURM_FLAGS ?=
-PFLAG = $(if $(PROFILE),--profile $(PROFILE),) $(if $(ENGINE),--engine $(ENGINE),)
+# SET="KEY=VALUE" adds one --set to the table targets' run and report (e.g. SET='method.params.prompt=white_hair').
+SET ?=
+PFLAG = $(if $(PROFILE),--profile $(PROFILE),) $(if $(ENGINE),--engine $(ENGINE),) $(if $(SET),--set '$(SET)',)
 XFLAG = $(if $(EXECUTOR),--executor $(EXECUTOR),) $(SLURM_FLAGS)
 TABLE1 = experiments/table1/sdd.yaml experiments/table1/sdedit.yaml experiments/table1/ddib.yaml experiments/table1/diffae.yaml experiments/tradeoff.yaml
 TABLE2 = experiments/table1/sdd.yaml experiments/table2/styleclip.yaml

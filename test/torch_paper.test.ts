@@ -2,8 +2,9 @@
  * The paper's worlds on the torch engine (#31). paper-random-tiny hands its models over through
  * its WorldContract (datasets/paper/contracts.ts): TS's seeded random weights written in PyTorch's
  * layout into the run's cache (SDD_CACHE/torch-weights/<sha256>.safetensors), so both engines
- * compute with the same weights. One `sdd run` of experiments/paper/{sdd,sdedit,ddib,styleclip}.yaml
- * --profile tiny on one prompt, each method on tfjs and on torch (CPU), compared run by run:
+ * compute with the same weights. `make table1-paper WORLD=paper-random-tiny PROFILE=tiny` (the run of
+ * experiments/paper/{sdd,sdedit,ddib,styleclip}.yaml, then its combined page) on one prompt, each
+ * method on tfjs and on torch (CPU), compared run by run:
  * - SDEdit and DDIB compute the same images on both engines: the Inception features of the edits
  *   and of the originals (G(w) of the same codes), the per-image CLIP and identity scores and the
  *   metrics must agree within the bounds below;
@@ -19,7 +20,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
@@ -36,10 +37,10 @@ import { parseSchedulerConfig } from '../src/diffusion/schedulers/config.js';
 import { seededContract } from '../datasets/paper/contracts.js';
 import { SD_BUILT } from '../datasets/paper/lazy_sd.js';
 import { assertClose } from './parity.js';
-import { sdd, tmp } from './helpers.js';
+import { execa } from 'execa';
+import { tmp } from './helpers.js';
 
 const PYTHON = requirePython(['torch', 'numpy']);
-const PAPER = join(PROJECT_ROOT, 'experiments', 'paper');
 // Inception features of the same images from the two engines: measured max |Δ|/max|tfjs| 1.4e-6
 // (DDIB edits), 6.4e-7 (SDEdit edits), 4.8e-7 (originals); allowed 1e-4 (the images agree to
 // ~1e-6, test/torch_baselines.test.ts; the features of random Inception weights amplify little).
@@ -102,8 +103,9 @@ test('paper-random-tiny on the torch engine: SDEdit and DDIB equal to tfjs, SDD 
   const dir = tmp('sdd-torch-paper-');
   const cache = join(dir, 'cache');
   const store = join(dir, 'store');
-  const files = ['sdd', 'sdedit', 'ddib', 'styleclip'].map((f) => join(PAPER, `${f}.yaml`));
-  // One prompt, both engines in one plan (two job slots share the CPU); the torch twins on the CPU.
+  const reports = join(dir, 'reports');
+  // `make table1-paper` on paper-random-tiny (its run, then its combined report): one prompt, both
+  // engines in one plan (two job slots share the CPU); the torch twins on the CPU.
   const sweep = 'sweep={method.params.prompt: [white_hair], engine: [tfjs, torch]}';
   const env = {
     SDD_CACHE: cache,
@@ -111,26 +113,27 @@ test('paper-random-tiny on the torch engine: SDEdit and DDIB equal to tfjs, SDD 
     SDD_TORCH_DEVICE: 'cpu',
     SDD_DEVICE_LOCKS: join(dir, 'locks'),
     SDD_CHECKPOINTS: '',
+    SDD_RUNS: store,
+    SDD_REPORTS: reports,
+    SDD_BACKEND: 'wasm',
+    SDD_FORBID_SYNC_READS: '1',
   };
-  const r = await sdd(
-    [
-      'run',
-      ...files,
-      '--profile',
-      'tiny',
-      '--set',
-      sweep,
-      '--store',
-      store,
-      '--jobs',
-      '2',
-      '--backend',
-      'wasm',
-      '--no-report',
-    ],
-    { env },
+  const make = ['-s', 'table1-paper', 'WORLD=paper-random-tiny', 'PROFILE=tiny', `SET=${sweep}`, 'JOBS=2'];
+  const r = await execa('make', make, { cwd: PROJECT_ROOT, env, reject: false, all: true });
+  assert.equal(r.exitCode, 0, String(r.all).slice(-3000));
+  // Its page: one results table over the four files' runs, a row per method and engine (runs on two
+  // engines are two rows, never pooled as replicates).
+  assert.ok(existsSync(join(reports, 'table1-paper', 'index.html')), 'the combined page');
+  const rows = readFileSync(join(reports, 'table1-paper', 'results.csv'), 'utf-8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((line) => line.split(',')[0]);
+  const methods = ['sdd', 'sdedit', 'ddib', 'styleclip'];
+  assert.deepEqual(
+    rows,
+    methods.flatMap((m) => [`${m} engine=tfjs`, `${m} engine=torch/fp32`]),
   );
-  assert.equal(r.exitCode, 0, r.all.slice(-3000));
   const runs = readdirSync(store)
     .filter((d) => !d.startsWith('.'))
     .map((d) => readRun(join(store, d)));

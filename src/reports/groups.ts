@@ -43,6 +43,17 @@ function commonParams(runs: PlannedRun[]): Map<string, string> {
   return new Map([...first].filter(([k, v]) => rest.every((p) => p.get(k) === v)));
 }
 
+/**
+ * What tells a bucket's row from its method's other rows: the shared params and the engine (tfjs
+ * runs record none). Runs on two engines are two rows ("sdd engine=torch/fp32"), never replicates.
+ */
+function rowParams(runs: PlannedRun[]): Map<string, string> {
+  const params = commonParams(runs);
+  const e = runs[0].config.engine;
+  params.set('engine', e ? `${e.name}/${e.precision}` : 'tfjs');
+  return params;
+}
+
 /** A key's short name: its last part, or more of it where two chosen keys end alike. */
 function shortNames(keys: string[]): Map<string, string> {
   const last = (k: string) => k.split('.').pop()!;
@@ -79,7 +90,7 @@ export function groupsOf(planned: PlannedRun[], store: RunStore): Group[] {
     buckets.set(key, [...(buckets.get(key) ?? []), r]);
   }
   const list = [...buckets.values()];
-  const names = labels(list.map((runs) => ({ method: runs[0].config.method.name, params: commonParams(runs) })));
+  const names = labels(list.map((runs) => ({ method: runs[0].config.method.name, params: rowParams(runs) })));
   const ids = new Set(store.ids());
   const map = new Map<string, Group>();
   list.forEach((runs, i) => {
