@@ -25,6 +25,23 @@ const MIN_PIXEL_CHANGE = 0.01;
  */
 const MIN_HIT_GAIN = 0.2;
 
+/** The metrics every finished editing run on toyfaces reports. */
+const EDIT_METRICS = [
+  'fid',
+  'clip_directional',
+  'hit_rate',
+  'preservation_rate',
+  'identity',
+  'tau_infer_s',
+  'tau_train_s',
+];
+
+/** Asserts that a run's result.json metrics are all finite, naming the run and the metric when not. */
+export function assertFiniteMetrics(metrics: Record<string, unknown>, label: string): void {
+  for (const k of EDIT_METRICS)
+    assert.ok(Number.isFinite(metrics[k] as number), `${label}${label ? ' ' : ''}${k} = ${metrics[k]}`);
+}
+
 /** Asserts that a method's runs edited (both criteria above), naming the numbers when not. */
 export function assertEdits(method: string, runs: EditEvidence[]): void {
   const n = runs.reduce((s, r) => s + r.n, 0);

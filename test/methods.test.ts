@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { sdd, tmp } from './helpers.js';
-import { assertEdits, editEvidence, type EditEvidence } from './edit_checks.js';
+import { assertEdits, assertFiniteMetrics, editEvidence, type EditEvidence } from './edit_checks.js';
 import { backendFromEnv, initBackend } from '../src/backend/index.js';
 import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
 import { worldFingerprint } from '../src/world/registry.js';
@@ -50,17 +50,7 @@ test('table1 quick: every method runs on two prompts and edits; finite metrics; 
     const res = JSON.parse(readFileSync(join(store, run.id, 'result.json'), 'utf-8')) as {
       metrics: Record<string, unknown>;
     };
-    for (const k of [
-      'fid',
-      'clip_directional',
-      'hit_rate',
-      'preservation_rate',
-      'identity',
-      'tau_infer_s',
-      'tau_train_s',
-    ]) {
-      assert.ok(Number.isFinite(res.metrics[k] as number), `${run.id} ${k} = ${res.metrics[k]}`);
-    }
+    assertFiniteMetrics(res.metrics, run.id);
     assert.ok(existsSync(join(store, run.id, 'artifacts', 'edits.png')));
     if ('selection' in res.metrics) assert.ok((res.metrics.selection as { size: number }).size >= 1);
     // The weights it ran with, as the stale check (src/exec/stale.ts) reads them.

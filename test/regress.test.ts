@@ -25,6 +25,23 @@ const common = [
   'method.params.train_images=64',
 ];
 
+/** `sdd regress experiments/base/sdd.yaml --json` with the common settings, more --set, and the sides. */
+function regress(sides: { baseline?: string; candidate: string; set?: string[] }, store: string, env: Env) {
+  const set = (sides.set ?? []).flatMap((x) => ['--set', x]);
+  const baselineFlag = sides.baseline ? ['--baseline', sides.baseline] : [];
+  const args = [
+    'regress',
+    'experiments/base/sdd.yaml',
+    ...common,
+    ...set,
+    ...baselineFlag,
+    '--candidate',
+    sides.candidate,
+  ];
+  return sdd([...args, '--store', store, '--out', tmp(), '--json'], { env });
+}
+type Env = Record<string, string>;
+
 // The 150-iteration baseline side is shared by the first and the third test (one store, one cache):
 // the third finds its runs finished instead of distilling them again (≈ 45 s of make test).
 const baseline = 'set:method.params.iterations=150';
@@ -32,23 +49,7 @@ const shared = { store: tmp(), env: { SDD_CACHE: tmp() } };
 
 test('regress: a 10× shorter distillation regresses on editability; identical runs are within noise', async () => {
   const { store, env } = shared;
-  const worse = await sdd(
-    [
-      'regress',
-      'experiments/base/sdd.yaml',
-      ...common,
-      '--baseline',
-      baseline,
-      '--candidate',
-      'set:method.params.iterations=15',
-      '--store',
-      store,
-      '--out',
-      tmp(),
-      '--json',
-    ],
-    { env },
-  );
+  const worse = await regress({ baseline, candidate: 'set:method.params.iterations=15' }, store, env);
   assert.equal(worse.exitCode, 1, worse.all.slice(-2000));
   const b = JSON.parse(worse.stdout) as { regressed: boolean; comparisons: Array<{ metric: string; verdict: string }> };
   const flagged = b.comparisons.filter((c) => c.verdict === 'regressed').map((c) => c.metric);
@@ -58,24 +59,10 @@ test('regress: a 10× shorter distillation regresses on editability; identical r
   const ls = await sdd(['ls', '--store', store]);
   assert.match(ls.stdout, new RegExp(`sdd-base \\(regress ${baseline.replace(/[.]/g, '\\.')}\\)`));
   // store: sides plan with the common --set only, so the shared setting goes there too.
-  const same = await sdd(
-    [
-      'regress',
-      'experiments/base/sdd.yaml',
-      ...common,
-      '--set',
-      'method.params.iterations=150',
-      '--baseline',
-      baseline,
-      '--candidate',
-      `store:${own}`,
-      '--store',
-      store,
-      '--out',
-      tmp(),
-      '--json',
-    ],
-    { env },
+  const same = await regress(
+    { set: ['method.params.iterations=150'], baseline, candidate: `store:${own}` },
+    store,
+    env,
   );
   assert.equal(same.exitCode, 0, same.all.slice(-2000));
   const a = JSON.parse(same.stdout) as { regressed: boolean; comparisons: Array<{ verdict: string; delta: number }> };
@@ -92,23 +79,7 @@ test('regress: a candidate that differs only in its training seeds (3 per side) 
   const store = tmp();
   const env = { SDD_CACHE: tmp() };
   const side = (seeds: string) => `set:method.params.iterations=100;seeds=${seeds}`;
-  const r = await sdd(
-    [
-      'regress',
-      'experiments/base/sdd.yaml',
-      ...common,
-      '--baseline',
-      side('[0, 1, 2]'),
-      '--candidate',
-      side('[3, 4, 5]'),
-      '--store',
-      store,
-      '--out',
-      tmp(),
-      '--json',
-    ],
-    { env },
-  );
+  const r = await regress({ baseline: side('[0, 1, 2]'), candidate: side('[3, 4, 5]') }, store, env);
   assert.equal(r.exitCode, 0, r.all.slice(-3000));
   const j = JSON.parse(r.stdout) as {
     comparisons: Array<{ metric: string; verdict: string; delta: number; seeds: number[]; test: string }>;
@@ -138,24 +109,10 @@ test('regress: a diffusion U-Net with perturbed weights (weights:ldm=FILE) is fl
   }
   const file = join(tmp(), 'ldm-perturbed.safetensors');
   writeSafetensors(file, out);
-  const r = await sdd(
-    [
-      'regress',
-      'experiments/base/sdd.yaml',
-      ...common,
-      '--set',
-      'method.params.iterations=150',
-      '--baseline',
-      baseline,
-      '--candidate',
-      `weights:ldm=${file}`,
-      '--store',
-      shared.store,
-      '--out',
-      tmp(),
-      '--json',
-    ],
-    { env: shared.env },
+  const r = await regress(
+    { set: ['method.params.iterations=150'], baseline, candidate: `weights:ldm=${file}` },
+    shared.store,
+    shared.env,
   );
   assert.equal(r.exitCode, 1, r.all.slice(-3000));
   const j = JSON.parse(r.stdout) as { comparisons: Array<{ metric: string; verdict: string }> };

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sdd, tmp } from './helpers.js';
-import { assertEdits, editEvidence } from './edit_checks.js';
+import { assertEdits, assertFiniteMetrics, editEvidence } from './edit_checks.js';
 
 const STYLECLIP_SETS = [
   'method.params.prompt=expression:neutral->happy',
@@ -45,17 +45,7 @@ test('styleclip quick: trains, edits (hit rate above unedited, pixels changed), 
   assert.equal(runs[0].status, 'finished');
   const dir = join(store, runs[0].id);
   const res = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf-8')) as { metrics: Record<string, unknown> };
-  for (const k of [
-    'fid',
-    'clip_directional',
-    'hit_rate',
-    'preservation_rate',
-    'identity',
-    'tau_infer_s',
-    'tau_train_s',
-  ]) {
-    assert.ok(Number.isFinite(res.metrics[k] as number), `${k} = ${res.metrics[k]}`);
-  }
+  assertFiniteMetrics(res.metrics, '');
   assert.ok((res.metrics.tau_train_s as number) > 0, 'the mapper trained');
   // One metrics line per training iteration.
   assert.equal(readFileSync(join(dir, 'metrics.jsonl'), 'utf-8').trim().split('\n').length, 60);
