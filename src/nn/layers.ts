@@ -7,8 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { customGradOp } from './custom_grad.js';
 import type { Params } from './params.js';
 import { groupNormFused, hasGroupNormKernel } from '../backend/kernels/group_norm.js';
-import { groupNormSiluFused, registerGroupNormSilu, webgpuFusions } from '../backend/kernels/group_norm_silu.js';
-import { registerSilu, siluFused } from '../backend/kernels/silu.js';
+import { groupNormSiluFused, webgpuFusions } from '../backend/kernels/group_norm_silu.js';
+import { siluFused } from '../backend/kernels/silu.js';
 
 const GROUP_NORM_EPS = 1e-5;
 
@@ -80,7 +80,6 @@ export const groupNormSilu = layerOf((...a) => groupNormSiluOp(...a));
 export const groupNormSiluOp: GroupNormFn = (x, gamma, beta, groups, eps = GROUP_NORM_EPS) => {
   const backend = tf.getBackend();
   if (!webgpuFusions(backend)) return silu(groupNormOp(x, gamma, beta, groups, eps));
-  registerGroupNormSilu(backend);
   return groupNormSiluFused(x, gamma, beta, groups, eps) as tf.Tensor4D;
 };
 
@@ -136,7 +135,6 @@ export const silu = <T extends tf.Tensor>(x: T): T => {
   const backend = tf.getBackend();
   if (!webgpuFusions(backend)) return siluOp(x) as T;
   // On webgpu one kernel each way (backend/kernels/silu.ts), the same arithmetic.
-  registerSilu(backend);
   return siluFused(x) as T;
 };
 

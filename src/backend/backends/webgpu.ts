@@ -34,6 +34,11 @@ export const webgpu: BackendDef<'webgpu'> = {
       const { registerFusedAttention } = await import('../kernels/attention.js');
       await registerWebGpuKernels();
       registerFusedAttention('webgpu');
+      // The fused GroupNorm+SiLU and SiLU kernels that src/nn/layers.ts takes on webgpu.
+      const { registerGroupNormSilu } = await import('../kernels/group_norm_silu.js');
+      const { registerSilu } = await import('../kernels/silu.js');
+      registerGroupNormSilu('webgpu');
+      registerSilu('webgpu');
       const { registerFusedAdam } = await import('../kernels/adam.js');
       await registerFusedAdam('webgpu');
       // Bounds tfjs's buffer pool (it never destroys a free buffer: issue #32's out-of-memory).
