@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from './params.js';
-import { fusedAttention, hasFusedAttention } from '../backend/kernels/attention.js';
+import { causalMaskValues, fusedAttention, hasFusedAttention } from '../backend/kernels/attention.js';
 
 /** nn.Linear: y = x·Wᵀ + b with W [out, in] as PyTorch stores it (no transpose copy: matMul's transposeB). */
 export function torchLinear(p: Params, name: string, x: tf.Tensor, out: number, bias = true): tf.Tensor {
@@ -29,22 +29,42 @@ export function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
 }
 
 /**
- * softmax(q·kᵀ/√dh + mask)·v over [B, H, T, dh] (PyTorch's scaled_dot_product_attention). `mask`
- * is additive, broadcast to [B, H, Tq, Tk] (0 where allowed, a large negative where not).
+ * An additive mask tensor, broadcast to [B, H, Tq, Tk] (0 where allowed, a large negative where
+ * not), or 'causal' (position i attends to j ≤ i; Tq = Tk), which the fused kernel takes without
+ * the [T, T] tensor.
+ */
+export type AttentionMask = tf.Tensor | 'causal';
+
+/**
+ * softmax(q·kᵀ/√dh + mask)·v over [B, H, T, dh] (PyTorch's scaled_dot_product_attention; 'causal'
+ * as its is_causal). Only layers.ts multiHeadAttention (the toyfaces models' attention, with a
+ * [B, M] key-padding mask) does not come here: its mask differs per sequence, which the kernel
+ * has no input for, and its few tokens (≤ the toyfaces prompt length) make the scores small.
  */
 export function scaledDotProductAttention(
   q: tf.Tensor4D,
   k: tf.Tensor4D,
   v: tf.Tensor4D,
-  mask?: tf.Tensor,
+  mask?: AttentionMask,
 ): tf.Tensor4D {
+  const causal = mask === 'causal';
+  if (causal && q.shape[2] !== k.shape[2])
+    throw new Error(`causal attention needs as many queries as keys (got ${q.shape[2]} and ${k.shape[2]})`);
   // The backend's fused kernel where it has one (webgpu): never materialises the T × T scores.
-  if (!mask && hasFusedAttention(tf.getBackend())) {
+  if ((!mask || causal) && hasFusedAttention(tf.getBackend())) {
     const [b, h, tq, d] = q.shape;
     const flat = (t: tf.Tensor4D) => tf.reshape(t, [b * h, t.shape[2], d]);
-    return tf.reshape(fusedAttention(flat(q), flat(k), flat(v), 1 / Math.sqrt(d)), [b, h, tq, d]);
+    return tf.reshape(fusedAttention(flat(q), flat(k), flat(v), 1 / Math.sqrt(d), causal), [b, h, tq, d]);
   }
-  return attentionOps(q, k, v, mask);
+  if (!causal) return attentionOps(q, k, v, mask);
+  // The same ops, in the same order, as with causalMask(T) passed in: wasm/cpu numbers do not change.
+  const m = causalMask(q.shape[2]);
+  try {
+    return attentionOps(q, k, v, m);
+  } finally {
+    // A gradient tape keeps its own copy of what it saves; Add's gradient reads the shapes only.
+    m.dispose();
+  }
 }
 
 /** The same with tfjs ops on any backend: the reference the fused kernel is tested against. */
@@ -54,12 +74,7 @@ export function attentionOps(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mas
   return tf.matMul(tf.softmax(logits), v);
 }
 
-/**
- * A causal mask [1, 1, T, T]: position i attends to j ≤ i. −1e9 rather than −∞: a row's softmax
- * is then exactly that of the allowed positions in float32, and no backend meets ∞ − ∞.
- */
+/** The causal mask [1, 1, T, T] as an additive tensor (causalMaskValues: 0 for j ≤ i, −1e9 above). */
 export function causalMask(t: number): tf.Tensor4D {
-  const m = new Float32Array(t * t);
-  for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) m[i * t + j] = -1e9;
-  return tf.tensor4d(m, [1, 1, t, t]);
+  return tf.tensor4d(causalMaskValues(t, t), [1, 1, t, t]);
 }

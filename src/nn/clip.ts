@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
-import { causalMask, mergeHeads, scaledDotProductAttention, splitHeads, torchLinear } from './attention.js';
+import { mergeHeads, scaledDotProductAttention, splitHeads, torchLinear, type AttentionMask } from './attention.js';
 import { layerNorm } from './layers.js';
 import { Params } from './params.js';
 import { loadVerified } from './torch_weights.js';
@@ -30,7 +30,7 @@ function activation(x: tf.Tensor, act: Activation): tf.Tensor {
   return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
 }
 
-function encoderLayer(p: Params, n: string, x: tf.Tensor, c: TowerConfig, mask?: tf.Tensor): tf.Tensor {
+function encoderLayer(p: Params, n: string, x: tf.Tensor, c: TowerConfig, mask?: AttentionMask): tf.Tensor {
   const h = layerNorm(p, `${n}.layer_norm1`, x, c.eps);
   const [q, k, v] = ['q_proj', 'k_proj', 'v_proj'].map((m) =>
     splitHeads(torchLinear(p, `${n}.self_attn.${m}`, h, c.hidden), c.heads),
@@ -62,8 +62,8 @@ export function clipTextHidden(p: Params, c: ClipTextConfig, ids: tf.Tensor2D): 
     tf.reshape(tf.gather(tok, tf.reshape(ids, [-1])), [b, t, c.hidden]),
     tf.slice(pos, [0, 0], [t, c.hidden]),
   );
-  const mask = causalMask(t);
-  for (let i = 0; i < c.layers; i++) x = encoderLayer(p, `text_model.encoder.layers.${i}`, x, c, mask);
+  // 'causal', not a [T, T] tensor: the fused kernel (webgpu) skips the masked keys.
+  for (let i = 0; i < c.layers; i++) x = encoderLayer(p, `text_model.encoder.layers.${i}`, x, c, 'causal');
   return layerNorm(p, 'text_model.final_layer_norm', x, c.eps) as tf.Tensor3D;
 }
 
