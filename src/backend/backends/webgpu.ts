@@ -34,6 +34,10 @@ export const webgpu: BackendDef<'webgpu'> = {
       const { registerFusedAttention } = await import('../kernels/attention.js');
       await registerWebGpuKernels();
       registerFusedAttention('webgpu');
+      // Tiled conv backprops in place of tfjs's naive ones, registered before the pool installs the
+      // batch split over them (SDD_WEBGPU_CONV_BACKPROP=tfjs keeps tfjs's).
+      const { registerConvBackprop } = await import('../kernels/webgpu_conv_backprop.js');
+      registerConvBackprop('webgpu');
       // The fused GroupNorm+SiLU and SiLU kernels that src/nn/layers.ts takes on webgpu.
       const { registerGroupNormSilu } = await import('../kernels/group_norm_silu.js');
       const { registerSilu } = await import('../kernels/silu.js');
