@@ -267,7 +267,9 @@ describe('slurm executor', { skip: missing ?? false, concurrency: true }, () => 
       },
       120_000,
       'sdd status to report every run finished',
-      2000, // each sdd status is a CLI start (~3 s of CPU)
+      // Each sdd status is a CLI start (~2–3 s of CPU): every 5 s, not 2, it still sees the runs
+      // queued and running (three of ~9 s, one at a time) and costs make test half the CPU.
+      5000,
     );
     assert.ok(codes.has(3), 'status exits 3 while runs are queued or running');
     assert.ok(seen.has('running') || seen.has('queued'), `status showed runs on their way (saw ${[...seen]})`);
