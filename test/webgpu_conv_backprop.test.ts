@@ -63,8 +63,8 @@ const CASES: Case[] = [
     pad: explicit(2, 0, 1, 1),
   },
   { name: '4×4/1 valid, ci 16 co 32, batch 3', x: [3, 8, 8, 16], w: [4, 4, 16, 32], stride: 1, pad: 'valid' },
-  // K = 3·32·32 = 3072 over a one-tile output: split-K (asserted below).
-  { name: 'split-K: 3×3/1 same, ci 4 co 8, batch 3', x: [3, 32, 32, 4], w: [3, 3, 4, 8], stride: 1, pad: 'same' },
+  // K = 2·48·48 = 4608 over a one-tile output: split-K (asserted below).
+  { name: 'split-K: 3×3/1 same, ci 4 co 8, batch 2', x: [2, 48, 48, 4], w: [3, 3, 4, 8], stride: 1, pad: 'same' },
 ];
 const SPLIT_K_CASE = CASES[CASES.length - 1];
 

@@ -11,8 +11,11 @@ import { BK, MULTIPLY, numbersOf, TiledProgram, tileDecls, tileFor, type Tile } 
 
 /** Workgroups worth filling a large GPU (an H200 has 132 SMs): split-K aims at this many. */
 const TARGET_WORKGROUPS = 512;
-/** Rows of K a split takes at least, so that its partial sums are worth their reduction. */
-export const MIN_K_PER_SPLIT = 256;
+/**
+ * Rows of K a split takes at least: below this an unsplit workgroup is short (≤ 128 steps of BK)
+ * and a second dispatch for the sum costs more than it saves (the bench U-Net at B2 32² has none).
+ */
+const MIN_K_PER_SPLIT = 2048;
 /** The partial sums' buffer is kept under this many bytes (and under the binding limit). */
 const MAX_PARTIAL_BYTES = 256 * 1024 * 1024;
 
@@ -67,7 +70,7 @@ export class FilterGemmProgram extends TiledProgram {
   }
 
   getUserCode(): string {
-    return `${this.constants()}${tileDecls(this.tile)}${MULTIPLY}${FILTER_MAIN}`;
+    return `${this.constants()}${tileDecls(this.tile, 0)}${MULTIPLY}${FILTER_MAIN}`;
   }
 }
 
@@ -106,13 +109,13 @@ const FILTER_MAIN = `
             let k = k0 + kk;
             var v = 0.0;
             if (m < M && k < kEnd) { v = xAt(k, ky, kx, c); }
-            As[kk * BM + am] = v;
+            As[kk * AS + am] = v;
           }
           for (var kk = tid / BN; kk < BK; kk += NT / BN) {
             let k = k0 + kk;
             var v = 0.0;
             if (n < N && k < kEnd) { v = Dy[k * N + n]; }
-            Bs[kk * BN + bn] = v;
+            Bs[kk * BS + bn] = v;
           }
           multiplyTiles(threadTm(), threadTn());
         }

@@ -29,12 +29,17 @@ export function tileFor(m: number, n: number): Tile {
   return { bm, bn, nt: (bm / TM) * (bn / TN) };
 }
 
-/** The tile's constants and workgroup arrays: As[kk·BM + mm] and Bs[kk·BN + nn], K-major. */
-export function tileDecls({ bm, bn, nt }: Tile): string {
+/**
+ * The tile's constants and workgroup arrays: As[kk·AS + mm] and Bs[kk·BS + nn], K-major, their rows
+ * AS = BM + pad and BS = BN + pad apart. A program whose consecutive threads store consecutive kk
+ * pads by 1, so that they hit different banks of workgroup memory (BM and BN are multiples of 32).
+ */
+export function tileDecls({ bm, bn, nt }: Tile, pad: 0 | 1): string {
   return `
       const BM = ${bm}; const BN = ${bn}; const BK = ${BK}; const NT = ${nt};
-      var<workgroup> As : array<f32, ${BK * bm}>;
-      var<workgroup> Bs : array<f32, ${BK * bn}>;
+      const AS = ${bm + pad}; const BS = ${bn + pad};
+      var<workgroup> As : array<f32, ${BK * (bm + pad)}>;
+      var<workgroup> Bs : array<f32, ${BK * (bn + pad)}>;
       var<private> acc : array<vec4<f32>, ${TM}>;`;
 }
 
@@ -46,8 +51,8 @@ export const MULTIPLY = `
       fn multiplyTiles(tm : i32, tn : i32) {
         workgroupBarrier();
         for (var kk = 0; kk < BK; kk++) {
-          let a = kk * BM + tm;
-          let b = kk * BN + tn;
+          let a = kk * AS + tm;
+          let b = kk * BS + tn;
           let av = vec4<f32>(As[a], As[a + 1], As[a + 2], As[a + 3]);
           let bv = vec4<f32>(Bs[b], Bs[b + 1], Bs[b + 2], Bs[b + 3]);
           acc[0] += av.x * bv;

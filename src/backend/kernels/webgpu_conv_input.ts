@@ -77,7 +77,8 @@ export class InputGemmProgram extends TiledProgram {
   }
 
   getUserCode(): string {
-    return `${this.constants()}${tileDecls(this.tile)}${MULTIPLY}${INPUT_MAIN}`;
+    // Padded tiles: consecutive threads store consecutive kk (they read consecutive channels).
+    return `${this.constants()}${tileDecls(this.tile, 1)}${MULTIPLY}${INPUT_MAIN}`;
   }
 }
 
@@ -89,6 +90,8 @@ export class InputGemmProgram extends TiledProgram {
  */
 const INPUT_MAIN = `
       var<workgroup> wgTaps : vec2<i32>;
+      // The dy pixels this thread loads, fixed over the loops: (b·OH, qy, qx) or b = −1 (none).
+      var<private> loadPix : array<vec3<i32>, BM * BK / NT>;
 
       // Pixel p of phase ph as (b, qy, qx), qy/qx aligned with dy (dx row = qy·SH + ry − PT).
       fn phasePixel(p : i32, t : vec4<i32>, sz : vec4<i32>) -> vec3<i32> {
@@ -112,28 +115,33 @@ const INPUT_MAIN = `
         if (tid == 0) { wgTaps = t.xy; }
         let taps = workgroupUniformLoad(&wgTaps);
         let kk = tid % BK;
+        for (var i = 0; i < BM * BK / NT; i++) {
+          let p = m0 + tid / BK + i * (NT / BK);
+          var q = vec3<i32>(-1, 0, 0);
+          if (p < pixels) { q = phasePixel(p, t, sz); q.x = q.x * OH; }
+          loadPix[i] = q;
+        }
         for (var tap = 0; tap < taps.x * taps.y; tap++) {
           let jy = tap / taps.y;
           let jx = tap - jy * taps.y;
           let wBase = ((ry + jy * SH) * KW + rx + jx * SW) * CI;
           for (var c0 = 0; c0 < CO_STEPS * BK; c0 += BK) {
             let c = c0 + kk;
-            for (var mm = tid / BK; mm < BM; mm += NT / BK) {
-              let p = m0 + mm;
+            for (var i = 0; i < BM * BK / NT; i++) {
+              let q = loadPix[i];
+              let oy = q.y - jy;
+              let ox = q.z - jx;
               var v = 0.0;
-              if (p < pixels && c < CO) {
-                let q = phasePixel(p, t, sz);
-                let oy = q.y - jy;
-                let ox = q.z - jx;
-                if (oy >= 0 && oy < OH && ox >= 0 && ox < OW) { v = Dy[((q.x * OH + oy) * OW + ox) * CO + c]; }
+              if (q.x >= 0 && c < CO && oy >= 0 && oy < OH && ox >= 0 && ox < OW) {
+                v = Dy[((q.x + oy) * OW + ox) * CO + c];
               }
-              As[kk * BM + mm] = v;
+              As[kk * AS + tid / BK + i * (NT / BK)] = v;
             }
             for (var nn = tid / BK; nn < BN; nn += NT / BK) {
               let n = n0 + nn;
               var v = 0.0;
               if (n < CI && c < CO) { v = Wt[(wBase + n) * CO + c]; }
-              Bs[kk * BN + nn] = v;
+              Bs[kk * BS + nn] = v;
             }
             multiplyTiles(threadTm(), threadTn());
           }
