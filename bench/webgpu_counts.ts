@@ -10,7 +10,8 @@
  * on any adapter for the same shapes: a software one (lavapipe) gives a real GPU's counts.
  * Host ms are reported too; on a software adapter they include the "GPU" work run on the CPU cores,
  * so they are noise for a real GPU's host cost and nothing is gated on them.
- *   node --import tsx bench/webgpu_counts.ts [--unet-batch 2] [--unet-size 32] [--ddim-images 4]
+ * Then Conv2DBackpropInput/Filter alone, ours against tfjs's (bench/webgpu_conv_backprop.ts).
+ *   node --import tsx bench/webgpu_counts.ts [--unet-batch 2] [--unet-size 32] [--ddim-images 4] [--conv-batch 8]
  * → bench/results/webgpu-counts.json (machine, backend and adapter in the record).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -18,11 +19,13 @@ import { initBackend, poolCounters, shutdownBackend, type PoolCounters } from '.
 import { setUploadPath } from '../src/backend/webgpu_pool.js';
 import { FUSED_ADAM, hasFusedAdam, registerFusedAdam } from '../src/backend/kernels/adam.js';
 import { setWebGpuFusions } from '../src/backend/kernels/group_norm_silu.js';
+import { setConvBackprop, type ConvBackpropKernels } from '../src/backend/kernels/webgpu_conv_backprop.js';
 import { DDIM_SD, DdimScheduler } from '../src/diffusion/schedulers/ddim.js';
 import { cfgEps, ddimSampleTensor, repeatCondition } from '../src/diffusion/pipelines/sample.js';
 import { tfSeed } from '../src/util/rng.js';
 import { loadToyfacesWorld } from '../datasets/toyfaces/world_models.js';
 import { argValue, withUnetTrainStep, writeResult } from './common.js';
+import { convBackpropTimes } from './webgpu_conv_backprop.js';
 
 /** tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE values measured (15 is its default) … */
 const BATCH_SIZES = [1, 15, 64, 1024];
@@ -31,20 +34,28 @@ const BATCH_SIZES = [1, 15, 64, 1024];
  * pass per upload; DeviceAdam as ~13 elementwise ops per variable; GroupNorm, SiLU and bias adds
  * as separate ops) and "after" (the pool's queue.writeBuffer uploads; the fused Adam kernel, 3
  * dispatches per variable; GroupNorm+SiLU one kernel forward and four backward, the bias in the
- * conv/matmul); and, at batch 15, after with the kernel fusions off (what they alone save) and
- * after with WEBGPU_CPU_FORWARD off (tfjs computes small tensors on the host, then uploads them).
+ * conv/matmul; our tiled Conv2DBackpropFilter/Input, kernels/webgpu_conv_backprop.ts, where "before"
+ * has tfjs's naive ones); and, at batch 15, after with the kernel fusions off (what they alone
+ * save), after with WEBGPU_CPU_FORWARD off (tfjs computes small tensors on the host, then uploads
+ * them) and after with tfjs's conv backprops (what ours alone change).
  */
 interface Variant {
   batch: number;
   cpuForward: boolean;
   speedups: 'before' | 'after';
   fusions: boolean;
+  convBackprop: ConvBackpropKernels;
 }
 const VARIANTS: Variant[] = [
-  ...BATCH_SIZES.map((batch): Variant => ({ batch, cpuForward: true, speedups: 'before', fusions: false })),
-  ...BATCH_SIZES.map((batch): Variant => ({ batch, cpuForward: true, speedups: 'after', fusions: true })),
-  { batch: 15, cpuForward: true, speedups: 'after', fusions: false },
-  { batch: 15, cpuForward: false, speedups: 'after', fusions: true },
+  ...BATCH_SIZES.map(
+    (batch): Variant => ({ batch, cpuForward: true, speedups: 'before', fusions: false, convBackprop: 'tfjs' }),
+  ),
+  ...BATCH_SIZES.map(
+    (batch): Variant => ({ batch, cpuForward: true, speedups: 'after', fusions: true, convBackprop: 'ours' }),
+  ),
+  { batch: 15, cpuForward: true, speedups: 'after', fusions: false, convBackprop: 'ours' },
+  { batch: 15, cpuForward: false, speedups: 'after', fusions: true, convBackprop: 'ours' },
+  { batch: 15, cpuForward: true, speedups: 'after', fusions: true, convBackprop: 'tfjs' },
 ];
 
 async function applyVariant(v: Variant): Promise<void> {
@@ -52,6 +63,7 @@ async function applyVariant(v: Variant): Promise<void> {
   tf.env().set('WEBGPU_CPU_FORWARD', v.cpuForward);
   setUploadPath(v.speedups === 'after' ? 'writeBuffer' : 'tfjs');
   setWebGpuFusions(v.fusions);
+  setConvBackprop(v.convBackprop);
   if (v.speedups === 'after') await registerFusedAdam('webgpu');
   else if (hasFusedAdam('webgpu')) tf.unregisterKernel(FUSED_ADAM, 'webgpu');
 }
@@ -135,6 +147,7 @@ const rows: Array<{
   cpu_forward: boolean;
   speedups: string;
   fusions: boolean;
+  conv_backprop: string;
   unet_train_step: PerStep;
   ddim_step: PerStep;
 }> = [];
@@ -142,7 +155,7 @@ const fmt = (r: PerStep) =>
   `${r.dispatches.toFixed(0)} dispatches, ${r.submits.toFixed(1)} submits, ${r.passes.toFixed(1)} passes, ${r.uploads.toFixed(0)} uploads, ${r.created.toFixed(1)} buffers created (${r.created_upload.toFixed(1)} upload staging, ${r.created_storage.toFixed(1)} storage; ${(r.created_bytes / 1024).toFixed(0)} KiB), ${r.reused.toFixed(0)} reused; ${r.host_ms.toFixed(0)} ms (${r.ms_per_dispatch.toFixed(3)} ms/dispatch)`;
 try {
   for (const variant of VARIANTS) {
-    const { batch, cpuForward, speedups, fusions } = variant;
+    const { batch, cpuForward, speedups, fusions, convBackprop } = variant;
     await applyVariant(variant);
     const unet = await unetCounts(unetBatch, unetSize);
     const ddim = await ddimCounts(ddimImages);
@@ -151,13 +164,17 @@ try {
       cpu_forward: cpuForward,
       speedups,
       fusions,
+      conv_backprop: convBackprop,
       unet_train_step: unet,
       ddim_step: ddim,
     });
     console.log(
-      `WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=${batch} WEBGPU_CPU_FORWARD=${cpuForward} ${speedups} #32's uploads and Adam, fusions ${fusions ? 'on' : 'off'}\n  U-Net train step B${unetBatch} ${unetSize}²: ${fmt(unet)}\n  DDIM step, CFG, ${ddimImages} latents: ${fmt(ddim)}`,
+      `WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=${batch} WEBGPU_CPU_FORWARD=${cpuForward} ${speedups} #32's uploads and Adam, fusions ${fusions ? 'on' : 'off'}, conv backprop ${convBackprop}\n  U-Net train step B${unetBatch} ${unetSize}²: ${fmt(unet)}\n  DDIM step, CFG, ${ddimImages} latents: ${fmt(ddim)}`,
     );
   }
+  const convBatch = Number(argValue('conv-batch', '8'));
+  console.log(`Conv2D backprops alone, batch ${convBatch} (median ms per call, read back):`);
+  const convTimes = await convBackpropTimes(convBatch);
   const c = poolCounters()!;
   const path = writeResult('webgpu-counts', {
     adapter: info.adapter,
@@ -170,6 +187,7 @@ try {
     ddim: { images: ddimImages, guidance: 7.5, steps_per_loop: DDIM_STEPS },
     measured_steps: MEASURED_STEPS,
     rows,
+    conv_backprop: { batch: convBatch, times: convTimes },
   });
   console.log(`→ ${path}`);
 } finally {
