@@ -19,16 +19,17 @@
  * make test runs: wasm, every method of both worlds; webgpu, SDD on toyfaces (its HQS scan,
  * distillation iterations and evaluation: webgpu_memory.test.ts checks only the DDIM loops step
  * by step on webgpu). SDD_LEAK_ALL=1 adds the rest on webgpu. Measured 2026-12-05 on 2 cores
- * (load ~4), CPU seconds per run: wasm toyfaces 0.3–1.1 (3.2 with the world's loading),
- * paper-random-tiny 2.4–3.8 (13.6 with loading); lavapipe toyfaces SDD 7.4; the file 27.6 s wall,
- * 26.4 CPU-s (before: toyfaces only, two runs each, ~23 s wall idle, 35–46 CPU-s). Opt-in, by
- * CPU-s a run on lavapipe (after SDD's): toyfaces SDEdit 3.3, DDIB 7.2, DiffAE 5.8, StyleCLIP
- * 5.0; paper-random-tiny SDD 60 (95 s wall; a second SDD run ~35 CPU-s, 28 of them evaluating),
- * SDEdit 28, DDIB and StyleCLIP more than 25 each. Why paper-random-tiny costs that: every run
- * evaluates 4 images with the full-size FID Inception-v3 at 299² (5.7 GFLOP an image; the world
- * keeps pytorch-fid's architecture, so its FID is the paper's computation): ~0.6 CPU-s an image
- * on wasm (~75% of a run), ~6 on lavapipe, whose conv and matMul programs alike run at ~1 GFLOP/s
- * here (a 1.5 GFLOP matMul: 0.7 CPU-s, 0.05 on wasm).
+ * (load ~4), CPU seconds per run: wasm toyfaces 0.3–1.1 (3.7 with the world's loading),
+ * paper-random-tiny 3.1–4.3 (15.8 with loading); lavapipe toyfaces SDD 7.2; the file 28–29 s
+ * wall, 26–29 CPU-s (before: toyfaces only, two runs each, ~23 s wall idle, 35–46 CPU-s).
+ * Opt-in, CPU-s a run on lavapipe (after SDD's): toyfaces SDEdit 3.3, DDIB 7.2, DiffAE 5.8,
+ * StyleCLIP 5.0; paper-random-tiny SDD 60 (95 s wall; a second SDD run ~35 CPU-s, 28 of them
+ * evaluating), SDEdit 28, DDIB 35, StyleCLIP 33 (SDD_LEAK_ALL's whole webgpu test: 265 s wall).
+ * Why paper-random-tiny costs that: every run evaluates 4 images with the full-size FID
+ * Inception-v3 at 299² (5.7 GFLOP an image; the world keeps pytorch-fid's architecture, so its
+ * FID is the paper's computation): ~0.6 CPU-s an image on wasm (~75% of a run), ~6 on lavapipe,
+ * whose conv and matMul programs alike run at ~1 GFLOP/s here (a 1.5 GFLOP matMul: 0.7 CPU-s,
+ * 0.05 on wasm).
  * Without a WebGPU adapter the webgpu test skips with the reason; wasm runs everywhere.
  */
 import { after, test } from 'node:test';
