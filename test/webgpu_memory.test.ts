@@ -24,10 +24,10 @@
  *     on purpose: re-read buffer_manager.ts/backend_webgpu.ts, then update webgpu_pool.ts.
  * Each backend's peak (deviceMemory().peak_bytes) is printed. Without a WebGPU adapter the webgpu
  * tests skip with the reason (as the conformance tests do); wasm runs everywhere.
- * Cost (2026-12-05, 2 cores, load ~4): 16 s wall, 15.7 CPU-s (31 CPU-s before this cut): the batch splits 8.6 s (the
- * paper-random-tiny VAE with its gradient 4.5 CPU-s on lavapipe, the 144 MiB matMul 2.2), the wasm
- * loops 2 s, the webgpu DDIM loops 3.4 s (6.3 s before the rerun after the flush was only the
- * sample and STEPS went 4 → 2).
+ * Cost (2026-12-05, 2 cores, load ~4): 16 s wall, 15.7 CPU-s (before this cut: 31 CPU-s at load
+ * ~9): the batch splits 8.6 s (the paper-random-tiny VAE with its gradient 4.5 CPU-s on lavapipe,
+ * the 144 MiB matMul 2.2), the wasm loops 2 s, the webgpu DDIM loops 3.4 s (6.3 s before the
+ * rerun after the flush was only the sample and STEPS went 4 → 2).
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
