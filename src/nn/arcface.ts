@@ -32,8 +32,12 @@ function batchNorm(p: Params, n: string, x: tf.Tensor): tf.Tensor {
   const b = p.get(`${n}.bias`, [c], { kind: 'zeros' });
   const mean = p.get(`${n}.running_mean`, [c], { kind: 'zeros' });
   const variance = p.get(`${n}.running_var`, [c], { kind: 'ones' });
-  const scale = tf.mul(w, tf.rsqrt(tf.add(variance, BN_EPS)));
-  return tf.add(tf.mul(x, scale), tf.sub(b, tf.mul(mean, scale)));
+  // Scale and shift depend on the weights alone: made once per store (Params.memo), not per forward.
+  const [scale, shift] = p.memo(`${n}.bn-fold`, [w, b, mean, variance], () => {
+    const s = tf.mul(w, tf.rsqrt(tf.add(variance, BN_EPS)));
+    return [s, tf.sub(b, tf.mul(mean, s))];
+  });
+  return tf.add(tf.mul(x, scale), shift);
 }
 
 /** Conv without bias, PyTorch padding (k − 1)/2 on both sides at any stride. */

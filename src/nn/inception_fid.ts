@@ -32,12 +32,15 @@ function basicConv(
   const beta = p.get(`${name}.bn.bias`, [cout], { kind: 'zeros' });
   const mean = p.get(`${name}.bn.running_mean`, [cout], { kind: 'zeros' });
   const variance = p.get(`${name}.bn.running_var`, [cout], { kind: 'ones' });
-  const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, BN_EPS)));
-  const bias = tf.sub(beta, tf.mul(mean, scale));
+  // The fold depends on the weights alone: made once per store (Params.memo), not per forward.
+  const [filter, bias] = p.memo(`${name}.bn-fold`, [w, gamma, beta, mean, variance], () => {
+    const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, BN_EPS)));
+    return [tf.mul(w, scale) as tf.Tensor4D, tf.sub(beta, tf.mul(mean, scale))];
+  });
   // Every padded conv here is stride 1 with an odd kernel: 'same' pads symmetrically, as PyTorch's padding=(k-1)/2.
   return tf.fused.conv2d({
     x,
-    filter: tf.mul(w, scale) as tf.Tensor4D,
+    filter,
     strides: stride,
     pad,
     bias,

@@ -108,3 +108,27 @@ test('verify reports a model that fails on the file instead of crashing', () => 
   );
   p.dispose();
 });
+
+test('memo makes derived tensors once, remakes them when a source is assigned, and disposes them with the store', () => {
+  const p = new Params(1);
+  const w = p.get('w', [3], { kind: 'normal', std: 1 });
+  let made = 0;
+  const double = () =>
+    p.memo('w2', [w], () => {
+      made++;
+      return [tf.mul(w, 2)];
+    });
+  const before = tf.memory().numTensors;
+  const [a] = tf.tidy(() => double());
+  const [b] = double();
+  assert.equal(made, 1);
+  assert.equal(a, b, 'the second call returns the kept tensor');
+  assert.equal(tf.memory().numTensors, before + 1, 'one kept tensor, no intermediates');
+  w.assign(tf.tensor1d([1, 2, 3]));
+  const [c] = double();
+  assert.equal(made, 2);
+  assert.deepEqual([...c.dataSync()], [2, 4, 6]);
+  assert.ok(a.isDisposed, 'the stale value is disposed');
+  p.dispose();
+  assert.ok(c.isDisposed);
+});

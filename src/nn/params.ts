@@ -51,6 +51,8 @@ export class Params {
   readonly scope = `params${instances++}`;
   #source: string | null = null;
   #trace: Trace | null = null;
+  /** memo(): key → the derived tensors and the data of the parameters they were made from. */
+  #memos = new Map<string, { from: readonly object[]; value: tf.Tensor[] }>();
 
   constructor(readonly seed: number) {}
 
@@ -154,6 +156,24 @@ export class Params {
     }
   }
 
+  /**
+   * Tensors derived from parameters alone (a BatchNorm folded into a scale and shift), made once
+   * and kept until a source changes (an assign gives a variable new data) or the store is disposed:
+   * a frozen evaluator (Inception, ArcFace) otherwise recomputes them, a few kernels per layer, on
+   * every forward. The same ops run once, so the values are the same. They are constants to
+   * autodiff: no gradient reaches the sources through them (only for models that are never trained).
+   */
+  memo<T extends tf.Tensor[]>(key: string, sources: readonly tf.Tensor[], make: () => T): T {
+    const from = sources.map((t) => t.dataId);
+    const hit = this.#memos.get(key);
+    if (hit && hit.from.length === from.length && hit.from.every((d, i) => d === from[i])) return hit.value as T;
+    if (hit) tf.dispose(hit.value);
+    const value = tf.tidy(make);
+    for (const t of value) tf.keep(t);
+    this.#memos.set(key, { from, value });
+    return value;
+  }
+
   list(): tf.Variable[] {
     return [...this.vars.values()];
   }
@@ -178,5 +198,7 @@ export class Params {
   dispose(): void {
     for (const v of this.vars.values()) v.dispose();
     this.vars.clear();
+    for (const m of this.#memos.values()) tf.dispose(m.value);
+    this.#memos.clear();
   }
 }
