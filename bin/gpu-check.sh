@@ -126,6 +126,9 @@ if wants conformance; then
 fi
 
 if wants bench; then
+  # Our conv backprop programs (the train step's gradients) against the cpu backend on this GPU first.
+  step conv-backprop-test "$NODE" --test --test-reporter=spec "$HERE/test/webgpu_conv_backprop.test.mjs"
+  grep -E '^\s*(✔|✖|﹣|ℹ (tests|pass|fail|skipped))' "$OUT/conv-backprop-test.log" | tail -15
   step bench "$NODE" "$HERE/bench/gpu.mjs"
   cp "$HERE/bench/results/gpu.json" "$OUT/gpu.json" 2>/dev/null
   sed -n '/^workload/,/^wrote/p' "$OUT/bench.log"

@@ -27,6 +27,7 @@ const NAMED = [
   ['bench/webgpu_counts.ts', 'bench/webgpu_counts'],
   ['test/webgpu_attention.test.ts', 'test/webgpu_attention.test'],
   ['test/webgpu_conformance.test.ts', 'test/webgpu_conformance.test'],
+  ['test/webgpu_conv_backprop.test.ts', 'test/webgpu_conv_backprop.test'],
 ];
 
 /**
