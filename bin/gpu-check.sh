@@ -57,7 +57,10 @@
 #                → OUT/paper_time-torch.json
 # STEPS="doctor bench" runs a subset; STEPS=round3 is the preset that fits 8 minutes on one GPU:
 # doctor, torch-parity, torch-quick, torch-paper-time for SDEdit and DDIB, and the webgpu paper-random
-# SDD profile (paper-time's SDD run).
+# SDD profile (paper-time's SDD run). STEPS=webgpu is issue #32's: doctor, bench (conv backprop test,
+# U-Net train step vs PyTorch, dispatch counts), attention (SD v1 CFG step vs PyTorch), paper-time
+# (each paper-random webgpu run's peak memory) and quick (quick Table 1 on webgpu vs 2 CPU cores); not
+# yet timed on a GPU: if it passes 10 minutes, run its steps in two calls.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$(mkdir -p "${1:-$PWD/gpu-check-out}" && cd "${1:-$PWD/gpu-check-out}" && pwd)
@@ -66,6 +69,7 @@ STEPS=${STEPS:-doctor conformance bench attention parity stylegan2 paper-time qu
 # round3 times the torch paper profile of SDEdit and DDIB only (SDD's, with its 200-image HQS and
 # model set-up, is paper-time's and torch-paper-time's full run): TORCH_PAPER picks the files.
 [[ $STEPS == round3 ]] && STEPS="doctor torch-parity torch-quick torch-paper-time paper-sdd" && TORCH_PAPER=${TORCH_PAPER:-"sdedit ddib"}
+[[ $STEPS == webgpu ]] && STEPS="doctor bench attention paper-time quick"
 # The torch engine's interpreter (sdd doctor shows which one runs): SDD_PYTHON, else python3.
 export SDD_PYTHON=${SDD_PYTHON:-${PYTHON:-python3}}
 SDD=("$NODE" "$HERE/sdd.mjs")
