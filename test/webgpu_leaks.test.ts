@@ -16,15 +16,18 @@
  * quick/tiny profiles (SHRINK: batch 1, 2 steps or iterations, 2 images evaluated: FID's
  * covariance needs 2).
  *
- * make test runs: wasm, every method of both worlds; webgpu, SDD on toyfaces (its HQS scan,
- * distillation iterations and evaluation: webgpu_memory.test.ts checks only the DDIM loops step
- * by step on webgpu). SDD_LEAK_ALL=1 adds the rest on webgpu. Measured 2026-12-05 on 2 cores
+ * make test runs: wasm, every method of both worlds; webgpu, SDD (its HQS scan, distillation
+ * iterations and evaluation) and StyleCLIP on toyfaces (webgpu_memory.test.ts checks only the DDIM
+ * loops step by step on webgpu). SDD_LEAK_ALL=1 adds the rest on webgpu. Measured 2026-12-05 on 2 cores
  * (load ~4), CPU seconds per run: wasm toyfaces 0.3–1.1 (3.7 with the world's loading),
  * paper-random-tiny 3.1–4.3 (15.8 with loading); lavapipe toyfaces SDD 7.2; the file 28–29 s
  * wall, 26–29 CPU-s (before: toyfaces only, two runs each, ~23 s wall idle, 35–46 CPU-s).
- * Opt-in, CPU-s a run on lavapipe (after SDD's): toyfaces SDEdit 3.3, DDIB 7.2, DiffAE 5.8,
- * StyleCLIP 5.0; paper-random-tiny SDD 60 (95 s wall; a second SDD run ~35 CPU-s, 28 of them
- * evaluating), SDEdit 28, DDIB 35, StyleCLIP 33 (SDD_LEAK_ALL's whole webgpu test: 265 s wall).
+ * Opt-in, CPU-s a run on lavapipe (after SDD's): toyfaces SDEdit 3.3, DDIB 7.2, DiffAE 5.8;
+ * paper-random-tiny SDD 60 (95 s wall; a second SDD run ~35 CPU-s, 28 of them
+ * evaluating), SDEdit 28, DDIB 35, StyleCLIP 33 (SDD_LEAK_ALL's whole webgpu test: 265 s wall at
+ * load ~4). After Inception's BatchNorm fold became once per store (Params.memo), on an idle
+ * machine: SDD_LEAK_ALL=1's whole file 94 s wall, 154 CPU-s; lavapipe paper-random-tiny 63 s wall
+ * for its four methods (27.6–30.6 CPU-s a run), toyfaces 16.7 s for all five (StyleCLIP 5.1 CPU-s).
  * Why paper-random-tiny costs that: every run evaluates 4 images with the full-size FID
  * Inception-v3 at 299² (5.7 GFLOP an image; the world keeps pytorch-fid's architecture, so its
  * FID is the paper's computation): ~0.6 CPU-s an image on wasm (~75% of a run), ~6 on lavapipe,
@@ -80,15 +83,16 @@ const SHRINK: Record<string, string[]> = {
 /**
  * The experiment files per world, the profile that selects the world's small setting, and the
  * methods make test runs on webgpu (SDD_LEAK_ALL=1: all): SDD, whose run has the HQS scan, the
- * mapper's training (optimiser included, as StyleCLIP's) and the evaluation; SDEdit, DDIB and
- * DiffAE's DDIM loops are leak-tested per step on webgpu by webgpu_memory.test.ts.
+ * mapper's training and the evaluation, and StyleCLIP (its CLIP and identity losses through the
+ * same optimiser); SDEdit, DDIB and DiffAE's DDIM loops are leak-tested per step on webgpu by
+ * webgpu_memory.test.ts.
  */
 const WORLDS = [
   {
     world: 'toyfaces',
     profile: 'quick',
     files: ['table1/sdd', 'table1/sdedit', 'table1/ddib', 'table1/diffae', 'table2/styleclip'],
-    webgpu: ['sdd'],
+    webgpu: ['sdd', 'styleclip'],
   },
   {
     world: 'paper-random-tiny',
@@ -218,7 +222,7 @@ test('wasm: every method on toyfaces and paper-random-tiny: tensor count flat', 
 });
 
 test(
-  `webgpu: ${ALL ? 'every method on toyfaces and paper-random-tiny' : 'SDD on toyfaces'}: tensor count flat, pool within budget`,
+  `webgpu: ${ALL ? 'every method on toyfaces and paper-random-tiny' : 'SDD and StyleCLIP on toyfaces'}: tensor count flat, pool within budget`,
   { skip: skipReason },
   async () => {
     await initBackend('webgpu');
