@@ -47,6 +47,7 @@ import { getMethod } from '../src/methods/registry.js';
 import { makeContext } from '../src/exec/context.js';
 import { loadWorld } from '../src/world/registry.js';
 import { PROJECT_ROOT } from '../src/util/env.js';
+import { cpuSeconds } from '../src/util/calibration.js';
 import { tmp, webgpuSkipReason } from './helpers.js';
 
 const POOL_MB = 4;
@@ -160,11 +161,6 @@ function checkRun(key: string, p: Probe, problems: string[]): void {
   for (const [label, counts] of p.steps)
     if (counts.some((c) => c !== counts[0])) problems.push(`${key}: live tensors at each '${label}' step ${counts}`);
 }
-
-const cpuSeconds = () => {
-  const c = process.cpuUsage();
-  return (c.user + c.system) / 1e6;
-};
 
 /**
  * The world's models, loaded as a run loads them (once per process), SD's built (lazy_sd.ts: the

@@ -64,7 +64,8 @@ export function median(v: number[]): number {
  */
 export type CalibrationClock = 'wall' | 'cpu';
 
-const cpuSeconds = () => {
+/** This process's CPU time (user + system), in seconds. */
+export const cpuSeconds = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 };

@@ -5,7 +5,10 @@
  */
 import {
   backend_util,
+  type Conv2DBackpropFilterAttrs,
+  type Conv2DBackpropFilterInputs,
   type Conv2DBackpropInputAttrs,
+  type Conv2DBackpropInputInputs,
   type KernelBackend,
   type KernelFunc,
   type TensorInfo,
@@ -16,6 +19,7 @@ type Shape4 = [number, number, number, number];
 /** The attributes both backprop kernels carry (tfjs's Conv2DBackpropFilterAttrs has the same). */
 type BackpropAttrs = Pick<Conv2DBackpropInputAttrs, 'strides' | 'pad' | 'dimRoundingMode' | 'dataFormat'>;
 type Inputs<I> = Required<{ [K in keyof I]: TensorInfo }>;
+type CallArgs = Parameters<KernelFunc>[0];
 
 export interface BackpropCall<I> {
   inputs: Inputs<I>;
@@ -27,8 +31,8 @@ export interface BackpropCall<I> {
  * Decodes a backprop call, or null for NCHW (the caller runs its fallback). `shapes` names the
  * forward conv's input and filter shapes: one is an input tensor's, the other an attribute.
  */
-export function decodeBackpropCall<I, A extends BackpropAttrs>(
-  args: Parameters<KernelFunc>[0],
+function decodeBackpropCall<I, A extends BackpropAttrs>(
+  args: CallArgs,
   backendName: string,
   shapes: (inputs: Inputs<I>, attrs: A) => { input: Shape4; filter: Shape4 },
 ): BackpropCall<I> | null {
@@ -40,4 +44,24 @@ export function decodeBackpropCall<I, A extends BackpropAttrs>(
   const { input, filter } = shapes(inputs, attrs);
   const info = backend_util.computeConv2DInfo(input, filter, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
   return { inputs, info, scope: new KernelScope(args.backend as KernelBackend, backendName) };
+}
+
+/** A Conv2DBackpropFilter call: the forward conv's input is x's shape, its filter the attribute. */
+export function decodeFilterCall(args: CallArgs, backendName: string) {
+  return decodeBackpropCall<Conv2DBackpropFilterInputs, Conv2DBackpropFilterAttrs>(args, backendName, ({ x }, a) => ({
+    input: x.shape as Shape4,
+    filter: a.filterShape,
+  }));
+}
+
+/** A Conv2DBackpropInput call: the forward conv's input is the attribute, its filter the tensor's shape. */
+export function decodeInputCall(args: CallArgs, backendName: string) {
+  return decodeBackpropCall<Conv2DBackpropInputInputs, Conv2DBackpropInputAttrs>(
+    args,
+    backendName,
+    ({ filter }, a) => ({
+      input: a.inputShape,
+      filter: filter.shape as Shape4,
+    }),
+  );
 }

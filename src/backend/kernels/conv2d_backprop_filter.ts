@@ -6,23 +6,13 @@
  * are `stride` apart: a stride-1 Conv2D with dilation = stride. The forward Conv2D of wasm is
  * XNNPACK's, so this runs at forward-convolution speed.
  */
-import {
-  type backend_util,
-  type Conv2DBackpropFilterAttrs,
-  type Conv2DBackpropFilterInputs,
-  type KernelFunc,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
+import { type backend_util, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { KernelScope } from './kernel_util.js';
-import { decodeBackpropCall } from './conv2d_backprop_call.js';
+import { decodeFilterCall } from './conv2d_backprop_call.js';
 
 export function makeConv2DBackpropFilter(backendName: string, fallback: KernelFunc): KernelFunc {
   return (args) => {
-    const call = decodeBackpropCall<Conv2DBackpropFilterInputs, Conv2DBackpropFilterAttrs>(
-      args,
-      backendName,
-      ({ x }, attrs) => ({ input: x.shape as [number, number, number, number], filter: attrs.filterShape }),
-    );
+    const call = decodeFilterCall(args, backendName);
     if (!call) return fallback(args);
     return conv2dBackpropFilterNHWC(call.scope, call.inputs.x, call.inputs.dy, call.info);
   };

@@ -9,24 +9,14 @@
  * convolution of the undilated dy with that sub-filter. s² small convs with the forward conv's
  * total work, then one pass that interleaves them into dx.
  */
-import {
-  type backend_util,
-  type Conv2DBackpropInputAttrs,
-  type Conv2DBackpropInputInputs,
-  type KernelFunc,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
+import { type backend_util, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { KernelScope } from './kernel_util.js';
 import type { HeapBackend } from './batch_matmul.js';
-import { decodeBackpropCall } from './conv2d_backprop_call.js';
+import { decodeInputCall } from './conv2d_backprop_call.js';
 
 export function makeConv2DBackpropInput(backendName: string, fallback: KernelFunc): KernelFunc {
   return (args) => {
-    const call = decodeBackpropCall<Conv2DBackpropInputInputs, Conv2DBackpropInputAttrs>(
-      args,
-      backendName,
-      ({ filter }, attrs) => ({ input: attrs.inputShape, filter: filter.shape as [number, number, number, number] }),
-    );
+    const call = decodeInputCall(args, backendName);
     if (!call) return fallback(args);
     const { inputs, info, scope } = call;
     if (info.strideHeight === 1 && info.strideWidth === 1)

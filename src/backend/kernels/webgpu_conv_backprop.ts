@@ -9,18 +9,10 @@
  * SDD_WEBGPU_CONV_BACKPROP=tfjs (or setConvBackprop('tfjs')) sends every call to tfjs's kernels,
  * for before/after benches.
  */
-import {
-  getKernel,
-  type Conv2DBackpropFilterAttrs,
-  type Conv2DBackpropFilterInputs,
-  type Conv2DBackpropInputAttrs,
-  type Conv2DBackpropInputInputs,
-  type KernelFunc,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
+import { getKernel, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 // Types only: importing the package registers its backend, which must wait until navigator.gpu exists.
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { decodeBackpropCall } from './conv2d_backprop_call.js';
+import { decodeFilterCall, decodeInputCall, type BackpropCall } from './conv2d_backprop_call.js';
 import { put } from './register.js';
 import { FilterGemmProgram, filterGemm, SplitSumProgram } from './webgpu_conv_filter.js';
 import { InputGemmProgram } from './webgpu_conv_input.js';
@@ -45,44 +37,41 @@ function fits(gpu: Gpu, program: { dispatch: number[] }): boolean {
   return program.dispatch.every((d) => d <= gpu.device.limits.maxComputeWorkgroupsPerDimension);
 }
 
-function filterKernel(original: KernelFunc): KernelFunc {
+/**
+ * Our kernel over `original`: the call decoded (NHWC only), then `run` on the webgpu backend, which
+ * returns null where its program does not apply; tfjs's kernel runs in every case we do not take.
+ */
+function ours<C extends BackpropCall<unknown>>(
+  original: KernelFunc,
+  decode: (args: Parameters<KernelFunc>[0], backendName: string) => C | null,
+  run: (call: C, gpu: Gpu) => TensorInfo | null,
+): KernelFunc {
   return (args) => {
-    if (which === 'tfjs') return original(args);
-    const call = decodeBackpropCall<Conv2DBackpropFilterInputs, Conv2DBackpropFilterAttrs>(
-      args,
-      'webgpu',
-      ({ x }, attrs) => ({ input: x.shape as [number, number, number, number], filter: attrs.filterShape }),
-    );
-    if (!call || call.inputs.x.dtype !== 'float32') return original(args);
-    const gpu = args.backend as unknown as Gpu;
-    const g = filterGemm(call.info, bindingLimit(gpu.device));
-    const program = new FilterGemmProgram(g, call.info);
-    if (g.k === 0 || !fits(gpu, program)) return original(args);
-    const inputs = [call.inputs.x, call.inputs.dy];
-    const out = gpu.runWebGPUProgram(program as never, inputs, 'float32');
-    if (g.splits === 1) return out;
-    const dW = gpu.runWebGPUProgram(new SplitSumProgram(call.info.filterShape, g.splits) as never, [out], 'float32');
-    gpu.disposeData(out.dataId);
-    return dW;
+    const call = which === 'tfjs' ? null : decode(args, 'webgpu');
+    return (call && run(call, args.backend as unknown as Gpu)) ?? original(args);
   };
 }
 
-function inputKernel(original: KernelFunc): KernelFunc {
-  return (args) => {
-    if (which === 'tfjs') return original(args);
-    const call = decodeBackpropCall<Conv2DBackpropInputInputs, Conv2DBackpropInputAttrs>(
-      args,
-      'webgpu',
-      ({ filter }, attrs) => ({ input: attrs.inputShape, filter: filter.shape as [number, number, number, number] }),
-    );
-    if (!call || call.inputs.dy.dtype !== 'float32') return original(args);
-    const gpu = args.backend as unknown as Gpu;
-    const program = new InputGemmProgram(call.info);
-    if (!fits(gpu, program)) return original(args);
-    const inputs: TensorInfo[] = [call.inputs.dy, call.inputs.filter];
-    return gpu.runWebGPUProgram(program as never, inputs, 'float32');
-  };
-}
+const filterKernel = (original: KernelFunc) =>
+  ours(original, decodeFilterCall, ({ inputs, info }, gpu) => {
+    if (inputs.x.dtype !== 'float32') return null;
+    const g = filterGemm(info, bindingLimit(gpu.device));
+    const program = new FilterGemmProgram(g, info);
+    if (g.k === 0 || !fits(gpu, program)) return null;
+    const out = gpu.runWebGPUProgram(program as never, [inputs.x, inputs.dy], 'float32');
+    if (g.splits === 1) return out;
+    const dW = gpu.runWebGPUProgram(new SplitSumProgram(info.filterShape, g.splits) as never, [out], 'float32');
+    gpu.disposeData(out.dataId);
+    return dW;
+  });
+
+const inputKernel = (original: KernelFunc) =>
+  ours(original, decodeInputCall, ({ inputs, info }, gpu) => {
+    if (inputs.dy.dtype !== 'float32') return null;
+    const program = new InputGemmProgram(info);
+    if (!fits(gpu, program)) return null;
+    return gpu.runWebGPUProgram(program as never, [inputs.dy, inputs.filter], 'float32');
+  });
 
 /** Marks our kernels, so that a second registration (a backend restart) does not wrap them again. */
 const OURS = Symbol('sddConvBackprop');

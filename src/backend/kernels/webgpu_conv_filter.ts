@@ -7,7 +7,16 @@
  * the splits in a fixed order, so results are the same run to run (no atomics).
  */
 import type { backend_util } from '@tensorflow/tfjs-core';
-import { BK, MULTIPLY, numbersOf, TiledProgram, tileDecls, tileFor, type Tile } from './webgpu_conv_gemm.js';
+import {
+  BK,
+  KEEP_UNIFORMS,
+  MULTIPLY,
+  numbersOf,
+  TiledProgram,
+  tileDecls,
+  tileFor,
+  type Tile,
+} from './webgpu_conv_gemm.js';
 
 /** Workgroups worth filling a large GPU (an H200 has 132 SMs): split-K aims at this many. */
 const TARGET_WORKGROUPS = 512;
@@ -119,9 +128,7 @@ const FILTER_MAIN = `
           }
           multiplyTiles(threadTm(), threadTn());
         }
-        // Reading a uniform keeps tfjs's uniform binding in the shader (the compiler drops unused
-        // bindings, and tfjs always binds it); outShape.x is never negative.
-        if (uniforms.outShape.x < 0) { return; }
+        ${KEEP_UNIFORMS}
         let tm = threadTm();
         let tn = threadTn();
         for (var i = 0; i < 4; i++) {

@@ -66,6 +66,12 @@ export const MULTIPLY = `
       fn threadTm() -> i32 { return (i32(localIndex) / (BN / ${TN})) * ${TM}; }
       fn threadTn() -> i32 { return (i32(localIndex) % (BN / ${TN})) * ${TN}; }`;
 
+/**
+ * Goes before a program's stores. Reading a uniform keeps tfjs's uniform binding in the shader (the
+ * compiler drops unused bindings, and tfjs always binds it); outShape.x is never negative.
+ */
+export const KEEP_UNIFORMS = `if (uniforms.outShape.x < 0) { return; }`;
+
 /** The numbers of a program's constants joined by '_': its shader key (tfjs keys pipelines by rank only). */
 export function numbersOf(constants: string): string {
   return (constants.match(/-?\d+/g) ?? []).join('_');

@@ -10,7 +10,7 @@
  * and each writes its own dx pixels, so there is no interleaving pass and no work on zeros.
  */
 import type { backend_util } from '@tensorflow/tfjs-core';
-import { BK, MULTIPLY, numbersOf, TiledProgram, tileDecls, tileFor } from './webgpu_conv_gemm.js';
+import { BK, KEEP_UNIFORMS, MULTIPLY, numbersOf, TiledProgram, tileDecls, tileFor } from './webgpu_conv_gemm.js';
 
 /** Along one axis, phase r: its taps, first dy-aligned index q and count of dx indices. */
 interface AxisPhase {
@@ -146,9 +146,7 @@ const INPUT_MAIN = `
             multiplyTiles(threadTm(), threadTn());
           }
         }
-        // Reading a uniform keeps tfjs's uniform binding in the shader (the compiler drops unused
-        // bindings, and tfjs always binds it); outShape.x is never negative.
-        if (uniforms.outShape.x < 0) { return; }
+        ${KEEP_UNIFORMS}
         let tm = threadTm();
         let tn = threadTn();
         for (var i = 0; i < 4; i++) {
