@@ -4,16 +4,33 @@
  *   ours           kernels/webgpu_conv_backprop.ts (tiled implicit GEMMs);
  *   tfjs naive     tfjs-backend-webgpu 4.22's defaults (one thread per output element);
  *   tfjs mm        dx only: tfjs's own matmul program, WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE=false;
- *   forward conv   stride 1 only: the composite over webgpu's forward Conv2D (a tiled matmul
- *                  program), dx = conv(dy, flipped wᵀ) and dW = conv(xᵀ, dyᵀ)ᵀ, as the wasm kernels.
+ *   forward conv   stride 1 only: the wasm kernels' composite (conv2d_backprop_{input,filter}.ts) over
+ *                  webgpu's forward Conv2D (a tiled matmul program), dx = conv(dy, flipped wᵀ) and
+ *                  dW = conv(xᵀ, dyᵀ)ᵀ.
  * Median wall ms per call, the result read back. On a software adapter (lavapipe) this is CPU time
  * on the host's cores: a rough guide to the work done, not a GPU's speed.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { KernelFunc, NamedAttrMap, NamedTensorMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { makeConv2DBackpropFilter } from '../src/backend/kernels/conv2d_backprop_filter.js';
+import { makeConv2DBackpropInput } from '../src/backend/kernels/conv2d_backprop_input.js';
 import { setConvBackprop } from '../src/backend/kernels/webgpu_conv_backprop.js';
 import { med, timeIt } from './common.js';
 
 const REPS = 5;
+
+/** A composite that declines the call: never for the NHWC calls timed here. */
+const declined: KernelFunc = () => {
+  throw new Error('the forward-conv composite declined an NHWC call');
+};
+
+/** The wasm kernels' forward-conv composite (conv2d_backprop_*.ts) as one call on the active backend. */
+const composite =
+  (make: (backendName: string, fallback: KernelFunc) => KernelFunc, inputs: NamedTensorMap, attrs: NamedAttrMap) =>
+  () => {
+    const info = make(tf.getBackend(), declined)({ inputs, backend: tf.backend(), attrs }) as TensorInfo;
+    return tf.engine().makeTensorFromTensorInfo(info);
+  };
 
 export interface ConvTime {
   op: 'Conv2DBackpropInput' | 'Conv2DBackpropFilter';
@@ -65,22 +82,10 @@ async function shapeTimes(b: number, h: number, c: number, stride: number): Prom
     const input = await byKernels(dx, true);
     const filter = await byKernels(dw, false);
     if (stride === 1) {
-      const wT = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
-      input.forward_conv = await time(() => tf.conv2d(dy, wT, 1, 'same'));
-      wT.dispose();
-      const pad: [[number, number], [number, number], [number, number], [number, number]] = [
-        [0, 0],
-        [1, 1],
-        [1, 1],
-        [0, 0],
-      ];
-      filter.forward_conv = await time(() =>
-        tf.tidy(() => {
-          const xT = tf.transpose(x, [3, 1, 2, 0]) as tf.Tensor4D;
-          const dyT = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
-          return tf.transpose(tf.conv2d(xT, dyT, 1, pad), [1, 2, 0, 3]);
-        }),
+      input.forward_conv = await time(
+        composite(makeConv2DBackpropInput, { dy, filter: w }, { ...attrs, inputShape: [b, h, h, c] }),
       );
+      filter.forward_conv = await time(composite(makeConv2DBackpropFilter, { x, dy }, attrs));
     }
     return [
       { op: 'Conv2DBackpropInput', shape, ms: input },
